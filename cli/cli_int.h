@@ -1,0 +1,27 @@
+/* Internal interface of the edr command: one function per sub-command. */
+#ifndef EDR_CLI_INT_H
+#define EDR_CLI_INT_H
+
+#include <stdio.h>
+
+/* A sub-command gets argv starting at its own name; returns the exit code. */
+typedef int (*edr_cli_fn)(int argc, char **argv);
+
+typedef struct {
+    const char *name;
+    edr_cli_fn fn;
+    const char *summary;
+} edr_cli_cmd_t;
+
+#define C(name, fn, summary) int fn(int argc, char **argv);
+#include "commands.def"
+#undef C
+
+/* Prints text from telemetry to a terminal with control characters escaped
+ * (\x1b, \n ...), so hostile command lines cannot drive the terminal. */
+void edr_cli_print_escaped(FILE *f, const char *s);
+
+/* Reads a whole file; caller frees *out. Returns 0 or -1 with errno set. */
+int edr_cli_read_file(const char *path, unsigned char **out, size_t *len);
+
+#endif

@@ -1,0 +1,89 @@
+/* The edr command: dispatches to sub-commands. */
+#include "cli_int.h"
+#include "edr/log.h"
+#include "edr/version.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const edr_cli_cmd_t commands[] = {
+#define C(name, fn, summary) {name, fn, summary},
+#include "commands.def"
+#undef C
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: edr COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'edr COMMAND --help' describes each command.\n");
+}
+
+void edr_cli_print_escaped(FILE *f, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\\')
+            fputs("\\\\", f);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p == '\t')
+            fputs("\\t", f);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\x%02x", *p);
+        else
+            fputc(*p, f);
+    }
+}
+
+int edr_cli_read_file(const char *path, unsigned char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        fclose(f);
+        return -1;
+    }
+    size_t n = (size_t)st.st_size;
+    unsigned char *buf = malloc(n ? n : 1);
+    if (!buf || fread(buf, 1, n, f) != n) {
+        free(buf);
+        fclose(f);
+        errno = EIO;
+        return -1;
+    }
+    fclose(f);
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+int edr_cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("%s\n", edr_version_long());
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    edr_log_init("edr", EDR_LOG_INFO);
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version"))
+        return edr_cmd_version(0, NULL);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "edr: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,21 @@
+/* Helpers over decoded events: kind names, absolute times. */
+#ifndef EDR_EVENT_H
+#define EDR_EVENT_H
+
+#include "edr/v1/batch.pb-c.h"
+
+#include <stdint.h>
+
+#define EDR_EVENT_KINDS 23 /* > highest Edr__V1__Event__BodyCase value */
+
+/* Stable name of an event kind ("process_start", "file_write", ...), used in
+ * JSON output (event.action), metrics and summaries. */
+const char *edr_event_kind_name(Edr__V1__Event__BodyCase k);
+
+/* Absolute UTC ns of an event of batch b. */
+static inline uint64_t edr_event_time(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
+{
+    return b->base_time_ns + (uint64_t)e->time_offset_ns;
+}
+
+#endif

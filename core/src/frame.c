@@ -1,0 +1,407 @@
+/* Frame codec: header, XXH3 checksum, zstd (optionally with a dictionary), protobuf-c. */
+#include "edr/frame.h"
+#include "edr/arena.h"
+#include "edr/err.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+#define ZDICT_STATIC_LINKING_ONLY
+#include <zdict.h>
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#define MAX_DICTS 16
+
+struct edr_dict {
+    uint32_t id;
+    ZSTD_CDict *cdict;
+    ZSTD_DDict *ddict;
+};
+
+struct edr_frame_ctx {
+    edr_frame_opts_t opts;
+    ZSTD_CCtx *cctx;
+    ZSTD_DCtx *dctx;
+    uint8_t *raw;
+    size_t raw_cap;
+    uint8_t *out;
+    size_t out_cap;
+    edr_arena_t arena;
+    edr_dict_t *dicts[MAX_DICTS];
+    int n_dicts;
+};
+
+uint64_t edr_frame_checksum(const void *p, size_t n)
+{
+    return XXH3_64bits(p, n);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, (uint32_t)v);
+    put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+/* ---- dictionaries ---- */
+
+edr_dict_t *edr_dict_new(const void *buf, size_t len, int zstd_level)
+{
+    uint32_t id = ZDICT_getDictID(buf, len);
+    if (id == 0)
+        return NULL; /* not a zstd dictionary (raw content dictionaries have no id) */
+    edr_dict_t *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->id = id;
+    d->cdict = ZSTD_createCDict(buf, len, zstd_level ? zstd_level : 3);
+    d->ddict = ZSTD_createDDict(buf, len);
+    if (!d->cdict || !d->ddict) {
+        edr_dict_destroy(d);
+        return NULL;
+    }
+    return d;
+}
+
+edr_dict_t *edr_dict_load(const char *path, int zstd_level, char *errbuf, size_t errlen)
+{
+    edr_dict_t *d = NULL;
+    uint8_t *buf = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(errbuf, errlen, "cannot open dictionary %s: %s", path, strerror(errno));
+        goto out;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || st.st_size <= 0 || st.st_size > (16 << 20)) {
+        snprintf(errbuf, errlen, "dictionary %s: size must be between 1 byte and 16 MiB", path);
+        goto out;
+    }
+    buf = malloc((size_t)st.st_size);
+    if (!buf || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+        snprintf(errbuf, errlen, "cannot read dictionary %s", path);
+        goto out;
+    }
+    d = edr_dict_new(buf, (size_t)st.st_size, zstd_level);
+    if (!d)
+        snprintf(errbuf, errlen, "dictionary %s: not a zstd dictionary with an id", path);
+out:
+    free(buf);
+    if (f)
+        fclose(f);
+    return d;
+}
+
+void edr_dict_destroy(edr_dict_t *d)
+{
+    if (!d)
+        return;
+    ZSTD_freeCDict(d->cdict);
+    ZSTD_freeDDict(d->ddict);
+    free(d);
+}
+
+uint32_t edr_dict_id(const edr_dict_t *d)
+{
+    return d->id;
+}
+
+long edr_dict_train(void *out, size_t dict_cap, const void *samples, const size_t *sample_lens,
+                    unsigned n_samples)
+{
+    if (n_samples < 8)
+        return EDR_EINVAL; /* zstd needs a handful of samples to train anything */
+    size_t r = ZDICT_trainFromBuffer(out, dict_cap, samples, sample_lens, n_samples);
+    if (ZDICT_isError(r))
+        return EDR_EINVAL;
+    return (long)r;
+}
+
+/* ---- context ---- */
+
+edr_frame_ctx_t *edr_frame_ctx_new(const edr_frame_opts_t *opts)
+{
+    edr_frame_ctx_t *ctx = calloc(1, sizeof(*ctx));
+    if (!ctx)
+        return NULL;
+    if (opts)
+        ctx->opts = *opts;
+    if (ctx->opts.max_raw_len == 0)
+        ctx->opts.max_raw_len = EDR_FRAME_DEFAULT_MAX;
+    if (ctx->opts.zstd_level == 0)
+        ctx->opts.zstd_level = 3;
+    ctx->cctx = ZSTD_createCCtx();
+    ctx->dctx = ZSTD_createDCtx();
+    if (!ctx->cctx || !ctx->dctx) {
+        edr_frame_ctx_destroy(ctx);
+        return NULL;
+    }
+    ZSTD_CCtx_setParameter(ctx->cctx, ZSTD_c_compressionLevel, ctx->opts.zstd_level);
+    ZSTD_CCtx_setParameter(ctx->cctx, ZSTD_c_checksumFlag, 0);
+    ZSTD_CCtx_setParameter(ctx->cctx, ZSTD_c_contentSizeFlag, 1);
+    edr_arena_init(&ctx->arena, 256 << 10);
+    return ctx;
+}
+
+void edr_frame_ctx_destroy(edr_frame_ctx_t *ctx)
+{
+    if (!ctx)
+        return;
+    ZSTD_freeCCtx(ctx->cctx);
+    ZSTD_freeDCtx(ctx->dctx);
+    free(ctx->raw);
+    free(ctx->out);
+    for (int i = 0; i < ctx->n_dicts; i++)
+        edr_dict_destroy(ctx->dicts[i]);
+    edr_arena_close(&ctx->arena);
+    free(ctx);
+}
+
+static edr_dict_t *find_dict(const edr_frame_ctx_t *ctx, uint32_t id)
+{
+    for (int i = 0; i < ctx->n_dicts; i++)
+        if (ctx->dicts[i]->id == id)
+            return ctx->dicts[i];
+    return NULL;
+}
+
+int edr_frame_ctx_add_dict(edr_frame_ctx_t *ctx, edr_dict_t *d)
+{
+    if (find_dict(ctx, d->id))
+        return EDR_EEXIST;
+    if (ctx->n_dicts == MAX_DICTS)
+        return EDR_ERANGE;
+    ctx->dicts[ctx->n_dicts++] = d;
+    return 0;
+}
+
+int edr_frame_ctx_load_dicts(edr_frame_ctx_t *ctx, const char *dir)
+{
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return errno == ENOENT ? EDR_ENOENT : EDR_EIO;
+    int n = 0, rc = 0;
+    struct dirent *de;
+    while ((de = readdir(dp)) != NULL) {
+        size_t l = strlen(de->d_name);
+        if (l < 7 || strcmp(de->d_name + l - 6, ".zdict") != 0)
+            continue;
+        char path[4096], err[256];
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        edr_dict_t *d = edr_dict_load(path, ctx->opts.zstd_level, err, sizeof(err));
+        if (!d) {
+            rc = EDR_EPARSE;
+            break;
+        }
+        if (edr_frame_ctx_add_dict(ctx, d) != 0)
+            edr_dict_destroy(d); /* same id twice: keep the first */
+        else
+            n++;
+    }
+    closedir(dp);
+    return rc ? rc : n;
+}
+
+static int grow(uint8_t **buf, size_t *cap, size_t need)
+{
+    if (*cap >= need)
+        return 0;
+    size_t n = *cap ? *cap : 64 << 10;
+    while (n < need)
+        n *= 2;
+    uint8_t *p = realloc(*buf, n);
+    if (!p)
+        return EDR_ENOMEM;
+    *buf = p;
+    *cap = n;
+    return 0;
+}
+
+/* ---- encode ---- */
+
+int edr_frame_encode_raw(edr_frame_ctx_t *ctx, const void *raw, size_t raw_len, uint32_t dict_id,
+                         const uint8_t **out, size_t *out_len)
+{
+    if (raw_len > ctx->opts.max_raw_len || raw_len > UINT32_MAX)
+        return EDR_EINVAL;
+    edr_dict_t *d = NULL;
+    if (dict_id && !(d = find_dict(ctx, dict_id)))
+        return EDR_EFRAME_DICT;
+    size_t payload_len;
+    uint8_t codec = (ctx->opts.uncompressed && !dict_id) ? EDR_FRAME_CODEC_NONE
+                                                         : EDR_FRAME_CODEC_ZSTD;
+    if (codec == EDR_FRAME_CODEC_NONE) {
+        if (grow(&ctx->out, &ctx->out_cap, EDR_FRAME_HEADER_SIZE + raw_len))
+            return EDR_ENOMEM;
+        memcpy(ctx->out + EDR_FRAME_HEADER_SIZE, raw, raw_len);
+        payload_len = raw_len;
+    } else {
+        size_t bound = ZSTD_compressBound(raw_len);
+        if (grow(&ctx->out, &ctx->out_cap, EDR_FRAME_HEADER_SIZE + bound))
+            return EDR_ENOMEM;
+        size_t r;
+        if (d)
+            r = ZSTD_compress_usingCDict(ctx->cctx, ctx->out + EDR_FRAME_HEADER_SIZE, bound, raw,
+                                         raw_len, d->cdict);
+        else
+            r = ZSTD_compress2(ctx->cctx, ctx->out + EDR_FRAME_HEADER_SIZE, bound, raw, raw_len);
+        if (ZSTD_isError(r))
+            return EDR_ENOMEM;
+        payload_len = r;
+    }
+    uint8_t *h = ctx->out;
+    memcpy(h, EDR_FRAME_MAGIC, 4);
+    h[4] = EDR_FRAME_VERSION;
+    h[5] = codec;
+    h[6] = EDR_FRAME_HEADER_SIZE;
+    h[7] = 0;
+    put32(h + 8, d ? dict_id : 0);
+    put32(h + 12, (uint32_t)raw_len);
+    put32(h + 16, (uint32_t)payload_len);
+    put32(h + 20, 0);
+    put64(h + 24, edr_frame_checksum(h + EDR_FRAME_HEADER_SIZE, payload_len));
+    *out = ctx->out;
+    *out_len = EDR_FRAME_HEADER_SIZE + payload_len;
+    return 0;
+}
+
+int edr_frame_encode(edr_frame_ctx_t *ctx, const Edr__V1__EventBatch *batch, uint32_t dict_id,
+                     const uint8_t **out, size_t *out_len)
+{
+    size_t n = protobuf_c_message_get_packed_size(&batch->base);
+    if (n > ctx->opts.max_raw_len)
+        return EDR_EINVAL;
+    if (grow(&ctx->raw, &ctx->raw_cap, n ? n : 1))
+        return EDR_ENOMEM;
+    protobuf_c_message_pack(&batch->base, ctx->raw);
+    return edr_frame_encode_raw(ctx, ctx->raw, n, dict_id, out, out_len);
+}
+
+/* ---- decode ---- */
+
+int edr_frame_header_parse(const edr_frame_ctx_t *ctx, const void *buf, size_t len, int exact,
+                           edr_frame_header_t *hdr)
+{
+    const uint8_t *p = buf;
+    if (len < EDR_FRAME_HEADER_SIZE)
+        return EDR_EFRAME_TRUNCATED;
+    if (memcmp(p, EDR_FRAME_MAGIC, 4) != 0)
+        return EDR_EFRAME_BAD_MAGIC;
+    hdr->version = p[4];
+    hdr->codec = p[5];
+    hdr->header_len = (uint16_t)(p[6] | p[7] << 8);
+    hdr->dict_id = get32(p + 8);
+    hdr->raw_len = get32(p + 12);
+    hdr->payload_len = get32(p + 16);
+    hdr->checksum = get64(p + 24);
+    if (hdr->version != EDR_FRAME_VERSION || hdr->header_len != EDR_FRAME_HEADER_SIZE)
+        return EDR_EFRAME_VERSION;
+    if (hdr->codec != EDR_FRAME_CODEC_NONE && hdr->codec != EDR_FRAME_CODEC_ZSTD)
+        return EDR_EFRAME_CODEC;
+    uint32_t max = ctx ? ctx->opts.max_raw_len : EDR_FRAME_DEFAULT_MAX;
+    if (hdr->raw_len > max)
+        return EDR_EFRAME_TOO_LARGE;
+    size_t need = (size_t)EDR_FRAME_HEADER_SIZE + hdr->payload_len;
+    if (len < need)
+        return EDR_EFRAME_TRUNCATED;
+    if (exact && len != need)
+        return EDR_EFRAME_LENGTH;
+    if (hdr->codec == EDR_FRAME_CODEC_NONE && hdr->payload_len != hdr->raw_len)
+        return EDR_EFRAME_LENGTH;
+    return 0;
+}
+
+size_t edr_frame_len(const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    if (len < EDR_FRAME_HEADER_SIZE || memcmp(p, EDR_FRAME_MAGIC, 4) != 0)
+        return 0;
+    return (size_t)EDR_FRAME_HEADER_SIZE + get32(p + 16);
+}
+
+int edr_frame_unwrap(edr_frame_ctx_t *ctx, const void *buf, size_t len, const uint8_t **raw,
+                     size_t *raw_len)
+{
+    edr_frame_header_t h;
+    int rc = edr_frame_header_parse(ctx, buf, len, 1, &h);
+    if (rc)
+        return rc;
+    const uint8_t *payload = (const uint8_t *)buf + EDR_FRAME_HEADER_SIZE;
+    if (edr_frame_checksum(payload, h.payload_len) != h.checksum)
+        return EDR_EFRAME_CHECKSUM;
+    if (h.codec == EDR_FRAME_CODEC_NONE) {
+        *raw = payload;
+        *raw_len = h.raw_len;
+        return 0;
+    }
+    edr_dict_t *d = NULL;
+    if (h.dict_id && !(d = find_dict(ctx, h.dict_id)))
+        return EDR_EFRAME_DICT;
+    unsigned long long csize = ZSTD_getFrameContentSize(payload, h.payload_len);
+    if (csize == ZSTD_CONTENTSIZE_ERROR)
+        return EDR_EFRAME_DECOMPRESS;
+    if (csize != ZSTD_CONTENTSIZE_UNKNOWN && csize != h.raw_len)
+        return EDR_EFRAME_LENGTH; /* claims another size than the header: refuse before work */
+    if (grow(&ctx->raw, &ctx->raw_cap, h.raw_len ? h.raw_len : 1))
+        return EDR_ENOMEM;
+    /* The output buffer is exactly raw_len: a payload that inflates beyond it
+     * (a zstd bomb under a small claimed length) stops at the bound. */
+    size_t r = d ? ZSTD_decompress_usingDDict(ctx->dctx, ctx->raw, h.raw_len, payload,
+                                              h.payload_len, d->ddict)
+                 : ZSTD_decompressDCtx(ctx->dctx, ctx->raw, h.raw_len, payload, h.payload_len);
+    if (ZSTD_isError(r)) {
+        ZSTD_ErrorCode ec = ZSTD_getErrorCode(r);
+        if (ec == ZSTD_error_dstSize_tooSmall)
+            return EDR_EFRAME_LENGTH;
+        if (ec == ZSTD_error_dictionary_wrong)
+            return EDR_EFRAME_DICT;
+        return EDR_EFRAME_DECOMPRESS;
+    }
+    if (r != h.raw_len)
+        return EDR_EFRAME_LENGTH;
+    *raw = ctx->raw;
+    *raw_len = r;
+    return 0;
+}
+
+int edr_frame_decode(edr_frame_ctx_t *ctx, const void *buf, size_t len,
+                     Edr__V1__EventBatch **batch)
+{
+    const uint8_t *raw;
+    size_t raw_len;
+    *batch = NULL;
+    int rc = edr_frame_unwrap(ctx, buf, len, &raw, &raw_len);
+    if (rc)
+        return rc;
+    edr_arena_reset(&ctx->arena);
+    Edr__V1__EventBatch *b = edr__v1__event_batch__unpack(&ctx->arena.pb, raw_len, raw);
+    if (!b)
+        return EDR_EFRAME_PROTOBUF;
+    if (b->schema_version != EDR_BATCH_SCHEMA_VERSION)
+        return EDR_EFRAME_SCHEMA;
+    *batch = b;
+    return 0;
+}

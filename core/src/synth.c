@@ -1,0 +1,341 @@
+/* Synthetic event generator: per-host process tables driving a realistic event mix. */
+#include "edr/synth.h"
+#include "edr/identity.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LIVE 96
+#define N_BASE   8
+
+typedef struct {
+    uint8_t id[16];
+    uint8_t parent[16];
+    uint32_t pid;
+    uint16_t tmpl;   /* index into the program templates */
+    uint16_t user;   /* index into users */
+    uint8_t base;    /* long-lived daemon: never exits */
+} sproc_t;
+
+typedef struct {
+    uint8_t host_id[16];
+    uint8_t boot_id[16];
+    char hostname[32];
+    uint64_t seq;
+    uint64_t now_ns;
+    uint32_t next_pid;
+    uint32_t n_live;
+    uint32_t last_actor; /* activity comes in bursts: the same process acts again */
+    sproc_t live[MAX_LIVE];
+    Edr__V1__SensorInfo info;
+} shost_t;
+
+struct edr_synth {
+    edr_synth_opts_t opts;
+    uint64_t rng;
+    shost_t *hosts;
+};
+
+/* Programs: executable and argument vectors that appear on real servers. */
+typedef struct {
+    const char *exe;
+    const char *argv[8];
+} tmpl_t;
+
+static const tmpl_t programs[] = {
+    {"/usr/lib/systemd/systemd", {"/sbin/init", "splash"}},
+    {"/usr/sbin/sshd", {"sshd:", "/usr/sbin/sshd", "-D", "-o", "AuthorizedKeysCommand=none"}},
+    {"/usr/sbin/cron", {"/usr/sbin/cron", "-f", "-P"}},
+    {"/usr/sbin/nginx", {"nginx:", "worker", "process"}},
+    {"/usr/lib/postgresql/15/bin/postgres",
+     {"/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/postgresql/15/main", "-c",
+      "config_file=/etc/postgresql/15/main/postgresql.conf"}},
+    {"/usr/bin/python3.11", {"/usr/bin/python3", "/opt/app/worker.py", "--queue", "default"}},
+    {"/usr/bin/dockerd", {"/usr/bin/dockerd", "-H", "fd://", "--containerd=/run/containerd/containerd.sock"}},
+    {"/usr/lib/jvm/java-17-openjdk-amd64/bin/java",
+     {"/usr/bin/java", "-Xmx2g", "-Djava.util.logging.config.file=/etc/tomcat9/logging.properties",
+      "-classpath", "/usr/share/tomcat9/bin/bootstrap.jar", "org.apache.catalina.startup.Bootstrap", "start"}},
+    /* short-lived children from here on */
+    {"/usr/bin/bash", {"/bin/bash", "-c", "/usr/local/bin/backup.sh --incremental /srv/data"}},
+    {"/usr/bin/git", {"git", "-C", "/home/alice/src/api", "status", "--porcelain"}},
+    {"/usr/bin/curl", {"curl", "-fsSL", "https://packages.example.org/releases/latest.json"}},
+    {"/usr/bin/ls", {"ls", "-la", "/var/log"}},
+    {"/usr/bin/grep", {"grep", "-r", "--include=*.conf", "listen", "/etc/nginx"}},
+    {"/usr/bin/tar", {"tar", "-czf", "/tmp/backup-2026-01-01.tar.gz", "/srv/data"}},
+    {"/usr/bin/gcc-12", {"gcc", "-O2", "-c", "-o", "build/main.o", "src/main.c"}},
+    {"/usr/bin/make", {"make", "-j2", "all"}},
+    {"/usr/bin/ssh", {"ssh", "-o", "BatchMode=yes", "deploy@10.0.4.17", "uptime"}},
+    {"/usr/bin/apt-get", {"apt-get", "-qq", "update"}},
+    {"/usr/bin/find", {"find", "/var/tmp", "-mtime", "+7", "-delete"}},
+    {"/usr/bin/logrotate", {"/usr/sbin/logrotate", "/etc/logrotate.conf"}},
+    {"/usr/bin/node", {"node", "/srv/web/server.js", "--port", "3000"}},
+    {"/usr/bin/rsync", {"rsync", "-az", "--delete", "/srv/data/", "backup@10.0.9.2:/backups/"}},
+    {"/usr/bin/sed", {"sed", "-i", "s/^#Port 22/Port 22/", "/etc/ssh/sshd_config"}},
+    {"/usr/bin/vim.basic", {"vim", "/home/alice/notes.md"}},
+};
+#define N_PROGRAMS (sizeof(programs) / sizeof(programs[0]))
+
+static const char *const users[] = {"root", "alice", "bob", "www-data", "postgres", "deploy"};
+static const uint32_t uids[] = {0, 1000, 1001, 33, 114, 1002};
+
+static const char *const file_dirs[] = {
+    "/home/alice/src/api/build", "/home/alice/.cache/pip/http", "/home/bob/Downloads",
+    "/tmp", "/tmp/systemd-private", "/var/log/nginx", "/var/lib/postgresql/15/main/base/16384",
+    "/srv/data/uploads", "/var/tmp", "/home/deploy/.ansible/tmp"};
+static const char *const file_names[] = {
+    "access.log", "error.log", "main.o", "index.pack", "report.csv", "session.json",
+    "tmp.XXXXXX", "16397_fsm", "cache.db", "upload.part", "state.lock", "out.txt"};
+
+static const uint8_t remotes[][4] = {{10, 0, 4, 17},  {10, 0, 9, 2},    {192, 0, 2, 10},
+                                     {198, 51, 100, 7}, {203, 0, 113, 5}, {10, 0, 0, 53},
+                                     {172, 16, 3, 40}, {10, 0, 4, 18}};
+static const uint32_t ports[] = {443, 443, 443, 80, 5432, 22, 53, 8080};
+static const char *const dns_names[] = {"packages.example.org", "api.internal.example.com",
+                                        "metrics.example.net", "db-1.prod.example.com"};
+
+static uint64_t rnd(edr_synth_t *s)
+{
+    /* xorshift64*: fast, deterministic, good enough for workloads */
+    uint64_t x = s->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    s->rng = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+static uint32_t rndn(edr_synth_t *s, uint32_t n)
+{
+    return (uint32_t)((rnd(s) >> 32) * n >> 32);
+}
+
+void edr_synth_host_id(const edr_synth_t *s, uint32_t h, uint8_t out[16])
+{
+    memcpy(out, s->hosts[h].host_id, 16);
+}
+
+static void proc_spawn(edr_synth_t *s, shost_t *hs, sproc_t *p, const sproc_t *parent,
+                       uint16_t tmpl, int base)
+{
+    memset(p, 0, sizeof(*p));
+    p->pid = hs->next_pid++;
+    if (hs->next_pid > 4000000)
+        hs->next_pid = 300; /* pids wrap: entity ids stay unique */
+    edr_entity_id(hs->host_id, hs->boot_id, p->pid, hs->now_ns + rndn(s, 1000), p->id);
+    if (parent)
+        memcpy(p->parent, parent->id, 16);
+    p->tmpl = tmpl;
+    p->user = (uint16_t)(base ? 0 : rndn(s, 6));
+    p->base = (uint8_t)base;
+}
+
+edr_synth_t *edr_synth_new(const edr_synth_opts_t *opts)
+{
+    edr_synth_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->opts = *opts;
+    if (s->opts.hosts == 0)
+        s->opts.hosts = 1;
+    if (s->opts.start_ns == 0)
+        s->opts.start_ns = 1767225600ull * 1000000000ull; /* 2026-01-01T00:00:00Z */
+    s->rng = opts->seed * 0x9E3779B97F4A7C15ull + 0x1234567ull;
+    s->hosts = calloc(s->opts.hosts, sizeof(*s->hosts));
+    if (!s->hosts) {
+        free(s);
+        return NULL;
+    }
+    for (uint32_t h = 0; h < s->opts.hosts; h++) {
+        shost_t *hs = &s->hosts[h];
+        snprintf(hs->hostname, sizeof(hs->hostname), "host-%05u", h);
+        edr_host_id_from_name(hs->hostname, hs->host_id);
+        for (int i = 0; i < 16; i++)
+            hs->boot_id[i] = (uint8_t)rnd(s);
+        hs->now_ns = s->opts.start_ns + rndn(s, 1000000);
+        hs->next_pid = 1;
+        for (int i = 0; i < N_BASE; i++)
+            proc_spawn(s, hs, &hs->live[i], i ? &hs->live[0] : NULL, (uint16_t)i, 1);
+        hs->n_live = N_BASE;
+        hs->next_pid = 1000 + rndn(s, 5000);
+        edr__v1__sensor_info__init(&hs->info);
+        hs->info.host_id.data = hs->host_id;
+        hs->info.host_id.len = 16;
+        hs->info.hostname = hs->hostname;
+        hs->info.boot_id.data = hs->boot_id;
+        hs->info.boot_id.len = 16;
+        hs->info.os = "Debian GNU/Linux 12 (bookworm)";
+        hs->info.kernel = "6.1.0-28-amd64";
+        hs->info.sensor_version = "edr-synth 1";
+        hs->info.source = EDR__V1__SENSOR_INFO__SOURCE_KIND__SYNTHETIC;
+    }
+    return s;
+}
+
+void edr_synth_destroy(edr_synth_t *s)
+{
+    if (!s)
+        return;
+    free(s->hosts);
+    free(s);
+}
+
+/* Ids are copied: process slots are reused while the batch is still being built. */
+static ProtobufCBinaryData idb(edr_arena_t *a, const uint8_t *id)
+{
+    ProtobufCBinaryData b = {16, edr_arena_dup(a, id, 16)};
+    return b;
+}
+
+static char *make_path(edr_synth_t *s, edr_arena_t *a)
+{
+    char buf[256];
+    int n = snprintf(buf, sizeof(buf), "%s/%s", file_dirs[rndn(s, 10)], file_names[rndn(s, 12)]);
+    if (rndn(s, 4) == 0) /* some unique names, like real temp files */
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n, ".%u", rndn(s, 100000));
+    return edr_arena_dup(a, buf, (size_t)n);
+}
+
+static Edr__V1__Endpoint *endpoint(edr_arena_t *a, const uint8_t *ip4, uint32_t port)
+{
+    Edr__V1__Endpoint *e = edr_arena_alloc(a, sizeof(*e));
+    edr__v1__endpoint__init(e);
+    e->ip.data = (uint8_t *)ip4;
+    e->ip.len = 4;
+    e->port = port;
+    return e;
+}
+
+static const uint8_t local_ip[4] = {10, 0, 1, 5};
+
+Edr__V1__EventBatch *edr_synth_next_batch(edr_synth_t *s, uint32_t h, size_t n, edr_arena_t *a)
+{
+    shost_t *hs = &s->hosts[h % s->opts.hosts];
+    Edr__V1__EventBatch *b = edr_arena_alloc(a, sizeof(*b));
+    Edr__V1__Event **evs = edr_arena_alloc(a, sizeof(*evs) * (n ? n : 1));
+    Edr__V1__Event *ev = edr_arena_alloc(a, sizeof(*ev) * (n ? n : 1));
+    if (!b || !evs || !ev)
+        return NULL;
+    edr__v1__event_batch__init(b);
+    b->schema_version = 1;
+    b->sensor = &hs->info;
+    b->seq = ++hs->seq;
+    b->base_time_ns = hs->now_ns;
+    b->events = evs;
+    b->n_events = n;
+    for (size_t i = 0; i < n; i++) {
+        Edr__V1__Event *e = &ev[i];
+        evs[i] = e;
+        edr__v1__event__init(e);
+        hs->now_ns += 1000 + rndn(s, 400000);
+        e->time_offset_ns = (int64_t)(hs->now_ns - b->base_time_ns);
+        uint32_t r = rndn(s, 100);
+        if (hs->last_actor >= hs->n_live || rndn(s, 4) == 0)
+            hs->last_actor = rndn(s, hs->n_live);
+        sproc_t *actor = &hs->live[hs->last_actor];
+        if (r < 8 && hs->n_live < MAX_LIVE) {
+            /* a new process: actor is the child, exec of a program template */
+            sproc_t *parent = actor;
+            hs->last_actor = hs->n_live;
+            sproc_t *child = &hs->live[hs->n_live++];
+            proc_spawn(s, hs, child, parent, (uint16_t)(N_BASE + rndn(s, N_PROGRAMS - N_BASE)), 0);
+            const tmpl_t *t = &programs[child->tmpl];
+            Edr__V1__ProcessStart *ps = edr_arena_alloc(a, sizeof(*ps));
+            edr__v1__process_start__init(ps);
+            ps->exe = (char *)t->exe;
+            size_t argc = 0;
+            while (argc < 8 && t->argv[argc])
+                argc++;
+            ps->argv = (char **)t->argv;
+            ps->n_argv = argc;
+            ps->cwd = child->user ? "/home/alice" : "/";
+            ps->uid = ps->gid = uids[child->user];
+            ps->user = ps->group = (char *)users[child->user];
+            ps->ppid = parent->pid;
+            ps->start_time_ns = hs->now_ns;
+            e->body_case = EDR__V1__EVENT__BODY_PROCESS_START;
+            e->process_start = ps;
+            actor = child;
+        } else if (r < 14 && hs->n_live > N_BASE + 4) {
+            /* the most recent short-lived process exits */
+            uint32_t k = N_BASE + rndn(s, hs->n_live - N_BASE);
+            actor = &hs->live[k];
+            Edr__V1__ProcessExit *x = edr_arena_alloc(a, sizeof(*x));
+            edr__v1__process_exit__init(x);
+            x->exit_code = rndn(s, 10) == 0 ? 1 : 0;
+            e->body_case = EDR__V1__EVENT__BODY_PROCESS_EXIT;
+            e->process_exit = x;
+            /* fill the event now: the slot is reused below */
+            e->entity_id = idb(a, actor->id);
+            e->parent_entity_id = idb(a, actor->parent);
+            e->pid = e->tid = actor->pid;
+            hs->live[k] = hs->live[--hs->n_live];
+            continue;
+        } else if (r < 50) {
+            Edr__V1__FileWrite *w = edr_arena_alloc(a, sizeof(*w));
+            edr__v1__file_write__init(w);
+            w->path = make_path(s, a);
+            w->bytes = 512u << rndn(s, 8);
+            e->body_case = EDR__V1__EVENT__BODY_FILE_WRITE;
+            e->file_write = w;
+        } else if (r < 58) {
+            Edr__V1__FileCreate *c = edr_arena_alloc(a, sizeof(*c));
+            edr__v1__file_create__init(c);
+            c->path = make_path(s, a);
+            c->mode = 0644;
+            e->body_case = EDR__V1__EVENT__BODY_FILE_CREATE;
+            e->file_create = c;
+        } else if (r < 62) {
+            Edr__V1__FileRename *rn = edr_arena_alloc(a, sizeof(*rn));
+            edr__v1__file_rename__init(rn);
+            rn->old_path = make_path(s, a);
+            size_t l = strlen(rn->old_path);
+            char *np = edr_arena_alloc(a, l + 5);
+            memcpy(np, rn->old_path, l);
+            memcpy(np + l, ".1", 3);
+            rn->new_path = np;
+            e->body_case = EDR__V1__EVENT__BODY_FILE_RENAME;
+            e->file_rename = rn;
+        } else if (r < 66) {
+            Edr__V1__FileDelete *d = edr_arena_alloc(a, sizeof(*d));
+            edr__v1__file_delete__init(d);
+            d->path = make_path(s, a);
+            e->body_case = EDR__V1__EVENT__BODY_FILE_DELETE;
+            e->file_delete = d;
+        } else if (r < 88) {
+            Edr__V1__Network *nw = edr_arena_alloc(a, sizeof(*nw));
+            edr__v1__network__init(nw);
+            int inbound = r >= 84;
+            nw->action =
+                inbound ? EDR__V1__NETWORK__ACTION__ACCEPT : EDR__V1__NETWORK__ACTION__CONNECT;
+            nw->protocol = EDR__V1__NETWORK__PROTOCOL__TCP;
+            nw->direction =
+                inbound ? EDR__V1__NETWORK__DIRECTION__INBOUND : EDR__V1__NETWORK__DIRECTION__OUTBOUND;
+            uint32_t ri = rndn(s, 8);
+            nw->local = endpoint(a, local_ip, inbound ? 443 : 32768 + rndn(s, 28000));
+            nw->remote = endpoint(a, remotes[ri], inbound ? 32768 + rndn(s, 28000) : ports[ri]);
+            e->body_case = EDR__V1__EVENT__BODY_NETWORK;
+            e->network = nw;
+        } else if (r < 93) {
+            Edr__V1__DnsQuery *q = edr_arena_alloc(a, sizeof(*q));
+            edr__v1__dns_query__init(q);
+            q->name = (char *)dns_names[rndn(s, 4)];
+            q->qtype = 1;
+            q->server = endpoint(a, remotes[5], 53);
+            e->body_case = EDR__V1__EVENT__BODY_DNS_QUERY;
+            e->dns_query = q;
+        } else {
+            Edr__V1__FileExec *x = edr_arena_alloc(a, sizeof(*x));
+            edr__v1__file_exec__init(x);
+            x->path = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+            x->mapped = 1;
+            e->body_case = EDR__V1__EVENT__BODY_FILE_EXEC;
+            e->file_exec = x;
+        }
+        e->entity_id = idb(a, actor->id);
+        e->parent_entity_id = idb(a, actor->parent);
+        e->pid = actor->pid;
+        e->tid = actor->pid;
+    }
+    return b;
+}
