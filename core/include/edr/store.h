@@ -1,0 +1,228 @@
+/* The telemetry store (RocksDB): schema, the writer used by the collector and the importer, and the read API. */
+#ifndef EDR_STORE_H
+#define EDR_STORE_H
+
+#include "edr/arena.h"
+#include "edr/v1/batch.pb-c.h"
+#include "edr/v1/entity.pb-c.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Layout. A store is a directory (0700) of shards "shard-NNNN", each one
+ * RocksDB database. The collector writes shard n for partition n of
+ * edr.telemetry.v1 (so a partition's data, its consumed offset and its
+ * deduplication state move together on a rebalance); `edr import` writes
+ * shard 0 unless told otherwise. Readers open every shard and fan out.
+ *
+ * Column families of a shard:
+ *   blocks  host(16) | bucket(u32 BE) | seq(u64 BE) -> the received frame,
+ *           verbatim (no re-encode; RocksDB compression off)
+ *   procs   entity(16) -> edr.v1.ProcessRecord (merged as events arrive)
+ *   kids    parent(16) | child(16) -> bucket(u32 BE) of the last block seen
+ *   post    postings, one per entity per block:
+ *             'f' | xxh64(path) BE | block key   file path   -> blocks
+ *             'r' | ip(16, v4-mapped) | block key remote IP  -> blocks
+ *             'p' | entity(16) | block key        process     -> blocks
+ *             'h' | sha256(32) | host(16) | entity(16) -> bucket   hash -> processes
+ *             't' | block key -> edr_block_info   host -> blocks by time
+ *   hosts   host(16) -> edr.v1.HostRecord; host(16) | 'H' -> latest SensorHealth event
+ *   meta    "offset" -> next Kafka offset to consume (i64 BE), 's' | host -> last seq
+ *
+ * Every batch is stored with one atomic WriteBatch that also carries the
+ * host's last seq and the partition's next offset: after a crash the store
+ * holds a prefix of the partition, and the collector resumes right after it.
+ */
+
+#define EDR_STORE_BUCKET_NS (3600ull * 1000000000ull) /* a time bucket is one hour */
+#define EDR_BLOCK_KEY_LEN   28
+
+/* Identifies one stored batch. */
+typedef struct edr_block_key {
+    uint8_t host_id[16];
+    uint32_t bucket; /* base_time_ns / EDR_STORE_BUCKET_NS */
+    uint64_t seq;    /* the sensor's batch sequence number */
+} edr_block_key_t;
+
+/* Encodes/decodes the 28-byte key form (as in ProcessRecord.first_block).
+ * Decode returns 0, or EDR_EINVAL when n is not EDR_BLOCK_KEY_LEN. */
+void edr_block_key_encode(const edr_block_key_t *k, uint8_t out[EDR_BLOCK_KEY_LEN]);
+int edr_block_key_decode(const void *p, size_t n, edr_block_key_t *k);
+
+/* What the time index says about one block. */
+typedef struct edr_block_info {
+    edr_block_key_t key;
+    uint64_t first_ns; /* earliest event time in the block (UTC ns) */
+    uint64_t last_ns;  /* latest event time */
+    uint32_t n_events;
+    uint32_t frame_len; /* bytes stored for the block */
+} edr_block_info_t;
+
+typedef struct edr_store_opts {
+    int sync;                /* 1: fsync the WAL on every commit (power-loss safe); 0: process-crash safe */
+    uint64_t write_buffer;   /* memtable bytes per column family; 0: 32 MiB */
+    uint64_t max_raw_len;    /* frame decode bound for readers; 0: frame default */
+    const char *dict_dir;    /* zstd dictionaries for decoding frames; NULL: none */
+} edr_store_opts_t;
+
+/* ---------------------------------------------------------------- writer */
+
+typedef struct edr_store_writer edr_store_writer_t;
+
+/* Opens (creating when missing) shard `shard` of the store at root as the
+ * only writer. opts may be NULL. On error returns NULL and fills err (e.g.
+ * "store /x/shard-0003: lock held by another process"). */
+edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
+                                          const edr_store_opts_t *opts, char *err, size_t errlen);
+/* Commits nothing pending (pending work is discarded), closes. Accepts NULL. */
+void edr_store_writer_destroy(edr_store_writer_t *w);
+
+/* The next Kafka offset to consume as recorded by the last commit, or
+ * EDR_ENOENT when this shard has never stored an offset. */
+int edr_store_writer_offset(edr_store_writer_t *w, int64_t *next_offset);
+
+/* Adds one received batch to the pending WriteBatch: the frame bytes
+ * verbatim, the decoded batch b (decoded from exactly that frame) for the
+ * indexes. A batch whose (host, seq) is already stored, or pending, is not
+ * added. Returns 0 when added, 1 when it was a duplicate, or a negative
+ * edr_err_t (EDR_EINVAL: no sensor/host id in b). Nothing is written until
+ * edr_store_writer_commit(). */
+int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_len,
+                         const Edr__V1__EventBatch *b);
+
+/* Records the next offset to consume, written by the next commit together
+ * with the pending batches. */
+void edr_store_writer_set_offset(edr_store_writer_t *w, int64_t next_offset);
+
+/* Writes every pending batch, index update and the offset in one atomic
+ * WriteBatch. Returns 0, or EDR_ESTORE with the RocksDB message logged (then
+ * nothing of the pending work is stored, and it is discarded: the caller
+ * re-reads from the stored offset). EDR_EIO when the disk is full. */
+int edr_store_writer_commit(edr_store_writer_t *w);
+
+/* Number of batches pending (added since the last commit). */
+size_t edr_store_writer_pending(const edr_store_writer_t *w);
+
+/* 1 when RocksDB stops or delays writes (too many L0 files, pending
+ * compaction bytes, memtables full), else 0. Writes a short reason into why. */
+int edr_store_writer_stalled(edr_store_writer_t *w, char *why, size_t whylen);
+
+/* Deletes every block, time-index entry and posting of buckets that end
+ * before cutoff_ns (range deletes; postings and process records of those
+ * buckets are dropped by compaction). Returns 0 or EDR_ESTORE. */
+int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns);
+
+/* Flushes memtables and compacts every column family (benchmarks, tests,
+ * `edr store compact`). Returns 0 or EDR_ESTORE. */
+int edr_store_writer_compact(edr_store_writer_t *w);
+
+typedef struct edr_store_writer_stats {
+    uint64_t batches;    /* stored since open */
+    uint64_t duplicates; /* skipped as already stored */
+    uint64_t events;
+    uint64_t frame_bytes;
+    uint64_t commits;
+} edr_store_writer_stats_t;
+void edr_store_writer_stats(const edr_store_writer_t *w, edr_store_writer_stats_t *st);
+
+/* Bytes of live SST + WAL files of the shard. */
+uint64_t edr_store_writer_disk_bytes(edr_store_writer_t *w);
+
+/* ---------------------------------------------------------------- reader */
+
+typedef struct edr_store edr_store_t;
+
+/* Opens every shard under root for reading, as RocksDB secondary instances
+ * (safe while a collector writes; call edr_store_refresh() to see new data).
+ * opts may be NULL. On error (no store, no shard) returns NULL and fills err.
+ * One handle per thread. */
+edr_store_t *edr_store_open(const char *root, const edr_store_opts_t *opts, char *err,
+                            size_t errlen);
+void edr_store_destroy(edr_store_t *s);
+
+/* Catches up with the writers. Returns 0 or EDR_ESTORE. */
+int edr_store_refresh(edr_store_t *s);
+
+/* Number of shards opened. */
+unsigned edr_store_shards(const edr_store_t *s);
+
+/* Callbacks return 0 to continue, non-zero to stop (that value is returned
+ * by the walking function). Pointers passed are valid during the call only. */
+typedef int (*edr_store_proc_fn)(const Edr__V1__ProcessRecord *p, void *ud);
+typedef int (*edr_store_event_fn)(const Edr__V1__EventBatch *b, const Edr__V1__Event *e,
+                                  const edr_block_key_t *k, void *ud);
+typedef int (*edr_store_block_fn)(const edr_block_info_t *bi, void *ud);
+typedef int (*edr_store_hash_fn)(const uint8_t host_id[16], const uint8_t entity_id[16],
+                                 void *ud);
+/* health: the latest SensorHealth event of the host, NULL when none seen. */
+typedef int (*edr_store_host_fn)(const Edr__V1__HostRecord *h, const Edr__V1__Event *health,
+                                 void *ud);
+
+/* The process record of an entity, unpacked into arena a (valid until its
+ * reset). Returns 0, EDR_ENOENT, or EDR_ESTORE / EDR_EPARSE. */
+int edr_store_process_get(edr_store_t *s, const uint8_t entity_id[16], edr_arena_t *a,
+                          Edr__V1__ProcessRecord **out);
+
+/* Calls fn for the process, then its parent, grandparent ... up to
+ * max_depth records (0: 64) or the first entity without a record. Returns
+ * 0 (also when the chain ends early), EDR_ENOENT when the entity itself is
+ * unknown, fn's non-zero value, or a negative error. */
+int edr_store_process_ancestry(edr_store_t *s, const uint8_t entity_id[16], unsigned max_depth,
+                               edr_store_proc_fn fn, void *ud);
+
+/* Calls fn for every known child process of an entity (any order). */
+int edr_store_process_children(edr_store_t *s, const uint8_t entity_id[16], edr_store_proc_fn fn,
+                               void *ud);
+
+/* Calls fn for every event whose actor is entity_id with from_ns <= time <
+ * to_ns (to_ns 0: no upper bound), in block order (per host: time, seq). */
+int edr_store_entity_events(edr_store_t *s, const uint8_t entity_id[16], uint64_t from_ns,
+                            uint64_t to_ns, edr_store_event_fn fn, void *ud);
+
+/* Calls fn for every event of a host in [from_ns, to_ns). */
+int edr_store_host_events(edr_store_t *s, const uint8_t host_id[16], uint64_t from_ns,
+                          uint64_t to_ns, edr_store_event_fn fn, void *ud);
+
+/* Calls fn for every event of one block (EDR_ENOENT when not stored). */
+int edr_store_block_events(edr_store_t *s, const edr_block_key_t *k, edr_store_event_fn fn,
+                           void *ud);
+
+/* The stored frame of a block, copied into the arena. */
+int edr_store_block_get(edr_store_t *s, const edr_block_key_t *k, edr_arena_t *a,
+                        const uint8_t **frame, size_t *len);
+
+/* Postings: blocks (of any host) with an event naming the file path / the
+ * remote IP (4 or 16 bytes) in [from_ns, to_ns) (by bucket; a block may hold
+ * no matching event when 64-bit path hashes collide: confirm by decoding). */
+int edr_store_file_blocks(edr_store_t *s, const char *path, uint64_t from_ns, uint64_t to_ns,
+                          edr_store_block_fn fn, void *ud);
+int edr_store_remote_blocks(edr_store_t *s, const uint8_t *ip, size_t ip_len, uint64_t from_ns,
+                            uint64_t to_ns, edr_store_block_fn fn, void *ud);
+
+/* Every (host, process) that executed an image with this sha256 (32 bytes),
+ * ordered by host. */
+int edr_store_hash_processes(edr_store_t *s, const uint8_t sha256[32], edr_store_hash_fn fn,
+                             void *ud);
+
+/* Blocks of a host whose bucket overlaps [from_ns, to_ns), in time order. */
+int edr_store_host_blocks(edr_store_t *s, const uint8_t host_id[16], uint64_t from_ns,
+                          uint64_t to_ns, edr_store_block_fn fn, void *ud);
+
+/* Every host with its record (first/last seen, last seq) and latest health. */
+int edr_store_hosts(edr_store_t *s, edr_store_host_fn fn, void *ud);
+
+typedef struct edr_store_stats {
+    uint64_t shards;
+    uint64_t hosts;
+    uint64_t blocks;
+    uint64_t events;
+    uint64_t frame_bytes; /* sum of stored frame lengths */
+    uint64_t disk_bytes;  /* live SST + WAL files of every shard */
+    uint64_t processes;   /* estimate (RocksDB estimate-num-keys) */
+} edr_store_stats_t;
+
+/* Counts blocks and events from the time index (a full scan of it). */
+int edr_store_stats(edr_store_t *s, edr_store_stats_t *st);
+
+#endif
