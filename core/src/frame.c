@@ -161,6 +161,11 @@ edr_frame_ctx_t *edr_frame_ctx_new(const edr_frame_opts_t *opts)
     }
     ZSTD_CCtx_setParameter(ctx->cctx, ZSTD_c_compressionLevel, ctx->opts.zstd_level);
     ZSTD_CCtx_setParameter(ctx->cctx, ZSTD_c_checksumFlag, 0);
+    /* For batch-sized inputs (<= 128 KiB) zstd's level 1-3 tables pick the
+     * "fast" strategy; "dfast" measured both smaller (19.6 vs 20.2 B/event)
+     * and faster on event batches (bench/run frame). */
+    if (ctx->opts.zstd_level <= 3)
+        ZSTD_CCtx_setParameter(ctx->cctx, ZSTD_c_strategy, ZSTD_dfast);
     ZSTD_CCtx_setParameter(ctx->cctx, ZSTD_c_contentSizeFlag, 1);
     edr_arena_init(&ctx->arena, 256 << 10);
     return ctx;
@@ -288,16 +293,52 @@ int edr_frame_encode_raw(edr_frame_ctx_t *ctx, const void *raw, size_t raw_len, 
     return 0;
 }
 
+/* Wire form of events (see event.proto): time as delta from the previous
+ * event, tid 0 when equal to pid. Both compress far better: timestamps were
+ * a quarter of the compressed bytes. to_wire and from_wire are inverses. */
+static void events_to_wire(const Edr__V1__EventBatch *b)
+{
+    int64_t prev = 0;
+    for (size_t i = 0; i < b->n_events; i++) {
+        Edr__V1__Event *e = b->events[i];
+        int64_t t = e->time_offset_ns;
+        e->time_offset_ns = t - prev;
+        prev = t;
+        if (e->tid == e->pid)
+            e->tid = 0;
+    }
+}
+
+static void events_from_wire(const Edr__V1__EventBatch *b)
+{
+    int64_t acc = 0;
+    for (size_t i = 0; i < b->n_events; i++) {
+        Edr__V1__Event *e = b->events[i];
+        acc += e->time_offset_ns;
+        e->time_offset_ns = acc;
+        if (e->tid == 0)
+            e->tid = e->pid;
+    }
+}
+
 int edr_frame_encode(edr_frame_ctx_t *ctx, const Edr__V1__EventBatch *batch, uint32_t dict_id,
                      const uint8_t **out, size_t *out_len)
 {
+    /* the batch is const to the caller: it is rewritten to wire form for the
+     * pack and restored before returning */
+    events_to_wire(batch);
     size_t n = protobuf_c_message_get_packed_size(&batch->base);
+    int rc = EDR_EINVAL;
     if (n > ctx->opts.max_raw_len)
-        return EDR_EINVAL;
+        goto out;
+    rc = EDR_ENOMEM;
     if (grow(&ctx->raw, &ctx->raw_cap, n ? n : 1))
-        return EDR_ENOMEM;
+        goto out;
     protobuf_c_message_pack(&batch->base, ctx->raw);
-    return edr_frame_encode_raw(ctx, ctx->raw, n, dict_id, out, out_len);
+    rc = 0;
+out:
+    events_from_wire(batch);
+    return rc ? rc : edr_frame_encode_raw(ctx, ctx->raw, n, dict_id, out, out_len);
 }
 
 /* ---- decode ---- */
@@ -397,11 +438,19 @@ int edr_frame_decode(edr_frame_ctx_t *ctx, const void *buf, size_t len,
     if (rc)
         return rc;
     edr_arena_reset(&ctx->arena);
-    Edr__V1__EventBatch *b = edr__v1__event_batch__unpack(&ctx->arena.pb, raw_len, raw);
+    return edr_batch_unpack(&ctx->arena, raw, raw_len, batch);
+}
+
+int edr_batch_unpack(edr_arena_t *a, const uint8_t *raw, size_t raw_len,
+                     Edr__V1__EventBatch **out)
+{
+    *out = NULL;
+    Edr__V1__EventBatch *b = edr__v1__event_batch__unpack(&a->pb, raw_len, raw);
     if (!b)
         return EDR_EFRAME_PROTOBUF;
     if (b->schema_version != EDR_BATCH_SCHEMA_VERSION)
         return EDR_EFRAME_SCHEMA;
-    *batch = b;
+    events_from_wire(b);
+    *out = b;
     return 0;
 }

@@ -2,6 +2,7 @@
 #ifndef EDR_FRAME_H
 #define EDR_FRAME_H
 
+#include "edr/arena.h"
 #include "edr/v1/batch.pb-c.h"
 
 #include <stddef.h>
@@ -103,6 +104,12 @@ int edr_frame_unwrap(edr_frame_ctx_t *ctx, const void *buf, size_t len, const ui
  * EDR_EFRAME_* code for each way the frame can be bad. */
 int edr_frame_decode(edr_frame_ctx_t *ctx, const void *buf, size_t len,
                      Edr__V1__EventBatch **batch);
+
+/* Unpacks a serialized EventBatch (as returned by edr_frame_unwrap) into
+ * arena a, restoring the in-memory form of events (see event.proto). Returns
+ * 0, EDR_EFRAME_PROTOBUF or EDR_EFRAME_SCHEMA; on error *out is NULL. */
+int edr_batch_unpack(edr_arena_t *a, const uint8_t *raw, size_t raw_len,
+                     Edr__V1__EventBatch **out);
 
 /* Length of the frame starting at buf (header + payload), for walking frame
  * files; 0 when fewer than a header's bytes remain or the magic is wrong. */

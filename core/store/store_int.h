@@ -1,0 +1,69 @@
+/* Internal schema helpers shared by the store writer and readers. */
+#ifndef EDR_STORE_INT_H
+#define EDR_STORE_INT_H
+
+#include "edr/store.h"
+
+#include <rocksdb/c.h>
+#include <stdint.h>
+
+enum { CF_DEFAULT, CF_BLOCKS, CF_PROCS, CF_KIDS, CF_POST, CF_HOSTS, CF_META, CF__COUNT };
+
+extern const char *const edr__store_cf_names[CF__COUNT];
+
+/* Posting key types (first byte of a key in "post"). */
+#define POST_FILE   'f'
+#define POST_REMOTE 'r'
+#define POST_PROC   'p'
+#define POST_HASH   'h'
+#define POST_TIME   't'
+
+/* Retention state shared with the compaction filters. */
+typedef struct edr__retention {
+    volatile uint32_t cutoff_bucket; /* buckets below it are dropped; 0: keep all */
+} edr__retention_t;
+
+/* Column family options for every family (caller destroys each with
+ * rocksdb_options_destroy). ret may be NULL (readers). */
+void edr__store_cf_options(rocksdb_options_t *out[CF__COUNT], const edr_store_opts_t *o,
+                           edr__retention_t *ret);
+
+/* Shard directory of a store: "root/shard-NNNN". */
+void edr__store_shard_path(const char *root, uint32_t shard, char *buf, size_t len);
+
+/* Sum of file sizes under a directory (not following links). */
+uint64_t edr__dir_bytes(const char *path);
+
+static inline void edr__be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+static inline void edr__be64(uint8_t *p, uint64_t v)
+{
+    edr__be32(p, (uint32_t)(v >> 32));
+    edr__be32(p + 4, (uint32_t)v);
+}
+static inline uint32_t edr__rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t edr__rd64(const uint8_t *p)
+{
+    return (uint64_t)edr__rd32(p) << 32 | edr__rd32(p + 4);
+}
+
+/* Applies one partial ProcessRecord onto an accumulated one (see store.c for the rules). */
+void edr__proc_merge(Edr__V1__ProcessRecord *acc, const Edr__V1__ProcessRecord *op);
+
+/* 16-byte IP key form: IPv4 as v4-mapped IPv6. Returns 0, or -1 when ip_len is neither 4 nor 16. */
+int edr__ip16(const uint8_t *ip, size_t ip_len, uint8_t out[16]);
+
+/* Encoded block info value (24 bytes). */
+#define BLOCK_INFO_LEN 24
+void edr__block_info_encode(const edr_block_info_t *bi, uint8_t out[BLOCK_INFO_LEN]);
+void edr__block_info_decode(const uint8_t *v, edr_block_info_t *bi);
+
+#endif
