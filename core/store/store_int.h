@@ -24,9 +24,10 @@ typedef struct edr__retention {
 } edr__retention_t;
 
 /* Column family options for every family (caller destroys each with
- * rocksdb_options_destroy). ret may be NULL (readers). */
+ * rocksdb_options_destroy). ret and filters may be NULL (readers); the
+ * writer destroys the compaction filters in filters[] after closing the DB. */
 void edr__store_cf_options(rocksdb_options_t *out[CF__COUNT], const edr_store_opts_t *o,
-                           edr__retention_t *ret);
+                           edr__retention_t *ret, rocksdb_compactionfilter_t *filters[CF__COUNT]);
 
 /* Shard directory of a store: "root/shard-NNNN". */
 void edr__store_shard_path(const char *root, uint32_t shard, char *buf, size_t len);

@@ -1,0 +1,362 @@
+/* Store schema: column families and their options, key coding, the process-record merge operator and retention filters. */
+#include "store_int.h"
+
+#include "edr/err.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+const char *const edr__store_cf_names[CF__COUNT] = {"default", "blocks", "procs", "kids",
+                                                     "post",    "hosts",  "meta"};
+
+void edr_block_key_encode(const edr_block_key_t *k, uint8_t out[EDR_BLOCK_KEY_LEN])
+{
+    memcpy(out, k->host_id, 16);
+    edr__be32(out + 16, k->bucket);
+    edr__be64(out + 20, k->seq);
+}
+
+int edr_block_key_decode(const void *p, size_t n, edr_block_key_t *k)
+{
+    if (n != EDR_BLOCK_KEY_LEN)
+        return EDR_EINVAL;
+    const uint8_t *b = p;
+    memcpy(k->host_id, b, 16);
+    k->bucket = edr__rd32(b + 16);
+    k->seq = edr__rd64(b + 20);
+    return 0;
+}
+
+void edr__block_info_encode(const edr_block_info_t *bi, uint8_t out[BLOCK_INFO_LEN])
+{
+    edr__be64(out, bi->first_ns);
+    edr__be64(out + 8, bi->last_ns);
+    edr__be32(out + 16, bi->n_events);
+    edr__be32(out + 20, bi->frame_len);
+}
+
+void edr__block_info_decode(const uint8_t *v, edr_block_info_t *bi)
+{
+    bi->first_ns = edr__rd64(v);
+    bi->last_ns = edr__rd64(v + 8);
+    bi->n_events = edr__rd32(v + 16);
+    bi->frame_len = edr__rd32(v + 20);
+}
+
+int edr__ip16(const uint8_t *ip, size_t ip_len, uint8_t out[16])
+{
+    if (ip_len == 16) {
+        memcpy(out, ip, 16);
+        return 0;
+    }
+    if (ip_len != 4)
+        return -1;
+    memset(out, 0, 10);
+    out[10] = out[11] = 0xff;
+    memcpy(out + 12, ip, 4);
+    return 0;
+}
+
+void edr__store_shard_path(const char *root, uint32_t shard, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/shard-%04u", root, shard);
+}
+
+uint64_t edr__dir_bytes(const char *path)
+{
+    uint64_t total = 0;
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    struct dirent *de;
+    char p[4096];
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
+        struct stat st;
+        if (lstat(p, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode))
+            total += edr__dir_bytes(p);
+        else if (S_ISREG(st.st_mode))
+            total += (uint64_t)st.st_blocks * 512;
+    }
+    closedir(d);
+    return total;
+}
+
+/*
+ * Process records are written as merge operands: one partial ProcessRecord
+ * per entity per batch, never read back on the ingest path. The merge rules:
+ *   identity (entity, host, pid, ppid, parent): first non-empty value wins
+ *     (the parent at creation, not a later reparent);
+ *   image (exe, command line, cwd, uid, user, sha256, container): taken as a
+ *     group from the latest operand that carries an exe or a command line
+ *     (exec replaces the image, the entity stays);
+ *   start time: first non-zero; end, exit code, signal: latest non-zero end;
+ *   first_block: smallest key, last_block: largest; exec_count: sum.
+ * Operands of one key arrive in write order, which per host is batch order.
+ */
+static int bin_empty(ProtobufCBinaryData b)
+{
+    return b.len == 0;
+}
+
+static int str_empty(const char *s)
+{
+    return !s || !*s;
+}
+
+void edr__proc_merge(Edr__V1__ProcessRecord *acc, const Edr__V1__ProcessRecord *op)
+{
+    if (bin_empty(acc->entity_id))
+        acc->entity_id = op->entity_id;
+    if (bin_empty(acc->host_id))
+        acc->host_id = op->host_id;
+    if (!acc->pid)
+        acc->pid = op->pid;
+    if (bin_empty(acc->parent_entity_id))
+        acc->parent_entity_id = op->parent_entity_id;
+    if (!acc->ppid)
+        acc->ppid = op->ppid;
+    if (!str_empty(op->exe) || !str_empty(op->command_line)) {
+        acc->exe = op->exe;
+        acc->command_line = op->command_line;
+        acc->cwd = op->cwd;
+        acc->uid = op->uid;
+        acc->user = op->user;
+        acc->exe_sha256 = op->exe_sha256;
+        acc->container_id = op->container_id;
+    }
+    if (!acc->start_time_ns)
+        acc->start_time_ns = op->start_time_ns;
+    if (op->end_time_ns) {
+        acc->end_time_ns = op->end_time_ns;
+        acc->exit_code = op->exit_code;
+        acc->exit_signal = op->exit_signal;
+    }
+    if (!bin_empty(op->first_block) &&
+        (bin_empty(acc->first_block) ||
+         (op->first_block.len == acc->first_block.len &&
+          memcmp(op->first_block.data, acc->first_block.data, op->first_block.len) < 0)))
+        acc->first_block = op->first_block;
+    if (!bin_empty(op->last_block) &&
+        (bin_empty(acc->last_block) ||
+         (op->last_block.len == acc->last_block.len &&
+          memcmp(op->last_block.data, acc->last_block.data, op->last_block.len) > 0)))
+        acc->last_block = op->last_block;
+    acc->exec_count += op->exec_count;
+}
+
+static char *merge_records(const char *existing, size_t existing_len, const char *const *ops,
+                           const size_t *op_lens, int n_ops, unsigned char *success,
+                           size_t *out_len)
+{
+    Edr__V1__ProcessRecord acc = EDR__V1__PROCESS_RECORD__INIT;
+    Edr__V1__ProcessRecord **parts = calloc((size_t)n_ops + 1, sizeof(*parts));
+    int n_parts = 0;
+    char *out = NULL;
+    *success = 0;
+    if (!parts)
+        return NULL;
+    if (existing) {
+        parts[n_parts] = edr__v1__process_record__unpack(NULL, existing_len,
+                                                         (const uint8_t *)existing);
+        if (parts[n_parts])
+            edr__proc_merge(&acc, parts[n_parts++]);
+    }
+    for (int i = 0; i < n_ops; i++) {
+        parts[n_parts] =
+            edr__v1__process_record__unpack(NULL, op_lens[i], (const uint8_t *)ops[i]);
+        if (parts[n_parts]) /* an undecodable operand is dropped rather than poisoning the key */
+            edr__proc_merge(&acc, parts[n_parts++]);
+    }
+    size_t n = edr__v1__process_record__get_packed_size(&acc);
+    out = malloc(n ? n : 1);
+    if (out) {
+        edr__v1__process_record__pack(&acc, (uint8_t *)out);
+        *out_len = n;
+        *success = 1;
+    }
+    for (int i = 0; i < n_parts; i++)
+        edr__v1__process_record__free_unpacked(parts[i], NULL);
+    free(parts);
+    return out;
+}
+
+static char *proc_full_merge(void *st, const char *key, size_t klen, const char *existing,
+                             size_t existing_len, const char *const *ops, const size_t *op_lens,
+                             int n_ops, unsigned char *success, size_t *out_len)
+{
+    (void)st;
+    (void)key;
+    (void)klen;
+    return merge_records(existing, existing_len, ops, op_lens, n_ops, success, out_len);
+}
+
+static char *proc_partial_merge(void *st, const char *key, size_t klen, const char *const *ops,
+                                const size_t *op_lens, int n_ops, unsigned char *success,
+                                size_t *out_len)
+{
+    (void)st;
+    (void)key;
+    (void)klen;
+    return merge_records(NULL, 0, ops, op_lens, n_ops, success, out_len);
+}
+
+static void merge_delete(void *st, const char *v, size_t n)
+{
+    (void)st;
+    (void)n;
+    free((void *)v);
+}
+
+static const char *proc_merge_name(void *st)
+{
+    (void)st;
+    return "edr.v1.ProcessRecord.merge";
+}
+
+static void noop_destroy(void *st)
+{
+    (void)st;
+}
+
+/* Retention: drop postings, children and process records whose newest
+ * bucket is below the cutoff. Range deletes handle blocks and the time index. */
+static unsigned char post_filter(void *st, int level, const char *key, size_t klen,
+                                 const char *val, size_t vlen, char **nv, size_t *nvlen,
+                                 unsigned char *changed)
+{
+    (void)level;
+    (void)nv;
+    (void)nvlen;
+    *changed = 0;
+    const edr__retention_t *r = st;
+    uint32_t cut = r->cutoff_bucket;
+    if (!cut || klen < 1)
+        return 0;
+    const uint8_t *k = (const uint8_t *)key;
+    size_t off;
+    switch (k[0]) {
+    case POST_FILE: off = 1 + 8 + 16; break;
+    case POST_REMOTE:
+    case POST_PROC: off = 1 + 16 + 16; break;
+    case POST_TIME: off = 1 + 16; break;
+    case POST_HASH:
+        return vlen == 4 && edr__rd32((const uint8_t *)val) < cut;
+    default: return 0;
+    }
+    return klen >= off + 4 && edr__rd32(k + off) < cut;
+}
+
+static unsigned char kids_filter(void *st, int level, const char *key, size_t klen,
+                                 const char *val, size_t vlen, char **nv, size_t *nvlen,
+                                 unsigned char *changed)
+{
+    (void)level;
+    (void)key;
+    (void)klen;
+    (void)nv;
+    (void)nvlen;
+    *changed = 0;
+    const edr__retention_t *r = st;
+    return r->cutoff_bucket && vlen == 4 && edr__rd32((const uint8_t *)val) < r->cutoff_bucket;
+}
+
+static unsigned char procs_filter(void *st, int level, const char *key, size_t klen,
+                                  const char *val, size_t vlen, char **nv, size_t *nvlen,
+                                  unsigned char *changed)
+{
+    (void)level;
+    (void)key;
+    (void)klen;
+    (void)nv;
+    (void)nvlen;
+    *changed = 0;
+    const edr__retention_t *r = st;
+    if (!r->cutoff_bucket)
+        return 0;
+    Edr__V1__ProcessRecord *p =
+        edr__v1__process_record__unpack(NULL, vlen, (const uint8_t *)val);
+    if (!p)
+        return 0;
+    edr_block_key_t k;
+    unsigned char drop = edr_block_key_decode(p->last_block.data, p->last_block.len, &k) == 0 &&
+                         k.bucket < r->cutoff_bucket;
+    edr__v1__process_record__free_unpacked(p, NULL);
+    return drop;
+}
+
+static const char *post_filter_name(void *st)
+{
+    (void)st;
+    return "edr.retention.post";
+}
+static const char *kids_filter_name(void *st)
+{
+    (void)st;
+    return "edr.retention.kids";
+}
+static const char *procs_filter_name(void *st)
+{
+    (void)st;
+    return "edr.retention.procs";
+}
+
+void edr__store_cf_options(rocksdb_options_t *out[CF__COUNT], const edr_store_opts_t *o,
+                           edr__retention_t *ret, rocksdb_compactionfilter_t *filters[CF__COUNT])
+{
+    for (int i = 0; i < CF__COUNT; i++)
+        if (filters)
+            filters[i] = NULL;
+    uint64_t wbuf = o && o->write_buffer ? o->write_buffer : (32u << 20);
+    for (int i = 0; i < CF__COUNT; i++) {
+        rocksdb_options_t *op = rocksdb_options_create();
+        rocksdb_block_based_table_options_t *bb = rocksdb_block_based_options_create();
+        rocksdb_options_set_write_buffer_size(op, (size_t)(i == CF_BLOCKS || i == CF_POST
+                                                               ? wbuf
+                                                               : (wbuf / 4 > (4u << 20)
+                                                                      ? wbuf / 4
+                                                                      : (4u << 20))));
+        rocksdb_options_set_level_compaction_dynamic_level_bytes(op, 1);
+        if (i == CF_BLOCKS) {
+            /* frames are zstd already: store them as received */
+            rocksdb_options_set_compression(op, rocksdb_no_compression);
+            rocksdb_options_set_bottommost_compression(op, rocksdb_no_compression);
+            rocksdb_block_based_options_set_block_size(bb, 64 << 10);
+        } else {
+            rocksdb_options_set_compression(op, rocksdb_lz4_compression);
+            rocksdb_options_set_bottommost_compression(op, rocksdb_zstd_compression);
+            rocksdb_block_based_options_set_block_size(bb, 16 << 10);
+        }
+        if (i == CF_BLOCKS || i == CF_PROCS || i == CF_HOSTS || i == CF_META)
+            rocksdb_block_based_options_set_filter_policy(bb,
+                                                          rocksdb_filterpolicy_create_bloom_full(10));
+        rocksdb_options_set_block_based_table_factory(op, bb);
+        rocksdb_block_based_options_destroy(bb);
+        if (i == CF_PROCS)
+            rocksdb_options_set_merge_operator(
+                op, rocksdb_mergeoperator_create(NULL, noop_destroy, proc_full_merge,
+                                                 proc_partial_merge, merge_delete,
+                                                 proc_merge_name));
+        if (ret && filters) {
+            if (i == CF_POST)
+                filters[i] = rocksdb_compactionfilter_create(ret, noop_destroy, post_filter,
+                                                             post_filter_name);
+            else if (i == CF_KIDS)
+                filters[i] = rocksdb_compactionfilter_create(ret, noop_destroy, kids_filter,
+                                                             kids_filter_name);
+            else if (i == CF_PROCS)
+                filters[i] = rocksdb_compactionfilter_create(ret, noop_destroy, procs_filter,
+                                                             procs_filter_name);
+            if (filters[i])
+                rocksdb_options_set_compaction_filter(op, filters[i]);
+        }
+        out[i] = op;
+    }
+}

@@ -1,0 +1,685 @@
+/* Store readers: secondary RocksDB instances over every shard, with the query API fanned out across them. */
+#define _GNU_SOURCE
+#include "store_int.h"
+
+#include "edr/err.h"
+#include "edr/frame.h"
+#include "edr/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+typedef struct shard {
+    char path[4096];
+    rocksdb_t *db;
+    rocksdb_column_family_handle_t *cf[CF__COUNT];
+} shard_t;
+
+struct edr_store {
+    shard_t *sh;
+    unsigned n;
+    rocksdb_options_t *db_opts;
+    rocksdb_options_t *cf_opts[CF__COUNT];
+    rocksdb_readoptions_t *ro;
+    edr_frame_ctx_t *fctx;
+    char secdir[256];
+    edr_arena_t arena; /* process records unpacked during walks */
+};
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    (void)flag;
+    (void)f;
+    return remove(p);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+edr_store_t *edr_store_open(const char *root, const edr_store_opts_t *opts, char *err,
+                            size_t errlen)
+{
+    edr_store_t *s = calloc(1, sizeof(*s));
+    char **names = NULL;
+    size_t n_names = 0;
+    DIR *d = NULL;
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    edr_arena_init(&s->arena, 16 << 10);
+    d = opendir(root);
+    if (!d) {
+        snprintf(err, errlen, "store %s: %s", root, strerror(errno));
+        goto fail;
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, "shard-", 6) != 0)
+            continue;
+        char **nn = realloc(names, (n_names + 1) * sizeof(*names));
+        if (!nn)
+            goto oom;
+        names = nn;
+        if (!(names[n_names] = strdup(de->d_name)))
+            goto oom;
+        n_names++;
+    }
+    closedir(d);
+    d = NULL;
+    if (!n_names) {
+        snprintf(err, errlen, "store %s: no shard (not a store, or nothing stored yet)", root);
+        goto fail;
+    }
+    qsort(names, n_names, sizeof(*names), cmp_str);
+    snprintf(s->secdir, sizeof(s->secdir), "/tmp/edr-store-reader-XXXXXX");
+    if (!mkdtemp(s->secdir)) {
+        snprintf(err, errlen, "cannot create a reader directory in /tmp: %s", strerror(errno));
+        s->secdir[0] = 0;
+        goto fail;
+    }
+    s->sh = calloc(n_names, sizeof(*s->sh));
+    if (!s->sh)
+        goto oom;
+    s->db_opts = rocksdb_options_create();
+    rocksdb_options_set_max_open_files(s->db_opts, -1); /* required by secondaries */
+    rocksdb_options_set_info_log_level(s->db_opts, 3 /* error */);
+    edr__store_cf_options(s->cf_opts, opts, NULL, NULL);
+    s->ro = rocksdb_readoptions_create();
+    for (size_t i = 0; i < n_names; i++) {
+        shard_t *sh = &s->sh[s->n];
+        char sec[512];
+        char *rerr = NULL;
+        snprintf(sh->path, sizeof(sh->path), "%s/%s", root, names[i]);
+        snprintf(sec, sizeof(sec), "%s/%s", s->secdir, names[i]);
+        sh->db = rocksdb_open_as_secondary_column_families(
+            s->db_opts, sh->path, sec, CF__COUNT, edr__store_cf_names,
+            (const rocksdb_options_t *const *)s->cf_opts, sh->cf, &rerr);
+        if (!sh->db) {
+            snprintf(err, errlen, "store %s: %s", sh->path, rerr ? rerr : "cannot open");
+            rocksdb_free(rerr);
+            goto fail;
+        }
+        s->n++;
+    }
+    edr_frame_opts_t fo = {.max_raw_len = opts ? (uint32_t)opts->max_raw_len : 0};
+    s->fctx = edr_frame_ctx_new(&fo);
+    if (!s->fctx)
+        goto oom;
+    if (opts && opts->dict_dir && *opts->dict_dir &&
+        edr_frame_ctx_load_dicts(s->fctx, opts->dict_dir) < 0) {
+        snprintf(err, errlen, "store: cannot load dictionaries from %s", opts->dict_dir);
+        goto fail;
+    }
+    for (size_t i = 0; i < n_names; i++)
+        free(names[i]);
+    free(names);
+    return s;
+oom:
+    snprintf(err, errlen, "out of memory");
+fail:
+    if (d)
+        closedir(d);
+    for (size_t i = 0; i < n_names; i++)
+        free(names[i]);
+    free(names);
+    edr_store_destroy(s);
+    return NULL;
+}
+
+void edr_store_destroy(edr_store_t *s)
+{
+    if (!s)
+        return;
+    for (unsigned i = 0; i < s->n; i++) {
+        for (int c = 0; c < CF__COUNT; c++)
+            if (s->sh[i].cf[c])
+                rocksdb_column_family_handle_destroy(s->sh[i].cf[c]);
+        rocksdb_close(s->sh[i].db);
+    }
+    free(s->sh);
+    for (int c = 0; c < CF__COUNT; c++)
+        if (s->cf_opts[c])
+            rocksdb_options_destroy(s->cf_opts[c]);
+    if (s->db_opts)
+        rocksdb_options_destroy(s->db_opts);
+    if (s->ro)
+        rocksdb_readoptions_destroy(s->ro);
+    edr_frame_ctx_destroy(s->fctx);
+    if (s->secdir[0])
+        nftw(s->secdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    edr_arena_close(&s->arena);
+    free(s);
+}
+
+int edr_store_refresh(edr_store_t *s)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        char *rerr = NULL;
+        rocksdb_try_catch_up_with_primary(s->sh[i].db, &rerr);
+        if (rerr) {
+            edr_log_error("store %s: %s", s->sh[i].path, rerr);
+            rocksdb_free(rerr);
+            return EDR_ESTORE;
+        }
+    }
+    return 0;
+}
+
+unsigned edr_store_shards(const edr_store_t *s)
+{
+    return s->n;
+}
+
+/* Gets a value from the first shard holding the key; returns the pinned
+ * slice (caller destroys), NULL with *rc = EDR_ENOENT or an error. */
+static rocksdb_pinnableslice_t *get_any(edr_store_t *s, int cf, const void *k, size_t kl,
+                                        int *rc)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        char *rerr = NULL;
+        rocksdb_pinnableslice_t *ps =
+            rocksdb_get_pinned_cf(s->sh[i].db, s->ro, s->sh[i].cf[cf], k, kl, &rerr);
+        if (rerr) {
+            edr_log_error("store %s: %s", s->sh[i].path, rerr);
+            rocksdb_free(rerr);
+            *rc = EDR_ESTORE;
+            return NULL;
+        }
+        if (ps) {
+            *rc = 0;
+            return ps;
+        }
+    }
+    *rc = EDR_ENOENT;
+    return NULL;
+}
+
+int edr_store_process_get(edr_store_t *s, const uint8_t entity_id[16], edr_arena_t *a,
+                          Edr__V1__ProcessRecord **out)
+{
+    int rc;
+    rocksdb_pinnableslice_t *ps = get_any(s, CF_PROCS, entity_id, 16, &rc);
+    if (!ps)
+        return rc;
+    size_t vl;
+    const char *v = rocksdb_pinnableslice_value(ps, &vl);
+    *out = edr__v1__process_record__unpack(&a->pb, vl, (const uint8_t *)v);
+    rocksdb_pinnableslice_destroy(ps);
+    return *out ? 0 : EDR_EPARSE;
+}
+
+int edr_store_process_ancestry(edr_store_t *s, const uint8_t entity_id[16], unsigned max_depth,
+                               edr_store_proc_fn fn, void *ud)
+{
+    uint8_t cur[16];
+    memcpy(cur, entity_id, 16);
+    if (!max_depth)
+        max_depth = 64;
+    int rc = 0;
+    for (unsigned d = 0; d < max_depth; d++) {
+        Edr__V1__ProcessRecord *p;
+        edr_arena_reset(&s->arena);
+        int r = edr_store_process_get(s, cur, &s->arena, &p);
+        if (r == EDR_ENOENT) {
+            rc = d == 0 ? EDR_ENOENT : 0;
+            break;
+        }
+        if (r) {
+            rc = r;
+            break;
+        }
+        if ((rc = fn(p, ud)) != 0)
+            break;
+        if (p->parent_entity_id.len != 16 || !memcmp(p->parent_entity_id.data, cur, 16))
+            break;
+        memcpy(cur, p->parent_entity_id.data, 16);
+    }
+    edr_arena_reset(&s->arena);
+    return rc;
+}
+
+/* Iterates keys of cf in shard i starting with prefix; calls step for each. */
+typedef int (*kv_fn)(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl, const uint8_t *v,
+                     size_t vl, void *ud);
+
+static int scan(edr_store_t *s, unsigned i, int cf, const uint8_t *prefix, size_t pl,
+                const uint8_t *start, size_t sl, kv_fn step, void *ud)
+{
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->sh[i].db, s->ro, s->sh[i].cf[cf]);
+    int rc = 0;
+    for (rocksdb_iter_seek(it, (const char *)(start ? start : prefix), start ? sl : pl);
+         rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        if (kl < pl || memcmp(k, prefix, pl) != 0)
+            break;
+        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+        if ((rc = step(s, i, k, kl, v, vl, ud)) != 0)
+            break;
+    }
+    if (!rc) {
+        char *rerr = NULL;
+        rocksdb_iter_get_error(it, &rerr);
+        if (rerr) {
+            edr_log_error("store %s: %s", s->sh[i].path, rerr);
+            rocksdb_free(rerr);
+            rc = EDR_ESTORE;
+        }
+    }
+    rocksdb_iter_destroy(it);
+    return rc;
+}
+
+struct kids_ctx {
+    edr_store_proc_fn fn;
+    void *ud;
+};
+
+static int kid_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl, const uint8_t *v,
+                    size_t vl, void *ud)
+{
+    (void)shard;
+    (void)v;
+    (void)vl;
+    struct kids_ctx *c = ud;
+    if (kl != 32)
+        return 0;
+    Edr__V1__ProcessRecord *p;
+    edr_arena_reset(&s->arena);
+    int r = edr_store_process_get(s, k + 16, &s->arena, &p);
+    if (r == EDR_ENOENT)
+        return 0;
+    if (r)
+        return r;
+    return c->fn(p, c->ud);
+}
+
+int edr_store_process_children(edr_store_t *s, const uint8_t entity_id[16], edr_store_proc_fn fn,
+                               void *ud)
+{
+    struct kids_ctx c = {fn, ud};
+    int rc = 0;
+    for (unsigned i = 0; i < s->n && !rc; i++)
+        rc = scan(s, i, CF_KIDS, entity_id, 16, NULL, 0, kid_step, &c);
+    edr_arena_reset(&s->arena);
+    return rc;
+}
+
+int edr_store_block_get(edr_store_t *s, const edr_block_key_t *k, edr_arena_t *a,
+                        const uint8_t **frame, size_t *len)
+{
+    uint8_t bk[EDR_BLOCK_KEY_LEN];
+    edr_block_key_encode(k, bk);
+    int rc;
+    rocksdb_pinnableslice_t *ps = get_any(s, CF_BLOCKS, bk, sizeof(bk), &rc);
+    if (!ps)
+        return rc;
+    size_t vl;
+    const char *v = rocksdb_pinnableslice_value(ps, &vl);
+    *frame = edr_arena_dup(a, v, vl);
+    *len = vl;
+    rocksdb_pinnableslice_destroy(ps);
+    return *frame ? 0 : EDR_ENOMEM;
+}
+
+/* Decodes the block at bk in shard i (or any shard when i == UINT32_MAX) and
+ * calls fn for its events matching entity (NULL: all) and the time window. */
+static int block_walk(edr_store_t *s, const uint8_t bk[EDR_BLOCK_KEY_LEN],
+                      const uint8_t *entity, uint64_t from_ns, uint64_t to_ns,
+                      edr_store_event_fn fn, void *ud)
+{
+    int rc;
+    rocksdb_pinnableslice_t *ps = get_any(s, CF_BLOCKS, bk, EDR_BLOCK_KEY_LEN, &rc);
+    if (!ps)
+        return rc;
+    size_t vl;
+    const char *v = rocksdb_pinnableslice_value(ps, &vl);
+    Edr__V1__EventBatch *b;
+    rc = edr_frame_decode(s->fctx, v, vl, &b);
+    rocksdb_pinnableslice_destroy(ps);
+    if (rc) {
+        edr_log_warn("store: stored block does not decode: %s", edr_strerror(rc));
+        return 0; /* a bad block is reported, not fatal to a query */
+    }
+    edr_block_key_t key;
+    edr_block_key_decode(bk, EDR_BLOCK_KEY_LEN, &key);
+    for (size_t i = 0; i < b->n_events; i++) {
+        const Edr__V1__Event *e = b->events[i];
+        if (entity && (e->entity_id.len != 16 || memcmp(e->entity_id.data, entity, 16)))
+            continue;
+        uint64_t t = b->base_time_ns + (uint64_t)e->time_offset_ns;
+        if (t < from_ns || (to_ns && t >= to_ns))
+            continue;
+        if ((rc = fn(b, e, &key, ud)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int edr_store_block_events(edr_store_t *s, const edr_block_key_t *k, edr_store_event_fn fn,
+                           void *ud)
+{
+    uint8_t bk[EDR_BLOCK_KEY_LEN];
+    edr_block_key_encode(k, bk);
+    return block_walk(s, bk, NULL, 0, 0, fn, ud);
+}
+
+static uint32_t bucket_of(uint64_t ns)
+{
+    return (uint32_t)(ns / EDR_STORE_BUCKET_NS);
+}
+
+static int in_buckets(uint32_t b, uint64_t from_ns, uint64_t to_ns)
+{
+    return b >= bucket_of(from_ns) && (!to_ns || b <= bucket_of(to_ns - 1));
+}
+
+struct ev_ctx {
+    const uint8_t *entity;
+    uint64_t from, to;
+    edr_store_event_fn fn;
+    void *ud;
+};
+
+static int proc_post_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl,
+                          const uint8_t *v, size_t vl, void *ud)
+{
+    (void)shard;
+    (void)v;
+    (void)vl;
+    struct ev_ctx *c = ud;
+    if (kl != 1 + 16 + EDR_BLOCK_KEY_LEN)
+        return 0;
+    const uint8_t *bk = k + 17;
+    if (!in_buckets(edr__rd32(bk + 16), c->from, c->to))
+        return 0;
+    return block_walk(s, bk, c->entity, c->from, c->to, c->fn, c->ud);
+}
+
+int edr_store_entity_events(edr_store_t *s, const uint8_t entity_id[16], uint64_t from_ns,
+                            uint64_t to_ns, edr_store_event_fn fn, void *ud)
+{
+    struct ev_ctx c = {entity_id, from_ns, to_ns, fn, ud};
+    uint8_t pre[17];
+    pre[0] = POST_PROC;
+    memcpy(pre + 1, entity_id, 16);
+    int rc = 0;
+    for (unsigned i = 0; i < s->n && !rc; i++)
+        rc = scan(s, i, CF_POST, pre, sizeof(pre), NULL, 0, proc_post_step, &c);
+    return rc;
+}
+
+/* Walks the time index of one host from the bucket of from_ns. */
+typedef int (*time_fn)(edr_store_t *s, const edr_block_info_t *bi, const uint8_t *bk, void *ud);
+struct time_ctx {
+    uint64_t from, to;
+    time_fn tf;
+    void *ud;
+};
+
+static int time_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl,
+                     const uint8_t *v, size_t vl, void *ud)
+{
+    (void)shard;
+    struct time_ctx *c = ud;
+    if (kl != 1 + EDR_BLOCK_KEY_LEN || vl != BLOCK_INFO_LEN)
+        return 0;
+    edr_block_info_t bi;
+    edr_block_key_decode(k + 1, EDR_BLOCK_KEY_LEN, &bi.key);
+    if (c->to && bi.key.bucket > bucket_of(c->to - 1))
+        return 1; /* past the window: stop (mapped to 0 by the caller) */
+    edr__block_info_decode(v, &bi);
+    if (bi.last_ns < c->from || (c->to && bi.first_ns >= c->to))
+        return 0;
+    return c->tf(s, &bi, k + 1, c->ud);
+}
+
+static int host_time_walk(edr_store_t *s, const uint8_t host[16], uint64_t from_ns, uint64_t to_ns,
+                          time_fn tf, void *ud)
+{
+    uint8_t pre[17], start[1 + 16 + 4];
+    pre[0] = start[0] = POST_TIME;
+    memcpy(pre + 1, host, 16);
+    memcpy(start + 1, host, 16);
+    edr__be32(start + 17, bucket_of(from_ns));
+    struct time_ctx c = {from_ns, to_ns, tf, ud};
+    int rc = 0;
+    for (unsigned i = 0; i < s->n && !rc; i++) {
+        rc = scan(s, i, CF_POST, pre, sizeof(pre), start, sizeof(start), time_step, &c);
+        if (rc == 1)
+            rc = 0;
+    }
+    return rc;
+}
+
+struct blk_ctx {
+    edr_store_block_fn fn;
+    void *ud;
+};
+
+static int blk_cb(edr_store_t *s, const edr_block_info_t *bi, const uint8_t *bk, void *ud)
+{
+    (void)s;
+    (void)bk;
+    struct blk_ctx *c = ud;
+    int r = c->fn(bi, c->ud);
+    return r == 1 ? 2 : r; /* 1 is the internal "past the window" */
+}
+
+int edr_store_host_blocks(edr_store_t *s, const uint8_t host_id[16], uint64_t from_ns,
+                          uint64_t to_ns, edr_store_block_fn fn, void *ud)
+{
+    struct blk_ctx c = {fn, ud};
+    int rc = host_time_walk(s, host_id, from_ns, to_ns, blk_cb, &c);
+    return rc == 2 ? 1 : rc;
+}
+
+static int hev_cb(edr_store_t *s, const edr_block_info_t *bi, const uint8_t *bk, void *ud)
+{
+    (void)bi;
+    struct ev_ctx *c = ud;
+    int r = block_walk(s, bk, NULL, c->from, c->to, c->fn, c->ud);
+    return r == 1 ? 2 : r;
+}
+
+int edr_store_host_events(edr_store_t *s, const uint8_t host_id[16], uint64_t from_ns,
+                          uint64_t to_ns, edr_store_event_fn fn, void *ud)
+{
+    struct ev_ctx c = {NULL, from_ns, to_ns, fn, ud};
+    int rc = host_time_walk(s, host_id, from_ns, to_ns, hev_cb, &c);
+    return rc == 2 ? 1 : rc;
+}
+
+struct post_ctx {
+    size_t bk_off;
+    uint64_t from, to;
+    edr_store_block_fn fn;
+    void *ud;
+};
+
+static int post_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl,
+                     const uint8_t *v, size_t vl, void *ud)
+{
+    (void)v;
+    (void)vl;
+    struct post_ctx *c = ud;
+    if (kl != c->bk_off + EDR_BLOCK_KEY_LEN)
+        return 0;
+    const uint8_t *bk = k + c->bk_off;
+    edr_block_info_t bi;
+    memset(&bi, 0, sizeof(bi));
+    edr_block_key_decode(bk, EDR_BLOCK_KEY_LEN, &bi.key);
+    if (!in_buckets(bi.key.bucket, c->from, c->to))
+        return 0;
+    uint8_t tk[1 + EDR_BLOCK_KEY_LEN];
+    tk[0] = POST_TIME;
+    memcpy(tk + 1, bk, EDR_BLOCK_KEY_LEN);
+    char *rerr = NULL;
+    rocksdb_pinnableslice_t *ps = rocksdb_get_pinned_cf(s->sh[shard].db, s->ro,
+                                                        s->sh[shard].cf[CF_POST],
+                                                        (const char *)tk, sizeof(tk), &rerr);
+    if (rerr) {
+        rocksdb_free(rerr);
+        return EDR_ESTORE;
+    }
+    if (!ps)
+        return 0; /* retired block */
+    size_t il;
+    const char *iv = rocksdb_pinnableslice_value(ps, &il);
+    if (il == BLOCK_INFO_LEN)
+        edr__block_info_decode((const uint8_t *)iv, &bi);
+    rocksdb_pinnableslice_destroy(ps);
+    return c->fn(&bi, c->ud);
+}
+
+int edr_store_file_blocks(edr_store_t *s, const char *path, uint64_t from_ns, uint64_t to_ns,
+                          edr_store_block_fn fn, void *ud)
+{
+    uint8_t pre[9];
+    pre[0] = POST_FILE;
+    edr__be64(pre + 1, XXH3_64bits(path, strlen(path)));
+    struct post_ctx c = {sizeof(pre), from_ns, to_ns, fn, ud};
+    int rc = 0;
+    for (unsigned i = 0; i < s->n && !rc; i++)
+        rc = scan(s, i, CF_POST, pre, sizeof(pre), NULL, 0, post_step, &c);
+    return rc;
+}
+
+int edr_store_remote_blocks(edr_store_t *s, const uint8_t *ip, size_t ip_len, uint64_t from_ns,
+                            uint64_t to_ns, edr_store_block_fn fn, void *ud)
+{
+    uint8_t pre[17];
+    pre[0] = POST_REMOTE;
+    if (edr__ip16(ip, ip_len, pre + 1))
+        return EDR_EINVAL;
+    struct post_ctx c = {sizeof(pre), from_ns, to_ns, fn, ud};
+    int rc = 0;
+    for (unsigned i = 0; i < s->n && !rc; i++)
+        rc = scan(s, i, CF_POST, pre, sizeof(pre), NULL, 0, post_step, &c);
+    return rc;
+}
+
+struct hash_ctx {
+    edr_store_hash_fn fn;
+    void *ud;
+};
+
+static int hash_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl,
+                     const uint8_t *v, size_t vl, void *ud)
+{
+    (void)s;
+    (void)shard;
+    (void)v;
+    (void)vl;
+    struct hash_ctx *c = ud;
+    if (kl != 1 + 32 + 16 + 16)
+        return 0;
+    return c->fn(k + 33, k + 49, c->ud);
+}
+
+int edr_store_hash_processes(edr_store_t *s, const uint8_t sha256[32], edr_store_hash_fn fn,
+                             void *ud)
+{
+    uint8_t pre[33];
+    pre[0] = POST_HASH;
+    memcpy(pre + 1, sha256, 32);
+    struct hash_ctx c = {fn, ud};
+    int rc = 0;
+    for (unsigned i = 0; i < s->n && !rc; i++)
+        rc = scan(s, i, CF_POST, pre, sizeof(pre), NULL, 0, hash_step, &c);
+    return rc;
+}
+
+int edr_store_hosts(edr_store_t *s, edr_store_host_fn fn, void *ud)
+{
+    int rc = 0;
+    for (unsigned i = 0; i < s->n && !rc; i++) {
+        rocksdb_iterator_t *it =
+            rocksdb_create_iterator_cf(s->sh[i].db, s->ro, s->sh[i].cf[CF_HOSTS]);
+        rocksdb_iter_seek_to_first(it);
+        while (!rc && rocksdb_iter_valid(it)) {
+            size_t kl, vl;
+            const char *k = rocksdb_iter_key(it, &kl);
+            if (kl != 16) {
+                rocksdb_iter_next(it);
+                continue;
+            }
+            uint8_t host[16];
+            memcpy(host, k, 16);
+            const char *v = rocksdb_iter_value(it, &vl);
+            edr_arena_reset(&s->arena);
+            Edr__V1__HostRecord *hr =
+                edr__v1__host_record__unpack(&s->arena.pb, vl, (const uint8_t *)v);
+            Edr__V1__Event *health = NULL;
+            rocksdb_iter_next(it);
+            if (rocksdb_iter_valid(it)) {
+                k = rocksdb_iter_key(it, &kl);
+                if (kl == 17 && !memcmp(k, host, 16) && k[16] == 'H') {
+                    v = rocksdb_iter_value(it, &vl);
+                    health = edr__v1__event__unpack(&s->arena.pb, vl, (const uint8_t *)v);
+                    rocksdb_iter_next(it);
+                }
+            }
+            if (hr)
+                rc = fn(hr, health, ud);
+        }
+        rocksdb_iter_destroy(it);
+    }
+    edr_arena_reset(&s->arena);
+    return rc;
+}
+
+static int stat_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl,
+                     const uint8_t *v, size_t vl, void *ud)
+{
+    (void)s;
+    (void)shard;
+    (void)k;
+    edr_store_stats_t *st = ud;
+    if (kl != 1 + EDR_BLOCK_KEY_LEN || vl != BLOCK_INFO_LEN)
+        return 0;
+    edr_block_info_t bi;
+    edr__block_info_decode(v, &bi);
+    st->blocks++;
+    st->events += bi.n_events;
+    st->frame_bytes += bi.frame_len;
+    return 0;
+}
+
+static int count_host(const Edr__V1__HostRecord *h, const Edr__V1__Event *health, void *ud)
+{
+    (void)h;
+    (void)health;
+    (*(uint64_t *)ud)++;
+    return 0;
+}
+
+int edr_store_stats(edr_store_t *s, edr_store_stats_t *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->shards = s->n;
+    uint8_t pre[1] = {POST_TIME};
+    int rc = 0;
+    for (unsigned i = 0; i < s->n && !rc; i++) {
+        rc = scan(s, i, CF_POST, pre, 1, NULL, 0, stat_step, st);
+        st->disk_bytes += edr__dir_bytes(s->sh[i].path);
+        char *v = rocksdb_property_value_cf(s->sh[i].db, s->sh[i].cf[CF_PROCS],
+                                            "rocksdb.estimate-num-keys");
+        if (v)
+            st->processes += strtoull(v, NULL, 10);
+        rocksdb_free(v);
+    }
+    if (!rc)
+        rc = edr_store_hosts(s, count_host, &st->hosts);
+    return rc;
+}

@@ -1,0 +1,824 @@
+/* Store writer: one atomic WriteBatch per commit carrying blocks, indexes, dedup state and the consumed offset. */
+#include "store_int.h"
+
+#include "edr/err.h"
+#include "edr/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+/* Per-batch scratch: entities touched by the batch (open addressing, slots
+ * are valid when their generation equals the current one, so nothing is
+ * cleared between batches). */
+typedef struct ent_slot {
+    uint8_t id[16];
+    uint32_t gen;
+    Edr__V1__ProcessRecord rec;
+} ent_slot_t;
+
+typedef struct hset_slot {
+    uint64_t h;
+    uint32_t gen;
+} hset_slot_t;
+
+typedef struct hset {
+    hset_slot_t *slots;
+    size_t cap;
+} hset_t;
+
+/* What the writer remembers of a host between batches. */
+typedef struct host_state {
+    uint8_t id[16];
+    int used;
+    uint64_t last_seq;
+    uint64_t first_seen, last_seen;
+    char *hostname, *os, *kernel, *version;
+} host_state_t;
+
+struct edr_store_writer {
+    char path[4096];
+    rocksdb_t *db;
+    rocksdb_options_t *db_opts;
+    rocksdb_options_t *cf_opts[CF__COUNT];
+    rocksdb_compactionfilter_t *filters[CF__COUNT];
+    rocksdb_column_family_handle_t *cf[CF__COUNT];
+    rocksdb_writeoptions_t *wo;
+    rocksdb_readoptions_t *ro;
+    rocksdb_writebatch_t *wb;
+    edr__retention_t *ret;
+
+    int64_t offset;
+    int offset_set;
+
+    /* pending (added, not committed) */
+    uint8_t (*pend_keys)[EDR_BLOCK_KEY_LEN];
+    size_t n_pend, cap_pend;
+    edr_store_writer_stats_t st, pend_st;
+
+    /* host cache */
+    host_state_t *hosts;
+    size_t hosts_cap, n_hosts;
+
+    /* per-batch scratch */
+    ent_slot_t *ents;
+    size_t ents_cap;
+    uint32_t *ent_list;
+    size_t n_ent_list, ent_list_cap;
+    uint32_t gen;
+    hset_t paths, remotes;
+    uint8_t *pack;
+    size_t pack_cap;
+    edr_arena_t arena;
+};
+
+static int set_err(char *err, size_t errlen, const char *path, const char *what)
+{
+    snprintf(err, errlen, "store %s: %s", path, what);
+    return EDR_ESTORE;
+}
+
+static int mkdir_0700(const char *p)
+{
+    if (mkdir(p, 0700) == 0 || errno == EEXIST)
+        return 0;
+    return -1;
+}
+
+static uint64_t rd_u64_value(const char *v, size_t n)
+{
+    return n == 8 ? edr__rd64((const uint8_t *)v) : 0;
+}
+
+edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
+                                          const edr_store_opts_t *opts, char *err, size_t errlen)
+{
+    edr_store_writer_t *w = calloc(1, sizeof(*w));
+    char *rerr = NULL;
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    edr_arena_init(&w->arena, 64 << 10);
+    w->ret = calloc(1, sizeof(*w->ret));
+    if (!w->ret)
+        goto fail;
+    if (mkdir_0700(root) != 0) {
+        snprintf(err, errlen, "store %s: cannot create directory: %s", root, strerror(errno));
+        goto fail;
+    }
+    edr__store_shard_path(root, shard, w->path, sizeof(w->path));
+    w->db_opts = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(w->db_opts, 1);
+    rocksdb_options_set_create_missing_column_families(w->db_opts, 1);
+    rocksdb_options_set_max_background_jobs(w->db_opts, 2);
+    rocksdb_options_set_keep_log_file_num(w->db_opts, 3);
+    rocksdb_options_set_max_log_file_size(w->db_opts, 4 << 20);
+    rocksdb_options_set_max_total_wal_size(w->db_opts, 256u << 20);
+    rocksdb_options_set_info_log_level(w->db_opts, 2 /* warn */);
+    edr__store_cf_options(w->cf_opts, opts, w->ret, w->filters);
+    w->db = rocksdb_open_column_families(w->db_opts, w->path, CF__COUNT, edr__store_cf_names,
+                                         (const rocksdb_options_t *const *)w->cf_opts, w->cf,
+                                         &rerr);
+    if (!w->db) {
+        set_err(err, errlen, w->path, rerr ? rerr : "cannot open");
+        goto fail;
+    }
+    chmod(w->path, 0700);
+    w->wo = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(w->wo, opts && opts->sync);
+    w->ro = rocksdb_readoptions_create();
+    w->wb = rocksdb_writebatch_create();
+    size_t vl;
+    char *v = rocksdb_get_cf(w->db, w->ro, w->cf[CF_META], "cutoff", 6, &vl, &rerr);
+    if (rerr)
+        goto fail_rerr;
+    if (v && vl == 4)
+        w->ret->cutoff_bucket = edr__rd32((const uint8_t *)v);
+    rocksdb_free(v);
+    return w;
+fail_rerr:
+    set_err(err, errlen, w->path, rerr);
+fail:
+    if (rerr)
+        rocksdb_free(rerr);
+    edr_store_writer_destroy(w);
+    return NULL;
+}
+
+static void hosts_clear(edr_store_writer_t *w)
+{
+    for (size_t i = 0; i < w->hosts_cap; i++) {
+        host_state_t *h = &w->hosts[i];
+        if (!h->used)
+            continue;
+        free(h->hostname);
+        free(h->os);
+        free(h->kernel);
+        free(h->version);
+    }
+    free(w->hosts);
+    w->hosts = NULL;
+    w->hosts_cap = w->n_hosts = 0;
+}
+
+void edr_store_writer_destroy(edr_store_writer_t *w)
+{
+    if (!w)
+        return;
+    for (int i = 0; i < CF__COUNT; i++)
+        if (w->cf[i])
+            rocksdb_column_family_handle_destroy(w->cf[i]);
+    if (w->db)
+        rocksdb_close(w->db);
+    for (int i = 0; i < CF__COUNT; i++) {
+        if (w->cf_opts[i])
+            rocksdb_options_destroy(w->cf_opts[i]);
+        if (w->filters[i])
+            rocksdb_compactionfilter_destroy(w->filters[i]);
+    }
+    if (w->db_opts)
+        rocksdb_options_destroy(w->db_opts);
+    if (w->wo)
+        rocksdb_writeoptions_destroy(w->wo);
+    if (w->ro)
+        rocksdb_readoptions_destroy(w->ro);
+    if (w->wb)
+        rocksdb_writebatch_destroy(w->wb);
+    hosts_clear(w);
+    free(w->pend_keys);
+    free(w->ents);
+    free(w->ent_list);
+    free(w->paths.slots);
+    free(w->remotes.slots);
+    free(w->pack);
+    free(w->ret);
+    edr_arena_close(&w->arena);
+    free(w);
+}
+
+int edr_store_writer_offset(edr_store_writer_t *w, int64_t *next_offset)
+{
+    char *rerr = NULL;
+    size_t vl;
+    char *v = rocksdb_get_cf(w->db, w->ro, w->cf[CF_META], "offset", 6, &vl, &rerr);
+    if (rerr) {
+        edr_log_error("store %s: %s", w->path, rerr);
+        rocksdb_free(rerr);
+        return EDR_ESTORE;
+    }
+    if (!v)
+        return EDR_ENOENT;
+    int rc = vl == 8 ? 0 : EDR_ESTORE;
+    if (!rc)
+        *next_offset = (int64_t)edr__rd64((const uint8_t *)v);
+    rocksdb_free(v);
+    return rc;
+}
+
+void edr_store_writer_set_offset(edr_store_writer_t *w, int64_t next_offset)
+{
+    w->offset = next_offset;
+    w->offset_set = 1;
+}
+
+size_t edr_store_writer_pending(const edr_store_writer_t *w)
+{
+    return w->n_pend;
+}
+
+static char *dup_str(char *old, const char *s)
+{
+    if (!s || !*s)
+        return old;
+    if (old && !strcmp(old, s))
+        return old;
+    free(old);
+    return strdup(s);
+}
+
+/* Finds or loads the cached state of a host; NULL when out of memory or on a read error. */
+static host_state_t *host_get(edr_store_writer_t *w, const uint8_t id[16])
+{
+    if (w->n_hosts * 2 >= w->hosts_cap) {
+        size_t ncap = w->hosts_cap ? w->hosts_cap * 2 : 64;
+        host_state_t *n = calloc(ncap, sizeof(*n));
+        if (!n)
+            return NULL;
+        for (size_t i = 0; i < w->hosts_cap; i++) {
+            if (!w->hosts[i].used)
+                continue;
+            size_t j = XXH3_64bits(w->hosts[i].id, 16) & (ncap - 1);
+            while (n[j].used)
+                j = (j + 1) & (ncap - 1);
+            n[j] = w->hosts[i];
+        }
+        free(w->hosts);
+        w->hosts = n;
+        w->hosts_cap = ncap;
+    }
+    size_t j = XXH3_64bits(id, 16) & (w->hosts_cap - 1);
+    while (w->hosts[j].used) {
+        if (!memcmp(w->hosts[j].id, id, 16))
+            return &w->hosts[j];
+        j = (j + 1) & (w->hosts_cap - 1);
+    }
+    host_state_t *h = &w->hosts[j];
+    memset(h, 0, sizeof(*h));
+    memcpy(h->id, id, 16);
+    /* load what the store knows */
+    char *rerr = NULL;
+    size_t vl;
+    uint8_t k[17];
+    k[0] = 's';
+    memcpy(k + 1, id, 16);
+    char *v = rocksdb_get_cf(w->db, w->ro, w->cf[CF_META], (const char *)k, 17, &vl, &rerr);
+    if (rerr) {
+        edr_log_error("store %s: %s", w->path, rerr);
+        rocksdb_free(rerr);
+        return NULL;
+    }
+    h->last_seq = v ? rd_u64_value(v, vl) : 0;
+    rocksdb_free(v);
+    v = rocksdb_get_cf(w->db, w->ro, w->cf[CF_HOSTS], (const char *)id, 16, &vl, &rerr);
+    if (rerr) {
+        edr_log_error("store %s: %s", w->path, rerr);
+        rocksdb_free(rerr);
+        return NULL;
+    }
+    if (v) {
+        Edr__V1__HostRecord *hr = edr__v1__host_record__unpack(NULL, vl, (const uint8_t *)v);
+        if (hr) {
+            h->first_seen = hr->first_seen_ns;
+            h->last_seen = hr->last_seen_ns;
+            h->hostname = dup_str(NULL, hr->hostname);
+            h->os = dup_str(NULL, hr->os);
+            h->kernel = dup_str(NULL, hr->kernel);
+            h->version = dup_str(NULL, hr->sensor_version);
+            edr__v1__host_record__free_unpacked(hr, NULL);
+        }
+        rocksdb_free(v);
+    }
+    h->used = 1;
+    w->n_hosts++;
+    return h;
+}
+
+static int pending_has(const edr_store_writer_t *w, const uint8_t bk[EDR_BLOCK_KEY_LEN])
+{
+    for (size_t i = 0; i < w->n_pend; i++)
+        if (!memcmp(w->pend_keys[i], bk, EDR_BLOCK_KEY_LEN))
+            return 1;
+    return 0;
+}
+
+/* Is this (host, seq) stored or pending? 1 yes, 0 no, <0 error. */
+static int already_stored(edr_store_writer_t *w, const uint8_t bk[EDR_BLOCK_KEY_LEN])
+{
+    if (pending_has(w, bk))
+        return 1;
+    char *rerr = NULL;
+    rocksdb_pinnableslice_t *ps =
+        rocksdb_get_pinned_cf(w->db, w->ro, w->cf[CF_BLOCKS], (const char *)bk,
+                              EDR_BLOCK_KEY_LEN, &rerr);
+    if (rerr) {
+        edr_log_error("store %s: %s", w->path, rerr);
+        rocksdb_free(rerr);
+        return EDR_ESTORE;
+    }
+    int found = ps != NULL;
+    rocksdb_pinnableslice_destroy(ps);
+    return found;
+}
+
+static int hset_prepare(hset_t *s, size_t n)
+{
+    size_t need = 16;
+    while (need < n * 2)
+        need <<= 1;
+    if (s->cap >= need)
+        return 0;
+    hset_slot_t *ns = calloc(need, sizeof(*ns));
+    if (!ns)
+        return EDR_ENOMEM;
+    free(s->slots);
+    s->slots = ns;
+    s->cap = need;
+    return 0;
+}
+
+/* Inserts h; returns 1 when it was new in this generation. */
+static int hset_add(hset_t *s, uint64_t h, uint32_t gen)
+{
+    size_t j = (size_t)h & (s->cap - 1);
+    while (s->slots[j].gen == gen) {
+        if (s->slots[j].h == h)
+            return 0;
+        j = (j + 1) & (s->cap - 1);
+    }
+    s->slots[j].gen = gen;
+    s->slots[j].h = h;
+    return 1;
+}
+
+static int scratch_prepare(edr_store_writer_t *w, size_t n_events)
+{
+    size_t need = 16;
+    while (need < n_events * 2 + 2)
+        need <<= 1;
+    if (w->ents_cap < need) {
+        ent_slot_t *n = calloc(need, sizeof(*n));
+        uint32_t *l = malloc(need * sizeof(*l));
+        if (!n || !l) {
+            free(n);
+            free(l);
+            return EDR_ENOMEM;
+        }
+        free(w->ents);
+        free(w->ent_list);
+        w->ents = n;
+        w->ent_list = l;
+        w->ents_cap = need;
+        w->ent_list_cap = need;
+        w->gen = 0;
+        if (w->paths.slots)
+            memset(w->paths.slots, 0, w->paths.cap * sizeof(hset_slot_t));
+        if (w->remotes.slots)
+            memset(w->remotes.slots, 0, w->remotes.cap * sizeof(hset_slot_t));
+    }
+    if (hset_prepare(&w->paths, n_events * 2 + 2) || hset_prepare(&w->remotes, n_events + 1))
+        return EDR_ENOMEM;
+    if (++w->gen == 0) { /* wrapped: generations must be unique */
+        memset(w->ents, 0, w->ents_cap * sizeof(*w->ents));
+        memset(w->paths.slots, 0, w->paths.cap * sizeof(hset_slot_t));
+        memset(w->remotes.slots, 0, w->remotes.cap * sizeof(hset_slot_t));
+        w->gen = 1;
+    }
+    w->n_ent_list = 0;
+    return 0;
+}
+
+static ent_slot_t *ent_get(edr_store_writer_t *w, const Edr__V1__Event *e,
+                           const ProtobufCBinaryData *host)
+{
+    uint64_t h;
+    memcpy(&h, e->entity_id.data, 8);
+    size_t j = (size_t)h & (w->ents_cap - 1);
+    while (w->ents[j].gen == w->gen) {
+        if (!memcmp(w->ents[j].id, e->entity_id.data, 16))
+            return &w->ents[j];
+        j = (j + 1) & (w->ents_cap - 1);
+    }
+    ent_slot_t *s = &w->ents[j];
+    s->gen = w->gen;
+    memcpy(s->id, e->entity_id.data, 16);
+    Edr__V1__ProcessRecord init = EDR__V1__PROCESS_RECORD__INIT;
+    s->rec = init;
+    s->rec.entity_id.data = s->id;
+    s->rec.entity_id.len = 16;
+    s->rec.host_id = *host;
+    s->rec.pid = e->pid;
+    if (e->parent_entity_id.len == 16)
+        s->rec.parent_entity_id = e->parent_entity_id;
+    w->ent_list[w->n_ent_list++] = (uint32_t)j;
+    return s;
+}
+
+static uint8_t *pack_buf(edr_store_writer_t *w, size_t n)
+{
+    if (w->pack_cap < n) {
+        size_t c = n < 4096 ? 4096 : n * 2;
+        uint8_t *p = realloc(w->pack, c);
+        if (!p)
+            return NULL;
+        w->pack = p;
+        w->pack_cap = c;
+    }
+    return w->pack;
+}
+
+static void put_path(edr_store_writer_t *w, const char *path, const uint8_t bk[EDR_BLOCK_KEY_LEN])
+{
+    if (!path || !*path)
+        return;
+    uint64_t h = XXH3_64bits(path, strlen(path));
+    if (!hset_add(&w->paths, h, w->gen))
+        return;
+    uint8_t k[1 + 8 + EDR_BLOCK_KEY_LEN];
+    k[0] = POST_FILE;
+    edr__be64(k + 1, h);
+    memcpy(k + 9, bk, EDR_BLOCK_KEY_LEN);
+    rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)k, sizeof(k), "", 0);
+}
+
+static void put_hash(edr_store_writer_t *w, ProtobufCBinaryData sha, const uint8_t host[16],
+                     const uint8_t ent[16], uint32_t bucket)
+{
+    if (sha.len != 32)
+        return;
+    uint8_t k[1 + 32 + 16 + 16], v[4];
+    k[0] = POST_HASH;
+    memcpy(k + 1, sha.data, 32);
+    memcpy(k + 33, host, 16);
+    memcpy(k + 49, ent, 16);
+    edr__be32(v, bucket);
+    rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)k, sizeof(k),
+                              (const char *)v, 4);
+}
+
+static const char *join_argv(edr_store_writer_t *w, char **argv, size_t n)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(argv[i]) + 1;
+    char *s = edr_arena_alloc(&w->arena, len + 1);
+    if (!s)
+        return "";
+    char *p = s;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(argv[i]);
+        if (i)
+            *p++ = ' ';
+        memcpy(p, argv[i], l);
+        p += l;
+    }
+    *p = 0;
+    return s;
+}
+
+int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_len,
+                         const Edr__V1__EventBatch *b)
+{
+    if (!b || !b->sensor || b->sensor->host_id.len != 16)
+        return EDR_EINVAL;
+    const uint8_t *host = b->sensor->host_id.data;
+    host_state_t *hs = host_get(w, host);
+    if (!hs)
+        return EDR_ESTORE;
+    edr_block_key_t key;
+    memcpy(key.host_id, host, 16);
+    key.bucket = (uint32_t)(b->base_time_ns / EDR_STORE_BUCKET_NS);
+    key.seq = b->seq;
+    uint8_t bk[EDR_BLOCK_KEY_LEN];
+    edr_block_key_encode(&key, bk);
+    if (b->seq <= hs->last_seq) { /* redelivery, or a late batch: look it up */
+        int r = already_stored(w, bk);
+        if (r < 0)
+            return r;
+        if (r) {
+            w->pend_st.duplicates++;
+            return 1;
+        }
+    }
+    if (w->n_pend == w->cap_pend) {
+        size_t c = w->cap_pend ? w->cap_pend * 2 : 256;
+        void *p = realloc(w->pend_keys, c * EDR_BLOCK_KEY_LEN);
+        if (!p)
+            return EDR_ENOMEM;
+        w->pend_keys = p;
+        w->cap_pend = c;
+    }
+    if (scratch_prepare(w, b->n_events))
+        return EDR_ENOMEM;
+    edr_arena_reset(&w->arena);
+
+    rocksdb_writebatch_put_cf(w->wb, w->cf[CF_BLOCKS], (const char *)bk, sizeof(bk), frame,
+                              frame_len);
+    uint64_t tmin = UINT64_MAX, tmax = 0;
+    const Edr__V1__Event *health = NULL;
+    for (size_t i = 0; i < b->n_events; i++) {
+        const Edr__V1__Event *e = b->events[i];
+        uint64_t t = b->base_time_ns + (uint64_t)e->time_offset_ns;
+        if (t < tmin)
+            tmin = t;
+        if (t > tmax)
+            tmax = t;
+        ent_slot_t *s = e->entity_id.len == 16 ? ent_get(w, e, &b->sensor->host_id) : NULL;
+        switch (e->body_case) {
+        case EDR__V1__EVENT__BODY_PROCESS_START: {
+            const Edr__V1__ProcessStart *ps = e->process_start;
+            if (!s)
+                break;
+            s->rec.exe = ps->exe;
+            s->rec.command_line = ps->command_line && *ps->command_line
+                                      ? ps->command_line
+                                      : (char *)join_argv(w, ps->argv, ps->n_argv);
+            s->rec.cwd = ps->cwd;
+            s->rec.uid = ps->uid;
+            s->rec.user = ps->user;
+            s->rec.exe_sha256 = ps->exe_sha256;
+            s->rec.container_id = ps->container_id;
+            if (!s->rec.ppid)
+                s->rec.ppid = ps->ppid;
+            if (!s->rec.start_time_ns)
+                s->rec.start_time_ns = ps->start_time_ns ? ps->start_time_ns : t;
+            s->rec.exec_count++;
+            put_hash(w, ps->exe_sha256, host, s->id, key.bucket);
+            put_path(w, ps->exe, bk);
+            break;
+        }
+        case EDR__V1__EVENT__BODY_PROCESS_FORK:
+            if (s) {
+                if (!s->rec.start_time_ns)
+                    s->rec.start_time_ns =
+                        e->process_fork->start_time_ns ? e->process_fork->start_time_ns : t;
+                if (!s->rec.ppid)
+                    s->rec.ppid = e->process_fork->ppid;
+            }
+            break;
+        case EDR__V1__EVENT__BODY_PROCESS_EXIT:
+            if (s) {
+                s->rec.end_time_ns = t;
+                s->rec.exit_code = e->process_exit->exit_code;
+                s->rec.exit_signal = e->process_exit->signal;
+            }
+            break;
+        case EDR__V1__EVENT__BODY_FILE_CREATE: put_path(w, e->file_create->path, bk); break;
+        case EDR__V1__EVENT__BODY_FILE_WRITE: put_path(w, e->file_write->path, bk); break;
+        case EDR__V1__EVENT__BODY_FILE_DELETE: put_path(w, e->file_delete->path, bk); break;
+        case EDR__V1__EVENT__BODY_FILE_ATTR: put_path(w, e->file_attr->path, bk); break;
+        case EDR__V1__EVENT__BODY_FILE_RENAME:
+            put_path(w, e->file_rename->old_path, bk);
+            put_path(w, e->file_rename->new_path, bk);
+            break;
+        case EDR__V1__EVENT__BODY_FILE_EXEC:
+            put_path(w, e->file_exec->path, bk);
+            if (s)
+                put_hash(w, e->file_exec->sha256, host, s->id, key.bucket);
+            break;
+        case EDR__V1__EVENT__BODY_NETWORK: {
+            const Edr__V1__Endpoint *r = e->network->remote;
+            uint8_t ip[16];
+            if (r && edr__ip16(r->ip.data, r->ip.len, ip) == 0 &&
+                hset_add(&w->remotes, XXH3_64bits(ip, 16), w->gen)) {
+                uint8_t k[1 + 16 + EDR_BLOCK_KEY_LEN];
+                k[0] = POST_REMOTE;
+                memcpy(k + 1, ip, 16);
+                memcpy(k + 17, bk, EDR_BLOCK_KEY_LEN);
+                rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)k, sizeof(k), "",
+                                          0);
+            }
+            break;
+        }
+        case EDR__V1__EVENT__BODY_SENSOR_HEALTH: health = e; break;
+        default: break;
+        }
+    }
+    if (!b->n_events)
+        tmin = tmax = b->base_time_ns;
+
+    /* process records, process postings, children */
+    for (size_t i = 0; i < w->n_ent_list; i++) {
+        ent_slot_t *s = &w->ents[w->ent_list[i]];
+        s->rec.first_block.data = bk;
+        s->rec.first_block.len = sizeof(bk);
+        s->rec.last_block = s->rec.first_block;
+        size_t n = edr__v1__process_record__get_packed_size(&s->rec);
+        uint8_t *p = pack_buf(w, n);
+        if (!p)
+            return EDR_ENOMEM;
+        edr__v1__process_record__pack(&s->rec, p);
+        rocksdb_writebatch_merge_cf(w->wb, w->cf[CF_PROCS], (const char *)s->id, 16,
+                                    (const char *)p, n);
+        uint8_t k[1 + 16 + EDR_BLOCK_KEY_LEN];
+        k[0] = POST_PROC;
+        memcpy(k + 1, s->id, 16);
+        memcpy(k + 17, bk, EDR_BLOCK_KEY_LEN);
+        rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)k, sizeof(k), "", 0);
+        if (s->rec.parent_entity_id.len == 16) {
+            uint8_t kk[32], v[4];
+            memcpy(kk, s->rec.parent_entity_id.data, 16);
+            memcpy(kk + 16, s->id, 16);
+            edr__be32(v, key.bucket);
+            rocksdb_writebatch_put_cf(w->wb, w->cf[CF_KIDS], (const char *)kk, 32,
+                                      (const char *)v, 4);
+        }
+    }
+
+    /* time index */
+    edr_block_info_t bi = {.first_ns = tmin,
+                           .last_ns = tmax,
+                           .n_events = (uint32_t)b->n_events,
+                           .frame_len = (uint32_t)frame_len};
+    uint8_t tk[1 + EDR_BLOCK_KEY_LEN], tv[BLOCK_INFO_LEN];
+    tk[0] = POST_TIME;
+    memcpy(tk + 1, bk, EDR_BLOCK_KEY_LEN);
+    edr__block_info_encode(&bi, tv);
+    rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)tk, sizeof(tk),
+                              (const char *)tv, sizeof(tv));
+
+    /* host record, latest health, dedup state */
+    if (!hs->first_seen || tmin < hs->first_seen)
+        hs->first_seen = tmin;
+    if (tmax > hs->last_seen)
+        hs->last_seen = tmax;
+    if (b->seq > hs->last_seq)
+        hs->last_seq = b->seq;
+    hs->hostname = dup_str(hs->hostname, b->sensor->hostname);
+    hs->os = dup_str(hs->os, b->sensor->os);
+    hs->kernel = dup_str(hs->kernel, b->sensor->kernel);
+    hs->version = dup_str(hs->version, b->sensor->sensor_version);
+    Edr__V1__HostRecord hr = EDR__V1__HOST_RECORD__INIT;
+    hr.host_id = b->sensor->host_id;
+    hr.hostname = hs->hostname ? hs->hostname : "";
+    hr.os = hs->os ? hs->os : "";
+    hr.kernel = hs->kernel ? hs->kernel : "";
+    hr.sensor_version = hs->version ? hs->version : "";
+    hr.first_seen_ns = hs->first_seen;
+    hr.last_seen_ns = hs->last_seen;
+    hr.last_seq = hs->last_seq;
+    size_t n = edr__v1__host_record__get_packed_size(&hr);
+    uint8_t *p = pack_buf(w, n);
+    if (!p)
+        return EDR_ENOMEM;
+    edr__v1__host_record__pack(&hr, p);
+    rocksdb_writebatch_put_cf(w->wb, w->cf[CF_HOSTS], (const char *)host, 16, (const char *)p, n);
+    if (health) {
+        Edr__V1__Event he = *health;
+        he.time_offset_ns = (int64_t)(b->base_time_ns + (uint64_t)health->time_offset_ns);
+        n = edr__v1__event__get_packed_size(&he);
+        if (!(p = pack_buf(w, n)))
+            return EDR_ENOMEM;
+        edr__v1__event__pack(&he, p);
+        uint8_t hk[17];
+        memcpy(hk, host, 16);
+        hk[16] = 'H';
+        rocksdb_writebatch_put_cf(w->wb, w->cf[CF_HOSTS], (const char *)hk, 17, (const char *)p,
+                                  n);
+    }
+    uint8_t sk[17], sv[8];
+    sk[0] = 's';
+    memcpy(sk + 1, host, 16);
+    edr__be64(sv, hs->last_seq);
+    rocksdb_writebatch_put_cf(w->wb, w->cf[CF_META], (const char *)sk, 17, (const char *)sv, 8);
+
+    memcpy(w->pend_keys[w->n_pend++], bk, EDR_BLOCK_KEY_LEN);
+    w->pend_st.batches++;
+    w->pend_st.events += b->n_events;
+    w->pend_st.frame_bytes += frame_len;
+    return 0;
+}
+
+int edr_store_writer_commit(edr_store_writer_t *w)
+{
+    if (!w->n_pend && !w->offset_set && !w->pend_st.duplicates)
+        return 0;
+    if (w->offset_set) {
+        uint8_t v[8];
+        edr__be64(v, (uint64_t)w->offset);
+        rocksdb_writebatch_put_cf(w->wb, w->cf[CF_META], "offset", 6, (const char *)v, 8);
+    }
+    char *rerr = NULL;
+    rocksdb_write(w->db, w->wo, w->wb, &rerr);
+    rocksdb_writebatch_clear(w->wb);
+    w->offset_set = 0;
+    w->n_pend = 0;
+    if (rerr) {
+        int rc = (strstr(rerr, "No space") || strstr(rerr, "ENOSPC")) ? EDR_EIO : EDR_ESTORE;
+        edr_log_error("store %s: write failed: %s", w->path, rerr);
+        rocksdb_free(rerr);
+        /* the cached dedup state ran ahead of the store: reload it lazily */
+        hosts_clear(w);
+        memset(&w->pend_st, 0, sizeof(w->pend_st));
+        return rc;
+    }
+    w->st.batches += w->pend_st.batches;
+    w->st.duplicates += w->pend_st.duplicates;
+    w->st.events += w->pend_st.events;
+    w->st.frame_bytes += w->pend_st.frame_bytes;
+    w->st.commits++;
+    memset(&w->pend_st, 0, sizeof(w->pend_st));
+    return 0;
+}
+
+int edr_store_writer_stalled(edr_store_writer_t *w, char *why, size_t whylen)
+{
+    char *v = rocksdb_property_value(w->db, "rocksdb.is-write-stopped");
+    int stopped = v && atoi(v) != 0;
+    rocksdb_free(v);
+    if (stopped) {
+        snprintf(why, whylen, "rocksdb write stopped (compaction behind)");
+        return 1;
+    }
+    v = rocksdb_property_value(w->db, "rocksdb.actual-delayed-write-rate");
+    long long rate = v ? atoll(v) : 0;
+    rocksdb_free(v);
+    if (rate > 0) {
+        snprintf(why, whylen, "rocksdb delaying writes to %lld bytes/s", rate);
+        return 1;
+    }
+    return 0;
+}
+
+int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns)
+{
+    uint32_t cut = (uint32_t)(cutoff_ns / EDR_STORE_BUCKET_NS);
+    if (!cut)
+        return 0;
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(w->db, w->ro, w->cf[CF_HOSTS]);
+    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (kl != 16)
+            continue;
+        uint8_t lo[1 + EDR_BLOCK_KEY_LEN], hi[1 + EDR_BLOCK_KEY_LEN];
+        edr_block_key_t a = {.bucket = 0, .seq = 0}, z = {.bucket = cut, .seq = 0};
+        memcpy(a.host_id, k, 16);
+        memcpy(z.host_id, k, 16);
+        edr_block_key_encode(&a, lo + 1);
+        edr_block_key_encode(&z, hi + 1);
+        rocksdb_writebatch_delete_range_cf(wb, w->cf[CF_BLOCKS], (const char *)lo + 1,
+                                           EDR_BLOCK_KEY_LEN, (const char *)hi + 1,
+                                           EDR_BLOCK_KEY_LEN);
+        lo[0] = hi[0] = POST_TIME;
+        rocksdb_writebatch_delete_range_cf(wb, w->cf[CF_POST], (const char *)lo, sizeof(lo),
+                                           (const char *)hi, sizeof(hi));
+    }
+    rocksdb_iter_destroy(it);
+    uint8_t cv[4];
+    edr__be32(cv, cut);
+    rocksdb_writebatch_put_cf(wb, w->cf[CF_META], "cutoff", 6, (const char *)cv, 4);
+    char *rerr = NULL;
+    rocksdb_write(w->db, w->wo, wb, &rerr);
+    rocksdb_writebatch_destroy(wb);
+    if (rerr) {
+        edr_log_error("store %s: retention failed: %s", w->path, rerr);
+        rocksdb_free(rerr);
+        return EDR_ESTORE;
+    }
+    if (cut > w->ret->cutoff_bucket)
+        w->ret->cutoff_bucket = cut;
+    return 0;
+}
+
+int edr_store_writer_compact(edr_store_writer_t *w)
+{
+    char *rerr = NULL;
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(fo, 1);
+    for (int i = 0; i < CF__COUNT && !rerr; i++)
+        rocksdb_flush_cf(w->db, fo, w->cf[i], &rerr);
+    rocksdb_flushoptions_destroy(fo);
+    if (rerr) {
+        edr_log_error("store %s: flush failed: %s", w->path, rerr);
+        rocksdb_free(rerr);
+        return EDR_ESTORE;
+    }
+    for (int i = 0; i < CF__COUNT; i++)
+        rocksdb_compact_range_cf(w->db, w->cf[i], NULL, 0, NULL, 0);
+    return 0;
+}
+
+void edr_store_writer_stats(const edr_store_writer_t *w, edr_store_writer_stats_t *st)
+{
+    *st = w->st;
+}
+
+uint64_t edr_store_writer_disk_bytes(edr_store_writer_t *w)
+{
+    return edr__dir_bytes(w->path);
+}
