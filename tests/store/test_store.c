@@ -1,0 +1,381 @@
+/* Store tests: what the collector writes is found by every read query, once. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "edr/arena.h"
+#include "edr/err.h"
+#include "edr/frame.h"
+#include "edr/store.h"
+#include "edr/synth.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HOSTS   5
+#define BATCHES 20
+#define EVENTS  200
+
+static char dir[64];
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    (void)flag;
+    (void)f;
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/edr-test-store-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+typedef struct {
+    uint8_t entity[16];
+    uint8_t parent[16];
+    char exe[256];
+    char path[256];
+    uint64_t n_events; /* events with this actor */
+    uint64_t t_first;
+    int have;
+} target_t;
+
+static target_t tgt;
+
+/* Writes the synthetic stream into shard 0; returns events written. */
+static uint64_t fill(edr_store_writer_t *w, int commit_every)
+{
+    edr_synth_opts_t so = {.hosts = HOSTS, .seed = 7};
+    edr_synth_t *s = edr_synth_new(&so);
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL), *dec = edr_frame_ctx_new(NULL);
+    edr_arena_t a;
+    edr_arena_init(&a, 1 << 16);
+    uint64_t events = 0;
+    int n = 0;
+    for (int i = 0; i < BATCHES; i++) {
+        for (uint32_t h = 0; h < HOSTS; h++) {
+            Edr__V1__EventBatch *b = edr_synth_next_batch(s, h, EVENTS, &a);
+            assert_non_null(b);
+            const uint8_t *fr;
+            size_t fl;
+            assert_int_equal(edr_frame_encode(enc, b, 0, &fr, &fl), 0);
+            Edr__V1__EventBatch *d;
+            assert_int_equal(edr_frame_decode(dec, fr, fl, &d), 0);
+            for (size_t e = 0; e < d->n_events; e++) {
+                const Edr__V1__Event *ev = d->events[e];
+                if (!tgt.have && h == 2 && i == 3 && ev->body_case == EDR__V1__EVENT__BODY_PROCESS_START &&
+                    ev->parent_entity_id.len == 16) {
+                    memcpy(tgt.entity, ev->entity_id.data, 16);
+                    memcpy(tgt.parent, ev->parent_entity_id.data, 16);
+                    snprintf(tgt.exe, sizeof(tgt.exe), "%s", ev->process_start->exe);
+                    tgt.t_first = d->base_time_ns + (uint64_t)ev->time_offset_ns;
+                    tgt.have = 1;
+                }
+                if (tgt.have && ev->entity_id.len == 16 && !memcmp(ev->entity_id.data, tgt.entity, 16))
+                    tgt.n_events++;
+                if (!tgt.path[0] && ev->body_case == EDR__V1__EVENT__BODY_FILE_WRITE)
+                    snprintf(tgt.path, sizeof(tgt.path), "%s", ev->file_write->path);
+            }
+            assert_int_equal(edr_store_writer_add(w, fr, fl, d), 0);
+            events += d->n_events;
+            edr_arena_reset(&a);
+            if (++n % commit_every == 0) {
+                edr_store_writer_set_offset(w, n);
+                assert_int_equal(edr_store_writer_commit(w), 0);
+            }
+        }
+    }
+    edr_store_writer_set_offset(w, n);
+    assert_int_equal(edr_store_writer_commit(w), 0);
+    edr_arena_close(&a);
+    edr_frame_ctx_destroy(enc);
+    edr_frame_ctx_destroy(dec);
+    edr_synth_destroy(s);
+    return events;
+}
+
+/* Re-adds the whole stream: every batch must be recognised as stored. */
+static void readd_all(edr_store_writer_t *w)
+{
+    edr_synth_opts_t so = {.hosts = HOSTS, .seed = 7};
+    edr_synth_t *s = edr_synth_new(&so);
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL), *dec = edr_frame_ctx_new(NULL);
+    edr_arena_t a;
+    edr_arena_init(&a, 1 << 16);
+    for (int i = 0; i < BATCHES; i++)
+        for (uint32_t h = 0; h < HOSTS; h++) {
+            Edr__V1__EventBatch *b = edr_synth_next_batch(s, h, EVENTS, &a);
+            const uint8_t *fr;
+            size_t fl;
+            Edr__V1__EventBatch *d;
+            assert_int_equal(edr_frame_encode(enc, b, 0, &fr, &fl), 0);
+            assert_int_equal(edr_frame_decode(dec, fr, fl, &d), 0);
+            assert_int_equal(edr_store_writer_add(w, fr, fl, d), 1);
+            edr_arena_reset(&a);
+        }
+    assert_int_equal(edr_store_writer_pending(w), 0);
+    assert_int_equal(edr_store_writer_commit(w), 0);
+    edr_arena_close(&a);
+    edr_frame_ctx_destroy(enc);
+    edr_frame_ctx_destroy(dec);
+    edr_synth_destroy(s);
+}
+
+static int count_ev(const Edr__V1__EventBatch *b, const Edr__V1__Event *e, const edr_block_key_t *k,
+                    void *ud)
+{
+    (void)b;
+    (void)e;
+    (void)k;
+    (*(uint64_t *)ud)++;
+    return 0;
+}
+
+static int count_blk(const edr_block_info_t *bi, void *ud)
+{
+    assert_true(bi->n_events > 0);
+    (*(uint64_t *)ud)++;
+    return 0;
+}
+
+struct anc {
+    int n;
+    uint8_t second[16];
+    char exe[256];
+};
+
+static int anc_fn(const Edr__V1__ProcessRecord *p, void *ud)
+{
+    struct anc *a = ud;
+    if (a->n == 0)
+        snprintf(a->exe, sizeof(a->exe), "%s", p->exe);
+    if (a->n == 1)
+        memcpy(a->second, p->entity_id.data, 16);
+    a->n++;
+    return 0;
+}
+
+static int kid_fn(const Edr__V1__ProcessRecord *p, void *ud)
+{
+    if (!memcmp(p->entity_id.data, tgt.entity, 16))
+        (*(int *)ud)++;
+    return 0;
+}
+
+static int host_fn(const Edr__V1__HostRecord *h, const Edr__V1__Event *health, void *ud)
+{
+    (void)health;
+    assert_int_equal(h->last_seq, BATCHES);
+    assert_true(h->last_seen_ns >= h->first_seen_ns);
+    (*(int *)ud)++;
+    return 0;
+}
+
+static int hash_fn(const uint8_t host[16], const uint8_t ent[16], void *ud)
+{
+    (void)host;
+    (void)ent;
+    (*(int *)ud)++;
+    return 0;
+}
+
+static void test_write_dedup_read(void **state)
+{
+    (void)state;
+    char err[512];
+    memset(&tgt, 0, sizeof(tgt));
+    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
+    assert_non_null(w);
+    int64_t off;
+    assert_int_equal(edr_store_writer_offset(w, &off), EDR_ENOENT);
+    uint64_t events = fill(w, 7);
+    assert_int_equal(edr_store_writer_offset(w, &off), 0);
+    assert_int_equal(off, HOSTS * BATCHES);
+    /* a second writer on the same shard is refused with a message naming it */
+    assert_null(edr_store_writer_open(dir, 0, NULL, err, sizeof(err)));
+    assert_non_null(strstr(err, "shard-0000"));
+    readd_all(w);
+    edr_store_writer_stats_t st;
+    edr_store_writer_stats(w, &st);
+    assert_int_equal(st.batches, HOSTS * BATCHES);
+    assert_int_equal(st.duplicates, HOSTS * BATCHES);
+
+    /* a reader sees it while the writer is open */
+    edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
+    assert_non_null(r);
+    edr_store_stats_t ss;
+    assert_int_equal(edr_store_stats(r, &ss), 0);
+    assert_int_equal(ss.blocks, HOSTS * BATCHES);
+    assert_int_equal(ss.events, events);
+    assert_int_equal(ss.hosts, HOSTS);
+    int nh = 0;
+    assert_int_equal(edr_store_hosts(r, host_fn, &nh), 0);
+    assert_int_equal(nh, HOSTS);
+
+    assert_true(tgt.have);
+    edr_arena_t a;
+    edr_arena_init(&a, 4096);
+    Edr__V1__ProcessRecord *p;
+    assert_int_equal(edr_store_process_get(r, tgt.entity, &a, &p), 0);
+    assert_string_equal(p->exe, tgt.exe);
+    assert_memory_equal(p->parent_entity_id.data, tgt.parent, 16);
+    assert_true(p->start_time_ns > 0);
+    assert_int_equal(p->first_block.len, EDR_BLOCK_KEY_LEN);
+    uint8_t nobody[16] = {1, 2, 3};
+    assert_int_equal(edr_store_process_get(r, nobody, &a, &p), EDR_ENOENT);
+    assert_int_equal(edr_store_process_ancestry(r, nobody, 0, anc_fn, NULL), EDR_ENOENT);
+
+    struct anc an = {0};
+    assert_int_equal(edr_store_process_ancestry(r, tgt.entity, 0, anc_fn, &an), 0);
+    assert_true(an.n >= 2);
+    assert_string_equal(an.exe, tgt.exe);
+    assert_memory_equal(an.second, tgt.parent, 16);
+    int kids = 0;
+    assert_int_equal(edr_store_process_children(r, tgt.parent, kid_fn, &kids), 0);
+    assert_int_equal(kids, 1);
+
+    uint64_t n = 0;
+    assert_int_equal(edr_store_entity_events(r, tgt.entity, 0, 0, count_ev, &n), 0);
+    assert_int_equal(n, tgt.n_events);
+    n = 0; /* a window that ends before the process started holds none of its events */
+    assert_int_equal(edr_store_entity_events(r, tgt.entity, 0, tgt.t_first, count_ev, &n), 0);
+    assert_int_equal(n, 0);
+
+    uint64_t nb = 0;
+    assert_int_equal(edr_store_file_blocks(r, tgt.path, 0, 0, count_blk, &nb), 0);
+    assert_true(nb >= 1);
+    nb = 0;
+    assert_int_equal(edr_store_file_blocks(r, "/no/such/file", 0, 0, count_blk, &nb), 0);
+    assert_int_equal(nb, 0);
+    uint8_t host2[16];
+    edr_synth_opts_t so = {.hosts = HOSTS, .seed = 7};
+    edr_synth_t *sy = edr_synth_new(&so);
+    edr_synth_host_id(sy, 2, host2);
+    edr_synth_destroy(sy);
+    nb = 0;
+    assert_int_equal(edr_store_host_blocks(r, host2, 0, 0, count_blk, &nb), 0);
+    assert_int_equal(nb, BATCHES);
+    n = 0;
+    assert_int_equal(edr_store_host_events(r, host2, 0, 0, count_ev, &n), 0);
+    assert_int_equal(n, BATCHES * EVENTS);
+    uint8_t ip[4] = {10, 0, 4, 17};
+    nb = 0;
+    assert_int_equal(edr_store_remote_blocks(r, ip, 4, 0, 0, count_blk, &nb), 0);
+    assert_true(nb >= 1);
+    assert_int_equal(edr_store_remote_blocks(r, ip, 3, 0, 0, count_blk, &nb), EDR_EINVAL);
+
+    /* new data becomes visible after a refresh: a hand-made batch with a hash and an exit */
+    uint8_t hid[16] = {0xaa}, ent[16] = {0xbb}, sha[32] = {0xcc};
+    Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
+    si.host_id.data = hid;
+    si.host_id.len = 16;
+    si.hostname = "web-1";
+    Edr__V1__ProcessStart ps = EDR__V1__PROCESS_START__INIT;
+    ps.exe = "/tmp/x";
+    ps.command_line = "/tmp/x -c";
+    ps.exe_sha256.data = sha;
+    ps.exe_sha256.len = 32;
+    Edr__V1__ProcessExit px = EDR__V1__PROCESS_EXIT__INIT;
+    px.exit_code = 3;
+    Edr__V1__Event e1 = EDR__V1__EVENT__INIT, e2 = EDR__V1__EVENT__INIT;
+    Edr__V1__Event *evs[2] = {&e1, &e2};
+    e1.entity_id.data = e2.entity_id.data = ent;
+    e1.entity_id.len = e2.entity_id.len = 16;
+    e1.pid = e2.pid = 42;
+    e1.body_case = EDR__V1__EVENT__BODY_PROCESS_START;
+    e1.process_start = &ps;
+    e2.body_case = EDR__V1__EVENT__BODY_PROCESS_EXIT;
+    e2.process_exit = &px;
+    e2.time_offset_ns = 5000;
+    Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
+    b.schema_version = 1;
+    b.sensor = &si;
+    b.seq = 1;
+    b.base_time_ns = 1767225600000000000ull;
+    b.n_events = 1;
+    b.events = evs;
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
+    const uint8_t *fr;
+    size_t fl;
+    assert_int_equal(edr_frame_encode(enc, &b, 0, &fr, &fl), 0);
+    assert_int_equal(edr_store_writer_add(w, fr, fl, &b), 0);
+    assert_int_equal(edr_store_writer_commit(w), 0);
+    b.seq = 2; /* the exit arrives in a later batch and is merged into the record */
+    b.events = evs + 1;
+    assert_int_equal(edr_frame_encode(enc, &b, 0, &fr, &fl), 0);
+    assert_int_equal(edr_store_writer_add(w, fr, fl, &b), 0);
+    assert_int_equal(edr_store_writer_commit(w), 0);
+    int nhash = 0;
+    assert_int_equal(edr_store_hash_processes(r, sha, hash_fn, &nhash), 0);
+    assert_int_equal(nhash, 0);
+    assert_int_equal(edr_store_refresh(r), 0);
+    assert_int_equal(edr_store_hash_processes(r, sha, hash_fn, &nhash), 0);
+    assert_int_equal(nhash, 1);
+    assert_int_equal(edr_store_process_get(r, ent, &a, &p), 0);
+    assert_string_equal(p->exe, "/tmp/x");
+    assert_int_equal(p->exit_code, 3);
+    assert_int_equal(p->end_time_ns, b.base_time_ns + 5000);
+    assert_true(memcmp(p->first_block.data, p->last_block.data, EDR_BLOCK_KEY_LEN) < 0);
+
+    /* bad input: no sensor info */
+    Edr__V1__EventBatch bad = EDR__V1__EVENT_BATCH__INIT;
+    assert_int_equal(edr_store_writer_add(w, fr, fl, &bad), EDR_EINVAL);
+
+    /* retention drops old buckets: everything synthetic is from 2026-01-01 */
+    assert_int_equal(edr_store_writer_retire(w, b.base_time_ns + 2 * EDR_STORE_BUCKET_NS), 0);
+    assert_int_equal(edr_store_refresh(r), 0);
+    assert_int_equal(edr_store_stats(r, &ss), 0);
+    assert_int_equal(ss.blocks, 0);
+    edr_block_key_t k0 = {.bucket = (uint32_t)(b.base_time_ns / EDR_STORE_BUCKET_NS), .seq = 1};
+    memcpy(k0.host_id, hid, 16);
+    const uint8_t *frame;
+    size_t flen;
+    assert_int_equal(edr_store_block_get(r, &k0, &a, &frame, &flen), EDR_ENOENT);
+
+    edr_frame_ctx_destroy(enc);
+    edr_arena_close(&a);
+    edr_store_destroy(r);
+    edr_store_writer_destroy(w);
+
+    /* reopen: offset and dedup state survive */
+    w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
+    assert_non_null(w);
+    assert_int_equal(edr_store_writer_offset(w, &off), 0);
+    assert_int_equal(off, HOSTS * BATCHES);
+    edr_store_writer_destroy(w);
+}
+
+static void test_open_errors(void **state)
+{
+    (void)state;
+    char err[512];
+    assert_null(edr_store_open("/nonexistent/edr-store", NULL, err, sizeof(err)));
+    assert_non_null(strstr(err, "/nonexistent/edr-store"));
+    assert_null(edr_store_open(dir, NULL, err, sizeof(err))); /* empty dir: no shard */
+    assert_non_null(strstr(err, "no shard"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_write_dedup_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
