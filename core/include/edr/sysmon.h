@@ -108,14 +108,15 @@ int edr_sysmon_parse_line(edr_sysmon_parser_t *p, const char *line, size_t len, 
 const edr_sysmon_stats_t *edr_sysmon_parser_stats(const edr_sysmon_parser_t *p);
 
 /*
- * Entity id of a Sysmon process guid on a host, as the parser computes it:
- * "-", empty, or (for parents) the all-zero guid give no id (returns 0);
- * an incomplete guid (last two groups zero, as Sysmon for Linux writes for
- * processes it could not inspect) is made unique by the pid; otherwise the id
- * is edr_entity_id_from_guid(). Returns 1 when out was set.
+ * Entity id of a Sysmon process guid (ProcessGuid, ParentProcessGuid, ...) on
+ * a host, as the parser computes it: NULL, empty or "-" give no id (returns 0);
+ * an incomplete guid (groups 4 and 5 all zero, the all-zero guid included, as
+ * Sysmon for Linux writes for processes it could not inspect) is keyed by the
+ * pid instead ("incomplete:<pid>", no id when pid is 0); any other guid gives
+ * edr_entity_id_from_guid(host, guid). Returns 1 when out was set.
  */
 int edr_sysmon_entity_id(const uint8_t host_id[EDR_ID_LEN], const char *guid, uint32_t pid,
-                         int is_parent, uint8_t out[EDR_ID_LEN]);
+                         uint8_t out[EDR_ID_LEN]);
 
 /*
  * Batching: consecutive records of one host (file order kept) become one

@@ -1,0 +1,948 @@
+/* ECS JSON lines: render events for --output jsonl and read them back for replay. */
+#include "jsonl_int.h"
+
+#include "edr/err.h"
+#include "edr/event.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- time ---------------------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+char *edr_jsonl_time_format(uint64_t ns, char out[32])
+{
+    uint64_t secs = ns / 1000000000ull;
+    int64_t days = (int64_t)(secs / 86400);
+    unsigned sod = (unsigned)(secs % 86400);
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    char tmp[64];
+    snprintf(tmp, sizeof(tmp), "%04d-%02u-%02uT%02u:%02u:%02u.%09uZ", (int)y, m, d, sod / 3600,
+             sod / 60 % 60, sod % 60, (unsigned)(ns % 1000000000ull));
+    memcpy(out, tmp, 31);
+    out[31] = 0;
+    return out;
+}
+
+static int digits(const char *s, size_t len, size_t *i, size_t n, unsigned *v)
+{
+    unsigned x = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (*i >= len || s[*i] < '0' || s[*i] > '9')
+            return -1;
+        x = x * 10 + (unsigned)(s[(*i)++] - '0');
+    }
+    *v = x;
+    return 0;
+}
+
+int edr_jsonl_time_parse(const char *s, size_t len, uint64_t *ns)
+{
+    size_t i = 0;
+    unsigned y, mo, d, h, mi, se, frac = 0;
+    if (digits(s, len, &i, 4, &y) || i >= len || s[i++] != '-' || digits(s, len, &i, 2, &mo) ||
+        i >= len || s[i++] != '-' || digits(s, len, &i, 2, &d) || i >= len ||
+        (s[i] != 'T' && s[i] != 't' && s[i] != ' '))
+        return EDR_EINVAL;
+    i++;
+    if (digits(s, len, &i, 2, &h) || i >= len || s[i++] != ':' || digits(s, len, &i, 2, &mi) ||
+        i >= len || s[i++] != ':' || digits(s, len, &i, 2, &se))
+        return EDR_EINVAL;
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+        return EDR_EINVAL;
+    if (i < len && (s[i] == '.' || s[i] == ',')) {
+        i++;
+        size_t nd = 0;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            if (nd < 9)
+                frac = frac * 10 + (unsigned)(s[i] - '0');
+            nd++;
+            i++;
+        }
+        if (nd == 0)
+            return EDR_EINVAL;
+        for (; nd < 9; nd++)
+            frac *= 10;
+    }
+    int64_t off = 0;
+    if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+        i++;
+    } else if (i < len && (s[i] == '+' || s[i] == '-')) {
+        int neg = s[i++] == '-';
+        unsigned oh, om;
+        if (digits(s, len, &i, 2, &oh))
+            return EDR_EINVAL;
+        if (i < len && s[i] == ':')
+            i++;
+        if (digits(s, len, &i, 2, &om) || oh > 23 || om > 59)
+            return EDR_EINVAL;
+        off = (int64_t)(oh * 3600 + om * 60) * (neg ? -1 : 1);
+    }
+    if (i != len)
+        return EDR_EINVAL;
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
+    if (secs < 0 || (uint64_t)secs > UINT64_MAX / 1000000000ull - 1)
+        return EDR_EINVAL;
+    *ns = (uint64_t)secs * 1000000000ull + frac;
+    return 0;
+}
+
+/* ---- enum names ------------------------------------------------------------ */
+
+static const char *const access_kinds[] = {"", "ptrace_attach", "vm_read", "vm_write",
+                                           "open_process"};
+static const char *const attr_kinds[] = {"", "chmod", "chown"};
+static const char *const net_actions[] = {"", "connect", "accept", "listen", "close", "send"};
+
+static const char *enum_name(const char *const *names, size_t n, unsigned v)
+{
+    return v < n ? names[v] : "";
+}
+
+static int enum_value(const char *const *names, size_t n, const char *s)
+{
+    for (size_t i = 1; s && i < n; i++)
+        if (strcmp(names[i], s) == 0)
+            return (int)i;
+    return 0;
+}
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- writer ---------------------------------------------------------------- */
+
+/* Valid UTF-8 is kept; anything else becomes U+FFFD (JSON text must be UTF-8). */
+static json_t *jstr(const char *s)
+{
+    size_t n = strlen(s);
+    json_t *res = json_stringn(s, n);
+    if (res)
+        return res;
+    char *t = malloc(n * 3 + 1);
+    if (!t)
+        return NULL;
+    size_t o = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t k = u[i] < 0x80 ? 1 : (u[i] >> 5) == 6 ? 2 : (u[i] >> 4) == 14 ? 3
+                                     : (u[i] >> 3) == 30 ? 4 : 0;
+        int ok = k > 0 && i + k <= n;
+        for (size_t j = 1; ok && j < k; j++)
+            ok = (u[i + j] & 0xc0) == 0x80;
+        if (ok && k > 1) {
+            json_t *probe = json_stringn(s + i, k); /* rejects overlongs and surrogates */
+            ok = probe != NULL;
+            json_decref(probe);
+        }
+        if (ok) {
+            memcpy(t + o, s + i, k);
+            o += k;
+            i += k;
+        } else {
+            memcpy(t + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    res = json_stringn(t, o);
+    free(t);
+    return res;
+}
+
+static json_t *jhex(const uint8_t *p, size_t n)
+{
+    char buf[2 * 64 + 1];
+    if (n > 64)
+        n = 64;
+    return json_string(edr_hex(p, n, buf));
+}
+
+static json_t *ju64(uint64_t v)
+{
+    if (v > (uint64_t)INT64_MAX) {
+        char buf[24];
+        snprintf(buf, sizeof(buf), "%" PRIu64, v);
+        return json_string(buf);
+    }
+    return json_integer((json_int_t)v);
+}
+
+static json_t *jtime(uint64_t ns)
+{
+    char buf[32];
+    return json_string(edr_jsonl_time_format(ns, buf));
+}
+
+/* Sets root[a][b][c] = v for the dotted path "a.b.c"; consumes v. 0 or -1. */
+static int put(json_t *root, const char *path, json_t *v)
+{
+    if (!v)
+        return -1;
+    json_t *o = root;
+    const char *dot;
+    char key[64];
+    while ((dot = strchr(path, '.')) != NULL) {
+        size_t n = (size_t)(dot - path);
+        if (n >= sizeof(key))
+            goto fail;
+        memcpy(key, path, n);
+        key[n] = 0;
+        json_t *sub = json_object_get(o, key);
+        if (!sub) {
+            sub = json_object();
+            if (!sub || json_object_set_new(o, key, sub))
+                goto fail;
+        } else if (!json_is_object(sub)) {
+            goto fail;
+        }
+        o = sub;
+        path = dot + 1;
+    }
+    return json_object_set_new(o, path, v);
+fail:
+    json_decref(v);
+    return -1;
+}
+
+static int put_str(json_t *root, const char *path, const char *s)
+{
+    return (s && *s) ? put(root, path, jstr(s)) : 0;
+}
+
+static int put_bytes_hex(json_t *root, const char *path, ProtobufCBinaryData d)
+{
+    return d.len ? put(root, path, jhex(d.data, d.len)) : 0;
+}
+
+static int put_ip(json_t *root, const char *ip_path, const char *port_path,
+                  const Edr__V1__Endpoint *ep)
+{
+    if (!ep)
+        return 0;
+    int rc = 0;
+    char buf[INET6_ADDRSTRLEN];
+    if (ep->ip.len == 4 || ep->ip.len == 16) {
+        if (inet_ntop(ep->ip.len == 4 ? AF_INET : AF_INET6, ep->ip.data, buf, sizeof(buf)))
+            rc |= put(root, ip_path, json_string(buf));
+    }
+    if (ep->port)
+        rc |= put(root, port_path, json_integer(ep->port));
+    return rc;
+}
+
+static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
+{
+    json_t *r = json_object();
+    if (!r)
+        return NULL;
+    int rc = 0;
+    char buf[64];
+    rc |= put(r, "@timestamp", jtime(edr_event_time(b, e)));
+    rc |= put(r, "event.action", json_string(edr_event_kind_name(e->body_case)));
+    if (b->sensor) {
+        rc |= put_bytes_hex(r, "host.id", b->sensor->host_id);
+        rc |= put_str(r, "host.name", b->sensor->hostname);
+    }
+    rc |= put_bytes_hex(r, "process.entity_id", e->entity_id);
+    if (e->pid)
+        rc |= put(r, "process.pid", json_integer(e->pid));
+    if (e->tid)
+        rc |= put(r, "process.thread.id", json_integer(e->tid));
+    rc |= put_bytes_hex(r, "process.parent.entity_id", e->parent_entity_id);
+
+    switch (e->body_case) {
+    case EDR__V1__EVENT__BODY_PROCESS_START: {
+        const Edr__V1__ProcessStart *s = e->process_start;
+        rc |= put_str(r, "process.executable", s->exe);
+        if (s->n_argv) {
+            json_t *args = json_array();
+            for (size_t i = 0; args && i < s->n_argv; i++)
+                json_array_append_new(args, jstr(s->argv[i] ? s->argv[i] : ""));
+            rc |= put(r, "process.args", args);
+        }
+        if (s->command_line && *s->command_line) {
+            rc |= put_str(r, "process.command_line", s->command_line);
+        } else if (s->n_argv) {
+            /* ECS consumers want a command line: the joined argv (dropped again on read) */
+            size_t n = 1;
+            for (size_t i = 0; i < s->n_argv; i++)
+                n += strlen(s->argv[i] ? s->argv[i] : "") + 1;
+            char *cl = malloc(n);
+            if (cl) {
+                size_t o = 0;
+                for (size_t i = 0; i < s->n_argv; i++) {
+                    const char *a = s->argv[i] ? s->argv[i] : "";
+                    if (i)
+                        cl[o++] = ' ';
+                    memcpy(cl + o, a, strlen(a));
+                    o += strlen(a);
+                }
+                cl[o] = 0;
+                rc |= put(r, "process.command_line", jstr(cl));
+                free(cl);
+            }
+        }
+        rc |= put_str(r, "process.working_directory", s->cwd);
+        if (s->uid) {
+            snprintf(buf, sizeof(buf), "%u", s->uid);
+            rc |= put(r, "user.id", json_string(buf));
+        }
+        if (s->gid) {
+            snprintf(buf, sizeof(buf), "%u", s->gid);
+            rc |= put(r, "group.id", json_string(buf));
+        }
+        rc |= put_str(r, "user.name", s->user);
+        rc |= put_str(r, "group.name", s->group);
+        rc |= put_bytes_hex(r, "process.hash.sha256", s->exe_sha256);
+        if (s->cgroup_id)
+            rc |= put(r, "edr.process.cgroup_id", ju64(s->cgroup_id));
+        rc |= put_str(r, "container.id", s->container_id);
+        if (s->ppid)
+            rc |= put(r, "process.parent.pid", json_integer(s->ppid));
+        rc |= put_str(r, "process.parent.executable", s->parent_exe);
+        if (s->seeded)
+            rc |= put(r, "edr.process.seeded", json_true());
+        if (s->start_time_ns)
+            rc |= put(r, "process.start", jtime(s->start_time_ns));
+        break;
+    }
+    case EDR__V1__EVENT__BODY_PROCESS_FORK:
+        if (e->process_fork->ppid)
+            rc |= put(r, "process.parent.pid", json_integer(e->process_fork->ppid));
+        if (e->process_fork->start_time_ns)
+            rc |= put(r, "process.start", jtime(e->process_fork->start_time_ns));
+        break;
+    case EDR__V1__EVENT__BODY_PROCESS_EXIT:
+        rc |= put(r, "process.exit_code", json_integer(e->process_exit->exit_code));
+        if (e->process_exit->signal)
+            rc |= put(r, "edr.process.signal", json_integer(e->process_exit->signal));
+        break;
+    case EDR__V1__EVENT__BODY_PROCESS_ACCESS: {
+        const Edr__V1__ProcessAccess *pa = e->process_access;
+        rc |= put_str(r, "edr.process_access.kind",
+                      enum_name(access_kinds, NELEM(access_kinds), pa->kind));
+        rc |= put(r, "edr.process_access.access_mask", json_integer(pa->access_mask));
+        rc |= put_bytes_hex(r, "edr.process_access.target.entity_id", pa->target_entity_id);
+        if (pa->target_pid)
+            rc |= put(r, "edr.process_access.target.pid", json_integer(pa->target_pid));
+        rc |= put_str(r, "edr.process_access.target.executable", pa->target_exe);
+        break;
+    }
+    case EDR__V1__EVENT__BODY_FILE_CREATE:
+        rc |= put_str(r, "file.path", e->file_create->path);
+        if (e->file_create->mode) {
+            snprintf(buf, sizeof(buf), "%04o", e->file_create->mode);
+            rc |= put(r, "file.mode", json_string(buf));
+        }
+        break;
+    case EDR__V1__EVENT__BODY_FILE_WRITE:
+        rc |= put_str(r, "file.path", e->file_write->path);
+        if (e->file_write->bytes)
+            rc |= put(r, "edr.file.write_bytes", ju64(e->file_write->bytes));
+        break;
+    case EDR__V1__EVENT__BODY_FILE_RENAME:
+        rc |= put_str(r, "file.path", e->file_rename->new_path);
+        rc |= put_str(r, "edr.file.old_path", e->file_rename->old_path);
+        break;
+    case EDR__V1__EVENT__BODY_FILE_DELETE:
+        rc |= put_str(r, "file.path", e->file_delete->path);
+        break;
+    case EDR__V1__EVENT__BODY_FILE_ATTR: {
+        const Edr__V1__FileAttr *fa = e->file_attr;
+        rc |= put_str(r, "file.path", fa->path);
+        rc |= put_str(r, "edr.file.attr_kind", enum_name(attr_kinds, NELEM(attr_kinds), fa->kind));
+        if (fa->mode) {
+            snprintf(buf, sizeof(buf), "%04o", fa->mode);
+            rc |= put(r, "file.mode", json_string(buf));
+        }
+        if (fa->uid) {
+            snprintf(buf, sizeof(buf), "%u", fa->uid);
+            rc |= put(r, "file.uid", json_string(buf));
+        }
+        if (fa->gid) {
+            snprintf(buf, sizeof(buf), "%u", fa->gid);
+            rc |= put(r, "file.gid", json_string(buf));
+        }
+        break;
+    }
+    case EDR__V1__EVENT__BODY_FILE_EXEC:
+        rc |= put_str(r, "file.path", e->file_exec->path);
+        rc |= put(r, "edr.file.mapped", json_boolean(e->file_exec->mapped));
+        rc |= put_bytes_hex(r, "file.hash.sha256", e->file_exec->sha256);
+        break;
+    case EDR__V1__EVENT__BODY_NETWORK: {
+        const Edr__V1__Network *n = e->network;
+        rc |= put_str(r, "edr.network.action", enum_name(net_actions, NELEM(net_actions), n->action));
+        if (n->protocol == EDR__V1__NETWORK__PROTOCOL__TCP)
+            rc |= put(r, "network.transport", json_string("tcp"));
+        else if (n->protocol == EDR__V1__NETWORK__PROTOCOL__UDP)
+            rc |= put(r, "network.transport", json_string("udp"));
+        if (n->protocol) {
+            snprintf(buf, sizeof(buf), "%d", (int)n->protocol);
+            rc |= put(r, "network.iana_number", json_string(buf));
+        }
+        int inbound = n->direction == EDR__V1__NETWORK__DIRECTION__INBOUND;
+        if (n->direction == EDR__V1__NETWORK__DIRECTION__OUTBOUND)
+            rc |= put(r, "network.direction", json_string("outbound"));
+        else if (inbound)
+            rc |= put(r, "network.direction", json_string("inbound"));
+        /* ECS source is the side that initiated: the peer for inbound connections */
+        rc |= put_ip(r, "source.ip", "source.port", inbound ? n->remote : n->local);
+        rc |= put_ip(r, "destination.ip", "destination.port", inbound ? n->local : n->remote);
+        break;
+    }
+    case EDR__V1__EVENT__BODY_DNS_QUERY: {
+        const Edr__V1__DnsQuery *q = e->dns_query;
+        rc |= put(r, "dns.type", json_string("query"));
+        rc |= put_str(r, "dns.question.name", q->name);
+        if (q->qtype)
+            rc |= put(r, "edr.dns.qtype", json_integer(q->qtype));
+        if (q->n_answers) {
+            json_t *ans = json_array();
+            for (size_t i = 0; ans && i < q->n_answers; i++) {
+                json_t *o = json_object();
+                json_object_set_new(o, "data", jstr(q->answers[i] ? q->answers[i] : ""));
+                json_array_append_new(ans, o);
+            }
+            rc |= put(r, "dns.answers", ans);
+        }
+        rc |= put_ip(r, "destination.ip", "destination.port", q->server);
+        break;
+    }
+    case EDR__V1__EVENT__BODY_SENSOR_HEALTH: {
+        const Edr__V1__SensorHealth *h = e->sensor_health;
+        rc |= put_str(r, "edr.sensor_health.fidelity", h->fidelity);
+        if (h->n_drops) {
+            json_t *a = json_array();
+            for (size_t i = 0; a && i < h->n_drops; i++)
+                json_array_append_new(a, json_pack("{s:o,s:o,s:o}", "source",
+                                                   jstr(h->drops[i]->source), "reason",
+                                                   jstr(h->drops[i]->reason), "count",
+                                                   ju64(h->drops[i]->count)));
+            rc |= put(r, "edr.sensor_health.drops", a);
+        }
+        if (h->n_queues) {
+            json_t *a = json_array();
+            for (size_t i = 0; a && i < h->n_queues; i++)
+                json_array_append_new(a, json_pack("{s:o,s:o,s:o}", "name",
+                                                   jstr(h->queues[i]->name), "depth",
+                                                   ju64(h->queues[i]->depth), "capacity",
+                                                   ju64(h->queues[i]->capacity)));
+            rc |= put(r, "edr.sensor_health.queues", a);
+        }
+        rc |= put(r, "edr.sensor_health.spool_bytes", ju64(h->spool_bytes));
+        rc |= put(r, "edr.sensor_health.spool_frames", ju64(h->spool_frames));
+        rc |= put(r, "edr.sensor_health.events_sent", ju64(h->events_sent));
+        rc |= put(r, "edr.sensor_health.uptime_ns", ju64(h->uptime_ns));
+        break;
+    }
+    default:
+        break;
+    }
+    if (rc) {
+        json_decref(r);
+        return NULL;
+    }
+    return r;
+}
+
+int edr_jsonl_format_event(const Edr__V1__EventBatch *b, const Edr__V1__Event *e, char *buf,
+                           size_t cap)
+{
+    json_t *r = build(b, e);
+    if (!r)
+        return EDR_ENOMEM;
+    size_t n = json_dumpb(r, buf, cap, JSON_COMPACT);
+    json_decref(r);
+    if (n == 0)
+        return EDR_ENOMEM;
+    if (n + 2 > cap || n > INT32_MAX)
+        return EDR_ERANGE;
+    buf[n] = '\n';
+    buf[n + 1] = 0;
+    return (int)n + 1;
+}
+
+int edr_jsonl_write_event(FILE *f, const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
+{
+    json_t *r = build(b, e);
+    if (!r)
+        return EDR_ENOMEM;
+    int rc = json_dumpf(r, f, JSON_COMPACT);
+    json_decref(r);
+    if (rc != 0 || fputc('\n', f) == EOF)
+        return EDR_EIO;
+    return 0;
+}
+
+/* ---- reader ---------------------------------------------------------------- */
+
+/* Value at a dotted path: a flat "a.b.c" key, nested objects, or a mix. */
+static json_t *get(json_t *o, const char *path)
+{
+    if (!json_is_object(o))
+        return NULL;
+    json_t *v = json_object_get(o, path);
+    if (v)
+        return v;
+    char key[64];
+    for (const char *dot = strchr(path, '.'); dot; dot = strchr(dot + 1, '.')) {
+        size_t n = (size_t)(dot - path);
+        if (n >= sizeof(key))
+            break;
+        memcpy(key, path, n);
+        key[n] = 0;
+        json_t *sub = json_object_get(o, key);
+        if (sub && (v = get(sub, dot + 1)) != NULL)
+            return v;
+    }
+    return NULL;
+}
+
+static const char *gets(json_t *o, const char *path)
+{
+    return json_string_value(get(o, path));
+}
+
+/* Unsigned number from an integer or a decimal string; def when absent or bad. */
+static uint64_t getu(json_t *o, const char *path, uint64_t def)
+{
+    json_t *v = get(o, path);
+    if (json_is_integer(v))
+        return json_integer_value(v) >= 0 ? (uint64_t)json_integer_value(v) : def;
+    const char *s = json_string_value(v);
+    if (s && *s >= '0' && *s <= '9') {
+        char *end;
+        unsigned long long x = strtoull(s, &end, 10);
+        if (*end == 0)
+            return x;
+    }
+    return def;
+}
+
+static int64_t geti(json_t *o, const char *path)
+{
+    json_t *v = get(o, path);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+static char *astr(edr_arena_t *a, const char *s)
+{
+    return edr_arena_strdup(a, s ? s : "");
+}
+
+/* Hex string of exactly n bytes into an arena copy; empty when absent or invalid. */
+static int ahex(edr_arena_t *a, json_t *o, const char *path, size_t n, ProtobufCBinaryData *out)
+{
+    const char *s = gets(o, path);
+    out->len = 0;
+    out->data = NULL;
+    if (!s || strlen(s) != 2 * n)
+        return 0;
+    uint8_t *p = edr_arena_alloc(a, n);
+    if (!p)
+        return EDR_ENOMEM;
+    if (edr_unhex(s, p, n) != 0)
+        return 0;
+    out->data = p;
+    out->len = n;
+    return 0;
+}
+
+int edr__ip_parse(const char *s, edr_arena_t *a, ProtobufCBinaryData *out)
+{
+    uint8_t buf[16];
+    size_t n;
+    if (!s)
+        return EDR_EINVAL;
+    if (inet_pton(AF_INET, s, buf) == 1)
+        n = 4;
+    else if (inet_pton(AF_INET6, s, buf) == 1)
+        n = 16;
+    else
+        return EDR_EINVAL;
+    out->data = edr_arena_dup(a, buf, n);
+    out->len = n;
+    return out->data ? 0 : EDR_ENOMEM;
+}
+
+/* Endpoint from ip/port paths, NULL when neither is present. */
+static int aendpoint(edr_arena_t *a, json_t *o, const char *ip_path, const char *port_path,
+                     Edr__V1__Endpoint **out)
+{
+    *out = NULL;
+    const char *ip = gets(o, ip_path);
+    uint64_t port = getu(o, port_path, 0);
+    if (!ip && !port)
+        return 0;
+    Edr__V1__Endpoint *ep = edr_arena_alloc(a, sizeof(*ep));
+    if (!ep)
+        return EDR_ENOMEM;
+    edr__v1__endpoint__init(ep);
+    ep->port = (uint32_t)port;
+    if (ip) {
+        int rc = edr__ip_parse(ip, a, &ep->ip);
+        if (rc == EDR_ENOMEM)
+            return rc;
+    }
+    *out = ep;
+    return 0;
+}
+
+static unsigned octal(const char *s)
+{
+    return s ? (unsigned)strtoul(s, NULL, 8) : 0;
+}
+
+int edr__jsonl_is_ecs(json_t *root)
+{
+    return json_is_string(get(root, "event.action"));
+}
+
+#define ALLOC_BODY(T, init, field, kase)                                                           \
+    do {                                                                                           \
+        T *x_ = edr_arena_alloc(a, sizeof(T));                                                     \
+        if (!x_)                                                                                   \
+            goto nomem;                                                                            \
+        init(x_);                                                                                  \
+        e->field = x_;                                                                             \
+        e->body_case = kase;                                                                       \
+    } while (0)
+
+int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint64_t *time_ns,
+                         uint8_t host_id[EDR_ID_LEN], const char **hostname, char *msg,
+                         size_t msgcap)
+{
+    const char *why = NULL;
+    if (!json_is_object(r)) {
+        why = "not a json object";
+        goto bad;
+    }
+    const char *ts = gets(r, "@timestamp");
+    const char *action = gets(r, "event.action");
+    const char *hid = gets(r, "host.id");
+    const char *hname = gets(r, "host.name");
+    uint64_t t;
+    if (!ts || edr_jsonl_time_parse(ts, strlen(ts), &t) != 0) {
+        why = "missing or bad @timestamp";
+        goto bad;
+    }
+    if (!action) {
+        why = "missing event.action";
+        goto bad;
+    }
+    int kind = -1;
+    for (int k = 1; k < EDR_EVENT_KINDS; k++)
+        if (strcmp(edr_event_kind_name((Edr__V1__Event__BodyCase)k), action) == 0)
+            kind = k;
+    if (kind < 0) {
+        why = "unknown event.action";
+        goto bad;
+    }
+    uint8_t hid_bin[EDR_ID_LEN];
+    if (hid) {
+        if (edr_unhex(hid, hid_bin, EDR_ID_LEN) != 0) {
+            why = "host.id is not 32 hex digits";
+            goto bad;
+        }
+    } else if (hname && *hname) {
+        edr_host_id_from_name(hname, hid_bin);
+    } else {
+        why = "missing host.id and host.name";
+        goto bad;
+    }
+
+    Edr__V1__Event *e = edr_arena_alloc(a, sizeof(*e));
+    if (!e)
+        goto nomem;
+    edr__v1__event__init(e);
+    if (ahex(a, r, "process.entity_id", EDR_ID_LEN, &e->entity_id) ||
+        ahex(a, r, "process.parent.entity_id", EDR_ID_LEN, &e->parent_entity_id))
+        goto nomem;
+    e->pid = (uint32_t)getu(r, "process.pid", 0);
+    e->tid = (uint32_t)getu(r, "process.thread.id", 0);
+
+    switch (kind) {
+    case EDR__V1__EVENT__BODY_PROCESS_START: {
+        ALLOC_BODY(Edr__V1__ProcessStart, edr__v1__process_start__init, process_start,
+                   EDR__V1__EVENT__BODY_PROCESS_START);
+        Edr__V1__ProcessStart *s = e->process_start;
+        json_t *args = get(r, "process.args");
+        if (json_is_array(args) && json_array_size(args)) {
+            s->n_argv = json_array_size(args);
+            s->argv = edr_arena_alloc(a, s->n_argv * sizeof(char *));
+            if (!s->argv)
+                goto nomem;
+            for (size_t i = 0; i < s->n_argv; i++)
+                if (!(s->argv[i] = astr(a, json_string_value(json_array_get(args, i)))))
+                    goto nomem;
+        }
+        const char *cl = gets(r, "process.command_line");
+        if (cl && s->n_argv) {
+            /* the writer joins argv when there is no command line: drop it again */
+            size_t off = 0, cll = strlen(cl);
+            int same = 1;
+            for (size_t i = 0; same && i < s->n_argv; i++) {
+                size_t l = strlen(s->argv[i]);
+                if (i && (off >= cll || cl[off++] != ' '))
+                    same = 0;
+                else if (off + l > cll || memcmp(cl + off, s->argv[i], l) != 0)
+                    same = 0;
+                else
+                    off += l;
+            }
+            if (same && off == cll)
+                cl = NULL;
+        }
+        if (!(s->exe = astr(a, gets(r, "process.executable"))) ||
+            !(s->command_line = astr(a, cl)) ||
+            !(s->cwd = astr(a, gets(r, "process.working_directory"))) ||
+            !(s->user = astr(a, gets(r, "user.name"))) ||
+            !(s->group = astr(a, gets(r, "group.name"))) ||
+            !(s->container_id = astr(a, gets(r, "container.id"))) ||
+            !(s->parent_exe = astr(a, gets(r, "process.parent.executable"))))
+            goto nomem;
+        s->uid = (uint32_t)getu(r, "user.id", 0);
+        s->gid = (uint32_t)getu(r, "group.id", 0);
+        if (ahex(a, r, "process.hash.sha256", 32, &s->exe_sha256))
+            goto nomem;
+        s->cgroup_id = getu(r, "edr.process.cgroup_id", 0);
+        s->ppid = (uint32_t)getu(r, "process.parent.pid", 0);
+        s->seeded = json_is_true(get(r, "edr.process.seeded"));
+        const char *st = gets(r, "process.start");
+        if (st)
+            edr_jsonl_time_parse(st, strlen(st), &s->start_time_ns);
+        break;
+    }
+    case EDR__V1__EVENT__BODY_PROCESS_FORK: {
+        ALLOC_BODY(Edr__V1__ProcessFork, edr__v1__process_fork__init, process_fork,
+                   EDR__V1__EVENT__BODY_PROCESS_FORK);
+        e->process_fork->ppid = (uint32_t)getu(r, "process.parent.pid", 0);
+        const char *st = gets(r, "process.start");
+        if (st)
+            edr_jsonl_time_parse(st, strlen(st), &e->process_fork->start_time_ns);
+        break;
+    }
+    case EDR__V1__EVENT__BODY_PROCESS_EXIT:
+        ALLOC_BODY(Edr__V1__ProcessExit, edr__v1__process_exit__init, process_exit,
+                   EDR__V1__EVENT__BODY_PROCESS_EXIT);
+        e->process_exit->exit_code = (int32_t)geti(r, "process.exit_code");
+        e->process_exit->signal = (int32_t)geti(r, "edr.process.signal");
+        break;
+    case EDR__V1__EVENT__BODY_PROCESS_ACCESS: {
+        ALLOC_BODY(Edr__V1__ProcessAccess, edr__v1__process_access__init, process_access,
+                   EDR__V1__EVENT__BODY_PROCESS_ACCESS);
+        Edr__V1__ProcessAccess *pa = e->process_access;
+        pa->kind = enum_value(access_kinds, NELEM(access_kinds),
+                              gets(r, "edr.process_access.kind"));
+        pa->access_mask = (uint32_t)getu(r, "edr.process_access.access_mask", 0);
+        pa->target_pid = (uint32_t)getu(r, "edr.process_access.target.pid", 0);
+        if (ahex(a, r, "edr.process_access.target.entity_id", EDR_ID_LEN, &pa->target_entity_id) ||
+            !(pa->target_exe = astr(a, gets(r, "edr.process_access.target.executable"))))
+            goto nomem;
+        break;
+    }
+    case EDR__V1__EVENT__BODY_FILE_CREATE:
+        ALLOC_BODY(Edr__V1__FileCreate, edr__v1__file_create__init, file_create,
+                   EDR__V1__EVENT__BODY_FILE_CREATE);
+        if (!(e->file_create->path = astr(a, gets(r, "file.path"))))
+            goto nomem;
+        e->file_create->mode = octal(gets(r, "file.mode"));
+        break;
+    case EDR__V1__EVENT__BODY_FILE_WRITE:
+        ALLOC_BODY(Edr__V1__FileWrite, edr__v1__file_write__init, file_write,
+                   EDR__V1__EVENT__BODY_FILE_WRITE);
+        if (!(e->file_write->path = astr(a, gets(r, "file.path"))))
+            goto nomem;
+        e->file_write->bytes = getu(r, "edr.file.write_bytes", 0);
+        break;
+    case EDR__V1__EVENT__BODY_FILE_RENAME:
+        ALLOC_BODY(Edr__V1__FileRename, edr__v1__file_rename__init, file_rename,
+                   EDR__V1__EVENT__BODY_FILE_RENAME);
+        if (!(e->file_rename->new_path = astr(a, gets(r, "file.path"))) ||
+            !(e->file_rename->old_path = astr(a, gets(r, "edr.file.old_path"))))
+            goto nomem;
+        break;
+    case EDR__V1__EVENT__BODY_FILE_DELETE:
+        ALLOC_BODY(Edr__V1__FileDelete, edr__v1__file_delete__init, file_delete,
+                   EDR__V1__EVENT__BODY_FILE_DELETE);
+        if (!(e->file_delete->path = astr(a, gets(r, "file.path"))))
+            goto nomem;
+        break;
+    case EDR__V1__EVENT__BODY_FILE_ATTR:
+        ALLOC_BODY(Edr__V1__FileAttr, edr__v1__file_attr__init, file_attr,
+                   EDR__V1__EVENT__BODY_FILE_ATTR);
+        if (!(e->file_attr->path = astr(a, gets(r, "file.path"))))
+            goto nomem;
+        e->file_attr->kind = enum_value(attr_kinds, NELEM(attr_kinds), gets(r, "edr.file.attr_kind"));
+        e->file_attr->mode = octal(gets(r, "file.mode"));
+        e->file_attr->uid = (uint32_t)getu(r, "file.uid", 0);
+        e->file_attr->gid = (uint32_t)getu(r, "file.gid", 0);
+        break;
+    case EDR__V1__EVENT__BODY_FILE_EXEC:
+        ALLOC_BODY(Edr__V1__FileExec, edr__v1__file_exec__init, file_exec,
+                   EDR__V1__EVENT__BODY_FILE_EXEC);
+        if (!(e->file_exec->path = astr(a, gets(r, "file.path"))) ||
+            ahex(a, r, "file.hash.sha256", 32, &e->file_exec->sha256))
+            goto nomem;
+        e->file_exec->mapped = json_is_true(get(r, "edr.file.mapped"));
+        break;
+    case EDR__V1__EVENT__BODY_NETWORK: {
+        ALLOC_BODY(Edr__V1__Network, edr__v1__network__init, network, EDR__V1__EVENT__BODY_NETWORK);
+        Edr__V1__Network *n = e->network;
+        n->action = enum_value(net_actions, NELEM(net_actions), gets(r, "edr.network.action"));
+        n->protocol = (Edr__V1__Network__Protocol)getu(r, "network.iana_number", 0);
+        if (!n->protocol) {
+            const char *tr = gets(r, "network.transport");
+            if (tr && strcmp(tr, "tcp") == 0)
+                n->protocol = EDR__V1__NETWORK__PROTOCOL__TCP;
+            else if (tr && strcmp(tr, "udp") == 0)
+                n->protocol = EDR__V1__NETWORK__PROTOCOL__UDP;
+        }
+        const char *dir = gets(r, "network.direction");
+        if (dir && (strcmp(dir, "outbound") == 0 || strcmp(dir, "egress") == 0))
+            n->direction = EDR__V1__NETWORK__DIRECTION__OUTBOUND;
+        else if (dir && (strcmp(dir, "inbound") == 0 || strcmp(dir, "ingress") == 0))
+            n->direction = EDR__V1__NETWORK__DIRECTION__INBOUND;
+        int inbound = n->direction == EDR__V1__NETWORK__DIRECTION__INBOUND;
+        if (aendpoint(a, r, "source.ip", "source.port", inbound ? &n->remote : &n->local) ||
+            aendpoint(a, r, "destination.ip", "destination.port", inbound ? &n->local : &n->remote))
+            goto nomem;
+        break;
+    }
+    case EDR__V1__EVENT__BODY_DNS_QUERY: {
+        ALLOC_BODY(Edr__V1__DnsQuery, edr__v1__dns_query__init, dns_query,
+                   EDR__V1__EVENT__BODY_DNS_QUERY);
+        Edr__V1__DnsQuery *q = e->dns_query;
+        if (!(q->name = astr(a, gets(r, "dns.question.name"))))
+            goto nomem;
+        q->qtype = (uint32_t)getu(r, "edr.dns.qtype", 0);
+        json_t *ans = get(r, "dns.answers");
+        if (json_is_array(ans) && json_array_size(ans)) {
+            q->n_answers = json_array_size(ans);
+            q->answers = edr_arena_alloc(a, q->n_answers * sizeof(char *));
+            if (!q->answers)
+                goto nomem;
+            for (size_t i = 0; i < q->n_answers; i++) {
+                json_t *x = json_array_get(ans, i);
+                const char *d = json_is_object(x) ? gets(x, "data") : json_string_value(x);
+                if (!(q->answers[i] = astr(a, d)))
+                    goto nomem;
+            }
+        }
+        if (aendpoint(a, r, "destination.ip", "destination.port", &q->server))
+            goto nomem;
+        break;
+    }
+    case EDR__V1__EVENT__BODY_SENSOR_HEALTH: {
+        ALLOC_BODY(Edr__V1__SensorHealth, edr__v1__sensor_health__init, sensor_health,
+                   EDR__V1__EVENT__BODY_SENSOR_HEALTH);
+        Edr__V1__SensorHealth *h = e->sensor_health;
+        if (!(h->fidelity = astr(a, gets(r, "edr.sensor_health.fidelity"))))
+            goto nomem;
+        json_t *d = get(r, "edr.sensor_health.drops");
+        if (json_is_array(d) && json_array_size(d)) {
+            h->n_drops = json_array_size(d);
+            h->drops = edr_arena_alloc(a, h->n_drops * sizeof(*h->drops));
+            if (!h->drops)
+                goto nomem;
+            for (size_t i = 0; i < h->n_drops; i++) {
+                json_t *x = json_array_get(d, i);
+                Edr__V1__SensorHealth__Drop *dr = edr_arena_alloc(a, sizeof(*dr));
+                if (!dr)
+                    goto nomem;
+                edr__v1__sensor_health__drop__init(dr);
+                if (!(dr->source = astr(a, gets(x, "source"))) ||
+                    !(dr->reason = astr(a, gets(x, "reason"))))
+                    goto nomem;
+                dr->count = getu(x, "count", 0);
+                h->drops[i] = dr;
+            }
+        }
+        json_t *qs = get(r, "edr.sensor_health.queues");
+        if (json_is_array(qs) && json_array_size(qs)) {
+            h->n_queues = json_array_size(qs);
+            h->queues = edr_arena_alloc(a, h->n_queues * sizeof(*h->queues));
+            if (!h->queues)
+                goto nomem;
+            for (size_t i = 0; i < h->n_queues; i++) {
+                json_t *x = json_array_get(qs, i);
+                Edr__V1__SensorHealth__Queue *qu = edr_arena_alloc(a, sizeof(*qu));
+                if (!qu)
+                    goto nomem;
+                edr__v1__sensor_health__queue__init(qu);
+                if (!(qu->name = astr(a, gets(x, "name"))))
+                    goto nomem;
+                qu->depth = getu(x, "depth", 0);
+                qu->capacity = getu(x, "capacity", 0);
+                h->queues[i] = qu;
+            }
+        }
+        h->spool_bytes = getu(r, "edr.sensor_health.spool_bytes", 0);
+        h->spool_frames = getu(r, "edr.sensor_health.spool_frames", 0);
+        h->events_sent = getu(r, "edr.sensor_health.events_sent", 0);
+        h->uptime_ns = getu(r, "edr.sensor_health.uptime_ns", 0);
+        break;
+    }
+    default:
+        why = "event.action has no body";
+        goto bad;
+    }
+    const char *hn = astr(a, hname);
+    if (!hn)
+        goto nomem;
+    *event = e;
+    *time_ns = t;
+    memcpy(host_id, hid_bin, EDR_ID_LEN);
+    *hostname = hn;
+    return 0;
+nomem:
+    return EDR_ENOMEM;
+bad:
+    if (msg && msgcap)
+        snprintf(msg, msgcap, "%s", why);
+    return EDR_EPARSE;
+}
+
+int edr_jsonl_parse_line(const char *line, size_t len, edr_arena_t *a, Edr__V1__Event **event,
+                         uint64_t *time_ns, uint8_t host_id[EDR_ID_LEN], const char **hostname,
+                         char *msg, size_t msgcap)
+{
+    json_error_t err;
+    json_t *r = json_loadb(line, len, 0, &err);
+    if (!r) {
+        if (msg && msgcap)
+            snprintf(msg, msgcap, "bad json at column %d: %s", err.column, err.text);
+        return EDR_EPARSE;
+    }
+    int rc = edr__jsonl_from_json(r, a, event, time_ns, host_id, hostname, msg, msgcap);
+    json_decref(r);
+    return rc;
+}
