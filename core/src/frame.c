@@ -302,7 +302,7 @@ static void events_to_wire(const Edr__V1__EventBatch *b)
     for (size_t i = 0; i < b->n_events; i++) {
         Edr__V1__Event *e = b->events[i];
         int64_t t = e->time_offset_ns;
-        e->time_offset_ns = t - prev;
+        e->time_offset_ns = (int64_t)((uint64_t)t - (uint64_t)prev); /* wraps, never UB */
         prev = t;
         if (e->tid == e->pid)
             e->tid = 0;
@@ -311,11 +311,11 @@ static void events_to_wire(const Edr__V1__EventBatch *b)
 
 static void events_from_wire(const Edr__V1__EventBatch *b)
 {
-    int64_t acc = 0;
+    uint64_t acc = 0;
     for (size_t i = 0; i < b->n_events; i++) {
         Edr__V1__Event *e = b->events[i];
-        acc += e->time_offset_ns;
-        e->time_offset_ns = acc;
+        acc += (uint64_t)e->time_offset_ns; /* hostile input wraps, never UB */
+        e->time_offset_ns = (int64_t)acc;
         if (e->tid == 0)
             e->tid = e->pid;
     }
