@@ -66,6 +66,10 @@ int edr_emit_batch(edr_emit_t *em, Edr__V1__EventBatch *b);
  * stop after a count. */
 uint64_t edr_emit_count(const edr_emit_t *em);
 
+/* Events a finite source may still emit before the sensor's --max-events
+ * limit; UINT64_MAX when there is no limit. */
+uint64_t edr_emit_remaining(const edr_emit_t *em);
+
 /* Constructors, one per source file. Each returns NULL and fills err when the
  * source cannot be made (bad argument, out of memory); kernel support is
  * checked in start(). cfg is read during the call only. */

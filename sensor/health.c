@@ -1,0 +1,104 @@
+/* Sensor health: drop counters from every stage and the periodic SensorHealth event. */
+#include "sensor_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void edr__drops_add(edr__drops_t *d, const char *source, const char *reason, uint64_t n)
+{
+    if (!n)
+        return;
+    d->total += n;
+    for (int i = 0; i < d->n; i++) {
+        if (strcmp(d->d[i].source, source) == 0 && strcmp(d->d[i].reason, reason) == 0) {
+            d->d[i].count += n;
+            return;
+        }
+    }
+    /* the table is small: past its end everything lands in one catch-all row */
+    if (d->n < EDR__MAX_DROPS - 1) {
+        edr__drop_t *x = &d->d[d->n++];
+        snprintf(x->source, sizeof(x->source), "%s", source);
+        snprintf(x->reason, sizeof(x->reason), "%s", reason);
+        x->count = n;
+        return;
+    }
+    edr__drop_t *x = &d->d[EDR__MAX_DROPS - 1];
+    if (d->n == EDR__MAX_DROPS - 1) {
+        d->n++;
+        snprintf(x->source, sizeof(x->source), "other");
+        snprintf(x->reason, sizeof(x->reason), "other");
+        x->count = 0;
+    }
+    x->count += n;
+}
+
+uint64_t edr__frame_events(edr_frame_ctx_t *ctx, const uint8_t *frame, size_t len)
+{
+    Edr__V1__EventBatch *b;
+    if (!ctx || !frame || edr_frame_decode(ctx, frame, len, &b) != 0)
+        return 0;
+    return b->n_events;
+}
+
+static Edr__V1__SensorHealth__Queue *queue(edr_arena_t *a, const char *name, uint64_t depth,
+                                           uint64_t cap)
+{
+    Edr__V1__SensorHealth__Queue *q = edr_arena_alloc(a, sizeof(*q));
+    if (!q)
+        return NULL;
+    edr__v1__sensor_health__queue__init(q);
+    q->name = (char *)name;
+    q->depth = depth;
+    q->capacity = cap;
+    return q;
+}
+
+void edr__health_emit(edr_emit_t *em, const edr__drops_t *d, const edr__health_t *h)
+{
+    Edr__V1__Event *e = edr_emit_begin(em, edr__utc_ns());
+    if (!e)
+        return;
+    edr_arena_t *a = edr_emit_arena(em);
+    Edr__V1__SensorHealth *sh = edr_arena_alloc(a, sizeof(*sh));
+    Edr__V1__SensorHealth__Drop **drops = edr_arena_alloc(a, sizeof(*drops) * (size_t)(d->n + 1));
+    Edr__V1__SensorHealth__Queue **qs = edr_arena_alloc(a, sizeof(*qs) * 3);
+    if (!sh || !drops || !qs) {
+        /* the event is begun: ship it empty rather than leave a hole */
+        e->body_case = EDR__V1__EVENT__BODY__NOT_SET;
+        edr_emit_end(em, e);
+        return;
+    }
+    edr__v1__sensor_health__init(sh);
+    sh->fidelity = (char *)h->fidelity;
+    for (int i = 0; i < d->n; i++) {
+        Edr__V1__SensorHealth__Drop *x = edr_arena_alloc(a, sizeof(*x));
+        if (!x)
+            break;
+        edr__v1__sensor_health__drop__init(x);
+        x->source = edr_arena_strdup(a, d->d[i].source);
+        x->reason = edr_arena_strdup(a, d->d[i].reason);
+        x->count = d->d[i].count;
+        drops[sh->n_drops++] = x;
+    }
+    sh->drops = drops;
+    sh->queues = qs;
+    if ((qs[sh->n_queues] = queue(a, "batch", h->batch_depth, h->batch_capacity)))
+        sh->n_queues++;
+    if ((qs[sh->n_queues] = queue(a, "kafka", h->kafka_outq, 0)))
+        sh->n_queues++;
+    if (h->have_spool) {
+        sh->spool_bytes = h->spool.bytes;
+        sh->spool_frames = h->spool.frames;
+    }
+    sh->events_sent = h->events_sent;
+    sh->uptime_ns = h->uptime_ns;
+    if (h->self_entity) {
+        e->entity_id.data = edr_arena_dup(a, h->self_entity, EDR_ID_LEN);
+        e->entity_id.len = e->entity_id.data ? EDR_ID_LEN : 0;
+    }
+    e->pid = e->tid = h->self_pid;
+    e->body_case = EDR__V1__EVENT__BODY_SENSOR_HEALTH;
+    e->sensor_health = sh;
+    edr_emit_end(em, e);
+}

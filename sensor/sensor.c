@@ -1,0 +1,593 @@
+/* The sensor: wires the state dir, the source, the batcher and the output together on one libuv loop. */
+#include "edr/err.h"
+#include "edr/jsonl.h"
+#include "edr/log.h"
+#include "sensor_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+/*
+ * Life of a sensor:
+ *   new:  state dir (lock, seq), output (Kafka producer + spool, or JSON lines)
+ *   run:  start the source (auto: ebpf, else fallback), drop capabilities,
+ *         timers: batch age, Kafka service, health, control (limits, signals)
+ *   stop: source stopped (pending events emitted), last health event, batch
+ *         flushed; Kafka delivery continues for sensor.shutdown_timeout, then
+ *         whatever is still in flight is purged into the spool (fsynced).
+ */
+
+struct edr_sensor {
+    edr_config_t *cfg;
+    edr_sensor_opts_t opts;
+    uv_loop_t loop;
+    int loop_ok;
+    uv_timer_t t_batch, t_kafka, t_health, t_control;
+    uv_signal_t s_term, s_int, s_hup;
+    uv_async_t a_stop;
+    int handles_ok;
+
+    edr__state_t *state;
+    edr__drops_t drops;
+    edr_emit_t em;
+    int em_ok;
+    edr_frame_ctx_t *enc;
+    edr_frame_ctx_t *dec; /* counts events of spooled/dropped frames, reads spool keys */
+    uint32_t dict_id;
+
+    int jsonl;
+    FILE *out;
+    edr_kafka_cluster_t *embedded;
+    edr_spool_t *spool;
+    edr__producer_t *prod;
+
+    edr_source_t *src;
+    const char *fidelity;
+    uint64_t batch_interval_ns;
+    uint64_t start_mono;
+    uint8_t self_entity[EDR_ID_LEN];
+
+    int stopping;         /* 1: stop requested; 2: draining output */
+    uint64_t drain_deadline;
+    int rc;
+};
+
+/* ---- output ---- */
+
+static int ship_jsonl(void *ud, Edr__V1__EventBatch *b)
+{
+    edr_sensor_t *s = ud;
+    for (size_t i = 0; i < b->n_events; i++) {
+        if (edr_jsonl_write_event(s->out, b, b->events[i]) != 0) {
+            edr__drops_add(&s->drops, "output", "jsonl_write", b->n_events - i);
+            return EDR_EIO;
+        }
+    }
+    fflush(s->out);
+    return 0;
+}
+
+static int ship_kafka(void *ud, Edr__V1__EventBatch *b)
+{
+    edr_sensor_t *s = ud;
+    const uint8_t *fr;
+    size_t fl;
+    int rc = edr_frame_encode(s->enc, b, s->dict_id, &fr, &fl);
+    if (rc) {
+        edr_log_error("cannot encode a batch of %zu events: %s", b->n_events, edr_strerror(rc));
+        edr__drops_add(&s->drops, "encode", edr_err_name(rc), b->n_events);
+        return rc;
+    }
+    return edr__producer_send(s->prod, b->sensor->host_id.data, fr, fl, b->n_events);
+}
+
+static void on_spool_drop(void *ud, const uint8_t *frame, size_t len, const char *reason)
+{
+    edr_sensor_t *s = ud;
+    uint64_t n = edr__frame_events(s->dec, frame, len);
+    /* a frame whose events cannot be counted still counts as one loss */
+    edr__drops_add(&s->drops, "spool", reason, n ? n : 1);
+}
+
+/* ---- helpers ---- */
+
+static void self_entity(edr_sensor_t *s)
+{
+    uint64_t start_ns = 0;
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (f) {
+        char buf[1024];
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        buf[n] = 0;
+        char *p = strrchr(buf, ')');
+        unsigned long long st = 0;
+        /* fields after the name: state(3) ... starttime(22) */
+        if (p && sscanf(p + 2,
+                        "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d "
+                        "%*d %llu",
+                        &st) == 1)
+            start_ns = st * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
+        fclose(f);
+    }
+    edr_entity_id(s->em.host_id, s->em.boot_id, (uint32_t)getpid(), start_ns, s->self_entity);
+}
+
+static int drop_caps(const char *fidelity)
+{
+    /* what each source still needs after it started: reading other
+     * processes' /proc entries and resolving fanotify file handles */
+    cap_value_t keep_fallback[] = {CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_NET_ADMIN};
+    cap_value_t keep_ebpf[] = {CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_BPF, CAP_PERFMON};
+    cap_value_t *keep = NULL;
+    int n_keep = 0;
+    if (strcmp(fidelity, "fallback") == 0) {
+        keep = keep_fallback;
+        n_keep = 3;
+    } else if (strcmp(fidelity, "ebpf") == 0) {
+        keep = keep_ebpf;
+        n_keep = 4;
+    }
+    cap_t c = cap_init();
+    if (!c)
+        return EDR_ENOMEM;
+    int rc = 0;
+    if (n_keep && (cap_set_flag(c, CAP_PERMITTED, n_keep, keep, CAP_SET) ||
+                   cap_set_flag(c, CAP_EFFECTIVE, n_keep, keep, CAP_SET)))
+        rc = EDR_EINVAL;
+    if (!rc && cap_set_proc(c) != 0)
+        rc = EDR_EPERM;
+    cap_free(c);
+    if (rc) {
+        edr_log_warn("cannot drop capabilities: %s", strerror(errno));
+        return rc;
+    }
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    edr_log_info("capabilities dropped (kept %d for the %s source)", n_keep, fidelity);
+    return 0;
+}
+
+static edr_source_t *make_source(edr_sensor_t *s, const char *name, char *err, size_t errlen)
+{
+    if (strcmp(name, "synth") == 0 || strcmp(name, "synthetic") == 0)
+        return edr_source_synth_new(s->cfg, err, errlen);
+    if (strcmp(name, "fallback") == 0)
+        return edr_source_fallback_new(s->cfg, err, errlen);
+    if (strncmp(name, "sysmon:", 7) == 0)
+        return edr_source_replay_new(s->cfg, name + 7, err, errlen);
+    if (strcmp(name, "ebpf") == 0) {
+#ifdef EDR_SENSOR_HAVE_EBPF
+        return edr_source_ebpf_new(s->cfg, err, errlen);
+#else
+        snprintf(err, errlen, "source ebpf: not built into this edr-sensor");
+        return NULL;
+#endif
+    }
+    snprintf(err, errlen, "sensor.source: unknown source '%s' (auto, ebpf, fallback, synth, "
+                          "sysmon:FILE)",
+             name);
+    return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+static void close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void emit_health(edr_sensor_t *s)
+{
+    edr__health_t h = {0};
+    h.fidelity = s->fidelity ? s->fidelity : "none";
+    h.uptime_ns = edr__mono_ns() - s->start_mono;
+    h.batch_depth = s->em.n;
+    h.batch_capacity = s->em.batch_events;
+    h.self_entity = s->self_entity;
+    h.self_pid = (uint32_t)getpid();
+    if (s->prod) {
+        edr__producer_stats_t ps;
+        edr__producer_get_stats(s->prod, &ps);
+        h.kafka_outq = ps.outq;
+        h.events_sent = edr__producer_events_acked(s->prod);
+    } else {
+        h.events_sent = s->em.emitted;
+    }
+    if (s->spool) {
+        h.have_spool = 1;
+        edr_spool_get_stats(s->spool, &h.spool);
+    }
+    edr__health_emit(&s->em, &s->drops, &h);
+}
+
+static void begin_stop(edr_sensor_t *s, const char *why)
+{
+    if (s->stopping)
+        return;
+    s->stopping = 1;
+    edr_log_info("stopping (%s): flushing", why);
+    if (s->src && s->src->ops->stop)
+        s->src->ops->stop(s->src);
+    emit_health(s);
+    edr__emit_flush(&s->em);
+    s->stopping = 2;
+    s->drain_deadline = edr__mono_ns() + edr_config_duration_ns(s->cfg, "sensor.shutdown_timeout");
+}
+
+static void finish(edr_sensor_t *s)
+{
+    if (s->prod)
+        edr__producer_spool_inflight(s->prod);
+    if (s->spool)
+        edr_spool_sync(s->spool);
+    uv_close((uv_handle_t *)&s->t_batch, close_cb);
+    uv_close((uv_handle_t *)&s->t_kafka, close_cb);
+    uv_close((uv_handle_t *)&s->t_health, close_cb);
+    uv_close((uv_handle_t *)&s->t_control, close_cb);
+    uv_close((uv_handle_t *)&s->s_term, close_cb);
+    uv_close((uv_handle_t *)&s->s_int, close_cb);
+    uv_close((uv_handle_t *)&s->s_hup, close_cb);
+    uv_close((uv_handle_t *)&s->a_stop, close_cb);
+    s->handles_ok = 0;
+    s->stopping = 3;
+}
+
+static void on_batch_timer(uv_timer_t *t)
+{
+    edr_sensor_t *s = t->data;
+    if (s->em.n && edr__mono_ns() - s->em.first_mono >= s->batch_interval_ns)
+        edr__emit_flush(&s->em);
+}
+
+static void on_kafka_timer(uv_timer_t *t)
+{
+    edr_sensor_t *s = t->data;
+    if (s->prod)
+        edr__producer_tick(s->prod, edr__mono_ns());
+}
+
+static void on_health_timer(uv_timer_t *t)
+{
+    edr_sensor_t *s = t->data;
+    if (!s->stopping)
+        emit_health(s);
+}
+
+static void on_control_timer(uv_timer_t *t)
+{
+    edr_sensor_t *s = t->data;
+    uint64_t now = edr__mono_ns();
+    if (!s->stopping) {
+        if (s->opts.max_events && s->em.emitted >= s->opts.max_events)
+            begin_stop(s, "--max-events reached");
+        else if (s->src && s->src->ops->done && s->src->ops->done(s->src))
+            begin_stop(s, "source finished");
+        else if (s->opts.exit_after_idle_ns &&
+                 now - (s->em.last_event_mono ? s->em.last_event_mono : s->start_mono) >
+                     s->opts.exit_after_idle_ns)
+            begin_stop(s, "idle");
+    }
+    if (s->stopping == 2) {
+        if (s->prod)
+            edr__producer_tick(s->prod, now);
+        if (!s->prod || edr__producer_idle(s->prod) || now >= s->drain_deadline) {
+            if (s->prod && !edr__producer_idle(s->prod))
+                edr_log_warn("shutdown timeout: undelivered frames stay in the spool");
+            finish(s);
+        }
+    }
+}
+
+static void apply_reload(edr_sensor_t *s, edr_config_t *nc)
+{
+    static const char *const restart_keys[] = {"sensor.source", "sensor.output", "kafka.brokers",
+                                               "sensor.state_dir", "host.id", "frame.dict_id",
+                                               "frame.dict_dir"};
+    for (size_t i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]); i++)
+        if (strcmp(edr_config_str(nc, restart_keys[i]), edr_config_str(s->cfg, restart_keys[i])))
+            edr_log_warn("reload: %s changed: takes effect at restart", restart_keys[i]);
+    if (edr__emit_configure(&s->em, nc) != 0) {
+        edr_log_error("reload: sensor.batch_events: must be 1..1000000; configuration kept");
+        edr_config_destroy(nc);
+        return;
+    }
+    edr_config_destroy(s->cfg);
+    s->cfg = nc;
+    s->batch_interval_ns = edr_config_duration_ns(nc, "sensor.batch_interval");
+    uint64_t hi = edr_config_duration_ns(nc, "sensor.health_interval") / 1000000;
+    uv_timer_start(&s->t_health, on_health_timer, hi ? hi : 1, hi ? hi : 1);
+    if (s->spool)
+        edr_spool_set_max(s->spool, edr_config_size(nc, "sensor.spool_max_bytes"));
+    if (s->prod)
+        edr__producer_set_spool_after(s->prod, edr_config_duration_ns(nc, "sensor.spool_after"));
+    edr_log_info("configuration reloaded");
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    edr_sensor_t *s = h->data;
+    if (sig == SIGHUP) {
+        if (!s->opts.reload) {
+            edr_log_info("SIGHUP: no configuration to reload");
+            return;
+        }
+        edr_config_t *nc = s->opts.reload(s->opts.reload_ud);
+        if (!nc) {
+            edr_log_error("reload failed: configuration kept");
+            return;
+        }
+        apply_reload(s, nc);
+        return;
+    }
+    begin_stop(s, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void on_async_stop(uv_async_t *a)
+{
+    begin_stop(a->data, "requested");
+}
+
+void edr_sensor_stop(edr_sensor_t *s)
+{
+    if (s && s->handles_ok)
+        uv_async_send(&s->a_stop);
+}
+
+const char *edr_sensor_fidelity(const edr_sensor_t *s)
+{
+    return s->fidelity ? s->fidelity : "none";
+}
+
+void edr_sensor_get_stats(const edr_sensor_t *s, edr_sensor_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->events = s->em.emitted;
+    out->batches = s->em.batches;
+    out->drops = s->drops.total;
+    if (s->prod) {
+        edr__producer_stats_t ps;
+        edr__producer_get_stats(s->prod, &ps);
+        out->frames_acked = ps.frames_direct_acked + ps.frames_replay_acked;
+        out->frames_spooled = ps.frames_spooled;
+    }
+}
+
+edr_sensor_t *edr_sensor_new(edr_config_t *cfg, const edr_sensor_opts_t *opts, char *err,
+                             size_t errlen)
+{
+    edr_sensor_t *s = calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (opts)
+        s->opts = *opts;
+    s->cfg = cfg;
+    s->start_mono = edr__mono_ns();
+    const char *output = edr_config_str(cfg, "sensor.output");
+    if (strcmp(output, "jsonl") == 0) {
+        s->jsonl = 1;
+    } else if (strcmp(output, "kafka") != 0) {
+        snprintf(err, errlen, "sensor.output: expected kafka or jsonl, got '%s'", output);
+        goto fail;
+    }
+    int64_t be = edr_config_int(cfg, "sensor.batch_events");
+    if (be < 1 || be > 1000000) {
+        snprintf(err, errlen, "sensor.batch_events: must be 1..1000000, got %" PRId64, be);
+        goto fail;
+    }
+    s->batch_interval_ns = edr_config_duration_ns(cfg, "sensor.batch_interval");
+    if (s->batch_interval_ns < 1000000) {
+        snprintf(err, errlen, "sensor.batch_interval: must be at least 1ms");
+        goto fail;
+    }
+    if (edr_config_duration_ns(cfg, "sensor.health_interval") < 1000000) {
+        snprintf(err, errlen, "sensor.health_interval: must be at least 1ms");
+        goto fail;
+    }
+    const char *dir = edr_config_str(cfg, "sensor.state_dir");
+    if (!*dir) {
+        snprintf(err, errlen, "sensor.state_dir: must not be empty");
+        goto fail;
+    }
+    if (!(s->state = edr__state_open(dir, s->opts.no_lock, err, errlen)))
+        goto fail;
+
+    /* frames: zstd level and dictionaries */
+    edr_frame_opts_t fo = {.zstd_level = (int)edr_config_int(cfg, "frame.zstd_level"),
+                           .max_raw_len = (uint32_t)edr_config_size(cfg, "frame.max_raw_bytes")};
+    s->enc = edr_frame_ctx_new(&fo);
+    s->dec = edr_frame_ctx_new(&fo);
+    if (!s->enc || !s->dec) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    const char *dd = edr_config_str(cfg, "frame.dict_dir");
+    if (*dd && (edr_frame_ctx_load_dicts(s->enc, dd) < 0 || edr_frame_ctx_load_dicts(s->dec, dd) < 0)) {
+        snprintf(err, errlen, "frame.dict_dir: cannot load dictionaries from %s", dd);
+        goto fail;
+    }
+    int64_t did = edr_config_int(cfg, "frame.dict_id");
+    if (did < 0 || did > UINT32_MAX) {
+        snprintf(err, errlen, "frame.dict_id: out of range");
+        goto fail;
+    }
+    s->dict_id = (uint32_t)did;
+
+    if (edr__emit_init(&s->em, cfg, 0, s->state, &s->drops, s->jsonl ? ship_jsonl : ship_kafka, s,
+                       err, errlen))
+        goto fail;
+    s->em_ok = 1;
+    s->em.limit = s->opts.max_events;
+    /* a dictionary id that does not exist fails now, not on the first batch */
+    if (s->dict_id) {
+        Edr__V1__EventBatch probe;
+        edr__v1__event_batch__init(&probe);
+        const uint8_t *fr;
+        size_t fl;
+        if (edr_frame_encode(s->enc, &probe, s->dict_id, &fr, &fl) != 0) {
+            snprintf(err, errlen, "frame.dict_id: dictionary %u not found in frame.dict_dir",
+                     s->dict_id);
+            goto fail;
+        }
+    }
+
+    if (s->jsonl) {
+        s->out = s->opts.jsonl_out ? s->opts.jsonl_out : stdout;
+    } else {
+        char sp[4096], topic[256];
+        snprintf(sp, sizeof(sp), "%s/spool", dir);
+        s->spool = edr_spool_open(sp, edr_config_size(cfg, "sensor.spool_max_bytes"),
+                                  edr_config_duration_ns(cfg, "sensor.spool_sync_interval"),
+                                  on_spool_drop, s, err, errlen);
+        if (!s->spool)
+            goto fail;
+        const char *boot = edr_kafka_bootstraps(cfg, &s->embedded, err, errlen);
+        if (!boot)
+            goto fail;
+        if (s->embedded)
+            edr_log_info("kafka.brokers is 'embedded': producing into an in-process cluster "
+                         "(for trials only; point kafka.brokers at a cluster)");
+        edr_topic_name(cfg, EDR_TOPIC_TELEMETRY, topic, sizeof(topic));
+        s->prod = edr__producer_new(topic, s->spool,
+                                    edr_config_duration_ns(cfg, "sensor.spool_after"), &s->drops,
+                                    s->dec);
+        if (!s->prod) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        rd_kafka_conf_t *conf = edr_kafka_conf_new(cfg, boot, err, errlen);
+        if (!conf)
+            goto fail;
+        edr__producer_conf(s->prod, conf);
+        rd_kafka_t *rk = edr_kafka_producer_new(cfg, boot, conf, err, errlen);
+        if (!rk)
+            goto fail;
+        edr__producer_attach(s->prod, rk);
+    }
+
+    if (uv_loop_init(&s->loop) != 0) {
+        snprintf(err, errlen, "cannot create the event loop");
+        goto fail;
+    }
+    s->loop_ok = 1;
+    return s;
+fail:
+    s->cfg = NULL; /* the caller keeps cfg on failure */
+    edr_sensor_destroy(s);
+    return NULL;
+}
+
+static int start_source(edr_sensor_t *s)
+{
+    char err[512];
+    const char *name = edr_config_str(s->cfg, "sensor.source");
+    int rc;
+    if (strcmp(name, "auto") == 0) {
+#ifdef EDR_SENSOR_HAVE_EBPF
+        s->src = edr_source_ebpf_new(s->cfg, err, sizeof(err));
+        if (s->src && (rc = s->src->ops->start(s->src, &s->loop, &s->em)) == 0) {
+            edr_log_info("source auto: using ebpf");
+            goto started;
+        }
+        edr_log_warn("source auto: ebpf unavailable (%s): using fallback",
+                     s->src ? edr_strerror(rc) : err);
+        if (s->src)
+            s->src->ops->destroy(s->src);
+#else
+        edr_log_info("source auto: ebpf not built into this edr-sensor: using fallback");
+#endif
+        name = "fallback";
+    }
+    s->src = make_source(s, name, err, sizeof(err));
+    if (!s->src) {
+        edr_log_error("%s", err);
+        return EDR_ECONFIG;
+    }
+    if ((rc = s->src->ops->start(s->src, &s->loop, &s->em)) != 0) {
+        edr_log_error("source %s: cannot start: %s", s->src->ops->name, edr_strerror(rc));
+        s->src->ops->destroy(s->src);
+        s->src = NULL;
+        return rc;
+    }
+    goto started;
+started:
+    s->fidelity = s->src->ops->name;
+    s->em.info.source = (Edr__V1__SensorInfo__SourceKind)s->src->ops->source_kind;
+    edr_log_info("source %s started", s->fidelity);
+    return 0;
+}
+
+int edr_sensor_run(edr_sensor_t *s)
+{
+    uv_timer_init(&s->loop, &s->t_batch);
+    uv_timer_init(&s->loop, &s->t_kafka);
+    uv_timer_init(&s->loop, &s->t_health);
+    uv_timer_init(&s->loop, &s->t_control);
+    uv_signal_init(&s->loop, &s->s_term);
+    uv_signal_init(&s->loop, &s->s_int);
+    uv_signal_init(&s->loop, &s->s_hup);
+    uv_async_init(&s->loop, &s->a_stop, on_async_stop);
+    s->t_batch.data = s->t_kafka.data = s->t_health.data = s->t_control.data = s;
+    s->s_term.data = s->s_int.data = s->s_hup.data = s->a_stop.data = s;
+    s->handles_ok = 1;
+    self_entity(s);
+    int rc = start_source(s);
+    if (rc) {
+        finish(s);
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+        return rc;
+    }
+    if (!s->opts.keep_caps && geteuid() == 0)
+        drop_caps(s->fidelity);
+    uv_signal_start(&s->s_term, on_signal, SIGTERM);
+    uv_signal_start(&s->s_int, on_signal, SIGINT);
+    uv_signal_start(&s->s_hup, on_signal, SIGHUP);
+    uint64_t bi = s->batch_interval_ns / 4000000;
+    uv_timer_start(&s->t_batch, on_batch_timer, bi ? bi : 1, bi ? bi : 1);
+    if (s->prod)
+        uv_timer_start(&s->t_kafka, on_kafka_timer, 5, 5);
+    uint64_t hi = edr_config_duration_ns(s->cfg, "sensor.health_interval") / 1000000;
+    uv_timer_start(&s->t_health, on_health_timer, hi, hi);
+    uv_timer_start(&s->t_control, on_control_timer, 20, 20);
+    emit_health(s); /* says the fidelity at once */
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    edr_sensor_stats_t st;
+    edr_sensor_get_stats(s, &st);
+    edr_log_info("stopped: %" PRIu64 " events in %" PRIu64 " batches, %" PRIu64
+                 " frames acknowledged, %" PRIu64 " spooled, %" PRIu64 " dropped",
+                 st.events, st.batches, st.frames_acked, st.frames_spooled, st.drops);
+    return s->rc;
+}
+
+void edr_sensor_destroy(edr_sensor_t *s)
+{
+    if (!s)
+        return;
+    if (s->src && !s->stopping && s->src->ops->stop)
+        s->src->ops->stop(s->src);
+    if (s->loop_ok) {
+        if (s->handles_ok)
+            finish(s);
+        uv_run(&s->loop, UV_RUN_DEFAULT); /* run close callbacks */
+        uv_loop_close(&s->loop);
+    }
+    if (s->src)
+        s->src->ops->destroy(s->src);
+    edr__producer_destroy(s->prod);
+    edr_kafka_cluster_destroy(s->embedded);
+    edr_spool_close(s->spool);
+    if (s->em_ok)
+        edr__emit_close(&s->em);
+    edr_frame_ctx_destroy(s->enc);
+    edr_frame_ctx_destroy(s->dec);
+    edr__state_close(s->state);
+    edr_config_destroy(s->cfg);
+    free(s);
+}

@@ -1,0 +1,149 @@
+/* Internal interfaces between the sensor's modules: batcher, state, health, producer. */
+#ifndef EDR_SENSOR_INT_H
+#define EDR_SENSOR_INT_H
+
+#include "edr/arena.h"
+#include "edr/config.h"
+#include "edr/frame.h"
+#include "edr/identity.h"
+#include "edr/kafka.h"
+#include "sensor.h"
+#include "source.h"
+#include "spool.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <uv.h>
+
+uint64_t edr__mono_ns(void);
+uint64_t edr__utc_ns(void);
+
+/* ---- state.c: state directory, single-instance lock, batch sequence ---- */
+
+typedef struct edr__state edr__state_t;
+
+/* Creates dir (0700) if needed, takes the lock (EDR_EBUSY when another sensor
+ * holds it; skipped when no_lock) and reads the persisted sequence. NULL and
+ * err on failure. */
+edr__state_t *edr__state_open(const char *dir, int no_lock, char *err, size_t errlen);
+void edr__state_close(edr__state_t *st);
+/* Next batch seq of host: increasing per host across restarts (a restart may
+ * skip values). Persists a reservation ahead of use; 0 when that fails. */
+uint64_t edr__state_next_seq(edr__state_t *st, const uint8_t host[EDR_ID_LEN]);
+
+/* ---- health.c: drop counters ---- */
+
+#define EDR__MAX_DROPS 48
+
+typedef struct {
+    char source[48];
+    char reason[32];
+    uint64_t count;
+} edr__drop_t;
+
+typedef struct {
+    edr__drop_t d[EDR__MAX_DROPS];
+    int n;
+    uint64_t total;
+} edr__drops_t;
+
+void edr__drops_add(edr__drops_t *d, const char *source, const char *reason, uint64_t n);
+
+/* What a health event reports besides the drops. */
+typedef struct {
+    const char *fidelity;
+    uint64_t events_sent;
+    uint64_t uptime_ns;
+    uint64_t batch_depth, batch_capacity;
+    uint64_t kafka_outq;
+    int have_spool;
+    edr_spool_stats_t spool;
+    const uint8_t *self_entity; /* the sensor process, 16 bytes */
+    uint32_t self_pid;
+} edr__health_t;
+
+/* Emits one SensorHealth event for the sensor's own host into em. */
+void edr__health_emit(edr_emit_t *em, const edr__drops_t *d, const edr__health_t *h);
+
+/* ---- batch.c: the batcher behind edr_emit_* ---- */
+
+/* Where finished batches go: the producer (frames) or JSON lines. */
+typedef int (*edr__ship_fn)(void *ud, Edr__V1__EventBatch *b);
+
+struct edr_emit {
+    edr_arena_t arena;
+    Edr__V1__Event **events; /* current batch, capacity cap */
+    size_t n, cap;
+    uint64_t base_time_ns;
+    uint64_t first_mono;     /* when the first event of the batch came */
+    size_t batch_events;     /* ship at this count */
+    size_t arena_limit;      /* ship (or refuse) past this many arena bytes */
+    Edr__V1__SensorInfo info;
+    uint8_t host_id[EDR_ID_LEN];
+    uint8_t boot_id[EDR_ID_LEN];
+    char hostname[256];
+    char os[128];
+    char kernel[128];
+    edr__state_t *state;
+    edr__drops_t *drops;
+    edr__ship_fn ship;
+    void *ship_ud;
+    uint64_t emitted;        /* source events (edr_emit_end + edr_emit_batch) */
+    uint64_t limit;          /* --max-events, 0: none */
+    uint64_t batches;
+    uint64_t last_event_mono;
+    int in_health;           /* the event being built is a health event */
+};
+
+/* Fills identity (host.id / host.name from cfg, else the machine's) and the
+ * batching limits. 0 or a negative edr_err_t with err. */
+int edr__emit_init(edr_emit_t *em, const edr_config_t *cfg, int source_kind, edr__state_t *st,
+                   edr__drops_t *drops, edr__ship_fn ship, void *ud, char *err, size_t errlen);
+void edr__emit_close(edr_emit_t *em);
+/* Applies sensor.batch_events (SIGHUP). */
+int edr__emit_configure(edr_emit_t *em, const edr_config_t *cfg);
+/* Ships the open batch, if any. */
+int edr__emit_flush(edr_emit_t *em);
+/* Assigns the seq and hands b to the ship function. */
+int edr__emit_ship(edr_emit_t *em, Edr__V1__EventBatch *b);
+
+/* ---- producer.c: frames to Kafka, spool when it is unreachable ---- */
+
+typedef struct edr__producer edr__producer_t;
+
+typedef struct {
+    uint64_t frames_direct_acked;
+    uint64_t frames_replay_acked;
+    uint64_t frames_spooled;
+    uint64_t outages;
+    int spooling;        /* 1 while frames go to the spool */
+    uint64_t outq;       /* frames inside librdkafka */
+} edr__producer_stats_t;
+
+/* A producer for topic over the opened spool (not owned). NULL when out of
+ * memory. Then: edr__producer_conf() on the client's conf, create the client,
+ * edr__producer_attach() it (owned from then on). */
+edr__producer_t *edr__producer_new(const char *topic, edr_spool_t *spool, uint64_t spool_after_ns,
+                                   edr__drops_t *drops, edr_frame_ctx_t *count_ctx);
+void edr__producer_conf(edr__producer_t *p, rd_kafka_conf_t *conf);
+void edr__producer_attach(edr__producer_t *p, rd_kafka_t *rk);
+/* Sends one frame keyed by key (16 bytes); spools it when Kafka is unreachable.
+ * 0, or a negative edr_err_t when the frame was lost (counted). */
+int edr__producer_send(edr__producer_t *p, const uint8_t *key, const uint8_t *frame, size_t len,
+                       uint64_t n_events);
+/* Events of frames Kafka acknowledged. */
+uint64_t edr__producer_events_acked(const edr__producer_t *p);
+/* Serves callbacks, detects outages, replays the spool. Call often. */
+void edr__producer_tick(edr__producer_t *p, uint64_t now_ns);
+/* 1 when nothing is in flight and the spool is empty. */
+int edr__producer_idle(const edr__producer_t *p);
+/* Gives up on in-flight frames: they go to the spool (shutdown). */
+void edr__producer_spool_inflight(edr__producer_t *p);
+void edr__producer_set_spool_after(edr__producer_t *p, uint64_t ns);
+void edr__producer_get_stats(const edr__producer_t *p, edr__producer_stats_t *out);
+void edr__producer_destroy(edr__producer_t *p);
+
+/* Events in a frame (decoded with ctx); 0 when it does not decode. */
+uint64_t edr__frame_events(edr_frame_ctx_t *ctx, const uint8_t *frame, size_t len);
+
+#endif

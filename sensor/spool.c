@@ -1,0 +1,602 @@
+/* On-disk spool: frames back to back in numbered segment files, a head file, bounded by size. */
+#include "spool.h"
+#include "edr/err.h"
+#include "edr/frame.h"
+#include "edr/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * Layout of the spool directory:
+ *
+ *   SSSSSSSSSSSSSSSS.seg   segment number S (16 hex digits): wire frames back
+ *                          to back, the frame file format (edr_frame_len walks it)
+ *   head                   "SEG OFF\n": the oldest frame not yet delivered
+ *
+ * Invariants:
+ *   I1  Segments are numbered first..last without gaps; only the last one is
+ *       ever written, and only by appending whole frames.
+ *   I2  Frames leave the spool in append order: head only moves forward
+ *       (edr_spool_ack), over frames the producer has had acknowledged.
+ *   I3  bytes (sum of segment sizes) <= max_bytes after every append: to make
+ *       room the oldest segment goes first, its undelivered frames reported
+ *       through on_drop ("overflow") - the newest data is kept.
+ *   I4  A crash leaves at most one torn frame, at the end of the last
+ *       segment; open() validates the last segment frame by frame (header and
+ *       XXH3 checksum) and truncates at the first bad frame. Frames fully
+ *       written before a kill -9 are in the page cache and survive it; fsync
+ *       (every append, or every sync interval) makes them survive power loss.
+ *   I5  The head file may lag behind (it is written by tick/sync): after a
+ *       crash some delivered frames are sent again. Delivery is at least once;
+ *       consumers deduplicate by (host id, batch seq).
+ */
+
+typedef struct {
+    uint64_t size;   /* bytes in the file */
+    uint64_t frames; /* whole frames in the file */
+} seg_t;
+
+struct edr_spool {
+    char *dir;
+    uint64_t max_bytes;
+    uint64_t sync_ns;
+    edr_spool_drop_cb on_drop;
+    void *ud;
+
+    uint64_t first;  /* oldest segment number */
+    seg_t *segs;     /* segs[i] is segment first + i */
+    size_t n_segs, cap_segs;
+    int tail_fd;     /* last segment, O_APPEND */
+    uint64_t seg_max;
+
+    edr_spool_pos_t head;
+    uint64_t frames; /* frames from head to tail */
+    uint64_t bytes;
+
+    int read_fd;
+    uint64_t read_seg;
+    uint8_t *buf;
+    size_t buf_cap;
+
+    int dirty;          /* appended, not yet fsynced */
+    int head_dirty;     /* head moved, not yet written */
+    uint64_t last_sync;
+    edr_spool_stats_t st;
+};
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void seg_path(const edr_spool_t *sp, uint64_t seg, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%016" PRIx64 ".seg", sp->dir, seg);
+}
+
+static uint64_t get64le(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static int grow_buf(edr_spool_t *sp, size_t need)
+{
+    if (need <= sp->buf_cap)
+        return 0;
+    size_t cap = sp->buf_cap ? sp->buf_cap : 65536;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *nb = realloc(sp->buf, cap);
+    if (!nb)
+        return EDR_ENOMEM;
+    sp->buf = nb;
+    sp->buf_cap = cap;
+    return 0;
+}
+
+/* Reads and validates the frame at off of fd (file size size). Returns its
+ * length, 0 at end of file, or -1 when what is there is not a whole valid frame. */
+static long read_frame(edr_spool_t *sp, int fd, uint64_t off, uint64_t size)
+{
+    if (off >= size)
+        return 0;
+    uint8_t hdr[EDR_FRAME_HEADER_SIZE];
+    if (size - off < sizeof(hdr) || pread(fd, hdr, sizeof(hdr), (off_t)off) != sizeof(hdr))
+        return -1;
+    size_t fl = edr_frame_len(hdr, sizeof(hdr));
+    if (fl < sizeof(hdr) || fl > size - off || grow_buf(sp, fl))
+        return -1;
+    if (pread(fd, sp->buf, fl, (off_t)off) != (ssize_t)fl)
+        return -1;
+    size_t hl = (size_t)hdr[6] | (size_t)hdr[7] << 8;
+    if (hl < sizeof(hdr) || hl > fl)
+        return -1;
+    if (edr_frame_checksum(sp->buf + hl, fl - hl) != get64le(hdr + 24))
+        return -1;
+    return (long)fl;
+}
+
+static int seg_add(edr_spool_t *sp)
+{
+    if (sp->n_segs == sp->cap_segs) {
+        size_t cap = sp->cap_segs ? sp->cap_segs * 2 : 16;
+        seg_t *n = realloc(sp->segs, cap * sizeof(*n));
+        if (!n)
+            return EDR_ENOMEM;
+        sp->segs = n;
+        sp->cap_segs = cap;
+    }
+    sp->segs[sp->n_segs].size = 0;
+    sp->segs[sp->n_segs].frames = 0;
+    sp->n_segs++;
+    return 0;
+}
+
+static int open_tail(edr_spool_t *sp, int create)
+{
+    char p[4096];
+    if (sp->tail_fd >= 0)
+        close(sp->tail_fd);
+    sp->tail_fd = -1;
+    seg_path(sp, sp->first + sp->n_segs - 1, p, sizeof(p));
+    sp->tail_fd = open(p, O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
+    if (sp->tail_fd < 0) {
+        edr_log_error("spool: cannot open %s: %s", p, strerror(errno));
+        return EDR_EIO;
+    }
+    return 0;
+}
+
+/* Starts a new, empty last segment. */
+static int roll(edr_spool_t *sp)
+{
+    if (sp->tail_fd >= 0 && sp->dirty)
+        fdatasync(sp->tail_fd);
+    int rc = seg_add(sp);
+    if (rc)
+        return rc;
+    if ((rc = open_tail(sp, 1))) {
+        sp->n_segs--;
+        return rc;
+    }
+    return 0;
+}
+
+static void write_head(edr_spool_t *sp, int do_sync)
+{
+    char p[4096], tmp[4096], line[64];
+    snprintf(p, sizeof(p), "%s/head", sp->dir);
+    snprintf(tmp, sizeof(tmp), "%s/head.tmp", sp->dir);
+    int n = snprintf(line, sizeof(line), "%" PRIu64 " %" PRIu64 "\n", sp->head.seg, sp->head.off);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    int ok = write(fd, line, (size_t)n) == n && (!do_sync || fsync(fd) == 0);
+    close(fd);
+    if (ok && rename(tmp, p) == 0)
+        sp->head_dirty = 0;
+}
+
+/* Drops the oldest segment, reporting its undelivered frames. */
+static void drop_oldest(edr_spool_t *sp, const char *reason)
+{
+    char p[4096];
+    seg_path(sp, sp->first, p, sizeof(p));
+    uint64_t from = sp->head.seg == sp->first ? sp->head.off : 0;
+    int fd = sp->head.seg > sp->first ? -1 : open(p, O_RDONLY | O_CLOEXEC);
+    uint64_t lost = 0;
+    if (fd >= 0) {
+        long fl;
+        for (uint64_t off = from; (fl = read_frame(sp, fd, off, sp->segs[0].size)) > 0;
+             off += (uint64_t)fl) {
+            lost++;
+            if (sp->on_drop)
+                sp->on_drop(sp->ud, sp->buf, (size_t)fl, reason);
+        }
+        close(fd);
+    }
+    unlink(p);
+    if (sp->read_fd >= 0 && sp->read_seg == sp->first) {
+        close(sp->read_fd);
+        sp->read_fd = -1;
+    }
+    sp->st.dropped_frames += lost;
+    sp->frames = sp->frames > lost ? sp->frames - lost : 0;
+    sp->bytes -= sp->segs[0].size;
+    memmove(sp->segs, sp->segs + 1, (sp->n_segs - 1) * sizeof(*sp->segs));
+    sp->n_segs--;
+    sp->first++;
+    if (edr_spool_pos_cmp(sp->head, (edr_spool_pos_t){sp->first, 0}) < 0) {
+        sp->head.seg = sp->first;
+        sp->head.off = 0;
+        sp->head_dirty = 1;
+    }
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+edr_spool_t *edr_spool_open(const char *dir, uint64_t max_bytes, uint64_t sync_interval_ns,
+                            edr_spool_drop_cb on_drop, void *ud, char *err, size_t errlen)
+{
+    edr_spool_t *sp = calloc(1, sizeof(*sp));
+    uint64_t *nums = NULL;
+    size_t n_nums = 0, cap_nums = 0;
+    DIR *d = NULL;
+    if (!sp || !(sp->dir = strdup(dir))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    sp->tail_fd = sp->read_fd = -1;
+    sp->on_drop = on_drop;
+    sp->ud = ud;
+    sp->sync_ns = sync_interval_ns;
+    edr_spool_set_max(sp, max_bytes);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "spool %s: cannot create: %s", dir, strerror(errno));
+        goto fail;
+    }
+    chmod(dir, 0700);
+    if (!(d = opendir(dir))) {
+        snprintf(err, errlen, "spool %s: cannot open: %s", dir, strerror(errno));
+        goto fail;
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l != 20 || strcmp(de->d_name + 16, ".seg") != 0)
+            continue;
+        char *end;
+        uint64_t v = strtoull(de->d_name, &end, 16);
+        if (end != de->d_name + 16)
+            continue;
+        if (n_nums == cap_nums) {
+            cap_nums = cap_nums ? cap_nums * 2 : 16;
+            uint64_t *nn = realloc(nums, cap_nums * sizeof(*nn));
+            if (!nn) {
+                snprintf(err, errlen, "out of memory");
+                goto fail;
+            }
+            nums = nn;
+        }
+        nums[n_nums++] = v;
+    }
+    closedir(d);
+    d = NULL;
+    qsort(nums, n_nums, sizeof(*nums), cmp_u64);
+    /* keep the newest run of consecutive segments (I1); older strays are from
+     * an interrupted drop and already counted as lost */
+    size_t start = 0;
+    for (size_t i = 1; i < n_nums; i++)
+        if (nums[i] != nums[i - 1] + 1)
+            start = i;
+    for (size_t i = 0; i < start; i++) {
+        char p[4096];
+        seg_path(sp, nums[i], p, sizeof(p));
+        unlink(p);
+    }
+    sp->first = n_nums ? nums[start] : 1;
+    for (size_t i = start; i < n_nums; i++) {
+        char p[4096];
+        struct stat stt;
+        seg_path(sp, nums[i], p, sizeof(p));
+        if (seg_add(sp) || stat(p, &stt) != 0) {
+            snprintf(err, errlen, "spool %s: cannot read segment %s", dir, p);
+            goto fail;
+        }
+        sp->segs[sp->n_segs - 1].size = (uint64_t)stt.st_size;
+        sp->bytes += (uint64_t)stt.st_size;
+    }
+    /* head */
+    sp->head.seg = sp->first;
+    {
+        char p[4096];
+        snprintf(p, sizeof(p), "%s/head", dir);
+        FILE *f = fopen(p, "r");
+        uint64_t hs, ho;
+        if (f && fscanf(f, "%" SCNu64 " %" SCNu64, &hs, &ho) == 2 && hs >= sp->first &&
+            hs < sp->first + (sp->n_segs ? sp->n_segs : 1)) {
+            sp->head.seg = hs;
+            sp->head.off = ho;
+        }
+        if (f)
+            fclose(f);
+    }
+    /* count frames; validate the last segment fully and cut a torn tail (I4) */
+    for (size_t i = 0; i < sp->n_segs; i++) {
+        char p[4096];
+        uint64_t seg = sp->first + i;
+        seg_path(sp, seg, p, sizeof(p));
+        int last = i + 1 == sp->n_segs;
+        int fd = open(p, (last ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+        if (fd < 0) {
+            snprintf(err, errlen, "spool %s: cannot open %s: %s", dir, p, strerror(errno));
+            goto fail;
+        }
+        uint64_t off = 0;
+        long fl;
+        while ((fl = read_frame(sp, fd, off, sp->segs[i].size)) > 0) {
+            if (seg > sp->head.seg || (seg == sp->head.seg && off >= sp->head.off))
+                sp->frames++;
+            sp->segs[i].frames++;
+            off += (uint64_t)fl;
+        }
+        if (fl < 0 && last) {
+            uint64_t cut = sp->segs[i].size - off;
+            edr_log_warn("spool: cutting a torn tail of %" PRIu64 " bytes from %s", cut, p);
+            if (ftruncate(fd, (off_t)off) == 0) {
+                sp->st.torn_bytes += cut;
+                sp->bytes -= cut;
+                sp->segs[i].size = off;
+                fsync(fd);
+            }
+        }
+        close(fd);
+    }
+    if (edr_spool_pos_cmp(sp->head, edr_spool_tail(sp)) > 0)
+        sp->head = edr_spool_tail(sp);
+    if (sp->n_segs == 0) {
+        if (roll(sp)) {
+            snprintf(err, errlen, "spool %s: cannot create a segment", dir);
+            goto fail;
+        }
+    } else if (open_tail(sp, 0)) {
+        snprintf(err, errlen, "spool %s: cannot open the last segment", dir);
+        goto fail;
+    }
+    sp->last_sync = mono_ns();
+    free(nums);
+    if (sp->frames)
+        edr_log_info("spool: %" PRIu64 " frames (%" PRIu64 " bytes) waiting in %s", sp->frames,
+                     sp->bytes, dir);
+    return sp;
+fail:
+    if (d)
+        closedir(d);
+    free(nums);
+    edr_spool_close(sp);
+    return NULL;
+}
+
+void edr_spool_close(edr_spool_t *sp)
+{
+    if (!sp)
+        return;
+    if (sp->tail_fd >= 0) {
+        if (sp->dirty)
+            fdatasync(sp->tail_fd);
+        close(sp->tail_fd);
+    }
+    if (sp->dir && sp->n_segs)
+        write_head(sp, 1);
+    if (sp->read_fd >= 0)
+        close(sp->read_fd);
+    free(sp->segs);
+    free(sp->buf);
+    free(sp->dir);
+    free(sp);
+}
+
+void edr_spool_set_max(edr_spool_t *sp, uint64_t max_bytes)
+{
+    sp->max_bytes = max_bytes < 4096 ? 4096 : max_bytes;
+    uint64_t s = sp->max_bytes / 8;
+    sp->seg_max = s < 65536 ? 65536 : s > (64u << 20) ? (64u << 20) : s;
+}
+
+int edr_spool_append(edr_spool_t *sp, const void *frame, size_t len)
+{
+    if (len > sp->max_bytes) {
+        sp->st.dropped_frames++;
+        if (sp->on_drop)
+            sp->on_drop(sp->ud, frame, len, "too_large");
+        return EDR_ERANGE;
+    }
+    seg_t *t = &sp->segs[sp->n_segs - 1];
+    if (t->size > 0 && t->size + len > sp->seg_max) {
+        int rc = roll(sp);
+        if (rc)
+            return rc;
+        t = &sp->segs[sp->n_segs - 1];
+    }
+    while (sp->bytes + len > sp->max_bytes && sp->n_segs > 1)
+        drop_oldest(sp, "overflow");
+    t = &sp->segs[sp->n_segs - 1];
+    ssize_t w = write(sp->tail_fd, frame, len);
+    if (w != (ssize_t)len) {
+        edr_log_error("spool: append failed: %s", w < 0 ? strerror(errno) : "short write");
+        if (w > 0 && ftruncate(sp->tail_fd, (off_t)t->size) != 0)
+            edr_log_error("spool: cannot undo a short write: %s", strerror(errno));
+        return EDR_EIO;
+    }
+    t->size += len;
+    t->frames++;
+    sp->bytes += len;
+    sp->frames++;
+    sp->st.appended++;
+    sp->dirty = 1;
+    if (sp->sync_ns == 0)
+        return edr_spool_sync(sp);
+    return 0;
+}
+
+int edr_spool_read(edr_spool_t *sp, edr_spool_pos_t *pos, const uint8_t **frame, size_t *len,
+                   edr_spool_pos_t *next)
+{
+    for (;;) {
+        if (edr_spool_pos_cmp(*pos, sp->head) < 0)
+            *pos = sp->head;
+        uint64_t idx = pos->seg - sp->first;
+        if (idx >= sp->n_segs)
+            return 0;
+        seg_t *s = &sp->segs[idx];
+        if (pos->off >= s->size) {
+            if (idx + 1 >= sp->n_segs)
+                return 0;
+            pos->seg++;
+            pos->off = 0;
+            continue;
+        }
+        if (sp->read_fd < 0 || sp->read_seg != pos->seg) {
+            char p[4096];
+            if (sp->read_fd >= 0)
+                close(sp->read_fd);
+            seg_path(sp, pos->seg, p, sizeof(p));
+            sp->read_fd = open(p, O_RDONLY | O_CLOEXEC);
+            sp->read_seg = pos->seg;
+            if (sp->read_fd < 0) {
+                edr_log_error("spool: cannot open %s: %s", p, strerror(errno));
+                return EDR_EIO;
+            }
+        }
+        long fl = read_frame(sp, sp->read_fd, pos->off, s->size);
+        if (fl > 0) {
+            *frame = sp->buf;
+            *len = (size_t)fl;
+            next->seg = pos->seg;
+            next->off = pos->off + (uint64_t)fl;
+            return 1;
+        }
+        /* corrupt in the middle (disk damage): the rest of this segment is lost */
+        edr_log_error("spool: corrupt frame in segment %" PRIu64 " at %" PRIu64
+                      ", skipping the rest of it",
+                      pos->seg, pos->off);
+        sp->st.dropped_frames++;
+        if (sp->on_drop)
+            sp->on_drop(sp->ud, NULL, 0, "corrupt");
+        if (idx + 1 >= sp->n_segs) {
+            /* last segment: cut it so appends stay aligned */
+            if (ftruncate(sp->tail_fd, (off_t)pos->off) == 0) {
+                sp->bytes -= s->size - pos->off;
+                s->size = pos->off;
+            }
+            return 0;
+        }
+        pos->seg++;
+        pos->off = 0;
+    }
+}
+
+void edr_spool_ack(edr_spool_t *sp, edr_spool_pos_t pos, uint64_t n)
+{
+    if (edr_spool_pos_cmp(pos, sp->head) <= 0)
+        return;
+    sp->head = pos;
+    sp->head_dirty = 1;
+    sp->frames = sp->frames > n ? sp->frames - n : 0;
+    /* finished segments before the head go; the last one stays for appends */
+    while (sp->n_segs > 1 && sp->first < sp->head.seg) {
+        char p[4096];
+        seg_path(sp, sp->first, p, sizeof(p));
+        if (sp->read_fd >= 0 && sp->read_seg == sp->first) {
+            close(sp->read_fd);
+            sp->read_fd = -1;
+        }
+        unlink(p);
+        sp->bytes -= sp->segs[0].size;
+        memmove(sp->segs, sp->segs + 1, (sp->n_segs - 1) * sizeof(*sp->segs));
+        sp->n_segs--;
+        sp->first++;
+    }
+    /* everything delivered and the tail segment is big: start afresh */
+    if (sp->frames == 0 && sp->n_segs == 1 && sp->segs[0].size > sp->seg_max / 2 &&
+        edr_spool_pos_cmp(sp->head, edr_spool_tail(sp)) == 0) {
+        if (roll(sp) == 0) {
+            sp->head.seg = sp->first + 1;
+            sp->head.off = 0;
+            char p[4096];
+            seg_path(sp, sp->first, p, sizeof(p));
+            if (sp->read_fd >= 0 && sp->read_seg == sp->first) {
+                close(sp->read_fd);
+                sp->read_fd = -1;
+            }
+            unlink(p);
+            sp->bytes -= sp->segs[0].size;
+            memmove(sp->segs, sp->segs + 1, (sp->n_segs - 1) * sizeof(*sp->segs));
+            sp->n_segs--;
+            sp->first++;
+        }
+    }
+}
+
+edr_spool_pos_t edr_spool_head(const edr_spool_t *sp)
+{
+    return sp->head;
+}
+
+edr_spool_pos_t edr_spool_tail(const edr_spool_t *sp)
+{
+    edr_spool_pos_t t = {sp->first, 0};
+    if (sp->n_segs) {
+        t.seg = sp->first + sp->n_segs - 1;
+        t.off = sp->segs[sp->n_segs - 1].size;
+    }
+    return t;
+}
+
+int edr_spool_pos_cmp(edr_spool_pos_t a, edr_spool_pos_t b)
+{
+    if (a.seg != b.seg)
+        return a.seg < b.seg ? -1 : 1;
+    return a.off < b.off ? -1 : a.off > b.off;
+}
+
+int edr_spool_empty(const edr_spool_t *sp)
+{
+    edr_spool_pos_t h = sp->head;
+    edr_spool_pos_t t = edr_spool_tail(sp);
+    /* a head at the end of a finished segment equals the start of the next */
+    while (h.seg < t.seg && h.off >= sp->segs[h.seg - sp->first].size) {
+        h.seg++;
+        h.off = 0;
+    }
+    return edr_spool_pos_cmp(h, t) >= 0;
+}
+
+void edr_spool_get_stats(const edr_spool_t *sp, edr_spool_stats_t *out)
+{
+    *out = sp->st;
+    out->bytes = sp->bytes;
+    out->frames = sp->frames;
+}
+
+int edr_spool_sync(edr_spool_t *sp)
+{
+    int rc = 0;
+    if (sp->dirty && sp->tail_fd >= 0) {
+        if (fdatasync(sp->tail_fd) != 0) {
+            edr_log_error("spool: fsync failed: %s", strerror(errno));
+            rc = EDR_EIO;
+        } else {
+            sp->dirty = 0;
+        }
+    }
+    if (sp->head_dirty)
+        write_head(sp, 0);
+    sp->last_sync = mono_ns();
+    return rc;
+}
+
+void edr_spool_tick(edr_spool_t *sp, uint64_t now_ns)
+{
+    uint64_t every = sp->sync_ns ? sp->sync_ns : 100000000ull;
+    if ((sp->dirty || sp->head_dirty) && now_ns - sp->last_sync >= every)
+        edr_spool_sync(sp);
+}
