@@ -683,3 +683,30 @@ int edr_store_stats(edr_store_t *s, edr_store_stats_t *st)
         rc = edr_store_hosts(s, count_host, &st->hosts);
     return rc;
 }
+
+struct procs_ctx {
+    edr_store_proc_fn fn;
+    void *ud;
+};
+
+static int proc_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl,
+                     const uint8_t *v, size_t vl, void *ud)
+{
+    (void)shard;
+    (void)k;
+    (void)kl;
+    struct procs_ctx *c = ud;
+    edr_arena_reset(&s->arena);
+    Edr__V1__ProcessRecord *p = edr__v1__process_record__unpack(&s->arena.pb, vl, v);
+    return p ? c->fn(p, c->ud) : 0;
+}
+
+int edr_store_processes(edr_store_t *s, edr_store_proc_fn fn, void *ud)
+{
+    struct procs_ctx c = {fn, ud};
+    int rc = 0;
+    for (unsigned i = 0; i < s->n && !rc; i++)
+        rc = scan(s, i, CF_PROCS, (const uint8_t *)"", 0, NULL, 0, proc_step, &c);
+    edr_arena_reset(&s->arena);
+    return rc;
+}

@@ -209,6 +209,9 @@ int edr_store_hash_processes(edr_store_t *s, const uint8_t sha256[32], edr_store
 int edr_store_host_blocks(edr_store_t *s, const uint8_t host_id[16], uint64_t from_ns,
                           uint64_t to_ns, edr_store_block_fn fn, void *ud);
 
+/* Every process record of every shard (key order within a shard). */
+int edr_store_processes(edr_store_t *s, edr_store_proc_fn fn, void *ud);
+
 /* Every host with its record (first/last seen, last seq) and latest health. */
 int edr_store_hosts(edr_store_t *s, edr_store_host_fn fn, void *ud);
 

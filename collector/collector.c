@@ -1,0 +1,711 @@
+/* Collector loop: consumer group, validation and dead letters, per-partition store shards, back-pressure, rate limits. */
+#include "collector_int.h"
+
+#include "edr/err.h"
+#include "edr/kafka.h"
+#include "edr/log.h"
+#include "edr/store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define MAX_PARTS    1024
+#define MAX_REASONS  24
+#define MIN_TIME_NS  946684800000000000ull /* 2000-01-01 */
+
+/*
+ * Exactly-once state machine, per partition p (shard p of the store):
+ *
+ *   next   the offset of the next message to store. It starts at the offset
+ *          recorded in the shard (or the beginning), and after each message
+ *          is handled (stored, skipped as duplicate, or dead-lettered) it is
+ *          message offset + 1. The shard's commit writes `next` in the same
+ *          WriteBatch as the batches before it, so the stored offset never
+ *          runs ahead of or behind the stored data.
+ *   seek   set when we asked the consumer to re-fetch from `next` (after a
+ *          pause for back-pressure or a rate limit, or a failed commit):
+ *          messages are ignored until one with offset == next arrives, so a
+ *          message already in the local queue can never be stored out of order.
+ *   paused the partition is paused; every message of it is ignored (it is
+ *          fetched again after the seek that accompanies resume).
+ *
+ * Invariants: a message is stored only when its offset == next (or > next
+ * without a pending seek: a gap in the log) and the partition is not paused;
+ * dead letters are flushed to Kafka before the commit that moves past them.
+ */
+typedef struct part {
+    int owned;
+    int paused; /* by rate limit */
+    int seek;
+    int broken; /* shard write failed; re-opened by the health check */
+    int64_t next;
+    int64_t committed_next;
+    double resume_at;
+    edr_store_writer_t *w;
+} part_t;
+
+typedef struct hostrate {
+    uint8_t id[16];
+    int used;
+    double tokens;
+    double last;
+} hostrate_t;
+
+struct edr_collector {
+    const edr_config_t *cfg;
+    edr_collector_opts_t opts;
+    edr_kafka_cluster_t *embedded;
+    rd_kafka_t *cons, *dlq;
+    char topic[256], dlq_topic[256], store_dir[4096];
+    edr_frame_ctx_t *fctx;
+    edr_metrics_t *metrics;
+    part_t parts[MAX_PARTS];
+    int fatal;
+    int ever_assigned;
+    int bp_paused;
+    char bp_why[256];
+    uint64_t min_free;
+    uint64_t max_ahead_ns;
+    double commit_interval;
+    double host_rate;
+    hostrate_t *rates;
+    size_t rates_cap, n_rates;
+    unsigned dlq_unflushed;
+
+    /* counters */
+    uint64_t events, batches, duplicates, deadletters, rate_limited, pauses, commits,
+        commit_errors;
+    struct {
+        const char *reason;
+        uint64_t n;
+    } dl[MAX_REASONS];
+    double last_msg, last_commit, last_health, last_metrics, started;
+    uint64_t metrics_events_prev;
+    double metrics_t_prev, events_per_s;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int edr_collector_check(edr_frame_ctx_t *ctx, const void *key, size_t key_len, const void *val,
+                        size_t val_len, uint64_t now_ns, uint64_t max_ahead_ns,
+                        Edr__V1__EventBatch **batch, edr_collector_verdict_t *v)
+{
+    memset(v, 0, sizeof(*v));
+    if (!key || key_len != 16) {
+        v->reason = "NO_KEY";
+        snprintf(v->detail, sizeof(v->detail), "message key is %zu bytes, not a 16-byte host id",
+                 key_len);
+        return -1;
+    }
+    Edr__V1__EventBatch *b;
+    int rc = edr_frame_decode(ctx, val, val_len, &b);
+    if (rc) {
+        v->err = rc;
+        v->reason = edr_err_name(rc);
+        snprintf(v->detail, sizeof(v->detail), "%s", edr_strerror(rc));
+        return -1;
+    }
+    if (!b->sensor || b->sensor->host_id.len != 16) {
+        v->reason = "NO_SENSOR";
+        snprintf(v->detail, sizeof(v->detail), "batch has no sensor host id");
+        return -1;
+    }
+    if (memcmp(b->sensor->host_id.data, key, 16) != 0) {
+        v->reason = "HOST_MISMATCH";
+        snprintf(v->detail, sizeof(v->detail), "batch host id differs from the message key");
+        return -1;
+    }
+    uint64_t hi = now_ns + max_ahead_ns;
+    uint64_t t = b->base_time_ns;
+    for (size_t i = 0; i <= b->n_events; i++) {
+        if (i > 0)
+            t = b->base_time_ns + (uint64_t)b->events[i - 1]->time_offset_ns;
+        if (t < MIN_TIME_NS || t > hi) {
+            v->reason = "BAD_TIMESTAMP";
+            snprintf(v->detail, sizeof(v->detail),
+                     "event time %llu ns is before 2000 or too far in the future",
+                     (unsigned long long)t);
+            return -1;
+        }
+    }
+    *batch = b;
+    return 0;
+}
+
+static void count_dl(edr_collector_t *c, const char *reason)
+{
+    c->deadletters++;
+    for (int i = 0; i < MAX_REASONS; i++) {
+        if (!c->dl[i].reason) {
+            c->dl[i].reason = reason;
+            c->dl[i].n = 1;
+            return;
+        }
+        if (!strcmp(c->dl[i].reason, reason)) {
+            c->dl[i].n++;
+            return;
+        }
+    }
+}
+
+static int shard_open(edr_collector_t *c, int p)
+{
+    char err[512];
+    edr_store_opts_t so = {0};
+    /* the previous owner may still be closing the shard: wait for its lock */
+    for (int tries = 0; tries < 600; tries++) {
+        c->parts[p].w = edr_store_writer_open(c->store_dir, (uint32_t)p, &so, err, sizeof(err));
+        if (c->parts[p].w)
+            break;
+        if (!strstr(err, "lock") || tries % 20 == 19)
+            edr_log_warn("%s%s", err, strstr(err, "lock") ? " (waiting)" : "");
+        if (!strstr(err, "lock") && tries > 10)
+            break;
+        usleep(100000);
+    }
+    if (!c->parts[p].w)
+        return EDR_ESTORE;
+    int64_t off;
+    int rc = edr_store_writer_offset(c->parts[p].w, &off);
+    if (rc == EDR_ENOENT)
+        off = 0;
+    else if (rc) {
+        edr_store_writer_destroy(c->parts[p].w);
+        c->parts[p].w = NULL;
+        return rc;
+    }
+    c->parts[p].next = c->parts[p].committed_next = off;
+    return 0;
+}
+
+static int flush_dlq(edr_collector_t *c)
+{
+    if (!c->dlq_unflushed)
+        return 0;
+    while (rd_kafka_flush(c->dlq, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        edr_log_warn("dead-letter topic: %d messages not yet delivered, retrying",
+                     rd_kafka_outq_len(c->dlq));
+        if (c->fatal)
+            return -1;
+    }
+    c->dlq_unflushed = 0;
+    return 0;
+}
+
+static void seek_part(edr_collector_t *c, int p)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, c->topic, p)->offset = c->parts[p].next;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(c->cons, l, 5000);
+    if (e) {
+        edr_log_warn("seek partition %d to %lld: %s", p, (long long)c->parts[p].next,
+                     rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    c->parts[p].seek = 1;
+}
+
+static void pause_part(edr_collector_t *c, int p, int pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, c->topic, p);
+    if (pause)
+        rd_kafka_pause_partitions(c->cons, l);
+    else
+        rd_kafka_resume_partitions(c->cons, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Commits every shard with pending work. A failed shard is closed, marked
+ * broken and re-opened by the health check; its partition re-reads from its
+ * stored offset. */
+static int commit_all(edr_collector_t *c)
+{
+    if (flush_dlq(c))
+        return -1;
+    for (int p = 0; p < MAX_PARTS; p++) {
+        part_t *pt = &c->parts[p];
+        if (!pt->owned || !pt->w || pt->next == pt->committed_next)
+            continue;
+        edr_store_writer_set_offset(pt->w, pt->next);
+        int rc = edr_store_writer_commit(pt->w);
+        if (rc) {
+            c->commit_errors++;
+            edr_log_error("partition %d: store commit failed (%s); pausing it and re-reading "
+                          "from offset %lld",
+                          p, edr_strerror(rc), (long long)pt->committed_next);
+            edr_store_writer_destroy(pt->w);
+            pt->w = NULL;
+            pt->broken = 1;
+            pause_part(c, p, 1);
+            continue;
+        }
+        pt->committed_next = pt->next;
+        c->commits++;
+    }
+    c->last_commit = now_s();
+    return 0;
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    edr_collector_t *c = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < parts->cnt; i++) {
+            int p = parts->elems[i].partition;
+            if (p < 0 || p >= MAX_PARTS) {
+                edr_log_error("partition %d out of range", p);
+                c->fatal = 1;
+                continue;
+            }
+            part_t *pt = &c->parts[p];
+            memset(pt, 0, sizeof(*pt));
+            if (shard_open(c, p)) {
+                edr_log_error("partition %d: cannot open its store shard", p);
+                c->fatal = 1;
+                continue;
+            }
+            pt->owned = 1;
+            parts->elems[i].offset = pt->next;
+            edr_log_info("partition %d assigned: resuming at stored offset %lld", p,
+                         (long long)pt->next);
+        }
+        c->ever_assigned = 1;
+        c->last_msg = now_s();
+        rd_kafka_assign(rk, parts);
+        c->bp_paused = 0; /* fresh assignment: the health check pauses again if needed */
+    } else {
+        commit_all(c);
+        for (int i = 0; i < parts->cnt; i++) {
+            int p = parts->elems[i].partition;
+            if (p < 0 || p >= MAX_PARTS)
+                continue;
+            edr_store_writer_destroy(c->parts[p].w);
+            memset(&c->parts[p], 0, sizeof(c->parts[p]));
+            edr_log_info("partition %d revoked", p);
+        }
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+static hostrate_t *rate_get(edr_collector_t *c, const uint8_t id[16], double now)
+{
+    if (c->n_rates * 2 >= c->rates_cap) {
+        size_t ncap = c->rates_cap ? c->rates_cap * 2 : 256;
+        hostrate_t *n = calloc(ncap, sizeof(*n));
+        if (!n)
+            return NULL;
+        for (size_t i = 0; i < c->rates_cap; i++) {
+            if (!c->rates[i].used)
+                continue;
+            size_t j = XXH3_64bits(c->rates[i].id, 16) & (ncap - 1);
+            while (n[j].used)
+                j = (j + 1) & (ncap - 1);
+            n[j] = c->rates[i];
+        }
+        free(c->rates);
+        c->rates = n;
+        c->rates_cap = ncap;
+    }
+    size_t j = XXH3_64bits(id, 16) & (c->rates_cap - 1);
+    while (c->rates[j].used) {
+        if (!memcmp(c->rates[j].id, id, 16))
+            return &c->rates[j];
+        j = (j + 1) & (c->rates_cap - 1);
+    }
+    hostrate_t *h = &c->rates[j];
+    memcpy(h->id, id, 16);
+    h->used = 1;
+    h->tokens = c->host_rate;
+    h->last = now;
+    c->n_rates++;
+    return h;
+}
+
+static void dead_letter(edr_collector_t *c, const rd_kafka_message_t *m,
+                        const edr_collector_verdict_t *v)
+{
+    char part[16], off[32];
+    snprintf(part, sizeof(part), "%d", m->partition);
+    snprintf(off, sizeof(off), "%lld", (long long)m->offset);
+    rd_kafka_resp_err_t e;
+    while ((e = rd_kafka_producev(
+                c->dlq, RD_KAFKA_V_TOPIC(c->dlq_topic), RD_KAFKA_V_KEY(m->key, m->key_len),
+                RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_HEADER("reason", v->reason, -1),
+                RD_KAFKA_V_HEADER("error", v->detail, -1),
+                RD_KAFKA_V_HEADER("source.topic", c->topic, -1),
+                RD_KAFKA_V_HEADER("source.partition", part, -1),
+                RD_KAFKA_V_HEADER("source.offset", off, -1), RD_KAFKA_V_END)) ==
+           RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        rd_kafka_poll(c->dlq, 100);
+    if (e)
+        edr_log_error("dead-letter topic: %s", rd_kafka_err2str(e));
+    c->dlq_unflushed++;
+    count_dl(c, v->reason);
+    edr_log_warn("partition %d offset %lld dead-lettered: %s (%s)", m->partition,
+                 (long long)m->offset, v->reason, v->detail);
+}
+
+/* Handles one telemetry message: returns 0 when handled (next advanced),
+ * 1 when the partition was rate limited (message to be fetched again). */
+static int handle(edr_collector_t *c, const rd_kafka_message_t *m)
+{
+    int p = m->partition;
+    part_t *pt = &c->parts[p];
+    Edr__V1__EventBatch *b;
+    edr_collector_verdict_t v;
+    if (edr_collector_check(c->fctx, m->key, m->key_len, m->payload, m->len, wall_ns(),
+                            c->max_ahead_ns, &b, &v)) {
+        dead_letter(c, m, &v);
+        pt->next = m->offset + 1;
+        return 0;
+    }
+    if (c->host_rate > 0) {
+        double now = now_s();
+        hostrate_t *hr = rate_get(c, b->sensor->host_id.data, now);
+        if (hr) {
+            hr->tokens += (now - hr->last) * c->host_rate;
+            if (hr->tokens > c->host_rate)
+                hr->tokens = c->host_rate;
+            hr->last = now;
+            double need = (double)b->n_events;
+            /* a batch larger than the whole bucket passes when the bucket is full */
+            if (hr->tokens < need && hr->tokens < c->host_rate) {
+                c->rate_limited++;
+                double wait = (need < c->host_rate ? need : c->host_rate) - hr->tokens;
+                pt->paused = 1;
+                pt->resume_at = now + wait / c->host_rate;
+                pause_part(c, p, 1);
+                return 1;
+            }
+            hr->tokens -= need;
+        }
+    }
+    int rc = edr_store_writer_add(pt->w, m->payload, m->len, b);
+    if (rc < 0) {
+        edr_log_error("partition %d offset %lld: store: %s", p, (long long)m->offset,
+                      edr_strerror(rc));
+        c->fatal = 1;
+        return 0;
+    }
+    if (rc == 1)
+        c->duplicates++;
+    else {
+        c->batches++;
+        c->events += b->n_events;
+    }
+    pt->next = m->offset + 1;
+    return 0;
+}
+
+static void health_check(edr_collector_t *c)
+{
+    double now = now_s();
+    char why[256] = "";
+    struct statvfs sv;
+    if (statvfs(c->store_dir, &sv) == 0) {
+        uint64_t fr = (uint64_t)sv.f_bavail * sv.f_frsize;
+        if (fr < c->min_free)
+            snprintf(why, sizeof(why), "free disk space on %.150s is %llu bytes, below %llu",
+                     c->store_dir, (unsigned long long)fr, (unsigned long long)c->min_free);
+    }
+    for (int p = 0; p < MAX_PARTS && !why[0]; p++)
+        if (c->parts[p].owned && c->parts[p].w &&
+            edr_store_writer_stalled(c->parts[p].w, why, sizeof(why)))
+            break;
+    if (why[0] && !c->bp_paused) {
+        commit_all(c);
+        rd_kafka_topic_partition_list_t *l = NULL;
+        if (!rd_kafka_assignment(c->cons, &l) && l) {
+            rd_kafka_pause_partitions(c->cons, l);
+            rd_kafka_topic_partition_list_destroy(l);
+        }
+        c->bp_paused = 1;
+        c->pauses++;
+        snprintf(c->bp_why, sizeof(c->bp_why), "%s", why);
+        edr_log_warn("pausing consumption: %s", why);
+    } else if (!why[0] && c->bp_paused) {
+        c->bp_paused = 0;
+        edr_log_info("resuming consumption: %s no longer holds", c->bp_why);
+        for (int p = 0; p < MAX_PARTS; p++) {
+            part_t *pt = &c->parts[p];
+            if (!pt->owned || pt->broken || pt->paused)
+                continue;
+            seek_part(c, p);
+            pause_part(c, p, 0);
+        }
+    }
+    /* re-open broken shards, resume rate-limited partitions */
+    for (int p = 0; p < MAX_PARTS; p++) {
+        part_t *pt = &c->parts[p];
+        if (!pt->owned)
+            continue;
+        if (pt->broken && !c->bp_paused) {
+            if (shard_open(c, p) == 0) {
+                pt->broken = 0;
+                edr_log_info("partition %d: store shard re-opened, re-reading from offset %lld",
+                             p, (long long)pt->next);
+                seek_part(c, p);
+                if (!pt->paused)
+                    pause_part(c, p, 0);
+            }
+        }
+        if (pt->paused && now >= pt->resume_at) {
+            pt->paused = 0;
+            if (!c->bp_paused && !pt->broken) {
+                seek_part(c, p);
+                pause_part(c, p, 0);
+            }
+        }
+    }
+    c->last_health = now;
+}
+
+static void publish_metrics(edr_collector_t *c)
+{
+    double now = now_s();
+    if (c->metrics_t_prev > 0 && now > c->metrics_t_prev)
+        c->events_per_s = (double)(c->events - c->metrics_events_prev) / (now - c->metrics_t_prev);
+    c->metrics_events_prev = c->events;
+    c->metrics_t_prev = now;
+    c->last_metrics = now;
+    if (!c->metrics)
+        return;
+    size_t cap = 8192, len = 0;
+    char *t = malloc(cap);
+    if (!t)
+        return;
+#define OUT(...)                                                                                   \
+    do {                                                                                           \
+        int n_ = snprintf(t + len, cap - len, __VA_ARGS__);                                        \
+        if (n_ > 0 && (size_t)n_ < cap - len)                                                      \
+            len += (size_t)n_;                                                                     \
+    } while (0)
+    OUT("# TYPE edr_collector_events_total counter\nedr_collector_events_total %llu\n",
+        (unsigned long long)c->events);
+    OUT("# TYPE edr_collector_events_per_second gauge\nedr_collector_events_per_second %.0f\n",
+        c->events_per_s);
+    OUT("# TYPE edr_collector_batches_total counter\nedr_collector_batches_total %llu\n",
+        (unsigned long long)c->batches);
+    OUT("# TYPE edr_collector_duplicates_total counter\nedr_collector_duplicates_total %llu\n",
+        (unsigned long long)c->duplicates);
+    OUT("# TYPE edr_collector_deadletters_total counter\n");
+    for (int i = 0; i < MAX_REASONS && c->dl[i].reason; i++)
+        OUT("edr_collector_deadletters_total{reason=\"%s\"} %llu\n", c->dl[i].reason,
+            (unsigned long long)c->dl[i].n);
+    OUT("# TYPE edr_collector_rate_limited_total counter\nedr_collector_rate_limited_total %llu\n",
+        (unsigned long long)c->rate_limited);
+    OUT("# TYPE edr_collector_paused gauge\nedr_collector_paused %d\n", c->bp_paused);
+    OUT("# TYPE edr_collector_pauses_total counter\nedr_collector_pauses_total %llu\n",
+        (unsigned long long)c->pauses);
+    OUT("# TYPE edr_collector_commit_errors_total counter\nedr_collector_commit_errors_total "
+        "%llu\n",
+        (unsigned long long)c->commit_errors);
+    uint64_t bytes = 0;
+    OUT("# TYPE edr_collector_lag gauge\n");
+    for (int p = 0; p < MAX_PARTS; p++) {
+        part_t *pt = &c->parts[p];
+        if (!pt->owned)
+            continue;
+        int64_t lo = 0, hi = 0;
+        if (rd_kafka_get_watermark_offsets(c->cons, c->topic, p, &lo, &hi) == 0 && hi >= 0)
+            OUT("edr_collector_lag{partition=\"%d\"} %lld\n", p,
+                (long long)(hi > pt->committed_next ? hi - pt->committed_next : 0));
+        if (pt->w)
+            bytes += edr_store_writer_disk_bytes(pt->w);
+    }
+    OUT("# TYPE edr_collector_store_bytes gauge\nedr_collector_store_bytes %llu\n",
+        (unsigned long long)bytes);
+    OUT("# TYPE edr_collector_bytes_per_event gauge\nedr_collector_bytes_per_event %.2f\n",
+        c->events ? (double)bytes / (double)c->events : 0.0);
+#undef OUT
+    edr_metrics_publish(c->metrics, t, len);
+    free(t);
+}
+
+edr_collector_t *edr_collector_new(const edr_config_t *cfg, const edr_collector_opts_t *opts,
+                                   char *err, size_t errlen)
+{
+    edr_collector_t *c = calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->cfg = cfg;
+    if (opts)
+        c->opts = *opts;
+    snprintf(c->store_dir, sizeof(c->store_dir), "%s", edr_config_str(cfg, "collector.store_dir"));
+    c->min_free = edr_config_size(cfg, "collector.min_free_disk");
+    c->max_ahead_ns = edr_config_duration_ns(cfg, "collector.max_clock_ahead");
+    c->commit_interval = (double)edr_config_duration_ns(cfg, "collector.commit_interval") / 1e9;
+    c->host_rate = (double)edr_config_int(cfg, "collector.host_rate_limit");
+    edr_topic_name(cfg, EDR_TOPIC_TELEMETRY, c->topic, sizeof(c->topic));
+    edr_topic_name(cfg, EDR_TOPIC_DEADLETTER, c->dlq_topic, sizeof(c->dlq_topic));
+    edr_frame_opts_t fo = {.max_raw_len = (uint32_t)edr_config_size(cfg, "frame.max_raw_bytes")};
+    c->fctx = edr_frame_ctx_new(&fo);
+    if (!c->fctx) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    const char *dd = edr_config_str(cfg, "frame.dict_dir");
+    if (*dd && edr_frame_ctx_load_dicts(c->fctx, dd) < 0) {
+        snprintf(err, errlen, "frame.dict_dir %s: cannot load dictionaries", dd);
+        goto fail;
+    }
+    if (mkdir(c->store_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "store %s: %s", c->store_dir, strerror(errno));
+        goto fail;
+    }
+    const char *boot = edr_kafka_bootstraps(cfg, &c->embedded, err, errlen);
+    if (!boot)
+        goto fail;
+    rd_kafka_conf_t *conf = edr_kafka_conf_new(cfg, boot, err, errlen);
+    if (!conf)
+        goto fail;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, c);
+    c->cons = edr_kafka_consumer_new(cfg, boot, edr_config_str(cfg, "collector.group_id"), conf,
+                                     err, errlen);
+    if (!c->cons)
+        goto fail;
+    c->dlq = edr_kafka_producer_new(cfg, boot, NULL, err, errlen);
+    if (!c->dlq)
+        goto fail;
+    const char *ml = edr_config_str(cfg, "collector.metrics_listen");
+    if (*ml && strcmp(ml, "off") != 0) {
+        c->metrics = edr_metrics_new(ml, err, errlen);
+        if (!c->metrics)
+            goto fail;
+        edr_log_info("metrics on http://%.*s:%d/metrics", (int)(strrchr(ml, ':') - ml), ml,
+                     edr_metrics_port(c->metrics));
+    }
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, c->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->cons, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (e) {
+        snprintf(err, errlen, "subscribe %s: %s", c->topic, rd_kafka_err2str(e));
+        goto fail;
+    }
+    return c;
+fail:
+    edr_collector_destroy(c);
+    return NULL;
+}
+
+static void retention(edr_collector_t *c)
+{
+    uint64_t keep = edr_config_duration_ns(c->cfg, "collector.retention");
+    uint64_t now = wall_ns();
+    if (!keep || keep >= now)
+        return;
+    for (int p = 0; p < MAX_PARTS; p++)
+        if (c->parts[p].owned && c->parts[p].w)
+            edr_store_writer_retire(c->parts[p].w, now - keep);
+}
+
+int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
+{
+    c->started = c->last_msg = c->last_commit = c->last_health = now_s();
+    double last_ret = 0, last_log = c->started;
+    uint64_t log_events = 0;
+    while (!*stop && !c->fatal) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->cons, 20);
+        double now = now_s();
+        if (m) {
+            if (m->err) {
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                    edr_log_warn("consumer: %s", rd_kafka_message_errstr(m));
+            } else if (m->partition >= 0 && m->partition < MAX_PARTS) {
+                part_t *pt = &c->parts[m->partition];
+                c->last_msg = now;
+                int take = pt->owned && pt->w && !pt->paused && !pt->broken && !c->bp_paused;
+                if (take && pt->seek) {
+                    if (m->offset == pt->next)
+                        pt->seek = 0;
+                    else
+                        take = 0;
+                }
+                if (take && m->offset >= pt->next)
+                    handle(c, m);
+            }
+            rd_kafka_message_destroy(m);
+        }
+        rd_kafka_poll(c->dlq, 0);
+        size_t pending = 0;
+        for (int p = 0; p < MAX_PARTS; p++)
+            if (c->parts[p].w)
+                pending += edr_store_writer_pending(c->parts[p].w);
+        if (pending >= 2048 || now - c->last_commit >= c->commit_interval || !m)
+            commit_all(c);
+        if (now - c->last_health >= 0.25)
+            health_check(c);
+        if (now - c->last_metrics >= 1.0)
+            publish_metrics(c);
+        if (now - last_ret >= 3600) {
+            retention(c);
+            last_ret = now;
+        }
+        if (now - last_log >= 10) {
+            edr_log_info("stored %llu events in %llu batches (%.0f events/s), %llu duplicates, "
+                         "%llu dead letters",
+                         (unsigned long long)c->events, (unsigned long long)c->batches,
+                         (double)(c->events - log_events) / (now - last_log),
+                         (unsigned long long)c->duplicates, (unsigned long long)c->deadletters);
+            last_log = now;
+            log_events = c->events;
+        }
+        if (c->opts.exit_when_idle > 0 && c->ever_assigned && !c->bp_paused &&
+            now - c->last_msg >= c->opts.exit_when_idle)
+            break;
+    }
+    commit_all(c);
+    edr_log_info("stopping: stored %llu events in %llu batches, %llu duplicates skipped, %llu "
+                 "dead letters",
+                 (unsigned long long)c->events, (unsigned long long)c->batches,
+                 (unsigned long long)c->duplicates, (unsigned long long)c->deadletters);
+    return c->fatal ? 1 : 0;
+}
+
+void edr_collector_destroy(edr_collector_t *c)
+{
+    if (!c)
+        return;
+    if (c->cons) {
+        rd_kafka_consumer_close(c->cons); /* runs the revoke callback: commits, closes shards */
+        rd_kafka_destroy(c->cons);
+    }
+    for (int p = 0; p < MAX_PARTS; p++)
+        edr_store_writer_destroy(c->parts[p].w);
+    if (c->dlq) {
+        rd_kafka_flush(c->dlq, 10000);
+        rd_kafka_destroy(c->dlq);
+    }
+    edr_metrics_destroy(c->metrics);
+    edr_kafka_cluster_destroy(c->embedded);
+    edr_frame_ctx_destroy(c->fctx);
+    free(c->rates);
+    free(c);
+}

@@ -1,0 +1,158 @@
+/* Prometheus text endpoint: one thread, one connection at a time, serving the last published snapshot. */
+#include "collector_int.h"
+
+#include "edr/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct edr_metrics {
+    int fd;
+    int port;
+    int stop_pipe[2];
+    pthread_t th;
+    pthread_mutex_t mu;
+    char *text;
+    size_t len;
+};
+
+static void serve_one(edr_metrics_t *m, int cfd)
+{
+    char req[2048];
+    struct pollfd p = {.fd = cfd, .events = POLLIN};
+    size_t got = 0;
+    /* read the request head (bounded, with a timeout); the content does not matter */
+    while (got < sizeof(req) - 1 && poll(&p, 1, 1000) > 0) {
+        ssize_t n = read(cfd, req + got, sizeof(req) - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        req[got] = 0;
+        if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
+            break;
+    }
+    pthread_mutex_lock(&m->mu);
+    char head[256];
+    int hl = snprintf(head, sizeof(head),
+                      "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                      m->len);
+    ssize_t w = write(cfd, head, (size_t)hl);
+    size_t off = 0;
+    while (w >= 0 && off < m->len) {
+        w = write(cfd, m->text + off, m->len - off);
+        if (w > 0)
+            off += (size_t)w;
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+static void *run(void *arg)
+{
+    edr_metrics_t *m = arg;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = m->fd, .events = POLLIN}, {.fd = m->stop_pipe[0], .events = POLLIN}};
+        if (poll(p, 2, -1) < 0 && errno != EINTR)
+            break;
+        if (p[1].revents)
+            break;
+        if (p[0].revents & POLLIN) {
+            int cfd = accept(m->fd, NULL, NULL);
+            if (cfd >= 0) {
+                serve_one(m, cfd);
+                close(cfd);
+            }
+        }
+    }
+    return NULL;
+}
+
+edr_metrics_t *edr_metrics_new(const char *addr, char *err, size_t errlen)
+{
+    char host[64];
+    const char *colon = strrchr(addr, ':');
+    if (!colon || (size_t)(colon - addr) >= sizeof(host)) {
+        snprintf(err, errlen, "collector.metrics_listen: '%s' is not host:port", addr);
+        return NULL;
+    }
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = 0;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        snprintf(err, errlen, "collector.metrics_listen: '%s' is not an IPv4 address", host);
+        return NULL;
+    }
+    edr_metrics_t *m = calloc(1, sizeof(*m));
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    m->stop_pipe[0] = m->stop_pipe[1] = -1;
+    pthread_mutex_init(&m->mu, NULL);
+    m->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(m->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (m->fd < 0 || bind(m->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(m->fd, 8) != 0) {
+        snprintf(err, errlen, "collector.metrics_listen %s: %s", addr, strerror(errno));
+        goto fail;
+    }
+    socklen_t sl = sizeof(sa);
+    getsockname(m->fd, (struct sockaddr *)&sa, &sl);
+    m->port = ntohs(sa.sin_port);
+    if (pipe(m->stop_pipe) != 0 || pthread_create(&m->th, NULL, run, m) != 0) {
+        snprintf(err, errlen, "cannot start the metrics thread");
+        goto fail;
+    }
+    return m;
+fail:
+    if (m->fd >= 0)
+        close(m->fd);
+    if (m->stop_pipe[0] >= 0) {
+        close(m->stop_pipe[0]);
+        close(m->stop_pipe[1]);
+    }
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+    return NULL;
+}
+
+void edr_metrics_destroy(edr_metrics_t *m)
+{
+    if (!m)
+        return;
+    if (write(m->stop_pipe[1], "x", 1) == 1)
+        pthread_join(m->th, NULL);
+    close(m->stop_pipe[0]);
+    close(m->stop_pipe[1]);
+    close(m->fd);
+    pthread_mutex_destroy(&m->mu);
+    free(m->text);
+    free(m);
+}
+
+void edr_metrics_publish(edr_metrics_t *m, const char *text, size_t len)
+{
+    char *t = malloc(len + 1);
+    if (!t)
+        return;
+    memcpy(t, text, len);
+    t[len] = 0;
+    pthread_mutex_lock(&m->mu);
+    free(m->text);
+    m->text = t;
+    m->len = len;
+    pthread_mutex_unlock(&m->mu);
+}
+
+int edr_metrics_port(const edr_metrics_t *m)
+{
+    return m->port;
+}
