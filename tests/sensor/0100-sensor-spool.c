@@ -248,7 +248,7 @@ static void test_kill9_while_spooling(void **state)
     edr_kafka_cluster_t *cl = cluster(&cfg);
     char dir[] = "/tmp/edr-spool-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    char sd[4200], log[4200], brokers[512], sdir[4200];
+    char sd[4400], log[4200], brokers[512], sdir[4200];
     snprintf(sdir, sizeof(sdir), "%s/state", dir);
     snprintf(sd, sizeof(sd), "--state-dir=%s", sdir);
     snprintf(log, sizeof(log), "%s/sensor.log", dir);
