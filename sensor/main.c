@@ -25,7 +25,7 @@ static const char usage[] =
     "  -c, --config FILE       configuration file (default $EDR_CONFIG)\n"
     "  -s, --set KEY=VALUE     override one setting (repeatable; see edr config defaults)\n"
     "      --source SRC        auto, ebpf, fallback, synth, or sysmon:FILE (sensor.source)\n"
-    "      --output OUT        kafka, or jsonl: print events as JSON lines (sensor.output)\n"
+    "      --output OUT        kafka; jsonl: print events as JSON lines; null: encode, discard\n"
     "      --rate N            synth/replay events per second, 0: as fast as possible\n"
     "      --hosts N           hosts simulated by the synth source (sensor.synth_hosts)\n"
     "      --state-dir DIR     state directory: lock, batch sequence, spool\n"

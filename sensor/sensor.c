@@ -43,6 +43,8 @@ struct edr_sensor {
     uint32_t dict_id;
 
     int jsonl;
+    int null_out;
+    uint64_t null_bytes;
     FILE *out;
     edr_kafka_cluster_t *embedded;
     edr_spool_t *spool;
@@ -86,6 +88,21 @@ static int ship_kafka(void *ud, Edr__V1__EventBatch *b)
         return rc;
     }
     return edr__producer_send(s->prod, b->sensor->host_id.data, fr, fl, b->n_events);
+}
+
+/* sensor.output=null: encode and discard (benchmarks measure everything but Kafka) */
+static int ship_null(void *ud, Edr__V1__EventBatch *b)
+{
+    edr_sensor_t *s = ud;
+    const uint8_t *fr;
+    size_t fl;
+    int rc = edr_frame_encode(s->enc, b, s->dict_id, &fr, &fl);
+    if (rc) {
+        edr__drops_add(&s->drops, "encode", edr_err_name(rc), b->n_events);
+        return rc;
+    }
+    s->null_bytes += fl;
+    return 0;
 }
 
 static void on_spool_drop(void *ud, const uint8_t *frame, size_t len, const char *reason)
@@ -373,8 +390,10 @@ edr_sensor_t *edr_sensor_new(edr_config_t *cfg, const edr_sensor_opts_t *opts, c
     const char *output = edr_config_str(cfg, "sensor.output");
     if (strcmp(output, "jsonl") == 0) {
         s->jsonl = 1;
+    } else if (strcmp(output, "null") == 0) {
+        s->null_out = 1;
     } else if (strcmp(output, "kafka") != 0) {
-        snprintf(err, errlen, "sensor.output: expected kafka or jsonl, got '%s'", output);
+        snprintf(err, errlen, "sensor.output: expected kafka, jsonl or null, got '%s'", output);
         goto fail;
     }
     int64_t be = edr_config_int(cfg, "sensor.batch_events");
@@ -420,8 +439,8 @@ edr_sensor_t *edr_sensor_new(edr_config_t *cfg, const edr_sensor_opts_t *opts, c
     }
     s->dict_id = (uint32_t)did;
 
-    if (edr__emit_init(&s->em, cfg, 0, s->state, &s->drops, s->jsonl ? ship_jsonl : ship_kafka, s,
-                       err, errlen))
+    if (edr__emit_init(&s->em, cfg, 0, s->state, &s->drops,
+                       s->jsonl ? ship_jsonl : s->null_out ? ship_null : ship_kafka, s, err, errlen))
         goto fail;
     s->em_ok = 1;
     s->em.limit = s->opts.max_events;
@@ -440,7 +459,7 @@ edr_sensor_t *edr_sensor_new(edr_config_t *cfg, const edr_sensor_opts_t *opts, c
 
     if (s->jsonl) {
         s->out = s->opts.jsonl_out ? s->opts.jsonl_out : stdout;
-    } else {
+    } else if (!s->null_out) {
         char sp[4096], topic[256];
         snprintf(sp, sizeof(sp), "%s/spool", dir);
         s->spool = edr_spool_open(sp, edr_config_size(cfg, "sensor.spool_max_bytes"),
