@@ -1,0 +1,868 @@
+// SPDX-License-Identifier: GPL-2.0
+/* CO-RE programs of the eBPF source: process, file, network and access events into one ring buffer.
+ *
+ * Only BTF tracepoints are used (tp_btf: sched_process_fork/exec/exit and the
+ * raw syscall tracepoints sys_enter/sys_exit): they need neither tracefs,
+ * kprobes, BPF trampolines (fentry) nor BPF LSM, which some kernels refuse
+ * (the development VM returns EPERM for fentry and lsm programs). Paths are
+ * rebuilt by walking dentries and mounts, as bpf_d_path is not allowed here.
+ * Syscall numbers and registers are x86-64. */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "edr_bpf.h"
+
+char LICENSE[] SEC("license") = "GPL"; /* GPL-only helpers (probe reads of kernel memory) */
+
+#define EDR_AF_INET     2
+#define EDR_AF_INET6    10
+#define EDR_S_IFMT      00170000
+#define EDR_S_IFREG     0100000
+#define EDR_FMODE_WRITE 0x2
+#define EDR_FMODE_CREATED 0x100000
+#define EDR_MAY_WRITE   0x2
+#define EDR_PROT_EXEC   0x4
+#define EDR_PTRACE_MODE_ATTACH 0x02
+#define EDR_SIGNAL_GROUP_EXIT 0x4
+#define EDR_TCP_CLOSE   7
+#define EDR_WRITE_SEEN  (1ULL << 63)
+
+/* One ring buffer for everything, so records of one task stay in order.
+ * User space may resize it before load. */
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+/* Records lost because the ring buffer was full, per record kind. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, EDR_BPF_KIND_MAX);
+    __type(key, __u32);
+    __type(value, __u64);
+} drops SEC(".maps");
+
+struct edr_scratch {
+    char b[EDR_BPF_SCRATCH];
+};
+
+/* Per-CPU space where variable-size records are assembled. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct edr_scratch);
+} scratch SEC(".maps");
+
+/* Thread groups whose activity is not reported (the sensor itself). */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 64);
+    __type(key, __u32);
+    __type(value, __u8);
+} ignore_tgids SEC(".maps");
+
+/* Open file descriptions opened for writing and not yet written:
+ * struct file * -> size of the pending write (EDR_WRITE_SEEN | bytes). */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 65536);
+    __type(key, __u64);
+    __type(value, __u64);
+} wr_pending SEC(".maps");
+
+/* Per-CPU buffer where a path is assembled backwards from its last component. */
+struct edr_pathbuf {
+    char b[EDR_BPF_PATH_MAX + EDR_BPF_NAME_MAX];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct edr_pathbuf);
+} pathbuf SEC(".maps");
+
+struct edr_mmap_key {
+    __u64 start_boot_ns;
+    __u64 dev;
+    __u64 ino;
+    __u32 tgid;
+    __u32 pad;
+};
+
+/* (process, inode) pairs already reported as mapped executable. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 65536);
+    __type(key, struct edr_mmap_key);
+    __type(value, __u8);
+} mmap_seen SEC(".maps");
+
+static __always_inline int edr_ignored(void)
+{
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    return bpf_map_lookup_elem(&ignore_tgids, &tgid) != NULL;
+}
+
+static __always_inline void edr_count_drop(__u32 kind)
+{
+    __u64 *n = bpf_map_lookup_elem(&drops, &kind);
+    if (n)
+        *n += 1;
+}
+
+static __always_inline void edr_fill_hdr(struct edr_bpf_hdr *h, __u32 kind, struct task_struct *t)
+{
+    struct task_struct *p = BPF_CORE_READ(t, real_parent);
+
+    h->kind = kind;
+    h->size = 0;
+    h->ts_boot_ns = bpf_ktime_get_boot_ns();
+    h->tgid = BPF_CORE_READ(t, tgid);
+    h->tid = BPF_CORE_READ(t, pid);
+    h->start_boot_ns = BPF_CORE_READ(t, group_leader, start_boottime);
+    h->ppid = BPF_CORE_READ(p, tgid);
+    h->pstart_boot_ns = BPF_CORE_READ(p, group_leader, start_boottime);
+    h->uid = BPF_CORE_READ(t, real_cred, uid.val);
+    h->gid = BPF_CORE_READ(t, real_cred, gid.val);
+    h->pad = 0;
+}
+
+static __always_inline void edr_fill_hdr_current(struct edr_bpf_hdr *h, __u32 kind)
+{
+    edr_fill_hdr(h, kind, (struct task_struct *)bpf_get_current_task());
+}
+
+static __always_inline void *edr_scratch(void)
+{
+    __u32 zero = 0;
+    return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+/* Sends an assembled record of size bytes from scratch. */
+static __always_inline void edr_submit(void *rec, __u32 size, __u32 kind)
+{
+    size &= (EDR_BPF_SCRATCH - 1); /* records never reach the scratch size */
+    ((struct edr_bpf_hdr *)rec)->size = size;
+    if (bpf_ringbuf_output(&events, rec, size, 0))
+        edr_count_drop(kind);
+}
+
+static __always_inline void edr_inode_info(struct inode *ino, __u64 *dev, __u64 *nr)
+{
+    *dev = BPF_CORE_READ(ino, i_sb, s_dev);
+    *nr = BPF_CORE_READ(ino, i_ino);
+}
+
+struct task_struct *bpf_task_from_pid(s32 pid) __ksym;
+void bpf_task_release(struct task_struct *p) __ksym;
+
+static __always_inline struct edr_bpf_file *edr_file_rec(__u32 kind)
+{
+    struct edr_bpf_file *r = edr_scratch();
+
+    if (!r)
+        return NULL;
+    edr_fill_hdr_current(&r->h, kind);
+    r->dev = r->ino = r->bytes = 0;
+    r->mode = r->uid = r->gid = 0;
+    r->dir_len = r->rel_len = r->dir2_len = r->rel2_len = 0;
+    r->pad = 0;
+    return r;
+}
+
+static __always_inline void edr_net_fill(struct edr_bpf_net *r, struct sock *sk)
+{
+    __u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+    __builtin_memset(r->local_ip, 0, sizeof(r->local_ip));
+    __builtin_memset(r->remote_ip, 0, sizeof(r->remote_ip));
+    r->family = fam;
+    r->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+    r->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+    if (fam == EDR_AF_INET6) {
+        BPF_CORE_READ_INTO(&r->local_ip, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+        BPF_CORE_READ_INTO(&r->remote_ip, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+    } else {
+        BPF_CORE_READ_INTO((__u32 *)r->local_ip, sk, __sk_common.skc_rcv_saddr);
+        BPF_CORE_READ_INTO((__u32 *)r->remote_ip, sk, __sk_common.skc_daddr);
+    }
+}
+
+static __always_inline void edr_net_emit(struct sock *sk, __u8 action, __u8 proto)
+{
+    struct edr_bpf_net *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+
+    if (!r) {
+        edr_count_drop(EDR_BPF_NET);
+        return;
+    }
+    edr_fill_hdr_current(&r->h, EDR_BPF_NET);
+    r->h.size = sizeof(*r);
+    edr_net_fill(r, sk);
+    r->protocol = proto;
+    r->action = action;
+    bpf_ringbuf_submit(r, 0);
+}
+
+/* ---- paths -------------------------------------------------------------- */
+
+#define EDR_PATH_DEPTH 48
+#define EDR_PB_END     (EDR_BPF_PATH_MAX - 1)
+
+struct edr_walk {
+    struct dentry *d;
+    struct vfsmount *vm;
+    struct mount *mnt;
+    __u32 off; /* start of the path built so far in pb */
+    int done;
+};
+
+static __always_inline struct mount *edr_real_mount(struct vfsmount *vm)
+{
+    return (struct mount *)((char *)vm - bpf_core_field_offset(struct mount, mnt));
+}
+
+/* One step up (a bpf_loop callback, so the verifier checks it once):
+ * prepends "/name" of the current dentry, or crosses a mount. */
+static long edr_walk_step(__u32 i, void *ctx)
+{
+    struct edr_walk *w = ctx;
+    __u32 zero = 0;
+    char *pb = bpf_map_lookup_elem(&pathbuf, &zero);
+    struct dentry *parent, *mroot, *d = w->d;
+    struct vfsmount *vm = w->vm;
+    struct mount *mnt = w->mnt;
+    const unsigned char *name;
+    __u32 len;
+
+    if (w->done || !pb)
+        return 1;
+    mroot = BPF_CORE_READ(vm, mnt_root);
+    parent = BPF_CORE_READ(d, d_parent);
+    if (d == mroot || d == parent) {
+        struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+        if (d != mroot || up == mnt) {
+            w->done = 1; /* reached the root */
+            return 1;
+        }
+        w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
+        w->mnt = up;
+        w->vm = (struct vfsmount *)((char *)up + bpf_core_field_offset(struct mount, mnt));
+        return 0;
+    }
+    len = BPF_CORE_READ(d, d_name.len);
+    name = BPF_CORE_READ(d, d_name.name);
+    if (len > EDR_BPF_NAME_MAX - 1)
+        len = EDR_BPF_NAME_MAX - 1;
+    if (len + 1 > w->off) {
+        w->done = 1; /* too long: keep the tail */
+        return 1;
+    }
+    w->off -= len;
+    bpf_probe_read_kernel(pb + (w->off & (EDR_BPF_PATH_MAX - 1)), len & (EDR_BPF_NAME_MAX - 1),
+                          name);
+    w->off -= 1;
+    pb[w->off & (EDR_BPF_PATH_MAX - 1)] = '/';
+    w->d = parent;
+    return 0;
+}
+
+/* Writes the absolute path of (dentry, vfsmount) at data + off (masked);
+ * stores its length with the NUL in *len (0 when unavailable) and returns
+ * the offset after it. */
+static __always_inline __u32 edr_put_dpath(char *data, __u32 off, struct dentry *d,
+                                           struct vfsmount *vm, __u16 *len)
+{
+    __u32 zero = 0, n;
+    struct edr_walk w;
+    char *pb;
+
+    off &= (EDR_BPF_DATA_MAX - 1);
+    *len = 0;
+    pb = bpf_map_lookup_elem(&pathbuf, &zero);
+    if (!pb || !d || !vm)
+        return off;
+    w.d = d;
+    w.vm = vm;
+    w.mnt = edr_real_mount(vm);
+    w.off = EDR_PB_END;
+    w.done = 0;
+    pb[EDR_PB_END] = 0;
+    bpf_loop(EDR_PATH_DEPTH, edr_walk_step, &w, 0);
+    if (w.off == EDR_PB_END) { /* the root itself */
+        w.off -= 1;
+        pb[w.off & (EDR_BPF_PATH_MAX - 1)] = '/';
+    }
+    n = EDR_BPF_PATH_MAX - w.off; /* with the NUL */
+    if (n > EDR_BPF_PATH_MAX)
+        return off;
+    if (bpf_probe_read_kernel(data + off, n & (EDR_BPF_PATH_MAX - 1),
+                              pb + (w.off & (EDR_BPF_PATH_MAX - 1))))
+        return off;
+    *len = n;
+    return off + n;
+}
+
+/* Copies a user string (a path argument) to data + off, like edr_put_dpath. */
+static __always_inline __u32 edr_put_ustr(char *data, __u32 off, const char *s, __u16 *len)
+{
+    long n;
+
+    off &= (EDR_BPF_DATA_MAX - 1);
+    *len = 0;
+    if (!s)
+        return off;
+    n = bpf_probe_read_user_str(data + off, EDR_BPF_PATH_MAX, s);
+    if (n <= 0 || n > EDR_BPF_PATH_MAX)
+        return off;
+    *len = n;
+    return off + n;
+}
+
+static __always_inline __u32 edr_put_kstr(char *data, __u32 off, const char *s, __u32 max,
+                                          __u16 *len)
+{
+    long n;
+
+    off &= (EDR_BPF_DATA_MAX - 1);
+    *len = 0;
+    if (!s)
+        return off;
+    n = bpf_probe_read_kernel_str(data + off, max & (EDR_BPF_PATH_MAX - 1), s);
+    if (n <= 0)
+        return off;
+    *len = n;
+    return off + n;
+}
+
+/* The struct file of descriptor fd of the current task, or NULL. */
+static __always_inline struct file *edr_fd_file(long fd)
+{
+    struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+    struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+    struct file **arr;
+    struct file *f = NULL;
+
+    if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+        return NULL;
+    arr = BPF_CORE_READ(fdt, fd);
+    bpf_probe_read_kernel(&f, sizeof(f), &arr[fd]);
+    return f;
+}
+
+#define EDR_AT_FDCWD (-100)
+
+/* The directory a *at() syscall resolves a relative path against. */
+static __always_inline __u32 edr_put_dirfd(char *data, __u32 off, long dirfd, const char *upath,
+                                           __u16 *len)
+{
+    char c = 0;
+
+    bpf_probe_read_user(&c, 1, upath);
+    if (c == '/') { /* absolute: no directory needed */
+        *len = 0;
+        return off & (EDR_BPF_DATA_MAX - 1);
+    }
+    if ((int)dirfd == EDR_AT_FDCWD) {
+        struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+        return edr_put_dpath(data, off, BPF_CORE_READ(t, fs, pwd.dentry),
+                             BPF_CORE_READ(t, fs, pwd.mnt), len);
+    }
+    {
+        struct file *f = edr_fd_file(dirfd);
+        if (!f) {
+            *len = 0;
+            return off & (EDR_BPF_DATA_MAX - 1);
+        }
+        return edr_put_dpath(data, off, BPF_CORE_READ(f, f_path.dentry),
+                             BPF_CORE_READ(f, f_path.mnt), len);
+    }
+}
+
+/* ---- processes ---------------------------------------------------------- */
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(edr_fork, struct task_struct *parent, struct task_struct *child)
+{
+    struct edr_bpf_fork *r;
+
+    if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+        return 0; /* a new thread, not a new process */
+    if (edr_ignored())
+        return 0;
+    r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+    if (!r) {
+        edr_count_drop(EDR_BPF_FORK);
+        return 0;
+    }
+    edr_fill_hdr(&r->h, EDR_BPF_FORK, child);
+    r->h.start_boot_ns = BPF_CORE_READ(child, start_boottime);
+    r->h.size = sizeof(*r);
+    bpf_ringbuf_submit(r, 0);
+    return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(edr_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+    struct edr_bpf_exec *r;
+    struct inode *ino;
+    unsigned long a0, a1;
+    __u64 len;
+    __u32 off;
+
+    if (edr_ignored())
+        return 0;
+    r = edr_scratch();
+    if (!r)
+        return 0;
+    edr_fill_hdr(&r->h, EDR_BPF_EXEC, p);
+    r->cgroup_id = bpf_get_current_cgroup_id();
+    r->old_pid = old_pid;
+    r->pad = 0;
+    r->cgroup_name[0] = 0;
+    bpf_probe_read_kernel_str(r->cgroup_name, sizeof(r->cgroup_name),
+                              BPF_CORE_READ(p, cgroups, dfl_cgrp, kn, name));
+    ino = BPF_CORE_READ(bprm, file, f_inode);
+    edr_inode_info(ino, &r->dev, &r->ino);
+    r->size = BPF_CORE_READ(ino, i_size);
+    r->mtime_ns = 0;
+    if (bpf_core_field_exists(ino->i_mtime_sec))
+        r->mtime_ns = (__u64)BPF_CORE_READ(ino, i_mtime_sec) * 1000000000ULL +
+                      BPF_CORE_READ(ino, i_mtime_nsec);
+    off = edr_put_dpath(r->data, 0, BPF_CORE_READ(bprm, file, f_path.dentry),
+                        BPF_CORE_READ(bprm, file, f_path.mnt), &r->exe_len);
+    off = edr_put_dpath(r->data, off, BPF_CORE_READ(p, fs, pwd.dentry),
+                        BPF_CORE_READ(p, fs, pwd.mnt), &r->cwd_len);
+    off = edr_put_kstr(r->data, off, BPF_CORE_READ(bprm, filename), EDR_BPF_STR_MAX,
+                       &r->filename_len);
+    off = edr_put_kstr(r->data, off, BPF_CORE_READ(bprm, interp), EDR_BPF_STR_MAX,
+                       &r->interp_len);
+    off &= (EDR_BPF_DATA_MAX - 1);
+    a0 = BPF_CORE_READ(p, mm, arg_start);
+    a1 = BPF_CORE_READ(p, mm, arg_end);
+    len = a1 > a0 ? a1 - a0 : 0;
+    r->args_truncated = 0;
+    if (len > EDR_BPF_ARGS_MAX - 1) {
+        len = EDR_BPF_ARGS_MAX - 1;
+        r->args_truncated = 1;
+    }
+    len &= (EDR_BPF_ARGS_MAX - 1);
+    if (len && bpf_probe_read_user(r->data + off, len, (void *)a0))
+        len = 0;
+    r->args_len = len;
+    edr_submit(r, sizeof(*r) + off + len, EDR_BPF_EXEC);
+    return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(edr_exit, struct task_struct *p)
+{
+    struct edr_bpf_exit *r;
+    __u32 code;
+
+    if (BPF_CORE_READ(p, signal, live.counter) != 0)
+        return 0; /* other threads still run */
+    if (edr_ignored())
+        return 0;
+    if (BPF_CORE_READ(p, signal, flags) & EDR_SIGNAL_GROUP_EXIT)
+        code = BPF_CORE_READ(p, signal, group_exit_code);
+    else
+        code = BPF_CORE_READ(p, exit_code);
+    r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+    if (!r) {
+        edr_count_drop(EDR_BPF_EXIT);
+        return 0;
+    }
+    edr_fill_hdr(&r->h, EDR_BPF_EXIT, p);
+    r->h.size = sizeof(*r);
+    r->exit_code = code;
+    r->pad = 0;
+    bpf_ringbuf_submit(r, 0);
+    return 0;
+}
+
+/* ---- syscalls ----------------------------------------------------------- */
+
+enum {
+    NR_write = 1, NR_open = 2, NR_close = 3, NR_mmap = 9, NR_pwrite64 = 18, NR_writev = 20,
+    NR_connect = 42, NR_accept = 43, NR_sendto = 44, NR_sendmsg = 46, NR_listen = 50,
+    NR_rename = 82, NR_rmdir = 84, NR_creat = 85, NR_unlink = 87, NR_chmod = 90, NR_fchmod = 91,
+    NR_chown = 92, NR_fchown = 93, NR_lchown = 94, NR_ptrace = 101, NR_openat = 257,
+    NR_fchownat = 260, NR_unlinkat = 263, NR_renameat = 264, NR_fchmodat = 268,
+    NR_accept4 = 288, NR_pwritev = 296, NR_sendmmsg = 307, NR_process_vm_readv = 310,
+    NR_process_vm_writev = 311, NR_renameat2 = 316, NR_pwritev2 = 328, NR_openat2 = 437,
+    NR_fchmodat2 = 452,
+};
+
+#define EDR_PTRACE_ATTACH 16
+#define EDR_PTRACE_SEIZE  0x4206
+#define EDR_EINPROGRESS   115
+#define EDR_S_IFSOCK      0140000
+
+struct edr_args {
+    unsigned long a[6];
+};
+
+static __always_inline void edr_read_args(struct pt_regs *regs, struct edr_args *x)
+{
+    x->a[0] = BPF_CORE_READ(regs, di);
+    x->a[1] = BPF_CORE_READ(regs, si);
+    x->a[2] = BPF_CORE_READ(regs, dx);
+    x->a[3] = BPF_CORE_READ(regs, r10);
+    x->a[4] = BPF_CORE_READ(regs, r8);
+    x->a[5] = BPF_CORE_READ(regs, r9);
+}
+
+/* First write through an open file description: report it once. */
+static __always_inline void edr_on_write(long fd, __u64 count)
+{
+    struct file *f = edr_fd_file(fd);
+    struct edr_bpf_file *r;
+    __u64 key = (__u64)f;
+    __u32 off;
+
+    if (!f || !bpf_map_lookup_elem(&wr_pending, &key))
+        return;
+    bpf_map_delete_elem(&wr_pending, &key);
+    r = edr_file_rec(EDR_BPF_FILE_WRITE);
+    if (!r)
+        return;
+    edr_inode_info(BPF_CORE_READ(f, f_inode), &r->dev, &r->ino);
+    r->bytes = count;
+    off = edr_put_dpath(r->data, 0, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt),
+                        &r->dir_len);
+    edr_submit(r, sizeof(*r) + off, EDR_BPF_FILE_WRITE);
+}
+
+static __always_inline struct sock *edr_fd_sock(long fd)
+{
+    struct file *f = edr_fd_file(fd);
+    struct socket *so;
+
+    if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & EDR_S_IFMT) != EDR_S_IFSOCK)
+        return NULL;
+    so = BPF_CORE_READ(f, private_data);
+    return so ? BPF_CORE_READ(so, sk) : NULL;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(edr_sys_enter, struct pt_regs *regs, long id)
+{
+    long fd;
+
+    switch (id) {
+    case NR_write:
+    case NR_pwrite64:
+    case NR_writev:
+    case NR_pwritev:
+    case NR_pwritev2:
+    case NR_close:
+        break;
+    default:
+        return 0;
+    }
+    fd = BPF_CORE_READ(regs, di);
+    if (id == NR_close) {
+        struct file *f = edr_fd_file(fd);
+        struct sock *sk;
+        __u64 key = (__u64)f;
+
+        if (!f)
+            return 0;
+        bpf_map_delete_elem(&wr_pending, &key);
+        sk = edr_fd_sock(fd);
+        if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+            return 0;
+        if (BPF_CORE_READ(sk, __sk_common.skc_state) == EDR_TCP_CLOSE)
+            return 0; /* never connected */
+        if (edr_ignored())
+            return 0;
+        edr_net_emit(sk, EDR_BPF_NET_CLOSE, IPPROTO_TCP);
+        return 0;
+    }
+    if (edr_ignored())
+        return 0;
+    edr_on_write(fd, (id == NR_write || id == NR_pwrite64) ? BPF_CORE_READ(regs, dx) : 0);
+    return 0;
+}
+
+static __always_inline void edr_on_open(long fd)
+{
+    struct file *f = edr_fd_file(fd);
+    struct edr_bpf_file *r;
+    unsigned int fmode, imode;
+    __u32 off;
+
+    if (!f)
+        return;
+    fmode = BPF_CORE_READ(f, f_mode);
+    imode = BPF_CORE_READ(f, f_inode, i_mode);
+    if ((imode & EDR_S_IFMT) != EDR_S_IFREG)
+        return;
+    if (fmode & EDR_FMODE_WRITE) {
+        __u64 key = (__u64)f, zero = 0;
+        bpf_map_update_elem(&wr_pending, &key, &zero, BPF_ANY);
+    }
+    if (!(fmode & EDR_FMODE_CREATED))
+        return;
+    r = edr_file_rec(EDR_BPF_FILE_CREATE);
+    if (!r)
+        return;
+    edr_inode_info(BPF_CORE_READ(f, f_inode), &r->dev, &r->ino);
+    r->mode = imode;
+    off = edr_put_dpath(r->data, 0, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt),
+                        &r->dir_len);
+    edr_submit(r, sizeof(*r) + off, EDR_BPF_FILE_CREATE);
+}
+
+/* A path-taking file syscall that succeeded: (dirfd, path)[, (dirfd2, path2)]. */
+static __always_inline void edr_on_path_op(__u32 kind, long dfd, const char *p, long dfd2,
+                                           const char *p2, __u32 mode, __u32 uid, __u32 gid)
+{
+    struct edr_bpf_file *r = edr_file_rec(kind);
+    __u32 off;
+
+    if (!r)
+        return;
+    r->mode = mode;
+    r->uid = uid;
+    r->gid = gid;
+    off = edr_put_dirfd(r->data, 0, dfd, p, &r->dir_len);
+    off = edr_put_ustr(r->data, off, p, &r->rel_len);
+    if (p2) {
+        off = edr_put_dirfd(r->data, off, dfd2, p2, &r->dir2_len);
+        off = edr_put_ustr(r->data, off, p2, &r->rel2_len);
+    }
+    edr_submit(r, sizeof(*r) + (off & (EDR_BPF_DATA_MAX - 1)), kind);
+}
+
+/* fchmod/fchown: the path of an open descriptor. */
+static __always_inline void edr_on_fd_op(__u32 kind, long fd, __u32 mode, __u32 uid, __u32 gid)
+{
+    struct file *f = edr_fd_file(fd);
+    struct edr_bpf_file *r;
+    __u32 off;
+
+    if (!f)
+        return;
+    r = edr_file_rec(kind);
+    if (!r)
+        return;
+    r->mode = mode;
+    r->uid = uid;
+    r->gid = gid;
+    edr_inode_info(BPF_CORE_READ(f, f_inode), &r->dev, &r->ino);
+    off = edr_put_dpath(r->data, 0, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt),
+                        &r->dir_len);
+    edr_submit(r, sizeof(*r) + off, kind);
+}
+
+static __always_inline void edr_on_mmap(long fd, __u32 prot)
+{
+    struct file *f;
+    struct edr_mmap_key k = {};
+    struct edr_bpf_file *r;
+    __u8 one = 1;
+    __u32 off;
+
+    if (!(prot & EDR_PROT_EXEC) || fd < 0)
+        return;
+    f = edr_fd_file(fd);
+    if (!f)
+        return;
+    k.tgid = bpf_get_current_pid_tgid() >> 32;
+    k.start_boot_ns = BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), group_leader,
+                                    start_boottime);
+    edr_inode_info(BPF_CORE_READ(f, f_inode), &k.dev, &k.ino);
+    if (bpf_map_lookup_elem(&mmap_seen, &k))
+        return;
+    bpf_map_update_elem(&mmap_seen, &k, &one, BPF_ANY);
+    r = edr_file_rec(EDR_BPF_FILE_MMAP);
+    if (!r)
+        return;
+    r->dev = k.dev;
+    r->ino = k.ino;
+    r->mode = prot;
+    off = edr_put_dpath(r->data, 0, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt),
+                        &r->dir_len);
+    edr_submit(r, sizeof(*r) + off, EDR_BPF_FILE_MMAP);
+}
+
+static __always_inline void edr_on_access(__u32 kind, long pid, __u32 request)
+{
+    struct task_struct *t = bpf_task_from_pid(pid);
+    struct edr_bpf_access *r;
+
+    if (!t)
+        return;
+    r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+    if (!r) {
+        edr_count_drop(EDR_BPF_ACCESS);
+        bpf_task_release(t);
+        return;
+    }
+    edr_fill_hdr_current(&r->h, EDR_BPF_ACCESS);
+    r->h.size = sizeof(*r);
+    r->target_tgid = BPF_CORE_READ(t, tgid);
+    r->target_start_boot_ns = BPF_CORE_READ(t, group_leader, start_boottime);
+    r->kind = kind;
+    r->request = request;
+    r->pad = 0;
+    bpf_task_release(t);
+    bpf_ringbuf_submit(r, 0);
+}
+
+/* UDP datagrams to port 53 (DNS): sendto/sendmsg/sendmmsg destination, or the
+ * connected peer. */
+static __always_inline void edr_on_udp_send(long fd, const void *uaddr)
+{
+    struct sock *sk = edr_fd_sock(fd);
+    struct sockaddr_in6 sa = {};
+    struct edr_bpf_net *r;
+    __u16 dport;
+
+    if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP)
+        return;
+    if (uaddr && bpf_probe_read_user(&sa, sizeof(sa), uaddr) == 0 &&
+        (sa.sin6_family == EDR_AF_INET || sa.sin6_family == EDR_AF_INET6))
+        dport = bpf_ntohs(sa.sin6_port);
+    else {
+        sa.sin6_family = 0;
+        dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+    }
+    if (dport != 53)
+        return;
+    r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+    if (!r) {
+        edr_count_drop(EDR_BPF_NET);
+        return;
+    }
+    edr_fill_hdr_current(&r->h, EDR_BPF_NET);
+    r->h.size = sizeof(*r);
+    edr_net_fill(r, sk);
+    r->protocol = IPPROTO_UDP;
+    r->action = EDR_BPF_NET_SEND;
+    if (sa.sin6_family) {
+        r->remote_port = dport;
+        __builtin_memset(r->remote_ip, 0, sizeof(r->remote_ip));
+        r->family = sa.sin6_family;
+        if (sa.sin6_family == EDR_AF_INET6)
+            __builtin_memcpy(r->remote_ip, &sa.sin6_addr, 16);
+        else
+            __builtin_memcpy(r->remote_ip, &((struct sockaddr_in *)&sa)->sin_addr, 4);
+    }
+    bpf_ringbuf_submit(r, 0);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
+{
+    struct edr_args x;
+    long id = BPF_CORE_READ(regs, orig_ax);
+
+    switch (id) {
+    case NR_open: case NR_openat: case NR_openat2: case NR_creat: case NR_mmap:
+    case NR_connect: case NR_accept: case NR_accept4: case NR_listen:
+    case NR_sendto: case NR_sendmsg: case NR_sendmmsg:
+    case NR_rename: case NR_renameat: case NR_renameat2: case NR_unlink: case NR_unlinkat:
+    case NR_rmdir: case NR_chmod: case NR_fchmod: case NR_fchmodat: case NR_fchmodat2:
+    case NR_chown: case NR_lchown: case NR_fchown: case NR_fchownat:
+    case NR_ptrace: case NR_process_vm_readv: case NR_process_vm_writev:
+        break;
+    default:
+        return 0;
+    }
+    if (ret < 0 && !(id == NR_connect && ret == -EDR_EINPROGRESS))
+        return 0;
+    if (edr_ignored())
+        return 0;
+    edr_read_args(regs, &x);
+    switch (id) {
+    case NR_open: case NR_openat: case NR_openat2: case NR_creat:
+        edr_on_open(ret);
+        break;
+    case NR_mmap:
+        edr_on_mmap((long)(int)x.a[4], x.a[2]);
+        break;
+    case NR_connect: {
+        struct sock *sk = edr_fd_sock(x.a[0]);
+        if (sk && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP)
+            edr_net_emit(sk, EDR_BPF_NET_CONNECT, IPPROTO_TCP);
+        break;
+    }
+    case NR_accept: case NR_accept4: {
+        struct sock *sk = edr_fd_sock(ret);
+        if (sk && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP)
+            edr_net_emit(sk, EDR_BPF_NET_ACCEPT, IPPROTO_TCP);
+        break;
+    }
+    case NR_listen: {
+        struct sock *sk = edr_fd_sock(x.a[0]);
+        if (sk && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP)
+            edr_net_emit(sk, EDR_BPF_NET_LISTEN, IPPROTO_TCP);
+        break;
+    }
+    case NR_sendto:
+        edr_on_udp_send(x.a[0], (const void *)x.a[4]);
+        break;
+    case NR_sendmsg: case NR_sendmmsg: {
+        /* msghdr (sendmmsg: the first mmsghdr) starts with msg_name */
+        void *name = NULL;
+        bpf_probe_read_user(&name, sizeof(name), (void *)x.a[1]);
+        edr_on_udp_send(x.a[0], name);
+        break;
+    }
+    case NR_rename:
+        edr_on_path_op(EDR_BPF_FILE_RENAME, EDR_AT_FDCWD, (const char *)x.a[0], EDR_AT_FDCWD,
+                       (const char *)x.a[1], 0, 0, 0);
+        break;
+    case NR_renameat: case NR_renameat2:
+        edr_on_path_op(EDR_BPF_FILE_RENAME, (int)x.a[0], (const char *)x.a[1], (int)x.a[2],
+                       (const char *)x.a[3], 0, 0, 0);
+        break;
+    case NR_unlink: case NR_rmdir:
+        edr_on_path_op(EDR_BPF_FILE_DELETE, EDR_AT_FDCWD, (const char *)x.a[0], 0, NULL, 0, 0, 0);
+        break;
+    case NR_unlinkat:
+        edr_on_path_op(EDR_BPF_FILE_DELETE, (int)x.a[0], (const char *)x.a[1], 0, NULL, 0, 0, 0);
+        break;
+    case NR_chmod:
+        edr_on_path_op(EDR_BPF_FILE_CHMOD, EDR_AT_FDCWD, (const char *)x.a[0], 0, NULL, x.a[1], 0, 0);
+        break;
+    case NR_fchmodat: case NR_fchmodat2:
+        edr_on_path_op(EDR_BPF_FILE_CHMOD, (int)x.a[0], (const char *)x.a[1], 0, NULL, x.a[2], 0, 0);
+        break;
+    case NR_fchmod:
+        edr_on_fd_op(EDR_BPF_FILE_CHMOD, (int)x.a[0], x.a[1], 0, 0);
+        break;
+    case NR_chown: case NR_lchown:
+        edr_on_path_op(EDR_BPF_FILE_CHOWN, EDR_AT_FDCWD, (const char *)x.a[0], 0, NULL, 0, x.a[1],
+                       x.a[2]);
+        break;
+    case NR_fchownat:
+        edr_on_path_op(EDR_BPF_FILE_CHOWN, (int)x.a[0], (const char *)x.a[1], 0, NULL, 0, x.a[2],
+                       x.a[3]);
+        break;
+    case NR_fchown:
+        edr_on_fd_op(EDR_BPF_FILE_CHOWN, (int)x.a[0], 0, x.a[1], x.a[2]);
+        break;
+    case NR_ptrace:
+        if (x.a[0] == EDR_PTRACE_ATTACH || x.a[0] == EDR_PTRACE_SEIZE)
+            edr_on_access(EDR_BPF_ACCESS_PTRACE, (int)x.a[1], x.a[0]);
+        break;
+    case NR_process_vm_readv:
+        edr_on_access(EDR_BPF_ACCESS_VM_READ, (int)x.a[0], 0);
+        break;
+    case NR_process_vm_writev:
+        edr_on_access(EDR_BPF_ACCESS_VM_WRITE, (int)x.a[0], 0);
+        break;
+    }
+    return 0;
+}

@@ -1,0 +1,159 @@
+/* Ring-buffer records shared by the eBPF programs (edr.bpf.c) and user space (src_ebpf.c). */
+#ifndef EDR_SENSOR_BPF_H
+#define EDR_SENSOR_BPF_H
+
+/*
+ * Every record starts with edr_bpf_hdr. Variable data (paths, argv) follows
+ * the fixed part of each record as NUL-terminated strings packed back to back;
+ * the fixed part gives their lengths (each including its NUL, 0 = absent).
+ * Times are boot-clock ns (bpf_ktime_get_boot_ns, task->start_boottime).
+ * Integer types: this header is included by BPF code (vmlinux.h types) and by
+ * user space (stdint); the EDR_U* aliases cover both.
+ */
+#ifdef __bpf__
+typedef __u8 edr_u8;
+typedef __u16 edr_u16;
+typedef __u32 edr_u32;
+typedef __u64 edr_u64;
+#else
+#include <stdint.h>
+typedef uint8_t edr_u8;
+typedef uint16_t edr_u16;
+typedef uint32_t edr_u32;
+typedef uint64_t edr_u64;
+#endif
+
+#define EDR_BPF_PATH_MAX  4096
+#define EDR_BPF_NAME_MAX  256
+#define EDR_BPF_ARGS_MAX  8192 /* argv bytes kept per exec; longer is truncated */
+#define EDR_BPF_STR_MAX   1024 /* execve filename / interpreter strings */
+#define EDR_BPF_CGNAME    128
+#define EDR_BPF_DATA_MAX  16384 /* variable part of any record */
+#define EDR_BPF_SCRATCH   32768 /* per-CPU record scratch (fixed part + data + slack) */
+
+/* Record kinds; also the index of the per-kind drop counter. */
+enum edr_bpf_kind {
+    EDR_BPF_FORK = 1,
+    EDR_BPF_EXEC,         /* tp_btf/sched_process_exec: exe, cwd, argv, cgroup */
+    EDR_BPF_EXIT,
+    EDR_BPF_ACCESS,
+    EDR_BPF_FILE_CREATE,
+    EDR_BPF_FILE_WRITE,
+    EDR_BPF_FILE_RENAME,
+    EDR_BPF_FILE_DELETE,
+    EDR_BPF_FILE_CHMOD,
+    EDR_BPF_FILE_CHOWN,
+    EDR_BPF_FILE_MMAP,    /* mmap PROT_EXEC of a file, once per (process, inode) */
+    EDR_BPF_NET,
+    EDR_BPF_KIND_MAX,
+};
+
+/* Network actions, equal to edr.v1 Network.Action. */
+enum edr_bpf_net_action {
+    EDR_BPF_NET_CONNECT = 1,
+    EDR_BPF_NET_ACCEPT = 2,
+    EDR_BPF_NET_LISTEN = 3,
+    EDR_BPF_NET_CLOSE = 4,
+    EDR_BPF_NET_SEND = 5,
+};
+
+/* Process access kinds, equal to edr.v1 ProcessAccess.Kind. */
+enum edr_bpf_access_kind {
+    EDR_BPF_ACCESS_PTRACE = 1,
+    EDR_BPF_ACCESS_VM_READ = 2,
+    EDR_BPF_ACCESS_VM_WRITE = 3,
+};
+
+struct edr_bpf_hdr {
+    edr_u32 kind;
+    edr_u32 size;          /* whole record in bytes */
+    edr_u64 ts_boot_ns;    /* when it happened */
+    edr_u64 start_boot_ns; /* actor's thread-group leader start_boottime */
+    edr_u64 pstart_boot_ns; /* real parent's leader start_boottime */
+    edr_u32 tgid;
+    edr_u32 tid;
+    edr_u32 ppid;          /* real parent tgid */
+    edr_u32 uid;
+    edr_u32 gid;
+    edr_u32 pad;
+};
+
+/* EDR_BPF_FORK: the header describes the child (actor = child, parent = forker). */
+struct edr_bpf_fork {
+    struct edr_bpf_hdr h;
+};
+
+/* EDR_BPF_EXEC: data = exe path, cwd, filename as passed to execve,
+ * interpreter (differs from filename for scripts), argv bytes (NUL separated). */
+struct edr_bpf_exec {
+    struct edr_bpf_hdr h;
+    edr_u64 cgroup_id;
+    edr_u64 dev; /* of the executable image */
+    edr_u64 ino;
+    edr_u64 mtime_ns;
+    edr_u64 size;
+    edr_u32 old_pid;
+    edr_u32 args_truncated;
+    edr_u16 exe_len;
+    edr_u16 cwd_len;
+    edr_u16 filename_len;
+    edr_u16 interp_len;
+    edr_u32 args_len;
+    edr_u32 pad;
+    char cgroup_name[EDR_BPF_CGNAME];
+    char data[];
+};
+
+/* EDR_BPF_EXIT: the whole thread group ended. */
+struct edr_bpf_exit {
+    struct edr_bpf_hdr h;
+    edr_u32 exit_code; /* wait status: (code << 8) | signal */
+    edr_u32 pad;
+};
+
+/* EDR_BPF_ACCESS: the actor attached to / read / wrote another process. */
+struct edr_bpf_access {
+    struct edr_bpf_hdr h;
+    edr_u64 target_start_boot_ns;
+    edr_u32 target_tgid;
+    edr_u32 kind;    /* enum edr_bpf_access_kind */
+    edr_u32 request; /* ptrace request */
+    edr_u32 pad;
+};
+
+/* EDR_BPF_FILE_*: data = path pieces. A path is dir + "/" + rel: dir is
+ * absolute (from the kernel's dentries), rel is the string the process passed
+ * (may be empty, relative, or absolute, in which case dir is ignored).
+ * Rename: (dir, rel) of the old path, then (dir2, rel2) of the new one. */
+struct edr_bpf_file {
+    struct edr_bpf_hdr h;
+    edr_u64 dev;
+    edr_u64 ino;
+    edr_u64 bytes;   /* FILE_WRITE: size of the first write */
+    edr_u32 mode;    /* CREATE: i_mode; CHMOD: new mode; MMAP: prot */
+    edr_u32 uid;     /* CHOWN (-1: unchanged) */
+    edr_u32 gid;     /* CHOWN (-1: unchanged) */
+    edr_u16 dir_len;
+    edr_u16 rel_len;
+    edr_u16 dir2_len;
+    edr_u16 rel2_len;
+    edr_u32 pad;
+    char data[];
+};
+
+/* EDR_BPF_NET: addresses in network order; IPv4 in the first 4 bytes. */
+struct edr_bpf_net {
+    struct edr_bpf_hdr h;
+    edr_u8 local_ip[16];
+    edr_u8 remote_ip[16];
+    edr_u16 local_port;  /* host order */
+    edr_u16 remote_port; /* host order */
+    edr_u16 family;      /* AF_INET or AF_INET6 */
+    edr_u8 protocol;     /* IPPROTO_TCP or IPPROTO_UDP */
+    edr_u8 action;       /* enum edr_bpf_net_action */
+};
+
+/* Largest record user space accepts. */
+#define EDR_BPF_REC_MAX EDR_BPF_SCRATCH
+
+#endif

@@ -1,0 +1,576 @@
+/* Process cache: live processes by tgid with entity ids and parents, /proc seeding, exe sha256 on a worker thread, user names. */
+#include "proc_cache.h"
+
+#include "edr/err.h"
+#include "edr/log.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#define EDR__NAMES     128  /* cached uid and gid names */
+#define EDR__HASHES    4096 /* cached exe hashes (direct mapped) */
+#define EDR__HASH_Q    256  /* pending hash requests */
+#define EDR__HASH_MAX  (512ull << 20) /* larger executables are not hashed */
+
+/* ---- SHA-256 (FIPS 180-4) ------------------------------------------------ */
+
+typedef struct {
+    uint32_t h[8];
+    uint64_t len;
+    uint8_t buf[64];
+    size_t nbuf;
+} edr__sha256_t;
+
+static const uint32_t edr__k[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+#define EDR__ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void edr__sha256_block(edr__sha256_t *s, const uint8_t *p)
+{
+    uint32_t w[64], a, b, c, d, e, f, g, h;
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = EDR__ROR(w[i - 15], 7) ^ EDR__ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = EDR__ROR(w[i - 2], 17) ^ EDR__ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    a = s->h[0], b = s->h[1], c = s->h[2], d = s->h[3];
+    e = s->h[4], f = s->h[5], g = s->h[6], h = s->h[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t t1 = h + (EDR__ROR(e, 6) ^ EDR__ROR(e, 11) ^ EDR__ROR(e, 25)) +
+                      ((e & f) ^ (~e & g)) + edr__k[i] + w[i];
+        uint32_t t2 = (EDR__ROR(a, 2) ^ EDR__ROR(a, 13) ^ EDR__ROR(a, 22)) +
+                      ((a & b) ^ (a & c) ^ (b & c));
+        h = g, g = f, f = e, e = d + t1, d = c, c = b, b = a, a = t1 + t2;
+    }
+    s->h[0] += a, s->h[1] += b, s->h[2] += c, s->h[3] += d;
+    s->h[4] += e, s->h[5] += f, s->h[6] += g, s->h[7] += h;
+}
+
+static void edr__sha256_init(edr__sha256_t *s)
+{
+    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(s->h, iv, sizeof(iv));
+    s->len = 0;
+    s->nbuf = 0;
+}
+
+static void edr__sha256_update(edr__sha256_t *s, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    s->len += n;
+    if (s->nbuf) {
+        size_t k = 64 - s->nbuf < n ? 64 - s->nbuf : n;
+        memcpy(s->buf + s->nbuf, p, k);
+        s->nbuf += k, p += k, n -= k;
+        if (s->nbuf < 64)
+            return;
+        edr__sha256_block(s, s->buf);
+        s->nbuf = 0;
+    }
+    for (; n >= 64; p += 64, n -= 64)
+        edr__sha256_block(s, p);
+    memcpy(s->buf, p, n);
+    s->nbuf = n;
+}
+
+static void edr__sha256_final(edr__sha256_t *s, uint8_t out[32])
+{
+    uint64_t bits = s->len * 8;
+    uint8_t pad = 0x80, zero = 0, lenb[8];
+    edr__sha256_update(s, &pad, 1);
+    while (s->nbuf != 56)
+        edr__sha256_update(s, &zero, 1);
+    for (int i = 0; i < 8; i++)
+        lenb[i] = (uint8_t)(bits >> (56 - 8 * i));
+    edr__sha256_update(s, lenb, 8);
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (uint8_t)(s->h[i] >> 24);
+        out[4 * i + 1] = (uint8_t)(s->h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(s->h[i] >> 8);
+        out[4 * i + 3] = (uint8_t)s->h[i];
+    }
+}
+
+void edr_sha256(const void *data, size_t n, uint8_t out[32])
+{
+    edr__sha256_t s;
+    edr__sha256_init(&s);
+    edr__sha256_update(&s, data, n);
+    edr__sha256_final(&s, out);
+}
+
+/* ---- cache --------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t dev, ino, mtime_ns, size; /* dev in user-space encoding */
+    uint8_t state;                     /* 0 empty, 1 pending, 2 done, 3 failed */
+    uint8_t sha[32];
+} edr__hash_slot_t;
+
+typedef struct {
+    uint64_t dev, ino, mtime_ns, size;
+    char path[EDR_PROC_EXE_MAX];
+} edr__hash_req_t;
+
+typedef struct {
+    uint32_t id;
+    int used;
+    char name[64];
+} edr__name_t;
+
+struct edr_proc_cache {
+    uint8_t host[EDR_ID_LEN], boot[EDR_ID_LEN];
+    edr_proc_t *slots;
+    size_t cap, mask, count;
+    edr__name_t users[EDR__NAMES], groups[EDR__NAMES];
+    /* hashing: slots and queue under mu, worker waits on cv */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t worker;
+    int stop;
+    edr__hash_slot_t hashes[EDR__HASHES];
+    edr__hash_req_t q[EDR__HASH_Q];
+    size_t q_head, q_len;
+};
+
+uint64_t edr_proc_start_key(uint64_t start_boot_ns)
+{
+    static uint64_t tick_ns;
+    if (!tick_ns) {
+        long hz = sysconf(_SC_CLK_TCK);
+        tick_ns = 1000000000ull / (uint64_t)(hz > 0 ? hz : 100);
+    }
+    return start_boot_ns - start_boot_ns % tick_ns;
+}
+
+void edr_proc_cache_entity_id(const edr_proc_cache_t *c, uint32_t tgid, uint64_t start_boot_ns,
+                              uint8_t out[EDR_ID_LEN])
+{
+    edr_entity_id(c->host, c->boot, tgid, edr_proc_start_key(start_boot_ns), out);
+}
+
+static size_t edr__slot_of(const edr_proc_cache_t *c, uint32_t tgid)
+{
+    return (tgid * 2654435761u) & c->mask;
+}
+
+edr_proc_t *edr_proc_cache_find(edr_proc_cache_t *c, uint32_t tgid)
+{
+    for (size_t i = edr__slot_of(c, tgid), n = 0; n < c->cap; i = (i + 1) & c->mask, n++) {
+        edr_proc_t *p = &c->slots[i];
+        if (p->state == 0)
+            return NULL;
+        if (p->state == 1 && p->tgid == tgid)
+            return p;
+    }
+    return NULL;
+}
+
+edr_proc_t *edr_proc_cache_get(edr_proc_cache_t *c, uint32_t tgid, uint64_t start_boot_ns)
+{
+    edr_proc_t *p = edr_proc_cache_find(c, tgid);
+    if (p && p->start_key != edr_proc_start_key(start_boot_ns))
+        return NULL;
+    return p;
+}
+
+edr_proc_t *edr_proc_cache_put(edr_proc_cache_t *c, uint32_t tgid, uint64_t start_boot_ns)
+{
+    edr_proc_t *p = edr_proc_cache_find(c, tgid);
+    if (!p) {
+        if (c->count * 4 >= c->cap * 3)
+            return NULL;
+        for (size_t i = edr__slot_of(c, tgid);; i = (i + 1) & c->mask) {
+            if (c->slots[i].state != 1) {
+                p = &c->slots[i];
+                break;
+            }
+        }
+        c->count++;
+    }
+    memset(p, 0, sizeof(*p));
+    p->state = 1;
+    p->tgid = tgid;
+    p->start_boot_ns = start_boot_ns;
+    p->start_key = edr_proc_start_key(start_boot_ns);
+    edr_entity_id(c->host, c->boot, tgid, p->start_key, p->id);
+    return p;
+}
+
+void edr_proc_cache_remove(edr_proc_cache_t *c, uint32_t tgid)
+{
+    edr_proc_t *p = edr_proc_cache_find(c, tgid);
+    if (!p)
+        return;
+    p->state = 2; /* tombstone keeps probe chains intact */
+    c->count--;
+}
+
+size_t edr_proc_cache_count(const edr_proc_cache_t *c)
+{
+    return c->count;
+}
+
+/* Hashes one file if it still matches the requested identity. */
+static int edr__hash_file(const edr__hash_req_t *r, uint8_t out[32])
+{
+    static __thread uint8_t buf[1 << 16];
+    struct stat st;
+    edr__sha256_t s;
+    int rc = -1;
+    int fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_dev != r->dev || (uint64_t)st.st_ino != r->ino ||
+        (uint64_t)st.st_size != r->size || (uint64_t)st.st_size > EDR__HASH_MAX)
+        goto out;
+    if (r->mtime_ns &&
+        (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec != r->mtime_ns)
+        goto out;
+    edr__sha256_init(&s);
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            goto out;
+        }
+        if (n == 0)
+            break;
+        edr__sha256_update(&s, buf, (size_t)n);
+    }
+    edr__sha256_final(&s, out);
+    rc = 0;
+out:
+    close(fd);
+    return rc;
+}
+
+static edr__hash_slot_t *edr__hash_slot(edr_proc_cache_t *c, uint64_t dev, uint64_t ino)
+{
+    uint64_t h = (dev * 0x9e3779b97f4a7c15ull) ^ (ino * 0xc2b2ae3d27d4eb4full);
+    return &c->hashes[(h >> 20) % EDR__HASHES];
+}
+
+static void *edr__hash_worker(void *arg)
+{
+    edr_proc_cache_t *c = arg;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->stop && c->q_len == 0)
+            pthread_cond_wait(&c->cv, &c->mu);
+        if (c->stop)
+            break;
+        edr__hash_req_t r = c->q[c->q_head];
+        c->q_head = (c->q_head + 1) % EDR__HASH_Q;
+        c->q_len--;
+        pthread_mutex_unlock(&c->mu);
+        uint8_t sha[32];
+        int rc = edr__hash_file(&r, sha);
+        pthread_mutex_lock(&c->mu);
+        edr__hash_slot_t *s = edr__hash_slot(c, r.dev, r.ino);
+        if (s->dev == r.dev && s->ino == r.ino && s->mtime_ns == r.mtime_ns &&
+            s->size == r.size) {
+            s->state = rc == 0 ? 2 : 3;
+            memcpy(s->sha, sha, sizeof(sha));
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+int edr_proc_cache_exe_hash(edr_proc_cache_t *c, const char *path, uint64_t kdev, uint64_t ino,
+                            uint64_t mtime_ns, uint64_t size, uint8_t out[32])
+{
+    /* the kernel's dev_t is major << 20 | minor */
+    uint64_t dev = makedev((unsigned)(kdev >> 20), (unsigned)(kdev & 0xfffff));
+    int rc = 0;
+    pthread_mutex_lock(&c->mu);
+    edr__hash_slot_t *s = edr__hash_slot(c, dev, ino);
+    if (s->state && s->dev == dev && s->ino == ino && s->mtime_ns == mtime_ns && s->size == size) {
+        if (s->state == 2) {
+            memcpy(out, s->sha, 32);
+            rc = 1;
+        } else if (s->state == 3) {
+            rc = -1;
+        }
+        goto out;
+    }
+    if (!path || !path[0] || strlen(path) >= EDR_PROC_EXE_MAX || c->q_len == EDR__HASH_Q)
+        goto out; /* not queued: asked again on the next exec */
+    s->dev = dev, s->ino = ino, s->mtime_ns = mtime_ns, s->size = size, s->state = 1;
+    edr__hash_req_t *r = &c->q[(c->q_head + c->q_len) % EDR__HASH_Q];
+    r->dev = dev, r->ino = ino, r->mtime_ns = mtime_ns, r->size = size;
+    snprintf(r->path, sizeof(r->path), "%s", path);
+    c->q_len++;
+    pthread_cond_signal(&c->cv);
+out:
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+edr_proc_cache_t *edr_proc_cache_new(const uint8_t host_id[EDR_ID_LEN],
+                                     const uint8_t boot_id[EDR_ID_LEN], size_t capacity)
+{
+    edr_proc_cache_t *c = calloc(1, sizeof(*c));
+    size_t cap = 1024;
+    if (!c)
+        return NULL;
+    while (cap < capacity)
+        cap <<= 1;
+    c->slots = calloc(cap, sizeof(*c->slots));
+    if (!c->slots) {
+        free(c);
+        return NULL;
+    }
+    c->cap = cap;
+    c->mask = cap - 1;
+    memcpy(c->host, host_id, EDR_ID_LEN);
+    memcpy(c->boot, boot_id, EDR_ID_LEN);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    if (pthread_create(&c->worker, NULL, edr__hash_worker, c) != 0) {
+        pthread_mutex_destroy(&c->mu);
+        pthread_cond_destroy(&c->cv);
+        free(c->slots);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void edr_proc_cache_destroy(edr_proc_cache_t *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->stop = 1;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->worker, NULL);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c->slots);
+    free(c);
+}
+
+static const char *edr__name(edr__name_t *tab, uint32_t id, int is_group)
+{
+    edr__name_t *e = &tab[id % EDR__NAMES];
+    if (e->used && e->id == id)
+        return e->name;
+    char buf[4096];
+    e->used = 1;
+    e->id = id;
+    e->name[0] = 0;
+    if (is_group) {
+        struct group g, *res = NULL;
+        if (getgrgid_r(id, &g, buf, sizeof(buf), &res) == 0 && res)
+            snprintf(e->name, sizeof(e->name), "%s", g.gr_name);
+    } else {
+        struct passwd pw, *res = NULL;
+        if (getpwuid_r(id, &pw, buf, sizeof(buf), &res) == 0 && res)
+            snprintf(e->name, sizeof(e->name), "%s", pw.pw_name);
+    }
+    return e->name;
+}
+
+const char *edr_proc_cache_user(edr_proc_cache_t *c, uint32_t uid)
+{
+    return edr__name(c->users, uid, 0);
+}
+
+const char *edr_proc_cache_group(edr_proc_cache_t *c, uint32_t gid)
+{
+    return edr__name(c->groups, gid, 1);
+}
+
+void edr_proc_container_id(const char *cg, char out[65])
+{
+    out[0] = 0;
+    if (!cg)
+        return;
+    /* the last run of exactly 64 hex digits */
+    for (const char *p = cg; *p; p++) {
+        size_t n = 0;
+        while (isxdigit((unsigned char)p[n]))
+            n++;
+        if (n == 64) {
+            memcpy(out, p, 64);
+            out[64] = 0;
+        }
+        if (n)
+            p += n - 1;
+    }
+}
+
+/* ---- /proc seed ---------------------------------------------------------- */
+
+static ssize_t edr__read_file(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    size_t n = 0;
+    if (fd < 0)
+        return -1;
+    while (n < cap) {
+        ssize_t k = read(fd, buf + n, cap - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
+    close(fd);
+    return (ssize_t)n;
+}
+
+typedef struct {
+    uint32_t pid, ppid;
+    uint64_t start_ns;
+} edr__seed_t;
+
+static int edr__seed_cmp(const void *a, const void *b)
+{
+    const edr__seed_t *x = a, *y = b;
+    return x->start_ns < y->start_ns ? -1 : x->start_ns > y->start_ns;
+}
+
+/* Reads pid's stat: ppid, start time (ns) and whether it is a kernel thread. */
+static int edr__read_stat(const char *root, uint32_t pid, edr__seed_t *s, int *kthread)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "%s/%u/stat", root, pid);
+    ssize_t n = edr__read_file(path, buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    p += 2; /* field 3 (state) */
+    unsigned long long v[24] = {0};
+    for (int f = 3; f <= 22 && *p; f++) {
+        char *end;
+        if (f == 3) {
+            p = strchr(p, ' ');
+            if (!p)
+                return -1;
+            p++;
+            continue;
+        }
+        v[f] = strtoull(p, &end, 10);
+        p = *end ? end + 1 : end;
+    }
+    long hz = sysconf(_SC_CLK_TCK);
+    s->pid = pid;
+    s->ppid = (uint32_t)v[4];
+    s->start_ns = v[22] * (1000000000ull / (uint64_t)(hz > 0 ? hz : 100));
+    *kthread = (v[9] & 0x00200000) != 0; /* PF_KTHREAD */
+    return 0;
+}
+
+int edr_proc_cache_seed(edr_proc_cache_t *c, const char *root, edr_proc_seed_fn fn, void *ud)
+{
+    DIR *d = opendir(root ? root : "/proc");
+    edr__seed_t *v = NULL;
+    size_t n = 0, cap = 0;
+    int added = 0;
+    char *args = NULL;
+    const size_t args_cap = 8192;
+    if (!root)
+        root = "/proc";
+    if (!d)
+        return EDR_EIO;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char *end;
+        unsigned long pid = strtoul(de->d_name, &end, 10);
+        int kthread = 0;
+        edr__seed_t s;
+        if (*end || !pid)
+            continue;
+        if (edr__read_stat(root, (uint32_t)pid, &s, &kthread) != 0 || kthread)
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 1024;
+            edr__seed_t *nv = realloc(v, nc * sizeof(*nv));
+            if (!nv)
+                break;
+            v = nv, cap = nc;
+        }
+        v[n++] = s;
+    }
+    closedir(d);
+    args = malloc(args_cap);
+    if (!args) {
+        free(v);
+        return EDR_ENOMEM;
+    }
+    /* oldest first, so a parent is in the cache before its children */
+    qsort(v, n, sizeof(*v), edr__seed_cmp);
+    for (size_t i = 0; i < n; i++) {
+        char path[128], line[4096], cwd[4096];
+        edr_proc_t *p = edr_proc_cache_put(c, v[i].pid, v[i].start_ns);
+        if (!p)
+            break;
+        p->ppid = v[i].ppid;
+        edr_proc_t *pp = v[i].ppid ? edr_proc_cache_find(c, v[i].ppid) : NULL;
+        if (pp) {
+            memcpy(p->parent_id, pp->id, EDR_ID_LEN);
+            p->has_parent = 1;
+        }
+        snprintf(path, sizeof(path), "%s/%u/exe", root, v[i].pid);
+        ssize_t k = readlink(path, p->exe, sizeof(p->exe) - 1);
+        p->exe[k > 0 ? k : 0] = 0;
+        snprintf(path, sizeof(path), "%s/%u/cwd", root, v[i].pid);
+        k = readlink(path, cwd, sizeof(cwd) - 1);
+        cwd[k > 0 ? k : 0] = 0;
+        snprintf(path, sizeof(path), "%s/%u/status", root, v[i].pid);
+        k = edr__read_file(path, line, sizeof(line) - 1);
+        if (k > 0) {
+            line[k] = 0;
+            char *u = strstr(line, "\nUid:"), *g = strstr(line, "\nGid:");
+            if (u)
+                p->uid = (uint32_t)strtoul(u + 5, NULL, 10);
+            if (g)
+                p->gid = (uint32_t)strtoul(g + 5, NULL, 10);
+        }
+        snprintf(path, sizeof(path), "%s/%u/cgroup", root, v[i].pid);
+        k = edr__read_file(path, line, sizeof(line) - 1);
+        if (k > 0) {
+            line[k] = 0;
+            edr_proc_container_id(line, p->container_id);
+        }
+        snprintf(path, sizeof(path), "%s/%u/cmdline", root, v[i].pid);
+        k = edr__read_file(path, args, args_cap);
+        added++;
+        if (fn)
+            fn(p, args, k > 0 ? (size_t)k : 0, cwd, ud);
+    }
+    free(args);
+    free(v);
+    return added;
+}

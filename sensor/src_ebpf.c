@@ -1,0 +1,823 @@
+/* eBPF source: loads the CO-RE programs of sensor/bpf, reads their ring buffer on the loop and maps records to edr.v1 events.
+ *
+ * How the daemon creates it (sensor.c does this for --source ebpf / auto):
+ *
+ *   char err[256];
+ *   edr_source_t *src = edr_source_ebpf_new(cfg, err, sizeof(err));
+ *   if (!src || src->ops->start(src, loop, em) != 0) ... fall back;
+ *   ... uv_run(loop) ...
+ *   src->ops->stop(src);      (drains the ring buffer, closes its handles)
+ *   ... let the loop run once more so the handles close ...
+ *   src->ops->destroy(src);
+ *
+ * start() needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_RESOURCE is not needed on
+ * kernels with memcg accounting) and kernel BTF; it returns EDR_EUNSUPPORTED
+ * with a logged reason when the programs cannot be loaded. The calling
+ * process (tgid) is excluded in the kernel. At start, every process found in
+ * /proc is emitted once as a seeded ProcessStart so that older processes have
+ * entity ids and parents. Losses in the kernel (ring buffer full) are read
+ * every second and reported with edr_emit_drop("ebpf.ringbuf.<kind>",
+ * "ringbuf_full"); malformed records as ("ebpf.record", "malformed").
+ */
+#include "source.h"
+
+#include "edr/config.h"
+#include "edr/err.h"
+#include "edr/event.h"
+#include "edr/log.h"
+#include "edr_bpf.h"
+#include "edr_bpf.skel.h"
+#include "proc_cache.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EDR__PATHBUF 8192
+
+typedef struct edr_src_ebpf {
+    edr_source_t base;
+    uv_loop_t *loop;
+    edr_emit_t *em;
+    struct edr_bpf *skel;
+    struct ring_buffer *rb;
+    edr_proc_cache_t *pc;
+    uv_poll_t poll;
+    uv_timer_t timer;
+    int open_handles; /* uv handles not yet closed */
+    int started, stopped;
+    int64_t boot_to_utc; /* UTC ns - boot-clock ns */
+    uint64_t drops_seen[EDR_BPF_KIND_MAX];
+    uint64_t records, malformed;
+    char path[EDR__PATHBUF], path2[EDR__PATHBUF];
+} edr_src_ebpf_t;
+
+static const char *const edr__kind_names[EDR_BPF_KIND_MAX] = {
+    [EDR_BPF_FORK] = "ebpf.ringbuf.fork",
+    [EDR_BPF_EXEC] = "ebpf.ringbuf.exec",
+    [EDR_BPF_EXIT] = "ebpf.ringbuf.exit",
+    [EDR_BPF_ACCESS] = "ebpf.ringbuf.access",
+    [EDR_BPF_FILE_CREATE] = "ebpf.ringbuf.file_create",
+    [EDR_BPF_FILE_WRITE] = "ebpf.ringbuf.file_write",
+    [EDR_BPF_FILE_RENAME] = "ebpf.ringbuf.file_rename",
+    [EDR_BPF_FILE_DELETE] = "ebpf.ringbuf.file_delete",
+    [EDR_BPF_FILE_CHMOD] = "ebpf.ringbuf.file_chmod",
+    [EDR_BPF_FILE_CHOWN] = "ebpf.ringbuf.file_chown",
+    [EDR_BPF_FILE_MMAP] = "ebpf.ringbuf.file_mmap",
+    [EDR_BPF_NET] = "ebpf.ringbuf.network",
+};
+
+/* ---- libbpf logs into the core logger ------------------------------------ */
+
+static int edr__libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+    char line[1024];
+    edr_log_level_t l = level == LIBBPF_WARN ? EDR_LOG_WARN : EDR_LOG_DEBUG;
+    if (l == EDR_LOG_DEBUG && edr_log_get_level() < EDR_LOG_DEBUG)
+        return 0;
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
+        line[--n] = 0;
+    if (n)
+        edr_log(l, "libbpf: %s", line);
+    return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static int64_t edr__boot_to_utc(void)
+{
+    struct timespec rt, bt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_BOOTTIME, &bt);
+    return ((int64_t)rt.tv_sec - bt.tv_sec) * 1000000000ll + (rt.tv_nsec - bt.tv_nsec);
+}
+
+static uint64_t edr__now_utc(void)
+{
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    return (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
+}
+
+static ProtobufCBinaryData edr__bin(edr_arena_t *a, const void *p, size_t n)
+{
+    ProtobufCBinaryData b = {0, NULL};
+    b.data = edr_arena_dup(a, p, n);
+    if (b.data)
+        b.len = n;
+    return b;
+}
+
+static char *edr__str(edr_arena_t *a, const char *s)
+{
+    char *r = edr_arena_strdup(a, s ? s : "");
+    return r ? r : (char *)"";
+}
+
+/* Lexically normalises "dir/rel" (or rel when absolute) into out. */
+static const char *edr__join(char *out, size_t cap, const char *dir, const char *rel)
+{
+    char tmp[EDR__PATHBUF];
+    size_t n = 0;
+    if (!rel || !rel[0]) {
+        snprintf(out, cap, "%s", dir ? dir : "");
+        return out;
+    }
+    if (rel[0] == '/' || !dir || !dir[0])
+        snprintf(tmp, sizeof(tmp), "%s", rel);
+    else
+        snprintf(tmp, sizeof(tmp), "%s/%s", dir, rel);
+    if (tmp[0] != '/') { /* relative without a directory: keep as given */
+        snprintf(out, cap, "%s", tmp);
+        return out;
+    }
+    out[0] = 0;
+    for (char *save = NULL, *c = strtok_r(tmp, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+        if (strcmp(c, ".") == 0)
+            continue;
+        if (strcmp(c, "..") == 0) {
+            while (n > 0 && out[n - 1] != '/')
+                n--;
+            if (n > 0)
+                n--;
+            out[n] = 0;
+            continue;
+        }
+        size_t k = strlen(c);
+        if (n + 1 + k + 1 > cap)
+            break;
+        out[n++] = '/';
+        memcpy(out + n, c, k);
+        n += k;
+        out[n] = 0;
+    }
+    if (n == 0)
+        snprintf(out, cap, "/");
+    return out;
+}
+
+/* Reads the next string of a record: len bytes (with NUL) at *off. NULL when
+ * it does not fit (malformed); "" when absent. */
+static const char *edr__rec_str(const char *data, size_t avail, size_t *off, uint32_t len)
+{
+    const char *s;
+    if (len == 0)
+        return "";
+    if (*off + len > avail || data[*off + len - 1] != 0)
+        return NULL;
+    s = data + *off;
+    *off += len;
+    return s;
+}
+
+/* The actor's cache entry, created from the record when unknown. */
+static edr_proc_t *edr__actor(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h)
+{
+    edr_proc_t *p = edr_proc_cache_get(s->pc, h->tgid, h->start_boot_ns);
+    if (p)
+        return p;
+    p = edr_proc_cache_put(s->pc, h->tgid, h->start_boot_ns);
+    if (!p)
+        return NULL;
+    p->ppid = h->ppid;
+    p->uid = h->uid;
+    p->gid = h->gid;
+    if (h->ppid) {
+        edr_proc_cache_entity_id(s->pc, h->ppid, h->pstart_boot_ns, p->parent_id);
+        p->has_parent = 1;
+    }
+    return p;
+}
+
+/* Starts an event for the record's actor, or NULL (loss counted by the emitter). */
+static Edr__V1__Event *edr__begin(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h, edr_proc_t **pp)
+{
+    edr_proc_t *p = edr__actor(s, h);
+    edr_arena_t *a;
+    Edr__V1__Event *e;
+    uint8_t id[EDR_ID_LEN];
+
+    if (pp)
+        *pp = p;
+    e = edr_emit_begin(s->em, (uint64_t)((int64_t)h->ts_boot_ns + s->boot_to_utc));
+    if (!e)
+        return NULL;
+    a = edr_emit_arena(s->em);
+    if (p) {
+        e->entity_id = edr__bin(a, p->id, EDR_ID_LEN);
+        if (p->has_parent)
+            e->parent_entity_id = edr__bin(a, p->parent_id, EDR_ID_LEN);
+    } else { /* cache full: ids straight from the record */
+        edr_proc_cache_entity_id(s->pc, h->tgid, h->start_boot_ns, id);
+        e->entity_id = edr__bin(a, id, EDR_ID_LEN);
+        if (h->ppid) {
+            edr_proc_cache_entity_id(s->pc, h->ppid, h->pstart_boot_ns, id);
+            e->parent_entity_id = edr__bin(a, id, EDR_ID_LEN);
+        }
+    }
+    e->pid = h->tgid;
+    e->tid = h->tid;
+    return e;
+}
+
+static void edr__split_argv(edr_arena_t *a, const char *args, size_t n, Edr__V1__ProcessStart *ps)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (args[i] == 0)
+            count++;
+    if (n && args[n - 1] != 0)
+        count++;
+    if (!count)
+        return;
+    char **v = edr_arena_alloc(a, count * sizeof(char *));
+    char *copy = edr_arena_alloc(a, n + 1);
+    if (!v || !copy)
+        return;
+    memcpy(copy, args, n);
+    copy[n] = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < count;) {
+        v[k++] = copy + i;
+        i += strlen(copy + i) + 1;
+    }
+    ps->argv = v;
+    ps->n_argv = k;
+}
+
+static void edr__file_exec(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h, const char *path,
+                           const uint8_t *sha, int mapped)
+{
+    Edr__V1__Event *e = edr__begin(s, h, NULL);
+    edr_arena_t *a = edr_emit_arena(s->em);
+    Edr__V1__FileExec *x;
+    if (!e)
+        return;
+    x = edr_arena_alloc(a, sizeof(*x));
+    if (!x) {
+        edr_emit_end(s->em, e);
+        return;
+    }
+    edr__v1__file_exec__init(x);
+    x->path = edr__str(a, path);
+    x->mapped = mapped;
+    if (sha)
+        x->sha256 = edr__bin(a, sha, 32);
+    e->body_case = EDR__V1__EVENT__BODY_FILE_EXEC;
+    e->file_exec = x;
+    edr_emit_end(s->em, e);
+}
+
+/* ---- record handlers ----------------------------------------------------- */
+
+static void edr__on_fork(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h)
+{
+    edr_proc_t *parent = edr_proc_cache_get(s->pc, h->ppid, h->pstart_boot_ns);
+    edr_proc_t *p = edr_proc_cache_put(s->pc, h->tgid, h->start_boot_ns);
+    edr_arena_t *a = edr_emit_arena(s->em);
+    Edr__V1__Event *e;
+    Edr__V1__ProcessFork *f;
+
+    if (p) {
+        p->ppid = h->ppid;
+        p->uid = h->uid;
+        p->gid = h->gid;
+        edr_proc_cache_entity_id(s->pc, h->ppid, h->pstart_boot_ns, p->parent_id);
+        p->has_parent = h->ppid != 0;
+        if (parent) { /* fork keeps the image */
+            memcpy(p->exe, parent->exe, sizeof(p->exe));
+            memcpy(p->container_id, parent->container_id, sizeof(p->container_id));
+            p->cgroup_id = parent->cgroup_id;
+        }
+    }
+    e = edr__begin(s, h, NULL);
+    if (!e)
+        return;
+    f = edr_arena_alloc(a, sizeof(*f));
+    if (f) {
+        edr__v1__process_fork__init(f);
+        f->ppid = h->ppid;
+        f->start_time_ns = (uint64_t)((int64_t)h->start_boot_ns + s->boot_to_utc);
+        e->body_case = EDR__V1__EVENT__BODY_PROCESS_FORK;
+        e->process_fork = f;
+    }
+    edr_emit_end(s->em, e);
+}
+
+static int edr__on_exec(edr_src_ebpf_t *s, const struct edr_bpf_exec *r, size_t size)
+{
+    size_t avail = size - sizeof(*r), off = 0;
+    const char *exe = edr__rec_str(r->data, avail, &off, r->exe_len);
+    const char *cwd = exe ? edr__rec_str(r->data, avail, &off, r->cwd_len) : NULL;
+    const char *fname = cwd ? edr__rec_str(r->data, avail, &off, r->filename_len) : NULL;
+    const char *interp = fname ? edr__rec_str(r->data, avail, &off, r->interp_len) : NULL;
+    char cg[EDR_BPF_CGNAME + 1];
+    uint8_t sha[32];
+    int have_sha;
+    edr_proc_t *p;
+    Edr__V1__Event *e;
+    edr_arena_t *a = edr_emit_arena(s->em);
+
+    if (!interp || off + r->args_len > avail)
+        return -1;
+    memcpy(cg, r->cgroup_name, EDR_BPF_CGNAME);
+    cg[EDR_BPF_CGNAME] = 0;
+    have_sha = edr_proc_cache_exe_hash(s->pc, exe, r->dev, r->ino, r->mtime_ns, r->size, sha) == 1;
+
+    /* the file asked for (a script), then the image actually mapped */
+    if (fname[0] && interp[0] && strcmp(fname, interp) != 0)
+        edr__file_exec(s, &r->h, edr__join(s->path, sizeof(s->path), cwd, fname), NULL, 0);
+    edr__file_exec(s, &r->h, exe, have_sha ? sha : NULL, 0);
+
+    e = edr__begin(s, &r->h, &p);
+    if (p) {
+        snprintf(p->exe, sizeof(p->exe), "%s", exe);
+        p->uid = r->h.uid;
+        p->gid = r->h.gid;
+        p->cgroup_id = r->cgroup_id;
+        edr_proc_container_id(cg, p->container_id);
+    }
+    if (!e)
+        return 0;
+    Edr__V1__ProcessStart *ps = edr_arena_alloc(a, sizeof(*ps));
+    if (ps) {
+        edr__v1__process_start__init(ps);
+        ps->exe = edr__str(a, exe);
+        edr__split_argv(a, r->data + off, r->args_len, ps);
+        ps->cwd = edr__str(a, cwd);
+        ps->uid = r->h.uid;
+        ps->gid = r->h.gid;
+        ps->user = edr__str(a, edr_proc_cache_user(s->pc, r->h.uid));
+        ps->group = edr__str(a, edr_proc_cache_group(s->pc, r->h.gid));
+        if (have_sha)
+            ps->exe_sha256 = edr__bin(a, sha, 32);
+        ps->cgroup_id = r->cgroup_id;
+        ps->container_id = edr__str(a, p ? p->container_id : "");
+        ps->ppid = p ? p->ppid : r->h.ppid;
+        ps->start_time_ns = (uint64_t)((int64_t)r->h.start_boot_ns + s->boot_to_utc);
+        e->body_case = EDR__V1__EVENT__BODY_PROCESS_START;
+        e->process_start = ps;
+    }
+    edr_emit_end(s->em, e);
+    return 0;
+}
+
+static void edr__on_exit(edr_src_ebpf_t *s, const struct edr_bpf_exit *r)
+{
+    Edr__V1__Event *e = edr__begin(s, &r->h, NULL);
+    edr_arena_t *a = edr_emit_arena(s->em);
+    if (e) {
+        Edr__V1__ProcessExit *x = edr_arena_alloc(a, sizeof(*x));
+        if (x) {
+            edr__v1__process_exit__init(x);
+            x->signal = (int32_t)(r->exit_code & 0x7f);
+            x->exit_code = x->signal ? 0 : (int32_t)((r->exit_code >> 8) & 0xff);
+            e->body_case = EDR__V1__EVENT__BODY_PROCESS_EXIT;
+            e->process_exit = x;
+        }
+        edr_emit_end(s->em, e);
+    }
+    edr_proc_cache_remove(s->pc, r->h.tgid);
+}
+
+static void edr__on_access(edr_src_ebpf_t *s, const struct edr_bpf_access *r)
+{
+    Edr__V1__Event *e = edr__begin(s, &r->h, NULL);
+    edr_arena_t *a = edr_emit_arena(s->em);
+    uint8_t id[EDR_ID_LEN];
+    if (!e)
+        return;
+    Edr__V1__ProcessAccess *x = edr_arena_alloc(a, sizeof(*x));
+    if (x) {
+        edr_proc_t *t = edr_proc_cache_get(s->pc, r->target_tgid, r->target_start_boot_ns);
+        edr__v1__process_access__init(x);
+        edr_proc_cache_entity_id(s->pc, r->target_tgid, r->target_start_boot_ns, id);
+        x->target_entity_id = edr__bin(a, id, EDR_ID_LEN);
+        x->target_pid = r->target_tgid;
+        x->kind = (Edr__V1__ProcessAccess__Kind)r->kind;
+        x->access_mask = r->request;
+        x->target_exe = edr__str(a, t ? t->exe : "");
+        e->body_case = EDR__V1__EVENT__BODY_PROCESS_ACCESS;
+        e->process_access = x;
+    }
+    edr_emit_end(s->em, e);
+}
+
+static int edr__on_file(edr_src_ebpf_t *s, const struct edr_bpf_file *r, size_t size)
+{
+    size_t avail = size - sizeof(*r), off = 0;
+    const char *dir = edr__rec_str(r->data, avail, &off, r->dir_len);
+    const char *rel = dir ? edr__rec_str(r->data, avail, &off, r->rel_len) : NULL;
+    const char *dir2 = rel ? edr__rec_str(r->data, avail, &off, r->dir2_len) : NULL;
+    const char *rel2 = dir2 ? edr__rec_str(r->data, avail, &off, r->rel2_len) : NULL;
+    edr_arena_t *a = edr_emit_arena(s->em);
+    Edr__V1__Event *e;
+    const char *path;
+
+    if (!rel2)
+        return -1;
+    path = edr__join(s->path, sizeof(s->path), dir, rel);
+    if (r->h.kind == EDR_BPF_FILE_MMAP) {
+        edr__file_exec(s, &r->h, path, NULL, 1);
+        return 0;
+    }
+    e = edr__begin(s, &r->h, NULL);
+    if (!e)
+        return 0;
+    switch (r->h.kind) {
+    case EDR_BPF_FILE_CREATE: {
+        Edr__V1__FileCreate *x = edr_arena_alloc(a, sizeof(*x));
+        if (!x)
+            break;
+        edr__v1__file_create__init(x);
+        x->path = edr__str(a, path);
+        x->mode = r->mode;
+        e->body_case = EDR__V1__EVENT__BODY_FILE_CREATE;
+        e->file_create = x;
+        break;
+    }
+    case EDR_BPF_FILE_WRITE: {
+        Edr__V1__FileWrite *x = edr_arena_alloc(a, sizeof(*x));
+        if (!x)
+            break;
+        edr__v1__file_write__init(x);
+        x->path = edr__str(a, path);
+        x->bytes = r->bytes;
+        e->body_case = EDR__V1__EVENT__BODY_FILE_WRITE;
+        e->file_write = x;
+        break;
+    }
+    case EDR_BPF_FILE_RENAME: {
+        Edr__V1__FileRename *x = edr_arena_alloc(a, sizeof(*x));
+        if (!x)
+            break;
+        edr__v1__file_rename__init(x);
+        x->old_path = edr__str(a, path);
+        x->new_path = edr__str(a, edr__join(s->path2, sizeof(s->path2), dir2, rel2));
+        e->body_case = EDR__V1__EVENT__BODY_FILE_RENAME;
+        e->file_rename = x;
+        break;
+    }
+    case EDR_BPF_FILE_DELETE: {
+        Edr__V1__FileDelete *x = edr_arena_alloc(a, sizeof(*x));
+        if (!x)
+            break;
+        edr__v1__file_delete__init(x);
+        x->path = edr__str(a, path);
+        e->body_case = EDR__V1__EVENT__BODY_FILE_DELETE;
+        e->file_delete = x;
+        break;
+    }
+    case EDR_BPF_FILE_CHMOD:
+    case EDR_BPF_FILE_CHOWN: {
+        Edr__V1__FileAttr *x = edr_arena_alloc(a, sizeof(*x));
+        if (!x)
+            break;
+        edr__v1__file_attr__init(x);
+        x->path = edr__str(a, path);
+        x->kind = r->h.kind == EDR_BPF_FILE_CHMOD ? EDR__V1__FILE_ATTR__KIND__CHMOD
+                                                  : EDR__V1__FILE_ATTR__KIND__CHOWN;
+        x->mode = r->mode;
+        x->uid = r->uid;
+        x->gid = r->gid;
+        e->body_case = EDR__V1__EVENT__BODY_FILE_ATTR;
+        e->file_attr = x;
+        break;
+    }
+    }
+    edr_emit_end(s->em, e);
+    return 0;
+}
+
+static void edr__on_net(edr_src_ebpf_t *s, const struct edr_bpf_net *r)
+{
+    Edr__V1__Event *e = edr__begin(s, &r->h, NULL);
+    edr_arena_t *a = edr_emit_arena(s->em);
+    size_t iplen = r->family == 10 ? 16 : 4;
+    if (!e)
+        return;
+    Edr__V1__Network *n = edr_arena_alloc(a, sizeof(*n));
+    Edr__V1__Endpoint *l = edr_arena_alloc(a, sizeof(*l));
+    Edr__V1__Endpoint *rm = edr_arena_alloc(a, sizeof(*rm));
+    if (n && l && rm) {
+        edr__v1__network__init(n);
+        edr__v1__endpoint__init(l);
+        edr__v1__endpoint__init(rm);
+        l->ip = edr__bin(a, r->local_ip, iplen);
+        l->port = r->local_port;
+        rm->ip = edr__bin(a, r->remote_ip, iplen);
+        rm->port = r->remote_port;
+        n->action = (Edr__V1__Network__Action)r->action;
+        n->protocol = r->protocol == 17 ? EDR__V1__NETWORK__PROTOCOL__UDP
+                                        : EDR__V1__NETWORK__PROTOCOL__TCP;
+        n->direction = r->action == EDR_BPF_NET_ACCEPT || r->action == EDR_BPF_NET_LISTEN
+                           ? EDR__V1__NETWORK__DIRECTION__INBOUND
+                       : r->action == EDR_BPF_NET_CLOSE ? EDR__V1__NETWORK__DIRECTION__DIRECTION_UNSPECIFIED
+                                                        : EDR__V1__NETWORK__DIRECTION__OUTBOUND;
+        n->local = l;
+        if (r->action != EDR_BPF_NET_LISTEN)
+            n->remote = rm;
+        e->body_case = EDR__V1__EVENT__BODY_NETWORK;
+        e->network = n;
+    }
+    edr_emit_end(s->em, e);
+}
+
+/* Ring buffer callback: one record. Malformed records are counted and skipped. */
+static int edr__on_record(void *ctx, void *data, size_t size)
+{
+    edr_src_ebpf_t *s = ctx;
+    const struct edr_bpf_hdr *h = data;
+    int bad = 0;
+
+    s->records++;
+    if (size < sizeof(*h) || h->size > size || h->kind == 0 || h->kind >= EDR_BPF_KIND_MAX) {
+        bad = 1;
+        goto out;
+    }
+    size = h->size;
+    switch (h->kind) {
+    case EDR_BPF_FORK:
+        if (size < sizeof(struct edr_bpf_fork))
+            bad = 1;
+        else
+            edr__on_fork(s, h);
+        break;
+    case EDR_BPF_EXEC:
+        bad = size < sizeof(struct edr_bpf_exec) || edr__on_exec(s, data, size) != 0;
+        break;
+    case EDR_BPF_EXIT:
+        if (size < sizeof(struct edr_bpf_exit))
+            bad = 1;
+        else
+            edr__on_exit(s, data);
+        break;
+    case EDR_BPF_ACCESS:
+        if (size < sizeof(struct edr_bpf_access))
+            bad = 1;
+        else
+            edr__on_access(s, data);
+        break;
+    case EDR_BPF_NET:
+        if (size < sizeof(struct edr_bpf_net))
+            bad = 1;
+        else
+            edr__on_net(s, data);
+        break;
+    default:
+        bad = size < sizeof(struct edr_bpf_file) || edr__on_file(s, data, size) != 0;
+        break;
+    }
+out:
+    if (bad) {
+        s->malformed++;
+        edr_emit_drop(s->em, "ebpf.record", "malformed", 1);
+    }
+    return 0;
+}
+
+/* ---- loop integration ---------------------------------------------------- */
+
+static void edr__read_drops(edr_src_ebpf_t *s)
+{
+    int ncpu = libbpf_num_possible_cpus();
+    uint64_t *v;
+    if (ncpu <= 0 || !s->skel)
+        return;
+    v = calloc((size_t)ncpu, sizeof(uint64_t));
+    if (!v)
+        return;
+    for (uint32_t k = 1; k < EDR_BPF_KIND_MAX; k++) {
+        uint64_t sum = 0;
+        if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.drops), &k, v) != 0)
+            continue;
+        for (int c = 0; c < ncpu; c++)
+            sum += v[c];
+        if (sum > s->drops_seen[k]) {
+            edr_emit_drop(s->em, edr__kind_names[k] ? edr__kind_names[k] : "ebpf.ringbuf",
+                          "ringbuf_full", sum - s->drops_seen[k]);
+            s->drops_seen[k] = sum;
+        }
+    }
+    free(v);
+}
+
+static void edr__on_poll(uv_poll_t *h, int status, int events)
+{
+    edr_src_ebpf_t *s = h->data;
+    if (status < 0) {
+        edr_log_warn("ebpf: ring buffer poll: %s", uv_strerror(status));
+        return;
+    }
+    ring_buffer__consume(s->rb);
+}
+
+static void edr__on_timer(uv_timer_t *t)
+{
+    edr_src_ebpf_t *s = t->data;
+    s->boot_to_utc = edr__boot_to_utc();
+    edr__read_drops(s);
+}
+
+static void edr__on_close(uv_handle_t *h)
+{
+    edr_src_ebpf_t *s = h->data;
+    s->open_handles--;
+}
+
+/* Seeded ProcessStart for a process found in /proc. */
+static void edr__on_seed(edr_proc_t *p, const char *argv, size_t argv_len, const char *cwd,
+                         void *ud)
+{
+    edr_src_ebpf_t *s = ud;
+    edr_arena_t *a = edr_emit_arena(s->em);
+    Edr__V1__Event *e;
+    Edr__V1__ProcessStart *ps;
+    struct stat st;
+    uint8_t sha[32];
+    int have_sha = 0;
+
+    if (p->exe[0] && stat(p->exe, &st) == 0) {
+        uint64_t kdev = ((uint64_t)major(st.st_dev) << 20) | minor(st.st_dev);
+        have_sha = edr_proc_cache_exe_hash(s->pc, p->exe, kdev, st.st_ino,
+                                           (uint64_t)st.st_mtim.tv_sec * 1000000000ull +
+                                               (uint64_t)st.st_mtim.tv_nsec,
+                                           (uint64_t)st.st_size, sha) == 1;
+    }
+    e = edr_emit_begin(s->em, edr__now_utc());
+    if (!e)
+        return;
+    e->entity_id = edr__bin(a, p->id, EDR_ID_LEN);
+    if (p->has_parent)
+        e->parent_entity_id = edr__bin(a, p->parent_id, EDR_ID_LEN);
+    e->pid = p->tgid;
+    e->tid = p->tgid;
+    ps = edr_arena_alloc(a, sizeof(*ps));
+    if (ps) {
+        edr__v1__process_start__init(ps);
+        ps->exe = edr__str(a, p->exe);
+        edr__split_argv(a, argv, argv_len, ps);
+        ps->cwd = edr__str(a, cwd);
+        ps->uid = p->uid;
+        ps->gid = p->gid;
+        ps->user = edr__str(a, edr_proc_cache_user(s->pc, p->uid));
+        ps->group = edr__str(a, edr_proc_cache_group(s->pc, p->gid));
+        if (have_sha)
+            ps->exe_sha256 = edr__bin(a, sha, 32);
+        ps->container_id = edr__str(a, p->container_id);
+        ps->ppid = p->ppid;
+        ps->seeded = 1;
+        ps->start_time_ns = (uint64_t)((int64_t)p->start_boot_ns + s->boot_to_utc);
+        e->body_case = EDR__V1__EVENT__BODY_PROCESS_START;
+        e->process_start = ps;
+    }
+    edr_emit_end(s->em, e);
+}
+
+static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
+{
+    edr_src_ebpf_t *s = (edr_src_ebpf_t *)src;
+    uint32_t self = (uint32_t)getpid();
+    uint8_t one = 1;
+    int rc = EDR_EUNSUPPORTED, err;
+
+    if (s->started)
+        return EDR_EBUSY;
+    s->loop = loop;
+    s->em = em;
+    s->boot_to_utc = edr__boot_to_utc();
+    libbpf_set_print(edr__libbpf_print);
+    if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+        edr_log_warn("ebpf: kernel BTF /sys/kernel/btf/vmlinux is missing: source unavailable");
+        goto fail;
+    }
+    s->skel = edr_bpf__open();
+    if (!s->skel) {
+        edr_log_warn("ebpf: cannot open the BPF object: %s", strerror(errno));
+        goto fail;
+    }
+    err = edr_bpf__load(s->skel);
+    if (err) {
+        edr_log_warn("ebpf: cannot load the BPF programs: %s%s", strerror(-err),
+                     err == -EPERM ? " (needs root: CAP_BPF and CAP_PERFMON)" : "");
+        rc = err == -EPERM ? EDR_EPERM : EDR_EUNSUPPORTED;
+        goto fail;
+    }
+    if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.ignore_tgids), &self, &one, BPF_ANY) != 0)
+        edr_log_warn("ebpf: cannot exclude the sensor's own activity: %s", strerror(errno));
+    s->pc = edr_proc_cache_new(edr_emit_host_id(em), edr_emit_boot_id(em), 32768);
+    if (!s->pc) {
+        rc = EDR_ENOMEM;
+        goto fail;
+    }
+    err = edr_bpf__attach(s->skel);
+    if (err) {
+        edr_log_warn("ebpf: cannot attach the BPF programs: %s", strerror(-err));
+        goto fail;
+    }
+    s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), edr__on_record, s, NULL);
+    if (!s->rb) {
+        edr_log_warn("ebpf: cannot map the ring buffer: %s", strerror(errno));
+        goto fail;
+    }
+    /* attached first, then seeded: a process is seen either way */
+    int n = edr_proc_cache_seed(s->pc, "/proc", edr__on_seed, s);
+    edr_log_info("ebpf: %d running processes seeded from /proc", n);
+    if ((err = uv_poll_init(loop, &s->poll, ring_buffer__epoll_fd(s->rb))) != 0) {
+        edr_log_warn("ebpf: cannot poll the ring buffer: %s", uv_strerror(err));
+        rc = EDR_EIO;
+        goto fail;
+    }
+    s->poll.data = s;
+    s->open_handles++;
+    if ((err = uv_poll_start(&s->poll, UV_READABLE, edr__on_poll)) != 0) {
+        edr_log_warn("ebpf: cannot poll the ring buffer: %s", uv_strerror(err));
+        rc = EDR_EIO;
+        goto fail;
+    }
+    uv_timer_init(loop, &s->timer);
+    s->timer.data = s;
+    s->open_handles++;
+    uv_timer_start(&s->timer, edr__on_timer, 1000, 1000);
+    s->started = 1;
+    return 0;
+fail:
+    if (s->open_handles) { /* poll initialised, start failed */
+        uv_close((uv_handle_t *)&s->poll, edr__on_close);
+        for (int i = 0; s->open_handles > 0 && i < 100; i++)
+            uv_run(loop, UV_RUN_NOWAIT);
+    }
+    ring_buffer__free(s->rb);
+    s->rb = NULL;
+    edr_bpf__destroy(s->skel);
+    s->skel = NULL;
+    edr_proc_cache_destroy(s->pc);
+    s->pc = NULL;
+    return rc;
+}
+
+static void edr__stop(edr_source_t *src)
+{
+    edr_src_ebpf_t *s = (edr_src_ebpf_t *)src;
+    if (!s->started || s->stopped)
+        return;
+    s->stopped = 1;
+    if (s->skel)
+        edr_bpf__detach(s->skel);
+    ring_buffer__consume(s->rb);
+    edr__read_drops(s);
+    uv_poll_stop(&s->poll);
+    uv_timer_stop(&s->timer);
+    uv_close((uv_handle_t *)&s->poll, edr__on_close);
+    uv_close((uv_handle_t *)&s->timer, edr__on_close);
+}
+
+static int edr__done(edr_source_t *src)
+{
+    return 0;
+}
+
+static void edr__destroy(edr_source_t *src)
+{
+    edr_src_ebpf_t *s = (edr_src_ebpf_t *)src;
+    if (!s)
+        return;
+    edr__stop(src);
+    /* the handles live in s: let their close callbacks run first */
+    for (int i = 0; s->open_handles > 0 && s->loop && i < 100; i++)
+        uv_run(s->loop, UV_RUN_NOWAIT);
+    ring_buffer__free(s->rb);
+    edr_bpf__destroy(s->skel);
+    edr_proc_cache_destroy(s->pc);
+    free(s);
+}
+
+const edr_source_ops_t edr_source_ebpf_ops = {
+    .name = "ebpf",
+    .source_kind = EDR__V1__SENSOR_INFO__SOURCE_KIND__EBPF,
+    .start = edr__start,
+    .stop = edr__stop,
+    .done = edr__done,
+    .destroy = edr__destroy,
+};
+
+edr_source_t *edr_source_ebpf_new(const struct edr_config *cfg, char *err, size_t errlen)
+{
+    edr_src_ebpf_t *s = calloc(1, sizeof(*s));
+    (void)cfg;
+    if (!s) {
+        snprintf(err, errlen, "source ebpf: out of memory");
+        return NULL;
+    }
+    s->base.ops = &edr_source_ebpf_ops;
+    return &s->base;
+}
