@@ -55,8 +55,7 @@ static int digits(const char *s, size_t len, size_t *i, size_t n, unsigned *v)
 {
     unsigned x = 0;
     for (size_t k = 0; k < n; k++) {
-        if (*i >= len || s[*i] < '0' || s[*i] > '9')
-            return -1;
+        if (*i >= len || s[*i] < '0' || s[*i] > '9') return -1;
         x = x * 10 + (unsigned)(s[(*i)++] - '0');
     }
     *v = x;
@@ -81,13 +80,11 @@ int edr_jsonl_time_parse(const char *s, size_t len, uint64_t *ns)
         i++;
         size_t nd = 0;
         while (i < len && s[i] >= '0' && s[i] <= '9') {
-            if (nd < 9)
-                frac = frac * 10 + (unsigned)(s[i] - '0');
+            if (nd < 9) frac = frac * 10 + (unsigned)(s[i] - '0');
             nd++;
             i++;
         }
-        if (nd == 0)
-            return EDR_EINVAL;
+        if (nd == 0) return EDR_EINVAL;
         for (; nd < 9; nd++)
             frac *= 10;
     }
@@ -97,19 +94,14 @@ int edr_jsonl_time_parse(const char *s, size_t len, uint64_t *ns)
     } else if (i < len && (s[i] == '+' || s[i] == '-')) {
         int neg = s[i++] == '-';
         unsigned oh, om;
-        if (digits(s, len, &i, 2, &oh))
-            return EDR_EINVAL;
-        if (i < len && s[i] == ':')
-            i++;
-        if (digits(s, len, &i, 2, &om) || oh > 23 || om > 59)
-            return EDR_EINVAL;
+        if (digits(s, len, &i, 2, &oh)) return EDR_EINVAL;
+        if (i < len && s[i] == ':') i++;
+        if (digits(s, len, &i, 2, &om) || oh > 23 || om > 59) return EDR_EINVAL;
         off = (int64_t)(oh * 3600 + om * 60) * (neg ? -1 : 1);
     }
-    if (i != len)
-        return EDR_EINVAL;
+    if (i != len) return EDR_EINVAL;
     int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
-    if (secs < 0 || (uint64_t)secs > UINT64_MAX / 1000000000ull - 1)
-        return EDR_EINVAL;
+    if (secs < 0 || (uint64_t)secs > UINT64_MAX / 1000000000ull - 1) return EDR_EINVAL;
     *ns = (uint64_t)secs * 1000000000ull + frac;
     return 0;
 }
@@ -129,8 +121,7 @@ static const char *enum_name(const char *const *names, size_t n, unsigned v)
 static int enum_value(const char *const *names, size_t n, const char *s)
 {
     for (size_t i = 1; s && i < n; i++)
-        if (strcmp(names[i], s) == 0)
-            return (int)i;
+        if (strcmp(names[i], s) == 0) return (int)i;
     return 0;
 }
 
@@ -143,16 +134,17 @@ static json_t *jstr(const char *s)
 {
     size_t n = strlen(s);
     json_t *res = json_stringn(s, n);
-    if (res)
-        return res;
+    if (res) return res;
     char *t = malloc(n * 3 + 1);
-    if (!t)
-        return NULL;
+    if (!t) return NULL;
     size_t o = 0;
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
-        size_t k = u[i] < 0x80 ? 1 : (u[i] >> 5) == 6 ? 2 : (u[i] >> 4) == 14 ? 3
-                                     : (u[i] >> 3) == 30 ? 4 : 0;
+        size_t k = u[i] < 0x80         ? 1
+                   : (u[i] >> 5) == 6  ? 2
+                   : (u[i] >> 4) == 14 ? 3
+                   : (u[i] >> 3) == 30 ? 4
+                                       : 0;
         int ok = k > 0 && i + k <= n;
         for (size_t j = 1; ok && j < k; j++)
             ok = (u[i + j] & 0xc0) == 0x80;
@@ -179,8 +171,7 @@ static json_t *jstr(const char *s)
 static json_t *jhex(const uint8_t *p, size_t n)
 {
     char buf[2 * 64 + 1];
-    if (n > 64)
-        n = 64;
+    if (n > 64) n = 64;
     return json_string(edr_hex(p, n, buf));
 }
 
@@ -203,22 +194,19 @@ static json_t *jtime(uint64_t ns)
 /* Sets root[a][b][c] = v for the dotted path "a.b.c"; consumes v. 0 or -1. */
 static int put(json_t *root, const char *path, json_t *v)
 {
-    if (!v)
-        return -1;
+    if (!v) return -1;
     json_t *o = root;
     const char *dot;
     char key[64];
     while ((dot = strchr(path, '.')) != NULL) {
         size_t n = (size_t)(dot - path);
-        if (n >= sizeof(key))
-            goto fail;
+        if (n >= sizeof(key)) goto fail;
         memcpy(key, path, n);
         key[n] = 0;
         json_t *sub = json_object_get(o, key);
         if (!sub) {
             sub = json_object();
-            if (!sub || json_object_set_new(o, key, sub))
-                goto fail;
+            if (!sub || json_object_set_new(o, key, sub)) goto fail;
         } else if (!json_is_object(sub)) {
             goto fail;
         }
@@ -244,24 +232,21 @@ static int put_bytes_hex(json_t *root, const char *path, ProtobufCBinaryData d)
 static int put_ip(json_t *root, const char *ip_path, const char *port_path,
                   const Edr__V1__Endpoint *ep)
 {
-    if (!ep)
-        return 0;
+    if (!ep) return 0;
     int rc = 0;
     char buf[INET6_ADDRSTRLEN];
     if (ep->ip.len == 4 || ep->ip.len == 16) {
         if (inet_ntop(ep->ip.len == 4 ? AF_INET : AF_INET6, ep->ip.data, buf, sizeof(buf)))
             rc |= put(root, ip_path, json_string(buf));
     }
-    if (ep->port)
-        rc |= put(root, port_path, json_integer(ep->port));
+    if (ep->port) rc |= put(root, port_path, json_integer(ep->port));
     return rc;
 }
 
 static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
 {
     json_t *r = json_object();
-    if (!r)
-        return NULL;
+    if (!r) return NULL;
     int rc = 0;
     char buf[64];
     rc |= put(r, "@timestamp", jtime(edr_event_time(b, e)));
@@ -271,10 +256,8 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
         rc |= put_str(r, "host.name", b->sensor->hostname);
     }
     rc |= put_bytes_hex(r, "process.entity_id", e->entity_id);
-    if (e->pid)
-        rc |= put(r, "process.pid", json_integer(e->pid));
-    if (e->tid)
-        rc |= put(r, "process.thread.id", json_integer(e->tid));
+    if (e->pid) rc |= put(r, "process.pid", json_integer(e->pid));
+    if (e->tid) rc |= put(r, "process.thread.id", json_integer(e->tid));
     rc |= put_bytes_hex(r, "process.parent.entity_id", e->parent_entity_id);
 
     switch (e->body_case) {
@@ -299,8 +282,7 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
                 size_t o = 0;
                 for (size_t i = 0; i < s->n_argv; i++) {
                     const char *a = s->argv[i] ? s->argv[i] : "";
-                    if (i)
-                        cl[o++] = ' ';
+                    if (i) cl[o++] = ' ';
                     memcpy(cl + o, a, strlen(a));
                     o += strlen(a);
                 }
@@ -321,16 +303,12 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
         rc |= put_str(r, "user.name", s->user);
         rc |= put_str(r, "group.name", s->group);
         rc |= put_bytes_hex(r, "process.hash.sha256", s->exe_sha256);
-        if (s->cgroup_id)
-            rc |= put(r, "edr.process.cgroup_id", ju64(s->cgroup_id));
+        if (s->cgroup_id) rc |= put(r, "edr.process.cgroup_id", ju64(s->cgroup_id));
         rc |= put_str(r, "container.id", s->container_id);
-        if (s->ppid)
-            rc |= put(r, "process.parent.pid", json_integer(s->ppid));
+        if (s->ppid) rc |= put(r, "process.parent.pid", json_integer(s->ppid));
         rc |= put_str(r, "process.parent.executable", s->parent_exe);
-        if (s->seeded)
-            rc |= put(r, "edr.process.seeded", json_true());
-        if (s->start_time_ns)
-            rc |= put(r, "process.start", jtime(s->start_time_ns));
+        if (s->seeded) rc |= put(r, "edr.process.seeded", json_true());
+        if (s->start_time_ns) rc |= put(r, "process.start", jtime(s->start_time_ns));
         break;
     }
     case EDR__V1__EVENT__BODY_PROCESS_FORK:
@@ -364,8 +342,7 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
         break;
     case EDR__V1__EVENT__BODY_FILE_WRITE:
         rc |= put_str(r, "file.path", e->file_write->path);
-        if (e->file_write->bytes)
-            rc |= put(r, "edr.file.write_bytes", ju64(e->file_write->bytes));
+        if (e->file_write->bytes) rc |= put(r, "edr.file.write_bytes", ju64(e->file_write->bytes));
         break;
     case EDR__V1__EVENT__BODY_FILE_RENAME:
         rc |= put_str(r, "file.path", e->file_rename->new_path);
@@ -399,7 +376,8 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
         break;
     case EDR__V1__EVENT__BODY_NETWORK: {
         const Edr__V1__Network *n = e->network;
-        rc |= put_str(r, "edr.network.action", enum_name(net_actions, NELEM(net_actions), n->action));
+        rc |=
+            put_str(r, "edr.network.action", enum_name(net_actions, NELEM(net_actions), n->action));
         if (n->protocol == EDR__V1__NETWORK__PROTOCOL__TCP)
             rc |= put(r, "network.transport", json_string("tcp"));
         else if (n->protocol == EDR__V1__NETWORK__PROTOCOL__UDP)
@@ -422,8 +400,7 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
         const Edr__V1__DnsQuery *q = e->dns_query;
         rc |= put(r, "dns.type", json_string("query"));
         rc |= put_str(r, "dns.question.name", q->name);
-        if (q->qtype)
-            rc |= put(r, "edr.dns.qtype", json_integer(q->qtype));
+        if (q->qtype) rc |= put(r, "edr.dns.qtype", json_integer(q->qtype));
         if (q->n_answers) {
             json_t *ans = json_array();
             for (size_t i = 0; ans && i < q->n_answers; i++) {
@@ -442,19 +419,18 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
         if (h->n_drops) {
             json_t *a = json_array();
             for (size_t i = 0; a && i < h->n_drops; i++)
-                json_array_append_new(a, json_pack("{s:o,s:o,s:o}", "source",
-                                                   jstr(h->drops[i]->source), "reason",
-                                                   jstr(h->drops[i]->reason), "count",
-                                                   ju64(h->drops[i]->count)));
+                json_array_append_new(
+                    a, json_pack("{s:o,s:o,s:o}", "source", jstr(h->drops[i]->source), "reason",
+                                 jstr(h->drops[i]->reason), "count", ju64(h->drops[i]->count)));
             rc |= put(r, "edr.sensor_health.drops", a);
         }
         if (h->n_queues) {
             json_t *a = json_array();
             for (size_t i = 0; a && i < h->n_queues; i++)
-                json_array_append_new(a, json_pack("{s:o,s:o,s:o}", "name",
-                                                   jstr(h->queues[i]->name), "depth",
-                                                   ju64(h->queues[i]->depth), "capacity",
-                                                   ju64(h->queues[i]->capacity)));
+                json_array_append_new(a,
+                                      json_pack("{s:o,s:o,s:o}", "name", jstr(h->queues[i]->name),
+                                                "depth", ju64(h->queues[i]->depth), "capacity",
+                                                ju64(h->queues[i]->capacity)));
             rc |= put(r, "edr.sensor_health.queues", a);
         }
         rc |= put(r, "edr.sensor_health.spool_bytes", ju64(h->spool_bytes));
@@ -477,14 +453,11 @@ int edr_jsonl_format_event(const Edr__V1__EventBatch *b, const Edr__V1__Event *e
                            size_t cap)
 {
     json_t *r = build(b, e);
-    if (!r)
-        return EDR_ENOMEM;
+    if (!r) return EDR_ENOMEM;
     size_t n = json_dumpb(r, buf, cap, JSON_COMPACT);
     json_decref(r);
-    if (n == 0)
-        return EDR_ENOMEM;
-    if (n + 2 > cap || n > INT32_MAX)
-        return EDR_ERANGE;
+    if (n == 0) return EDR_ENOMEM;
+    if (n + 2 > cap || n > INT32_MAX) return EDR_ERANGE;
     buf[n] = '\n';
     buf[n + 1] = 0;
     return (int)n + 1;
@@ -493,12 +466,10 @@ int edr_jsonl_format_event(const Edr__V1__EventBatch *b, const Edr__V1__Event *e
 int edr_jsonl_write_event(FILE *f, const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
 {
     json_t *r = build(b, e);
-    if (!r)
-        return EDR_ENOMEM;
+    if (!r) return EDR_ENOMEM;
     int rc = json_dumpf(r, f, JSON_COMPACT);
     json_decref(r);
-    if (rc != 0 || fputc('\n', f) == EOF)
-        return EDR_EIO;
+    if (rc != 0 || fputc('\n', f) == EOF) return EDR_EIO;
     return 0;
 }
 
@@ -507,21 +478,17 @@ int edr_jsonl_write_event(FILE *f, const Edr__V1__EventBatch *b, const Edr__V1__
 /* Value at a dotted path: a flat "a.b.c" key, nested objects, or a mix. */
 static json_t *get(json_t *o, const char *path)
 {
-    if (!json_is_object(o))
-        return NULL;
+    if (!json_is_object(o)) return NULL;
     json_t *v = json_object_get(o, path);
-    if (v)
-        return v;
+    if (v) return v;
     char key[64];
     for (const char *dot = strchr(path, '.'); dot; dot = strchr(dot + 1, '.')) {
         size_t n = (size_t)(dot - path);
-        if (n >= sizeof(key))
-            break;
+        if (n >= sizeof(key)) break;
         memcpy(key, path, n);
         key[n] = 0;
         json_t *sub = json_object_get(o, key);
-        if (sub && (v = get(sub, dot + 1)) != NULL)
-            return v;
+        if (sub && (v = get(sub, dot + 1)) != NULL) return v;
     }
     return NULL;
 }
@@ -541,8 +508,7 @@ static uint64_t getu(json_t *o, const char *path, uint64_t def)
     if (s && *s >= '0' && *s <= '9') {
         char *end;
         unsigned long long x = strtoull(s, &end, 10);
-        if (*end == 0)
-            return x;
+        if (*end == 0) return x;
     }
     return def;
 }
@@ -564,13 +530,10 @@ static int ahex(edr_arena_t *a, json_t *o, const char *path, size_t n, ProtobufC
     const char *s = gets(o, path);
     out->len = 0;
     out->data = NULL;
-    if (!s || strlen(s) != 2 * n)
-        return 0;
+    if (!s || strlen(s) != 2 * n) return 0;
     uint8_t *p = edr_arena_alloc(a, n);
-    if (!p)
-        return EDR_ENOMEM;
-    if (edr_unhex(s, p, n) != 0)
-        return 0;
+    if (!p) return EDR_ENOMEM;
+    if (edr_unhex(s, p, n) != 0) return 0;
     out->data = p;
     out->len = n;
     return 0;
@@ -580,8 +543,7 @@ int edr__ip_parse(const char *s, edr_arena_t *a, ProtobufCBinaryData *out)
 {
     uint8_t buf[16];
     size_t n;
-    if (!s)
-        return EDR_EINVAL;
+    if (!s) return EDR_EINVAL;
     if (inet_pton(AF_INET, s, buf) == 1)
         n = 4;
     else if (inet_pton(AF_INET6, s, buf) == 1)
@@ -600,17 +562,14 @@ static int aendpoint(edr_arena_t *a, json_t *o, const char *ip_path, const char 
     *out = NULL;
     const char *ip = gets(o, ip_path);
     uint64_t port = getu(o, port_path, 0);
-    if (!ip && !port)
-        return 0;
+    if (!ip && !port) return 0;
     Edr__V1__Endpoint *ep = edr_arena_alloc(a, sizeof(*ep));
-    if (!ep)
-        return EDR_ENOMEM;
+    if (!ep) return EDR_ENOMEM;
     edr__v1__endpoint__init(ep);
     ep->port = (uint32_t)port;
     if (ip) {
         int rc = edr__ip_parse(ip, a, &ep->ip);
-        if (rc == EDR_ENOMEM)
-            return rc;
+        if (rc == EDR_ENOMEM) return rc;
     }
     *out = ep;
     return 0;
@@ -629,8 +588,7 @@ int edr__jsonl_is_ecs(json_t *root)
 #define ALLOC_BODY(T, init, field, kase)                                                           \
     do {                                                                                           \
         T *x_ = edr_arena_alloc(a, sizeof(T));                                                     \
-        if (!x_)                                                                                   \
-            goto nomem;                                                                            \
+        if (!x_) goto nomem;                                                                       \
         init(x_);                                                                                  \
         e->field = x_;                                                                             \
         e->body_case = kase;                                                                       \
@@ -660,8 +618,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
     }
     int kind = -1;
     for (int k = 1; k < EDR_EVENT_KINDS; k++)
-        if (strcmp(edr_event_kind_name((Edr__V1__Event__BodyCase)k), action) == 0)
-            kind = k;
+        if (strcmp(edr_event_kind_name((Edr__V1__Event__BodyCase)k), action) == 0) kind = k;
     if (kind < 0) {
         why = "unknown event.action";
         goto bad;
@@ -680,8 +637,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
     }
 
     Edr__V1__Event *e = edr_arena_alloc(a, sizeof(*e));
-    if (!e)
-        goto nomem;
+    if (!e) goto nomem;
     edr__v1__event__init(e);
     if (ahex(a, r, "process.entity_id", EDR_ID_LEN, &e->entity_id) ||
         ahex(a, r, "process.parent.entity_id", EDR_ID_LEN, &e->parent_entity_id))
@@ -698,11 +654,9 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         if (json_is_array(args) && json_array_size(args)) {
             s->n_argv = json_array_size(args);
             s->argv = edr_arena_alloc(a, s->n_argv * sizeof(char *));
-            if (!s->argv)
-                goto nomem;
+            if (!s->argv) goto nomem;
             for (size_t i = 0; i < s->n_argv; i++)
-                if (!(s->argv[i] = astr(a, json_string_value(json_array_get(args, i)))))
-                    goto nomem;
+                if (!(s->argv[i] = astr(a, json_string_value(json_array_get(args, i))))) goto nomem;
         }
         const char *cl = gets(r, "process.command_line");
         if (cl && s->n_argv) {
@@ -718,8 +672,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
                 else
                     off += l;
             }
-            if (same && off == cll)
-                cl = NULL;
+            if (same && off == cll) cl = NULL;
         }
         if (!(s->exe = astr(a, gets(r, "process.executable"))) ||
             !(s->command_line = astr(a, cl)) ||
@@ -731,14 +684,12 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
             goto nomem;
         s->uid = (uint32_t)getu(r, "user.id", 0);
         s->gid = (uint32_t)getu(r, "group.id", 0);
-        if (ahex(a, r, "process.hash.sha256", 32, &s->exe_sha256))
-            goto nomem;
+        if (ahex(a, r, "process.hash.sha256", 32, &s->exe_sha256)) goto nomem;
         s->cgroup_id = getu(r, "edr.process.cgroup_id", 0);
         s->ppid = (uint32_t)getu(r, "process.parent.pid", 0);
         s->seeded = json_is_true(get(r, "edr.process.seeded"));
         const char *st = gets(r, "process.start");
-        if (st)
-            edr_jsonl_time_parse(st, strlen(st), &s->start_time_ns);
+        if (st) edr_jsonl_time_parse(st, strlen(st), &s->start_time_ns);
         break;
     }
     case EDR__V1__EVENT__BODY_PROCESS_FORK: {
@@ -746,8 +697,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
                    EDR__V1__EVENT__BODY_PROCESS_FORK);
         e->process_fork->ppid = (uint32_t)getu(r, "process.parent.pid", 0);
         const char *st = gets(r, "process.start");
-        if (st)
-            edr_jsonl_time_parse(st, strlen(st), &e->process_fork->start_time_ns);
+        if (st) edr_jsonl_time_parse(st, strlen(st), &e->process_fork->start_time_ns);
         break;
     }
     case EDR__V1__EVENT__BODY_PROCESS_EXIT:
@@ -760,8 +710,8 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         ALLOC_BODY(Edr__V1__ProcessAccess, edr__v1__process_access__init, process_access,
                    EDR__V1__EVENT__BODY_PROCESS_ACCESS);
         Edr__V1__ProcessAccess *pa = e->process_access;
-        pa->kind = enum_value(access_kinds, NELEM(access_kinds),
-                              gets(r, "edr.process_access.kind"));
+        pa->kind =
+            enum_value(access_kinds, NELEM(access_kinds), gets(r, "edr.process_access.kind"));
         pa->access_mask = (uint32_t)getu(r, "edr.process_access.access_mask", 0);
         pa->target_pid = (uint32_t)getu(r, "edr.process_access.target.pid", 0);
         if (ahex(a, r, "edr.process_access.target.entity_id", EDR_ID_LEN, &pa->target_entity_id) ||
@@ -772,15 +722,13 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
     case EDR__V1__EVENT__BODY_FILE_CREATE:
         ALLOC_BODY(Edr__V1__FileCreate, edr__v1__file_create__init, file_create,
                    EDR__V1__EVENT__BODY_FILE_CREATE);
-        if (!(e->file_create->path = astr(a, gets(r, "file.path"))))
-            goto nomem;
+        if (!(e->file_create->path = astr(a, gets(r, "file.path")))) goto nomem;
         e->file_create->mode = octal(gets(r, "file.mode"));
         break;
     case EDR__V1__EVENT__BODY_FILE_WRITE:
         ALLOC_BODY(Edr__V1__FileWrite, edr__v1__file_write__init, file_write,
                    EDR__V1__EVENT__BODY_FILE_WRITE);
-        if (!(e->file_write->path = astr(a, gets(r, "file.path"))))
-            goto nomem;
+        if (!(e->file_write->path = astr(a, gets(r, "file.path")))) goto nomem;
         e->file_write->bytes = getu(r, "edr.file.write_bytes", 0);
         break;
     case EDR__V1__EVENT__BODY_FILE_RENAME:
@@ -793,15 +741,14 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
     case EDR__V1__EVENT__BODY_FILE_DELETE:
         ALLOC_BODY(Edr__V1__FileDelete, edr__v1__file_delete__init, file_delete,
                    EDR__V1__EVENT__BODY_FILE_DELETE);
-        if (!(e->file_delete->path = astr(a, gets(r, "file.path"))))
-            goto nomem;
+        if (!(e->file_delete->path = astr(a, gets(r, "file.path")))) goto nomem;
         break;
     case EDR__V1__EVENT__BODY_FILE_ATTR:
         ALLOC_BODY(Edr__V1__FileAttr, edr__v1__file_attr__init, file_attr,
                    EDR__V1__EVENT__BODY_FILE_ATTR);
-        if (!(e->file_attr->path = astr(a, gets(r, "file.path"))))
-            goto nomem;
-        e->file_attr->kind = enum_value(attr_kinds, NELEM(attr_kinds), gets(r, "edr.file.attr_kind"));
+        if (!(e->file_attr->path = astr(a, gets(r, "file.path")))) goto nomem;
+        e->file_attr->kind =
+            enum_value(attr_kinds, NELEM(attr_kinds), gets(r, "edr.file.attr_kind"));
         e->file_attr->mode = octal(gets(r, "file.mode"));
         e->file_attr->uid = (uint32_t)getu(r, "file.uid", 0);
         e->file_attr->gid = (uint32_t)getu(r, "file.gid", 0);
@@ -841,43 +788,36 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         ALLOC_BODY(Edr__V1__DnsQuery, edr__v1__dns_query__init, dns_query,
                    EDR__V1__EVENT__BODY_DNS_QUERY);
         Edr__V1__DnsQuery *q = e->dns_query;
-        if (!(q->name = astr(a, gets(r, "dns.question.name"))))
-            goto nomem;
+        if (!(q->name = astr(a, gets(r, "dns.question.name")))) goto nomem;
         q->qtype = (uint32_t)getu(r, "edr.dns.qtype", 0);
         json_t *ans = get(r, "dns.answers");
         if (json_is_array(ans) && json_array_size(ans)) {
             q->n_answers = json_array_size(ans);
             q->answers = edr_arena_alloc(a, q->n_answers * sizeof(char *));
-            if (!q->answers)
-                goto nomem;
+            if (!q->answers) goto nomem;
             for (size_t i = 0; i < q->n_answers; i++) {
                 json_t *x = json_array_get(ans, i);
                 const char *d = json_is_object(x) ? gets(x, "data") : json_string_value(x);
-                if (!(q->answers[i] = astr(a, d)))
-                    goto nomem;
+                if (!(q->answers[i] = astr(a, d))) goto nomem;
             }
         }
-        if (aendpoint(a, r, "destination.ip", "destination.port", &q->server))
-            goto nomem;
+        if (aendpoint(a, r, "destination.ip", "destination.port", &q->server)) goto nomem;
         break;
     }
     case EDR__V1__EVENT__BODY_SENSOR_HEALTH: {
         ALLOC_BODY(Edr__V1__SensorHealth, edr__v1__sensor_health__init, sensor_health,
                    EDR__V1__EVENT__BODY_SENSOR_HEALTH);
         Edr__V1__SensorHealth *h = e->sensor_health;
-        if (!(h->fidelity = astr(a, gets(r, "edr.sensor_health.fidelity"))))
-            goto nomem;
+        if (!(h->fidelity = astr(a, gets(r, "edr.sensor_health.fidelity")))) goto nomem;
         json_t *d = get(r, "edr.sensor_health.drops");
         if (json_is_array(d) && json_array_size(d)) {
             h->n_drops = json_array_size(d);
             h->drops = edr_arena_alloc(a, h->n_drops * sizeof(*h->drops));
-            if (!h->drops)
-                goto nomem;
+            if (!h->drops) goto nomem;
             for (size_t i = 0; i < h->n_drops; i++) {
                 json_t *x = json_array_get(d, i);
                 Edr__V1__SensorHealth__Drop *dr = edr_arena_alloc(a, sizeof(*dr));
-                if (!dr)
-                    goto nomem;
+                if (!dr) goto nomem;
                 edr__v1__sensor_health__drop__init(dr);
                 if (!(dr->source = astr(a, gets(x, "source"))) ||
                     !(dr->reason = astr(a, gets(x, "reason"))))
@@ -890,16 +830,13 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         if (json_is_array(qs) && json_array_size(qs)) {
             h->n_queues = json_array_size(qs);
             h->queues = edr_arena_alloc(a, h->n_queues * sizeof(*h->queues));
-            if (!h->queues)
-                goto nomem;
+            if (!h->queues) goto nomem;
             for (size_t i = 0; i < h->n_queues; i++) {
                 json_t *x = json_array_get(qs, i);
                 Edr__V1__SensorHealth__Queue *qu = edr_arena_alloc(a, sizeof(*qu));
-                if (!qu)
-                    goto nomem;
+                if (!qu) goto nomem;
                 edr__v1__sensor_health__queue__init(qu);
-                if (!(qu->name = astr(a, gets(x, "name"))))
-                    goto nomem;
+                if (!(qu->name = astr(a, gets(x, "name")))) goto nomem;
                 qu->depth = getu(x, "depth", 0);
                 qu->capacity = getu(x, "capacity", 0);
                 h->queues[i] = qu;
@@ -916,8 +853,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         goto bad;
     }
     const char *hn = astr(a, hname);
-    if (!hn)
-        goto nomem;
+    if (!hn) goto nomem;
     *event = e;
     *time_ns = t;
     memcpy(host_id, hid_bin, EDR_ID_LEN);
@@ -926,8 +862,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
 nomem:
     return EDR_ENOMEM;
 bad:
-    if (msg && msgcap)
-        snprintf(msg, msgcap, "%s", why);
+    if (msg && msgcap) snprintf(msg, msgcap, "%s", why);
     return EDR_EPARSE;
 }
 
@@ -938,8 +873,7 @@ int edr_jsonl_parse_line(const char *line, size_t len, edr_arena_t *a, Edr__V1__
     json_error_t err;
     json_t *r = json_loadb(line, len, 0, &err);
     if (!r) {
-        if (msg && msgcap)
-            snprintf(msg, msgcap, "bad json at column %d: %s", err.column, err.text);
+        if (msg && msgcap) snprintf(msg, msgcap, "bad json at column %d: %s", err.column, err.text);
         return EDR_EPARSE;
     }
     int rc = edr__jsonl_from_json(r, a, event, time_ns, host_id, hostname, msg, msgcap);

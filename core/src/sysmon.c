@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_FIELDS 256
+#define MAX_FIELDS     256
 #define PARENT_MAP_MAX (1u << 18) /* entities remembered for parent links (8 MiB) */
 
 typedef struct field {
@@ -59,12 +59,9 @@ const char *edr_sysmon_shape_name(edr_sysmon_shape_t s)
 edr_sysmon_parser_t *edr_sysmon_parser_new(const edr_sysmon_opts_t *opts)
 {
     edr_sysmon_parser_t *p = calloc(1, sizeof(*p));
-    if (!p)
-        return NULL;
-    if (opts)
-        p->opts = *opts;
-    if (!p->opts.max_line)
-        p->opts.max_line = 1u << 20;
+    if (!p) return NULL;
+    if (opts) p->opts = *opts;
+    if (!p->opts.max_line) p->opts.max_line = 1u << 20;
     xmlInitParser();
     p->xml = xmlNewParserCtxt();
     if (!p->xml) {
@@ -76,8 +73,7 @@ edr_sysmon_parser_t *edr_sysmon_parser_new(const edr_sysmon_opts_t *opts)
 
 void edr_sysmon_parser_destroy(edr_sysmon_parser_t *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     xmlFreeParserCtxt(p->xml);
     free(p->pmap);
     free(p);
@@ -108,11 +104,9 @@ static void pmap_put(edr_sysmon_parser_t *p, const uint8_t e[EDR_ID_LEN],
         if (ncap > PARENT_MAP_MAX)
             return; /* full: later events of new processes just lack the parent */
         parent_slot_t *nm = calloc(ncap, sizeof(*nm));
-        if (!nm)
-            return;
+        if (!nm) return;
         for (size_t i = 0; i < p->pmap_cap; i++)
-            if (p->pmap[i].used)
-                nm[pmap_slot(nm, ncap, p->pmap[i].entity)] = p->pmap[i];
+            if (p->pmap[i].used) nm[pmap_slot(nm, ncap, p->pmap[i].entity)] = p->pmap[i];
         free(p->pmap);
         p->pmap = nm;
         p->pmap_cap = ncap;
@@ -128,8 +122,7 @@ static void pmap_put(edr_sysmon_parser_t *p, const uint8_t e[EDR_ID_LEN],
 
 static const uint8_t *pmap_get(const edr_sysmon_parser_t *p, const uint8_t e[EDR_ID_LEN])
 {
-    if (!p->pmap_cap)
-        return NULL;
+    if (!p->pmap_cap) return NULL;
     size_t i = pmap_slot(p->pmap, p->pmap_cap, e);
     return p->pmap[i].used ? p->pmap[i].parent : NULL;
 }
@@ -154,15 +147,13 @@ static void report(edr_sysmon_parser_t *p, uint64_t lineno, edr_sysmon_skip_t re
         memcpy(p->stats.first_errors[p->stats.n_errors].msg, msg, sizeof(msg));
     }
     p->stats.n_errors++;
-    if (p->opts.on_error)
-        p->opts.on_error(p->opts.ud, lineno, reason, msg);
+    if (p->opts.on_error) p->opts.on_error(p->opts.ud, lineno, reason, msg);
 }
 
 static const char *field(const edr_sysmon_parser_t *p, const char *name)
 {
     for (size_t i = 0; i < p->nfields; i++)
-        if (strcasecmp(p->fields[i].name, name) == 0)
-            return p->fields[i].val;
+        if (strcasecmp(p->fields[i].name, name) == 0) return p->fields[i].val;
     return NULL;
 }
 
@@ -177,18 +168,15 @@ static const char *fstr(const edr_sysmon_parser_t *p, const char *name)
 static int64_t fnum(const edr_sysmon_parser_t *p, const char *name)
 {
     const char *v = field(p, name);
-    if (!v)
-        return -1;
+    if (!v) return -1;
     while (isspace((unsigned char)*v))
         v++;
-    if (!isdigit((unsigned char)*v))
-        return -1;
+    if (!isdigit((unsigned char)*v)) return -1;
     char *end;
     unsigned long long x = strtoull(v, &end, 0);
     while (isspace((unsigned char)*end))
         end++;
-    if (*end || x > UINT32_MAX)
-        return -1;
+    if (*end || x > UINT32_MAX) return -1;
     return (int64_t)x;
 }
 
@@ -227,11 +215,9 @@ static int fields_from_json(edr_sysmon_parser_t *p, json_t *obj, edr_arena_t *a)
     p->nfields = 0;
     json_object_foreach(obj, k, v)
     {
-        if (p->nfields == MAX_FIELDS)
-            break;
+        if (p->nfields == MAX_FIELDS) break;
         const char *t = json_text(v, a);
-        if (!t && (json_is_integer(v) || json_is_real(v)))
-            return EDR_ENOMEM;
+        if (!t && (json_is_integer(v) || json_is_real(v))) return EDR_ENOMEM;
         p->fields[p->nfields].name = k;
         p->fields[p->nfields].val = t;
         p->nfields++;
@@ -249,8 +235,7 @@ static int contains_ci(const char *s, const char *needle)
 {
     size_t n = strlen(needle);
     for (; s && *s; s++)
-        if (strncasecmp(s, needle, n) == 0)
-            return 1;
+        if (strncasecmp(s, needle, n) == 0) return 1;
     return 0;
 }
 
@@ -271,18 +256,15 @@ static int guid_incomplete(const char *g, size_t len)
 int edr_sysmon_entity_id(const uint8_t host_id[EDR_ID_LEN], const char *guid, uint32_t pid,
                          uint8_t out[EDR_ID_LEN])
 {
-    if (!guid)
-        return 0;
+    if (!guid) return 0;
     while (isspace((unsigned char)*guid))
         guid++;
     size_t len = strlen(guid);
     while (len && isspace((unsigned char)guid[len - 1]))
         len--;
-    if (len == 0 || (len == 1 && guid[0] == '-'))
-        return 0;
+    if (len == 0 || (len == 1 && guid[0] == '-')) return 0;
     if (guid_incomplete(guid, len)) {
-        if (!pid)
-            return 0;
+        if (!pid) return 0;
         char buf[32];
         int n = snprintf(buf, sizeof(buf), "incomplete:%u", pid);
         edr_entity_id_from_guid(host_id, buf, (size_t)n, out);
@@ -298,11 +280,9 @@ static int set_id(edr_arena_t *a, const uint8_t host[EDR_ID_LEN], const char *gu
     uint8_t id[EDR_ID_LEN];
     out->len = 0;
     out->data = NULL;
-    if (!edr_sysmon_entity_id(host, guid, pid, id))
-        return 0;
+    if (!edr_sysmon_entity_id(host, guid, pid, id)) return 0;
     out->data = edr_arena_dup(a, id, EDR_ID_LEN);
-    if (!out->data)
-        return EDR_ENOMEM;
+    if (!out->data) return EDR_ENOMEM;
     out->len = EDR_ID_LEN;
     return 0;
 }
@@ -317,16 +297,13 @@ static int set_sha256(edr_arena_t *a, const char *hashes, ProtobufCBinaryData *o
         if (s == hashes || s[-1] == ',' || s[-1] == ' ') {
             s += 7;
             size_t n = strspn(s, "0123456789abcdefABCDEF");
-            if (n != 64 || (s[n] && s[n] != ',' && s[n] != ' '))
-                return 0;
+            if (n != 64 || (s[n] && s[n] != ',' && s[n] != ' ')) return 0;
             char hex[65];
             memcpy(hex, s, 64);
             hex[64] = 0;
             uint8_t *d = edr_arena_alloc(a, 32);
-            if (!d)
-                return EDR_ENOMEM;
-            if (edr_unhex(hex, d, 32) != 0)
-                return 0;
+            if (!d) return EDR_ENOMEM;
+            if (edr_unhex(hex, d, 32) != 0) return 0;
             out->data = d;
             out->len = 32;
             return 0;
@@ -346,18 +323,15 @@ static char *adup(edr_arena_t *a, const char *s)
 static xmlNode *child(xmlNode *n, const char *name)
 {
     for (xmlNode *c = n ? n->children : NULL; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE && strcmp((const char *)c->name, name) == 0)
-            return c;
+        if (c->type == XML_ELEMENT_NODE && strcmp((const char *)c->name, name) == 0) return c;
     return NULL;
 }
 
 static const char *node_text(xmlNode *n, edr_arena_t *a)
 {
-    if (!n)
-        return NULL;
+    if (!n) return NULL;
     xmlChar *t = xmlNodeGetContent(n);
-    if (!t)
-        return adup(a, "");
+    if (!t) return adup(a, "");
     char *r = edr_arena_strdup(a, (const char *)t);
     xmlFree(t);
     return r;
@@ -374,8 +348,7 @@ static int fields_from_xml(edr_sysmon_parser_t *p, const char *xml, size_t len, 
     int rc = 0;
     memset(sys, 0, sizeof(*sys));
     p->nfields = 0;
-    if (len > INT32_MAX)
-        return EDR_EPARSE;
+    if (len > INT32_MAX) return EDR_EPARSE;
     xmlDocPtr doc = xmlCtxtReadMemory(p->xml, xml, (int)len, NULL, "UTF-8",
                                       XML_PARSE_RECOVER | XML_PARSE_NONET | XML_PARSE_NOERROR |
                                           XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
@@ -387,8 +360,7 @@ static int fields_from_xml(edr_sysmon_parser_t *p, const char *xml, size_t len, 
     }
     xmlNode *s = child(root, "System");
     xmlNode *ed = child(root, "EventData");
-    if (!ed)
-        ed = child(root, "UserData");
+    if (!ed) ed = child(root, "UserData");
     if (!s || !ed) {
         rc = EDR_EPARSE;
         goto out;
@@ -408,16 +380,13 @@ static int fields_from_xml(edr_sysmon_parser_t *p, const char *xml, size_t len, 
         xmlFree(attr);
     }
     for (xmlNode *d = ed->children; d; d = d->next) {
-        if (d->type != XML_ELEMENT_NODE || strcmp((const char *)d->name, "Data") != 0)
-            continue;
+        if (d->type != XML_ELEMENT_NODE || strcmp((const char *)d->name, "Data") != 0) continue;
         xmlChar *name = xmlGetProp(d, (const xmlChar *)"Name");
-        if (!name)
-            continue;
+        if (!name) continue;
         if (p->nfields < MAX_FIELDS) {
             p->fields[p->nfields].name = edr_arena_strdup(a, (const char *)name);
             p->fields[p->nfields].val = node_text(d, a);
-            if (!p->fields[p->nfields].name || !p->fields[p->nfields].val)
-                rc = EDR_ENOMEM;
+            if (!p->fields[p->nfields].name || !p->fields[p->nfields].val) rc = EDR_ENOMEM;
             p->nfields++;
         }
         xmlFree(name);
@@ -451,8 +420,7 @@ static int mapped_id(int id)
 #define BODY(T, init, member, kase)                                                                \
     do {                                                                                           \
         T *x_ = edr_arena_alloc(a, sizeof(T));                                                     \
-        if (!x_)                                                                                   \
-            return EDR_ENOMEM;                                                                     \
+        if (!x_) return EDR_ENOMEM;                                                                \
         init(x_);                                                                                  \
         e->member = x_;                                                                            \
         e->body_case = kase;                                                                       \
@@ -460,12 +428,11 @@ static int mapped_id(int id)
 
 /* Builds the event of a mapped Sysmon record from p->fields. 0, EDR_ENOMEM, or
  * EDR_EINVAL with *bad naming the offending field. */
-static int build_event(edr_sysmon_parser_t *p, int id, const uint8_t host[EDR_ID_LEN],
-                       uint64_t t, edr_arena_t *a, Edr__V1__Event **out, const char **bad)
+static int build_event(edr_sysmon_parser_t *p, int id, const uint8_t host[EDR_ID_LEN], uint64_t t,
+                       edr_arena_t *a, Edr__V1__Event **out, const char **bad)
 {
     Edr__V1__Event *e = edr_arena_alloc(a, sizeof(*e));
-    if (!e)
-        return EDR_ENOMEM;
+    if (!e) return EDR_ENOMEM;
     edr__v1__event__init(e);
 
     const char *guid_key = id == 10 ? "SourceProcessGUID" : "ProcessGuid";
@@ -481,14 +448,12 @@ static int build_event(edr_sysmon_parser_t *p, int id, const uint8_t host[EDR_ID
         return EDR_EINVAL;
     }
     e->pid = pid < 0 ? 0 : (uint32_t)pid;
-    if (set_id(a, host, guid, e->pid, &e->entity_id))
-        return EDR_ENOMEM;
+    if (set_id(a, host, guid, e->pid, &e->entity_id)) return EDR_ENOMEM;
     if (!e->entity_id.len) {
         *bad = guid_key;
         return EDR_EINVAL;
     }
-    if (id == 10)
-        e->tid = fu32(p, "SourceThreadId");
+    if (id == 10) e->tid = fu32(p, "SourceThreadId");
 
     switch (id) {
     case 1: {
@@ -505,8 +470,7 @@ static int build_event(edr_sysmon_parser_t *p, int id, const uint8_t host[EDR_ID
             set_sha256(a, field(p, "Hashes"), &s->exe_sha256))
             return EDR_ENOMEM;
         s->start_time_ns = t;
-        if (e->parent_entity_id.len)
-            pmap_put(p, e->entity_id.data, e->parent_entity_id.data);
+        if (e->parent_entity_id.len) pmap_put(p, e->entity_id.data, e->parent_entity_id.data);
         break;
     }
     case 3: {
@@ -519,25 +483,23 @@ static int build_event(edr_sysmon_parser_t *p, int id, const uint8_t host[EDR_ID
             n->protocol = EDR__V1__NETWORK__PROTOCOL__UDP;
         const char *init = fstr(p, "Initiated");
         int initiated = strcasecmp(init, "true") == 0 || strcmp(init, "1") == 0;
-        n->action = initiated ? EDR__V1__NETWORK__ACTION__CONNECT : EDR__V1__NETWORK__ACTION__ACCEPT;
+        n->action =
+            initiated ? EDR__V1__NETWORK__ACTION__CONNECT : EDR__V1__NETWORK__ACTION__ACCEPT;
         n->direction = initiated ? EDR__V1__NETWORK__DIRECTION__OUTBOUND
                                  : EDR__V1__NETWORK__DIRECTION__INBOUND;
         Edr__V1__Endpoint *src = edr_arena_alloc(a, sizeof(*src));
         Edr__V1__Endpoint *dst = edr_arena_alloc(a, sizeof(*dst));
-        if (!src || !dst)
-            return EDR_ENOMEM;
+        if (!src || !dst) return EDR_ENOMEM;
         edr__v1__endpoint__init(src);
         edr__v1__endpoint__init(dst);
         const char *sip = field(p, "SourceIp"), *dip = field(p, "DestinationIp");
         int rc;
-        if ((rc = edr__ip_parse(sip, a, &src->ip)) == EDR_ENOMEM)
-            return rc;
+        if ((rc = edr__ip_parse(sip, a, &src->ip)) == EDR_ENOMEM) return rc;
         if (rc && sip && strcmp(sip, "-") != 0 && *sip) {
             *bad = "SourceIp";
             return EDR_EINVAL;
         }
-        if ((rc = edr__ip_parse(dip, a, &dst->ip)) == EDR_ENOMEM)
-            return rc;
+        if ((rc = edr__ip_parse(dip, a, &dst->ip)) == EDR_ENOMEM) return rc;
         if (rc && dip && strcmp(dip, "-") != 0 && *dip) {
             *bad = "DestinationIp";
             return EDR_EINVAL;
@@ -577,30 +539,26 @@ static int build_event(edr_sysmon_parser_t *p, int id, const uint8_t host[EDR_ID
     case 15:
         BODY(Edr__V1__FileCreate, edr__v1__file_create__init, file_create,
              EDR__V1__EVENT__BODY_FILE_CREATE);
-        if (!(e->file_create->path = adup(a, fstr(p, "TargetFilename"))))
-            return EDR_ENOMEM;
+        if (!(e->file_create->path = adup(a, fstr(p, "TargetFilename")))) return EDR_ENOMEM;
         break;
     case 23:
     case 26:
         BODY(Edr__V1__FileDelete, edr__v1__file_delete__init, file_delete,
              EDR__V1__EVENT__BODY_FILE_DELETE);
-        if (!(e->file_delete->path = adup(a, fstr(p, "TargetFilename"))))
-            return EDR_ENOMEM;
+        if (!(e->file_delete->path = adup(a, fstr(p, "TargetFilename")))) return EDR_ENOMEM;
         break;
     case 22: {
         BODY(Edr__V1__DnsQuery, edr__v1__dns_query__init, dns_query,
              EDR__V1__EVENT__BODY_DNS_QUERY);
         Edr__V1__DnsQuery *q = e->dns_query;
-        if (!(q->name = adup(a, fstr(p, "QueryName"))))
-            return EDR_ENOMEM;
+        if (!(q->name = adup(a, fstr(p, "QueryName")))) return EDR_ENOMEM;
         const char *res = fstr(p, "QueryResults");
         size_t cnt = 0;
         for (const char *c = res; *c; c++)
             cnt += *c == ';';
         if (*res) {
             q->answers = edr_arena_alloc(a, (cnt + 1) * sizeof(char *));
-            if (!q->answers)
-                return EDR_ENOMEM;
+            if (!q->answers) return EDR_ENOMEM;
             const char *s = res;
             while (*s && q->n_answers <= cnt) {
                 size_t n = strcspn(s, ";");
@@ -616,8 +574,7 @@ static int build_event(edr_sysmon_parser_t *p, int id, const uint8_t host[EDR_ID
                     q->n_answers++;
                 }
                 s += n;
-                if (*s == ';')
-                    s++;
+                if (*s == ';') s++;
             }
         }
         break;
@@ -629,8 +586,7 @@ static int build_event(edr_sysmon_parser_t *p, int id, const uint8_t host[EDR_ID
         const uint8_t *par = pmap_get(p, e->entity_id.data);
         if (par && !(e->parent_entity_id.data = edr_arena_dup(a, par, EDR_ID_LEN)))
             return EDR_ENOMEM;
-        if (par)
-            e->parent_entity_id.len = EDR_ID_LEN;
+        if (par) e->parent_entity_id.len = EDR_ID_LEN;
     }
     *out = e;
     return 0;
@@ -674,15 +630,14 @@ int edr_sysmon_parse_line(edr_sysmon_parser_t *p, const char *line, size_t len, 
     /* our own lines */
     if (edr__jsonl_is_ecs(root)) {
         char msg[128];
-        rc = edr__jsonl_from_json(root, a, &out->event, &out->time_ns, out->host_id,
-                                  &out->hostname, msg, sizeof(msg));
+        rc = edr__jsonl_from_json(root, a, &out->event, &out->time_ns, out->host_id, &out->hostname,
+                                  msg, sizeof(msg));
         if (rc == EDR_EPARSE) {
             report(p, lineno, EDR_SYSMON_SKIP_BAD_FIELD, "json line: %s", msg);
             rc = 0;
             goto out;
         }
-        if (rc)
-            goto out;
+        if (rc) goto out;
         out->shape = EDR_SYSMON_SHAPE_ECS;
         rc = 1;
         goto done;
@@ -715,24 +670,20 @@ int edr_sysmon_parse_line(edr_sysmon_parser_t *p, const char *line, size_t len, 
         xml_sys_t sys;
         int recovered = 0;
         rc = fields_from_xml(p, msg, json_string_length(v), a, &sys, &recovered);
-        if (rc == EDR_ENOMEM)
-            goto out;
+        if (rc == EDR_ENOMEM) goto out;
         if (rc) {
             rc = 0;
             report(p, lineno, EDR_SYSMON_SKIP_MALFORMED,
                    "syslog message is not a readable sysmon xml event");
             goto out;
         }
-        if (recovered)
-            p->stats.xml_recovered++;
+        if (recovered) p->stats.xml_recovered++;
         event_id = sys.event_id;
         channel = sys.channel;
         provider = sys.provider;
         host = jget_text(root, "Computer", a);
-        if (!host)
-            host = jget_text(root, "HostName", a);
-        if (!host)
-            host = sys.computer;
+        if (!host) host = jget_text(root, "HostName", a);
+        if (!host) host = sys.computer;
         time_fallback = sys.time_created;
     } else if ((v = json_object_get(root, "EventData")) != NULL ||
                json_is_object(json_object_get(root, "winlog"))) {
@@ -751,8 +702,7 @@ int edr_sysmon_parse_line(edr_sysmon_parser_t *p, const char *line, size_t len, 
             channel = jget_text(root, "Channel", a);
             provider = jget_text(root, "Provider", a);
             host = jget_text(root, "Computer", a);
-            if (!host)
-                host = jget_text(root, "Hostname", a);
+            if (!host) host = jget_text(root, "Hostname", a);
             time_fallback = jget_text(root, "TimeGenerated", a);
         }
         if (channel && !contains_ci(channel, "sysmon")) {
@@ -773,19 +723,16 @@ int edr_sysmon_parse_line(edr_sysmon_parser_t *p, const char *line, size_t len, 
                    "field 'EventData' is neither a string nor an object");
             goto out;
         }
-        if ((rc = fields_from_json(p, v, a)) != 0)
-            goto out;
+        if ((rc = fields_from_json(p, v, a)) != 0) goto out;
     } else if (json_object_get(root, "EventID")) {
         shape = EDR_SYSMON_SHAPE_FLAT;
         event_id = jget_text(root, "EventID", a);
         channel = jget_text(root, "Channel", a);
         provider = jget_text(root, "SourceName", a);
         host = jget_text(root, "Hostname", a);
-        if (!host)
-            host = jget_text(root, "Computer", a);
+        if (!host) host = jget_text(root, "Computer", a);
         time_fallback = jget_text(root, "TimeCreated", a);
-        if ((rc = fields_from_json(p, root, a)) != 0)
-            goto out;
+        if ((rc = fields_from_json(p, root, a)) != 0) goto out;
     } else {
         report(p, lineno, EDR_SYSMON_SKIP_MALFORMED,
                "unknown record shape: no SyslogMessage, EventData, EventID or event.action");
@@ -793,7 +740,8 @@ int edr_sysmon_parse_line(edr_sysmon_parser_t *p, const char *line, size_t len, 
     }
 
     /* other logs mixed into the export (Windows Security, other syslog sources) */
-    if (channel ? !contains_ci(channel, "sysmon") : (provider && !contains_ci(provider, "sysmon"))) {
+    if (channel ? !contains_ci(channel, "sysmon")
+                : (provider && !contains_ci(provider, "sysmon"))) {
         p->stats.skipped[EDR_SYSMON_SKIP_OTHER_CHANNEL]++;
         goto out;
     }
@@ -805,8 +753,7 @@ int edr_sysmon_parse_line(edr_sysmon_parser_t *p, const char *line, size_t len, 
     }
     if (!mapped_id((int)id)) {
         p->stats.skipped[EDR_SYSMON_SKIP_UNMAPPED]++;
-        if (id < 32)
-            p->stats.unmapped_ids[id]++;
+        if (id < 32) p->stats.unmapped_ids[id]++;
         goto out;
     }
     if (!host || !*host) {
@@ -829,8 +776,7 @@ int edr_sysmon_parse_line(edr_sysmon_parser_t *p, const char *line, size_t len, 
                bad);
         goto out;
     }
-    if (rc)
-        goto out;
+    if (rc) goto out;
     if (!(out->hostname = adup(a, host))) {
         rc = EDR_ENOMEM;
         goto out;
@@ -845,8 +791,7 @@ done:
     if ((unsigned)out->event->body_case < EDR_EVENT_KINDS)
         p->stats.by_kind[out->event->body_case]++;
 out:
-    if (rc == EDR_ENOMEM)
-        p->stats.lines--; /* neither an event nor a skip: the caller may retry */
+    if (rc == EDR_ENOMEM) p->stats.lines--; /* neither an event nor a skip: the caller may retry */
     json_decref(inner);
     json_decref(root);
     p->nfields = 0;

@@ -15,25 +15,24 @@ struct edr_sysmon_batcher {
     size_t max_events;
     edr_sysmon_flush_cb flush;
     void *ud;
-    edr_arena_t arena;         /* events of the open batch; reset after each flush */
+    edr_arena_t arena; /* events of the open batch; reset after each flush */
     Edr__V1__EventBatch batch;
     Edr__V1__SensorInfo sensor;
-    Edr__V1__Event **events;   /* max_events slots */
+    Edr__V1__Event **events; /* max_events slots */
     size_t n;
     int open;
     uint8_t host_id[EDR_ID_LEN];
-    char *hostname;            /* malloc'd, of the open batch */
-    uint8_t *pack;             /* reused buffer for copying events */
+    char *hostname; /* malloc'd, of the open batch */
+    uint8_t *pack;  /* reused buffer for copying events */
     size_t pack_cap;
-    host_seq_t *seqs;          /* last seq per host */
+    host_seq_t *seqs; /* last seq per host */
     size_t nseqs, seqs_cap;
 };
 
 edr_sysmon_batcher_t *edr_sysmon_batcher_new(size_t max_events, edr_sysmon_flush_cb flush, void *ud)
 {
     edr_sysmon_batcher_t *bt = calloc(1, sizeof(*bt));
-    if (!bt)
-        return NULL;
+    if (!bt) return NULL;
     bt->max_events = max_events ? max_events : 1024;
     bt->flush = flush;
     bt->ud = ud;
@@ -48,8 +47,7 @@ edr_sysmon_batcher_t *edr_sysmon_batcher_new(size_t max_events, edr_sysmon_flush
 
 void edr_sysmon_batcher_destroy(edr_sysmon_batcher_t *bt)
 {
-    if (!bt)
-        return;
+    if (!bt) return;
     edr_arena_close(&bt->arena);
     free(bt->events);
     free(bt->hostname);
@@ -61,13 +59,11 @@ void edr_sysmon_batcher_destroy(edr_sysmon_batcher_t *bt)
 static uint64_t next_seq(edr_sysmon_batcher_t *bt, const uint8_t host[EDR_ID_LEN])
 {
     for (size_t i = 0; i < bt->nseqs; i++)
-        if (memcmp(bt->seqs[i].host_id, host, EDR_ID_LEN) == 0)
-            return ++bt->seqs[i].seq;
+        if (memcmp(bt->seqs[i].host_id, host, EDR_ID_LEN) == 0) return ++bt->seqs[i].seq;
     if (bt->nseqs == bt->seqs_cap) {
         size_t ncap = bt->seqs_cap ? bt->seqs_cap * 2 : 8;
         host_seq_t *ns = realloc(bt->seqs, ncap * sizeof(*ns));
-        if (!ns)
-            return 0;
+        if (!ns) return 0;
         bt->seqs = ns;
         bt->seqs_cap = ncap;
     }
@@ -78,8 +74,7 @@ static uint64_t next_seq(edr_sysmon_batcher_t *bt, const uint8_t host[EDR_ID_LEN
 
 int edr_sysmon_batcher_flush(edr_sysmon_batcher_t *bt)
 {
-    if (!bt->open)
-        return 0;
+    if (!bt->open) return 0;
     bt->batch.events = bt->events;
     bt->batch.n_events = bt->n;
     int rc = bt->flush ? bt->flush(bt->ud, &bt->batch) : 0;
@@ -94,8 +89,7 @@ int edr_sysmon_batcher_add(edr_sysmon_batcher_t *bt, const edr_sysmon_record_t *
     int rc;
     if (bt->open && (bt->n == bt->max_events || memcmp(bt->host_id, r->host_id, EDR_ID_LEN) != 0 ||
                      strcmp(bt->hostname, r->hostname ? r->hostname : "") != 0)) {
-        if ((rc = edr_sysmon_batcher_flush(bt)) != 0)
-            return rc;
+        if ((rc = edr_sysmon_batcher_flush(bt)) != 0) return rc;
     }
     if (!bt->open) {
         char *hn = strdup(r->hostname ? r->hostname : "");
@@ -123,15 +117,13 @@ int edr_sysmon_batcher_add(edr_sysmon_batcher_t *bt, const edr_sysmon_record_t *
     size_t need = edr__v1__event__get_packed_size(r->event);
     if (need > bt->pack_cap) {
         uint8_t *np = realloc(bt->pack, need);
-        if (!np)
-            return EDR_ENOMEM;
+        if (!np) return EDR_ENOMEM;
         bt->pack = np;
         bt->pack_cap = need;
     }
     edr__v1__event__pack(r->event, bt->pack);
     Edr__V1__Event *e = edr__v1__event__unpack(&bt->arena.pb, need, bt->pack);
-    if (!e)
-        return EDR_ENOMEM;
+    if (!e) return EDR_ENOMEM;
     e->time_offset_ns = (int64_t)(r->time_ns - bt->batch.base_time_ns);
     bt->events[bt->n++] = e;
     return 0;

@@ -1,4 +1,5 @@
-/* libFuzzer target: Sysmon / JSON-lines input, line by line, through parser, batcher and ECS writer. */
+/* libFuzzer target: Sysmon / JSON-lines input, line by line, through parser, batcher and ECS
+ * writer. */
 #include "edr/jsonl.h"
 #include "edr/sysmon.h"
 
@@ -14,15 +15,13 @@ static int check_batch(void *ud, Edr__V1__EventBatch *b)
     edr_arena_t *a = ud;
     for (size_t i = 0; i < b->n_events; i++) {
         int n = edr_jsonl_format_event(b, b->events[i], buf, sizeof(buf));
-        if (n <= 0)
-            continue;
+        if (n <= 0) continue;
         /* what we write, we must read back */
         Edr__V1__Event *e;
         uint64_t t;
         uint8_t host[EDR_ID_LEN];
         const char *hn;
-        if (edr_jsonl_parse_line(buf, (size_t)n, a, &e, &t, host, &hn, NULL, 0) != 0)
-            abort();
+        if (edr_jsonl_parse_line(buf, (size_t)n, a, &e, &t, host, &hn, NULL, 0) != 0) abort();
         if (t != edr_event_time(b, b->events[i]) || e->body_case != b->events[i]->body_case)
             abort();
     }
@@ -38,8 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     edr_arena_init(&a, 4096);
     edr_arena_init(&check, 4096);
     edr_sysmon_batcher_t *bt = edr_sysmon_batcher_new(4, check_batch, &check);
-    if (!p || !bt)
-        goto out;
+    if (!p || !bt) goto out;
     const char *s = (const char *)data;
     uint64_t lineno = 0;
     size_t off = 0;

@@ -1,4 +1,5 @@
-/* Debug aid: parses Sysmon/JSON-lines files and prints the events as ECS JSON lines plus a summary on stderr. */
+/* Debug aid: parses Sysmon/JSON-lines files and prints the events as ECS JSON lines plus a summary
+ * on stderr. */
 #include "edr/jsonl.h"
 #include "edr/sysmon.h"
 
@@ -57,7 +58,8 @@ int main(int argc, char **argv)
                         (unsigned long long)s->skipped[k]);
         for (int k = 0; k < 32; k++)
             if (s->unmapped_ids[k])
-                fprintf(stderr, "    unmapped id %d: %llu\n", k, (unsigned long long)s->unmapped_ids[k]);
+                fprintf(stderr, "    unmapped id %d: %llu\n", k,
+                        (unsigned long long)s->unmapped_ids[k]);
         free(line);
         fclose(in);
         edr_arena_close(&a);

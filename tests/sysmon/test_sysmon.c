@@ -1,4 +1,5 @@
-/* Sysmon parser on the real datasets, bad input, per-host batching and the JSON-lines round trip. */
+/* Sysmon parser on the real datasets, bad input, per-host batching and the JSON-lines round trip.
+ */
 #include "edr/err.h"
 #include "edr/jsonl.h"
 #include "edr/sysmon.h"
@@ -13,9 +14,9 @@
 
 #include <cmocka.h>
 
-#define LINUX EDR_DATASETS "/otrf-log4shell/linux-sysmon-syslog.jsonl"
+#define LINUX   EDR_DATASETS "/otrf-log4shell/linux-sysmon-syslog.jsonl"
 #define WINDOWS EDR_DATASETS "/otrf-log4shell/windows-sysmon-eventdata.jsonl"
-#define FLAT EDR_DATASETS "/otrf-atomic/windows-sysmon-flat-sharpview.jsonl"
+#define FLAT    EDR_DATASETS "/otrf-atomic/windows-sysmon-flat-sharpview.jsonl"
 
 #define K(x) EDR__V1__EVENT__BODY_##x
 
@@ -45,7 +46,8 @@ static void parse_file(parsed_t *ps, const char *path)
             ps->recs = realloc(ps->recs, rcap * sizeof(*ps->recs));
             assert_non_null(ps->recs);
         }
-        int rc = edr_sysmon_parse_line(ps->p, line, (size_t)n, ++lineno, &ps->arena, &ps->recs[ps->n]);
+        int rc =
+            edr_sysmon_parse_line(ps->p, line, (size_t)n, ++lineno, &ps->arena, &ps->recs[ps->n]);
         assert_true(rc == 0 || rc == 1);
         ps->n += (size_t)rc;
     }
@@ -70,8 +72,7 @@ static const edr_sysmon_record_t *start_of(const parsed_t *ps, uint32_t pid, int
 {
     for (size_t i = 0; i < ps->n; i++) {
         const Edr__V1__Event *e = ps->recs[i].event;
-        if (e->body_case == K(PROCESS_START) && e->pid == pid && nth-- == 0)
-            return &ps->recs[i];
+        if (e->body_case == K(PROCESS_START) && e->pid == pid && nth-- == 0) return &ps->recs[i];
     }
     return NULL;
 }
@@ -80,14 +81,14 @@ static const edr_sysmon_record_t *start_by_entity(const parsed_t *ps, ProtobufCB
 {
     for (size_t i = 0; i < ps->n; i++) {
         const Edr__V1__Event *e = ps->recs[i].event;
-        if (e->body_case == K(PROCESS_START) && id_eq(e->entity_id, id))
-            return &ps->recs[i];
+        if (e->body_case == K(PROCESS_START) && id_eq(e->entity_id, id)) return &ps->recs[i];
     }
     return NULL;
 }
 
 /* The network event of pid to remote ip:port (dotted IPv4), or NULL. */
-static const Edr__V1__Event *net_of(const parsed_t *ps, uint32_t pid, const uint8_t ip[4], uint32_t port)
+static const Edr__V1__Event *net_of(const parsed_t *ps, uint32_t pid, const uint8_t ip[4],
+                                    uint32_t port)
 {
     for (size_t i = 0; i < ps->n; i++) {
         const Edr__V1__Event *e = ps->recs[i].event;
@@ -209,18 +210,25 @@ static void test_linux_ancestry(void **state)
     assert_true(found);
     /* incomplete guids of different unknown processes stay apart */
     uint8_t a[EDR_ID_LEN], b[EDR_ID_LEN];
-    assert_int_equal(edr_sysmon_entity_id(ps.recs[0].host_id, "{94325212-fc0e-627b-0000-000000000000}", 17792, a), 1);
-    assert_int_equal(edr_sysmon_entity_id(ps.recs[0].host_id, "{94325212-fc0e-627b-0000-000000000000}", 17795, b), 1);
+    assert_int_equal(edr_sysmon_entity_id(ps.recs[0].host_id,
+                                          "{94325212-fc0e-627b-0000-000000000000}", 17792, a),
+                     1);
+    assert_int_equal(edr_sysmon_entity_id(ps.recs[0].host_id,
+                                          "{94325212-fc0e-627b-0000-000000000000}", 17795, b),
+                     1);
     assert_memory_not_equal(a, b, EDR_ID_LEN);
     assert_int_equal(edr_sysmon_entity_id(ps.recs[0].host_id, "-", 5, a), 0);
-    assert_int_equal(edr_sysmon_entity_id(ps.recs[0].host_id, "{00000000-0000-0000-0000-000000000000}", 0, a), 0);
+    assert_int_equal(
+        edr_sysmon_entity_id(ps.recs[0].host_id, "{00000000-0000-0000-0000-000000000000}", 0, a),
+        0);
     /* later events of a process carry the parent learned from its start */
     const Edr__V1__Event *exit_whoami = NULL;
     for (size_t i = 0; i < ps.n; i++)
         if (ps.recs[i].event->body_case == K(PROCESS_EXIT) && ps.recs[i].event->pid == 17832)
             exit_whoami = ps.recs[i].event;
     assert_non_null(exit_whoami);
-    assert_true(id_eq(exit_whoami->parent_entity_id, start_of(&ps, 17832, 0)->event->parent_entity_id));
+    assert_true(
+        id_eq(exit_whoami->parent_entity_id, start_of(&ps, 17832, 0)->event->parent_entity_id));
     /* time: "2022-05-11 18:10:33.154" */
     assert_int_equal(start_of(&ps, 17832, 0)->time_ns, 1652292633154000000ull);
     parsed_free(&ps);
@@ -270,11 +278,13 @@ static void test_windows_eventdata(void **state)
     assert_non_null(ch);
     assert_true(id_eq(ps2084->event->parent_entity_id, acc->entity_id));
     assert_true(id_eq(ch->event->parent_entity_id, ps2084->event->entity_id));
-    assert_string_equal(ps2084->event->process_start->parent_exe,
-                        "C:\\ProgramData\\chocolatey\\lib\\Tomcat\\tools\\apache-tomcat-9.0.62\\bin\\tomcat9.exe");
+    assert_string_equal(
+        ps2084->event->process_start->parent_exe,
+        "C:\\ProgramData\\chocolatey\\lib\\Tomcat\\tools\\apache-tomcat-9.0.62\\bin\\tomcat9.exe");
     assert_string_equal(ps2084->event->process_start->user, "NT AUTHORITY\\LOCAL SERVICE");
     assert_int_equal(ps2084->event->process_start->exe_sha256.len, 32);
-    assert_memory_equal(ps2084->event->process_start->exe_sha256.data, ((uint8_t[]){0x9f, 0x91, 0x4d, 0x42}), 4);
+    assert_memory_equal(ps2084->event->process_start->exe_sha256.data,
+                        ((uint8_t[]){0x9f, 0x91, 0x4d, 0x42}), 4);
     assert_int_equal(ps2084->time_ns, 1652432048420000000ull); /* 2022-05-13T08:54:08.4200000Z */
     static const uint8_t attacker[4] = {192, 168, 3, 5};
     assert_non_null(net_of(&ps, 2084, attacker, 443));
@@ -335,7 +345,8 @@ static void test_flat_sharpview(void **state)
     assert_string_equal(sv->event->process_start->exe, "C:\\ProgramData\\SharpView.exe");
     assert_string_equal(sv->event->process_start->cwd, "C:\\ProgramData\\");
     assert_int_equal(sv->event->process_start->ppid, 7804);
-    assert_memory_equal(sv->event->process_start->exe_sha256.data, ((uint8_t[]){0x2a, 0xbb, 0x35, 0x89}), 4);
+    assert_memory_equal(sv->event->process_start->exe_sha256.data,
+                        ((uint8_t[]){0x2a, 0xbb, 0x35, 0x89}), 4);
     /* cmd.exe (7804) loads images under the guid that is SharpView's parent */
     int cmd_loads = 0;
     for (size_t i = 0; i < ps.n; i++)
@@ -371,7 +382,8 @@ static void log_error(void *ud, uint64_t lineno, edr_sysmon_skip_t reason, const
 
 #define GOOD                                                                                       \
     "{\"Channel\":\"Microsoft-Windows-Sysmon/Operational\",\"EventID\":5,\"Hostname\":\"H\","      \
-    "\"UtcTime\":\"2020-10-30 00:23:21.917\",\"ProcessGuid\":\"{14475cd4-5cf8-5f9b-7801-000000000500}\","\
+    "\"UtcTime\":\"2020-10-30 "                                                                    \
+    "00:23:21.917\",\"ProcessGuid\":\"{14475cd4-5cf8-5f9b-7801-000000000500}\","                   \
     "\"ProcessId\":\"3752\",\"Image\":\"C:\\\\x.exe\"}"
 #define FLATHDR "{\"Channel\":\"Microsoft-Windows-Sysmon/Operational\",\"Hostname\":\"H\","
 
@@ -388,35 +400,70 @@ static void test_bad_input(void **state)
         {GOOD, 0, 1, 0, 0},
         {"", 0, 0, EDR_SYSMON_SKIP_BLANK, 0},
         {"   \t\r\n", 0, 0, EDR_SYSMON_SKIP_BLANK, 0},
-        {"{\"EventID\":1,\"Computer\":\"H\",\"EventData\":\"{\\\"UtcTime\\\": ", 0, 0, EDR_SYSMON_SKIP_MALFORMED, 1},
+        {"{\"EventID\":1,\"Computer\":\"H\",\"EventData\":\"{\\\"UtcTime\\\": ", 0, 0,
+         EDR_SYSMON_SKIP_MALFORMED, 1},
         {"{\"EventID\":1", 0, 0, EDR_SYSMON_SKIP_MALFORMED, 1},
         {"[1,2,3]", 0, 0, EDR_SYSMON_SKIP_MALFORMED, 1},
         {"{\"foo\":1}", 0, 0, EDR_SYSMON_SKIP_MALFORMED, 1},
         {junk, sizeof(junk) - 1, 0, EDR_SYSMON_SKIP_MALFORMED, 1},
         {"{\"EventID\":\"\xc3\x28\"}", 0, 0, EDR_SYSMON_SKIP_MALFORMED, 1}, /* invalid UTF-8 */
         {"{\"EventID\":1,\"Computer\":\"H\",\"EventData\":5}", 0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
-        {"{\"EventID\":1,\"Computer\":\"H\",\"EventData\":\"not json\"}", 0, 0, EDR_SYSMON_SKIP_MALFORMED, 1},
-        {FLATHDR "\"EventID\":\"x\",\"UtcTime\":\"2020-10-30 00:23:21.917\"}", 0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
-        {FLATHDR "\"EventID\":[1],\"UtcTime\":\"2020-10-30 00:23:21.917\"}", 0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
-        {FLATHDR "\"EventID\":5,\"UtcTime\":\"yesterday\",\"ProcessGuid\":\"{a}\"}", 0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
-        {FLATHDR "\"EventID\":5,\"UtcTime\":\"2020-13-30 00:23:21\",\"ProcessGuid\":\"{a}\"}", 0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
-        {FLATHDR "\"EventID\":5,\"UtcTime\":\"2020-10-30 00:23:21\",\"ProcessGuid\":{\"a\":1}}", 0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
-        {FLATHDR "\"EventID\":5,\"UtcTime\":\"2020-10-30 00:23:21\",\"ProcessGuid\":\"{a}\",\"ProcessId\":\"12ab\"}", 0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
-        {FLATHDR "\"EventID\":5,\"UtcTime\":\"2020-10-30 00:23:21\"}", 0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
-        {FLATHDR "\"EventID\":3,\"UtcTime\":\"2020-10-30 00:23:21\",\"ProcessGuid\":\"{a}\",\"SourceIp\":\"999.1.1.1\"}", 0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
-        {"{\"Channel\":\"Microsoft-Windows-Sysmon/Operational\",\"EventID\":5,\"UtcTime\":\"2020-10-30 00:23:21\",\"ProcessGuid\":\"{a}\"}", 0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
-        {"{\"Computer\":\"H\",\"ProcessName\":\"sysmon\",\"SyslogMessage\":\"<Event><<<>>>&&&\"}", 0, 0, EDR_SYSMON_SKIP_MALFORMED, 1},
-        {"{\"Computer\":\"H\",\"ProcessName\":\"sysmon\",\"SyslogMessage\":\"<Event><System></System></Event>\"}", 0, 0, EDR_SYSMON_SKIP_MALFORMED, 1},
-        {"{\"Computer\":\"H\",\"ProcessName\":\"sysmon\",\"SyslogMessage\":\"hello\"}", 0, 0, EDR_SYSMON_SKIP_MALFORMED, 1},
-        {"{\"Computer\":\"H\",\"ProcessName\":\"sysmon\",\"SyslogMessage\":42}", 0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
-        {"{\"Computer\":\"H\",\"ProcessName\":\"cron\",\"SyslogMessage\":\"job done\"}", 0, 0, EDR_SYSMON_SKIP_OTHER_CHANNEL, 0},
-        {"{\"Computer\":\"H\",\"ProcessName\":\"sysmon\",\"SyslogMessage\":\"<!DOCTYPE x [<!ENTITY e SYSTEM \\\"file:///etc/passwd\\\">]><Event><System><EventID>11</EventID><Channel>Linux-Sysmon/Operational</Channel></System><EventData><Data Name=\\\"UtcTime\\\">2022-05-11 18:10:20.395</Data><Data Name=\\\"ProcessGuid\\\">{a}</Data><Data Name=\\\"TargetFilename\\\">&e;</Data></EventData></Event>\"}", 0, 1, 0, 0},
-        {"{\"Hostname\":\"H\",\"EventID\":4688,\"Channel\":\"security\"}", 0, 0, EDR_SYSMON_SKIP_OTHER_CHANNEL, 0},
-        {FLATHDR "\"EventID\":13,\"UtcTime\":\"2020-10-30 00:23:21\",\"ProcessGuid\":\"{a}\"}", 0, 0, EDR_SYSMON_SKIP_UNMAPPED, 0},
-        {"{\"@timestamp\":\"bad\",\"event\":{\"action\":\"process_exit\"},\"host\":{\"name\":\"H\"}}", 0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
-        {"{\"@timestamp\":\"2022-05-11T18:10:20Z\",\"event\":{\"action\":\"teleport\"},\"host\":{\"name\":\"H\"}}", 0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
-        {"{\"@timestamp\":\"2022-05-11T18:10:20Z\",\"event\":{\"action\":\"process_exit\"},\"host\":{\"id\":\"zz\"}}", 0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
-        {FLATHDR "\"EventID\":5,\"EventID\":6}", 0, 0, EDR_SYSMON_SKIP_MALFORMED, 1}, /* duplicate key */
+        {"{\"EventID\":1,\"Computer\":\"H\",\"EventData\":\"not json\"}", 0, 0,
+         EDR_SYSMON_SKIP_MALFORMED, 1},
+        {FLATHDR "\"EventID\":\"x\",\"UtcTime\":\"2020-10-30 00:23:21.917\"}", 0, 0,
+         EDR_SYSMON_SKIP_BAD_FIELD, 1},
+        {FLATHDR "\"EventID\":[1],\"UtcTime\":\"2020-10-30 00:23:21.917\"}", 0, 0,
+         EDR_SYSMON_SKIP_BAD_FIELD, 1},
+        {FLATHDR "\"EventID\":5,\"UtcTime\":\"yesterday\",\"ProcessGuid\":\"{a}\"}", 0, 0,
+         EDR_SYSMON_SKIP_BAD_FIELD, 1},
+        {FLATHDR "\"EventID\":5,\"UtcTime\":\"2020-13-30 00:23:21\",\"ProcessGuid\":\"{a}\"}", 0, 0,
+         EDR_SYSMON_SKIP_BAD_FIELD, 1},
+        {FLATHDR "\"EventID\":5,\"UtcTime\":\"2020-10-30 00:23:21\",\"ProcessGuid\":{\"a\":1}}", 0,
+         0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
+        {FLATHDR "\"EventID\":5,\"UtcTime\":\"2020-10-30 "
+                 "00:23:21\",\"ProcessGuid\":\"{a}\",\"ProcessId\":\"12ab\"}",
+         0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
+        {FLATHDR "\"EventID\":5,\"UtcTime\":\"2020-10-30 00:23:21\"}", 0, 0,
+         EDR_SYSMON_SKIP_BAD_FIELD, 1},
+        {FLATHDR "\"EventID\":3,\"UtcTime\":\"2020-10-30 "
+                 "00:23:21\",\"ProcessGuid\":\"{a}\",\"SourceIp\":\"999.1.1.1\"}",
+         0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
+        {"{\"Channel\":\"Microsoft-Windows-Sysmon/"
+         "Operational\",\"EventID\":5,\"UtcTime\":\"2020-10-30 00:23:21\",\"ProcessGuid\":\"{a}\"}",
+         0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
+        {"{\"Computer\":\"H\",\"ProcessName\":\"sysmon\",\"SyslogMessage\":\"<Event><<<>>>&&&\"}",
+         0, 0, EDR_SYSMON_SKIP_MALFORMED, 1},
+        {"{\"Computer\":\"H\",\"ProcessName\":\"sysmon\",\"SyslogMessage\":\"<Event><System></"
+         "System></Event>\"}",
+         0, 0, EDR_SYSMON_SKIP_MALFORMED, 1},
+        {"{\"Computer\":\"H\",\"ProcessName\":\"sysmon\",\"SyslogMessage\":\"hello\"}", 0, 0,
+         EDR_SYSMON_SKIP_MALFORMED, 1},
+        {"{\"Computer\":\"H\",\"ProcessName\":\"sysmon\",\"SyslogMessage\":42}", 0, 0,
+         EDR_SYSMON_SKIP_BAD_FIELD, 1},
+        {"{\"Computer\":\"H\",\"ProcessName\":\"cron\",\"SyslogMessage\":\"job done\"}", 0, 0,
+         EDR_SYSMON_SKIP_OTHER_CHANNEL, 0},
+        {"{\"Computer\":\"H\",\"ProcessName\":\"sysmon\",\"SyslogMessage\":\"<!DOCTYPE x [<!ENTITY "
+         "e SYSTEM "
+         "\\\"file:///etc/passwd\\\">]><Event><System><EventID>11</EventID><Channel>Linux-Sysmon/"
+         "Operational</Channel></System><EventData><Data Name=\\\"UtcTime\\\">2022-05-11 "
+         "18:10:20.395</Data><Data Name=\\\"ProcessGuid\\\">{a}</Data><Data "
+         "Name=\\\"TargetFilename\\\">&e;</Data></EventData></Event>\"}",
+         0, 1, 0, 0},
+        {"{\"Hostname\":\"H\",\"EventID\":4688,\"Channel\":\"security\"}", 0, 0,
+         EDR_SYSMON_SKIP_OTHER_CHANNEL, 0},
+        {FLATHDR "\"EventID\":13,\"UtcTime\":\"2020-10-30 00:23:21\",\"ProcessGuid\":\"{a}\"}", 0,
+         0, EDR_SYSMON_SKIP_UNMAPPED, 0},
+        {"{\"@timestamp\":\"bad\",\"event\":{\"action\":\"process_exit\"},\"host\":{\"name\":\"H\"}"
+         "}",
+         0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
+        {"{\"@timestamp\":\"2022-05-11T18:10:20Z\",\"event\":{\"action\":\"teleport\"},\"host\":{"
+         "\"name\":\"H\"}}",
+         0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
+        {"{\"@timestamp\":\"2022-05-11T18:10:20Z\",\"event\":{\"action\":\"process_exit\"},"
+         "\"host\":{\"id\":\"zz\"}}",
+         0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
+        {FLATHDR "\"EventID\":5,\"EventID\":6}", 0, 0, EDR_SYSMON_SKIP_MALFORMED,
+         1}, /* duplicate key */
         {GOOD, 0, 1, 0, 0},
     };
     size_t nc = sizeof(cases) / sizeof(cases[0]);
@@ -432,8 +479,7 @@ static void test_bad_input(void **state)
         size_t len = cases[i].len ? cases[i].len : strlen(cases[i].line);
         size_t before = log.n;
         int rc = edr_sysmon_parse_line(p, cases[i].line, len, 100 + i, &a, &r);
-        if (rc != cases[i].produced)
-            fail_msg("case %zu: rc %d, want %d", i, rc, cases[i].produced);
+        if (rc != cases[i].produced) fail_msg("case %zu: rc %d, want %d", i, rc, cases[i].produced);
         if (!rc) {
             want_skip[cases[i].reason]++;
             if (cases[i].reported) {
@@ -479,8 +525,9 @@ static void test_huge_fields(void **state)
     /* a 600 KB command line inside the limit is kept whole */
     size_t big = 600 * 1024;
     char *line = malloc(big + 1024);
-    int n = snprintf(line, 1024, FLATHDR "\"EventID\":1,\"UtcTime\":\"2020-10-30 00:23:21\","
-                                 "\"ProcessGuid\":\"{b}\",\"ProcessId\":\"9\",\"CommandLine\":\"");
+    int n = snprintf(line, 1024,
+                     FLATHDR "\"EventID\":1,\"UtcTime\":\"2020-10-30 00:23:21\","
+                             "\"ProcessGuid\":\"{b}\",\"ProcessId\":\"9\",\"CommandLine\":\"");
     memset(line + n, 'A', big);
     strcpy(line + n + big, "\"}");
     edr_sysmon_record_t r;
@@ -523,9 +570,17 @@ static void test_time(void **state)
     s = "2000-02-29T23:59:59Z";
     assert_int_equal(edr_jsonl_time_parse(s, strlen(s), &t), 0);
     assert_string_equal(edr_jsonl_time_format(t, buf), "2000-02-29T23:59:59.000000000Z");
-    static const char *const bad[] = {"", "2022", "2022-05-11", "2022-05-11 18:10", "2022-05-11 18:10:20.",
-                                      "2022-05-11 18:10:20Zjunk", "1969-12-31 23:59:59", "2022-00-11 18:10:20",
-                                      "2022-05-11 25:10:20", "2022-05-11 18:10:20+2", "x022-05-11 18:10:20"};
+    static const char *const bad[] = {"",
+                                      "2022",
+                                      "2022-05-11",
+                                      "2022-05-11 18:10",
+                                      "2022-05-11 18:10:20.",
+                                      "2022-05-11 18:10:20Zjunk",
+                                      "1969-12-31 23:59:59",
+                                      "2022-00-11 18:10:20",
+                                      "2022-05-11 25:10:20",
+                                      "2022-05-11 18:10:20+2",
+                                      "x022-05-11 18:10:20"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         t = 7;
         if (edr_jsonl_time_parse(bad[i], strlen(bad[i]), &t) != EDR_EINVAL || t != 7)
@@ -575,8 +630,10 @@ static void test_batcher(void **state)
     for (int i = 0; i < 5; i++) {
         char line[512];
         snprintf(line, sizeof(line),
-                 "{\"Channel\":\"Microsoft-Windows-Sysmon/Operational\",\"EventID\":5,\"Hostname\":\"%s\","
-                 "\"UtcTime\":\"2020-10-30 00:23:2%d.000\",\"ProcessGuid\":\"{g%d}\",\"ProcessId\":\"%d\"}",
+                 "{\"Channel\":\"Microsoft-Windows-Sysmon/"
+                 "Operational\",\"EventID\":5,\"Hostname\":\"%s\","
+                 "\"UtcTime\":\"2020-10-30 "
+                 "00:23:2%d.000\",\"ProcessGuid\":\"{g%d}\",\"ProcessId\":\"%d\"}",
                  hosts[i], i, i, 100 + i);
         edr_sysmon_record_t r;
         assert_int_equal(edr_sysmon_parse_line(p, line, strlen(line), (uint64_t)i + 1, &a, &r), 1);
@@ -640,7 +697,8 @@ static void round_trip(edr_sysmon_parser_t *p, edr_arena_t *a, const Edr__V1__Ev
     assert_null(memchr(buf, '\n', (size_t)n - 1));
     edr_sysmon_record_t r;
     if (edr_sysmon_parse_line(p, buf, (size_t)n, 1, a, &r) != 1)
-        fail_msg("line not read back: %s (%s)", buf, edr_sysmon_parser_stats(p)->first_errors[0].msg);
+        fail_msg("line not read back: %s (%s)", buf,
+                 edr_sysmon_parser_stats(p)->first_errors[0].msg);
     assert_int_equal(r.shape, EDR_SYSMON_SHAPE_ECS);
     assert_int_equal(r.time_ns, t);
     assert_memory_equal(r.host_id, hid, EDR_ID_LEN);
@@ -882,11 +940,16 @@ static void test_roundtrip_every_kind(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_linux_counts),       cmocka_unit_test(test_linux_ancestry),
-        cmocka_unit_test(test_windows_eventdata),  cmocka_unit_test(test_flat_sharpview),
-        cmocka_unit_test(test_bad_input),          cmocka_unit_test(test_huge_fields),
-        cmocka_unit_test(test_time),               cmocka_unit_test(test_batcher),
-        cmocka_unit_test(test_roundtrip_datasets), cmocka_unit_test(test_roundtrip_every_kind),
+        cmocka_unit_test(test_linux_counts),
+        cmocka_unit_test(test_linux_ancestry),
+        cmocka_unit_test(test_windows_eventdata),
+        cmocka_unit_test(test_flat_sharpview),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_huge_fields),
+        cmocka_unit_test(test_time),
+        cmocka_unit_test(test_batcher),
+        cmocka_unit_test(test_roundtrip_datasets),
+        cmocka_unit_test(test_roundtrip_every_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

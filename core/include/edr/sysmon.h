@@ -32,12 +32,12 @@ typedef enum {
 
 /* Why a line produced no event. Every skipped line is counted under one reason. */
 typedef enum {
-    EDR_SYSMON_SKIP_BLANK = 0,    /* empty or whitespace-only line */
-    EDR_SYSMON_SKIP_OTHER_CHANNEL,/* a record of another log (Security, other syslog) */
-    EDR_SYSMON_SKIP_UNMAPPED,     /* a Sysmon event id we do not map (registry, pipes...) */
-    EDR_SYSMON_SKIP_MALFORMED,    /* not JSON, not an object, unreadable XML, unknown shape */
-    EDR_SYSMON_SKIP_BAD_FIELD,    /* a required field missing or of the wrong type */
-    EDR_SYSMON_SKIP_TOO_LONG,     /* line longer than opts.max_line */
+    EDR_SYSMON_SKIP_BLANK = 0,     /* empty or whitespace-only line */
+    EDR_SYSMON_SKIP_OTHER_CHANNEL, /* a record of another log (Security, other syslog) */
+    EDR_SYSMON_SKIP_UNMAPPED,      /* a Sysmon event id we do not map (registry, pipes...) */
+    EDR_SYSMON_SKIP_MALFORMED,     /* not JSON, not an object, unreadable XML, unknown shape */
+    EDR_SYSMON_SKIP_BAD_FIELD,     /* a required field missing or of the wrong type */
+    EDR_SYSMON_SKIP_TOO_LONG,      /* line longer than opts.max_line */
     EDR_SYSMON_SKIP__COUNT
 } edr_sysmon_skip_t;
 
@@ -60,30 +60,30 @@ typedef struct edr_sysmon_opts {
 #define EDR_SYSMON_FIRST_ERRORS 8
 
 typedef struct edr_sysmon_stats {
-    uint64_t lines;                               /* lines fed, blank ones included */
-    uint64_t events;                              /* events produced */
-    uint64_t by_kind[EDR_EVENT_KINDS];            /* events by Edr__V1__Event__BodyCase */
-    uint64_t by_shape[EDR_SYSMON_SHAPE__COUNT];   /* events by input shape */
-    uint64_t skipped[EDR_SYSMON_SKIP__COUNT];     /* skipped lines by reason */
-    uint64_t unmapped_ids[32];                    /* UNMAPPED skips by Sysmon event id (< 32) */
-    uint64_t xml_recovered;                       /* syslog XML that was not well formed but usable */
-    uint64_t n_errors;                            /* lines reported through on_error */
+    uint64_t lines;                             /* lines fed, blank ones included */
+    uint64_t events;                            /* events produced */
+    uint64_t by_kind[EDR_EVENT_KINDS];          /* events by Edr__V1__Event__BodyCase */
+    uint64_t by_shape[EDR_SYSMON_SHAPE__COUNT]; /* events by input shape */
+    uint64_t skipped[EDR_SYSMON_SKIP__COUNT];   /* skipped lines by reason */
+    uint64_t unmapped_ids[32];                  /* UNMAPPED skips by Sysmon event id (< 32) */
+    uint64_t xml_recovered;                     /* syslog XML that was not well formed but usable */
+    uint64_t n_errors;                          /* lines reported through on_error */
     struct {
         uint64_t lineno;
         edr_sysmon_skip_t reason;
         char msg[160];
-    } first_errors[EDR_SYSMON_FIRST_ERRORS];      /* the first n_errors (at most 8) */
+    } first_errors[EDR_SYSMON_FIRST_ERRORS]; /* the first n_errors (at most 8) */
 } edr_sysmon_stats_t;
 
 /* One parsed record. Strings and the event live in the arena passed to
  * edr_sysmon_parse_line(). */
 typedef struct edr_sysmon_record {
     uint8_t host_id[EDR_ID_LEN];
-    const char *hostname;         /* Computer / Hostname / host.name */
-    uint64_t time_ns;             /* event time, UTC ns (UtcTime) */
-    Edr__V1__Event *event;        /* time_offset_ns is 0: set it against your batch base */
+    const char *hostname;  /* Computer / Hostname / host.name */
+    uint64_t time_ns;      /* event time, UTC ns (UtcTime) */
+    Edr__V1__Event *event; /* time_offset_ns is 0: set it against your batch base */
     edr_sysmon_shape_t shape;
-    int sysmon_id;                /* Sysmon EventID, 0 for ECS lines */
+    int sysmon_id; /* Sysmon EventID, 0 for ECS lines */
 } edr_sysmon_record_t;
 
 typedef struct edr_sysmon_parser edr_sysmon_parser_t;
@@ -132,7 +132,8 @@ typedef int (*edr_sysmon_flush_cb)(void *ud, Edr__V1__EventBatch *b);
 typedef struct edr_sysmon_batcher edr_sysmon_batcher_t;
 
 /* Returns NULL when out of memory; max_events 0 means 1024. */
-edr_sysmon_batcher_t *edr_sysmon_batcher_new(size_t max_events, edr_sysmon_flush_cb flush, void *ud);
+edr_sysmon_batcher_t *edr_sysmon_batcher_new(size_t max_events, edr_sysmon_flush_cb flush,
+                                             void *ud);
 void edr_sysmon_batcher_destroy(edr_sysmon_batcher_t *bt);
 /* Copies the record's event into the open batch (flushing first when needed).
  * 0, the flush callback's non-zero result, or EDR_ENOMEM. */
