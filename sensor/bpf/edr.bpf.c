@@ -531,6 +531,9 @@ static __always_inline void edr_on_write(long fd, __u64 count)
     if (!f || !bpf_map_lookup_elem(&wr_pending, &key))
         return;
     bpf_map_delete_elem(&wr_pending, &key);
+    /* a stale entry of a freed file whose memory now holds a pipe or socket */
+    if ((BPF_CORE_READ(f, f_inode, i_mode) & EDR_S_IFMT) != EDR_S_IFREG)
+        return;
     r = edr_file_rec(EDR_BPF_FILE_WRITE);
     if (!r)
         return;
@@ -570,14 +573,11 @@ int BPF_PROG(edr_sys_enter, struct pt_regs *regs, long id)
     }
     fd = BPF_CORE_READ(regs, di);
     if (id == NR_close) {
-        struct file *f = edr_fd_file(fd);
-        struct sock *sk;
-        __u64 key = (__u64)f;
+        /* wr_pending is not cleaned here: another descriptor (dup) may
+         * still refer to the file; the LRU map ages entries out and writes
+         * check the file type. */
+        struct sock *sk = edr_fd_sock(fd);
 
-        if (!f)
-            return 0;
-        bpf_map_delete_elem(&wr_pending, &key);
-        sk = edr_fd_sock(fd);
         if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
             return 0;
         if (BPF_CORE_READ(sk, __sk_common.skc_state) == EDR_TCP_CLOSE)

@@ -1,0 +1,541 @@
+/* eBPF source, end to end in process: a scripted shell chain is observed with exact events, ids, paths and addresses. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "edr/arena.h"
+#include "edr/err.h"
+#include "edr/identity.h"
+#include "edr/log.h"
+#include "proc_cache.h"
+#include "source.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- a test emitter: keeps every event ----------------------------------- */
+
+struct edr_emit {
+    edr_arena_t arena;
+    Edr__V1__Event **ev;
+    size_t n, cap;
+    uint8_t host[EDR_ID_LEN], boot[EDR_ID_LEN];
+    uint64_t drops;
+};
+
+Edr__V1__Event *edr_emit_begin(edr_emit_t *em, uint64_t t)
+{
+    Edr__V1__Event *e = edr_arena_alloc(&em->arena, sizeof(*e));
+    if (!e)
+        return NULL;
+    edr__v1__event__init(e);
+    e->time_offset_ns = (int64_t)t;
+    return e;
+}
+
+void edr_emit_end(edr_emit_t *em, Edr__V1__Event *e)
+{
+    if (em->n == em->cap) {
+        em->cap = em->cap ? em->cap * 2 : 4096;
+        em->ev = realloc(em->ev, em->cap * sizeof(*em->ev));
+        assert_non_null(em->ev);
+    }
+    em->ev[em->n++] = e;
+}
+
+edr_arena_t *edr_emit_arena(edr_emit_t *em)
+{
+    return &em->arena;
+}
+
+void edr_emit_drop(edr_emit_t *em, const char *source, const char *reason, uint64_t n)
+{
+    fprintf(stderr, "drop: %s %s %llu\n", source, reason, (unsigned long long)n);
+    em->drops += n;
+}
+
+const uint8_t *edr_emit_host_id(const edr_emit_t *em)
+{
+    return em->host;
+}
+
+const uint8_t *edr_emit_boot_id(const edr_emit_t *em)
+{
+    return em->boot;
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static int id_eq(ProtobufCBinaryData b, const uint8_t id[EDR_ID_LEN])
+{
+    return b.len == EDR_ID_LEN && memcmp(b.data, id, EDR_ID_LEN) == 0;
+}
+
+static void self_entity_id(edr_emit_t *em, pid_t pid, uint8_t out[EDR_ID_LEN])
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')') + 2;
+    unsigned long long start = 0;
+    for (int field = 3; field < 22; field++)
+        p = strchr(p, ' ') + 1;
+    start = strtoull(p, NULL, 10);
+    edr_entity_id(em->host, em->boot, (uint32_t)pid,
+                  start * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK)), out);
+}
+
+static Edr__V1__Event *find(edr_emit_t *em, Edr__V1__Event__BodyCase k, uint32_t pid,
+                            const char *path)
+{
+    for (size_t i = 0; i < em->n; i++) {
+        Edr__V1__Event *e = em->ev[i];
+        const char *p = NULL;
+        if (e->body_case != k || (pid && e->pid != pid))
+            continue;
+        switch (k) {
+        case EDR__V1__EVENT__BODY_FILE_CREATE: p = e->file_create->path; break;
+        case EDR__V1__EVENT__BODY_FILE_WRITE: p = e->file_write->path; break;
+        case EDR__V1__EVENT__BODY_FILE_DELETE: p = e->file_delete->path; break;
+        case EDR__V1__EVENT__BODY_FILE_RENAME: p = e->file_rename->old_path; break;
+        case EDR__V1__EVENT__BODY_FILE_ATTR: p = e->file_attr->path; break;
+        case EDR__V1__EVENT__BODY_FILE_EXEC: p = e->file_exec->path; break;
+        case EDR__V1__EVENT__BODY_PROCESS_START: p = e->process_start->exe; break;
+        default: break;
+        }
+        if (path && (!p || strcmp(p, path) != 0))
+            continue;
+        return e;
+    }
+    return NULL;
+}
+
+static Edr__V1__Event *find_net(edr_emit_t *em, Edr__V1__Network__Action a, int v6,
+                                uint32_t remote_port, uint32_t local_port)
+{
+    for (size_t i = 0; i < em->n; i++) {
+        Edr__V1__Event *e = em->ev[i];
+        if (e->body_case != EDR__V1__EVENT__BODY_NETWORK || e->network->action != a)
+            continue;
+        Edr__V1__Network *n = e->network;
+        if (!n->local || n->local->ip.len != (v6 ? 16u : 4u))
+            continue;
+        if (remote_port && (!n->remote || n->remote->port != remote_port))
+            continue;
+        if (local_port && n->local->port != local_port)
+            continue;
+        return e;
+    }
+    return NULL;
+}
+
+static void pump(uv_loop_t *loop, int ms)
+{
+    struct timespec ts = {0, 10 * 1000000};
+    for (int i = 0; i < ms / 10; i++) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int bind_lo(int v6, uint16_t *port)
+{
+    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    assert_true(fd >= 0);
+    if (v6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_addr = in6addr_loopback;
+        len = sizeof(*a);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof(*a);
+    }
+    assert_int_equal(bind(fd, (struct sockaddr *)&ss, len), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+    *port = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+/* Listens on both sockets, tells the parent, accepts one connection on each. */
+static void listener_child(int s4, int s6, int ready)
+{
+    char buf[64];
+    alarm(30);
+    if (listen(s4, 4) != 0 || listen(s6, 4) != 0)
+        _exit(1);
+    if (write(ready, "L", 1) != 1)
+        _exit(1);
+    for (int i = 0; i < 2; i++) {
+        int c = accept(i == 0 ? s4 : s6, NULL, NULL);
+        if (c < 0)
+            _exit(2);
+        while (read(c, buf, sizeof(buf)) > 0) {
+        }
+        close(c);
+    }
+    /* DNS-shaped datagrams to loopback port 53 (nothing needs to listen) */
+    int u4 = socket(AF_INET, SOCK_DGRAM, 0), u6 = socket(AF_INET6, SOCK_DGRAM, 0);
+    struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons(53)};
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(53)};
+    a4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a6.sin6_addr = in6addr_loopback;
+    sendto(u4, "q", 1, 0, (struct sockaddr *)&a4, sizeof(a4));
+    sendto(u6, "q", 1, 0, (struct sockaddr *)&a6, sizeof(a6));
+    _exit(0);
+}
+
+typedef struct {
+    uv_loop_t loop;
+    edr_emit_t em;
+    edr_source_t *src;
+    char dir[64];
+} fixture_t;
+
+static int setup(void **state)
+{
+    static fixture_t f;
+    memset(&f, 0, sizeof(f));
+    edr_log_init("test_sensor_ebpf", EDR_LOG_WARN);
+    if (geteuid() != 0) {
+        print_message("SKIP: the eBPF source needs root (CAP_BPF, CAP_PERFMON)\n");
+        *state = NULL;
+        return 0;
+    }
+    uv_loop_init(&f.loop);
+    edr_arena_init(&f.em.arena, 1 << 20);
+    edr_host_id_local(f.em.host);
+    edr_boot_id_local(f.em.boot);
+    char err[256];
+    f.src = edr_source_ebpf_new(NULL, err, sizeof(err));
+    assert_non_null(f.src);
+    int rc = f.src->ops->start(f.src, &f.loop, &f.em);
+    if (rc == EDR_EUNSUPPORTED || rc == EDR_EPERM) {
+        print_message("SKIP: eBPF unavailable here: %s (see the log above)\n", edr_strerror(rc));
+        f.src->ops->destroy(f.src);
+        uv_loop_close(&f.loop);
+        *state = NULL;
+        return 0;
+    }
+    assert_int_equal(rc, 0);
+    snprintf(f.dir, sizeof(f.dir), "/tmp/edr-ebpf-XXXXXX");
+    assert_non_null(mkdtemp(f.dir));
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    char cmd[128];
+    if (!f)
+        return 0;
+    f->src->ops->stop(f->src);
+    f->src->ops->destroy(f->src);
+    uv_loop_close(&f->loop);
+    edr_arena_close(&f->em.arena);
+    free(f->em.ev);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    return 0;
+}
+
+/* Seeded processes: this test process is known with the id derived from /proc. */
+static void test_seeded_self(void **state)
+{
+    fixture_t *f = *state;
+    uint8_t self[EDR_ID_LEN];
+    if (!f)
+        skip();
+    self_entity_id(&f->em, getpid(), self);
+    Edr__V1__Event *e = find(&f->em, EDR__V1__EVENT__BODY_PROCESS_START, (uint32_t)getpid(), NULL);
+    /* the sensor's own process is seeded too: it exists, it just is not traced */
+    assert_non_null(e);
+    assert_true(e->process_start->seeded);
+    assert_true(id_eq(e->entity_id, self));
+    assert_int_equal(e->process_start->ppid, (uint32_t)getppid());
+    uint8_t parent[EDR_ID_LEN];
+    self_entity_id(&f->em, getppid(), parent);
+    assert_true(id_eq(e->parent_entity_id, parent));
+}
+
+static void test_scripted_chain(void **state)
+{
+    fixture_t *f = *state;
+    uint8_t self[EDR_ID_LEN];
+    uint16_t p4, p6;
+    int ready[2];
+    char script[2048], path[256], run[128], a[128], b[128];
+
+    if (!f)
+        skip();
+    self_entity_id(&f->em, getpid(), self);
+    snprintf(run, sizeof(run), "%s/run.sh", f->dir);
+    snprintf(a, sizeof(a), "%s/a.txt", f->dir);
+    snprintf(b, sizeof(b), "%s/b.txt", f->dir);
+
+    int s4 = bind_lo(0, &p4), s6 = bind_lo(1, &p6);
+    assert_int_equal(pipe(ready), 0);
+    pid_t lpid = fork();
+    assert_true(lpid >= 0);
+    if (lpid == 0)
+        listener_child(s4, s6, ready[1]);
+    close(s4);
+    close(s6);
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+
+    /* the sensor's own file activity is filtered in the kernel */
+    snprintf(path, sizeof(path), "%s/self.txt", f->dir);
+    FILE *sf = fopen(path, "w");
+    assert_non_null(sf);
+    fputs("self\n", sf);
+    fclose(sf);
+
+    snprintf(script, sizeof(script),
+             "printf '%%s\\n' '#!/bin/bash' "
+             "'exec 3<>/dev/tcp/127.0.0.1/%u' 'echo hello >&3' 'exec 3>&-' "
+             "'exec 4<>/dev/tcp/::1/%u' 'echo hello >&4' 'exec 4>&-' "
+             "'echo data > %s' 'mv %s %s' 'chmod 600 %s' 'rm %s' > %s; "
+             "chmod +x %s; %s",
+             p4, p6, a, a, b, b, b, run, run, run);
+    pid_t sh = fork();
+    assert_true(sh >= 0);
+    if (sh == 0) {
+        execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+        _exit(127);
+    }
+    int st = -1, lst = -1;
+    for (int i = 0; i < 2000 && (st == -1 || lst == -1); i++) {
+        if (st == -1 && waitpid(sh, &st, WNOHANG) == 0)
+            st = -1;
+        if (lst == -1 && waitpid(lpid, &lst, WNOHANG) == 0)
+            lst = -1;
+        pump(&f->loop, 10);
+    }
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_true(WIFEXITED(lst) && WEXITSTATUS(lst) == 0);
+    pump(&f->loop, 300);
+
+    /* the shell: forked by us (our fork is our own activity: not reported),
+     * then exec'd /bin/sh; its parent is this process */
+    assert_null(find(&f->em, EDR__V1__EVENT__BODY_PROCESS_FORK, (uint32_t)sh, NULL));
+    Edr__V1__Event *shs = find(&f->em, EDR__V1__EVENT__BODY_PROCESS_START, (uint32_t)sh, NULL);
+    assert_non_null(shs);
+    assert_int_equal(shs->entity_id.len, EDR_ID_LEN);
+    assert_true(id_eq(shs->parent_entity_id, self));
+    assert_int_equal(shs->process_start->ppid, (uint32_t)getpid());
+    assert_false(shs->process_start->seeded);
+    assert_int_equal(shs->process_start->n_argv, 3);
+    assert_string_equal(shs->process_start->argv[0], "sh");
+    assert_string_equal(shs->process_start->argv[1], "-c");
+    assert_string_equal(shs->process_start->argv[2], script);
+    assert_string_equal(shs->process_start->user, "root");
+    char cwd[512];
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    assert_string_equal(shs->process_start->cwd, cwd);
+    const uint8_t *sh_id = shs->entity_id.data;
+
+    /* the shell wrote the script itself (printf is a builtin) */
+    Edr__V1__Event *cr = find(&f->em, EDR__V1__EVENT__BODY_FILE_CREATE, (uint32_t)sh, run);
+    assert_non_null(cr);
+    Edr__V1__Event *wr = find(&f->em, EDR__V1__EVENT__BODY_FILE_WRITE, (uint32_t)sh, run);
+    assert_non_null(wr);
+    assert_true(wr->file_write->bytes > 0);
+
+    /* chmod +x by a child of the shell */
+    Edr__V1__Event *cm = find(&f->em, EDR__V1__EVENT__BODY_FILE_ATTR, 0, run);
+    assert_non_null(cm);
+    assert_int_equal(cm->file_attr->kind, EDR__V1__FILE_ATTR__KIND__CHMOD);
+    assert_true(id_eq(cm->parent_entity_id, sh_id));
+
+    /* the script: exec of run.sh by a child of the shell, image /usr/bin/bash */
+    Edr__V1__Event *fx = find(&f->em, EDR__V1__EVENT__BODY_FILE_EXEC, 0, run);
+    assert_non_null(fx);
+    assert_true(id_eq(fx->parent_entity_id, sh_id));
+    uint32_t spid = fx->pid;
+    Edr__V1__Event *ss = NULL;
+    for (size_t i = 0; i < f->em.n; i++) {
+        Edr__V1__Event *e = f->em.ev[i];
+        if (e->body_case == EDR__V1__EVENT__BODY_PROCESS_START && e->pid == spid)
+            ss = e;
+    }
+    assert_non_null(ss);
+    assert_true(strstr(ss->process_start->exe, "bash") != NULL);
+    assert_int_equal(ss->process_start->n_argv, 2);
+    assert_string_equal(ss->process_start->argv[1], run);
+    assert_true(id_eq(ss->parent_entity_id, sh_id));
+    assert_memory_equal(ss->entity_id.data, fx->entity_id.data, EDR_ID_LEN);
+    const uint8_t *script_id = ss->entity_id.data;
+    Edr__V1__Event *fk = find(&f->em, EDR__V1__EVENT__BODY_PROCESS_FORK, spid, NULL);
+    assert_non_null(fk); /* the shell forked it */
+    assert_memory_equal(fk->entity_id.data, script_id, EDR_ID_LEN);
+    assert_true(id_eq(fk->parent_entity_id, sh_id));
+    assert_int_equal(fk->process_fork->ppid, (uint32_t)sh);
+
+    /* connections: script -> listener, both families, both endpoints */
+    for (int v6 = 0; v6 <= 1; v6++) {
+        static const uint8_t lo4[4] = {127, 0, 0, 1};
+        uint8_t lo6[16] = {0};
+        lo6[15] = 1;
+        const uint8_t *lo = v6 ? lo6 : lo4;
+        size_t iplen = v6 ? 16 : 4;
+        Edr__V1__Event *cn = find_net(&f->em, EDR__V1__NETWORK__ACTION__CONNECT, v6, v6 ? p6 : p4, 0);
+        assert_non_null(cn);
+        assert_int_equal(cn->pid, spid);
+        assert_memory_equal(cn->entity_id.data, script_id, EDR_ID_LEN);
+        assert_int_equal(cn->network->protocol, EDR__V1__NETWORK__PROTOCOL__TCP);
+        assert_int_equal(cn->network->direction, EDR__V1__NETWORK__DIRECTION__OUTBOUND);
+        assert_memory_equal(cn->network->remote->ip.data, lo, iplen);
+        assert_memory_equal(cn->network->local->ip.data, lo, iplen);
+        uint32_t cport = cn->network->local->port;
+        assert_true(cport != 0);
+        Edr__V1__Event *ac = find_net(&f->em, EDR__V1__NETWORK__ACTION__ACCEPT, v6, cport, v6 ? p6 : p4);
+        assert_non_null(ac);
+        assert_int_equal(ac->pid, (uint32_t)lpid);
+        assert_true(id_eq(ac->parent_entity_id, self));
+        assert_memory_equal(ac->network->remote->ip.data, lo, iplen);
+        Edr__V1__Event *ls = find_net(&f->em, EDR__V1__NETWORK__ACTION__LISTEN, v6, 0, v6 ? p6 : p4);
+        assert_non_null(ls);
+        assert_int_equal(ls->pid, (uint32_t)lpid);
+        Edr__V1__Event *cl = find_net(&f->em, EDR__V1__NETWORK__ACTION__CLOSE, v6, v6 ? p6 : p4, cport);
+        assert_non_null(cl);
+        assert_int_equal(cl->pid, spid);
+        Edr__V1__Event *dns = find_net(&f->em, EDR__V1__NETWORK__ACTION__SEND, v6, 53, 0);
+        assert_non_null(dns);
+        assert_int_equal(dns->pid, (uint32_t)lpid);
+        assert_int_equal(dns->network->protocol, EDR__V1__NETWORK__PROTOCOL__UDP);
+        assert_memory_equal(dns->network->remote->ip.data, lo, iplen);
+    }
+
+    /* files of the script and its children */
+    Edr__V1__Event *e = find(&f->em, EDR__V1__EVENT__BODY_FILE_CREATE, spid, a);
+    assert_non_null(e);
+    e = find(&f->em, EDR__V1__EVENT__BODY_FILE_WRITE, spid, a);
+    assert_non_null(e);
+    assert_int_equal(e->file_write->bytes, 5); /* "data\n" */
+    e = find(&f->em, EDR__V1__EVENT__BODY_FILE_RENAME, 0, a);
+    assert_non_null(e);
+    assert_string_equal(e->file_rename->new_path, b);
+    assert_true(id_eq(e->parent_entity_id, script_id));
+    e = find(&f->em, EDR__V1__EVENT__BODY_FILE_ATTR, 0, b);
+    assert_non_null(e);
+    assert_int_equal(e->file_attr->mode & 0777, 0600);
+    assert_true(id_eq(e->parent_entity_id, script_id));
+    e = find(&f->em, EDR__V1__EVENT__BODY_FILE_DELETE, 0, b);
+    assert_non_null(e);
+    assert_true(id_eq(e->parent_entity_id, script_id));
+
+    /* exits, once per process, with the status */
+    size_t exits = 0;
+    for (size_t i = 0; i < f->em.n; i++) {
+        Edr__V1__Event *x = f->em.ev[i];
+        if (x->body_case == EDR__V1__EVENT__BODY_PROCESS_EXIT && x->pid == spid) {
+            exits++;
+            assert_int_equal(x->process_exit->exit_code, 0);
+            assert_memory_equal(x->entity_id.data, script_id, EDR_ID_LEN);
+        }
+    }
+    assert_int_equal(exits, 1);
+    assert_non_null(find(&f->em, EDR__V1__EVENT__BODY_PROCESS_EXIT, (uint32_t)sh, NULL));
+
+    /* nothing from this process itself, except its seed record */
+    for (size_t i = 0; i < f->em.n; i++) {
+        Edr__V1__Event *x = f->em.ev[i];
+        if (x->pid == (uint32_t)getpid())
+            assert_int_equal(x->body_case, EDR__V1__EVENT__BODY_PROCESS_START);
+    }
+    assert_null(find(&f->em, EDR__V1__EVENT__BODY_FILE_CREATE, 0, path));
+    assert_int_equal(f->em.drops, 0);
+}
+
+/* ptrace attach and process_vm_readv of another process name the target. */
+static void test_process_access(void **state)
+{
+    fixture_t *f = *state;
+    if (!f)
+        skip();
+    pid_t target = fork();
+    assert_true(target >= 0);
+    if (target == 0) {
+        alarm(20);
+        pause();
+        _exit(0);
+    }
+    pid_t actor = fork();
+    assert_true(actor >= 0);
+    if (actor == 0) {
+        static char buf[16];
+        char local[16];
+        struct iovec l = {local, sizeof(local)}, r = {buf, sizeof(buf)};
+        if (process_vm_readv(target, &l, 1, &r, 1, 0) < 0)
+            _exit(1);
+        if (ptrace(PTRACE_ATTACH, target, NULL, NULL) != 0)
+            _exit(2);
+        waitpid(target, NULL, __WALL);
+        ptrace(PTRACE_DETACH, target, NULL, NULL);
+        _exit(0);
+    }
+    int st;
+    for (int i = 0; i < 500 && waitpid(actor, &st, WNOHANG) == 0; i++)
+        pump(&f->loop, 10);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    pump(&f->loop, 200);
+    uint8_t tid[EDR_ID_LEN];
+    self_entity_id(&f->em, target, tid);
+    kill(target, SIGKILL);
+    waitpid(target, NULL, 0);
+
+    int seen_read = 0, seen_attach = 0;
+    for (size_t i = 0; i < f->em.n; i++) {
+        Edr__V1__Event *e = f->em.ev[i];
+        if (e->body_case != EDR__V1__EVENT__BODY_PROCESS_ACCESS || e->pid != (uint32_t)actor)
+            continue;
+        assert_int_equal(e->process_access->target_pid, (uint32_t)target);
+        assert_true(id_eq(e->process_access->target_entity_id, tid));
+        if (e->process_access->kind == EDR__V1__PROCESS_ACCESS__KIND__VM_READ)
+            seen_read++;
+        if (e->process_access->kind == EDR__V1__PROCESS_ACCESS__KIND__PTRACE_ATTACH) {
+            seen_attach++;
+            assert_int_equal(e->process_access->access_mask, PTRACE_ATTACH);
+        }
+    }
+    assert_int_equal(seen_read, 1);
+    assert_int_equal(seen_attach, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seeded_self),
+        cmocka_unit_test(test_scripted_chain),
+        cmocka_unit_test(test_process_access),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
