@@ -1,0 +1,357 @@
+/* edr rca: root cause, attack chain and impact of one process, from a store or a Sysmon export; graph exports. */
+#define _GNU_SOURCE
+#include "cli_int.h"
+#include "edr/config.h"
+#include "edr/err.h"
+#include "edr/identity.h"
+#include "edr/log.h"
+
+#ifdef HAVE_EDR_GRAPH
+#include "edr/graph.h"
+#ifdef HAVE_EDR_CORE_STORE
+#include "edr/store.h"
+#endif
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: edr rca (--store DIR | --sysmon FILE) (--entity ID | [--host H] --pid N [--at TIME])\n"
+            "               [--json] [--format dot|graphml|json|stix|svg|html -o FILE]\n"
+            "               [--title TEXT] [--action TEXT]... [--config FILE] [--set KEY=VALUE]...\n"
+            "Finds where the attack that led to a process entered (root cause and its class),\n"
+            "the chain from that root to the process, and the impact (what the attack did).\n"
+            "  --entity ID   process entity id (32 hex digits)\n"
+            "  --host H      hostname or host id; may be left out when the data holds one host\n"
+            "  --pid N       the latest process with this pid (before --at when given)\n"
+            "  --at TIME     UTC time, 2022-05-11T18:10:33.5Z, or ns since the epoch\n"
+            "  --json        one JSON object: root_cause, chain (root -> start), impact\n"
+            "  --format F -o FILE   export the graph: DOT, GraphML, Cytoscape.js JSON, STIX 2.1,\n"
+            "                SVG (graphviz) or a self-contained HTML incident card\n");
+}
+
+/* "2022-05-11T18:10:33.154Z" (fraction and Z optional) or plain ns. */
+static int parse_time(const char *s, uint64_t *out)
+{
+    char *end;
+    if (strspn(s, "0123456789") == strlen(s) && *s) {
+        *out = strtoull(s, &end, 10);
+        return 0;
+    }
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!p)
+        p = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
+    if (!p)
+        return EDR_EINVAL;
+    uint64_t frac = 0, scale = 1000000000ull;
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9') {
+            if (scale > 1) {
+                scale /= 10;
+                frac += (uint64_t)(*p - '0') * scale;
+            }
+            p++;
+        }
+    }
+    if (*p == 'Z')
+        p++;
+    if (*p)
+        return EDR_EINVAL;
+    time_t t = timegm(&tm);
+    if (t < 0)
+        return EDR_EINVAL;
+    *out = (uint64_t)t * 1000000000ull + frac;
+    return 0;
+}
+
+#ifdef HAVE_EDR_CORE_STORE
+typedef struct {
+    const char *want;
+    uint8_t id[16];
+    int found, n;
+} host_find_t;
+
+static int host_find_cb(const Edr__V1__HostRecord *h, const Edr__V1__Event *health, void *ud)
+{
+    (void)health;
+    host_find_t *hf = ud;
+    hf->n++;
+    if (h->host_id.len != 16)
+        return 0;
+    char hex[33];
+    edr_hex(h->host_id.data, 16, hex);
+    if (!hf->want || (h->hostname && strcasecmp(h->hostname, hf->want) == 0) || strcasecmp(hex, hf->want) == 0) {
+        memcpy(hf->id, h->host_id.data, 16);
+        hf->found++;
+    }
+    return 0;
+}
+
+/* Loads the events of the host the analysis needs; resolves the host id. */
+static int load_store(edr_graph_t *g, const char *dir, const uint8_t *entity, const char *host,
+                      uint64_t at, const edr_config_t *cfg)
+{
+    char err[256];
+    edr_arena_t a;
+    edr_arena_init(&a, 4096);
+    int rc = 0;
+    edr_store_t *s = edr_store_open(dir, NULL, err, sizeof(err));
+    if (!s) {
+        fprintf(stderr, "edr rca: %s\n", err);
+        edr_arena_close(&a);
+        return 1;
+    }
+    uint64_t back = edr_config_duration_ns(cfg, "analyzer.rca_lookback");
+    uint64_t fwd = edr_config_duration_ns(cfg, "analyzer.rca_forward");
+    uint8_t hid[16];
+    uint64_t from = 0, to = 0;
+    if (entity) {
+        Edr__V1__ProcessRecord *pr = NULL;
+        rc = edr_store_process_get(s, entity, &a, &pr);
+        if (rc || pr->host_id.len != 16) {
+            fprintf(stderr, "edr rca: process %s: %s\n", "entity", rc ? edr_strerror(rc) : "no host");
+            rc = 1;
+            goto out;
+        }
+        memcpy(hid, pr->host_id.data, 16);
+        uint64_t t = at ? at : pr->start_time_ns;
+        if (t) {
+            from = t > back ? t - back : 0;
+            to = fwd && t < UINT64_MAX - fwd ? t + fwd : 0;
+        }
+    } else {
+        host_find_t hf = {.want = host};
+        edr_store_hosts(s, host_find_cb, &hf);
+        if (hf.found != 1) {
+            if (!host && hf.n > 1)
+                fprintf(stderr, "edr rca: the store holds %d hosts: give --host\n", hf.n);
+            else
+                fprintf(stderr, "edr rca: host %s: not in the store\n", host ? host : "(any)");
+            rc = 1;
+            goto out;
+        }
+        memcpy(hid, hf.id, 16);
+        if (at) {
+            from = at > back ? at - back : 0;
+            to = fwd && at < UINT64_MAX - fwd ? at + fwd : 0;
+        }
+    }
+    rc = edr_graph_load_store_host(g, s, hid, from, to);
+    if (rc) {
+        fprintf(stderr, "edr rca: store %s: %s\n", dir, edr_strerror(rc));
+        rc = 1;
+    }
+out:
+    edr_store_destroy(s);
+    edr_arena_close(&a);
+    return rc;
+}
+#endif
+
+int edr_cmd_rca(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"store", required_argument, NULL, 's'},  {"sysmon", required_argument, NULL, 'S'},
+        {"entity", required_argument, NULL, 'e'}, {"host", required_argument, NULL, 'H'},
+        {"pid", required_argument, NULL, 'p'},    {"at", required_argument, NULL, 'a'},
+        {"json", no_argument, NULL, 'j'},         {"format", required_argument, NULL, 'f'},
+        {"output", required_argument, NULL, 'o'}, {"title", required_argument, NULL, 't'},
+        {"action", required_argument, NULL, 'A'}, {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 'x'},    {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *store = NULL, *sysmon = NULL, *entity_s = NULL, *host = NULL, *fmt_s = NULL,
+               *out_path = NULL, *title = NULL, *cfg_path = NULL;
+    const char *actions[32];
+    char *sets[32];
+    int n_actions = 0, n_sets = 0, json = 0, rc = 1;
+    long pid = -1;
+    uint64_t at = 0;
+    edr_graph_t *g = NULL;
+    edr_rca_t *r = NULL;
+    edr_config_t *cfg = NULL;
+    FILE *out = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            store = optarg;
+            break;
+        case 'S':
+            sysmon = optarg;
+            break;
+        case 'e':
+            entity_s = optarg;
+            break;
+        case 'H':
+            host = optarg;
+            break;
+        case 'p': {
+            char *end;
+            pid = strtol(optarg, &end, 10);
+            if (*end || pid < 0 || pid > UINT32_MAX) {
+                fprintf(stderr, "edr rca: --pid %s: not a process id\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'a':
+            if (parse_time(optarg, &at) != 0) {
+                fprintf(stderr, "edr rca: --at %s: not a time (2022-05-11T18:10:33Z or ns)\n", optarg);
+                return 2;
+            }
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'f':
+            fmt_s = optarg;
+            break;
+        case 'o':
+            out_path = optarg;
+            break;
+        case 't':
+            title = optarg;
+            break;
+        case 'A':
+            if (n_actions < 32)
+                actions[n_actions++] = optarg;
+            break;
+        case 'c':
+            cfg_path = optarg;
+            break;
+        case 'x':
+            if (n_sets < 32)
+                sets[n_sets++] = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if ((!store == !sysmon) || (!entity_s == (pid < 0)) || (!!fmt_s != !!out_path)) {
+        usage(stderr);
+        return 2;
+    }
+    edr_export_format_t fmt = EDR_EXPORT_DOT;
+    if (fmt_s && edr_export_format_parse(fmt_s, &fmt) != 0) {
+        fprintf(stderr, "edr rca: --format %s: unknown (dot, graphml, json, stix, svg, html)\n", fmt_s);
+        return 2;
+    }
+    uint8_t entity[16];
+    if (entity_s && edr_unhex(entity_s, entity, 16) != 0) {
+        fprintf(stderr, "edr rca: --entity %s: not 32 hex digits\n", entity_s);
+        return 2;
+    }
+    cfg = edr_config_new();
+    if (!cfg || edr_config_load_standard(cfg, cfg_path, sets, n_sets) != 0)
+        goto out;
+    g = edr_graph_new();
+    if (!g) {
+        fprintf(stderr, "edr rca: out of memory\n");
+        goto out;
+    }
+    if (sysmon) {
+        char err[512];
+        if (edr_graph_load_sysmon(g, sysmon, err, sizeof(err)) != 0) {
+            fprintf(stderr, "edr rca: %s\n", err);
+            goto out;
+        }
+    } else {
+#ifdef HAVE_EDR_CORE_STORE
+        if (load_store(g, store, entity_s ? entity : NULL, host, at, cfg) != 0)
+            goto out;
+#else
+        fprintf(stderr, "edr rca: --store: this build has no store support\n");
+        goto out;
+#endif
+    }
+    uint32_t start;
+    if (entity_s) {
+        start = edr_graph_find_entity(g, entity);
+        if (start == EDR_GRAPH_NONE) {
+            fprintf(stderr, "edr rca: entity %s: not found\n", entity_s);
+            goto out;
+        }
+    } else {
+        uint8_t hid[16];
+        int err = 0;
+        if (host && edr_graph_find_host(g, host, hid) != 0) {
+            fprintf(stderr, "edr rca: host ");
+            edr_cli_print_escaped(stderr, host);
+            fprintf(stderr, ": not found\n");
+            goto out;
+        }
+        start = edr_graph_find_pid(g, host ? hid : NULL, (uint32_t)pid, at, &err);
+        if (err) {
+            fprintf(stderr, "edr rca: pid %ld exists on several hosts: give --host\n", pid);
+            goto out;
+        }
+        if (start == EDR_GRAPH_NONE) {
+            fprintf(stderr, "edr rca: pid %ld: no such process%s\n", pid, at ? " at that time" : "");
+            goto out;
+        }
+    }
+    edr_rca_opts_t ro;
+    edr_rca_opts_from_config(&ro, cfg);
+    int err = 0;
+    r = edr_rca_run(g, start, at, &ro, &err);
+    if (!r) {
+        fprintf(stderr, "edr rca: analysis failed: %s\n", edr_strerror(err));
+        goto out;
+    }
+    if (out_path) {
+        out = fopen(out_path, "w");
+        if (!out) {
+            fprintf(stderr, "edr rca: %s: cannot create\n", out_path);
+            goto out;
+        }
+        fchmod(fileno(out), 0600);
+        edr_export_opts_t eo = {.title = title, .actions = actions, .n_actions = (size_t)n_actions};
+        int e2 = edr_rca_export(g, r, fmt, &eo, out);
+        if (fclose(out) != 0 && !e2)
+            e2 = EDR_EIO;
+        out = NULL;
+        if (e2) {
+            fprintf(stderr, "edr rca: %s: %s\n", out_path, edr_strerror(e2));
+            goto out;
+        }
+        if (!json)
+            fprintf(stderr, "edr rca: wrote %s\n", out_path);
+    }
+    if (json)
+        rc = edr_rca_write_json(g, r, stdout) ? 1 : 0;
+    else if (!out_path)
+        rc = edr_rca_write_text(g, r, stdout) ? 1 : 0;
+    else
+        rc = 0;
+out:
+    if (out)
+        fclose(out);
+    edr_rca_destroy(r);
+    edr_graph_destroy(g);
+    edr_config_destroy(cfg);
+    return rc;
+}
+
+#else /* no graph library in this build */
+int edr_cmd_rca(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "edr rca: this build has no graph library\n");
+    return 1;
+}
+#endif

