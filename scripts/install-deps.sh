@@ -16,6 +16,8 @@ PKGS=(
   libclang-rt-14-dev
   # tools used by tests and benchmarks
   kcat iproute2 nftables
+  # headless browser for the incident-card rendering test (tests/graph)
+  chromium
 )
 
 missing=()
