@@ -3,12 +3,12 @@
 # watches bench_ebpf_load (fork+exec and file create/write/rename/delete at
 # fixed rates); events seen are counted against what the load generated (its
 # peer, in the same run), and the sensor's own drop counters are reported.
-#   bench/ebpf-completeness.sh [BUILD_DIR]    env: EXEC_RATE FILE_RATE SECONDS
+#   bench/ebpf-completeness.sh [BUILD_DIR]    env: EXEC_RATE FILE_RATE DURATION (s)
 set -euo pipefail
 B=${1:-build}
 EXEC_RATE=${EXEC_RATE:-2000}
 FILE_RATE=${FILE_RATE:-20000}
-SECONDS_RUN=${SECONDS:-5}
+SECONDS_RUN=${DURATION:-5}
 [ "$(id -u)" -eq 0 ] || { echo "ebpf-completeness: needs root (BPF)"; exit 77; }
 for f in "$B/bin/edr-sensor" "$B/bench/bench_ebpf_load"; do
   [ -x "$f" ] || { echo "ebpf-completeness: $f missing (build first)"; exit 1; }
@@ -56,7 +56,8 @@ for line in open(out, errors="replace"):
         continue
     act = e.get("event", {}).get("action")
     if act == "process_start":
-        if tag in e.get("process", {}).get("args", []):
+        args = e.get("process", {}).get("args", [])
+        if args[:2] == ["true", tag]:
             starts += 1
     elif act in ("file_create", "file_write", "file_delete", "file_rename"):
         p = e.get("file", {}).get("path", "")
@@ -79,8 +80,8 @@ print(f"generated: {n_exec} exec in {t_exec:.2f}s, {n_file} file ops in {t_file:
       f"unparsable lines {bad}")
 for (src, why), n in sorted(drops.items()):
     print(f"drop: {src} {why} {n}")
-print(f"RESULT ebpf_exec_rate {n_exec / t_exec:.0f} exec/s")
-print(f"RESULT ebpf_file_rate {n_file / t_file:.0f} ops/s")
+print(f"RESULT ebpf_exec_rate {n_exec / max(t_exec, 1e-9):.0f} exec/s")
+print(f"RESULT ebpf_file_rate {n_file / max(t_file, 1e-9):.0f} ops/s")
 print(f"RESULT ebpf_exec_completeness {100.0 * starts / max(n_exec, 1):.2f} %")
 print(f"RESULT ebpf_file_completeness {100.0 * seen_file / max(n_file, 1):.2f} %")
 print(f"RESULT ebpf_drops {sum(n for (s, _), n in drops.items() if s and s.startswith('ebpf'))} events")

@@ -53,6 +53,7 @@ typedef struct edr_src_ebpf {
     uv_timer_t timer;
     int open_handles; /* uv handles not yet closed */
     int started, stopped;
+    uint64_t ringbuf_size; /* bytes, a power of two */
     int64_t boot_to_utc; /* UTC ns - boot-clock ns */
     uint64_t drops_seen[EDR_BPF_KIND_MAX];
     uint64_t records, malformed;
@@ -705,6 +706,11 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
         edr_log_warn("ebpf: cannot open the BPF object: %s", strerror(errno));
         goto fail;
     }
+    if (bpf_map__set_max_entries(s->skel->maps.events, (uint32_t)s->ringbuf_size) != 0) {
+        edr_log_warn("ebpf: cannot size the ring buffer to %llu bytes",
+                     (unsigned long long)s->ringbuf_size);
+        goto fail;
+    }
     err = edr_bpf__load(s->skel);
     if (err) {
         edr_log_warn("ebpf: cannot load the BPF programs: %s%s", strerror(-err),
@@ -813,11 +819,21 @@ const edr_source_ops_t edr_source_ebpf_ops = {
 edr_source_t *edr_source_ebpf_new(const struct edr_config *cfg, char *err, size_t errlen)
 {
     edr_src_ebpf_t *s = calloc(1, sizeof(*s));
-    (void)cfg;
+    uint64_t want = cfg ? edr_config_size(cfg, "sensor.ebpf_ringbuf_size") : (16u << 20);
     if (!s) {
         snprintf(err, errlen, "source ebpf: out of memory");
         return NULL;
     }
+    if (want > (1ull << 30)) {
+        snprintf(err, errlen, "sensor.ebpf_ringbuf_size: %llu bytes is above the 1GiB limit",
+                 (unsigned long long)want);
+        free(s);
+        return NULL;
+    }
+    /* a power of two, at least one page */
+    s->ringbuf_size = 4096;
+    while (s->ringbuf_size < want)
+        s->ringbuf_size <<= 1;
     s->base.ops = &edr_source_ebpf_ops;
     return &s->base;
 }
