@@ -86,6 +86,7 @@ struct edr_collector {
         const char *reason;
         uint64_t n;
     } dl[MAX_REASONS];
+    double last_data_commit, cpu;
     double last_msg, last_commit, last_health, last_metrics, started;
     uint64_t metrics_events_prev;
     double metrics_t_prev, events_per_s;
@@ -262,16 +263,15 @@ static int commit_all(edr_collector_t *c)
         }
         pt->committed_next = pt->next;
         c->commits++;
+        c->last_data_commit = now_s();
     }
     c->last_commit = now_s();
     return 0;
 }
 
-static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+static void assign_parts(edr_collector_t *c, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 {
-    edr_collector_t *c = opaque;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    {
         for (int i = 0; i < parts->cnt; i++) {
             int p = parts->elems[i].partition;
             if (p < 0 || p >= MAX_PARTS) {
@@ -295,6 +295,15 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         c->last_msg = now_s();
         rd_kafka_assign(rk, parts);
         c->bp_paused = 0; /* fresh assignment: the health check pauses again if needed */
+    }
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    edr_collector_t *c = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        assign_parts(c, rk, parts);
     } else {
         commit_all(c);
         for (int i = 0; i < parts->cnt; i++) {
@@ -601,6 +610,27 @@ edr_collector_t *edr_collector_new(const edr_config_t *cfg, const edr_collector_
         edr_log_info("metrics on http://%.*s:%d/metrics", (int)(strrchr(ml, ':') - ml), ml,
                      edr_metrics_port(c->metrics));
     }
+    if (c->opts.assign_all) {
+        /* every partition, from the offsets stored in the shards, without a group */
+        rd_kafka_topic_t *t = rd_kafka_topic_new(c->cons, c->topic, NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t e = rd_kafka_metadata(c->cons, 0, t, &md, 10000);
+        rd_kafka_topic_destroy(t);
+        if (e || md->topic_cnt != 1 || md->topics[0].err) {
+            snprintf(err, errlen, "metadata of %s: %s", c->topic,
+                     rd_kafka_err2str(e ? e : md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+            if (md)
+                rd_kafka_metadata_destroy(md);
+            goto fail;
+        }
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+        for (int i = 0; i < md->topics[0].partition_cnt; i++)
+            rd_kafka_topic_partition_list_add(l, c->topic, md->topics[0].partitions[i].id);
+        rd_kafka_metadata_destroy(md);
+        assign_parts(c, c->cons, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        return c;
+    }
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, c->topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(c->cons, sub);
@@ -626,8 +656,27 @@ static void retention(edr_collector_t *c)
             edr_store_writer_retire(c->parts[p].w, now - keep);
 }
 
+static double thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void edr_collector_stats(const edr_collector_t *c, edr_collector_stats_t *st)
+{
+    st->events = c->events;
+    st->batches = c->batches;
+    st->duplicates = c->duplicates;
+    st->deadletters = c->deadletters;
+    st->commits = c->commits;
+    st->last_commit = c->last_data_commit;
+    st->cpu = c->cpu;
+}
+
 int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
 {
+    double cpu0 = thread_cpu();
     c->started = c->last_msg = c->last_commit = c->last_health = now_s();
     double last_ret = 0, last_log = c->started;
     uint64_t log_events = 0;
@@ -682,6 +731,7 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
             break;
     }
     commit_all(c);
+    c->cpu += thread_cpu() - cpu0;
     edr_log_info("stopping: stored %llu events in %llu batches, %llu duplicates skipped, %llu "
                  "dead letters",
                  (unsigned long long)c->events, (unsigned long long)c->batches,
@@ -694,6 +744,8 @@ void edr_collector_destroy(edr_collector_t *c)
     if (!c)
         return;
     if (c->cons) {
+        if (c->opts.assign_all)
+            commit_all(c);
         rd_kafka_consumer_close(c->cons); /* runs the revoke callback: commits, closes shards */
         rd_kafka_destroy(c->cons);
     }

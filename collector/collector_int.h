@@ -13,6 +13,7 @@ typedef struct edr_collector edr_collector_t;
 
 typedef struct edr_collector_opts {
     double exit_when_idle; /* seconds without a message (after an assignment) before exiting; 0: never */
+    int assign_all;        /* 1: no consumer group; consume every partition (one collector) */
 } edr_collector_opts_t;
 
 /* Builds a collector from configuration: Kafka clients (starting the
@@ -24,6 +25,16 @@ edr_collector_t *edr_collector_new(const edr_config_t *cfg, const edr_collector_
  * error. Returns 0, or 1 on a fatal error (logged). */
 int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop);
 void edr_collector_destroy(edr_collector_t *c);
+
+/* Counters for benchmarks and tests. last_commit is CLOCK_MONOTONIC seconds
+ * of the last store commit that wrote batches; cpu is the consuming
+ * thread's CPU seconds inside edr_collector_run. */
+typedef struct edr_collector_stats {
+    uint64_t events, batches, duplicates, deadletters, commits;
+    double last_commit;
+    double cpu;
+} edr_collector_stats_t;
+void edr_collector_stats(const edr_collector_t *c, edr_collector_stats_t *st);
 
 /* Why a Kafka message cannot be stored; "" when it can. */
 typedef struct edr_collector_verdict {

@@ -30,7 +30,9 @@ static void usage(FILE *f)
                "  --store DIR              collector.store_dir\n"
                "  --brokers LIST           kafka.brokers ('embedded': in-process cluster)\n"
                "  --group ID               collector.group_id\n"
-               "  --exit-when-idle SECS    exit after SECS without a message (tests, benchmarks)\n");
+               "  --exit-when-idle SECS    exit after SECS without a message (tests, benchmarks)\n"
+               "  --assign-all             no consumer group: consume every partition (a single\n"
+               "                           collector; restarts skip the group join)\n");
 }
 
 int main(int argc, char **argv)
@@ -42,6 +44,7 @@ int main(int argc, char **argv)
                                          {"brokers", required_argument, 0, 'b'},
                                          {"group", required_argument, 0, 'g'},
                                          {"exit-when-idle", required_argument, 0, 'i'},
+                                         {"assign-all", no_argument, 0, 'A'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *cfg_path = NULL;
@@ -65,6 +68,7 @@ int main(int argc, char **argv)
             sets[n_sets++] = extra[n_extra++ % 3];
             break;
         case 'i': co.exit_when_idle = atof(optarg); break;
+        case 'A': co.assign_all = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

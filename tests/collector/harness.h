@@ -138,8 +138,10 @@ static inline pid_t h_collector(harness_t *h, const char *store, const char *gro
     argv[n++] = h->boot;
     argv[n++] = "--store";
     argv[n++] = store;
-    argv[n++] = "--group";
-    argv[n++] = group;
+    if (group) {
+        argv[n++] = "--group";
+        argv[n++] = group;
+    }
     argv[n++] = "--set";
     argv[n++] = "collector.retention=0";
     argv[n++] = "--set";
@@ -155,6 +157,10 @@ static inline pid_t h_collector(harness_t *h, const char *store, const char *gro
     if (idle_s > 0) {
         argv[n++] = "--exit-when-idle";
         argv[n++] = idle;
+    }
+    if (!group) {
+        argv[n++] = "--assign-all";
+        group = "unused";
     }
     for (int i = 0; sets && sets[i] && n < 60; i++) {
         argv[n++] = "--set";

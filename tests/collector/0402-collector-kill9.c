@@ -1,0 +1,101 @@
+/* kill -9 the collector at random points of a multi-million-event ingest, 20+ times: every (host, seq) ends up stored exactly once. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "harness.h"
+
+#include <dirent.h>
+
+#define HOSTS  300
+#define ROUNDS 10
+#define EVENTS 500 /* 1.5 M events */
+#define KILLS  20
+
+static uint64_t stored_blocks(const char *store)
+{
+    char err[512];
+    edr_store_t *s = edr_store_open(store, NULL, err, sizeof(err));
+    if (!s)
+        return 0;
+    edr_store_stats_t st = {0};
+    edr_store_stats(s, &st);
+    edr_store_destroy(s);
+    return st.blocks;
+}
+
+/* Waits until the child has a store shard open (it got its partitions); returns seconds waited or -1. */
+static double wait_shard_open(pid_t pid, double timeout)
+{
+    double t0 = h_now();
+    char dir[64], link[512], target[4096];
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+    while (h_now() - t0 < timeout) {
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        int found = 0;
+        while (d && (de = readdir(d)) && !found) {
+            snprintf(link, sizeof(link), "%s/%s", dir, de->d_name);
+            ssize_t n = readlink(link, target, sizeof(target) - 1);
+            if (n > 0) {
+                target[n] = 0;
+                found = strstr(target, "/shard-") != NULL;
+            }
+        }
+        if (d)
+            closedir(d);
+        if (found)
+            return h_now() - t0;
+        usleep(5000);
+    }
+    return -1;
+}
+
+static void test_kill9(void **state)
+{
+    (void)state;
+    harness_t h;
+    h_start(&h, 3, 16, HOSTS); /* the embedded broker keeps ~5 MB per partition */
+    double t0 = h_now();
+    h_produce(&h, ROUNDS, EVENTS);
+    fprintf(stderr, "produced %llu events in %.1f s\n", (unsigned long long)h.produced_events,
+            h_now() - t0);
+    unsigned seed = (unsigned)time(NULL);
+    srand(seed);
+    fprintf(stderr, "kill schedule seed %u\n", seed);
+    /* slow the collector down so kills land during the ingest: small commits */
+    const char *sets[] = {"collector.commit_interval=5ms", "kafka.properties.group.instance.id=kill9", NULL};
+    int mid = 0;
+    double tk = h_now();
+    for (int k = 0; k < KILLS; k++) {
+        /* without the group join (3.7 s per restart on the embedded cluster) so 20 restarts
+         * fit the time budget; the final run below resumes through the consumer group */
+        pid_t pid = h_collector(&h, h.store, NULL, 0, sets);
+        double join = wait_shard_open(pid, 30);
+        assert_true(join >= 0);
+        double delay = (double)(rand() % 700) / 1000.0; /* a random point of the ingest */
+        usleep((useconds_t)(delay * 1e6));
+        kill(pid, SIGKILL);
+        int st;
+        waitpid(pid, &st, 0);
+        assert_true(WIFSIGNALED(st));
+        uint64_t n = stored_blocks(h.store);
+        mid += n > 0 && n < h.produced_batches;
+        fprintf(stderr, "kill %d at %.2f s after its join (%.2f s; t=%.1f): %llu of %llu batches stored\n", k + 1, delay, join, h_now() - tk,
+                (unsigned long long)n, (unsigned long long)h.produced_batches);
+    }
+    pid_t pid = h_collector(&h, h.store, "t0402", 4, NULL);
+    assert_int_equal(h_wait(pid, 120), 0);
+    assert_int_equal(h_verify(&h, h.store, ROUNDS), 0);
+    fprintf(stderr, "%d kills landed in the middle of the ingest\n", mid);
+    assert_true(mid >= 10); /* the test means something only when most kills interrupt the ingest */
+    h_stop(&h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_kill9)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
