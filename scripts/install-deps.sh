@@ -18,6 +18,8 @@ PKGS=(
   kcat iproute2 nftables
   # headless browser for the incident-card rendering test (tests/graph)
   chromium
+  # peers of bench/run ingest: PostgreSQL 15 (COPY) and SQLite (WAL)
+  postgresql-15 sqlite3 libsqlite3-dev
 )
 
 missing=()

@@ -1,0 +1,436 @@
+/* bench ingest: synthetic events through the embedded cluster into the collector and its store, against the decode-only limit. */
+#define _GNU_SOURCE
+#include "collector_int.h"
+#include "edr/arena.h"
+#include "edr/config.h"
+#include "edr/err.h"
+#include "edr/event.h"
+#include "edr/frame.h"
+#include "edr/identity.h"
+#include "edr/kafka.h"
+#include "edr/log.h"
+#include "edr/store.h"
+#include "edr/synth.h"
+
+#include <dirent.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct {
+    uint8_t *buf;
+    size_t len, cap;
+    size_t *off;
+    size_t n, ncap;
+} frames_t;
+
+static void frames_add(frames_t *f, const uint8_t *p, size_t n)
+{
+    if (f->len + n > f->cap) {
+        f->cap = (f->cap + n) * 2;
+        f->buf = realloc(f->buf, f->cap);
+    }
+    if (f->n == f->ncap) {
+        f->ncap = f->ncap ? f->ncap * 2 : 1024;
+        f->off = realloc(f->off, (f->ncap + 1) * sizeof(size_t));
+    }
+    memcpy(f->buf + f->len, p, n);
+    f->off[f->n++] = f->len;
+    f->len += n;
+    f->off[f->n] = f->len;
+}
+
+/* A sensor would attach the image hash; synth does not, so derive a stable one from the path. */
+static void fake_sha(const char *exe, uint8_t out[32])
+{
+    XXH128_hash_t a = XXH3_128bits(exe, strlen(exe));
+    XXH128_hash_t b = XXH3_128bits_withSeed(exe, strlen(exe), 1);
+    memcpy(out, &a, 16);
+    memcpy(out + 16, &b, 16);
+}
+
+static void hexs(FILE *f, const uint8_t *p, size_t n)
+{
+    fputs("\\\\x", f);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%02x", p[i]);
+}
+
+static void tsv_str(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '\t')
+            fputs("\\t", f);
+        else if (*s == '\n')
+            fputs("\\n", f);
+        else if (*s == '\\')
+            fputs("\\\\", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+struct run_arg {
+    edr_collector_t *c;
+    volatile sig_atomic_t stop;
+    int rc;
+};
+
+static void *run_thread(void *p)
+{
+    struct run_arg *r = p;
+    r->rc = edr_collector_run(r->c, &r->stop);
+    return NULL;
+}
+
+typedef struct {
+    uint8_t entity[16], sha[32], host[16];
+    uint64_t t;
+} target_t;
+
+static int count_anc(const Edr__V1__ProcessRecord *p, void *ud)
+{
+    (void)p;
+    (*(int *)ud)++;
+    return 0;
+}
+static int count_ev(const Edr__V1__EventBatch *b, const Edr__V1__Event *e, const edr_block_key_t *k,
+                    void *ud)
+{
+    (void)b;
+    (void)e;
+    (void)k;
+    (*(int *)ud)++;
+    return 0;
+}
+static int count_hash(const uint8_t h[16], const uint8_t e[16], void *ud)
+{
+    (void)h;
+    (void)e;
+    (*(int *)ud)++;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t n_events = 2000000;
+    uint32_t hosts = 1000, per_batch = 1000;
+    const char *peer_dir = NULL;
+    char store[256] = "";
+    static const struct option opts[] = {{"events", required_argument, 0, 'n'},
+                                         {"hosts", required_argument, 0, 'H'},
+                                         {"batch", required_argument, 0, 'b'},
+                                         {"store", required_argument, 0, 's'},
+                                         {"peer-dir", required_argument, 0, 'p'},
+                                         {0, 0, 0, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "n:H:b:s:p:", opts, NULL)) != -1) {
+        if (o == 'n')
+            n_events = strtoull(optarg, NULL, 10);
+        else if (o == 'H')
+            hosts = (uint32_t)strtoul(optarg, NULL, 10);
+        else if (o == 'b')
+            per_batch = (uint32_t)strtoul(optarg, NULL, 10);
+        else if (o == 's')
+            snprintf(store, sizeof(store), "%s", optarg);
+        else if (o == 'p')
+            peer_dir = optarg;
+        else {
+            fprintf(stderr, "usage: bench_ingest [--events N] [--hosts N] [--batch N] [--store DIR] "
+                            "[--peer-dir DIR]\n");
+            return 2;
+        }
+    }
+    edr_log_init("bench_ingest", EDR_LOG_WARN);
+    if (!store[0]) {
+        snprintf(store, sizeof(store), "/tmp/edr-bench-ingest-XXXXXX");
+        if (!mkdtemp(store))
+            return 1;
+    }
+    char err[1024], setb[600];
+    edr_config_t *cfg = edr_config_new();
+    /* the embedded broker keeps about 5 MB per partition: enough partitions to hold every frame */
+    int parts = (int)(n_events / 200000) + 4;
+    edr_kafka_cluster_t *cl = edr_kafka_cluster_new(cfg, 1, parts, err, sizeof(err));
+    if (!cl) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    snprintf(setb, sizeof(setb), "kafka.brokers=%s", edr_kafka_cluster_bootstraps(cl));
+    char sstore[400];
+    snprintf(sstore, sizeof(sstore), "collector.store_dir=%s", store);
+    char *sets[] = {setb, sstore, "collector.retention=0", "collector.metrics_listen=off",
+                    "collector.min_free_disk=64MiB", "log.level=warn"};
+    if (edr_config_load_standard(cfg, NULL, sets, 6))
+        return 1;
+
+    /* produce */
+    char topic[128];
+    edr_topic_name(cfg, EDR_TOPIC_TELEMETRY, topic, sizeof(topic));
+    rd_kafka_t *prod = edr_kafka_producer_new(cfg, edr_kafka_cluster_bootstraps(cl), NULL, err,
+                                              sizeof(err));
+    edr_synth_opts_t so = {.hosts = hosts, .seed = 2026};
+    edr_synth_t *sy = edr_synth_new(&so);
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
+    edr_arena_t a;
+    edr_arena_init(&a, 1 << 20);
+    frames_t fr = {0};
+    FILE *fev = NULL, *fpr = NULL;
+    if (peer_dir) {
+        char p[512];
+        snprintf(p, sizeof(p), "%s/events.tsv", peer_dir);
+        fev = fopen(p, "w");
+        snprintf(p, sizeof(p), "%s/procs.tsv", peer_dir);
+        fpr = fopen(p, "w");
+        if (!fev || !fpr) {
+            fprintf(stderr, "cannot write into %s\n", peer_dir);
+            return 1;
+        }
+    }
+    target_t tgt = {0};
+    uint64_t sent = 0, starts = 0;
+    double t0 = now_s();
+    for (uint32_t h = 0; sent < n_events; h = (h + 1) % hosts) {
+        size_t n = n_events - sent < per_batch ? (size_t)(n_events - sent) : per_batch;
+        Edr__V1__EventBatch *b = edr_synth_next_batch(sy, h, n, &a);
+        for (size_t i = 0; i < b->n_events; i++) {
+            Edr__V1__Event *e = b->events[i];
+            uint64_t t = edr_event_time(b, e);
+            if (e->body_case == EDR__V1__EVENT__BODY_PROCESS_START) {
+                uint8_t *sha = edr_arena_alloc(&a, 32);
+                fake_sha(e->process_start->exe, sha);
+                e->process_start->exe_sha256.data = sha;
+                e->process_start->exe_sha256.len = 32;
+                starts++;
+                if (h == 7 % hosts && e->parent_entity_id.len == 16 && sent < n_events / 2) {
+                    memcpy(tgt.entity, e->entity_id.data, 16);
+                    memcpy(tgt.sha, sha, 32);
+                    memcpy(tgt.host, b->sensor->host_id.data, 16);
+                    tgt.t = t;
+                }
+                if (fpr) {
+                    Edr__V1__ProcessStart *ps = e->process_start;
+                    hexs(fpr, e->entity_id.data, 16);
+                    fputc('\t', fpr);
+                    hexs(fpr, b->sensor->host_id.data, 16);
+                    fprintf(fpr, "\t%u\t", e->pid);
+                    if (e->parent_entity_id.len == 16)
+                        hexs(fpr, e->parent_entity_id.data, 16);
+                    else
+                        fputs("\\N", fpr);
+                    fputc('\t', fpr);
+                    tsv_str(fpr, ps->exe);
+                    fputc('\t', fpr);
+                    for (size_t k = 0; k < ps->n_argv; k++) {
+                        if (k)
+                            fputc(' ', fpr);
+                        tsv_str(fpr, ps->argv[k]);
+                    }
+                    fputc('\t', fpr);
+                    hexs(fpr, sha, 32);
+                    fprintf(fpr, "\t%llu\n", (unsigned long long)t);
+                }
+            }
+            if (fev) {
+                const char *path = NULL;
+                char remote[64] = "";
+                switch (e->body_case) {
+                case EDR__V1__EVENT__BODY_FILE_CREATE: path = e->file_create->path; break;
+                case EDR__V1__EVENT__BODY_FILE_WRITE: path = e->file_write->path; break;
+                case EDR__V1__EVENT__BODY_FILE_DELETE: path = e->file_delete->path; break;
+                case EDR__V1__EVENT__BODY_FILE_RENAME: path = e->file_rename->new_path; break;
+                case EDR__V1__EVENT__BODY_FILE_EXEC: path = e->file_exec->path; break;
+                case EDR__V1__EVENT__BODY_PROCESS_START: path = e->process_start->exe; break;
+                case EDR__V1__EVENT__BODY_NETWORK:
+                    if (e->network->remote && e->network->remote->ip.len == 4) {
+                        const uint8_t *ip = e->network->remote->ip.data;
+                        snprintf(remote, sizeof(remote), "%u.%u.%u.%u", ip[0], ip[1], ip[2], ip[3]);
+                    }
+                    break;
+                default: break;
+                }
+                hexs(fev, b->sensor->host_id.data, 16);
+                fprintf(fev, "\t%llu\t", (unsigned long long)t);
+                hexs(fev, e->entity_id.data, e->entity_id.len);
+                fprintf(fev, "\t%u\t%s\t", e->pid, edr_event_kind_name(e->body_case));
+                if (path)
+                    tsv_str(fev, path);
+                else
+                    fputs("\\N", fev);
+                fprintf(fev, "\t%s\n", remote[0] ? remote : "\\N");
+            }
+        }
+        const uint8_t *f;
+        size_t fl;
+        if (edr_frame_encode(enc, b, 0, &f, &fl))
+            return 1;
+        frames_add(&fr, f, fl);
+        while (rd_kafka_producev(prod, RD_KAFKA_V_TOPIC(topic),
+                                 RD_KAFKA_V_KEY(b->sensor->host_id.data, 16),
+                                 RD_KAFKA_V_VALUE((void *)f, fl),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll(prod, 10);
+        rd_kafka_poll(prod, 0);
+        sent += b->n_events;
+        edr_arena_reset(&a);
+    }
+    if (rd_kafka_flush(prod, 120000))
+        return 1;
+    rd_kafka_destroy(prod);
+    if (fev)
+        fclose(fev);
+    if (fpr)
+        fclose(fpr);
+    double t1 = now_s();
+    fprintf(stderr, "produced %llu events (%zu frames, %.1f B/event on the wire) in %.1f s\n",
+            (unsigned long long)sent, fr.n, (double)fr.len / (double)sent, t1 - t0);
+
+    /* decode-only limit: decompress + decode of the same frames, one core */
+    edr_frame_ctx_t *dec = edr_frame_ctx_new(NULL);
+    uint64_t dec_events = 0;
+    double d0 = now_s();
+    for (size_t i = 0; i < fr.n; i++) {
+        Edr__V1__EventBatch *b;
+        if (edr_frame_decode(dec, fr.buf + fr.off[i], fr.off[i + 1] - fr.off[i], &b) == 0)
+            dec_events += b->n_events;
+    }
+    double dec_rate = (double)dec_events / (now_s() - d0);
+    edr_frame_ctx_destroy(dec);
+
+    /* the collector, in this process, on its own thread */
+    edr_collector_opts_t co = {0};
+    double c0 = now_s();
+    edr_collector_t *col = edr_collector_new(cfg, &co, err, sizeof(err));
+    if (!col) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    struct run_arg ra = {col, 0, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, run_thread, &ra);
+    edr_collector_stats_t cs;
+    double first = 0;
+    for (;;) {
+        usleep(2000);
+        edr_collector_stats(col, &cs);
+        if (!first && cs.batches)
+            first = now_s();
+        if (cs.events + 0 >= sent && cs.last_commit > 0)
+            break;
+        if (now_s() - c0 > 600) {
+            fprintf(stderr, "collector stored only %llu of %llu events in 600 s\n",
+                    (unsigned long long)cs.events, (unsigned long long)sent);
+            break;
+        }
+    }
+    /* wait for the commit of the last batch */
+    for (int i = 0; i < 500; i++) {
+        edr_collector_stats(col, &cs);
+        usleep(2000);
+    }
+    ra.stop = 1;
+    pthread_join(th, NULL);
+    edr_collector_stats(col, &cs);
+    double c_end = cs.last_commit;
+    edr_collector_destroy(col);
+    double rate_start = (double)cs.events / (c_end - c0);
+    double rate_steady = first ? (double)cs.events / (c_end - first) : 0;
+    double rate_cpu = cs.cpu > 0 ? (double)cs.events / cs.cpu : 0;
+
+    /* compaction, size */
+    uint64_t disk = 0;
+    DIR *d = opendir(store);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        unsigned sh;
+        if (sscanf(de->d_name, "shard-%u", &sh) != 1)
+            continue;
+        edr_store_writer_t *w = edr_store_writer_open(store, sh, NULL, err, sizeof(err));
+        if (!w)
+            continue;
+        edr_store_writer_compact(w);
+        edr_store_writer_destroy(w);
+    }
+    if (d)
+        closedir(d);
+    edr_store_t *s = edr_store_open(store, NULL, err, sizeof(err));
+    if (!s) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    edr_store_stats_t st;
+    edr_store_stats(s, &st);
+    disk = st.disk_bytes;
+
+    /* queries, warm, averaged */
+    int reps = 200, n_anc = 0, n_ev = 0, n_hash = 0;
+    double q0 = now_s();
+    for (int i = 0; i < reps; i++)
+        edr_store_process_ancestry(s, tgt.entity, 0, count_anc, &n_anc);
+    double q_anc = (now_s() - q0) / reps;
+    q0 = now_s();
+    for (int i = 0; i < reps; i++)
+        edr_store_entity_events(s, tgt.entity, tgt.t, tgt.t + 3600ull * 1000000000ull, count_ev,
+                                &n_ev);
+    double q_ev = (now_s() - q0) / reps;
+    q0 = now_s();
+    for (int i = 0; i < reps; i++)
+        edr_store_hash_processes(s, tgt.sha, count_hash, &n_hash);
+    double q_hash = (now_s() - q0) / reps;
+    edr_store_destroy(s);
+
+    printf("collector: %llu events in %llu batches; %.2f s from start (group join included), "
+           "%.2f s from first batch; consuming thread %.2f s CPU\n",
+           (unsigned long long)cs.events, (unsigned long long)cs.batches, c_end - c0,
+           first ? c_end - first : 0, cs.cpu);
+    printf("store: %llu blocks, %llu bytes on disk after compaction; frames %llu bytes\n",
+           (unsigned long long)st.blocks, (unsigned long long)disk,
+           (unsigned long long)st.frame_bytes);
+    printf("queries: ancestry depth %d, %d events in window, %d processes with the hash\n",
+           n_anc / reps, n_ev / reps, n_hash / reps);
+    char hx[65], hy[65];
+    printf("target entity %s sha256 %s time %llu\n", edr_hex(tgt.entity, 16, hy),
+           edr_hex(tgt.sha, 32, hx), (unsigned long long)tgt.t);
+    printf("RESULT ingest_events_per_s %.0f events/s\n", rate_steady);
+    printf("RESULT ingest_events_per_s_from_start %.0f events/s\n", rate_start);
+    printf("RESULT ingest_events_per_cpu_s %.0f events/s\n", rate_cpu);
+    printf("RESULT decode_only_events_per_s %.0f events/s\n", dec_rate);
+    printf("RESULT ingest_ratio_to_decode %.2f ratio\n", rate_steady / dec_rate);
+    printf("RESULT store_bytes_per_event %.2f B/event\n", (double)disk / (double)cs.events);
+    printf("RESULT wire_bytes_per_event %.2f B/event\n", (double)fr.len / (double)sent);
+    printf("RESULT query_ancestry_us %.1f us\n", q_anc * 1e6);
+    printf("RESULT query_process_events_us %.1f us\n", q_ev * 1e6);
+    printf("RESULT query_hash_hosts_us %.1f us\n", q_hash * 1e6);
+    if (peer_dir) {
+        char p[512];
+        snprintf(p, sizeof(p), "%s/target", peer_dir);
+        FILE *f = fopen(p, "w");
+        if (f) {
+            fprintf(f, "%s %s %llu %llu\n", edr_hex(tgt.entity, 16, hy),
+                    edr_hex(tgt.sha, 32, hx), (unsigned long long)tgt.t,
+                    (unsigned long long)(tgt.t + 3600ull * 1000000000ull));
+            fclose(f);
+        }
+    }
+    edr_kafka_cluster_destroy(cl);
+    edr_synth_destroy(sy);
+    edr_frame_ctx_destroy(enc);
+    edr_arena_close(&a);
+    free(fr.buf);
+    free(fr.off);
+    edr_config_destroy(cfg);
+    return ra.rc;
+}
