@@ -1,4 +1,5 @@
-/* Workload for bench/ebpf-completeness.sh: fork+exec and file create/write/rename/delete at fixed rates, counted. */
+/* Workload for bench/ebpf-completeness.sh: fork+exec and file create/write/rename/delete at fixed
+ * rates, counted. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +30,8 @@ static void pace(double t0, double rate, unsigned long i)
 {
     double due = t0 + (double)i / rate, t = now_s();
     if (due > t) {
-        struct timespec ts = {(time_t)(due - t), (long)((due - t - (double)(time_t)(due - t)) * 1e9)};
+        struct timespec ts = {(time_t)(due - t),
+                              (long)((due - t - (double)(time_t)(due - t)) * 1e9)};
         nanosleep(&ts, NULL);
     }
 }
@@ -71,15 +73,13 @@ static void *file_loop(void *arg)
         snprintf(a, sizeof(a), "%s/f%lu.tmp", j->dir, i);
         snprintf(b, sizeof(b), "%s/f%lu.dat", j->dir, i);
         int fd = open(a, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0)
-            continue;
+        if (fd < 0) continue;
         if (write(fd, "0123456789abcdef", 16) != 16) {
             close(fd);
             continue;
         }
         close(fd);
-        if (rename(a, b) != 0 || unlink(b) != 0)
-            continue;
+        if (rename(a, b) != 0 || unlink(b) != 0) continue;
         j->done += 4;
     }
     j->elapsed = now_s() - t0;

@@ -1,4 +1,5 @@
-/* Process cache: live processes by tgid with entity ids and parents, /proc seeding, exe sha256 on a worker thread, user names. */
+/* Process cache: live processes by tgid with entity ids and parents, /proc seeding, exe sha256 on a
+ * worker thread, user names. */
 #include "proc_cache.h"
 
 #include "edr/err.h"
@@ -18,10 +19,10 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#define EDR__NAMES     128  /* cached uid and gid names */
-#define EDR__HASHES    4096 /* cached exe hashes (direct mapped) */
-#define EDR__HASH_Q    256  /* pending hash requests */
-#define EDR__HASH_MAX  (512ull << 20) /* larger executables are not hashed */
+#define EDR__NAMES    128            /* cached uid and gid names */
+#define EDR__HASHES   4096           /* cached exe hashes (direct mapped) */
+#define EDR__HASH_Q   256            /* pending hash requests */
+#define EDR__HASH_MAX (512ull << 20) /* larger executables are not hashed */
 
 /* ---- SHA-256 (FIPS 180-4) ------------------------------------------------ */
 
@@ -60,8 +61,8 @@ static void edr__sha256_block(edr__sha256_t *s, const uint8_t *p)
     for (int i = 0; i < 64; i++) {
         uint32_t t1 = h + (EDR__ROR(e, 6) ^ EDR__ROR(e, 11) ^ EDR__ROR(e, 25)) +
                       ((e & f) ^ (~e & g)) + edr__k[i] + w[i];
-        uint32_t t2 = (EDR__ROR(a, 2) ^ EDR__ROR(a, 13) ^ EDR__ROR(a, 22)) +
-                      ((a & b) ^ (a & c) ^ (b & c));
+        uint32_t t2 =
+            (EDR__ROR(a, 2) ^ EDR__ROR(a, 13) ^ EDR__ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
         h = g, g = f, f = e, e = d + t1, d = c, c = b, b = a, a = t1 + t2;
     }
     s->h[0] += a, s->h[1] += b, s->h[2] += c, s->h[3] += d;
@@ -85,8 +86,7 @@ static void edr__sha256_update(edr__sha256_t *s, const void *data, size_t n)
         size_t k = 64 - s->nbuf < n ? 64 - s->nbuf : n;
         memcpy(s->buf + s->nbuf, p, k);
         s->nbuf += k, p += k, n -= k;
-        if (s->nbuf < 64)
-            return;
+        if (s->nbuf < 64) return;
         edr__sha256_block(s, s->buf);
         s->nbuf = 0;
     }
@@ -181,10 +181,8 @@ edr_proc_t *edr_proc_cache_find(edr_proc_cache_t *c, uint32_t tgid)
 {
     for (size_t i = edr__slot_of(c, tgid), n = 0; n < c->cap; i = (i + 1) & c->mask, n++) {
         edr_proc_t *p = &c->slots[i];
-        if (p->state == 0)
-            return NULL;
-        if (p->state == 1 && p->tgid == tgid)
-            return p;
+        if (p->state == 0) return NULL;
+        if (p->state == 1 && p->tgid == tgid) return p;
     }
     return NULL;
 }
@@ -192,8 +190,7 @@ edr_proc_t *edr_proc_cache_find(edr_proc_cache_t *c, uint32_t tgid)
 edr_proc_t *edr_proc_cache_get(edr_proc_cache_t *c, uint32_t tgid, uint64_t start_boot_ns)
 {
     edr_proc_t *p = edr_proc_cache_find(c, tgid);
-    if (p && p->start_key != edr_proc_start_key(start_boot_ns))
-        return NULL;
+    if (p && p->start_key != edr_proc_start_key(start_boot_ns)) return NULL;
     return p;
 }
 
@@ -201,8 +198,7 @@ edr_proc_t *edr_proc_cache_put(edr_proc_cache_t *c, uint32_t tgid, uint64_t star
 {
     edr_proc_t *p = edr_proc_cache_find(c, tgid);
     if (!p) {
-        if (c->count * 4 >= c->cap * 3)
-            return NULL;
+        if (c->count * 4 >= c->cap * 3) return NULL;
         for (size_t i = edr__slot_of(c, tgid);; i = (i + 1) & c->mask) {
             if (c->slots[i].state != 1) {
                 p = &c->slots[i];
@@ -223,8 +219,7 @@ edr_proc_t *edr_proc_cache_put(edr_proc_cache_t *c, uint32_t tgid, uint64_t star
 void edr_proc_cache_remove(edr_proc_cache_t *c, uint32_t tgid)
 {
     edr_proc_t *p = edr_proc_cache_find(c, tgid);
-    if (!p)
-        return;
+    if (!p) return;
     p->state = 2; /* tombstone keeps probe chains intact */
     c->count--;
 }
@@ -242,8 +237,7 @@ static int edr__hash_file(const edr__hash_req_t *r, uint8_t out[32])
     edr__sha256_t s;
     int rc = -1;
     int fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     if (fstat(fd, &st) != 0 || (uint64_t)st.st_dev != r->dev || (uint64_t)st.st_ino != r->ino ||
         (uint64_t)st.st_size != r->size || (uint64_t)st.st_size > EDR__HASH_MAX)
         goto out;
@@ -254,12 +248,10 @@ static int edr__hash_file(const edr__hash_req_t *r, uint8_t out[32])
     for (;;) {
         ssize_t n = read(fd, buf, sizeof(buf));
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             goto out;
         }
-        if (n == 0)
-            break;
+        if (n == 0) break;
         edr__sha256_update(&s, buf, (size_t)n);
     }
     edr__sha256_final(&s, out);
@@ -282,8 +274,7 @@ static void *edr__hash_worker(void *arg)
     for (;;) {
         while (!c->stop && c->q_len == 0)
             pthread_cond_wait(&c->cv, &c->mu);
-        if (c->stop)
-            break;
+        if (c->stop) break;
         edr__hash_req_t r = c->q[c->q_head];
         c->q_head = (c->q_head + 1) % EDR__HASH_Q;
         c->q_len--;
@@ -292,8 +283,7 @@ static void *edr__hash_worker(void *arg)
         int rc = edr__hash_file(&r, sha);
         pthread_mutex_lock(&c->mu);
         edr__hash_slot_t *s = edr__hash_slot(c, r.dev, r.ino);
-        if (s->dev == r.dev && s->ino == r.ino && s->mtime_ns == r.mtime_ns &&
-            s->size == r.size) {
+        if (s->dev == r.dev && s->ino == r.ino && s->mtime_ns == r.mtime_ns && s->size == r.size) {
             s->state = rc == 0 ? 2 : 3;
             memcpy(s->sha, sha, sizeof(sha));
         }
@@ -337,8 +327,7 @@ edr_proc_cache_t *edr_proc_cache_new(const uint8_t host_id[EDR_ID_LEN],
 {
     edr_proc_cache_t *c = calloc(1, sizeof(*c));
     size_t cap = 1024;
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     while (cap < capacity)
         cap <<= 1;
     c->slots = calloc(cap, sizeof(*c->slots));
@@ -364,8 +353,7 @@ edr_proc_cache_t *edr_proc_cache_new(const uint8_t host_id[EDR_ID_LEN],
 
 void edr_proc_cache_destroy(edr_proc_cache_t *c)
 {
-    if (!c)
-        return;
+    if (!c) return;
     pthread_mutex_lock(&c->mu);
     c->stop = 1;
     pthread_cond_signal(&c->cv);
@@ -380,8 +368,7 @@ void edr_proc_cache_destroy(edr_proc_cache_t *c)
 static const char *edr__name(edr__name_t *tab, uint32_t id, int is_group)
 {
     edr__name_t *e = &tab[id % EDR__NAMES];
-    if (e->used && e->id == id)
-        return e->name;
+    if (e->used && e->id == id) return e->name;
     char buf[4096];
     e->used = 1;
     e->id = id;
@@ -411,8 +398,7 @@ const char *edr_proc_cache_group(edr_proc_cache_t *c, uint32_t gid)
 void edr_proc_container_id(const char *cg, char out[65])
 {
     out[0] = 0;
-    if (!cg)
-        return;
+    if (!cg) return;
     /* the last run of exactly 64 hex digits */
     for (const char *p = cg; *p; p++) {
         size_t n = 0;
@@ -422,8 +408,7 @@ void edr_proc_container_id(const char *cg, char out[65])
             memcpy(out, p, 64);
             out[64] = 0;
         }
-        if (n)
-            p += n - 1;
+        if (n) p += n - 1;
     }
 }
 
@@ -433,14 +418,11 @@ static ssize_t edr__read_file(const char *path, char *buf, size_t cap)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     size_t n = 0;
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     while (n < cap) {
         ssize_t k = read(fd, buf + n, cap - n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
         n += (size_t)k;
     }
     close(fd);
@@ -464,20 +446,17 @@ static int edr__read_stat(const char *root, uint32_t pid, edr__seed_t *s, int *k
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "%s/%u/stat", root, pid);
     ssize_t n = edr__read_file(path, buf, sizeof(buf) - 1);
-    if (n <= 0)
-        return -1;
+    if (n <= 0) return -1;
     buf[n] = 0;
     char *p = strrchr(buf, ')');
-    if (!p)
-        return -1;
+    if (!p) return -1;
     p += 2; /* field 3 (state) */
     unsigned long long v[24] = {0};
     for (int f = 3; f <= 22 && *p; f++) {
         char *end;
         if (f == 3) {
             p = strchr(p, ' ');
-            if (!p)
-                return -1;
+            if (!p) return -1;
             p++;
             continue;
         }
@@ -500,25 +479,20 @@ int edr_proc_cache_seed(edr_proc_cache_t *c, const char *root, edr_proc_seed_fn 
     int added = 0;
     char *args = NULL;
     const size_t args_cap = 8192;
-    if (!root)
-        root = "/proc";
-    if (!d)
-        return EDR_EIO;
+    if (!root) root = "/proc";
+    if (!d) return EDR_EIO;
     struct dirent *de;
     while ((de = readdir(d))) {
         char *end;
         unsigned long pid = strtoul(de->d_name, &end, 10);
         int kthread = 0;
         edr__seed_t s;
-        if (*end || !pid)
-            continue;
-        if (edr__read_stat(root, (uint32_t)pid, &s, &kthread) != 0 || kthread)
-            continue;
+        if (*end || !pid) continue;
+        if (edr__read_stat(root, (uint32_t)pid, &s, &kthread) != 0 || kthread) continue;
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 1024;
             edr__seed_t *nv = realloc(v, nc * sizeof(*nv));
-            if (!nv)
-                break;
+            if (!nv) break;
             v = nv, cap = nc;
         }
         v[n++] = s;
@@ -534,8 +508,7 @@ int edr_proc_cache_seed(edr_proc_cache_t *c, const char *root, edr_proc_seed_fn 
     for (size_t i = 0; i < n; i++) {
         char path[128], line[4096], cwd[4096];
         edr_proc_t *p = edr_proc_cache_put(c, v[i].pid, v[i].start_ns);
-        if (!p)
-            break;
+        if (!p) break;
         p->ppid = v[i].ppid;
         edr_proc_t *pp = v[i].ppid ? edr_proc_cache_find(c, v[i].ppid) : NULL;
         if (pp) {
@@ -553,10 +526,8 @@ int edr_proc_cache_seed(edr_proc_cache_t *c, const char *root, edr_proc_seed_fn 
         if (k > 0) {
             line[k] = 0;
             char *u = strstr(line, "\nUid:"), *g = strstr(line, "\nGid:");
-            if (u)
-                p->uid = (uint32_t)strtoul(u + 5, NULL, 10);
-            if (g)
-                p->gid = (uint32_t)strtoul(g + 5, NULL, 10);
+            if (u) p->uid = (uint32_t)strtoul(u + 5, NULL, 10);
+            if (g) p->gid = (uint32_t)strtoul(g + 5, NULL, 10);
         }
         snprintf(path, sizeof(path), "%s/%u/cgroup", root, v[i].pid);
         k = edr__read_file(path, line, sizeof(line) - 1);
@@ -567,8 +538,7 @@ int edr_proc_cache_seed(edr_proc_cache_t *c, const char *root, edr_proc_seed_fn 
         snprintf(path, sizeof(path), "%s/%u/cmdline", root, v[i].pid);
         k = edr__read_file(path, args, args_cap);
         added++;
-        if (fn)
-            fn(p, args, k > 0 ? (size_t)k : 0, cwd, ud);
+        if (fn) fn(p, args, k > 0 ? (size_t)k : 0, cwd, ud);
     }
     free(args);
     free(v);

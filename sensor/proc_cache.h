@@ -1,4 +1,5 @@
-/* Process cache of the sensor: entity ids, parents and enrichment (exe hash, user names, container) per live process. */
+/* Process cache of the sensor: entity ids, parents and enrichment (exe hash, user names, container)
+ * per live process. */
 #ifndef EDR_SENSOR_PROC_CACHE_H
 #define EDR_SENSOR_PROC_CACHE_H
 
@@ -61,8 +62,8 @@ size_t edr_proc_cache_count(const edr_proc_cache_t *c);
 
 /* Called for every process found by edr_proc_cache_seed, parents before
  * children where possible: argv is NUL-separated (argv_len bytes), cwd may be "". */
-typedef void (*edr_proc_seed_fn)(edr_proc_t *p, const char *argv, size_t argv_len,
-                                 const char *cwd, void *ud);
+typedef void (*edr_proc_seed_fn)(edr_proc_t *p, const char *argv, size_t argv_len, const char *cwd,
+                                 void *ud);
 
 /* Adds every user-space process of /proc (kernel threads are skipped) with
  * its parent links; calls fn for each. Returns how many were added, or a

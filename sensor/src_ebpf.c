@@ -1,4 +1,5 @@
-/* eBPF source: loads the CO-RE programs of sensor/bpf, reads their ring buffer on the loop and maps records to edr.v1 events.
+/* eBPF source: loads the CO-RE programs of sensor/bpf, reads their ring buffer on the loop and maps
+ * records to edr.v1 events.
  *
  * How the daemon creates it (sensor.c does this for --source ebpf / auto):
  *
@@ -54,7 +55,7 @@ typedef struct edr_src_ebpf {
     int open_handles; /* uv handles not yet closed */
     int started, stopped;
     uint64_t ringbuf_size; /* bytes, a power of two */
-    int64_t boot_to_utc; /* UTC ns - boot-clock ns */
+    int64_t boot_to_utc;   /* UTC ns - boot-clock ns */
     uint64_t drops_seen[EDR_BPF_KIND_MAX];
     uint64_t records, malformed;
     char path[EDR__PATHBUF], path2[EDR__PATHBUF];
@@ -81,14 +82,12 @@ static int edr__libbpf_print(enum libbpf_print_level level, const char *fmt, va_
 {
     char line[1024];
     edr_log_level_t l = level == LIBBPF_WARN ? EDR_LOG_WARN : EDR_LOG_DEBUG;
-    if (l == EDR_LOG_DEBUG && edr_log_get_level() < EDR_LOG_DEBUG)
-        return 0;
+    if (l == EDR_LOG_DEBUG && edr_log_get_level() < EDR_LOG_DEBUG) return 0;
     vsnprintf(line, sizeof(line), fmt, ap);
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
         line[--n] = 0;
-    if (n)
-        edr_log(l, "libbpf: %s", line);
+    if (n) edr_log(l, "libbpf: %s", line);
     return 0;
 }
 
@@ -113,8 +112,7 @@ static ProtobufCBinaryData edr__bin(edr_arena_t *a, const void *p, size_t n)
 {
     ProtobufCBinaryData b = {0, NULL};
     b.data = edr_arena_dup(a, p, n);
-    if (b.data)
-        b.len = n;
+    if (b.data) b.len = n;
     return b;
 }
 
@@ -143,26 +141,22 @@ static const char *edr__join(char *out, size_t cap, const char *dir, const char 
     }
     out[0] = 0;
     for (char *save = NULL, *c = strtok_r(tmp, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-        if (strcmp(c, ".") == 0)
-            continue;
+        if (strcmp(c, ".") == 0) continue;
         if (strcmp(c, "..") == 0) {
             while (n > 0 && out[n - 1] != '/')
                 n--;
-            if (n > 0)
-                n--;
+            if (n > 0) n--;
             out[n] = 0;
             continue;
         }
         size_t k = strlen(c);
-        if (n + 1 + k + 1 > cap)
-            break;
+        if (n + 1 + k + 1 > cap) break;
         out[n++] = '/';
         memcpy(out + n, c, k);
         n += k;
         out[n] = 0;
     }
-    if (n == 0)
-        snprintf(out, cap, "/");
+    if (n == 0) snprintf(out, cap, "/");
     return out;
 }
 
@@ -171,10 +165,8 @@ static const char *edr__join(char *out, size_t cap, const char *dir, const char 
 static const char *edr__rec_str(const char *data, size_t avail, size_t *off, uint32_t len)
 {
     const char *s;
-    if (len == 0)
-        return "";
-    if (*off + len > avail || data[*off + len - 1] != 0)
-        return NULL;
+    if (len == 0) return "";
+    if (*off + len > avail || data[*off + len - 1] != 0) return NULL;
     s = data + *off;
     *off += len;
     return s;
@@ -184,11 +176,9 @@ static const char *edr__rec_str(const char *data, size_t avail, size_t *off, uin
 static edr_proc_t *edr__actor(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h)
 {
     edr_proc_t *p = edr_proc_cache_get(s->pc, h->tgid, h->start_boot_ns);
-    if (p)
-        return p;
+    if (p) return p;
     p = edr_proc_cache_put(s->pc, h->tgid, h->start_boot_ns);
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     p->ppid = h->ppid;
     p->uid = h->uid;
     p->gid = h->gid;
@@ -207,16 +197,13 @@ static Edr__V1__Event *edr__begin(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h
     Edr__V1__Event *e;
     uint8_t id[EDR_ID_LEN];
 
-    if (pp)
-        *pp = p;
+    if (pp) *pp = p;
     e = edr_emit_begin(s->em, (uint64_t)((int64_t)h->ts_boot_ns + s->boot_to_utc));
-    if (!e)
-        return NULL;
+    if (!e) return NULL;
     a = edr_emit_arena(s->em);
     if (p) {
         e->entity_id = edr__bin(a, p->id, EDR_ID_LEN);
-        if (p->has_parent)
-            e->parent_entity_id = edr__bin(a, p->parent_id, EDR_ID_LEN);
+        if (p->has_parent) e->parent_entity_id = edr__bin(a, p->parent_id, EDR_ID_LEN);
     } else { /* cache full: ids straight from the record */
         edr_proc_cache_entity_id(s->pc, h->tgid, h->start_boot_ns, id);
         e->entity_id = edr__bin(a, id, EDR_ID_LEN);
@@ -234,16 +221,12 @@ static void edr__split_argv(edr_arena_t *a, const char *args, size_t n, Edr__V1_
 {
     size_t count = 0;
     for (size_t i = 0; i < n; i++)
-        if (args[i] == 0)
-            count++;
-    if (n && args[n - 1] != 0)
-        count++;
-    if (!count)
-        return;
+        if (args[i] == 0) count++;
+    if (n && args[n - 1] != 0) count++;
+    if (!count) return;
     char **v = edr_arena_alloc(a, count * sizeof(char *));
     char *copy = edr_arena_alloc(a, n + 1);
-    if (!v || !copy)
-        return;
+    if (!v || !copy) return;
     memcpy(copy, args, n);
     copy[n] = 0;
     size_t k = 0;
@@ -261,8 +244,7 @@ static void edr__file_exec(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h, const
     Edr__V1__Event *e = edr__begin(s, h, NULL);
     edr_arena_t *a = edr_emit_arena(s->em);
     Edr__V1__FileExec *x;
-    if (!e)
-        return;
+    if (!e) return;
     x = edr_arena_alloc(a, sizeof(*x));
     if (!x) {
         edr_emit_end(s->em, e);
@@ -271,8 +253,7 @@ static void edr__file_exec(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h, const
     edr__v1__file_exec__init(x);
     x->path = edr__str(a, path);
     x->mapped = mapped;
-    if (sha)
-        x->sha256 = edr__bin(a, sha, 32);
+    if (sha) x->sha256 = edr__bin(a, sha, 32);
     e->body_case = EDR__V1__EVENT__BODY_FILE_EXEC;
     e->file_exec = x;
     edr_emit_end(s->em, e);
@@ -301,8 +282,7 @@ static void edr__on_fork(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h)
         }
     }
     e = edr__begin(s, h, NULL);
-    if (!e)
-        return;
+    if (!e) return;
     f = edr_arena_alloc(a, sizeof(*f));
     if (f) {
         edr__v1__process_fork__init(f);
@@ -328,8 +308,7 @@ static int edr__on_exec(edr_src_ebpf_t *s, const struct edr_bpf_exec *r, size_t 
     Edr__V1__Event *e;
     edr_arena_t *a = edr_emit_arena(s->em);
 
-    if (!interp || off + r->args_len > avail)
-        return -1;
+    if (!interp || off + r->args_len > avail) return -1;
     memcpy(cg, r->cgroup_name, EDR_BPF_CGNAME);
     cg[EDR_BPF_CGNAME] = 0;
     have_sha = edr_proc_cache_exe_hash(s->pc, exe, r->dev, r->ino, r->mtime_ns, r->size, sha) == 1;
@@ -347,8 +326,7 @@ static int edr__on_exec(edr_src_ebpf_t *s, const struct edr_bpf_exec *r, size_t 
         p->cgroup_id = r->cgroup_id;
         edr_proc_container_id(cg, p->container_id);
     }
-    if (!e)
-        return 0;
+    if (!e) return 0;
     Edr__V1__ProcessStart *ps = edr_arena_alloc(a, sizeof(*ps));
     if (ps) {
         edr__v1__process_start__init(ps);
@@ -359,8 +337,7 @@ static int edr__on_exec(edr_src_ebpf_t *s, const struct edr_bpf_exec *r, size_t 
         ps->gid = r->h.gid;
         ps->user = edr__str(a, edr_proc_cache_user(s->pc, r->h.uid));
         ps->group = edr__str(a, edr_proc_cache_group(s->pc, r->h.gid));
-        if (have_sha)
-            ps->exe_sha256 = edr__bin(a, sha, 32);
+        if (have_sha) ps->exe_sha256 = edr__bin(a, sha, 32);
         ps->cgroup_id = r->cgroup_id;
         ps->container_id = edr__str(a, p ? p->container_id : "");
         ps->ppid = p ? p->ppid : r->h.ppid;
@@ -395,8 +372,7 @@ static void edr__on_access(edr_src_ebpf_t *s, const struct edr_bpf_access *r)
     Edr__V1__Event *e = edr__begin(s, &r->h, NULL);
     edr_arena_t *a = edr_emit_arena(s->em);
     uint8_t id[EDR_ID_LEN];
-    if (!e)
-        return;
+    if (!e) return;
     Edr__V1__ProcessAccess *x = edr_arena_alloc(a, sizeof(*x));
     if (x) {
         edr_proc_t *t = edr_proc_cache_get(s->pc, r->target_tgid, r->target_start_boot_ns);
@@ -424,21 +400,18 @@ static int edr__on_file(edr_src_ebpf_t *s, const struct edr_bpf_file *r, size_t 
     Edr__V1__Event *e;
     const char *path;
 
-    if (!rel2)
-        return -1;
+    if (!rel2) return -1;
     path = edr__join(s->path, sizeof(s->path), dir, rel);
     if (r->h.kind == EDR_BPF_FILE_MMAP) {
         edr__file_exec(s, &r->h, path, NULL, 1);
         return 0;
     }
     e = edr__begin(s, &r->h, NULL);
-    if (!e)
-        return 0;
+    if (!e) return 0;
     switch (r->h.kind) {
     case EDR_BPF_FILE_CREATE: {
         Edr__V1__FileCreate *x = edr_arena_alloc(a, sizeof(*x));
-        if (!x)
-            break;
+        if (!x) break;
         edr__v1__file_create__init(x);
         x->path = edr__str(a, path);
         x->mode = r->mode;
@@ -448,8 +421,7 @@ static int edr__on_file(edr_src_ebpf_t *s, const struct edr_bpf_file *r, size_t 
     }
     case EDR_BPF_FILE_WRITE: {
         Edr__V1__FileWrite *x = edr_arena_alloc(a, sizeof(*x));
-        if (!x)
-            break;
+        if (!x) break;
         edr__v1__file_write__init(x);
         x->path = edr__str(a, path);
         x->bytes = r->bytes;
@@ -459,8 +431,7 @@ static int edr__on_file(edr_src_ebpf_t *s, const struct edr_bpf_file *r, size_t 
     }
     case EDR_BPF_FILE_RENAME: {
         Edr__V1__FileRename *x = edr_arena_alloc(a, sizeof(*x));
-        if (!x)
-            break;
+        if (!x) break;
         edr__v1__file_rename__init(x);
         x->old_path = edr__str(a, path);
         x->new_path = edr__str(a, edr__join(s->path2, sizeof(s->path2), dir2, rel2));
@@ -470,8 +441,7 @@ static int edr__on_file(edr_src_ebpf_t *s, const struct edr_bpf_file *r, size_t 
     }
     case EDR_BPF_FILE_DELETE: {
         Edr__V1__FileDelete *x = edr_arena_alloc(a, sizeof(*x));
-        if (!x)
-            break;
+        if (!x) break;
         edr__v1__file_delete__init(x);
         x->path = edr__str(a, path);
         e->body_case = EDR__V1__EVENT__BODY_FILE_DELETE;
@@ -481,8 +451,7 @@ static int edr__on_file(edr_src_ebpf_t *s, const struct edr_bpf_file *r, size_t 
     case EDR_BPF_FILE_CHMOD:
     case EDR_BPF_FILE_CHOWN: {
         Edr__V1__FileAttr *x = edr_arena_alloc(a, sizeof(*x));
-        if (!x)
-            break;
+        if (!x) break;
         edr__v1__file_attr__init(x);
         x->path = edr__str(a, path);
         x->kind = r->h.kind == EDR_BPF_FILE_CHMOD ? EDR__V1__FILE_ATTR__KIND__CHMOD
@@ -504,8 +473,7 @@ static void edr__on_net(edr_src_ebpf_t *s, const struct edr_bpf_net *r)
     Edr__V1__Event *e = edr__begin(s, &r->h, NULL);
     edr_arena_t *a = edr_emit_arena(s->em);
     size_t iplen = r->family == 10 ? 16 : 4;
-    if (!e)
-        return;
+    if (!e) return;
     Edr__V1__Network *n = edr_arena_alloc(a, sizeof(*n));
     Edr__V1__Endpoint *l = edr_arena_alloc(a, sizeof(*l));
     Edr__V1__Endpoint *rm = edr_arena_alloc(a, sizeof(*rm));
@@ -518,15 +486,15 @@ static void edr__on_net(edr_src_ebpf_t *s, const struct edr_bpf_net *r)
         rm->ip = edr__bin(a, r->remote_ip, iplen);
         rm->port = r->remote_port;
         n->action = (Edr__V1__Network__Action)r->action;
-        n->protocol = r->protocol == 17 ? EDR__V1__NETWORK__PROTOCOL__UDP
-                                        : EDR__V1__NETWORK__PROTOCOL__TCP;
+        n->protocol =
+            r->protocol == 17 ? EDR__V1__NETWORK__PROTOCOL__UDP : EDR__V1__NETWORK__PROTOCOL__TCP;
         n->direction = r->action == EDR_BPF_NET_ACCEPT || r->action == EDR_BPF_NET_LISTEN
                            ? EDR__V1__NETWORK__DIRECTION__INBOUND
-                       : r->action == EDR_BPF_NET_CLOSE ? EDR__V1__NETWORK__DIRECTION__DIRECTION_UNSPECIFIED
-                                                        : EDR__V1__NETWORK__DIRECTION__OUTBOUND;
+                       : r->action == EDR_BPF_NET_CLOSE
+                           ? EDR__V1__NETWORK__DIRECTION__DIRECTION_UNSPECIFIED
+                           : EDR__V1__NETWORK__DIRECTION__OUTBOUND;
         n->local = l;
-        if (r->action != EDR_BPF_NET_LISTEN)
-            n->remote = rm;
+        if (r->action != EDR_BPF_NET_LISTEN) n->remote = rm;
         e->body_case = EDR__V1__EVENT__BODY_NETWORK;
         e->network = n;
     }
@@ -592,15 +560,12 @@ static void edr__read_drops(edr_src_ebpf_t *s)
 {
     int ncpu = libbpf_num_possible_cpus();
     uint64_t *v;
-    if (ncpu <= 0 || !s->skel)
-        return;
+    if (ncpu <= 0 || !s->skel) return;
     v = calloc((size_t)ncpu, sizeof(uint64_t));
-    if (!v)
-        return;
+    if (!v) return;
     for (uint32_t k = 1; k < EDR_BPF_KIND_MAX; k++) {
         uint64_t sum = 0;
-        if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.drops), &k, v) != 0)
-            continue;
+        if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.drops), &k, v) != 0) continue;
         for (int c = 0; c < ncpu; c++)
             sum += v[c];
         if (sum > s->drops_seen[k]) {
@@ -655,11 +620,9 @@ static void edr__on_seed(edr_proc_t *p, const char *argv, size_t argv_len, const
                                            (uint64_t)st.st_size, sha) == 1;
     }
     e = edr_emit_begin(s->em, edr__now_utc());
-    if (!e)
-        return;
+    if (!e) return;
     e->entity_id = edr__bin(a, p->id, EDR_ID_LEN);
-    if (p->has_parent)
-        e->parent_entity_id = edr__bin(a, p->parent_id, EDR_ID_LEN);
+    if (p->has_parent) e->parent_entity_id = edr__bin(a, p->parent_id, EDR_ID_LEN);
     e->pid = p->tgid;
     e->tid = p->tgid;
     ps = edr_arena_alloc(a, sizeof(*ps));
@@ -672,8 +635,7 @@ static void edr__on_seed(edr_proc_t *p, const char *argv, size_t argv_len, const
         ps->gid = p->gid;
         ps->user = edr__str(a, edr_proc_cache_user(s->pc, p->uid));
         ps->group = edr__str(a, edr_proc_cache_group(s->pc, p->gid));
-        if (have_sha)
-            ps->exe_sha256 = edr__bin(a, sha, 32);
+        if (have_sha) ps->exe_sha256 = edr__bin(a, sha, 32);
         ps->container_id = edr__str(a, p->container_id);
         ps->ppid = p->ppid;
         ps->seeded = 1;
@@ -691,8 +653,7 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
     uint8_t one = 1;
     int rc = EDR_EUNSUPPORTED, err;
 
-    if (s->started)
-        return EDR_EBUSY;
+    if (s->started) return EDR_EBUSY;
     s->loop = loop;
     s->em = em;
     s->boot_to_utc = edr__boot_to_utc();
@@ -774,11 +735,9 @@ fail:
 static void edr__stop(edr_source_t *src)
 {
     edr_src_ebpf_t *s = (edr_src_ebpf_t *)src;
-    if (!s->started || s->stopped)
-        return;
+    if (!s->started || s->stopped) return;
     s->stopped = 1;
-    if (s->skel)
-        edr_bpf__detach(s->skel);
+    if (s->skel) edr_bpf__detach(s->skel);
     ring_buffer__consume(s->rb);
     edr__read_drops(s);
     uv_poll_stop(&s->poll);
@@ -795,8 +754,7 @@ static int edr__done(edr_source_t *src)
 static void edr__destroy(edr_source_t *src)
 {
     edr_src_ebpf_t *s = (edr_src_ebpf_t *)src;
-    if (!s)
-        return;
+    if (!s) return;
     edr__stop(src);
     /* the handles live in s: let their close callbacks run first */
     for (int i = 0; s->open_handles > 0 && s->loop && i < 100; i++)

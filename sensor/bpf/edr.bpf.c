@@ -18,18 +18,18 @@
 
 char LICENSE[] SEC("license") = "GPL"; /* GPL-only helpers (probe reads of kernel memory) */
 
-#define EDR_AF_INET     2
-#define EDR_AF_INET6    10
-#define EDR_S_IFMT      00170000
-#define EDR_S_IFREG     0100000
-#define EDR_FMODE_WRITE 0x2
-#define EDR_FMODE_CREATED 0x100000
-#define EDR_MAY_WRITE   0x2
-#define EDR_PROT_EXEC   0x4
+#define EDR_AF_INET            2
+#define EDR_AF_INET6           10
+#define EDR_S_IFMT             00170000
+#define EDR_S_IFREG            0100000
+#define EDR_FMODE_WRITE        0x2
+#define EDR_FMODE_CREATED      0x100000
+#define EDR_MAY_WRITE          0x2
+#define EDR_PROT_EXEC          0x4
 #define EDR_PTRACE_MODE_ATTACH 0x02
-#define EDR_SIGNAL_GROUP_EXIT 0x4
-#define EDR_TCP_CLOSE   7
-#define EDR_WRITE_SEEN  (1ULL << 63)
+#define EDR_SIGNAL_GROUP_EXIT  0x4
+#define EDR_TCP_CLOSE          7
+#define EDR_WRITE_SEEN         (1ULL << 63)
 
 /* One ring buffer for everything, so records of one task stay in order.
  * User space may resize it before load. */
@@ -112,8 +112,7 @@ static __always_inline int edr_ignored(void)
 static __always_inline void edr_count_drop(__u32 kind)
 {
     __u64 *n = bpf_map_lookup_elem(&drops, &kind);
-    if (n)
-        *n += 1;
+    if (n) *n += 1;
 }
 
 static __always_inline void edr_fill_hdr(struct edr_bpf_hdr *h, __u32 kind, struct task_struct *t)
@@ -149,8 +148,7 @@ static __always_inline void edr_submit(void *rec, __u32 size, __u32 kind)
 {
     size &= (EDR_BPF_SCRATCH - 1); /* records never reach the scratch size */
     ((struct edr_bpf_hdr *)rec)->size = size;
-    if (bpf_ringbuf_output(&events, rec, size, 0))
-        edr_count_drop(kind);
+    if (bpf_ringbuf_output(&events, rec, size, 0)) edr_count_drop(kind);
 }
 
 static __always_inline void edr_inode_info(struct inode *ino, __u64 *dev, __u64 *nr)
@@ -166,8 +164,7 @@ static __always_inline struct edr_bpf_file *edr_file_rec(__u32 kind)
 {
     struct edr_bpf_file *r = edr_scratch();
 
-    if (!r)
-        return NULL;
+    if (!r) return NULL;
     edr_fill_hdr_current(&r->h, kind);
     r->dev = r->ino = r->bytes = 0;
     r->mode = r->uid = r->gid = 0;
@@ -241,8 +238,7 @@ static long edr_walk_step(__u32 i, void *ctx)
     const unsigned char *name;
     __u32 len;
 
-    if (w->done || !pb)
-        return 1;
+    if (w->done || !pb) return 1;
     mroot = BPF_CORE_READ(vm, mnt_root);
     parent = BPF_CORE_READ(d, d_parent);
     if (d == mroot || d == parent) {
@@ -258,8 +254,7 @@ static long edr_walk_step(__u32 i, void *ctx)
     }
     len = BPF_CORE_READ(d, d_name.len);
     name = BPF_CORE_READ(d, d_name.name);
-    if (len > EDR_BPF_NAME_MAX - 1)
-        len = EDR_BPF_NAME_MAX - 1;
+    if (len > EDR_BPF_NAME_MAX - 1) len = EDR_BPF_NAME_MAX - 1;
     if (len + 1 > w->off) {
         w->done = 1; /* too long: keep the tail */
         return 1;
@@ -286,8 +281,7 @@ static __always_inline __u32 edr_put_dpath(char *data, __u32 off, struct dentry 
     off &= (EDR_BPF_DATA_MAX - 1);
     *len = 0;
     pb = bpf_map_lookup_elem(&pathbuf, &zero);
-    if (!pb || !d || !vm)
-        return off;
+    if (!pb || !d || !vm) return off;
     w.d = d;
     w.vm = vm;
     w.mnt = edr_real_mount(vm);
@@ -300,8 +294,7 @@ static __always_inline __u32 edr_put_dpath(char *data, __u32 off, struct dentry 
         pb[w.off & (EDR_BPF_PATH_MAX - 1)] = '/';
     }
     n = EDR_BPF_PATH_MAX - w.off; /* with the NUL */
-    if (n > EDR_BPF_PATH_MAX)
-        return off;
+    if (n > EDR_BPF_PATH_MAX) return off;
     if (bpf_probe_read_kernel(data + off, n & (EDR_BPF_PATH_MAX - 1),
                               pb + (w.off & (EDR_BPF_PATH_MAX - 1))))
         return off;
@@ -316,11 +309,9 @@ static __always_inline __u32 edr_put_ustr(char *data, __u32 off, const char *s, 
 
     off &= (EDR_BPF_DATA_MAX - 1);
     *len = 0;
-    if (!s)
-        return off;
+    if (!s) return off;
     n = bpf_probe_read_user_str(data + off, EDR_BPF_PATH_MAX, s);
-    if (n <= 0 || n > EDR_BPF_PATH_MAX)
-        return off;
+    if (n <= 0 || n > EDR_BPF_PATH_MAX) return off;
     *len = n;
     return off + n;
 }
@@ -332,11 +323,9 @@ static __always_inline __u32 edr_put_kstr(char *data, __u32 off, const char *s, 
 
     off &= (EDR_BPF_DATA_MAX - 1);
     *len = 0;
-    if (!s)
-        return off;
+    if (!s) return off;
     n = bpf_probe_read_kernel_str(data + off, max & (EDR_BPF_PATH_MAX - 1), s);
-    if (n <= 0)
-        return off;
+    if (n <= 0) return off;
     *len = n;
     return off + n;
 }
@@ -349,8 +338,7 @@ static __always_inline struct file *edr_fd_file(long fd)
     struct file **arr;
     struct file *f = NULL;
 
-    if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
-        return NULL;
+    if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds)) return NULL;
     arr = BPF_CORE_READ(fdt, fd);
     bpf_probe_read_kernel(&f, sizeof(f), &arr[fd]);
     return f;
@@ -394,8 +382,7 @@ int BPF_PROG(edr_fork, struct task_struct *parent, struct task_struct *child)
 
     if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
         return 0; /* a new thread, not a new process */
-    if (edr_ignored())
-        return 0;
+    if (edr_ignored()) return 0;
     r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
     if (!r) {
         edr_count_drop(EDR_BPF_FORK);
@@ -417,11 +404,9 @@ int BPF_PROG(edr_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
     __u64 len;
     __u32 off;
 
-    if (edr_ignored())
-        return 0;
+    if (edr_ignored()) return 0;
     r = edr_scratch();
-    if (!r)
-        return 0;
+    if (!r) return 0;
     edr_fill_hdr(&r->h, EDR_BPF_EXEC, p);
     r->cgroup_id = bpf_get_current_cgroup_id();
     r->old_pid = old_pid;
@@ -442,8 +427,7 @@ int BPF_PROG(edr_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
                         BPF_CORE_READ(p, fs, pwd.mnt), &r->cwd_len);
     off = edr_put_kstr(r->data, off, BPF_CORE_READ(bprm, filename), EDR_BPF_STR_MAX,
                        &r->filename_len);
-    off = edr_put_kstr(r->data, off, BPF_CORE_READ(bprm, interp), EDR_BPF_STR_MAX,
-                       &r->interp_len);
+    off = edr_put_kstr(r->data, off, BPF_CORE_READ(bprm, interp), EDR_BPF_STR_MAX, &r->interp_len);
     off &= (EDR_BPF_DATA_MAX - 1);
     a0 = BPF_CORE_READ(p, mm, arg_start);
     a1 = BPF_CORE_READ(p, mm, arg_end);
@@ -454,8 +438,7 @@ int BPF_PROG(edr_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
         r->args_truncated = 1;
     }
     len &= (EDR_BPF_ARGS_MAX - 1);
-    if (len && bpf_probe_read_user(r->data + off, len, (void *)a0))
-        len = 0;
+    if (len && bpf_probe_read_user(r->data + off, len, (void *)a0)) len = 0;
     r->args_len = len;
     edr_submit(r, sizeof(*r) + off + len, EDR_BPF_EXEC);
     return 0;
@@ -467,10 +450,8 @@ int BPF_PROG(edr_exit, struct task_struct *p)
     struct edr_bpf_exit *r;
     __u32 code;
 
-    if (BPF_CORE_READ(p, signal, live.counter) != 0)
-        return 0; /* other threads still run */
-    if (edr_ignored())
-        return 0;
+    if (BPF_CORE_READ(p, signal, live.counter) != 0) return 0; /* other threads still run */
+    if (edr_ignored()) return 0;
     if (BPF_CORE_READ(p, signal, flags) & EDR_SIGNAL_GROUP_EXIT)
         code = BPF_CORE_READ(p, signal, group_exit_code);
     else
@@ -490,14 +471,45 @@ int BPF_PROG(edr_exit, struct task_struct *p)
 
 /* ---- syscalls ----------------------------------------------------------- */
 
+/* Syscall numbers and argument registers below are x86-64; other
+ * architectures get the process events only. */
+#if defined(__TARGET_ARCH_x86)
+
 enum {
-    NR_write = 1, NR_open = 2, NR_close = 3, NR_mmap = 9, NR_pwrite64 = 18, NR_writev = 20,
-    NR_connect = 42, NR_accept = 43, NR_sendto = 44, NR_sendmsg = 46, NR_listen = 50,
-    NR_rename = 82, NR_rmdir = 84, NR_creat = 85, NR_unlink = 87, NR_chmod = 90, NR_fchmod = 91,
-    NR_chown = 92, NR_fchown = 93, NR_lchown = 94, NR_ptrace = 101, NR_openat = 257,
-    NR_fchownat = 260, NR_unlinkat = 263, NR_renameat = 264, NR_fchmodat = 268,
-    NR_accept4 = 288, NR_pwritev = 296, NR_sendmmsg = 307, NR_process_vm_readv = 310,
-    NR_process_vm_writev = 311, NR_renameat2 = 316, NR_pwritev2 = 328, NR_openat2 = 437,
+    NR_write = 1,
+    NR_open = 2,
+    NR_close = 3,
+    NR_mmap = 9,
+    NR_pwrite64 = 18,
+    NR_writev = 20,
+    NR_connect = 42,
+    NR_accept = 43,
+    NR_sendto = 44,
+    NR_sendmsg = 46,
+    NR_listen = 50,
+    NR_rename = 82,
+    NR_rmdir = 84,
+    NR_creat = 85,
+    NR_unlink = 87,
+    NR_chmod = 90,
+    NR_fchmod = 91,
+    NR_chown = 92,
+    NR_fchown = 93,
+    NR_lchown = 94,
+    NR_ptrace = 101,
+    NR_openat = 257,
+    NR_fchownat = 260,
+    NR_unlinkat = 263,
+    NR_renameat = 264,
+    NR_fchmodat = 268,
+    NR_accept4 = 288,
+    NR_pwritev = 296,
+    NR_sendmmsg = 307,
+    NR_process_vm_readv = 310,
+    NR_process_vm_writev = 311,
+    NR_renameat2 = 316,
+    NR_pwritev2 = 328,
+    NR_openat2 = 437,
     NR_fchmodat2 = 452,
 };
 
@@ -528,15 +540,12 @@ static __always_inline void edr_on_write(long fd, __u64 count)
     __u64 key = (__u64)f;
     __u32 off;
 
-    if (!f || !bpf_map_lookup_elem(&wr_pending, &key))
-        return;
+    if (!f || !bpf_map_lookup_elem(&wr_pending, &key)) return;
     bpf_map_delete_elem(&wr_pending, &key);
     /* a stale entry of a freed file whose memory now holds a pipe or socket */
-    if ((BPF_CORE_READ(f, f_inode, i_mode) & EDR_S_IFMT) != EDR_S_IFREG)
-        return;
+    if ((BPF_CORE_READ(f, f_inode, i_mode) & EDR_S_IFMT) != EDR_S_IFREG) return;
     r = edr_file_rec(EDR_BPF_FILE_WRITE);
-    if (!r)
-        return;
+    if (!r) return;
     edr_inode_info(BPF_CORE_READ(f, f_inode), &r->dev, &r->ino);
     r->bytes = count;
     off = edr_put_dpath(r->data, 0, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt),
@@ -549,8 +558,7 @@ static __always_inline struct sock *edr_fd_sock(long fd)
     struct file *f = edr_fd_file(fd);
     struct socket *so;
 
-    if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & EDR_S_IFMT) != EDR_S_IFSOCK)
-        return NULL;
+    if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & EDR_S_IFMT) != EDR_S_IFSOCK) return NULL;
     so = BPF_CORE_READ(f, private_data);
     return so ? BPF_CORE_READ(so, sk) : NULL;
 }
@@ -578,17 +586,14 @@ int BPF_PROG(edr_sys_enter, struct pt_regs *regs, long id)
          * check the file type. */
         struct sock *sk = edr_fd_sock(fd);
 
-        if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-            return 0;
+        if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP) return 0;
         if (BPF_CORE_READ(sk, __sk_common.skc_state) == EDR_TCP_CLOSE)
             return 0; /* never connected */
-        if (edr_ignored())
-            return 0;
+        if (edr_ignored()) return 0;
         edr_net_emit(sk, EDR_BPF_NET_CLOSE, IPPROTO_TCP);
         return 0;
     }
-    if (edr_ignored())
-        return 0;
+    if (edr_ignored()) return 0;
     edr_on_write(fd, (id == NR_write || id == NR_pwrite64) ? BPF_CORE_READ(regs, dx) : 0);
     return 0;
 }
@@ -600,21 +605,17 @@ static __always_inline void edr_on_open(long fd)
     unsigned int fmode, imode;
     __u32 off;
 
-    if (!f)
-        return;
+    if (!f) return;
     fmode = BPF_CORE_READ(f, f_mode);
     imode = BPF_CORE_READ(f, f_inode, i_mode);
-    if ((imode & EDR_S_IFMT) != EDR_S_IFREG)
-        return;
+    if ((imode & EDR_S_IFMT) != EDR_S_IFREG) return;
     if (fmode & EDR_FMODE_WRITE) {
         __u64 key = (__u64)f, zero = 0;
         bpf_map_update_elem(&wr_pending, &key, &zero, BPF_ANY);
     }
-    if (!(fmode & EDR_FMODE_CREATED))
-        return;
+    if (!(fmode & EDR_FMODE_CREATED)) return;
     r = edr_file_rec(EDR_BPF_FILE_CREATE);
-    if (!r)
-        return;
+    if (!r) return;
     edr_inode_info(BPF_CORE_READ(f, f_inode), &r->dev, &r->ino);
     r->mode = imode;
     off = edr_put_dpath(r->data, 0, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt),
@@ -629,8 +630,7 @@ static __always_inline void edr_on_path_op(__u32 kind, long dfd, const char *p, 
     struct edr_bpf_file *r = edr_file_rec(kind);
     __u32 off;
 
-    if (!r)
-        return;
+    if (!r) return;
     r->mode = mode;
     r->uid = uid;
     r->gid = gid;
@@ -650,11 +650,9 @@ static __always_inline void edr_on_fd_op(__u32 kind, long fd, __u32 mode, __u32 
     struct edr_bpf_file *r;
     __u32 off;
 
-    if (!f)
-        return;
+    if (!f) return;
     r = edr_file_rec(kind);
-    if (!r)
-        return;
+    if (!r) return;
     r->mode = mode;
     r->uid = uid;
     r->gid = gid;
@@ -672,21 +670,17 @@ static __always_inline void edr_on_mmap(long fd, __u32 prot)
     __u8 one = 1;
     __u32 off;
 
-    if (!(prot & EDR_PROT_EXEC) || fd < 0)
-        return;
+    if (!(prot & EDR_PROT_EXEC) || fd < 0) return;
     f = edr_fd_file(fd);
-    if (!f)
-        return;
+    if (!f) return;
     k.tgid = bpf_get_current_pid_tgid() >> 32;
-    k.start_boot_ns = BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), group_leader,
-                                    start_boottime);
+    k.start_boot_ns =
+        BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), group_leader, start_boottime);
     edr_inode_info(BPF_CORE_READ(f, f_inode), &k.dev, &k.ino);
-    if (bpf_map_lookup_elem(&mmap_seen, &k))
-        return;
+    if (bpf_map_lookup_elem(&mmap_seen, &k)) return;
     bpf_map_update_elem(&mmap_seen, &k, &one, BPF_ANY);
     r = edr_file_rec(EDR_BPF_FILE_MMAP);
-    if (!r)
-        return;
+    if (!r) return;
     r->dev = k.dev;
     r->ino = k.ino;
     r->mode = prot;
@@ -700,8 +694,7 @@ static __always_inline void edr_on_access(__u32 kind, long pid, __u32 request)
     struct task_struct *t = bpf_task_from_pid(pid);
     struct edr_bpf_access *r;
 
-    if (!t)
-        return;
+    if (!t) return;
     r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
     if (!r) {
         edr_count_drop(EDR_BPF_ACCESS);
@@ -728,8 +721,7 @@ static __always_inline void edr_on_udp_send(long fd, const void *uaddr)
     struct edr_bpf_net *r;
     __u16 dport;
 
-    if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP)
-        return;
+    if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP) return;
     if (uaddr && bpf_probe_read_user(&sa, sizeof(sa), uaddr) == 0 &&
         (sa.sin6_family == EDR_AF_INET || sa.sin6_family == EDR_AF_INET6))
         dport = bpf_ntohs(sa.sin6_port);
@@ -737,8 +729,7 @@ static __always_inline void edr_on_udp_send(long fd, const void *uaddr)
         sa.sin6_family = 0;
         dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
     }
-    if (dport != 53)
-        return;
+    if (dport != 53) return;
     r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
     if (!r) {
         edr_count_drop(EDR_BPF_NET);
@@ -768,24 +759,47 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
     long id = BPF_CORE_READ(regs, orig_ax);
 
     switch (id) {
-    case NR_open: case NR_openat: case NR_openat2: case NR_creat: case NR_mmap:
-    case NR_connect: case NR_accept: case NR_accept4: case NR_listen:
-    case NR_sendto: case NR_sendmsg: case NR_sendmmsg:
-    case NR_rename: case NR_renameat: case NR_renameat2: case NR_unlink: case NR_unlinkat:
-    case NR_rmdir: case NR_chmod: case NR_fchmod: case NR_fchmodat: case NR_fchmodat2:
-    case NR_chown: case NR_lchown: case NR_fchown: case NR_fchownat:
-    case NR_ptrace: case NR_process_vm_readv: case NR_process_vm_writev:
+    case NR_open:
+    case NR_openat:
+    case NR_openat2:
+    case NR_creat:
+    case NR_mmap:
+    case NR_connect:
+    case NR_accept:
+    case NR_accept4:
+    case NR_listen:
+    case NR_sendto:
+    case NR_sendmsg:
+    case NR_sendmmsg:
+    case NR_rename:
+    case NR_renameat:
+    case NR_renameat2:
+    case NR_unlink:
+    case NR_unlinkat:
+    case NR_rmdir:
+    case NR_chmod:
+    case NR_fchmod:
+    case NR_fchmodat:
+    case NR_fchmodat2:
+    case NR_chown:
+    case NR_lchown:
+    case NR_fchown:
+    case NR_fchownat:
+    case NR_ptrace:
+    case NR_process_vm_readv:
+    case NR_process_vm_writev:
         break;
     default:
         return 0;
     }
-    if (ret < 0 && !(id == NR_connect && ret == -EDR_EINPROGRESS))
-        return 0;
-    if (edr_ignored())
-        return 0;
+    if (ret < 0 && !(id == NR_connect && ret == -EDR_EINPROGRESS)) return 0;
+    if (edr_ignored()) return 0;
     edr_read_args(regs, &x);
     switch (id) {
-    case NR_open: case NR_openat: case NR_openat2: case NR_creat:
+    case NR_open:
+    case NR_openat:
+    case NR_openat2:
+    case NR_creat:
         edr_on_open(ret);
         break;
     case NR_mmap:
@@ -797,7 +811,8 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
             edr_net_emit(sk, EDR_BPF_NET_CONNECT, IPPROTO_TCP);
         break;
     }
-    case NR_accept: case NR_accept4: {
+    case NR_accept:
+    case NR_accept4: {
         struct sock *sk = edr_fd_sock(ret);
         if (sk && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP)
             edr_net_emit(sk, EDR_BPF_NET_ACCEPT, IPPROTO_TCP);
@@ -812,7 +827,8 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
     case NR_sendto:
         edr_on_udp_send(x.a[0], (const void *)x.a[4]);
         break;
-    case NR_sendmsg: case NR_sendmmsg: {
+    case NR_sendmsg:
+    case NR_sendmmsg: {
         /* msghdr (sendmmsg: the first mmsghdr) starts with msg_name */
         void *name = NULL;
         bpf_probe_read_user(&name, sizeof(name), (void *)x.a[1]);
@@ -823,26 +839,32 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
         edr_on_path_op(EDR_BPF_FILE_RENAME, EDR_AT_FDCWD, (const char *)x.a[0], EDR_AT_FDCWD,
                        (const char *)x.a[1], 0, 0, 0);
         break;
-    case NR_renameat: case NR_renameat2:
+    case NR_renameat:
+    case NR_renameat2:
         edr_on_path_op(EDR_BPF_FILE_RENAME, (int)x.a[0], (const char *)x.a[1], (int)x.a[2],
                        (const char *)x.a[3], 0, 0, 0);
         break;
-    case NR_unlink: case NR_rmdir:
+    case NR_unlink:
+    case NR_rmdir:
         edr_on_path_op(EDR_BPF_FILE_DELETE, EDR_AT_FDCWD, (const char *)x.a[0], 0, NULL, 0, 0, 0);
         break;
     case NR_unlinkat:
         edr_on_path_op(EDR_BPF_FILE_DELETE, (int)x.a[0], (const char *)x.a[1], 0, NULL, 0, 0, 0);
         break;
     case NR_chmod:
-        edr_on_path_op(EDR_BPF_FILE_CHMOD, EDR_AT_FDCWD, (const char *)x.a[0], 0, NULL, x.a[1], 0, 0);
+        edr_on_path_op(EDR_BPF_FILE_CHMOD, EDR_AT_FDCWD, (const char *)x.a[0], 0, NULL, x.a[1], 0,
+                       0);
         break;
-    case NR_fchmodat: case NR_fchmodat2:
-        edr_on_path_op(EDR_BPF_FILE_CHMOD, (int)x.a[0], (const char *)x.a[1], 0, NULL, x.a[2], 0, 0);
+    case NR_fchmodat:
+    case NR_fchmodat2:
+        edr_on_path_op(EDR_BPF_FILE_CHMOD, (int)x.a[0], (const char *)x.a[1], 0, NULL, x.a[2], 0,
+                       0);
         break;
     case NR_fchmod:
         edr_on_fd_op(EDR_BPF_FILE_CHMOD, (int)x.a[0], x.a[1], 0, 0);
         break;
-    case NR_chown: case NR_lchown:
+    case NR_chown:
+    case NR_lchown:
         edr_on_path_op(EDR_BPF_FILE_CHOWN, EDR_AT_FDCWD, (const char *)x.a[0], 0, NULL, 0, x.a[1],
                        x.a[2]);
         break;
@@ -866,3 +888,5 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
     }
     return 0;
 }
+
+#endif /* __TARGET_ARCH_x86 */

@@ -23,18 +23,18 @@ typedef uint32_t edr_u32;
 typedef uint64_t edr_u64;
 #endif
 
-#define EDR_BPF_PATH_MAX  4096
-#define EDR_BPF_NAME_MAX  256
-#define EDR_BPF_ARGS_MAX  8192 /* argv bytes kept per exec; longer is truncated */
-#define EDR_BPF_STR_MAX   1024 /* execve filename / interpreter strings */
-#define EDR_BPF_CGNAME    128
-#define EDR_BPF_DATA_MAX  16384 /* variable part of any record */
-#define EDR_BPF_SCRATCH   32768 /* per-CPU record scratch (fixed part + data + slack) */
+#define EDR_BPF_PATH_MAX 4096
+#define EDR_BPF_NAME_MAX 256
+#define EDR_BPF_ARGS_MAX 8192 /* argv bytes kept per exec; longer is truncated */
+#define EDR_BPF_STR_MAX  1024 /* execve filename / interpreter strings */
+#define EDR_BPF_CGNAME   128
+#define EDR_BPF_DATA_MAX 16384 /* variable part of any record */
+#define EDR_BPF_SCRATCH  32768 /* per-CPU record scratch (fixed part + data + slack) */
 
 /* Record kinds; also the index of the per-kind drop counter. */
 enum edr_bpf_kind {
     EDR_BPF_FORK = 1,
-    EDR_BPF_EXEC,         /* tp_btf/sched_process_exec: exe, cwd, argv, cgroup */
+    EDR_BPF_EXEC, /* tp_btf/sched_process_exec: exe, cwd, argv, cgroup */
     EDR_BPF_EXIT,
     EDR_BPF_ACCESS,
     EDR_BPF_FILE_CREATE,
@@ -43,7 +43,7 @@ enum edr_bpf_kind {
     EDR_BPF_FILE_DELETE,
     EDR_BPF_FILE_CHMOD,
     EDR_BPF_FILE_CHOWN,
-    EDR_BPF_FILE_MMAP,    /* mmap PROT_EXEC of a file, once per (process, inode) */
+    EDR_BPF_FILE_MMAP, /* mmap PROT_EXEC of a file, once per (process, inode) */
     EDR_BPF_NET,
     EDR_BPF_KIND_MAX,
 };
@@ -66,13 +66,13 @@ enum edr_bpf_access_kind {
 
 struct edr_bpf_hdr {
     edr_u32 kind;
-    edr_u32 size;          /* whole record in bytes */
-    edr_u64 ts_boot_ns;    /* when it happened */
-    edr_u64 start_boot_ns; /* actor's thread-group leader start_boottime */
+    edr_u32 size;           /* whole record in bytes */
+    edr_u64 ts_boot_ns;     /* when it happened */
+    edr_u64 start_boot_ns;  /* actor's thread-group leader start_boottime */
     edr_u64 pstart_boot_ns; /* real parent's leader start_boottime */
     edr_u32 tgid;
     edr_u32 tid;
-    edr_u32 ppid;          /* real parent tgid */
+    edr_u32 ppid; /* real parent tgid */
     edr_u32 uid;
     edr_u32 gid;
     edr_u32 pad;
@@ -129,10 +129,10 @@ struct edr_bpf_file {
     struct edr_bpf_hdr h;
     edr_u64 dev;
     edr_u64 ino;
-    edr_u64 bytes;   /* FILE_WRITE: size of the first write */
-    edr_u32 mode;    /* CREATE: i_mode; CHMOD: new mode; MMAP: prot */
-    edr_u32 uid;     /* CHOWN (-1: unchanged) */
-    edr_u32 gid;     /* CHOWN (-1: unchanged) */
+    edr_u64 bytes; /* FILE_WRITE: size of the first write */
+    edr_u32 mode;  /* CREATE: i_mode; CHMOD: new mode; MMAP: prot */
+    edr_u32 uid;   /* CHOWN (-1: unchanged) */
+    edr_u32 gid;   /* CHOWN (-1: unchanged) */
     edr_u16 dir_len;
     edr_u16 rel_len;
     edr_u16 dir2_len;

@@ -1,4 +1,5 @@
-/* The scripted chain through the daemon: edr-sensor --source ebpf produces into an embedded Kafka cluster; exact events come back. */
+/* The scripted chain through the daemon: edr-sensor --source ebpf produces into an embedded Kafka
+ * cluster; exact events come back. */
 #include "edr_test.h"
 #include "sensor_test.h"
 
@@ -44,10 +45,8 @@ static void collect(evs_t *v, const Edr__V1__EventBatch *b)
         memset(x, 0, sizeof(*x));
         x->kind = e->body_case;
         x->pid = e->pid;
-        if (e->entity_id.len == 16)
-            memcpy(x->id, e->entity_id.data, 16);
-        if (e->parent_entity_id.len == 16)
-            memcpy(x->parent, e->parent_entity_id.data, 16);
+        if (e->entity_id.len == 16) memcpy(x->id, e->entity_id.data, 16);
+        if (e->parent_entity_id.len == 16) memcpy(x->parent, e->parent_entity_id.data, 16);
         switch (e->body_case) {
         case EDR__V1__EVENT__BODY_PROCESS_START:
             put_str(x->exe, sizeof(x->exe), e->process_start->exe);
@@ -55,10 +54,18 @@ static void collect(evs_t *v, const Edr__V1__EventBatch *b)
                 put_str(x->arg1, sizeof(x->arg1), e->process_start->argv[1]);
             x->seeded = e->process_start->seeded;
             break;
-        case EDR__V1__EVENT__BODY_FILE_CREATE: put_str(x->path, 512, e->file_create->path); break;
-        case EDR__V1__EVENT__BODY_FILE_WRITE: put_str(x->path, 512, e->file_write->path); break;
-        case EDR__V1__EVENT__BODY_FILE_DELETE: put_str(x->path, 512, e->file_delete->path); break;
-        case EDR__V1__EVENT__BODY_FILE_EXEC: put_str(x->path, 512, e->file_exec->path); break;
+        case EDR__V1__EVENT__BODY_FILE_CREATE:
+            put_str(x->path, 512, e->file_create->path);
+            break;
+        case EDR__V1__EVENT__BODY_FILE_WRITE:
+            put_str(x->path, 512, e->file_write->path);
+            break;
+        case EDR__V1__EVENT__BODY_FILE_DELETE:
+            put_str(x->path, 512, e->file_delete->path);
+            break;
+        case EDR__V1__EVENT__BODY_FILE_EXEC:
+            put_str(x->path, 512, e->file_exec->path);
+            break;
         case EDR__V1__EVENT__BODY_FILE_RENAME:
             put_str(x->path, 512, e->file_rename->old_path);
             put_str(x->path2, 512, e->file_rename->new_path);
@@ -90,14 +97,11 @@ static void poll_for(rd_kafka_t *c, edr_frame_ctx_t *dec, evs_t *v, double secs,
     while (st_now() - t0 < secs) {
         if (want_health)
             for (size_t i = 0; i < v->n; i++)
-                if (v->ev[i].kind == EDR__V1__EVENT__BODY_SENSOR_HEALTH)
-                    return;
+                if (v->ev[i].kind == EDR__V1__EVENT__BODY_SENSOR_HEALTH) return;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
-        if (!m)
-            continue;
+        if (!m) continue;
         Edr__V1__EventBatch *b;
-        if (!m->err && edr_frame_decode(dec, m->payload, m->len, &b) == 0)
-            collect(v, b);
+        if (!m->err && edr_frame_decode(dec, m->payload, m->len, &b) == 0) collect(v, b);
         rd_kafka_message_destroy(m);
     }
 }
@@ -129,8 +133,7 @@ static const ev_t *find_start(const evs_t *v, const uint8_t *parent, const char 
 static void test_ebpf_chain_through_kafka(void **state)
 {
     (void)state;
-    if (geteuid() != 0)
-        skip(); /* loading BPF programs needs root */
+    if (geteuid() != 0) skip(); /* loading BPF programs needs root */
     edr_config_t *cfg = edr_config_new();
     char err[256];
     edr_kafka_cluster_t *cl = edr_kafka_cluster_new(cfg, 1, 2, err, sizeof(err));
@@ -142,8 +145,14 @@ static void test_ebpf_chain_through_kafka(void **state)
     snprintf(sd, sizeof(sd), "--state-dir=%s/state", dir);
     snprintf(log, sizeof(log), "%s/sensor.log", dir);
     snprintf(brokers, sizeof(brokers), "--brokers=%s", boot);
-    const char *args[] = {"--source=ebpf", sd, brokers, "--set", "sensor.batch_interval=20ms",
-                          "--set", "sensor.health_interval=500ms", NULL};
+    const char *args[] = {"--source=ebpf",
+                          sd,
+                          brokers,
+                          "--set",
+                          "sensor.batch_interval=20ms",
+                          "--set",
+                          "sensor.health_interval=500ms",
+                          NULL};
 
     char group[64], topic[256];
     snprintf(group, sizeof(group), "t-ebpf-%d", getpid());
@@ -207,8 +216,7 @@ static void test_ebpf_chain_through_kafka(void **state)
     kill(sensor, SIGTERM);
     int rc = st_wait(sensor, 30);
     poll_for(c, dec, &v, 2, 0);
-    if (rc != 0)
-        st_dump_log(log);
+    if (rc != 0) st_dump_log(log);
     assert_int_equal(rc, 0);
 
     /* this process: seeded at sensor start; the shell we forked names it */
@@ -232,10 +240,8 @@ static void test_ebpf_chain_through_kafka(void **state)
     const ev_t *con = NULL, *acc = NULL;
     for (size_t i = 0; i < v.n; i++) {
         const ev_t *x = &v.ev[i];
-        if (x->kind != EDR__V1__EVENT__BODY_NETWORK || x->iplen != 16)
-            continue;
-        if (x->action == EDR__V1__NETWORK__ACTION__CONNECT && !memcmp(x->id, scr->id, 16))
-            con = x;
+        if (x->kind != EDR__V1__EVENT__BODY_NETWORK || x->iplen != 16) continue;
+        if (x->action == EDR__V1__NETWORK__ACTION__CONNECT && !memcmp(x->id, scr->id, 16)) con = x;
         if (x->action == EDR__V1__NETWORK__ACTION__ACCEPT && !memcmp(x->id, me->id, 16) &&
             x->lport == port)
             acc = x;

@@ -1,4 +1,5 @@
-/* Process cache: ids agree with /proc, parents link, replacement on pid reuse, sha256 and container ids, bad input. */
+/* Process cache: ids agree with /proc, parents link, replacement on pid reuse, sha256 and container
+ * ids, bad input. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,8 +22,10 @@ static const uint8_t boot[EDR_ID_LEN] = {9, 8, 7};
 static void test_sha256_vectors(void **state)
 {
     static const char *abc_hex = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-    static const char *empty_hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-    static const char *long_hex = "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1";
+    static const char *empty_hex =
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    static const char *long_hex =
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1";
     uint8_t out[32], want[32];
     edr_sha256("abc", 3, out);
     edr_unhex(abc_hex, want, 32);
@@ -84,8 +87,7 @@ static void test_put_get_replace(void **state)
     /* fill to the bound: put refuses instead of overwriting */
     size_t n = 0;
     for (uint32_t pid = 1; pid < 5000; pid++)
-        if (edr_proc_cache_put(c, pid, pid))
-            n++;
+        if (edr_proc_cache_put(c, pid, pid)) n++;
     assert_true(n > 0 && n < 5000);
     assert_int_equal(edr_proc_cache_count(c), n);
     for (uint32_t pid = 1; pid < 5000; pid++) {
@@ -165,7 +167,7 @@ static void test_exe_hash(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha256_vectors), cmocka_unit_test(test_container_id),
+        cmocka_unit_test(test_sha256_vectors),  cmocka_unit_test(test_container_id),
         cmocka_unit_test(test_put_get_replace), cmocka_unit_test(test_seed),
         cmocka_unit_test(test_exe_hash),
     };

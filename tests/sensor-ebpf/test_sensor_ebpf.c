@@ -1,4 +1,5 @@
-/* eBPF source, end to end in process: a scripted shell chain is observed with exact events, ids, paths and addresses. */
+/* eBPF source, end to end in process: a scripted shell chain is observed with exact events, ids,
+ * paths and addresses. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -44,8 +45,7 @@ struct edr_emit {
 Edr__V1__Event *edr_emit_begin(edr_emit_t *em, uint64_t t)
 {
     Edr__V1__Event *e = edr_arena_alloc(&em->arena, sizeof(*e));
-    if (!e)
-        return NULL;
+    if (!e) return NULL;
     edr__v1__event__init(e);
     e->time_offset_ns = (int64_t)t;
     return e;
@@ -114,20 +114,33 @@ static Edr__V1__Event *find(edr_emit_t *em, Edr__V1__Event__BodyCase k, uint32_t
     for (size_t i = 0; i < em->n; i++) {
         Edr__V1__Event *e = em->ev[i];
         const char *p = NULL;
-        if (e->body_case != k || (pid && e->pid != pid))
-            continue;
+        if (e->body_case != k || (pid && e->pid != pid)) continue;
         switch (k) {
-        case EDR__V1__EVENT__BODY_FILE_CREATE: p = e->file_create->path; break;
-        case EDR__V1__EVENT__BODY_FILE_WRITE: p = e->file_write->path; break;
-        case EDR__V1__EVENT__BODY_FILE_DELETE: p = e->file_delete->path; break;
-        case EDR__V1__EVENT__BODY_FILE_RENAME: p = e->file_rename->old_path; break;
-        case EDR__V1__EVENT__BODY_FILE_ATTR: p = e->file_attr->path; break;
-        case EDR__V1__EVENT__BODY_FILE_EXEC: p = e->file_exec->path; break;
-        case EDR__V1__EVENT__BODY_PROCESS_START: p = e->process_start->exe; break;
-        default: break;
+        case EDR__V1__EVENT__BODY_FILE_CREATE:
+            p = e->file_create->path;
+            break;
+        case EDR__V1__EVENT__BODY_FILE_WRITE:
+            p = e->file_write->path;
+            break;
+        case EDR__V1__EVENT__BODY_FILE_DELETE:
+            p = e->file_delete->path;
+            break;
+        case EDR__V1__EVENT__BODY_FILE_RENAME:
+            p = e->file_rename->old_path;
+            break;
+        case EDR__V1__EVENT__BODY_FILE_ATTR:
+            p = e->file_attr->path;
+            break;
+        case EDR__V1__EVENT__BODY_FILE_EXEC:
+            p = e->file_exec->path;
+            break;
+        case EDR__V1__EVENT__BODY_PROCESS_START:
+            p = e->process_start->exe;
+            break;
+        default:
+            break;
         }
-        if (path && (!p || strcmp(p, path) != 0))
-            continue;
+        if (path && (!p || strcmp(p, path) != 0)) continue;
         return e;
     }
     return NULL;
@@ -138,15 +151,11 @@ static Edr__V1__Event *find_net(edr_emit_t *em, Edr__V1__Network__Action a, int 
 {
     for (size_t i = 0; i < em->n; i++) {
         Edr__V1__Event *e = em->ev[i];
-        if (e->body_case != EDR__V1__EVENT__BODY_NETWORK || e->network->action != a)
-            continue;
+        if (e->body_case != EDR__V1__EVENT__BODY_NETWORK || e->network->action != a) continue;
         Edr__V1__Network *n = e->network;
-        if (!n->local || n->local->ip.len != (v6 ? 16u : 4u))
-            continue;
-        if (remote_port && (!n->remote || n->remote->port != remote_port))
-            continue;
-        if (local_port && n->local->port != local_port)
-            continue;
+        if (!n->local || n->local->ip.len != (v6 ? 16u : 4u)) continue;
+        if (remote_port && (!n->remote || n->remote->port != remote_port)) continue;
+        if (local_port && n->local->port != local_port) continue;
         return e;
     }
     return NULL;
@@ -180,7 +189,8 @@ static int bind_lo(int v6, uint16_t *port)
     }
     assert_int_equal(bind(fd, (struct sockaddr *)&ss, len), 0);
     assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
-    *port = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+    *port =
+        ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
     return fd;
 }
 
@@ -189,14 +199,11 @@ static void listener_child(int s4, int s6, int ready)
 {
     char buf[64];
     alarm(30);
-    if (listen(s4, 4) != 0 || listen(s6, 4) != 0)
-        _exit(1);
-    if (write(ready, "L", 1) != 1)
-        _exit(1);
+    if (listen(s4, 4) != 0 || listen(s6, 4) != 0) _exit(1);
+    if (write(ready, "L", 1) != 1) _exit(1);
     for (int i = 0; i < 2; i++) {
         int c = accept(i == 0 ? s4 : s6, NULL, NULL);
-        if (c < 0)
-            _exit(2);
+        if (c < 0) _exit(2);
         while (read(c, buf, sizeof(buf)) > 0) {
         }
         close(c);
@@ -255,16 +262,14 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     char cmd[128];
-    if (!f)
-        return 0;
+    if (!f) return 0;
     f->src->ops->stop(f->src);
     f->src->ops->destroy(f->src);
     uv_loop_close(&f->loop);
     edr_arena_close(&f->em.arena);
     free(f->em.ev);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        return -1;
+    if (system(cmd) != 0) return -1;
     return 0;
 }
 
@@ -273,8 +278,7 @@ static void test_seeded_self(void **state)
 {
     fixture_t *f = *state;
     uint8_t self[EDR_ID_LEN];
-    if (!f)
-        skip();
+    if (!f) skip();
     self_entity_id(&f->em, getpid(), self);
     Edr__V1__Event *e = find(&f->em, EDR__V1__EVENT__BODY_PROCESS_START, (uint32_t)getpid(), NULL);
     /* the sensor's own process is seeded too: it exists, it just is not traced */
@@ -295,8 +299,7 @@ static void test_scripted_chain(void **state)
     int ready[2];
     char script[2048], path[256], run[128], a[128], b[128];
 
-    if (!f)
-        skip();
+    if (!f) skip();
     self_entity_id(&f->em, getpid(), self);
     snprintf(run, sizeof(run), "%s/run.sh", f->dir);
     snprintf(a, sizeof(a), "%s/a.txt", f->dir);
@@ -306,8 +309,7 @@ static void test_scripted_chain(void **state)
     assert_int_equal(pipe(ready), 0);
     pid_t lpid = fork();
     assert_true(lpid >= 0);
-    if (lpid == 0)
-        listener_child(s4, s6, ready[1]);
+    if (lpid == 0) listener_child(s4, s6, ready[1]);
     close(s4);
     close(s6);
     char c;
@@ -335,10 +337,8 @@ static void test_scripted_chain(void **state)
     }
     int st = -1, lst = -1;
     for (int i = 0; i < 2000 && (st == -1 || lst == -1); i++) {
-        if (st == -1 && waitpid(sh, &st, WNOHANG) == 0)
-            st = -1;
-        if (lst == -1 && waitpid(lpid, &lst, WNOHANG) == 0)
-            lst = -1;
+        if (st == -1 && waitpid(sh, &st, WNOHANG) == 0) st = -1;
+        if (lst == -1 && waitpid(lpid, &lst, WNOHANG) == 0) lst = -1;
         pump(&f->loop, 10);
     }
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -385,8 +385,7 @@ static void test_scripted_chain(void **state)
     Edr__V1__Event *ss = NULL;
     for (size_t i = 0; i < f->em.n; i++) {
         Edr__V1__Event *e = f->em.ev[i];
-        if (e->body_case == EDR__V1__EVENT__BODY_PROCESS_START && e->pid == spid)
-            ss = e;
+        if (e->body_case == EDR__V1__EVENT__BODY_PROCESS_START && e->pid == spid) ss = e;
     }
     assert_non_null(ss);
     assert_true(strstr(ss->process_start->exe, "bash") != NULL);
@@ -408,7 +407,8 @@ static void test_scripted_chain(void **state)
         lo6[15] = 1;
         const uint8_t *lo = v6 ? lo6 : lo4;
         size_t iplen = v6 ? 16 : 4;
-        Edr__V1__Event *cn = find_net(&f->em, EDR__V1__NETWORK__ACTION__CONNECT, v6, v6 ? p6 : p4, 0);
+        Edr__V1__Event *cn =
+            find_net(&f->em, EDR__V1__NETWORK__ACTION__CONNECT, v6, v6 ? p6 : p4, 0);
         assert_non_null(cn);
         assert_int_equal(cn->pid, spid);
         assert_memory_equal(cn->entity_id.data, script_id, EDR_ID_LEN);
@@ -418,15 +418,18 @@ static void test_scripted_chain(void **state)
         assert_memory_equal(cn->network->local->ip.data, lo, iplen);
         uint32_t cport = cn->network->local->port;
         assert_true(cport != 0);
-        Edr__V1__Event *ac = find_net(&f->em, EDR__V1__NETWORK__ACTION__ACCEPT, v6, cport, v6 ? p6 : p4);
+        Edr__V1__Event *ac =
+            find_net(&f->em, EDR__V1__NETWORK__ACTION__ACCEPT, v6, cport, v6 ? p6 : p4);
         assert_non_null(ac);
         assert_int_equal(ac->pid, (uint32_t)lpid);
         assert_true(id_eq(ac->parent_entity_id, self));
         assert_memory_equal(ac->network->remote->ip.data, lo, iplen);
-        Edr__V1__Event *ls = find_net(&f->em, EDR__V1__NETWORK__ACTION__LISTEN, v6, 0, v6 ? p6 : p4);
+        Edr__V1__Event *ls =
+            find_net(&f->em, EDR__V1__NETWORK__ACTION__LISTEN, v6, 0, v6 ? p6 : p4);
         assert_non_null(ls);
         assert_int_equal(ls->pid, (uint32_t)lpid);
-        Edr__V1__Event *cl = find_net(&f->em, EDR__V1__NETWORK__ACTION__CLOSE, v6, v6 ? p6 : p4, cport);
+        Edr__V1__Event *cl =
+            find_net(&f->em, EDR__V1__NETWORK__ACTION__CLOSE, v6, v6 ? p6 : p4, cport);
         assert_non_null(cl);
         assert_int_equal(cl->pid, spid);
         Edr__V1__Event *dns = find_net(&f->em, EDR__V1__NETWORK__ACTION__SEND, v6, 53, 0);
@@ -481,8 +484,7 @@ static void test_scripted_chain(void **state)
 static void test_process_access(void **state)
 {
     fixture_t *f = *state;
-    if (!f)
-        skip();
+    if (!f) skip();
     pid_t target = fork();
     assert_true(target >= 0);
     if (target == 0) {
@@ -496,10 +498,8 @@ static void test_process_access(void **state)
         static char buf[16];
         char local[16];
         struct iovec l = {local, sizeof(local)}, r = {buf, sizeof(buf)};
-        if (process_vm_readv(target, &l, 1, &r, 1, 0) < 0)
-            _exit(1);
-        if (ptrace(PTRACE_ATTACH, target, NULL, NULL) != 0)
-            _exit(2);
+        if (process_vm_readv(target, &l, 1, &r, 1, 0) < 0) _exit(1);
+        if (ptrace(PTRACE_ATTACH, target, NULL, NULL) != 0) _exit(2);
         waitpid(target, NULL, __WALL);
         ptrace(PTRACE_DETACH, target, NULL, NULL);
         _exit(0);
@@ -522,8 +522,7 @@ static void test_process_access(void **state)
             continue;
         assert_int_equal(e->process_access->target_pid, (uint32_t)target);
         assert_true(id_eq(e->process_access->target_entity_id, tid));
-        if (e->process_access->kind == EDR__V1__PROCESS_ACCESS__KIND__VM_READ)
-            seen_read++;
+        if (e->process_access->kind == EDR__V1__PROCESS_ACCESS__KIND__VM_READ) seen_read++;
         if (e->process_access->kind == EDR__V1__PROCESS_ACCESS__KIND__PTRACE_ATTACH) {
             seen_attach++;
             assert_int_equal(e->process_access->access_mask, PTRACE_ATTACH);
@@ -539,12 +538,11 @@ static void test_ringbuf_full_is_counted(void **state)
 {
     fixture_t *f = *state;
     enum { N = 400 };
-    if (!f)
-        skip();
+    if (!f) skip();
     edr_config_t *cfg = edr_config_new();
     char err[256];
-    assert_int_equal(edr_config_set(cfg, "sensor.ebpf_ringbuf_size", "16KiB", "test", err,
-                                    sizeof(err)), 0);
+    assert_int_equal(
+        edr_config_set(cfg, "sensor.ebpf_ringbuf_size", "16KiB", "test", err, sizeof(err)), 0);
     uv_loop_t loop;
     uv_loop_init(&loop);
     edr_emit_t em = {0};
@@ -567,8 +565,7 @@ static void test_ringbuf_full_is_counted(void **state)
         for (int i = 0; i < N; i++) {
             snprintf(path, sizeof(path), "%s/f%d", dir, i);
             int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-            if (fd < 0)
-                _exit(1);
+            if (fd < 0) _exit(1);
             close(fd);
         }
         _exit(0);
