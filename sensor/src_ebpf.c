@@ -11,9 +11,10 @@
  *   ... let the loop run once more so the handles close ...
  *   src->ops->destroy(src);
  *
- * start() needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_RESOURCE is not needed on
- * kernels with memcg accounting) and kernel BTF; it returns EDR_EUNSUPPORTED
- * with a logged reason when the programs cannot be loaded. The calling
+ * start() needs CAP_BPF and CAP_PERFMON (root) and kernel BTF; it returns
+ * EDR_EPERM or EDR_EUNSUPPORTED with a logged reason when the programs cannot
+ * be loaded. Afterwards only CAP_DAC_READ_SEARCH is used (hashing executables).
+ * The ring buffer size is sensor.ebpf_ringbuf_size (read in _new). The calling
  * process (tgid) is excluded in the kernel. At start, every process found in
  * /proc is emitted once as a seeded ProcessStart so that older processes have
  * entity ids and parents. Losses in the kernel (ring buffer full) are read

@@ -1,12 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 /* CO-RE programs of the eBPF source: process, file, network and access events into one ring buffer.
  *
- * Only BTF tracepoints are used (tp_btf: sched_process_fork/exec/exit and the
- * raw syscall tracepoints sys_enter/sys_exit): they need neither tracefs,
- * kprobes, BPF trampolines (fentry) nor BPF LSM, which some kernels refuse
- * (the development VM returns EPERM for fentry and lsm programs). Paths are
- * rebuilt by walking dentries and mounts, as bpf_d_path is not allowed here.
- * Syscall numbers and registers are x86-64. */
+ * Only BTF tracepoints are used: they need neither tracefs, kprobes, BPF
+ * trampolines (fentry/fexit) nor BPF LSM, which some kernels refuse (the
+ * development VM, 6.18 with CONFIG_BPF_LSM, returns EPERM when loading any
+ * fentry or lsm program). Paths are rebuilt by walking dentries and mounts
+ * (bpf_loop), as bpf_d_path is not allowed in tracepoints.
+ *
+ *   tp_btf/sched_process_fork   new thread groups (threads skipped)
+ *   tp_btf/sched_process_exec   exe (bprm->file), cwd, argv (mm->arg_*), cgroup,
+ *                               execve filename and interpreter (scripts)
+ *   tp_btf/sched_process_exit   once, when signal->live reaches 0
+ *   tp_btf/sys_enter            write family (first write per open file), close
+ *                               (TCP close with both endpoints)
+ *   tp_btf/sys_exit             open family (create via FMODE_CREATED, arms the
+ *                               first-write check), rename*, unlink*, rmdir,
+ *                               chmod*, chown*, mmap PROT_EXEC, connect, accept*,
+ *                               listen, sendto/sendmsg/sendmmsg to port 53,
+ *                               ptrace ATTACH/SEIZE, process_vm_readv/writev
+ *
+ * Syscall numbers and registers are x86-64 (other architectures: process
+ * events only). Needs kernel >= 6.2 (bpf_loop, bpf_task_from_pid). */
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
