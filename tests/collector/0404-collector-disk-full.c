@@ -1,0 +1,144 @@
+/* Disk full: on a small tmpfs the collector pauses when free space falls below collector.min_free_disk, says why, and resumes without loss once space is freed. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "collector_test_util.h"
+
+#include <errno.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+
+#define HOSTS      40
+#define EVENTS     250
+#define MAX_ROUNDS 40
+#define SMALL_MB   40 /* tmpfs size while filling */
+#define BIG_MB     160
+#define MIN_FREE   "24MiB" /* so the threshold is crossed after ~16 MB of store */
+
+static uint64_t free_bytes(const char *dir)
+{
+    struct statvfs sv;
+    return statvfs(dir, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
+}
+
+/* what the teardown cleans up, also after a failed assertion */
+static harness_t h;
+static pid_t pid = -1;
+static int mounted, passed;
+static char col_log[96];
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (pid > 0 && cu_running(pid))
+        cu_stop(pid, 10);
+    if (mounted)
+        umount2(h.store, MNT_DETACH);
+    if (passed)
+        unlink(col_log);
+    else if (col_log[0])
+        fprintf(stderr, "collector log kept in %s\n", col_log);
+    h_stop(&h);
+    return 0;
+}
+
+static void test_disk_full(void **state)
+{
+    (void)state;
+    h_start(&h, 1, 2, HOSTS);
+    cu_log_new(col_log, "0404");
+    char opts[64];
+    snprintf(opts, sizeof(opts), "size=%dm,mode=0700", SMALL_MB);
+    if (mount("tmpfs", h.store, "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0) {
+        fprintf(stderr, "skipped: cannot mount a tmpfs on %s (%s); needs root and mount rights\n",
+                h.store, strerror(errno));
+        passed = 1;
+        skip();
+    }
+    mounted = 1;
+    const char *sets[] = {"collector.min_free_disk=" MIN_FREE, "collector.metrics_listen=127.0.0.1:0",
+                          NULL};
+    pid = cu_collector(&h, h.store, NULL, 0, sets, col_log);
+    int port = cu_metrics_port(col_log, 20);
+    assert_true(port > 0);
+
+    /* ingest paced by the producers, until the collector pauses */
+    uint32_t rounds = 0;
+    double paused_at = -1;
+    while (rounds < MAX_ROUNDS && paused_at < 0) {
+        h_produce(&h, 1, EVENTS);
+        rounds++;
+        for (int i = 0; i < 5 && paused_at < 0; i++) {
+            usleep(100000);
+            if (cu_log_count(col_log, "pausing consumption"))
+                paused_at = h_now();
+        }
+        fprintf(stderr, "round %u: %llu batches stored, %llu bytes free on the tmpfs\n", rounds,
+                (unsigned long long)cu_stored_blocks(h.store),
+                (unsigned long long)free_bytes(h.store));
+    }
+    assert_true(cu_running(pid));
+    if (paused_at < 0)
+        fail_msg("the collector never paused in %u rounds (%llu bytes free)", rounds,
+                 (unsigned long long)free_bytes(h.store));
+
+    /* it says why: in its log and in its metrics */
+    char needle[256];
+    snprintf(needle, sizeof(needle), "pausing consumption: free disk space on %s is", h.store);
+    assert_int_equal(cu_log_count(col_log, needle), 1);
+    assert_true(cu_log_count(col_log, "below 25165824"));
+    usleep(1200000); /* metrics are published once a second */
+    char *m = cu_metrics_get(port);
+    assert_non_null(m);
+    double v = -1;
+    assert_int_equal(cu_metric(m, "edr_collector_paused", &v), 0);
+    assert_true(v == 1);
+    assert_int_equal(cu_metric(m, "edr_collector_pauses_total", &v), 0);
+    assert_true(v >= 1);
+    free(m);
+    uint64_t first_half = h.produced_batches;
+
+    /* while paused more data arrives: it waits in Kafka, the store does not grow */
+    uint32_t more = 6;
+    h_produce(&h, more, EVENTS);
+    rounds += more;
+    uint64_t s1 = cu_stored_blocks(h.store);
+    usleep(1500000);
+    uint64_t s2 = cu_stored_blocks(h.store);
+    fprintf(stderr, "paused: %llu then %llu batches stored of %llu produced (%llu before the pause)\n",
+            (unsigned long long)s1, (unsigned long long)s2, (unsigned long long)h.produced_batches,
+            (unsigned long long)first_half);
+    assert_true(s1 == s2);
+    assert_true(s2 < h.produced_batches);
+    assert_true(cu_running(pid));
+    assert_int_equal(cu_log_count(col_log, "resuming consumption"), 0);
+    assert_int_equal(cu_log_count(col_log, "store commit failed"), 0); /* paused before ENOSPC */
+
+    /* free space: the collector resumes on its own and stores everything */
+    snprintf(opts, sizeof(opts), "size=%dm,mode=0700", BIG_MB);
+    assert_int_equal(mount("tmpfs", h.store, "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, opts), 0);
+    double t0 = h_now();
+    assert_true(cu_log_wait(col_log, "resuming consumption", 10) >= 0);
+    assert_true(cu_wait_blocks(h.store, h.produced_batches, 30) >= 0);
+    fprintf(stderr, "resumed and caught up %.1f s after the remount\n", h_now() - t0);
+    usleep(1200000);
+    m = cu_metrics_get(port);
+    assert_non_null(m);
+    assert_int_equal(cu_metric(m, "edr_collector_paused", &v), 0);
+    assert_true(v == 0);
+    assert_int_equal(cu_metric(m, "edr_collector_batches_total", &v), 0);
+    assert_true(v == (double)h.produced_batches);
+    free(m);
+    assert_int_equal(cu_stop(pid, 30), 0);
+    assert_int_equal(h_verify(&h, h.store, rounds), 0);
+    passed = 1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test_teardown(test_disk_full, teardown)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

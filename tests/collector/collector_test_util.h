@@ -1,0 +1,58 @@
+/* Helpers shared by the collector fault tests: a collector child with its log captured, store polling, the metrics endpoint. */
+#ifndef EDR_TEST_COLLECTOR_UTIL_H
+#define EDR_TEST_COLLECTOR_UTIL_H
+
+#include "harness.h"
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Makes an empty log file /tmp/edr-test-<tag>-XXXXXX.log; path must hold 96 bytes. */
+void cu_log_new(char *path, const char *tag);
+
+/* Like h_collector() (extra "--set" values win over its defaults), with the
+ * child's stderr appended to log_path and log.level=info, so the test can
+ * read what the collector says. */
+pid_t cu_collector(harness_t *h, const char *store, const char *group, double idle_s,
+                   const char *const *sets, const char *log_path);
+
+/* SIGTERM, then waits up to timeout seconds (SIGKILL after). Returns the
+ * exit code, or -1 when it had to be killed or died from a signal. */
+int cu_stop(pid_t pid, double timeout);
+
+/* 1 while the child runs, 0 once it has exited (and is reaped). */
+int cu_running(pid_t pid);
+
+/* Batches stored in the store (all shards), 0 when nothing is there yet. */
+uint64_t cu_stored_blocks(const char *store);
+
+/* Polls the store until it holds at least n batches; returns the seconds
+ * waited, or -1 after timeout. */
+double cu_wait_blocks(const char *store, uint64_t n, double timeout);
+
+/* Batches stored for host index i of h's generator (all shards). */
+uint64_t cu_host_blocks(harness_t *h, const char *store, uint32_t i);
+
+/* The whole log file as a string (caller frees), "" when unreadable. */
+char *cu_log_read(const char *path);
+/* Number of lines of the log containing needle. */
+int cu_log_count(const char *path, const char *needle);
+/* Waits until the log contains needle; returns the seconds waited or -1. */
+double cu_log_wait(const char *path, const char *needle, double timeout);
+
+/* The metrics port the collector logged ("metrics on http://127.0.0.1:N/metrics"),
+ * waiting up to timeout seconds; -1 when never logged. */
+int cu_metrics_port(const char *log_path, double timeout);
+
+/* GET /metrics on 127.0.0.1:port with a plain socket. Returns a malloc'd
+ * body (caller frees) after checking the status line is 200, or NULL. */
+char *cu_metrics_get(int port);
+
+/* Value of the series named exactly `series` (e.g. "edr_collector_lag{partition=\"3\"}")
+ * in Prometheus text; 0 when found, -1 when absent. */
+int cu_metric(const char *text, const char *series, double *value);
+
+/* The partition the default producer partitioner sends a 16-byte host key to. */
+int32_t cu_partition_of(const uint8_t key[16], int32_t partitions);
+
+#endif
