@@ -1,10 +1,1106 @@
-/* Fallback source (stub while being written). */
+/* Fallback source without BPF: proc connector (fork/exec/exit) + /proc, fanotify for files, sock_diag polling for TCP. */
+#define _GNU_SOURCE
+#include "edr/config.h"
 #include "edr/err.h"
+#include "edr/log.h"
 #include "sensor_int.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <linux/cn_proc.h>
+#include <linux/connector.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/fanotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/*
+ * Fidelity compared to eBPF (what this source cannot see):
+ *   - processes that exit before /proc is read (a few ms) have no exe, argv
+ *     or cwd on their ProcessStart; entity ids use the start time from
+ *     /proc/PID/stat, in clock ticks (10 ms), or the connector's timestamp;
+ *   - file writes carry no byte count, chmod and chown are not told apart
+ *     (FileAttr kind CHMOD with the current mode and owner), files on
+ *     filesystems outside sensor.fallback_paths are not seen;
+ *   - TCP connections are found by polling (sensor.fallback_poll): one that
+ *     opens and closes between two polls is missed; no UDP/DNS, no
+ *     process_vm/ptrace access events.
+ */
+
+#define MAX_MOUNTS 16
+#define DIRCACHE   64
+
+typedef struct {
+    uint32_t pid;      /* tgid; 0 = free slot */
+    uint32_t ppid;
+    uint64_t start_ns; /* boot clock ns (tick resolution) */
+    uint8_t id[EDR_ID_LEN];
+    uint8_t parent[EDR_ID_LEN];
+    uint64_t exited_mono; /* 0 while alive */
+} proc_t;
+
+typedef struct {
+    uint64_t inode;
+    uint32_t pid;
+    uint32_t gen;
+    uint8_t state;
+    uint8_t reported;
+} sock_t;
+
+typedef struct {
+    uint64_t key;
+    uint64_t mono;
+    char path[4096];
+} dcache_t;
+
+typedef struct {
+    edr_source_t base;
+    edr_emit_t *em;
+    uv_loop_t *loop;
+    char *paths; /* sensor.fallback_paths */
+    uint32_t self;
+    uint64_t tick_ns;
+    /* process table: open addressing on pid */
+    proc_t *procs;
+    size_t cap, n;
+    /* proc connector */
+    int cn_fd;
+    uv_poll_t cn_poll;
+    /* fanotify */
+    int fan_fd;
+    uv_poll_t fan_poll;
+    int mount_fds[MAX_MOUNTS];
+    int n_mounts;
+    dcache_t *dcache;
+    uint64_t writes[1024]; /* hashes of (pid, path) with a reported first write */
+    /* sock_diag */
+    int diag_fd;
+    uv_timer_t diag_timer;
+    uint64_t poll_ns;
+    sock_t *socks;
+    size_t scap, sn;
+    uint32_t gen;
+    int baseline;
+    uint16_t listen_ports[256];
+    int n_listen;
+    int running;
+    struct {
+        uint32_t uid;
+        char name[64];
+    } users[32], groups[32];
+    int n_users, n_groups;
+} fb_t;
+
+/* ---- small helpers ---- */
+
+static uint64_t fnv(const void *p, size_t n, uint64_t h)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static int read_file(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n < 0)
+        return -1;
+    buf[n] = 0;
+    return (int)n;
+}
+
+static const char *name_of(fb_t *f, uint32_t id, int group)
+{
+    int *n = group ? &f->n_groups : &f->n_users;
+    __typeof__(f->users[0]) *tab = group ? f->groups : f->users;
+    for (int i = 0; i < *n; i++)
+        if (tab[i].uid == id)
+            return tab[i].name;
+    char buf[4096];
+    const char *nm = NULL;
+    if (group) {
+        struct group g, *r = NULL;
+        if (getgrgid_r(id, &g, buf, sizeof(buf), &r) == 0 && r)
+            nm = r->gr_name;
+    } else {
+        struct passwd pw, *r = NULL;
+        if (getpwuid_r(id, &pw, buf, sizeof(buf), &r) == 0 && r)
+            nm = r->pw_name;
+    }
+    int i = *n < 32 ? (*n)++ : (int)(id % 32);
+    tab[i].uid = id;
+    snprintf(tab[i].name, sizeof(tab[i].name), "%s", nm ? nm : "");
+    return tab[i].name;
+}
+
+/* ---- process table ---- */
+
+static proc_t *proc_find(fb_t *f, uint32_t pid)
+{
+    if (!f->cap)
+        return NULL;
+    size_t i = (pid * 2654435761u) & (f->cap - 1);
+    while (f->procs[i].pid) {
+        if (f->procs[i].pid == pid)
+            return &f->procs[i];
+        i = (i + 1) & (f->cap - 1);
+    }
+    return NULL;
+}
+
+static int proc_rehash(fb_t *f, size_t cap)
+{
+    proc_t *np = calloc(cap, sizeof(*np));
+    if (!np)
+        return EDR_ENOMEM;
+    uint64_t now = edr__mono_ns();
+    size_t n = 0;
+    for (size_t j = 0; j < f->cap; j++) {
+        proc_t *p = &f->procs[j];
+        /* exited processes are kept a while for late file events, then go */
+        if (!p->pid || (p->exited_mono && now - p->exited_mono > 10000000000ull))
+            continue;
+        size_t i = (p->pid * 2654435761u) & (cap - 1);
+        while (np[i].pid)
+            i = (i + 1) & (cap - 1);
+        np[i] = *p;
+        n++;
+    }
+    free(f->procs);
+    f->procs = np;
+    f->cap = cap;
+    f->n = n;
+    return 0;
+}
+
+static proc_t *proc_put(fb_t *f, uint32_t pid)
+{
+    proc_t *p = proc_find(f, pid);
+    if (p) {
+        memset(p, 0, sizeof(*p));
+        p->pid = pid;
+        return p;
+    }
+    if ((f->n + 1) * 4 > f->cap * 3 && proc_rehash(f, f->n * 2 > f->cap ? f->cap * 2 : f->cap))
+        return NULL;
+    size_t i = (pid * 2654435761u) & (f->cap - 1);
+    while (f->procs[i].pid)
+        i = (i + 1) & (f->cap - 1);
+    f->procs[i].pid = pid;
+    f->n++;
+    return &f->procs[i];
+}
+
+/* Reads ppid and start time (boot ns) from /proc/PID/stat. */
+static int proc_stat(fb_t *f, uint32_t pid, uint32_t *ppid, uint64_t *start_ns)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+    if (read_file(path, buf, sizeof(buf)) <= 0)
+        return -1;
+    char *p = strrchr(buf, ')');
+    unsigned long long st;
+    unsigned pp;
+    if (!p || sscanf(p + 2,
+                     "%*c %u %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d "
+                     "%llu",
+                     &pp, &st) != 2)
+        return -1;
+    *ppid = pp;
+    *start_ns = st * f->tick_ns;
+    return 0;
+}
+
+/* Looks a process up, learning it from /proc when it is new to us. */
+static proc_t *proc_get(fb_t *f, uint32_t pid)
+{
+    proc_t *p = proc_find(f, pid);
+    if (p || !pid)
+        return p;
+    uint32_t ppid;
+    uint64_t st;
+    if (proc_stat(f, pid, &ppid, &st))
+        return NULL;
+    proc_t *pp = ppid ? proc_get(f, ppid) : NULL;
+    if (!(p = proc_put(f, pid)))
+        return NULL;
+    p->ppid = ppid;
+    p->start_ns = st;
+    edr_entity_id(edr_emit_host_id(f->em), edr_emit_boot_id(f->em), pid, st, p->id);
+    if (pp)
+        memcpy(p->parent, pp->id, EDR_ID_LEN);
+    return p;
+}
+
+static void set_actor(Edr__V1__Event *e, edr_arena_t *a, const proc_t *p, uint32_t pid)
+{
+    e->pid = e->tid = pid;
+    if (!p)
+        return;
+    e->entity_id.data = edr_arena_dup(a, p->id, EDR_ID_LEN);
+    e->entity_id.len = e->entity_id.data ? EDR_ID_LEN : 0;
+    static const uint8_t zero[EDR_ID_LEN];
+    if (memcmp(p->parent, zero, EDR_ID_LEN)) {
+        e->parent_entity_id.data = edr_arena_dup(a, p->parent, EDR_ID_LEN);
+        e->parent_entity_id.len = e->parent_entity_id.data ? EDR_ID_LEN : 0;
+    }
+}
+
+static uint64_t boot_to_utc(uint64_t boot_ns)
+{
+    struct timespec rt, bt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_BOOTTIME, &bt);
+    int64_t off = ((int64_t)rt.tv_sec - bt.tv_sec) * 1000000000ll + (rt.tv_nsec - bt.tv_nsec);
+    return (uint64_t)((int64_t)boot_ns + off);
+}
+
+/* Emits a ProcessStart for p from /proc (exe, argv, cwd, ids). */
+static void emit_start(fb_t *f, proc_t *p, int seeded, uint64_t t)
+{
+    Edr__V1__Event *e = edr_emit_begin(f->em, t);
+    if (!e)
+        return;
+    edr_arena_t *a = edr_emit_arena(f->em);
+    Edr__V1__ProcessStart *ps = edr_arena_alloc(a, sizeof(*ps));
+    if (!ps) {
+        edr_emit_end(f->em, e);
+        return;
+    }
+    edr__v1__process_start__init(ps);
+    char path[64], buf[8192];
+    snprintf(path, sizeof(path), "/proc/%u/exe", p->pid);
+    ssize_t n = readlink(path, buf, sizeof(buf) - 1);
+    if (n > 0)
+        ps->exe = edr_arena_dup(a, buf, (size_t)n);
+    snprintf(path, sizeof(path), "/proc/%u/cwd", p->pid);
+    n = readlink(path, buf, sizeof(buf) - 1);
+    if (n > 0)
+        ps->cwd = edr_arena_dup(a, buf, (size_t)n);
+    snprintf(path, sizeof(path), "/proc/%u/cmdline", p->pid);
+    int cl = read_file(path, buf, sizeof(buf));
+    if (cl > 0) {
+        size_t argc = 0;
+        for (int i = 0; i < cl; i++)
+            if (buf[i] == 0)
+                argc++;
+        if (buf[cl - 1] != 0)
+            argc++;
+        ps->argv = edr_arena_alloc(a, sizeof(char *) * argc);
+        if (ps->argv) {
+            for (int i = 0; i < cl && ps->n_argv < argc;) {
+                size_t l = strnlen(buf + i, (size_t)(cl - i));
+                ps->argv[ps->n_argv++] = edr_arena_dup(a, buf + i, l);
+                i += (int)l + 1;
+            }
+        }
+    }
+    snprintf(path, sizeof(path), "/proc/%u/status", p->pid);
+    if (read_file(path, buf, sizeof(buf)) > 0) {
+        char *u = strstr(buf, "\nUid:"), *g = strstr(buf, "\nGid:");
+        unsigned v;
+        if (u && sscanf(u + 5, "%u", &v) == 1) {
+            ps->uid = v;
+            ps->user = (char *)name_of(f, v, 0);
+        }
+        if (g && sscanf(g + 5, "%u", &v) == 1) {
+            ps->gid = v;
+            ps->group = (char *)name_of(f, v, 1);
+        }
+        if (ps->user)
+            ps->user = edr_arena_strdup(a, ps->user);
+        if (ps->group)
+            ps->group = edr_arena_strdup(a, ps->group);
+    }
+    ps->ppid = p->ppid;
+    ps->seeded = seeded;
+    ps->start_time_ns = boot_to_utc(p->start_ns);
+    set_actor(e, a, p, p->pid);
+    e->body_case = EDR__V1__EVENT__BODY_PROCESS_START;
+    e->process_start = ps;
+    edr_emit_end(f->em, e);
+}
+
+static void seed(fb_t *f)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return;
+    struct dirent *de;
+    uint32_t pids[65536];
+    size_t n = 0;
+    while ((de = readdir(d)) && n < 65536) {
+        char *end;
+        unsigned long v = strtoul(de->d_name, &end, 10);
+        if (*end || !v)
+            continue;
+        pids[n++] = (uint32_t)v;
+    }
+    closedir(d);
+    uint64_t t = edr__utc_ns();
+    for (size_t i = 0; i < n; i++) {
+        if (pids[i] == f->self)
+            continue;
+        proc_t *p = proc_get(f, pids[i]);
+        if (p)
+            emit_start(f, p, 1, t);
+    }
+    edr_log_info("fallback: %zu running processes seeded from /proc", f->n);
+}
+
+/* ---- proc connector ---- */
+
+static void on_cn(uv_poll_t *h, int status, int events);
+
+static void cn_drain(fb_t *f)
+{
+    char buf[65536] __attribute__((aligned(NLMSG_ALIGNTO)));
+    for (;;) {
+        ssize_t len = recv(f->cn_fd, buf, sizeof(buf), 0);
+        if (len < 0) {
+            if (errno == ENOBUFS) {
+                edr_emit_drop(f->em, "fallback.proc_connector", "overrun", 1);
+                continue;
+            }
+            return; /* EAGAIN */
+        }
+        struct timespec mt, rt;
+        clock_gettime(CLOCK_MONOTONIC, &mt);
+        clock_gettime(CLOCK_REALTIME, &rt);
+        int64_t off = ((int64_t)rt.tv_sec - mt.tv_sec) * 1000000000ll + (rt.tv_nsec - mt.tv_nsec);
+        for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)len);
+             nh = NLMSG_NEXT(nh, len)) {
+            if (nh->nlmsg_type == NLMSG_NOOP || nh->nlmsg_type == NLMSG_ERROR)
+                continue;
+            struct cn_msg *cn = NLMSG_DATA(nh);
+            if (cn->id.idx != CN_IDX_PROC || cn->id.val != CN_VAL_PROC)
+                continue;
+            struct proc_event *ev = (struct proc_event *)cn->data;
+            uint64_t t = (uint64_t)((int64_t)ev->timestamp_ns + off);
+            edr_arena_t *a = edr_emit_arena(f->em);
+            if (ev->what == PROC_EVENT_FORK) {
+                uint32_t child = (uint32_t)ev->event_data.fork.child_tgid;
+                if ((uint32_t)ev->event_data.fork.child_pid != child)
+                    continue; /* a thread */
+                uint32_t ppid = (uint32_t)ev->event_data.fork.parent_tgid;
+                if (ppid == f->self)
+                    continue;
+                proc_t *pp = proc_get(f, ppid);
+                uint32_t sp;
+                uint64_t st;
+                if (proc_stat(f, child, &sp, &st))
+                    st = (ev->timestamp_ns / f->tick_ns) * f->tick_ns; /* already gone */
+                proc_t *p = proc_put(f, child);
+                if (!p)
+                    continue;
+                p->ppid = ppid;
+                p->start_ns = st;
+                edr_entity_id(edr_emit_host_id(f->em), edr_emit_boot_id(f->em), child, st, p->id);
+                if (pp)
+                    memcpy(p->parent, pp->id, EDR_ID_LEN);
+                Edr__V1__Event *e = edr_emit_begin(f->em, t);
+                if (!e)
+                    continue;
+                a = edr_emit_arena(f->em);
+                Edr__V1__ProcessFork *pf = edr_arena_alloc(a, sizeof(*pf));
+                if (pf) {
+                    edr__v1__process_fork__init(pf);
+                    pf->ppid = ppid;
+                    pf->start_time_ns = boot_to_utc(st);
+                    e->body_case = EDR__V1__EVENT__BODY_PROCESS_FORK;
+                    e->process_fork = pf;
+                }
+                set_actor(e, a, p, child);
+                edr_emit_end(f->em, e);
+            } else if (ev->what == PROC_EVENT_EXEC) {
+                uint32_t pid = (uint32_t)ev->event_data.exec.process_tgid;
+                if (pid == f->self)
+                    continue;
+                proc_t *p = proc_get(f, pid);
+                if (p)
+                    emit_start(f, p, 0, t);
+            } else if (ev->what == PROC_EVENT_EXIT) {
+                uint32_t pid = (uint32_t)ev->event_data.exit.process_tgid;
+                if ((uint32_t)ev->event_data.exit.process_pid != pid || pid == f->self)
+                    continue; /* a thread, or us */
+                proc_t *p = proc_find(f, pid);
+                Edr__V1__Event *e = edr_emit_begin(f->em, t);
+                if (!e)
+                    continue;
+                a = edr_emit_arena(f->em);
+                Edr__V1__ProcessExit *x = edr_arena_alloc(a, sizeof(*x));
+                if (x) {
+                    edr__v1__process_exit__init(x);
+                    uint32_t code = ev->event_data.exit.exit_code;
+                    x->signal = (int32_t)(code & 0x7f);
+                    x->exit_code = x->signal ? 0 : (int32_t)((code >> 8) & 0xff);
+                    e->body_case = EDR__V1__EVENT__BODY_PROCESS_EXIT;
+                    e->process_exit = x;
+                }
+                set_actor(e, a, p, pid);
+                edr_emit_end(f->em, e);
+                if (p)
+                    p->exited_mono = edr__mono_ns();
+            }
+        }
+    }
+}
+
+static void on_cn(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    cn_drain(h->data);
+}
+
+static int cn_open(fb_t *f)
+{
+    f->cn_fd = socket(PF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_CONNECTOR);
+    if (f->cn_fd < 0)
+        return -errno;
+    int rcv = 8 << 20;
+    setsockopt(f->cn_fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv));
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC};
+    if (bind(f->cn_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        return -errno;
+    struct __attribute__((packed)) {
+        struct nlmsghdr nl;
+        struct cn_msg cn;
+        enum proc_cn_mcast_op op;
+    } msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.nl.nlmsg_len = sizeof(msg);
+    msg.nl.nlmsg_type = NLMSG_DONE;
+    msg.cn.id.idx = CN_IDX_PROC;
+    msg.cn.id.val = CN_VAL_PROC;
+    msg.cn.len = sizeof(msg.op);
+    msg.op = PROC_CN_MCAST_LISTEN;
+    if (send(f->cn_fd, &msg, sizeof(msg), 0) != (ssize_t)sizeof(msg))
+        return -errno;
+    return 0;
+}
+
+/* ---- fanotify ---- */
+
+static const char *dir_path(fb_t *f, struct fanotify_event_info_fid *fid)
+{
+    struct file_handle *fh = (struct file_handle *)fid->handle;
+    uint64_t key = fnv(&fid->fsid, sizeof(fid->fsid), 0xcbf29ce484222325ull);
+    key = fnv(fh, sizeof(*fh) + fh->handle_bytes, key);
+    uint64_t now = edr__mono_ns();
+    dcache_t *c = &f->dcache[key % DIRCACHE];
+    if (c->key == key && now - c->mono < 2000000000ull)
+        return c->path;
+    for (int i = 0; i < f->n_mounts; i++) {
+        int fd = open_by_handle_at(f->mount_fds[i], fh, O_PATH | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        char lp[64];
+        snprintf(lp, sizeof(lp), "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(lp, c->path, sizeof(c->path) - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        c->path[n] = 0;
+        c->key = key;
+        c->mono = now;
+        return c->path;
+    }
+    return NULL;
+}
+
+/* Full path of an info record (dir handle + name) into out. */
+static int info_path(fb_t *f, struct fanotify_event_info_fid *fid, char *out, size_t cap)
+{
+    struct file_handle *fh = (struct file_handle *)fid->handle;
+    const char *name = (const char *)fh->f_handle + fh->handle_bytes;
+    const char *dir = dir_path(f, fid);
+    if (!dir)
+        return -1;
+    if (!*name || strcmp(name, ".") == 0)
+        snprintf(out, cap, "%s", dir);
+    else
+        snprintf(out, cap, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", name);
+    return 0;
+}
+
+static Edr__V1__Event *file_event(fb_t *f, uint32_t pid)
+{
+    proc_t *p = proc_get(f, pid);
+    Edr__V1__Event *e = edr_emit_begin(f->em, edr__utc_ns());
+    if (e)
+        set_actor(e, edr_emit_arena(f->em), p, pid);
+    return e;
+}
+
+static void fan_event(fb_t *f, const struct fanotify_event_metadata *m)
+{
+    char path[4200] = "", old[4200] = "", npath[4200] = "";
+    int have = 0, have_old = 0, have_new = 0;
+    const char *end = (const char *)m + m->event_len;
+    for (const char *ip = (const char *)m + m->metadata_len; ip + sizeof(struct fanotify_event_info_header) <= end;) {
+        const struct fanotify_event_info_header *ih = (const void *)ip;
+        if (ih->len == 0)
+            break;
+        struct fanotify_event_info_fid *fid = (void *)ip;
+        if (ih->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME)
+            have = info_path(f, fid, path, sizeof(path)) == 0;
+        else if (ih->info_type == FAN_EVENT_INFO_TYPE_OLD_DFID_NAME)
+            have_old = info_path(f, fid, old, sizeof(old)) == 0;
+        else if (ih->info_type == FAN_EVENT_INFO_TYPE_NEW_DFID_NAME)
+            have_new = info_path(f, fid, npath, sizeof(npath)) == 0;
+        ip += ih->len;
+    }
+    uint32_t pid = (uint32_t)m->pid;
+    uint64_t mask = m->mask;
+    if (mask & FAN_ONDIR)
+        return; /* directory entries of directories are not reported */
+    if ((mask & FAN_RENAME) && have_old && have_new) {
+        Edr__V1__Event *e = file_event(f, pid);
+        if (e) {
+            edr_arena_t *a = edr_emit_arena(f->em);
+            Edr__V1__FileRename *r = edr_arena_alloc(a, sizeof(*r));
+            if (r) {
+                edr__v1__file_rename__init(r);
+                r->old_path = edr_arena_strdup(a, old);
+                r->new_path = edr_arena_strdup(a, npath);
+                e->body_case = EDR__V1__EVENT__BODY_FILE_RENAME;
+                e->file_rename = r;
+            }
+            edr_emit_end(f->em, e);
+        }
+    }
+    if (!have) {
+        if (mask & (FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_ATTRIB | FAN_OPEN_EXEC))
+            edr_emit_drop(f->em, "fallback.fanotify", "unresolved_path", 1);
+        return;
+    }
+    uint64_t wkey = fnv(path, strlen(path), fnv(&pid, sizeof(pid), 0xcbf29ce484222325ull));
+    edr_arena_t *a;
+    Edr__V1__Event *e;
+    if (mask & FAN_CREATE) {
+        if ((e = file_event(f, pid))) {
+            a = edr_emit_arena(f->em);
+            Edr__V1__FileCreate *c = edr_arena_alloc(a, sizeof(*c));
+            if (c) {
+                edr__v1__file_create__init(c);
+                c->path = edr_arena_strdup(a, path);
+                struct stat st;
+                if (stat(path, &st) == 0)
+                    c->mode = st.st_mode & 07777;
+                e->body_case = EDR__V1__EVENT__BODY_FILE_CREATE;
+                e->file_create = c;
+            }
+            edr_emit_end(f->em, e);
+        }
+    }
+    if ((mask & FAN_MODIFY) && f->writes[wkey % 1024] != wkey) {
+        f->writes[wkey % 1024] = wkey;
+        if ((e = file_event(f, pid))) {
+            a = edr_emit_arena(f->em);
+            Edr__V1__FileWrite *w = edr_arena_alloc(a, sizeof(*w));
+            if (w) {
+                edr__v1__file_write__init(w);
+                w->path = edr_arena_strdup(a, path);
+                e->body_case = EDR__V1__EVENT__BODY_FILE_WRITE;
+                e->file_write = w;
+            }
+            edr_emit_end(f->em, e);
+        }
+    }
+    if ((mask & FAN_CLOSE_WRITE) && f->writes[wkey % 1024] == wkey)
+        f->writes[wkey % 1024] = 0; /* the next open's first write is reported again */
+    if (mask & FAN_ATTRIB) {
+        struct stat st;
+        if (stat(path, &st) == 0 && (e = file_event(f, pid))) {
+            a = edr_emit_arena(f->em);
+            Edr__V1__FileAttr *fa = edr_arena_alloc(a, sizeof(*fa));
+            if (fa) {
+                edr__v1__file_attr__init(fa);
+                fa->path = edr_arena_strdup(a, path);
+                fa->kind = EDR__V1__FILE_ATTR__KIND__CHMOD;
+                fa->mode = st.st_mode & 07777;
+                fa->uid = st.st_uid;
+                fa->gid = st.st_gid;
+                e->body_case = EDR__V1__EVENT__BODY_FILE_ATTR;
+                e->file_attr = fa;
+            }
+            edr_emit_end(f->em, e);
+        }
+    }
+    if (mask & FAN_OPEN_EXEC) {
+        if ((e = file_event(f, pid))) {
+            a = edr_emit_arena(f->em);
+            Edr__V1__FileExec *x = edr_arena_alloc(a, sizeof(*x));
+            if (x) {
+                edr__v1__file_exec__init(x);
+                x->path = edr_arena_strdup(a, path);
+                e->body_case = EDR__V1__EVENT__BODY_FILE_EXEC;
+                e->file_exec = x;
+            }
+            edr_emit_end(f->em, e);
+        }
+    }
+    if (mask & FAN_DELETE) {
+        if ((e = file_event(f, pid))) {
+            a = edr_emit_arena(f->em);
+            Edr__V1__FileDelete *d = edr_arena_alloc(a, sizeof(*d));
+            if (d) {
+                edr__v1__file_delete__init(d);
+                d->path = edr_arena_strdup(a, path);
+                e->body_case = EDR__V1__EVENT__BODY_FILE_DELETE;
+                e->file_delete = d;
+            }
+            edr_emit_end(f->em, e);
+        }
+    }
+}
+
+static void on_fan(uv_poll_t *h, int status, int events)
+{
+    fb_t *f = h->data;
+    char buf[65536] __attribute__((aligned(8)));
+    cn_drain(f); /* process events first, so file events find their actors */
+    for (;;) {
+        ssize_t len = read(f->fan_fd, buf, sizeof(buf));
+        if (len <= 0)
+            return;
+        const struct fanotify_event_metadata *m = (const void *)buf;
+        for (; FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len)) {
+            if (m->vers != FANOTIFY_METADATA_VERSION)
+                continue;
+            if (m->mask & FAN_Q_OVERFLOW) {
+                edr_emit_drop(f->em, "fallback.fanotify", "queue_overflow", 1);
+                continue;
+            }
+            if ((uint32_t)m->pid == f->self)
+                continue;
+            fan_event(f, m);
+        }
+    }
+}
+
+static int fan_open(fb_t *f, const char *paths)
+{
+    f->fan_fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME,
+                              O_RDONLY | O_LARGEFILE);
+    if (f->fan_fd < 0)
+        return -errno;
+    uint64_t mask = FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MODIFY | FAN_CLOSE_WRITE |
+                    FAN_ATTRIB | FAN_OPEN_EXEC;
+    char *list = strdup(paths), *save = NULL;
+    dev_t devs[MAX_MOUNTS];
+    int marked = 0;
+    for (char *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        while (*p == ' ')
+            p++;
+        struct stat st;
+        if (!*p || stat(p, &st) != 0)
+            continue;
+        int dup = 0;
+        for (int i = 0; i < f->n_mounts; i++)
+            dup |= devs[i] == st.st_dev;
+        if (dup || f->n_mounts >= MAX_MOUNTS)
+            continue;
+        if (fanotify_mark(f->fan_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, AT_FDCWD, p) != 0) {
+            edr_log_warn("fallback: cannot watch the filesystem of %s: %s", p, strerror(errno));
+            continue;
+        }
+        devs[f->n_mounts] = st.st_dev;
+        f->mount_fds[f->n_mounts++] = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        marked++;
+    }
+    free(list);
+    if (!marked)
+        return EDR_EUNSUPPORTED;
+    edr_log_info("fallback: fanotify watches %d filesystem(s)", marked);
+    return 0;
+}
+
+/* ---- sock_diag ---- */
+
+static sock_t *sock_find(fb_t *f, uint64_t inode, int add)
+{
+    if (add && (f->sn + 1) * 2 > f->scap) {
+        size_t cap = f->scap ? f->scap * 2 : 1024;
+        sock_t *ns = calloc(cap, sizeof(*ns));
+        if (!ns)
+            return NULL;
+        for (size_t j = 0; j < f->scap; j++) {
+            if (!f->socks[j].inode)
+                continue;
+            size_t i = (f->socks[j].inode * 0x9E3779B97F4A7C15ull) >> 20 & (cap - 1);
+            while (ns[i].inode)
+                i = (i + 1) & (cap - 1);
+            ns[i] = f->socks[j];
+        }
+        free(f->socks);
+        f->socks = ns;
+        f->scap = cap;
+    }
+    if (!f->scap)
+        return NULL;
+    size_t i = (inode * 0x9E3779B97F4A7C15ull) >> 20 & (f->scap - 1);
+    while (f->socks[i].inode) {
+        if (f->socks[i].inode == inode)
+            return &f->socks[i];
+        i = (i + 1) & (f->scap - 1);
+    }
+    if (!add)
+        return NULL;
+    f->socks[i].inode = inode;
+    f->sn++;
+    return &f->socks[i];
+}
+
+/* Finds the owners of the sockets in want (inode -> pid) by walking /proc/PID/fd. */
+static void resolve_owners(fb_t *f, uint64_t *want, uint32_t *owner, size_t n)
+{
+    size_t left = n;
+    DIR *d = opendir("/proc");
+    if (!d)
+        return;
+    struct dirent *de;
+    while (left && (de = readdir(d))) {
+        char *end;
+        unsigned long pid = strtoul(de->d_name, &end, 10);
+        if (*end || !pid)
+            continue;
+        char fdp[64];
+        snprintf(fdp, sizeof(fdp), "/proc/%lu/fd", pid);
+        DIR *fd = opendir(fdp);
+        if (!fd)
+            continue;
+        struct dirent *fe;
+        while (left && (fe = readdir(fd))) {
+            char lp[320], tgt[64];
+            snprintf(lp, sizeof(lp), "%s/%s", fdp, fe->d_name);
+            ssize_t l = readlink(lp, tgt, sizeof(tgt) - 1);
+            if (l < 9 || strncmp(tgt, "socket:[", 8) != 0)
+                continue;
+            tgt[l] = 0;
+            uint64_t ino = strtoull(tgt + 8, NULL, 10);
+            for (size_t i = 0; i < n; i++)
+                if (want[i] == ino && !owner[i]) {
+                    owner[i] = (uint32_t)pid;
+                    left--;
+                }
+        }
+        closedir(fd);
+    }
+    closedir(d);
+}
+
+typedef struct {
+    uint64_t inode;
+    uint8_t state, family;
+    uint8_t src[16], dst[16];
+    uint16_t sport, dport;
+} diag_t;
+
+static Edr__V1__Endpoint *ep(edr_arena_t *a, int family, const uint8_t *ip, uint16_t port)
+{
+    Edr__V1__Endpoint *e = edr_arena_alloc(a, sizeof(*e));
+    if (!e)
+        return NULL;
+    edr__v1__endpoint__init(e);
+    size_t l = family == AF_INET ? 4 : 16;
+    e->ip.data = edr_arena_dup(a, ip, l);
+    e->ip.len = e->ip.data ? l : 0;
+    e->port = port;
+    return e;
+}
+
+static void emit_net(fb_t *f, const diag_t *s, uint32_t pid, int action, int dir)
+{
+    proc_t *p = proc_get(f, pid);
+    Edr__V1__Event *e = edr_emit_begin(f->em, edr__utc_ns());
+    if (!e)
+        return;
+    edr_arena_t *a = edr_emit_arena(f->em);
+    set_actor(e, a, p, pid);
+    Edr__V1__Network *nw = edr_arena_alloc(a, sizeof(*nw));
+    if (nw) {
+        edr__v1__network__init(nw);
+        nw->action = action;
+        nw->protocol = EDR__V1__NETWORK__PROTOCOL__TCP;
+        nw->direction = dir;
+        nw->local = ep(a, s->family, s->src, s->sport);
+        if (action != EDR__V1__NETWORK__ACTION__LISTEN)
+            nw->remote = ep(a, s->family, s->dst, s->dport);
+        e->body_case = EDR__V1__EVENT__BODY_NETWORK;
+        e->network = nw;
+    }
+    edr_emit_end(f->em, e);
+}
+
+static int diag_dump(fb_t *f, int family, diag_t **out, size_t *n, size_t *cap)
+{
+    struct {
+        struct nlmsghdr nl;
+        struct inet_diag_req_v2 r;
+    } req;
+    memset(&req, 0, sizeof(req));
+    req.nl.nlmsg_len = sizeof(req);
+    req.nl.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    req.nl.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.r.sdiag_family = (uint8_t)family;
+    req.r.sdiag_protocol = IPPROTO_TCP;
+    req.r.idiag_states = (1 << TCP_ESTABLISHED) | (1 << TCP_SYN_SENT) | (1 << TCP_LISTEN) |
+                         (1 << TCP_CLOSE_WAIT);
+    if (send(f->diag_fd, &req, sizeof(req), 0) < 0)
+        return -1;
+    char buf[32768] __attribute__((aligned(8)));
+    for (;;) {
+        ssize_t len = recv(f->diag_fd, buf, sizeof(buf), 0);
+        if (len <= 0)
+            return -1;
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len);
+             h = NLMSG_NEXT(h, len)) {
+            if (h->nlmsg_type == NLMSG_DONE)
+                return 0;
+            if (h->nlmsg_type == NLMSG_ERROR)
+                return -1;
+            struct inet_diag_msg *m = NLMSG_DATA(h);
+            if (!m->idiag_inode)
+                continue;
+            if (*n == *cap) {
+                size_t nc = *cap ? *cap * 2 : 256;
+                diag_t *nd = realloc(*out, nc * sizeof(*nd));
+                if (!nd)
+                    return -1;
+                *out = nd;
+                *cap = nc;
+            }
+            diag_t *d = &(*out)[(*n)++];
+            d->inode = m->idiag_inode;
+            d->state = m->idiag_state;
+            d->family = m->idiag_family;
+            memcpy(d->src, m->id.idiag_src, 16);
+            memcpy(d->dst, m->id.idiag_dst, 16);
+            d->sport = ntohs(m->id.idiag_sport);
+            d->dport = ntohs(m->id.idiag_dport);
+        }
+    }
+}
+
+static void on_diag(uv_timer_t *t)
+{
+    fb_t *f = t->data;
+    diag_t *all = NULL;
+    size_t n = 0, cap = 0;
+    cn_drain(f);
+    if (diag_dump(f, AF_INET, &all, &n, &cap) || diag_dump(f, AF_INET6, &all, &n, &cap)) {
+        edr_emit_drop(f->em, "fallback.sock_diag", "dump_failed", 1);
+        free(all);
+        return;
+    }
+    f->gen++;
+    f->n_listen = 0;
+    for (size_t i = 0; i < n; i++)
+        if (all[i].state == TCP_LISTEN && f->n_listen < 256)
+            f->listen_ports[f->n_listen++] = all[i].sport;
+    uint64_t want[256];
+    uint32_t owner[256];
+    size_t idx[256], nw = 0;
+    for (size_t i = 0; i < n; i++) {
+        sock_t *s = sock_find(f, all[i].inode, 1);
+        if (!s)
+            continue;
+        s->gen = f->gen;
+        if (s->reported || s->pid == UINT32_MAX)
+            continue;
+        if (f->baseline) {
+            s->pid = UINT32_MAX; /* existed before the sensor: not reported */
+            continue;
+        }
+        if (nw < 256) {
+            want[nw] = all[i].inode;
+            owner[nw] = 0;
+            idx[nw++] = i;
+        }
+    }
+    if (nw)
+        resolve_owners(f, want, owner, nw);
+    for (size_t k = 0; k < nw; k++) {
+        const diag_t *d = &all[idx[k]];
+        sock_t *s = sock_find(f, d->inode, 0);
+        s->reported = 1;
+        s->pid = owner[k];
+        s->state = d->state;
+        if (!owner[k] || owner[k] == f->self)
+            continue; /* closed meanwhile, or the sensor's own (Kafka) */
+        if (d->state == TCP_LISTEN) {
+            emit_net(f, d, owner[k], EDR__V1__NETWORK__ACTION__LISTEN,
+                     EDR__V1__NETWORK__DIRECTION__DIRECTION_UNSPECIFIED);
+            continue;
+        }
+        int inbound = 0;
+        for (int j = 0; j < f->n_listen; j++)
+            inbound |= f->listen_ports[j] == d->sport;
+        emit_net(f, d, owner[k],
+                 inbound ? EDR__V1__NETWORK__ACTION__ACCEPT : EDR__V1__NETWORK__ACTION__CONNECT,
+                 inbound ? EDR__V1__NETWORK__DIRECTION__INBOUND
+                         : EDR__V1__NETWORK__DIRECTION__OUTBOUND);
+    }
+    /* sockets gone since the last poll leave; the table is rebuilt so that
+     * probe chains stay intact */
+    size_t gone = 0;
+    for (size_t j = 0; j < f->scap; j++)
+        if (f->socks[j].inode && f->socks[j].gen != f->gen)
+            gone++;
+    if (gone) {
+        sock_t *old = f->socks;
+        size_t oc = f->scap;
+        f->socks = NULL;
+        f->scap = f->sn = 0;
+        for (size_t j = 0; j < oc; j++) {
+            if (!old[j].inode || old[j].gen != f->gen)
+                continue;
+            sock_t *s = sock_find(f, old[j].inode, 1);
+            if (s)
+                *s = old[j];
+        }
+        free(old);
+    }
+    f->baseline = 0;
+    free(all);
+}
+
+/* ---- source ops ---- */
+
+static int fb_start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
+{
+    fb_t *f = (fb_t *)src;
+    f->em = em;
+    f->loop = loop;
+    int rc = cn_open(f);
+    if (rc) {
+        edr_log_error("fallback: proc connector unavailable: %s", strerror(-rc));
+        return rc == -EPERM || rc == -EACCES ? EDR_EPERM : EDR_EUNSUPPORTED;
+    }
+    rc = fan_open(f, f->paths);
+    if (rc) {
+        edr_log_error("fallback: fanotify unavailable: %s",
+                      rc == EDR_EUNSUPPORTED ? "no filesystem could be watched" : strerror(-rc));
+        return rc == -EPERM ? EDR_EPERM : EDR_EUNSUPPORTED;
+    }
+    f->diag_fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (f->diag_fd < 0) {
+        edr_log_error("fallback: sock_diag unavailable: %s", strerror(errno));
+        return EDR_EUNSUPPORTED;
+    }
+    seed(f);
+    uv_poll_init(loop, &f->cn_poll, f->cn_fd);
+    uv_poll_init(loop, &f->fan_poll, f->fan_fd);
+    uv_timer_init(loop, &f->diag_timer);
+    f->cn_poll.data = f->fan_poll.data = f->diag_timer.data = f;
+    uv_poll_start(&f->cn_poll, UV_READABLE, on_cn);
+    uv_poll_start(&f->fan_poll, UV_READABLE, on_fan);
+    f->baseline = 1;
+    on_diag(&f->diag_timer);
+    uint64_t ms = f->poll_ns / 1000000;
+    uv_timer_start(&f->diag_timer, on_diag, ms ? ms : 1, ms ? ms : 1);
+    f->running = 1;
+    return 0;
+}
+
+static void fb_stop(edr_source_t *src)
+{
+    fb_t *f = (fb_t *)src;
+    if (!f->running)
+        return;
+    f->running = 0;
+    cn_drain(f);
+    on_fan(&f->fan_poll, 0, 0);
+    uv_close((uv_handle_t *)&f->cn_poll, NULL);
+    uv_close((uv_handle_t *)&f->fan_poll, NULL);
+    uv_close((uv_handle_t *)&f->diag_timer, NULL);
+}
+
+static int fb_done(edr_source_t *src)
+{
+    (void)src;
+    return 0;
+}
+
+static void fb_destroy(edr_source_t *src)
+{
+    fb_t *f = (fb_t *)src;
+    if (f->cn_fd >= 0)
+        close(f->cn_fd);
+    if (f->fan_fd >= 0)
+        close(f->fan_fd);
+    if (f->diag_fd >= 0)
+        close(f->diag_fd);
+    for (int i = 0; i < f->n_mounts; i++)
+        if (f->mount_fds[i] >= 0)
+            close(f->mount_fds[i]);
+    free(f->procs);
+    free(f->socks);
+    free(f->dcache);
+    free(f->paths);
+    free(f);
+}
+
+static const edr_source_ops_t fb_ops = {
+    .name = "fallback",
+    .source_kind = EDR__V1__SENSOR_INFO__SOURCE_KIND__FALLBACK,
+    .start = fb_start,
+    .stop = fb_stop,
+    .done = fb_done,
+    .destroy = fb_destroy,
+};
+
 edr_source_t *edr_source_fallback_new(const struct edr_config *cfg, char *err, size_t errlen)
 {
-    (void)cfg;
-    snprintf(err, errlen, "source fallback: not yet available");
-    return NULL;
+    fb_t *f = calloc(1, sizeof(*f));
+    if (!f || !(f->dcache = calloc(DIRCACHE, sizeof(*f->dcache))) || proc_rehash(f, 4096)) {
+        if (f)
+            free(f->dcache);
+        free(f);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    f->base.ops = &fb_ops;
+    f->cn_fd = f->fan_fd = f->diag_fd = -1;
+    f->self = (uint32_t)getpid();
+    f->tick_ns = 1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK);
+    f->poll_ns = edr_config_duration_ns(cfg, "sensor.fallback_poll");
+    if (f->poll_ns < 1000000) {
+        fb_destroy(&f->base);
+        snprintf(err, errlen, "sensor.fallback_poll: must be at least 1ms");
+        return NULL;
+    }
+    const char *paths = edr_config_str(cfg, "sensor.fallback_paths");
+    if (!*paths) {
+        fb_destroy(&f->base);
+        snprintf(err, errlen, "sensor.fallback_paths: expected a comma-separated list of paths");
+        return NULL;
+    }
+    if (!(f->paths = strdup(paths))) {
+        fb_destroy(&f->base);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    return &f->base;
 }

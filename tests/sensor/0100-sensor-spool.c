@@ -338,8 +338,8 @@ int main(void)
     edr_log_init("test", EDR_LOG_WARN);
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_outage_then_recovery),
-        cmocka_unit_test(test_kill9_while_spooling),
+        cmocka_unit_test_teardown(test_outage_then_recovery, st_cleanup),
+        cmocka_unit_test_teardown(test_kill9_while_spooling, st_cleanup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

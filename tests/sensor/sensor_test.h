@@ -27,6 +27,24 @@ static inline double st_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Children started by st_spawn_sensor, killed by st_cleanup (a failed
+ * assertion must not leave a sensor running). */
+static pid_t st_children[64];
+static int st_n_children;
+
+static inline int st_cleanup(void **state)
+{
+    (void)state;
+    for (int i = 0; i < st_n_children; i++) {
+        if (st_children[i] > 0 && waitpid(st_children[i], NULL, WNOHANG) == 0) {
+            kill(st_children[i], SIGKILL);
+            waitpid(st_children[i], NULL, 0);
+        }
+    }
+    st_n_children = 0;
+    return 0;
+}
+
 /* Starts edr-sensor with argv (NULL-terminated, without the program) and
  * stderr to logpath. Returns the pid or -1. */
 static inline pid_t st_spawn_sensor(const char *const *args, const char *logpath)
@@ -46,6 +64,8 @@ static inline pid_t st_spawn_sensor(const char *const *args, const char *logpath
     pid_t pid;
     int rc = posix_spawn(&pid, prog, &fa, NULL, (char *const *)argv, environ);
     posix_spawn_file_actions_destroy(&fa);
+    if (rc == 0 && st_n_children < 64)
+        st_children[st_n_children++] = pid;
     return rc == 0 ? pid : -1;
 }
 

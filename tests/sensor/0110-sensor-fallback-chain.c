@@ -1,0 +1,376 @@
+/* The scripted chain under the fallback source: exact events with parent links, entity ids, paths and addresses. */
+#include "edr_test.h"
+#include "sensor_test.h"
+
+#include "edr/event.h"
+#include "edr/identity.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+/*
+ * A shell writes a script into a temp dir (printf, a builtin, so the shell
+ * itself is the writer), makes it executable (chmod), runs it; the script
+ * connects to a listener this test opened on 127.0.0.1, writes, renames (mv)
+ * and deletes (rm) files. What the fallback source cannot show is listed in
+ * src_fallback.c: here the byte count of writes and UDP/DNS are not asserted.
+ */
+
+typedef struct {
+    int kind;
+    uint32_t pid;
+    uint8_t id[16], parent[16];
+    int seeded;
+    char exe[256], arg1[512], path[512], path2[512];
+    uint32_t mode;
+    int action, direction;
+    uint8_t lip[16], rip[16];
+    uint32_t lport, rport;
+    int32_t exit_code;
+    char fidelity[32];
+} ev_t;
+
+typedef struct {
+    ev_t *ev;
+    size_t n, cap;
+} evs_t;
+
+static void copy_str(char *dst, size_t cap, const char *s)
+{
+    snprintf(dst, cap, "%s", s ? s : "");
+}
+
+static void collect(evs_t *v, const Edr__V1__EventBatch *b)
+{
+    for (size_t i = 0; i < b->n_events; i++) {
+        const Edr__V1__Event *e = b->events[i];
+        if (v->n == v->cap) {
+            v->cap = v->cap ? v->cap * 2 : 4096;
+            v->ev = realloc(v->ev, v->cap * sizeof(*v->ev));
+        }
+        ev_t *x = &v->ev[v->n++];
+        memset(x, 0, sizeof(*x));
+        x->kind = e->body_case;
+        x->pid = e->pid;
+        if (e->entity_id.len == 16)
+            memcpy(x->id, e->entity_id.data, 16);
+        if (e->parent_entity_id.len == 16)
+            memcpy(x->parent, e->parent_entity_id.data, 16);
+        switch (e->body_case) {
+        case EDR__V1__EVENT__BODY_PROCESS_START:
+            copy_str(x->exe, sizeof(x->exe), e->process_start->exe);
+            if (e->process_start->n_argv > 1)
+                copy_str(x->arg1, sizeof(x->arg1), e->process_start->argv[1]);
+            x->seeded = e->process_start->seeded;
+            break;
+        case EDR__V1__EVENT__BODY_FILE_CREATE:
+            copy_str(x->path, sizeof(x->path), e->file_create->path);
+            break;
+        case EDR__V1__EVENT__BODY_FILE_WRITE:
+            copy_str(x->path, sizeof(x->path), e->file_write->path);
+            break;
+        case EDR__V1__EVENT__BODY_FILE_DELETE:
+            copy_str(x->path, sizeof(x->path), e->file_delete->path);
+            break;
+        case EDR__V1__EVENT__BODY_FILE_EXEC:
+            copy_str(x->path, sizeof(x->path), e->file_exec->path);
+            break;
+        case EDR__V1__EVENT__BODY_FILE_ATTR:
+            copy_str(x->path, sizeof(x->path), e->file_attr->path);
+            x->mode = e->file_attr->mode;
+            break;
+        case EDR__V1__EVENT__BODY_FILE_RENAME:
+            copy_str(x->path, sizeof(x->path), e->file_rename->old_path);
+            copy_str(x->path2, sizeof(x->path2), e->file_rename->new_path);
+            break;
+        case EDR__V1__EVENT__BODY_PROCESS_EXIT:
+            x->exit_code = e->process_exit->exit_code;
+            break;
+        case EDR__V1__EVENT__BODY_NETWORK:
+            x->action = e->network->action;
+            x->direction = e->network->direction;
+            if (e->network->local) {
+                memcpy(x->lip, e->network->local->ip.data, e->network->local->ip.len > 16 ? 16 : e->network->local->ip.len);
+                x->lport = e->network->local->port;
+            }
+            if (e->network->remote) {
+                memcpy(x->rip, e->network->remote->ip.data, e->network->remote->ip.len > 16 ? 16 : e->network->remote->ip.len);
+                x->rport = e->network->remote->port;
+            }
+            break;
+        case EDR__V1__EVENT__BODY_SENSOR_HEALTH:
+            copy_str(x->fidelity, sizeof(x->fidelity), e->sensor_health->fidelity);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static rd_kafka_t *consumer(edr_config_t *cfg, const char *boot)
+{
+    char err[512], topic[256];
+    edr_topic_name(cfg, EDR_TOPIC_TELEMETRY, topic, sizeof(topic));
+    rd_kafka_t *c = edr_kafka_consumer_new(cfg, boot, "t-fallback", NULL, err, sizeof(err));
+    assert_non_null(c);
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_subscribe(c, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    return c;
+}
+
+/* Polls for up to secs; returns 1 once pred holds over the collected events. */
+static int pump(rd_kafka_t *c, edr_frame_ctx_t *dec, evs_t *v, double secs,
+                int (*pred)(const evs_t *))
+{
+    double t0 = st_now();
+    while (st_now() - t0 < secs) {
+        if (pred && pred(v))
+            return 1;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (!m)
+            continue;
+        Edr__V1__EventBatch *b;
+        if (!m->err && edr_frame_decode(dec, m->payload, m->len, &b) == 0)
+            collect(v, b);
+        rd_kafka_message_destroy(m);
+    }
+    return pred ? pred(v) : 1;
+}
+
+static int have_health(const evs_t *v)
+{
+    for (size_t i = 0; i < v->n; i++)
+        if (v->ev[i].kind == EDR__V1__EVENT__BODY_SENSOR_HEALTH)
+            return 1;
+    return 0;
+}
+
+static const ev_t *find(const evs_t *v, int kind, const uint8_t *actor, const char *path)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        const ev_t *x = &v->ev[i];
+        if (x->kind != kind || (actor && memcmp(x->id, actor, 16)))
+            continue;
+        if (path && strcmp(x->path, path))
+            continue;
+        return x;
+    }
+    return NULL;
+}
+
+static const ev_t *find_start(const evs_t *v, uint32_t pid, const char *exe, const char *arg1)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        const ev_t *x = &v->ev[i];
+        if (x->kind != EDR__V1__EVENT__BODY_PROCESS_START || x->seeded)
+            continue;
+        if ((pid && x->pid != pid) || (exe && strcmp(x->exe, exe)) || (arg1 && strcmp(x->arg1, arg1)))
+            continue;
+        return x;
+    }
+    return NULL;
+}
+
+/* A child of parent that executed exe: its FileExec (fanotify FAN_OPEN_EXEC)
+ * names the file even when the process exited before /proc was read, which
+ * leaves its ProcessStart without exe under the fallback source. */
+static const ev_t *find_child_start(const evs_t *v, const uint8_t *parent, const char *exe)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        const ev_t *x = &v->ev[i];
+        if (memcmp(x->parent, parent, 16))
+            continue;
+        if ((x->kind == EDR__V1__EVENT__BODY_PROCESS_START && !x->seeded && !strcmp(x->exe, exe)) ||
+            (x->kind == EDR__V1__EVENT__BODY_FILE_EXEC && !strcmp(x->path, exe)))
+            return x;
+    }
+    return NULL;
+}
+
+static const char *hexid(const uint8_t *id, char *buf)
+{
+    return edr_hex(id, 16, buf);
+}
+
+static void test_fallback_chain(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        skip(); /* proc connector and fanotify need root */
+    }
+    edr_config_t *cfg = edr_config_new();
+    char err[256];
+    edr_kafka_cluster_t *cl = edr_kafka_cluster_new(cfg, 1, 2, err, sizeof(err));
+    assert_non_null(cl);
+    const char *boot = edr_kafka_cluster_bootstraps(cl);
+    char dir[] = "/tmp/edr-fbchain-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char work[4200], sd[4300], log[4300], brokers[512], paths[4300];
+    snprintf(work, sizeof(work), "%s/work", dir);
+    assert_int_equal(mkdir(work, 0700), 0);
+    snprintf(sd, sizeof(sd), "--state-dir=%s/state", dir);
+    snprintf(log, sizeof(log), "%s/sensor.log", dir);
+    snprintf(brokers, sizeof(brokers), "--brokers=%s", boot);
+    snprintf(paths, sizeof(paths), "sensor.fallback_paths=%s", work);
+    const char *args[] = {"--source=fallback", sd, brokers, "--set", paths,
+                          "--set", "sensor.batch_interval=20ms", "--set", "sensor.health_interval=500ms",
+                          "--set", "sensor.fallback_poll=50ms", NULL};
+    rd_kafka_t *c = consumer(cfg, boot);
+    edr_frame_ctx_t *dec = edr_frame_ctx_new(NULL);
+    evs_t v = {0};
+    pid_t sensor = st_spawn_sensor(args, log);
+    assert_true(sensor > 0);
+    if (!pump(c, dec, &v, 30, have_health)) {
+        st_dump_log(log);
+        fail_msg("no health event from the fallback sensor");
+    }
+    usleep(300000);
+
+    /* the listener */
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(ls, 4), 0);
+    socklen_t sl = sizeof(sa);
+    getsockname(ls, (struct sockaddr *)&sa, &sl);
+    unsigned port = ntohs(sa.sin_port);
+
+    char script[4300], a_txt[4300], b_txt[4300], cmd[40000];
+    snprintf(script, sizeof(script), "%s/run.sh", work);
+    snprintf(a_txt, sizeof(a_txt), "%s/a.txt", work);
+    snprintf(b_txt, sizeof(b_txt), "%s/b.txt", work);
+    snprintf(cmd, sizeof(cmd),
+             "printf '%%s\\n' '#!/bin/bash' 'exec 3<>/dev/tcp/127.0.0.1/%u' 'echo hello >&3' "
+             "'sleep 0.4' 'echo data > %s' 'mv %s %s' 'rm %s' 'exec 3>&-' > %s; chmod +x %s; %s; "
+             "echo done",
+             port, a_txt, a_txt, b_txt, b_txt, script, script, script);
+    pid_t sh;
+    const char *shargv[] = {"/bin/sh", "-c", cmd, NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    assert_int_equal(posix_spawn(&sh, "/bin/sh", &fa, NULL, (char *const *)shargv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    int cs = accept(ls, NULL, NULL);
+    assert_true(cs >= 0);
+    char hello[16];
+    assert_true(read(cs, hello, sizeof(hello)) > 0);
+    int status;
+    waitpid(sh, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    usleep(500000);
+    close(cs);
+    close(ls);
+    kill(sensor, SIGTERM);
+    int rc = st_wait(sensor, 30);
+    pump(c, dec, &v, 2.5, NULL);
+    if (rc != 0)
+        st_dump_log(log);
+    assert_int_equal(rc, 0);
+
+    char h1[33], h2[33];
+    /* the test process itself: seeded at sensor start */
+    const ev_t *me = NULL;
+    for (size_t i = 0; i < v.n && !me; i++)
+        if (v.ev[i].kind == EDR__V1__EVENT__BODY_PROCESS_START && v.ev[i].seeded &&
+            v.ev[i].pid == (uint32_t)getpid())
+            me = &v.ev[i];
+    assert_non_null(me);
+
+    /* the shell: started by us */
+    const ev_t *shs = find_start(&v, (uint32_t)sh, NULL, "-c");
+    assert_non_null(shs);
+    assert_memory_equal(shs->parent, me->id, 16);
+    assert_non_null(find(&v, EDR__V1__EVENT__BODY_PROCESS_FORK, shs->id, NULL));
+
+    /* the shell writes the script, chmod makes it executable */
+    assert_non_null(find(&v, EDR__V1__EVENT__BODY_FILE_CREATE, shs->id, script));
+    assert_non_null(find(&v, EDR__V1__EVENT__BODY_FILE_WRITE, shs->id, script));
+    if (getenv("EDR_TEST_DUMP"))
+        for (size_t i = 0; i < v.n; i++)
+            if (!v.ev[i].seeded && v.ev[i].kind != EDR__V1__EVENT__BODY_SENSOR_HEALTH)
+                fprintf(stderr, "  %-14s pid %u id %.8s parent %.8s exe %s arg1 %s path %s %s\n",
+                        edr_event_kind_name((Edr__V1__Event__BodyCase)v.ev[i].kind), v.ev[i].pid,
+                        hexid(v.ev[i].id, h1), hexid(v.ev[i].parent, h2), v.ev[i].exe, v.ev[i].arg1,
+                        v.ev[i].path, v.ev[i].path2);
+    const ev_t *chm = find_child_start(&v, shs->id, "/usr/bin/chmod");
+    assert_non_null(chm);
+    const ev_t *attr = find(&v, EDR__V1__EVENT__BODY_FILE_ATTR, chm->id, script);
+    assert_non_null(attr);
+    assert_true(attr->mode & 0100);
+
+    /* the script: bash running run.sh, child of the shell */
+    const ev_t *scr = find_start(&v, 0, "/usr/bin/bash", script);
+    if (!scr)
+        fail_msg("no ProcessStart of bash %s", script);
+    fprintf(stderr, "shell %s, script %s (parent %s)\n", hexid(shs->id, h1), hexid(scr->id, h2),
+            hexid(scr->parent, h1));
+    assert_memory_equal(scr->parent, shs->id, 16);
+    assert_non_null(find(&v, EDR__V1__EVENT__BODY_FILE_EXEC, scr->id, script));
+
+    /* connect to our listener, and our accept */
+    const ev_t *con = NULL, *acc = NULL;
+    for (size_t i = 0; i < v.n; i++) {
+        const ev_t *x = &v.ev[i];
+        if (x->kind != EDR__V1__EVENT__BODY_NETWORK)
+            continue;
+        if (x->action == EDR__V1__NETWORK__ACTION__CONNECT && !memcmp(x->id, scr->id, 16))
+            con = x;
+        if (x->action == EDR__V1__NETWORK__ACTION__ACCEPT && !memcmp(x->id, me->id, 16) &&
+            x->lport == port)
+            acc = x;
+    }
+    assert_non_null(con);
+    static const uint8_t lo[4] = {127, 0, 0, 1};
+    assert_memory_equal(con->rip, lo, 4);
+    assert_memory_equal(con->lip, lo, 4);
+    assert_int_equal(con->rport, port);
+    assert_int_equal(con->direction, EDR__V1__NETWORK__DIRECTION__OUTBOUND);
+    assert_non_null(acc);
+    assert_int_equal(acc->rport, con->lport);
+    assert_int_equal(acc->direction, EDR__V1__NETWORK__DIRECTION__INBOUND);
+
+    /* files: written by the script, renamed by mv, deleted by rm (children of the script) */
+    assert_non_null(find(&v, EDR__V1__EVENT__BODY_FILE_CREATE, scr->id, a_txt));
+    assert_non_null(find(&v, EDR__V1__EVENT__BODY_FILE_WRITE, scr->id, a_txt));
+    const ev_t *mv = find_child_start(&v, scr->id, "/usr/bin/mv");
+    const ev_t *rm = find_child_start(&v, scr->id, "/usr/bin/rm");
+    assert_non_null(mv);
+    assert_non_null(rm);
+    const ev_t *ren = find(&v, EDR__V1__EVENT__BODY_FILE_RENAME, mv->id, a_txt);
+    assert_non_null(ren);
+    assert_string_equal(ren->path2, b_txt);
+    assert_non_null(find(&v, EDR__V1__EVENT__BODY_FILE_DELETE, rm->id, b_txt));
+
+    /* exits, once per process, with the exit code */
+    const ev_t *sx = find(&v, EDR__V1__EVENT__BODY_PROCESS_EXIT, scr->id, NULL);
+    assert_non_null(sx);
+    assert_int_equal(sx->exit_code, 0);
+    assert_non_null(find(&v, EDR__V1__EVENT__BODY_PROCESS_EXIT, mv->id, NULL));
+
+    /* health says which fidelity is in use */
+    int fb = 0;
+    for (size_t i = 0; i < v.n; i++)
+        if (v.ev[i].kind == EDR__V1__EVENT__BODY_SENSOR_HEALTH && !strcmp(v.ev[i].fidelity, "fallback"))
+            fb = 1;
+    assert_true(fb);
+
+    free(v.ev);
+    edr_frame_ctx_destroy(dec);
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    edr_kafka_cluster_destroy(cl);
+    edr_config_destroy(cfg);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    edr_log_init("test", EDR_LOG_WARN);
+    const struct CMUnitTest tests[] = {cmocka_unit_test_teardown(test_fallback_chain, st_cleanup)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

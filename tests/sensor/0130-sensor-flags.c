@@ -1,0 +1,171 @@
+/* edr-sensor operations: bad flags and configuration, single-instance lock, SIGHUP reload, SIGTERM flush. */
+#include "edr_test.h"
+#include "sensor_test.h"
+
+static char dir[] = "/tmp/edr-flags-XXXXXX";
+static char logp[4300], sdflag[4300];
+static pid_t running = -1; /* killed by teardown when a test fails midway */
+
+static int log_has(const char *needle)
+{
+    FILE *f = fopen(logp, "r");
+    char buf[2048];
+    int found = 0;
+    while (f && fgets(buf, sizeof(buf), f))
+        if (strstr(buf, needle))
+            found = 1;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* Runs edr-sensor with args (log truncated first); returns the exit status. */
+static int run(const char *const *args)
+{
+    FILE *f = fopen(logp, "w");
+    if (f)
+        fclose(f);
+    pid_t pid = st_spawn_sensor(args, logp);
+    assert_true(pid > 0);
+    return st_wait(pid, 30);
+}
+
+static void expect(const char *const *args, int code, const char *msg)
+{
+    int rc = run(args);
+    if (rc != code || !log_has(msg)) {
+        st_dump_log(logp);
+        fail_msg("%s ...: exit %d (expected %d), looking for '%s'", args[0], rc, code, msg);
+    }
+}
+
+static void test_bad_flags(void **state)
+{
+    (void)state;
+    expect((const char *[]){"--rate=abc", NULL}, 2, "--rate: expected a non-negative integer, got 'abc'");
+    expect((const char *[]){"--max-events=-5", NULL}, 2, "--max-events: expected a non-negative integer");
+    expect((const char *[]){"--exit-after-idle=soon", NULL}, 2, "--exit-after-idle: expected a duration");
+    expect((const char *[]){"--set", "sensor.batch_events", NULL}, 2, "--set: expected KEY=VALUE");
+    expect((const char *[]){"--no-such-flag", NULL}, 2, "usage: edr-sensor");
+    expect((const char *[]){"stray", NULL}, 2, "unexpected argument 'stray'");
+}
+
+static void test_bad_config(void **state)
+{
+    (void)state;
+    expect((const char *[]){sdflag, "--set", "sensor.batch_events=0", "--output=null", "--source=synth", NULL},
+           1, "sensor.batch_events: must be 1..1000000");
+    expect((const char *[]){sdflag, "--set", "sensor.batch_interval=banana", NULL}, 1,
+           "sensor.batch_interval");
+    expect((const char *[]){sdflag, "--set", "no.such.key=1", NULL}, 1, "no.such.key");
+    expect((const char *[]){sdflag, "--output=xml", NULL}, 1,
+           "sensor.output: expected kafka, jsonl or null, got 'xml'");
+    expect((const char *[]){sdflag, "--output=null", "--source=warp-drive", NULL}, 1,
+           "sensor.source: unknown source 'warp-drive'");
+    expect((const char *[]){sdflag, "--output=null", "--set", "host.id=xyz", NULL}, 1,
+           "host.id: expected 32 hex digits");
+    char cfgp[4400];
+    snprintf(cfgp, sizeof(cfgp), "%s/bad.yaml", dir);
+    FILE *f = fopen(cfgp, "w");
+    fputs("sensor:\n  batch_events: lots\n", f);
+    fclose(f);
+    expect((const char *[]){"--config", cfgp, NULL}, 1, "bad.yaml:2");
+    expect((const char *[]){"--config", "/nonexistent/edr.yaml", NULL}, 1, "/nonexistent/edr.yaml");
+}
+
+static void test_lock_reload_term(void **state)
+{
+    (void)state;
+    char cfgp[4400];
+    snprintf(cfgp, sizeof(cfgp), "%s/good.yaml", dir);
+    FILE *f = fopen(cfgp, "w");
+    fputs("sensor:\n  batch_events: 100\n", f);
+    fclose(f);
+    FILE *lf = fopen(logp, "w");
+    fclose(lf);
+    const char *args[] = {"--config", cfgp, sdflag, "--source=synth", "--rate=1000", "--output=null", NULL};
+    pid_t pid = st_spawn_sensor(args, logp);
+    running = pid;
+    double t0 = st_now();
+    while (!log_has("source synthetic started") && st_now() - t0 < 10)
+        usleep(20000);
+    assert_true(log_has("source synthetic started"));
+
+    /* a second instance on the same state dir is refused */
+    char log2[4400];
+    snprintf(log2, sizeof(log2), "%s/second.log", dir);
+    pid_t p2 = st_spawn_sensor(args, log2);
+    assert_int_equal(st_wait(p2, 10), 1);
+    FILE *f2 = fopen(log2, "r");
+    char buf[1024];
+    int refused = 0;
+    while (fgets(buf, sizeof(buf), f2))
+        refused |= strstr(buf, "another edr-sensor runs") != NULL;
+    fclose(f2);
+    assert_true(refused);
+
+    /* SIGHUP with a good change, then a bad file: reload, then keep */
+    f = fopen(cfgp, "w");
+    fputs("sensor:\n  batch_events: 200\nkafka:\n  brokers: 127.0.0.1:1\n", f);
+    fclose(f);
+    kill(pid, SIGHUP);
+    t0 = st_now();
+    while (!log_has("configuration reloaded") && st_now() - t0 < 5)
+        usleep(20000);
+    assert_true(log_has("configuration reloaded"));
+    assert_true(log_has("kafka.brokers changed: takes effect at restart"));
+    f = fopen(cfgp, "w");
+    fputs("sensor:\n  batch_events: [\n", f);
+    fclose(f);
+    kill(pid, SIGHUP);
+    t0 = st_now();
+    while (!log_has("reload failed: configuration kept") && st_now() - t0 < 5)
+        usleep(20000);
+    assert_true(log_has("reload failed: configuration kept"));
+
+    /* SIGTERM flushes and exits 0; the state files are private */
+    kill(pid, SIGTERM);
+    assert_int_equal(st_wait(pid, 20), 0);
+    running = -1;
+    assert_true(log_has("stopping (SIGTERM)"));
+    struct stat st;
+    char p[4500];
+    snprintf(p, sizeof(p), "%s/state", dir);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    snprintf(p, sizeof(p), "%s/state/seq", dir);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(logp, sizeof(logp), "%s/sensor.log", dir);
+    snprintf(sdflag, sizeof(sdflag), "--state-dir=%s/state", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (running > 0) {
+        kill(running, SIGKILL);
+        waitpid(running, NULL, 0);
+    }
+    char cmd[4400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_flags),
+        cmocka_unit_test(test_bad_config),
+        cmocka_unit_test_teardown(test_lock_reload_term, st_cleanup),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
