@@ -20,6 +20,8 @@ PKGS=(
   chromium
   # peers of bench/run ingest: PostgreSQL 15 (COPY) and SQLite (WAL)
   postgresql-15 sqlite3 libsqlite3-dev
+  # sensor-overhead benchmark peer (bench/run sensor-overhead)
+  auditd
 )
 
 missing=()
