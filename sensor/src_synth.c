@@ -1,12 +1,14 @@
 /* Synthetic source: realistic mixed telemetry of many simulated hosts at a chosen rate (core synth.h). */
 #include "edr/config.h"
 #include "edr/err.h"
+#include "edr/identity.h"
 #include "edr/log.h"
 #include "edr/synth.h"
 #include "sensor_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
     edr_source_t base;
@@ -21,7 +23,67 @@ typedef struct {
     uv_idle_t idle;
     int running, finished;
     edr_emit_t *em;
+    char *truth_path; /* sensor.synth_truth */
+    int truth_written;
 } synth_src_t;
+
+static void put_truth(FILE *f, const char *name, const edr_synth_truth_t *t)
+{
+    static const char *const kinds[] = {"", "process", "file", "remote"};
+    char h[33], id[33];
+    fprintf(f, "\"%s\":{\"kind\":\"%s\",\"host_id\":\"%s\"", name, t->kind < 4 ? kinds[t->kind] : "",
+            edr_hex(t->host_id, 16, h));
+    if (t->kind == 1)
+        fprintf(f, ",\"entity_id\":\"%s\"", edr_hex(t->entity_id, 16, id));
+    if (t->kind == 2) {
+        fputs(",\"path\":\"", f);
+        for (const char *p = t->path; *p && p < t->path + sizeof(t->path); p++)
+            fprintf(f, (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) ? "\\u%04x" : "%c",
+                    (unsigned char)*p);
+        fputc('"', f);
+    }
+    if (t->kind == 3)
+        fprintf(f, ",\"ip\":\"%u.%u.%u.%u\"", t->ip[0], t->ip[1], t->ip[2], t->ip[3]);
+    fputc('}', f);
+}
+
+/* Writes the ground truth of every embedded attack as JSON lines (0600). */
+static void write_truth(synth_src_t *s)
+{
+    if (!s->truth_path || s->truth_written)
+        return;
+    s->truth_written = 1;
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", s->truth_path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        edr_log_error("synthetic source: cannot write %s", tmp);
+        return;
+    }
+    size_t n = edr_synth_attack_count(s->syn);
+    for (size_t i = 0; i < n; i++) {
+        const edr_synth_attack_t *a = edr_synth_attack(s->syn, i);
+        fprintf(f, "{\"attack\":%zu,\"kind\":%d,\"done\":%s,\"root_class\":%d,\"alert_ns\":%llu,", i,
+                (int)a->spec.kind, a->done ? "true" : "false", a->root_class,
+                (unsigned long long)a->alert_ns);
+        put_truth(f, "root", &a->root);
+        fputc(',', f);
+        put_truth(f, "first", &a->first);
+        fputc(',', f);
+        put_truth(f, "alert", &a->alert);
+        fputs(",\"entities\":[", f);
+        for (size_t k = 0; k < a->n_truth; k++) {
+            fputs(k ? ",{" : "{", f);
+            put_truth(f, "e", &a->truth[k]);
+            fputc('}', f);
+        }
+        fputs("]}\n", f);
+    }
+    if (fclose(f) != 0 || rename(tmp, s->truth_path) != 0)
+        edr_log_error("synthetic source: cannot write %s", s->truth_path);
+    else
+        edr_log_info("synthetic source: ground truth of %zu attacks in %s", n, s->truth_path);
+}
 
 /* Emits up to n events as batches; returns events emitted. */
 static uint64_t produce(synth_src_t *s, uint64_t n)
@@ -93,6 +155,7 @@ static void synth_stop(edr_source_t *src)
     if (!s->running)
         return;
     s->running = 0;
+    write_truth(s);
     uv_close((uv_handle_t *)&s->timer, NULL);
     uv_close((uv_handle_t *)&s->idle, NULL);
 }
@@ -107,6 +170,7 @@ static void synth_destroy(edr_source_t *src)
     synth_src_t *s = (synth_src_t *)src;
     edr_synth_destroy(s->syn);
     edr_arena_close(&s->arena);
+    free(s->truth_path);
     free(s);
 }
 
@@ -145,5 +209,31 @@ edr_source_t *edr_source_synth_new(const struct edr_config *cfg, char *err, size
     s->hosts = (uint32_t)hosts;
     s->rate = (uint64_t)rate;
     s->batch = batch > 0 ? (size_t)batch : 1000;
+    const char *truth = edr_config_str(cfg, "sensor.synth_truth");
+    if (*truth && !(s->truth_path = strdup(truth))) {
+        synth_destroy(&s->base);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    int64_t attacks = edr_config_int(cfg, "sensor.synth_attacks");
+    if (attacks < 0 || attacks > hosts) {
+        synth_destroy(&s->base);
+        snprintf(err, errlen, "sensor.synth_attacks: must be 0..sensor.synth_hosts (%lld)",
+                 (long long)hosts);
+        return NULL;
+    }
+    for (int64_t i = 0; i < attacks; i++) {
+        /* kinds in turn; lateral movement needs a second host */
+        int kind = 1 + (int)(i % (hosts > 1 ? 3 : 2));
+        edr_synth_attack_spec_t sp = {.kind = (edr_synth_attack_kind_t)kind,
+                                      .host = (uint32_t)i,
+                                      .target_host = (uint32_t)((i + 1) % hosts),
+                                      .depth = 3,
+                                      .after_events = 2000 + (uint64_t)i * 500};
+        int rc = edr_synth_add_attack(s->syn, &sp);
+        if (rc < 0)
+            edr_log_warn("synthetic source: attack %lld not planned: %s", (long long)i,
+                         edr_strerror(rc));
+    }
     return &s->base;
 }
