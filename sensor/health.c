@@ -33,12 +33,17 @@ void edr__drops_add(edr__drops_t *d, const char *source, const char *reason, uin
     x->count += n;
 }
 
+/* Health events are not counted: each one carries cumulative counters, so
+ * losing one loses no information the next one does not repeat. */
 uint64_t edr__frame_events(edr_frame_ctx_t *ctx, const uint8_t *frame, size_t len)
 {
     Edr__V1__EventBatch *b;
     if (!ctx || !frame || edr_frame_decode(ctx, frame, len, &b) != 0)
         return 0;
-    return b->n_events;
+    uint64_t n = 0;
+    for (size_t i = 0; i < b->n_events; i++)
+        n += b->events[i]->body_case != EDR__V1__EVENT__BODY_SENSOR_HEALTH;
+    return n;
 }
 
 static Edr__V1__SensorHealth__Queue *queue(edr_arena_t *a, const char *name, uint64_t depth,

@@ -109,8 +109,9 @@ static void on_spool_drop(void *ud, const uint8_t *frame, size_t len, const char
 {
     edr_sensor_t *s = ud;
     uint64_t n = edr__frame_events(s->dec, frame, len);
-    /* a frame whose events cannot be counted still counts as one loss */
-    edr__drops_add(&s->drops, "spool", reason, n ? n : 1);
+    /* a frame whose events cannot be counted (corrupt) still counts as one loss;
+     * a frame of health events only counts as none */
+    edr__drops_add(&s->drops, "spool", reason, n || frame ? n : 1);
 }
 
 /* ---- helpers ---- */

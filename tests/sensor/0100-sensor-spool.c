@@ -26,6 +26,7 @@ typedef struct {
     uint64_t order_errors; /* a new seq below one already seen for the host */
     uint64_t want_events;
     uint64_t health;
+    uint64_t spool_overflow; /* largest spool/overflow drop count reported by health */
     /* kill -9 test: (host, seq) pairs that were in the spool */
     struct {
         uint8_t host[16];
@@ -63,8 +64,15 @@ static int on_batch(void *ud, const Edr__V1__EventBatch *b)
             h->last_seq = b->seq;
         h->frames++;
         for (size_t i = 0; i < b->n_events; i++) {
-            if (b->events[i]->body_case == EDR__V1__EVENT__BODY_SENSOR_HEALTH)
+            if (b->events[i]->body_case == EDR__V1__EVENT__BODY_SENSOR_HEALTH) {
+                const Edr__V1__SensorHealth *sh = b->events[i]->sensor_health;
                 t->health++;
+                for (size_t k = 0; k < sh->n_drops; k++)
+                    if (!strcmp(sh->drops[k]->source, "spool") &&
+                        !strcmp(sh->drops[k]->reason, "overflow") &&
+                        sh->drops[k]->count > t->spool_overflow)
+                        t->spool_overflow = sh->drops[k]->count;
+            }
             else
                 t->events++;
         }
@@ -333,6 +341,62 @@ static void test_kill9_while_spooling(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static int log_has(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[2048];
+    int found = 0;
+    while (f && fgets(line, sizeof(line), f))
+        found |= strstr(line, needle) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* A spool far smaller than the outage needs: the oldest frames are dropped,
+ * and every dropped event is counted in health: delivered + dropped = sent. */
+static void test_overflow_counted(void **state)
+{
+    (void)state;
+    edr_config_t *cfg;
+    edr_kafka_cluster_t *cl = cluster(&cfg);
+    char dir[] = "/tmp/edr-spool-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char sd[4400], log[4300], brokers[512];
+    snprintf(sd, sizeof(sd), "--state-dir=%s/state", dir);
+    snprintf(log, sizeof(log), "%s/sensor.log", dir);
+    snprintf(brokers, sizeof(brokers), "--brokers=%s", edr_kafka_cluster_bootstraps(cl));
+    set_brokers(cl, 0);
+    const char *args[] = {"--source=synth", "--hosts=2", "--rate=20000", "--max-events=40000", sd,
+                          brokers, "--set", "sensor.batch_events=200", "--set",
+                          "sensor.spool_max_bytes=256KiB", "--set", "sensor.spool_after=500ms",
+                          "--set", "sensor.shutdown_timeout=60s", NULL};
+    pid_t pid = st_spawn_sensor(args, log);
+    assert_true(pid > 0);
+    double t0 = st_now();
+    while (!log_has(log, "stopping (--max-events reached)") && st_now() - t0 < 30)
+        usleep(50000);
+    assert_true(log_has(log, "stopping (--max-events reached)"));
+    set_brokers(cl, 1);
+    int rc = st_wait(pid, 90);
+    if (rc)
+        st_dump_log(log);
+    assert_int_equal(rc, 0);
+    tally_t t = {0};
+    st_consume(cfg, edr_kafka_cluster_bootstraps(cl), on_batch, &t, 2.0, 30);
+    fprintf(stderr, "overflow: %" PRIu64 " events delivered, %" PRIu64 " counted as dropped\n",
+            t.events, t.spool_overflow);
+    assert_true(t.spool_overflow > 0);
+    assert_int_equal(t.events + t.spool_overflow, 40000);
+    assert_int_equal(t.order_errors, 0);
+    tally_free(&t);
+    edr_kafka_cluster_destroy(cl);
+    edr_config_destroy(cfg);
+    char cmd[4400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     edr_log_init("test", EDR_LOG_WARN);
@@ -340,6 +404,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_outage_then_recovery, st_cleanup),
         cmocka_unit_test_teardown(test_kill9_while_spooling, st_cleanup),
+        cmocka_unit_test_teardown(test_overflow_counted, st_cleanup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
