@@ -1,0 +1,223 @@
+/* Spool module: order, bound with oldest dropped and reported, head persisted, torn tail cut, corrupt middle skipped. */
+#include "edr_test.h"
+
+#include "edr/arena.h"
+#include "edr/frame.h"
+#include "edr/log.h"
+#include "edr/synth.h"
+#include "spool.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+    uint64_t dropped;
+    uint64_t last_dropped_seq;
+    char reason[32];
+    edr_frame_ctx_t *dec;
+} drops_t;
+
+static void on_drop(void *ud, const uint8_t *frame, size_t len, const char *reason)
+{
+    drops_t *d = ud;
+    d->dropped++;
+    snprintf(d->reason, sizeof(d->reason), "%s", reason);
+    Edr__V1__EventBatch *b;
+    if (frame && edr_frame_decode(d->dec, frame, len, &b) == 0)
+        d->last_dropped_seq = b->seq;
+}
+
+/* Frames of synthetic batches with seq 1..n, appended to sp. */
+static void append_frames(edr_spool_t *sp, uint64_t from, uint64_t n)
+{
+    edr_synth_opts_t so = {.hosts = 1, .seed = 3};
+    edr_synth_t *s = edr_synth_new(&so);
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
+    edr_arena_t a;
+    edr_arena_init(&a, 1 << 16);
+    for (uint64_t i = from; i < from + n; i++) {
+        Edr__V1__EventBatch *b = edr_synth_next_batch(s, 0, 50, &a);
+        b->seq = i;
+        const uint8_t *fr;
+        size_t fl;
+        assert_int_equal(edr_frame_encode(enc, b, 0, &fr, &fl), 0);
+        assert_int_equal(edr_spool_append(sp, fr, fl), 0);
+        edr_arena_reset(&a);
+    }
+    edr_arena_close(&a);
+    edr_frame_ctx_destroy(enc);
+    edr_synth_destroy(s);
+}
+
+/* Reads every frame from the head; returns the count, checks seqs increase. */
+static uint64_t read_all(edr_spool_t *sp, edr_frame_ctx_t *dec, uint64_t *first, uint64_t *last)
+{
+    edr_spool_pos_t pos = edr_spool_head(sp), next;
+    const uint8_t *fr;
+    size_t fl;
+    uint64_t n = 0, prev = 0;
+    *first = 0;
+    while (edr_spool_read(sp, &pos, &fr, &fl, &next) == 1) {
+        Edr__V1__EventBatch *b;
+        assert_int_equal(edr_frame_decode(dec, fr, fl, &b), 0);
+        assert_true(b->seq > prev);
+        if (!*first)
+            *first = b->seq;
+        prev = b->seq;
+        n++;
+        pos = next;
+    }
+    *last = prev;
+    return n;
+}
+
+static char dir[] = "/tmp/edr-test-spool-XXXXXX";
+
+static void test_bound_drops_oldest(void **state)
+{
+    (void)state;
+    char sd[4200];
+    snprintf(sd, sizeof(sd), "%s/bound", dir);
+    drops_t d = {.dec = edr_frame_ctx_new(NULL)};
+    char err[256];
+    edr_spool_t *sp = edr_spool_open(sd, 128 * 1024, 0, on_drop, &d, err, sizeof(err));
+    assert_non_null(sp);
+    append_frames(sp, 1, 400);
+    edr_spool_stats_t st;
+    edr_spool_get_stats(sp, &st);
+    assert_true(st.bytes <= 128 * 1024);
+    assert_true(d.dropped > 0);
+    assert_string_equal(d.reason, "overflow");
+    assert_int_equal(st.frames + d.dropped, 400);
+    uint64_t first, last;
+    uint64_t n = read_all(sp, d.dec, &first, &last);
+    assert_int_equal(n, st.frames);
+    assert_int_equal(first, d.last_dropped_seq + 1); /* exactly the oldest went */
+    assert_int_equal(last, 400);                     /* the newest is kept */
+    edr_spool_close(sp);
+    edr_frame_ctx_destroy(d.dec);
+}
+
+static void test_ack_reopen_torn_tail(void **state)
+{
+    (void)state;
+    char sd[4200];
+    snprintf(sd, sizeof(sd), "%s/reopen", dir);
+    drops_t d = {.dec = edr_frame_ctx_new(NULL)};
+    char err[256];
+    edr_spool_t *sp = edr_spool_open(sd, 64 << 20, 1000000000ull, on_drop, &d, err, sizeof(err));
+    assert_non_null(sp);
+    append_frames(sp, 1, 30);
+    /* deliver the first 10 */
+    edr_spool_pos_t pos = edr_spool_head(sp), next;
+    const uint8_t *fr;
+    size_t fl;
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(edr_spool_read(sp, &pos, &fr, &fl, &next), 1);
+        pos = next;
+    }
+    edr_spool_ack(sp, pos, 10);
+    edr_spool_close(sp);
+    /* a torn append at the end: a header promising more than is there */
+    char seg[4300];
+    snprintf(seg, sizeof(seg), "%s/%016" PRIx64 ".seg", sd, (uint64_t)1);
+    FILE *f = fopen(seg, "ab");
+    assert_non_null(f);
+    uint8_t torn[40] = {'E', 'D', 'R', 'F', 1, 1, 32, 0};
+    torn[16] = 0xff;
+    fwrite(torn, 1, sizeof(torn), f);
+    fclose(f);
+    sp = edr_spool_open(sd, 64 << 20, 0, on_drop, &d, err, sizeof(err));
+    assert_non_null(sp);
+    edr_spool_stats_t st;
+    edr_spool_get_stats(sp, &st);
+    assert_int_equal(st.torn_bytes, sizeof(torn));
+    assert_int_equal(st.frames, 20);
+    uint64_t first, last;
+    assert_int_equal(read_all(sp, d.dec, &first, &last), 20);
+    assert_int_equal(first, 11); /* the head survived the reopen */
+    assert_int_equal(last, 30);
+    /* appends after recovery line up with the cut */
+    append_frames(sp, 31, 5);
+    assert_int_equal(read_all(sp, d.dec, &first, &last), 25);
+    assert_int_equal(last, 35);
+    edr_spool_close(sp);
+    struct stat sst;
+    assert_int_equal(stat(sd, &sst), 0);
+    assert_int_equal(sst.st_mode & 0777, 0700);
+    assert_int_equal(stat(seg, &sst), 0);
+    assert_int_equal(sst.st_mode & 0777, 0600);
+    edr_frame_ctx_destroy(d.dec);
+}
+
+static void test_corrupt_middle_skipped(void **state)
+{
+    (void)state;
+    char sd[4200];
+    snprintf(sd, sizeof(sd), "%s/corrupt", dir);
+    drops_t d = {.dec = edr_frame_ctx_new(NULL)};
+    char err[256];
+    /* 64 KiB segments: 200 frames span several */
+    edr_spool_t *sp = edr_spool_open(sd, 1 << 20, 0, on_drop, &d, err, sizeof(err));
+    assert_non_null(sp);
+    append_frames(sp, 1, 200);
+    edr_spool_close(sp);
+    /* flip a payload byte in the first segment */
+    char seg[4300];
+    snprintf(seg, sizeof(seg), "%s/%016" PRIx64 ".seg", sd, (uint64_t)1);
+    FILE *f = fopen(seg, "r+b");
+    assert_non_null(f);
+    fseek(f, 100, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, 100, SEEK_SET);
+    fputc(c ^ 0xff, f);
+    fclose(f);
+    sp = edr_spool_open(sd, 1 << 20, 0, on_drop, &d, err, sizeof(err));
+    assert_non_null(sp);
+    uint64_t first, last;
+    uint64_t n = read_all(sp, d.dec, &first, &last);
+    assert_true(n > 0 && n < 200);
+    assert_int_equal(last, 200); /* the later segments are intact */
+    assert_string_equal(d.reason, "corrupt");
+    edr_spool_close(sp);
+    edr_frame_ctx_destroy(d.dec);
+}
+
+static void test_open_errors(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    edr_spool_t *sp = edr_spool_open("/proc/edr-no-such/spool", 1 << 20, 0, NULL, NULL, err, sizeof(err));
+    assert_null(sp);
+    assert_non_null(strstr(err, "/proc/edr-no-such/spool"));
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    edr_log_init("test_spool", EDR_LOG_ERROR);
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[4200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bound_drops_oldest),
+        cmocka_unit_test(test_ack_reopen_torn_tail),
+        cmocka_unit_test(test_corrupt_middle_skipped),
+        cmocka_unit_test(test_open_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
