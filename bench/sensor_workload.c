@@ -177,13 +177,15 @@ static int count(char **argv)
                 }
                 break;
             }
-            case EDR__V1__EVENT__BODY_FILE_CREATE: /* not the copy of true made before */
+            case EDR__V1__EVENT__BODY_FILE_CREATE: /* not wl-true and pids, made by us */
                 creates += e->file_create->path && !strncmp(e->file_create->path, dir, dl) &&
-                           !strstr(e->file_create->path, "/wl-true");
+                           !strstr(e->file_create->path, "/wl-true") &&
+                           !strstr(e->file_create->path, "/pids");
                 break;
             case EDR__V1__EVENT__BODY_FILE_WRITE:
                 writes += e->file_write->path && !strncmp(e->file_write->path, dir, dl) &&
-                          !strstr(e->file_write->path, "/wl-true");
+                          !strstr(e->file_write->path, "/wl-true") &&
+                          !strstr(e->file_write->path, "/pids");
                 break;
             case EDR__V1__EVENT__BODY_FILE_RENAME:
                 renames += e->file_rename->old_path && !strncmp(e->file_rename->old_path, dir, dl);
