@@ -36,6 +36,15 @@ typedef struct {
     size_t n, ncap;
 } frames_t;
 
+/* CPU seconds of every thread of this process: the collector's thread, its
+ * Kafka client threads and RocksDB's background flushes and compactions. */
+static double proc_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void frames_add(frames_t *f, const uint8_t *p, size_t n)
 {
     if (f->len + n > f->cap) {
@@ -312,7 +321,7 @@ int main(int argc, char **argv)
 
     /* the collector, in this process, on its own thread */
     edr_collector_opts_t co = {0};
-    double c0 = now_s();
+    double c0 = now_s(), p0 = proc_cpu_s(), p_end = 0;
     edr_collector_t *col = edr_collector_new(cfg, &co, err, sizeof(err));
     if (!col) {
         fprintf(stderr, "%s\n", err);
@@ -328,8 +337,10 @@ int main(int argc, char **argv)
         edr_collector_stats(col, &cs);
         if (!first && cs.batches)
             first = now_s();
-        if (cs.events + 0 >= sent && cs.last_commit > 0)
+        if (cs.events + 0 >= sent && cs.last_commit > 0) {
+            p_end = proc_cpu_s();
             break;
+        }
         if (now_s() - c0 > 600) {
             fprintf(stderr, "collector stored only %llu of %llu events in 600 s\n",
                     (unsigned long long)cs.events, (unsigned long long)sent);
@@ -351,7 +362,9 @@ int main(int argc, char **argv)
     double rate_cpu = cs.cpu > 0 ? (double)cs.events / cs.cpu : 0;
 
     /* compaction, size */
-    uint64_t disk = 0;
+    uint64_t disk = 0, cf_bytes[16] = {0}, cf_keys[16] = {0};
+    const char *cf_names[16] = {0};
+    size_t n_cf = 0;
     DIR *d = opendir(store);
     struct dirent *de;
     while (d && (de = readdir(d))) {
@@ -362,6 +375,14 @@ int main(int argc, char **argv)
         if (!w)
             continue;
         edr_store_writer_compact(w);
+        edr_store_cf_stat_t cst[16];
+        size_t ncf = edr_store_writer_cf_stats(w, cst, 16);
+        for (size_t i = 0; i < ncf; i++) {
+            cf_bytes[i] += cst[i].sst_bytes;
+            cf_keys[i] += cst[i].keys;
+            cf_names[i] = cst[i].name;
+        }
+        n_cf = ncf;
         edr_store_writer_destroy(w);
     }
     if (d)
@@ -407,10 +428,22 @@ int main(int argc, char **argv)
     printf("RESULT ingest_events_per_s %.0f events/s\n", rate_steady);
     printf("RESULT ingest_events_per_s_from_start %.0f events/s\n", rate_start);
     printf("RESULT ingest_events_per_cpu_s %.0f events/s\n", rate_cpu);
+    printf("RESULT ingest_events_per_process_cpu_s %.0f events/s\n",
+           p_end > p0 ? (double)cs.events / (p_end - p0) : 0);
     printf("RESULT decode_only_events_per_s %.0f events/s\n", dec_rate);
     printf("RESULT ingest_ratio_to_decode %.2f ratio\n", rate_steady / dec_rate);
     printf("RESULT store_bytes_per_event %.2f B/event\n", (double)disk / (double)cs.events);
     printf("RESULT wire_bytes_per_event %.2f B/event\n", (double)fr.len / (double)sent);
+    uint64_t sst_total = 0;
+    for (size_t i = 0; i < n_cf; i++) {
+        sst_total += cf_bytes[i];
+        printf("RESULT store_cf_%s_bytes_per_event %.2f B/event\n", cf_names[i],
+               (double)cf_bytes[i] / (double)cs.events);
+        printf("RESULT store_cf_%s_keys_per_batch %.1f keys\n", cf_names[i],
+               (double)cf_keys[i] / (double)(cs.batches ? cs.batches : 1));
+    }
+    printf("RESULT store_other_files_bytes_per_event %.2f B/event\n",
+           (double)(disk > sst_total ? disk - sst_total : 0) / (double)cs.events);
     printf("RESULT query_ancestry_us %.1f us\n", q_anc * 1e6);
     printf("RESULT query_process_events_us %.1f us\n", q_ev * 1e6);
     printf("RESULT query_hash_hosts_us %.1f us\n", q_hash * 1e6);

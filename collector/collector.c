@@ -171,7 +171,7 @@ static void count_dl(edr_collector_t *c, const char *reason)
 static int shard_open(edr_collector_t *c, int p)
 {
     char err[512];
-    edr_store_opts_t so = {0};
+    edr_store_opts_t so = {.sync = edr_config_bool(c->cfg, "collector.store_sync")};
     /* the previous owner may still be closing the shard: wait for its lock */
     for (int tries = 0; tries < 600; tries++) {
         c->parts[p].w = edr_store_writer_open(c->store_dir, (uint32_t)p, &so, err, sizeof(err));

@@ -119,6 +119,7 @@ edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
     rocksdb_options_set_max_log_file_size(w->db_opts, 4 << 20);
     rocksdb_options_set_max_total_wal_size(w->db_opts, 256u << 20);
     rocksdb_options_set_info_log_level(w->db_opts, 2 /* warn */);
+    rocksdb_options_set_allow_concurrent_memtable_write(w->db_opts, 0); /* vector memtables */
     edr__store_cf_options(w->cf_opts, opts, w->ret, w->filters);
     w->db = rocksdb_open_column_families(w->db_opts, w->path, CF__COUNT, edr__store_cf_names,
                                          (const rocksdb_options_t *const *)w->cf_opts, w->cf,
@@ -821,4 +822,23 @@ void edr_store_writer_stats(const edr_store_writer_t *w, edr_store_writer_stats_
 uint64_t edr_store_writer_disk_bytes(edr_store_writer_t *w)
 {
     return edr__dir_bytes(w->path);
+}
+
+static uint64_t cf_prop(edr_store_writer_t *w, int cf, const char *name)
+{
+    char *v = rocksdb_property_value_cf(w->db, w->cf[cf], name);
+    uint64_t n = v ? strtoull(v, NULL, 10) : 0;
+    rocksdb_free(v);
+    return n;
+}
+
+size_t edr_store_writer_cf_stats(edr_store_writer_t *w, edr_store_cf_stat_t *out, size_t max)
+{
+    size_t n = 0;
+    for (int i = 0; i < CF__COUNT && n < max; i++, n++) {
+        out[n].name = edr__store_cf_names[i];
+        out[n].sst_bytes = cf_prop(w, i, "rocksdb.total-sst-files-size");
+        out[n].keys = cf_prop(w, i, "rocksdb.estimate-num-keys");
+    }
+    return n;
 }

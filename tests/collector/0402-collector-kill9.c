@@ -65,8 +65,10 @@ static void test_kill9(void **state)
     unsigned seed = (unsigned)time(NULL);
     srand(seed);
     fprintf(stderr, "kill schedule seed %u\n", seed);
-    /* slow the collector down so kills land during the ingest: small commits */
-    const char *sets[] = {"collector.commit_interval=5ms", "kafka.properties.group.instance.id=kill9", NULL};
+    /* slow the collector down so kills land during the ingest whatever the store writer's
+     * speed: small commits, each with an fsync of the write-ahead logs */
+    const char *sets[] = {"collector.commit_interval=5ms", "collector.store_sync=true",
+                          "kafka.properties.group.instance.id=kill9", NULL};
     int mid = 0;
     double tk = h_now();
     for (int k = 0; k < KILLS; k++) {

@@ -129,6 +129,17 @@ void edr_store_writer_stats(const edr_store_writer_t *w, edr_store_writer_stats_
 /* Bytes of live SST + WAL files of the shard. */
 uint64_t edr_store_writer_disk_bytes(edr_store_writer_t *w);
 
+/* What one column family of a shard holds. */
+typedef struct edr_store_cf_stat {
+    const char *name;   /* column family name (static storage) */
+    uint64_t sst_bytes; /* rocksdb.total-sst-files-size */
+    uint64_t keys;      /* rocksdb.estimate-num-keys (SST and memtables) */
+} edr_store_cf_stat_t;
+
+/* Fills out[] with one entry per column family, at most max; returns the
+ * number filled. Properties RocksDB cannot report read as 0. */
+size_t edr_store_writer_cf_stats(edr_store_writer_t *w, edr_store_cf_stat_t *out, size_t max);
+
 /* ---------------------------------------------------------------- reader */
 
 typedef struct edr_store edr_store_t;
