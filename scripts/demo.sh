@@ -6,28 +6,6 @@ BIN="$BUILD/bin"
 echo "== telemetry through the embedded Kafka cluster =="
 "$BIN/edr" demo --events 200000 --hosts 50
 
-# ---- root-cause analysis on real attack telemetry (issue 5) ----
-# The OTRF Log4Shell recording (Sysmon for Linux) is imported into a RocksDB
-# store, then the analysis starts from the last attack process (whoami, pid
-# 17832) and walks back to where the attack entered.
-OUT=${EDR_DEMO_OUT:-demo-out}
-DATASET=../shared/datasets/otrf-log4shell/linux-sysmon-syslog.jsonl
-if [ -f "$DATASET" ]; then
-  echo
-  echo "== root cause of the Log4Shell attack (OTRF dataset) =="
-  rm -rf "$OUT/log4shell-store"
-  mkdir -p "$OUT"
-  chmod 700 "$OUT"
-  "$BIN/edr" import sysmon "$DATASET" --store "$OUT/log4shell-store"
-  "$BIN/edr" rca --store "$OUT/log4shell-store" --pid 17832
-  "$BIN/edr" rca --store "$OUT/log4shell-store" --pid 17832 --format html -o "$OUT/log4shell-incident.html"
-  "$BIN/edr" rca --store "$OUT/log4shell-store" --pid 17832 --format svg -o "$OUT/log4shell-graph.svg"
-  echo "incident card: $(realpath "$OUT/log4shell-incident.html")"
-  echo "attack graph:  $(realpath "$OUT/log4shell-graph.svg")"
-else
-  echo "demo: $DATASET not found: skipping the root-cause part (shared/ must sit beside the checkout)"
-fi
-
 # ---- edr-sensor into Kafka (issue 3) ----
 # The endpoint sensor produces into an `edr kafka serve` cluster: the eBPF
 # source where this kernel and user allow it, else the synthetic source (it
@@ -66,7 +44,48 @@ if [ "$SK_SRC" = synthetic ]; then
 fi
 echo "sensor source: $SK_SRC"
 grep -E "source .* started|stopped:" "$SK/sensor.log" | sed 's/^/  /' || true
+# a third-party client reads the topic: the frames are plain Kafka messages
 kcat -C -b "$SK_BOOT" -t edr.telemetry.v1 -e -q -f '%s' >"$SK/frames.bin" 2>/dev/null
-"$BIN/edr" frame inspect "$SK/frames.bin" | tail -n 15
+echo "kcat read $(stat -c %s "$SK/frames.bin") bytes of frames; check:"
+"$BIN/edr" frame inspect "$SK/frames.bin" | sed -n '/frames (/,$p'
+
+# ---- collector: Kafka -> RocksDB store (issue 4) ----
+echo
+echo "== edr-collector: Kafka -> RocksDB store =="
+OUT=${EDR_DEMO_OUT:-demo-out}
+mkdir -p "$OUT"
+chmod 700 "$OUT"
+rm -rf "$OUT/store"
+C0=$(date +%s.%N)
+"$BIN/edr-collector" --brokers="$SK_BOOT" --store "$OUT/store" --exit-when-idle 3 \
+  --set collector.metrics_listen=127.0.0.1:0 2>"$SK/collector.log" || {
+  echo "collector failed:"; tail -5 "$SK/collector.log"; exit 1; }
+C1=$(date +%s.%N)
+"$BIN/edr" store stats --store "$OUT/store" | sed 's/^/  /'
+EV=$("$BIN/edr" store stats --store "$OUT/store" | awk '$1=="events"{print $2}')
+awk -v e="$EV" -v a="$C0" -v b="$C1" 'BEGIN{printf "  stored %d events in %.1f s wall (including 3 s idle wait at the end)\n", e, b-a}'
 kill $SK_PID 2>/dev/null || true
 wait $SK_PID 2>/dev/null || true
+
+
+# ---- root-cause analysis on real attack telemetry (issue 5) ----
+# The OTRF Log4Shell recording (Sysmon for Linux) is imported into a RocksDB
+# store, then the analysis starts from the last attack process (whoami, pid
+# 17832) and walks back to where the attack entered.
+OUT=${EDR_DEMO_OUT:-demo-out}
+DATASET=../shared/datasets/otrf-log4shell/linux-sysmon-syslog.jsonl
+if [ -f "$DATASET" ]; then
+  echo
+  echo "== root cause of the Log4Shell attack (OTRF dataset) =="
+  rm -rf "$OUT/log4shell-store"
+  mkdir -p "$OUT"
+  chmod 700 "$OUT"
+  "$BIN/edr" import sysmon "$DATASET" --store "$OUT/log4shell-store"
+  "$BIN/edr" rca --store "$OUT/log4shell-store" --pid 17832
+  "$BIN/edr" rca --store "$OUT/log4shell-store" --pid 17832 --format html -o "$OUT/log4shell-incident.html"
+  "$BIN/edr" rca --store "$OUT/log4shell-store" --pid 17832 --format svg -o "$OUT/log4shell-graph.svg"
+  echo "incident card: $(realpath "$OUT/log4shell-incident.html")"
+  echo "attack graph:  $(realpath "$OUT/log4shell-graph.svg")"
+else
+  echo "demo: $DATASET not found: skipping the root-cause part (shared/ must sit beside the checkout)"
+fi
