@@ -100,6 +100,10 @@ uint64_t edr__dir_bytes(const char *path)
  *   start time: first non-zero; end, exit code, signal: latest non-zero end;
  *   first_block: smallest key, last_block: largest; exec_count: sum.
  * Operands of one key arrive in write order, which per host is batch order.
+ * To keep records small, what is implied is not stored: the entity id (the
+ * key), the host id (the first 16 bytes of first_block) and a last_block
+ * equal to first_block; readers restore them. An empty last_block in an
+ * operand or record means "same as its first_block".
  */
 static int bin_empty(ProtobufCBinaryData b)
 {
@@ -144,11 +148,11 @@ void edr__proc_merge(Edr__V1__ProcessRecord *acc, const Edr__V1__ProcessRecord *
          (op->first_block.len == acc->first_block.len &&
           memcmp(op->first_block.data, acc->first_block.data, op->first_block.len) < 0)))
         acc->first_block = op->first_block;
-    if (!bin_empty(op->last_block) &&
-        (bin_empty(acc->last_block) ||
-         (op->last_block.len == acc->last_block.len &&
-          memcmp(op->last_block.data, acc->last_block.data, op->last_block.len) > 0)))
-        acc->last_block = op->last_block;
+    ProtobufCBinaryData ol = bin_empty(op->last_block) ? op->first_block : op->last_block;
+    ProtobufCBinaryData al = bin_empty(acc->last_block) ? acc->first_block : acc->last_block;
+    if (!bin_empty(ol) &&
+        (bin_empty(al) || (ol.len == al.len && memcmp(ol.data, al.data, ol.len) > 0)))
+        acc->last_block = ol;
     acc->exec_count += op->exec_count;
 }
 
@@ -175,6 +179,15 @@ static char *merge_records(const char *existing, size_t existing_len, const char
         if (parts[n_parts]) /* an undecodable operand is dropped rather than poisoning the key */
             edr__proc_merge(&acc, parts[n_parts++]);
     }
+    /* leave out what readers restore (see above) */
+    if (acc.last_block.len == acc.first_block.len &&
+        (!acc.last_block.len ||
+         !memcmp(acc.last_block.data, acc.first_block.data, acc.last_block.len)))
+        acc.last_block.len = 0;
+    if (acc.first_block.len == EDR_BLOCK_KEY_LEN && acc.host_id.len == 16 &&
+        !memcmp(acc.host_id.data, acc.first_block.data, 16))
+        acc.host_id.len = 0;
+    acc.entity_id.len = 0;
     size_t n = edr__v1__process_record__get_packed_size(&acc);
     out = malloc(n ? n : 1);
     if (out) {
@@ -286,7 +299,8 @@ static unsigned char procs_filter(void *st, int level, const char *key, size_t k
     if (!p)
         return 0;
     edr_block_key_t k;
-    unsigned char drop = edr_block_key_decode(p->last_block.data, p->last_block.len, &k) == 0 &&
+    ProtobufCBinaryData last = p->last_block.len ? p->last_block : p->first_block;
+    unsigned char drop = edr_block_key_decode(last.data, last.len, &k) == 0 &&
                          k.bucket < r->cutoff_bucket;
     edr__v1__process_record__free_unpacked(p, NULL);
     return drop;

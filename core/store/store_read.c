@@ -204,6 +204,25 @@ static rocksdb_pinnableslice_t *get_any(edr_store_t *s, int cf, const void *k, s
     return NULL;
 }
 
+/* Stored records leave out what the key and first_block already say (see
+ * edr__proc_merge): restores entity id, host id and last_block. */
+static void proc_restore(Edr__V1__ProcessRecord *p, const uint8_t *key, edr_arena_t *a)
+{
+    if (p->entity_id.len == 0) {
+        uint8_t *id = edr_arena_dup(a, key, 16);
+        if (id) {
+            p->entity_id.data = id;
+            p->entity_id.len = 16;
+        }
+    }
+    if (p->last_block.len == 0)
+        p->last_block = p->first_block;
+    if (p->host_id.len == 0 && p->first_block.len == EDR_BLOCK_KEY_LEN) {
+        p->host_id.data = p->first_block.data; /* the block key starts with the host id */
+        p->host_id.len = 16;
+    }
+}
+
 int edr_store_process_get(edr_store_t *s, const uint8_t entity_id[16], edr_arena_t *a,
                           Edr__V1__ProcessRecord **out)
 {
@@ -215,6 +234,8 @@ int edr_store_process_get(edr_store_t *s, const uint8_t entity_id[16], edr_arena
     const char *v = rocksdb_pinnableslice_value(ps, &vl);
     *out = edr__v1__process_record__unpack(&a->pb, vl, (const uint8_t *)v);
     rocksdb_pinnableslice_destroy(ps);
+    if (*out)
+        proc_restore(*out, entity_id, a);
     return *out ? 0 : EDR_EPARSE;
 }
 
@@ -693,11 +714,11 @@ static int proc_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl
                      const uint8_t *v, size_t vl, void *ud)
 {
     (void)shard;
-    (void)k;
-    (void)kl;
     struct procs_ctx *c = ud;
     edr_arena_reset(&s->arena);
     Edr__V1__ProcessRecord *p = edr__v1__process_record__unpack(&s->arena.pb, vl, v);
+    if (p && kl == 16)
+        proc_restore(p, k, &s->arena);
     return p ? c->fn(p, c->ud) : 0;
 }
 

@@ -115,7 +115,7 @@ edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
     rocksdb_options_set_create_if_missing(w->db_opts, 1);
     rocksdb_options_set_create_missing_column_families(w->db_opts, 1);
     rocksdb_options_set_max_background_jobs(w->db_opts, 2);
-    rocksdb_options_set_keep_log_file_num(w->db_opts, 3);
+    rocksdb_options_set_keep_log_file_num(w->db_opts, 1);
     rocksdb_options_set_max_log_file_size(w->db_opts, 4 << 20);
     rocksdb_options_set_max_total_wal_size(w->db_opts, 256u << 20);
     rocksdb_options_set_info_log_level(w->db_opts, 2 /* warn */);
@@ -418,9 +418,7 @@ static ent_slot_t *ent_get(edr_store_writer_t *w, const Edr__V1__Event *e,
     memcpy(s->id, e->entity_id.data, 16);
     Edr__V1__ProcessRecord init = EDR__V1__PROCESS_RECORD__INIT;
     s->rec = init;
-    s->rec.entity_id.data = s->id;
-    s->rec.entity_id.len = 16;
-    s->rec.host_id = *host;
+    (void)host; /* entity and host id are implied by the key and first_block */
     s->rec.pid = e->pid;
     if (e->parent_entity_id.len == 16)
         s->rec.parent_entity_id = e->parent_entity_id;
@@ -615,8 +613,7 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
     for (size_t i = 0; i < w->n_ent_list; i++) {
         ent_slot_t *s = &w->ents[w->ent_list[i]];
         s->rec.first_block.data = bk;
-        s->rec.first_block.len = sizeof(bk);
-        s->rec.last_block = s->rec.first_block;
+        s->rec.first_block.len = sizeof(bk); /* last_block: empty means the same */
         size_t n = edr__v1__process_record__get_packed_size(&s->rec);
         uint8_t *p = pack_buf(w, n);
         if (!p)
