@@ -17,6 +17,7 @@
 #include <zstd_errors.h>
 
 #define MAX_DICTS 16
+#define EDR_ID_BYTES 16
 
 struct edr_dict {
     uint32_t id;
@@ -34,6 +35,8 @@ struct edr_frame_ctx {
     size_t out_cap;
     uint8_t *sizes; /* per-event packed sizes while encoding */
     size_t sizes_cap;
+    uint8_t *slots, *actors, *actor_ptrs; /* actor table while encoding */
+    size_t slots_cap, actors_cap, actor_ptrs_cap;
     edr_arena_t arena;
     edr_dict_t *dicts[MAX_DICTS];
     int n_dicts;
@@ -185,6 +188,9 @@ void edr_frame_ctx_destroy(edr_frame_ctx_t *ctx)
     free(ctx->raw);
     free(ctx->out);
     free(ctx->sizes);
+    free(ctx->slots);
+    free(ctx->actors);
+    free(ctx->actor_ptrs);
     for (int i = 0; i < ctx->n_dicts; i++)
         edr_dict_destroy(ctx->dicts[i]);
     edr_arena_close(&ctx->arena);
@@ -300,10 +306,25 @@ int edr_frame_encode_raw(edr_frame_ctx_t *ctx, const void *raw, size_t raw_len, 
 }
 
 /* Wire form of events (see event.proto): time as delta from the previous
- * event, tid 0 when equal to pid. Both compress far better: timestamps were
- * a quarter of the compressed bytes. to_wire and from_wire are inverses. */
-static void events_to_wire(const Edr__V1__EventBatch *b)
+ * event, tid 0 when equal to pid, and the actor's identity (entity id,
+ * parent, pid) once per batch in EventBatch.actors with events referring to
+ * it. Timestamps were a quarter of the compressed bytes, repeated identities
+ * another sixth. to_wire and from_wire are inverses; to_wire borrows the
+ * events' own id buffers for the table, so nothing is copied. */
+static int events_to_wire(edr_frame_ctx_t *ctx, Edr__V1__EventBatch *b)
 {
+    size_t slots = 64;
+    while (slots < 2 * b->n_events)
+        slots *= 2;
+    if (grow(&ctx->slots, &ctx->slots_cap, slots * sizeof(int32_t)) ||
+        grow(&ctx->actors, &ctx->actors_cap, (b->n_events + 1) * sizeof(Edr__V1__Actor)) ||
+        grow(&ctx->actor_ptrs, &ctx->actor_ptrs_cap, (b->n_events + 1) * sizeof(void *)))
+        return EDR_ENOMEM;
+    int32_t *slot = (int32_t *)ctx->slots;
+    Edr__V1__Actor *act = (Edr__V1__Actor *)ctx->actors;
+    Edr__V1__Actor **ptrs = (Edr__V1__Actor **)ctx->actor_ptrs;
+    memset(slot, -1, slots * sizeof(int32_t));
+    size_t n_act = 0;
     int64_t prev = 0;
     for (size_t i = 0; i < b->n_events; i++) {
         Edr__V1__Event *e = b->events[i];
@@ -312,19 +333,75 @@ static void events_to_wire(const Edr__V1__EventBatch *b)
         prev = t;
         if (e->tid == e->pid)
             e->tid = 0;
+        if (e->entity_id.len != EDR_ID_BYTES)
+            continue;
+        uint64_t h;
+        memcpy(&h, e->entity_id.data, 8);
+        h ^= e->pid * 0x9E3779B97F4A7C15ull;
+        if (e->parent_entity_id.len == EDR_ID_BYTES) {
+            uint64_t ph;
+            memcpy(&ph, e->parent_entity_id.data, 8);
+            h ^= ph * 0xC2B2AE3D27D4EB4Full;
+        }
+        size_t k = (size_t)(h ^ (h >> 29)) & (slots - 1);
+        for (;; k = (k + 1) & (slots - 1)) {
+            int32_t j = slot[k];
+            if (j < 0) {
+                edr__v1__actor__init(&act[n_act]);
+                act[n_act].entity_id = e->entity_id;
+                act[n_act].parent_entity_id = e->parent_entity_id;
+                act[n_act].pid = e->pid;
+                ptrs[n_act] = &act[n_act];
+                slot[k] = (int32_t)n_act++;
+                j = slot[k];
+            } else {
+                const Edr__V1__Actor *x = &act[j];
+                if (x->pid != e->pid || memcmp(x->entity_id.data, e->entity_id.data, 16) != 0 ||
+                    x->parent_entity_id.len != e->parent_entity_id.len ||
+                    (x->parent_entity_id.len &&
+                     memcmp(x->parent_entity_id.data, e->parent_entity_id.data,
+                            x->parent_entity_id.len) != 0))
+                    continue;
+            }
+            e->actor = (uint32_t)j + 1;
+            e->entity_id.len = 0;
+            e->parent_entity_id.len = 0;
+            e->pid = 0;
+            break;
+        }
     }
+    b->n_actors = n_act;
+    b->actors = n_act ? ptrs : NULL;
+    return 0;
 }
 
-static void events_from_wire(const Edr__V1__EventBatch *b)
+/* Restores the in-memory form. Returns EDR_EFRAME_PROTOBUF when an event
+ * refers to an actor the batch does not have. */
+static int events_from_wire(Edr__V1__EventBatch *b)
 {
     uint64_t acc = 0;
+    int rc = 0;
     for (size_t i = 0; i < b->n_events; i++) {
         Edr__V1__Event *e = b->events[i];
         acc += (uint64_t)e->time_offset_ns; /* hostile input wraps, never UB */
         e->time_offset_ns = (int64_t)acc;
+        if (e->actor) {
+            if (e->actor > b->n_actors) {
+                rc = EDR_EFRAME_PROTOBUF;
+            } else {
+                const Edr__V1__Actor *x = b->actors[e->actor - 1];
+                e->entity_id = x->entity_id;
+                e->parent_entity_id = x->parent_entity_id;
+                e->pid = x->pid;
+            }
+            e->actor = 0;
+        }
         if (e->tid == 0)
             e->tid = e->pid;
     }
+    b->n_actors = 0;
+    b->actors = NULL;
+    return rc;
 }
 
 static size_t varint_len(uint64_t v)
@@ -370,6 +447,10 @@ static size_t batch_pack(edr_frame_ctx_t *ctx, const Edr__V1__EventBatch *b)
         sz[i] = protobuf_c_message_get_packed_size(&b->events[i]->base);
         total += 1 + varint_len(sz[i]) + sz[i];
     }
+    for (size_t i = 0; i < b->n_actors; i++) {
+        size_t al = protobuf_c_message_get_packed_size(&b->actors[i]->base);
+        total += 1 + varint_len(al) + al;
+    }
     if (total > ctx->opts.max_raw_len || grow(&ctx->raw, &ctx->raw_cap, total ? total : 1))
         return 0;
     uint8_t *p = ctx->raw;
@@ -395,6 +476,11 @@ static size_t batch_pack(edr_frame_ctx_t *ctx, const Edr__V1__EventBatch *b)
         p = put_varint(p, sz[i]);
         p += protobuf_c_message_pack(&b->events[i]->base, p);
     }
+    for (size_t i = 0; i < b->n_actors; i++) {
+        *p++ = 6 << 3 | 2;
+        p = put_varint(p, protobuf_c_message_get_packed_size(&b->actors[i]->base));
+        p += protobuf_c_message_pack(&b->actors[i]->base, p);
+    }
     return (size_t)(p - ctx->raw);
 }
 
@@ -403,9 +489,15 @@ int edr_frame_encode(edr_frame_ctx_t *ctx, const Edr__V1__EventBatch *batch, uin
 {
     /* the batch is const to the caller: it is rewritten to wire form for the
      * pack and restored before returning */
-    events_to_wire(batch);
-    size_t n = batch_pack(ctx, batch);
-    events_from_wire(batch);
+    Edr__V1__EventBatch *b = (Edr__V1__EventBatch *)batch;
+    if (b->n_actors)
+        return EDR_EINVAL; /* the actor table is the codec's, never the caller's */
+    if (events_to_wire(ctx, b) != 0) {
+        events_from_wire(b);
+        return EDR_ENOMEM;
+    }
+    size_t n = batch_pack(ctx, b);
+    events_from_wire(b);
     if (n == 0 && (batch->n_events || batch->sensor))
         return EDR_EINVAL; /* larger than max_raw_len, or out of memory */
     return edr_frame_encode_raw(ctx, ctx->raw, n, dict_id, out, out_len);
@@ -520,7 +612,8 @@ int edr_batch_unpack(edr_arena_t *a, const uint8_t *raw, size_t raw_len,
         return EDR_EFRAME_PROTOBUF;
     if (b->schema_version != EDR_BATCH_SCHEMA_VERSION)
         return EDR_EFRAME_SCHEMA;
-    events_from_wire(b);
+    if (events_from_wire(b) != 0)
+        return EDR_EFRAME_PROTOBUF;
     *out = b;
     return 0;
 }

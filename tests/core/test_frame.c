@@ -237,6 +237,52 @@ static void test_protobuf_failure(void **state)
     edr_frame_ctx_destroy(c);
 }
 
+static void test_bad_actor_reference(void **state)
+{
+    fx_t *fx = *state;
+    /* an event naming actor 5 of a batch that has none */
+    Edr__V1__Event ev = EDR__V1__EVENT__INIT, *evp = &ev;
+    ev.actor = 5;
+    Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
+    b.schema_version = 1;
+    b.n_events = 1;
+    b.events = &evp;
+    uint8_t raw[64];
+    size_t rl = protobuf_c_message_pack(&b.base, raw);
+    edr_frame_ctx_t *c = edr_frame_ctx_new(NULL);
+    const uint8_t *out;
+    size_t len;
+    assert_int_equal(edr_frame_encode_raw(c, raw, rl, 0, &out, &len), 0);
+    assert_int_equal(decode(fx, out, len), EDR_EFRAME_PROTOBUF);
+    edr_frame_ctx_destroy(c);
+}
+
+static void test_actor_table_shrinks_and_restores(void **state)
+{
+    fx_t *fx = *state;
+    /* identities travel once per batch in the actor table; every event gets
+     * its own back, and the caller's batch is left as it was */
+    Edr__V1__EventBatch *b = edr_synth_next_batch(fx->synth, 0, 1000, &fx->arena);
+    const uint8_t *out;
+    size_t len;
+    assert_int_equal(edr_frame_encode(fx->ctx, b, 0, &out, &len), 0);
+    uint8_t *f = malloc(len);
+    memcpy(f, out, len);
+    Edr__V1__EventBatch *d;
+    assert_int_equal(edr_frame_decode(fx->ctx, f, len, &d), 0);
+    assert_int_equal(d->n_actors, 0);
+    for (size_t i = 0; i < d->n_events; i++) {
+        assert_int_equal(d->events[i]->entity_id.len, 16);
+        assert_memory_equal(d->events[i]->entity_id.data, b->events[i]->entity_id.data, 16);
+        assert_int_equal(d->events[i]->pid, b->events[i]->pid);
+        assert_int_equal(d->events[i]->actor, 0);
+        /* the caller's batch is as it was */
+        assert_int_equal(b->events[i]->entity_id.len, 16);
+        assert_int_equal(b->events[i]->actor, 0);
+    }
+    free(f);
+}
+
 static void test_unknown_schema_version(void **state)
 {
     fx_t *fx = *state;
@@ -327,6 +373,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_raw_length_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_protobuf_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_schema_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_actor_reference, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_actor_table_shrinks_and_restores, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dictionary_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_frame_walk, setup, teardown),
         cmocka_unit_test(test_error_names),
