@@ -504,7 +504,7 @@ int edr_proc_cache_seed(edr_proc_cache_t *c, const char *root, edr_proc_seed_fn 
         return EDR_ENOMEM;
     }
     /* oldest first, so a parent is in the cache before its children */
-    qsort(v, n, sizeof(*v), edr__seed_cmp);
+    if (n) qsort(v, n, sizeof(*v), edr__seed_cmp);
     for (size_t i = 0; i < n; i++) {
         char path[128], line[4096], cwd[4096];
         edr_proc_t *p = edr_proc_cache_put(c, v[i].pid, v[i].start_ns);

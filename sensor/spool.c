@@ -280,7 +280,8 @@ edr_spool_t *edr_spool_open(const char *dir, uint64_t max_bytes, uint64_t sync_i
     }
     closedir(d);
     d = NULL;
-    qsort(nums, n_nums, sizeof(*nums), cmp_u64);
+    if (n_nums) /* nums is NULL for an empty directory: qsort must not see it */
+        qsort(nums, n_nums, sizeof(*nums), cmp_u64);
     /* keep the newest run of consecutive segments (I1); older strays are from
      * an interrupted drop and already counted as lost */
     size_t start = 0;

@@ -192,6 +192,8 @@ static int proc_rehash(fb_t *f, size_t cap)
     return 0;
 }
 
+/* Inserts pid (or clears its entry). May rehash the table: every proc_t pointer
+ * taken before the call (proc_find, proc_get) is invalid after it. */
 static proc_t *proc_put(fb_t *f, uint32_t pid)
 {
     proc_t *p = proc_find(f, pid);
@@ -230,7 +232,33 @@ static int proc_stat(fb_t *f, uint32_t pid, uint32_t *ppid, uint64_t *start_ns)
     return 0;
 }
 
-/* Looks a process up, learning it from /proc when it is new to us. */
+static proc_t *proc_get(fb_t *f, uint32_t pid);
+
+/* Enters pid (child of ppid, started at st boot ns) with its entity id and its
+ * parent's, learning the parent from /proc when it is new to us. NULL when out
+ * of memory. */
+static proc_t *proc_add(fb_t *f, uint32_t pid, uint32_t ppid, uint64_t st)
+{
+    /* the parent's id is copied before proc_put(), which may move the table
+     * (a pointer kept across it read freed, even unmapped, memory) */
+    uint8_t parent[EDR_ID_LEN];
+    const proc_t *pp = ppid ? proc_get(f, ppid) : NULL;
+    if (pp)
+        memcpy(parent, pp->id, EDR_ID_LEN);
+    int have_parent = pp != NULL;
+    proc_t *p = proc_put(f, pid);
+    if (!p)
+        return NULL;
+    p->ppid = ppid;
+    p->start_ns = st;
+    edr_entity_id(edr_emit_host_id(f->em), edr_emit_boot_id(f->em), pid, st, p->id);
+    if (have_parent)
+        memcpy(p->parent, parent, EDR_ID_LEN);
+    return p;
+}
+
+/* Looks a process up, learning it from /proc when it is new to us. The pointer
+ * is valid until the next proc_put() (also inside proc_get()). */
 static proc_t *proc_get(fb_t *f, uint32_t pid)
 {
     proc_t *p = proc_find(f, pid);
@@ -240,15 +268,7 @@ static proc_t *proc_get(fb_t *f, uint32_t pid)
     uint64_t st;
     if (proc_stat(f, pid, &ppid, &st))
         return NULL;
-    proc_t *pp = ppid ? proc_get(f, ppid) : NULL;
-    if (!(p = proc_put(f, pid)))
-        return NULL;
-    p->ppid = ppid;
-    p->start_ns = st;
-    edr_entity_id(edr_emit_host_id(f->em), edr_emit_boot_id(f->em), pid, st, p->id);
-    if (pp)
-        memcpy(p->parent, pp->id, EDR_ID_LEN);
-    return p;
+    return proc_add(f, pid, ppid, st);
 }
 
 static void set_actor(Edr__V1__Event *e, edr_arena_t *a, const proc_t *p, uint32_t pid)
@@ -391,10 +411,22 @@ static void cn_drain(fb_t *f)
              nh = NLMSG_NEXT(nh, len)) {
             if (nh->nlmsg_type == NLMSG_NOOP || nh->nlmsg_type == NLMSG_ERROR)
                 continue;
-            struct cn_msg *cn = NLMSG_DATA(nh);
-            if (cn->id.idx != CN_IDX_PROC || cn->id.val != CN_VAL_PROC)
+            if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(struct cn_msg)))
                 continue;
-            struct proc_event *ev = (struct proc_event *)cn->data;
+            struct cn_msg cn;
+            memcpy(&cn, NLMSG_DATA(nh), sizeof(cn));
+            if (cn.id.idx != CN_IDX_PROC || cn.id.val != CN_VAL_PROC)
+                continue;
+            /* the event follows the 20-byte cn_msg: only 4-byte aligned, so it
+             * is copied out (zero-filled when the kernel's is shorter) */
+            size_t have = nh->nlmsg_len - NLMSG_LENGTH(sizeof(struct cn_msg));
+            if (cn.len < have)
+                have = cn.len;
+            struct proc_event pe;
+            memset(&pe, 0, sizeof(pe));
+            memcpy(&pe, (const char *)NLMSG_DATA(nh) + sizeof(struct cn_msg),
+                   have < sizeof(pe) ? have : sizeof(pe));
+            const struct proc_event *ev = &pe;
             uint64_t t = (uint64_t)((int64_t)ev->timestamp_ns + off);
             edr_arena_t *a = edr_emit_arena(f->em);
             if (ev->what == PROC_EVENT_FORK) {
@@ -404,19 +436,13 @@ static void cn_drain(fb_t *f)
                 uint32_t ppid = (uint32_t)ev->event_data.fork.parent_tgid;
                 if (ppid == f->self)
                     continue;
-                proc_t *pp = proc_get(f, ppid);
                 uint32_t sp;
                 uint64_t st;
                 if (proc_stat(f, child, &sp, &st))
                     st = (ev->timestamp_ns / f->tick_ns) * f->tick_ns; /* already gone */
-                proc_t *p = proc_put(f, child);
+                proc_t *p = proc_add(f, child, ppid, st);
                 if (!p)
                     continue;
-                p->ppid = ppid;
-                p->start_ns = st;
-                edr_entity_id(edr_emit_host_id(f->em), edr_emit_boot_id(f->em), child, st, p->id);
-                if (pp)
-                    memcpy(p->parent, pp->id, EDR_ID_LEN);
                 Edr__V1__Event *e = edr_emit_begin(f->em, t);
                 if (!e)
                     continue;
@@ -552,16 +578,24 @@ static Edr__V1__Event *file_event(fb_t *f, uint32_t pid)
     return e;
 }
 
-static void fan_event(fb_t *f, const struct fanotify_event_metadata *m)
+/* m: an aligned copy of the metadata at raw (events are only 4-byte aligned in the
+ * read buffer); the info records follow it at raw. */
+static void fan_event(fb_t *f, const struct fanotify_event_metadata *m, const char *raw)
 {
     char path[4200] = "", old[4200] = "", npath[4200] = "";
     int have = 0, have_old = 0, have_new = 0;
-    const char *end = (const char *)m + m->event_len;
-    for (const char *ip = (const char *)m + m->metadata_len; ip + sizeof(struct fanotify_event_info_header) <= end;) {
+    const char *end = raw + m->event_len;
+    for (const char *ip = raw + m->metadata_len; ip + sizeof(struct fanotify_event_info_header) <= end;) {
         const struct fanotify_event_info_header *ih = (const void *)ip;
-        if (ih->len == 0)
+        if (ih->len == 0 || ih->len > (size_t)(end - ip))
             break;
         struct fanotify_event_info_fid *fid = (void *)ip;
+        const struct file_handle *fh = (const struct file_handle *)fid->handle;
+        if (ih->len < sizeof(*fid) + sizeof(*fh) ||
+            fh->handle_bytes >= ih->len - sizeof(*fid) - sizeof(*fh)) {
+            ip += ih->len; /* not a file handle followed by a name */
+            continue;
+        }
         if (ih->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME)
             have = info_path(f, fid, path, sizeof(path)) == 0;
         else if (ih->info_type == FAN_EVENT_INFO_TYPE_OLD_DFID_NAME)
@@ -684,17 +718,24 @@ static void on_fan(uv_poll_t *h, int status, int events)
         ssize_t len = read(f->fan_fd, buf, sizeof(buf));
         if (len <= 0)
             return;
-        const struct fanotify_event_metadata *m = (const void *)buf;
-        for (; FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len)) {
-            if (m->vers != FANOTIFY_METADATA_VERSION)
+        /* events are packed without padding to 8 bytes: each header is
+         * copied out before its 64-bit mask is read */
+        for (size_t off = 0; off + FAN_EVENT_METADATA_LEN <= (size_t)len;) {
+            struct fanotify_event_metadata m;
+            memcpy(&m, buf + off, sizeof(m));
+            if (m.event_len < FAN_EVENT_METADATA_LEN || m.event_len > (size_t)len - off)
+                break;
+            const char *raw = buf + off;
+            off += m.event_len;
+            if (m.vers != FANOTIFY_METADATA_VERSION)
                 continue;
-            if (m->mask & FAN_Q_OVERFLOW) {
+            if (m.mask & FAN_Q_OVERFLOW) {
                 edr_emit_drop(f->em, "fallback.fanotify", "queue_overflow", 1);
                 continue;
             }
-            if ((uint32_t)m->pid == f->self)
+            if ((uint32_t)m.pid == f->self)
                 continue;
-            fan_event(f, m);
+            fan_event(f, &m, raw);
         }
     }
 }
