@@ -1,4 +1,5 @@
-/* Helpers shared by the collector fault tests: a collector child with its log captured, store polling, the metrics endpoint. */
+/* Helpers shared by the collector fault tests: a collector child with its log captured, store
+ * polling, the metrics endpoint. */
 #define _GNU_SOURCE
 #include "collector_test_util.h"
 
@@ -13,8 +14,7 @@ void cu_log_new(char *path, const char *tag)
 {
     snprintf(path, 96, "/tmp/edr-test-%s-XXXXXX.log", tag);
     int fd = mkstemps(path, 4);
-    if (fd < 0)
-        abort();
+    if (fd < 0) abort();
     close(fd);
 }
 
@@ -31,8 +31,7 @@ pid_t cu_collector(harness_t *h, const char *store, const char *group, double id
     fflush(stderr);
     int saved = dup(2);
     int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (saved < 0 || fd < 0)
-        abort();
+    if (saved < 0 || fd < 0) abort();
     dup2(fd, 2);
     close(fd);
     pid_t pid = h_collector(h, store, group, idle_s, all);
@@ -57,8 +56,7 @@ uint64_t cu_stored_blocks(const char *store)
 {
     char err[512];
     edr_store_t *s = edr_store_open(store, NULL, err, sizeof(err));
-    if (!s)
-        return 0;
+    if (!s) return 0;
     edr_store_stats_t st = {0};
     edr_store_stats(s, &st);
     edr_store_destroy(s);
@@ -69,8 +67,7 @@ double cu_wait_blocks(const char *store, uint64_t n, double timeout)
 {
     double t0 = h_now();
     while (h_now() - t0 < timeout) {
-        if (cu_stored_blocks(store) >= n)
-            return h_now() - t0;
+        if (cu_stored_blocks(store) >= n) return h_now() - t0;
         usleep(100000);
     }
     return -1;
@@ -87,8 +84,7 @@ uint64_t cu_host_blocks(harness_t *h, const char *store, uint32_t i)
 {
     char err[512];
     edr_store_t *s = edr_store_open(store, NULL, err, sizeof(err));
-    if (!s)
-        return 0;
+    if (!s) return 0;
     uint8_t id[16];
     edr_synth_host_id(h->synth, i, id);
     uint64_t n = 0;
@@ -97,23 +93,34 @@ uint64_t cu_host_blocks(harness_t *h, const char *store, uint32_t i)
     return n;
 }
 
+int cu_hosts_blocks(harness_t *h, const char *store, uint64_t *counts)
+{
+    char err[512];
+    memset(counts, 0, h->hosts * sizeof(*counts));
+    edr_store_t *s = edr_store_open(store, NULL, err, sizeof(err));
+    if (!s) return -1;
+    for (uint32_t i = 0; i < h->hosts; i++) {
+        uint8_t id[16];
+        edr_synth_host_id(h->synth, i, id);
+        edr_store_host_blocks(s, id, 0, 0, count_cb, &counts[i]);
+    }
+    edr_store_destroy(s);
+    return 0;
+}
+
 char *cu_log_read(const char *path)
 {
     FILE *f = fopen(path, "r");
     size_t cap = 1 << 16, len = 0;
     char *b = malloc(cap);
-    if (!b)
-        abort();
+    if (!b) abort();
     while (f) {
-        if (cap - len < 4096 && !(b = realloc(b, cap *= 2)))
-            abort();
+        if (cap - len < 4096 && !(b = realloc(b, cap *= 2))) abort();
         size_t r = fread(b + len, 1, cap - len - 1, f);
-        if (!r)
-            break;
+        if (!r) break;
         len += r;
     }
-    if (f)
-        fclose(f);
+    if (f) fclose(f);
     b[len] = 0;
     return b;
 }
@@ -125,8 +132,7 @@ int cu_log_count(const char *path, const char *needle)
     for (char *p = t; (p = strstr(p, needle)); p++) {
         n++;
         char *nl = strchr(p, '\n');
-        if (!nl)
-            break;
+        if (!nl) break;
         p = nl;
     }
     free(t);
@@ -137,8 +143,7 @@ double cu_log_wait(const char *path, const char *needle, double timeout)
 {
     double t0 = h_now();
     while (h_now() - t0 < timeout) {
-        if (cu_log_count(path, needle))
-            return h_now() - t0;
+        if (cu_log_count(path, needle)) return h_now() - t0;
         usleep(50000);
     }
     return -1;
@@ -147,8 +152,7 @@ double cu_log_wait(const char *path, const char *needle, double timeout)
 int cu_metrics_port(const char *log_path, double timeout)
 {
     static const char tag[] = "metrics on http://127.0.0.1:";
-    if (cu_log_wait(log_path, tag, timeout) < 0)
-        return -1;
+    if (cu_log_wait(log_path, tag, timeout) < 0) return -1;
     char *t = cu_log_read(log_path);
     char *p = strstr(t, tag);
     int port = p ? atoi(p + sizeof(tag) - 1) : -1;
@@ -162,8 +166,7 @@ char *cu_metrics_get(int port)
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        if (fd >= 0)
-            close(fd);
+        if (fd >= 0) close(fd);
         return NULL;
     }
     static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
@@ -175,16 +178,13 @@ char *cu_metrics_get(int port)
     char *b = malloc(cap);
     struct pollfd p = {.fd = fd, .events = POLLIN};
     while (b && poll(&p, 1, 5000) > 0) {
-        if (cap - len < 4096 && !(b = realloc(b, cap *= 2)))
-            break;
+        if (cap - len < 4096 && !(b = realloc(b, cap *= 2))) break;
         ssize_t r = read(fd, b + len, cap - len - 1);
-        if (r <= 0)
-            break;
+        if (r <= 0) break;
         len += (size_t)r;
     }
     close(fd);
-    if (!b)
-        return NULL;
+    if (!b) return NULL;
     b[len] = 0;
     char *body = strstr(b, "\r\n\r\n");
     if (strncmp(b, "HTTP/1.0 200", 12) != 0 && strncmp(b, "HTTP/1.1 200", 12) != 0) {
@@ -209,8 +209,7 @@ int cu_metric(const char *text, const char *series, double *value)
             return 0;
         }
         p = strchr(p, '\n');
-        if (p)
-            p++;
+        if (p) p++;
     }
     return -1;
 }
@@ -220,4 +219,76 @@ int32_t cu_partition_of(const uint8_t key[16], int32_t partitions)
     /* librdkafka's default partitioner (consistent_random) for a non-empty
      * key: CRC32 of the key modulo the partition count */
     return rd_kafka_msg_partitioner_consistent_random(NULL, key, 16, partitions, NULL, NULL);
+}
+
+void cu_produce_host(harness_t *h, uint32_t i, uint32_t n_batches, size_t n)
+{
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
+    edr_arena_t a;
+    edr_arena_init(&a, 1 << 20);
+    for (uint32_t r = 0; r < n_batches; r++) {
+        Edr__V1__EventBatch *b = edr_synth_next_batch(h->synth, i, n, &a);
+        const uint8_t *fr;
+        size_t fl;
+        if (!b || edr_frame_encode(enc, b, 0, &fr, &fl)) abort();
+        for (size_t e = 0; e < b->n_events; e++)
+            if (b->events[e]->body_case == EDR__V1__EVENT__BODY_PROCESS_START) h->produced_starts++;
+        h->produced_events += b->n_events;
+        h->produced_batches++;
+        h_produce_raw(h, b->sensor->host_id.data, 16, fr, fl);
+        edr_arena_reset(&a);
+    }
+    if (rd_kafka_flush(h->prod, 60000)) abort();
+    edr_arena_close(&a);
+    edr_frame_ctx_destroy(enc);
+}
+
+int cu_verify_hosts(harness_t *h, const char *store, const uint32_t *per_host)
+{
+    char err[512];
+    int bad = 0;
+    edr_store_t *s = edr_store_open(store, NULL, err, sizeof(err));
+    if (!s) {
+        fprintf(stderr, "verify: %s\n", err);
+        return 1;
+    }
+    edr_store_stats_t st;
+    if (edr_store_stats(s, &st)) {
+        edr_store_destroy(s);
+        return 1;
+    }
+    if (st.blocks != h->produced_batches || st.events != h->produced_events) {
+        fprintf(stderr, "verify: %llu blocks / %llu events stored, %llu / %llu produced\n",
+                (unsigned long long)st.blocks, (unsigned long long)st.events,
+                (unsigned long long)h->produced_batches, (unsigned long long)h->produced_events);
+        bad++;
+    }
+    for (uint32_t i = 0; i < h->hosts; i++) {
+        uint8_t id[16];
+        edr_synth_host_id(h->synth, i, id);
+        seqs_t q = {0};
+        edr_store_host_blocks(s, id, 0, 0, h_seq_cb, &q);
+        uint8_t *seen = calloc(per_host[i] + 1, 1);
+        int ok = seen && q.n == per_host[i];
+        for (size_t k = 0; ok && k < q.n; k++) {
+            ok = q.seqs[k] >= 1 && q.seqs[k] <= per_host[i] && !seen[q.seqs[k]];
+            if (ok) seen[q.seqs[k]] = 1;
+        }
+        if (!ok && bad < 10) {
+            fprintf(stderr, "verify: host %u has %zu blocks, want seqs 1..%u once each\n", i, q.n,
+                    per_host[i]);
+            bad++;
+        }
+        free(seen);
+        free(q.seqs);
+    }
+    uint64_t execs = 0;
+    edr_store_processes(s, h_exec_cb, &execs);
+    if (execs != h->produced_starts) {
+        fprintf(stderr, "verify: process records count %llu execs, %llu were produced\n",
+                (unsigned long long)execs, (unsigned long long)h->produced_starts);
+        bad++;
+    }
+    edr_store_destroy(s);
+    return bad;
 }

@@ -1,4 +1,5 @@
-/* Helpers shared by the collector fault tests: a collector child with its log captured, store polling, the metrics endpoint. */
+/* Helpers shared by the collector fault tests: a collector child with its log captured, store
+ * polling, the metrics endpoint. */
 #ifndef EDR_TEST_COLLECTOR_UTIL_H
 #define EDR_TEST_COLLECTOR_UTIL_H
 
@@ -33,6 +34,10 @@ double cu_wait_blocks(const char *store, uint64_t n, double timeout);
 /* Batches stored for host index i of h's generator (all shards). */
 uint64_t cu_host_blocks(harness_t *h, const char *store, uint32_t i);
 
+/* Batches stored for every host of h (counts[h->hosts]), one store open;
+ * 0 when the store could be read, -1 when not. */
+int cu_hosts_blocks(harness_t *h, const char *store, uint64_t *counts);
+
 /* The whole log file as a string (caller frees), "" when unreadable. */
 char *cu_log_read(const char *path);
 /* Number of lines of the log containing needle. */
@@ -51,6 +56,15 @@ char *cu_metrics_get(int port);
 /* Value of the series named exactly `series` (e.g. "edr_collector_lag{partition=\"3\"}")
  * in Prometheus text; 0 when found, -1 when absent. */
 int cu_metric(const char *text, const char *series, double *value);
+
+/* Produces n_batches batches of n events for host index i alone (counted
+ * in h like h_produce). */
+void cu_produce_host(harness_t *h, uint32_t i, uint32_t n_batches, size_t n);
+
+/* Like h_verify() when hosts got different numbers of batches: host i must
+ * hold seqs 1..per_host[i] once each; block, event and exec totals must
+ * match what h produced. Returns the number of problems, printed. */
+int cu_verify_hosts(harness_t *h, const char *store, const uint32_t *per_host);
 
 /* The partition the default producer partitioner sends a 16-byte host key to. */
 int32_t cu_partition_of(const uint8_t key[16], int32_t partitions);

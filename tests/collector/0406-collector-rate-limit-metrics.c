@@ -1,0 +1,181 @@
+/* Per-host rate limit: a flooding host lags (its partition waits) while hosts on other partitions
+ * flow, nothing is dropped; the Prometheus endpoint on loopback answers with the documented
+ * metrics. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "collector_test_util.h"
+
+#define HOSTS         24
+#define PARTS         8
+#define NORMAL_ROUNDS 3
+#define NORMAL_EVENTS 200 /* 600 events per host: within one second's allowance */
+#define FLOOD_BATCHES 40
+#define FLOOD_EVENTS  400 /* 16,000 events from one host: 7 s at the limit */
+#define RATE          2000
+#define RATE_S        "2000"
+#define FLOOD         0 /* host index of the flooding host */
+
+static harness_t h;
+static pid_t pid = -1;
+static int passed;
+static char col_log[96];
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (pid > 0 && cu_running(pid)) cu_stop(pid, 10);
+    if (passed)
+        unlink(col_log);
+    else if (col_log[0])
+        fprintf(stderr, "collector log kept in %s\n", col_log);
+    h_stop(&h);
+    return 0;
+}
+
+static int32_t host_part(uint32_t i)
+{
+    uint8_t id[16];
+    edr_synth_host_id(h.synth, i, id);
+    return cu_partition_of(id, PARTS);
+}
+
+/* Every series the issue asks for, with a sample of each. */
+static void check_names(const char *m)
+{
+    static const char *const names[] = {
+        "# TYPE edr_collector_events_total counter",
+        "# TYPE edr_collector_events_per_second gauge",
+        "# TYPE edr_collector_batches_total counter",
+        "# TYPE edr_collector_lag gauge",
+        "# TYPE edr_collector_deadletters_total counter",
+        "# TYPE edr_collector_store_bytes gauge",
+        "# TYPE edr_collector_bytes_per_event gauge",
+        "# TYPE edr_collector_rate_limited_total counter",
+        "# TYPE edr_collector_paused gauge",
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strstr(m, names[i])) fail_msg("metrics lack \"%s\"", names[i]);
+    double v;
+    assert_int_equal(cu_metric(m, "edr_collector_events_total", &v), 0);
+    assert_int_equal(cu_metric(m, "edr_collector_events_per_second", &v), 0);
+    assert_int_equal(cu_metric(m, "edr_collector_batches_total", &v), 0);
+    assert_int_equal(cu_metric(m, "edr_collector_store_bytes", &v), 0);
+    assert_true(v > 0);
+    assert_int_equal(cu_metric(m, "edr_collector_bytes_per_event", &v), 0);
+    assert_true(v > 0);
+    for (int p = 0; p < PARTS; p++) {
+        char series[64];
+        snprintf(series, sizeof(series), "edr_collector_lag{partition=\"%d\"}", p);
+        assert_int_equal(cu_metric(m, series, &v), 0);
+    }
+}
+
+static void test_rate_limit_and_metrics(void **state)
+{
+    (void)state;
+    h_start(&h, 1, PARTS, HOSTS);
+    cu_log_new(col_log, "0406");
+    int32_t pf = host_part(FLOOD);
+    uint32_t per_host[HOSTS];
+    int others = 0;
+    for (uint32_t i = 0; i < HOSTS; i++) {
+        per_host[i] = i == FLOOD ? FLOOD_BATCHES : NORMAL_ROUNDS;
+        others += host_part(i) != pf;
+    }
+    fprintf(stderr, "flooding host on partition %d; %d hosts on other partitions\n", pf, others);
+    assert_true(others >= HOSTS / 2);
+
+    /* the flood first, then everybody else; one bad frame for the dead-letter series */
+    cu_produce_host(&h, FLOOD, FLOOD_BATCHES, FLOOD_EVENTS);
+    for (uint32_t r = 0; r < NORMAL_ROUNDS; r++)
+        for (uint32_t i = 0; i < HOSTS; i++)
+            if (i != FLOOD) cu_produce_host(&h, i, 1, NORMAL_EVENTS);
+    static const char junk[] = "a message that is not a frame";
+    uint8_t key[16] = {0x42};
+    h_produce_raw(&h, key, 16, junk, sizeof(junk));
+    assert_int_equal(rd_kafka_flush(h.prod, 10000), 0);
+
+    const char *sets[] = {"collector.host_rate_limit=" RATE_S,
+                          "collector.metrics_listen=127.0.0.1:0", NULL};
+    double t_start = h_now();
+    pid = cu_collector(&h, h.store, NULL, 0, sets, col_log);
+    int port = cu_metrics_port(col_log, 20);
+    assert_true(port > 0);
+    assert_true(cu_wait_blocks(h.store, 1, 20) >= 0);
+    double t0 = h_now();
+
+    /* hosts on other partitions are stored completely while the flooder lags */
+    int done = 0;
+    while (!done && h_now() - t0 < 20) {
+        done = 1;
+        for (uint32_t i = 0; i < HOSTS && done; i++)
+            if (host_part(i) != pf && cu_host_blocks(&h, h.store, i) != NORMAL_ROUNDS) done = 0;
+        if (!done) usleep(100000);
+    }
+    double t_others = h_now() - t0;
+    assert_true(done);
+    usleep(1100000); /* one metrics period */
+    uint64_t flood_now = cu_host_blocks(&h, h.store, FLOOD);
+    fprintf(stderr, "other partitions complete after %.1f s; flooding host: %llu of %d batches\n",
+            t_others, (unsigned long long)flood_now, FLOOD_BATCHES);
+    assert_true(flood_now < FLOOD_BATCHES);
+
+    char *m = cu_metrics_get(port);
+    assert_non_null(m);
+    check_names(m);
+    double v;
+    char series[64];
+    snprintf(series, sizeof(series), "edr_collector_lag{partition=\"%d\"}", pf);
+    assert_int_equal(cu_metric(m, series, &v), 0);
+    fprintf(stderr, "lag of partition %d while it is rate limited: %.0f messages\n", pf, v);
+    assert_true(v > 0);
+    for (int p = 0; p < PARTS; p++) {
+        snprintf(series, sizeof(series), "edr_collector_lag{partition=\"%d\"}", p);
+        assert_int_equal(cu_metric(m, series, &v), 0);
+        if (p != pf && v != 0)
+            fail_msg("partition %d lags %.0f messages though its hosts are all stored", p, v);
+    }
+    assert_int_equal(cu_metric(m, "edr_collector_rate_limited_total", &v), 0);
+    assert_true(v > 0);
+    free(m);
+
+    /* the flooder catches up at its rate, nothing is dropped */
+    double caught = cu_wait_blocks(h.store, h.produced_batches, 60);
+    assert_true(caught >= 0);
+    double took = h_now() - t_start;
+    fprintf(stderr, "everything stored %.1f s after the collector started\n", took);
+    /* 16,000 events at 2,000/s with a one-second bucket: not before 7 s */
+    assert_true(took >= (double)(FLOOD_BATCHES * FLOOD_EVENTS - RATE) / RATE);
+    usleep(1100000);
+    m = cu_metrics_get(port);
+    assert_non_null(m);
+    check_names(m);
+    assert_int_equal(cu_metric(m, "edr_collector_batches_total", &v), 0);
+    assert_true(v == (double)h.produced_batches);
+    assert_int_equal(cu_metric(m, "edr_collector_events_total", &v), 0);
+    assert_true(v == (double)h.produced_events);
+    assert_int_equal(
+        cu_metric(m, "edr_collector_deadletters_total{reason=\"FRAME_TRUNCATED\"}", &v), 0);
+    assert_true(v == 1);
+    for (int p = 0; p < PARTS; p++) {
+        snprintf(series, sizeof(series), "edr_collector_lag{partition=\"%d\"}", p);
+        assert_int_equal(cu_metric(m, series, &v), 0);
+        assert_true(v == 0);
+    }
+    free(m);
+    assert_int_equal(cu_stop(pid, 30), 0);
+    pid = -1;
+    assert_int_equal(cu_verify_hosts(&h, h.store, per_host), 0);
+    passed = 1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_rate_limit_and_metrics, teardown)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
