@@ -47,6 +47,7 @@ typedef struct part {
     int broken; /* shard write failed; re-opened by the health check */
     int64_t next;
     int64_t committed_next;
+    uint64_t pend_batches, pend_events; /* added since the last commit; counted once committed */
     double resume_at;
     edr_store_writer_t *w;
 } part_t;
@@ -258,10 +259,14 @@ static int commit_all(edr_collector_t *c)
             edr_store_writer_destroy(pt->w);
             pt->w = NULL;
             pt->broken = 1;
+            pt->pend_batches = pt->pend_events = 0; /* discarded: re-read and counted again */
             pause_part(c, p, 1);
             continue;
         }
         pt->committed_next = pt->next;
+        c->batches += pt->pend_batches;
+        c->events += pt->pend_events;
+        pt->pend_batches = pt->pend_events = 0;
         c->commits++;
         c->last_data_commit = now_s();
     }
@@ -422,8 +427,8 @@ static int handle(edr_collector_t *c, const rd_kafka_message_t *m)
     if (rc == 1)
         c->duplicates++;
     else {
-        c->batches++;
-        c->events += b->n_events;
+        pt->pend_batches++;
+        pt->pend_events += b->n_events;
     }
     pt->next = m->offset + 1;
     return 0;
