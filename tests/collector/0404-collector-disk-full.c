@@ -1,4 +1,5 @@
-/* Disk full: on a small tmpfs the collector pauses when free space falls below collector.min_free_disk, says why, and resumes without loss once space is freed. */
+/* Disk full: on a small tmpfs the collector pauses when free space falls below
+ * collector.min_free_disk, says why, and resumes without loss once space is freed. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,14 +31,22 @@ static pid_t pid = -1;
 static int mounted, passed;
 static char col_log[96];
 
+static int setup(void **state)
+{
+    (void)state;
+    pid = -1;
+    mounted = passed = 0;
+    col_log[0] = 0;
+    return 0;
+}
+
 static int teardown(void **state)
 {
     (void)state;
-    if (pid > 0 && cu_running(pid))
-        cu_stop(pid, 10);
-    if (mounted)
-        umount2(h.store, MNT_DETACH);
-    if (passed)
+    if (pid > 0 && cu_running(pid)) cu_stop(pid, 10);
+    if (mounted) umount2(h.store, MNT_DETACH);
+    mounted = 0;
+    if (passed && !getenv("EDR_TEST_KEEP_LOGS"))
         unlink(col_log);
     else if (col_log[0])
         fprintf(stderr, "collector log kept in %s\n", col_log);
@@ -59,8 +68,8 @@ static void test_disk_full(void **state)
         skip();
     }
     mounted = 1;
-    const char *sets[] = {"collector.min_free_disk=" MIN_FREE, "collector.metrics_listen=127.0.0.1:0",
-                          NULL};
+    const char *sets[] = {"collector.min_free_disk=" MIN_FREE,
+                          "collector.metrics_listen=127.0.0.1:0", NULL};
     pid = cu_collector(&h, h.store, NULL, 0, sets, col_log);
     int port = cu_metrics_port(col_log, 20);
     assert_true(port > 0);
@@ -73,8 +82,7 @@ static void test_disk_full(void **state)
         rounds++;
         for (int i = 0; i < 5 && paused_at < 0; i++) {
             usleep(100000);
-            if (cu_log_count(col_log, "pausing consumption"))
-                paused_at = h_now();
+            if (cu_log_count(col_log, "pausing consumption")) paused_at = h_now();
         }
         fprintf(stderr, "round %u: %llu batches stored, %llu bytes free on the tmpfs\n", rounds,
                 (unsigned long long)cu_stored_blocks(h.store),
@@ -108,7 +116,8 @@ static void test_disk_full(void **state)
     uint64_t s1 = cu_stored_blocks(h.store);
     usleep(1500000);
     uint64_t s2 = cu_stored_blocks(h.store);
-    fprintf(stderr, "paused: %llu then %llu batches stored of %llu produced (%llu before the pause)\n",
+    fprintf(stderr,
+            "paused: %llu then %llu batches stored of %llu produced (%llu before the pause)\n",
             (unsigned long long)s1, (unsigned long long)s2, (unsigned long long)h.produced_batches,
             (unsigned long long)first_half);
     assert_true(s1 == s2);
@@ -137,8 +146,71 @@ static void test_disk_full(void **state)
     passed = 1;
 }
 
+/* The disk really fills (a threshold too low to pause in time): commits fail
+ * with ENOSPC, the collector keeps running, says why, and once space is freed
+ * re-reads from its stored offsets: nothing lost, nothing twice. */
+static void test_disk_really_full(void **state)
+{
+    (void)state;
+    h_start(&h, 1, 2, HOSTS);
+    cu_log_new(col_log, "0404-enospc");
+    if (mount("tmpfs", h.store, "tmpfs", MS_NOSUID | MS_NODEV, "size=14m,mode=0700") != 0) {
+        fprintf(stderr, "skipped: cannot mount a tmpfs on %s (%s); needs root and mount rights\n",
+                h.store, strerror(errno));
+        passed = 1;
+        skip();
+    }
+    mounted = 1;
+    const char *sets[] = {"collector.min_free_disk=64KiB", NULL};
+    pid = cu_collector(&h, h.store, NULL, 0, sets, col_log);
+    uint32_t rounds = 0;
+    int hit = 0;
+    while (rounds < MAX_ROUNDS && !hit) {
+        h_produce(&h, 1, EVENTS);
+        rounds++;
+        for (int i = 0; i < 5 && !hit; i++) {
+            usleep(100000);
+            hit = cu_log_count(col_log, "store commit failed") +
+                  cu_log_count(col_log, "pausing consumption");
+        }
+        fprintf(stderr, "round %u: %llu bytes free on the tmpfs\n", rounds,
+                (unsigned long long)free_bytes(h.store));
+    }
+    if (!hit) fail_msg("neither a failed commit nor a pause in %u rounds", rounds);
+    uint32_t more = 4;
+    h_produce(&h, more, EVENTS);
+    rounds += more;
+    usleep(1500000);
+    fprintf(stderr, "disk full: %d failed commits, %d pauses logged; %llu of %llu batches stored\n",
+            cu_log_count(col_log, "store commit failed"),
+            cu_log_count(col_log, "pausing consumption"),
+            (unsigned long long)cu_stored_blocks(h.store), (unsigned long long)h.produced_batches);
+    assert_true(cu_running(pid)); /* no crash, no exit */
+
+    assert_int_equal(
+        mount("tmpfs", h.store, "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, "size=160m,mode=0700"),
+        0);
+    double w = cu_wait_blocks(h.store, h.produced_batches, 40);
+    fprintf(stderr, "caught up %.1f s after the remount\n", w);
+    assert_true(w >= 0);
+    usleep(500000);
+    assert_true(cu_running(pid));
+    assert_int_equal(cu_stop(pid, 30), 0);
+    assert_int_equal(h_verify(&h, h.store, rounds), 0);
+    /* it says why, naming the shard, and counts only what it really stored */
+    assert_true(cu_log_count(col_log, "No space left on device"));
+    uint64_t stored, dups;
+    cu_stop_summary(col_log, &stored, &dups);
+    fprintf(stderr, "the collector reports %llu batches stored, %llu produced\n",
+            (unsigned long long)stored, (unsigned long long)h.produced_batches);
+    assert_true(stored == h.produced_batches);
+    passed = 1;
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test_teardown(test_disk_full, teardown)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_really_full, setup, teardown)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,7 +27,7 @@ static int teardown(void **state)
     (void)state;
     if (pid_a > 0 && cu_running(pid_a)) cu_stop(pid_a, 10);
     if (pid_b > 0 && cu_running(pid_b)) cu_stop(pid_b, 10);
-    if (passed) {
+    if (passed && !getenv("EDR_TEST_KEEP_LOGS")) {
         unlink(log_a);
         unlink(log_b);
     } else if (log_a[0]) {
@@ -35,21 +35,6 @@ static int teardown(void **state)
     }
     h_stop(&h);
     return 0;
-}
-
-/* What a collector says when it stops: batches stored and duplicates skipped. */
-static void stop_summary(const char *path, uint64_t *batches, uint64_t *dups)
-{
-    char *t = cu_log_read(path);
-    const char *p = strstr(t, "stopping: stored ");
-    unsigned long long ev = 0, b = 0, d = 0;
-    *batches = *dups = UINT64_MAX;
-    if (p && sscanf(p, "stopping: stored %llu events in %llu batches, %llu duplicates", &ev, &b,
-                    &d) == 3) {
-        *batches = b;
-        *dups = d;
-    }
-    free(t);
 }
 
 static void test_rebalance(void **state)
@@ -102,8 +87,8 @@ static void test_rebalance(void **state)
 
     /* each stored a part; together exactly what was produced, nothing twice */
     uint64_t ba, da, bb, db;
-    stop_summary(log_a, &ba, &da);
-    stop_summary(log_b, &bb, &db);
+    cu_stop_summary(log_a, &ba, &da);
+    cu_stop_summary(log_b, &bb, &db);
     fprintf(stderr,
             "A stored %llu batches (%llu duplicates skipped), B %llu (%llu); %llu produced\n",
             (unsigned long long)ba, (unsigned long long)da, (unsigned long long)bb,

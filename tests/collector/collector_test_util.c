@@ -149,6 +149,20 @@ double cu_log_wait(const char *path, const char *needle, double timeout)
     return -1;
 }
 
+void cu_stop_summary(const char *log_path, uint64_t *batches, uint64_t *dups)
+{
+    char *t = cu_log_read(log_path);
+    const char *p = strstr(t, "stopping: stored ");
+    unsigned long long ev = 0, b = 0, d = 0;
+    *batches = *dups = UINT64_MAX;
+    if (p && sscanf(p, "stopping: stored %llu events in %llu batches, %llu duplicates", &ev, &b,
+                    &d) == 3) {
+        *batches = b;
+        *dups = d;
+    }
+    free(t);
+}
+
 int cu_metrics_port(const char *log_path, double timeout)
 {
     static const char tag[] = "metrics on http://127.0.0.1:";

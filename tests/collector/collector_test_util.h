@@ -45,6 +45,10 @@ int cu_log_count(const char *path, const char *needle);
 /* Waits until the log contains needle; returns the seconds waited or -1. */
 double cu_log_wait(const char *path, const char *needle, double timeout);
 
+/* What a collector logged when it stopped: batches it stored and duplicates
+ * it skipped; both UINT64_MAX when it said nothing. */
+void cu_stop_summary(const char *log_path, uint64_t *batches, uint64_t *dups);
+
 /* The metrics port the collector logged ("metrics on http://127.0.0.1:N/metrics"),
  * waiting up to timeout seconds; -1 when never logged. */
 int cu_metrics_port(const char *log_path, double timeout);
