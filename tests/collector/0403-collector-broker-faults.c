@@ -45,10 +45,11 @@ static int teardown(void **state)
 
 /* EDR_TEST_FAULTS="fetch,produce,group,down1,down3,coord" runs only those (debugging).
  * By default all but "coord": the group coordinator (broker 2) down for longer
- * than the session timeout. With librdkafka 2.0's mock cluster the consumer then
- * never gets an answer to its JoinGroup again (re-sent every ~9 s), so the
- * collector stays without partitions; a limitation of the embedded cluster, not
- * reproducible here against a real broker. Run it with EDR_TEST_FAULTS=coord. */
+ * than the session timeout. With librdkafka 2.0.2's mock cluster the consumer's
+ * JoinGroup is then never answered again (re-sent after each request timeout,
+ * also on fresh connections), so the collector stays without partitions: a
+ * limitation of the embedded cluster, see the report of issue 4. Run it with
+ * EDR_TEST_FAULTS=coord (expect a failure). */
 static int on(const char *what)
 {
     const char *f = getenv("EDR_TEST_FAULTS");
