@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,15 @@ int main(int argc, char **argv)
     const char *cfg_path = NULL;
     edr_sensor_opts_t so = {0};
     umask(077);
+    /* a stop or reload request during startup stays pending until
+     * edr_sensor_run() watches these signals (their default action would kill
+     * the daemon half-started); threads started meanwhile inherit the mask */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    sigprocmask(SIG_BLOCK, &sigs, NULL);
     edr_log_init("edr-sensor", EDR_LOG_INFO);
 #define ADD_SET(fmt, ...)                                                                          \
     do {                                                                                           \

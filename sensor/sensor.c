@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,8 @@ struct edr_sensor {
     uint8_t self_entity[EDR_ID_LEN];
 
     int stopping;         /* 1: stop requested; 2: draining output */
+    int starting;         /* the source is starting (the loop may run inside) */
+    const char *stop_pending; /* a stop asked while starting: served after */
     uint64_t drain_deadline;
     int rc;
 };
@@ -228,6 +231,12 @@ static void begin_stop(edr_sensor_t *s, const char *why)
 {
     if (s->stopping)
         return;
+    if (s->starting) {
+        /* the source's start may run the loop (ebpf cleans up after a failed
+         * start): the source that ends up running is stopped afterwards */
+        s->stop_pending = why;
+        return;
+    }
     s->stopping = 1;
     edr_log_info("stopping (%s): flushing", why);
     if (s->src && s->src->ops->stop)
@@ -558,7 +567,23 @@ int edr_sensor_run(edr_sensor_t *s)
     s->s_term.data = s->s_int.data = s->s_hup.data = s->a_stop.data = s;
     s->handles_ok = 1;
     self_entity(s);
+    /* signals are watched before the source starts (seeding /proc, loading
+     * BPF programs take a while): a stop or reload asked meanwhile waits in
+     * the loop and is served once it runs, instead of killing a half-started
+     * sensor (the default action of all three). A caller that blocked them
+     * (edr-sensor does, from the top of main) has them delivered from here. */
+    uv_signal_start(&s->s_term, on_signal, SIGTERM);
+    uv_signal_start(&s->s_int, on_signal, SIGINT);
+    uv_signal_start(&s->s_hup, on_signal, SIGHUP);
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGTERM);
+    sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGHUP);
+    pthread_sigmask(SIG_UNBLOCK, &ss, NULL);
+    s->starting = 1;
     int rc = start_source(s);
+    s->starting = 0;
     if (rc) {
         finish(s);
         uv_run(&s->loop, UV_RUN_DEFAULT);
@@ -566,9 +591,6 @@ int edr_sensor_run(edr_sensor_t *s)
     }
     if (!s->opts.keep_caps && geteuid() == 0)
         drop_caps(s->fidelity);
-    uv_signal_start(&s->s_term, on_signal, SIGTERM);
-    uv_signal_start(&s->s_int, on_signal, SIGINT);
-    uv_signal_start(&s->s_hup, on_signal, SIGHUP);
     uint64_t bi = s->batch_interval_ns / 4000000;
     uv_timer_start(&s->t_batch, on_batch_timer, bi ? bi : 1, bi ? bi : 1);
     if (s->prod)
@@ -577,6 +599,8 @@ int edr_sensor_run(edr_sensor_t *s)
     uv_timer_start(&s->t_health, on_health_timer, hi, hi);
     uv_timer_start(&s->t_control, on_control_timer, 20, 20);
     emit_health(s); /* says the fidelity at once */
+    if (s->stop_pending)
+        begin_stop(s, s->stop_pending);
     uv_run(&s->loop, UV_RUN_DEFAULT);
     edr_sensor_stats_t st;
     edr_sensor_get_stats(s, &st);

@@ -31,6 +31,9 @@ edr_sensor_t *edr_sensor_new(edr_config_t *cfg, const edr_sensor_opts_t *opts, c
 /* Starts the source and runs the loop until SIGTERM/SIGINT, edr_sensor_stop(),
  * the end of a finite source or a --max-events/--exit-after-idle limit; then
  * flushes (delivering for at most sensor.shutdown_timeout, spooling the rest).
+ * SIGTERM, SIGINT and SIGHUP are handled from the start of the call (also
+ * while the source starts) and unblocked in the calling thread: a caller that
+ * blocks them before edr_sensor_new() has one sent during startup served here.
  * Returns 0, or a negative edr_err_t when the source could not start. */
 int edr_sensor_run(edr_sensor_t *s);
 
