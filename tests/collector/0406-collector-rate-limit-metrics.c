@@ -169,7 +169,7 @@ static void test_rate_limit_and_metrics(void **state)
     free(m);
     assert_int_equal(cu_stop(pid, 30), 0);
     pid = -1;
-    assert_int_equal(cu_verify_hosts(&h, h.store, per_host), 0);
+    assert_int_equal(h_verify_hosts(&h, h.store, per_host), 0);
     passed = 1;
 }
 

@@ -65,11 +65,6 @@ int cu_metric(const char *text, const char *series, double *value);
  * in h like h_produce). */
 void cu_produce_host(harness_t *h, uint32_t i, uint32_t n_batches, size_t n);
 
-/* Like h_verify() when hosts got different numbers of batches: host i must
- * hold seqs 1..per_host[i] once each; block, event and exec totals must
- * match what h produced. Returns the number of problems, printed. */
-int cu_verify_hosts(harness_t *h, const char *store, const uint32_t *per_host);
-
 /* The partition the default producer partitioner sends a 16-byte host key to. */
 int32_t cu_partition_of(const uint8_t key[16], int32_t partitions);
 
