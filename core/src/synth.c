@@ -218,13 +218,14 @@ static const uint8_t local_ip[4] = {10, 0, 1, 5};
 
 static int attack_step(edr_synth_t *s, shost_t *hs, Edr__V1__Event *e, edr_arena_t *a, uint64_t base);
 
-Edr__V1__EventBatch *edr_synth_next_batch(edr_synth_t *s, uint32_t h, size_t n, edr_arena_t *a)
+/* The next batch of host hs with room for n events (returned in *ev), its
+ * sequence advanced; NULL when out of memory. */
+static Edr__V1__EventBatch *batch_new(shost_t *hs, size_t n, edr_arena_t *a, Edr__V1__Event **ev)
 {
-    shost_t *hs = &s->hosts[h % s->opts.hosts];
     Edr__V1__EventBatch *b = edr_arena_alloc(a, sizeof(*b));
     Edr__V1__Event **evs = edr_arena_alloc(a, sizeof(*evs) * (n ? n : 1));
-    Edr__V1__Event *ev = edr_arena_alloc(a, sizeof(*ev) * (n ? n : 1));
-    if (!b || !evs || !ev)
+    *ev = edr_arena_alloc(a, sizeof(**ev) * (n ? n : 1));
+    if (!b || !evs || !*ev)
         return NULL;
     edr__v1__event_batch__init(b);
     b->schema_version = 1;
@@ -233,6 +234,17 @@ Edr__V1__EventBatch *edr_synth_next_batch(edr_synth_t *s, uint32_t h, size_t n, 
     b->base_time_ns = hs->now_ns;
     b->events = evs;
     b->n_events = n;
+    return b;
+}
+
+Edr__V1__EventBatch *edr_synth_next_batch(edr_synth_t *s, uint32_t h, size_t n, edr_arena_t *a)
+{
+    shost_t *hs = &s->hosts[h % s->opts.hosts];
+    Edr__V1__Event *ev;
+    Edr__V1__EventBatch *b = batch_new(hs, n, a, &ev);
+    if (!b)
+        return NULL;
+    Edr__V1__Event **evs = b->events;
     for (size_t i = 0; i < n; i++) {
         Edr__V1__Event *e = &ev[i];
         evs[i] = e;
@@ -720,18 +732,11 @@ Edr__V1__EventBatch *edr_synth_seed_batch(edr_synth_t *s, uint32_t h, edr_arena_
 {
     shost_t *hs = &s->hosts[h % s->opts.hosts];
     size_t n = hs->n_live;
-    Edr__V1__EventBatch *b = edr_arena_alloc(a, sizeof(*b));
-    Edr__V1__Event **evs = edr_arena_alloc(a, sizeof(*evs) * (n ? n : 1));
-    Edr__V1__Event *ev = edr_arena_alloc(a, sizeof(*ev) * (n ? n : 1));
-    if (!b || !evs || !ev)
+    Edr__V1__Event *ev;
+    Edr__V1__EventBatch *b = batch_new(hs, n, a, &ev);
+    if (!b)
         return NULL;
-    edr__v1__event_batch__init(b);
-    b->schema_version = 1;
-    b->sensor = &hs->info;
-    b->seq = ++hs->seq;
-    b->base_time_ns = hs->now_ns;
-    b->events = evs;
-    b->n_events = n;
+    Edr__V1__Event **evs = b->events;
     for (size_t i = 0; i < n; i++) {
         const sproc_t *p = &hs->live[i];
         const tmpl_t *t = &programs[p->tmpl];
