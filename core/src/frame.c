@@ -375,9 +375,12 @@ static int events_to_wire(edr_frame_ctx_t *ctx, Edr__V1__EventBatch *b)
     return 0;
 }
 
-/* Restores the in-memory form. Returns EDR_EFRAME_PROTOBUF when an event
+/* Restores the in-memory form. `own` is set on the encode side, where each
+ * event still holds its own id buffers (to_wire only zeroed their lengths):
+ * only the lengths come back, so the caller's events never end up pointing
+ * into one another's memory. Returns EDR_EFRAME_PROTOBUF when an event
  * refers to an actor the batch does not have. */
-static int events_from_wire(Edr__V1__EventBatch *b)
+static int events_from_wire(Edr__V1__EventBatch *b, int own)
 {
     uint64_t acc = 0;
     int rc = 0;
@@ -388,6 +391,11 @@ static int events_from_wire(Edr__V1__EventBatch *b)
         if (e->actor) {
             if (e->actor > b->n_actors) {
                 rc = EDR_EFRAME_PROTOBUF;
+            } else if (own) {
+                const Edr__V1__Actor *x = b->actors[e->actor - 1];
+                e->entity_id.len = x->entity_id.len;
+                e->parent_entity_id.len = x->parent_entity_id.len;
+                e->pid = x->pid;
             } else {
                 const Edr__V1__Actor *x = b->actors[e->actor - 1];
                 e->entity_id = x->entity_id;
@@ -492,12 +500,10 @@ int edr_frame_encode(edr_frame_ctx_t *ctx, const Edr__V1__EventBatch *batch, uin
     Edr__V1__EventBatch *b = (Edr__V1__EventBatch *)batch;
     if (b->n_actors)
         return EDR_EINVAL; /* the actor table is the codec's, never the caller's */
-    if (events_to_wire(ctx, b) != 0) {
-        events_from_wire(b);
-        return EDR_ENOMEM;
-    }
+    if (events_to_wire(ctx, b) != 0)
+        return EDR_ENOMEM; /* fails before it changes anything */
     size_t n = batch_pack(ctx, b);
-    events_from_wire(b);
+    events_from_wire(b, 1);
     if (n == 0 && (batch->n_events || batch->sensor))
         return EDR_EINVAL; /* larger than max_raw_len, or out of memory */
     return edr_frame_encode_raw(ctx, ctx->raw, n, dict_id, out, out_len);
@@ -612,7 +618,7 @@ int edr_batch_unpack(edr_arena_t *a, const uint8_t *raw, size_t raw_len,
         return EDR_EFRAME_PROTOBUF;
     if (b->schema_version != EDR_BATCH_SCHEMA_VERSION)
         return EDR_EFRAME_SCHEMA;
-    if (events_from_wire(b) != 0)
+    if (events_from_wire(b, 0) != 0)
         return EDR_EFRAME_PROTOBUF;
     *out = b;
     return 0;

@@ -263,9 +263,24 @@ static void test_actor_table_shrinks_and_restores(void **state)
     /* identities travel once per batch in the actor table; every event gets
      * its own back, and the caller's batch is left as it was */
     Edr__V1__EventBatch *b = edr_synth_next_batch(fx->synth, 0, 1000, &fx->arena);
+    /* each event owns its id buffers, as with malloc'd or unpacked events:
+     * after encoding, each must still point at its own (never at another
+     * event's copy of the same id, which a caller would then free twice) */
+    const uint8_t **own_id = calloc(b->n_events, sizeof(*own_id));
+    const uint8_t **own_parent = calloc(b->n_events, sizeof(*own_parent));
+    for (size_t i = 0; i < b->n_events; i++) {
+        own_id[i] = b->events[i]->entity_id.data;
+        own_parent[i] = b->events[i]->parent_entity_id.data;
+    }
     const uint8_t *out;
     size_t len;
     assert_int_equal(edr_frame_encode(fx->ctx, b, 0, &out, &len), 0);
+    for (size_t i = 0; i < b->n_events; i++) {
+        assert_ptr_equal(b->events[i]->entity_id.data, own_id[i]);
+        assert_ptr_equal(b->events[i]->parent_entity_id.data, own_parent[i]);
+    }
+    free(own_id);
+    free(own_parent);
     uint8_t *f = malloc(len);
     memcpy(f, out, len);
     Edr__V1__EventBatch *d;
