@@ -1,6 +1,7 @@
 /* The edr command: dispatches to sub-commands. */
 #include "cli_int.h"
 #include "edr/log.h"
+#include "edr/text.h"
 #include "edr/version.h"
 
 #include <errno.h>
@@ -24,18 +25,7 @@ static void usage(FILE *f)
 
 void edr_cli_print_escaped(FILE *f, const char *s)
 {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '\\')
-            fputs("\\\\", f);
-        else if (*p == '\n')
-            fputs("\\n", f);
-        else if (*p == '\t')
-            fputs("\\t", f);
-        else if (*p < 0x20 || *p == 0x7f)
-            fprintf(f, "\\x%02x", *p);
-        else
-            fputc(*p, f);
-    }
+    edr_text_fput_escaped(f, s);
 }
 
 int edr_cli_read_file(const char *path, unsigned char **out, size_t *len)
