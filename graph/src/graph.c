@@ -92,15 +92,22 @@ static uint32_t intern(edr_graph_t *g, const char *s)
     return s ? intern_n(g, s, strlen(s)) : 0;
 }
 
-/* Raw bytes (remote IPs): stored as one length byte and the bytes, not interned. */
-static uint32_t pool_bytes(edr_graph_t *g, const uint8_t *p, size_t n)
+/* Raw bytes (remote IPs): each of the two stored as one length byte and the
+ * bytes, not interned (q may be NULL: length 0). */
+static uint32_t pool_bytes(edr_graph_t *g, const uint8_t *p, size_t n, const uint8_t *q, size_t m)
 {
-    if (grow((void **)&g->pool, &g->pool_cap, g->pool_len + n + 1, 1) != 0)
+    if (!q || (m != 4 && m != 16))
+        m = 0;
+    if (g->pool_len + n + m + 2 > UINT32_MAX ||
+        grow((void **)&g->pool, &g->pool_cap, g->pool_len + n + m + 2, 1) != 0)
         return 0;
     uint32_t off = (uint32_t)g->pool_len;
     g->pool[off] = (char)n;
     memcpy(g->pool + off + 1, p, n);
-    g->pool_len += n + 1;
+    g->pool[off + 1 + n] = (char)m;
+    if (m)
+        memcpy(g->pool + off + 2 + n, q, m);
+    g->pool_len += n + m + 2;
     return off;
 }
 
@@ -203,13 +210,16 @@ static uint32_t file_get(edr_graph_t *g, uint16_t host, const char *path, uint64
     memcpy(id + 8, &h.low64, 8);
     int made;
     uint32_t n = node_get(g, id, EDR_NODE_FILE, host, t, &made);
-    if (n != EDR_GRAPH_NONE && made)
+    if (n != EDR_GRAPH_NONE && made) {
         g->nodes[n].s_a = intern_n(g, path, len);
+        size_t dl = (size_t)(edr__basename(path) - path);
+        g->nodes[n].s_b = dl ? intern_n(g, path, dl) : 0;
+    }
     return n;
 }
 
 static uint32_t remote_get(edr_graph_t *g, uint16_t host, const uint8_t *ip, size_t ip_len,
-                           uint32_t port, int inbound, uint64_t t)
+                           uint32_t port, int inbound, uint64_t t, const uint8_t *lip, size_t lip_len)
 {
     uint8_t key[16 + 16 + 6];
     memcpy(key, g->hosts[host].id, 16);
@@ -225,7 +235,7 @@ static uint32_t remote_get(edr_graph_t *g, uint16_t host, const uint8_t *ip, siz
     int made;
     uint32_t n = node_get(g, id, EDR_NODE_REMOTE, host, t, &made);
     if (n != EDR_GRAPH_NONE && made) {
-        g->nodes[n].s_a = pool_bytes(g, ip, ip_len);
+        g->nodes[n].s_a = pool_bytes(g, ip, ip_len, lip, lip_len);
         g->nodes[n].pid = port;
         if (inbound)
             g->nodes[n].flags |= GN_INBOUND;
@@ -241,6 +251,16 @@ size_t edr__graph_remote_ip(const edr_graph_t *g, const gnode_t *n, const uint8_
     }
     *ip = (const uint8_t *)g->pool + n->s_a + 1;
     return (uint8_t)g->pool[n->s_a];
+}
+
+size_t edr__graph_local_ip(const edr_graph_t *g, const gnode_t *n, const uint8_t **ip)
+{
+    *ip = NULL;
+    if (n->kind != EDR_NODE_REMOTE || !n->s_a)
+        return 0;
+    size_t off = n->s_a + 1 + (uint8_t)g->pool[n->s_a];
+    *ip = (const uint8_t *)g->pool + off + 1;
+    return (uint8_t)g->pool[off];
 }
 
 /* ------------------------------------------------------------ hosts */
@@ -324,57 +344,126 @@ static uint64_t ip_key(uint16_t host, const uint8_t *ip, size_t len)
     return XXH3_64bits(k, sizeof(k)) | 1;
 }
 
-static int ipcnt_rehash(edr_graph_t *g, size_t ncap)
+static int count_rehash(gcount_t *c, size_t ncap)
 {
-    struct gipcnt *t = calloc(ncap, sizeof(*t));
+    struct gcount_slot *t = calloc(ncap, sizeof(*t));
     if (!t)
         return EDR_ENOMEM;
-    for (size_t i = 0; i < g->ipcnt_cap; i++) {
-        if (!g->ipcnt[i].used)
+    for (size_t i = 0; i < c->cap; i++) {
+        if (!c->slots[i].key)
             continue;
-        size_t j = g->ipcnt[i].key & (ncap - 1);
-        while (t[j].used)
+        size_t j = c->slots[i].key & (ncap - 1);
+        while (t[j].key)
             j = (j + 1) & (ncap - 1);
-        t[j] = g->ipcnt[i];
+        t[j] = c->slots[i];
     }
-    free(g->ipcnt);
-    g->ipcnt = t;
-    g->ipcnt_cap = ncap;
+    free(c->slots);
+    c->slots = t;
+    c->cap = ncap;
+    return 0;
+}
+
+/* Adds one to the counter of key (non-zero); out of memory loses the count only. */
+static void count_inc(gcount_t *c, uint64_t k)
+{
+    if ((c->n + 1) * 2 > c->cap && count_rehash(c, c->cap ? c->cap * 2 : 1024) != 0)
+        return;
+    size_t j = k & (c->cap - 1);
+    while (c->slots[j].key) {
+        if (c->slots[j].key == k) {
+            c->slots[j].count++;
+            return;
+        }
+        j = (j + 1) & (c->cap - 1);
+    }
+    c->slots[j].key = k;
+    c->slots[j].count = 1;
+    c->n++;
+}
+
+static uint32_t count_get(const gcount_t *c, uint64_t k)
+{
+    if (!c->cap)
+        return 0;
+    size_t j = k & (c->cap - 1);
+    while (c->slots[j].key) {
+        if (c->slots[j].key == k)
+            return c->slots[j].count;
+        j = (j + 1) & (c->cap - 1);
+    }
     return 0;
 }
 
 static void ip_count_inc(edr_graph_t *g, uint16_t host, const uint8_t *ip, size_t len)
 {
-    if ((g->n_ipcnt + 1) * 2 > g->ipcnt_cap &&
-        ipcnt_rehash(g, g->ipcnt_cap ? g->ipcnt_cap * 2 : 1024) != 0)
-        return;
-    uint64_t k = ip_key(host, ip, len);
-    size_t j = k & (g->ipcnt_cap - 1);
-    while (g->ipcnt[j].used) {
-        if (g->ipcnt[j].key == k) {
-            g->ipcnt[j].count++;
-            return;
-        }
-        j = (j + 1) & (g->ipcnt_cap - 1);
-    }
-    g->ipcnt[j].key = k;
-    g->ipcnt[j].count = 1;
-    g->ipcnt[j].used = 1;
-    g->n_ipcnt++;
+    count_inc(&g->ipcnt, ip_key(host, ip, len));
 }
 
 uint32_t edr__graph_ip_count(const edr_graph_t *g, uint16_t host, const uint8_t *ip, size_t len)
 {
-    if (!g->ipcnt_cap)
-        return 0;
-    uint64_t k = ip_key(host, ip, len);
-    size_t j = k & (g->ipcnt_cap - 1);
-    while (g->ipcnt[j].used) {
-        if (g->ipcnt[j].key == k)
-            return g->ipcnt[j].count;
-        j = (j + 1) & (g->ipcnt_cap - 1);
+    return count_get(&g->ipcnt, ip_key(host, ip, len));
+}
+
+/* ------------------------------------------------------------ edge patterns */
+
+static inline uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+/* The label of a node in a pattern: image (process), directory (file),
+ * port (outbound remote) or peer address (inbound remote). Strings are
+ * interned, so their pool offsets name them. */
+static uint64_t pat_label(const edr_graph_t *g, uint32_t n)
+{
+    const gnode_t *x = &g->nodes[n];
+    switch (x->kind) {
+    case EDR_NODE_PROCESS:
+        return x->s_a;
+    case EDR_NODE_FILE:
+        return x->s_b;
+    case EDR_NODE_REMOTE: {
+        if (!(x->flags & GN_INBOUND))
+            return (uint64_t)1 << 40 | x->pid;
+        const uint8_t *ip;
+        size_t l = edr__graph_remote_ip(g, x, &ip);
+        return l ? XXH3_64bits(ip, l) | (uint64_t)1 << 63 : 0;
     }
-    return 0;
+    default:
+        return 0;
+    }
+}
+
+uint64_t edr__graph_edge_pattern(const edr_graph_t *g, uint32_t e)
+{
+    const gedge_t *x = &g->edges[e];
+    uint64_t a = pat_label(g, x->src), b = pat_label(g, x->dst);
+    uint64_t k = mix64(a * 0x9E3779B97F4A7C15ull ^ mix64(b + x->kind) ^
+                       (uint64_t)g->nodes[x->dst].host << 48);
+    return k ? k : 1;
+}
+
+/* Counts the patterns of the edges added since the last call (at the end of
+ * each add: by then a new process has its image). */
+static void pat_catch_up(edr_graph_t *g)
+{
+    for (size_t e = g->pat_mark; e < g->n_edges; e++)
+        count_inc(&g->patcnt, edr__graph_edge_pattern(g, (uint32_t)e));
+    g->pat_mark = g->n_edges;
+}
+
+uint32_t edr_graph_edge_rarity(const edr_graph_t *g, uint32_t e)
+{
+    if (e >= g->n_edges)
+        return 0;
+    if (e >= g->pat_mark)
+        return 1;
+    return count_get(&g->patcnt, edr__graph_edge_pattern(g, e));
 }
 
 static int flows_rehash(edr_graph_t *g, size_t ncap)
@@ -631,7 +720,8 @@ static int add_event_host(edr_graph_t *g, uint16_t host, uint64_t base, const Ed
         if (!ip_usable(ip, ipl))
             return 0; /* unspecified and loopback peers say nothing about the attack */
         uint32_t port = inbound ? (nw->local ? nw->local->port : 0) : nw->remote->port;
-        uint32_t r = remote_get(g, host, ip, ipl, port, inbound, t);
+        uint32_t r = remote_get(g, host, ip, ipl, port, inbound, t, nw->local ? nw->local->ip.data : NULL,
+                                nw->local ? nw->local->ip.len : 0);
         if (r == EDR_GRAPH_NONE)
             return EDR_ENOMEM;
         ip_count_inc(g, host, ip, ipl);
@@ -663,7 +753,9 @@ int edr_graph_add_event(edr_graph_t *g, const Edr__V1__EventBatch *b, const Edr_
     int rc = batch_host(g, b, &host);
     if (rc)
         return rc;
-    return add_event_host(g, host, b->base_time_ns, e);
+    rc = add_event_host(g, host, b->base_time_ns, e);
+    pat_catch_up(g);
+    return rc;
 }
 
 int edr_graph_add_batch(edr_graph_t *g, const Edr__V1__EventBatch *b)
@@ -672,12 +764,10 @@ int edr_graph_add_batch(edr_graph_t *g, const Edr__V1__EventBatch *b)
     int rc = batch_host(g, b, &host);
     if (rc)
         return rc;
-    for (size_t i = 0; i < b->n_events; i++) {
+    for (size_t i = 0; i < b->n_events && !rc; i++)
         rc = add_event_host(g, host, b->base_time_ns, b->events[i]);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    pat_catch_up(g);
+    return rc;
 }
 
 int edr_graph_add_process_record(edr_graph_t *g, const Edr__V1__ProcessRecord *r, const char *hostname)
@@ -714,6 +804,7 @@ int edr_graph_add_process_record(edr_graph_t *g, const Edr__V1__ProcessRecord *r
         if (edge_add(g, EDR_EDGE_FORK, p, a, g->nodes[a].t0, 0) == EDR_GRAPH_NONE)
             return EDR_ENOMEM;
     }
+    pat_catch_up(g);
     return 0;
 }
 
@@ -746,7 +837,8 @@ void edr_graph_destroy(edr_graph_t *g)
     free(g->interned);
     free(g->hosts);
     free(g->flows);
-    free(g->ipcnt);
+    free(g->ipcnt.slots);
+    free(g->patcnt.slots);
     free(g);
 }
 
@@ -770,7 +862,7 @@ size_t edr_graph_memory(const edr_graph_t *g)
     return g->cap_nodes * sizeof(gnode_t) + g->cap_edges * sizeof(gedge_t) +
            g->index_cap * sizeof(uint32_t) + g->pool_cap + g->interned_cap * sizeof(uint32_t) +
            g->cap_hosts * sizeof(ghost_t) + g->flows_cap * sizeof(struct gflow) +
-           g->ipcnt_cap * sizeof(struct gipcnt);
+           (g->ipcnt.cap + g->patcnt.cap) * sizeof(struct gcount_slot);
 }
 
 int edr_graph_node(const edr_graph_t *g, uint32_t n, edr_graph_node_info_t *info)
@@ -806,6 +898,10 @@ int edr_graph_node(const edr_graph_t *g, uint32_t n, edr_graph_node_info_t *info
         info->ip_len = (uint8_t)l;
         info->port = x->pid;
         info->inbound = (x->flags & GN_INBOUND) != 0;
+        l = edr__graph_local_ip(g, x, &ip);
+        if (l)
+            memcpy(info->local_ip, ip, l);
+        info->local_ip_len = (uint8_t)l;
         break;
     }
     default:

@@ -16,8 +16,8 @@ typedef struct gnode {
     uint8_t id[16];
     uint64_t t0;      /* start / first seen */
     uint64_t t_last;  /* last event */
-    uint32_t s_a;     /* exe (process), path (file), ip bytes (remote: len byte + ip) */
-    uint32_t s_b;     /* command line (process) */
+    uint32_t s_a;     /* exe (process), path (file), ip bytes (remote: len byte + ip, then len byte + local ip) */
+    uint32_t s_b;     /* command line (process), directory (file) */
     uint32_t s_c;     /* user (process) */
     uint32_t in_head; /* newest incoming edge, EDR_GRAPH_NONE */
     uint32_t out_head;
@@ -46,7 +46,18 @@ typedef struct ghost {
     uint8_t id[16];
     uint32_t name;  /* string pool offset */
     uint32_t node;  /* host node */
+    uint64_t from_ns, to_ns; /* window loaded from a store (to_ns 0: open); valid when loaded */
+    uint32_t loaded;
 } ghost_t;
+
+/* Counters keyed by a 64-bit hash (peer IPs per host, edge patterns per host). */
+typedef struct gcount {
+    struct gcount_slot {
+        uint64_t key; /* 0: empty */
+        uint32_t count;
+    } *slots;
+    size_t cap, n;
+} gcount_t;
 
 struct edr_graph {
     gnode_t *nodes;
@@ -69,14 +80,12 @@ struct edr_graph {
     } *flows;
     size_t flows_cap, n_flows;
     /* per (host, ip) count of network edges: the rarity of a peer */
-    struct gipcnt {
-        uint64_t key;
-        uint32_t count;
-        uint32_t used;
-    } *ipcnt;
-    size_t ipcnt_cap, n_ipcnt;
-    /* per file node: number of distinct processes that executed or mapped it,
-     * approximated by the exec/mmap in-degree (kept in the node's pid slot) */
+    gcount_t ipcnt;
+    /* per (host, edge kind, source label, destination label) count of edges:
+     * the rarity of an edge pattern on that host (parent exe -> child exe,
+     * exe -> file directory, exe -> remote port, ...) */
+    gcount_t patcnt;
+    size_t pat_mark; /* edges below it are counted in patcnt */
 };
 
 static inline const char *edr__gstr(const edr_graph_t *g, uint32_t off)
@@ -88,6 +97,10 @@ static inline const char *edr__gstr(const edr_graph_t *g, uint32_t off)
 uint32_t edr__graph_ip_count(const edr_graph_t *g, uint16_t host, const uint8_t *ip, size_t ip_len);
 /* IP bytes of a remote node: returns length (4 or 16) and sets *ip. */
 size_t edr__graph_remote_ip(const edr_graph_t *g, const gnode_t *n, const uint8_t **ip);
+/* Our own address in the flows of a remote node (0 when unknown). */
+size_t edr__graph_local_ip(const edr_graph_t *g, const gnode_t *n, const uint8_t **ip);
+/* Pattern key of edge e (0 when the edge has no pattern). */
+uint64_t edr__graph_edge_pattern(const edr_graph_t *g, uint32_t e);
 /* Formats an IP (4 or 16 bytes) as text. */
 void edr__ip_format(const uint8_t *ip, size_t len, char *out, size_t outlen);
 /* Basename of a path (after the last '/' or '\\'). */

@@ -223,7 +223,25 @@ typedef struct {
     uint32_t path[MAX_PATH];
     uint32_t path_edge[MAX_PATH]; /* edge into path[i] from path[i-1] (index 0: none) */
     int n_path;
+    struct cand *cand; /* incoming edges of one node considered by the backward walk */
+    size_t cand_cap;
 } ctx_t;
+
+typedef struct cand {
+    uint32_t edge;
+    uint32_t rarity; /* edges of the same pattern on the host */
+    uint64_t t;
+} cand_t;
+
+static int cmp_cand(const void *a, const void *b)
+{
+    const cand_t *x = a, *y = b;
+    if (x->rarity != y->rarity)
+        return x->rarity < y->rarity ? -1 : 1;
+    if (x->t != y->t)
+        return x->t > y->t ? -1 : 1;
+    return x->edge < y->edge ? -1 : x->edge > y->edge;
+}
 
 static const gnode_t *N(const ctx_t *c, uint32_t n)
 {
@@ -396,7 +414,8 @@ typedef struct {
  * expanded, noise files and files with no writer in the window are dropped,
  * network peers are kept only when rare and in the entry window, only write
  * access between processes counts, and each node keeps at most max_fanin
- * edges (latest first). Returns the number of edges followed.
+ * edges: the rarest edge patterns of the host first, then the latest.
+ * Returns the number of edges followed.
  */
 static long backward(ctx_t *c, uint32_t start, uint64_t bound, int prune)
 {
@@ -421,7 +440,7 @@ static long backward(ctx_t *c, uint32_t start, uint64_t bound, int prune)
         if (prune && x->kind == EDR_NODE_FILE && noise_file(c, w.node))
             continue;
         uint64_t lim = add_sat(w.bound, c->o.clock_skew_ns);
-        uint32_t kept = 0;
+        size_t nc = 0;
         for (uint32_t e = x->in_head; e != EDR_GRAPH_NONE; e = g->edges[e].next_in) {
             const gedge_t *ed = &g->edges[e];
             if (ed->t > lim)
@@ -449,11 +468,31 @@ static long backward(ctx_t *c, uint32_t start, uint64_t bound, int prune)
                 default:
                     break;
                 }
-                if (++kept > c->o.max_fanin) {
-                    c->r->truncated = 1;
-                    break;
-                }
             }
+            if (nc == c->cand_cap) {
+                size_t ncap = c->cand_cap ? c->cand_cap * 2 : 256;
+                cand_t *p = realloc(c->cand, ncap * sizeof(*p));
+                if (!p) {
+                    followed = EDR_ENOMEM;
+                    goto out;
+                }
+                c->cand = p;
+                c->cand_cap = ncap;
+            }
+            c->cand[nc++] = (cand_t){e, 0, ed->t};
+        }
+        if (prune && nc > c->o.max_fanin) {
+            /* dependency explosion: keep the rarest edge patterns of the
+             * host (then the latest), not merely the latest */
+            for (size_t i = 0; i < nc; i++)
+                c->cand[i].rarity = edr_graph_edge_rarity(g, c->cand[i].edge);
+            qsort(c->cand, nc, sizeof(*c->cand), cmp_cand);
+            nc = c->o.max_fanin;
+            c->r->truncated = 1;
+        }
+        for (size_t ci = 0; ci < nc; ci++) {
+            uint32_t e = c->cand[ci].edge;
+            const gedge_t *ed = &g->edges[e];
             followed++;
             if (prune && edge_mark(c, e) != 0) {
                 followed = EDR_ENOMEM;
@@ -598,17 +637,19 @@ static uint32_t classify_service(ctx_t *c, uint32_t root, uint64_t t1, uint64_t 
 {
     edr_rca_t *r = c->r;
     uint64_t lo = sub_sat(t1, c->o.entry_window_ns), hi = add_sat(t1, c->o.clock_skew_ns);
-    uint32_t best = EDR_GRAPH_NONE, best_rar = UINT32_MAX, any = EDR_GRAPH_NONE;
+    uint32_t best = EDR_GRAPH_NONE, best_rar = UINT32_MAX, best_pat = UINT32_MAX, any = EDR_GRAPH_NONE;
     for (uint32_t e = N(c, root)->in_head; e != EDR_GRAPH_NONE; e = E(c, e)->next_in) {
         const gedge_t *ed = E(c, e);
         if (ed->kind != EDR_EDGE_ACCEPT || !within(ed->t, lo, hi))
             continue;
         if (any == EDR_GRAPH_NONE || ed->t > E(c, any)->t)
             any = e;
-        uint32_t rar = ip_rarity(c, ed->src);
-        if (rar < best_rar || (rar == best_rar && ed->t > E(c, best)->t)) {
+        /* the rarest peer of the host, then the rarest (peer, service) pattern, then the latest */
+        uint32_t rar = ip_rarity(c, ed->src), pat = edr_graph_edge_rarity(c->g, e);
+        if (rar < best_rar || (rar == best_rar && (pat < best_pat || (pat == best_pat && ed->t > E(c, best)->t)))) {
             best = e;
             best_rar = rar;
+            best_pat = pat;
         }
     }
     char ipb[64];
@@ -716,13 +757,17 @@ static int walk(ctx_t *c)
             }
         }
         /* 2. injected by another process */
-        uint32_t inj = EDR_GRAPH_NONE;
+        uint32_t inj = EDR_GRAPH_NONE, inj_rar = UINT32_MAX;
         for (uint32_t e = N(c, cur)->in_head; e != EDR_GRAPH_NONE; e = E(c, e)->next_in)
             if (E(c, e)->kind == EDR_EDGE_ACCESS && (E(c, e)->flags & GE_WRITE_ACCESS) &&
                 E(c, e)->t <= hi && untrusted_injector(c, E(c, e)->src) &&
                 E(c, e)->src != N(c, cur)->parent && !in_path(c, E(c, e)->src)) {
-                inj = e;
-                break;
+                /* several injectors: the rarest (injector image -> target image) pattern */
+                uint32_t rar = edr_graph_edge_rarity(c->g, e);
+                if (rar < inj_rar) {
+                    inj = e;
+                    inj_rar = rar;
+                }
             }
         if (inj != EDR_GRAPH_NONE) {
             path_push(c, E(c, inj)->src, inj);
@@ -1121,6 +1166,7 @@ out:
         nmap_free(&c->chain_set);
         nmap_free(&c->impact_set);
         nmap_free(&c->edge_set);
+        free(c->cand);
     }
     free(c);
     if (rc) {

@@ -57,6 +57,8 @@ typedef struct edr_graph_node_info {
     uint8_t ip_len;
     uint8_t inbound;  /* remotes: 1 when the peer connected to us */
     uint32_t port;    /* remotes: the peer's service port (outbound), or our local port (inbound) */
+    uint8_t local_ip[16]; /* remotes: our own address in the first flow seen, local_ip_len 0: unknown */
+    uint8_t local_ip_len;
     uint64_t time_ns; /* processes: start time; others: first seen */
     uint64_t last_ns; /* last event of or about the node */
     uint64_t end_ns;  /* processes: exit time, 0 when not seen */
@@ -94,6 +96,13 @@ size_t edr_graph_edge_count(const edr_graph_t *g);
 size_t edr_graph_memory(const edr_graph_t *g);
 /* Bytes per edge of the edge table itself. */
 size_t edr_graph_edge_size(void);
+
+/* Rarity of edge e's pattern on its host: how many edges of the graph have
+ * the same (kind, source label, destination label), where a label is a
+ * process image, a file's directory, an outbound port or an inbound peer
+ * address (parent exe -> child exe, exe -> directory written, exe -> remote
+ * port, peer -> service). 1 is the rarest; 0 for an unknown edge. */
+uint32_t edr_graph_edge_rarity(const edr_graph_t *g, uint32_t e);
 
 /* Fills info for node n. 0, or EDR_ERANGE for an unknown node. */
 int edr_graph_node(const edr_graph_t *g, uint32_t n, edr_graph_node_info_t *info);
@@ -208,6 +217,40 @@ typedef struct edr_rca {
 edr_rca_t *edr_rca_run(const edr_graph_t *g, uint32_t start, uint64_t at_ns,
                        const edr_rca_opts_t *opts, int *err);
 void edr_rca_destroy(edr_rca_t *r);
+
+/* ------------------------------------------------- analysis from a store */
+
+typedef struct edr_rca_store_opts {
+    uint64_t lookback_ns; /* history loaded before the analysed time (0: 24 h); edge-pattern rarity is counted over it */
+    uint64_t forward_ns;  /* loaded after it, for the impact (0: up to the newest event) */
+    uint32_t max_hosts;   /* hosts one analysis may load, lateral moves included (0: 8) */
+} edr_rca_store_opts_t;
+
+typedef struct edr_rca_store_stats {
+    uint32_t hosts;  /* host windows loaded */
+    uint32_t hops;   /* lateral moves followed into another host */
+    uint64_t events; /* events read from the store */
+    uint64_t probes; /* blocks decoded to find the other side of an accepted flow */
+} edr_rca_store_stats_t;
+
+/* analyzer.rca_lookback / rca_forward defaults, 8 hosts. */
+void edr_rca_store_opts_default(edr_rca_store_opts_t *o);
+
+/*
+ * Root cause of a process read from a store: loads into g (which may
+ * already hold data: windows loaded earlier are not read twice) the window
+ * of the process's host around at_ns (0: its start) and the process's
+ * ancestry records, runs edr_rca_run(), and while the entry is a connection
+ * accepted from an address that another host of the store connected from
+ * (same four-tuple, within the clock skew), loads that host's window around
+ * the connecting process and analyses again, so that the chain continues
+ * across the lateral move. r->start is the process's node in g. Returns
+ * NULL and sets *err: EDR_ENOENT (no such process), EDR_ESTORE, EDR_ENOMEM,
+ * EDR_EUNSUPPORTED (built without the store). st may be NULL.
+ */
+edr_rca_t *edr_rca_run_store(edr_graph_t *g, struct edr_store *s, const uint8_t entity[16], uint64_t at_ns,
+                             const edr_rca_opts_t *ro, const edr_rca_store_opts_t *so,
+                             edr_rca_store_stats_t *st, int *err);
 
 /* 1 when node n is in the chain of r. */
 int edr_rca_in_chain(const edr_rca_t *r, uint32_t n);
