@@ -261,6 +261,7 @@ static unsigned char post_filter(void *st, int level, const char *key, size_t kl
     case POST_PROC: off = 1 + 16 + 16; break;
     case POST_TIME: off = 1 + 16; break;
     case POST_HASH:
+    case POST_HASH_HOST:
         return vlen == 4 && edr__rd32((const uint8_t *)val) < cut;
     default: return 0;
     }
@@ -344,9 +345,14 @@ void edr__store_cf_options(rocksdb_options_t *out[CF__COUNT], const edr_store_op
             rocksdb_options_set_bottommost_compression(op, rocksdb_no_compression);
             rocksdb_block_based_options_set_block_size(bb, 64 << 10);
         } else {
+            /* indexes: lz4 while young, zstd with a trained dictionary and large
+             * blocks once compacted to the last level (what stays on disk) */
             rocksdb_options_set_compression(op, rocksdb_lz4_compression);
             rocksdb_options_set_bottommost_compression(op, rocksdb_zstd_compression);
-            rocksdb_block_based_options_set_block_size(bb, 16 << 10);
+            rocksdb_options_set_bottommost_compression_options(op, -14, 9, 0, 32 << 10, 1);
+            rocksdb_options_set_bottommost_compression_options_zstd_max_train_bytes(op, 1 << 20,
+                                                                                    1);
+            rocksdb_block_based_options_set_block_size(bb, 64 << 10);
         }
         if (i == CF_BLOCKS || i == CF_PROCS || i == CF_HOSTS || i == CF_META)
             rocksdb_block_based_options_set_filter_policy(bb,

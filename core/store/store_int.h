@@ -16,7 +16,22 @@ extern const char *const edr__store_cf_names[CF__COUNT];
 #define POST_REMOTE 'r'
 #define POST_PROC   'p'
 #define POST_HASH   'h'
+#define POST_HASH_HOST 'H' /* 'H' | sha256(32) | host(16) -> bucket: hosts that ran an image */
 #define POST_TIME   't'
+
+/* Children: parent[0:KID_PARENT_LEN] | child[0:KID_CHILD_LEN] -> bucket. Both ids
+ * are cut short to keep the index small; readers resolve the child prefix in
+ * procs and keep only records whose parent is the full id asked for, so a
+ * prefix collision costs a lookup, never a wrong answer. */
+#define KID_PARENT_LEN 6
+#define KID_CHILD_LEN  4
+#define KID_KEY_LEN    (KID_PARENT_LEN + KID_CHILD_LEN)
+
+/* The time index value: block info, then a bloom filter of the entity ids
+ * acting in the block (lets entity queries skip blocks without decoding). */
+#define BLOOM_K 6
+static inline void edr__bloom_add(uint8_t *bits, size_t nbits, const uint8_t id[16]);
+static inline int edr__bloom_has(const uint8_t *bits, size_t nbits, const uint8_t id[16]);
 
 /* Retention state shared with the compaction filters. */
 typedef struct edr__retention {
@@ -54,6 +69,31 @@ static inline uint32_t edr__rd32(const uint8_t *p)
 static inline uint64_t edr__rd64(const uint8_t *p)
 {
     return (uint64_t)edr__rd32(p) << 32 | edr__rd32(p + 4);
+}
+
+static inline void edr__bloom_pos(const uint8_t id[16], uint64_t *h1, uint64_t *h2)
+{
+    *h1 = edr__rd64(id);
+    *h2 = edr__rd64(id + 8) | 1;
+}
+static inline void edr__bloom_add(uint8_t *bits, size_t nbits, const uint8_t id[16])
+{
+    uint64_t h1, h2;
+    edr__bloom_pos(id, &h1, &h2);
+    for (int i = 0; i < BLOOM_K; i++, h1 += h2)
+        bits[(h1 % nbits) >> 3] |= (uint8_t)(1u << ((h1 % nbits) & 7));
+}
+/* 1 when id may be in the filter (an empty filter says yes to everything). */
+static inline int edr__bloom_has(const uint8_t *bits, size_t nbits, const uint8_t id[16])
+{
+    if (!nbits)
+        return 1;
+    uint64_t h1, h2;
+    edr__bloom_pos(id, &h1, &h2);
+    for (int i = 0; i < BLOOM_K; i++, h1 += h2)
+        if (!(bits[(h1 % nbits) >> 3] & (1u << ((h1 % nbits) & 7))))
+            return 0;
+    return 1;
 }
 
 /* Applies one partial ProcessRecord onto an accumulated one (see store.c for the rules). */

@@ -30,6 +30,7 @@ struct edr_store {
     edr_frame_ctx_t *fctx;
     char secdir[256];
     edr_arena_t arena; /* process records unpacked during walks */
+    unsigned last_hit; /* shard of the last successful point lookup */
 };
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
@@ -185,7 +186,10 @@ unsigned edr_store_shards(const edr_store_t *s)
 static rocksdb_pinnableslice_t *get_any(edr_store_t *s, int cf, const void *k, size_t kl,
                                         int *rc)
 {
-    for (unsigned i = 0; i < s->n; i++) {
+    /* lookups come in runs (an ancestry, a block walk) within one shard:
+     * start with the shard that answered last */
+    for (unsigned j = 0; j < s->n; j++) {
+        unsigned i = (s->last_hit + j) % s->n;
         char *rerr = NULL;
         rocksdb_pinnableslice_t *ps =
             rocksdb_get_pinned_cf(s->sh[i].db, s->ro, s->sh[i].cf[cf], k, kl, &rerr);
@@ -196,6 +200,7 @@ static rocksdb_pinnableslice_t *get_any(edr_store_t *s, int cf, const void *k, s
             return NULL;
         }
         if (ps) {
+            s->last_hit = i;
             *rc = 0;
             return ps;
         }
@@ -302,36 +307,70 @@ static int scan(edr_store_t *s, unsigned i, int cf, const uint8_t *prefix, size_
 }
 
 struct kids_ctx {
+    const uint8_t *parent;
     edr_store_proc_fn fn;
     void *ud;
+    uint8_t (*seen)[16]; /* children already reported (a child seen in two shards) */
+    size_t n_seen, cap_seen;
 };
 
+/* Children keys hold id prefixes: the child prefix is resolved in procs and
+ * kept when the record's parent is the full id asked for. */
 static int kid_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl, const uint8_t *v,
                     size_t vl, void *ud)
 {
-    (void)shard;
     (void)v;
     (void)vl;
     struct kids_ctx *c = ud;
-    if (kl != 32)
+    if (kl != KID_KEY_LEN)
         return 0;
-    Edr__V1__ProcessRecord *p;
-    edr_arena_reset(&s->arena);
-    int r = edr_store_process_get(s, k + 16, &s->arena, &p);
-    if (r == EDR_ENOENT)
-        return 0;
-    if (r)
-        return r;
-    return c->fn(p, c->ud);
+    rocksdb_iterator_t *it =
+        rocksdb_create_iterator_cf(s->sh[shard].db, s->ro, s->sh[shard].cf[CF_PROCS]);
+    int rc = 0;
+    const uint8_t *pre = k + KID_PARENT_LEN;
+    for (rocksdb_iter_seek(it, (const char *)pre, KID_CHILD_LEN); rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t ckl, cvl;
+        const uint8_t *ck = (const uint8_t *)rocksdb_iter_key(it, &ckl);
+        if (ckl != 16 || memcmp(ck, pre, KID_CHILD_LEN) != 0)
+            break;
+        const uint8_t *cv = (const uint8_t *)rocksdb_iter_value(it, &cvl);
+        edr_arena_reset(&s->arena);
+        Edr__V1__ProcessRecord *p = edr__v1__process_record__unpack(&s->arena.pb, cvl, cv);
+        if (!p || p->parent_entity_id.len != 16 || memcmp(p->parent_entity_id.data, c->parent, 16))
+            continue;
+        int dup = 0;
+        for (size_t i = 0; i < c->n_seen && !dup; i++)
+            dup = !memcmp(c->seen[i], ck, 16);
+        if (dup)
+            continue;
+        if (c->n_seen == c->cap_seen) {
+            size_t nc = c->cap_seen ? c->cap_seen * 2 : 16;
+            void *ns = realloc(c->seen, nc * 16);
+            if (!ns) {
+                rc = EDR_ENOMEM;
+                break;
+            }
+            c->seen = ns;
+            c->cap_seen = nc;
+        }
+        memcpy(c->seen[c->n_seen++], ck, 16);
+        proc_restore(p, ck, &s->arena);
+        if ((rc = c->fn(p, c->ud)) != 0)
+            break;
+    }
+    rocksdb_iter_destroy(it);
+    return rc;
 }
 
 int edr_store_process_children(edr_store_t *s, const uint8_t entity_id[16], edr_store_proc_fn fn,
                                void *ud)
 {
-    struct kids_ctx c = {fn, ud};
+    struct kids_ctx c = {entity_id, fn, ud, NULL, 0, 0};
     int rc = 0;
     for (unsigned i = 0; i < s->n && !rc; i++)
-        rc = scan(s, i, CF_KIDS, entity_id, 16, NULL, 0, kid_step, &c);
+        rc = scan(s, i, CF_KIDS, entity_id, KID_PARENT_LEN, NULL, 0, kid_step, &c);
+    free(c.seen);
     edr_arena_reset(&s->arena);
     return rc;
 }
@@ -412,31 +451,104 @@ struct ev_ctx {
     void *ud;
 };
 
-static int proc_post_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl,
-                          const uint8_t *v, size_t vl, void *ud)
+/* Walks the time index of host in shard i over buckets [b0, b1], blocks
+ * whose seq lies between the first and last block of the process, calls
+ * block_walk for those whose entity filter may hold the entity. */
+static int entity_walk(edr_store_t *s, unsigned i, const struct ev_ctx *c,
+                       const edr_block_key_t *first, const edr_block_key_t *last)
 {
-    (void)shard;
-    (void)v;
-    (void)vl;
-    struct ev_ctx *c = ud;
-    if (kl != 1 + 16 + EDR_BLOCK_KEY_LEN)
+    uint32_t b0 = first->bucket, b1 = last->bucket;
+    if (b0 < bucket_of(c->from))
+        b0 = bucket_of(c->from);
+    if (c->to && b1 > bucket_of(c->to - 1))
+        b1 = bucket_of(c->to - 1);
+    if (b0 > b1)
         return 0;
-    const uint8_t *bk = k + 17;
-    if (!in_buckets(edr__rd32(bk + 16), c->from, c->to))
-        return 0;
-    return block_walk(s, bk, c->entity, c->from, c->to, c->fn, c->ud);
+    uint8_t start[1 + EDR_BLOCK_KEY_LEN], stop[1 + EDR_BLOCK_KEY_LEN];
+    edr_block_key_t lo = *first, hi = *last;
+    if (lo.bucket < b0) {
+        lo.bucket = b0;
+        lo.seq = 0;
+    }
+    if (hi.bucket > b1) {
+        hi.bucket = b1;
+        hi.seq = UINT64_MAX;
+    }
+    start[0] = stop[0] = POST_TIME;
+    edr_block_key_encode(&lo, start + 1);
+    edr_block_key_encode(&hi, stop + 1);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->sh[i].db, s->ro, s->sh[i].cf[CF_POST]);
+    int rc = 0;
+    for (rocksdb_iter_seek(it, (const char *)start, sizeof(start)); rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        if (kl != sizeof(stop) || memcmp(k, stop, sizeof(stop)) > 0)
+            break;
+        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+        if (vl < BLOCK_INFO_LEN)
+            continue;
+        edr_block_info_t bi;
+        edr__block_info_decode(v, &bi);
+        if (bi.last_ns < c->from || (c->to && bi.first_ns >= c->to))
+            continue;
+        if (!edr__bloom_has(v + BLOCK_INFO_LEN, (vl - BLOCK_INFO_LEN) * 8, c->entity))
+            continue;
+        uint8_t bk[EDR_BLOCK_KEY_LEN];
+        memcpy(bk, k + 1, EDR_BLOCK_KEY_LEN);
+        if ((rc = block_walk(s, bk, c->entity, c->from, c->to, c->fn, c->ud)) != 0)
+            break;
+    }
+    if (!rc) {
+        char *rerr = NULL;
+        rocksdb_iter_get_error(it, &rerr);
+        if (rerr) {
+            edr_log_error("store %s: %s", s->sh[i].path, rerr);
+            rocksdb_free(rerr);
+            rc = EDR_ESTORE;
+        }
+    }
+    rocksdb_iter_destroy(it);
+    return rc;
 }
 
 int edr_store_entity_events(edr_store_t *s, const uint8_t entity_id[16], uint64_t from_ns,
                             uint64_t to_ns, edr_store_event_fn fn, void *ud)
 {
     struct ev_ctx c = {entity_id, from_ns, to_ns, fn, ud};
-    uint8_t pre[17];
-    pre[0] = POST_PROC;
-    memcpy(pre + 1, entity_id, 16);
-    int rc = 0;
-    for (unsigned i = 0; i < s->n && !rc; i++)
-        rc = scan(s, i, CF_POST, pre, sizeof(pre), NULL, 0, proc_post_step, &c);
+    int rc = 0, found = 0;
+    /* the record of the process in each shard that holds one says which of
+     * that shard's blocks can hold its events */
+    for (unsigned j = 0; j < s->n && !rc; j++) {
+        unsigned i = (s->last_hit + j) % s->n;
+        char *rerr = NULL;
+        rocksdb_pinnableslice_t *ps = rocksdb_get_pinned_cf(
+            s->sh[i].db, s->ro, s->sh[i].cf[CF_PROCS], (const char *)entity_id, 16, &rerr);
+        if (rerr) {
+            edr_log_error("store %s: %s", s->sh[i].path, rerr);
+            rocksdb_free(rerr);
+            return EDR_ESTORE;
+        }
+        if (!ps)
+            continue;
+        size_t vl;
+        const char *v = rocksdb_pinnableslice_value(ps, &vl);
+        edr_arena_reset(&s->arena);
+        Edr__V1__ProcessRecord *p =
+            edr__v1__process_record__unpack(&s->arena.pb, vl, (const uint8_t *)v);
+        rocksdb_pinnableslice_destroy(ps);
+        edr_block_key_t first, last;
+        if (!p)
+            continue;
+        ProtobufCBinaryData lb = p->last_block.len ? p->last_block : p->first_block;
+        if (edr_block_key_decode(p->first_block.data, p->first_block.len, &first) ||
+            edr_block_key_decode(lb.data, lb.len, &last))
+            continue;
+        found = 1;
+        rc = entity_walk(s, i, &c, &first, &last);
+    }
+    edr_arena_reset(&s->arena);
+    (void)found;
     return rc;
 }
 
@@ -453,7 +565,7 @@ static int time_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl
 {
     (void)shard;
     struct time_ctx *c = ud;
-    if (kl != 1 + EDR_BLOCK_KEY_LEN || vl != BLOCK_INFO_LEN)
+    if (kl != 1 + EDR_BLOCK_KEY_LEN || vl < BLOCK_INFO_LEN)
         return 0;
     edr_block_info_t bi;
     edr_block_key_decode(k + 1, EDR_BLOCK_KEY_LEN, &bi.key);
@@ -557,7 +669,7 @@ static int post_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl
         return 0; /* retired block */
     size_t il;
     const char *iv = rocksdb_pinnableslice_value(ps, &il);
-    if (il == BLOCK_INFO_LEN)
+    if (il >= BLOCK_INFO_LEN)
         edr__block_info_decode((const uint8_t *)iv, &bi);
     rocksdb_pinnableslice_destroy(ps);
     return c->fn(&bi, c->ud);
@@ -621,6 +733,35 @@ int edr_store_hash_processes(edr_store_t *s, const uint8_t sha256[32], edr_store
     return rc;
 }
 
+struct hh_ctx {
+    edr_store_hash_host_fn fn;
+    void *ud;
+};
+
+static int hash_host_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl,
+                          const uint8_t *v, size_t vl, void *ud)
+{
+    (void)s;
+    (void)shard;
+    struct hh_ctx *c = ud;
+    if (kl != 1 + 32 + 16 || vl != 4)
+        return 0;
+    return c->fn(k + 33, (uint64_t)edr__rd32(v) * EDR_STORE_BUCKET_NS, c->ud);
+}
+
+int edr_store_hash_hosts(edr_store_t *s, const uint8_t sha256[32], edr_store_hash_host_fn fn,
+                         void *ud)
+{
+    uint8_t pre[33];
+    pre[0] = POST_HASH_HOST;
+    memcpy(pre + 1, sha256, 32);
+    struct hh_ctx c = {fn, ud};
+    int rc = 0;
+    for (unsigned i = 0; i < s->n && !rc; i++)
+        rc = scan(s, i, CF_POST, pre, sizeof(pre), NULL, 0, hash_host_step, &c);
+    return rc;
+}
+
 int edr_store_hosts(edr_store_t *s, edr_store_host_fn fn, void *ud)
 {
     int rc = 0;
@@ -667,7 +808,7 @@ static int stat_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl
     (void)shard;
     (void)k;
     edr_store_stats_t *st = ud;
-    if (kl != 1 + EDR_BLOCK_KEY_LEN || vl != BLOCK_INFO_LEN)
+    if (kl != 1 + EDR_BLOCK_KEY_LEN || vl < BLOCK_INFO_LEN)
         return 0;
     edr_block_info_t bi;
     edr__block_info_decode(v, &bi);

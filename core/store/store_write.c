@@ -466,6 +466,16 @@ static void put_hash(edr_store_writer_t *w, ProtobufCBinaryData sha, const uint8
     edr__be32(v, bucket);
     rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)k, sizeof(k),
                               (const char *)v, 4);
+    /* hosts by image: one key per (sha256, host), rewritten in place */
+    uint64_t hh = XXH3_64bits(sha.data, 32);
+    if (!hset_add(&w->remotes, hh ^ 0x9e3779b97f4a7c15ull, w->gen))
+        return;
+    uint8_t hk[1 + 32 + 16];
+    hk[0] = POST_HASH_HOST;
+    memcpy(hk + 1, sha.data, 32);
+    memcpy(hk + 33, host, 16);
+    rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)hk, sizeof(hk),
+                              (const char *)v, 4);
 }
 
 static const char *join_argv(edr_store_writer_t *w, char **argv, size_t n)
@@ -609,7 +619,13 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
     if (!b->n_events)
         tmin = tmax = b->base_time_ns;
 
-    /* process records, process postings, children */
+    /* process records, children, the entity filter of the time index */
+    size_t nbits = ((w->n_ent_list * 10 + 63) / 64) * 64;
+    uint8_t *tv = edr_arena_alloc(&w->arena, BLOCK_INFO_LEN + nbits / 8);
+    if (!tv)
+        return EDR_ENOMEM;
+    uint8_t *bloom = tv + BLOCK_INFO_LEN;
+    memset(bloom, 0, nbits / 8);
     for (size_t i = 0; i < w->n_ent_list; i++) {
         ent_slot_t *s = &w->ents[w->ent_list[i]];
         s->rec.first_block.data = bk;
@@ -621,17 +637,15 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
         edr__v1__process_record__pack(&s->rec, p);
         rocksdb_writebatch_merge_cf(w->wb, w->cf[CF_PROCS], (const char *)s->id, 16,
                                     (const char *)p, n);
-        uint8_t k[1 + 16 + EDR_BLOCK_KEY_LEN];
-        k[0] = POST_PROC;
-        memcpy(k + 1, s->id, 16);
-        memcpy(k + 17, bk, EDR_BLOCK_KEY_LEN);
-        rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)k, sizeof(k), "", 0);
+        /* events of a process are found through its record's first/last block
+         * and the entity bloom filter of the time index: no per-block posting */
+        edr__bloom_add(bloom, nbits, s->id);
         if (s->rec.parent_entity_id.len == 16) {
-            uint8_t kk[32], v[4];
-            memcpy(kk, s->rec.parent_entity_id.data, 16);
-            memcpy(kk + 16, s->id, 16);
+            uint8_t kk[KID_KEY_LEN], v[4];
+            memcpy(kk, s->rec.parent_entity_id.data, KID_PARENT_LEN);
+            memcpy(kk + KID_PARENT_LEN, s->id, KID_CHILD_LEN);
             edr__be32(v, key.bucket);
-            rocksdb_writebatch_put_cf(w->wb, w->cf[CF_KIDS], (const char *)kk, 32,
+            rocksdb_writebatch_put_cf(w->wb, w->cf[CF_KIDS], (const char *)kk, sizeof(kk),
                                       (const char *)v, 4);
         }
     }
@@ -641,12 +655,12 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
                            .last_ns = tmax,
                            .n_events = (uint32_t)b->n_events,
                            .frame_len = (uint32_t)frame_len};
-    uint8_t tk[1 + EDR_BLOCK_KEY_LEN], tv[BLOCK_INFO_LEN];
+    uint8_t tk[1 + EDR_BLOCK_KEY_LEN];
     tk[0] = POST_TIME;
     memcpy(tk + 1, bk, EDR_BLOCK_KEY_LEN);
     edr__block_info_encode(&bi, tv);
     rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)tk, sizeof(tk),
-                              (const char *)tv, sizeof(tv));
+                              (const char *)tv, BLOCK_INFO_LEN + nbits / 8);
 
     /* host record, latest health, dedup state */
     if (!hs->first_seen || tmin < hs->first_seen)

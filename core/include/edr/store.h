@@ -20,13 +20,18 @@
  *   blocks  host(16) | bucket(u32 BE) | seq(u64 BE) -> the received frame,
  *           verbatim (no re-encode; RocksDB compression off)
  *   procs   entity(16) -> edr.v1.ProcessRecord (merged as events arrive)
- *   kids    parent(16) | child(16) -> bucket(u32 BE) of the last block seen
+ *   kids    parent[0:6] | child[0:4] -> bucket(u32 BE) (prefixes; readers
+ *           confirm each child by its record's full parent id)
  *   post    postings, one per entity per block:
  *             'f' | xxh64(path) BE | block key   file path   -> blocks
  *             'r' | ip(16, v4-mapped) | block key remote IP  -> blocks
- *             'p' | entity(16) | block key        process     -> blocks
  *             'h' | sha256(32) | host(16) | entity(16) -> bucket   hash -> processes
- *             't' | block key -> edr_block_info   host -> blocks by time
+ *             'H' | sha256(32) | host(16) -> bucket                hash -> hosts
+ *             't' | block key -> edr_block_info + bloom filter of the entities
+ *                   acting in the block           host -> blocks by time
+ *           A process's events are found from its record (first and last
+ *           block) through the time index, skipping blocks whose filter
+ *           rules the entity out.
  *   hosts   host(16) -> edr.v1.HostRecord; host(16) | 'H' -> latest SensorHealth event
  *   meta    "offset" -> next Kafka offset to consume (i64 BE), 's' | host -> last seq
  *
@@ -215,6 +220,14 @@ int edr_store_remote_blocks(edr_store_t *s, const uint8_t *ip, size_t ip_len, ui
  * ordered by host. */
 int edr_store_hash_processes(edr_store_t *s, const uint8_t sha256[32], edr_store_hash_fn fn,
                              void *ud);
+
+/* Every host that executed an image with this sha256, once per host and
+ * shard, with the start of the latest hour bucket it was seen in. Reads one
+ * key per host (edr_store_hash_processes reads one per process). */
+typedef int (*edr_store_hash_host_fn)(const uint8_t host_id[16], uint64_t last_bucket_ns,
+                                      void *ud);
+int edr_store_hash_hosts(edr_store_t *s, const uint8_t sha256[32], edr_store_hash_host_fn fn,
+                         void *ud);
 
 /* Blocks of a host whose bucket overlaps [from_ns, to_ns), in time order. */
 int edr_store_host_blocks(edr_store_t *s, const uint8_t host_id[16], uint64_t from_ns,
