@@ -96,64 +96,77 @@ static int host_find_cb(const Edr__V1__HostRecord *h, const Edr__V1__Event *heal
     return 0;
 }
 
-/* Loads the events of the host the analysis needs; resolves the host id. */
-static int load_store(edr_graph_t *g, const char *dir, const uint8_t *entity, const char *host,
-                      uint64_t at, const edr_config_t *cfg)
+/*
+ * The analysis through the store: with --entity, edr_rca_run_store() loads
+ * the process's host window (analyzer.rca_lookback / rca_forward) and follows
+ * lateral moves into other hosts of the store; with --pid, the host (given,
+ * or the only one) is loaded first, around --at when given, to find the
+ * process. Returns the result (r->start is the start node) or NULL after a
+ * message.
+ */
+static edr_rca_t *rca_store(edr_graph_t *g, const char *dir, const uint8_t *entity, const char *host, long pid,
+                            uint64_t at, const edr_config_t *cfg, const edr_rca_opts_t *ro)
 {
     char err[256];
-    edr_arena_t a;
-    edr_arena_init(&a, 4096);
-    int rc = 0;
+    edr_rca_t *r = NULL;
     edr_store_t *s = edr_store_open(dir, NULL, err, sizeof(err));
     if (!s) {
         fprintf(stderr, "edr rca: %s\n", err);
-        edr_arena_close(&a);
-        return 1;
+        return NULL;
     }
-    uint64_t back = edr_config_duration_ns(cfg, "analyzer.rca_lookback");
-    uint64_t fwd = edr_config_duration_ns(cfg, "analyzer.rca_forward");
-    uint8_t hid[16];
-    uint64_t from = 0, to = 0;
-    if (entity) {
-        Edr__V1__ProcessRecord *pr = NULL;
-        rc = edr_store_process_get(s, entity, &a, &pr);
-        if (rc || pr->host_id.len != 16) {
-            fprintf(stderr, "edr rca: process %s: %s\n", "entity", rc ? edr_strerror(rc) : "no host");
-            rc = 1;
-            goto out;
-        }
-        memcpy(hid, pr->host_id.data, 16);
-        uint64_t t = at ? at : pr->start_time_ns;
-        if (t) {
-            from = t > back ? t - back : 0;
-            to = fwd && t < UINT64_MAX - fwd ? t + fwd : 0;
-        }
-    } else {
+    edr_rca_store_opts_t so;
+    edr_rca_store_opts_default(&so);
+    so.lookback_ns = edr_config_duration_ns(cfg, "analyzer.rca_lookback");
+    so.forward_ns = edr_config_duration_ns(cfg, "analyzer.rca_forward");
+    so.max_hosts = (uint32_t)edr_config_int(cfg, "analyzer.rca_max_hosts");
+    uint8_t ent[16];
+    if (entity)
+        memcpy(ent, entity, 16);
+    else {
         host_find_t hf = {.want = host};
         edr_store_hosts(s, host_find_cb, &hf);
         if (hf.found != 1) {
             if (!host && hf.n > 1)
                 fprintf(stderr, "edr rca: the store holds %d hosts: give --host\n", hf.n);
-            else
-                fprintf(stderr, "edr rca: host %s: not in the store\n", host ? host : "(any)");
-            rc = 1;
+            else {
+                fprintf(stderr, "edr rca: host ");
+                edr_cli_print_escaped(stderr, host ? host : "(any)");
+                fprintf(stderr, ": not in the store\n");
+            }
             goto out;
         }
-        memcpy(hid, hf.id, 16);
+        uint64_t from = 0, to = 0;
         if (at) {
-            from = at > back ? at - back : 0;
-            to = fwd && at < UINT64_MAX - fwd ? at + fwd : 0;
+            from = at > so.lookback_ns ? at - so.lookback_ns : 0;
+            to = so.forward_ns && at < UINT64_MAX - so.forward_ns ? at + so.forward_ns : 0;
         }
+        int rc = edr_graph_load_store_host(g, s, hf.id, from, to);
+        if (rc) {
+            fprintf(stderr, "edr rca: store %s: %s\n", dir, edr_strerror(rc));
+            goto out;
+        }
+        uint32_t n = edr_graph_find_pid(g, hf.id, (uint32_t)pid, at, NULL);
+        if (n == EDR_GRAPH_NONE) {
+            fprintf(stderr, "edr rca: pid %ld: no such process%s\n", pid, at ? " at that time" : "");
+            goto out;
+        }
+        edr_graph_node_info_t in;
+        edr_graph_node(g, n, &in);
+        memcpy(ent, in.entity_id, 16);
     }
-    rc = edr_graph_load_store_host(g, s, hid, from, to);
-    if (rc) {
-        fprintf(stderr, "edr rca: store %s: %s\n", dir, edr_strerror(rc));
-        rc = 1;
+    int e2 = 0;
+    r = edr_rca_run_store(g, s, ent, at, ro, &so, NULL, &e2);
+    if (!r) {
+        if (e2 == EDR_ENOENT && entity) {
+            char hex[33];
+            edr_hex(entity, 16, hex);
+            fprintf(stderr, "edr rca: entity %s: not found\n", hex);
+        } else
+            fprintf(stderr, "edr rca: store %s: analysis failed: %s\n", dir, edr_strerror(e2));
     }
 out:
     edr_store_destroy(s);
-    edr_arena_close(&a);
-    return rc;
+    return r;
 }
 #endif
 
@@ -263,54 +276,54 @@ int edr_cmd_rca(int argc, char **argv)
         fprintf(stderr, "edr rca: out of memory\n");
         goto out;
     }
+    edr_rca_opts_t ro;
+    edr_rca_opts_from_config(&ro, cfg);
+    int err = 0;
     if (sysmon) {
-        char err[512];
-        if (edr_graph_load_sysmon(g, sysmon, err, sizeof(err)) != 0) {
-            fprintf(stderr, "edr rca: %s\n", err);
+        char emsg[512];
+        if (edr_graph_load_sysmon(g, sysmon, emsg, sizeof(emsg)) != 0) {
+            fprintf(stderr, "edr rca: %s\n", emsg);
+            goto out;
+        }
+        uint32_t start;
+        if (entity_s) {
+            start = edr_graph_find_entity(g, entity);
+            if (start == EDR_GRAPH_NONE) {
+                fprintf(stderr, "edr rca: entity %s: not found\n", entity_s);
+                goto out;
+            }
+        } else {
+            uint8_t hid[16];
+            if (host && edr_graph_find_host(g, host, hid) != 0) {
+                fprintf(stderr, "edr rca: host ");
+                edr_cli_print_escaped(stderr, host);
+                fprintf(stderr, ": not found\n");
+                goto out;
+            }
+            start = edr_graph_find_pid(g, host ? hid : NULL, (uint32_t)pid, at, &err);
+            if (err) {
+                fprintf(stderr, "edr rca: pid %ld exists on several hosts: give --host\n", pid);
+                goto out;
+            }
+            if (start == EDR_GRAPH_NONE) {
+                fprintf(stderr, "edr rca: pid %ld: no such process%s\n", pid, at ? " at that time" : "");
+                goto out;
+            }
+        }
+        r = edr_rca_run(g, start, at, &ro, &err);
+        if (!r) {
+            fprintf(stderr, "edr rca: analysis failed: %s\n", edr_strerror(err));
             goto out;
         }
     } else {
 #ifdef HAVE_EDR_CORE_STORE
-        if (load_store(g, store, entity_s ? entity : NULL, host, at, cfg) != 0)
+        r = rca_store(g, store, entity_s ? entity : NULL, host, pid, at, cfg, &ro);
+        if (!r)
             goto out;
 #else
         fprintf(stderr, "edr rca: --store: this build has no store support\n");
         goto out;
 #endif
-    }
-    uint32_t start;
-    if (entity_s) {
-        start = edr_graph_find_entity(g, entity);
-        if (start == EDR_GRAPH_NONE) {
-            fprintf(stderr, "edr rca: entity %s: not found\n", entity_s);
-            goto out;
-        }
-    } else {
-        uint8_t hid[16];
-        int err = 0;
-        if (host && edr_graph_find_host(g, host, hid) != 0) {
-            fprintf(stderr, "edr rca: host ");
-            edr_cli_print_escaped(stderr, host);
-            fprintf(stderr, ": not found\n");
-            goto out;
-        }
-        start = edr_graph_find_pid(g, host ? hid : NULL, (uint32_t)pid, at, &err);
-        if (err) {
-            fprintf(stderr, "edr rca: pid %ld exists on several hosts: give --host\n", pid);
-            goto out;
-        }
-        if (start == EDR_GRAPH_NONE) {
-            fprintf(stderr, "edr rca: pid %ld: no such process%s\n", pid, at ? " at that time" : "");
-            goto out;
-        }
-    }
-    edr_rca_opts_t ro;
-    edr_rca_opts_from_config(&ro, cfg);
-    int err = 0;
-    r = edr_rca_run(g, start, at, &ro, &err);
-    if (!r) {
-        fprintf(stderr, "edr rca: analysis failed: %s\n", edr_strerror(err));
-        goto out;
     }
     if (out_path) {
         out = fopen(out_path, "w");

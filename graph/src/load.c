@@ -3,9 +3,6 @@
 
 #include "edr/err.h"
 #include "edr/sysmon.h"
-#ifdef HAVE_EDR_CORE_STORE
-#include "edr/store.h"
-#endif
 
 #include <errno.h>
 #include <stdio.h>
@@ -69,28 +66,4 @@ out:
     return rc;
 }
 
-#ifdef HAVE_EDR_CORE_STORE
-static int store_event(const Edr__V1__EventBatch *b, const Edr__V1__Event *e, const edr_block_key_t *k,
-                       void *ud)
-{
-    (void)k;
-    return edr_graph_add_event(ud, b, e);
-}
-
-int edr_graph_load_store_host(edr_graph_t *g, struct edr_store *s, const uint8_t host_id[16],
-                              uint64_t from_ns, uint64_t to_ns)
-{
-    return edr_store_host_events(s, host_id, from_ns, to_ns, store_event, g);
-}
-#else
-int edr_graph_load_store_host(edr_graph_t *g, struct edr_store *s, const uint8_t host_id[16],
-                              uint64_t from_ns, uint64_t to_ns)
-{
-    (void)g;
-    (void)s;
-    (void)host_id;
-    (void)from_ns;
-    (void)to_ns;
-    return EDR_EUNSUPPORTED;
-}
-#endif
+/* edr_graph_load_store_host() lives in store_rca.c with the rest of the store loading. */

@@ -130,6 +130,12 @@ out:
     return rc;
 }
 
+int edr_graph_load_store_host(edr_graph_t *g, struct edr_store *s, const uint8_t host_id[16],
+                              uint64_t from_ns, uint64_t to_ns)
+{
+    return host_ensure(g, s, host_id, from_ns, to_ns ? to_ns : UINT64_MAX, NULL);
+}
+
 /* ------------------------------------------------------------ lateral moves */
 
 typedef struct {
@@ -467,6 +473,17 @@ out:
 }
 
 #else
+int edr_graph_load_store_host(edr_graph_t *g, struct edr_store *s, const uint8_t host_id[16],
+                              uint64_t from_ns, uint64_t to_ns)
+{
+    (void)g;
+    (void)s;
+    (void)host_id;
+    (void)from_ns;
+    (void)to_ns;
+    return EDR_EUNSUPPORTED;
+}
+
 edr_rca_t *edr_rca_run_store(edr_graph_t *g, struct edr_store *s, const uint8_t entity[16], uint64_t at_ns,
                              const edr_rca_opts_t *ro, const edr_rca_store_opts_t *so,
                              edr_rca_store_stats_t *st, int *err)

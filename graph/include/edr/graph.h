@@ -131,8 +131,10 @@ int edr_graph_load_sysmon(edr_graph_t *g, const char *path, char *err, size_t er
 
 struct edr_store;
 /* Adds every event of one host with from_ns <= time < to_ns (to_ns 0: no
- * bound) from an open store. Only when the store library is built
- * (HAVE_EDR_CORE_STORE); otherwise returns EDR_EUNSUPPORTED. */
+ * bound) from an open store; the graph remembers the window, so a later
+ * load (or edr_rca_run_store()) reads only what it did not cover. Only when
+ * the store library is built (HAVE_EDR_CORE_STORE); otherwise returns
+ * EDR_EUNSUPPORTED. */
 int edr_graph_load_store_host(edr_graph_t *g, struct edr_store *s, const uint8_t host_id[16],
                               uint64_t from_ns, uint64_t to_ns);
 
