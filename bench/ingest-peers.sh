@@ -26,7 +26,11 @@ now() { date +%s.%N; }
 
 "$BUILD/bench/bench_ingest" --events "$events" --store "$work/store" --peer-dir "$work/peer" 2> >(grep -v CONFWARN >&2) | tee "$work/edr.out"
 [ "$peers" = 1 ] || exit 0
-read -r entity sha t0 t1 < "$work/peer/target"
+# the same sampled keys for every peer (at most $nq of them: one client session each)
+nq=300
+head -n "$nq" "$work/peer/targets" > "$work/peer/keys"
+# p50/p99 of a column of microsecond values: prints "p50 p99"
+pcts() { sort -g | awk '{v[NR]=$1} END{if(!NR){print "0 0"; exit} i50=int(0.50*(NR-1)+0.5)+1; i99=int(0.99*(NR-1)+0.5)+1; printf "%.1f %.1f\n", v[i50], v[i99]}'; }
 n_events=$(wc -l < "$work/peer/events.tsv")
 edr_rate=$(awk '/^RESULT ingest_events_per_s /{print $3}' "$work/edr.out")
 edr_bpe=$(awk '/^RESULT store_bytes_per_event /{print $3}' "$work/edr.out")
@@ -51,16 +55,28 @@ if [ -x "$pgbin/initdb" ] && id postgres >/dev/null 2>&1; then
   b=$(now)
   pg_rate=$(awk -v n="$n_events" -v a="$a" -v b="$b" 'BEGIN{printf "%.0f", n/(b-a)}')
   pg_bytes=$(psql_ -t -A -c "VACUUM ANALYZE" -c "SELECT pg_total_relation_size('events')+pg_total_relation_size('processes')" | tail -1)
-  pgq() { psql_ -t -A -c "EXPLAIN (ANALYZE, FORMAT TEXT) $1" | awk '/Execution Time/{v=$3} END{print v*1000}'; }
-  anc="WITH RECURSIVE anc(e, d) AS (SELECT '\\x$entity'::bytea, 0 UNION ALL SELECT p.parent, anc.d+1 FROM processes p JOIN anc ON p.entity = anc.e WHERE p.parent IS NOT NULL AND anc.d < 64) SELECT count(*) FROM anc"
-  evq="SELECT * FROM events WHERE entity = '\\x$entity'::bytea AND time_ns >= $t0 AND time_ns < $t1"
-  hq="SELECT DISTINCT host FROM processes WHERE sha256 = '\\x$sha'::bytea"
-  pgq "$anc" >/dev/null; pg_anc=$(pgq "$anc"); pgq "$evq" >/dev/null; pg_ev=$(pgq "$evq"); pgq "$hq" >/dev/null; pg_h=$(pgq "$hq")
+  # server-side execution time of each query (EXPLAIN ANALYZE), all keys in one session
+  pg_lat() { # $1: query template with @E@ @S@ @T0@ @T1@
+    while read -r e s t0 t1; do
+      q=${1//@E@/$e}; q=${q//@S@/$s}; q=${q//@T0@/$t0}; q=${q//@T1@/$t1}
+      echo "EXPLAIN (ANALYZE, FORMAT TEXT) $q;"
+    done < "$work/peer/keys" > "$work/pg.sql"
+    psql_ -t -A -f "$work/pg.sql" | awk '/Execution Time/{print $3*1000}' | pcts
+  }
+  anc="WITH RECURSIVE anc(e, d) AS (SELECT '\\x@E@'::bytea, 0 UNION ALL SELECT p.parent, anc.d+1 FROM processes p JOIN anc ON p.entity = anc.e WHERE p.parent IS NOT NULL AND anc.d < 64) SELECT count(*) FROM anc"
+  evq="SELECT * FROM events WHERE entity = '\\x@E@'::bytea AND time_ns >= @T0@ AND time_ns < @T1@"
+  hq="SELECT DISTINCT host FROM processes WHERE sha256 = '\\x@S@'::bytea"
+  read -r pg_anc50 pg_anc99 < <(pg_lat "$anc")
+  read -r pg_ev50 pg_ev99 < <(pg_lat "$evq")
+  read -r pg_h50 pg_h99 < <(pg_lat "$hq")
   echo "RESULT pg_ingest_events_per_s $pg_rate events/s"
   echo "RESULT pg_bytes_per_event $(awk -v s="$pg_bytes" -v n="$n_events" 'BEGIN{printf "%.2f", s/n}') B/event"
-  echo "RESULT pg_query_ancestry_us $pg_anc us"
-  echo "RESULT pg_query_process_events_us $pg_ev us"
-  echo "RESULT pg_query_hash_hosts_us $pg_h us"
+  echo "RESULT pg_query_ancestry_p50_us $pg_anc50 us"
+  echo "RESULT pg_query_ancestry_p99_us $pg_anc99 us"
+  echo "RESULT pg_query_process_events_p50_us $pg_ev50 us"
+  echo "RESULT pg_query_process_events_p99_us $pg_ev99 us"
+  echo "RESULT pg_query_hash_hosts_p50_us $pg_h50 us"
+  echo "RESULT pg_query_hash_hosts_p99_us $pg_h99 us"
   echo "RESULT ingest_speedup_vs_pg $(awk -v a="$edr_rate" -v b="$pg_rate" 'BEGIN{printf "%.1f", a/b}') x"
   echo "RESULT disk_ratio_vs_pg $(awk -v s="$pg_bytes" -v n="$n_events" -v e="$edr_bpe" 'BEGIN{printf "%.1f", (s/n)/e}') x"
 else
@@ -80,16 +96,36 @@ if command -v sqlite3 >/dev/null; then
   sqlite3 "$db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
   sl_rate=$(awk -v n="$n_events" -v a="$a" -v b="$b" 'BEGIN{printf "%.0f", n/(b-a)}')
   sl_bytes=$(stat -c %s "$db")
-  slq() { sqlite3 "$db" ".timer on" "$1" "$1" 2>&1 | awk '/Run Time/{v=$4} END{printf "%.1f", v*1e6}'; }
-  e="\\x$entity"; s="\\x$sha"
-  sl_anc=$(slq "WITH RECURSIVE anc(e, d) AS (SELECT '$e', 0 UNION ALL SELECT p.parent, anc.d+1 FROM processes p JOIN anc ON p.entity = anc.e WHERE p.parent != '\\N' AND anc.d < 64) SELECT count(*) FROM anc;")
-  sl_ev=$(slq "SELECT count(*) FROM events WHERE entity = '$e' AND time_ns >= $t0 AND time_ns < $t1;")
-  sl_h=$(slq "SELECT count(DISTINCT host) FROM processes WHERE sha256 = '$s';")
+  # sqlite3's .timer prints milliseconds at best (it printed 0.000 for every query): time each
+  # query in one process with a monotonic clock instead (Python's sqlite3 module, same library)
+  python3 - "$db" "$work/peer/keys" > "$work/sl.lat" <<'PY'
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1])
+qs = {
+  "anc": "WITH RECURSIVE anc(e, d) AS (SELECT ?, 0 UNION ALL SELECT p.parent, anc.d+1 FROM processes p JOIN anc ON p.entity = anc.e WHERE p.parent != '\\N' AND anc.d < 64) SELECT count(*) FROM anc",
+  "ev": "SELECT * FROM events WHERE entity = ? AND time_ns >= ? AND time_ns < ?",
+  "h": "SELECT DISTINCT host FROM processes WHERE sha256 = ?",
+}
+for line in open(sys.argv[2]):
+    e, s, t0, t1 = line.split()
+    for name, q, args in (("anc", qs["anc"], ("\\\\x" + e,)), ("ev", qs["ev"], ("\\\\x" + e, int(t0), int(t1))),
+                          ("h", qs["h"], ("\\\\x" + s,))):
+        a = time.perf_counter()
+        rows = db.execute(q, args).fetchall()
+        print(name, (time.perf_counter() - a) * 1e6, len(rows) if name != "anc" else rows[0][0])
+PY
+  awk '{n[$1]++; r[$1]+=$3} END{printf "sqlite: %d keys; average ancestry depth %.1f, events in window %.1f, hosts per hash %.1f\n", n["h"], r["anc"]/n["anc"], r["ev"]/n["ev"], r["h"]/n["h"]}' "$work/sl.lat"
+  read -r sl_anc50 sl_anc99 < <(awk '$1=="anc"{print $2}' "$work/sl.lat" | pcts)
+  read -r sl_ev50 sl_ev99 < <(awk '$1=="ev"{print $2}' "$work/sl.lat" | pcts)
+  read -r sl_h50 sl_h99 < <(awk '$1=="h"{print $2}' "$work/sl.lat" | pcts)
   echo "RESULT sqlite_ingest_events_per_s $sl_rate events/s"
   echo "RESULT sqlite_bytes_per_event $(awk -v s="$sl_bytes" -v n="$n_events" 'BEGIN{printf "%.2f", s/n}') B/event"
-  echo "RESULT sqlite_query_ancestry_us $sl_anc us"
-  echo "RESULT sqlite_query_process_events_us $sl_ev us"
-  echo "RESULT sqlite_query_hash_hosts_us $sl_h us"
+  echo "RESULT sqlite_query_ancestry_p50_us $sl_anc50 us"
+  echo "RESULT sqlite_query_ancestry_p99_us $sl_anc99 us"
+  echo "RESULT sqlite_query_process_events_p50_us $sl_ev50 us"
+  echo "RESULT sqlite_query_process_events_p99_us $sl_ev99 us"
+  echo "RESULT sqlite_query_hash_hosts_p50_us $sl_h50 us"
+  echo "RESULT sqlite_query_hash_hosts_p99_us $sl_h99 us"
   echo "RESULT ingest_speedup_vs_sqlite $(awk -v a="$edr_rate" -v b="$sl_rate" 'BEGIN{printf "%.1f", a/b}') x"
   echo "RESULT disk_ratio_vs_sqlite $(awk -v s="$sl_bytes" -v n="$n_events" -v e="$edr_bpe" 'BEGIN{printf "%.1f", (s/n)/e}') x"
 else

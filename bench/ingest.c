@@ -109,6 +109,42 @@ typedef struct {
     uint64_t t;
 } target_t;
 
+/* Query keys: a uniform sample (reservoir) of the processes started in the run. */
+#define N_TARGETS 1000
+static target_t targets[N_TARGETS];
+static uint64_t n_seen_targets;
+
+static uint64_t rng_next(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(double *v, size_t n, double p)
+{
+    if (!n)
+        return 0;
+    qsort(v, n, sizeof(*v), cmp_dbl);
+    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+    return v[i];
+}
+
+static int count_hosts(const uint8_t h[16], uint64_t last, void *ud)
+{
+    (void)h;
+    (void)last;
+    (*(int *)ud)++;
+    return 0;
+}
+
 static int count_anc(const Edr__V1__ProcessRecord *p, void *ud)
 {
     (void)p;
@@ -121,13 +157,6 @@ static int count_ev(const Edr__V1__EventBatch *b, const Edr__V1__Event *e, const
     (void)b;
     (void)e;
     (void)k;
-    (*(int *)ud)++;
-    return 0;
-}
-static int count_hash(const uint8_t h[16], const uint8_t e[16], void *ud)
-{
-    (void)h;
-    (void)e;
     (*(int *)ud)++;
     return 0;
 }
@@ -208,7 +237,7 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    target_t tgt = {0};
+    uint64_t rng = 0x2545f4914f6cdd1dull;
     uint64_t sent = 0, starts = 0;
     double t0 = now_s();
     for (uint32_t h = 0; sent < n_events; h = (h + 1) % hosts) {
@@ -223,11 +252,17 @@ int main(int argc, char **argv)
                 e->process_start->exe_sha256.data = sha;
                 e->process_start->exe_sha256.len = 32;
                 starts++;
-                if (h == 7 % hosts && e->parent_entity_id.len == 16 && sent < n_events / 2) {
-                    memcpy(tgt.entity, e->entity_id.data, 16);
-                    memcpy(tgt.sha, sha, 32);
-                    memcpy(tgt.host, b->sensor->host_id.data, 16);
-                    tgt.t = t;
+                if (e->parent_entity_id.len == 16) {
+                    uint64_t slot = n_seen_targets < N_TARGETS ? n_seen_targets
+                                                               : rng_next(&rng) % (n_seen_targets + 1);
+                    n_seen_targets++;
+                    if (slot < N_TARGETS) {
+                        target_t *tg = &targets[slot];
+                        memcpy(tg->entity, e->entity_id.data, 16);
+                        memcpy(tg->sha, sha, 32);
+                        memcpy(tg->host, b->sensor->host_id.data, 16);
+                        tg->t = t;
+                    }
                 }
                 if (fpr) {
                     Edr__V1__ProcessStart *ps = e->process_start;
@@ -387,6 +422,7 @@ int main(int argc, char **argv)
     }
     if (d)
         closedir(d);
+    enum { CFI_BLOCKS = 1 }; /* edr_store_writer_cf_stats order: default, blocks, ... */
     edr_store_t *s = edr_store_open(store, NULL, err, sizeof(err));
     if (!s) {
         fprintf(stderr, "%s\n", err);
@@ -396,23 +432,37 @@ int main(int argc, char **argv)
     edr_store_stats(s, &st);
     disk = st.disk_bytes;
 
-    /* queries, warm, averaged */
-    int reps = 200, n_anc = 0, n_ev = 0, n_hash = 0;
-    double q0 = now_s();
-    for (int i = 0; i < reps; i++)
-        edr_store_process_ancestry(s, tgt.entity, 0, count_anc, &n_anc);
-    double q_anc = (now_s() - q0) / reps;
-    q0 = now_s();
-    for (int i = 0; i < reps; i++)
-        edr_store_entity_events(s, tgt.entity, tgt.t, tgt.t + 3600ull * 1000000000ull, count_ev,
-                                &n_ev);
-    double q_ev = (now_s() - q0) / reps;
-    q0 = now_s();
-    for (int i = 0; i < reps; i++)
-        edr_store_hash_processes(s, tgt.sha, count_hash, &n_hash);
-    double q_hash = (now_s() - q0) / reps;
+    /* queries: each over every sampled key once, in random order */
+    size_t nq = n_seen_targets < N_TARGETS ? (size_t)n_seen_targets : N_TARGETS;
+    double *lat_anc = calloc(nq + 1, sizeof(double)), *lat_ev = calloc(nq + 1, sizeof(double)),
+           *lat_hash = calloc(nq + 1, sizeof(double));
+    uint64_t n_anc = 0, n_ev = 0, n_hash = 0;
+    for (size_t i = nq; i > 1; i--) { /* shuffle: no locality from the sampling order */
+        size_t j = (size_t)(rng_next(&rng) % i);
+        target_t tmp = targets[i - 1];
+        targets[i - 1] = targets[j];
+        targets[j] = tmp;
+    }
+    for (size_t i = 0; i < nq; i++) {
+        int c = 0;
+        double q0 = now_s();
+        edr_store_process_ancestry(s, targets[i].entity, 0, count_anc, &c);
+        lat_anc[i] = now_s() - q0;
+        n_anc += (uint64_t)c;
+        c = 0;
+        q0 = now_s();
+        edr_store_entity_events(s, targets[i].entity, targets[i].t,
+                                targets[i].t + 3600ull * 1000000000ull, count_ev, &c);
+        lat_ev[i] = now_s() - q0;
+        n_ev += (uint64_t)c;
+        c = 0;
+        q0 = now_s();
+        edr_store_hash_hosts(s, targets[i].sha, count_hosts, &c);
+        lat_hash[i] = now_s() - q0;
+        n_hash += (uint64_t)c;
+    }
     edr_store_destroy(s);
-
+    size_t nqd = nq ? nq : 1;
     printf("collector: %llu events in %llu batches; %.2f s from start (group join included), "
            "%.2f s from first batch; consuming thread %.2f s CPU\n",
            (unsigned long long)cs.events, (unsigned long long)cs.batches, c_end - c0,
@@ -420,11 +470,9 @@ int main(int argc, char **argv)
     printf("store: %llu blocks, %llu bytes on disk after compaction; frames %llu bytes\n",
            (unsigned long long)st.blocks, (unsigned long long)disk,
            (unsigned long long)st.frame_bytes);
-    printf("queries: ancestry depth %d, %d events in window, %d processes with the hash\n",
-           n_anc / reps, n_ev / reps, n_hash / reps);
-    char hx[65], hy[65];
-    printf("target entity %s sha256 %s time %llu\n", edr_hex(tgt.entity, 16, hy),
-           edr_hex(tgt.sha, 32, hx), (unsigned long long)tgt.t);
+    printf("queries over %zu sampled processes: ancestry depth %.1f, %.1f events in a 1 h "
+           "window, %.1f hosts per image hash (averages)\n",
+           nq, (double)n_anc / (double)nqd, (double)n_ev / (double)nqd, (double)n_hash / (double)nqd);
     printf("RESULT ingest_events_per_s %.0f events/s\n", rate_steady);
     printf("RESULT ingest_events_per_s_from_start %.0f events/s\n", rate_start);
     printf("RESULT ingest_events_per_cpu_s %.0f events/s\n", rate_cpu);
@@ -444,20 +492,31 @@ int main(int argc, char **argv)
     }
     printf("RESULT store_other_files_bytes_per_event %.2f B/event\n",
            (double)(disk > sst_total ? disk - sst_total : 0) / (double)cs.events);
-    printf("RESULT query_ancestry_us %.1f us\n", q_anc * 1e6);
-    printf("RESULT query_process_events_us %.1f us\n", q_ev * 1e6);
-    printf("RESULT query_hash_hosts_us %.1f us\n", q_hash * 1e6);
-    if (peer_dir) {
+    printf("RESULT store_events %llu events\n", (unsigned long long)cs.events);
+    printf("RESULT store_index_bytes_per_event %.2f B/event\n",
+           (double)(sst_total - (n_cf > CFI_BLOCKS ? cf_bytes[CFI_BLOCKS] : 0)) / (double)cs.events);
+    if (peer_dir) { /* the peers time the same keys */
         char p[512];
-        snprintf(p, sizeof(p), "%s/target", peer_dir);
+        snprintf(p, sizeof(p), "%s/targets", peer_dir);
         FILE *f = fopen(p, "w");
-        if (f) {
-            fprintf(f, "%s %s %llu %llu\n", edr_hex(tgt.entity, 16, hy),
-                    edr_hex(tgt.sha, 32, hx), (unsigned long long)tgt.t,
-                    (unsigned long long)(tgt.t + 3600ull * 1000000000ull));
-            fclose(f);
+        for (size_t i = 0; f && i < nq; i++) {
+            char hx[65], hy[65];
+            fprintf(f, "%s %s %llu %llu\n", edr_hex(targets[i].entity, 16, hy),
+                    edr_hex(targets[i].sha, 32, hx), (unsigned long long)targets[i].t,
+                    (unsigned long long)(targets[i].t + 3600ull * 1000000000ull));
         }
+        if (f)
+            fclose(f);
     }
+    printf("RESULT query_ancestry_p50_us %.1f us\n", pct(lat_anc, nq, 0.50) * 1e6);
+    printf("RESULT query_ancestry_p99_us %.1f us\n", pct(lat_anc, nq, 0.99) * 1e6);
+    printf("RESULT query_process_events_p50_us %.1f us\n", pct(lat_ev, nq, 0.50) * 1e6);
+    printf("RESULT query_process_events_p99_us %.1f us\n", pct(lat_ev, nq, 0.99) * 1e6);
+    printf("RESULT query_hash_hosts_p50_us %.1f us\n", pct(lat_hash, nq, 0.50) * 1e6);
+    printf("RESULT query_hash_hosts_p99_us %.1f us\n", pct(lat_hash, nq, 0.99) * 1e6);
+    free(lat_anc);
+    free(lat_ev);
+    free(lat_hash);
     edr_kafka_cluster_destroy(cl);
     edr_synth_destroy(sy);
     edr_frame_ctx_destroy(enc);
