@@ -218,20 +218,37 @@ static uint32_t file_get(edr_graph_t *g, uint16_t host, const char *path, uint64
     return n;
 }
 
-static uint32_t remote_get(edr_graph_t *g, uint16_t host, const uint8_t *ip, size_t ip_len,
-                           uint32_t port, int inbound, uint64_t t, const uint8_t *lip, size_t lip_len)
+/* Node id of a remote endpoint as seen from a host. */
+static void remote_id(const uint8_t host_id[16], const uint8_t *ip, size_t ip_len, uint32_t port, int inbound,
+                      uint8_t id[16])
 {
     uint8_t key[16 + 16 + 6];
-    memcpy(key, g->hosts[host].id, 16);
+    memcpy(key, host_id, 16);
     memset(key + 16, 0, 16);
     memcpy(key + 16, ip, ip_len);
     key[32] = (uint8_t)ip_len;
     key[33] = (uint8_t)inbound;
     memcpy(key + 34, &port, 4);
     XXH128_hash_t h = XXH3_128bits_withSeed(key, sizeof(key), 0x72656dull);
-    uint8_t id[16];
     memcpy(id, &h.high64, 8);
     memcpy(id + 8, &h.low64, 8);
+}
+
+uint32_t edr_graph_find_remote(const edr_graph_t *g, const uint8_t host_id[16], const uint8_t *ip, size_t ip_len,
+                               uint32_t port, int inbound)
+{
+    if (ip_len != 4 && ip_len != 16)
+        return EDR_GRAPH_NONE;
+    uint8_t id[16];
+    remote_id(host_id, ip, ip_len, port, inbound ? 1 : 0, id);
+    return edr_graph_find_entity(g, id);
+}
+
+static uint32_t remote_get(edr_graph_t *g, uint16_t host, const uint8_t *ip, size_t ip_len,
+                           uint32_t port, int inbound, uint64_t t, const uint8_t *lip, size_t lip_len)
+{
+    uint8_t id[16];
+    remote_id(g->hosts[host].id, ip, ip_len, port, inbound, id);
     int made;
     uint32_t n = node_get(g, id, EDR_NODE_REMOTE, host, t, &made);
     if (n != EDR_GRAPH_NONE && made) {

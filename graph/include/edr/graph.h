@@ -109,6 +109,11 @@ int edr_graph_node(const edr_graph_t *g, uint32_t n, edr_graph_node_info_t *info
 int edr_graph_edge(const edr_graph_t *g, uint32_t e, edr_graph_edge_info_t *info);
 /* Node of a process entity (or any node id), EDR_GRAPH_NONE when absent. */
 uint32_t edr_graph_find_entity(const edr_graph_t *g, const uint8_t id[16]);
+/* The remote endpoint node a host saw: peer address ip (4 or 16 bytes, as
+ * recorded), port (outbound: the peer's service port; inbound: our local
+ * port) and direction. EDR_GRAPH_NONE when absent. */
+uint32_t edr_graph_find_remote(const edr_graph_t *g, const uint8_t host_id[16], const uint8_t *ip, size_t ip_len,
+                               uint32_t port, int inbound);
 /* The process with this pid on a host (host_id NULL: any host, EDR_EINVAL
  * through *err when several hosts have it). Where the pid was reused, the
  * latest process started at or before at_ns (0: the latest of all).
