@@ -216,12 +216,25 @@ edr_proc_t *edr_proc_cache_put(edr_proc_cache_t *c, uint32_t tgid, uint64_t star
     return p;
 }
 
+/* Linear probing without tombstones (they would pile up as pids cycle and make
+ * every miss scan the whole table): the entries after the removed one move
+ * back into the gap unless that would put them before their home slot. */
 void edr_proc_cache_remove(edr_proc_cache_t *c, uint32_t tgid)
 {
     edr_proc_t *p = edr_proc_cache_find(c, tgid);
+    size_t gap, j;
     if (!p) return;
-    p->state = 2; /* tombstone keeps probe chains intact */
     c->count--;
+    gap = (size_t)(p - c->slots);
+    for (j = (gap + 1) & c->mask; c->slots[j].state == 1; j = (j + 1) & c->mask) {
+        size_t home = edr__slot_of(c, c->slots[j].tgid);
+        /* j stays when its home lies cyclically in (gap, j] */
+        int stays = gap <= j ? (gap < home && home <= j) : (gap < home || home <= j);
+        if (stays) continue;
+        c->slots[gap] = c->slots[j];
+        gap = j;
+    }
+    c->slots[gap].state = 0;
 }
 
 size_t edr_proc_cache_count(const edr_proc_cache_t *c)
@@ -330,11 +343,13 @@ edr_proc_cache_t *edr_proc_cache_new(const uint8_t host_id[EDR_ID_LEN],
     if (!c) return NULL;
     while (cap < capacity)
         cap <<= 1;
-    c->slots = calloc(cap, sizeof(*c->slots));
+    c->slots = malloc(cap * sizeof(*c->slots));
     if (!c->slots) {
         free(c);
         return NULL;
     }
+    /* touched now rather than page by page on the event path */
+    memset(c->slots, 0, cap * sizeof(*c->slots));
     c->cap = cap;
     c->mask = cap - 1;
     memcpy(c->host, host_id, EDR_ID_LEN);

@@ -31,7 +31,7 @@ typedef struct edr_proc {
     uint64_t cgroup_id;
     char exe[EDR_PROC_EXE_MAX];
     char container_id[65];
-    uint8_t state; /* internal: 0 free, 1 used, 2 deleted */
+    uint8_t state; /* internal: 0 free, 1 used */
 } edr_proc_t;
 
 typedef struct edr_proc_cache edr_proc_cache_t;
@@ -57,6 +57,8 @@ edr_proc_t *edr_proc_cache_find(edr_proc_cache_t *c, uint32_t tgid);
 /* The entry for (tgid, start_boot_ns), created (zeroed, id filled) or
  * replacing an older process with that tgid. NULL when the cache is full. */
 edr_proc_t *edr_proc_cache_put(edr_proc_cache_t *c, uint32_t tgid, uint64_t start_boot_ns);
+/* Forgets tgid; may move other entries (pointers from get/find/put become
+ * invalid). */
 void edr_proc_cache_remove(edr_proc_cache_t *c, uint32_t tgid);
 size_t edr_proc_cache_count(const edr_proc_cache_t *c);
 

@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -52,7 +53,12 @@ typedef struct edr_src_ebpf {
     struct ring_buffer *rb;
     edr_proc_cache_t *pc;
     uv_poll_t poll;
-    uv_timer_t timer;
+    uv_timer_t timer;    /* drains the ring buffer every poll_ms; drop counters every second */
+    uint64_t poll_ms;    /* sensor.ebpf_poll_interval */
+    uint64_t wakeup_bytes; /* sensor.ebpf_wakeup_bytes */
+    uint64_t ticks;
+    char hooks_want[16];   /* sensor.ebpf_hooks: auto, tracepoint or raw */
+    const char *hooks;     /* in use: "tracepoint" or "raw" */
     int open_handles; /* uv handles not yet closed */
     int started, stopped;
     uint64_t ringbuf_size; /* bytes, a power of two */
@@ -591,6 +597,9 @@ static void edr__on_poll(uv_poll_t *h, int status, int events)
 static void edr__on_timer(uv_timer_t *t)
 {
     edr_src_ebpf_t *s = t->data;
+    ring_buffer__consume(s->rb);
+    if (++s->ticks * s->poll_ms < 1000) return;
+    s->ticks = 0;
     s->boot_to_utc = edr__boot_to_utc();
     edr__read_drops(s);
 }
@@ -647,11 +656,99 @@ static void edr__on_seed(edr_proc_t *p, const char *argv, size_t argv_len, const
     edr_emit_end(s->em, e);
 }
 
+/* Whether tracefs (the syscall tracepoints' ids) is reachable; mounts it at
+ * /sys/kernel/tracing when it is not mounted anywhere. */
+static int edr__tracefs_ready(void)
+{
+    if (access("/sys/kernel/tracing/events/syscalls", X_OK) == 0 ||
+        access("/sys/kernel/debug/tracing/events/syscalls", X_OK) == 0)
+        return 1;
+    if (access("/sys/kernel/tracing", X_OK) != 0) return 0;
+    if (mount("tracefs", "/sys/kernel/tracing", "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) !=
+        0) {
+        edr_log_warn("ebpf: cannot mount tracefs at /sys/kernel/tracing: %s", strerror(errno));
+        return 0;
+    }
+    edr_log_info("ebpf: mounted tracefs at /sys/kernel/tracing");
+    return access("/sys/kernel/tracing/events/syscalls", X_OK) == 0;
+}
+
+/* Whether the syscall tracepoint of a "tracepoint/syscalls/NAME" section exists. */
+static int edr__tracepoint_exists(const char *sec)
+{
+    char p[256];
+    const char *name = sec + strlen("tracepoint/syscalls/");
+    snprintf(p, sizeof(p), "/sys/kernel/tracing/events/syscalls/%s", name);
+    if (access(p, F_OK) == 0) return 1;
+    snprintf(p, sizeof(p), "/sys/kernel/debug/tracing/events/syscalls/%s", name);
+    return access(p, F_OK) == 0;
+}
+
+/* Opens, loads and attaches the programs with syscall hooks of one kind:
+ * "tracepoint" (one program per syscall of interest) or "raw" (tp_btf
+ * sys_enter/sys_exit). On failure, logs why, frees the skeleton and returns
+ * an edr_err_t. */
+static int edr__load(edr_src_ebpf_t *s, const char *hooks)
+{
+    int tp = strcmp(hooks, "tracepoint") == 0, err, n_tp = 0;
+    uint32_t self = (uint32_t)getpid();
+    uint8_t one = 1;
+    struct bpf_program *prog;
+    int rc = EDR_EUNSUPPORTED;
+
+    s->skel = edr_bpf__open();
+    if (!s->skel) {
+        edr_log_warn("ebpf: cannot open the BPF object: %s", strerror(errno));
+        goto fail;
+    }
+    if (bpf_map__set_max_entries(s->skel->maps.events, (uint32_t)s->ringbuf_size) != 0) {
+        edr_log_warn("ebpf: cannot size the ring buffer to %llu bytes",
+                     (unsigned long long)s->ringbuf_size);
+        goto fail;
+    }
+    bpf_object__for_each_program(prog, s->skel->obj)
+    {
+        const char *sec = bpf_program__section_name(prog);
+        if (strncmp(sec, "tracepoint/syscalls/", 20) == 0) {
+            int use = tp && edr__tracepoint_exists(sec);
+            if (tp && !use) {
+                edr_log_warn("ebpf: no tracepoint %s: that syscall is not observed", sec + 20);
+            }
+            n_tp += use;
+            bpf_program__set_autoload(prog, use);
+        } else if (strncmp(sec, "tp_btf/sys_", 11) == 0) {
+            bpf_program__set_autoload(prog, !tp);
+        }
+    }
+    if (tp && n_tp == 0) goto fail;
+    s->skel->rodata->edr_wakeup_bytes = s->wakeup_bytes;
+    err = edr_bpf__load(s->skel);
+    if (err) {
+        edr_log_warn("ebpf: cannot load the BPF programs (%s syscall hooks): %s%s", hooks,
+                     strerror(-err), err == -EPERM ? " (needs root: CAP_BPF and CAP_PERFMON)" : "");
+        rc = err == -EPERM ? EDR_EPERM : EDR_EUNSUPPORTED;
+        goto fail;
+    }
+    /* before attaching: the sensor never sees itself */
+    if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.ignore_tgids), &self, &one, BPF_ANY) != 0)
+        edr_log_warn("ebpf: cannot exclude the sensor's own activity: %s", strerror(errno));
+    err = edr_bpf__attach(s->skel);
+    if (err) {
+        edr_log_warn("ebpf: cannot attach the BPF programs (%s syscall hooks): %s", hooks,
+                     strerror(-err));
+        goto fail;
+    }
+    s->hooks = tp ? "tracepoint" : "raw";
+    return 0;
+fail:
+    edr_bpf__destroy(s->skel);
+    s->skel = NULL;
+    return rc;
+}
+
 static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
 {
     edr_src_ebpf_t *s = (edr_src_ebpf_t *)src;
-    uint32_t self = (uint32_t)getpid();
-    uint8_t one = 1;
     int rc = EDR_EUNSUPPORTED, err;
 
     if (s->started) return EDR_EBUSY;
@@ -663,33 +760,30 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
         edr_log_warn("ebpf: kernel BTF /sys/kernel/btf/vmlinux is missing: source unavailable");
         goto fail;
     }
-    s->skel = edr_bpf__open();
-    if (!s->skel) {
-        edr_log_warn("ebpf: cannot open the BPF object: %s", strerror(errno));
+    if (strcmp(s->hooks_want, "raw") != 0 && edr__tracefs_ready()) {
+        rc = edr__load(s, "tracepoint");
+        if (rc != 0 && strcmp(s->hooks_want, "tracepoint") == 0) goto fail;
+        if (rc != 0)
+            edr_log_warn("ebpf: per-syscall tracepoints cannot be used: falling back to tp_btf "
+                         "sys_enter/sys_exit (a BPF program on every syscall)");
+    } else if (strcmp(s->hooks_want, "tracepoint") == 0) {
+        edr_log_warn("ebpf: sensor.ebpf_hooks is tracepoint but tracefs is unavailable");
+        rc = EDR_EUNSUPPORTED;
         goto fail;
+    } else {
+        rc = -1;
+        if (strcmp(s->hooks_want, "auto") == 0)
+            edr_log_warn("ebpf: tracefs is unavailable: using tp_btf sys_enter/sys_exit (a BPF "
+                         "program on every syscall)");
     }
-    if (bpf_map__set_max_entries(s->skel->maps.events, (uint32_t)s->ringbuf_size) != 0) {
-        edr_log_warn("ebpf: cannot size the ring buffer to %llu bytes",
-                     (unsigned long long)s->ringbuf_size);
-        goto fail;
-    }
-    err = edr_bpf__load(s->skel);
-    if (err) {
-        edr_log_warn("ebpf: cannot load the BPF programs: %s%s", strerror(-err),
-                     err == -EPERM ? " (needs root: CAP_BPF and CAP_PERFMON)" : "");
-        rc = err == -EPERM ? EDR_EPERM : EDR_EUNSUPPORTED;
-        goto fail;
-    }
-    if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.ignore_tgids), &self, &one, BPF_ANY) != 0)
-        edr_log_warn("ebpf: cannot exclude the sensor's own activity: %s", strerror(errno));
+    if (rc != 0 && (rc = edr__load(s, "raw")) != 0) goto fail;
+    rc = EDR_EUNSUPPORTED;
+    edr_log_info("ebpf: syscall hooks: %s", strcmp(s->hooks, "raw") == 0
+                                               ? "raw (tp_btf sys_enter/sys_exit)"
+                                               : "tracepoint (syscalls/sys_{enter,exit}_*)");
     s->pc = edr_proc_cache_new(edr_emit_host_id(em), edr_emit_boot_id(em), 32768);
     if (!s->pc) {
         rc = EDR_ENOMEM;
-        goto fail;
-    }
-    err = edr_bpf__attach(s->skel);
-    if (err) {
-        edr_log_warn("ebpf: cannot attach the BPF programs: %s", strerror(-err));
         goto fail;
     }
     s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), edr__on_record, s, NULL);
@@ -715,7 +809,7 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
     s->open_handles++;
-    uv_timer_start(&s->timer, edr__on_timer, 1000, 1000);
+    uv_timer_start(&s->timer, edr__on_timer, s->poll_ms, s->poll_ms);
     s->started = 1;
     return 0;
 fail:
@@ -789,10 +883,24 @@ edr_source_t *edr_source_ebpf_new(const struct edr_config *cfg, char *err, size_
         free(s);
         return NULL;
     }
+    s->poll_ms = cfg ? edr_config_duration_ns(cfg, "sensor.ebpf_poll_interval") / 1000000 : 20;
+    if (s->poll_ms < 1) s->poll_ms = 1;
+    if (s->poll_ms > 1000) s->poll_ms = 1000;
+    s->wakeup_bytes = cfg ? edr_config_size(cfg, "sensor.ebpf_wakeup_bytes") : (256u << 10);
+    snprintf(s->hooks_want, sizeof(s->hooks_want), "%s",
+             cfg ? edr_config_str(cfg, "sensor.ebpf_hooks") : "auto");
+    if (strcmp(s->hooks_want, "auto") != 0 && strcmp(s->hooks_want, "tracepoint") != 0 &&
+        strcmp(s->hooks_want, "raw") != 0) {
+        snprintf(err, errlen, "sensor.ebpf_hooks: '%s' is not auto, tracepoint or raw",
+                 s->hooks_want);
+        free(s);
+        return NULL;
+    }
     /* a power of two, at least one page */
     s->ringbuf_size = 4096;
     while (s->ringbuf_size < want)
         s->ringbuf_size <<= 1;
+    if (s->wakeup_bytes > s->ringbuf_size / 2) s->wakeup_bytes = s->ringbuf_size / 2;
     s->base.ops = &edr_source_ebpf_ops;
     return &s->base;
 }

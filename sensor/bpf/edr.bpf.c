@@ -117,6 +117,20 @@ struct {
     __type(value, __u8);
 } mmap_seen SEC(".maps");
 
+/* Wakeups: 0 = every record wakes user space (the ring buffer's default);
+ * otherwise records are submitted without a wakeup until this many bytes are
+ * waiting, and user space also drains the ring on a short timer. A wakeup is
+ * an irq_work (a self-IPI, which costs a VM exit under virtualisation), so
+ * waking once per record costs more than the programs themselves. */
+const volatile __u64 edr_wakeup_bytes = 0;
+
+static __always_inline __u64 edr_rb_flags(void)
+{
+    if (!edr_wakeup_bytes) return 0;
+    return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= edr_wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+                                                                             : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline int edr_ignored(void)
 {
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -162,7 +176,7 @@ static __always_inline void edr_submit(void *rec, __u32 size, __u32 kind)
 {
     size &= (EDR_BPF_SCRATCH - 1); /* records never reach the scratch size */
     ((struct edr_bpf_hdr *)rec)->size = size;
-    if (bpf_ringbuf_output(&events, rec, size, 0)) edr_count_drop(kind);
+    if (bpf_ringbuf_output(&events, rec, size, edr_rb_flags())) edr_count_drop(kind);
 }
 
 static __always_inline void edr_inode_info(struct inode *ino, __u64 *dev, __u64 *nr)
@@ -218,7 +232,7 @@ static __always_inline void edr_net_emit(struct sock *sk, __u8 action, __u8 prot
     edr_net_fill(r, sk);
     r->protocol = proto;
     r->action = action;
-    bpf_ringbuf_submit(r, 0);
+    bpf_ringbuf_submit(r, edr_rb_flags());
 }
 
 /* ---- paths -------------------------------------------------------------- */
@@ -405,7 +419,7 @@ int BPF_PROG(edr_fork, struct task_struct *parent, struct task_struct *child)
     edr_fill_hdr(&r->h, EDR_BPF_FORK, child);
     r->h.start_boot_ns = BPF_CORE_READ(child, start_boottime);
     r->h.size = sizeof(*r);
-    bpf_ringbuf_submit(r, 0);
+    bpf_ringbuf_submit(r, edr_rb_flags());
     return 0;
 }
 
@@ -479,7 +493,7 @@ int BPF_PROG(edr_exit, struct task_struct *p)
     r->h.size = sizeof(*r);
     r->exit_code = code;
     r->pad = 0;
-    bpf_ringbuf_submit(r, 0);
+    bpf_ringbuf_submit(r, edr_rb_flags());
     return 0;
 }
 
@@ -577,11 +591,31 @@ static __always_inline struct sock *edr_fd_sock(long fd)
     return so ? BPF_CORE_READ(so, sk) : NULL;
 }
 
+/* Entry side: write family (first write per open file) and close (TCP close
+ * with both endpoints). fd and count are the syscall's arguments. */
+static __always_inline void edr_sys_enter_do(long id, long fd, __u64 count)
+{
+    if (id == NR_close) {
+        /* wr_pending is not cleaned here: another descriptor (dup) may
+         * still refer to the file; the LRU map ages entries out and writes
+         * check the file type. */
+        struct sock *sk = edr_fd_sock(fd);
+
+        if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP) return;
+        if (BPF_CORE_READ(sk, __sk_common.skc_state) == EDR_TCP_CLOSE)
+            return; /* never connected */
+        if (edr_ignored()) return;
+        edr_net_emit(sk, EDR_BPF_NET_CLOSE, IPPROTO_TCP);
+        return;
+    }
+    if (edr_ignored()) return;
+    edr_on_write(fd, (id == NR_write || id == NR_pwrite64) ? count : 0);
+}
+
+/* Raw mode: one program on every syscall entry of every task. */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(edr_sys_enter, struct pt_regs *regs, long id)
 {
-    long fd;
-
     switch (id) {
     case NR_write:
     case NR_pwrite64:
@@ -593,22 +627,7 @@ int BPF_PROG(edr_sys_enter, struct pt_regs *regs, long id)
     default:
         return 0;
     }
-    fd = BPF_CORE_READ(regs, di);
-    if (id == NR_close) {
-        /* wr_pending is not cleaned here: another descriptor (dup) may
-         * still refer to the file; the LRU map ages entries out and writes
-         * check the file type. */
-        struct sock *sk = edr_fd_sock(fd);
-
-        if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP) return 0;
-        if (BPF_CORE_READ(sk, __sk_common.skc_state) == EDR_TCP_CLOSE)
-            return 0; /* never connected */
-        if (edr_ignored()) return 0;
-        edr_net_emit(sk, EDR_BPF_NET_CLOSE, IPPROTO_TCP);
-        return 0;
-    }
-    if (edr_ignored()) return 0;
-    edr_on_write(fd, (id == NR_write || id == NR_pwrite64) ? BPF_CORE_READ(regs, dx) : 0);
+    edr_sys_enter_do(id, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, dx));
     return 0;
 }
 
@@ -723,7 +742,7 @@ static __always_inline void edr_on_access(__u32 kind, long pid, __u32 request)
     r->request = request;
     r->pad = 0;
     bpf_task_release(t);
-    bpf_ringbuf_submit(r, 0);
+    bpf_ringbuf_submit(r, edr_rb_flags());
 }
 
 /* UDP datagrams to port 53 (DNS): sendto/sendmsg/sendmmsg destination, or the
@@ -763,51 +782,16 @@ static __always_inline void edr_on_udp_send(long fd, const void *uaddr)
         else
             __builtin_memcpy(r->remote_ip, &((struct sockaddr_in *)&sa)->sin_addr, 4);
     }
-    bpf_ringbuf_submit(r, 0);
+    bpf_ringbuf_submit(r, edr_rb_flags());
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
+/* Exit side: the syscall (id) returned ret; regs holds its arguments. */
+static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *regs)
 {
     struct edr_args x;
-    long id = BPF_CORE_READ(regs, orig_ax);
 
-    switch (id) {
-    case NR_open:
-    case NR_openat:
-    case NR_openat2:
-    case NR_creat:
-    case NR_mmap:
-    case NR_connect:
-    case NR_accept:
-    case NR_accept4:
-    case NR_listen:
-    case NR_sendto:
-    case NR_sendmsg:
-    case NR_sendmmsg:
-    case NR_rename:
-    case NR_renameat:
-    case NR_renameat2:
-    case NR_unlink:
-    case NR_unlinkat:
-    case NR_rmdir:
-    case NR_chmod:
-    case NR_fchmod:
-    case NR_fchmodat:
-    case NR_fchmodat2:
-    case NR_chown:
-    case NR_lchown:
-    case NR_fchown:
-    case NR_fchownat:
-    case NR_ptrace:
-    case NR_process_vm_readv:
-    case NR_process_vm_writev:
-        break;
-    default:
-        return 0;
-    }
-    if (ret < 0 && !(id == NR_connect && ret == -EDR_EINPROGRESS)) return 0;
-    if (edr_ignored()) return 0;
+    if (ret < 0 && !(id == NR_connect && ret == -EDR_EINPROGRESS)) return;
+    if (edr_ignored()) return;
     edr_read_args(regs, &x);
     switch (id) {
     case NR_open:
@@ -900,7 +884,123 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
         edr_on_access(EDR_BPF_ACCESS_VM_WRITE, (int)x.a[0], 0);
         break;
     }
+    }
+
+/* Raw mode: one program on every syscall exit of every task. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
+{
+    long id = BPF_CORE_READ(regs, orig_ax);
+
+    switch (id) {
+    case NR_open:
+    case NR_openat:
+    case NR_openat2:
+    case NR_creat:
+    case NR_mmap:
+    case NR_connect:
+    case NR_accept:
+    case NR_accept4:
+    case NR_listen:
+    case NR_sendto:
+    case NR_sendmsg:
+    case NR_sendmmsg:
+    case NR_rename:
+    case NR_renameat:
+    case NR_renameat2:
+    case NR_unlink:
+    case NR_unlinkat:
+    case NR_rmdir:
+    case NR_chmod:
+    case NR_fchmod:
+    case NR_fchmodat:
+    case NR_fchmodat2:
+    case NR_chown:
+    case NR_lchown:
+    case NR_fchown:
+    case NR_fchownat:
+    case NR_ptrace:
+    case NR_process_vm_readv:
+    case NR_process_vm_writev:
+        break;
+    default:
+        return 0;
+    }
+    edr_sys_exit_do(id, ret, regs);
     return 0;
 }
+
+/* Tracepoint mode: one program per syscall of interest (tracefs
+ * events/syscalls), so other syscalls run no BPF at all (the kernel checks a
+ * bitmap). The contexts below are the tracepoints' formats: __syscall_nr at
+ * offset 8, then the arguments (entry) or the return value (exit) from 16.
+ * Exit programs read the arguments from the task's saved user registers. */
+struct edr_tp_enter {
+    __u64 common;
+    int nr;
+    int pad;
+    unsigned long args[6];
+};
+
+struct edr_tp_exit {
+    __u64 common;
+    int nr;
+    int pad;
+    long ret;
+};
+
+#define EDR_TP_ENTER(sc)                                                                           \
+    SEC("tracepoint/syscalls/sys_enter_" #sc)                                                      \
+    int edr_te_##sc(struct edr_tp_enter *ctx)                                                      \
+    {                                                                                              \
+        edr_sys_enter_do(NR_##sc, ctx->args[0], ctx->args[2]);                                     \
+        return 0;                                                                                  \
+    }
+
+#define EDR_TP_EXIT(sc)                                                                            \
+    SEC("tracepoint/syscalls/sys_exit_" #sc)                                                       \
+    int edr_tx_##sc(struct edr_tp_exit *ctx)                                                       \
+    {                                                                                              \
+        struct task_struct *t = bpf_get_current_task_btf();                                        \
+        edr_sys_exit_do(NR_##sc, ctx->ret, (struct pt_regs *)bpf_task_pt_regs(t));                 \
+        return 0;                                                                                  \
+    }
+
+EDR_TP_ENTER(write)
+EDR_TP_ENTER(pwrite64)
+EDR_TP_ENTER(writev)
+EDR_TP_ENTER(pwritev)
+EDR_TP_ENTER(pwritev2)
+EDR_TP_ENTER(close)
+
+EDR_TP_EXIT(open)
+EDR_TP_EXIT(openat)
+EDR_TP_EXIT(openat2)
+EDR_TP_EXIT(creat)
+EDR_TP_EXIT(mmap)
+EDR_TP_EXIT(connect)
+EDR_TP_EXIT(accept)
+EDR_TP_EXIT(accept4)
+EDR_TP_EXIT(listen)
+EDR_TP_EXIT(sendto)
+EDR_TP_EXIT(sendmsg)
+EDR_TP_EXIT(sendmmsg)
+EDR_TP_EXIT(rename)
+EDR_TP_EXIT(renameat)
+EDR_TP_EXIT(renameat2)
+EDR_TP_EXIT(unlink)
+EDR_TP_EXIT(unlinkat)
+EDR_TP_EXIT(rmdir)
+EDR_TP_EXIT(chmod)
+EDR_TP_EXIT(fchmod)
+EDR_TP_EXIT(fchmodat)
+EDR_TP_EXIT(fchmodat2)
+EDR_TP_EXIT(chown)
+EDR_TP_EXIT(lchown)
+EDR_TP_EXIT(fchown)
+EDR_TP_EXIT(fchownat)
+EDR_TP_EXIT(ptrace)
+EDR_TP_EXIT(process_vm_readv)
+EDR_TP_EXIT(process_vm_writev)
 
 #endif /* __TARGET_ARCH_x86 */

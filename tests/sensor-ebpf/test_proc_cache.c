@@ -109,6 +109,48 @@ static void on_seed(edr_proc_t *p, const char *argv, size_t n, const char *cwd, 
     }
 }
 
+/* Processes coming and going for a long time (pids cycling over a range larger
+ * than the table, so removals shift entries back across the table's wrap):
+ * every live process is found, no dead one is, and the count is exact. */
+static void test_churn(void **state)
+{
+    enum { PIDS = 3000, LIVE = 600 };
+    edr_proc_cache_t *c = edr_proc_cache_new(host, boot, 1024);
+    static uint8_t live[PIDS];
+    uint32_t ring[LIVE];
+    size_t n_live = 0, head = 0;
+    uint64_t x = 88172645463325252ull;
+    assert_non_null(c);
+    memset(live, 0, sizeof(live));
+    for (int step = 0; step < 200000; step++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint32_t pid = 1 + (uint32_t)(x % (PIDS - 1));
+        if (n_live == LIVE) { /* oldest exits */
+            uint32_t old = ring[head];
+            edr_proc_cache_remove(c, old);
+            live[old] = 0;
+            ring[head] = 0;
+            head = (head + 1) % LIVE;
+            n_live--;
+        }
+        if (live[pid]) continue;
+        edr_proc_t *p = edr_proc_cache_put(c, pid, (uint64_t)step * 10000000ull);
+        assert_non_null(p);
+        live[pid] = 1;
+        ring[(head + n_live) % LIVE] = pid;
+        n_live++;
+        if (step % 997 == 0) {
+            assert_int_equal(edr_proc_cache_count(c), n_live);
+            for (uint32_t q = 1; q < PIDS; q++) {
+                edr_proc_t *f = edr_proc_cache_find(c, q);
+                assert_int_equal(f != NULL, live[q]);
+                if (f) assert_int_equal(f->tgid, q);
+            }
+        }
+    }
+    edr_proc_cache_destroy(c);
+}
+
 static void test_seed(void **state)
 {
     edr_proc_cache_t *c = edr_proc_cache_new(host, boot, 4096);
@@ -169,7 +211,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256_vectors),  cmocka_unit_test(test_container_id),
         cmocka_unit_test(test_put_get_replace), cmocka_unit_test(test_seed),
-        cmocka_unit_test(test_exe_hash),
+        cmocka_unit_test(test_exe_hash),        cmocka_unit_test(test_churn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
