@@ -1,0 +1,250 @@
+/* edr analyze --follow: consumes edr.telemetry.v1 into per-host graphs over a bounded window and answers root-cause requests on demand. */
+#define _GNU_SOURCE
+#include "cli_int.h"
+#include "edr/config.h"
+#include "edr/err.h"
+#include "edr/identity.h"
+
+#ifdef HAVE_EDR_ANALYZER
+#include "edr/kafka.h"
+#include "edr/stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: edr analyze --follow [--rca ENTITY]... [--idle SECONDS] [--config FILE] [--set KEY=VALUE]...\n"
+               "Consumes edr.telemetry.v1 (group analyzer.group_id) into one provenance graph per host,\n"
+               "keeping analyzer.graph_window of telemetry, and runs root-cause analyses on demand:\n"
+               "  stdin lines   'rca ENTITY' (32 hex digits) prints the result as a JSON object;\n"
+               "                'stats' prints counters\n"
+               "  --rca ENTITY  analyse once no message arrived for --idle seconds (default 5), then exit\n");
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void print_stats(edr_stream_t *s)
+{
+    edr_stream_stats_t st;
+    edr_stream_stats(s, &st);
+    printf("{\"frames\":%llu,\"bad_frames\":%llu,\"events\":%llu,\"hosts\":%llu,\"rebuilds\":%llu,"
+           "\"frames_kept\":%llu,\"bytes_kept\":%llu,\"edges\":%llu,\"graph_bytes\":%llu}\n",
+           (unsigned long long)st.frames, (unsigned long long)st.bad_frames, (unsigned long long)st.events,
+           (unsigned long long)st.hosts, (unsigned long long)st.rebuilds, (unsigned long long)st.frames_kept,
+           (unsigned long long)st.bytes_kept, (unsigned long long)st.edges, (unsigned long long)st.graph_bytes);
+    fflush(stdout);
+}
+
+/* Analyses one entity given as hex; prints the JSON result or an error message. Returns 0 when analysed. */
+static int analyse(edr_stream_t *s, const char *hex, const edr_rca_opts_t *ro)
+{
+    uint8_t id[16];
+    if (strlen(hex) != 32 || edr_unhex(hex, id, 16) != 0) {
+        fprintf(stderr, "edr analyze: rca ");
+        edr_cli_print_escaped(stderr, hex);
+        fprintf(stderr, ": not 32 hex digits\n");
+        return 1;
+    }
+    const edr_graph_t *g = NULL;
+    int err = 0;
+    edr_rca_t *r = edr_stream_rca(s, id, 0, ro, &g, &err);
+    if (!r) {
+        fprintf(stderr, "edr analyze: rca %s: %s\n", hex,
+                err == EDR_ENOENT ? "not in any host's window" : edr_strerror(err));
+        return 1;
+    }
+    int rc = edr_rca_write_json(g, r, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+    edr_rca_destroy(r);
+    return rc ? 1 : 0;
+}
+
+int edr_cmd_analyze(int argc, char **argv)
+{
+    static const struct option opts[] = {{"follow", no_argument, NULL, 'F'},       {"rca", required_argument, NULL, 'r'},
+                                         {"idle", required_argument, NULL, 'i'},   {"config", required_argument, NULL, 'c'},
+                                         {"set", required_argument, NULL, 'x'},    {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *cfg_path = NULL, *rcas[32];
+    char *sets[32];
+    int n_sets = 0, n_rcas = 0, follow = 0, rc = 1, c;
+    double idle = 5;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'F':
+            follow = 1;
+            break;
+        case 'r':
+            if (n_rcas < 32)
+                rcas[n_rcas++] = optarg;
+            break;
+        case 'i':
+            idle = atof(optarg);
+            break;
+        case 'c':
+            cfg_path = optarg;
+            break;
+        case 'x':
+            if (n_sets < 32)
+                sets[n_sets++] = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!follow || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    edr_config_t *cfg = edr_config_new();
+    edr_kafka_cluster_t *emb = NULL;
+    rd_kafka_t *cons = NULL;
+    edr_stream_t *s = NULL;
+    char err[512];
+    if (!cfg || edr_config_load_standard(cfg, cfg_path, sets, n_sets) != 0)
+        goto out;
+    const char *boot = edr_kafka_bootstraps(cfg, &emb, err, sizeof(err));
+    if (!boot) {
+        fprintf(stderr, "edr analyze: kafka: %s\n", err);
+        goto out;
+    }
+    cons = edr_kafka_consumer_new(cfg, boot, edr_config_str(cfg, "analyzer.group_id"), NULL, err, sizeof(err));
+    if (!cons) {
+        fprintf(stderr, "edr analyze: kafka consumer: %s\n", err);
+        goto out;
+    }
+    char topic[256];
+    edr_topic_name(cfg, EDR_TOPIC_TELEMETRY, topic, sizeof(topic));
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t ke = rd_kafka_subscribe(cons, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (ke) {
+        fprintf(stderr, "edr analyze: subscribe %s: %s\n", topic, rd_kafka_err2str(ke));
+        goto out;
+    }
+    edr_stream_opts_t so = {.window_ns = edr_config_duration_ns(cfg, "analyzer.graph_window"),
+                            .max_hosts = (uint32_t)edr_config_int(cfg, "analyzer.rca_max_hosts"),
+                            .max_raw_len = (uint32_t)edr_config_size(cfg, "frame.max_raw_bytes")};
+    s = edr_stream_new(&so);
+    if (!s) {
+        fprintf(stderr, "edr analyze: out of memory\n");
+        goto out;
+    }
+    edr_rca_opts_t ro;
+    edr_rca_opts_from_config(&ro, cfg);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    int stdin_open = !n_rcas;
+    if (stdin_open)
+        fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+    char line[256];
+    size_t ll = 0;
+    double last_msg = now_s();
+    rc = 0;
+    while (!stop_flag) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 50);
+        if (m) {
+            if (!m->err) {
+                int e = edr_stream_add_frame(s, m->payload, m->len);
+                if (e && e != EDR_ENOMEM)
+                    fprintf(stderr, "edr analyze: %s [%d] offset %lld: %s\n", topic, (int)m->partition,
+                            (long long)m->offset, edr_strerror(e));
+                else if (e) {
+                    fprintf(stderr, "edr analyze: out of memory\n");
+                    rd_kafka_message_destroy(m);
+                    rc = 1;
+                    break;
+                }
+                last_msg = now_s();
+            }
+            rd_kafka_message_destroy(m);
+        }
+        if (n_rcas && now_s() - last_msg >= idle) {
+            for (int i = 0; i < n_rcas; i++)
+                rc |= analyse(s, rcas[i], &ro);
+            break;
+        }
+        if (!stdin_open)
+            continue;
+        struct pollfd pf = {.fd = 0, .events = POLLIN};
+        if (poll(&pf, 1, 0) <= 0)
+            continue;
+        ssize_t n = read(0, line + ll, sizeof(line) - 1 - ll);
+        if (n == 0) {
+            stdin_open = 0; /* keep following; SIGINT/SIGTERM stop */
+            continue;
+        }
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR)
+                stdin_open = 0;
+            continue;
+        }
+        ll += (size_t)n;
+        line[ll] = '\0';
+        char *nl;
+        while ((nl = strchr(line, '\n')) != NULL) {
+            *nl = '\0';
+            if (!strncmp(line, "rca ", 4))
+                analyse(s, line + 4, &ro);
+            else if (!strcmp(line, "stats"))
+                print_stats(s);
+            else if (*line) {
+                fprintf(stderr, "edr analyze: unknown request '");
+                edr_cli_print_escaped(stderr, line);
+                fprintf(stderr, "' (rca ENTITY, stats)\n");
+            }
+            size_t rest = ll - (size_t)(nl + 1 - line);
+            memmove(line, nl + 1, rest + 1);
+            ll = rest;
+        }
+        if (ll == sizeof(line) - 1)
+            ll = 0; /* an over-long line is dropped */
+    }
+out:
+    if (cons) {
+        rd_kafka_consumer_close(cons);
+        rd_kafka_destroy(cons);
+    }
+    edr_stream_destroy(s);
+    edr_kafka_cluster_destroy(emb);
+    edr_config_destroy(cfg);
+    return rc;
+}
+
+#else
+int edr_cmd_analyze(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "edr analyze: this build has no analyzer library\n");
+    return 1;
+}
+#endif
