@@ -3,6 +3,7 @@
 
 #include "edr/err.h"
 #include "edr/identity.h"
+#include "edr/text.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -256,22 +257,6 @@ int edr_rca_write_json(const edr_graph_t *g, const edr_rca_t *r, FILE *out)
 
 /* ------------------------------------------------------------ text */
 
-static void put_escaped(FILE *f, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '\\')
-            fputs("\\\\", f);
-        else if (*p == '\n')
-            fputs("\\n", f);
-        else if (*p == '\t')
-            fputs("\\t", f);
-        else if (*p < 0x20 || *p == 0x7f)
-            fprintf(f, "\\x%02x", *p);
-        else
-            fputc(*p, f);
-    }
-}
-
 static void text_item(FILE *f, const edr_graph_t *g, const edr_rca_item_t *it)
 {
     char ts[48], lab[4096];
@@ -286,7 +271,7 @@ static void text_item(FILE *f, const edr_graph_t *g, const edr_rca_item_t *it)
         edr__ip_format(in.ip, in.ip_len, ip, sizeof(ip));
         fprintf(f, "%s:%u -> local :%u", ip, it->port, in.port);
     } else
-        put_escaped(f, lab);
+        edr_text_fput_escaped(f, lab);
     fputc('\n', f);
 }
 
@@ -297,11 +282,11 @@ int edr_rca_write_text(const edr_graph_t *g, const edr_rca_t *r, FILE *out)
     edr_graph_node(g, r->root, &in);
     edr__label(g, r->root, lab, sizeof(lab), 1);
     fprintf(out, "root cause: %s on ", edr_rca_class_name(r->cls));
-    put_escaped(out, in.hostname);
+    edr_text_fput_escaped(out, in.hostname);
     fprintf(out, "\n  ");
-    put_escaped(out, lab);
+    edr_text_fput_escaped(out, lab);
     fprintf(out, "\n  entity %s\n  why: ", edr_hex(in.entity_id, 16, hex));
-    put_escaped(out, r->reason);
+    edr_text_fput_escaped(out, r->reason);
     fputc('\n', out);
     fprintf(out, "chain (root -> start, %zu entries):\n", r->n_chain);
     for (size_t i = 0; i < r->n_chain; i++)
