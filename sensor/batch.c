@@ -179,10 +179,18 @@ int edr__emit_ship(edr_emit_t *em, Edr__V1__EventBatch *b)
     return em->ship(em->ship_ud, b);
 }
 
+void edr_emit_set_pre_ship(edr_emit_t *em, edr_emit_pre_ship_fn fn, void *ud)
+{
+    em->pre_ship = fn;
+    em->pre_ship_ud = ud;
+}
+
 int edr__emit_flush(edr_emit_t *em)
 {
     if (em->n == 0)
         return 0;
+    if (em->pre_ship)
+        em->pre_ship(em->pre_ship_ud);
     Edr__V1__EventBatch b;
     edr__v1__event_batch__init(&b);
     b.sensor = &em->info;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #define EDR__NAMES    128            /* cached uid and gid names */
@@ -149,6 +150,7 @@ struct edr_proc_cache {
     /* hashing: slots and queue under mu, worker waits on cv */
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_cond_t done_cv; /* broadcast when the worker finishes a file */
     pthread_t worker;
     int stop;
     edr__hash_slot_t hashes[EDR__HASHES];
@@ -298,6 +300,7 @@ static void *edr__hash_worker(void *arg)
         edr__hash_slot_t *s = edr__hash_slot(c, r.dev, r.ino);
         if (s->dev == r.dev && s->ino == r.ino && s->mtime_ns == r.mtime_ns && s->size == r.size) {
             s->state = rc == 0 ? 2 : 3;
+            pthread_cond_broadcast(&c->done_cv);
             memcpy(s->sha, sha, sizeof(sha));
         }
     }
@@ -335,6 +338,35 @@ out:
     return rc;
 }
 
+int edr_proc_cache_exe_hash_wait(edr_proc_cache_t *c, uint64_t kdev, uint64_t ino,
+                                  uint64_t mtime_ns, uint64_t size, uint64_t deadline_mono_ns,
+                                  uint8_t out[32])
+{
+    uint64_t dev = makedev((unsigned)(kdev >> 20), (unsigned)(kdev & 0xfffff));
+    struct timespec ts = {.tv_sec = (time_t)(deadline_mono_ns / 1000000000ull),
+                          .tv_nsec = (long)(deadline_mono_ns % 1000000000ull)};
+    int rc = 0;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        edr__hash_slot_t *s = edr__hash_slot(c, dev, ino);
+        if (!s->state || s->dev != dev || s->ino != ino || s->mtime_ns != mtime_ns ||
+            s->size != size)
+            break; /* not asked for, or its slot now holds another file */
+        if (s->state == 2) {
+            memcpy(out, s->sha, 32);
+            rc = 1;
+            break;
+        }
+        if (s->state == 3) {
+            rc = -1;
+            break;
+        }
+        if (c->stop || pthread_cond_timedwait(&c->done_cv, &c->mu, &ts) == ETIMEDOUT) break;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
 edr_proc_cache_t *edr_proc_cache_new(const uint8_t host_id[EDR_ID_LEN],
                                      const uint8_t boot_id[EDR_ID_LEN], size_t capacity)
 {
@@ -356,9 +388,17 @@ edr_proc_cache_t *edr_proc_cache_new(const uint8_t host_id[EDR_ID_LEN],
     memcpy(c->boot, boot_id, EDR_ID_LEN);
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&c->done_cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     if (pthread_create(&c->worker, NULL, edr__hash_worker, c) != 0) {
         pthread_mutex_destroy(&c->mu);
         pthread_cond_destroy(&c->cv);
+        pthread_cond_destroy(&c->done_cv);
         free(c->slots);
         free(c);
         return NULL;
@@ -376,6 +416,7 @@ void edr_proc_cache_destroy(edr_proc_cache_t *c)
     pthread_join(c->worker, NULL);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
+    pthread_cond_destroy(&c->done_cv);
     free(c->slots);
     free(c);
 }

@@ -83,6 +83,15 @@ const char *edr_proc_cache_group(edr_proc_cache_t *c, uint32_t gid);
 int edr_proc_cache_exe_hash(edr_proc_cache_t *c, const char *path, uint64_t kdev, uint64_t ino,
                             uint64_t mtime_ns, uint64_t size, uint8_t out[32]);
 
+/* Like edr_proc_cache_exe_hash for a file already asked for, without queueing
+ * anything: waits until the worker has hashed it or CLOCK_MONOTONIC reaches
+ * deadline_mono_ns. 1 and out filled when known; -1 when it could not be
+ * hashed; 0 when the deadline passed or the file was never asked for (or its
+ * cache slot was taken by another file meanwhile). */
+int edr_proc_cache_exe_hash_wait(edr_proc_cache_t *c, uint64_t kdev, uint64_t ino,
+                                  uint64_t mtime_ns, uint64_t size, uint64_t deadline_mono_ns,
+                                  uint8_t out[32]);
+
 /* Container id (64 hex digits) found in a cgroup path or name such as
  * "docker-<id>.scope" or ".../<id>"; "" when none. */
 void edr_proc_container_id(const char *cgroup, char out[65]);

@@ -93,6 +93,8 @@ struct edr_emit {
     uint64_t batches;
     uint64_t last_event_mono;
     int in_health;           /* the event being built is a health event */
+    edr_emit_pre_ship_fn pre_ship; /* the source's last word on the open batch */
+    void *pre_ship_ud;
 };
 
 /* Fills identity (host.id / host.name from cfg, else the machine's) and the

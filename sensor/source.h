@@ -28,6 +28,13 @@ Edr__V1__Event *edr_emit_begin(edr_emit_t *em, uint64_t time_utc_ns);
 void edr_emit_end(edr_emit_t *em, Edr__V1__Event *e);
 edr_arena_t *edr_emit_arena(edr_emit_t *em);
 
+/* Called just before the open batch is shipped, while its events and arena
+ * are intact: a source may complete fields of events it ended earlier (the
+ * eBPF source fills in executable hashes computed in the background). One
+ * hook per emitter; NULL removes it. */
+typedef void (*edr_emit_pre_ship_fn)(void *ud);
+void edr_emit_set_pre_ship(edr_emit_t *em, edr_emit_pre_ship_fn fn, void *ud);
+
 /* Counts a loss attributed to this source ("ebpf.ringbuf.process",
  * "ringbuf_full"); reported in sensor health events. n is added. */
 void edr_emit_drop(edr_emit_t *em, const char *source, const char *reason, uint64_t n);

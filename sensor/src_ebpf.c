@@ -44,6 +44,14 @@
 #include <unistd.h>
 
 #define EDR__PATHBUF 8192
+#define EDR__PATCHES 512 /* hash fields of the open batch still to fill in */
+
+/* A sha256 field of an event in the open batch whose executable was still
+ * being hashed when the event was built. */
+typedef struct {
+    uint64_t dev, ino, mtime_ns, size;
+    ProtobufCBinaryData *field;
+} edr__patch_t;
 
 typedef struct edr_src_ebpf {
     edr_source_t base;
@@ -66,6 +74,11 @@ typedef struct edr_src_ebpf {
     uint64_t drops_seen[EDR_BPF_KIND_MAX];
     uint64_t records, malformed;
     char path[EDR__PATHBUF], path2[EDR__PATHBUF];
+    edr__patch_t patches[EDR__PATCHES];
+    size_t n_patches;
+    uint64_t hash_wait_ns;            /* sensor.ebpf_hash_wait */
+    uint64_t hash_late, hash_patched; /* shipped without the hash / filled in late */
+    uint64_t hash_late_logged;
 } edr_src_ebpf_t;
 
 static const char *const edr__kind_names[EDR_BPF_KIND_MAX] = {
@@ -245,8 +258,20 @@ static void edr__split_argv(edr_arena_t *a, const char *args, size_t n, Edr__V1_
     ps->n_argv = k;
 }
 
+/* Notes that *field (of an event about to be ended) waits for the hash of the
+ * executable (dev, ino, mtime, size); without room it ships without it. */
+static void edr__patch_later(edr_src_ebpf_t *s, const edr__patch_t *id, ProtobufCBinaryData *field)
+{
+    if (s->n_patches == EDR__PATCHES) {
+        s->hash_late++;
+        return;
+    }
+    s->patches[s->n_patches] = *id;
+    s->patches[s->n_patches++].field = field;
+}
+
 static void edr__file_exec(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h, const char *path,
-                           const uint8_t *sha, int mapped)
+                           const uint8_t *sha, int mapped, const edr__patch_t *pending)
 {
     Edr__V1__Event *e = edr__begin(s, h, NULL);
     edr_arena_t *a = edr_emit_arena(s->em);
@@ -261,6 +286,7 @@ static void edr__file_exec(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h, const
     x->path = edr__str(a, path);
     x->mapped = mapped;
     if (sha) x->sha256 = edr__bin(a, sha, 32);
+    else if (pending) edr__patch_later(s, pending, &x->sha256);
     e->body_case = EDR__V1__EVENT__BODY_FILE_EXEC;
     e->file_exec = x;
     edr_emit_end(s->em, e);
@@ -310,7 +336,8 @@ static int edr__on_exec(edr_src_ebpf_t *s, const struct edr_bpf_exec *r, size_t 
     const char *interp = fname ? edr__rec_str(r->data, avail, &off, r->interp_len) : NULL;
     char cg[EDR_BPF_CGNAME + 1];
     uint8_t sha[32];
-    int have_sha;
+    int have_sha, hash_rc;
+    edr__patch_t pending = {r->dev, r->ino, r->mtime_ns, r->size, NULL};
     edr_proc_t *p;
     Edr__V1__Event *e;
     edr_arena_t *a = edr_emit_arena(s->em);
@@ -318,12 +345,13 @@ static int edr__on_exec(edr_src_ebpf_t *s, const struct edr_bpf_exec *r, size_t 
     if (!interp || off + r->args_len > avail) return -1;
     memcpy(cg, r->cgroup_name, EDR_BPF_CGNAME);
     cg[EDR_BPF_CGNAME] = 0;
-    have_sha = edr_proc_cache_exe_hash(s->pc, exe, r->dev, r->ino, r->mtime_ns, r->size, sha) == 1;
+    hash_rc = edr_proc_cache_exe_hash(s->pc, exe, r->dev, r->ino, r->mtime_ns, r->size, sha);
+    have_sha = hash_rc == 1;
 
     /* the file asked for (a script), then the image actually mapped */
     if (fname[0] && interp[0] && strcmp(fname, interp) != 0)
-        edr__file_exec(s, &r->h, edr__join(s->path, sizeof(s->path), cwd, fname), NULL, 0);
-    edr__file_exec(s, &r->h, exe, have_sha ? sha : NULL, 0);
+        edr__file_exec(s, &r->h, edr__join(s->path, sizeof(s->path), cwd, fname), NULL, 0, NULL);
+    edr__file_exec(s, &r->h, exe, have_sha ? sha : NULL, 0, hash_rc == 0 ? &pending : NULL);
 
     e = edr__begin(s, &r->h, &p);
     if (p) {
@@ -345,6 +373,7 @@ static int edr__on_exec(edr_src_ebpf_t *s, const struct edr_bpf_exec *r, size_t 
         ps->user = edr__str(a, edr_proc_cache_user(s->pc, r->h.uid));
         ps->group = edr__str(a, edr_proc_cache_group(s->pc, r->h.gid));
         if (have_sha) ps->exe_sha256 = edr__bin(a, sha, 32);
+        else if (hash_rc == 0) edr__patch_later(s, &pending, &ps->exe_sha256);
         ps->cgroup_id = r->cgroup_id;
         ps->container_id = edr__str(a, p ? p->container_id : "");
         ps->ppid = p ? p->ppid : r->h.ppid;
@@ -410,7 +439,7 @@ static int edr__on_file(edr_src_ebpf_t *s, const struct edr_bpf_file *r, size_t 
     if (!rel2) return -1;
     path = edr__join(s->path, sizeof(s->path), dir, rel);
     if (r->h.kind == EDR_BPF_FILE_MMAP) {
-        edr__file_exec(s, &r->h, path, NULL, 1);
+        edr__file_exec(s, &r->h, path, NULL, 1, NULL);
         return 0;
     }
     e = edr__begin(s, &r->h, NULL);
@@ -561,6 +590,45 @@ out:
     return 0;
 }
 
+/* ---- executable hashes of the open batch --------------------------------- */
+
+static uint64_t edr__mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Pre-ship hook: fills in the hashes that the worker finished since their
+ * events were built, waiting for the rest at most sensor.ebpf_hash_wait per
+ * batch; those still missing ship without a hash and are counted. */
+static void edr__pre_ship(void *ud)
+{
+    edr_src_ebpf_t *s = ud;
+    uint64_t deadline;
+    if (!s->n_patches || !s->pc) return;
+    deadline = edr__mono_ns() + s->hash_wait_ns;
+    for (size_t i = 0; i < s->n_patches; i++) {
+        edr__patch_t *p = &s->patches[i];
+        uint8_t sha[32];
+        int rc = edr_proc_cache_exe_hash_wait(s->pc, p->dev, p->ino, p->mtime_ns, p->size,
+                                              deadline, sha);
+        if (rc == 1) {
+            *p->field = edr__bin(edr_emit_arena(s->em), sha, 32);
+            s->hash_patched += p->field->len != 0;
+        } else if (rc == 0) {
+            s->hash_late++;
+        }
+    }
+    s->n_patches = 0;
+    if (s->hash_late > s->hash_late_logged) {
+        edr_log_info("ebpf: %llu exec events shipped without their executable's sha256 (still "
+                     "being hashed after sensor.ebpf_hash_wait); %llu filled in before shipping",
+                     (unsigned long long)s->hash_late, (unsigned long long)s->hash_patched);
+        s->hash_late_logged = s->hash_late;
+    }
+}
+
 /* ---- loop integration ---------------------------------------------------- */
 
 static void edr__read_drops(edr_src_ebpf_t *s)
@@ -620,14 +688,18 @@ static void edr__on_seed(edr_proc_t *p, const char *argv, size_t argv_len, const
     Edr__V1__ProcessStart *ps;
     struct stat st;
     uint8_t sha[32];
-    int have_sha = 0;
+    int have_sha = 0, hash_rc = -1;
+    edr__patch_t pending = {0};
 
     if (p->exe[0] && stat(p->exe, &st) == 0) {
-        uint64_t kdev = ((uint64_t)major(st.st_dev) << 20) | minor(st.st_dev);
-        have_sha = edr_proc_cache_exe_hash(s->pc, p->exe, kdev, st.st_ino,
-                                           (uint64_t)st.st_mtim.tv_sec * 1000000000ull +
-                                               (uint64_t)st.st_mtim.tv_nsec,
-                                           (uint64_t)st.st_size, sha) == 1;
+        pending.dev = ((uint64_t)major(st.st_dev) << 20) | minor(st.st_dev);
+        pending.ino = st.st_ino;
+        pending.mtime_ns =
+            (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
+        pending.size = (uint64_t)st.st_size;
+        hash_rc = edr_proc_cache_exe_hash(s->pc, p->exe, pending.dev, pending.ino,
+                                          pending.mtime_ns, pending.size, sha);
+        have_sha = hash_rc == 1;
     }
     e = edr_emit_begin(s->em, edr__now_utc());
     if (!e) return;
@@ -646,6 +718,7 @@ static void edr__on_seed(edr_proc_t *p, const char *argv, size_t argv_len, const
         ps->user = edr__str(a, edr_proc_cache_user(s->pc, p->uid));
         ps->group = edr__str(a, edr_proc_cache_group(s->pc, p->gid));
         if (have_sha) ps->exe_sha256 = edr__bin(a, sha, 32);
+        else if (hash_rc == 0) edr__patch_later(s, &pending, &ps->exe_sha256);
         ps->container_id = edr__str(a, p->container_id);
         ps->ppid = p->ppid;
         ps->seeded = 1;
@@ -755,6 +828,7 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
     s->loop = loop;
     s->em = em;
     s->boot_to_utc = edr__boot_to_utc();
+    edr_emit_set_pre_ship(em, edr__pre_ship, s);
     libbpf_set_print(edr__libbpf_print);
     if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
         edr_log_warn("ebpf: kernel BTF /sys/kernel/btf/vmlinux is missing: source unavailable");
@@ -813,6 +887,8 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
     s->started = 1;
     return 0;
 fail:
+    edr_emit_set_pre_ship(em, NULL, NULL);
+    s->n_patches = 0;
     if (s->open_handles) { /* poll initialised, start failed */
         uv_close((uv_handle_t *)&s->poll, edr__on_close);
         for (int i = 0; s->open_handles > 0 && i < 100; i++)
@@ -851,6 +927,7 @@ static void edr__destroy(edr_source_t *src)
     edr_src_ebpf_t *s = (edr_src_ebpf_t *)src;
     if (!s) return;
     edr__stop(src);
+    if (s->em) edr_emit_set_pre_ship(s->em, NULL, NULL);
     /* the handles live in s: let their close callbacks run first */
     for (int i = 0; s->open_handles > 0 && s->loop && i < 100; i++)
         uv_run(s->loop, UV_RUN_NOWAIT);
@@ -887,6 +964,7 @@ edr_source_t *edr_source_ebpf_new(const struct edr_config *cfg, char *err, size_
     if (s->poll_ms < 1) s->poll_ms = 1;
     if (s->poll_ms > 1000) s->poll_ms = 1000;
     s->wakeup_bytes = cfg ? edr_config_size(cfg, "sensor.ebpf_wakeup_bytes") : (256u << 10);
+    s->hash_wait_ns = cfg ? edr_config_duration_ns(cfg, "sensor.ebpf_hash_wait") : 50000000ull;
     snprintf(s->hooks_want, sizeof(s->hooks_want), "%s",
              cfg ? edr_config_str(cfg, "sensor.ebpf_hooks") : "auto");
     if (strcmp(s->hooks_want, "auto") != 0 && strcmp(s->hooks_want, "tracepoint") != 0 &&

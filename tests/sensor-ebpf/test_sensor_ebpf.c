@@ -40,7 +40,21 @@ struct edr_emit {
     uint8_t host[EDR_ID_LEN], boot[EDR_ID_LEN];
     uint64_t drops;
     uint64_t drops_create; /* "ebpf.ringbuf.file_create" */
+    edr_emit_pre_ship_fn pre_ship;
+    void *pre_ship_ud;
 };
+
+void edr_emit_set_pre_ship(edr_emit_t *em, edr_emit_pre_ship_fn fn, void *ud)
+{
+    em->pre_ship = fn;
+    em->pre_ship_ud = ud;
+}
+
+/* What the batcher does before it ships the open batch. */
+static void ship(edr_emit_t *em)
+{
+    if (em->pre_ship) em->pre_ship(em->pre_ship_ud);
+}
 
 Edr__V1__Event *edr_emit_begin(edr_emit_t *em, uint64_t t)
 {
@@ -534,6 +548,72 @@ static void test_process_access(void **state)
 
 /* A ring buffer too small for a burst: the loss is counted per kind, and
  * events seen plus drops account for everything the burst did. */
+static void sha256_of_file(const char *path, uint8_t out[32])
+{
+    static uint8_t buf[1 << 22];
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    ssize_t n = read(fd, buf, sizeof(buf));
+    close(fd);
+    assert_true(n > 0 && n < (ssize_t)sizeof(buf));
+    edr_sha256(buf, (size_t)n, out);
+}
+
+/* The first exec of a never-seen binary carries its sha256 once the batch
+ * ships (the hash is computed off the event path and filled in before the
+ * batch leaves); the next exec carries it at once. */
+static void test_exe_hash_first_exec(void **state)
+{
+    fixture_t *f = *state;
+    char path[256], cmd[512], tail[64];
+    uint8_t want[32];
+    if (!f) skip();
+    snprintf(path, sizeof(path), "%s/hashme", f->dir);
+    snprintf(cmd, sizeof(cmd), "cp /bin/true '%s'", path);
+    assert_int_equal(system(cmd), 0);
+    /* trailing bytes make a binary no cache has seen (the ELF still runs) */
+    snprintf(tail, sizeof(tail), "edr-%d-%ld", (int)getpid(), (long)time(NULL));
+    int fd = open(path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, tail, strlen(tail)), (ssize_t)strlen(tail));
+    close(fd);
+    sha256_of_file(path, want);
+    for (int round = 0; round < 2; round++) {
+        size_t first = f->em.n;
+        pid_t c = fork();
+        if (c == 0) {
+            execl(path, path, (char *)NULL);
+            _exit(127);
+        }
+        int st;
+        waitpid(c, &st, 0);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        Edr__V1__Event *ps = NULL, *fx = NULL;
+        for (int i = 0; i < 100 && !(ps && fx); i++) {
+            pump(&f->loop, 20);
+            for (size_t k = first; k < f->em.n; k++) {
+                Edr__V1__Event *e = f->em.ev[k];
+                if (e->pid != (uint32_t)c) continue;
+                if (e->body_case == EDR__V1__EVENT__BODY_PROCESS_START) ps = e;
+                if (e->body_case == EDR__V1__EVENT__BODY_FILE_EXEC && !e->file_exec->mapped &&
+                    strcmp(e->file_exec->path, path) == 0)
+                    fx = e;
+            }
+        }
+        assert_non_null(ps);
+        assert_non_null(fx);
+        if (round == 1) { /* known by now: carried without waiting for the batch */
+            assert_int_equal(ps->process_start->exe_sha256.len, 32);
+            assert_memory_equal(ps->process_start->exe_sha256.data, want, 32);
+        }
+        ship(&f->em);
+        assert_int_equal(ps->process_start->exe_sha256.len, 32);
+        assert_memory_equal(ps->process_start->exe_sha256.data, want, 32);
+        assert_int_equal(fx->file_exec->sha256.len, 32);
+        assert_memory_equal(fx->file_exec->sha256.data, want, 32);
+    }
+}
+
 static void test_ringbuf_full_is_counted(void **state)
 {
     fixture_t *f = *state;
@@ -601,6 +681,7 @@ int main(void)
         cmocka_unit_test(test_seeded_self),
         cmocka_unit_test(test_scripted_chain),
         cmocka_unit_test(test_process_access),
+        cmocka_unit_test(test_exe_hash_first_exec),
         cmocka_unit_test(test_ringbuf_full_is_counted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
