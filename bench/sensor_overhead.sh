@@ -8,14 +8,16 @@
 #           which run inside the workload's syscalls) + edr-sensor process CPU (all threads)
 #   auditd: workload CPU (includes the kernel's audit work in its syscalls)
 #           + auditd + kauditd CPU
-#   overhead % = (that total - baseline workload CPU) / baseline workload CPU, where the
-#   baseline is the mean of a run before and a run after the others (their spread is
-#   printed: it is the noise floor of this machine).
+#   overhead % = (that total - baseline workload CPU) / baseline workload CPU. The edr
+#   figure is the median over REPS (default 3) back-to-back pairs (baseline run, edr run),
+#   so that load from other users of the machine hits both halves of a pair alike; the
+#   pairs' range and the spread of the baselines are printed (the noise floor). auditd
+#   is compared with the median baseline.
 # Not counted: BPF programs run by other processes on the machine (they hit the same
 # hooks); the jsonl run enables kernel.bpf_stats_enabled and prints the programs' total.
 # Completeness = events seen / operations that succeeded, from a second edr run whose
 # output is JSON lines (the first run's frames are encoded as for Kafka and discarded).
-# Needs root. Env: DUR (s, default 10), EXEC_RATE (2000), FILE_RATE (20000 ops/s:
+# Needs root. Env: DUR (s per run, default 5), REPS (3), EXEC_RATE (2000), FILE_RATE (20000 ops/s:
 # create+write, rename, delete), CONN_RATE (200), EXEC_IMAGE (tiny: a 129-byte static
 # ELF that exits; true: a copy of the dynamically linked /usr/bin/true, ~10x the CPU per
 # exec), SENSOR_SOURCE (auto), SENSOR_SET (extra --set k=v for edr-sensor, space-separated).
@@ -23,7 +25,8 @@ set -euo pipefail
 BUILD=${EDR_BUILD:-build}
 W="$BUILD/bench/bench_sensor_workload"
 S="$BUILD/bin/edr-sensor"
-DUR=${DUR:-10}
+DUR=${DUR:-5}
+REPS=${REPS:-3}
 EXEC_RATE=${EXEC_RATE:-2000}
 FILE_RATE=${FILE_RATE:-20000}
 CONN_RATE=${CONN_RATE:-200}
@@ -66,13 +69,6 @@ check_work() {
 
 echo "workload: ${DUR}s per run, exec ${EXEC_RATE}/s (image $IMAGE), file ops ${FILE_RATE}/s, connects ${CONN_RATE}/s"
 
-# 1. no sensor (first half of the baseline)
-mkdir -p "$tmp/w0"
-base=$(workload "$tmp/w0")
-echo "baseline 1: $base"
-
-# 2. edr-sensor. Run a: frames encoded as for Kafka and discarded (output null): the
-# CPU overhead. Run b: events as JSON lines to a file, to count what it saw.
 start_sensor() { # $1 output, $2 file for stdout
   local extra=()
   for kv in ${SENSOR_SET:-}; do extra+=(--set "$kv"); done
@@ -84,21 +80,37 @@ start_sensor() { # $1 output, $2 file for stdout
   grep -q "started" "$tmp/sensor.log" || { cat "$tmp/sensor.log" >&2; exit 1; }
 }
 stop_sensor() { kill -TERM "$sensor_pid"; wait "$sensor_pid" || true; sensor_pid=""; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-mkdir -p "$tmp/w1a" "$tmp/w1"
-start_sensor null /dev/null
-fidelity=$(sed -n 's/.*source \([a-z]*\) started.*/\1/p' "$tmp/sensor.log" | head -1)
-hooks=$(sed -n 's/.*ebpf: syscall hooks: \(.*\)/\1/p' "$tmp/sensor.log" | head -1)
-c0=$(proc_cpu "$sensor_pid")
-withn=$(workload "$tmp/w1a")
-sleep 1 # the sensor drains what the workload left in the ring buffer
-c1=$(proc_cpu "$sensor_pid")
-stop_sensor
-s_daemon=$(sub_ "$c1" "$c0")
-echo "with edr-sensor ($fidelity${hooks:+, hooks $hooks}, output null): $withn; edr-sensor process CPU $s_daemon s"
-check_work "$withn" "edr-sensor"
-s_total=$(add "$(field "$withn" cpu_s)" "$s_daemon")
+# 1. pairs: no sensor, then edr-sensor with frames encoded as for Kafka and discarded
+# (output null): the CPU overhead
+bases=""; ratios=""; base=""
+for r in $(seq "$REPS"); do
+  rm -rf "$tmp/w0" "$tmp/w1a"; mkdir -p "$tmp/w0" "$tmp/w1a"
+  b=$(workload "$tmp/w0")
+  [ -n "$base" ] || base=$b
+  echo "pair $r, baseline: $b"
+  start_sensor null /dev/null
+  fidelity=$(sed -n 's/.*source \([a-z]*\) started.*/\1/p' "$tmp/sensor.log" | head -1)
+  hooks=$(sed -n 's/.*ebpf: syscall hooks: \(.*\)/\1/p' "$tmp/sensor.log" | head -1)
+  c0=$(proc_cpu "$sensor_pid")
+  withn=$(workload "$tmp/w1a")
+  sleep 1 # the sensor drains what the workload left in the ring buffer
+  c1=$(proc_cpu "$sensor_pid")
+  stop_sensor
+  s_daemon=$(sub_ "$c1" "$c0")
+  echo "pair $r, with edr-sensor ($fidelity${hooks:+, hooks $hooks}, output null): $withn; edr-sensor process CPU $s_daemon s"
+  check_work "$withn" "edr-sensor"
+  s_total=$(add "$(field "$withn" cpu_s)" "$s_daemon")
+  bases="$bases $(field "$b" cpu_s)"
+  ratios="$ratios $(pct "$(sub_ "$s_total" "$(field "$b" cpu_s)")" "$(field "$b" cpu_s)")"
+done
+base_cpu=$(echo "$bases" | median)
+s_pct=$(echo "$ratios" | median)
+echo "pairs: edr overhead %:$ratios (median $s_pct); baseline CPU s:$bases (median $base_cpu)"
 
+# 2. edr-sensor with events as JSON lines to a file, to count what it saw
+mkdir -p "$tmp/w1"
 if [ -r /proc/sys/kernel/bpf_stats_enabled ]; then
   bpf_stats_was=$(cat /proc/sys/kernel/bpf_stats_enabled); sysctl -q kernel.bpf_stats_enabled=1
 fi
@@ -178,22 +190,17 @@ else
   fi
 fi
 
-# 4. no sensor again (second half of the baseline)
-mkdir -p "$tmp/w3"
-base2=$(workload "$tmp/w3")
-echo "baseline 2: $base2"
-b1=$(field "$base" cpu_s); b2=$(field "$base2" cpu_s)
-base_cpu=$(awk -v a="$b1" -v b="$b2" 'BEGIN { printf "%.3f", (a + b) / 2 }')
-echo "baseline workload CPU: $b1 s and $b2 s (mean $base_cpu s; spread $(pct "$(sub_ "$b1" "$b2" | tr -d -)" "$base_cpu") %)"
-echo "edr total CPU: null run $s_total s, jsonl run $sj_total s${a_total:+; auditd total CPU: $a_total s}"
-
+bmin=$(echo "$bases" | tr ' ' '\n' | grep -v '^$' | sort -g | head -1)
+bmax=$(echo "$bases" | tr ' ' '\n' | grep -v '^$' | sort -g | tail -1)
+spread=$(pct "$(sub_ "$bmax" "$bmin")" "$base_cpu")
+echo "edr jsonl run total CPU $sj_total s${a_total:+; auditd run total CPU $a_total s}; baseline (median) $base_cpu s"
 echo "sensor source: $fidelity${hooks:+ (syscall hooks: $hooks)}"
 echo "RESULT workload_exec_rate $(field "$with" exec_rate) exec/s"
 echo "RESULT workload_file_ops_rate $(field "$with" file_rate) ops/s"
-echo "RESULT sensor_overhead_cpu_pct $(pct "$(sub_ "$s_total" "$base_cpu")" "$base_cpu") %"
+echo "RESULT sensor_overhead_cpu_pct $s_pct %"
 echo "RESULT sensor_jsonl_overhead_cpu_pct $(pct "$(sub_ "$sj_total" "$base_cpu")" "$base_cpu") %"
 [ -n "$a_total" ] && echo "RESULT auditd_overhead_cpu_pct $(pct "$(sub_ "$a_total" "$base_cpu")" "$base_cpu") %"
-echo "RESULT baseline_spread_pct $(pct "$(sub_ "$b1" "$b2" | tr -d -)" "$base_cpu") %"
+echo "RESULT baseline_spread_pct $spread %"
 echo "RESULT sensor_complete_exec_pct $(pct "$(field "$seen" exec)" "$(field "$with" exec)") %"
 echo "RESULT sensor_complete_file_ops_pct $(pct "$(field "$seen" file_ops)" "$(field "$with" file_ops)") %"
 echo "RESULT sensor_complete_file_writes_pct $(pct "$(field "$seen" writes)" "$(field "$with" writes)") %"

@@ -1,4 +1,5 @@
-/* bench sensor-overhead workload: fork+exec, file create/write/rename/delete and loopback connects at fixed rates; counts what a sensor saw. */
+/* bench sensor-overhead workload: fork+exec, file create/write/rename/delete and loopback connects
+ * at fixed rates; counts what a sensor saw. */
 #include "edr/arena.h"
 #include "edr/jsonl.h"
 
@@ -254,9 +255,9 @@ static int run(int argc, char **argv)
     printf("generated exec %llu file_ops %llu connects %llu failed %llu cpu_s %.3f wall_s %.3f "
            "port %u writes %llu exec_rate %.0f file_rate %.0f image %s\n",
            (unsigned long long)n_exec, (unsigned long long)file_ops,
-           (unsigned long long)cj.connects,
-           (unsigned long long)(failed + fj.failed + cj.failed), cpu, wall, ntohs(sa.sin_port),
-           (unsigned long long)fj.writes, (double)n_exec / secs, (double)file_ops / secs, image);
+           (unsigned long long)cj.connects, (unsigned long long)(failed + fj.failed + cj.failed),
+           cpu, wall, ntohs(sa.sin_port), (unsigned long long)fj.writes, (double)n_exec / secs,
+           (double)file_ops / secs, image);
     return 0;
 }
 
@@ -274,8 +275,7 @@ static int count(char **argv)
     snprintf(pids_path, sizeof(pids_path), "%s/pids", dir);
     FILE *pf = fopen(pids_path, "r");
     FILE *f = fopen(jl, "r");
-    if (!pf || !f)
-        return 1;
+    if (!pf || !f) return 1;
     int *pids = NULL, n = 0, cap = 0, v;
     while (fscanf(pf, "%d", &v) == 1) {
         if (n == cap) {
@@ -358,11 +358,10 @@ static int count(char **argv)
 
 int main(int argc, char **argv)
 {
-    if ((argc == 7 || argc == 8) && !strcmp(argv[1], "run"))
-        return run(argc - 2, argv + 2);
-    if (argc == 5 && !strcmp(argv[1], "count-jsonl"))
-        return count(argv + 2);
-    fprintf(stderr, "usage: bench_sensor_workload run DIR SECONDS EXEC/S FILEOPS/S CONNECTS/S [tiny|true]\n"
-                    "       bench_sensor_workload count-jsonl JSONL DIR PORT\n");
+    if ((argc == 7 || argc == 8) && !strcmp(argv[1], "run")) return run(argc - 2, argv + 2);
+    if (argc == 5 && !strcmp(argv[1], "count-jsonl")) return count(argv + 2);
+    fprintf(stderr,
+            "usage: bench_sensor_workload run DIR SECONDS EXEC/S FILEOPS/S CONNECTS/S [tiny|true]\n"
+            "       bench_sensor_workload count-jsonl JSONL DIR PORT\n");
     return 2;
 }

@@ -15,8 +15,7 @@ static void read_os(char *out, size_t len)
 {
     snprintf(out, len, "Linux");
     FILE *f = fopen("/etc/os-release", "r");
-    if (!f)
-        return;
+    if (!f) return;
     char line[256];
     while (fgets(line, sizeof(line), f)) {
         if (strncmp(line, "PRETTY_NAME=", 12) == 0) {
@@ -25,8 +24,7 @@ static void read_os(char *out, size_t len)
             if (*v == '"') {
                 v++;
                 char *q = strrchr(v, '"');
-                if (q)
-                    *q = 0;
+                if (q) *q = 0;
             }
             snprintf(out, len, "%.120s", v);
             break;
@@ -38,20 +36,17 @@ static void read_os(char *out, size_t len)
 int edr__emit_configure(edr_emit_t *em, const edr_config_t *cfg)
 {
     int64_t be = edr_config_int(cfg, "sensor.batch_events");
-    if (be < 1 || be > 1000000)
-        return EDR_ERANGE;
+    if (be < 1 || be > 1000000) return EDR_ERANGE;
     if ((size_t)be > em->cap) {
         Edr__V1__Event **ne = realloc(em->events, (size_t)be * sizeof(*ne));
-        if (!ne)
-            return EDR_ENOMEM;
+        if (!ne) return EDR_ENOMEM;
         em->events = ne;
         em->cap = (size_t)be;
     }
     em->batch_events = (size_t)be;
     size_t lim = (size_t)be * 4096;
     em->arena_limit = lim < ARENA_LIMIT_MIN ? ARENA_LIMIT_MIN : lim;
-    if (em->n >= em->batch_events)
-        return edr__emit_flush(em);
+    if (em->n >= em->batch_events) return edr__emit_flush(em);
     return 0;
 }
 
@@ -134,8 +129,7 @@ void edr_emit_end(edr_emit_t *em, Edr__V1__Event *e)
         em->emitted++;
         em->last_event_mono = edr__mono_ns();
     }
-    if (em->n >= em->batch_events || em->arena.used_total > em->arena_limit)
-        edr__emit_flush(em);
+    if (em->n >= em->batch_events || em->arena.used_total > em->arena_limit) edr__emit_flush(em);
 }
 
 edr_arena_t *edr_emit_arena(edr_emit_t *em)
@@ -165,9 +159,8 @@ uint64_t edr_emit_count(const edr_emit_t *em)
 
 int edr__emit_ship(edr_emit_t *em, Edr__V1__EventBatch *b)
 {
-    const uint8_t *host = b->sensor && b->sensor->host_id.len == EDR_ID_LEN
-                              ? b->sensor->host_id.data
-                              : em->host_id;
+    const uint8_t *host =
+        b->sensor && b->sensor->host_id.len == EDR_ID_LEN ? b->sensor->host_id.data : em->host_id;
     uint64_t seq = edr__state_next_seq(em->state, host);
     if (!seq) {
         edr__drops_add(em->drops, "state", "seq_persist", b->n_events);
@@ -187,10 +180,8 @@ void edr_emit_set_pre_ship(edr_emit_t *em, edr_emit_pre_ship_fn fn, void *ud)
 
 int edr__emit_flush(edr_emit_t *em)
 {
-    if (em->n == 0)
-        return 0;
-    if (em->pre_ship)
-        em->pre_ship(em->pre_ship_ud);
+    if (em->n == 0) return 0;
+    if (em->pre_ship) em->pre_ship(em->pre_ship_ud);
     Edr__V1__EventBatch b;
     edr__v1__event_batch__init(&b);
     b.sensor = &em->info;
@@ -213,7 +204,6 @@ int edr_emit_batch(edr_emit_t *em, Edr__V1__EventBatch *b)
 
 uint64_t edr_emit_remaining(const edr_emit_t *em)
 {
-    if (!em->limit)
-        return UINT64_MAX;
+    if (!em->limit) return UINT64_MAX;
     return em->emitted >= em->limit ? 0 : em->limit - em->emitted;
 }

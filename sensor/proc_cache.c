@@ -339,8 +339,8 @@ out:
 }
 
 int edr_proc_cache_exe_hash_wait(edr_proc_cache_t *c, uint64_t kdev, uint64_t ino,
-                                  uint64_t mtime_ns, uint64_t size, uint64_t deadline_mono_ns,
-                                  uint8_t out[32])
+                                 uint64_t mtime_ns, uint64_t size, uint64_t deadline_mono_ns,
+                                 uint8_t out[32])
 {
     uint64_t dev = makedev((unsigned)(kdev >> 20), (unsigned)(kdev & 0xfffff));
     struct timespec ts = {.tv_sec = (time_t)(deadline_mono_ns / 1000000000ull),

@@ -61,13 +61,13 @@ typedef struct edr_src_ebpf {
     struct ring_buffer *rb;
     edr_proc_cache_t *pc;
     uv_poll_t poll;
-    uv_timer_t timer;    /* drains the ring buffer every poll_ms; drop counters every second */
-    uint64_t poll_ms;    /* sensor.ebpf_poll_interval */
+    uv_timer_t timer;      /* drains the ring buffer every poll_ms; drop counters every second */
+    uint64_t poll_ms;      /* sensor.ebpf_poll_interval */
     uint64_t wakeup_bytes; /* sensor.ebpf_wakeup_bytes */
     uint64_t ticks;
-    char hooks_want[16];   /* sensor.ebpf_hooks: auto, tracepoint or raw */
-    const char *hooks;     /* in use: "tracepoint" or "raw" */
-    int open_handles; /* uv handles not yet closed */
+    char hooks_want[16]; /* sensor.ebpf_hooks: auto, tracepoint or raw */
+    const char *hooks;   /* in use: "tracepoint" or "raw" */
+    int open_handles;    /* uv handles not yet closed */
     int started, stopped;
     uint64_t ringbuf_size; /* bytes, a power of two */
     int64_t boot_to_utc;   /* UTC ns - boot-clock ns */
@@ -285,8 +285,10 @@ static void edr__file_exec(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h, const
     edr__v1__file_exec__init(x);
     x->path = edr__str(a, path);
     x->mapped = mapped;
-    if (sha) x->sha256 = edr__bin(a, sha, 32);
-    else if (pending) edr__patch_later(s, pending, &x->sha256);
+    if (sha)
+        x->sha256 = edr__bin(a, sha, 32);
+    else if (pending)
+        edr__patch_later(s, pending, &x->sha256);
     e->body_case = EDR__V1__EVENT__BODY_FILE_EXEC;
     e->file_exec = x;
     edr_emit_end(s->em, e);
@@ -372,8 +374,10 @@ static int edr__on_exec(edr_src_ebpf_t *s, const struct edr_bpf_exec *r, size_t 
         ps->gid = r->h.gid;
         ps->user = edr__str(a, edr_proc_cache_user(s->pc, r->h.uid));
         ps->group = edr__str(a, edr_proc_cache_group(s->pc, r->h.gid));
-        if (have_sha) ps->exe_sha256 = edr__bin(a, sha, 32);
-        else if (hash_rc == 0) edr__patch_later(s, &pending, &ps->exe_sha256);
+        if (have_sha)
+            ps->exe_sha256 = edr__bin(a, sha, 32);
+        else if (hash_rc == 0)
+            edr__patch_later(s, &pending, &ps->exe_sha256);
         ps->cgroup_id = r->cgroup_id;
         ps->container_id = edr__str(a, p ? p->container_id : "");
         ps->ppid = p ? p->ppid : r->h.ppid;
@@ -611,8 +615,8 @@ static void edr__pre_ship(void *ud)
     for (size_t i = 0; i < s->n_patches; i++) {
         edr__patch_t *p = &s->patches[i];
         uint8_t sha[32];
-        int rc = edr_proc_cache_exe_hash_wait(s->pc, p->dev, p->ino, p->mtime_ns, p->size,
-                                              deadline, sha);
+        int rc = edr_proc_cache_exe_hash_wait(s->pc, p->dev, p->ino, p->mtime_ns, p->size, deadline,
+                                              sha);
         if (rc == 1) {
             *p->field = edr__bin(edr_emit_arena(s->em), sha, 32);
             s->hash_patched += p->field->len != 0;
@@ -697,8 +701,8 @@ static void edr__on_seed(edr_proc_t *p, const char *argv, size_t argv_len, const
         pending.mtime_ns =
             (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
         pending.size = (uint64_t)st.st_size;
-        hash_rc = edr_proc_cache_exe_hash(s->pc, p->exe, pending.dev, pending.ino,
-                                          pending.mtime_ns, pending.size, sha);
+        hash_rc = edr_proc_cache_exe_hash(s->pc, p->exe, pending.dev, pending.ino, pending.mtime_ns,
+                                          pending.size, sha);
         have_sha = hash_rc == 1;
     }
     e = edr_emit_begin(s->em, edr__now_utc());
@@ -717,8 +721,10 @@ static void edr__on_seed(edr_proc_t *p, const char *argv, size_t argv_len, const
         ps->gid = p->gid;
         ps->user = edr__str(a, edr_proc_cache_user(s->pc, p->uid));
         ps->group = edr__str(a, edr_proc_cache_group(s->pc, p->gid));
-        if (have_sha) ps->exe_sha256 = edr__bin(a, sha, 32);
-        else if (hash_rc == 0) edr__patch_later(s, &pending, &ps->exe_sha256);
+        if (have_sha)
+            ps->exe_sha256 = edr__bin(a, sha, 32);
+        else if (hash_rc == 0)
+            edr__patch_later(s, &pending, &ps->exe_sha256);
         ps->container_id = edr__str(a, p->container_id);
         ps->ppid = p->ppid;
         ps->seeded = 1;
@@ -737,8 +743,8 @@ static int edr__tracefs_ready(void)
         access("/sys/kernel/debug/tracing/events/syscalls", X_OK) == 0)
         return 1;
     if (access("/sys/kernel/tracing", X_OK) != 0) return 0;
-    if (mount("tracefs", "/sys/kernel/tracing", "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) !=
-        0) {
+    if (mount("tracefs", "/sys/kernel/tracing", "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              NULL) != 0) {
         edr_log_warn("ebpf: cannot mount tracefs at /sys/kernel/tracing: %s", strerror(errno));
         return 0;
     }
@@ -853,8 +859,8 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
     if (rc != 0 && (rc = edr__load(s, "raw")) != 0) goto fail;
     rc = EDR_EUNSUPPORTED;
     edr_log_info("ebpf: syscall hooks: %s", strcmp(s->hooks, "raw") == 0
-                                               ? "raw (tp_btf sys_enter/sys_exit)"
-                                               : "tracepoint (syscalls/sys_{enter,exit}_*)");
+                                                ? "raw (tp_btf sys_enter/sys_exit)"
+                                                : "tracepoint (syscalls/sys_{enter,exit}_*)");
     s->pc = edr_proc_cache_new(edr_emit_host_id(em), edr_emit_boot_id(em), 32768);
     if (!s->pc) {
         rc = EDR_ENOMEM;

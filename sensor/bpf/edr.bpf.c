@@ -131,6 +131,11 @@ static __always_inline __u64 edr_rb_flags(void)
                                                                              : BPF_RB_NO_WAKEUP;
 }
 
+/* Typed view of a kernel pointer: its fields then load directly (faulting
+ * loads are caught) instead of through one bpf_probe_read_kernel call each. */
+void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define EDR_CAST(p, type) ((type *)bpf_rdonly_cast((p), bpf_core_type_id_kernel(type)))
+
 static __always_inline int edr_ignored(void)
 {
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -143,20 +148,23 @@ static __always_inline void edr_count_drop(__u32 kind)
     if (n) *n += 1;
 }
 
-static __always_inline void edr_fill_hdr(struct edr_bpf_hdr *h, __u32 kind, struct task_struct *t)
+static __always_inline void edr_fill_hdr(struct edr_bpf_hdr *h, __u32 kind,
+                                         struct task_struct *task)
 {
-    struct task_struct *p = BPF_CORE_READ(t, real_parent);
+    struct task_struct *t = EDR_CAST(task, struct task_struct);
+    struct task_struct *p = EDR_CAST(t->real_parent, struct task_struct);
+    const struct cred *cr = EDR_CAST(t->real_cred, struct cred);
 
     h->kind = kind;
     h->size = 0;
     h->ts_boot_ns = bpf_ktime_get_boot_ns();
-    h->tgid = BPF_CORE_READ(t, tgid);
-    h->tid = BPF_CORE_READ(t, pid);
-    h->start_boot_ns = BPF_CORE_READ(t, group_leader, start_boottime);
-    h->ppid = BPF_CORE_READ(p, tgid);
-    h->pstart_boot_ns = BPF_CORE_READ(p, group_leader, start_boottime);
-    h->uid = BPF_CORE_READ(t, real_cred, uid.val);
-    h->gid = BPF_CORE_READ(t, real_cred, gid.val);
+    h->tgid = t->tgid;
+    h->tid = t->pid;
+    h->start_boot_ns = EDR_CAST(t->group_leader, struct task_struct)->start_boottime;
+    h->ppid = p->tgid;
+    h->pstart_boot_ns = EDR_CAST(p->group_leader, struct task_struct)->start_boottime;
+    h->uid = cr->uid.val;
+    h->gid = cr->gid.val;
     h->pad = 0;
 }
 
@@ -181,8 +189,10 @@ static __always_inline void edr_submit(void *rec, __u32 size, __u32 kind)
 
 static __always_inline void edr_inode_info(struct inode *ino, __u64 *dev, __u64 *nr)
 {
-    *dev = BPF_CORE_READ(ino, i_sb, s_dev);
-    *nr = BPF_CORE_READ(ino, i_ino);
+    struct inode *i = EDR_CAST(ino, struct inode);
+
+    *dev = i->i_sb->s_dev;
+    *nr = i->i_ino;
 }
 
 struct task_struct *bpf_task_from_pid(s32 pid) __ksym;
@@ -260,28 +270,28 @@ static long edr_walk_step(__u32 i, void *ctx)
     struct edr_walk *w = ctx;
     __u32 zero = 0;
     char *pb = bpf_map_lookup_elem(&pathbuf, &zero);
-    struct dentry *parent, *mroot, *d = w->d;
-    struct vfsmount *vm = w->vm;
-    struct mount *mnt = w->mnt;
+    struct dentry *parent, *mroot, *d = EDR_CAST(w->d, struct dentry);
+    struct vfsmount *vm = EDR_CAST(w->vm, struct vfsmount);
+    struct mount *mnt = EDR_CAST(w->mnt, struct mount);
     const unsigned char *name;
     __u32 len;
 
     if (w->done || !pb) return 1;
-    mroot = BPF_CORE_READ(vm, mnt_root);
-    parent = BPF_CORE_READ(d, d_parent);
-    if (d == mroot || d == parent) {
-        struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
-        if (d != mroot || up == mnt) {
+    mroot = vm->mnt_root;
+    parent = d->d_parent;
+    if (w->d == mroot || w->d == parent) {
+        struct mount *up = mnt->mnt_parent;
+        if (w->d != mroot || up == w->mnt) {
             w->done = 1; /* reached the root */
             return 1;
         }
-        w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
+        w->d = mnt->mnt_mountpoint;
         w->mnt = up;
         w->vm = (struct vfsmount *)((char *)up + bpf_core_field_offset(struct mount, mnt));
         return 0;
     }
-    len = BPF_CORE_READ(d, d_name.len);
-    name = BPF_CORE_READ(d, d_name.name);
+    len = d->d_name.len;
+    name = d->d_name.name;
     if (len > EDR_BPF_NAME_MAX - 1) len = EDR_BPF_NAME_MAX - 1;
     if (len + 1 > w->off) {
         w->done = 1; /* too long: keep the tail */
@@ -361,13 +371,16 @@ static __always_inline __u32 edr_put_kstr(char *data, __u32 off, const char *s, 
 /* The struct file of descriptor fd of the current task, or NULL. */
 static __always_inline struct file *edr_fd_file(long fd)
 {
-    struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-    struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+    struct task_struct *t = bpf_get_current_task_btf();
+    struct files_struct *fs = EDR_CAST(t->files, struct files_struct);
+    struct fdtable *fdt;
     struct file **arr;
     struct file *f = NULL;
 
-    if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds)) return NULL;
-    arr = BPF_CORE_READ(fdt, fd);
+    if (fd < 0 || !fs) return NULL;
+    fdt = EDR_CAST(fs->fdt, struct fdtable);
+    if (!fdt || fd >= fdt->max_fds) return NULL;
+    arr = fdt->fd;
     bpf_probe_read_kernel(&f, sizeof(f), &arr[fd]);
     return f;
 }
@@ -396,8 +409,8 @@ static __always_inline __u32 edr_put_dirfd(char *data, __u32 off, long dirfd, co
             *len = 0;
             return off & (EDR_BPF_DATA_MAX - 1);
         }
-        return edr_put_dpath(data, off, BPF_CORE_READ(f, f_path.dentry),
-                             BPF_CORE_READ(f, f_path.mnt), len);
+        return edr_put_dpath(data, off, EDR_CAST(f, struct file)->f_path.dentry,
+                             EDR_CAST(f, struct file)->f_path.mnt, len);
     }
 }
 
@@ -571,13 +584,13 @@ static __always_inline void edr_on_write(long fd, __u64 count)
     if (!f || !bpf_map_lookup_elem(&wr_pending, &key)) return;
     bpf_map_delete_elem(&wr_pending, &key);
     /* a stale entry of a freed file whose memory now holds a pipe or socket */
-    if ((BPF_CORE_READ(f, f_inode, i_mode) & EDR_S_IFMT) != EDR_S_IFREG) return;
+    if ((EDR_CAST(f, struct file)->f_inode->i_mode & EDR_S_IFMT) != EDR_S_IFREG) return;
     r = edr_file_rec(EDR_BPF_FILE_WRITE);
     if (!r) return;
-    edr_inode_info(BPF_CORE_READ(f, f_inode), &r->dev, &r->ino);
+    edr_inode_info(EDR_CAST(f, struct file)->f_inode, &r->dev, &r->ino);
     r->bytes = count;
-    off = edr_put_dpath(r->data, 0, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt),
-                        &r->dir_len);
+    off = edr_put_dpath(r->data, 0, EDR_CAST(f, struct file)->f_path.dentry,
+                        EDR_CAST(f, struct file)->f_path.mnt, &r->dir_len);
     edr_submit(r, sizeof(*r) + off, EDR_BPF_FILE_WRITE);
 }
 
@@ -586,8 +599,8 @@ static __always_inline struct sock *edr_fd_sock(long fd)
     struct file *f = edr_fd_file(fd);
     struct socket *so;
 
-    if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & EDR_S_IFMT) != EDR_S_IFSOCK) return NULL;
-    so = BPF_CORE_READ(f, private_data);
+    if (!f || (EDR_CAST(f, struct file)->f_inode->i_mode & EDR_S_IFMT) != EDR_S_IFSOCK) return NULL;
+    so = EDR_CAST(f, struct file)->private_data;
     return so ? BPF_CORE_READ(so, sk) : NULL;
 }
 
@@ -602,8 +615,7 @@ static __always_inline void edr_sys_enter_do(long id, long fd, __u64 count)
         struct sock *sk = edr_fd_sock(fd);
 
         if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP) return;
-        if (BPF_CORE_READ(sk, __sk_common.skc_state) == EDR_TCP_CLOSE)
-            return; /* never connected */
+        if (BPF_CORE_READ(sk, __sk_common.skc_state) == EDR_TCP_CLOSE) return; /* never connected */
         if (edr_ignored()) return;
         edr_net_emit(sk, EDR_BPF_NET_CLOSE, IPPROTO_TCP);
         return;
@@ -639,8 +651,8 @@ static __always_inline void edr_on_open(long fd)
     __u32 off;
 
     if (!f) return;
-    fmode = BPF_CORE_READ(f, f_mode);
-    imode = BPF_CORE_READ(f, f_inode, i_mode);
+    fmode = EDR_CAST(f, struct file)->f_mode;
+    imode = EDR_CAST(f, struct file)->f_inode->i_mode;
     if ((imode & EDR_S_IFMT) != EDR_S_IFREG) return;
     if (fmode & EDR_FMODE_WRITE) {
         __u64 key = (__u64)f, zero = 0;
@@ -649,10 +661,10 @@ static __always_inline void edr_on_open(long fd)
     if (!(fmode & EDR_FMODE_CREATED)) return;
     r = edr_file_rec(EDR_BPF_FILE_CREATE);
     if (!r) return;
-    edr_inode_info(BPF_CORE_READ(f, f_inode), &r->dev, &r->ino);
+    edr_inode_info(EDR_CAST(f, struct file)->f_inode, &r->dev, &r->ino);
     r->mode = imode;
-    off = edr_put_dpath(r->data, 0, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt),
-                        &r->dir_len);
+    off = edr_put_dpath(r->data, 0, EDR_CAST(f, struct file)->f_path.dentry,
+                        EDR_CAST(f, struct file)->f_path.mnt, &r->dir_len);
     edr_submit(r, sizeof(*r) + off, EDR_BPF_FILE_CREATE);
 }
 
@@ -689,9 +701,9 @@ static __always_inline void edr_on_fd_op(__u32 kind, long fd, __u32 mode, __u32 
     r->mode = mode;
     r->uid = uid;
     r->gid = gid;
-    edr_inode_info(BPF_CORE_READ(f, f_inode), &r->dev, &r->ino);
-    off = edr_put_dpath(r->data, 0, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt),
-                        &r->dir_len);
+    edr_inode_info(EDR_CAST(f, struct file)->f_inode, &r->dev, &r->ino);
+    off = edr_put_dpath(r->data, 0, EDR_CAST(f, struct file)->f_path.dentry,
+                        EDR_CAST(f, struct file)->f_path.mnt, &r->dir_len);
     edr_submit(r, sizeof(*r) + off, kind);
 }
 
@@ -709,7 +721,7 @@ static __always_inline void edr_on_mmap(long fd, __u32 prot)
     k.tgid = bpf_get_current_pid_tgid() >> 32;
     k.start_boot_ns =
         BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), group_leader, start_boottime);
-    edr_inode_info(BPF_CORE_READ(f, f_inode), &k.dev, &k.ino);
+    edr_inode_info(EDR_CAST(f, struct file)->f_inode, &k.dev, &k.ino);
     if (bpf_map_lookup_elem(&mmap_seen, &k)) return;
     bpf_map_update_elem(&mmap_seen, &k, &one, BPF_ANY);
     r = edr_file_rec(EDR_BPF_FILE_MMAP);
@@ -717,8 +729,8 @@ static __always_inline void edr_on_mmap(long fd, __u32 prot)
     r->dev = k.dev;
     r->ino = k.ino;
     r->mode = prot;
-    off = edr_put_dpath(r->data, 0, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt),
-                        &r->dir_len);
+    off = edr_put_dpath(r->data, 0, EDR_CAST(f, struct file)->f_path.dentry,
+                        EDR_CAST(f, struct file)->f_path.mnt, &r->dir_len);
     edr_submit(r, sizeof(*r) + off, EDR_BPF_FILE_MMAP);
 }
 
@@ -884,7 +896,7 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
         edr_on_access(EDR_BPF_ACCESS_VM_WRITE, (int)x.a[0], 0);
         break;
     }
-    }
+}
 
 /* Raw mode: one program on every syscall exit of every task. */
 SEC("tp_btf/sys_exit")
