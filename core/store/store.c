@@ -343,7 +343,9 @@ void edr__store_cf_options(rocksdb_options_t *out[CF__COUNT], const edr_store_op
             /* frames are zstd already: store them as received */
             rocksdb_options_set_compression(op, rocksdb_no_compression);
             rocksdb_options_set_bottommost_compression(op, rocksdb_no_compression);
-            rocksdb_block_based_options_set_block_size(bb, 64 << 10);
+            /* procs and kids are read by point lookups (ancestry): smaller blocks,
+             * less to decompress per lookup; postings are read in runs */
+            rocksdb_block_based_options_set_block_size(bb, i == CF_POST ? 64 << 10 : 16 << 10);
         } else {
             /* indexes: lz4 while young, zstd with a trained dictionary and large
              * blocks once compacted to the last level (what stays on disk) */
@@ -352,7 +354,9 @@ void edr__store_cf_options(rocksdb_options_t *out[CF__COUNT], const edr_store_op
             rocksdb_options_set_bottommost_compression_options(op, -14, 9, 0, 32 << 10, 1);
             rocksdb_options_set_bottommost_compression_options_zstd_max_train_bytes(op, 1 << 20,
                                                                                     1);
-            rocksdb_block_based_options_set_block_size(bb, 64 << 10);
+            /* procs and kids are read by point lookups (ancestry): smaller blocks,
+             * less to decompress per lookup; postings are read in runs */
+            rocksdb_block_based_options_set_block_size(bb, i == CF_POST ? 64 << 10 : 16 << 10);
         }
         if (i == CF_BLOCKS || i == CF_PROCS || i == CF_HOSTS || i == CF_META)
             rocksdb_block_based_options_set_filter_policy(bb,
