@@ -29,6 +29,7 @@
 #include "edr/log.h"
 #include "edr_bpf.h"
 #include "edr_bpf.skel.h"
+#include "edr_probe.skel.h"
 #include "proc_cache.h"
 
 #include <bpf/bpf.h>
@@ -825,6 +826,48 @@ fail:
     return rc;
 }
 
+static int edr__libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+    (void)level, (void)fmt, (void)ap;
+    return 0;
+}
+
+/* Whether BPF LSM programs load here (they, like fentry, run through BPF
+ * trampolines); logs the answer and why. The file, network and process hooks
+ * of this source are tracepoints either way: this tells an operator whether
+ * LSM-based hooks would be possible on this kernel. */
+static int edr__lsm_usable(void)
+{
+    char lsms[256] = "";
+    FILE *f = fopen("/sys/kernel/security/lsm", "r");
+    struct edr_probe *p;
+    int err;
+
+    if (f) {
+        if (!fgets(lsms, sizeof(lsms), f)) lsms[0] = 0;
+        fclose(f);
+    }
+    if (!strstr(lsms, "bpf")) {
+        edr_log_info("ebpf: BPF LSM not active (lsm=%s): tracepoint hooks", lsms[0] ? lsms : "?");
+        return 0;
+    }
+    libbpf_set_print(edr__libbpf_quiet); /* a refusal is an answer, not a warning */
+    p = edr_probe__open();
+    err = p ? edr_probe__load(p) : -errno;
+    edr_probe__destroy(p);
+    libbpf_set_print(edr__libbpf_print);
+    if (err) {
+        edr_log_info("ebpf: BPF LSM programs cannot be loaded here (%s%s): tracepoint hooks",
+                     strerror(-err),
+                     err == -EPERM ? "; trampoline-based programs (lsm, fentry) are refused by "
+                                     "this kernel"
+                                   : "");
+        return 0;
+    }
+    edr_log_info("ebpf: BPF LSM programs load here; this sensor still uses tracepoint hooks");
+    return 1;
+}
+
 static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
 {
     edr_src_ebpf_t *s = (edr_src_ebpf_t *)src;
@@ -840,6 +883,7 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
         edr_log_warn("ebpf: kernel BTF /sys/kernel/btf/vmlinux is missing: source unavailable");
         goto fail;
     }
+    edr__lsm_usable();
     if (strcmp(s->hooks_want, "raw") != 0 && edr__tracefs_ready()) {
         rc = edr__load(s, "tracepoint");
         if (rc != 0 && strcmp(s->hooks_want, "tracepoint") == 0) goto fail;

@@ -614,6 +614,63 @@ static void test_exe_hash_first_exec(void **state)
     }
 }
 
+/* Both kinds of syscall hooks see the same file events: per-syscall
+ * tracepoints (the default here) and the tp_btf sys_enter/sys_exit fallback
+ * (sensor.ebpf_hooks=raw), each in its own source over the same activity. */
+static void test_hooks_raw_and_tracepoint(void **state)
+{
+    fixture_t *f = *state;
+    const char *modes[2] = {"raw", "tracepoint"};
+    char err[256], a[128], b[128];
+    if (!f) skip();
+    for (int m = 0; m < 2; m++) {
+        edr_config_t *cfg = edr_config_new();
+        edr_emit_t em;
+        uv_loop_t loop;
+        assert_non_null(cfg);
+        assert_int_equal(
+            edr_config_set(cfg, "sensor.ebpf_hooks", modes[m], "test", err, sizeof(err)), 0);
+        memset(&em, 0, sizeof(em));
+        edr_arena_init(&em.arena, 1 << 20);
+        memcpy(em.host, f->em.host, EDR_ID_LEN);
+        memcpy(em.boot, f->em.boot, EDR_ID_LEN);
+        uv_loop_init(&loop);
+        edr_source_t *src = edr_source_ebpf_new(cfg, err, sizeof(err));
+        assert_non_null(src);
+        assert_int_equal(src->ops->start(src, &loop, &em), 0);
+        snprintf(a, sizeof(a), "%s/hooks-%s", f->dir, modes[m]);
+        snprintf(b, sizeof(b), "%s/hooks-%s.renamed", f->dir, modes[m]);
+        pid_t c = fork();
+        if (c == 0) {
+            int fd = open(a, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+            if (fd < 0 || write(fd, "x", 1) != 1) _exit(1);
+            close(fd);
+            _exit(rename(a, b) == 0 && unlink(b) == 0 ? 0 : 1);
+        }
+        int st;
+        waitpid(c, &st, 0);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        Edr__V1__Event *cr = NULL, *wr = NULL, *rn = NULL, *dl = NULL;
+        for (int i = 0; i < 100 && !(cr && wr && rn && dl); i++) {
+            pump(&loop, 20);
+            cr = find(&em, EDR__V1__EVENT__BODY_FILE_CREATE, (uint32_t)c, a);
+            wr = find(&em, EDR__V1__EVENT__BODY_FILE_WRITE, (uint32_t)c, a);
+            rn = find(&em, EDR__V1__EVENT__BODY_FILE_RENAME, (uint32_t)c, a);
+            dl = find(&em, EDR__V1__EVENT__BODY_FILE_DELETE, (uint32_t)c, b);
+        }
+        if (!(cr && wr && rn && dl))
+            fail_msg("hooks %s: create %d write %d rename %d delete %d", modes[m], !!cr, !!wr, !!rn,
+                     !!dl);
+        assert_string_equal(rn->file_rename->new_path, b);
+        src->ops->stop(src);
+        src->ops->destroy(src);
+        uv_loop_close(&loop);
+        edr_arena_close(&em.arena);
+        free(em.ev);
+        edr_config_destroy(cfg);
+    }
+}
+
 static void test_ringbuf_full_is_counted(void **state)
 {
     fixture_t *f = *state;
@@ -682,6 +739,7 @@ int main(void)
         cmocka_unit_test(test_scripted_chain),
         cmocka_unit_test(test_process_access),
         cmocka_unit_test(test_exe_hash_first_exec),
+        cmocka_unit_test(test_hooks_raw_and_tracepoint),
         cmocka_unit_test(test_ringbuf_full_is_counted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
