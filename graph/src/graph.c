@@ -1,4 +1,5 @@
 /* Provenance graph builder: decoded edr.v1 events in, compact nodes and time-stamped edges out. */
+#define _GNU_SOURCE /* mremap */
 #include "graph_int.h"
 
 #include "edr/err.h"
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
@@ -32,6 +34,32 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     *p = q;
     *cap = n;
     return 0;
+}
+
+/* Growth of the node and edge arrays: page-aligned mappings grown in place
+ * or moved by the kernel (no copy), so a 64-byte node is one cache line and
+ * an edge never straddles two (a malloc'd block starts 16 bytes into a page,
+ * which put most nodes on two lines and doubled the misses of a lookup). */
+static int grow_mapped(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 1024;
+    while (n < need)
+        n *= 2;
+    void *q = *p ? mremap(*p, *cap * elem, n * elem, MREMAP_MAYMOVE)
+                 : mmap(NULL, n * elem, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (q == MAP_FAILED)
+        return EDR_ENOMEM;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+static void free_mapped(void *p, size_t cap, size_t elem)
+{
+    if (p)
+        munmap(p, cap * elem);
 }
 
 /* ------------------------------------------------------------ strings */
@@ -120,16 +148,23 @@ static inline uint64_t id_hash(const uint8_t id[16])
     return h ^ (h >> 29);
 }
 
+static inline uint32_t id_tag(uint64_t h)
+{
+    return (uint32_t)(h >> 32);
+}
+
 static int index_rehash(edr_graph_t *g, size_t ncap)
 {
-    uint32_t *t = calloc(ncap, sizeof(*t));
+    struct gslot *t = calloc(ncap, sizeof(*t));
     if (!t)
         return EDR_ENOMEM;
     for (size_t i = 0; i < g->n_nodes; i++) {
-        size_t j = id_hash(g->nodes[i].id) & (ncap - 1);
-        while (t[j])
+        uint64_t h = id_hash(g->nodes[i].id);
+        size_t j = h & (ncap - 1);
+        while (t[j].node)
             j = (j + 1) & (ncap - 1);
-        t[j] = (uint32_t)i + 1;
+        t[j].node = (uint32_t)i + 1;
+        t[j].tag = id_tag(h);
     }
     free(g->index);
     g->index = t;
@@ -141,10 +176,12 @@ uint32_t edr_graph_find_entity(const edr_graph_t *g, const uint8_t id[16])
 {
     if (!g->index_cap)
         return EDR_GRAPH_NONE;
-    size_t j = id_hash(id) & (g->index_cap - 1);
-    while (g->index[j]) {
-        uint32_t n = g->index[j] - 1;
-        if (memcmp(g->nodes[n].id, id, 16) == 0)
+    uint64_t h = id_hash(id);
+    uint32_t tag = id_tag(h);
+    size_t j = h & (g->index_cap - 1);
+    while (g->index[j].node) {
+        uint32_t n = g->index[j].node - 1;
+        if (g->index[j].tag == tag && memcmp(g->nodes[n].id, id, 16) == 0)
             return n;
         j = (j + 1) & (g->index_cap - 1);
     }
@@ -160,10 +197,12 @@ static uint32_t node_get(edr_graph_t *g, const uint8_t id[16], edr_node_kind_t k
     if ((g->n_nodes + 1) * 2 > g->index_cap &&
         index_rehash(g, g->index_cap ? g->index_cap * 2 : 65536) != 0)
         return EDR_GRAPH_NONE;
-    size_t j = id_hash(id) & (g->index_cap - 1);
-    while (g->index[j]) {
-        uint32_t n = g->index[j] - 1;
-        if (memcmp(g->nodes[n].id, id, 16) == 0) {
+    uint64_t h = id_hash(id);
+    uint32_t tag = id_tag(h);
+    size_t j = h & (g->index_cap - 1);
+    while (g->index[j].node) {
+        uint32_t n = g->index[j].node - 1;
+        if (g->index[j].tag == tag && memcmp(g->nodes[n].id, id, 16) == 0) {
             gnode_t *x = &g->nodes[n];
             if (t && (t < x->t0 || !x->t0) && !(x->flags & GN_STARTED))
                 x->t0 = t;
@@ -174,7 +213,7 @@ static uint32_t node_get(edr_graph_t *g, const uint8_t id[16], edr_node_kind_t k
         j = (j + 1) & (g->index_cap - 1);
     }
     if (g->n_nodes >= UINT32_MAX - 1 ||
-        grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof(gnode_t)) != 0)
+        grow_mapped((void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof(gnode_t)) != 0)
         return EDR_GRAPH_NONE;
     uint32_t n = (uint32_t)g->n_nodes++;
     gnode_t *x = &g->nodes[n];
@@ -184,7 +223,8 @@ static uint32_t node_get(edr_graph_t *g, const uint8_t id[16], edr_node_kind_t k
     x->in_head = x->out_head = x->parent = EDR_GRAPH_NONE;
     x->host = host;
     x->kind = (uint8_t)kind;
-    g->index[j] = n + 1;
+    g->index[j].node = n + 1;
+    g->index[j].tag = tag;
     *made = 1;
     return n;
 }
@@ -198,16 +238,21 @@ static uint32_t proc_get(edr_graph_t *g, uint16_t host, const uint8_t id[16], ui
     return n;
 }
 
+/* Node id of a file of a host. */
+static inline void file_id(const edr_graph_t *g, uint16_t host, const char *path, size_t len, uint8_t id[16])
+{
+    XXH128_hash_t h = XXH3_128bits_withSeed(path, len, g->hosts[host].file_seed);
+    memcpy(id, &h.high64, 8);
+    memcpy(id + 8, &h.low64, 8);
+}
+
 static uint32_t file_get(edr_graph_t *g, uint16_t host, const char *path, uint64_t t)
 {
     size_t len = strlen(path);
     if (!len)
         return EDR_GRAPH_NONE;
-    uint64_t seed = XXH3_64bits_withSeed(g->hosts[host].id, 16, 0x66696c65ull);
-    XXH128_hash_t h = XXH3_128bits_withSeed(path, len, seed);
     uint8_t id[16];
-    memcpy(id, &h.high64, 8);
-    memcpy(id + 8, &h.low64, 8);
+    file_id(g, host, path, len, id);
     int made;
     uint32_t n = node_get(g, id, EDR_NODE_FILE, host, t, &made);
     if (n != EDR_GRAPH_NONE && made) {
@@ -298,7 +343,9 @@ static int host_get(edr_graph_t *g, const uint8_t id[16], const char *name, uint
     if (grow((void **)&g->hosts, &g->cap_hosts, g->n_hosts + 1, sizeof(ghost_t)) != 0)
         return EDR_ENOMEM;
     ghost_t *h = &g->hosts[g->n_hosts];
+    memset(h, 0, sizeof(*h));
     memcpy(h->id, id, 16);
+    h->file_seed = XXH3_64bits_withSeed(id, 16, 0x66696c65ull);
     h->name = name ? intern(g, name) : 0;
     int made;
     uint16_t hi = (uint16_t)g->n_hosts++;
@@ -320,7 +367,7 @@ static uint32_t edge_add(edr_graph_t *g, edr_edge_kind_t kind, uint32_t src, uin
     if (src == EDR_GRAPH_NONE || dst == EDR_GRAPH_NONE)
         return EDR_GRAPH_NONE;
     if (g->n_edges >= UINT32_MAX - 1 ||
-        grow((void **)&g->edges, &g->cap_edges, g->n_edges + 1, sizeof(gedge_t)) != 0)
+        grow_mapped((void **)&g->edges, &g->cap_edges, g->n_edges + 1, sizeof(gedge_t)) != 0)
         return EDR_GRAPH_NONE;
     uint32_t e = (uint32_t)g->n_edges++;
     gedge_t *x = &g->edges[e];
@@ -361,6 +408,13 @@ static uint64_t ip_key(uint16_t host, const uint8_t *ip, size_t len)
     return XXH3_64bits(k, sizeof(k)) | 1;
 }
 
+/* Home slot of a counter or flow key. Keys have their low bit set (0 marks
+ * an empty slot), so the bit is dropped: with it every home slot was odd. */
+static inline size_t key_slot(uint64_t k, size_t cap)
+{
+    return (size_t)(k >> 1) & (cap - 1);
+}
+
 static int count_rehash(gcount_t *c, size_t ncap)
 {
     struct gcount_slot *t = calloc(ncap, sizeof(*t));
@@ -369,7 +423,7 @@ static int count_rehash(gcount_t *c, size_t ncap)
     for (size_t i = 0; i < c->cap; i++) {
         if (!c->slots[i].key)
             continue;
-        size_t j = c->slots[i].key & (ncap - 1);
+        size_t j = key_slot(c->slots[i].key, ncap);
         while (t[j].key)
             j = (j + 1) & (ncap - 1);
         t[j] = c->slots[i];
@@ -385,7 +439,7 @@ static void count_inc(gcount_t *c, uint64_t k)
 {
     if ((c->n + 1) * 2 > c->cap && count_rehash(c, c->cap ? c->cap * 2 : 1024) != 0)
         return;
-    size_t j = k & (c->cap - 1);
+    size_t j = key_slot(k, c->cap);
     while (c->slots[j].key) {
         if (c->slots[j].key == k) {
             c->slots[j].count++;
@@ -402,7 +456,7 @@ static uint32_t count_get(const gcount_t *c, uint64_t k)
 {
     if (!c->cap)
         return 0;
-    size_t j = k & (c->cap - 1);
+    size_t j = key_slot(k, c->cap);
     while (c->slots[j].key) {
         if (c->slots[j].key == k)
             return c->slots[j].count;
@@ -469,9 +523,22 @@ uint64_t edr__graph_edge_pattern(const edr_graph_t *g, uint32_t e)
  * each add: by then a new process has its image). */
 static void pat_catch_up(edr_graph_t *g)
 {
-    for (size_t e = g->pat_mark; e < g->n_edges; e++)
-        count_inc(&g->patcnt, edr__graph_edge_pattern(g, (uint32_t)e));
-    g->pat_mark = g->n_edges;
+    uint64_t keys[64];
+    while (g->pat_mark < g->n_edges) {
+        size_t n = g->n_edges - g->pat_mark;
+        if (n > 64)
+            n = 64;
+        /* the counter table is much larger than the caches: fetch the slots
+         * of the run first, then count, so that the misses overlap */
+        for (size_t i = 0; i < n; i++) {
+            keys[i] = edr__graph_edge_pattern(g, (uint32_t)(g->pat_mark + i));
+            if (g->patcnt.cap)
+                __builtin_prefetch(&g->patcnt.slots[key_slot(keys[i], g->patcnt.cap)], 1);
+        }
+        for (size_t i = 0; i < n; i++)
+            count_inc(&g->patcnt, keys[i]);
+        g->pat_mark += n;
+    }
 }
 
 uint32_t edr_graph_edge_rarity(const edr_graph_t *g, uint32_t e)
@@ -491,7 +558,7 @@ static int flows_rehash(edr_graph_t *g, size_t ncap)
     for (size_t i = 0; i < g->flows_cap; i++) {
         if (!g->flows[i].key)
             continue;
-        size_t j = g->flows[i].key & (ncap - 1);
+        size_t j = key_slot(g->flows[i].key, ncap);
         while (t[j].key)
             j = (j + 1) & (ncap - 1);
         t[j] = g->flows[i];
@@ -513,25 +580,53 @@ static int ip_usable(const uint8_t *ip, size_t len)
     return 0;
 }
 
-/* Records one side of a TCP flow; when the other side is known from another
- * host, links the connecting process to the accepting one. */
-static void flow_side(edr_graph_t *g, const Edr__V1__Endpoint *client, const Edr__V1__Endpoint *server,
-                      int side, uint32_t edge)
+/* Key of a TCP flow by its four-tuple; 0 when it cannot be linked. */
+static uint64_t flow_key(const Edr__V1__Endpoint *client, const Edr__V1__Endpoint *server)
 {
     if (!client || !server || !ip_usable(client->ip.data, client->ip.len) ||
         !ip_usable(server->ip.data, server->ip.len) || !client->port || !server->port)
-        return;
+        return 0;
     uint8_t k[40];
     memset(k, 0, sizeof(k));
     memcpy(k, client->ip.data, client->ip.len);
     memcpy(k + 16, server->ip.data, server->ip.len);
     memcpy(k + 32, &client->port, 4);
     memcpy(k + 36, &server->port, 4);
-    uint64_t key = XXH3_64bits(k, sizeof(k)) | 1;
+    return XXH3_64bits(k, sizeof(k)) | 1;
+}
+
+/* The flow an event records a side of (client, server, side 1 connect or 2
+ * accept); 0 when the event is not one. */
+static int event_flow(const Edr__V1__Event *e, const Edr__V1__Endpoint **client, const Edr__V1__Endpoint **server)
+{
+    const Edr__V1__Network *nw = e->body_case == EDR__V1__EVENT__BODY_NETWORK ? e->network : NULL;
+    if (!nw || nw->protocol == EDR__V1__NETWORK__PROTOCOL__UDP)
+        return 0;
+    if (nw->action == EDR__V1__NETWORK__ACTION__CONNECT) {
+        *client = nw->local;
+        *server = nw->remote;
+        return 1;
+    }
+    if (nw->action == EDR__V1__NETWORK__ACTION__ACCEPT) {
+        *client = nw->remote;
+        *server = nw->local;
+        return 2;
+    }
+    return 0;
+}
+
+/* Records one side of a TCP flow; when the other side is known from another
+ * host, links the connecting process to the accepting one. */
+static void flow_side(edr_graph_t *g, const Edr__V1__Endpoint *client, const Edr__V1__Endpoint *server,
+                      int side, uint32_t edge)
+{
+    uint64_t key = flow_key(client, server);
+    if (!key)
+        return;
     if ((g->n_flows + 1) * 2 > g->flows_cap &&
         flows_rehash(g, g->flows_cap ? g->flows_cap * 2 : 4096) != 0)
         return;
-    size_t j = key & (g->flows_cap - 1);
+    size_t j = key_slot(key, g->flows_cap);
     while (g->flows[j].key) {
         if (g->flows[j].key == key) {
             if (g->flows[j].side == (uint32_t)side)
@@ -577,6 +672,59 @@ static void set_cmdline(edr_graph_t *g, gnode_t *x, const Edr__V1__ProcessStart 
         n += l;
     }
     x->s_b = intern_n(g, buf, n);
+}
+
+/* The file an event names first (image started, path written, created,
+ * changed, deleted or executed, new name of a rename); NULL when none. */
+static const char *event_file(const Edr__V1__Event *e)
+{
+    const char *p = NULL;
+    switch (e->body_case) {
+    case EDR__V1__EVENT__BODY_PROCESS_START:
+        p = e->process_start ? e->process_start->exe : NULL;
+        break;
+    case EDR__V1__EVENT__BODY_FILE_CREATE:
+        p = e->file_create ? e->file_create->path : NULL;
+        break;
+    case EDR__V1__EVENT__BODY_FILE_WRITE:
+        p = e->file_write ? e->file_write->path : NULL;
+        break;
+    case EDR__V1__EVENT__BODY_FILE_ATTR:
+        p = e->file_attr ? e->file_attr->path : NULL;
+        break;
+    case EDR__V1__EVENT__BODY_FILE_RENAME:
+        p = e->file_rename ? e->file_rename->new_path : NULL;
+        break;
+    case EDR__V1__EVENT__BODY_FILE_DELETE:
+        p = e->file_delete ? e->file_delete->path : NULL;
+        break;
+    case EDR__V1__EVENT__BODY_FILE_EXEC:
+        p = e->file_exec ? e->file_exec->path : NULL;
+        break;
+    default:
+        break;
+    }
+    return p && *p ? p : NULL;
+}
+
+/* 1 when the event is a connection the graph records (connect, send or
+ * accept with a usable peer), with its direction and the port that labels
+ * the remote node (the local port of an accept, the peer's of a connect). */
+static int event_remote(const Edr__V1__Event *e, int *inbound, uint32_t *port)
+{
+    const Edr__V1__Network *nw = e->body_case == EDR__V1__EVENT__BODY_NETWORK ? e->network : NULL;
+    if (!nw || !nw->remote)
+        return 0;
+    if (nw->action == EDR__V1__NETWORK__ACTION__CONNECT || nw->action == EDR__V1__NETWORK__ACTION__SEND)
+        *inbound = 0;
+    else if (nw->action == EDR__V1__NETWORK__ACTION__ACCEPT)
+        *inbound = 1;
+    else
+        return 0;
+    if (!ip_usable(nw->remote->ip.data, nw->remote->ip.len))
+        return 0; /* unspecified and loopback peers say nothing about the attack */
+    *port = *inbound ? (nw->local ? nw->local->port : 0) : nw->remote->port;
+    return 1;
 }
 
 static int add_event_host(edr_graph_t *g, uint16_t host, uint64_t base, const Edr__V1__Event *e)
@@ -670,12 +818,8 @@ static int add_event_host(edr_graph_t *g, uint16_t host, uint64_t base, const Ed
     case EDR__V1__EVENT__BODY_FILE_CREATE:
     case EDR__V1__EVENT__BODY_FILE_WRITE:
     case EDR__V1__EVENT__BODY_FILE_ATTR: {
-        const char *path = e->body_case == EDR__V1__EVENT__BODY_FILE_CREATE
-                               ? (e->file_create ? e->file_create->path : NULL)
-                           : e->body_case == EDR__V1__EVENT__BODY_FILE_WRITE
-                               ? (e->file_write ? e->file_write->path : NULL)
-                               : (e->file_attr ? e->file_attr->path : NULL);
-        if (!path || !*path)
+        const char *path = event_file(e);
+        if (!path)
             return 0;
         uint32_t f = file_get(g, host, path, t);
         if (f == EDR_GRAPH_NONE)
@@ -723,20 +867,12 @@ static int add_event_host(edr_graph_t *g, uint16_t host, uint64_t base, const Ed
     }
     case EDR__V1__EVENT__BODY_NETWORK: {
         const Edr__V1__Network *nw = e->network;
-        if (!nw || !nw->remote)
-            return 0;
         int inbound;
-        if (nw->action == EDR__V1__NETWORK__ACTION__CONNECT || nw->action == EDR__V1__NETWORK__ACTION__SEND)
-            inbound = 0;
-        else if (nw->action == EDR__V1__NETWORK__ACTION__ACCEPT)
-            inbound = 1;
-        else
+        uint32_t port;
+        if (!event_remote(e, &inbound, &port))
             return 0;
         const uint8_t *ip = nw->remote->ip.data;
         size_t ipl = nw->remote->ip.len;
-        if (!ip_usable(ip, ipl))
-            return 0; /* unspecified and loopback peers say nothing about the attack */
-        uint32_t port = inbound ? (nw->local ? nw->local->port : 0) : nw->remote->port;
         uint32_t r = remote_get(g, host, ip, ipl, port, inbound, t, nw->local ? nw->local->ip.data : NULL,
                                 nw->local ? nw->local->ip.len : 0);
         if (r == EDR_GRAPH_NONE)
@@ -746,10 +882,10 @@ static int add_event_host(edr_graph_t *g, uint16_t host, uint64_t base, const Ed
                               : edge_add(g, EDR_EDGE_CONNECT, a, r, t, nw->remote->port);
         if (ed == EDR_GRAPH_NONE)
             return EDR_ENOMEM;
-        if (nw->protocol != EDR__V1__NETWORK__PROTOCOL__UDP &&
-            nw->action != EDR__V1__NETWORK__ACTION__SEND)
-            flow_side(g, inbound ? nw->remote : nw->local, inbound ? nw->local : nw->remote,
-                      inbound ? 2 : 1, ed);
+        const Edr__V1__Endpoint *client, *server;
+        int side = event_flow(e, &client, &server);
+        if (side)
+            flow_side(g, client, server, side, ed);
         return 0;
     }
     default:
@@ -775,14 +911,79 @@ int edr_graph_add_event(edr_graph_t *g, const Edr__V1__EventBatch *b, const Edr_
     return rc;
 }
 
+/* A fleet graph is far larger than the caches and events touch it at
+ * random: each node lookup is an index slot and a node, each a miss, and a
+ * duplicate check reads the node's newest edge, a third. A batch is added in
+ * runs of PF_RUN events, each run preceded by three passes that fetch the
+ * index slots of its entities (actor, parent, first file), then their nodes,
+ * then their newest incoming edges, so that the misses overlap instead of
+ * following each other. Prefetches are hints: nothing is changed. */
+#define PF_RUN 32
+
+static void prefetch_run(const edr_graph_t *g, uint16_t host, Edr__V1__Event *const *ev, size_t n)
+{
+    if (!g->index_cap)
+        return;
+    uint8_t fid[PF_RUN][16], rid[PF_RUN][16];
+    const uint8_t *key[4 * PF_RUN];
+    size_t slot[4 * PF_RUN], nk = 0, mask = g->index_cap - 1;
+    for (size_t i = 0; i < n; i++) {
+        const Edr__V1__Event *e = ev[i];
+        if (e->entity_id.len != 16)
+            continue;
+        key[nk++] = e->entity_id.data;
+        if (e->parent_entity_id.len == 16)
+            key[nk++] = e->parent_entity_id.data;
+        const char *p = event_file(e);
+        if (p) {
+            file_id(g, host, p, strlen(p), fid[i]);
+            key[nk++] = fid[i];
+        }
+        int inbound;
+        uint32_t port;
+        if (event_remote(e, &inbound, &port)) {
+            const ProtobufCBinaryData *ip = &e->network->remote->ip;
+            remote_id(g->hosts[host].id, ip->data, ip->len, port, inbound, rid[i]);
+            key[nk++] = rid[i];
+            if (g->ipcnt.cap)
+                __builtin_prefetch(&g->ipcnt.slots[key_slot(ip_key(host, ip->data, ip->len), g->ipcnt.cap)], 1);
+        }
+        const Edr__V1__Endpoint *client, *server;
+        uint64_t fk;
+        if (g->flows_cap && event_flow(e, &client, &server) && (fk = flow_key(client, server)) != 0)
+            __builtin_prefetch(&g->flows[key_slot(fk, g->flows_cap)]);
+    }
+    for (size_t k = 0; k < nk; k++) {
+        slot[k] = id_hash(key[k]) & mask;
+        __builtin_prefetch(&g->index[slot[k]]);
+    }
+    for (size_t k = 0; k < nk; k++) {
+        uint32_t tag = id_tag(id_hash(key[k]));
+        size_t j = slot[k];
+        while (g->index[j].node && g->index[j].tag != tag)
+            j = (j + 1) & mask;
+        uint32_t v = g->index[j].node;
+        slot[k] = v ? v - 1 : EDR_GRAPH_NONE;
+        if (v)
+            __builtin_prefetch(&g->nodes[v - 1], 1);
+    }
+    for (size_t k = 0; k < nk; k++)
+        if (slot[k] != EDR_GRAPH_NONE && g->nodes[slot[k]].in_head != EDR_GRAPH_NONE)
+            __builtin_prefetch(&g->edges[g->nodes[slot[k]].in_head]);
+}
+
 int edr_graph_add_batch(edr_graph_t *g, const Edr__V1__EventBatch *b)
 {
     uint16_t host;
     int rc = batch_host(g, b, &host);
     if (rc)
         return rc;
-    for (size_t i = 0; i < b->n_events && !rc; i++)
-        rc = add_event_host(g, host, b->base_time_ns, b->events[i]);
+    for (size_t i = 0; i < b->n_events && !rc; i += PF_RUN) {
+        size_t end = i + PF_RUN < b->n_events ? i + PF_RUN : b->n_events;
+        prefetch_run(g, host, b->events + i, end - i);
+        for (size_t k = i; k < end && !rc; k++)
+            rc = add_event_host(g, host, b->base_time_ns, b->events[k]);
+    }
     pat_catch_up(g);
     return rc;
 }
@@ -847,8 +1048,8 @@ void edr_graph_destroy(edr_graph_t *g)
 {
     if (!g)
         return;
-    free(g->nodes);
-    free(g->edges);
+    free_mapped(g->nodes, g->cap_nodes, sizeof(gnode_t));
+    free_mapped(g->edges, g->cap_edges, sizeof(gedge_t));
     free(g->index);
     free(g->pool);
     free(g->interned);
@@ -877,7 +1078,7 @@ size_t edr_graph_edge_size(void)
 size_t edr_graph_memory(const edr_graph_t *g)
 {
     return g->cap_nodes * sizeof(gnode_t) + g->cap_edges * sizeof(gedge_t) +
-           g->index_cap * sizeof(uint32_t) + g->pool_cap + g->interned_cap * sizeof(uint32_t) +
+           g->index_cap * sizeof(struct gslot) + g->pool_cap + g->interned_cap * sizeof(uint32_t) +
            g->cap_hosts * sizeof(ghost_t) + g->flows_cap * sizeof(struct gflow) +
            (g->ipcnt.cap + g->patcnt.cap) * sizeof(struct gcount_slot);
 }

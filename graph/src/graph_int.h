@@ -48,6 +48,7 @@ typedef struct ghost {
     uint32_t node;  /* host node */
     uint64_t from_ns, to_ns; /* window loaded from a store (to_ns 0: open); valid when loaded */
     uint32_t loaded;
+    uint64_t file_seed; /* hash seed of the host's file node ids */
 } ghost_t;
 
 /* Counters keyed by a 64-bit hash (peer IPs per host, edge patterns per host). */
@@ -64,7 +65,12 @@ struct edr_graph {
     size_t n_nodes, cap_nodes;
     gedge_t *edges;
     size_t n_edges, cap_edges;
-    uint32_t *index; /* open addressing: node index + 1, keyed by node id */
+    /* open addressing keyed by node id: node index + 1 and the high half of
+     * the id's hash, so that a probe reads a node only when its tag matches */
+    struct gslot {
+        uint32_t node;
+        uint32_t tag;
+    } *index;
     size_t index_cap;
     char *pool; /* strings, NUL terminated */
     size_t pool_len, pool_cap;
