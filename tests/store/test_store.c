@@ -195,6 +195,20 @@ static int hash_fn(const uint8_t host[16], const uint8_t ent[16], void *ud)
     return 0;
 }
 
+static int hh_fn(const uint8_t host[16], uint64_t last_bucket_ns, void *ud)
+{
+    assert_int_equal(host[0], 0xaa);
+    assert_true(last_bucket_ns > 0);
+    (*(int *)ud)++;
+    return 0;
+}
+
+static int ent_fn(const Edr__V1__ProcessRecord *p, void *ud)
+{
+    memcpy(ud, p->entity_id.data, 16);
+    return 0;
+}
+
 static void test_write_dedup_read(void **state)
 {
     (void)state;
@@ -332,6 +346,49 @@ static void test_write_dedup_read(void **state)
     assert_int_equal(p->exit_code, 3);
     assert_int_equal(p->end_time_ns, b.base_time_ns + 5000);
     assert_true(memcmp(p->first_block.data, p->last_block.data, EDR_BLOCK_KEY_LEN) < 0);
+    /* its events are in two blocks, found through the record and the time index filter */
+    uint64_t nev = 0;
+    assert_int_equal(edr_store_entity_events(r, ent, 0, 0, count_ev, &nev), 0);
+    assert_int_equal(nev, 2);
+    nev = 0; /* a window holding only the exit */
+    assert_int_equal(edr_store_entity_events(r, ent, b.base_time_ns + 1, 0, count_ev, &nev), 0);
+    assert_int_equal(nev, 1);
+    int nhh = 0;
+    assert_int_equal(edr_store_hash_hosts(r, sha, hh_fn, &nhh), 0);
+    assert_int_equal(nhh, 1);
+
+    /* children are indexed by id prefixes: two parents and two children whose
+     * prefixes collide must still each get exactly their own child */
+    uint8_t par1[16], par2[16], kid1[16], kid2[16];
+    memset(par1, 0x51, 16);
+    memcpy(par2, par1, 16);
+    par2[15] = 0x52;
+    memset(kid1, 0x61, 16);
+    memcpy(kid2, kid1, 16);
+    kid2[15] = 0x62;
+    Edr__V1__Event k1 = EDR__V1__EVENT__INIT, k2 = EDR__V1__EVENT__INIT;
+    Edr__V1__Event *kevs[2] = {&k1, &k2};
+    Edr__V1__ProcessFork pf = EDR__V1__PROCESS_FORK__INIT;
+    k1.body_case = k2.body_case = EDR__V1__EVENT__BODY_PROCESS_FORK;
+    k1.process_fork = k2.process_fork = &pf;
+    k1.entity_id.data = kid1;
+    k2.entity_id.data = kid2;
+    k1.parent_entity_id.data = par1;
+    k2.parent_entity_id.data = par2;
+    k1.entity_id.len = k2.entity_id.len = k1.parent_entity_id.len = k2.parent_entity_id.len = 16;
+    b.seq = 3;
+    b.events = kevs;
+    b.n_events = 2;
+    assert_int_equal(edr_frame_encode(enc, &b, 0, &fr, &fl), 0);
+    assert_int_equal(edr_store_writer_add(w, fr, fl, &b), 0);
+    assert_int_equal(edr_store_writer_commit(w), 0);
+    assert_int_equal(edr_store_refresh(r), 0);
+    uint8_t got[16] = {0};
+    assert_int_equal(edr_store_process_children(r, par1, ent_fn, got), 0);
+    assert_memory_equal(got, kid1, 16);
+    assert_int_equal(edr_store_process_children(r, par2, ent_fn, got), 0);
+    assert_memory_equal(got, kid2, 16);
+    b.n_events = 1;
 
     /* bad input: no sensor info */
     Edr__V1__EventBatch bad = EDR__V1__EVENT_BATCH__INIT;
