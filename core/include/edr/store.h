@@ -38,6 +38,12 @@
  * Every batch is stored with one atomic WriteBatch that also carries the
  * host's last seq and the partition's next offset: after a crash the store
  * holds a prefix of the partition, and the collector resumes right after it.
+ *
+ * The write-ahead log stays on. Turning it off (with atomic_flush across the
+ * families) would keep exactly-once, since data and offsets flush together,
+ * but readers are secondary instances that see only what reaches the WAL or
+ * an SST: without the WAL, fresh data would stay invisible to the analyzer
+ * and the CLI until a memtable flush (up to write_buffer bytes later).
  */
 
 #define EDR_STORE_BUCKET_NS (3600ull * 1000000000ull) /* a time bucket is one hour */
