@@ -34,7 +34,8 @@ static void usage(FILE *f)
                "keeping analyzer.graph_window of telemetry, and runs root-cause analyses on demand:\n"
                "  stdin lines   'rca ENTITY' (32 hex digits) prints the result as a JSON object;\n"
                "                'stats' prints counters\n"
-               "  --rca ENTITY  analyse once no message arrived for --idle seconds (default 5), then exit\n");
+               "  --rca ENTITY  analyse once no message arrived for --idle seconds (default 5) after the\n"
+               "                group assigned partitions, then exit\n");
 }
 
 static double now_s(void)
@@ -79,6 +80,20 @@ static int analyse(edr_stream_t *s, const char *hex, const edr_rca_opts_t *ro)
     fflush(stdout);
     edr_rca_destroy(r);
     return rc ? 1 : 0;
+}
+
+/* One request line from stdin (without its newline). */
+static void request(edr_stream_t *s, const char *line, const edr_rca_opts_t *ro)
+{
+    if (!strncmp(line, "rca ", 4))
+        analyse(s, line + 4, ro);
+    else if (!strcmp(line, "stats"))
+        print_stats(s);
+    else if (*line) {
+        fprintf(stderr, "edr analyze: unknown request '");
+        edr_cli_print_escaped(stderr, line);
+        fprintf(stderr, "' (rca ENTITY, stats)\n");
+    }
 }
 
 int edr_cmd_analyze(int argc, char **argv)
@@ -167,10 +182,21 @@ int edr_cmd_analyze(int argc, char **argv)
         fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
     char line[256];
     size_t ll = 0;
+    int skipping = 0; /* inside an over-long request: dropped up to its newline */
     double last_msg = now_s();
+    int assigned = 0; /* the idle time of --rca counts from the group's assignment (a join takes seconds) */
     rc = 0;
     while (!stop_flag) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 50);
+        if (!assigned) {
+            rd_kafka_topic_partition_list_t *as = NULL;
+            if (m || (rd_kafka_assignment(cons, &as) == 0 && as && as->cnt > 0)) {
+                assigned = 1;
+                last_msg = now_s();
+            }
+            if (as)
+                rd_kafka_topic_partition_list_destroy(as);
+        }
         if (m) {
             if (!m->err) {
                 int e = edr_stream_add_frame(s, m->payload, m->len);
@@ -187,7 +213,7 @@ int edr_cmd_analyze(int argc, char **argv)
             }
             rd_kafka_message_destroy(m);
         }
-        if (n_rcas && now_s() - last_msg >= idle) {
+        if (n_rcas && assigned && now_s() - last_msg >= idle) {
             for (int i = 0; i < n_rcas; i++)
                 rc |= analyse(s, rcas[i], &ro);
             break;
@@ -210,23 +236,22 @@ int edr_cmd_analyze(int argc, char **argv)
         ll += (size_t)n;
         line[ll] = '\0';
         char *nl;
-        while ((nl = strchr(line, '\n')) != NULL) {
+        while ((nl = memchr(line, '\n', ll)) != NULL) {
             *nl = '\0';
-            if (!strncmp(line, "rca ", 4))
-                analyse(s, line + 4, &ro);
-            else if (!strcmp(line, "stats"))
-                print_stats(s);
-            else if (*line) {
-                fprintf(stderr, "edr analyze: unknown request '");
-                edr_cli_print_escaped(stderr, line);
-                fprintf(stderr, "' (rca ENTITY, stats)\n");
-            }
+            if (skipping)
+                skipping = 0; /* the tail of an over-long request */
+            else
+                request(s, line, &ro);
             size_t rest = ll - (size_t)(nl + 1 - line);
             memmove(line, nl + 1, rest + 1);
             ll = rest;
         }
-        if (ll == sizeof(line) - 1)
-            ll = 0; /* an over-long line is dropped */
+        if (ll == sizeof(line) - 1) {
+            if (!skipping)
+                fprintf(stderr, "edr analyze: request longer than %zu bytes: dropped\n", sizeof(line) - 2);
+            skipping = 1;
+            ll = 0;
+        }
     }
 out:
     if (cons) {
