@@ -21,11 +21,11 @@ static const uint8_t zero_id[16];
 
 /* ------------------------------------------------------------ growth */
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
+int edr__grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 {
     if (need <= *cap)
         return 0;
-    size_t n = *cap ? *cap : 1024;
+    size_t n = *cap ? *cap : first;
     while (n < need)
         n *= 2;
     void *q = realloc(*p, n * elem);
@@ -104,7 +104,7 @@ static uint32_t intern_n(edr_graph_t *g, const char *s, size_t n)
     }
     if (g->pool_len + n + 1 > UINT32_MAX)
         return 0;
-    if (grow((void **)&g->pool, &g->pool_cap, g->pool_len + n + 1, 1) != 0)
+    if (edr__grow((void **)&g->pool, &g->pool_cap, g->pool_len + n + 1, 1, 1024) != 0)
         return 0;
     uint32_t off = (uint32_t)g->pool_len;
     memcpy(g->pool + off, s, n);
@@ -127,7 +127,7 @@ static uint32_t pool_bytes(edr_graph_t *g, const uint8_t *p, size_t n, const uin
     if (!q || (m != 4 && m != 16))
         m = 0;
     if (g->pool_len + n + m + 2 > UINT32_MAX ||
-        grow((void **)&g->pool, &g->pool_cap, g->pool_len + n + m + 2, 1) != 0)
+        edr__grow((void **)&g->pool, &g->pool_cap, g->pool_len + n + m + 2, 1, 1024) != 0)
         return 0;
     uint32_t off = (uint32_t)g->pool_len;
     g->pool[off] = (char)n;
@@ -340,7 +340,7 @@ static int host_get(edr_graph_t *g, const uint8_t id[16], const char *name, uint
         }
     if (g->n_hosts >= UINT16_MAX)
         return EDR_ERANGE;
-    if (grow((void **)&g->hosts, &g->cap_hosts, g->n_hosts + 1, sizeof(ghost_t)) != 0)
+    if (edr__grow((void **)&g->hosts, &g->cap_hosts, g->n_hosts + 1, sizeof(ghost_t), 1024) != 0)
         return EDR_ENOMEM;
     ghost_t *h = &g->hosts[g->n_hosts];
     memset(h, 0, sizeof(*h));
@@ -408,16 +408,16 @@ static uint64_t ip_key(uint16_t host, const uint8_t *ip, size_t len)
     return XXH3_64bits(k, sizeof(k)) | 1;
 }
 
-/* Home slot of a counter or flow key. Keys have their low bit set (0 marks
+/* Home slot of a key of a gktab_t. Keys have their low bit set (0 marks
  * an empty slot), so the bit is dropped: with it every home slot was odd. */
 static inline size_t key_slot(uint64_t k, size_t cap)
 {
     return (size_t)(k >> 1) & (cap - 1);
 }
 
-static int count_rehash(gcount_t *c, size_t ncap)
+static int ktab_rehash(gktab_t *c, size_t ncap)
 {
-    struct gcount_slot *t = calloc(ncap, sizeof(*t));
+    struct gkslot *t = calloc(ncap, sizeof(*t));
     if (!t)
         return EDR_ENOMEM;
     for (size_t i = 0; i < c->cap; i++) {
@@ -434,35 +434,39 @@ static int count_rehash(gcount_t *c, size_t ncap)
     return 0;
 }
 
-/* Adds one to the counter of key (non-zero); out of memory loses the count only. */
-static void count_inc(gcount_t *c, uint64_t k)
+/* Slot of key k (non-zero); when absent, added with both values 0 (NULL when
+ * out of memory, or absent and add is 0). */
+static struct gkslot *ktab_slot(gktab_t *c, uint64_t k, int add)
 {
-    if ((c->n + 1) * 2 > c->cap && count_rehash(c, c->cap ? c->cap * 2 : 1024) != 0)
-        return;
-    size_t j = key_slot(k, c->cap);
-    while (c->slots[j].key) {
-        if (c->slots[j].key == k) {
-            c->slots[j].count++;
-            return;
-        }
-        j = (j + 1) & (c->cap - 1);
-    }
-    c->slots[j].key = k;
-    c->slots[j].count = 1;
-    c->n++;
-}
-
-static uint32_t count_get(const gcount_t *c, uint64_t k)
-{
+    if (add && (c->n + 1) * 2 > c->cap && ktab_rehash(c, c->cap ? c->cap * 2 : 1024) != 0)
+        return NULL;
     if (!c->cap)
-        return 0;
+        return NULL;
     size_t j = key_slot(k, c->cap);
     while (c->slots[j].key) {
         if (c->slots[j].key == k)
-            return c->slots[j].count;
+            return &c->slots[j];
         j = (j + 1) & (c->cap - 1);
     }
-    return 0;
+    if (!add)
+        return NULL;
+    c->slots[j].key = k;
+    c->n++;
+    return &c->slots[j];
+}
+
+/* Adds one to the counter of key (non-zero); out of memory loses the count only. */
+static void count_inc(gktab_t *c, uint64_t k)
+{
+    struct gkslot *x = ktab_slot(c, k, 1);
+    if (x)
+        x->a++;
+}
+
+static uint32_t count_get(const gktab_t *c, uint64_t k)
+{
+    const struct gkslot *x = ktab_slot((gktab_t *)c, k, 0);
+    return x ? x->a : 0;
 }
 
 static void ip_count_inc(edr_graph_t *g, uint16_t host, const uint8_t *ip, size_t len)
@@ -550,25 +554,6 @@ uint32_t edr_graph_edge_rarity(const edr_graph_t *g, uint32_t e)
     return count_get(&g->patcnt, edr__graph_edge_pattern(g, e));
 }
 
-static int flows_rehash(edr_graph_t *g, size_t ncap)
-{
-    struct gflow *t = calloc(ncap, sizeof(*t));
-    if (!t)
-        return EDR_ENOMEM;
-    for (size_t i = 0; i < g->flows_cap; i++) {
-        if (!g->flows[i].key)
-            continue;
-        size_t j = key_slot(g->flows[i].key, ncap);
-        while (t[j].key)
-            j = (j + 1) & (ncap - 1);
-        t[j] = g->flows[i];
-    }
-    free(g->flows);
-    g->flows = t;
-    g->flows_cap = ncap;
-    return 0;
-}
-
 static int ip_usable(const uint8_t *ip, size_t len)
 {
     if (len == 4)
@@ -623,31 +608,25 @@ static void flow_side(edr_graph_t *g, const Edr__V1__Endpoint *client, const Edr
     uint64_t key = flow_key(client, server);
     if (!key)
         return;
-    if ((g->n_flows + 1) * 2 > g->flows_cap &&
-        flows_rehash(g, g->flows_cap ? g->flows_cap * 2 : 4096) != 0)
+    struct gkslot *f = ktab_slot(&g->flows, key, 1);
+    if (!f)
         return;
-    size_t j = key_slot(key, g->flows_cap);
-    while (g->flows[j].key) {
-        if (g->flows[j].key == key) {
-            if (g->flows[j].side == (uint32_t)side)
-                return; /* same side again (repeated event) */
-            const gedge_t *other = &g->edges[g->flows[j].edge];
-            const gedge_t *mine = &g->edges[edge];
-            uint32_t conn_proc = side == 1 ? mine->src : other->src;
-            uint32_t acc_proc = side == 2 ? mine->dst : other->dst;
-            if (g->nodes[conn_proc].host != g->nodes[acc_proc].host) {
-                uint64_t t = side == 2 ? mine->t : other->t;
-                edge_add(g, EDR_EDGE_LATERAL, conn_proc, acc_proc, t, server->port);
-            }
-            g->flows[j].side = 3; /* linked */
-            return;
-        }
-        j = (j + 1) & (g->flows_cap - 1);
+    if (!f->b) { /* first side seen */
+        f->a = edge;
+        f->b = (uint32_t)side;
+        return;
     }
-    g->flows[j].key = key;
-    g->flows[j].edge = edge;
-    g->flows[j].side = (uint32_t)side;
-    g->n_flows++;
+    if (f->b == (uint32_t)side || f->b == 3)
+        return; /* same side again (repeated event), or linked already */
+    const gedge_t *other = &g->edges[f->a];
+    const gedge_t *mine = &g->edges[edge];
+    uint32_t conn_proc = side == 1 ? mine->src : other->src;
+    uint32_t acc_proc = side == 2 ? mine->dst : other->dst;
+    if (g->nodes[conn_proc].host != g->nodes[acc_proc].host) {
+        uint64_t t = side == 2 ? mine->t : other->t;
+        edge_add(g, EDR_EDGE_LATERAL, conn_proc, acc_proc, t, server->port);
+    }
+    f->b = 3; /* linked */
 }
 
 /* ------------------------------------------------------------ events */
@@ -950,8 +929,8 @@ static void prefetch_run(const edr_graph_t *g, uint16_t host, Edr__V1__Event *co
         }
         const Edr__V1__Endpoint *client, *server;
         uint64_t fk;
-        if (g->flows_cap && event_flow(e, &client, &server) && (fk = flow_key(client, server)) != 0)
-            __builtin_prefetch(&g->flows[key_slot(fk, g->flows_cap)]);
+        if (g->flows.cap && event_flow(e, &client, &server) && (fk = flow_key(client, server)) != 0)
+            __builtin_prefetch(&g->flows.slots[key_slot(fk, g->flows.cap)]);
     }
     for (size_t k = 0; k < nk; k++) {
         slot[k] = id_hash(key[k]) & mask;
@@ -1054,7 +1033,7 @@ void edr_graph_destroy(edr_graph_t *g)
     free(g->pool);
     free(g->interned);
     free(g->hosts);
-    free(g->flows);
+    free(g->flows.slots);
     free(g->ipcnt.slots);
     free(g->patcnt.slots);
     free(g);
@@ -1079,8 +1058,7 @@ size_t edr_graph_memory(const edr_graph_t *g)
 {
     return g->cap_nodes * sizeof(gnode_t) + g->cap_edges * sizeof(gedge_t) +
            g->index_cap * sizeof(struct gslot) + g->pool_cap + g->interned_cap * sizeof(uint32_t) +
-           g->cap_hosts * sizeof(ghost_t) + g->flows_cap * sizeof(struct gflow) +
-           (g->ipcnt.cap + g->patcnt.cap) * sizeof(struct gcount_slot);
+           g->cap_hosts * sizeof(ghost_t) + (g->flows.cap + g->ipcnt.cap + g->patcnt.cap) * sizeof(struct gkslot);
 }
 
 int edr_graph_node(const edr_graph_t *g, uint32_t n, edr_graph_node_info_t *info)

@@ -51,14 +51,15 @@ typedef struct ghost {
     uint64_t file_seed; /* hash seed of the host's file node ids */
 } ghost_t;
 
-/* Counters keyed by a 64-bit hash (peer IPs per host, edge patterns per host). */
-typedef struct gcount {
-    struct gcount_slot {
+/* Open-addressing table keyed by a non-zero 64-bit hash with two 32-bit
+ * values: counters (a: count) and TCP flow sides (a: edge, b: side). */
+typedef struct gktab {
+    struct gkslot {
         uint64_t key; /* 0: empty */
-        uint32_t count;
+        uint32_t a, b;
     } *slots;
     size_t cap, n;
-} gcount_t;
+} gktab_t;
 
 struct edr_graph {
     gnode_t *nodes;
@@ -79,18 +80,13 @@ struct edr_graph {
     ghost_t *hosts;
     size_t n_hosts, cap_hosts;
     /* flows: one side of a TCP connection, to link connect and accept across hosts */
-    struct gflow {
-        uint64_t key;
-        uint32_t edge;
-        uint32_t side; /* 1 connect, 2 accept */
-    } *flows;
-    size_t flows_cap, n_flows;
+    gktab_t flows;
     /* per (host, ip) count of network edges: the rarity of a peer */
-    gcount_t ipcnt;
+    gktab_t ipcnt;
     /* per (host, edge kind, source label, destination label) count of edges:
      * the rarity of an edge pattern on that host (parent exe -> child exe,
      * exe -> file directory, exe -> remote port, ...) */
-    gcount_t patcnt;
+    gktab_t patcnt;
     size_t pat_mark; /* edges below it are counted in patcnt */
 };
 
@@ -107,6 +103,10 @@ size_t edr__graph_remote_ip(const edr_graph_t *g, const gnode_t *n, const uint8_
 size_t edr__graph_local_ip(const edr_graph_t *g, const gnode_t *n, const uint8_t **ip);
 /* Pattern key of edge e (0 when the edge has no pattern). */
 uint64_t edr__graph_edge_pattern(const edr_graph_t *g, uint32_t e);
+/* Grows the array *p of *cap elements of elem bytes to hold need (capacity
+ * doubled, from first when empty). On failure returns EDR_ENOMEM and changes
+ * nothing. */
+int edr__grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
 /* Formats an IP (4 or 16 bytes) as text. */
 void edr__ip_format(const uint8_t *ip, size_t len, char *out, size_t outlen);
 /* Basename of a path (after the last '/' or '\\'). */

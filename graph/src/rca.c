@@ -342,14 +342,8 @@ static int edge_mark(ctx_t *c, uint32_t e)
         return EDR_ENOMEM;
     if (!added)
         return 0;
-    if (c->r->n_edges == c->cap_edges) {
-        size_t n = c->cap_edges ? c->cap_edges * 2 : 256;
-        uint32_t *p = realloc(c->r->edges, n * sizeof(*p));
-        if (!p)
-            return EDR_ENOMEM;
-        c->r->edges = p;
-        c->cap_edges = n;
-    }
+    if (edr__grow((void **)&c->r->edges, &c->cap_edges, c->r->n_edges + 1, sizeof(*c->r->edges), 256))
+        return EDR_ENOMEM;
     c->r->edges[c->r->n_edges++] = e;
     return 0;
 }
@@ -378,14 +372,8 @@ static int item_add(ctx_t *c, int impact, uint32_t node, uint32_t edge, uint64_t
     uint64_t *slot = nmap_put(set, node, *n, &added);
     if (!slot)
         return EDR_ENOMEM;
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 64;
-        edr_rca_item_t *p = realloc(*arr, nc * sizeof(*p));
-        if (!p)
-            return EDR_ENOMEM;
-        *arr = p;
-        *cap = nc;
-    }
+    if (edr__grow((void **)arr, cap, *n + 1, sizeof(**arr), 64))
+        return EDR_ENOMEM;
     edr_rca_item_t *it = &(*arr)[*n];
     *slot = *n;
     (*n)++;
@@ -469,15 +457,9 @@ static long backward(ctx_t *c, uint32_t start, uint64_t bound, int prune)
                     break;
                 }
             }
-            if (nc == c->cand_cap) {
-                size_t ncap = c->cand_cap ? c->cand_cap * 2 : 256;
-                cand_t *p = realloc(c->cand, ncap * sizeof(*p));
-                if (!p) {
-                    followed = EDR_ENOMEM;
-                    goto out;
-                }
-                c->cand = p;
-                c->cand_cap = ncap;
+            if (edr__grow((void **)&c->cand, &c->cand_cap, nc + 1, sizeof(*c->cand), 256)) {
+                followed = EDR_ENOMEM;
+                goto out;
             }
             c->cand[nc++] = (cand_t){e, 0, ed->t};
         }
@@ -519,14 +501,9 @@ static long backward(ctx_t *c, uint32_t start, uint64_t bound, int prune)
                     tail -= head;
                     head = 0;
                 }
-                if (tail == cap) {
-                    work_t *nq = realloc(q, cap * 2 * sizeof(*q));
-                    if (!nq) {
-                        followed = EDR_ENOMEM;
-                        goto out;
-                    }
-                    q = nq;
-                    cap *= 2;
+                if (edr__grow((void **)&q, &cap, tail + 1, sizeof(*q), 1024)) {
+                    followed = EDR_ENOMEM;
+                    goto out;
                 }
             }
             q[tail++] = (work_t){ed->src, nb};
@@ -904,14 +881,9 @@ static int subtree(ctx_t *c, uint32_t seed, uint64_t from, int impact)
                 goto out;
             if (!nmap_get(set, ed->dst))
                 continue; /* capped */
-            if (n == cap) {
-                uint32_t *ns = realloc(st, cap * 2 * sizeof(*st));
-                if (!ns) {
-                    rc = EDR_ENOMEM;
-                    goto out;
-                }
-                st = ns;
-                cap *= 2;
+            if (edr__grow((void **)&st, &cap, n + 1, sizeof(*st), 64)) {
+                rc = EDR_ENOMEM;
+                goto out;
             }
             st[n++] = ed->dst;
         }

@@ -70,81 +70,96 @@ static void no_noise(const edr_graph_t *g, const edr_rca_t *r, const char *const
     }
 }
 
-static void test_linux(void **state)
+/* One dataset's acceptance: its documented root, attack entities and noise. */
+typedef struct dataset {
+    const char *file;
+    uint8_t attacker[4];
+    const char *const *noise;     /* executables that must stay out of the chain */
+    const uint32_t *noise_pids;   /* 0 ends */
+    uint32_t starts[2];           /* a late attack process and the first malicious one */
+    uint32_t root_pid;
+    const char *root_exe;
+    uint32_t entry_port;          /* the inbound connection the root accepted (0: not checked) */
+    const uint32_t *attack;       /* pids, 0 ends */
+    struct {
+        uint16_t port;
+        int inbound;
+    } remotes[3];
+} dataset_t;
+
+static void check_dataset(const dataset_t *d)
 {
-    (void)state;
-    edr_graph_t *g = load(LINUX_FILE);
+    edr_graph_t *g = load(d->file);
     if (!g)
         skip();
-    static const uint8_t att[4] = {192, 168, 2, 6};
-    static const char *const noise[] = {"wdavdaemon", "telemetryd", "dependency-agent", "/man", "whatis",
-                                        "dpkg", "omicli", "/grep", "udevd", "ruby", NULL};
-    static const uint32_t noise_pids[] = {2813, 17823, 17828, 475, 2030, 1774, 2001, 0};
-    static const uint32_t starts[] = {17832, 17790};
     for (size_t k = 0; k < 2; k++) {
         int err = 0;
-        uint32_t n = edr_graph_find_pid(g, NULL, starts[k], 0, &err);
+        uint32_t n = edr_graph_find_pid(g, NULL, d->starts[k], 0, &err);
         assert_int_not_equal(n, EDR_GRAPH_NONE);
         edr_rca_t *r = edr_rca_run(g, n, 0, NULL, &err);
         assert_non_null(r);
         edr_graph_node_info_t in;
         edr_graph_node(g, r->root, &in);
-        assert_int_equal(in.pid, 1340);
-        assert_non_null(strstr(in.executable, "java"));
+        assert_int_equal(in.pid, d->root_pid);
+        assert_non_null(strcasestr(in.executable, d->root_exe));
         assert_int_equal(r->cls, EDR_RCA_INBOUND_CONNECTION);
         assert_int_equal(r->chain[0].node, r->root);
-        static const uint32_t attack[] = {1340, 17790, 17793, 17794, 17806, 17832};
-        for (size_t i = 0; i < sizeof(attack) / sizeof(attack[0]); i++)
-            if (!chain_has_pid(g, r, attack[i]))
-                fail_msg("from %u: attack pid %u missing from the chain", starts[k], attack[i]);
-        assert_true(chain_has_remote(g, r, att, 1389, 0));
-        assert_true(chain_has_remote(g, r, att, 8888, 0));
-        assert_true(chain_has_remote(g, r, att, 443, 0));
-        no_noise(g, r, noise, noise_pids);
+        if (d->entry_port) {
+            /* the entry: the inbound connection from the attacker */
+            assert_int_not_equal(r->entry, EDR_GRAPH_NONE);
+            edr_graph_node(g, r->entry, &in);
+            assert_int_equal(in.kind, EDR_NODE_REMOTE);
+            assert_true(in.inbound);
+            assert_memory_equal(in.ip_len == 16 ? in.ip + 12 : in.ip, d->attacker, 4);
+            assert_int_equal(in.port, d->entry_port);
+        }
+        for (const uint32_t *a = d->attack; *a; a++)
+            if (!chain_has_pid(g, r, *a))
+                fail_msg("from %u: attack pid %u missing from the chain", d->starts[k], *a);
+        for (size_t i = 0; i < 3; i++)
+            assert_true(chain_has_remote(g, r, d->attacker, d->remotes[i].port, d->remotes[i].inbound));
+        no_noise(g, r, d->noise, d->noise_pids);
         edr_rca_destroy(r);
     }
     edr_graph_destroy(g);
 }
 
+static void test_linux(void **state)
+{
+    (void)state;
+    static const char *const noise[] = {"wdavdaemon", "telemetryd", "dependency-agent", "/man", "whatis",
+                                        "dpkg", "omicli", "/grep", "udevd", "ruby", NULL};
+    static const uint32_t noise_pids[] = {2813, 17823, 17828, 475, 2030, 1774, 2001, 0};
+    static const uint32_t attack[] = {1340, 17790, 17793, 17794, 17806, 17832, 0};
+    static const dataset_t d = {.file = LINUX_FILE,
+                                .attacker = {192, 168, 2, 6},
+                                .noise = noise,
+                                .noise_pids = noise_pids,
+                                .starts = {17832, 17790},
+                                .root_pid = 1340,
+                                .root_exe = "java",
+                                .attack = attack,
+                                .remotes = {{1389, 0}, {8888, 0}, {443, 0}}};
+    check_dataset(&d);
+}
+
 static void test_windows(void **state)
 {
     (void)state;
-    edr_graph_t *g = load(WIN_FILE);
-    if (!g)
-        skip();
-    static const uint8_t att[4] = {192, 168, 3, 5};
     static const char *const noise[] = {"csrss", "lsass", "svchost", "wmiprvse", NULL};
     static const uint32_t noise_pids[] = {7716, 11924, 560, 776, 892, 1008, 3968, 0};
-    static const uint32_t starts[] = {11780, 2084};
-    for (size_t k = 0; k < 2; k++) {
-        int err = 0;
-        uint32_t n = edr_graph_find_pid(g, NULL, starts[k], 0, &err);
-        assert_int_not_equal(n, EDR_GRAPH_NONE);
-        edr_rca_t *r = edr_rca_run(g, n, 0, NULL, &err);
-        assert_non_null(r);
-        edr_graph_node_info_t in;
-        edr_graph_node(g, r->root, &in);
-        assert_int_equal(in.pid, 3936);
-        assert_non_null(strcasestr(in.executable, "tomcat9.exe"));
-        assert_int_equal(r->cls, EDR_RCA_INBOUND_CONNECTION);
-        /* the entry: the inbound connection from the attacker */
-        assert_int_not_equal(r->entry, EDR_GRAPH_NONE);
-        edr_graph_node(g, r->entry, &in);
-        assert_int_equal(in.kind, EDR_NODE_REMOTE);
-        assert_true(in.inbound);
-        assert_memory_equal(in.ip_len == 16 ? in.ip + 12 : in.ip, att, 4);
-        assert_int_equal(in.port, 8080);
-        static const uint32_t attack[] = {3936, 2084, 11780};
-        for (size_t i = 0; i < sizeof(attack) / sizeof(attack[0]); i++)
-            if (!chain_has_pid(g, r, attack[i]))
-                fail_msg("from %u: attack pid %u missing from the chain", starts[k], attack[i]);
-        assert_true(chain_has_remote(g, r, att, 8080, 1));
-        assert_true(chain_has_remote(g, r, att, 1389, 0));
-        assert_true(chain_has_remote(g, r, att, 443, 0));
-        no_noise(g, r, noise, noise_pids);
-        edr_rca_destroy(r);
-    }
-    edr_graph_destroy(g);
+    static const uint32_t attack[] = {3936, 2084, 11780, 0};
+    static const dataset_t d = {.file = WIN_FILE,
+                                .attacker = {192, 168, 3, 5},
+                                .noise = noise,
+                                .noise_pids = noise_pids,
+                                .starts = {11780, 2084},
+                                .root_pid = 3936,
+                                .root_exe = "tomcat9.exe",
+                                .entry_port = 8080,
+                                .attack = attack,
+                                .remotes = {{8080, 1}, {1389, 0}, {443, 0}}};
+    check_dataset(&d);
 }
 
 /* The path: edr import sysmon into a store, then edr rca --store ... --json. */
