@@ -113,12 +113,23 @@ int edr_cmd_analyze(int argc, char **argv)
             follow = 1;
             break;
         case 'r':
-            if (n_rcas < 32)
-                rcas[n_rcas++] = optarg;
+            if (n_rcas == 32) {
+                fprintf(stderr, "edr analyze: more than 32 --rca entities\n");
+                return 2;
+            }
+            rcas[n_rcas++] = optarg;
             break;
-        case 'i':
-            idle = atof(optarg);
+        case 'i': {
+            char *end;
+            idle = strtod(optarg, &end);
+            if (end == optarg || *end || !(idle >= 0 && idle <= 86400)) {
+                fprintf(stderr, "edr analyze: --idle '");
+                edr_cli_print_escaped(stderr, optarg);
+                fprintf(stderr, "': not a number of seconds (0 to 86400)\n");
+                return 2;
+            }
             break;
+        }
         case 'c':
             cfg_path = optarg;
             break;

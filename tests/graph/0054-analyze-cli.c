@@ -303,6 +303,13 @@ static void test_analyze_follow(void **state)
     assert_int_equal(proc_wait(&pb, 30), 1);
     assert_non_null(strstr(pb.ebuf, "rca 0123456789abcdefXYZ: not 32 hex digits"));
 
+    /* bad options are refused before anything starts */
+    char *argv_c[] = {bin, "analyze", "--follow", "--rca", alert1, "--idle", "soon", NULL};
+    static proc_t pc;
+    proc_start(&pc, argv_c);
+    assert_int_equal(proc_wait(&pc, 10), 2);
+    assert_non_null(strstr(pc.ebuf, "--idle 'soon': not a number of seconds"));
+
     rd_kafka_destroy(prod);
     edr_kafka_cluster_destroy(kc);
     edr_arena_close(&a);
