@@ -1054,9 +1054,19 @@ size_t edr_graph_edge_size(void)
     return sizeof(gedge_t);
 }
 
+/* Resident bytes. The node and edge arrays are anonymous mappings grown by
+ * mremap: pages past the last element were never written, so the kernel has
+ * not backed them and they are counted by use (whole pages), not capacity.
+ * The hash tables are written all over and counted whole. */
+static size_t pages_used(size_t n, size_t elem)
+{
+    const size_t page = 4096;
+    return (n * elem + page - 1) / page * page;
+}
+
 size_t edr_graph_memory(const edr_graph_t *g)
 {
-    return g->cap_nodes * sizeof(gnode_t) + g->cap_edges * sizeof(gedge_t) +
+    return pages_used(g->n_nodes, sizeof(gnode_t)) + pages_used(g->n_edges, sizeof(gedge_t)) +
            g->index_cap * sizeof(struct gslot) + g->pool_cap + g->interned_cap * sizeof(uint32_t) +
            g->cap_hosts * sizeof(ghost_t) + (g->flows.cap + g->ipcnt.cap + g->patcnt.cap) * sizeof(struct gkslot);
 }

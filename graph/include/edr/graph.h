@@ -92,7 +92,7 @@ int edr_graph_add_process_record(edr_graph_t *g, const Edr__V1__ProcessRecord *r
 
 size_t edr_graph_node_count(const edr_graph_t *g);
 size_t edr_graph_edge_count(const edr_graph_t *g);
-/* Bytes of memory held (nodes, edges, indexes, strings). */
+/* Resident bytes held (nodes and edges by use, indexes, strings, tables). */
 size_t edr_graph_memory(const edr_graph_t *g);
 /* Bytes per edge of the edge table itself. */
 size_t edr_graph_edge_size(void);
