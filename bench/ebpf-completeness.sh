@@ -1,23 +1,33 @@
 #!/usr/bin/env bash
-# eBPF source completeness under load: edr-sensor --source ebpf --output jsonl
-# watches bench_ebpf_load (fork+exec and file create/write/rename/delete at
-# fixed rates); events seen are counted against what the load generated (its
-# peer, in the same run), and the sensor's own drop counters are reported.
-#   bench/ebpf-completeness.sh [BUILD_DIR]    env: EXEC_RATE FILE_RATE DURATION (s)
+# eBPF source completeness under load: edr-sensor --source ebpf --output jsonl watches the
+# paced workload of bench sensor-overhead (bench_sensor_workload run: posix_spawn+exec,
+# file create+write / rename / delete, loopback TCP connects, each stream on its own
+# thread) and what it emitted is checked kind by kind against what the workload did (the
+# peer, counted by the workload itself in the same run; bench_sensor_workload count-jsonl):
+#   exec       ProcessStart of a spawned pid; exec_argv: with the exact argv passed
+#   file       create and first write of DIR/f-N, rename DIR/f-N -> DIR/g-N (both paths),
+#              delete of DIR/g-N; each operation counted once
+#   connect    to the workload's listener, local and remote 127.0.0.1 with ports
+# plus the sensor's drop counters (ring buffer, queue) and exec hashes shipped late.
+#   bench/ebpf-completeness.sh [BUILD_DIR]
+#   env: EXEC_RATE (2000/s) FILE_RATE (20000 ops/s) CONN_RATE (1000/s) DURATION (5 s)
+#        EXEC_IMAGE (tiny | true, as in sensor-overhead)
 set -euo pipefail
 B=${1:-build}
 EXEC_RATE=${EXEC_RATE:-2000}
 FILE_RATE=${FILE_RATE:-20000}
+CONN_RATE=${CONN_RATE:-1000}
 SECONDS_RUN=${DURATION:-5}
+IMAGE=${EXEC_IMAGE:-tiny}
+W="$B/bench/bench_sensor_workload"
 [ "$(id -u)" -eq 0 ] || { echo "ebpf-completeness: needs root (BPF)"; exit 77; }
-for f in "$B/bin/edr-sensor" "$B/bench/bench_ebpf_load"; do
+for f in "$B/bin/edr-sensor" "$W"; do
   [ -x "$f" ] || { echo "ebpf-completeness: $f missing (build first)"; exit 1; }
 done
 
 tmp=$(mktemp -d /tmp/edr-ebpf-bench-XXXXXX)
 chmod 700 "$tmp"
 mkdir "$tmp/w"
-tag="edrbench$$"
 sensor=""
 cleanup() { [ -n "$sensor" ] && kill "$sensor" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
@@ -32,58 +42,32 @@ for _ in $(seq 100); do
 done
 grep -q "source ebpf started" "$tmp/sensor.log" || { cat "$tmp/sensor.log"; exit 1; }
 
-"$B/bench/bench_ebpf_load" --dir "$tmp/w" --tag "$tag" --exec-rate "$EXEC_RATE" \
-  --file-rate "$FILE_RATE" --seconds "$SECONDS_RUN" >"$tmp/gen.txt"
-sleep 2
+gen=$("$W" run "$tmp/w" "$SECONDS_RUN" "$EXEC_RATE" "$FILE_RATE" "$CONN_RATE" "$IMAGE")
+sleep 2 # one health interval after the last record: the drop counters are final
 kill -TERM "$sensor"
 wait "$sensor" || true
 sensor=""
+seen=$("$W" count-jsonl "$tmp/out.jsonl" "$tmp/w" "$(sed -n 's/.* port \([0-9]*\).*/\1/p' <<<"$gen")")
+echo "workload: $gen"
+echo "sensor:   $seen"
+grep -E 'ringbuf|dropped|without their' "$tmp/sensor.log" | tail -3 || true
 
-python3 - "$tmp/out.jsonl" "$tmp/gen.txt" "$tag" "$tmp/w/" "$EXEC_RATE" "$FILE_RATE" <<'EOF'
-import json, sys
-out, gen, tag, wdir, exec_rate, file_rate = sys.argv[1:]
-g = {}
-for line in open(gen):
-    k, n, secs = line.split()
-    g[k] = (int(n), float(secs))
-starts = creates = writes = renames = deletes = bad = 0
-drops = {}
-for line in open(out, errors="replace"):
-    try:
-        e = json.loads(line)
-    except ValueError:
-        bad += 1
-        continue
-    act = e.get("event", {}).get("action")
-    if act == "process_start":
-        args = e.get("process", {}).get("args", [])
-        if args[:2] == ["true", tag]:
-            starts += 1
-    elif act in ("file_create", "file_write", "file_delete", "file_rename"):
-        p = e.get("file", {}).get("path", "")
-        if act == "file_rename":
-            p = e.get("edr", {}).get("file", {}).get("old_path", "")
-        if not p.startswith(wdir):
-            continue
-        if act == "file_create": creates += 1
-        elif act == "file_write": writes += 1
-        elif act == "file_rename": renames += 1
-        else: deletes += 1
-    elif act == "sensor_health":
-        for d in e.get("edr", {}).get("sensor_health", {}).get("drops", []):
-            drops[(d.get("source"), d.get("reason"))] = int(d.get("count", 0))
-n_exec, t_exec = g["execs"]
-n_file, t_file = g["fileops"]
-seen_file = creates + writes + renames + deletes
-print(f"generated: {n_exec} exec in {t_exec:.2f}s, {n_file} file ops in {t_file:.2f}s; "
-      f"seen: {starts} exec, create {creates} write {writes} rename {renames} delete {deletes}; "
-      f"unparsable lines {bad}")
-for (src, why), n in sorted(drops.items()):
-    print(f"drop: {src} {why} {n}")
-print(f"RESULT ebpf_exec_rate {n_exec / max(t_exec, 1e-9):.0f} exec/s")
-print(f"RESULT ebpf_file_rate {n_file / max(t_file, 1e-9):.0f} ops/s")
-print(f"RESULT ebpf_exec_completeness {100.0 * starts / max(n_exec, 1):.2f} %")
-print(f"RESULT ebpf_file_completeness {100.0 * seen_file / max(n_file, 1):.2f} %")
-print(f"RESULT ebpf_drops {sum(n for (s, _), n in drops.items() if s and s.startswith('ebpf'))} events")
-print(f"RESULT ebpf_sensor_drops_total {sum(drops.values())} events")
-EOF
+field() { sed -n "s/.* $2 \([0-9.]*\).*/\1/p" <<<"$1"; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", 100 * a / b; else print "n/a" }'; }
+g_exec=$(field "$gen" exec); g_conn=$(field "$gen" connects); g_writes=$(field "$gen" writes)
+g_cycles=$(awk -v f="$(field "$gen" file_ops)" 'BEGIN { printf "%d", f / 3 }')
+awk -v a="$(field "$gen" exec_rate)" -v b="$EXEC_RATE" -v c="$(field "$gen" file_rate)" -v d="$FILE_RATE" \
+  'BEGIN { if (a < 0.99 * b || c < 0.99 * d) printf "warning: the workload ran below its target rates (exec %d/s of %d, file ops %d/s of %d): the machine is busy\n", a, b, c, d }'
+echo "RESULT ebpf_exec_rate $(field "$gen" exec_rate) exec/s"
+echo "RESULT ebpf_file_rate $(field "$gen" file_rate) ops/s"
+echo "RESULT ebpf_connect_rate $(awk -v c="$g_conn" -v s="$(field "$gen" wall_s)" 'BEGIN { printf "%.0f", c / s }') connects/s"
+echo "RESULT ebpf_exec_completeness $(pct "$(field "$seen" exec)" "$g_exec") %"
+echo "RESULT ebpf_exec_argv_completeness $(pct "$(field "$seen" exec_argv)" "$g_exec") %"
+echo "RESULT ebpf_file_create_completeness $(pct "$(field "$seen" creates)" "$g_cycles") %"
+echo "RESULT ebpf_file_write_completeness $(pct "$(field "$seen" writes)" "$g_writes") %"
+echo "RESULT ebpf_file_rename_completeness $(pct "$(field "$seen" renames)" "$g_cycles") %"
+echo "RESULT ebpf_file_delete_completeness $(pct "$(field "$seen" deletes)" "$g_cycles") %"
+echo "RESULT ebpf_file_completeness $(pct "$(field "$seen" file_ops)" "$(field "$gen" file_ops)") %"
+echo "RESULT ebpf_connect_completeness $(pct "$(field "$seen" connects)" "$g_conn") %"
+echo "RESULT ebpf_sensor_drops_total $(field "$seen" drops) events"
+echo "RESULT ebpf_exec_hash_late $(field "$seen" hash_late) events"

@@ -227,11 +227,15 @@ static int run(int argc, char **argv)
     conns_job_t cj = {.sa = sa, .t0 = t0, .secs = secs, .rate = conn_rate};
     pthread_create(&th_files, NULL, files_thread, &fj);
     pthread_create(&th_conns, NULL, conns_thread, &cj);
-    char *const targv[] = {exe_path, NULL};
+    /* argv carries the exec's number, so that a sensor's argv can be checked
+     * exactly (count-jsonl) */
+    char seq[24];
+    char *const targv[] = {exe_path, (char *)"edr-workload", seq, NULL};
     for (uint64_t i = 0; exec_rate > 0 && pace(t0, secs, i, exec_rate); i++) {
         pid_t pid;
+        snprintf(seq, sizeof(seq), "%llu", (unsigned long long)i);
         if (posix_spawn(&pid, exe_path, NULL, NULL, targv, environ) == 0) {
-            fprintf(pf, "%d\n", (int)pid);
+            fprintf(pf, "%d %llu\n", (int)pid, (unsigned long long)i);
             n_exec++;
         } else {
             failed++;
@@ -261,12 +265,61 @@ static int run(int argc, char **argv)
     return 0;
 }
 
-static int cmp_int(const void *a, const void *b)
+typedef struct {
+    int pid;
+    uint64_t seq;
+} spawned_t;
+
+static int cmp_spawned(const void *a, const void *b)
 {
-    return *(const int *)a - *(const int *)b;
+    const spawned_t *x = a, *y = b;
+    return x->pid != y->pid ? (x->pid < y->pid ? -1 : 1) : (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-/* count-jsonl JSONL DIR PORT: what our sensor saw of the workload */
+/* Marks item n of a kind as seen; 1 the first time. Grows the map. */
+static int mark(uint8_t **map, size_t *cap, uint64_t n)
+{
+    if (n >= (1u << 26)) return 0;
+    if (n >= *cap) {
+        size_t nc = *cap ? *cap : 65536;
+        while (nc <= n)
+            nc *= 2;
+        uint8_t *m = realloc(*map, nc);
+        if (!m) return 0;
+        memset(m + *cap, 0, nc - *cap);
+        *map = m;
+        *cap = nc;
+    }
+    if ((*map)[n]) return 0;
+    (*map)[n] = 1;
+    return 1;
+}
+
+/* The number N of DIR/<prefix>N, or -1. */
+static long long numbered(const char *path, const char *dir, size_t dl, const char *prefix)
+{
+    size_t pl = strlen(prefix);
+    if (!path || strncmp(path, dir, dl) != 0 || path[dl] != '/' ||
+        strncmp(path + dl + 1, prefix, pl) != 0)
+        return -1;
+    const char *d = path + dl + 1 + pl;
+    char *end;
+    if (*d < '0' || *d > '9') return -1;
+    long long n = strtoll(d, &end, 10);
+    return *end ? -1 : n;
+}
+
+static int is_loopback4(const Edr__V1__Endpoint *ep)
+{
+    static const uint8_t lo[4] = {127, 0, 0, 1};
+    return ep && ep->ip.len == 4 && memcmp(ep->ip.data, lo, 4) == 0;
+}
+
+/* count-jsonl JSONL DIR PORT: what our sensor saw of the workload, kind by
+ * kind, each operation at most once and only when complete: execs of the
+ * spawned pids (exec_argv: with the exact argv the workload passed), files
+ * by their exact paths (rename: old and new path), connects to the
+ * workload's listener with both endpoints (127.0.0.1, local port set). */
 static int count(char **argv)
 {
     const char *jl = argv[0], *dir = argv[1];
@@ -276,19 +329,26 @@ static int count(char **argv)
     FILE *pf = fopen(pids_path, "r");
     FILE *f = fopen(jl, "r");
     if (!pf || !f) return 1;
-    int *pids = NULL, n = 0, cap = 0, v;
-    while (fscanf(pf, "%d", &v) == 1) {
+    spawned_t *sp = NULL;
+    size_t n = 0, cap = 0;
+    int v;
+    unsigned long long q;
+    while (fscanf(pf, "%d %llu", &v, &q) == 2) {
         if (n == cap) {
             cap = cap ? cap * 2 : 4096;
-            pids = realloc(pids, (size_t)cap * sizeof(*pids));
+            sp = realloc(sp, cap * sizeof(*sp));
         }
-        pids[n++] = v;
+        sp[n].pid = v;
+        sp[n++].seq = q;
     }
     fclose(pf);
-    qsort(pids, (size_t)n, sizeof(*pids), cmp_int);
-    uint8_t *seen = calloc((size_t)n + 1, 1);
+    if (n) qsort(sp, n, sizeof(*sp), cmp_spawned);
+    uint8_t *seen = calloc(n + 1, 1);
+    uint8_t *m_create = NULL, *m_write = NULL, *m_rename = NULL, *m_delete = NULL;
+    size_t c_create = 0, c_write = 0, c_rename = 0, c_delete = 0;
     size_t dl = strlen(dir);
-    uint64_t execs = 0, creates = 0, writes = 0, renames = 0, deletes = 0, conns = 0, drops = 0;
+    uint64_t execs = 0, exec_argv = 0, creates = 0, writes = 0, renames = 0, deletes = 0;
+    uint64_t conns = 0, drops = 0, hash_late = 0;
     char *line = NULL;
     size_t lcap = 0;
     ssize_t len;
@@ -302,39 +362,73 @@ static int count(char **argv)
         if (edr_jsonl_parse_line(line, (size_t)len, &a, &e, &t, host, &hn, NULL, 0) == 0) {
             switch (e->body_case) {
             case EDR__V1__EVENT__BODY_PROCESS_START: {
-                int key = (int)e->pid;
-                int *hit = bsearch(&key, pids, (size_t)n, sizeof(int), cmp_int);
-                if (hit && !seen[hit - pids]) {
-                    seen[hit - pids] = 1;
+                const Edr__V1__ProcessStart *ps = e->process_start;
+                spawned_t key = {(int)e->pid, 0};
+                char *end = NULL;
+                int argv_ok = ps->n_argv == 3 && !strcmp(ps->argv[1], "edr-workload") &&
+                              ps->argv[2][0] && (key.seq = strtoull(ps->argv[2], &end, 10), !*end);
+                /* first entry of this pid, then the one with its seq */
+                size_t lo = 0, hi = n;
+                while (lo < hi) {
+                    size_t mid = (lo + hi) / 2;
+                    if (sp[mid].pid < key.pid) lo = mid + 1;
+                    else hi = mid;
+                }
+                size_t hit = n;
+                for (size_t i = lo; i < n && sp[i].pid == key.pid; i++) {
+                    if (seen[i]) continue;
+                    if (argv_ok && sp[i].seq == key.seq) {
+                        hit = i;
+                        break;
+                    }
+                    if (hit == n) hit = i;
+                }
+                if (hit < n) {
+                    seen[hit] = 1;
                     execs++;
+                    exec_argv += argv_ok && sp[hit].seq == key.seq;
                 }
                 break;
             }
-            case EDR__V1__EVENT__BODY_FILE_CREATE: /* not wl-true and pids, made by us */
-                creates += e->file_create->path && !strncmp(e->file_create->path, dir, dl) &&
-                           !strstr(e->file_create->path, "/wl-true") &&
-                           !strstr(e->file_create->path, "/pids");
+            case EDR__V1__EVENT__BODY_FILE_CREATE: {
+                long long k = numbered(e->file_create->path, dir, dl, "f-");
+                creates += k >= 0 && mark(&m_create, &c_create, (uint64_t)k);
                 break;
-            case EDR__V1__EVENT__BODY_FILE_WRITE:
-                writes += e->file_write->path && !strncmp(e->file_write->path, dir, dl) &&
-                          !strstr(e->file_write->path, "/wl-true") &&
-                          !strstr(e->file_write->path, "/pids");
+            }
+            case EDR__V1__EVENT__BODY_FILE_WRITE: {
+                long long k = numbered(e->file_write->path, dir, dl, "f-");
+                writes += k >= 0 && mark(&m_write, &c_write, (uint64_t)k);
                 break;
-            case EDR__V1__EVENT__BODY_FILE_RENAME:
-                renames += e->file_rename->old_path && !strncmp(e->file_rename->old_path, dir, dl);
+            }
+            case EDR__V1__EVENT__BODY_FILE_RENAME: {
+                long long k = numbered(e->file_rename->old_path, dir, dl, "f-");
+                renames += k >= 0 && numbered(e->file_rename->new_path, dir, dl, "g-") == k &&
+                           mark(&m_rename, &c_rename, (uint64_t)k);
                 break;
-            case EDR__V1__EVENT__BODY_FILE_DELETE:
-                deletes += e->file_delete->path && !strncmp(e->file_delete->path, dir, dl);
+            }
+            case EDR__V1__EVENT__BODY_FILE_DELETE: {
+                long long k = numbered(e->file_delete->path, dir, dl, "g-");
+                deletes += k >= 0 && mark(&m_delete, &c_delete, (uint64_t)k);
                 break;
-            case EDR__V1__EVENT__BODY_NETWORK:
-                conns += e->network->action == EDR__V1__NETWORK__ACTION__CONNECT &&
-                         e->network->remote && e->network->remote->port == port;
+            }
+            case EDR__V1__EVENT__BODY_NETWORK: {
+                const Edr__V1__Network *nw = e->network;
+                conns += nw->action == EDR__V1__NETWORK__ACTION__CONNECT && nw->remote &&
+                         nw->remote->port == port && is_loopback4(nw->remote) &&
+                         is_loopback4(nw->local) && nw->local->port != 0;
                 break;
+            }
             case EDR__V1__EVENT__BODY_SENSOR_HEALTH: {
-                uint64_t d = 0;
-                for (size_t i = 0; i < e->sensor_health->n_drops; i++)
-                    d += e->sensor_health->drops[i]->count;
+                uint64_t d = 0, hl = 0;
+                for (size_t i = 0; i < e->sensor_health->n_drops; i++) {
+                    const Edr__V1__SensorHealth__Drop *dr = e->sensor_health->drops[i];
+                    if (dr->source && !strcmp(dr->source, "sha256"))
+                        hl += dr->count; /* an event shipped without its hash, not lost */
+                    else
+                        d += dr->count;
+                }
                 drops = d; /* cumulative: the last report counts */
+                hash_late = hl;
                 break;
             }
             default:
@@ -343,14 +437,19 @@ static int count(char **argv)
         }
         edr_arena_reset(&a);
     }
-    printf("seen exec %llu file_ops %llu connects %llu drops %llu (creates %llu writes %llu "
-           "renames %llu deletes %llu)\n",
+    printf("seen exec %llu file_ops %llu connects %llu drops %llu creates %llu writes %llu "
+           "renames %llu deletes %llu exec_argv %llu hash_late %llu\n",
            (unsigned long long)execs, (unsigned long long)(creates + renames + deletes),
            (unsigned long long)conns, (unsigned long long)drops, (unsigned long long)creates,
-           (unsigned long long)writes, (unsigned long long)renames, (unsigned long long)deletes);
+           (unsigned long long)writes, (unsigned long long)renames, (unsigned long long)deletes,
+           (unsigned long long)exec_argv, (unsigned long long)hash_late);
     free(line);
-    free(pids);
+    free(sp);
     free(seen);
+    free(m_create);
+    free(m_write);
+    free(m_rename);
+    free(m_delete);
     fclose(f);
     edr_arena_close(&a);
     return 0;
