@@ -333,16 +333,38 @@ void edr__store_cf_options(rocksdb_options_t *out[CF__COUNT], const edr_store_op
     for (int i = 0; i < CF__COUNT; i++) {
         rocksdb_options_t *op = rocksdb_options_create();
         rocksdb_block_based_table_options_t *bb = rocksdb_block_based_options_create();
-        rocksdb_options_set_write_buffer_size(op, (size_t)(i == CF_BLOCKS || i == CF_POST
+        rocksdb_options_set_write_buffer_size(op, (size_t)(i == CF_BLOCKS ? wbuf * 2 : i == CF_POST
                                                                ? wbuf
-                                                               : (wbuf / 4 > (4u << 20)
-                                                                      ? wbuf / 4
+                                                               : (wbuf / 2 > (4u << 20)
+                                                                      ? wbuf / 2
                                                                       : (4u << 20))));
-        rocksdb_options_set_level_compaction_dynamic_level_bytes(op, 1);
+        if (i != CF_BLOCKS)
+            rocksdb_options_set_level_compaction_dynamic_level_bytes(op, 1);
+        if (i == CF_PROCS || i == CF_KIDS || i == CF_POST) {
+            /* fewer, larger L0->base compactions while ingesting (each one
+             * recompresses its output with zstd at the last level) */
+            rocksdb_options_set_level0_file_num_compaction_trigger(op, 6);
+            rocksdb_options_set_level0_slowdown_writes_trigger(op, 30);
+            rocksdb_options_set_level0_stop_writes_trigger(op, 48);
+        }
         if (i == CF_BLOCKS) {
             /* frames are zstd already: store them as received */
             rocksdb_options_set_compression(op, rocksdb_no_compression);
             rocksdb_options_set_bottommost_compression(op, rocksdb_no_compression);
+            /* append-only and never updated: universal compaction merges whole
+             * sorted runs only when they pile up, instead of rewriting the
+             * base level on every flush (leveled: ~5x write amplification of
+             * the largest family, competing with the writer for the cores) */
+            rocksdb_options_set_compaction_style(op, rocksdb_universal_compaction);
+            rocksdb_universal_compaction_options_t *uo = rocksdb_universal_compaction_options_create();
+            rocksdb_universal_compaction_options_set_size_ratio(uo, 10);
+            rocksdb_universal_compaction_options_set_min_merge_width(uo, 4);
+            rocksdb_universal_compaction_options_set_max_size_amplification_percent(uo, 400);
+            rocksdb_options_set_universal_compaction_options(op, uo);
+            rocksdb_universal_compaction_options_destroy(uo);
+            rocksdb_options_set_level0_file_num_compaction_trigger(op, 8);
+            rocksdb_options_set_level0_slowdown_writes_trigger(op, 40);
+            rocksdb_options_set_level0_stop_writes_trigger(op, 60);
             /* procs and kids are read by point lookups (ancestry): smaller blocks,
              * less to decompress per lookup; postings are read in runs */
             rocksdb_block_based_options_set_block_size(bb, i == CF_POST ? 64 << 10 : 16 << 10);
