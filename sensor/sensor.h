@@ -49,7 +49,7 @@ typedef struct edr_sensor_stats {
     uint64_t batches;       /* batches shipped */
     uint64_t frames_acked;  /* frames Kafka acknowledged (direct and replayed) */
     uint64_t frames_spooled;
-    uint64_t drops;         /* sum of every drop counter */
+    uint64_t drops;         /* events lost: every drop counter but ("sha256", "late") */
 } edr_sensor_stats_t;
 void edr_sensor_get_stats(const edr_sensor_t *s, edr_sensor_stats_t *out);
 

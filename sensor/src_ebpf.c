@@ -19,7 +19,9 @@
  * /proc is emitted once as a seeded ProcessStart so that older processes have
  * entity ids and parents. Losses in the kernel (ring buffer full) are read
  * every second and reported with edr_emit_drop("ebpf.ringbuf.<kind>",
- * "ringbuf_full"); malformed records as ("ebpf.record", "malformed").
+ * "ringbuf_full"); malformed records as ("ebpf.record", "malformed"); exec events
+ * shipped without their executable's sha256 (still being hashed after
+ * sensor.ebpf_hash_wait) as ("sha256", "late"): those events are not lost.
  */
 #include "source.h"
 
@@ -261,10 +263,18 @@ static void edr__split_argv(edr_arena_t *a, const char *args, size_t n, Edr__V1_
 
 /* Notes that *field (of an event about to be ended) waits for the hash of the
  * executable (dev, ino, mtime, size); without room it ships without it. */
+/* n events shipped without their executable's hash: counted, and reported in
+ * health events as the drop ("sha256", "late") (the events themselves ship). */
+static void edr__hash_late(edr_src_ebpf_t *s, uint64_t n)
+{
+    s->hash_late += n;
+    edr_emit_drop(s->em, "sha256", "late", n);
+}
+
 static void edr__patch_later(edr_src_ebpf_t *s, const edr__patch_t *id, ProtobufCBinaryData *field)
 {
     if (s->n_patches == EDR__PATCHES) {
-        s->hash_late++;
+        edr__hash_late(s, 1);
         return;
     }
     s->patches[s->n_patches] = *id;
@@ -622,7 +632,7 @@ static void edr__pre_ship(void *ud)
             *p->field = edr__bin(edr_emit_arena(s->em), sha, 32);
             s->hash_patched += p->field->len != 0;
         } else if (rc == 0) {
-            s->hash_late++;
+            edr__hash_late(s, 1);
         }
     }
     s->n_patches = 0;

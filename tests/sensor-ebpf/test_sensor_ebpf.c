@@ -40,6 +40,7 @@ struct edr_emit {
     uint8_t host[EDR_ID_LEN], boot[EDR_ID_LEN];
     uint64_t drops;
     uint64_t drops_create; /* "ebpf.ringbuf.file_create" */
+    uint64_t hash_late;    /* "sha256" "late" */
     edr_emit_pre_ship_fn pre_ship;
     void *pre_ship_ud;
 };
@@ -85,6 +86,7 @@ void edr_emit_drop(edr_emit_t *em, const char *source, const char *reason, uint6
     em->drops += n;
     if (strcmp(source, "ebpf.ringbuf.file_create") == 0 && strcmp(reason, "ringbuf_full") == 0)
         em->drops_create += n;
+    if (strcmp(source, "sha256") == 0 && strcmp(reason, "late") == 0) em->hash_late += n;
 }
 
 const uint8_t *edr_emit_host_id(const edr_emit_t *em)
@@ -614,6 +616,71 @@ static void test_exe_hash_first_exec(void **state)
     }
 }
 
+/* An exec whose executable is still being hashed when its batch ships
+ * (sensor.ebpf_hash_wait 0, a 300 MB binary) ships without the hash, and that
+ * is reported as the drop ("sha256", "late"), once per event left without it. */
+static void test_exe_hash_late_is_reported(void **state)
+{
+    fixture_t *f = *state;
+    char path[256], cmd[512], err[256];
+    if (!f) skip();
+    edr_config_t *cfg = edr_config_new();
+    assert_non_null(cfg);
+    assert_int_equal(edr_config_set(cfg, "sensor.ebpf_hash_wait", "0s", "test", err, sizeof(err)),
+                     0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    edr_emit_t em = {0};
+    edr_arena_init(&em.arena, 1 << 20);
+    memcpy(em.host, f->em.host, EDR_ID_LEN);
+    memcpy(em.boot, f->em.boot, EDR_ID_LEN);
+    edr_source_t *src = edr_source_ebpf_new(cfg, err, sizeof(err));
+    assert_non_null(src);
+    edr_config_destroy(cfg);
+    assert_int_equal(src->ops->start(src, &loop, &em), 0);
+    ship(&em); /* the seeded processes' batch: whatever it reports is not ours */
+    uint64_t late0 = em.hash_late;
+
+    snprintf(path, sizeof(path), "%s/bighash", f->dir);
+    snprintf(cmd, sizeof(cmd), "cp /bin/true '%s'", path);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(truncate(path, 300ll << 20), 0); /* sparse tail: the ELF still runs */
+    size_t first = em.n;
+    pid_t c = fork();
+    if (c == 0) {
+        execl(path, path, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    waitpid(c, &st, 0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    Edr__V1__Event *ps = NULL, *fx = NULL;
+    for (int i = 0; i < 100 && !(ps && fx); i++) {
+        pump(&loop, 10);
+        for (size_t k = first; k < em.n; k++) {
+            Edr__V1__Event *e = em.ev[k];
+            if (e->pid != (uint32_t)c) continue;
+            if (e->body_case == EDR__V1__EVENT__BODY_PROCESS_START) ps = e;
+            if (e->body_case == EDR__V1__EVENT__BODY_FILE_EXEC && !e->file_exec->mapped)
+                fx = e;
+        }
+    }
+    assert_non_null(ps);
+    assert_non_null(fx);
+    ship(&em); /* 300 MB take far longer to hash than the 0 s wait */
+    assert_int_equal(ps->process_start->exe_sha256.len, 0);
+    assert_int_equal(fx->file_exec->sha256.len, 0);
+    print_message("late hashes reported: %llu (ours: 2)\n",
+                  (unsigned long long)(em.hash_late - late0));
+    assert_true(em.hash_late - late0 >= 2);
+    src->ops->stop(src);
+    src->ops->destroy(src);
+    uv_loop_close(&loop);
+    edr_arena_close(&em.arena);
+    free(em.ev);
+    unlink(path);
+}
+
 /* Both kinds of syscall hooks see the same file events: per-syscall
  * tracepoints (the default here) and the tp_btf sys_enter/sys_exit fallback
  * (sensor.ebpf_hooks=raw), each in its own source over the same activity. */
@@ -739,6 +806,7 @@ int main(void)
         cmocka_unit_test(test_scripted_chain),
         cmocka_unit_test(test_process_access),
         cmocka_unit_test(test_exe_hash_first_exec),
+        cmocka_unit_test(test_exe_hash_late_is_reported),
         cmocka_unit_test(test_hooks_raw_and_tracepoint),
         cmocka_unit_test(test_ringbuf_full_is_counted),
     };
