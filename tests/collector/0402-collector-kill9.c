@@ -77,7 +77,9 @@ static void test_kill9(void **state)
         pid_t pid = h_collector(&h, h.store, NULL, 0, sets);
         double join = wait_shard_open(pid, 30);
         assert_true(join >= 0);
-        double delay = (double)(rand() % 700) / 1000.0; /* a random point of the ingest */
+        /* a random point of the ingest; 0-0.4 s so that 20 kills fit in the killed runs'
+         * ingest time (0-0.7 s let a faster writer finish before half of them) */
+        double delay = (double)(rand() % 400) / 1000.0;
         usleep((useconds_t)(delay * 1e6));
         kill(pid, SIGKILL);
         int st;
