@@ -418,6 +418,129 @@ static void test_write_dedup_read(void **state)
     edr_store_writer_destroy(w);
 }
 
+/* Every event as read by a full block decode, for checking entity queries. */
+typedef struct {
+    uint8_t entity[16];
+    uint64_t t, h;
+} seen_t;
+typedef struct {
+    seen_t *v;
+    size_t n, cap;
+    const uint8_t *entity; /* when set: only collect, no filtering */
+} seen_list_t;
+
+/* FNV-1a over the event as serialized in memory form, its time, block and sensor. */
+static uint64_t ev_hash(const Edr__V1__EventBatch *b, const Edr__V1__Event *e, const edr_block_key_t *k)
+{
+    static uint8_t buf[1 << 16];
+    size_t n = edr__v1__event__get_packed_size(e);
+    assert_true(n <= sizeof(buf));
+    edr__v1__event__pack(e, buf);
+    uint64_t h = 1469598103934665603ull, x[3] = {b->base_time_ns + (uint64_t)e->time_offset_ns,
+                                                 k->seq, b->seq};
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ buf[i]) * 1099511628211ull;
+    for (size_t i = 0; i < sizeof(x); i++)
+        h = (h ^ ((const uint8_t *)x)[i]) * 1099511628211ull;
+    const char *hn = b->sensor && b->sensor->hostname ? b->sensor->hostname : "";
+    for (; *hn; hn++)
+        h = (h ^ (uint8_t)*hn) * 1099511628211ull;
+    return h;
+}
+
+static int seen_cb(const Edr__V1__EventBatch *b, const Edr__V1__Event *e, const edr_block_key_t *k,
+                   void *ud)
+{
+    seen_list_t *l = ud;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 1024;
+        l->v = realloc(l->v, l->cap * sizeof(*l->v));
+        assert_non_null(l->v);
+    }
+    seen_t *x = &l->v[l->n++];
+    memset(x->entity, 0, 16);
+    if (e->entity_id.len == 16)
+        memcpy(x->entity, e->entity_id.data, 16);
+    x->t = b->base_time_ns + (uint64_t)e->time_offset_ns;
+    x->h = ev_hash(b, e, k);
+    return 0;
+}
+
+struct hosts_acc {
+    uint8_t ids[HOSTS][16];
+    int n;
+};
+
+static int hosts_cb(const Edr__V1__HostRecord *h, const Edr__V1__Event *health, void *ud)
+{
+    (void)health;
+    struct hosts_acc *a = ud;
+    assert_true(a->n < HOSTS);
+    memcpy(a->ids[a->n++], h->host_id.data, 16);
+    return 0;
+}
+
+/* The entity query decodes only the events it returns: it must return
+ * exactly what a full decode of every block, filtered, returns (same events,
+ * same fields, same order), for many processes and time windows. */
+static void test_entity_events_exact(void **state)
+{
+    (void)state;
+    char err[512];
+    memset(&tgt, 0, sizeof(tgt));
+    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
+    assert_non_null(w);
+    fill(w, 5);
+    edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
+    assert_non_null(r);
+    struct hosts_acc ha = {0};
+    assert_int_equal(edr_store_hosts(r, hosts_cb, &ha), 0);
+    assert_int_equal(ha.n, HOSTS);
+    seen_list_t all = {0};
+    for (int i = 0; i < ha.n; i++)
+        assert_int_equal(edr_store_host_events(r, ha.ids[i], 0, 0, seen_cb, &all), 0);
+    assert_int_equal(all.n, (size_t)HOSTS * BATCHES * EVENTS);
+    uint64_t t_min = UINT64_MAX, t_max = 0;
+    for (size_t i = 0; i < all.n; i++) {
+        t_min = all.v[i].t < t_min ? all.v[i].t : t_min;
+        t_max = all.v[i].t > t_max ? all.v[i].t : t_max;
+    }
+    int checked = 0, nonempty = 0;
+    for (size_t pick = 0; pick < all.n; pick += all.n / 97) {
+        const uint8_t *ent = all.v[pick].entity;
+        uint64_t win[4][2] = {{0, 0},
+                              {all.v[pick].t, 0},
+                              {0, all.v[pick].t + 1},
+                              {t_min + (t_max - t_min) / 3, t_min + 2 * (t_max - t_min) / 3}};
+        for (int wi = 0; wi < 4; wi++) {
+            seen_list_t got = {0};
+            assert_int_equal(edr_store_entity_events(r, ent, win[wi][0], win[wi][1], seen_cb, &got),
+                             0);
+            size_t j = 0;
+            for (size_t i = 0; i < all.n; i++) {
+                const seen_t *x = &all.v[i];
+                if (memcmp(x->entity, ent, 16) || x->t < win[wi][0] ||
+                    (win[wi][1] && x->t >= win[wi][1]))
+                    continue;
+                assert_true(j < got.n);
+                assert_memory_equal(got.v[j].entity, ent, 16);
+                assert_int_equal(got.v[j].t, x->t);
+                assert_int_equal(got.v[j].h, x->h);
+                j++;
+            }
+            assert_int_equal(j, got.n);
+            nonempty += got.n > 0;
+            checked++;
+            free(got.v);
+        }
+    }
+    assert_true(checked >= 97 * 4);
+    assert_true(nonempty >= 97); /* the full window of a picked event always holds it */
+    free(all.v);
+    edr_store_destroy(r);
+    edr_store_writer_destroy(w);
+}
+
 static void test_open_errors(void **state)
 {
     (void)state;
@@ -432,6 +555,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_write_dedup_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_entity_events_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
