@@ -125,10 +125,9 @@ Edr__V1__Event *edr_emit_begin(edr_emit_t *em, uint64_t time_utc_ns)
 void edr_emit_end(edr_emit_t *em, Edr__V1__Event *e)
 {
     em->events[em->n++] = e;
-    if (e->body_case != EDR__V1__EVENT__BODY_SENSOR_HEALTH) {
-        em->emitted++;
-        em->last_event_mono = edr__mono_ns();
-    }
+    /* last_event_mono follows emitted from the sensor's control timer: no
+     * clock read per event */
+    em->emitted += e->body_case != EDR__V1__EVENT__BODY_SENSOR_HEALTH;
     if (em->n >= em->batch_events || em->arena.used_total > em->arena_limit) edr__emit_flush(em);
 }
 

@@ -21,6 +21,7 @@ uint64_t edr_proc_start_key(uint64_t start_boot_ns);
 
 typedef struct edr_proc {
     uint32_t tgid;
+    uint8_t state; /* internal: 0 free, 1 used (next to tgid: a probe reads one cache line) */
     uint32_t ppid;
     uint64_t start_key;     /* edr_proc_start_key(start_boottime) */
     uint64_t start_boot_ns; /* as reported (exact from eBPF, tick-precise when seeded) */
@@ -31,7 +32,6 @@ typedef struct edr_proc {
     uint64_t cgroup_id;
     char exe[EDR_PROC_EXE_MAX];
     char container_id[65];
-    uint8_t state; /* internal: 0 free, 1 used */
 } edr_proc_t;
 
 typedef struct edr_proc_cache edr_proc_cache_t;

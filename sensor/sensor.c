@@ -290,6 +290,10 @@ static void on_control_timer(uv_timer_t *t)
 {
     edr_sensor_t *s = t->data;
     uint64_t now = edr__mono_ns();
+    if (s->em.emitted != s->em.last_event_count) { /* events since the last tick */
+        s->em.last_event_count = s->em.emitted;
+        s->em.last_event_mono = now;
+    }
     if (!s->stopping) {
         if (s->opts.max_events && s->em.emitted >= s->opts.max_events)
             begin_stop(s, "--max-events reached");

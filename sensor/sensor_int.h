@@ -91,7 +91,8 @@ struct edr_emit {
     uint64_t emitted;        /* source events (edr_emit_end + edr_emit_batch) */
     uint64_t limit;          /* --max-events, 0: none */
     uint64_t batches;
-    uint64_t last_event_mono;
+    uint64_t last_event_mono;  /* when emitted last changed, seen by the control timer (20 ms) */
+    uint64_t last_event_count; /* emitted at that time */
     int in_health;           /* the event being built is a health event */
     edr_emit_pre_ship_fn pre_ship; /* the source's last word on the open batch */
     void *pre_ship_ud;

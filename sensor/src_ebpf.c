@@ -145,41 +145,57 @@ static char *edr__str(edr_arena_t *a, const char *s)
     return r ? r : (char *)"";
 }
 
-/* Lexically normalises "dir/rel" (or rel when absolute) into out. */
+/* Appends the components of p to out[0..*n) lexically: "." is skipped, ".."
+ * removes the last component. 0, or -1 when out is full (the path is then cut
+ * at the last component that fitted). */
+static int edr__join_part(char *out, size_t cap, size_t *n, const char *p)
+{
+    while (*p) {
+        while (*p == '/')
+            p++;
+        if (!*p) break;
+        const char *e = p;
+        while (*e && *e != '/')
+            e++;
+        size_t k = (size_t)(e - p);
+        if (k == 1 && p[0] == '.') {
+            /* nothing */
+        } else if (k == 2 && p[0] == '.' && p[1] == '.') {
+            while (*n > 0 && out[*n - 1] != '/')
+                (*n)--;
+            if (*n > 0) (*n)--;
+        } else {
+            if (*n + 1 + k + 1 > cap) return -1;
+            out[(*n)++] = '/';
+            memcpy(out + *n, p, k);
+            *n += k;
+        }
+        p = e;
+    }
+    return 0;
+}
+
+/* Lexically normalises "dir/rel" (or rel when absolute) into out, in one pass
+ * without copies (on the path of every file record). */
 static const char *edr__join(char *out, size_t cap, const char *dir, const char *rel)
 {
-    char tmp[EDR__PATHBUF];
     size_t n = 0;
-    if (!rel || !rel[0]) {
-        snprintf(out, cap, "%s", dir ? dir : "");
-        return out;
-    }
-    if (rel[0] == '/' || !dir || !dir[0])
-        snprintf(tmp, sizeof(tmp), "%s", rel);
-    else
-        snprintf(tmp, sizeof(tmp), "%s/%s", dir, rel);
-    if (tmp[0] != '/') { /* relative without a directory: keep as given */
-        snprintf(out, cap, "%s", tmp);
-        return out;
-    }
-    out[0] = 0;
-    for (char *save = NULL, *c = strtok_r(tmp, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-        if (strcmp(c, ".") == 0) continue;
-        if (strcmp(c, "..") == 0) {
-            while (n > 0 && out[n - 1] != '/')
-                n--;
-            if (n > 0) n--;
-            out[n] = 0;
-            continue;
-        }
-        size_t k = strlen(c);
-        if (n + 1 + k + 1 > cap) break;
-        out[n++] = '/';
-        memcpy(out + n, c, k);
-        n += k;
+    if (!rel || !rel[0]) { /* a whole path (fd-based records): as given */
+        n = dir ? strnlen(dir, cap - 1) : 0;
+        memcpy(out, dir ? dir : "", n);
         out[n] = 0;
+        return out;
     }
-    if (n == 0) snprintf(out, cap, "/");
+    if (rel[0] != '/' && (!dir || dir[0] != '/')) { /* relative without a directory: as given */
+        if (dir && dir[0])
+            snprintf(out, cap, "%s/%s", dir, rel);
+        else
+            snprintf(out, cap, "%s", rel);
+        return out;
+    }
+    if (rel[0] == '/' || edr__join_part(out, cap, &n, dir) == 0) edr__join_part(out, cap, &n, rel);
+    if (n == 0) out[n++] = '/';
+    out[n] = 0;
     return out;
 }
 
@@ -368,7 +384,9 @@ static int edr__on_exec(edr_src_ebpf_t *s, const struct edr_bpf_exec *r, size_t 
 
     e = edr__begin(s, &r->h, &p);
     if (p) {
-        snprintf(p->exe, sizeof(p->exe), "%s", exe);
+        size_t el = strnlen(exe, sizeof(p->exe) - 1);
+        memcpy(p->exe, exe, el);
+        p->exe[el] = 0;
         p->uid = r->h.uid;
         p->gid = r->h.gid;
         p->cgroup_id = r->cgroup_id;
