@@ -198,7 +198,9 @@ int edr_store_process_children(edr_store_t *s, const uint8_t entity_id[16], edr_
                                void *ud);
 
 /* Calls fn for every event whose actor is entity_id with from_ns <= time <
- * to_ns (to_ns 0: no upper bound), in block order (per host: time, seq). */
+ * to_ns (to_ns 0: no upper bound), in block order (per host: time, seq).
+ * Only that process's events are unpacked: the batch fn receives carries the
+ * header (sensor, seq, base time) but an empty event list. */
 int edr_store_entity_events(edr_store_t *s, const uint8_t entity_id[16], uint64_t from_ns,
                             uint64_t to_ns, edr_store_event_fn fn, void *ud);
 
