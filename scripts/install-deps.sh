@@ -10,6 +10,8 @@ PKGS=(
   librdkafka-dev libprotobuf-c-dev protobuf-c-compiler librocksdb-dev
   libuv1-dev libzstd-dev libxxhash-dev libyaml-dev libjansson-dev libcmocka-dev
   libxml2-dev libgraphviz-dev libcap-dev
+  # exe sha256 in the sensor (libcrypto, SHA extensions)
+  libssl-dev
   # eBPF: CO-RE objects and skeletons
   libbpf-dev bpftool clang llvm libelf-dev zlib1g-dev
   # fuzzing runtime (libFuzzer) and sanitizers for clang
