@@ -1,4 +1,5 @@
-/* Fallback source without BPF: proc connector (fork/exec/exit) + /proc, fanotify for files, sock_diag polling for TCP. */
+/* Fallback source without BPF: proc connector (fork/exec/exit) + /proc, fanotify for files, sock_diag
+ * polling for TCP and, best effort, for connected UDP sockets to port 53 (DNS). */
 #define _GNU_SOURCE
 #include "edr/config.h"
 #include "edr/err.h"
@@ -97,6 +98,7 @@ typedef struct {
     int baseline;
     uint16_t listen_ports[256];
     int n_listen;
+    int udp_off; /* UDP sock_diag failed once: DNS sends are not polled */
     int running;
     struct {
         uint32_t uid;
@@ -853,7 +855,7 @@ static void resolve_owners(fb_t *f, uint64_t *want, uint32_t *owner, size_t n)
 
 typedef struct {
     uint64_t inode;
-    uint8_t state, family;
+    uint8_t state, family, proto;
     uint8_t src[16], dst[16];
     uint16_t sport, dport;
 } diag_t;
@@ -883,7 +885,8 @@ static void emit_net(fb_t *f, const diag_t *s, uint32_t pid, int action, int dir
     if (nw) {
         edr__v1__network__init(nw);
         nw->action = action;
-        nw->protocol = EDR__V1__NETWORK__PROTOCOL__TCP;
+        nw->protocol = s->proto == IPPROTO_UDP ? EDR__V1__NETWORK__PROTOCOL__UDP
+                                               : EDR__V1__NETWORK__PROTOCOL__TCP;
         nw->direction = dir;
         nw->local = ep(a, s->family, s->src, s->sport);
         if (action != EDR__V1__NETWORK__ACTION__LISTEN)
@@ -894,7 +897,10 @@ static void emit_net(fb_t *f, const diag_t *s, uint32_t pid, int action, int dir
     edr_emit_end(f->em, e);
 }
 
-static int diag_dump(fb_t *f, int family, diag_t **out, size_t *n, size_t *cap)
+/* Appends the sockets of (family, proto) to out: TCP in the states we report;
+ * UDP only when connected to port 53 (a resolver's socket, which connect()s
+ * before it sends; an unconnected sendto() leaves no destination to see). */
+static int diag_dump(fb_t *f, int family, int proto, diag_t **out, size_t *n, size_t *cap)
 {
     struct {
         struct nlmsghdr nl;
@@ -905,9 +911,10 @@ static int diag_dump(fb_t *f, int family, diag_t **out, size_t *n, size_t *cap)
     req.nl.nlmsg_type = SOCK_DIAG_BY_FAMILY;
     req.nl.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
     req.r.sdiag_family = (uint8_t)family;
-    req.r.sdiag_protocol = IPPROTO_TCP;
-    req.r.idiag_states = (1 << TCP_ESTABLISHED) | (1 << TCP_SYN_SENT) | (1 << TCP_LISTEN) |
-                         (1 << TCP_CLOSE_WAIT);
+    req.r.sdiag_protocol = (uint8_t)proto;
+    req.r.idiag_states = proto == IPPROTO_UDP ? (1 << TCP_ESTABLISHED) /* connected */
+                                              : (1 << TCP_ESTABLISHED) | (1 << TCP_SYN_SENT) |
+                                                    (1 << TCP_LISTEN) | (1 << TCP_CLOSE_WAIT);
     if (send(f->diag_fd, &req, sizeof(req), 0) < 0)
         return -1;
     char buf[32768] __attribute__((aligned(8)));
@@ -922,7 +929,7 @@ static int diag_dump(fb_t *f, int family, diag_t **out, size_t *n, size_t *cap)
             if (h->nlmsg_type == NLMSG_ERROR)
                 return -1;
             struct inet_diag_msg *m = NLMSG_DATA(h);
-            if (!m->idiag_inode)
+            if (!m->idiag_inode || (proto == IPPROTO_UDP && ntohs(m->id.idiag_dport) != 53))
                 continue;
             if (*n == *cap) {
                 size_t nc = *cap ? *cap * 2 : 256;
@@ -936,6 +943,7 @@ static int diag_dump(fb_t *f, int family, diag_t **out, size_t *n, size_t *cap)
             d->inode = m->idiag_inode;
             d->state = m->idiag_state;
             d->family = m->idiag_family;
+            d->proto = (uint8_t)proto;
             memcpy(d->src, m->id.idiag_src, 16);
             memcpy(d->dst, m->id.idiag_dst, 16);
             d->sport = ntohs(m->id.idiag_sport);
@@ -950,15 +958,23 @@ static void on_diag(uv_timer_t *t)
     diag_t *all = NULL;
     size_t n = 0, cap = 0;
     cn_drain(f);
-    if (diag_dump(f, AF_INET, &all, &n, &cap) || diag_dump(f, AF_INET6, &all, &n, &cap)) {
+    if (diag_dump(f, AF_INET, IPPROTO_TCP, &all, &n, &cap) ||
+        diag_dump(f, AF_INET6, IPPROTO_TCP, &all, &n, &cap)) {
         edr_emit_drop(f->em, "fallback.sock_diag", "dump_failed", 1);
         free(all);
         return;
     }
+    /* DNS: best effort, and never at the cost of the TCP view */
+    if (!f->udp_off && (diag_dump(f, AF_INET, IPPROTO_UDP, &all, &n, &cap) ||
+                        diag_dump(f, AF_INET6, IPPROTO_UDP, &all, &n, &cap))) {
+        f->udp_off = 1;
+        edr_log_warn("fallback: UDP sock_diag unavailable (udp_diag module?): DNS sends are not "
+                     "observed");
+    }
     f->gen++;
     f->n_listen = 0;
     for (size_t i = 0; i < n; i++)
-        if (all[i].state == TCP_LISTEN && f->n_listen < 256)
+        if (all[i].proto == IPPROTO_TCP && all[i].state == TCP_LISTEN && f->n_listen < 256)
             f->listen_ports[f->n_listen++] = all[i].sport;
     uint64_t want[256];
     uint32_t owner[256];
@@ -990,6 +1006,11 @@ static void on_diag(uv_timer_t *t)
         s->state = d->state;
         if (!owner[k] || owner[k] == f->self)
             continue; /* closed meanwhile, or the sensor's own (Kafka) */
+        if (d->proto == IPPROTO_UDP) { /* once per socket: resolvers connect, then send */
+            emit_net(f, d, owner[k], EDR__V1__NETWORK__ACTION__SEND,
+                     EDR__V1__NETWORK__DIRECTION__OUTBOUND);
+            continue;
+        }
         if (d->state == TCP_LISTEN) {
             emit_net(f, d, owner[k], EDR__V1__NETWORK__ACTION__LISTEN,
                      EDR__V1__NETWORK__DIRECTION__DIRECTION_UNSPECIFIED);

@@ -24,7 +24,7 @@ typedef struct {
     int seeded;
     char exe[256], arg1[512], path[512], path2[512];
     uint32_t mode;
-    int action, direction;
+    int action, direction, protocol;
     uint8_t lip[16], rip[16];
     uint32_t lport, rport;
     int32_t exit_code;
@@ -90,6 +90,7 @@ static void collect(evs_t *v, const Edr__V1__EventBatch *b)
         case EDR__V1__EVENT__BODY_NETWORK:
             x->action = e->network->action;
             x->direction = e->network->direction;
+            x->protocol = e->network->protocol;
             if (e->network->local) {
                 memcpy(x->lip, e->network->local->ip.data, e->network->local->ip.len > 16 ? 16 : e->network->local->ip.len);
                 x->lport = e->network->local->port;
@@ -261,7 +262,21 @@ static void test_fallback_chain(void **state)
     int status;
     waitpid(sh, &status, 0);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* a DNS-style query from this process: a UDP socket connected to
+     * 127.0.0.1:53 (nothing needs to answer), alive for a few polls */
+    int us = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in dns = {.sin_family = AF_INET, .sin_port = htons(53),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_true(us >= 0);
+    assert_int_equal(connect(us, (struct sockaddr *)&dns, sizeof(dns)), 0);
+    static const unsigned char query[] = {0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'e', 'd',
+                                          'r', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1};
+    assert_int_equal(send(us, query, sizeof(query), 0), (ssize_t)sizeof(query));
+    struct sockaddr_in ul;
+    socklen_t ull = sizeof(ul);
+    getsockname(us, (struct sockaddr *)&ul, &ull);
     usleep(500000);
+    close(us);
     close(cs);
     close(ls);
     kill(sensor, SIGTERM);
@@ -332,6 +347,20 @@ static void test_fallback_chain(void **state)
     assert_non_null(acc);
     assert_int_equal(acc->rport, con->lport);
     assert_int_equal(acc->direction, EDR__V1__NETWORK__DIRECTION__INBOUND);
+
+    /* the DNS send: UDP, ours, both endpoints */
+    const ev_t *dq = NULL;
+    for (size_t i = 0; i < v.n && !dq; i++)
+        if (v.ev[i].kind == EDR__V1__EVENT__BODY_NETWORK &&
+            v.ev[i].action == EDR__V1__NETWORK__ACTION__SEND && v.ev[i].rport == 53 &&
+            v.ev[i].lport == ntohs(ul.sin_port))
+            dq = &v.ev[i];
+    assert_non_null(dq);
+    assert_memory_equal(dq->id, me->id, 16);
+    assert_int_equal(dq->protocol, EDR__V1__NETWORK__PROTOCOL__UDP);
+    assert_int_equal(dq->direction, EDR__V1__NETWORK__DIRECTION__OUTBOUND);
+    assert_memory_equal(dq->rip, lo, 4);
+    assert_memory_equal(dq->lip, lo, 4);
 
     /* files: written by the script, renamed by mv, deleted by rm (children of the script) */
     assert_non_null(find(&v, EDR__V1__EVENT__BODY_FILE_CREATE, scr->id, a_txt));
