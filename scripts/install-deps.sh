@@ -10,7 +10,6 @@ PKGS=(
   librdkafka-dev libprotobuf-c-dev protobuf-c-compiler librocksdb-dev
   libuv1-dev libzstd-dev libxxhash-dev libyaml-dev libjansson-dev libcmocka-dev
   libxml2-dev libgraphviz-dev libcap-dev
-  libssl-dev # libcrypto: sha256 of executables (sensor)
   # exe sha256 in the sensor (libcrypto, SHA extensions)
   libssl-dev
   # eBPF: CO-RE objects and skeletons
