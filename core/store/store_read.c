@@ -277,6 +277,23 @@ int edr_store_process_ancestry(edr_store_t *s, const uint8_t entity_id[16], unsi
     return rc;
 }
 
+/* Ends a walk of shard i: a walk that stopped without an error of its own
+ * (rc 0) still fails when the iterator stopped on a read error. */
+static int iter_close(edr_store_t *s, unsigned i, rocksdb_iterator_t *it, int rc)
+{
+    if (!rc) {
+        char *rerr = NULL;
+        rocksdb_iter_get_error(it, &rerr);
+        if (rerr) {
+            edr_log_error("store %s: %s", s->sh[i].path, rerr);
+            rocksdb_free(rerr);
+            rc = EDR_ESTORE;
+        }
+    }
+    rocksdb_iter_destroy(it);
+    return rc;
+}
+
 /* Iterates keys of cf in shard i starting with prefix; calls step for each. */
 typedef int (*kv_fn)(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl, const uint8_t *v,
                      size_t vl, void *ud);
@@ -296,17 +313,7 @@ static int scan(edr_store_t *s, unsigned i, int cf, const uint8_t *prefix, size_
         if ((rc = step(s, i, k, kl, v, vl, ud)) != 0)
             break;
     }
-    if (!rc) {
-        char *rerr = NULL;
-        rocksdb_iter_get_error(it, &rerr);
-        if (rerr) {
-            edr_log_error("store %s: %s", s->sh[i].path, rerr);
-            rocksdb_free(rerr);
-            rc = EDR_ESTORE;
-        }
-    }
-    rocksdb_iter_destroy(it);
-    return rc;
+    return iter_close(s, i, it, rc);
 }
 
 struct kids_ctx {
@@ -725,17 +732,7 @@ static int entity_walk(edr_store_t *s, unsigned i, const struct ev_ctx *c,
         if ((rc = block_walk_entity(s, bk, c->entity, c->from, c->to, c->fn, c->ud)) != 0)
             break;
     }
-    if (!rc) {
-        char *rerr = NULL;
-        rocksdb_iter_get_error(it, &rerr);
-        if (rerr) {
-            edr_log_error("store %s: %s", s->sh[i].path, rerr);
-            rocksdb_free(rerr);
-            rc = EDR_ESTORE;
-        }
-    }
-    rocksdb_iter_destroy(it);
-    return rc;
+    return iter_close(s, i, it, rc);
 }
 
 int edr_store_entity_events(edr_store_t *s, const uint8_t entity_id[16], uint64_t from_ns,
