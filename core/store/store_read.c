@@ -316,6 +316,16 @@ static int scan(edr_store_t *s, unsigned i, int cf, const uint8_t *prefix, size_
     return iter_close(s, i, it, rc);
 }
 
+/* scan() over every shard in turn, stopping at the first non-zero result. */
+static int scan_all(edr_store_t *s, int cf, const uint8_t *prefix, size_t pl, kv_fn step,
+                    void *ud)
+{
+    int rc = 0;
+    for (unsigned i = 0; i < s->n && !rc; i++)
+        rc = scan(s, i, cf, prefix, pl, NULL, 0, step, ud);
+    return rc;
+}
+
 struct kids_ctx {
     const uint8_t *parent;
     edr_store_proc_fn fn;
@@ -905,10 +915,7 @@ int edr_store_file_blocks(edr_store_t *s, const char *path, uint64_t from_ns, ui
     pre[0] = POST_FILE;
     edr__be64(pre + 1, XXH3_64bits(path, strlen(path)));
     struct post_ctx c = {sizeof(pre), from_ns, to_ns, fn, ud};
-    int rc = 0;
-    for (unsigned i = 0; i < s->n && !rc; i++)
-        rc = scan(s, i, CF_POST, pre, sizeof(pre), NULL, 0, post_step, &c);
-    return rc;
+    return scan_all(s, CF_POST, pre, sizeof(pre), post_step, &c);
 }
 
 int edr_store_remote_blocks(edr_store_t *s, const uint8_t *ip, size_t ip_len, uint64_t from_ns,
@@ -919,10 +926,7 @@ int edr_store_remote_blocks(edr_store_t *s, const uint8_t *ip, size_t ip_len, ui
     if (edr__ip16(ip, ip_len, pre + 1))
         return EDR_EINVAL;
     struct post_ctx c = {sizeof(pre), from_ns, to_ns, fn, ud};
-    int rc = 0;
-    for (unsigned i = 0; i < s->n && !rc; i++)
-        rc = scan(s, i, CF_POST, pre, sizeof(pre), NULL, 0, post_step, &c);
-    return rc;
+    return scan_all(s, CF_POST, pre, sizeof(pre), post_step, &c);
 }
 
 struct hash_ctx {
@@ -950,10 +954,7 @@ int edr_store_hash_processes(edr_store_t *s, const uint8_t sha256[32], edr_store
     pre[0] = POST_HASH;
     memcpy(pre + 1, sha256, 32);
     struct hash_ctx c = {fn, ud};
-    int rc = 0;
-    for (unsigned i = 0; i < s->n && !rc; i++)
-        rc = scan(s, i, CF_POST, pre, sizeof(pre), NULL, 0, hash_step, &c);
-    return rc;
+    return scan_all(s, CF_POST, pre, sizeof(pre), hash_step, &c);
 }
 
 struct hh_ctx {
@@ -979,10 +980,7 @@ int edr_store_hash_hosts(edr_store_t *s, const uint8_t sha256[32], edr_store_has
     pre[0] = POST_HASH_HOST;
     memcpy(pre + 1, sha256, 32);
     struct hh_ctx c = {fn, ud};
-    int rc = 0;
-    for (unsigned i = 0; i < s->n && !rc; i++)
-        rc = scan(s, i, CF_POST, pre, sizeof(pre), NULL, 0, hash_host_step, &c);
-    return rc;
+    return scan_all(s, CF_POST, pre, sizeof(pre), hash_host_step, &c);
 }
 
 int edr_store_hosts(edr_store_t *s, edr_store_host_fn fn, void *ud)
