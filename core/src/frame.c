@@ -2,6 +2,7 @@
 #include "edr/frame.h"
 #include "edr/arena.h"
 #include "edr/err.h"
+#include "event_pack.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -33,8 +34,6 @@ struct edr_frame_ctx {
     size_t raw_cap;
     uint8_t *out;
     size_t out_cap;
-    uint8_t *sizes; /* per-event packed sizes while encoding */
-    size_t sizes_cap;
     uint8_t *slots, *actors, *actor_ptrs; /* actor table while encoding */
     size_t slots_cap, actors_cap, actor_ptrs_cap;
     edr_arena_t arena;
@@ -187,7 +186,6 @@ void edr_frame_ctx_destroy(edr_frame_ctx_t *ctx)
     ZSTD_freeDCtx(ctx->dctx);
     free(ctx->raw);
     free(ctx->out);
-    free(ctx->sizes);
     free(ctx->slots);
     free(ctx->actors);
     free(ctx->actor_ptrs);
@@ -412,86 +410,6 @@ static int events_from_wire(Edr__V1__EventBatch *b, int own)
     return rc;
 }
 
-static size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
-
-/* Serializes a batch exactly as protobuf_c_message_pack would (same field
- * order, proto3 zero fields omitted), but sizes each event once: protobuf-c
- * sizes every nested message again inside pack, which made packing a third
- * of encode time. Returns the length, or 0 when out of memory. */
-static size_t batch_pack(edr_frame_ctx_t *ctx, const Edr__V1__EventBatch *b)
-{
-    if (grow(&ctx->sizes, &ctx->sizes_cap, (b->n_events ? b->n_events : 1) * sizeof(size_t)))
-        return 0;
-    size_t *sz = (size_t *)ctx->sizes;
-    size_t sensor_len = b->sensor ? protobuf_c_message_get_packed_size(&b->sensor->base) : 0;
-    size_t total = 0;
-    if (b->schema_version)
-        total += 1 + varint_len(b->schema_version);
-    if (b->sensor)
-        total += 1 + varint_len(sensor_len) + sensor_len;
-    if (b->seq)
-        total += 1 + varint_len(b->seq);
-    if (b->base_time_ns)
-        total += 1 + varint_len(b->base_time_ns);
-    for (size_t i = 0; i < b->n_events; i++) {
-        sz[i] = protobuf_c_message_get_packed_size(&b->events[i]->base);
-        total += 1 + varint_len(sz[i]) + sz[i];
-    }
-    for (size_t i = 0; i < b->n_actors; i++) {
-        size_t al = protobuf_c_message_get_packed_size(&b->actors[i]->base);
-        total += 1 + varint_len(al) + al;
-    }
-    if (total > ctx->opts.max_raw_len || grow(&ctx->raw, &ctx->raw_cap, total ? total : 1))
-        return 0;
-    uint8_t *p = ctx->raw;
-    if (b->schema_version) {
-        *p++ = 1 << 3;
-        p = put_varint(p, b->schema_version);
-    }
-    if (b->sensor) {
-        *p++ = 2 << 3 | 2;
-        p = put_varint(p, sensor_len);
-        p += protobuf_c_message_pack(&b->sensor->base, p);
-    }
-    if (b->seq) {
-        *p++ = 3 << 3;
-        p = put_varint(p, b->seq);
-    }
-    if (b->base_time_ns) {
-        *p++ = 4 << 3;
-        p = put_varint(p, b->base_time_ns);
-    }
-    for (size_t i = 0; i < b->n_events; i++) {
-        *p++ = 5 << 3 | 2;
-        p = put_varint(p, sz[i]);
-        p += protobuf_c_message_pack(&b->events[i]->base, p);
-    }
-    for (size_t i = 0; i < b->n_actors; i++) {
-        *p++ = 6 << 3 | 2;
-        p = put_varint(p, protobuf_c_message_get_packed_size(&b->actors[i]->base));
-        p += protobuf_c_message_pack(&b->actors[i]->base, p);
-    }
-    return (size_t)(p - ctx->raw);
-}
-
 int edr_frame_encode(edr_frame_ctx_t *ctx, const Edr__V1__EventBatch *batch, uint32_t dict_id,
                      const uint8_t **out, size_t *out_len)
 {
@@ -502,7 +420,7 @@ int edr_frame_encode(edr_frame_ctx_t *ctx, const Edr__V1__EventBatch *batch, uin
         return EDR_EINVAL; /* the actor table is the codec's, never the caller's */
     if (events_to_wire(ctx, b) != 0)
         return EDR_ENOMEM; /* fails before it changes anything */
-    size_t n = batch_pack(ctx, b);
+    size_t n = edr__batch_pack(&ctx->raw, &ctx->raw_cap, ctx->opts.max_raw_len, b);
     events_from_wire(b, 1);
     if (n == 0 && (batch->n_events || batch->sensor))
         return EDR_EINVAL; /* larger than max_raw_len, or out of memory */

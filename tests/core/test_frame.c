@@ -97,6 +97,198 @@ static void test_roundtrip_identical(void **state)
     edr_arena_close(&a);
 }
 
+/* Checks one encoded frame: its serialized batch is byte for byte what
+ * protobuf-c itself writes for the same (wire form) message, and it decodes
+ * to n events. */
+static void assert_packed_like_protobuf_c(const uint8_t *frame, size_t len, size_t n)
+{
+    edr_frame_ctx_t *c = edr_frame_ctx_new(NULL);
+    const uint8_t *raw;
+    size_t raw_len;
+    assert_int_equal(edr_frame_unwrap(c, frame, len, &raw, &raw_len), 0);
+    Edr__V1__EventBatch *w = edr__v1__event_batch__unpack(NULL, raw_len, raw);
+    assert_non_null(w);
+    assert_int_equal(w->n_events, n);
+    size_t plen = protobuf_c_message_get_packed_size(&w->base);
+    uint8_t *again = malloc(plen ? plen : 1);
+    assert_int_equal(protobuf_c_message_pack(&w->base, again), plen);
+    assert_int_equal(plen, raw_len);
+    assert_memory_equal(again, raw, plen);
+    free(again);
+    edr__v1__event_batch__free_unpacked(w, NULL);
+    edr_frame_ctx_destroy(c);
+}
+
+static char *filled(size_t n, char ch)
+{
+    char *s = malloc(n + 1);
+    memset(s, ch, n);
+    s[n] = 0;
+    return s;
+}
+
+/* The frame encoder writes protobuf itself (one pass, core/src/event_pack.c):
+ * every kind of body, zero and extreme values, lengths on each side of a
+ * varint step, and a command line larger than the encoder's first buffer. */
+static void test_pack_matches_protobuf_c(void **state)
+{
+    fx_t *fx = *state;
+    enum { N = 40 };
+    Edr__V1__Event ev[N], *evp[N];
+    Edr__V1__ProcessStart ps[4];
+    Edr__V1__ProcessFork pf = EDR__V1__PROCESS_FORK__INIT;
+    Edr__V1__ProcessExit px = EDR__V1__PROCESS_EXIT__INIT, px0 = EDR__V1__PROCESS_EXIT__INIT;
+    Edr__V1__ProcessAccess pa = EDR__V1__PROCESS_ACCESS__INIT;
+    Edr__V1__FileCreate fc = EDR__V1__FILE_CREATE__INIT;
+    Edr__V1__FileWrite fw = EDR__V1__FILE_WRITE__INIT;
+    Edr__V1__FileRename fr = EDR__V1__FILE_RENAME__INIT;
+    Edr__V1__FileDelete fd = EDR__V1__FILE_DELETE__INIT;
+    Edr__V1__FileAttr fa = EDR__V1__FILE_ATTR__INIT;
+    Edr__V1__FileExec fe = EDR__V1__FILE_EXEC__INIT;
+    Edr__V1__Endpoint lo = EDR__V1__ENDPOINT__INIT, re = EDR__V1__ENDPOINT__INIT;
+    Edr__V1__Network nw = EDR__V1__NETWORK__INIT, nw0 = EDR__V1__NETWORK__INIT;
+    Edr__V1__DnsQuery dq = EDR__V1__DNS_QUERY__INIT;
+    Edr__V1__SensorHealth sh = EDR__V1__SENSOR_HEALTH__INIT;
+    uint8_t id[3][16], sha[32], ip6[16];
+    for (int i = 0; i < 16; i++) {
+        id[0][i] = (uint8_t)(i + 1);
+        id[1][i] = (uint8_t)(0xF0 ^ i);
+        id[2][i] = (uint8_t)(0x80 | i);
+        ip6[i] = (uint8_t)(i * 17);
+    }
+    memset(sha, 0xAB, sizeof(sha));
+    char *s127 = filled(127, 'a'), *s128 = filled(128, 'b'), *s16k = filled(16384, 'c');
+    char *huge = filled(300000, 'd'); /* larger than the encoder's first 64 KiB buffer */
+    char *argv0[] = {"/bin/sh", "", NULL, "-c", s128};
+    for (int i = 0; i < 4; i++)
+        edr__v1__process_start__init(&ps[i]);
+    ps[0].exe = "/usr/bin/x";
+    ps[0].n_argv = 5;
+    ps[0].argv = argv0;
+    ps[0].cwd = s127;
+    ps[0].uid = 0xFFFFFFFFu;
+    ps[0].gid = 127;
+    ps[0].user = "root";
+    ps[0].group = "";
+    ps[0].exe_sha256 = (ProtobufCBinaryData){32, sha};
+    ps[0].cgroup_id = UINT64_MAX;
+    ps[0].container_id = "c0ffee";
+    ps[0].ppid = 1;
+    ps[0].seeded = 1;
+    ps[0].start_time_ns = 1ull << 62;
+    ps[0].parent_exe = "/sbin/init";
+    ps[1].command_line = huge;
+    ps[1].exe = s16k;
+    ps[2].exe = NULL; /* NULL strings are left out, like empty ones */
+    pf.ppid = 77;
+    pf.start_time_ns = 128;
+    px.exit_code = -1;
+    px.signal = 9;
+    pa.target_entity_id = (ProtobufCBinaryData){16, id[2]};
+    pa.target_pid = 4;
+    pa.kind = EDR__V1__PROCESS_ACCESS__KIND__VM_WRITE;
+    pa.target_exe = "/bin/victim";
+    fc.path = s128;
+    fc.mode = 0644;
+    fw.path = "/tmp/w";
+    fw.bytes = 1ull << 40;
+    fr.old_path = "/tmp/a";
+    fr.new_path = s16k;
+    fd.path = "";
+    fa.path = "/etc/shadow";
+    fa.kind = EDR__V1__FILE_ATTR__KIND__CHOWN;
+    fa.uid = 1000;
+    fa.gid = 0;
+    fe.path = "/lib/x.so";
+    fe.mapped = 1;
+    fe.sha256 = (ProtobufCBinaryData){32, sha};
+    lo.ip = (ProtobufCBinaryData){16, ip6};
+    lo.port = 65535;
+    re.port = 53; /* no address */
+    nw.action = EDR__V1__NETWORK__ACTION__SEND;
+    nw.protocol = EDR__V1__NETWORK__PROTOCOL__UDP;
+    nw.direction = EDR__V1__NETWORK__DIRECTION__OUTBOUND;
+    nw.local = &lo;
+    nw.remote = &re;
+    char *answers[] = {"1.2.3.4", ""};
+    dq.name = "example.test";
+    dq.qtype = 28;
+    dq.n_answers = 2;
+    dq.answers = answers;
+    sh.fidelity = "ebpf";
+    sh.events_sent = 5;
+    struct {
+        Edr__V1__Event__BodyCase c;
+        void *body;
+    } bodies[] = {
+        {EDR__V1__EVENT__BODY_PROCESS_START, &ps[0]}, {EDR__V1__EVENT__BODY_PROCESS_START, &ps[1]},
+        {EDR__V1__EVENT__BODY_PROCESS_START, &ps[2]}, {EDR__V1__EVENT__BODY_PROCESS_START, &ps[3]},
+        {EDR__V1__EVENT__BODY_PROCESS_FORK, &pf},     {EDR__V1__EVENT__BODY_PROCESS_EXIT, &px},
+        {EDR__V1__EVENT__BODY_PROCESS_EXIT, &px0},    {EDR__V1__EVENT__BODY_PROCESS_ACCESS, &pa},
+        {EDR__V1__EVENT__BODY_FILE_CREATE, &fc},      {EDR__V1__EVENT__BODY_FILE_WRITE, &fw},
+        {EDR__V1__EVENT__BODY_FILE_RENAME, &fr},      {EDR__V1__EVENT__BODY_FILE_DELETE, &fd},
+        {EDR__V1__EVENT__BODY_FILE_ATTR, &fa},        {EDR__V1__EVENT__BODY_FILE_EXEC, &fe},
+        {EDR__V1__EVENT__BODY_NETWORK, &nw},          {EDR__V1__EVENT__BODY_NETWORK, &nw0},
+        {EDR__V1__EVENT__BODY_DNS_QUERY, &dq},        {EDR__V1__EVENT__BODY_SENSOR_HEALTH, &sh},
+        {EDR__V1__EVENT__BODY__NOT_SET, NULL},        {EDR__V1__EVENT__BODY_FILE_CREATE, NULL},
+    };
+    size_t nb = sizeof(bodies) / sizeof(bodies[0]);
+    for (size_t i = 0; i < N; i++) {
+        edr__v1__event__init(&ev[i]);
+        evp[i] = &ev[i];
+        ev[i].body_case = bodies[i % nb].c;
+        ev[i].process_start = bodies[i % nb].body; /* one union: any member */
+        ev[i].time_offset_ns = i % 3 == 0 ? -(int64_t)i * 1000 : (int64_t)i << 33;
+        if (i % 5 != 4) {
+            ev[i].entity_id = (ProtobufCBinaryData){16, id[i % 2]};
+            ev[i].parent_entity_id = (ProtobufCBinaryData){i % 3 ? 16u : 0u, id[2]};
+            ev[i].pid = i % 4 ? (uint32_t)(100 + i % 2) : 0xFFFFFFFFu;
+        } else {
+            ev[i].entity_id = (ProtobufCBinaryData){5, id[0]}; /* not an id: stays inline */
+        }
+        ev[i].tid = (uint32_t)(i % 7 ? 0 : 300 + i);
+    }
+    Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
+    si.host_id = (ProtobufCBinaryData){16, id[1]};
+    si.hostname = "h";
+    Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
+    b.schema_version = 1;
+    b.sensor = &si;
+    b.seq = 300;
+    b.base_time_ns = 1700000000000000000ull;
+    b.n_events = N;
+    b.events = evp;
+    const uint8_t *out;
+    size_t len;
+    assert_int_equal(edr_frame_encode(fx->ctx, &b, 0, &out, &len), 0);
+    assert_packed_like_protobuf_c(out, len, N);
+    /* and it still decodes to what went in */
+    Edr__V1__EventBatch *d;
+    assert_int_equal(edr_frame_decode(fx->ctx, out, len, &d), 0);
+    assert_int_equal(d->n_events, N);
+    assert_string_equal(d->events[1]->process_start->command_line, huge);
+    assert_int_equal(d->events[5]->process_exit->exit_code, -1);
+    assert_int_equal(d->events[14]->network->local->port, 65535);
+    assert_int_equal(d->events[0]->time_offset_ns, 0);
+    assert_int_equal(d->events[3]->time_offset_ns, -3000);
+    assert_memory_equal(d->events[7]->process_access->target_entity_id.data, id[2], 16);
+    /* synthetic batches of every host, as the sensor pipeline sends them */
+    for (uint32_t h = 0; h < 3; h++) {
+        Edr__V1__EventBatch *sb = edr_synth_next_batch(fx->synth, h, 1000, &fx->arena);
+        assert_int_equal(edr_frame_encode(fx->ctx, sb, 0, &out, &len), 0);
+        assert_packed_like_protobuf_c(out, len, 1000);
+    }
+    /* a bound smaller than the batch is refused, not truncated */
+    edr_frame_opts_t small = {.max_raw_len = 4096};
+    edr_frame_ctx_t *c = edr_frame_ctx_new(&small);
+    assert_int_equal(edr_frame_encode(c, &b, 0, &out, &len), EDR_EINVAL);
+    edr_frame_ctx_destroy(c);
+    free(s127);
+    free(s128);
+    free(s16k);
+    free(huge);
+}
+
 static void test_uncompressed_codec(void **state)
 {
     fx_t *fx = *state;
@@ -375,6 +567,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roundtrip_identical, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pack_matches_protobuf_c, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uncompressed_codec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_magic, setup, teardown),
