@@ -24,4 +24,12 @@ void edr_cli_print_escaped(FILE *f, const char *s);
 /* Reads a whole file; caller frees *out. Returns 0 or -1 with errno set. */
 int edr_cli_read_file(const char *path, unsigned char **out, size_t *len);
 
+/* Most --set options one command takes. */
+#define EDR_CLI_MAX_SETS 64
+
+/* Appends one --set KEY=VALUE to sets[] (EDR_CLI_MAX_SETS entries). Returns
+ * 0, or -1 after telling the user on stderr that there are too many: an
+ * override is never dropped silently. */
+int edr_cli_add_set(const char *cmd, char **sets, int *n_sets, char *kv);
+
 #endif

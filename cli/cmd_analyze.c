@@ -103,7 +103,7 @@ int edr_cmd_analyze(int argc, char **argv)
                                          {"set", required_argument, NULL, 'x'},    {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *cfg_path = NULL, *rcas[32];
-    char *sets[32];
+    char *sets[EDR_CLI_MAX_SETS];
     int n_sets = 0, n_rcas = 0, follow = 0, rc = 1, c;
     double idle = 5;
     optind = 1;
@@ -134,8 +134,8 @@ int edr_cmd_analyze(int argc, char **argv)
             cfg_path = optarg;
             break;
         case 'x':
-            if (n_sets < 32)
-                sets[n_sets++] = optarg;
+            if (edr_cli_add_set("analyze", sets, &n_sets, optarg))
+                return 2;
             break;
         case 'h':
             usage(stdout);

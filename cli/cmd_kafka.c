@@ -35,7 +35,7 @@ int edr_cmd_kafka(int argc, char **argv)
         return help ? 0 : 2;
     }
     const char *cfg_path = NULL, *bfile = NULL;
-    char *sets[64];
+    char *sets[EDR_CLI_MAX_SETS];
     int n_sets = 0, c;
     argc--;
     argv++;
@@ -43,8 +43,10 @@ int edr_cmd_kafka(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "c:s:b:h", opts, NULL)) != -1) {
         if (c == 'c')
             cfg_path = optarg;
-        else if (c == 's' && n_sets < 64)
-            sets[n_sets++] = optarg;
+        else if (c == 's') {
+            if (edr_cli_add_set("kafka serve", sets, &n_sets, optarg))
+                return 2;
+        }
         else if (c == 'b')
             bfile = optarg;
         else

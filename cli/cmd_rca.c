@@ -184,7 +184,7 @@ int edr_cmd_rca(int argc, char **argv)
     const char *store = NULL, *sysmon = NULL, *entity_s = NULL, *host = NULL, *fmt_s = NULL,
                *out_path = NULL, *title = NULL, *cfg_path = NULL;
     const char *actions[32];
-    char *sets[32];
+    char *sets[EDR_CLI_MAX_SETS];
     int n_actions = 0, n_sets = 0, json = 0, rc = 1;
     long pid = -1;
     uint64_t at = 0;
@@ -243,8 +243,8 @@ int edr_cmd_rca(int argc, char **argv)
             cfg_path = optarg;
             break;
         case 'x':
-            if (n_sets < 32)
-                sets[n_sets++] = optarg;
+            if (edr_cli_add_set("rca", sets, &n_sets, optarg))
+                return 2;
             break;
         case 'h':
             usage(stdout);

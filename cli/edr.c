@@ -28,6 +28,16 @@ void edr_cli_print_escaped(FILE *f, const char *s)
     edr_text_fput_escaped(f, s);
 }
 
+int edr_cli_add_set(const char *cmd, char **sets, int *n_sets, char *kv)
+{
+    if (*n_sets >= EDR_CLI_MAX_SETS) {
+        fprintf(stderr, "edr %s: more than %d --set options\n", cmd, EDR_CLI_MAX_SETS);
+        return -1;
+    }
+    sets[(*n_sets)++] = kv;
+    return 0;
+}
+
 int edr_cli_read_file(const char *path, unsigned char **out, size_t *len)
 {
     FILE *f = fopen(path, "rb");

@@ -1,0 +1,133 @@
+/* The edr command's option handling: help, refusals with exit status 2 and a clear message. */
+#include "edr_test.h"
+
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+typedef struct {
+    int status;
+    char out[8192];
+    char err[8192];
+} run_t;
+
+static void drain(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < cap && (r = read(fd, buf + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    buf[n] = 0;
+    char sink[4096];
+    while (read(fd, sink, sizeof(sink)) > 0)
+        ;
+}
+
+/* Runs bin/edr with argv (NULL-terminated, without the program name). */
+static void run(run_t *r, char **args)
+{
+    char *argv[160];
+    static char bin[512];
+    snprintf(bin, sizeof(bin), "%s/edr", EDR_BIN_DIR);
+    argv[0] = bin;
+    int n = 1;
+    while (args[n - 1] && n < 159) {
+        argv[n] = args[n - 1];
+        n++;
+    }
+    argv[n] = NULL;
+    int po[2], pe[2];
+    assert_int_equal(pipe(po), 0);
+    assert_int_equal(pipe(pe), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, po[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
+    posix_spawn_file_actions_addclose(&fa, po[0]);
+    posix_spawn_file_actions_addclose(&fa, pe[0]);
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, bin, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(po[1]);
+    close(pe[1]);
+    drain(po[0], r->out, sizeof(r->out)); /* usage texts are small: no deadlock on stderr */
+    drain(pe[0], r->err, sizeof(r->err));
+    close(po[0]);
+    close(pe[0]);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    r->status = WEXITSTATUS(st);
+}
+
+static void test_help_goes_to_stdout(void **state)
+{
+    (void)state;
+    static run_t r;
+    const char *cmds[] = {"rca", "analyze", "import", "store"};
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        char *args[] = {(char *)cmds[i], "--help", NULL};
+        run(&r, args);
+        if (r.status != 0 || !strstr(r.out, "usage"))
+            fail_msg("edr %s --help: status %d, stdout '%.200s'", cmds[i], r.status, r.out);
+    }
+}
+
+static void test_too_many_sets_refused(void **state)
+{
+    (void)state;
+    static run_t r;
+    char *args[150];
+    const char *heads[][4] = {{"rca", "--store", "/nonexistent", "--pid"}, {"analyze", "--follow", NULL, NULL}};
+    for (int h = 0; h < 2; h++) {
+        int n = 0;
+        for (int k = 0; k < 4 && heads[h][k]; k++)
+            args[n++] = (char *)heads[h][k];
+        if (h == 0)
+            args[n++] = "1";
+        for (int k = 0; k < 65; k++) {
+            args[n++] = "--set";
+            args[n++] = "log.level=info";
+        }
+        args[n] = NULL;
+        run(&r, args);
+        assert_int_equal(r.status, 2);
+        if (!strstr(r.err, "more than 64 --set options"))
+            fail_msg("edr %s: stderr '%.300s'", heads[h][0], r.err);
+    }
+}
+
+static void test_bad_values_refused(void **state)
+{
+    (void)state;
+    static run_t r;
+    char *bad_pid[] = {"rca", "--store", "/nonexistent", "--pid", "12x", NULL};
+    run(&r, bad_pid);
+    assert_int_equal(r.status, 2);
+    char *unknown[] = {"no-such-command", NULL};
+    run(&r, unknown);
+    assert_int_not_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "no-such-command"));
+    char *unknown_opt[] = {"rca", "--frobnicate", NULL};
+    run(&r, unknown_opt);
+    assert_int_equal(r.status, 2);
+}
+
+int main(void)
+{
+    if (access(EDR_BIN_DIR "/edr", X_OK) != 0) {
+        printf("SKIP: %s/edr is not built\n", EDR_BIN_DIR);
+        return 0;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help_goes_to_stdout),
+        cmocka_unit_test(test_too_many_sets_refused),
+        cmocka_unit_test(test_bad_values_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
