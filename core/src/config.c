@@ -40,14 +40,15 @@ struct edr_config {
     kv_t *extra; /* pass-through entries, in insertion order */
 };
 
-int edr_parse_size(const char *s, uint64_t *out)
+typedef struct {
+    const char *suffix;
+    uint64_t mult;
+} unit_t;
+
+/* Digits, optional spaces (when `spaces`), then one of the units' suffixes;
+ * a bare 0 needs no unit. Overflow and anything else: EDR_EINVAL. */
+static int parse_scaled(const char *s, const unit_t *units, size_t n_units, int spaces, uint64_t *out)
 {
-    static const struct {
-        const char *suffix;
-        uint64_t mult;
-    } units[] = {{"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30}, {"TiB", 1ull << 40},
-                 {"KB", 1000},        {"MB", 1000000},     {"GB", 1000000000}, {"K", 1ull << 10},
-                 {"M", 1ull << 20},   {"G", 1ull << 30},   {"B", 1},           {"", 1}};
     char *end;
     errno = 0;
     if (!isdigit((unsigned char)*s))
@@ -55,11 +56,15 @@ int edr_parse_size(const char *s, uint64_t *out)
     unsigned long long v = strtoull(s, &end, 10);
     if (errno)
         return EDR_EINVAL;
-    while (*end == ' ')
+    while (spaces && *end == ' ')
         end++;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+    if (*end == 0 && v == 0) {
+        *out = 0;
+        return 0;
+    }
+    for (size_t i = 0; i < n_units; i++) {
         if (strcmp(end, units[i].suffix) == 0) {
-            if (units[i].mult > 1 && v > UINT64_MAX / units[i].mult)
+            if (v > UINT64_MAX / units[i].mult)
                 return EDR_EINVAL;
             *out = v * units[i].mult;
             return 0;
@@ -68,38 +73,25 @@ int edr_parse_size(const char *s, uint64_t *out)
     return EDR_EINVAL;
 }
 
+int edr_parse_size(const char *s, uint64_t *out)
+{
+    static const unit_t units[] = {{"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30},
+                                   {"TiB", 1ull << 40}, {"KB", 1000},        {"MB", 1000000},
+                                   {"GB", 1000000000},  {"K", 1ull << 10},   {"M", 1ull << 20},
+                                   {"G", 1ull << 30},   {"B", 1},            {"", 1}};
+    return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), 1, out);
+}
+
 int edr_parse_duration(const char *s, uint64_t *out_ns)
 {
-    static const struct {
-        const char *suffix;
-        uint64_t ns;
-    } units[] = {{"ns", 1},
-                 {"us", 1000},
-                 {"ms", 1000000},
-                 {"s", 1000000000ull},
-                 {"m", 60ull * 1000000000ull},
-                 {"h", 3600ull * 1000000000ull},
-                 {"d", 86400ull * 1000000000ull}};
-    char *end;
-    errno = 0;
-    if (!isdigit((unsigned char)*s))
-        return EDR_EINVAL;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno)
-        return EDR_EINVAL;
-    if (*end == 0 && v == 0) {
-        *out_ns = 0;
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(end, units[i].suffix) == 0) {
-            if (v > UINT64_MAX / units[i].ns)
-                return EDR_EINVAL;
-            *out_ns = v * units[i].ns;
-            return 0;
-        }
-    }
-    return EDR_EINVAL;
+    static const unit_t units[] = {{"ns", 1},
+                                   {"us", 1000},
+                                   {"ms", 1000000},
+                                   {"s", 1000000000ull},
+                                   {"m", 60ull * 1000000000ull},
+                                   {"h", 3600ull * 1000000000ull},
+                                   {"d", 86400ull * 1000000000ull}};
+    return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), 0, out_ns);
 }
 
 static int find_setting(const char *key)

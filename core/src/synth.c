@@ -122,6 +122,26 @@ void edr_synth_host_id(const edr_synth_t *s, uint32_t h, uint8_t out[16])
     memcpy(out, s->hosts[h].host_id, 16);
 }
 
+/* The ProcessStart of p's program template (image, argv, user); NULL when
+ * the arena is out of memory. */
+static Edr__V1__ProcessStart *process_start(edr_arena_t *a, const sproc_t *p)
+{
+    const tmpl_t *t = &programs[p->tmpl];
+    Edr__V1__ProcessStart *ps = edr_arena_alloc(a, sizeof(*ps));
+    if (!ps)
+        return NULL;
+    edr__v1__process_start__init(ps);
+    ps->exe = (char *)t->exe;
+    size_t argc = 0;
+    while (argc < 8 && t->argv[argc])
+        argc++;
+    ps->argv = (char **)t->argv;
+    ps->n_argv = argc;
+    ps->uid = ps->gid = uids[p->user];
+    ps->user = ps->group = (char *)users[p->user];
+    return ps;
+}
+
 static void proc_spawn(edr_synth_t *s, shost_t *hs, sproc_t *p, const sproc_t *parent,
                        uint16_t tmpl, int base)
 {
@@ -264,18 +284,8 @@ Edr__V1__EventBatch *edr_synth_next_batch(edr_synth_t *s, uint32_t h, size_t n, 
             hs->last_actor = hs->n_live;
             sproc_t *child = &hs->live[hs->n_live++];
             proc_spawn(s, hs, child, parent, (uint16_t)(N_BASE + rndn(s, N_PROGRAMS - N_BASE)), 0);
-            const tmpl_t *t = &programs[child->tmpl];
-            Edr__V1__ProcessStart *ps = edr_arena_alloc(a, sizeof(*ps));
-            edr__v1__process_start__init(ps);
-            ps->exe = (char *)t->exe;
-            size_t argc = 0;
-            while (argc < 8 && t->argv[argc])
-                argc++;
-            ps->argv = (char **)t->argv;
-            ps->n_argv = argc;
+            Edr__V1__ProcessStart *ps = process_start(a, child);
             ps->cwd = child->user ? "/home/alice" : "/";
-            ps->uid = ps->gid = uids[child->user];
-            ps->user = ps->group = (char *)users[child->user];
             ps->ppid = parent->pid;
             ps->start_time_ns = hs->now_ns;
             e->body_case = EDR__V1__EVENT__BODY_PROCESS_START;
@@ -739,22 +749,12 @@ Edr__V1__EventBatch *edr_synth_seed_batch(edr_synth_t *s, uint32_t h, edr_arena_
     Edr__V1__Event **evs = b->events;
     for (size_t i = 0; i < n; i++) {
         const sproc_t *p = &hs->live[i];
-        const tmpl_t *t = &programs[p->tmpl];
         Edr__V1__Event *e = &ev[i];
         evs[i] = e;
         edr__v1__event__init(e);
-        Edr__V1__ProcessStart *ps = edr_arena_alloc(a, sizeof(*ps));
+        Edr__V1__ProcessStart *ps = process_start(a, p);
         if (!ps)
             return NULL;
-        edr__v1__process_start__init(ps);
-        ps->exe = (char *)t->exe;
-        size_t argc = 0;
-        while (argc < 8 && t->argv[argc])
-            argc++;
-        ps->argv = (char **)t->argv;
-        ps->n_argv = argc;
-        ps->uid = ps->gid = uids[p->user];
-        ps->user = ps->group = (char *)users[p->user];
         ps->seeded = 1;
         ps->start_time_ns = s->opts.start_ns;
         e->body_case = EDR__V1__EVENT__BODY_PROCESS_START;

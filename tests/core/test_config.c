@@ -118,6 +118,11 @@ static void test_parsers(void **state)
     assert_int_equal(v, 8ull * 3600 * 1000000000ull);
     assert_int_equal(edr_parse_duration("100", &v), EDR_EINVAL); /* a unit is required */
     assert_int_equal(edr_parse_duration("0", &v), 0);
+    assert_int_equal(edr_parse_size("1 KiB", &v), 0); /* a space before the unit */
+    assert_int_equal(v, 1024);
+    assert_int_equal(edr_parse_duration("1 s", &v), EDR_EINVAL);
+    assert_int_equal(edr_parse_duration("300000d", &v), EDR_EINVAL); /* past 2^64 ns */
+    assert_int_equal(edr_parse_size("3XB", &v), EDR_EINVAL);
 }
 
 static void test_every_setting_documented(void **state)
