@@ -340,6 +340,21 @@ int main(int argc, char **argv)
     printf("RESULT frame_encode_rate_peer %.2f M_events/s\n", t_enc > 0 ? (double)done / t_enc / 1e6 : 0);
     printf("RESULT graph_edge_bytes %zu bytes/edge\n", edr_graph_edge_size());
     printf("RESULT graph_memory_per_edge %.1f bytes/edge\n", n_edges ? (double)edr_graph_memory(g) / (double)n_edges : 0);
+    {
+        edr_graph_mem_t gm;
+        edr_graph_memory_parts(g, &gm);
+        double ne = n_edges ? (double)n_edges : 1;
+        const struct {
+            const char *name;
+            size_t bytes;
+        } part[] = {{"edges", gm.edges},     {"nodes", gm.nodes},       {"index", gm.index},
+                    {"strings", gm.strings}, {"intern", gm.intern},     {"hosts", gm.hosts},
+                    {"flows", gm.flows},     {"peers", gm.peers},       {"patterns", gm.patterns},
+                    {"users", gm.users},     {"aux", gm.aux}};
+        for (size_t i = 0; i < sizeof(part) / sizeof(part[0]); i++)
+            printf("RESULT graph_memory_%s_per_edge %.2f bytes/edge\n", part[i].name, (double)part[i].bytes / ne);
+        printf("RESULT graph_memory_total %.1f MB\n", (double)gm.total / 1e6);
+    }
     printf("RESULT rca_store_events_loaded_avg %.0f events\n", ss.runs ? ss.events_loaded / (double)ss.runs : 0);
     printf("RESULT rca_store_lateral_hops_avg %.2f hops\n", ss.runs ? ss.hops / (double)ss.runs : 0);
     report("rca_", &ss);

@@ -14,8 +14,8 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-_Static_assert(sizeof(gnode_t) <= 64, "graph node must stay compact");
-_Static_assert(sizeof(gedge_t) <= 64, "graph edge must stay compact");
+_Static_assert(sizeof(gnode_t) == 56, "graph node must stay compact");
+_Static_assert(sizeof(gedge_t) == 24, "graph edge must stay compact");
 
 static const uint8_t zero_id[16];
 
@@ -36,10 +36,9 @@ int edr__grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
     return 0;
 }
 
-/* Growth of the node and edge arrays: page-aligned mappings grown in place
- * or moved by the kernel (no copy), so a 64-byte node is one cache line and
- * an edge never straddles two (a malloc'd block starts 16 bytes into a page,
- * which put most nodes on two lines and doubled the misses of a lookup). */
+/* Growth of the node, edge, string and edge-port arrays: page-aligned
+ * mappings grown in place or moved by the kernel (no copy); the pages past
+ * the last element are never written, so they take no memory. */
 static int grow_mapped(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
@@ -62,6 +61,34 @@ static void free_mapped(void *p, size_t cap, size_t elem)
         munmap(p, cap * elem);
 }
 
+/* ------------------------------------------------------------ hash tables */
+
+/* The hash tables use linear probing over any capacity (not only powers of
+ * two): the home slot of a 32-bit hash h is h * cap / 2^32, and a full
+ * table grows by half, so that its load stays between about 0.5 and its
+ * maximum instead of dropping to a quarter after a doubling. */
+static inline size_t home32(uint32_t h, size_t cap)
+{
+    return (size_t)(((uint64_t)h * cap) >> 32);
+}
+
+static inline size_t next_slot(size_t j, size_t cap)
+{
+    return ++j == cap ? 0 : j;
+}
+
+/* 1 when a table of cap slots holding n must grow before one more is added
+ * (load above num/den afterwards). */
+static inline int table_full(size_t n, size_t cap, size_t num, size_t den)
+{
+    return (n + 1) * den > cap * num;
+}
+
+static inline size_t table_grown(size_t cap, size_t first)
+{
+    return cap ? cap + cap / 2 : first;
+}
+
 /* ------------------------------------------------------------ strings */
 
 static int intern_rehash(edr_graph_t *g, size_t ncap)
@@ -74,9 +101,9 @@ static int intern_rehash(edr_graph_t *g, size_t ncap)
         if (!off)
             continue;
         const char *s = g->pool + off;
-        size_t j = XXH3_64bits(s, strlen(s)) & (ncap - 1);
+        size_t j = home32((uint32_t)XXH3_64bits(s, strlen(s)), ncap);
         while (t[j])
-            j = (j + 1) & (ncap - 1);
+            j = next_slot(j, ncap);
         t[j] = off;
     }
     free(g->interned);
@@ -91,20 +118,21 @@ static uint32_t intern_n(edr_graph_t *g, const char *s, size_t n)
 {
     if (!s || !n)
         return 0;
-    if ((g->n_interned + 1) * 2 > g->interned_cap &&
-        intern_rehash(g, g->interned_cap ? g->interned_cap * 2 : 4096) != 0)
+    /* probes compare strings (a miss each): the load stays at most 0.5 */
+    if (table_full(g->n_interned, g->interned_cap, 1, 2) &&
+        intern_rehash(g, table_grown(g->interned_cap, 4096)) != 0)
         return 0;
     uint64_t h = XXH3_64bits(s, n);
-    size_t j = h & (g->interned_cap - 1);
+    size_t j = home32((uint32_t)h, g->interned_cap);
     while (g->interned[j]) {
         const char *c = g->pool + g->interned[j];
         if (strncmp(c, s, n) == 0 && c[n] == '\0')
             return g->interned[j];
-        j = (j + 1) & (g->interned_cap - 1);
+        j = next_slot(j, g->interned_cap);
     }
     if (g->pool_len + n + 1 > UINT32_MAX)
         return 0;
-    if (edr__grow((void **)&g->pool, &g->pool_cap, g->pool_len + n + 1, 1, 1024) != 0)
+    if (grow_mapped((void **)&g->pool, &g->pool_cap, g->pool_len + n + 1, 1) != 0)
         return 0;
     uint32_t off = (uint32_t)g->pool_len;
     memcpy(g->pool + off, s, n);
@@ -127,7 +155,7 @@ static uint32_t pool_bytes(edr_graph_t *g, const uint8_t *p, size_t n, const uin
     if (!q || (m != 4 && m != 16))
         m = 0;
     if (g->pool_len + n + m + 2 > UINT32_MAX ||
-        edr__grow((void **)&g->pool, &g->pool_cap, g->pool_len + n + m + 2, 1, 1024) != 0)
+        grow_mapped((void **)&g->pool, &g->pool_cap, g->pool_len + n + m + 2, 1) != 0)
         return 0;
     uint32_t off = (uint32_t)g->pool_len;
     g->pool[off] = (char)n;
@@ -148,23 +176,34 @@ static inline uint64_t id_hash(const uint8_t id[16])
     return h ^ (h >> 29);
 }
 
+/* Index slot of node n with hash h: node + 1 in the low bits, 4 bits of
+ * the hash above them. */
+#define IDX_NODE_MASK ((1u << GRAPH_NODE_BITS) - 1)
+
 static inline uint32_t id_tag(uint64_t h)
 {
-    return (uint32_t)(h >> 32);
+    return (uint32_t)(h >> 60) << GRAPH_NODE_BITS;
 }
 
+static inline size_t id_home(uint64_t h, size_t cap)
+{
+    return home32((uint32_t)h, cap);
+}
+
+/* Index load at most 0.75: most lookups find their node within a slot or
+ * two; a new node's search runs to the end of its cluster, but a slot of
+ * another node is read only when its 4 tag bits match (one in 16). */
 static int index_rehash(edr_graph_t *g, size_t ncap)
 {
-    struct gslot *t = calloc(ncap, sizeof(*t));
+    uint32_t *t = calloc(ncap, sizeof(*t));
     if (!t)
         return EDR_ENOMEM;
     for (size_t i = 0; i < g->n_nodes; i++) {
         uint64_t h = id_hash(g->nodes[i].id);
-        size_t j = h & (ncap - 1);
-        while (t[j].node)
-            j = (j + 1) & (ncap - 1);
-        t[j].node = (uint32_t)i + 1;
-        t[j].tag = id_tag(h);
+        size_t j = id_home(h, ncap);
+        while (t[j])
+            j = next_slot(j, ncap);
+        t[j] = ((uint32_t)i + 1) | id_tag(h);
     }
     free(g->index);
     g->index = t;
@@ -178,12 +217,11 @@ uint32_t edr_graph_find_entity(const edr_graph_t *g, const uint8_t id[16])
         return EDR_GRAPH_NONE;
     uint64_t h = id_hash(id);
     uint32_t tag = id_tag(h);
-    size_t j = h & (g->index_cap - 1);
-    while (g->index[j].node) {
-        uint32_t n = g->index[j].node - 1;
-        if (g->index[j].tag == tag && memcmp(g->nodes[n].id, id, 16) == 0)
+    size_t j = id_home(h, g->index_cap);
+    for (uint32_t v; (v = g->index[j]) != 0; j = next_slot(j, g->index_cap)) {
+        uint32_t n = (v & IDX_NODE_MASK) - 1;
+        if ((v & ~IDX_NODE_MASK) == tag && memcmp(g->nodes[n].id, id, 16) == 0)
             return n;
-        j = (j + 1) & (g->index_cap - 1);
     }
     return EDR_GRAPH_NONE;
 }
@@ -194,15 +232,14 @@ static uint32_t node_get(edr_graph_t *g, const uint8_t id[16], edr_node_kind_t k
                          uint64_t t, int *made)
 {
     *made = 0;
-    if ((g->n_nodes + 1) * 2 > g->index_cap &&
-        index_rehash(g, g->index_cap ? g->index_cap * 2 : 65536) != 0)
+    if (table_full(g->n_nodes, g->index_cap, 3, 4) && index_rehash(g, table_grown(g->index_cap, 65536)) != 0)
         return EDR_GRAPH_NONE;
     uint64_t h = id_hash(id);
     uint32_t tag = id_tag(h);
-    size_t j = h & (g->index_cap - 1);
-    while (g->index[j].node) {
-        uint32_t n = g->index[j].node - 1;
-        if (g->index[j].tag == tag && memcmp(g->nodes[n].id, id, 16) == 0) {
+    size_t j = id_home(h, g->index_cap);
+    for (uint32_t v; (v = g->index[j]) != 0; j = next_slot(j, g->index_cap)) {
+        uint32_t n = (v & IDX_NODE_MASK) - 1;
+        if ((v & ~IDX_NODE_MASK) == tag && memcmp(g->nodes[n].id, id, 16) == 0) {
             gnode_t *x = &g->nodes[n];
             if (t && (t < x->t0 || !x->t0) && !(x->flags & GN_STARTED))
                 x->t0 = t;
@@ -210,9 +247,8 @@ static uint32_t node_get(edr_graph_t *g, const uint8_t id[16], edr_node_kind_t k
                 x->t_last = t;
             return n;
         }
-        j = (j + 1) & (g->index_cap - 1);
     }
-    if (g->n_nodes >= UINT32_MAX - 1 ||
+    if (g->n_nodes >= GRAPH_MAX_NODES ||
         grow_mapped((void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof(gnode_t)) != 0)
         return EDR_GRAPH_NONE;
     uint32_t n = (uint32_t)g->n_nodes++;
@@ -220,11 +256,10 @@ static uint32_t node_get(edr_graph_t *g, const uint8_t id[16], edr_node_kind_t k
     memset(x, 0, sizeof(*x));
     memcpy(x->id, id, 16);
     x->t0 = x->t_last = t;
-    x->in_head = x->out_head = x->parent = EDR_GRAPH_NONE;
+    x->in_head = x->out_head = EDR_GRAPH_NONE;
     x->host = host;
     x->kind = (uint8_t)kind;
-    g->index[j].node = n + 1;
-    g->index[j].tag = tag;
+    g->index[j] = (n + 1) | tag;
     *made = 1;
     return n;
 }
@@ -369,15 +404,19 @@ static uint32_t edge_add(edr_graph_t *g, edr_edge_kind_t kind, uint32_t src, uin
     if (g->n_edges >= UINT32_MAX - 1 ||
         grow_mapped((void **)&g->edges, &g->cap_edges, g->n_edges + 1, sizeof(gedge_t)) != 0)
         return EDR_GRAPH_NONE;
+    /* a connect edge's port is its remote node's; others are kept aside */
+    int keep_aux = aux && !(kind == EDR_EDGE_CONNECT && aux == g->nodes[dst].pid);
+    if (keep_aux && grow_mapped((void **)&g->aux, &g->cap_aux, g->n_aux + 1, sizeof(gaux_t)) != 0)
+        return EDR_GRAPH_NONE;
     uint32_t e = (uint32_t)g->n_edges++;
+    if (keep_aux)
+        g->aux[g->n_aux++] = (gaux_t){e, aux};
     gedge_t *x = &g->edges[e];
     x->src = src;
     x->dst = dst;
     x->t = t;
-    x->aux = aux;
-    x->kind = (uint8_t)kind;
-    x->flags = 0;
-    x->pad = 0;
+    x->kind = (unsigned)kind;
+    x->flags = keep_aux ? GE_AUX : 0;
     x->next_out = g->nodes[src].out_head;
     g->nodes[src].out_head = e;
     x->next_in = g->nodes[dst].in_head;
@@ -385,6 +424,33 @@ static uint32_t edge_add(edr_graph_t *g, edr_edge_kind_t kind, uint32_t src, uin
     if (t > g->nodes[dst].t_last)
         g->nodes[dst].t_last = t;
     return e;
+}
+
+uint32_t edr__graph_edge_aux(const edr_graph_t *g, uint32_t e)
+{
+    const gedge_t *x = &g->edges[e];
+    if (x->flags & GE_AUX) {
+        size_t lo = 0, hi = g->n_aux;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (g->aux[mid].edge < e)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        return lo < g->n_aux && g->aux[lo].edge == e ? g->aux[lo].val : 0;
+    }
+    return x->kind == EDR_EDGE_CONNECT ? g->nodes[x->dst].pid : 0;
+}
+
+uint32_t edr__graph_parent(const edr_graph_t *g, uint32_t n)
+{
+    if (!(g->nodes[n].flags & GN_PARENT))
+        return EDR_GRAPH_NONE;
+    for (uint32_t e = g->nodes[n].in_head; e != EDR_GRAPH_NONE; e = g->edges[e].next_in)
+        if (g->edges[e].kind == EDR_EDGE_FORK)
+            return g->edges[e].src;
+    return EDR_GRAPH_NONE;
 }
 
 /* 1 when one of the newest few incoming edges of dst is (kind, src). */
@@ -408,11 +474,11 @@ static uint64_t ip_key(uint16_t host, const uint8_t *ip, size_t len)
     return XXH3_64bits(k, sizeof(k)) | 1;
 }
 
-/* Home slot of a key of a gktab_t. Keys have their low bit set (0 marks
- * an empty slot), so the bit is dropped: with it every home slot was odd. */
-static inline size_t key_slot(uint64_t k, size_t cap)
+/* gktab_t: 8-byte slots, load at most 0.8. The home slot of a key comes
+ * from the key alone (rehashing needs nothing else). */
+static inline size_t ktab_home(uint32_t key)
 {
-    return (size_t)(k >> 1) & (cap - 1);
+    return (uint32_t)(key * 0x9E3779B1u);
 }
 
 static int ktab_rehash(gktab_t *c, size_t ncap)
@@ -423,9 +489,9 @@ static int ktab_rehash(gktab_t *c, size_t ncap)
     for (size_t i = 0; i < c->cap; i++) {
         if (!c->slots[i].key)
             continue;
-        size_t j = key_slot(c->slots[i].key, ncap);
+        size_t j = home32((uint32_t)ktab_home(c->slots[i].key), ncap);
         while (t[j].key)
-            j = (j + 1) & (ncap - 1);
+            j = next_slot(j, ncap);
         t[j] = c->slots[i];
     }
     free(c->slots);
@@ -434,19 +500,19 @@ static int ktab_rehash(gktab_t *c, size_t ncap)
     return 0;
 }
 
-/* Slot of key k (non-zero); when absent, added with both values 0 (NULL when
- * out of memory, or absent and add is 0). */
-static struct gkslot *ktab_slot(gktab_t *c, uint64_t k, int add)
+/* Slot of key k (non-zero); when absent, added with value 0 (NULL when out
+ * of memory, or absent and add is 0). */
+static struct gkslot *ktab_slot(gktab_t *c, uint32_t k, int add)
 {
-    if (add && (c->n + 1) * 2 > c->cap && ktab_rehash(c, c->cap ? c->cap * 2 : 1024) != 0)
+    if (add && table_full(c->n, c->cap, 4, 5) && ktab_rehash(c, table_grown(c->cap, 1024)) != 0)
         return NULL;
     if (!c->cap)
         return NULL;
-    size_t j = key_slot(k, c->cap);
+    size_t j = home32((uint32_t)ktab_home(k), c->cap);
     while (c->slots[j].key) {
         if (c->slots[j].key == k)
             return &c->slots[j];
-        j = (j + 1) & (c->cap - 1);
+        j = next_slot(j, c->cap);
     }
     if (!add)
         return NULL;
@@ -455,18 +521,125 @@ static struct gkslot *ktab_slot(gktab_t *c, uint64_t k, int add)
     return &c->slots[j];
 }
 
-/* Adds one to the counter of key (non-zero); out of memory loses the count only. */
-static void count_inc(gktab_t *c, uint64_t k)
+/* gctab_t: counters keyed by a 64-bit hash, each slot 8 bytes: the high 48
+ * bits of the hash (the home slot is chosen from them, so two keys are
+ * merged only when those 48 bits agree: about 0.02 pairs among 4 M keys)
+ * and a 16-bit count. A count past 0xfffe is kept exactly in c->big (a
+ * small table keyed by the 48 bits) and its slot reads 0xffff. */
+#define CT_HI       (~(uint64_t)0xffff)
+#define CT_SAT      0xffffu
+
+static inline uint64_t ct_key(uint64_t k)
 {
-    struct gkslot *x = ktab_slot(c, k, 1);
-    if (x)
-        x->a++;
+    return k & CT_HI ? k & CT_HI : (uint64_t)1 << 16;
 }
 
-static uint32_t count_get(const gktab_t *c, uint64_t k)
+static inline size_t ctab_home(uint64_t key, size_t cap)
 {
-    const struct gkslot *x = ktab_slot((gktab_t *)c, k, 0);
-    return x ? x->a : 0;
+    return home32((uint32_t)(key >> 16), cap);
+}
+
+static int ctab_rehash(gctab_t *c, size_t ncap)
+{
+    uint64_t *t = calloc(ncap, sizeof(*t));
+    if (!t)
+        return EDR_ENOMEM;
+    for (size_t i = 0; i < c->cap; i++) {
+        if (!c->slots[i])
+            continue;
+        size_t j = ctab_home(c->slots[i], ncap);
+        while (t[j])
+            j = next_slot(j, ncap);
+        t[j] = c->slots[i];
+    }
+    free(c->slots);
+    c->slots = t;
+    c->cap = ncap;
+    return 0;
+}
+
+/* The exact count of a saturated key (NULL when absent and add is 0, or
+ * out of memory). */
+static uint32_t *ctab_big(gctab_t *c, uint64_t key, int add)
+{
+    if (add && (c->n_big + 1) * 2 > c->cap_big) {
+        size_t ncap = c->cap_big ? c->cap_big * 2 : 64;
+        struct gbig *t = calloc(ncap, sizeof(*t));
+        if (!t)
+            return NULL;
+        for (size_t i = 0; i < c->cap_big; i++)
+            if (c->big[i].key) {
+                size_t j = ctab_home(c->big[i].key, ncap);
+                while (t[j].key)
+                    j = next_slot(j, ncap);
+                t[j] = c->big[i];
+            }
+        free(c->big);
+        c->big = t;
+        c->cap_big = ncap;
+    }
+    if (!c->cap_big)
+        return NULL;
+    size_t j = ctab_home(key, c->cap_big);
+    while (c->big[j].key) {
+        if (c->big[j].key == key)
+            return &c->big[j].n;
+        j = next_slot(j, c->cap_big);
+    }
+    if (!add)
+        return NULL;
+    c->big[j].key = key;
+    c->n_big++;
+    return &c->big[j].n;
+}
+
+/* Adds one to the counter of hash k; out of memory loses the count only. */
+static void count_inc(gctab_t *c, uint64_t k)
+{
+    if (table_full(c->n, c->cap, 4, 5) && ctab_rehash(c, table_grown(c->cap, 1024)) != 0)
+        return;
+    uint64_t key = ct_key(k);
+    size_t j = ctab_home(key, c->cap);
+    while (c->slots[j]) {
+        if ((c->slots[j] & CT_HI) == key) {
+            uint32_t n = (uint32_t)(c->slots[j] & 0xffff);
+            if (n < CT_SAT - 1) {
+                c->slots[j]++;
+                return;
+            }
+            uint32_t *b = ctab_big(c, key, 1);
+            if (!b)
+                return;
+            if (n == CT_SAT - 1) {
+                *b = CT_SAT;
+                c->slots[j] = key | CT_SAT;
+            } else if (*b < UINT32_MAX)
+                ++*b;
+            return;
+        }
+        j = next_slot(j, c->cap);
+    }
+    c->slots[j] = key | 1;
+    c->n++;
+}
+
+static uint32_t count_get(const gctab_t *c, uint64_t k)
+{
+    if (!c->cap)
+        return 0;
+    uint64_t key = ct_key(k);
+    size_t j = ctab_home(key, c->cap);
+    while (c->slots[j]) {
+        if ((c->slots[j] & CT_HI) == key) {
+            uint32_t n = (uint32_t)(c->slots[j] & 0xffff);
+            if (n < CT_SAT)
+                return n;
+            const uint32_t *b = ctab_big((gctab_t *)c, key, 0);
+            return b ? *b : n;
+        }
+        j = next_slot(j, c->cap);
+    }
+    return 0;
 }
 
 static void ip_count_inc(edr_graph_t *g, uint16_t host, const uint8_t *ip, size_t len)
@@ -537,7 +710,7 @@ static void pat_catch_up(edr_graph_t *g)
         for (size_t i = 0; i < n; i++) {
             keys[i] = edr__graph_edge_pattern(g, (uint32_t)(g->pat_mark + i));
             if (g->patcnt.cap)
-                __builtin_prefetch(&g->patcnt.slots[key_slot(keys[i], g->patcnt.cap)], 1);
+                __builtin_prefetch(&g->patcnt.slots[ctab_home(ct_key(keys[i]), g->patcnt.cap)], 1);
         }
         for (size_t i = 0; i < n; i++)
             count_inc(&g->patcnt, keys[i]);
@@ -600,25 +773,60 @@ static int event_flow(const Edr__V1__Event *e, const Edr__V1__Endpoint **client,
     return 0;
 }
 
+static inline size_t flow_home(uint64_t k, size_t cap)
+{
+    return home32((uint32_t)(k >> 32), cap);
+}
+
+static int ftab_rehash(gftab_t *c, size_t ncap)
+{
+    struct gfslot *t = calloc(ncap, sizeof(*t));
+    if (!t)
+        return EDR_ENOMEM;
+    for (size_t i = 0; i < c->cap; i++) {
+        if (!c->slots[i].lo)
+            continue;
+        size_t j = flow_home((uint64_t)c->slots[i].hi << 32 | c->slots[i].lo, ncap);
+        while (t[j].lo)
+            j = next_slot(j, ncap);
+        t[j] = c->slots[i];
+    }
+    free(c->slots);
+    c->slots = t;
+    c->cap = ncap;
+    return 0;
+}
+
 /* Records one side of a TCP flow; when the other side is known from another
- * host, links the connecting process to the accepting one. */
+ * host, links the connecting process to the accepting one. A slot holds
+ * the first side's edge (its kind tells the side: connect 1, accept 2),
+ * then FLOW_LINKED once both sides were seen. */
 static void flow_side(edr_graph_t *g, const Edr__V1__Endpoint *client, const Edr__V1__Endpoint *server,
                       int side, uint32_t edge)
 {
-    uint64_t key = flow_key(client, server);
+    uint64_t key = flow_key(client, server); /* low bit set: lo is never 0 */
     if (!key)
         return;
-    struct gkslot *f = ktab_slot(&g->flows, key, 1);
-    if (!f)
+    gftab_t *c = &g->flows;
+    if (table_full(c->n, c->cap, 4, 5) && ftab_rehash(c, table_grown(c->cap, 1024)) != 0)
         return;
-    if (!f->b) { /* first side seen */
-        f->a = edge;
-        f->b = (uint32_t)side;
+    uint32_t lo = (uint32_t)key, hi = (uint32_t)(key >> 32);
+    size_t j = flow_home(key, c->cap);
+    while (c->slots[j].lo && (c->slots[j].lo != lo || c->slots[j].hi != hi))
+        j = next_slot(j, c->cap);
+    struct gfslot *f = &c->slots[j];
+    if (!f->lo) { /* first side seen */
+        f->lo = lo;
+        f->hi = hi;
+        f->edge = edge;
+        c->n++;
         return;
     }
-    if (f->b == (uint32_t)side || f->b == 3)
-        return; /* same side again (repeated event), or linked already */
-    const gedge_t *other = &g->edges[f->a];
+    if (f->edge == FLOW_LINKED)
+        return; /* linked already */
+    const gedge_t *other = &g->edges[f->edge];
+    if ((other->kind == EDR_EDGE_CONNECT ? 1 : 2) == side)
+        return; /* same side again (repeated event) */
     const gedge_t *mine = &g->edges[edge];
     uint32_t conn_proc = side == 1 ? mine->src : other->src;
     uint32_t acc_proc = side == 2 ? mine->dst : other->dst;
@@ -626,10 +834,18 @@ static void flow_side(edr_graph_t *g, const Edr__V1__Endpoint *client, const Edr
         uint64_t t = side == 2 ? mine->t : other->t;
         edge_add(g, EDR_EDGE_LATERAL, conn_proc, acc_proc, t, server->port);
     }
-    f->b = 3; /* linked */
+    f->edge = FLOW_LINKED;
 }
 
 /* ------------------------------------------------------------ events */
+
+/* Sets the user of process node n (out of memory loses it). */
+static void user_set(edr_graph_t *g, uint32_t n, uint32_t off)
+{
+    struct gkslot *x = ktab_slot(&g->users, n + 1, 1);
+    if (x)
+        x->val = off;
+}
 
 static void set_cmdline(edr_graph_t *g, gnode_t *x, const Edr__V1__ProcessStart *ps)
 {
@@ -728,12 +944,12 @@ static int add_event_host(edr_graph_t *g, uint16_t host, uint64_t base, const Ed
     else if (e->body_case == EDR__V1__EVENT__BODY_PROCESS_FORK && e->process_fork)
         fork_t = e->process_fork->start_time_ns ? e->process_fork->start_time_ns : t;
     if (e->parent_entity_id.len == 16 && memcmp(e->parent_entity_id.data, zero_id, 16) &&
-        g->nodes[a].parent == EDR_GRAPH_NONE &&
+        !(g->nodes[a].flags & GN_PARENT) &&
         memcmp(e->parent_entity_id.data, e->entity_id.data, 16)) {
         uint32_t p = proc_get(g, host, e->parent_entity_id.data, 0, fork_t ? fork_t : t);
         if (p == EDR_GRAPH_NONE)
             return EDR_ENOMEM;
-        g->nodes[a].parent = p;
+        g->nodes[a].flags |= GN_PARENT;
         uint64_t et = fork_t ? fork_t : g->nodes[a].t0;
         if (edge_add(g, EDR_EDGE_FORK, p, a, et, 0) == EDR_GRAPH_NONE)
             return EDR_ENOMEM;
@@ -751,11 +967,13 @@ static int add_event_host(edr_graph_t *g, uint16_t host, uint64_t base, const Ed
             x->s_a = intern(g, ps->exe);
         set_cmdline(g, x, ps);
         if (ps->user && *ps->user)
-            x->s_c = intern(g, ps->user);
+            user_set(g, a, intern(g, ps->user));
         /* imports name the parent's image: the parent may have no start of its own */
-        if (ps->parent_exe && *ps->parent_exe && x->parent != EDR_GRAPH_NONE &&
-            !g->nodes[x->parent].s_a)
-            g->nodes[x->parent].s_a = intern(g, ps->parent_exe);
+        if (ps->parent_exe && *ps->parent_exe) {
+            uint32_t p = edr__graph_parent(g, a);
+            if (p != EDR_GRAPH_NONE && !g->nodes[p].s_a)
+                g->nodes[p].s_a = intern(g, ps->parent_exe);
+        }
         if (ps->exe && *ps->exe) {
             uint32_t f = file_get(g, host, ps->exe, fork_t);
             if (f == EDR_GRAPH_NONE)
@@ -905,7 +1123,7 @@ static void prefetch_run(const edr_graph_t *g, uint16_t host, Edr__V1__Event *co
         return;
     uint8_t fid[PF_RUN][16], rid[PF_RUN][16];
     const uint8_t *key[4 * PF_RUN];
-    size_t slot[4 * PF_RUN], nk = 0, mask = g->index_cap - 1;
+    size_t slot[4 * PF_RUN], nk = 0, cap = g->index_cap;
     for (size_t i = 0; i < n; i++) {
         const Edr__V1__Event *e = ev[i];
         if (e->entity_id.len != 16)
@@ -925,26 +1143,26 @@ static void prefetch_run(const edr_graph_t *g, uint16_t host, Edr__V1__Event *co
             remote_id(g->hosts[host].id, ip->data, ip->len, port, inbound, rid[i]);
             key[nk++] = rid[i];
             if (g->ipcnt.cap)
-                __builtin_prefetch(&g->ipcnt.slots[key_slot(ip_key(host, ip->data, ip->len), g->ipcnt.cap)], 1);
+                __builtin_prefetch(&g->ipcnt.slots[ctab_home(ct_key(ip_key(host, ip->data, ip->len)), g->ipcnt.cap)], 1);
         }
         const Edr__V1__Endpoint *client, *server;
         uint64_t fk;
         if (g->flows.cap && event_flow(e, &client, &server) && (fk = flow_key(client, server)) != 0)
-            __builtin_prefetch(&g->flows.slots[key_slot(fk, g->flows.cap)]);
+            __builtin_prefetch(&g->flows.slots[flow_home(fk, g->flows.cap)]);
     }
     for (size_t k = 0; k < nk; k++) {
-        slot[k] = id_hash(key[k]) & mask;
+        slot[k] = id_home(id_hash(key[k]), cap);
         __builtin_prefetch(&g->index[slot[k]]);
     }
+    /* the first slot whose tag matches: its node is very likely the one */
     for (size_t k = 0; k < nk; k++) {
-        uint32_t tag = id_tag(id_hash(key[k]));
+        uint32_t tag = id_tag(id_hash(key[k])), v;
         size_t j = slot[k];
-        while (g->index[j].node && g->index[j].tag != tag)
-            j = (j + 1) & mask;
-        uint32_t v = g->index[j].node;
-        slot[k] = v ? v - 1 : EDR_GRAPH_NONE;
+        while ((v = g->index[j]) != 0 && (v & ~IDX_NODE_MASK) != tag)
+            j = next_slot(j, cap);
+        slot[k] = v ? (v & IDX_NODE_MASK) - 1 : EDR_GRAPH_NONE;
         if (v)
-            __builtin_prefetch(&g->nodes[v - 1], 1);
+            __builtin_prefetch(&g->nodes[slot[k]], 1);
     }
     for (size_t k = 0; k < nk; k++)
         if (slot[k] != EDR_GRAPH_NONE && g->nodes[slot[k]].in_head != EDR_GRAPH_NONE)
@@ -985,19 +1203,19 @@ int edr_graph_add_process_record(edr_graph_t *g, const Edr__V1__ProcessRecord *r
         if (r->command_line && *r->command_line)
             x->s_b = intern(g, r->command_line);
         if (r->user && *r->user)
-            x->s_c = intern(g, r->user);
+            user_set(g, a, intern(g, r->user));
         if (r->start_time_ns)
             x->t0 = r->start_time_ns;
         x->flags |= GN_STARTED;
     }
     if (r->end_time_ns > x->t_last)
         x->t_last = r->end_time_ns;
-    if (x->parent == EDR_GRAPH_NONE && r->parent_entity_id.len == 16 &&
+    if (!(x->flags & GN_PARENT) && r->parent_entity_id.len == 16 &&
         memcmp(r->parent_entity_id.data, zero_id, 16)) {
         uint32_t p = proc_get(g, host, r->parent_entity_id.data, r->ppid, 0);
         if (p == EDR_GRAPH_NONE)
             return EDR_ENOMEM;
-        g->nodes[a].parent = p;
+        g->nodes[a].flags |= GN_PARENT;
         if (edge_add(g, EDR_EDGE_FORK, p, a, g->nodes[a].t0, 0) == EDR_GRAPH_NONE)
             return EDR_ENOMEM;
     }
@@ -1012,14 +1230,12 @@ edr_graph_t *edr_graph_new(void)
     edr_graph_t *g = calloc(1, sizeof(*g));
     if (!g)
         return NULL;
-    g->pool = malloc(4096);
-    if (!g->pool) {
+    if (grow_mapped((void **)&g->pool, &g->pool_cap, 4096, 1) != 0) {
         free(g);
         return NULL;
     }
     g->pool[0] = '\0';
     g->pool_len = 1;
-    g->pool_cap = 4096;
     return g;
 }
 
@@ -1029,13 +1245,17 @@ void edr_graph_destroy(edr_graph_t *g)
         return;
     free_mapped(g->nodes, g->cap_nodes, sizeof(gnode_t));
     free_mapped(g->edges, g->cap_edges, sizeof(gedge_t));
+    free_mapped(g->pool, g->pool_cap, 1);
+    free_mapped(g->aux, g->cap_aux, sizeof(gaux_t));
     free(g->index);
-    free(g->pool);
     free(g->interned);
     free(g->hosts);
     free(g->flows.slots);
     free(g->ipcnt.slots);
+    free(g->ipcnt.big);
     free(g->patcnt.slots);
+    free(g->patcnt.big);
+    free(g->users.slots);
     free(g);
 }
 
@@ -1054,21 +1274,50 @@ size_t edr_graph_edge_size(void)
     return sizeof(gedge_t);
 }
 
-/* Resident bytes. The node and edge arrays are anonymous mappings grown by
- * mremap: pages past the last element were never written, so the kernel has
- * not backed them and they are counted by use (whole pages), not capacity.
- * The hash tables are written all over and counted whole. */
+/* Resident bytes. The node, edge, string and edge-port arrays are anonymous
+ * mappings grown by mremap: pages past the last element were never
+ * written, so the kernel has not backed them and they are counted by use
+ * (whole pages), not capacity. The hash tables are written all over and
+ * counted whole. */
 static size_t pages_used(size_t n, size_t elem)
 {
     const size_t page = 4096;
     return (n * elem + page - 1) / page * page;
 }
 
+static size_t ctab_bytes(const gctab_t *c)
+{
+    return c->cap * sizeof(*c->slots) + c->cap_big * sizeof(*c->big);
+}
+
+size_t edr_graph_memory_parts(const edr_graph_t *g, edr_graph_mem_t *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->nodes = pages_used(g->n_nodes, sizeof(gnode_t));
+    m->edges = pages_used(g->n_edges, sizeof(gedge_t));
+    m->index = g->index_cap * sizeof(*g->index);
+    m->strings = pages_used(g->pool_len, 1);
+    m->intern = g->interned_cap * sizeof(*g->interned);
+    m->hosts = g->cap_hosts * sizeof(ghost_t);
+    m->flows = g->flows.cap * sizeof(*g->flows.slots);
+    m->peers = ctab_bytes(&g->ipcnt);
+    m->patterns = ctab_bytes(&g->patcnt);
+    m->users = g->users.cap * sizeof(*g->users.slots);
+    m->aux = pages_used(g->n_aux, sizeof(gaux_t));
+    m->total = m->nodes + m->edges + m->index + m->strings + m->intern + m->hosts + m->flows + m->peers +
+               m->patterns + m->users + m->aux;
+    if (getenv("EDR_GRAPH_DEBUG"))
+        fprintf(stderr, "#dbg nodes %zu edges %zu index %zu/%zu pool %zu/%zu intern %zu/%zu flows %zu/%zu ip %zu/%zu pat %zu/%zu users %zu/%zu aux %zu\n",
+                g->n_nodes, g->n_edges, g->n_nodes, g->index_cap, g->pool_len, g->pool_cap, g->n_interned,
+                g->interned_cap, g->flows.n, g->flows.cap, g->ipcnt.n, g->ipcnt.cap, g->patcnt.n, g->patcnt.cap,
+                g->users.n, g->users.cap, g->n_aux);
+    return m->total;
+}
+
 size_t edr_graph_memory(const edr_graph_t *g)
 {
-    return pages_used(g->n_nodes, sizeof(gnode_t)) + pages_used(g->n_edges, sizeof(gedge_t)) +
-           g->index_cap * sizeof(struct gslot) + g->pool_cap + g->interned_cap * sizeof(uint32_t) +
-           g->cap_hosts * sizeof(ghost_t) + (g->flows.cap + g->ipcnt.cap + g->patcnt.cap) * sizeof(struct gkslot);
+    edr_graph_mem_t m;
+    return edr_graph_memory_parts(g, &m);
 }
 
 int edr_graph_node(const edr_graph_t *g, uint32_t n, edr_graph_node_info_t *info)
@@ -1082,7 +1331,7 @@ int edr_graph_node(const edr_graph_t *g, uint32_t n, edr_graph_node_info_t *info
     const ghost_t *h = &g->hosts[x->host];
     memcpy(info->host_id, h->id, 16);
     info->hostname = edr__gstr(g, h->name);
-    info->parent = x->parent;
+    info->parent = edr__graph_parent(g, n);
     info->executable = info->command_line = info->user = info->path = "";
     info->time_ns = x->t0;
     info->last_ns = x->t_last;
@@ -1091,7 +1340,10 @@ int edr_graph_node(const edr_graph_t *g, uint32_t n, edr_graph_node_info_t *info
         info->pid = x->pid;
         info->executable = edr__gstr(g, x->s_a);
         info->command_line = edr__gstr(g, x->s_b);
-        info->user = edr__gstr(g, x->s_c);
+        {
+            const struct gkslot *u = ktab_slot((gktab_t *)&g->users, n + 1, 0);
+            info->user = edr__gstr(g, u ? u->val : 0);
+        }
         break;
     case EDR_NODE_FILE:
         info->path = edr__gstr(g, x->s_a);
@@ -1129,7 +1381,7 @@ int edr_graph_edge(const edr_graph_t *g, uint32_t e, edr_graph_edge_info_t *info
     info->src = x->src;
     info->dst = x->dst;
     info->time_ns = x->t;
-    info->aux = x->aux;
+    info->aux = edr__graph_edge_aux(g, e);
     return 0;
 }
 

@@ -735,10 +735,11 @@ static int walk(ctx_t *c)
         }
         /* 2. injected by another process */
         uint32_t inj = EDR_GRAPH_NONE, inj_rar = UINT32_MAX;
+        uint32_t cur_parent = edr__graph_parent(c->g, cur);
         for (uint32_t e = N(c, cur)->in_head; e != EDR_GRAPH_NONE; e = E(c, e)->next_in)
             if (E(c, e)->kind == EDR_EDGE_ACCESS && (E(c, e)->flags & GE_WRITE_ACCESS) &&
                 E(c, e)->t <= hi && untrusted_injector(c, E(c, e)->src) &&
-                E(c, e)->src != N(c, cur)->parent && !in_path(c, E(c, e)->src)) {
+                E(c, e)->src != cur_parent && !in_path(c, E(c, e)->src)) {
                 /* several injectors: the rarest (injector image -> target image) pattern */
                 uint32_t rar = edr_graph_edge_rarity(c->g, e);
                 if (rar < inj_rar) {
@@ -753,10 +754,10 @@ static int walk(ctx_t *c)
             continue;
         }
         /* 3. the parent */
-        uint32_t p = N(c, cur)->parent;
+        uint32_t p = cur_parent;
         uint64_t t1 = N(c, cur)->t0; /* the first step of the attack below the root */
         if (c->n_path > 1 && N(c, c->path[c->n_path - 2])->kind == EDR_NODE_PROCESS &&
-            N(c, c->path[c->n_path - 2])->parent == cur)
+            edr__graph_parent(c->g, c->path[c->n_path - 2]) == cur)
             t1 = N(c, c->path[c->n_path - 2])->t0;
         else if (c->n_path == 1)
             t1 = bound;
@@ -836,7 +837,7 @@ static int attack_process_edges(ctx_t *c, uint32_t p, uint64_t from)
         if (ed->t && ed->t + c->o.clock_skew_ns < from)
             continue;
         if (ed->kind == EDR_EDGE_CONNECT) {
-            if ((rc = item_add(c, 0, ed->dst, e, ed->t, ed->aux, EDR_ROLE_NETWORK)))
+            if ((rc = item_add(c, 0, ed->dst, e, ed->t, edr__graph_edge_aux(c->g, e), EDR_ROLE_NETWORK)))
                 return rc;
         } else if (ed->kind == EDR_EDGE_WRITE || ed->kind == EDR_EDGE_RENAME) {
             /* written and later executed by someone: a dropped payload */
@@ -852,7 +853,7 @@ static int attack_process_edges(ctx_t *c, uint32_t p, uint64_t from)
         const gedge_t *ed = E(c, e);
         if (ed->kind == EDR_EDGE_ACCEPT && ed->t + c->o.clock_skew_ns >= from &&
             ip_rarity(c, ed->src) <= c->o.rare_max)
-            if ((rc = item_add(c, 0, ed->src, e, ed->t, ed->aux, EDR_ROLE_NETWORK)))
+            if ((rc = item_add(c, 0, ed->src, e, ed->t, edr__graph_edge_aux(c->g, e), EDR_ROLE_NETWORK)))
                 return rc;
     }
     return 0;
@@ -956,7 +957,7 @@ static int build_chain(ctx_t *c)
              e = E(c, e)->next_in)
             if (E(c, e)->t == r->entry_ns)
                 ee = e;
-        uint32_t port = ee != EDR_GRAPH_NONE ? E(c, ee)->aux : 0;
+        uint32_t port = ee != EDR_GRAPH_NONE ? edr__graph_edge_aux(c->g, ee) : 0;
         if ((rc = item_add(c, 0, r->entry, ee, r->entry_ns, port, EDR_ROLE_ENTRY)))
             return rc;
     }
@@ -968,7 +969,7 @@ static int build_chain(ctx_t *c)
             const gedge_t *ed = E(c, e);
             if (ed->kind == EDR_EDGE_CONNECT && within(ed->t, lo, add_sat(t1, c->o.clock_skew_ns)) &&
                 ip_rarity(c, ed->dst) <= c->o.rare_max)
-                if ((rc = item_add(c, 0, ed->dst, e, ed->t, ed->aux, EDR_ROLE_ENTRY)))
+                if ((rc = item_add(c, 0, ed->dst, e, ed->t, edr__graph_edge_aux(c->g, e), EDR_ROLE_ENTRY)))
                     return rc;
         }
     }
@@ -976,7 +977,7 @@ static int build_chain(ctx_t *c)
         uint32_t cn = connect_in_window(c, r->entry, sub_sat(r->entry_ns, c->o.entry_window_ns),
                                         add_sat(r->entry_ns, c->o.clock_skew_ns), 0, 0);
         if (cn != EDR_GRAPH_NONE &&
-            (rc = item_add(c, 0, E(c, cn)->dst, cn, E(c, cn)->t, E(c, cn)->aux, EDR_ROLE_ENTRY)))
+            (rc = item_add(c, 0, E(c, cn)->dst, cn, E(c, cn)->t, edr__graph_edge_aux(c->g, cn), EDR_ROLE_ENTRY)))
             return rc;
     }
     /* the attack: everything the path's processes (below the root) started */
@@ -1062,7 +1063,7 @@ static int build_impact(ctx_t *c)
                                 return rc;
                 break;
             case EDR_EDGE_CONNECT:
-                if ((rc = item_add(c, 1, ed->dst, e, ed->t, ed->aux, EDR_ROLE_NETWORK)))
+                if ((rc = item_add(c, 1, ed->dst, e, ed->t, edr__graph_edge_aux(c->g, e), EDR_ROLE_NETWORK)))
                     return rc;
                 break;
             case EDR_EDGE_LATERAL:

@@ -238,10 +238,11 @@ static int follow_lateral(edr_graph_t *g, edr_store_t *s, uint32_t acc, const ed
     p.acc_host = g->hosts[g->nodes[a->dst].host].id;
     p.lip_len = edr__graph_local_ip(g, rem, &p.lip);
     p.peer_len = edr__graph_remote_ip(g, rem, &p.peer);
-    if (!p.lip_len || !p.peer_len || !a->aux || !rem->pid)
+    uint32_t peer_port = edr__graph_edge_aux(g, acc);
+    if (!p.lip_len || !p.peer_len || !peer_port || !rem->pid)
         return 0;
     p.lport = rem->pid;
-    p.peer_port = a->aux;
+    p.peer_port = peer_port;
     uint64_t skew = ro ? ro->clock_skew_ns : 2000000000ull;
     p.lo = sub_sat(a->t, skew);
     p.hi = add_sat(a->t, skew);

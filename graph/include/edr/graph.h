@@ -94,6 +94,22 @@ size_t edr_graph_node_count(const edr_graph_t *g);
 size_t edr_graph_edge_count(const edr_graph_t *g);
 /* Resident bytes held (nodes and edges by use, indexes, strings, tables). */
 size_t edr_graph_memory(const edr_graph_t *g);
+/* The same figure by part (bytes each). */
+typedef struct edr_graph_mem {
+    size_t nodes, edges;  /* node and edge arrays, by the pages in use */
+    size_t index;         /* node id -> node table */
+    size_t strings;       /* string pool (by the pages in use) */
+    size_t intern;        /* string -> pool offset table */
+    size_t hosts;         /* host records */
+    size_t flows;         /* TCP flow sides (lateral links) */
+    size_t peers;         /* per (host, peer address) counts */
+    size_t patterns;      /* per edge pattern counts (rarity) */
+    size_t users;         /* process users */
+    size_t aux;           /* edge ports and access masks kept beside the edges */
+    size_t total;
+} edr_graph_mem_t;
+/* Fills m and returns m->total (equal to edr_graph_memory()). */
+size_t edr_graph_memory_parts(const edr_graph_t *g, edr_graph_mem_t *m);
 /* Bytes per edge of the edge table itself. */
 size_t edr_graph_edge_size(void);
 
