@@ -1306,11 +1306,6 @@ size_t edr_graph_memory_parts(const edr_graph_t *g, edr_graph_mem_t *m)
     m->aux = pages_used(g->n_aux, sizeof(gaux_t));
     m->total = m->nodes + m->edges + m->index + m->strings + m->intern + m->hosts + m->flows + m->peers +
                m->patterns + m->users + m->aux;
-    if (getenv("EDR_GRAPH_DEBUG"))
-        fprintf(stderr, "#dbg nodes %zu edges %zu index %zu/%zu pool %zu/%zu intern %zu/%zu flows %zu/%zu ip %zu/%zu pat %zu/%zu users %zu/%zu aux %zu\n",
-                g->n_nodes, g->n_edges, g->n_nodes, g->index_cap, g->pool_len, g->pool_cap, g->n_interned,
-                g->interned_cap, g->flows.n, g->flows.cap, g->ipcnt.n, g->ipcnt.cap, g->patcnt.n, g->patcnt.cap,
-                g->users.n, g->users.cap, g->n_aux);
     return m->total;
 }
 

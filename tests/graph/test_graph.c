@@ -168,6 +168,91 @@ static void test_build_and_find(void **state)
     edr_arena_close(&x.a);
 }
 
+/* What the compact layout keeps beside the edges and nodes reads back as
+ * added: ports of accepted and made connections, access masks, parents,
+ * users, and pattern counts past 16 bits; the memory parts add up. */
+static void test_compact_layout(void **state)
+{
+    (void)state;
+    bld_t x;
+    edr_graph_t *g = service_exploit_graph(&x);
+    assert_int_equal(edr_graph_edge_size(), 24);
+    size_t accepts = 0, connects = 0;
+    for (uint32_t e = 0; e < edr_graph_edge_count(g); e++) {
+        edr_graph_edge_info_t ei;
+        assert_int_equal(edr_graph_edge(g, e, &ei), 0);
+        if (ei.kind == EDR_EDGE_ACCEPT) {
+            assert_int_equal(ei.aux, 50001); /* the peer's port */
+            accepts++;
+        } else if (ei.kind == EDR_EDGE_CONNECT) {
+            edr_graph_node_info_t rn;
+            assert_int_equal(edr_graph_node(g, ei.dst, &rn), 0);
+            assert_true(ei.aux == 8888 || ei.aux == 4444);
+            assert_int_equal(ei.aux, rn.port);
+            connects++;
+        } else
+            assert_int_equal(ei.aux, 0);
+    }
+    assert_int_equal(accepts, 21);
+    assert_int_equal(connects, 2);
+    edr_graph_node_info_t in;
+    assert_int_equal(edr_graph_node(g, node_of(&x, g, 1), &in), 0);
+    assert_int_equal(in.parent, EDR_GRAPH_NONE);
+    assert_int_equal(edr_graph_node(g, node_of(&x, g, 151), &in), 0);
+    assert_int_equal(in.parent, node_of(&x, g, 100));
+    assert_string_equal(in.user, "");
+    edr_graph_mem_t m;
+    assert_int_equal(edr_graph_memory_parts(g, &m), edr_graph_memory(g));
+    assert_int_equal(m.total, m.nodes + m.edges + m.index + m.strings + m.intern + m.hosts + m.flows + m.peers +
+                                  m.patterns + m.users + m.aux);
+    assert_true(m.edges >= edr_graph_edge_count(g) * 24);
+
+    /* a user, an access with its mask, then 70,000 writes of one process into one directory */
+    edr_arena_reset(&x.a);
+    x.b.n_events = 0;
+    ev_start(&x, 300, 100, "/usr/bin/writer", "writer");
+    x.ev[0]->process_start->user = "www-data";
+    Edr__V1__Event *e = ev_new(&x, 300, 0);
+    Edr__V1__ProcessAccess *pa = edr_arena_alloc(&x.a, sizeof(*pa));
+    edr__v1__process_access__init(pa);
+    uint8_t tid[16];
+    pid_id(&x, 151, tid);
+    pa->target_entity_id.data = edr_arena_dup(&x.a, tid, 16);
+    pa->target_entity_id.len = 16;
+    pa->access_mask = 0x1fffff;
+    e->body_case = EDR__V1__EVENT__BODY_PROCESS_ACCESS;
+    e->process_access = pa;
+    assert_int_equal(edr_graph_add_batch(g, &x.b), 0);
+    uint32_t acc = (uint32_t)edr_graph_edge_count(g) - 1;
+    edr_graph_edge_info_t ei;
+    assert_int_equal(edr_graph_edge(g, acc, &ei), 0);
+    assert_int_equal(ei.kind, EDR_EDGE_ACCESS);
+    assert_int_equal(ei.aux, 0x1fffff);
+    assert_int_equal(edr_graph_node(g, node_of(&x, g, 300), &in), 0);
+    assert_string_equal(in.user, "www-data");
+    assert_int_equal(in.parent, node_of(&x, g, 100));
+    uint32_t first = EDR_GRAPH_NONE;
+    for (int i = 0; i < 70000;) {
+        edr_arena_reset(&x.a);
+        x.b.n_events = 0;
+        for (int k = 0; k < 250; k++, i++) {
+            char path[64];
+            snprintf(path, sizeof(path), "/srv/out/f%d", i);
+            ev_write(&x, 300, path);
+        }
+        assert_int_equal(edr_graph_add_batch(g, &x.b), 0);
+        if (first == EDR_GRAPH_NONE)
+            first = (uint32_t)edr_graph_edge_count(g) - 250;
+    }
+    assert_int_equal(edr_graph_edge_rarity(g, first), 70000);
+    assert_int_equal(edr_graph_edge_rarity(g, (uint32_t)edr_graph_edge_count(g) - 1), 70000);
+    assert_int_equal(edr_graph_edge_rarity(g, acc), 1);
+    assert_int_equal(edr_graph_edge(g, acc, &ei), 0);
+    assert_int_equal(ei.aux, 0x1fffff);
+    edr_graph_destroy(g);
+    edr_arena_close(&x.a);
+}
+
 static void test_service_exploit(void **state)
 {
     (void)state;
@@ -523,6 +608,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_and_find),
+        cmocka_unit_test(test_compact_layout),
         cmocka_unit_test(test_service_exploit),
         cmocka_unit_test(test_download_execute_and_time_order),
         cmocka_unit_test(test_synth_attacks),
