@@ -101,9 +101,12 @@ uint64_t edr__dir_bytes(const char *path)
  *   first_block: smallest key, last_block: largest; exec_count: sum.
  * Operands of one key arrive in write order, which per host is batch order.
  * To keep records small, what is implied is not stored: the entity id (the
- * key), the host id (the first 16 bytes of first_block) and a last_block
- * equal to first_block; readers restore them. An empty last_block in an
- * operand or record means "same as its first_block".
+ * key), the host id (first_block and last_block are stored as 16-byte block
+ * references whose host number names it, see BREF_LEN) and a last_block
+ * equal to first_block; readers restore all three, and the references to
+ * full block keys. An empty last_block in an operand or record means "same
+ * as its first_block". References of one entity share the host number, so
+ * comparing them bytewise orders them like block keys.
  */
 static int bin_empty(ProtobufCBinaryData b)
 {
@@ -184,8 +187,7 @@ static char *merge_records(const char *existing, size_t existing_len, const char
         (!acc.last_block.len ||
          !memcmp(acc.last_block.data, acc.first_block.data, acc.last_block.len)))
         acc.last_block.len = 0;
-    if (acc.first_block.len == EDR_BLOCK_KEY_LEN && acc.host_id.len == 16 &&
-        !memcmp(acc.host_id.data, acc.first_block.data, 16))
+    if (acc.first_block.len == BREF_LEN)
         acc.host_id.len = 0;
     acc.entity_id.len = 0;
     size_t n = edr__v1__process_record__get_packed_size(&acc);
@@ -255,11 +257,10 @@ static unsigned char post_filter(void *st, int level, const char *key, size_t kl
         return 0;
     const uint8_t *k = (const uint8_t *)key;
     size_t off;
-    switch (k[0]) {
-    case POST_FILE: off = 1 + 8 + 16; break;
-    case POST_REMOTE:
-    case POST_PROC: off = 1 + 16 + 16; break;
-    case POST_TIME: off = 1 + 16; break;
+    switch (k[0]) { /* offset of the bucket in the block reference */
+    case POST_FILE: off = 1 + 8 + 4; break;
+    case POST_REMOTE: off = 1 + 16 + 4; break;
+    case POST_TIME: off = 1 + 4; break;
     case POST_HASH:
     case POST_HASH_HOST:
         return vlen == 4 && edr__rd32((const uint8_t *)val) < cut;
@@ -299,10 +300,8 @@ static unsigned char procs_filter(void *st, int level, const char *key, size_t k
         edr__v1__process_record__unpack(NULL, vlen, (const uint8_t *)val);
     if (!p)
         return 0;
-    edr_block_key_t k;
     ProtobufCBinaryData last = p->last_block.len ? p->last_block : p->first_block;
-    unsigned char drop = edr_block_key_decode(last.data, last.len, &k) == 0 &&
-                         k.bucket < r->cutoff_bucket;
+    unsigned char drop = last.len == BREF_LEN && edr__rd32(last.data + 4) < r->cutoff_bucket;
     edr__v1__process_record__free_unpacked(p, NULL);
     return drop;
 }

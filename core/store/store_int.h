@@ -11,6 +11,15 @@ enum { CF_DEFAULT, CF_BLOCKS, CF_PROCS, CF_KIDS, CF_POST, CF_HOSTS, CF_META, CF_
 
 extern const char *const edr__store_cf_names[CF__COUNT];
 
+/* Block references inside the indexes: a per-shard host number instead of
+ * the 16-byte host id, then bucket and seq, all big-endian so references
+ * sort like block keys of one host:
+ *   host number (u32) | bucket (u32) | seq (u64)
+ * The meta family maps both ways: 'n' | host(16) -> number (u32), 'N' |
+ * number (u32) -> host(16); "nhost" holds the count. A host gets its number
+ * in the WriteBatch of its first block, so the map and the data commit together. */
+#define BREF_LEN 16
+
 /* Posting key types (first byte of a key in "post"). */
 #define POST_FILE   'f'
 #define POST_REMOTE 'r'
@@ -101,6 +110,14 @@ void edr__proc_merge(Edr__V1__ProcessRecord *acc, const Edr__V1__ProcessRecord *
 
 /* 16-byte IP key form: IPv4 as v4-mapped IPv6. Returns 0, or -1 when ip_len is neither 4 nor 16. */
 int edr__ip16(const uint8_t *ip, size_t ip_len, uint8_t out[16]);
+
+static inline void edr__bref_encode(uint8_t out[BREF_LEN], uint32_t hostn, uint32_t bucket,
+                                    uint64_t seq)
+{
+    edr__be32(out, hostn);
+    edr__be32(out + 4, bucket);
+    edr__be64(out + 8, seq);
+}
 
 /* Encoded block info value (24 bytes). */
 #define BLOCK_INFO_LEN 24

@@ -19,6 +19,9 @@ typedef struct shard {
     char path[4096];
     rocksdb_t *db;
     rocksdb_column_family_handle_t *cf[CF__COUNT];
+    uint8_t (*hosts)[16]; /* host id by host number (see BREF_LEN), loaded on demand */
+    uint8_t *have;        /* 1 where hosts[n] is known */
+    uint32_t n_hosts;
 } shard_t;
 
 struct edr_store {
@@ -148,6 +151,8 @@ void edr_store_destroy(edr_store_t *s)
             if (s->sh[i].cf[c])
                 rocksdb_column_family_handle_destroy(s->sh[i].cf[c]);
         rocksdb_close(s->sh[i].db);
+        free(s->sh[i].hosts);
+        free(s->sh[i].have);
     }
     free(s->sh);
     for (int c = 0; c < CF__COUNT; c++)
@@ -212,9 +217,96 @@ static rocksdb_pinnableslice_t *get_any(edr_store_t *s, int cf, const void *k, s
     return NULL;
 }
 
+/* (Re)reads the host number map of shard i from its meta family. */
+static int load_hosts(edr_store_t *s, unsigned i)
+{
+    shard_t *sh = &s->sh[i];
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(sh->db, s->ro, sh->cf[CF_META]);
+    int rc = 0;
+    for (rocksdb_iter_seek(it, "N", 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        if (kl < 1 || k[0] != 'N')
+            break;
+        const char *v = rocksdb_iter_value(it, &vl);
+        if (kl != 5 || vl != 16)
+            continue;
+        uint32_t n = edr__rd32(k + 1);
+        if (n >= sh->n_hosts) {
+            uint32_t nn = sh->n_hosts ? sh->n_hosts : 64;
+            while (nn <= n)
+                nn *= 2;
+            void *h = realloc(sh->hosts, (size_t)nn * 16);
+            if (h)
+                sh->hosts = h;
+            uint8_t *hv = h ? realloc(sh->have, nn) : NULL;
+            if (!hv) {
+                rc = EDR_ENOMEM;
+                break;
+            }
+            memset(hv + sh->n_hosts, 0, nn - sh->n_hosts);
+            sh->have = hv;
+            sh->n_hosts = nn;
+        }
+        memcpy(sh->hosts[n], v, 16);
+        sh->have[n] = 1;
+    }
+    rocksdb_iter_destroy(it);
+    return rc;
+}
+
+/* The host id of host number n in shard i, or NULL when unknown. */
+static const uint8_t *shard_host(edr_store_t *s, unsigned i, uint32_t n)
+{
+    shard_t *sh = &s->sh[i];
+    if (n >= sh->n_hosts || !sh->have[n])
+        load_hosts(s, i); /* a host numbered since the last load */
+    return n < sh->n_hosts && sh->have[n] ? sh->hosts[n] : NULL;
+}
+
+/* The number of a host in shard i: 0, or EDR_ENOENT (no block of it there) / EDR_ESTORE. */
+static int shard_hostn(edr_store_t *s, unsigned i, const uint8_t host[16], uint32_t *n)
+{
+    uint8_t k[17];
+    char *rerr = NULL;
+    size_t vl;
+    k[0] = 'n';
+    memcpy(k + 1, host, 16);
+    char *v = rocksdb_get_cf(s->sh[i].db, s->ro, s->sh[i].cf[CF_META], (const char *)k, 17, &vl,
+                             &rerr);
+    if (rerr) {
+        edr_log_error("store %s: %s", s->sh[i].path, rerr);
+        rocksdb_free(rerr);
+        return EDR_ESTORE;
+    }
+    int rc = v && vl == 4 ? 0 : EDR_ENOENT;
+    if (!rc)
+        *n = edr__rd32((const uint8_t *)v);
+    rocksdb_free(v);
+    return rc;
+}
+
+/* A block reference of shard i as a block key (both forms). 0, or -1 when
+ * the reference is malformed or names an unknown host number. */
+static int bref_key(edr_store_t *s, unsigned i, const uint8_t *br, size_t len,
+                    edr_block_key_t *k, uint8_t bk[EDR_BLOCK_KEY_LEN])
+{
+    const uint8_t *h = len == BREF_LEN ? shard_host(s, i, edr__rd32(br)) : NULL;
+    if (!h)
+        return -1;
+    memcpy(k->host_id, h, 16);
+    k->bucket = edr__rd32(br + 4);
+    k->seq = edr__rd64(br + 8);
+    if (bk)
+        edr_block_key_encode(k, bk);
+    return 0;
+}
+
 /* Stored records leave out what the key and first_block already say (see
- * edr__proc_merge): restores entity id, host id and last_block. */
-static void proc_restore(Edr__V1__ProcessRecord *p, const uint8_t *key, edr_arena_t *a)
+ * edr__proc_merge): restores entity id, host id, last_block, and the block
+ * references of shard i to full block keys. */
+static void proc_restore(edr_store_t *s, unsigned shard, Edr__V1__ProcessRecord *p,
+                         const uint8_t *key, edr_arena_t *a)
 {
     if (p->entity_id.len == 0) {
         uint8_t *id = edr_arena_dup(a, key, 16);
@@ -222,6 +314,17 @@ static void proc_restore(Edr__V1__ProcessRecord *p, const uint8_t *key, edr_aren
             p->entity_id.data = id;
             p->entity_id.len = 16;
         }
+    }
+    ProtobufCBinaryData *refs[2] = {&p->first_block, &p->last_block};
+    for (int j = 0; j < 2; j++) {
+        edr_block_key_t k;
+        uint8_t *bk;
+        if (refs[j]->len != BREF_LEN || bref_key(s, shard, refs[j]->data, BREF_LEN, &k, NULL) ||
+            !(bk = edr_arena_alloc(a, EDR_BLOCK_KEY_LEN)))
+            continue;
+        edr_block_key_encode(&k, bk);
+        refs[j]->data = bk;
+        refs[j]->len = EDR_BLOCK_KEY_LEN;
     }
     if (p->last_block.len == 0)
         p->last_block = p->first_block;
@@ -243,7 +346,7 @@ int edr_store_process_get(edr_store_t *s, const uint8_t entity_id[16], edr_arena
     *out = edr__v1__process_record__unpack(&a->pb, vl, (const uint8_t *)v);
     rocksdb_pinnableslice_destroy(ps);
     if (*out)
-        proc_restore(*out, entity_id, a);
+        proc_restore(s, s->last_hit, *out, entity_id, a);
     return *out ? 0 : EDR_EPARSE;
 }
 
@@ -375,7 +478,7 @@ static int kid_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl,
             c->cap_seen = nc;
         }
         memcpy(c->seen[c->n_seen++], ck, 16);
-        proc_restore(p, ck, &s->arena);
+        proc_restore(s, shard, p, ck, &s->arena);
         if ((rc = c->fn(p, c->ud)) != 0)
             break;
     }
@@ -697,7 +800,7 @@ struct ev_ctx {
 /* Walks the time index of host in shard i over buckets [b0, b1], blocks
  * whose seq lies between the first and last block of the process, calls
  * block_walk for those whose entity filter may hold the entity. */
-static int entity_walk(edr_store_t *s, unsigned i, const struct ev_ctx *c,
+static int entity_walk(edr_store_t *s, unsigned i, const struct ev_ctx *c, uint32_t hostn,
                        const edr_block_key_t *first, const edr_block_key_t *last)
 {
     uint32_t b0 = first->bucket, b1 = last->bucket;
@@ -707,7 +810,7 @@ static int entity_walk(edr_store_t *s, unsigned i, const struct ev_ctx *c,
         b1 = bucket_of(c->to - 1);
     if (b0 > b1)
         return 0;
-    uint8_t start[1 + EDR_BLOCK_KEY_LEN], stop[1 + EDR_BLOCK_KEY_LEN];
+    uint8_t start[1 + BREF_LEN], stop[1 + BREF_LEN];
     edr_block_key_t lo = *first, hi = *last;
     if (lo.bucket < b0) {
         lo.bucket = b0;
@@ -718,8 +821,8 @@ static int entity_walk(edr_store_t *s, unsigned i, const struct ev_ctx *c,
         hi.seq = UINT64_MAX;
     }
     start[0] = stop[0] = POST_TIME;
-    edr_block_key_encode(&lo, start + 1);
-    edr_block_key_encode(&hi, stop + 1);
+    edr__bref_encode(start + 1, hostn, lo.bucket, lo.seq);
+    edr__bref_encode(stop + 1, hostn, hi.bucket, hi.seq);
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->sh[i].db, s->ro, s->sh[i].cf[CF_POST]);
     int rc = 0;
     for (rocksdb_iter_seek(it, (const char *)start, sizeof(start)); rocksdb_iter_valid(it);
@@ -738,7 +841,10 @@ static int entity_walk(edr_store_t *s, unsigned i, const struct ev_ctx *c,
         if (!edr__bloom_has(v + BLOCK_INFO_LEN, (vl - BLOCK_INFO_LEN) * 8, c->entity))
             continue;
         uint8_t bk[EDR_BLOCK_KEY_LEN];
-        memcpy(bk, k + 1, EDR_BLOCK_KEY_LEN);
+        edr_block_key_t key = *first;
+        key.bucket = edr__rd32(k + 5);
+        key.seq = edr__rd64(k + 9);
+        edr_block_key_encode(&key, bk);
         if ((rc = block_walk_entity(s, bk, c->entity, c->from, c->to, c->fn, c->ud)) != 0)
             break;
     }
@@ -774,11 +880,11 @@ int edr_store_entity_events(edr_store_t *s, const uint8_t entity_id[16], uint64_
         if (!p)
             continue;
         ProtobufCBinaryData lb = p->last_block.len ? p->last_block : p->first_block;
-        if (edr_block_key_decode(p->first_block.data, p->first_block.len, &first) ||
-            edr_block_key_decode(lb.data, lb.len, &last))
+        if (bref_key(s, i, p->first_block.data, p->first_block.len, &first, NULL) ||
+            bref_key(s, i, lb.data, lb.len, &last, NULL))
             continue;
         found = 1;
-        rc = entity_walk(s, i, &c, &first, &last);
+        rc = entity_walk(s, i, &c, edr__rd32(p->first_block.data), &first, &last);
     }
     edr_arena_reset(&s->arena);
     (void)found;
@@ -791,6 +897,7 @@ struct time_ctx {
     uint64_t from, to;
     time_fn tf;
     void *ud;
+    const uint8_t *host;
 };
 
 static int time_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl,
@@ -798,29 +905,38 @@ static int time_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl
 {
     (void)shard;
     struct time_ctx *c = ud;
-    if (kl != 1 + EDR_BLOCK_KEY_LEN || vl < BLOCK_INFO_LEN)
+    if (kl != 1 + BREF_LEN || vl < BLOCK_INFO_LEN)
         return 0;
     edr_block_info_t bi;
-    edr_block_key_decode(k + 1, EDR_BLOCK_KEY_LEN, &bi.key);
+    memcpy(bi.key.host_id, c->host, 16);
+    bi.key.bucket = edr__rd32(k + 5);
+    bi.key.seq = edr__rd64(k + 9);
     if (c->to && bi.key.bucket > bucket_of(c->to - 1))
         return 1; /* past the window: stop (mapped to 0 by the caller) */
     edr__block_info_decode(v, &bi);
     if (bi.last_ns < c->from || (c->to && bi.first_ns >= c->to))
         return 0;
-    return c->tf(s, &bi, k + 1, c->ud);
+    uint8_t bk[EDR_BLOCK_KEY_LEN];
+    edr_block_key_encode(&bi.key, bk);
+    return c->tf(s, &bi, bk, c->ud);
 }
 
 static int host_time_walk(edr_store_t *s, const uint8_t host[16], uint64_t from_ns, uint64_t to_ns,
                           time_fn tf, void *ud)
 {
-    uint8_t pre[17], start[1 + 16 + 4];
-    pre[0] = start[0] = POST_TIME;
-    memcpy(pre + 1, host, 16);
-    memcpy(start + 1, host, 16);
-    edr__be32(start + 17, bucket_of(from_ns));
-    struct time_ctx c = {from_ns, to_ns, tf, ud};
+    uint8_t pre[1 + 4], start[1 + 4 + 4];
+    struct time_ctx c = {from_ns, to_ns, tf, ud, host};
     int rc = 0;
     for (unsigned i = 0; i < s->n && !rc; i++) {
+        uint32_t hn;
+        if ((rc = shard_hostn(s, i, host, &hn)) != 0) {
+            rc = rc == EDR_ENOENT ? 0 : rc; /* no block of the host in this shard */
+            continue;
+        }
+        pre[0] = start[0] = POST_TIME;
+        edr__be32(pre + 1, hn);
+        edr__be32(start + 1, hn);
+        edr__be32(start + 5, bucket_of(from_ns));
         rc = scan(s, i, CF_POST, pre, sizeof(pre), start, sizeof(start), time_step, &c);
         if (rc == 1)
             rc = 0;
@@ -879,17 +995,18 @@ static int post_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl
     (void)v;
     (void)vl;
     struct post_ctx *c = ud;
-    if (kl != c->bk_off + EDR_BLOCK_KEY_LEN)
+    if (kl != c->bk_off + BREF_LEN)
         return 0;
-    const uint8_t *bk = k + c->bk_off;
+    const uint8_t *br = k + c->bk_off;
     edr_block_info_t bi;
     memset(&bi, 0, sizeof(bi));
-    edr_block_key_decode(bk, EDR_BLOCK_KEY_LEN, &bi.key);
-    if (!in_buckets(bi.key.bucket, c->from, c->to))
+    if (!in_buckets(edr__rd32(br + 4), c->from, c->to))
         return 0;
-    uint8_t tk[1 + EDR_BLOCK_KEY_LEN];
+    if (bref_key(s, shard, br, BREF_LEN, &bi.key, NULL))
+        return 0; /* host number not (yet) visible to this reader */
+    uint8_t tk[1 + BREF_LEN];
     tk[0] = POST_TIME;
-    memcpy(tk + 1, bk, EDR_BLOCK_KEY_LEN);
+    memcpy(tk + 1, br, BREF_LEN);
     char *rerr = NULL;
     rocksdb_pinnableslice_t *ps = rocksdb_get_pinned_cf(s->sh[shard].db, s->ro,
                                                         s->sh[shard].cf[CF_POST],
@@ -1029,7 +1146,7 @@ static int stat_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl
     (void)shard;
     (void)k;
     edr_store_stats_t *st = ud;
-    if (kl != 1 + EDR_BLOCK_KEY_LEN || vl < BLOCK_INFO_LEN)
+    if (kl != 1 + BREF_LEN || vl < BLOCK_INFO_LEN)
         return 0;
     edr_block_info_t bi;
     edr__block_info_decode(v, &bi);
@@ -1080,7 +1197,7 @@ static int proc_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl
     edr_arena_reset(&s->arena);
     Edr__V1__ProcessRecord *p = edr__v1__process_record__unpack(&s->arena.pb, vl, v);
     if (p && kl == 16)
-        proc_restore(p, k, &s->arena);
+        proc_restore(s, shard, p, k, &s->arena);
     return p ? c->fn(p, c->ud) : 0;
 }
 

@@ -34,6 +34,7 @@ typedef struct hset {
 typedef struct host_state {
     uint8_t id[16];
     int used;
+    uint32_t num; /* per-shard host number (see BREF_LEN) */
     uint64_t last_seq;
     uint64_t first_seen, last_seen;
     char *hostname, *os, *kernel, *version;
@@ -62,6 +63,7 @@ struct edr_store_writer {
     /* host cache */
     host_state_t *hosts;
     size_t hosts_cap, n_hosts;
+    uint32_t next_hostn; /* numbers given so far (committed or pending) */
 
     /* per-batch scratch */
     ent_slot_t *ents;
@@ -91,6 +93,22 @@ static int mkdir_0700(const char *p)
 static uint64_t rd_u64_value(const char *v, size_t n)
 {
     return n == 8 ? edr__rd64((const uint8_t *)v) : 0;
+}
+
+/* Reads the count of host numbers given (meta "nhost"). 0 or EDR_ESTORE. */
+static int load_hostn(edr_store_writer_t *w)
+{
+    char *rerr = NULL;
+    size_t vl;
+    char *v = rocksdb_get_cf(w->db, w->ro, w->cf[CF_META], "nhost", 5, &vl, &rerr);
+    if (rerr) {
+        edr_log_error("store %s: %s", w->path, rerr);
+        rocksdb_free(rerr);
+        return EDR_ESTORE;
+    }
+    w->next_hostn = v && vl == 4 ? edr__rd32((const uint8_t *)v) : 0;
+    rocksdb_free(v);
+    return 0;
 }
 
 edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
@@ -140,6 +158,8 @@ edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
     if (v && vl == 4)
         w->ret->cutoff_bucket = edr__rd32((const uint8_t *)v);
     rocksdb_free(v);
+    if (load_hostn(w) != 0)
+        goto fail;
     return w;
 fail_rerr:
     set_err(err, errlen, w->path, rerr);
@@ -283,6 +303,27 @@ static host_state_t *host_get(edr_store_writer_t *w, const uint8_t id[16])
         return NULL;
     }
     h->last_seq = v ? rd_u64_value(v, vl) : 0;
+    rocksdb_free(v);
+    k[0] = 'n';
+    v = rocksdb_get_cf(w->db, w->ro, w->cf[CF_META], (const char *)k, 17, &vl, &rerr);
+    if (rerr) {
+        edr_log_error("store %s: %s", w->path, rerr);
+        rocksdb_free(rerr);
+        return NULL;
+    }
+    if (v && vl == 4) {
+        h->num = edr__rd32((const uint8_t *)v);
+    } else { /* a new host: its number commits with its first block */
+        uint8_t nk[5], nv[4];
+        h->num = w->next_hostn++;
+        edr__be32(nv, h->num);
+        rocksdb_writebatch_put_cf(w->wb, w->cf[CF_META], (const char *)k, 17, (const char *)nv, 4);
+        nk[0] = 'N';
+        edr__be32(nk + 1, h->num);
+        rocksdb_writebatch_put_cf(w->wb, w->cf[CF_META], (const char *)nk, 5, (const char *)id, 16);
+        edr__be32(nv, w->next_hostn);
+        rocksdb_writebatch_put_cf(w->wb, w->cf[CF_META], "nhost", 5, (const char *)nv, 4);
+    }
     rocksdb_free(v);
     v = rocksdb_get_cf(w->db, w->ro, w->cf[CF_HOSTS], (const char *)id, 16, &vl, &rerr);
     if (rerr) {
@@ -439,17 +480,17 @@ static uint8_t *pack_buf(edr_store_writer_t *w, size_t n)
     return w->pack;
 }
 
-static void put_path(edr_store_writer_t *w, const char *path, const uint8_t bk[EDR_BLOCK_KEY_LEN])
+static void put_path(edr_store_writer_t *w, const char *path, const uint8_t br[BREF_LEN])
 {
     if (!path || !*path)
         return;
     uint64_t h = XXH3_64bits(path, strlen(path));
     if (!hset_add(&w->paths, h, w->gen))
         return;
-    uint8_t k[1 + 8 + EDR_BLOCK_KEY_LEN];
+    uint8_t k[1 + 8 + BREF_LEN];
     k[0] = POST_FILE;
     edr__be64(k + 1, h);
-    memcpy(k + 9, bk, EDR_BLOCK_KEY_LEN);
+    memcpy(k + 9, br, BREF_LEN);
     rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)k, sizeof(k), "", 0);
 }
 
@@ -511,8 +552,9 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
     memcpy(key.host_id, host, 16);
     key.bucket = (uint32_t)(b->base_time_ns / EDR_STORE_BUCKET_NS);
     key.seq = b->seq;
-    uint8_t bk[EDR_BLOCK_KEY_LEN];
+    uint8_t bk[EDR_BLOCK_KEY_LEN], br[BREF_LEN];
     edr_block_key_encode(&key, bk);
+    edr__bref_encode(br, hs->num, key.bucket, key.seq);
     if (b->seq <= hs->last_seq) { /* redelivery, or a late batch: look it up */
         int r = already_stored(w, bk);
         if (r < 0)
@@ -566,7 +608,7 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
                 s->rec.start_time_ns = ps->start_time_ns ? ps->start_time_ns : t;
             s->rec.exec_count++;
             put_hash(w, ps->exe_sha256, host, s->id, key.bucket);
-            put_path(w, ps->exe, bk);
+            put_path(w, ps->exe, br);
             break;
         }
         case EDR__V1__EVENT__BODY_PROCESS_FORK:
@@ -585,16 +627,16 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
                 s->rec.exit_signal = e->process_exit->signal;
             }
             break;
-        case EDR__V1__EVENT__BODY_FILE_CREATE: put_path(w, e->file_create->path, bk); break;
-        case EDR__V1__EVENT__BODY_FILE_WRITE: put_path(w, e->file_write->path, bk); break;
-        case EDR__V1__EVENT__BODY_FILE_DELETE: put_path(w, e->file_delete->path, bk); break;
-        case EDR__V1__EVENT__BODY_FILE_ATTR: put_path(w, e->file_attr->path, bk); break;
+        case EDR__V1__EVENT__BODY_FILE_CREATE: put_path(w, e->file_create->path, br); break;
+        case EDR__V1__EVENT__BODY_FILE_WRITE: put_path(w, e->file_write->path, br); break;
+        case EDR__V1__EVENT__BODY_FILE_DELETE: put_path(w, e->file_delete->path, br); break;
+        case EDR__V1__EVENT__BODY_FILE_ATTR: put_path(w, e->file_attr->path, br); break;
         case EDR__V1__EVENT__BODY_FILE_RENAME:
-            put_path(w, e->file_rename->old_path, bk);
-            put_path(w, e->file_rename->new_path, bk);
+            put_path(w, e->file_rename->old_path, br);
+            put_path(w, e->file_rename->new_path, br);
             break;
         case EDR__V1__EVENT__BODY_FILE_EXEC:
-            put_path(w, e->file_exec->path, bk);
+            put_path(w, e->file_exec->path, br);
             if (s)
                 put_hash(w, e->file_exec->sha256, host, s->id, key.bucket);
             break;
@@ -603,10 +645,10 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
             uint8_t ip[16];
             if (r && edr__ip16(r->ip.data, r->ip.len, ip) == 0 &&
                 hset_add(&w->remotes, XXH3_64bits(ip, 16), w->gen)) {
-                uint8_t k[1 + 16 + EDR_BLOCK_KEY_LEN];
+                uint8_t k[1 + 16 + BREF_LEN];
                 k[0] = POST_REMOTE;
                 memcpy(k + 1, ip, 16);
-                memcpy(k + 17, bk, EDR_BLOCK_KEY_LEN);
+                memcpy(k + 17, br, BREF_LEN);
                 rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)k, sizeof(k), "",
                                           0);
             }
@@ -628,8 +670,8 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
     memset(bloom, 0, nbits / 8);
     for (size_t i = 0; i < w->n_ent_list; i++) {
         ent_slot_t *s = &w->ents[w->ent_list[i]];
-        s->rec.first_block.data = bk;
-        s->rec.first_block.len = sizeof(bk); /* last_block: empty means the same */
+        s->rec.first_block.data = br; /* a block reference, restored by readers */
+        s->rec.first_block.len = sizeof(br); /* last_block: empty means the same */
         size_t n = edr__v1__process_record__get_packed_size(&s->rec);
         uint8_t *p = pack_buf(w, n);
         if (!p)
@@ -655,9 +697,9 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
                            .last_ns = tmax,
                            .n_events = (uint32_t)b->n_events,
                            .frame_len = (uint32_t)frame_len};
-    uint8_t tk[1 + EDR_BLOCK_KEY_LEN];
+    uint8_t tk[1 + BREF_LEN];
     tk[0] = POST_TIME;
-    memcpy(tk + 1, bk, EDR_BLOCK_KEY_LEN);
+    memcpy(tk + 1, br, BREF_LEN);
     edr__block_info_encode(&bi, tv);
     rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)tk, sizeof(tk),
                               (const char *)tv, BLOCK_INFO_LEN + nbits / 8);
@@ -733,7 +775,7 @@ int edr_store_writer_commit(edr_store_writer_t *w)
         edr_log_error("store %s: write failed: %s", w->path, rerr);
         rocksdb_free(rerr);
         /* the cached dedup state ran ahead of the store: reload it lazily */
-        hosts_clear(w);
+        hosts_clear(w); /* host numbers given in the lost batch stay unused: gaps are fine */
         memset(&w->pend_st, 0, sizeof(w->pend_st));
         return rc;
     }
@@ -770,6 +812,7 @@ int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns)
     uint32_t cut = (uint32_t)(cutoff_ns / EDR_STORE_BUCKET_NS);
     if (!cut)
         return 0;
+    char *rerr = NULL;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(w->db, w->ro, w->cf[CF_HOSTS]);
     for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
@@ -777,25 +820,40 @@ int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns)
         const char *k = rocksdb_iter_key(it, &kl);
         if (kl != 16)
             continue;
-        uint8_t lo[1 + EDR_BLOCK_KEY_LEN], hi[1 + EDR_BLOCK_KEY_LEN];
+        uint8_t lo[EDR_BLOCK_KEY_LEN], hi[EDR_BLOCK_KEY_LEN];
         edr_block_key_t a = {.bucket = 0, .seq = 0}, z = {.bucket = cut, .seq = 0};
         memcpy(a.host_id, k, 16);
         memcpy(z.host_id, k, 16);
-        edr_block_key_encode(&a, lo + 1);
-        edr_block_key_encode(&z, hi + 1);
-        rocksdb_writebatch_delete_range_cf(wb, w->cf[CF_BLOCKS], (const char *)lo + 1,
-                                           EDR_BLOCK_KEY_LEN, (const char *)hi + 1,
+        edr_block_key_encode(&a, lo);
+        edr_block_key_encode(&z, hi);
+        rocksdb_writebatch_delete_range_cf(wb, w->cf[CF_BLOCKS], (const char *)lo,
+                                           EDR_BLOCK_KEY_LEN, (const char *)hi,
                                            EDR_BLOCK_KEY_LEN);
-        lo[0] = hi[0] = POST_TIME;
-        rocksdb_writebatch_delete_range_cf(wb, w->cf[CF_POST], (const char *)lo, sizeof(lo),
-                                           (const char *)hi, sizeof(hi));
+        /* the time index is keyed by the host's number */
+        uint8_t nk[17];
+        size_t vl;
+        nk[0] = 'n';
+        memcpy(nk + 1, k, 16);
+        char *v = rocksdb_get_cf(w->db, w->ro, w->cf[CF_META], (const char *)nk, 17, &vl, &rerr);
+        if (rerr)
+            break;
+        if (v && vl == 4) {
+            uint8_t tlo[1 + BREF_LEN], thi[1 + BREF_LEN];
+            uint32_t hn = edr__rd32((const uint8_t *)v);
+            tlo[0] = thi[0] = POST_TIME;
+            edr__bref_encode(tlo + 1, hn, 0, 0);
+            edr__bref_encode(thi + 1, hn, cut, 0);
+            rocksdb_writebatch_delete_range_cf(wb, w->cf[CF_POST], (const char *)tlo, sizeof(tlo),
+                                               (const char *)thi, sizeof(thi));
+        }
+        rocksdb_free(v);
     }
     rocksdb_iter_destroy(it);
     uint8_t cv[4];
     edr__be32(cv, cut);
     rocksdb_writebatch_put_cf(wb, w->cf[CF_META], "cutoff", 6, (const char *)cv, 4);
-    char *rerr = NULL;
-    rocksdb_write(w->db, w->wo, wb, &rerr);
+    if (!rerr)
+        rocksdb_write(w->db, w->wo, wb, &rerr);
     rocksdb_writebatch_destroy(wb);
     if (rerr) {
         edr_log_error("store %s: retention failed: %s", w->path, rerr);
