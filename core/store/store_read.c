@@ -1046,22 +1046,59 @@ int edr_store_remote_blocks(edr_store_t *s, const uint8_t *ip, size_t ip_len, ui
     return scan_all(s, CF_POST, pre, sizeof(pre), post_step, &c);
 }
 
+/* 'h' keys hold the entities of one block: the entities of one host are
+ * gathered over its keys, sorted and reported once each (as one key per
+ * process reported them). */
 struct hash_ctx {
     edr_store_hash_fn fn;
     void *ud;
+    uint8_t host[16];
+    uint8_t (*ents)[16];
+    size_t n, cap;
+    int err;
 };
+
+static int cmp_ent(const void *a, const void *b)
+{
+    return memcmp(a, b, 16);
+}
+
+static int hash_flush(struct hash_ctx *c)
+{
+    int rc = 0;
+    qsort(c->ents, c->n, 16, cmp_ent);
+    for (size_t i = 0; i < c->n && !rc; i++)
+        if (!i || memcmp(c->ents[i], c->ents[i - 1], 16))
+            rc = c->fn(c->host, c->ents[i], c->ud);
+    c->n = 0;
+    return rc;
+}
 
 static int hash_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl,
                      const uint8_t *v, size_t vl, void *ud)
 {
     (void)s;
     (void)shard;
-    (void)v;
-    (void)vl;
     struct hash_ctx *c = ud;
-    if (kl != 1 + 32 + 16 + 16)
+    if (kl != 1 + 32 + 16 + 4 + 8 || vl % 16)
         return 0;
-    return c->fn(k + 33, k + 49, c->ud);
+    int rc = 0;
+    if (c->n && memcmp(c->host, k + 33, 16) && (rc = hash_flush(c)) != 0)
+        return rc;
+    memcpy(c->host, k + 33, 16);
+    if (c->n + vl / 16 > c->cap) {
+        size_t nc = c->cap ? c->cap : 64;
+        while (nc < c->n + vl / 16)
+            nc *= 2;
+        void *ne = realloc(c->ents, nc * 16);
+        if (!ne)
+            return c->err = EDR_ENOMEM;
+        c->ents = ne;
+        c->cap = nc;
+    }
+    memcpy(c->ents[c->n], v, vl);
+    c->n += vl / 16;
+    return 0;
 }
 
 int edr_store_hash_processes(edr_store_t *s, const uint8_t sha256[32], edr_store_hash_fn fn,
@@ -1070,8 +1107,16 @@ int edr_store_hash_processes(edr_store_t *s, const uint8_t sha256[32], edr_store
     uint8_t pre[33];
     pre[0] = POST_HASH;
     memcpy(pre + 1, sha256, 32);
-    struct hash_ctx c = {fn, ud};
-    return scan_all(s, CF_POST, pre, sizeof(pre), hash_step, &c);
+    struct hash_ctx c = {.fn = fn, .ud = ud};
+    int rc = 0;
+    for (unsigned i = 0; i < s->n && !rc; i++) {
+        rc = scan(s, i, CF_POST, pre, sizeof(pre), NULL, 0, hash_step, &c);
+        if (!rc && c.n)
+            rc = hash_flush(&c); /* the last host of the shard */
+        c.n = 0;
+    }
+    free(c.ents);
+    return rc;
 }
 
 struct hh_ctx {

@@ -20,6 +20,12 @@ typedef struct ent_slot {
     Edr__V1__ProcessRecord rec;
 } ent_slot_t;
 
+/* An image executed by an entity in the batch (for the 'h' posting). */
+typedef struct exec_ref {
+    const uint8_t *sha; /* 32 bytes, in the batch being added */
+    const uint8_t *ent; /* 16 bytes */
+} exec_ref_t;
+
 typedef struct hset_slot {
     uint64_t h;
     uint32_t gen;
@@ -72,6 +78,8 @@ struct edr_store_writer {
     size_t n_ent_list, ent_list_cap;
     uint32_t gen;
     hset_t paths, remotes;
+    exec_ref_t *execs;
+    size_t n_execs, execs_cap;
     uint8_t *pack;
     size_t pack_cap;
     edr_arena_t arena;
@@ -215,6 +223,7 @@ void edr_store_writer_destroy(edr_store_writer_t *w)
     free(w->ent_list);
     free(w->paths.slots);
     free(w->remotes.slots);
+    free(w->execs);
     free(w->pack);
     free(w->ret);
     edr_arena_close(&w->arena);
@@ -499,14 +508,20 @@ static void put_hash(edr_store_writer_t *w, ProtobufCBinaryData sha, const uint8
 {
     if (sha.len != 32)
         return;
-    uint8_t k[1 + 32 + 16 + 16], v[4];
-    k[0] = POST_HASH;
-    memcpy(k + 1, sha.data, 32);
-    memcpy(k + 33, host, 16);
-    memcpy(k + 49, ent, 16);
+    uint8_t v[4];
     edr__be32(v, bucket);
-    rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)k, sizeof(k),
-                              (const char *)v, 4);
+    /* processes by image: gathered, one key per image and block (put_execs) */
+    if (w->n_execs == w->execs_cap) {
+        size_t c = w->execs_cap ? w->execs_cap * 2 : 64;
+        exec_ref_t *n = realloc(w->execs, c * sizeof(*n));
+        if (!n)
+            return;
+        w->execs = n;
+        w->execs_cap = c;
+    }
+    w->execs[w->n_execs].sha = sha.data;
+    w->execs[w->n_execs].ent = ent;
+    w->n_execs++;
     /* hosts by image: one key per (sha256, host), rewritten in place */
     uint64_t hh = XXH3_64bits(sha.data, 32);
     if (!hset_add(&w->remotes, hh ^ 0x9e3779b97f4a7c15ull, w->gen))
@@ -517,6 +532,42 @@ static void put_hash(edr_store_writer_t *w, ProtobufCBinaryData sha, const uint8
     memcpy(hk + 33, host, 16);
     rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)hk, sizeof(hk),
                               (const char *)v, 4);
+}
+
+static int cmp_exec(const void *a, const void *b)
+{
+    const exec_ref_t *x = a, *y = b;
+    int c = memcmp(x->sha, y->sha, 32);
+    return c ? c : memcmp(x->ent, y->ent, 16);
+}
+
+/* Writes the 'h' postings of the batch: 'h' | sha256 | host | bucket | seq ->
+ * the entity ids that executed the image in the block (sorted, distinct). */
+static int put_execs(edr_store_writer_t *w, const uint8_t host[16], uint32_t bucket, uint64_t seq)
+{
+    if (!w->n_execs)
+        return 0;
+    qsort(w->execs, w->n_execs, sizeof(*w->execs), cmp_exec);
+    uint8_t *v = edr_arena_alloc(&w->arena, w->n_execs * 16);
+    if (!v)
+        return EDR_ENOMEM;
+    for (size_t i = 0; i < w->n_execs;) {
+        size_t j = i, n = 0;
+        for (; j < w->n_execs && !memcmp(w->execs[j].sha, w->execs[i].sha, 32); j++)
+            if (j == i || memcmp(w->execs[j].ent, w->execs[j - 1].ent, 16))
+                memcpy(v + 16 * n++, w->execs[j].ent, 16);
+        uint8_t k[1 + 32 + 16 + 4 + 8];
+        k[0] = POST_HASH;
+        memcpy(k + 1, w->execs[i].sha, 32);
+        memcpy(k + 33, host, 16);
+        edr__be32(k + 49, bucket);
+        edr__be64(k + 53, seq);
+        rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)k, sizeof(k),
+                                  (const char *)v, n * 16);
+        i = j;
+    }
+    w->n_execs = 0;
+    return 0;
 }
 
 static const char *join_argv(edr_store_writer_t *w, char **argv, size_t n)
@@ -575,6 +626,7 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
     if (scratch_prepare(w, b->n_events))
         return EDR_ENOMEM;
     edr_arena_reset(&w->arena);
+    w->n_execs = 0;
 
     rocksdb_writebatch_put_cf(w->wb, w->cf[CF_BLOCKS], (const char *)bk, sizeof(bk), frame,
                               frame_len);
@@ -660,6 +712,8 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
     }
     if (!b->n_events)
         tmin = tmax = b->base_time_ns;
+    if (put_execs(w, host, key.bucket, key.seq))
+        return EDR_ENOMEM;
 
     /* process records, children, the entity filter of the time index */
     size_t nbits = ((w->n_ent_list * 10 + 63) / 64) * 64;
