@@ -8,11 +8,15 @@
 #           which run inside the workload's syscalls) + edr-sensor process CPU (all threads)
 #   auditd: workload CPU (includes the kernel's audit work in its syscalls)
 #           + auditd + kauditd CPU
-#   overhead % = (that total - baseline workload CPU) / baseline workload CPU. The edr
-#   figure is the median over REPS (default 3) back-to-back pairs (baseline run, edr run),
-#   so that load from other users of the machine hits both halves of a pair alike; the
-#   pairs' range and the spread of the baselines are printed (the noise floor). auditd
-#   is compared with the median baseline.
+#   overhead % = (that total - baseline workload CPU) / baseline workload CPU. Runs
+#   alternate, baseline first and last: B0 E1 B1 E2 B2 ... E_REPS B_REPS, and each edr run
+#   is compared with the mean of the two baselines around it (load from other users of
+#   the machine that drifts during the sequence hits both sides alike). The figure is
+#   the median over the REPS (default 5) edr runs; the range of the per-run figures, the
+#   spread of the baselines and the CPU that other processes used during each run (the
+#   noise) are printed. auditd is compared with the median baseline.
+#   Daemon CPU is read from /proc/PID/task/*/schedstat (ns, all threads), the workload's
+#   from getrusage (its threads and reaped children).
 # Not counted: BPF programs run by other processes on the machine (they hit the same
 # hooks). A second figure, sensor_direct_cost_pct, adds up what can be measured
 # directly and is less exposed to the machine's noise: edr-sensor process CPU + the run
@@ -31,7 +35,7 @@ BUILD=${EDR_BUILD:-build}
 W="$BUILD/bench/bench_sensor_workload"
 S="$BUILD/bin/edr-sensor"
 DUR=${DUR:-5}
-REPS=${REPS:-3}
+REPS=${REPS:-5}
 EXEC_RATE=${EXEC_RATE:-2000}
 FILE_RATE=${FILE_RATE:-20000}
 CONN_RATE=${CONN_RATE:-200}
@@ -56,9 +60,11 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-ticks=$(getconf CLK_TCK)
-proc_cpu() { # utime+stime seconds of a pid (all its threads)
-  awk -v t="$ticks" '{ sub(/.*\) /, ""); print ($12 + $13) / t }' "/proc/$1/stat" 2>/dev/null || echo 0
+proc_cpu() { # seconds on a CPU of a pid so far, all its threads (ns resolution)
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.4f", s / 1e9 }'
+}
+busy_cpu() { # seconds all CPUs were busy so far (user, nice, system, irq, softirq)
+  awk -v t="$(getconf CLK_TCK)" '/^cpu / { printf "%.3f", ($2 + $3 + $4 + $7 + $8) / t }' /proc/stat
 }
 field() { sed -n "s/.* $2 \([0-9.]*\).*/\1/p" <<<"$1"; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", 100 * a / b; else print "0.0" }'; }
@@ -96,36 +102,54 @@ bpf_time() { # seconds the sensor's BPF programs ran so far (needs kernel.bpf_st
 if [ -r /proc/sys/kernel/bpf_stats_enabled ]; then
   bpf_stats_was=$(cat /proc/sys/kernel/bpf_stats_enabled)
 fi
-bases=""; ratios=""; base=""; directs=""
-for r in $(seq "$REPS"); do
-  rm -rf "$tmp/w0" "$tmp/w1a"; mkdir -p "$tmp/w0" "$tmp/w1a"
+# one baseline run: sets b (its output) and o (CPU seconds other processes used meanwhile)
+baseline_run() {
+  rm -rf "$tmp/w0"; mkdir -p "$tmp/w0"
+  local u0; u0=$(busy_cpu)
   b=$(workload "$tmp/w0")
-  [ -n "$base" ] || base=$b
-  echo "pair $r, baseline: $b"
+  o=$(sub_ "$(sub_ "$(busy_cpu)" "$u0")" "$(field "$b" cpu_s)")
+}
+bases=""; ratios=""; directs=""; sensor_cpus=""; bpf_secs=""
+baseline_run; base=$b; prev=$(field "$b" cpu_s)
+echo "baseline 0: $b; others' CPU $o s"
+bases=" $prev"
+for r in $(seq "$REPS"); do
+  rm -rf "$tmp/w1a"; mkdir -p "$tmp/w1a"
   [ -n "$bpf_stats_was" ] && sysctl -q kernel.bpf_stats_enabled=1
   start_sensor null /dev/null
   fidelity=$(sed -n 's/.*source \([a-z]*\) started.*/\1/p' "$tmp/sensor.log" | head -1)
   hooks=$(sed -n 's/.*ebpf: syscall hooks: \(.*\)/\1/p' "$tmp/sensor.log" | head -1)
+  bt0=$(bpf_time); u0=$(busy_cpu)
   c0=$(proc_cpu "$sensor_pid")
   withn=$(workload "$tmp/w1a")
   sleep 1 # the sensor drains what the workload left in the ring buffer
   c1=$(proc_cpu "$sensor_pid")
-  bt=$(bpf_time)
+  bt=$(sub_ "$(bpf_time)" "$bt0")
+  s_daemon=$(sub_ "$c1" "$c0")
+  oe=$(sub_ "$(sub_ "$(sub_ "$(busy_cpu)" "$u0")" "$(field "$withn" cpu_s)")" "$s_daemon")
   stop_sensor
   [ -n "$bpf_stats_was" ] && sysctl -q kernel.bpf_stats_enabled="$bpf_stats_was"
-  s_daemon=$(sub_ "$c1" "$c0")
-  echo "pair $r, with edr-sensor ($fidelity${hooks:+, hooks $hooks}, output null): $withn; edr-sensor process CPU $s_daemon s; BPF programs $bt s"
-  directs="$directs $(pct "$(add "$s_daemon" "$bt")" "$(field "$b" cpu_s)")"
   check_work "$withn" "edr-sensor"
+  baseline_run
+  next=$(field "$b" cpu_s)
+  ref=$(awk -v a="$prev" -v b="$next" 'BEGIN { printf "%.4f", (a + b) / 2 }')
   s_total=$(add "$(field "$withn" cpu_s)" "$s_daemon")
-  bases="$bases $(field "$b" cpu_s)"
-  ratios="$ratios $(pct "$(sub_ "$s_total" "$(field "$b" cpu_s)")" "$(field "$b" cpu_s)")"
+  ratio=$(pct "$(sub_ "$s_total" "$ref")" "$ref")
+  direct=$(pct "$(add "$s_daemon" "$bt")" "$ref")
+  echo "run $r, with edr-sensor ($fidelity${hooks:+, hooks $hooks}, output null): $withn; edr-sensor process CPU $s_daemon s; BPF programs $bt s; others' CPU $oe s (incl. the 1 s drain)"
+  echo "baseline $r: $b; others' CPU $o s"
+  echo "run $r: workload $(field "$withn" cpu_s) s + sensor $s_daemon s vs baseline mean $ref s: overhead $ratio %, direct $direct %"
+  ratios="$ratios $ratio"; directs="$directs $direct"; bases="$bases $next"
+  sensor_cpus="$sensor_cpus $s_daemon"; bpf_secs="$bpf_secs $bt"
+  prev=$next
 done
 base_cpu=$(echo "$bases" | median)
 s_pct=$(echo "$ratios" | median)
 d_pct=$(echo "$directs" | median)
-echo "pairs: edr overhead %:$ratios (median $s_pct); baseline CPU s:$bases (median $base_cpu)"
-echo "pairs: edr direct cost % (sensor process + its BPF programs, all processes, over the pair's baseline):$directs (median $d_pct)"
+range() { tr ' ' '\n' | grep -v '^$' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s..%s", lo, hi }'; }
+echo "edr overhead % per run:$ratios (median $s_pct, range $(echo "$ratios" | range)); baseline CPU s:$bases (median $base_cpu)"
+echo "edr direct cost % (sensor process + its BPF programs in all processes, over the baseline mean):$directs (median $d_pct, range $(echo "$directs" | range))"
+echo "edr-sensor process CPU s per run:$sensor_cpus (median $(echo "$sensor_cpus" | median)); BPF program s per run:$bpf_secs (median $(echo "$bpf_secs" | median))"
 
 # 2. edr-sensor with events as JSON lines to a file, to count what it saw
 mkdir -p "$tmp/w1"
@@ -216,7 +240,10 @@ echo "sensor source: $fidelity${hooks:+ (syscall hooks: $hooks)}"
 echo "RESULT workload_exec_rate $(field "$with" exec_rate) exec/s"
 echo "RESULT workload_file_ops_rate $(field "$with" file_rate) ops/s"
 echo "RESULT sensor_overhead_cpu_pct $s_pct %"
+echo "RESULT sensor_overhead_cpu_pct_min_max $(echo "$ratios" | range) %"
 echo "RESULT sensor_direct_cost_pct $d_pct %"
+echo "RESULT sensor_process_cpu_s $(echo "$sensor_cpus" | median) s"
+echo "RESULT sensor_bpf_cpu_s $(echo "$bpf_secs" | median) s"
 echo "RESULT sensor_jsonl_overhead_cpu_pct $(pct "$(sub_ "$sj_total" "$base_cpu")" "$base_cpu") %"
 [ -n "$a_total" ] && echo "RESULT auditd_overhead_cpu_pct $(pct "$(sub_ "$a_total" "$base_cpu")" "$base_cpu") %"
 echo "RESULT baseline_spread_pct $spread %"

@@ -800,7 +800,6 @@ static int edr__load(edr_src_ebpf_t *s, const char *hooks)
 {
     int tp = strcmp(hooks, "tracepoint") == 0, err, n_tp = 0;
     uint32_t self = (uint32_t)getpid();
-    uint8_t one = 1;
     struct bpf_program *prog;
     int rc = EDR_EUNSUPPORTED;
 
@@ -830,6 +829,7 @@ static int edr__load(edr_src_ebpf_t *s, const char *hooks)
     }
     if (tp && n_tp == 0) goto fail;
     s->skel->rodata->edr_wakeup_bytes = s->wakeup_bytes;
+    s->skel->rodata->edr_self_tgid = self; /* the sensor never sees itself */
     err = edr_bpf__load(s->skel);
     if (err) {
         edr_log_warn("ebpf: cannot load the BPF programs (%s syscall hooks): %s%s", hooks,
@@ -837,9 +837,6 @@ static int edr__load(edr_src_ebpf_t *s, const char *hooks)
         rc = err == -EPERM ? EDR_EPERM : EDR_EUNSUPPORTED;
         goto fail;
     }
-    /* before attaching: the sensor never sees itself */
-    if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.ignore_tgids), &self, &one, BPF_ANY) != 0)
-        edr_log_warn("ebpf: cannot exclude the sensor's own activity: %s", strerror(errno));
     err = edr_bpf__attach(s->skel);
     if (err) {
         edr_log_warn("ebpf: cannot attach the BPF programs (%s syscall hooks): %s", hooks,

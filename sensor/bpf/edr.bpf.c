@@ -72,13 +72,9 @@ struct {
     __type(value, struct edr_scratch);
 } scratch SEC(".maps");
 
-/* Thread groups whose activity is not reported (the sensor itself). */
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 64);
-    __type(key, __u32);
-    __type(value, __u8);
-} ignore_tgids SEC(".maps");
+/* The thread group whose activity is not reported (the sensor itself), set
+ * before load: a compare instead of a map lookup on every hook. */
+const volatile __u32 edr_self_tgid = 0;
 
 /* Open file descriptions opened for writing and not yet written:
  * struct file * -> size of the pending write (EDR_WRITE_SEEN | bytes). */
@@ -138,8 +134,7 @@ void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 static __always_inline int edr_ignored(void)
 {
-    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    return bpf_map_lookup_elem(&ignore_tgids, &tgid) != NULL;
+    return (__u32)(bpf_get_current_pid_tgid() >> 32) == edr_self_tgid;
 }
 
 static __always_inline void edr_count_drop(__u32 kind)
@@ -211,21 +206,24 @@ static __always_inline struct edr_bpf_file *edr_file_rec(__u32 kind)
     return r;
 }
 
-static __always_inline void edr_net_fill(struct edr_bpf_net *r, struct sock *sk)
+static __always_inline void edr_net_fill(struct edr_bpf_net *r, struct sock *sock)
 {
-    __u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+    struct sock_common *sk = &EDR_CAST(sock, struct sock)->__sk_common;
+    __u16 fam = sk->skc_family;
+    __u32 *l = (__u32 *)r->local_ip, *rm = (__u32 *)r->remote_ip;
 
-    __builtin_memset(r->local_ip, 0, sizeof(r->local_ip));
-    __builtin_memset(r->remote_ip, 0, sizeof(r->remote_ip));
     r->family = fam;
-    r->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-    r->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+    r->local_port = sk->skc_num;
+    r->remote_port = bpf_ntohs(sk->skc_dport);
     if (fam == EDR_AF_INET6) {
-        BPF_CORE_READ_INTO(&r->local_ip, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-        BPF_CORE_READ_INTO(&r->remote_ip, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+        for (int i = 0; i < 4; i++) {
+            l[i] = sk->skc_v6_rcv_saddr.in6_u.u6_addr32[i];
+            rm[i] = sk->skc_v6_daddr.in6_u.u6_addr32[i];
+        }
     } else {
-        BPF_CORE_READ_INTO((__u32 *)r->local_ip, sk, __sk_common.skc_rcv_saddr);
-        BPF_CORE_READ_INTO((__u32 *)r->remote_ip, sk, __sk_common.skc_daddr);
+        l[0] = sk->skc_rcv_saddr;
+        rm[0] = sk->skc_daddr;
+        l[1] = l[2] = l[3] = rm[1] = rm[2] = rm[3] = 0;
     }
 }
 
@@ -399,9 +397,8 @@ static __always_inline __u32 edr_put_dirfd(char *data, __u32 off, long dirfd, co
         return off & (EDR_BPF_DATA_MAX - 1);
     }
     if ((int)dirfd == EDR_AT_FDCWD) {
-        struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-        return edr_put_dpath(data, off, BPF_CORE_READ(t, fs, pwd.dentry),
-                             BPF_CORE_READ(t, fs, pwd.mnt), len);
+        struct fs_struct *fs = EDR_CAST(bpf_get_current_task_btf()->fs, struct fs_struct);
+        return edr_put_dpath(data, off, fs->pwd.dentry, fs->pwd.mnt, len);
     }
     {
         struct file *f = edr_fd_file(dirfd);
@@ -421,8 +418,7 @@ int BPF_PROG(edr_fork, struct task_struct *parent, struct task_struct *child)
 {
     struct edr_bpf_fork *r;
 
-    if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
-        return 0; /* a new thread, not a new process */
+    if (child->pid != child->tgid) return 0; /* a new thread, not a new process */
     if (edr_ignored()) return 0;
     r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
     if (!r) {
@@ -430,7 +426,7 @@ int BPF_PROG(edr_fork, struct task_struct *parent, struct task_struct *child)
         return 0;
     }
     edr_fill_hdr(&r->h, EDR_BPF_FORK, child);
-    r->h.start_boot_ns = BPF_CORE_READ(child, start_boottime);
+    r->h.start_boot_ns = child->start_boottime;
     r->h.size = sizeof(*r);
     bpf_ringbuf_submit(r, edr_rb_flags());
     return 0;
@@ -440,7 +436,11 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(edr_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
     struct edr_bpf_exec *r;
-    struct inode *ino;
+    struct file *file = EDR_CAST(bprm->file, struct file);
+    struct inode *ino = EDR_CAST(file->f_inode, struct inode);
+    struct fs_struct *fs = EDR_CAST(p->fs, struct fs_struct);
+    struct mm_struct *mm = EDR_CAST(p->mm, struct mm_struct);
+    const char *fname = bprm->filename, *interp = bprm->interp;
     unsigned long a0, a1;
     __u64 len;
     __u32 off;
@@ -454,24 +454,24 @@ int BPF_PROG(edr_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
     r->pad = 0;
     r->cgroup_name[0] = 0;
     bpf_probe_read_kernel_str(r->cgroup_name, sizeof(r->cgroup_name),
-                              BPF_CORE_READ(p, cgroups, dfl_cgrp, kn, name));
-    ino = BPF_CORE_READ(bprm, file, f_inode);
-    edr_inode_info(ino, &r->dev, &r->ino);
-    r->size = BPF_CORE_READ(ino, i_size);
+                              EDR_CAST(p->cgroups, struct css_set)->dfl_cgrp->kn->name);
+    r->dev = ino->i_sb->s_dev;
+    r->ino = ino->i_ino;
+    r->size = ino->i_size;
     r->mtime_ns = 0;
     if (bpf_core_field_exists(ino->i_mtime_sec))
-        r->mtime_ns = (__u64)BPF_CORE_READ(ino, i_mtime_sec) * 1000000000ULL +
-                      BPF_CORE_READ(ino, i_mtime_nsec);
-    off = edr_put_dpath(r->data, 0, BPF_CORE_READ(bprm, file, f_path.dentry),
-                        BPF_CORE_READ(bprm, file, f_path.mnt), &r->exe_len);
-    off = edr_put_dpath(r->data, off, BPF_CORE_READ(p, fs, pwd.dentry),
-                        BPF_CORE_READ(p, fs, pwd.mnt), &r->cwd_len);
-    off = edr_put_kstr(r->data, off, BPF_CORE_READ(bprm, filename), EDR_BPF_STR_MAX,
-                       &r->filename_len);
-    off = edr_put_kstr(r->data, off, BPF_CORE_READ(bprm, interp), EDR_BPF_STR_MAX, &r->interp_len);
+        r->mtime_ns = (__u64)ino->i_mtime_sec * 1000000000ULL + ino->i_mtime_nsec;
+    off = edr_put_dpath(r->data, 0, file->f_path.dentry, file->f_path.mnt, &r->exe_len);
+    off = edr_put_dpath(r->data, off, fs->pwd.dentry, fs->pwd.mnt, &r->cwd_len);
+    if (interp != fname) { /* a script: the file asked for and its interpreter */
+        off = edr_put_kstr(r->data, off, fname, EDR_BPF_STR_MAX, &r->filename_len);
+        off = edr_put_kstr(r->data, off, interp, EDR_BPF_STR_MAX, &r->interp_len);
+    } else { /* the image itself (exe above) */
+        r->filename_len = r->interp_len = 0;
+    }
     off &= (EDR_BPF_DATA_MAX - 1);
-    a0 = BPF_CORE_READ(p, mm, arg_start);
-    a1 = BPF_CORE_READ(p, mm, arg_end);
+    a0 = mm->arg_start;
+    a1 = mm->arg_end;
     len = a1 > a0 ? a1 - a0 : 0;
     r->args_truncated = 0;
     if (len > EDR_BPF_ARGS_MAX - 1) {
@@ -491,12 +491,14 @@ int BPF_PROG(edr_exit, struct task_struct *p)
     struct edr_bpf_exit *r;
     __u32 code;
 
-    if (BPF_CORE_READ(p, signal, live.counter) != 0) return 0; /* other threads still run */
+    struct signal_struct *sig = EDR_CAST(p->signal, struct signal_struct);
+
+    if (sig->live.counter != 0) return 0; /* other threads still run */
     if (edr_ignored()) return 0;
-    if (BPF_CORE_READ(p, signal, flags) & EDR_SIGNAL_GROUP_EXIT)
-        code = BPF_CORE_READ(p, signal, group_exit_code);
+    if (sig->flags & EDR_SIGNAL_GROUP_EXIT)
+        code = sig->group_exit_code;
     else
-        code = BPF_CORE_READ(p, exit_code);
+        code = p->exit_code;
     r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
     if (!r) {
         edr_count_drop(EDR_BPF_EXIT);
@@ -559,19 +561,13 @@ enum {
 #define EDR_EINPROGRESS   115
 #define EDR_S_IFSOCK      0140000
 
-struct edr_args {
-    unsigned long a[6];
-};
-
-static __always_inline void edr_read_args(struct pt_regs *regs, struct edr_args *x)
-{
-    x->a[0] = BPF_CORE_READ(regs, di);
-    x->a[1] = BPF_CORE_READ(regs, si);
-    x->a[2] = BPF_CORE_READ(regs, dx);
-    x->a[3] = BPF_CORE_READ(regs, r10);
-    x->a[4] = BPF_CORE_READ(regs, r8);
-    x->a[5] = BPF_CORE_READ(regs, r9);
-}
+/* Syscall argument n (x86-64 syscall convention) from the saved user
+ * registers: direct loads, and only the arguments a handler uses. */
+#define EDR_A0(regs) ((regs)->di)
+#define EDR_A1(regs) ((regs)->si)
+#define EDR_A2(regs) ((regs)->dx)
+#define EDR_A3(regs) ((regs)->r10)
+#define EDR_A4(regs) ((regs)->r8)
 
 /* First write through an open file description: report it once. */
 static __always_inline void edr_on_write(long fd, __u64 count)
@@ -601,7 +597,12 @@ static __always_inline struct sock *edr_fd_sock(long fd)
 
     if (!f || (EDR_CAST(f, struct file)->f_inode->i_mode & EDR_S_IFMT) != EDR_S_IFSOCK) return NULL;
     so = EDR_CAST(f, struct file)->private_data;
-    return so ? BPF_CORE_READ(so, sk) : NULL;
+    return so ? EDR_CAST(so, struct socket)->sk : NULL;
+}
+
+static __always_inline __u16 edr_sk_proto(struct sock *sk)
+{
+    return EDR_CAST(sk, struct sock)->sk_protocol;
 }
 
 /* Entry side: write family (first write per open file) and close (TCP close
@@ -614,8 +615,9 @@ static __always_inline void edr_sys_enter_do(long id, long fd, __u64 count)
          * check the file type. */
         struct sock *sk = edr_fd_sock(fd);
 
-        if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP) return;
-        if (BPF_CORE_READ(sk, __sk_common.skc_state) == EDR_TCP_CLOSE) return; /* never connected */
+        if (!sk || edr_sk_proto(sk) != IPPROTO_TCP) return;
+        if (EDR_CAST(sk, struct sock)->__sk_common.skc_state == EDR_TCP_CLOSE)
+            return; /* never connected */
         if (edr_ignored()) return;
         edr_net_emit(sk, EDR_BPF_NET_CLOSE, IPPROTO_TCP);
         return;
@@ -639,7 +641,7 @@ int BPF_PROG(edr_sys_enter, struct pt_regs *regs, long id)
     default:
         return 0;
     }
-    edr_sys_enter_do(id, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, dx));
+    edr_sys_enter_do(id, regs->di, regs->dx);
     return 0;
 }
 
@@ -719,8 +721,8 @@ static __always_inline void edr_on_mmap(long fd, __u32 prot)
     f = edr_fd_file(fd);
     if (!f) return;
     k.tgid = bpf_get_current_pid_tgid() >> 32;
-    k.start_boot_ns =
-        BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), group_leader, start_boottime);
+    k.start_boot_ns = EDR_CAST(bpf_get_current_task_btf()->group_leader, struct task_struct)
+                          ->start_boottime;
     edr_inode_info(EDR_CAST(f, struct file)->f_inode, &k.dev, &k.ino);
     if (bpf_map_lookup_elem(&mmap_seen, &k)) return;
     bpf_map_update_elem(&mmap_seen, &k, &one, BPF_ANY);
@@ -748,8 +750,8 @@ static __always_inline void edr_on_access(__u32 kind, long pid, __u32 request)
     }
     edr_fill_hdr_current(&r->h, EDR_BPF_ACCESS);
     r->h.size = sizeof(*r);
-    r->target_tgid = BPF_CORE_READ(t, tgid);
-    r->target_start_boot_ns = BPF_CORE_READ(t, group_leader, start_boottime);
+    r->target_tgid = t->tgid;
+    r->target_start_boot_ns = EDR_CAST(t->group_leader, struct task_struct)->start_boottime;
     r->kind = kind;
     r->request = request;
     r->pad = 0;
@@ -766,14 +768,15 @@ static __always_inline void edr_on_udp_send(long fd, const void *uaddr)
     struct edr_bpf_net *r;
     __u16 dport;
 
-    if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP) return;
+    if (!sk || edr_sk_proto(sk) != IPPROTO_UDP) return;
+    /* loaded before the branch: one load instruction never sees two pointer types */
+    dport = bpf_ntohs(EDR_CAST(sk, struct sock)->__sk_common.skc_dport);
+    barrier_var(dport);
     if (uaddr && bpf_probe_read_user(&sa, sizeof(sa), uaddr) == 0 &&
         (sa.sin6_family == EDR_AF_INET || sa.sin6_family == EDR_AF_INET6))
         dport = bpf_ntohs(sa.sin6_port);
-    else {
+    else
         sa.sin6_family = 0;
-        dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-    }
     if (dport != 53) return;
     r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
     if (!r) {
@@ -800,11 +803,13 @@ static __always_inline void edr_on_udp_send(long fd, const void *uaddr)
 /* Exit side: the syscall (id) returned ret; regs holds its arguments. */
 static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *regs)
 {
-    struct edr_args x;
+    struct pt_regs *rg;
 
     if (ret < 0 && !(id == NR_connect && ret == -EDR_EINPROGRESS)) return;
+    rg = EDR_CAST(regs, struct pt_regs);
+    /* most mappings are not executable mappings of a file: done before anything else */
+    if (id == NR_mmap && (!(EDR_A2(rg) & EDR_PROT_EXEC) || (int)EDR_A4(rg) < 0)) return;
     if (edr_ignored()) return;
-    edr_read_args(regs, &x);
     switch (id) {
     case NR_open:
     case NR_openat:
@@ -813,87 +818,87 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
         edr_on_open(ret);
         break;
     case NR_mmap:
-        edr_on_mmap((long)(int)x.a[4], x.a[2]);
+        edr_on_mmap((long)(int)EDR_A4(rg), EDR_A2(rg));
         break;
     case NR_connect: {
-        struct sock *sk = edr_fd_sock(x.a[0]);
-        if (sk && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP)
+        struct sock *sk = edr_fd_sock(EDR_A0(rg));
+        if (sk && edr_sk_proto(sk) == IPPROTO_TCP)
             edr_net_emit(sk, EDR_BPF_NET_CONNECT, IPPROTO_TCP);
         break;
     }
     case NR_accept:
     case NR_accept4: {
         struct sock *sk = edr_fd_sock(ret);
-        if (sk && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP)
+        if (sk && edr_sk_proto(sk) == IPPROTO_TCP)
             edr_net_emit(sk, EDR_BPF_NET_ACCEPT, IPPROTO_TCP);
         break;
     }
     case NR_listen: {
-        struct sock *sk = edr_fd_sock(x.a[0]);
-        if (sk && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP)
+        struct sock *sk = edr_fd_sock(EDR_A0(rg));
+        if (sk && edr_sk_proto(sk) == IPPROTO_TCP)
             edr_net_emit(sk, EDR_BPF_NET_LISTEN, IPPROTO_TCP);
         break;
     }
     case NR_sendto:
-        edr_on_udp_send(x.a[0], (const void *)x.a[4]);
+        edr_on_udp_send(EDR_A0(rg), (const void *)EDR_A4(rg));
         break;
     case NR_sendmsg:
     case NR_sendmmsg: {
         /* msghdr (sendmmsg: the first mmsghdr) starts with msg_name */
         void *name = NULL;
-        bpf_probe_read_user(&name, sizeof(name), (void *)x.a[1]);
-        edr_on_udp_send(x.a[0], name);
+        bpf_probe_read_user(&name, sizeof(name), (void *)EDR_A1(rg));
+        edr_on_udp_send(EDR_A0(rg), name);
         break;
     }
     case NR_rename:
-        edr_on_path_op(EDR_BPF_FILE_RENAME, EDR_AT_FDCWD, (const char *)x.a[0], EDR_AT_FDCWD,
-                       (const char *)x.a[1], 0, 0, 0);
+        edr_on_path_op(EDR_BPF_FILE_RENAME, EDR_AT_FDCWD, (const char *)EDR_A0(rg), EDR_AT_FDCWD,
+                       (const char *)EDR_A1(rg), 0, 0, 0);
         break;
     case NR_renameat:
     case NR_renameat2:
-        edr_on_path_op(EDR_BPF_FILE_RENAME, (int)x.a[0], (const char *)x.a[1], (int)x.a[2],
-                       (const char *)x.a[3], 0, 0, 0);
+        edr_on_path_op(EDR_BPF_FILE_RENAME, (int)EDR_A0(rg), (const char *)EDR_A1(rg), (int)EDR_A2(rg),
+                       (const char *)EDR_A3(rg), 0, 0, 0);
         break;
     case NR_unlink:
     case NR_rmdir:
-        edr_on_path_op(EDR_BPF_FILE_DELETE, EDR_AT_FDCWD, (const char *)x.a[0], 0, NULL, 0, 0, 0);
+        edr_on_path_op(EDR_BPF_FILE_DELETE, EDR_AT_FDCWD, (const char *)EDR_A0(rg), 0, NULL, 0, 0, 0);
         break;
     case NR_unlinkat:
-        edr_on_path_op(EDR_BPF_FILE_DELETE, (int)x.a[0], (const char *)x.a[1], 0, NULL, 0, 0, 0);
+        edr_on_path_op(EDR_BPF_FILE_DELETE, (int)EDR_A0(rg), (const char *)EDR_A1(rg), 0, NULL, 0, 0, 0);
         break;
     case NR_chmod:
-        edr_on_path_op(EDR_BPF_FILE_CHMOD, EDR_AT_FDCWD, (const char *)x.a[0], 0, NULL, x.a[1], 0,
+        edr_on_path_op(EDR_BPF_FILE_CHMOD, EDR_AT_FDCWD, (const char *)EDR_A0(rg), 0, NULL, EDR_A1(rg), 0,
                        0);
         break;
     case NR_fchmodat:
     case NR_fchmodat2:
-        edr_on_path_op(EDR_BPF_FILE_CHMOD, (int)x.a[0], (const char *)x.a[1], 0, NULL, x.a[2], 0,
+        edr_on_path_op(EDR_BPF_FILE_CHMOD, (int)EDR_A0(rg), (const char *)EDR_A1(rg), 0, NULL, EDR_A2(rg), 0,
                        0);
         break;
     case NR_fchmod:
-        edr_on_fd_op(EDR_BPF_FILE_CHMOD, (int)x.a[0], x.a[1], 0, 0);
+        edr_on_fd_op(EDR_BPF_FILE_CHMOD, (int)EDR_A0(rg), EDR_A1(rg), 0, 0);
         break;
     case NR_chown:
     case NR_lchown:
-        edr_on_path_op(EDR_BPF_FILE_CHOWN, EDR_AT_FDCWD, (const char *)x.a[0], 0, NULL, 0, x.a[1],
-                       x.a[2]);
+        edr_on_path_op(EDR_BPF_FILE_CHOWN, EDR_AT_FDCWD, (const char *)EDR_A0(rg), 0, NULL, 0, EDR_A1(rg),
+                       EDR_A2(rg));
         break;
     case NR_fchownat:
-        edr_on_path_op(EDR_BPF_FILE_CHOWN, (int)x.a[0], (const char *)x.a[1], 0, NULL, 0, x.a[2],
-                       x.a[3]);
+        edr_on_path_op(EDR_BPF_FILE_CHOWN, (int)EDR_A0(rg), (const char *)EDR_A1(rg), 0, NULL, 0, EDR_A2(rg),
+                       EDR_A3(rg));
         break;
     case NR_fchown:
-        edr_on_fd_op(EDR_BPF_FILE_CHOWN, (int)x.a[0], 0, x.a[1], x.a[2]);
+        edr_on_fd_op(EDR_BPF_FILE_CHOWN, (int)EDR_A0(rg), 0, EDR_A1(rg), EDR_A2(rg));
         break;
     case NR_ptrace:
-        if (x.a[0] == EDR_PTRACE_ATTACH || x.a[0] == EDR_PTRACE_SEIZE)
-            edr_on_access(EDR_BPF_ACCESS_PTRACE, (int)x.a[1], x.a[0]);
+        if (EDR_A0(rg) == EDR_PTRACE_ATTACH || EDR_A0(rg) == EDR_PTRACE_SEIZE)
+            edr_on_access(EDR_BPF_ACCESS_PTRACE, (int)EDR_A1(rg), EDR_A0(rg));
         break;
     case NR_process_vm_readv:
-        edr_on_access(EDR_BPF_ACCESS_VM_READ, (int)x.a[0], 0);
+        edr_on_access(EDR_BPF_ACCESS_VM_READ, (int)EDR_A0(rg), 0);
         break;
     case NR_process_vm_writev:
-        edr_on_access(EDR_BPF_ACCESS_VM_WRITE, (int)x.a[0], 0);
+        edr_on_access(EDR_BPF_ACCESS_VM_WRITE, (int)EDR_A0(rg), 0);
         break;
     }
 }
@@ -902,7 +907,7 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
 SEC("tp_btf/sys_exit")
 int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
 {
-    long id = BPF_CORE_READ(regs, orig_ax);
+    long id = regs->orig_ax;
 
     switch (id) {
     case NR_open:
