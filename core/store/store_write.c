@@ -50,6 +50,7 @@ struct edr_store_writer {
     char path[4096];
     rocksdb_t *db;
     rocksdb_options_t *db_opts;
+    rocksdb_env_t *env;
     rocksdb_options_t *cf_opts[CF__COUNT];
     rocksdb_compactionfilter_t *filters[CF__COUNT];
     rocksdb_column_family_handle_t *cf[CF__COUNT];
@@ -146,6 +147,12 @@ edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
     rocksdb_options_set_max_total_wal_size(w->db_opts, 256u << 20);
     rocksdb_options_set_info_log_level(w->db_opts, 2 /* warn */);
     rocksdb_options_set_allow_concurrent_memtable_write(w->db_opts, 0); /* vector memtables */
+    /* compactions yield the CPU to the consuming thread (and to flushes,
+     * which keep memtables from stalling writes): on a small machine they
+     * otherwise take cycles from ingest; they still run on any idle core */
+    w->env = rocksdb_create_default_env();
+    rocksdb_env_lower_thread_pool_cpu_priority(w->env);
+    rocksdb_options_set_env(w->db_opts, w->env);
     edr__store_cf_options(w->cf_opts, opts, w->ret, w->filters);
     w->db = rocksdb_open_column_families(w->db_opts, w->path, CF__COUNT, edr__store_cf_names,
                                          (const rocksdb_options_t *const *)w->cf_opts, w->cf,
@@ -211,6 +218,8 @@ void edr_store_writer_destroy(edr_store_writer_t *w)
     }
     if (w->db_opts)
         rocksdb_options_destroy(w->db_opts);
+    if (w->env)
+        rocksdb_env_destroy(w->env);
     if (w->wo)
         rocksdb_writeoptions_destroy(w->wo);
     if (w->ro)
