@@ -22,18 +22,23 @@
  *   procs   entity(16) -> edr.v1.ProcessRecord (merged as events arrive)
  *   kids    parent[0:6] | child[0:4] -> bucket(u32 BE) (prefixes; readers
  *           confirm each child by its record's full parent id)
- *   post    postings, one per entity per block:
- *             'f' | xxh64(path) BE | block key   file path   -> blocks
- *             'r' | ip(16, v4-mapped) | block key remote IP  -> blocks
- *             'h' | sha256(32) | host(16) | entity(16) -> bucket   hash -> processes
+ *   post    postings, one per entity per block; "ref" is a 16-byte block
+ *           reference: host number(u32) | bucket(u32) | seq(u64), BE, the
+ *           host number being the shard's own small number for the host:
+ *             'f' | xxh64(path) BE | ref          file path   -> blocks
+ *             'r' | ip(16, v4-mapped) | ref      remote IP   -> blocks
+ *             'h' | sha256(32) | host(16) | bucket | seq -> entity ids (16 each)
+ *                                                 hash -> processes
  *             'H' | sha256(32) | host(16) -> bucket                hash -> hosts
- *             't' | block key -> edr_block_info + bloom filter of the entities
+ *             't' | ref -> edr_block_info + bloom filter of the entities
  *                   acting in the block           host -> blocks by time
  *           A process's events are found from its record (first and last
- *           block) through the time index, skipping blocks whose filter
- *           rules the entity out.
+ *           block, stored as refs) through the time index, skipping blocks
+ *           whose filter rules the entity out.
  *   hosts   host(16) -> edr.v1.HostRecord; host(16) | 'H' -> latest SensorHealth event
- *   meta    "offset" -> next Kafka offset to consume (i64 BE), 's' | host -> last seq
+ *   meta    "offset" -> next Kafka offset to consume (i64 BE), 's' | host -> last seq,
+ *           'n' | host -> host number (u32), 'N' | number -> host(16), "nhost" -> count
+ *   The read API returns full block keys and host ids throughout.
  *
  * Every batch is stored with one atomic WriteBatch that also carries the
  * host's last seq and the partition's next offset: after a crash the store
