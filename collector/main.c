@@ -48,41 +48,56 @@ int main(int argc, char **argv)
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *cfg_path = NULL;
-    char *sets[128];
-    char extra[3][4200];
-    int n_sets = 0, n_extra = 0, c;
+    edr_config_args_t args = {0};
+    int c, rc = 2;
     edr_collector_opts_t co = {0};
+    edr_config_t *cfg = NULL;
     while ((c = getopt_long(argc, argv, "c:s:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': cfg_path = optarg; break;
         case 's':
-            if (n_sets < 120)
-                sets[n_sets++] = optarg;
+            if (edr_config_args_add(&args, NULL, optarg)) {
+                fprintf(stderr, "edr-collector: --set: expected KEY=VALUE, got '%s'\n", optarg);
+                goto out;
+            }
             break;
         case 'S':
         case 'b':
         case 'g':
-            snprintf(extra[n_extra], sizeof(extra[0]), "%s=%s",
-                     c == 'S' ? "collector.store_dir" : c == 'b' ? "kafka.brokers" : "collector.group_id",
-                     optarg);
-            sets[n_sets++] = extra[n_extra++ % 3];
+            if (edr_config_args_add(&args,
+                                    c == 'S'   ? "collector.store_dir"
+                                    : c == 'b' ? "kafka.brokers"
+                                               : "collector.group_id",
+                                    optarg)) {
+                fprintf(stderr, "edr-collector: out of memory\n");
+                goto out;
+            }
             break;
-        case 'i': co.exit_when_idle = atof(optarg); break;
+        case 'i': {
+            char *end;
+            co.exit_when_idle = strtod(optarg, &end);
+            if (end == optarg || *end || !(co.exit_when_idle >= 0)) {
+                fprintf(stderr, "edr-collector: --exit-when-idle: expected seconds, got '%s'\n", optarg);
+                goto out;
+            }
+            break;
+        }
         case 'A': co.assign_all = 1; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h':
+            usage(stdout);
+            rc = 0;
+            goto out;
+        default: usage(stderr); goto out;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "edr-collector: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
-        return 2;
+        goto out;
     }
-    edr_config_t *cfg = edr_config_new();
-    if (!cfg || edr_config_load_standard(cfg, cfg_path, sets, n_sets)) {
-        edr_config_destroy(cfg);
-        return 2;
-    }
+    cfg = edr_config_new();
+    if (!cfg || edr_config_load_standard(cfg, cfg_path, args.sets, args.n))
+        goto out;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
@@ -90,11 +105,13 @@ int main(int argc, char **argv)
     edr_collector_t *col = edr_collector_new(cfg, &co, err, sizeof(err));
     if (!col) {
         edr_log_error("%s", err);
-        edr_config_destroy(cfg);
-        return 1;
+        rc = 1;
+        goto out;
     }
-    int rc = edr_collector_run(col, &stop_flag);
+    rc = edr_collector_run(col, &stop_flag);
     edr_collector_destroy(col);
+out:
     edr_config_destroy(cfg);
+    edr_config_args_free(&args);
     return rc;
 }

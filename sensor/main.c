@@ -15,8 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_SETS 128
-
 static const char usage[] =
     "usage: edr-sensor [OPTIONS]\n"
     "Collects process, file and network telemetry on this host, batches it into\n"
@@ -90,9 +88,9 @@ int main(int argc, char **argv)
                                          {"version", no_argument, 0, 'V'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    static char setbuf[MAX_SETS][4200];
-    char *sets[MAX_SETS];
-    int n_sets = 0, c, rc = 1;
+    edr_config_args_t args = {0};
+    char num[32];
+    int c, rc = 1;
     const char *cfg_path = NULL;
     edr_sensor_opts_t so = {0};
     umask(077);
@@ -106,15 +104,12 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGHUP);
     sigprocmask(SIG_BLOCK, &sigs, NULL);
     edr_log_init("edr-sensor", EDR_LOG_INFO);
-#define ADD_SET(fmt, ...)                                                                          \
+#define ADD_SET(key, value)                                                                        \
     do {                                                                                           \
-        if (n_sets >= MAX_SETS) {                                                                  \
-            fprintf(stderr, "edr-sensor: too many settings on the command line\n");               \
-            return 2;                                                                              \
+        if (edr_config_args_add(&args, key, value)) {                                              \
+            fprintf(stderr, "edr-sensor: out of memory\n");                                        \
+            return 1;                                                                              \
         }                                                                                          \
-        snprintf(setbuf[n_sets], sizeof(setbuf[n_sets]), fmt, __VA_ARGS__);                       \
-        sets[n_sets] = setbuf[n_sets];                                                             \
-        n_sets++;                                                                                  \
     } while (0)
     while ((c = getopt_long(argc, argv, "c:s:Vh", opts, NULL)) != -1) {
         uint64_t v;
@@ -127,29 +122,31 @@ int main(int argc, char **argv)
                 fprintf(stderr, "edr-sensor: --set: expected KEY=VALUE, got '%s'\n", optarg);
                 return 2;
             }
-            ADD_SET("%s", optarg);
+            ADD_SET(NULL, optarg);
             break;
         case O_SOURCE:
-            ADD_SET("sensor.source=%s", optarg);
+            ADD_SET("sensor.source", optarg);
             break;
         case O_OUTPUT:
-            ADD_SET("sensor.output=%s", optarg);
+            ADD_SET("sensor.output", optarg);
             break;
         case O_RATE:
             if (parse_u64("--rate", optarg, &v))
                 return 2;
-            ADD_SET("sensor.rate=%" PRIu64, v);
+            snprintf(num, sizeof(num), "%" PRIu64, v);
+            ADD_SET("sensor.rate", num);
             break;
         case O_HOSTS:
             if (parse_u64("--hosts", optarg, &v))
                 return 2;
-            ADD_SET("sensor.synth_hosts=%" PRIu64, v);
+            snprintf(num, sizeof(num), "%" PRIu64, v);
+            ADD_SET("sensor.synth_hosts", num);
             break;
         case O_STATE:
-            ADD_SET("sensor.state_dir=%s", optarg);
+            ADD_SET("sensor.state_dir", optarg);
             break;
         case O_BROKERS:
-            ADD_SET("kafka.brokers=%s", optarg);
+            ADD_SET("kafka.brokers", optarg);
             break;
         case O_MAX:
             if (parse_u64("--max-events", optarg, &so.max_events))
@@ -185,13 +182,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "edr-sensor: out of memory\n");
         return 1;
     }
-    if (edr_config_load_standard(cfg, cfg_path, sets, n_sets)) {
+    if (edr_config_load_standard(cfg, cfg_path, args.sets, args.n)) {
         edr_config_destroy(cfg);
         return 1;
     }
     if (strcmp(edr_config_str(cfg, "sensor.output"), "jsonl") == 0)
         setvbuf(stdout, NULL, _IOFBF, 1 << 16);
-    reload_ctx_t rctx = {cfg_path, sets, n_sets};
+    reload_ctx_t rctx = {cfg_path, args.sets, args.n};
     so.reload = reload;
     so.reload_ud = &rctx;
     char err[1024];
@@ -203,5 +200,6 @@ int main(int argc, char **argv)
     }
     rc = edr_sensor_run(s) ? 1 : 0;
     edr_sensor_destroy(s);
+    edr_config_args_free(&args);
     return rc;
 }

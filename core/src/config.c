@@ -445,6 +445,37 @@ void edr_config_write_defaults(void *file)
     }
 }
 
+int edr_config_args_add(edr_config_args_t *a, const char *key, const char *value)
+{
+    if (!key && !strchr(value, '='))
+        return EDR_EINVAL;
+    size_t len = (key ? strlen(key) + 1 : 0) + strlen(value) + 1;
+    char *kv = malloc(len);
+    char **grown = realloc(a->sets, (size_t)(a->n + 1) * sizeof(*a->sets));
+    if (!kv || !grown) {
+        free(kv);
+        if (grown)
+            a->sets = grown;
+        return EDR_ENOMEM;
+    }
+    a->sets = grown;
+    if (key)
+        snprintf(kv, len, "%s=%s", key, value);
+    else
+        memcpy(kv, value, len);
+    a->sets[a->n++] = kv;
+    return 0;
+}
+
+void edr_config_args_free(edr_config_args_t *a)
+{
+    for (int i = 0; i < a->n; i++)
+        free(a->sets[i]);
+    free(a->sets);
+    a->sets = NULL;
+    a->n = 0;
+}
+
 int edr_config_load_standard(edr_config_t *cfg, const char *path, char *const *sets, int n_sets)
 {
     extern char **environ;

@@ -1,4 +1,4 @@
-/* The edr command's option handling: help, refusals with exit status 2 and a clear message. */
+/* Option handling of edr, edr-collector and edr-sensor: help, refusals with exit status 2 and a clear message. */
 #include "edr_test.h"
 
 #include <spawn.h>
@@ -28,15 +28,15 @@ static void drain(int fd, char *buf, size_t cap)
         ;
 }
 
-/* Runs bin/edr with argv (NULL-terminated, without the program name). */
-static void run(run_t *r, char **args)
+/* Runs bin/PROG with argv (NULL-terminated, without the program name). */
+static void run_prog(run_t *r, const char *prog, char **args)
 {
-    char *argv[160];
+    char *argv[480];
     static char bin[512];
-    snprintf(bin, sizeof(bin), "%s/edr", EDR_BIN_DIR);
+    snprintf(bin, sizeof(bin), "%s/%s", EDR_BIN_DIR, prog);
     argv[0] = bin;
     int n = 1;
-    while (args[n - 1] && n < 159) {
+    while (args[n - 1] && n < 479) {
         argv[n] = args[n - 1];
         n++;
     }
@@ -63,6 +63,11 @@ static void run(run_t *r, char **args)
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st));
     r->status = WEXITSTATUS(st);
+}
+
+static void run(run_t *r, char **args)
+{
+    run_prog(r, "edr", args);
 }
 
 static void test_help_goes_to_stdout(void **state)
@@ -118,6 +123,54 @@ static void test_bad_values_refused(void **state)
     assert_int_equal(r.status, 2);
 }
 
+/* The daemons take any number of settings (each flag that stands for one
+ * included) and refuse malformed ones; 200 repeats once overflowed the
+ * collector's fixed array. */
+static void test_daemon_settings(void **state)
+{
+    (void)state;
+    static run_t r;
+    static char *args[460];
+    int n = 0;
+    for (int k = 0; k < 200; k++) {
+        args[n++] = "--store";
+        args[n++] = "/nonexistent/store";
+    }
+    args[n++] = "--set";
+    args[n++] = "no-equals-sign";
+    args[n] = NULL;
+    run_prog(&r, "edr-collector", args);
+    assert_int_equal(r.status, 2);
+    if (!strstr(r.err, "expected KEY=VALUE"))
+        fail_msg("edr-collector: stderr '%.300s'", r.err);
+    char *bad_idle[] = {"--exit-when-idle", "soon", NULL};
+    run_prog(&r, "edr-collector", bad_idle);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--exit-when-idle"));
+    char *bad_key[] = {"--set", "collector.no_such_setting=1", "--exit-when-idle", "0.1", NULL};
+    run_prog(&r, "edr-collector", bad_key);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "no_such_setting"));
+
+    n = 0;
+    for (int k = 0; k < 200; k++) {
+        args[n++] = "--state-dir";
+        args[n++] = "/nonexistent/state";
+    }
+    args[n++] = "--set";
+    args[n++] = "no-equals-sign";
+    args[n] = NULL;
+    run_prog(&r, "edr-sensor", args);
+    assert_int_equal(r.status, 2);
+    if (!strstr(r.err, "expected KEY=VALUE"))
+        fail_msg("edr-sensor: stderr '%.300s'", r.err);
+    args[n - 2] = "--help";
+    args[n - 1] = NULL;
+    run_prog(&r, "edr-sensor", args);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "usage"));
+}
+
 int main(void)
 {
     if (access(EDR_BIN_DIR "/edr", X_OK) != 0) {
@@ -128,6 +181,7 @@ int main(void)
         cmocka_unit_test(test_help_goes_to_stdout),
         cmocka_unit_test(test_too_many_sets_refused),
         cmocka_unit_test(test_bad_values_refused),
+        cmocka_unit_test(test_daemon_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,6 +62,31 @@ static void test_file_env_flag_precedence(void **state)
     unlink(p);
 }
 
+/* Command-line settings keep their order (the last of a key wins), any count,
+ * any length; a KEY=VALUE without '=' is refused and not added. */
+static void test_command_line_args(void **state)
+{
+    (void)state;
+    edr_config_args_t a = {0};
+    char big[9000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    for (int i = 0; i < 300; i++)
+        assert_int_equal(edr_config_args_add(&a, "kafka.brokers", "h:1"), 0);
+    assert_int_equal(edr_config_args_add(&a, NULL, "sensor.batch_events=900"), 0);
+    assert_int_equal(edr_config_args_add(&a, "kafka.topic_prefix", big), 0);
+    assert_int_equal(edr_config_args_add(&a, NULL, "no-equals"), EDR_EINVAL);
+    assert_int_equal(a.n, 302);
+    assert_int_equal(edr_config_args_add(&a, "sensor.batch_events", "901"), 0);
+    edr_config_t *c = edr_config_new();
+    assert_int_equal(edr_config_load_standard(c, NULL, a.sets, a.n), 0);
+    assert_int_equal(edr_config_int(c, "sensor.batch_events"), 901);
+    assert_int_equal(strlen(edr_config_str(c, "kafka.topic_prefix")), sizeof(big) - 1);
+    edr_config_destroy(c);
+    edr_config_args_free(&a);
+    assert_int_equal(a.n, 0);
+    edr_config_args_free(&a); /* twice is harmless */
+}
 
 static void test_errors_name_file_line_setting(void **state)
 {
@@ -158,6 +183,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_file_env_flag_precedence),
+        cmocka_unit_test(test_command_line_args),
         cmocka_unit_test(test_errors_name_file_line_setting),
         cmocka_unit_test(test_parsers),
         cmocka_unit_test(test_every_setting_documented),

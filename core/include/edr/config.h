@@ -48,6 +48,19 @@ void edr_config_write_defaults(void *file);
 int edr_parse_size(const char *s, uint64_t *out);
 int edr_parse_duration(const char *s, uint64_t *out_ns);
 
+/* Settings given on a command line (--set KEY=VALUE, and the flags that stand
+ * for a setting), in order, for edr_config_load_standard. Zero-initialise;
+ * edr_config_args_free releases. */
+typedef struct edr_config_args {
+    char **sets;
+    int n;
+} edr_config_args_t;
+
+/* Appends KEY=VALUE; with key NULL, value is already KEY=VALUE. Returns 0,
+ * EDR_EINVAL (no '=' in a NULL-key value; nothing added) or EDR_ENOMEM. */
+int edr_config_args_add(edr_config_args_t *a, const char *key, const char *value);
+void edr_config_args_free(edr_config_args_t *a);
+
 /* Loads the standard chain for a program: the file (path, or $EDR_CONFIG,
  * or nothing), then the environment, then --set overrides. Logs the error
  * and returns non-zero on bad configuration. Also applies log.level. */
