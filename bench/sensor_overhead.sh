@@ -24,6 +24,11 @@
 # edr runs), over the pair's baseline; it leaves out indirect costs (the syscall
 # tracepoint path every syscall takes while any syscall tracepoint is attached, cache
 # effects), which only the first figure includes.
+# A third figure, hook_floor_overhead_pct, is what the kernel charges for the hooks
+# alone: after each edr run the workload runs once more with bench_hook_floor, an empty
+# BPF program on every hook the sensor attaches (read from the sensor's BPF object), and
+# is compared with the same pair of baselines. No sensor built on these hooks can cost
+# less than that on this kernel.
 # Completeness = events seen / operations that succeeded, from a second edr run whose
 # output is JSON lines (the first run's frames are encoded as for Kafka and discarded).
 # Needs root. Env: DUR (s per run, default 5), REPS (3), EXEC_RATE (2000), FILE_RATE (20000 ops/s:
@@ -33,6 +38,7 @@
 set -euo pipefail
 BUILD=${EDR_BUILD:-build}
 W="$BUILD/bench/bench_sensor_workload"
+F="$BUILD/bench/bench_hook_floor"
 S="$BUILD/bin/edr-sensor"
 DUR=${DUR:-5}
 REPS=${REPS:-5}
@@ -46,9 +52,10 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "sensor-overhead: skipped: needs root (kernel sources and auditd)"; exit 0
 fi
 tmp=$(mktemp -d /tmp/edr-overhead-XXXXXX)
-sensor_pid=""; auditd_started=""; rules_added=""; audit_was=""; bpf_stats_was=""
+sensor_pid=""; floor_pid=""; auditd_started=""; rules_added=""; audit_was=""; bpf_stats_was=""
 cleanup() {
   [ -n "$sensor_pid" ] && kill "$sensor_pid" 2>/dev/null && wait "$sensor_pid" 2>/dev/null || true
+  [ -n "$floor_pid" ] && kill "$floor_pid" 2>/dev/null && wait "$floor_pid" 2>/dev/null || true
   [ -n "$bpf_stats_was" ] && sysctl -q kernel.bpf_stats_enabled="$bpf_stats_was" || true
   if [ -n "$rules_added" ]; then
     auditctl -d always,exit -F arch=b64 -S execve -k edrbench_exec >/dev/null 2>&1 || true
@@ -109,7 +116,21 @@ baseline_run() {
   b=$(workload "$tmp/w0")
   o=$(sub_ "$(sub_ "$(busy_cpu)" "$u0")" "$(field "$b" cpu_s)")
 }
-bases=""; ratios=""; directs=""; sensor_cpus=""; bpf_secs=""
+# the workload under empty programs on the sensor's hooks ($1 mode: tracepoint or raw);
+# sets f (its output), or leaves it empty when bench_hook_floor cannot attach
+floor_run() {
+  f=""
+  [ -x "$F" ] || return 0
+  rm -rf "$tmp/w1f"; mkdir -p "$tmp/w1f"
+  "$F" "$1" >"$tmp/floor.out" 2>"$tmp/floor.log" &
+  floor_pid=$!
+  for _ in $(seq 100); do grep -q "attached" "$tmp/floor.out" 2>/dev/null && break
+    kill -0 "$floor_pid" 2>/dev/null || break; sleep 0.1; done
+  if grep -q "attached" "$tmp/floor.out"; then f=$(workload "$tmp/w1f"); else
+    echo "hook floor not measured: $(cat "$tmp/floor.log")"; fi
+  kill -TERM "$floor_pid" 2>/dev/null; wait "$floor_pid" 2>/dev/null || true; floor_pid=""
+}
+bases=""; ratios=""; directs=""; sensor_cpus=""; bpf_secs=""; floors=""
 baseline_run; base=$b; prev=$(field "$b" cpu_s)
 echo "baseline 0: $b; others' CPU $o s"
 bases=" $prev"
@@ -130,6 +151,7 @@ for r in $(seq "$REPS"); do
   stop_sensor
   [ -n "$bpf_stats_was" ] && sysctl -q kernel.bpf_stats_enabled="$bpf_stats_was"
   check_work "$withn" "edr-sensor"
+  case "$hooks" in raw*) floor_run raw ;; *) floor_run tracepoint ;; esac
   baseline_run
   next=$(field "$b" cpu_s)
   ref=$(awk -v a="$prev" -v b="$next" 'BEGIN { printf "%.4f", (a + b) / 2 }')
@@ -139,6 +161,12 @@ for r in $(seq "$REPS"); do
   echo "run $r, with edr-sensor ($fidelity${hooks:+, hooks $hooks}, output null): $withn; edr-sensor process CPU $s_daemon s; BPF programs $bt s; others' CPU $oe s (incl. the 1 s drain)"
   echo "baseline $r: $b; others' CPU $o s"
   echo "run $r: workload $(field "$withn" cpu_s) s + sensor $s_daemon s vs baseline mean $ref s: overhead $ratio %, direct $direct %"
+  if [ -n "$f" ]; then
+    floor=$(pct "$(sub_ "$(field "$f" cpu_s)" "$ref")" "$ref")
+    echo "run $r, empty programs on the same hooks: $f; overhead $floor %"
+    check_work "$f" "hook floor"
+    floors="$floors $floor"
+  fi
   ratios="$ratios $ratio"; directs="$directs $direct"; bases="$bases $next"
   sensor_cpus="$sensor_cpus $s_daemon"; bpf_secs="$bpf_secs $bt"
   prev=$next
@@ -149,6 +177,7 @@ d_pct=$(echo "$directs" | median)
 range() { tr ' ' '\n' | grep -v '^$' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s..%s", lo, hi }'; }
 echo "edr overhead % per run:$ratios (median $s_pct, range $(echo "$ratios" | range)); baseline CPU s:$bases (median $base_cpu)"
 echo "edr direct cost % (sensor process + its BPF programs in all processes, over the baseline mean):$directs (median $d_pct, range $(echo "$directs" | range))"
+[ -n "$floors" ] && echo "hook floor overhead % per run (empty BPF programs on the sensor's hooks):$floors (median $(echo "$floors" | median), range $(echo "$floors" | range))"
 echo "edr-sensor process CPU s per run:$sensor_cpus (median $(echo "$sensor_cpus" | median)); BPF program s per run:$bpf_secs (median $(echo "$bpf_secs" | median))"
 
 # 2. edr-sensor with events as JSON lines to a file, to count what it saw
@@ -242,6 +271,8 @@ echo "RESULT workload_file_ops_rate $(field "$with" file_rate) ops/s"
 echo "RESULT sensor_overhead_cpu_pct $s_pct %"
 echo "RESULT sensor_overhead_cpu_pct_min_max $(echo "$ratios" | range) %"
 echo "RESULT sensor_direct_cost_pct $d_pct %"
+[ -n "$floors" ] && echo "RESULT hook_floor_overhead_pct $(echo "$floors" | median) %"
+[ -n "$floors" ] && echo "RESULT hook_floor_overhead_pct_min_max $(echo "$floors" | range) %"
 echo "RESULT sensor_process_cpu_s $(echo "$sensor_cpus" | median) s"
 echo "RESULT sensor_bpf_cpu_s $(echo "$bpf_secs" | median) s"
 echo "RESULT sensor_jsonl_overhead_cpu_pct $(pct "$(sub_ "$sj_total" "$base_cpu")" "$base_cpu") %"
