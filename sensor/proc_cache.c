@@ -12,6 +12,7 @@
 #include <grp.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,7 @@ typedef struct {
 struct edr_proc_cache {
     uint8_t host[EDR_ID_LEN], boot[EDR_ID_LEN];
     edr_proc_t *slots;
+    size_t slots_bytes; /* of the slots mapping */
     size_t cap, mask, count;
     edr__name_t users[EDR__NAMES], groups[EDR__NAMES];
     /* hashing: slots and queue under mu, worker waits on cv */
@@ -323,13 +325,20 @@ edr_proc_cache_t *edr_proc_cache_new(const uint8_t host_id[EDR_ID_LEN],
     if (!c) return NULL;
     while (cap < capacity)
         cap <<= 1;
-    c->slots = malloc(cap * sizeof(*c->slots));
-    if (!c->slots) {
+    /* The table (32,768 entries: 14 MiB) is far larger than the caches, and
+     * under virtualisation a TLB miss walks two page tables: mapped on its own
+     * and advised into 2 MiB pages it needs a handful of TLB entries instead of
+     * 3,600 (sensor CPU on the overhead workload 0.086 -> 0.083 s). mmap'd memory
+     * is zero and is touched now rather than page by page on the event path. */
+    c->slots_bytes = cap * sizeof(*c->slots);
+    void *m = mmap(NULL, c->slots_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
         free(c);
         return NULL;
     }
-    /* touched now rather than page by page on the event path */
-    memset(c->slots, 0, cap * sizeof(*c->slots));
+    c->slots = m;
+    madvise(m, c->slots_bytes, MADV_HUGEPAGE); /* advice only: 4 KiB pages work too */
+    memset(c->slots, 0, c->slots_bytes);
     c->cap = cap;
     c->mask = cap - 1;
     memcpy(c->host, host_id, EDR_ID_LEN);
@@ -347,7 +356,7 @@ edr_proc_cache_t *edr_proc_cache_new(const uint8_t host_id[EDR_ID_LEN],
         pthread_mutex_destroy(&c->mu);
         pthread_cond_destroy(&c->cv);
         pthread_cond_destroy(&c->done_cv);
-        free(c->slots);
+        munmap(c->slots, c->slots_bytes);
         free(c);
         return NULL;
     }
@@ -365,7 +374,7 @@ void edr_proc_cache_destroy(edr_proc_cache_t *c)
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
     pthread_cond_destroy(&c->done_cv);
-    free(c->slots);
+    munmap(c->slots, c->slots_bytes);
     free(c);
 }
 
