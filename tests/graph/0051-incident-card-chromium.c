@@ -135,15 +135,33 @@ static void test_card_in_chromium(void **state)
     const char *chrome = chromium();
     if (!chrome || access(LINUX_FILE, R_OK) != 0)
         skip();
+    char dir[] = "/tmp/edr-card-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char html[256], png[256], log[256], dom[256], data[256], cmd[2048];
+    /* hostile telemetry: the dataset with whoami's command line carrying a
+     * script (XML-escaped inside the record, as Sysmon writes it) */
+    snprintf(data, sizeof(data), "%s/sysmon.jsonl", dir);
+    size_t dlen;
+    unsigned char *raw_data = slurp(LINUX_FILE, &dlen);
+    assert_non_null(raw_data);
+    static const char from[] = "CommandLine\\\"\\u003ewhoami\\u003c/Data";
+    static const char to[] = "CommandLine\\\"\\u003ewhoami \\u0026lt;script\\u0026gt;"
+                             "document.title='cmdline-pwned'\\u0026lt;/script\\u0026gt;\\u003c/Data";
+    char *hit = strstr((char *)raw_data, from);
+    assert_non_null(hit);
+    FILE *df = fopen(data, "w");
+    assert_non_null(df);
+    fwrite(raw_data, 1, (size_t)(hit - (char *)raw_data), df);
+    fputs(to, df);
+    fputs(hit + strlen(from), df);
+    fclose(df);
+    free(raw_data);
     edr_graph_t *g = edr_graph_new();
     char err[256];
-    assert_int_equal(edr_graph_load_sysmon(g, LINUX_FILE, err, sizeof(err)), 0);
+    assert_int_equal(edr_graph_load_sysmon(g, data, err, sizeof(err)), 0);
     uint32_t n = edr_graph_find_pid(g, NULL, 17832, 0, NULL);
     edr_rca_t *r = edr_rca_run(g, n, 0, NULL, NULL);
     assert_non_null(r);
-    char dir[] = "/tmp/edr-card-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char html[256], png[256], log[256], dom[256], cmd[2048];
     snprintf(html, sizeof(html), "%s/card.html", dir);
     snprintf(png, sizeof(png), "%s/shot.png", dir);
     snprintf(log, sizeof(log), "%s/chromium.log", dir);
@@ -181,7 +199,10 @@ static void test_card_in_chromium(void **state)
     assert_null(strstr((char *)d, "<script"));
     assert_null(strstr((char *)d, "<img"));
     assert_null(strstr((char *)d, "pwned</title>"));
-    assert_non_null(strstr((char *)d, "&lt;script&gt;document.title"));
+    assert_non_null(strstr((char *)d, "&lt;script&gt;document.title='pwned'"));
+    /* the command line from the telemetry is shown, as text */
+    assert_non_null(strstr((char *)d, "whoami &lt;script&gt;document.title='cmdline-pwned'&lt;/script&gt;"));
+    assert_null(strstr((char *)d, "cmdline-pwned</title>"));
     assert_non_null(strstr((char *)d, "<svg"));
     assert_non_null(strstr((char *)d, "whoami"));
     free(d);
