@@ -1,5 +1,6 @@
 /* bench ingest: synthetic events through the embedded cluster into the collector and its store, against the decode-only limit. */
 #define _GNU_SOURCE
+#include "bench_util.h"
 #include "collector_int.h"
 #include "edr/arena.h"
 #include "edr/config.h"
@@ -181,6 +182,7 @@ static int consume(edr_config_t *cfg, uint64_t expect, consumed_t *acc)
         fprintf(stderr, "%s\n", err);
         return -1;
     }
+    double opened = now_s();
     struct run_arg ra = {col, 0, 0};
     pthread_t th;
     pthread_create(&th, NULL, run_thread, &ra);
@@ -206,7 +208,10 @@ static int consume(edr_config_t *cfg, uint64_t expect, consumed_t *acc)
     ra.stop = 1;
     pthread_join(th, NULL);
     edr_collector_stats(col, &cs);
+    double d0 = now_s();
     edr_collector_destroy(col);
+    fprintf(stderr, "# collector run: opened in %.3f s, first batch stored %.3f s after start, "
+            "closed in %.3f s\n", opened - c0, first ? first - c0 : 0, now_s() - d0);
     acc->from_start += cs.last_commit - c0;
     acc->from_first += first ? cs.last_commit - first : 0;
     acc->cpu += cs.cpu;
@@ -227,6 +232,7 @@ int main(int argc, char **argv)
     uint32_t hosts = 1000, per_batch = 1000, n_partitions = 16;
     const char *peer_dir = NULL;
     char store[256] = "";
+    int own_store = 0; /* made here: removed at the end */
     static const struct option opts[] = {{"events", required_argument, 0, 'n'},
                                          {"hosts", required_argument, 0, 'H'},
                                          {"batch", required_argument, 0, 'b'},
@@ -259,6 +265,7 @@ int main(int argc, char **argv)
         snprintf(store, sizeof(store), "/tmp/edr-bench-ingest-XXXXXX");
         if (!mkdtemp(store))
             return 1;
+        own_store = 1;
     }
     char err[1024], setb[600];
     edr_config_t *cfg = edr_config_new();
@@ -563,5 +570,7 @@ int main(int argc, char **argv)
     free(fr.buf);
     free(fr.off);
     edr_config_destroy(cfg);
+    if (own_store)
+        bench_rm_tree(store);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* Benchmark: root-cause analysis through a RocksDB store of synthetic fleet telemetry with embedded attack chains and ground truth; the in-memory graph is the peer. */
 #define _GNU_SOURCE
+#include "bench_util.h"
 #include "edr/arena.h"
 #include "edr/err.h"
 #include "edr/frame.h"
@@ -105,14 +106,6 @@ static void report(const char *pfx, score_t *sc)
     printf("RESULT %sroot_accuracy %.3f ratio\n", pfx, (double)sc->root_ok / n);
     printf("RESULT %schain_precision %.4f ratio\n", pfx, sc->chain_n ? (double)sc->chain_tp / (double)sc->chain_n : 0);
     printf("RESULT %schain_recall %.4f ratio\n", pfx, sc->truth_n ? (double)sc->truth_tp / (double)sc->truth_n : 0);
-}
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb;
-    (void)flag;
-    (void)f;
-    return remove(p);
 }
 
 static void usage(void)
@@ -376,6 +369,6 @@ out:
     edr_graph_destroy(g);
     edr_synth_destroy(s);
     if (!keep && !store_arg)
-        nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        bench_rm_tree(dir);
     return rc;
 }

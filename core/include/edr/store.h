@@ -91,7 +91,8 @@ typedef struct edr_store_writer edr_store_writer_t;
  * "store /x/shard-0003: lock held by another process"). */
 edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
                                           const edr_store_opts_t *opts, char *err, size_t errlen);
-/* Commits nothing pending (pending work is discarded), closes. Accepts NULL. */
+/* Commits nothing pending (pending work is discarded), flushes what was
+ * committed from memtables to files (a fast next open), closes. Accepts NULL. */
 void edr_store_writer_destroy(edr_store_writer_t *w);
 
 /* The next Kafka offset to consume as recorded by the last commit, or
