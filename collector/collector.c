@@ -738,9 +738,10 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
     commit_all(c);
     c->cpu += thread_cpu() - cpu0;
     edr_log_info("stopping: stored %llu events in %llu batches, %llu duplicates skipped, %llu "
-                 "dead letters",
+                 "dead letters; consuming thread %.2f s CPU (%.0f events per CPU-second)",
                  (unsigned long long)c->events, (unsigned long long)c->batches,
-                 (unsigned long long)c->duplicates, (unsigned long long)c->deadletters);
+                 (unsigned long long)c->duplicates, (unsigned long long)c->deadletters, c->cpu,
+                 c->cpu > 0 ? (double)c->events / c->cpu : 0.0);
     return c->fatal ? 1 : 0;
 }
 

@@ -48,6 +48,14 @@ grep -E "source .* started|stopped:" "$SK/sensor.log" | sed 's/^/  /' || true
 kcat -C -b "$SK_BOOT" -t edr.telemetry.v1 -e -q -f '%s' >"$SK/frames.bin" 2>/dev/null
 echo "kcat read $(stat -c %s "$SK/frames.bin") bytes of frames; check:"
 "$BIN/edr" frame inspect "$SK/frames.bin" | sed -n '/frames (/,$p'
+if [ "$SK_SRC" = ebpf ]; then
+  # a fleet's worth of volume for the collector's figures: the same sensor's
+  # synthetic source (20 hosts) into the same topic
+  "$BIN/edr-sensor" --brokers="$SK_BOOT" --state-dir="$SK/state" --source=synth --hosts=20 \
+    --max-events=200000 2>"$SK/sensor-synth.log"
+  echo "plus the synthetic source (20 hosts):"
+  grep -E "stopped:" "$SK/sensor-synth.log" | sed 's/^/  /' || true
+fi
 
 # ---- collector: Kafka -> RocksDB store (issue 4) ----
 echo
@@ -64,6 +72,8 @@ C1=$(date +%s.%N)
 "$BIN/edr" store stats --store "$OUT/store" | sed 's/^/  /'
 EV=$("$BIN/edr" store stats --store "$OUT/store" | awk '$1=="events"{print $2}')
 awk -v e="$EV" -v a="$C0" -v b="$C1" 'BEGIN{printf "  stored %d events in %.1f s wall (including 3 s idle wait at the end)\n", e, b-a}'
+grep -o "stopping: .*" "$SK/collector.log" | sed 's/^/  collector /' || true
+echo "  (bytes_per_event counts the whole store directory: RocksDB's fixed files weigh on small stores)"
 kill $SK_PID 2>/dev/null || true
 wait $SK_PID 2>/dev/null || true
 

@@ -21,6 +21,12 @@
  * SEQ_RESERVE ahead (written, fsynced, renamed) before any counter reaches it,
  * so seqs increase across restarts and crashes without a write per batch. A
  * restart skips up to SEQ_RESERVE values; consumers only need "increasing".
+ * A new state directory (first install, or the old one lost) starts at the
+ * wall clock in nanoseconds (fits 64 bits until 2554): a host's earlier
+ * sensor cannot have used more than one seq per nanosecond since its own
+ * start (batches, plus SEQ_RESERVE per restart), so the new seqs lie above
+ * every (host, seq) already stored, which a collector would otherwise skip
+ * as redeliveries.
  */
 #define SEQ_RESERVE 65536
 
@@ -128,7 +134,11 @@ edr__state_t *edr__state_open(const char *dir, int no_lock, char *err, size_t er
     }
     snprintf(p, sizeof(p), "%s/seq", dir);
     FILE *f = fopen(p, "r");
-    uint64_t r = 1;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t r = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+    if (r == 0)
+        r = 1;
     if (f) {
         if (fscanf(f, "%" SCNu64, &r) != 1 || r == 0) {
             fclose(f);

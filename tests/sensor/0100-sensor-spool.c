@@ -13,6 +13,8 @@
 typedef struct {
     uint8_t id[16];
     uint64_t last_seq;
+    uint64_t base; /* seen[] index 0 (seqs start at the clock: see sensor/state.c) */
+    int has_base;
     uint64_t first_seq;
     uint8_t *seen;
     uint64_t frames;
@@ -47,17 +49,28 @@ static host_t *host_of(tally_t *t, const uint8_t *id)
     return h;
 }
 
+/* The seen flag of seq for host h. */
+static uint8_t *seen_at(host_t *h, uint64_t seq)
+{
+    if (!h->has_base) {
+        h->base = seq > MAX_SEQ / 2 ? seq - MAX_SEQ / 2 : 0;
+        h->has_base = 1;
+    }
+    assert_true(seq >= h->base && seq - h->base < MAX_SEQ);
+    return &h->seen[seq - h->base];
+}
+
 static int on_batch(void *ud, const Edr__V1__EventBatch *b)
 {
     tally_t *t = ud;
     host_t *h = host_of(t, b->sensor->host_id.data);
-    assert_true(b->seq < MAX_SEQ);
-    if (h->seen[b->seq]) {
+    uint8_t *seen = seen_at(h, b->seq);
+    if (*seen) {
         t->dups++; /* at-least-once: a purged in-flight frame sent again */
     } else {
         if (b->seq < h->last_seq)
             t->order_errors++;
-        h->seen[b->seq] = 1;
+        *seen = 1;
         if (!h->first_seq || b->seq < h->first_seq)
             h->first_seq = b->seq;
         if (b->seq > h->last_seq)
@@ -241,7 +254,7 @@ static int on_batch_need(void *ud, const Edr__V1__EventBatch *b)
     on_batch(t, b);
     for (size_t i = 0; i < t->n_need; i++) {
         host_t *h = host_of(t, t->need[i].host);
-        if (!h->seen[t->need[i].seq])
+        if (!*seen_at(h, t->need[i].seq))
             return 0;
     }
     return 1;
@@ -316,7 +329,7 @@ static void test_kill9_while_spooling(void **state)
     size_t missing = 0;
     for (size_t i = 0; i < t.n_need; i++) {
         host_t *h = host_of(&t, t.need[i].host);
-        if (!h->seen[t.need[i].seq])
+        if (!*seen_at(h, t.need[i].seq))
             missing++;
     }
     if (missing)
