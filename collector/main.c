@@ -2,6 +2,7 @@
 #include "collector_int.h"
 
 #include "edr/config.h"
+#include "edr/err.h"
 #include "edr/log.h"
 
 #include <getopt.h>
@@ -55,12 +56,16 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "c:s:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': cfg_path = optarg; break;
-        case 's':
-            if (edr_config_args_add(&args, NULL, optarg)) {
+        case 's': {
+            int r = edr_config_args_add(&args, NULL, optarg);
+            if (r == EDR_EINVAL)
                 fprintf(stderr, "edr-collector: --set: expected KEY=VALUE, got '%s'\n", optarg);
+            else if (r)
+                fprintf(stderr, "edr-collector: out of memory\n");
+            if (r)
                 goto out;
-            }
             break;
+        }
         case 'S':
         case 'b':
         case 'g':

@@ -117,13 +117,18 @@ int main(int argc, char **argv)
         case 'c':
             cfg_path = optarg;
             break;
-        case 's':
-            if (!strchr(optarg, '=')) {
+        case 's': {
+            int r = edr_config_args_add(&args, NULL, optarg);
+            if (r == EDR_EINVAL) {
                 fprintf(stderr, "edr-sensor: --set: expected KEY=VALUE, got '%s'\n", optarg);
                 return 2;
             }
-            ADD_SET(NULL, optarg);
+            if (r) {
+                fprintf(stderr, "edr-sensor: out of memory\n");
+                return 1;
+            }
             break;
+        }
         case O_SOURCE:
             ADD_SET("sensor.source", optarg);
             break;

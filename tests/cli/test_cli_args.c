@@ -123,6 +123,21 @@ static void test_bad_values_refused(void **state)
     assert_int_equal(r.status, 2);
 }
 
+/* Fills args with 200 times FLAG VALUE, then "--set no-equals-sign" and NULL;
+ * returns the count before the NULL. */
+static int repeat_then_bad_set(char **args, const char *flag, const char *value)
+{
+    int n = 0;
+    for (int k = 0; k < 200; k++) {
+        args[n++] = (char *)flag;
+        args[n++] = (char *)value;
+    }
+    args[n++] = "--set";
+    args[n++] = "no-equals-sign";
+    args[n] = NULL;
+    return n;
+}
+
 /* The daemons take any number of settings (each flag that stands for one
  * included) and refuse malformed ones; 200 repeats once overflowed the
  * collector's fixed array. */
@@ -131,14 +146,7 @@ static void test_daemon_settings(void **state)
     (void)state;
     static run_t r;
     static char *args[460];
-    int n = 0;
-    for (int k = 0; k < 200; k++) {
-        args[n++] = "--store";
-        args[n++] = "/nonexistent/store";
-    }
-    args[n++] = "--set";
-    args[n++] = "no-equals-sign";
-    args[n] = NULL;
+    int n = repeat_then_bad_set(args, "--store", "/nonexistent/store");
     run_prog(&r, "edr-collector", args);
     assert_int_equal(r.status, 2);
     if (!strstr(r.err, "expected KEY=VALUE"))
@@ -152,14 +160,7 @@ static void test_daemon_settings(void **state)
     assert_int_equal(r.status, 2);
     assert_non_null(strstr(r.err, "no_such_setting"));
 
-    n = 0;
-    for (int k = 0; k < 200; k++) {
-        args[n++] = "--state-dir";
-        args[n++] = "/nonexistent/state";
-    }
-    args[n++] = "--set";
-    args[n++] = "no-equals-sign";
-    args[n] = NULL;
+    n = repeat_then_bad_set(args, "--state-dir", "/nonexistent/state");
     run_prog(&r, "edr-sensor", args);
     assert_int_equal(r.status, 2);
     if (!strstr(r.err, "expected KEY=VALUE"))
