@@ -39,7 +39,8 @@
  *     filesystems outside sensor.fallback_paths are not seen;
  *   - TCP connections are found by polling (sensor.fallback_poll): one that
  *     opens and closes between two polls is missed; no UDP/DNS, no
- *     process_vm/ptrace access events.
+ *     process_vm_readv/writev access events; ptrace attaches come from the
+ *     proc connector, which does not tell PTRACE_SEIZE from PTRACE_ATTACH.
  */
 
 #define MAX_MOUNTS 16
@@ -391,6 +392,48 @@ static void seed(fb_t *f)
 
 /* ---- proc connector ---- */
 
+/* A ptrace attach (PTRACE_ATTACH or PTRACE_SEIZE: the connector reports both
+ * as PTRACE_ATTACH, so access_mask is always 16) of target by tracer. The
+ * connector reports detaches with tracer 0; those are not events. */
+static void emit_ptrace(fb_t *f, uint64_t t, uint32_t tracer, uint32_t target)
+{
+    if (!tracer || tracer == f->self)
+        return;
+    /* the target's id and exe are copied before proc_get(tracer), which may
+     * move the table */
+    uint8_t tid[EDR_ID_LEN];
+    char exe[4096], path[64];
+    const proc_t *tp = proc_get(f, target);
+    if (tp)
+        memcpy(tid, tp->id, EDR_ID_LEN);
+    int have_target = tp != NULL;
+    snprintf(path, sizeof(path), "/proc/%u/exe", target);
+    ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+    exe[n > 0 ? n : 0] = 0;
+    proc_t *p = proc_get(f, tracer);
+    Edr__V1__Event *e = edr_emit_begin(f->em, t);
+    if (!e)
+        return;
+    edr_arena_t *a = edr_emit_arena(f->em);
+    Edr__V1__ProcessAccess *x = edr_arena_alloc(a, sizeof(*x));
+    if (x) {
+        edr__v1__process_access__init(x);
+        if (have_target) {
+            x->target_entity_id.data = edr_arena_dup(a, tid, EDR_ID_LEN);
+            x->target_entity_id.len = x->target_entity_id.data ? EDR_ID_LEN : 0;
+        }
+        x->target_pid = target;
+        x->kind = EDR__V1__PROCESS_ACCESS__KIND__PTRACE_ATTACH;
+        x->access_mask = 16; /* PTRACE_ATTACH */
+        if (*exe)
+            x->target_exe = edr_arena_strdup(a, exe);
+        e->body_case = EDR__V1__EVENT__BODY_PROCESS_ACCESS;
+        e->process_access = x;
+    }
+    set_actor(e, a, p, tracer);
+    edr_emit_end(f->em, e);
+}
+
 static void on_cn(uv_poll_t *h, int status, int events);
 
 static void cn_drain(fb_t *f)
@@ -466,6 +509,9 @@ static void cn_drain(fb_t *f)
                 proc_t *p = proc_get(f, pid);
                 if (p)
                     emit_start(f, p, 0, t);
+            } else if (ev->what == PROC_EVENT_PTRACE) {
+                emit_ptrace(f, t, (uint32_t)ev->event_data.ptrace.tracer_tgid,
+                            (uint32_t)ev->event_data.ptrace.process_tgid);
             } else if (ev->what == PROC_EVENT_EXIT) {
                 uint32_t pid = (uint32_t)ev->event_data.exit.process_tgid;
                 if ((uint32_t)ev->event_data.exit.process_pid != pid || pid == f->self)

@@ -7,13 +7,15 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 
 /*
  * A shell writes a script into a temp dir (printf, a builtin, so the shell
  * itself is the writer), makes it executable (chmod), runs it; the script
  * connects to a listener this test opened on 127.0.0.1, writes, renames (mv)
- * and deletes (rm) files. What the fallback source cannot show is listed in
+ * and deletes (rm) files. The test process also ptrace-attaches to a child
+ * of its own. What the fallback source cannot show is listed in
  * src_fallback.c: here the byte count of writes and UDP/DNS are not asserted.
  */
 
@@ -28,6 +30,8 @@ typedef struct {
     uint8_t lip[16], rip[16];
     uint32_t lport, rport;
     int32_t exit_code;
+    uint8_t target[16];
+    uint32_t target_pid, access_kind, access_mask;
     char fidelity[32];
 } ev_t;
 
@@ -99,6 +103,14 @@ static void collect(evs_t *v, const Edr__V1__EventBatch *b)
                 memcpy(x->rip, e->network->remote->ip.data, e->network->remote->ip.len > 16 ? 16 : e->network->remote->ip.len);
                 x->rport = e->network->remote->port;
             }
+            break;
+        case EDR__V1__EVENT__BODY_PROCESS_ACCESS:
+            if (e->process_access->target_entity_id.len == 16)
+                memcpy(x->target, e->process_access->target_entity_id.data, 16);
+            x->target_pid = e->process_access->target_pid;
+            x->access_kind = e->process_access->kind;
+            x->access_mask = e->process_access->access_mask;
+            copy_str(x->path, sizeof(x->path), e->process_access->target_exe);
             break;
         case EDR__V1__EVENT__BODY_SENSOR_HEALTH:
             copy_str(x->fidelity, sizeof(x->fidelity), e->sensor_health->fidelity);
@@ -275,6 +287,20 @@ static void test_fallback_chain(void **state)
     struct sockaddr_in ul;
     socklen_t ull = sizeof(ul);
     getsockname(us, (struct sockaddr *)&ul, &ull);
+    /* ptrace: this process attaches to a child of its own, then detaches */
+    pid_t victim = fork();
+    assert_true(victim >= 0);
+    if (victim == 0) {
+        for (;;)
+            pause();
+    }
+    usleep(100000);
+    assert_int_equal(ptrace(PTRACE_ATTACH, victim, NULL, NULL), 0);
+    assert_int_equal(waitpid(victim, &status, 0), victim);
+    assert_int_equal(ptrace(PTRACE_DETACH, victim, NULL, NULL), 0);
+    usleep(300000); /* the target's exe is read from /proc when the event is handled */
+    kill(victim, SIGKILL);
+    waitpid(victim, &status, 0);
     usleep(500000);
     close(us);
     close(cs);
@@ -379,6 +405,23 @@ static void test_fallback_chain(void **state)
     assert_non_null(sx);
     assert_int_equal(sx->exit_code, 0);
     assert_non_null(find(&v, EDR__V1__EVENT__BODY_PROCESS_EXIT, mv->id, NULL));
+
+    /* the ptrace attach: from us, naming the child we forked */
+    const ev_t *vf = NULL, *acc_ev = NULL;
+    for (size_t i = 0; i < v.n; i++) {
+        if (v.ev[i].kind == EDR__V1__EVENT__BODY_PROCESS_FORK && v.ev[i].pid == (uint32_t)victim)
+            vf = &v.ev[i];
+        if (v.ev[i].kind == EDR__V1__EVENT__BODY_PROCESS_ACCESS && v.ev[i].target_pid == (uint32_t)victim)
+            acc_ev = &v.ev[i];
+    }
+    assert_non_null(vf);
+    assert_memory_equal(vf->parent, me->id, 16);
+    assert_non_null(acc_ev);
+    assert_memory_equal(acc_ev->id, me->id, 16);
+    assert_memory_equal(acc_ev->target, vf->id, 16);
+    assert_int_equal(acc_ev->access_kind, EDR__V1__PROCESS_ACCESS__KIND__PTRACE_ATTACH);
+    assert_int_equal(acc_ev->access_mask, PTRACE_ATTACH);
+    assert_true(acc_ev->path[0] == '/'); /* the target's exe: this test binary */
 
     /* health says which fidelity is in use */
     int fb = 0;
