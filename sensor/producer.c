@@ -1,6 +1,7 @@
 /* Producer: frames to Kafka keyed by host id, to the spool while Kafka is unreachable, replayed in order. */
 #include "edr/err.h"
 #include "edr/log.h"
+#include "selfsock.h"
 #include "sensor_int.h"
 
 #include <inttypes.h>
@@ -172,6 +173,8 @@ void edr__producer_conf(edr__producer_t *p, rd_kafka_conf_t *conf)
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_opaque(conf, p);
+    /* the sensor's own broker connections, told apart by the fallback source */
+    rd_kafka_conf_set_socket_cb(conf, edr_selfsock_socket_cb);
 }
 
 void edr__producer_attach(edr__producer_t *p, rd_kafka_t *rk)

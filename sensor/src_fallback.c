@@ -4,6 +4,7 @@
 #include "edr/config.h"
 #include "edr/err.h"
 #include "edr/log.h"
+#include "selfsock.h"
 #include "sensor_int.h"
 
 #include <arpa/inet.h>
@@ -16,6 +17,7 @@
 #include <linux/connector.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -37,10 +39,13 @@
  *   - file writes carry no byte count, chmod and chown are not told apart
  *     (FileAttr kind CHMOD with the current mode and owner), files on
  *     filesystems outside sensor.fallback_paths are not seen;
- *   - TCP connections are found by polling (sensor.fallback_poll): one that
- *     opens and closes between two polls is missed; no UDP/DNS, no
- *     process_vm_readv/writev access events; ptrace attaches come from the
- *     proc connector, which does not tell PTRACE_SEIZE from PTRACE_ATTACH.
+ *   - TCP connections are found by polling (sensor.fallback_poll); one that
+ *     opens and closes between two polls is reported when it is destroyed
+ *     (sock_diag's destroy broadcast), with both endpoints but no process;
+ *     DNS only from sockets connected to port 53 (an unconnected sendto()
+ *     leaves no destination to see);
+ *   - no process_vm_readv/writev access events; ptrace attaches come from
+ *     the proc connector, which does not tell PTRACE_SEIZE from PTRACE_ATTACH.
  */
 
 #define MAX_MOUNTS 16
@@ -55,10 +60,12 @@ typedef struct {
     uint64_t exited_mono; /* 0 while alive */
 } proc_t;
 
+/* A socket seen by sock_diag, by cookie (unique for the life of the network
+ * namespace; inodes are reused, and a closed socket has none). */
 typedef struct {
-    uint64_t inode;
-    uint32_t pid;
-    uint32_t gen;
+    uint64_t cookie; /* 0 = free slot */
+    uint32_t pid;    /* owner; UINT32_MAX: existed before the sensor */
+    uint32_t gen;    /* poll that last saw it */
     uint8_t state;
     uint8_t reported;
 } sock_t;
@@ -91,6 +98,9 @@ typedef struct {
     uint64_t writes[1024]; /* hashes of (pid, path) with a reported first write */
     /* sock_diag */
     int diag_fd;
+    int gone_fd; /* sock_diag destroy broadcasts (-1 without CAP_NET_ADMIN) */
+    uv_poll_t gone_poll;
+    uint64_t unowned; /* connections reported without a process */
     uv_timer_t diag_timer;
     uint64_t poll_ns;
     sock_t *socks;
@@ -827,7 +837,12 @@ static int fan_open(fb_t *f, const char *paths)
 
 /* ---- sock_diag ---- */
 
-static sock_t *sock_find(fb_t *f, uint64_t inode, int add)
+static size_t sock_slot(uint64_t cookie, size_t cap)
+{
+    return (size_t)((cookie * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
+}
+
+static sock_t *sock_find(fb_t *f, uint64_t cookie, int add)
 {
     if (add && (f->sn + 1) * 2 > f->scap) {
         size_t cap = f->scap ? f->scap * 2 : 1024;
@@ -835,10 +850,10 @@ static sock_t *sock_find(fb_t *f, uint64_t inode, int add)
         if (!ns)
             return NULL;
         for (size_t j = 0; j < f->scap; j++) {
-            if (!f->socks[j].inode)
+            if (!f->socks[j].cookie)
                 continue;
-            size_t i = (f->socks[j].inode * 0x9E3779B97F4A7C15ull) >> 20 & (cap - 1);
-            while (ns[i].inode)
+            size_t i = sock_slot(f->socks[j].cookie, cap);
+            while (ns[i].cookie)
                 i = (i + 1) & (cap - 1);
             ns[i] = f->socks[j];
         }
@@ -848,15 +863,16 @@ static sock_t *sock_find(fb_t *f, uint64_t inode, int add)
     }
     if (!f->scap)
         return NULL;
-    size_t i = (inode * 0x9E3779B97F4A7C15ull) >> 20 & (f->scap - 1);
-    while (f->socks[i].inode) {
-        if (f->socks[i].inode == inode)
+    size_t i = sock_slot(cookie, f->scap);
+    while (f->socks[i].cookie) {
+        if (f->socks[i].cookie == cookie)
             return &f->socks[i];
         i = (i + 1) & (f->scap - 1);
     }
     if (!add)
         return NULL;
-    f->socks[i].inode = inode;
+    memset(&f->socks[i], 0, sizeof(f->socks[i]));
+    f->socks[i].cookie = cookie;
     f->sn++;
     return &f->socks[i];
 }
@@ -900,7 +916,7 @@ static void resolve_owners(fb_t *f, uint64_t *want, uint32_t *owner, size_t n)
 }
 
 typedef struct {
-    uint64_t inode;
+    uint64_t inode, cookie;
     uint8_t state, family, proto;
     uint8_t src[16], dst[16];
     uint16_t sport, dport;
@@ -919,9 +935,11 @@ static Edr__V1__Endpoint *ep(edr_arena_t *a, int family, const uint8_t *ip, uint
     return e;
 }
 
+/* pid 0: a connection that closed before its owner could be found; the event
+ * then has no process, only both endpoints. */
 static void emit_net(fb_t *f, const diag_t *s, uint32_t pid, int action, int dir)
 {
-    proc_t *p = proc_get(f, pid);
+    proc_t *p = pid ? proc_get(f, pid) : NULL;
     Edr__V1__Event *e = edr_emit_begin(f->em, edr__utc_ns());
     if (!e)
         return;
@@ -943,9 +961,55 @@ static void emit_net(fb_t *f, const diag_t *s, uint32_t pid, int action, int dir
     edr_emit_end(f->em, e);
 }
 
-/* Appends the sockets of (family, proto) to out: TCP in the states we report;
- * UDP only when connected to port 53 (a resolver's socket, which connect()s
+/* Reports a socket once: a listen, a DNS send, or a connection (an accepted
+ * one when its local port is one we saw listening). */
+static void report_sock(fb_t *f, const diag_t *d, uint32_t pid)
+{
+    if (d->proto == IPPROTO_UDP) { /* once per socket: resolvers connect, then send */
+        emit_net(f, d, pid, EDR__V1__NETWORK__ACTION__SEND, EDR__V1__NETWORK__DIRECTION__OUTBOUND);
+        return;
+    }
+    if (d->state == TCP_LISTEN) {
+        emit_net(f, d, pid, EDR__V1__NETWORK__ACTION__LISTEN,
+                 EDR__V1__NETWORK__DIRECTION__DIRECTION_UNSPECIFIED);
+        return;
+    }
+    int inbound = 0;
+    for (int j = 0; j < f->n_listen; j++)
+        inbound |= f->listen_ports[j] == d->sport;
+    emit_net(f, d, pid, inbound ? EDR__V1__NETWORK__ACTION__ACCEPT : EDR__V1__NETWORK__ACTION__CONNECT,
+             inbound ? EDR__V1__NETWORK__DIRECTION__INBOUND : EDR__V1__NETWORK__DIRECTION__OUTBOUND);
+}
+
+/* Fills d from a sock_diag message; 0 when it is not one to report: UDP
+ * only when connected to port 53 (a resolver's socket, which connect()s
  * before it sends; an unconnected sendto() leaves no destination to see). */
+static int diag_parse(const struct inet_diag_msg *m, int proto, diag_t *d)
+{
+    if (proto == IPPROTO_UDP && ntohs(m->id.idiag_dport) != 53)
+        return 0;
+    d->inode = m->idiag_inode;
+    d->cookie = (uint64_t)m->id.idiag_cookie[0] | (uint64_t)m->id.idiag_cookie[1] << 32;
+    d->state = m->idiag_state;
+    d->family = m->idiag_family;
+    d->proto = (uint8_t)proto;
+    memcpy(d->src, m->id.idiag_src, 16);
+    memcpy(d->dst, m->id.idiag_dst, 16);
+    d->sport = ntohs(m->id.idiag_sport);
+    d->dport = ntohs(m->id.idiag_dport);
+    return d->cookie != 0;
+}
+
+/* TCP states dumped: every state of a full socket that is or was connected,
+ * and listeners. TIME_WAIT and request sockets are not full sockets (their
+ * full socket, if any, was seen or was reported when destroyed); CLOSE only
+ * at start, so that sockets older than the sensor are known when they go. */
+#define TCP_DUMP_STATES                                                                            \
+    ((1u << TCP_ESTABLISHED) | (1u << TCP_SYN_SENT) | (1u << TCP_SYN_RECV) |                       \
+     (1u << TCP_FIN_WAIT1) | (1u << TCP_FIN_WAIT2) | (1u << TCP_CLOSE_WAIT) |                      \
+     (1u << TCP_LAST_ACK) | (1u << TCP_LISTEN) | (1u << TCP_CLOSING))
+
+/* Appends the sockets of (family, proto) to out. */
 static int diag_dump(fb_t *f, int family, int proto, diag_t **out, size_t *n, size_t *cap)
 {
     struct {
@@ -958,9 +1022,8 @@ static int diag_dump(fb_t *f, int family, int proto, diag_t **out, size_t *n, si
     req.nl.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
     req.r.sdiag_family = (uint8_t)family;
     req.r.sdiag_protocol = (uint8_t)proto;
-    req.r.idiag_states = proto == IPPROTO_UDP ? (1 << TCP_ESTABLISHED) /* connected */
-                                              : (1 << TCP_ESTABLISHED) | (1 << TCP_SYN_SENT) |
-                                                    (1 << TCP_LISTEN) | (1 << TCP_CLOSE_WAIT);
+    req.r.idiag_states = proto == IPPROTO_UDP ? (1u << TCP_ESTABLISHED) /* connected */
+                                              : TCP_DUMP_STATES | (f->baseline ? 1u << TCP_CLOSE : 0);
     if (send(f->diag_fd, &req, sizeof(req), 0) < 0)
         return -1;
     char buf[32768] __attribute__((aligned(8)));
@@ -974,8 +1037,7 @@ static int diag_dump(fb_t *f, int family, int proto, diag_t **out, size_t *n, si
                 return 0;
             if (h->nlmsg_type == NLMSG_ERROR)
                 return -1;
-            struct inet_diag_msg *m = NLMSG_DATA(h);
-            if (!m->idiag_inode || (proto == IPPROTO_UDP && ntohs(m->id.idiag_dport) != 53))
+            if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
                 continue;
             if (*n == *cap) {
                 size_t nc = *cap ? *cap * 2 : 256;
@@ -985,17 +1047,82 @@ static int diag_dump(fb_t *f, int family, int proto, diag_t **out, size_t *n, si
                 *out = nd;
                 *cap = nc;
             }
-            diag_t *d = &(*out)[(*n)++];
-            d->inode = m->idiag_inode;
-            d->state = m->idiag_state;
-            d->family = m->idiag_family;
-            d->proto = (uint8_t)proto;
-            memcpy(d->src, m->id.idiag_src, 16);
-            memcpy(d->dst, m->id.idiag_dst, 16);
-            d->sport = ntohs(m->id.idiag_sport);
-            d->dport = ntohs(m->id.idiag_dport);
+            if (diag_parse(NLMSG_DATA(h), proto, &(*out)[*n]))
+                (*n)++;
         }
     }
+}
+
+/* Destroyed sockets (sock_diag's destroy broadcast): one never seen by a poll
+ * opened and closed between two polls. Its owner cannot be found any more,
+ * so it is reported without a process (the sensor's own are left out). */
+static void gone_drain(fb_t *f)
+{
+    char buf[32768] __attribute__((aligned(8)));
+    if (f->gone_fd < 0)
+        return;
+    for (;;) {
+        ssize_t len = recv(f->gone_fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (len < 0) {
+            if (errno == ENOBUFS) {
+                edr_emit_drop(f->em, "fallback.sock_destroy", "overrun", 1);
+                continue;
+            }
+            return; /* EAGAIN */
+        }
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len);
+             h = NLMSG_NEXT(h, len)) {
+            if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+                h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+                continue;
+            const struct inet_diag_msg *m = NLMSG_DATA(h);
+            int proto = 0;
+            size_t alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+            for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen))
+                if (a->rta_type == INET_DIAG_PROTOCOL && RTA_PAYLOAD(a) >= 1)
+                    proto = *(const uint8_t *)RTA_DATA(a);
+            diag_t d;
+            if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || !diag_parse(m, proto, &d))
+                continue;
+            if (!d.dport || sock_find(f, d.cookie, 0) || edr_selfsock_has(d.cookie))
+                continue; /* never connected (a listener), seen by a poll, or ours */
+            f->unowned++;
+            report_sock(f, &d, 0);
+        }
+    }
+}
+
+static void on_gone(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    gone_drain(h->data);
+}
+
+static void gone_open(fb_t *f)
+{
+    static const int groups[] = {SKNLGRP_INET_TCP_DESTROY, SKNLGRP_INET_UDP_DESTROY,
+                                 SKNLGRP_INET6_TCP_DESTROY, SKNLGRP_INET6_UDP_DESTROY};
+    f->gone_fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    int rcv = 4 << 20;
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+    if (f->gone_fd >= 0) {
+        setsockopt(f->gone_fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv));
+        if (bind(f->gone_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+            for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
+                if (setsockopt(f->gone_fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &groups[i],
+                               sizeof(groups[i])) != 0)
+                    goto fail;
+            return;
+        }
+    }
+fail:
+    edr_log_warn("fallback: sock_diag destroy events unavailable (%s): connections that open and "
+                 "close between two polls are not seen",
+                 strerror(errno));
+    if (f->gone_fd >= 0)
+        close(f->gone_fd);
+    f->gone_fd = -1;
 }
 
 static void on_diag(uv_timer_t *t)
@@ -1004,6 +1131,9 @@ static void on_diag(uv_timer_t *t)
     diag_t *all = NULL;
     size_t n = 0, cap = 0;
     cn_drain(f);
+    /* destroys before the dump: a socket gone since the last poll is still
+     * in the table, so it is not taken for one never seen */
+    gone_drain(f);
     if (diag_dump(f, AF_INET, IPPROTO_TCP, &all, &n, &cap) ||
         diag_dump(f, AF_INET6, IPPROTO_TCP, &all, &n, &cap)) {
         edr_emit_drop(f->em, "fallback.sock_diag", "dump_failed", 1);
@@ -1026,7 +1156,7 @@ static void on_diag(uv_timer_t *t)
     uint32_t owner[256];
     size_t idx[256], nw = 0;
     for (size_t i = 0; i < n; i++) {
-        sock_t *s = sock_find(f, all[i].inode, 1);
+        sock_t *s = sock_find(f, all[i].cookie, 1);
         if (!s)
             continue;
         s->gen = f->gen;
@@ -1034,6 +1164,14 @@ static void on_diag(uv_timer_t *t)
             continue;
         if (f->baseline) {
             s->pid = UINT32_MAX; /* existed before the sensor: not reported */
+            continue;
+        }
+        if (!all[i].inode) { /* closed by its owner already (an orphan in FIN_WAIT, say) */
+            s->reported = 1;
+            if (!edr_selfsock_has(all[i].cookie)) {
+                f->unowned++;
+                report_sock(f, &all[i], 0);
+            }
             continue;
         }
         if (nw < 256) {
@@ -1046,35 +1184,22 @@ static void on_diag(uv_timer_t *t)
         resolve_owners(f, want, owner, nw);
     for (size_t k = 0; k < nw; k++) {
         const diag_t *d = &all[idx[k]];
-        sock_t *s = sock_find(f, d->inode, 0);
+        sock_t *s = sock_find(f, d->cookie, 0);
         s->reported = 1;
         s->pid = owner[k];
         s->state = d->state;
-        if (!owner[k] || owner[k] == f->self)
-            continue; /* closed meanwhile, or the sensor's own (Kafka) */
-        if (d->proto == IPPROTO_UDP) { /* once per socket: resolvers connect, then send */
-            emit_net(f, d, owner[k], EDR__V1__NETWORK__ACTION__SEND,
-                     EDR__V1__NETWORK__DIRECTION__OUTBOUND);
-            continue;
-        }
-        if (d->state == TCP_LISTEN) {
-            emit_net(f, d, owner[k], EDR__V1__NETWORK__ACTION__LISTEN,
-                     EDR__V1__NETWORK__DIRECTION__DIRECTION_UNSPECIFIED);
-            continue;
-        }
-        int inbound = 0;
-        for (int j = 0; j < f->n_listen; j++)
-            inbound |= f->listen_ports[j] == d->sport;
-        emit_net(f, d, owner[k],
-                 inbound ? EDR__V1__NETWORK__ACTION__ACCEPT : EDR__V1__NETWORK__ACTION__CONNECT,
-                 inbound ? EDR__V1__NETWORK__DIRECTION__INBOUND
-                         : EDR__V1__NETWORK__DIRECTION__OUTBOUND);
+        if (owner[k] == f->self || (!owner[k] && edr_selfsock_has(d->cookie)))
+            continue; /* the sensor's own (Kafka) */
+        if (!owner[k])
+            f->unowned++; /* closed meanwhile */
+        report_sock(f, d, owner[k]);
     }
-    /* sockets gone since the last poll leave; the table is rebuilt so that
-     * probe chains stay intact */
+    /* sockets not seen for a few polls leave (the grace covers a destroy
+     * message read after the dump that no longer had its socket); the table
+     * is rebuilt so that probe chains stay intact */
     size_t gone = 0;
     for (size_t j = 0; j < f->scap; j++)
-        if (f->socks[j].inode && f->socks[j].gen != f->gen)
+        if (f->socks[j].cookie && f->gen - f->socks[j].gen > 2)
             gone++;
     if (gone) {
         sock_t *old = f->socks;
@@ -1082,9 +1207,9 @@ static void on_diag(uv_timer_t *t)
         f->socks = NULL;
         f->scap = f->sn = 0;
         for (size_t j = 0; j < oc; j++) {
-            if (!old[j].inode || old[j].gen != f->gen)
+            if (!old[j].cookie || f->gen - old[j].gen > 2)
                 continue;
-            sock_t *s = sock_find(f, old[j].inode, 1);
+            sock_t *s = sock_find(f, old[j].cookie, 1);
             if (s)
                 *s = old[j];
         }
@@ -1093,6 +1218,7 @@ static void on_diag(uv_timer_t *t)
     f->baseline = 0;
     free(all);
 }
+
 
 /* ---- source ops ---- */
 
@@ -1117,6 +1243,7 @@ static int fb_start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
         edr_log_error("fallback: sock_diag unavailable: %s", strerror(errno));
         return EDR_EUNSUPPORTED;
     }
+    gone_open(f);
     seed(f);
     uv_poll_init(loop, &f->cn_poll, f->cn_fd);
     uv_poll_init(loop, &f->fan_poll, f->fan_fd);
@@ -1124,6 +1251,11 @@ static int fb_start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
     f->cn_poll.data = f->fan_poll.data = f->diag_timer.data = f;
     uv_poll_start(&f->cn_poll, UV_READABLE, on_cn);
     uv_poll_start(&f->fan_poll, UV_READABLE, on_fan);
+    if (f->gone_fd >= 0) {
+        uv_poll_init(loop, &f->gone_poll, f->gone_fd);
+        f->gone_poll.data = f;
+        uv_poll_start(&f->gone_poll, UV_READABLE, on_gone);
+    }
     f->baseline = 1;
     on_diag(&f->diag_timer);
     uint64_t ms = f->poll_ns / 1000000;
@@ -1140,6 +1272,13 @@ static void fb_stop(edr_source_t *src)
     f->running = 0;
     cn_drain(f);
     on_fan(&f->fan_poll, 0, 0);
+    gone_drain(f);
+    if (f->unowned)
+        edr_log_info("fallback: %" PRIu64 " connections reported without a process (closed "
+                     "before their owner was found)",
+                     f->unowned);
+    if (f->gone_fd >= 0)
+        uv_close((uv_handle_t *)&f->gone_poll, NULL);
     uv_close((uv_handle_t *)&f->cn_poll, NULL);
     uv_close((uv_handle_t *)&f->fan_poll, NULL);
     uv_close((uv_handle_t *)&f->diag_timer, NULL);
@@ -1160,6 +1299,8 @@ static void fb_destroy(edr_source_t *src)
         close(f->fan_fd);
     if (f->diag_fd >= 0)
         close(f->diag_fd);
+    if (f->gone_fd >= 0)
+        close(f->gone_fd);
     for (int i = 0; i < f->n_mounts; i++)
         if (f->mount_fds[i] >= 0)
             close(f->mount_fds[i]);
@@ -1190,7 +1331,7 @@ edr_source_t *edr_source_fallback_new(const struct edr_config *cfg, char *err, s
         return NULL;
     }
     f->base.ops = &fb_ops;
-    f->cn_fd = f->fan_fd = f->diag_fd = -1;
+    f->cn_fd = f->fan_fd = f->diag_fd = f->gone_fd = -1;
     f->self = (uint32_t)getpid();
     f->tick_ns = 1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK);
     f->poll_ns = edr_config_duration_ns(cfg, "sensor.fallback_poll");

@@ -301,6 +301,21 @@ static void test_fallback_chain(void **state)
     usleep(300000); /* the target's exe is read from /proc when the event is handled */
     kill(victim, SIGKILL);
     waitpid(victim, &status, 0);
+    /* connections that open and close within microseconds, between two polls */
+    enum { NQUICK = 20 };
+    unsigned quick[NQUICK];
+    for (int i = 0; i < NQUICK; i++) {
+        int q = socket(AF_INET, SOCK_STREAM, 0);
+        assert_int_equal(connect(q, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        struct sockaddr_in ql;
+        socklen_t qll = sizeof(ql);
+        getsockname(q, (struct sockaddr *)&ql, &qll);
+        quick[i] = ntohs(ql.sin_port);
+        int qa = accept(ls, NULL, NULL);
+        assert_true(qa >= 0);
+        close(q);
+        close(qa);
+    }
     usleep(500000);
     close(us);
     close(cs);
@@ -405,6 +420,42 @@ static void test_fallback_chain(void **state)
     assert_non_null(sx);
     assert_int_equal(sx->exit_code, 0);
     assert_non_null(find(&v, EDR__V1__EVENT__BODY_PROCESS_EXIT, mv->id, NULL));
+
+    /* every quick connection, both ends: from us when a poll caught it,
+     * otherwise (nearly always) without a process, from the destroy broadcast */
+    static const uint8_t none[16];
+    int unowned = 0;
+    for (int i = 0; i < NQUICK; i++) {
+        const ev_t *qc = NULL, *qa = NULL;
+        for (size_t j = 0; j < v.n; j++) {
+            const ev_t *x = &v.ev[j];
+            if (x->kind != EDR__V1__EVENT__BODY_NETWORK || x->protocol != EDR__V1__NETWORK__PROTOCOL__TCP)
+                continue;
+            if (x->action == EDR__V1__NETWORK__ACTION__CONNECT && x->lport == quick[i] && x->rport == port)
+                qc = x;
+            if (x->action == EDR__V1__NETWORK__ACTION__ACCEPT && x->lport == port && x->rport == quick[i])
+                qa = x;
+        }
+        if (!qc || !qa)
+            fail_msg("quick connection %d (port %u): connect %s, accept %s", i, quick[i],
+                     qc ? "seen" : "missing", qa ? "seen" : "missing");
+        assert_int_equal(qc->direction, EDR__V1__NETWORK__DIRECTION__OUTBOUND);
+        assert_int_equal(qa->direction, EDR__V1__NETWORK__DIRECTION__INBOUND);
+        assert_memory_equal(qc->rip, lo, 4);
+        assert_memory_equal(qa->lip, lo, 4);
+        for (int k = 0; k < 2; k++) {
+            const ev_t *x = k ? qa : qc;
+            if (!memcmp(x->id, none, 16)) {
+                assert_int_equal(x->pid, 0);
+                unowned++;
+            } else {
+                assert_memory_equal(x->id, me->id, 16);
+            }
+        }
+    }
+    fprintf(stderr, "quick connections: %d of %d ends reported without a process\n", unowned,
+            2 * NQUICK);
+    assert_true(unowned > 0);
 
     /* the ptrace attach: from us, naming the child we forked */
     const ev_t *vf = NULL, *acc_ev = NULL;
