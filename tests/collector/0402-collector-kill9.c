@@ -13,6 +13,7 @@
 #define ROUNDS 10
 #define EVENTS 500 /* 1.5 M events */
 #define KILLS  20
+#define PARTITIONS 16
 
 static uint64_t stored_blocks(const char *store)
 {
@@ -26,8 +27,10 @@ static uint64_t stored_blocks(const char *store)
     return st.blocks;
 }
 
-/* Waits until the child has a store shard open (it got its partitions); returns seconds waited or -1. */
-static double wait_shard_open(pid_t pid, double timeout)
+/* Waits until the child has all n store shards open (one per partition: it
+ * consumes once every shard is open, after ~20-50 ms per shard on a small
+ * machine); returns seconds waited or -1. */
+static double wait_shards_open(pid_t pid, int n, double timeout)
 {
     double t0 = h_now();
     char dir[64], link[512], target[4096];
@@ -35,18 +38,28 @@ static double wait_shard_open(pid_t pid, double timeout)
     while (h_now() - t0 < timeout) {
         DIR *d = opendir(dir);
         struct dirent *de;
+        char seen[64][16];
         int found = 0;
-        while (d && (de = readdir(d)) && !found) {
+        while (d && (de = readdir(d)) && found < n) {
             snprintf(link, sizeof(link), "%s/%s", dir, de->d_name);
-            ssize_t n = readlink(link, target, sizeof(target) - 1);
-            if (n > 0) {
-                target[n] = 0;
-                found = strstr(target, "/shard-") != NULL;
-            }
+            ssize_t len = readlink(link, target, sizeof(target) - 1);
+            if (len <= 0)
+                continue;
+            target[len] = 0;
+            const char *sh = strstr(target, "/shard-");
+            if (!sh)
+                continue;
+            char name[16];
+            snprintf(name, sizeof(name), "%.*s", (int)strcspn(sh + 7, "/"), sh + 7);
+            int dup = 0;
+            for (int i = 0; i < found && !dup; i++)
+                dup = !strcmp(seen[i], name);
+            if (!dup && found < 64)
+                snprintf(seen[found++], sizeof(seen[0]), "%s", name);
         }
         if (d)
             closedir(d);
-        if (found)
+        if (found >= n)
             return h_now() - t0;
         usleep(5000);
     }
@@ -57,7 +70,7 @@ static void test_kill9(void **state)
 {
     (void)state;
     harness_t h;
-    h_start(&h, 3, 16, HOSTS); /* the embedded broker keeps ~5 MB per partition */
+    h_start(&h, 3, PARTITIONS, HOSTS); /* the embedded broker keeps ~5 MB per partition */
     double t0 = h_now();
     h_produce(&h, ROUNDS, EVENTS);
     fprintf(stderr, "produced %llu events in %.1f s\n", (unsigned long long)h.produced_events,
@@ -75,9 +88,10 @@ static void test_kill9(void **state)
         /* without the group join (3.7 s per restart on the embedded cluster) so 20 restarts
          * fit the time budget; the final run below resumes through the consumer group */
         pid_t pid = h_collector(&h, h.store, NULL, 0, sets);
-        double join = wait_shard_open(pid, 30);
+        double join = wait_shards_open(pid, PARTITIONS, 30);
         assert_true(join >= 0);
-        /* a random point of the ingest; 0-0.4 s so that 20 kills fit in the killed runs'
+        /* a random point of the ingest, which starts once every shard is open; 0-0.4 s so
+         * that 20 kills fit in the killed runs'
          * ingest time (0-0.7 s let a faster writer finish before half of them) */
         double delay = (double)(rand() % 400) / 1000.0;
         usleep((useconds_t)(delay * 1e6));
