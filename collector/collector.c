@@ -7,6 +7,8 @@
 #include "edr/store.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,33 +276,88 @@ static int commit_all(edr_collector_t *c)
     return 0;
 }
 
+/* Shards of a new assignment, opened by several threads: most of an open is
+ * CPU (RocksDB writes and re-parses its OPTIONS file, once per column family
+ * of a new shard), 20-50 ms a shard, and consumption starts only once every
+ * shard is open. */
+typedef struct {
+    edr_collector_t *c;
+    const int *parts;
+    int n;
+    atomic_int next;
+    int rc[MAX_PARTS];
+} open_job_t;
+
+static void *open_worker(void *arg)
+{
+    open_job_t *j = arg;
+    for (int i; (i = atomic_fetch_add(&j->next, 1)) < j->n;)
+        j->rc[i] = shard_open(j->c, j->parts[i]);
+    return NULL;
+}
+
+static void open_shards(edr_collector_t *c, const int *parts, int n, int *rc)
+{
+    open_job_t *j = calloc(1, sizeof(*j));
+    if (!j) {
+        for (int i = 0; i < n; i++)
+            rc[i] = shard_open(c, parts[i]);
+        return;
+    }
+    j->c = c;
+    j->parts = parts;
+    j->n = n;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = (int)(cpus < 1 ? 1 : cpus > 8 ? 8 : cpus) - 1; /* this thread works too */
+    pthread_t th[8];
+    int started = 0;
+    for (; started < nt && started < n - 1; started++)
+        if (pthread_create(&th[started], NULL, open_worker, j) != 0)
+            break;
+    open_worker(j);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    memcpy(rc, j->rc, sizeof(int) * (size_t)n);
+    free(j);
+}
+
 static void assign_parts(edr_collector_t *c, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 {
-    {
-        for (int i = 0; i < parts->cnt; i++) {
-            int p = parts->elems[i].partition;
-            if (p < 0 || p >= MAX_PARTS) {
-                edr_log_error("partition %d out of range", p);
-                c->fatal = 1;
-                continue;
-            }
-            part_t *pt = &c->parts[p];
-            memset(pt, 0, sizeof(*pt));
-            if (shard_open(c, p)) {
-                edr_log_error("partition %d: cannot open its store shard", p);
-                c->fatal = 1;
-                continue;
-            }
-            pt->owned = 1;
-            parts->elems[i].offset = pt->next;
-            edr_log_info("partition %d assigned: resuming at stored offset %lld", p,
-                         (long long)pt->next);
+    int want[MAX_PARTS], rc[MAX_PARTS], n = 0;
+    for (int i = 0; i < parts->cnt; i++) {
+        int p = parts->elems[i].partition;
+        if (p < 0 || p >= MAX_PARTS) {
+            edr_log_error("partition %d out of range", p);
+            c->fatal = 1;
+            continue;
         }
-        c->ever_assigned = 1;
-        c->last_msg = now_s();
-        rd_kafka_assign(rk, parts);
-        c->bp_paused = 0; /* fresh assignment: the health check pauses again if needed */
+        memset(&c->parts[p], 0, sizeof(c->parts[p]));
+        want[n++] = p;
     }
+    open_shards(c, want, n, rc);
+    for (int i = 0; i < parts->cnt; i++) {
+        int p = parts->elems[i].partition;
+        if (p < 0 || p >= MAX_PARTS)
+            continue;
+        int k = 0;
+        while (k < n && want[k] != p)
+            k++;
+        if (k == n || rc[k]) {
+            if (k < n)
+                edr_log_error("partition %d: cannot open its store shard", p);
+            c->fatal = 1;
+            continue;
+        }
+        part_t *pt = &c->parts[p];
+        pt->owned = 1;
+        parts->elems[i].offset = pt->next;
+        edr_log_info("partition %d assigned: resuming at stored offset %lld", p,
+                     (long long)pt->next);
+    }
+    c->ever_assigned = 1;
+    c->last_msg = now_s();
+    rd_kafka_assign(rk, parts);
+    c->bp_paused = 0; /* fresh assignment: the health check pauses again if needed */
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
