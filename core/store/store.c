@@ -374,11 +374,13 @@ void edr__store_cf_options(rocksdb_options_t *out[CF__COUNT], const edr_store_op
             rocksdb_options_set_bottommost_compression_options(op, -14, 9, 0, 32 << 10, 1);
             rocksdb_options_set_bottommost_compression_options_zstd_max_train_bytes(op, 1 << 20,
                                                                                     1);
-            /* procs are read by point lookups (ancestry): 16 KiB blocks (32 KiB
-             * saved 3 % of procs bytes but took the 10 M-event ancestry p99
-             * from ~840 to ~970 us); kids are read by one prefix seek and
-             * postings in runs: 64 KiB */
-            rocksdb_block_based_options_set_block_size(bb, i == CF_PROCS ? 16 << 10 : 64 << 10);
+            /* procs are read by point lookups (ancestry, ~8 per query), each
+             * a cold block read and a zstd decompress: 4 KiB blocks. On the
+             * 10 M-event store, against 16 KiB, the ancestry p50/p99 went
+             * from ~370/~1,080 to ~270/~740 us for 3.5 % more procs bytes
+             * (4.80 -> 4.97 B/event); 32 KiB saved 3 % but cost more still.
+             * Kids are read by one prefix seek and postings in runs: 64 KiB */
+            rocksdb_block_based_options_set_block_size(bb, i == CF_PROCS ? 4 << 10 : 64 << 10);
         }
         if (i == CF_BLOCKS || i == CF_PROCS || i == CF_HOSTS || i == CF_META)
             rocksdb_block_based_options_set_filter_policy(bb,
