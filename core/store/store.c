@@ -363,9 +363,9 @@ void edr__store_cf_options(rocksdb_options_t *out[CF__COUNT], const edr_store_op
             rocksdb_options_set_level0_file_num_compaction_trigger(op, 8);
             rocksdb_options_set_level0_slowdown_writes_trigger(op, 40);
             rocksdb_options_set_level0_stop_writes_trigger(op, 60);
-            /* procs and kids are read by point lookups (ancestry): smaller blocks,
-             * less to decompress per lookup; postings are read in runs */
-            rocksdb_block_based_options_set_block_size(bb, i == CF_POST ? 64 << 10 : 16 << 10);
+            /* a frame (~20 KB) is one value and is read whole: the block size
+             * only groups the small ones */
+            rocksdb_block_based_options_set_block_size(bb, 16 << 10);
         } else {
             /* indexes: lz4 while young, zstd with a trained dictionary and large
              * blocks once compacted to the last level (what stays on disk) */
