@@ -31,6 +31,9 @@ typedef struct harness {
     edr_synth_t *synth;
     uint32_t hosts;
     uint64_t produced_events, produced_starts, produced_batches;
+    /* messages the producer gave up on (counted as produced when queued): a
+     * batch the collector cannot have stored, told apart from one it lost */
+    volatile uint64_t failed_deliveries;
 } harness_t;
 
 static inline double h_now(void)
@@ -48,6 +51,16 @@ static inline int h_rm(const char *p, const struct stat *st, int flag, struct FT
     return remove(p);
 }
 
+static inline void h_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    if (!m->err)
+        return;
+    ((harness_t *)opaque)->failed_deliveries++;
+    fprintf(stderr, "produce: delivery to partition %d failed: %s\n", (int)m->partition,
+            rd_kafka_err2str(m->err));
+}
+
 /* Starts a cluster and a producer; makes a fresh store directory. */
 static inline void h_start(harness_t *h, int brokers, int partitions, uint32_t hosts)
 {
@@ -62,7 +75,12 @@ static inline void h_start(harness_t *h, int brokers, int partitions, uint32_t h
     }
     snprintf(h->boot, sizeof(h->boot), "%s", edr_kafka_cluster_bootstraps(h->cl));
     edr_topic_name(h->cfg, EDR_TOPIC_TELEMETRY, h->topic, sizeof(h->topic));
-    h->prod = edr_kafka_producer_new(h->cfg, h->boot, NULL, err, sizeof(err));
+    rd_kafka_conf_t *pc = edr_kafka_conf_new(h->cfg, h->boot, err, sizeof(err));
+    if (!pc)
+        abort();
+    rd_kafka_conf_set_dr_msg_cb(pc, h_dr);
+    rd_kafka_conf_set_opaque(pc, h);
+    h->prod = edr_kafka_producer_new(h->cfg, h->boot, pc, err, sizeof(err));
     if (!h->prod)
         abort();
     snprintf(h->store, sizeof(h->store), "/tmp/edr-test-collector-XXXXXX");
@@ -236,9 +254,12 @@ static inline int h_verify_hosts(harness_t *h, const char *store, const uint32_t
         return 1;
     }
     if (st.blocks != h->produced_batches || st.events != h->produced_events) {
-        fprintf(stderr, "verify: %llu blocks / %llu events stored, %llu / %llu produced\n",
+        fprintf(stderr,
+                "verify: %llu blocks / %llu events stored, %llu / %llu produced (%llu messages "
+                "the producer failed to deliver)\n",
                 (unsigned long long)st.blocks, (unsigned long long)st.events,
-                (unsigned long long)h->produced_batches, (unsigned long long)h->produced_events);
+                (unsigned long long)h->produced_batches, (unsigned long long)h->produced_events,
+                (unsigned long long)h->failed_deliveries);
         bad++;
     }
     for (uint32_t i = 0; i < h->hosts; i++) {
@@ -253,8 +274,20 @@ static inline int h_verify_hosts(harness_t *h, const char *store, const uint32_t
             if (ok) seen[q.seqs[k]] = 1;
         }
         if (!ok && bad < 10) {
-            fprintf(stderr, "verify: host %u has %zu blocks, want seqs 1..%u once each\n", i, q.n,
-                    per_host[i]);
+            fprintf(stderr, "verify: host %u has %zu blocks, want seqs 1..%u once each; missing:", i,
+                    q.n, per_host[i]);
+            if (seen) {
+                memset(seen, 0, per_host[i] + 1);
+                for (size_t k = 0; k < q.n; k++)
+                    if (q.seqs[k] >= 1 && q.seqs[k] <= per_host[i])
+                        seen[q.seqs[k]] = 1;
+                for (uint32_t k = 1, shown = 0; k <= per_host[i] && shown < 8; k++)
+                    if (!seen[k]) {
+                        fprintf(stderr, " %u", k);
+                        shown++;
+                    }
+            }
+            fprintf(stderr, "\n");
             bad++;
         }
         free(seen);
