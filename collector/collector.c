@@ -759,6 +759,12 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
                     else
                         take = 0;
                 }
+                if (take && m->offset > pt->next)
+                    /* the topic is neither compacted nor transactional: a gap
+                     * should not happen; said so that a missing batch can be
+                     * traced to it */
+                    edr_log_warn("partition %d: offset %lld arrived while %lld was next",
+                                 m->partition, (long long)m->offset, (long long)pt->next);
                 if (take && m->offset >= pt->next)
                     handle(c, m);
             }
