@@ -283,9 +283,9 @@ static int commit_all(edr_collector_t *c)
 typedef struct {
     edr_collector_t *c;
     const int *parts;
+    int *rc;
     int n;
     atomic_int next;
-    int rc[MAX_PARTS];
 } open_job_t;
 
 static void *open_worker(void *arg)
@@ -296,29 +296,21 @@ static void *open_worker(void *arg)
     return NULL;
 }
 
+/* Opens the shards of parts[0..n) on up to one thread per CPU (at most 8);
+ * rc[i] is shard_open()'s result for parts[i]. */
 static void open_shards(edr_collector_t *c, const int *parts, int n, int *rc)
 {
-    open_job_t *j = calloc(1, sizeof(*j));
-    if (!j) {
-        for (int i = 0; i < n; i++)
-            rc[i] = shard_open(c, parts[i]);
-        return;
-    }
-    j->c = c;
-    j->parts = parts;
-    j->n = n;
+    open_job_t j = {.c = c, .parts = parts, .rc = rc, .n = n};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int nt = (int)(cpus < 1 ? 1 : cpus > 8 ? 8 : cpus) - 1; /* this thread works too */
     pthread_t th[8];
     int started = 0;
     for (; started < nt && started < n - 1; started++)
-        if (pthread_create(&th[started], NULL, open_worker, j) != 0)
+        if (pthread_create(&th[started], NULL, open_worker, &j) != 0)
             break;
-    open_worker(j);
+    open_worker(&j);
     for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
-    memcpy(rc, j->rc, sizeof(int) * (size_t)n);
-    free(j);
 }
 
 static void assign_parts(edr_collector_t *c, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
@@ -326,7 +318,7 @@ static void assign_parts(edr_collector_t *c, rd_kafka_t *rk, rd_kafka_topic_part
     int want[MAX_PARTS], rc[MAX_PARTS], n = 0;
     for (int i = 0; i < parts->cnt; i++) {
         int p = parts->elems[i].partition;
-        if (p < 0 || p >= MAX_PARTS) {
+        if (p < 0 || p >= MAX_PARTS || n == MAX_PARTS) {
             edr_log_error("partition %d out of range", p);
             c->fatal = 1;
             continue;
@@ -335,24 +327,22 @@ static void assign_parts(edr_collector_t *c, rd_kafka_t *rk, rd_kafka_topic_part
         want[n++] = p;
     }
     open_shards(c, want, n, rc);
-    for (int i = 0; i < parts->cnt; i++) {
-        int p = parts->elems[i].partition;
-        if (p < 0 || p >= MAX_PARTS)
-            continue;
-        int k = 0;
-        while (k < n && want[k] != p)
-            k++;
-        if (k == n || rc[k]) {
-            if (k < n)
-                edr_log_error("partition %d: cannot open its store shard", p);
+    for (int k = 0; k < n; k++) {
+        int p = want[k];
+        if (rc[k]) {
+            edr_log_error("partition %d: cannot open its store shard", p);
             c->fatal = 1;
             continue;
         }
-        part_t *pt = &c->parts[p];
-        pt->owned = 1;
-        parts->elems[i].offset = pt->next;
+        c->parts[p].owned = 1;
         edr_log_info("partition %d assigned: resuming at stored offset %lld", p,
-                     (long long)pt->next);
+                     (long long)c->parts[p].next);
+    }
+    /* the assignment resumes every opened partition at its stored offset */
+    for (int i = 0; i < parts->cnt; i++) {
+        int p = parts->elems[i].partition;
+        if (p >= 0 && p < MAX_PARTS && c->parts[p].owned)
+            parts->elems[i].offset = c->parts[p].next;
     }
     c->ever_assigned = 1;
     c->last_msg = now_s();
