@@ -84,16 +84,19 @@ static void test_kill9(void **state)
                           "kafka.properties.group.instance.id=kill9", NULL};
     int mid = 0;
     double tk = h_now();
+    uint64_t stored = 0;
     for (int k = 0; k < KILLS; k++) {
         /* without the group join (3.7 s per restart on the embedded cluster) so 20 restarts
          * fit the time budget; the final run below resumes through the consumer group */
         pid_t pid = h_collector(&h, h.store, NULL, 0, sets);
         double join = wait_shards_open(pid, PARTITIONS, 30);
         assert_true(join >= 0);
-        /* a random point of the ingest, which starts once every shard is open; 0-0.4 s so
-         * that 20 kills fit in the killed runs'
-         * ingest time (0-0.7 s let a faster writer finish before half of them) */
-        double delay = (double)(rand() % 400) / 1000.0;
+        /* a random point of the ingest, which starts once every shard is open: 0-0.4 s
+         * scaled by the share of batches not yet stored, so that 20 kills land within the
+         * ingest whatever the writer's speed (a fixed 0-0.4 s let a writer with its shards
+         * opened in parallel finish before half of them) */
+        double delay = (double)(rand() % 400) / 1000.0 * (double)(h.produced_batches - stored) /
+                       (double)h.produced_batches;
         usleep((useconds_t)(delay * 1e6));
         kill(pid, SIGKILL);
         int st;
@@ -101,6 +104,7 @@ static void test_kill9(void **state)
         assert_true(WIFSIGNALED(st));
         uint64_t n = stored_blocks(h.store);
         mid += n > 0 && n < h.produced_batches;
+        stored = n;
         fprintf(stderr, "kill %d at %.2f s after its join (%.2f s; t=%.1f): %llu of %llu batches stored\n", k + 1, delay, join, h_now() - tk,
                 (unsigned long long)n, (unsigned long long)h.produced_batches);
     }
