@@ -471,6 +471,10 @@ static int handle(edr_collector_t *c, const rd_kafka_message_t *m)
         c->fatal = 1;
         return 0;
     }
+    edr_log_debug("partition %d offset %lld: batch seq %llu of %02x%02x%02x%02x %s", p,
+                  (long long)m->offset, (unsigned long long)b->seq, b->sensor->host_id.data[0],
+                  b->sensor->host_id.data[1], b->sensor->host_id.data[2],
+                  b->sensor->host_id.data[3], rc == 1 ? "is a duplicate" : "added");
     if (rc == 1)
         c->duplicates++;
     else {
@@ -757,6 +761,13 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
                                  m->partition, (long long)m->offset, (long long)pt->next);
                 if (take && m->offset >= pt->next)
                     handle(c, m);
+                else
+                    edr_log_debug("partition %d offset %lld ignored (next %lld%s%s%s%s)",
+                                  m->partition, (long long)m->offset, (long long)pt->next,
+                                  !pt->owned || !pt->w ? ", not owned" : "",
+                                  pt->paused ? ", rate-limited" : "",
+                                  pt->broken ? ", shard broken" : "",
+                                  c->bp_paused ? ", paused" : pt->seek ? ", seeking" : "");
             }
             rd_kafka_message_destroy(m);
         }

@@ -178,14 +178,26 @@ static void test_broker_faults(void **state)
     cu_log_new(col_log, "0403");
     /* requests in flight to a broker that goes down get no answer from the
      * mock (librdkafka 2.0) until socket.timeout.ms: shorten it so a broker
-     * outage costs seconds, not a minute (as for the collector below) */
+     * outage costs seconds, not a minute (as for the collector below).
+     * One produce request in flight: the mock does not check the sequence
+     * numbers of an idempotent producer that is not transactional, so when
+     * a request fails with an injected error while the next one to the same
+     * partition succeeds, the mock appends the second and the producer takes
+     * the first as implicitly acknowledged (a real broker refuses the second,
+     * OUT_OF_ORDER_SEQUENCE_NUMBER). That lost 1-4 batches of a round in
+     * about 1 run in 25 (seen with NOT_LEADER_FOR_PARTITION,
+     * REQUEST_TIMED_OUT, LEADER_NOT_AVAILABLE and
+     * NOT_ENOUGH_REPLICAS_AFTER_APPEND), batches that were then not in the
+     * log at all: a loss before the collector, which h_verify now tells
+     * apart ("not in the log"). */
     char err[256];
     assert_int_equal(edr_config_set(h.cfg, "kafka.properties.socket.timeout.ms", SOCKET_TIMEOUT_MS,
                                     "test", err, sizeof(err)),
                      0);
-    rd_kafka_destroy(h.prod);
-    h.prod = edr_kafka_producer_new(h.cfg, h.boot, NULL, err, sizeof(err));
-    assert_non_null(h.prod);
+    assert_int_equal(edr_config_set(h.cfg, "kafka.properties.max.in.flight.requests.per.connection",
+                                    "1", "test", err, sizeof(err)),
+                     0);
+    h_producer_new(&h);
     rd_kafka_mock_cluster_t *mc = edr_kafka_cluster_mock(h.cl);
     for (int p = 0; p < PARTS; p++)
         assert_int_equal(rd_kafka_mock_partition_set_leader(mc, h.topic, p, 1 + p % 3), 0);

@@ -61,6 +61,25 @@ static inline void h_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
             rd_kafka_err2str(m->err));
 }
 
+/* (Re)makes the harness's producer from h->cfg, counting failed deliveries:
+ * call it again after changing kafka.* settings. */
+static inline void h_producer_new(harness_t *h)
+{
+    char err[512];
+    if (h->prod)
+        rd_kafka_destroy(h->prod);
+    rd_kafka_conf_t *pc = edr_kafka_conf_new(h->cfg, h->boot, err, sizeof(err));
+    if (!pc)
+        abort();
+    rd_kafka_conf_set_dr_msg_cb(pc, h_dr);
+    rd_kafka_conf_set_opaque(pc, h);
+    h->prod = edr_kafka_producer_new(h->cfg, h->boot, pc, err, sizeof(err));
+    if (!h->prod) {
+        fprintf(stderr, "producer: %s\n", err);
+        abort();
+    }
+}
+
 /* Starts a cluster and a producer; makes a fresh store directory. */
 static inline void h_start(harness_t *h, int brokers, int partitions, uint32_t hosts)
 {
@@ -75,14 +94,7 @@ static inline void h_start(harness_t *h, int brokers, int partitions, uint32_t h
     }
     snprintf(h->boot, sizeof(h->boot), "%s", edr_kafka_cluster_bootstraps(h->cl));
     edr_topic_name(h->cfg, EDR_TOPIC_TELEMETRY, h->topic, sizeof(h->topic));
-    rd_kafka_conf_t *pc = edr_kafka_conf_new(h->cfg, h->boot, err, sizeof(err));
-    if (!pc)
-        abort();
-    rd_kafka_conf_set_dr_msg_cb(pc, h_dr);
-    rd_kafka_conf_set_opaque(pc, h);
-    h->prod = edr_kafka_producer_new(h->cfg, h->boot, pc, err, sizeof(err));
-    if (!h->prod)
-        abort();
+    h_producer_new(h);
     snprintf(h->store, sizeof(h->store), "/tmp/edr-test-collector-XXXXXX");
     if (!mkdtemp(h->store))
         abort();
@@ -235,6 +247,51 @@ static inline int h_exec_cb(const Edr__V1__ProcessRecord *p, void *ud)
     return 0;
 }
 
+/* Says where batch (host id, seq) sits in the telemetry topic, reading every
+ * partition from the beginning without a group: "at partition P offset O"
+ * (each copy), or that the log does not hold it. Tells a batch the collector
+ * lost from one the cluster never held. */
+static inline void h_log_locate(harness_t *h, const uint8_t id[16], uint64_t seq)
+{
+    char err[512];
+    rd_kafka_t *c = edr_kafka_consumer_new(h->cfg, h->boot, "verify-locate", NULL, err, sizeof(err));
+    const struct rd_kafka_metadata *md = NULL;
+    if (!c || rd_kafka_metadata(c, 0, NULL, &md, 10000) || !md) {
+        fprintf(stderr, "verify:   (cannot read the topic: %s)\n", c ? "metadata" : err);
+        if (c) rd_kafka_destroy(c);
+        return;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(64);
+    for (int t = 0; t < md->topic_cnt; t++)
+        if (!strcmp(md->topics[t].topic, h->topic))
+            for (int i = 0; i < md->topics[t].partition_cnt; i++)
+                rd_kafka_topic_partition_list_add(l, h->topic, md->topics[t].partitions[i].id)
+                    ->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_assign(c, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    edr_frame_ctx_t *dec = edr_frame_ctx_new(NULL);
+    int found = 0;
+    double last = h_now();
+    while (h_now() - last < 2.0) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (!m) continue;
+        Edr__V1__EventBatch *b;
+        if (!m->err && m->key_len == 16 && !memcmp(m->key, id, 16) &&
+            !edr_frame_decode(dec, m->payload, m->len, &b) && b->seq == seq) {
+            fprintf(stderr, "verify:   seq %llu is in the log at partition %d offset %lld\n",
+                    (unsigned long long)seq, (int)m->partition, (long long)m->offset);
+            found++;
+        }
+        if (!m->err) last = h_now();
+        rd_kafka_message_destroy(m);
+    }
+    if (!found)
+        fprintf(stderr, "verify:   seq %llu is not in the log\n", (unsigned long long)seq);
+    edr_frame_ctx_destroy(dec);
+    rd_kafka_destroy(c);
+}
+
 /* Checks the store holds every produced (host, seq) exactly once: host i has
  * seqs 1..per_host[i] once each across all shards, the event count matches,
  * and every process start was applied once (exec counts add up). Returns the
@@ -288,6 +345,11 @@ static inline int h_verify_hosts(harness_t *h, const char *store, const uint32_t
                     }
             }
             fprintf(stderr, "\n");
+            for (uint32_t k = 1, shown = 0; seen && k <= per_host[i] && shown < 2; k++)
+                if (!seen[k]) {
+                    h_log_locate(h, id, k);
+                    shown++;
+                }
             bad++;
         }
         free(seen);
