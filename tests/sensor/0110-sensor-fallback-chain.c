@@ -287,6 +287,25 @@ static void test_fallback_chain(void **state)
     struct sockaddr_in ul;
     socklen_t ull = sizeof(ul);
     getsockname(us, (struct sockaddr *)&ul, &ull);
+    /* an IPv6 connection on ::1 from this process, open across several polls
+     * (the TCP dump must list both address families), accepted late */
+    int l6 = socket(AF_INET6, SOCK_STREAM, 0), c6 = -1, a6 = -1;
+    struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    socklen_t s6l = sizeof(s6);
+    unsigned port6 = 0;
+    if (l6 >= 0 && bind(l6, (struct sockaddr *)&s6, sizeof(s6)) == 0 && listen(l6, 1) == 0 &&
+        getsockname(l6, (struct sockaddr *)&s6, &s6l) == 0) {
+        c6 = socket(AF_INET6, SOCK_STREAM, 0);
+        assert_int_equal(connect(c6, (struct sockaddr *)&s6, sizeof(s6)), 0);
+        /* polls see the server's end waiting in the accept queue, without an
+         * owner yet: it must still be reported as ours once accepted */
+        usleep(250000);
+        a6 = accept(l6, NULL, NULL);
+        assert_true(a6 >= 0);
+        port6 = ntohs(s6.sin6_port);
+    } else {
+        fprintf(stderr, "no IPv6 loopback here: the IPv6 connection is not checked\n");
+    }
     /* ptrace: this process attaches to a child of its own, then detaches */
     pid_t victim = fork();
     assert_true(victim >= 0);
@@ -317,6 +336,12 @@ static void test_fallback_chain(void **state)
         close(qa);
     }
     usleep(500000);
+    if (c6 >= 0) {
+        close(c6);
+        close(a6);
+    }
+    if (l6 >= 0)
+        close(l6);
     close(us);
     close(cs);
     close(ls);
@@ -388,6 +413,33 @@ static void test_fallback_chain(void **state)
     assert_non_null(acc);
     assert_int_equal(acc->rport, con->lport);
     assert_int_equal(acc->direction, EDR__V1__NETWORK__DIRECTION__INBOUND);
+
+    /* the IPv6 connection: ours, both ends, addresses ::1 */
+    if (port6) {
+        const ev_t *c6e = NULL, *a6e = NULL;
+        for (size_t i = 0; i < v.n; i++) {
+            const ev_t *x = &v.ev[i];
+            if (x->kind != EDR__V1__EVENT__BODY_NETWORK || memcmp(x->id, me->id, 16))
+                continue;
+            if (x->action == EDR__V1__NETWORK__ACTION__CONNECT && x->rport == port6)
+                c6e = x;
+            if (x->action == EDR__V1__NETWORK__ACTION__ACCEPT && x->lport == port6)
+                a6e = x;
+        }
+        static const uint8_t lo6[16] = {[15] = 1};
+        if (!c6e || !a6e)
+            for (size_t i = 0; i < v.n; i++)
+                if (v.ev[i].kind == EDR__V1__EVENT__BODY_NETWORK &&
+                    (v.ev[i].lport == port6 || v.ev[i].rport == port6))
+                    fprintf(stderr, "ipv6 event: action %d lport %u rport %u pid-id %s\n",
+                            v.ev[i].action, v.ev[i].lport, v.ev[i].rport,
+                            memcmp(v.ev[i].id, me->id, 16) ? "other" : "ours");
+        assert_non_null(c6e);
+        assert_memory_equal(c6e->rip, lo6, 16);
+        assert_memory_equal(c6e->lip, lo6, 16);
+        assert_non_null(a6e);
+        assert_int_equal(a6e->rport, c6e->lport);
+    }
 
     /* the DNS send: UDP, ours, both endpoints */
     const ev_t *dq = NULL;
