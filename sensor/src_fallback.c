@@ -962,8 +962,6 @@ static void emit_net(fb_t *f, const diag_t *s, uint32_t pid, int action, int dir
     edr_emit_end(f->em, e);
 }
 
-/* Reports a socket once: a listen, a DNS send, or a connection (an accepted
- * one when its local port is one we saw listening). */
 static int is_listen_port(const fb_t *f, uint16_t port)
 {
     for (int j = 0; j < f->n_listen; j++)
@@ -972,6 +970,8 @@ static int is_listen_port(const fb_t *f, uint16_t port)
     return 0;
 }
 
+/* Reports a socket once: a listen, a DNS send, or a connection (an accepted
+ * one when its local port is one we saw listening). */
 static void report_sock(fb_t *f, const diag_t *d, uint32_t pid)
 {
     if (d->proto == IPPROTO_UDP) { /* once per socket: resolvers connect, then send */
@@ -1017,7 +1017,8 @@ static int diag_parse(const struct inet_diag_msg *m, int proto, diag_t *d)
      (1u << TCP_LAST_ACK) | (1u << TCP_LISTEN) | (1u << TCP_CLOSING))
 
 /* Appends the sockets of (family, proto) in states (a mask of 1 << TCP_*;
- * 0: the default set) to out. family AF_UNSPEC (TCP
+ * 0: the default set) to out; 0, -2 when the kernel refused the request, -1
+ * on another error. family AF_UNSPEC (TCP
  * only) asks with the old TCPDIAG_GETSOCK request, which the kernel answers
  * with IPv4 and IPv6 sockets from one walk of the TCP hash tables: the walk
  * visits every bucket whatever the number of sockets (~1.3 ms here), and the
@@ -1064,7 +1065,7 @@ static int diag_dump(fb_t *f, int family, int proto, uint32_t states, diag_t **o
             if (h->nlmsg_type == NLMSG_DONE)
                 return 0;
             if (h->nlmsg_type == NLMSG_ERROR)
-                return -1;
+                return -2; /* refused */
             if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
                 continue;
             if (*n == *cap) {
@@ -1088,8 +1089,9 @@ static int tcp_dump(fb_t *f, uint32_t states, diag_t **out, size_t *n, size_t *c
 {
     size_t n0 = *n;
     if (!f->tcp_per_family) {
-        if (diag_dump(f, AF_UNSPEC, IPPROTO_TCP, states, out, n, cap) == 0)
-            return 0;
+        int rc = diag_dump(f, AF_UNSPEC, IPPROTO_TCP, states, out, n, cap);
+        if (rc != -2)
+            return rc;
         f->tcp_per_family = 1;
         *n = n0;
         edr_log_info("fallback: TCPDIAG_GETSOCK dump refused: one sock_diag dump per family");
@@ -1215,7 +1217,8 @@ static void on_diag(uv_timer_t *t)
      * the listening table only, which is small): one that accepted it must
      * exist by now. */
     for (size_t i = 0; i < n; i++) {
-        if (all[i].proto != IPPROTO_TCP || all[i].state == TCP_LISTEN || is_listen_port(f, all[i].sport))
+        if (all[i].proto != IPPROTO_TCP || all[i].state == TCP_LISTEN ||
+            is_listen_port(f, all[i].sport))
             continue;
         const sock_t *s = sock_find(f, all[i].cookie, 0);
         if (s && (s->reported || s->pid == UINT32_MAX))
