@@ -287,8 +287,24 @@ static void test_fallback_chain(void **state)
     struct sockaddr_in ul;
     socklen_t ull = sizeof(ul);
     getsockname(us, (struct sockaddr *)&ul, &ull);
+    /* ptrace: this process attaches to a child of its own, then detaches */
+    pid_t victim = fork();
+    assert_true(victim >= 0);
+    if (victim == 0) {
+        for (;;)
+            pause();
+    }
+    usleep(100000);
+    assert_int_equal(ptrace(PTRACE_ATTACH, victim, NULL, NULL), 0);
+    assert_int_equal(waitpid(victim, &status, 0), victim);
+    assert_int_equal(ptrace(PTRACE_DETACH, victim, NULL, NULL), 0);
+    usleep(300000); /* the target's exe is read from /proc when the event is handled */
+    kill(victim, SIGKILL);
+    waitpid(victim, &status, 0);
     /* an IPv6 connection on ::1 from this process, open across several polls
-     * (the TCP dump must list both address families), accepted late */
+     * (the TCP dump must list both address families), accepted late; made
+     * after the ptrace target is gone, so that no child shares its sockets
+     * (the owner of a shared socket is whichever process /proc lists first) */
     int l6 = socket(AF_INET6, SOCK_STREAM, 0), c6 = -1, a6 = -1;
     struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
     socklen_t s6l = sizeof(s6);
@@ -306,20 +322,6 @@ static void test_fallback_chain(void **state)
     } else {
         fprintf(stderr, "no IPv6 loopback here: the IPv6 connection is not checked\n");
     }
-    /* ptrace: this process attaches to a child of its own, then detaches */
-    pid_t victim = fork();
-    assert_true(victim >= 0);
-    if (victim == 0) {
-        for (;;)
-            pause();
-    }
-    usleep(100000);
-    assert_int_equal(ptrace(PTRACE_ATTACH, victim, NULL, NULL), 0);
-    assert_int_equal(waitpid(victim, &status, 0), victim);
-    assert_int_equal(ptrace(PTRACE_DETACH, victim, NULL, NULL), 0);
-    usleep(300000); /* the target's exe is read from /proc when the event is handled */
-    kill(victim, SIGKILL);
-    waitpid(victim, &status, 0);
     /* connections that open and close within microseconds, between two polls */
     enum { NQUICK = 20 };
     unsigned quick[NQUICK];
