@@ -242,6 +242,23 @@ static void test_fallback_chain(void **state)
     }
     usleep(300000);
 
+    /* ptrace: this process attaches to a child of its own, then detaches;
+     * first, so that the child shares none of the sockets below (a shared
+     * socket's owner is whichever process /proc lists first) */
+    int status;
+    pid_t victim = fork();
+    assert_true(victim >= 0);
+    if (victim == 0) {
+        for (;;)
+            pause();
+    }
+    usleep(100000);
+    assert_int_equal(ptrace(PTRACE_ATTACH, victim, NULL, NULL), 0);
+    assert_int_equal(waitpid(victim, &status, 0), victim);
+    assert_int_equal(ptrace(PTRACE_DETACH, victim, NULL, NULL), 0);
+    usleep(300000); /* the target's exe is read from /proc when the event is handled */
+    kill(victim, SIGKILL);
+    waitpid(victim, &status, 0);
     /* the listener */
     int ls = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -271,7 +288,6 @@ static void test_fallback_chain(void **state)
     assert_true(cs >= 0);
     char hello[16];
     assert_true(read(cs, hello, sizeof(hello)) > 0);
-    int status;
     waitpid(sh, &status, 0);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     /* a DNS-style query from this process: a UDP socket connected to
@@ -287,24 +303,8 @@ static void test_fallback_chain(void **state)
     struct sockaddr_in ul;
     socklen_t ull = sizeof(ul);
     getsockname(us, (struct sockaddr *)&ul, &ull);
-    /* ptrace: this process attaches to a child of its own, then detaches */
-    pid_t victim = fork();
-    assert_true(victim >= 0);
-    if (victim == 0) {
-        for (;;)
-            pause();
-    }
-    usleep(100000);
-    assert_int_equal(ptrace(PTRACE_ATTACH, victim, NULL, NULL), 0);
-    assert_int_equal(waitpid(victim, &status, 0), victim);
-    assert_int_equal(ptrace(PTRACE_DETACH, victim, NULL, NULL), 0);
-    usleep(300000); /* the target's exe is read from /proc when the event is handled */
-    kill(victim, SIGKILL);
-    waitpid(victim, &status, 0);
     /* an IPv6 connection on ::1 from this process, open across several polls
-     * (the TCP dump must list both address families), accepted late; made
-     * after the ptrace target is gone, so that no child shares its sockets
-     * (the owner of a shared socket is whichever process /proc lists first) */
+     * (the TCP dump must list both address families), accepted late */
     int l6 = socket(AF_INET6, SOCK_STREAM, 0), c6 = -1, a6 = -1;
     struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
     socklen_t s6l = sizeof(s6);
