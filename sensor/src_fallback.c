@@ -878,6 +878,12 @@ static sock_t *sock_find(fb_t *f, uint64_t cookie, int add)
     return &f->socks[i];
 }
 
+/* Nothing more to say of this socket: reported, or older than the sensor. */
+static int sock_done(const sock_t *s)
+{
+    return s && (s->reported || s->pid == UINT32_MAX);
+}
+
 /* Finds the owners of the sockets in want (inode -> pid) by walking /proc/PID/fd. */
 static void resolve_owners(fb_t *f, uint64_t *want, uint32_t *owner, size_t n)
 {
@@ -1141,8 +1147,7 @@ static void gone_drain(fb_t *f)
             if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || !diag_parse(m, proto, &d))
                 continue;
             sock_t *s = d.dport ? sock_find(f, d.cookie, 0) : NULL;
-            if (!d.dport || (s && (s->reported || s->pid == UINT32_MAX)) ||
-                edr_selfsock_has(d.cookie))
+            if (!d.dport || sock_done(s) || edr_selfsock_has(d.cookie))
                 continue; /* never connected (a listener), reported by a poll (or
                            * older than the sensor), or ours */
             if (s)
@@ -1221,7 +1226,7 @@ static void on_diag(uv_timer_t *t)
             is_listen_port(f, all[i].sport))
             continue;
         const sock_t *s = sock_find(f, all[i].cookie, 0);
-        if (s && (s->reported || s->pid == UINT32_MAX))
+        if (sock_done(s))
             continue;
         diag_t *ls = NULL;
         size_t ln = 0, lc = 0;
@@ -1238,7 +1243,7 @@ static void on_diag(uv_timer_t *t)
         if (!s)
             continue;
         s->gen = f->gen;
-        if (s->reported || s->pid == UINT32_MAX)
+        if (sock_done(s))
             continue;
         if (f->baseline) {
             s->pid = UINT32_MAX; /* existed before the sensor: not reported */

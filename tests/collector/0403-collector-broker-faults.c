@@ -140,15 +140,10 @@ static void *faults(void *arg)
  * then a little longer to see any extra. */
 static int count_deadletters(int expect)
 {
-    char err[512], topic[128];
+    char topic[128];
     edr_topic_name(h.cfg, EDR_TOPIC_DEADLETTER, topic, sizeof(topic));
-    rd_kafka_t *c = edr_kafka_consumer_new(h.cfg, h.boot, "dlq-0403", NULL, err, sizeof(err));
+    rd_kafka_t *c = h_topic_reader(&h, topic);
     assert_non_null(c);
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(PARTS);
-    for (int p = 0; p < PARTS; p++)
-        rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_assign(c, l);
-    rd_kafka_topic_partition_list_destroy(l);
     int n = 0;
     double t0 = h_now(), last = h_now();
     while (h_now() - t0 < 20 && (n < expect || h_now() - last < 1.0)) {

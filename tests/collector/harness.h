@@ -247,29 +247,42 @@ static inline int h_exec_cb(const Edr__V1__ProcessRecord *p, void *ud)
     return 0;
 }
 
+/* A consumer reading every partition of topic from the beginning, without a
+ * group join (assigned partitions); NULL when it cannot be made. */
+static inline rd_kafka_t *h_topic_reader(harness_t *h, const char *topic)
+{
+    char err[512];
+    rd_kafka_t *c = edr_kafka_consumer_new(h->cfg, h->boot, "test-reader", NULL, err, sizeof(err));
+    const struct rd_kafka_metadata *md = NULL;
+    if (!c || rd_kafka_metadata(c, 0, NULL, &md, 10000) || !md) {
+        fprintf(stderr, "read %s: %s\n", topic, c ? "no metadata" : err);
+        if (c)
+            rd_kafka_destroy(c);
+        return NULL;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(64);
+    for (int t = 0; t < md->topic_cnt; t++)
+        if (!strcmp(md->topics[t].topic, topic))
+            for (int i = 0; i < md->topics[t].partition_cnt; i++)
+                rd_kafka_topic_partition_list_add(l, topic, md->topics[t].partitions[i].id)
+                    ->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_assign(c, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    return c;
+}
+
 /* Says where batch (host id, seq) sits in the telemetry topic, reading every
  * partition from the beginning without a group: "at partition P offset O"
  * (each copy), or that the log does not hold it. Tells a batch the collector
  * lost from one the cluster never held. */
 static inline void h_log_locate(harness_t *h, const uint8_t id[16], uint64_t seq)
 {
-    char err[512];
-    rd_kafka_t *c = edr_kafka_consumer_new(h->cfg, h->boot, "verify-locate", NULL, err, sizeof(err));
-    const struct rd_kafka_metadata *md = NULL;
-    if (!c || rd_kafka_metadata(c, 0, NULL, &md, 10000) || !md) {
-        fprintf(stderr, "verify:   (cannot read the topic: %s)\n", c ? "metadata" : err);
-        if (c) rd_kafka_destroy(c);
+    rd_kafka_t *c = h_topic_reader(h, h->topic);
+    if (!c) {
+        fprintf(stderr, "verify:   (cannot read the topic)\n");
         return;
     }
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(64);
-    for (int t = 0; t < md->topic_cnt; t++)
-        if (!strcmp(md->topics[t].topic, h->topic))
-            for (int i = 0; i < md->topics[t].partition_cnt; i++)
-                rd_kafka_topic_partition_list_add(l, h->topic, md->topics[t].partitions[i].id)
-                    ->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_metadata_destroy(md);
-    rd_kafka_assign(c, l);
-    rd_kafka_topic_partition_list_destroy(l);
     edr_frame_ctx_t *dec = edr_frame_ctx_new(NULL);
     int found = 0;
     double last = h_now();
