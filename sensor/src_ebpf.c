@@ -461,15 +461,15 @@ static void edr__on_access(edr_src_ebpf_t *s, const struct edr_bpf_access *r)
 static int edr__on_file(edr_src_ebpf_t *s, const struct edr_bpf_file *r, size_t size)
 {
     size_t avail = size - sizeof(*r), off = 0;
-    const char *dir = edr__rec_str(r->data, avail, &off, r->dir_len);
-    const char *rel = dir ? edr__rec_str(r->data, avail, &off, r->rel_len) : NULL;
-    const char *dir2 = rel ? edr__rec_str(r->data, avail, &off, r->dir2_len) : NULL;
-    const char *rel2 = dir2 ? edr__rec_str(r->data, avail, &off, r->rel2_len) : NULL;
+    const char *rel = edr__rec_str(r->data, avail, &off, r->rel_len);
+    const char *dir = rel ? edr__rec_str(r->data, avail, &off, r->dir_len) : NULL;
+    const char *rel2 = dir ? edr__rec_str(r->data, avail, &off, r->rel2_len) : NULL;
+    const char *dir2 = rel2 ? edr__rec_str(r->data, avail, &off, r->dir2_len) : NULL;
     edr_arena_t *a = edr_emit_arena(s->em);
     Edr__V1__Event *e;
     const char *path;
 
-    if (!rel2) return -1;
+    if (!dir2) return -1;
     path = edr__join(s->path, sizeof(s->path), dir, rel);
     if (r->h.kind == EDR_BPF_FILE_MMAP) {
         edr__file_exec(s, &r->h, path, NULL, 1, NULL);

@@ -385,13 +385,11 @@ static __always_inline struct file *edr_fd_file(long fd)
 
 #define EDR_AT_FDCWD (-100)
 
-/* The directory a *at() syscall resolves a relative path against. */
-static __always_inline __u32 edr_put_dirfd(char *data, __u32 off, long dirfd, const char *upath,
-                                           __u16 *len)
+/* The directory a *at() syscall resolves a relative path against; none for
+ * an absolute path, whose first character c the caller has already copied
+ * (reading one byte from user memory costs as much as the whole string). */
+static __always_inline __u32 edr_put_dirfd(char *data, __u32 off, long dirfd, char c, __u16 *len)
 {
-    char c = 0;
-
-    bpf_probe_read_user(&c, 1, upath);
     if (c == '/') { /* absolute: no directory needed */
         *len = 0;
         return off & (EDR_BPF_DATA_MAX - 1);
@@ -670,7 +668,17 @@ static __always_inline void edr_on_open(long fd)
     edr_submit(r, sizeof(*r) + off, EDR_BPF_FILE_CREATE);
 }
 
-/* A path-taking file syscall that succeeded: (dirfd, path)[, (dirfd2, path2)]. */
+/* A path-taking file syscall that succeeded: (dirfd, path)[, (dirfd2, path2)].
+ * Each path is copied first, then its directory when it is relative. */
+static __always_inline __u32 edr_put_upath(char *data, __u32 off, long dfd, const char *p,
+                                           __u16 *rel_len, __u16 *dir_len)
+{
+    __u32 start = off & (EDR_BPF_DATA_MAX - 1);
+
+    off = edr_put_ustr(data, off, p, rel_len);
+    return edr_put_dirfd(data, off, dfd, *rel_len ? data[start] : 0, dir_len);
+}
+
 static __always_inline void edr_on_path_op(__u32 kind, long dfd, const char *p, long dfd2,
                                            const char *p2, __u32 mode, __u32 uid, __u32 gid)
 {
@@ -681,12 +689,8 @@ static __always_inline void edr_on_path_op(__u32 kind, long dfd, const char *p, 
     r->mode = mode;
     r->uid = uid;
     r->gid = gid;
-    off = edr_put_dirfd(r->data, 0, dfd, p, &r->dir_len);
-    off = edr_put_ustr(r->data, off, p, &r->rel_len);
-    if (p2) {
-        off = edr_put_dirfd(r->data, off, dfd2, p2, &r->dir2_len);
-        off = edr_put_ustr(r->data, off, p2, &r->rel2_len);
-    }
+    off = edr_put_upath(r->data, 0, dfd, p, &r->rel_len, &r->dir_len);
+    if (p2) off = edr_put_upath(r->data, off, dfd2, p2, &r->rel2_len, &r->dir2_len);
     edr_submit(r, sizeof(*r) + (off & (EDR_BPF_DATA_MAX - 1)), kind);
 }
 

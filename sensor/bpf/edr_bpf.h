@@ -121,10 +121,11 @@ struct edr_bpf_access {
     edr_u32 pad;
 };
 
-/* EDR_BPF_FILE_*: data = path pieces. A path is dir + "/" + rel: dir is
- * absolute (from the kernel's dentries), rel is the string the process passed
- * (may be empty, relative, or absolute, in which case dir is ignored).
- * Rename: (dir, rel) of the old path, then (dir2, rel2) of the new one. */
+/* EDR_BPF_FILE_*: data = path pieces, in the order rel, dir, rel2, dir2. A
+ * path is dir + "/" + rel: rel is the string the process passed (may be
+ * empty, relative, or absolute, in which case dir is absent), dir is absolute
+ * (from the kernel's dentries). Rename: (rel, dir) of the old path, then
+ * (rel2, dir2) of the new one. */
 struct edr_bpf_file {
     struct edr_bpf_hdr h;
     edr_u64 dev;

@@ -683,7 +683,10 @@ static void test_exe_hash_late_is_reported(void **state)
 
 /* Both kinds of syscall hooks see the same file events: per-syscall
  * tracepoints (the default here) and the tp_btf sys_enter/sys_exit fallback
- * (sensor.ebpf_hooks=raw), each in its own source over the same activity. */
+ * (sensor.ebpf_hooks=raw), each in its own source over the same activity.
+ * Paths reach the kernel in three forms, each reported absolute: absolute
+ * (open), relative to the working directory (the rename's new name) and
+ * relative to a directory descriptor (unlinkat). */
 static void test_hooks_raw_and_tracepoint(void **state)
 {
     fixture_t *f = *state;
@@ -712,7 +715,10 @@ static void test_hooks_raw_and_tracepoint(void **state)
             int fd = open(a, O_CREAT | O_WRONLY | O_TRUNC, 0600);
             if (fd < 0 || write(fd, "x", 1) != 1) _exit(1);
             close(fd);
-            _exit(rename(a, b) == 0 && unlink(b) == 0 ? 0 : 1);
+            const char *rel = strrchr(b, '/') + 1;
+            int dfd = open(f->dir, O_RDONLY | O_DIRECTORY);
+            if (dfd < 0 || chdir(f->dir) != 0) _exit(1);
+            _exit(rename(a, rel) == 0 && unlinkat(dfd, rel, 0) == 0 ? 0 : 1);
         }
         int st;
         waitpid(c, &st, 0);
