@@ -455,12 +455,56 @@ static int count(char **argv)
     return 0;
 }
 
+/* loop DIR KIND N: N back-to-back operations of one kind, unpaced, and the
+ * CPU time per operation (this process and its reaped children), for
+ * per-operation costs steadier than the paced mix gives:
+ *   syscall  getppid(), which no sensor hooks (what every syscall pays);
+ *   file     open(O_CREAT)+write+close, rename, unlink of one file in DIR;
+ *   spawn    posix_spawn of the tiny ELF (written to DIR) and waitpid. */
+static int loop(const char *dir, const char *kind, long n)
+{
+    char a[4096], b[4096];
+    snprintf(a, sizeof(a), "%s/wl-true", dir);
+    if (!strcmp(kind, "spawn") && write_tiny_elf(a) != 0) {
+        fprintf(stderr, "workload: cannot write %s\n", a);
+        return 1;
+    }
+    char *const targv[] = {a, (char *)"edr-loop", NULL};
+    double c0 = cpu_s(RUSAGE_SELF) + cpu_s(RUSAGE_CHILDREN);
+    long failed = 0;
+    for (long i = 0; i < n; i++) {
+        if (!strcmp(kind, "syscall")) {
+            (void)getppid();
+        } else if (!strcmp(kind, "file")) {
+            snprintf(a, sizeof(a), "%s/f-%ld", dir, i);
+            snprintf(b, sizeof(b), "%s/g-%ld", dir, i);
+            int fd = open(a, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+            failed += fd < 0 || write(fd, "x", 1) != 1;
+            if (fd >= 0) close(fd);
+            failed += rename(a, b) != 0 || unlink(b) != 0;
+        } else if (!strcmp(kind, "spawn")) {
+            pid_t pid;
+            int st;
+            if (posix_spawn(&pid, a, NULL, NULL, targv, environ) != 0 || waitpid(pid, &st, 0) < 0)
+                failed++;
+        } else {
+            fprintf(stderr, "workload: unknown loop kind '%s'\n", kind);
+            return 2;
+        }
+    }
+    double cpu = cpu_s(RUSAGE_SELF) + cpu_s(RUSAGE_CHILDREN) - c0;
+    printf("loop %s n %ld failed %ld cpu_ns_per_op %.1f\n", kind, n, failed, cpu / (double)n * 1e9);
+    return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 5 && !strcmp(argv[1], "loop")) return loop(argv[2], argv[3], atol(argv[4]));
     if ((argc == 7 || argc == 8) && !strcmp(argv[1], "run")) return run(argc - 2, argv + 2);
     if (argc == 5 && !strcmp(argv[1], "count-jsonl")) return count(argv + 2);
     fprintf(stderr,
             "usage: bench_sensor_workload run DIR SECONDS EXEC/S FILEOPS/S CONNECTS/S [tiny|true]\n"
-            "       bench_sensor_workload count-jsonl JSONL DIR PORT\n");
+            "       bench_sensor_workload count-jsonl JSONL DIR PORT\n"
+            "       bench_sensor_workload loop DIR syscall|file|spawn N\n");
     return 2;
 }
