@@ -7,8 +7,8 @@
  * set follows the sensor: every "tracepoint/<category>/<name>" program gets an empty
  * tracepoint program on the same tracepoint, every "tp_btf/<name>" an empty raw
  * tracepoint program on the same kernel tracepoint. Mode "tracepoint" (default) skips
- * tp_btf/sys_enter and sys_exit (the sensor's fallback when the syscall tracepoints
- * cannot be attached), mode "raw" takes those instead of the per-syscall tracepoints.
+ * tp_btf/sys_exit (the sensor's fallback when the syscall tracepoints cannot be
+ * attached), mode "raw" takes it instead of the per-syscall tracepoints.
  * Prints "hook-floor: attached N" on stdout once every hook is in place.
  * Needs root and tracefs (mounted at /sys/kernel/tracing when missing). */
 #include "edr_bpf.skel.h"

@@ -793,8 +793,8 @@ static int edr__tracepoint_exists(const char *sec)
 }
 
 /* Opens, loads and attaches the programs with syscall hooks of one kind:
- * "tracepoint" (one program per syscall of interest) or "raw" (tp_btf
- * sys_enter/sys_exit). On failure, logs why, frees the skeleton and returns
+ * "tracepoint" (one program per syscall exit of interest) or "raw" (tp_btf
+ * sys_exit). On failure, logs why, frees the skeleton and returns
  * an edr_err_t. */
 static int edr__load(edr_src_ebpf_t *s, const char *hooks)
 {
@@ -914,7 +914,7 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
         if (rc != 0 && strcmp(s->hooks_want, "tracepoint") == 0) goto fail;
         if (rc != 0)
             edr_log_warn("ebpf: per-syscall tracepoints cannot be used: falling back to tp_btf "
-                         "sys_enter/sys_exit (a BPF program on every syscall)");
+                         "sys_exit (a BPF program on every syscall exit)");
     } else if (strcmp(s->hooks_want, "tracepoint") == 0) {
         edr_log_warn("ebpf: sensor.ebpf_hooks is tracepoint but tracefs is unavailable");
         rc = EDR_EUNSUPPORTED;
@@ -922,14 +922,14 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
     } else {
         rc = -1;
         if (strcmp(s->hooks_want, "auto") == 0)
-            edr_log_warn("ebpf: tracefs is unavailable: using tp_btf sys_enter/sys_exit (a BPF "
-                         "program on every syscall)");
+            edr_log_warn("ebpf: tracefs is unavailable: using tp_btf sys_exit (a BPF "
+                         "program on every syscall exit)");
     }
     if (rc != 0 && (rc = edr__load(s, "raw")) != 0) goto fail;
     rc = EDR_EUNSUPPORTED;
     edr_log_info("ebpf: syscall hooks: %s", strcmp(s->hooks, "raw") == 0
-                                                ? "raw (tp_btf sys_enter/sys_exit)"
-                                                : "tracepoint (syscalls/sys_{enter,exit}_*)");
+                                                ? "raw (tp_btf sys_exit)"
+                                                : "tracepoint (syscalls/sys_exit_*)");
     s->pc = edr_proc_cache_new(edr_emit_host_id(em), edr_emit_boot_id(em), 32768);
     if (!s->pc) {
         rc = EDR_ENOMEM;

@@ -11,10 +11,11 @@
  *   tp_btf/sched_process_exec   exe (bprm->file), cwd, argv (mm->arg_*), cgroup,
  *                               execve filename and interpreter (scripts)
  *   tp_btf/sched_process_exit   once, when signal->live reaches 0
- *   tp_btf/sys_enter            write family (first write per open file), close
- *                               (TCP close with both endpoints)
+ *   tp_btf/inet_sock_set_state  TCP close with both endpoints: the closing
+ *                               process's own transition (socket locked by it)
  *   tp_btf/sys_exit             open family (create via FMODE_CREATED, arms the
- *                               first-write check), rename*, unlink*, rmdir,
+ *                               first-write check), write family (first write
+ *                               per open file), rename*, unlink*, rmdir,
  *                               chmod*, chown*, mmap PROT_EXEC, connect, accept*,
  *                               listen, sendto/sendmsg/sendmmsg to port 53,
  *                               ptrace ATTACH/SEIZE, process_vm_readv/writev
@@ -42,7 +43,13 @@ char LICENSE[] SEC("license") = "GPL"; /* GPL-only helpers (probe reads of kerne
 #define EDR_PROT_EXEC          0x4
 #define EDR_PTRACE_MODE_ATTACH 0x02
 #define EDR_SIGNAL_GROUP_EXIT  0x4
+#define EDR_TCP_ESTABLISHED    1
+#define EDR_TCP_SYN_SENT       2
+#define EDR_TCP_FIN_WAIT1      4
 #define EDR_TCP_CLOSE          7
+#define EDR_TCP_CLOSE_WAIT     8
+#define EDR_TCP_LAST_ACK       9
+#define EDR_TCP_LISTEN         10
 #define EDR_WRITE_SEEN         (1ULL << 63)
 
 /* One ring buffer for everything, so records of one task stay in order.
@@ -519,7 +526,6 @@ int BPF_PROG(edr_exit, struct task_struct *p)
 enum {
     NR_write = 1,
     NR_open = 2,
-    NR_close = 3,
     NR_mmap = 9,
     NR_pwrite64 = 18,
     NR_writev = 20,
@@ -567,7 +573,8 @@ enum {
 #define EDR_A3(regs) ((regs)->r10)
 #define EDR_A4(regs) ((regs)->r8)
 
-/* First write through an open file description: report it once. */
+/* First write through an open file description that wrote something:
+ * report it once, with the bytes that write wrote. */
 static __always_inline void edr_on_write(long fd, __u64 count)
 {
     struct file *f = edr_fd_file(fd);
@@ -603,43 +610,25 @@ static __always_inline __u16 edr_sk_proto(struct sock *sk)
     return EDR_CAST(sk, struct sock)->sk_protocol;
 }
 
-/* Entry side: write family (first write per open file) and close (TCP close
- * with both endpoints). fd and count are the syscall's arguments. */
-static __always_inline void edr_sys_enter_do(long id, long fd, __u64 count)
+/* TCP close: a transition out of a connected (or connecting, or listening)
+ * state into FIN_WAIT1, LAST_ACK or CLOSE made while a process holds the
+ * socket's lock, i.e. by close() or shutdown() (or at exit), in that process's
+ * context. The same transitions made by the network stack (a reset, a timeout)
+ * run unlocked and are not a process's act. No syscall hook is needed: any
+ * syscall tracepoint makes every syscall of every task take the slow path, and
+ * one on entry as well cost ~4 us per posix_spawn (~65 rt_sigaction calls). */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(edr_tcp_state, const struct sock *sk, const int oldstate, const int newstate)
 {
-    if (id == NR_close) {
-        /* wr_pending is not cleaned here: another descriptor (dup) may
-         * still refer to the file; the LRU map ages entries out and writes
-         * check the file type. */
-        struct sock *sk = edr_fd_sock(fd);
+    struct sock *s = EDR_CAST(sk, struct sock);
 
-        if (!sk || edr_sk_proto(sk) != IPPROTO_TCP) return;
-        if (EDR_CAST(sk, struct sock)->__sk_common.skc_state == EDR_TCP_CLOSE)
-            return; /* never connected */
-        if (edr_ignored()) return;
-        edr_net_emit(sk, EDR_BPF_NET_CLOSE, IPPROTO_TCP);
-        return;
-    }
-    if (edr_ignored()) return;
-    edr_on_write(fd, (id == NR_write || id == NR_pwrite64) ? count : 0);
-}
-
-/* Raw mode: one program on every syscall entry of every task. */
-SEC("tp_btf/sys_enter")
-int BPF_PROG(edr_sys_enter, struct pt_regs *regs, long id)
-{
-    switch (id) {
-    case NR_write:
-    case NR_pwrite64:
-    case NR_writev:
-    case NR_pwritev:
-    case NR_pwritev2:
-    case NR_close:
-        break;
-    default:
+    if (newstate != EDR_TCP_FIN_WAIT1 && newstate != EDR_TCP_LAST_ACK && newstate != EDR_TCP_CLOSE)
         return 0;
-    }
-    edr_sys_enter_do(id, regs->di, regs->dx);
+    if (oldstate != EDR_TCP_ESTABLISHED && oldstate != EDR_TCP_CLOSE_WAIT &&
+        oldstate != EDR_TCP_SYN_SENT && oldstate != EDR_TCP_LISTEN)
+        return 0;
+    if (s->sk_protocol != IPPROTO_TCP || !s->sk_lock.owned || edr_ignored()) return 0;
+    edr_net_emit((struct sock *)sk, EDR_BPF_NET_CLOSE, IPPROTO_TCP);
     return 0;
 }
 
@@ -821,6 +810,13 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
     case NR_creat:
         edr_on_open(ret);
         break;
+    case NR_write:
+    case NR_pwrite64:
+    case NR_writev:
+    case NR_pwritev:
+    case NR_pwritev2:
+        if (ret > 0) edr_on_write(EDR_A0(rg), ret);
+        break;
     case NR_mmap:
         edr_on_mmap((long)(int)EDR_A4(rg), EDR_A2(rg));
         break;
@@ -907,7 +903,7 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
     }
 }
 
-/* Raw mode: one program on every syscall exit of every task. */
+/* Raw mode: one program on every syscall exit of every task (none on entry). */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -918,6 +914,11 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
     case NR_openat:
     case NR_openat2:
     case NR_creat:
+    case NR_write:
+    case NR_pwrite64:
+    case NR_writev:
+    case NR_pwritev:
+    case NR_pwritev2:
     case NR_mmap:
     case NR_connect:
     case NR_accept:
@@ -953,30 +954,16 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
 
 /* Tracepoint mode: one program per syscall of interest (tracefs
  * events/syscalls), so other syscalls run no BPF at all (the kernel checks a
- * bitmap). The contexts below are the tracepoints' formats: __syscall_nr at
- * offset 8, then the arguments (entry) or the return value (exit) from 16.
- * Exit programs read the arguments from the task's saved user registers. */
-struct edr_tp_enter {
-    __u64 common;
-    int nr;
-    int pad;
-    unsigned long args[6];
-};
-
+ * bitmap). Only exits are hooked: with no program on any syscall entry, the
+ * entry tracepoint has no probe to call. The context below is the exit
+ * tracepoints' format: __syscall_nr at offset 8, the return value at 16; the
+ * programs read the arguments from the task's saved user registers. */
 struct edr_tp_exit {
     __u64 common;
     int nr;
     int pad;
     long ret;
 };
-
-#define EDR_TP_ENTER(sc)                                                                           \
-    SEC("tracepoint/syscalls/sys_enter_" #sc)                                                      \
-    int edr_te_##sc(struct edr_tp_enter *ctx)                                                      \
-    {                                                                                              \
-        edr_sys_enter_do(NR_##sc, ctx->args[0], ctx->args[2]);                                     \
-        return 0;                                                                                  \
-    }
 
 #define EDR_TP_EXIT(sc)                                                                            \
     SEC("tracepoint/syscalls/sys_exit_" #sc)                                                       \
@@ -987,17 +974,15 @@ struct edr_tp_exit {
         return 0;                                                                                  \
     }
 
-EDR_TP_ENTER(write)
-EDR_TP_ENTER(pwrite64)
-EDR_TP_ENTER(writev)
-EDR_TP_ENTER(pwritev)
-EDR_TP_ENTER(pwritev2)
-EDR_TP_ENTER(close)
-
 EDR_TP_EXIT(open)
 EDR_TP_EXIT(openat)
 EDR_TP_EXIT(openat2)
 EDR_TP_EXIT(creat)
+EDR_TP_EXIT(write)
+EDR_TP_EXIT(pwrite64)
+EDR_TP_EXIT(writev)
+EDR_TP_EXIT(pwritev)
+EDR_TP_EXIT(pwritev2)
 EDR_TP_EXIT(mmap)
 EDR_TP_EXIT(connect)
 EDR_TP_EXIT(accept)

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -744,6 +745,142 @@ static void test_hooks_raw_and_tracepoint(void **state)
     }
 }
 
+/* Close and first-write semantics of the exit-only hooks:
+ * - a TCP close is reported once, by the process whose close()/shutdown()
+ *   ended its side: an abortive close (linger 0, sends a reset), a shutdown()
+ *   (the later close() adds nothing), and the passive side's close after the
+ *   peer's FIN; the side that receives a reset is closed by the stack, not by
+ *   its process, and its later close() is not reported;
+ * - a write that fails is not a first write: the next one that writes is,
+ *   with the bytes it wrote. */
+static int count_close(edr_emit_t *em, pid_t pid, int with_remote, uint32_t *remote_port)
+{
+    int n = 0;
+    for (size_t i = 0; i < em->n; i++) {
+        Edr__V1__Event *e = em->ev[i];
+        if (e->body_case != EDR__V1__EVENT__BODY_NETWORK ||
+            e->network->action != EDR__V1__NETWORK__ACTION__CLOSE || e->pid != (uint32_t)pid)
+            continue;
+        uint32_t rp = e->network->remote ? e->network->remote->port : 0;
+        if (with_remote != (rp != 0)) continue;
+        if (remote_port) *remote_port = rp;
+        n++;
+    }
+    return n;
+}
+
+static pid_t spawn_client(uint16_t port, int abortive)
+{
+    pid_t c = fork();
+    assert_true(c >= 0);
+    if (c) return c;
+    alarm(20);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    char b;
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) _exit(1);
+    if (abortive) {
+        struct linger l = {1, 0};
+        if (read(fd, &b, 1) != 1 || setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l))) _exit(2);
+        _exit(close(fd) == 0 ? 0 : 3);
+    }
+    if (shutdown(fd, SHUT_WR) != 0) _exit(4);
+    while (read(fd, &b, 1) > 0) {
+    }
+    _exit(close(fd) == 0 ? 0 : 5);
+}
+
+static void wait_pumping(fixture_t *f, pid_t c)
+{
+    int st = 0;
+    for (int i = 0; i < 2000 && waitpid(c, &st, WNOHANG) == 0; i++)
+        pump(&f->loop, 10);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void test_close_and_first_write(void **state)
+{
+    fixture_t *f = *state;
+    int ready[2];
+    uint16_t port;
+    char path[128];
+    if (!f) skip();
+    int ls = bind_lo(0, &port);
+    assert_int_equal(listen(ls, 4), 0);
+    assert_int_equal(pipe(ready), 0);
+    pid_t srv = fork();
+    assert_true(srv >= 0);
+    if (srv == 0) { /* the test process's own events are not reported: serve from a child */
+        char b;
+        alarm(20);
+        int c1 = accept(ls, NULL, NULL);
+        if (c1 < 0 || write(c1, "x", 1) != 1) _exit(1);
+        while (read(c1, &b, 1) > 0) { /* until the reset */
+        }
+        close(c1);
+        if (write(ready[1], "R", 1) != 1) _exit(2);
+        int c2 = accept(ls, NULL, NULL);
+        if (c2 < 0) _exit(3);
+        while (read(c2, &b, 1) > 0) { /* until the client's FIN */
+        }
+        close(c2);
+        _exit(0);
+    }
+    close(ls);
+    close(ready[1]);
+    pid_t ab = spawn_client(port, 1);
+    char b;
+    assert_int_equal(read(ready[0], &b, 1), 1); /* the server saw the reset and closed */
+    close(ready[0]);
+    pid_t gr = spawn_client(port, 0);
+    wait_pumping(f, ab);
+    wait_pumping(f, gr);
+    wait_pumping(f, srv);
+
+    snprintf(path, sizeof(path), "%s/first-write", f->dir);
+    pid_t w = fork();
+    assert_true(w >= 0);
+    if (w == 0) {
+        int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+        if (fd < 0) _exit(1);
+        void *bad = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (bad == MAP_FAILED || write(fd, bad, 10) >= 0) _exit(2); /* EFAULT: nothing written */
+        _exit(write(fd, "abc", 3) == 3 && close(fd) == 0 ? 0 : 3);
+    }
+    wait_pumping(f, w);
+    pump(&f->loop, 300);
+
+    uint32_t rp_gr = 0, rp_srv = 0;
+    assert_int_equal(count_close(&f->em, ab, 1, NULL), 1);
+    assert_int_equal(count_close(&f->em, gr, 1, &rp_gr), 1);
+    assert_int_equal(rp_gr, port);
+    /* the server: its close after the FIN, not the one after the reset; and
+     * its listener, closed when it exited */
+    assert_int_equal(count_close(&f->em, srv, 1, &rp_srv), 1);
+    Edr__V1__Event *g = NULL;
+    for (size_t i = 0; i < f->em.n && !g; i++) {
+        Edr__V1__Event *e = f->em.ev[i];
+        if (e->body_case == EDR__V1__EVENT__BODY_NETWORK && e->pid == (uint32_t)gr &&
+            e->network->action == EDR__V1__NETWORK__ACTION__CLOSE)
+            g = e;
+    }
+    assert_non_null(g);
+    assert_int_equal(rp_srv, g->network->local->port);
+    assert_int_equal(count_close(&f->em, srv, 0, NULL), 1);
+
+    int writes = 0;
+    for (size_t i = 0; i < f->em.n; i++) {
+        Edr__V1__Event *e = f->em.ev[i];
+        if (e->body_case != EDR__V1__EVENT__BODY_FILE_WRITE || e->pid != (uint32_t)w) continue;
+        assert_string_equal(e->file_write->path, path);
+        assert_int_equal(e->file_write->bytes, 3);
+        writes++;
+    }
+    assert_int_equal(writes, 1);
+}
+
 static void test_ringbuf_full_is_counted(void **state)
 {
     fixture_t *f = *state;
@@ -814,6 +951,7 @@ int main(void)
         cmocka_unit_test(test_exe_hash_first_exec),
         cmocka_unit_test(test_exe_hash_late_is_reported),
         cmocka_unit_test(test_hooks_raw_and_tracepoint),
+        cmocka_unit_test(test_close_and_first_write),
         cmocka_unit_test(test_ringbuf_full_is_counted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
