@@ -683,7 +683,7 @@ static void test_exe_hash_late_is_reported(void **state)
 }
 
 /* Both kinds of syscall hooks see the same file events: per-syscall
- * tracepoints (the default here) and the tp_btf sys_enter/sys_exit fallback
+ * tracepoints (the default here) and the tp_btf sys_exit fallback
  * (sensor.ebpf_hooks=raw), each in its own source over the same activity.
  * Paths reach the kernel in three forms, each reported absolute: absolute
  * (open), relative to the working directory (the rename's new name) and
