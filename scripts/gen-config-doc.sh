@@ -40,6 +40,15 @@ kafka:
 `kafka.brokers: embedded` (the default) starts librdkafka's mock cluster inside
 the process: the real Kafka protocol on loopback, used by tests and the demo.
 `edr kafka serve` runs one for several processes to share.
+It is not a production broker: it keeps the log in memory, and it does not
+check the sequence numbers of an idempotent producer (librdkafka 2.0.2 checks
+them only for transactional ones). When a produce request fails and a later
+one to the same partition succeeds (several requests in flight, as by
+default), it appends the later one, and the producer counts the failed
+messages as delivered ("implicitly acked"), so they are lost. Real brokers
+refuse the later request (`OUT_OF_ORDER_SEQUENCE_NUMBER`). Requests fail on
+the embedded cluster only when a test injects errors or takes a broker down;
+test 0403, which injects produce errors, keeps one request in flight.
 
 ## Every setting
 

@@ -422,26 +422,44 @@ int edr_config_foreach(const edr_config_t *cfg, const char *prefix,
     return 0;
 }
 
+static size_t section_len(const char *key)
+{
+    return (size_t)(strchr(key, '.') - key);
+}
+
+static int same_section(const char *a, const char *b)
+{
+    size_t l = section_len(a);
+    return l == section_len(b) && strncmp(a, b, l) == 0;
+}
+
+/* Sections in the order of their first setting, each once with all its
+ * settings (the table lists some sections in several runs): a YAML mapping
+ * must not repeat a key. */
 void edr_config_write_defaults(void *file)
 {
     FILE *f = file;
-    char section[64] = "";
     fprintf(f, "# edr configuration: every setting with its default.\n"
                "# Order of precedence: this file < EDR_<SECTION>_<KEY> environment < --set key=value.\n");
     for (size_t i = 0; i < N_SETTINGS; i++) {
-        const char *dot = strchr(settings[i].key, '.');
-        size_t sl = (size_t)(dot - settings[i].key);
-        if (strlen(section) != sl || strncmp(section, settings[i].key, sl) != 0) {
-            snprintf(section, sizeof(section), "%.*s", (int)sl, settings[i].key);
-            fprintf(f, "\n%s:\n", section);
-            if (!strcmp(section, "kafka"))
-                fprintf(f, "  # properties:           # any librdkafka property, passed through\n"
-                           "  #   security.protocol: SASL_SSL\n");
+        size_t first = 0;
+        while (!same_section(settings[first].key, settings[i].key))
+            first++;
+        if (first != i)
+            continue; /* printed with the section's first setting */
+        fprintf(f, "\n%.*s:\n", (int)section_len(settings[i].key), settings[i].key);
+        if (!strncmp(settings[i].key, "kafka.", 6))
+            fprintf(f, "  # properties:           # any librdkafka property, passed through\n"
+                       "  #   security.protocol: SASL_SSL\n");
+        for (size_t j = i; j < N_SETTINGS; j++) {
+            if (!same_section(settings[j].key, settings[i].key))
+                continue;
+            char name[256];
+            env_name(settings[j].key, name, sizeof(name));
+            fprintf(f, "  # %s (%s; env %s)\n  %s: \"%s\"\n", settings[j].help,
+                    type_hint(settings[j].type), name, strchr(settings[j].key, '.') + 1,
+                    settings[j].def);
         }
-        char name[256];
-        env_name(settings[i].key, name, sizeof(name));
-        fprintf(f, "  # %s (%s; env %s)\n  %s: \"%s\"\n", settings[i].help,
-                type_hint(settings[i].type), name, dot + 1, settings[i].def);
     }
 }
 

@@ -175,6 +175,18 @@ static void test_every_setting_documented(void **state)
         checked++;
     }
     assert_true(checked > 20);
+    /* the defaults are one YAML mapping: each section once */
+    char seen[16][32];
+    int n_sec = 0;
+    for (char *p = defs; (p = strchr(p, '\n')) != NULL; p++) {
+        char key[32];
+        if (p[1] < 'a' || p[1] > 'z' || sscanf(p + 1, "%31[a-z_]:", key) != 1) continue;
+        for (int i = 0; i < n_sec; i++)
+            if (!strcmp(seen[i], key)) fail_msg("section %s: appears twice in the defaults", key);
+        assert_true(n_sec < 16);
+        strcpy(seen[n_sec++], key);
+    }
+    assert_true(n_sec >= 5);
     free(defs);
 }
 
