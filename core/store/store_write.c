@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <xxhash.h>
 
 /* Per-batch scratch: entities touched by the batch (open addressing, slots
@@ -61,6 +62,7 @@ struct edr_store_writer {
 
     int64_t offset;
     int offset_set;
+    int write_failed; /* a write failed: the WAL writer is in an error state */
 
     /* pending (added, not committed) */
     uint8_t (*pend_keys)[EDR_BLOCK_KEY_LEN];
@@ -218,11 +220,15 @@ void edr_store_writer_destroy(edr_store_writer_t *w)
 {
     if (!w)
         return;
-    if (w->db) {
+    if (w->db && !w->write_failed) {
         /* Committed data still in memtables is on disk in the WAL; flushing
          * it now spares the next open a WAL replay (read, re-insert, then the
          * same flush), which made a restart on a busy store take seconds.
-         * A failure only leaves the replay to the next open. */
+         * A failure only leaves the replay to the next open. Not after a
+         * failed write: the flush would switch, and so close, a WAL writer
+         * that saw an I/O error, which RocksDB 7.8 built with assertions (as
+         * Debian's is) aborts on ("sync_without_flush_called_"), killing the
+         * collector that was about to pause on a full disk. */
         char *rerr = flush_all(w);
         if (rerr) {
             edr_log_warn("store %s: flush at close failed (the next open replays the WAL): %s",
@@ -844,6 +850,34 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
     return 0;
 }
 
+/* Whether the file system has room for the pending commit and for what a
+ * flush of the memtables would write, with 1 MiB to spare: 0, or EDR_EIO
+ * after logging why. A commit is not attempted without it, because a
+ * write-ahead log append that fails with ENOSPC aborts the whole process in
+ * RocksDB 7.8 built with assertions, as Debian's is ("Assertion
+ * `sync_without_flush_called_' failed" in the append's error path); the
+ * caller handles EDR_EIO like any failed commit (the partition pauses and
+ * re-reads). Space that compactions take meanwhile is not foreseen: the
+ * collector's collector.min_free_disk pause is the first line of defence. */
+static int room_for(edr_store_writer_t *w)
+{
+    struct statvfs sv;
+    size_t len = 0;
+    (void)rocksdb_writebatch_data(w->wb, &len);
+    uint64_t mem = 0;
+    (void)rocksdb_property_int(w->db, "rocksdb.cur-size-all-mem-tables", &mem);
+    if (statvfs(w->path, &sv) != 0)
+        return 0; /* cannot tell: let RocksDB try */
+    uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize, need = len + mem + (1u << 20);
+    if (avail >= need)
+        return 0;
+    edr_log_error("store %s: commit not written: %s (%llu bytes free; it needs %llu: the commit, "
+                  "the memtables a flush would write, and 1 MiB)",
+                  w->path, strerror(ENOSPC), (unsigned long long)avail,
+                  (unsigned long long)need);
+    return EDR_EIO;
+}
+
 int edr_store_writer_commit(edr_store_writer_t *w)
 {
     if (!w->n_pend && !w->offset_set && !w->pend_st.duplicates)
@@ -854,14 +888,19 @@ int edr_store_writer_commit(edr_store_writer_t *w)
         rocksdb_writebatch_put_cf(w->wb, w->cf[CF_META], "offset", 6, (const char *)v, 8);
     }
     char *rerr = NULL;
-    rocksdb_write(w->db, w->wo, w->wb, &rerr);
+    int rc = room_for(w);
+    if (rc == 0)
+        rocksdb_write(w->db, w->wo, w->wb, &rerr);
     rocksdb_writebatch_clear(w->wb);
     w->offset_set = 0;
     w->n_pend = 0;
-    if (rerr) {
-        int rc = (strstr(rerr, "No space") || strstr(rerr, "ENOSPC")) ? EDR_EIO : EDR_ESTORE;
-        edr_log_error("store %s: write failed: %s", w->path, rerr);
-        rocksdb_free(rerr);
+    if (rc || rerr) {
+        if (rerr) {
+            rc = (strstr(rerr, "No space") || strstr(rerr, "ENOSPC")) ? EDR_EIO : EDR_ESTORE;
+            w->write_failed = 1;
+            edr_log_error("store %s: write failed: %s", w->path, rerr);
+            rocksdb_free(rerr);
+        }
         /* the cached dedup state ran ahead of the store: reload it lazily */
         hosts_clear(w); /* host numbers given in the lost batch stay unused: gaps are fine */
         memset(&w->pend_st, 0, sizeof(w->pend_st));
@@ -944,6 +983,7 @@ int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns)
         rocksdb_write(w->db, w->wo, wb, &rerr);
     rocksdb_writebatch_destroy(wb);
     if (rerr) {
+        w->write_failed = 1;
         edr_log_error("store %s: retention failed: %s", w->path, rerr);
         rocksdb_free(rerr);
         return EDR_ESTORE;
