@@ -84,7 +84,10 @@ struct {
 const volatile __u32 edr_self_tgid = 0;
 
 /* Open file descriptions opened for writing and not yet written:
- * struct file * -> size of the pending write (EDR_WRITE_SEEN | bytes). */
+ * struct file * -> size of the pending write (EDR_WRITE_SEEN | bytes).
+ * Nothing removes an entry at close (no close hook; another descriptor may
+ * still refer to the file): the LRU ages entries out, and a write checks
+ * that the file is still a regular file. */
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
     __uint(max_entries, 65536);
