@@ -16,6 +16,7 @@
 # Needs root. Env: REPS, N_FILE (20000), N_SPAWN (3000), N_SYSCALL (2000000), SENSOR_SET
 # (e.g. sensor.ebpf_hooks=raw, then also FLOOR_MODE=raw for the matching empty hooks).
 set -euo pipefail
+. "$(dirname "$0")/stats_lib.sh"
 BUILD=${EDR_BUILD:-build}
 W="$BUILD/bench/bench_sensor_workload"
 F="$BUILD/bench/bench_hook_floor"
@@ -40,8 +41,6 @@ mkdir -p "$tmp/fs" "$tmp/state"
 mount -t tmpfs -o size=256m,mode=0700 edr-ops "$tmp/fs" && mounted=1 ||
   { echo "sensor-ops: cannot mount a tmpfs at $tmp/fs" >&2; exit 1; }
 
-proc_cpu() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.4f", s / 1e9 }'; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", 100 * (a - b) / b }'; }
 ns() { sed -n 's/.*cpu_ns_per_op \([0-9.]*\).*/\1/p' <<<"$1"; }
 loops() { # prints "SYSCALL_NS FILE_NS SPAWN_NS"

@@ -42,6 +42,7 @@
 # and the baselines by 24-55 %, which hides a 5 % figure; on tmpfs a cycle is a steady
 # ~21 us, so the same sensor work is a larger share of a cheaper baseline.
 set -euo pipefail
+. "$(dirname "$0")/stats_lib.sh"
 BUILD=${EDR_BUILD:-build}
 W="$BUILD/bench/bench_sensor_workload"
 F="$BUILD/bench/bench_hook_floor"
@@ -81,9 +82,6 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-proc_cpu() { # seconds on a CPU of a pid so far, all its threads (ns resolution)
-  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.4f", s / 1e9 }'
-}
 busy_cpu() { # seconds all CPUs were busy so far (user, nice, system, irq, softirq)
   awk -v t="$(getconf CLK_TCK)" '/^cpu / { printf "%.3f", ($2 + $3 + $4 + $7 + $8) / t }' /proc/stat
 }
@@ -112,7 +110,6 @@ start_sensor() { # $1 output, $2 file for stdout
   grep -q "started" "$tmp/sensor.log" || { cat "$tmp/sensor.log" >&2; exit 1; }
 }
 stop_sensor() { kill -TERM "$sensor_pid"; wait "$sensor_pid" || true; sensor_pid=""; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # 1. pairs: no sensor, then edr-sensor with frames encoded as for Kafka and discarded
 # (output null): the CPU overhead
@@ -179,7 +176,6 @@ for r in $(seq "$REPS"); do
 done
 base_cpu=$(echo "$bases" | median)
 s_pct=$(echo "$ratios" | median)
-range() { tr ' ' '\n' | grep -v '^$' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s..%s", lo, hi }'; }
 echo "edr overhead % per run:$ratios (median $s_pct, range $(echo "$ratios" | range)); baseline CPU s:$bases (median $base_cpu)"
 [ -n "$floors" ] && echo "hook floor overhead % per run (empty BPF programs on the sensor's hooks):$floors (median $(echo "$floors" | median), range $(echo "$floors" | range))"
 echo "edr-sensor process CPU s per run:$sensor_cpus (median $(echo "$sensor_cpus" | median))"
