@@ -149,10 +149,13 @@ out:
 
 static void dict_usage(FILE *f)
 {
-    fprintf(f, "usage: edr dict train -o OUT.zdict [--size BYTES] [--dict-dir DIR] FRAMEFILE...\n"
+    fprintf(f, "usage: edr dict train -o OUT.zdict [--size BYTES] [--dict-dir DIR] [--unsplit]\n"
+               "                      FRAMEFILE...\n"
                "Trains a zstd dictionary from the batches in frame files (each frame is one\n"
                "sample). Frames are checked; bad ones are skipped and counted. Put the result\n"
-               "in frame.dict_dir on every component and set frame.dict_id on sensors.\n");
+               "in frame.dict_dir on every component and set frame.dict_id on sensors.\n"
+               "It is trained on what sensors compress: each batch's split form (frame.split,\n"
+               "the default), or with --unsplit the batch as serialized (frame.split=false).\n");
 }
 
 int edr_cmd_dict(int argc, char **argv)
@@ -165,16 +168,21 @@ int edr_cmd_dict(int argc, char **argv)
     static const struct option opts[] = {{"output", required_argument, 0, 'o'},
                                          {"size", required_argument, 0, 's'},
                                          {"dict-dir", required_argument, 0, 'd'},
+                                         {"unsplit", no_argument, 0, 'u'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *out_path = NULL, *dict_dir = NULL;
     uint64_t dict_size = 32 << 10;
+    edr_frame_opts_t fo = {0};
     int c;
     argc--;
     argv++;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:s:d:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:s:d:uh", opts, NULL)) != -1) {
         switch (c) {
+        case 'u':
+            fo.unsplit = 1;
+            break;
         case 'o':
             out_path = optarg;
             break;
@@ -199,7 +207,7 @@ int edr_cmd_dict(int argc, char **argv)
         dict_usage(stderr);
         return 2;
     }
-    edr_frame_ctx_t *ctx = edr_frame_ctx_new(NULL);
+    edr_frame_ctx_t *ctx = edr_frame_ctx_new(&fo);
     unsigned char *samples = NULL, *dict = NULL;
     size_t *lens = NULL, n = 0, cap = 0, used = 0, bad = 0;
     size_t scap = 0;
@@ -222,7 +230,8 @@ int edr_cmd_dict(int argc, char **argv)
             }
             const uint8_t *raw;
             size_t raw_len;
-            if (edr_frame_unwrap(ctx, buf + off, fl, &raw, &raw_len) != 0) {
+            if (edr_frame_unwrap(ctx, buf + off, fl, &raw, &raw_len) != 0 ||
+                edr_frame_compressed_form(ctx, raw, raw_len, &raw, &raw_len) != 0) {
                 bad++;
             } else {
                 if (n == cap) {

@@ -32,6 +32,7 @@
 typedef enum {
     EDR_FRAME_CODEC_NONE = 0,
     EDR_FRAME_CODEC_ZSTD = 1,
+    EDR_FRAME_CODEC_ZSTD_SPLIT = 2, /* zstd over the field-wise split of the batch (core/src/pbsplit.h) */
 } edr_frame_codec_t;
 
 typedef struct edr_frame_header {
@@ -48,6 +49,7 @@ typedef struct edr_frame_opts {
     uint32_t max_raw_len; /* decode rejects larger frames; 0 = EDR_FRAME_DEFAULT_MAX */
     int zstd_level;       /* 0 = default (3) */
     int uncompressed;     /* 1: codec none (debugging); dictionaries force zstd */
+    int unsplit;          /* 1: zstd over the batch as serialized (codec 1), not its split form */
 } edr_frame_opts_t;
 
 /* A trained zstd dictionary, usable for both directions. */
@@ -87,6 +89,13 @@ int edr_frame_encode(edr_frame_ctx_t *ctx, const Edr__V1__EventBatch *batch, uin
 /* Same, from an already serialized EventBatch. */
 int edr_frame_encode_raw(edr_frame_ctx_t *ctx, const void *raw, size_t raw_len, uint32_t dict_id,
                          const uint8_t **out, size_t *out_len);
+
+/* The bytes the encoder would compress for a serialized EventBatch: its
+ * split form (codec 2), or raw itself when the context does not split or
+ * raw cannot be split. Dictionaries are trained on these. *out is valid
+ * until the next call on ctx. Returns 0 or EDR_ENOMEM. */
+int edr_frame_compressed_form(edr_frame_ctx_t *ctx, const void *raw, size_t raw_len,
+                              const uint8_t **out, size_t *out_len);
 
 /* Parses and checks the fixed header only: magic, version, codec, header
  * length, the raw-length bound, and that buf holds exactly one whole frame

@@ -1,0 +1,581 @@
+/* Field-wise split of serialized protobuf (see pbsplit.h).
+ *
+ * Every message position in the tree is a node: node 0 is the root, and a
+ * submessage field f of node p is node (p, f), whatever its type, so that
+ * for example a connection's local and remote endpoints get separate
+ * streams. Per node there is one tag stream: each field's key as it was on
+ * the wire, in order, and a 0 byte where each message instance ends (0 is
+ * never a valid key). Per (node, field) of a scalar, string or bytes field
+ * there is a value stream with the field's bytes as they were on the wire
+ * (varints, fixed32/64, the contents of length-delimited fields) and a
+ * length stream with the length varints of length-delimited values.
+ * Submessage lengths are not stored: joining recomputes them.
+ *
+ * The split form (all numbers varints):
+ *
+ *   1                                   format version
+ *   n_nodes                             1..PS_MAX_NODES
+ *   parent, field     x (n_nodes - 1)   for nodes 1.. (parent < node)
+ *   n_streams                           0..PS_MAX_STREAMS
+ *   node, field, len_bytes, val_bytes   x n_streams
+ *   tag_bytes         x n_nodes
+ *   the tag streams in node order, then each stream's lengths and values
+ *
+ * Joining needs only that: which fields are submessages is in the node list.
+ */
+#include "pbsplit.h"
+#include "edr/err.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PS_VERSION     1
+#define PS_MAX_NODES   64
+#define PS_MAX_STREAMS 256
+#define PS_MAX_DEPTH   16
+#define PS_DIRECT      32 /* field numbers below this are looked up in tables */
+#define PS_MAX_FIELD   0x1fffffffu
+
+enum { K_UNKNOWN = 0, K_LEAF, K_MSG };
+
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+} ps_buf_t;
+
+typedef struct {
+    uint32_t parent, field;
+    const ProtobufCMessageDescriptor *desc; /* split: the node's type, NULL when unknown */
+    uint8_t kind[PS_DIRECT];                /* split: K_* of each field, cached */
+    uint16_t child[PS_DIRECT];              /* 1 + node of a submessage field, 0: none */
+    uint16_t stream[PS_DIRECT];             /* 1 + stream of a value field, 0: none */
+    ps_buf_t tags;
+    const uint8_t *tp, *te; /* join: tag cursor */
+} ps_node_t;
+
+typedef struct {
+    uint32_t node, field;
+    ps_buf_t val, len;
+    const uint8_t *vp, *ve, *lp, *le; /* join: cursors */
+} ps_stream_t;
+
+struct edr_pbsplit {
+    ps_node_t node[PS_MAX_NODES];
+    uint32_t n_nodes;
+    ps_stream_t stream[PS_MAX_STREAMS];
+    uint32_t n_streams;
+    ps_buf_t out;
+};
+
+edr_pbsplit_t *edr__pbsplit_new(void)
+{
+    return calloc(1, sizeof(edr_pbsplit_t));
+}
+
+void edr__pbsplit_free(edr_pbsplit_t *s)
+{
+    if (!s)
+        return;
+    for (uint32_t i = 0; i < PS_MAX_NODES; i++)
+        free(s->node[i].tags.p);
+    for (uint32_t i = 0; i < PS_MAX_STREAMS; i++) {
+        free(s->stream[i].val.p);
+        free(s->stream[i].len.p);
+    }
+    free(s->out.p);
+    free(s);
+}
+
+/* ---- byte helpers ---- */
+
+static int buf_reserve(ps_buf_t *b, size_t more)
+{
+    if (b->cap - b->n >= more)
+        return 0;
+    size_t c = b->cap ? b->cap : 256;
+    while (c - b->n < more)
+        c *= 2;
+    uint8_t *p = realloc(b->p, c);
+    if (!p)
+        return EDR_ENOMEM;
+    b->p = p;
+    b->cap = c;
+    return 0;
+}
+
+static int buf_put(ps_buf_t *b, const uint8_t *p, size_t n)
+{
+    if (buf_reserve(b, n))
+        return EDR_ENOMEM;
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+    return 0;
+}
+
+static int buf_varint(ps_buf_t *b, uint64_t v)
+{
+    if (buf_reserve(b, 10))
+        return EDR_ENOMEM;
+    while (v >= 0x80) {
+        b->p[b->n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    b->p[b->n++] = (uint8_t)v;
+    return 0;
+}
+
+/* Reads a varint of at most 10 bytes; -1 when it runs past e or is longer. */
+static int rd_varint(const uint8_t **pp, const uint8_t *e, uint64_t *v)
+{
+    const uint8_t *p = *pp;
+    uint64_t r = 0;
+    for (unsigned sh = 0; sh < 70 && p < e; sh += 7) {
+        uint8_t c = *p++;
+        if (sh < 64)
+            r |= (uint64_t)(c & 0x7f) << sh;
+        if (!(c & 0x80)) {
+            *pp = p;
+            *v = r;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static unsigned varint_len(uint64_t v)
+{
+    unsigned n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* ---- split ---- */
+
+/* A varint's end, or NULL when it runs past e or is longer than 10 bytes. */
+static inline const uint8_t *varint_end(const uint8_t *p, const uint8_t *e)
+{
+    for (int i = 0; i < 10 && p < e; i++)
+        if (!(*p++ & 0x80))
+            return p;
+    return NULL;
+}
+
+/* Copies of a few bytes are most of the work: no call for them. */
+static inline uint8_t *copy_to(uint8_t *d, const uint8_t *src, size_t n)
+{
+    if (n <= 8) {
+        for (size_t i = 0; i < n; i++)
+            d[i] = src[i];
+        return d + n;
+    }
+    memcpy(d, src, n);
+    return d + n;
+}
+
+/* Every buffer of a split is reserved up front for the whole input (no one
+ * stream can hold more than the message: see edr__pbsplit), so the walk
+ * writes without checks. Returns the node, -1 at the node limit, -2 when
+ * out of memory. */
+static int node_new(edr_pbsplit_t *s, uint32_t parent, uint32_t field,
+                    const ProtobufCMessageDescriptor *desc, size_t cap)
+{
+    if (s->n_nodes == PS_MAX_NODES)
+        return -1;
+    ps_node_t *nd = &s->node[s->n_nodes];
+    nd->tags.n = 0;
+    if (buf_reserve(&nd->tags, cap))
+        return -2;
+    nd->parent = parent;
+    nd->field = field;
+    nd->desc = desc;
+    memset(nd->kind, 0, sizeof(nd->kind));
+    memset(nd->child, 0, sizeof(nd->child));
+    memset(nd->stream, 0, sizeof(nd->stream));
+    return (int)s->n_nodes++;
+}
+
+static int child_node(edr_pbsplit_t *s, uint32_t ni, uint32_t f,
+                      const ProtobufCMessageDescriptor *desc, size_t cap)
+{
+    ps_node_t *nd = &s->node[ni];
+    if (f >= PS_DIRECT)
+        for (uint32_t i = ni + 1; i < s->n_nodes; i++)
+            if (s->node[i].parent == ni && s->node[i].field == f)
+                return (int)i;
+    int c = node_new(s, ni, f, desc, cap);
+    if (c >= 0 && f < PS_DIRECT)
+        nd->child[f] = (uint16_t)(c + 1);
+    return c;
+}
+
+/* The stream of field f of node ni, made when missing; NULL at the stream
+ * limit (*oom clear) or when out of memory (*oom set). */
+static ps_stream_t *stream_get(edr_pbsplit_t *s, uint32_t ni, uint32_t f, size_t cap, int *oom)
+{
+    ps_node_t *nd = &s->node[ni];
+    if (f < PS_DIRECT && nd->stream[f])
+        return &s->stream[nd->stream[f] - 1];
+    if (f >= PS_DIRECT)
+        for (uint32_t i = 0; i < s->n_streams; i++)
+            if (s->stream[i].node == ni && s->stream[i].field == f)
+                return &s->stream[i];
+    if (s->n_streams == PS_MAX_STREAMS)
+        return NULL;
+    ps_stream_t *st = &s->stream[s->n_streams];
+    st->val.n = st->len.n = 0;
+    if (buf_reserve(&st->val, cap) || buf_reserve(&st->len, cap)) {
+        *oom = 1;
+        return NULL;
+    }
+    st->node = ni;
+    st->field = f;
+    if (f < PS_DIRECT)
+        nd->stream[f] = (uint16_t)(s->n_streams + 1);
+    s->n_streams++;
+    return st;
+}
+
+/* Whether field f of node ni holds a submessage, and its type. */
+static int field_kind(ps_node_t *nd, uint32_t f, const ProtobufCMessageDescriptor **sub)
+{
+    *sub = NULL;
+    if (f < PS_DIRECT && nd->kind[f] == K_LEAF)
+        return K_LEAF;
+    const ProtobufCFieldDescriptor *fd =
+        nd->desc ? protobuf_c_message_descriptor_get_field(nd->desc, f) : NULL;
+    int k = fd && fd->type == PROTOBUF_C_TYPE_MESSAGE ? K_MSG : K_LEAF;
+    if (k == K_MSG)
+        *sub = fd->descriptor;
+    if (f < PS_DIRECT)
+        nd->kind[f] = (uint8_t)k;
+    return k;
+}
+
+static int split_msg(edr_pbsplit_t *s, uint32_t ni, const uint8_t *p, const uint8_t *e,
+                     unsigned depth, size_t cap)
+{
+    if (depth > PS_MAX_DEPTH)
+        return EDR_EINVAL;
+    ps_buf_t *tags = &s->node[ni].tags;
+    while (p < e) {
+        const uint8_t *k0 = p;
+        uint64_t key, v;
+        if (*p < 0x80)
+            key = *p++;
+        else if (rd_varint(&p, e, &key))
+            return EDR_EINVAL;
+        uint64_t f = key >> 3;
+        unsigned wt = key & 7;
+        if (f == 0 || f > PS_MAX_FIELD)
+            return EDR_EINVAL;
+        tags->n = (size_t)(copy_to(tags->p + tags->n, k0, (size_t)(p - k0)) - tags->p);
+        const uint8_t *v0 = p;
+        int oom = 0;
+        if (wt == 2) {
+            if (rd_varint(&p, e, &v) || v > (uint64_t)(e - p))
+                return EDR_EINVAL;
+            const ProtobufCMessageDescriptor *sub = NULL;
+            const ps_node_t *nd = &s->node[ni];
+            int c = f < PS_DIRECT && nd->child[f] ? nd->child[f] - 1 : -1;
+            if (c >= 0 || field_kind(&s->node[ni], (uint32_t)f, &sub) == K_MSG) {
+                if ((size_t)(p - v0) != varint_len(v))
+                    return EDR_EINVAL; /* a padded length would not join back byte for byte */
+                if (c < 0 && (c = child_node(s, ni, (uint32_t)f, sub, cap)) < 0)
+                    return c == -2 ? EDR_ENOMEM : EDR_EINVAL;
+                int rc = split_msg(s, (uint32_t)c, p, p + v, depth + 1, cap);
+                if (rc)
+                    return rc;
+            } else {
+                ps_stream_t *st = stream_get(s, ni, (uint32_t)f, cap, &oom);
+                if (!st)
+                    return oom ? EDR_ENOMEM : EDR_EINVAL;
+                st->len.n = (size_t)(copy_to(st->len.p + st->len.n, v0, (size_t)(p - v0)) - st->len.p);
+                st->val.n = (size_t)(copy_to(st->val.p + st->val.n, p, (size_t)v) - st->val.p);
+            }
+            p += v;
+            continue;
+        }
+        if (wt == 0) {
+            if (!(p = varint_end(p, e)))
+                return EDR_EINVAL;
+        } else if (wt == 1 || wt == 5) {
+            size_t w = wt == 1 ? 8 : 4;
+            if ((size_t)(e - p) < w)
+                return EDR_EINVAL;
+            p += w;
+        } else {
+            return EDR_EINVAL; /* groups and reserved wire types */
+        }
+        ps_stream_t *st = stream_get(s, ni, (uint32_t)f, cap, &oom);
+        if (!st)
+            return oom ? EDR_ENOMEM : EDR_EINVAL;
+        st->val.n = (size_t)(copy_to(st->val.p + st->val.n, v0, (size_t)(p - v0)) - st->val.p);
+    }
+    tags->p[tags->n++] = 0;
+    return 0;
+}
+
+static int cmp_stream(const void *a, const void *b)
+{
+    const ps_stream_t *x = *(ps_stream_t *const *)a, *y = *(ps_stream_t *const *)b;
+    if (x->node != y->node)
+        return x->node < y->node ? -1 : 1;
+    return x->field < y->field ? -1 : x->field > y->field;
+}
+
+int edr__pbsplit(edr_pbsplit_t *s, const ProtobufCMessageDescriptor *root, const uint8_t *msg,
+                 size_t n, const uint8_t **out, size_t *out_len)
+{
+    /* One node's tags are at most its keys plus an end mark per instance,
+     * and each instance's key and length in its parent (>= 2 bytes) are not
+     * in them; a stream is a subset of the input: n + 1 bounds all. */
+    size_t cap = n + 16;
+    s->n_nodes = s->n_streams = 0;
+    if (node_new(s, 0, 0, root, cap) < 0)
+        return EDR_ENOMEM;
+    int rc = split_msg(s, 0, msg, msg + n, 0, cap);
+    if (rc)
+        return rc;
+    /* streams of a node next to one another, in field order */
+    ps_stream_t *order[PS_MAX_STREAMS];
+    for (uint32_t i = 0; i < s->n_streams; i++)
+        order[i] = &s->stream[i];
+    qsort(order, s->n_streams, sizeof(order[0]), cmp_stream);
+    ps_buf_t *o = &s->out;
+    o->n = 0;
+    if (buf_reserve(o, n + 16 * (size_t)(s->n_nodes + s->n_streams) + 64))
+        return EDR_ENOMEM;
+    buf_varint(o, PS_VERSION);
+    buf_varint(o, s->n_nodes);
+    for (uint32_t i = 1; i < s->n_nodes; i++) {
+        buf_varint(o, s->node[i].parent);
+        buf_varint(o, s->node[i].field);
+    }
+    buf_varint(o, s->n_streams);
+    for (uint32_t i = 0; i < s->n_streams; i++) {
+        buf_varint(o, order[i]->node);
+        buf_varint(o, order[i]->field);
+        buf_varint(o, order[i]->len.n);
+        buf_varint(o, order[i]->val.n);
+    }
+    for (uint32_t i = 0; i < s->n_nodes; i++)
+        buf_varint(o, s->node[i].tags.n);
+    for (uint32_t i = 0; i < s->n_nodes; i++)
+        if (buf_put(o, s->node[i].tags.p, s->node[i].tags.n))
+            return EDR_ENOMEM;
+    for (uint32_t i = 0; i < s->n_streams; i++)
+        if (buf_put(o, order[i]->len.p, order[i]->len.n) ||
+            buf_put(o, order[i]->val.p, order[i]->val.n))
+            return EDR_ENOMEM;
+    *out = o->p;
+    *out_len = o->n;
+    return 0;
+}
+
+/* ---- join ---- */
+
+#define BAD EDR_EFRAME_PROTOBUF
+
+static int join_child(edr_pbsplit_t *s, const ps_node_t *nd, uint32_t ni, uint32_t f)
+{
+    if (f < PS_DIRECT)
+        return nd->child[f] - 1;
+    for (uint32_t i = ni + 1; i < s->n_nodes; i++)
+        if (s->node[i].parent == ni && s->node[i].field == f)
+            return (int)i;
+    return -1;
+}
+
+/* Joins one message instance of node ni at *op (bounded by oe). The hot
+ * path is a one-byte key and a short value: the output is checked for 20
+ * bytes of room once per field, which covers a key and a varint; the
+ * caller's slack (EDR_PBJOIN_SLACK) lets the last fields pass that check. */
+static int join_msg(edr_pbsplit_t *s, uint32_t ni, unsigned depth, uint8_t **op, uint8_t *oe)
+{
+    ps_node_t *nd = &s->node[ni];
+    const uint8_t *tp = nd->tp, *te = nd->te;
+    uint8_t *o = *op;
+    int rc = BAD;
+    for (;;) {
+        const uint8_t *k0 = tp;
+        uint64_t key, v;
+        if (tp < te && *tp < 0x80)
+            key = *tp++;
+        else if (rd_varint(&tp, te, &key))
+            goto out; /* a message without its end mark */
+        if (key == 0) {
+            rc = 0;
+            goto out;
+        }
+        uint64_t f = key >> 3;
+        unsigned wt = key & 7;
+        if (f == 0 || f > PS_MAX_FIELD || oe - o < 20)
+            goto out;
+        o = copy_to(o, k0, (size_t)(tp - k0));
+        int c = wt != 2 ? -1 : f < PS_DIRECT ? nd->child[f] - 1 : join_child(s, nd, ni, (uint32_t)f);
+        if (c >= 0) {
+            if (depth >= PS_MAX_DEPTH)
+                goto out;
+            uint8_t *at = o++; /* one length byte; moved up when it needs more */
+            nd->tp = tp;
+            if ((rc = join_msg(s, (uint32_t)c, depth + 1, &o, oe)))
+                return rc;
+            rc = BAD;
+            size_t body = (size_t)(o - at - 1);
+            if (body >= 0x80) {
+                unsigned vl = varint_len(body);
+                if ((size_t)(oe - o) < vl - 1)
+                    goto out;
+                memmove(at + vl, at + 1, body);
+                o += vl - 1;
+            }
+            for (uint64_t x = body;; x >>= 7) {
+                *at++ = (uint8_t)(x >= 0x80 ? (x & 0x7f) | 0x80 : x);
+                if (x < 0x80)
+                    break;
+            }
+            continue;
+        }
+        ps_stream_t *st = NULL;
+        if (f < PS_DIRECT)
+            st = nd->stream[f] ? &s->stream[nd->stream[f] - 1] : NULL;
+        else
+            for (uint32_t i = 0; i < s->n_streams && !st; i++)
+                if (s->stream[i].node == ni && s->stream[i].field == f)
+                    st = &s->stream[i];
+        if (!st)
+            goto out;
+        const uint8_t *vp = st->vp, *ve = st->ve;
+        switch (wt) {
+        case 0: {
+            int i = 0;
+            for (; i < 10 && vp < ve; i++)
+                if (!((*o++ = *vp++) & 0x80))
+                    break;
+            if (i == 10 || (o[-1] & 0x80))
+                goto out;
+            break;
+        }
+        case 1:
+        case 5: {
+            size_t w = wt == 1 ? 8 : 4;
+            if ((size_t)(ve - vp) < w)
+                goto out;
+            o = copy_to(o, vp, w);
+            vp += w;
+            break;
+        }
+        case 2: {
+            const uint8_t *l0 = st->lp;
+            if (rd_varint(&st->lp, st->le, &v))
+                goto out;
+            o = copy_to(o, l0, (size_t)(st->lp - l0));
+            if (v > (uint64_t)(ve - vp) || v > (uint64_t)(oe - o))
+                goto out;
+            o = copy_to(o, vp, (size_t)v);
+            vp += v;
+            break;
+        }
+        default: goto out;
+        }
+        st->vp = vp;
+    }
+out:
+    nd->tp = tp;
+    *op = o;
+    return rc;
+}
+
+int edr__pbjoin(edr_pbsplit_t *s, const uint8_t *in, size_t n, uint8_t *out, size_t out_len)
+{
+    const uint8_t *p = in, *e = in + n;
+    uint64_t ver, nn, ns, a, b, c, d;
+    if (rd_varint(&p, e, &ver) || ver != PS_VERSION || rd_varint(&p, e, &nn) || nn == 0 ||
+        nn > PS_MAX_NODES)
+        return BAD;
+    s->n_nodes = (uint32_t)nn;
+    ps_node_t *root = &s->node[0];
+    memset(root->child, 0, sizeof(root->child));
+    memset(root->stream, 0, sizeof(root->stream));
+    for (uint32_t i = 1; i < s->n_nodes; i++) {
+        if (rd_varint(&p, e, &a) || rd_varint(&p, e, &b) || a >= i || b == 0 || b > PS_MAX_FIELD)
+            return BAD;
+        ps_node_t *nd = &s->node[i];
+        memset(nd->child, 0, sizeof(nd->child));
+        memset(nd->stream, 0, sizeof(nd->stream));
+        nd->parent = (uint32_t)a;
+        nd->field = (uint32_t)b;
+        ps_node_t *par = &s->node[a];
+        if (b < PS_DIRECT) {
+            if (par->child[b])
+                return BAD; /* the same place twice */
+            par->child[b] = (uint16_t)(i + 1);
+        } else {
+            for (uint32_t j = a + 1; j < i; j++)
+                if (s->node[j].parent == a && s->node[j].field == b)
+                    return BAD;
+        }
+    }
+    if (rd_varint(&p, e, &ns) || ns > PS_MAX_STREAMS)
+        return BAD;
+    s->n_streams = (uint32_t)ns;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < s->n_streams; i++) {
+        if (rd_varint(&p, e, &a) || rd_varint(&p, e, &b) || rd_varint(&p, e, &c) ||
+            rd_varint(&p, e, &d) || a >= nn || b == 0 || b > PS_MAX_FIELD || c > n || d > n)
+            return BAD;
+        ps_stream_t *st = &s->stream[i];
+        st->node = (uint32_t)a;
+        st->field = (uint32_t)b;
+        ps_node_t *nd = &s->node[a];
+        if (b < PS_DIRECT) {
+            if (nd->stream[b])
+                return BAD;
+            nd->stream[b] = (uint16_t)(i + 1);
+        } else {
+            for (uint32_t j = 0; j < i; j++)
+                if (s->stream[j].node == a && s->stream[j].field == b)
+                    return BAD;
+        }
+        st->lp = (const uint8_t *)(uintptr_t)c; /* lengths for now, pointers below */
+        st->vp = (const uint8_t *)(uintptr_t)d;
+        total += c + d;
+    }
+    for (uint32_t i = 0; i < s->n_nodes; i++) {
+        if (rd_varint(&p, e, &a) || a > n)
+            return BAD;
+        s->node[i].tp = (const uint8_t *)(uintptr_t)a;
+        total += a;
+    }
+    if (total != (uint64_t)(e - p))
+        return BAD;
+    for (uint32_t i = 0; i < s->n_nodes; i++) {
+        size_t l = (size_t)(uintptr_t)s->node[i].tp;
+        s->node[i].tp = p;
+        s->node[i].te = p += l;
+    }
+    for (uint32_t i = 0; i < s->n_streams; i++) {
+        ps_stream_t *st = &s->stream[i];
+        size_t ll = (size_t)(uintptr_t)st->lp, vl = (size_t)(uintptr_t)st->vp;
+        st->lp = p;
+        st->le = p += ll;
+        st->vp = p;
+        st->ve = p += vl;
+    }
+    uint8_t *o = out;
+    int rc = join_msg(s, 0, 0, &o, out + out_len + EDR_PBJOIN_SLACK);
+    if (rc)
+        return rc;
+    if ((size_t)(o - out) != out_len)
+        return BAD;
+    for (uint32_t i = 0; i < s->n_nodes; i++)
+        if (s->node[i].tp != s->node[i].te)
+            return BAD; /* left over: not what was split */
+    for (uint32_t i = 0; i < s->n_streams; i++)
+        if (s->stream[i].vp != s->stream[i].ve || s->stream[i].lp != s->stream[i].le)
+            return BAD;
+    return 0;
+}
