@@ -107,7 +107,10 @@ int edr_cmd_frame(int argc, char **argv)
         Edr__V1__EventBatch *b;
         int dr = edr_frame_decode(ctx, buf + off, flen, &b);
         printf("frame %zu at %zu: codec %s dict %u raw %u payload %u", n_frames, off,
-               h.codec ? "zstd" : "none", h.dict_id, h.raw_len, h.payload_len);
+               h.codec == EDR_FRAME_CODEC_ZSTD_SPLIT ? "zstd-split"
+               : h.codec                             ? "zstd"
+                                                     : "none",
+               h.dict_id, h.raw_len, h.payload_len);
         if (dr) {
             printf(": %s\n", edr_strerror(dr));
             n_bad++;

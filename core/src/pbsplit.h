@@ -29,9 +29,10 @@ int edr__pbsplit(edr_pbsplit_t *s, const ProtobufCMessageDescriptor *root, const
                  size_t n, const uint8_t **out, size_t *out_len);
 
 /* Joins a split form back into exactly out_len bytes at out, which has room
- * for out_len + EDR_PBJOIN_SLACK bytes. Returns 0 or EDR_EFRAME_PROTOBUF
- * when the split form is malformed or does not join into exactly out_len
- * bytes. Never reads or writes out of those bounds, whatever the input. */
+ * for out_len + EDR_PBJOIN_SLACK bytes. Returns 0, EDR_EFRAME_PROTOBUF when
+ * the split form is malformed, or EDR_EFRAME_LENGTH when it joins into
+ * another length. Never reads or writes out of those bounds, whatever the
+ * input. */
 #define EDR_PBJOIN_SLACK 32
 
 int edr__pbjoin(edr_pbsplit_t *s, const uint8_t *in, size_t n, uint8_t *out, size_t out_len);

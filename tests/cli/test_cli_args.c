@@ -172,6 +172,50 @@ static void test_daemon_settings(void **state)
     assert_non_null(strstr(r.out, "usage"));
 }
 
+/* Frame tools over codec 2: large batches are written split and inspect
+ * says so; small ones stay codec 1; dictionaries train on either form. */
+static void test_frame_tools_split(void **state)
+{
+    (void)state;
+    static run_t r;
+    char dir[] = "/tmp/edr-cli-frames-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char big[128], small[128], dict[128], dict2[128];
+    snprintf(big, sizeof(big), "%s/big.frames", dir);
+    snprintf(small, sizeof(small), "%s/small.frames", dir);
+    snprintf(dict, sizeof(dict), "%s/d.zdict", dir);
+    snprintf(dict2, sizeof(dict2), "%s/d2.zdict", dir);
+    char *a1[] = {"synth", "-o", big, "--events", "8000", "--batch", "1000", NULL};
+    run(&r, a1);
+    assert_int_equal(r.status, 0);
+    char *a2[] = {"frame", "inspect", big, NULL};
+    run(&r, a2);
+    assert_int_equal(r.status, 0);
+    if (!strstr(r.out, "codec zstd-split"))
+        fail_msg("inspect of 1,000-event batches: '%.300s'", r.out);
+    char *a3[] = {"synth", "-o", small, "--events", "2000", "--batch", "50", NULL};
+    run(&r, a3);
+    assert_int_equal(r.status, 0);
+    char *a4[] = {"frame", "inspect", small, NULL};
+    run(&r, a4);
+    assert_int_equal(r.status, 0);
+    if (!strstr(r.out, "codec zstd ") || strstr(r.out, "zstd-split"))
+        fail_msg("inspect of 50-event batches: '%.300s'", r.out);
+    char *a5[] = {"dict", "train", "-o", dict, "--size", "8KiB", big, small, NULL};
+    run(&r, a5);
+    if (r.status != 0 || !strstr(r.out, "dictionary"))
+        fail_msg("dict train: status %d, '%.300s' '%.300s'", r.status, r.out, r.err);
+    char *a6[] = {"dict", "train", "--unsplit", "-o", dict2, "--size", "8KiB", big, small, NULL};
+    run(&r, a6);
+    if (r.status != 0 || !strstr(r.out, "dictionary"))
+        fail_msg("dict train --unsplit: status %d, '%.300s' '%.300s'", r.status, r.out, r.err);
+    unlink(big);
+    unlink(small);
+    unlink(dict);
+    unlink(dict2);
+    rmdir(dir);
+}
+
 int main(void)
 {
     if (access(EDR_BIN_DIR "/edr", X_OK) != 0) {
@@ -183,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_too_many_sets_refused),
         cmocka_unit_test(test_bad_values_refused),
         cmocka_unit_test(test_daemon_settings),
+        cmocka_unit_test(test_frame_tools_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -555,6 +555,164 @@ static void test_frame_walk(void **state)
     free(two);
 }
 
+/* ---- codec 2: the field-wise split form ---- */
+
+/* A frame of a 1,000-event batch (split) in a fresh buffer; *raw_len gets
+ * the serialized length. */
+static uint8_t *big_frame(fx_t *fx, edr_frame_ctx_t *c, size_t *len)
+{
+    Edr__V1__EventBatch *b = edr_synth_next_batch(fx->synth, 2, 1000, &fx->arena);
+    const uint8_t *out;
+    assert_int_equal(edr_frame_encode(c, b, 0, &out, len), 0);
+    uint8_t *f = malloc(*len);
+    memcpy(f, out, *len);
+    return f;
+}
+
+static void test_split_codec(void **state)
+{
+    fx_t *fx = *state;
+    edr_frame_opts_t uo = {.unsplit = 1};
+    edr_frame_ctx_t *u = edr_frame_ctx_new(&uo);
+    /* the same batch both ways: same synthetic stream, same seed */
+    edr_synth_opts_t so = {.hosts = 3, .seed = 11};
+    edr_synth_t *s1 = edr_synth_new(&so), *s2 = edr_synth_new(&so);
+    Edr__V1__EventBatch *b1 = edr_synth_next_batch(s1, 0, 1000, &fx->arena);
+    Edr__V1__EventBatch *b2 = edr_synth_next_batch(s2, 0, 1000, &fx->arena);
+    const uint8_t *o1, *o2;
+    size_t l1, l2;
+    assert_int_equal(edr_frame_encode(fx->ctx, b1, 0, &o1, &l1), 0);
+    uint8_t *f1 = malloc(l1);
+    memcpy(f1, o1, l1);
+    assert_int_equal(edr_frame_encode(u, b2, 0, &o2, &l2), 0);
+    assert_int_equal(f1[5], EDR_FRAME_CODEC_ZSTD_SPLIT);
+    assert_int_equal(o2[5], EDR_FRAME_CODEC_ZSTD);
+    assert_true(l1 * 100 < l2 * 90); /* at least 10 % smaller */
+    /* both decode to byte-identical serialized batches */
+    const uint8_t *r1, *r2;
+    size_t rl1, rl2;
+    assert_int_equal(edr_frame_unwrap(fx->ctx, f1, l1, &r1, &rl1), 0);
+    assert_int_equal(edr_frame_unwrap(u, o2, l2, &r2, &rl2), 0);
+    assert_int_equal(rl1, rl2);
+    assert_memory_equal(r1, r2, rl1);
+    Edr__V1__EventBatch *d;
+    assert_int_equal(edr_frame_decode(u, f1, l1, &d), 0); /* any reader takes codec 2 */
+    assert_int_equal(d->n_events, 1000);
+    /* small batches stay codec 1: dictionaries suit them better */
+    Edr__V1__EventBatch *sm = edr_synth_next_batch(s1, 1, 50, &fx->arena);
+    assert_int_equal(edr_frame_encode(fx->ctx, sm, 0, &o1, &l1), 0);
+    assert_int_equal(o1[5], EDR_FRAME_CODEC_ZSTD);
+    /* bytes that are not protobuf are sent as they are, never lost */
+    uint8_t junk[20000];
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = (uint8_t)(i * 7 + 0xF0); /* wire type 7 in the first key: not protobuf */
+    assert_int_equal(edr_frame_encode_raw(fx->ctx, junk, sizeof(junk), 0, &o1, &l1), 0);
+    assert_int_equal(o1[5], EDR_FRAME_CODEC_ZSTD);
+    assert_int_equal(edr_frame_unwrap(fx->ctx, o1, l1, &r1, &rl1), 0);
+    assert_int_equal(rl1, sizeof(junk));
+    assert_memory_equal(r1, junk, sizeof(junk));
+    free(f1);
+    edr_synth_destroy(s1);
+    edr_synth_destroy(s2);
+    edr_frame_ctx_destroy(u);
+}
+
+/* Decompresses a codec-2 frame's payload into a fresh buffer. */
+static uint8_t *split_form(const uint8_t *f, size_t len, size_t *n)
+{
+    const uint8_t *p = f + EDR_FRAME_HEADER_SIZE;
+    size_t pl = len - EDR_FRAME_HEADER_SIZE;
+    unsigned long long cs = ZSTD_getFrameContentSize(p, pl);
+    uint8_t *out = malloc(cs);
+    *n = ZSTD_decompress(out, cs, p, pl);
+    assert_int_equal(*n, cs);
+    return out;
+}
+
+/* A frame whose payload is the given split form, header otherwise kept. */
+static uint8_t *with_split_form(const uint8_t *f, const uint8_t *form, size_t n, size_t *len)
+{
+    size_t bound = ZSTD_compressBound(n);
+    uint8_t *out = malloc(EDR_FRAME_HEADER_SIZE + bound);
+    memcpy(out, f, EDR_FRAME_HEADER_SIZE);
+    size_t z = ZSTD_compress(out + EDR_FRAME_HEADER_SIZE, bound, form, n, 1);
+    put32(out + 16, (uint32_t)z);
+    *len = EDR_FRAME_HEADER_SIZE + z;
+    reseal(out, *len);
+    return out;
+}
+
+static void test_split_form_defects(void **state)
+{
+    fx_t *fx = *state;
+    size_t len, n, bl;
+    uint8_t *f = big_frame(fx, fx->ctx, &len);
+    assert_int_equal(f[5], EDR_FRAME_CODEC_ZSTD_SPLIT);
+    uint8_t *form = split_form(f, len, &n);
+    uint8_t *bad = malloc(n + 8);
+    uint8_t *g;
+    /* unchanged: decodes */
+    g = with_split_form(f, form, n, &bl);
+    assert_int_equal(decode(fx, g, bl), 0);
+    free(g);
+    /* unknown split version */
+    memcpy(bad, form, n);
+    bad[0] = 9;
+    g = with_split_form(f, bad, n, &bl);
+    assert_int_equal(decode(fx, g, bl), EDR_EFRAME_PROTOBUF);
+    free(g);
+    /* one byte short, and one byte too many */
+    g = with_split_form(f, form, n - 1, &bl);
+    assert_int_equal(decode(fx, g, bl), EDR_EFRAME_PROTOBUF);
+    free(g);
+    memcpy(bad, form, n);
+    bad[n] = 0;
+    g = with_split_form(f, bad, n + 1, &bl);
+    assert_int_equal(decode(fx, g, bl), EDR_EFRAME_PROTOBUF);
+    free(g);
+    /* no nodes; a node whose parent is itself */
+    memcpy(bad, form, n);
+    bad[1] = 0;
+    g = with_split_form(f, bad, n, &bl);
+    assert_int_equal(decode(fx, g, bl), EDR_EFRAME_PROTOBUF);
+    free(g);
+    memcpy(bad, form, n);
+    bad[2] = 1; /* node 1's parent: itself */
+    g = with_split_form(f, bad, n, &bl);
+    assert_int_equal(decode(fx, g, bl), EDR_EFRAME_PROTOBUF);
+    free(g);
+    /* the header claims another length than the form joins into */
+    uint8_t *h = with_split_form(f, form, n, &bl);
+    uint32_t raw;
+    memcpy(&raw, h + 12, 4);
+    put32(h + 12, raw - 1);
+    reseal(h, bl);
+    assert_int_equal(decode(fx, h, bl), EDR_EFRAME_LENGTH);
+    put32(h + 12, raw + 1);
+    reseal(h, bl);
+    assert_int_equal(decode(fx, h, bl), EDR_EFRAME_LENGTH);
+    free(h);
+    /* every single-byte change of the first 4 KiB: rejected or decoded, never
+     * a crash; a decoded one is a whole, valid batch */
+    int rejected = 0;
+    for (size_t i = 0; i < n && i < 4096; i++) {
+        memcpy(bad, form, n);
+        bad[i] ^= (uint8_t)(0x5A + i);
+        g = with_split_form(f, bad, n, &bl);
+        Edr__V1__EventBatch *b;
+        int rc = edr_frame_decode(fx->ctx, g, bl, &b);
+        if (rc)
+            rejected++;
+        else
+            assert_int_equal(b->schema_version, 1);
+        free(g);
+    }
+    assert_true(rejected > 0);
+    free(bad);
+    free(form);
+    free(f);
+}
+
 static void test_error_names(void **state)
 {
     (void)state;
@@ -585,6 +743,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_actor_table_shrinks_and_restores, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dictionary_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_frame_walk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_split_codec, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_split_form_defects, setup, teardown),
         cmocka_unit_test(test_error_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
