@@ -233,16 +233,20 @@ int main(int argc, char **argv)
     const char *peer_dir = NULL;
     char store[256] = "";
     int own_store = 0; /* made here: removed at the end */
+    edr_frame_opts_t fo = {0};
     static const struct option opts[] = {{"events", required_argument, 0, 'n'},
                                          {"hosts", required_argument, 0, 'H'},
                                          {"batch", required_argument, 0, 'b'},
                                          {"store", required_argument, 0, 's'},
                                          {"peer-dir", required_argument, 0, 'p'},
                                          {"partitions", required_argument, 0, 'P'},
+                                         {"unsplit", no_argument, 0, 'u'},
                                          {0, 0, 0, 0}};
     int o;
-    while ((o = getopt_long(argc, argv, "n:H:b:s:p:P:", opts, NULL)) != -1) {
-        if (o == 'n')
+    while ((o = getopt_long(argc, argv, "n:H:b:s:p:P:u", opts, NULL)) != -1) {
+        if (o == 'u')
+            fo.unsplit = 1; /* frames as a sensor with frame.split=false sends them */
+        else if (o == 'n')
             n_events = strtoull(optarg, NULL, 10);
         else if (o == 'H')
             hosts = (uint32_t)strtoul(optarg, NULL, 10);
@@ -256,7 +260,7 @@ int main(int argc, char **argv)
             n_partitions = (uint32_t)atoi(optarg);
         else {
             fprintf(stderr, "usage: bench_ingest [--events N] [--hosts N] [--batch N] [--store DIR] "
-                            "[--peer-dir DIR] [--partitions N]\n");
+                            "[--peer-dir DIR] [--partitions N] [--unsplit]\n");
             return 2;
         }
     }
@@ -296,7 +300,7 @@ int main(int argc, char **argv)
                                               sizeof(err));
     edr_synth_opts_t so = {.hosts = hosts, .seed = 2026};
     edr_synth_t *sy = edr_synth_new(&so);
-    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(&fo);
     edr_arena_t a;
     edr_arena_init(&a, 1 << 20);
     frames_t fr = {0};

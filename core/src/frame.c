@@ -170,6 +170,8 @@ edr_frame_ctx_t *edr_frame_ctx_new(const edr_frame_opts_t *opts)
         ctx->opts.max_raw_len = EDR_FRAME_DEFAULT_MAX;
     if (ctx->opts.zstd_level == 0)
         ctx->opts.zstd_level = 3;
+    if (ctx->opts.split_min == 0)
+        ctx->opts.split_min = SPLIT_MIN;
     ctx->cctx = ZSTD_createCCtx();
     ctx->dctx = ZSTD_createDCtx();
     ctx->ps = edr__pbsplit_new();
@@ -307,7 +309,7 @@ int edr_frame_encode_raw(edr_frame_ctx_t *ctx, const void *raw, size_t raw_len, 
                                                          : EDR_FRAME_CODEC_ZSTD;
     const uint8_t *in = raw;
     size_t in_len = raw_len;
-    if (codec == EDR_FRAME_CODEC_ZSTD && !ctx->opts.unsplit && raw_len >= SPLIT_MIN) {
+    if (codec == EDR_FRAME_CODEC_ZSTD && !ctx->opts.unsplit && raw_len >= ctx->opts.split_min) {
         int rc = edr__pbsplit(ctx->ps, &edr__v1__event_batch__descriptor, raw, raw_len, &in,
                               &in_len);
         if (rc == EDR_ENOMEM)
@@ -521,13 +523,15 @@ size_t edr_frame_len(const void *buf, size_t len)
     return (size_t)EDR_FRAME_HEADER_SIZE + get32(p + 16);
 }
 
-int edr_frame_unwrap(edr_frame_ctx_t *ctx, const void *buf, size_t len, const uint8_t **raw,
-                     size_t *raw_len)
+/* Verifies and decompresses; a split form (codec 2) is left split. */
+static int payload(edr_frame_ctx_t *ctx, const void *buf, size_t len, const uint8_t **raw,
+                   size_t *raw_len, edr_frame_header_t *hp)
 {
     edr_frame_header_t h;
     int rc = edr_frame_header_parse(ctx, buf, len, 1, &h);
     if (rc)
         return rc;
+    *hp = h;
     const uint8_t *payload = (const uint8_t *)buf + EDR_FRAME_HEADER_SIZE;
     if (edr_frame_checksum(payload, h.payload_len) != h.checksum)
         return EDR_EFRAME_CHECKSUM;
@@ -570,10 +574,9 @@ int edr_frame_unwrap(edr_frame_ctx_t *ctx, const void *buf, size_t len, const ui
     if (split) {
         if (r != csize)
             return EDR_EFRAME_LENGTH;
-        int jr = edr__pbjoin(ctx->ps, ctx->split, r, ctx->raw, h.raw_len);
-        if (jr)
-            return jr;
-        r = h.raw_len;
+        *raw = ctx->split;
+        *raw_len = r;
+        return 0;
     }
     if (r != h.raw_len)
         return EDR_EFRAME_LENGTH;
@@ -582,12 +585,32 @@ int edr_frame_unwrap(edr_frame_ctx_t *ctx, const void *buf, size_t len, const ui
     return 0;
 }
 
+int edr_frame_unwrap(edr_frame_ctx_t *ctx, const void *buf, size_t len, const uint8_t **raw,
+                     size_t *raw_len)
+{
+    edr_frame_header_t h;
+    int rc = payload(ctx, buf, len, raw, raw_len, &h);
+    if (rc || h.codec != EDR_FRAME_CODEC_ZSTD_SPLIT)
+        return rc;
+    if ((rc = edr__pbjoin(ctx->ps, *raw, *raw_len, ctx->raw, h.raw_len)))
+        return rc;
+    *raw = ctx->raw;
+    *raw_len = h.raw_len;
+    return 0;
+}
+
+int edr_frame_payload(edr_frame_ctx_t *ctx, const void *buf, size_t len, const uint8_t **out,
+                      size_t *out_len, edr_frame_header_t *h)
+{
+    return payload(ctx, buf, len, out, out_len, h);
+}
+
 int edr_frame_compressed_form(edr_frame_ctx_t *ctx, const void *raw, size_t raw_len,
                               const uint8_t **out, size_t *out_len)
 {
     *out = raw;
     *out_len = raw_len;
-    if (ctx->opts.uncompressed || ctx->opts.unsplit || raw_len < SPLIT_MIN)
+    if (ctx->opts.uncompressed || ctx->opts.unsplit || raw_len < ctx->opts.split_min)
         return 0;
     int rc = edr__pbsplit(ctx->ps, &edr__v1__event_batch__descriptor, raw, raw_len, out, out_len);
     if (rc == EDR_ENOMEM)

@@ -35,6 +35,8 @@
 #define PS_MAX_DEPTH   16
 #define PS_DIRECT      32 /* field numbers below this are looked up in tables */
 #define PS_MAX_FIELD   0x1fffffffu
+#define PS_OWN         32 /* a scanned node has at most this many value streams */
+#define PS_SCAN_FIELDS 64 /* fields of one scanned instance */
 
 enum { K_UNKNOWN = 0, K_LEAF, K_MSG };
 
@@ -51,6 +53,13 @@ typedef struct {
     uint16_t stream[PS_DIRECT];             /* 1 + stream of a value field, 0: none */
     ps_buf_t tags;
     const uint8_t *tp, *te; /* join: tag cursor */
+    uint16_t own[PS_OWN];   /* scan: the node's own streams */
+    uint32_t n_own;
+    uint32_t behind;        /* scan: instances a scan of the parent passed, not yet skipped */
+    const uint8_t *snap_tp; /* scan: the last scanned instance's start */
+    const uint8_t *snap_vp[PS_OWN], *snap_lp[PS_OWN];
+    uint16_t inst_kids[PS_SCAN_FIELDS]; /* children met in the last scanned instance */
+    uint32_t n_inst_kids;
 } ps_node_t;
 
 typedef struct {
@@ -489,7 +498,7 @@ out:
     return rc;
 }
 
-int edr__pbjoin(edr_pbsplit_t *s, const uint8_t *in, size_t n, uint8_t *out, size_t out_len)
+int edr__pbsplit_open(edr_pbsplit_t *s, const uint8_t *in, size_t n)
 {
     const uint8_t *p = in, *e = in + n;
     uint64_t ver, nn, ns, a, b, c, d;
@@ -500,12 +509,18 @@ int edr__pbjoin(edr_pbsplit_t *s, const uint8_t *in, size_t n, uint8_t *out, siz
     ps_node_t *root = &s->node[0];
     memset(root->child, 0, sizeof(root->child));
     memset(root->stream, 0, sizeof(root->stream));
+    root->n_own = 0;
+    root->behind = 0;
+    root->snap_tp = NULL;
     for (uint32_t i = 1; i < s->n_nodes; i++) {
         if (rd_varint(&p, e, &a) || rd_varint(&p, e, &b) || a >= i || b == 0 || b > PS_MAX_FIELD)
             return BAD;
         ps_node_t *nd = &s->node[i];
         memset(nd->child, 0, sizeof(nd->child));
         memset(nd->stream, 0, sizeof(nd->stream));
+        nd->n_own = 0;
+        nd->behind = 0;
+        nd->snap_tp = NULL;
         nd->parent = (uint32_t)a;
         nd->field = (uint32_t)b;
         ps_node_t *par = &s->node[a];
@@ -540,6 +555,9 @@ int edr__pbjoin(edr_pbsplit_t *s, const uint8_t *in, size_t n, uint8_t *out, siz
                 if (s->stream[j].node == a && s->stream[j].field == b)
                     return BAD;
         }
+        if (nd->n_own < PS_OWN)
+            nd->own[nd->n_own] = (uint16_t)i;
+        nd->n_own++; /* counted past PS_OWN: such a node cannot be scanned */
         st->lp = (const uint8_t *)(uintptr_t)c; /* lengths for now, pointers below */
         st->vp = (const uint8_t *)(uintptr_t)d;
         total += c + d;
@@ -565,8 +583,16 @@ int edr__pbjoin(edr_pbsplit_t *s, const uint8_t *in, size_t n, uint8_t *out, siz
         st->vp = p;
         st->ve = p += vl;
     }
+    return 0;
+}
+
+int edr__pbjoin(edr_pbsplit_t *s, const uint8_t *in, size_t n, uint8_t *out, size_t out_len)
+{
+    int rc = edr__pbsplit_open(s, in, n);
+    if (rc)
+        return rc;
     uint8_t *o = out;
-    int rc = join_msg(s, 0, 0, &o, out + out_len + EDR_PBJOIN_SLACK);
+    rc = join_msg(s, 0, 0, &o, out + out_len + EDR_PBJOIN_SLACK);
     if (rc)
         return (size_t)(o - out) > out_len ? EDR_EFRAME_LENGTH : rc;
     for (uint32_t i = 0; i < s->n_nodes; i++)
@@ -576,4 +602,189 @@ int edr__pbjoin(edr_pbsplit_t *s, const uint8_t *in, size_t n, uint8_t *out, siz
         if (s->stream[i].vp != s->stream[i].ve || s->stream[i].lp != s->stream[i].le)
             return BAD;
     return (size_t)(o - out) == out_len ? 0 : EDR_EFRAME_LENGTH;
+}
+
+/* ---- reading in place ---- */
+
+/* Advances the cursors of node ni (and of its children) past one instance,
+ * as joining it would, without writing anything. */
+static int skip_msg(edr_pbsplit_t *s, uint32_t ni, unsigned depth)
+{
+    ps_node_t *nd = &s->node[ni];
+    for (;;) {
+        uint64_t key, v;
+        if (nd->tp < nd->te && *nd->tp < 0x80)
+            key = *nd->tp++;
+        else if (rd_varint(&nd->tp, nd->te, &key))
+            return BAD;
+        if (key == 0)
+            return 0;
+        uint64_t f = key >> 3;
+        unsigned wt = key & 7;
+        if (f == 0 || f > PS_MAX_FIELD)
+            return BAD;
+        int c = wt != 2 ? -1 : f < PS_DIRECT ? nd->child[f] - 1 : join_child(s, nd, ni, (uint32_t)f);
+        if (c >= 0) {
+            int rc;
+            if (depth >= PS_MAX_DEPTH || (rc = skip_msg(s, (uint32_t)c, depth + 1)))
+                return BAD;
+            continue;
+        }
+        ps_stream_t *st = NULL;
+        if (f < PS_DIRECT)
+            st = nd->stream[f] ? &s->stream[nd->stream[f] - 1] : NULL;
+        else
+            for (uint32_t i = 0; i < s->n_streams && !st; i++)
+                if (s->stream[i].node == ni && s->stream[i].field == f)
+                    st = &s->stream[i];
+        if (!st)
+            return BAD;
+        switch (wt) {
+        case 0:
+            if (!(st->vp = varint_end(st->vp, st->ve)))
+                return BAD;
+            break;
+        case 1:
+        case 5: {
+            size_t w = wt == 1 ? 8 : 4;
+            if ((size_t)(st->ve - st->vp) < w)
+                return BAD;
+            st->vp += w;
+            break;
+        }
+        case 2:
+            if (rd_varint(&st->lp, st->le, &v) || v > (uint64_t)(st->ve - st->vp))
+                return BAD;
+            st->vp += v;
+            break;
+        default: return BAD;
+        }
+    }
+}
+
+int edr__pbsplit_child(const edr_pbsplit_t *s, uint32_t node, uint32_t field)
+{
+    if (node >= s->n_nodes)
+        return -1;
+    return join_child((edr_pbsplit_t *)s, &s->node[node], node, field);
+}
+
+int edr__pbsplit_scan(edr_pbsplit_t *s, uint32_t ni, uint64_t want, edr_pbsplit_field_t *out,
+                      size_t max, size_t *n_out)
+{
+    if (ni >= s->n_nodes)
+        return BAD;
+    ps_node_t *nd = &s->node[ni];
+    *n_out = 0;
+    if (nd->tp == nd->te)
+        return 0; /* no more instances */
+    if (nd->n_own > PS_OWN)
+        return BAD;
+    nd->snap_tp = nd->tp;
+    for (uint32_t i = 0; i < nd->n_own; i++) {
+        nd->snap_vp[i] = s->stream[nd->own[i]].vp;
+        nd->snap_lp[i] = s->stream[nd->own[i]].lp;
+    }
+    nd->n_inst_kids = 0;
+    for (;;) {
+        uint64_t key, v;
+        if (nd->tp < nd->te && *nd->tp < 0x80)
+            key = *nd->tp++;
+        else if (rd_varint(&nd->tp, nd->te, &key))
+            return BAD;
+        if (key == 0)
+            return 1;
+        uint64_t f = key >> 3;
+        unsigned wt = key & 7;
+        if (f == 0 || f > PS_MAX_FIELD)
+            return BAD;
+        edr_pbsplit_field_t spare, *o = &spare;
+        if (f < 64 && (want >> f & 1)) {
+            if (*n_out == max)
+                return BAD;
+            o = &out[(*n_out)++];
+        }
+        o->field = (uint32_t)f;
+        o->wt = wt;
+        o->num = 0;
+        o->val = NULL;
+        o->len = 0;
+        o->child = wt != 2 ? -1 : f < PS_DIRECT ? nd->child[f] - 1 : join_child(s, nd, ni, (uint32_t)f);
+        if (o->child >= 0) { /* passed over: skipped only when a later join needs it */
+            s->node[o->child].behind++;
+            if (nd->n_inst_kids < PS_SCAN_FIELDS)
+                nd->inst_kids[nd->n_inst_kids] = (uint16_t)o->child;
+            nd->n_inst_kids++; /* past the limit the instance cannot be joined */
+            continue;
+        }
+        ps_stream_t *st = NULL;
+        if (f < PS_DIRECT)
+            st = nd->stream[f] ? &s->stream[nd->stream[f] - 1] : NULL;
+        else
+            for (uint32_t i = 0; i < s->n_streams && !st; i++)
+                if (s->stream[i].node == ni && s->stream[i].field == f)
+                    st = &s->stream[i];
+        if (!st)
+            return BAD;
+        switch (wt) {
+        case 0:
+            if (rd_varint(&st->vp, st->ve, &o->num))
+                return BAD;
+            break;
+        case 1:
+        case 5: {
+            size_t w = wt == 1 ? 8 : 4;
+            if ((size_t)(st->ve - st->vp) < w)
+                return BAD;
+            for (size_t k = 0; k < w; k++)
+                o->num |= (uint64_t)st->vp[k] << (8 * k);
+            st->vp += w;
+            break;
+        }
+        case 2:
+            if (rd_varint(&st->lp, st->le, &v) || v > (uint64_t)(st->ve - st->vp))
+                return BAD;
+            o->val = st->vp;
+            o->len = (size_t)v;
+            st->vp += v;
+            break;
+        default: return BAD;
+        }
+    }
+}
+
+int edr__pbsplit_join_last(edr_pbsplit_t *s, uint32_t ni, uint8_t *out, size_t cap,
+                           size_t *len)
+{
+    if (ni >= s->n_nodes || !s->node[ni].snap_tp || s->node[ni].n_inst_kids > PS_SCAN_FIELDS)
+        return BAD;
+    ps_node_t *nd = &s->node[ni];
+    /* the children this instance holds are its own, not passed over */
+    for (uint32_t i = 0; i < nd->n_inst_kids; i++)
+        s->node[nd->inst_kids[i]].behind--;
+    /* bring every child up to this instance: skip what earlier scans passed */
+    for (uint32_t c = ni + 1; c < s->n_nodes; c++) {
+        ps_node_t *cn = &s->node[c];
+        if (cn->parent != ni)
+            continue;
+        for (; cn->behind; cn->behind--) {
+            int rc = skip_msg(s, c, 1);
+            if (rc)
+                return rc;
+        }
+    }
+    nd->tp = nd->snap_tp;
+    for (uint32_t i = 0; i < nd->n_own; i++) {
+        s->stream[nd->own[i]].vp = nd->snap_vp[i];
+        s->stream[nd->own[i]].lp = nd->snap_lp[i];
+    }
+    nd->n_inst_kids = 0;
+    if (cap < EDR_PBJOIN_SLACK)
+        return EDR_EFRAME_LENGTH;
+    uint8_t *o = out;
+    int rc = join_msg(s, ni, 1, &o, out + cap);
+    *len = (size_t)(o - out);
+    if (rc == 0 && *len > cap - EDR_PBJOIN_SLACK)
+        rc = EDR_EFRAME_LENGTH;
+    return rc;
 }

@@ -37,4 +37,43 @@ int edr__pbsplit(edr_pbsplit_t *s, const ProtobufCMessageDescriptor *root, const
 
 int edr__pbjoin(edr_pbsplit_t *s, const uint8_t *in, size_t n, uint8_t *out, size_t out_len);
 
+/* ---- reading a split form in place ----
+ *
+ * Readers that want a few events of a batch need not join all of it. After
+ * edr__pbsplit_open, edr__pbsplit_scan reads the instances of one node in
+ * order (the events of a batch, say): the node's own scalar and string
+ * fields, while submessage fields are only noted (their child node) and
+ * skipped later, when needed. edr__pbsplit_join_last then joins the
+ * instance just scanned, submessages included, into serialized protobuf.
+ * A scan of a node's instances may be interleaved with joins of them, but
+ * not with scans of its parent or children. */
+
+typedef struct {
+    uint32_t field;
+    unsigned wt;        /* wire type */
+    uint64_t num;       /* varint and fixed values */
+    const uint8_t *val; /* length-delimited leaf: contents in the split form */
+    size_t len;
+    int child;          /* submessage: its node, else -1 */
+} edr_pbsplit_field_t;
+
+/* Reads the directory; 0 or EDR_EFRAME_PROTOBUF. `in` must outlive the use. */
+int edr__pbsplit_open(edr_pbsplit_t *s, const uint8_t *in, size_t n);
+
+/* Node of the submessage field `field` of node `node` (0 is the root), or -1. */
+int edr__pbsplit_child(const edr_pbsplit_t *s, uint32_t node, uint32_t field);
+
+/* Reads the next instance of `node`, reporting in out the fields whose
+ * number is a bit of `want` (fields 1..63), in wire order; the others are
+ * passed over. Returns 1, 0 when no instance is left, or
+ * EDR_EFRAME_PROTOBUF (also when more than max fields are to be reported). */
+int edr__pbsplit_scan(edr_pbsplit_t *s, uint32_t node, uint64_t want, edr_pbsplit_field_t *out,
+                      size_t max, size_t *n_out);
+
+/* Joins the instance of `node` last returned by edr__pbsplit_scan into out
+ * (room for cap bytes, of which EDR_PBJOIN_SLACK are slack); *len gets its
+ * length. Returns 0, EDR_EFRAME_PROTOBUF or EDR_EFRAME_LENGTH. */
+int edr__pbsplit_join_last(edr_pbsplit_t *s, uint32_t node, uint8_t *out, size_t cap,
+                           size_t *len);
+
 #endif

@@ -5,6 +5,7 @@
 #include "edr/err.h"
 #include "edr/frame.h"
 #include "edr/log.h"
+#include "pbsplit.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,6 +32,7 @@ struct edr_store {
     rocksdb_options_t *cf_opts[CF__COUNT];
     rocksdb_readoptions_t *ro;
     edr_frame_ctx_t *fctx;
+    edr_pbsplit_t *ps; /* entity walks over split (codec 2) blocks */
     char secdir[256];
     edr_arena_t arena; /* process records unpacked during walks */
     edr_arena_t ev_arena; /* events unpacked one by one by entity walks */
@@ -119,7 +121,8 @@ edr_store_t *edr_store_open(const char *root, const edr_store_opts_t *opts, char
     }
     edr_frame_opts_t fo = {.max_raw_len = opts ? (uint32_t)opts->max_raw_len : 0};
     s->fctx = edr_frame_ctx_new(&fo);
-    if (!s->fctx)
+    s->ps = edr__pbsplit_new();
+    if (!s->fctx || !s->ps)
         goto oom;
     if (opts && opts->dict_dir && *opts->dict_dir &&
         edr_frame_ctx_load_dicts(s->fctx, opts->dict_dir) < 0) {
@@ -163,6 +166,7 @@ void edr_store_destroy(edr_store_t *s)
     if (s->ro)
         rocksdb_readoptions_destroy(s->ro);
     edr_frame_ctx_destroy(s->fctx);
+    edr__pbsplit_free(s->ps);
     if (s->secdir[0])
         nftw(s->secdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     edr_arena_close(&s->arena);
@@ -615,6 +619,164 @@ static int pb_field(const uint8_t **p, const uint8_t *end, uint64_t *num, const 
     return (int)(tag >> 3);
 }
 
+/* Restores an event's in-memory form as edr_batch_unpack does, its identity
+ * from its actor (NULL: its own) and its absolute time offset. */
+static void sel_restore(Edr__V1__Event *e, const Edr__V1__Actor *a, uint64_t offset)
+{
+    if (a) {
+        e->entity_id = a->entity_id;
+        e->parent_entity_id = a->parent_entity_id;
+        e->pid = a->pid;
+        e->actor = 0;
+    }
+    if (e->tid == 0)
+        e->tid = e->pid;
+    e->time_offset_ns = (int64_t)offset;
+}
+
+#define BIT(f) (1ull << (f))
+
+/* block_walk_sel over a split (codec 2) block, read in place: the header
+ * fields, the actor table and each event's time delta, entity id and actor
+ * index come from their own streams, and only the matching events are
+ * joined back and unpacked. Same returns as block_walk_sel. */
+static int block_walk_sel_split(edr_store_t *s, const uint8_t *form, size_t n, size_t raw_len,
+                                const uint8_t *entity, uint64_t from_ns, uint64_t to_ns,
+                                const edr_block_key_t *key, edr_store_event_fn fn, void *ud)
+{
+    edr_pbsplit_t *ps = s->ps;
+    edr_pbsplit_field_t fl[16];
+    size_t nf;
+    uint64_t ver = 0;
+    Edr__V1__EventBatch hb = EDR__V1__EVENT_BATCH__INIT;
+    if (edr__pbsplit_open(ps, form, n) || edr__pbsplit_scan(ps, 0, BIT(1) | BIT(3) | BIT(4), fl,
+                                                           16, &nf) != 1)
+        return 1;
+    for (size_t i = 0; i < nf; i++) {
+        if (fl[i].wt != 0)
+            return 1;
+        if (fl[i].field == 1)
+            ver = fl[i].num;
+        else if (fl[i].field == 3)
+            hb.seq = fl[i].num;
+        else
+            hb.base_time_ns = fl[i].num;
+    }
+    if (ver != EDR_BATCH_SCHEMA_VERSION)
+        return 1;
+    hb.schema_version = (uint32_t)ver;
+    edr_arena_reset(&s->ev_arena);
+    int sn = edr__pbsplit_child(ps, 0, 2), an = edr__pbsplit_child(ps, 0, 6),
+        en = edr__pbsplit_child(ps, 0, 5);
+    if (en < 0)
+        return 0; /* no events */
+    /* the actors that are the entity */
+    struct {
+        uint32_t idx;
+        Edr__V1__Actor a;
+    } act[SEL_MAX_ACTORS];
+    unsigned n_act = 0;
+    uint32_t n_actors = 0;
+    int r;
+    while (an >= 0 && (r = edr__pbsplit_scan(ps, (uint32_t)an, BIT(1) | BIT(2) | BIT(3), fl, 16,
+                                             &nf)) == 1) {
+        n_actors++;
+        Edr__V1__Actor a = EDR__V1__ACTOR__INIT;
+        for (size_t i = 0; i < nf; i++) {
+            if (fl[i].field == 3 && fl[i].wt == 0)
+                a.pid = (uint32_t)fl[i].num;
+            else if (fl[i].wt != 2)
+                return 1;
+            else if (fl[i].field == 1)
+                a.entity_id = (ProtobufCBinaryData){fl[i].len, (uint8_t *)fl[i].val};
+            else
+                a.parent_entity_id = (ProtobufCBinaryData){fl[i].len, (uint8_t *)fl[i].val};
+        }
+        if (a.entity_id.len != 16 || memcmp(a.entity_id.data, entity, 16))
+            continue;
+        if (n_act == SEL_MAX_ACTORS)
+            return 1;
+        /* the ids are copied: the split form lives only until the next decode */
+        uint8_t *ids = edr_arena_alloc(&s->ev_arena, 16 + a.parent_entity_id.len);
+        if (!ids)
+            return 1;
+        memcpy(ids, a.entity_id.data, 16);
+        if (a.parent_entity_id.len)
+            memcpy(ids + 16, a.parent_entity_id.data, a.parent_entity_id.len);
+        a.entity_id.data = ids;
+        a.parent_entity_id.data = a.parent_entity_id.len ? ids + 16 : NULL;
+        act[n_act].idx = n_actors;
+        act[n_act].a = a;
+        n_act++;
+    }
+    if (an >= 0 && r != 0)
+        return 1;
+    uint8_t *buf = NULL;
+    uint64_t acc = 0;
+    int called = 0;
+    while ((r = edr__pbsplit_scan(ps, (uint32_t)en, BIT(1) | BIT(2) | BIT(6), fl, 16, &nf)) == 1) {
+        uint64_t dt = 0, actor = 0;
+        const uint8_t *eid = NULL;
+        size_t el = 0;
+        for (size_t i = 0; i < nf; i++) {
+            if (fl[i].field == 2 && fl[i].wt == 2) {
+                eid = fl[i].val;
+                el = fl[i].len;
+            } else if (fl[i].wt != 0) {
+                goto bad;
+            } else if (fl[i].field == 1) {
+                dt = fl[i].num;
+            } else {
+                actor = fl[i].num;
+            }
+        }
+        if (actor > n_actors)
+            goto bad;
+        acc += (uint64_t)(int64_t)((dt >> 1) ^ (~(dt & 1) + 1)); /* zigzag */
+        const Edr__V1__Actor *a = NULL;
+        if (actor) {
+            for (unsigned j = 0; j < n_act && !a; j++)
+                if (act[j].idx == actor)
+                    a = &act[j].a;
+            if (!a)
+                continue;
+        } else if (el != 16 || memcmp(eid, entity, 16)) {
+            continue;
+        }
+        uint64_t t = hb.base_time_ns + acc;
+        if (t < from_ns || (to_ns && t >= to_ns))
+            continue;
+        size_t cap = raw_len + EDR_PBJOIN_SLACK, len;
+        if (!buf && !(buf = edr_arena_alloc(&s->ev_arena, cap)))
+            goto bad;
+        if (edr__pbsplit_join_last(ps, (uint32_t)en, buf, cap, &len))
+            goto bad;
+        Edr__V1__Event *e = edr__v1__event__unpack(&s->ev_arena.pb, len, buf);
+        if (!e)
+            goto bad;
+        sel_restore(e, a, acc);
+        if (!hb.sensor && sn >= 0) {
+            uint8_t *sb = edr_arena_alloc(&s->ev_arena, cap);
+            size_t sl;
+            if (!sb || edr__pbsplit_scan(ps, (uint32_t)sn, 0, fl, 16, &nf) != 1 ||
+                edr__pbsplit_join_last(ps, (uint32_t)sn, sb, cap, &sl) ||
+                !(hb.sensor = edr__v1__sensor_info__unpack(&s->ev_arena.pb, sl, sb)))
+                goto bad;
+        }
+        called = 1;
+        int rc = fn(&hb, e, key, ud);
+        if (rc)
+            return rc;
+    }
+    if (r == 0)
+        return 0;
+bad:
+    if (!called)
+        return 1; /* nothing delivered yet: the full decode reports it */
+    edr_log_warn("store: stored block does not decode after a delivered event");
+    return 0;
+}
+
 /* 0: done (fn may have been called); 1: fall back to a full decode;
  * other: the callback's non-zero return or an error. */
 static int block_walk_sel(edr_store_t *s, const char *frame, size_t flen, const uint8_t *entity,
@@ -635,8 +797,12 @@ static int block_walk_sel(edr_store_t *s, const char *frame, size_t flen, const 
     unsigned n_act = 0;
     uint32_t n_actors = 0;
     int f;
-    if (edr_frame_unwrap(s->fctx, frame, flen, &raw, &raw_len))
+    edr_frame_header_t h;
+    if (edr_frame_payload(s->fctx, frame, flen, &raw, &raw_len, &h))
         return 1;
+    if (h.codec == EDR_FRAME_CODEC_ZSTD_SPLIT)
+        return block_walk_sel_split(s, raw, raw_len, h.raw_len, entity, from_ns, to_ns, key, fn,
+                                    ud);
     /* pass 1: header and the actors that are the entity */
     end = raw + raw_len;
     for (p = raw; (f = pb_field(&p, end, &num, &v, &vl)) > 0;) {
@@ -719,19 +885,11 @@ static int block_walk_sel(edr_store_t *s, const char *frame, size_t flen, const 
         Edr__V1__Event *e = edr__v1__event__unpack(&s->ev_arena.pb, vl, v);
         if (!e)
             goto bad;
-        if (match >= 0) {
-            if (!act[match].a &&
-                !(act[match].a = edr__v1__actor__unpack(&s->ev_arena.pb, act[match].len,
-                                                       act[match].msg)))
-                goto bad;
-            e->entity_id = act[match].a->entity_id;
-            e->parent_entity_id = act[match].a->parent_entity_id;
-            e->pid = act[match].a->pid;
-            e->actor = 0;
-        }
-        if (e->tid == 0)
-            e->tid = e->pid;
-        e->time_offset_ns = (int64_t)acc;
+        if (match >= 0 && !act[match].a &&
+            !(act[match].a =
+                  edr__v1__actor__unpack(&s->ev_arena.pb, act[match].len, act[match].msg)))
+            goto bad;
+        sel_restore(e, match >= 0 ? act[match].a : NULL, acc);
         if (!have_sensor && sensor) {
             hb.sensor = edr__v1__sensor_info__unpack(&s->ev_arena.pb, sensor_len, sensor);
             if (!hb.sensor)

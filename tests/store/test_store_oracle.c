@@ -34,7 +34,12 @@ typedef struct {
     uint64_t start, end;
     uint8_t first[EDR_BLOCK_KEY_LEN], last[EDR_BLOCK_KEY_LEN];
     int has_parent, has_start, seen;
+    uint32_t n_events; /* events of which it is the actor */
+    uint64_t ev_fp;    /* sum of a hash of each such event (in-memory form) */
+    int split;         /* its host's batches are frame codec 2 */
 } ent_t;
+
+static int cur_split; /* the batch given to oracle_batch is codec 2 */
 
 typedef struct {
     uint64_t h;  /* xxh3 of the path, or of the 16-byte remote address */
@@ -119,6 +124,20 @@ static void path_add(const char *p, const uint8_t *bk)
         assert_non_null(x->path = strdup(p));
 }
 
+/* Hash of an event in its in-memory form, with its absolute time. */
+static uint64_t ev_hash(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
+{
+    size_t n = protobuf_c_message_get_packed_size(&e->base);
+    uint8_t *p = malloc(n + 8);
+    assert_non_null(p);
+    protobuf_c_message_pack(&e->base, p);
+    uint64_t t = b->base_time_ns + (uint64_t)e->time_offset_ns;
+    memcpy(p + n, &t, 8);
+    uint64_t h = XXH3_64bits(p, n + 8);
+    free(p);
+    return h;
+}
+
 /* What the store must say about one batch, following the documented rules. */
 static void oracle_batch(const Edr__V1__EventBatch *b)
 {
@@ -135,6 +154,9 @@ static void oracle_batch(const Edr__V1__EventBatch *b)
         ent_t *en = NULL;
         if (e->entity_id.len == 16) {
             en = ent_get(e->entity_id.data);
+            en->split = cur_split;
+            en->n_events++;
+            en->ev_fp += ev_hash(b, e);
             if (!en->seen) {
                 memcpy(en->first, bk, EDR_BLOCK_KEY_LEN);
                 memcpy(en->last, bk, EDR_BLOCK_KEY_LEN);
@@ -218,7 +240,12 @@ static int setup(void **state)
         assert_non_null(w[i] = edr_store_writer_open(dir, (uint32_t)i, NULL, err, sizeof(err)));
     edr_synth_opts_t so = {.hosts = HOSTS, .seed = 11};
     edr_synth_t *sy = edr_synth_new(&so);
-    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL), *dec = edr_frame_ctx_new(NULL);
+    /* hosts 2, 3, 6 and 7 send split batches whatever their size (frame codec
+     * 2), the others never, so each shard holds both codecs and entity walks
+     * read split blocks in place */
+    edr_frame_opts_t so1 = {.unsplit = 1}, so2 = {.split_min = 1};
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(&so1), *dec = edr_frame_ctx_new(NULL),
+                    *enc2 = edr_frame_ctx_new(&so2);
     edr_arena_t a;
     edr_arena_init(&a, 1 << 16);
     for (int i = 0; i < BATCHES; i++) {
@@ -237,8 +264,11 @@ static int setup(void **state)
             const uint8_t *fr;
             size_t fl;
             Edr__V1__EventBatch *d;
-            assert_int_equal(edr_frame_encode(enc, b, 0, &fr, &fl), 0);
+            int split = (h / 2) % 2;
+            assert_int_equal(edr_frame_encode(split ? enc2 : enc, b, 0, &fr, &fl), 0);
+            assert_int_equal(fr[5], split ? EDR_FRAME_CODEC_ZSTD_SPLIT : EDR_FRAME_CODEC_ZSTD);
             assert_int_equal(edr_frame_decode(dec, fr, fl, &d), 0);
+            cur_split = split;
             oracle_batch(d);
             assert_int_equal(edr_store_writer_add(w[h % 2], fr, fl, d), 0);
             edr_arena_reset(&a);
@@ -253,6 +283,7 @@ static int setup(void **state)
     }
     edr_arena_close(&a);
     edr_frame_ctx_destroy(enc);
+    edr_frame_ctx_destroy(enc2);
     edr_frame_ctx_destroy(dec);
     edr_synth_destroy(sy);
     return 0;
@@ -513,6 +544,45 @@ static void test_hash_processes(void **state)
     edr_store_destroy(r);
 }
 
+struct evs {
+    uint32_t n;
+    uint64_t fp;
+};
+
+static int ev_fn(const Edr__V1__EventBatch *b, const Edr__V1__Event *e, const edr_block_key_t *k,
+                 void *ud)
+{
+    (void)k;
+    struct evs *c = ud;
+    c->n++;
+    c->fp += ev_hash(b, e);
+    return 0;
+}
+
+/* Every process's events, read through the selective walk of both codecs
+ * (hosts 2, 3, 6, 7 are split): the same events, byte for byte, as a full
+ * decode of the written batches. */
+static void test_entity_events(void **state)
+{
+    (void)state;
+    char err[256];
+    edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
+    assert_non_null(r);
+    size_t split = 0, plain = 0;
+    for (size_t i = 0; i < o.n_ents; i++) {
+        struct evs got = {0};
+        assert_int_equal(edr_store_entity_events(r, o.ents[i].id, 0, 0, ev_fn, &got), 0);
+        if (got.n != o.ents[i].n_events || got.fp != o.ents[i].ev_fp)
+            fail_msg("entity %zu: %u events (fingerprint %llx), want %u (%llx)", i, got.n,
+                     (unsigned long long)got.fp, o.ents[i].n_events,
+                     (unsigned long long)o.ents[i].ev_fp);
+        if (o.ents[i].n_events)
+            o.ents[i].split ? split++ : plain++;
+    }
+    assert_true(split > 50 && plain > 50);
+    edr_store_destroy(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -520,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_children),
         cmocka_unit_test(test_postings),
         cmocka_unit_test(test_hash_processes),
+        cmocka_unit_test(test_entity_events),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -50,6 +50,7 @@ typedef struct edr_frame_opts {
     int zstd_level;       /* 0 = default (3) */
     int uncompressed;     /* 1: codec none (debugging); dictionaries force zstd */
     int unsplit;          /* 1: zstd over the batch as serialized (codec 1), not its split form */
+    uint32_t split_min;   /* smallest serialized batch that is split; 0 = 16 KiB */
 } edr_frame_opts_t;
 
 /* A trained zstd dictionary, usable for both directions. */
@@ -107,6 +108,12 @@ int edr_frame_header_parse(const edr_frame_ctx_t *ctx, const void *buf, size_t l
  * *raw points into the context, valid until the next call. */
 int edr_frame_unwrap(edr_frame_ctx_t *ctx, const void *buf, size_t len, const uint8_t **raw,
                      size_t *raw_len);
+
+/* Same as edr_frame_unwrap, but a codec-2 payload is left in its split form
+ * (core/src/pbsplit.h), for readers that take a few events from it without
+ * joining it all. *h gets the header: h->codec says which form *out is. */
+int edr_frame_payload(edr_frame_ctx_t *ctx, const void *buf, size_t len, const uint8_t **out,
+                      size_t *out_len, edr_frame_header_t *h);
 
 /* Decodes one frame (exactly len bytes). The batch lives in the context's
  * arena until the next decode; do not free it. Returns 0 or a distinct
