@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # bench ingest: the collector's store against PostgreSQL 15 (COPY) and SQLite (WAL, 10k rows per
 # transaction) on the same synthetic events: ingest rate, bytes/event, three query latencies.
-# Usage: bench/run ingest [--events N] [--no-peers]
+# Usage: bench/run ingest [--events N] [--no-peers] [--unsplit]
 set -euo pipefail
 BUILD=${EDR_BUILD:-build}
 events=2000000
 peers=1
+codec=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --events) events=$2; shift 2 ;;
     --no-peers) peers=0; shift ;;
-    *) echo "usage: bench/run ingest [--events N] [--no-peers]" >&2; exit 2 ;;
+    --unsplit) codec=(--unsplit); shift ;;
+    *) echo "usage: bench/run ingest [--events N] [--no-peers] [--unsplit]" >&2; exit 2 ;;
   esac
 done
 work=$(mktemp -d /tmp/edr-bench-ingest.XXXXXX)
@@ -24,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 now() { date +%s.%N; }
 
-"$BUILD/bench/bench_ingest" --events "$events" --store "$work/store" --peer-dir "$work/peer" 2> >(grep -v CONFWARN >&2) | tee "$work/edr.out"
+"$BUILD/bench/bench_ingest" --events "$events" "${codec[@]}" --store "$work/store" --peer-dir "$work/peer" 2> >(grep -v CONFWARN >&2) | tee "$work/edr.out"
 [ "$peers" = 1 ] || exit 0
 # the same sampled keys for every peer (at most $nq of them: one client session each)
 nq=300
