@@ -398,6 +398,55 @@ static int join_child(edr_pbsplit_t *s, const ps_node_t *nd, uint32_t ni, uint32
     return -1;
 }
 
+/* The submessage node of field f of node ni (nd), or -1. */
+static inline int node_child(edr_pbsplit_t *s, const ps_node_t *nd, uint32_t ni, uint32_t f)
+{
+    return f < PS_DIRECT ? nd->child[f] - 1 : join_child(s, nd, ni, f);
+}
+
+/* The value stream of field f of node ni (nd), or NULL. */
+static inline ps_stream_t *node_stream(edr_pbsplit_t *s, const ps_node_t *nd, uint32_t ni,
+                                       uint32_t f)
+{
+    if (f < PS_DIRECT)
+        return nd->stream[f] ? &s->stream[nd->stream[f] - 1] : NULL;
+    for (uint32_t i = 0; i < s->n_streams; i++)
+        if (s->stream[i].node == ni && s->stream[i].field == f)
+            return &s->stream[i];
+    return NULL;
+}
+
+/* Takes one value of wire type wt from a stream: its number (varints and
+ * fixed values) or its contents (length-delimited). 0 or -1 when the
+ * stream does not hold it. */
+static int take_value(ps_stream_t *st, unsigned wt, uint64_t *num, const uint8_t **val,
+                      size_t *len)
+{
+    uint64_t v;
+    *num = 0;
+    switch (wt) {
+    case 0: return rd_varint(&st->vp, st->ve, num);
+    case 1:
+    case 5: {
+        size_t w = wt == 1 ? 8 : 4;
+        if ((size_t)(st->ve - st->vp) < w)
+            return -1;
+        for (size_t k = 0; k < w; k++)
+            *num |= (uint64_t)st->vp[k] << (8 * k);
+        st->vp += w;
+        return 0;
+    }
+    case 2:
+        if (rd_varint(&st->lp, st->le, &v) || v > (uint64_t)(st->ve - st->vp))
+            return -1;
+        *val = st->vp;
+        *len = (size_t)v;
+        st->vp += v;
+        return 0;
+    default: return -1;
+    }
+}
+
 /* Joins one message instance of node ni at *op (bounded by oe). The hot
  * path is a one-byte key and a short value: the output is checked for 20
  * bytes of room once per field, which covers a key and a varint; the
@@ -424,7 +473,7 @@ static int join_msg(edr_pbsplit_t *s, uint32_t ni, unsigned depth, uint8_t **op,
         if (f == 0 || f > PS_MAX_FIELD || oe - o < 20)
             goto out;
         o = copy_to(o, k0, (size_t)(tp - k0));
-        int c = wt != 2 ? -1 : f < PS_DIRECT ? nd->child[f] - 1 : join_child(s, nd, ni, (uint32_t)f);
+        int c = wt != 2 ? -1 : node_child(s, nd, ni, (uint32_t)f);
         if (c >= 0) {
             if (depth >= PS_MAX_DEPTH)
                 goto out;
@@ -448,13 +497,7 @@ static int join_msg(edr_pbsplit_t *s, uint32_t ni, unsigned depth, uint8_t **op,
             }
             continue;
         }
-        ps_stream_t *st = NULL;
-        if (f < PS_DIRECT)
-            st = nd->stream[f] ? &s->stream[nd->stream[f] - 1] : NULL;
-        else
-            for (uint32_t i = 0; i < s->n_streams && !st; i++)
-                if (s->stream[i].node == ni && s->stream[i].field == f)
-                    st = &s->stream[i];
+        ps_stream_t *st = node_stream(s, nd, ni, (uint32_t)f);
         if (!st)
             goto out;
         const uint8_t *vp = st->vp, *ve = st->ve;
@@ -623,42 +666,18 @@ static int skip_msg(edr_pbsplit_t *s, uint32_t ni, unsigned depth)
         unsigned wt = key & 7;
         if (f == 0 || f > PS_MAX_FIELD)
             return BAD;
-        int c = wt != 2 ? -1 : f < PS_DIRECT ? nd->child[f] - 1 : join_child(s, nd, ni, (uint32_t)f);
+        int c = wt != 2 ? -1 : node_child(s, nd, ni, (uint32_t)f);
         if (c >= 0) {
             int rc;
             if (depth >= PS_MAX_DEPTH || (rc = skip_msg(s, (uint32_t)c, depth + 1)))
                 return BAD;
             continue;
         }
-        ps_stream_t *st = NULL;
-        if (f < PS_DIRECT)
-            st = nd->stream[f] ? &s->stream[nd->stream[f] - 1] : NULL;
-        else
-            for (uint32_t i = 0; i < s->n_streams && !st; i++)
-                if (s->stream[i].node == ni && s->stream[i].field == f)
-                    st = &s->stream[i];
-        if (!st)
+        ps_stream_t *st = node_stream(s, nd, ni, (uint32_t)f);
+        const uint8_t *val;
+        size_t len;
+        if (!st || take_value(st, wt, &v, &val, &len))
             return BAD;
-        switch (wt) {
-        case 0:
-            if (!(st->vp = varint_end(st->vp, st->ve)))
-                return BAD;
-            break;
-        case 1:
-        case 5: {
-            size_t w = wt == 1 ? 8 : 4;
-            if ((size_t)(st->ve - st->vp) < w)
-                return BAD;
-            st->vp += w;
-            break;
-        }
-        case 2:
-            if (rd_varint(&st->lp, st->le, &v) || v > (uint64_t)(st->ve - st->vp))
-                return BAD;
-            st->vp += v;
-            break;
-        default: return BAD;
-        }
     }
 }
 
@@ -687,7 +706,7 @@ int edr__pbsplit_scan(edr_pbsplit_t *s, uint32_t ni, uint64_t want, edr_pbsplit_
     }
     nd->n_inst_kids = 0;
     for (;;) {
-        uint64_t key, v;
+        uint64_t key;
         if (nd->tp < nd->te && *nd->tp < 0x80)
             key = *nd->tp++;
         else if (rd_varint(&nd->tp, nd->te, &key))
@@ -709,7 +728,7 @@ int edr__pbsplit_scan(edr_pbsplit_t *s, uint32_t ni, uint64_t want, edr_pbsplit_
         o->num = 0;
         o->val = NULL;
         o->len = 0;
-        o->child = wt != 2 ? -1 : f < PS_DIRECT ? nd->child[f] - 1 : join_child(s, nd, ni, (uint32_t)f);
+        o->child = wt != 2 ? -1 : node_child(s, nd, ni, (uint32_t)f);
         if (o->child >= 0) { /* passed over: skipped only when a later join needs it */
             s->node[o->child].behind++;
             if (nd->n_inst_kids < PS_SCAN_FIELDS)
@@ -717,39 +736,9 @@ int edr__pbsplit_scan(edr_pbsplit_t *s, uint32_t ni, uint64_t want, edr_pbsplit_
             nd->n_inst_kids++; /* past the limit the instance cannot be joined */
             continue;
         }
-        ps_stream_t *st = NULL;
-        if (f < PS_DIRECT)
-            st = nd->stream[f] ? &s->stream[nd->stream[f] - 1] : NULL;
-        else
-            for (uint32_t i = 0; i < s->n_streams && !st; i++)
-                if (s->stream[i].node == ni && s->stream[i].field == f)
-                    st = &s->stream[i];
-        if (!st)
+        ps_stream_t *st = node_stream(s, nd, ni, (uint32_t)f);
+        if (!st || take_value(st, wt, &o->num, &o->val, &o->len))
             return BAD;
-        switch (wt) {
-        case 0:
-            if (rd_varint(&st->vp, st->ve, &o->num))
-                return BAD;
-            break;
-        case 1:
-        case 5: {
-            size_t w = wt == 1 ? 8 : 4;
-            if ((size_t)(st->ve - st->vp) < w)
-                return BAD;
-            for (size_t k = 0; k < w; k++)
-                o->num |= (uint64_t)st->vp[k] << (8 * k);
-            st->vp += w;
-            break;
-        }
-        case 2:
-            if (rd_varint(&st->lp, st->le, &v) || v > (uint64_t)(st->ve - st->vp))
-                return BAD;
-            o->val = st->vp;
-            o->len = (size_t)v;
-            st->vp += v;
-            break;
-        default: return BAD;
-        }
     }
 }
 

@@ -619,6 +619,16 @@ static int pb_field(const uint8_t **p, const uint8_t *end, uint64_t *num, const 
     return (int)(tag >> 3);
 }
 
+/* A selective walk met bad data: fall back to a full decode (1), which
+ * reports it, unless events were already delivered. */
+static int sel_bad(int called)
+{
+    if (!called)
+        return 1;
+    edr_log_warn("store: stored block does not decode after a delivered event");
+    return 0;
+}
+
 /* Restores an event's in-memory form as edr_batch_unpack does, its identity
  * from its actor (NULL: its own) and its absolute time offset. */
 static void sel_restore(Edr__V1__Event *e, const Edr__V1__Actor *a, uint64_t offset)
@@ -771,10 +781,7 @@ static int block_walk_sel_split(edr_store_t *s, const uint8_t *form, size_t n, s
     if (r == 0)
         return 0;
 bad:
-    if (!called)
-        return 1; /* nothing delivered yet: the full decode reports it */
-    edr_log_warn("store: stored block does not decode after a delivered event");
-    return 0;
+    return sel_bad(called);
 }
 
 /* 0: done (fn may have been called); 1: fall back to a full decode;
@@ -904,10 +911,7 @@ static int block_walk_sel(edr_store_t *s, const char *frame, size_t flen, const 
     if (f == 0)
         return 0;
 bad:
-    if (!called)
-        return 1; /* nothing delivered yet: the full decode reports it */
-    edr_log_warn("store: stored block does not decode after a delivered event");
-    return 0;
+    return sel_bad(called);
 }
 
 /* Events of one entity in one block: selective decode, else a full one. */

@@ -642,6 +642,15 @@ static uint8_t *with_split_form(const uint8_t *f, const uint8_t *form, size_t n,
     return out;
 }
 
+/* Decoding frame f with its payload replaced by the split form gives want. */
+static void expect_form(fx_t *fx, const uint8_t *f, const uint8_t *form, size_t n, int want)
+{
+    size_t bl;
+    uint8_t *g = with_split_form(f, form, n, &bl);
+    assert_int_equal(decode(fx, g, bl), want);
+    free(g);
+}
+
 static void test_split_form_defects(void **state)
 {
     fx_t *fx = *state;
@@ -651,36 +660,20 @@ static void test_split_form_defects(void **state)
     uint8_t *form = split_form(f, len, &n);
     uint8_t *bad = malloc(n + 8);
     uint8_t *g;
-    /* unchanged: decodes */
-    g = with_split_form(f, form, n, &bl);
-    assert_int_equal(decode(fx, g, bl), 0);
-    free(g);
-    /* unknown split version */
+    expect_form(fx, f, form, n, 0); /* unchanged: decodes */
     memcpy(bad, form, n);
-    bad[0] = 9;
-    g = with_split_form(f, bad, n, &bl);
-    assert_int_equal(decode(fx, g, bl), EDR_EFRAME_PROTOBUF);
-    free(g);
-    /* one byte short, and one byte too many */
-    g = with_split_form(f, form, n - 1, &bl);
-    assert_int_equal(decode(fx, g, bl), EDR_EFRAME_PROTOBUF);
-    free(g);
+    bad[0] = 9; /* unknown split version */
+    expect_form(fx, f, bad, n, EDR_EFRAME_PROTOBUF);
+    expect_form(fx, f, form, n - 1, EDR_EFRAME_PROTOBUF); /* one byte short */
     memcpy(bad, form, n);
-    bad[n] = 0;
-    g = with_split_form(f, bad, n + 1, &bl);
-    assert_int_equal(decode(fx, g, bl), EDR_EFRAME_PROTOBUF);
-    free(g);
-    /* no nodes; a node whose parent is itself */
+    bad[n] = 0; /* one byte too many */
+    expect_form(fx, f, bad, n + 1, EDR_EFRAME_PROTOBUF);
     memcpy(bad, form, n);
-    bad[1] = 0;
-    g = with_split_form(f, bad, n, &bl);
-    assert_int_equal(decode(fx, g, bl), EDR_EFRAME_PROTOBUF);
-    free(g);
+    bad[1] = 0; /* no nodes */
+    expect_form(fx, f, bad, n, EDR_EFRAME_PROTOBUF);
     memcpy(bad, form, n);
     bad[2] = 1; /* node 1's parent: itself */
-    g = with_split_form(f, bad, n, &bl);
-    assert_int_equal(decode(fx, g, bl), EDR_EFRAME_PROTOBUF);
-    free(g);
+    expect_form(fx, f, bad, n, EDR_EFRAME_PROTOBUF);
     /* the header claims another length than the form joins into */
     uint8_t *h = with_split_form(f, form, n, &bl);
     uint32_t raw;
