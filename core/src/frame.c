@@ -27,6 +27,8 @@
  * ones (bench/run frame: 50-event batches with a dictionary 27.8 B/event as
  * serialized, 28.4 split). Split pays from a few hundred events. */
 #define SPLIT_MIN (16u << 10)
+/* and larger ones too (each stream's buffer is reserved at the batch's size) */
+#define SPLIT_MAX (8u << 20)
 #define EDR_ID_BYTES 16
 
 struct edr_dict {
@@ -296,6 +298,19 @@ static void set_tables(edr_frame_ctx_t *ctx, size_t raw_len)
     ctx->table_log = log;
 }
 
+/* The split form of raw when the context splits and raw can be split: 1,
+ * else 0 and the caller compresses raw as it is. Anything that is not
+ * protobuf as we know it, exceeds the split form's limits, or finds memory
+ * short is sent as serialized (codec 1), never refused. */
+static int split_form(edr_frame_ctx_t *ctx, const void *raw, size_t raw_len, const uint8_t **out,
+                      size_t *out_len)
+{
+    if (ctx->opts.unsplit || raw_len < ctx->opts.split_min || raw_len > SPLIT_MAX)
+        return 0;
+    return edr__pbsplit(ctx->ps, &edr__v1__event_batch__descriptor, raw, raw_len, out,
+                        out_len) == 0;
+}
+
 int edr_frame_encode_raw(edr_frame_ctx_t *ctx, const void *raw, size_t raw_len, uint32_t dict_id,
                          const uint8_t **out, size_t *out_len)
 {
@@ -309,16 +324,8 @@ int edr_frame_encode_raw(edr_frame_ctx_t *ctx, const void *raw, size_t raw_len, 
                                                          : EDR_FRAME_CODEC_ZSTD;
     const uint8_t *in = raw;
     size_t in_len = raw_len;
-    if (codec == EDR_FRAME_CODEC_ZSTD && !ctx->opts.unsplit && raw_len >= ctx->opts.split_min) {
-        int rc = edr__pbsplit(ctx->ps, &edr__v1__event_batch__descriptor, raw, raw_len, &in,
-                              &in_len);
-        if (rc == EDR_ENOMEM)
-            return rc;
-        if (rc == 0)
-            codec = EDR_FRAME_CODEC_ZSTD_SPLIT;
-        else /* not protobuf as we know it: compressed as it is */
-            in = raw, in_len = raw_len;
-    }
+    if (codec == EDR_FRAME_CODEC_ZSTD && split_form(ctx, raw, raw_len, &in, &in_len))
+        codec = EDR_FRAME_CODEC_ZSTD_SPLIT;
     if (codec == EDR_FRAME_CODEC_NONE) {
         if (grow(&ctx->out, &ctx->out_cap, EDR_FRAME_HEADER_SIZE + raw_len))
             return EDR_ENOMEM;
@@ -608,14 +615,7 @@ int edr_frame_payload(edr_frame_ctx_t *ctx, const void *buf, size_t len, const u
 int edr_frame_compressed_form(edr_frame_ctx_t *ctx, const void *raw, size_t raw_len,
                               const uint8_t **out, size_t *out_len)
 {
-    *out = raw;
-    *out_len = raw_len;
-    if (ctx->opts.uncompressed || ctx->opts.unsplit || raw_len < ctx->opts.split_min)
-        return 0;
-    int rc = edr__pbsplit(ctx->ps, &edr__v1__event_batch__descriptor, raw, raw_len, out, out_len);
-    if (rc == EDR_ENOMEM)
-        return rc;
-    if (rc) {
+    if (ctx->opts.uncompressed || !split_form(ctx, raw, raw_len, out, out_len)) {
         *out = raw;
         *out_len = raw_len;
     }

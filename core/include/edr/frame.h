@@ -94,7 +94,7 @@ int edr_frame_encode_raw(edr_frame_ctx_t *ctx, const void *raw, size_t raw_len, 
 /* The bytes the encoder would compress for a serialized EventBatch: its
  * split form (codec 2), or raw itself when the context does not split or
  * raw cannot be split. Dictionaries are trained on these. *out is valid
- * until the next call on ctx. Returns 0 or EDR_ENOMEM. */
+ * until the next call on ctx. Returns 0. */
 int edr_frame_compressed_form(edr_frame_ctx_t *ctx, const void *raw, size_t raw_len,
                               const uint8_t **out, size_t *out_len);
 
