@@ -504,6 +504,8 @@ static int join_msg(edr_pbsplit_t *s, uint32_t ni, unsigned depth, uint8_t **op,
         switch (wt) {
         case 0: {
             int i = 0;
+            if (vp == ve)
+                goto out; /* the stream has no value left */
             for (; i < 10 && vp < ve; i++)
                 if (!((*o++ = *vp++) & 0x80))
                     break;

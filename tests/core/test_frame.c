@@ -5,6 +5,7 @@
 #include "edr/err.h"
 #include "edr/frame.h"
 #include "edr/synth.h"
+#include "pbsplit.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -706,6 +707,27 @@ static void test_split_form_defects(void **state)
     free(f);
 }
 
+/* Hand-made split forms: a key whose value stream is empty is refused, not
+ * joined into a key without a value. */
+static void test_split_form_by_hand(void **state)
+{
+    (void)state;
+    edr_pbsplit_t *ps = edr__pbsplit_new();
+    uint8_t out[1 + EDR_PBJOIN_SLACK];
+    /* version 1; one node; one stream (node 0, field 1, no lengths, no
+     * values); node 0's tags: 2 bytes; tags: key 0x08 (field 1 varint), end */
+    const uint8_t empty[] = {1, 1, 1, 0, 1, 0, 0, 2, 0x08, 0};
+    assert_int_equal(edr__pbjoin(ps, empty, sizeof(empty), out, 1), EDR_EFRAME_PROTOBUF);
+    /* the same with the value 5: joins into 08 05 */
+    const uint8_t five[] = {1, 1, 1, 0, 1, 0, 1, 2, 0x08, 0, 5};
+    uint8_t out2[2 + EDR_PBJOIN_SLACK];
+    assert_int_equal(edr__pbjoin(ps, five, sizeof(five), out2, 2), 0);
+    assert_int_equal(out2[0], 0x08);
+    assert_int_equal(out2[1], 5);
+    assert_int_equal(edr__pbjoin(ps, five, sizeof(five), out2, 1), EDR_EFRAME_LENGTH);
+    edr__pbsplit_free(ps);
+}
+
 static void test_error_names(void **state)
 {
     (void)state;
@@ -738,6 +760,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_frame_walk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_codec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_form_defects, setup, teardown),
+        cmocka_unit_test(test_split_form_by_hand),
         cmocka_unit_test(test_error_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
