@@ -1,7 +1,7 @@
 /* libFuzzer target: the split form of frame codec 2 (core/src/pbsplit.h).
  * Joining any input stays in bounds and either fails or fills exactly the
- * claimed length; any input that splits as an event batch joins back to
- * the same bytes. */
+ * claimed length with well-formed protobuf fields; any input that splits as
+ * an event batch joins back to the same bytes. */
 #include "edr/err.h"
 #include "edr/v1/batch.pb-c.h"
 #include "pbsplit.h"
@@ -10,6 +10,53 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Whether buf is a well-formed sequence of protobuf fields (keys with values
+ * of their wire type; contents of length-delimited ones not looked into). */
+static int well_formed(const uint8_t *p, const uint8_t *e)
+{
+    while (p < e) {
+        uint64_t key = 0, v = 0;
+        int sh = 0;
+        do {
+            if (p == e || sh > 63)
+                return 0;
+            key |= (uint64_t)(*p & 0x7f) << sh;
+            sh += 7;
+        } while (*p++ & 0x80);
+        if ((key >> 3) == 0)
+            return 0;
+        switch (key & 7) {
+        case 0:
+        case 2:
+            sh = 0;
+            do {
+                if (p == e || sh > 63)
+                    return 0;
+                v |= (uint64_t)(*p & 0x7f) << sh;
+                sh += 7;
+            } while (*p++ & 0x80);
+            if ((key & 7) == 2) {
+                if (v > (uint64_t)(e - p))
+                    return 0;
+                p += v;
+            }
+            break;
+        case 1:
+            if (e - p < 8)
+                return 0;
+            p += 8;
+            break;
+        case 5:
+            if (e - p < 4)
+                return 0;
+            p += 4;
+            break;
+        default: return 0;
+        }
+    }
+    return 1;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -26,6 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = edr__pbjoin(s, data + 2, size - 2, out, claim);
     if (rc != 0 && rc != EDR_EFRAME_PROTOBUF && rc != EDR_EFRAME_LENGTH)
         abort();
+    if (rc == 0 && !well_formed(out, out + claim))
+        abort(); /* a join only ever writes keys with whole values */
     /* the whole input as a message: split, then join, must round-trip */
     const uint8_t *form;
     size_t form_len;
