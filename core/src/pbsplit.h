@@ -3,8 +3,8 @@
  * A serialized message is rewritten as one stream per field and place in the
  * message tree: every event's time delta together, every file path together,
  * every remote port together. zstd then finds the repeats of each stream
- * next to one another instead of scattered between other fields (event
- * batches: 18.4 -> 15.1 B/event at level 3, bench/run frame). The transform
+ * next to one another instead of scattered between other fields (1,000-event
+ * batches: 19.82 -> 16.42 B/event at level 3, bench/run frame). The transform
  * is lossless and byte-exact, and the joined form needs no schema: the split
  * form names which fields hold submessages (see pbsplit.c for the layout).
  */
