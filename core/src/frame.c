@@ -530,9 +530,8 @@ size_t edr_frame_len(const void *buf, size_t len)
     return (size_t)EDR_FRAME_HEADER_SIZE + get32(p + 16);
 }
 
-/* Verifies and decompresses; a split form (codec 2) is left split. */
-static int payload(edr_frame_ctx_t *ctx, const void *buf, size_t len, const uint8_t **raw,
-                   size_t *raw_len, edr_frame_header_t *hp)
+int edr_frame_payload(edr_frame_ctx_t *ctx, const void *buf, size_t len, const uint8_t **raw,
+                      size_t *raw_len, edr_frame_header_t *hp)
 {
     edr_frame_header_t h;
     int rc = edr_frame_header_parse(ctx, buf, len, 1, &h);
@@ -596,7 +595,7 @@ int edr_frame_unwrap(edr_frame_ctx_t *ctx, const void *buf, size_t len, const ui
                      size_t *raw_len)
 {
     edr_frame_header_t h;
-    int rc = payload(ctx, buf, len, raw, raw_len, &h);
+    int rc = edr_frame_payload(ctx, buf, len, raw, raw_len, &h);
     if (rc || h.codec != EDR_FRAME_CODEC_ZSTD_SPLIT)
         return rc;
     if ((rc = edr__pbjoin(ctx->ps, *raw, *raw_len, ctx->raw, h.raw_len)))
@@ -606,11 +605,6 @@ int edr_frame_unwrap(edr_frame_ctx_t *ctx, const void *buf, size_t len, const ui
     return 0;
 }
 
-int edr_frame_payload(edr_frame_ctx_t *ctx, const void *buf, size_t len, const uint8_t **out,
-                      size_t *out_len, edr_frame_header_t *h)
-{
-    return payload(ctx, buf, len, out, out_len, h);
-}
 
 int edr_frame_compressed_form(edr_frame_ctx_t *ctx, const void *raw, size_t raw_len,
                               const uint8_t **out, size_t *out_len)
