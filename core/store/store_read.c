@@ -765,11 +765,13 @@ static int block_walk_sel_split(edr_store_t *s, const uint8_t *form, size_t n, s
         if (!e)
             goto bad;
         sel_restore(e, a, acc);
-        if (!hb.sensor && sn >= 0) {
+        if (!hb.sensor && sn >= 0) { /* the last sensor field, as the raw walk takes */
             uint8_t *sb = edr_arena_alloc(&s->ev_arena, cap);
             size_t sl;
-            if (!sb || edr__pbsplit_scan(ps, (uint32_t)sn, 0, fl, 16, &nf) != 1 ||
-                edr__pbsplit_join_last(ps, (uint32_t)sn, sb, cap, &sl) ||
+            int sr, seen = 0;
+            while ((sr = edr__pbsplit_scan(ps, (uint32_t)sn, 0, fl, 16, &nf)) == 1)
+                seen = 1;
+            if (!sb || sr != 0 || !seen || edr__pbsplit_join_last(ps, (uint32_t)sn, sb, cap, &sl) ||
                 !(hb.sensor = edr__v1__sensor_info__unpack(&s->ev_arena.pb, sl, sb)))
                 goto bad;
         }

@@ -547,6 +547,7 @@ static void test_hash_processes(void **state)
 struct evs {
     uint32_t n;
     uint64_t fp;
+    const uint8_t *host; /* the batch header must name the process's host */
 };
 
 static int ev_fn(const Edr__V1__EventBatch *b, const Edr__V1__Event *e, const edr_block_key_t *k,
@@ -556,6 +557,9 @@ static int ev_fn(const Edr__V1__EventBatch *b, const Edr__V1__Event *e, const ed
     struct evs *c = ud;
     c->n++;
     c->fp += ev_hash(b, e);
+    assert_non_null(b->sensor);
+    assert_int_equal(b->sensor->host_id.len, 16);
+    assert_memory_equal(b->sensor->host_id.data, c->host, 16);
     return 0;
 }
 
@@ -570,7 +574,7 @@ static void test_entity_events(void **state)
     assert_non_null(r);
     size_t split = 0, plain = 0;
     for (size_t i = 0; i < o.n_ents; i++) {
-        struct evs got = {0};
+        struct evs got = {0, 0, o.ents[i].host};
         assert_int_equal(edr_store_entity_events(r, o.ents[i].id, 0, 0, ev_fn, &got), 0);
         if (got.n != o.ents[i].n_events || got.fp != o.ents[i].ev_fp)
             fail_msg("entity %zu: %u events (fingerprint %llx), want %u (%llx)", i, got.n,
