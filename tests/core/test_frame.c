@@ -533,8 +533,22 @@ static void test_dictionary_roundtrip(void **state)
     Edr__V1__EventBatch *dec;
     assert_int_equal(edr_frame_decode(fx->ctx, f, len, &dec), 0);
     assert_int_equal(dec->n_events, 50);
+    /* a large batch is split and compressed with the same dictionary */
+    Edr__V1__EventBatch *big = edr_synth_next_batch(fx->synth, 1, 1000, &fx->arena);
+    size_t fbl;
+    assert_int_equal(edr_frame_encode(fx->ctx, big, id, &out, &fbl), 0);
+    assert_int_equal(out[5], EDR_FRAME_CODEC_ZSTD_SPLIT);
+    uint32_t used_id;
+    memcpy(&used_id, out + 8, 4);
+    assert_int_equal(used_id, id);
+    uint8_t *fb = malloc(fbl);
+    memcpy(fb, out, fbl);
+    assert_int_equal(edr_frame_decode(fx->ctx, fb, fbl, &dec), 0);
+    assert_int_equal(dec->n_events, 1000);
     /* a context without the dictionary names the problem */
     edr_frame_ctx_t *other = edr_frame_ctx_new(NULL);
+    assert_int_equal(edr_frame_decode(other, fb, fbl, &dec), EDR_EFRAME_DICT);
+    free(fb);
     assert_int_equal(edr_frame_decode(other, f, len, &dec), EDR_EFRAME_DICT);
     /* encoding with an unknown dictionary id is refused */
     assert_int_equal(edr_frame_encode(other, b, id, &out, &len), EDR_EFRAME_DICT);
