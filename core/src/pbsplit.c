@@ -447,6 +447,23 @@ static int take_value(ps_stream_t *st, unsigned wt, uint64_t *num, const uint8_t
     }
 }
 
+/* Reads the next key of a tag stream: 1 with its field and wire type, 0 at
+ * an instance's end mark, BAD when the stream ends first or the key is not
+ * a field's. */
+static inline int next_key(const uint8_t **tp, const uint8_t *te, uint64_t *f, unsigned *wt)
+{
+    uint64_t key;
+    if (*tp < te && **tp < 0x80)
+        key = *(*tp)++;
+    else if (rd_varint(tp, te, &key))
+        return BAD;
+    if (key == 0)
+        return 0;
+    *f = key >> 3;
+    *wt = key & 7;
+    return *f == 0 || *f > PS_MAX_FIELD ? BAD : 1;
+}
+
 /* Joins one message instance of node ni at *op (bounded by oe). The hot
  * path is a one-byte key and a short value: the output is checked for 20
  * bytes of room once per field, which covers a key and a varint; the
@@ -459,18 +476,14 @@ static int join_msg(edr_pbsplit_t *s, uint32_t ni, unsigned depth, uint8_t **op,
     int rc = BAD;
     for (;;) {
         const uint8_t *k0 = tp;
-        uint64_t key, v;
-        if (tp < te && *tp < 0x80)
-            key = *tp++;
-        else if (rd_varint(&tp, te, &key))
-            goto out; /* a message without its end mark */
-        if (key == 0) {
-            rc = 0;
+        uint64_t f, v;
+        unsigned wt;
+        int kr = next_key(&tp, te, &f, &wt);
+        if (kr <= 0) {
+            rc = kr; /* 0: the end mark; BAD: no end mark, or a bad key */
             goto out;
         }
-        uint64_t f = key >> 3;
-        unsigned wt = key & 7;
-        if (f == 0 || f > PS_MAX_FIELD || oe - o < 20)
+        if (oe - o < 20)
             goto out;
         o = copy_to(o, k0, (size_t)(tp - k0));
         int c = wt != 2 ? -1 : node_child(s, nd, ni, (uint32_t)f);
@@ -657,17 +670,11 @@ static int skip_msg(edr_pbsplit_t *s, uint32_t ni, unsigned depth)
 {
     ps_node_t *nd = &s->node[ni];
     for (;;) {
-        uint64_t key, v;
-        if (nd->tp < nd->te && *nd->tp < 0x80)
-            key = *nd->tp++;
-        else if (rd_varint(&nd->tp, nd->te, &key))
-            return BAD;
-        if (key == 0)
-            return 0;
-        uint64_t f = key >> 3;
-        unsigned wt = key & 7;
-        if (f == 0 || f > PS_MAX_FIELD)
-            return BAD;
+        uint64_t f, v;
+        unsigned wt;
+        int kr = next_key(&nd->tp, nd->te, &f, &wt);
+        if (kr <= 0)
+            return kr;
         int c = wt != 2 ? -1 : node_child(s, nd, ni, (uint32_t)f);
         if (c >= 0) {
             int rc;
@@ -708,17 +715,11 @@ int edr__pbsplit_scan(edr_pbsplit_t *s, uint32_t ni, uint64_t want, edr_pbsplit_
     }
     nd->n_inst_kids = 0;
     for (;;) {
-        uint64_t key;
-        if (nd->tp < nd->te && *nd->tp < 0x80)
-            key = *nd->tp++;
-        else if (rd_varint(&nd->tp, nd->te, &key))
-            return BAD;
-        if (key == 0)
-            return 1;
-        uint64_t f = key >> 3;
-        unsigned wt = key & 7;
-        if (f == 0 || f > PS_MAX_FIELD)
-            return BAD;
+        uint64_t f;
+        unsigned wt;
+        int kr = next_key(&nd->tp, nd->te, &f, &wt);
+        if (kr <= 0)
+            return kr < 0 ? kr : 1; /* the end mark closes the instance */
         edr_pbsplit_field_t spare, *o = &spare;
         if (f < 64 && (want >> f & 1)) {
             if (*n_out == max)
