@@ -84,7 +84,7 @@ struct edr_collector {
 
     /* counters */
     uint64_t events, batches, duplicates, deadletters, rate_limited, pauses, commits,
-        commit_errors;
+        commit_errors, store_writes, store_writes_saved;
     struct {
         const char *reason;
         uint64_t n;
@@ -252,6 +252,8 @@ static int commit_all(edr_collector_t *c)
         if (!pt->owned || !pt->w || pt->next == pt->committed_next)
             continue;
         edr_store_writer_set_offset(pt->w, pt->next);
+        edr_store_writer_stats_t w0, w1;
+        edr_store_writer_stats(pt->w, &w0);
         int rc = edr_store_writer_commit(pt->w);
         if (rc) {
             c->commit_errors++;
@@ -266,6 +268,9 @@ static int commit_all(edr_collector_t *c)
             continue;
         }
         pt->committed_next = pt->next;
+        edr_store_writer_stats(pt->w, &w1);
+        c->store_writes += w1.writes - w0.writes;
+        c->store_writes_saved += w1.writes_saved - w0.writes_saved;
         c->batches += pt->pend_batches;
         c->events += pt->pend_events;
         pt->pend_batches = pt->pend_events = 0;
@@ -588,6 +593,12 @@ static void publish_metrics(edr_collector_t *c)
     OUT("# TYPE edr_collector_commit_errors_total counter\nedr_collector_commit_errors_total "
         "%llu\n",
         (unsigned long long)c->commit_errors);
+    OUT("# TYPE edr_collector_store_writes_total counter\nedr_collector_store_writes_total "
+        "%llu\n",
+        (unsigned long long)c->store_writes);
+    OUT("# TYPE edr_collector_store_writes_saved_total counter\n"
+        "edr_collector_store_writes_saved_total %llu\n",
+        (unsigned long long)c->store_writes_saved);
     uint64_t bytes = 0;
     OUT("# TYPE edr_collector_lag gauge\n");
     for (int p = 0; p < MAX_PARTS; p++) {
@@ -726,6 +737,8 @@ void edr_collector_stats(const edr_collector_t *c, edr_collector_stats_t *st)
     st->duplicates = c->duplicates;
     st->deadletters = c->deadletters;
     st->commits = c->commits;
+    st->store_writes = c->store_writes;
+    st->store_writes_saved = c->store_writes_saved;
     st->last_commit = c->last_data_commit;
     st->cpu = c->cpu;
 }

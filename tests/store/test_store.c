@@ -446,6 +446,81 @@ static void test_write_dedup_read(void **state)
     edr_store_writer_destroy(w);
 }
 
+static int kid_count_fn(const Edr__V1__ProcessRecord *p, void *ud)
+{
+    (void)p;
+    (*(int *)ud)++;
+    return 0;
+}
+
+/* A child's entry under its parent and an image's entry under a host repeat
+ * in every batch the process acts in. The writer skips the rewrite while the
+ * time bucket is the same, and rewrites when it changes: retention of the
+ * older bucket must keep both entries of a process still active later. */
+static void test_index_rewrites(void **state)
+{
+    (void)state;
+    char err[512];
+    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
+    assert_non_null(w);
+    uint8_t hid[16] = {0xaa}, par[16], kid[16], sha[32];
+    memset(par, 0x31, 16);
+    memset(kid, 0x32, 16);
+    memset(sha, 0x33, 32);
+    Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
+    si.host_id.data = hid;
+    si.host_id.len = 16;
+    Edr__V1__FileExec fx = EDR__V1__FILE_EXEC__INIT;
+    fx.path = "/usr/bin/tool";
+    fx.sha256.data = sha;
+    fx.sha256.len = 32;
+    Edr__V1__Event e = EDR__V1__EVENT__INIT, *evs[1] = {&e};
+    e.entity_id.data = kid;
+    e.parent_entity_id.data = par;
+    e.entity_id.len = e.parent_entity_id.len = 16;
+    e.body_case = EDR__V1__EVENT__BODY_FILE_EXEC;
+    e.file_exec = &fx;
+    Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
+    b.schema_version = 1;
+    b.sensor = &si;
+    b.events = evs;
+    b.n_events = 1;
+    uint64_t t0 = 1767225600000000000ull;
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
+    const uint8_t *fr;
+    size_t fl;
+    edr_store_writer_stats_t st[4];
+    /* seq 1 and 2 in one bucket, seq 3 three buckets later */
+    uint64_t when[3] = {t0, t0 + 1000, t0 + 3 * EDR_STORE_BUCKET_NS};
+    for (int i = 0; i < 3; i++) {
+        edr_store_writer_stats(w, &st[i]);
+        b.seq = (uint64_t)i + 1;
+        b.base_time_ns = when[i];
+        assert_int_equal(edr_frame_encode(enc, &b, 0, &fr, &fl), 0);
+        assert_int_equal(edr_store_writer_add(w, fr, fl, &b), 0);
+        assert_int_equal(edr_store_writer_commit(w), 0);
+    }
+    edr_store_writer_stats(w, &st[3]);
+    assert_int_equal(st[1].writes_saved - st[0].writes_saved, 0); /* the first batch writes all */
+    assert_int_equal(st[2].writes_saved - st[1].writes_saved, 2); /* child and image entries */
+    assert_int_equal(st[3].writes_saved - st[2].writes_saved, 0); /* a new bucket: rewritten */
+    /* the third batch writes what the second skipped */
+    assert_int_equal(st[3].writes - st[2].writes, st[2].writes - st[1].writes + 2);
+
+    /* retention of the first bucket keeps what the third batch rewrote */
+    assert_int_equal(edr_store_writer_retire(w, t0 + 2 * EDR_STORE_BUCKET_NS), 0);
+    edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
+    assert_non_null(r);
+    int nk = 0, nh = 0;
+    assert_int_equal(edr_store_process_children(r, par, kid_count_fn, &nk), 0);
+    assert_int_equal(nk, 1);
+    assert_int_equal(edr_store_hash_hosts(r, sha, hh_fn, &nh), 0);
+    assert_int_equal(nh, 1);
+    edr_store_destroy(r);
+    edr_frame_ctx_destroy(enc);
+    edr_store_writer_destroy(w);
+}
+
 /* Every event as read by a full block decode, for checking entity queries. */
 typedef struct {
     uint8_t entity[16];
@@ -639,6 +714,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_write_dedup_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entity_events_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_rewrites, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_refused, setup, teardown),
     };

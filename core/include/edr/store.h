@@ -140,6 +140,8 @@ typedef struct edr_store_writer_stats {
     uint64_t events;
     uint64_t frame_bytes;
     uint64_t commits;
+    uint64_t writes;     /* RocksDB entries written (puts and merges), blocks included */
+    uint64_t writes_saved; /* index entries not rewritten: the same value was written before */
 } edr_store_writer_stats_t;
 void edr_store_writer_stats(const edr_store_writer_t *w, edr_store_writer_stats_t *st);
 
