@@ -2,6 +2,7 @@
 #ifndef EDR_CLI_INT_H
 #define EDR_CLI_INT_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 /* A sub-command gets argv starting at its own name; returns the exit code. */
@@ -31,5 +32,21 @@ int edr_cli_read_file(const char *path, unsigned char **out, size_t *len);
  * 0, or -1 after telling the user on stderr that there are too many: an
  * override is never dropped silently. */
 int edr_cli_add_set(const char *cmd, char **sets, int *n_sets, char *kv);
+
+/* Parses a time given on the command line into UTC ns since the epoch:
+ * an RFC 3339 time (2022-05-11T18:10:33.5Z, or with a space for the T and
+ * no zone, meaning UTC), ns since the epoch, "now", or an age before now_ns
+ * ("-90s", "-15m", "-2h", "-7d"). 0, or -1 when it is none of those. */
+int edr_cli_parse_time(const char *s, uint64_t now_ns, uint64_t *out);
+
+/* Finds a host of the store by name (case-insensitive) or 32 hex digits:
+ * returns how many hosts match (the id of the last in id; 1 is the only
+ * usable answer), or a negative error. *n_hosts (may be NULL) gets the number
+ * of hosts in the store. want NULL matches every host. */
+struct edr_store;
+int edr_cli_find_host(struct edr_store *s, const char *want, uint8_t id[16], int *n_hosts);
+
+/* UTC ns since the epoch now. */
+uint64_t edr_cli_now_ns(void);
 
 #endif

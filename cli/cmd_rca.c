@@ -30,72 +30,14 @@ static void usage(FILE *f)
             "  --entity ID   process entity id (32 hex digits)\n"
             "  --host H      hostname or host id; may be left out when the data holds one host\n"
             "  --pid N       the latest process with this pid (before --at when given)\n"
-            "  --at TIME     UTC time, 2022-05-11T18:10:33.5Z, or ns since the epoch\n"
+            "  --at TIME     UTC time (2022-05-11T18:10:33.5Z), an age (-2h), now, or ns\n"
             "  --json        one JSON object: root_cause, chain (root -> start), impact\n"
             "  --format F -o FILE   export the graph: DOT, GraphML, Cytoscape.js JSON, STIX 2.1,\n"
             "                SVG (graphviz) or a self-contained HTML incident card\n");
 }
 
 /* "2022-05-11T18:10:33.154Z" (fraction and Z optional) or plain ns. */
-static int parse_time(const char *s, uint64_t *out)
-{
-    char *end;
-    if (strspn(s, "0123456789") == strlen(s) && *s) {
-        *out = strtoull(s, &end, 10);
-        return 0;
-    }
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!p)
-        p = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
-    if (!p)
-        return EDR_EINVAL;
-    uint64_t frac = 0, scale = 1000000000ull;
-    if (*p == '.') {
-        p++;
-        while (*p >= '0' && *p <= '9') {
-            if (scale > 1) {
-                scale /= 10;
-                frac += (uint64_t)(*p - '0') * scale;
-            }
-            p++;
-        }
-    }
-    if (*p == 'Z')
-        p++;
-    if (*p)
-        return EDR_EINVAL;
-    time_t t = timegm(&tm);
-    if (t < 0)
-        return EDR_EINVAL;
-    *out = (uint64_t)t * 1000000000ull + frac;
-    return 0;
-}
-
 #ifdef HAVE_EDR_CORE_STORE
-typedef struct {
-    const char *want;
-    uint8_t id[16];
-    int found, n;
-} host_find_t;
-
-static int host_find_cb(const Edr__V1__HostRecord *h, const Edr__V1__Event *health, void *ud)
-{
-    (void)health;
-    host_find_t *hf = ud;
-    hf->n++;
-    if (h->host_id.len != 16)
-        return 0;
-    char hex[33];
-    edr_hex(h->host_id.data, 16, hex);
-    if (!hf->want || (h->hostname && strcasecmp(h->hostname, hf->want) == 0) || strcasecmp(hex, hf->want) == 0) {
-        memcpy(hf->id, h->host_id.data, 16);
-        hf->found++;
-    }
-    return 0;
-}
-
 /*
  * The analysis through the store: with --entity, edr_rca_run_store() loads
  * the process's host window (analyzer.rca_lookback / rca_forward) and follows
@@ -123,11 +65,15 @@ static edr_rca_t *rca_store(edr_graph_t *g, const char *dir, const uint8_t *enti
     if (entity)
         memcpy(ent, entity, 16);
     else {
-        host_find_t hf = {.want = host};
-        edr_store_hosts(s, host_find_cb, &hf);
-        if (hf.found != 1) {
-            if (!host && hf.n > 1)
-                fprintf(stderr, "edr rca: the store holds %d hosts: give --host\n", hf.n);
+        uint8_t hid[16];
+        int n_hosts = 0, found = edr_cli_find_host(s, host, hid, &n_hosts);
+        if (found != 1) {
+            if (found < 0)
+                fprintf(stderr, "edr rca: store %s: %s\n", dir, edr_strerror(found));
+            else if (!host && n_hosts > 1)
+                fprintf(stderr, "edr rca: the store holds %d hosts: give --host\n", n_hosts);
+            else if (found > 1)
+                fprintf(stderr, "edr rca: %d hosts have that name: give its id\n", found);
             else {
                 fprintf(stderr, "edr rca: host ");
                 edr_cli_print_escaped(stderr, host ? host : "(any)");
@@ -140,12 +86,12 @@ static edr_rca_t *rca_store(edr_graph_t *g, const char *dir, const uint8_t *enti
             from = at > so.lookback_ns ? at - so.lookback_ns : 0;
             to = so.forward_ns && at < UINT64_MAX - so.forward_ns ? at + so.forward_ns : 0;
         }
-        int rc = edr_graph_load_store_host(g, s, hf.id, from, to);
+        int rc = edr_graph_load_store_host(g, s, hid, from, to);
         if (rc) {
             fprintf(stderr, "edr rca: store %s: %s\n", dir, edr_strerror(rc));
             goto out;
         }
-        uint32_t n = edr_graph_find_pid(g, hf.id, (uint32_t)pid, at, NULL);
+        uint32_t n = edr_graph_find_pid(g, hid, (uint32_t)pid, at, NULL);
         if (n == EDR_GRAPH_NONE) {
             fprintf(stderr, "edr rca: pid %ld: no such process%s\n", pid, at ? " at that time" : "");
             goto out;
@@ -218,8 +164,8 @@ int edr_cmd_rca(int argc, char **argv)
             break;
         }
         case 'a':
-            if (parse_time(optarg, &at) != 0) {
-                fprintf(stderr, "edr rca: --at %s: not a time (2022-05-11T18:10:33Z or ns)\n", optarg);
+            if (edr_cli_parse_time(optarg, edr_cli_now_ns(), &at) != 0) {
+                fprintf(stderr, "edr rca: --at %s: not a time (2022-05-11T18:10:33Z, -2h, now or ns)\n", optarg);
                 return 2;
             }
             break;

@@ -3,42 +3,124 @@
 #include "edr/err.h"
 #include "edr/event.h"
 #include "edr/identity.h"
+#include "edr/jsonl.h"
 #include "edr/store.h"
 
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: edr store COMMAND --store DIR [ARGS]\n"
-               "  stats                 blocks, events, hosts, bytes on disk, bytes/event\n"
-               "  hosts                 every host with first/last seen, last seq, latest health\n"
-               "  proc ENTITY           one process record (ENTITY: 32 hex digits)\n"
-               "  tree ENTITY           its ancestry (root last) and its children\n"
-               "  events ENTITY         events of the process [--from NS] [--to NS]\n"
-               "  hash SHA256           every (host, process) that ran this image\n"
-               "  file PATH             blocks with an event naming the path\n");
+    fprintf(f,
+            "usage: edr store COMMAND --store DIR [OPTIONS] [ARG]\n"
+            "  stats                 blocks, events, hosts, bytes on disk, bytes/event\n"
+            "  hosts                 every host with first/last seen, last seq, latest health\n"
+            "  host HOST             events of a host (HOST: its name or 32 hex digits)\n"
+            "  proc ENTITY           one process record (ENTITY: 32 hex digits)\n"
+            "  tree ENTITY           its ancestry (root last) and its children\n"
+            "  events ENTITY         events of the process\n"
+            "  hash SHA256           every (host, process) that ran this image; --hosts: each\n"
+            "                        host once, with the latest hour it ran there\n"
+            "  file PATH             blocks with an event naming the path\n"
+            "  remote IP             blocks with a connection to or from the address\n"
+            "options:\n"
+            "  --from TIME, --to TIME  only [from, to): UTC time (2022-05-11T18:10:33.5Z), an\n"
+            "                        age (-2h, -15m, -7d), now, or ns since the epoch\n"
+            "  --limit N             host: at most N events (default 10000; 0: all)\n"
+            "  --json                host, events: one JSON object per event (ECS names,\n"
+            "                        as the sensor's JSON lines output)\n"
+            "Telemetry text (paths, command lines, host names) is printed with control\n"
+            "characters escaped.\n");
 }
 
-static void print_proc(const Edr__V1__ProcessRecord *p, const char *indent)
-{
-    char e[33], par[33];
-    edr_hex(p->entity_id.data, p->entity_id.len == 16 ? 16 : 0, e);
-    edr_hex(p->parent_entity_id.data, p->parent_entity_id.len == 16 ? 16 : 0, par);
-    printf("%s%s pid %u parent %s start %llu end %llu exit %d execs %u\n%s  ", indent, e, p->pid,
-           par[0] ? par : "-", (unsigned long long)p->start_time_ns,
-           (unsigned long long)p->end_time_ns, p->exit_code, p->exec_count, indent);
-    edr_cli_print_escaped(stdout, p->exe ? p->exe : "");
-    printf(" :: ");
-    edr_cli_print_escaped(stdout, p->command_line ? p->command_line : "");
-    printf("\n");
-}
+/* --------------------------------------------------------------- hosts */
 
-static int proc_cb(const Edr__V1__ProcessRecord *p, void *ud)
+typedef struct {
+    const char *want;
+    uint8_t id[16];
+    int found, n;
+} host_find_t;
+
+static int host_find_cb(const Edr__V1__HostRecord *h, const Edr__V1__Event *health, void *ud)
 {
-    print_proc(p, ud);
+    (void)health;
+    host_find_t *hf = ud;
+    hf->n++;
+    if (h->host_id.len != 16)
+        return 0;
+    char hex[33];
+    edr_hex(h->host_id.data, 16, hex);
+    if (!hf->want || (h->hostname && strcasecmp(h->hostname, hf->want) == 0) ||
+        strcasecmp(hex, hf->want) == 0) {
+        memcpy(hf->id, h->host_id.data, 16);
+        hf->found++;
+    }
     return 0;
+}
+
+int edr_cli_find_host(edr_store_t *s, const char *want, uint8_t id[16], int *n_hosts)
+{
+    host_find_t hf = {.want = want};
+    int rc = edr_store_hosts(s, host_find_cb, &hf);
+    if (rc)
+        return rc;
+    if (n_hosts)
+        *n_hosts = hf.n;
+    memcpy(id, hf.id, 16);
+    return hf.found;
+}
+
+/* Host names by id, for the lines that name a host. */
+typedef struct {
+    uint8_t id[16];
+    char *name;
+} host_name_t;
+
+typedef struct {
+    host_name_t *v;
+    size_t n, cap;
+} host_names_t;
+
+static int names_cb(const Edr__V1__HostRecord *h, const Edr__V1__Event *health, void *ud)
+{
+    (void)health;
+    host_names_t *hn = ud;
+    if (h->host_id.len != 16)
+        return 0;
+    if (hn->n == hn->cap) {
+        size_t c = hn->cap ? hn->cap * 2 : 16;
+        host_name_t *v = realloc(hn->v, c * sizeof(*v));
+        if (!v)
+            return EDR_ENOMEM;
+        hn->v = v;
+        hn->cap = c;
+    }
+    memcpy(hn->v[hn->n].id, h->host_id.data, 16);
+    hn->v[hn->n].name = strdup(h->hostname ? h->hostname : "");
+    if (!hn->v[hn->n].name)
+        return EDR_ENOMEM;
+    hn->n++;
+    return 0;
+}
+
+static void print_host(const host_names_t *hn, const uint8_t id[16])
+{
+    for (size_t i = 0; i < hn->n; i++)
+        if (!memcmp(hn->v[i].id, id, 16) && hn->v[i].name[0]) {
+            edr_cli_print_escaped(stdout, hn->v[i].name);
+            return;
+        }
+    char h[33];
+    fputs(edr_hex(id, 16, h), stdout);
+}
+
+static void print_time(uint64_t ns)
+{
+    char t[32];
+    fputs(ns ? edr_jsonl_time_format(ns, t) : "-", stdout);
 }
 
 static int host_cb(const Edr__V1__HostRecord *h, const Edr__V1__Event *health, void *ud)
@@ -47,9 +129,12 @@ static int host_cb(const Edr__V1__HostRecord *h, const Edr__V1__Event *health, v
     char id[33];
     edr_hex(h->host_id.data, h->host_id.len == 16 ? 16 : 0, id);
     printf("%s ", id);
-    edr_cli_print_escaped(stdout, h->hostname ? h->hostname : "");
-    printf(" first %llu last %llu seq %llu", (unsigned long long)h->first_seen_ns,
-           (unsigned long long)h->last_seen_ns, (unsigned long long)h->last_seq);
+    edr_cli_print_escaped(stdout, h->hostname && *h->hostname ? h->hostname : "-");
+    printf(" first ");
+    print_time(h->first_seen_ns);
+    printf(" last ");
+    print_time(h->last_seen_ns);
+    printf(" seq %llu", (unsigned long long)h->last_seq);
     if (health && health->sensor_health) {
         uint64_t drops = 0;
         for (size_t i = 0; i < health->sensor_health->n_drops; i++)
@@ -62,63 +147,309 @@ static int host_cb(const Edr__V1__HostRecord *h, const Edr__V1__Event *health, v
     return 0;
 }
 
+/* ----------------------------------------------------------- processes */
+
+static void print_proc(const Edr__V1__ProcessRecord *p, const char *indent)
+{
+    char e[33], par[33];
+    edr_hex(p->entity_id.data, p->entity_id.len == 16 ? 16 : 0, e);
+    edr_hex(p->parent_entity_id.data, p->parent_entity_id.len == 16 ? 16 : 0, par);
+    printf("%s%s pid %u parent %s start ", indent, e, p->pid, par[0] ? par : "-");
+    print_time(p->start_time_ns);
+    if (p->end_time_ns) {
+        printf(" end ");
+        print_time(p->end_time_ns);
+        printf(" exit %d", p->exit_code);
+        if (p->exit_signal)
+            printf(" signal %d", p->exit_signal);
+    } else
+        printf(" running");
+    printf(" execs %u\n%s  ", p->exec_count, indent);
+    edr_cli_print_escaped(stdout, p->exe && *p->exe ? p->exe : "-");
+    printf(" :: ");
+    edr_cli_print_escaped(stdout, p->command_line ? p->command_line : "");
+    printf("\n");
+}
+
+static int proc_cb(const Edr__V1__ProcessRecord *p, void *ud)
+{
+    print_proc(p, ud);
+    return 0;
+}
+
+/* -------------------------------------------------------------- events */
+
+static void print_endpoint(const Edr__V1__Endpoint *ep)
+{
+    char ip[64] = "?";
+    if (ep && (ep->ip.len == 4 || ep->ip.len == 16))
+        inet_ntop(ep->ip.len == 4 ? AF_INET : AF_INET6, ep->ip.data, ip, sizeof(ip));
+    printf(ep && ep->ip.len == 16 ? "[%s]:%u" : "%s:%u", ip, ep ? ep->port : 0);
+}
+
+/* What the event did, after its kind: the fields an analyst reads first. */
+static void print_detail(const Edr__V1__Event *e)
+{
+    switch (e->body_case) {
+    case EDR__V1__EVENT__BODY_PROCESS_START: {
+        const Edr__V1__ProcessStart *ps = e->process_start;
+        putchar(' ');
+        edr_cli_print_escaped(stdout, ps->exe && *ps->exe ? ps->exe : "-");
+        printf(" ::");
+        if (ps->command_line && *ps->command_line) {
+            putchar(' ');
+            edr_cli_print_escaped(stdout, ps->command_line);
+        }
+        for (size_t i = 0; !(ps->command_line && *ps->command_line) && i < ps->n_argv; i++) {
+            putchar(' ');
+            edr_cli_print_escaped(stdout, ps->argv[i]);
+        }
+        break;
+    }
+    case EDR__V1__EVENT__BODY_PROCESS_FORK: printf(" ppid %u", e->process_fork->ppid); break;
+    case EDR__V1__EVENT__BODY_PROCESS_EXIT:
+        printf(" exit %d", e->process_exit->exit_code);
+        if (e->process_exit->signal)
+            printf(" signal %d", e->process_exit->signal);
+        break;
+    case EDR__V1__EVENT__BODY_PROCESS_ACCESS:
+        printf(" target pid %u", e->process_access->target_pid);
+        if (e->process_access->target_exe && *e->process_access->target_exe) {
+            putchar(' ');
+            edr_cli_print_escaped(stdout, e->process_access->target_exe);
+        }
+        break;
+    case EDR__V1__EVENT__BODY_FILE_CREATE:
+        putchar(' ');
+        edr_cli_print_escaped(stdout, e->file_create->path);
+        break;
+    case EDR__V1__EVENT__BODY_FILE_WRITE:
+        putchar(' ');
+        edr_cli_print_escaped(stdout, e->file_write->path);
+        printf(" (%llu bytes)", (unsigned long long)e->file_write->bytes);
+        break;
+    case EDR__V1__EVENT__BODY_FILE_DELETE:
+        putchar(' ');
+        edr_cli_print_escaped(stdout, e->file_delete->path);
+        break;
+    case EDR__V1__EVENT__BODY_FILE_ATTR:
+        putchar(' ');
+        edr_cli_print_escaped(stdout, e->file_attr->path);
+        break;
+    case EDR__V1__EVENT__BODY_FILE_RENAME:
+        putchar(' ');
+        edr_cli_print_escaped(stdout, e->file_rename->old_path);
+        printf(" -> ");
+        edr_cli_print_escaped(stdout, e->file_rename->new_path);
+        break;
+    case EDR__V1__EVENT__BODY_FILE_EXEC: {
+        putchar(' ');
+        edr_cli_print_escaped(stdout, e->file_exec->path);
+        if (e->file_exec->mapped)
+            printf(" (mapped)");
+        if (e->file_exec->sha256.len == 32) {
+            char h[65];
+            printf(" sha256 %s", edr_hex(e->file_exec->sha256.data, 32, h));
+        }
+        break;
+    }
+    case EDR__V1__EVENT__BODY_NETWORK: {
+        const Edr__V1__Network *n = e->network;
+        const ProtobufCEnumValue *a =
+            protobuf_c_enum_descriptor_get_value(&edr__v1__network__action__descriptor, n->action);
+        const ProtobufCEnumValue *pr = protobuf_c_enum_descriptor_get_value(
+            &edr__v1__network__protocol__descriptor, n->protocol);
+        printf(" %s %s ", a ? a->name : "?", pr ? pr->name : "?");
+        print_endpoint(n->local);
+        printf(n->direction == EDR__V1__NETWORK__DIRECTION__INBOUND ? " <- " : " -> ");
+        print_endpoint(n->remote);
+        break;
+    }
+    case EDR__V1__EVENT__BODY_DNS_QUERY:
+        putchar(' ');
+        edr_cli_print_escaped(stdout, e->dns_query->name);
+        break;
+    case EDR__V1__EVENT__BODY_SENSOR_HEALTH: {
+        uint64_t drops = 0;
+        for (size_t i = 0; i < e->sensor_health->n_drops; i++)
+            drops += e->sensor_health->drops[i]->count;
+        putchar(' ');
+        edr_cli_print_escaped(stdout, e->sensor_health->fidelity);
+        printf(" drops %llu", (unsigned long long)drops);
+        break;
+    }
+    default: break;
+    }
+}
+
+typedef struct {
+    int json, with_entity;
+    uint64_t limit, n;
+    int write_failed;
+} ev_out_t;
+
 static int ev_cb(const Edr__V1__EventBatch *b, const Edr__V1__Event *e, const edr_block_key_t *k,
                  void *ud)
 {
     (void)k;
-    (void)ud;
-    printf("%llu %s pid %u\n", (unsigned long long)edr_event_time(b, e),
-           edr_event_kind_name(e->body_case), e->pid);
+    ev_out_t *o = ud;
+    if (o->limit && o->n == o->limit)
+        return 1; /* stop: the caller says so */
+    o->n++;
+    if (o->json) {
+        if (edr_jsonl_write_event(stdout, b, e) == EDR_EIO) {
+            o->write_failed = 1;
+            return 1;
+        }
+        return 0;
+    }
+    print_time(edr_event_time(b, e));
+    printf(" %s pid %u", edr_event_kind_name(e->body_case), e->pid);
+    if (o->with_entity) {
+        char h[33];
+        printf(" %s", e->entity_id.len == 16 ? edr_hex(e->entity_id.data, 16, h) : "-");
+    }
+    print_detail(e);
+    putchar('\n');
     return 0;
 }
 
+/* -------------------------------------------------------------- images */
+
 static int hash_cb(const uint8_t host[16], const uint8_t ent[16], void *ud)
 {
-    (void)ud;
-    char h[33], e[33];
-    printf("host %s process %s\n", edr_hex(host, 16, h), edr_hex(ent, 16, e));
+    char e[33];
+    printf("host ");
+    print_host(ud, host);
+    printf(" process %s\n", edr_hex(ent, 16, e));
+    return 0;
+}
+
+static int hash_host_cb(const uint8_t host[16], uint64_t last_bucket_ns, void *ud)
+{
+    printf("host ");
+    print_host(ud, host);
+    printf(" last seen in the hour from ");
+    print_time(last_bucket_ns);
+    putchar('\n');
     return 0;
 }
 
 static int blk_cb(const edr_block_info_t *bi, void *ud)
 {
-    (void)ud;
-    char h[33];
-    printf("host %s bucket %u seq %llu events %u time %llu..%llu\n",
-           edr_hex(bi->key.host_id, 16, h), bi->key.bucket, (unsigned long long)bi->key.seq,
-           bi->n_events, (unsigned long long)bi->first_ns, (unsigned long long)bi->last_ns);
+    printf("host ");
+    print_host(ud, bi->key.host_id);
+    printf(" seq %llu events %u time ", (unsigned long long)bi->key.seq, bi->n_events);
+    print_time(bi->first_ns);
+    printf(" .. ");
+    print_time(bi->last_ns);
+    putchar('\n');
     return 0;
 }
+
+/* ---------------------------------------------------------------- main */
 
 int edr_cmd_store(int argc, char **argv)
 {
     static const struct option opts[] = {{"store", required_argument, 0, 's'},
                                          {"from", required_argument, 0, 'f'},
                                          {"to", required_argument, 0, 't'},
+                                         {"limit", required_argument, 0, 'l'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"hosts", no_argument, 0, 'H'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *dir = NULL;
-    uint64_t from = 0, to = 0;
-    int c;
+    uint64_t from = 0, to = 0, now = edr_cli_now_ns();
+    ev_out_t eo = {.limit = 10000};
+    int c, by_host = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "s:f:t:h", opts, NULL)) != -1) {
-        if (c == 's')
-            dir = optarg;
-        else if (c == 'f')
-            from = strtoull(optarg, NULL, 10);
-        else if (c == 't')
-            to = strtoull(optarg, NULL, 10);
-        else {
-            usage(c == 'h' ? stdout : stderr);
-            return c == 'h' ? 0 : 2;
+    while ((c = getopt_long(argc, argv, "s:f:t:l:jHh", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': dir = optarg; break;
+        case 'f':
+        case 't':
+            if (edr_cli_parse_time(optarg, now, c == 'f' ? &from : &to)) {
+                fprintf(stderr, "edr store: --%s ", c == 'f' ? "from" : "to");
+                edr_cli_print_escaped(stderr, optarg);
+                fprintf(stderr, ": not a time (2022-05-11T18:10:33Z, -2h, now, or ns)\n");
+                return 2;
+            }
+            break;
+        case 'l': {
+            char *end;
+            eo.limit = strtoull(optarg, &end, 10);
+            if (!*optarg || *end || optarg[0] == '-') {
+                fprintf(stderr, "edr store: --limit ");
+                edr_cli_print_escaped(stderr, optarg);
+                fprintf(stderr, ": not a count\n");
+                return 2;
+            }
+            break;
+        }
+        case 'j': eo.json = 1; break;
+        case 'H': by_host = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
         }
     }
     if (!dir || optind >= argc) {
+        fprintf(stderr, "edr store: %s\n", !dir ? "--store DIR is required" : "which command?");
         usage(stderr);
+        return 2;
+    }
+    if (to && from >= to) {
+        fprintf(stderr, "edr store: --from is not before --to\n");
         return 2;
     }
     const char *cmd = argv[optind];
     const char *arg = optind + 1 < argc ? argv[optind + 1] : NULL;
+    static const struct {
+        const char *name, *arg;
+    } cmds[] = {{"stats", NULL},        {"hosts", NULL},       {"host", "a host name or id"},
+                {"proc", "an entity id"}, {"tree", "an entity id"}, {"events", "an entity id"},
+                {"hash", "a SHA256"},   {"file", "a PATH"},    {"remote", "an IP address"}};
+    size_t ci = 0;
+    while (ci < sizeof(cmds) / sizeof(cmds[0]) && strcmp(cmds[ci].name, cmd))
+        ci++;
+    if (ci == sizeof(cmds) / sizeof(cmds[0])) {
+        fprintf(stderr, "edr store: ");
+        edr_cli_print_escaped(stderr, cmd);
+        fprintf(stderr, ": no such command\n");
+        usage(stderr);
+        return 2;
+    }
+    if ((cmds[ci].arg != NULL) != (arg != NULL) || (arg && optind + 2 < argc)) {
+        if (cmds[ci].arg)
+            fprintf(stderr, "edr store %s: want %s\n", cmd, cmds[ci].arg);
+        else
+            fprintf(stderr, "edr store %s: takes no argument\n", cmd);
+        return 2;
+    }
+    uint8_t id[32], ip[16];
+    size_t ip_len = 0;
+    if ((!strcmp(cmd, "proc") || !strcmp(cmd, "tree") || !strcmp(cmd, "events")) &&
+        edr_unhex(arg, id, 16)) {
+        fprintf(stderr, "edr store %s: want an entity id of 32 hex digits\n", cmd);
+        return 2;
+    }
+    if (!strcmp(cmd, "hash") && edr_unhex(arg, id, 32)) {
+        fprintf(stderr, "edr store hash: want a SHA256 of 64 hex digits\n");
+        return 2;
+    }
+    if (!strcmp(cmd, "remote")) {
+        if (inet_pton(AF_INET, arg, ip) == 1)
+            ip_len = 4;
+        else if (inet_pton(AF_INET6, arg, ip) == 1)
+            ip_len = 16;
+        else {
+            fprintf(stderr, "edr store remote: ");
+            edr_cli_print_escaped(stderr, arg);
+            fprintf(stderr, ": not an IPv4 or IPv6 address\n");
+            return 2;
+        }
+    }
+
     char err[1024];
     edr_store_t *s = edr_store_open(dir, NULL, err, sizeof(err));
     if (!s) {
@@ -126,10 +457,13 @@ int edr_cmd_store(int argc, char **argv)
         return 1;
     }
     int rc = 0;
-    uint8_t id[32];
     edr_arena_t a;
     edr_arena_init(&a, 4096);
-    if (!strcmp(cmd, "stats")) {
+    host_names_t hn = {0};
+    if (!strcmp(cmd, "hash") || !strcmp(cmd, "file") || !strcmp(cmd, "remote"))
+        rc = edr_store_hosts(s, names_cb, &hn);
+    if (rc) {
+    } else if (!strcmp(cmd, "stats")) {
         edr_store_stats_t st;
         rc = edr_store_stats(s, &st);
         if (!rc)
@@ -142,43 +476,68 @@ int edr_cmd_store(int argc, char **argv)
                    (unsigned long long)st.processes);
     } else if (!strcmp(cmd, "hosts")) {
         rc = edr_store_hosts(s, host_cb, NULL);
-    } else if (!strcmp(cmd, "hash")) {
-        if (!arg || edr_unhex(arg, id, 32)) {
-            fprintf(stderr, "edr store hash: want 64 hex digits\n");
-            rc = 2;
-        } else
-            rc = edr_store_hash_processes(s, id, hash_cb, NULL);
-    } else if (!strcmp(cmd, "file")) {
-        if (!arg)
-            rc = 2;
-        else
-            rc = edr_store_file_blocks(s, arg, from, to, blk_cb, NULL);
-    } else if (!strcmp(cmd, "proc") || !strcmp(cmd, "tree") || !strcmp(cmd, "events")) {
-        if (!arg || edr_unhex(arg, id, 16)) {
-            fprintf(stderr, "edr store %s: want an entity id of 32 hex digits\n", cmd);
-            rc = 2;
-        } else if (!strcmp(cmd, "proc")) {
-            Edr__V1__ProcessRecord *p;
-            rc = edr_store_process_get(s, id, &a, &p);
-            if (!rc)
-                print_proc(p, "");
-        } else if (!strcmp(cmd, "tree")) {
-            printf("ancestry:\n");
-            rc = edr_store_process_ancestry(s, id, 0, proc_cb, "  ");
-            if (!rc) {
-                printf("children:\n");
-                rc = edr_store_process_children(s, id, proc_cb, "  ");
+    } else if (!strcmp(cmd, "host")) {
+        uint8_t hid[16];
+        int n = 0;
+        rc = edr_cli_find_host(s, arg, hid, &n);
+        if (rc == 1) {
+            eo.with_entity = 1;
+            rc = edr_store_host_events(s, hid, from, to, ev_cb, &eo);
+            if (rc == 1 && !eo.write_failed) {
+                fprintf(stderr, "edr store host: stopped at %llu events (--limit; 0 for all)\n",
+                        (unsigned long long)eo.limit);
+                rc = 0;
             }
-        } else
-            rc = edr_store_entity_events(s, id, from, to, ev_cb, NULL);
-    } else {
-        usage(stderr);
-        rc = 2;
+        } else if (rc >= 0) {
+            fprintf(stderr, "edr store host: ");
+            edr_cli_print_escaped(stderr, arg);
+            fprintf(stderr, rc ? ": %d hosts have that name: give the id (edr store hosts)\n"
+                               : ": not in the store (%d hosts: edr store hosts)\n",
+                    rc ? rc : n);
+            rc = 1;
+        }
+    } else if (!strcmp(cmd, "hash")) {
+        rc = by_host ? edr_store_hash_hosts(s, id, hash_host_cb, &hn)
+                     : edr_store_hash_processes(s, id, hash_cb, &hn);
+    } else if (!strcmp(cmd, "file")) {
+        rc = edr_store_file_blocks(s, arg, from, to, blk_cb, &hn);
+    } else if (!strcmp(cmd, "remote")) {
+        rc = edr_store_remote_blocks(s, ip, ip_len, from, to, blk_cb, &hn);
+    } else if (!strcmp(cmd, "proc")) {
+        Edr__V1__ProcessRecord *p;
+        rc = edr_store_process_get(s, id, &a, &p);
+        if (!rc)
+            print_proc(p, "");
+    } else if (!strcmp(cmd, "tree")) {
+        printf("ancestry:\n");
+        rc = edr_store_process_ancestry(s, id, 0, proc_cb, "  ");
+        if (!rc) {
+            printf("children:\n");
+            rc = edr_store_process_children(s, id, proc_cb, "  ");
+        }
+    } else { /* events */
+        eo.limit = 0;
+        rc = edr_store_entity_events(s, id, from, to, ev_cb, &eo);
     }
-    if (rc < 0) {
+    if (eo.write_failed) {
+        fprintf(stderr, "edr store %s: writing the output failed\n", cmd);
+        rc = 1;
+    } else if (rc == EDR_ENOENT) {
+        fprintf(stderr, "edr store %s: ", cmd);
+        edr_cli_print_escaped(stderr, arg ? arg : "");
+        fprintf(stderr, ": not in the store\n");
+        rc = 1;
+    } else if (rc < 0) {
         fprintf(stderr, "edr store %s: %s\n", cmd, edr_strerror(rc));
         rc = 1;
     }
+    if (fflush(stdout) != 0 && !rc) {
+        fprintf(stderr, "edr store %s: writing the output failed\n", cmd);
+        rc = 1;
+    }
+    for (size_t i = 0; i < hn.n; i++)
+        free(hn.v[i].name);
+    free(hn.v);
     edr_arena_close(&a);
     edr_store_destroy(s);
     return rc;

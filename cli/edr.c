@@ -1,5 +1,6 @@
 /* The edr command: dispatches to sub-commands. */
 #include "cli_int.h"
+#include "edr/jsonl.h"
 #include "edr/log.h"
 #include "edr/text.h"
 #include "edr/version.h"
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static const edr_cli_cmd_t commands[] = {
 #define C(name, fn, summary) {name, fn, summary},
@@ -26,6 +28,55 @@ static void usage(FILE *f)
 void edr_cli_print_escaped(FILE *f, const char *s)
 {
     edr_text_fput_escaped(f, s);
+}
+
+uint64_t edr_cli_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int edr_cli_parse_time(const char *s, uint64_t now_ns, uint64_t *out)
+{
+    size_t len = strlen(s);
+    if (!len)
+        return -1;
+    if (!strcmp(s, "now")) {
+        *out = now_ns;
+        return 0;
+    }
+    if (strspn(s, "0123456789") == len) {
+        errno = 0;
+        unsigned long long v = strtoull(s, NULL, 10);
+        if (errno)
+            return -1;
+        *out = v;
+        return 0;
+    }
+    if (s[0] == '-' && len >= 3 && strspn(s + 1, "0123456789") == len - 2) {
+        static const struct {
+            char unit;
+            uint64_t ns;
+        } units[] = {{'s', 1000000000ull}, {'m', 60000000000ull}, {'h', 3600000000000ull},
+                     {'d', 86400000000000ull}};
+        errno = 0;
+        unsigned long long n = strtoull(s + 1, NULL, 10);
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+            if (s[len - 1] != units[i].unit)
+                continue;
+            if (errno || n > now_ns / units[i].ns)
+                return -1; /* before the epoch */
+            *out = now_ns - n * units[i].ns;
+            return 0;
+        }
+        return -1;
+    }
+    uint64_t ns;
+    if (edr_jsonl_time_parse(s, len, &ns) != 0)
+        return -1;
+    *out = ns;
+    return 0;
 }
 
 int edr_cli_add_set(const char *cmd, char **sets, int *n_sets, char *kv)

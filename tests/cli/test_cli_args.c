@@ -1,10 +1,13 @@
 /* Option handling of edr, edr-collector and edr-sensor: help, refusals with exit status 2 and a clear message. */
+#define _GNU_SOURCE /* nftw */
 #include "edr_test.h"
 
+#include <ftw.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -216,6 +219,98 @@ static void test_frame_tools_split(void **state)
     rmdir(dir);
 }
 
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    (void)flag;
+    (void)f;
+    return remove(p);
+}
+
+/* edr store over a store imported from the Log4Shell Sysmon export: times
+ * read and written as RFC 3339, a host's events with details, --limit and
+ * --json, and every bad argument refused with exit status 2 and a reason. */
+static void test_store_queries(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/edr-cli-store-XXXXXX", store[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(store, sizeof(store), "%s/st", dir);
+    run_t r;
+    char *imp[] = {"import", "sysmon", EDR_DATASETS "/otrf-log4shell/linux-sysmon-syslog.jsonl",
+                   "--store", store, NULL};
+    run(&r, imp);
+    assert_int_equal(r.status, 0);
+
+    char *hosts[] = {"store", "hosts", "--store", store, NULL};
+    run(&r, hosts);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "UBUNTU5 first 2022-05-11T18:10:20.395000000Z last "));
+
+    /* the reverse shell's bash, with its command line, among the first events */
+    char *host[] = {"store", "host", "ubuntu5", "--store", store, "--limit", "12", NULL};
+    run(&r, host);
+    assert_int_equal(r.status, 0);
+    int lines = 0;
+    for (const char *p = r.out; (p = strchr(p, '\n')); p++)
+        lines++;
+    assert_int_equal(lines, 12);
+    assert_non_null(strstr(r.out, "2022-05-11T18:10:21.998000000Z process_start pid 17790 "));
+    assert_non_null(strstr(r.out, "/bin/bash :: bash -c {echo,YmFzaC"));
+    assert_non_null(strstr(r.out, "CONNECT TCP 192.168.2.5:41696 -> 192.168.2.6:1389"));
+    assert_non_null(strstr(r.err, "stopped at 12 events"));
+
+    /* a window: nothing before 18:10:22 */
+    char *win[] = {"store", "host", "UBUNTU5", "--store", store, "--from", "2022-05-11T18:10:22Z",
+                   "--to", "2022-05-11 18:10:23", "--json", NULL};
+    run(&r, win);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.err, "");
+    assert_non_null(strstr(r.out, "{\"@timestamp\":\"2022-05-11T18:10:22."));
+    assert_null(strstr(r.out, "\"2022-05-11T18:10:21."));
+    assert_null(strstr(r.out, "\"2022-05-11T18:10:23."));
+
+    /* the process's tree names its children, its events carry details */
+    char *tree[] = {"store", "tree", "bedf213f0c3946c117d86a854838be27", "--store", store, NULL};
+    run(&r, tree);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "/usr/bin/base64 :: base64 -d"));
+    char *rem[] = {"store", "remote", "192.168.2.6", "--store", store, NULL};
+    run(&r, rem);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "host UBUNTU5 seq "));
+
+    /* refusals: exit 2 and why; unknown things: exit 1 and why */
+    struct {
+        char *args[10];
+        int status;
+        const char *says;
+    } bad[] = {
+        {{"store", "host", "UBUNTU5", "--store", store, "--from", "yesterday", NULL}, 2, "not a time"},
+        {{"store", "host", "UBUNTU5", "--store", store, "--from", "-2x", NULL}, 2, "not a time"},
+        {{"store", "host", "UBUNTU5", "--store", store, "--from", "now", "--to", "-1h", NULL},
+         2,
+         "not before --to"},
+        {{"store", "host", "UBUNTU5", "--store", store, "--limit", "-3", NULL}, 2, "not a count"},
+        {{"store", "file", "--store", store, NULL}, 2, "want a PATH"},
+        {{"store", "stats", "extra", "--store", store, NULL}, 2, "takes no argument"},
+        {{"store", "remote", "1.2.3", "--store", store, NULL}, 2, "not an IPv4 or IPv6"},
+        {{"store", "proc", "12ab", "--store", store, NULL}, 2, "32 hex digits"},
+        {{"store", "bogus", "--store", store, NULL}, 2, "no such command"},
+        {{"store", "hosts", NULL}, 2, "--store DIR is required"},
+        {{"store", "host", "nosuch", "--store", store, NULL}, 1, "not in the store"},
+        {{"store", "proc", "00000000000000000000000000000001", "--store", store, NULL},
+         1,
+         "not in the store"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        run(&r, bad[i].args);
+        if (r.status != bad[i].status || !strstr(r.err, bad[i].says))
+            fail_msg("case %zu: status %d, stderr: %s", i, r.status, r.err);
+    }
+    assert_int_equal(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
 int main(void)
 {
     if (access(EDR_BIN_DIR "/edr", X_OK) != 0) {
@@ -228,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_bad_values_refused),
         cmocka_unit_test(test_daemon_settings),
         cmocka_unit_test(test_frame_tools_split),
+        cmocka_unit_test(test_store_queries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
