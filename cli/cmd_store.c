@@ -5,6 +5,7 @@
 #include "edr/identity.h"
 #include "edr/jsonl.h"
 #include "edr/store.h"
+#include "edr/vec.h"
 
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -90,14 +91,8 @@ static int names_cb(const Edr__V1__HostRecord *h, const Edr__V1__Event *health, 
     host_names_t *hn = ud;
     if (h->host_id.len != 16)
         return 0;
-    if (hn->n == hn->cap) {
-        size_t c = hn->cap ? hn->cap * 2 : 16;
-        host_name_t *v = realloc(hn->v, c * sizeof(*v));
-        if (!v)
-            return EDR_ENOMEM;
-        hn->v = v;
-        hn->cap = c;
-    }
+    if (EDR_VEC_RESERVE(hn->v, hn->cap, hn->n + 1, 16))
+        return EDR_ENOMEM;
     memcpy(hn->v[hn->n].id, h->host_id.data, 16);
     hn->v[hn->n].name = strdup(h->hostname ? h->hostname : "");
     if (!hn->v[hn->n].name)

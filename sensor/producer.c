@@ -1,6 +1,7 @@
 /* Producer: frames to Kafka keyed by host id, to the spool while Kafka is unreachable, replayed in order. */
 #include "edr/err.h"
 #include "edr/log.h"
+#include "edr/vec.h"
 #include "selfsock.h"
 #include "sensor_int.h"
 
@@ -90,14 +91,8 @@ static uint64_t events_of(uintptr_t op)
 
 static void push_failed(edr__producer_t *p, uint64_t id, const void *buf, size_t len)
 {
-    if (p->n_failed == p->cap_failed) {
-        size_t cap = p->cap_failed ? p->cap_failed * 2 : 64;
-        failed_t *n = realloc(p->failed, cap * sizeof(*n));
-        if (!n)
-            goto lost;
-        p->failed = n;
-        p->cap_failed = cap;
-    }
+    if (EDR_VEC_RESERVE(p->failed, p->cap_failed, p->n_failed + 1, 64))
+        goto lost;
     uint8_t *copy = malloc(len ? len : 1);
     if (!copy)
         goto lost;

@@ -3,6 +3,7 @@
 #include "edr/err.h"
 #include "edr/frame.h"
 #include "edr/log.h"
+#include "edr/vec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -132,14 +133,8 @@ static long read_frame(edr_spool_t *sp, int fd, uint64_t off, uint64_t size)
 
 static int seg_add(edr_spool_t *sp)
 {
-    if (sp->n_segs == sp->cap_segs) {
-        size_t cap = sp->cap_segs ? sp->cap_segs * 2 : 16;
-        seg_t *n = realloc(sp->segs, cap * sizeof(*n));
-        if (!n)
-            return EDR_ENOMEM;
-        sp->segs = n;
-        sp->cap_segs = cap;
-    }
+    if (EDR_VEC_RESERVE(sp->segs, sp->cap_segs, sp->n_segs + 1, 16))
+        return EDR_ENOMEM;
     sp->segs[sp->n_segs].size = 0;
     sp->segs[sp->n_segs].frames = 0;
     sp->n_segs++;

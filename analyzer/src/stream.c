@@ -3,6 +3,7 @@
 
 #include "edr/err.h"
 #include "edr/frame.h"
+#include "edr/vec.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -95,14 +96,8 @@ static shost_t *host_get(edr_stream_t *s, const uint8_t id[16])
     for (size_t i = 0; i < s->n_hosts; i++)
         if (!memcmp(s->hosts[i].id, id, 16))
             return &s->hosts[i];
-    if (s->n_hosts == s->cap_hosts) {
-        size_t n = s->cap_hosts ? s->cap_hosts * 2 : 16;
-        shost_t *p = realloc(s->hosts, n * sizeof(*p));
-        if (!p)
-            return NULL;
-        s->hosts = p;
-        s->cap_hosts = n;
-    }
+    if (EDR_VEC_RESERVE(s->hosts, s->cap_hosts, s->n_hosts + 1, 16))
+        return NULL;
     shost_t *h = &s->hosts[s->n_hosts];
     memset(h, 0, sizeof(*h));
     memcpy(h->id, id, 16);

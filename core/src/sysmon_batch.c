@@ -2,6 +2,7 @@
 #include "edr/sysmon.h"
 
 #include "edr/err.h"
+#include "edr/vec.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -60,13 +61,7 @@ static uint64_t next_seq(edr_sysmon_batcher_t *bt, const uint8_t host[EDR_ID_LEN
 {
     for (size_t i = 0; i < bt->nseqs; i++)
         if (memcmp(bt->seqs[i].host_id, host, EDR_ID_LEN) == 0) return ++bt->seqs[i].seq;
-    if (bt->nseqs == bt->seqs_cap) {
-        size_t ncap = bt->seqs_cap ? bt->seqs_cap * 2 : 8;
-        host_seq_t *ns = realloc(bt->seqs, ncap * sizeof(*ns));
-        if (!ns) return 0;
-        bt->seqs = ns;
-        bt->seqs_cap = ncap;
-    }
+    if (EDR_VEC_RESERVE(bt->seqs, bt->seqs_cap, bt->nseqs + 1, 8)) return 0;
     memcpy(bt->seqs[bt->nseqs].host_id, host, EDR_ID_LEN);
     bt->seqs[bt->nseqs].seq = 1;
     return bt->seqs[bt->nseqs++].seq;

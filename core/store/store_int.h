@@ -124,4 +124,9 @@ static inline void edr__bref_encode(uint8_t out[BREF_LEN], uint32_t hostn, uint3
 void edr__block_info_encode(const edr_block_info_t *bi, uint8_t out[BLOCK_INFO_LEN]);
 void edr__block_info_decode(const uint8_t *v, edr_block_info_t *bi);
 
+/* Tests: when non-zero, counts down on each edr_store_writer_add, which
+ * fails with EDR_ENOMEM after putting most of its batch when it reaches 0
+ * (the take-back path of a failed add, otherwise only reached out of memory). */
+extern unsigned edr__store_fail_add;
+
 #endif

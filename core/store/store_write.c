@@ -3,6 +3,7 @@
 
 #include "edr/err.h"
 #include "edr/log.h"
+#include "edr/vec.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -36,6 +37,8 @@ typedef struct hset {
     hset_slot_t *slots;
     size_t cap;
 } hset_t;
+
+unsigned edr__store_fail_add;
 
 /* Index entries whose value only repeats what an earlier batch wrote: a
  * child's entry under its parent and an image's entry under a host, both
@@ -78,6 +81,7 @@ struct edr_store_writer {
     int64_t offset;
     int offset_set;
     int write_failed; /* a write failed: the WAL writer is in an error state */
+    int broken;       /* the write batch holds a half-added batch: never commit it */
 
     /* pending (added, not committed) */
     uint8_t (*pend_keys)[EDR_BLOCK_KEY_LEN];
@@ -578,29 +582,23 @@ static void put_path(edr_store_writer_t *w, const char *path, const uint8_t br[B
     rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)k, sizeof(k), "", 0);
 }
 
-static void put_hash(edr_store_writer_t *w, ProtobufCBinaryData sha, const uint8_t host[16],
-                     const uint8_t ent[16], uint32_t bucket)
+static int put_hash(edr_store_writer_t *w, ProtobufCBinaryData sha, const uint8_t host[16],
+                    const uint8_t ent[16], uint32_t bucket)
 {
     if (sha.len != 32)
-        return;
+        return 0;
     uint8_t v[4];
     edr__be32(v, bucket);
     /* processes by image: gathered, one key per image and block (put_execs) */
-    if (w->n_execs == w->execs_cap) {
-        size_t c = w->execs_cap ? w->execs_cap * 2 : 64;
-        exec_ref_t *n = realloc(w->execs, c * sizeof(*n));
-        if (!n)
-            return;
-        w->execs = n;
-        w->execs_cap = c;
-    }
+    if (EDR_VEC_RESERVE(w->execs, w->execs_cap, w->n_execs + 1, 64))
+        return EDR_ENOMEM;
     w->execs[w->n_execs].sha = sha.data;
     w->execs[w->n_execs].ent = ent;
     w->n_execs++;
     /* hosts by image: one key per (sha256, host), rewritten in place */
     uint64_t hh = XXH3_64bits(sha.data, 32);
     if (!hset_add(&w->remotes, hh ^ 0x9e3779b97f4a7c15ull, w->gen))
-        return;
+        return 0;
     uint8_t hk[1 + 32 + 16];
     hk[0] = POST_HASH_HOST;
     memcpy(hk + 1, sha.data, 32);
@@ -608,6 +606,7 @@ static void put_hash(edr_store_writer_t *w, ProtobufCBinaryData sha, const uint8
     if (wcache_fresh(w, hk, sizeof(hk), bucket))
         rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)hk, sizeof(hk),
                               (const char *)v, 4);
+    return 0;
 }
 
 static int cmp_exec(const void *a, const void *b)
@@ -691,19 +690,18 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
             return 1;
         }
     }
-    if (w->n_pend == w->cap_pend) {
-        size_t c = w->cap_pend ? w->cap_pend * 2 : 256;
-        void *p = realloc(w->pend_keys, c * EDR_BLOCK_KEY_LEN);
-        if (!p)
-            return EDR_ENOMEM;
-        w->pend_keys = p;
-        w->cap_pend = c;
-    }
+    if (EDR_VEC_RESERVE(w->pend_keys, w->cap_pend, w->n_pend + 1, 256))
+        return EDR_ENOMEM;
     if (scratch_prepare(w, b->n_events))
         return EDR_ENOMEM;
     edr_arena_reset(&w->arena);
     w->n_execs = 0;
 
+    /* from here, a failure takes back what this batch put into the write
+     * batch and into the host's dedup state: the batches added before it
+     * still commit, and this one is read again (nothing half-stored) */
+    uint64_t was_first = hs->first_seen, was_last = hs->last_seen, was_seq = hs->last_seq;
+    rocksdb_writebatch_set_save_point(w->wb);
     rocksdb_writebatch_put_cf(w->wb, w->cf[CF_BLOCKS], (const char *)bk, sizeof(bk), frame,
                               frame_len);
     uint64_t tmin = UINT64_MAX, tmax = 0;
@@ -735,7 +733,8 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
             if (!s->rec.start_time_ns)
                 s->rec.start_time_ns = ps->start_time_ns ? ps->start_time_ns : t;
             s->rec.exec_count++;
-            put_hash(w, ps->exe_sha256, host, s->id, key.bucket);
+            if (put_hash(w, ps->exe_sha256, host, s->id, key.bucket))
+                goto undo;
             put_path(w, ps->exe, br);
             break;
         }
@@ -766,7 +765,8 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
         case EDR__V1__EVENT__BODY_FILE_EXEC:
             put_path(w, e->file_exec->path, br);
             if (s)
-                put_hash(w, e->file_exec->sha256, host, s->id, key.bucket);
+                if (put_hash(w, e->file_exec->sha256, host, s->id, key.bucket))
+                    goto undo;
             break;
         case EDR__V1__EVENT__BODY_NETWORK: {
             const Edr__V1__Endpoint *r = e->network->remote;
@@ -789,13 +789,13 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
     if (!b->n_events)
         tmin = tmax = b->base_time_ns;
     if (put_execs(w, host, key.bucket, key.seq))
-        return EDR_ENOMEM;
+        goto undo;
 
     /* process records, children, the entity filter of the time index */
     size_t nbits = ((w->n_ent_list * 10 + 63) / 64) * 64;
     uint8_t *tv = edr_arena_alloc(&w->arena, BLOCK_INFO_LEN + nbits / 8);
     if (!tv)
-        return EDR_ENOMEM;
+        goto undo;
     uint8_t *bloom = tv + BLOCK_INFO_LEN;
     memset(bloom, 0, nbits / 8);
     for (size_t i = 0; i < w->n_ent_list; i++) {
@@ -805,7 +805,7 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
         size_t n = edr__v1__process_record__get_packed_size(&s->rec);
         uint8_t *p = pack_buf(w, n);
         if (!p)
-            return EDR_ENOMEM;
+            goto undo;
         edr__v1__process_record__pack(&s->rec, p);
         rocksdb_writebatch_merge_cf(w->wb, w->cf[CF_PROCS], (const char *)s->id, 16,
                                     (const char *)p, n);
@@ -835,6 +835,9 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
     rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)tk, sizeof(tk),
                               (const char *)tv, BLOCK_INFO_LEN + nbits / 8);
 
+    if (edr__store_fail_add && --edr__store_fail_add == 0)
+        goto undo;
+
     /* host record, latest health, dedup state */
     if (!hs->first_seen || tmin < hs->first_seen)
         hs->first_seen = tmin;
@@ -858,7 +861,7 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
     size_t n = edr__v1__host_record__get_packed_size(&hr);
     uint8_t *p = pack_buf(w, n);
     if (!p)
-        return EDR_ENOMEM;
+        goto undo;
     edr__v1__host_record__pack(&hr, p);
     rocksdb_writebatch_put_cf(w->wb, w->cf[CF_HOSTS], (const char *)host, 16, (const char *)p, n);
     if (health) {
@@ -866,7 +869,7 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
         he.time_offset_ns = (int64_t)(b->base_time_ns + (uint64_t)health->time_offset_ns);
         n = edr__v1__event__get_packed_size(&he);
         if (!(p = pack_buf(w, n)))
-            return EDR_ENOMEM;
+            goto undo;
         edr__v1__event__pack(&he, p);
         uint8_t hk[17];
         memcpy(hk, host, 16);
@@ -884,7 +887,25 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
     w->pend_st.batches++;
     w->pend_st.events += b->n_events;
     w->pend_st.frame_bytes += frame_len;
+    char *rerr = NULL;
+    rocksdb_writebatch_pop_save_point(w->wb, &rerr);
+    rocksdb_free(rerr); /* cannot fail: the save point was set above */
     return 0;
+undo:
+    rerr = NULL;
+    rocksdb_writebatch_rollback_to_save_point(w->wb, &rerr);
+    if (rerr) { /* cannot happen either; the batch would then be unusable */
+        edr_log_error("store %s: cannot take back a failed batch: %s", w->path, rerr);
+        rocksdb_free(rerr);
+        w->broken = 1; /* commits fail from now: the caller re-reads from the stored offset */
+        return EDR_ESTORE;
+    }
+    hs->first_seen = was_first;
+    hs->last_seen = was_last;
+    hs->last_seq = was_seq;
+    if (w->written) /* it may name entries that were just taken back */
+        memset(w->written, 0, WCACHE_SLOTS * sizeof(*w->written));
+    return EDR_ENOMEM;
 }
 
 /* Whether the file system has room for the pending commit and for what a
@@ -925,13 +946,14 @@ int edr_store_writer_commit(edr_store_writer_t *w)
         rocksdb_writebatch_put_cf(w->wb, w->cf[CF_META], "offset", 6, (const char *)v, 8);
     }
     char *rerr = NULL;
-    int rc = room_for(w);
+    int rc = w->broken ? EDR_ESTORE : room_for(w);
     w->pend_st.writes += (uint64_t)rocksdb_writebatch_count(w->wb);
     if (rc == 0)
         rocksdb_write(w->db, w->wo, w->wb, &rerr);
     rocksdb_writebatch_clear(w->wb);
     w->offset_set = 0;
     w->n_pend = 0;
+    w->broken = 0;
     if (rc || rerr) {
         if (rerr) {
             rc = (strstr(rerr, "No space") || strstr(rerr, "ENOSPC")) ? EDR_EIO : EDR_ESTORE;

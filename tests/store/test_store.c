@@ -521,6 +521,69 @@ static void test_index_rewrites(void **state)
     edr_store_writer_destroy(w);
 }
 
+extern unsigned edr__store_fail_add; /* store_int.h: fail the n-th add midway */
+
+static int blk_count_fn(const edr_block_info_t *bi, void *ud)
+{
+    (void)bi;
+    (*(int *)ud)++;
+    return 0;
+}
+
+/* A batch whose add fails midway (out of memory) leaves nothing behind:
+ * neither its block nor its index entries commit with the batches around
+ * it, and the same batch added again is stored, not taken for a duplicate. */
+static void test_failed_add_taken_back(void **state)
+{
+    (void)state;
+    char err[512];
+    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
+    assert_non_null(w);
+    uint8_t hid[16] = {0xab}, par[16], kid[2][16];
+    memset(par, 0x41, 16);
+    memset(kid[0], 0x42, 16);
+    memset(kid[1], 0x43, 16);
+    Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
+    si.host_id.data = hid;
+    si.host_id.len = 16;
+    Edr__V1__ProcessFork pf = EDR__V1__PROCESS_FORK__INIT;
+    Edr__V1__Event e = EDR__V1__EVENT__INIT, *evs[1] = {&e};
+    e.parent_entity_id.data = par;
+    e.entity_id.len = e.parent_entity_id.len = 16;
+    e.body_case = EDR__V1__EVENT__BODY_PROCESS_FORK;
+    e.process_fork = &pf;
+    Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
+    b.schema_version = 1;
+    b.sensor = &si;
+    b.events = evs;
+    b.n_events = 1;
+    b.base_time_ns = 1767225600000000000ull;
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
+    const uint8_t *fr;
+    size_t fl;
+    int expect[3] = {0, EDR_ENOMEM, 0};
+    for (int i = 0; i < 3; i++) { /* seq 1; seq 2 failing; seq 2 again */
+        b.seq = i ? 2 : 1;
+        e.entity_id.data = kid[i ? 1 : 0];
+        edr__store_fail_add = i == 1;
+        assert_int_equal(edr_frame_encode(enc, &b, 0, &fr, &fl), 0);
+        assert_int_equal(edr_store_writer_add(w, fr, fl, &b), expect[i]);
+        edr_store_writer_set_offset(w, i + 1); /* as the collector does: the commit writes */
+        assert_int_equal(edr_store_writer_commit(w), 0);
+        edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
+        assert_non_null(r);
+        int nk = 0, nb = 0;
+        assert_int_equal(edr_store_process_children(r, par, kid_count_fn, &nk), 0);
+        assert_int_equal(edr_store_host_blocks(r, hid, 0, 0, blk_count_fn, &nb), 0);
+        assert_int_equal(nk, i ? (i == 1 ? 1 : 2) : 1);
+        assert_int_equal(nb, nk);
+        edr_store_destroy(r);
+    }
+    assert_int_equal(edr__store_fail_add, 0);
+    edr_frame_ctx_destroy(enc);
+    edr_store_writer_destroy(w);
+}
+
 /* Every event as read by a full block decode, for checking entity queries. */
 typedef struct {
     uint8_t entity[16];
@@ -715,6 +778,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_dedup_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entity_events_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_rewrites, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_add_taken_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_refused, setup, teardown),
     };
