@@ -652,7 +652,7 @@ static const char *join_argv(edr_store_writer_t *w, char **argv, size_t n)
         len += strlen(argv[i]) + 1;
     char *s = edr_arena_alloc(&w->arena, len + 1);
     if (!s)
-        return "";
+        return NULL; /* out of memory: the caller fails the batch */
     char *p = s;
     for (size_t i = 0; i < n; i++) {
         size_t l = strlen(argv[i]);
@@ -723,6 +723,8 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
             s->rec.command_line = ps->command_line && *ps->command_line
                                       ? ps->command_line
                                       : (char *)join_argv(w, ps->argv, ps->n_argv);
+            if (!s->rec.command_line)
+                goto undo;
             s->rec.cwd = ps->cwd;
             s->rec.uid = ps->uid;
             s->rec.user = ps->user;
