@@ -31,8 +31,10 @@ static void usage(FILE *f)
             "  --from TIME, --to TIME  only [from, to): UTC time (2022-05-11T18:10:33.5Z), an\n"
             "                        age (-2h, -15m, -7d), now, or ns since the epoch\n"
             "  --limit N             host: at most N events (default 10000; 0: all)\n"
-            "  --json                host, events: one JSON object per event (ECS names,\n"
-            "                        as the sensor's JSON lines output)\n"
+            "  --pid N, --kind KIND  host, events: only the events of that pid, or of that\n"
+            "                        kind (process_start, file_write, network ...)\n"
+            "  --json                host, events, proc, tree: one JSON object per line (ECS\n"
+            "                        names, as the sensor's JSON lines output)\n"
             "Telemetry text (paths, command lines, host names) is printed with control\n"
             "characters escaped.\n");
 }
@@ -166,10 +168,23 @@ static void print_proc(const Edr__V1__ProcessRecord *p, const char *indent)
     printf("\n");
 }
 
+typedef struct {
+    int json, write_failed;
+    const char *relation; /* --json: edr.relation */
+    const char *indent;   /* text */
+} proc_out_t;
+
 static int proc_cb(const Edr__V1__ProcessRecord *p, void *ud)
 {
-    print_proc(p, ud);
-    return 0;
+    proc_out_t *o = ud;
+    if (!o->json) {
+        print_proc(p, o->indent);
+        return 0;
+    }
+    if (edr_jsonl_write_process(stdout, p, o->relation) == 0)
+        return 0;
+    o->write_failed = 1;
+    return 1;
 }
 
 /* -------------------------------------------------------------- events */
@@ -281,6 +296,9 @@ typedef struct {
     int json, with_entity;
     uint64_t limit, n;
     int write_failed;
+    long pid;                          /* -1: any */
+    Edr__V1__Event__BodyCase kind;     /* with_kind: only this kind */
+    int with_kind;
 } ev_out_t;
 
 static int ev_cb(const Edr__V1__EventBatch *b, const Edr__V1__Event *e, const edr_block_key_t *k,
@@ -288,6 +306,8 @@ static int ev_cb(const Edr__V1__EventBatch *b, const Edr__V1__Event *e, const ed
 {
     (void)k;
     ev_out_t *o = ud;
+    if ((o->pid >= 0 && e->pid != (uint32_t)o->pid) || (o->with_kind && e->body_case != o->kind))
+        return 0;
     if (o->limit && o->n == o->limit)
         return 1; /* stop: the caller says so */
     o->n++;
@@ -352,14 +372,17 @@ int edr_cmd_store(int argc, char **argv)
                                          {"limit", required_argument, 0, 'l'},
                                          {"json", no_argument, 0, 'j'},
                                          {"hosts", no_argument, 0, 'H'},
+                                         {"pid", required_argument, 0, 'p'},
+                                         {"kind", required_argument, 0, 'k'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *dir = NULL;
     uint64_t from = 0, to = 0, now = edr_cli_now_ns();
-    ev_out_t eo = {.limit = 10000};
+    ev_out_t eo = {.limit = 10000, .pid = -1};
+    proc_out_t po = {.indent = ""};
     int c, by_host = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "s:f:t:l:jHh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:f:t:l:jHp:k:h", opts, NULL)) != -1) {
         switch (c) {
         case 's': dir = optarg; break;
         case 'f':
@@ -382,7 +405,44 @@ int edr_cmd_store(int argc, char **argv)
             }
             break;
         }
-        case 'j': eo.json = 1; break;
+        case 'j': eo.json = po.json = 1; break;
+        case 'p': {
+            char *end;
+            eo.pid = strtol(optarg, &end, 10);
+            if (!*optarg || *end || eo.pid < 0 || eo.pid > (long)UINT32_MAX) {
+                fprintf(stderr, "edr store: --pid ");
+                edr_cli_print_escaped(stderr, optarg);
+                fprintf(stderr, ": not a process id\n");
+                return 2;
+            }
+            break;
+        }
+        case 'k': {
+            static const Edr__V1__Event__BodyCase kinds[] = {
+                EDR__V1__EVENT__BODY_PROCESS_START, EDR__V1__EVENT__BODY_PROCESS_FORK,
+                EDR__V1__EVENT__BODY_PROCESS_EXIT,  EDR__V1__EVENT__BODY_PROCESS_ACCESS,
+                EDR__V1__EVENT__BODY_FILE_CREATE,   EDR__V1__EVENT__BODY_FILE_WRITE,
+                EDR__V1__EVENT__BODY_FILE_RENAME,   EDR__V1__EVENT__BODY_FILE_DELETE,
+                EDR__V1__EVENT__BODY_FILE_ATTR,     EDR__V1__EVENT__BODY_FILE_EXEC,
+                EDR__V1__EVENT__BODY_NETWORK,       EDR__V1__EVENT__BODY_DNS_QUERY,
+                EDR__V1__EVENT__BODY_SENSOR_HEALTH};
+            eo.with_kind = 0;
+            for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && !eo.with_kind; i++)
+                if (!strcmp(optarg, edr_event_kind_name(kinds[i]))) {
+                    eo.kind = kinds[i];
+                    eo.with_kind = 1;
+                }
+            if (!eo.with_kind) {
+                fprintf(stderr, "edr store: --kind ");
+                edr_cli_print_escaped(stderr, optarg);
+                fprintf(stderr, ": not an event kind (");
+                for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+                    fprintf(stderr, "%s%s", i ? ", " : "", edr_event_kind_name(kinds[i]));
+                fprintf(stderr, ")\n");
+                return 2;
+            }
+            break;
+        }
         case 'H': by_host = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -502,19 +562,25 @@ int edr_cmd_store(int argc, char **argv)
         Edr__V1__ProcessRecord *p;
         rc = edr_store_process_get(s, id, &a, &p);
         if (!rc)
-            print_proc(p, "");
+            proc_cb(p, &po);
     } else if (!strcmp(cmd, "tree")) {
-        printf("ancestry:\n");
-        rc = edr_store_process_ancestry(s, id, 0, proc_cb, "  ");
+        /* text: two headed lists; JSON: one line per process with edr.relation */
+        po.indent = "  ";
+        po.relation = "ancestry";
+        if (!po.json)
+            printf("ancestry:\n");
+        rc = edr_store_process_ancestry(s, id, 0, proc_cb, &po);
         if (!rc) {
-            printf("children:\n");
-            rc = edr_store_process_children(s, id, proc_cb, "  ");
+            po.relation = "child";
+            if (!po.json)
+                printf("children:\n");
+            rc = edr_store_process_children(s, id, proc_cb, &po);
         }
     } else { /* events */
         eo.limit = 0;
         rc = edr_store_entity_events(s, id, from, to, ev_cb, &eo);
     }
-    if (eo.write_failed) {
+    if (eo.write_failed || po.write_failed) {
         fprintf(stderr, "edr store %s: writing the output failed\n", cmd);
         rc = 1;
     } else if (rc == EDR_ENOENT) {

@@ -473,6 +473,44 @@ int edr_jsonl_write_event(FILE *f, const Edr__V1__EventBatch *b, const Edr__V1__
     return 0;
 }
 
+int edr_jsonl_write_process(FILE *f, const Edr__V1__ProcessRecord *p, const char *relation)
+{
+    json_t *r = json_object();
+    if (!r) return EDR_ENOMEM;
+    int rc = 0;
+    char buf[16];
+    rc |= put_bytes_hex(r, "process.entity_id", p->entity_id);
+    if (p->pid) rc |= put(r, "process.pid", json_integer(p->pid));
+    rc |= put_str(r, "process.executable", p->exe);
+    rc |= put_str(r, "process.command_line", p->command_line);
+    rc |= put_str(r, "process.working_directory", p->cwd);
+    if (p->start_time_ns) rc |= put(r, "process.start", jtime(p->start_time_ns));
+    if (p->end_time_ns) {
+        rc |= put(r, "process.end", jtime(p->end_time_ns));
+        rc |= put(r, "process.exit_code", json_integer(p->exit_code));
+        if (p->exit_signal) rc |= put(r, "edr.exit_signal", json_integer(p->exit_signal));
+    }
+    rc |= put_bytes_hex(r, "process.hash.sha256", p->exe_sha256);
+    rc |= put_bytes_hex(r, "process.parent.entity_id", p->parent_entity_id);
+    if (p->ppid) rc |= put(r, "process.parent.pid", json_integer(p->ppid));
+    rc |= put_str(r, "user.name", p->user);
+    if (p->uid) { /* 0 is also "not known" (imports): as in event lines */
+        snprintf(buf, sizeof(buf), "%u", p->uid);
+        rc |= put(r, "user.id", json_string(buf));
+    }
+    rc |= put_str(r, "container.id", p->container_id);
+    rc |= put(r, "edr.exec_count", json_integer(p->exec_count));
+    if (relation) rc |= put_str(r, "edr.relation", relation);
+    if (rc) {
+        json_decref(r);
+        return EDR_ENOMEM;
+    }
+    rc = json_dumpf(r, f, JSON_COMPACT);
+    json_decref(r);
+    if (rc != 0 || fputc('\n', f) == EOF) return EDR_EIO;
+    return 0;
+}
+
 /* ---- reader ---------------------------------------------------------------- */
 
 /* Value at a dotted path: a flat "a.b.c" key, nested objects, or a mix. */

@@ -275,6 +275,22 @@ static void test_store_queries(void **state)
     run(&r, tree);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "/usr/bin/base64 :: base64 -d"));
+    char *treej[] = {"store", "tree", "bedf213f0c3946c117d86a854838be27", "--store", store, "--json", NULL};
+    run(&r, treej);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "{\"process\":{\"entity_id\":\"bedf213f0c3946c117d86a854838be27\""));
+    assert_non_null(strstr(r.out, "\"executable\":\"/usr/bin/base64\",\"command_line\":\"base64 -d\""));
+    assert_non_null(strstr(r.out, "\"relation\":\"child\""));
+    /* only the network events of pid 1340 */
+    char *filt[] = {"store", "host", "UBUNTU5", "--store", store, "--pid", "1340", "--kind", "network", NULL};
+    run(&r, filt);
+    assert_int_equal(r.status, 0);
+    lines = 0;
+    for (const char *p = r.out; (p = strchr(p, '\n')); p++)
+        lines++;
+    assert_true(lines >= 2);
+    for (const char *p = r.out; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        assert_true(strncmp(p + 31, "network pid 1340 ", 17) == 0);
     char *rem[] = {"store", "remote", "192.168.2.6", "--store", store, NULL};
     run(&r, rem);
     assert_int_equal(r.status, 0);
@@ -297,6 +313,8 @@ static void test_store_queries(void **state)
         {{"store", "remote", "1.2.3", "--store", store, NULL}, 2, "not an IPv4 or IPv6"},
         {{"store", "proc", "12ab", "--store", store, NULL}, 2, "32 hex digits"},
         {{"store", "bogus", "--store", store, NULL}, 2, "no such command"},
+        {{"store", "host", "UBUNTU5", "--store", store, "--kind", "exec", NULL}, 2, "not an event kind"},
+        {{"store", "host", "UBUNTU5", "--store", store, "--pid", "x1", NULL}, 2, "not a process id"},
         {{"store", "hosts", NULL}, 2, "--store DIR is required"},
         {{"store", "host", "nosuch", "--store", store, NULL}, 1, "not in the store"},
         {{"store", "proc", "00000000000000000000000000000001", "--store", store, NULL},

@@ -5,6 +5,7 @@
 #include "edr/arena.h"
 #include "edr/identity.h"
 #include "edr/v1/batch.pb-c.h"
+#include "edr/v1/entity.pb-c.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,13 @@ int edr_jsonl_format_event(const Edr__V1__EventBatch *b, const Edr__V1__Event *e
 
 /* Writes the same line to f. 0, EDR_ENOMEM, or EDR_EIO when the write failed. */
 int edr_jsonl_write_event(FILE *f, const Edr__V1__EventBatch *b, const Edr__V1__Event *e);
+
+/* Writes a process record (edr/v1/entity.proto) to f as one JSON object and
+ * '\n', with the event lines' ECS names where they exist (process.entity_id,
+ * process.executable, process.parent.entity_id, user.name ...), process.start
+ * and process.end as RFC 3339 times, and edr.relation = relation when not NULL
+ * (e.g. "ancestor"). 0, EDR_ENOMEM, or EDR_EIO when the write failed. */
+int edr_jsonl_write_process(FILE *f, const Edr__V1__ProcessRecord *p, const char *relation);
 
 /*
  * Reads one line written by edr_jsonl_format_event() back: the event (in a,
