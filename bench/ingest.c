@@ -236,6 +236,61 @@ static int consume(edr_config_t *cfg, uint64_t expect, consumed_t *acc)
     return rc ? rc : ra.rc;
 }
 
+/* --dict: a dictionary trained on the compressed forms of 1,000 batches of
+ * another synthetic fleet (seed 1, not the measured one's 2026), as an
+ * operator would train one on a sample of a fleet's traffic (edr dict
+ * train), written to dir/bench.zdict. Returns its id, or 0 after a message. */
+static uint32_t train_dict(const char *dir, uint32_t hosts, uint32_t per_batch,
+                           const edr_frame_opts_t *fo, edr_frame_ctx_t *enc, edr_frame_ctx_t *dec)
+{
+    edr_synth_opts_t so = {.hosts = hosts, .seed = 1};
+    edr_synth_t *sy = edr_synth_new(&so);
+    edr_frame_ctx_t *tr = edr_frame_ctx_new(fo), *un = edr_frame_ctx_new(NULL);
+    edr_arena_t a;
+    edr_arena_init(&a, 1 << 20);
+    frames_t smp = {0};
+    for (uint32_t i = 0; i < 1000; i++) {
+        edr_arena_reset(&a);
+        Edr__V1__EventBatch *b = edr_synth_next_batch(sy, i % hosts, per_batch, &a);
+        const uint8_t *f, *form;
+        size_t fl, forml;
+        edr_frame_header_t h;
+        if (!b || edr_frame_encode(tr, b, 0, &f, &fl) ||
+            edr_frame_payload(un, f, fl, &form, &forml, &h))
+            break;
+        frames_add(&smp, form, forml);
+    }
+    size_t *lens = calloc(smp.n + 1, sizeof(size_t));
+    for (size_t i = 0; lens && i < smp.n; i++)
+        lens[i] = smp.off[i + 1] - smp.off[i];
+    static uint8_t buf[112640];
+    long dl = lens ? edr_dict_train(buf, sizeof(buf), smp.buf, lens, (unsigned)smp.n) : -1;
+    uint32_t id = 0;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/bench.zdict", dir);
+    FILE *f = dl > 0 ? fopen(path, "wb") : NULL;
+    edr_dict_t *d1 = dl > 0 ? edr_dict_new(buf, (size_t)dl, 0) : NULL,
+               *d2 = dl > 0 ? edr_dict_new(buf, (size_t)dl, 0) : NULL;
+    if (f && fwrite(buf, 1, (size_t)dl, f) == (size_t)dl && fclose(f) == 0 && d1 && d2 &&
+        edr_frame_ctx_add_dict(enc, d1) == 0 && edr_frame_ctx_add_dict(dec, d2) == 0) {
+        id = edr_dict_id(d1);
+        fprintf(stderr, "dictionary: %ld bytes trained on %zu batches of another fleet, id %u\n",
+                dl, smp.n, id);
+    } else {
+        fprintf(stderr, "cannot train or write the dictionary (%ld)\n", dl);
+        if (f && !id)
+            fclose(f);
+    }
+    free(lens);
+    free(smp.buf);
+    free(smp.off);
+    edr_arena_close(&a);
+    edr_frame_ctx_destroy(tr);
+    edr_frame_ctx_destroy(un);
+    edr_synth_destroy(sy);
+    return id;
+}
+
 int main(int argc, char **argv)
 {
     uint64_t n_events = 2000000;
@@ -244,7 +299,8 @@ int main(int argc, char **argv)
     char store[256] = "";
     int own_store = 0; /* made here: removed at the end */
     edr_frame_opts_t fo = {0};
-    static const struct option opts[] = {{"events", required_argument, 0, 'n'},
+    int use_dict = 0;
+    static const struct option opts[] = {{"dict", no_argument, 0, 'd'},{"events", required_argument, 0, 'n'},
                                          {"hosts", required_argument, 0, 'H'},
                                          {"batch", required_argument, 0, 'b'},
                                          {"store", required_argument, 0, 's'},
@@ -253,8 +309,10 @@ int main(int argc, char **argv)
                                          {"unsplit", no_argument, 0, 'u'},
                                          {0, 0, 0, 0}};
     int o;
-    while ((o = getopt_long(argc, argv, "n:H:b:s:p:P:u", opts, NULL)) != -1) {
-        if (o == 'u')
+    while ((o = getopt_long(argc, argv, "n:H:b:s:p:P:ud", opts, NULL)) != -1) {
+        if (o == 'd')
+            use_dict = 1; /* frames compressed with a trained dictionary (frame.dict_id) */
+        else if (o == 'u')
             fo.unsplit = 1; /* frames as a sensor with frame.split=false sends them */
         else if (o == 'n')
             n_events = strtoull(optarg, NULL, 10);
@@ -270,7 +328,7 @@ int main(int argc, char **argv)
             n_partitions = (uint32_t)atoi(optarg);
         else {
             fprintf(stderr, "usage: bench_ingest [--events N] [--hosts N] [--batch N] [--store DIR] "
-                            "[--peer-dir DIR] [--partitions N] [--unsplit]\n");
+                            "[--peer-dir DIR] [--partitions N] [--unsplit] [--dict]\n");
             return 2;
         }
     }
@@ -298,9 +356,16 @@ int main(int argc, char **argv)
     snprintf(setb, sizeof(setb), "kafka.brokers=%s", edr_kafka_cluster_bootstraps(cl));
     char sstore[400];
     snprintf(sstore, sizeof(sstore), "collector.store_dir=%s", store);
+    char dict_dir[64] = "", sdict[128] = "frame.dict_dir=";
+    if (use_dict) {
+        snprintf(dict_dir, sizeof(dict_dir), "/tmp/edr-bench-dict-XXXXXX");
+        if (!mkdtemp(dict_dir))
+            return 1;
+        snprintf(sdict, sizeof(sdict), "frame.dict_dir=%s", dict_dir);
+    }
     char *sets[] = {setb, sstore, "collector.retention=0", "collector.metrics_listen=off",
-                    "collector.min_free_disk=64MiB", "log.level=warn"};
-    if (edr_config_load_standard(cfg, NULL, sets, 6))
+                    "collector.min_free_disk=64MiB", "log.level=warn", sdict};
+    if (edr_config_load_standard(cfg, NULL, sets, 7))
         return 1;
 
     /* produce */
@@ -311,6 +376,10 @@ int main(int argc, char **argv)
     edr_synth_opts_t so = {.hosts = hosts, .seed = 2026};
     edr_synth_t *sy = edr_synth_new(&so);
     edr_frame_ctx_t *enc = edr_frame_ctx_new(&fo);
+    edr_frame_ctx_t *dec = edr_frame_ctx_new(NULL);
+    uint32_t dict_id = use_dict ? train_dict(dict_dir, hosts, per_batch, &fo, enc, dec) : 0;
+    if (use_dict && !dict_id)
+        return 1;
     edr_arena_t a;
     edr_arena_init(&a, 1 << 20);
     frames_t fr = {0};
@@ -409,7 +478,7 @@ int main(int argc, char **argv)
         }
         const uint8_t *f;
         size_t fl;
-        if (edr_frame_encode(enc, b, 0, &f, &fl))
+        if (edr_frame_encode(enc, b, dict_id, &f, &fl))
             return 1;
         frames_add(&fr, f, fl);
         while (rd_kafka_producev(prod, RD_KAFKA_V_TOPIC(topic),
@@ -439,7 +508,6 @@ int main(int argc, char **argv)
             (unsigned long long)sent, fr.n, (double)fr.len / (double)sent, t_produce);
 
     /* decode-only limit: decompress + decode of the same frames, one core */
-    edr_frame_ctx_t *dec = edr_frame_ctx_new(NULL);
     uint64_t dec_events = 0;
     double d0 = now_s(), dc0 = thread_cpu_s();
     for (size_t i = 0; i < fr.n; i++) {
@@ -484,7 +552,8 @@ int main(int argc, char **argv)
     if (d)
         closedir(d);
     enum { CFI_BLOCKS = 1 }; /* edr_store_writer_cf_stats order: default, blocks, ... */
-    edr_store_t *s = edr_store_open(store, NULL, err, sizeof(err));
+    edr_store_opts_t sro = {.dict_dir = dict_dir[0] ? dict_dir : NULL};
+    edr_store_t *s = edr_store_open(store, &sro, err, sizeof(err));
     if (!s) {
         fprintf(stderr, "%s\n", err);
         return 1;
@@ -602,5 +671,7 @@ int main(int argc, char **argv)
     edr_config_destroy(cfg);
     if (own_store)
         bench_rm_tree(store);
+    if (dict_dir[0])
+        bench_rm_tree(dict_dir);
     return 0;
 }

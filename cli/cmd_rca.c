@@ -51,7 +51,10 @@ static edr_rca_t *rca_store(edr_graph_t *g, const char *dir, const uint8_t *enti
 {
     char err[256];
     edr_rca_t *r = NULL;
-    edr_store_t *s = edr_store_open(dir, NULL, err, sizeof(err));
+    /* blocks sent with a trained dictionary decode with frame.dict_dir */
+    const char *dd = edr_config_str(cfg, "frame.dict_dir");
+    edr_store_opts_t sto = {.dict_dir = dd && *dd ? dd : NULL};
+    edr_store_t *s = edr_store_open(dir, &sto, err, sizeof(err));
     if (!s) {
         fprintf(stderr, "edr rca: %s\n", err);
         return NULL;

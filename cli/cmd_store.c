@@ -1,5 +1,6 @@
 /* edr store: read commands over a store (secondary instances, safe while a collector writes). */
 #include "cli_int.h"
+#include "edr/config.h"
 #include "edr/err.h"
 #include "edr/event.h"
 #include "edr/identity.h"
@@ -35,6 +36,8 @@ static void usage(FILE *f)
             "                        kind (process_start, file_write, network ...)\n"
             "  --json                host, events, proc, tree: one JSON object per line (ECS\n"
             "                        names, as the sensor's JSON lines output)\n"
+            "  --config FILE, --set KEY=VALUE  configuration (docs/config.md); the store is\n"
+            "                        read with frame.dict_dir's dictionaries\n"
             "Telemetry text (paths, command lines, host names) is printed with control\n"
             "characters escaped.\n");
 }
@@ -374,16 +377,26 @@ int edr_cmd_store(int argc, char **argv)
                                          {"hosts", no_argument, 0, 'H'},
                                          {"pid", required_argument, 0, 'p'},
                                          {"kind", required_argument, 0, 'k'},
+                                         {"config", required_argument, 0, 'c'},
+                                         {"set", required_argument, 0, 'x'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *dir = NULL;
     uint64_t from = 0, to = 0, now = edr_cli_now_ns();
     ev_out_t eo = {.limit = 10000, .pid = -1};
     proc_out_t po = {.indent = ""};
+    const char *cfg_path = NULL;
+    char *sets[EDR_CLI_MAX_SETS];
+    int n_sets = 0;
     int c, by_host = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "s:f:t:l:jHp:k:h", opts, NULL)) != -1) {
         switch (c) {
+        case 'c': cfg_path = optarg; break;
+        case 'x':
+            if (edr_cli_add_set("store", sets, &n_sets, optarg))
+                return 2;
+            break;
         case 's': dir = optarg; break;
         case 'f':
         case 't':
@@ -506,7 +519,16 @@ int edr_cmd_store(int argc, char **argv)
     }
 
     char err[1024];
-    edr_store_t *s = edr_store_open(dir, NULL, err, sizeof(err));
+    edr_config_t *cfg = edr_config_new();
+    if (!cfg || edr_config_load_standard(cfg, cfg_path, sets, n_sets) != 0) {
+        edr_config_destroy(cfg); /* the loader said why */
+        return 2;
+    }
+    /* blocks sent with a trained dictionary decode with frame.dict_dir */
+    const char *dd = edr_config_str(cfg, "frame.dict_dir");
+    edr_store_opts_t sto = {.dict_dir = dd && *dd ? dd : NULL};
+    edr_store_t *s = edr_store_open(dir, &sto, err, sizeof(err));
+    edr_config_destroy(cfg);
     if (!s) {
         fprintf(stderr, "edr store: %s\n", err);
         return 1;

@@ -1,6 +1,10 @@
 /* Option handling of edr, edr-collector and edr-sensor: help, refusals with exit status 2 and a clear message. */
 #define _GNU_SOURCE /* nftw */
 #include "edr_test.h"
+#include "edr/arena.h"
+#include "edr/frame.h"
+#include "edr/store.h"
+#include "edr/synth.h"
 
 #include <ftw.h>
 #include <spawn.h>
@@ -329,6 +333,90 @@ static void test_store_queries(void **state)
     assert_int_equal(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
 
+/* A store whose blocks a sensor compressed with a trained dictionary: edr
+ * store reads them with frame.dict_dir (--set or the configuration), and
+ * without it says that a dictionary is missing instead of showing nothing. */
+static void test_store_dictionary(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/edr-cli-dict-XXXXXX", store[64], dd[64], dpath[96], setdd[96];
+    assert_non_null(mkdtemp(dir));
+    snprintf(store, sizeof(store), "%s/st", dir);
+    snprintf(dd, sizeof(dd), "%s/dicts", dir);
+    assert_int_equal(mkdir(dd, 0700), 0);
+    /* train on synthetic batches, write the dictionary where components load it */
+    edr_synth_opts_t so = {.hosts = 4, .seed = 3};
+    edr_synth_t *sy = edr_synth_new(&so);
+    edr_arena_t a;
+    edr_arena_init(&a, 1 << 16);
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL), *un = edr_frame_ctx_new(NULL);
+    static uint8_t samples[8 << 20], dict[32768];
+    size_t lens[200], used = 0;
+    for (int i = 0; i < 200; i++) {
+        edr_arena_reset(&a);
+        Edr__V1__EventBatch *b = edr_synth_next_batch(sy, (uint32_t)i % 4, 300, &a);
+        const uint8_t *f, *form;
+        size_t fl, forml;
+        edr_frame_header_t h;
+        assert_int_equal(edr_frame_encode(enc, b, 0, &f, &fl), 0);
+        assert_int_equal(edr_frame_payload(un, f, fl, &form, &forml, &h), 0);
+        assert_true(used + forml <= sizeof(samples));
+        memcpy(samples + used, form, forml);
+        used += lens[i] = forml;
+    }
+    long dl = edr_dict_train(dict, sizeof(dict), samples, lens, 200);
+    assert_true(dl > 0);
+    edr_dict_t *d = edr_dict_new(dict, (size_t)dl, 0);
+    assert_non_null(d);
+    uint32_t id = edr_dict_id(d);
+    snprintf(dpath, sizeof(dpath), "%s/fleet.zdict", dd);
+    FILE *df = fopen(dpath, "wb");
+    assert_non_null(df);
+    assert_int_equal(fwrite(dict, 1, (size_t)dl, df), (size_t)dl);
+    assert_int_equal(fclose(df), 0);
+    assert_int_equal(edr_frame_ctx_add_dict(enc, d), 0);
+    /* one host's batch, compressed with it, stored as the collector stores it */
+    char err[256];
+    edr_store_writer_t *w = edr_store_writer_open(store, 0, NULL, err, sizeof(err));
+    assert_non_null(w);
+    edr_arena_reset(&a);
+    Edr__V1__EventBatch *b = edr_synth_next_batch(sy, 1, 300, &a);
+    const uint8_t *f;
+    size_t fl;
+    edr_frame_header_t h;
+    assert_int_equal(edr_frame_encode(enc, b, id, &f, &fl), 0);
+    assert_int_equal(edr_frame_header_parse(enc, f, fl, 1, &h), 0);
+    assert_int_equal(h.dict_id, id);
+    assert_int_equal(edr_store_writer_add(w, f, fl, b), 0);
+    assert_int_equal(edr_store_writer_commit(w), 0);
+    edr_store_writer_destroy(w);
+    char host[64];
+    snprintf(host, sizeof(host), "%s", b->sensor->hostname);
+
+    run_t r;
+    char *without[] = {"store", "host", host, "--store", store, "--limit", "0", NULL};
+    run(&r, without);
+    assert_non_null(strstr(r.err, "unknown zstd dictionary"));
+    assert_string_equal(r.out, "");
+    snprintf(setdd, sizeof(setdd), "frame.dict_dir=%s", dd);
+    /* 20 lines fit the captured output; the note says more were there */
+    char *with[] = {"store", "host", host, "--store", store, "--limit", "20", "--set", setdd, NULL};
+    run(&r, with);
+    assert_int_equal(r.status, 0);
+    int lines = 0;
+    for (const char *p = r.out; (p = strchr(p, '\n')); p++)
+        lines++;
+    assert_int_equal(lines, 20);
+    assert_non_null(strstr(r.err, "stopped at 20 events"));
+    assert_null(strstr(r.err, "dictionary"));
+
+    edr_frame_ctx_destroy(enc);
+    edr_frame_ctx_destroy(un);
+    edr_arena_close(&a);
+    edr_synth_destroy(sy);
+    assert_int_equal(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
 int main(void)
 {
     if (access(EDR_BIN_DIR "/edr", X_OK) != 0) {
@@ -342,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_daemon_settings),
         cmocka_unit_test(test_frame_tools_split),
         cmocka_unit_test(test_store_queries),
+        cmocka_unit_test(test_store_dictionary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
