@@ -178,10 +178,12 @@ int edr_cmd_analyze(int argc, char **argv)
     }
     edr_stream_opts_t so = {.window_ns = edr_config_duration_ns(cfg, "analyzer.graph_window"),
                             .max_hosts = (uint32_t)edr_config_int(cfg, "analyzer.rca_max_hosts"),
-                            .max_raw_len = (uint32_t)edr_config_size(cfg, "frame.max_raw_bytes")};
+                            .max_raw_len = (uint32_t)edr_config_size(cfg, "frame.max_raw_bytes"),
+                            .dict_dir = edr_config_str(cfg, "frame.dict_dir")};
     s = edr_stream_new(&so);
     if (!s) {
-        fprintf(stderr, "edr analyze: out of memory\n");
+        fprintf(stderr, "edr analyze: cannot start the analysis (out of memory, or "
+                        "frame.dict_dir unreadable: see above)\n");
         goto out;
     }
     edr_rca_opts_t ro;

@@ -3,6 +3,7 @@
 
 #include "edr/err.h"
 #include "edr/frame.h"
+#include "edr/log.h"
 #include "edr/vec.h"
 
 #include <stdlib.h>
@@ -54,10 +55,18 @@ edr_stream_t *edr_stream_new(const edr_stream_opts_t *opts)
         s->o.max_hosts = 8;
     edr_frame_opts_t fo = {.max_raw_len = s->o.max_raw_len};
     s->fc = edr_frame_ctx_new(&fo);
-    if (!s->fc) {
+    int nd = s->fc && s->o.dict_dir && *s->o.dict_dir
+                 ? edr_frame_ctx_load_dicts(s->fc, s->o.dict_dir)
+                 : 0;
+    if (!s->fc || nd < 0) {
+        if (nd < 0)
+            edr_log_error("frame.dict_dir %s: cannot load dictionaries: %s", s->o.dict_dir,
+                          edr_strerror(nd));
+        edr_frame_ctx_destroy(s->fc);
         free(s);
         return NULL;
     }
+    s->o.dict_dir = NULL; /* the caller's string: not kept */
     return s;
 }
 

@@ -210,10 +210,80 @@ static void test_stream_matches_store(void **state)
     (void)!system(cmd);
 }
 
+/* Frames a sensor compressed with a trained dictionary: the stream decodes
+ * them with opts.dict_dir, rejects them (counted) without it, and refuses to
+ * start on a dictionary directory it cannot read. */
+static void test_stream_dictionary(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/edr-stream-dict-XXXXXX", path[96];
+    assert_non_null(mkdtemp(dir));
+    edr_synth_opts_t so = {.hosts = 2, .seed = 5};
+    edr_synth_t *sy = edr_synth_new(&so);
+    edr_arena_t a;
+    edr_arena_init(&a, 1 << 16);
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL), *un = edr_frame_ctx_new(NULL);
+    static uint8_t samples[4 << 20], dict[16384], frames[64][1 << 16];
+    size_t lens[100], flen[64], used = 0;
+    for (int i = 0; i < 100; i++) {
+        edr_arena_reset(&a);
+        Edr__V1__EventBatch *b = edr_synth_next_batch(sy, (uint32_t)i % 2, 200, &a);
+        const uint8_t *f, *form;
+        size_t fl, forml;
+        edr_frame_header_t h;
+        assert_int_equal(edr_frame_encode(enc, b, 0, &f, &fl), 0);
+        assert_int_equal(edr_frame_payload(un, f, fl, &form, &forml, &h), 0);
+        memcpy(samples + used, form, forml);
+        used += lens[i] = forml;
+    }
+    long dl = edr_dict_train(dict, sizeof(dict), samples, lens, 100);
+    assert_true(dl > 0);
+    edr_dict_t *d = edr_dict_new(dict, (size_t)dl, 0);
+    assert_non_null(d);
+    uint32_t id = edr_dict_id(d);
+    assert_int_equal(edr_frame_ctx_add_dict(enc, d), 0);
+    snprintf(path, sizeof(path), "%s/fleet.zdict", dir);
+    FILE *df = fopen(path, "wb");
+    assert_non_null(df);
+    assert_int_equal(fwrite(dict, 1, (size_t)dl, df), (size_t)dl);
+    assert_int_equal(fclose(df), 0);
+    for (int i = 0; i < 64; i++) {
+        edr_arena_reset(&a);
+        Edr__V1__EventBatch *b = edr_synth_next_batch(sy, (uint32_t)i % 2, 200, &a);
+        const uint8_t *f;
+        assert_int_equal(edr_frame_encode(enc, b, id, &f, &flen[i]), 0);
+        assert_true(flen[i] <= sizeof(frames[i]));
+        memcpy(frames[i], f, flen[i]);
+    }
+    edr_stream_opts_t with = {.dict_dir = dir}, bad = {.dict_dir = "/nonexistent/dicts"};
+    edr_stream_t *sw = edr_stream_new(&with), *sn = edr_stream_new(NULL);
+    assert_non_null(sw);
+    assert_non_null(sn);
+    assert_null(edr_stream_new(&bad));
+    for (int i = 0; i < 64; i++) {
+        assert_int_equal(edr_stream_add_frame(sw, frames[i], flen[i]), 0);
+        assert_int_equal(edr_stream_add_frame(sn, frames[i], flen[i]), EDR_EFRAME_DICT);
+    }
+    edr_stream_stats_t st;
+    edr_stream_stats(sw, &st);
+    assert_int_equal(st.events, 64 * 200);
+    edr_stream_stats(sn, &st);
+    assert_int_equal(st.bad_frames, 64);
+    edr_stream_destroy(sw);
+    edr_stream_destroy(sn);
+    edr_frame_ctx_destroy(enc);
+    edr_frame_ctx_destroy(un);
+    edr_arena_close(&a);
+    edr_synth_destroy(sy);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stream_matches_store),
+        cmocka_unit_test(test_stream_dictionary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

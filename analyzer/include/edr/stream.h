@@ -13,9 +13,11 @@ typedef struct edr_stream_opts {
     uint64_t window_ns;  /* telemetry kept per host, by event time (0: 1 h) */
     uint32_t max_hosts;  /* hosts one analysis may join across lateral moves (0: 8) */
     uint32_t max_raw_len; /* frame decode bound (0: frame default) */
+    const char *dict_dir; /* zstd dictionaries frames may need (frame.dict_dir); NULL: none */
 } edr_stream_opts_t;
 
-/* NULL when out of memory. opts may be NULL. Caller frees with edr_stream_destroy(). */
+/* NULL when out of memory or when dict_dir cannot be read (logged). opts may
+ * be NULL. Caller frees with edr_stream_destroy(). */
 edr_stream_t *edr_stream_new(const edr_stream_opts_t *opts);
 void edr_stream_destroy(edr_stream_t *s);
 
