@@ -51,9 +51,11 @@ static edr_rca_t *rca_store(edr_graph_t *g, const char *dir, const uint8_t *enti
 {
     char err[256];
     edr_rca_t *r = NULL;
-    /* blocks sent with a trained dictionary decode with frame.dict_dir */
+    /* blocks decode as the collector took them: with frame.dict_dir's
+     * dictionaries and up to frame.max_raw_bytes */
     const char *dd = edr_config_str(cfg, "frame.dict_dir");
-    edr_store_opts_t sto = {.dict_dir = dd && *dd ? dd : NULL};
+    edr_store_opts_t sto = {.dict_dir = dd && *dd ? dd : NULL,
+                            .max_raw_len = edr_config_size(cfg, "frame.max_raw_bytes")};
     edr_store_t *s = edr_store_open(dir, &sto, err, sizeof(err));
     if (!s) {
         fprintf(stderr, "edr rca: %s\n", err);

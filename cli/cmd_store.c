@@ -524,9 +524,11 @@ int edr_cmd_store(int argc, char **argv)
         edr_config_destroy(cfg); /* the loader said why */
         return 2;
     }
-    /* blocks sent with a trained dictionary decode with frame.dict_dir */
+    /* blocks decode as the collector took them: with frame.dict_dir's
+     * dictionaries and up to frame.max_raw_bytes */
     const char *dd = edr_config_str(cfg, "frame.dict_dir");
-    edr_store_opts_t sto = {.dict_dir = dd && *dd ? dd : NULL};
+    edr_store_opts_t sto = {.dict_dir = dd && *dd ? dd : NULL,
+                            .max_raw_len = edr_config_size(cfg, "frame.max_raw_bytes")};
     edr_store_t *s = edr_store_open(dir, &sto, err, sizeof(err));
     edr_config_destroy(cfg);
     if (!s) {
