@@ -388,7 +388,7 @@ int edr_cmd_store(int argc, char **argv)
     const char *cfg_path = NULL;
     char *sets[EDR_CLI_MAX_SETS];
     int n_sets = 0;
-    int c, by_host = 0;
+    int c, by_host = 0, limit_set = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "s:f:t:l:jHp:k:h", opts, NULL)) != -1) {
         switch (c) {
@@ -410,6 +410,7 @@ int edr_cmd_store(int argc, char **argv)
         case 'l': {
             char *end;
             eo.limit = strtoull(optarg, &end, 10);
+            limit_set = 1;
             if (!*optarg || *end || optarg[0] == '-') {
                 fprintf(stderr, "edr store: --limit ");
                 edr_cli_print_escaped(stderr, optarg);
@@ -492,6 +493,17 @@ int edr_cmd_store(int argc, char **argv)
             fprintf(stderr, "edr store %s: want %s\n", cmd, cmds[ci].arg);
         else
             fprintf(stderr, "edr store %s: takes no argument\n", cmd);
+        return 2;
+    }
+    /* an option the command does not use is refused, not ignored */
+    int evcmd = !strcmp(cmd, "host") || !strcmp(cmd, "events");
+    const char *unused = eo.json && !evcmd && strcmp(cmd, "proc") && strcmp(cmd, "tree") ? "--json"
+                         : (eo.pid >= 0 || eo.with_kind) && !evcmd ? "--pid and --kind"
+                         : limit_set && strcmp(cmd, "host")         ? "--limit"
+                         : by_host && strcmp(cmd, "hash")           ? "--hosts"
+                                                                    : NULL;
+    if (unused) {
+        fprintf(stderr, "edr store %s: %s does not apply to it\n", cmd, unused);
         return 2;
     }
     uint8_t id[32], ip[16];
