@@ -1,6 +1,7 @@
 /* Option handling of edr, edr-collector and edr-sensor: help, refusals with exit status 2 and a clear message. */
 #define _GNU_SOURCE /* nftw */
 #include "edr_test.h"
+#include "edr_test_dict.h"
 #include "edr/arena.h"
 #include "edr/frame.h"
 #include "edr/store.h"
@@ -348,37 +349,14 @@ static void test_store_dictionary(void **state)
     snprintf(store, sizeof(store), "%s/st", dir);
     snprintf(dd, sizeof(dd), "%s/dicts", dir);
     assert_int_equal(mkdir(dd, 0700), 0);
-    /* train on synthetic batches, write the dictionary where components load it */
+    /* a dictionary where components load it (frame.dict_dir) */
     edr_synth_opts_t so = {.hosts = 4, .seed = 3};
     edr_synth_t *sy = edr_synth_new(&so);
     edr_arena_t a;
     edr_arena_init(&a, 1 << 16);
-    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL), *un = edr_frame_ctx_new(NULL);
-    static uint8_t samples[8 << 20], dict[32768];
-    size_t lens[200], used = 0;
-    for (int i = 0; i < 200; i++) {
-        edr_arena_reset(&a);
-        Edr__V1__EventBatch *b = edr_synth_next_batch(sy, (uint32_t)i % 4, 300, &a);
-        const uint8_t *f, *form;
-        size_t fl, forml;
-        edr_frame_header_t h;
-        assert_int_equal(edr_frame_encode(enc, b, 0, &f, &fl), 0);
-        assert_int_equal(edr_frame_payload(un, f, fl, &form, &forml, &h), 0);
-        assert_true(used + forml <= sizeof(samples));
-        memcpy(samples + used, form, forml);
-        used += lens[i] = forml;
-    }
-    long dl = edr_dict_train(dict, sizeof(dict), samples, lens, 200);
-    assert_true(dl > 0);
-    edr_dict_t *d = edr_dict_new(dict, (size_t)dl, 0);
-    assert_non_null(d);
-    uint32_t id = edr_dict_id(d);
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
     snprintf(dpath, sizeof(dpath), "%s/fleet.zdict", dd);
-    FILE *df = fopen(dpath, "wb");
-    assert_non_null(df);
-    assert_int_equal(fwrite(dict, 1, (size_t)dl, df), (size_t)dl);
-    assert_int_equal(fclose(df), 0);
-    assert_int_equal(edr_frame_ctx_add_dict(enc, d), 0);
+    uint32_t id = edr_test_train_dict(enc, dpath, 4, 1, 200, 300);
     /* one host's batch, compressed with it, stored as the collector stores it */
     char err[256];
     edr_store_writer_t *w = edr_store_writer_open(store, 0, NULL, err, sizeof(err));
@@ -415,7 +393,6 @@ static void test_store_dictionary(void **state)
     assert_null(strstr(r.err, "dictionary"));
 
     edr_frame_ctx_destroy(enc);
-    edr_frame_ctx_destroy(un);
     edr_arena_close(&a);
     edr_synth_destroy(sy);
     assert_int_equal(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);

@@ -1,6 +1,7 @@
 /* Streaming analysis: frames consumed from edr.telemetry.v1 on the embedded Kafka cluster into per-host graphs give the same root cause and chain as the store-built analysis, also after window evictions. */
 #define _GNU_SOURCE
 #include "edr_test.h"
+#include "edr_test_dict.h"
 
 #include "edr/arena.h"
 #include "edr/config.h"
@@ -222,31 +223,11 @@ static void test_stream_dictionary(void **state)
     edr_synth_t *sy = edr_synth_new(&so);
     edr_arena_t a;
     edr_arena_init(&a, 1 << 16);
-    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL), *un = edr_frame_ctx_new(NULL);
-    static uint8_t samples[4 << 20], dict[16384], frames[64][1 << 16];
-    size_t lens[100], flen[64], used = 0;
-    for (int i = 0; i < 100; i++) {
-        edr_arena_reset(&a);
-        Edr__V1__EventBatch *b = edr_synth_next_batch(sy, (uint32_t)i % 2, 200, &a);
-        const uint8_t *f, *form;
-        size_t fl, forml;
-        edr_frame_header_t h;
-        assert_int_equal(edr_frame_encode(enc, b, 0, &f, &fl), 0);
-        assert_int_equal(edr_frame_payload(un, f, fl, &form, &forml, &h), 0);
-        memcpy(samples + used, form, forml);
-        used += lens[i] = forml;
-    }
-    long dl = edr_dict_train(dict, sizeof(dict), samples, lens, 100);
-    assert_true(dl > 0);
-    edr_dict_t *d = edr_dict_new(dict, (size_t)dl, 0);
-    assert_non_null(d);
-    uint32_t id = edr_dict_id(d);
-    assert_int_equal(edr_frame_ctx_add_dict(enc, d), 0);
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
+    static uint8_t frames[64][1 << 16];
+    size_t flen[64];
     snprintf(path, sizeof(path), "%s/fleet.zdict", dir);
-    FILE *df = fopen(path, "wb");
-    assert_non_null(df);
-    assert_int_equal(fwrite(dict, 1, (size_t)dl, df), (size_t)dl);
-    assert_int_equal(fclose(df), 0);
+    uint32_t id = edr_test_train_dict(enc, path, 2, 6, 100, 200);
     for (int i = 0; i < 64; i++) {
         edr_arena_reset(&a);
         Edr__V1__EventBatch *b = edr_synth_next_batch(sy, (uint32_t)i % 2, 200, &a);
@@ -272,7 +253,6 @@ static void test_stream_dictionary(void **state)
     edr_stream_destroy(sw);
     edr_stream_destroy(sn);
     edr_frame_ctx_destroy(enc);
-    edr_frame_ctx_destroy(un);
     edr_arena_close(&a);
     edr_synth_destroy(sy);
     assert_int_equal(unlink(path), 0);

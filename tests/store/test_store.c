@@ -523,13 +523,6 @@ static void test_index_rewrites(void **state)
 
 extern unsigned edr__store_fail_add; /* store_int.h: fail the n-th add midway */
 
-static int blk_count_fn(const edr_block_info_t *bi, void *ud)
-{
-    (void)bi;
-    (*(int *)ud)++;
-    return 0;
-}
-
 /* A batch whose add fails midway (out of memory) leaves nothing behind:
  * neither its block nor its index entries commit with the batches around
  * it, and the same batch added again is stored, not taken for a duplicate. */
@@ -572,11 +565,12 @@ static void test_failed_add_taken_back(void **state)
         assert_int_equal(edr_store_writer_commit(w), 0);
         edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
         assert_non_null(r);
-        int nk = 0, nb = 0;
+        int nk = 0;
+        uint64_t nb = 0;
         assert_int_equal(edr_store_process_children(r, par, kid_count_fn, &nk), 0);
-        assert_int_equal(edr_store_host_blocks(r, hid, 0, 0, blk_count_fn, &nb), 0);
+        assert_int_equal(edr_store_host_blocks(r, hid, 0, 0, count_blk, &nb), 0);
         assert_int_equal(nk, i ? (i == 1 ? 1 : 2) : 1);
-        assert_int_equal(nb, nk);
+        assert_int_equal(nb, (uint64_t)nk);
         edr_store_destroy(r);
     }
     assert_int_equal(edr__store_fail_add, 0);
