@@ -494,6 +494,13 @@ int main(int argc, char **argv)
             if (rd_kafka_flush(prod, 120000))
                 return 1;
             t_produce += now_s() - t0;
+            /* the peers' files are written out before the collector runs:
+             * their writeback (~150 B an event) must not share its window */
+            if ((fev && (fflush(fev) || fdatasync(fileno(fev)))) ||
+                (fpr && (fflush(fpr) || fdatasync(fileno(fpr))))) {
+                fprintf(stderr, "cannot write the peers' files in %s\n", peer_dir);
+                return 1;
+            }
             if (consume(cfg, sent - consumed.events, &consumed))
                 return 1;
             t0 = now_s();
