@@ -29,8 +29,9 @@ static void usage(FILE *f)
             "  file PATH             blocks with an event naming the path\n"
             "  remote IP             blocks with a connection to or from the address\n"
             "options:\n"
-            "  --from TIME, --to TIME  only [from, to): UTC time (2022-05-11T18:10:33.5Z), an\n"
-            "                        age (-2h, -15m, -7d), now, or ns since the epoch\n"
+            "  --from TIME, --to TIME  host, events, file, remote: only [from, to): UTC time\n"
+            "                        (2022-05-11T18:10:33.5Z), an age (-2h, -15m, -7d), now,\n"
+            "                        or ns since the epoch\n"
             "  --limit N             host: at most N events (default 10000; 0: all)\n"
             "  --pid N, --kind KIND  host, events: only the events of that pid, or of that\n"
             "                        kind (process_start, file_write, network ...)\n"
@@ -501,9 +502,11 @@ int edr_cmd_store(int argc, char **argv)
                          : (eo.pid >= 0 || eo.with_kind) && !evcmd ? "--pid and --kind"
                          : limit_set && strcmp(cmd, "host")         ? "--limit"
                          : by_host && strcmp(cmd, "hash")           ? "--hosts"
-                                                                    : NULL;
+                         : (from || to) && !evcmd && strcmp(cmd, "file") && strcmp(cmd, "remote")
+                             ? "--from and --to"
+                             : NULL;
     if (unused) {
-        fprintf(stderr, "edr store %s: %s does not apply to it\n", cmd, unused);
+        fprintf(stderr, "edr store %s: %s: not used by this command\n", cmd, unused);
         return 2;
     }
     uint8_t id[32], ip[16];
