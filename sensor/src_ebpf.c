@@ -67,6 +67,7 @@ typedef struct edr_src_ebpf {
     uv_timer_t timer;      /* drains the ring buffer every poll_ms; drop counters every second */
     uint64_t poll_ms;      /* sensor.ebpf_poll_interval */
     uint64_t wakeup_bytes; /* sensor.ebpf_wakeup_bytes */
+    uint32_t wr_slots_log2; /* sensor.ebpf_write_slots */
     uint64_t ticks;
     char hooks_want[16]; /* sensor.ebpf_hooks: auto, tracepoint or raw */
     const char *hooks;   /* in use: "tracepoint" or "raw" */
@@ -74,7 +75,7 @@ typedef struct edr_src_ebpf {
     int started, stopped;
     uint64_t ringbuf_size; /* bytes, a power of two */
     int64_t boot_to_utc;   /* UTC ns - boot-clock ns */
-    uint64_t drops_seen[EDR_BPF_KIND_MAX];
+    uint64_t drops_seen[EDR_BPF_DROP_MAX];
     uint64_t records, malformed;
     char path[EDR__PATHBUF], path2[EDR__PATHBUF];
     edr__patch_t patches[EDR__PATCHES];
@@ -671,14 +672,17 @@ static void edr__read_drops(edr_src_ebpf_t *s)
     if (ncpu <= 0 || !s->skel) return;
     v = calloc((size_t)ncpu, sizeof(uint64_t));
     if (!v) return;
-    for (uint32_t k = 1; k < EDR_BPF_KIND_MAX; k++) {
+    for (uint32_t k = 1; k < EDR_BPF_DROP_MAX; k++) {
         uint64_t sum = 0;
         if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.drops), &k, v) != 0) continue;
         for (int c = 0; c < ncpu; c++)
             sum += v[c];
         if (sum > s->drops_seen[k]) {
-            edr_emit_drop(s->em, edr__kind_names[k] ? edr__kind_names[k] : "ebpf.ringbuf",
-                          "ringbuf_full", sum - s->drops_seen[k]);
+            if (k == EDR_BPF_DROP_WRITE_TRACK)
+                edr_emit_drop(s->em, "ebpf.file_write", "write_track_evicted", sum - s->drops_seen[k]);
+            else
+                edr_emit_drop(s->em, edr__kind_names[k] ? edr__kind_names[k] : "ebpf.ringbuf",
+                              "ringbuf_full", sum - s->drops_seen[k]);
             s->drops_seen[k] = sum;
         }
     }
@@ -828,6 +832,11 @@ static int edr__load(edr_src_ebpf_t *s, const char *hooks)
         }
     }
     if (tp && n_tp == 0) goto fail;
+    if (bpf_map__set_max_entries(s->skel->maps.wr_armed, 1u << s->wr_slots_log2)) {
+        edr_log_warn("ebpf: cannot size the write-tracking table to %u slots", 1u << s->wr_slots_log2);
+        goto fail;
+    }
+    s->skel->rodata->edr_wr_slots_log2 = s->wr_slots_log2;
     s->skel->rodata->edr_wakeup_bytes = s->wakeup_bytes;
     s->skel->rodata->edr_self_tgid = self; /* the sensor never sees itself */
     err = edr_bpf__load(s->skel);
@@ -1039,6 +1048,15 @@ edr_source_t *edr_source_ebpf_new(const struct edr_config *cfg, char *err, size_
     if (s->poll_ms < 1) s->poll_ms = 1;
     if (s->poll_ms > 1000) s->poll_ms = 1000;
     s->wakeup_bytes = cfg ? edr_config_size(cfg, "sensor.ebpf_wakeup_bytes") : (256u << 10);
+    int64_t slots = cfg ? edr_config_int(cfg, "sensor.ebpf_write_slots") : 524288;
+    if (slots < 64 || slots > (1 << 24) || (slots & (slots - 1))) {
+        snprintf(err, errlen, "sensor.ebpf_write_slots: %lld is not a power of two in 64..16777216",
+                 (long long)slots);
+        free(s);
+        return NULL;
+    }
+    while ((1ll << s->wr_slots_log2) < slots)
+        s->wr_slots_log2++;
     s->hash_wait_ns = cfg ? edr_config_duration_ns(cfg, "sensor.ebpf_hash_wait") : 50000000ull;
     snprintf(s->hooks_want, sizeof(s->hooks_want), "%s",
              cfg ? edr_config_str(cfg, "sensor.ebpf_hooks") : "auto");

@@ -48,6 +48,13 @@ enum edr_bpf_kind {
     EDR_BPF_KIND_MAX,
 };
 
+/* Drop counters: one per record kind (ring buffer full), then this one:
+ * files opened for writing whose first write went unreported because
+ * another file took their slot in the write-tracking table while they
+ * were open and not yet written. */
+#define EDR_BPF_DROP_WRITE_TRACK EDR_BPF_KIND_MAX
+#define EDR_BPF_DROP_MAX         (EDR_BPF_KIND_MAX + 1)
+
 /* Network actions, equal to edr.v1 Network.Action. */
 enum edr_bpf_net_action {
     EDR_BPF_NET_CONNECT = 1,
