@@ -1,5 +1,6 @@
 /* Single-pass protobuf serializer for EventBatch, byte-identical to protobuf-c. */
 #include "event_pack.h"
+#include "pbsplit_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ typedef struct {
     uint8_t *p;
     uint8_t *end;
     int overflow;
+    ps_writer_t *sp; /* set: the fields go straight into a split form (codec 2) */
 } wr_t;
 
 static inline void put_varint(wr_t *w, uint64_t v)
@@ -49,7 +51,9 @@ static inline void put_tag(wr_t *w, unsigned field, unsigned wire)
 
 static inline void f_u64(wr_t *w, unsigned field, uint64_t v)
 {
-    if (v) {
+    if (v && w->sp) {
+        psw_varint(w->sp, field, v);
+    } else if (v) {
         put_tag(w, field, 0);
         put_varint(w, v);
     }
@@ -58,7 +62,9 @@ static inline void f_u64(wr_t *w, unsigned field, uint64_t v)
 /* int32 and enums: negative values are sign-extended to ten bytes */
 static inline void f_i32(wr_t *w, unsigned field, int32_t v)
 {
-    if (v) {
+    if (v && w->sp) {
+        psw_varint(w->sp, field, (uint64_t)(int64_t)v);
+    } else if (v) {
         put_tag(w, field, 0);
         put_varint(w, (uint64_t)(int64_t)v);
     }
@@ -66,7 +72,9 @@ static inline void f_i32(wr_t *w, unsigned field, int32_t v)
 
 static inline void f_s64(wr_t *w, unsigned field, int64_t v)
 {
-    if (v) {
+    if (v && w->sp) {
+        psw_varint(w->sp, field, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+    } else if (v) {
         put_tag(w, field, 0);
         put_varint(w, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
     }
@@ -74,7 +82,9 @@ static inline void f_s64(wr_t *w, unsigned field, int64_t v)
 
 static inline void f_bool(wr_t *w, unsigned field, protobuf_c_boolean v)
 {
-    if (v) {
+    if (v && w->sp) {
+        psw_varint(w->sp, field, 1);
+    } else if (v) {
         put_tag(w, field, 0);
         *w->p++ = 1;
     }
@@ -83,6 +93,10 @@ static inline void f_bool(wr_t *w, unsigned field, protobuf_c_boolean v)
 /* length-delimited bytes, written even when empty (repeated elements) */
 static inline void put_lenbytes(wr_t *w, unsigned field, const void *data, size_t len)
 {
+    if (w->sp) {
+        psw_bytes(w->sp, field, data, len);
+        return;
+    }
     if (w->overflow || len + SLACK > (size_t)(w->end - w->p)) {
         w->overflow = 1;
         return;
@@ -109,6 +123,10 @@ static inline void f_bytes(wr_t *w, unsigned field, ProtobufCBinaryData b)
 /* Opens a nested message: tag and one byte reserved for its length. */
 static inline uint8_t *sub_open(wr_t *w, unsigned field)
 {
+    if (w->sp) {
+        psw_open(w->sp, field);
+        return NULL;
+    }
     put_tag(w, field, 2);
     return w->p++;
 }
@@ -116,6 +134,10 @@ static inline uint8_t *sub_open(wr_t *w, unsigned field)
 /* Closes it: writes the length, moving the body up when it needs more bytes. */
 static inline void sub_close(wr_t *w, uint8_t *lenp)
 {
+    if (w->sp) {
+        psw_close(w->sp);
+        return;
+    }
     if (w->overflow)
         return;
     size_t len = (size_t)(w->p - lenp - 1);
@@ -127,7 +149,7 @@ static inline void sub_close(wr_t *w, uint8_t *lenp)
     for (size_t v = len >> 7; v; v >>= 7)
         extra++;
     memmove(lenp + 1 + extra, lenp + 1, len);
-    wr_t lw = {lenp, NULL, 0};
+    wr_t lw = {lenp, NULL, 0, NULL};
     put_varint(&lw, len);
     w->p += extra;
 }
@@ -266,6 +288,10 @@ static int hand_written(const Edr__V1__Event *e, const ProtobufCMessage *body)
 static void w_event(wr_t *w, const Edr__V1__Event *e)
 {
     const ProtobufCMessage *body = body_of(e);
+    if (!hand_written(e, body) && w->sp) {
+        edr__pbsplit_wmessage(w->sp, 5, &e->base);
+        return;
+    }
     if (!hand_written(e, body)) {
         size_t n = protobuf_c_message_get_packed_size(&e->base);
         if (w->overflow || n + SLACK > (size_t)(w->end - w->p)) {
@@ -333,7 +359,7 @@ size_t edr__batch_pack(uint8_t **buf, size_t *cap, size_t max, const Edr__V1__Ev
     size_t sensor_len = b->sensor ? protobuf_c_message_get_packed_size(&b->sensor->base) : 0;
     if (reserve(buf, cap, 0, sensor_len + 2 * SLACK, max))
         return 0;
-    wr_t w = {*buf, *buf + *cap, 0};
+    wr_t w = {*buf, *buf + *cap, 0, NULL};
     f_u64(&w, 1, b->schema_version);
     if (b->sensor) {
         put_tag(&w, 2, 2);
@@ -358,11 +384,35 @@ size_t edr__batch_pack(uint8_t **buf, size_t *cap, size_t max, const Edr__V1__Ev
             size_t need = 4 * SLACK + (size_t)(w.end - start);
             if (used > max || reserve(buf, cap, used, need, max))
                 return 0;
-            w = (wr_t){*buf + used, *buf + *cap, 0};
+            w = (wr_t){*buf + used, *buf + *cap, 0, NULL};
             continue;
         }
         i++;
     }
     used = (size_t)(w.p - *buf);
     return used > max ? 0 : used;
+}
+
+int edr__batch_pack_split(edr_pbsplit_t *s, size_t max, const Edr__V1__EventBatch *b,
+                          const uint8_t **out, size_t *out_len, size_t *raw_len)
+{
+    if (b->base.n_unknown_fields)
+        return EDR_EINVAL; /* rare: the caller serializes and splits */
+    ps_writer_t pw;
+    if (edr__pbsplit_wbegin(s, &pw, &edr__v1__event_batch__descriptor))
+        return EDR_ENOMEM;
+    wr_t w = {NULL, NULL, 0, &pw};
+    /* the same fields in the same order as edr__batch_pack */
+    f_u64(&w, 1, b->schema_version);
+    if (b->sensor)
+        edr__pbsplit_wmessage(&pw, 2, &b->sensor->base);
+    f_u64(&w, 3, b->seq);
+    f_u64(&w, 4, b->base_time_ns);
+    for (size_t i = 0; i < b->n_events && !pw.err; i++)
+        w_event(&w, b->events[i]);
+    for (size_t i = 0; i < b->n_actors && !pw.err; i++)
+        w_actor(&w, b->actors[i]);
+    if (!pw.err && pw.size > max)
+        return EDR_EINVAL;
+    return edr__pbsplit_wend(&pw, out, out_len, raw_len);
 }

@@ -29,6 +29,8 @@
 #define SPLIT_MIN (16u << 10)
 /* and larger ones too (each stream's buffer is reserved at the batch's size) */
 #define SPLIT_MAX (8u << 20)
+
+int edr__frame_direct_split = 1;
 #define EDR_ID_BYTES 16
 
 struct edr_dict {
@@ -311,25 +313,17 @@ static int split_form(edr_frame_ctx_t *ctx, const void *raw, size_t raw_len, con
                         out_len) == 0;
 }
 
-int edr_frame_encode_raw(edr_frame_ctx_t *ctx, const void *raw, size_t raw_len, uint32_t dict_id,
-                         const uint8_t **out, size_t *out_len)
+/* Compresses `in` (raw itself, or its split form) into a frame of the given
+ * codec whose header says raw_len. */
+static int frame_finish(edr_frame_ctx_t *ctx, const uint8_t *in, size_t in_len, size_t raw_len,
+                        uint8_t codec, edr_dict_t *d, uint32_t dict_id, const uint8_t **out,
+                        size_t *out_len)
 {
-    if (raw_len > ctx->opts.max_raw_len || raw_len > UINT32_MAX)
-        return EDR_EINVAL;
-    edr_dict_t *d = NULL;
-    if (dict_id && !(d = find_dict(ctx, dict_id)))
-        return EDR_EFRAME_DICT;
     size_t payload_len;
-    uint8_t codec = (ctx->opts.uncompressed && !dict_id) ? EDR_FRAME_CODEC_NONE
-                                                         : EDR_FRAME_CODEC_ZSTD;
-    const uint8_t *in = raw;
-    size_t in_len = raw_len;
-    if (codec == EDR_FRAME_CODEC_ZSTD && split_form(ctx, raw, raw_len, &in, &in_len))
-        codec = EDR_FRAME_CODEC_ZSTD_SPLIT;
     if (codec == EDR_FRAME_CODEC_NONE) {
         if (grow(&ctx->out, &ctx->out_cap, EDR_FRAME_HEADER_SIZE + raw_len))
             return EDR_ENOMEM;
-        memcpy(ctx->out + EDR_FRAME_HEADER_SIZE, raw, raw_len);
+        memcpy(ctx->out + EDR_FRAME_HEADER_SIZE, in, raw_len);
         payload_len = raw_len;
     } else {
         size_t bound = ZSTD_compressBound(in_len);
@@ -361,6 +355,23 @@ int edr_frame_encode_raw(edr_frame_ctx_t *ctx, const void *raw, size_t raw_len, 
     *out = ctx->out;
     *out_len = EDR_FRAME_HEADER_SIZE + payload_len;
     return 0;
+}
+
+int edr_frame_encode_raw(edr_frame_ctx_t *ctx, const void *raw, size_t raw_len, uint32_t dict_id,
+                         const uint8_t **out, size_t *out_len)
+{
+    if (raw_len > ctx->opts.max_raw_len || raw_len > UINT32_MAX)
+        return EDR_EINVAL;
+    edr_dict_t *d = NULL;
+    if (dict_id && !(d = find_dict(ctx, dict_id)))
+        return EDR_EFRAME_DICT;
+    uint8_t codec = (ctx->opts.uncompressed && !dict_id) ? EDR_FRAME_CODEC_NONE
+                                                         : EDR_FRAME_CODEC_ZSTD;
+    const uint8_t *in = raw;
+    size_t in_len = raw_len;
+    if (codec == EDR_FRAME_CODEC_ZSTD && split_form(ctx, raw, raw_len, &in, &in_len))
+        codec = EDR_FRAME_CODEC_ZSTD_SPLIT;
+    return frame_finish(ctx, in, in_len, raw_len, codec, d, dict_id, out, out_len);
 }
 
 /* Wire form of events (see event.proto): time as delta from the previous
@@ -480,6 +491,22 @@ int edr_frame_encode(edr_frame_ctx_t *ctx, const Edr__V1__EventBatch *batch, uin
         return EDR_EINVAL; /* the actor table is the codec's, never the caller's */
     if (events_to_wire(ctx, b) != 0)
         return EDR_ENOMEM; /* fails before it changes anything */
+    /* split frames: the batch goes straight into its split form (no protobuf
+     * written and read back). Batches of fewer events than split_min / 32
+     * bytes are mostly below split_min, and sent unsplit: they are
+     * serialized below, as are the rare ones the direct writer declines */
+    edr_dict_t *d = NULL;
+    if (edr__frame_direct_split && !ctx->opts.unsplit && !(ctx->opts.uncompressed && !dict_id) &&
+        b->n_events >= ctx->opts.split_min / 32 && !(dict_id && !(d = find_dict(ctx, dict_id)))) {
+        const uint8_t *in;
+        size_t in_len, raw_len;
+        if (edr__batch_pack_split(ctx->ps, ctx->opts.max_raw_len, b, &in, &in_len, &raw_len) == 0 &&
+            raw_len >= ctx->opts.split_min && raw_len <= SPLIT_MAX && raw_len <= UINT32_MAX) {
+            events_from_wire(b, 1);
+            return frame_finish(ctx, in, in_len, raw_len, EDR_FRAME_CODEC_ZSTD_SPLIT, d, dict_id,
+                                out, out_len);
+        }
+    }
     size_t n = edr__batch_pack(&ctx->raw, &ctx->raw_cap, ctx->opts.max_raw_len, b);
     events_from_wire(b, 1);
     if (n == 0 && (batch->n_events || batch->sensor))

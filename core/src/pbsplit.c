@@ -23,58 +23,12 @@
  *
  * Joining needs only that: which fields are submessages is in the node list.
  */
-#include "pbsplit.h"
+#include "pbsplit_int.h"
 #include "edr/err.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define PS_VERSION     1
-#define PS_MAX_NODES   64
-#define PS_MAX_STREAMS 256
-#define PS_MAX_DEPTH   16
-#define PS_DIRECT      32 /* field numbers below this are looked up in tables */
-#define PS_MAX_FIELD   0x1fffffffu
-#define PS_OWN         32 /* a scanned node has at most this many value streams */
-#define PS_SCAN_FIELDS 64 /* fields of one scanned instance */
-
-enum { K_UNKNOWN = 0, K_LEAF, K_MSG };
-
-typedef struct {
-    uint8_t *p;
-    size_t n, cap;
-} ps_buf_t;
-
-typedef struct {
-    uint32_t parent, field;
-    const ProtobufCMessageDescriptor *desc; /* split: the node's type, NULL when unknown */
-    uint8_t kind[PS_DIRECT];                /* split: K_* of each field, cached */
-    uint16_t child[PS_DIRECT];              /* 1 + node of a submessage field, 0: none */
-    uint16_t stream[PS_DIRECT];             /* 1 + stream of a value field, 0: none */
-    ps_buf_t tags;
-    const uint8_t *tp, *te; /* join: tag cursor */
-    uint16_t own[PS_OWN];   /* scan: the node's own streams */
-    uint32_t n_own;
-    uint32_t behind;        /* scan: instances a scan of the parent passed, not yet skipped */
-    const uint8_t *snap_tp; /* scan: the last scanned instance's start */
-    const uint8_t *snap_vp[PS_OWN], *snap_lp[PS_OWN];
-    uint16_t inst_kids[PS_SCAN_FIELDS]; /* children met in the last scanned instance */
-    uint32_t n_inst_kids;
-} ps_node_t;
-
-typedef struct {
-    uint32_t node, field;
-    ps_buf_t val, len;
-    const uint8_t *vp, *ve, *lp, *le; /* join: cursors */
-} ps_stream_t;
-
-struct edr_pbsplit {
-    ps_node_t node[PS_MAX_NODES];
-    uint32_t n_nodes;
-    ps_stream_t stream[PS_MAX_STREAMS];
-    uint32_t n_streams;
-    ps_buf_t out;
-};
 
 edr_pbsplit_t *edr__pbsplit_new(void)
 {
@@ -92,6 +46,7 @@ void edr__pbsplit_free(edr_pbsplit_t *s)
         free(s->stream[i].len.p);
     }
     free(s->out.p);
+    free(s->tmp.p);
     free(s);
 }
 
@@ -149,16 +104,6 @@ static int rd_varint(const uint8_t **pp, const uint8_t *e, uint64_t *v)
         }
     }
     return -1;
-}
-
-static unsigned varint_len(uint64_t v)
-{
-    unsigned n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
 }
 
 /* ---- split ---- */
@@ -290,7 +235,7 @@ static int split_msg(edr_pbsplit_t *s, uint32_t ni, const uint8_t *p, const uint
             const ps_node_t *nd = &s->node[ni];
             int c = f < PS_DIRECT && nd->child[f] ? nd->child[f] - 1 : -1;
             if (c >= 0 || field_kind(&s->node[ni], (uint32_t)f, &sub) == K_MSG) {
-                if ((size_t)(p - v0) != varint_len(v))
+                if ((size_t)(p - v0) != ps_varint_len(v))
                     return EDR_EINVAL; /* a padded length would not join back byte for byte */
                 if (c < 0 && (c = child_node(s, ni, (uint32_t)f, sub, cap)) < 0)
                     return c == -2 ? EDR_ENOMEM : EDR_EINVAL;
@@ -335,19 +280,10 @@ static int cmp_stream(const void *a, const void *b)
     return x->field < y->field ? -1 : x->field > y->field;
 }
 
-int edr__pbsplit(edr_pbsplit_t *s, const ProtobufCMessageDescriptor *root, const uint8_t *msg,
-                 size_t n, const uint8_t **out, size_t *out_len)
+/* Writes the split form of what the nodes and streams hold (n bytes of
+ * input at most) into s->out. */
+static int ps_finish(edr_pbsplit_t *s, size_t n, const uint8_t **out, size_t *out_len)
 {
-    /* One node's tags are at most its keys plus an end mark per instance,
-     * and each instance's key and length in its parent (>= 2 bytes) are not
-     * in them; a stream is a subset of the input: n + 1 bounds all. */
-    size_t cap = n + 16;
-    s->n_nodes = s->n_streams = 0;
-    if (node_new(s, 0, 0, root, cap) < 0)
-        return EDR_ENOMEM;
-    int rc = split_msg(s, 0, msg, msg + n, 0, cap);
-    if (rc)
-        return rc;
     /* streams of a node next to one another, in field order */
     ps_stream_t *order[PS_MAX_STREAMS];
     for (uint32_t i = 0; i < s->n_streams; i++)
@@ -382,6 +318,115 @@ int edr__pbsplit(edr_pbsplit_t *s, const ProtobufCMessageDescriptor *root, const
     *out = o->p;
     *out_len = o->n;
     return 0;
+}
+
+int edr__pbsplit(edr_pbsplit_t *s, const ProtobufCMessageDescriptor *root, const uint8_t *msg,
+                 size_t n, const uint8_t **out, size_t *out_len)
+{
+    /* One node's tags are at most its keys plus an end mark per instance,
+     * and each instance's key and length in its parent (>= 2 bytes) are not
+     * in them; a stream is a subset of the input: n + 1 bounds all. */
+    size_t cap = n + 16;
+    s->n_nodes = s->n_streams = 0;
+    if (node_new(s, 0, 0, root, cap) < 0)
+        return EDR_ENOMEM;
+    int rc = split_msg(s, 0, msg, msg + n, 0, cap);
+    if (rc)
+        return rc;
+    return ps_finish(s, n, out, out_len);
+}
+
+/* ---- direct writer (pbsplit_int.h) ---- */
+
+int edr__ps_grow(ps_buf_t *b, size_t more)
+{
+    return buf_reserve(b, more);
+}
+
+static void ps_fail(ps_writer_t *w, int err)
+{
+    if (!w->err)
+        w->err = err;
+}
+
+ps_stream_t *edr__ps_stream_add(ps_writer_t *w, uint32_t f)
+{
+    int oom = 0;
+    ps_stream_t *st = f && f <= PS_MAX_FIELD ? stream_get(w->s, w->node, f, 256, &oom) : NULL;
+    if (!st)
+        ps_fail(w, oom ? EDR_ENOMEM : EDR_EINVAL);
+    return st;
+}
+
+int edr__ps_child_add(ps_writer_t *w, uint32_t f)
+{
+    const ProtobufCMessageDescriptor *sub = NULL;
+    if (!f || f > PS_MAX_FIELD || field_kind(&w->s->node[w->node], f, &sub) != K_MSG) {
+        ps_fail(w, EDR_EINVAL); /* not a submessage: the schema says otherwise */
+        return -1;
+    }
+    int c = child_node(w->s, w->node, f, sub, 256);
+    if (c < 0)
+        ps_fail(w, c == -2 ? EDR_ENOMEM : EDR_EINVAL);
+    return c;
+}
+
+int edr__pbsplit_wbegin(edr_pbsplit_t *s, ps_writer_t *w, const ProtobufCMessageDescriptor *root)
+{
+    memset(w, 0, offsetof(ps_writer_t, up_node));
+    w->s = s;
+    s->n_nodes = s->n_streams = 0;
+    return node_new(s, 0, 0, root, 4096) < 0 ? EDR_ENOMEM : 0;
+}
+
+void edr__pbsplit_wmessage(ps_writer_t *w, uint32_t f, const ProtobufCMessage *m)
+{
+    edr_pbsplit_t *s = w->s;
+    if (w->err)
+        return;
+    size_t n = protobuf_c_message_get_packed_size(m);
+    const ps_node_t *nd = &s->node[w->node];
+    int c = f < PS_DIRECT && nd->child[f] ? nd->child[f] - 1 : edr__ps_child_add(w, f);
+    if (c < 0)
+        return;
+    if (buf_reserve(&s->tmp, n + 1)) {
+        ps_fail(w, EDR_ENOMEM);
+        return;
+    }
+    protobuf_c_message_pack(m, s->tmp.p);
+    psw_key(w, f, 2);
+    /* split_msg writes without checks into buffers reserved for its input
+     * (see node_new): give every existing one that much room */
+    for (uint32_t i = 0; i < s->n_nodes; i++)
+        if (buf_reserve(&s->node[i].tags, n + 16))
+            ps_fail(w, EDR_ENOMEM);
+    for (uint32_t i = 0; i < s->n_streams; i++)
+        if (buf_reserve(&s->stream[i].val, n + 16) || buf_reserve(&s->stream[i].len, n + 16))
+            ps_fail(w, EDR_ENOMEM);
+    if (w->err)
+        return;
+    int rc = split_msg(s, (uint32_t)c, s->tmp.p, s->tmp.p + n, w->depth + 1, n + 16);
+    if (rc)
+        ps_fail(w, rc);
+    w->size += ps_varint_len(n) + n;
+}
+
+int edr__pbsplit_wend(ps_writer_t *w, const uint8_t **out, size_t *out_len, size_t *raw_len)
+{
+    edr_pbsplit_t *s = w->s;
+    if (!w->err && w->depth)
+        w->err = EDR_EINVAL; /* a submessage left open */
+    if (!w->err && ps_put(&s->node[0].tags, "", 1))
+        w->err = EDR_ENOMEM; /* the root's end mark */
+    if (w->err)
+        return w->err;
+    size_t total = 0;
+    for (uint32_t i = 0; i < s->n_nodes; i++)
+        total += s->node[i].tags.n;
+    for (uint32_t i = 0; i < s->n_streams; i++)
+        total += s->stream[i].len.n + s->stream[i].val.n;
+    *raw_len = w->size;
+    return ps_finish(s, total, out, out_len);
 }
 
 /* ---- join ---- */
@@ -497,7 +542,7 @@ static int join_msg(edr_pbsplit_t *s, uint32_t ni, unsigned depth, uint8_t **op,
             rc = BAD;
             size_t body = (size_t)(o - at - 1);
             if (body >= 0x80) {
-                unsigned vl = varint_len(body);
+                unsigned vl = ps_varint_len(body);
                 if ((size_t)(oe - o) < vl - 1)
                     goto out;
                 memmove(at + vl, at + 1, body);

@@ -7,6 +7,8 @@
  * batches: 19.82 -> 16.42 B/event at level 3, bench/run frame). The transform
  * is lossless and byte-exact, and the joined form needs no schema: the split
  * form names which fields hold submessages (see pbsplit.c for the layout).
+ * A serializer that knows the schema can also write the split form directly
+ * (pbsplit_int.h, used by the frame encoder).
  */
 #ifndef EDR_PBSPLIT_H
 #define EDR_PBSPLIT_H

@@ -5,6 +5,7 @@
 #include "edr/err.h"
 #include "edr/frame.h"
 #include "edr/synth.h"
+#include "event_pack.h"
 #include "pbsplit.h"
 
 #include <stdlib.h>
@@ -118,6 +119,27 @@ static void assert_packed_like_protobuf_c(const uint8_t *frame, size_t len, size
     free(again);
     edr__v1__event_batch__free_unpacked(w, NULL);
     edr_frame_ctx_destroy(c);
+}
+
+/* Split frames are written straight into their split form
+ * (edr__batch_pack_split); the frame must be byte for byte the one made by
+ * serializing the batch and splitting that. */
+static void assert_direct_split_identical(edr_frame_ctx_t *ctx, Edr__V1__EventBatch *b,
+                                          uint32_t dict_id)
+{
+    const uint8_t *out;
+    size_t len;
+    assert_int_equal(edr_frame_encode(ctx, b, dict_id, &out, &len), 0);
+    uint8_t *direct = malloc(len);
+    memcpy(direct, out, len);
+    size_t direct_len = len;
+    edr__frame_direct_split = 0;
+    int rc = edr_frame_encode(ctx, b, dict_id, &out, &len);
+    edr__frame_direct_split = 1;
+    assert_int_equal(rc, 0);
+    assert_int_equal(direct_len, len);
+    assert_memory_equal(direct, out, len);
+    free(direct);
 }
 
 static char *filled(size_t n, char ch)
@@ -263,6 +285,7 @@ static void test_pack_matches_protobuf_c(void **state)
     size_t len;
     assert_int_equal(edr_frame_encode(fx->ctx, &b, 0, &out, &len), 0);
     assert_packed_like_protobuf_c(out, len, N);
+    assert_direct_split_identical(fx->ctx, &b, 0);
     /* and it still decodes to what went in */
     Edr__V1__EventBatch *d;
     assert_int_equal(edr_frame_decode(fx->ctx, out, len, &d), 0);
@@ -278,6 +301,7 @@ static void test_pack_matches_protobuf_c(void **state)
         Edr__V1__EventBatch *sb = edr_synth_next_batch(fx->synth, h, 1000, &fx->arena);
         assert_int_equal(edr_frame_encode(fx->ctx, sb, 0, &out, &len), 0);
         assert_packed_like_protobuf_c(out, len, 1000);
+        assert_direct_split_identical(fx->ctx, sb, 0);
     }
     /* a bound smaller than the batch is refused, not truncated */
     edr_frame_opts_t small = {.max_raw_len = 4096};
@@ -538,6 +562,8 @@ static void test_dictionary_roundtrip(void **state)
     size_t fbl;
     assert_int_equal(edr_frame_encode(fx->ctx, big, id, &out, &fbl), 0);
     assert_int_equal(out[5], EDR_FRAME_CODEC_ZSTD_SPLIT);
+    assert_direct_split_identical(fx->ctx, big, id);
+    assert_int_equal(edr_frame_encode(fx->ctx, big, id, &out, &fbl), 0);
     uint32_t used_id;
     memcpy(&used_id, out + 8, 4);
     assert_int_equal(used_id, id);
@@ -721,6 +747,39 @@ static void test_split_form_defects(void **state)
     free(f);
 }
 
+/* The direct split writer against serialize-then-split, on what sensors
+ * send: synthetic batches of many sizes and hosts (with attack chains), the
+ * seed batch of running processes, batches below the split threshold (sent
+ * unsplit either way), a dictionary, and a context that splits every size. */
+static void test_direct_split_identical(void **state)
+{
+    fx_t *fx = *state;
+    edr_synth_opts_t so = {.hosts = 7, .seed = 42};
+    edr_synth_t *sy = edr_synth_new(&so);
+    assert_non_null(sy);
+    for (uint32_t i = 0; i < 3; i++) {
+        edr_synth_attack_spec_t spec = {.kind = (edr_synth_attack_kind_t)(1 + i), .host = i,
+                                        .target_host = i + 3, .depth = 3, .after_events = 200};
+        assert_true(edr_synth_add_attack(sy, &spec) >= 0);
+    }
+    const size_t sizes[] = {1, 10, 50, 300, 1000, 3000, 8000};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++)
+        for (uint32_t h = 0; h < 7; h++) {
+            edr_arena_reset(&fx->arena);
+            assert_direct_split_identical(fx->ctx, edr_synth_next_batch(sy, h, sizes[k], &fx->arena), 0);
+        }
+    edr_arena_reset(&fx->arena);
+    assert_direct_split_identical(fx->ctx, edr_synth_seed_batch(sy, 2, &fx->arena), 0);
+    edr_frame_opts_t all = {.split_min = 1};
+    edr_frame_ctx_t *c = edr_frame_ctx_new(&all);
+    for (uint32_t h = 0; h < 7; h++) {
+        edr_arena_reset(&fx->arena);
+        assert_direct_split_identical(c, edr_synth_next_batch(sy, h, 1 + h * 3, &fx->arena), 0);
+    }
+    edr_frame_ctx_destroy(c);
+    edr_synth_destroy(sy);
+}
+
 /* Hand-made split forms: a key whose value stream is empty is refused, not
  * joined into a key without a value. */
 static void test_split_form_by_hand(void **state)
@@ -774,6 +833,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_frame_walk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_codec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_form_defects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_direct_split_identical, setup, teardown),
         cmocka_unit_test(test_split_form_by_hand),
         cmocka_unit_test(test_error_names),
     };
