@@ -374,12 +374,6 @@ void edr__store_cf_options(rocksdb_options_t *out[CF__COUNT], const edr_store_op
             rocksdb_options_set_bottommost_compression_options(op, -14, 9, 0, 32 << 10, 1);
             rocksdb_options_set_bottommost_compression_options_zstd_max_train_bytes(op, 1 << 20,
                                                                                     1);
-            /* the dictionary is the sampled data finalized as is, not trained
-             * (ZDICT's trainer was ~30 % of the compaction thread's CPU); at
-             * 10 M events, two alternating runs each (bench/run ingest
-             * --no-peers): 1.09/1.13 against 0.99/0.94 M events/s, 25.89
-             * against 25.92 B/event */
-            rocksdb_options_set_bottommost_compression_options_use_zstd_dict_trainer(op, 0, 1);
             /* procs are read by point lookups (ancestry, ~8 per query), each
              * a cold block read and a zstd decompress: 4 KiB blocks. On the
              * 10 M-event store, against 16 KiB, the ancestry p50/p99 went
