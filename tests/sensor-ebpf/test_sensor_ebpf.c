@@ -1011,6 +1011,22 @@ static void test_write_track_evictions_counted(void **state)
     free(em.ev);
 }
 
+/* sensor.ebpf_write_slots must be a power of two in 64..16777216: anything
+ * else is refused with the setting's name, before anything is loaded. */
+static void test_write_slots_checked(void **state)
+{
+    (void)state;
+    const char *bad[] = {"100", "32", "0", "33554432"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        edr_config_t *cfg = edr_config_new();
+        char err[256] = "";
+        assert_int_equal(edr_config_set(cfg, "sensor.ebpf_write_slots", bad[i], "test", err, sizeof(err)), 0);
+        assert_null(edr_source_ebpf_new(cfg, err, sizeof(err)));
+        assert_non_null(strstr(err, "sensor.ebpf_write_slots"));
+        edr_config_destroy(cfg);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1023,6 +1039,7 @@ int main(void)
         cmocka_unit_test(test_close_and_first_write),
         cmocka_unit_test(test_ringbuf_full_is_counted),
         cmocka_unit_test(test_write_track_evictions_counted),
+        cmocka_unit_test(test_write_slots_checked),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
