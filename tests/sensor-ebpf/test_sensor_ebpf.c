@@ -128,38 +128,28 @@ static void self_entity_id(edr_emit_t *em, pid_t pid, uint8_t out[EDR_ID_LEN])
                   start * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK)), out);
 }
 
+/* The path (or image) an event names, NULL for other kinds. */
+static const char *event_path(const Edr__V1__Event *e)
+{
+    switch (e->body_case) {
+    case EDR__V1__EVENT__BODY_FILE_CREATE: return e->file_create->path;
+    case EDR__V1__EVENT__BODY_FILE_WRITE: return e->file_write->path;
+    case EDR__V1__EVENT__BODY_FILE_DELETE: return e->file_delete->path;
+    case EDR__V1__EVENT__BODY_FILE_RENAME: return e->file_rename->old_path;
+    case EDR__V1__EVENT__BODY_FILE_ATTR: return e->file_attr->path;
+    case EDR__V1__EVENT__BODY_FILE_EXEC: return e->file_exec->path;
+    case EDR__V1__EVENT__BODY_PROCESS_START: return e->process_start->exe;
+    default: return NULL;
+    }
+}
+
 static Edr__V1__Event *find(edr_emit_t *em, Edr__V1__Event__BodyCase k, uint32_t pid,
                             const char *path)
 {
     for (size_t i = 0; i < em->n; i++) {
         Edr__V1__Event *e = em->ev[i];
-        const char *p = NULL;
         if (e->body_case != k || (pid && e->pid != pid)) continue;
-        switch (k) {
-        case EDR__V1__EVENT__BODY_FILE_CREATE:
-            p = e->file_create->path;
-            break;
-        case EDR__V1__EVENT__BODY_FILE_WRITE:
-            p = e->file_write->path;
-            break;
-        case EDR__V1__EVENT__BODY_FILE_DELETE:
-            p = e->file_delete->path;
-            break;
-        case EDR__V1__EVENT__BODY_FILE_RENAME:
-            p = e->file_rename->old_path;
-            break;
-        case EDR__V1__EVENT__BODY_FILE_ATTR:
-            p = e->file_attr->path;
-            break;
-        case EDR__V1__EVENT__BODY_FILE_EXEC:
-            p = e->file_exec->path;
-            break;
-        case EDR__V1__EVENT__BODY_PROCESS_START:
-            p = e->process_start->exe;
-            break;
-        default:
-            break;
-        }
+        const char *p = event_path(e);
         if (path && (!p || strcmp(p, path) != 0)) continue;
         return e;
     }
@@ -884,25 +874,57 @@ static void test_close_and_first_write(void **state)
     assert_int_equal(writes, 1);
 }
 
+/* A second eBPF source with one setting changed, on its own loop and
+ * emitter (the fixture's host and boot ids), started. */
+static edr_source_t *start_own_source(fixture_t *f, const char *key, const char *value,
+                                      uv_loop_t *loop, edr_emit_t *em)
+{
+    edr_config_t *cfg = edr_config_new();
+    char err[256];
+    assert_int_equal(edr_config_set(cfg, key, value, "test", err, sizeof(err)), 0);
+    uv_loop_init(loop);
+    edr_arena_init(&em->arena, 1 << 20);
+    memcpy(em->host, f->em.host, EDR_ID_LEN);
+    memcpy(em->boot, f->em.boot, EDR_ID_LEN);
+    edr_source_t *src = edr_source_ebpf_new(cfg, err, sizeof(err));
+    assert_non_null(src);
+    edr_config_destroy(cfg);
+    assert_int_equal(src->ops->start(src, loop, em), 0);
+    return src;
+}
+
+/* Stops a source from start_own_source (which reads its drop counters) and
+ * counts the events of kind k by pid, from index `from` on, whose path starts
+ * with prefix. */
+static size_t stop_own_source(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em, size_t from,
+                              Edr__V1__Event__BodyCase k, pid_t pid, const char *prefix)
+{
+    pump(loop, 200);
+    src->ops->stop(src);
+    src->ops->destroy(src);
+    size_t seen = 0;
+    for (size_t i = from; i < em->n; i++) {
+        const char *p = em->ev[i]->body_case == k ? event_path(em->ev[i]) : NULL;
+        if (p && strncmp(p, prefix, strlen(prefix)) == 0 && em->ev[i]->pid == (uint32_t)pid) seen++;
+    }
+    return seen;
+}
+
+static void close_own_loop(uv_loop_t *loop, edr_emit_t *em)
+{
+    uv_loop_close(loop);
+    edr_arena_close(&em->arena);
+    free(em->ev);
+}
+
 static void test_ringbuf_full_is_counted(void **state)
 {
     fixture_t *f = *state;
     enum { N = 400 };
     if (!f) skip();
-    edr_config_t *cfg = edr_config_new();
-    char err[256];
-    assert_int_equal(
-        edr_config_set(cfg, "sensor.ebpf_ringbuf_size", "16KiB", "test", err, sizeof(err)), 0);
     uv_loop_t loop;
-    uv_loop_init(&loop);
     edr_emit_t em = {0};
-    edr_arena_init(&em.arena, 1 << 20);
-    memcpy(em.host, f->em.host, EDR_ID_LEN);
-    memcpy(em.boot, f->em.boot, EDR_ID_LEN);
-    edr_source_t *src = edr_source_ebpf_new(cfg, err, sizeof(err));
-    assert_non_null(src);
-    edr_config_destroy(cfg);
-    assert_int_equal(src->ops->start(src, &loop, &em), 0);
+    edr_source_t *src = start_own_source(f, "sensor.ebpf_ringbuf_size", "16KiB", &loop, &em);
     size_t seeded = em.n;
 
     char dir[128];
@@ -923,26 +945,15 @@ static void test_ringbuf_full_is_counted(void **state)
     int st;
     assert_int_equal(waitpid(p, &st, 0), p);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    pump(&loop, 200);
-    src->ops->stop(src); /* reads the drop counters */
-    src->ops->destroy(src);
-
-    size_t seen = 0;
     char prefix[160];
     snprintf(prefix, sizeof(prefix), "%s/f", dir);
-    for (size_t i = seeded; i < em.n; i++)
-        if (em.ev[i]->body_case == EDR__V1__EVENT__BODY_FILE_CREATE &&
-            strncmp(em.ev[i]->file_create->path, prefix, strlen(prefix)) == 0 &&
-            em.ev[i]->pid == (uint32_t)p)
-            seen++;
+    size_t seen = stop_own_source(src, &loop, &em, seeded, EDR__V1__EVENT__BODY_FILE_CREATE, p, prefix);
     print_message("burst of %d creates: %zu seen, %llu dropped (any process)\n", N, seen,
                   (unsigned long long)em.drops_create);
     assert_true(seen < N);
     assert_true(em.drops_create > 0);
     assert_true(seen + em.drops_create >= N);
-    uv_loop_close(&loop);
-    edr_arena_close(&em.arena);
-    free(em.ev);
+    close_own_loop(&loop, &em);
 }
 
 /* The table of files opened for writing and not yet written is direct-mapped:
@@ -954,19 +965,9 @@ static void test_write_track_evictions_counted(void **state)
     fixture_t *f = *state;
     enum { N = 200, SLOTS = 64 };
     if (!f) skip();
-    edr_config_t *cfg = edr_config_new();
-    char err[256];
-    assert_int_equal(edr_config_set(cfg, "sensor.ebpf_write_slots", "64", "test", err, sizeof(err)), 0);
     uv_loop_t loop;
-    uv_loop_init(&loop);
     edr_emit_t em = {0};
-    edr_arena_init(&em.arena, 1 << 20);
-    memcpy(em.host, f->em.host, EDR_ID_LEN);
-    memcpy(em.boot, f->em.boot, EDR_ID_LEN);
-    edr_source_t *src = edr_source_ebpf_new(cfg, err, sizeof(err));
-    assert_non_null(src);
-    edr_config_destroy(cfg);
-    assert_int_equal(src->ops->start(src, &loop, &em), 0);
+    edr_source_t *src = start_own_source(f, "sensor.ebpf_write_slots", "64", &loop, &em);
     size_t seeded = em.n;
 
     char dir[128];
@@ -990,25 +991,14 @@ static void test_write_track_evictions_counted(void **state)
     while (waitpid(p, &st, WNOHANG) == 0)
         pump(&loop, 10);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    pump(&loop, 200);
-    src->ops->stop(src); /* reads the drop counters */
-    src->ops->destroy(src);
-
-    size_t seen = 0;
     char prefix[160];
     snprintf(prefix, sizeof(prefix), "%s/w", dir);
-    for (size_t i = seeded; i < em.n; i++)
-        if (em.ev[i]->body_case == EDR__V1__EVENT__BODY_FILE_WRITE &&
-            strncmp(em.ev[i]->file_write->path, prefix, strlen(prefix)) == 0 &&
-            em.ev[i]->pid == (uint32_t)p)
-            seen++;
+    size_t seen = stop_own_source(src, &loop, &em, seeded, EDR__V1__EVENT__BODY_FILE_WRITE, p, prefix);
     print_message("%d files held open in %d slots: %zu first writes seen, %llu counted lost (any process)\n",
                   N, SLOTS, seen, (unsigned long long)em.drops_wtrack);
     assert_true(seen > 0 && seen <= SLOTS);
     assert_true(seen + em.drops_wtrack >= N);
-    uv_loop_close(&loop);
-    edr_arena_close(&em.arena);
-    free(em.ev);
+    close_own_loop(&loop, &em);
 }
 
 /* sensor.ebpf_write_slots must be a power of two in 64..16777216: anything
