@@ -288,11 +288,11 @@ static int hand_written(const Edr__V1__Event *e, const ProtobufCMessage *body)
 static void w_event(wr_t *w, const Edr__V1__Event *e)
 {
     const ProtobufCMessage *body = body_of(e);
-    if (!hand_written(e, body) && w->sp) {
-        edr__pbsplit_wmessage(w->sp, 5, &e->base);
-        return;
-    }
     if (!hand_written(e, body)) {
+        if (w->sp) { /* split straight into the event's node */
+            edr__pbsplit_wmessage(w->sp, 5, &e->base);
+            return;
+        }
         size_t n = protobuf_c_message_get_packed_size(&e->base);
         if (w->overflow || n + SLACK > (size_t)(w->end - w->p)) {
             w->overflow = 1;

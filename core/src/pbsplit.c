@@ -52,7 +52,7 @@ void edr__pbsplit_free(edr_pbsplit_t *s)
 
 /* ---- byte helpers ---- */
 
-static int buf_reserve(ps_buf_t *b, size_t more)
+int edr__ps_grow(ps_buf_t *b, size_t more)
 {
     if (b->cap - b->n >= more)
         return 0;
@@ -64,27 +64,6 @@ static int buf_reserve(ps_buf_t *b, size_t more)
         return EDR_ENOMEM;
     b->p = p;
     b->cap = c;
-    return 0;
-}
-
-static int buf_put(ps_buf_t *b, const uint8_t *p, size_t n)
-{
-    if (buf_reserve(b, n))
-        return EDR_ENOMEM;
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-    return 0;
-}
-
-static int buf_varint(ps_buf_t *b, uint64_t v)
-{
-    if (buf_reserve(b, 10))
-        return EDR_ENOMEM;
-    while (v >= 0x80) {
-        b->p[b->n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    b->p[b->n++] = (uint8_t)v;
     return 0;
 }
 
@@ -140,7 +119,7 @@ static int node_new(edr_pbsplit_t *s, uint32_t parent, uint32_t field,
         return -1;
     ps_node_t *nd = &s->node[s->n_nodes];
     nd->tags.n = 0;
-    if (buf_reserve(&nd->tags, cap))
+    if (edr__ps_grow(&nd->tags, cap))
         return -2;
     nd->parent = parent;
     nd->field = field;
@@ -180,7 +159,7 @@ static ps_stream_t *stream_get(edr_pbsplit_t *s, uint32_t ni, uint32_t f, size_t
         return NULL;
     ps_stream_t *st = &s->stream[s->n_streams];
     st->val.n = st->len.n = 0;
-    if (buf_reserve(&st->val, cap) || buf_reserve(&st->len, cap)) {
+    if (edr__ps_grow(&st->val, cap) || edr__ps_grow(&st->len, cap)) {
         *oom = 1;
         return NULL;
     }
@@ -291,29 +270,29 @@ static int ps_finish(edr_pbsplit_t *s, size_t n, const uint8_t **out, size_t *ou
     qsort(order, s->n_streams, sizeof(order[0]), cmp_stream);
     ps_buf_t *o = &s->out;
     o->n = 0;
-    if (buf_reserve(o, n + 16 * (size_t)(s->n_nodes + s->n_streams) + 64))
+    if (edr__ps_grow(o, n + 16 * (size_t)(s->n_nodes + s->n_streams) + 64))
         return EDR_ENOMEM;
-    buf_varint(o, PS_VERSION);
-    buf_varint(o, s->n_nodes);
+    ps_put_varint(o, PS_VERSION);
+    ps_put_varint(o, s->n_nodes);
     for (uint32_t i = 1; i < s->n_nodes; i++) {
-        buf_varint(o, s->node[i].parent);
-        buf_varint(o, s->node[i].field);
+        ps_put_varint(o, s->node[i].parent);
+        ps_put_varint(o, s->node[i].field);
     }
-    buf_varint(o, s->n_streams);
+    ps_put_varint(o, s->n_streams);
     for (uint32_t i = 0; i < s->n_streams; i++) {
-        buf_varint(o, order[i]->node);
-        buf_varint(o, order[i]->field);
-        buf_varint(o, order[i]->len.n);
-        buf_varint(o, order[i]->val.n);
+        ps_put_varint(o, order[i]->node);
+        ps_put_varint(o, order[i]->field);
+        ps_put_varint(o, order[i]->len.n);
+        ps_put_varint(o, order[i]->val.n);
     }
     for (uint32_t i = 0; i < s->n_nodes; i++)
-        buf_varint(o, s->node[i].tags.n);
+        ps_put_varint(o, s->node[i].tags.n);
     for (uint32_t i = 0; i < s->n_nodes; i++)
-        if (buf_put(o, s->node[i].tags.p, s->node[i].tags.n))
+        if (ps_put(o, s->node[i].tags.p, s->node[i].tags.n))
             return EDR_ENOMEM;
     for (uint32_t i = 0; i < s->n_streams; i++)
-        if (buf_put(o, order[i]->len.p, order[i]->len.n) ||
-            buf_put(o, order[i]->val.p, order[i]->val.n))
+        if (ps_put(o, order[i]->len.p, order[i]->len.n) ||
+            ps_put(o, order[i]->val.p, order[i]->val.n))
             return EDR_ENOMEM;
     *out = o->p;
     *out_len = o->n;
@@ -337,11 +316,6 @@ int edr__pbsplit(edr_pbsplit_t *s, const ProtobufCMessageDescriptor *root, const
 }
 
 /* ---- direct writer (pbsplit_int.h) ---- */
-
-int edr__ps_grow(ps_buf_t *b, size_t more)
-{
-    return buf_reserve(b, more);
-}
 
 static void ps_fail(ps_writer_t *w, int err)
 {
@@ -389,7 +363,7 @@ void edr__pbsplit_wmessage(ps_writer_t *w, uint32_t f, const ProtobufCMessage *m
     int c = f < PS_DIRECT && nd->child[f] ? nd->child[f] - 1 : edr__ps_child_add(w, f);
     if (c < 0)
         return;
-    if (buf_reserve(&s->tmp, n + 1)) {
+    if (edr__ps_grow(&s->tmp, n + 1)) {
         ps_fail(w, EDR_ENOMEM);
         return;
     }
@@ -398,10 +372,10 @@ void edr__pbsplit_wmessage(ps_writer_t *w, uint32_t f, const ProtobufCMessage *m
     /* split_msg writes without checks into buffers reserved for its input
      * (see node_new): give every existing one that much room */
     for (uint32_t i = 0; i < s->n_nodes; i++)
-        if (buf_reserve(&s->node[i].tags, n + 16))
+        if (edr__ps_grow(&s->node[i].tags, n + 16))
             ps_fail(w, EDR_ENOMEM);
     for (uint32_t i = 0; i < s->n_streams; i++)
-        if (buf_reserve(&s->stream[i].val, n + 16) || buf_reserve(&s->stream[i].len, n + 16))
+        if (edr__ps_grow(&s->stream[i].val, n + 16) || edr__ps_grow(&s->stream[i].len, n + 16))
             ps_fail(w, EDR_ENOMEM);
     if (w->err)
         return;

@@ -77,6 +77,7 @@ typedef struct {
     size_t up_size[PS_MAX_DEPTH + 1];
 } ps_writer_t;
 
+/* Makes room for `more` bytes after b->n (doubling); 0 or EDR_ENOMEM. */
 int edr__ps_grow(ps_buf_t *b, size_t more);
 ps_stream_t *edr__ps_stream_add(ps_writer_t *w, uint32_t f);
 int edr__ps_child_add(ps_writer_t *w, uint32_t f);
