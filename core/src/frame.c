@@ -31,6 +31,7 @@
 #define SPLIT_MAX (8u << 20)
 
 int edr__frame_direct_split = 1;
+int edr__frame_split_unpack = 1;
 #define EDR_ID_BYTES 16
 
 struct edr_dict {
@@ -643,16 +644,42 @@ int edr_frame_compressed_form(edr_frame_ctx_t *ctx, const void *raw, size_t raw_
     return 0;
 }
 
+/* The checks and restoration every unpacked batch goes through. */
+static int batch_finish(Edr__V1__EventBatch *b, Edr__V1__EventBatch **out)
+{
+    if (b->schema_version != EDR_BATCH_SCHEMA_VERSION)
+        return EDR_EFRAME_SCHEMA;
+    if (events_from_wire(b, 0) != 0)
+        return EDR_EFRAME_PROTOBUF;
+    *out = b;
+    return 0;
+}
+
 int edr_frame_decode(edr_frame_ctx_t *ctx, const void *buf, size_t len,
                      Edr__V1__EventBatch **batch)
 {
     const uint8_t *raw;
     size_t raw_len;
+    edr_frame_header_t h;
     *batch = NULL;
-    int rc = edr_frame_unwrap(ctx, buf, len, &raw, &raw_len);
+    int rc = edr_frame_payload(ctx, buf, len, &raw, &raw_len, &h);
     if (rc)
         return rc;
     edr_arena_reset(&ctx->arena);
+    if (h.codec == EDR_FRAME_CODEC_ZSTD_SPLIT) {
+        /* straight from the split form; what it declines is joined and
+         * unpacked by protobuf-c, which has the last word */
+        ProtobufCMessage *m;
+        if (edr__frame_split_unpack &&
+            edr__pbsplit_unpack(ctx->ps, &edr__v1__event_batch__descriptor, raw, raw_len,
+                                h.raw_len, &ctx->arena, &m) == 0)
+            return batch_finish((Edr__V1__EventBatch *)m, batch);
+        edr_arena_reset(&ctx->arena);
+        if ((rc = edr__pbjoin(ctx->ps, raw, raw_len, ctx->raw, h.raw_len)))
+            return rc;
+        raw = ctx->raw;
+        raw_len = h.raw_len;
+    }
     return edr_batch_unpack(&ctx->arena, raw, raw_len, batch);
 }
 
@@ -663,10 +690,5 @@ int edr_batch_unpack(edr_arena_t *a, const uint8_t *raw, size_t raw_len,
     Edr__V1__EventBatch *b = edr__v1__event_batch__unpack(&a->pb, raw_len, raw);
     if (!b)
         return EDR_EFRAME_PROTOBUF;
-    if (b->schema_version != EDR_BATCH_SCHEMA_VERSION)
-        return EDR_EFRAME_SCHEMA;
-    if (events_from_wire(b, 0) != 0)
-        return EDR_EFRAME_PROTOBUF;
-    *out = b;
-    return 0;
+    return batch_finish(b, out);
 }

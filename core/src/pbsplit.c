@@ -67,23 +67,6 @@ int edr__ps_grow(ps_buf_t *b, size_t more)
     return 0;
 }
 
-/* Reads a varint of at most 10 bytes; -1 when it runs past e or is longer. */
-static int rd_varint(const uint8_t **pp, const uint8_t *e, uint64_t *v)
-{
-    const uint8_t *p = *pp;
-    uint64_t r = 0;
-    for (unsigned sh = 0; sh < 70 && p < e; sh += 7) {
-        uint8_t c = *p++;
-        if (sh < 64)
-            r |= (uint64_t)(c & 0x7f) << sh;
-        if (!(c & 0x80)) {
-            *pp = p;
-            *v = r;
-            return 0;
-        }
-    }
-    return -1;
-}
 
 /* ---- split ---- */
 
@@ -198,7 +181,7 @@ static int split_msg(edr_pbsplit_t *s, uint32_t ni, const uint8_t *p, const uint
         uint64_t key, v;
         if (*p < 0x80)
             key = *p++;
-        else if (rd_varint(&p, e, &key))
+        else if (ps_rd_varint(&p, e, &key))
             return EDR_EINVAL;
         uint64_t f = key >> 3;
         unsigned wt = key & 7;
@@ -208,7 +191,7 @@ static int split_msg(edr_pbsplit_t *s, uint32_t ni, const uint8_t *p, const uint
         const uint8_t *v0 = p;
         int oom = 0;
         if (wt == 2) {
-            if (rd_varint(&p, e, &v) || v > (uint64_t)(e - p))
+            if (ps_rd_varint(&p, e, &v) || v > (uint64_t)(e - p))
                 return EDR_EINVAL;
             const ProtobufCMessageDescriptor *sub = NULL;
             const ps_node_t *nd = &s->node[ni];
@@ -407,81 +390,10 @@ int edr__pbsplit_wend(ps_writer_t *w, const uint8_t **out, size_t *out_len, size
 
 #define BAD EDR_EFRAME_PROTOBUF
 
-static int join_child(edr_pbsplit_t *s, const ps_node_t *nd, uint32_t ni, uint32_t f)
-{
-    if (f < PS_DIRECT)
-        return nd->child[f] - 1;
-    for (uint32_t i = ni + 1; i < s->n_nodes; i++)
-        if (s->node[i].parent == ni && s->node[i].field == f)
-            return (int)i;
-    return -1;
-}
 
-/* The submessage node of field f of node ni (nd), or -1. */
-static inline int node_child(edr_pbsplit_t *s, const ps_node_t *nd, uint32_t ni, uint32_t f)
-{
-    return f < PS_DIRECT ? nd->child[f] - 1 : join_child(s, nd, ni, f);
-}
 
-/* The value stream of field f of node ni (nd), or NULL. */
-static inline ps_stream_t *node_stream(edr_pbsplit_t *s, const ps_node_t *nd, uint32_t ni,
-                                       uint32_t f)
-{
-    if (f < PS_DIRECT)
-        return nd->stream[f] ? &s->stream[nd->stream[f] - 1] : NULL;
-    for (uint32_t i = 0; i < s->n_streams; i++)
-        if (s->stream[i].node == ni && s->stream[i].field == f)
-            return &s->stream[i];
-    return NULL;
-}
 
-/* Takes one value of wire type wt from a stream: its number (varints and
- * fixed values) or its contents (length-delimited). 0 or -1 when the
- * stream does not hold it. */
-static int take_value(ps_stream_t *st, unsigned wt, uint64_t *num, const uint8_t **val,
-                      size_t *len)
-{
-    uint64_t v;
-    *num = 0;
-    switch (wt) {
-    case 0: return rd_varint(&st->vp, st->ve, num);
-    case 1:
-    case 5: {
-        size_t w = wt == 1 ? 8 : 4;
-        if ((size_t)(st->ve - st->vp) < w)
-            return -1;
-        for (size_t k = 0; k < w; k++)
-            *num |= (uint64_t)st->vp[k] << (8 * k);
-        st->vp += w;
-        return 0;
-    }
-    case 2:
-        if (rd_varint(&st->lp, st->le, &v) || v > (uint64_t)(st->ve - st->vp))
-            return -1;
-        *val = st->vp;
-        *len = (size_t)v;
-        st->vp += v;
-        return 0;
-    default: return -1;
-    }
-}
 
-/* Reads the next key of a tag stream: 1 with its field and wire type, 0 at
- * an instance's end mark, BAD when the stream ends first or the key is not
- * a field's. */
-static inline int next_key(const uint8_t **tp, const uint8_t *te, uint64_t *f, unsigned *wt)
-{
-    uint64_t key;
-    if (*tp < te && **tp < 0x80)
-        key = *(*tp)++;
-    else if (rd_varint(tp, te, &key))
-        return BAD;
-    if (key == 0)
-        return 0;
-    *f = key >> 3;
-    *wt = key & 7;
-    return *f == 0 || *f > PS_MAX_FIELD ? BAD : 1;
-}
 
 /* Joins one message instance of node ni at *op (bounded by oe). The hot
  * path is a one-byte key and a short value: the output is checked for 20
@@ -497,7 +409,7 @@ static int join_msg(edr_pbsplit_t *s, uint32_t ni, unsigned depth, uint8_t **op,
         const uint8_t *k0 = tp;
         uint64_t f, v;
         unsigned wt;
-        int kr = next_key(&tp, te, &f, &wt);
+        int kr = ps_next_key(&tp, te, &f, &wt);
         if (kr <= 0) {
             rc = kr; /* 0: the end mark; BAD: no end mark, or a bad key */
             goto out;
@@ -505,7 +417,7 @@ static int join_msg(edr_pbsplit_t *s, uint32_t ni, unsigned depth, uint8_t **op,
         if (oe - o < 20)
             goto out;
         o = copy_to(o, k0, (size_t)(tp - k0));
-        int c = wt != 2 ? -1 : node_child(s, nd, ni, (uint32_t)f);
+        int c = wt != 2 ? -1 : ps_node_child(s, nd, ni, (uint32_t)f);
         if (c >= 0) {
             if (depth >= PS_MAX_DEPTH)
                 goto out;
@@ -529,7 +441,7 @@ static int join_msg(edr_pbsplit_t *s, uint32_t ni, unsigned depth, uint8_t **op,
             }
             continue;
         }
-        ps_stream_t *st = node_stream(s, nd, ni, (uint32_t)f);
+        ps_stream_t *st = ps_node_stream(s, nd, ni, (uint32_t)f);
         if (!st)
             goto out;
         const uint8_t *vp = st->vp, *ve = st->ve;
@@ -556,7 +468,7 @@ static int join_msg(edr_pbsplit_t *s, uint32_t ni, unsigned depth, uint8_t **op,
         }
         case 2: {
             const uint8_t *l0 = st->lp;
-            if (rd_varint(&st->lp, st->le, &v))
+            if (ps_rd_varint(&st->lp, st->le, &v))
                 goto out;
             o = copy_to(o, l0, (size_t)(st->lp - l0));
             if (v > (uint64_t)(ve - vp) || v > (uint64_t)(oe - o))
@@ -579,7 +491,7 @@ int edr__pbsplit_open(edr_pbsplit_t *s, const uint8_t *in, size_t n)
 {
     const uint8_t *p = in, *e = in + n;
     uint64_t ver, nn, ns, a, b, c, d;
-    if (rd_varint(&p, e, &ver) || ver != PS_VERSION || rd_varint(&p, e, &nn) || nn == 0 ||
+    if (ps_rd_varint(&p, e, &ver) || ver != PS_VERSION || ps_rd_varint(&p, e, &nn) || nn == 0 ||
         nn > PS_MAX_NODES)
         return BAD;
     s->n_nodes = (uint32_t)nn;
@@ -590,7 +502,7 @@ int edr__pbsplit_open(edr_pbsplit_t *s, const uint8_t *in, size_t n)
     root->behind = 0;
     root->snap_tp = NULL;
     for (uint32_t i = 1; i < s->n_nodes; i++) {
-        if (rd_varint(&p, e, &a) || rd_varint(&p, e, &b) || a >= i || b == 0 || b > PS_MAX_FIELD)
+        if (ps_rd_varint(&p, e, &a) || ps_rd_varint(&p, e, &b) || a >= i || b == 0 || b > PS_MAX_FIELD)
             return BAD;
         ps_node_t *nd = &s->node[i];
         memset(nd->child, 0, sizeof(nd->child));
@@ -611,13 +523,13 @@ int edr__pbsplit_open(edr_pbsplit_t *s, const uint8_t *in, size_t n)
                     return BAD;
         }
     }
-    if (rd_varint(&p, e, &ns) || ns > PS_MAX_STREAMS)
+    if (ps_rd_varint(&p, e, &ns) || ns > PS_MAX_STREAMS)
         return BAD;
     s->n_streams = (uint32_t)ns;
     uint64_t total = 0;
     for (uint32_t i = 0; i < s->n_streams; i++) {
-        if (rd_varint(&p, e, &a) || rd_varint(&p, e, &b) || rd_varint(&p, e, &c) ||
-            rd_varint(&p, e, &d) || a >= nn || b == 0 || b > PS_MAX_FIELD || c > n || d > n)
+        if (ps_rd_varint(&p, e, &a) || ps_rd_varint(&p, e, &b) || ps_rd_varint(&p, e, &c) ||
+            ps_rd_varint(&p, e, &d) || a >= nn || b == 0 || b > PS_MAX_FIELD || c > n || d > n)
             return BAD;
         ps_stream_t *st = &s->stream[i];
         st->node = (uint32_t)a;
@@ -640,7 +552,7 @@ int edr__pbsplit_open(edr_pbsplit_t *s, const uint8_t *in, size_t n)
         total += c + d;
     }
     for (uint32_t i = 0; i < s->n_nodes; i++) {
-        if (rd_varint(&p, e, &a) || a > n)
+        if (ps_rd_varint(&p, e, &a) || a > n)
             return BAD;
         s->node[i].tp = (const uint8_t *)(uintptr_t)a;
         total += a;
@@ -691,20 +603,20 @@ static int skip_msg(edr_pbsplit_t *s, uint32_t ni, unsigned depth)
     for (;;) {
         uint64_t f, v;
         unsigned wt;
-        int kr = next_key(&nd->tp, nd->te, &f, &wt);
+        int kr = ps_next_key(&nd->tp, nd->te, &f, &wt);
         if (kr <= 0)
             return kr;
-        int c = wt != 2 ? -1 : node_child(s, nd, ni, (uint32_t)f);
+        int c = wt != 2 ? -1 : ps_node_child(s, nd, ni, (uint32_t)f);
         if (c >= 0) {
             int rc;
             if (depth >= PS_MAX_DEPTH || (rc = skip_msg(s, (uint32_t)c, depth + 1)))
                 return BAD;
             continue;
         }
-        ps_stream_t *st = node_stream(s, nd, ni, (uint32_t)f);
+        ps_stream_t *st = ps_node_stream(s, nd, ni, (uint32_t)f);
         const uint8_t *val;
         size_t len;
-        if (!st || take_value(st, wt, &v, &val, &len))
+        if (!st || ps_take_value(st, wt, &v, &val, &len))
             return BAD;
     }
 }
@@ -713,7 +625,7 @@ int edr__pbsplit_child(const edr_pbsplit_t *s, uint32_t node, uint32_t field)
 {
     if (node >= s->n_nodes)
         return -1;
-    return join_child((edr_pbsplit_t *)s, &s->node[node], node, field);
+    return ps_far_child((edr_pbsplit_t *)s, &s->node[node], node, field);
 }
 
 int edr__pbsplit_scan(edr_pbsplit_t *s, uint32_t ni, uint64_t want, edr_pbsplit_field_t *out,
@@ -736,7 +648,7 @@ int edr__pbsplit_scan(edr_pbsplit_t *s, uint32_t ni, uint64_t want, edr_pbsplit_
     for (;;) {
         uint64_t f;
         unsigned wt;
-        int kr = next_key(&nd->tp, nd->te, &f, &wt);
+        int kr = ps_next_key(&nd->tp, nd->te, &f, &wt);
         if (kr <= 0)
             return kr < 0 ? kr : 1; /* the end mark closes the instance */
         edr_pbsplit_field_t spare, *o = &spare;
@@ -750,7 +662,7 @@ int edr__pbsplit_scan(edr_pbsplit_t *s, uint32_t ni, uint64_t want, edr_pbsplit_
         o->num = 0;
         o->val = NULL;
         o->len = 0;
-        o->child = wt != 2 ? -1 : node_child(s, nd, ni, (uint32_t)f);
+        o->child = wt != 2 ? -1 : ps_node_child(s, nd, ni, (uint32_t)f);
         if (o->child >= 0) { /* passed over: skipped only when a later join needs it */
             s->node[o->child].behind++;
             if (nd->n_inst_kids < PS_SCAN_FIELDS)
@@ -758,8 +670,8 @@ int edr__pbsplit_scan(edr_pbsplit_t *s, uint32_t ni, uint64_t want, edr_pbsplit_
             nd->n_inst_kids++; /* past the limit the instance cannot be joined */
             continue;
         }
-        ps_stream_t *st = node_stream(s, nd, ni, (uint32_t)f);
-        if (!st || take_value(st, wt, &o->num, &o->val, &o->len))
+        ps_stream_t *st = ps_node_stream(s, nd, ni, (uint32_t)f);
+        if (!st || ps_take_value(st, wt, &o->num, &o->val, &o->len))
             return BAD;
     }
 }

@@ -42,6 +42,9 @@ typedef struct {
     const uint8_t *snap_vp[PS_OWN], *snap_lp[PS_OWN];
     uint16_t inst_kids[PS_SCAN_FIELDS]; /* children met in the last scanned instance */
     uint32_t n_inst_kids;
+    const ProtobufCMessageDescriptor *udesc;        /* unpack: the node's type */
+    const ProtobufCFieldDescriptor *ufd[PS_DIRECT]; /* unpack: its fields by number */
+    int urep;                                       /* unpack: it has repeated fields */
 } ps_node_t;
 
 typedef struct {
@@ -200,6 +203,104 @@ static inline void psw_close(ps_writer_t *w)
     w->depth--;
     w->node = w->up_node[w->depth];
     w->size = w->up_size[w->depth] + ps_varint_len(sub) + sub;
+}
+
+/* ---- reading the split form (join, scan, unpack) ---- */
+
+/* Reads a varint of at most 10 bytes; -1 when it runs past e or is longer. */
+static inline int ps_rd_varint(const uint8_t **pp, const uint8_t *e, uint64_t *v)
+{
+    const uint8_t *p = *pp;
+    uint64_t r = 0;
+    for (unsigned sh = 0; sh < 70 && p < e; sh += 7) {
+        uint8_t c = *p++;
+        if (sh < 64)
+            r |= (uint64_t)(c & 0x7f) << sh;
+        if (!(c & 0x80)) {
+            *pp = p;
+            *v = r;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The submessage node of field f of node ni, searching the node list for
+ * fields past the tables; -1 when there is none. */
+static inline int ps_far_child(edr_pbsplit_t *s, const ps_node_t *nd, uint32_t ni, uint32_t f)
+{
+    if (f < PS_DIRECT)
+        return nd->child[f] - 1;
+    for (uint32_t i = ni + 1; i < s->n_nodes; i++)
+        if (s->node[i].parent == ni && s->node[i].field == f)
+            return (int)i;
+    return -1;
+}
+
+/* The submessage node of field f of node ni (nd), or -1. */
+static inline int ps_node_child(edr_pbsplit_t *s, const ps_node_t *nd, uint32_t ni, uint32_t f)
+{
+    return f < PS_DIRECT ? nd->child[f] - 1 : ps_far_child(s, nd, ni, f);
+}
+
+/* The value stream of field f of node ni (nd), or NULL. */
+static inline ps_stream_t *ps_node_stream(edr_pbsplit_t *s, const ps_node_t *nd, uint32_t ni,
+                                       uint32_t f)
+{
+    if (f < PS_DIRECT)
+        return nd->stream[f] ? &s->stream[nd->stream[f] - 1] : NULL;
+    for (uint32_t i = 0; i < s->n_streams; i++)
+        if (s->stream[i].node == ni && s->stream[i].field == f)
+            return &s->stream[i];
+    return NULL;
+}
+
+/* Takes one value of wire type wt from a stream: its number (varints and
+ * fixed values) or its contents (length-delimited). 0 or -1 when the
+ * stream does not hold it. */
+static inline int ps_take_value(ps_stream_t *st, unsigned wt, uint64_t *num, const uint8_t **val,
+                      size_t *len)
+{
+    uint64_t v;
+    *num = 0;
+    switch (wt) {
+    case 0: return ps_rd_varint(&st->vp, st->ve, num);
+    case 1:
+    case 5: {
+        size_t w = wt == 1 ? 8 : 4;
+        if ((size_t)(st->ve - st->vp) < w)
+            return -1;
+        for (size_t k = 0; k < w; k++)
+            *num |= (uint64_t)st->vp[k] << (8 * k);
+        st->vp += w;
+        return 0;
+    }
+    case 2:
+        if (ps_rd_varint(&st->lp, st->le, &v) || v > (uint64_t)(st->ve - st->vp))
+            return -1;
+        *val = st->vp;
+        *len = (size_t)v;
+        st->vp += v;
+        return 0;
+    default: return -1;
+    }
+}
+
+/* Reads the next key of a tag stream: 1 with its field and wire type, 0 at
+ * an instance's end mark, EDR_EFRAME_PROTOBUF when the stream ends first or the key is not
+ * a field's. */
+static inline int ps_next_key(const uint8_t **tp, const uint8_t *te, uint64_t *f, unsigned *wt)
+{
+    uint64_t key;
+    if (*tp < te && **tp < 0x80)
+        key = *(*tp)++;
+    else if (ps_rd_varint(tp, te, &key))
+        return EDR_EFRAME_PROTOBUF;
+    if (key == 0)
+        return 0;
+    *f = key >> 3;
+    *wt = key & 7;
+    return *f == 0 || *f > PS_MAX_FIELD ? EDR_EFRAME_PROTOBUF : 1;
 }
 
 #endif

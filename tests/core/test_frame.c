@@ -142,6 +142,56 @@ static void assert_direct_split_identical(edr_frame_ctx_t *ctx, Edr__V1__EventBa
     free(direct);
 }
 
+/* Decoding a frame straight from its split form (edr__pbsplit_unpack) gives
+ * what joining it and unpacking with protobuf-c gives: the same error, or a
+ * batch that packs to the same bytes. want_direct: 1 when the direct path
+ * must take the frame itself, 0 when it must decline it, -1 either. */
+static void assert_unpacks_alike(const uint8_t *f, size_t len, int want_direct)
+{
+    static edr_frame_ctx_t *direct, *joined;
+    if (!direct) {
+        direct = edr_frame_ctx_new(NULL);
+        joined = edr_frame_ctx_new(NULL);
+    }
+    Edr__V1__EventBatch *x, *y;
+    int rx = edr_frame_decode(direct, f, len, &x);
+    edr__frame_split_unpack = 0;
+    int ry = edr_frame_decode(joined, f, len, &y);
+    edr__frame_split_unpack = 1;
+    assert_int_equal(rx, ry);
+    if (rx == 0) {
+        size_t nx = protobuf_c_message_get_packed_size(&x->base);
+        size_t ny = protobuf_c_message_get_packed_size(&y->base);
+        assert_int_equal(nx, ny);
+        uint8_t *px = malloc(nx + 1), *py = malloc(ny + 1);
+        assert_int_equal(protobuf_c_message_pack(&x->base, px), nx);
+        assert_int_equal(protobuf_c_message_pack(&y->base, py), ny);
+        assert_memory_equal(px, py, nx);
+        free(px);
+        free(py);
+    }
+    if (want_direct >= 0) {
+        assert_int_equal(f[5], EDR_FRAME_CODEC_ZSTD_SPLIT);
+        const uint8_t *p = f + EDR_FRAME_HEADER_SIZE;
+        size_t pl = len - EDR_FRAME_HEADER_SIZE;
+        unsigned long long cs = ZSTD_getFrameContentSize(p, pl);
+        uint8_t *form = malloc(cs);
+        assert_int_equal(ZSTD_decompress(form, cs, p, pl), cs);
+        uint32_t raw_len;
+        memcpy(&raw_len, f + 12, 4);
+        edr_pbsplit_t *ps = edr__pbsplit_new();
+        edr_arena_t a;
+        edr_arena_init(&a, 1 << 16);
+        ProtobufCMessage *m;
+        int r = edr__pbsplit_unpack(ps, &edr__v1__event_batch__descriptor, form, cs, raw_len,
+                                    &a, &m);
+        assert_int_equal(r == 0, want_direct);
+        edr_arena_close(&a);
+        edr__pbsplit_free(ps);
+        free(form);
+    }
+}
+
 static char *filled(size_t n, char ch)
 {
     char *s = malloc(n + 1);
@@ -301,8 +351,15 @@ static void test_pack_matches_protobuf_c(void **state)
         Edr__V1__EventBatch *sb = edr_synth_next_batch(fx->synth, h, 1000, &fx->arena);
         assert_int_equal(edr_frame_encode(fx->ctx, sb, 0, &out, &len), 0);
         assert_packed_like_protobuf_c(out, len, 1000);
+        assert_unpacks_alike(out, len, 1);
         assert_direct_split_identical(fx->ctx, sb, 0);
     }
+    /* every body kind and extreme value, split, decoded straight from the split form */
+    edr_frame_opts_t all = {.split_min = 1};
+    edr_frame_ctx_t *sc = edr_frame_ctx_new(&all);
+    assert_int_equal(edr_frame_encode(sc, &b, 0, &out, &len), 0);
+    assert_unpacks_alike(out, len, 1);
+    edr_frame_ctx_destroy(sc);
     /* a bound smaller than the batch is refused, not truncated */
     edr_frame_opts_t small = {.max_raw_len = 4096};
     edr_frame_ctx_t *c = edr_frame_ctx_new(&small);
@@ -739,6 +796,7 @@ static void test_split_form_defects(void **state)
             rejected++;
         else
             assert_int_equal(b->schema_version, 1);
+        assert_unpacks_alike(g, bl, -1); /* direct or joined: the same verdict */
         free(g);
     }
     assert_true(rejected > 0);
@@ -766,7 +824,12 @@ static void test_direct_split_identical(void **state)
     for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++)
         for (uint32_t h = 0; h < 7; h++) {
             edr_arena_reset(&fx->arena);
-            assert_direct_split_identical(fx->ctx, edr_synth_next_batch(sy, h, sizes[k], &fx->arena), 0);
+            Edr__V1__EventBatch *b = edr_synth_next_batch(sy, h, sizes[k], &fx->arena);
+            assert_direct_split_identical(fx->ctx, b, 0);
+            const uint8_t *out;
+            size_t len;
+            assert_int_equal(edr_frame_encode(fx->ctx, b, 0, &out, &len), 0);
+            assert_unpacks_alike(out, len, out[5] == EDR_FRAME_CODEC_ZSTD_SPLIT ? 1 : -1);
         }
     edr_arena_reset(&fx->arena);
     assert_direct_split_identical(fx->ctx, edr_synth_seed_batch(sy, 2, &fx->arena), 0);
@@ -774,10 +837,63 @@ static void test_direct_split_identical(void **state)
     edr_frame_ctx_t *c = edr_frame_ctx_new(&all);
     for (uint32_t h = 0; h < 7; h++) {
         edr_arena_reset(&fx->arena);
-        assert_direct_split_identical(c, edr_synth_next_batch(sy, h, 1 + h * 3, &fx->arena), 0);
+        Edr__V1__EventBatch *b = edr_synth_next_batch(sy, h, 1 + h * 3, &fx->arena);
+        assert_direct_split_identical(c, b, 0);
+        const uint8_t *out;
+        size_t len;
+        assert_int_equal(edr_frame_encode(c, b, 0, &out, &len), 0);
+        assert_unpacks_alike(out, len, 1);
     }
     edr_frame_ctx_destroy(c);
     edr_synth_destroy(sy);
+}
+
+/* What the direct unpack declines (unknown fields, a oneof or a submessage
+ * given twice, a wrong wire type) goes to protobuf-c, which decides as it
+ * always did: kept unknown fields, the last oneof member, merged
+ * submessages, a refusal. */
+static void test_split_unpack_declines(void **state)
+{
+    (void)state;
+    edr_frame_opts_t all = {.split_min = 1};
+    edr_frame_ctx_t *c = edr_frame_ctx_new(&all);
+    /* EventBatch{schema_version 1, sensor{hostname "a"}, events[{...}]} */
+    static const uint8_t unknown[] = {0x08, 1,    0x12, 3, 0x12, 1, 'a',
+                                      0x2a, 5,    0x08, 2, /* event field 99: */
+                                      0x98, 0x06, 7};
+    static const uint8_t oneof_twice[] = {0x08, 1, 0x12, 3,    0x12, 1, 'a', 0x2a, 9,
+                                          0x7a, 2, 0x0a, 0, /* file_write, file_delete */
+                                          0x8a, 0x01, 2, 0x0a, 0};
+    static const uint8_t sensor_twice[] = {0x08, 1,    0x12, 3, 0x12, 1,
+                                           'a',  0x12, 3,    0x22, 1, 'b'};
+    static const uint8_t wrong_type[] = {0x08, 1, 0x12, 3,    0x12, 1, 'a', 0x2a, 2,
+                                         0x78, 0}; /* file_write as a varint */
+    static const struct {
+        const uint8_t *raw;
+        size_t n;
+        int want;
+    } cases[] = {{unknown, sizeof(unknown), 0},
+                 {oneof_twice, sizeof(oneof_twice), 0},
+                 {sensor_twice, sizeof(sensor_twice), 0},
+                 {wrong_type, sizeof(wrong_type), EDR_EFRAME_PROTOBUF}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const uint8_t *out;
+        size_t len;
+        assert_int_equal(edr_frame_encode_raw(c, cases[i].raw, cases[i].n, 0, &out, &len), 0);
+        assert_int_equal(out[5], EDR_FRAME_CODEC_ZSTD_SPLIT);
+        assert_unpacks_alike(out, len, 0);
+        Edr__V1__EventBatch *b;
+        assert_int_equal(edr_frame_decode(c, out, len, &b), cases[i].want);
+        if (i == 0)
+            assert_int_equal(b->events[0]->base.n_unknown_fields, 1);
+        if (i == 1)
+            assert_int_equal(b->events[0]->body_case, EDR__V1__EVENT__BODY_FILE_DELETE);
+        if (i == 2) {
+            assert_string_equal(b->sensor->hostname, "a");
+            assert_string_equal(b->sensor->os, "b");
+        }
+    }
+    edr_frame_ctx_destroy(c);
 }
 
 /* Hand-made split forms: a key whose value stream is empty is refused, not
@@ -834,6 +950,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_split_codec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_form_defects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_split_identical, setup, teardown),
+        cmocka_unit_test(test_split_unpack_declines),
         cmocka_unit_test(test_split_form_by_hand),
         cmocka_unit_test(test_error_names),
     };
