@@ -192,10 +192,10 @@ int main(int argc, char **argv)
     printf("RESULT frame_encode_events_per_s %.0f events/s\n", (double)big.events / tenc);
     printf("RESULT frame_decode_events_per_s %.0f events/s\n", dec_eps);
     /* peer: the same frames joined back into protobuf and unpacked by
-     * protobuf-c, as every split frame was decoded before the direct unpack */
-    edr__frame_split_unpack = 0;
+     * protobuf-c, as every frame was decoded before the direct unpacks */
+    edr__frame_direct_unpack = 0;
     double tj = decode_run(ctx, &big, &n), tj2 = decode_run(ctx, &big, &n);
-    edr__frame_split_unpack = 1;
+    edr__frame_direct_unpack = 1;
     if (tj2 < tj)
         tj = tj2;
     printf("RESULT frame_decode_joined_events_per_s %.0f events/s\n", (double)n / tj);
@@ -216,6 +216,14 @@ int main(int argc, char **argv)
     double bpeu = (double)unsplit.len / (double)unsplit.events;
     printf("RESULT frame_unsplit_encode_events_per_s %.0f events/s\n", (double)unsplit.events / tencu);
     printf("RESULT frame_unsplit_decode_events_per_s %.0f events/s\n", (double)n / tdecu);
+    /* peer: protobuf-c's own unpack of the same frames */
+    edr__frame_direct_unpack = 0;
+    double tpu = decode_run(uctx, &unsplit, &n), tpu2 = decode_run(uctx, &unsplit, &n);
+    edr__frame_direct_unpack = 1;
+    if (tpu2 < tpu)
+        tpu = tpu2;
+    printf("RESULT frame_unsplit_decode_protobuf_c_events_per_s %.0f events/s\n", (double)n / tpu);
+    printf("RESULT frame_unsplit_decode_direct_speedup %.2f x\n", tpu / tdecu);
     printf("RESULT frame_unsplit_bytes_per_event_1000 %.2f B/event\n", bpeu);
     printf("RESULT frame_split_vs_unsplit_size_ratio %.2f x\n", bpe1000 / bpeu);
     edr_frame_ctx_destroy(uctx);

@@ -23,9 +23,9 @@ size_t edr__batch_pack(uint8_t **buf, size_t *cap, size_t max, const Edr__V1__Ev
 /* Tests: 0 makes edr_frame_encode serialize and then split, as before the
  * direct writer, to compare the two. */
 extern int edr__frame_direct_split;
-/* Tests: 0 makes edr_frame_decode join split frames and unpack them with
- * protobuf-c, instead of unpacking the split form directly. */
-extern int edr__frame_split_unpack;
+/* Tests: 0 makes the decoders unpack with protobuf-c (split frames joined
+ * first), instead of directly (pbunpack.h). */
+extern int edr__frame_direct_unpack;
 
 int edr__batch_pack_split(edr_pbsplit_t *s, size_t max, const Edr__V1__EventBatch *b,
                           const uint8_t **out, size_t *out_len, size_t *raw_len);

@@ -5,6 +5,7 @@
 #include "edr/err.h"
 #include "event_pack.h"
 #include "pbsplit.h"
+#include "pbunpack.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,7 +32,7 @@
 #define SPLIT_MAX (8u << 20)
 
 int edr__frame_direct_split = 1;
-int edr__frame_split_unpack = 1;
+int edr__frame_direct_unpack = 1;
 #define EDR_ID_BYTES 16
 
 struct edr_dict {
@@ -670,7 +671,7 @@ int edr_frame_decode(edr_frame_ctx_t *ctx, const void *buf, size_t len,
         /* straight from the split form; what it declines is joined and
          * unpacked by protobuf-c, which has the last word */
         ProtobufCMessage *m;
-        if (edr__frame_split_unpack &&
+        if (edr__frame_direct_unpack &&
             edr__pbsplit_unpack(ctx->ps, &edr__v1__event_batch__descriptor, raw, raw_len,
                                 h.raw_len, &ctx->arena, &m) == 0)
             return batch_finish((Edr__V1__EventBatch *)m, batch);
@@ -687,6 +688,11 @@ int edr_batch_unpack(edr_arena_t *a, const uint8_t *raw, size_t raw_len,
                      Edr__V1__EventBatch **out)
 {
     *out = NULL;
+    ProtobufCMessage *m;
+    if (edr__frame_direct_unpack &&
+        edr__pb_unpack(&edr__v1__event_batch__descriptor, raw, raw_len, a, &m) == 0)
+        return batch_finish((Edr__V1__EventBatch *)m, out);
+    /* declined: protobuf-c has the last word */
     Edr__V1__EventBatch *b = edr__v1__event_batch__unpack(&a->pb, raw_len, raw);
     if (!b)
         return EDR_EFRAME_PROTOBUF;

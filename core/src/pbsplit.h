@@ -13,8 +13,6 @@
 #ifndef EDR_PBSPLIT_H
 #define EDR_PBSPLIT_H
 
-#include "edr/arena.h"
-
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -79,19 +77,5 @@ int edr__pbsplit_scan(edr_pbsplit_t *s, uint32_t node, uint64_t want, edr_pbspli
  * length. Returns 0, EDR_EFRAME_PROTOBUF or EDR_EFRAME_LENGTH. */
 int edr__pbsplit_join_last(edr_pbsplit_t *s, uint32_t node, uint8_t *out, size_t cap,
                            size_t *len);
-
-/* ---- unpacking a split form ----
- *
- * Reads the split form `in` (n bytes) of a message of type `root` whose
- * serialized length is raw_len straight into protobuf-c messages allocated
- * from arena a, as joining it and unpacking with protobuf-c would. Returns
- * 0 with *out set, or 1 when it declines: the form holds something only
- * protobuf-c handles exactly (unknown fields, packed scalars, a submessage
- * or oneof repeated), or is malformed. The caller then joins and unpacks
- * with protobuf-c, which accepts or refuses it. What was allocated stays in
- * the arena until its reset. */
-int edr__pbsplit_unpack(edr_pbsplit_t *s, const ProtobufCMessageDescriptor *root,
-                        const uint8_t *in, size_t n, size_t raw_len, edr_arena_t *a,
-                        ProtobufCMessage **out);
 
 #endif

@@ -7,6 +7,7 @@
 #include "edr/synth.h"
 #include "event_pack.h"
 #include "pbsplit.h"
+#include "pbunpack.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -142,10 +143,11 @@ static void assert_direct_split_identical(edr_frame_ctx_t *ctx, Edr__V1__EventBa
     free(direct);
 }
 
-/* Decoding a frame straight from its split form (edr__pbsplit_unpack) gives
- * what joining it and unpacking with protobuf-c gives: the same error, or a
- * batch that packs to the same bytes. want_direct: 1 when the direct path
- * must take the frame itself, 0 when it must decline it, -1 either. */
+/* Decoding a frame directly (pbunpack.h: from its split form, or from the
+ * serialized batch of an unsplit frame) gives what unpacking with protobuf-c
+ * gives (split frames joined first): the same error, or a batch that packs
+ * to the same bytes. want_direct: 1 when the direct path must take the
+ * frame itself, 0 when it must decline it, -1 either. */
 static void assert_unpacks_alike(const uint8_t *f, size_t len, int want_direct)
 {
     static edr_frame_ctx_t *direct, *joined;
@@ -155,9 +157,9 @@ static void assert_unpacks_alike(const uint8_t *f, size_t len, int want_direct)
     }
     Edr__V1__EventBatch *x, *y;
     int rx = edr_frame_decode(direct, f, len, &x);
-    edr__frame_split_unpack = 0;
+    edr__frame_direct_unpack = 0;
     int ry = edr_frame_decode(joined, f, len, &y);
-    edr__frame_split_unpack = 1;
+    edr__frame_direct_unpack = 1;
     assert_int_equal(rx, ry);
     if (rx == 0) {
         size_t nx = protobuf_c_message_get_packed_size(&x->base);
@@ -170,8 +172,17 @@ static void assert_unpacks_alike(const uint8_t *f, size_t len, int want_direct)
         free(px);
         free(py);
     }
-    if (want_direct >= 0) {
-        assert_int_equal(f[5], EDR_FRAME_CODEC_ZSTD_SPLIT);
+    if (want_direct >= 0 && f[5] != EDR_FRAME_CODEC_ZSTD_SPLIT) {
+        const uint8_t *raw;
+        size_t raw_len;
+        assert_int_equal(edr_frame_unwrap(joined, f, len, &raw, &raw_len), 0);
+        edr_arena_t a;
+        edr_arena_init(&a, 1 << 16);
+        ProtobufCMessage *m;
+        int r = edr__pb_unpack(&edr__v1__event_batch__descriptor, raw, raw_len, &a, &m);
+        assert_int_equal(r == 0, want_direct);
+        edr_arena_close(&a);
+    } else if (want_direct >= 0) {
         const uint8_t *p = f + EDR_FRAME_HEADER_SIZE;
         size_t pl = len - EDR_FRAME_HEADER_SIZE;
         unsigned long long cs = ZSTD_getFrameContentSize(p, pl);
@@ -358,6 +369,12 @@ static void test_pack_matches_protobuf_c(void **state)
     edr_frame_opts_t all = {.split_min = 1};
     edr_frame_ctx_t *sc = edr_frame_ctx_new(&all);
     assert_int_equal(edr_frame_encode(sc, &b, 0, &out, &len), 0);
+    assert_unpacks_alike(out, len, 1);
+    edr_frame_ctx_destroy(sc);
+    edr_frame_opts_t none = {.unsplit = 1};
+    sc = edr_frame_ctx_new(&none);
+    assert_int_equal(edr_frame_encode(sc, &b, 0, &out, &len), 0);
+    assert_int_equal(out[5], EDR_FRAME_CODEC_ZSTD);
     assert_unpacks_alike(out, len, 1);
     edr_frame_ctx_destroy(sc);
     /* a bound smaller than the batch is refused, not truncated */
@@ -829,7 +846,7 @@ static void test_direct_split_identical(void **state)
             const uint8_t *out;
             size_t len;
             assert_int_equal(edr_frame_encode(fx->ctx, b, 0, &out, &len), 0);
-            assert_unpacks_alike(out, len, out[5] == EDR_FRAME_CODEC_ZSTD_SPLIT ? 1 : -1);
+            assert_unpacks_alike(out, len, 1); /* split from 300 events, unsplit below */
         }
     edr_arena_reset(&fx->arena);
     assert_direct_split_identical(fx->ctx, edr_synth_seed_batch(sy, 2, &fx->arena), 0);
@@ -848,10 +865,38 @@ static void test_direct_split_identical(void **state)
     edr_synth_destroy(sy);
 }
 
-/* What the direct unpack declines (unknown fields, a oneof or a submessage
- * given twice, a wrong wire type) goes to protobuf-c, which decides as it
- * always did: kept unknown fields, the last oneof member, merged
- * submessages, a refusal. */
+/* Every single-byte change of the first 4 KiB of a serialized batch, sent
+ * unsplit: the direct unpack and protobuf-c give the same verdict. */
+static void test_unsplit_unpack_corruptions(void **state)
+{
+    fx_t *fx = *state;
+    edr_frame_opts_t none = {.unsplit = 1};
+    edr_frame_ctx_t *u = edr_frame_ctx_new(&none);
+    const uint8_t *raw, *out;
+    size_t raw_len, len;
+    assert_int_equal(edr_frame_unwrap(u, fx->frame, fx->len, &raw, &raw_len), 0);
+    uint8_t *bad = malloc(raw_len);
+    int rejected = 0;
+    for (size_t i = 0; i < raw_len && i < 4096; i++) {
+        memcpy(bad, raw, raw_len);
+        bad[i] ^= (uint8_t)(0x5A + i);
+        assert_int_equal(edr_frame_encode_raw(u, bad, raw_len, 0, &out, &len), 0);
+        uint8_t *g = malloc(len);
+        memcpy(g, out, len);
+        Edr__V1__EventBatch *b;
+        rejected += edr_frame_decode(u, g, len, &b) != 0;
+        assert_unpacks_alike(g, len, -1);
+        free(g);
+    }
+    assert_true(rejected > 0);
+    free(bad);
+    edr_frame_ctx_destroy(u);
+}
+
+/* What the direct unpacks decline (unknown fields, a oneof or a submessage
+ * given twice, a wrong wire type), split or not, goes to protobuf-c, which
+ * decides as it always did: kept unknown fields, the last oneof member,
+ * merged submessages, a refusal. */
 static void test_split_unpack_declines(void **state)
 {
     (void)state;
@@ -876,9 +921,14 @@ static void test_split_unpack_declines(void **state)
                  {oneof_twice, sizeof(oneof_twice), 0},
                  {sensor_twice, sizeof(sensor_twice), 0},
                  {wrong_type, sizeof(wrong_type), EDR_EFRAME_PROTOBUF}};
+    edr_frame_opts_t none = {.unsplit = 1};
+    edr_frame_ctx_t *u = edr_frame_ctx_new(&none);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const uint8_t *out;
         size_t len;
+        assert_int_equal(edr_frame_encode_raw(u, cases[i].raw, cases[i].n, 0, &out, &len), 0);
+        assert_int_equal(out[5], EDR_FRAME_CODEC_ZSTD);
+        assert_unpacks_alike(out, len, 0);
         assert_int_equal(edr_frame_encode_raw(c, cases[i].raw, cases[i].n, 0, &out, &len), 0);
         assert_int_equal(out[5], EDR_FRAME_CODEC_ZSTD_SPLIT);
         assert_unpacks_alike(out, len, 0);
@@ -893,6 +943,7 @@ static void test_split_unpack_declines(void **state)
             assert_string_equal(b->sensor->os, "b");
         }
     }
+    edr_frame_ctx_destroy(u);
     edr_frame_ctx_destroy(c);
 }
 
@@ -951,6 +1002,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_split_form_defects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_split_identical, setup, teardown),
         cmocka_unit_test(test_split_unpack_declines),
+        cmocka_unit_test_setup_teardown(test_unsplit_unpack_corruptions, setup, teardown),
         cmocka_unit_test(test_split_form_by_hand),
         cmocka_unit_test(test_error_names),
     };

@@ -1,9 +1,15 @@
-/* libFuzzer target: serialized EventBatch decoding (what a frame carries past its checksum). */
+/* libFuzzer target: serialized EventBatch decoding (what a frame carries past
+ * its checksum). The direct unpack (pbunpack.h) takes an input only when
+ * protobuf-c takes it too, and then gives the same message. */
 #include "edr/arena.h"
 #include "edr/frame.h"
+#include "edr/v1/batch.pb-c.h"
+#include "pbunpack.h"
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,6 +27,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < b->n_events; i++)
             t += (uint64_t)b->events[i]->time_offset_ns + b->events[i]->tid;
         (void)t;
+    }
+    edr_arena_reset(&arena);
+    ProtobufCMessage *m;
+    if (edr__pb_unpack(&edr__v1__event_batch__descriptor, data, size, &arena, &m) == 0) {
+        Edr__V1__EventBatch *pb = edr__v1__event_batch__unpack(NULL, size, data);
+        if (!pb)
+            abort(); /* taken directly, refused by protobuf-c */
+        size_t nm = protobuf_c_message_get_packed_size(m);
+        size_t np = protobuf_c_message_get_packed_size(&pb->base);
+        uint8_t *x = malloc(nm + 1), *y = malloc(np + 1);
+        if (x && y && (nm != np || protobuf_c_message_pack(m, x) != nm ||
+                       protobuf_c_message_pack(&pb->base, y) != np || memcmp(x, y, nm) != 0))
+            abort(); /* another message than protobuf-c's */
+        free(x);
+        free(y);
+        edr__v1__event_batch__free_unpacked(pb, NULL);
     }
     edr_arena_reset(&arena);
     return 0;

@@ -1,10 +1,14 @@
 /* libFuzzer target: the split form of frame codec 2 (core/src/pbsplit.h).
  * Joining any input stays in bounds and either fails or fills exactly the
  * claimed length with well-formed protobuf fields; any input that splits as
- * an event batch joins back to the same bytes. */
+ * an event batch joins back to the same bytes. Unpacking any input straight
+ * into an event batch succeeds only where joining and unpacking with
+ * protobuf-c does, with the same message. */
+#include "edr/arena.h"
 #include "edr/err.h"
 #include "edr/v1/batch.pb-c.h"
 #include "pbsplit.h"
+#include "pbunpack.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +62,37 @@ static int well_formed(const uint8_t *p, const uint8_t *e)
     return 1;
 }
 
+/* The direct unpack of a form takes it only when the join (joined: its
+ * output, NULL when it failed) unpacks with protobuf-c to the same message. */
+static void same_as_protobuf_c(edr_pbsplit_t *s, const uint8_t *form, size_t n, size_t claim,
+                               const uint8_t *joined)
+{
+    static edr_arena_t a;
+    static int init;
+    if (!init) {
+        edr_arena_init(&a, 1 << 16);
+        init = 1;
+    }
+    edr_arena_reset(&a);
+    ProtobufCMessage *m;
+    if (edr__pbsplit_unpack(s, &edr__v1__event_batch__descriptor, form, n, claim, &a, &m))
+        return; /* declined: protobuf-c decides */
+    if (!joined)
+        abort();
+    Edr__V1__EventBatch *b = edr__v1__event_batch__unpack(NULL, claim, joined);
+    if (!b)
+        abort();
+    size_t pm = protobuf_c_message_get_packed_size(m);
+    size_t pb = protobuf_c_message_get_packed_size(&b->base);
+    uint8_t *x = malloc(pm + 1), *y = malloc(pb + 1);
+    if (x && y && (pm != pb || protobuf_c_message_pack(m, x) != pm ||
+                   protobuf_c_message_pack(&b->base, y) != pb || memcmp(x, y, pm) != 0))
+        abort();
+    free(x);
+    free(y);
+    edr__v1__event_batch__free_unpacked(b, NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static edr_pbsplit_t *s;
@@ -75,6 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (rc == 0 && !well_formed(out, out + claim))
         abort(); /* a join only ever writes keys with whole values */
+    same_as_protobuf_c(s, data + 2, size - 2, claim, rc == 0 ? out : NULL);
     /* the whole input as a message: split, then join, must round-trip */
     const uint8_t *form;
     size_t form_len;
