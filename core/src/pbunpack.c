@@ -19,6 +19,7 @@
 #include "pbunpack.h"
 #include "pbsplit_int.h"
 
+#include <limits.h>
 #include <string.h>
 
 #define DECLINE 1
@@ -275,6 +276,8 @@ static int split_msg(up_t *u, uint32_t ni, unsigned depth, void *msg, size_t *si
             *size = sz;
             return kr < 0 ? DECLINE : 0;
         }
+        if (tp - k0 > 5)
+            return DECLINE; /* protobuf-c reads keys of at most 5 bytes */
         sz += (size_t)(tp - k0);
         const ProtobufCFieldDescriptor *fd = field_of(nd, f);
         void *m;
@@ -298,8 +301,8 @@ static int split_msg(up_t *u, uint32_t ni, unsigned depth, void *msg, size_t *si
         const uint8_t *v0 = st->vp, *l0 = st->lp, *val = NULL;
         uint64_t num;
         size_t len = 0;
-        if (ps_take_value(st, wt, &num, &val, &len))
-            return DECLINE;
+        if (ps_take_value(st, wt, &num, &val, &len) || st->lp - l0 > 5 || len > INT_MAX)
+            return DECLINE; /* protobuf-c: length prefixes of 5 bytes, values < 2 GiB */
         sz += (size_t)(st->vp - v0) + (size_t)(st->lp - l0);
         if (wt != 2)
             put_scalar(fd, m, num, v0, (size_t)(st->vp - v0));
@@ -339,10 +342,11 @@ int edr__pbsplit_unpack(edr_pbsplit_t *s, const ProtobufCMessageDescriptor *root
 static inline int plain_key(const uint8_t **pp, const uint8_t *e, uint64_t *f, unsigned *wt)
 {
     uint64_t key;
+    const uint8_t *k0 = *pp;
     if (*pp < e && **pp < 0x80)
         key = *(*pp)++;
-    else if (ps_rd_varint(pp, e, &key))
-        return DECLINE;
+    else if (ps_rd_varint(pp, e, &key) || *pp - k0 > 5)
+        return DECLINE; /* protobuf-c reads keys of at most 5 bytes */
     *f = key >> 3;
     *wt = key & 7;
     return *f == 0 || *f > PS_MAX_FIELD ? DECLINE : 0;
@@ -366,13 +370,15 @@ static inline int plain_value(const uint8_t **pp, const uint8_t *e, unsigned wt,
         *pp += w;
         return 0;
     }
-    case 2:
-        if (ps_rd_varint(pp, e, &v) || v > (uint64_t)(e - *pp))
+    case 2: {
+        const uint8_t *l0 = *pp; /* protobuf-c: prefixes of 5 bytes, values < 2 GiB */
+        if (ps_rd_varint(pp, e, &v) || *pp - l0 > 5 || v > INT_MAX || v > (uint64_t)(e - *pp))
             return DECLINE;
         *val = *pp;
         *len = (size_t)v;
         *pp += v;
         return 0;
+    }
     default: return DECLINE;
     }
 }

@@ -893,10 +893,10 @@ static void test_unsplit_unpack_corruptions(void **state)
     edr_frame_ctx_destroy(u);
 }
 
-/* What the direct unpacks decline (unknown fields, a oneof or a submessage
- * given twice, a wrong wire type), split or not, goes to protobuf-c, which
- * decides as it always did: kept unknown fields, the last oneof member,
- * merged submessages, a refusal. */
+/* What the direct unpacks decline (over-long keys or length prefixes,
+ * unknown fields, a oneof or a submessage given twice, a wrong wire type),
+ * split or not, goes to protobuf-c, which decides as it always did: a
+ * refusal, kept unknown fields, the last oneof member, merged submessages. */
 static void test_split_unpack_declines(void **state)
 {
     (void)state;
@@ -913,11 +913,18 @@ static void test_split_unpack_declines(void **state)
                                            'a',  0x12, 3,    0x22, 1, 'b'};
     static const uint8_t wrong_type[] = {0x08, 1, 0x12, 3,    0x12, 1, 'a', 0x2a, 2,
                                          0x78, 0}; /* file_write as a varint */
+    /* keys and length prefixes longer than protobuf-c reads (5 bytes) */
+    static const uint8_t long_key[] = {0x08, 1,    0x12, 3,    0x12, 1,    'a',  0x2a,
+                                       7,    0x88, 0x80, 0x80, 0x80, 0x80, 0x00, 2};
+    static const uint8_t long_len[] = {0x08, 1,    0x12, 7,    0x12, 0x80,
+                                       0x80, 0x80, 0x80, 0x80, 0x00};
     static const struct {
         const uint8_t *raw;
         size_t n;
         int want;
-    } cases[] = {{unknown, sizeof(unknown), 0},
+    } cases[] = {{long_key, sizeof(long_key), EDR_EFRAME_PROTOBUF},
+                 {long_len, sizeof(long_len), EDR_EFRAME_PROTOBUF},
+                 {unknown, sizeof(unknown), 0},
                  {oneof_twice, sizeof(oneof_twice), 0},
                  {sensor_twice, sizeof(sensor_twice), 0},
                  {wrong_type, sizeof(wrong_type), EDR_EFRAME_PROTOBUF}};
@@ -934,11 +941,11 @@ static void test_split_unpack_declines(void **state)
         assert_unpacks_alike(out, len, 0);
         Edr__V1__EventBatch *b;
         assert_int_equal(edr_frame_decode(c, out, len, &b), cases[i].want);
-        if (i == 0)
+        if (i == 2)
             assert_int_equal(b->events[0]->base.n_unknown_fields, 1);
-        if (i == 1)
+        if (i == 3)
             assert_int_equal(b->events[0]->body_case, EDR__V1__EVENT__BODY_FILE_DELETE);
-        if (i == 2) {
+        if (i == 4) {
             assert_string_equal(b->sensor->hostname, "a");
             assert_string_equal(b->sensor->os, "b");
         }
