@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench ingest: the collector's store against PostgreSQL 15 (COPY) and SQLite (WAL, 10k rows per
 # transaction) on the same synthetic events: ingest rate, bytes/event, three query latencies.
-# Usage: bench/run ingest [--events N] [--no-peers] [--unsplit] [--dict]
+# Usage: bench/run ingest [--events N] [--no-peers] [--unsplit] [--dict] [--protobuf-c]
 set -euo pipefail
 BUILD=${EDR_BUILD:-build}
 events=2000000
@@ -13,7 +13,8 @@ while [ $# -gt 0 ]; do
     --no-peers) peers=0; shift ;;
     --unsplit) codec+=(--unsplit); shift ;;
     --dict) codec+=(--dict); shift ;;
-    *) echo "usage: bench/run ingest [--events N] [--no-peers] [--unsplit] [--dict]" >&2; exit 2 ;;
+    --protobuf-c) codec+=(--protobuf-c); shift ;;
+    *) echo "usage: bench/run ingest [--events N] [--no-peers] [--unsplit] [--dict] [--protobuf-c]" >&2; exit 2 ;;
   esac
 done
 work=$(mktemp -d /tmp/edr-bench-ingest.XXXXXX)

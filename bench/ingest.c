@@ -300,7 +300,7 @@ int main(int argc, char **argv)
     char store[256] = "";
     int own_store = 0; /* made here: removed at the end */
     edr_frame_opts_t fo = {0};
-    int use_dict = 0;
+    int use_dict = 0, old_decoder = 0;
     static const struct option opts[] = {{"dict", no_argument, 0, 'd'},{"events", required_argument, 0, 'n'},
                                          {"hosts", required_argument, 0, 'H'},
                                          {"batch", required_argument, 0, 'b'},
@@ -308,10 +308,13 @@ int main(int argc, char **argv)
                                          {"peer-dir", required_argument, 0, 'p'},
                                          {"partitions", required_argument, 0, 'P'},
                                          {"unsplit", no_argument, 0, 'u'},
+                                         {"protobuf-c", no_argument, 0, 'j'},
                                          {0, 0, 0, 0}};
     int o;
-    while ((o = getopt_long(argc, argv, "n:H:b:s:p:P:ud", opts, NULL)) != -1) {
-        if (o == 'd')
+    while ((o = getopt_long(argc, argv, "n:H:b:s:p:P:udj", opts, NULL)) != -1) {
+        if (o == 'j')
+            old_decoder = 1; /* the collector decodes as before pbunpack.c */
+        else if (o == 'd')
             use_dict = 1; /* frames compressed with a trained dictionary (frame.dict_id) */
         else if (o == 'u')
             fo.unsplit = 1; /* frames as a sensor with frame.split=false sends them */
@@ -329,11 +332,12 @@ int main(int argc, char **argv)
             n_partitions = (uint32_t)atoi(optarg);
         else {
             fprintf(stderr, "usage: bench_ingest [--events N] [--hosts N] [--batch N] [--store DIR] "
-                            "[--peer-dir DIR] [--partitions N] [--unsplit] [--dict]\n");
+                            "[--peer-dir DIR] [--partitions N] [--unsplit] [--dict] [--protobuf-c]\n");
             return 2;
         }
     }
     edr_log_init("bench_ingest", EDR_LOG_WARN);
+    edr__frame_direct_unpack = !old_decoder;
     if (!store[0]) {
         snprintf(store, sizeof(store), "/tmp/edr-bench-ingest-XXXXXX");
         if (!mkdtemp(store))
@@ -537,7 +541,7 @@ int main(int argc, char **argv)
             joined_events += b->n_events;
     }
     double joined_rate = (double)joined_events / (now_s() - d0);
-    edr__frame_direct_unpack = 1;
+    edr__frame_direct_unpack = !old_decoder;
     edr_frame_ctx_destroy(dec);
 
     edr_collector_stats_t cs = {.events = consumed.events, .batches = consumed.batches,
