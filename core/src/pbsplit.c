@@ -584,13 +584,20 @@ int edr__pbjoin(edr_pbsplit_t *s, const uint8_t *in, size_t n, uint8_t *out, siz
     rc = join_msg(s, 0, 0, &o, out + out_len + EDR_PBJOIN_SLACK);
     if (rc)
         return (size_t)(o - out) > out_len ? EDR_EFRAME_LENGTH : rc;
+    if (!edr__pbsplit_consumed(s))
+        return BAD; /* left over: not what was split */
+    return (size_t)(o - out) == out_len ? 0 : EDR_EFRAME_LENGTH;
+}
+
+int edr__pbsplit_consumed(const edr_pbsplit_t *s)
+{
     for (uint32_t i = 0; i < s->n_nodes; i++)
         if (s->node[i].tp != s->node[i].te)
-            return BAD; /* left over: not what was split */
+            return 0;
     for (uint32_t i = 0; i < s->n_streams; i++)
         if (s->stream[i].vp != s->stream[i].ve || s->stream[i].lp != s->stream[i].le)
-            return BAD;
-    return (size_t)(o - out) == out_len ? 0 : EDR_EFRAME_LENGTH;
+            return 0;
+    return 1;
 }
 
 /* ---- reading in place ---- */

@@ -207,6 +207,10 @@ static inline void psw_close(ps_writer_t *w)
 
 /* ---- reading the split form (join, scan, unpack) ---- */
 
+/* Whether a walk of the form opened in s used every tag and every value:
+ * a form with anything left over is not what a split makes. */
+int edr__pbsplit_consumed(const edr_pbsplit_t *s);
+
 /* Reads a varint of at most 10 bytes; -1 when it runs past e or is longer. */
 static inline int ps_rd_varint(const uint8_t **pp, const uint8_t *e, uint64_t *v)
 {

@@ -324,14 +324,8 @@ int edr__pbsplit_unpack(edr_pbsplit_t *s, const ProtobufCMessageDescriptor *root
         return DECLINE;
     root->message_init(m);
     size_t size;
-    if (split_msg(&u, 0, 0, m, &size) || size != raw_len)
-        return DECLINE;
-    for (uint32_t i = 0; i < s->n_nodes; i++)
-        if (s->node[i].tp != s->node[i].te)
-            return DECLINE; /* left over: the join refuses it */
-    for (uint32_t i = 0; i < s->n_streams; i++)
-        if (s->stream[i].vp != s->stream[i].ve || s->stream[i].lp != s->stream[i].le)
-            return DECLINE;
+    if (split_msg(&u, 0, 0, m, &size) || size != raw_len || !edr__pbsplit_consumed(s))
+        return DECLINE; /* left over: the join refuses it */
     *out = m;
     return 0;
 }
