@@ -1132,8 +1132,10 @@ edr_rca_t *edr_rca_run(const edr_graph_t *g, uint32_t start, uint64_t at_ns, con
     }
     if ((rc = walk(c)) || (rc = build_chain(c)) || (rc = build_impact(c)))
         goto out;
-    qsort(r->chain, r->n_chain, sizeof(*r->chain), cmp_item);
-    qsort(r->impact, r->n_impact, sizeof(*r->impact), cmp_item);
+    if (r->n_chain > 1) /* an empty list may be NULL, undefined for qsort */
+        qsort(r->chain, r->n_chain, sizeof(*r->chain), cmp_item);
+    if (r->n_impact > 1)
+        qsort(r->impact, r->n_impact, sizeof(*r->impact), cmp_item);
 out:
     if (c) {
         nmap_free(&c->chain_set);

@@ -6,9 +6,18 @@
 
 #include <graphviz/cgraph.h>
 #include <graphviz/gvc.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* One graphviz context for the process, and one render at a time (graphviz
+ * is not thread-safe). A context per render freed its font dictionary after
+ * each one, while graphviz's pango text layout keeps a pointer to the last
+ * font name it measured and compares the next one with it: the second render
+ * of a process read freed memory (ASan, test_graph's test_exports_escape). */
+static pthread_mutex_t gv_lock = PTHREAD_MUTEX_INITIALIZER;
+static GVC_t *gv_ctx;
 
 /* Renders the DOT export with the dot layout into an SVG document held in
  * *svg (caller frees with free()). 0, EDR_ENOMEM or EDR_EUNSUPPORTED. */
@@ -26,10 +35,14 @@ static int render_svg(const edr_graph_t *g, const edr_rca_t *r, char **svg, size
         return EDR_ENOMEM;
     rc = edr__write_dot(g, r, m);
     fclose(m);
-    if (rc)
-        goto out;
-    gvc = gvContext();
-    if (!gvc) {
+    if (rc) {
+        free(dot);
+        return rc;
+    }
+    pthread_mutex_lock(&gv_lock);
+    if (!gv_ctx)
+        gv_ctx = gvContext();
+    if (!(gvc = gv_ctx)) {
         rc = EDR_EUNSUPPORTED;
         goto out;
     }
@@ -61,8 +74,7 @@ out:
         gvFreeRenderData(data);
     if (ag)
         agclose(ag);
-    if (gvc)
-        gvFreeContext(gvc);
+    pthread_mutex_unlock(&gv_lock);
     free(dot);
     return rc;
 }
