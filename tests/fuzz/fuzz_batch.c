@@ -4,6 +4,7 @@
 #include "edr/arena.h"
 #include "edr/frame.h"
 #include "edr/v1/batch.pb-c.h"
+#include "pb_same.h"
 #include "pbunpack.h"
 
 #include <stddef.h>
@@ -34,14 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         Edr__V1__EventBatch *pb = edr__v1__event_batch__unpack(NULL, size, data);
         if (!pb)
             abort(); /* taken directly, refused by protobuf-c */
-        size_t nm = protobuf_c_message_get_packed_size(m);
-        size_t np = protobuf_c_message_get_packed_size(&pb->base);
-        uint8_t *x = malloc(nm + 1), *y = malloc(np + 1);
-        if (x && y && (nm != np || protobuf_c_message_pack(m, x) != nm ||
-                       protobuf_c_message_pack(&pb->base, y) != np || memcmp(x, y, nm) != 0))
+        if (pb_same(m, &pb->base) == 0)
             abort(); /* another message than protobuf-c's */
-        free(x);
-        free(y);
         edr__v1__event_batch__free_unpacked(pb, NULL);
     }
     edr_arena_reset(&arena);
