@@ -656,6 +656,15 @@ static int batch_finish(Edr__V1__EventBatch *b, Edr__V1__EventBatch **out)
     return 0;
 }
 
+static int unpack_protobuf_c(edr_arena_t *a, const uint8_t *raw, size_t raw_len,
+                             Edr__V1__EventBatch **out)
+{
+    Edr__V1__EventBatch *b = edr__v1__event_batch__unpack(&a->pb, raw_len, raw);
+    if (!b)
+        return EDR_EFRAME_PROTOBUF;
+    return batch_finish(b, out);
+}
+
 int edr_frame_decode(edr_frame_ctx_t *ctx, const void *buf, size_t len,
                      Edr__V1__EventBatch **batch)
 {
@@ -678,8 +687,8 @@ int edr_frame_decode(edr_frame_ctx_t *ctx, const void *buf, size_t len,
         edr_arena_reset(&ctx->arena);
         if ((rc = edr__pbjoin(ctx->ps, raw, raw_len, ctx->raw, h.raw_len)))
             return rc;
-        raw = ctx->raw;
-        raw_len = h.raw_len;
+        /* what the split walk declined, the serialized walk would decline too */
+        return unpack_protobuf_c(&ctx->arena, ctx->raw, h.raw_len, batch);
     }
     return edr_batch_unpack(&ctx->arena, raw, raw_len, batch);
 }
@@ -692,9 +701,5 @@ int edr_batch_unpack(edr_arena_t *a, const uint8_t *raw, size_t raw_len,
     if (edr__frame_direct_unpack &&
         edr__pb_unpack(&edr__v1__event_batch__descriptor, raw, raw_len, a, &m) == 0)
         return batch_finish((Edr__V1__EventBatch *)m, out);
-    /* declined: protobuf-c has the last word */
-    Edr__V1__EventBatch *b = edr__v1__event_batch__unpack(&a->pb, raw_len, raw);
-    if (!b)
-        return EDR_EFRAME_PROTOBUF;
-    return batch_finish(b, out);
+    return unpack_protobuf_c(a, raw, raw_len, out); /* declined: protobuf-c has the last word */
 }
