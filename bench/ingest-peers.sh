@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench ingest: the collector's store against PostgreSQL 15 (COPY) and SQLite (WAL, 10k rows per
 # transaction) on the same synthetic events: ingest rate, bytes/event, three query latencies.
-# Usage: bench/run ingest [--events N] [--no-peers] [--unsplit] [--dict] [--protobuf-c]
+# Usage: bench/run ingest [--events N] [--no-peers] [--unsplit] [--dict] [--protobuf-c] [--level N]
 set -euo pipefail
 BUILD=${EDR_BUILD:-build}
 events=2000000
@@ -14,7 +14,8 @@ while [ $# -gt 0 ]; do
     --unsplit) codec+=(--unsplit); shift ;;
     --dict) codec+=(--dict); shift ;;
     --protobuf-c) codec+=(--protobuf-c); shift ;;
-    *) echo "usage: bench/run ingest [--events N] [--no-peers] [--unsplit] [--dict] [--protobuf-c]" >&2; exit 2 ;;
+    --level) codec+=(--level "$2"); shift 2 ;;
+    *) echo "usage: bench/run ingest [--events N] [--no-peers] [--unsplit] [--dict] [--protobuf-c] [--level N]" >&2; exit 2 ;;
   esac
 done
 work=$(mktemp -d /tmp/edr-bench-ingest.XXXXXX)

@@ -270,7 +270,7 @@ static uint32_t train_dict(const char *dir, uint32_t hosts, uint32_t per_batch,
     char path[512];
     snprintf(path, sizeof(path), "%s/bench.zdict", dir);
     FILE *f = dl > 0 ? fopen(path, "wb") : NULL;
-    edr_dict_t *d1 = dl > 0 ? edr_dict_new(buf, (size_t)dl, 0) : NULL,
+    edr_dict_t *d1 = dl > 0 ? edr_dict_new(buf, (size_t)dl, fo->zstd_level) : NULL,
                *d2 = dl > 0 ? edr_dict_new(buf, (size_t)dl, 0) : NULL;
     if (f && fwrite(buf, 1, (size_t)dl, f) == (size_t)dl && fclose(f) == 0 && d1 && d2 &&
         edr_frame_ctx_add_dict(enc, d1) == 0 && edr_frame_ctx_add_dict(dec, d2) == 0) {
@@ -309,10 +309,13 @@ int main(int argc, char **argv)
                                          {"partitions", required_argument, 0, 'P'},
                                          {"unsplit", no_argument, 0, 'u'},
                                          {"protobuf-c", no_argument, 0, 'j'},
+                                         {"level", required_argument, 0, 'L'},
                                          {0, 0, 0, 0}};
     int o;
-    while ((o = getopt_long(argc, argv, "n:H:b:s:p:P:udj", opts, NULL)) != -1) {
-        if (o == 'j')
+    while ((o = getopt_long(argc, argv, "n:H:b:s:p:P:udjL:", opts, NULL)) != -1) {
+        if (o == 'L' && atoi(optarg) >= 1 && atoi(optarg) <= 19)
+            fo.zstd_level = atoi(optarg); /* as the sensor's frame.zstd_level */
+        else if (o == 'j')
             old_decoder = 1; /* the collector decodes as before pbunpack.c */
         else if (o == 'd')
             use_dict = 1; /* frames compressed with a trained dictionary (frame.dict_id) */
@@ -332,7 +335,7 @@ int main(int argc, char **argv)
             n_partitions = (uint32_t)atoi(optarg);
         else {
             fprintf(stderr, "usage: bench_ingest [--events N] [--hosts N] [--batch N] [--store DIR] "
-                            "[--peer-dir DIR] [--partitions N] [--unsplit] [--dict] [--protobuf-c]\n");
+                            "[--peer-dir DIR] [--partitions N] [--unsplit] [--dict] [--protobuf-c] [--level N]\n");
             return 2;
         }
     }
