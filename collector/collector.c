@@ -40,7 +40,9 @@
  *
  * Invariants: a message is stored only when its offset == next (or > next
  * without a pending seek: a gap in the log) and the partition is not paused;
- * dead letters are flushed to Kafka before the commit that moves past them.
+ * dead letters are flushed to Kafka before the commit that moves past them,
+ * and one that Kafka did not take for a reason that may pass (timeout,
+ * broker gone) moves next back to it, so that it is read and sent again.
  */
 typedef struct part {
     int owned;
@@ -50,6 +52,7 @@ typedef struct part {
     int64_t next;
     int64_t committed_next;
     uint64_t pend_batches, pend_events; /* added since the last commit; counted once committed */
+    int64_t dl_retry; /* 1 + the lowest offset whose dead letter must be sent again; 0: none */
     double resume_at;
     edr_store_writer_t *w;
 } part_t;
@@ -81,10 +84,13 @@ struct edr_collector {
     hostrate_t *rates;
     size_t rates_cap, n_rates;
     unsigned dlq_unflushed;
+    volatile sig_atomic_t *stop;
 
     /* counters */
     uint64_t events, batches, duplicates, deadletters, rate_limited, pauses, commits,
         commit_errors, store_writes, store_writes_saved;
+    uint64_t dl_retries; /* dead letters Kafka did not take, to be sent again */
+    uint64_t dl_lost;    /* dead letters Kafka refused for good (logged, frame not kept) */
     struct {
         const char *reason;
         uint64_t n;
@@ -205,11 +211,11 @@ static int flush_dlq(edr_collector_t *c)
 {
     if (!c->dlq_unflushed)
         return 0;
-    while (rd_kafka_flush(c->dlq, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    while (rd_kafka_flush(c->dlq, 1000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         edr_log_warn("dead-letter topic: %d messages not yet delivered, retrying",
                      rd_kafka_outq_len(c->dlq));
-        if (c->fatal)
-            return -1;
+        if (c->fatal || (c->stop && *c->stop))
+            return -1; /* nothing committed: they are read and sent again */
     }
     c->dlq_unflushed = 0;
     return 0;
@@ -249,6 +255,12 @@ static int commit_all(edr_collector_t *c)
         return -1;
     for (int p = 0; p < MAX_PARTS; p++) {
         part_t *pt = &c->parts[p];
+        int rewind = pt->dl_retry && pt->owned && pt->w;
+        if (rewind && pt->dl_retry - 1 < pt->next)
+            pt->next = pt->dl_retry - 1; /* batches stored past it are duplicates when read again */
+        pt->dl_retry = 0;
+        if (rewind)
+            seek_part(c, p);
         if (!pt->owned || !pt->w || pt->next == pt->committed_next)
             continue;
         edr_store_writer_set_offset(pt->w, pt->next);
@@ -352,6 +364,10 @@ static void assign_parts(edr_collector_t *c, rd_kafka_t *rk, rd_kafka_topic_part
     c->ever_assigned = 1;
     c->last_msg = now_s();
     rd_kafka_assign(rk, parts);
+    /* A partition paused before a rebalance (back-pressure, rate limit, a
+     * broken shard) and given back to this consumer stays paused in
+     * librdkafka across the assignment: nothing would ever resume it. */
+    rd_kafka_resume_partitions(rk, parts);
     c->bp_paused = 0; /* fresh assignment: the health check pauses again if needed */
 }
 
@@ -409,12 +425,65 @@ static hostrate_t *rate_get(edr_collector_t *c, const uint8_t id[16], double now
     return h;
 }
 
+/* What a dead letter's delivery report needs (its message's opaque). */
+typedef struct {
+    int partition;
+    int64_t offset;
+    const char *reason; /* static: a verdict's reason */
+} dl_ref_t;
+
+/* Refusals that sending the same message again would meet again. */
+static int dl_refused_for_good(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+           e == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE || e == RD_KAFKA_RESP_ERR_INVALID_RECORD ||
+           e == RD_KAFKA_RESP_ERR_INVALID_MSG || e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+           e == RD_KAFKA_RESP_ERR__INVALID_ARG;
+}
+
+static void dl_failed(edr_collector_t *c, const dl_ref_t *r, rd_kafka_resp_err_t e)
+{
+    part_t *pt = &c->parts[r->partition];
+    if (dl_refused_for_good(e)) {
+        c->dl_lost++;
+        edr_log_error("partition %d offset %lld: the dead-letter topic refused the frame (%s): "
+                      "it is not kept anywhere",
+                      r->partition, (long long)r->offset, rd_kafka_err2str(e));
+        return;
+    }
+    c->dl_retries++;
+    edr_log_warn("partition %d offset %lld: dead letter not delivered (%s): reading it again",
+                 r->partition, (long long)r->offset, rd_kafka_err2str(e));
+    if (!pt->dl_retry || r->offset + 1 < pt->dl_retry)
+        pt->dl_retry = r->offset + 1;
+}
+
+static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    edr_collector_t *c = opaque;
+    dl_ref_t *r = m->_private;
+    if (!r)
+        return;
+    if (m->err)
+        dl_failed(c, r, m->err);
+    else
+        count_dl(c, r->reason); /* counted once Kafka has it */
+    free(r);
+}
+
 static void dead_letter(edr_collector_t *c, const rd_kafka_message_t *m,
                         const edr_collector_verdict_t *v)
 {
     char part[16], off[32];
     snprintf(part, sizeof(part), "%d", m->partition);
     snprintf(off, sizeof(off), "%lld", (long long)m->offset);
+    dl_ref_t *r = malloc(sizeof(*r)), rl;
+    if (!r)
+        r = &rl; /* out of memory: sent without a report, handled as not delivered */
+    r->partition = m->partition;
+    r->offset = m->offset;
+    r->reason = v->reason;
     rd_kafka_resp_err_t e;
     while ((e = rd_kafka_producev(
                 c->dlq, RD_KAFKA_V_TOPIC(c->dlq_topic), RD_KAFKA_V_KEY(m->key, m->key_len),
@@ -423,13 +492,20 @@ static void dead_letter(edr_collector_t *c, const rd_kafka_message_t *m,
                 RD_KAFKA_V_HEADER("error", v->detail, -1),
                 RD_KAFKA_V_HEADER("source.topic", c->topic, -1),
                 RD_KAFKA_V_HEADER("source.partition", part, -1),
-                RD_KAFKA_V_HEADER("source.offset", off, -1), RD_KAFKA_V_END)) ==
+                RD_KAFKA_V_HEADER("source.offset", off, -1),
+                RD_KAFKA_V_OPAQUE(r == &rl ? NULL : r), RD_KAFKA_V_END)) ==
            RD_KAFKA_RESP_ERR__QUEUE_FULL)
         rd_kafka_poll(c->dlq, 100);
-    if (e)
-        edr_log_error("dead-letter topic: %s", rd_kafka_err2str(e));
+    if (e || r == &rl) {
+        edr_log_error("dead-letter topic: %s", e ? rd_kafka_err2str(e) : "out of memory");
+        dl_failed(c, r, e ? e : RD_KAFKA_RESP_ERR__FAIL);
+        if (r != &rl)
+            free(r);
+        if (!e)
+            c->dlq_unflushed++;
+        return;
+    }
     c->dlq_unflushed++;
-    count_dl(c, v->reason);
     edr_log_warn("partition %d offset %lld dead-lettered: %s (%s)", m->partition,
                  (long long)m->offset, v->reason, v->detail);
 }
@@ -585,6 +661,12 @@ static void publish_metrics(edr_collector_t *c)
     for (int i = 0; i < MAX_REASONS && c->dl[i].reason; i++)
         OUT("edr_collector_deadletters_total{reason=\"%s\"} %llu\n", c->dl[i].reason,
             (unsigned long long)c->dl[i].n);
+    OUT("# TYPE edr_collector_deadletter_retries_total counter\n"
+        "edr_collector_deadletter_retries_total %llu\n",
+        (unsigned long long)c->dl_retries);
+    OUT("# TYPE edr_collector_deadletter_lost_total counter\n"
+        "edr_collector_deadletter_lost_total %llu\n",
+        (unsigned long long)c->dl_lost);
     OUT("# TYPE edr_collector_rate_limited_total counter\nedr_collector_rate_limited_total %llu\n",
         (unsigned long long)c->rate_limited);
     OUT("# TYPE edr_collector_paused gauge\nedr_collector_paused %d\n", c->bp_paused);
@@ -666,7 +748,12 @@ edr_collector_t *edr_collector_new(const edr_config_t *cfg, const edr_collector_
                                      err, errlen);
     if (!c->cons)
         goto fail;
-    c->dlq = edr_kafka_producer_new(cfg, boot, NULL, err, errlen);
+    rd_kafka_conf_t *dconf = edr_kafka_conf_new(cfg, boot, err, errlen);
+    if (!dconf)
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(dconf, dlq_dr);
+    rd_kafka_conf_set_opaque(dconf, c);
+    c->dlq = edr_kafka_producer_new(cfg, boot, dconf, err, errlen);
     if (!c->dlq)
         goto fail;
     const char *ml = edr_config_str(cfg, "collector.metrics_listen");
@@ -736,6 +823,8 @@ void edr_collector_stats(const edr_collector_t *c, edr_collector_stats_t *st)
     st->batches = c->batches;
     st->duplicates = c->duplicates;
     st->deadletters = c->deadletters;
+    st->deadletter_retries = c->dl_retries;
+    st->deadletter_lost = c->dl_lost;
     st->commits = c->commits;
     st->store_writes = c->store_writes;
     st->store_writes_saved = c->store_writes_saved;
@@ -746,6 +835,7 @@ void edr_collector_stats(const edr_collector_t *c, edr_collector_stats_t *st)
 int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
 {
     double cpu0 = thread_cpu();
+    c->stop = stop;
     c->started = c->last_msg = c->last_commit = c->last_health = now_s();
     double last_ret = 0, last_log = c->started;
     uint64_t log_events = 0;
@@ -815,9 +905,11 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
     commit_all(c);
     c->cpu += thread_cpu() - cpu0;
     edr_log_info("stopping: stored %llu events in %llu batches, %llu duplicates skipped, %llu "
-                 "dead letters; consuming thread %.2f s CPU (%.0f events per CPU-second)",
+                 "dead letters (%llu refused by the dead-letter topic, not kept); consuming "
+                 "thread %.2f s CPU (%.0f events per CPU-second)",
                  (unsigned long long)c->events, (unsigned long long)c->batches,
-                 (unsigned long long)c->duplicates, (unsigned long long)c->deadletters, c->cpu,
+                 (unsigned long long)c->duplicates, (unsigned long long)c->deadletters,
+                 (unsigned long long)c->dl_lost, c->cpu,
                  c->cpu > 0 ? (double)c->events / c->cpu : 0.0);
     return c->fatal ? 1 : 0;
 }

@@ -31,6 +31,8 @@ void edr_collector_destroy(edr_collector_t *c);
  * thread's CPU seconds inside edr_collector_run. */
 typedef struct edr_collector_stats {
     uint64_t events, batches, duplicates, deadletters, commits;
+    uint64_t deadletter_retries; /* not delivered to the dead-letter topic: read again */
+    uint64_t deadletter_lost;    /* refused by the dead-letter topic for good (logged) */
     uint64_t store_writes;       /* RocksDB entries committed (see edr_store_writer_stats) */
     uint64_t store_writes_saved; /* index entries not rewritten */
     double last_commit;

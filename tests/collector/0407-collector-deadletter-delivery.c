@@ -1,0 +1,110 @@
+/* Dead letters that Kafka does not take are not lost: while the dead-letter topic has no leader,
+ * the bad frames' deliveries time out; the collector reads them again and sends them again
+ * once the topic is back, and the good batches around them are stored exactly once. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "collector_test_util.h"
+
+#define HOSTS  12
+#define PARTS  2
+#define ROUNDS 4
+#define EVENTS 100
+
+static harness_t h;
+static pid_t pid = -1;
+static int passed;
+static char col_log[96];
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (pid > 0 && cu_running(pid)) cu_stop(pid, 10);
+    if (passed && !getenv("EDR_TEST_KEEP_LOGS"))
+        unlink(col_log);
+    else if (col_log[0])
+        fprintf(stderr, "collector log kept in %s\n", col_log);
+    h_stop(&h);
+    return 0;
+}
+
+/* Dead-letter messages on the topic, by reading it from the start. */
+static int count_deadletters(int expect, double timeout)
+{
+    char err[512], topic[128];
+    edr_topic_name(h.cfg, EDR_TOPIC_DEADLETTER, topic, sizeof(topic));
+    rd_kafka_t *c = edr_kafka_consumer_new(h.cfg, h.boot, "t0407-dlq-reader", NULL, err,
+                                           sizeof(err));
+    assert_non_null(c);
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_subscribe(c, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    int n = 0;
+    double t0 = h_now(), quiet_until = 0;
+    /* up to expect, then 3 s more to see that no extra copy arrives */
+    while (h_now() - t0 < timeout && (n < expect || h_now() < quiet_until)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);
+        if (!m)
+            continue;
+        if (!m->err && ++n == expect)
+            quiet_until = h_now() + 3;
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    return n;
+}
+
+static void set_dlq_leader(int32_t broker)
+{
+    char topic[128];
+    edr_topic_name(h.cfg, EDR_TOPIC_DEADLETTER, topic, sizeof(topic));
+    rd_kafka_mock_cluster_t *mc = edr_kafka_cluster_mock(h.cl);
+    for (int32_t p = 0; p < PARTS; p++)
+        rd_kafka_mock_partition_set_leader(mc, topic, p, broker);
+}
+
+static void test_deadletter_redelivered(void **state)
+{
+    (void)state;
+    h_start(&h, 1, PARTS, HOSTS);
+    set_dlq_leader(-1); /* the dead-letter topic takes nothing */
+    h_produce(&h, ROUNDS / 2, EVENTS);
+    const char junk[] = "not a frame at all, just some text";
+    uint8_t key[16] = {0x42};
+    h_produce_raw(&h, key, 16, junk, sizeof(junk));
+    key[0] = 0x43;
+    h_produce_raw(&h, key, 16, junk, sizeof(junk));
+    assert_int_equal(rd_kafka_flush(h.prod, 10000), 0);
+    h_produce(&h, ROUNDS - ROUNDS / 2, EVENTS);
+
+    cu_log_new(col_log, "0407");
+    const char *sets[] = {"kafka.properties.message.timeout.ms=2000", NULL};
+    pid = cu_collector(&h, h.store, "t0407", 0, sets, col_log);
+    assert_true(pid > 0);
+    /* the first delivery times out: said, and the frame is read again */
+    if (cu_log_wait(col_log, "dead letter not delivered", 60) < 0)
+        fail_msg("the collector never said a dead letter was not delivered");
+    set_dlq_leader(1);
+    assert_int_equal(count_deadletters(2, 60), 2); /* each bad frame once: none lost, no extra */
+    assert_true(cu_wait_blocks(h.store, (uint64_t)HOSTS * ROUNDS, 60) >= 0);
+    assert_int_equal(cu_stop(pid, 20), 0);
+    pid = -1;
+    assert_int_equal(h_verify(&h, h.store, ROUNDS), 0);
+    char *log = cu_log_read(col_log);
+    assert_non_null(strstr(log, "2 dead letters (0 refused by the dead-letter topic"));
+    free(log);
+    passed = 1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_deadletter_redelivered, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
