@@ -199,9 +199,14 @@ static int edr__hash_file(const edr__hash_req_t *r, uint8_t out[32])
     struct stat st;
     edr__sha256_t s;
     int rc = -1;
-    int fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* O_NONBLOCK: whoever can write the directory may swap a FIFO in at the
+     * path after the exec; a blocking open of it would wait for a writer
+     * forever, and with it every later exec's hash and the sensor's stop.
+     * Only a regular file is read (O_NONBLOCK does not change its reads). */
+    int fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) return -1;
-    if (fstat(fd, &st) != 0 || (uint64_t)st.st_dev != r->dev || (uint64_t)st.st_ino != r->ino ||
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_dev != r->dev ||
+        (uint64_t)st.st_ino != r->ino ||
         (uint64_t)st.st_size != r->size || (uint64_t)st.st_size > EDR__HASH_MAX)
         goto out;
     if (r->mtime_ns &&

@@ -8,6 +8,7 @@
 
 #include "proc_cache.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,12 +207,58 @@ static void test_exe_hash(void **state)
     edr_proc_cache_destroy(c);
 }
 
+/* A FIFO swapped in at an executable's path (anyone who can write the
+ * directory can) is not opened for reading in a way that waits for a writer:
+ * the request fails, the worker goes on to the next file, and the cache stops. */
+static void test_exe_hash_fifo(void **state)
+{
+    (void)state;
+    edr_proc_cache_t *c = edr_proc_cache_new(host, boot, 16);
+    char dir[] = "/tmp/edr-pc-fifo-XXXXXX", fifo[64], file[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(fifo, sizeof(fifo), "%s/exe", dir);
+    snprintf(file, sizeof(file), "%s/real", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    struct stat st;
+    uint8_t out[32], want[32];
+    assert_int_equal(stat(fifo, &st), 0);
+    uint64_t kdev = ((uint64_t)major(st.st_dev) << 20) | minor(st.st_dev);
+    /* the identity the exec saw: the FIFO's own, so that only its type can refuse it */
+    int rc = edr_proc_cache_exe_hash(c, fifo, kdev, st.st_ino, 0, (uint64_t)st.st_size, out);
+    for (int i = 0; i < 200 && rc == 0; i++) {
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+        rc = edr_proc_cache_exe_hash(c, fifo, kdev, st.st_ino, 0, (uint64_t)st.st_size, out);
+    }
+    assert_int_equal(rc, -1);
+    /* and the worker still serves the next one */
+    int fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "abc", 3), 3);
+    close(fd);
+    assert_int_equal(stat(file, &st), 0);
+    rc = edr_proc_cache_exe_hash(c, file, kdev, st.st_ino, 0, 3, out);
+    for (int i = 0; i < 200 && rc == 0; i++) {
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+        rc = edr_proc_cache_exe_hash(c, file, kdev, st.st_ino, 0, 3, out);
+    }
+    assert_int_equal(rc, 1);
+    edr_sha256("abc", 3, want);
+    assert_memory_equal(out, want, 32);
+    edr_proc_cache_destroy(c); /* returns: the worker is not stuck in an open */
+    unlink(fifo);
+    unlink(file);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256_vectors),  cmocka_unit_test(test_container_id),
         cmocka_unit_test(test_put_get_replace), cmocka_unit_test(test_seed),
         cmocka_unit_test(test_exe_hash),        cmocka_unit_test(test_churn),
+        cmocka_unit_test(test_exe_hash_fifo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
