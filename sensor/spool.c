@@ -144,15 +144,17 @@ static int seg_add(edr_spool_t *sp)
 static int open_tail(edr_spool_t *sp, int create)
 {
     char p[4096];
-    if (sp->tail_fd >= 0)
-        close(sp->tail_fd);
-    sp->tail_fd = -1;
     seg_path(sp, sp->first + sp->n_segs - 1, p, sizeof(p));
-    sp->tail_fd = open(p, O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
-    if (sp->tail_fd < 0) {
+    /* the old tail stays open until the new one is: a failed roll (no space,
+     * no descriptors) leaves appends going to the old tail, not to nothing */
+    int fd = open(p, O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
+    if (fd < 0) {
         edr_log_error("spool: cannot open %s: %s", p, strerror(errno));
         return EDR_EIO;
     }
+    if (sp->tail_fd >= 0)
+        close(sp->tail_fd);
+    sp->tail_fd = fd;
     return 0;
 }
 

@@ -187,6 +187,46 @@ static void test_corrupt_middle_skipped(void **state)
     edr_frame_ctx_destroy(d.dec);
 }
 
+/* Everything delivered and the tail segment over half full: the ack starts a
+ * new segment. When that cannot be made (no space, no inode, no descriptor;
+ * here its name is taken), later appends still land in the old one. */
+static void test_ack_roll_failure_keeps_tail(void **state)
+{
+    (void)state;
+    char sd[4200];
+    snprintf(sd, sizeof(sd), "%s/rollfail", dir);
+    drops_t d = {.dec = edr_frame_ctx_new(NULL)};
+    char err[256];
+    /* 128 KiB segments (an eighth of the bound) */
+    edr_spool_t *sp = edr_spool_open(sd, 1 << 20, 0, on_drop, &d, err, sizeof(err));
+    assert_non_null(sp);
+    edr_spool_pos_t pos = edr_spool_head(sp), next;
+    const uint8_t *fr;
+    size_t fl;
+    uint64_t n = 0;
+    /* fill the first segment past half, not to its end */
+    for (uint64_t seq = 1; edr_spool_tail(sp).off < (80u << 10); seq++, n++)
+        append_frames(sp, seq, 1);
+    assert_int_equal(edr_spool_tail(sp).seg, edr_spool_head(sp).seg);
+    for (uint64_t i = 0; i < n; i++) {
+        assert_int_equal(edr_spool_read(sp, &pos, &fr, &fl, &next), 1);
+        pos = next;
+    }
+    /* the next segment's name taken: its exclusive create fails */
+    char blocker[4300];
+    snprintf(blocker, sizeof(blocker), "%s/%016" PRIx64 ".seg", sd, edr_spool_tail(sp).seg + 1);
+    assert_int_equal(mkdir(blocker, 0700), 0);
+    edr_spool_ack(sp, pos, n); /* its roll fails */
+    append_frames(sp, n + 1, 3); /* asserts each append returns 0 */
+    uint64_t first, last;
+    assert_int_equal(read_all(sp, d.dec, &first, &last), 3);
+    assert_int_equal(first, n + 1);
+    assert_int_equal(last, n + 3);
+    edr_spool_close(sp);
+    rmdir(blocker);
+    edr_frame_ctx_destroy(d.dec);
+}
+
 static void test_open_errors(void **state)
 {
     (void)state;
@@ -217,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_bound_drops_oldest),
         cmocka_unit_test(test_ack_reopen_torn_tail),
         cmocka_unit_test(test_corrupt_middle_skipped),
+        cmocka_unit_test(test_ack_roll_failure_keeps_tail),
         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
