@@ -42,7 +42,7 @@ uint64_t edr__frame_events(edr_frame_ctx_t *ctx, const uint8_t *frame, size_t le
 {
     Edr__V1__EventBatch *b;
     if (!ctx || !frame || edr_frame_decode(ctx, frame, len, &b) != 0)
-        return 0;
+        return 1;
     uint64_t n = 0;
     for (size_t i = 0; i < b->n_events; i++)
         n += b->events[i]->body_case != EDR__V1__EVENT__BODY_SENSOR_HEALTH;

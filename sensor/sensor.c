@@ -111,10 +111,9 @@ static int ship_null(void *ud, Edr__V1__EventBatch *b)
 static void on_spool_drop(void *ud, const uint8_t *frame, size_t len, const char *reason)
 {
     edr_sensor_t *s = ud;
-    uint64_t n = edr__frame_events(s->dec, frame, len);
-    /* a frame whose events cannot be counted (corrupt) still counts as one loss;
-     * a frame of health events only counts as none */
-    edr__drops_add(&s->drops, "spool", reason, n || frame ? n : 1);
+    /* a frame whose events cannot be counted (corrupt, or its dictionary
+     * gone) still counts as one loss; a frame of health events only as none */
+    edr__drops_add(&s->drops, "spool", reason, edr__frame_events(s->dec, frame, len));
 }
 
 /* ---- helpers ---- */

@@ -146,7 +146,9 @@ void edr__producer_set_spool_after(edr__producer_t *p, uint64_t ns);
 void edr__producer_get_stats(const edr__producer_t *p, edr__producer_stats_t *out);
 void edr__producer_destroy(edr__producer_t *p);
 
-/* Events in a frame (decoded with ctx); 0 when it does not decode. */
+/* Events in a frame (decoded with ctx), sensor health reports not counted;
+ * 1 for a frame (or no frame: NULL) that does not decode, whose events are
+ * lost all the same: at least one. */
 uint64_t edr__frame_events(edr_frame_ctx_t *ctx, const uint8_t *frame, size_t len);
 
 #endif

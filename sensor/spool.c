@@ -345,6 +345,11 @@ edr_spool_t *edr_spool_open(const char *dir, uint64_t max_bytes, uint64_t sync_i
                 sp->segs[i].size = off;
                 fsync(fd);
             }
+            /* an append the last run did not finish, or frames after a
+             * damaged one: lost, and said so like any other loss */
+            sp->st.dropped_frames++;
+            if (sp->on_drop)
+                sp->on_drop(sp->ud, NULL, 0, "torn");
         }
         close(fd);
     }

@@ -14,14 +14,16 @@ typedef struct edr_spool_pos {
 } edr_spool_pos_t;
 
 /* Called for every frame the spool gives up (oldest dropped past the bound,
- * a frame larger than the bound, a corrupt frame met while reading). */
+ * a frame larger than the bound, a corrupt frame met while reading, a torn
+ * tail cut at open: "overflow", "too_large", "corrupt", "torn"; frame is NULL
+ * for the last two). */
 typedef void (*edr_spool_drop_cb)(void *ud, const uint8_t *frame, size_t len, const char *reason);
 
 typedef struct edr_spool_stats {
     uint64_t bytes;          /* bytes of the segment files on disk */
     uint64_t frames;         /* frames not yet acknowledged */
     uint64_t appended;       /* frames appended since open */
-    uint64_t dropped_frames; /* overflow, too large, corrupt (since open) */
+    uint64_t dropped_frames; /* overflow, too large, corrupt, torn (since open) */
     uint64_t torn_bytes;     /* bytes cut from a torn tail at open */
 } edr_spool_stats_t;
 

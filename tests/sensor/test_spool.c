@@ -131,11 +131,16 @@ static void test_ack_reopen_torn_tail(void **state)
     torn[16] = 0xff;
     fwrite(torn, 1, sizeof(torn), f);
     fclose(f);
+    uint64_t dropped = d.dropped;
     sp = edr_spool_open(sd, 64 << 20, 0, on_drop, &d, err, sizeof(err));
     assert_non_null(sp);
     edr_spool_stats_t st;
     edr_spool_get_stats(sp, &st);
     assert_int_equal(st.torn_bytes, sizeof(torn));
+    /* the cut is a loss, reported like the others */
+    assert_int_equal(d.dropped, dropped + 1);
+    assert_string_equal(d.reason, "torn");
+    assert_int_equal(st.dropped_frames, 1);
     assert_int_equal(st.frames, 20);
     uint64_t first, last;
     assert_int_equal(read_all(sp, d.dec, &first, &last), 20);
