@@ -41,6 +41,10 @@
  *   P3  A purged in-flight frame may have reached Kafka anyway (its ack was
  *       lost): it is sent again. Delivery is at least once; consumers
  *       deduplicate by (host id, batch seq).
+ *   P4  A frame Kafka refuses whatever the retries (larger than the broker or
+ *       topic takes, an invalid record) is counted as lost ("kafka",
+ *       "refused") and logged, not spooled: spooled, it would be replayed and
+ *       refused again every second, and every frame behind it would wait.
  */
 
 #define RING_CAP      1024u /* replay frames tracked in flight */
@@ -113,6 +117,21 @@ static void advance_ring(edr__producer_t *p)
     }
 }
 
+/* Refusals that sending the same frame again would meet again. */
+static int refused_for_good(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+           e == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE || e == RD_KAFKA_RESP_ERR_INVALID_RECORD;
+}
+
+static void drop_refused(edr__producer_t *p, rd_kafka_resp_err_t e, size_t len, uint64_t events)
+{
+    edr_log_error("kafka refused a frame of %zu bytes (%" PRIu64 " events) for good: %s; "
+                  "counted as lost",
+                  len, events, rd_kafka_err2str(e));
+    edr__drops_add(p->drops, "kafka", "refused", events ? events : 1);
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     edr__producer_t *p = opaque;
@@ -123,6 +142,12 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         uint64_t id = (uint64_t)(op >> 1);
         if (id < p->ring_base || id >= p->ring_next)
             return; /* from before a reset: the frame is still in the spool */
+        if (m->err && refused_for_good(m->err)) {
+            drop_refused(p, m->err, m->len, p->ring[id % RING_CAP].events);
+            p->ring[id % RING_CAP].acked = 1; /* gone from the spool with the others */
+            advance_ring(p);
+            return;
+        }
         if (m->err) {
             if (!p->outage)
                 p->outage_why = rd_kafka_err2str(m->err);
@@ -133,6 +158,10 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         p->st.frames_replay_acked++;
         p->progress_ns = edr__mono_ns();
         advance_ring(p);
+        return;
+    }
+    if (m->err && refused_for_good(m->err)) {
+        drop_refused(p, m->err, m->len, events_of(op));
         return;
     }
     if (m->err) {
@@ -260,6 +289,10 @@ int edr__producer_send(edr__producer_t *p, const uint8_t *key, const uint8_t *fr
         p->rk, RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_KEY(key, EDR_ID_LEN),
         RD_KAFKA_V_VALUE((void *)frame, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_OPAQUE((void *)op), RD_KAFKA_V_END);
+    if (e && refused_for_good(e)) { /* larger than message.max.bytes */
+        drop_refused(p, e, len, n_events);
+        return 0;
+    }
     if (e) {
         enter_outage(p, e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? "producer queue full"
                                                            : rd_kafka_err2str(e));
@@ -322,6 +355,14 @@ static void replay_fill(edr__producer_t *p, uint64_t now)
             p->rk, RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_KEY(key, EDR_ID_LEN),
             RD_KAFKA_V_VALUE((void *)fr, fl), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_OPAQUE((void *)op), RD_KAFKA_V_END);
+        if (e && refused_for_good(e)) {
+            drop_refused(p, e, fl, events);
+            s->acked = 1;
+            p->ring_next++;
+            p->cursor = next;
+            advance_ring(p);
+            continue;
+        }
         if (e) {
             p->retry_at = now + (e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? 10000000ull : 1000000000ull);
             return;

@@ -410,6 +410,48 @@ static void test_overflow_counted(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Frames Kafka refuses whatever the retries (here: larger than the
+ * producer's message.max.bytes) are counted as lost and logged, not spooled
+ * and replayed forever: the small health frames behind them still go out,
+ * and the sensor stops on time. */
+static void test_refused_frames_counted(void **state)
+{
+    (void)state;
+    edr_config_t *cfg;
+    edr_kafka_cluster_t *cl = cluster(&cfg);
+    char dir[] = "/tmp/edr-refused-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char sd[4400], log[4300], brokers[512];
+    snprintf(sd, sizeof(sd), "--state-dir=%s/state", dir);
+    snprintf(log, sizeof(log), "%s/sensor.log", dir);
+    snprintf(brokers, sizeof(brokers), "--brokers=%s", edr_kafka_cluster_bootstraps(cl));
+    const char *args[] = {"--source=synth", "--hosts=2", "--rate=20000", "--max-events=20000", sd,
+                          brokers, "--set", "sensor.batch_events=500", "--set",
+                          "kafka.properties.message.max.bytes=1000", "--set",
+                          "sensor.health_interval=200ms", NULL};
+    pid_t pid = st_spawn_sensor(args, log);
+    assert_true(pid > 0);
+    int rc = st_wait(pid, 30);
+    if (rc)
+        st_dump_log(log);
+    assert_int_equal(rc, 0);
+    assert_true(log_has(log, "kafka refused a frame"));
+    assert_false(log_has(log, "spooling frames to disk"));
+    assert_true(log_has(log, " 20000 dropped")); /* every event, counted */
+    tally_t t = {0};
+    st_consume(cfg, edr_kafka_cluster_bootstraps(cl), on_batch, &t, 2.0, 30);
+    fprintf(stderr, "refused: %" PRIu64 " events delivered, %" PRIu64 " health reports\n",
+            t.events, t.health);
+    assert_int_equal(t.events, 0);
+    assert_true(t.health > 0); /* the frames behind the refused ones went out */
+    tally_free(&t);
+    edr_kafka_cluster_destroy(cl);
+    edr_config_destroy(cfg);
+    char cmd[4400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     edr_log_init("test", EDR_LOG_WARN);
@@ -418,6 +460,7 @@ int main(void)
         cmocka_unit_test_teardown(test_outage_then_recovery, st_cleanup),
         cmocka_unit_test_teardown(test_kill9_while_spooling, st_cleanup),
         cmocka_unit_test_teardown(test_overflow_counted, st_cleanup),
+        cmocka_unit_test_teardown(test_refused_frames_counted, st_cleanup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
