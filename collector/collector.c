@@ -7,6 +7,7 @@
 #include "edr/store.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -629,6 +630,40 @@ static void health_check(edr_collector_t *c)
     c->last_health = now;
 }
 
+/* The metrics text, grown as it is written (a lag line per owned partition:
+ * up to MAX_PARTS of them); failed is set when memory ran out. */
+typedef struct {
+    char *t;
+    size_t len, cap;
+    int failed;
+} mtext_t;
+
+__attribute__((format(printf, 2, 3))) static void mtext_add(mtext_t *m, const char *fmt, ...)
+{
+    for (int tries = 0; tries < 2 && !m->failed; tries++) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(m->t + m->len, m->cap - m->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            m->failed = 1;
+            return;
+        }
+        if ((size_t)n < m->cap - m->len) {
+            m->len += (size_t)n;
+            return;
+        }
+        size_t cap = m->cap * 2 > m->len + (size_t)n + 1 ? m->cap * 2 : m->len + (size_t)n + 1;
+        char *t = realloc(m->t, cap);
+        if (!t) {
+            m->failed = 1;
+            return;
+        }
+        m->t = t;
+        m->cap = cap;
+    }
+}
+
 static void publish_metrics(edr_collector_t *c)
 {
     double now = now_s();
@@ -639,16 +674,10 @@ static void publish_metrics(edr_collector_t *c)
     c->last_metrics = now;
     if (!c->metrics)
         return;
-    size_t cap = 8192, len = 0;
-    char *t = malloc(cap);
-    if (!t)
+    mtext_t mt = {malloc(8192), 0, 8192, 0};
+    if (!mt.t)
         return;
-#define OUT(...)                                                                                   \
-    do {                                                                                           \
-        int n_ = snprintf(t + len, cap - len, __VA_ARGS__);                                        \
-        if (n_ > 0 && (size_t)n_ < cap - len)                                                      \
-            len += (size_t)n_;                                                                     \
-    } while (0)
+#define OUT(...) mtext_add(&mt, __VA_ARGS__)
     OUT("# TYPE edr_collector_events_total counter\nedr_collector_events_total %llu\n",
         (unsigned long long)c->events);
     OUT("# TYPE edr_collector_events_per_second gauge\nedr_collector_events_per_second %.0f\n",
@@ -699,8 +728,9 @@ static void publish_metrics(edr_collector_t *c)
     OUT("# TYPE edr_collector_bytes_per_event gauge\nedr_collector_bytes_per_event %.2f\n",
         c->events ? (double)bytes / (double)c->events : 0.0);
 #undef OUT
-    edr_metrics_publish(c->metrics, t, len);
-    free(t);
+    if (!mt.failed) /* else the last whole text stays published */
+        edr_metrics_publish(c->metrics, mt.t, mt.len);
+    free(mt.t);
 }
 
 edr_collector_t *edr_collector_new(const edr_config_t *cfg, const edr_collector_opts_t *opts,
