@@ -664,6 +664,11 @@ __attribute__((format(printf, 2, 3))) static void mtext_add(mtext_t *m, const ch
     }
 }
 
+static void mcounter(mtext_t *m, const char *name, uint64_t v)
+{
+    mtext_add(m, "# TYPE %s counter\n%s %llu\n", name, name, (unsigned long long)v);
+}
+
 static void publish_metrics(edr_collector_t *c)
 {
     double now = now_s();
@@ -678,38 +683,23 @@ static void publish_metrics(edr_collector_t *c)
     if (!mt.t)
         return;
 #define OUT(...) mtext_add(&mt, __VA_ARGS__)
-    OUT("# TYPE edr_collector_events_total counter\nedr_collector_events_total %llu\n",
-        (unsigned long long)c->events);
+    mcounter(&mt, "edr_collector_events_total", c->events);
     OUT("# TYPE edr_collector_events_per_second gauge\nedr_collector_events_per_second %.0f\n",
         c->events_per_s);
-    OUT("# TYPE edr_collector_batches_total counter\nedr_collector_batches_total %llu\n",
-        (unsigned long long)c->batches);
-    OUT("# TYPE edr_collector_duplicates_total counter\nedr_collector_duplicates_total %llu\n",
-        (unsigned long long)c->duplicates);
+    mcounter(&mt, "edr_collector_batches_total", c->batches);
+    mcounter(&mt, "edr_collector_duplicates_total", c->duplicates);
     OUT("# TYPE edr_collector_deadletters_total counter\n");
     for (int i = 0; i < MAX_REASONS && c->dl[i].reason; i++)
         OUT("edr_collector_deadletters_total{reason=\"%s\"} %llu\n", c->dl[i].reason,
             (unsigned long long)c->dl[i].n);
-    OUT("# TYPE edr_collector_deadletter_retries_total counter\n"
-        "edr_collector_deadletter_retries_total %llu\n",
-        (unsigned long long)c->dl_retries);
-    OUT("# TYPE edr_collector_deadletter_lost_total counter\n"
-        "edr_collector_deadletter_lost_total %llu\n",
-        (unsigned long long)c->dl_lost);
-    OUT("# TYPE edr_collector_rate_limited_total counter\nedr_collector_rate_limited_total %llu\n",
-        (unsigned long long)c->rate_limited);
+    mcounter(&mt, "edr_collector_deadletter_retries_total", c->dl_retries);
+    mcounter(&mt, "edr_collector_deadletter_lost_total", c->dl_lost);
+    mcounter(&mt, "edr_collector_rate_limited_total", c->rate_limited);
     OUT("# TYPE edr_collector_paused gauge\nedr_collector_paused %d\n", c->bp_paused);
-    OUT("# TYPE edr_collector_pauses_total counter\nedr_collector_pauses_total %llu\n",
-        (unsigned long long)c->pauses);
-    OUT("# TYPE edr_collector_commit_errors_total counter\nedr_collector_commit_errors_total "
-        "%llu\n",
-        (unsigned long long)c->commit_errors);
-    OUT("# TYPE edr_collector_store_writes_total counter\nedr_collector_store_writes_total "
-        "%llu\n",
-        (unsigned long long)c->store_writes);
-    OUT("# TYPE edr_collector_store_writes_saved_total counter\n"
-        "edr_collector_store_writes_saved_total %llu\n",
-        (unsigned long long)c->store_writes_saved);
+    mcounter(&mt, "edr_collector_pauses_total", c->pauses);
+    mcounter(&mt, "edr_collector_commit_errors_total", c->commit_errors);
+    mcounter(&mt, "edr_collector_store_writes_total", c->store_writes);
+    mcounter(&mt, "edr_collector_store_writes_saved_total", c->store_writes_saved);
     uint64_t bytes = 0;
     OUT("# TYPE edr_collector_lag gauge\n");
     for (int p = 0; p < MAX_PARTS; p++) {

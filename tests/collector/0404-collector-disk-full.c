@@ -46,11 +46,7 @@ static int teardown(void **state)
     if (pid > 0 && cu_running(pid)) cu_stop(pid, 10);
     if (mounted) umount2(h.store, MNT_DETACH);
     mounted = 0;
-    if (passed && !getenv("EDR_TEST_KEEP_LOGS"))
-        unlink(col_log);
-    else if (col_log[0])
-        fprintf(stderr, "collector log kept in %s\n", col_log);
-    h_stop(&h);
+    cu_teardown(&h, -1, passed, col_log);
     return 0;
 }
 

@@ -27,12 +27,7 @@ static char col_log[96];
 static int teardown(void **state)
 {
     (void)state;
-    if (pid > 0 && cu_running(pid)) cu_stop(pid, 10);
-    if (passed && !getenv("EDR_TEST_KEEP_LOGS"))
-        unlink(col_log);
-    else if (col_log[0])
-        fprintf(stderr, "collector log kept in %s\n", col_log);
-    h_stop(&h);
+    cu_teardown(&h, pid, passed, col_log);
     return 0;
 }
 

@@ -46,6 +46,16 @@ int cu_stop(pid_t pid, double timeout)
     return h_wait(pid, timeout);
 }
 
+void cu_teardown(harness_t *h, pid_t pid, int passed, const char *log_path)
+{
+    if (pid > 0 && cu_running(pid)) cu_stop(pid, 10);
+    if (passed && !getenv("EDR_TEST_KEEP_LOGS"))
+        unlink(log_path);
+    else if (log_path[0])
+        fprintf(stderr, "collector log kept in %s\n", log_path);
+    h_stop(h);
+}
+
 int cu_running(pid_t pid)
 {
     int st;

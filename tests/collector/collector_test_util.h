@@ -21,6 +21,11 @@ pid_t cu_collector(harness_t *h, const char *store, const char *group, double id
  * exit code, or -1 when it had to be killed or died from a signal. */
 int cu_stop(pid_t pid, double timeout);
 
+/* A fault test's end: stops its collector child if it still runs (pid <= 0:
+ * none), removes its log when the test passed (else says where it is kept,
+ * as EDR_TEST_KEEP_LOGS=1 does for passing tests too), stops the harness. */
+void cu_teardown(harness_t *h, pid_t pid, int passed, const char *log_path);
+
 /* 1 while the child runs, 0 once it has exited (and is reaped). */
 int cu_running(pid_t pid);
 

@@ -144,20 +144,46 @@ static edr_kafka_cluster_t *cluster(edr_config_t **cfg)
     return cl;
 }
 
+/* A test's embedded cluster and scratch directory, with the sensor's
+ * --state-dir and --brokers arguments and its log path. */
+typedef struct {
+    edr_config_t *cfg;
+    edr_kafka_cluster_t *cl;
+    char dir[32];
+    char state[64], state_arg[96], log[64], brokers[600];
+} run_t;
+
+static void run_begin(run_t *r)
+{
+    r->cl = cluster(&r->cfg);
+    snprintf(r->dir, sizeof(r->dir), "/tmp/edr-spool-XXXXXX");
+    assert_non_null(mkdtemp(r->dir));
+    snprintf(r->state, sizeof(r->state), "%s/state", r->dir);
+    snprintf(r->state_arg, sizeof(r->state_arg), "--state-dir=%s", r->state);
+    snprintf(r->log, sizeof(r->log), "%s/sensor.log", r->dir);
+    snprintf(r->brokers, sizeof(r->brokers), "--brokers=%s", edr_kafka_cluster_bootstraps(r->cl));
+}
+
+static void run_end(run_t *r)
+{
+    edr_kafka_cluster_destroy(r->cl);
+    edr_config_destroy(r->cfg);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", r->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* Brokers down for the first seconds of a 100k-event run, then up: every
  * event arrives exactly once after deduplication, per-host seqs increase
  * without gaps. */
 static void test_outage_then_recovery(void **state)
 {
     (void)state;
-    edr_config_t *cfg;
-    edr_kafka_cluster_t *cl = cluster(&cfg);
-    char dir[] = "/tmp/edr-spool-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char sd[4200], log[4200], brokers[512];
-    snprintf(sd, sizeof(sd), "--state-dir=%s/state", dir);
-    snprintf(log, sizeof(log), "%s/sensor.log", dir);
-    snprintf(brokers, sizeof(brokers), "--brokers=%s", edr_kafka_cluster_bootstraps(cl));
+    run_t r;
+    run_begin(&r);
+    edr_config_t *cfg = r.cfg;
+    edr_kafka_cluster_t *cl = r.cl;
+    const char *sd = r.state_arg, *log = r.log, *brokers = r.brokers;
     set_brokers(cl, 0);
     const char *args[] = {"--source=synth", "--hosts=8", "--rate=25000", "--max-events=100000",
                           sd, brokers, "--set", "sensor.batch_events=500",
@@ -167,8 +193,7 @@ static void test_outage_then_recovery(void **state)
     assert_true(pid > 0);
     /* stay down until frames are on disk */
     double t0 = st_now();
-    char sdir[4200];
-    snprintf(sdir, sizeof(sdir), "%s/state", dir);
+    const char *sdir = r.state;
     while (spool_bytes(sdir) < 200000 && st_now() - t0 < 20)
         usleep(50000);
     uint64_t spooled = spool_bytes(sdir);
@@ -197,11 +222,7 @@ static void test_outage_then_recovery(void **state)
                     " events delivered, %" PRIu64 " duplicate frames\n",
             spooled, t.events, t.dups);
     tally_free(&t);
-    edr_kafka_cluster_destroy(cl);
-    edr_config_destroy(cfg);
-    char cmd[4300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    run_end(&r);
 }
 
 /* Collects (host, seq) of every frame in the spool from its head. */
@@ -265,15 +286,12 @@ static int on_batch_need(void *ud, const Edr__V1__EventBatch *b)
 static void test_kill9_while_spooling(void **state)
 {
     (void)state;
-    edr_config_t *cfg;
-    edr_kafka_cluster_t *cl = cluster(&cfg);
-    char dir[] = "/tmp/edr-spool-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char sd[4400], log[4200], brokers[512], sdir[4200];
-    snprintf(sdir, sizeof(sdir), "%s/state", dir);
-    snprintf(sd, sizeof(sd), "--state-dir=%s", sdir);
-    snprintf(log, sizeof(log), "%s/sensor.log", dir);
-    snprintf(brokers, sizeof(brokers), "--brokers=%s", edr_kafka_cluster_bootstraps(cl));
+    run_t r;
+    run_begin(&r);
+    edr_config_t *cfg = r.cfg;
+    edr_kafka_cluster_t *cl = r.cl;
+    const char *sd = r.state_arg, *log = r.log, *brokers = r.brokers;
+    const char *sdir = r.state;
     set_brokers(cl, 0);
     const char *args[] = {"--source=synth", "--hosts=4", "--rate=20000", sd, brokers,
                           "--set", "sensor.batch_events=400", "--set", "sensor.spool_after=500ms",
@@ -347,11 +365,7 @@ static void test_kill9_while_spooling(void **state)
         fclose(lf);
     assert_true(torn_logged);
     tally_free(&t);
-    edr_kafka_cluster_destroy(cl);
-    edr_config_destroy(cfg);
-    char cmd[4300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    run_end(&r);
 }
 
 static int log_has(const char *path, const char *needle)
@@ -371,14 +385,11 @@ static int log_has(const char *path, const char *needle)
 static void test_overflow_counted(void **state)
 {
     (void)state;
-    edr_config_t *cfg;
-    edr_kafka_cluster_t *cl = cluster(&cfg);
-    char dir[] = "/tmp/edr-spool-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char sd[4400], log[4300], brokers[512];
-    snprintf(sd, sizeof(sd), "--state-dir=%s/state", dir);
-    snprintf(log, sizeof(log), "%s/sensor.log", dir);
-    snprintf(brokers, sizeof(brokers), "--brokers=%s", edr_kafka_cluster_bootstraps(cl));
+    run_t r;
+    run_begin(&r);
+    edr_config_t *cfg = r.cfg;
+    edr_kafka_cluster_t *cl = r.cl;
+    const char *sd = r.state_arg, *log = r.log, *brokers = r.brokers;
     set_brokers(cl, 0);
     const char *args[] = {"--source=synth", "--hosts=2", "--rate=20000", "--max-events=40000", sd,
                           brokers, "--set", "sensor.batch_events=200", "--set",
@@ -403,11 +414,7 @@ static void test_overflow_counted(void **state)
     assert_int_equal(t.events + t.spool_overflow, 40000);
     assert_int_equal(t.order_errors, 0);
     tally_free(&t);
-    edr_kafka_cluster_destroy(cl);
-    edr_config_destroy(cfg);
-    char cmd[4400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    run_end(&r);
 }
 
 /* Frames Kafka refuses whatever the retries (here: larger than the
@@ -417,14 +424,11 @@ static void test_overflow_counted(void **state)
 static void test_refused_frames_counted(void **state)
 {
     (void)state;
-    edr_config_t *cfg;
-    edr_kafka_cluster_t *cl = cluster(&cfg);
-    char dir[] = "/tmp/edr-refused-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char sd[4400], log[4300], brokers[512];
-    snprintf(sd, sizeof(sd), "--state-dir=%s/state", dir);
-    snprintf(log, sizeof(log), "%s/sensor.log", dir);
-    snprintf(brokers, sizeof(brokers), "--brokers=%s", edr_kafka_cluster_bootstraps(cl));
+    run_t r;
+    run_begin(&r);
+    edr_config_t *cfg = r.cfg;
+    edr_kafka_cluster_t *cl = r.cl;
+    const char *sd = r.state_arg, *log = r.log, *brokers = r.brokers;
     const char *args[] = {"--source=synth", "--hosts=2", "--rate=20000", "--max-events=20000", sd,
                           brokers, "--set", "sensor.batch_events=500", "--set",
                           "kafka.properties.message.max.bytes=1000", "--set",
@@ -445,11 +449,7 @@ static void test_refused_frames_counted(void **state)
     assert_int_equal(t.events, 0);
     assert_true(t.health > 0); /* the frames behind the refused ones went out */
     tally_free(&t);
-    edr_kafka_cluster_destroy(cl);
-    edr_config_destroy(cfg);
-    char cmd[4400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    run_end(&r);
 }
 
 int main(void)
