@@ -11,41 +11,24 @@
 #define ROUNDS 10
 #define EVENTS 500
 
-/* Reads every dead-letter message; returns how many carry each expected reason. */
-static int read_deadletters(harness_t *h, const char *const *reasons, int n_reasons, int *found,
-                            int expect)
+/* Counts the dead letters carrying each expected reason. */
+typedef struct {
+    const char *const *reasons;
+    int n_reasons;
+    int *found;
+} reasons_t;
+
+static void tally_reason(const rd_kafka_message_t *m, void *ud)
 {
-    char err[512], topic[128];
-    edr_topic_name(h->cfg, EDR_TOPIC_DEADLETTER, topic, sizeof(topic));
-    rd_kafka_t *c = edr_kafka_consumer_new(h->cfg, h->boot, "dlq-reader", NULL, err, sizeof(err));
-    assert_non_null(c);
-    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
-    rd_kafka_subscribe(c, sub);
-    rd_kafka_topic_partition_list_destroy(sub);
-    int total = 0;
-    double t0 = h_now();
-    while (total < expect && h_now() - t0 < 30) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);
-        if (!m)
-            continue;
-        if (!m->err) {
-            rd_kafka_headers_t *hd = NULL;
-            const void *v;
-            size_t vl;
-            if (!rd_kafka_message_headers(m, &hd) &&
-                !rd_kafka_header_get_last(hd, "reason", &v, &vl)) {
-                for (int i = 0; i < n_reasons; i++)
-                    if (strlen(reasons[i]) == vl && !memcmp(reasons[i], v, vl))
-                        found[i]++;
-                total++;
-            }
-        }
-        rd_kafka_message_destroy(m);
-    }
-    rd_kafka_consumer_close(c);
-    rd_kafka_destroy(c);
-    return total;
+    reasons_t *r = ud;
+    rd_kafka_headers_t *hd = NULL;
+    const void *v;
+    size_t vl;
+    if (rd_kafka_message_headers(m, &hd) || rd_kafka_header_get_last(hd, "reason", &v, &vl))
+        return;
+    for (int i = 0; i < r->n_reasons; i++)
+        if (strlen(r->reasons[i]) == vl && !memcmp(r->reasons[i], v, vl))
+            r->found[i]++;
 }
 
 static void test_exactly_once_and_deadletters(void **state)
@@ -124,7 +107,8 @@ static void test_exactly_once_and_deadletters(void **state)
                              "FRAME_TRUNCATED", "FRAME_DICT",     "HOST_MISMATCH", "NO_KEY",
                              "FRAME_SCHEMA",    "BAD_TIMESTAMP",  "NO_SENSOR"};
     int found[11] = {0};
-    int total = read_deadletters(&h, reasons, 11, found, 13);
+    reasons_t r = {reasons, 11, found};
+    int total = h_read_deadletters(&h, "dlq-reader", 13, 0, 30, tally_reason, &r);
     assert_int_equal(total, 13);
     for (int i = 0; i < 11; i++) {
         if (!found[i] && !strcmp(reasons[i], "FRAME_TRUNCATED"))

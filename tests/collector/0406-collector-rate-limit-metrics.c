@@ -19,17 +19,7 @@
 #define RATE_S        "2000"
 #define FLOOD         0 /* host index of the flooding host */
 
-static harness_t h;
-static pid_t pid = -1;
-static int passed;
-static char col_log[96];
-
-static int teardown(void **state)
-{
-    (void)state;
-    cu_teardown(&h, pid, passed, col_log);
-    return 0;
-}
+CU_ONE_COLLECTOR_TEST
 
 static int32_t host_part(uint32_t i)
 {

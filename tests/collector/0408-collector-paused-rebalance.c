@@ -15,17 +15,7 @@
 #define FLOOD_EVENTS  400 /* 12,000 events at 2,000/s: paused most of 6 s */
 #define GROUP         "t0408"
 
-static harness_t h;
-static pid_t pid = -1;
-static int passed;
-static char col_log[96];
-
-static int teardown(void **state)
-{
-    (void)state;
-    cu_teardown(&h, pid, passed, col_log);
-    return 0;
-}
+CU_ONE_COLLECTOR_TEST
 
 /* Another member joins the collector's group until it has partitions, then leaves: two
  * rebalances, each revoking the collector's partitions and assigning them again. */

@@ -26,6 +26,20 @@ int cu_stop(pid_t pid, double timeout);
  * as EDR_TEST_KEEP_LOGS=1 does for passing tests too), stops the harness. */
 void cu_teardown(harness_t *h, pid_t pid, int passed, const char *log_path);
 
+/* The file-scope state of a fault test with one collector child (h, pid,
+ * passed, col_log) and its cmocka teardown, which calls cu_teardown. */
+#define CU_ONE_COLLECTOR_TEST                                                                      \
+    static harness_t h;                                                                            \
+    static pid_t pid = -1;                                                                         \
+    static int passed;                                                                             \
+    static char col_log[96];                                                                       \
+    static int teardown(void **state)                                                              \
+    {                                                                                              \
+        (void)state;                                                                               \
+        cu_teardown(&h, pid, passed, col_log);                                                     \
+        return 0;                                                                                  \
+    }
+
 /* 1 while the child runs, 0 once it has exited (and is reaped). */
 int cu_running(pid_t pid);
 

@@ -155,6 +155,44 @@ static inline void h_produce(harness_t *h, uint32_t rounds, size_t n)
     edr_frame_ctx_destroy(enc);
 }
 
+/* Reads the dead-letter topic from the start, as consumer group `group`,
+ * until `expect` messages came and quiet_s more seconds passed (to see that
+ * no extra copy follows), or timeout seconds; on (may be NULL) sees each.
+ * Returns how many were read. */
+static inline int h_read_deadletters(harness_t *h, const char *group, int expect, double quiet_s,
+                                     double timeout,
+                                     void (*on)(const rd_kafka_message_t *m, void *ud), void *ud)
+{
+    char err[512], topic[128];
+    edr_topic_name(h->cfg, EDR_TOPIC_DEADLETTER, topic, sizeof(topic));
+    rd_kafka_t *c = edr_kafka_consumer_new(h->cfg, h->boot, group, NULL, err, sizeof(err));
+    if (!c) {
+        fprintf(stderr, "dead-letter reader: %s\n", err);
+        return -1;
+    }
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_subscribe(c, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    int n = 0;
+    double t0 = h_now(), quiet_until = 0;
+    while (h_now() - t0 < timeout && (n < expect || h_now() < quiet_until)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);
+        if (!m)
+            continue;
+        if (!m->err) {
+            if (on)
+                on(m, ud);
+            if (++n == expect)
+                quiet_until = h_now() + quiet_s;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    return n;
+}
+
 /* Starts build/bin/edr-collector with the harness's brokers and store and
  * extra "--set" values (NULL-terminated). */
 static inline pid_t h_collector(harness_t *h, const char *store, const char *group,
