@@ -181,31 +181,27 @@ static void test_outage_then_recovery(void **state)
     (void)state;
     run_t r;
     run_begin(&r);
-    edr_config_t *cfg = r.cfg;
-    edr_kafka_cluster_t *cl = r.cl;
-    const char *sd = r.state_arg, *log = r.log, *brokers = r.brokers;
-    set_brokers(cl, 0);
+    set_brokers(r.cl, 0);
     const char *args[] = {"--source=synth", "--hosts=8", "--rate=25000", "--max-events=100000",
-                          sd, brokers, "--set", "sensor.batch_events=500",
+                          r.state_arg, r.brokers, "--set", "sensor.batch_events=500",
                           "--set", "sensor.spool_after=1s", "--set", "sensor.shutdown_timeout=60s",
                           "--set", "sensor.health_interval=1s", "--set", "log.level=info", NULL};
-    pid_t pid = st_spawn_sensor(args, log);
+    pid_t pid = st_spawn_sensor(args, r.log);
     assert_true(pid > 0);
     /* stay down until frames are on disk */
     double t0 = st_now();
-    const char *sdir = r.state;
-    while (spool_bytes(sdir) < 200000 && st_now() - t0 < 20)
+    while (spool_bytes(r.state) < 200000 && st_now() - t0 < 20)
         usleep(50000);
-    uint64_t spooled = spool_bytes(sdir);
-    set_brokers(cl, 1);
+    uint64_t spooled = spool_bytes(r.state);
+    set_brokers(r.cl, 1);
     int rc = st_wait(pid, 90);
     if (rc != 0 || spooled < 200000)
-        st_dump_log(log);
+        st_dump_log(r.log);
     assert_true(spooled >= 200000);
     assert_int_equal(rc, 0);
 
     tally_t t = {.want_events = 100000};
-    int bad = st_consume(cfg, edr_kafka_cluster_bootstraps(cl), on_batch, &t, 1.5, 60);
+    int bad = st_consume(r.cfg, edr_kafka_cluster_bootstraps(r.cl), on_batch, &t, 1.5, 60);
     assert_int_equal(bad, 0);
     assert_int_equal(t.events, 100000);
     assert_int_equal(t.order_errors, 0);
@@ -288,34 +284,30 @@ static void test_kill9_while_spooling(void **state)
     (void)state;
     run_t r;
     run_begin(&r);
-    edr_config_t *cfg = r.cfg;
-    edr_kafka_cluster_t *cl = r.cl;
-    const char *sd = r.state_arg, *log = r.log, *brokers = r.brokers;
-    const char *sdir = r.state;
-    set_brokers(cl, 0);
-    const char *args[] = {"--source=synth", "--hosts=4", "--rate=20000", sd, brokers,
+    set_brokers(r.cl, 0);
+    const char *args[] = {"--source=synth", "--hosts=4", "--rate=20000", r.state_arg, r.brokers,
                           "--set", "sensor.batch_events=400", "--set", "sensor.spool_after=500ms",
                           NULL};
-    pid_t pid = st_spawn_sensor(args, log);
+    pid_t pid = st_spawn_sensor(args, r.log);
     assert_true(pid > 0);
     double t0 = st_now();
-    while (spool_bytes(sdir) < 300000 && st_now() - t0 < 20)
+    while (spool_bytes(r.state) < 300000 && st_now() - t0 < 20)
         usleep(50000);
     kill(pid, SIGKILL);
     int status;
     waitpid(pid, &status, 0);
     tally_t t = {0};
-    read_spool(sdir, &t);
+    read_spool(r.state, &t);
     fprintf(stderr, "kill -9: %zu frames in the spool\n", t.n_need);
     if (t.n_need < 10)
-        st_dump_log(log);
+        st_dump_log(r.log);
     assert_true(t.n_need >= 10);
     /* a torn append: half a frame at the end of the last segment */
     {
         char p[8400];
         uint64_t last = 0;
         DIR *d;
-        snprintf(p, sizeof(p), "%s/spool", sdir);
+        snprintf(p, sizeof(p), "%s/spool", r.state);
         assert_non_null(d = opendir(p));
         struct dirent *de;
         while ((de = readdir(d)))
@@ -325,7 +317,7 @@ static void test_kill9_while_spooling(void **state)
                     last = v;
             }
         closedir(d);
-        snprintf(p, sizeof(p), "%s/spool/%016" PRIx64 ".seg", sdir, last);
+        snprintf(p, sizeof(p), "%s/spool/%016" PRIx64 ".seg", r.state, last);
         FILE *f = fopen(p, "ab");
         assert_non_null(f);
         uint8_t torn[100] = {'E', 'D', 'R', 'F', 1, 1, 32, 0};
@@ -334,15 +326,16 @@ static void test_kill9_while_spooling(void **state)
         fwrite(torn, 1, sizeof(torn), f);
         fclose(f);
     }
-    set_brokers(cl, 1);
-    const char *args2[] = {"--source=synth", "--hosts=1", "--rate=100", "--max-events=1", sd,
-                           brokers, "--set", "sensor.shutdown_timeout=60s", NULL};
-    pid = st_spawn_sensor(args2, log);
+    set_brokers(r.cl, 1);
+    const char *args2[] = {"--source=synth", "--hosts=1",          "--rate=100",
+                           "--max-events=1", r.state_arg,          r.brokers,
+                           "--set",          "sensor.shutdown_timeout=60s", NULL};
+    pid = st_spawn_sensor(args2, r.log);
     int rc = st_wait(pid, 90);
     if (rc != 0)
-        st_dump_log(log);
+        st_dump_log(r.log);
     assert_int_equal(rc, 0);
-    int bad = st_consume(cfg, edr_kafka_cluster_bootstraps(cl), on_batch_need, &t, 1.0, 60);
+    int bad = st_consume(r.cfg, edr_kafka_cluster_bootstraps(r.cl), on_batch_need, &t, 1.0, 60);
     assert_int_equal(bad, 0);
     size_t missing = 0;
     for (size_t i = 0; i < t.n_need; i++) {
@@ -351,11 +344,11 @@ static void test_kill9_while_spooling(void **state)
             missing++;
     }
     if (missing)
-        st_dump_log(log);
+        st_dump_log(r.log);
     assert_int_equal(missing, 0);
     assert_int_equal(t.order_errors, 0);
     /* the sensor reported the torn tail it cut */
-    FILE *lf = fopen(log, "r");
+    FILE *lf = fopen(r.log, "r");
     char line[1024];
     int torn_logged = 0;
     while (lf && fgets(line, sizeof(line), lf))
@@ -387,27 +380,24 @@ static void test_overflow_counted(void **state)
     (void)state;
     run_t r;
     run_begin(&r);
-    edr_config_t *cfg = r.cfg;
-    edr_kafka_cluster_t *cl = r.cl;
-    const char *sd = r.state_arg, *log = r.log, *brokers = r.brokers;
-    set_brokers(cl, 0);
-    const char *args[] = {"--source=synth", "--hosts=2", "--rate=20000", "--max-events=40000", sd,
-                          brokers, "--set", "sensor.batch_events=200", "--set",
+    set_brokers(r.cl, 0);
+    const char *args[] = {"--source=synth", "--hosts=2", "--rate=20000", "--max-events=40000",
+                          r.state_arg, r.brokers, "--set", "sensor.batch_events=200", "--set",
                           "sensor.spool_max_bytes=256KiB", "--set", "sensor.spool_after=500ms",
                           "--set", "sensor.shutdown_timeout=60s", NULL};
-    pid_t pid = st_spawn_sensor(args, log);
+    pid_t pid = st_spawn_sensor(args, r.log);
     assert_true(pid > 0);
     double t0 = st_now();
-    while (!log_has(log, "stopping (--max-events reached)") && st_now() - t0 < 30)
+    while (!log_has(r.log, "stopping (--max-events reached)") && st_now() - t0 < 30)
         usleep(50000);
-    assert_true(log_has(log, "stopping (--max-events reached)"));
-    set_brokers(cl, 1);
+    assert_true(log_has(r.log, "stopping (--max-events reached)"));
+    set_brokers(r.cl, 1);
     int rc = st_wait(pid, 90);
     if (rc)
-        st_dump_log(log);
+        st_dump_log(r.log);
     assert_int_equal(rc, 0);
     tally_t t = {0};
-    st_consume(cfg, edr_kafka_cluster_bootstraps(cl), on_batch, &t, 2.0, 30);
+    st_consume(r.cfg, edr_kafka_cluster_bootstraps(r.cl), on_batch, &t, 2.0, 30);
     fprintf(stderr, "overflow: %" PRIu64 " events delivered, %" PRIu64 " counted as dropped\n",
             t.events, t.spool_overflow);
     assert_true(t.spool_overflow > 0);
@@ -426,24 +416,21 @@ static void test_refused_frames_counted(void **state)
     (void)state;
     run_t r;
     run_begin(&r);
-    edr_config_t *cfg = r.cfg;
-    edr_kafka_cluster_t *cl = r.cl;
-    const char *sd = r.state_arg, *log = r.log, *brokers = r.brokers;
-    const char *args[] = {"--source=synth", "--hosts=2", "--rate=20000", "--max-events=20000", sd,
-                          brokers, "--set", "sensor.batch_events=500", "--set",
+    const char *args[] = {"--source=synth", "--hosts=2", "--rate=20000", "--max-events=20000",
+                          r.state_arg, r.brokers, "--set", "sensor.batch_events=500", "--set",
                           "kafka.properties.message.max.bytes=1000", "--set",
                           "sensor.health_interval=200ms", NULL};
-    pid_t pid = st_spawn_sensor(args, log);
+    pid_t pid = st_spawn_sensor(args, r.log);
     assert_true(pid > 0);
     int rc = st_wait(pid, 30);
     if (rc)
-        st_dump_log(log);
+        st_dump_log(r.log);
     assert_int_equal(rc, 0);
-    assert_true(log_has(log, "kafka refused a frame"));
-    assert_false(log_has(log, "spooling frames to disk"));
-    assert_true(log_has(log, " 20000 dropped")); /* every event, counted */
+    assert_true(log_has(r.log, "kafka refused a frame"));
+    assert_false(log_has(r.log, "spooling frames to disk"));
+    assert_true(log_has(r.log, " 20000 dropped")); /* every event, counted */
     tally_t t = {0};
-    st_consume(cfg, edr_kafka_cluster_bootstraps(cl), on_batch, &t, 2.0, 30);
+    st_consume(r.cfg, edr_kafka_cluster_bootstraps(r.cl), on_batch, &t, 2.0, 30);
     fprintf(stderr, "refused: %" PRIu64 " events delivered, %" PRIu64 " health reports\n",
             t.events, t.health);
     assert_int_equal(t.events, 0);
