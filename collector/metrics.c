@@ -1,4 +1,5 @@
 /* Prometheus text endpoint: one thread, one connection at a time, serving the last published snapshot. */
+#define _GNU_SOURCE /* accept4 */
 #include "collector_int.h"
 
 #include "edr/log.h"
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 struct edr_metrics {
@@ -24,14 +26,47 @@ struct edr_metrics {
     size_t len;
 };
 
+/* A client gets REQUEST_MS to send its request head and as long to take the
+ * answer, in all: one that dribbles or does not read cannot hold the only
+ * serving thread (or the collector's stop) for longer. */
+#define REQUEST_MS 2000
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until cfd is ready for events, the deadline passes or a stop is
+ * asked for: 1 when ready, 0 otherwise. */
+static int wait_client(edr_metrics_t *m, int cfd, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - mono_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd p[2] = {{.fd = cfd, .events = events},
+                              {.fd = m->stop_pipe[0], .events = POLLIN}};
+        int r = poll(p, 2, (int)left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || p[1].revents)
+            return 0;
+        return 1;
+    }
+}
+
 static void serve_one(edr_metrics_t *m, int cfd)
 {
     char req[2048];
-    struct pollfd p = {.fd = cfd, .events = POLLIN};
     size_t got = 0;
-    /* read the request head (bounded, with a timeout); the content does not matter */
-    while (got < sizeof(req) - 1 && poll(&p, 1, 1000) > 0) {
+    int64_t deadline = mono_ms() + REQUEST_MS;
+    /* read the request head (bounded in size and time); the content does not matter */
+    while (got < sizeof(req) - 1 && wait_client(m, cfd, POLLIN, deadline)) {
         ssize_t n = read(cfd, req + got, sizeof(req) - 1 - got);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
         if (n <= 0)
             break;
         got += (size_t)n;
@@ -39,20 +74,38 @@ static void serve_one(edr_metrics_t *m, int cfd)
         if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
             break;
     }
+    /* the answer is a copy: publishing (the consuming thread) never waits on a client */
     pthread_mutex_lock(&m->mu);
+    size_t len = m->len;
+    char *body = len ? malloc(len) : NULL;
+    if (body)
+        memcpy(body, m->text, len);
+    else
+        len = 0;
+    pthread_mutex_unlock(&m->mu);
     char head[256];
     int hl = snprintf(head, sizeof(head),
                       "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
                       "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                      m->len);
-    ssize_t w = write(cfd, head, (size_t)hl);
-    size_t off = 0;
-    while (w >= 0 && off < m->len) {
-        w = write(cfd, m->text + off, m->len - off);
-        if (w > 0)
-            off += (size_t)w;
-    }
-    pthread_mutex_unlock(&m->mu);
+                      len);
+    deadline = mono_ms() + REQUEST_MS;
+    const char *parts[2] = {head, body};
+    size_t lens[2] = {(size_t)hl, len};
+    for (int i = 0; i < 2; i++)
+        for (size_t off = 0; off < lens[i];) {
+            /* MSG_NOSIGNAL: a client gone early is no SIGPIPE for a host process
+             * that keeps the default action (the edr CLI runs collectors too) */
+            ssize_t w = send(cfd, parts[i] + off, lens[i] - off, MSG_NOSIGNAL);
+            if (w > 0)
+                off += (size_t)w;
+            else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+                if (!wait_client(m, cfd, POLLOUT, deadline))
+                    goto out;
+            } else
+                goto out;
+        }
+out:
+    free(body);
 }
 
 static void *run(void *arg)
@@ -65,7 +118,8 @@ static void *run(void *arg)
         if (p[1].revents)
             break;
         if (p[0].revents & POLLIN) {
-            int cfd = accept(m->fd, NULL, NULL);
+            /* non-blocking: a connection reset before the accept leaves nothing to wait for */
+            int cfd = accept4(m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (cfd >= 0) {
                 serve_one(m, cfd);
                 close(cfd);
@@ -97,7 +151,7 @@ edr_metrics_t *edr_metrics_new(const char *addr, char *err, size_t errlen)
     }
     m->stop_pipe[0] = m->stop_pipe[1] = -1;
     pthread_mutex_init(&m->mu, NULL);
-    m->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    m->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int one = 1;
     setsockopt(m->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (m->fd < 0 || bind(m->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(m->fd, 8) != 0) {

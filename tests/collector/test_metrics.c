@@ -1,0 +1,124 @@
+/* Metrics endpoint: a client that dribbles its request cannot hold the only serving thread
+ * past its 2 s allowance, nor the collector's stop. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "collector_int.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int connect_to(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+typedef struct {
+    int port;
+    double seconds;
+} dribble_t;
+
+/* A request head that never ends: one byte every 300 ms for `seconds`. */
+static void *dribble(void *arg)
+{
+    dribble_t *d = arg;
+    int fd = connect_to(d->port);
+    if (fd < 0)
+        return NULL;
+    for (double t0 = now_s(); now_s() - t0 < d->seconds;) {
+        if (write(fd, "G", 1) != 1)
+            break;
+        usleep(300000);
+    }
+    close(fd);
+    return NULL;
+}
+
+static char *get_metrics(int port)
+{
+    int fd = connect_to(port);
+    assert_true(fd >= 0);
+    const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+    assert_int_equal(write(fd, req, sizeof(req) - 1), (ssize_t)(sizeof(req) - 1));
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    ssize_t n;
+    while ((n = read(fd, buf + len, cap - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = 0;
+    close(fd);
+    return buf;
+}
+
+static void test_dribbling_client(void **state)
+{
+    (void)state;
+    char err[256];
+    edr_metrics_t *m = edr_metrics_new("127.0.0.1:0", err, sizeof(err));
+    assert_non_null(m);
+    const char text[] = "# TYPE x_total counter\nx_total 1\n";
+    edr_metrics_publish(m, text, sizeof(text) - 1);
+    int port = edr_metrics_port(m);
+
+    /* served while another client dribbles for 9 s: after its 2 s at most */
+    dribble_t d = {port, 9};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, dribble, &d), 0);
+    usleep(200000);
+    double t0 = now_s();
+    char *body = get_metrics(port);
+    double waited = now_s() - t0;
+    fprintf(stderr, "answered after %.2f s while another client dribbled\n", waited);
+    assert_non_null(strstr(body, "HTTP/1.0 200 OK"));
+    assert_non_null(strstr(body, "x_total 1\n"));
+    assert_true(waited < 5.0); /* the dribbler alone would hold it 9 s */
+    free(body);
+    pthread_join(th, NULL);
+
+    /* and stopping does not wait for a dribbling client */
+    d.seconds = 9;
+    assert_int_equal(pthread_create(&th, NULL, dribble, &d), 0);
+    usleep(300000);
+    t0 = now_s();
+    edr_metrics_destroy(m);
+    double stop = now_s() - t0;
+    fprintf(stderr, "stopped in %.2f s while a client dribbled\n", stop);
+    assert_true(stop < 5.0);
+    pthread_join(th, NULL);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN); /* the dribbler writes to a connection the server gave up */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dribbling_client),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
