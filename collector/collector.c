@@ -212,9 +212,10 @@ static int flush_dlq(edr_collector_t *c)
 {
     if (!c->dlq_unflushed)
         return 0;
-    while (rd_kafka_flush(c->dlq, 1000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        edr_log_warn("dead-letter topic: %d messages not yet delivered, retrying",
-                     rd_kafka_outq_len(c->dlq));
+    for (int waited = 1; rd_kafka_flush(c->dlq, 1000) != RD_KAFKA_RESP_ERR_NO_ERROR; waited++) {
+        if (waited % 10 == 0)
+            edr_log_warn("dead-letter topic: %d messages not yet delivered after %d s, waiting",
+                         rd_kafka_outq_len(c->dlq), waited);
         if (c->fatal || (c->stop && *c->stop))
             return -1; /* nothing committed: they are read and sent again */
     }
@@ -455,6 +456,13 @@ static void dl_failed(edr_collector_t *c, const dl_ref_t *r, rd_kafka_resp_err_t
     c->dl_retries++;
     edr_log_warn("partition %d offset %lld: dead letter not delivered (%s): reading it again",
                  r->partition, (long long)r->offset, rd_kafka_err2str(e));
+    char why[256];
+    if (rd_kafka_fatal_error(c->dlq, why, sizeof(why))) {
+        /* this producer takes nothing more: stop, nothing committed past
+         * the frame; a restart makes a new producer */
+        edr_log_error("dead-letter producer: fatal error: %s", why);
+        c->fatal = 1;
+    }
     if (!pt->dl_retry || r->offset + 1 < pt->dl_retry)
         pt->dl_retry = r->offset + 1;
 }
