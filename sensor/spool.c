@@ -477,21 +477,37 @@ int edr_spool_read(edr_spool_t *sp, edr_spool_pos_t *pos, const uint8_t **frame,
             next->off = pos->off + (uint64_t)fl;
             return 1;
         }
-        /* corrupt in the middle (disk damage): the rest of this segment is lost */
-        edr_log_error("spool: corrupt frame in segment %" PRIu64 " at %" PRIu64
-                      ", skipping the rest of it",
-                      pos->seg, pos->off);
-        sp->st.dropped_frames++;
-        if (sp->on_drop)
-            sp->on_drop(sp->ud, NULL, 0, "corrupt");
-        if (idx + 1 >= sp->n_segs) {
-            /* last segment: cut it so appends stay aligned */
-            if (ftruncate(sp->tail_fd, (off_t)pos->off) == 0) {
-                sp->bytes -= s->size - pos->off;
-                s->size = pos->off;
-            }
-            return 0;
+        /* corrupt in the middle (disk damage): the rest of this segment is
+         * lost. The frames counted past this point go, each counted as a
+         * drop (at least one: frames after a damage found at open were never
+         * counted), and the segment ends here from now on, so that reading
+         * it again (a replay after an outage starts over) counts nothing twice. */
+        uint64_t before = 0;
+        for (uint64_t off = 0; off < pos->off;) {
+            long l = read_frame(sp, sp->read_fd, off, pos->off);
+            if (l <= 0)
+                break;
+            off += (uint64_t)l;
+            before++;
         }
+        uint64_t lost = s->frames > before ? s->frames - before : 0;
+        edr_log_error("spool: corrupt frame in segment %" PRIu64 " at %" PRIu64
+                      ", skipping the rest of it (%" PRIu64 " frames counted there)",
+                      pos->seg, pos->off, lost);
+        s->frames = before;
+        sp->frames = sp->frames > lost ? sp->frames - lost : 0;
+        for (uint64_t i = 0; i < (lost ? lost : 1); i++) {
+            sp->st.dropped_frames++;
+            if (sp->on_drop)
+                sp->on_drop(sp->ud, NULL, 0, "corrupt");
+        }
+        /* the last segment is cut on disk too, so that appends stay aligned */
+        if (idx + 1 < sp->n_segs || ftruncate(sp->tail_fd, (off_t)pos->off) == 0) {
+            sp->bytes -= s->size - pos->off;
+            s->size = pos->off;
+        }
+        if (idx + 1 >= sp->n_segs)
+            return 0;
         pos->seg++;
         pos->off = 0;
     }
