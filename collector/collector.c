@@ -434,19 +434,10 @@ typedef struct {
     const char *reason; /* static: a verdict's reason */
 } dl_ref_t;
 
-/* Refusals that sending the same message again would meet again. */
-static int dl_refused_for_good(rd_kafka_resp_err_t e)
-{
-    return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
-           e == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE || e == RD_KAFKA_RESP_ERR_INVALID_RECORD ||
-           e == RD_KAFKA_RESP_ERR_INVALID_MSG || e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
-           e == RD_KAFKA_RESP_ERR__INVALID_ARG;
-}
-
 static void dl_failed(edr_collector_t *c, const dl_ref_t *r, rd_kafka_resp_err_t e)
 {
     part_t *pt = &c->parts[r->partition];
-    if (dl_refused_for_good(e)) {
+    if (edr_kafka_refused_for_good(e)) {
         c->dl_lost++;
         edr_log_error("partition %d offset %lld: the dead-letter topic refused the frame (%s): "
                       "it is not kept anywhere",

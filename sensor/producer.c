@@ -117,13 +117,6 @@ static void advance_ring(edr__producer_t *p)
     }
 }
 
-/* Refusals that sending the same frame again would meet again. */
-static int refused_for_good(rd_kafka_resp_err_t e)
-{
-    return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
-           e == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE || e == RD_KAFKA_RESP_ERR_INVALID_RECORD;
-}
-
 static void drop_refused(edr__producer_t *p, rd_kafka_resp_err_t e, size_t len, uint64_t events)
 {
     edr_log_error("kafka refused a frame of %zu bytes (%" PRIu64 " events) for good: %s; "
@@ -142,7 +135,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         uint64_t id = (uint64_t)(op >> 1);
         if (id < p->ring_base || id >= p->ring_next)
             return; /* from before a reset: the frame is still in the spool */
-        if (m->err && refused_for_good(m->err)) {
+        if (m->err && edr_kafka_refused_for_good(m->err)) {
             drop_refused(p, m->err, m->len, p->ring[id % RING_CAP].events);
             p->ring[id % RING_CAP].acked = 1; /* gone from the spool with the others */
             advance_ring(p);
@@ -160,7 +153,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         advance_ring(p);
         return;
     }
-    if (m->err && refused_for_good(m->err)) {
+    if (m->err && edr_kafka_refused_for_good(m->err)) {
         drop_refused(p, m->err, m->len, events_of(op));
         return;
     }
@@ -289,7 +282,7 @@ int edr__producer_send(edr__producer_t *p, const uint8_t *key, const uint8_t *fr
         p->rk, RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_KEY(key, EDR_ID_LEN),
         RD_KAFKA_V_VALUE((void *)frame, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_OPAQUE((void *)op), RD_KAFKA_V_END);
-    if (e && refused_for_good(e)) { /* larger than message.max.bytes */
+    if (e && edr_kafka_refused_for_good(e)) { /* larger than message.max.bytes */
         drop_refused(p, e, len, n_events);
         return 0;
     }
@@ -355,7 +348,7 @@ static void replay_fill(edr__producer_t *p, uint64_t now)
             p->rk, RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_KEY(key, EDR_ID_LEN),
             RD_KAFKA_V_VALUE((void *)fr, fl), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_OPAQUE((void *)op), RD_KAFKA_V_END);
-        if (e && refused_for_good(e)) {
+        if (e && edr_kafka_refused_for_good(e)) {
             drop_refused(p, e, fl, events);
             s->acked = 1;
             p->ring_next++;

@@ -88,6 +88,12 @@ static rd_kafka_t *client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char 
     return rk;
 }
 
+int edr_kafka_refused_for_good(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+           e == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE || e == RD_KAFKA_RESP_ERR_INVALID_RECORD;
+}
+
 rd_kafka_t *edr_kafka_producer_new(const edr_config_t *cfg, const char *bootstraps,
                                    rd_kafka_conf_t *conf, char *err, size_t errlen)
 {

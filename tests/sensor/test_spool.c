@@ -159,6 +159,20 @@ static void test_ack_reopen_torn_tail(void **state)
     edr_frame_ctx_destroy(d.dec);
 }
 
+/* Flips a byte inside the first frame of the spool's first segment. */
+static void flip_first_frame(const char *sd)
+{
+    char seg[4300];
+    snprintf(seg, sizeof(seg), "%s/%016" PRIx64 ".seg", sd, (uint64_t)1);
+    FILE *f = fopen(seg, "r+b");
+    assert_non_null(f);
+    fseek(f, 100, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, 100, SEEK_SET);
+    fputc(c ^ 0xff, f);
+    fclose(f);
+}
+
 static void test_corrupt_middle_skipped(void **state)
 {
     (void)state;
@@ -171,16 +185,7 @@ static void test_corrupt_middle_skipped(void **state)
     assert_non_null(sp);
     append_frames(sp, 1, 200);
     edr_spool_close(sp);
-    /* flip a payload byte in the first segment */
-    char seg[4300];
-    snprintf(seg, sizeof(seg), "%s/%016" PRIx64 ".seg", sd, (uint64_t)1);
-    FILE *f = fopen(seg, "r+b");
-    assert_non_null(f);
-    fseek(f, 100, SEEK_SET);
-    int c = fgetc(f);
-    fseek(f, 100, SEEK_SET);
-    fputc(c ^ 0xff, f);
-    fclose(f);
+    flip_first_frame(sd);
     sp = edr_spool_open(sd, 1 << 20, 0, on_drop, &d, err, sizeof(err));
     assert_non_null(sp);
     uint64_t first, last;
@@ -212,15 +217,7 @@ static void test_corrupt_while_open(void **state)
     edr_spool_stats_t st;
     edr_spool_get_stats(sp, &st);
     assert_int_equal(st.frames, 200);
-    char seg[4300];
-    snprintf(seg, sizeof(seg), "%s/%016" PRIx64 ".seg", sd, (uint64_t)1);
-    FILE *f = fopen(seg, "r+b");
-    assert_non_null(f);
-    fseek(f, 100, SEEK_SET); /* inside the first frame */
-    int c = fgetc(f);
-    fseek(f, 100, SEEK_SET);
-    fputc(c ^ 0xff, f);
-    fclose(f);
+    flip_first_frame(sd);
     uint64_t first, last;
     uint64_t n = read_all(sp, d.dec, &first, &last);
     assert_int_equal(last, 200);

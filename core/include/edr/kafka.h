@@ -48,6 +48,13 @@ const char *edr_kafka_bootstraps(const edr_config_t *cfg, edr_kafka_cluster_t **
 rd_kafka_conf_t *edr_kafka_conf_new(const edr_config_t *cfg, const char *bootstraps, char *err,
                                     size_t errlen);
 
+/* 1 when Kafka refused a message in a way that sending it again would meet
+ * again (larger than the broker, topic or client takes; an invalid record):
+ * the message is to be counted as lost, not retried. A refusal that a
+ * change of configuration can lift (authorization, unknown topic) is not
+ * one of them: retried, it stalls loudly until fixed instead of losing data. */
+int edr_kafka_refused_for_good(rd_kafka_resp_err_t e);
+
 /* Idempotent producer with acks=all. Takes ownership of conf on success
  * (conf may be NULL: built from cfg). On error returns NULL and fills err. */
 rd_kafka_t *edr_kafka_producer_new(const edr_config_t *cfg, const char *bootstraps,
