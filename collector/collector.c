@@ -55,6 +55,8 @@ typedef struct part {
     uint64_t pend_batches, pend_events; /* added since the last commit; counted once committed */
     int64_t dl_retry; /* 1 + the lowest offset whose dead letter must be sent again; 0: none */
     double resume_at;
+    double seek_at;  /* when the pending seek was asked for (or last asked again) */
+    double gap_at;   /* when the log's start was last asked for while seeking */
     edr_store_writer_t *w;
 } part_t;
 
@@ -92,6 +94,7 @@ struct edr_collector {
         commit_errors, store_writes, store_writes_saved;
     uint64_t dl_retries; /* dead letters Kafka did not take, to be sent again */
     uint64_t dl_lost;    /* dead letters Kafka refused for good (logged, frame not kept) */
+    uint64_t gap;        /* messages gone from the log before they were stored (retention) */
     struct {
         const char *reason;
         uint64_t n;
@@ -223,18 +226,64 @@ static int flush_dlq(edr_collector_t *c)
     return 0;
 }
 
+/* Asks the consumer to fetch partition p from its next offset again. Until
+ * that offset arrives, the partition's messages are ignored; one that does
+ * not come (the seek failed, or was lost in the consumer) is asked for again
+ * by skip_seek() every few seconds. */
 static void seek_part(edr_collector_t *c, int p)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, c->topic, p)->offset = c->parts[p].next;
     rd_kafka_error_t *e = rd_kafka_seek_partitions(c->cons, l, 5000);
     if (e) {
-        edr_log_warn("seek partition %d to %lld: %s", p, (long long)c->parts[p].next,
-                     rd_kafka_error_string(e));
+        edr_log_warn("seek partition %d to %lld: %s (asked again in a few seconds)", p,
+                     (long long)c->parts[p].next, rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
+    } else if (l->elems[0].err) {
+        edr_log_warn("seek partition %d to %lld: %s (asked again in a few seconds)", p,
+                     (long long)c->parts[p].next, rd_kafka_err2str(l->elems[0].err));
     }
     rd_kafka_topic_partition_list_destroy(l);
     c->parts[p].seek = 1;
+    c->parts[p].seek_at = now_s();
+}
+
+/* Offsets next..to-1 of partition p are gone from the topic: counted as
+ * lost, said, and next moves to `to`. */
+static void note_gap(edr_collector_t *c, int p, int64_t to)
+{
+    part_t *pt = &c->parts[p];
+    c->gap += (uint64_t)(to - pt->next);
+    edr_log_error("partition %d: offsets %lld..%lld are no longer in %s (deleted by the topic's "
+                  "retention before they were stored): %lld batches lost",
+                  p, (long long)pt->next, (long long)to - 1, c->topic, (long long)(to - pt->next));
+    pt->next = to;
+}
+
+/* Partition p is seeking its next offset and a later one arrived (offset
+ * `seen`). Usually a message fetched before the seek, to be ignored. But
+ * when the topic's retention deleted `next` before it was stored, the
+ * consumer restarts at the log's start and `next` never comes: the messages
+ * in between are lost, counted and said, and consumption goes on from the
+ * start. A seek that never took effect is asked for again. Called at most
+ * once a second per partition (a query to the partition's leader). */
+static void skip_seek(edr_collector_t *c, int p, int64_t seen, double now)
+{
+    part_t *pt = &c->parts[p];
+    if (now - pt->gap_at < 1.0)
+        return;
+    pt->gap_at = now;
+    int64_t lo = -1, hi = -1;
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(c->cons, c->topic, p, &lo, &hi, 1000);
+    if (!e && lo > pt->next && seen >= lo) {
+        note_gap(c, p, lo);
+        if (seen != pt->next)
+            seek_part(c, p);
+    } else if (now - pt->seek_at >= 5.0) {
+        edr_log_warn("partition %d: offset %lld not fetched %.0f s after the seek; seeking again",
+                     p, (long long)pt->next, now - pt->seek_at);
+        seek_part(c, p);
+    }
 }
 
 static void pause_part(edr_collector_t *c, int p, int pause)
@@ -693,6 +742,7 @@ static void publish_metrics(edr_collector_t *c)
             (unsigned long long)c->dl[i].n);
     mcounter(&mt, "edr_collector_deadletter_retries_total", c->dl_retries);
     mcounter(&mt, "edr_collector_deadletter_lost_total", c->dl_lost);
+    mcounter(&mt, "edr_collector_log_gap_batches_total", c->gap);
     mcounter(&mt, "edr_collector_rate_limited_total", c->rate_limited);
     OUT("# TYPE edr_collector_paused gauge\nedr_collector_paused %d\n", c->bp_paused);
     mcounter(&mt, "edr_collector_pauses_total", c->pauses);
@@ -844,6 +894,7 @@ void edr_collector_stats(const edr_collector_t *c, edr_collector_stats_t *st)
     st->deadletters = c->deadletters;
     st->deadletter_retries = c->dl_retries;
     st->deadletter_lost = c->dl_lost;
+    st->gap = c->gap;
     st->commits = c->commits;
     st->store_writes = c->store_writes;
     st->store_writes_saved = c->store_writes_saved;
@@ -869,6 +920,8 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
                 part_t *pt = &c->parts[m->partition];
                 c->last_msg = now;
                 int take = pt->owned && pt->w && !pt->paused && !pt->broken && !c->bp_paused;
+                if (take && pt->seek && m->offset > pt->next)
+                    skip_seek(c, m->partition, m->offset, now);
                 if (take && pt->seek) {
                     if (m->offset == pt->next)
                         pt->seek = 0;
@@ -876,11 +929,10 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
                         take = 0;
                 }
                 if (take && m->offset > pt->next)
-                    /* the topic is neither compacted nor transactional: a gap
-                     * should not happen; said so that a missing batch can be
-                     * traced to it */
-                    edr_log_warn("partition %d: offset %lld arrived while %lld was next",
-                                 m->partition, (long long)m->offset, (long long)pt->next);
+                    /* the topic is neither compacted nor transactional: the
+                     * messages before this one were deleted (resuming at a
+                     * stored offset the topic no longer has) */
+                    note_gap(c, m->partition, m->offset);
                 if (take && m->offset >= pt->next)
                     handle(c, m);
                 else
@@ -924,11 +976,12 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
     commit_all(c);
     c->cpu += thread_cpu() - cpu0;
     edr_log_info("stopping: stored %llu events in %llu batches, %llu duplicates skipped, %llu "
-                 "dead letters (%llu refused by the dead-letter topic, not kept); consuming "
-                 "thread %.2f s CPU (%.0f events per CPU-second)",
+                 "dead letters (%llu refused by the dead-letter topic, not kept), %llu batches "
+                 "deleted from the topic before they were stored; consuming thread %.2f s CPU "
+                 "(%.0f events per CPU-second)",
                  (unsigned long long)c->events, (unsigned long long)c->batches,
                  (unsigned long long)c->duplicates, (unsigned long long)c->deadletters,
-                 (unsigned long long)c->dl_lost, c->cpu,
+                 (unsigned long long)c->dl_lost, (unsigned long long)c->gap, c->cpu,
                  c->cpu > 0 ? (double)c->events / c->cpu : 0.0);
     return c->fatal ? 1 : 0;
 }

@@ -1,0 +1,144 @@
+/* The topic's retention deletes batches while the collector is paused (free disk space below
+ * collector.min_free_disk): on resuming, the offset it seeks is gone. It says so, counts the
+ * batches lost, and stores everything the topic still holds, each batch once. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "collector_test_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+
+#define HOSTS      4
+#define EVENTS     250
+#define FIRST      4          /* rounds stored before the pause */
+#define LEFT_MB    40         /* free space the ballast leaves: below MIN_FREE */
+#define MIN_FREE   "64MiB"
+#define MAX_FLOOD  4000       /* rounds; the embedded broker keeps ~5 MB a partition */
+
+static harness_t h;
+static pid_t pid = -1;
+static int mounted, passed;
+static char col_log[96], ballast[256];
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (ballast[0]) unlink(ballast);
+    if (pid > 0 && cu_running(pid)) cu_stop(pid, 10);
+    pid = -1;
+    if (mounted) umount2(h.store, MNT_DETACH);
+    mounted = 0;
+    cu_teardown(&h, -1, passed, col_log);
+    return 0;
+}
+
+static void write_ballast(const char *path, size_t mb)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    static char buf[1 << 20];
+    memset(buf, 0x5a, sizeof(buf));
+    for (size_t i = 0; i < mb; i++) assert_int_equal(write(fd, buf, sizeof(buf)), sizeof(buf));
+    close(fd);
+}
+
+static void watermarks(int64_t *lo, int64_t *hi)
+{
+    assert_int_equal(rd_kafka_query_watermark_offsets(h.prod, h.topic, 0, lo, hi, 5000), 0);
+}
+
+static void test_retention_gap(void **state)
+{
+    (void)state;
+    h_start(&h, 1, 1, HOSTS);
+    cu_log_new(col_log, "0409");
+    if (mount("tmpfs", h.store, "tmpfs", MS_NOSUID | MS_NODEV, "size=256m,mode=0700") != 0) {
+        fprintf(stderr, "skipped: cannot mount a tmpfs on %s (%s); needs root and mount rights\n",
+                h.store, strerror(errno));
+        passed = 1;
+        skip();
+    }
+    mounted = 1;
+    const char *sets[] = {"collector.min_free_disk=" MIN_FREE,
+                          "collector.metrics_listen=127.0.0.1:0", NULL};
+    pid = cu_collector(&h, h.store, NULL, 0, sets, col_log);
+    int port = cu_metrics_port(col_log, 20);
+    assert_true(port > 0);
+    h_produce(&h, FIRST, EVENTS);
+    assert_int_equal(rd_kafka_flush(h.prod, 10000), 0);
+    assert_true(cu_wait_blocks(h.store, FIRST * HOSTS, 30) >= 0);
+    int64_t stored_next = FIRST * HOSTS; /* offsets 0..15 are stored */
+
+    /* the disk fills: the collector pauses */
+    snprintf(ballast, sizeof(ballast), "%s/ballast", h.store);
+    struct statvfs sv;
+    assert_int_equal(statvfs(h.store, &sv), 0);
+    uint64_t fr = (uint64_t)sv.f_bavail * sv.f_frsize;
+    assert_true(fr > (LEFT_MB + 1) << 20);
+    write_ballast(ballast, (size_t)(fr >> 20) - LEFT_MB);
+    assert_true(cu_log_wait(col_log, "pausing consumption", 10) >= 0);
+
+    /* meanwhile the topic's retention deletes what the collector would read next */
+    int64_t lo = 0, hi = 0;
+    uint32_t rounds = 0;
+    while (rounds < MAX_FLOOD) {
+        h_produce(&h, 50, EVENTS);
+        rounds += 50;
+        assert_int_equal(rd_kafka_flush(h.prod, 10000), 0);
+        watermarks(&lo, &hi);
+        if (lo > stored_next + 10) break;
+    }
+    fprintf(stderr, "flooded %u rounds: the topic now holds offsets %lld..%lld\n", rounds,
+            (long long)lo, (long long)hi - 1);
+    assert_true(lo > stored_next);
+    assert_int_equal(cu_stored_blocks(h.store), (uint64_t)stored_next);
+
+    /* space comes back: the collector resumes, finds its offset gone, and goes on */
+    assert_int_equal(unlink(ballast), 0);
+    ballast[0] = 0;
+    assert_true(cu_log_wait(col_log, "resuming consumption", 10) >= 0);
+    uint64_t want = (uint64_t)stored_next + (uint64_t)(hi - lo);
+    double w = cu_wait_blocks(h.store, want, 60);
+    if (w < 0)
+        fail_msg("%llu of the %llu batches the topic still holds stored after 60 s (stalled)",
+                 (unsigned long long)cu_stored_blocks(h.store) - (uint64_t)stored_next,
+                 (unsigned long long)(hi - lo));
+    fprintf(stderr, "caught up %.1f s after the space came back\n", w);
+
+    /* it says what was lost, in its log and its metrics */
+    char needle[160];
+    snprintf(needle, sizeof(needle), "partition 0: offsets %lld..%lld are no longer in",
+             (long long)stored_next, (long long)lo - 1);
+    assert_int_equal(cu_log_count(col_log, needle), 1);
+    usleep(1200000);
+    char *m = cu_metrics_get(port);
+    assert_non_null(m);
+    double v = -1;
+    assert_int_equal(cu_metric(m, "edr_collector_log_gap_batches_total", &v), 0);
+    assert_true(v == (double)(lo - stored_next));
+    assert_int_equal(cu_metric(m, "edr_collector_batches_total", &v), 0);
+    assert_true(v == (double)want);
+    free(m);
+    assert_int_equal(cu_stop(pid, 30), 0);
+    pid = -1;
+    uint64_t batches, dups;
+    cu_stop_summary(col_log, &batches, &dups);
+    assert_int_equal(batches, want);
+    assert_int_equal(dups, 0);
+    assert_int_equal(cu_stored_blocks(h.store), want); /* nothing twice */
+    passed = 1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_retention_gap, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
