@@ -86,6 +86,11 @@ struct edr__producer {
     edr_spool_pos_t cursor;
     edr__producer_stats_t st;
     uint64_t events_acked;
+
+    int fatal;          /* the client is in a fatal state: replaced by remake() */
+    uint64_t remake_at; /* next attempt to replace it */
+    edr__producer_remake_fn remake;
+    void *remake_ud;
 };
 
 static uint64_t events_of(uintptr_t op)
@@ -182,6 +187,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         edr_log_error("kafka producer: fatal error: %s", reason);
         p->outage = 1;
         p->outage_why = "fatal producer error";
+        p->fatal = 1;
     }
 }
 
@@ -197,6 +203,40 @@ void edr__producer_conf(edr__producer_t *p, rd_kafka_conf_t *conf)
 void edr__producer_attach(edr__producer_t *p, rd_kafka_t *rk)
 {
     p->rk = rk;
+}
+
+void edr__producer_set_remake(edr__producer_t *p, edr__producer_remake_fn fn, void *ud)
+{
+    p->remake = fn;
+    p->remake_at = 0;
+    p->remake_ud = ud;
+}
+
+/* A client in a fatal state (an idempotent producer fenced, or refused a
+ * producer id) never sends again: everything it held is in the spool (the
+ * outage handling ran first), so it is replaced by a new client, with a new
+ * producer id, which replays the spool. Tried again every 5 s until it
+ * works. Without a remake function the frames stay in the spool. */
+static void replace_fatal(edr__producer_t *p, uint64_t now)
+{
+    if (!p->remake || now < p->remake_at)
+        return;
+    char err[512] = "";
+    rd_kafka_t *n = p->remake(p->remake_ud, err, sizeof(err));
+    if (!n) {
+        edr_log_error("kafka producer: cannot replace the failed client: %s (again in 5 s; "
+                      "frames are spooled meanwhile)",
+                      err);
+        p->remake_at = now + 5000000000ull;
+        return;
+    }
+    rd_kafka_destroy(p->rk);
+    p->rk = n;
+    p->fatal = 0;
+    p->st.producer_restarts++;
+    p->retry_at = now; /* replay at once */
+    edr_log_warn("kafka producer: the client in a fatal state was replaced by a new one; "
+                 "replaying the spool");
 }
 
 edr__producer_t *edr__producer_new(const char *topic, edr_spool_t *spool, uint64_t spool_after_ns,
@@ -375,7 +415,9 @@ void edr__producer_tick(edr__producer_t *p, uint64_t now)
         enter_outage(p, "no acknowledgement");
     if (p->n_failed)
         flush_failed(p);
-    if (p->spooling && now >= p->retry_at)
+    if (p->fatal)
+        replace_fatal(p, now);
+    if (p->spooling && !p->fatal && now >= p->retry_at)
         replay_fill(p, now);
     edr_spool_tick(p->spool, now);
 }

@@ -48,6 +48,7 @@ struct edr_sensor {
     uint64_t null_bytes;
     FILE *out;
     edr_kafka_cluster_t *embedded;
+    char boot[1024]; /* bootstrap servers the producer was made with */
     edr_spool_t *spool;
     edr__producer_t *prod;
 
@@ -65,6 +66,18 @@ struct edr_sensor {
 };
 
 /* ---- output ---- */
+
+/* The Kafka client of the producer, from the current configuration: at
+ * start, and to replace one in a fatal state. */
+static rd_kafka_t *make_producer(void *ud, char *err, size_t errlen)
+{
+    edr_sensor_t *s = ud;
+    rd_kafka_conf_t *conf = edr_kafka_conf_new(s->cfg, s->boot, err, errlen);
+    if (!conf)
+        return NULL;
+    edr__producer_conf(s->prod, conf);
+    return edr_kafka_producer_new(s->cfg, s->boot, conf, err, errlen);
+}
 
 static int ship_jsonl(void *ud, Edr__V1__EventBatch *b)
 {
@@ -495,14 +508,15 @@ edr_sensor_t *edr_sensor_new(edr_config_t *cfg, const edr_sensor_opts_t *opts, c
             snprintf(err, errlen, "out of memory");
             goto fail;
         }
-        rd_kafka_conf_t *conf = edr_kafka_conf_new(cfg, boot, err, errlen);
-        if (!conf)
+        if (snprintf(s->boot, sizeof(s->boot), "%s", boot) >= (int)sizeof(s->boot)) {
+            snprintf(err, errlen, "kafka.brokers: longer than %zu bytes", sizeof(s->boot) - 1);
             goto fail;
-        edr__producer_conf(s->prod, conf);
-        rd_kafka_t *rk = edr_kafka_producer_new(cfg, boot, conf, err, errlen);
+        }
+        rd_kafka_t *rk = make_producer(s, err, errlen);
         if (!rk)
             goto fail;
         edr__producer_attach(s->prod, rk);
+        edr__producer_set_remake(s->prod, make_producer, s);
     }
 
     if (uv_loop_init(&s->loop) != 0) {

@@ -119,6 +119,7 @@ typedef struct {
     uint64_t frames_replay_acked;
     uint64_t frames_spooled;
     uint64_t outages;
+    uint64_t producer_restarts; /* clients replaced after a fatal error */
     int spooling;        /* 1 while frames go to the spool */
     uint64_t outq;       /* frames inside librdkafka */
 } edr__producer_stats_t;
@@ -130,6 +131,10 @@ edr__producer_t *edr__producer_new(const char *topic, edr_spool_t *spool, uint64
                                    edr__drops_t *drops, edr_frame_ctx_t *count_ctx);
 void edr__producer_conf(edr__producer_t *p, rd_kafka_conf_t *conf);
 void edr__producer_attach(edr__producer_t *p, rd_kafka_t *rk);
+/* Makes a new client (edr__producer_conf() applied), or NULL with err
+ * filled: called to replace a client in a fatal state. */
+typedef rd_kafka_t *(*edr__producer_remake_fn)(void *ud, char *err, size_t errlen);
+void edr__producer_set_remake(edr__producer_t *p, edr__producer_remake_fn fn, void *ud);
 /* Sends one frame keyed by key (16 bytes); spools it when Kafka is unreachable.
  * 0, or a negative edr_err_t when the frame was lost (counted). */
 int edr__producer_send(edr__producer_t *p, const uint8_t *key, const uint8_t *frame, size_t len,

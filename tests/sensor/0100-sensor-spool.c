@@ -428,6 +428,8 @@ static void test_refused_frames_counted(void **state)
     assert_int_equal(rc, 0);
     assert_true(log_has(r.log, "kafka refused a frame"));
     assert_false(log_has(r.log, "spooling frames to disk"));
+    if (!log_has(r.log, " 20000 dropped"))
+        st_dump_log(r.log);
     assert_true(log_has(r.log, " 20000 dropped")); /* every event, counted */
     tally_t t = {0};
     st_consume(r.cfg, edr_kafka_cluster_bootstraps(r.cl), on_batch, &t, 2.0, 30);
@@ -435,6 +437,40 @@ static void test_refused_frames_counted(void **state)
             t.events, t.health);
     assert_int_equal(t.events, 0);
     assert_true(t.health > 0); /* the frames behind the refused ones went out */
+    tally_free(&t);
+    run_end(&r);
+}
+
+/* The idempotent producer is refused a producer id (cluster authorization
+ * failed: a fatal error in librdkafka, after which the client never sends
+ * again): the sensor replaces the client and every event arrives, in order. */
+static void test_fatal_producer_replaced(void **state)
+{
+    (void)state;
+    run_t r;
+    run_begin(&r);
+    /* InitProducerId is Kafka API key 22 */
+    rd_kafka_mock_push_request_errors(edr_kafka_cluster_mock(r.cl), 22, 1,
+                                      RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED);
+    const char *args[] = {"--source=synth", "--hosts=2", "--rate=20000", "--max-events=20000",
+                          r.state_arg, r.brokers, "--set", "sensor.batch_events=500", "--set",
+                          "sensor.shutdown_timeout=30s", "--set", "log.level=info", NULL};
+    pid_t pid = st_spawn_sensor(args, r.log);
+    assert_true(pid > 0);
+    int rc = st_wait(pid, 60);
+    if (rc)
+        st_dump_log(r.log);
+    assert_int_equal(rc, 0);
+    assert_true(log_has(r.log, "kafka producer: fatal error"));
+    assert_true(log_has(r.log, "was replaced by a new one"));
+    tally_t t = {.want_events = 20000};
+    assert_int_equal(st_consume(r.cfg, edr_kafka_cluster_bootstraps(r.cl), on_batch, &t, 1.5, 30),
+                     0);
+    fprintf(stderr, "fatal producer: %" PRIu64 " events delivered, %" PRIu64
+                    " duplicate frames\n",
+            t.events, t.dups);
+    assert_int_equal(t.events, 20000);
+    assert_int_equal(t.order_errors, 0);
     tally_free(&t);
     run_end(&r);
 }
@@ -448,6 +484,7 @@ int main(void)
         cmocka_unit_test_teardown(test_kill9_while_spooling, st_cleanup),
         cmocka_unit_test_teardown(test_overflow_counted, st_cleanup),
         cmocka_unit_test_teardown(test_refused_frames_counted, st_cleanup),
+        cmocka_unit_test_teardown(test_fatal_producer_replaced, st_cleanup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
