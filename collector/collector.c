@@ -47,7 +47,7 @@
  */
 typedef struct part {
     int owned;
-    int paused; /* by rate limit */
+    int paused; /* by the rate limit, or after memory ran out */
     int seek;
     int broken; /* shard write failed; re-opened by the health check */
     int64_t next;
@@ -95,6 +95,7 @@ struct edr_collector {
     uint64_t dl_retries; /* dead letters Kafka did not take, to be sent again */
     uint64_t dl_lost;    /* dead letters Kafka refused for good (logged, frame not kept) */
     uint64_t gap;        /* messages gone from the log before they were stored (retention) */
+    uint64_t nomem;      /* batches read again after memory ran out decoding them */
     struct {
         const char *reason;
         uint64_t n;
@@ -559,6 +560,15 @@ static void dead_letter(edr_collector_t *c, const rd_kafka_message_t *m,
                  (long long)m->offset, v->reason, v->detail);
 }
 
+/* Pauses partition p until `until` (monotonic seconds); the health check
+ * resumes it, fetching again from its next offset. */
+static void hold_part(edr_collector_t *c, int p, double until)
+{
+    c->parts[p].paused = 1;
+    c->parts[p].resume_at = until;
+    pause_part(c, p, 1);
+}
+
 /* Handles one telemetry message: returns 0 when handled (next advanced),
  * 1 when the partition was rate limited (message to be fetched again). */
 static int handle(edr_collector_t *c, const rd_kafka_message_t *m)
@@ -569,6 +579,15 @@ static int handle(edr_collector_t *c, const rd_kafka_message_t *m)
     edr_collector_verdict_t v;
     if (edr_collector_check(c->fctx, m->key, m->key_len, m->payload, m->len, wall_ns(),
                             c->max_ahead_ns, &b, &v)) {
+        if (v.err == EDR_ENOMEM) {
+            /* not the frame's fault: it is read again in a second */
+            c->nomem++;
+            edr_log_error("partition %d offset %lld: out of memory decoding the batch; "
+                          "reading it again in 1 s",
+                          p, (long long)m->offset);
+            hold_part(c, p, now_s() + 1.0);
+            return 1;
+        }
         dead_letter(c, m, &v);
         pt->next = m->offset + 1;
         return 0;
@@ -586,9 +605,7 @@ static int handle(edr_collector_t *c, const rd_kafka_message_t *m)
             if (hr->tokens < need && hr->tokens < c->host_rate) {
                 c->rate_limited++;
                 double wait = (need < c->host_rate ? need : c->host_rate) - hr->tokens;
-                pt->paused = 1;
-                pt->resume_at = now + wait / c->host_rate;
-                pause_part(c, p, 1);
+                hold_part(c, p, now + wait / c->host_rate);
                 return 1;
             }
             hr->tokens -= need;
@@ -743,6 +760,7 @@ static void publish_metrics(edr_collector_t *c)
     mcounter(&mt, "edr_collector_deadletter_retries_total", c->dl_retries);
     mcounter(&mt, "edr_collector_deadletter_lost_total", c->dl_lost);
     mcounter(&mt, "edr_collector_log_gap_batches_total", c->gap);
+    mcounter(&mt, "edr_collector_nomem_retries_total", c->nomem);
     mcounter(&mt, "edr_collector_rate_limited_total", c->rate_limited);
     OUT("# TYPE edr_collector_paused gauge\nedr_collector_paused %d\n", c->bp_paused);
     mcounter(&mt, "edr_collector_pauses_total", c->pauses);
@@ -895,6 +913,7 @@ void edr_collector_stats(const edr_collector_t *c, edr_collector_stats_t *st)
     st->deadletter_retries = c->dl_retries;
     st->deadletter_lost = c->dl_lost;
     st->gap = c->gap;
+    st->nomem = c->nomem;
     st->commits = c->commits;
     st->store_writes = c->store_writes;
     st->store_writes_saved = c->store_writes_saved;
