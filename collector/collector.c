@@ -52,7 +52,7 @@ typedef struct part {
     int broken; /* shard write failed; re-opened by the health check */
     int64_t next;
     int64_t committed_next;
-    uint64_t pend_batches, pend_events; /* added since the last commit; counted once committed */
+    uint64_t pend_batches, pend_events, pend_dups; /* since the last commit; counted once committed */
     int64_t dl_retry; /* 1 + the lowest offset whose dead letter must be sent again; 0: none */
     double resume_at;
     double seek_at;  /* when the pending seek was asked for (or last asked again) */
@@ -327,7 +327,7 @@ static int commit_all(edr_collector_t *c)
             edr_store_writer_destroy(pt->w);
             pt->w = NULL;
             pt->broken = 1;
-            pt->pend_batches = pt->pend_events = 0; /* discarded: re-read and counted again */
+            pt->pend_batches = pt->pend_events = pt->pend_dups = 0; /* re-read, counted again */
             pause_part(c, p, 1);
             continue;
         }
@@ -337,7 +337,8 @@ static int commit_all(edr_collector_t *c)
         c->store_writes_saved += w1.writes_saved - w0.writes_saved;
         c->batches += pt->pend_batches;
         c->events += pt->pend_events;
-        pt->pend_batches = pt->pend_events = 0;
+        c->duplicates += pt->pend_dups;
+        pt->pend_batches = pt->pend_events = pt->pend_dups = 0;
         c->commits++;
         c->last_data_commit = now_s();
     }
@@ -623,7 +624,7 @@ static int handle(edr_collector_t *c, const rd_kafka_message_t *m)
                   b->sensor->host_id.data[1], b->sensor->host_id.data[2],
                   b->sensor->host_id.data[3], rc == 1 ? "is a duplicate" : "added");
     if (rc == 1)
-        c->duplicates++;
+        pt->pend_dups++;
     else {
         pt->pend_batches++;
         pt->pend_events += b->n_events;
