@@ -1,8 +1,14 @@
 /* Sensor health: drop counters from every stage and the periodic SensorHealth event. */
 #include "sensor_int.h"
 
+#include "edr/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 void edr__drops_add(edr__drops_t *d, const char *source, const char *reason, uint64_t n)
 {
@@ -109,4 +115,95 @@ void edr__health_emit(edr_emit_t *em, const edr__drops_t *d, const edr__health_t
     e->body_case = EDR__V1__EVENT__BODY_SENSOR_HEALTH;
     e->sensor_health = sh;
     edr_emit_end(em, e);
+}
+
+/* ---- drops no health event reported ---- */
+
+#define UNREPORTED "unreported-drops"
+
+static uint64_t reported_count(const edr__drops_t *r, const edr__drop_t *x)
+{
+    for (int i = 0; i < r->n; i++)
+        if (!strcmp(r->d[i].source, x->source) && !strcmp(r->d[i].reason, x->reason))
+            return r->d[i].count;
+    return 0;
+}
+
+uint64_t edr__drops_save_unreported(const edr__drops_t *d, const edr__drops_t *reported,
+                                    const char *dir)
+{
+    char p[4096], tmp[4200];
+    snprintf(p, sizeof(p), "%s/" UNREPORTED, dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", p);
+    FILE *f = NULL;
+    uint64_t total = 0;
+    for (int i = 0; i < d->n; i++) {
+        uint64_t was = reported_count(reported, &d->d[i]);
+        if (d->d[i].count <= was)
+            continue;
+        if (!f) {
+            int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+            if (fd < 0 || !(f = fdopen(fd, "w"))) {
+                if (fd >= 0)
+                    close(fd);
+                edr_log_error("%s: %s; drops counted after the last health event are only in "
+                              "this log",
+                              tmp, strerror(errno));
+                return 0;
+            }
+        }
+        fprintf(f, "%s %s %" PRIu64 "\n", d->d[i].source, d->d[i].reason, d->d[i].count - was);
+        total += d->d[i].count - was;
+    }
+    if (!f)
+        return 0;
+    int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, p) != 0) {
+        edr_log_error("%s: %s; drops counted after the last health event are only in this log", p,
+                      strerror(errno));
+        unlink(tmp);
+        return 0;
+    }
+    edr_log_warn("%" PRIu64 " drops were counted after the last health event: saved in %s, the "
+                 "next run's health events report them",
+                 total, p);
+    return total;
+}
+
+uint64_t edr__drops_carry(edr__drops_t *d, const char *dir)
+{
+    char p[4096], line[256];
+    snprintf(p, sizeof(p), "%s/" UNREPORTED, dir);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return 0;
+    uint64_t total = 0;
+    int lineno = 0;
+    while (fgets(line, sizeof(line), f)) {
+        char src[48], why[32];
+        uint64_t n;
+        lineno++;
+        if (sscanf(line, "%47s %31s %" SCNu64, src, why, &n) != 3) {
+            edr_log_warn("%s:%d: not a drop count; skipped", p, lineno);
+            continue;
+        }
+        edr__drops_add(d, src, why, n);
+        total += n;
+    }
+    fclose(f);
+    if (total)
+        edr_log_warn("%" PRIu64 " drops of an earlier run, counted after its last health event, "
+                     "are added to this run's counters",
+                     total);
+    return total;
+}
+
+void edr__drops_carried(const char *dir)
+{
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/" UNREPORTED, dir);
+    if (unlink(p) != 0 && errno != ENOENT)
+        edr_log_warn("%s: cannot remove: %s (its drops will be reported again)", p,
+                     strerror(errno));
 }

@@ -20,9 +20,12 @@
  *   new:  state dir (lock, seq), output (Kafka producer + spool, or JSON lines)
  *   run:  start the source (auto: ebpf, else fallback), drop capabilities,
  *         timers: batch age, Kafka service, health, control (limits, signals)
- *   stop: source stopped (pending events emitted), last health event, batch
- *         flushed; Kafka delivery continues for sensor.shutdown_timeout, then
- *         whatever is still in flight is purged into the spool (fsynced).
+ *   stop: source stopped (pending events emitted), batch flushed; Kafka
+ *         delivery continues for sensor.shutdown_timeout; then the last
+ *         health event (counting the drain's drops) in a batch of its own;
+ *         whatever is still in flight then is purged into the spool (fsynced).
+ *         Drops counted after that are saved in the state directory and
+ *         reported by the next run.
  */
 
 struct edr_sensor {
@@ -51,6 +54,7 @@ struct edr_sensor {
     char boot[1024]; /* bootstrap servers the producer was made with */
     edr_spool_t *spool;
     edr__producer_t *prod;
+    edr__drops_t reported; /* the counters the last health event carried */
 
     edr_source_t *src;
     const char *fidelity;
@@ -62,6 +66,7 @@ struct edr_sensor {
     int starting;         /* the source is starting (the loop may run inside) */
     const char *stop_pending; /* a stop asked while starting: served after */
     uint64_t drain_deadline;
+    int final_health; /* the last health event was emitted (after the drain) */
     int rc;
 };
 
@@ -237,6 +242,7 @@ static void emit_health(edr_sensor_t *s)
         edr_spool_get_stats(s->spool, &h.spool);
     }
     edr__health_emit(&s->em, &s->drops, &h);
+    s->reported = s->drops;
 }
 
 static void begin_stop(edr_sensor_t *s, const char *why)
@@ -253,7 +259,6 @@ static void begin_stop(edr_sensor_t *s, const char *why)
     edr_log_info("stopping (%s): flushing", why);
     if (s->src && s->src->ops->stop)
         s->src->ops->stop(s->src);
-    emit_health(s);
     edr__emit_flush(&s->em);
     s->stopping = 2;
     s->drain_deadline = edr__mono_ns() + edr_config_duration_ns(s->cfg, "sensor.shutdown_timeout");
@@ -319,7 +324,18 @@ static void on_control_timer(uv_timer_t *t)
     if (s->stopping == 2) {
         if (s->prod)
             edr__producer_tick(s->prod, now);
-        if (!s->prod || edr__producer_idle(s->prod) || now >= s->drain_deadline) {
+        int done = !s->prod || edr__producer_idle(s->prod) || now >= s->drain_deadline;
+        if (done && !s->final_health) {
+            /* The last health event goes out once everything else has been
+             * delivered (or the drain timed out), in a batch of its own: it
+             * counts what the drain dropped (e.g. a frame Kafka refused). */
+            s->final_health = 1;
+            emit_health(s);
+            edr__emit_flush(&s->em);
+            if (s->prod && now < s->drain_deadline)
+                return; /* delivered like the rest, or spooled at the deadline */
+        }
+        if (done) {
             if (s->prod && !edr__producer_idle(s->prod))
                 edr_log_warn("shutdown timeout: undelivered frames stay in the spool");
             finish(s);
@@ -616,7 +632,10 @@ int edr_sensor_run(edr_sensor_t *s)
     uint64_t hi = edr_config_duration_ns(s->cfg, "sensor.health_interval") / 1000000;
     uv_timer_start(&s->t_health, on_health_timer, hi, hi);
     uv_timer_start(&s->t_control, on_control_timer, 20, 20);
+    uint64_t carried = edr__drops_carry(&s->drops, edr__state_dir(s->state));
     emit_health(s); /* says the fidelity at once */
+    if (carried && edr__emit_flush(&s->em) == 0)
+        edr__drops_carried(edr__state_dir(s->state));
     if (s->stop_pending)
         begin_stop(s, s->stop_pending);
     uv_run(&s->loop, UV_RUN_DEFAULT);
@@ -625,6 +644,7 @@ int edr_sensor_run(edr_sensor_t *s)
     edr_log_info("stopped: %" PRIu64 " events in %" PRIu64 " batches, %" PRIu64
                  " frames acknowledged, %" PRIu64 " spooled, %" PRIu64 " dropped",
                  st.events, st.batches, st.frames_acked, st.frames_spooled, st.drops);
+    edr__drops_save_unreported(&s->drops, &s->reported, edr__state_dir(s->state));
     return s->rc;
 }
 

@@ -26,6 +26,7 @@ typedef struct edr__state edr__state_t;
  * holds it; skipped when no_lock) and reads the persisted sequence. NULL and
  * err on failure. */
 edr__state_t *edr__state_open(const char *dir, int no_lock, char *err, size_t errlen);
+const char *edr__state_dir(const edr__state_t *st);
 void edr__state_close(edr__state_t *st);
 /* Next batch seq of host: increasing per host across restarts (a restart may
  * skip values). Persists a reservation ahead of use; 0 when that fails. */
@@ -48,6 +49,17 @@ typedef struct {
 } edr__drops_t;
 
 void edr__drops_add(edr__drops_t *d, const char *source, const char *reason, uint64_t n);
+
+/* Drops counted after a run's last health event (while it drained at stop)
+ * are saved in the state directory dir and added to the next run's counters,
+ * so that a health event reports them. save writes what d counts beyond
+ * reported (the counters of the last health event) and returns how many;
+ * carry adds a saved file's counts to d and returns how many; carried
+ * removes the file once a health event carrying them was handed on. */
+uint64_t edr__drops_save_unreported(const edr__drops_t *d, const edr__drops_t *reported,
+                                    const char *dir);
+uint64_t edr__drops_carry(edr__drops_t *d, const char *dir);
+void edr__drops_carried(const char *dir);
 
 /* What a health event reports besides the drops. */
 typedef struct {

@@ -158,6 +158,11 @@ fail:
     return NULL;
 }
 
+const char *edr__state_dir(const edr__state_t *st)
+{
+    return st->dir;
+}
+
 void edr__state_close(edr__state_t *st)
 {
     if (!st)
