@@ -22,6 +22,7 @@
 #define MAX_PARTS    1024
 #define MAX_REASONS  24
 #define MIN_TIME_NS  946684800000000000ull /* 2000-01-01 */
+#define NOMEM_TRIES  30 /* then a batch that does not fit in memory is dead-lettered */
 
 /*
  * Exactly-once state machine, per partition p (shard p of the store):
@@ -55,6 +56,9 @@ typedef struct part {
     uint64_t pend_batches, pend_events, pend_dups; /* since the last commit; counted once committed */
     int64_t dl_retry; /* 1 + the lowest offset whose dead letter must be sent again; 0: none */
     double resume_at;
+    int fresh;       /* the shard has no stored offset: the first message sets next */
+    int64_t nomem_at; /* offset whose decode ran out of memory, nomem_tries times */
+    unsigned nomem_tries;
     double seek_at;  /* when the pending seek was asked for (or last asked again) */
     double gap_at;   /* when the log's start was last asked for while seeking */
     edr_store_writer_t *w;
@@ -201,8 +205,10 @@ static int shard_open(edr_collector_t *c, int p)
         return EDR_ESTORE;
     int64_t off;
     int rc = edr_store_writer_offset(c->parts[p].w, &off);
-    if (rc == EDR_ENOENT)
-        off = 0;
+    if (rc == EDR_ENOENT) {
+        off = 0; /* librdkafka starts at the log's start when it no longer has 0 */
+        c->parts[p].fresh = 1;
+    }
     else if (rc) {
         edr_store_writer_destroy(c->parts[p].w);
         c->parts[p].w = NULL;
@@ -254,6 +260,21 @@ static void seek_part(edr_collector_t *c, int p)
 static void note_gap(edr_collector_t *c, int p, int64_t to)
 {
     part_t *pt = &c->parts[p];
+    if (pt->fresh) {
+        edr_log_info("partition %d: a new store shard starts at offset %lld, the topic's start",
+                     p, (long long)to);
+        pt->next = to;
+        pt->fresh = 0;
+        return;
+    }
+    if (pt->dl_retry && pt->dl_retry - 1 < to) {
+        /* a dead letter to be sent again whose frame the topic no longer has */
+        edr_log_error("partition %d: the frame at offset %lld, whose dead letter did not reach "
+                      "Kafka, was deleted from %s before it was sent again: lost",
+                      p, (long long)pt->dl_retry - 1, c->topic);
+        c->dl_lost++;
+        pt->dl_retry = 0;
+    }
     c->gap += (uint64_t)(to - pt->next);
     edr_log_error("partition %d: offsets %lld..%lld are no longer in %s (deleted by the topic's "
                   "retention before they were stored): %lld batches lost",
@@ -275,7 +296,8 @@ static void skip_seek(edr_collector_t *c, int p, int64_t seen, double now)
         return;
     pt->gap_at = now;
     int64_t lo = -1, hi = -1;
-    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(c->cons, c->topic, p, &lo, &hi, 1000);
+    /* short: it runs on the consuming thread (a timeout just waits for the next try) */
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(c->cons, c->topic, p, &lo, &hi, 200);
     if (!e && lo > pt->next && seen >= lo) {
         note_gap(c, p, lo);
         if (seen != pt->next)
@@ -580,12 +602,17 @@ static int handle(edr_collector_t *c, const rd_kafka_message_t *m)
     edr_collector_verdict_t v;
     if (edr_collector_check(c->fctx, m->key, m->key_len, m->payload, m->len, wall_ns(),
                             c->max_ahead_ns, &b, &v)) {
-        if (v.err == EDR_ENOMEM) {
-            /* not the frame's fault: it is read again in a second */
+        if (pt->nomem_at != m->offset)
+            pt->nomem_tries = 0;
+        if (v.err == EDR_ENOMEM && pt->nomem_tries < NOMEM_TRIES) {
+            /* not the frame's fault: it is read again in a second (its
+             * header says how much memory it needs, up to frame.max_raw_bytes) */
             c->nomem++;
+            pt->nomem_at = m->offset;
+            pt->nomem_tries++;
             edr_log_error("partition %d offset %lld: out of memory decoding the batch; "
-                          "reading it again in 1 s",
-                          p, (long long)m->offset);
+                          "reading it again in 1 s (%u of %d tries)",
+                          p, (long long)m->offset, pt->nomem_tries, NOMEM_TRIES);
             hold_part(c, p, now_s() + 1.0);
             return 1;
         }
@@ -953,8 +980,10 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
                      * messages before this one were deleted (resuming at a
                      * stored offset the topic no longer has) */
                     note_gap(c, m->partition, m->offset);
-                if (take && m->offset >= pt->next)
+                if (take && m->offset >= pt->next) {
+                    pt->fresh = 0;
                     handle(c, m);
+                }
                 else
                     edr_log_debug("partition %d offset %lld ignored (next %lld%s%s%s%s)",
                                   m->partition, (long long)m->offset, (long long)pt->next,

@@ -68,11 +68,11 @@ static Edr__V1__SensorHealth__Queue *queue(edr_arena_t *a, const char *name, uin
     return q;
 }
 
-void edr__health_emit(edr_emit_t *em, const edr__drops_t *d, const edr__health_t *h)
+int edr__health_emit(edr_emit_t *em, const edr__drops_t *d, const edr__health_t *h)
 {
     Edr__V1__Event *e = edr_emit_begin(em, edr__utc_ns());
     if (!e)
-        return;
+        return -1;
     edr_arena_t *a = edr_emit_arena(em);
     Edr__V1__SensorHealth *sh = edr_arena_alloc(a, sizeof(*sh));
     Edr__V1__SensorHealth__Drop **drops = edr_arena_alloc(a, sizeof(*drops) * (size_t)(d->n + 1));
@@ -81,7 +81,7 @@ void edr__health_emit(edr_emit_t *em, const edr__drops_t *d, const edr__health_t
         /* the event is begun: ship it empty rather than leave a hole */
         e->body_case = EDR__V1__EVENT__BODY__NOT_SET;
         edr_emit_end(em, e);
-        return;
+        return -1;
     }
     edr__v1__sensor_health__init(sh);
     sh->fidelity = (char *)h->fidelity;
@@ -115,6 +115,7 @@ void edr__health_emit(edr_emit_t *em, const edr__drops_t *d, const edr__health_t
     e->body_case = EDR__V1__EVENT__BODY_SENSOR_HEALTH;
     e->sensor_health = sh;
     edr_emit_end(em, e);
+    return sh->n_drops == (size_t)d->n ? 0 : -1;
 }
 
 /* ---- drops no health event reported ---- */
@@ -155,8 +156,14 @@ uint64_t edr__drops_save_unreported(const edr__drops_t *d, const edr__drops_t *r
         fprintf(f, "%s %s %" PRIu64 "\n", d->d[i].source, d->d[i].reason, d->d[i].count - was);
         total += d->d[i].count - was;
     }
-    if (!f)
+    if (!f) {
+        /* nothing unreported: a file left by an earlier run (its drops since
+         * reported) must not be carried again */
+        if (unlink(p) != 0 && errno != ENOENT)
+            edr_log_warn("%s: cannot remove: %s (its drops will be reported again)", p,
+                         strerror(errno));
         return 0;
+    }
     int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
     bad |= fclose(f) != 0;
     if (bad || rename(tmp, p) != 0) {

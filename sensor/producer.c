@@ -87,8 +87,11 @@ struct edr__producer {
     edr__producer_stats_t st;
     uint64_t events_acked;
 
-    int fatal;          /* the client is in a fatal state: replaced by remake() */
-    uint64_t remake_at; /* next attempt to replace it */
+    int fatal;              /* the client is in a fatal state: replaced by remake() */
+    uint64_t fatal_since;   /* when it was seen (waiting for its queue to empty) */
+    uint64_t remake_at;     /* next replacement allowed */
+    uint64_t remake_backoff; /* after a replacement: 5 s, doubling to 60 s while the new
+                                client goes fatal before any acknowledgement */
     edr__producer_remake_fn remake;
     void *remake_ud;
 };
@@ -155,6 +158,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         p->ring[id % RING_CAP].acked = 1;
         p->st.frames_replay_acked++;
         p->progress_ns = edr__mono_ns();
+        p->remake_backoff = 0; /* the client works */
         advance_ring(p);
         return;
     }
@@ -172,6 +176,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     p->st.frames_direct_acked++;
     p->events_acked += events_of(op);
     p->progress_ns = edr__mono_ns();
+    p->remake_backoff = 0; /* the client works */
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -212,31 +217,57 @@ void edr__producer_set_remake(edr__producer_t *p, edr__producer_remake_fn fn, vo
     p->remake_ud = ud;
 }
 
+#define REMAKE_MIN_NS  5000000000ull
+#define REMAKE_MAX_NS  60000000000ull
+#define FATAL_DRAIN_NS 30000000000ull
+
 /* A client in a fatal state (an idempotent producer fenced, or refused a
- * producer id) never sends again: everything it held is in the spool (the
- * outage handling ran first), so it is replaced by a new client, with a new
- * producer id, which replays the spool. Tried again every 5 s until it
- * works. Without a remake function the frames stay in the spool. */
+ * producer id) never sends again: everything it held goes to the spool (the
+ * outage handling purged it; the client is replaced only once its queue is
+ * empty, so no delivery report is lost with it), and a new client, with a
+ * new producer id, replays the spool. A new client that goes fatal before
+ * Kafka acknowledged anything waits longer before the next (5 s doubling to
+ * 60 s), so a refusal that persists (a missing IdempotentWrite permission)
+ * does not churn clients. Without a remake function frames stay spooled. */
 static void replace_fatal(edr__producer_t *p, uint64_t now)
 {
     if (!p->remake || now < p->remake_at)
         return;
+    if (!p->fatal_since)
+        p->fatal_since = now;
+    int left = rd_kafka_outq_len(p->rk);
+    if (left > 0 && now - p->fatal_since < FATAL_DRAIN_NS) {
+        rd_kafka_poll(p->rk, 0);
+        return;
+    }
+    if (left > 0) {
+        edr_log_error("kafka producer: %d messages and requests never came back from the failed "
+                      "client in %llu s; counted as lost",
+                      left, (unsigned long long)(FATAL_DRAIN_NS / 1000000000ull));
+        edr__drops_add(p->drops, "kafka", "fatal_client", (uint64_t)left);
+    }
     char err[512] = "";
     rd_kafka_t *n = p->remake(p->remake_ud, err, sizeof(err));
     if (!n) {
         edr_log_error("kafka producer: cannot replace the failed client: %s (again in 5 s; "
                       "frames are spooled meanwhile)",
                       err);
-        p->remake_at = now + 5000000000ull;
+        p->remake_at = now + REMAKE_MIN_NS;
         return;
     }
     rd_kafka_destroy(p->rk);
     p->rk = n;
     p->fatal = 0;
+    p->fatal_since = 0;
     p->st.producer_restarts++;
     p->retry_at = now; /* replay at once */
-    edr_log_warn("kafka producer: the client in a fatal state was replaced by a new one; "
-                 "replaying the spool");
+    p->remake_backoff = p->remake_backoff ? p->remake_backoff * 2 : REMAKE_MIN_NS;
+    if (p->remake_backoff > REMAKE_MAX_NS)
+        p->remake_backoff = REMAKE_MAX_NS;
+    p->remake_at = now + p->remake_backoff;
+    edr_log_warn("kafka producer: the client in a fatal state was replaced by a new one (the "
+                 "next replacement no sooner than %llu s); replaying the spool",
+                 (unsigned long long)(p->remake_backoff / 1000000000ull));
 }
 
 edr__producer_t *edr__producer_new(const char *topic, edr_spool_t *spool, uint64_t spool_after_ns,

@@ -241,8 +241,8 @@ static void emit_health(edr_sensor_t *s)
         h.have_spool = 1;
         edr_spool_get_stats(s->spool, &h.spool);
     }
-    edr__health_emit(&s->em, &s->drops, &h);
-    s->reported = s->drops;
+    if (edr__health_emit(&s->em, &s->drops, &h) == 0)
+        s->reported = s->drops;
 }
 
 static void begin_stop(edr_sensor_t *s, const char *why)
@@ -632,7 +632,8 @@ int edr_sensor_run(edr_sensor_t *s)
     uint64_t hi = edr_config_duration_ns(s->cfg, "sensor.health_interval") / 1000000;
     uv_timer_start(&s->t_health, on_health_timer, hi, hi);
     uv_timer_start(&s->t_control, on_control_timer, 20, 20);
-    uint64_t carried = edr__drops_carry(&s->drops, edr__state_dir(s->state));
+    /* only health events sent to Kafka report to the fleet's store */
+    uint64_t carried = s->prod ? edr__drops_carry(&s->drops, edr__state_dir(s->state)) : 0;
     emit_health(s); /* says the fidelity at once */
     if (carried && edr__emit_flush(&s->em) == 0)
         edr__drops_carried(edr__state_dir(s->state));
@@ -644,7 +645,8 @@ int edr_sensor_run(edr_sensor_t *s)
     edr_log_info("stopped: %" PRIu64 " events in %" PRIu64 " batches, %" PRIu64
                  " frames acknowledged, %" PRIu64 " spooled, %" PRIu64 " dropped",
                  st.events, st.batches, st.frames_acked, st.frames_spooled, st.drops);
-    edr__drops_save_unreported(&s->drops, &s->reported, edr__state_dir(s->state));
+    if (s->prod)
+        edr__drops_save_unreported(&s->drops, &s->reported, edr__state_dir(s->state));
     return s->rc;
 }
 

@@ -53,7 +53,8 @@ void edr__drops_add(edr__drops_t *d, const char *source, const char *reason, uin
 /* Drops counted after a run's last health event (while it drained at stop)
  * are saved in the state directory dir and added to the next run's counters,
  * so that a health event reports them. save writes what d counts beyond
- * reported (the counters of the last health event) and returns how many;
+ * reported (the counters of the last health event) and returns how many
+ * (none: it removes the file);
  * carry adds a saved file's counts to d and returns how many; carried
  * removes the file once a health event carrying them was handed on. */
 uint64_t edr__drops_save_unreported(const edr__drops_t *d, const edr__drops_t *reported,
@@ -74,8 +75,9 @@ typedef struct {
     uint32_t self_pid;
 } edr__health_t;
 
-/* Emits one SensorHealth event for the sensor's own host into em. */
-void edr__health_emit(edr_emit_t *em, const edr__drops_t *d, const edr__health_t *h);
+/* Emits one SensorHealth event for the sensor's own host into em; 0 when it
+ * carries every drop counter of d, -1 when it could not (out of memory). */
+int edr__health_emit(edr_emit_t *em, const edr__drops_t *d, const edr__health_t *h);
 
 /* ---- batch.c: the batcher behind edr_emit_* ---- */
 

@@ -132,6 +132,26 @@ static void test_retention_gap(void **state)
     assert_int_equal(batches, want);
     assert_int_equal(dups, 0);
     assert_int_equal(cu_stored_blocks(h.store), want); /* nothing twice */
+
+    /* a new store on the same topic starts at the topic's start: no gap to count */
+    char store2[] = "/tmp/edr-test-0409-fresh-XXXXXX", log2[96];
+    assert_non_null(mkdtemp(store2));
+    cu_log_new(log2, "0409-fresh");
+    pid = cu_collector(&h, store2, "t0409-fresh", 0, NULL, log2);
+    double w2 = cu_wait_blocks(store2, (uint64_t)(hi - lo), 60);
+    assert_int_equal(cu_stop(pid, 30), 0);
+    pid = -1;
+    snprintf(needle, sizeof(needle), "partition 0: a new store shard starts at offset %lld",
+             (long long)lo);
+    int fresh_said = cu_log_count(log2, needle), gap_said = cu_log_count(log2, "no longer in");
+    nftw(store2, h_rm, 16, FTW_DEPTH | FTW_PHYS);
+    if (w2 < 0 || fresh_said != 1 || gap_said != 0)
+        fprintf(stderr, "new store's log kept in %s\n", log2);
+    else
+        unlink(log2);
+    assert_true(w2 >= 0);
+    assert_int_equal(fresh_said, 1);
+    assert_int_equal(gap_said, 0);
     passed = 1;
 }
 

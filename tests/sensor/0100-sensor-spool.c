@@ -370,16 +370,22 @@ static void test_kill9_while_spooling(void **state)
     run_end(&r);
 }
 
-static int log_has(const char *path, const char *needle)
+/* Lines of the log containing needle. */
+static int log_count(const char *path, const char *needle)
 {
     FILE *f = fopen(path, "r");
     char line[2048];
     int found = 0;
     while (f && fgets(line, sizeof(line), f))
-        found |= strstr(line, needle) != NULL;
+        found += strstr(line, needle) != NULL;
     if (f)
         fclose(f);
     return found;
+}
+
+static int log_has(const char *path, const char *needle)
+{
+    return log_count(path, needle) > 0;
 }
 
 /* A spool far smaller than the outage needs: the oldest frames are dropped,
@@ -425,8 +431,9 @@ static void test_refused_frames_counted(void **state)
     (void)state;
     run_t r;
     run_begin(&r);
-    /* 20,000 = 66 x 300 + 200: the last batch is flushed at the stop */
-    const char *args[] = {"--source=synth", "--hosts=2", "--rate=20000", "--max-events=20000",
+    /* unpaced, so every batch has 300 events (too large for Kafka here); 20,000 =
+     * 66 x 300 + 200: the last batch is flushed at the stop */
+    const char *args[] = {"--source=synth", "--hosts=2", "--rate=0", "--max-events=20000",
                           r.state_arg, r.brokers, "--set", "sensor.batch_events=300", "--set",
                           "kafka.properties.message.max.bytes=1000", "--set",
                           "sensor.health_interval=200ms", NULL};
@@ -504,6 +511,37 @@ static void test_fatal_producer_replaced(void **state)
     run_end(&r);
 }
 
+/* A refusal that persists: the failed client is replaced, but not again
+ * and again (5 s, then 10 s while no frame gets through); the frames wait
+ * in the spool, none is dropped. */
+static void test_fatal_producer_backoff(void **state)
+{
+    (void)state;
+    run_t r;
+    run_begin(&r);
+    rd_kafka_resp_err_t refusals[1000];
+    for (size_t i = 0; i < 1000; i++)
+        refusals[i] = RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED;
+    rd_kafka_mock_push_request_errors_array(edr_kafka_cluster_mock(r.cl), 22, 1000, refusals);
+    const char *args[] = {"--source=synth", "--hosts=1", "--rate=1000", "--max-events=8000",
+                          r.state_arg, r.brokers, "--set", "sensor.batch_events=500", "--set",
+                          "sensor.shutdown_timeout=1s", "--set", "log.level=info", NULL};
+    pid_t pid = st_spawn_sensor(args, r.log);
+    assert_true(pid > 0);
+    int rc = st_wait(pid, 60);
+    int fatal = log_count(r.log, "kafka producer: fatal error");
+    int replaced = log_count(r.log, "was replaced by a new one");
+    fprintf(stderr, "persistent refusal over ~9 s: %d fatal errors, %d replacements\n", fatal,
+            replaced);
+    if (rc || replaced < 1 || replaced > 2 || !log_has(r.log, " 0 dropped") || getenv("DUMP"))
+        st_dump_log(r.log);
+    assert_int_equal(rc, 0);
+    assert_true(replaced >= 1 && replaced <= 2);
+    assert_true(log_has(r.log, " 0 dropped"));
+    assert_true(spool_bytes(r.state) > 0); /* the frames wait there for the next run */
+    run_end(&r);
+}
+
 int main(void)
 {
     edr_log_init("test", EDR_LOG_WARN);
@@ -514,6 +552,7 @@ int main(void)
         cmocka_unit_test_teardown(test_overflow_counted, st_cleanup),
         cmocka_unit_test_teardown(test_refused_frames_counted, st_cleanup),
         cmocka_unit_test_teardown(test_fatal_producer_replaced, st_cleanup),
+        cmocka_unit_test_teardown(test_fatal_producer_backoff, st_cleanup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
