@@ -20,6 +20,11 @@ extern const char *const edr__store_cf_names[CF__COUNT];
  * in the WriteBatch of its first block, so the map and the data commit together. */
 #define BREF_LEN 16
 
+/* meta "span" -> lead (u32) | lag (u32): the most buckets any stored block's
+ * events reach before and after the bucket of its key (written when it
+ * grows, in the batch that grows it); time-window reads widen by it. */
+#define EDR__META_SPAN "span"
+
 /* Posting key types (first byte of a key in "post"). */
 #define POST_FILE   'f'
 #define POST_REMOTE 'r'

@@ -12,6 +12,7 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -23,6 +24,7 @@ typedef struct shard {
     uint8_t (*hosts)[16]; /* host id by host number (see BREF_LEN), loaded on demand */
     uint8_t *have;        /* 1 where hosts[n] is known */
     uint32_t n_hosts;
+    uint32_t lead, lag; /* meta "span": how far blocks reach from their key's bucket */
 } shard_t;
 
 struct edr_store {
@@ -50,6 +52,24 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* (Re)reads meta "span" of shard i; unreadable or absent: 0, 0 (a store
+ * written before it was kept; its blocks are read as if none crossed). */
+static void load_span(edr_store_t *s, unsigned i)
+{
+    shard_t *sh = &s->sh[i];
+    char *rerr = NULL;
+    size_t vl = 0;
+    char *v = rocksdb_get_cf(sh->db, s->ro, sh->cf[CF_META], EDR__META_SPAN, 4, &vl, &rerr);
+    if (rerr) {
+        edr_log_warn("store %s: %s", sh->path, rerr);
+        rocksdb_free(rerr);
+    } else if (v && vl == 8) {
+        sh->lead = edr__rd32((const uint8_t *)v);
+        sh->lag = edr__rd32((const uint8_t *)v + 4);
+    }
+    rocksdb_free(v);
 }
 
 edr_store_t *edr_store_open(const char *root, const edr_store_opts_t *opts, char *err,
@@ -118,6 +138,7 @@ edr_store_t *edr_store_open(const char *root, const edr_store_opts_t *opts, char
             goto fail;
         }
         s->n++;
+        load_span(s, s->n - 1);
     }
     edr_frame_opts_t fo = {.max_raw_len = opts ? (uint32_t)opts->max_raw_len : 0};
     s->fctx = edr_frame_ctx_new(&fo);
@@ -184,6 +205,7 @@ int edr_store_refresh(edr_store_t *s)
             rocksdb_free(rerr);
             return EDR_ESTORE;
         }
+        load_span(s, i);
     }
     return 0;
 }
@@ -221,6 +243,10 @@ static rocksdb_pinnableslice_t *get_any(edr_store_t *s, int cf, const void *k, s
     return NULL;
 }
 
+/* Host numbers a reader believes: a shard that numbered more hosts than
+ * this would have a map of 4 GiB. */
+#define MAX_HOSTN (1u << 28)
+
 /* (Re)reads the host number map of shard i from its meta family. */
 static int load_hosts(edr_store_t *s, unsigned i)
 {
@@ -236,6 +262,8 @@ static int load_hosts(edr_store_t *s, unsigned i)
         if (kl != 5 || vl != 16)
             continue;
         uint32_t n = edr__rd32(k + 1);
+        if (n >= MAX_HOSTN) /* corrupt: numbers are given from 0 up */
+            continue;
         if (n >= sh->n_hosts) {
             uint32_t nn = sh->n_hosts ? sh->n_hosts : 64;
             while (nn <= n)
@@ -619,12 +647,17 @@ static int pb_field(const uint8_t **p, const uint8_t *end, uint64_t *num, const 
     return (int)(tag >> 3);
 }
 
-/* A selective walk met bad data: fall back to a full decode (1), which
+/* What the selective walks return to ask for a full decode: not a value
+ * a callback returns (non-zero stops a walk and is returned as it is), nor
+ * an edr_err_t. */
+#define SEL_FALLBACK INT_MIN
+
+/* A selective walk met bad data: fall back to a full decode, which
  * reports it, unless events were already delivered. */
 static int sel_bad(int called)
 {
     if (!called)
-        return 1;
+        return SEL_FALLBACK;
     edr_log_warn("store: stored block does not decode after a delivered event");
     return 0;
 }
@@ -661,10 +694,10 @@ static int block_walk_sel_split(edr_store_t *s, const uint8_t *form, size_t n, s
     Edr__V1__EventBatch hb = EDR__V1__EVENT_BATCH__INIT;
     if (edr__pbsplit_open(ps, form, n) || edr__pbsplit_scan(ps, 0, BIT(1) | BIT(3) | BIT(4), fl,
                                                            16, &nf) != 1)
-        return 1;
+        return SEL_FALLBACK;
     for (size_t i = 0; i < nf; i++) {
         if (fl[i].wt != 0)
-            return 1;
+            return SEL_FALLBACK;
         if (fl[i].field == 1)
             ver = fl[i].num;
         else if (fl[i].field == 3)
@@ -673,7 +706,7 @@ static int block_walk_sel_split(edr_store_t *s, const uint8_t *form, size_t n, s
             hb.base_time_ns = fl[i].num;
     }
     if (ver != EDR_BATCH_SCHEMA_VERSION)
-        return 1;
+        return SEL_FALLBACK;
     hb.schema_version = (uint32_t)ver;
     edr_arena_reset(&s->ev_arena);
     int sn = edr__pbsplit_child(ps, 0, 2), an = edr__pbsplit_child(ps, 0, 6),
@@ -696,7 +729,7 @@ static int block_walk_sel_split(edr_store_t *s, const uint8_t *form, size_t n, s
             if (fl[i].field == 3 && fl[i].wt == 0)
                 a.pid = (uint32_t)fl[i].num;
             else if (fl[i].wt != 2)
-                return 1;
+                return SEL_FALLBACK;
             else if (fl[i].field == 1)
                 a.entity_id = (ProtobufCBinaryData){fl[i].len, (uint8_t *)fl[i].val};
             else
@@ -705,11 +738,11 @@ static int block_walk_sel_split(edr_store_t *s, const uint8_t *form, size_t n, s
         if (a.entity_id.len != 16 || memcmp(a.entity_id.data, entity, 16))
             continue;
         if (n_act == SEL_MAX_ACTORS)
-            return 1;
+            return SEL_FALLBACK;
         /* the ids are copied: the split form lives only until the next decode */
         uint8_t *ids = edr_arena_alloc(&s->ev_arena, 16 + a.parent_entity_id.len);
         if (!ids)
-            return 1;
+            return SEL_FALLBACK;
         memcpy(ids, a.entity_id.data, 16);
         if (a.parent_entity_id.len)
             memcpy(ids + 16, a.parent_entity_id.data, a.parent_entity_id.len);
@@ -720,7 +753,7 @@ static int block_walk_sel_split(edr_store_t *s, const uint8_t *form, size_t n, s
         n_act++;
     }
     if (an >= 0 && r != 0)
-        return 1;
+        return SEL_FALLBACK;
     uint8_t *buf = NULL;
     uint64_t acc = 0;
     int called = 0;
@@ -786,7 +819,7 @@ bad:
     return sel_bad(called);
 }
 
-/* 0: done (fn may have been called); 1: fall back to a full decode;
+/* 0: done (fn may have been called); SEL_FALLBACK: fall back to a full decode;
  * other: the callback's non-zero return or an error. */
 static int block_walk_sel(edr_store_t *s, const char *frame, size_t flen, const uint8_t *entity,
                           uint64_t from_ns, uint64_t to_ns, const edr_block_key_t *key,
@@ -808,7 +841,7 @@ static int block_walk_sel(edr_store_t *s, const char *frame, size_t flen, const 
     int f;
     edr_frame_header_t h;
     if (edr_frame_payload(s->fctx, frame, flen, &raw, &raw_len, &h))
-        return 1;
+        return SEL_FALLBACK;
     if (h.codec == EDR_FRAME_CODEC_ZSTD_SPLIT)
         return block_walk_sel_split(s, raw, raw_len, h.raw_len, entity, from_ns, to_ns, key, fn,
                                     ud);
@@ -836,10 +869,10 @@ static int block_walk_sel(edr_store_t *s, const char *frame, size_t flen, const 
                     el = xl;
                 }
             if (g < 0)
-                return 1;
+                return SEL_FALLBACK;
             if (el == 16 && !memcmp(eid, entity, 16)) {
                 if (n_act == SEL_MAX_ACTORS)
-                    return 1;
+                    return SEL_FALLBACK;
                 act[n_act].idx = n_actors;
                 act[n_act].msg = v;
                 act[n_act].len = vl;
@@ -849,7 +882,7 @@ static int block_walk_sel(edr_store_t *s, const char *frame, size_t flen, const 
         }
     }
     if (f < 0 || ver != EDR_BATCH_SCHEMA_VERSION)
-        return 1;
+        return SEL_FALLBACK;
     edr_arena_reset(&s->ev_arena);
     Edr__V1__EventBatch hb = EDR__V1__EVENT_BATCH__INIT;
     hb.schema_version = (uint32_t)ver;
@@ -931,7 +964,7 @@ static int block_walk_entity(edr_store_t *s, const uint8_t bk[EDR_BLOCK_KEY_LEN]
     edr_block_key_decode(bk, EDR_BLOCK_KEY_LEN, &key);
     rc = block_walk_sel(s, v, vl, entity, from_ns, to_ns, &key, fn, ud);
     rocksdb_pinnableslice_destroy(ps);
-    if (rc == 1)
+    if (rc == SEL_FALLBACK)
         rc = block_walk(s, bk, entity, from_ns, to_ns, fn, ud);
     return rc;
 }
@@ -949,9 +982,20 @@ static uint32_t bucket_of(uint64_t ns)
     return (uint32_t)(ns / EDR_STORE_BUCKET_NS);
 }
 
-static int in_buckets(uint32_t b, uint64_t from_ns, uint64_t to_ns)
+/* The first and last bucket whose blocks of shard sh can hold events of
+ * [from_ns, to_ns) (to_ns 0: no end). */
+static uint32_t win_lo(const shard_t *sh, uint64_t from_ns)
 {
-    return b >= bucket_of(from_ns) && (!to_ns || b <= bucket_of(to_ns - 1));
+    uint32_t b = bucket_of(from_ns);
+    return b > sh->lag ? b - sh->lag : 0;
+}
+
+static uint32_t win_hi(const shard_t *sh, uint64_t to_ns)
+{
+    if (!to_ns)
+        return UINT32_MAX;
+    uint32_t b = bucket_of(to_ns - 1);
+    return b < UINT32_MAX - sh->lead ? b + sh->lead : UINT32_MAX;
 }
 
 struct ev_ctx {
@@ -968,10 +1012,10 @@ static int entity_walk(edr_store_t *s, unsigned i, const struct ev_ctx *c, uint3
                        const edr_block_key_t *first, const edr_block_key_t *last)
 {
     uint32_t b0 = first->bucket, b1 = last->bucket;
-    if (b0 < bucket_of(c->from))
-        b0 = bucket_of(c->from);
-    if (c->to && b1 > bucket_of(c->to - 1))
-        b1 = bucket_of(c->to - 1);
+    if (b0 < win_lo(&s->sh[i], c->from))
+        b0 = win_lo(&s->sh[i], c->from);
+    if (b1 > win_hi(&s->sh[i], c->to))
+        b1 = win_hi(&s->sh[i], c->to);
     if (b0 > b1)
         return 0;
     uint8_t start[1 + BREF_LEN], stop[1 + BREF_LEN];
@@ -1062,12 +1106,12 @@ struct time_ctx {
     time_fn tf;
     void *ud;
     const uint8_t *host;
+    int past; /* the scan of a shard stopped past the window (not a callback's stop) */
 };
 
 static int time_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl,
                      const uint8_t *v, size_t vl, void *ud)
 {
-    (void)shard;
     struct time_ctx *c = ud;
     if (kl != 1 + BREF_LEN || vl < BLOCK_INFO_LEN)
         return 0;
@@ -1075,8 +1119,10 @@ static int time_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl
     memcpy(bi.key.host_id, c->host, 16);
     bi.key.bucket = edr__rd32(k + 5);
     bi.key.seq = edr__rd64(k + 9);
-    if (c->to && bi.key.bucket > bucket_of(c->to - 1))
-        return 1; /* past the window: stop (mapped to 0 by the caller) */
+    if (bi.key.bucket > win_hi(&s->sh[shard], c->to)) {
+        c->past = 1; /* stop this shard's scan; the walk goes on */
+        return 1;
+    }
     edr__block_info_decode(v, &bi);
     if (bi.last_ns < c->from || (c->to && bi.first_ns >= c->to))
         return 0;
@@ -1089,7 +1135,7 @@ static int host_time_walk(edr_store_t *s, const uint8_t host[16], uint64_t from_
                           time_fn tf, void *ud)
 {
     uint8_t pre[1 + 4], start[1 + 4 + 4];
-    struct time_ctx c = {from_ns, to_ns, tf, ud, host};
+    struct time_ctx c = {from_ns, to_ns, tf, ud, host, 0};
     int rc = 0;
     for (unsigned i = 0; i < s->n && !rc; i++) {
         uint32_t hn;
@@ -1100,9 +1146,10 @@ static int host_time_walk(edr_store_t *s, const uint8_t host[16], uint64_t from_
         pre[0] = start[0] = POST_TIME;
         edr__be32(pre + 1, hn);
         edr__be32(start + 1, hn);
-        edr__be32(start + 5, bucket_of(from_ns));
+        edr__be32(start + 5, win_lo(&s->sh[i], from_ns));
+        c.past = 0;
         rc = scan(s, i, CF_POST, pre, sizeof(pre), start, sizeof(start), time_step, &c);
-        if (rc == 1)
+        if (c.past)
             rc = 0;
     }
     return rc;
@@ -1118,32 +1165,28 @@ static int blk_cb(edr_store_t *s, const edr_block_info_t *bi, const uint8_t *bk,
     (void)s;
     (void)bk;
     struct blk_ctx *c = ud;
-    int r = c->fn(bi, c->ud);
-    return r == 1 ? 2 : r; /* 1 is the internal "past the window" */
+    return c->fn(bi, c->ud);
 }
 
 int edr_store_host_blocks(edr_store_t *s, const uint8_t host_id[16], uint64_t from_ns,
                           uint64_t to_ns, edr_store_block_fn fn, void *ud)
 {
     struct blk_ctx c = {fn, ud};
-    int rc = host_time_walk(s, host_id, from_ns, to_ns, blk_cb, &c);
-    return rc == 2 ? 1 : rc;
+    return host_time_walk(s, host_id, from_ns, to_ns, blk_cb, &c);
 }
 
 static int hev_cb(edr_store_t *s, const edr_block_info_t *bi, const uint8_t *bk, void *ud)
 {
     (void)bi;
     struct ev_ctx *c = ud;
-    int r = block_walk(s, bk, NULL, c->from, c->to, c->fn, c->ud);
-    return r == 1 ? 2 : r;
+    return block_walk(s, bk, NULL, c->from, c->to, c->fn, c->ud);
 }
 
 int edr_store_host_events(edr_store_t *s, const uint8_t host_id[16], uint64_t from_ns,
                           uint64_t to_ns, edr_store_event_fn fn, void *ud)
 {
     struct ev_ctx c = {NULL, from_ns, to_ns, fn, ud};
-    int rc = host_time_walk(s, host_id, from_ns, to_ns, hev_cb, &c);
-    return rc == 2 ? 1 : rc;
+    return host_time_walk(s, host_id, from_ns, to_ns, hev_cb, &c);
 }
 
 struct post_ctx {
@@ -1164,7 +1207,8 @@ static int post_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl
     const uint8_t *br = k + c->bk_off;
     edr_block_info_t bi;
     memset(&bi, 0, sizeof(bi));
-    if (!in_buckets(edr__rd32(br + 4), c->from, c->to))
+    uint32_t b = edr__rd32(br + 4);
+    if (b < win_lo(&s->sh[shard], c->from) || b > win_hi(&s->sh[shard], c->to))
         return 0;
     if (bref_key(s, shard, br, BREF_LEN, &bi.key, NULL))
         return 0; /* host number not (yet) visible to this reader */

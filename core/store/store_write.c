@@ -80,6 +80,10 @@ struct edr_store_writer {
 
     int64_t offset;
     int offset_set;
+    /* the furthest any stored block's events reach before (lead) and after
+     * (lag) its key's bucket, in buckets; meta "span" (readers widen their
+     * time-window scans by it) */
+    uint32_t span_lead, span_lag;
     int write_failed; /* a write failed: the WAL writer is in an error state */
     int broken;       /* the write batch holds a half-added batch: never commit it */
 
@@ -195,6 +199,14 @@ edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
         goto fail_rerr;
     if (v && vl == 4)
         w->ret->cutoff_bucket = edr__rd32((const uint8_t *)v);
+    rocksdb_free(v);
+    v = rocksdb_get_cf(w->db, w->ro, w->cf[CF_META], EDR__META_SPAN, 4, &vl, &rerr);
+    if (rerr)
+        goto fail_rerr;
+    if (v && vl == 8) {
+        w->span_lead = edr__rd32((const uint8_t *)v);
+        w->span_lag = edr__rd32((const uint8_t *)v + 4);
+    }
     rocksdb_free(v);
     if (load_hostn(w) != 0)
         goto fail;
@@ -701,6 +713,7 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
      * batch and into the host's dedup state: the batches added before it
      * still commit, and this one is read again (nothing half-stored) */
     uint64_t was_first = hs->first_seen, was_last = hs->last_seen, was_seq = hs->last_seq;
+    uint32_t was_lead = w->span_lead, was_lag = w->span_lag;
     rocksdb_writebatch_set_save_point(w->wb);
     rocksdb_writebatch_put_cf(w->wb, w->cf[CF_BLOCKS], (const char *)bk, sizeof(bk), frame,
                               frame_len);
@@ -790,6 +803,22 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
     }
     if (!b->n_events)
         tmin = tmax = b->base_time_ns;
+    /* A batch can cross hours (an import cut by count, a sensor batch at the
+     * turn of the hour) and hold events before its base time: how far its
+     * events reach from its key's bucket is kept, so that a query for a
+     * window in the next hour still finds it. */
+    uint32_t tb0 = (uint32_t)(tmin / EDR_STORE_BUCKET_NS);
+    uint32_t tb1 = (uint32_t)(tmax / EDR_STORE_BUCKET_NS);
+    uint32_t lead = key.bucket > tb0 ? key.bucket - tb0 : 0;
+    uint32_t lag = tb1 > key.bucket ? tb1 - key.bucket : 0;
+    if (lead > w->span_lead || lag > w->span_lag) {
+        w->span_lead = lead > w->span_lead ? lead : w->span_lead;
+        w->span_lag = lag > w->span_lag ? lag : w->span_lag;
+        uint8_t sv[8];
+        edr__be32(sv, w->span_lead);
+        edr__be32(sv + 4, w->span_lag);
+        rocksdb_writebatch_put_cf(w->wb, w->cf[CF_META], EDR__META_SPAN, 4, (const char *)sv, 8);
+    }
     if (put_execs(w, host, key.bucket, key.seq))
         goto undo;
 
@@ -905,6 +934,8 @@ undo:
     hs->first_seen = was_first;
     hs->last_seen = was_last;
     hs->last_seq = was_seq;
+    w->span_lead = was_lead;
+    w->span_lag = was_lag;
     if (w->written) /* it may name entries that were just taken back */
         memset(w->written, 0, WCACHE_SLOTS * sizeof(*w->written));
     return EDR_ENOMEM;

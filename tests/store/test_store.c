@@ -701,6 +701,119 @@ static void test_entity_events_exact(void **state)
     edr_store_writer_destroy(w);
 }
 
+/* A batch that starts in one hour and has events in the next, and one event
+ * two hours before its base time (an import cut by count can span hours):
+ * time-window queries find each event in its own hour. */
+static void test_window_across_hours(void **state)
+{
+    (void)state;
+    char err[512];
+    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
+    assert_non_null(w);
+    edr_synth_opts_t so = {.hosts = 1, .seed = 3};
+    edr_synth_t *sy = edr_synth_new(&so);
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL), *dec = edr_frame_ctx_new(NULL);
+    edr_arena_t a;
+    edr_arena_init(&a, 1 << 16);
+    Edr__V1__EventBatch *b = edr_synth_next_batch(sy, 0, 10, &a);
+    assert_non_null(b);
+    const uint64_t hour = EDR_STORE_BUCKET_NS, h0 = 490000 * hour; /* an hour's start */
+    b->base_time_ns = h0 - 1000000000ull; /* hh:59:59 */
+    for (size_t i = 0; i < b->n_events; i++)
+        b->events[i]->time_offset_ns = i == 0 ? 0 : (int64_t)(2000000000ull + i); /* next hour */
+    b->events[9]->time_offset_ns = -(int64_t)(2 * hour); /* two hours before the base */
+    const uint8_t *fr;
+    size_t fl;
+    assert_int_equal(edr_frame_encode(enc, b, 0, &fr, &fl), 0);
+    Edr__V1__EventBatch *d;
+    assert_int_equal(edr_frame_decode(dec, fr, fl, &d), 0);
+    assert_int_equal(edr_store_writer_add(w, fr, fl, d), 0);
+    edr_store_writer_set_offset(w, 1);
+    assert_int_equal(edr_store_writer_commit(w), 0);
+    uint8_t host[16], ent[16];
+    memcpy(host, d->sensor->host_id.data, 16);
+    assert_int_equal(d->events[1]->entity_id.len, 16);
+    memcpy(ent, d->events[1]->entity_id.data, 16);
+    uint64_t ent_next_hour = 0;
+    for (size_t i = 1; i < 9; i++)
+        ent_next_hour += !memcmp(d->events[i]->entity_id.data, ent, 16);
+
+    edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
+    assert_non_null(r);
+    uint64_t n = 0;
+    assert_int_equal(edr_store_host_events(r, host, h0, h0 + hour, count_ev, &n), 0);
+    assert_int_equal(n, 8); /* events 1..8 */
+    n = 0;
+    assert_int_equal(edr_store_host_blocks(r, host, h0, h0 + hour, count_blk, &n), 0);
+    assert_int_equal(n, 1);
+    n = 0;
+    uint64_t early = h0 - 1000000000ull - 2 * hour;
+    assert_int_equal(edr_store_host_events(r, host, early, early + 1, count_ev, &n), 0);
+    assert_int_equal(n, 1); /* event 9 */
+    n = 0;
+    assert_int_equal(edr_store_entity_events(r, ent, h0, h0 + hour, count_ev, &n), 0);
+    assert_int_equal(n, ent_next_hour);
+    edr_store_destroy(r);
+    edr_store_writer_destroy(w);
+    edr_arena_close(&a);
+    edr_frame_ctx_destroy(enc);
+    edr_frame_ctx_destroy(dec);
+    edr_synth_destroy(sy);
+}
+
+struct stop_ctx {
+    int calls, ret;
+};
+
+static int stop_ev(const Edr__V1__EventBatch *b, const Edr__V1__Event *e, const edr_block_key_t *k,
+                   void *ud)
+{
+    (void)b;
+    (void)e;
+    (void)k;
+    struct stop_ctx *c = ud;
+    c->calls++;
+    return c->ret;
+}
+
+static int stop_blk(const edr_block_info_t *bi, void *ud)
+{
+    (void)bi;
+    struct stop_ctx *c = ud;
+    c->calls++;
+    return c->ret;
+}
+
+/* A callback's non-zero return stops a walk at once and is what the walk
+ * returns, whatever its value. */
+static void test_callback_stop(void **state)
+{
+    (void)state;
+    char err[512];
+    memset(&tgt, 0, sizeof(tgt));
+    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
+    assert_non_null(w);
+    fill(w, 5);
+    assert_true(tgt.have && tgt.n_events >= 2);
+    edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
+    assert_non_null(r);
+    struct hosts_acc ha = {0};
+    assert_int_equal(edr_store_hosts(r, hosts_cb, &ha), 0);
+    for (int ret = 1; ret <= 3; ret++) {
+        struct stop_ctx c = {0, ret};
+        assert_int_equal(edr_store_entity_events(r, tgt.entity, 0, 0, stop_ev, &c), ret);
+        assert_int_equal(c.calls, 1);
+        c.calls = 0;
+        assert_int_equal(edr_store_host_events(r, ha.ids[0], 0, 0, stop_ev, &c), ret);
+        assert_int_equal(c.calls, 1);
+        c.calls = 0;
+        assert_int_equal(edr_store_host_blocks(r, ha.ids[0], 0, 0, stop_blk, &c), ret);
+        assert_int_equal(c.calls, 1);
+    }
+    edr_store_destroy(r);
+    edr_store_writer_destroy(w);
+}
+
 static void test_open_errors(void **state)
 {
     (void)state;
@@ -771,6 +884,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_write_dedup_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entity_events_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_window_across_hours, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_callback_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_rewrites, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_add_taken_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
