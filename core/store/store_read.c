@@ -377,6 +377,8 @@ int edr_store_process_get(edr_store_t *s, const uint8_t entity_id[16], edr_arena
     const char *v = rocksdb_pinnableslice_value(ps, &vl);
     *out = edr__v1__process_record__unpack(&a->pb, vl, (const uint8_t *)v);
     rocksdb_pinnableslice_destroy(ps);
+    if (*out && !(*out)->first_block.len)
+        return EDR_ENOENT; /* only its children's activity: a process never seen itself */
     if (*out)
         proc_restore(s, s->last_hit, *out, entity_id, a);
     return *out ? 0 : EDR_EPARSE;
@@ -1449,9 +1451,11 @@ static int proc_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl
     struct procs_ctx *c = ud;
     edr_arena_reset(&s->arena);
     Edr__V1__ProcessRecord *p = edr__v1__process_record__unpack(&s->arena.pb, vl, v);
-    if (p && kl == 16)
+    if (!p || !p->first_block.len) /* a process known only from its children's activity */
+        return 0;
+    if (kl == 16)
         proc_restore(s, shard, p, k, &s->arena);
-    return p ? c->fn(p, c->ud) : 0;
+    return c->fn(p, c->ud);
 }
 
 int edr_store_processes(edr_store_t *s, edr_store_proc_fn fn, void *ud)

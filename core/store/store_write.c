@@ -526,6 +526,20 @@ static int scratch_prepare(edr_store_writer_t *w, size_t n_events)
     return 0;
 }
 
+/* 1 when entity id acts in the batch being added (has a record in it). */
+static int ent_in_batch(const edr_store_writer_t *w, const uint8_t id[16])
+{
+    uint64_t h;
+    memcpy(&h, id, 8);
+    size_t j = (size_t)h & (w->ents_cap - 1);
+    while (w->ents[j].gen == w->gen) {
+        if (!memcmp(w->ents[j].id, id, 16))
+            return 1;
+        j = (j + 1) & (w->ents_cap - 1);
+    }
+    return 0;
+}
+
 static ent_slot_t *ent_get(edr_store_writer_t *w, const Edr__V1__Event *e,
                            const ProtobufCBinaryData *host)
 {
@@ -851,6 +865,25 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
             if (wcache_fresh(w, kk, sizeof(kk), key.bucket))
                 rocksdb_writebatch_put_cf(w->wb, w->cf[CF_KIDS], (const char *)kk, sizeof(kk),
                                           (const char *)v, 4);
+            /* The parent's record lives as long as its children act: retention
+             * drops a record whose last block is past the horizon, and a
+             * service that only forks (sshd, a web server's master) writes no
+             * record of its own after it started. Once per parent per hour,
+             * unless the parent acts in this batch (its record says it). */
+            uint8_t pk[17];
+            pk[0] = 'P';
+            memcpy(pk + 1, s->rec.parent_entity_id.data, 16);
+            if (!ent_in_batch(w, s->rec.parent_entity_id.data) &&
+                wcache_fresh(w, pk, sizeof(pk), key.bucket)) {
+                Edr__V1__ProcessRecord touch = EDR__V1__PROCESS_RECORD__INIT;
+                touch.last_block.data = br;
+                touch.last_block.len = sizeof(br);
+                uint8_t tp[32];
+                size_t tn = edr__v1__process_record__pack(&touch, tp);
+                rocksdb_writebatch_merge_cf(w->wb, w->cf[CF_PROCS],
+                                            (const char *)s->rec.parent_entity_id.data, 16,
+                                            (const char *)tp, tn);
+            }
         }
     }
 

@@ -502,10 +502,11 @@ static void test_index_rewrites(void **state)
     }
     edr_store_writer_stats(w, &st[3]);
     assert_int_equal(st[1].writes_saved - st[0].writes_saved, 0); /* the first batch writes all */
-    assert_int_equal(st[2].writes_saved - st[1].writes_saved, 2); /* child and image entries */
+    /* child, image and parent-keeping entries */
+    assert_int_equal(st[2].writes_saved - st[1].writes_saved, 3);
     assert_int_equal(st[3].writes_saved - st[2].writes_saved, 0); /* a new bucket: rewritten */
     /* the third batch writes what the second skipped */
-    assert_int_equal(st[3].writes - st[2].writes, st[2].writes - st[1].writes + 2);
+    assert_int_equal(st[3].writes - st[2].writes, st[2].writes - st[1].writes + 3);
 
     /* retention of the first bucket keeps what the third batch rewrote */
     assert_int_equal(edr_store_writer_retire(w, t0 + 2 * EDR_STORE_BUCKET_NS), 0);
@@ -516,6 +517,89 @@ static void test_index_rewrites(void **state)
     assert_int_equal(nk, 1);
     assert_int_equal(edr_store_hash_hosts(r, sha, hh_fn, &nh), 0);
     assert_int_equal(nh, 1);
+    edr_store_destroy(r);
+    edr_frame_ctx_destroy(enc);
+    edr_store_writer_destroy(w);
+}
+
+static int anc_exe_fn(const Edr__V1__ProcessRecord *p, void *ud)
+{
+    struct anc *a = ud;
+    if (a->n++ == 1)
+        snprintf(a->exe, sizeof(a->exe), "%s", p->exe);
+    return 0;
+}
+
+/* A service that started long ago and only forks since (sshd) keeps its
+ * record while its children act: retention of the hours it was last seen in
+ * itself must not cut the ancestry of today's child short. */
+static void test_parent_kept_by_children(void **state)
+{
+    (void)state;
+    char err[512];
+    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
+    assert_non_null(w);
+    uint8_t hid[16] = {0xbb}, par[16], kid[16], none[16];
+    memset(par, 0x41, 16);
+    memset(kid, 0x42, 16);
+    memset(none, 0x43, 16);
+    Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
+    si.host_id.data = hid;
+    si.host_id.len = 16;
+    Edr__V1__ProcessStart ps = EDR__V1__PROCESS_START__INIT;
+    ps.exe = "/usr/sbin/sshd";
+    Edr__V1__ProcessFork pf = EDR__V1__PROCESS_FORK__INIT;
+    Edr__V1__FileExec fx = EDR__V1__FILE_EXEC__INIT;
+    fx.path = "/bin/sh";
+    Edr__V1__Event e = EDR__V1__EVENT__INIT, *evs[1] = {&e};
+    Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
+    b.schema_version = 1;
+    b.sensor = &si;
+    b.events = evs;
+    b.n_events = 1;
+    uint64_t t0 = 1767225600000000000ull;
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
+    const uint8_t *fr;
+    size_t fl;
+    for (int i = 0; i < 3; i++) {
+        e = (Edr__V1__Event)EDR__V1__EVENT__INIT;
+        e.entity_id.len = e.parent_entity_id.len = 16;
+        if (i == 0) { /* sshd starts (its parent: not in the store) */
+            e.entity_id.data = par;
+            e.parent_entity_id.data = none;
+            e.body_case = EDR__V1__EVENT__BODY_PROCESS_START;
+            e.process_start = &ps;
+            b.base_time_ns = t0;
+        } else { /* a child forks, then acts three hours later */
+            e.entity_id.data = kid;
+            e.parent_entity_id.data = par;
+            e.body_case = i == 1 ? EDR__V1__EVENT__BODY_PROCESS_FORK : EDR__V1__EVENT__BODY_FILE_EXEC;
+            if (i == 1)
+                e.process_fork = &pf;
+            else
+                e.file_exec = &fx;
+            b.base_time_ns = i == 1 ? t0 + 1000 : t0 + 3 * EDR_STORE_BUCKET_NS;
+        }
+        b.seq = (uint64_t)i + 1;
+        assert_int_equal(edr_frame_encode(enc, &b, 0, &fr, &fl), 0);
+        assert_int_equal(edr_store_writer_add(w, fr, fl, &b), 0);
+        assert_int_equal(edr_store_writer_commit(w), 0);
+    }
+    assert_int_equal(edr_store_writer_retire(w, t0 + 2 * EDR_STORE_BUCKET_NS), 0);
+    assert_int_equal(edr_store_writer_compact(w), 0);
+    assert_int_equal(edr_store_writer_compact(w), 0); /* merged results are filtered next time */
+    edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
+    assert_non_null(r);
+    struct anc a = {0};
+    assert_int_equal(edr_store_process_ancestry(r, kid, 0, anc_exe_fn, &a), 0);
+    assert_int_equal(a.n, 2);
+    assert_string_equal(a.exe, "/usr/sbin/sshd");
+    /* the parent sshd reported by its child is no record of its own */
+    Edr__V1__ProcessRecord *p;
+    edr_arena_t ar;
+    edr_arena_init(&ar, 4096);
+    assert_int_equal(edr_store_process_get(r, none, &ar, &p), EDR_ENOENT);
+    edr_arena_close(&ar);
     edr_store_destroy(r);
     edr_frame_ctx_destroy(enc);
     edr_store_writer_destroy(w);
@@ -887,6 +971,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_window_across_hours, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_rewrites, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parent_kept_by_children, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_add_taken_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_refused, setup, teardown),
