@@ -157,6 +157,8 @@ void edr__proc_merge(Edr__V1__ProcessRecord *acc, const Edr__V1__ProcessRecord *
         (bin_empty(al) || (ol.len == al.len && memcmp(ol.data, al.data, ol.len) > 0)))
         acc->last_block = ol;
     acc->exec_count += op->exec_count;
+    if (op->child_bucket > acc->child_bucket)
+        acc->child_bucket = op->child_bucket;
 }
 
 static char *merge_records(const char *existing, size_t existing_len, const char *const *ops,
@@ -300,7 +302,11 @@ static unsigned char procs_filter(void *st, int level, const char *key, size_t k
     if (!p)
         return 0;
     ProtobufCBinaryData last = p->last_block.len ? p->last_block : p->first_block;
-    unsigned char drop = last.len == BREF_LEN && edr__rd32(last.data + 4) < r->cutoff_bucket;
+    /* kept while it, or a child of it, acted within the horizon */
+    unsigned char drop = (last.len != BREF_LEN || edr__rd32(last.data + 4) < r->cutoff_bucket) &&
+                         p->child_bucket < r->cutoff_bucket;
+    if (last.len != BREF_LEN && !p->child_bucket)
+        drop = 0; /* neither: not a record this filter understands */
     edr__v1__process_record__free_unpacked(p, NULL);
     return drop;
 }

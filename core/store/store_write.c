@@ -868,16 +868,16 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
             /* The parent's record lives as long as its children act: retention
              * drops a record whose last block is past the horizon, and a
              * service that only forks (sshd, a web server's master) writes no
-             * record of its own after it started. Once per parent per hour,
-             * unless the parent acts in this batch (its record says it). */
+             * record of its own after it started. Its record's child_bucket
+             * (not last_block, which bounds the walk over its own events) is
+             * raised once per parent per hour, unless it acts in this batch. */
             uint8_t pk[17];
             pk[0] = 'P';
             memcpy(pk + 1, s->rec.parent_entity_id.data, 16);
             if (!ent_in_batch(w, s->rec.parent_entity_id.data) &&
                 wcache_fresh(w, pk, sizeof(pk), key.bucket)) {
                 Edr__V1__ProcessRecord touch = EDR__V1__PROCESS_RECORD__INIT;
-                touch.last_block.data = br;
-                touch.last_block.len = sizeof(br);
+                touch.child_bucket = key.bucket;
                 uint8_t tp[32];
                 size_t tn = edr__v1__process_record__pack(&touch, tp);
                 rocksdb_writebatch_merge_cf(w->wb, w->cf[CF_PROCS],
