@@ -57,9 +57,7 @@ static void test_disk_full(void **state)
     cu_log_new(col_log, "0404");
     char opts[64];
     snprintf(opts, sizeof(opts), "size=%dm,mode=0700", SMALL_MB);
-    if (mount("tmpfs", h.store, "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0) {
-        fprintf(stderr, "skipped: cannot mount a tmpfs on %s (%s); needs root and mount rights\n",
-                h.store, strerror(errno));
+    if (cu_mount_store(&h, opts)) {
         passed = 1;
         skip();
     }
@@ -150,9 +148,7 @@ static void test_disk_really_full(void **state)
     (void)state;
     h_start(&h, 1, 2, HOSTS);
     cu_log_new(col_log, "0404-enospc");
-    if (mount("tmpfs", h.store, "tmpfs", MS_NOSUID | MS_NODEV, "size=14m,mode=0700") != 0) {
-        fprintf(stderr, "skipped: cannot mount a tmpfs on %s (%s); needs root and mount rights\n",
-                h.store, strerror(errno));
+    if (cu_mount_store(&h, "size=14m,mode=0700")) {
         passed = 1;
         skip();
     }

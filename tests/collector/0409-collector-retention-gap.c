@@ -58,9 +58,7 @@ static void test_retention_gap(void **state)
     (void)state;
     h_start(&h, 1, 1, HOSTS);
     cu_log_new(col_log, "0409");
-    if (mount("tmpfs", h.store, "tmpfs", MS_NOSUID | MS_NODEV, "size=256m,mode=0700") != 0) {
-        fprintf(stderr, "skipped: cannot mount a tmpfs on %s (%s); needs root and mount rights\n",
-                h.store, strerror(errno));
+    if (cu_mount_store(&h, "size=256m,mode=0700")) {
         passed = 1;
         skip();
     }

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 
 void cu_log_new(char *path, const char *tag)
@@ -267,3 +268,10 @@ void cu_produce_host(harness_t *h, uint32_t i, uint32_t n_batches, size_t n)
     edr_frame_ctx_destroy(enc);
 }
 
+int cu_mount_store(harness_t *h, const char *opts)
+{
+    if (mount("tmpfs", h->store, "tmpfs", MS_NOSUID | MS_NODEV, opts) == 0) return 0;
+    fprintf(stderr, "skipped: cannot mount a tmpfs on %s (%s); needs root and mount rights\n",
+            h->store, strerror(errno));
+    return -1;
+}

@@ -40,6 +40,11 @@ void cu_teardown(harness_t *h, pid_t pid, int passed, const char *log_path);
         return 0;                                                                                  \
     }
 
+/* Mounts a tmpfs with mount options opts (e.g. "size=14m,mode=0700") on h's
+ * store directory: 0, or -1 after saying why the test is skipped (it needs
+ * root and mount rights). */
+int cu_mount_store(harness_t *h, const char *opts);
+
 /* 1 while the child runs, 0 once it has exited (and is reaped). */
 int cu_running(pid_t pid);
 

@@ -453,6 +453,32 @@ static int kid_count_fn(const Edr__V1__ProcessRecord *p, void *ud)
     return 0;
 }
 
+/* Stores a batch of the one event e (actor and parent set), seq `seq` of
+ * host hid, based at base_ns, and commits it. */
+static void add_one(edr_store_writer_t *w, const uint8_t hid[16], uint64_t seq, uint64_t base_ns,
+                    Edr__V1__Event *e)
+{
+    Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
+    si.host_id.data = (uint8_t *)hid;
+    si.host_id.len = 16;
+    Edr__V1__Event *evs[1] = {e};
+    Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
+    b.schema_version = 1;
+    b.sensor = &si;
+    b.events = evs;
+    b.n_events = 1;
+    b.seq = seq;
+    b.base_time_ns = base_ns;
+    e->entity_id.len = e->parent_entity_id.len = 16;
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
+    const uint8_t *fr;
+    size_t fl;
+    assert_int_equal(edr_frame_encode(enc, &b, 0, &fr, &fl), 0);
+    assert_int_equal(edr_store_writer_add(w, fr, fl, &b), 0);
+    assert_int_equal(edr_store_writer_commit(w), 0);
+    edr_frame_ctx_destroy(enc);
+}
+
 /* A child's entry under its parent and an image's entry under a host repeat
  * in every batch the process acts in. The writer skips the rewrite while the
  * time bucket is the same, and rewrites when it changes: retention of the
@@ -467,38 +493,22 @@ static void test_index_rewrites(void **state)
     memset(par, 0x31, 16);
     memset(kid, 0x32, 16);
     memset(sha, 0x33, 32);
-    Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
-    si.host_id.data = hid;
-    si.host_id.len = 16;
     Edr__V1__FileExec fx = EDR__V1__FILE_EXEC__INIT;
     fx.path = "/usr/bin/tool";
     fx.sha256.data = sha;
     fx.sha256.len = 32;
-    Edr__V1__Event e = EDR__V1__EVENT__INIT, *evs[1] = {&e};
+    Edr__V1__Event e = EDR__V1__EVENT__INIT;
     e.entity_id.data = kid;
     e.parent_entity_id.data = par;
-    e.entity_id.len = e.parent_entity_id.len = 16;
     e.body_case = EDR__V1__EVENT__BODY_FILE_EXEC;
     e.file_exec = &fx;
-    Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
-    b.schema_version = 1;
-    b.sensor = &si;
-    b.events = evs;
-    b.n_events = 1;
     uint64_t t0 = 1767225600000000000ull;
-    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
-    const uint8_t *fr;
-    size_t fl;
     edr_store_writer_stats_t st[4];
     /* seq 1 and 2 in one bucket, seq 3 three buckets later */
     uint64_t when[3] = {t0, t0 + 1000, t0 + 3 * EDR_STORE_BUCKET_NS};
     for (int i = 0; i < 3; i++) {
         edr_store_writer_stats(w, &st[i]);
-        b.seq = (uint64_t)i + 1;
-        b.base_time_ns = when[i];
-        assert_int_equal(edr_frame_encode(enc, &b, 0, &fr, &fl), 0);
-        assert_int_equal(edr_store_writer_add(w, fr, fl, &b), 0);
-        assert_int_equal(edr_store_writer_commit(w), 0);
+        add_one(w, hid, (uint64_t)i + 1, when[i], &e);
     }
     edr_store_writer_stats(w, &st[3]);
     assert_int_equal(st[1].writes_saved - st[0].writes_saved, 0); /* the first batch writes all */
@@ -518,7 +528,6 @@ static void test_index_rewrites(void **state)
     assert_int_equal(edr_store_hash_hosts(r, sha, hh_fn, &nh), 0);
     assert_int_equal(nh, 1);
     edr_store_destroy(r);
-    edr_frame_ctx_destroy(enc);
     edr_store_writer_destroy(w);
 }
 
@@ -543,48 +552,29 @@ static void test_parent_kept_by_children(void **state)
     memset(par, 0x41, 16);
     memset(kid, 0x42, 16);
     memset(none, 0x43, 16);
-    Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
-    si.host_id.data = hid;
-    si.host_id.len = 16;
     Edr__V1__ProcessStart ps = EDR__V1__PROCESS_START__INIT;
     ps.exe = "/usr/sbin/sshd";
     Edr__V1__ProcessFork pf = EDR__V1__PROCESS_FORK__INIT;
     Edr__V1__FileExec fx = EDR__V1__FILE_EXEC__INIT;
     fx.path = "/bin/sh";
-    Edr__V1__Event e = EDR__V1__EVENT__INIT, *evs[1] = {&e};
-    Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
-    b.schema_version = 1;
-    b.sensor = &si;
-    b.events = evs;
-    b.n_events = 1;
     uint64_t t0 = 1767225600000000000ull;
-    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
-    const uint8_t *fr;
-    size_t fl;
-    for (int i = 0; i < 3; i++) {
-        e = (Edr__V1__Event)EDR__V1__EVENT__INIT;
-        e.entity_id.len = e.parent_entity_id.len = 16;
-        if (i == 0) { /* sshd starts (its parent: not in the store) */
-            e.entity_id.data = par;
-            e.parent_entity_id.data = none;
-            e.body_case = EDR__V1__EVENT__BODY_PROCESS_START;
-            e.process_start = &ps;
-            b.base_time_ns = t0;
-        } else { /* a child forks, then acts three hours later */
-            e.entity_id.data = kid;
-            e.parent_entity_id.data = par;
-            e.body_case = i == 1 ? EDR__V1__EVENT__BODY_PROCESS_FORK : EDR__V1__EVENT__BODY_FILE_EXEC;
-            if (i == 1)
-                e.process_fork = &pf;
-            else
-                e.file_exec = &fx;
-            b.base_time_ns = i == 1 ? t0 + 1000 : t0 + 3 * EDR_STORE_BUCKET_NS;
-        }
-        b.seq = (uint64_t)i + 1;
-        assert_int_equal(edr_frame_encode(enc, &b, 0, &fr, &fl), 0);
-        assert_int_equal(edr_store_writer_add(w, fr, fl, &b), 0);
-        assert_int_equal(edr_store_writer_commit(w), 0);
-    }
+    /* sshd starts (its parent: not in the store) */
+    Edr__V1__Event e = EDR__V1__EVENT__INIT;
+    e.entity_id.data = par;
+    e.parent_entity_id.data = none;
+    e.body_case = EDR__V1__EVENT__BODY_PROCESS_START;
+    e.process_start = &ps;
+    add_one(w, hid, 1, t0, &e);
+    /* a child forks, then acts three hours later */
+    e = (Edr__V1__Event)EDR__V1__EVENT__INIT;
+    e.entity_id.data = kid;
+    e.parent_entity_id.data = par;
+    e.body_case = EDR__V1__EVENT__BODY_PROCESS_FORK;
+    e.process_fork = &pf;
+    add_one(w, hid, 2, t0 + 1000, &e);
+    e.body_case = EDR__V1__EVENT__BODY_FILE_EXEC;
+    e.file_exec = &fx;
+    add_one(w, hid, 3, t0 + 3 * EDR_STORE_BUCKET_NS, &e);
     assert_int_equal(edr_store_writer_retire(w, t0 + 2 * EDR_STORE_BUCKET_NS), 0);
     assert_int_equal(edr_store_writer_compact(w), 0);
     assert_int_equal(edr_store_writer_compact(w), 0); /* merged results are filtered next time */
@@ -601,7 +591,6 @@ static void test_parent_kept_by_children(void **state)
     assert_int_equal(edr_store_process_get(r, none, &ar, &p), EDR_ENOENT);
     edr_arena_close(&ar);
     edr_store_destroy(r);
-    edr_frame_ctx_destroy(enc);
     edr_store_writer_destroy(w);
 }
 
