@@ -25,6 +25,7 @@ typedef struct shard {
     uint8_t *have;        /* 1 where hosts[n] is known */
     uint32_t n_hosts;
     uint32_t lead, lag; /* meta "span": how far blocks reach from their key's bucket */
+    uint32_t cutoff;    /* meta "cutoff": buckets below it are retired (kept until compaction) */
 } shard_t;
 
 struct edr_store {
@@ -54,22 +55,29 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* (Re)reads meta "span" of shard i; unreadable or absent: 0, 0 (a store
- * written before it was kept; its blocks are read as if none crossed). */
+/* (Re)reads meta "span" and "cutoff" of shard i. Span unreadable or absent:
+ * 0, 0 (a store written before it was kept; its blocks are read as if none
+ * crossed an hour); cutoff: 0 (nothing retired). */
 static void load_span(edr_store_t *s, unsigned i)
 {
     shard_t *sh = &s->sh[i];
-    char *rerr = NULL;
-    size_t vl = 0;
-    char *v = rocksdb_get_cf(sh->db, s->ro, sh->cf[CF_META], EDR__META_SPAN, 4, &vl, &rerr);
-    if (rerr) {
-        edr_log_warn("store %s: %s", sh->path, rerr);
-        rocksdb_free(rerr);
-    } else if (v && vl == 8) {
-        sh->lead = edr__rd32((const uint8_t *)v);
-        sh->lag = edr__rd32((const uint8_t *)v + 4);
+    static const char *const keys[2] = {EDR__META_SPAN, "cutoff"};
+    for (int j = 0; j < 2; j++) {
+        char *rerr = NULL;
+        size_t vl = 0;
+        char *v = rocksdb_get_cf(sh->db, s->ro, sh->cf[CF_META], keys[j], strlen(keys[j]), &vl,
+                                 &rerr);
+        if (rerr) {
+            edr_log_warn("store %s: %s", sh->path, rerr);
+            rocksdb_free(rerr);
+        } else if (j == 0 && v && vl == 8) {
+            sh->lead = edr__rd32((const uint8_t *)v);
+            sh->lag = edr__rd32((const uint8_t *)v + 4);
+        } else if (j == 1 && v && vl == 4) {
+            sh->cutoff = edr__rd32((const uint8_t *)v);
+        }
+        rocksdb_free(v);
     }
-    rocksdb_free(v);
 }
 
 edr_store_t *edr_store_open(const char *root, const edr_store_opts_t *opts, char *err,
@@ -1287,11 +1295,11 @@ static int hash_flush(struct hash_ctx *c)
 static int hash_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl,
                      const uint8_t *v, size_t vl, void *ud)
 {
-    (void)s;
-    (void)shard;
     struct hash_ctx *c = ud;
     if (kl != 1 + 32 + 16 + 4 + 8 || vl % 16)
         return 0;
+    if (edr__rd32(k + 49) < s->sh[shard].cutoff)
+        return 0; /* retired, not yet compacted away */
     int rc = 0;
     if (c->n && memcmp(c->host, k + 33, 16) && (rc = hash_flush(c)) != 0)
         return rc;
@@ -1337,11 +1345,9 @@ struct hh_ctx {
 static int hash_host_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl,
                           const uint8_t *v, size_t vl, void *ud)
 {
-    (void)s;
-    (void)shard;
     struct hh_ctx *c = ud;
-    if (kl != 1 + 32 + 16 || vl != 4)
-        return 0;
+    if (kl != 1 + 32 + 16 || vl != 4 || edr__rd32(v) < s->sh[shard].cutoff)
+        return 0; /* malformed, or last run in a retired hour */
     return c->fn(k + 33, (uint64_t)edr__rd32(v) * EDR_STORE_BUCKET_NS, c->ud);
 }
 

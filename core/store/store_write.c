@@ -1105,7 +1105,10 @@ int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns)
         }
         rocksdb_free(v);
     }
+    if (!rerr) /* a scan cut short by a read error is not "every host" */
+        rocksdb_iter_get_error(it, &rerr);
     rocksdb_iter_destroy(it);
+    int read_failed = rerr != NULL;
     uint8_t cv[4];
     edr__be32(cv, cut);
     rocksdb_writebatch_put_cf(wb, w->cf[CF_META], "cutoff", 6, (const char *)cv, 4);
@@ -1113,8 +1116,10 @@ int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns)
         rocksdb_write(w->db, w->wo, wb, &rerr);
     rocksdb_writebatch_destroy(wb);
     if (rerr) {
-        w->write_failed = 1;
-        edr_log_error("store %s: retention failed: %s", w->path, rerr);
+        if (!read_failed) /* a failed read leaves the writer usable; a failed write does not */
+            w->write_failed = 1;
+        edr_log_error("store %s: retention failed (%s); tried again at the next run", w->path,
+                      rerr);
         rocksdb_free(rerr);
         return EDR_ESTORE;
     }

@@ -198,6 +198,14 @@ static int hash_fn(const uint8_t host[16], const uint8_t ent[16], void *ud)
     return 0;
 }
 
+static int hash_fn_hosts(const uint8_t host[16], uint64_t last_bucket_ns, void *ud)
+{
+    (void)host;
+    (void)last_bucket_ns;
+    (*(int *)ud)++;
+    return 0;
+}
+
 static int hh_fn(const uint8_t host[16], uint64_t last_bucket_ns, void *ud)
 {
     assert_int_equal(host[0], 0xaa);
@@ -554,6 +562,10 @@ static void test_parent_kept_by_children(void **state)
     memset(none, 0x43, 16);
     Edr__V1__ProcessStart ps = EDR__V1__PROCESS_START__INIT;
     ps.exe = "/usr/sbin/sshd";
+    uint8_t sha[32];
+    memset(sha, 0x44, 32);
+    ps.exe_sha256.data = sha;
+    ps.exe_sha256.len = 32;
     Edr__V1__ProcessFork pf = EDR__V1__PROCESS_FORK__INIT;
     Edr__V1__FileExec fx = EDR__V1__FILE_EXEC__INIT;
     fx.path = "/bin/sh";
@@ -576,9 +588,18 @@ static void test_parent_kept_by_children(void **state)
     e.file_exec = &fx;
     add_one(w, hid, 3, t0 + 3 * EDR_STORE_BUCKET_NS, &e);
     assert_int_equal(edr_store_writer_retire(w, t0 + 2 * EDR_STORE_BUCKET_NS), 0);
+    /* sshd's image ran only in a retired hour: no host or process has it,
+     * even before compaction takes its entries away */
+    edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
+    assert_non_null(r);
+    int nh = 0, np = 0;
+    assert_int_equal(edr_store_hash_processes(r, sha, hash_fn, &np), 0);
+    assert_int_equal(edr_store_hash_hosts(r, sha, hash_fn_hosts, &nh), 0);
+    assert_int_equal(np + nh, 0);
+    edr_store_destroy(r);
     assert_int_equal(edr_store_writer_compact(w), 0);
     assert_int_equal(edr_store_writer_compact(w), 0); /* merged results are filtered next time */
-    edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
+    r = edr_store_open(dir, NULL, err, sizeof(err));
     assert_non_null(r);
     struct anc a = {0};
     assert_int_equal(edr_store_process_ancestry(r, kid, 0, anc_exe_fn, &a), 0);
