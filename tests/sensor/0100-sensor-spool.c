@@ -533,10 +533,12 @@ static void test_fatal_producer_backoff(void **state)
     int replaced = log_count(r.log, "was replaced by a new one");
     fprintf(stderr, "persistent refusal over ~9 s: %d fatal errors, %d replacements\n", fatal,
             replaced);
-    if (rc || replaced < 1 || replaced > 2 || !log_has(r.log, " 0 dropped") || getenv("DUMP"))
+    if (rc || replaced < 1 || replaced > 3 || !log_has(r.log, " 0 dropped") || getenv("DUMP"))
         st_dump_log(r.log);
     assert_int_equal(rc, 0);
-    assert_true(replaced >= 1 && replaced <= 2);
+    /* 5 s, then 10 s apart: 2 in a run of ~9 s, 3 if a slow machine stretches
+     * it past 15 s (without the backoff: hundreds) */
+    assert_true(replaced >= 1 && replaced <= 3);
     assert_true(log_has(r.log, " 0 dropped"));
     assert_true(spool_bytes(r.state) > 0); /* the frames wait there for the next run */
     run_end(&r);
