@@ -10,11 +10,13 @@
 #include "edr/frame.h"
 #include "edr/store.h"
 #include "edr/synth.h"
+#include "store_int.h"
 
 #include <dirent.h>
 #include <ftw.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -615,7 +617,60 @@ static void test_parent_kept_by_children(void **state)
     edr_store_writer_destroy(w);
 }
 
-extern unsigned edr__store_fail_add; /* store_int.h: fail the n-th add midway */
+static void alarm_fail(int sig)
+{
+    (void)sig;
+    static const char msg[] = "test_store: a read did not return in 20 s (hung)\n";
+    (void)!write(2, msg, sizeof(msg) - 1);
+    _exit(1);
+}
+
+/* A corrupt host number in a shard's meta (one past 2^31) is skipped by
+ * readers: they answer, instead of looping for ever while sizing their map. */
+static void test_corrupt_host_number(void **state)
+{
+    (void)state;
+    char err[512];
+    memset(&tgt, 0, sizeof(tgt));
+    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
+    assert_non_null(w);
+    fill(w, 5);
+    edr_store_writer_destroy(w);
+
+    char path[4096];
+    edr__store_shard_path(dir, 0, path, sizeof(path));
+    rocksdb_options_t *cfo[CF__COUNT], *dbo = rocksdb_options_create();
+    edr__store_cf_options(cfo, NULL, NULL, NULL);
+    rocksdb_column_family_handle_t *cf[CF__COUNT];
+    char *rerr = NULL;
+    rocksdb_t *db = rocksdb_open_column_families(dbo, path, CF__COUNT, edr__store_cf_names,
+                                                 (const rocksdb_options_t *const *)cfo, cf, &rerr);
+    assert_null(rerr);
+    uint8_t k[5] = {'N', 0x80, 0, 0, 0}, v[16];
+    memset(v, 0xee, sizeof(v));
+    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    rocksdb_put_cf(db, wo, cf[CF_META], (const char *)k, sizeof(k), (const char *)v, sizeof(v),
+                   &rerr);
+    assert_null(rerr);
+    rocksdb_writeoptions_destroy(wo);
+    for (int i = 0; i < CF__COUNT; i++)
+        rocksdb_column_family_handle_destroy(cf[i]);
+    rocksdb_close(db);
+    for (int i = 0; i < CF__COUNT; i++)
+        rocksdb_options_destroy(cfo[i]);
+    rocksdb_options_destroy(dbo);
+
+    edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
+    assert_non_null(r);
+    signal(SIGALRM, alarm_fail);
+    alarm(20);
+    uint64_t n = 0;
+    assert_int_equal(edr_store_entity_events(r, tgt.entity, 0, 0, count_ev, &n), 0);
+    alarm(0);
+    assert_int_equal(n, tgt.n_events);
+    edr_store_destroy(r);
+}
+
 
 /* A batch whose add fails midway (out of memory) leaves nothing behind:
  * neither its block nor its index entries commit with the batches around
@@ -982,6 +1037,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_callback_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_rewrites, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parent_kept_by_children, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_host_number, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_add_taken_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_refused, setup, teardown),
