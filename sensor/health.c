@@ -120,7 +120,10 @@ int edr__health_emit(edr_emit_t *em, const edr__drops_t *d, const edr__health_t 
 
 /* ---- drops no health event reported ---- */
 
-#define UNREPORTED "unreported-drops"
+static void unreported_path(const char *dir, char *p, size_t n)
+{
+    snprintf(p, n, "%s/unreported-drops", dir);
+}
 
 static uint64_t reported_count(const edr__drops_t *r, const edr__drop_t *x)
 {
@@ -134,7 +137,7 @@ uint64_t edr__drops_save_unreported(const edr__drops_t *d, const edr__drops_t *r
                                     const char *dir)
 {
     char p[4096], tmp[4200];
-    snprintf(p, sizeof(p), "%s/" UNREPORTED, dir);
+    unreported_path(dir, p, sizeof(p));
     snprintf(tmp, sizeof(tmp), "%s.tmp", p);
     FILE *f = NULL;
     uint64_t total = 0;
@@ -159,9 +162,7 @@ uint64_t edr__drops_save_unreported(const edr__drops_t *d, const edr__drops_t *r
     if (!f) {
         /* nothing unreported: a file left by an earlier run (its drops since
          * reported) must not be carried again */
-        if (unlink(p) != 0 && errno != ENOENT)
-            edr_log_warn("%s: cannot remove: %s (its drops will be reported again)", p,
-                         strerror(errno));
+        edr__drops_carried(dir);
         return 0;
     }
     int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
@@ -181,7 +182,7 @@ uint64_t edr__drops_save_unreported(const edr__drops_t *d, const edr__drops_t *r
 uint64_t edr__drops_carry(edr__drops_t *d, const char *dir)
 {
     char p[4096], line[256];
-    snprintf(p, sizeof(p), "%s/" UNREPORTED, dir);
+    unreported_path(dir, p, sizeof(p));
     FILE *f = fopen(p, "r");
     if (!f)
         return 0;
@@ -209,7 +210,7 @@ uint64_t edr__drops_carry(edr__drops_t *d, const char *dir)
 void edr__drops_carried(const char *dir)
 {
     char p[4096];
-    snprintf(p, sizeof(p), "%s/" UNREPORTED, dir);
+    unreported_path(dir, p, sizeof(p));
     if (unlink(p) != 0 && errno != ENOENT)
         edr_log_warn("%s: cannot remove: %s (its drops will be reported again)", p,
                      strerror(errno));

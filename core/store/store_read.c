@@ -58,7 +58,7 @@ static int cmp_str(const void *a, const void *b)
 /* (Re)reads meta "span" and "cutoff" of shard i. Span unreadable or absent:
  * 0, 0 (a store written before it was kept; its blocks are read as if none
  * crossed an hour); cutoff: 0 (nothing retired). */
-static void load_span(edr_store_t *s, unsigned i)
+static void load_meta(edr_store_t *s, unsigned i)
 {
     shard_t *sh = &s->sh[i];
     static const char *const keys[2] = {EDR__META_SPAN, "cutoff"};
@@ -146,7 +146,7 @@ edr_store_t *edr_store_open(const char *root, const edr_store_opts_t *opts, char
             goto fail;
         }
         s->n++;
-        load_span(s, s->n - 1);
+        load_meta(s, s->n - 1);
     }
     edr_frame_opts_t fo = {.max_raw_len = opts ? (uint32_t)opts->max_raw_len : 0};
     s->fctx = edr_frame_ctx_new(&fo);
@@ -213,7 +213,7 @@ int edr_store_refresh(edr_store_t *s)
             rocksdb_free(rerr);
             return EDR_ESTORE;
         }
-        load_span(s, i);
+        load_meta(s, i);
     }
     return 0;
 }

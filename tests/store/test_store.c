@@ -63,6 +63,25 @@ typedef struct {
 
 static target_t tgt;
 
+/* The writer of shard 0 of the test's store, and a reader of the store. */
+static edr_store_writer_t *open_writer(void)
+{
+    char err[512];
+    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
+    if (!w)
+        fail_msg("writer: %s", err);
+    return w;
+}
+
+static edr_store_t *open_reader(void)
+{
+    char err[512];
+    edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
+    if (!r)
+        fail_msg("reader: %s", err);
+    return r;
+}
+
 /* Writes the synthetic stream into shard 0; returns events written. */
 static uint64_t fill(edr_store_writer_t *w, int commit_every)
 {
@@ -496,9 +515,7 @@ static void add_one(edr_store_writer_t *w, const uint8_t hid[16], uint64_t seq, 
 static void test_index_rewrites(void **state)
 {
     (void)state;
-    char err[512];
-    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
-    assert_non_null(w);
+    edr_store_writer_t *w = open_writer();
     uint8_t hid[16] = {0xaa}, par[16], kid[16], sha[32];
     memset(par, 0x31, 16);
     memset(kid, 0x32, 16);
@@ -530,8 +547,7 @@ static void test_index_rewrites(void **state)
 
     /* retention of the first bucket keeps what the third batch rewrote */
     assert_int_equal(edr_store_writer_retire(w, t0 + 2 * EDR_STORE_BUCKET_NS), 0);
-    edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
-    assert_non_null(r);
+    edr_store_t *r = open_reader();
     int nk = 0, nh = 0;
     assert_int_equal(edr_store_process_children(r, par, kid_count_fn, &nk), 0);
     assert_int_equal(nk, 1);
@@ -555,9 +571,7 @@ static int anc_exe_fn(const Edr__V1__ProcessRecord *p, void *ud)
 static void test_parent_kept_by_children(void **state)
 {
     (void)state;
-    char err[512];
-    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
-    assert_non_null(w);
+    edr_store_writer_t *w = open_writer();
     uint8_t hid[16] = {0xbb}, par[16], kid[16], none[16];
     memset(par, 0x41, 16);
     memset(kid, 0x42, 16);
@@ -592,8 +606,7 @@ static void test_parent_kept_by_children(void **state)
     assert_int_equal(edr_store_writer_retire(w, t0 + 2 * EDR_STORE_BUCKET_NS), 0);
     /* sshd's image ran only in a retired hour: no host or process has it,
      * even before compaction takes its entries away */
-    edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
-    assert_non_null(r);
+    edr_store_t *r = open_reader();
     int nh = 0, np = 0;
     assert_int_equal(edr_store_hash_processes(r, sha, hash_fn, &np), 0);
     assert_int_equal(edr_store_hash_hosts(r, sha, hash_fn_hosts, &nh), 0);
@@ -601,8 +614,7 @@ static void test_parent_kept_by_children(void **state)
     edr_store_destroy(r);
     assert_int_equal(edr_store_writer_compact(w), 0);
     assert_int_equal(edr_store_writer_compact(w), 0); /* merged results are filtered next time */
-    r = edr_store_open(dir, NULL, err, sizeof(err));
-    assert_non_null(r);
+    r = open_reader();
     struct anc a = {0};
     assert_int_equal(edr_store_process_ancestry(r, kid, 0, anc_exe_fn, &a), 0);
     assert_int_equal(a.n, 2);
@@ -630,10 +642,8 @@ static void alarm_fail(int sig)
 static void test_corrupt_host_number(void **state)
 {
     (void)state;
-    char err[512];
     memset(&tgt, 0, sizeof(tgt));
-    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
-    assert_non_null(w);
+    edr_store_writer_t *w = open_writer();
     fill(w, 5);
     edr_store_writer_destroy(w);
 
@@ -660,8 +670,7 @@ static void test_corrupt_host_number(void **state)
         rocksdb_options_destroy(cfo[i]);
     rocksdb_options_destroy(dbo);
 
-    edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
-    assert_non_null(r);
+    edr_store_t *r = open_reader();
     signal(SIGALRM, alarm_fail);
     alarm(20);
     uint64_t n = 0;
@@ -856,9 +865,7 @@ static void test_entity_events_exact(void **state)
 static void test_window_across_hours(void **state)
 {
     (void)state;
-    char err[512];
-    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
-    assert_non_null(w);
+    edr_store_writer_t *w = open_writer();
     edr_synth_opts_t so = {.hosts = 1, .seed = 3};
     edr_synth_t *sy = edr_synth_new(&so);
     edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL), *dec = edr_frame_ctx_new(NULL);
@@ -887,8 +894,7 @@ static void test_window_across_hours(void **state)
     for (size_t i = 1; i < 9; i++)
         ent_next_hour += !memcmp(d->events[i]->entity_id.data, ent, 16);
 
-    edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
-    assert_non_null(r);
+    edr_store_t *r = open_reader();
     uint64_t n = 0;
     assert_int_equal(edr_store_host_events(r, host, h0, h0 + hour, count_ev, &n), 0);
     assert_int_equal(n, 8); /* events 1..8 */
@@ -938,14 +944,11 @@ static int stop_blk(const edr_block_info_t *bi, void *ud)
 static void test_callback_stop(void **state)
 {
     (void)state;
-    char err[512];
     memset(&tgt, 0, sizeof(tgt));
-    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
-    assert_non_null(w);
+    edr_store_writer_t *w = open_writer();
     fill(w, 5);
     assert_true(tgt.have && tgt.n_events >= 2);
-    edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
-    assert_non_null(r);
+    edr_store_t *r = open_reader();
     struct hosts_acc ha = {0};
     assert_int_equal(edr_store_hosts(r, hosts_cb, &ha), 0);
     for (int ret = 1; ret <= 3; ret++) {
