@@ -109,6 +109,7 @@ struct run_arg {
 
 static void *run_thread(void *p)
 {
+    pthread_setname_np(pthread_self(), "collector"); /* perf report --comm collector */
     struct run_arg *r = p;
     r->rc = edr_collector_run(r->c, &r->stop);
     return NULL;

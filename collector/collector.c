@@ -100,6 +100,7 @@ struct edr_collector {
     uint64_t dl_lost;    /* dead letters Kafka refused for good (logged, frame not kept) */
     uint64_t gap;        /* messages gone from the log before they were stored (retention) */
     uint64_t nomem;      /* batches read again after memory ran out decoding them */
+    uint64_t ret_errors; /* retention runs of a shard that failed (logged; tried again in a minute) */
     struct {
         const char *reason;
         uint64_t n;
@@ -789,6 +790,7 @@ static void publish_metrics(edr_collector_t *c)
     mcounter(&mt, "edr_collector_deadletter_lost_total", c->dl_lost);
     mcounter(&mt, "edr_collector_log_gap_batches_total", c->gap);
     mcounter(&mt, "edr_collector_nomem_retries_total", c->nomem);
+    mcounter(&mt, "edr_collector_retention_errors_total", c->ret_errors);
     mcounter(&mt, "edr_collector_rate_limited_total", c->rate_limited);
     OUT("# TYPE edr_collector_paused gauge\nedr_collector_paused %d\n", c->bp_paused);
     mcounter(&mt, "edr_collector_pauses_total", c->pauses);
@@ -914,15 +916,20 @@ fail:
     return NULL;
 }
 
-static void retention(edr_collector_t *c)
+/* Retires what is past collector.retention in every owned shard. Returns
+ * how many shards failed (the store logged why). */
+static int retention(edr_collector_t *c)
 {
     uint64_t keep = edr_config_duration_ns(c->cfg, "collector.retention");
     uint64_t now = wall_ns();
+    int failed = 0;
     if (!keep || keep >= now)
-        return;
+        return 0;
     for (int p = 0; p < MAX_PARTS; p++)
-        if (c->parts[p].owned && c->parts[p].w)
-            edr_store_writer_retire(c->parts[p].w, now - keep);
+        if (c->parts[p].owned && c->parts[p].w && edr_store_writer_retire(c->parts[p].w, now - keep))
+            failed++;
+    c->ret_errors += (uint64_t)failed;
+    return failed;
 }
 
 static double thread_cpu(void)
@@ -942,6 +949,7 @@ void edr_collector_stats(const edr_collector_t *c, edr_collector_stats_t *st)
     st->deadletter_lost = c->dl_lost;
     st->gap = c->gap;
     st->nomem = c->nomem;
+    st->retention_errors = c->ret_errors;
     st->commits = c->commits;
     st->store_writes = c->store_writes;
     st->store_writes_saved = c->store_writes_saved;
@@ -954,7 +962,7 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
     double cpu0 = thread_cpu();
     c->stop = stop;
     c->started = c->last_msg = c->last_commit = c->last_health = now_s();
-    double last_ret = 0, last_log = c->started;
+    double next_ret = 0, last_log = c->started;
     uint64_t log_events = 0;
     while (!*stop && !c->fatal) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->cons, 20);
@@ -1005,10 +1013,8 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
             health_check(c);
         if (now - c->last_metrics >= 1.0)
             publish_metrics(c);
-        if (now - last_ret >= 3600) {
-            retention(c);
-            last_ret = now;
-        }
+        if (now >= next_ret) /* hourly; a minute after a failed run */
+            next_ret = now + (retention(c) ? 60 : 3600);
         if (now - last_log >= 10) {
             edr_log_info("stored %llu events in %llu batches (%.0f events/s), %llu duplicates, "
                          "%llu dead letters",

@@ -35,6 +35,7 @@ typedef struct edr_collector_stats {
     uint64_t deadletter_lost;    /* refused by the dead-letter topic for good (logged) */
     uint64_t gap;                /* batches gone from the topic before they were stored */
     uint64_t nomem;              /* batches read again after memory ran out decoding them */
+    uint64_t retention_errors;   /* shard retention runs that failed (tried again a minute later) */
     uint64_t store_writes;       /* RocksDB entries committed (see edr_store_writer_stats) */
     uint64_t store_writes_saved; /* index entries not rewritten */
     double last_commit;

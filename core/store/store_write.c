@@ -394,9 +394,20 @@ static host_state_t *host_get(edr_store_writer_t *w, const uint8_t id[16])
         rocksdb_free(rerr);
         return NULL;
     }
-    if (v && vl == 4) {
+    int numbered = v && vl == 4;
+    if (numbered)
         h->num = edr__rd32((const uint8_t *)v);
-    } else { /* a new host: its number commits with its first block */
+    rocksdb_free(v);
+    v = rocksdb_get_cf(w->db, w->ro, w->cf[CF_HOSTS], (const char *)id, 16, &vl, &rerr);
+    if (rerr) {
+        edr_log_error("store %s: %s", w->path, rerr);
+        rocksdb_free(rerr);
+        return NULL;
+    }
+    if (!numbered) {
+        /* a new host: its number commits with its first block. Given only
+         * once every read succeeded, so a failed lookup leaves no number
+         * pending for a host the cache does not hold */
         uint8_t nk[5], nv[4];
         h->num = w->next_hostn++;
         edr__be32(nv, h->num);
@@ -406,13 +417,6 @@ static host_state_t *host_get(edr_store_writer_t *w, const uint8_t id[16])
         rocksdb_writebatch_put_cf(w->wb, w->cf[CF_META], (const char *)nk, 5, (const char *)id, 16);
         edr__be32(nv, w->next_hostn);
         rocksdb_writebatch_put_cf(w->wb, w->cf[CF_META], "nhost", 5, (const char *)nv, 4);
-    }
-    rocksdb_free(v);
-    v = rocksdb_get_cf(w->db, w->ro, w->cf[CF_HOSTS], (const char *)id, 16, &vl, &rerr);
-    if (rerr) {
-        edr_log_error("store %s: %s", w->path, rerr);
-        rocksdb_free(rerr);
-        return NULL;
     }
     if (v) {
         Edr__V1__HostRecord *hr = edr__v1__host_record__unpack(NULL, vl, (const uint8_t *)v);

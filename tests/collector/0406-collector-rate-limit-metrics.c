@@ -44,6 +44,22 @@ static void check_names(const char *m)
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (!strstr(m, names[i])) fail_msg("metrics lack \"%s\"", names[i]);
+    /* docs/metrics.md lists every metric published */
+    FILE *f = fopen(EDR_SOURCE_DIR "/docs/metrics.md", "r");
+    assert_non_null(f);
+    static char doc[32768];
+    size_t dn = fread(doc, 1, sizeof(doc) - 1, f);
+    fclose(f);
+    doc[dn] = 0;
+    int typed = 0;
+    for (const char *t = strstr(m, "# TYPE "); t; t = strstr(t + 1, "# TYPE ")) {
+        char name[128], want[132];
+        if (sscanf(t + 7, "%127s", name) != 1) fail_msg("bad TYPE line in the metrics");
+        snprintf(want, sizeof(want), "`%s", name);
+        if (!strstr(doc, want)) fail_msg("docs/metrics.md does not list %s", name);
+        typed++;
+    }
+    assert_true(typed >= 18);
     double v;
     assert_int_equal(cu_metric(m, "edr_collector_events_total", &v), 0);
     assert_int_equal(cu_metric(m, "edr_collector_events_per_second", &v), 0);

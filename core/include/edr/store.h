@@ -101,8 +101,9 @@ int edr_store_writer_offset(edr_store_writer_t *w, int64_t *next_offset);
 
 /* Adds one received batch to the pending WriteBatch: the frame bytes
  * verbatim, the decoded batch b (decoded from exactly that frame) for the
- * indexes. A batch whose (host, seq) is already stored, or pending, is not
- * added. Returns 0 when added, 1 when it was a duplicate, or a negative
+ * indexes. A batch whose block key (host, time bucket of its base time, seq)
+ * is already stored, or pending, is not added: a redelivered batch has the
+ * same bytes, so the same key. Returns 0 when added, 1 when it was a duplicate, or a negative
  * edr_err_t (EDR_EINVAL: no sensor/host id in b). Nothing is written until
  * edr_store_writer_commit(). */
 int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_len,
