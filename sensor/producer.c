@@ -388,7 +388,12 @@ static void replay_fill(edr__producer_t *p, uint64_t now)
         if (r == 0) {
             if (p->spooling) {
                 p->spooling = 0;
-                edr_log_info("kafka reachable: spool replayed, sending directly again");
+                /* read to its end, not yet all acknowledged: what is in flight
+                 * stays in the spool until Kafka acknowledges it */
+                edr_log_info("kafka reachable: every spooled frame sent again (%" PRIu64
+                             " awaiting acknowledgement, kept in the spool until then); "
+                             "sending directly again",
+                             (uint64_t)(p->ring_next - p->ring_base));
             }
             return;
         }
