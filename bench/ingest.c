@@ -221,7 +221,10 @@ static int consume(edr_config_t *cfg, uint64_t expect, consumed_t *acc)
     double d0 = now_s();
     edr_collector_destroy(col);
     fprintf(stderr, "# collector run: opened in %.3f s, first batch stored %.3f s after start, "
-            "closed in %.3f s\n", opened - c0, first ? first - c0 : 0, now_s() - d0);
+            "closed in %.3f s; %.0f events/s from the first batch, %.0f per CPU second\n",
+            opened - c0, first ? first - c0 : 0, now_s() - d0,
+            first && cs.last_commit > first ? (double)cs.events / (cs.last_commit - first) : 0,
+            cs.cpu > 0 ? (double)cs.events / cs.cpu : 0);
     acc->from_start += cs.last_commit - c0;
     acc->from_first += first ? cs.last_commit - first : 0;
     acc->cpu += cs.cpu;

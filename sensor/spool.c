@@ -188,6 +188,23 @@ static void write_head(edr_spool_t *sp, int do_sync)
         sp->head_dirty = 0;
 }
 
+/* Unlinks the oldest segment and forgets it (its frames are the caller's
+ * business: delivered, or reported as dropped). */
+static void remove_first(edr_spool_t *sp)
+{
+    char p[4096];
+    seg_path(sp, sp->first, p, sizeof(p));
+    if (sp->read_fd >= 0 && sp->read_seg == sp->first) {
+        close(sp->read_fd);
+        sp->read_fd = -1;
+    }
+    unlink(p);
+    sp->bytes -= sp->segs[0].size;
+    memmove(sp->segs, sp->segs + 1, (sp->n_segs - 1) * sizeof(*sp->segs));
+    sp->n_segs--;
+    sp->first++;
+}
+
 /* Drops the oldest segment, reporting its undelivered frames. */
 static void drop_oldest(edr_spool_t *sp, const char *reason)
 {
@@ -206,17 +223,9 @@ static void drop_oldest(edr_spool_t *sp, const char *reason)
         }
         close(fd);
     }
-    unlink(p);
-    if (sp->read_fd >= 0 && sp->read_seg == sp->first) {
-        close(sp->read_fd);
-        sp->read_fd = -1;
-    }
+    remove_first(sp);
     sp->st.dropped_frames += lost;
     sp->frames = sp->frames > lost ? sp->frames - lost : 0;
-    sp->bytes -= sp->segs[0].size;
-    memmove(sp->segs, sp->segs + 1, (sp->n_segs - 1) * sizeof(*sp->segs));
-    sp->n_segs--;
-    sp->first++;
     if (edr_spool_pos_cmp(sp->head, (edr_spool_pos_t){sp->first, 0}) < 0) {
         sp->head.seg = sp->first;
         sp->head.off = 0;
@@ -521,36 +530,15 @@ void edr_spool_ack(edr_spool_t *sp, edr_spool_pos_t pos, uint64_t n)
     sp->head_dirty = 1;
     sp->frames = sp->frames > n ? sp->frames - n : 0;
     /* finished segments before the head go; the last one stays for appends */
-    while (sp->n_segs > 1 && sp->first < sp->head.seg) {
-        char p[4096];
-        seg_path(sp, sp->first, p, sizeof(p));
-        if (sp->read_fd >= 0 && sp->read_seg == sp->first) {
-            close(sp->read_fd);
-            sp->read_fd = -1;
-        }
-        unlink(p);
-        sp->bytes -= sp->segs[0].size;
-        memmove(sp->segs, sp->segs + 1, (sp->n_segs - 1) * sizeof(*sp->segs));
-        sp->n_segs--;
-        sp->first++;
-    }
+    while (sp->n_segs > 1 && sp->first < sp->head.seg)
+        remove_first(sp);
     /* everything delivered and the tail segment is big: start afresh */
     if (sp->frames == 0 && sp->n_segs == 1 && sp->segs[0].size > sp->seg_max / 2 &&
         edr_spool_pos_cmp(sp->head, edr_spool_tail(sp)) == 0) {
         if (roll(sp) == 0) {
             sp->head.seg = sp->first + 1;
             sp->head.off = 0;
-            char p[4096];
-            seg_path(sp, sp->first, p, sizeof(p));
-            if (sp->read_fd >= 0 && sp->read_seg == sp->first) {
-                close(sp->read_fd);
-                sp->read_fd = -1;
-            }
-            unlink(p);
-            sp->bytes -= sp->segs[0].size;
-            memmove(sp->segs, sp->segs + 1, (sp->n_segs - 1) * sizeof(*sp->segs));
-            sp->n_segs--;
-            sp->first++;
+            remove_first(sp);
         }
     }
 }
