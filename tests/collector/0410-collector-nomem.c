@@ -1,6 +1,9 @@
 /* Memory runs out while the collector decodes a valid batch (its address space limited from
  * outside with prlimit): the batch is not dead-lettered as bad input; the partition waits, says
- * why, and stores it, and everything after it in order, once memory is there again. */
+ * why, and stores it, and everything after it in order, once memory is there again. When memory
+ * stays short (30 tries a second apart), the batch goes to the dead-letter topic with reason
+ * NOMEM and the partition goes on: one batch too large for the machine does not stop its host's
+ * telemetry for ever. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -65,11 +68,14 @@ static uint64_t vm_size(pid_t p)
     return kb << 10;
 }
 
-static void test_nomem_not_deadlettered(void **state)
+/* Starts the collector, stores two rounds, then limits its address space to
+ * HEADROOM above what it maps: too little for the big batch. Returns the
+ * metrics port; skips where the limit cannot be set. */
+static int start_limited(const char *name, struct rlimit *lim)
 {
-    (void)state;
+    passed = 0;
     h_start(&h, 1, 1, HOSTS);
-    cu_log_new(col_log, "0410");
+    cu_log_new(col_log, name);
     const char *sets[] = {"collector.metrics_listen=127.0.0.1:0", NULL};
     pid = cu_collector(&h, h.store, NULL, 0, sets, col_log);
     int port = cu_metrics_port(col_log, 20);
@@ -77,7 +83,6 @@ static void test_nomem_not_deadlettered(void **state)
     h_produce(&h, 2, EVENTS);
     assert_true(cu_wait_blocks(h.store, 2 * HOSTS, 30) >= 0);
 
-    /* the collector's address space may grow by HEADROOM only: too little for the big batch */
     uint64_t vm = vm_size(pid);
     if (vm > (1ull << 40)) {
         fprintf(stderr, "skipped: the collector maps %llu GiB (a sanitizer build, whose allocator "
@@ -86,12 +91,21 @@ static void test_nomem_not_deadlettered(void **state)
         passed = 1;
         skip();
     }
-    struct rlimit lim = {.rlim_cur = vm + HEADROOM, .rlim_max = RLIM_INFINITY};
-    if (prlimit(pid, RLIMIT_AS, &lim, NULL) != 0) {
+    lim->rlim_cur = vm + HEADROOM;
+    lim->rlim_max = RLIM_INFINITY;
+    if (prlimit(pid, RLIMIT_AS, lim, NULL) != 0) {
         fprintf(stderr, "skipped: cannot limit the collector's memory (%s)\n", strerror(errno));
         passed = 1;
         skip();
     }
+    return port;
+}
+
+static void test_nomem_not_deadlettered(void **state)
+{
+    (void)state;
+    struct rlimit lim;
+    int port = start_limited("0410", &lim);
     produce_big();
     h_produce(&h, 1, EVENTS); /* behind it: must wait for it */
     double t0 = h_now();
@@ -123,10 +137,54 @@ static void test_nomem_not_deadlettered(void **state)
     passed = 1;
 }
 
+static void reason_of(const rd_kafka_message_t *m, void *ud)
+{
+    rd_kafka_headers_t *hd = NULL;
+    const void *v = NULL;
+    size_t vl = 0;
+    if (!rd_kafka_message_headers(m, &hd) && !rd_kafka_header_get_last(hd, "reason", &v, &vl))
+        snprintf(ud, 32, "%.*s", (int)vl, (const char *)v);
+}
+
+static void test_nomem_gives_up(void **state)
+{
+    (void)state;
+    struct rlimit lim;
+    int port = start_limited("0410b", &lim);
+    produce_big();
+    h_produce(&h, 1, EVENTS); /* behind it: stored once it is given up */
+    /* 30 tries a second apart, then the batch is dead-lettered and the round behind it stored */
+    double w = cu_wait_blocks(h.store, 3 * HOSTS, 120); /* each try waits 1 s, then fetches */
+    assert_true(w >= 0);
+    fprintf(stderr, "the batches behind the big one were stored after %.1f s\n", w);
+    assert_true(cu_running(pid));
+    assert_true(cu_log_wait(col_log, "dead-lettered: NOMEM", 10) >= 0);
+    char reason[32] = "";
+    assert_int_equal(h_read_deadletters(&h, "t0410b", 1, 1.0, 20, reason_of, reason), 1);
+    assert_string_equal(reason, "NOMEM");
+    usleep(1200000);
+    char *m = cu_metrics_get(port);
+    assert_non_null(m);
+    double v = -1;
+    assert_int_equal(cu_metric(m, "edr_collector_nomem_retries_total", &v), 0);
+    assert_true(v == 30);
+    assert_int_equal(cu_metric(m, "edr_collector_deadletters_total{reason=\"NOMEM\"}", &v), 0);
+    assert_true(v == 1);
+    free(m);
+    lim.rlim_cur = RLIM_INFINITY;
+    assert_int_equal(prlimit(pid, RLIMIT_AS, &lim, NULL), 0);
+    assert_int_equal(cu_stop(pid, 30), 0);
+    pid = -1;
+    /* everything but the big batch is in the store, which stays out of it */
+    assert_int_equal(cu_stored_blocks(h.store), h.produced_batches - 1);
+    passed = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_nomem_not_deadlettered, teardown),
+        cmocka_unit_test_teardown(test_nomem_gives_up, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
