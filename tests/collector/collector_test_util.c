@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include "collector_test_util.h"
 
+#include <math.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -237,6 +239,16 @@ int cu_metric(const char *text, const char *series, double *value)
         if (p) p++;
     }
     return -1;
+}
+
+double cu_metric_now(int port, const char *series)
+{
+    usleep(1200000);
+    char *m = cu_metrics_get(port);
+    double v = NAN;
+    if (m && cu_metric(m, series, &v)) v = NAN;
+    free(m);
+    return v;
 }
 
 int32_t cu_partition_of(const uint8_t key[16], int32_t partitions)

@@ -85,6 +85,11 @@ char *cu_metrics_get(int port);
  * in Prometheus text; 0 when found, -1 when absent. */
 int cu_metric(const char *text, const char *series, double *value);
 
+/* Waits for the next publication of the metrics (they are rebuilt once a
+ * second), then the value of `series` on 127.0.0.1:port; NAN when the
+ * endpoint does not answer or the series is absent. */
+double cu_metric_now(int port, const char *series);
+
 /* Produces n_batches batches of n events for host index i alone (counted
  * in h like h_produce). */
 void cu_produce_host(harness_t *h, uint32_t i, uint32_t n_batches, size_t n);
