@@ -187,8 +187,12 @@ int edr_cmd_rca(int argc, char **argv)
             title = optarg;
             break;
         case 'A':
-            if (n_actions < 32)
-                actions[n_actions++] = optarg;
+            if (n_actions == (int)(sizeof(actions) / sizeof(actions[0]))) {
+                fprintf(stderr, "edr rca: more than %zu --action options\n",
+                        sizeof(actions) / sizeof(actions[0]));
+                return 2;
+            }
+            actions[n_actions++] = optarg;
             break;
         case 'c':
             cfg_path = optarg;

@@ -129,6 +129,18 @@ static void test_bad_values_refused(void **state)
     char *unknown_opt[] = {"rca", "--frobnicate", NULL};
     run(&r, unknown_opt);
     assert_int_equal(r.status, 2);
+    /* the incident card takes 32 actions: a 33rd is refused, not dropped */
+    char *many[80] = {"rca", "--store", "/nonexistent", "--pid", "1"};
+    int n = 5;
+    for (int k = 0; k < 33; k++) {
+        many[n++] = "--action";
+        many[n++] = "isolate host";
+    }
+    many[n] = NULL;
+    run(&r, many);
+    assert_int_equal(r.status, 2);
+    if (!strstr(r.err, "more than 32 --action options"))
+        fail_msg("edr rca: stderr '%.300s'", r.err);
 }
 
 /* Fills args with 200 times FLAG VALUE, then "--set no-equals-sign" and NULL;
