@@ -82,6 +82,7 @@ struct edr_collector {
     part_t parts[MAX_PARTS];
     int fatal;
     int ever_assigned;
+    int retire_due; /* shards were assigned: run retention at the next turn of the loop */
     int bp_paused;
     char bp_why[256];
     uint64_t min_free;
@@ -438,6 +439,7 @@ static void assign_parts(edr_collector_t *c, rd_kafka_t *rk, rd_kafka_topic_part
             parts->elems[i].offset = c->parts[p].next;
     }
     c->ever_assigned = 1;
+    c->retire_due = 1; /* shards just opened: what is past the horizon goes now */
     c->last_msg = now_s();
     rd_kafka_assign(rk, parts);
     /* A partition paused before a rebalance (back-pressure, rate limit, a
@@ -1013,8 +1015,11 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
             health_check(c);
         if (now - c->last_metrics >= 1.0)
             publish_metrics(c);
-        if (now >= next_ret) /* hourly; a minute after a failed run */
+        if (c->retire_due || now >= next_ret) { /* hourly and at each assignment; a
+                                                  * minute after a failed run */
+            c->retire_due = 0;
             next_ret = now + (retention(c) ? 60 : 3600);
+        }
         if (now - last_log >= 10) {
             edr_log_info("stored %llu events in %llu batches (%.0f events/s), %llu duplicates, "
                          "%llu dead letters",
