@@ -1071,8 +1071,8 @@ int edr_store_writer_stalled(edr_store_writer_t *w, char *why, size_t whylen)
 int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns)
 {
     uint32_t cut = (uint32_t)(cutoff_ns / EDR_STORE_BUCKET_NS);
-    if (!cut)
-        return 0;
+    if (!cut || cut <= w->ret->cutoff_bucket)
+        return 0; /* done for this hour already: no second set of range tombstones */
     char *rerr = NULL;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(w->db, w->ro, w->cf[CF_HOSTS]);

@@ -451,6 +451,11 @@ static void test_write_dedup_read(void **state)
 
     /* retention drops old buckets: everything synthetic is from 2026-01-01 */
     assert_int_equal(edr_store_writer_retire(w, b.base_time_ns + 2 * EDR_STORE_BUCKET_NS), 0);
+    /* again in the same hour (a rebalance): no second set of range tombstones */
+    long long wal0 = wal_bytes(dir);
+    assert_true(wal0 > 0);
+    assert_int_equal(edr_store_writer_retire(w, b.base_time_ns + 2 * EDR_STORE_BUCKET_NS + 60000000000ull), 0);
+    assert_int_equal(wal_bytes(dir), wal0);
     assert_int_equal(edr_store_refresh(r), 0);
     assert_int_equal(edr_store_stats(r, &ss), 0);
     assert_int_equal(ss.blocks, 0);

@@ -128,7 +128,9 @@ int edr_store_writer_stalled(edr_store_writer_t *w, char *why, size_t whylen);
 
 /* Deletes every block, time-index entry and posting of buckets that end
  * before cutoff_ns (range deletes; postings and process records of those
- * buckets are dropped by compaction). Returns 0 or EDR_ESTORE. */
+ * buckets are dropped by compaction). A cutoff in the bucket of the last
+ * successful run, or before it, writes nothing (batches stored since below
+ * it go at the next bucket's run). Returns 0 or EDR_ESTORE. */
 int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns);
 
 /* Flushes memtables and compacts every column family (benchmarks, tests,
