@@ -710,16 +710,20 @@ static void health_check(edr_collector_t *c)
                 pt->broken = 0;
                 edr_log_info("partition %d: store shard re-opened, re-reading from offset %lld",
                              p, (long long)pt->next);
-                seek_part(c, p);
                 if (!pt->paused)
                     pause_part(c, p, 0);
+                seek_part(c, p); /* after the resume, see below */
             }
         }
         if (pt->paused && now >= pt->resume_at) {
             pt->paused = 0;
             if (!c->bp_paused && !pt->broken) {
-                seek_part(c, p);
+                /* resumed, then sought: a seek of a paused partition took
+                 * effect about a second later (librdkafka 2.0), so every
+                 * hold lasted ~2 s. What the resume lets in before the seek
+                 * is newer than `next` and ignored while seeking */
                 pause_part(c, p, 0);
+                seek_part(c, p);
             }
         }
     }
