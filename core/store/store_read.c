@@ -779,8 +779,10 @@ static int block_walk_sel_split(edr_store_t *s, const uint8_t *form, size_t n, s
                 goto bad;
             } else if (fl[i].field == 1) {
                 dt = fl[i].num;
-            } else {
+            } else if (fl[i].field == 6) {
                 actor = fl[i].num;
+            } else {
+                goto bad; /* an entity id that is not bytes */
             }
         }
         if (actor > n_actors)
