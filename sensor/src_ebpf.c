@@ -1044,7 +1044,7 @@ edr_source_t *edr_source_ebpf_new(const struct edr_config *cfg, char *err, size_
         free(s);
         return NULL;
     }
-    s->poll_ms = cfg ? edr_config_duration_ns(cfg, "sensor.ebpf_poll_interval") / 1000000 : 20;
+    s->poll_ms = cfg ? edr_config_duration_ns(cfg, "sensor.ebpf_poll_interval") / 1000000 : 50;
     if (s->poll_ms < 1) s->poll_ms = 1;
     if (s->poll_ms > 1000) s->poll_ms = 1000;
     s->wakeup_bytes = cfg ? edr_config_size(cfg, "sensor.ebpf_wakeup_bytes") : (256u << 10);
