@@ -117,6 +117,7 @@ Edr__V1__Event *edr_emit_begin(edr_emit_t *em, uint64_t time_utc_ns)
     if (em->n == 0) {
         em->base_time_ns = time_utc_ns;
         em->first_mono = edr__mono_ns();
+        if (em->on_open) em->on_open(em->on_open_ud);
     }
     e->time_offset_ns = (int64_t)(time_utc_ns - em->base_time_ns);
     return e;

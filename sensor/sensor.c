@@ -245,6 +245,8 @@ static void emit_health(edr_sensor_t *s)
         s->reported = s->drops;
 }
 
+static void on_control_timer(uv_timer_t *t);
+
 static void begin_stop(edr_sensor_t *s, const char *why)
 {
     if (s->stopping)
@@ -262,6 +264,8 @@ static void begin_stop(edr_sensor_t *s, const char *why)
     edr__emit_flush(&s->em);
     s->stopping = 2;
     s->drain_deadline = edr__mono_ns() + edr_config_duration_ns(s->cfg, "sensor.shutdown_timeout");
+    if (uv_is_active((uv_handle_t *)&s->t_control))
+        uv_timer_start(&s->t_control, on_control_timer, 20, 20);
 }
 
 static void finish(edr_sensor_t *s)
@@ -282,11 +286,34 @@ static void finish(edr_sensor_t *s)
     s->stopping = 3;
 }
 
+/* The batch timer is one-shot: armed when a batch gets its first event, for
+ * sensor.batch_interval, so that an idle or a busy sensor is not woken in
+ * between (a wakeup costs tens of microseconds on a VM). */
+static void on_batch_timer(uv_timer_t *t);
+
+static void arm_batch_timer(edr_sensor_t *s, uint64_t ns)
+{
+    uint64_t ms = (ns + 999999) / 1000000;
+    uv_timer_start(&s->t_batch, on_batch_timer, ms ? ms : 1, 0);
+}
+
 static void on_batch_timer(uv_timer_t *t)
 {
     edr_sensor_t *s = t->data;
-    if (s->em.n && edr__mono_ns() - s->em.first_mono >= s->batch_interval_ns)
+    if (!s->em.n)
+        return;
+    uint64_t age = edr__mono_ns() - s->em.first_mono;
+    if (age >= s->batch_interval_ns)
         edr__emit_flush(&s->em);
+    else
+        arm_batch_timer(s, s->batch_interval_ns - age);
+}
+
+static void on_batch_open(void *ud)
+{
+    edr_sensor_t *s = ud;
+    if (!uv_is_closing((uv_handle_t *)&s->t_batch))
+        arm_batch_timer(s, s->batch_interval_ns);
 }
 
 static void on_kafka_timer(uv_timer_t *t)
@@ -625,13 +652,16 @@ int edr_sensor_run(edr_sensor_t *s)
     }
     if (!s->opts.keep_caps && geteuid() == 0)
         drop_caps(s->fidelity);
-    uint64_t bi = s->batch_interval_ns / 4000000;
-    uv_timer_start(&s->t_batch, on_batch_timer, bi ? bi : 1, bi ? bi : 1);
+    s->em.on_open = on_batch_open;
+    s->em.on_open_ud = s;
+    if (s->em.n) /* events emitted while starting */
+        arm_batch_timer(s, s->batch_interval_ns);
     if (s->prod)
         uv_timer_start(&s->t_kafka, on_kafka_timer, 5, 5);
     uint64_t hi = edr_config_duration_ns(s->cfg, "sensor.health_interval") / 1000000;
     uv_timer_start(&s->t_health, on_health_timer, hi, hi);
-    uv_timer_start(&s->t_control, on_control_timer, 20, 20);
+    /* every 100 ms while running, every 20 ms while draining (begin_stop) */
+    uv_timer_start(&s->t_control, on_control_timer, 100, 100);
     /* only health events sent to Kafka report to the fleet's store */
     uint64_t carried = s->prod ? edr__drops_carry(&s->drops, edr__state_dir(s->state)) : 0;
     emit_health(s); /* says the fidelity at once */

@@ -105,11 +105,13 @@ struct edr_emit {
     uint64_t emitted;        /* source events (edr_emit_end + edr_emit_batch) */
     uint64_t limit;          /* --max-events, 0: none */
     uint64_t batches;
-    uint64_t last_event_mono;  /* when emitted last changed, seen by the control timer (20 ms) */
+    uint64_t last_event_mono;  /* when emitted last changed, seen by the control timer (100 ms) */
     uint64_t last_event_count; /* emitted at that time */
     int in_health;           /* the event being built is a health event */
     edr_emit_pre_ship_fn pre_ship; /* the source's last word on the open batch */
     void *pre_ship_ud;
+    void (*on_open)(void *ud);     /* a batch got its first event (arms the sensor's timer) */
+    void *on_open_ud;
 };
 
 /* Fills identity (host.id / host.name from cfg, else the machine's) and the

@@ -1,4 +1,4 @@
-/* edr-sensor operations: bad flags and configuration, single-instance lock, SIGHUP reload, SIGTERM flush. */
+/* edr-sensor operations: bad flags and configuration, single-instance lock, SIGHUP reload, SIGTERM flush, batches shipped by time. */
 #include "edr_test.h"
 #include "sensor_test.h"
 
@@ -160,12 +160,101 @@ static int teardown(void **state)
     return system(cmd);
 }
 
+static double real_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Seconds since the epoch of an ECS @timestamp ("2026-12-03T21:46:17.062353284Z"). */
+static double parse_ts(const char *line)
+{
+    const char *p = strstr(line, "\"@timestamp\":\"");
+    int y, mo, d, h, mi, sec, used = 0;
+    if (!p || sscanf(p + 14, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6)
+        return 0;
+    /* days since 1970-01-01 of a proleptic Gregorian date */
+    y -= mo <= 2;
+    int era = y / 400, yoe = y - era * 400, mp = (mo + 9) % 12;
+    int doy = (153 * mp + 2) / 5 + d - 1, doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    double days = (double)era * 146097 + doe - 719468;
+    const char *frac = p + 14 + used;
+    return days * 86400 + h * 3600 + mi * 60 + sec + (*frac == '.' ? strtod(frac, NULL) : 0);
+}
+
+/* A batch that does not fill up by count ships when sensor.batch_interval
+ * has passed since its first event: not sooner, and not never (the batch
+ * timer is armed when a batch opens, not run periodically). Health events
+ * every 100 ms go through the batcher (the synthetic source ships its own
+ * batches); with a 400 ms interval, the first of a batch reaches the output
+ * ~400 ms after it was made, the others less. */
+static void test_batch_interval(void **state)
+{
+    (void)state;
+    char outp[4400];
+    snprintf(outp, sizeof(outp), "%s/batches.jsonl", dir);
+    FILE *lf = fopen(logp, "w");
+    fclose(lf);
+    const char *args[] = {sdflag, "--source=synth", "--hosts=1", "--rate=1", "--output=jsonl",
+                          "--set", "sensor.batch_interval=400ms", "--set",
+                          "sensor.health_interval=100ms", NULL};
+    pid_t pid = st_spawn_sensor_out(args, logp, outp);
+    running = pid;
+    /* when the output grew: (real time, size) */
+    enum { MAX_SAMPLES = 4096 };
+    static double when[MAX_SAMPLES];
+    static off_t upto[MAX_SAMPLES];
+    int ns = 0;
+    double t0 = st_now();
+    while (st_now() - t0 < 4 && ns < MAX_SAMPLES) {
+        struct stat stt;
+        if (stat(outp, &stt) == 0 && stt.st_size > (ns ? upto[ns - 1] : 0)) {
+            when[ns] = real_now();
+            upto[ns++] = stt.st_size;
+        }
+        usleep(1000);
+    }
+    kill(pid, SIGTERM);
+    assert_int_equal(st_wait(pid, 20), 0);
+    running = -1;
+    /* each health line's wait: from its @timestamp to when it was in the file */
+    FILE *f = fopen(outp, "r");
+    assert_non_null(f);
+    char line[8192];
+    off_t off = 0;
+    int n_health = 0, n_long = 0, j = 0;
+    double max_wait = 0;
+    while (fgets(line, sizeof(line), f)) {
+        off += (off_t)strlen(line);
+        while (j < ns && upto[j] < off)
+            j++;
+        if (j == ns)
+            break; /* written by the final flush, after sampling stopped */
+        if (!strstr(line, "\"sensor_health\""))
+            continue;
+        double wait = when[j] - parse_ts(line);
+        n_health++;
+        n_long += wait >= 0.25; /* the first of a batch: ~400 ms */
+        if (wait > max_wait)
+            max_wait = wait;
+    }
+    fclose(f);
+    if (n_health < 20 || n_long < n_health / 8 || max_wait > 0.9) {
+        st_dump_log(logp);
+        fail_msg("%d health events in 4 s, %d waited 250 ms or more for their batch, the "
+                 "longest %.0f ms (batch interval 400 ms)",
+                 n_health, n_long, max_wait * 1000);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_flags),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test_teardown(test_lock_reload_term, st_cleanup),
+        cmocka_unit_test_teardown(test_batch_interval, st_cleanup),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

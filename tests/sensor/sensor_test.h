@@ -45,9 +45,11 @@ static inline int st_cleanup(void **state)
     return 0;
 }
 
-/* Starts edr-sensor with argv (NULL-terminated, without the program) and
- * stderr to logpath. Returns the pid or -1. */
-static inline pid_t st_spawn_sensor(const char *const *args, const char *logpath)
+/* Starts edr-sensor with argv (NULL-terminated, without the program),
+ * stderr to logpath and stdout to outpath (NULL: the test's). Returns the
+ * pid or -1. */
+static inline pid_t st_spawn_sensor_out(const char *const *args, const char *logpath,
+                                        const char *outpath)
 {
     const char *argv[64];
     int n = 0;
@@ -60,6 +62,8 @@ static inline pid_t st_spawn_sensor(const char *const *args, const char *logpath
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 2, logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (outpath)
+        posix_spawn_file_actions_addopen(&fa, 1, outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     pid_t pid;
     int rc = posix_spawn(&pid, prog, &fa, NULL, (char *const *)argv, environ);
@@ -67,6 +71,12 @@ static inline pid_t st_spawn_sensor(const char *const *args, const char *logpath
     if (rc == 0 && st_n_children < 64)
         st_children[st_n_children++] = pid;
     return rc == 0 ? pid : -1;
+}
+
+/* Starts edr-sensor with argv and stderr to logpath. Returns the pid or -1. */
+static inline pid_t st_spawn_sensor(const char *const *args, const char *logpath)
+{
+    return st_spawn_sensor_out(args, logpath, NULL);
 }
 
 /* Waits up to timeout_s for pid; returns its exit status, or -1 (then kills it). */
