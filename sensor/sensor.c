@@ -5,6 +5,7 @@
 #include "sensor_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -34,6 +35,11 @@ struct edr_sensor {
     uv_loop_t loop;
     int loop_ok;
     uv_timer_t t_batch, t_kafka, t_health, t_control;
+    /* librdkafka writes to kq_fd[1] when its main queue (delivery reports,
+     * errors) gets an event: the loop serves it at once instead of polling */
+    int kq_fd[2];
+    uv_poll_t p_kafka;
+    int kq_on;
     uv_signal_t s_term, s_int, s_hup;
     uv_async_t a_stop;
     int handles_ok;
@@ -81,7 +87,13 @@ static rd_kafka_t *make_producer(void *ud, char *err, size_t errlen)
     if (!conf)
         return NULL;
     edr__producer_conf(s->prod, conf);
-    return edr_kafka_producer_new(s->cfg, s->boot, conf, err, errlen);
+    rd_kafka_t *rk = edr_kafka_producer_new(s->cfg, s->boot, conf, err, errlen);
+    if (rk && s->kq_fd[1] >= 0) {
+        rd_kafka_queue_t *q = rd_kafka_queue_get_main(rk);
+        rd_kafka_queue_io_event_enable(q, s->kq_fd[1], "k", 1);
+        rd_kafka_queue_destroy(q);
+    }
+    return rk;
 }
 
 static int ship_jsonl(void *ud, Edr__V1__EventBatch *b)
@@ -276,6 +288,9 @@ static void finish(edr_sensor_t *s)
         edr_spool_sync(s->spool);
     uv_close((uv_handle_t *)&s->t_batch, close_cb);
     uv_close((uv_handle_t *)&s->t_kafka, close_cb);
+    if (s->kq_on)
+        uv_close((uv_handle_t *)&s->p_kafka, close_cb);
+    s->kq_on = 0;
     uv_close((uv_handle_t *)&s->t_health, close_cb);
     uv_close((uv_handle_t *)&s->t_control, close_cb);
     uv_close((uv_handle_t *)&s->s_term, close_cb);
@@ -316,9 +331,24 @@ static void on_batch_open(void *ud)
         arm_batch_timer(s, s->batch_interval_ns);
 }
 
+/* Kafka's acknowledgements and errors are served when they come (p_kafka);
+ * the timer does what is due by time: an outage without acknowledgements,
+ * retries, spool syncs. */
 static void on_kafka_timer(uv_timer_t *t)
 {
     edr_sensor_t *s = t->data;
+    if (s->prod)
+        edr__producer_tick(s->prod, edr__mono_ns());
+}
+
+static void on_kafka_event(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    edr_sensor_t *s = h->data;
+    char buf[256];
+    while (read(s->kq_fd[0], buf, sizeof(buf)) > 0)
+        ;
     if (s->prod)
         edr__producer_tick(s->prod, edr__mono_ns());
 }
@@ -448,6 +478,8 @@ edr_sensor_t *edr_sensor_new(edr_config_t *cfg, const edr_sensor_opts_t *opts, c
                              size_t errlen)
 {
     edr_sensor_t *s = calloc(1, sizeof(*s));
+    if (s)
+        s->kq_fd[0] = s->kq_fd[1] = -1;
     if (!s) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -555,6 +587,15 @@ edr_sensor_t *edr_sensor_new(edr_config_t *cfg, const edr_sensor_opts_t *opts, c
             snprintf(err, errlen, "kafka.brokers: longer than %zu bytes", sizeof(s->boot) - 1);
             goto fail;
         }
+        if (pipe(s->kq_fd) != 0) {
+            snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
+            s->kq_fd[0] = s->kq_fd[1] = -1;
+            goto fail;
+        }
+        for (int i = 0; i < 2; i++) {
+            fcntl(s->kq_fd[i], F_SETFL, O_NONBLOCK);
+            fcntl(s->kq_fd[i], F_SETFD, FD_CLOEXEC);
+        }
         rd_kafka_t *rk = make_producer(s, err, errlen);
         if (!rk)
             goto fail;
@@ -656,8 +697,16 @@ int edr_sensor_run(edr_sensor_t *s)
     s->em.on_open_ud = s;
     if (s->em.n) /* events emitted while starting */
         arm_batch_timer(s, s->batch_interval_ns);
-    if (s->prod)
-        uv_timer_start(&s->t_kafka, on_kafka_timer, 5, 5);
+    if (s->prod) {
+        uv_timer_start(&s->t_kafka, on_kafka_timer, 100, 100);
+        s->p_kafka.data = s;
+        if (uv_poll_init(&s->loop, &s->p_kafka, s->kq_fd[0]) == 0) {
+            s->kq_on = 1;
+            uv_poll_start(&s->p_kafka, UV_READABLE, on_kafka_event);
+        } else {
+            uv_timer_start(&s->t_kafka, on_kafka_timer, 5, 5); /* poll instead */
+        }
+    }
     uint64_t hi = edr_config_duration_ns(s->cfg, "sensor.health_interval") / 1000000;
     uv_timer_start(&s->t_health, on_health_timer, hi, hi);
     /* every 100 ms while running, every 20 ms while draining (begin_stop) */
@@ -695,6 +744,9 @@ void edr_sensor_destroy(edr_sensor_t *s)
     if (s->src)
         s->src->ops->destroy(s->src);
     edr__producer_destroy(s->prod);
+    for (int i = 0; i < 2; i++) /* after the client that writes to it */
+        if (s->kq_fd[i] >= 0)
+            close(s->kq_fd[i]);
     edr_kafka_cluster_destroy(s->embedded);
     edr_spool_close(s->spool);
     if (s->em_ok)
