@@ -172,6 +172,120 @@ static int count_ev(const Edr__V1__EventBatch *b, const Edr__V1__Event *e, const
     return 0;
 }
 
+/* The three queries over every sampled target once, in random order. */
+typedef struct {
+    size_t n;
+    double *anc, *ev, *hash; /* latencies, s */
+    uint64_t n_anc, n_ev, n_hash;
+} queries_t;
+
+static void run_queries(edr_store_t *s, uint64_t *rng, queries_t *q)
+{
+    size_t nq = n_seen_targets < N_TARGETS ? (size_t)n_seen_targets : N_TARGETS;
+    memset(q, 0, sizeof(*q));
+    q->n = nq;
+    q->anc = calloc(nq + 1, sizeof(double));
+    q->ev = calloc(nq + 1, sizeof(double));
+    q->hash = calloc(nq + 1, sizeof(double));
+    for (size_t i = nq; i > 1; i--) { /* shuffle: no locality from the sampling order */
+        size_t j = (size_t)(rng_next(rng) % i);
+        target_t tmp = targets[i - 1];
+        targets[i - 1] = targets[j];
+        targets[j] = tmp;
+    }
+    for (size_t i = 0; i < nq; i++) {
+        int c = 0;
+        double q0 = now_s();
+        edr_store_process_ancestry(s, targets[i].entity, 0, count_anc, &c);
+        q->anc[i] = now_s() - q0;
+        q->n_anc += (uint64_t)c;
+        c = 0;
+        q0 = now_s();
+        edr_store_entity_events(s, targets[i].entity, targets[i].t,
+                                targets[i].t + 3600ull * 1000000000ull, count_ev, &c);
+        q->ev[i] = now_s() - q0;
+        q->n_ev += (uint64_t)c;
+        c = 0;
+        q0 = now_s();
+        edr_store_hash_hosts(s, targets[i].sha, count_hosts, &c);
+        q->hash[i] = now_s() - q0;
+        q->n_hash += (uint64_t)c;
+    }
+}
+
+static void print_query_counts(const queries_t *q)
+{
+    double n = q->n ? (double)q->n : 1;
+    printf("queries over %zu sampled processes: ancestry depth %.1f, %.1f events in a 1 h "
+           "window, %.1f hosts per image hash (averages)\n",
+           q->n, (double)q->n_anc / n, (double)q->n_ev / n, (double)q->n_hash / n);
+}
+
+static void print_query_results(queries_t *q)
+{
+    printf("RESULT query_ancestry_p50_us %.1f us\n", pct(q->anc, q->n, 0.50) * 1e6);
+    printf("RESULT query_ancestry_p99_us %.1f us\n", pct(q->anc, q->n, 0.99) * 1e6);
+    printf("RESULT query_process_events_p50_us %.1f us\n", pct(q->ev, q->n, 0.50) * 1e6);
+    printf("RESULT query_process_events_p99_us %.1f us\n", pct(q->ev, q->n, 0.99) * 1e6);
+    printf("RESULT query_hash_hosts_p50_us %.1f us\n", pct(q->hash, q->n, 0.50) * 1e6);
+    printf("RESULT query_hash_hosts_p99_us %.1f us\n", pct(q->hash, q->n, 0.99) * 1e6);
+    free(q->anc);
+    free(q->ev);
+    free(q->hash);
+}
+
+/* --query-store: targets sampled from a store's process records (those with
+ * a parent and an image hash, as the ingest samples process starts), the
+ * window from each one's start. */
+static int sample_record(const Edr__V1__ProcessRecord *p, void *ud)
+{
+    uint64_t *rng = ud;
+    if (p->entity_id.len != 16 || p->parent_entity_id.len != 16 || p->exe_sha256.len != 32)
+        return 0;
+    uint64_t slot = n_seen_targets < N_TARGETS ? n_seen_targets
+                                               : rng_next(rng) % (n_seen_targets + 1);
+    n_seen_targets++;
+    if (slot < N_TARGETS) {
+        memcpy(targets[slot].entity, p->entity_id.data, 16);
+        memcpy(targets[slot].sha, p->exe_sha256.data, 32);
+        if (p->host_id.len == 16)
+            memcpy(targets[slot].host, p->host_id.data, 16);
+        targets[slot].t = p->start_time_ns;
+    }
+    return 0;
+}
+
+/* Re-measures the queries of an existing store (e.g. one kept with --store,
+ * recompacted under other options) without producing or ingesting. */
+static int query_store(const char *dir)
+{
+    char err[512];
+    uint64_t rng = 0x9E3779B97F4A7C15ull;
+    edr_store_t *s = edr_store_open(dir, NULL, err, sizeof(err));
+    if (!s) {
+        fprintf(stderr, "bench_ingest: %s\n", err);
+        return 1;
+    }
+    int rc = edr_store_processes(s, sample_record, &rng);
+    edr_store_destroy(s);
+    if (rc || !n_seen_targets) {
+        fprintf(stderr, "bench_ingest: %s: %s\n", dir,
+                rc ? edr_strerror(rc) : "no process records to query");
+        return 1;
+    }
+    /* a reader opened afresh, as after an ingest */
+    if (!(s = edr_store_open(dir, NULL, err, sizeof(err)))) {
+        fprintf(stderr, "bench_ingest: %s\n", err);
+        return 1;
+    }
+    queries_t qr;
+    run_queries(s, &rng, &qr);
+    edr_store_destroy(s);
+    print_query_counts(&qr);
+    print_query_results(&qr);
+    return 0;
+}
+
 typedef struct {
     double from_start, from_first, cpu, proc_cpu; /* summed over the runs */
     uint64_t events, batches, writes, writes_saved;
@@ -314,10 +428,13 @@ int main(int argc, char **argv)
                                          {"unsplit", no_argument, 0, 'u'},
                                          {"protobuf-c", no_argument, 0, 'j'},
                                          {"level", required_argument, 0, 'L'},
+                                         {"query-store", required_argument, 0, 'Q'},
                                          {0, 0, 0, 0}};
     int o;
-    while ((o = getopt_long(argc, argv, "n:H:b:s:p:P:udjL:", opts, NULL)) != -1) {
-        if (o == 'L' && atoi(optarg) >= 1 && atoi(optarg) <= 19)
+    while ((o = getopt_long(argc, argv, "n:H:b:s:p:P:udjL:Q:", opts, NULL)) != -1) {
+        if (o == 'Q')
+            return query_store(optarg);
+        else if (o == 'L' && atoi(optarg) >= 1 && atoi(optarg) <= 19)
             fo.zstd_level = atoi(optarg); /* as the sensor's frame.zstd_level */
         else if (o == 'j')
             old_decoder = 1; /* the collector decodes as before pbunpack.c */
@@ -339,7 +456,8 @@ int main(int argc, char **argv)
             n_partitions = (uint32_t)atoi(optarg);
         else {
             fprintf(stderr, "usage: bench_ingest [--events N] [--hosts N] [--batch N] [--store DIR] "
-                            "[--peer-dir DIR] [--partitions N] [--unsplit] [--dict] [--protobuf-c] [--level N]\n");
+                            "[--peer-dir DIR] [--partitions N] [--unsplit] [--dict] [--protobuf-c] [--level N] "
+                            "| --query-store DIR\n");
             return 2;
         }
     }
@@ -595,36 +713,10 @@ int main(int argc, char **argv)
     disk = st.disk_bytes;
 
     /* queries: each over every sampled key once, in random order */
-    size_t nq = n_seen_targets < N_TARGETS ? (size_t)n_seen_targets : N_TARGETS;
-    double *lat_anc = calloc(nq + 1, sizeof(double)), *lat_ev = calloc(nq + 1, sizeof(double)),
-           *lat_hash = calloc(nq + 1, sizeof(double));
-    uint64_t n_anc = 0, n_ev = 0, n_hash = 0;
-    for (size_t i = nq; i > 1; i--) { /* shuffle: no locality from the sampling order */
-        size_t j = (size_t)(rng_next(&rng) % i);
-        target_t tmp = targets[i - 1];
-        targets[i - 1] = targets[j];
-        targets[j] = tmp;
-    }
-    for (size_t i = 0; i < nq; i++) {
-        int c = 0;
-        double q0 = now_s();
-        edr_store_process_ancestry(s, targets[i].entity, 0, count_anc, &c);
-        lat_anc[i] = now_s() - q0;
-        n_anc += (uint64_t)c;
-        c = 0;
-        q0 = now_s();
-        edr_store_entity_events(s, targets[i].entity, targets[i].t,
-                                targets[i].t + 3600ull * 1000000000ull, count_ev, &c);
-        lat_ev[i] = now_s() - q0;
-        n_ev += (uint64_t)c;
-        c = 0;
-        q0 = now_s();
-        edr_store_hash_hosts(s, targets[i].sha, count_hosts, &c);
-        lat_hash[i] = now_s() - q0;
-        n_hash += (uint64_t)c;
-    }
+    queries_t qr;
+    run_queries(s, &rng, &qr);
+    size_t nq = qr.n;
     edr_store_destroy(s);
-    size_t nqd = nq ? nq : 1;
     printf("collector: %llu events in %llu batches; %.2f s from start (collector start-up included), "
            "%.2f s from first batch; consuming thread %.2f s CPU\n",
            (unsigned long long)cs.events, (unsigned long long)cs.batches, consumed.from_start,
@@ -632,9 +724,7 @@ int main(int argc, char **argv)
     printf("store: %llu blocks, %llu bytes on disk after compaction; frames %llu bytes\n",
            (unsigned long long)st.blocks, (unsigned long long)disk,
            (unsigned long long)st.frame_bytes);
-    printf("queries over %zu sampled processes: ancestry depth %.1f, %.1f events in a 1 h "
-           "window, %.1f hosts per image hash (averages)\n",
-           nq, (double)n_anc / (double)nqd, (double)n_ev / (double)nqd, (double)n_hash / (double)nqd);
+    print_query_counts(&qr);
     printf("RESULT ingest_events_per_s %.0f events/s\n", rate_steady);
     printf("RESULT ingest_events_per_s_from_start %.0f events/s\n", rate_start);
     printf("RESULT ingest_events_per_cpu_s %.0f events/s\n", rate_cpu);
@@ -687,15 +777,7 @@ int main(int argc, char **argv)
         if (f)
             fclose(f);
     }
-    printf("RESULT query_ancestry_p50_us %.1f us\n", pct(lat_anc, nq, 0.50) * 1e6);
-    printf("RESULT query_ancestry_p99_us %.1f us\n", pct(lat_anc, nq, 0.99) * 1e6);
-    printf("RESULT query_process_events_p50_us %.1f us\n", pct(lat_ev, nq, 0.50) * 1e6);
-    printf("RESULT query_process_events_p99_us %.1f us\n", pct(lat_ev, nq, 0.99) * 1e6);
-    printf("RESULT query_hash_hosts_p50_us %.1f us\n", pct(lat_hash, nq, 0.50) * 1e6);
-    printf("RESULT query_hash_hosts_p99_us %.1f us\n", pct(lat_hash, nq, 0.99) * 1e6);
-    free(lat_anc);
-    free(lat_ev);
-    free(lat_hash);
+    print_query_results(&qr);
     edr_kafka_cluster_destroy(cl);
     edr_synth_destroy(sy);
     edr_frame_ctx_destroy(enc);
