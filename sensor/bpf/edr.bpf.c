@@ -648,6 +648,12 @@ int BPF_PROG(edr_tcp_state, const struct sock *sk, const int oldstate, const int
         oldstate != EDR_TCP_SYN_SENT && oldstate != EDR_TCP_LISTEN)
         return 0;
     if (s->sk_protocol != IPPROTO_TCP || !s->sk_lock.owned || edr_ignored()) return 0;
+    /* A reset or a timeout that came while the process held the lock (in
+     * read(), say) is processed from the socket's backlog when it releases
+     * it, in its context and still owned: the stack's act all the same. It
+     * sets sk_err before tcp_done(); the process's own abortive close sets
+     * it only after the transition (tcp_disconnect). */
+    if (newstate == EDR_TCP_CLOSE && s->sk_err) return 0;
     edr_net_emit((struct sock *)sk, EDR_BPF_NET_CLOSE, IPPROTO_TCP);
     return 0;
 }
