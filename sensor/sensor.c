@@ -478,12 +478,11 @@ edr_sensor_t *edr_sensor_new(edr_config_t *cfg, const edr_sensor_opts_t *opts, c
                              size_t errlen)
 {
     edr_sensor_t *s = calloc(1, sizeof(*s));
-    if (s)
-        s->kq_fd[0] = s->kq_fd[1] = -1;
     if (!s) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    s->kq_fd[0] = s->kq_fd[1] = -1;
     if (opts)
         s->opts = *opts;
     s->cfg = cfg;
