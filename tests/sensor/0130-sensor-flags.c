@@ -2,6 +2,8 @@
 #include "edr_test.h"
 #include "sensor_test.h"
 
+#include "edr/jsonl.h"
+
 static char dir[] = "/tmp/edr-flags-XXXXXX";
 static char logp[4300], sdflag[4300];
 static pid_t running = -1; /* killed by teardown when a test fails midway */
@@ -167,20 +169,14 @@ static double real_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Seconds since the epoch of an ECS @timestamp ("2026-12-03T21:46:17.062353284Z"). */
+/* Seconds since the epoch of a JSON line's @timestamp (0 when it has none). */
 static double parse_ts(const char *line)
 {
-    const char *p = strstr(line, "\"@timestamp\":\"");
-    int y, mo, d, h, mi, sec, used = 0;
-    if (!p || sscanf(p + 14, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6)
+    const char *p = strstr(line, "\"@timestamp\":\""), *q;
+    uint64_t ns;
+    if (!p || !(q = strchr(p + 14, '"')) || edr_jsonl_time_parse(p + 14, (size_t)(q - p - 14), &ns))
         return 0;
-    /* days since 1970-01-01 of a proleptic Gregorian date */
-    y -= mo <= 2;
-    int era = y / 400, yoe = y - era * 400, mp = (mo + 9) % 12;
-    int doy = (153 * mp + 2) / 5 + d - 1, doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    double days = (double)era * 146097 + doe - 719468;
-    const char *frac = p + 14 + used;
-    return days * 86400 + h * 3600 + mi * 60 + sec + (*frac == '.' ? strtod(frac, NULL) : 0);
+    return (double)ns / 1e9;
 }
 
 /* A batch that does not fill up by count ships when sensor.batch_interval
