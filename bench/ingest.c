@@ -234,24 +234,31 @@ static void print_query_results(queries_t *q)
     free(q->hash);
 }
 
+/* Offers one process to the reservoir of query targets (a uniform sample). */
+static void sample_target(uint64_t *rng, const uint8_t entity[16], const uint8_t sha[32],
+                          const uint8_t *host, uint64_t t)
+{
+    uint64_t slot = n_seen_targets < N_TARGETS ? n_seen_targets
+                                               : rng_next(rng) % (n_seen_targets + 1);
+    n_seen_targets++;
+    if (slot >= N_TARGETS)
+        return;
+    target_t *tg = &targets[slot];
+    memcpy(tg->entity, entity, 16);
+    memcpy(tg->sha, sha, 32);
+    if (host)
+        memcpy(tg->host, host, 16);
+    tg->t = t;
+}
+
 /* --query-store: targets sampled from a store's process records (those with
  * a parent and an image hash, as the ingest samples process starts), the
  * window from each one's start. */
 static int sample_record(const Edr__V1__ProcessRecord *p, void *ud)
 {
-    uint64_t *rng = ud;
-    if (p->entity_id.len != 16 || p->parent_entity_id.len != 16 || p->exe_sha256.len != 32)
-        return 0;
-    uint64_t slot = n_seen_targets < N_TARGETS ? n_seen_targets
-                                               : rng_next(rng) % (n_seen_targets + 1);
-    n_seen_targets++;
-    if (slot < N_TARGETS) {
-        memcpy(targets[slot].entity, p->entity_id.data, 16);
-        memcpy(targets[slot].sha, p->exe_sha256.data, 32);
-        if (p->host_id.len == 16)
-            memcpy(targets[slot].host, p->host_id.data, 16);
-        targets[slot].t = p->start_time_ns;
-    }
+    if (p->entity_id.len == 16 && p->parent_entity_id.len == 16 && p->exe_sha256.len == 32)
+        sample_target(ud, p->entity_id.data, p->exe_sha256.data,
+                      p->host_id.len == 16 ? p->host_id.data : NULL, p->start_time_ns);
     return 0;
 }
 
@@ -542,18 +549,8 @@ int main(int argc, char **argv)
                 e->process_start->exe_sha256.data = sha;
                 e->process_start->exe_sha256.len = 32;
                 starts++;
-                if (e->parent_entity_id.len == 16) {
-                    uint64_t slot = n_seen_targets < N_TARGETS ? n_seen_targets
-                                                               : rng_next(&rng) % (n_seen_targets + 1);
-                    n_seen_targets++;
-                    if (slot < N_TARGETS) {
-                        target_t *tg = &targets[slot];
-                        memcpy(tg->entity, e->entity_id.data, 16);
-                        memcpy(tg->sha, sha, 32);
-                        memcpy(tg->host, b->sensor->host_id.data, 16);
-                        tg->t = t;
-                    }
-                }
+                if (e->parent_entity_id.len == 16)
+                    sample_target(&rng, e->entity_id.data, sha, b->sensor->host_id.data, t);
                 if (fpr) {
                     Edr__V1__ProcessStart *ps = e->process_start;
                     hexs(fpr, e->entity_id.data, 16);
