@@ -9,6 +9,7 @@
 #include "edr/synth.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,11 +266,10 @@ int edr_cmd_dict(int argc, char **argv)
                         "batches)\n", n);
         goto out;
     }
-    FILE *f = fopen(out_path, "wb");
-    if (!f || fwrite(dict, 1, (size_t)dl, f) != (size_t)dl || fclose(f) != 0) {
-        fprintf(stderr, "edr: cannot write %s: %s\n", out_path, strerror(errno));
+    edr_cli_out_t o;
+    if (edr_cli_out_open(&o, "dict train", out_path) ||
+        edr_cli_out_commit(&o, "dict train", fwrite(dict, 1, (size_t)dl, o.f) == (size_t)dl))
         goto out;
-    }
     edr_dict_t *d = edr_dict_new(dict, (size_t)dl, 3);
     printf("dictionary %s: id %u, %ld bytes, from %zu samples (%zu bad frames skipped)\n", out_path,
            d ? edr_dict_id(d) : 0, dl, n, bad);
@@ -300,37 +300,36 @@ int edr_cmd_synth(int argc, char **argv)
         {"dict-id", required_argument, 0, 'i'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *out_path = NULL, *dict_dir = NULL;
-    unsigned long hosts = 10, events = 100000, batch = 1000, seed = 1, dict_id = 0;
+    long long hosts = 10, events = 100000, batch = 1000, seed = 1, dict_id = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:H:n:b:s:d:i:h", opts, NULL)) != -1) {
-        char *end = NULL;
-        unsigned long v = optarg ? strtoul(optarg, &end, 10) : 0;
-        if (optarg && (*end || !*optarg) && c != 'o' && c != 'd') {
-            fprintf(stderr, "edr: -%c: '%s' is not a number\n", c, optarg);
-            return 2;
-        }
         switch (c) {
         case 'o':
             out_path = optarg;
             break;
         case 'H':
-            hosts = v;
+            if (edr_cli_parse_num("synth", "--hosts", optarg, 1, 1000000, &hosts))
+                return 2;
             break;
         case 'n':
-            events = v;
+            if (edr_cli_parse_num("synth", "--events", optarg, 0, INT64_MAX, &events))
+                return 2;
             break;
         case 'b':
-            batch = v;
+            if (edr_cli_parse_num("synth", "--batch", optarg, 1, 1000000, &batch))
+                return 2;
             break;
         case 's':
-            seed = v;
+            if (edr_cli_parse_num("synth", "--seed", optarg, 0, INT64_MAX, &seed))
+                return 2;
             break;
         case 'd':
             dict_dir = optarg;
             break;
         case 'i':
-            dict_id = v;
+            if (edr_cli_parse_num("synth", "--dict-id", optarg, 0, UINT32_MAX, &dict_id))
+                return 2;
             break;
         case 'h':
             synth_usage(stdout);
@@ -340,26 +339,26 @@ int edr_cmd_synth(int argc, char **argv)
             return 2;
         }
     }
-    if (!out_path || hosts == 0 || batch == 0 || batch > 1000000) {
+    if (!out_path || optind != argc) {
         synth_usage(stderr);
         return 2;
     }
-    edr_synth_opts_t so = {.hosts = (uint32_t)hosts, .seed = seed};
+    edr_synth_opts_t so = {.hosts = (uint32_t)hosts, .seed = (uint64_t)seed};
     edr_synth_t *s = edr_synth_new(&so);
     edr_frame_ctx_t *ctx = edr_frame_ctx_new(NULL);
     edr_arena_t arena;
     edr_arena_init(&arena, 1 << 20);
-    FILE *f = fopen(out_path, "wb");
+    edr_cli_out_t o;
+    uint64_t written = 0, frames = 0, bytes = 0;
     int rc = 1;
-    if (!f) {
-        fprintf(stderr, "edr: cannot create %s: %s\n", out_path, strerror(errno));
+    if (edr_cli_out_open(&o, "synth", out_path))
         goto out;
-    }
+    FILE *f = o.f;
     if (!s || !ctx || load_dicts(ctx, dict_dir))
         goto out;
-    size_t written = 0, frames = 0, bytes = 0;
-    for (uint32_t h = 0; written < events; h = (h + 1) % (uint32_t)hosts) {
-        size_t n = events - written < batch ? events - written : batch;
+    for (uint32_t h = 0; written < (uint64_t)events; h = (h + 1) % (uint32_t)hosts) {
+        size_t n = (uint64_t)events - written < (uint64_t)batch ? (size_t)((uint64_t)events - written)
+                                                                : (size_t)batch;
         Edr__V1__EventBatch *b = edr_synth_next_batch(s, h, n, &arena);
         const uint8_t *fr;
         size_t fl;
@@ -369,7 +368,7 @@ int edr_cmd_synth(int argc, char **argv)
             goto out;
         }
         if (fwrite(fr, 1, fl, f) != fl) {
-            fprintf(stderr, "edr: cannot write %s: %s\n", out_path, strerror(errno));
+            fprintf(stderr, "edr synth: cannot write: %s\n", strerror(errno));
             goto out;
         }
         edr_arena_reset(&arena);
@@ -377,14 +376,15 @@ int edr_cmd_synth(int argc, char **argv)
         frames++;
         bytes += fl;
     }
-    printf("%s: %zu events in %zu frames from %lu hosts, %zu bytes (%.1f bytes/event)\n", out_path,
-           written, frames, hosts, bytes, written ? (double)bytes / (double)written : 0.0);
     rc = 0;
 out:
-    if (f && fclose(f) != 0 && rc == 0) {
-        fprintf(stderr, "edr: cannot write %s: %s\n", out_path, strerror(errno));
+    if (o.f && edr_cli_out_commit(&o, "synth", rc == 0) != 0)
         rc = 1;
-    }
+    if (rc == 0)
+        printf("%s: %" PRIu64 " events in %" PRIu64 " frames from %lld hosts, %" PRIu64
+               " bytes (%.1f bytes/event)\n",
+               out_path, written, frames, hosts, bytes,
+               written ? (double)bytes / (double)written : 0.0);
     edr_arena_close(&arena);
     edr_frame_ctx_destroy(ctx);
     edr_synth_destroy(s);

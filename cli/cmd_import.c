@@ -6,6 +6,7 @@
 #include "edr/store.h"
 #include "edr/sysmon.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,12 @@ static uint64_t file_identity(FILE *f, uint64_t size)
 
 static void progress(const char *name, uint64_t done, uint64_t total, uint64_t events)
 {
+    char shown[25]; /* the file's name, control bytes shown as '?' */
+    size_t k = 0;
+    for (; name[k] && k < sizeof(shown) - 1; k++)
+        shown[k] = (unsigned char)name[k] < 0x20 || (unsigned char)name[k] >= 0x7f ? '?' : name[k];
+    shown[k] = '\0';
+    name = shown;
     int width = 30, fill = total ? (int)((double)done / (double)total * width) : width;
     fprintf(stderr, "\r%-24.24s [%.*s%*s] %3d%% %llu events", name, fill,
             "##############################", width - fill, "",
@@ -86,18 +93,19 @@ int edr_cmd_import(int argc, char **argv)
     argc--;
     argv++;
     const char *store = NULL;
-    unsigned shard = 0;
-    size_t batch_events = 1000;
+    long long shard = 0, batch_events = 1000;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "s:n:b:h", opts, NULL)) != -1) {
         if (c == 's')
             store = optarg;
-        else if (c == 'n')
-            shard = (unsigned)strtoul(optarg, NULL, 10);
-        else if (c == 'b')
-            batch_events = strtoul(optarg, NULL, 10);
-        else {
+        else if (c == 'n') {
+            if (edr_cli_parse_num("import", "--shard", optarg, 0, 65535, &shard))
+                return 2;
+        } else if (c == 'b') {
+            if (edr_cli_parse_num("import", "--batch-events", optarg, 1, 1000000, &batch_events))
+                return 2;
+        } else {
             usage(c == 'h' ? stdout : stderr);
             return c == 'h' ? 0 : 2;
         }
@@ -110,7 +118,7 @@ int edr_cmd_import(int argc, char **argv)
     char err[1024];
     imp_t im = {0};
     edr_sysmon_parser_t *p = edr_sysmon_parser_new(NULL);
-    edr_sysmon_batcher_t *bt = edr_sysmon_batcher_new(batch_events, on_batch, &im);
+    edr_sysmon_batcher_t *bt = edr_sysmon_batcher_new((size_t)batch_events, on_batch, &im);
     edr_arena_t a;
     edr_arena_init(&a, 1 << 16);
     im.enc = edr_frame_ctx_new(NULL);
@@ -120,7 +128,7 @@ int edr_cmd_import(int argc, char **argv)
     uint64_t read_errors = 0;
     if (!p || !bt || !im.enc)
         goto out;
-    im.w = edr_store_writer_open(store, shard, NULL, err, sizeof(err));
+    im.w = edr_store_writer_open(store, (unsigned)shard, NULL, err, sizeof(err));
     if (!im.w) {
         fprintf(stderr, "edr import: %s\n", err);
         goto out;
@@ -129,7 +137,9 @@ int edr_cmd_import(int argc, char **argv)
         FILE *f = fopen(argv[i], "r");
         struct stat st;
         if (!f || fstat(fileno(f), &st) != 0) {
-            fprintf(stderr, "edr import: %s: cannot read\n", argv[i]);
+            fprintf(stderr, "edr import: ");
+            edr_cli_print_escaped(stderr, argv[i]);
+            fprintf(stderr, ": cannot read: %s\n", strerror(errno));
             if (f)
                 fclose(f);
             read_errors++;
@@ -147,8 +157,10 @@ int edr_cmd_import(int argc, char **argv)
             if (pr == 1) {
                 int ar = edr_sysmon_batcher_add(bt, &r);
                 if (ar) {
-                    fprintf(stderr, "edr import: %s:%llu: store: %s\n", argv[i],
-                            (unsigned long long)lineno, edr_strerror(ar));
+                    fprintf(stderr, "edr import: ");
+                    edr_cli_print_escaped(stderr, argv[i]);
+                    fprintf(stderr, ":%llu: store: %s\n", (unsigned long long)lineno,
+                            edr_strerror(ar));
                     fclose(f);
                     goto out;
                 }
@@ -160,7 +172,9 @@ int edr_cmd_import(int argc, char **argv)
         /* a file's batches end with the file: the next file numbers its own */
         int fr = edr_sysmon_batcher_flush(bt);
         if (fr) {
-            fprintf(stderr, "edr import: %s: store: %s\n", argv[i], edr_strerror(fr));
+            fprintf(stderr, "edr import: ");
+            edr_cli_print_escaped(stderr, argv[i]);
+            fprintf(stderr, ": store: %s\n", edr_strerror(fr));
             fclose(f);
             goto out;
         }

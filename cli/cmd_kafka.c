@@ -18,6 +18,14 @@ static void on_signal(int sig)
     serve_stop = 1;
 }
 
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: edr kafka serve [--config FILE] [--set key=value]... [--bootstrap-file F]\n"
+               "Runs the embedded Kafka cluster (librdkafka's mock cluster: the real protocol\n"
+               "on loopback) with every edr topic, prints its bootstrap servers and serves\n"
+               "until SIGINT/SIGTERM. Point components at it with kafka.brokers.\n");
+}
+
 int edr_cmd_kafka(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
@@ -26,12 +34,8 @@ int edr_cmd_kafka(int argc, char **argv)
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     if (argc < 2 || strcmp(argv[1], "serve") != 0) {
-        int help = argc >= 2 && !strcmp(argv[1], "--help");
-        fprintf(help ? stdout : stderr,
-                "usage: edr kafka serve [--config FILE] [--set key=value]... [--bootstrap-file F]\n"
-                "Runs the embedded Kafka cluster (librdkafka's mock cluster: the real protocol\n"
-                "on loopback) with every edr topic, prints its bootstrap servers and serves\n"
-                "until SIGINT/SIGTERM. Point components at it with kafka.brokers.\n");
+        int help = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
+        usage(help ? stdout : stderr);
         return help ? 0 : 2;
     }
     const char *cfg_path = NULL, *bfile = NULL;
@@ -49,8 +53,14 @@ int edr_cmd_kafka(int argc, char **argv)
         }
         else if (c == 'b')
             bfile = optarg;
-        else
+        else {
+            usage(c == 'h' ? stdout : stderr);
             return c == 'h' ? 0 : 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
     }
     edr_config_t *cfg = edr_config_new();
     if (!cfg || edr_config_load_standard(cfg, cfg_path, sets, n_sets)) {

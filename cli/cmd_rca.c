@@ -12,6 +12,7 @@
 #include "edr/store.h"
 #endif
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,7 +143,6 @@ int edr_cmd_rca(int argc, char **argv)
     edr_graph_t *g = NULL;
     edr_rca_t *r = NULL;
     edr_config_t *cfg = NULL;
-    FILE *out = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -160,17 +160,17 @@ int edr_cmd_rca(int argc, char **argv)
             host = optarg;
             break;
         case 'p': {
-            char *end;
-            pid = strtol(optarg, &end, 10);
-            if (*end || pid < 0 || pid > UINT32_MAX) {
-                fprintf(stderr, "edr rca: --pid %s: not a process id\n", optarg);
+            long long v;
+            if (edr_cli_parse_num("rca", "--pid", optarg, 0, UINT32_MAX, &v))
                 return 2;
-            }
+            pid = (long)v;
             break;
         }
         case 'a':
             if (edr_cli_parse_time(optarg, edr_cli_now_ns(), &at) != 0) {
-                fprintf(stderr, "edr rca: --at %s: not a time (2022-05-11T18:10:33Z, -2h, now or ns)\n", optarg);
+                fprintf(stderr, "edr rca: --at ");
+                edr_cli_print_escaped(stderr, optarg);
+                fprintf(stderr, ": not a time (2022-05-11T18:10:33Z, -2h, now or ns)\n");
                 return 2;
             }
             break;
@@ -209,18 +209,23 @@ int edr_cmd_rca(int argc, char **argv)
             return 2;
         }
     }
-    if ((!store == !sysmon) || (!entity_s == (pid < 0)) || (!!fmt_s != !!out_path)) {
+    if ((!store == !sysmon) || (!entity_s == (pid < 0)) || (!!fmt_s != !!out_path) ||
+        optind != argc) {
         usage(stderr);
         return 2;
     }
     edr_export_format_t fmt = EDR_EXPORT_DOT;
     if (fmt_s && edr_export_format_parse(fmt_s, &fmt) != 0) {
-        fprintf(stderr, "edr rca: --format %s: unknown (dot, graphml, json, stix, svg, html)\n", fmt_s);
+        fprintf(stderr, "edr rca: --format ");
+        edr_cli_print_escaped(stderr, fmt_s);
+        fprintf(stderr, ": unknown (dot, graphml, json, stix, svg, html)\n");
         return 2;
     }
     uint8_t entity[16];
     if (entity_s && edr_unhex(entity_s, entity, 16) != 0) {
-        fprintf(stderr, "edr rca: --entity %s: not 32 hex digits\n", entity_s);
+        fprintf(stderr, "edr rca: --entity ");
+        edr_cli_print_escaped(stderr, entity_s);
+        fprintf(stderr, ": not 32 hex digits\n");
         return 2;
     }
     cfg = edr_config_new();
@@ -281,23 +286,25 @@ int edr_cmd_rca(int argc, char **argv)
 #endif
     }
     if (out_path) {
-        out = fopen(out_path, "w");
-        if (!out) {
-            fprintf(stderr, "edr rca: %s: cannot create\n", out_path);
+        edr_cli_out_t o;
+        if (edr_cli_out_open(&o, "rca", out_path))
             goto out;
-        }
-        fchmod(fileno(out), 0600);
         edr_export_opts_t eo = {.title = title, .actions = actions, .n_actions = (size_t)n_actions};
-        int e2 = edr_rca_export(g, r, fmt, &eo, out);
-        if (fclose(out) != 0 && !e2)
-            e2 = EDR_EIO;
-        out = NULL;
+        int e2 = edr_rca_export(g, r, fmt, &eo, o.f);
         if (e2) {
-            fprintf(stderr, "edr rca: %s: %s\n", out_path, edr_strerror(e2));
+            edr_cli_out_commit(&o, "rca", 0);
+            fprintf(stderr, "edr rca: ");
+            edr_cli_print_escaped(stderr, out_path);
+            fprintf(stderr, ": %s\n", edr_strerror(e2));
             goto out;
         }
-        if (!json)
-            fprintf(stderr, "edr rca: wrote %s\n", out_path);
+        if (edr_cli_out_commit(&o, "rca", 1))
+            goto out;
+        if (!json) {
+            fprintf(stderr, "edr rca: wrote ");
+            edr_cli_print_escaped(stderr, out_path);
+            fputc('\n', stderr);
+        }
     }
     if (json)
         rc = edr_rca_write_json(g, r, stdout) ? 1 : 0;
@@ -305,9 +312,12 @@ int edr_cmd_rca(int argc, char **argv)
         rc = edr_rca_write_text(g, r, stdout) ? 1 : 0;
     else
         rc = 0;
+    /* a full disk or a closed pipe shows only when the buffer goes out */
+    if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout))) {
+        fprintf(stderr, "edr rca: cannot write the result: %s\n", strerror(errno));
+        rc = 1;
+    }
 out:
-    if (out)
-        fclose(out);
     edr_rca_destroy(r);
     edr_graph_destroy(g);
     edr_config_destroy(cfg);

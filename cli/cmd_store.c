@@ -47,8 +47,8 @@ static void usage(FILE *f)
 
 typedef struct {
     const char *want;
-    uint8_t id[16];
-    int found, n;
+    uint8_t id[16], by_id[16];
+    int found, n, id_match;
 } host_find_t;
 
 static int host_find_cb(const Edr__V1__HostRecord *h, const Edr__V1__Event *health, void *ud)
@@ -60,6 +60,10 @@ static int host_find_cb(const Edr__V1__HostRecord *h, const Edr__V1__Event *heal
         return 0;
     char hex[33];
     edr_hex(h->host_id.data, 16, hex);
+    if (hf->want && strcasecmp(hex, hf->want) == 0) {
+        memcpy(hf->by_id, h->host_id.data, 16);
+        hf->id_match = 1;
+    }
     if (!hf->want || (h->hostname && strcasecmp(h->hostname, hf->want) == 0) ||
         strcasecmp(hex, hf->want) == 0) {
         memcpy(hf->id, h->host_id.data, 16);
@@ -76,6 +80,12 @@ int edr_cli_find_host(edr_store_t *s, const char *want, uint8_t id[16], int *n_h
         return rc;
     if (n_hosts)
         *n_hosts = hf.n;
+    /* an exact id wins over names: a host named like another's id (a name
+     * is the sensor's to choose) cannot hide that host */
+    if (hf.id_match) {
+        memcpy(id, hf.by_id, 16);
+        return 1;
+    }
     memcpy(id, hf.id, 16);
     return hf.found;
 }
@@ -409,27 +419,19 @@ int edr_cmd_store(int argc, char **argv)
             }
             break;
         case 'l': {
-            char *end;
-            eo.limit = strtoull(optarg, &end, 10);
-            limit_set = 1;
-            if (!*optarg || *end || optarg[0] == '-') {
-                fprintf(stderr, "edr store: --limit ");
-                edr_cli_print_escaped(stderr, optarg);
-                fprintf(stderr, ": not a count\n");
+            long long v;
+            if (edr_cli_parse_num("store", "--limit", optarg, 0, INT64_MAX, &v))
                 return 2;
-            }
+            eo.limit = (uint64_t)v;
+            limit_set = 1;
             break;
         }
         case 'j': eo.json = po.json = 1; break;
         case 'p': {
-            char *end;
-            eo.pid = strtol(optarg, &end, 10);
-            if (!*optarg || *end || eo.pid < 0 || eo.pid > (long)UINT32_MAX) {
-                fprintf(stderr, "edr store: --pid ");
-                edr_cli_print_escaped(stderr, optarg);
-                fprintf(stderr, ": not a process id\n");
+            long long v;
+            if (edr_cli_parse_num("store", "--pid", optarg, 0, UINT32_MAX, &v))
                 return 2;
-            }
+            eo.pid = (long)v;
             break;
         }
         case 'k': {

@@ -1,4 +1,5 @@
 /* The edr command: dispatches to sub-commands. */
+#define _GNU_SOURCE /* mkostemp */
 #include "cli_int.h"
 #include "edr/jsonl.h"
 #include "edr/log.h"
@@ -6,10 +7,13 @@
 #include "edr/version.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static const edr_cli_cmd_t commands[] = {
 #define C(name, fn, summary) {name, fn, summary},
@@ -99,17 +103,105 @@ int edr_cli_read_file(const char *path, unsigned char **out, size_t *len)
         fclose(f);
         return -1;
     }
-    size_t n = (size_t)st.st_size;
-    unsigned char *buf = malloc(n ? n : 1);
-    if (!buf || fread(buf, 1, n, f) != n) {
+    if (S_ISDIR(st.st_mode)) {
+        fclose(f);
+        errno = EISDIR;
+        return -1;
+    }
+    /* the size is a hint: pipes and /proc files say 0 */
+    size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 65536, n = 0;
+    unsigned char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+        unsigned char *nb = cap < SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
+    }
+    if (!buf || ferror(f)) {
         free(buf);
         fclose(f);
-        errno = EIO;
+        errno = buf ? EIO : ENOMEM;
         return -1;
     }
     fclose(f);
     *out = buf;
     *len = n;
+    return 0;
+}
+
+int edr_cli_out_open(edr_cli_out_t *o, const char *cmd, const char *path)
+{
+    o->f = NULL;
+    o->path = path;
+    int n = snprintf(o->tmp, sizeof(o->tmp), "%s.tmp-XXXXXX", path);
+    if (n < 0 || (size_t)n >= sizeof(o->tmp)) {
+        fprintf(stderr, "edr %s: output path too long\n", cmd);
+        return -1;
+    }
+    int fd = mkostemp(o->tmp, O_CLOEXEC); /* O_CREAT | O_EXCL, mode 0600 */
+    if (fd < 0 || !(o->f = fdopen(fd, "wb"))) {
+        fprintf(stderr, "edr %s: ", cmd);
+        edr_cli_print_escaped(stderr, path);
+        fprintf(stderr, ": cannot create: %s\n", strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(o->tmp);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+int edr_cli_out_commit(edr_cli_out_t *o, const char *cmd, int ok)
+{
+    if (!o->f)
+        return -1;
+    int err = 0;
+    if (ok && (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0))
+        err = errno ? errno : EIO;
+    if (fclose(o->f) != 0 && ok && !err)
+        err = errno ? errno : EIO;
+    o->f = NULL;
+    if (ok && !err && rename(o->tmp, o->path) != 0)
+        err = errno;
+    if (!ok || err) {
+        unlink(o->tmp);
+        if (err) {
+            fprintf(stderr, "edr %s: ", cmd);
+            edr_cli_print_escaped(stderr, o->path);
+            fprintf(stderr, ": %s\n", strerror(err));
+        }
+        return -1;
+    }
+    return 0;
+}
+
+int edr_cli_parse_num(const char *cmd, const char *opt, const char *s, long long min,
+                      long long max, long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = 0;
+    const char *digits = s && s[0] == '-' && min < 0 ? s + 1 : s;
+    int ok = digits && *digits >= '0' && *digits <= '9';
+    if (ok) {
+        v = strtoll(s, &end, 10);
+        ok = !errno && *end == '\0' && v >= min && v <= max;
+    }
+    if (!ok) {
+        fprintf(stderr, "edr %s: %s: ", cmd, opt);
+        edr_cli_print_escaped(stderr, s ? s : "");
+        fprintf(stderr, ": not a whole number from %lld to %lld\n", min, max);
+        return -1;
+    }
+    *out = v;
     return 0;
 }
 

@@ -3,6 +3,7 @@
 
 #include "edr/err.h"
 #include "edr/event.h"
+#include "edr/text.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -140,20 +141,9 @@ static json_t *jstr(const char *s)
     size_t o = 0;
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
-        size_t k = u[i] < 0x80         ? 1
-                   : (u[i] >> 5) == 6  ? 2
-                   : (u[i] >> 4) == 14 ? 3
-                   : (u[i] >> 3) == 30 ? 4
-                                       : 0;
-        int ok = k > 0 && i + k <= n;
-        for (size_t j = 1; ok && j < k; j++)
-            ok = (u[i + j] & 0xc0) == 0x80;
-        if (ok && k > 1) {
-            json_t *probe = json_stringn(s + i, k); /* rejects overlongs and surrogates */
-            ok = probe != NULL;
-            json_decref(probe);
-        }
-        if (ok) {
+        uint32_t cp;
+        size_t k = edr_utf8_next(u + i, n - i, &cp);
+        if (k) {
             memcpy(t + o, s + i, k);
             o += k;
             i += k;
@@ -454,7 +444,7 @@ int edr_jsonl_format_event(const Edr__V1__EventBatch *b, const Edr__V1__Event *e
 {
     json_t *r = build(b, e);
     if (!r) return EDR_ENOMEM;
-    size_t n = json_dumpb(r, buf, cap, JSON_COMPACT);
+    size_t n = json_dumpb(r, buf, cap, JSON_COMPACT | JSON_ENSURE_ASCII);
     json_decref(r);
     if (n == 0) return EDR_ENOMEM;
     if (n + 2 > cap || n > INT32_MAX) return EDR_ERANGE;
@@ -467,7 +457,7 @@ int edr_jsonl_write_event(FILE *f, const Edr__V1__EventBatch *b, const Edr__V1__
 {
     json_t *r = build(b, e);
     if (!r) return EDR_ENOMEM;
-    int rc = json_dumpf(r, f, JSON_COMPACT);
+    int rc = json_dumpf(r, f, JSON_COMPACT | JSON_ENSURE_ASCII);
     json_decref(r);
     if (rc != 0 || fputc('\n', f) == EOF) return EDR_EIO;
     return 0;
@@ -505,7 +495,7 @@ int edr_jsonl_write_process(FILE *f, const Edr__V1__ProcessRecord *p, const char
         json_decref(r);
         return EDR_ENOMEM;
     }
-    rc = json_dumpf(r, f, JSON_COMPACT);
+    rc = json_dumpf(r, f, JSON_COMPACT | JSON_ENSURE_ASCII);
     json_decref(r);
     if (rc != 0 || fputc('\n', f) == EOF) return EDR_EIO;
     return 0;

@@ -49,29 +49,30 @@ void edr__time_iso(uint64_t ns, char *out, size_t outlen)
     snprintf(out, outlen, "%s.%03uZ", b, (unsigned)(ns / 1000000ull % 1000));
 }
 
-/* Copies s with invalid UTF-8 and control bytes replaced by '?' (tab, newline: space). */
+/* Copies s with ill-formed UTF-8 and characters that drive a terminal or
+ * reorder text (edr_text_unsafe_cp) replaced by '?' (tab, newline: space):
+ * JSON and XML writers reject ill-formed UTF-8, and jansson would drop the
+ * whole field. */
 void edr__clean(const char *s, char *out, size_t outlen)
 {
-    size_t n = 0;
+    size_t n = 0, left = strlen(s);
     const unsigned char *p = (const unsigned char *)s;
-    while (*p && n + 5 < outlen) {
-        if (*p < 0x80) {
-            out[n++] = (char)(*p == '\t' || *p == '\n' || *p == '\r' ? ' ' : (*p < 0x20 || *p == 0x7f) ? '?' : *p);
-            p++;
-            continue;
-        }
-        int len = (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
-        int ok = len > 0 && *p >= 0xc2;
-        for (int i = 1; ok && i < len; i++)
-            ok = (p[i] & 0xc0) == 0x80;
-        if (!ok) {
+    while (left && n + 5 < outlen) {
+        uint32_t cp;
+        size_t k = edr_utf8_next(p, left, &cp);
+        if (!k) {
             out[n++] = '?';
-            p++;
-            continue;
+            k = 1;
+        } else if (cp == '\t' || cp == '\n' || cp == '\r') {
+            out[n++] = ' ';
+        } else if (edr_text_unsafe_cp(cp)) {
+            out[n++] = '?';
+        } else {
+            memcpy(out + n, p, k);
+            n += k;
         }
-        memcpy(out + n, p, (size_t)len);
-        n += (size_t)len;
-        p += len;
+        p += k;
+        left -= k;
     }
     out[n] = '\0';
 }

@@ -4,6 +4,7 @@
 #include "edr_test_dict.h"
 #include "edr/arena.h"
 #include "edr/frame.h"
+#include "edr/identity.h"
 #include "edr/store.h"
 #include "edr/synth.h"
 
@@ -324,14 +325,18 @@ static void test_store_queries(void **state)
         {{"store", "host", "UBUNTU5", "--store", store, "--from", "now", "--to", "-1h", NULL},
          2,
          "not before --to"},
-        {{"store", "host", "UBUNTU5", "--store", store, "--limit", "-3", NULL}, 2, "not a count"},
+        {{"store", "host", "UBUNTU5", "--store", store, "--limit", "-3", NULL}, 2, "not a whole number"},
+        {{"store", "host", "UBUNTU5", "--store", store, "--limit", " 3", NULL}, 2, "not a whole number"},
+        {{"store", "host", "UBUNTU5", "--store", store, "--limit", "99999999999999999999", NULL},
+         2,
+         "not a whole number"},
         {{"store", "file", "--store", store, NULL}, 2, "want a PATH"},
         {{"store", "stats", "extra", "--store", store, NULL}, 2, "takes no argument"},
         {{"store", "remote", "1.2.3", "--store", store, NULL}, 2, "not an IPv4 or IPv6"},
         {{"store", "proc", "12ab", "--store", store, NULL}, 2, "32 hex digits"},
         {{"store", "bogus", "--store", store, NULL}, 2, "no such command"},
         {{"store", "host", "UBUNTU5", "--store", store, "--kind", "exec", NULL}, 2, "not an event kind"},
-        {{"store", "host", "UBUNTU5", "--store", store, "--pid", "x1", NULL}, 2, "not a process id"},
+        {{"store", "host", "UBUNTU5", "--store", store, "--pid", "x1", NULL}, 2, "not a whole number"},
         {{"store", "hosts", "--store", store, "--json", NULL}, 2, "--json: not used by this command"},
         {{"store", "hosts", "--store", store, "--from", "-1h", NULL}, 2, "--from and --to: not used by this command"},
         {{"store", "tree", "bedf213f0c3946c117d86a854838be27", "--store", store, "--limit", "3", NULL},
@@ -411,6 +416,151 @@ static void test_store_dictionary(void **state)
     assert_int_equal(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
 
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Telemetry an attacker controls (command lines, image paths, host names)
+ * reaches the analyst's terminal with every control escaped, C1 controls
+ * and bidirectional overrides included; a host cannot hide another by
+ * naming itself after its id; output files never follow a symlink and are
+ * the analyst's own, 0600; a full stdout is a failure; numbers are whole
+ * numbers in range. */
+static void test_hostile_text_and_output_files(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/edr-cli-hostile-XXXXXX", store[64], in[64], path[96], victim[96];
+    assert_non_null(mkdtemp(dir));
+    snprintf(store, sizeof(store), "%s/st", dir);
+    snprintf(in, sizeof(in), "%s/in.jsonl", dir);
+    /* WS1's parent, and its child whose command line holds CSI (U+009B), OSC
+     * (U+009D ... U+009C), ESC sequences and a right-to-left override; then a
+     * host named after WS1's id */
+    uint8_t ws1_id[16];
+    char ws1[33], text[4096];
+    edr_host_id_from_name("WS1", ws1_id);
+    edr_hex(ws1_id, 16, ws1);
+    snprintf(text, sizeof(text),
+               "{\"EventID\": 1, \"UtcTime\": \"2020-10-30 00:23:10.000\", \"ProcessGuid\": "
+               "\"{14475cd4-0000-0000-0001-000000000500}\", \"ProcessId\": \"100\", \"Image\": "
+               "\"C:\\\\Windows\\\\System32\\\\cmd.exe\", \"CommandLine\": \"cmd.exe /c "
+               "\\u001b]0;PWNED\\u0007 \\u009b31mRED \\u009d0;T\\u009c \\u202eexe.txt\", "
+               "\"User\": \"CORP\\\\bob\", \"ParentProcessGuid\": "
+               "\"{14475cd4-0000-0000-0000-000000000500}\", \"ParentProcessId\": \"1\", "
+               "\"ParentImage\": \"C:\\\\Windows\\\\explorer.exe\", \"Hostname\": \"WS1\", "
+               "\"Channel\": \"Microsoft-Windows-Sysmon/Operational\"}\n"
+               "{\"EventID\": 1, \"UtcTime\": \"2020-10-30 00:23:12.000\", \"ProcessGuid\": "
+               "\"{14475cd4-0000-0000-0009-000000000500}\", \"ProcessId\": \"300\", \"Image\": "
+               "\"C:\\\\x.exe\", \"CommandLine\": \"x.exe\", \"User\": \"CORP\\\\eve\", "
+               "\"ParentProcessGuid\": \"{14475cd4-0000-0000-0008-000000000500}\", "
+               "\"ParentProcessId\": \"2\", \"ParentImage\": \"C:\\\\y.exe\", \"Hostname\": "
+               "\"%s\", \"Channel\": \"Microsoft-Windows-Sysmon/Operational\"}\n",
+             ws1);
+    write_text(in, text);
+    run_t r;
+    /* WS1's id as the store names it, then the impostor named after it */
+    char *imp1[] = {"import", "sysmon", in, "--store", store, NULL};
+    run(&r, imp1);
+    assert_int_equal(r.status, 0);
+    /* WS1 by its id is WS1, though another host calls itself that */
+    char *byid[] = {"store", "host", ws1, "--store", store, NULL};
+    run(&r, byid);
+    if (r.status != 0 || !strstr(r.out, "cmd.exe") || strstr(r.out, "x.exe"))
+        fail_msg("edr store host ID: status %d: %s %s", r.status, r.out, r.err);
+
+    char *host[] = {"store", "host", "WS1", "--store", store, NULL};
+    run(&r, host);
+    assert_int_equal(r.status, 0);
+    for (const unsigned char *p = (const unsigned char *)r.out; *p; p++)
+        if ((*p < 0x20 && *p != '\n') || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+            fail_msg("a control reached the terminal at offset %zu: %s", (size_t)(p - (const unsigned char *)r.out), r.out);
+    assert_non_null(strstr(r.out, "\\x1b]0;PWNED\\x07 \\u{009b}31mRED \\u{009d}0;T\\u{009c} \\u{202e}exe.txt"));
+    char *hostj[] = {"store", "host", "WS1", "--store", store, "--json", NULL};
+    run(&r, hostj);
+    assert_int_equal(r.status, 0);
+    for (const unsigned char *p = (const unsigned char *)r.out; *p; p++)
+        if (*p >= 0x80 || (*p < 0x20 && *p != '\n'))
+            fail_msg("--json wrote byte 0x%02x: %s", *p, r.out);
+    assert_non_null(strstr(r.out, "\\u009B31mRED"));
+
+    /* rca -o: a symlink at the path is replaced, its target untouched; 0600 */
+    snprintf(path, sizeof(path), "%s/card.html", dir);
+    snprintf(victim, sizeof(victim), "%s/victim.txt", dir);
+    write_text(victim, "keep me\n");
+    assert_int_equal(symlink(victim, path), 0);
+    char *card[] = {"rca", "--store", store, "--host", "WS1", "--pid", "100", "--format", "html",
+                    "-o", path, NULL};
+    run(&r, card);
+    if (r.status != 0)
+        fail_msg("edr rca -o: status %d: %s", r.status, r.err);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0600);
+    char buf[16] = {0};
+    FILE *vf = fopen(victim, "r");
+    assert_non_null(vf);
+    assert_non_null(fgets(buf, sizeof(buf), vf));
+    fclose(vf);
+    assert_string_equal(buf, "keep me\n");
+    /* no temporary file is left beside it */
+    char tmpglob[128];
+    snprintf(tmpglob, sizeof(tmpglob), "ls %s | grep -c tmp- >/dev/null", dir);
+    assert_int_not_equal(system(tmpglob), 0);
+
+    /* synth -o and dict train -o make 0600 files too */
+    snprintf(path, sizeof(path), "%s/s.bin", dir);
+    char *syn[] = {"synth", "-o", path, "--hosts", "2", "--events", "2000", "--batch", "100", NULL};
+    run(&r, syn);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+
+    /* numbers out of range or with trailing text are refused with exit 2 */
+    struct {
+        char *args[12];
+        const char *says;
+    } bad[] = {
+        {{"synth", "-o", path, "--hosts", "4294967296", NULL}, "--hosts: 4294967296: not a whole number"},
+        {{"synth", "-o", path, "--hosts", "-1", NULL}, "--hosts: -1: not a whole number"},
+        {{"synth", "-o", path, "--batch", "0", NULL}, "--batch: 0: not a whole number"},
+        {{"import", "sysmon", in, "--store", store, "--shard", "-1", NULL}, "--shard: -1: not a whole number"},
+        {{"import", "sysmon", in, "--store", store, "--batch-events", "x", NULL}, "--batch-events: x: not a whole number"},
+        {{"rca", "--store", store, "--pid", "", NULL}, "--pid: : not a whole number"},
+        {{"rca", "--store", store, "--pid", "1\x1b[31m", NULL}, "--pid: 1\\x1b[31m: not a whole number"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        run(&r, bad[i].args);
+        if (r.status != 2 || !strstr(r.err, bad[i].says))
+            fail_msg("case %zu: status %d, stderr: %s", i, r.status, r.err);
+    }
+    char *extra[] = {"rca", "--store", store, "--pid", "100", "stray", NULL};
+    run(&r, extra);
+    assert_int_equal(r.status, 2);
+    char *kh[] = {"kafka", "serve", "--help", NULL};
+    run(&r, kh);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "usage: edr kafka serve"));
+
+    /* a full stdout is an error, not a success */
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "%s/edr rca --store %s --host WS1 --pid 100 >/dev/full 2>/dev/null",
+             EDR_BIN_DIR, store);
+    int rc = system(cmd);
+    assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 1);
+    /* frames from a pipe are read to the end (a pipe says its size is 0) */
+    snprintf(path, sizeof(path), "%s/s.bin", dir);
+    snprintf(cmd, sizeof(cmd), "cat %s | %s/edr frame inspect /dev/stdin | grep -q '^20 frames'",
+             path, EDR_BIN_DIR);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
 int main(void)
 {
     if (access(EDR_BIN_DIR "/edr", X_OK) != 0) {
@@ -425,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_frame_tools_split),
         cmocka_unit_test(test_store_queries),
         cmocka_unit_test(test_store_dictionary),
+        cmocka_unit_test(test_hostile_text_and_output_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
