@@ -1,4 +1,5 @@
 /* edr import sysmon: Sysmon exports (three shapes, Windows and Linux) straight into a store, without Kafka. */
+#define _GNU_SOURCE /* fopencookie */
 #include "cli_int.h"
 #include "edr/err.h"
 #include "edr/frame.h"
@@ -45,14 +46,95 @@ static int on_batch(void *ud, Edr__V1__EventBatch *b)
     return 0;
 }
 
-/* Identity of a file for batch sequence numbers: size and its first 64 KiB. */
-static uint64_t file_identity(FILE *f, uint64_t size)
+/* Identity of a file for batch sequence numbers: its first 64 KiB (head,
+ * n bytes), its size when known, and the batch size (the same records cut
+ * otherwise are other batches). */
+static uint64_t file_identity(const char *head, size_t n, uint64_t size, size_t batch_events)
 {
-    char buf[65536];
-    size_t n = fread(buf, 1, sizeof(buf), f);
-    rewind(f);
-    uint64_t h = XXH3_64bits_withSeed(buf, n, size);
+    uint64_t h = XXH3_64bits_withSeed(head, n, size ^ ((uint64_t)batch_events << 40));
     return ((h & 0x7fffffffull) | 1) << 32;
+}
+
+/* A stream that first gives back the bytes already read from f (a pipe
+ * cannot be rewound), then the rest of f. */
+typedef struct {
+    FILE *f;
+    char *head;
+    size_t n, off;
+} replay_t;
+
+static ssize_t replay_read(void *c, char *buf, size_t size)
+{
+    replay_t *r = c;
+    if (r->off < r->n) {
+        size_t k = r->n - r->off < size ? r->n - r->off : size;
+        memcpy(buf, r->head + r->off, k);
+        r->off += k;
+        return (ssize_t)k;
+    }
+    size_t k = fread(buf, 1, size, r->f);
+    return k == 0 && ferror(r->f) ? -1 : (ssize_t)k;
+}
+
+static int replay_close(void *c)
+{
+    replay_t *r = c;
+    int rc = fclose(r->f);
+    free(r->head);
+    free(r);
+    return rc;
+}
+
+/* Opens an input and works out its identity: a regular file is read from
+ * the start again, a pipe through a replay_t. NULL (errno set) when it
+ * cannot be read; EISDIR for a directory. */
+static FILE *open_input(const char *path, size_t batch_events, uint64_t *ident, uint64_t *size)
+{
+    FILE *f = fopen(path, "r");
+    struct stat st;
+    if (!f)
+        return NULL;
+    if (fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
+        int e = S_ISDIR(st.st_mode) ? EISDIR : errno;
+        fclose(f);
+        errno = e;
+        return NULL;
+    }
+    replay_t *r = calloc(1, sizeof(*r));
+    char *head = malloc(65536);
+    if (!r || !head) {
+        free(r);
+        free(head);
+        fclose(f);
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t n = fread(head, 1, 65536, f);
+    if (ferror(f)) {
+        int e = errno;
+        free(r);
+        free(head);
+        fclose(f);
+        errno = e ? e : EIO;
+        return NULL;
+    }
+    *size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+    *ident = file_identity(head, n, *size, batch_events);
+    if (S_ISREG(st.st_mode) && fseek(f, 0, SEEK_SET) == 0) {
+        free(r);
+        free(head);
+        return f;
+    }
+    r->f = f;
+    r->head = head;
+    r->n = n;
+    cookie_io_functions_t io = {.read = replay_read, .close = replay_close};
+    FILE *rf = fopencookie(r, "r", io);
+    if (!rf) {
+        replay_close(r);
+        errno = ENOMEM;
+    }
+    return rf;
 }
 
 static void progress(const char *name, uint64_t done, uint64_t total, uint64_t events)
@@ -63,7 +145,11 @@ static void progress(const char *name, uint64_t done, uint64_t total, uint64_t e
         shown[k] = (unsigned char)name[k] < 0x20 || (unsigned char)name[k] >= 0x7f ? '?' : name[k];
     shown[k] = '\0';
     name = shown;
-    int width = 30, fill = total ? (int)((double)done / (double)total * width) : width;
+    if (!total) { /* a pipe: no size to measure against */
+        fprintf(stderr, "\r%-24.24s %llu events", name, (unsigned long long)events);
+        return;
+    }
+    int width = 30, fill = (int)((double)done / (double)total * width);
     fprintf(stderr, "\r%-24.24s [%.*s%*s] %3d%% %llu events", name, fill,
             "##############################", width - fill, "",
             total ? (int)(100.0 * (double)done / (double)total) : 100, (unsigned long long)events);
@@ -74,8 +160,9 @@ static void usage(FILE *f)
     fprintf(f, "usage: edr import sysmon FILE... --store DIR [--shard N] [--batch-events N]\n"
                "Reads Sysmon exports (syslog XML, EventData JSON, flat JSON, or edr JSON lines)\n"
                "and writes them into the store at DIR, shard N (default 0), as the collector\n"
-               "would. Re-importing a file stores nothing twice. Prints records read, imported\n"
-               "and skipped by reason; exits non-zero only when nothing could be imported.\n");
+               "would. Re-importing a file (same --batch-events) stores nothing twice. FILE\n"
+               "may be a pipe (/dev/stdin). Prints records read, imported and skipped by\n"
+               "reason; exits non-zero only when nothing could be imported.\n");
 }
 
 int edr_cmd_import(int argc, char **argv)
@@ -134,18 +221,15 @@ int edr_cmd_import(int argc, char **argv)
         goto out;
     }
     for (int i = optind; i < argc; i++) {
-        FILE *f = fopen(argv[i], "r");
-        struct stat st;
-        if (!f || fstat(fileno(f), &st) != 0) {
+        uint64_t fsize = 0;
+        FILE *f = open_input(argv[i], (size_t)batch_events, &im.seq_base, &fsize);
+        if (!f) {
             fprintf(stderr, "edr import: ");
             edr_cli_print_escaped(stderr, argv[i]);
             fprintf(stderr, ": cannot read: %s\n", strerror(errno));
-            if (f)
-                fclose(f);
             read_errors++;
             continue;
         }
-        im.seq_base = file_identity(f, (uint64_t)st.st_size);
         uint64_t lineno = 0, done = 0;
         ssize_t n;
         const char *base = strrchr(argv[i], '/') ? strrchr(argv[i], '/') + 1 : argv[i];
@@ -167,10 +251,16 @@ int edr_cmd_import(int argc, char **argv)
             }
             edr_arena_reset(&a);
             if (tty && lineno % 2000 == 0)
-                progress(base, done, (uint64_t)st.st_size, im.events);
+                progress(base, done, fsize, im.events);
         }
         /* a file's batches end with the file: the next file numbers its own */
-        int fr = edr_sysmon_batcher_flush(bt);
+        int fr = edr_sysmon_batcher_restart(bt);
+        if (!fr && ferror(f)) {
+            fprintf(stderr, "edr import: ");
+            edr_cli_print_escaped(stderr, argv[i]);
+            fprintf(stderr, ": read error after line %llu\n", (unsigned long long)lineno);
+            read_errors++;
+        }
         if (fr) {
             fprintf(stderr, "edr import: ");
             edr_cli_print_escaped(stderr, argv[i]);
@@ -179,7 +269,7 @@ int edr_cmd_import(int argc, char **argv)
             goto out;
         }
         if (tty) {
-            progress(base, done, (uint64_t)st.st_size, im.events);
+            progress(base, done, fsize, im.events);
             fputc('\n', stderr);
         }
         fclose(f);

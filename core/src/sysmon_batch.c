@@ -79,6 +79,13 @@ int edr_sysmon_batcher_flush(edr_sysmon_batcher_t *bt)
     return rc;
 }
 
+int edr_sysmon_batcher_restart(edr_sysmon_batcher_t *bt)
+{
+    int rc = edr_sysmon_batcher_flush(bt);
+    bt->nseqs = 0;
+    return rc;
+}
+
 int edr_sysmon_batcher_add(edr_sysmon_batcher_t *bt, const edr_sysmon_record_t *r)
 {
     int rc;

@@ -140,5 +140,9 @@ void edr_sysmon_batcher_destroy(edr_sysmon_batcher_t *bt);
 int edr_sysmon_batcher_add(edr_sysmon_batcher_t *bt, const edr_sysmon_record_t *r);
 /* Hands the open batch (if any) to the callback. */
 int edr_sysmon_batcher_flush(edr_sysmon_batcher_t *bt);
+/* Flushes, then numbers every host's batches from 1 again: a file imported
+ * after others gets the seqs it gets alone (edr import keys batches by
+ * file and seq, so re-importing it finds them). */
+int edr_sysmon_batcher_restart(edr_sysmon_batcher_t *bt);
 
 #endif
