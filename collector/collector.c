@@ -100,6 +100,7 @@ struct edr_collector {
     uint64_t dl_retries; /* dead letters Kafka did not take, to be sent again */
     uint64_t dl_lost;    /* dead letters Kafka refused for good (logged, frame not kept) */
     uint64_t gap;        /* messages gone from the log before they were stored (retention) */
+    uint64_t log_resets; /* partitions whose log restarted below the stored offset */
     uint64_t nomem;      /* batches read again after memory ran out decoding them */
     uint64_t ret_errors; /* retention runs of a shard that failed (logged; tried again in a minute) */
     struct {
@@ -282,6 +283,30 @@ static void note_gap(edr_collector_t *c, int p, int64_t to)
                   "retention before they were stored): %lld batches lost",
                   p, (long long)pt->next, (long long)to - 1, c->topic, (long long)(to - pt->next));
     pt->next = to;
+}
+
+/* A message below the stored offset, with no seek under way: either a
+ * redelivery (skipped), or the partition's log restarted below that offset
+ * (the topic recreated, a cluster without persistence restarted, an unclean
+ * leader election truncated it): Kafka said the stored offset was out of
+ * range and the consumer went back to the log's start. The log then ends
+ * below the stored offset, which the high watermark of the fetch that
+ * brought this message shows. Its messages are then new: consumption
+ * restarts at this one (a batch already stored is still recognised by host
+ * and seq). Returns 1 when it did. */
+static int note_log_reset(edr_collector_t *c, int p, int64_t offset)
+{
+    part_t *pt = &c->parts[p];
+    int64_t lo = -1, hi = -1;
+    if (rd_kafka_get_watermark_offsets(c->cons, c->topic, p, &lo, &hi) != 0 || hi < 0 ||
+        hi >= pt->next || offset >= hi)
+        return 0;
+    c->log_resets++;
+    edr_log_error("partition %d: the log of %s ends at offset %lld, below the stored offset %lld: "
+                  "it was recreated or truncated; consuming it from offset %lld",
+                  p, c->topic, (long long)hi, (long long)pt->next, (long long)offset);
+    pt->next = offset;
+    return 1;
 }
 
 /* Partition p is seeking its next offset and a later one arrived (offset
@@ -795,6 +820,7 @@ static void publish_metrics(edr_collector_t *c)
     mcounter(&mt, "edr_collector_deadletter_retries_total", c->dl_retries);
     mcounter(&mt, "edr_collector_deadletter_lost_total", c->dl_lost);
     mcounter(&mt, "edr_collector_log_gap_batches_total", c->gap);
+    mcounter(&mt, "edr_collector_log_resets_total", c->log_resets);
     mcounter(&mt, "edr_collector_nomem_retries_total", c->nomem);
     mcounter(&mt, "edr_collector_retention_errors_total", c->ret_errors);
     mcounter(&mt, "edr_collector_rate_limited_total", c->rate_limited);
@@ -994,6 +1020,8 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
                      * messages before this one were deleted (resuming at a
                      * stored offset the topic no longer has) */
                     note_gap(c, m->partition, m->offset);
+                if (take && m->offset < pt->next)
+                    note_log_reset(c, m->partition, m->offset);
                 if (take && m->offset >= pt->next) {
                     pt->fresh = 0;
                     handle(c, m);

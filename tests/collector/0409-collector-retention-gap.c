@@ -1,6 +1,9 @@
 /* The topic's retention deletes batches while the collector is paused (free disk space below
  * collector.min_free_disk): on resuming, the offset it seeks is gone. It says so, counts the
- * batches lost, and stores everything the topic still holds, each batch once. */
+ * batches lost, and stores everything the topic still holds, each batch once.
+ * The log restarts below the stored offset (a cluster without persistence restarted, the
+ * topic recreated): the collector consumes the new log from its start, says so, and skips
+ * none of it (it skipped every message below the old offset, silently). */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -153,10 +156,60 @@ static void test_retention_gap(void **state)
     passed = 1;
 }
 
+static void test_log_restart(void **state)
+{
+    (void)state;
+    passed = 0;
+    h_start(&h, 1, 1, HOSTS);
+    cu_log_new(col_log, "0409-restart");
+    const char *sets[] = {"collector.metrics_listen=127.0.0.1:0", NULL};
+    pid = cu_collector(&h, h.store, NULL, 0, sets, col_log);
+    h_produce(&h, 6, EVENTS);
+    assert_int_equal(rd_kafka_flush(h.prod, 10000), 0);
+    assert_true(cu_wait_blocks(h.store, 6 * HOSTS, 30) >= 0); /* offsets 0..23 stored */
+    assert_int_equal(cu_stop(pid, 30), 0);
+    pid = -1;
+
+    /* the cluster restarts empty; the sensors go on (their seqs continue) */
+    rd_kafka_destroy(h.prod);
+    h.prod = NULL;
+    edr_kafka_cluster_destroy(h.cl);
+    char err[512];
+    h.cl = edr_kafka_cluster_new(h.cfg, 1, 1, err, sizeof(err));
+    assert_non_null(h.cl);
+    snprintf(h.boot, sizeof(h.boot), "%s", edr_kafka_cluster_bootstraps(h.cl));
+    h_producer_new(&h);
+    h_produce(&h, 2, EVENTS); /* offsets 0..7 of the new log */
+    assert_int_equal(rd_kafka_flush(h.prod, 10000), 0);
+
+    unlink(col_log); /* a log of this run alone: its metrics port */
+    cu_log_new(col_log, "0409-restart");
+    pid = cu_collector(&h, h.store, NULL, 0, sets, col_log);
+    int port = cu_metrics_port(col_log, 20);
+    double w = cu_wait_blocks(h.store, 8 * HOSTS, 30);
+    if (w < 0)
+        fail_msg("%llu of the %d batches stored: the new log was skipped",
+                 (unsigned long long)cu_stored_blocks(h.store), 8 * HOSTS);
+    assert_int_equal(cu_log_count(col_log, "partition 0: the log of"), 1);
+    assert_true(cu_log_count(col_log, "below the stored offset 24") == 1);
+    assert_true(port > 0);
+    usleep(1200000);
+    assert_true(cu_metric_now(port, "edr_collector_log_resets_total") == 1);
+    /* more of the new log: stored once each */
+    h_produce(&h, 1, EVENTS);
+    assert_int_equal(rd_kafka_flush(h.prod, 10000), 0);
+    assert_true(cu_wait_blocks(h.store, 9 * HOSTS, 30) >= 0);
+    assert_int_equal(cu_stop(pid, 30), 0);
+    pid = -1;
+    assert_int_equal(cu_stored_blocks(h.store), 9 * HOSTS);
+    passed = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_retention_gap, teardown),
+        cmocka_unit_test_teardown(test_log_restart, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
