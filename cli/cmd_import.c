@@ -220,7 +220,9 @@ int edr_cmd_import(int argc, char **argv)
         fprintf(stderr, "edr import: %s\n", err);
         goto out;
     }
+    int err_file[EDR_SYSMON_FIRST_ERRORS]; /* the file each of the first errors came from */
     for (int i = optind; i < argc; i++) {
+        uint64_t errs_before = edr_sysmon_parser_stats(p)->n_errors;
         uint64_t fsize = 0;
         FILE *f = open_input(argv[i], (size_t)batch_events, &im.seq_base, &fsize);
         if (!f) {
@@ -273,6 +275,9 @@ int edr_cmd_import(int argc, char **argv)
             fputc('\n', stderr);
         }
         fclose(f);
+        for (uint64_t e = errs_before;
+             e < edr_sysmon_parser_stats(p)->n_errors && e < EDR_SYSMON_FIRST_ERRORS; e++)
+            err_file[e] = i;
     }
     if (edr_store_writer_commit(im.w)) {
         fprintf(stderr, "edr import: store commit failed\n");
@@ -291,8 +296,13 @@ int edr_cmd_import(int argc, char **argv)
         if (ps->skipped[r])
             printf("  %-16s %llu\n", edr_sysmon_skip_name((edr_sysmon_skip_t)r),
                    (unsigned long long)ps->skipped[r]);
+    if (ps->xml_recovered)
+        printf("xml repaired:     %llu (%llu cut short: their last field dropped)\n",
+               (unsigned long long)ps->xml_recovered, (unsigned long long)ps->xml_cut_fields);
     for (uint64_t e = 0; e < ps->n_errors && e < EDR_SYSMON_FIRST_ERRORS; e++) {
-        printf("  line %llu: %s: ", (unsigned long long)ps->first_errors[e].lineno,
+        printf("  ");
+        edr_cli_print_escaped(stdout, argv[err_file[e]]);
+        printf(":%llu: %s: ", (unsigned long long)ps->first_errors[e].lineno,
                edr_sysmon_skip_name(ps->first_errors[e].reason));
         edr_cli_print_escaped(stdout, ps->first_errors[e].msg);
         printf("\n");

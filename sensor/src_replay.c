@@ -3,6 +3,7 @@
 #include "edr/err.h"
 #include "edr/log.h"
 #include "edr/sysmon.h"
+#include "edr/text.h"
 #include "sensor_int.h"
 
 #include <errno.h>
@@ -25,6 +26,7 @@ typedef struct {
     edr_sysmon_batcher_t *batcher;
     edr_arena_t arena;
     uint64_t rate, t0, events;
+    uint64_t added, flushed; /* records handed to the batcher, and the events it passed on */
     uv_timer_t timer;
     uv_idle_t idle;
     int running, eof;
@@ -34,6 +36,7 @@ typedef struct {
 static int on_batch(void *ud, Edr__V1__EventBatch *b)
 {
     replay_src_t *r = ud;
+    r->flushed += b->n_events;
     return edr_emit_batch(r->em, b);
 }
 
@@ -41,8 +44,11 @@ static void on_error(void *ud, uint64_t lineno, edr_sysmon_skip_t reason, const 
 {
     replay_src_t *r = ud;
     const edr_sysmon_stats_t *st = edr_sysmon_parser_stats(r->parser);
-    if (st->n_errors <= MAX_REPORTED)
-        edr_log_warn("%s:%" PRIu64 ": %s: %s", r->path, lineno, edr_sysmon_skip_name(reason), msg);
+    if (st->n_errors <= MAX_REPORTED) {
+        char shown[400]; /* the input's bytes, quoted in msg, are the input's to choose */
+        edr_text_escape(shown, sizeof(shown), msg);
+        edr_log_warn("%s:%" PRIu64 ": %s: %s", r->path, lineno, edr_sysmon_skip_name(reason), shown);
+    }
     else if (st->n_errors == MAX_REPORTED + 1)
         edr_log_warn("%s: more bad lines; counting them silently", r->path);
 }
@@ -73,7 +79,8 @@ static uint64_t pump(replay_src_t *r, uint64_t max)
 {
     uint64_t got = 0, lines = 0;
     while (!r->eof && got < max && lines < 4 * LINES_PER_TURN) {
-        if (edr_emit_remaining(r->em) == 0) {
+        /* --max-events counts the records waiting in the batcher too */
+        if (edr_emit_remaining(r->em) <= r->added - r->flushed) {
             finish(r);
             break;
         }
@@ -91,6 +98,8 @@ static uint64_t pump(replay_src_t *r, uint64_t max)
         if (rc == 1) {
             if (edr_sysmon_batcher_add(r->batcher, &rec) != 0)
                 edr_emit_drop(r->em, "replay", "batch", 1);
+            else
+                r->added++;
             got++;
         } else if (rc < 0) {
             edr_emit_drop(r->em, "replay", "nomem", 1);

@@ -391,6 +391,12 @@ static int fields_from_xml(edr_sysmon_parser_t *p, const char *xml, size_t len, 
         }
         xmlFree(name);
     }
+    /* A message cut short inside its EventData: recovery keeps the last
+     * field's partial text as if it were whole ("bash -c rm -"): drop it. */
+    if (*recovered && p->nfields && !strstr(xml, "</EventData>") && !strstr(xml, "</UserData>")) {
+        p->nfields--;
+        p->stats.xml_cut_fields++;
+    }
 out:
     xmlFreeDoc(doc);
     return rc;
@@ -608,6 +614,8 @@ int edr_sysmon_parse_line(edr_sysmon_parser_t *p, const char *line, size_t len, 
     while (len && isspace((unsigned char)line[len - 1]))
         len--;
     size_t lead = 0;
+    if (len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0)
+        lead = 3; /* a UTF-8 byte-order mark, as Windows tools write */
     while (lead < len && isspace((unsigned char)line[lead]))
         lead++;
     if (lead == len) {
@@ -617,8 +625,8 @@ int edr_sysmon_parse_line(edr_sysmon_parser_t *p, const char *line, size_t len, 
     json_error_t jerr;
     root = json_loadb(line + lead, len - lead, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        report(p, lineno, EDR_SYSMON_SKIP_MALFORMED, "bad json at column %d: %s", jerr.column,
-               jerr.text);
+        report(p, lineno, EDR_SYSMON_SKIP_MALFORMED, "bad json at column %d: %s",
+               jerr.column + (int)lead, jerr.text);
         goto out;
     }
     if (!json_is_object(root)) {
@@ -627,8 +635,10 @@ int edr_sysmon_parse_line(edr_sysmon_parser_t *p, const char *line, size_t len, 
     }
     memset(out, 0, sizeof(*out));
 
-    /* our own lines */
-    if (edr__jsonl_is_ecs(root)) {
+    /* our own lines (a Sysmon export's shapes first: Winlogbeat's records
+     * carry ECS fields such as event.action too) */
+    if (!json_object_get(root, "SyslogMessage") && !json_object_get(root, "EventData") &&
+        !json_is_object(json_object_get(root, "winlog")) && edr__jsonl_is_ecs(root)) {
         char msg[128];
         rc = edr__jsonl_from_json(root, a, &out->event, &out->time_ns, out->host_id, &out->hostname,
                                   msg, sizeof(msg));
@@ -659,7 +669,8 @@ int edr_sysmon_parse_line(edr_sysmon_parser_t *p, const char *line, size_t len, 
             report(p, lineno, EDR_SYSMON_SKIP_BAD_FIELD, "field 'SyslogMessage' is not a string");
             goto out;
         }
-        if (!strstr(msg, "<Event")) {
+        const char *xml = strstr(msg, "<Event");
+        if (!xml) {
             if (pname) {
                 report(p, lineno, EDR_SYSMON_SKIP_MALFORMED, "sysmon syslog message is not xml");
             } else {
@@ -669,7 +680,9 @@ int edr_sysmon_parse_line(edr_sysmon_parser_t *p, const char *line, size_t len, 
         }
         xml_sys_t sys;
         int recovered = 0;
-        rc = fields_from_xml(p, msg, json_string_length(v), a, &sys, &recovered);
+        /* a syslog prefix ("sysmon: ") may come before the XML */
+        rc = fields_from_xml(p, xml, json_string_length(v) - (size_t)(xml - msg), a, &sys,
+                             &recovered);
         if (rc == EDR_ENOMEM) goto out;
         if (rc) {
             rc = 0;

@@ -1,6 +1,9 @@
 /* Text from telemetry, made safe for a terminal (see edr/text.h). */
 #include "edr/text.h"
 
+#include <stdio.h>
+#include <string.h>
+
 size_t edr_utf8_next(const unsigned char *p, size_t n, uint32_t *cp)
 {
     if (!n)
@@ -39,32 +42,62 @@ int edr_text_unsafe_cp(uint32_t cp)
            cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
+/* The shown form of the character at p (n bytes left) in out (room for 12
+ * bytes and a NUL); sets *used to the input bytes it stands for. */
+static size_t escape_one(const unsigned char *p, size_t n, char *out, size_t *used)
+{
+    uint32_t cp;
+    size_t k = edr_utf8_next(p, n, &cp);
+    if (!k) {
+        *used = 1;
+        return (size_t)snprintf(out, 13, "\\x%02x", *p);
+    }
+    *used = k;
+    if (cp == '\\')
+        return (size_t)snprintf(out, 13, "\\\\");
+    if (cp == '\n')
+        return (size_t)snprintf(out, 13, "\\n");
+    if (cp == '\t')
+        return (size_t)snprintf(out, 13, "\\t");
+    if (edr_text_unsafe_cp(cp))
+        return (size_t)snprintf(out, 13, cp < 0x80 ? "\\x%02x" : "\\u{%04x}", (unsigned)cp);
+    memcpy(out, p, k);
+    out[k] = '\0';
+    return k;
+}
+
 void edr_text_fput_escaped(FILE *f, const char *s)
 {
     if (!s)
         return;
     const unsigned char *p = (const unsigned char *)s;
-    size_t n = 0;
-    while (p[n])
-        n++;
+    size_t n = strlen(s);
     while (n) {
-        uint32_t cp;
-        size_t k = edr_utf8_next(p, n, &cp);
-        if (!k)
-            fprintf(f, "\\x%02x", *p), k = 1;
-        else if (cp == '\\')
-            fputs("\\\\", f);
-        else if (cp == '\n')
-            fputs("\\n", f);
-        else if (cp == '\t')
-            fputs("\\t", f);
-        else if (cp < 0x80 && edr_text_unsafe_cp(cp))
-            fprintf(f, "\\x%02x", (unsigned)cp);
-        else if (edr_text_unsafe_cp(cp))
-            fprintf(f, "\\u{%04x}", (unsigned)cp);
-        else
-            fwrite(p, 1, k, f);
-        p += k;
-        n -= k;
+        char one[13];
+        size_t used, len = escape_one(p, n, one, &used);
+        fwrite(one, 1, len, f);
+        p += used;
+        n -= used;
     }
+}
+
+size_t edr_text_escape(char *out, size_t cap, const char *s)
+{
+    size_t o = 0;
+    if (!cap)
+        return 0;
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t n = strlen((const char *)p);
+    while (n) {
+        char one[13];
+        size_t used, len = escape_one(p, n, one, &used);
+        if (o + len >= cap)
+            break; /* whole characters only */
+        memcpy(out + o, one, len);
+        o += len;
+        p += used;
+        n -= used;
+    }
+    out[o] = '\0';
+    return o;
 }

@@ -230,6 +230,7 @@ static void test_replay_bad_input(void **state)
     free(line);
     fclose(ds);
     fputs("{\"truncated\": \n", f);
+    fputs("{\"a\": \x1b[31m}\n", f); /* an escape sequence, quoted in the error message */
     fclose(f);
     snprintf(sd, sizeof(sd), "--state-dir=%s/state", dir);
     snprintf(src, sizeof(src), "--source=sysmon:%s", bad);
@@ -240,19 +241,43 @@ static void test_replay_bad_input(void **state)
     /* the bad lines are reported with their line numbers, the good one counted */
     f = fopen(log, "r");
     char buf[1024];
-    int l1 = 0, l6 = 0, summary = 0;
+    int l1 = 0, l6 = 0, l7 = 0, summary = 0, raw_esc = 0;
     while (fgets(buf, sizeof(buf), f)) {
         if (strstr(buf, "bad.jsonl:1:"))
             l1 = 1;
         if (strstr(buf, "bad.jsonl:6:"))
             l6 = 1;
-        if (strstr(buf, "6 lines, 1 events"))
+        if (strstr(buf, "bad.jsonl:7:") && strstr(buf, "\\x1b"))
+            l7 = 1;
+        if (strchr(buf, 0x1b))
+            raw_esc = 1;
+        if (strstr(buf, "7 lines, 1 events"))
             summary = 1;
     }
     fclose(f);
-    if (!l1 || !l6 || !summary)
+    if (!l1 || !l6 || !l7 || raw_esc || !summary)
         st_dump_log(log);
-    assert_true(l1 && l6 && summary);
+    assert_true(l1 && l6 && l7 && !raw_esc && summary);
+
+    /* --max-events counts the records waiting in a batch: 3 means 3 */
+    char out[4300];
+    snprintf(out, sizeof(out), "%s/max.jsonl", dir);
+    snprintf(src, sizeof(src), "--source=sysmon:%s", LINUX_DS);
+    const char *args3[] = {src, sd, "--output=jsonl", "--max-events=3", NULL};
+    pid = st_spawn_sensor_out(args3, log, out);
+    assert_int_equal(st_wait(pid, 30), 0);
+    f = fopen(out, "r");
+    assert_non_null(f);
+    int lines = 0, sources = 0;
+    while (fgets(buf, sizeof(buf), f))
+        if (strchr(buf, '\n')) {
+            lines++;
+            if (!strstr(buf, "sensor_health"))
+                sources++;
+        }
+    fclose(f);
+    if (sources != 3)
+        fail_msg("--max-events=3: %d events from the file (%d lines)", sources, lines);
 
     /* a missing file: clear error, exit 1 */
     snprintf(src, sizeof(src), "--source=sysmon:%s/nope.jsonl", dir);

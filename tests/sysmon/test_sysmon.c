@@ -516,6 +516,69 @@ static void test_bad_input(void **state)
     edr_sysmon_parser_destroy(p);
 }
 
+/* Inputs as tools write them: a byte-order mark before the first record,
+ * Winlogbeat's records (which carry an ECS event.action too), a syslog
+ * prefix before the XML, a syslog message cut short inside its EventData
+ * (the last field's partial text is not taken as whole), and the column of
+ * an error on an indented line. */
+static void test_reader_quirks(void **state)
+{
+    (void)state;
+    edr_sysmon_parser_t *p = edr_sysmon_parser_new(NULL);
+    edr_arena_t a;
+    edr_arena_init(&a, 4096);
+    edr_sysmon_record_t r;
+    const char *bom = "\xef\xbb\xbf" GOOD;
+    assert_int_equal(edr_sysmon_parse_line(p, bom, strlen(bom), 1, &a, &r), 1);
+    assert_int_equal(r.event->pid, 3752);
+    edr_arena_reset(&a);
+
+    const char *wlb =
+        "{\"@timestamp\":\"2020-10-30T00:23:21.917Z\",\"event\":{\"action\":\"Process Create "
+        "(rule: ProcessCreate)\",\"code\":1},\"winlog\":{\"event_id\":1,\"channel\":"
+        "\"Microsoft-Windows-Sysmon/Operational\",\"computer_name\":\"H\",\"event_data\":{"
+        "\"UtcTime\":\"2020-10-30 00:23:21.917\",\"ProcessGuid\":\"{14475cd4-5cf8-5f9b-7801-"
+        "000000000500}\",\"ProcessId\":\"3752\",\"Image\":\"C:\\\\x.exe\",\"CommandLine\":\"x "
+        "/y\",\"ParentProcessGuid\":\"{14475cd4-5cf8-5f9b-7701-000000000500}\","
+        "\"ParentProcessId\":\"10\",\"ParentImage\":\"C:\\\\p.exe\"}}}";
+    int rc = edr_sysmon_parse_line(p, wlb, strlen(wlb), 2, &a, &r);
+    if (rc != 1)
+        fail_msg("winlogbeat record: rc %d (%s)", rc,
+                 edr_sysmon_parser_stats(p)->n_errors ? edr_sysmon_parser_stats(p)->first_errors[0].msg : "");
+    assert_int_equal(r.shape, EDR_SYSMON_SHAPE_EVENTDATA);
+    assert_int_equal(r.event->body_case, K(PROCESS_START));
+    assert_string_equal(r.event->process_start->command_line, "x /y");
+    edr_arena_reset(&a);
+
+#define XMLHEAD                                                                                    \
+    "<Event><System><EventID>1</EventID><Channel>Linux-Sysmon/Operational</Channel></System>"      \
+    "<EventData><Data Name=\\\"UtcTime\\\">2022-05-11 18:10:20.395</Data><Data "                  \
+    "Name=\\\"ProcessGuid\\\">{a}</Data><Data Name=\\\"ProcessId\\\">5</Data><Data "              \
+    "Name=\\\"Image\\\">/bin/bash</Data>"
+    const char *prefixed = "{\"Computer\":\"H\",\"ProcessName\":\"sysmon\",\"SyslogMessage\":"
+                           "\"sysmon: " XMLHEAD "<Data Name=\\\"CommandLine\\\">bash -c ls</Data>"
+                           "</EventData></Event>\"}";
+    assert_int_equal(edr_sysmon_parse_line(p, prefixed, strlen(prefixed), 3, &a, &r), 1);
+    assert_string_equal(r.event->process_start->command_line, "bash -c ls");
+    edr_arena_reset(&a);
+    const char *cut = "{\"Computer\":\"H\",\"ProcessName\":\"sysmon\",\"SyslogMessage\":\"" XMLHEAD
+                      "<Data Name=\\\"CommandLine\\\">bash -c rm -\"}";
+    rc = edr_sysmon_parse_line(p, cut, strlen(cut), 4, &a, &r);
+    if (rc == 1 && r.event->body_case == K(PROCESS_START))
+        assert_null(strstr(r.event->process_start->command_line ? r.event->process_start->command_line : "", "rm -"));
+    assert_int_equal(edr_sysmon_parser_stats(p)->xml_cut_fields, 1);
+    edr_arena_reset(&a);
+
+    const char *indented = "        {oops";
+    assert_int_equal(edr_sysmon_parse_line(p, indented, strlen(indented), 5, &a, &r), 0);
+    const edr_sysmon_stats_t *st = edr_sysmon_parser_stats(p);
+    const char *msg = st->first_errors[st->n_errors - 1].msg;
+    if (!strstr(msg, "column 13")) /* after "oops", counted from the line's start */
+        fail_msg("error column: %s", msg);
+    edr_arena_close(&a);
+    edr_sysmon_parser_destroy(p);
+}
+
 static void test_huge_fields(void **state)
 {
     edr_sysmon_opts_t o = {.max_line = 1 << 20};
@@ -947,6 +1010,7 @@ int main(void)
         cmocka_unit_test(test_windows_eventdata),
         cmocka_unit_test(test_flat_sharpview),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_reader_quirks),
         cmocka_unit_test(test_huge_fields),
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_batcher),

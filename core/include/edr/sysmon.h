@@ -67,6 +67,7 @@ typedef struct edr_sysmon_stats {
     uint64_t skipped[EDR_SYSMON_SKIP__COUNT];   /* skipped lines by reason */
     uint64_t unmapped_ids[32];                  /* UNMAPPED skips by Sysmon event id (< 32) */
     uint64_t xml_recovered;                     /* syslog XML that was not well formed but usable */
+    uint64_t xml_cut_fields; /* of those, cut inside EventData: the last, partial field dropped */
     uint64_t n_errors;                          /* lines reported through on_error */
     struct {
         uint64_t lineno;

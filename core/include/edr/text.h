@@ -26,4 +26,8 @@ int edr_text_unsafe_cp(uint32_t cp);
  * readable. s may be NULL (prints nothing). */
 void edr_text_fput_escaped(FILE *f, const char *s);
 
+/* The same escaped form in out (cap bytes with the NUL), cut at a whole
+ * character when it does not fit; returns its length. For log lines. */
+size_t edr_text_escape(char *out, size_t cap, const char *s);
+
 #endif
