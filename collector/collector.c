@@ -466,7 +466,16 @@ static void assign_parts(edr_collector_t *c, rd_kafka_t *rk, rd_kafka_topic_part
     c->ever_assigned = 1;
     c->retire_due = 1; /* shards just opened: what is past the horizon goes now */
     c->last_msg = now_s();
-    rd_kafka_assign(rk, parts);
+    rd_kafka_resp_err_t ae = rd_kafka_assign(rk, parts);
+    if (ae) {
+        /* e.g. a cooperative assignment strategy set in kafka.properties:
+         * nothing would be consumed, silently */
+        edr_log_error("cannot take the assigned partitions: %s (kafka.properties "
+                      "partition.assignment.strategy must be an eager one: range, roundrobin)",
+                      rd_kafka_err2str(ae));
+        c->fatal = 1;
+        return;
+    }
     /* A partition paused before a rebalance (back-pressure, rate limit, a
      * broken shard) and given back to this consumer stays paused in
      * librdkafka across the assignment: nothing would ever resume it. */
@@ -668,6 +677,14 @@ static int handle(edr_collector_t *c, const rd_kafka_message_t *m)
         }
     }
     int rc = edr_store_writer_add(pt->w, m->payload, m->len, b);
+    if (rc == EDR_ENOMEM) {
+        /* the writer took the batch back whole: store it again in a second */
+        c->nomem++;
+        edr_log_error("partition %d offset %lld: out of memory storing the batch; storing it "
+                      "again in 1 s", p, (long long)m->offset);
+        hold_part(c, p, now_s() + 1.0);
+        return 1;
+    }
     if (rc < 0) {
         edr_log_error("partition %d offset %lld: store: %s", p, (long long)m->offset,
                       edr_strerror(rc));

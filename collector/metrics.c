@@ -123,6 +123,11 @@ static void *run(void *arg)
             if (cfd >= 0) {
                 serve_one(m, cfd);
                 close(cfd);
+            } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* the connection stays queued: wait instead of spinning on it */
+                struct pollfd s = {.fd = m->stop_pipe[0], .events = POLLIN};
+                if (poll(&s, 1, 200) > 0)
+                    break;
             }
         }
     }
@@ -139,11 +144,22 @@ edr_metrics_t *edr_metrics_new(const char *addr, char *err, size_t errlen)
     }
     memcpy(host, addr, (size_t)(colon - addr));
     host[colon - addr] = 0;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+    char *end = NULL;
+    errno = 0;
+    long port = colon[1] >= '0' && colon[1] <= '9' ? strtol(colon + 1, &end, 10) : -1;
+    if (port < 0 || port > 65535 || errno || *end) {
+        snprintf(err, errlen, "collector.metrics_listen: '%s' is not a port (0-65535)", colon + 1);
+        return NULL;
+    }
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
         snprintf(err, errlen, "collector.metrics_listen: '%s' is not an IPv4 address", host);
         return NULL;
     }
+    if ((ntohl(sa.sin_addr.s_addr) >> 24) != 127)
+        edr_log_warn("collector.metrics_listen %s: not a loopback address: the metrics (host "
+                     "activity, lag, loss) are served to the network without authentication",
+                     addr);
     edr_metrics_t *m = calloc(1, sizeof(*m));
     if (!m) {
         snprintf(err, errlen, "out of memory");

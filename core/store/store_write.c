@@ -987,11 +987,11 @@ undo:
  * caller handles EDR_EIO like any failed commit (the partition pauses and
  * re-reads). Space that compactions take meanwhile is not foreseen: the
  * collector's collector.min_free_disk pause is the first line of defence. */
-static int room_for(edr_store_writer_t *w)
+static int room_for(edr_store_writer_t *w, rocksdb_writebatch_t *wb)
 {
     struct statvfs sv;
     size_t len = 0;
-    (void)rocksdb_writebatch_data(w->wb, &len);
+    (void)rocksdb_writebatch_data(wb, &len);
     uint64_t mem = 0;
     (void)rocksdb_property_int(w->db, "rocksdb.cur-size-all-mem-tables", &mem);
     if (statvfs(w->path, &sv) != 0)
@@ -1016,7 +1016,7 @@ int edr_store_writer_commit(edr_store_writer_t *w)
         rocksdb_writebatch_put_cf(w->wb, w->cf[CF_META], "offset", 6, (const char *)v, 8);
     }
     char *rerr = NULL;
-    int rc = w->broken ? EDR_ESTORE : room_for(w);
+    int rc = w->broken ? EDR_ESTORE : room_for(w, w->wb);
     w->pend_st.writes += (uint64_t)rocksdb_writebatch_count(w->wb);
     if (rc == 0)
         rocksdb_write(w->db, w->wo, w->wb, &rerr);
@@ -1116,6 +1116,12 @@ int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns)
     uint8_t cv[4];
     edr__be32(cv, cut);
     rocksdb_writebatch_put_cf(wb, w->cf[CF_META], "cutoff", 6, (const char *)cv, 4);
+    /* no write-ahead-log append on a full disk (see room_for): tried again
+     * at the next run */
+    if (!rerr && room_for(w, wb)) {
+        rocksdb_writebatch_destroy(wb);
+        return EDR_EIO;
+    }
     if (!rerr)
         rocksdb_write(w->db, w->wo, wb, &rerr);
     rocksdb_writebatch_destroy(wb);

@@ -114,11 +114,32 @@ static void test_dribbling_client(void **state)
     pthread_join(th, NULL);
 }
 
+/* collector.metrics_listen is host:port with a port from 0 to 65535: a
+ * port that is not a number, or too large, is refused (atoi bound ":abc"
+ * to a random port and ":70000" to 4464). */
+static void test_listen_address_checked(void **state)
+{
+    (void)state;
+    char err[256];
+    const char *bad[] = {"127.0.0.1:abc", "127.0.0.1:70000", "127.0.0.1:-1", "127.0.0.1:",
+                         "127.0.0.1:80x", "127.0.0.1", "localhost:9000"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = 0;
+        edr_metrics_t *m = edr_metrics_new(bad[i], err, sizeof(err));
+        if (m) {
+            edr_metrics_destroy(m);
+            fail_msg("%s accepted", bad[i]);
+        }
+        assert_non_null(strstr(err, "collector.metrics_listen"));
+    }
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* the dribbler writes to a connection the server gave up */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dribbling_client),
+        cmocka_unit_test(test_listen_address_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
