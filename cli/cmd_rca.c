@@ -116,6 +116,10 @@ static edr_rca_t *rca_store(edr_graph_t *g, const char *dir, const uint8_t *enti
         } else
             fprintf(stderr, "edr rca: store %s: analysis failed: %s\n", dir, edr_strerror(e2));
     }
+    if (r && edr_store_bad_blocks(s))
+        fprintf(stderr, "edr rca: warning: %llu stored blocks could not be decoded (damaged): the "
+                        "graph misses their events\n",
+                (unsigned long long)edr_store_bad_blocks(s));
 out:
     edr_store_destroy(s);
     return r;

@@ -633,6 +633,13 @@ int edr_cmd_store(int argc, char **argv)
         fprintf(stderr, "edr store %s: %s\n", cmd, edr_strerror(rc));
         rc = 1;
     }
+    if (edr_store_bad_blocks(s)) {
+        fprintf(stderr, "edr store %s: %llu stored blocks could not be decoded (damaged): the "
+                        "answer misses their events\n",
+                cmd, (unsigned long long)edr_store_bad_blocks(s));
+        if (!rc)
+            rc = 1;
+    }
     if (fflush(stdout) != 0 && !rc) {
         fprintf(stderr, "edr store %s: writing the output failed\n", cmd);
         rc = 1;

@@ -4,6 +4,7 @@
 
 #include "edr/err.h"
 #include "edr/frame.h"
+#include "edr/identity.h"
 #include "edr/log.h"
 #include "pbsplit.h"
 
@@ -40,7 +41,32 @@ struct edr_store {
     edr_arena_t arena; /* process records unpacked during walks */
     edr_arena_t ev_arena; /* events unpacked one by one by entity walks */
     unsigned last_hit; /* shard of the last successful point lookup */
+    uint64_t bad_blocks; /* stored blocks that failed to decode, skipped */
 };
+
+uint64_t edr_store_bad_blocks(const edr_store_t *s)
+{
+    return s->bad_blocks;
+}
+
+/* A stored block that does not decode: the reader's own limits (a missing
+ * dictionary, a smaller frame.max_raw_bytes) and memory fail the query;
+ * damage is counted, logged and skipped, so one bad block does not hide a
+ * host's whole history. Returns what the walk returns. */
+static int bad_block(edr_store_t *s, const uint8_t bk[EDR_BLOCK_KEY_LEN], int rc)
+{
+    if (rc == EDR_ENOMEM || rc == EDR_EFRAME_DICT || rc == EDR_EFRAME_TOO_LARGE)
+        return rc;
+    edr_block_key_t key;
+    char hex[33];
+    edr_block_key_decode(bk, EDR_BLOCK_KEY_LEN, &key);
+    edr_hex(key.host_id, 16, hex);
+    s->bad_blocks++;
+    edr_log_warn("store: the block of host %s, hour %u, seq %llu does not decode (%s): its "
+                 "events are left out of this answer",
+                 hex, key.bucket, (unsigned long long)key.seq, edr_strerror(rc));
+    return 0;
+}
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
@@ -572,10 +598,8 @@ static int block_walk(edr_store_t *s, const uint8_t bk[EDR_BLOCK_KEY_LEN],
     Edr__V1__EventBatch *b;
     rc = edr_frame_decode(s->fctx, v, vl, &b);
     rocksdb_pinnableslice_destroy(ps);
-    if (rc) {
-        edr_log_warn("store: stored block does not decode: %s", edr_strerror(rc));
-        return 0; /* a bad block is reported, not fatal to a query */
-    }
+    if (rc)
+        return bad_block(s, bk, rc);
     edr_block_key_t key;
     edr_block_key_decode(bk, EDR_BLOCK_KEY_LEN, &key);
     for (size_t i = 0; i < b->n_events; i++) {
@@ -664,11 +688,13 @@ static int pb_field(const uint8_t **p, const uint8_t *end, uint64_t *num, const 
 
 /* A selective walk met bad data: fall back to a full decode, which
  * reports it, unless events were already delivered. */
-static int sel_bad(int called)
+static int sel_bad(edr_store_t *s, int called)
 {
     if (!called)
         return SEL_FALLBACK;
-    edr_log_warn("store: stored block does not decode after a delivered event");
+    s->bad_blocks++;
+    edr_log_warn("store: a stored block does not decode past an event already delivered: the "
+                 "rest of its events are left out of this answer");
     return 0;
 }
 
@@ -828,7 +854,7 @@ static int block_walk_sel_split(edr_store_t *s, const uint8_t *form, size_t n, s
     if (r == 0)
         return 0;
 bad:
-    return sel_bad(called);
+    return sel_bad(s, called);
 }
 
 /* 0: done (fn may have been called); SEL_FALLBACK: fall back to a full decode;
@@ -958,7 +984,7 @@ static int block_walk_sel(edr_store_t *s, const char *frame, size_t flen, const 
     if (f == 0)
         return 0;
 bad:
-    return sel_bad(called);
+    return sel_bad(s, called);
 }
 
 /* Events of one entity in one block: selective decode, else a full one. */

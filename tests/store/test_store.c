@@ -686,6 +686,68 @@ static void test_corrupt_host_number(void **state)
 }
 
 
+/* A damaged stored block (its frame does not decode) is left out of an
+ * answer, logged and counted (edr_store_bad_blocks), so the caller can say
+ * the answer is incomplete; the host's other blocks still answer. */
+static void test_damaged_block_counted(void **state)
+{
+    (void)state;
+    edr_store_writer_t *w = open_writer();
+    uint8_t hid[16], ent[16];
+    memset(hid, 0x42, 16);
+    memset(ent, 0x17, 16);
+    uint64_t base = 1700000000ull * 1000000000ull;
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        Edr__V1__ProcessExit px = EDR__V1__PROCESS_EXIT__INIT;
+        Edr__V1__Event e = EDR__V1__EVENT__INIT;
+        e.entity_id.data = ent;
+        e.parent_entity_id.data = ent;
+        e.pid = 7;
+        e.body_case = EDR__V1__EVENT__BODY_PROCESS_EXIT;
+        e.process_exit = &px;
+        if (seq != 2) {
+            add_one(w, hid, seq, base + seq * 1000, &e);
+            continue;
+        }
+        /* block 2: a valid batch indexed, its stored frame damaged */
+        Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
+        si.host_id.data = hid;
+        si.host_id.len = 16;
+        Edr__V1__Event *evs[1] = {&e};
+        Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
+        b.schema_version = 1;
+        b.sensor = &si;
+        b.events = evs;
+        b.n_events = 1;
+        b.seq = seq;
+        b.base_time_ns = base + seq * 1000;
+        e.entity_id.len = e.parent_entity_id.len = 16;
+        edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
+        const uint8_t *fr;
+        size_t fl;
+        assert_int_equal(edr_frame_encode(enc, &b, 0, &fr, &fl), 0);
+        uint8_t bad[4096];
+        assert_true(fl <= sizeof(bad));
+        memcpy(bad, fr, fl);
+        bad[fl - 1] ^= 0xff; /* the checksum no longer matches */
+        assert_int_equal(edr_store_writer_add(w, bad, fl, &b), 0);
+        assert_int_equal(edr_store_writer_commit(w), 0);
+        edr_frame_ctx_destroy(enc);
+    }
+    edr_store_writer_destroy(w);
+    edr_store_t *r = open_reader();
+    assert_int_equal(edr_store_bad_blocks(r), 0);
+    uint64_t n = 0;
+    assert_int_equal(edr_store_host_events(r, hid, 0, 0, count_ev, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(edr_store_bad_blocks(r), 1);
+    n = 0;
+    assert_int_equal(edr_store_entity_events(r, ent, 0, 0, count_ev, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(edr_store_bad_blocks(r), 2);
+    edr_store_destroy(r);
+}
+
 /* A batch whose add fails midway (out of memory) leaves nothing behind:
  * neither its block nor its index entries commit with the batches around
  * it, and the same batch added again is stored, not taken for a duplicate. */
@@ -1047,6 +1109,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_parent_kept_by_children, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_host_number, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_add_taken_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_block_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_refused, setup, teardown),
     };

@@ -177,6 +177,15 @@ void edr_store_destroy(edr_store_t *s);
 /* Catches up with the writers. Returns 0 or EDR_ESTORE. */
 int edr_store_refresh(edr_store_t *s);
 
+/* Stored blocks that failed to decode (damaged) since the store was opened,
+ * each logged with its host, hour and seq: a query that met one went on
+ * with the other blocks, so its answer misses that block's events. Callers
+ * compare it before and after a query to say the answer is incomplete.
+ * Blocks a reader cannot decode for want of its own settings (a dictionary
+ * not in frame.dict_dir, frame.max_raw_bytes below the collector's) or of
+ * memory fail the query instead. */
+uint64_t edr_store_bad_blocks(const edr_store_t *s);
+
 /* Number of shards opened. */
 unsigned edr_store_shards(const edr_store_t *s);
 
