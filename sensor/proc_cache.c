@@ -1,6 +1,7 @@
 /* Process cache: live processes by tgid with entity ids and parents, /proc seeding, exe sha256 on a
  * worker thread, user names. */
 #include "proc_cache.h"
+#include "caps.h"
 
 #include "edr/err.h"
 #include "edr/log.h"
@@ -240,6 +241,15 @@ static edr__hash_slot_t *edr__hash_slot(edr_proc_cache_t *c, uint64_t dev, uint6
 static void *edr__hash_worker(void *arg)
 {
     edr_proc_cache_t *c = arg;
+    /* It only opens and reads executables, by path or through /proc/PID/exe,
+     * whatever their owner: it keeps what that takes from its first moment
+     * (it is started before the sensor drops the capabilities of its main
+     * thread, and a thread keeps its own). */
+    if (geteuid() == 0) {
+        static const cap_value_t keep[] = {CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE};
+        if (edr__caps_limit(keep, 2) != 0)
+            edr_log_warn("exe hashing thread: cannot limit its capabilities: %s", strerror(errno));
+    }
     pthread_mutex_lock(&c->mu);
     for (;;) {
         while (!c->stop && c->q_len == 0)

@@ -217,6 +217,24 @@ void edr__producer_set_remake(edr__producer_t *p, edr__producer_remake_fn fn, vo
     p->remake_ud = ud;
 }
 
+int edr__producer_renew(edr__producer_t *p, int wait_ms)
+{
+    if (!p->remake || !p->rk)
+        return -1;
+    rd_kafka_flush(p->rk, wait_ms);
+    if (rd_kafka_outq_len(p->rk) > 0)
+        return -1;
+    char err[512] = "";
+    rd_kafka_t *n = p->remake(p->remake_ud, err, sizeof(err));
+    if (!n) {
+        edr_log_warn("kafka producer: cannot make a new client: %s", err);
+        return -1;
+    }
+    rd_kafka_destroy(p->rk);
+    p->rk = n;
+    return 0;
+}
+
 #define REMAKE_MIN_NS  5000000000ull
 #define REMAKE_MAX_NS  60000000000ull
 #define FATAL_DRAIN_NS 30000000000ull

@@ -2,6 +2,7 @@
 #include "edr/err.h"
 #include "edr/jsonl.h"
 #include "edr/log.h"
+#include "caps.h"
 #include "sensor_int.h"
 
 #include <errno.h>
@@ -184,21 +185,11 @@ static int drop_caps(const char *fidelity)
         keep = keep_ebpf;
         n_keep = 4;
     }
-    cap_t c = cap_init();
-    if (!c)
-        return EDR_ENOMEM;
-    int rc = 0;
-    if (n_keep && (cap_set_flag(c, CAP_PERMITTED, n_keep, keep, CAP_SET) ||
-                   cap_set_flag(c, CAP_EFFECTIVE, n_keep, keep, CAP_SET)))
-        rc = EDR_EINVAL;
-    if (!rc && cap_set_proc(c) != 0)
-        rc = EDR_EPERM;
-    cap_free(c);
+    int rc = edr__caps_limit(keep, n_keep);
     if (rc) {
         edr_log_warn("cannot drop capabilities: %s", strerror(errno));
         return rc;
     }
-    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     edr_log_info("capabilities dropped (kept %d for the %s source)", n_keep, fidelity);
     return 0;
 }
@@ -690,8 +681,18 @@ int edr_sensor_run(edr_sensor_t *s)
         uv_run(&s->loop, UV_RUN_DEFAULT);
         return rc;
     }
+    if (!s->opts.keep_caps && geteuid() == 0 && drop_caps(s->fidelity) == 0 && s->prod) {
+        /* Capabilities are per thread: the Kafka client's threads, made
+         * before the drop, would keep them all. A new client made now has
+         * threads with the dropped set (the embedded cluster's, a trial
+         * setting, keep theirs). */
+        if (edr__producer_renew(s->prod, 2000) != 0)
+            edr_log_warn("the Kafka client made before the capability drop is still in use "
+                         "(it had frames in flight): its threads keep the capabilities");
+    }
     if (!s->opts.keep_caps && geteuid() == 0)
-        drop_caps(s->fidelity);
+        edr_log_info("capabilities of all threads: effective %llx",
+                     edr__caps_effective_all());
     s->em.on_open = on_batch_open;
     s->em.on_open_ud = s;
     if (s->em.n) /* events emitted while starting */

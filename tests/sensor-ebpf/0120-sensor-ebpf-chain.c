@@ -5,6 +5,7 @@
 
 #include "edr/identity.h"
 
+#include <dirent.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -179,6 +180,38 @@ static void test_ebpf_chain_through_kafka(void **state)
         kill(sensor, SIGTERM);
         st_wait(sensor, 30);
         skip(); /* the kernel refused the programs: the log says why */
+    }
+    /* capabilities are per thread: every thread of the sensor (its Kafka
+     * client's and its hashing thread too) keeps only what the eBPF source
+     * needs: CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, CAP_PERFMON, CAP_BPF */
+    {
+        const unsigned long long allowed = 1ull << 2 | 1ull << 19 | 1ull << 38 | 1ull << 39;
+        char tdir[64];
+        snprintf(tdir, sizeof(tdir), "/proc/%d/task", (int)sensor);
+        DIR *td = opendir(tdir);
+        assert_non_null(td);
+        struct dirent *de;
+        int threads = 0;
+        while ((de = readdir(td)) != NULL) {
+            if (de->d_name[0] == '.')
+                continue;
+            char path[400], line[256];
+            snprintf(path, sizeof(path), "%s/%s/status", tdir, de->d_name);
+            FILE *f = fopen(path, "r");
+            if (!f)
+                continue;
+            while (fgets(line, sizeof(line), f))
+                if (strncmp(line, "CapEff:", 7) == 0) {
+                    unsigned long long eff = strtoull(line + 7, NULL, 16);
+                    threads++;
+                    if (eff & ~allowed)
+                        fail_msg("sensor thread %s has capabilities %llx (allowed %llx)",
+                                 de->d_name, eff, allowed);
+                }
+            fclose(f);
+        }
+        closedir(td);
+        assert_true(threads >= 3); /* main, the hashing thread, librdkafka's */
     }
 
     int ls = socket(AF_INET6, SOCK_STREAM, 0);
