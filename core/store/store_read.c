@@ -249,6 +249,8 @@ unsigned edr_store_shards(const edr_store_t *s)
     return s->n;
 }
 
+static int iter_close(edr_store_t *s, unsigned i, rocksdb_iterator_t *it, int rc);
+
 /* Gets a value from the first shard holding the key; returns the pinned
  * slice (caller destroys), NULL with *rc = EDR_ENOENT or an error. */
 static rocksdb_pinnableslice_t *get_any(edr_store_t *s, int cf, const void *k, size_t kl,
@@ -317,8 +319,7 @@ static int load_hosts(edr_store_t *s, unsigned i)
         memcpy(sh->hosts[n], v, 16);
         sh->have[n] = 1;
     }
-    rocksdb_iter_destroy(it);
-    return rc;
+    return iter_close(s, i, it, rc); /* a read error is logged, not taken for the map's end */
 }
 
 /* The host id of host number n in shard i, or NULL when unknown. */
@@ -403,30 +404,59 @@ static void proc_restore(edr_store_t *s, unsigned shard, Edr__V1__ProcessRecord 
 int edr_store_process_get(edr_store_t *s, const uint8_t entity_id[16], edr_arena_t *a,
                           Edr__V1__ProcessRecord **out)
 {
-    int rc;
-    rocksdb_pinnableslice_t *ps = get_any(s, CF_PROCS, entity_id, 16, &rc);
-    if (!ps)
-        return rc;
-    size_t vl;
-    const char *v = rocksdb_pinnableslice_value(ps, &vl);
-    *out = edr__v1__process_record__unpack(&a->pb, vl, (const uint8_t *)v);
-    rocksdb_pinnableslice_destroy(ps);
-    if (*out && !(*out)->first_block.len)
-        return EDR_ENOENT; /* only its children's activity: a process never seen itself */
-    if (*out)
-        proc_restore(s, s->last_hit, *out, entity_id, a);
-    return *out ? 0 : EDR_EPARSE;
+    /* A shard may hold only a stub of the process (its children's activity
+     * there, after its host moved to another partition) or a damaged copy:
+     * the record is the first whole one, from any shard. */
+    int bad = 0;
+    *out = NULL;
+    for (unsigned j = 0; j < s->n; j++) {
+        unsigned i = (s->last_hit + j) % s->n;
+        char *rerr = NULL;
+        rocksdb_pinnableslice_t *ps = rocksdb_get_pinned_cf(s->sh[i].db, s->ro,
+                                                            s->sh[i].cf[CF_PROCS],
+                                                            (const char *)entity_id, 16, &rerr);
+        if (rerr) {
+            edr_log_error("store %s: %s", s->sh[i].path, rerr);
+            rocksdb_free(rerr);
+            return EDR_ESTORE;
+        }
+        if (!ps)
+            continue;
+        size_t vl;
+        const char *v = rocksdb_pinnableslice_value(ps, &vl);
+        Edr__V1__ProcessRecord *p =
+            edr__v1__process_record__unpack(&a->pb, vl, (const uint8_t *)v);
+        rocksdb_pinnableslice_destroy(ps);
+        if (!p) {
+            bad = 1;
+            continue;
+        }
+        if (!p->first_block.len)
+            continue; /* only its children's activity: the process was not seen here */
+        s->last_hit = i;
+        proc_restore(s, i, p, entity_id, a);
+        *out = p;
+        return 0;
+    }
+    return bad ? EDR_EPARSE : EDR_ENOENT;
 }
 
 int edr_store_process_ancestry(edr_store_t *s, const uint8_t entity_id[16], unsigned max_depth,
                                edr_store_proc_fn fn, void *ud)
 {
-    uint8_t cur[16];
+    uint8_t cur[16], seen[64][16]; /* the first 64 met: a cycle in damaged links ends */
     memcpy(cur, entity_id, 16);
     if (!max_depth)
         max_depth = 64;
     int rc = 0;
     for (unsigned d = 0; d < max_depth; d++) {
+        int again = 0;
+        for (unsigned k = 0; k < d && k < 64 && !again; k++)
+            again = !memcmp(seen[k], cur, 16);
+        if (again)
+            break;
+        if (d < 64)
+            memcpy(seen[d], cur, 16);
         Edr__V1__ProcessRecord *p;
         edr_arena_reset(&s->arena);
         int r = edr_store_process_get(s, cur, &s->arena, &p);
@@ -550,8 +580,7 @@ static int kid_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl,
         if ((rc = c->fn(p, c->ud)) != 0)
             break;
     }
-    rocksdb_iter_destroy(it);
-    return rc;
+    return iter_close(s, shard, it, rc); /* a read error is not the last child */
 }
 
 int edr_store_process_children(edr_store_t *s, const uint8_t entity_id[16], edr_store_proc_fn fn,
@@ -1422,7 +1451,7 @@ int edr_store_hosts(edr_store_t *s, edr_store_host_fn fn, void *ud)
             if (hr)
                 rc = fn(hr, health, ud);
         }
-        rocksdb_iter_destroy(it);
+        rc = iter_close(s, i, it, rc); /* a read error is not the end of the list */
     }
     edr_arena_reset(&s->arena);
     return rc;

@@ -634,6 +634,63 @@ static void test_parent_kept_by_children(void **state)
     edr_store_writer_destroy(w);
 }
 
+/* A host moved to another shard (more partitions): its sshd acted only in
+ * shard 0, its child only in shard 1, where sshd has a stub (the child's
+ * activity). The ancestry finds sshd's record whatever shard answered last;
+ * and parent links that loop (damaged data) end the walk. */
+static void test_ancestry_across_shards(void **state)
+{
+    (void)state;
+    char err[512];
+    edr_store_writer_t *w0 = open_writer();
+    edr_store_writer_t *w1 = edr_store_writer_open(dir, 1, NULL, err, sizeof(err));
+    assert_non_null(w1);
+    uint8_t hid[16] = {0xcc}, par[16], kid[16], none[16], a1[16], a2[16];
+    memset(par, 0x51, 16);
+    memset(kid, 0x52, 16);
+    memset(none, 0x53, 16);
+    memset(a1, 0x61, 16);
+    memset(a2, 0x62, 16);
+    Edr__V1__ProcessStart ps = EDR__V1__PROCESS_START__INIT;
+    ps.exe = "/usr/sbin/sshd";
+    Edr__V1__ProcessFork pf = EDR__V1__PROCESS_FORK__INIT;
+    uint64_t t0 = 1767225600000000000ull;
+    Edr__V1__Event e = EDR__V1__EVENT__INIT;
+    e.entity_id.data = par;
+    e.parent_entity_id.data = none;
+    e.body_case = EDR__V1__EVENT__BODY_PROCESS_START;
+    e.process_start = &ps;
+    add_one(w0, hid, 1, t0, &e);
+    e = (Edr__V1__Event)EDR__V1__EVENT__INIT;
+    e.entity_id.data = kid;
+    e.parent_entity_id.data = par;
+    e.body_case = EDR__V1__EVENT__BODY_PROCESS_FORK;
+    e.process_fork = &pf;
+    add_one(w1, hid, 2, t0 + 1000, &e);
+    /* a1's parent is a2 and a2's is a1 */
+    e.entity_id.data = a1;
+    e.parent_entity_id.data = a2;
+    add_one(w1, hid, 3, t0 + 2000, &e);
+    e.entity_id.data = a2;
+    e.parent_entity_id.data = a1;
+    add_one(w1, hid, 4, t0 + 3000, &e);
+    edr_store_writer_destroy(w0);
+    edr_store_writer_destroy(w1);
+
+    edr_store_t *r = open_reader();
+    assert_int_equal(edr_store_shards(r), 2);
+    for (int round = 0; round < 2; round++) { /* whichever shard answered last */
+        struct anc a = {0};
+        assert_int_equal(edr_store_process_ancestry(r, kid, 0, anc_exe_fn, &a), 0);
+        if (a.n != 2 || strcmp(a.exe, "/usr/sbin/sshd") != 0)
+            fail_msg("round %d: ancestry of %d records, second '%s'", round, a.n, a.exe);
+    }
+    struct anc a = {0};
+    assert_int_equal(edr_store_process_ancestry(r, a1, 0, anc_exe_fn, &a), 0);
+    assert_int_equal(a.n, 2); /* a1, a2, then a1 again is not repeated */
+    edr_store_destroy(r);
+}
+
 static void alarm_fail(int sig)
 {
     (void)sig;
@@ -1110,6 +1167,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_host_number, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_add_taken_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_block_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ancestry_across_shards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_refused, setup, teardown),
     };
