@@ -724,9 +724,7 @@ int edr_sensor_run(edr_sensor_t *s)
     edr_log_info("stopped: %" PRIu64 " events in %" PRIu64 " batches, %" PRIu64
                  " frames acknowledged, %" PRIu64 " spooled, %" PRIu64 " dropped",
                  st.events, st.batches, st.frames_acked, st.frames_spooled, st.drops);
-    if (s->prod)
-        edr__drops_save_unreported(&s->drops, &s->reported, edr__state_dir(s->state));
-    return s->rc;
+    return s->rc; /* drops not reported yet are saved by edr_sensor_destroy */
 }
 
 void edr_sensor_destroy(edr_sensor_t *s)
@@ -744,6 +742,12 @@ void edr_sensor_destroy(edr_sensor_t *s)
     if (s->src)
         s->src->ops->destroy(s->src);
     edr__producer_destroy(s->prod);
+    /* Drops no health event reported (those of the last moments, of a
+     * source that failed to start, of frames the closing client still
+     * held) are saved for the next run to report: after the client's
+     * destruction, which counts its own. */
+    if (s->prod && s->state)
+        edr__drops_save_unreported(&s->drops, &s->reported, edr__state_dir(s->state));
     for (int i = 0; i < 2; i++) /* after the client that writes to it */
         if (s->kq_fd[i] >= 0)
             close(s->kq_fd[i]);

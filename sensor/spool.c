@@ -409,8 +409,11 @@ void edr_spool_close(edr_spool_t *sp)
 void edr_spool_set_max(edr_spool_t *sp, uint64_t max_bytes)
 {
     sp->max_bytes = max_bytes < 4096 ? 4096 : max_bytes;
-    uint64_t s = sp->max_bytes / 8;
-    sp->seg_max = s < 65536 ? 65536 : s > (64u << 20) ? (64u << 20) : s;
+    /* segments of an eighth of the bound, 64 KiB to 64 MiB, and never more
+     * than half of it: the oldest segment goes only when another exists, so
+     * a bound below two segments would not hold (16 KiB grew to 64 KiB) */
+    uint64_t s = sp->max_bytes / 8, lo = sp->max_bytes / 2 < 65536 ? sp->max_bytes / 2 : 65536;
+    sp->seg_max = s < lo ? lo : s > (64u << 20) ? (64u << 20) : s;
 }
 
 int edr_spool_append(edr_spool_t *sp, const void *frame, size_t len)

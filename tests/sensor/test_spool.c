@@ -99,6 +99,19 @@ static void test_bound_drops_oldest(void **state)
     assert_int_equal(first, d.last_dropped_seq + 1); /* exactly the oldest went */
     assert_int_equal(last, 400);                     /* the newest is kept */
     edr_spool_close(sp);
+
+    /* a bound below two 64 KiB segments holds too (16 KiB grew to 64 KiB) */
+    snprintf(sd, sizeof(sd), "%s/small", dir);
+    d.dropped = 0;
+    sp = edr_spool_open(sd, 16 * 1024, 0, on_drop, &d, err, sizeof(err));
+    assert_non_null(sp);
+    append_frames(sp, 1, 400);
+    edr_spool_get_stats(sp, &st);
+    if (st.bytes > 16 * 1024)
+        fail_msg("a 16 KiB spool holds %llu bytes", (unsigned long long)st.bytes);
+    assert_true(st.frames > 0);
+    assert_int_equal(st.frames + d.dropped, 400);
+    edr_spool_close(sp);
     edr_frame_ctx_destroy(d.dec);
 }
 
