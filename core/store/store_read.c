@@ -560,22 +560,26 @@ static int kid_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl,
         Edr__V1__ProcessRecord *p = edr__v1__process_record__unpack(&s->arena.pb, cvl, cv);
         if (!p || p->parent_entity_id.len != 16 || memcmp(p->parent_entity_id.data, c->parent, 16))
             continue;
-        int dup = 0;
-        for (size_t i = 0; i < c->n_seen && !dup; i++)
-            dup = !memcmp(c->seen[i], ck, 16);
-        if (dup)
-            continue;
-        if (c->n_seen == c->cap_seen) {
-            size_t nc = c->cap_seen ? c->cap_seen * 2 : 16;
-            void *ns = realloc(c->seen, nc * 16);
-            if (!ns) {
-                rc = EDR_ENOMEM;
-                break;
+        /* a child seen in two shards is reported once; one shard has each
+         * key once (and a parent may have 200k children: no scan of them) */
+        if (s->n > 1) {
+            int dup = 0;
+            for (size_t i = 0; i < c->n_seen && !dup; i++)
+                dup = !memcmp(c->seen[i], ck, 16);
+            if (dup)
+                continue;
+            if (c->n_seen == c->cap_seen) {
+                size_t nc = c->cap_seen ? c->cap_seen * 2 : 16;
+                void *ns = realloc(c->seen, nc * 16);
+                if (!ns) {
+                    rc = EDR_ENOMEM;
+                    break;
+                }
+                c->seen = ns;
+                c->cap_seen = nc;
             }
-            c->seen = ns;
-            c->cap_seen = nc;
+            memcpy(c->seen[c->n_seen++], ck, 16);
         }
-        memcpy(c->seen[c->n_seen++], ck, 16);
         proc_restore(s, shard, p, ck, &s->arena);
         if ((rc = c->fn(p, c->ud)) != 0)
             break;
@@ -679,6 +683,8 @@ static int pb_field(const uint8_t **p, const uint8_t *end, uint64_t *num, const 
                     size_t *vlen)
 {
     uint64_t tag, n;
+    *val = NULL; /* a field of another wire type never shows an earlier value */
+    *vlen = 0;
     if (*p >= end)
         return 0;
     if (pb_varint(p, end, &tag) || (tag >> 3) == 0 || (tag >> 3) > INT32_MAX)
@@ -776,8 +782,8 @@ static int block_walk_sel_split(edr_store_t *s, const uint8_t *form, size_t n, s
     edr_arena_reset(&s->ev_arena);
     int sn = edr__pbsplit_child(ps, 0, 2), an = edr__pbsplit_child(ps, 0, 6),
         en = edr__pbsplit_child(ps, 0, 5);
-    if (en < 0)
-        return 0; /* no events */
+    if (en < 0) /* no events, or events that are not a message: protobuf-c judges */
+        return SEL_FALLBACK;
     /* the actors that are the entity */
     struct {
         uint32_t idx;
@@ -828,6 +834,8 @@ static int block_walk_sel_split(edr_store_t *s, const uint8_t *form, size_t n, s
         size_t el = 0;
         for (size_t i = 0; i < nf; i++) {
             if (fl[i].field == 2 && fl[i].wt == 2) {
+                if (fl[i].child >= 0)
+                    goto bad; /* an entity id written as a message */
                 eid = fl[i].val;
                 el = fl[i].len;
             } else if (fl[i].wt != 0) {
@@ -915,6 +923,8 @@ static int block_walk_sel(edr_store_t *s, const char *frame, size_t flen, const 
     /* pass 1: header and the actors that are the entity */
     end = raw + raw_len;
     for (p = raw; (f = pb_field(&p, end, &num, &v, &vl)) > 0;) {
+        if ((f == 2 || f == 5 || f == 6) && !v)
+            return SEL_FALLBACK; /* a message field of another wire type: protobuf-c judges */
         if (f == 1)
             ver = num;
         else if (f == 2) {
@@ -932,6 +942,8 @@ static int block_walk_sel(edr_store_t *s, const char *frame, size_t flen, const 
             int g;
             while ((g = pb_field(&q, qe, &num, &x, &xl)) > 0)
                 if (g == 1) {
+                    if (!x)
+                        return SEL_FALLBACK;
                     eid = x;
                     el = xl;
                 }
@@ -970,6 +982,8 @@ static int block_walk_sel(edr_store_t *s, const char *frame, size_t flen, const 
             if (g == 1)
                 dt = num;
             else if (g == 2) {
+                if (!x)
+                    goto bad;
                 eid = x;
                 el = xl;
             } else if (g == 6)
