@@ -691,6 +691,58 @@ static void test_ancestry_across_shards(void **state)
     edr_store_destroy(r);
 }
 
+/* A stored batch whose serialized form has an events field of the wrong
+ * wire type after a matching event: protobuf-c refuses it, and so do the
+ * selective walks (the raw walk delivered the event before it twice). */
+static void test_wrong_wire_type_refused(void **state)
+{
+    (void)state;
+    edr_store_writer_t *w = open_writer();
+    uint8_t hid[16], ent[16];
+    memset(hid, 0x24, 16);
+    memset(ent, 0x71, 16);
+    Edr__V1__ProcessExit px = EDR__V1__PROCESS_EXIT__INIT;
+    Edr__V1__Event e = EDR__V1__EVENT__INIT;
+    e.entity_id.data = ent;
+    e.entity_id.len = 16;
+    e.pid = 9;
+    e.body_case = EDR__V1__EVENT__BODY_PROCESS_EXIT;
+    e.process_exit = &px;
+    Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
+    si.host_id.data = hid;
+    si.host_id.len = 16;
+    Edr__V1__Event *evs[1] = {&e};
+    Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
+    b.schema_version = 1;
+    b.sensor = &si;
+    b.events = evs;
+    b.n_events = 1;
+    b.seq = 1;
+    b.base_time_ns = 1767225600000000000ull;
+    uint8_t raw[1024];
+    size_t n = edr__v1__event_batch__get_packed_size(&b);
+    assert_true(n + 2 <= sizeof(raw));
+    edr__v1__event_batch__pack(&b, raw);
+    raw[n++] = 5 << 3 | 0; /* field 5 (events) as a varint */
+    raw[n++] = 1;
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
+    const uint8_t *fr;
+    size_t fl;
+    assert_int_equal(edr_frame_encode_raw(enc, raw, n, 0, &fr, &fl), 0);
+    assert_int_equal(edr_store_writer_add(w, fr, fl, &b), 0);
+    assert_int_equal(edr_store_writer_commit(w), 0);
+    edr_frame_ctx_destroy(enc);
+    edr_store_writer_destroy(w);
+    edr_store_t *r = open_reader();
+    uint64_t got = 0;
+    assert_int_equal(edr_store_entity_events(r, ent, 0, 0, count_ev, &got), 0);
+    assert_int_equal(got, 0);
+    assert_int_equal(edr_store_bad_blocks(r), 1);
+    assert_int_equal(edr_store_host_events(r, hid, 0, 0, count_ev, &got), 0);
+    assert_int_equal(got, 0);
+    edr_store_destroy(r);
+}
+
 static void alarm_fail(int sig)
 {
     (void)sig;
@@ -1168,6 +1220,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_add_taken_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_block_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ancestry_across_shards, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_wire_type_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_refused, setup, teardown),
     };
