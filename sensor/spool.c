@@ -111,23 +111,40 @@ static int grow_buf(edr_spool_t *sp, size_t need)
 
 /* Reads and validates the frame at off of fd (file size size). Returns its
  * length, 0 at end of file, or -1 when what is there is not a whole valid frame. */
+/* Reads the frame at off of a segment of size bytes into sp->buf: its
+ * length; 0 at the end; READ_BAD when the bytes there are not a whole,
+ * intact frame (torn, damaged); READ_ERR when they could not be read (an
+ * I/O error, no memory), which says nothing of the frame. */
+#define READ_BAD (-1)
+#define READ_ERR (-2)
+
 static long read_frame(edr_spool_t *sp, int fd, uint64_t off, uint64_t size)
 {
     if (off >= size)
         return 0;
     uint8_t hdr[EDR_FRAME_HEADER_SIZE];
-    if (size - off < sizeof(hdr) || pread(fd, hdr, sizeof(hdr), (off_t)off) != sizeof(hdr))
-        return -1;
+    if (size - off < sizeof(hdr))
+        return READ_BAD;
+    ssize_t r = pread(fd, hdr, sizeof(hdr), (off_t)off);
+    if (r < 0)
+        return READ_ERR;
+    if (r != sizeof(hdr))
+        return READ_BAD;
     size_t fl = edr_frame_len(hdr, sizeof(hdr));
-    if (fl < sizeof(hdr) || fl > size - off || grow_buf(sp, fl))
-        return -1;
-    if (pread(fd, sp->buf, fl, (off_t)off) != (ssize_t)fl)
-        return -1;
+    if (fl < sizeof(hdr) || fl > size - off)
+        return READ_BAD;
+    if (grow_buf(sp, fl))
+        return READ_ERR;
+    r = pread(fd, sp->buf, fl, (off_t)off);
+    if (r < 0)
+        return READ_ERR;
+    if (r != (ssize_t)fl)
+        return READ_BAD;
     size_t hl = (size_t)hdr[6] | (size_t)hdr[7] << 8;
     if (hl < sizeof(hdr) || hl > fl)
-        return -1;
+        return READ_BAD;
     if (edr_frame_checksum(sp->buf + hl, fl - hl) != get64le(hdr + 24))
-        return -1;
+        return READ_BAD;
     return (long)fl;
 }
 
@@ -345,6 +362,12 @@ edr_spool_t *edr_spool_open(const char *dir, uint64_t max_bytes, uint64_t sync_i
             sp->segs[i].frames++;
             off += (uint64_t)fl;
         }
+        if (fl == READ_ERR) { /* cutting here would throw away frames that may be whole */
+            snprintf(err, errlen, "spool %s: cannot read %s: %s", dir, p,
+                     errno ? strerror(errno) : "out of memory");
+            close(fd);
+            goto fail;
+        }
         if (fl < 0 && last) {
             uint64_t cut = sp->segs[i].size - off;
             edr_log_warn("spool: cutting a torn tail of %" PRIu64 " bytes from %s", cut, p);
@@ -483,6 +506,12 @@ int edr_spool_read(edr_spool_t *sp, edr_spool_pos_t *pos, const uint8_t **frame,
             }
         }
         long fl = read_frame(sp, sp->read_fd, pos->off, s->size);
+        if (fl == READ_ERR) {
+            edr_log_error("spool: cannot read segment %" PRIu64 " at %" PRIu64 ": %s (tried "
+                          "again later)",
+                          pos->seg, pos->off, errno ? strerror(errno) : "out of memory");
+            return EDR_EIO;
+        }
         if (fl > 0) {
             *frame = sp->buf;
             *len = (size_t)fl;
