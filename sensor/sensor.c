@@ -399,8 +399,10 @@ static void apply_reload(edr_sensor_t *s, edr_config_t *nc)
     for (size_t i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]); i++)
         if (strcmp(edr_config_str(nc, restart_keys[i]), edr_config_str(s->cfg, restart_keys[i])))
             edr_log_warn("reload: %s changed: takes effect at restart", restart_keys[i]);
-    if (edr__emit_configure(&s->em, nc) != 0) {
-        edr_log_error("reload: sensor.batch_events: must be 1..1000000; configuration kept");
+    int crc = edr__emit_configure(&s->em, nc);
+    if (crc != 0) {
+        edr_log_error("reload: sensor.batch_events: %s; configuration kept",
+                      crc == EDR_ERANGE ? "must be 1..1000000" : edr_strerror(crc));
         edr_config_destroy(nc);
         return;
     }

@@ -119,7 +119,8 @@ struct edr_emit {
 int edr__emit_init(edr_emit_t *em, const edr_config_t *cfg, int source_kind, edr__state_t *st,
                    edr__drops_t *drops, edr__ship_fn ship, void *ud, char *err, size_t errlen);
 void edr__emit_close(edr_emit_t *em);
-/* Applies sensor.batch_events (SIGHUP). */
+/* Applies sensor.batch_events (SIGHUP): 0 when applied (an open batch now
+ * full is shipped), EDR_ERANGE or EDR_ENOMEM when nothing changed. */
 int edr__emit_configure(edr_emit_t *em, const edr_config_t *cfg);
 /* Ships the open batch, if any. */
 int edr__emit_flush(edr_emit_t *em);
