@@ -61,7 +61,9 @@ int edr_cmd_frame(int argc, char **argv)
         case 'm': {
             uint64_t v;
             if (edr_parse_size(optarg, &v) || v > UINT32_MAX) {
-                fprintf(stderr, "edr: --max-raw: '%s' is not a size up to 4GiB\n", optarg);
+                fprintf(stderr, "edr: --max-raw: '");
+                edr_cli_print_escaped(stderr, optarg);
+                fprintf(stderr, "' is not a size up to 4GiB\n");
                 return 2;
             }
             fo.max_raw_len = (uint32_t)v;

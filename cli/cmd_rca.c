@@ -47,6 +47,14 @@ static void usage(FILE *f)
  * process. Returns the result (r->start is the start node) or NULL after a
  * message.
  */
+/* "edr rca: store DIR: what", the directory as the user typed it, escaped. */
+static void store_error(const char *dir, const char *what)
+{
+    fprintf(stderr, "edr rca: store ");
+    edr_cli_print_escaped(stderr, dir);
+    fprintf(stderr, ": %s\n", what);
+}
+
 static edr_rca_t *rca_store(edr_graph_t *g, const char *dir, const uint8_t *entity, const char *host, long pid,
                             uint64_t at, const edr_config_t *cfg, const edr_rca_opts_t *ro)
 {
@@ -75,7 +83,7 @@ static edr_rca_t *rca_store(edr_graph_t *g, const char *dir, const uint8_t *enti
         int n_hosts = 0, found = edr_cli_find_host(s, host, hid, &n_hosts);
         if (found != 1) {
             if (found < 0)
-                fprintf(stderr, "edr rca: store %s: %s\n", dir, edr_strerror(found));
+                store_error(dir, edr_strerror(found));
             else if (!host && n_hosts > 1)
                 fprintf(stderr, "edr rca: the store holds %d hosts: give --host\n", n_hosts);
             else if (found > 1)
@@ -94,7 +102,7 @@ static edr_rca_t *rca_store(edr_graph_t *g, const char *dir, const uint8_t *enti
         }
         int rc = edr_graph_load_store_host(g, s, hid, from, to);
         if (rc) {
-            fprintf(stderr, "edr rca: store %s: %s\n", dir, edr_strerror(rc));
+            store_error(dir, edr_strerror(rc));
             goto out;
         }
         uint32_t n = edr_graph_find_pid(g, hid, (uint32_t)pid, at, NULL);
@@ -114,7 +122,7 @@ static edr_rca_t *rca_store(edr_graph_t *g, const char *dir, const uint8_t *enti
             edr_hex(entity, 16, hex);
             fprintf(stderr, "edr rca: entity %s: not found\n", hex);
         } else
-            fprintf(stderr, "edr rca: store %s: analysis failed: %s\n", dir, edr_strerror(e2));
+            store_error(dir, edr_strerror(e2));
     }
     if (r && edr_store_bad_blocks(s))
         fprintf(stderr, "edr rca: warning: %llu stored blocks could not be decoded (damaged): the "
