@@ -121,8 +121,11 @@ static edr_rca_t *rca_store(edr_graph_t *g, const char *dir, const uint8_t *enti
             char hex[33];
             edr_hex(entity, 16, hex);
             fprintf(stderr, "edr rca: entity %s: not found\n", hex);
-        } else
-            store_error(dir, edr_strerror(e2));
+        } else {
+            char why[200];
+            snprintf(why, sizeof(why), "analysis failed: %s", edr_strerror(e2));
+            store_error(dir, why);
+        }
     }
     if (r && edr_store_bad_blocks(s))
         fprintf(stderr, "edr rca: warning: %llu stored blocks could not be decoded (damaged): the "
