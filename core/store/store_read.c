@@ -42,6 +42,7 @@ struct edr_store {
     edr_arena_t ev_arena; /* events unpacked one by one by entity walks */
     unsigned last_hit; /* shard of the last successful point lookup */
     uint64_t bad_blocks; /* stored blocks that failed to decode, skipped */
+    int hosts_shared;    /* some host has data in two shards: -1 not known yet */
 };
 
 uint64_t edr_store_bad_blocks(const edr_store_t *s)
@@ -113,6 +114,8 @@ edr_store_t *edr_store_open(const char *root, const edr_store_opts_t *opts, char
     char **names = NULL;
     size_t n_names = 0;
     DIR *d = NULL;
+    if (s)
+        s->hosts_shared = -1;
     if (!s) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -287,6 +290,7 @@ static rocksdb_pinnableslice_t *get_any(edr_store_t *s, int cf, const void *k, s
 static int load_hosts(edr_store_t *s, unsigned i)
 {
     shard_t *sh = &s->sh[i];
+    s->hosts_shared = -1;
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(sh->db, s->ro, sh->cf[CF_META]);
     int rc = 0;
     for (rocksdb_iter_seek(it, "N", 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
@@ -401,6 +405,41 @@ static void proc_restore(edr_store_t *s, unsigned shard, Edr__V1__ProcessRecord 
     }
 }
 
+static int cmp_id16(const void *a, const void *b)
+{
+    return memcmp(a, b, 16);
+}
+
+/* Whether some host has data in two shards (it moved when partitions were
+ * added): only then can a shard hold a stub of a process whose record is in
+ * another. Worked out from the host maps once, again after they change. */
+static int hosts_shared(edr_store_t *s)
+{
+    if (s->hosts_shared >= 0)
+        return s->hosts_shared;
+    for (unsigned i = 0; i < s->n; i++)
+        load_hosts(s, i); /* the maps are read lazily: all of them, now */
+    size_t n = 0;
+    for (unsigned i = 0; i < s->n; i++)
+        for (uint32_t k = 0; k < s->sh[i].n_hosts; k++)
+            n += s->sh[i].have[k];
+    uint8_t (*ids)[16] = n ? malloc(n * 16) : NULL;
+    if (!ids)
+        return n ? 1 : 0; /* cannot tell: look everywhere */
+    size_t m = 0;
+    for (unsigned i = 0; i < s->n; i++)
+        for (uint32_t k = 0; k < s->sh[i].n_hosts; k++)
+            if (s->sh[i].have[k])
+                memcpy(ids[m++], s->sh[i].hosts[k], 16);
+    qsort(ids, m, 16, cmp_id16);
+    int shared = 0;
+    for (size_t k = 1; k < m && !shared; k++)
+        shared = !memcmp(ids[k - 1], ids[k], 16);
+    free(ids);
+    s->hosts_shared = shared;
+    return shared;
+}
+
 int edr_store_process_get(edr_store_t *s, const uint8_t entity_id[16], edr_arena_t *a,
                           Edr__V1__ProcessRecord **out)
 {
@@ -431,8 +470,11 @@ int edr_store_process_get(edr_store_t *s, const uint8_t entity_id[16], edr_arena
             bad = 1;
             continue;
         }
-        if (!p->first_block.len)
-            continue; /* only its children's activity: the process was not seen here */
+        if (!p->first_block.len) { /* only its children's activity: not seen here */
+            if (s->n == 1 || !hosts_shared(s))
+                return EDR_ENOENT; /* nor anywhere else: its host is in this shard alone */
+            continue;
+        }
         s->last_hit = i;
         proc_restore(s, i, p, entity_id, a);
         *out = p;
