@@ -405,6 +405,29 @@ static void proc_restore(edr_store_t *s, unsigned shard, Edr__V1__ProcessRecord 
     }
 }
 
+/* The process record of entity_id in shard i, unpacked into a: 0 with *out
+ * (NULL when the stored value does not unpack), EDR_ENOENT when the shard
+ * has none, EDR_ESTORE on a read error (logged). */
+static int shard_proc(edr_store_t *s, unsigned i, const uint8_t entity_id[16], edr_arena_t *a,
+                      Edr__V1__ProcessRecord **out)
+{
+    char *rerr = NULL;
+    rocksdb_pinnableslice_t *ps = rocksdb_get_pinned_cf(s->sh[i].db, s->ro, s->sh[i].cf[CF_PROCS],
+                                                        (const char *)entity_id, 16, &rerr);
+    if (rerr) {
+        edr_log_error("store %s: %s", s->sh[i].path, rerr);
+        rocksdb_free(rerr);
+        return EDR_ESTORE;
+    }
+    if (!ps)
+        return EDR_ENOENT;
+    size_t vl;
+    const char *v = rocksdb_pinnableslice_value(ps, &vl);
+    *out = edr__v1__process_record__unpack(&a->pb, vl, (const uint8_t *)v);
+    rocksdb_pinnableslice_destroy(ps);
+    return 0;
+}
+
 static int cmp_id16(const void *a, const void *b)
 {
     return memcmp(a, b, 16);
@@ -450,22 +473,12 @@ int edr_store_process_get(edr_store_t *s, const uint8_t entity_id[16], edr_arena
     *out = NULL;
     for (unsigned j = 0; j < s->n; j++) {
         unsigned i = (s->last_hit + j) % s->n;
-        char *rerr = NULL;
-        rocksdb_pinnableslice_t *ps = rocksdb_get_pinned_cf(s->sh[i].db, s->ro,
-                                                            s->sh[i].cf[CF_PROCS],
-                                                            (const char *)entity_id, 16, &rerr);
-        if (rerr) {
-            edr_log_error("store %s: %s", s->sh[i].path, rerr);
-            rocksdb_free(rerr);
-            return EDR_ESTORE;
-        }
-        if (!ps)
+        Edr__V1__ProcessRecord *p = NULL;
+        int r = shard_proc(s, i, entity_id, a, &p);
+        if (r == EDR_ENOENT)
             continue;
-        size_t vl;
-        const char *v = rocksdb_pinnableslice_value(ps, &vl);
-        Edr__V1__ProcessRecord *p =
-            edr__v1__process_record__unpack(&a->pb, vl, (const uint8_t *)v);
-        rocksdb_pinnableslice_destroy(ps);
+        if (r)
+            return r;
         if (!p) {
             bad = 1;
             continue;
@@ -1191,22 +1204,13 @@ int edr_store_entity_events(edr_store_t *s, const uint8_t entity_id[16], uint64_
      * that shard's blocks can hold its events */
     for (unsigned j = 0; j < s->n && !rc; j++) {
         unsigned i = (s->last_hit + j) % s->n;
-        char *rerr = NULL;
-        rocksdb_pinnableslice_t *ps = rocksdb_get_pinned_cf(
-            s->sh[i].db, s->ro, s->sh[i].cf[CF_PROCS], (const char *)entity_id, 16, &rerr);
-        if (rerr) {
-            edr_log_error("store %s: %s", s->sh[i].path, rerr);
-            rocksdb_free(rerr);
-            return EDR_ESTORE;
-        }
-        if (!ps)
-            continue;
-        size_t vl;
-        const char *v = rocksdb_pinnableslice_value(ps, &vl);
+        Edr__V1__ProcessRecord *p = NULL;
         edr_arena_reset(&s->arena);
-        Edr__V1__ProcessRecord *p =
-            edr__v1__process_record__unpack(&s->arena.pb, vl, (const uint8_t *)v);
-        rocksdb_pinnableslice_destroy(ps);
+        int r = shard_proc(s, i, entity_id, &s->arena, &p);
+        if (r == EDR_ENOENT)
+            continue;
+        if (r)
+            return r;
         edr_block_key_t first, last;
         if (!p)
             continue;
