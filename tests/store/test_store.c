@@ -489,21 +489,31 @@ static int kid_count_fn(const Edr__V1__ProcessRecord *p, void *ud)
 
 /* Stores a batch of the one event e (actor and parent set), seq `seq` of
  * host hid, based at base_ns, and commits it. */
+/* b: a batch of host hid holding e alone (si and evs[1] are its storage). */
+static void one_batch(Edr__V1__EventBatch *b, Edr__V1__SensorInfo *si, Edr__V1__Event **evs,
+                      const uint8_t hid[16], uint64_t seq, uint64_t base_ns, Edr__V1__Event *e)
+{
+    edr__v1__sensor_info__init(si);
+    si->host_id.data = (uint8_t *)hid;
+    si->host_id.len = 16;
+    evs[0] = e;
+    edr__v1__event_batch__init(b);
+    b->schema_version = 1;
+    b->sensor = si;
+    b->events = evs;
+    b->n_events = 1;
+    b->seq = seq;
+    b->base_time_ns = base_ns;
+    e->entity_id.len = e->parent_entity_id.len = 16;
+}
+
 static void add_one(edr_store_writer_t *w, const uint8_t hid[16], uint64_t seq, uint64_t base_ns,
                     Edr__V1__Event *e)
 {
-    Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
-    si.host_id.data = (uint8_t *)hid;
-    si.host_id.len = 16;
-    Edr__V1__Event *evs[1] = {e};
-    Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
-    b.schema_version = 1;
-    b.sensor = &si;
-    b.events = evs;
-    b.n_events = 1;
-    b.seq = seq;
-    b.base_time_ns = base_ns;
-    e->entity_id.len = e->parent_entity_id.len = 16;
+    Edr__V1__SensorInfo si;
+    Edr__V1__Event *evs[1];
+    Edr__V1__EventBatch b;
+    one_batch(&b, &si, evs, hid, seq, base_ns, e);
     edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
     const uint8_t *fr;
     size_t fl;
@@ -511,6 +521,25 @@ static void add_one(edr_store_writer_t *w, const uint8_t hid[16], uint64_t seq, 
     assert_int_equal(edr_store_writer_add(w, fr, fl, &b), 0);
     assert_int_equal(edr_store_writer_commit(w), 0);
     edr_frame_ctx_destroy(enc);
+}
+
+/* Stores one batch of one process event of ent (child of parent): its
+ * start when ps is given, else a fork. */
+static void add_proc(edr_store_writer_t *w, const uint8_t hid[16], uint64_t seq, uint64_t t,
+                     uint8_t *ent, uint8_t *parent, Edr__V1__ProcessStart *ps)
+{
+    Edr__V1__ProcessFork pf = EDR__V1__PROCESS_FORK__INIT;
+    Edr__V1__Event e = EDR__V1__EVENT__INIT;
+    e.entity_id.data = ent;
+    e.parent_entity_id.data = parent;
+    if (ps) {
+        e.body_case = EDR__V1__EVENT__BODY_PROCESS_START;
+        e.process_start = ps;
+    } else {
+        e.body_case = EDR__V1__EVENT__BODY_PROCESS_FORK;
+        e.process_fork = &pf;
+    }
+    add_one(w, hid, seq, t, &e);
 }
 
 /* A child's entry under its parent and an image's entry under a host repeat
@@ -653,27 +682,12 @@ static void test_ancestry_across_shards(void **state)
     memset(a2, 0x62, 16);
     Edr__V1__ProcessStart ps = EDR__V1__PROCESS_START__INIT;
     ps.exe = "/usr/sbin/sshd";
-    Edr__V1__ProcessFork pf = EDR__V1__PROCESS_FORK__INIT;
     uint64_t t0 = 1767225600000000000ull;
-    Edr__V1__Event e = EDR__V1__EVENT__INIT;
-    e.entity_id.data = par;
-    e.parent_entity_id.data = none;
-    e.body_case = EDR__V1__EVENT__BODY_PROCESS_START;
-    e.process_start = &ps;
-    add_one(w0, hid, 1, t0, &e);
-    e = (Edr__V1__Event)EDR__V1__EVENT__INIT;
-    e.entity_id.data = kid;
-    e.parent_entity_id.data = par;
-    e.body_case = EDR__V1__EVENT__BODY_PROCESS_FORK;
-    e.process_fork = &pf;
-    add_one(w1, hid, 2, t0 + 1000, &e);
+    add_proc(w0, hid, 1, t0, par, none, &ps);
+    add_proc(w1, hid, 2, t0 + 1000, kid, par, NULL);
     /* a1's parent is a2 and a2's is a1 */
-    e.entity_id.data = a1;
-    e.parent_entity_id.data = a2;
-    add_one(w1, hid, 3, t0 + 2000, &e);
-    e.entity_id.data = a2;
-    e.parent_entity_id.data = a1;
-    add_one(w1, hid, 4, t0 + 3000, &e);
+    add_proc(w1, hid, 3, t0 + 2000, a1, a2, NULL);
+    add_proc(w1, hid, 4, t0 + 3000, a2, a1, NULL);
     edr_store_writer_destroy(w0);
     edr_store_writer_destroy(w1);
 
@@ -704,21 +718,14 @@ static void test_wrong_wire_type_refused(void **state)
     Edr__V1__ProcessExit px = EDR__V1__PROCESS_EXIT__INIT;
     Edr__V1__Event e = EDR__V1__EVENT__INIT;
     e.entity_id.data = ent;
-    e.entity_id.len = 16;
+    e.parent_entity_id.data = ent;
     e.pid = 9;
     e.body_case = EDR__V1__EVENT__BODY_PROCESS_EXIT;
     e.process_exit = &px;
-    Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
-    si.host_id.data = hid;
-    si.host_id.len = 16;
-    Edr__V1__Event *evs[1] = {&e};
-    Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
-    b.schema_version = 1;
-    b.sensor = &si;
-    b.events = evs;
-    b.n_events = 1;
-    b.seq = 1;
-    b.base_time_ns = 1767225600000000000ull;
+    Edr__V1__SensorInfo si;
+    Edr__V1__Event *evs[1];
+    Edr__V1__EventBatch b;
+    one_batch(&b, &si, evs, hid, 1, 1767225600000000000ull, &e);
     uint8_t raw[1024];
     size_t n = edr__v1__event_batch__get_packed_size(&b);
     assert_true(n + 2 <= sizeof(raw));
@@ -819,18 +826,10 @@ static void test_damaged_block_counted(void **state)
             continue;
         }
         /* block 2: a valid batch indexed, its stored frame damaged */
-        Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
-        si.host_id.data = hid;
-        si.host_id.len = 16;
-        Edr__V1__Event *evs[1] = {&e};
-        Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
-        b.schema_version = 1;
-        b.sensor = &si;
-        b.events = evs;
-        b.n_events = 1;
-        b.seq = seq;
-        b.base_time_ns = base + seq * 1000;
-        e.entity_id.len = e.parent_entity_id.len = 16;
+        Edr__V1__SensorInfo si;
+        Edr__V1__Event *evs[1];
+        Edr__V1__EventBatch b;
+        one_batch(&b, &si, evs, hid, seq, base + seq * 1000, &e);
         edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
         const uint8_t *fr;
         size_t fl;
