@@ -211,19 +211,34 @@ static int index_rehash(edr_graph_t *g, size_t ncap)
     return 0;
 }
 
-uint32_t edr_graph_find_entity(const edr_graph_t *g, const uint8_t id[16])
+/* The node of this id and kind (ANY_KIND: any, a process first). */
+#define ANY_KIND 0xff
+static uint32_t find_id(const edr_graph_t *g, const uint8_t id[16], unsigned kind)
 {
     if (!g->index_cap)
         return EDR_GRAPH_NONE;
     uint64_t h = id_hash(id);
     uint32_t tag = id_tag(h);
     size_t j = id_home(h, g->index_cap);
+    uint32_t other = EDR_GRAPH_NONE;
     for (uint32_t v; (v = g->index[j]) != 0; j = next_slot(j, g->index_cap)) {
         uint32_t n = (v & IDX_NODE_MASK) - 1;
-        if ((v & ~IDX_NODE_MASK) == tag && memcmp(g->nodes[n].id, id, 16) == 0)
+        if ((v & ~IDX_NODE_MASK) != tag || memcmp(g->nodes[n].id, id, 16) != 0)
+            continue;
+        if (g->nodes[n].kind == kind ||
+            (kind == ANY_KIND && g->nodes[n].kind == EDR_NODE_PROCESS))
             return n;
+        if (kind == ANY_KIND && other == EDR_GRAPH_NONE)
+            other = n;
     }
-    return EDR_GRAPH_NONE;
+    return other;
+}
+
+/* Ids are unique per kind (a forged event can give a process another
+ * kind's id): a process of that id first. */
+uint32_t edr_graph_find_entity(const edr_graph_t *g, const uint8_t id[16])
+{
+    return find_id(g, id, ANY_KIND);
 }
 
 /* Node with this id, made (kind, host, time t) when absent. EDR_GRAPH_NONE
@@ -239,7 +254,11 @@ static uint32_t node_get(edr_graph_t *g, const uint8_t id[16], edr_node_kind_t k
     size_t j = id_home(h, g->index_cap);
     for (uint32_t v; (v = g->index[j]) != 0; j = next_slot(j, g->index_cap)) {
         uint32_t n = (v & IDX_NODE_MASK) - 1;
-        if ((v & ~IDX_NODE_MASK) == tag && memcmp(g->nodes[n].id, id, 16) == 0) {
+        /* the kind too: a forged event can give a process the id of a
+         * remote address or file node (their ids are hashes anyone can
+         * compute), whose fields would then be read as another kind's */
+        if ((v & ~IDX_NODE_MASK) == tag && memcmp(g->nodes[n].id, id, 16) == 0 &&
+            g->nodes[n].kind == (uint8_t)kind) {
             gnode_t *x = &g->nodes[n];
             if (t && (t < x->t0 || !x->t0) && !(x->flags & GN_STARTED))
                 x->t0 = t;
@@ -321,7 +340,7 @@ uint32_t edr_graph_find_remote(const edr_graph_t *g, const uint8_t host_id[16], 
         return EDR_GRAPH_NONE;
     uint8_t id[16];
     remote_id(host_id, ip, ip_len, port, inbound ? 1 : 0, id);
-    return edr_graph_find_entity(g, id);
+    return find_id(g, id, EDR_NODE_REMOTE);
 }
 
 static uint32_t remote_get(edr_graph_t *g, uint16_t host, const uint8_t *ip, size_t ip_len,
@@ -346,8 +365,13 @@ size_t edr__graph_remote_ip(const edr_graph_t *g, const gnode_t *n, const uint8_
         *ip = NULL;
         return 0;
     }
+    size_t len = (uint8_t)g->pool[n->s_a];
+    if (len != 4 && len != 16) { /* never written so: not an address */
+        *ip = NULL;
+        return 0;
+    }
     *ip = (const uint8_t *)g->pool + n->s_a + 1;
-    return (uint8_t)g->pool[n->s_a];
+    return len;
 }
 
 size_t edr__graph_local_ip(const edr_graph_t *g, const gnode_t *n, const uint8_t **ip)
@@ -355,9 +379,14 @@ size_t edr__graph_local_ip(const edr_graph_t *g, const gnode_t *n, const uint8_t
     *ip = NULL;
     if (n->kind != EDR_NODE_REMOTE || !n->s_a)
         return 0;
-    size_t off = n->s_a + 1 + (uint8_t)g->pool[n->s_a];
+    size_t rlen = (uint8_t)g->pool[n->s_a];
+    if (rlen != 4 && rlen != 16)
+        return 0;
+    size_t off = n->s_a + 1 + rlen, len = (uint8_t)g->pool[off];
+    if (len != 4 && len != 16)
+        return 0;
     *ip = (const uint8_t *)g->pool + off + 1;
-    return (uint8_t)g->pool[off];
+    return len;
 }
 
 /* ------------------------------------------------------------ hosts */

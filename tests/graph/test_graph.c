@@ -577,6 +577,57 @@ static void test_exports_escape(void **state)
 }
 
 /* Events without a usable actor or with odd fields are skipped, not fatal. */
+/* Ids are hashes anyone can compute: a forged process start that takes the
+ * id of a remote address node stays a process of its own, and the remote
+ * keeps its address (its first byte was read as the address length: a
+ * 'z' copied 122 bytes into a 16-byte field, on the stack). */
+static void test_forged_id_of_another_kind(void **state)
+{
+    (void)state;
+    bld_t x;
+    bld_init(&x, "forged");
+    ev_start(&x, 10, 1, "/usr/bin/sshd", "sshd");
+    ev_net(&x, 10, 1, attacker, 22);
+    edr_graph_t *g = edr_graph_new();
+    assert_int_equal(edr_graph_add_batch(g, &x.b), 0);
+    uint32_t rn = EDR_GRAPH_NONE;
+    edr_graph_node_info_t in;
+    for (uint32_t n = 0; n < edr_graph_node_count(g); n++) {
+        edr_graph_node(g, n, &in);
+        if (in.kind == EDR_NODE_REMOTE)
+            rn = n;
+    }
+    assert_int_not_equal(rn, EDR_GRAPH_NONE);
+    edr_graph_node(g, rn, &in);
+    uint8_t rid[16];
+    memcpy(rid, in.entity_id, 16);
+
+    bld_t y;
+    bld_init(&y, "forged");
+    char zs[300];
+    memset(zs, 'z', sizeof(zs) - 1);
+    zs[sizeof(zs) - 1] = 0;
+    ev_start(&y, 11, 10, zs, zs);
+    y.ev[0]->entity_id.data = rid;
+    assert_int_equal(edr_graph_add_batch(g, &y.b), 0);
+    for (uint32_t n = 0; n < edr_graph_node_count(g); n++)
+        edr_graph_node(g, n, &in); /* as eviction and every exporter do */
+    edr_graph_node(g, rn, &in);
+    assert_int_equal(in.kind, EDR_NODE_REMOTE);
+    assert_int_equal(in.ip_len, 4);
+    assert_memory_equal(in.ip, attacker, 4);
+    uint32_t pn = edr_graph_find_entity(g, rid);
+    assert_int_not_equal(pn, rn);
+    edr_graph_node(g, pn, &in);
+    assert_int_equal(in.kind, EDR_NODE_PROCESS);
+    edr_rca_t *r = edr_rca_run(g, pn, 0, NULL, NULL);
+    assert_non_null(r);
+    edr_rca_destroy(r);
+    edr_graph_destroy(g);
+    edr_arena_close(&x.a);
+    edr_arena_close(&y.a);
+}
+
 static void test_bad_events(void **state)
 {
     (void)state;
@@ -615,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_synth_unchanged),
         cmocka_unit_test(test_exports_escape),
         cmocka_unit_test(test_bad_events),
+        cmocka_unit_test(test_forged_id_of_another_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
