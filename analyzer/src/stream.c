@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A process carried over a rebuild: active in the window, or an ancestor of one. */
 typedef struct {
@@ -53,6 +54,8 @@ edr_stream_t *edr_stream_new(const edr_stream_opts_t *opts)
         s->o.window_ns = 3600ull * 1000000000ull;
     if (!s->o.max_hosts)
         s->o.max_hosts = 8;
+    if (!s->o.max_clock_ahead_ns)
+        s->o.max_clock_ahead_ns = 86400ull * 1000000000ull;
     edr_frame_opts_t fo = {.max_raw_len = s->o.max_raw_len};
     s->fc = edr_frame_ctx_new(&fo);
     int nd = s->fc && s->o.dict_dir && *s->o.dict_dir
@@ -163,9 +166,6 @@ static char *dup_or_null(const char *x)
 static int host_evict(edr_stream_t *s, shost_t *h)
 {
     uint64_t cut = h->newest_ns > s->o.window_ns ? h->newest_ns - s->o.window_ns : 0;
-    size_t drop = 0;
-    while (drop < h->n_frames && h->frames[drop].last_ns < cut)
-        drop++;
     /* processes to carry: an event at or after the cut, or an ancestor of such a process */
     size_t nn = edr_graph_node_count(h->g);
     uint8_t *keep = calloc(nn ? nn : 1, 1);
@@ -213,10 +213,20 @@ static int host_evict(edr_stream_t *s, shost_t *h)
     carried_free(h);
     h->carried = cv;
     h->n_carried = k;
-    for (size_t i = 0; i < drop; i++)
-        free(h->frames[i].buf);
-    memmove(h->frames, h->frames + drop, (h->n_frames - drop) * sizeof(*h->frames));
-    h->n_frames -= drop;
+    /* every frame wholly before the cut goes, not only a leading run: frames
+     * come in arrival order, and a late one may be older than those before */
+    size_t kept = 0;
+    uint64_t first = UINT64_MAX;
+    for (size_t i = 0; i < h->n_frames; i++) {
+        if (h->frames[i].last_ns < cut) {
+            free(h->frames[i].buf);
+            continue;
+        }
+        if (h->frames[i].first_ns < first)
+            first = h->frames[i].first_ns;
+        h->frames[kept++] = h->frames[i];
+    }
+    h->n_frames = kept;
     edr_graph_t *g = edr_graph_new();
     if (!g)
         return EDR_ENOMEM;
@@ -227,7 +237,9 @@ static int host_evict(edr_stream_t *s, shost_t *h)
     }
     edr_graph_destroy(h->g);
     h->g = g;
-    h->from_ns = h->n_frames ? h->frames[0].first_ns : cut;
+    /* a frame reaching back before the cut keeps from_ns there: the next
+     * eviction waits for the window to move on instead of coming at once */
+    h->from_ns = h->n_frames && first > cut ? first : cut;
     s->st.rebuilds++;
     return 0;
 }
@@ -255,6 +267,13 @@ int edr_stream_add_frame(edr_stream_t *s, const void *frame, size_t len)
     }
     if (!b->n_events)
         first = last = b->base_time_ns;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    if (last > now + s->o.max_clock_ahead_ns) {
+        s->st.bad_frames++;
+        return EDR_ERANGE;
+    }
     if (h->n_frames == h->cap_frames) {
         size_t n = h->cap_frames ? h->cap_frames * 2 : 64;
         kept_t *p = realloc(h->frames, n * sizeof(*p));

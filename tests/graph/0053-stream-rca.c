@@ -259,11 +259,61 @@ static void test_stream_dictionary(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* One frame with an event ten days ahead of the wall clock is refused (it
+ * would slide its host's window past all of its real telemetry, and every
+ * later frame rebuilt the graph); frames of the host go on being added, and
+ * windows move without a rebuild per frame. */
+static void test_stream_far_future_refused(void **state)
+{
+    (void)state;
+    edr_synth_opts_t so = {.hosts = 1, .seed = 9};
+    edr_synth_t *sy = edr_synth_new(&so);
+    edr_arena_t a;
+    edr_arena_init(&a, 1 << 16);
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
+    edr_stream_opts_t o = {.window_ns = 60ull * 1000000000ull}; /* a minute */
+    edr_stream_t *st = edr_stream_new(&o);
+    assert_non_null(st);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull;
+    const uint8_t *f;
+    size_t fl;
+    edr_arena_reset(&a);
+    Edr__V1__EventBatch *b = edr_synth_next_batch(sy, 0, 50, &a);
+    b->base_time_ns = now + 10ull * 86400 * 1000000000ull;
+    assert_int_equal(edr_frame_encode(enc, b, 0, &f, &fl), 0);
+    assert_int_equal(edr_stream_add_frame(st, f, fl), EDR_ERANGE);
+    /* 200 frames a second apart, over three minutes and a bit: evictions
+     * happen as the window moves, not at every frame */
+    for (int i = 0; i < 200; i++) {
+        edr_arena_reset(&a);
+        b = edr_synth_next_batch(sy, 0, 50, &a);
+        b->base_time_ns = now - 3600ull * 1000000000ull + (uint64_t)i * 1000000000ull;
+        for (size_t k = 0; k < b->n_events; k++)
+            b->events[k]->time_offset_ns = (int64_t)(k * 1000);
+        assert_int_equal(edr_frame_encode(enc, b, 0, &f, &fl), 0);
+        assert_int_equal(edr_stream_add_frame(st, f, fl), 0);
+    }
+    edr_stream_stats_t sst;
+    edr_stream_stats(st, &sst);
+    assert_int_equal(sst.bad_frames, 1);
+    assert_int_equal(sst.frames, 200);
+    if (sst.rebuilds < 1 || sst.rebuilds > 4)
+        fail_msg("%llu rebuilds for 200 s of telemetry in a 60 s window",
+                 (unsigned long long)sst.rebuilds);
+    edr_stream_destroy(st);
+    edr_frame_ctx_destroy(enc);
+    edr_arena_close(&a);
+    edr_synth_destroy(sy);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stream_matches_store),
         cmocka_unit_test(test_stream_dictionary),
+        cmocka_unit_test(test_stream_far_future_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,10 @@ typedef struct edr_stream_opts {
     uint32_t max_hosts;  /* hosts one analysis may join across lateral moves (0: 8) */
     uint32_t max_raw_len; /* frame decode bound (0: frame default) */
     const char *dict_dir; /* zstd dictionaries frames may need (frame.dict_dir); NULL: none */
+    uint64_t max_clock_ahead_ns; /* a frame with an event later than the wall clock plus this
+                                  * is refused (0: 1 d, as collector.max_clock_ahead): one
+                                  * far-future time would slide a host's window past all of
+                                  * its real telemetry */
 } edr_stream_opts_t;
 
 /* NULL when out of memory or when dict_dir cannot be read (logged). opts may
@@ -29,7 +33,8 @@ void edr_stream_destroy(edr_stream_t *s);
  * dropped and the graph is rebuilt from the rest, carrying over the records
  * of processes still active (and their ancestors), so memory stays bounded
  * by the window. Returns 0, a EDR_EFRAME_* code (the frame is bad: nothing
- * changed), EDR_EINVAL (no host id) or EDR_ENOMEM.
+ * changed), EDR_EINVAL (no host id), EDR_ERANGE (an event time past the
+ * wall clock by more than max_clock_ahead_ns: refused) or EDR_ENOMEM.
  */
 int edr_stream_add_frame(edr_stream_t *s, const void *frame, size_t len);
 
