@@ -63,6 +63,12 @@ typedef struct edr_src_ebpf {
     struct edr_bpf *skel;
     struct ring_buffer *rb;
     edr_proc_cache_t *pc;
+    struct {
+        uint32_t tgid;
+        uint64_t start;
+    } exited[64]; /* the last exits reported: two threads of an exit_group can both see the
+                   * thread group's last thread go (signal->live read 0 by each) */
+    unsigned n_exited;
     uv_poll_t poll;
     uv_timer_t timer;      /* drains the ring buffer every poll_ms; drop counters every second */
     uint64_t poll_ms;      /* sensor.ebpf_poll_interval */
@@ -212,11 +218,15 @@ static const char *edr__rec_str(const char *data, size_t avail, size_t *off, uin
     return s;
 }
 
-/* The actor's cache entry, created from the record when unknown. */
-static edr_proc_t *edr__actor(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h)
+/* The actor's cache entry; created from the record when unknown and create
+ * is set (an exec: the process's fork was not seen). Other records of an
+ * unknown process (a TCP close the kernel does after the process's exit,
+ * say) take their ids from the record: an entry made for them would never
+ * be removed, and a full cache loses images and containers. */
+static edr_proc_t *edr__actor(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h, int create)
 {
     edr_proc_t *p = edr_proc_cache_get(s->pc, h->tgid, h->start_boot_ns);
-    if (p) return p;
+    if (p || !create) return p;
     p = edr_proc_cache_put(s->pc, h->tgid, h->start_boot_ns);
     if (!p) return NULL;
     p->ppid = h->ppid;
@@ -229,10 +239,12 @@ static edr_proc_t *edr__actor(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h)
     return p;
 }
 
-/* Starts an event for the record's actor, or NULL (loss counted by the emitter). */
+/* Starts an event for the record's actor, or NULL (loss counted by the
+ * emitter); pp (may be NULL) gets its cache entry, made when absent only
+ * for pp (an exec). */
 static Edr__V1__Event *edr__begin(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h, edr_proc_t **pp)
 {
-    edr_proc_t *p = edr__actor(s, h);
+    edr_proc_t *p = edr__actor(s, h, pp != NULL);
     edr_arena_t *a;
     Edr__V1__Event *e;
     uint8_t id[EDR_ID_LEN];
@@ -244,7 +256,7 @@ static Edr__V1__Event *edr__begin(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h
     if (p) {
         e->entity_id = edr__bin(a, p->id, EDR_ID_LEN);
         if (p->has_parent) e->parent_entity_id = edr__bin(a, p->parent_id, EDR_ID_LEN);
-    } else { /* cache full: ids straight from the record */
+    } else { /* not cached, or the cache is full: ids straight from the record */
         edr_proc_cache_entity_id(s->pc, h->tgid, h->start_boot_ns, id);
         e->entity_id = edr__bin(a, id, EDR_ID_LEN);
         if (h->ppid) {
@@ -421,6 +433,12 @@ static int edr__on_exec(edr_src_ebpf_t *s, const struct edr_bpf_exec *r, size_t 
 
 static void edr__on_exit(edr_src_ebpf_t *s, const struct edr_bpf_exit *r)
 {
+    for (unsigned i = 0; i < 64 && i < s->n_exited; i++)
+        if (s->exited[i].tgid == r->h.tgid && s->exited[i].start == r->h.start_boot_ns)
+            return; /* reported already */
+    s->exited[s->n_exited % 64].tgid = r->h.tgid;
+    s->exited[s->n_exited % 64].start = r->h.start_boot_ns;
+    s->n_exited++;
     Edr__V1__Event *e = edr__begin(s, &r->h, NULL);
     edr_arena_t *a = edr_emit_arena(s->em);
     if (e) {
