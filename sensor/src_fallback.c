@@ -181,17 +181,32 @@ static proc_t *proc_find(fb_t *f, uint32_t pid)
     return NULL;
 }
 
-static int proc_rehash(fb_t *f, size_t cap)
+/* Exited processes are kept a while for late file events, then go. */
+static int proc_gone(const proc_t *p, uint64_t now)
 {
+    return !p->pid || (p->exited_mono && now - p->exited_mono > 10000000000ull);
+}
+
+/* Rebuilds the table without the processes gone, at least min_cap slots and
+ * twice the survivors (the survivors are counted first: sizing from the
+ * count before pruning doubled the table at every rehash, to 8 M slots with
+ * pid_max at 4 M). */
+static int proc_rehash(fb_t *f, size_t min_cap)
+{
+    uint64_t now = edr__mono_ns();
+    size_t keep = 0;
+    for (size_t j = 0; j < f->cap; j++)
+        keep += !proc_gone(&f->procs[j], now);
+    size_t cap = min_cap;
+    while (cap < (keep + 1) * 2)
+        cap *= 2;
     proc_t *np = calloc(cap, sizeof(*np));
     if (!np)
         return EDR_ENOMEM;
-    uint64_t now = edr__mono_ns();
     size_t n = 0;
     for (size_t j = 0; j < f->cap; j++) {
         proc_t *p = &f->procs[j];
-        /* exited processes are kept a while for late file events, then go */
-        if (!p->pid || (p->exited_mono && now - p->exited_mono > 10000000000ull))
+        if (proc_gone(p, now))
             continue;
         size_t i = (p->pid * 2654435761u) & (cap - 1);
         while (np[i].pid)
@@ -216,7 +231,7 @@ static proc_t *proc_put(fb_t *f, uint32_t pid)
         p->pid = pid;
         return p;
     }
-    if ((f->n + 1) * 4 > f->cap * 3 && proc_rehash(f, f->n * 2 > f->cap ? f->cap * 2 : f->cap))
+    if ((f->n + 1) * 4 > f->cap * 3 && proc_rehash(f, 4096))
         return NULL;
     size_t i = (pid * 2654435761u) & (f->cap - 1);
     while (f->procs[i].pid)
