@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -193,6 +194,18 @@ size_t edr_proc_cache_count(const edr_proc_cache_t *c)
     return c->count;
 }
 
+/* Whether the open file is on the device the kernel named. btrfs reports
+ * a subvolume's own device number to stat(), not its superblock's, which
+ * the kernel programs see: there inode, size and mtime must do (they are
+ * checked next). */
+static int same_dev(int fd, const struct stat *st, uint64_t dev)
+{
+    if ((uint64_t)st->st_dev == dev)
+        return 1;
+    struct statfs sf;
+    return fstatfs(fd, &sf) == 0 && (unsigned long)sf.f_type == 0x9123683eul; /* BTRFS_SUPER_MAGIC */
+}
+
 /* Hashes one file if it still matches the requested identity. */
 static int edr__hash_file(const edr__hash_req_t *r, uint8_t out[32])
 {
@@ -206,7 +219,7 @@ static int edr__hash_file(const edr__hash_req_t *r, uint8_t out[32])
      * Only a regular file is read (O_NONBLOCK does not change its reads). */
     int fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) return -1;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_dev != r->dev ||
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !same_dev(fd, &st, r->dev) ||
         (uint64_t)st.st_ino != r->ino ||
         (uint64_t)st.st_size != r->size || (uint64_t)st.st_size > EDR__HASH_MAX)
         goto out;
