@@ -702,7 +702,10 @@ static int walk(ctx_t *c)
         snprintf(r->reason, sizeof(r->reason), "analysis started from a non-process node");
         return 0;
     }
-    for (int step = 0; step < MAX_PATH; step++) {
+    /* a step pushes at most two nodes: it starts only with room for them, so
+     * the node the walk stops at is on the path (a push refused for room
+     * left the walk going on without it: the chain lost its own start) */
+    for (int step = 0; step < MAX_PATH && c->n_path + 2 <= MAX_PATH; step++) {
         uint64_t hi = add_sat(bound, c->o.clock_skew_ns);
         /* 1. the image: written here, from the network? */
         uint32_t ex = latest_in(c, cur, EDR_EDGE_EXEC, 0, hi);

@@ -628,6 +628,43 @@ static void test_forged_id_of_another_kind(void **state)
     edr_arena_close(&y.a);
 }
 
+/* An ancestry longer than the causal path holds (300 nested shells): the
+ * analysis says so (truncated), and its chain still holds the process it
+ * started from (path pushes refused for room let the walk go on without
+ * them: the root was off the path and the chain lost its start). */
+static void test_long_ancestry_keeps_start(void **state)
+{
+    (void)state;
+    edr_graph_t *g = edr_graph_new();
+    uint32_t pid = 1000;
+    for (int batch = 0; batch < 2; batch++) {
+        bld_t x;
+        bld_init(&x, "deep");
+        for (int i = 0; i < 150; i++, pid++)
+            ev_start(&x, pid + 1, pid, "/bin/sh", "sh -c next");
+        assert_int_equal(edr_graph_add_batch(g, &x.b), 0);
+        edr_arena_close(&x.a);
+    }
+    bld_t x;
+    bld_init(&x, "deep");
+    uint32_t start = node_of(&x, g, pid);
+    assert_int_not_equal(start, EDR_GRAPH_NONE);
+    edr_rca_t *r = edr_rca_run(g, start, 0, NULL, NULL);
+    assert_non_null(r);
+    assert_true(r->truncated);
+    int has_start = 0, has_root = 0;
+    for (size_t i = 0; i < r->n_chain; i++) {
+        has_start |= r->chain[i].node == start;
+        has_root |= r->chain[i].node == r->root;
+    }
+    assert_true(has_root);
+    if (!has_start)
+        fail_msg("the chain of %zu items lost the process analysed", r->n_chain);
+    edr_rca_destroy(r);
+    edr_graph_destroy(g);
+    edr_arena_close(&x.a);
+}
+
 static void test_bad_events(void **state)
 {
     (void)state;
@@ -667,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_exports_escape),
         cmocka_unit_test(test_bad_events),
         cmocka_unit_test(test_forged_id_of_another_kind),
+        cmocka_unit_test(test_long_ancestry_keeps_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
