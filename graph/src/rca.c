@@ -758,12 +758,14 @@ static int walk(ctx_t *c)
         }
         /* 3. the parent */
         uint32_t p = cur_parent;
-        uint64_t t1 = N(c, cur)->t0; /* the first step of the attack below the root */
+        /* the first step of the attack below the root: the start of the
+         * child it forked, else the step that led here (the write of the
+         * file that ran, the injection, the start itself): not the root's
+         * own start, which for a service is days before the attack */
+        uint64_t t1 = bound;
         if (c->n_path > 1 && N(c, c->path[c->n_path - 2])->kind == EDR_NODE_PROCESS &&
             edr__graph_parent(c->g, c->path[c->n_path - 2]) == cur)
             t1 = N(c, c->path[c->n_path - 2])->t0;
-        else if (c->n_path == 1)
-            t1 = bound;
         int bk = boundary_kind(c, p);
         if (p == EDR_GRAPH_NONE || in_path(c, p) || bk == 3 ||
             (bk == 0 && boundary_kind(c, cur) == 3)) {

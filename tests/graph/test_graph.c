@@ -674,6 +674,40 @@ static void test_long_ancestry_keeps_start(void **state)
     edr_arena_close(&x.a);
 }
 
+/* A service started days ago, exploited through a connection it accepted:
+ * it writes a file that its child runs. The entry is looked for around the
+ * write, not around the service's own start (no connection there: the
+ * class was "unknown"). */
+static void test_service_drops_file(void **state)
+{
+    (void)state;
+    bld_t x;
+    bld_init(&x, "app-1");
+    ev_start(&x, 1, 0, "/usr/lib/systemd/systemd", "/sbin/init");
+    ev_start(&x, 300, 1, "/usr/bin/java", "java -jar app.jar");
+    x.t += 3ull * 86400 * 1000000000ull; /* three days later */
+    ev_net(&x, 300, 1, attacker, 8080);
+    x.t += 2000000000ull;
+    ev_write(&x, 300, "/tmp/.x");
+    x.t += 3000000000ull;
+    ev_start(&x, 301, 300, "/tmp/.x", "/tmp/.x");
+    edr_graph_t *g = edr_graph_new();
+    assert_int_equal(edr_graph_add_batch(g, &x.b), 0);
+    edr_rca_t *r = edr_rca_run(g, node_of(&x, g, 301), 0, NULL, NULL);
+    assert_non_null(r);
+    if (r->cls != EDR_RCA_INBOUND_CONNECTION)
+        fail_msg("class %d: %s", (int)r->cls, r->reason);
+    assert_int_equal(r->root, node_of(&x, g, 300));
+    edr_graph_node_info_t in;
+    assert_int_not_equal(r->entry, EDR_GRAPH_NONE);
+    edr_graph_node(g, r->entry, &in);
+    assert_int_equal(in.kind, EDR_NODE_REMOTE);
+    assert_memory_equal(in.ip, attacker, 4);
+    edr_rca_destroy(r);
+    edr_graph_destroy(g);
+    edr_arena_close(&x.a);
+}
+
 static void test_bad_events(void **state)
 {
     (void)state;
@@ -714,6 +748,7 @@ int main(void)
         cmocka_unit_test(test_bad_events),
         cmocka_unit_test(test_forged_id_of_another_kind),
         cmocka_unit_test(test_long_ancestry_keeps_start),
+        cmocka_unit_test(test_service_drops_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
