@@ -611,7 +611,7 @@ static int start_source(edr_sensor_t *s)
 {
     char err[512];
     const char *name = edr_config_str(s->cfg, "sensor.source");
-    int rc;
+    int rc = 0;
     if (strcmp(name, "auto") == 0) {
 #ifdef EDR_SENSOR_HAVE_EBPF
         s->src = edr_source_ebpf_new(s->cfg, err, sizeof(err));
