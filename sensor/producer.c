@@ -221,7 +221,9 @@ int edr__producer_renew(edr__producer_t *p, int wait_ms)
 {
     if (!p->remake || !p->rk)
         return -1;
-    rd_kafka_flush(p->rk, wait_ms);
+    rd_kafka_flush(p->rk, wait_ms); /* serves delivery reports and errors */
+    if (p->fatal)
+        return 0; /* replaced by replace_fatal, from this thread too */
     if (rd_kafka_outq_len(p->rk) > 0)
         return -1;
     char err[512] = "";

@@ -156,7 +156,9 @@ void edr__producer_set_remake(edr__producer_t *p, edr__producer_remake_fn fn, vo
 /* Replaces the client by a new one from the remake function, once its
  * queue is empty (delivery reports served for up to wait_ms): the threads
  * of the new client are created by the calling thread, with its
- * capabilities. 0, or -1 (the old client kept) when it could not. */
+ * capabilities. A client found in a fatal state is left to the fatal-state
+ * replacement (made from the same thread). 0, or -1 (the old client kept)
+ * when it could not. */
 int edr__producer_renew(edr__producer_t *p, int wait_ms);
 /* Sends one frame keyed by key (16 bytes); spools it when Kafka is unreachable.
  * 0, or a negative edr_err_t when the frame was lost (counted). */

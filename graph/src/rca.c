@@ -158,7 +158,13 @@ static int nmap_init(nmap_t *m, size_t cap)
     m->n = 0;
     m->keys = calloc(m->cap, sizeof(*m->keys));
     m->vals = calloc(m->cap, sizeof(*m->vals));
-    return m->keys && m->vals ? 0 : EDR_ENOMEM;
+    if (m->keys && m->vals)
+        return 0;
+    free(m->keys); /* nothing half made is left to the caller */
+    free(m->vals);
+    m->keys = NULL;
+    m->vals = NULL;
+    return EDR_ENOMEM;
 }
 
 static void nmap_free(nmap_t *m)
