@@ -94,8 +94,8 @@ static FILE *open_input(const char *path, size_t batch_events, uint64_t *ident, 
     struct stat st;
     if (!f)
         return NULL;
-    if (fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
-        int e = S_ISDIR(st.st_mode) ? EISDIR : errno;
+    int e = fstat(fileno(f), &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+    if (e) {
         fclose(f);
         errno = e;
         return NULL;
@@ -111,11 +111,11 @@ static FILE *open_input(const char *path, size_t batch_events, uint64_t *ident, 
     }
     size_t n = fread(head, 1, 65536, f);
     if (ferror(f)) {
-        int e = errno;
+        e = errno ? errno : EIO;
         free(r);
         free(head);
         fclose(f);
-        errno = e ? e : EIO;
+        errno = e;
         return NULL;
     }
     *size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;

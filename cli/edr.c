@@ -125,9 +125,10 @@ int edr_cli_read_file(const char *path, unsigned char **out, size_t *len)
         cap *= 2;
     }
     if (!buf || ferror(f)) {
+        int e = buf ? EIO : ENOMEM;
         free(buf);
         fclose(f);
-        errno = buf ? EIO : ENOMEM;
+        errno = e;
         return -1;
     }
     fclose(f);
