@@ -827,9 +827,9 @@ static int ftab_rehash(gftab_t *c, size_t ncap)
 }
 
 /* Records one side of a TCP flow; when the other side is known from another
- * host, links the connecting process to the accepting one. A slot holds
- * the first side's edge (its kind tells the side: connect 1, accept 2),
- * then FLOW_LINKED once both sides were seen. */
+ * host, within FLOW_WINDOW_S, links the connecting process to the
+ * accepting one. A slot holds the first side's edge (its kind tells the
+ * side: connect 1, accept 2), then FLOW_LINKED once both sides were seen. */
 static void flow_side(edr_graph_t *g, const Edr__V1__Endpoint *client, const Edr__V1__Endpoint *server,
                       int side, uint32_t edge)
 {
@@ -844,11 +844,20 @@ static void flow_side(edr_graph_t *g, const Edr__V1__Endpoint *client, const Edr
     while (c->slots[j].lo && (c->slots[j].lo != lo || c->slots[j].hi != hi))
         j = next_slot(j, c->cap);
     struct gfslot *f = &c->slots[j];
+    const gedge_t *mine = &g->edges[edge];
+    uint32_t t_s = (uint32_t)(mine->t / 1000000000ull);
     if (!f->lo) { /* first side seen */
         f->lo = lo;
         f->hi = hi;
         f->edge = edge;
+        f->t_s = t_s;
         c->n++;
+        return;
+    }
+    if ((t_s > f->t_s ? t_s - f->t_s : f->t_s - t_s) > FLOW_WINDOW_S) {
+        /* another connection on the same four-tuple: it starts over */
+        f->edge = edge;
+        f->t_s = t_s;
         return;
     }
     if (f->edge == FLOW_LINKED)
@@ -856,7 +865,6 @@ static void flow_side(edr_graph_t *g, const Edr__V1__Endpoint *client, const Edr
     const gedge_t *other = &g->edges[f->edge];
     if ((other->kind == EDR_EDGE_CONNECT ? 1 : 2) == side)
         return; /* same side again (repeated event) */
-    const gedge_t *mine = &g->edges[edge];
     uint32_t conn_proc = side == 1 ? mine->src : other->src;
     uint32_t acc_proc = side == 2 ? mine->dst : other->dst;
     if (g->nodes[conn_proc].host != g->nodes[acc_proc].host) {
@@ -864,6 +872,7 @@ static void flow_side(edr_graph_t *g, const Edr__V1__Endpoint *client, const Edr
         edge_add(g, EDR_EDGE_LATERAL, conn_proc, acc_proc, t, server->port);
     }
     f->edge = FLOW_LINKED;
+    f->t_s = t_s;
 }
 
 /* ------------------------------------------------------------ events */

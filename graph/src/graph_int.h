@@ -82,13 +82,19 @@ typedef struct gctab {
     size_t cap_big, n_big;
 } gctab_t;
 
-/* TCP flows keyed by a 64-bit hash of the four-tuple (exact), 12-byte
- * slots: the key's two halves and the first side's edge, or FLOW_LINKED. */
-#define FLOW_LINKED UINT32_MAX
+/* TCP flows keyed by a 64-bit hash of the four-tuple (exact), 16-byte
+ * slots: the key's two halves, the first side's edge or FLOW_LINKED, and
+ * the time (s) of that side or of the link. Two sides are one connection
+ * only within FLOW_WINDOW_S of each other: a four-tuple is reused, and a
+ * side whose peer was never seen must not link to a connection hours
+ * later. */
+#define FLOW_LINKED   UINT32_MAX
+#define FLOW_WINDOW_S 120
 typedef struct gftab {
     struct gfslot {
         uint32_t lo, hi; /* 0, 0: empty */
         uint32_t edge;
+        uint32_t t_s;
     } *slots;
     size_t cap, n;
 } gftab_t;

@@ -708,6 +708,74 @@ static void test_service_drops_file(void **state)
     edr_arena_close(&x.a);
 }
 
+/* One side of the TCP flow 10.0.0.1:40000 -> 10.0.0.2:22: the connect on
+ * the client host, the accept on the server host. */
+static void ev_flow(bld_t *x, uint32_t pid, int accept)
+{
+    static const uint8_t cip[4] = {10, 0, 0, 1}, sip[4] = {10, 0, 0, 2};
+    Edr__V1__Event *e = ev_new(x, pid, 0);
+    Edr__V1__Network *nw = edr_arena_alloc(&x->a, sizeof(*nw));
+    Edr__V1__Endpoint *l = edr_arena_alloc(&x->a, sizeof(*l)), *r = edr_arena_alloc(&x->a, sizeof(*r));
+    edr__v1__network__init(nw);
+    edr__v1__endpoint__init(l);
+    edr__v1__endpoint__init(r);
+    nw->action = accept ? EDR__V1__NETWORK__ACTION__ACCEPT : EDR__V1__NETWORK__ACTION__CONNECT;
+    nw->protocol = EDR__V1__NETWORK__PROTOCOL__TCP;
+    l->ip.data = (uint8_t *)(accept ? sip : cip);
+    l->ip.len = 4;
+    l->port = accept ? 22 : 40000;
+    r->ip.data = (uint8_t *)(accept ? cip : sip);
+    r->ip.len = 4;
+    r->port = accept ? 40000 : 22;
+    nw->local = l;
+    nw->remote = r;
+    e->body_case = EDR__V1__EVENT__BODY_NETWORK;
+    e->network = nw;
+}
+
+static size_t lateral_edges(const edr_graph_t *g)
+{
+    size_t n = 0;
+    for (uint32_t e = 0; e < edr_graph_edge_count(g); e++) {
+        edr_graph_edge_info_t in;
+        edr_graph_edge(g, e, &in);
+        n += in.kind == EDR_EDGE_LATERAL;
+    }
+    return n;
+}
+
+/* The two sides of a connection are linked only when close in time: a
+ * connect whose accept was never seen does not link to an accept of the
+ * same four-tuple hours later, and a four-tuple reused later links anew. */
+static void test_flow_link_needs_time(void **state)
+{
+    (void)state;
+    edr_graph_t *g = edr_graph_new();
+    bld_t a, b;
+    bld_init(&a, "ha");
+    ev_start(&a, 50, 1, "/usr/bin/ssh", "ssh backup@10.0.0.2");
+    ev_flow(&a, 50, 0); /* 09:00, its accept never recorded */
+    assert_int_equal(edr_graph_add_batch(g, &a.b), 0);
+    bld_init(&b, "hb");
+    b.t += 5ull * 3600 * 1000000000ull;
+    b.b.base_time_ns = b.t;
+    ev_start(&b, 60, 1, "/usr/sbin/sshd", "sshd: root");
+    ev_flow(&b, 60, 1); /* 14:00: another connection on the same four-tuple */
+    assert_int_equal(edr_graph_add_batch(g, &b.b), 0);
+    assert_int_equal(lateral_edges(g), 0);
+    edr_arena_close(&a.a);
+    bld_init(&a, "ha");
+    a.t += 5ull * 3600 * 1000000000ull + 500000000ull;
+    a.b.base_time_ns = a.t;
+    ev_start(&a, 70, 1, "/usr/bin/ssh", "ssh root@10.0.0.2");
+    ev_flow(&a, 70, 0); /* 14:00 too: this is the accept's peer */
+    assert_int_equal(edr_graph_add_batch(g, &a.b), 0);
+    assert_int_equal(lateral_edges(g), 1);
+    edr_graph_destroy(g);
+    edr_arena_close(&a.a);
+    edr_arena_close(&b.a);
+}
+
 static void test_bad_events(void **state)
 {
     (void)state;
@@ -749,6 +817,7 @@ int main(void)
         cmocka_unit_test(test_forged_id_of_another_kind),
         cmocka_unit_test(test_long_ancestry_keeps_start),
         cmocka_unit_test(test_service_drops_file),
+        cmocka_unit_test(test_flow_link_needs_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
