@@ -6,6 +6,7 @@
 #include "edr/log.h"
 #include "edr/store.h"
 #include "edr/sysmon.h"
+#include "edr/text.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -139,11 +140,8 @@ static FILE *open_input(const char *path, size_t batch_events, uint64_t *ident, 
 
 static void progress(const char *name, uint64_t done, uint64_t total, uint64_t events)
 {
-    char shown[25]; /* the file's name, control bytes shown as '?' */
-    size_t k = 0;
-    for (; name[k] && k < sizeof(shown) - 1; k++)
-        shown[k] = (unsigned char)name[k] < 0x20 || (unsigned char)name[k] >= 0x7f ? '?' : name[k];
-    shown[k] = '\0';
+    char shown[100]; /* the file's name, escaped as all text for a terminal */
+    edr_text_escape(shown, sizeof(shown), name);
     name = shown;
     if (!total) { /* a pipe: no size to measure against */
         fprintf(stderr, "\r%-24.24s %llu events", name, (unsigned long long)events);
