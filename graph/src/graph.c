@@ -652,6 +652,31 @@ static void count_inc(gctab_t *c, uint64_t k)
     c->n++;
 }
 
+/* Takes one from the counter of hash k (a count made under a label that
+ * changed since); a counter already at zero stays there. */
+static void count_dec(gctab_t *c, uint64_t k)
+{
+    if (!c->cap)
+        return;
+    uint64_t key = ct_key(k);
+    size_t j = ctab_home(key, c->cap);
+    while (c->slots[j]) {
+        if ((c->slots[j] & CT_HI) == key) {
+            uint32_t n = (uint32_t)(c->slots[j] & 0xffff);
+            if (n == CT_SAT) {
+                uint32_t *b = ctab_big(c, key, 0);
+                if (b && *b > CT_SAT)
+                    --*b;
+                else
+                    c->slots[j]--; /* back below saturation: the slot counts again */
+            } else if (n > 0)
+                c->slots[j]--;
+            return;
+        }
+        j = next_slot(j, c->cap);
+    }
+}
+
 static uint32_t count_get(const gctab_t *c, uint64_t k)
 {
     if (!c->cap)
@@ -745,6 +770,31 @@ static void pat_catch_up(edr_graph_t *g)
             count_inc(&g->patcnt, keys[i]);
         g->pat_mark += n;
     }
+}
+
+/* Gives process n its image s. Edge patterns are counted under their
+ * nodes' labels when the edge is added; a label set later (an exec after
+ * the fork edge, a record or a parent's image loaded after the events)
+ * would leave those edges' patterns uncounted under the label they are
+ * looked up with (rarity 0, and an answer that depended on the order the
+ * data came in). The counted edges of n move to the new label. */
+static void proc_set_image(edr_graph_t *g, uint32_t n, uint32_t s)
+{
+    gnode_t *x = &g->nodes[n];
+    if (x->s_a == s)
+        return;
+    uint32_t heads[2] = {x->in_head, x->out_head};
+    for (int side = 0; side < 2; side++)
+        for (uint32_t e = heads[side]; e != EDR_GRAPH_NONE;
+             e = side ? g->edges[e].next_out : g->edges[e].next_in)
+            if (e < g->pat_mark)
+                count_dec(&g->patcnt, edr__graph_edge_pattern(g, e));
+    x->s_a = s;
+    for (int side = 0; side < 2; side++)
+        for (uint32_t e = heads[side]; e != EDR_GRAPH_NONE;
+             e = side ? g->edges[e].next_out : g->edges[e].next_in)
+            if (e < g->pat_mark)
+                count_inc(&g->patcnt, edr__graph_edge_pattern(g, e));
 }
 
 uint32_t edr_graph_edge_rarity(const edr_graph_t *g, uint32_t e)
@@ -1002,7 +1052,7 @@ static int add_event_host(edr_graph_t *g, uint16_t host, uint64_t base, const Ed
         x->t0 = fork_t;
         x->flags |= GN_STARTED;
         if (ps->exe && *ps->exe)
-            x->s_a = intern(g, ps->exe);
+            proc_set_image(g, a, intern(g, ps->exe));
         set_cmdline(g, x, ps);
         if (ps->user && *ps->user)
             user_set(g, a, intern(g, ps->user));
@@ -1010,7 +1060,7 @@ static int add_event_host(edr_graph_t *g, uint16_t host, uint64_t base, const Ed
         if (ps->parent_exe && *ps->parent_exe) {
             uint32_t p = edr__graph_parent(g, a);
             if (p != EDR_GRAPH_NONE && !g->nodes[p].s_a)
-                g->nodes[p].s_a = intern(g, ps->parent_exe);
+                proc_set_image(g, p, intern(g, ps->parent_exe));
         }
         if (ps->exe && *ps->exe) {
             uint32_t f = file_get(g, host, ps->exe, fork_t);
@@ -1038,7 +1088,7 @@ static int add_event_host(edr_graph_t *g, uint16_t host, uint64_t base, const Ed
         if (tg == a)
             return 0;
         if (tg != EDR_GRAPH_NONE && !g->nodes[tg].s_a && pa->target_exe && *pa->target_exe)
-            g->nodes[tg].s_a = intern(g, pa->target_exe);
+            proc_set_image(g, tg, intern(g, pa->target_exe));
         uint32_t ed = edge_add(g, EDR_EDGE_ACCESS, a, tg, t, pa->access_mask);
         if (ed == EDR_GRAPH_NONE)
             return EDR_ENOMEM;
@@ -1237,7 +1287,7 @@ int edr_graph_add_process_record(edr_graph_t *g, const Edr__V1__ProcessRecord *r
     gnode_t *x = &g->nodes[a];
     if (!(x->flags & GN_STARTED)) {
         if (r->exe && *r->exe)
-            x->s_a = intern(g, r->exe);
+            proc_set_image(g, a, intern(g, r->exe));
         if (r->command_line && *r->command_line)
             x->s_b = intern(g, r->command_line);
         if (r->user && *r->user)

@@ -776,6 +776,41 @@ static void test_flow_link_needs_time(void **state)
     edr_arena_close(&b.a);
 }
 
+/* The rarity of an edge does not depend on whether its process's image came
+ * before or after the edge: a write seen before the writer's start (fork and
+ * exec in another batch, or a record loaded after the events) counts under
+ * the image it is looked up with. */
+static void test_rarity_independent_of_order(void **state)
+{
+    (void)state;
+    for (int late = 0; late < 2; late++) {
+        edr_graph_t *g = edr_graph_new();
+        assert_non_null(g);
+        bld_t x;
+        bld_init(&x, "wr");
+        if (!late)
+            ev_start(&x, 300, 1, "/usr/bin/writer", "writer");
+        ev_write(&x, 300, "/srv/out/a");
+        assert_int_equal(edr_graph_add_batch(g, &x.b), 0);
+        uint32_t first = (uint32_t)edr_graph_edge_count(g) - 1;
+        edr_arena_reset(&x.a);
+        x.b.n_events = 0;
+        if (late)
+            ev_start(&x, 300, 1, "/usr/bin/writer", "writer");
+        ev_start(&x, 301, 1, "/usr/bin/writer", "writer");
+        ev_write(&x, 301, "/srv/out/b");
+        assert_int_equal(edr_graph_add_batch(g, &x.b), 0);
+        uint32_t second = (uint32_t)edr_graph_edge_count(g) - 1;
+        edr_graph_edge_info_t ei;
+        assert_int_equal(edr_graph_edge(g, first, &ei), 0);
+        assert_int_equal(ei.kind, EDR_EDGE_WRITE);
+        assert_int_equal(edr_graph_edge_rarity(g, first), 2);
+        assert_int_equal(edr_graph_edge_rarity(g, second), 2);
+        edr_graph_destroy(g);
+        edr_arena_close(&x.a);
+    }
+}
+
 static void test_bad_events(void **state)
 {
     (void)state;
@@ -818,6 +853,7 @@ int main(void)
         cmocka_unit_test(test_long_ancestry_keeps_start),
         cmocka_unit_test(test_service_drops_file),
         cmocka_unit_test(test_flow_link_needs_time),
+        cmocka_unit_test(test_rarity_independent_of_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
