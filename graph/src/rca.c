@@ -435,7 +435,11 @@ static long backward(ctx_t *c, uint32_t start, uint64_t bound, int prune)
             continue;
         uint64_t lim = add_sat(w.bound, c->o.clock_skew_ns);
         size_t nc = 0;
-        for (uint32_t e = x->in_head; e != EDR_GRAPH_NONE; e = g->edges[e].next_in) {
+        /* unpruned, the walk ends after UNPRUNED_CAP edges: a node with
+         * millions of incoming edges (a server's accepts) collects no more
+         * candidates than can still be followed */
+        size_t room = prune ? SIZE_MAX : (size_t)followed < UNPRUNED_CAP ? UNPRUNED_CAP - (size_t)followed + 1 : 1;
+        for (uint32_t e = x->in_head; e != EDR_GRAPH_NONE && nc < room; e = g->edges[e].next_in) {
             const gedge_t *ed = &g->edges[e];
             if (ed->t > lim)
                 continue;

@@ -149,6 +149,7 @@ typedef struct {
     uint64_t lo, hi;            /* when the connect may have happened */
     edr_block_key_t cand[32];   /* blocks of other hosts naming our address */
     size_t n_cand;
+    uint64_t n_over;            /* more such blocks, not examined */
     int found;
     uint8_t host[16], entity[16];
     uint64_t t;
@@ -163,6 +164,8 @@ static int probe_block(const edr_block_info_t *bi, void *ud)
         return 0;
     if (p->n_cand < sizeof(p->cand) / sizeof(p->cand[0]))
         p->cand[p->n_cand++] = bi->key;
+    else
+        p->n_over++;
     return 0;
 }
 
@@ -228,6 +231,10 @@ static int linked(const edr_graph_t *g, uint32_t acc)
 /* Finds the process of another host in the store that opened the flow the
  * entry edge accepted, and loads it with its host's window. 1 when loaded,
  * 0 when the peer is no host of the store, or a negative error. */
+/* follow_lateral's answer when the other side was not found in the blocks it
+ * examined and more candidate blocks were left (more than fit in a probe). */
+#define LATERAL_CUT 2
+
 static int follow_lateral(edr_graph_t *g, edr_store_t *s, uint32_t acc, const edr_rca_opts_t *ro,
                           const edr_rca_store_opts_t *o, edr_rca_store_stats_t *st)
 {
@@ -256,8 +263,11 @@ static int follow_lateral(edr_graph_t *g, edr_store_t *s, uint32_t acc, const ed
         if (rc < 0 && rc != EDR_ENOENT)
             return rc;
     }
-    if (!p.found)
-        return 0;
+    if (!p.found) {
+        if (st)
+            st->probes_cut += p.n_over; /* the other side may be in one of those */
+        return p.n_over ? LATERAL_CUT : 0;
+    }
     int hi = ghost_find(g, p.host);
     if (hi >= 0 && g->hosts[hi].loaded && edr_graph_find_entity(g, p.entity) != EDR_GRAPH_NONE)
         return 0; /* loaded already: the flow did not link (nothing more to learn) */
@@ -288,6 +298,7 @@ typedef struct {
     uint64_t skew, lo, hi;
     edr_block_key_t cand[32];
     size_t n_cand;
+    uint64_t n_over; /* more candidate blocks, not examined */
     size_t n_found;
     struct {
         uint8_t host[16], entity[16];
@@ -302,6 +313,8 @@ static int fwd_block(const edr_block_info_t *bi, void *ud)
         return 0;
     if (f->n_cand < sizeof(f->cand) / sizeof(f->cand[0]))
         f->cand[f->n_cand++] = bi->key;
+    else
+        f->n_over++;
     return 0;
 }
 
@@ -340,9 +353,10 @@ static int linked_out(const edr_graph_t *g, uint32_t p, uint64_t t, uint64_t ske
 }
 
 /* Loads the hosts that accepted connections of the attack's processes.
- * Returns how many host windows were loaded, or a negative error. */
+ * Returns how many host windows were loaded, or a negative error; sets *cut
+ * when candidate blocks were left unexamined. */
 static int follow_forward(edr_graph_t *g, edr_store_t *s, const edr_rca_t *r, const edr_rca_opts_t *ro,
-                          const edr_rca_store_opts_t *o, edr_rca_store_stats_t *st)
+                          const edr_rca_store_opts_t *o, edr_rca_store_stats_t *st, int *cut)
 {
     fwd_t f;
     memset(&f, 0, sizeof(f));
@@ -394,6 +408,11 @@ static int follow_forward(edr_graph_t *g, edr_store_t *s, const edr_rca_t *r, co
             if (rc < 0 && rc != EDR_ENOENT)
                 return rc;
         }
+        if (f.n_over) {
+            if (st)
+                st->probes_cut += f.n_over;
+            *cut = 1;
+        }
     }
     int loaded = 0;
     for (size_t i = 0; i < f.n_found; i++) {
@@ -429,7 +448,7 @@ edr_rca_t *edr_rca_run_store(edr_graph_t *g, struct edr_store *s, const uint8_t 
         o.max_hosts = 8;
     if (st)
         memset(st, 0, sizeof(*st));
-    int rc = 0;
+    int rc = 0, cut = 0;
     edr_rca_t *r = NULL;
     uint32_t start = edr_graph_find_entity(g, entity);
     if (start == EDR_GRAPH_NONE || !g->hosts[g->nodes[start].host].loaded) {
@@ -450,9 +469,13 @@ edr_rca_t *edr_rca_run_store(edr_graph_t *g, struct edr_store *s, const uint8_t 
         /* backwards: the entry came from another host's process */
         uint32_t acc = inbound_entry(g, r);
         int f = acc == EDR_GRAPH_NONE || linked(g, acc) ? 0 : follow_lateral(g, s, acc, ro, &o, st);
+        if (f == LATERAL_CUT) {
+            cut = 1;
+            f = 0;
+        }
         /* forwards: the attack connected into another host */
         if (f == 0)
-            f = follow_forward(g, s, r, ro, &o, st);
+            f = follow_forward(g, s, r, ro, &o, st, &cut);
         if (f < 0) {
             rc = f;
             goto out;
@@ -468,6 +491,8 @@ out:
         edr_rca_destroy(r);
         r = NULL;
     }
+    if (r && cut)
+        r->truncated = 1; /* a cross-host link may have been missed */
     if (err)
         *err = rc;
     return r;

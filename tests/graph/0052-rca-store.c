@@ -279,15 +279,15 @@ typedef struct {
     uint64_t t;
 } bld_t;
 
-static void bld_init(bld_t *x, uint64_t t)
+static void bld_init(bld_t *x, const char *hostname, uint64_t t)
 {
     memset(x, 0, sizeof(*x));
     edr_arena_init(&x->a, 1 << 16);
-    edr_host_id_from_name("app-7", x->host);
+    edr_host_id_from_name(hostname, x->host);
     edr__v1__sensor_info__init(&x->si);
     x->si.host_id.data = x->host;
     x->si.host_id.len = 16;
-    x->si.hostname = "app-7";
+    x->si.hostname = (char *)hostname;
     edr__v1__event_batch__init(&x->b);
     x->b.sensor = &x->si;
     x->b.events = x->ev;
@@ -364,6 +364,96 @@ static void ev_exec(bld_t *x, uint32_t pid, const char *path)
     e->file_exec = fx;
 }
 
+/* A TCP event of pid: local (lip:lport), remote (rip:rport). */
+static void ev_tcp(bld_t *x, uint32_t pid, int accept, const uint8_t lip[4], uint32_t lport,
+                   const uint8_t rip[4], uint32_t rport)
+{
+    Edr__V1__Event *e = ev_new(x, pid, 0);
+    Edr__V1__Network *nw = edr_arena_alloc(&x->a, sizeof(*nw));
+    Edr__V1__Endpoint *l = edr_arena_alloc(&x->a, sizeof(*l)), *r = edr_arena_alloc(&x->a, sizeof(*r));
+    edr__v1__network__init(nw);
+    edr__v1__endpoint__init(l);
+    edr__v1__endpoint__init(r);
+    nw->action = accept ? EDR__V1__NETWORK__ACTION__ACCEPT : EDR__V1__NETWORK__ACTION__CONNECT;
+    nw->protocol = EDR__V1__NETWORK__PROTOCOL__TCP;
+    l->ip.data = edr_arena_dup(&x->a, lip, 4);
+    l->ip.len = 4;
+    l->port = lport;
+    r->ip.data = edr_arena_dup(&x->a, rip, 4);
+    r->ip.len = 4;
+    r->port = rport;
+    nw->local = l;
+    nw->remote = r;
+    e->body_case = EDR__V1__EVENT__BODY_NETWORK;
+    e->network = nw;
+}
+
+/*
+ * An ssh session on "db-1" came from 10.9.9.9, whose own telemetry is not
+ * in the store; n other hosts connected to db-1 in the same seconds. The
+ * lateral probe decodes at most 32 of their blocks looking for the
+ * connect: past that, the answer says it was cut (truncated, probes_cut)
+ * instead of presenting the session as the whole story.
+ */
+static void test_lateral_probe_cut(void **state)
+{
+    (void)state;
+    static const uint8_t db[4] = {10, 1, 1, 1}, from[4] = {10, 9, 9, 9};
+    const uint64_t t0 = 1767225600ull * 1000000000ull;
+    for (int n = 20; n <= 40; n += 20) {
+        tmp_t t;
+        tmp_make(&t);
+        sw_t w;
+        sw_open(&w, t.store);
+        bld_t x;
+        bld_init(&x, "db-1", t0);
+        ev_start(&x, 1, 0, "/usr/lib/systemd/systemd");
+        ev_start(&x, 100, 1, "/usr/sbin/sshd");
+        ev_tcp(&x, 100, 1, db, 22, from, 50001);
+        ev_start(&x, 200, 100, "/usr/bin/bash");
+        ev_start(&x, 201, 200, "/usr/bin/id");
+        sw_add(&w, 0, &x.b);
+        uint8_t alert[16];
+        pid_id(&x, 201, alert);
+        edr_arena_close(&x.a);
+        for (int i = 0; i < n; i++) {
+            char name[32];
+            snprintf(name, sizeof(name), "web-%d", i);
+            bld_init(&x, name, t0);
+            const uint8_t me[4] = {10, 2, 0, (uint8_t)(i + 1)};
+            ev_start(&x, 300, 1, "/usr/bin/psql");
+            ev_tcp(&x, 300, 0, me, 40000 + (uint32_t)i, db, 5432);
+            sw_add(&w, (uint32_t)i + 1, &x.b);
+            edr_arena_close(&x.a);
+        }
+        sw_close(&w);
+        char err[256];
+        edr_store_t *st = edr_store_open(t.store, NULL, err, sizeof(err));
+        if (!st)
+            fail_msg("%s", err);
+        edr_graph_t *g = edr_graph_new();
+        edr_rca_store_stats_t rs;
+        int e = 0;
+        edr_rca_t *r = edr_rca_run_store(g, st, alert, 0, NULL, NULL, &rs, &e);
+        assert_non_null(r);
+        assert_int_equal(r->cls, EDR_RCA_USER_SESSION); /* sshd's session, its source unknown */
+        assert_int_equal(rs.hops, 0);
+        if (n <= 32) {
+            assert_int_equal(rs.probes, (uint64_t)n);
+            assert_int_equal(rs.probes_cut, 0);
+            assert_false(r->truncated);
+        } else {
+            assert_int_equal(rs.probes, 32);
+            assert_int_equal(rs.probes_cut, (uint64_t)n - 32);
+            assert_true(r->truncated);
+        }
+        edr_rca_destroy(r);
+        edr_graph_destroy(g);
+        edr_store_destroy(st);
+        tmp_remove(&t);
+    }
+}
+
 /*
  * History (a day earlier, read from the store): the deployer writes into
  * /opt/app/ every day, 60 times. Today /opt/app/run.sh is written by nc once
@@ -380,7 +470,7 @@ static void test_rarity_from_store(void **state)
     sw_open(&w, t.store);
     const uint64_t day = 86400ull * 1000000000ull, t0 = 1767225600ull * 1000000000ull;
     bld_t x;
-    bld_init(&x, t0);
+    bld_init(&x, "app-7", t0);
     ev_start(&x, 1, 0, "/usr/lib/systemd/systemd");
     for (uint32_t i = 0; i < 60; i++) {
         ev_start(&x, 1000 + i, 1, "/usr/bin/deployer");
@@ -475,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_lateral_library),
         cmocka_unit_test(test_lateral_cli),
         cmocka_unit_test(test_rarity_from_store),
+        cmocka_unit_test(test_lateral_probe_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

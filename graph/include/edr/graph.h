@@ -254,6 +254,8 @@ typedef struct edr_rca_store_stats {
     uint32_t hops;   /* lateral moves followed into another host */
     uint64_t events; /* events read from the store */
     uint64_t probes; /* blocks decoded to find the other side of an accepted flow */
+    uint64_t probes_cut; /* candidate blocks left unexamined (more than 32 in one probe);
+                          * the result is then marked truncated */
 } edr_rca_store_stats_t;
 
 /* analyzer.rca_lookback / rca_forward defaults, 8 hosts. */
