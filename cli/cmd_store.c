@@ -564,12 +564,14 @@ int edr_cmd_store(int argc, char **argv)
         rc = edr_store_stats(s, &st);
         if (!rc)
             printf("shards %llu\nhosts %llu\nblocks %llu\nevents %llu\nframe_bytes %llu\n"
-                   "disk_bytes %llu\nbytes_per_event %.2f\nprocesses ~%llu\n",
+                   "disk_bytes %llu\nbytes_per_event %.2f\nprocesses ~%llu\nspan_hours %llu\n"
+                   "wide_span_hosts %llu\nwide_span_hours %llu\n",
                    (unsigned long long)st.shards, (unsigned long long)st.hosts,
                    (unsigned long long)st.blocks, (unsigned long long)st.events,
                    (unsigned long long)st.frame_bytes, (unsigned long long)st.disk_bytes,
                    st.events ? (double)st.disk_bytes / (double)st.events : 0.0,
-                   (unsigned long long)st.processes);
+                   (unsigned long long)st.processes, (unsigned long long)st.span_hours,
+                   (unsigned long long)st.wide_span_hosts, (unsigned long long)st.wide_span_hours);
     } else if (!strcmp(cmd, "hosts")) {
         rc = edr_store_hosts(s, host_cb, NULL);
     } else if (!strcmp(cmd, "host")) {

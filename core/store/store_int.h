@@ -22,8 +22,16 @@ extern const char *const edr__store_cf_names[CF__COUNT];
 
 /* meta "span" -> lead (u32) | lag (u32): the most buckets any stored block's
  * events reach before and after the bucket of its key (written when it
- * grows, in the batch that grows it); time-window reads widen by it. */
+ * grows, in the batch that grows it); time-window reads widen by it. It
+ * grows to EDR__SPAN_SHARED at most (a batch at the turn of the hour): a
+ * block reaching further (a host whose clock jumped inside a batch) widens
+ * its own host's span, 'S' | host number (u32) -> lead (u32) | lag (u32),
+ * so that one host's wild timestamps do not make every time-window scan of
+ * the shard start years early. Stores written before the per-host span may
+ * hold a larger shared one; readers take the larger of the two. */
 #define EDR__META_SPAN "span"
+#define EDR__SPAN_SHARED 1
+#define EDR__META_HOST_SPAN 'S'
 
 /* Posting key types (first byte of a key in "post"). */
 #define POST_FILE   'f'

@@ -26,6 +26,10 @@ typedef struct shard {
     uint8_t *have;        /* 1 where hosts[n] is known */
     uint32_t n_hosts;
     uint32_t lead, lag; /* meta "span": how far blocks reach from their key's bucket */
+    struct xspan {
+        uint32_t hostn, lead, lag;
+    } *xspan;           /* hosts with their own span (EDR__META_HOST_SPAN), by number */
+    size_t n_xspan;
     uint32_t cutoff;    /* meta "cutoff": buckets below it are retired (kept until compaction) */
 } shard_t;
 
@@ -105,6 +109,43 @@ static void load_meta(edr_store_t *s, unsigned i)
         }
         rocksdb_free(v);
     }
+    /* the hosts with a span of their own: few (a clock that jumped inside a
+     * batch), in host-number order (the keys' order) */
+    uint8_t pre = EDR__META_HOST_SPAN;
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(sh->db, s->ro, sh->cf[CF_META]);
+    size_t n = 0, cap = sh->n_xspan;
+    struct xspan *x = sh->xspan;
+    for (rocksdb_iter_seek(it, (const char *)&pre, 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        if (kl < 1 || k[0] != pre)
+            break;
+        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+        if (kl != 5 || vl != 8)
+            continue;
+        struct xspan e = {edr__rd32(k + 1), edr__rd32(v), edr__rd32(v + 4)};
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            struct xspan *nx = realloc(x, nc * sizeof(*x));
+            if (!nx) { /* out of memory: the shared span covers this host */
+                sh->lead = e.lead > sh->lead ? e.lead : sh->lead;
+                sh->lag = e.lag > sh->lag ? e.lag : sh->lag;
+                continue;
+            }
+            x = nx;
+            cap = nc;
+        }
+        x[n++] = e;
+    }
+    char *rerr = NULL;
+    rocksdb_iter_get_error(it, &rerr);
+    if (rerr) {
+        edr_log_warn("store %s: %s", sh->path, rerr);
+        rocksdb_free(rerr);
+    }
+    rocksdb_iter_destroy(it);
+    sh->xspan = x;
+    sh->n_xspan = n;
 }
 
 edr_store_t *edr_store_open(const char *root, const edr_store_opts_t *opts, char *err,
@@ -214,6 +255,7 @@ void edr_store_destroy(edr_store_t *s)
         rocksdb_close(s->sh[i].db);
         free(s->sh[i].hosts);
         free(s->sh[i].have);
+        free(s->sh[i].xspan);
     }
     free(s->sh);
     for (int c = 0; c < CF__COUNT; c++)
@@ -1118,20 +1160,44 @@ static uint32_t bucket_of(uint64_t ns)
     return (uint32_t)(ns / EDR_STORE_BUCKET_NS);
 }
 
-/* The first and last bucket whose blocks of shard sh can hold events of
- * [from_ns, to_ns) (to_ns 0: no end). */
-static uint32_t win_lo(const shard_t *sh, uint64_t from_ns)
+/* The span of host number hn in shard sh: the shared one, or the host's
+ * own when larger. */
+static void span_of(const shard_t *sh, uint32_t hn, uint32_t *lead, uint32_t *lag)
 {
-    uint32_t b = bucket_of(from_ns);
-    return b > sh->lag ? b - sh->lag : 0;
+    *lead = sh->lead;
+    *lag = sh->lag;
+    size_t lo = 0, hi = sh->n_xspan;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sh->xspan[mid].hostn < hn)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < sh->n_xspan && sh->xspan[lo].hostn == hn) {
+        if (sh->xspan[lo].lead > *lead)
+            *lead = sh->xspan[lo].lead;
+        if (sh->xspan[lo].lag > *lag)
+            *lag = sh->xspan[lo].lag;
+    }
 }
 
-static uint32_t win_hi(const shard_t *sh, uint64_t to_ns)
+/* The first and last bucket whose blocks of host number hn in shard sh can
+ * hold events of [from_ns, to_ns) (to_ns 0: no end). */
+static uint32_t win_lo(const shard_t *sh, uint32_t hn, uint64_t from_ns)
+{
+    uint32_t lead, lag, b = bucket_of(from_ns);
+    span_of(sh, hn, &lead, &lag);
+    return b > lag ? b - lag : 0;
+}
+
+static uint32_t win_hi(const shard_t *sh, uint32_t hn, uint64_t to_ns)
 {
     if (!to_ns)
         return UINT32_MAX;
-    uint32_t b = bucket_of(to_ns - 1);
-    return b < UINT32_MAX - sh->lead ? b + sh->lead : UINT32_MAX;
+    uint32_t lead, lag, b = bucket_of(to_ns - 1);
+    span_of(sh, hn, &lead, &lag);
+    return b < UINT32_MAX - lead ? b + lead : UINT32_MAX;
 }
 
 struct ev_ctx {
@@ -1148,10 +1214,10 @@ static int entity_walk(edr_store_t *s, unsigned i, const struct ev_ctx *c, uint3
                        const edr_block_key_t *first, const edr_block_key_t *last)
 {
     uint32_t b0 = first->bucket, b1 = last->bucket;
-    if (b0 < win_lo(&s->sh[i], c->from))
-        b0 = win_lo(&s->sh[i], c->from);
-    if (b1 > win_hi(&s->sh[i], c->to))
-        b1 = win_hi(&s->sh[i], c->to);
+    if (b0 < win_lo(&s->sh[i], hostn, c->from))
+        b0 = win_lo(&s->sh[i], hostn, c->from);
+    if (b1 > win_hi(&s->sh[i], hostn, c->to))
+        b1 = win_hi(&s->sh[i], hostn, c->to);
     if (b0 > b1)
         return 0;
     uint8_t start[1 + BREF_LEN], stop[1 + BREF_LEN];
@@ -1246,7 +1312,7 @@ static int time_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl
     memcpy(bi.key.host_id, c->host, 16);
     bi.key.bucket = edr__rd32(k + 5);
     bi.key.seq = edr__rd64(k + 9);
-    if (bi.key.bucket > win_hi(&s->sh[shard], c->to)) {
+    if (bi.key.bucket > win_hi(&s->sh[shard], edr__rd32(k + 1), c->to)) {
         c->past = 1; /* stop this shard's scan; the walk goes on */
         return 1;
     }
@@ -1273,7 +1339,7 @@ static int host_time_walk(edr_store_t *s, const uint8_t host[16], uint64_t from_
         pre[0] = start[0] = POST_TIME;
         edr__be32(pre + 1, hn);
         edr__be32(start + 1, hn);
-        edr__be32(start + 5, win_lo(&s->sh[i], from_ns));
+        edr__be32(start + 5, win_lo(&s->sh[i], hn, from_ns));
         c.past = 0;
         rc = scan(s, i, CF_POST, pre, sizeof(pre), start, sizeof(start), time_step, &c);
         if (c.past)
@@ -1335,7 +1401,8 @@ static int post_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl
     edr_block_info_t bi;
     memset(&bi, 0, sizeof(bi));
     uint32_t b = edr__rd32(br + 4);
-    if (b < win_lo(&s->sh[shard], c->from) || b > win_hi(&s->sh[shard], c->to))
+    uint32_t hn = edr__rd32(br);
+    if (b < win_lo(&s->sh[shard], hn, c->from) || b > win_hi(&s->sh[shard], hn, c->to))
         return 0;
     if (bref_key(s, shard, br, BREF_LEN, &bi.key, NULL))
         return 0; /* host number not (yet) visible to this reader */
@@ -1556,6 +1623,14 @@ int edr_store_stats(edr_store_t *s, edr_store_stats_t *st)
         if (v)
             st->processes += strtoull(v, NULL, 10);
         rocksdb_free(v);
+        const shard_t *sh = &s->sh[i];
+        uint32_t m = sh->lead > sh->lag ? sh->lead : sh->lag;
+        st->span_hours = m > st->span_hours ? m : st->span_hours;
+        st->wide_span_hosts += sh->n_xspan;
+        for (size_t j = 0; j < sh->n_xspan; j++) {
+            m = sh->xspan[j].lead > sh->xspan[j].lag ? sh->xspan[j].lead : sh->xspan[j].lag;
+            st->wide_span_hours = m > st->wide_span_hours ? m : st->wide_span_hours;
+        }
     }
     if (!rc)
         rc = edr_store_hosts(s, count_host, &st->hosts);

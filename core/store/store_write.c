@@ -62,6 +62,7 @@ typedef struct host_state {
     uint32_t num; /* per-shard host number (see BREF_LEN) */
     uint64_t last_seq;
     uint64_t first_seen, last_seen;
+    uint32_t span_lead, span_lag; /* its own span (EDR__META_HOST_SPAN), 0 when none */
     char *hostname, *os, *kernel, *version;
 } host_state_t;
 
@@ -398,6 +399,22 @@ static host_state_t *host_get(edr_store_writer_t *w, const uint8_t id[16])
     if (numbered)
         h->num = edr__rd32((const uint8_t *)v);
     rocksdb_free(v);
+    if (numbered) {
+        uint8_t xk[5];
+        xk[0] = EDR__META_HOST_SPAN;
+        edr__be32(xk + 1, h->num);
+        v = rocksdb_get_cf(w->db, w->ro, w->cf[CF_META], (const char *)xk, 5, &vl, &rerr);
+        if (rerr) {
+            edr_log_error("store %s: %s", w->path, rerr);
+            rocksdb_free(rerr);
+            return NULL;
+        }
+        if (v && vl == 8) {
+            h->span_lead = edr__rd32((const uint8_t *)v);
+            h->span_lag = edr__rd32((const uint8_t *)v + 4);
+        }
+        rocksdb_free(v);
+    }
     v = rocksdb_get_cf(w->db, w->ro, w->cf[CF_HOSTS], (const char *)id, 16, &vl, &rerr);
     if (rerr) {
         edr_log_error("store %s: %s", w->path, rerr);
@@ -732,6 +749,7 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
      * still commit, and this one is read again (nothing half-stored) */
     uint64_t was_first = hs->first_seen, was_last = hs->last_seen, was_seq = hs->last_seq;
     uint32_t was_lead = w->span_lead, was_lag = w->span_lag;
+    uint32_t was_hlead = hs->span_lead, was_hlag = hs->span_lag;
     rocksdb_writebatch_set_save_point(w->wb);
     rocksdb_writebatch_put_cf(w->wb, w->cf[CF_BLOCKS], (const char *)bk, sizeof(bk), frame,
                               frame_len);
@@ -829,7 +847,18 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
     uint32_t tb1 = (uint32_t)(tmax / EDR_STORE_BUCKET_NS);
     uint32_t lead = key.bucket > tb0 ? key.bucket - tb0 : 0;
     uint32_t lag = tb1 > key.bucket ? tb1 - key.bucket : 0;
-    if (lead > w->span_lead || lag > w->span_lag) {
+    if (lead > EDR__SPAN_SHARED || lag > EDR__SPAN_SHARED) {
+        if (lead > hs->span_lead || lag > hs->span_lag) {
+            hs->span_lead = lead > hs->span_lead ? lead : hs->span_lead;
+            hs->span_lag = lag > hs->span_lag ? lag : hs->span_lag;
+            uint8_t xk[5], sv[8];
+            xk[0] = EDR__META_HOST_SPAN;
+            edr__be32(xk + 1, hs->num);
+            edr__be32(sv, hs->span_lead);
+            edr__be32(sv + 4, hs->span_lag);
+            rocksdb_writebatch_put_cf(w->wb, w->cf[CF_META], (const char *)xk, 5, (const char *)sv, 8);
+        }
+    } else if (lead > w->span_lead || lag > w->span_lag) {
         w->span_lead = lead > w->span_lead ? lead : w->span_lead;
         w->span_lag = lag > w->span_lag ? lag : w->span_lag;
         uint8_t sv[8];
@@ -973,6 +1002,8 @@ undo:
     hs->last_seq = was_seq;
     w->span_lead = was_lead;
     w->span_lag = was_lag;
+    hs->span_lead = was_hlead;
+    hs->span_lag = was_hlag;
     if (w->written) /* it may name entries that were just taken back */
         memset(w->written, 0, WCACHE_SLOTS * sizeof(*w->written));
     return EDR_ENOMEM;

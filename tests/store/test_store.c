@@ -1036,12 +1036,14 @@ static void test_entity_events_exact(void **state)
 
 /* A batch that starts in one hour and has events in the next, and one event
  * two hours before its base time (an import cut by count can span hours):
- * time-window queries find each event in its own hour. */
+ * time-window queries find each event in its own hour. The reach of more
+ * than an hour is that host's own (its reads widen, not every host's of the
+ * shard); the shared span covers the turn of an hour only. */
 static void test_window_across_hours(void **state)
 {
     (void)state;
     edr_store_writer_t *w = open_writer();
-    edr_synth_opts_t so = {.hosts = 1, .seed = 3};
+    edr_synth_opts_t so = {.hosts = 2, .seed = 3};
     edr_synth_t *sy = edr_synth_new(&so);
     edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL), *dec = edr_frame_ctx_new(NULL);
     edr_arena_t a;
@@ -1083,6 +1085,52 @@ static void test_window_across_hours(void **state)
     n = 0;
     assert_int_equal(edr_store_entity_events(r, ent, h0, h0 + hour, count_ev, &n), 0);
     assert_int_equal(n, ent_next_hour);
+    edr_store_stats_t st;
+    assert_int_equal(edr_store_stats(r, &st), 0);
+    assert_int_equal(st.span_hours, 0);
+    assert_int_equal(st.wide_span_hosts, 1);
+    assert_int_equal(st.wide_span_hours, 2);
+    edr_store_destroy(r);
+
+    /* another host at the turn of the hour: the shared span; then, after a
+     * restart of the writer, the first host reaches 3 hours ahead */
+    edr_arena_reset(&a);
+    b = edr_synth_next_batch(sy, 1, 4, &a);
+    b->base_time_ns = h0 - 1000000000ull;
+    for (size_t i = 0; i < b->n_events; i++)
+        b->events[i]->time_offset_ns = (int64_t)(2000000000ull + i);
+    assert_int_equal(edr_frame_encode(enc, b, 0, &fr, &fl), 0);
+    assert_int_equal(edr_frame_decode(dec, fr, fl, &d), 0);
+    assert_int_equal(edr_store_writer_add(w, fr, fl, d), 0);
+    uint8_t host1[16];
+    memcpy(host1, d->sensor->host_id.data, 16);
+    edr_store_writer_set_offset(w, 2);
+    assert_int_equal(edr_store_writer_commit(w), 0);
+    edr_store_writer_destroy(w);
+    w = open_writer();
+    edr_arena_reset(&a);
+    b = edr_synth_next_batch(sy, 0, 4, &a);
+    b->base_time_ns = h0 + 10 * hour;
+    b->events[3]->time_offset_ns = (int64_t)(3 * hour);
+    assert_int_equal(edr_frame_encode(enc, b, 0, &fr, &fl), 0);
+    assert_int_equal(edr_frame_decode(dec, fr, fl, &d), 0);
+    assert_int_equal(edr_store_writer_add(w, fr, fl, d), 0);
+    edr_store_writer_set_offset(w, 3);
+    assert_int_equal(edr_store_writer_commit(w), 0);
+    r = open_reader();
+    assert_int_equal(edr_store_stats(r, &st), 0);
+    assert_int_equal(st.span_hours, 1);
+    assert_int_equal(st.wide_span_hosts, 1);
+    assert_int_equal(st.wide_span_hours, 3); /* 2 before, 3 after: the one loaded was kept */
+    n = 0;
+    assert_int_equal(edr_store_host_events(r, host, h0 + 13 * hour, h0 + 14 * hour, count_ev, &n), 0);
+    assert_int_equal(n, 1);
+    n = 0;
+    assert_int_equal(edr_store_host_events(r, host, early, early + 1, count_ev, &n), 0);
+    assert_int_equal(n, 1);
+    n = 0;
+    assert_int_equal(edr_store_host_events(r, host1, h0, h0 + hour, count_ev, &n), 0);
+    assert_int_equal(n, 4);
     edr_store_destroy(r);
     edr_store_writer_destroy(w);
     edr_arena_close(&a);

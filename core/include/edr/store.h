@@ -275,6 +275,12 @@ typedef struct edr_store_stats {
     uint64_t frame_bytes; /* sum of stored frame lengths */
     uint64_t disk_bytes;  /* live SST + WAL files of every shard */
     uint64_t processes;   /* estimate (RocksDB estimate-num-keys) */
+    uint64_t span_hours;  /* the most hours any block's events reach outside the hour of its
+                           * key, hosts with a span of their own aside (time-window reads
+                           * widen by it) */
+    uint64_t wide_span_hosts; /* hosts whose blocks reach further (a clock that jumped inside
+                               * a batch): only their own reads widen by it */
+    uint64_t wide_span_hours; /* the most hours those reach */
 } edr_store_stats_t;
 
 /* Counts blocks and events from the time index (a full scan of it). */
