@@ -5,8 +5,10 @@
 #include "edr/kafka.h"
 #include "edr/log.h"
 #include "edr/store.h"
+#include "edr/vec.h"
 
 #include <errno.h>
+#include <float.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,6 +25,7 @@
 #define MAX_REASONS  24
 #define MIN_TIME_NS  946684800000000000ull /* 2000-01-01 */
 #define NOMEM_TRIES  30 /* then a batch that does not fit in memory is dead-lettered */
+#define DL_DRAIN_S   5.0 /* longest wait for dead letters in flight at a revocation or a stop */
 
 /*
  * Exactly-once state machine, per partition p (shard p of the store):
@@ -40,21 +43,47 @@
  *   paused the partition is paused; every message of it is ignored (it is
  *          fetched again after the seek that accompanies resume).
  *
+ *   dl     the dead letters of the partition at offsets >= committed_next,
+ *          by offset, each SENT (no answer from Kafka yet), DONE
+ *          (acknowledged, or refused for good: nothing more to do) or FAILED
+ *          (not taken for a reason that may pass: timeout, broker gone).
+ *          Sending one never waits: the partition goes on at once.
+ *   hold   a dead letter FAILED: the partition is paused until none of its
+ *          dead letters is SENT, then next moves back to the lowest FAILED
+ *          one and the partition is fetched from there (rewound): that frame
+ *          is read and sent again, the batches after it are duplicates, and
+ *          a frame whose dead letter is SENT or DONE is not sent again.
+ *
  * Invariants: a message is stored only when its offset == next (or > next
- * without a pending seek: a gap in the log) and the partition is not paused;
- * dead letters are flushed to Kafka before the commit that moves past them,
- * and one that Kafka did not take for a reason that may pass (timeout,
- * broker gone) moves next back to it, so that it is read and sent again.
+ * without a pending seek: a gap in the log) and the partition is not paused.
+ * A commit writes min(next, the lowest offset whose dead letter is not
+ * DONE) as the stored offset: the offset moves past a bad frame only once
+ * Kafka has its dead letter, so a crash, a revocation or a stop before that
+ * reads the frame again (the batches stored after it are then duplicates).
+ * Waiting for a dead letter holds back only its own partition's offset;
+ * only a revocation and a stop wait for answers, at most DL_DRAIN_S.
  */
+enum { DL_SENT, DL_DONE, DL_FAILED };
+
+typedef struct dl_rec {
+    int64_t offset;
+    int state;
+    int gone; /* the topic deleted the frame while its dead letter was SENT */
+} dl_rec_t;
+
 typedef struct part {
     int owned;
-    int paused; /* by the rate limit, or after memory ran out */
+    int paused; /* by the rate limit, after memory ran out, or a dead letter FAILED (dl_hold) */
     int seek;
     int broken; /* shard write failed; re-opened by the health check */
     int64_t next;
     int64_t committed_next;
     uint64_t pend_batches, pend_events, pend_dups; /* since the last commit; counted once committed */
-    int64_t dl_retry; /* 1 + the lowest offset whose dead letter must be sent again; 0: none */
+    dl_rec_t *dl; /* see above */
+    size_t n_dl, cap_dl;
+    unsigned dl_sent, dl_failed; /* records in those states */
+    int dl_hold;                 /* paused until no dead letter is SENT, then rewound */
+    uint32_t epoch;              /* the assignment (and log) the dead letters' reports are for */
     double resume_at;
     int fresh;       /* the shard has no stored offset: the first message sets next */
     int64_t nomem_at; /* offset whose decode ran out of memory, nomem_tries times */
@@ -91,7 +120,11 @@ struct edr_collector {
     double host_rate;
     hostrate_t *rates;
     size_t rates_cap, n_rates;
-    unsigned dlq_unflushed;
+    uint32_t epochs;     /* the last part_t.epoch given */
+    uint64_t dl_unacked; /* dead letters sent and not answered yet (all partitions) */
+    int dl_settle_due;   /* a report came that dl_settle() acts on */
+    int dlq_fatal;       /* the dead-letter producer takes nothing more */
+    int stopping;        /* edr_collector_run() has returned: a revocation does not wait */
     volatile sig_atomic_t *stop;
 
     /* counters */
@@ -221,19 +254,73 @@ static int shard_open(edr_collector_t *c, int p)
     return 0;
 }
 
-static int flush_dlq(edr_collector_t *c)
+/* Index of the first dead letter of pt at an offset >= off (n_dl when none). */
+static size_t dl_lower(const part_t *pt, int64_t off)
 {
-    if (!c->dlq_unflushed)
-        return 0;
-    for (int waited = 1; rd_kafka_flush(c->dlq, 1000) != RD_KAFKA_RESP_ERR_NO_ERROR; waited++) {
-        if (waited % 10 == 0)
-            edr_log_warn("dead-letter topic: %d messages not yet delivered after %d s, waiting",
-                         rd_kafka_outq_len(c->dlq), waited);
-        if (c->fatal || (c->stop && *c->stop))
-            return -1; /* nothing committed: they are read and sent again */
+    size_t lo = 0, hi = pt->n_dl;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (pt->dl[mid].offset < off)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    c->dlq_unflushed = 0;
-    return 0;
+    return lo;
+}
+
+static dl_rec_t *dl_find(part_t *pt, int64_t off)
+{
+    size_t i = dl_lower(pt, off);
+    return i < pt->n_dl && pt->dl[i].offset == off ? &pt->dl[i] : NULL;
+}
+
+/* Moves dead letter d of pt to state st, keeping pt's counts. */
+static void dl_set(part_t *pt, dl_rec_t *d, int st)
+{
+    if (d->state == DL_SENT)
+        pt->dl_sent--;
+    else if (d->state == DL_FAILED)
+        pt->dl_failed--;
+    d->state = st;
+    if (st == DL_SENT)
+        pt->dl_sent++;
+    else if (st == DL_FAILED)
+        pt->dl_failed++;
+}
+
+static void dl_drop(part_t *pt, size_t i)
+{
+    dl_set(pt, &pt->dl[i], DL_DONE);
+    memmove(&pt->dl[i], &pt->dl[i + 1], (pt->n_dl - i - 1) * sizeof(pt->dl[0]));
+    pt->n_dl--;
+}
+
+/* Forgets the dead letters of pt: the reports still to come for them belong
+ * to an older epoch and change nothing. */
+static void dl_forget(edr_collector_t *c, part_t *pt)
+{
+    pt->n_dl = 0;
+    pt->dl_sent = pt->dl_failed = 0;
+    pt->epoch = ++c->epochs;
+}
+
+/* The offset a commit of pt may store: next, or the lowest offset whose
+ * dead letter is not DONE when that is lower. */
+static int64_t dl_safe_next(const part_t *pt)
+{
+    for (size_t i = 0; i < pt->n_dl; i++)
+        if (pt->dl[i].state != DL_DONE)
+            return pt->dl[i].offset < pt->next ? pt->dl[i].offset : pt->next;
+    return pt->next;
+}
+
+/* Partition p's state cleared (its shard closed by the caller), for a new
+ * assignment or after a revocation. */
+static void part_reset(edr_collector_t *c, int p)
+{
+    free(c->parts[p].dl);
+    memset(&c->parts[p], 0, sizeof(c->parts[p]));
+    c->parts[p].epoch = ++c->epochs;
 }
 
 /* Asks the consumer to fetch partition p from its next offset again. Until
@@ -270,13 +357,21 @@ static void note_gap(edr_collector_t *c, int p, int64_t to)
         pt->fresh = 0;
         return;
     }
-    if (pt->dl_retry && pt->dl_retry - 1 < to) {
-        /* a dead letter to be sent again whose frame the topic no longer has */
-        edr_log_error("partition %d: the frame at offset %lld, whose dead letter did not reach "
-                      "Kafka, was deleted from %s before it was sent again: lost",
-                      p, (long long)pt->dl_retry - 1, c->topic);
-        c->dl_lost++;
-        pt->dl_retry = 0;
+    for (size_t i = 0; i < pt->n_dl && pt->dl[i].offset < to;) {
+        dl_rec_t *d = &pt->dl[i];
+        if (d->state == DL_SENT) { /* its report decides; it cannot be read again */
+            d->gone = 1;
+            i++;
+            continue;
+        }
+        if (d->state == DL_FAILED) {
+            /* a dead letter to be sent again whose frame the topic no longer has */
+            edr_log_error("partition %d: the frame at offset %lld, whose dead letter did not "
+                          "reach Kafka, was deleted from %s before it was sent again: lost",
+                          p, (long long)d->offset, c->topic);
+            c->dl_lost++;
+        }
+        dl_drop(pt, i);
     }
     c->gap += (uint64_t)(to - pt->next);
     edr_log_error("partition %d: offsets %lld..%lld are no longer in %s (deleted by the topic's "
@@ -302,6 +397,7 @@ static int note_log_reset(edr_collector_t *c, int p, int64_t offset)
         hi >= pt->next || offset >= hi)
         return 0;
     c->log_resets++;
+    dl_forget(c, pt); /* their offsets are of the old log */
     edr_log_error("partition %d: the log of %s ends at offset %lld, below the stored offset %lld: "
                   "it was recreated or truncated; consuming it from offset %lld",
                   p, c->topic, (long long)hi, (long long)pt->next, (long long)offset);
@@ -347,52 +443,170 @@ static void pause_part(edr_collector_t *c, int p, int pause)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Commits every shard with pending work. A failed shard is closed, marked
- * broken and re-opened by the health check; its partition re-reads from its
- * stored offset. */
-static int commit_all(edr_collector_t *c)
+/* Commits partition p's shard when it has pending work or its stored
+ * offset may move: its batches, and as offset next or, when lower, the
+ * first offset whose dead letter Kafka has not acknowledged. A failed shard
+ * is closed, marked broken and re-opened by the health check; its partition
+ * re-reads from its stored offset. */
+static void commit_part(edr_collector_t *c, int p)
 {
-    if (flush_dlq(c))
-        return -1;
-    for (int p = 0; p < MAX_PARTS; p++) {
-        part_t *pt = &c->parts[p];
-        int rewind = pt->dl_retry && pt->owned && pt->w;
-        if (rewind && pt->dl_retry - 1 < pt->next)
-            pt->next = pt->dl_retry - 1; /* batches stored past it are duplicates when read again */
-        pt->dl_retry = 0;
-        if (rewind)
-            seek_part(c, p);
-        if (!pt->owned || !pt->w || pt->next == pt->committed_next)
-            continue;
-        edr_store_writer_set_offset(pt->w, pt->next);
-        edr_store_writer_stats_t w0, w1;
-        edr_store_writer_stats(pt->w, &w0);
-        int rc = edr_store_writer_commit(pt->w);
-        if (rc) {
-            c->commit_errors++;
-            edr_log_error("partition %d: store commit failed (%s); pausing it and re-reading "
-                          "from offset %lld",
-                          p, edr_strerror(rc), (long long)pt->committed_next);
-            edr_store_writer_destroy(pt->w);
-            pt->w = NULL;
-            pt->broken = 1;
-            pt->pend_batches = pt->pend_events = pt->pend_dups = 0; /* re-read, counted again */
-            pause_part(c, p, 1);
-            continue;
-        }
-        pt->committed_next = pt->next;
-        edr_store_writer_stats(pt->w, &w1);
-        c->store_writes += w1.writes - w0.writes;
-        c->store_writes_saved += w1.writes_saved - w0.writes_saved;
-        c->batches += pt->pend_batches;
-        c->events += pt->pend_events;
-        c->duplicates += pt->pend_dups;
-        pt->pend_batches = pt->pend_events = pt->pend_dups = 0;
-        c->commits++;
-        c->last_data_commit = now_s();
+    part_t *pt = &c->parts[p];
+    if (!pt->owned || !pt->w)
+        return;
+    int64_t to = dl_safe_next(pt);
+    if (to == pt->committed_next && !edr_store_writer_pending(pt->w) && !pt->pend_dups)
+        return;
+    edr_store_writer_set_offset(pt->w, to);
+    edr_store_writer_stats_t w0, w1;
+    edr_store_writer_stats(pt->w, &w0);
+    int rc = edr_store_writer_commit(pt->w);
+    if (rc) {
+        c->commit_errors++;
+        edr_log_error("partition %d: store commit failed (%s); pausing it and re-reading "
+                      "from offset %lld",
+                      p, edr_strerror(rc), (long long)pt->committed_next);
+        edr_store_writer_destroy(pt->w);
+        pt->w = NULL;
+        pt->broken = 1;
+        pt->pend_batches = pt->pend_events = pt->pend_dups = 0; /* re-read, counted again */
+        pause_part(c, p, 1);
+        return;
     }
+    pt->committed_next = to;
+    size_t passed = dl_lower(pt, to); /* DONE, and never read again */
+    if (passed) {
+        memmove(pt->dl, pt->dl + passed, (pt->n_dl - passed) * sizeof(pt->dl[0]));
+        pt->n_dl -= passed;
+    }
+    edr_store_writer_stats(pt->w, &w1);
+    c->store_writes += w1.writes - w0.writes;
+    c->store_writes_saved += w1.writes_saved - w0.writes_saved;
+    c->batches += pt->pend_batches;
+    c->events += pt->pend_events;
+    c->duplicates += pt->pend_dups;
+    pt->pend_batches = pt->pend_events = pt->pend_dups = 0;
+    c->commits++;
+    c->last_data_commit = now_s();
+}
+
+/* Commits every shard with pending work (commit_part); never waits for Kafka. */
+static void commit_all(edr_collector_t *c)
+{
+    for (int p = 0; p < MAX_PARTS; p++)
+        commit_part(c, p);
     c->last_commit = now_s();
-    return 0;
+}
+
+/* Pauses partition p until `until` (monotonic seconds); the health check
+ * resumes it, fetching again from its next offset. */
+static void hold_part(edr_collector_t *c, int p, double until)
+{
+    c->parts[p].paused = 1;
+    c->parts[p].resume_at = until;
+    pause_part(c, p, 1);
+}
+
+/* Acts on the dead letters of partition p that failed: holds the partition
+ * (see the state machine above) and, once none of its dead letters is
+ * SENT, moves next back to the lowest FAILED one and fetches from there. */
+static void dl_settle(edr_collector_t *c, int p)
+{
+    part_t *pt = &c->parts[p];
+    if (!pt->owned)
+        return;
+    if (pt->dl_failed && !pt->dl_hold) {
+        pt->dl_hold = 1;
+        hold_part(c, p, DBL_MAX);
+        if (pt->dl_sent)
+            edr_log_info("partition %d: waiting for the answers to its %u other dead letters "
+                         "in flight before reading it again", p, pt->dl_sent);
+    }
+    if (!pt->dl_hold || pt->dl_sent)
+        return;
+    int64_t low = -1;
+    for (size_t i = 0; i < pt->n_dl;) {
+        if (pt->dl[i].state == DL_FAILED) {
+            if (low < 0)
+                low = pt->dl[i].offset;
+            dl_drop(pt, i); /* sent again when read again */
+        } else {
+            i++;
+        }
+    }
+    if (low >= 0 && low < pt->next)
+        pt->next = low; /* batches stored past it are duplicates when read again */
+    pt->dl_hold = 0;
+    pt->paused = 0;
+    if (!c->bp_paused && !pt->broken) { /* else the health check resumes and seeks */
+        pause_part(c, p, 0);
+        seek_part(c, p);
+    }
+}
+
+static void dl_settle_all(edr_collector_t *c)
+{
+    c->dl_settle_due = 0;
+    for (int p = 0; p < MAX_PARTS; p++)
+        if (c->parts[p].dl_failed || c->parts[p].dl_hold)
+            dl_settle(c, p);
+}
+
+/* Dead letters of the owned partitions that are SENT (sent_only), or SENT
+ * or FAILED; *fp and *fo (when fp is not NULL): partition and offset of the
+ * first of them. */
+static unsigned dl_open_count(const edr_collector_t *c, int sent_only, int *fp, int64_t *fo)
+{
+    unsigned n = 0;
+    for (int p = 0; p < MAX_PARTS; p++) {
+        const part_t *pt = &c->parts[p];
+        unsigned k = pt->owned ? pt->dl_sent + (sent_only ? 0 : pt->dl_failed) : 0;
+        if (!k)
+            continue;
+        for (size_t i = 0; fp && !n && i < pt->n_dl; i++)
+            if (pt->dl[i].state == DL_SENT || (!sent_only && pt->dl[i].state == DL_FAILED)) {
+                *fp = p;
+                *fo = pt->dl[i].offset;
+                break;
+            }
+        n += k;
+    }
+    return n;
+}
+
+/* At a revocation or a stop: serves the dead-letter producer for up to
+ * max_s seconds until no dead letter of an owned partition is SENT, saying
+ * what it waits for, so that the commit that follows can move the stored
+ * offsets past them. One not acknowledged by then keeps its partition's
+ * stored offset at its frame: the frame is read and sent again later. */
+static void dl_drain(edr_collector_t *c, double max_s, const char *why)
+{
+    int fp = -1;
+    int64_t fo = 0;
+    if (max_s <= 0)
+        return;
+    double t0 = now_s();
+    unsigned n = dl_open_count(c, 1, &fp, &fo);
+    int waited = n > 0;
+    if (waited) {
+        edr_log_warn("%s: waiting up to %.0f s for %u dead letters not yet acknowledged by %s "
+                     "(the first from partition %d offset %lld)",
+                     why, max_s, n, c->dlq_topic, fp, (long long)fo);
+        while (n && !c->dlq_fatal && now_s() - t0 < max_s) {
+            rd_kafka_poll(c->dlq, 100);
+            n = dl_open_count(c, 1, &fp, &fo);
+        }
+    }
+    unsigned left = dl_open_count(c, 0, &fp, &fo);
+    if (!left) {
+        if (waited)
+            edr_log_info("%s: the dead letters were acknowledged after %.1f s", why,
+                         now_s() - t0);
+        return;
+    }
+    edr_log_warn("%s: %u dead letters not acknowledged by %s (the first from partition %d offset "
+                 "%lld): the stored offsets of their partitions stay at their frames, which are "
+                 "read and sent again",
+                 why, left, c->dlq_topic, fp, (long long)fo);
 }
 
 /* Shards of a new assignment, opened by several threads: most of an open is
@@ -442,7 +656,7 @@ static void assign_parts(edr_collector_t *c, rd_kafka_t *rk, rd_kafka_topic_part
             c->fatal = 1;
             continue;
         }
-        memset(&c->parts[p], 0, sizeof(c->parts[p]));
+        part_reset(c, p);
         want[n++] = p;
     }
     open_shards(c, want, n, rc);
@@ -490,13 +704,21 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         assign_parts(c, rk, parts);
     } else {
+        /* a stop has waited already (edr_collector_run), and said so */
+        dl_drain(c, c->stopping ? 0 : DL_DRAIN_S, "partitions revoked");
+        /* eager rebalancing revokes every partition: the dead letters still
+         * queued are for frames whose stored offsets stay at them, which the
+         * partitions' next owners send; sent from here too, they would
+         * arrive twice */
+        if (dl_open_count(c, 1, NULL, NULL))
+            rd_kafka_purge(c->dlq, RD_KAFKA_PURGE_F_QUEUE);
         commit_all(c);
         for (int i = 0; i < parts->cnt; i++) {
             int p = parts->elems[i].partition;
             if (p < 0 || p >= MAX_PARTS)
                 continue;
             edr_store_writer_destroy(c->parts[p].w);
-            memset(&c->parts[p], 0, sizeof(c->parts[p]));
+            part_reset(c, p);
             edr_log_info("partition %d revoked", p);
         }
         rd_kafka_assign(rk, NULL);
@@ -540,32 +762,55 @@ static hostrate_t *rate_get(edr_collector_t *c, const uint8_t id[16], double now
 /* What a dead letter's delivery report needs (its message's opaque). */
 typedef struct {
     int partition;
+    uint32_t epoch; /* the partition's epoch when it was sent */
     int64_t offset;
     const char *reason; /* static: a verdict's reason */
 } dl_ref_t;
 
-static void dl_failed(edr_collector_t *c, const dl_ref_t *r, rd_kafka_resp_err_t e)
+/* Says that the producer is in a fatal state, once; edr_collector_run then
+ * stops (a restart makes a new producer). */
+static void dlq_check_fatal(edr_collector_t *c)
+{
+    char why[256];
+    if (c->dlq_fatal || !rd_kafka_fatal_error(c->dlq, why, sizeof(why)))
+        return;
+    edr_log_error("dead-letter producer: fatal error: %s", why);
+    c->dlq_fatal = 1;
+    c->fatal = 1;
+}
+
+/* A dead letter Kafka did not take; d is its record, NULL when the report
+ * is for a partition no longer ours (or a log since reset). */
+static void dl_failed(edr_collector_t *c, const dl_ref_t *r, dl_rec_t *d, rd_kafka_resp_err_t e)
 {
     part_t *pt = &c->parts[r->partition];
-    if (edr_kafka_refused_for_good(e)) {
+    if (edr_kafka_refused_for_good(e) || (d && d->gone)) {
         c->dl_lost++;
-        edr_log_error("partition %d offset %lld: the dead-letter topic refused the frame (%s): "
-                      "it is not kept anywhere",
-                      r->partition, (long long)r->offset, rd_kafka_err2str(e));
+        if (d && d->gone)
+            edr_log_error("partition %d offset %lld: dead letter not delivered (%s), and %s "
+                          "deleted the frame meanwhile: lost",
+                          r->partition, (long long)r->offset, rd_kafka_err2str(e), c->topic);
+        else
+            edr_log_error("partition %d offset %lld: the dead-letter topic refused the frame "
+                          "(%s): it is not kept anywhere",
+                          r->partition, (long long)r->offset, rd_kafka_err2str(e));
+        if (d)
+            dl_set(pt, d, DL_DONE);
         return;
     }
     c->dl_retries++;
+    dlq_check_fatal(c);
+    if (!d) {
+        /* the stored offset did not pass it: whoever owns the partition
+         * now reads the frame again */
+        edr_log_warn("partition %d offset %lld: dead letter not delivered (%s); the partition "
+                     "is read again from it by its owner",
+                     r->partition, (long long)r->offset, rd_kafka_err2str(e));
+        return;
+    }
     edr_log_warn("partition %d offset %lld: dead letter not delivered (%s): reading it again",
                  r->partition, (long long)r->offset, rd_kafka_err2str(e));
-    char why[256];
-    if (rd_kafka_fatal_error(c->dlq, why, sizeof(why))) {
-        /* this producer takes nothing more: stop, nothing committed past
-         * the frame; a restart makes a new producer */
-        edr_log_error("dead-letter producer: fatal error: %s", why);
-        c->fatal = 1;
-    }
-    if (!pt->dl_retry || r->offset + 1 < pt->dl_retry)
-        pt->dl_retry = r->offset + 1;
+    dl_set(pt, d, DL_FAILED);
 }
 
 static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -575,62 +820,105 @@ static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     dl_ref_t *r = m->_private;
     if (!r)
         return;
-    if (m->err)
-        dl_failed(c, r, m->err);
-    else
+    c->dl_unacked--;
+    part_t *pt = &c->parts[r->partition];
+    dl_rec_t *d = pt->owned && pt->epoch == r->epoch ? dl_find(pt, r->offset) : NULL;
+    if (d && d->state != DL_SENT)
+        d = NULL; /* not this send's record (cannot happen: one send in flight per frame) */
+    if (!m->err) {
         count_dl(c, r->reason); /* counted once Kafka has it */
+        if (d)
+            dl_set(pt, d, DL_DONE);
+    } else if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+               m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+        /* purged by a revocation or edr_collector_destroy, after dl_drain()
+         * said which were not acknowledged */
+        if (d)
+            dl_set(pt, d, DL_FAILED);
+    } else {
+        dl_failed(c, r, d, m->err);
+    }
+    if (d && (pt->dl_failed || pt->dl_hold))
+        c->dl_settle_due = 1;
     free(r);
 }
 
-static void dead_letter(edr_collector_t *c, const rd_kafka_message_t *m,
-                        const edr_collector_verdict_t *v)
+/* Sends message m to the dead-letter topic without waiting for Kafka.
+ * Returns 0 when it is on its way, or needs not be sent (its dead letter is
+ * already SENT or DONE, or the topic refused it for good); 1 when the
+ * partition waits a second and reads m again (the producer's queue is
+ * full, memory ran out, or the producer failed at once). */
+static int dead_letter(edr_collector_t *c, const rd_kafka_message_t *m,
+                       const edr_collector_verdict_t *v)
 {
+    int p = m->partition;
+    part_t *pt = &c->parts[p];
+    size_t at = dl_lower(pt, m->offset);
+    dl_rec_t *d = at < pt->n_dl && pt->dl[at].offset == m->offset ? &pt->dl[at] : NULL;
+    if (d && d->state != DL_FAILED) {
+        edr_log_debug("partition %d offset %lld: its dead letter is %s", p, (long long)m->offset,
+                      d->state == DL_SENT ? "on its way already" : "in Kafka already");
+        return 0;
+    }
     char part[16], off[32];
-    snprintf(part, sizeof(part), "%d", m->partition);
+    snprintf(part, sizeof(part), "%d", p);
     snprintf(off, sizeof(off), "%lld", (long long)m->offset);
-    dl_ref_t *r = malloc(sizeof(*r)), rl;
-    if (!r)
-        r = &rl; /* out of memory: sent without a report, handled as not delivered */
-    r->partition = m->partition;
+    dl_ref_t *r = malloc(sizeof(*r));
+    if (!r || (!d && EDR_VEC_RESERVE(pt->dl, pt->cap_dl, pt->n_dl + 1, 16))) {
+        free(r);
+        edr_log_error("partition %d offset %lld: out of memory sending its dead letter; "
+                      "reading it again in 1 s", p, (long long)m->offset);
+        hold_part(c, p, now_s() + 1.0);
+        return 1;
+    }
+    r->partition = p;
+    r->epoch = pt->epoch;
     r->offset = m->offset;
     r->reason = v->reason;
-    rd_kafka_resp_err_t e;
-    while ((e = rd_kafka_producev(
-                c->dlq, RD_KAFKA_V_TOPIC(c->dlq_topic), RD_KAFKA_V_KEY(m->key, m->key_len),
-                RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                RD_KAFKA_V_HEADER("reason", v->reason, -1),
-                RD_KAFKA_V_HEADER("error", v->detail, -1),
-                RD_KAFKA_V_HEADER("source.topic", c->topic, -1),
-                RD_KAFKA_V_HEADER("source.partition", part, -1),
-                RD_KAFKA_V_HEADER("source.offset", off, -1),
-                RD_KAFKA_V_OPAQUE(r == &rl ? NULL : r), RD_KAFKA_V_END)) ==
-           RD_KAFKA_RESP_ERR__QUEUE_FULL)
-        rd_kafka_poll(c->dlq, 100);
-    if (e || r == &rl) {
-        edr_log_error("dead-letter topic: %s", e ? rd_kafka_err2str(e) : "out of memory");
-        dl_failed(c, r, e ? e : RD_KAFKA_RESP_ERR__FAIL);
-        if (r != &rl)
-            free(r);
-        if (!e)
-            c->dlq_unflushed++;
-        return;
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        c->dlq, RD_KAFKA_V_TOPIC(c->dlq_topic), RD_KAFKA_V_KEY(m->key, m->key_len),
+        RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADER("reason", v->reason, -1), RD_KAFKA_V_HEADER("error", v->detail, -1),
+        RD_KAFKA_V_HEADER("source.topic", c->topic, -1),
+        RD_KAFKA_V_HEADER("source.partition", part, -1),
+        RD_KAFKA_V_HEADER("source.offset", off, -1), RD_KAFKA_V_OPAQUE(r), RD_KAFKA_V_END);
+    if (e) {
+        free(r);
+        if (edr_kafka_refused_for_good(e)) {
+            c->dl_lost++;
+            edr_log_error("partition %d offset %lld: the dead-letter topic refused the frame "
+                          "(%s): it is not kept anywhere",
+                          p, (long long)m->offset, rd_kafka_err2str(e));
+            if (d)
+                dl_set(pt, d, DL_DONE);
+            return 0;
+        }
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            c->dl_retries++;
+            edr_log_error("partition %d offset %lld: dead-letter topic: %s; reading it again in "
+                          "1 s", p, (long long)m->offset, rd_kafka_err2str(e));
+            dlq_check_fatal(c);
+        }
+        hold_part(c, p, now_s() + 1.0);
+        return 1;
     }
-    c->dlq_unflushed++;
-    edr_log_warn("partition %d offset %lld dead-lettered: %s (%s)", m->partition,
-                 (long long)m->offset, v->reason, v->detail);
-}
-
-/* Pauses partition p until `until` (monotonic seconds); the health check
- * resumes it, fetching again from its next offset. */
-static void hold_part(edr_collector_t *c, int p, double until)
-{
-    c->parts[p].paused = 1;
-    c->parts[p].resume_at = until;
-    pause_part(c, p, 1);
+    c->dl_unacked++;
+    if (d) {
+        dl_set(pt, d, DL_SENT);
+    } else {
+        memmove(&pt->dl[at + 1], &pt->dl[at], (pt->n_dl - at) * sizeof(pt->dl[0]));
+        pt->dl[at] = (dl_rec_t){.offset = m->offset, .state = DL_DONE};
+        pt->n_dl++;
+        dl_set(pt, &pt->dl[at], DL_SENT);
+    }
+    edr_log_warn("partition %d offset %lld dead-lettered: %s (%s)", p, (long long)m->offset,
+                 v->reason, v->detail);
+    return 0;
 }
 
 /* Handles one telemetry message: returns 0 when handled (next advanced),
- * 1 when the partition was rate limited (message to be fetched again). */
+ * 1 when the partition waits (rate limit, memory, a full dead-letter
+ * queue): the message is fetched again. */
 static int handle(edr_collector_t *c, const rd_kafka_message_t *m)
 {
     int p = m->partition;
@@ -653,7 +941,8 @@ static int handle(edr_collector_t *c, const rd_kafka_message_t *m)
             hold_part(c, p, now_s() + 1.0);
             return 1;
         }
-        dead_letter(c, m, &v);
+        if (dead_letter(c, m, &v))
+            return 1;
         pt->next = m->offset + 1;
         return 0;
     }
@@ -834,6 +1123,8 @@ static void publish_metrics(edr_collector_t *c)
     for (int i = 0; i < MAX_REASONS && c->dl[i].reason; i++)
         OUT("edr_collector_deadletters_total{reason=\"%s\"} %llu\n", c->dl[i].reason,
             (unsigned long long)c->dl[i].n);
+    OUT("# TYPE edr_collector_deadletters_unacked gauge\nedr_collector_deadletters_unacked "
+        "%llu\n", (unsigned long long)c->dl_unacked);
     mcounter(&mt, "edr_collector_deadletter_retries_total", c->dl_retries);
     mcounter(&mt, "edr_collector_deadletter_lost_total", c->dl_lost);
     mcounter(&mt, "edr_collector_log_gap_batches_total", c->gap);
@@ -1053,7 +1344,9 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
             }
             rd_kafka_message_destroy(m);
         }
-        rd_kafka_poll(c->dlq, 0);
+        rd_kafka_poll(c->dlq, 0); /* dead letters' reports */
+        if (c->dl_settle_due)
+            dl_settle_all(c);
         size_t pending = 0;
         for (int p = 0; p < MAX_PARTS; p++)
             if (c->parts[p].w)
@@ -1082,6 +1375,8 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
             now - c->last_msg >= c->opts.exit_when_idle)
             break;
     }
+    c->stopping = 1;
+    dl_drain(c, DL_DRAIN_S, "stopping");
     commit_all(c);
     c->cpu += thread_cpu() - cpu0;
     edr_log_info("stopping: stored %llu events in %llu batches, %llu duplicates skipped, %llu "
@@ -1105,11 +1400,18 @@ void edr_collector_destroy(edr_collector_t *c)
         rd_kafka_consumer_close(c->cons); /* runs the revoke callback: commits, closes shards */
         rd_kafka_destroy(c->cons);
     }
-    for (int p = 0; p < MAX_PARTS; p++)
-        edr_store_writer_destroy(c->parts[p].w);
     if (c->dlq) {
-        rd_kafka_flush(c->dlq, 10000);
+        /* dead letters still unanswered (dl_drain said so): the stored
+         * offsets are not past their frames, which are read and sent again;
+         * one sent now would arrive twice. The purge reports them (their
+         * opaques are freed), before the records their reports look up */
+        rd_kafka_purge(c->dlq, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(c->dlq, 1000);
         rd_kafka_destroy(c->dlq);
+    }
+    for (int p = 0; p < MAX_PARTS; p++) {
+        edr_store_writer_destroy(c->parts[p].w);
+        free(c->parts[p].dl);
     }
     edr_metrics_destroy(c->metrics);
     edr_kafka_cluster_destroy(c->embedded);
