@@ -726,6 +726,14 @@ int edr_sensor_run(edr_sensor_t *s)
     edr_log_info("stopped: %" PRIu64 " events in %" PRIu64 " batches, %" PRIu64
                  " frames acknowledged, %" PRIu64 " spooled, %" PRIu64 " dropped",
                  st.events, st.batches, st.frames_acked, st.frames_spooled, st.drops);
+    if (s->prod) {
+        edr__producer_stats_t ps;
+        edr__producer_get_stats(s->prod, &ps);
+        if (ps.frames_reordered)
+            edr_log_warn("%" PRIu64 " frames failed after newer ones were spooled and were "
+                         "spooled behind them: delivered out of per-host order (not lost)",
+                         ps.frames_reordered);
+    }
     return s->rc; /* drops not reported yet are saved by edr_sensor_destroy */
 }
 

@@ -137,6 +137,8 @@ typedef struct {
     uint64_t frames_spooled;
     uint64_t outages;
     uint64_t producer_restarts; /* clients replaced after a fatal error */
+    uint64_t frames_reordered;  /* spooled behind newer frames: failed after the wait for
+                                 * them ended (see producer.c, HOLD); not lost */
     int spooling;        /* 1 while frames go to the spool */
     uint64_t outq;       /* frames inside librdkafka */
 } edr__producer_stats_t;
@@ -164,16 +166,24 @@ int edr__producer_renew(edr__producer_t *p, int wait_ms);
  * 0, or a negative edr_err_t when the frame was lost (counted). */
 int edr__producer_send(edr__producer_t *p, const uint8_t *key, const uint8_t *frame, size_t len,
                        uint64_t n_events);
-/* Events of frames Kafka acknowledged. */
+/* Events of frames Kafka acknowledged, each frame counted once (a frame
+ * counted as dropped is never counted here). */
 uint64_t edr__producer_events_acked(const edr__producer_t *p);
 /* Serves callbacks, detects outages, replays the spool. Call often. */
 void edr__producer_tick(edr__producer_t *p, uint64_t now_ns);
-/* 1 when nothing is in flight and the spool is empty. */
+/* 1 when nothing is in flight or held and the spool is empty. */
 int edr__producer_idle(const edr__producer_t *p);
 /* Gives up on in-flight frames: they go to the spool (shutdown). */
 void edr__producer_spool_inflight(edr__producer_t *p);
 void edr__producer_set_spool_after(edr__producer_t *p, uint64_t ns);
+/* How long an outage waits for the delivery reports of what it purged
+ * (3 s; tests shorten it to have reports come after it). */
+void edr__producer_set_drain(edr__producer_t *p, uint64_t ns);
 void edr__producer_get_stats(const edr__producer_t *p, edr__producer_stats_t *out);
+/* Spools what is in flight or held (edr__producer_spool_inflight), then
+ * destroys the client: frames sent directly that it never reported back are
+ * counted as lost ("kafka", "unconfirmed"). The spool stays open (the
+ * caller's). Accepts NULL. */
 void edr__producer_destroy(edr__producer_t *p);
 
 /* Events in a frame (decoded with ctx), sensor health reports not counted;

@@ -30,7 +30,11 @@
  *       (edr_spool_ack), over frames the producer has had acknowledged.
  *   I3  bytes (sum of segment sizes) <= max_bytes after every append: to make
  *       room the oldest segment goes first, its undelivered frames reported
- *       through on_drop ("overflow") - the newest data is kept.
+ *       through on_drop ("overflow") - the newest data is kept. Frames before
+ *       the caller's cursor (edr_spool_set_cursor: read and in flight to
+ *       Kafka) are not reported: whether they are lost depends on their
+ *       delivery reports, which only the caller sees; it counts each once,
+ *       as delivered or as lost. The head moves past them all the same.
  *   I4  A crash leaves at most one torn frame, at the end of the last
  *       segment; open() validates the last segment frame by frame (header and
  *       XXH3 checksum) and truncates at the first bad frame. Frames fully
@@ -60,6 +64,7 @@ struct edr_spool {
     uint64_t seg_max;
 
     edr_spool_pos_t head;
+    edr_spool_pos_t cursor; /* frames in [head, cursor) are in flight: the caller's to count */
     uint64_t frames; /* frames from head to tail */
     uint64_t bytes;
 
@@ -222,18 +227,23 @@ static void remove_first(edr_spool_t *sp)
     sp->first++;
 }
 
-/* Drops the oldest segment, reporting its undelivered frames. */
+/* Drops the oldest segment, reporting its undelivered frames (those before
+ * the cursor are in flight: counted in evicted_sent, left to the caller). */
 static void drop_oldest(edr_spool_t *sp, const char *reason)
 {
     char p[4096];
     seg_path(sp, sp->first, p, sizeof(p));
     uint64_t from = sp->head.seg == sp->first ? sp->head.off : 0;
     int fd = sp->head.seg > sp->first ? -1 : open(p, O_RDONLY | O_CLOEXEC);
-    uint64_t lost = 0;
+    uint64_t lost = 0, sent = 0;
     if (fd >= 0) {
         long fl;
         for (uint64_t off = from; (fl = read_frame(sp, fd, off, sp->segs[0].size)) > 0;
              off += (uint64_t)fl) {
+            if (edr_spool_pos_cmp((edr_spool_pos_t){sp->first, off}, sp->cursor) < 0) {
+                sent++;
+                continue;
+            }
             lost++;
             if (sp->on_drop)
                 sp->on_drop(sp->ud, sp->buf, (size_t)fl, reason);
@@ -242,6 +252,8 @@ static void drop_oldest(edr_spool_t *sp, const char *reason)
     }
     remove_first(sp);
     sp->st.dropped_frames += lost;
+    sp->st.evicted_sent += sent;
+    lost += sent;
     sp->frames = sp->frames > lost ? sp->frames - lost : 0;
     if (edr_spool_pos_cmp(sp->head, (edr_spool_pos_t){sp->first, 0}) < 0) {
         sp->head.seg = sp->first;
@@ -387,6 +399,7 @@ edr_spool_t *edr_spool_open(const char *dir, uint64_t max_bytes, uint64_t sync_i
     }
     if (edr_spool_pos_cmp(sp->head, edr_spool_tail(sp)) > 0)
         sp->head = edr_spool_tail(sp);
+    sp->cursor = sp->head;
     if (sp->n_segs == 0) {
         if (roll(sp)) {
             snprintf(err, errlen, "spool %s: cannot create a segment", dir);
@@ -574,6 +587,11 @@ void edr_spool_ack(edr_spool_t *sp, edr_spool_pos_t pos, uint64_t n)
             remove_first(sp);
         }
     }
+}
+
+void edr_spool_set_cursor(edr_spool_t *sp, edr_spool_pos_t pos)
+{
+    sp->cursor = pos;
 }
 
 edr_spool_pos_t edr_spool_head(const edr_spool_t *sp)

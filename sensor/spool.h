@@ -25,6 +25,8 @@ typedef struct edr_spool_stats {
     uint64_t appended;       /* frames appended since open */
     uint64_t dropped_frames; /* overflow, too large, corrupt, torn (since open) */
     uint64_t torn_bytes;     /* bytes cut from a torn tail at open */
+    uint64_t evicted_sent;   /* frames before the cursor the bound dropped (since open): not
+                              * reported through on_drop, the caller accounts for them */
 } edr_spool_stats_t;
 
 /* Opens (creating, mode 0700) the spool directory dir and recovers it: a torn
@@ -38,7 +40,8 @@ edr_spool_t *edr_spool_open(const char *dir, uint64_t max_bytes, uint64_t sync_i
 void edr_spool_close(edr_spool_t *sp);
 
 /* Appends one whole frame at the tail. When the spool would exceed its bound,
- * the oldest segments are dropped first (each lost frame through on_drop).
+ * the oldest segments are dropped first (each lost frame through on_drop,
+ * except those before the cursor: see edr_spool_set_cursor).
  * Returns 0; EDR_ERANGE when the frame alone exceeds the bound (dropped and
  * reported); EDR_EIO when the write failed (nothing appended). */
 int edr_spool_append(edr_spool_t *sp, const void *frame, size_t len);
@@ -53,6 +56,16 @@ int edr_spool_read(edr_spool_t *sp, edr_spool_pos_t *pos, const uint8_t **frame,
 /* Marks everything before pos (n frames) delivered: moves the head, deletes
  * finished segments. A pos at or before the head is ignored. */
 void edr_spool_ack(edr_spool_t *sp, edr_spool_pos_t pos, uint64_t n);
+
+/* Tells the spool how far the caller has read frames and handed them on
+ * (the producer's replay cursor): the frames from the head up to pos are in
+ * flight to Kafka and tracked by the caller. When the bound drops any of
+ * them, they are not reported through on_drop but counted in evicted_sent,
+ * and the head moves past them: the caller counts each as delivered or lost
+ * when its delivery report comes (it can tell them by a position at or
+ * before the head that it never acknowledged). Initially the head, i.e.
+ * nothing is in flight. */
+void edr_spool_set_cursor(edr_spool_t *sp, edr_spool_pos_t pos);
 
 edr_spool_pos_t edr_spool_head(const edr_spool_t *sp);
 edr_spool_pos_t edr_spool_tail(const edr_spool_t *sp);

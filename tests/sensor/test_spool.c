@@ -1,4 +1,4 @@
-/* Spool module: order, bound with oldest dropped and reported, head persisted, torn tail cut, corrupt middle skipped. */
+/* Spool module: order, bound with oldest dropped and reported (frames in flight spared), head persisted, torn tail cut, corrupt middle skipped. */
 #include "edr_test.h"
 
 #include "edr/arena.h"
@@ -111,6 +111,46 @@ static void test_bound_drops_oldest(void **state)
         fail_msg("a 16 KiB spool holds %llu bytes", (unsigned long long)st.bytes);
     assert_true(st.frames > 0);
     assert_int_equal(st.frames + d.dropped, 400);
+    edr_spool_close(sp);
+    edr_frame_ctx_destroy(d.dec);
+}
+
+/* Frames before the caller's cursor are in flight to Kafka: when the bound
+ * drops them they are not reported as lost (their delivery reports decide),
+ * only counted in evicted_sent; those after it are reported as before. */
+static void test_bound_spares_frames_in_flight(void **state)
+{
+    (void)state;
+    char sd[4200];
+    snprintf(sd, sizeof(sd), "%s/cursor", dir);
+    drops_t d = {.dec = edr_frame_ctx_new(NULL)};
+    char err[256];
+    edr_spool_t *sp = edr_spool_open(sd, 128 * 1024, 0, on_drop, &d, err, sizeof(err));
+    assert_non_null(sp);
+    append_frames(sp, 1, 40);
+    /* the first 30 read and handed on */
+    edr_spool_pos_t pos = edr_spool_head(sp), next;
+    const uint8_t *fr;
+    size_t fl;
+    for (int i = 0; i < 30; i++) {
+        assert_int_equal(edr_spool_read(sp, &pos, &fr, &fl, &next), 1);
+        pos = next;
+    }
+    edr_spool_set_cursor(sp, pos);
+    append_frames(sp, 41, 400);
+    edr_spool_stats_t st;
+    edr_spool_get_stats(sp, &st);
+    assert_true(st.bytes <= 128 * 1024);
+    assert_int_equal(st.evicted_sent, 30);
+    assert_int_equal(st.dropped_frames, d.dropped);
+    assert_true(d.dropped > 10);
+    assert_true(d.last_dropped_seq > 30); /* none of the first 30 reported */
+    assert_int_equal(st.frames + d.dropped + st.evicted_sent, 440);
+    /* the head moved past them */
+    assert_true(edr_spool_pos_cmp(edr_spool_head(sp), pos) >= 0);
+    uint64_t first, last;
+    assert_int_equal(read_all(sp, d.dec, &first, &last), st.frames);
+    assert_int_equal(first, d.last_dropped_seq + 1);
     edr_spool_close(sp);
     edr_frame_ctx_destroy(d.dec);
 }
@@ -311,6 +351,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bound_drops_oldest),
+        cmocka_unit_test(test_bound_spares_frames_in_flight),
         cmocka_unit_test(test_ack_reopen_torn_tail),
         cmocka_unit_test(test_corrupt_middle_skipped),
         cmocka_unit_test(test_corrupt_while_open),
