@@ -475,10 +475,13 @@ typedef struct {
     uint64_t start_ns;
 } edr__seed_t;
 
+/* Oldest first; within one clock tick (processes started in the same 10 ms
+ * compare equal) by pid, so that the order does not depend on qsort. */
 static int edr__seed_cmp(const void *a, const void *b)
 {
     const edr__seed_t *x = a, *y = b;
-    return x->start_ns < y->start_ns ? -1 : x->start_ns > y->start_ns;
+    if (x->start_ns != y->start_ns) return x->start_ns < y->start_ns ? -1 : 1;
+    return x->pid < y->pid ? -1 : x->pid > y->pid;
 }
 
 /* Reads pid's stat: ppid, start time (ns) and whether it is a kernel thread. */
@@ -544,12 +547,19 @@ int edr_proc_cache_seed(edr_proc_cache_t *c, const char *root, edr_proc_seed_fn 
         free(v);
         return EDR_ENOMEM;
     }
-    /* oldest first, so a parent is in the cache before its children */
+    /* oldest first, so that fn sees parents before their children where
+     * their start times (in ticks) differ */
     if (n) qsort(v, n, sizeof(*v), edr__seed_cmp);
-    for (size_t i = 0; i < n; i++) {
+    /* every process is entered before any parent link is made: a parent
+     * that started in the same tick as its child may sort after it, and
+     * its entry must exist when the child's link is taken from it */
+    size_t in = 0;
+    while (in < n && edr_proc_cache_put(c, v[in].pid, v[in].start_ns))
+        in++;
+    for (size_t i = 0; i < in; i++) {
         char path[128], line[4096], cwd[4096];
-        edr_proc_t *p = edr_proc_cache_put(c, v[i].pid, v[i].start_ns);
-        if (!p) break;
+        edr_proc_t *p = edr_proc_cache_get(c, v[i].pid, v[i].start_ns);
+        if (!p) continue;
         p->ppid = v[i].ppid;
         edr_proc_t *pp = v[i].ppid ? edr_proc_cache_find(c, v[i].ppid) : NULL;
         if (pp) {

@@ -172,6 +172,63 @@ static void test_seed(void **state)
     edr_proc_cache_destroy(c);
 }
 
+/* A fake /proc: pid with ppid, started at start_ticks (clock ticks since boot). */
+static void fake_proc(const char *root, uint32_t pid, uint32_t ppid, unsigned long long start_ticks)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%u", root, pid);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/%u/stat", root, pid);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    /* fields 4 (ppid) .. 22 (starttime); flags (9) 0: not a kernel thread */
+    fprintf(f, "%u (p%u) S %u 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 0 %llu\n", pid, pid, ppid, start_ticks);
+    fclose(f);
+}
+
+static int seed_linked;
+static void on_seed_link(edr_proc_t *p, const char *argv, size_t n, const char *cwd, void *ud)
+{
+    (void)argv, (void)n, (void)cwd, (void)ud;
+    if (p->ppid && p->has_parent) seed_linked++;
+}
+
+/* Parents and children started in the same clock tick (pids wrapped: the
+ * child has the smaller pid), listed children first: every child still gets
+ * its parent's id, whatever order the seed sorts them in. */
+static void test_seed_same_tick(void **state)
+{
+    (void)state;
+    enum { PAIRS = 64 };
+    char root[] = "/tmp/edr-pc-proc-XXXXXX", cmd[128];
+    assert_non_null(mkdtemp(root));
+    fake_proc(root, 900, 0, 100); /* a root above them all, older */
+    for (uint32_t i = 0; i < PAIRS; i++)
+        fake_proc(root, 5000 + i, 900, 500);
+    for (uint32_t i = 0; i < PAIRS; i++)
+        fake_proc(root, 100 + i, 5000 + i, 500);
+    edr_proc_cache_t *c = edr_proc_cache_new(host, boot, 1024);
+    assert_non_null(c);
+    seed_linked = 0;
+    assert_int_equal(edr_proc_cache_seed(c, root, on_seed_link, NULL), 2 * PAIRS + 1);
+    long hz = sysconf(_SC_CLK_TCK);
+    uint64_t tick = 1000000000ull / (uint64_t)(hz > 0 ? hz : 100);
+    for (uint32_t i = 0; i < PAIRS; i++) {
+        edr_proc_t *child = edr_proc_cache_find(c, 100 + i);
+        uint8_t want[EDR_ID_LEN];
+        assert_non_null(child);
+        assert_int_equal(child->ppid, 5000 + i);
+        if (!child->has_parent) fail_msg("child %u: no parent link", 100 + i);
+        edr_entity_id(host, boot, 5000 + i, 500 * tick, want);
+        assert_memory_equal(child->parent_id, want, EDR_ID_LEN);
+    }
+    /* and each callback saw the link already made */
+    assert_int_equal(seed_linked, 2 * PAIRS);
+    edr_proc_cache_destroy(c);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_exe_hash(void **state)
 {
     edr_proc_cache_t *c = edr_proc_cache_new(host, boot, 16);
@@ -258,7 +315,7 @@ int main(void)
         cmocka_unit_test(test_sha256_vectors),  cmocka_unit_test(test_container_id),
         cmocka_unit_test(test_put_get_replace), cmocka_unit_test(test_seed),
         cmocka_unit_test(test_exe_hash),        cmocka_unit_test(test_churn),
-        cmocka_unit_test(test_exe_hash_fifo),
+        cmocka_unit_test(test_exe_hash_fifo),   cmocka_unit_test(test_seed_same_tick),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
