@@ -463,10 +463,16 @@ static void edr__on_access(edr_src_ebpf_t *s, const struct edr_bpf_access *r)
     if (!e) return;
     Edr__V1__ProcessAccess *x = edr_arena_alloc(a, sizeof(*x));
     if (x) {
-        edr_proc_t *t = edr_proc_cache_get(s->pc, r->target_tgid, r->target_start_boot_ns);
+        /* target_tgid 0: a caller in a pid namespace on a kernel without
+         * bpf_task_from_vpid, whose target cannot be told */
+        edr_proc_t *t = r->target_tgid
+                            ? edr_proc_cache_get(s->pc, r->target_tgid, r->target_start_boot_ns)
+                            : NULL;
         edr__v1__process_access__init(x);
-        edr_proc_cache_entity_id(s->pc, r->target_tgid, r->target_start_boot_ns, id);
-        x->target_entity_id = edr__bin(a, id, EDR_ID_LEN);
+        if (r->target_tgid) {
+            edr_proc_cache_entity_id(s->pc, r->target_tgid, r->target_start_boot_ns, id);
+            x->target_entity_id = edr__bin(a, id, EDR_ID_LEN);
+        }
         x->target_pid = r->target_tgid;
         x->kind = (Edr__V1__ProcessAccess__Kind)r->kind;
         x->access_mask = r->request;

@@ -21,7 +21,9 @@
  *                               ptrace ATTACH/SEIZE, process_vm_readv/writev
  *
  * Syscall numbers and registers are x86-64 (other architectures: process
- * events only). Needs kernel >= 6.2 (bpf_loop, bpf_task_from_pid). */
+ * events only). Needs kernel >= 6.2 (bpf_loop, bpf_task_from_pid); from 6.13
+ * (bpf_task_from_vpid) a process access names its target from a caller in a
+ * pid namespace too. */
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
@@ -212,7 +214,17 @@ static __always_inline void edr_inode_info(struct inode *ino, __u64 *dev, __u64 
 }
 
 struct task_struct *bpf_task_from_pid(s32 pid) __ksym;
+/* Linux >= 6.13; weak, so that the programs still load where it is missing */
+struct task_struct *bpf_task_from_vpid(s32 vpid) __ksym __weak;
 void bpf_task_release(struct task_struct *p) __ksym;
+
+#ifndef bpf_ksym_exists /* libbpf < 1.2 */
+#define bpf_ksym_exists(sym)                                                                       \
+    ({                                                                                             \
+        _Static_assert(!__builtin_constant_p(!!sym), #sym " should be marked as __weak");          \
+        !!sym;                                                                                     \
+    })
+#endif
 
 static __always_inline struct edr_bpf_file *edr_file_rec(__u32 kind)
 {
@@ -784,26 +796,42 @@ static __always_inline void edr_on_mmap(long fd, __u32 prot)
     edr_submit(r, sizeof(*r) + off, EDR_BPF_FILE_MMAP);
 }
 
+/* pid is the caller's view of the target: a pid of its own pid namespace
+ * (in a container, 5 is the container's process 5, not the host's). Before
+ * Linux 6.13 (no bpf_task_from_vpid) a caller outside the initial namespace
+ * gets a record with the target unknown (target_tgid 0). */
 static __always_inline void edr_on_access(__u32 kind, long pid, __u32 request)
 {
-    struct task_struct *t = bpf_task_from_pid(pid);
+    struct task_struct *t;
     struct edr_bpf_access *r;
 
-    if (!t) return;
+    if (bpf_ksym_exists(bpf_task_from_vpid)) {
+        t = bpf_task_from_vpid(pid);
+        if (!t) return;
+    } else if (EDR_CAST(bpf_get_current_task_btf()->thread_pid, struct pid)->level == 0) {
+        t = bpf_task_from_pid(pid);
+        if (!t) return;
+    } else {
+        t = NULL; /* cannot be told */
+    }
     r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
     if (!r) {
         edr_count_drop(EDR_BPF_ACCESS);
-        bpf_task_release(t);
+        if (t) bpf_task_release(t);
         return;
     }
     edr_fill_hdr_current(&r->h, EDR_BPF_ACCESS);
     r->h.size = sizeof(*r);
-    r->target_tgid = t->tgid;
-    r->target_start_boot_ns = EDR_CAST(t->group_leader, struct task_struct)->start_boottime;
+    r->target_tgid = 0;
+    r->target_start_boot_ns = 0;
+    if (t) {
+        r->target_tgid = t->tgid;
+        r->target_start_boot_ns = EDR_CAST(t->group_leader, struct task_struct)->start_boottime;
+        bpf_task_release(t);
+    }
     r->kind = kind;
     r->request = request;
     r->pad = 0;
-    bpf_task_release(t);
     bpf_ringbuf_submit(r, edr_rb_flags());
 }
 

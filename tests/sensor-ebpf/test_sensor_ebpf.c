@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sched.h>
 #include <sys/ptrace.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -542,6 +544,102 @@ static void test_process_access(void **state)
     assert_int_equal(seen_attach, 1);
 }
 
+/* In a pid namespace of its own (a container's), a process reads the memory
+ * of a sibling and ptrace-attaches to it, naming it by its pid in that
+ * namespace (2; the host's pid 2 is kthreadd): the events name the sibling. */
+static void test_process_access_in_pid_namespace(void **state)
+{
+    fixture_t *f = *state;
+    int up[2], down[2];
+    if (!f) skip();
+    assert_int_equal(pipe(up), 0);
+    assert_int_equal(pipe(down), 0);
+    pid_t mid = fork();
+    assert_true(mid >= 0);
+    if (mid == 0) { /* its children are in the new namespace: 1, 2, 3 */
+        char b;
+        alarm(30);
+        if (unshare(CLONE_NEWPID) != 0) _exit(77);
+        pid_t ids[3] = {0};
+        ids[0] = fork(); /* 1: the namespace's init, which ignores SIGSTOP */
+        if (ids[0] == 0) {
+            alarm(30);
+            for (;;)
+                pause();
+        }
+        ids[1] = fork(); /* 2: the target */
+        if (ids[1] == 0) {
+            alarm(30);
+            for (;;)
+                pause();
+        }
+        ids[2] = fork(); /* 3: the actor */
+        if (ids[2] == 0) {
+            static char buf[16];
+            char local[16];
+            struct iovec l = {local, sizeof(local)}, r = {buf, sizeof(buf)};
+            if (getpid() != 3) _exit(4);
+            if (process_vm_readv(2, &l, 1, &r, 1, 0) < 0) _exit(1);
+            if (ptrace(PTRACE_ATTACH, 2, NULL, NULL) != 0) _exit(2);
+            waitpid(2, NULL, __WALL);
+            ptrace(PTRACE_DETACH, 2, NULL, NULL);
+            _exit(0);
+        }
+        int st = 0;
+        waitpid(ids[2], &st, 0);
+        ids[2] = WIFEXITED(st) && WEXITSTATUS(st) == 0 ? ids[2] : -WEXITSTATUS(st) - 1;
+        if (write(up[1], ids, sizeof(ids)) != sizeof(ids)) _exit(5);
+        if (read(down[0], &b, 1) != 1) _exit(6); /* the test has the target's id */
+        /* the namespace's end: the target goes too (its init waits until
+         * this process reaped the target, so both are reaped in any order) */
+        kill(ids[0], SIGKILL);
+        while (wait(NULL) > 0) {
+        }
+        _exit(0);
+    }
+    pid_t ids[3];
+    ssize_t n = 0;
+    for (int i = 0; i < 500 && n == 0; i++) {
+        struct pollfd pf = {up[0], POLLIN, 0};
+        if (poll(&pf, 1, 10) == 1) n = read(up[0], ids, sizeof(ids));
+        pump(&f->loop, 10);
+    }
+    int st;
+    if (n != (ssize_t)sizeof(ids)) {
+        waitpid(mid, &st, 0);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+            print_message("SKIP: no pid namespaces here\n");
+            skip();
+        }
+        fail_msg("no word from the namespace's parent (status %d)", st);
+    }
+    if (ids[2] < 0) fail_msg("the actor failed at step %d", -ids[2] - 1);
+    pid_t target = ids[1], actor = ids[2];
+    pump(&f->loop, 200);
+    uint8_t tid[EDR_ID_LEN];
+    self_entity_id(&f->em, target, tid);
+    assert_int_equal(write(down[1], "k", 1), 1);
+    assert_int_equal(waitpid(mid, &st, 0), mid);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) fail_msg("the namespace's parent: status %#x", st);
+    close(up[0]), close(up[1]), close(down[0]), close(down[1]);
+
+    int seen_read = 0, seen_attach = 0;
+    for (size_t i = 0; i < f->em.n; i++) {
+        Edr__V1__Event *e = f->em.ev[i];
+        if (e->body_case != EDR__V1__EVENT__BODY_PROCESS_ACCESS || e->pid != (uint32_t)actor)
+            continue;
+        print_message("access kind %d by %d: target %u (the sibling is %d)\n",
+                      (int)e->process_access->kind, (int)actor, e->process_access->target_pid,
+                      (int)target);
+        assert_int_equal(e->process_access->target_pid, (uint32_t)target);
+        assert_true(id_eq(e->process_access->target_entity_id, tid));
+        if (e->process_access->kind == EDR__V1__PROCESS_ACCESS__KIND__VM_READ) seen_read++;
+        if (e->process_access->kind == EDR__V1__PROCESS_ACCESS__KIND__PTRACE_ATTACH) seen_attach++;
+    }
+    assert_int_equal(seen_read, 1);
+    assert_int_equal(seen_attach, 1);
+}
+
 /* A ring buffer too small for a burst: the loss is counted per kind, and
  * events seen plus drops account for everything the burst did. */
 static void sha256_of_file(const char *path, uint8_t out[32])
@@ -1023,6 +1121,7 @@ int main(void)
         cmocka_unit_test(test_seeded_self),
         cmocka_unit_test(test_scripted_chain),
         cmocka_unit_test(test_process_access),
+        cmocka_unit_test(test_process_access_in_pid_namespace),
         cmocka_unit_test(test_exe_hash_first_exec),
         cmocka_unit_test(test_exe_hash_late_is_reported),
         cmocka_unit_test(test_hooks_raw_and_tracepoint),
