@@ -57,7 +57,11 @@ typedef struct {
     uint64_t start_ns; /* boot clock ns (tick resolution) */
     uint8_t id[EDR_ID_LEN];
     uint8_t parent[EDR_ID_LEN];
-    uint64_t exited_mono; /* 0 while alive */
+    uint64_t exited_mono; /* 0 while alive (its ProcessExit not reported) */
+    uint64_t exit_t;      /* while exit_pending: the latest exit message's time, */
+    uint32_t exit_code;   /* and code */
+    uint8_t threads;      /* it had more than one thread once */
+    uint8_t exit_pending; /* PEND_*: the leader exited, other threads may live on */
 } proc_t;
 
 /* A socket seen by sock_diag, by cookie (unique for the life of the network
@@ -68,7 +72,16 @@ typedef struct {
     uint32_t gen;    /* poll that last saw it */
     uint8_t state;
     uint8_t reported;
+    uint8_t destroyed; /* its destroy message came: it may leave the table */
 } sock_t;
+
+/* How long a socket nothing more is to be said of (reported, or older than
+ * the sensor) stays in the table after polls stopped listing it, when its
+ * destroy message never comes (lost in an overrun). A connection that was
+ * reset or timed out is unhashed, so dumps no longer list it, while its
+ * owner may hold it open for a long time; its destroy message comes at the
+ * close, and must find it here or it is taken for one never seen. */
+#define SOCK_KEEP_NS (3600ull * 1000000000ull)
 
 typedef struct {
     uint64_t key;
@@ -110,6 +123,11 @@ typedef struct {
     uint16_t listen_ports[256];
     int n_listen;
     int udp_off; /* UDP sock_diag failed once: DNS sends are not polled */
+    /* processes whose leader exited while other threads may live on (see
+     * "Process exits" above on_exit_msg), checked again at every poll in
+     * case the last thread's exit message was lost */
+    uint32_t pending[64];
+    int n_pending;
     int tcp_per_family; /* TCPDIAG_GETSOCK refused: one TCP dump per address family */
     int running;
     struct {
@@ -241,8 +259,16 @@ static proc_t *proc_put(fb_t *f, uint32_t pid)
     return &f->procs[i];
 }
 
-/* Reads ppid and start time (boot ns) from /proc/PID/stat. */
-static int proc_stat(fb_t *f, uint32_t pid, uint32_t *ppid, uint64_t *start_ns)
+/* What /proc/PID/stat says of a process. */
+typedef struct {
+    uint32_t ppid;
+    uint64_t start_ns; /* boot clock ns (tick resolution) */
+    long threads;      /* threads not yet released, a zombie leader included */
+    char state;        /* of the leader thread: 'Z' once it exited */
+} pstat_t;
+
+/* Reads /proc/PID/stat. */
+static int proc_stat(fb_t *f, uint32_t pid, pstat_t *ps)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%u/stat", pid);
@@ -251,13 +277,17 @@ static int proc_stat(fb_t *f, uint32_t pid, uint32_t *ppid, uint64_t *start_ns)
     char *p = strrchr(buf, ')');
     unsigned long long st;
     unsigned pp;
+    long nt;
+    char state;
     if (!p || sscanf(p + 2,
-                     "%*c %u %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d "
+                     "%c %u %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld %*d "
                      "%llu",
-                     &pp, &st) != 2)
+                     &state, &pp, &nt, &st) != 4)
         return -1;
-    *ppid = pp;
-    *start_ns = st * f->tick_ns;
+    ps->ppid = pp;
+    ps->start_ns = st * f->tick_ns;
+    ps->threads = nt;
+    ps->state = state;
     return 0;
 }
 
@@ -293,11 +323,13 @@ static proc_t *proc_get(fb_t *f, uint32_t pid)
     proc_t *p = proc_find(f, pid);
     if (p || !pid)
         return p;
-    uint32_t ppid;
-    uint64_t st;
-    if (proc_stat(f, pid, &ppid, &st))
+    pstat_t ps;
+    if (proc_stat(f, pid, &ps))
         return NULL;
-    return proc_add(f, pid, ppid, st);
+    p = proc_add(f, pid, ps.ppid, ps.start_ns);
+    if (p)
+        p->threads = ps.threads > 1;
+    return p;
 }
 
 static void set_actor(Edr__V1__Event *e, edr_arena_t *a, const proc_t *p, uint32_t pid)
@@ -460,6 +492,108 @@ static void emit_ptrace(fb_t *f, uint64_t t, uint32_t tracer, uint32_t target)
     edr_emit_end(f->em, e);
 }
 
+/* Emits the ProcessExit of pid (p: its entry, or NULL) with the wait-status
+ * code, and marks the entry exited. */
+static void emit_exit(fb_t *f, proc_t *p, uint32_t pid, uint32_t code, uint64_t t)
+{
+    Edr__V1__Event *e = edr_emit_begin(f->em, t);
+    if (e) {
+        edr_arena_t *a = edr_emit_arena(f->em);
+        Edr__V1__ProcessExit *x = edr_arena_alloc(a, sizeof(*x));
+        if (x) {
+            edr__v1__process_exit__init(x);
+            x->signal = (int32_t)(code & 0x7f);
+            x->exit_code = x->signal ? 0 : (int32_t)((code >> 8) & 0xff);
+            e->body_case = EDR__V1__EVENT__BODY_PROCESS_EXIT;
+            e->process_exit = x;
+        }
+        set_actor(e, a, p, pid);
+        edr_emit_end(f->em, e);
+    }
+    if (p) {
+        p->exited_mono = edr__mono_ns();
+        p->exit_pending = 0;
+    }
+}
+
+/*
+ * Process exits. The connector sends PROC_EVENT_EXIT once per thread, each
+ * after that thread is released (a zombie leader stays until the process is
+ * reaped). A process ends with its last thread, which need not be its
+ * leader:
+ *   - the leader calls pthread_exit(): its exit message comes first, the
+ *     process lives on in its other threads;
+ *   - another thread calls execve(): de_thread() kills the leader (an exit
+ *     message), that thread takes over the leader's pid, and the EXEC
+ *     follows (rarely, the leader's message comes after the EXEC).
+ * A process seen with more than one thread (threads) is therefore not
+ * reported at its leader's exit: it becomes exit_pending, keeping the code
+ * and time of the latest exit message of any of its threads, and its exit
+ * is reported once the thread group is dead (group_alive() 0: the leader a
+ * zombie or gone, no other thread left):
+ *   - PEND_THREAD (the latest message was another thread's): checked when
+ *     the connector is drained, so a group that ends with a thread other
+ *     than its leader is reported at once, with that thread's code (after
+ *     exit_group() every thread carries the group's code);
+ *   - PEND_LEADER (the latest was the leader's): checked at the next poll
+ *     only, so that the message of a thread released a moment ago, and not
+ *     yet sent, can still come and give its code;
+ *   - an EXEC ends pending: the process lives (de_thread's leader exit);
+ *   - a fork that reuses the pid reports the pending exit first.
+ * Invariants: exit_pending implies exited_mono == 0 and the pid in
+ * pending[] (when pending[] is full, the exit is reported at the leader's
+ * message, as for a process with one thread); one exit per process. A
+ * process never seen with a second thread costs no /proc read at its exit.
+ */
+enum { PEND_NONE, PEND_LEADER, PEND_THREAD };
+
+/* Whether the process p still runs a thread: its leader is not a zombie (it
+ * is, after an exec by another thread, that thread), or threads other than
+ * its zombie leader are not yet released. 0 when /proc no longer has it or
+ * has another process under its pid. */
+static int group_alive(fb_t *f, const proc_t *p)
+{
+    pstat_t ps;
+    if (proc_stat(f, p->pid, &ps) || ps.start_ns != p->start_ns)
+        return 0;
+    return (ps.state != 'Z' && ps.state != 'X') || ps.threads > 1;
+}
+
+/* An exit message of thread tid of process tgid, sent at t with code. */
+static void on_exit_msg(fb_t *f, uint32_t tgid, uint32_t tid, uint32_t code, uint64_t t)
+{
+    proc_t *p = proc_find(f, tgid);
+    if (p && !p->exit_pending && tid == tgid && p->threads && !p->exited_mono &&
+        f->n_pending < (int)(sizeof(f->pending) / sizeof(f->pending[0])))
+        f->pending[f->n_pending++] = tgid;
+    else if (!p || !p->exit_pending) {
+        if (tid == tgid) /* the leader of a process with one thread */
+            emit_exit(f, p, tgid, code, t);
+        return; /* else a thread of a live process */
+    }
+    p->exit_pending = tid == tgid ? PEND_LEADER : PEND_THREAD;
+    p->exit_code = code;
+    p->exit_t = t;
+}
+
+/* Reports the pending exits of dead processes: all of them (all), or
+ * those whose latest message came from a thread other than the leader. */
+static void pending_check(fb_t *f, int all)
+{
+    for (int i = f->n_pending - 1; i >= 0; i--) {
+        proc_t *p = proc_find(f, f->pending[i]);
+        if (p && p->exit_pending && !all && p->exit_pending != PEND_THREAD)
+            continue;
+        if (p && p->exit_pending && group_alive(f, p)) {
+            p->exit_pending = PEND_LEADER; /* checked again at the next poll */
+            continue;
+        }
+        if (p && p->exit_pending)
+            emit_exit(f, p, p->pid, p->exit_code, p->exit_t);
+        f->pending[i] = f->pending[--f->n_pending];
+    }
+}
+
 static void on_cn(uv_poll_t *h, int status, int events);
 
 static void cn_drain(fb_t *f)
@@ -472,12 +606,19 @@ static void cn_drain(fb_t *f)
                 edr_emit_drop(f->em, "fallback.proc_connector", "overrun", 1);
                 continue;
             }
-            return; /* EAGAIN */
+            if (f->n_pending) /* EAGAIN: every message so far is applied */
+                pending_check(f, 0);
+            return;
         }
-        struct timespec mt, rt;
+        /* the connector's timestamps are CLOCK_MONOTONIC, which stops
+         * while the machine sleeps; start times are CLOCK_BOOTTIME */
+        struct timespec mt, rt, bt;
         clock_gettime(CLOCK_MONOTONIC, &mt);
         clock_gettime(CLOCK_REALTIME, &rt);
+        clock_gettime(CLOCK_BOOTTIME, &bt);
         int64_t off = ((int64_t)rt.tv_sec - mt.tv_sec) * 1000000000ll + (rt.tv_nsec - mt.tv_nsec);
+        int64_t boot_off =
+            ((int64_t)bt.tv_sec - mt.tv_sec) * 1000000000ll + (bt.tv_nsec - mt.tv_nsec);
         for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)len);
              nh = NLMSG_NEXT(nh, len)) {
             if (nh->nlmsg_type == NLMSG_NOOP || nh->nlmsg_type == NLMSG_ERROR)
@@ -502,18 +643,30 @@ static void cn_drain(fb_t *f)
             edr_arena_t *a = edr_emit_arena(f->em);
             if (ev->what == PROC_EVENT_FORK) {
                 uint32_t child = (uint32_t)ev->event_data.fork.child_tgid;
-                if ((uint32_t)ev->event_data.fork.child_pid != child)
-                    continue; /* a thread */
+                if ((uint32_t)ev->event_data.fork.child_pid != child) { /* a thread */
+                    proc_t *tp = proc_find(f, child);
+                    if (tp)
+                        tp->threads = 1;
+                    continue;
+                }
                 uint32_t ppid = (uint32_t)ev->event_data.fork.parent_tgid;
                 if (ppid == f->self)
                     continue;
-                uint32_t sp;
+                proc_t *old = proc_find(f, child);
+                if (old && old->exit_pending) /* its pid is taken again: it is over */
+                    emit_exit(f, old, child, old->exit_code, old->exit_t);
+                pstat_t ps = {0};
                 uint64_t st;
-                if (proc_stat(f, child, &sp, &st))
-                    st = (ev->timestamp_ns / f->tick_ns) * f->tick_ns; /* already gone */
+                if (proc_stat(f, child, &ps) == 0) {
+                    st = ps.start_ns;
+                } else { /* already gone: its start from the message's time */
+                    st = (uint64_t)((int64_t)ev->timestamp_ns + boot_off);
+                    st = (st / f->tick_ns) * f->tick_ns;
+                }
                 proc_t *p = proc_add(f, child, ppid, st);
                 if (!p)
                     continue;
+                p->threads = ps.threads > 1;
                 Edr__V1__Event *e = edr_emit_begin(f->em, t);
                 if (!e)
                     continue;
@@ -533,33 +686,18 @@ static void cn_drain(fb_t *f)
                 if (pid == f->self)
                     continue;
                 proc_t *p = proc_get(f, pid);
-                if (p)
+                if (p) {
+                    p->exit_pending = 0; /* the leader's exit was de_thread()'s */
                     emit_start(f, p, 0, t);
+                }
             } else if (ev->what == PROC_EVENT_PTRACE) {
                 emit_ptrace(f, t, (uint32_t)ev->event_data.ptrace.tracer_tgid,
                             (uint32_t)ev->event_data.ptrace.process_tgid);
             } else if (ev->what == PROC_EVENT_EXIT) {
                 uint32_t pid = (uint32_t)ev->event_data.exit.process_tgid;
-                if ((uint32_t)ev->event_data.exit.process_pid != pid || pid == f->self)
-                    continue; /* a thread, or us */
-                proc_t *p = proc_find(f, pid);
-                Edr__V1__Event *e = edr_emit_begin(f->em, t);
-                if (!e)
-                    continue;
-                a = edr_emit_arena(f->em);
-                Edr__V1__ProcessExit *x = edr_arena_alloc(a, sizeof(*x));
-                if (x) {
-                    edr__v1__process_exit__init(x);
-                    uint32_t code = ev->event_data.exit.exit_code;
-                    x->signal = (int32_t)(code & 0x7f);
-                    x->exit_code = x->signal ? 0 : (int32_t)((code >> 8) & 0xff);
-                    e->body_case = EDR__V1__EVENT__BODY_PROCESS_EXIT;
-                    e->process_exit = x;
-                }
-                set_actor(e, a, p, pid);
-                edr_emit_end(f->em, e);
-                if (p)
-                    p->exited_mono = edr__mono_ns();
+                if (pid != f->self)
+                    on_exit_msg(f, pid, (uint32_t)ev->event_data.exit.process_pid,
+                                ev->event_data.exit.exit_code, t);
             }
         }
     }
@@ -899,6 +1037,17 @@ static int sock_done(const sock_t *s)
     return s && (s->reported || s->pid == UINT32_MAX);
 }
 
+/* Whether s leaves the table at this poll (keep: SOCK_KEEP_NS in polls). */
+static int sock_leaves(const fb_t *f, const sock_t *s, uint64_t keep)
+{
+    uint32_t unseen = f->gen - s->gen;
+    if (s->destroyed)
+        return 1;
+    if (!sock_done(s) || f->gone_fd < 0)
+        return unseen > 2;
+    return unseen > keep;
+}
+
 /* Finds the owners of the sockets in want (inode -> pid) by walking /proc/PID/fd. */
 static void resolve_owners(fb_t *f, uint64_t *want, uint32_t *owner, size_t n)
 {
@@ -1162,6 +1311,8 @@ static void gone_drain(fb_t *f)
             if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || !diag_parse(m, proto, &d))
                 continue;
             sock_t *s = d.dport ? sock_find(f, d.cookie, 0) : NULL;
+            if (s)
+                s->destroyed = 1;
             if (!d.dport || sock_done(s) || edr_selfsock_has(d.cookie))
                 continue; /* never connected (a listener), reported by a poll (or
                            * older than the sensor), or ours */
@@ -1212,6 +1363,8 @@ static void on_diag(uv_timer_t *t)
     diag_t *all = NULL;
     size_t n = 0, cap = 0;
     cn_drain(f);
+    if (f->n_pending)
+        pending_check(f, 1);
     /* destroys before the dump: a socket gone since the last poll is still
      * in the table, so it is not taken for one never seen */
     gone_drain(f);
@@ -1297,12 +1450,15 @@ static void on_diag(uv_timer_t *t)
             f->unowned++; /* closed meanwhile */
         report_sock(f, d, owner[k]);
     }
-    /* sockets not seen for a few polls leave (the grace covers a destroy
-     * message read after the dump that no longer had its socket); the table
-     * is rebuilt so that probe chains stay intact */
+    /* sockets leave once destroyed; those still to be reported when not seen
+     * for a few polls (the grace covers a destroy message read after the
+     * dump that no longer had its socket), and the others after
+     * SOCK_KEEP_NS, or a few polls when no destroy messages come at all;
+     * the table is rebuilt so that probe chains stay intact */
+    uint64_t keep = SOCK_KEEP_NS / f->poll_ns > 3 ? SOCK_KEEP_NS / f->poll_ns : 3;
     size_t gone = 0;
     for (size_t j = 0; j < f->scap; j++)
-        if (f->socks[j].cookie && f->gen - f->socks[j].gen > 2)
+        if (f->socks[j].cookie && sock_leaves(f, &f->socks[j], keep))
             gone++;
     if (gone) {
         sock_t *old = f->socks;
@@ -1310,7 +1466,7 @@ static void on_diag(uv_timer_t *t)
         f->socks = NULL;
         f->scap = f->sn = 0;
         for (size_t j = 0; j < oc; j++) {
-            if (!old[j].cookie || f->gen - old[j].gen > 2)
+            if (!old[j].cookie || sock_leaves(f, &old[j], keep))
                 continue;
             sock_t *s = sock_find(f, old[j].cookie, 1);
             if (s)
@@ -1374,6 +1530,7 @@ static void fb_stop(edr_source_t *src)
         return;
     f->running = 0;
     cn_drain(f);
+    pending_check(f, 1);
     on_fan(&f->fan_poll, 0, 0);
     gone_drain(f);
     if (f->unowned)
