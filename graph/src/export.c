@@ -317,11 +317,18 @@ int edr_rca_write_text(const edr_graph_t *g, const edr_rca_t *r, FILE *out)
 
 /* ------------------------------------------------------------ DOT */
 
+/* A DOT label string. Graphviz decodes character references in labels
+ * ("&#27;" becomes ESC, "&#x202E;" a right-to-left override in its SVG), so
+ * '&' is written "&amp;": telemetry's text stays the text it was. */
 void edr__dot_escape(FILE *f, const char *s)
 {
     char buf[8192];
     edr__clean(s, buf, sizeof(buf));
     for (const char *p = buf; *p; p++) {
+        if (*p == '&') {
+            fputs("&amp;", f);
+            continue;
+        }
         if (*p == '"' || *p == '\\')
             fputc('\\', f);
         fputc(*p, f);
@@ -334,14 +341,39 @@ static const char *role_color(int role)
     return c[role & 3];
 }
 
-int edr__write_dot(const edr_graph_t *g, const edr_rca_t *r, FILE *f)
+int edr__write_dot(const edr_graph_t *g, const edr_rca_t *r, size_t max_draw, FILE *f)
 {
     edr__view_t v;
     if (edr__collect(g, r, &v) != 0)
         return EDR_ENOMEM;
+    /* reduced: the first max_draw nodes of the view (root, chain, impact,
+     * then context) and the edges between them, at most max_draw */
+    size_t nn = edr_graph_node_count(g), n_draw = v.n;
+    uint8_t *drawn = NULL;
+    if (max_draw && (v.n > max_draw || r->n_edges > max_draw)) {
+        n_draw = v.n < max_draw ? v.n : max_draw;
+        if (!(drawn = calloc(nn / 8 + 1, 1))) {
+            edr__view_free(&v);
+            return EDR_ENOMEM;
+        }
+        for (size_t i = 0; i < n_draw; i++)
+            drawn[v.nodes[i] >> 3] |= (uint8_t)(1u << (v.nodes[i] & 7));
+    }
+#define DRAWN(n) (!drawn || ((n) < nn && (drawn[(n) >> 3] & (1u << ((n) & 7)))))
     fprintf(f, "digraph attack {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n"
                "  edge [fontname=\"Helvetica\", fontsize=8];\n");
-    for (size_t i = 0; i < v.n; i++) {
+    size_t e_draw = 0;
+    if (drawn) { /* counted first: the note goes at the top */
+        for (size_t i = 0; i < r->n_edges && e_draw < max_draw; i++) {
+            edr_graph_edge_info_t e;
+            edr_graph_edge(g, r->edges[i], &e);
+            e_draw += DRAWN(e.src) && DRAWN(e.dst);
+        }
+        fprintf(f, "  labelloc=t;\n  label=\"graph reduced: %zu of %zu nodes and %zu of %zu edges drawn "
+                   "(root, chain and impact first; the lists hold them all)\";\n",
+                n_draw, v.n, e_draw, r->n_edges);
+    }
+    for (size_t i = 0; i < n_draw; i++) {
         edr_graph_node_info_t in;
         edr_graph_node(g, v.nodes[i], &in);
         char lab[512];
@@ -358,15 +390,21 @@ int edr__write_dot(const edr_graph_t *g, const edr_rca_t *r, FILE *f)
         }
         fprintf(f, "\"];\n");
     }
-    for (size_t i = 0; i < r->n_edges; i++) {
+    size_t e_out = 0;
+    for (size_t i = 0; i < r->n_edges && (!drawn || e_out < e_draw); i++) {
         edr_graph_edge_info_t e;
         edr_graph_edge(g, r->edges[i], &e);
+        if (!DRAWN(e.src) || !DRAWN(e.dst))
+            continue;
+        e_out++;
         char ts[48];
         edr__time_iso(e.time_ns, ts, sizeof(ts));
         fprintf(f, "  n%u -> n%u [label=\"%s %s\"];\n", e.src, e.dst, edr__edge_kind_name(e.kind),
                 ts + (ts[0] == '-' ? 0 : 11));
     }
+#undef DRAWN
     fprintf(f, "}\n");
+    free(drawn);
     edr__view_free(&v);
     return ferror(f) ? EDR_EIO : 0;
 }
@@ -741,7 +779,7 @@ int edr_rca_export(const edr_graph_t *g, const edr_rca_t *r, edr_export_format_t
 {
     switch (fmt) {
     case EDR_EXPORT_DOT:
-        return edr__write_dot(g, r, out);
+        return edr__write_dot(g, r, 0, out);
     case EDR_EXPORT_GRAPHML:
         return write_graphml(g, r, out);
     case EDR_EXPORT_CYJS:

@@ -25,7 +25,8 @@ void edr__label(const edr_graph_t *g, uint32_t n, char *out, size_t outlen, int 
 void edr__dot_escape(FILE *f, const char *s);
 void edr__xml_escape(FILE *f, const char *s);
 
-int edr__write_dot(const edr_graph_t *g, const edr_rca_t *r, FILE *f);
+/* max_draw: at most that many nodes and edges (0: all); a reduced graph says so in its label. */
+int edr__write_dot(const edr_graph_t *g, const edr_rca_t *r, size_t max_draw, FILE *f);
 int edr__write_svg(const edr_graph_t *g, const edr_rca_t *r, FILE *f);
 int edr__write_html(const edr_graph_t *g, const edr_rca_t *r, const edr_export_opts_t *o, FILE *f);
 

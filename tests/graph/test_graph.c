@@ -110,6 +110,17 @@ static void ev_write(bld_t *x, uint32_t pid, const char *path)
     e->file_write = w;
 }
 
+static void ev_mmap(bld_t *x, uint32_t pid, const char *path)
+{
+    Edr__V1__Event *e = ev_new(x, pid, 0);
+    Edr__V1__FileExec *fx = edr_arena_alloc(&x->a, sizeof(*fx));
+    edr__v1__file_exec__init(fx);
+    fx->path = edr_arena_strdup(&x->a, path);
+    fx->mapped = 1;
+    e->body_case = EDR__V1__EVENT__BODY_FILE_EXEC;
+    e->file_exec = fx;
+}
+
 static uint32_t node_of(bld_t *x, edr_graph_t *g, uint32_t pid)
 {
     uint8_t id[16];
@@ -585,6 +596,70 @@ static void test_exports_escape(void **state)
     edr_arena_close(&x.a);
 }
 
+/* Graphviz decodes character references in labels: telemetry holding
+ * "&#27;" or "&#x202E;" (plain ASCII, so edr__clean keeps it) became a raw
+ * ESC or a right-to-left override in the SVG and the card (a disguised file
+ * name, escape sequences for whoever cats the file, an SVG that is not XML).
+ * A dense subgraph is drawn reduced, and says so: the dot layout of a
+ * crafted 1,079-edge one took minutes. */
+static void test_svg_entities_and_size(void **state)
+{
+    (void)state;
+    static const uint8_t attacker_ip[4] = {203, 0, 113, 9};
+    bld_t x;
+    bld_init(&x, "web-2");
+    ev_start(&x, 1, 0, "/usr/lib/systemd/systemd", "/sbin/init");
+    ev_start(&x, 100, 1, "/usr/sbin/nginx", "nginx: master process");
+    ev_net(&x, 100, 1, attacker_ip, 443);
+    ev_start(&x, 200, 100, "/tmp/invoice&#x202E;fdp.exe", "x &#27;]2;pwned&#7; &#27;[2J");
+    ev_start(&x, 201, 200, "/usr/bin/id", "id");
+    edr_graph_t *g = edr_graph_new();
+    assert_non_null(g);
+    assert_int_equal(edr_graph_add_batch(g, &x.b), 0);
+    edr_rca_t *r = edr_rca_run(g, node_of(&x, g, 201), 0, NULL, NULL);
+    assert_non_null(r);
+    for (int fmt = 0; fmt < 2; fmt++) {
+        char *out = export_str(g, r, fmt ? EDR_EXPORT_HTML : EDR_EXPORT_SVG);
+        assert_null(strchr(out, 0x1b));
+        assert_null(strchr(out, 0x07));
+        assert_null(strstr(out, "\xe2\x80\xae"));
+        assert_non_null(strstr(out, "invoice&amp;#x202E;fdp.exe"));
+        assert_null(strstr(out, "graph reduced"));
+        free(out);
+    }
+    edr_rca_destroy(r);
+
+    /* the same service's shell writes 300 files, then maps 300 of them */
+    for (int i = 0; i < 600;) {
+        edr_arena_reset(&x.a);
+        x.b.n_events = 0;
+        for (int k = 0; k < 200; k++, i++) {
+            char path[64];
+            snprintf(path, sizeof(path), "/srv/lib/l%d.so", i % 300);
+            if (i < 300)
+                ev_write(&x, 200, path);
+            else
+                ev_mmap(&x, 201, path);
+        }
+        assert_int_equal(edr_graph_add_batch(g, &x.b), 0);
+    }
+    edr_rca_opts_t ro;
+    edr_rca_opts_default(&ro);
+    ro.max_fanin = 1000;
+    r = edr_rca_run(g, node_of(&x, g, 201), 0, &ro, NULL);
+    assert_non_null(r);
+    assert_true(r->n_edges > 250);
+    char *svg = export_str(g, r, EDR_EXPORT_SVG);
+    assert_non_null(strstr(svg, "graph reduced: 250 of"));
+    free(svg);
+    char *dot = export_str(g, r, EDR_EXPORT_DOT); /* the DOT export itself is whole */
+    assert_null(strstr(dot, "graph reduced"));
+    free(dot);
+    edr_rca_destroy(r);
+    edr_graph_destroy(g);
+    edr_arena_close(&x.a);
+}
+
 /* Events without a usable actor or with odd fields are skipped, not fatal. */
 /* Ids are hashes anyone can compute: a forged process start that takes the
  * id of a remote address node stays a process of its own, and the remote
@@ -848,6 +923,7 @@ int main(void)
         cmocka_unit_test(test_synth_attacks),
         cmocka_unit_test(test_synth_unchanged),
         cmocka_unit_test(test_exports_escape),
+        cmocka_unit_test(test_svg_entities_and_size),
         cmocka_unit_test(test_bad_events),
         cmocka_unit_test(test_forged_id_of_another_kind),
         cmocka_unit_test(test_long_ancestry_keeps_start),
