@@ -26,14 +26,14 @@
  * SPOOLING: new frames are appended to the spool. Every second (after an
  *           outage) or at once, frames are read from the spool's replay
  *           cursor into a window of REPLAY_WINDOW slots and produced. A slot
- *           is settled once Kafka acknowledged its frame (counted in
- *           events_acked then, once), or its frame was counted as a drop
- *           (refused, undecodable, or lost to the bound); the spool's head
- *           moves over settled slots in order. After an outage the unsettled
- *           slots of the window are sent again, in order, before anything new
- *           is read. When the cursor reaches the tail the producer goes
- *           DIRECT: later frames queue in librdkafka behind the replayed
- *           ones, so per-host order holds.
+ *           is settled once Kafka acknowledged its frame, or its frame is
+ *           lost (refused, undecodable, or lost to the bound); the spool's
+ *           head moves over settled slots in order, and the frame is counted
+ *           then (P7). After an outage the unsettled slots of the window are
+ *           sent again, in order, before anything new is read. When the
+ *           cursor reaches the tail the producer goes DIRECT: later frames
+ *           queue in librdkafka behind the replayed ones, so per-host order
+ *           holds.
  * HOLD:     when the drain ends with direct frames not reported back yet
  *           (their reports come later), frames to be spooled are held in
  *           memory instead, with the failed ones, until every direct frame
@@ -64,7 +64,8 @@
  *       topic takes, an invalid record) is counted as lost ("kafka",
  *       "refused") and logged, not spooled: spooled, it would be replayed and
  *       refused again every second, and every frame behind it would wait. A
- *       replayed one is counted once: its slot stays settled across outages.
+ *       replayed one is counted once: its slot stays settled across outages,
+ *       and across runs by P7.
  *   P5  The spool knows the replay cursor (edr_spool_set_cursor): frames the
  *       bound drops before it are not the spool's to count. Their slots are
  *       marked evicted (a slot position at or before the head that was never
@@ -73,23 +74,46 @@
  *       longer be sent again.
  *   P6  Reports from before the last outage (late, or of purged copies) do
  *       not start another outage while spooling: they are not news.
+ *   P7  A replayed frame is counted (events_acked, or its drop) when the
+ *       spool's head moves over its slot or the bound evicts it, not when its
+ *       report comes: until then the spool keeps it, and a stop or a crash
+ *       before a frame ahead of it is settled has the next run send it again
+ *       and judge it again. So it is counted once across runs: a slot left
+ *       unsettled at the stop is counted by the run that passes it. When the
+ *       head moves over a lost frame, it is written at once (edr_spool_sync),
+ *       before any health event can report the loss: a kill -9 after that
+ *       does not replay the frame (an acknowledged frame may be sent and
+ *       counted again after a kill -9: I5 of spool.c, at least once).
+ *
+ * Units (one for every loss): a lost frame counts its events except sensor
+ * health reports, an undecodable frame 1 (edr__frame_events, as the spool's
+ * own drops count): a health report carries cumulative counters, the next
+ * one repeats what a lost one said. The one exception is a direct frame lost
+ * unreported ("kafka", "unconfirmed" or "fatal_client"): its bytes are gone
+ * with the client, so it counts the n_events its caller gave (at least 1).
+ * events_acked counts all events of a frame, health reports included.
  */
 
 #define REPLAY_WINDOW  256u /* spool frames read and not settled yet */
 #define DRAIN_MS       3000
-#define HOLD_MAX_BYTES (32u << 20)
+#define HOLD_MAX_BYTES (32u << 20) /* default; edr__producer_set_hold_max */
 #define ID_MASK        ((1ull << 40) - 1)
 #define ROUND_MASK     ((1ull << 23) - 1)
 
-enum { SLOT_PENDING, SLOT_DELIVERED, SLOT_COUNTED };
+/* PENDING: not settled; DELIVERED: acknowledged; LOST: refused, undecodable
+ * or lost to the bound. Either of the last two is counted once, by
+ * slot_count (P7). */
+enum { SLOT_PENDING, SLOT_DELIVERED, SLOT_LOST };
 
 typedef struct {
     edr_spool_pos_t pos;  /* where the frame is in the spool */
     edr_spool_pos_t next; /* spool position after it */
     uint64_t events;      /* events in it (acknowledged: added to events_acked) */
     uint64_t lost_events; /* what a loss of it counts (health reports not) */
+    const char *lost_source, *lost_reason; /* LOST: its drop; NULL: the spool counted it */
     uint32_t inflight;    /* copies handed to librdkafka, not reported back yet */
     uint8_t state;        /* SLOT_* */
+    uint8_t counted;      /* its acknowledgement or loss is counted (P7) */
     uint8_t evicted;      /* the spool's bound dropped it: it cannot be sent again */
     uint8_t key[EDR_ID_LEN];
 } slot_t;
@@ -124,6 +148,7 @@ struct edr__producer {
     failed_t *failed; /* failed direct frames, and held ones (hold) */
     size_t n_failed, cap_failed;
     size_t failed_bytes;
+    size_t hold_max; /* bytes held at most (HOLD) */
     int hold;
 
     slot_t ring[REPLAY_WINDOW];
@@ -175,9 +200,35 @@ static void note_outage(edr__producer_t *p, const char *why)
     p->outage = 1;
 }
 
+static void slot_lose(slot_t *s, const char *source, const char *reason)
+{
+    s->state = SLOT_LOST;
+    s->lost_source = source;
+    s->lost_reason = reason;
+}
+
+/* Counts what became of a settled slot's frame, once (P7). 1 when that was
+ * a loss. */
+static int slot_count(edr__producer_t *p, slot_t *s)
+{
+    if (s->counted || s->state == SLOT_PENDING)
+        return 0;
+    s->counted = 1;
+    if (s->state == SLOT_DELIVERED) {
+        p->events_acked += s->events;
+        p->st.frames_replay_acked++;
+        return 0;
+    }
+    if (!s->lost_source)
+        return 0;
+    edr__drops_add(p->drops, s->lost_source, s->lost_reason, s->lost_events);
+    return 1;
+}
+
 /* Settles the replay window: marks the slots whose frames the spool's bound
- * dropped (P5), counts those lost, and takes settled slots off the front,
- * moving the spool's head over the ones it still has. */
+ * dropped (P5) and counts them, those whose copies all failed as lost; then
+ * takes settled slots off the front, counting them and moving the spool's
+ * head over the ones it still has (P7). */
 static void ring_settle(edr__producer_t *p)
 {
     edr_spool_pos_t head = edr_spool_head(p->spool);
@@ -188,30 +239,47 @@ static void ring_settle(edr__producer_t *p)
                 break;
             s->evicted = 1;
         }
-        if (s->state == SLOT_PENDING && s->inflight == 0) {
-            /* its delivery failed and the spool no longer has it */
-            edr__drops_add(p->drops, "spool", "overflow", s->lost_events);
-            s->state = SLOT_COUNTED;
-        }
+        /* its delivery failed, and the spool no longer has it */
+        if (s->state == SLOT_PENDING && s->inflight == 0)
+            slot_lose(s, "spool", "overflow");
+        slot_count(p, s); /* no run can send it again: counted now */
     }
+    int lost = 0;
     while (p->ring_base < p->ring_next) {
         slot_t *s = SLOT(p, p->ring_base);
         if (s->state == SLOT_PENDING)
             break;
+        lost |= slot_count(p, s);
         if (!s->evicted)
             edr_spool_ack(p->spool, s->next, 1);
         p->ring_base++;
     }
+    if (lost)
+        edr_spool_sync(p->spool); /* the head, before a health event reports the loss (P7) */
     if (p->resend < p->ring_base)
         p->resend = p->ring_base;
 }
 
-static void drop_refused(edr__producer_t *p, rd_kafka_resp_err_t e, size_t len, uint64_t events)
+static void log_refused(rd_kafka_resp_err_t e, size_t len, uint64_t events)
 {
     edr_log_error("kafka refused a frame of %zu bytes (%" PRIu64 " events) for good: %s; "
                   "counted as lost",
                   len, events, rd_kafka_err2str(e));
-    edr__drops_add(p->drops, "kafka", "refused", events ? events : 1);
+}
+
+/* A direct frame Kafka refused for good: counted now (it is nowhere else). */
+static void drop_refused(edr__producer_t *p, rd_kafka_resp_err_t e, const void *frame, size_t len,
+                         uint64_t events)
+{
+    log_refused(e, len, events);
+    edr__drops_add(p->drops, "kafka", "refused", edr__frame_events(p->count_ctx, frame, len));
+}
+
+/* A replayed frame Kafka refused for good: counted when its slot is passed (P7). */
+static void slot_refused(slot_t *s, rd_kafka_resp_err_t e, size_t len)
+{
+    log_refused(e, len, s->events);
+    slot_lose(s, "kafka", "refused");
 }
 
 static void replay_report(edr__producer_t *p, const rd_kafka_message_t *m, uint64_t id,
@@ -223,18 +291,13 @@ static void replay_report(edr__producer_t *p, const rd_kafka_message_t *m, uint6
     if (s->inflight)
         s->inflight--;
     if (!m->err) {
-        if (s->state == SLOT_PENDING) {
-            s->state = SLOT_DELIVERED;
-            p->events_acked += s->events;
-            p->st.frames_replay_acked++;
-        }
+        if (s->state == SLOT_PENDING)
+            s->state = SLOT_DELIVERED; /* counted when passed (P7) */
         p->progress_ns = edr__mono_ns();
         p->remake_backoff = 0; /* the client works */
     } else if (edr_kafka_refused_for_good(m->err)) {
-        if (s->state == SLOT_PENDING) {
-            drop_refused(p, m->err, m->len, s->events);
-            s->state = SLOT_COUNTED; /* gone from the spool with the others */
-        }
+        if (s->state == SLOT_PENDING)
+            slot_refused(s, m->err, m->len); /* gone from the spool with the others */
     } else if (round == (p->round & ROUND_MASK)) {
         note_outage(p, rd_kafka_err2str(m->err)); /* sent again after the outage (P6) */
     }
@@ -256,7 +319,7 @@ static void direct_report(edr__producer_t *p, const rd_kafka_message_t *m, uint6
         return;
     }
     if (edr_kafka_refused_for_good(m->err)) {
-        drop_refused(p, m->err, m->len, events);
+        drop_refused(p, m->err, m->payload, m->len, events);
         return;
     }
     /* a frame from before the last outage is not news (P6), except while
@@ -264,7 +327,8 @@ static void direct_report(edr__producer_t *p, const rd_kafka_message_t *m, uint6
     if (id >= p->round_first_id || !p->spooling)
         note_outage(p, rd_kafka_err2str(m->err));
     if (push_failed(p, id, m->payload, m->len))
-        edr__drops_add(p->drops, "producer", "nomem", lost_of(events));
+        edr__drops_add(p->drops, "producer", "nomem",
+                       edr__frame_events(p->count_ctx, m->payload, m->len));
 }
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -394,7 +458,7 @@ static void release_hold(edr__producer_t *p)
 static void spool_or_hold(edr__producer_t *p, uint64_t id, const uint8_t *buf, size_t len)
 {
     if (p->hold) {
-        if (p->failed_bytes + len <= HOLD_MAX_BYTES && push_failed(p, id, buf, len) == 0)
+        if (p->failed_bytes + len <= p->hold_max && push_failed(p, id, buf, len) == 0)
             return;
         edr_log_warn("kafka: %" PRIu64 " frames sent before the outage are still not reported "
                      "back and %zu bytes are held behind them: spooling those now (one of "
@@ -487,6 +551,7 @@ edr__producer_t *edr__producer_new(const char *topic, edr_spool_t *spool, uint64
     p->spool = spool;
     p->spool_after_ns = spool_after_ns;
     p->drain_ns = DRAIN_MS * 1000000ull;
+    p->hold_max = HOLD_MAX_BYTES;
     p->drops = drops;
     p->count_ctx = count_ctx;
     p->direct_id = 1;
@@ -546,7 +611,7 @@ int edr__producer_send(edr__producer_t *p, const uint8_t *key, const uint8_t *fr
         RD_KAFKA_V_VALUE((void *)frame, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_OPAQUE((void *)op), RD_KAFKA_V_END);
     if (e && edr_kafka_refused_for_good(e)) { /* larger than message.max.bytes */
-        drop_refused(p, e, len, n_events);
+        drop_refused(p, e, frame, len, n_events);
         return 0;
     }
     if (e) {
@@ -578,7 +643,8 @@ static int frame_key(edr__producer_t *p, const uint8_t *frame, size_t len, uint8
 }
 
 /* Hands the frame of slot id to librdkafka: 0 when it took it, or refused
- * it for good (counted, settled); -1 when it cannot now (retry_at set). */
+ * it for good (settled: counted when passed); -1 when it cannot now
+ * (retry_at set). */
 static int send_slot(edr__producer_t *p, uint64_t id, const uint8_t *fr, size_t fl, uint64_t now)
 {
     slot_t *s = SLOT(p, id);
@@ -590,8 +656,7 @@ static int send_slot(edr__producer_t *p, uint64_t id, const uint8_t *fr, size_t 
         RD_KAFKA_V_VALUE((void *)fr, fl), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_OPAQUE((void *)op), RD_KAFKA_V_END);
     if (e && edr_kafka_refused_for_good(e)) {
-        drop_refused(p, e, fl, s->events);
-        s->state = SLOT_COUNTED;
+        slot_refused(s, e, fl);
         return 0;
     }
     if (e) {
@@ -599,6 +664,7 @@ static int send_slot(edr__producer_t *p, uint64_t id, const uint8_t *fr, size_t 
         return -1;
     }
     s->inflight++;
+    p->st.frames_replayed++;
     return 0;
 }
 
@@ -620,7 +686,7 @@ static void replay_fill(edr__producer_t *p, uint64_t now)
         }
         if (r == 0 || edr_spool_pos_cmp(pos, s->pos) != 0) {
             /* damaged on disk since it was read: the spool counted it as corrupt */
-            s->state = SLOT_COUNTED;
+            slot_lose(s, NULL, NULL);
             s->evicted = 1;
             continue;
         }
@@ -655,9 +721,9 @@ static void replay_fill(edr__producer_t *p, uint64_t now)
         s->pos = p->cursor;
         s->next = next;
         if (frame_key(p, fr, fl, s->key, &s->events, &s->lost_events) != 0) {
-            /* undecodable (e.g. its dictionary is gone): counted, skipped */
-            edr__drops_add(p->drops, "spool", "undecodable", 1);
-            s->state = SLOT_COUNTED;
+            /* undecodable (e.g. its dictionary is gone): skipped, counted when passed (P7) */
+            s->lost_events = 1;
+            slot_lose(s, "spool", "undecodable");
         } else if (send_slot(p, p->ring_next, fr, fl, now)) {
             break; /* read again next time */
         }
@@ -717,6 +783,11 @@ void edr__producer_set_spool_after(edr__producer_t *p, uint64_t ns)
 void edr__producer_set_drain(edr__producer_t *p, uint64_t ns)
 {
     p->drain_ns = ns;
+}
+
+void edr__producer_set_hold_max(edr__producer_t *p, size_t bytes)
+{
+    p->hold_max = bytes;
 }
 
 void edr__producer_get_stats(const edr__producer_t *p, edr__producer_stats_t *out)

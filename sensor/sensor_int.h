@@ -134,6 +134,8 @@ typedef struct edr__producer edr__producer_t;
 typedef struct {
     uint64_t frames_direct_acked;
     uint64_t frames_replay_acked;
+    uint64_t frames_replayed;   /* spool frames handed to librdkafka (again after an outage:
+                                 * counted again) */
     uint64_t frames_spooled;
     uint64_t outages;
     uint64_t producer_restarts; /* clients replaced after a fatal error */
@@ -163,11 +165,17 @@ void edr__producer_set_remake(edr__producer_t *p, edr__producer_remake_fn fn, vo
  * when it could not. */
 int edr__producer_renew(edr__producer_t *p, int wait_ms);
 /* Sends one frame keyed by key (16 bytes); spools it when Kafka is unreachable.
- * 0, or a negative edr_err_t when the frame was lost (counted). */
+ * n_events: its events, what its acknowledgement counts in
+ * edr__producer_events_acked, and what it counts as lost if the client goes
+ * before reporting it back (other losses count its events that are not
+ * sensor health reports, see producer.c). 0, or a negative edr_err_t when
+ * the frame was lost (counted). */
 int edr__producer_send(edr__producer_t *p, const uint8_t *key, const uint8_t *frame, size_t len,
                        uint64_t n_events);
 /* Events of frames Kafka acknowledged, each frame counted once (a frame
- * counted as dropped is never counted here). */
+ * counted as dropped is never counted here). A replayed frame is counted
+ * once the spool's head moves over it, by the run that does: one left
+ * unsettled at a stop is counted by the next run. */
 uint64_t edr__producer_events_acked(const edr__producer_t *p);
 /* Serves callbacks, detects outages, replays the spool. Call often. */
 void edr__producer_tick(edr__producer_t *p, uint64_t now_ns);
@@ -179,6 +187,9 @@ void edr__producer_set_spool_after(edr__producer_t *p, uint64_t ns);
 /* How long an outage waits for the delivery reports of what it purged
  * (3 s; tests shorten it to have reports come after it). */
 void edr__producer_set_drain(edr__producer_t *p, uint64_t ns);
+/* How many bytes of frames are held in memory behind direct frames not
+ * reported back (32 MiB; tests lower it to reach the limit). */
+void edr__producer_set_hold_max(edr__producer_t *p, size_t bytes);
 void edr__producer_get_stats(const edr__producer_t *p, edr__producer_stats_t *out);
 /* Spools what is in flight or held (edr__producer_spool_inflight), then
  * destroys the client: frames sent directly that it never reported back are
