@@ -34,8 +34,51 @@ static void usage(FILE *f)
                "keeping analyzer.graph_window of telemetry, and runs root-cause analyses on demand:\n"
                "  stdin lines   'rca ENTITY' (32 hex digits) prints the result as a JSON object;\n"
                "                'stats' prints counters\n"
-               "  --rca ENTITY  analyse once no message arrived for --idle seconds (default 5) after the\n"
-               "                group assigned partitions, then exit\n");
+               "  --rca ENTITY  analyse once the consumer has read what the topic held when the group\n"
+               "                assigned its partitions, or no message arrived for --idle seconds\n"
+               "                (default 5), whichever comes first; then exit (1 when interrupted first)\n");
+}
+
+/* Whether the consumer has read, on every assigned partition, up to the end
+ * the log had when it was first asked (targets: the high watermarks queried
+ * once, -1 until then). A live fleet never leaves the topic idle: waiting
+ * for --idle alone never answered. Returns 1 caught up, 0 not yet, -1 when
+ * the watermarks cannot be had (the idle rule then decides). */
+typedef struct {
+    rd_kafka_topic_partition_list_t *as; /* the assignment, with targets in .offset */
+} catchup_t;
+
+static int caught_up(rd_kafka_t *cons, catchup_t *c)
+{
+    if (!c->as) {
+        if (rd_kafka_assignment(cons, &c->as) != 0 || !c->as)
+            return -1;
+        for (int i = 0; i < c->as->cnt; i++) {
+            rd_kafka_topic_partition_t *tp = &c->as->elems[i];
+            int64_t lo = -1, hi = -1;
+            if (rd_kafka_query_watermark_offsets(cons, tp->topic, tp->partition, &lo, &hi, 2000) != 0)
+                return -1; /* keeps the list: asked again no more */
+            tp->offset = hi > lo ? hi : -1; /* an empty log: nothing to wait for */
+        }
+        /* the group's committed offsets: a partition read to its end by an
+         * earlier run delivers nothing, its position stays unknown */
+        rd_kafka_topic_partition_list_t *cm = rd_kafka_topic_partition_list_copy(c->as);
+        if (cm && rd_kafka_committed(cons, cm, 2000) == 0)
+            for (int i = 0; i < cm->cnt; i++)
+                if (cm->elems[i].offset >= 0 && cm->elems[i].offset >= c->as->elems[i].offset)
+                    c->as->elems[i].offset = -1;
+        if (cm)
+            rd_kafka_topic_partition_list_destroy(cm);
+    }
+    rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_copy(c->as);
+    if (!pos)
+        return 0;
+    int done = rd_kafka_position(cons, pos) == 0;
+    for (int i = 0; done && i < pos->cnt; i++)
+        if (c->as->elems[i].offset >= 0 && pos->elems[i].offset < c->as->elems[i].offset)
+            done = 0;
+    rd_kafka_topic_partition_list_destroy(pos);
+    return done;
 }
 
 static double now_s(void)
@@ -191,13 +234,18 @@ int edr_cmd_analyze(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     int stdin_open = !n_rcas;
-    if (stdin_open)
-        fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+    /* stdin is read only when poll() says it has data: no O_NONBLOCK (it
+     * belongs to the open file description, shared with the shell and
+     * whatever runs next, and was left set) */
     char line[256];
     size_t ll = 0;
     int skipping = 0; /* inside an over-long request: dropped up to its newline */
     double last_msg = now_s();
     int assigned = 0; /* the idle time of --rca counts from the group's assignment (a join takes seconds) */
+    catchup_t cu = {0};
+    int cu_state = 0;     /* caught_up(): -1 gave up on watermarks */
+    double cu_check = 0;  /* next check, every 200 ms */
+    int answered = !n_rcas;
     rc = 0;
     while (!stop_flag) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 50);
@@ -226,9 +274,14 @@ int edr_cmd_analyze(int argc, char **argv)
             }
             rd_kafka_message_destroy(m);
         }
-        if (n_rcas && assigned && now_s() - last_msg >= idle) {
+        if (n_rcas && assigned && cu_state >= 0 && now_s() >= cu_check) {
+            cu_state = caught_up(cons, &cu);
+            cu_check = now_s() + 0.2;
+        }
+        if (n_rcas && assigned && (cu_state == 1 || now_s() - last_msg >= idle)) {
             for (int i = 0; i < n_rcas; i++)
                 rc |= analyse(s, rcas[i], &ro);
+            answered = 1;
             break;
         }
         if (!stdin_open)
@@ -266,6 +319,12 @@ int edr_cmd_analyze(int argc, char **argv)
             ll = 0;
         }
     }
+    if (!answered && rc == 0) {
+        fprintf(stderr, "edr analyze: interrupted before the analysis\n");
+        rc = 1;
+    }
+    if (cu.as)
+        rd_kafka_topic_partition_list_destroy(cu.as);
 out:
     if (cons) {
         rd_kafka_consumer_close(cons);

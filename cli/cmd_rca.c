@@ -10,6 +10,7 @@
 #include "edr/graph.h"
 #ifdef HAVE_EDR_CORE_STORE
 #include "edr/store.h"
+#include "edr/sysmon.h"
 #endif
 
 #include <errno.h>
@@ -48,6 +49,33 @@ static void usage(FILE *f)
  * message.
  */
 /* "edr rca: store DIR: what", the directory as the user typed it, escaped. */
+/* Lines of the export that did not make it into the graph for a reason the
+ * analyst should know (unreadable, a required field missing, too long: an
+ * attacker's long command line can make one): counted, the first shown. */
+static void report_skipped(const char *path, const edr_sysmon_stats_t *st)
+{
+    static const edr_sysmon_skip_t bad[] = {EDR_SYSMON_SKIP_MALFORMED, EDR_SYSMON_SKIP_BAD_FIELD,
+                                            EDR_SYSMON_SKIP_TOO_LONG};
+    uint64_t n = 0;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        n += st->skipped[bad[i]];
+    if (!n)
+        return;
+    fprintf(stderr, "edr rca: ");
+    edr_cli_print_escaped(stderr, path);
+    fprintf(stderr, ": %llu of %llu lines left out:", (unsigned long long)n, (unsigned long long)st->lines);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (st->skipped[bad[i]])
+            fprintf(stderr, " %s %llu", edr_sysmon_skip_name(bad[i]), (unsigned long long)st->skipped[bad[i]]);
+    fprintf(stderr, "; the analysis may miss what they held\n");
+    for (uint64_t e = 0; e < st->n_errors && e < EDR_SYSMON_FIRST_ERRORS; e++) {
+        fprintf(stderr, "  line %llu: %s: ", (unsigned long long)st->first_errors[e].lineno,
+                edr_sysmon_skip_name(st->first_errors[e].reason));
+        edr_cli_print_escaped(stderr, st->first_errors[e].msg);
+        fputc('\n', stderr);
+    }
+}
+
 static void store_error(const char *dir, const char *what)
 {
     fprintf(stderr, "edr rca: store ");
@@ -256,10 +284,12 @@ int edr_cmd_rca(int argc, char **argv)
     int err = 0;
     if (sysmon) {
         char emsg[512];
-        if (edr_graph_load_sysmon(g, sysmon, emsg, sizeof(emsg)) != 0) {
+        edr_sysmon_stats_t ss;
+        if (edr_graph_load_sysmon_stats(g, sysmon, &ss, emsg, sizeof(emsg)) != 0) {
             fprintf(stderr, "edr rca: %s\n", emsg);
             goto out;
         }
+        report_skipped(sysmon, &ss);
         uint32_t start;
         if (entity_s) {
             start = edr_graph_find_entity(g, entity);

@@ -16,6 +16,12 @@ static int flush_to_graph(void *ud, Edr__V1__EventBatch *b)
 
 int edr_graph_load_sysmon(edr_graph_t *g, const char *path, char *err, size_t errlen)
 {
+    return edr_graph_load_sysmon_stats(g, path, NULL, err, errlen);
+}
+
+int edr_graph_load_sysmon_stats(edr_graph_t *g, const char *path, edr_sysmon_stats_t *st, char *err,
+                                size_t errlen)
+{
     int rc = 0;
     char *line = NULL;
     size_t cap = 0;
@@ -57,6 +63,12 @@ int edr_graph_load_sysmon(edr_graph_t *g, const char *path, char *err, size_t er
     if ((rc = edr_sysmon_batcher_flush(bt)) != 0)
         snprintf(err, errlen, "%s: %s", path, edr_strerror(rc));
 out:
+    if (st) {
+        if (p)
+            *st = *edr_sysmon_parser_stats(p);
+        else
+            memset(st, 0, sizeof(*st));
+    }
     if (f)
         fclose(f);
     free(line);

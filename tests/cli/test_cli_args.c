@@ -565,6 +565,41 @@ static void test_hostile_text_and_output_files(void **state)
  * rewind that pipes ignore); a file imported after another is found again
  * when re-imported alone (per-host batch numbers restart with each file); a
  * directory is an unreadable input, said so. */
+/* edr rca --sysmon says which lines it left out (unreadable, too long: an
+ * attacker's long command line makes one), escaped; they vanished without a
+ * word before. */
+static void test_rca_reports_skipped_lines(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/edr-cli-rca-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/ev.jsonl", dir);
+    FILE *in = fopen(EDR_DATASETS "/otrf-log4shell/linux-sysmon-syslog.jsonl", "r");
+    FILE *out = fopen(path, "w");
+    assert_non_null(in);
+    assert_non_null(out);
+    char line[65536];
+    for (int i = 0; i < 50 && fgets(line, sizeof(line), in); i++)
+        fputs(line, out);
+    fclose(in);
+    fputs("{\"not json \x1b]2;pwned\x07\n", out);
+    fputs("{\"message\": \"", out);
+    for (int i = 0; i < (1 << 20) + 10; i++)
+        fputc('A', out);
+    fputs("\"}\n", out);
+    fclose(out);
+    static run_t r;
+    char *args[] = {"rca", "--sysmon", path, "--pid", "1", NULL};
+    run(&r, args);
+    if (!strstr(r.err, "2 of 52 lines left out: malformed 1 too_long 1"))
+        fail_msg("stderr: %.500s", r.err);
+    assert_non_null(strstr(r.err, "line 51: malformed"));
+    assert_null(strchr(r.err, 0x1b));
+    assert_null(strchr(r.err, 0x07));
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_import_pipes_and_reimport(void **state)
 {
     (void)state;
@@ -627,6 +662,7 @@ int main(void)
         cmocka_unit_test(test_store_dictionary),
         cmocka_unit_test(test_hostile_text_and_output_files),
         cmocka_unit_test(test_import_pipes_and_reimport),
+        cmocka_unit_test(test_rca_reports_skipped_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -303,6 +303,53 @@ static void test_analyze_follow(void **state)
     assert_int_equal(proc_wait(&pb, 30), 1);
     assert_non_null(strstr(pb.ebuf, "rca 0123456789abcdefXYZ: not 32 hex digits"));
 
+    /* a live topic is never idle: D answers once it has read what the topic
+     * held, while a sensor keeps sending (it waited for --idle, forever) */
+    char *argv_d[] = {bin,     "analyze", "--follow", "--set", brokers, "--set", "analyzer.group_id=edr-test-analyze-d",
+                      "--rca", rca_opt,   "--idle",   "600",  NULL};
+    static proc_t pd;
+    proc_start(&pd, argv_d);
+    double t0 = now_s();
+    int st, exited = 0;
+    while (!exited && now_s() - t0 < 60) {
+        Edr__V1__EventBatch *b = edr_synth_next_batch(s, 1, 20, &a);
+        const uint8_t *f;
+        size_t fl;
+        assert_int_equal(edr_frame_encode(fc, b, 0, &f, &fl), 0);
+        assert_int_equal(rd_kafka_producev(prod, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(b->sensor->host_id.data, 16),
+                                           RD_KAFKA_V_VALUE((void *)f, fl), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                           RD_KAFKA_V_END),
+                         0);
+        edr_arena_reset(&a);
+        rd_kafka_poll(prod, 0);
+        proc_pump(&pd, 100);
+        exited = waitpid(pd.pid, &st, WNOHANG) == pd.pid;
+    }
+    if (!exited) {
+        kill(pd.pid, SIGKILL);
+        waitpid(pd.pid, &st, 0);
+        fail_msg("edr analyze --rca on a live topic did not answer in 60 s; stderr '%s'", pd.ebuf);
+    }
+    while (proc_pump(&pd, 0))
+        ;
+    r = proc_json(&pd);
+    assert_root(r, at1);
+    json_decref(r);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(pd.in);
+    close(pd.out);
+    close(pd.err);
+
+    /* interrupted before it answers: exit status 1, and it says so */
+    char *argv_e[] = {bin,     "analyze", "--follow", "--set", brokers, "--set", "analyzer.group_id=edr-test-analyze-e",
+                      "--rca", rca_opt,   "--idle",   "600",  NULL};
+    static proc_t pe;
+    proc_start(&pe, argv_e);
+    usleep(1000000); /* its signal handlers are in place (the group join takes longer) */
+    kill(pe.pid, SIGINT);
+    assert_int_equal(proc_wait(&pe, 15), 1);
+    assert_non_null(strstr(pe.ebuf, "interrupted before the analysis"));
+
     /* bad options are refused before anything starts */
     char *argv_c[] = {bin, "analyze", "--follow", "--rca", alert1, "--idle", "soon", NULL};
     static proc_t pc;

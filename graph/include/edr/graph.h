@@ -146,9 +146,16 @@ void edr_graph_host_id(const edr_graph_t *g, size_t i, uint8_t out[16]);
 /* ------------------------------------------------------------- loading */
 
 /* Parses a Sysmon / JSON-lines export with the shared parser (edr/sysmon.h)
- * and adds every event. Returns 0 (skipped lines are counted by the parser,
- * not errors), or EDR_EIO / EDR_ENOMEM with a message in err. */
+ * and adds every event. Returns 0 (skipped lines are not errors), or EDR_EIO
+ * / EDR_ENOMEM with a message in err. */
 int edr_graph_load_sysmon(edr_graph_t *g, const char *path, char *err, size_t errlen);
+
+struct edr_sysmon_stats;
+/* The same, and the parser's counts (lines read, skipped by reason, the
+ * first bad lines) in *st when st is not NULL: a caller shows what it left
+ * out. */
+int edr_graph_load_sysmon_stats(edr_graph_t *g, const char *path, struct edr_sysmon_stats *st, char *err,
+                                size_t errlen);
 
 struct edr_store;
 /* Adds every event of one host with from_ns <= time < to_ns (to_ns 0: no
