@@ -16,11 +16,13 @@ typedef struct {
     const char *key;
     stype_t type;
     const char *def;
+    const char *min; /* INT, SIZE, DURATION: bounds written as values; "": none */
+    const char *max;
     const char *help;
 } setting_t;
 
 static const setting_t settings[] = {
-#define S(k, t, d, h) {k, T_##t, d, h},
+#define S(k, t, d, lo, hi, h) {k, T_##t, d, lo, hi, h},
 #include "settings.def"
 #undef S
 };
@@ -28,6 +30,21 @@ static const setting_t settings[] = {
 
 /* Maps whose keys are free-form and pass through unchecked. */
 static const char *const passthrough[] = {"kafka.properties."};
+#define MAX_PASSTHROUGH 1024 /* entries in all pass-through maps together */
+
+/* The consumers cast durations (uint64 ns) to int64: the largest whole number
+ * of days that fits. */
+#define DURATION_MAX "106751d"
+
+/* EDR_ environment variables that are not settings: the configuration file,
+ * build, bench and test knobs. edr_config_load_env does not warn about them. */
+static const char *const env_not_settings[] = {
+    "EDR_CONFIG",     "EDR_BUILD",      "EDR_WERROR",   "EDR_SANITIZE", "EDR_FUZZ",
+    "EDR_DATASETS",   "EDR_SHARED_DIR", "EDR_DEMO_OUT", "EDR_BIN_DIR",  "EDR_SOURCE_DIR",
+    "EDR_ZSTD_LEVEL", "EDR_BPF_GEN",    "EDR_BPF_ARCH", "EDR_BTF_FILE", "EDR_BPFTOOL",
+    "EDR_PROTOS",     "EDR_CLANG",
+};
+#define ENV_TEST_PREFIX "EDR_TEST_" /* test knobs: EDR_TEST_SEED, EDR_TEST_KEEP_LOGS, ... */
 
 typedef struct kv {
     char *key;
@@ -37,7 +54,8 @@ typedef struct kv {
 
 struct edr_config {
     char *values[N_SETTINGS];
-    kv_t *extra; /* pass-through entries, in insertion order */
+    kv_t *extra;    /* pass-through entries, in insertion order */
+    size_t n_extra; /* at most MAX_PASSTHROUGH */
 };
 
 typedef struct {
@@ -120,7 +138,7 @@ static const char *type_hint(stype_t t)
     }
 }
 
-static int check_value(stype_t t, const char *v)
+static int check_syntax(stype_t t, const char *v)
 {
     uint64_t u;
     char *end;
@@ -145,6 +163,42 @@ static int check_value(stype_t t, const char *v)
     default:
         return 0;
     }
+}
+
+static const char *range_max(const setting_t *s)
+{
+    return (*s->max || s->type != T_DURATION) ? s->max : DURATION_MAX;
+}
+
+/* -1, 0 or 1 as a < b, for two syntactically valid values of type t. */
+static int compare_value(stype_t t, const char *a, const char *b)
+{
+    if (t == T_INT) {
+        long long x = strtoll(a, NULL, 10), y = strtoll(b, NULL, 10);
+        return (x > y) - (x < y);
+    }
+    uint64_t x = 0, y = 0;
+    if (t == T_SIZE) {
+        edr_parse_size(a, &x);
+        edr_parse_size(b, &y);
+    } else {
+        edr_parse_duration(a, &x);
+        edr_parse_duration(b, &y);
+    }
+    return (x > y) - (x < y);
+}
+
+/* 0, EDR_EINVAL (not of the setting's type) or EDR_ERANGE (outside min..max). */
+static int check_value(const setting_t *s, const char *v)
+{
+    int rc = check_syntax(s->type, v);
+    if (rc || (s->type != T_INT && s->type != T_SIZE && s->type != T_DURATION))
+        return rc;
+    if (*s->min && compare_value(s->type, v, s->min) < 0)
+        return EDR_ERANGE;
+    if (*range_max(s) && compare_value(s->type, v, range_max(s)) > 0)
+        return EDR_ERANGE;
+    return 0;
 }
 
 edr_config_t *edr_config_new(void)
@@ -204,6 +258,11 @@ int edr_config_set(edr_config_t *cfg, const char *key, const char *value, const 
                 return 0;
             }
         }
+        if (cfg->n_extra >= MAX_PASSTHROUGH) {
+            snprintf(err, errlen, "%s: %s: too many kafka.properties entries (at most %d)", origin,
+                     key, MAX_PASSTHROUGH);
+            return EDR_ECONFIG;
+        }
         kv_t *e = calloc(1, sizeof(*e));
         if (!e || !(e->key = strdup(key)) || !(e->value = strdup(value))) {
             if (e)
@@ -212,6 +271,7 @@ int edr_config_set(edr_config_t *cfg, const char *key, const char *value, const 
             return EDR_ENOMEM;
         }
         *pp = e;
+        cfg->n_extra++;
         return 0;
     }
     int i = find_setting(key);
@@ -219,7 +279,13 @@ int edr_config_set(edr_config_t *cfg, const char *key, const char *value, const 
         snprintf(err, errlen, "%s: %s: unknown setting", origin, key);
         return EDR_ECONFIG;
     }
-    if (check_value(settings[i].type, value) != 0) {
+    int crc = check_value(&settings[i], value);
+    if (crc == EDR_ERANGE) {
+        snprintf(err, errlen, "%s: %s: '%s' is out of range %s..%s", origin, key, value,
+                 *settings[i].min ? settings[i].min : "0", range_max(&settings[i]));
+        return EDR_ECONFIG;
+    }
+    if (crc != 0) {
         snprintf(err, errlen, "%s: %s: '%s' is not %s", origin, key, value,
                  type_hint(settings[i].type));
         return EDR_ECONFIG;
@@ -251,23 +317,124 @@ int edr_config_set_kv(edr_config_t *cfg, const char *kv, const char *origin, cha
     return edr_config_set(cfg, key, eq + 1, origin, err, errlen);
 }
 
-/* Walks a YAML mapping recursively, flattening keys with dots. */
-static int yaml_walk(edr_config_t *cfg, yaml_document_t *doc, yaml_node_t *node, char *prefix,
-                     size_t plen, const char *path, char *err, size_t errlen)
+/* One file's walk: where errors point, which nodes were reached (a node
+ * reached twice is an alias), and every full key set with its line (a key
+ * given twice is an error; libyaml does not check). */
+typedef struct {
+    edr_config_t *cfg;
+    yaml_document_t *doc;
+    const char *path;
+    unsigned char *seen_node; /* by node index - 1 */
+    size_t n_nodes;
+    struct seen_key {
+        char *key;
+        unsigned long line;
+    } *keys;
+    size_t n_keys, cap_keys;
+    char *err;
+    size_t errlen;
+} walk_t;
+
+static unsigned long line_of(const yaml_node_t *n)
 {
-    for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
-         pair < node->data.mapping.pairs.top; pair++) {
-        yaml_node_t *k = yaml_document_get_node(doc, pair->key);
-        yaml_node_t *v = yaml_document_get_node(doc, pair->value);
-        if (!k || k->type != YAML_SCALAR_NODE) {
-            snprintf(err, errlen, "%s:%lu: setting names must be plain scalars", path,
-                     k ? (unsigned long)k->start_mark.line + 1 : 0ul);
+    return (unsigned long)n->start_mark.line + 1;
+}
+
+/* Marks node id reached; EDR_ECONFIG when it was reached before (an alias,
+ * whose node carries the anchor's place: line is the key's). */
+static int walk_reach(walk_t *w, int id, unsigned long line)
+{
+    size_t i = (size_t)id - 1;
+    if (id < 1 || i >= w->n_nodes || w->seen_node[i]) {
+        snprintf(w->err, w->errlen, "%s:%lu: aliases are not supported", w->path, line);
+        return EDR_ECONFIG;
+    }
+    w->seen_node[i] = 1;
+    return 0;
+}
+
+/* Remembers a full key set at line; EDR_ECONFIG when it was set before in this file. */
+static int walk_key_once(walk_t *w, const char *key, unsigned long line)
+{
+    for (size_t i = 0; i < w->n_keys; i++) {
+        if (strcmp(w->keys[i].key, key) == 0) {
+            snprintf(w->err, w->errlen, "%s:%lu: %s: given twice (first at line %lu)", w->path,
+                     line, key, w->keys[i].line);
             return EDR_ECONFIG;
         }
+    }
+    if (w->n_keys == w->cap_keys) {
+        size_t cap = w->cap_keys ? 2 * w->cap_keys : 64;
+        struct seen_key *k = realloc(w->keys, cap * sizeof(*k));
+        if (!k)
+            return EDR_ENOMEM;
+        w->keys = k;
+        w->cap_keys = cap;
+    }
+    if (!(w->keys[w->n_keys].key = strdup(key)))
+        return EDR_ENOMEM;
+    w->keys[w->n_keys++].line = line;
+    return 0;
+}
+
+/* YAML 1.1 core schema null: "~", "null" in its three spellings, or nothing;
+ * only when plain (a quoted "" or "~" is a string). */
+static int is_null_scalar(const yaml_node_t *n)
+{
+    const char *v = (const char *)n->data.scalar.value;
+    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return 0;
+    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
+           !strcmp(v, "NULL");
+}
+
+/* 1 when key names a section (or a pass-through map): a null there is an
+ * empty section, e.g. one whose settings are all commented out. */
+static int is_section(const char *key)
+{
+    size_t l = strlen(key);
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (strncmp(settings[i].key, key, l) == 0 && settings[i].key[l] == '.')
+            return 1;
+    for (size_t i = 0; i < sizeof(passthrough) / sizeof(passthrough[0]); i++)
+        if (strncmp(passthrough[i], key, l) == 0 && passthrough[i][l] == '.')
+            return 1;
+    return 0;
+}
+
+static int has_nul(const yaml_node_t *n)
+{
+    return strlen((const char *)n->data.scalar.value) != n->data.scalar.length;
+}
+
+/* Walks a YAML mapping recursively, flattening keys with dots. */
+static int yaml_walk(walk_t *w, yaml_node_t *node, char *prefix, size_t plen)
+{
+    char *err = w->err;
+    size_t errlen = w->errlen;
+    const char *path = w->path;
+    for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+         pair < node->data.mapping.pairs.top; pair++) {
+        yaml_node_t *k = yaml_document_get_node(w->doc, pair->key);
+        yaml_node_t *v = yaml_document_get_node(w->doc, pair->value);
+        if (!k || !v || k->type != YAML_SCALAR_NODE) {
+            snprintf(err, errlen, "%s:%lu: setting names must be plain scalars", path,
+                     k ? line_of(k) : 0ul);
+            return EDR_ECONFIG;
+        }
+        int rc = walk_reach(w, pair->key, line_of(k));
+        if (!rc)
+            rc = walk_reach(w, pair->value, line_of(k));
+        if (rc)
+            return rc;
         size_t kl = k->data.scalar.length;
+        if (has_nul(k)) {
+            snprintf(err, errlen, "%s:%lu: setting names must not contain a NUL byte", path,
+                     line_of(k));
+            return EDR_ECONFIG;
+        }
         if (plen + kl + 2 >= 512) {
-            snprintf(err, errlen, "%s:%lu: setting name too long", path,
-                     (unsigned long)k->start_mark.line + 1);
+            snprintf(err, errlen, "%s:%lu: setting name too long", path, line_of(k));
             return EDR_ECONFIG;
         }
         char *full = prefix;
@@ -277,16 +444,28 @@ static int yaml_walk(edr_config_t *cfg, yaml_document_t *doc, yaml_node_t *node,
         memcpy(full + flen, k->data.scalar.value, kl);
         flen += kl;
         full[flen] = 0;
-        int rc;
         if (v->type == YAML_MAPPING_NODE) {
-            rc = yaml_walk(cfg, doc, v, full, flen, path, err, errlen);
+            rc = yaml_walk(w, v, full, flen);
         } else if (v->type == YAML_SCALAR_NODE) {
             char origin[600];
-            snprintf(origin, sizeof(origin), "%s:%lu", path, (unsigned long)v->start_mark.line + 1);
-            rc = edr_config_set(cfg, full, (const char *)v->data.scalar.value, origin, err, errlen);
+            snprintf(origin, sizeof(origin), "%s:%lu", path, line_of(v));
+            if (is_null_scalar(v) && is_section(full)) {
+                rc = 0; /* an empty section */
+            } else if (is_null_scalar(v)) {
+                snprintf(err, errlen, "%s: %s: no value", origin, full);
+                rc = EDR_ECONFIG;
+            } else if (has_nul(v)) {
+                snprintf(err, errlen, "%s: %s: the value contains a NUL byte", origin, full);
+                rc = EDR_ECONFIG;
+            } else {
+                rc = walk_key_once(w, full, line_of(k));
+                if (!rc)
+                    rc = edr_config_set(w->cfg, full, (const char *)v->data.scalar.value, origin,
+                                        err, errlen);
+            }
         } else {
-            snprintf(err, errlen, "%s:%lu: %s: lists are not a valid value", path,
-                     (unsigned long)v->start_mark.line + 1, full);
+            snprintf(err, errlen, "%s:%lu: %s: lists are not a valid value", path, line_of(v),
+                     full);
             rc = EDR_ECONFIG;
         }
         prefix[plen] = 0;
@@ -296,12 +475,44 @@ static int yaml_walk(edr_config_t *cfg, yaml_document_t *doc, yaml_node_t *node,
     return 0;
 }
 
+/* The parser's error as "FILE:LINE: problem", or "FILE:LINE: byte N: problem"
+ * for the reader's (encoding) errors, which set problem_offset (from 0) and no
+ * mark: their line is counted in f. */
+static int yaml_error(yaml_parser_t *parser, FILE *f, const char *path, char *err, size_t errlen)
+{
+    const char *problem = parser->problem ? parser->problem : "invalid YAML";
+    switch (parser->error) {
+    case YAML_MEMORY_ERROR:
+        snprintf(err, errlen, "%s: out of memory", path);
+        return EDR_ENOMEM;
+    case YAML_READER_ERROR: {
+        unsigned long line = 1;
+        int ch;
+        rewind(f);
+        for (size_t i = 0; i < parser->problem_offset && (ch = getc(f)) != EOF; i++)
+            line += ch == '\n';
+        if (parser->problem_value != -1)
+            snprintf(err, errlen, "%s:%lu: byte %zu: %s (#%X)", path, line, parser->problem_offset,
+                     problem, (unsigned)parser->problem_value);
+        else
+            snprintf(err, errlen, "%s:%lu: byte %zu: %s", path, line, parser->problem_offset,
+                     problem);
+        return EDR_ECONFIG;
+    }
+    default:
+        snprintf(err, errlen, "%s:%lu: %s", path, (unsigned long)parser->problem_mark.line + 1,
+                 problem);
+        return EDR_ECONFIG;
+    }
+}
+
 int edr_config_load_file(edr_config_t *cfg, const char *path, char *err, size_t errlen)
 {
     int rc = 0;
     yaml_parser_t parser;
-    yaml_document_t doc;
+    yaml_document_t doc, next;
     int have_parser = 0, have_doc = 0;
+    walk_t w = {.cfg = cfg, .doc = &doc, .path = path, .err = err, .errlen = errlen};
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
@@ -314,24 +525,45 @@ int edr_config_load_file(edr_config_t *cfg, const char *path, char *err, size_t 
     have_parser = 1;
     yaml_parser_set_input_file(&parser, f);
     if (!yaml_parser_load(&parser, &doc)) {
-        snprintf(err, errlen, "%s:%lu: %s", path, (unsigned long)parser.problem_mark.line + 1,
-                 parser.problem ? parser.problem : "invalid YAML");
-        rc = EDR_ECONFIG;
+        rc = yaml_error(&parser, f, path, err, errlen);
         goto out;
     }
     have_doc = 1;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (!root)
         goto out; /* empty file: all defaults */
-    if (root->type != YAML_MAPPING_NODE) {
-        snprintf(err, errlen, "%s:%lu: the top level must be a mapping of sections", path,
-                 (unsigned long)root->start_mark.line + 1);
+    /* one document only: a second one ("---") would be ignored silently */
+    if (!yaml_parser_load(&parser, &next)) {
+        rc = yaml_error(&parser, f, path, err, errlen);
+        goto out;
+    }
+    yaml_node_t *next_root = yaml_document_get_root_node(&next);
+    unsigned long next_line = next_root ? (unsigned long)next.start_mark.line + 1 : 0;
+    yaml_document_delete(&next);
+    if (next_root) {
+        snprintf(err, errlen, "%s:%lu: a second YAML document is not supported", path, next_line);
         rc = EDR_ECONFIG;
         goto out;
     }
+    if (root->type != YAML_MAPPING_NODE) {
+        snprintf(err, errlen, "%s:%lu: the top level must be a mapping of sections", path,
+                 line_of(root));
+        rc = EDR_ECONFIG;
+        goto out;
+    }
+    w.n_nodes = (size_t)(doc.nodes.top - doc.nodes.start);
+    if (!(w.seen_node = calloc(w.n_nodes, 1))) {
+        rc = EDR_ENOMEM;
+        goto out;
+    }
+    w.seen_node[0] = 1; /* the root */
     char prefix[512] = "";
-    rc = yaml_walk(cfg, &doc, root, prefix, 0, path, err, errlen);
+    rc = yaml_walk(&w, root, prefix, 0);
 out:
+    for (size_t i = 0; i < w.n_keys; i++)
+        free(w.keys[i].key);
+    free(w.keys);
+    free(w.seen_node);
     if (have_doc)
         yaml_document_delete(&doc);
     if (have_parser)
@@ -349,8 +581,38 @@ static void env_name(const char *key, char *out, size_t cap)
     out[o] = 0;
 }
 
+/* 1 when the environment entry "NAME=..." is an EDR_ variable that is neither
+ * a setting nor one of the project's other knobs: probably a typo. */
+static int env_unknown(const char *entry)
+{
+    const char *eq = strchr(entry, '=');
+    size_t nl = eq ? (size_t)(eq - entry) : strlen(entry);
+    if (strncmp(entry, "EDR_", 4) != 0 ||
+        strncmp(entry, ENV_TEST_PREFIX, strlen(ENV_TEST_PREFIX)) == 0)
+        return 0;
+    for (size_t i = 0; i < sizeof(env_not_settings) / sizeof(env_not_settings[0]); i++)
+        if (strlen(env_not_settings[i]) == nl && strncmp(entry, env_not_settings[i], nl) == 0)
+            return 0;
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        char name[256];
+        env_name(settings[i].key, name, sizeof(name));
+        if (strlen(name) == nl && strncmp(entry, name, nl) == 0)
+            return 0;
+    }
+    return 1;
+}
+
 int edr_config_load_env(edr_config_t *cfg, char *const *envp, char *err, size_t errlen)
 {
+    for (char *const *e = envp; e && *e; e++) {
+        if (env_unknown(*e)) {
+            const char *eq = strchr(*e, '=');
+            int nl = eq ? (int)(eq - *e) : (int)strlen(*e);
+            edr_log_warn("environment %.*s: no such setting, ignored "
+                         "(settings are EDR_<SECTION>_<KEY>, e.g. EDR_KAFKA_BROKERS)",
+                         nl > 200 ? 200 : nl, *e);
+        }
+    }
     for (size_t i = 0; i < N_SETTINGS; i++) {
         char name[256];
         env_name(settings[i].key, name, sizeof(name));
@@ -456,8 +718,12 @@ void edr_config_write_defaults(void *file)
                 continue;
             char name[256];
             env_name(settings[j].key, name, sizeof(name));
-            fprintf(f, "  # %s (%s; env %s)\n  %s: \"%s\"\n", settings[j].help,
-                    type_hint(settings[j].type), name, strchr(settings[j].key, '.') + 1,
+            char range[80] = "";
+            if (*settings[j].min || *settings[j].max)
+                snprintf(range, sizeof(range), ", %s..%s", *settings[j].min ? settings[j].min : "0",
+                         range_max(&settings[j]));
+            fprintf(f, "  # %s (%s%s; env %s)\n  %s: \"%s\"\n", settings[j].help,
+                    type_hint(settings[j].type), range, name, strchr(settings[j].key, '.') + 1,
                     settings[j].def);
         }
     }

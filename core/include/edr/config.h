@@ -12,12 +12,18 @@ edr_config_t *edr_config_new(void);
 void edr_config_destroy(edr_config_t *cfg);
 
 /* Reads a YAML file of nested mappings ("kafka: {brokers: ...}"). Keys under
- * kafka.properties pass through to librdkafka unchecked. On error returns
- * EDR_ECONFIG (or EDR_EIO) and writes "FILE:LINE: SETTING: problem" to err. */
+ * kafka.properties pass through to librdkafka unchecked (at most 1024 of
+ * them). One document only; no aliases; each setting at most once; a null
+ * (~, null, nothing) is no value, except for a section; no NUL bytes. Values
+ * are checked against their setting's type and range. On error returns
+ * EDR_ECONFIG (or EDR_EIO, EDR_ENOMEM) and writes "FILE:LINE: SETTING:
+ * problem" to err; settings applied before the error stay applied. */
 int edr_config_load_file(edr_config_t *cfg, const char *path, char *err, size_t errlen);
 
 /* Applies EDR_<KEY> environment variables (dots become underscores, upper
- * case: EDR_KAFKA_BROKERS). envp is NULL-terminated (environ). */
+ * case: EDR_KAFKA_BROKERS). envp is NULL-terminated (environ). Other EDR_
+ * variables are logged as a warning (a typo would otherwise go unnoticed),
+ * except the project's own non-settings (EDR_CONFIG, EDR_BUILD, EDR_TEST_*, ...). */
 int edr_config_load_env(edr_config_t *cfg, char *const *envp, char *err, size_t errlen);
 
 /* Sets one setting from "key=value" (a --set flag) or key and value. The
