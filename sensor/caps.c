@@ -2,6 +2,7 @@
 #include "caps.h"
 
 #include "edr/err.h"
+#include "edr/log.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,8 +24,8 @@ int edr__caps_limit(const cap_value_t *keep, int n_keep)
         rc = EDR_EPERM;
     int e = errno;
     cap_free(c);
-    if (!rc)
-        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    if (!rc && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        edr_log_warn("cannot set no_new_privs: %s", strerror(errno));
     errno = e;
     return rc;
 }
@@ -32,9 +33,12 @@ int edr__caps_limit(const cap_value_t *keep, int n_keep)
 unsigned long long edr__caps_effective_all(void)
 {
     unsigned long long all = 0;
+    int read_any = 0;
     DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return 0;
+    if (!d) {
+        edr_log_error("capabilities: cannot read /proc/self/task: %s", strerror(errno));
+        return EDR_CAPS_UNKNOWN;
+    }
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
@@ -44,11 +48,19 @@ unsigned long long edr__caps_effective_all(void)
         FILE *f = fopen(path, "r");
         if (!f)
             continue;
+        /* a thread whose effective set is empty can raise what it still
+         * has in its permitted set: both count */
         while (fgets(line, sizeof(line), f))
-            if (strncmp(line, "CapEff:", 7) == 0)
+            if (strncmp(line, "CapEff:", 7) == 0 || strncmp(line, "CapPrm:", 7) == 0) {
                 all |= strtoull(line + 7, NULL, 16);
+                read_any = 1;
+            }
         fclose(f);
     }
     closedir(d);
+    if (!read_any) {
+        edr_log_error("capabilities: cannot read the status of any thread");
+        return EDR_CAPS_UNKNOWN;
+    }
     return all;
 }

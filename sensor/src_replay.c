@@ -3,7 +3,6 @@
 #include "edr/err.h"
 #include "edr/log.h"
 #include "edr/sysmon.h"
-#include "edr/text.h"
 #include "sensor_int.h"
 
 #include <errno.h>
@@ -45,9 +44,9 @@ static void on_error(void *ud, uint64_t lineno, edr_sysmon_skip_t reason, const 
     replay_src_t *r = ud;
     const edr_sysmon_stats_t *st = edr_sysmon_parser_stats(r->parser);
     if (st->n_errors <= MAX_REPORTED) {
-        char shown[400]; /* the input's bytes, quoted in msg, are the input's to choose */
-        edr_text_escape(shown, sizeof(shown), msg);
-        edr_log_warn("%s:%" PRIu64 ": %s: %s", r->path, lineno, edr_sysmon_skip_name(reason), shown);
+        /* the input's bytes, quoted in msg, are escaped by edr_log */
+        edr_log_warn("%s:%" PRIu64 ": %s: %.400s", r->path, lineno, edr_sysmon_skip_name(reason),
+                     msg);
     }
     else if (st->n_errors == MAX_REPORTED + 1)
         edr_log_warn("%s: more bad lines; counting them silently", r->path);

@@ -29,6 +29,9 @@
  * as redeliveries.
  */
 #define SEQ_RESERVE 65536
+/* the largest R read back: R + SEQ_RESERVE, and the seqs of a run up to the
+ * next reservation, must not wrap */
+#define SEQ_MAX (UINT64_MAX - 2 * (uint64_t)SEQ_RESERVE)
 
 typedef struct {
     uint8_t host[EDR_ID_LEN];
@@ -38,6 +41,7 @@ typedef struct {
 
 struct edr__state {
     char *dir;
+    int dfd; /* dir, opened once: the files are opened relative to it */
     int lock_fd;
     uint64_t base;     /* first seq of this run */
     uint64_t reserved; /* persisted R */
@@ -59,10 +63,16 @@ uint64_t edr__utc_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int mkdir_p(const char *dir)
+/* Creates the missing parents of dir (0700); *created is set when dir itself
+ * was made here. An existing dir is left as it is. */
+static int mkdir_p(const char *dir, int *created)
 {
     char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s", dir);
+    *created = 0;
+    if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     for (char *p = tmp + 1; *p; p++) {
         if (*p == '/') {
             *p = 0;
@@ -71,58 +81,166 @@ static int mkdir_p(const char *dir)
             *p = '/';
         }
     }
-    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+    if (mkdir(tmp, 0700) == 0)
+        *created = 1;
+    else if (errno != EEXIST)
         return -1;
-    return chmod(tmp, 0700);
+    return 0;
+}
+
+/*
+ * Opens the state directory for the *at() calls. The sensor runs as root and
+ * writes (truncates, renames) files in it, so a directory it did not make
+ * must be one nobody else controls: a real directory (not a symlink), owned
+ * by the effective uid, not writable by group or others. Only a directory
+ * made here is chmod'ed (an existing one such as /tmp is never changed).
+ * Returns the fd, or -1 with err filled.
+ */
+static int open_dir(const char *dir, char *err, size_t errlen)
+{
+    int created;
+    if (mkdir_p(dir, &created) != 0) {
+        snprintf(err, errlen, "sensor.state_dir %s: cannot create: %s", dir, strerror(errno));
+        return -1;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) {
+        int e = errno;
+        struct stat ls;
+        if (lstat(dir, &ls) == 0 && S_ISLNK(ls.st_mode))
+            snprintf(err, errlen, "sensor.state_dir %s: is a symbolic link: refusing", dir);
+        else
+            snprintf(err, errlen, "sensor.state_dir %s: cannot open: %s", dir, strerror(e));
+        return -1;
+    }
+    struct stat sb;
+    if (created && fchmod(dfd, 0700) != 0) {
+        snprintf(err, errlen, "sensor.state_dir %s: cannot chmod: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if (fstat(dfd, &sb) != 0) {
+        snprintf(err, errlen, "sensor.state_dir %s: cannot stat: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if (sb.st_uid != geteuid()) {
+        snprintf(err, errlen, "sensor.state_dir %s: owned by uid %u, not %u: refusing", dir,
+                 (unsigned)sb.st_uid, (unsigned)geteuid());
+        goto fail;
+    }
+    if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(err, errlen, "sensor.state_dir %s: writable by %s: refusing", dir,
+                 sb.st_mode & S_IWOTH ? "others" : "group");
+        goto fail;
+    }
+    return dfd;
+fail:
+    close(dfd);
+    return -1;
 }
 
 static int write_reserved(edr__state_t *st, uint64_t r)
 {
-    char p[4096], tmp[4096], line[64];
-    snprintf(p, sizeof(p), "%s/seq", st->dir);
-    snprintf(tmp, sizeof(tmp), "%s/seq.tmp", st->dir);
+    char line[64];
     int n = snprintf(line, sizeof(line), "%" PRIu64 "\n", r);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd =
+        openat(st->dfd, "seq.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return EDR_EIO;
     int ok = write(fd, line, (size_t)n) == n && fsync(fd) == 0;
+    int e = errno;
     close(fd);
-    if (!ok || rename(tmp, p) != 0)
+    errno = e;
+    if (!ok || renameat(st->dfd, "seq.tmp", st->dfd, "seq") != 0)
         return EDR_EIO;
-    int dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    fsync(st->dfd);
     st->reserved = r;
+    return 0;
+}
+
+/* The reservation in the file "seq": digits and a newline, nothing else,
+ * 1 to SEQ_MAX. 0 with *r set; 1 when there is no file (a new state
+ * directory); -1 with err filled. */
+static int read_reserved(edr__state_t *st, uint64_t *r, char *err, size_t errlen)
+{
+    int fd = openat(st->dfd, "seq", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 1;
+        snprintf(err, errlen, "state file %s/seq: cannot open: %s", st->dir, strerror(errno));
+        return -1;
+    }
+    char buf[32];
+    size_t len = 0;
+    ssize_t k;
+    while (len < sizeof(buf) && (k = read(fd, buf + len, sizeof(buf) - len)) != 0) {
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            snprintf(err, errlen, "state file %s/seq: cannot read: %s", st->dir,
+                     strerror(errno));
+            close(fd);
+            return -1;
+        }
+        len += (size_t)k;
+    }
+    close(fd);
+    size_t digits = 0;
+    while (digits < len && buf[digits] >= '0' && buf[digits] <= '9')
+        digits++;
+    if (digits == 0 || digits > 20 || len != digits + 1 || buf[digits] != '\n') {
+        snprintf(err, errlen, "state file %s/seq: not a sequence number (digits and a newline)",
+                 st->dir);
+        return -1;
+    }
+    buf[digits] = '\0';
+    errno = 0;
+    unsigned long long v = strtoull(buf, NULL, 10);
+    if (errno == ERANGE || v > SEQ_MAX) {
+        snprintf(err, errlen,
+                 "state file %s/seq: sequence %s is above %" PRIu64 ": refusing (it would wrap)",
+                 st->dir, buf, (uint64_t)SEQ_MAX);
+        return -1;
+    }
+    if (v == 0) {
+        snprintf(err, errlen, "state file %s/seq: sequence 0: refusing", st->dir);
+        return -1;
+    }
+    *r = v;
     return 0;
 }
 
 edr__state_t *edr__state_open(const char *dir, int no_lock, char *err, size_t errlen)
 {
     edr__state_t *st = calloc(1, sizeof(*st));
-    if (!st || !(st->dir = strdup(dir))) {
+    if (!st) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    st->lock_fd = st->dfd = -1;
+    if (!(st->dir = strdup(dir))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    st->lock_fd = -1;
-    if (mkdir_p(dir) != 0) {
-        snprintf(err, errlen, "state dir %s: cannot create: %s", dir, strerror(errno));
+    if ((st->dfd = open_dir(dir, err, errlen)) < 0)
         goto fail;
-    }
-    char p[4096];
     if (!no_lock) {
-        snprintf(p, sizeof(p), "%s/lock", dir);
-        st->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        st->lock_fd = openat(st->dfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (st->lock_fd < 0) {
             snprintf(err, errlen, "state dir %s: cannot open lock: %s", dir, strerror(errno));
             goto fail;
         }
         if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            if (errno != EWOULDBLOCK) {
+                snprintf(err, errlen, "state dir %s: cannot lock: %s", dir, strerror(errno));
+                goto fail;
+            }
             char other[32] = "";
             ssize_t r = pread(st->lock_fd, other, sizeof(other) - 1, 0);
             other[r > 0 ? r : 0] = 0;
             other[strcspn(other, "\n")] = 0;
+            for (char *c = other; *c; c++)
+                if (*c < '0' || *c > '9')
+                    *c = '?';
             snprintf(err, errlen, "state dir %s: another edr-sensor runs (pid %s)", dir,
                      *other ? other : "?");
             goto fail;
@@ -132,24 +250,20 @@ edr__state_t *edr__state_open(const char *dir, int no_lock, char *err, size_t er
         if (ftruncate(st->lock_fd, 0) != 0 || pwrite(st->lock_fd, pid, (size_t)n, 0) != n)
             edr_log_warn("state dir %s: cannot write the pid to the lock file", dir);
     }
-    snprintf(p, sizeof(p), "%s/seq", dir);
-    FILE *f = fopen(p, "r");
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    uint64_t r = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-    if (r == 0)
-        r = 1;
-    if (f) {
-        if (fscanf(f, "%" SCNu64, &r) != 1 || r == 0) {
-            fclose(f);
-            snprintf(err, errlen, "state file %s: not a sequence number", p);
-            goto fail;
-        }
-        fclose(f);
+    uint64_t r;
+    int rc = read_reserved(st, &r, err, errlen);
+    if (rc < 0)
+        goto fail;
+    if (rc > 0) { /* a new state directory */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        r = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+        if (r == 0)
+            r = 1;
     }
     st->base = r;
     if (write_reserved(st, r + SEQ_RESERVE)) {
-        snprintf(err, errlen, "state file %s: cannot write: %s", p, strerror(errno));
+        snprintf(err, errlen, "state file %s/seq: cannot write: %s", dir, strerror(errno));
         goto fail;
     }
     return st;
@@ -169,6 +283,8 @@ void edr__state_close(edr__state_t *st)
         return;
     if (st->lock_fd >= 0)
         close(st->lock_fd);
+    if (st->dfd >= 0)
+        close(st->dfd);
     free(st->slots);
     free(st->dir);
     free(st);
@@ -216,6 +332,10 @@ uint64_t edr__state_next_seq(edr__state_t *st, const uint8_t host[EDR_ID_LEN])
         st->n++;
     }
     uint64_t next = s->seq + 1;
+    if (next > UINT64_MAX - SEQ_RESERVE) {
+        edr_log_error("state dir %s: the batch sequence is exhausted", st->dir);
+        return 0;
+    }
     if (next >= st->reserved && write_reserved(st, next + SEQ_RESERVE)) {
         edr_log_error("state dir %s: cannot persist the batch sequence", st->dir);
         return 0;

@@ -1,15 +1,18 @@
 /* Logging to stderr with levels; systemd-journal priority prefixes when under systemd. */
 #include "edr/log.h"
 #include "edr/err.h"
+#include "edr/text.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *log_prog = "edr";
-static edr_log_level_t log_level = EDR_LOG_INFO;
-static int log_journal = -1;
+/* read without the lock by every call, written by a reload (SIGHUP) */
+static _Atomic int log_level = EDR_LOG_INFO;
+static _Atomic int log_journal = -1;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void edr_log_init(const char *progname, edr_log_level_t level)
@@ -29,7 +32,7 @@ void edr_log_set_level(edr_log_level_t level)
 
 edr_log_level_t edr_log_get_level(void)
 {
-    return log_level;
+    return (edr_log_level_t)log_level;
 }
 
 int edr_log_level_parse(const char *s, edr_log_level_t *out)
@@ -64,14 +67,20 @@ static const char *level_name(edr_log_level_t level)
 
 void edr_logv(edr_log_level_t level, const char *fmt, va_list ap)
 {
-    if (level > log_level)
+    if ((int)level > log_level)
         return;
-    if (log_journal < 0)
-        log_journal = getenv("JOURNAL_STREAM") != NULL;
-    char msg[2048];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int journal = log_journal;
+    if (journal < 0)
+        log_journal = journal = getenv("JOURNAL_STREAM") != NULL;
+    /* Arguments are often text from outside (file names, telemetry, broker
+     * messages through librdkafka's log callback): the whole message is
+     * escaped, so a newline cannot start a forged line (or a journal entry
+     * with its own priority) and nothing reaches the terminal raw. */
+    char raw[2048], msg[4096];
+    vsnprintf(raw, sizeof(raw), fmt, ap);
+    edr_text_escape(msg, sizeof(msg), raw);
     pthread_mutex_lock(&log_lock);
-    if (log_journal)
+    if (journal)
         fprintf(stderr, "<%d>%s\n", (int)level, msg);
     else
         fprintf(stderr, "%s: %s: %s\n", log_prog, level_name(level), msg);

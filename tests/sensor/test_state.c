@@ -3,6 +3,7 @@
 
 #include "sensor_int.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,12 +105,169 @@ static void test_unreported_drops_carried(void **state)
     assert_int_equal(access(p, F_OK), -1);
 }
 
+/* Opens dir, which must fail with an error containing want. */
+static void refused(const char *dir, const char *want)
+{
+    char err[512] = "";
+    edr__state_t *st = edr__state_open(dir, 0, err, sizeof(err));
+    if (st) {
+        edr__state_close(st);
+        fail_msg("state dir %s: opened, expected '%s'", dir, want);
+    }
+    if (!strstr(err, want))
+        fail_msg("state dir %s: error '%s', expected '%s'", dir, err, want);
+}
+
+static void put(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+static mode_t mode_of(const char *path)
+{
+    struct stat sb;
+    assert_int_equal(lstat(path, &sb), 0);
+    return sb.st_mode & 07777;
+}
+
+/* The root sensor never chmods a directory it did not make (sensor.state_dir
+ * /tmp would lock everyone else out) and refuses one that someone else could
+ * write to or that is not a real directory of its own. */
+static void test_existing_dir_checked(void **state)
+{
+    (void)state;
+    char d[300], p[400];
+    snprintf(d, sizeof(d), "%s/shared", root);
+    assert_int_equal(mkdir(d, 0700), 0);
+    assert_int_equal(chmod(d, 01777), 0);
+    refused(d, "writable by others: refusing");
+    assert_int_equal(mode_of(d), 01777); /* left as it was */
+    snprintf(p, sizeof(p), "%s/lock", d);
+    assert_int_equal(access(p, F_OK), -1); /* nothing written in it */
+
+    assert_int_equal(chmod(d, 0770), 0);
+    refused(d, "writable by group: refusing");
+    assert_int_equal(mode_of(d), 0770);
+
+    assert_int_equal(chmod(d, 0755), 0); /* an existing private dir: used as it is */
+    char err[512];
+    edr__state_t *st = edr__state_open(d, 0, err, sizeof(err));
+    if (!st)
+        fail_msg("%s", err);
+    edr__state_close(st);
+    assert_int_equal(mode_of(d), 0755);
+
+    /* one it makes itself is private whatever the umask */
+    mode_t old = umask(0);
+    snprintf(p, sizeof(p), "%s/made/here", root);
+    st = edr__state_open(p, 0, err, sizeof(err));
+    umask(old);
+    if (!st)
+        fail_msg("%s", err);
+    edr__state_close(st);
+    assert_int_equal(mode_of(p), 0700);
+
+    snprintf(p, sizeof(p), "%s/link", root);
+    assert_int_equal(symlink(d, p), 0);
+    refused(p, "is a symbolic link: refusing");
+
+    if (geteuid() == 0) {
+        snprintf(p, sizeof(p), "%s/nobody", root);
+        assert_int_equal(mkdir(p, 0700), 0);
+        assert_int_equal(chown(p, 65534, 65534), 0);
+        refused(p, "owned by uid 65534, not 0: refusing");
+    }
+}
+
+/* Files in the state dir are not followed when they are symlinks: the lock
+ * and seq.tmp are truncated, and must not truncate what a link points at. */
+static void test_state_files_not_followed(void **state)
+{
+    (void)state;
+    char d[300], victim[400], p[400];
+    snprintf(d, sizeof(d), "%s/links", root);
+    assert_int_equal(mkdir(d, 0700), 0);
+    snprintf(victim, sizeof(victim), "%s/victim", root);
+    put(victim, "precious\n");
+
+    snprintf(p, sizeof(p), "%s/lock", d);
+    assert_int_equal(symlink(victim, p), 0);
+    refused(d, "cannot open lock");
+    assert_int_equal(unlink(p), 0);
+
+    snprintf(p, sizeof(p), "%s/seq.tmp", d);
+    assert_int_equal(symlink(victim, p), 0);
+    refused(d, "cannot write");
+    assert_int_equal(unlink(p), 0);
+
+    snprintf(p, sizeof(p), "%s/seq", d); /* dangling: not "a new state dir" */
+    assert_int_equal(symlink("/nonexistent/seq", p), 0);
+    refused(d, "seq: cannot open");
+    assert_int_equal(unlink(p), 0);
+
+    struct stat sb;
+    assert_int_equal(stat(victim, &sb), 0);
+    assert_int_equal(sb.st_size, 9);
+}
+
+/* The persisted reservation is digits and a newline, and one so close to
+ * 2^64 that the seqs would wrap (and restart low) is refused. */
+static void test_seq_file_strict(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"-5\n", "not a sequence number"},
+        {"12junk\n", "not a sequence number"},
+        {" 12\n", "not a sequence number"},
+        {"12", "not a sequence number"},
+        {"", "not a sequence number"},
+        {"0\n", "sequence 0"},
+        {"18446744073709551615\n", "refusing (it would wrap)"},
+        {"18446744073709420544\n", "refusing (it would wrap)"}, /* the limit + 1 */
+        {"99999999999999999999\n", "refusing (it would wrap)"},
+        {"123456789012345678901234\n", "not a sequence number"},
+    };
+    char d[300], p[400];
+    snprintf(d, sizeof(d), "%s/strict", root);
+    assert_int_equal(mkdir(d, 0700), 0);
+    snprintf(p, sizeof(p), "%s/seq", d);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        put(p, bad[i].text);
+        refused(d, bad[i].want);
+    }
+    /* the largest accepted value still gives increasing seqs */
+    put(p, "18446744073709420543\n");
+    uint8_t host[EDR_ID_LEN];
+    memset(host, 0x5a, sizeof(host));
+    uint64_t s1 = take(d, host, 3);
+    assert_true(s1 == 18446744073709420545ull);
+    /* its run reserved past the limit: the next start refuses, not wraps */
+    refused(d, "refusing (it would wrap)");
+
+    put(p, "42\n");
+    assert_int_equal(take(d, host, 1), 42);
+
+    /* a seq that cannot be read is an error, not a new state directory */
+    assert_int_equal(unlink(p), 0);
+    assert_int_equal(mkdir(p, 0700), 0);
+    refused(d, "seq: cannot read");
+    assert_int_equal(rmdir(p), 0);
+}
+
 int main(void)
 {
     if (!mkdtemp(root))
         return 1;
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_seq_increases),
-                                       cmocka_unit_test(test_unreported_drops_carried)};
+                                       cmocka_unit_test(test_unreported_drops_carried),
+                                       cmocka_unit_test(test_existing_dir_checked),
+                                       cmocka_unit_test(test_state_files_not_followed),
+                                       cmocka_unit_test(test_seq_file_strict)};
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[400];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", root);

@@ -21,7 +21,11 @@ int edr_log_level_parse(const char *s, edr_log_level_t *out);
 
 /* Writes one line. Under systemd (JOURNAL_STREAM set) lines carry a "<N>"
  * priority prefix so the journal keeps the level; otherwise
- * "prog: level: message". Thread-safe. */
+ * "prog: level: message". The formatted message is escaped as
+ * edr_text_escape() does (newline as "\n", backslash as "\\", controls,
+ * bidirectional formatting characters and ill-formed UTF-8 made visible), so
+ * callers pass outside text as it is and do not escape it themselves.
+ * Thread-safe. */
 void edr_log(edr_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void edr_logv(edr_log_level_t level, const char *fmt, va_list ap);
 
