@@ -18,7 +18,12 @@ same YAML file format. Settings are applied in this order, later wins:
 
 A bad setting stops the program with exit code 1 and a message naming the file,
 line and setting, e.g. `edr.yaml:4: sensor.batch_interval: 'soon' is not a
-duration like 100ms, 10s, 8h or 30d`. Unknown settings are errors, not ignored.
+duration like 100ms, 10s, 8h or 30d`. Unknown settings are errors, not ignored;
+so are a setting given twice in a file, a value left empty or `null`/`~`
+(quote it for the string), a YAML alias, a second YAML document and a number
+out of the range shown with its setting. An `EDR_*` environment variable that
+names no setting is warned about (`EDR_KAFKA_BROKER` would otherwise leave
+`kafka.brokers` at its default without a word).
 
 Types: sizes take `B`, `KiB`, `MiB`, `GiB` (or `KB`, `MB`, `GB`); durations
 take `ns`, `us`, `ms`, `s`, `m`, `h`, `d`.

@@ -693,7 +693,7 @@ int edr_sensor_run(edr_sensor_t *s)
                          "(it had frames in flight): its threads keep the capabilities");
     }
     if (!s->opts.keep_caps && geteuid() == 0)
-        edr_log_info("capabilities of all threads: effective %llx",
+        edr_log_info("capabilities of all threads (permitted and effective): %llx",
                      edr__caps_effective_all());
     s->em.on_open = on_batch_open;
     s->em.on_open_ud = s;
