@@ -26,6 +26,11 @@
 #define MIN_TIME_NS  946684800000000000ull /* 2000-01-01 */
 #define NOMEM_TRIES  30 /* then a batch that does not fit in memory is dead-lettered */
 #define DL_DRAIN_S   5.0 /* longest wait for dead letters in flight at a revocation or a stop */
+/* The dead-letter producer's queue (queue.buffering.max.kbytes unless
+ * kafka.properties sets it): every dead letter not yet answered, of every
+ * partition, is a copy in it. librdkafka's default is 1 GiB; twice the
+ * producers' message.max.bytes (64 MiB) still takes the largest frame. */
+#define DL_QUEUE_KB  "131072"
 
 /*
  * Exactly-once state machine, per partition p (shard p of the store):
@@ -48,6 +53,12 @@
  *          (acknowledged, or refused for good: nothing more to do) or FAILED
  *          (not taken for a reason that may pass: timeout, broker gone).
  *          Sending one never waits: the partition goes on at once.
+ *   full   the partition's SENT dead letters reached its share of the
+ *          dead-letter producer's queue (dl_room): it is paused, at the
+ *          frame that did not fit, until half the share is free again, then
+ *          fetched from there. So a flood of bad frames while the
+ *          dead-letter topic is down holds a bounded amount of memory and
+ *          only its own partition: the others always find room for theirs.
  *   hold   a dead letter FAILED: the partition is paused until none of its
  *          dead letters is SENT, then next moves back to the lowest FAILED
  *          one and the partition is fetched from there (rewound): that frame
@@ -62,13 +73,16 @@
  * reads the frame again (the batches stored after it are then duplicates).
  * Waiting for a dead letter holds back only its own partition's offset;
  * only a revocation and a stop wait for answers, at most DL_DRAIN_S.
+ * A report whose epoch is older than the partition's last log reset is for
+ * a frame of a log that no longer exists: if it failed, the frame is lost.
  */
 enum { DL_SENT, DL_DONE, DL_FAILED };
 
 typedef struct dl_rec {
     int64_t offset;
     int state;
-    int gone; /* the topic deleted the frame while its dead letter was SENT */
+    int gone;   /* the topic deleted the frame while its dead letter was SENT */
+    size_t len; /* bytes of its copy in the dead-letter producer */
 } dl_rec_t;
 
 typedef struct part {
@@ -82,8 +96,12 @@ typedef struct part {
     dl_rec_t *dl; /* see above */
     size_t n_dl, cap_dl;
     unsigned dl_sent, dl_failed; /* records in those states */
+    uint64_t dl_sent_bytes;      /* len of the SENT records */
     int dl_hold;                 /* paused until no dead letter is SENT, then rewound */
+    int dl_full;                 /* paused until half its share of the dead-letter queue is free */
+    double dl_full_said;         /* when a full hold was last logged */
     uint32_t epoch;              /* the assignment (and log) the dead letters' reports are for */
+    uint32_t reset_epoch;        /* the epoch its last log reset began (kept by part_reset) */
     double resume_at;
     int fresh;       /* the shard has no stored offset: the first message sets next */
     int64_t nomem_at; /* offset whose decode ran out of memory, nomem_tries times */
@@ -121,6 +139,8 @@ struct edr_collector {
     hostrate_t *rates;
     size_t rates_cap, n_rates;
     uint32_t epochs;     /* the last part_t.epoch given */
+    unsigned n_owned;    /* partitions owned: they share the dead-letter queue */
+    uint64_t dl_queue_msgs, dl_queue_bytes; /* the dead-letter producer's queue limits (0: none) */
     uint64_t dl_unacked; /* dead letters sent and not answered yet (all partitions) */
     int dl_settle_due;   /* a report came that dl_settle() acts on */
     int dlq_fatal;       /* the dead-letter producer takes nothing more */
@@ -132,6 +152,7 @@ struct edr_collector {
         commit_errors, store_writes, store_writes_saved;
     uint64_t dl_retries; /* dead letters Kafka did not take, to be sent again */
     uint64_t dl_lost;    /* dead letters Kafka refused for good (logged, frame not kept) */
+    uint64_t dl_full_holds; /* times a partition waited for room in the dead-letter queue */
     uint64_t gap;        /* messages gone from the log before they were stored (retention) */
     uint64_t log_resets; /* partitions whose log restarted below the stored offset */
     uint64_t nomem;      /* batches read again after memory ran out decoding them */
@@ -277,15 +298,19 @@ static dl_rec_t *dl_find(part_t *pt, int64_t off)
 /* Moves dead letter d of pt to state st, keeping pt's counts. */
 static void dl_set(part_t *pt, dl_rec_t *d, int st)
 {
-    if (d->state == DL_SENT)
+    if (d->state == DL_SENT) {
         pt->dl_sent--;
-    else if (d->state == DL_FAILED)
+        pt->dl_sent_bytes -= d->len;
+    } else if (d->state == DL_FAILED) {
         pt->dl_failed--;
+    }
     d->state = st;
-    if (st == DL_SENT)
+    if (st == DL_SENT) {
         pt->dl_sent++;
-    else if (st == DL_FAILED)
+        pt->dl_sent_bytes += d->len;
+    } else if (st == DL_FAILED) {
         pt->dl_failed++;
+    }
 }
 
 static void dl_drop(part_t *pt, size_t i)
@@ -301,6 +326,7 @@ static void dl_forget(edr_collector_t *c, part_t *pt)
 {
     pt->n_dl = 0;
     pt->dl_sent = pt->dl_failed = 0;
+    pt->dl_sent_bytes = 0;
     pt->epoch = ++c->epochs;
 }
 
@@ -318,9 +344,13 @@ static int64_t dl_safe_next(const part_t *pt)
  * assignment or after a revocation. */
 static void part_reset(edr_collector_t *c, int p)
 {
+    uint32_t reset_epoch = c->parts[p].reset_epoch; /* for reports still to come */
+    if (c->parts[p].owned)
+        c->n_owned--;
     free(c->parts[p].dl);
     memset(&c->parts[p], 0, sizeof(c->parts[p]));
     c->parts[p].epoch = ++c->epochs;
+    c->parts[p].reset_epoch = reset_epoch;
 }
 
 /* Asks the consumer to fetch partition p from its next offset again. Until
@@ -398,6 +428,7 @@ static int note_log_reset(edr_collector_t *c, int p, int64_t offset)
         return 0;
     c->log_resets++;
     dl_forget(c, pt); /* their offsets are of the old log */
+    pt->reset_epoch = pt->epoch;
     edr_log_error("partition %d: the log of %s ends at offset %lld, below the stored offset %lld: "
                   "it was recreated or truncated; consuming it from offset %lld",
                   p, c->topic, (long long)hi, (long long)pt->next, (long long)offset);
@@ -506,9 +537,27 @@ static void hold_part(edr_collector_t *c, int p, double until)
     pause_part(c, p, 1);
 }
 
-/* Acts on the dead letters of partition p that failed: holds the partition
+/* 1 when partition p may send one more dead letter of len bytes: its SENT
+ * ones stay within its share of the dead-letter producer's queue (the
+ * queue's limits divided by the partitions owned), so that every partition
+ * finds room for its own and none gets a full queue because of another.
+ * One is always allowed: a frame larger than the share is sent alone. With
+ * half (half != 0), whether half the share is free (a full hold ends). */
+static int dl_room(const edr_collector_t *c, const part_t *pt, size_t len, int half)
+{
+    if (!pt->dl_sent)
+        return 1;
+    uint64_t n = c->n_owned ? c->n_owned : 1, d = half ? 2 : 1;
+    uint64_t msgs = c->dl_queue_msgs ? c->dl_queue_msgs / n / d : UINT64_MAX;
+    uint64_t bytes = c->dl_queue_bytes ? c->dl_queue_bytes / n / d : UINT64_MAX;
+    return pt->dl_sent + (half ? 0 : 1) <= msgs && pt->dl_sent_bytes + len <= bytes;
+}
+
+/* Acts on the dead letters of partition p: one FAILED holds the partition
  * (see the state machine above) and, once none of its dead letters is
- * SENT, moves next back to the lowest FAILED one and fetches from there. */
+ * SENT, next moves back to the lowest FAILED one and the partition is
+ * fetched from there; a partition held for room in the dead-letter queue is
+ * fetched again from next once half its share is free. */
 static void dl_settle(edr_collector_t *c, int p)
 {
     part_t *pt = &c->parts[p];
@@ -521,21 +570,25 @@ static void dl_settle(edr_collector_t *c, int p)
             edr_log_info("partition %d: waiting for the answers to its %u other dead letters "
                          "in flight before reading it again", p, pt->dl_sent);
     }
-    if (!pt->dl_hold || pt->dl_sent)
-        return;
-    int64_t low = -1;
-    for (size_t i = 0; i < pt->n_dl;) {
-        if (pt->dl[i].state == DL_FAILED) {
-            if (low < 0)
-                low = pt->dl[i].offset;
-            dl_drop(pt, i); /* sent again when read again */
-        } else {
-            i++;
+    if (pt->dl_hold) {
+        if (pt->dl_sent)
+            return;
+        int64_t low = -1;
+        for (size_t i = 0; i < pt->n_dl;) {
+            if (pt->dl[i].state == DL_FAILED) {
+                if (low < 0)
+                    low = pt->dl[i].offset;
+                dl_drop(pt, i); /* sent again when read again */
+            } else {
+                i++;
+            }
         }
+        if (low >= 0 && low < pt->next)
+            pt->next = low; /* batches stored past it are duplicates when read again */
+    } else if (!pt->dl_full || !dl_room(c, pt, 0, 1)) {
+        return;
     }
-    if (low >= 0 && low < pt->next)
-        pt->next = low; /* batches stored past it are duplicates when read again */
-    pt->dl_hold = 0;
+    pt->dl_hold = pt->dl_full = 0;
     pt->paused = 0;
     if (!c->bp_paused && !pt->broken) { /* else the health check resumes and seeks */
         pause_part(c, p, 0);
@@ -547,7 +600,7 @@ static void dl_settle_all(edr_collector_t *c)
 {
     c->dl_settle_due = 0;
     for (int p = 0; p < MAX_PARTS; p++)
-        if (c->parts[p].dl_failed || c->parts[p].dl_hold)
+        if (c->parts[p].dl_failed || c->parts[p].dl_hold || c->parts[p].dl_full)
             dl_settle(c, p);
 }
 
@@ -668,6 +721,7 @@ static void assign_parts(edr_collector_t *c, rd_kafka_t *rk, rd_kafka_topic_part
             continue;
         }
         c->parts[p].owned = 1;
+        c->n_owned++;
         edr_log_info("partition %d assigned: resuming at stored offset %lld", p,
                      (long long)c->parts[p].next);
     }
@@ -779,11 +833,34 @@ static void dlq_check_fatal(edr_collector_t *c)
     c->fatal = 1;
 }
 
+/* 1 when the report of r is for a frame of a log that was reset since it
+ * was sent (note_log_reset): the offset is of a log that no longer exists,
+ * so nobody reads that frame again. (After a truncation that kept the
+ * frame, consumption restarted below it and it was read again as new: then
+ * a loss is counted for a frame that was dead-lettered again.) */
+static int dl_orphan(const part_t *pt, const dl_ref_t *r)
+{
+    return r->epoch < pt->reset_epoch;
+}
+
+static void dl_lost_reset(edr_collector_t *c, const dl_ref_t *r, rd_kafka_resp_err_t e)
+{
+    c->dl_lost++;
+    edr_log_error("partition %d offset %lld: dead letter not delivered (%s), and the log of %s "
+                  "was reset since it was sent (recreated or truncated): the frame is lost",
+                  r->partition, (long long)r->offset, rd_kafka_err2str(e), c->topic);
+}
+
 /* A dead letter Kafka did not take; d is its record, NULL when the report
  * is for a partition no longer ours (or a log since reset). */
 static void dl_failed(edr_collector_t *c, const dl_ref_t *r, dl_rec_t *d, rd_kafka_resp_err_t e)
 {
     part_t *pt = &c->parts[r->partition];
+    if (!d && dl_orphan(pt, r) && !edr_kafka_refused_for_good(e)) {
+        dl_lost_reset(c, r, e);
+        dlq_check_fatal(c);
+        return;
+    }
     if (edr_kafka_refused_for_good(e) || (d && d->gone)) {
         c->dl_lost++;
         if (d && d->gone)
@@ -832,13 +909,16 @@ static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     } else if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
                m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
         /* purged by a revocation or edr_collector_destroy, after dl_drain()
-         * said which were not acknowledged */
+         * said which were not acknowledged; one of a log since reset is not
+         * read again by anyone */
         if (d)
             dl_set(pt, d, DL_FAILED);
+        else if (dl_orphan(pt, r))
+            dl_lost_reset(c, r, m->err);
     } else {
         dl_failed(c, r, d, m->err);
     }
-    if (d && (pt->dl_failed || pt->dl_hold))
+    if (d && (pt->dl_failed || pt->dl_hold || pt->dl_full))
         c->dl_settle_due = 1;
     free(r);
 }
@@ -846,7 +926,8 @@ static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 /* Sends message m to the dead-letter topic without waiting for Kafka.
  * Returns 0 when it is on its way, or needs not be sent (its dead letter is
  * already SENT or DONE, or the topic refused it for good); 1 when the
- * partition waits a second and reads m again (the producer's queue is
+ * partition waits and reads m again: until half its share of the
+ * dead-letter queue is free (dl_room), or a second (the producer's queue is
  * full, memory ran out, or the producer failed at once). */
 static int dead_letter(edr_collector_t *c, const rd_kafka_message_t *m,
                        const edr_collector_verdict_t *v)
@@ -859,6 +940,22 @@ static int dead_letter(edr_collector_t *c, const rd_kafka_message_t *m,
         edr_log_debug("partition %d offset %lld: its dead letter is %s", p, (long long)m->offset,
                       d->state == DL_SENT ? "on its way already" : "in Kafka already");
         return 0;
+    }
+    size_t len = m->len + m->key_len;
+    if (!dl_room(c, pt, len, 0)) {
+        double now = now_s();
+        c->dl_full_holds++;
+        if (now - pt->dl_full_said >= 10.0) {
+            pt->dl_full_said = now;
+            edr_log_warn("partition %d: %u dead letters (%llu bytes) not yet acknowledged by %s "
+                         "fill its share of the dead-letter queue: pausing it at offset %lld "
+                         "until half of them are answered",
+                         p, pt->dl_sent, (unsigned long long)pt->dl_sent_bytes, c->dlq_topic,
+                         (long long)m->offset);
+        }
+        pt->dl_full = 1;
+        hold_part(c, p, DBL_MAX); /* dl_settle() resumes it */
+        return 1;
     }
     char part[16], off[32];
     snprintf(part, sizeof(part), "%d", p);
@@ -898,16 +995,23 @@ static int dead_letter(edr_collector_t *c, const rd_kafka_message_t *m,
             edr_log_error("partition %d offset %lld: dead-letter topic: %s; reading it again in "
                           "1 s", p, (long long)m->offset, rd_kafka_err2str(e));
             dlq_check_fatal(c);
+        } else if (c->dl_queue_bytes && len > c->dl_queue_bytes) {
+            /* it never fits: the partition waits until the setting is raised */
+            edr_log_error("partition %d offset %lld: the frame (%zu bytes) is larger than the "
+                          "dead-letter producer's whole queue (kafka.properties."
+                          "queue.buffering.max.kbytes): raise it; trying again in 1 s",
+                          p, (long long)m->offset, len);
         }
         hold_part(c, p, now_s() + 1.0);
         return 1;
     }
     c->dl_unacked++;
     if (d) {
+        d->len = len;
         dl_set(pt, d, DL_SENT);
     } else {
         memmove(&pt->dl[at + 1], &pt->dl[at], (pt->n_dl - at) * sizeof(pt->dl[0]));
-        pt->dl[at] = (dl_rec_t){.offset = m->offset, .state = DL_DONE};
+        pt->dl[at] = (dl_rec_t){.offset = m->offset, .state = DL_DONE, .len = len};
         pt->n_dl++;
         dl_set(pt, &pt->dl[at], DL_SENT);
     }
@@ -1127,6 +1231,7 @@ static void publish_metrics(edr_collector_t *c)
         "%llu\n", (unsigned long long)c->dl_unacked);
     mcounter(&mt, "edr_collector_deadletter_retries_total", c->dl_retries);
     mcounter(&mt, "edr_collector_deadletter_lost_total", c->dl_lost);
+    mcounter(&mt, "edr_collector_deadletter_holds_total", c->dl_full_holds);
     mcounter(&mt, "edr_collector_log_gap_batches_total", c->gap);
     mcounter(&mt, "edr_collector_log_resets_total", c->log_resets);
     mcounter(&mt, "edr_collector_nomem_retries_total", c->nomem);
@@ -1158,6 +1263,16 @@ static void publish_metrics(edr_collector_t *c)
     if (!mt.failed) /* else the last whole text stays published */
         edr_metrics_publish(c->metrics, mt.t, mt.len);
     free(mt.t);
+}
+
+/* A numeric property of client rk as it runs; 0 when it has none. */
+static uint64_t conf_u64(rd_kafka_t *rk, const char *name)
+{
+    char v[64];
+    size_t n = sizeof(v);
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), name, v, &n) != RD_KAFKA_CONF_OK)
+        return 0;
+    return strtoull(v, NULL, 10);
 }
 
 edr_collector_t *edr_collector_new(const edr_config_t *cfg, const edr_collector_opts_t *opts,
@@ -1210,9 +1325,16 @@ edr_collector_t *edr_collector_new(const edr_config_t *cfg, const edr_collector_
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(dconf, dlq_dr);
     rd_kafka_conf_set_opaque(dconf, c);
+    /* kafka.properties is applied again over it: the user's value wins */
+    if (edr_kafka_conf_set(dconf, "queue.buffering.max.kbytes", DL_QUEUE_KB, err, errlen)) {
+        rd_kafka_conf_destroy(dconf);
+        goto fail;
+    }
     c->dlq = edr_kafka_producer_new(cfg, boot, dconf, err, errlen);
     if (!c->dlq)
         goto fail;
+    c->dl_queue_msgs = conf_u64(c->dlq, "queue.buffering.max.messages");
+    c->dl_queue_bytes = conf_u64(c->dlq, "queue.buffering.max.kbytes") * 1024;
     const char *ml = edr_config_str(cfg, "collector.metrics_listen");
     if (*ml && strcmp(ml, "off") != 0) {
         c->metrics = edr_metrics_new(ml, err, errlen);

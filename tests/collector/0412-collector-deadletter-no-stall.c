@@ -2,8 +2,13 @@
  * dead-letter topic takes nothing, the other partition's batches are stored and committed and
  * the metrics stay current; the partition with the bad frame keeps its stored offset at the
  * frame and is read again when the delivery fails; a stop waits a bounded time, saying for what.
- * In the end every good batch is stored once and the dead letter arrives once with its reason. */
+ * In the end every good batch is stored once and the dead letter arrives once with its reason.
+ * A flood of bad frames while the topic is down holds at most its partition's share of the
+ * dead-letter queue: that partition pauses, the other still sends its own, nothing is lost.
+ * Deliveries are held back by a dead-letter topic without a leader and a long message timeout,
+ * and fail when the test injects an error: no step races the clock. */
 #define _GNU_SOURCE
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +21,9 @@
 #define PA    0 /* the partition with the bad frame */
 #define PB    1 /* the partition that must not wait for it */
 #define EVENTS 50
-#define DL_TIMEOUT_S 5.0 /* message.timeout.ms of the collector's producers */
+#define API_PRODUCE 0
+/* message.timeout.ms of the collector's producers: no dead letter times out during a test */
+#define DL_TIMEOUT "kafka.properties.message.timeout.ms=60000"
 
 CU_ONE_COLLECTOR_TEST
 
@@ -29,6 +36,11 @@ static int teardown2(void **state)
         cu_stop(pid2, 10);
     pid2 = -1;
     return teardown(state);
+}
+
+static rd_kafka_mock_cluster_t *mock_cluster(void)
+{
+    return edr_kafka_cluster_mock(h.cl);
 }
 
 static void set_dlq_leader(int32_t broker)
@@ -79,6 +91,8 @@ static int64_t high_watermark(int32_t p)
 typedef struct {
     int n;
     char reason[64], part[16], off[32];
+    int64_t offs[PARTS][16]; /* source offsets, by source partition */
+    int n_offs[PARTS];
 } dl_seen_t;
 
 static void header(const rd_kafka_message_t *m, const char *name, char *out, size_t outlen)
@@ -98,13 +112,43 @@ static void on_dl(const rd_kafka_message_t *m, void *ud)
     header(m, "reason", s->reason, sizeof(s->reason));
     header(m, "source.partition", s->part, sizeof(s->part));
     header(m, "source.offset", s->off, sizeof(s->off));
+    int p = atoi(s->part);
+    if (p >= 0 && p < PARTS && s->n_offs[p] < 16)
+        s->offs[p][s->n_offs[p]++] = atoll(s->off);
+}
+
+/* 1 when the dead letters seen from partition p are offsets first..first+n-1, each once. */
+static int dl_offsets_are(const dl_seen_t *s, int32_t p, int64_t first, int n)
+{
+    if (s->n_offs[p] != n)
+        return 0;
+    for (int64_t o = first; o < first + n; o++) {
+        int k = 0;
+        for (int i = 0; i < s->n_offs[p]; i++)
+            k += s->offs[p][i] == o;
+        if (k != 1)
+            return 0;
+    }
+    return 1;
 }
 
 static const char junk[] = "not a frame at all, just some text";
 
-/* A fresh cluster whose dead-letter topic takes nothing; partition A gets good batches, a bad
- * frame (at *bad_off) and good batches, B good batches. Returns the bad frame's reason. */
-static const char *start_with_bad_frame(int64_t *bad_off)
+/* n bad frames in a row on partition p; returns the offset of the first. */
+static int64_t produce_junk(int32_t p, int n)
+{
+    uint8_t key[16] = {0};
+    while (cu_partition_of(key, PARTS) != p)
+        key[0]++;
+    int64_t first = high_watermark(p);
+    for (int i = 0; i < n; i++)
+        h_produce_raw(&h, key, 16, junk, sizeof(junk));
+    assert_int_equal(rd_kafka_flush(h.prod, 10000), 0);
+    return first;
+}
+
+/* A fresh cluster whose dead-letter topic takes nothing (no leader). */
+static void start_cluster(void)
 {
     h_start(&h, 1, PARTS, HOSTS);
     memset(per_host, 0, sizeof(per_host));
@@ -114,14 +158,49 @@ static const char *start_with_bad_frame(int64_t *bad_off)
         host_part(i) == PA ? on_a++ : on_b++;
     assert_true(on_a > 0 && on_b > 0);
     set_dlq_leader(-1);
+}
+
+/* Every partition's stored offset (read from its shard) is its high watermark. */
+static void assert_offsets_at_end(void)
+{
+    for (int32_t p = 0; p < PARTS; p++) {
+        char err[512];
+        int64_t off = -1;
+        edr_store_writer_t *w = edr_store_writer_open(h.store, (uint32_t)p, NULL, err, sizeof(err));
+        if (!w)
+            fail_msg("shard %d: %s", p, err);
+        assert_int_equal(edr_store_writer_offset(w, &off), 0);
+        edr_store_writer_destroy(w);
+        if (off != high_watermark(p))
+            fail_msg("partition %d: stored offset %lld, want %lld", p, (long long)off,
+                     (long long)high_watermark(p));
+    }
+}
+
+/* Polls the metrics until `series` has value `want` (they are rebuilt once a second); returns
+ * the text then (caller frees), or fails the test after timeout seconds. */
+static char *metrics_when(int port, const char *series, double want, double timeout)
+{
+    double t0 = h_now(), v = NAN;
+    for (;;) {
+        char *m = cu_metrics_get(port);
+        if (m && cu_metric(m, series, &v) == 0 && v == want)
+            return m;
+        free(m);
+        if (h_now() - t0 > timeout)
+            fail_msg("metric %s is %g after %.0f s, want %g", series, v, timeout, want);
+        usleep(100000);
+    }
+}
+
+/* A fresh cluster whose dead-letter topic takes nothing; partition A gets good batches, a bad
+ * frame (at *bad_off) and good batches, B good batches. Returns the bad frame's reason. */
+static const char *start_with_bad_frame(int64_t *bad_off)
+{
+    start_cluster();
     produce_part(PA, 2);
     produce_part(PB, 2);
-    uint8_t key[16] = {0};
-    while (cu_partition_of(key, PARTS) != PA)
-        key[0]++;
-    *bad_off = high_watermark(PA);
-    h_produce_raw(&h, key, 16, junk, sizeof(junk));
-    assert_int_equal(rd_kafka_flush(h.prod, 10000), 0);
+    *bad_off = produce_junk(PA, 1);
     produce_part(PA, 2);
     edr_frame_ctx_t *dec = edr_frame_ctx_new(NULL);
     Edr__V1__EventBatch *b;
@@ -138,35 +217,28 @@ static void test_deadletter_holds_only_its_partition(void **state)
     int64_t a_end = high_watermark(PA);
 
     cu_log_new(col_log, "0412");
-    const char *sets[] = {"kafka.properties.message.timeout.ms=5000",
-                          "collector.metrics_listen=127.0.0.1:0", NULL};
+    const char *sets[] = {DL_TIMEOUT, "collector.metrics_listen=127.0.0.1:0", NULL};
     pid = cu_collector(&h, h.store, "t0412", 0, sets, col_log);
     assert_true(pid > 0);
     int port = cu_metrics_port(col_log, 20);
     assert_true(port > 0);
     if (cu_log_wait(col_log, "dead-lettered", 30) < 0)
         fail_msg("the collector never dead-lettered the bad frame");
-    double t_dl = h_now();
 
-    /* the dead letter cannot be delivered (no leader): B's new batches are stored anyway,
-     * well before its delivery times out */
+    /* the dead letter cannot be delivered (no leader): B's new batches are stored anyway */
     produce_part(PB, 3);
-    while (!part_stored(PB) && h_now() - t_dl < DL_TIMEOUT_S / 2)
+    double t0 = h_now();
+    while (!part_stored(PB) && h_now() - t0 < 20)
         usleep(50000);
     if (!part_stored(PB))
-        fail_msg("partition %d's batches were not stored within %.1f s while a dead letter of "
-                 "partition %d was undelivered", PB, DL_TIMEOUT_S / 2, PA);
-    /* committed and published (the text is rebuilt once a second): B has no lag; A's stored
-     * offset stays at the bad frame, whose dead letter is counted as unacknowledged */
-    usleep(1200000);
-    char *m = cu_metrics_get(port);
-    assert_non_null(m);
+        fail_msg("partition %d's batches were not stored within 20 s while a dead letter of "
+                 "partition %d was undelivered", PB, PA);
+    /* committed and published: B has no lag; A's stored offset stays at the bad frame, whose
+     * dead letter is counted as unacknowledged */
     char series[64];
     double v = -1;
     snprintf(series, sizeof(series), "edr_collector_lag{partition=\"%d\"}", PB);
-    assert_int_equal(cu_metric(m, series, &v), 0);
-    if (v != 0)
-        fail_msg("partition %d lag %g, want 0", PB, v);
+    char *m = metrics_when(port, series, 0, 10);
     snprintf(series, sizeof(series), "edr_collector_lag{partition=\"%d\"}", PA);
     assert_int_equal(cu_metric(m, series, &v), 0);
     if (v != (double)(a_end - bad_off))
@@ -177,36 +249,33 @@ static void test_deadletter_holds_only_its_partition(void **state)
     free(m);
     assert_int_equal(cu_log_count(col_log, "dead letter not delivered"), 0); /* still in flight */
 
-    /* the delivery times out: A is read again from the bad frame, which is sent again */
+    /* the topic comes back but refuses that delivery (an error that is not for good), then
+     * answers only with retriable errors: A is read again from the bad frame, which is sent
+     * again and stays in flight */
+    rd_kafka_resp_err_t errs[1001]; /* retried every 100 ms: in flight for ~100 s */
+    errs[0] = RD_KAFKA_RESP_ERR_POLICY_VIOLATION;
+    for (int i = 1; i < 1001; i++)
+        errs[i] = RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS;
+    rd_kafka_mock_push_request_errors_array(mock_cluster(), API_PRODUCE, 1001, errs);
+    set_dlq_leader(1);
     if (cu_log_wait(col_log, "dead letter not delivered", 30) < 0)
         fail_msg("the collector never said the dead letter was not delivered");
-    double t0 = h_now();
+    t0 = h_now();
     while (cu_log_count(col_log, "dead-lettered") < 2 && h_now() - t0 < 20)
         usleep(50000);
     assert_int_equal(cu_log_count(col_log, "dead-lettered"), 2);
 
-    /* a stop while it is in flight waits (a bounded time), saying for what; the topic comes
-     * back meanwhile: the dead letter is delivered and the stored offset moves past it */
+    /* a stop while it is in flight waits (a bounded time), saying for what; the topic takes it
+     * meanwhile: the dead letter is delivered and the stored offset moves past it */
     kill(pid, SIGTERM);
     if (cu_log_wait(col_log, "stopping: waiting up to", 20) < 0)
         fail_msg("the stop did not say it waits for the dead letter");
     assert_true(cu_log_count(col_log, "not yet acknowledged") >= 1);
-    set_dlq_leader(1);
+    rd_kafka_mock_clear_request_errors(mock_cluster(), API_PRODUCE);
     assert_int_equal(h_wait(pid, 20), 0);
     pid = -1;
     assert_true(cu_log_count(col_log, "stopping: the dead letters were acknowledged") == 1);
-    for (int32_t p = 0; p < PARTS; p++) {
-        char err[512];
-        int64_t off = -1;
-        edr_store_writer_t *w = edr_store_writer_open(h.store, (uint32_t)p, NULL, err, sizeof(err));
-        if (!w)
-            fail_msg("shard %d: %s", p, err);
-        assert_int_equal(edr_store_writer_offset(w, &off), 0);
-        edr_store_writer_destroy(w);
-        if (off != high_watermark(p))
-            fail_msg("partition %d: stored offset %lld, want %lld", p, (long long)off,
-                     (long long)high_watermark(p));
-    }
+    assert_offsets_at_end();
 
     /* the dead letter arrived once with its reason; every good batch is stored once */
     dl_seen_t seen = {0};
@@ -230,7 +299,7 @@ static void test_deadletter_at_revocation(void **state)
     int64_t bad_off;
     const char *reason = start_with_bad_frame(&bad_off);
     cu_log_new(col_log, "0412b");
-    const char *sets[] = {"kafka.properties.message.timeout.ms=60000", NULL};
+    const char *sets[] = {DL_TIMEOUT, NULL};
     pid = cu_collector(&h, h.store, "t0412b", 0, sets, col_log);
     assert_true(pid > 0);
     if (cu_log_wait(col_log, "dead-lettered", 30) < 0)
@@ -268,11 +337,79 @@ static void test_deadletter_at_revocation(void **state)
     passed = 1;
 }
 
+/* A flood of bad frames while the dead-letter topic is down: A's dead letters in flight stop at
+ * its share of the dead-letter producer's queue (queue.buffering.max.messages 4 over the 2
+ * partitions it owns) and A pauses at the next bad frame; B still finds room for its own dead
+ * letter and stores the batches after it. Once the topic is back, every bad frame arrives once,
+ * none is lost, and A's batches behind the flood are stored. */
+static void test_deadletters_bounded_per_partition(void **state)
+{
+    (void)state;
+    start_cluster();
+    produce_part(PA, 1);
+    produce_part(PB, 1);
+    int64_t a_bad = produce_junk(PA, 5), b_bad = produce_junk(PB, 1);
+    produce_part(PA, 1);
+    produce_part(PB, 2);
+    int64_t a_end = high_watermark(PA);
+
+    cu_log_new(col_log, "0412c");
+    const char *sets[] = {DL_TIMEOUT, "kafka.properties.queue.buffering.max.messages=4",
+                          "collector.metrics_listen=127.0.0.1:0", NULL};
+    pid = cu_collector(&h, h.store, "t0412c", 0, sets, col_log);
+    assert_true(pid > 0);
+    int port = cu_metrics_port(col_log, 20);
+    assert_true(port > 0);
+    if (cu_log_wait(col_log, "its share of the dead-letter queue: pausing it", 30) < 0)
+        fail_msg("partition %d was not paused at its share of the dead-letter queue", PA);
+    double t0 = h_now();
+    while (!part_stored(PB) && h_now() - t0 < 20)
+        usleep(50000);
+    if (!part_stored(PB))
+        fail_msg("partition %d's batches after its bad frame were not stored while partition %d "
+                 "had its share of dead letters in flight", PB, PA);
+    /* 2 of A's and B's 1 in flight; A's stored offset at its first bad frame */
+    char *m = metrics_when(port, "edr_collector_deadletters_unacked", 3, 10);
+    char series[64];
+    double v = -1;
+    snprintf(series, sizeof(series), "edr_collector_lag{partition=\"%d\"}", PA);
+    assert_int_equal(cu_metric(m, series, &v), 0);
+    if (v != (double)(a_end - a_bad))
+        fail_msg("partition %d lag %g, want %lld", PA, v, (long long)(a_end - a_bad));
+    assert_int_equal(cu_metric(m, "edr_collector_deadletter_holds_total", &v), 0);
+    assert_true(v >= 1);
+    assert_int_equal(cu_metric(m, "edr_collector_deadletter_lost_total", &v), 0);
+    assert_true(v == 0);
+    free(m);
+    assert_int_equal(cu_log_count(col_log, "dead-lettered"), 3);
+    assert_int_equal(cu_log_count(col_log, "dead letter not delivered"), 0);
+
+    /* the topic comes back: A goes on, 2 at a time */
+    set_dlq_leader(1);
+    dl_seen_t seen = {0};
+    assert_int_equal(h_read_deadletters(&h, "t0412c-dlq-reader", 6, 1, 60, on_dl, &seen), 6);
+    if (!dl_offsets_are(&seen, PA, a_bad, 5) || !dl_offsets_are(&seen, PB, b_bad, 1))
+        fail_msg("dead letters: %d from partition %d, %d from partition %d, want each bad frame "
+                 "once", seen.n_offs[PA], PA, seen.n_offs[PB], PB);
+    t0 = h_now();
+    while (!(part_stored(PA) && part_stored(PB)) && h_now() - t0 < 30)
+        usleep(100000);
+    assert_int_equal(cu_stop(pid, 20), 0);
+    pid = -1;
+    assert_offsets_at_end();
+    assert_int_equal(h_verify_hosts(&h, h.store, per_host), 0);
+    char *log = cu_log_read(col_log);
+    assert_non_null(strstr(log, "6 dead letters (0 refused by the dead-letter topic"));
+    free(log);
+    passed = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_deadletter_holds_only_its_partition, teardown),
         cmocka_unit_test_teardown(test_deadletter_at_revocation, teardown2),
+        cmocka_unit_test_teardown(test_deadletters_bounded_per_partition, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
