@@ -58,6 +58,8 @@ void edr_arena_close(edr_arena_t *a)
 
 void *edr_arena_alloc(edr_arena_t *a, size_t n)
 {
+    if (n > SIZE_MAX / 4)
+        return NULL; /* no size of that order is real; the rounding and doubling below would wrap */
     n = (n + 15) & ~(size_t)15;
     edr_arena_chunk_t *c = a->head;
     if (!c || c->size - c->used < n) {
@@ -78,7 +80,7 @@ void *edr_arena_alloc(edr_arena_t *a, size_t n)
 
 void *edr_arena_dup(edr_arena_t *a, const void *p, size_t n)
 {
-    void *d = edr_arena_alloc(a, n + 1);
+    void *d = n < SIZE_MAX ? edr_arena_alloc(a, n + 1) : NULL;
     if (d) {
         if (n)
             memcpy(d, p, n);

@@ -34,24 +34,53 @@ void edr_entity_id(const uint8_t host_id[EDR_ID_LEN], const uint8_t boot_id[EDR_
 void edr_entity_id_from_guid(const uint8_t host_id[EDR_ID_LEN], const char *guid, size_t len,
                              uint8_t out[EDR_ID_LEN])
 {
-    /* GUIDs are case-insensitive: hash the lower-case form after the host id */
-    uint8_t buf[EDR_ID_LEN + 128];
-    size_t n = len < 128 ? len : 128;
-    memcpy(buf, host_id, EDR_ID_LEN);
-    for (size_t i = 0; i < n; i++)
-        buf[EDR_ID_LEN + i] = (uint8_t)tolower((unsigned char)guid[i]);
-    put128(XXH3_128bits_withSeed(buf, EDR_ID_LEN + n, ENTITY_KEY ^ 0x67756964ull), out);
+    /* GUIDs are case-insensitive: hash the lower-case form after the host id,
+     * all of it (two long ids with one prefix were one process), streamed
+     * in pieces: the same bytes give the same id as one call would */
+    if (len <= 128) { /* every real GUID (38): one call, the same id as the stream */
+        uint8_t one[EDR_ID_LEN + 128];
+        memcpy(one, host_id, EDR_ID_LEN);
+        for (size_t i = 0; i < len; i++)
+            one[EDR_ID_LEN + i] = (uint8_t)tolower((unsigned char)guid[i]);
+        put128(XXH3_128bits_withSeed(one, EDR_ID_LEN + len, ENTITY_KEY ^ 0x67756964ull), out);
+        return;
+    }
+    XXH3_state_t st;
+    memset(&st, 0, sizeof(st)); /* reset sets what is read; GCC cannot tell */
+    XXH3_128bits_reset_withSeed(&st, ENTITY_KEY ^ 0x67756964ull);
+    XXH3_128bits_update(&st, host_id, EDR_ID_LEN);
+    uint8_t buf[128];
+    for (size_t off = 0; off < len;) {
+        size_t n = len - off < sizeof(buf) ? len - off : sizeof(buf);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (uint8_t)tolower((unsigned char)guid[off + i]);
+        XXH3_128bits_update(&st, buf, n);
+        off += n;
+    }
+    put128(XXH3_128bits_digest(&st), out);
 }
 
 void edr_host_id_from_name(const char *name, uint8_t out[EDR_ID_LEN])
 {
     char lower[256];
-    size_t n = strlen(name);
-    if (n >= sizeof(lower))
-        n = sizeof(lower) - 1;
-    for (size_t i = 0; i < n; i++)
-        lower[i] = (char)tolower((unsigned char)name[i]);
-    put128(XXH3_128bits_withSeed(lower, n, ENTITY_KEY ^ 0x686f7374ull), out);
+    size_t len = strlen(name);
+    if (len <= sizeof(lower)) { /* one call: the same id as the stream */
+        for (size_t i = 0; i < len; i++)
+            lower[i] = (char)tolower((unsigned char)name[i]);
+        put128(XXH3_128bits_withSeed(lower, len, ENTITY_KEY ^ 0x686f7374ull), out);
+        return;
+    }
+    XXH3_state_t st;
+    memset(&st, 0, sizeof(st));
+    XXH3_128bits_reset_withSeed(&st, ENTITY_KEY ^ 0x686f7374ull);
+    for (size_t off = 0; off < len;) { /* all of it: long names differing late were one host */
+        size_t n = len - off < sizeof(lower) ? len - off : sizeof(lower);
+        for (size_t i = 0; i < n; i++)
+            lower[i] = (char)tolower((unsigned char)name[off + i]);
+        XXH3_128bits_update(&st, lower, n);
+        off += n;
+    }
+    put128(XXH3_128bits_digest(&st), out);
 }
 
 char *edr_hex(const uint8_t *p, size_t n, char *out)

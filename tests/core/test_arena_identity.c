@@ -6,6 +6,7 @@
 #include "edr/identity.h"
 #include "edr/log.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static void test_arena_reuse(void **state)
@@ -40,6 +41,37 @@ static void test_entity_ids(void **state)
     edr_entity_id_from_guid(host, "{94325212-F5A5-627B-B809-87F375550000}", 38, a);
     edr_entity_id_from_guid(host, "{94325212-f5a5-627b-b809-87f375550000}", 38, b);
     assert_memory_equal(a, b, 16); /* GUIDs are case-insensitive */
+    char hex[33];
+    /* the ids of stores already written do not change (values of the one-shot hash) */
+    assert_string_equal(edr_hex(a, 16, hex), "22c2e819a7503145fb8ae10cc2aab8e8");
+    edr_host_id_from_name("Web-01.Example.NET", c);
+    assert_string_equal(edr_hex(c, 16, hex), "2f8daa85a676a81d20bec400c9f3fa06");
+    /* the whole id counts: two long ones that differ past 128 (GUID) and 255
+     * (host name) characters are two */
+    static char l1[600], l2[600];
+    memset(l1, 'a', sizeof(l1) - 1);
+    memset(l2, 'a', sizeof(l2) - 1);
+    l2[400] = 'b';
+    edr_entity_id_from_guid(host, l1, strlen(l1), a);
+    edr_entity_id_from_guid(host, l2, strlen(l2), b);
+    assert_memory_not_equal(a, b, 16);
+    edr_host_id_from_name(l1, a);
+    edr_host_id_from_name(l2, b);
+    assert_memory_not_equal(a, b, 16);
+}
+
+/* Sizes of the order of SIZE_MAX are refused, not wrapped into a small
+ * block or an endless doubling. */
+static void test_arena_huge(void **state)
+{
+    (void)state;
+    edr_arena_t ar;
+    edr_arena_init(&ar, 4096);
+    assert_null(edr_arena_alloc(&ar, SIZE_MAX - 3));
+    assert_null(edr_arena_alloc(&ar, ((size_t)1 << 63) + 1));
+    assert_null(edr_arena_dup(&ar, "", SIZE_MAX));
+    assert_non_null(edr_arena_alloc(&ar, 100));
+    edr_arena_close(&ar);
 }
 
 static void test_hex(void **state)
@@ -71,6 +103,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena_reuse),
         cmocka_unit_test(test_entity_ids),
+        cmocka_unit_test(test_arena_huge),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_log_levels),
     };
