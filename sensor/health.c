@@ -146,7 +146,7 @@ uint64_t edr__drops_save_unreported(const edr__drops_t *d, const edr__drops_t *r
         if (d->d[i].count <= was)
             continue;
         if (!f) {
-            int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+            int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
             if (fd < 0 || !(f = fdopen(fd, "w"))) {
                 if (fd >= 0)
                     close(fd);
@@ -183,9 +183,16 @@ uint64_t edr__drops_carry(edr__drops_t *d, const char *dir)
 {
     char p[4096], line[256];
     unreported_path(dir, p, sizeof(p));
-    FILE *f = fopen(p, "r");
-    if (!f)
+    /* not through a symbolic link (the state directory is checked, its files are not) */
+    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
+        else if (errno != ENOENT)
+            edr_log_error("%s: %s; drops of an earlier run not carried", p, strerror(errno));
         return 0;
+    }
     uint64_t total = 0;
     int lineno = 0;
     while (fgets(line, sizeof(line), f)) {

@@ -103,6 +103,30 @@ static void test_unreported_drops_carried(void **state)
      * removes it, so the next run does not carry the same drops again */
     assert_int_equal(edr__drops_save_unreported(&third, &third, dir), 0);
     assert_int_equal(access(p, F_OK), -1);
+
+    /* neither file is followed through a symbolic link */
+    char target[400], tmp[420];
+    snprintf(target, sizeof(target), "%s/elsewhere", root);
+    f = fopen(target, "w");
+    assert_non_null(f);
+    fputs("spool overflow 99\n", f);
+    fclose(f);
+    assert_int_equal(symlink(target, p), 0);
+    edr__drops_t fourth = {0};
+    assert_int_equal(edr__drops_carry(&fourth, dir), 0);
+    assert_int_equal(fourth.n, 0);
+    assert_int_equal(unlink(p), 0);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", p);
+    assert_int_equal(symlink(target, tmp), 0);
+    assert_int_equal(edr__drops_save_unreported(&now, &reported, dir), 0); /* refused, said */
+    f = fopen(target, "r");
+    assert_non_null(f);
+    char line[64];
+    assert_non_null(fgets(line, sizeof(line), f));
+    fclose(f);
+    assert_string_equal(line, "spool overflow 99\n"); /* untouched */
+    unlink(tmp);
+    unlink(target);
 }
 
 /* Opens dir, which must fail with an error containing want. */
