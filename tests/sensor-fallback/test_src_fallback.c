@@ -79,23 +79,7 @@ const uint8_t *edr_emit_boot_id(const edr_emit_t *em)
     return em->boot;
 }
 
-/* state.c's clocks (the source uses them; state.c is not linked) */
-uint64_t edr__mono_ns(void);
-uint64_t edr__utc_ns(void);
-
-uint64_t edr__mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t edr__utc_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+uint64_t edr__utc_ns(void); /* sensor/state.c, linked in */
 
 /* ---- fixture ------------------------------------------------------------- */
 
