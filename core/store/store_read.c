@@ -6,6 +6,7 @@
 #include "edr/frame.h"
 #include "edr/identity.h"
 #include "edr/log.h"
+#include "edr/vec.h"
 #include "pbsplit.h"
 
 #include <dirent.h>
@@ -29,7 +30,7 @@ typedef struct shard {
     struct xspan {
         uint32_t hostn, lead, lag;
     } *xspan;           /* hosts with their own span (EDR__META_HOST_SPAN), by number */
-    size_t n_xspan;
+    size_t n_xspan, cap_xspan;
     uint32_t cutoff;    /* meta "cutoff": buckets below it are retired (kept until compaction) */
 } shard_t;
 
@@ -86,6 +87,30 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+typedef int (*kv_fn)(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl, const uint8_t *v,
+                     size_t vl, void *ud);
+static int scan(edr_store_t *s, unsigned i, int cf, const uint8_t *prefix, size_t pl,
+                const uint8_t *start, size_t sl, kv_fn step, void *ud);
+
+/* One host's own span (EDR__META_HOST_SPAN) into shard's xspan. */
+static int xspan_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl, const uint8_t *v,
+                      size_t vl, void *ud)
+{
+    (void)ud;
+    shard_t *sh = &s->sh[shard];
+    if (kl != 5 || vl != 8)
+        return 0;
+    struct xspan e = {edr__rd32(k + 1), edr__rd32(v), edr__rd32(v + 4)};
+    if (EDR_VEC_RESERVE(sh->xspan, sh->cap_xspan, sh->n_xspan + 1, 8)) {
+        /* out of memory: the shared span covers this host */
+        sh->lead = e.lead > sh->lead ? e.lead : sh->lead;
+        sh->lag = e.lag > sh->lag ? e.lag : sh->lag;
+        return 0;
+    }
+    sh->xspan[sh->n_xspan++] = e;
+    return 0;
+}
+
 /* (Re)reads meta "span" and "cutoff" of shard i. Span unreadable or absent:
  * 0, 0 (a store written before it was kept; its blocks are read as if none
  * crossed an hour); cutoff: 0 (nothing retired). */
@@ -111,41 +136,9 @@ static void load_meta(edr_store_t *s, unsigned i)
     }
     /* the hosts with a span of their own: few (a clock that jumped inside a
      * batch), in host-number order (the keys' order) */
+    sh->n_xspan = 0;
     uint8_t pre = EDR__META_HOST_SPAN;
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(sh->db, s->ro, sh->cf[CF_META]);
-    size_t n = 0, cap = sh->n_xspan;
-    struct xspan *x = sh->xspan;
-    for (rocksdb_iter_seek(it, (const char *)&pre, 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-        size_t kl, vl;
-        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
-        if (kl < 1 || k[0] != pre)
-            break;
-        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
-        if (kl != 5 || vl != 8)
-            continue;
-        struct xspan e = {edr__rd32(k + 1), edr__rd32(v), edr__rd32(v + 4)};
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            struct xspan *nx = realloc(x, nc * sizeof(*x));
-            if (!nx) { /* out of memory: the shared span covers this host */
-                sh->lead = e.lead > sh->lead ? e.lead : sh->lead;
-                sh->lag = e.lag > sh->lag ? e.lag : sh->lag;
-                continue;
-            }
-            x = nx;
-            cap = nc;
-        }
-        x[n++] = e;
-    }
-    char *rerr = NULL;
-    rocksdb_iter_get_error(it, &rerr);
-    if (rerr) {
-        edr_log_warn("store %s: %s", sh->path, rerr);
-        rocksdb_free(rerr);
-    }
-    rocksdb_iter_destroy(it);
-    sh->xspan = x;
-    sh->n_xspan = n;
+    scan(s, i, CF_META, &pre, 1, NULL, 0, xspan_step, NULL); /* errors: logged by scan */
 }
 
 edr_store_t *edr_store_open(const char *root, const edr_store_opts_t *opts, char *err,
@@ -593,9 +586,6 @@ static int iter_close(edr_store_t *s, unsigned i, rocksdb_iterator_t *it, int rc
 }
 
 /* Iterates keys of cf in shard i starting with prefix; calls step for each. */
-typedef int (*kv_fn)(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl, const uint8_t *v,
-                     size_t vl, void *ud);
-
 static int scan(edr_store_t *s, unsigned i, int cf, const uint8_t *prefix, size_t pl,
                 const uint8_t *start, size_t sl, kv_fn step, void *ud)
 {
@@ -1213,11 +1203,12 @@ struct ev_ctx {
 static int entity_walk(edr_store_t *s, unsigned i, const struct ev_ctx *c, uint32_t hostn,
                        const edr_block_key_t *first, const edr_block_key_t *last)
 {
-    uint32_t b0 = first->bucket, b1 = last->bucket;
-    if (b0 < win_lo(&s->sh[i], hostn, c->from))
-        b0 = win_lo(&s->sh[i], hostn, c->from);
-    if (b1 > win_hi(&s->sh[i], hostn, c->to))
-        b1 = win_hi(&s->sh[i], hostn, c->to);
+    uint32_t b0 = first->bucket, b1 = last->bucket, wlo = win_lo(&s->sh[i], hostn, c->from),
+             whi = win_hi(&s->sh[i], hostn, c->to);
+    if (b0 < wlo)
+        b0 = wlo;
+    if (b1 > whi)
+        b1 = whi;
     if (b0 > b1)
         return 0;
     uint8_t start[1 + BREF_LEN], stop[1 + BREF_LEN];
