@@ -40,21 +40,18 @@ static void usage(FILE *f)
 }
 
 /* Whether the consumer has read, on every assigned partition, up to the end
- * the log had when it was first asked (targets: the high watermarks queried
- * once, -1 until then). A live fleet never leaves the topic idle: waiting
- * for --idle alone never answered. Returns 1 caught up, 0 not yet, -1 when
- * the watermarks cannot be had (the idle rule then decides). */
-typedef struct {
-    rd_kafka_topic_partition_list_t *as; /* the assignment, with targets in .offset */
-} catchup_t;
-
-static int caught_up(rd_kafka_t *cons, catchup_t *c)
+ * the log had when it was first asked. *as holds the assignment with those
+ * targets in .offset (-1: nothing to wait for), made at the first call. A
+ * live fleet never leaves the topic idle: waiting for --idle alone never
+ * answered. Returns 1 caught up, 0 not yet, -1 when the watermarks cannot be
+ * had (the idle rule then decides). */
+static int caught_up(rd_kafka_t *cons, rd_kafka_topic_partition_list_t **as)
 {
-    if (!c->as) {
-        if (rd_kafka_assignment(cons, &c->as) != 0 || !c->as)
+    if (!*as) {
+        if (rd_kafka_assignment(cons, as) != 0 || !*as)
             return -1;
-        for (int i = 0; i < c->as->cnt; i++) {
-            rd_kafka_topic_partition_t *tp = &c->as->elems[i];
+        for (int i = 0; i < (*as)->cnt; i++) {
+            rd_kafka_topic_partition_t *tp = &(*as)->elems[i];
             int64_t lo = -1, hi = -1;
             if (rd_kafka_query_watermark_offsets(cons, tp->topic, tp->partition, &lo, &hi, 2000) != 0)
                 return -1; /* keeps the list: asked again no more */
@@ -62,20 +59,20 @@ static int caught_up(rd_kafka_t *cons, catchup_t *c)
         }
         /* the group's committed offsets: a partition read to its end by an
          * earlier run delivers nothing, its position stays unknown */
-        rd_kafka_topic_partition_list_t *cm = rd_kafka_topic_partition_list_copy(c->as);
+        rd_kafka_topic_partition_list_t *cm = rd_kafka_topic_partition_list_copy(*as);
         if (cm && rd_kafka_committed(cons, cm, 2000) == 0)
             for (int i = 0; i < cm->cnt; i++)
-                if (cm->elems[i].offset >= 0 && cm->elems[i].offset >= c->as->elems[i].offset)
-                    c->as->elems[i].offset = -1;
+                if (cm->elems[i].offset >= 0 && cm->elems[i].offset >= (*as)->elems[i].offset)
+                    (*as)->elems[i].offset = -1;
         if (cm)
             rd_kafka_topic_partition_list_destroy(cm);
     }
-    rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_copy(c->as);
+    rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_copy(*as);
     if (!pos)
         return 0;
     int done = rd_kafka_position(cons, pos) == 0;
     for (int i = 0; done && i < pos->cnt; i++)
-        if (c->as->elems[i].offset >= 0 && pos->elems[i].offset < c->as->elems[i].offset)
+        if ((*as)->elems[i].offset >= 0 && pos->elems[i].offset < (*as)->elems[i].offset)
             done = 0;
     rd_kafka_topic_partition_list_destroy(pos);
     return done;
@@ -242,7 +239,7 @@ int edr_cmd_analyze(int argc, char **argv)
     int skipping = 0; /* inside an over-long request: dropped up to its newline */
     double last_msg = now_s();
     int assigned = 0; /* the idle time of --rca counts from the group's assignment (a join takes seconds) */
-    catchup_t cu = {0};
+    rd_kafka_topic_partition_list_t *cu = NULL; /* caught_up()'s targets */
     int cu_state = 0;     /* caught_up(): -1 gave up on watermarks */
     double cu_check = 0;  /* next check, every 200 ms */
     int answered = !n_rcas;
@@ -323,8 +320,8 @@ int edr_cmd_analyze(int argc, char **argv)
         fprintf(stderr, "edr analyze: interrupted before the analysis\n");
         rc = 1;
     }
-    if (cu.as)
-        rd_kafka_topic_partition_list_destroy(cu.as);
+    if (cu)
+        rd_kafka_topic_partition_list_destroy(cu);
 out:
     if (cons) {
         rd_kafka_consumer_close(cons);
