@@ -96,8 +96,16 @@ static int mkdir_p(const char *dir, int *created)
  * made here is chmod'ed (an existing one such as /tmp is never changed).
  * Returns the fd, or -1 with err filled.
  */
-static int open_dir(const char *dir, char *err, size_t errlen)
+static int open_dir(const char *path, char *err, size_t errlen)
 {
+    /* "link/" resolves the link whatever O_NOFOLLOW says: trailing slashes go */
+    char dir[4096];
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
+        snprintf(err, errlen, "sensor.state_dir: path too long");
+        return -1;
+    }
+    for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--)
+        dir[n - 1] = 0;
     int created;
     if (mkdir_p(dir, &created) != 0) {
         snprintf(err, errlen, "sensor.state_dir %s: cannot create: %s", dir, strerror(errno));

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -602,15 +603,37 @@ static int env_unknown(const char *entry)
     return 1;
 }
 
+/* 1 the first time this process sees the variable named by entry[0:nl] (a
+ * daemon reloads its configuration from the same environment at every
+ * SIGHUP: a typo is said once, not at each reload). Past ENV_WARNED_MAX
+ * names every one is said again. */
+#define ENV_WARNED_MAX 64
+static int env_first_warning(const char *entry, size_t nl)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static char *warned[ENV_WARNED_MAX];
+    static size_t n_warned;
+    int first = 1;
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < n_warned && first; i++)
+        if (strlen(warned[i]) == nl && memcmp(warned[i], entry, nl) == 0)
+            first = 0;
+    if (first && n_warned < ENV_WARNED_MAX && (warned[n_warned] = strndup(entry, nl)))
+        n_warned++;
+    pthread_mutex_unlock(&mu);
+    return first;
+}
+
 int edr_config_load_env(edr_config_t *cfg, char *const *envp, char *err, size_t errlen)
 {
     for (char *const *e = envp; e && *e; e++) {
         if (env_unknown(*e)) {
             const char *eq = strchr(*e, '=');
             int nl = eq ? (int)(eq - *e) : (int)strlen(*e);
-            edr_log_warn("environment %.*s: no such setting, ignored "
-                         "(settings are EDR_<SECTION>_<KEY>, e.g. EDR_KAFKA_BROKERS)",
-                         nl > 200 ? 200 : nl, *e);
+            if (env_first_warning(*e, (size_t)nl))
+                edr_log_warn("environment %.*s: no such setting, ignored "
+                             "(settings are EDR_<SECTION>_<KEY>, e.g. EDR_KAFKA_BROKERS)",
+                             nl > 200 ? 200 : nl, *e);
         }
     }
     for (size_t i = 0; i < N_SETTINGS; i++) {

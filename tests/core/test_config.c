@@ -404,6 +404,10 @@ static void test_env_unknown_warned(void **state)
     char *out = env_warnings(typo);
     assert_non_null(strstr(out, "environment EDR_KAFKA_BROKER: no such setting, ignored"));
     assert_null(strstr(out, "EDR_KAFKA_BROKERS:"));
+    /* the same environment again (a reload): said once per process */
+    out = env_warnings(typo);
+    if (*out)
+        fail_msg("warned again on reload: %s", out);
     char *ours[] = {"EDR_CONFIG=/etc/edr.yaml",
                     "EDR_BUILD=build",
                     "EDR_WERROR=ON",

@@ -197,6 +197,11 @@ static void test_existing_dir_checked(void **state)
     snprintf(p, sizeof(p), "%s/link", root);
     assert_int_equal(symlink(d, p), 0);
     refused(p, "is a symbolic link: refusing");
+    /* a trailing slash would make open() follow the link */
+    snprintf(p, sizeof(p), "%s/link/", root);
+    refused(p, "is a symbolic link: refusing");
+    snprintf(p, sizeof(p), "%s/link//", root);
+    refused(p, "is a symbolic link: refusing");
 
     if (geteuid() == 0) {
         snprintf(p, sizeof(p), "%s/nobody", root);
