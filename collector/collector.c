@@ -1311,6 +1311,10 @@ edr_collector_t *edr_collector_new(const edr_config_t *cfg, const edr_collector_
     const char *boot = edr_kafka_bootstraps(cfg, &c->embedded, err, errlen);
     if (!boot)
         goto fail;
+    if (c->embedded)
+        edr_log_warn("kafka.brokers is 'embedded': consuming from a cluster inside this process, "
+                     "which no sensor elsewhere produces into (for trials only; point "
+                     "kafka.brokers at a cluster)");
     rd_kafka_conf_t *conf = edr_kafka_conf_new(cfg, boot, err, errlen);
     if (!conf)
         goto fail;

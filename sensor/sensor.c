@@ -565,7 +565,8 @@ edr_sensor_t *edr_sensor_new(edr_config_t *cfg, const edr_sensor_opts_t *opts, c
         if (!boot)
             goto fail;
         if (s->embedded)
-            edr_log_info("kafka.brokers is 'embedded': producing into an in-process cluster "
+            edr_log_warn("kafka.brokers is 'embedded': producing into a cluster inside this "
+                         "process, which no collector elsewhere reads and which is gone at exit "
                          "(for trials only; point kafka.brokers at a cluster)");
         edr_topic_name(cfg, EDR_TOPIC_TELEMETRY, topic, sizeof(topic));
         s->prod = edr__producer_new(topic, s->spool,

@@ -21,6 +21,18 @@ static int log_has(const char *needle)
     return found;
 }
 
+static int log_count(const char *needle)
+{
+    FILE *f = fopen(logp, "r");
+    char buf[2048];
+    int n = 0;
+    while (f && fgets(buf, sizeof(buf), f))
+        n += strstr(buf, needle) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
 /* Runs edr-sensor with args (log truncated first); returns the exit status. */
 static int run(const char *const *args)
 {
@@ -140,6 +152,48 @@ static void test_lock_reload_term(void **state)
     assert_int_equal(st.st_mode & 0777, 0600);
 }
 
+/* Two things a trial run must say, once: that the default 'embedded' Kafka
+ * is a cluster inside the sensor (nothing leaves the host), and that an
+ * EDR_ variable naming no setting is ignored: not again at each SIGHUP. */
+static void test_trial_warnings(void **state)
+{
+    (void)state;
+    char cfgp[4400];
+    snprintf(cfgp, sizeof(cfgp), "%s/trial.yaml", dir);
+    FILE *f = fopen(cfgp, "w");
+    fputs("sensor:\n  batch_events: 100\n", f);
+    fclose(f);
+    FILE *lf = fopen(logp, "w");
+    fclose(lf);
+    setenv("EDR_KAFKA_BROKER", "kafka-1:9092", 1); /* a typo of EDR_KAFKA_BROKERS */
+    const char *args[] = {"--config", cfgp, sdflag, "--source=synth", "--rate=1000", NULL};
+    pid_t pid = st_spawn_sensor(args, logp);
+    unsetenv("EDR_KAFKA_BROKER");
+    running = pid;
+    double t0 = st_now();
+    while (!log_has("source synthetic started") && st_now() - t0 < 10)
+        usleep(20000);
+    assert_true(log_has("source synthetic started"));
+    if (!log_has("warning: kafka.brokers is 'embedded'")) {
+        st_dump_log(logp);
+        fail_msg("no warning about the embedded cluster");
+    }
+    for (int i = 1; i <= 2; i++) {
+        kill(pid, SIGHUP);
+        t0 = st_now();
+        while (log_count("configuration reloaded") < i && st_now() - t0 < 5)
+            usleep(20000);
+        assert_int_equal(log_count("configuration reloaded"), i);
+    }
+    kill(pid, SIGTERM);
+    assert_int_equal(st_wait(pid, 20), 0);
+    running = -1;
+    if (log_count("environment EDR_KAFKA_BROKER: no such setting") != 1) {
+        st_dump_log(logp);
+        fail_msg("the unknown variable was not said exactly once");
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -251,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test_teardown(test_lock_reload_term, st_cleanup),
         cmocka_unit_test_teardown(test_batch_interval, st_cleanup),
+        cmocka_unit_test_teardown(test_trial_warnings, st_cleanup),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
