@@ -85,6 +85,13 @@ typedef struct dl_rec {
     size_t len; /* bytes of its copy in the dead-letter producer */
 } dl_rec_t;
 
+/* One successful commit of a partition: the offset it stored and what it counted. */
+typedef struct {
+    int64_t off;
+    uint64_t batches, events, dups;
+} clog_t;
+#define CLOG_N 4096 /* commits remembered per partition (~100 s of commits at the most) */
+
 typedef struct part {
     int owned;
     int paused; /* by the rate limit, after memory ran out, or a dead letter FAILED (dl_hold) */
@@ -109,6 +116,8 @@ typedef struct part {
     double seek_at;  /* when the pending seek was asked for (or last asked again) */
     double gap_at;   /* when the log's start was last asked for while seeking */
     edr_store_writer_t *w;
+    clog_t *clog;    /* the last CLOG_N commits (a ring), for uncount_lost */
+    uint64_t n_clog; /* commits pushed since the shard was last opened */
 } part_t;
 
 typedef struct hostrate {
@@ -243,10 +252,44 @@ static void count_dl(edr_collector_t *c, const char *reason)
     }
 }
 
+/* A shard (re-)opened at stored offset `stored`: commits of partition p
+ * this process counted beyond it were not kept (without the write-ahead
+ * log, what was not flushed when the shard closed after a failure, or at a
+ * revocation with a full disk) and will be read and counted again, so they
+ * are taken back from the counters. */
+static void uncount_lost(edr_collector_t *c, int p, int64_t stored)
+{
+    part_t *pt = &c->parts[p];
+    if (!pt->clog)
+        return;
+    uint64_t first = pt->n_clog > CLOG_N ? pt->n_clog - CLOG_N : 0, lost = 0;
+    int partial = 0;
+    for (uint64_t i = first; i < pt->n_clog; i++) {
+        const clog_t *e = &pt->clog[i % CLOG_N];
+        if (e->off <= stored)
+            continue;
+        partial |= i == first && first > 0; /* older lost ones may have been overwritten */
+        c->batches -= e->batches;
+        c->events -= e->events;
+        c->duplicates -= e->dups;
+        lost += e->batches;
+    }
+    pt->n_clog = 0;
+    if (lost)
+        edr_log_warn("partition %d: %llu batches committed after the shard's last flush were not "
+                     "kept; reading them again from offset %lld%s",
+                     p, (unsigned long long)lost, (long long)stored,
+                     partial ? " (some may be counted twice in the totals)" : "");
+}
+
 static int shard_open(edr_collector_t *c, int p)
 {
     char err[512];
-    edr_store_opts_t so = {.sync = edr_config_bool(c->cfg, "collector.store_sync")};
+    edr_store_opts_t so = {
+        .sync = edr_config_bool(c->cfg, "collector.store_sync"),
+        .no_wal = !edr_config_bool(c->cfg, "collector.store_wal"),
+        .flush_interval_ns = edr_config_duration_ns(c->cfg, "collector.store_flush_interval"),
+    };
     /* the previous owner may still be closing the shard: wait for its lock */
     for (int tries = 0; tries < 600; tries++) {
         c->parts[p].w = edr_store_writer_open(c->store_dir, (uint32_t)p, &so, err, sizeof(err));
@@ -272,6 +315,7 @@ static int shard_open(edr_collector_t *c, int p)
         return rc;
     }
     c->parts[p].next = c->parts[p].committed_next = off;
+    uncount_lost(c, p, off);
     return 0;
 }
 
@@ -348,9 +392,13 @@ static void part_reset(edr_collector_t *c, int p)
     if (c->parts[p].owned)
         c->n_owned--;
     free(c->parts[p].dl);
+    clog_t *clog = c->parts[p].clog; /* what a failed close dropped is taken back at re-opening */
+    uint64_t n_clog = c->parts[p].n_clog;
     memset(&c->parts[p], 0, sizeof(c->parts[p]));
     c->parts[p].epoch = ++c->epochs;
     c->parts[p].reset_epoch = reset_epoch;
+    c->parts[p].clog = clog;
+    c->parts[p].n_clog = n_clog;
 }
 
 /* Asks the consumer to fetch partition p from its next offset again. Until
@@ -479,6 +527,20 @@ static void pause_part(edr_collector_t *c, int p, int pause)
  * first offset whose dead letter Kafka has not acknowledged. A failed shard
  * is closed, marked broken and re-opened by the health check; its partition
  * re-reads from its stored offset. */
+/* Closes partition p's shard after a failed commit or flush; the health
+ * check re-opens it and the partition reads again from the offset the
+ * shard holds (commits not flushed are gone with their offsets when the
+ * store runs without a write-ahead log: uncount_lost takes them back). */
+static void discard_shard(edr_collector_t *c, int p)
+{
+    part_t *pt = &c->parts[p];
+    edr_store_writer_destroy(pt->w);
+    pt->w = NULL;
+    pt->broken = 1;
+    pt->pend_batches = pt->pend_events = pt->pend_dups = 0; /* re-read, counted again */
+    pause_part(c, p, 1);
+}
+
 static void commit_part(edr_collector_t *c, int p)
 {
     part_t *pt = &c->parts[p];
@@ -494,15 +556,14 @@ static void commit_part(edr_collector_t *c, int p)
     if (rc) {
         c->commit_errors++;
         edr_log_error("partition %d: store commit failed (%s); pausing it and re-reading "
-                      "from offset %lld",
-                      p, edr_strerror(rc), (long long)pt->committed_next);
-        edr_store_writer_destroy(pt->w);
-        pt->w = NULL;
-        pt->broken = 1;
-        pt->pend_batches = pt->pend_events = pt->pend_dups = 0; /* re-read, counted again */
-        pause_part(c, p, 1);
+                      "from its stored offset",
+                      p, edr_strerror(rc));
+        discard_shard(c, p);
         return;
     }
+    if (pt->clog || (pt->clog = calloc(CLOG_N, sizeof(*pt->clog))))
+        pt->clog[pt->n_clog++ % CLOG_N] =
+            (clog_t){to, pt->pend_batches, pt->pend_events, pt->pend_dups};
     pt->committed_next = to;
     size_t passed = dl_lower(pt, to); /* DONE, and never read again */
     if (passed) {
@@ -523,8 +584,17 @@ static void commit_part(edr_collector_t *c, int p)
 /* Commits every shard with pending work (commit_part); never waits for Kafka. */
 static void commit_all(edr_collector_t *c)
 {
-    for (int p = 0; p < MAX_PARTS; p++)
+    for (int p = 0; p < MAX_PARTS; p++) {
         commit_part(c, p);
+        /* without the WAL, commits reach disk (and readers) when flushed; a
+         * failed flush shows as a failed commit next, which re-reads */
+        if (c->parts[p].owned && c->parts[p].w && edr_store_writer_tick(c->parts[p].w)) {
+            edr_log_error("partition %d: store flush failed; pausing it and re-reading from its "
+                          "stored offset", p);
+            c->commit_errors++;
+            discard_shard(c, p);
+        }
+    }
     c->last_commit = now_s();
 }
 
@@ -1538,6 +1608,7 @@ void edr_collector_destroy(edr_collector_t *c)
     for (int p = 0; p < MAX_PARTS; p++) {
         edr_store_writer_destroy(c->parts[p].w);
         free(c->parts[p].dl);
+        free(c->parts[p].clog);
     }
     edr_metrics_destroy(c->metrics);
     edr_kafka_cluster_destroy(c->embedded);

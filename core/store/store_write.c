@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <xxhash.h>
 
 /* Per-batch scratch: entities touched by the batch (open addressing, slots
@@ -86,6 +87,10 @@ struct edr_store_writer {
      * time-window scans by it) */
     uint32_t span_lead, span_lag;
     int write_failed; /* a write failed: the WAL writer is in an error state */
+    int no_wal;       /* commits are durable once flushed (edr_store_opts_t) */
+    uint64_t flush_every_ns, flushed_ns; /* no_wal: interval, last flush asked */
+    uint64_t unflushed; /* no_wal: commits since then */
+    uint64_t bg_errors;  /* no_wal: RocksDB's background error count last seen */
     int broken;       /* the write batch holds a half-added batch: never commit it */
 
     /* pending (added, not committed) */
@@ -112,6 +117,13 @@ struct edr_store_writer {
     size_t pack_cap;
     edr_arena_t arena;
 };
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static int set_err(char *err, size_t errlen, const char *path, const char *what)
 {
@@ -174,6 +186,11 @@ edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
     rocksdb_options_set_max_total_wal_size(w->db_opts, 256u << 20);
     rocksdb_options_set_info_log_level(w->db_opts, 2 /* warn */);
     rocksdb_options_set_allow_concurrent_memtable_write(w->db_opts, 0); /* vector memtables */
+    w->no_wal = opts && opts->no_wal && !opts->sync;
+    if (w->no_wal) /* the families reach disk together: offsets never ahead of data */
+        rocksdb_options_set_atomic_flush(w->db_opts, 1);
+    w->flush_every_ns = opts && opts->flush_interval_ns ? opts->flush_interval_ns : 1000000000ull;
+    w->flushed_ns = mono_ns();
     /* compactions yield the CPU to the consuming thread (and to flushes,
      * which keep memtables from stalling writes): on a small machine they
      * otherwise take cycles from ingest; they still run on any idle core */
@@ -191,6 +208,7 @@ edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
     chmod(w->path, 0700);
     w->wo = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(w->wo, opts && opts->sync);
+    rocksdb_writeoptions_disable_WAL(w->wo, w->no_wal);
     w->ro = rocksdb_readoptions_create();
     w->wb = rocksdb_writebatch_create();
     w->written = calloc(WCACHE_SLOTS, sizeof(*w->written));
@@ -221,17 +239,44 @@ fail:
     return NULL;
 }
 
-/* Flushes every column family's memtables to files and waits. NULL, or
- * RocksDB's error (caller frees with rocksdb_free). */
-static char *flush_all(edr_store_writer_t *w)
+/* core/store/flush.cc: one atomic flush of n families (NULL, or a message to free()) */
+char *edr__rocksdb_flush_cfs(rocksdb_t *db, rocksdb_column_family_handle_t *const *cfs, int n,
+                             int wait);
+
+/* Flushes every column family's memtables to files, in one atomic flush
+ * (without the WAL, a flush of one family at a time could leave the offsets
+ * in meta ahead of the data after a crash between two), and waits when
+ * wait. NULL, or RocksDB's error (caller frees with free). */
+static char *flush_all(edr_store_writer_t *w, int wait)
 {
-    char *rerr = NULL;
-    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-    rocksdb_flushoptions_set_wait(fo, 1);
-    for (int i = 0; i < CF__COUNT && !rerr; i++)
-        rocksdb_flush_cf(w->db, fo, w->cf[i], &rerr);
-    rocksdb_flushoptions_destroy(fo);
-    return rerr;
+    w->flushed_ns = mono_ns();
+    w->unflushed = 0;
+    return edr__rocksdb_flush_cfs(w->db, w->cf, CF__COUNT, wait);
+}
+
+int edr_store_writer_tick(edr_store_writer_t *w)
+{
+    if (!w->no_wal)
+        return 0;
+    /* a flush that failed in the background (a full disk) leaves RocksDB
+     * retrying on its own, which may never end: the caller re-opens the
+     * shard and reads again what was not flushed */
+    uint64_t n = 0;
+    if (rocksdb_property_int(w->db, "rocksdb.background-errors", &n) == 0 && n > w->bg_errors) {
+        w->bg_errors = n;
+        w->write_failed = 1;
+        edr_log_error("store %s: a flush failed in the background", w->path);
+        return EDR_EIO;
+    }
+    if (!w->unflushed || mono_ns() - w->flushed_ns < w->flush_every_ns)
+        return 0;
+    char *e = flush_all(w, 0);
+    if (!e)
+        return 0;
+    edr_log_error("store %s: flush failed: %s", w->path, e);
+    free(e);
+    w->write_failed = 1;
+    return EDR_EIO;
 }
 
 static void hosts_clear(edr_store_writer_t *w)
@@ -254,6 +299,10 @@ void edr_store_writer_destroy(edr_store_writer_t *w)
 {
     if (!w)
         return;
+    if (w->db && w->no_wal && w->write_failed)
+        edr_log_warn("store %s: closed after a failed write or flush: commits not flushed yet "
+                     "are dropped with their offsets (the writer reads them again)",
+                     w->path);
     if (w->db && !w->write_failed) {
         /* Committed data still in memtables is on disk in the WAL; flushing
          * it now spares the next open a WAL replay (read, re-insert, then the
@@ -263,11 +312,13 @@ void edr_store_writer_destroy(edr_store_writer_t *w)
          * that saw an I/O error, which RocksDB 7.8 built with assertions (as
          * Debian's is) aborts on ("sync_without_flush_called_"), killing the
          * collector that was about to pause on a full disk. */
-        char *rerr = flush_all(w);
+        char *rerr = flush_all(w, 1);
         if (rerr) {
-            edr_log_warn("store %s: flush at close failed (the next open replays the WAL): %s",
-                         w->path, rerr);
-            rocksdb_free(rerr);
+            edr_log_warn("store %s: flush at close failed (%s): %s", w->path,
+                         w->no_wal ? "what was committed since the last flush is read again"
+                                   : "the next open replays the WAL",
+                         rerr);
+            free(rerr);
         }
     }
     for (int i = 0; i < CF__COUNT; i++)
@@ -1074,6 +1125,7 @@ int edr_store_writer_commit(edr_store_writer_t *w)
     w->st.events += w->pend_st.events;
     w->st.frame_bytes += w->pend_st.frame_bytes;
     w->st.commits++;
+    w->unflushed++;
     w->st.writes += w->pend_st.writes;
     w->st.writes_saved += w->pend_st.writes_saved;
     memset(&w->pend_st, 0, sizeof(w->pend_st));
@@ -1166,15 +1218,16 @@ int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns)
     }
     if (cut > w->ret->cutoff_bucket)
         w->ret->cutoff_bucket = cut;
+    w->unflushed++;
     return 0;
 }
 
 int edr_store_writer_compact(edr_store_writer_t *w)
 {
-    char *rerr = flush_all(w);
+    char *rerr = flush_all(w, 1);
     if (rerr) {
         edr_log_error("store %s: flush failed: %s", w->path, rerr);
-        rocksdb_free(rerr);
+        free(rerr);
         return EDR_ESTORE;
     }
     for (int i = 0; i < CF__COUNT; i++)

@@ -16,6 +16,7 @@
 #include <ftw.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1189,6 +1190,141 @@ static void test_callback_stop(void **state)
     edr_store_writer_destroy(w);
 }
 
+/* Writes batch number i (0-based, host i % HOSTS) of the synthetic stream
+ * as one commit whose offset is i + 1. */
+static void commit_one(edr_store_writer_t *w, edr_synth_t *s, edr_frame_ctx_t *enc,
+                       edr_frame_ctx_t *dec, edr_arena_t *a, int i)
+{
+    Edr__V1__EventBatch *b = edr_synth_next_batch(s, (uint32_t)(i % HOSTS), EVENTS, a);
+    assert_non_null(b);
+    const uint8_t *fr;
+    size_t fl;
+    Edr__V1__EventBatch *d;
+    assert_int_equal(edr_frame_encode(enc, b, 0, &fr, &fl), 0);
+    assert_int_equal(edr_frame_decode(dec, fr, fl, &d), 0);
+    assert_int_equal(edr_store_writer_add(w, fr, fl, d), 0);
+    edr_store_writer_set_offset(w, i + 1);
+    assert_int_equal(edr_store_writer_commit(w), 0);
+    edr_arena_reset(a);
+}
+
+enum { NW_FLUSHED = 30, NW_TOTAL = 70 };
+
+static uint64_t blocks_seen(void)
+{
+    char err[512];
+    edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
+    if (!r)
+        fail_msg("reader: %s", err);
+    edr_store_stats_t ss;
+    assert_int_equal(edr_store_stats(r, &ss), 0);
+    edr_store_destroy(r);
+    return ss.blocks;
+}
+
+/* The writer of test_no_wal_flush_and_crash, in its own process: commits
+ * FLUSHED batches, flushes them with a tick, commits the rest, and is killed
+ * (-9) before another flush. Steps are paced by the test through pipes. */
+static int no_wal_child(const char *store, int go, int ready)
+{
+    char err[512], c = 0;
+    edr_store_opts_t o = {.no_wal = 1, .flush_interval_ns = 100000000ull};
+    edr_store_writer_t *w = edr_store_writer_open(store, 0, &o, err, sizeof(err));
+    edr_synth_opts_t so = {.hosts = HOSTS, .seed = 7};
+    edr_synth_t *s = edr_synth_new(&so);
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL), *dec = edr_frame_ctx_new(NULL);
+    edr_arena_t a;
+    edr_arena_init(&a, 1 << 16);
+    if (!w || !s)
+        return 2;
+    for (int i = 0; i < NW_FLUSHED; i++)
+        commit_one(w, s, enc, dec, &a, i);
+    /* 1: committed, not flushed */
+    if (write(ready, "1", 1) != 1 || read(go, &c, 1) != 1)
+        return 3;
+    usleep(150000); /* past the interval */
+    if (edr_store_writer_tick(w) != 0)
+        return 4;
+    usleep(500000); /* the flush it started is done */
+    if (write(ready, "2", 1) != 1 || read(go, &c, 1) != 1)
+        return 5;
+    for (int i = NW_FLUSHED; i < NW_TOTAL; i++) /* never flushed: the interval is not up */
+        commit_one(w, s, enc, dec, &a, i);
+    if (write(ready, "3", 1) != 1 || read(go, &c, 1) != 1)
+        return 6;
+    kill(getpid(), SIGKILL);
+    return 7;
+}
+
+/* Without the write-ahead log (what the collector runs with): a commit
+ * reaches readers when edr_store_writer_tick() flushes it, and a kill -9
+ * loses exactly the commits made since the last flush, offsets included:
+ * the stored offset then names the first batch that is not stored, so the
+ * collector reads again exactly what is missing. */
+static void test_no_wal_flush_and_crash(void **state)
+{
+    (void)state;
+    int go[2], ready[2];
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* a new process image: RocksDB's background threads belong to the
+         * process-wide default Env, which a fork does not copy */
+        char fds[2][16], self[64];
+        snprintf(fds[0], sizeof(fds[0]), "%d", go[0]);
+        snprintf(fds[1], sizeof(fds[1]), "%d", ready[1]);
+        snprintf(self, sizeof(self), "/proc/%d/exe", (int)getppid());
+        execl(self, "test_store", "--no-wal-child", dir, fds[0], fds[1], (char *)NULL);
+        _exit(9);
+    }
+    close(go[0]); /* a child that dies early ends the reads below */
+    close(ready[1]);
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    assert_int_equal(blocks_seen(), 0); /* not flushed yet: no reader sees it */
+    assert_int_equal(write(go[1], "g", 1), 1);
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    assert_int_equal(blocks_seen(), NW_FLUSHED); /* the tick made it visible */
+    assert_int_equal(write(go[1], "g", 1), 1);
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    assert_int_equal(blocks_seen(), NW_FLUSHED); /* later commits: in memory only */
+    assert_int_equal(write(go[1], "g", 1), 1);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+
+    /* the crash lost the unflushed commits and their offsets together */
+    edr_store_writer_t *w = open_writer();
+    int64_t off;
+    assert_int_equal(edr_store_writer_offset(w, &off), 0);
+    assert_int_equal(off, NW_FLUSHED);
+    assert_int_equal(blocks_seen(), NW_FLUSHED);
+    /* reading again from the stored offset completes the store, each once */
+    edr_synth_opts_t so = {.hosts = HOSTS, .seed = 7};
+    edr_synth_t *s = edr_synth_new(&so);
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL), *dec = edr_frame_ctx_new(NULL);
+    edr_arena_t a;
+    edr_arena_init(&a, 1 << 16);
+    for (int i = 0; i < NW_TOTAL; i++) {
+        if (i < off) { /* the stream is replayed from its start: skip what is stored */
+            assert_non_null(edr_synth_next_batch(s, (uint32_t)(i % HOSTS), EVENTS, &a));
+            edr_arena_reset(&a);
+            continue;
+        }
+        commit_one(w, s, enc, dec, &a, i);
+    }
+    edr_store_writer_destroy(w);
+    assert_int_equal(blocks_seen(), NW_TOTAL);
+    edr_arena_close(&a);
+    edr_frame_ctx_destroy(enc);
+    edr_frame_ctx_destroy(dec);
+    edr_synth_destroy(s);
+    close(go[1]);
+    close(ready[0]);
+}
+
 static void test_open_errors(void **state)
 {
     (void)state;
@@ -1254,8 +1390,10 @@ static void test_full_disk_refused(void **state)
     assert_int_equal(umount(dir), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 5 && !strcmp(argv[1], "--no-wal-child"))
+        return no_wal_child(argv[2], atoi(argv[3]), atoi(argv[4]));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_write_dedup_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entity_events_exact, setup, teardown),
@@ -1268,6 +1406,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_damaged_block_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ancestry_across_shards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_wire_type_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_wal_flush_and_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_refused, setup, teardown),
     };

@@ -77,6 +77,14 @@ typedef struct edr_block_info {
 
 typedef struct edr_store_opts {
     int sync;                /* 1: fsync the WAL on every commit (power-loss safe); 0: process-crash safe */
+    /* 1: no write-ahead log. A commit is then durable once the memtables
+     * are flushed (all families together: atomic flush), which
+     * edr_store_writer_tick() asks for every flush_interval_ns; a crash
+     * loses what was committed since, offsets included, so a writer whose
+     * input can be read again (Kafka, from the stored offset) loses
+     * nothing. Readers see a commit once it is flushed. Ignored with sync. */
+    int no_wal;
+    uint64_t flush_interval_ns; /* no_wal: longest a commit stays in memory only; 0: 1 s */
     uint64_t write_buffer;   /* memtable bytes per column family; 0: 32 MiB */
     uint64_t max_raw_len;    /* frame decode bound for readers; 0: frame default */
     const char *dict_dir;    /* zstd dictionaries for decoding frames; NULL: none */
@@ -118,6 +126,15 @@ void edr_store_writer_set_offset(edr_store_writer_t *w, int64_t next_offset);
  * nothing of the pending work is stored, and it is discarded: the caller
  * re-reads from the stored offset). EDR_EIO when the disk is full. */
 int edr_store_writer_commit(edr_store_writer_t *w);
+
+/* Periodic work of a writer opened with no_wal: when commits were made
+ * since the last flush and flush_interval_ns has passed, starts a flush of
+ * every family (without waiting for it). Call it often (it reads the clock
+ * and one property otherwise), also when nothing is being written, or the
+ * last commits stay in memory. Returns 0, or EDR_EIO (logged) when a flush
+ * failed: destroy the writer and re-open the shard, whose stored offset
+ * then names the first batch to read again. */
+int edr_store_writer_tick(edr_store_writer_t *w);
 
 /* Number of batches pending (added since the last commit). */
 size_t edr_store_writer_pending(const edr_store_writer_t *w);

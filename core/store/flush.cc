@@ -1,0 +1,50 @@
+/* Atomic flush of several column families for the store writer.
+ *
+ * RocksDB 7.8's C API flushes one column family per call
+ * (rocksdb_flush_cf). Without the write-ahead log the store relies on
+ * atomic flush: the families' memtables reach disk together or not at
+ * all, so the offsets in `meta` never run ahead of the data they describe
+ * (DESIGN.md: data and offsets in one atomic WriteBatch). A flush of one
+ * family at a time would break that between two calls, so this flushes
+ * them in one DB::Flush call, which the C API does not offer.
+ *
+ * The two handle structs are the C API's own (rocksdb/c.h declares them
+ * opaque; c.cc defines each as one pointer to the C++ object). */
+#include <rocksdb/db.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+struct rocksdb_t {
+    rocksdb::DB *rep;
+};
+struct rocksdb_column_family_handle_t {
+    rocksdb::ColumnFamilyHandle *rep;
+};
+
+extern "C" char *edr__rocksdb_flush_cfs(rocksdb_t *db, rocksdb_column_family_handle_t *const *cfs,
+                                        int n, int wait);
+
+/* Flushes the n families' memtables in one atomic flush. wait: 1 returns
+ * once they are on disk; 0 schedules the flush and returns (it may then
+ * cause a write stall, which the caller's stall checks see). Returns NULL,
+ * or RocksDB's message (caller frees with free()). */
+extern "C" char *edr__rocksdb_flush_cfs(rocksdb_t *db, rocksdb_column_family_handle_t *const *cfs,
+                                        int n, int wait)
+{
+    try {
+        std::vector<rocksdb::ColumnFamilyHandle *> v;
+        v.reserve((size_t)n);
+        for (int i = 0; i < n; i++)
+            v.push_back(cfs[i]->rep);
+        rocksdb::FlushOptions fo;
+        fo.wait = wait != 0;
+        fo.allow_write_stall = true; /* never block the consuming thread here */
+        rocksdb::Status s = db->rep->Flush(fo, v);
+        return s.ok() ? nullptr : strdup(s.ToString().c_str());
+    } catch (...) {
+        return strdup("flush: out of memory");
+    }
+}
+
