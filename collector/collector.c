@@ -85,13 +85,6 @@ typedef struct dl_rec {
     size_t len; /* bytes of its copy in the dead-letter producer */
 } dl_rec_t;
 
-/* One successful commit of a partition: the offset it stored and what it counted. */
-typedef struct {
-    int64_t off;
-    uint64_t batches, events, dups;
-} clog_t;
-#define CLOG_N 4096 /* commits remembered per partition (~100 s of commits at the most) */
-
 typedef struct part {
     int owned;
     int paused; /* by the rate limit, after memory ran out, or a dead letter FAILED (dl_hold) */
@@ -116,8 +109,12 @@ typedef struct part {
     double seek_at;  /* when the pending seek was asked for (or last asked again) */
     double gap_at;   /* when the log's start was last asked for while seeking */
     edr_store_writer_t *w;
-    clog_t *clog;    /* the last CLOG_N commits (a ring), for uncount_lost */
-    uint64_t n_clog; /* commits pushed since the shard was last opened */
+    /* offsets below it were counted (batches, events, duplicates) when read
+     * before: a shard closed after a failed flush (no write-ahead log)
+     * loses its commits since the last flush, which are read again and
+     * stored, but not counted twice. Kept across revocations; reset with
+     * the log (note_log_reset). */
+    int64_t counted_next;
 } part_t;
 
 typedef struct hostrate {
@@ -252,36 +249,6 @@ static void count_dl(edr_collector_t *c, const char *reason)
     }
 }
 
-/* A shard (re-)opened at stored offset `stored`: commits of partition p
- * this process counted beyond it were not kept (without the write-ahead
- * log, what was not flushed when the shard closed after a failure, or at a
- * revocation with a full disk) and will be read and counted again, so they
- * are taken back from the counters. */
-static void uncount_lost(edr_collector_t *c, int p, int64_t stored)
-{
-    part_t *pt = &c->parts[p];
-    if (!pt->clog)
-        return;
-    uint64_t first = pt->n_clog > CLOG_N ? pt->n_clog - CLOG_N : 0, lost = 0;
-    int partial = 0;
-    for (uint64_t i = first; i < pt->n_clog; i++) {
-        const clog_t *e = &pt->clog[i % CLOG_N];
-        if (e->off <= stored)
-            continue;
-        partial |= i == first && first > 0; /* older lost ones may have been overwritten */
-        c->batches -= e->batches;
-        c->events -= e->events;
-        c->duplicates -= e->dups;
-        lost += e->batches;
-    }
-    pt->n_clog = 0;
-    if (lost)
-        edr_log_warn("partition %d: %llu batches committed after the shard's last flush were not "
-                     "kept; reading them again from offset %lld%s",
-                     p, (unsigned long long)lost, (long long)stored,
-                     partial ? " (some may be counted twice in the totals)" : "");
-}
-
 static int shard_open(edr_collector_t *c, int p)
 {
     char err[512];
@@ -315,7 +282,6 @@ static int shard_open(edr_collector_t *c, int p)
         return rc;
     }
     c->parts[p].next = c->parts[p].committed_next = off;
-    uncount_lost(c, p, off);
     return 0;
 }
 
@@ -392,13 +358,11 @@ static void part_reset(edr_collector_t *c, int p)
     if (c->parts[p].owned)
         c->n_owned--;
     free(c->parts[p].dl);
-    clog_t *clog = c->parts[p].clog; /* what a failed close dropped is taken back at re-opening */
-    uint64_t n_clog = c->parts[p].n_clog;
+    int64_t counted_next = c->parts[p].counted_next; /* a failed close's commits, read again */
     memset(&c->parts[p], 0, sizeof(c->parts[p]));
     c->parts[p].epoch = ++c->epochs;
     c->parts[p].reset_epoch = reset_epoch;
-    c->parts[p].clog = clog;
-    c->parts[p].n_clog = n_clog;
+    c->parts[p].counted_next = counted_next;
 }
 
 /* Asks the consumer to fetch partition p from its next offset again. Until
@@ -477,6 +441,7 @@ static int note_log_reset(edr_collector_t *c, int p, int64_t offset)
     c->log_resets++;
     dl_forget(c, pt); /* their offsets are of the old log */
     pt->reset_epoch = pt->epoch;
+    pt->counted_next = 0;
     edr_log_error("partition %d: the log of %s ends at offset %lld, below the stored offset %lld: "
                   "it was recreated or truncated; consuming it from offset %lld",
                   p, c->topic, (long long)hi, (long long)pt->next, (long long)offset);
@@ -530,7 +495,8 @@ static void pause_part(edr_collector_t *c, int p, int pause)
 /* Closes partition p's shard after a failed commit or flush; the health
  * check re-opens it and the partition reads again from the offset the
  * shard holds (commits not flushed are gone with their offsets when the
- * store runs without a write-ahead log: uncount_lost takes them back). */
+ * store runs without a write-ahead log: counted_next keeps them from being
+ * counted twice). */
 static void discard_shard(edr_collector_t *c, int p)
 {
     part_t *pt = &c->parts[p];
@@ -561,10 +527,9 @@ static void commit_part(edr_collector_t *c, int p)
         discard_shard(c, p);
         return;
     }
-    if (pt->clog || (pt->clog = calloc(CLOG_N, sizeof(*pt->clog))))
-        pt->clog[pt->n_clog++ % CLOG_N] =
-            (clog_t){to, pt->pend_batches, pt->pend_events, pt->pend_dups};
     pt->committed_next = to;
+    if (to > pt->counted_next)
+        pt->counted_next = to;
     size_t passed = dl_lower(pt, to); /* DONE, and never read again */
     if (passed) {
         memmove(pt->dl, pt->dl + passed, (pt->n_dl - passed) * sizeof(pt->dl[0]));
@@ -1158,7 +1123,9 @@ static int handle(edr_collector_t *c, const rd_kafka_message_t *m)
                   (long long)m->offset, (unsigned long long)b->seq, b->sensor->host_id.data[0],
                   b->sensor->host_id.data[1], b->sensor->host_id.data[2],
                   b->sensor->host_id.data[3], rc == 1 ? "is a duplicate" : "added");
-    if (rc == 1)
+    if (m->offset < pt->counted_next)
+        ; /* counted when first stored (a commit since lost with an unflushed shard) */
+    else if (rc == 1)
         pt->pend_dups++;
     else {
         pt->pend_batches++;
@@ -1608,7 +1575,6 @@ void edr_collector_destroy(edr_collector_t *c)
     for (int p = 0; p < MAX_PARTS; p++) {
         edr_store_writer_destroy(c->parts[p].w);
         free(c->parts[p].dl);
-        free(c->parts[p].clog);
     }
     edr_metrics_destroy(c->metrics);
     edr_kafka_cluster_destroy(c->embedded);

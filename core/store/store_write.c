@@ -262,17 +262,28 @@ int edr_store_writer_tick(edr_store_writer_t *w)
      * retrying on its own, which may never end: the caller re-opens the
      * shard and reads again what was not flushed */
     uint64_t n = 0;
+    char *e;
     if (rocksdb_property_int(w->db, "rocksdb.background-errors", &n) == 0 && n > w->bg_errors) {
+        /* a compaction's error counts too: a flush that works says the
+         * commits are safe */
         w->bg_errors = n;
+        if (!(e = flush_all(w, 1)))
+            return 0;
+        edr_log_error("store %s: a background job failed and a flush fails: %s", w->path, e);
+        free(e);
         w->write_failed = 1;
-        edr_log_error("store %s: a flush failed in the background", w->path);
         return EDR_EIO;
     }
     if (!w->unflushed || mono_ns() - w->flushed_ns < w->flush_every_ns)
         return 0;
-    char *e = flush_all(w, 0);
-    if (!e)
+    uint64_t unflushed = w->unflushed;
+    if (!(e = flush_all(w, 0)))
         return 0;
+    if (strstr(e, "Try again")) { /* writes are stopped for now (too many memtables or files) */
+        w->unflushed = unflushed; /* tried again in flush_interval */
+        free(e);
+        return 0;
+    }
     edr_log_error("store %s: flush failed: %s", w->path, e);
     free(e);
     w->write_failed = 1;
@@ -299,10 +310,17 @@ void edr_store_writer_destroy(edr_store_writer_t *w)
 {
     if (!w)
         return;
-    if (w->db && w->no_wal && w->write_failed)
+    if (w->db && w->no_wal && w->write_failed) {
+        /* no flush at close either (it could wait on the failed one) */
+        const char *k[] = {"avoid_flush_during_shutdown"}, *v[] = {"true"};
+        char *rerr = NULL;
+        rocksdb_set_options(w->db, 1, k, v, &rerr);
+        if (rerr)
+            rocksdb_free(rerr);
         edr_log_warn("store %s: closed after a failed write or flush: commits not flushed yet "
                      "are dropped with their offsets (the writer reads them again)",
                      w->path);
+    }
     if (w->db && !w->write_failed) {
         /* Committed data still in memtables is on disk in the WAL; flushing
          * it now spares the next open a WAL replay (read, re-insert, then the

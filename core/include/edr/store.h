@@ -44,11 +44,12 @@
  * host's last seq and the partition's next offset: after a crash the store
  * holds a prefix of the partition, and the collector resumes right after it.
  *
- * The write-ahead log stays on. Turning it off (with atomic_flush across the
- * families) would keep exactly-once, since data and offsets flush together,
- * but readers are secondary instances that see only what reaches the WAL or
- * an SST: without the WAL, fresh data would stay invisible to the analyzer
- * and the CLI until a memtable flush (up to write_buffer bytes later).
+ * The collector writes without RocksDB's write-ahead log (opts no_wal):
+ * Kafka is the log. All families flush together (atomic flush), so after a
+ * crash the store is as of its last flush, offsets included, and the
+ * collector reads again from there. Readers are secondary instances and see
+ * what is flushed: edr_store_writer_tick() flushes at least every
+ * flush_interval_ns. Other writers keep the WAL (the default).
  */
 
 #define EDR_STORE_BUCKET_NS (3600ull * 1000000000ull) /* a time bucket is one hour */
