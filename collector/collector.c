@@ -487,11 +487,6 @@ static void pause_part(edr_collector_t *c, int p, int pause)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Commits partition p's shard when it has pending work or its stored
- * offset may move: its batches, and as offset next or, when lower, the
- * first offset whose dead letter Kafka has not acknowledged. A failed shard
- * is closed, marked broken and re-opened by the health check; its partition
- * re-reads from its stored offset. */
 /* Closes partition p's shard after a failed commit or flush; the health
  * check re-opens it and the partition reads again from the offset the
  * shard holds (commits not flushed are gone with their offsets when the
@@ -507,6 +502,11 @@ static void discard_shard(edr_collector_t *c, int p)
     pause_part(c, p, 1);
 }
 
+/* Commits partition p's shard when it has pending work or its stored
+ * offset may move: its batches, and as offset next or, when lower, the
+ * first offset whose dead letter Kafka has not acknowledged. A failed shard
+ * is closed, marked broken and re-opened by the health check; its partition
+ * re-reads from its stored offset. */
 static void commit_part(edr_collector_t *c, int p)
 {
     part_t *pt = &c->parts[p];
@@ -551,8 +551,8 @@ static void commit_all(edr_collector_t *c)
 {
     for (int p = 0; p < MAX_PARTS; p++) {
         commit_part(c, p);
-        /* without the WAL, commits reach disk (and readers) when flushed; a
-         * failed flush shows as a failed commit next, which re-reads */
+        /* without the WAL, commits reach disk (and readers) when flushed;
+         * a failed flush re-opens the shard, like a failed commit */
         if (c->parts[p].owned && c->parts[p].w && edr_store_writer_tick(c->parts[p].w)) {
             edr_log_error("partition %d: store flush failed; pausing it and re-reading from its "
                           "stored offset", p);
