@@ -12,8 +12,7 @@
  * opaque; c.cc defines each as one pointer to the C++ object). */
 #include <rocksdb/db.h>
 
-#include <cstdlib>
-#include <cstring>
+#include <cstdio>
 #include <vector>
 
 struct rocksdb_t {
@@ -23,15 +22,15 @@ struct rocksdb_column_family_handle_t {
     rocksdb::ColumnFamilyHandle *rep;
 };
 
-extern "C" char *edr__rocksdb_flush_cfs(rocksdb_t *db, rocksdb_column_family_handle_t *const *cfs,
-                                        int n, int wait);
+#include "flush.h"
 
 /* Flushes the n families' memtables in one atomic flush. wait: 1 returns
  * once they are on disk; 0 schedules the flush and returns (it may then
- * cause a write stall, which the caller's stall checks see). Returns NULL,
- * or RocksDB's message (caller frees with free()). */
-extern "C" char *edr__rocksdb_flush_cfs(rocksdb_t *db, rocksdb_column_family_handle_t *const *cfs,
-                                        int n, int wait)
+ * cause a write stall, which the caller's stall checks see). Returns 0, or
+ * -1 with RocksDB's message in msg (nothing is allocated: a failure to
+ * allocate cannot pass for a flush that worked). */
+int edr__rocksdb_flush_cfs(rocksdb_t *db, rocksdb_column_family_handle_t *const *cfs, int n,
+                           int wait, char *msg, size_t msglen)
 {
     try {
         std::vector<rocksdb::ColumnFamilyHandle *> v;
@@ -42,9 +41,11 @@ extern "C" char *edr__rocksdb_flush_cfs(rocksdb_t *db, rocksdb_column_family_han
         fo.wait = wait != 0;
         fo.allow_write_stall = true; /* never block the consuming thread here */
         rocksdb::Status s = db->rep->Flush(fo, v);
-        return s.ok() ? nullptr : strdup(s.ToString().c_str());
+        if (s.ok())
+            return 0;
+        snprintf(msg, msglen, "%s", s.ToString().c_str());
     } catch (...) {
-        return strdup("flush: out of memory");
+        snprintf(msg, msglen, "flush: out of memory");
     }
+    return -1;
 }
-

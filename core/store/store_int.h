@@ -3,6 +3,7 @@
 #define EDR_STORE_INT_H
 
 #include "edr/store.h"
+#include "flush.h"
 
 #include <rocksdb/c.h>
 #include <stdint.h>

@@ -239,19 +239,15 @@ fail:
     return NULL;
 }
 
-/* core/store/flush.cc: one atomic flush of n families (NULL, or a message to free()) */
-char *edr__rocksdb_flush_cfs(rocksdb_t *db, rocksdb_column_family_handle_t *const *cfs, int n,
-                             int wait);
-
 /* Flushes every column family's memtables to files, in one atomic flush
  * (without the WAL, a flush of one family at a time could leave the offsets
  * in meta ahead of the data after a crash between two), and waits when
- * wait. NULL, or RocksDB's error (caller frees with free). */
-static char *flush_all(edr_store_writer_t *w, int wait)
+ * wait. 0, or -1 with RocksDB's message in msg. */
+static int flush_all(edr_store_writer_t *w, int wait, char *msg, size_t msglen)
 {
     w->flushed_ns = mono_ns();
     w->unflushed = 0;
-    return edr__rocksdb_flush_cfs(w->db, w->cf, CF__COUNT, wait);
+    return edr__rocksdb_flush_cfs(w->db, w->cf, CF__COUNT, wait, msg, msglen);
 }
 
 int edr_store_writer_tick(edr_store_writer_t *w)
@@ -262,30 +258,27 @@ int edr_store_writer_tick(edr_store_writer_t *w)
      * retrying on its own, which may never end: the caller re-opens the
      * shard and reads again what was not flushed */
     uint64_t n = 0;
-    char *e;
+    char e[512];
     if (rocksdb_property_int(w->db, "rocksdb.background-errors", &n) == 0 && n > w->bg_errors) {
         /* a compaction's error counts too: a flush that works says the
          * commits are safe */
         w->bg_errors = n;
-        if (!(e = flush_all(w, 1)))
+        if (!flush_all(w, 1, e, sizeof(e)))
             return 0;
         edr_log_error("store %s: a background job failed and a flush fails: %s", w->path, e);
-        free(e);
         w->write_failed = 1;
         return EDR_EIO;
     }
     if (!w->unflushed || mono_ns() - w->flushed_ns < w->flush_every_ns)
         return 0;
     uint64_t unflushed = w->unflushed;
-    if (!(e = flush_all(w, 0)))
+    if (!flush_all(w, 0, e, sizeof(e)))
         return 0;
     if (strstr(e, "Try again")) { /* writes are stopped for now (too many memtables or files) */
         w->unflushed = unflushed; /* tried again in flush_interval */
-        free(e);
         return 0;
     }
     edr_log_error("store %s: flush failed: %s", w->path, e);
-    free(e);
     w->write_failed = 1;
     return EDR_EIO;
 }
@@ -330,14 +323,12 @@ void edr_store_writer_destroy(edr_store_writer_t *w)
          * that saw an I/O error, which RocksDB 7.8 built with assertions (as
          * Debian's is) aborts on ("sync_without_flush_called_"), killing the
          * collector that was about to pause on a full disk. */
-        char *rerr = flush_all(w, 1);
-        if (rerr) {
+        char e[512];
+        if (flush_all(w, 1, e, sizeof(e)))
             edr_log_warn("store %s: flush at close failed (%s): %s", w->path,
                          w->no_wal ? "what was committed since the last flush is read again"
                                    : "the next open replays the WAL",
-                         rerr);
-            free(rerr);
-        }
+                         e);
     }
     for (int i = 0; i < CF__COUNT; i++)
         if (w->cf[i])
@@ -1242,10 +1233,9 @@ int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns)
 
 int edr_store_writer_compact(edr_store_writer_t *w)
 {
-    char *rerr = flush_all(w, 1);
-    if (rerr) {
-        edr_log_error("store %s: flush failed: %s", w->path, rerr);
-        free(rerr);
+    char e[512];
+    if (flush_all(w, 1, e, sizeof(e))) {
+        edr_log_error("store %s: flush failed: %s", w->path, e);
         return EDR_ESTORE;
     }
     for (int i = 0; i < CF__COUNT; i++)
