@@ -8,19 +8,7 @@ static char dir[] = "/tmp/edr-flags-XXXXXX";
 static char logp[4300], sdflag[4300];
 static pid_t running = -1; /* killed by teardown when a test fails midway */
 
-static int log_has(const char *needle)
-{
-    FILE *f = fopen(logp, "r");
-    char buf[2048];
-    int found = 0;
-    while (f && fgets(buf, sizeof(buf), f))
-        if (strstr(buf, needle))
-            found = 1;
-    if (f)
-        fclose(f);
-    return found;
-}
-
+/* Lines of the sensor's log that contain needle. */
 static int log_count(const char *needle)
 {
     FILE *f = fopen(logp, "r");
@@ -31,6 +19,24 @@ static int log_count(const char *needle)
     if (f)
         fclose(f);
     return n;
+}
+
+static int log_has(const char *needle)
+{
+    return log_count(needle) > 0;
+}
+
+/* Writes a configuration file `name` in the test's directory into path, and empties the log. */
+static void config_and_log(const char *name, const char *text, char *path, size_t len)
+{
+    snprintf(path, len, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    FILE *lf = fopen(logp, "w");
+    assert_non_null(lf);
+    fclose(lf);
 }
 
 /* Runs edr-sensor with args (log truncated first); returns the exit status. */
@@ -91,12 +97,8 @@ static void test_lock_reload_term(void **state)
 {
     (void)state;
     char cfgp[4400];
-    snprintf(cfgp, sizeof(cfgp), "%s/good.yaml", dir);
-    FILE *f = fopen(cfgp, "w");
-    fputs("sensor:\n  batch_events: 100\n", f);
-    fclose(f);
-    FILE *lf = fopen(logp, "w");
-    fclose(lf);
+    config_and_log("good.yaml", "sensor:\n  batch_events: 100\n", cfgp, sizeof(cfgp));
+    FILE *f;
     const char *args[] = {"--config", cfgp, sdflag, "--source=synth", "--rate=1000", "--output=null", NULL};
     pid_t pid = st_spawn_sensor(args, logp);
     running = pid;
@@ -159,12 +161,7 @@ static void test_trial_warnings(void **state)
 {
     (void)state;
     char cfgp[4400];
-    snprintf(cfgp, sizeof(cfgp), "%s/trial.yaml", dir);
-    FILE *f = fopen(cfgp, "w");
-    fputs("sensor:\n  batch_events: 100\n", f);
-    fclose(f);
-    FILE *lf = fopen(logp, "w");
-    fclose(lf);
+    config_and_log("trial.yaml", "sensor:\n  batch_events: 100\n", cfgp, sizeof(cfgp));
     setenv("EDR_KAFKA_BROKER", "kafka-1:9092", 1); /* a typo of EDR_KAFKA_BROKERS */
     const char *args[] = {"--config", cfgp, sdflag, "--source=synth", "--rate=1000", NULL};
     pid_t pid = st_spawn_sensor(args, logp);

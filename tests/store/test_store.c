@@ -135,6 +135,19 @@ static uint64_t fill(edr_store_writer_t *w, int commit_every)
     return events;
 }
 
+/* Encodes b as the sensor would, decodes it as the collector does and adds
+ * it to w: edr_store_writer_add's result. */
+static int encode_add(edr_store_writer_t *w, edr_frame_ctx_t *enc, edr_frame_ctx_t *dec,
+                      const Edr__V1__EventBatch *b)
+{
+    const uint8_t *fr;
+    size_t fl;
+    Edr__V1__EventBatch *d;
+    assert_int_equal(edr_frame_encode(enc, b, 0, &fr, &fl), 0);
+    assert_int_equal(edr_frame_decode(dec, fr, fl, &d), 0);
+    return edr_store_writer_add(w, fr, fl, d);
+}
+
 /* Re-adds the whole stream: every batch must be recognised as stored. */
 static void readd_all(edr_store_writer_t *w)
 {
@@ -146,12 +159,7 @@ static void readd_all(edr_store_writer_t *w)
     for (int i = 0; i < BATCHES; i++)
         for (uint32_t h = 0; h < HOSTS; h++) {
             Edr__V1__EventBatch *b = edr_synth_next_batch(s, h, EVENTS, &a);
-            const uint8_t *fr;
-            size_t fl;
-            Edr__V1__EventBatch *d;
-            assert_int_equal(edr_frame_encode(enc, b, 0, &fr, &fl), 0);
-            assert_int_equal(edr_frame_decode(dec, fr, fl, &d), 0);
-            assert_int_equal(edr_store_writer_add(w, fr, fl, d), 1);
+            assert_int_equal(encode_add(w, enc, dec, b), 1);
             edr_arena_reset(&a);
         }
     assert_int_equal(edr_store_writer_pending(w), 0);
@@ -1197,12 +1205,7 @@ static void commit_one(edr_store_writer_t *w, edr_synth_t *s, edr_frame_ctx_t *e
 {
     Edr__V1__EventBatch *b = edr_synth_next_batch(s, (uint32_t)(i % HOSTS), EVENTS, a);
     assert_non_null(b);
-    const uint8_t *fr;
-    size_t fl;
-    Edr__V1__EventBatch *d;
-    assert_int_equal(edr_frame_encode(enc, b, 0, &fr, &fl), 0);
-    assert_int_equal(edr_frame_decode(dec, fr, fl, &d), 0);
-    assert_int_equal(edr_store_writer_add(w, fr, fl, d), 0);
+    assert_int_equal(encode_add(w, enc, dec, b), 0);
     edr_store_writer_set_offset(w, i + 1);
     assert_int_equal(edr_store_writer_commit(w), 0);
     edr_arena_reset(a);
