@@ -141,6 +141,12 @@ struct edr_collector {
     uint64_t min_free;
     uint64_t max_ahead_ns;
     double commit_interval;
+    /* the store's write-ahead log (without collector.store_wal): skipped
+     * while the consuming thread is busy (edr__collector_store_log) */
+    double log_busy;      /* collector.store_wal_busy, a fraction */
+    int store_log;        /* the shards are asked to write it */
+    double busy;          /* the consuming thread's busy share over the last second */
+    double busy_t0, busy_cpu0;
     double host_rate;
     hostrate_t *rates;
     size_t rates_cap, n_rates;
@@ -282,7 +288,34 @@ static int shard_open(edr_collector_t *c, int p)
         return rc;
     }
     c->parts[p].next = c->parts[p].committed_next = off;
+    edr_store_writer_want_wal(c->parts[p].w, c->store_log);
     return 0;
+}
+
+int edr__collector_store_log(int log_now, double busy, double threshold)
+{
+    /* a commit with the log costs the consuming thread about a fifth more
+     * (docs/design-deltas.md), so one busy just under the threshold with the
+     * log is well under it without: back to the log only at 5/8 of it */
+    return busy < threshold * (log_now ? 1.0 : 0.625);
+}
+
+/* Once a second: how busy the consuming thread was, and whether the shards
+ * write the store's log (see collector.store_wal_busy). */
+static void busy_check(edr_collector_t *c, double now, double cpu)
+{
+    c->busy = (cpu - c->busy_cpu0) / (now - c->busy_t0);
+    c->busy_t0 = now;
+    c->busy_cpu0 = cpu;
+    int log = edr__collector_store_log(c->store_log, c->busy, c->log_busy);
+    if (log == c->store_log)
+        return;
+    c->store_log = log;
+    edr_log_debug("consuming thread busy %.0f%%: the store's shards commit %s the write-ahead log",
+                  c->busy * 100, log ? "with" : "without");
+    for (int p = 0; p < MAX_PARTS; p++)
+        if (c->parts[p].w)
+            edr_store_writer_want_wal(c->parts[p].w, log);
 }
 
 /* Index of the first dead letter of pt at an offset >= off (n_dl when none). */
@@ -1280,6 +1313,7 @@ static void publish_metrics(edr_collector_t *c)
     mcounter(&mt, "edr_collector_store_writes_total", c->store_writes);
     mcounter(&mt, "edr_collector_store_writes_saved_total", c->store_writes_saved);
     uint64_t bytes = 0;
+    int wal_shards = 0;
     OUT("# TYPE edr_collector_lag gauge\n");
     for (int p = 0; p < MAX_PARTS; p++) {
         part_t *pt = &c->parts[p];
@@ -1289,9 +1323,14 @@ static void publish_metrics(edr_collector_t *c)
         if (rd_kafka_get_watermark_offsets(c->cons, c->topic, p, &lo, &hi) == 0 && hi >= 0)
             OUT("edr_collector_lag{partition=\"%d\"} %lld\n", p,
                 (long long)(hi > pt->committed_next ? hi - pt->committed_next : 0));
-        if (pt->w)
+        if (pt->w) {
             bytes += edr_store_writer_disk_bytes(pt->w);
+            wal_shards += edr_store_writer_wal(pt->w);
+        }
     }
+    OUT("# TYPE edr_collector_store_wal_shards gauge\nedr_collector_store_wal_shards %d\n",
+        wal_shards);
+    OUT("# TYPE edr_collector_busy gauge\nedr_collector_busy %.3f\n", c->busy);
     OUT("# TYPE edr_collector_store_bytes gauge\nedr_collector_store_bytes %llu\n",
         (unsigned long long)bytes);
     OUT("# TYPE edr_collector_bytes_per_event gauge\nedr_collector_bytes_per_event %.2f\n",
@@ -1327,6 +1366,7 @@ edr_collector_t *edr_collector_new(const edr_config_t *cfg, const edr_collector_
     c->min_free = edr_config_size(cfg, "collector.min_free_disk");
     c->max_ahead_ns = edr_config_duration_ns(cfg, "collector.max_clock_ahead");
     c->commit_interval = (double)edr_config_duration_ns(cfg, "collector.commit_interval") / 1e9;
+    c->log_busy = (double)edr_config_int(cfg, "collector.store_wal_busy") / 100.0;
     c->host_rate = (double)edr_config_int(cfg, "collector.host_rate_limit");
     edr_topic_name(cfg, EDR_TOPIC_TELEMETRY, c->topic, sizeof(c->topic));
     edr_topic_name(cfg, EDR_TOPIC_DEADLETTER, c->dlq_topic, sizeof(c->dlq_topic));
@@ -1464,7 +1504,8 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
 {
     double cpu0 = thread_cpu();
     c->stop = stop;
-    c->started = c->last_msg = c->last_commit = c->last_health = now_s();
+    c->started = c->last_msg = c->last_commit = c->last_health = c->busy_t0 = now_s();
+    c->busy_cpu0 = cpu0;
     double next_ret = 0, last_log = c->started;
     uint64_t log_events = 0;
     while (!*stop && !c->fatal) {
@@ -1518,6 +1559,8 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
             commit_all(c);
         if (now - c->last_health >= 0.25)
             health_check(c);
+        if (now - c->busy_t0 >= 1.0)
+            busy_check(c, now, thread_cpu());
         if (now - c->last_metrics >= 1.0)
             publish_metrics(c);
         if (c->retire_due || now >= next_ret) { /* hourly and at each assignment; a

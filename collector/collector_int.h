@@ -43,6 +43,11 @@ typedef struct edr_collector_stats {
 } edr_collector_stats_t;
 void edr_collector_stats(const edr_collector_t *c, edr_collector_stats_t *st);
 
+/* Whether the store's shards should write the write-ahead log (log_now:
+ * they do) when the consuming thread was busy this share of the last
+ * second; threshold is collector.store_wal_busy as a fraction. */
+int edr__collector_store_log(int log_now, double busy, double threshold);
+
 /* Why a Kafka message cannot be stored; "" when it can. */
 typedef struct edr_collector_verdict {
     int err;            /* 0, or the edr_err_t of a frame decode error */

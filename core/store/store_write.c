@@ -76,6 +76,7 @@ struct edr_store_writer {
     rocksdb_compactionfilter_t *filters[CF__COUNT];
     rocksdb_column_family_handle_t *cf[CF__COUNT];
     rocksdb_writeoptions_t *wo;
+    rocksdb_writeoptions_t *wo_wal; /* no_wal: the same with the WAL */
     rocksdb_readoptions_t *ro;
     rocksdb_writebatch_t *wb;
     edr__retention_t *ret;
@@ -89,7 +90,11 @@ struct edr_store_writer {
     int write_failed; /* a write failed: the WAL writer is in an error state */
     int no_wal;       /* commits are durable once flushed (edr_store_opts_t) */
     uint64_t flush_every_ns, flushed_ns; /* no_wal: interval, last flush asked */
-    uint64_t unflushed; /* no_wal: commits since then */
+    uint64_t unflushed; /* no_wal: commits since then not in the WAL */
+    /* no_wal: commits go to the WAL after all (wal_now) once asked to
+     * (wal_want, edr_store_writer_want_wal) and what was committed without
+     * it is flushed */
+    int wal_want, wal_now;
     uint64_t bg_errors;  /* no_wal: RocksDB's background error count last seen */
     int broken;       /* the write batch holds a half-added batch: never commit it */
 
@@ -209,6 +214,8 @@ edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
     w->wo = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(w->wo, opts && opts->sync);
     rocksdb_writeoptions_disable_WAL(w->wo, w->no_wal);
+    if (w->no_wal)
+        w->wo_wal = rocksdb_writeoptions_create();
     w->ro = rocksdb_readoptions_create();
     w->wb = rocksdb_writebatch_create();
     w->written = calloc(WCACHE_SLOTS, sizeof(*w->written));
@@ -269,7 +276,31 @@ int edr_store_writer_tick(edr_store_writer_t *w)
         w->write_failed = 1;
         return EDR_EIO;
     }
-    if (!w->unflushed || mono_ns() - w->flushed_ns < w->flush_every_ns)
+    uint64_t now = mono_ns();
+    if (w->wal_want != w->wal_now) {
+        if (w->wal_want) {
+            /* what was committed without the log reaches the disk before
+             * the first commit with it: after a crash, the log must not
+             * bring back a later offset over missing earlier commits */
+            uint64_t unflushed = w->unflushed;
+            if (!unflushed || !flush_all(w, 1, e, sizeof(e))) {
+                w->wal_now = 1;
+                edr_log_debug("store %s: committing with the write-ahead log", w->path);
+                return 0;
+            }
+            w->unflushed = unflushed; /* a timed flush below tries again */
+            if (!strstr(e, "Try again")) {
+                edr_log_error("store %s: flush failed: %s", w->path, e);
+                w->write_failed = 1;
+                return EDR_EIO;
+            }
+        } else {
+            w->wal_now = 0; /* what the log holds is safe: nothing to flush first */
+            w->flushed_ns = now;
+            edr_log_debug("store %s: committing without the write-ahead log", w->path);
+        }
+    }
+    if (!w->unflushed || now - w->flushed_ns < w->flush_every_ns)
         return 0;
     uint64_t unflushed = w->unflushed;
     if (!flush_all(w, 0, e, sizeof(e)))
@@ -347,6 +378,8 @@ void edr_store_writer_destroy(edr_store_writer_t *w)
         rocksdb_env_destroy(w->env);
     if (w->wo)
         rocksdb_writeoptions_destroy(w->wo);
+    if (w->wo_wal)
+        rocksdb_writeoptions_destroy(w->wo_wal);
     if (w->ro)
         rocksdb_readoptions_destroy(w->ro);
     if (w->wb)
@@ -1097,6 +1130,23 @@ static int room_for(edr_store_writer_t *w, rocksdb_writebatch_t *wb)
     return EDR_EIO;
 }
 
+int edr_store_writer_wal(const edr_store_writer_t *w)
+{
+    return !w->no_wal || w->wal_now;
+}
+
+void edr_store_writer_want_wal(edr_store_writer_t *w, int on)
+{
+    w->wal_want = w->no_wal && on;
+}
+
+/* A commit went in: one more to flush, unless the WAL holds it. */
+static void committed(edr_store_writer_t *w)
+{
+    if (!w->wal_now)
+        w->unflushed++;
+}
+
 int edr_store_writer_commit(edr_store_writer_t *w)
 {
     if (!w->n_pend && !w->offset_set && !w->pend_st.duplicates)
@@ -1110,7 +1160,7 @@ int edr_store_writer_commit(edr_store_writer_t *w)
     int rc = w->broken ? EDR_ESTORE : room_for(w, w->wb);
     w->pend_st.writes += (uint64_t)rocksdb_writebatch_count(w->wb);
     if (rc == 0)
-        rocksdb_write(w->db, w->wo, w->wb, &rerr);
+        rocksdb_write(w->db, w->wal_now ? w->wo_wal : w->wo, w->wb, &rerr);
     rocksdb_writebatch_clear(w->wb);
     w->offset_set = 0;
     w->n_pend = 0;
@@ -1134,7 +1184,7 @@ int edr_store_writer_commit(edr_store_writer_t *w)
     w->st.events += w->pend_st.events;
     w->st.frame_bytes += w->pend_st.frame_bytes;
     w->st.commits++;
-    w->unflushed++;
+    committed(w);
     w->st.writes += w->pend_st.writes;
     w->st.writes_saved += w->pend_st.writes_saved;
     memset(&w->pend_st, 0, sizeof(w->pend_st));
@@ -1215,7 +1265,7 @@ int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns)
         return EDR_EIO;
     }
     if (!rerr)
-        rocksdb_write(w->db, w->wo, wb, &rerr);
+        rocksdb_write(w->db, w->wal_now ? w->wo_wal : w->wo, wb, &rerr);
     rocksdb_writebatch_destroy(wb);
     if (rerr) {
         if (!read_failed) /* a failed read leaves the writer usable; a failed write does not */
@@ -1227,7 +1277,7 @@ int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns)
     }
     if (cut > w->ret->cutoff_bucket)
         w->ret->cutoff_bucket = cut;
-    w->unflushed++;
+    committed(w);
     return 0;
 }
 

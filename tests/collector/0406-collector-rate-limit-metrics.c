@@ -44,6 +44,8 @@ static void check_names(const char *m)
         "# TYPE edr_collector_bytes_per_event gauge",
         "# TYPE edr_collector_rate_limited_total counter",
         "# TYPE edr_collector_paused gauge",
+        "# TYPE edr_collector_store_wal_shards gauge",
+        "# TYPE edr_collector_busy gauge",
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (!strstr(m, names[i])) fail_msg("metrics lack \"%s\"", names[i]);

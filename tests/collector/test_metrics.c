@@ -117,6 +117,22 @@ static void test_dribbling_client(void **state)
 /* collector.metrics_listen is host:port with a port from 0 to 65535: a
  * port that is not a number, or too large, is refused (atoi bound ":abc"
  * to a random port and ":70000" to 4464). */
+/* collector.store_wal_busy: the store's log is skipped from the threshold
+ * on and written again below 5/8 of it; 0 skips it always, 1 (100 %) only
+ * when the thread never rests. */
+static void test_store_log_rule(void **state)
+{
+    (void)state;
+    assert_true(edr__collector_store_log(1, 0.10, 0.80));
+    assert_true(edr__collector_store_log(1, 0.79, 0.80));
+    assert_false(edr__collector_store_log(1, 0.80, 0.80));
+    assert_false(edr__collector_store_log(0, 0.60, 0.80)); /* between: stays without */
+    assert_true(edr__collector_store_log(0, 0.49, 0.80));
+    assert_false(edr__collector_store_log(0, 0.0, 0.0));
+    assert_false(edr__collector_store_log(1, 0.0, 0.0));
+    assert_true(edr__collector_store_log(1, 0.99, 1.0));
+}
+
 static void test_listen_address_checked(void **state)
 {
     (void)state;
@@ -140,6 +156,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dribbling_client),
         cmocka_unit_test(test_listen_address_checked),
+        cmocka_unit_test(test_store_log_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

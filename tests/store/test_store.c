@@ -1225,13 +1225,16 @@ static uint64_t blocks_seen(void)
     return ss.blocks;
 }
 
-/* The writer of test_no_wal_flush_and_crash, in its own process: commits
- * FLUSHED batches, flushes them with a tick, commits the rest, and is killed
- * (-9) before another flush. Steps are paced by the test through pipes. */
-static int no_wal_child(const char *store, int go, int ready)
+/* The writer of test_no_wal_flush_and_crash and test_slow_shard_wal, in its
+ * own process: commits FLUSHED batches, flushes them with a tick, commits the
+ * rest, and is killed (-9) before another flush. Steps are paced by the test
+ * through pipes. wal: the writer is asked to write the WAL before the tick
+ * (edr_store_writer_want_wal). */
+static int no_wal_child(const char *store, int go, int ready, int wal)
 {
     char err[512], c = 0;
     edr_store_opts_t o = {.no_wal = 1, .flush_interval_ns = 100000000ull};
+    alarm(60); /* a failed check in the test leaves it waiting on a pipe */
     edr_store_writer_t *w = edr_store_writer_open(store, 0, &o, err, sizeof(err));
     edr_synth_opts_t so = {.hosts = HOSTS, .seed = 7};
     edr_synth_t *s = edr_synth_new(&so);
@@ -1246,6 +1249,7 @@ static int no_wal_child(const char *store, int go, int ready)
     if (write(ready, "1", 1) != 1 || read(go, &c, 1) != 1)
         return 3;
     usleep(150000); /* past the interval */
+    edr_store_writer_want_wal(w, wal);
     if (edr_store_writer_tick(w) != 0)
         return 4;
     usleep(500000); /* the flush it started is done */
@@ -1259,14 +1263,13 @@ static int no_wal_child(const char *store, int go, int ready)
     return 7;
 }
 
-/* Without the write-ahead log (what the collector runs with): a commit
- * reaches readers when edr_store_writer_tick() flushes it, and a kill -9
- * loses exactly the commits made since the last flush, offsets included:
- * the stored offset then names the first batch that is not stored, so the
- * collector reads again exactly what is missing. */
-static void test_no_wal_flush_and_crash(void **state)
+/* Runs no_wal_child and checks what readers see at each step and what is
+ * stored after its kill -9: visible[i] blocks at step i (after the first
+ * commits, after the tick, after the last commits), then `kept` blocks with
+ * the offset after them. Completes the store from there, as the collector
+ * would by reading again. */
+static void run_no_wal_child(int wal, const uint64_t visible[3], int kept)
 {
-    (void)state;
     int go[2], ready[2];
     assert_int_equal(pipe(go), 0);
     assert_int_equal(pipe(ready), 0);
@@ -1278,32 +1281,29 @@ static void test_no_wal_flush_and_crash(void **state)
         char fds[2][16], self[64];
         snprintf(fds[0], sizeof(fds[0]), "%d", go[0]);
         snprintf(fds[1], sizeof(fds[1]), "%d", ready[1]);
+        char wb[32];
         snprintf(self, sizeof(self), "/proc/%d/exe", (int)getppid());
-        execl(self, "test_store", "--no-wal-child", dir, fds[0], fds[1], (char *)NULL);
+        snprintf(wb, sizeof(wb), "%d", wal);
+        execl(self, "test_store", "--no-wal-child", dir, fds[0], fds[1], wb, (char *)NULL);
         _exit(9);
     }
     close(go[0]); /* a child that dies early ends the reads below */
     close(ready[1]);
     char c;
-    assert_int_equal(read(ready[0], &c, 1), 1);
-    assert_int_equal(blocks_seen(), 0); /* not flushed yet: no reader sees it */
-    assert_int_equal(write(go[1], "g", 1), 1);
-    assert_int_equal(read(ready[0], &c, 1), 1);
-    assert_int_equal(blocks_seen(), NW_FLUSHED); /* the tick made it visible */
-    assert_int_equal(write(go[1], "g", 1), 1);
-    assert_int_equal(read(ready[0], &c, 1), 1);
-    assert_int_equal(blocks_seen(), NW_FLUSHED); /* later commits: in memory only */
-    assert_int_equal(write(go[1], "g", 1), 1);
+    for (int step = 0; step < 3; step++) {
+        assert_int_equal(read(ready[0], &c, 1), 1);
+        assert_int_equal(blocks_seen(), visible[step]);
+        assert_int_equal(write(go[1], "g", 1), 1);
+    }
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 
-    /* the crash lost the unflushed commits and their offsets together */
     edr_store_writer_t *w = open_writer();
     int64_t off;
     assert_int_equal(edr_store_writer_offset(w, &off), 0);
-    assert_int_equal(off, NW_FLUSHED);
-    assert_int_equal(blocks_seen(), NW_FLUSHED);
+    assert_int_equal(off, kept);
+    assert_int_equal(blocks_seen(), kept);
     /* reading again from the stored offset completes the store, each once */
     edr_synth_opts_t so = {.hosts = HOSTS, .seed = 7};
     edr_synth_t *s = edr_synth_new(&so);
@@ -1326,6 +1326,30 @@ static void test_no_wal_flush_and_crash(void **state)
     edr_synth_destroy(s);
     close(go[1]);
     close(ready[0]);
+}
+
+/* Without the write-ahead log (what the collector runs with): a commit
+ * reaches readers when edr_store_writer_tick() flushes it, and a kill -9
+ * loses exactly the commits made since the last flush, offsets included:
+ * the stored offset then names the first batch that is not stored, so the
+ * collector reads again exactly what is missing. */
+static void test_no_wal_flush_and_crash(void **state)
+{
+    (void)state;
+    /* nothing before the flush; the tick's flush; later commits in memory only */
+    const uint64_t visible[3] = {0, NW_FLUSHED, NW_FLUSHED};
+    run_no_wal_child(0, visible, NW_FLUSHED);
+}
+
+/* A writer without the write-ahead log asked to write it after all (the
+ * collector does when its consuming thread is not busy) switches at a tick,
+ * after flushing what it committed without it: later commits reach readers
+ * at once and survive a kill -9, so nothing is read again. */
+static void test_want_wal(void **state)
+{
+    (void)state;
+    const uint64_t visible[3] = {0, NW_FLUSHED, NW_TOTAL};
+    run_no_wal_child(1, visible, NW_TOTAL);
 }
 
 static void test_open_errors(void **state)
@@ -1395,8 +1419,8 @@ static void test_full_disk_refused(void **state)
 
 int main(int argc, char **argv)
 {
-    if (argc == 5 && !strcmp(argv[1], "--no-wal-child"))
-        return no_wal_child(argv[2], atoi(argv[3]), atoi(argv[4]));
+    if (argc == 6 && !strcmp(argv[1], "--no-wal-child"))
+        return no_wal_child(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_write_dedup_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entity_events_exact, setup, teardown),
@@ -1410,6 +1434,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_ancestry_across_shards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_wire_type_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_wal_flush_and_crash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_want_wal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_refused, setup, teardown),
     };

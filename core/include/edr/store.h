@@ -49,7 +49,10 @@
  * crash the store is as of its last flush, offsets included, and the
  * collector reads again from there. Readers are secondary instances and see
  * what is flushed: edr_store_writer_tick() flushes at least every
- * flush_interval_ns. Other writers keep the WAL (the default).
+ * flush_interval_ns. Such a writer can be asked to write the WAL after all
+ * (edr_store_writer_want_wal): flushes that often cost more CPU in all than
+ * the log, and only spare the consuming thread. Other writers keep the WAL
+ * (the default).
  */
 
 #define EDR_STORE_BUCKET_NS (3600ull * 1000000000ull) /* a time bucket is one hour */
@@ -137,6 +140,13 @@ int edr_store_writer_commit(edr_store_writer_t *w);
  * then names the first batch to read again. */
 int edr_store_writer_tick(edr_store_writer_t *w);
 
+/* Asks a writer opened with no_wal to commit with the WAL (on) or without
+ * it again. The switch happens at the next edr_store_writer_tick(); to the
+ * WAL only after a flush of what was committed without it (waited for), so
+ * the log never brings back a later offset over missing earlier commits.
+ * Readers then see commits at once, and a crash keeps them. */
+void edr_store_writer_want_wal(edr_store_writer_t *w, int on);
+
 /* Number of batches pending (added since the last commit). */
 size_t edr_store_writer_pending(const edr_store_writer_t *w);
 
@@ -165,6 +175,10 @@ typedef struct edr_store_writer_stats {
     uint64_t writes_saved; /* index entries not rewritten: the same value was written before */
 } edr_store_writer_stats_t;
 void edr_store_writer_stats(const edr_store_writer_t *w, edr_store_writer_stats_t *st);
+
+/* 1 when the writer's commits go to the write-ahead log now (a writer
+ * without no_wal, or one asked to, see edr_store_writer_want_wal), else 0. */
+int edr_store_writer_wal(const edr_store_writer_t *w);
 
 /* Bytes of live SST + WAL files of the shard. */
 uint64_t edr_store_writer_disk_bytes(edr_store_writer_t *w);
