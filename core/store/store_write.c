@@ -51,6 +51,10 @@ unsigned edr__store_fail_add;
  * children entries of a batch are rewrites (an entity acts in many batches). */
 #define WCACHE_SLOTS (1u << 16)
 
+/* A writer without the WAL asked to write it (edr_store_writer_want_wal)
+ * flushes every this many flush intervals (a minute by default). */
+#define WAL_FLUSH_INTERVALS 60
+
 typedef struct wcache_slot {
     uint64_t h;
     uint32_t bucket;
@@ -95,6 +99,7 @@ struct edr_store_writer {
      * (wal_want, edr_store_writer_want_wal) and what was committed without
      * it is flushed */
     int wal_want, wal_now;
+    uint64_t logged; /* commits with the WAL since the last flush */
     uint64_t bg_errors;  /* no_wal: RocksDB's background error count last seen */
     int broken;       /* the write batch holds a half-added batch: never commit it */
 
@@ -253,7 +258,7 @@ fail:
 static int flush_all(edr_store_writer_t *w, int wait, char *msg, size_t msglen)
 {
     w->flushed_ns = mono_ns();
-    w->unflushed = 0;
+    w->unflushed = w->logged = 0;
     return edr__rocksdb_flush_cfs(w->db, w->cf, CF__COUNT, wait, msg, msglen);
 }
 
@@ -281,32 +286,34 @@ int edr_store_writer_tick(edr_store_writer_t *w)
         if (w->wal_want) {
             /* what was committed without the log reaches the disk before
              * the first commit with it: after a crash, the log must not
-             * bring back a later offset over missing earlier commits */
-            uint64_t unflushed = w->unflushed;
-            if (!unflushed || !flush_all(w, 1, e, sizeof(e))) {
-                w->wal_now = 1;
-                edr_log_debug("store %s: committing with the write-ahead log", w->path);
-                return 0;
-            }
-            w->unflushed = unflushed; /* a timed flush below tries again */
-            if (!strstr(e, "Try again")) {
+             * bring back a later offset over missing earlier commits. A
+             * waiting flush, also when nothing is unflushed: it waits for a
+             * timed flush still running and fails when that one failed */
+            if (flush_all(w, 1, e, sizeof(e))) {
                 edr_log_error("store %s: flush failed: %s", w->path, e);
                 w->write_failed = 1;
                 return EDR_EIO;
             }
+            w->wal_now = 1;
+            edr_log_debug("store %s: committing with the write-ahead log", w->path);
+            return 0;
         } else {
             w->wal_now = 0; /* what the log holds is safe: nothing to flush first */
             w->flushed_ns = now;
             edr_log_debug("store %s: committing without the write-ahead log", w->path);
         }
     }
-    if (!w->unflushed || now - w->flushed_ns < w->flush_every_ns)
+    /* with the log, a flush now and then (WAL_FLUSH_INTERVALS) keeps short
+     * the log that readers and the next open replay */
+    uint64_t due = w->wal_now ? WAL_FLUSH_INTERVALS * w->flush_every_ns : w->flush_every_ns;
+    if (!(w->unflushed + w->logged) || now - w->flushed_ns < due)
         return 0;
-    uint64_t unflushed = w->unflushed;
+    uint64_t unflushed = w->unflushed, logged = w->logged;
     if (!flush_all(w, 0, e, sizeof(e)))
         return 0;
     if (strstr(e, "Try again")) { /* writes are stopped for now (too many memtables or files) */
         w->unflushed = unflushed; /* tried again in flush_interval */
+        w->logged = logged;
         return 0;
     }
     edr_log_error("store %s: flush failed: %s", w->path, e);
@@ -1140,10 +1147,12 @@ void edr_store_writer_want_wal(edr_store_writer_t *w, int on)
     w->wal_want = w->no_wal && on;
 }
 
-/* A commit went in: one more to flush, unless the WAL holds it. */
+/* A commit went in: one more to flush (soon, unless the WAL holds it). */
 static void committed(edr_store_writer_t *w)
 {
-    if (!w->wal_now)
+    if (w->wal_now)
+        w->logged++;
+    else
         w->unflushed++;
 }
 

@@ -132,8 +132,10 @@ void edr_store_writer_set_offset(edr_store_writer_t *w, int64_t next_offset);
 int edr_store_writer_commit(edr_store_writer_t *w);
 
 /* Periodic work of a writer opened with no_wal: when commits were made
- * since the last flush and flush_interval_ns has passed, starts a flush of
- * every family (without waiting for it). Call it often (it reads the clock
+ * since the last flush and flush_interval_ns has passed (60 of them while
+ * it writes the WAL), starts a flush of every family (without waiting for
+ * it); switches to or from the WAL as asked (edr_store_writer_want_wal;
+ * to it after a waiting flush). Call it often (it reads the clock
  * and one property otherwise), also when nothing is being written, or the
  * last commits stay in memory. Returns 0, or EDR_EIO (logged) when a flush
  * failed: destroy the writer and re-open the shard, whose stored offset
@@ -144,7 +146,9 @@ int edr_store_writer_tick(edr_store_writer_t *w);
  * it again. The switch happens at the next edr_store_writer_tick(); to the
  * WAL only after a flush of what was committed without it (waited for), so
  * the log never brings back a later offset over missing earlier commits.
- * Readers then see commits at once, and a crash keeps them. */
+ * Readers then see commits at once, and a process crash keeps them (the
+ * log is not synced: a power loss can lose the last ones, with their
+ * offsets, which are then read again). */
 void edr_store_writer_want_wal(edr_store_writer_t *w, int on);
 
 /* Number of batches pending (added since the last commit). */
