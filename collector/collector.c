@@ -307,8 +307,8 @@ static void busy_check(edr_collector_t *c, double now, double cpu)
     c->busy = (cpu - c->busy_cpu0) / (now - c->busy_t0);
     c->busy_t0 = now;
     c->busy_cpu0 = cpu;
-    if (c->bp_paused)
-        return; /* idle because RocksDB is behind: no waiting flushes now */
+    if (c->bp_paused || !c->n_owned)
+        return; /* idle because RocksDB is behind (no waiting flushes now), or owning nothing */
     int log = edr__collector_store_log(c->store_log, c->busy, c->log_busy);
     if (log == c->store_log)
         return;

@@ -143,4 +143,7 @@ void edr__block_info_decode(const uint8_t *v, edr_block_info_t *bi);
  * (the take-back path of a failed add, otherwise only reached out of memory). */
 extern unsigned edr__store_fail_add;
 
+/* Tests: flushes a writer asked for, and those it waited for. */
+extern unsigned edr__store_flushes, edr__store_flush_waits;
+
 #endif

@@ -40,6 +40,7 @@ typedef struct hset {
 } hset_t;
 
 unsigned edr__store_fail_add;
+unsigned edr__store_flushes, edr__store_flush_waits;
 
 /* Index entries whose value only repeats what an earlier batch wrote: a
  * child's entry under its parent and an image's entry under a host, both
@@ -259,6 +260,8 @@ static int flush_all(edr_store_writer_t *w, int wait, char *msg, size_t msglen)
 {
     w->flushed_ns = mono_ns();
     w->unflushed = w->logged = 0;
+    edr__store_flushes++;
+    edr__store_flush_waits += wait != 0;
     return edr__rocksdb_flush_cfs(w->db, w->cf, CF__COUNT, wait, msg, msglen);
 }
 
@@ -349,7 +352,8 @@ void edr_store_writer_destroy(edr_store_writer_t *w)
         if (rerr)
             rocksdb_free(rerr);
         edr_log_warn("store %s: closed after a failed write or flush: commits not flushed yet "
-                     "are dropped with their offsets (the writer reads them again)",
+                     "(nor in the write-ahead log) are dropped with their offsets (the writer "
+                     "reads them again)",
                      w->path);
     }
     if (w->db && !w->write_failed) {

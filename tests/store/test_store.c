@@ -1225,7 +1225,7 @@ static uint64_t blocks_seen(void)
     return ss.blocks;
 }
 
-/* The writer of test_no_wal_flush_and_crash and test_slow_shard_wal, in its
+/* The writer of test_no_wal_flush_and_crash and test_want_wal, in its
  * own process: commits FLUSHED batches, flushes them with a tick, commits the
  * rest, and is killed (-9) before another flush. Steps are paced by the test
  * through pipes. wal: the writer is asked to write the WAL before the tick
@@ -1352,6 +1352,54 @@ static void test_want_wal(void **state)
     run_no_wal_child(1, visible, NW_TOTAL);
 }
 
+/* The switch to the WAL waits for a flush even when every commit was in a
+ * flush asked for before (which may still be running: its commits must be
+ * on disk before the first one with the log, or a crash would leave the
+ * log's later offset over them). With the log, no flush each interval;
+ * back without it, commits are flushed again each interval. */
+static void test_want_wal_flushes(void **state)
+{
+    (void)state;
+    char err[512];
+    edr_store_opts_t o = {.no_wal = 1, .flush_interval_ns = 20000000ull};
+    edr_store_writer_t *w = edr_store_writer_open(dir, 0, &o, err, sizeof(err));
+    assert_non_null(w);
+    edr_synth_opts_t so = {.hosts = HOSTS, .seed = 5};
+    edr_synth_t *s = edr_synth_new(&so);
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL), *dec = edr_frame_ctx_new(NULL);
+    edr_arena_t a;
+    edr_arena_init(&a, 1 << 16);
+    commit_one(w, s, enc, dec, &a, 0);
+    usleep(30000);
+    unsigned f0 = edr__store_flushes, w0 = edr__store_flush_waits;
+    assert_int_equal(edr_store_writer_tick(w), 0); /* the timed flush, not waited for */
+    assert_int_equal(edr__store_flushes, f0 + 1);
+    assert_int_equal(edr__store_flush_waits, w0);
+    assert_int_equal(edr_store_writer_wal(w), 0);
+    edr_store_writer_want_wal(w, 1);
+    assert_int_equal(edr_store_writer_tick(w), 0); /* nothing unflushed: waits all the same */
+    assert_int_equal(edr__store_flush_waits, w0 + 1);
+    assert_int_equal(edr_store_writer_wal(w), 1);
+    commit_one(w, s, enc, dec, &a, 1);
+    usleep(30000);
+    f0 = edr__store_flushes;
+    assert_int_equal(edr_store_writer_tick(w), 0);
+    assert_int_equal(edr__store_flushes, f0); /* the log holds it */
+    edr_store_writer_want_wal(w, 0);
+    assert_int_equal(edr_store_writer_tick(w), 0);
+    assert_int_equal(edr_store_writer_wal(w), 0);
+    commit_one(w, s, enc, dec, &a, 2);
+    usleep(30000);
+    assert_int_equal(edr_store_writer_tick(w), 0);
+    assert_int_equal(edr__store_flushes, f0 + 1);
+    edr_store_writer_destroy(w);
+    assert_int_equal(blocks_seen(), 3);
+    edr_arena_close(&a);
+    edr_frame_ctx_destroy(enc);
+    edr_frame_ctx_destroy(dec);
+    edr_synth_destroy(s);
+}
+
 static void test_open_errors(void **state)
 {
     (void)state;
@@ -1435,6 +1483,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_wrong_wire_type_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_wal_flush_and_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_want_wal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_want_wal_flushes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_refused, setup, teardown),
     };
