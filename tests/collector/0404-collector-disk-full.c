@@ -129,18 +129,20 @@ static void test_disk_full(void **state)
 
 /* The disk really fills (a threshold too low to pause in time): commits fail
  * with ENOSPC, the collector keeps running, says why, and once space is freed
- * re-reads from its stored offsets: nothing lost, nothing twice. */
-static void test_disk_really_full(void **state)
+ * re-reads from its stored offsets: nothing lost, nothing twice. wal: the
+ * store's shards write RocksDB's write-ahead log throughout (as they do when
+ * the collector is not busy) instead of skipping it as at start. */
+static void disk_really_full(int wal)
 {
-    (void)state;
     h_start(&h, 1, 2, HOSTS);
-    cu_log_new(col_log, "0404-enospc");
+    cu_log_new(col_log, wal ? "0404-enospc-wal" : "0404-enospc");
     if (cu_mount_store(&h, "size=14m,mode=0700")) {
         passed = 1;
         skip();
     }
     mounted = 1;
-    const char *sets[] = {"collector.min_free_disk=64KiB", NULL};
+    const char *sets[] = {"collector.min_free_disk=64KiB",
+                          wal ? "collector.store_wal=true" : "collector.store_wal=false", NULL};
     pid = cu_collector(&h, h.store, NULL, 0, sets, col_log);
     uint32_t rounds = 0;
     int hit = 0;
@@ -186,10 +188,23 @@ static void test_disk_really_full(void **state)
     passed = 1;
 }
 
+static void test_disk_really_full(void **state)
+{
+    (void)state;
+    disk_really_full(0);
+}
+
+static void test_disk_really_full_wal(void **state)
+{
+    (void)state;
+    disk_really_full(1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_disk_really_full, setup, teardown)};
+        cmocka_unit_test_setup_teardown(test_disk_really_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_really_full_wal, setup, teardown)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
