@@ -1198,17 +1198,41 @@ static void test_callback_stop(void **state)
     edr_store_writer_destroy(w);
 }
 
-/* Writes batch number i (0-based, host i % HOSTS) of the synthetic stream
- * as one commit whose offset is i + 1. */
-static void commit_one(edr_store_writer_t *w, edr_synth_t *s, edr_frame_ctx_t *enc,
-                       edr_frame_ctx_t *dec, edr_arena_t *a, int i)
+/* A synthetic stream of batches with the codec contexts to frame them. */
+typedef struct stream {
+    edr_synth_t *s;
+    edr_frame_ctx_t *enc, *dec;
+    edr_arena_t a;
+} stream_t;
+
+static int stream_open(stream_t *st, uint64_t seed)
 {
-    Edr__V1__EventBatch *b = edr_synth_next_batch(s, (uint32_t)(i % HOSTS), EVENTS, a);
+    edr_synth_opts_t so = {.hosts = HOSTS, .seed = seed};
+    st->s = edr_synth_new(&so);
+    st->enc = edr_frame_ctx_new(NULL);
+    st->dec = edr_frame_ctx_new(NULL);
+    edr_arena_init(&st->a, 1 << 16);
+    return st->s && st->enc && st->dec ? 0 : -1;
+}
+
+static void stream_close(stream_t *st)
+{
+    edr_arena_close(&st->a);
+    edr_frame_ctx_destroy(st->enc);
+    edr_frame_ctx_destroy(st->dec);
+    edr_synth_destroy(st->s);
+}
+
+/* Writes batch number i (0-based, host i % HOSTS) of the stream as one
+ * commit whose offset is i + 1. */
+static void commit_one(edr_store_writer_t *w, stream_t *st, int i)
+{
+    Edr__V1__EventBatch *b = edr_synth_next_batch(st->s, (uint32_t)(i % HOSTS), EVENTS, &st->a);
     assert_non_null(b);
-    assert_int_equal(encode_add(w, enc, dec, b), 0);
+    assert_int_equal(encode_add(w, st->enc, st->dec, b), 0);
     edr_store_writer_set_offset(w, i + 1);
     assert_int_equal(edr_store_writer_commit(w), 0);
-    edr_arena_reset(a);
+    edr_arena_reset(&st->a);
 }
 
 enum { NW_FLUSHED = 30, NW_TOTAL = 70 };
@@ -1236,15 +1260,11 @@ static int no_wal_child(const char *store, int go, int ready, int wal)
     edr_store_opts_t o = {.no_wal = 1, .flush_interval_ns = 100000000ull};
     alarm(60); /* a failed check in the test leaves it waiting on a pipe */
     edr_store_writer_t *w = edr_store_writer_open(store, 0, &o, err, sizeof(err));
-    edr_synth_opts_t so = {.hosts = HOSTS, .seed = 7};
-    edr_synth_t *s = edr_synth_new(&so);
-    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL), *dec = edr_frame_ctx_new(NULL);
-    edr_arena_t a;
-    edr_arena_init(&a, 1 << 16);
-    if (!w || !s)
+    stream_t st;
+    if (stream_open(&st, 7) || !w)
         return 2;
     for (int i = 0; i < NW_FLUSHED; i++)
-        commit_one(w, s, enc, dec, &a, i);
+        commit_one(w, &st, i);
     /* 1: committed, not flushed */
     if (write(ready, "1", 1) != 1 || read(go, &c, 1) != 1)
         return 3;
@@ -1256,7 +1276,7 @@ static int no_wal_child(const char *store, int go, int ready, int wal)
     if (write(ready, "2", 1) != 1 || read(go, &c, 1) != 1)
         return 5;
     for (int i = NW_FLUSHED; i < NW_TOTAL; i++) /* never flushed: the interval is not up */
-        commit_one(w, s, enc, dec, &a, i);
+        commit_one(w, &st, i);
     if (write(ready, "3", 1) != 1 || read(go, &c, 1) != 1)
         return 6;
     kill(getpid(), SIGKILL);
@@ -1305,25 +1325,19 @@ static void run_no_wal_child(int wal, const uint64_t visible[3], int kept)
     assert_int_equal(off, kept);
     assert_int_equal(blocks_seen(), kept);
     /* reading again from the stored offset completes the store, each once */
-    edr_synth_opts_t so = {.hosts = HOSTS, .seed = 7};
-    edr_synth_t *s = edr_synth_new(&so);
-    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL), *dec = edr_frame_ctx_new(NULL);
-    edr_arena_t a;
-    edr_arena_init(&a, 1 << 16);
+    stream_t sm;
+    assert_int_equal(stream_open(&sm, 7), 0);
     for (int i = 0; i < NW_TOTAL; i++) {
         if (i < off) { /* the stream is replayed from its start: skip what is stored */
-            assert_non_null(edr_synth_next_batch(s, (uint32_t)(i % HOSTS), EVENTS, &a));
-            edr_arena_reset(&a);
+            assert_non_null(edr_synth_next_batch(sm.s, (uint32_t)(i % HOSTS), EVENTS, &sm.a));
+            edr_arena_reset(&sm.a);
             continue;
         }
-        commit_one(w, s, enc, dec, &a, i);
+        commit_one(w, &sm, i);
     }
     edr_store_writer_destroy(w);
     assert_int_equal(blocks_seen(), NW_TOTAL);
-    edr_arena_close(&a);
-    edr_frame_ctx_destroy(enc);
-    edr_frame_ctx_destroy(dec);
-    edr_synth_destroy(s);
+    stream_close(&sm);
     close(go[1]);
     close(ready[0]);
 }
@@ -1364,12 +1378,9 @@ static void test_want_wal_flushes(void **state)
     edr_store_opts_t o = {.no_wal = 1, .flush_interval_ns = 20000000ull};
     edr_store_writer_t *w = edr_store_writer_open(dir, 0, &o, err, sizeof(err));
     assert_non_null(w);
-    edr_synth_opts_t so = {.hosts = HOSTS, .seed = 5};
-    edr_synth_t *s = edr_synth_new(&so);
-    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL), *dec = edr_frame_ctx_new(NULL);
-    edr_arena_t a;
-    edr_arena_init(&a, 1 << 16);
-    commit_one(w, s, enc, dec, &a, 0);
+    stream_t st;
+    assert_int_equal(stream_open(&st, 5), 0);
+    commit_one(w, &st, 0);
     usleep(30000);
     unsigned f0 = edr__store_flushes, w0 = edr__store_flush_waits;
     assert_int_equal(edr_store_writer_tick(w), 0); /* the timed flush, not waited for */
@@ -1380,7 +1391,7 @@ static void test_want_wal_flushes(void **state)
     assert_int_equal(edr_store_writer_tick(w), 0); /* nothing unflushed: waits all the same */
     assert_int_equal(edr__store_flush_waits, w0 + 1);
     assert_int_equal(edr_store_writer_wal(w), 1);
-    commit_one(w, s, enc, dec, &a, 1);
+    commit_one(w, &st, 1);
     usleep(30000);
     f0 = edr__store_flushes;
     assert_int_equal(edr_store_writer_tick(w), 0);
@@ -1388,16 +1399,13 @@ static void test_want_wal_flushes(void **state)
     edr_store_writer_want_wal(w, 0);
     assert_int_equal(edr_store_writer_tick(w), 0);
     assert_int_equal(edr_store_writer_wal(w), 0);
-    commit_one(w, s, enc, dec, &a, 2);
+    commit_one(w, &st, 2);
     usleep(30000);
     assert_int_equal(edr_store_writer_tick(w), 0);
     assert_int_equal(edr__store_flushes, f0 + 1);
     edr_store_writer_destroy(w);
     assert_int_equal(blocks_seen(), 3);
-    edr_arena_close(&a);
-    edr_frame_ctx_destroy(enc);
-    edr_frame_ctx_destroy(dec);
-    edr_synth_destroy(s);
+    stream_close(&st);
 }
 
 static void test_open_errors(void **state)
