@@ -147,6 +147,7 @@ struct edr_collector {
     int store_log;        /* the shards are asked to write it */
     double busy;          /* the consuming thread's busy share over the last second */
     double busy_t0, busy_cpu0;
+    uint64_t free_disk;   /* free bytes where the store is, at the last health check */
     double host_rate;
     hostrate_t *rates;
     size_t rates_cap, n_rates;
@@ -292,6 +293,10 @@ static int shard_open(edr_collector_t *c, int p)
     return 0;
 }
 
+/* Free space under which the store's log is not written (or 4 times
+ * collector.min_free_disk when that is more). */
+#define LOG_MIN_FREE (1ull << 30)
+
 int edr__collector_store_log(int log_now, double busy, double threshold)
 {
     /* a commit with the log costs the consuming thread about a fifth more
@@ -307,11 +312,15 @@ static void busy_check(edr_collector_t *c, double now, double cpu)
     c->busy = (cpu - c->busy_cpu0) / (now - c->busy_t0);
     c->busy_t0 = now;
     c->busy_cpu0 = cpu;
-    if (c->bp_paused || !c->n_owned)
-        return; /* idle because RocksDB is behind (no waiting flushes now), or owning nothing */
-    int log = edr__collector_store_log(c->store_log, c->busy, c->log_busy);
+    /* Near a full disk, no log: an append that fails for want of space
+     * makes Debian's RocksDB (built with assertions) abort when the log is
+     * synced later (seen with 0404's full tmpfs). Leaving it costs nothing. */
+    uint64_t roomy = c->min_free * 4 > LOG_MIN_FREE ? c->min_free * 4 : LOG_MIN_FREE;
+    int log = c->free_disk >= roomy && edr__collector_store_log(c->store_log, c->busy, c->log_busy);
     if (log == c->store_log)
         return;
+    if (log && (c->bp_paused || !c->n_owned))
+        return; /* idle because RocksDB is behind (no waiting flushes now), or owning nothing */
     c->store_log = log;
     edr_log_debug("consuming thread busy %.0f%%: the store's shards commit %s the write-ahead log",
                   c->busy * 100, log ? "with" : "without");
@@ -1177,6 +1186,7 @@ static void health_check(edr_collector_t *c)
     struct statvfs sv;
     if (statvfs(c->store_dir, &sv) == 0) {
         uint64_t fr = (uint64_t)sv.f_bavail * sv.f_frsize;
+        c->free_disk = fr;
         if (fr < c->min_free)
             snprintf(why, sizeof(why), "free disk space on %.150s is %llu bytes, below %llu",
                      c->store_dir, (unsigned long long)fr, (unsigned long long)c->min_free);
