@@ -113,8 +113,12 @@ typedef struct part {
      * before: a shard closed after a failed flush (no write-ahead log)
      * loses its commits since the last flush, which are read again and
      * stored, but not counted twice. Kept across revocations; reset with
-     * the log (note_log_reset). */
+     * the log (note_log_reset). Dead letters and gaps below it were
+     * counted too; the last gap counted is [gap_lo, gap_hi), so a gap read
+     * again is not counted again, while offsets stored before, whose commit
+     * was lost and which the topic no longer has, are (kept likewise). */
     int64_t counted_next;
+    int64_t gap_lo, gap_hi;
 } part_t;
 
 typedef struct hostrate {
@@ -322,8 +326,12 @@ static void busy_check(edr_collector_t *c, double now, double cpu)
     if (log && (c->bp_paused || !c->n_owned))
         return; /* idle because RocksDB is behind (no waiting flushes now), or owning nothing */
     c->store_log = log;
-    edr_log_debug("consuming thread busy %.0f%%: the store's shards commit %s the write-ahead log",
-                  c->busy * 100, log ? "with" : "without");
+    if (!log && c->free_disk < roomy)
+        edr_log_debug("%llu bytes free under %s: the store's shards commit without the "
+                      "write-ahead log", (unsigned long long)c->free_disk, c->store_dir);
+    else
+        edr_log_debug("consuming thread busy %.0f%%: the store's shards commit %s the "
+                      "write-ahead log", c->busy * 100, log ? "with" : "without");
     for (int p = 0; p < MAX_PARTS; p++)
         if (c->parts[p].w)
             edr_store_writer_want_wal(c->parts[p].w, log);
@@ -402,11 +410,15 @@ static void part_reset(edr_collector_t *c, int p)
     if (c->parts[p].owned)
         c->n_owned--;
     free(c->parts[p].dl);
-    int64_t counted_next = c->parts[p].counted_next; /* a failed close's commits, read again */
+    /* a failed close's commits, read again */
+    int64_t counted_next = c->parts[p].counted_next;
+    int64_t gap_lo = c->parts[p].gap_lo, gap_hi = c->parts[p].gap_hi;
     memset(&c->parts[p], 0, sizeof(c->parts[p]));
     c->parts[p].epoch = ++c->epochs;
     c->parts[p].reset_epoch = reset_epoch;
     c->parts[p].counted_next = counted_next;
+    c->parts[p].gap_lo = gap_lo;
+    c->parts[p].gap_hi = gap_hi;
 }
 
 /* Asks the consumer to fetch partition p from its next offset again. Until
@@ -450,8 +462,9 @@ static void note_gap(edr_collector_t *c, int p, int64_t to)
             i++;
             continue;
         }
-        if (d->state == DL_FAILED) {
-            /* a dead letter to be sent again whose frame the topic no longer has */
+        if (d->state == DL_FAILED && d->offset >= pt->counted_next) {
+            /* a dead letter to be sent again whose frame the topic no longer has
+             * (below counted_next: one sent again, whose first copy Kafka has) */
             edr_log_error("partition %d: the frame at offset %lld, whose dead letter did not "
                           "reach Kafka, was deleted from %s before it was sent again: lost",
                           p, (long long)d->offset, c->topic);
@@ -459,10 +472,29 @@ static void note_gap(edr_collector_t *c, int p, int64_t to)
         }
         dl_drop(pt, i);
     }
-    c->gap += (uint64_t)(to - pt->next);
-    edr_log_error("partition %d: offsets %lld..%lld are no longer in %s (deleted by the topic's "
-                  "retention before they were stored): %lld batches lost",
-                  p, (long long)pt->next, (long long)to - 1, c->topic, (long long)(to - pt->next));
+    /* a gap read again after a failed flush (see counted_next) was counted */
+    int64_t lo = pt->gap_lo > pt->next ? pt->gap_lo : pt->next;
+    int64_t hi = pt->gap_hi < to ? pt->gap_hi : to;
+    int64_t again = hi > lo ? hi - lo : 0;
+    c->gap += (uint64_t)(to - pt->next - again);
+    if (again)
+        edr_log_error("partition %d: offsets %lld..%lld are no longer in %s (deleted by the "
+                      "topic's retention before they were stored): %lld batches lost (%lld of "
+                      "them counted before)",
+                      p, (long long)pt->next, (long long)to - 1, c->topic,
+                      (long long)(to - pt->next), (long long)again);
+    else
+        edr_log_error("partition %d: offsets %lld..%lld are no longer in %s (deleted by the "
+                      "topic's retention before they were stored): %lld batches lost",
+                      p, (long long)pt->next, (long long)to - 1, c->topic,
+                      (long long)(to - pt->next));
+    if (pt->gap_hi >= pt->next && pt->gap_lo <= to) { /* overlapping or adjacent: one range */
+        pt->gap_lo = pt->gap_lo < pt->next ? pt->gap_lo : pt->next;
+        pt->gap_hi = pt->gap_hi > to ? pt->gap_hi : to;
+    } else {
+        pt->gap_lo = pt->next;
+        pt->gap_hi = to;
+    }
     pt->next = to;
 }
 
@@ -485,7 +517,7 @@ static int note_log_reset(edr_collector_t *c, int p, int64_t offset)
     c->log_resets++;
     dl_forget(c, pt); /* their offsets are of the old log */
     pt->reset_epoch = pt->epoch;
-    pt->counted_next = 0;
+    pt->counted_next = pt->gap_lo = pt->gap_hi = 0;
     edr_log_error("partition %d: the log of %s ends at offset %lld, below the stored offset %lld: "
                   "it was recreated or truncated; consuming it from offset %lld",
                   p, c->topic, (long long)hi, (long long)pt->next, (long long)offset);
@@ -898,6 +930,7 @@ typedef struct {
     uint32_t epoch; /* the partition's epoch when it was sent */
     int64_t offset;
     const char *reason; /* static: a verdict's reason */
+    int counted;        /* sent again after a failed flush: counted the first time */
 } dl_ref_t;
 
 /* Says that the producer is in a fatal state, once; edr_collector_run then
@@ -941,15 +974,21 @@ static void dl_failed(edr_collector_t *c, const dl_ref_t *r, dl_rec_t *d, rd_kaf
         return;
     }
     if (edr_kafka_refused_for_good(e) || (d && d->gone)) {
-        c->dl_lost++;
-        if (d && d->gone)
+        if (r->counted) {
+            edr_log_warn("partition %d offset %lld: dead letter sent again not delivered (%s); "
+                         "the first one is in %s",
+                         r->partition, (long long)r->offset, rd_kafka_err2str(e), c->dlq_topic);
+        } else if (d && d->gone) {
+            c->dl_lost++;
             edr_log_error("partition %d offset %lld: dead letter not delivered (%s), and %s "
                           "deleted the frame meanwhile: lost",
                           r->partition, (long long)r->offset, rd_kafka_err2str(e), c->topic);
-        else
+        } else {
+            c->dl_lost++;
             edr_log_error("partition %d offset %lld: the dead-letter topic refused the frame "
                           "(%s): it is not kept anywhere",
                           r->partition, (long long)r->offset, rd_kafka_err2str(e));
+        }
         if (d)
             dl_set(pt, d, DL_DONE);
         return;
@@ -982,7 +1021,8 @@ static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     if (d && d->state != DL_SENT)
         d = NULL; /* not this send's record (cannot happen: one send in flight per frame) */
     if (!m->err) {
-        count_dl(c, r->reason); /* counted once Kafka has it */
+        if (!r->counted)
+            count_dl(c, r->reason); /* counted once Kafka has it */
         if (d)
             dl_set(pt, d, DL_DONE);
     } else if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
@@ -1051,6 +1091,8 @@ static int dead_letter(edr_collector_t *c, const rd_kafka_message_t *m,
     r->epoch = pt->epoch;
     r->offset = m->offset;
     r->reason = v->reason;
+    /* a commit passes a frame only once its dead letter is in Kafka */
+    r->counted = m->offset < pt->counted_next;
     rd_kafka_resp_err_t e = rd_kafka_producev(
         c->dlq, RD_KAFKA_V_TOPIC(c->dlq_topic), RD_KAFKA_V_KEY(m->key, m->key_len),
         RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -1061,7 +1103,7 @@ static int dead_letter(edr_collector_t *c, const rd_kafka_message_t *m,
     if (e) {
         free(r);
         if (edr_kafka_refused_for_good(e)) {
-            c->dl_lost++;
+            c->dl_lost += m->offset >= pt->counted_next; /* else Kafka has its first copy */
             edr_log_error("partition %d offset %lld: the dead-letter topic refused the frame "
                           "(%s): it is not kept anywhere",
                           p, (long long)m->offset, rd_kafka_err2str(e));
@@ -1225,6 +1267,9 @@ static void health_check(edr_collector_t *c)
         if (pt->broken && !c->bp_paused) {
             if (shard_open(c, p) == 0) {
                 pt->broken = 0;
+                /* retention done since the last flush was lost with the
+                 * commits (no write-ahead log): done again now */
+                c->retire_due = 1;
                 edr_log_info("partition %d: store shard re-opened, re-reading from offset %lld",
                              p, (long long)pt->next);
                 if (!pt->paused)

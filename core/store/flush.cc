@@ -1,4 +1,5 @@
-/* Atomic flush of several column families for the store writer.
+/* Atomic flush of several column families for the store writer, and the
+ * one database option it changes while open.
  *
  * RocksDB 7.8's C API flushes one column family per call
  * (rocksdb_flush_cf). Without the write-ahead log the store relies on
@@ -46,6 +47,23 @@ int edr__rocksdb_flush_cfs(rocksdb_t *db, rocksdb_column_family_handle_t *const 
         snprintf(msg, msglen, "%s", s.ToString().c_str());
     } catch (...) {
         snprintf(msg, msglen, "flush: out of memory");
+    }
+    return -1;
+}
+
+/* Closing db will not flush its memtables (DBOptions
+ * avoid_flush_during_shutdown, which rocksdb_set_options cannot set: it
+ * sets a column family's options and refuses this one). 0, or -1 with
+ * RocksDB's message in msg. */
+int edr__rocksdb_no_flush_at_close(rocksdb_t *db, char *msg, size_t msglen)
+{
+    try {
+        rocksdb::Status s = db->rep->SetDBOptions({{"avoid_flush_during_shutdown", "true"}});
+        if (s.ok())
+            return 0;
+        snprintf(msg, msglen, "%s", s.ToString().c_str());
+    } catch (...) {
+        snprintf(msg, msglen, "set options: out of memory");
     }
     return -1;
 }

@@ -1,4 +1,4 @@
-/* The one RocksDB call the store needs beyond the C API (core/store/flush.cc). */
+/* The RocksDB calls the store needs beyond the C API (core/store/flush.cc). */
 #ifndef EDR_STORE_FLUSH_H
 #define EDR_STORE_FLUSH_H
 
@@ -13,6 +13,11 @@ extern "C" {
  * wait; 0, or -1 with RocksDB's message in msg. */
 int edr__rocksdb_flush_cfs(rocksdb_t *db, rocksdb_column_family_handle_t *const *cfs, int n,
                            int wait, char *msg, size_t msglen);
+
+/* Closing db will not flush its memtables (what is committed without the
+ * write-ahead log and not flushed is then dropped); 0, or -1 with RocksDB's
+ * message in msg. */
+int edr__rocksdb_no_flush_at_close(rocksdb_t *db, char *msg, size_t msglen);
 
 #ifdef __cplusplus
 }

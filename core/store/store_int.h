@@ -146,4 +146,10 @@ extern unsigned edr__store_fail_add;
 /* Tests: flushes a writer asked for, and those it waited for. */
 extern unsigned edr__store_flushes, edr__store_flush_waits;
 
+/* Tests: when non-zero, counts down on each flush a writer asks for, which
+ * fails without flushing when it reaches 0, as a flush on a full disk does
+ * (what was committed without the write-ahead log since the last flush is
+ * then lost with the writer). */
+extern unsigned edr__store_fail_flush;
+
 #endif

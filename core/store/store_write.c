@@ -41,6 +41,7 @@ typedef struct hset {
 
 unsigned edr__store_fail_add;
 unsigned edr__store_flushes, edr__store_flush_waits;
+unsigned edr__store_fail_flush;
 
 /* Index entries whose value only repeats what an earlier batch wrote: a
  * child's entry under its parent and an image's entry under a host, both
@@ -262,6 +263,10 @@ static int flush_all(edr_store_writer_t *w, int wait, char *msg, size_t msglen)
     w->unflushed = w->logged = 0;
     edr__store_flushes++;
     edr__store_flush_waits += wait != 0;
+    if (edr__store_fail_flush && --edr__store_fail_flush == 0) {
+        snprintf(msg, msglen, "IO error: flush failed (test)");
+        return -1;
+    }
     return edr__rocksdb_flush_cfs(w->db, w->cf, CF__COUNT, wait, msg, msglen);
 }
 
@@ -346,11 +351,9 @@ void edr_store_writer_destroy(edr_store_writer_t *w)
         return;
     if (w->db && w->no_wal && w->write_failed) {
         /* no flush at close either (it could wait on the failed one) */
-        const char *k[] = {"avoid_flush_during_shutdown"}, *v[] = {"true"};
-        char *rerr = NULL;
-        rocksdb_set_options(w->db, 1, k, v, &rerr);
-        if (rerr)
-            rocksdb_free(rerr);
+        char e[512];
+        if (edr__rocksdb_no_flush_at_close(w->db, e, sizeof(e)))
+            edr_log_error("store %s: cannot keep the close from flushing: %s", w->path, e);
         edr_log_warn("store %s: closed after a failed write or flush: commits not flushed yet "
                      "(nor in the write-ahead log) are dropped with their offsets (the writer "
                      "reads them again)",

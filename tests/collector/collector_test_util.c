@@ -176,6 +176,17 @@ void cu_stop_summary(const char *log_path, uint64_t *batches, uint64_t *dups)
     free(t);
 }
 
+uint64_t cu_stop_deadletters(const char *log_path)
+{
+    char *t = cu_log_read(log_path);
+    const char *p = strstr(t, "stopping: stored ");
+    p = p ? strstr(p, " duplicates skipped, ") : NULL;
+    unsigned long long n = 0;
+    uint64_t r = p && sscanf(p, " duplicates skipped, %llu dead letters", &n) == 1 ? n : UINT64_MAX;
+    free(t);
+    return r;
+}
+
 int cu_metrics_port(const char *log_path, double timeout)
 {
     static const char tag[] = "metrics on http://127.0.0.1:";

@@ -72,6 +72,8 @@ double cu_log_wait(const char *path, const char *needle, double timeout);
 /* What a collector logged when it stopped: batches it stored and duplicates
  * it skipped; both UINT64_MAX when it said nothing. */
 void cu_stop_summary(const char *log_path, uint64_t *batches, uint64_t *dups);
+/* The dead letters its stop summary counts (UINT64_MAX when it said nothing). */
+uint64_t cu_stop_deadletters(const char *log_path);
 
 /* The metrics port the collector logged ("metrics on http://127.0.0.1:N/metrics"),
  * waiting up to timeout seconds; -1 when never logged. */

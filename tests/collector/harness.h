@@ -193,7 +193,7 @@ static inline int h_read_deadletters(harness_t *h, const char *group, int expect
     return n;
 }
 
-/* Starts build/bin/edr-collector with the harness's brokers and store and
+/* Starts build/bin/edr-collector (or $EDR_TEST_COLLECTOR) with the harness's brokers and store and
  * extra "--set" values (NULL-terminated). */
 static inline pid_t h_collector(harness_t *h, const char *store, const char *group,
                                 double idle_s, const char *const *sets)
@@ -202,7 +202,9 @@ static inline pid_t h_collector(harness_t *h, const char *store, const char *gro
     snprintf(idle, sizeof(idle), "%g", idle_s);
     const char *argv[64];
     int n = 0;
-    argv[n++] = EDR_BIN_DIR "/edr-collector";
+    /* a build of it with test hooks (tests/collector/failflush_main.c) */
+    const char *bin = getenv("EDR_TEST_COLLECTOR");
+    argv[n++] = bin ? bin : EDR_BIN_DIR "/edr-collector";
     argv[n++] = "--brokers";
     argv[n++] = h->boot;
     argv[n++] = "--store";
