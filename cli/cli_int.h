@@ -36,7 +36,8 @@ typedef struct {
     const char *path;
 } edr_cli_out_t;
 
-/* Opens the temporary file; -1 after telling the user on stderr why. */
+/* Opens the temporary file; -1 after telling the user on stderr why (also
+ * when path exists and is not a regular file: never replaced). */
 int edr_cli_out_open(edr_cli_out_t *o, const char *cmd, const char *path);
 
 /* Flushes, syncs and renames into place; -1 (the temporary file removed)

@@ -25,7 +25,7 @@ static double now_s(void)
 /* Synthetic events -> frames -> embedded Kafka -> consumer -> decoded and counted. */
 int edr_cmd_demo(int argc, char **argv)
 {
-    unsigned long events = 200000, hosts = 50;
+    long long events = 200000, hosts = 50;
     int c;
     optind = 1;
     static const struct option opts[] = {{"events", required_argument, 0, 'n'},
@@ -33,19 +33,23 @@ int edr_cmd_demo(int argc, char **argv)
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     while ((c = getopt_long(argc, argv, "n:H:h", opts, NULL)) != -1) {
-        if (c == 'n')
-            events = strtoul(optarg, NULL, 10);
-        else if (c == 'H')
-            hosts = strtoul(optarg, NULL, 10);
-        else {
+        if (c == 'n') {
+            if (edr_cli_parse_num("demo", "--events", optarg, 1, 1000000000, &events))
+                return 2;
+        } else if (c == 'H') {
+            if (edr_cli_parse_num("demo", "--hosts", optarg, 1, 1000000, &hosts))
+                return 2;
+        } else {
             printf("usage: edr demo [--events N] [--hosts N]\n"
                    "Synthetic telemetry through the embedded Kafka cluster and back, decoded\n"
                    "and counted.\n");
             return c == 'h' ? 0 : 2;
         }
     }
-    if (!hosts || !events) {
-        fprintf(stderr, "edr: --events and --hosts must be positive\n");
+    if (optind < argc) {
+        fprintf(stderr, "edr demo: unexpected argument '");
+        edr_cli_print_escaped(stderr, argv[optind]);
+        fprintf(stderr, "'\n");
         return 2;
     }
     int rc = 1;
@@ -79,10 +83,14 @@ int edr_cmd_demo(int argc, char **argv)
 
     edr_synth_opts_t so = {.hosts = (uint32_t)hosts, .seed = 42};
     s = edr_synth_new(&so);
+    if (!s) {
+        edr_log_error("out of memory for %lld synthetic hosts", hosts);
+        goto out;
+    }
     double t0 = now_s();
     size_t sent = 0, frames = 0, wire = 0;
-    for (uint32_t h = 0; sent < events; h = (h + 1) % (uint32_t)hosts) {
-        size_t n = events - sent < 1000 ? events - sent : 1000;
+    for (uint32_t h = 0; sent < (size_t)events; h = (h + 1) % (uint32_t)hosts) {
+        size_t n = (size_t)events - sent < 1000 ? (size_t)events - sent : 1000;
         Edr__V1__EventBatch *b = edr_synth_next_batch(s, h, n, &arena);
         const uint8_t *fr;
         size_t fl;
@@ -132,7 +140,7 @@ int edr_cmd_demo(int argc, char **argv)
         rd_kafka_message_destroy(m);
     }
     double t2 = now_s();
-    printf("produced: %zu events from %lu hosts in %zu frames, %.1f bytes/event on the wire, "
+    printf("produced: %zu events from %lld hosts in %zu frames, %.1f bytes/event on the wire, "
            "%.0f events/s\n",
            sent, hosts, frames, (double)wire / (double)sent, (double)sent / (t1 - t0));
     printf("consumed: %zu events in %zu frames (%zu bad), %.0f events/s\n", got, got_frames, bad,

@@ -146,6 +146,16 @@ int edr_cli_out_open(edr_cli_out_t *o, const char *cmd, const char *path)
         fprintf(stderr, "edr %s: output path too long\n", cmd);
         return -1;
     }
+    /* the output replaces a regular file only: a rename over a symbolic
+     * link, a device (-o /dev/null as root), a pipe or a directory would
+     * replace that, not write to it */
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "edr %s: ", cmd);
+        edr_cli_print_escaped(stderr, path);
+        fprintf(stderr, ": not a regular file (-o writes a new file or replaces one)\n");
+        return -1;
+    }
     int fd = mkostemp(o->tmp, O_CLOEXEC); /* O_CREAT | O_EXCL, mode 0600 */
     if (fd < 0 || !(o->f = fdopen(fd, "wb"))) {
         fprintf(stderr, "edr %s: ", cmd);

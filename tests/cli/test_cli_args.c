@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -488,17 +489,36 @@ static void test_hostile_text_and_output_files(void **state)
             fail_msg("--json wrote byte 0x%02x: %s", *p, r.out);
     assert_non_null(strstr(r.out, "\\u009B31mRED"));
 
-    /* rca -o: a symlink at the path is replaced, its target untouched; 0600 */
+    /* rca -o: neither a symlink at the path nor its target is replaced, nor
+     * a device or a pipe (-o /dev/null as root once replaced the device
+     * with a file); a regular file is, 0600 */
     snprintf(path, sizeof(path), "%s/card.html", dir);
     snprintf(victim, sizeof(victim), "%s/victim.txt", dir);
     write_text(victim, "keep me\n");
     assert_int_equal(symlink(victim, path), 0);
+    char fifo[112], dev[112];
+    snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+    snprintf(dev, sizeof(dev), "%s/null", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    int have_dev = mknod(dev, S_IFCHR | 0666, makedev(1, 3)) == 0; /* needs root */
     char *card[] = {"rca", "--store", store, "--host", "WS1", "--pid", "100", "--format", "html",
                     "-o", path, NULL};
+    struct stat st;
+    const char *specials[] = {path, fifo, have_dev ? dev : NULL};
+    for (int i = 0; i < 3 && specials[i]; i++) {
+        card[10] = (char *)specials[i];
+        run(&r, card);
+        if (r.status != 1 || !strstr(r.err, "not a regular file"))
+            fail_msg("edr rca -o %s: status %d: %s", specials[i], r.status, r.err);
+        assert_int_equal(lstat(specials[i], &st), 0);
+        assert_false(S_ISREG(st.st_mode));
+    }
+    assert_int_equal(unlink(path), 0);
+    write_text(path, "an old card\n");
+    card[10] = path;
     run(&r, card);
     if (r.status != 0)
         fail_msg("edr rca -o: status %d: %s", r.status, r.err);
-    struct stat st;
     assert_int_equal(lstat(path, &st), 0);
     assert_true(S_ISREG(st.st_mode));
     assert_int_equal(st.st_mode & 07777, 0600);
@@ -533,6 +553,12 @@ static void test_hostile_text_and_output_files(void **state)
         {{"import", "sysmon", in, "--store", store, "--batch-events", "x", NULL}, "--batch-events: x: not a whole number"},
         {{"rca", "--store", store, "--pid", "", NULL}, "--pid: : not a whole number"},
         {{"rca", "--store", store, "--pid", "1\x1b[31m", NULL}, "--pid: 1\\x1b[31m: not a whole number"},
+        /* demo crashed on 2^32 hosts (a division by zero), 10^8 (no memory), ran without end on -1 */
+        {{"demo", "--hosts", "4294967296", NULL}, "--hosts: 4294967296: not a whole number"},
+        {{"demo", "--hosts", "100000000", NULL}, "--hosts: 100000000: not a whole number"},
+        {{"demo", "--events", "-1", NULL}, "--events: -1: not a whole number"},
+        {{"demo", "--events", "10x", NULL}, "--events: 10x: not a whole number"},
+        {{"demo", "stray", NULL}, "unexpected argument 'stray'"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         run(&r, bad[i].args);
