@@ -1412,10 +1412,15 @@ static int post_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl
         return 0; /* retired block */
     size_t il;
     const char *iv = rocksdb_pinnableslice_value(ps, &il);
-    if (il >= BLOCK_INFO_LEN)
+    int in = 1;
+    if (il >= BLOCK_INFO_LEN) {
         edr__block_info_decode((const uint8_t *)iv, &bi);
+        /* the bucket window above is the index's; the block's own times
+         * decide (a block wholly before from or from to on is not shown) */
+        in = bi.last_ns >= c->from && (!c->to || bi.first_ns < c->to);
+    }
     rocksdb_pinnableslice_destroy(ps);
-    return c->fn(&bi, c->ud);
+    return in ? c->fn(&bi, c->ud) : 0;
 }
 
 int edr_store_file_blocks(edr_store_t *s, const char *path, uint64_t from_ns, uint64_t to_ns,

@@ -490,7 +490,7 @@ static void test_hostile_text_and_output_files(void **state)
     assert_non_null(strstr(r.out, "\\u009B31mRED"));
 
     /* rca -o: neither a symlink at the path nor its target is replaced, nor
-     * a device or a pipe (-o /dev/null as root once replaced the device
+     * a device or a pipe (-o /dev/full as root once replaced the device
      * with a file); a regular file is, 0600 */
     snprintf(path, sizeof(path), "%s/card.html", dir);
     snprintf(victim, sizeof(victim), "%s/victim.txt", dir);

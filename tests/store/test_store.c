@@ -187,6 +187,43 @@ static int count_blk(const edr_block_info_t *bi, void *ud)
     return 0;
 }
 
+/* The time span of the blocks seen. */
+struct span {
+    uint64_t n, first, last;
+};
+
+static int span_blk(const edr_block_info_t *bi, void *ud)
+{
+    struct span *sp = ud;
+    if (!sp->n++ || bi->first_ns < sp->first)
+        sp->first = bi->first_ns;
+    if (bi->last_ns > sp->last)
+        sp->last = bi->last_ns;
+    return 0;
+}
+
+/* A file's or an address's blocks outside [from, to) are not listed,
+ * though their hour bucket is in it (they were). */
+static void check_posting_window(edr_store_t *r, const char *path, const uint8_t ip[4])
+{
+    for (int w = 0; w < 2; w++) {
+        struct span all = {0}, sp = {0};
+#define POSTINGS(f, t, fn, ud)                                                                     \
+    (w ? edr_store_remote_blocks(r, ip, 4, f, t, fn, ud)                                           \
+       : edr_store_file_blocks(r, path, f, t, fn, ud))
+        assert_int_equal(POSTINGS(0, 0, span_blk, &all), 0);
+        assert_true(all.n >= 1);
+        assert_int_equal(POSTINGS(all.first, all.last + 1, span_blk, &sp), 0);
+        assert_int_equal(sp.n, all.n);
+        sp.n = 0;
+        assert_int_equal(POSTINGS(all.last + 1, 0, span_blk, &sp), 0);
+        assert_int_equal(sp.n, 0);
+        assert_int_equal(POSTINGS(1, all.first, span_blk, &sp), 0);
+        assert_int_equal(sp.n, 0);
+#undef POSTINGS
+    }
+}
+
 struct anc {
     int n;
     uint8_t second[16];
@@ -357,6 +394,7 @@ static void test_write_dedup_read(void **state)
     assert_int_equal(edr_store_remote_blocks(r, ip, 4, 0, 0, count_blk, &nb), 0);
     assert_true(nb >= 1);
     assert_int_equal(edr_store_remote_blocks(r, ip, 3, 0, 0, count_blk, &nb), EDR_EINVAL);
+    check_posting_window(r, tgt.path, ip);
 
     /* new data becomes visible after a refresh: a hand-made batch with a hash and an exit */
     uint8_t hid[16] = {0xaa}, ent[16] = {0xbb}, sha[32] = {0xcc};

@@ -273,8 +273,10 @@ int edr_store_block_get(edr_store_t *s, const edr_block_key_t *k, edr_arena_t *a
                         const uint8_t **frame, size_t *len);
 
 /* Postings: blocks (of any host) with an event naming the file path / the
- * remote IP (4 or 16 bytes) in [from_ns, to_ns) (by bucket; a block may hold
- * no matching event when 64-bit path hashes collide: confirm by decoding). */
+ * remote IP (4 or 16 bytes) whose events' time span overlaps [from_ns,
+ * to_ns) (a block's matching events may still lie outside it, and a block
+ * may hold no matching event when 64-bit path hashes collide: confirm by
+ * decoding). */
 int edr_store_file_blocks(edr_store_t *s, const char *path, uint64_t from_ns, uint64_t to_ns,
                           edr_store_block_fn fn, void *ud);
 int edr_store_remote_blocks(edr_store_t *s, const uint8_t *ip, size_t ip_len, uint64_t from_ns,
