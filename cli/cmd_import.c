@@ -1,5 +1,4 @@
 /* edr import sysmon: Sysmon exports (three shapes, Windows and Linux) straight into a store, without Kafka. */
-#define _GNU_SOURCE /* fopencookie */
 #include "cli_int.h"
 #include "edr/err.h"
 #include "edr/frame.h"
@@ -19,18 +18,51 @@
 typedef struct imp {
     edr_store_writer_t *w;
     edr_frame_ctx_t *enc;
-    uint64_t seq_base; /* per file: re-importing a file gives the same (host, seq) keys */
+    uint8_t *pack; /* a batch packed, to hash its content */
+    size_t pack_cap;
     uint64_t batches, duplicates, events;
     int err;
 } imp_t;
+
+/* Bits of a batch's sequence number that hash its content (the rest, above
+ * them, is the batch's number among its host's batches in the file). */
+#define CONTENT_BITS 40
+
+/* A batch's sequence number is its content: the batch's number among its
+ * host's batches in its file (so that a host's blocks keep the file's
+ * order) above 40 bits of a hash of what it holds. The same records cut
+ * into the same batches give the same (host, seq) keys, which the store
+ * keeps once: a file imported again, from a pipe or grown, stores again
+ * only the batches that differ. (The first 64 KiB and the size identified
+ * a file until 2026-12-04: a file that differed after them was skipped as
+ * "already stored", and the same file through a pipe was stored twice.) */
+static int content_seq(imp_t *im, Edr__V1__EventBatch *b)
+{
+    uint64_t n = b->seq & ((1ull << (63 - CONTENT_BITS)) - 1);
+    b->seq = 0;
+    size_t len = edr__v1__event_batch__get_packed_size(b);
+    if (len > im->pack_cap) {
+        uint8_t *np = realloc(im->pack, len);
+        if (!np)
+            return EDR_ENOMEM;
+        im->pack = np;
+        im->pack_cap = len;
+    }
+    edr__v1__event_batch__pack(b, im->pack);
+    uint64_t h = XXH3_64bits(im->pack, len);
+    b->seq = (n << CONTENT_BITS) | (h & ((1ull << CONTENT_BITS) - 1));
+    return 0;
+}
 
 static int on_batch(void *ud, Edr__V1__EventBatch *b)
 {
     imp_t *im = ud;
     const uint8_t *fr;
     size_t fl;
-    b->seq = im->seq_base | (b->seq & 0xffffffffull);
-    int rc = edr_frame_encode(im->enc, b, 0, &fr, &fl);
+    int rc = content_seq(im, b);
+    if (rc)
+        return rc;
+    rc = edr_frame_encode(im->enc, b, 0, &fr, &fl);
     if (rc)
         return rc;
     rc = edr_store_writer_add(im->w, fr, fl, b);
@@ -47,49 +79,10 @@ static int on_batch(void *ud, Edr__V1__EventBatch *b)
     return 0;
 }
 
-/* Identity of a file for batch sequence numbers: its first 64 KiB (head,
- * n bytes), its size when known, and the batch size (the same records cut
- * otherwise are other batches). */
-static uint64_t file_identity(const char *head, size_t n, uint64_t size, size_t batch_events)
-{
-    uint64_t h = XXH3_64bits_withSeed(head, n, size ^ ((uint64_t)batch_events << 40));
-    return ((h & 0x7fffffffull) | 1) << 32;
-}
-
-/* A stream that first gives back the bytes already read from f (a pipe
- * cannot be rewound), then the rest of f. */
-typedef struct {
-    FILE *f;
-    char *head;
-    size_t n, off;
-} replay_t;
-
-static ssize_t replay_read(void *c, char *buf, size_t size)
-{
-    replay_t *r = c;
-    if (r->off < r->n) {
-        size_t k = r->n - r->off < size ? r->n - r->off : size;
-        memcpy(buf, r->head + r->off, k);
-        r->off += k;
-        return (ssize_t)k;
-    }
-    size_t k = fread(buf, 1, size, r->f);
-    return k == 0 && ferror(r->f) ? -1 : (ssize_t)k;
-}
-
-static int replay_close(void *c)
-{
-    replay_t *r = c;
-    int rc = fclose(r->f);
-    free(r->head);
-    free(r);
-    return rc;
-}
-
-/* Opens an input and works out its identity: a regular file is read from
- * the start again, a pipe through a replay_t. NULL (errno set) when it
- * cannot be read; EISDIR for a directory. */
-static FILE *open_input(const char *path, size_t batch_events, uint64_t *ident, uint64_t *size)
+/* Opens an input; its size when it is a regular file (0 for a pipe), for
+ * the progress bar. NULL (errno set) when it cannot be read; EISDIR for a
+ * directory. */
+static FILE *open_input(const char *path, uint64_t *size)
 {
     FILE *f = fopen(path, "r");
     struct stat st;
@@ -101,41 +94,8 @@ static FILE *open_input(const char *path, size_t batch_events, uint64_t *ident, 
         errno = e;
         return NULL;
     }
-    replay_t *r = calloc(1, sizeof(*r));
-    char *head = malloc(65536);
-    if (!r || !head) {
-        free(r);
-        free(head);
-        fclose(f);
-        errno = ENOMEM;
-        return NULL;
-    }
-    size_t n = fread(head, 1, 65536, f);
-    if (ferror(f)) {
-        e = errno ? errno : EIO;
-        free(r);
-        free(head);
-        fclose(f);
-        errno = e;
-        return NULL;
-    }
     *size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
-    *ident = file_identity(head, n, *size, batch_events);
-    if (S_ISREG(st.st_mode) && fseek(f, 0, SEEK_SET) == 0) {
-        free(r);
-        free(head);
-        return f;
-    }
-    r->f = f;
-    r->head = head;
-    r->n = n;
-    cookie_io_functions_t io = {.read = replay_read, .close = replay_close};
-    FILE *rf = fopencookie(r, "r", io);
-    if (!rf) {
-        replay_close(r);
-        errno = ENOMEM;
-    }
-    return rf;
+    return f;
 }
 
 static void progress(const char *name, uint64_t done, uint64_t total, uint64_t events)
@@ -158,9 +118,11 @@ static void usage(FILE *f)
     fprintf(f, "usage: edr import sysmon FILE... --store DIR [--shard N] [--batch-events N]\n"
                "Reads Sysmon exports (syslog XML, EventData JSON, flat JSON, or edr JSON lines)\n"
                "and writes them into the store at DIR, shard N (default 0), as the collector\n"
-               "would. Re-importing a file (same --batch-events) stores nothing twice. FILE\n"
-               "may be a pipe (/dev/stdin). Prints records read, imported and skipped by\n"
-               "reason; exits non-zero only when nothing could be imported.\n");
+               "would. A batch already in the store (the same records, cut the same way: same\n"
+               "--batch-events) is not stored again, so re-importing a file, or the same file\n"
+               "through a pipe, stores nothing twice. FILE may be a pipe (/dev/stdin). Prints\n"
+               "records read, imported and skipped by reason; exits non-zero only when\n"
+               "nothing could be imported.\n");
 }
 
 int edr_cmd_import(int argc, char **argv)
@@ -222,7 +184,7 @@ int edr_cmd_import(int argc, char **argv)
     for (int i = optind; i < argc; i++) {
         uint64_t errs_before = edr_sysmon_parser_stats(p)->n_errors;
         uint64_t fsize = 0;
-        FILE *f = open_input(argv[i], (size_t)batch_events, &im.seq_base, &fsize);
+        FILE *f = open_input(argv[i], &fsize);
         if (!f) {
             fprintf(stderr, "edr import: ");
             edr_cli_print_escaped(stderr, argv[i]);
@@ -315,6 +277,7 @@ out:
     edr_store_writer_destroy(im.w);
     edr_sysmon_parser_destroy(p);
     edr_frame_ctx_destroy(im.enc);
+    free(im.pack);
     edr_arena_close(&a);
     free(line);
     return rc;
