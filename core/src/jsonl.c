@@ -75,7 +75,13 @@ int edr_jsonl_time_parse(const char *s, size_t len, uint64_t *ns)
     if (digits(s, len, &i, 2, &h) || i >= len || s[i++] != ':' || digits(s, len, &i, 2, &mi) ||
         i >= len || s[i++] != ':' || digits(s, len, &i, 2, &se))
         return EDR_EINVAL;
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+    /* a day the month does not have (2022-02-30, 2022-04-31) is refused, not
+     * moved into the next month */
+    static const unsigned mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
+        se > 60)
+        return EDR_EINVAL;
+    if (mo == 2 && d == 29 && (y % 4 || (y % 100 == 0 && y % 400)))
         return EDR_EINVAL;
     if (i < len && (s[i] == '.' || s[i] == ',')) {
         i++;

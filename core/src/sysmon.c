@@ -606,9 +606,14 @@ int edr_sysmon_parse_line(edr_sysmon_parser_t *p, const char *line, size_t len, 
     int rc = 0;
     json_t *root = NULL, *inner = NULL;
     p->stats.lines++;
-    if (len > p->opts.max_line) {
+    size_t body = len; /* the limit is on the record, not its line ending */
+    if (body && line[body - 1] == '\n')
+        body--;
+    if (body && line[body - 1] == '\r')
+        body--;
+    if (body > p->opts.max_line) {
         report(p, lineno, EDR_SYSMON_SKIP_TOO_LONG, "line of %zu bytes exceeds the limit of %zu",
-               len, p->opts.max_line);
+               body, p->opts.max_line);
         return 0;
     }
     while (len && isspace((unsigned char)line[len - 1]))

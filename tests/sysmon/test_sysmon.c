@@ -603,6 +603,19 @@ static void test_huge_fields(void **state)
     memset(line, '{', huge);
     assert_int_equal(edr_sysmon_parse_line(p, line, huge, 2, &a, &r), 0);
     assert_int_equal(edr_sysmon_parser_stats(p)->skipped[EDR_SYSMON_SKIP_TOO_LONG], 1);
+    /* a record of exactly the limit is kept, its line ending (CRLF too) not
+     * counted (it was: the limit was one or two bytes short) */
+    for (int crlf = 0; crlf < 2; crlf++) {
+        size_t lim = 1u << 20, k;
+        k = (size_t)snprintf(line, 1024,
+                             FLATHDR "\"EventID\":1,\"UtcTime\":\"2020-10-30 00:23:21\","
+                                     "\"ProcessGuid\":\"{c}\",\"ProcessId\":\"9\",\"CommandLine\":\"");
+        memset(line + k, 'B', lim - k - 2);
+        memcpy(line + lim - 2, "\"}", 2);
+        memcpy(line + lim, crlf ? "\r\n" : "\n", crlf ? 2 : 1);
+        assert_int_equal(edr_sysmon_parse_line(p, line, lim + 1 + (size_t)crlf, 4, &a, &r), 1);
+    }
+    assert_int_equal(edr_sysmon_parser_stats(p)->skipped[EDR_SYSMON_SKIP_TOO_LONG], 1);
     /* deeply nested JSON is refused by jansson's depth limit, not a stack overflow */
     size_t deep = 200000;
     memset(line, '[', deep);
@@ -630,6 +643,10 @@ static void test_time(void **state)
     char buf[32];
     assert_string_equal(edr_jsonl_time_format(t, buf), "2022-05-13T08:54:05.123456789Z");
     assert_string_equal(edr_jsonl_time_format(0, buf), "1970-01-01T00:00:00.000000000Z");
+    s = "2024-02-29T00:00:00Z";
+    assert_int_equal(edr_jsonl_time_parse(s, strlen(s), &t), 0);
+    s = "2022-12-31T23:59:60Z"; /* a leap second */
+    assert_int_equal(edr_jsonl_time_parse(s, strlen(s), &t), 0);
     s = "2000-02-29T23:59:59Z";
     assert_int_equal(edr_jsonl_time_parse(s, strlen(s), &t), 0);
     assert_string_equal(edr_jsonl_time_format(t, buf), "2000-02-29T23:59:59.000000000Z");
@@ -643,7 +660,13 @@ static void test_time(void **state)
                                       "2022-00-11 18:10:20",
                                       "2022-05-11 25:10:20",
                                       "2022-05-11 18:10:20+2",
-                                      "x022-05-11 18:10:20"};
+                                      "x022-05-11 18:10:20",
+                                      /* days the month lacks (were moved on) */
+                                      "2022-02-30T00:00:00Z",
+                                      "2022-04-31T00:00:00Z",
+                                      "2023-02-29T00:00:00Z",
+                                      "1900-02-29T00:00:00Z",
+                                      "2022-11-31 18:10:20"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         t = 7;
         if (edr_jsonl_time_parse(bad[i], strlen(bad[i]), &t) != EDR_EINVAL || t != 7)
