@@ -21,6 +21,10 @@ typedef struct {
 /* Prints text from telemetry to a terminal with control characters escaped
  * (\x1b, \n ...), so hostile command lines cannot drive the terminal. */
 void edr_cli_print_escaped(FILE *f, const char *s);
+/* "cmd: message" on stderr, the message escaped as telemetry is (it may
+ * quote a path, a name or a library's error about them). */
+void edr_cli_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Reads a whole file (a regular file, a pipe or a terminal: it reads to the
  * end, whatever size the file claims); caller frees *out. Returns 0 or -1

@@ -20,7 +20,7 @@ static int load_dicts(edr_frame_ctx_t *ctx, const char *dir)
         return 0;
     int n = edr_frame_ctx_load_dicts(ctx, dir);
     if (n < 0) {
-        fprintf(stderr, "edr: cannot load dictionaries from %s: %s\n", dir, edr_strerror(n));
+        edr_cli_error("edr", "cannot load dictionaries from %s: %s", dir, edr_strerror(n));
         return -1;
     }
     return 0;
@@ -85,7 +85,7 @@ int edr_cmd_frame(int argc, char **argv)
     unsigned char *buf;
     size_t len;
     if (edr_cli_read_file(path, &buf, &len) != 0) {
-        fprintf(stderr, "edr: cannot read %s: %s\n", path, strerror(errno));
+        edr_cli_error("edr", "cannot read %s: %s", path, strerror(errno));
         return 1;
     }
     edr_frame_ctx_t *ctx = edr_frame_ctx_new(&fo);
@@ -224,7 +224,7 @@ int edr_cmd_dict(int argc, char **argv)
         unsigned char *buf;
         size_t len;
         if (edr_cli_read_file(argv[i], &buf, &len) != 0) {
-            fprintf(stderr, "edr: cannot read %s: %s\n", argv[i], strerror(errno));
+            edr_cli_error("edr", "cannot read %s: %s", argv[i], strerror(errno));
             goto out;
         }
         size_t off = 0;

@@ -177,7 +177,7 @@ int edr_cmd_import(int argc, char **argv)
         goto out;
     im.w = edr_store_writer_open(store, (unsigned)shard, NULL, err, sizeof(err));
     if (!im.w) {
-        fprintf(stderr, "edr import: %s\n", err);
+        edr_cli_error("edr import", "%s", err);
         goto out;
     }
     int err_file[EDR_SYSMON_FIRST_ERRORS]; /* the file each of the first errors came from */

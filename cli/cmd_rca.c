@@ -95,7 +95,7 @@ static edr_rca_t *rca_store(edr_graph_t *g, const char *dir, const uint8_t *enti
                             .max_raw_len = edr_config_size(cfg, "frame.max_raw_bytes")};
     edr_store_t *s = edr_store_open(dir, &sto, err, sizeof(err));
     if (!s) {
-        fprintf(stderr, "edr rca: %s\n", err);
+        edr_cli_error("edr rca", "%s", err);
         return NULL;
     }
     edr_rca_store_opts_t so;
@@ -286,7 +286,7 @@ int edr_cmd_rca(int argc, char **argv)
         char emsg[512];
         edr_sysmon_stats_t ss;
         if (edr_graph_load_sysmon_stats(g, sysmon, &ss, emsg, sizeof(emsg)) != 0) {
-            fprintf(stderr, "edr rca: %s\n", emsg);
+            edr_cli_error("edr rca", "%s", emsg);
             goto out;
         }
         report_skipped(sysmon, &ss);

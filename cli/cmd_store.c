@@ -549,7 +549,7 @@ int edr_cmd_store(int argc, char **argv)
     edr_store_t *s = edr_store_open(dir, &sto, err, sizeof(err));
     edr_config_destroy(cfg);
     if (!s) {
-        fprintf(stderr, "edr store: %s\n", err);
+        edr_cli_error("edr store", "%s", err);
         return 1;
     }
     int rc = 0;

@@ -7,6 +7,7 @@
 #include "edr/version.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,6 +33,18 @@ static void usage(FILE *f)
 void edr_cli_print_escaped(FILE *f, const char *s)
 {
     edr_text_fput_escaped(f, s);
+}
+
+void edr_cli_error(const char *cmd, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s: ", cmd);
+    edr_cli_print_escaped(stderr, msg);
+    fputc('\n', stderr);
 }
 
 uint64_t edr_cli_now_ns(void)
@@ -237,7 +250,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "edr: unknown command '%s'\n", argv[1]);
+    edr_cli_error("edr", "unknown command '%s'", argv[1]);
     usage(stderr);
     return 2;
 }

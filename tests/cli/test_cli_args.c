@@ -595,6 +595,18 @@ static void test_hostile_text_and_output_files(void **state)
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "usage: edr kafka serve"));
 
+    /* errors that quote a path or a command name escape it too */
+    char *hostile[][8] = {{"store", "stats", "--store", "/no\x1b[2Jexist", NULL},
+                          {"rca", "--store", "/no\x1b[2Jexist", "--pid", "1", NULL},
+                          {"rca", "--sysmon", "/no\x1b[2Jexist", "--pid", "1", NULL},
+                          {"frame", "inspect", "/no\x1b[2Jexist", NULL},
+                          {"\x1b[2Jbogus", NULL}};
+    for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+        run(&r, hostile[i]);
+        if (r.status == 0 || strchr(r.err, 0x1b) || !strstr(r.err, "\\x1b[2J"))
+            fail_msg("case %zu: status %d, stderr: %s", i, r.status, r.err);
+    }
+
     /* a full stdout is an error, not a success */
     char cmd[512];
     snprintf(cmd, sizeof(cmd), "%s/edr rca --store %s --host WS1 --pid 100 >/dev/full 2>/dev/null",
