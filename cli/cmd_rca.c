@@ -358,7 +358,7 @@ int edr_cmd_rca(int argc, char **argv)
     else
         rc = 0;
     /* a full disk or a closed pipe shows only when the buffer goes out */
-    if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout))) {
+    if (!out_path && (rc || fflush(stdout) != 0 || ferror(stdout))) {
         fprintf(stderr, "edr rca: cannot write the result: %s\n", strerror(errno));
         rc = 1;
     }

@@ -247,9 +247,21 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--version"))
         return edr_cmd_version(0, NULL);
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].fn(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name))
+            continue;
+        int rc = commands[i].fn(argc - 1, argv + 1);
+        /* a full disk or a closed pipe shows only when the buffer goes out:
+         * output that did not arrive is not a success (a command that
+         * failed has said why already) */
+        errno = 0;
+        if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
+            edr_cli_error("edr", "%s: writing the output failed%s%s", argv[1], errno ? ": " : "",
+                          errno ? strerror(errno) : "");
+            rc = 1;
+        }
+        return rc;
+    }
     edr_cli_error("edr", "unknown command '%s'", argv[1]);
     usage(stderr);
     return 2;

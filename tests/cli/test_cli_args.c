@@ -608,11 +608,33 @@ static void test_hostile_text_and_output_files(void **state)
     }
 
     /* a full stdout is an error, not a success */
-    char cmd[512];
+    char cmd[1024];
     snprintf(cmd, sizeof(cmd), "%s/edr rca --store %s --host WS1 --pid 100 >/dev/full 2>/dev/null",
              EDR_BIN_DIR, store);
     int rc = system(cmd);
     assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 1);
+    /* rca --json said nothing; config defaults, frame inspect and the import
+     * summary exited 0 */
+    char full[4][200];
+    snprintf(full[0], sizeof(full[0]), "rca --store %s --host WS1 --pid 100 --json", store);
+    snprintf(full[1], sizeof(full[1]), "config defaults");
+    snprintf(full[2], sizeof(full[2]), "frame inspect %s/s.bin", dir);
+    snprintf(full[3], sizeof(full[3]), "import sysmon %s/in.jsonl --store %s/st", dir, dir);
+    for (size_t i = 0; i < sizeof(full) / sizeof(full[0]); i++) {
+        char out[96];
+        const char *args = full[i];
+        snprintf(out, sizeof(out), "%s/full.err", dir);
+        snprintf(cmd, sizeof(cmd), "%s/edr %s >/dev/full 2>%s", EDR_BIN_DIR, args, out);
+        rc = system(cmd);
+        FILE *ef = fopen(out, "r");
+        char said[512] = "";
+        assert_non_null(ef);
+        size_t sn = fread(said, 1, sizeof(said) - 1, ef);
+        said[sn] = 0;
+        fclose(ef);
+        if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 1 || !strstr(said, "No space left on device"))
+            fail_msg("edr %s >/dev/full: status %d, stderr: %s", args, rc, said);
+    }
     /* frames from a pipe are read to the end (a pipe says its size is 0) */
     snprintf(path, sizeof(path), "%s/s.bin", dir);
     snprintf(cmd, sizeof(cmd), "cat %s | %s/edr frame inspect /dev/stdin | grep -q '^20 frames'",
