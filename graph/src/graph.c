@@ -1027,14 +1027,18 @@ static int add_event_host(edr_graph_t *g, uint16_t host, uint64_t base, const Ed
     if (a == EDR_GRAPH_NONE)
         return EDR_ENOMEM;
     uint64_t fork_t = 0;
-    if (e->body_case == EDR__V1__EVENT__BODY_PROCESS_START && e->process_start)
+    uint32_t ppid = 0; /* the parent's pid, which a parent with no events of its own keeps */
+    if (e->body_case == EDR__V1__EVENT__BODY_PROCESS_START && e->process_start) {
         fork_t = e->process_start->start_time_ns ? e->process_start->start_time_ns : t;
-    else if (e->body_case == EDR__V1__EVENT__BODY_PROCESS_FORK && e->process_fork)
+        ppid = e->process_start->ppid;
+    } else if (e->body_case == EDR__V1__EVENT__BODY_PROCESS_FORK && e->process_fork) {
         fork_t = e->process_fork->start_time_ns ? e->process_fork->start_time_ns : t;
+        ppid = e->process_fork->ppid;
+    }
     if (e->parent_entity_id.len == 16 && memcmp(e->parent_entity_id.data, zero_id, 16) &&
         !(g->nodes[a].flags & GN_PARENT) &&
         memcmp(e->parent_entity_id.data, e->entity_id.data, 16)) {
-        uint32_t p = proc_get(g, host, e->parent_entity_id.data, 0, fork_t ? fork_t : t);
+        uint32_t p = proc_get(g, host, e->parent_entity_id.data, ppid, fork_t ? fork_t : t);
         if (p == EDR_GRAPH_NONE)
             return EDR_ENOMEM;
         g->nodes[a].flags |= GN_PARENT;

@@ -295,7 +295,8 @@ static int noise_file(const ctx_t *c, uint32_t f)
 
 static const char *proc_name(const ctx_t *c, uint32_t p)
 {
-    return edr__basename(edr__gstr(c->g, N(c, p)->s_a));
+    const char *n = edr__basename(edr__gstr(c->g, N(c, p)->s_a));
+    return *n ? n : "a process with no recorded image";
 }
 
 /* 0: not a boundary, 1: session manager, 2: scheduler, 3: other trust boundary. */

@@ -179,6 +179,30 @@ static void test_build_and_find(void **state)
     edr_arena_close(&x.a);
 }
 
+/* A parent that has no event of its own (it started before the sensor or
+ * the import) keeps the pid its child's start names: it showed as
+ * "process (0)", and the root cause's reason named it with an empty name. */
+static void test_unseen_parent_keeps_pid(void **state)
+{
+    (void)state;
+    bld_t x;
+    bld_init(&x, "web-2");
+    ev_start(&x, 300, 77, "/usr/bin/sh", "sh -c id");
+    x.ev[x.b.n_events - 1]->process_start->ppid = 77;
+    edr_graph_t *g = edr_graph_new();
+    assert_non_null(g);
+    assert_int_equal(edr_graph_add_batch(g, &x.b), 0);
+    edr_graph_node_info_t in;
+    assert_int_equal(edr_graph_node(g, node_of(&x, g, 300), &in), 0);
+    uint32_t parent = in.parent;
+    assert_int_equal(parent, node_of(&x, g, 77));
+    assert_int_equal(edr_graph_node(g, parent, &in), 0);
+    assert_int_equal(in.pid, 77);
+    assert_int_equal(edr_graph_find_pid(g, NULL, 77, 0, NULL), parent);
+    edr_graph_destroy(g);
+    edr_arena_close(&x.a);
+}
+
 /* What the compact layout keeps beside the edges and nodes reads back as
  * added: ports of accepted and made connections, access masks, parents,
  * users, and pattern counts past 16 bits; the memory parts add up. */
@@ -917,6 +941,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_and_find),
+        cmocka_unit_test(test_unseen_parent_keeps_pid),
         cmocka_unit_test(test_compact_layout),
         cmocka_unit_test(test_service_exploit),
         cmocka_unit_test(test_download_execute_and_time_order),
