@@ -539,7 +539,7 @@ int edr_cmd_store(int argc, char **argv)
     edr_config_t *cfg = edr_config_new();
     if (!cfg || edr_config_load_standard(cfg, cfg_path, sets, n_sets) != 0) {
         edr_config_destroy(cfg); /* the loader said why */
-        return 2;
+        return 1;                /* a bad setting (docs/config.md); 2 is for bad flags */
     }
     /* blocks decode as the collector took them: with frame.dict_dir's
      * dictionaries and up to frame.max_raw_bytes */

@@ -103,6 +103,7 @@ int main(int argc, char **argv)
         goto out;
     }
     cfg = edr_config_new();
+    rc = 1; /* a bad setting (docs/config.md); 2 is for bad flags */
     if (!cfg || edr_config_load_standard(cfg, cfg_path, args.sets, args.n))
         goto out;
     signal(SIGINT, on_signal);

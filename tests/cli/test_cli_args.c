@@ -179,8 +179,13 @@ static void test_daemon_settings(void **state)
     assert_non_null(strstr(r.err, "--exit-when-idle"));
     char *bad_key[] = {"--set", "collector.no_such_setting=1", "--exit-when-idle", "0.1", NULL};
     run_prog(&r, "edr-collector", bad_key);
-    assert_int_equal(r.status, 2);
+    assert_int_equal(r.status, 1); /* a bad setting, as docs/config.md says (2: bad flags) */
     assert_non_null(strstr(r.err, "no_such_setting"));
+
+    char *store_key[] = {"store", "stats", "--store", "/nonexistent", "--set", "bogus.key=1", NULL};
+    run(&r, store_key);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "bogus.key"));
 
     n = repeat_then_bad_set(args, "--state-dir", "/nonexistent/state");
     run_prog(&r, "edr-sensor", args);
