@@ -518,6 +518,10 @@ int edr_cmd_store(int argc, char **argv)
         fprintf(stderr, "edr store %s: want an entity id of 32 hex digits\n", cmd);
         return 2;
     }
+    if (!strcmp(cmd, "file") && arg[0] != '/' && !strchr(arg, '\\')) {
+        fprintf(stderr, "edr store file: want an absolute path (/etc/passwd, C:\\x.exe)\n");
+        return 2;
+    }
     if (!strcmp(cmd, "hash") && edr_unhex(arg, id, 32)) {
         fprintf(stderr, "edr store hash: want a SHA256 of 64 hex digits\n");
         return 2;
@@ -606,6 +610,12 @@ int edr_cmd_store(int argc, char **argv)
         rc = edr_store_process_get(s, id, &a, &p);
         if (!rc)
             proc_cb(p, &po);
+    } else if (!strcmp(cmd, "tree") || !strcmp(cmd, "events")) {
+        /* an entity the store does not know is said so, before any heading */
+        Edr__V1__ProcessRecord *p;
+        rc = edr_store_process_get(s, id, &a, &p);
+    }
+    if (rc) {
     } else if (!strcmp(cmd, "tree")) {
         /* text: two headed lists; JSON: one line per process with edr.relation */
         po.indent = "  ";

@@ -353,11 +353,19 @@ static void test_store_queries(void **state)
         {{"store", "proc", "00000000000000000000000000000001", "--store", store, NULL},
          1,
          "not in the store"},
+        /* events printed nothing and exited 0, tree printed its heading first */
+        {{"store", "events", "00000000000000000000000000000001", "--store", store, NULL},
+         1,
+         "not in the store"},
+        {{"store", "tree", "00000000000000000000000000000001", "--store", store, NULL},
+         1,
+         "not in the store"},
+        {{"store", "file", "", "--store", store, NULL}, 2, "want an absolute path"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         run(&r, bad[i].args);
-        if (r.status != bad[i].status || !strstr(r.err, bad[i].says))
-            fail_msg("case %zu: status %d, stderr: %s", i, r.status, r.err);
+        if (r.status != bad[i].status || !strstr(r.err, bad[i].says) || (r.status && *r.out))
+            fail_msg("case %zu: status %d, stdout: %s, stderr: %s", i, r.status, r.out, r.err);
     }
     assert_int_equal(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
