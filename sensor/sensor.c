@@ -57,6 +57,7 @@ struct edr_sensor {
     int null_out;
     uint64_t null_bytes;
     FILE *out;
+    int out_failed; /* a write to out failed: nothing more is written */
     edr_kafka_cluster_t *embedded;
     char boot[1024]; /* bootstrap servers the producer was made with */
     edr_spool_t *spool;
@@ -97,17 +98,32 @@ static rd_kafka_t *make_producer(void *ud, char *err, size_t errlen)
     return rk;
 }
 
+/* --output jsonl. The first failed write (stdout closed, disk full) ends
+ * the output: nothing more is written, every event from then on counts as
+ * dropped, and the control timer stops the sensor, whose run then fails. A
+ * failed batch counts whole: how much of it stdio passed on before the error
+ * is not known, and a loss must not go uncounted. As for frames, the
+ * sensor's own health reports are not counted as events lost. */
 static int ship_jsonl(void *ud, Edr__V1__EventBatch *b)
 {
     edr_sensor_t *s = ud;
-    for (size_t i = 0; i < b->n_events; i++) {
-        if (edr_jsonl_write_event(s->out, b, b->events[i]) != 0) {
-            edr__drops_add(&s->drops, "output", "jsonl_write", b->n_events - i);
-            return EDR_EIO;
-        }
+    int rc = s->out_failed ? EDR_EIO : 0;
+    for (size_t i = 0; rc == 0 && i < b->n_events; i++)
+        rc = edr_jsonl_write_event(s->out, b, b->events[i]);
+    if (rc == 0 && fflush(s->out) != 0)
+        rc = EDR_EIO;
+    if (rc == 0)
+        return 0;
+    if (!s->out_failed) {
+        edr_log_error("output: cannot write JSON lines: %s",
+                      rc == EDR_EIO ? strerror(errno) : edr_strerror(rc));
+        s->out_failed = 1;
     }
-    fflush(s->out);
-    return 0;
+    uint64_t n = 0;
+    for (size_t i = 0; i < b->n_events; i++)
+        n += b->events[i]->body_case != EDR__V1__EVENT__BODY_SENSOR_HEALTH;
+    edr__drops_add(&s->drops, "output", rc == EDR_ENOMEM ? "nomem" : "write_error", n);
+    return rc;
 }
 
 static int ship_kafka(void *ud, Edr__V1__EventBatch *b)
@@ -360,7 +376,9 @@ static void on_control_timer(uv_timer_t *t)
         s->em.last_event_mono = now;
     }
     if (!s->stopping) {
-        if (s->opts.max_events && s->em.emitted >= s->opts.max_events)
+        if (s->out_failed)
+            begin_stop(s, "output failed");
+        else if (s->opts.max_events && s->em.emitted >= s->opts.max_events)
             begin_stop(s, "--max-events reached");
         else if (s->src && s->src->ops->done && s->src->ops->done(s->src))
             begin_stop(s, "source finished");
@@ -735,6 +753,10 @@ int edr_sensor_run(edr_sensor_t *s)
                          "spooled behind them: delivered out of per-host order (not lost)",
                          ps.frames_reordered);
     }
+    /* a run whose output or source failed midway did not do its job: its
+     * exit says so, as a source that could not start does */
+    if (!s->rc)
+        s->rc = s->out_failed ? EDR_EIO : s->em.source_rc;
     return s->rc; /* drops not reported yet are saved by edr_sensor_destroy */
 }
 

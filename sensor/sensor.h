@@ -34,7 +34,9 @@ edr_sensor_t *edr_sensor_new(edr_config_t *cfg, const edr_sensor_opts_t *opts, c
  * SIGTERM, SIGINT and SIGHUP are handled from the start of the call (also
  * while the source starts) and unblocked in the calling thread: a caller that
  * blocks them before edr_sensor_new() has one sent during startup served here.
- * Returns 0, or a negative edr_err_t when the source could not start. */
+ * Returns 0, or a negative edr_err_t when the source could not start, failed
+ * later (an unreadable input, a ground truth file not written) or the output
+ * failed (--output jsonl that could not be written). */
 int edr_sensor_run(edr_sensor_t *s);
 
 /* Asks a running sensor to flush and exit; safe from any thread. */

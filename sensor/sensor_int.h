@@ -112,6 +112,10 @@ struct edr_emit {
     void *pre_ship_ud;
     void (*on_open)(void *ud);     /* a batch got its first event (arms the sensor's timer) */
     void *on_open_ud;
+    /* 0, or the negative edr_err_t of a source's failure after its start (its
+     * input unreadable, a file it must write not written): the run then
+     * ends with it, as one whose source could not start */
+    int source_rc;
 };
 
 /* Fills identity (host.id / host.name from cfg, else the machine's) and the

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define LINES_PER_TURN 512
 #define MAX_REPORTED   20
@@ -85,8 +86,14 @@ static uint64_t pump(replay_src_t *r, uint64_t max)
         }
         ssize_t n = getline(&r->line, &r->line_cap, r->f);
         if (n < 0) {
-            if (ferror(r->f))
+            /* what was read is shipped; the rest of the input, of unknown
+             * size, counts as one loss, and the run fails as one whose
+             * file could not be opened */
+            if (ferror(r->f)) {
                 edr_log_error("replay %s: read error: %s", r->path, strerror(errno));
+                edr_emit_drop(r->em, "replay", "read_error", 1);
+                r->em->source_rc = EDR_EIO;
+            }
             finish(r);
             break;
         }
@@ -201,6 +208,13 @@ edr_source_t *edr_source_replay_new(const struct edr_config *cfg, const char *pa
     r->rate = (uint64_t)rate;
     r->path = strdup(path);
     r->f = fopen(path, "r");
+    struct stat st;
+    if (r->f && fstat(fileno(r->f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        /* fopen() opens a directory; only its first read would fail */
+        fclose(r->f);
+        r->f = NULL;
+        errno = EISDIR;
+    }
     if (!r->f) {
         snprintf(err, errlen, "source sysmon: cannot open %s: %s", path, strerror(errno));
         goto fail;

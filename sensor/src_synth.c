@@ -1,4 +1,5 @@
 /* Synthetic source: realistic mixed telemetry of many simulated hosts at a chosen rate (core synth.h). */
+#define _GNU_SOURCE /* mkostemp */
 #include "edr/config.h"
 #include "edr/err.h"
 #include "edr/identity.h"
@@ -6,9 +7,12 @@
 #include "edr/synth.h"
 #include "sensor_int.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     edr_source_t base;
@@ -47,20 +51,32 @@ static void put_truth(FILE *f, const char *name, const edr_synth_truth_t *t)
     fputc('}', f);
 }
 
-/* Writes the ground truth of every embedded attack as JSON lines (0600). */
+/* Writes the ground truth of every embedded attack as JSON lines (0600):
+ * into a new file of a random name beside it (created, so that a symlink
+ * planted in a shared directory is not followed), renamed into place. A
+ * truth file not written fails the run: a benchmark scored without it must
+ * not pass for one scored. */
 static void write_truth(synth_src_t *s)
 {
     if (!s->truth_path || s->truth_written)
         return;
     s->truth_written = 1;
     char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", s->truth_path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        edr_log_error("synthetic source: cannot write %s", tmp);
-        return;
+    FILE *f;
+    int fd, ok = 0;
+    if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", s->truth_path) >= (int)sizeof(tmp)) {
+        errno = ENAMETOOLONG;
+        goto out;
+    }
+    if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)
+        goto out;
+    if (!(f = fdopen(fd, "w"))) {
+        close(fd);
+        unlink(tmp);
+        goto out;
     }
     size_t n = edr_synth_attack_count(s->syn);
+    errno = 0;
     for (size_t i = 0; i < n; i++) {
         const edr_synth_attack_t *a = edr_synth_attack(s->syn, i);
         fprintf(f, "{\"attack\":%zu,\"kind\":%d,\"done\":%s,\"root_class\":%d,\"alert_ns\":%llu,", i,
@@ -79,10 +95,25 @@ static void write_truth(synth_src_t *s)
         }
         fputs("]}\n", f);
     }
-    if (fclose(f) != 0 || rename(tmp, s->truth_path) != 0)
-        edr_log_error("synthetic source: cannot write %s", s->truth_path);
-    else
-        edr_log_info("synthetic source: ground truth of %zu attacks in %s", n, s->truth_path);
+    /* a failed write sticks to f (ferror) with its errno; then fclose() and
+     * rename() may fail on their own */
+    int werr = fflush(f) != 0 || ferror(f) ? (errno ? errno : EIO) : 0;
+    if (fclose(f) != 0 && !werr)
+        werr = errno;
+    if (!werr && rename(tmp, s->truth_path) != 0)
+        werr = errno;
+    if (werr) {
+        unlink(tmp);
+        errno = werr;
+        goto out;
+    }
+    ok = 1;
+    edr_log_info("synthetic source: ground truth of %zu attacks in %s", n, s->truth_path);
+out:
+    if (!ok) {
+        edr_log_error("synthetic source: cannot write %s: %s", s->truth_path, strerror(errno));
+        s->em->source_rc = EDR_EIO;
+    }
 }
 
 /* Emits up to n events as batches; returns events emitted. */

@@ -1,8 +1,12 @@
-/* edr-sensor operations: bad flags and configuration, single-instance lock, SIGHUP reload, SIGTERM flush, batches shipped by time. */
+/* edr-sensor operations: bad flags, configuration and input, output errors, single-instance lock, SIGHUP reload, SIGTERM flush, batches shipped by time. */
 #include "edr_test.h"
 #include "sensor_test.h"
 
 #include "edr/jsonl.h"
+
+#include <inttypes.h>
+
+#define LINUX_DS EDR_DATASETS "/otrf-log4shell/linux-sysmon-syslog.jsonl"
 
 static char dir[] = "/tmp/edr-flags-XXXXXX";
 static char logp[4300], sdflag[4300];
@@ -191,6 +195,108 @@ static void test_trial_warnings(void **state)
     }
 }
 
+/* Output that cannot be written (stdout on /dev/full): every event is
+ * counted as dropped, the error is said once, and the sensor exits 1
+ * instead of passing for a run that delivered. */
+static void test_output_write_error(void **state)
+{
+    (void)state;
+    char src[4400];
+    snprintf(src, sizeof(src), "--source=sysmon:%s", LINUX_DS);
+    const char *args[] = {src, sdflag, "--output=jsonl", NULL};
+    FILE *lf = fopen(logp, "w");
+    assert_non_null(lf);
+    fclose(lf);
+    pid_t pid = st_spawn_sensor_out(args, logp, "/dev/full");
+    int rc = st_wait(pid, 30);
+    uint64_t events = 0, dropped = 0;
+    FILE *f = fopen(logp, "r");
+    assert_non_null(f);
+    char buf[2048];
+    while (fgets(buf, sizeof(buf), f)) {
+        const char *p = strstr(buf, "stopped: ");
+        if (p)
+            sscanf(p, "stopped: %" SCNu64 " events in %*u batches, %*u frames acknowledged, "
+                      "%*u spooled, %" SCNu64 " dropped",
+                   &events, &dropped);
+    }
+    fclose(f);
+    if (rc != 1 || events != 93 || dropped != events ||
+        log_count("output: cannot write JSON lines: No space left on device") != 1) {
+        st_dump_log(logp);
+        fail_msg("stdout on /dev/full: exit %d, %" PRIu64 " events, %" PRIu64 " dropped", rc,
+                 events, dropped);
+    }
+}
+
+/* Input that cannot be read ends the run like input that cannot be opened:
+ * a directory is refused at open, a read error exits 1. */
+static void test_replay_read_error(void **state)
+{
+    (void)state;
+    char src[4400], msg[4400];
+    snprintf(src, sizeof(src), "--source=sysmon:%s", dir);
+    snprintf(msg, sizeof(msg), "cannot open %s: Is a directory", dir);
+    expect((const char *[]){src, sdflag, "--output=null", NULL}, 1, msg);
+    /* reading the sensor's own memory at offset 0 fails with EIO */
+    expect((const char *[]){"--source=sysmon:/proc/self/mem", sdflag, "--output=null", NULL}, 1,
+           "replay /proc/self/mem: read error: Input/output error");
+}
+
+/* The synthetic source's ground truth goes through a temporary file that is
+ * created, not opened: a symlink planted where a predictable name would be
+ * is not followed. A truth file that cannot be written fails the run. */
+static void test_synth_truth(void **state)
+{
+    (void)state;
+    char truth[4400], planted[4500], victim[4400], set[4600];
+    snprintf(truth, sizeof(truth), "%s/truth.jsonl", dir);
+    snprintf(planted, sizeof(planted), "%s.tmp", truth);
+    snprintf(victim, sizeof(victim), "%s/victim", dir);
+    FILE *f = fopen(victim, "w");
+    assert_non_null(f);
+    fputs("precious\n", f);
+    fclose(f);
+    assert_int_equal(symlink(victim, planted), 0);
+    snprintf(set, sizeof(set), "sensor.synth_truth=%s", truth);
+    expect((const char *[]){sdflag, "--source=synth", "--hosts=2", "--output=null",
+                            "--max-events=5000", "--set", "sensor.synth_attacks=2", "--set", set,
+                            NULL},
+           0, "ground truth of 2 attacks");
+    static char buf[1 << 16]; /* a truth line lists every entity of its attack */
+    f = fopen(victim, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    assert_string_equal(buf, "precious\n");
+    assert_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    struct stat st;
+    assert_int_equal(lstat(planted, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(lstat(truth, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0600);
+    f = fopen(truth, "r");
+    assert_non_null(f);
+    int lines = 0;
+    while (fgets(buf, sizeof(buf), f)) {
+        assert_non_null(strstr(buf, ",\"root\":{\"kind\":\""));
+        assert_non_null(strstr(buf, "]}\n"));
+        /* the first attack (after 2000 events) is complete: it has entities */
+        if (lines == 0)
+            assert_non_null(strstr(buf, ",\"entities\":[{\"e\":{\"kind\":\""));
+        assert_true(strncmp(buf, lines ? "{\"attack\":1," : "{\"attack\":0,", 12) == 0);
+        lines++;
+    }
+    fclose(f);
+    assert_int_equal(lines, 2);
+
+    snprintf(set, sizeof(set), "sensor.synth_truth=%s/no-such-dir/truth.jsonl", dir);
+    expect((const char *[]){sdflag, "--source=synth", "--output=null", "--max-events=100", "--set",
+                            set, NULL},
+           1, "no-such-dir/truth.jsonl: No such file or directory");
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -300,6 +406,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_flags),
         cmocka_unit_test(test_bad_config),
+        cmocka_unit_test_teardown(test_output_write_error, st_cleanup),
+        cmocka_unit_test_teardown(test_replay_read_error, st_cleanup),
+        cmocka_unit_test_teardown(test_synth_truth, st_cleanup),
         cmocka_unit_test_teardown(test_lock_reload_term, st_cleanup),
         cmocka_unit_test_teardown(test_batch_interval, st_cleanup),
         cmocka_unit_test_teardown(test_trial_warnings, st_cleanup),
