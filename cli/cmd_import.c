@@ -21,8 +21,21 @@ typedef struct imp {
     uint8_t *pack; /* a batch packed, to hash its content */
     size_t pack_cap;
     uint64_t batches, duplicates, events;
+    uint64_t c_batches, c_duplicates, c_events; /* of those, committed */
     int err;
 } imp_t;
+
+/* Commits what was added; what the summary counts as stored. */
+static int imp_commit(imp_t *im)
+{
+    int rc = edr_store_writer_commit(im->w);
+    if (!rc) {
+        im->c_batches = im->batches;
+        im->c_duplicates = im->duplicates;
+        im->c_events = im->events;
+    }
+    return rc;
+}
 
 /* Bits of a batch's sequence number that hash its content (the rest, above
  * them, is the batch's number among its host's batches in the file). */
@@ -75,7 +88,7 @@ static int on_batch(void *ud, Edr__V1__EventBatch *b)
         im->events += b->n_events;
     }
     if (edr_store_writer_pending(im->w) >= 256)
-        return edr_store_writer_commit(im->w);
+        return imp_commit(im);
     return 0;
 }
 
@@ -173,6 +186,7 @@ int edr_cmd_import(int argc, char **argv)
     size_t cap = 0;
     int tty = isatty(2);
     uint64_t read_errors = 0;
+    int store_ok = 0;
     if (!p || !bt || !im.enc)
         goto out;
     im.w = edr_store_writer_open(store, (unsigned)shard, NULL, err, sizeof(err));
@@ -181,8 +195,8 @@ int edr_cmd_import(int argc, char **argv)
         goto out;
     }
     int err_file[EDR_SYSMON_FIRST_ERRORS]; /* the file each of the first errors came from */
+    uint64_t errs_named = 0;                /* errors whose file err_file has */
     for (int i = optind; i < argc; i++) {
-        uint64_t errs_before = edr_sysmon_parser_stats(p)->n_errors;
         uint64_t fsize = 0;
         FILE *f = open_input(argv[i], &fsize);
         if (!f) {
@@ -200,6 +214,10 @@ int edr_cmd_import(int argc, char **argv)
             done += (uint64_t)n;
             edr_sysmon_record_t r;
             int pr = edr_sysmon_parse_line(p, line, (size_t)n, lineno, &a, &r);
+            for (; errs_named < edr_sysmon_parser_stats(p)->n_errors &&
+                   errs_named < EDR_SYSMON_FIRST_ERRORS;
+                 errs_named++)
+                err_file[errs_named] = i;
             if (pr == 1) {
                 int ar = edr_sysmon_batcher_add(bt, &r);
                 if (ar) {
@@ -208,7 +226,7 @@ int edr_cmd_import(int argc, char **argv)
                     fprintf(stderr, ":%llu: store: %s\n", (unsigned long long)lineno,
                             edr_strerror(ar));
                     fclose(f);
-                    goto out;
+                    goto stopped;
                 }
             }
             edr_arena_reset(&a);
@@ -228,29 +246,28 @@ int edr_cmd_import(int argc, char **argv)
             edr_cli_print_escaped(stderr, argv[i]);
             fprintf(stderr, ": store: %s\n", edr_strerror(fr));
             fclose(f);
-            goto out;
+            goto stopped;
         }
         if (tty) {
             progress(base, done, fsize, im.events);
             fputc('\n', stderr);
         }
         fclose(f);
-        for (uint64_t e = errs_before;
-             e < edr_sysmon_parser_stats(p)->n_errors && e < EDR_SYSMON_FIRST_ERRORS; e++)
-            err_file[e] = i;
     }
-    if (edr_store_writer_commit(im.w)) {
+    if (imp_commit(&im)) {
         fprintf(stderr, "edr import: store commit failed\n");
-        goto out;
+        goto stopped;
     }
+    store_ok = 1;
+stopped:; /* a store that failed (a full disk): what was stored before it */
     const edr_sysmon_stats_t *ps = edr_sysmon_parser_stats(p);
     uint64_t skipped = 0;
     for (int r = 0; r < EDR_SYSMON_SKIP__COUNT; r++)
         skipped += ps->skipped[r];
     printf("records read:     %llu\n", (unsigned long long)ps->lines);
     printf("events imported:  %llu in %llu batches (%llu batches already stored)\n",
-           (unsigned long long)im.events, (unsigned long long)im.batches,
-           (unsigned long long)im.duplicates);
+           (unsigned long long)im.c_events, (unsigned long long)im.c_batches,
+           (unsigned long long)im.c_duplicates);
     printf("records skipped:  %llu\n", (unsigned long long)skipped);
     for (int r = 0; r < EDR_SYSMON_SKIP__COUNT; r++)
         if (ps->skipped[r])
@@ -259,7 +276,7 @@ int edr_cmd_import(int argc, char **argv)
     if (ps->xml_recovered)
         printf("xml repaired:     %llu (%llu cut short: their last field dropped)\n",
                (unsigned long long)ps->xml_recovered, (unsigned long long)ps->xml_cut_fields);
-    for (uint64_t e = 0; e < ps->n_errors && e < EDR_SYSMON_FIRST_ERRORS; e++) {
+    for (uint64_t e = 0; e < errs_named; e++) {
         printf("  ");
         edr_cli_print_escaped(stdout, argv[err_file[e]]);
         printf(":%llu: %s: ", (unsigned long long)ps->first_errors[e].lineno,
@@ -269,7 +286,12 @@ int edr_cmd_import(int argc, char **argv)
     }
     if (read_errors)
         printf("files unreadable: %llu\n", (unsigned long long)read_errors);
-    rc = (im.batches + im.duplicates) ? 0 : 1;
+    if (!store_ok) {
+        fprintf(stderr, "edr import: stopped by the store's error: the summary counts what was "
+                        "stored before it\n");
+        goto out;
+    }
+    rc = (im.c_batches + im.c_duplicates) ? 0 : 1;
     if (rc)
         fprintf(stderr, "edr import: nothing could be imported\n");
 out:

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -788,6 +790,52 @@ static void test_import_pipes_and_reimport(void **state)
     assert_int_equal(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
 
+/* edr import onto a disk that fills: it stops at the store's error and
+ * still prints the summary, counting what was stored before it (it printed
+ * none, though thousands of events were stored). Needs root (a tmpfs). */
+static void test_import_disk_full(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/edr-cli-full-XXXXXX", in[96], st[96], tiny[96];
+    assert_non_null(mkdtemp(dir));
+    snprintf(in, sizeof(in), "%s/in.jsonl", dir);
+    snprintf(tiny, sizeof(tiny), "%s/tiny", dir);
+    snprintf(st, sizeof(st), "%s/tiny/st", dir);
+    assert_int_equal(mkdir(tiny, 0700), 0);
+    if (mount("tmpfs", tiny, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0700") != 0) {
+        printf("SKIP test_import_disk_full: cannot mount a tmpfs: %s\n", strerror(errno));
+        assert_int_equal(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+        return;
+    }
+    FILE *f = fopen(in, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 60000; i++) /* distinct processes and command lines: ~10 MB of store */
+        fprintf(f,
+                "{\"EventID\": 1, \"UtcTime\": \"2020-10-30 00:%02d:%02d.%03d\", "
+                "\"ProcessGuid\": \"{14475cd4-0000-0000-%04x-%012x}\", \"ProcessId\": \"%d\", "
+                "\"Image\": \"C:\\\\Tools\\\\t%d.exe\", \"CommandLine\": \"t%d.exe --run %08x%08x\", "
+                "\"Hostname\": \"WS%d\", \"Channel\": \"Microsoft-Windows-Sysmon/Operational\"}\n",
+                i / 6000, i / 100 % 60, i % 1000, i % 7, i, 1000 + i, i, i, i * 2654435761u,
+                i * 40503u, i % 4);
+    assert_int_equal(fclose(f), 0);
+    run_t r;
+    char *imp[] = {"import", "sysmon", in, "--store", st, "--batch-events", "100", NULL};
+    run(&r, imp);
+    char *stats[] = {"store", "stats", "--store", st, NULL};
+    run_t s;
+    run(&s, stats);
+    umount2(tiny, MNT_DETACH);
+    const char *said = strstr(r.out, "events imported:  ");
+    const char *ev = strstr(s.out, "\nevents ");
+    if (r.status != 1 || !strstr(r.err, "No space left on device") ||
+        !strstr(r.err, "stopped by the store's error") || !said || !ev ||
+        strtoull(said + 18, NULL, 10) == 0 ||
+        strtoull(said + 18, NULL, 10) != strtoull(ev + 8, NULL, 10))
+        fail_msg("import onto a full disk: status %d\nstdout: %s\nstderr: %s\nstats: %s", r.status,
+                 r.out, r.err, s.out);
+    assert_int_equal(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
 int main(void)
 {
     if (access(EDR_BIN_DIR "/edr", X_OK) != 0) {
@@ -805,6 +853,7 @@ int main(void)
         cmocka_unit_test(test_hostile_text_and_output_files),
         cmocka_unit_test(test_import_pipes_and_reimport),
         cmocka_unit_test(test_rca_reports_skipped_lines),
+        cmocka_unit_test(test_import_disk_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
