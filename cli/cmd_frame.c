@@ -382,10 +382,10 @@ int edr_cmd_synth(int argc, char **argv)
 out:
     if (o.f && edr_cli_out_commit(&o, "synth", rc == 0) != 0)
         rc = 1;
-    if (rc == 0)
+    if (rc == 0) /* frames go to the hosts in turn: fewer frames than hosts, fewer hosts */
         printf("%s: %" PRIu64 " events in %" PRIu64 " frames from %lld hosts, %" PRIu64
                " bytes (%.1f bytes/event)\n",
-               out_path, written, frames, hosts, bytes,
+               out_path, written, frames, (long long)frames < hosts ? (long long)frames : hosts, bytes,
                written ? (double)bytes / (double)written : 0.0);
     edr_arena_close(&arena);
     edr_frame_ctx_destroy(ctx);
