@@ -395,11 +395,13 @@ out:
 
 int edr_cmd_config(int argc, char **argv)
 {
-    if (argc >= 2 && !strcmp(argv[1], "--help")) {
-        printf("usage: edr config defaults\nPrints every setting with its default as YAML.\n");
-        return 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: edr config defaults\nPrints every setting with its default as YAML.\n");
+            return 0;
+        }
     }
-    if (argc < 2 || strcmp(argv[1], "defaults") != 0) {
+    if (argc != 2 || strcmp(argv[1], "defaults") != 0) {
         fprintf(stderr, "usage: edr config defaults\n");
         return 2;
     }

@@ -171,6 +171,7 @@ int edr_cmd_import(int argc, char **argv)
         }
     }
     if (!store || optind >= argc) {
+        fprintf(stderr, "edr import: %s\n", !store ? "--store DIR is required" : "no FILE to import");
         usage(stderr);
         return 2;
     }

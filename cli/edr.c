@@ -231,8 +231,12 @@ int edr_cli_parse_num(const char *cmd, const char *opt, const char *s, long long
 
 int edr_cmd_version(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    if (argc > 1) {
+        int help = !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h");
+        fprintf(help ? stdout : stderr,
+                "usage: edr version\nPrints the versions of edr and the libraries it links.\n");
+        return help ? 0 : 2;
+    }
     printf("%s\n", edr_version_long());
     return 0;
 }

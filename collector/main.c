@@ -4,6 +4,7 @@
 #include "edr/config.h"
 #include "edr/err.h"
 #include "edr/log.h"
+#include "edr/version.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -35,7 +36,8 @@ static void usage(FILE *f)
                "  --group ID               collector.group_id\n"
                "  --exit-when-idle SECS    exit after SECS without a message (tests, benchmarks)\n"
                "  --assign-all             no consumer group: consume every partition (a single\n"
-               "                           collector; restarts skip the group join)\n");
+               "                           collector; restarts skip the group join)\n"
+               "  -V, --version            print the version\n");
 }
 
 int main(int argc, char **argv)
@@ -49,13 +51,14 @@ int main(int argc, char **argv)
                                          {"exit-when-idle", required_argument, 0, 'i'},
                                          {"assign-all", no_argument, 0, 'A'},
                                          {"help", no_argument, 0, 'h'},
+                                         {"version", no_argument, 0, 'V'},
                                          {0, 0, 0, 0}};
     const char *cfg_path = NULL;
     edr_config_args_t args = {0};
     int c, rc = 2;
     edr_collector_opts_t co = {0};
     edr_config_t *cfg = NULL;
-    while ((c = getopt_long(argc, argv, "c:s:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:s:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'c': cfg_path = optarg; break;
         case 's': {
@@ -92,6 +95,10 @@ int main(int argc, char **argv)
         case 'A': co.assign_all = 1; break;
         case 'h':
             usage(stdout);
+            rc = 0;
+            goto out;
+        case 'V':
+            printf("edr-collector %s\n", edr_version_long());
             rc = 0;
             goto out;
         default: usage(stderr); goto out;

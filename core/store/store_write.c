@@ -214,7 +214,11 @@ edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
                                          (const rocksdb_options_t *const *)w->cf_opts, w->cf,
                                          &rerr);
     if (!w->db) {
-        set_err(err, errlen, w->path, rerr ? rerr : "cannot open");
+        if (rerr && strstr(rerr, "lock file") && strstr(rerr, "temporarily unavailable"))
+            snprintf(err, errlen, "store %s: %s (another process, a collector or an import, has "
+                     "this shard open for writing)", w->path, rerr);
+        else
+            set_err(err, errlen, w->path, rerr ? rerr : "cannot open");
         goto fail;
     }
     chmod(w->path, 0700);

@@ -175,6 +175,10 @@ static void test_daemon_settings(void **state)
     assert_int_equal(r.status, 2);
     if (!strstr(r.err, "expected KEY=VALUE"))
         fail_msg("edr-collector: stderr '%.300s'", r.err);
+    char *ver[] = {"--version", NULL};
+    run_prog(&r, "edr-collector", ver);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "edr-collector edr "));
     char *bad_idle[] = {"--exit-when-idle", "soon", NULL};
     run_prog(&r, "edr-collector", bad_idle);
     assert_int_equal(r.status, 2);
@@ -599,6 +603,8 @@ static void test_hostile_text_and_output_files(void **state)
         {{"demo", "--events", "-1", NULL}, "--events: -1: not a whole number"},
         {{"demo", "--events", "10x", NULL}, "--events: 10x: not a whole number"},
         {{"demo", "stray", NULL}, "unexpected argument 'stray'"},
+        {{"version", "extra", NULL}, "usage: edr version"},
+        {{"config", "defaults", "extra", NULL}, "usage: edr config defaults"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         run(&r, bad[i].args);
@@ -790,6 +796,20 @@ static void test_import_pipes_and_reimport(void **state)
     run(&r, d);
     assert_non_null(strstr(r.err, "Is a directory"));
     assert_non_null(strstr(r.out, "files unreadable: 1"));
+
+    /* a store another process writes: said so (RocksDB's lock message alone
+     * did not); without --store: said so */
+    char werr[512];
+    edr_store_writer_t *holder = edr_store_writer_open(st1, 0, NULL, werr, sizeof(werr));
+    assert_non_null(holder);
+    run(&r, again);
+    edr_store_writer_destroy(holder);
+    if (r.status != 1 || !strstr(r.err, "another process"))
+        fail_msg("import into a store in use: status %d: %s", r.status, r.err);
+    char *nostore[] = {"import", "sysmon", (char *)lin, NULL};
+    run(&r, nostore);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--store DIR is required"));
     assert_int_equal(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
 
