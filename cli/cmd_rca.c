@@ -252,8 +252,13 @@ int edr_cmd_rca(int argc, char **argv)
             return 2;
         }
     }
-    if ((!store == !sysmon) || (!entity_s == (pid < 0)) || (!!fmt_s != !!out_path) ||
-        optind != argc) {
+    const char *why = !store == !sysmon      ? "give one of --store and --sysmon"
+                      : !entity_s == (pid < 0) ? "give one of --pid and --entity"
+                      : !!fmt_s != !!out_path  ? "--format and -o go together"
+                      : optind != argc         ? "unexpected argument"
+                                               : NULL;
+    if (why) {
+        fprintf(stderr, "edr rca: %s\n", why);
         usage(stderr);
         return 2;
     }

@@ -604,6 +604,10 @@ static void test_hostile_text_and_output_files(void **state)
         {{"demo", "--events", "10x", NULL}, "--events: 10x: not a whole number"},
         {{"demo", "stray", NULL}, "unexpected argument 'stray'"},
         {{"version", "extra", NULL}, "usage: edr version"},
+        /* rca printed only its usage for these */
+        {{"rca", "--pid", "1", NULL}, "give one of --store and --sysmon"},
+        {{"rca", "--store", store, "--pid", "1", "--entity", "00", NULL}, "give one of --pid and --entity"},
+        {{"rca", "--store", store, "--pid", "1", "-o", path, NULL}, "--format and -o go together"},
         {{"config", "defaults", "extra", NULL}, "usage: edr config defaults"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
