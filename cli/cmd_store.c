@@ -201,6 +201,23 @@ static int proc_cb(const Edr__V1__ProcessRecord *p, void *ud)
     return 1;
 }
 
+/* edr store tree: text, two headed lists; JSON, one line per process with
+ * edr.relation. */
+static int show_tree(edr_store_t *s, const uint8_t id[16], proc_out_t *po)
+{
+    po->indent = "  ";
+    po->relation = "ancestry";
+    if (!po->json)
+        printf("ancestry:\n");
+    int rc = edr_store_process_ancestry(s, id, 0, proc_cb, po);
+    if (rc)
+        return rc;
+    po->relation = "child";
+    if (!po->json)
+        printf("children:\n");
+    return edr_store_process_children(s, id, proc_cb, po);
+}
+
 /* -------------------------------------------------------------- events */
 
 static void print_endpoint(const Edr__V1__Endpoint *ep)
@@ -614,24 +631,12 @@ int edr_cmd_store(int argc, char **argv)
         /* an entity the store does not know is said so, before any heading */
         Edr__V1__ProcessRecord *p;
         rc = edr_store_process_get(s, id, &a, &p);
-    }
-    if (rc) {
-    } else if (!strcmp(cmd, "tree")) {
-        /* text: two headed lists; JSON: one line per process with edr.relation */
-        po.indent = "  ";
-        po.relation = "ancestry";
-        if (!po.json)
-            printf("ancestry:\n");
-        rc = edr_store_process_ancestry(s, id, 0, proc_cb, &po);
-        if (!rc) {
-            po.relation = "child";
-            if (!po.json)
-                printf("children:\n");
-            rc = edr_store_process_children(s, id, proc_cb, &po);
+        if (!rc && !strcmp(cmd, "tree"))
+            rc = show_tree(s, id, &po);
+        else if (!rc) {
+            eo.limit = 0;
+            rc = edr_store_entity_events(s, id, from, to, ev_cb, &eo);
         }
-    } else { /* events */
-        eo.limit = 0;
-        rc = edr_store_entity_events(s, id, from, to, ev_cb, &eo);
     }
     if (eo.write_failed || po.write_failed) {
         fprintf(stderr, "edr store %s: writing the output failed\n", cmd);

@@ -314,6 +314,22 @@ static void test_store_queries(void **state)
     assert_non_null(strstr(r.out, "{\"process\":{\"entity_id\":\"bedf213f0c3946c117d86a854838be27\""));
     assert_non_null(strstr(r.out, "\"executable\":\"/usr/bin/base64\",\"command_line\":\"base64 -d\""));
     assert_non_null(strstr(r.out, "\"relation\":\"child\""));
+    /* proc prints the record alone (once followed by all its events), in
+     * text and JSON; events prints events, not the record */
+    char *procj[] = {"store", "proc", "bedf213f0c3946c117d86a854838be27", "--store", store, "--json", NULL};
+    run(&r, procj);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "{\"process\":{\"entity_id\":\"bedf213f0c3946c117d86a854838be27\""));
+    if (strchr(r.out, '\n') != r.out + strlen(r.out) - 1)
+        fail_msg("store proc --json printed more than its record:\n%s", r.out);
+    char *proc[] = {"store", "proc", "bedf213f0c3946c117d86a854838be27", "--store", store, NULL};
+    run(&r, proc);
+    assert_int_equal(r.status, 0);
+    assert_null(strstr(r.out, "process_start"));
+    char *evs[] = {"store", "events", "bedf213f0c3946c117d86a854838be27", "--store", store, NULL};
+    run(&r, evs);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "process_start"));
     /* only the network events of pid 1340 */
     char *filt[] = {"store", "host", "UBUNTU5", "--store", store, "--pid", "1340", "--kind", "network", NULL};
     run(&r, filt);
