@@ -22,6 +22,7 @@ typedef struct imp {
     size_t pack_cap;
     uint64_t batches, duplicates, events;
     uint64_t c_batches, c_duplicates, c_events; /* of those, committed */
+    int wrapped; /* batch numbers went past their bits (said once) */
     int err;
 } imp_t;
 
@@ -52,6 +53,13 @@ static int imp_commit(imp_t *im)
 static int content_seq(imp_t *im, Edr__V1__EventBatch *b)
 {
     uint64_t n = b->seq & ((1ull << (63 - CONTENT_BITS)) - 1);
+    if (b->seq >> (63 - CONTENT_BITS) && !im->wrapped) {
+        im->wrapped = 1; /* the keys still differ (by content): nothing is lost */
+        edr_log_warn("import: over %llu batches of one host in one file: the later ones no "
+                     "longer follow the file's order within an hour (--batch-events larger, or "
+                     "split the file)",
+                     (unsigned long long)(1ull << (63 - CONTENT_BITS)) - 1);
+    }
     b->seq = 0;
     size_t len = edr__v1__event_batch__get_packed_size(b);
     if (len > im->pack_cap) {
@@ -132,8 +140,9 @@ static void usage(FILE *f)
                "Reads Sysmon exports (syslog XML, EventData JSON, flat JSON, or edr JSON lines)\n"
                "and writes them into the store at DIR, shard N (default 0), as the collector\n"
                "would. A batch already in the store (the same records, cut the same way: same\n"
-               "--batch-events) is not stored again, so re-importing a file, or the same file\n"
-               "through a pipe, stores nothing twice. FILE may be a pipe (/dev/stdin). Prints\n"
+               "--batch-events, at the same place in the file) is not stored again, so\n"
+               "re-importing a file, the same file through a pipe, or a file that grew at its\n"
+               "end stores nothing twice. FILE may be a pipe (/dev/stdin). Prints\n"
                "records read, imported and skipped by reason; exits non-zero only when\n"
                "nothing could be imported.\n");
 }

@@ -356,16 +356,19 @@ int edr_cmd_rca(int argc, char **argv)
             fputc('\n', stderr);
         }
     }
+    int wr = 0;
+    errno = 0;
     if (json)
-        rc = edr_rca_write_json(g, r, stdout) ? 1 : 0;
+        wr = edr_rca_write_json(g, r, stdout);
     else if (!out_path)
-        rc = edr_rca_write_text(g, r, stdout) ? 1 : 0;
-    else
-        rc = 0;
+        wr = edr_rca_write_text(g, r, stdout);
     /* a full disk or a closed pipe shows only when the buffer goes out */
-    if (!out_path && (rc || fflush(stdout) != 0 || ferror(stdout))) {
-        fprintf(stderr, "edr rca: cannot write the result: %s\n", strerror(errno));
+    if ((json || !out_path) && (wr || fflush(stdout) != 0 || ferror(stdout))) {
+        fprintf(stderr, "edr rca: cannot write the result: %s\n",
+                wr == EDR_ENOMEM ? "out of memory" : errno ? strerror(errno) : "write error");
         rc = 1;
+    } else {
+        rc = 0;
     }
 out:
     edr_rca_destroy(r);

@@ -976,8 +976,8 @@ static void dl_failed(edr_collector_t *c, const dl_ref_t *r, dl_rec_t *d, rd_kaf
     if (edr_kafka_refused_for_good(e) || (d && d->gone)) {
         if (r->counted) {
             edr_log_warn("partition %d offset %lld: dead letter sent again not delivered (%s); "
-                         "the first one is in %s",
-                         r->partition, (long long)r->offset, rd_kafka_err2str(e), c->dlq_topic);
+                         "counted when first read",
+                         r->partition, (long long)r->offset, rd_kafka_err2str(e));
         } else if (d && d->gone) {
             c->dl_lost++;
             edr_log_error("partition %d offset %lld: dead letter not delivered (%s), and %s "

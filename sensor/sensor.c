@@ -99,7 +99,8 @@ static rd_kafka_t *make_producer(void *ud, char *err, size_t errlen)
 }
 
 /* --output jsonl. The first failed write (stdout closed, disk full) ends
- * the output: nothing more is written, every event from then on counts as
+ * the output (no memory to format an event only drops, and counts, the
+ * events not formatted): nothing more is written, every event from then on counts as
  * dropped, and the control timer stops the sensor, whose run then fails. A
  * failed batch counts whole: how much of it stdio passed on before the error
  * is not known, and a loss must not go uncounted. As for frames, the
@@ -108,21 +109,34 @@ static int ship_jsonl(void *ud, Edr__V1__EventBatch *b)
 {
     edr_sensor_t *s = ud;
     int rc = s->out_failed ? EDR_EIO : 0;
-    for (size_t i = 0; rc == 0 && i < b->n_events; i++)
+    size_t i = 0;
+    for (; rc == 0 && i < b->n_events; i++)
         rc = edr_jsonl_write_event(s->out, b, b->events[i]);
+    if (rc == EDR_ENOMEM) {
+        /* no memory to format an event: the output still works, so the
+         * events not formatted are counted and the sensor goes on */
+        uint64_t lost = 0;
+        for (i--; i < b->n_events; i++)
+            lost += b->events[i]->body_case != EDR__V1__EVENT__BODY_SENSOR_HEALTH;
+        edr_log_error("output: out of memory formatting JSON lines: %llu events dropped",
+                      (unsigned long long)lost);
+        edr__drops_add(&s->drops, "output", "nomem", lost);
+        if (fflush(s->out) == 0)
+            return rc;
+        rc = EDR_EIO; /* and the output failed too: counted below (again, at worst) */
+    }
     if (rc == 0 && fflush(s->out) != 0)
         rc = EDR_EIO;
     if (rc == 0)
         return 0;
     if (!s->out_failed) {
-        edr_log_error("output: cannot write JSON lines: %s",
-                      rc == EDR_EIO ? strerror(errno) : edr_strerror(rc));
+        edr_log_error("output: cannot write JSON lines: %s", strerror(errno));
         s->out_failed = 1;
     }
     uint64_t n = 0;
-    for (size_t i = 0; i < b->n_events; i++)
+    for (i = 0; i < b->n_events; i++)
         n += b->events[i]->body_case != EDR__V1__EVENT__BODY_SENSOR_HEALTH;
-    edr__drops_add(&s->drops, "output", rc == EDR_ENOMEM ? "nomem" : "write_error", n);
+    edr__drops_add(&s->drops, "output", "write_error", n);
     return rc;
 }
 

@@ -357,7 +357,7 @@ void edr_store_writer_destroy(edr_store_writer_t *w)
         /* no flush at close either (it could wait on the failed one) */
         char e[512];
         if (edr__rocksdb_no_flush_at_close(w->db, e, sizeof(e)))
-            edr_log_error("store %s: cannot keep the close from flushing: %s", w->path, e);
+            edr_log_warn("store %s: asking the close not to flush: %s", w->path, e);
         edr_log_warn("store %s: closed after a failed write or flush: commits not flushed yet "
                      "(nor in the write-ahead log) are dropped with their offsets (the writer "
                      "reads them again)",

@@ -142,8 +142,8 @@ int edr_sysmon_batcher_add(edr_sysmon_batcher_t *bt, const edr_sysmon_record_t *
 /* Hands the open batch (if any) to the callback. */
 int edr_sysmon_batcher_flush(edr_sysmon_batcher_t *bt);
 /* Flushes, then numbers every host's batches from 1 again: a file imported
- * after others gets the seqs it gets alone (edr import keys batches by
- * file and seq, so re-importing it finds them). */
+ * after others gets the numbers it gets alone (edr import keys a batch by
+ * its number in the file and its content, so re-importing it finds it). */
 int edr_sysmon_batcher_restart(edr_sysmon_batcher_t *bt);
 
 #endif
