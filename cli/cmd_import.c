@@ -2,11 +2,14 @@
 #include "cli_int.h"
 #include "edr/err.h"
 #include "edr/frame.h"
+#include "edr/identity.h"
 #include "edr/log.h"
 #include "edr/store.h"
 #include "edr/sysmon.h"
 #include "edr/text.h"
+#include "edr/vec.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -23,8 +26,42 @@ typedef struct imp {
     uint64_t batches, duplicates, events;
     uint64_t c_batches, c_duplicates, c_events; /* of those, committed */
     int wrapped; /* batch numbers went past their bits (said once) */
+    /* the store's other shards, to keep a host in one shard (NULL: this is
+     * the only one), and the hosts checked against them */
+    edr_store_t *others;
+    int shard;
+    uint8_t (*checked)[16];
+    size_t n_checked, cap_checked;
     int err;
 } imp_t;
+
+/* A host lives in one shard (the collector keys partitions by host): one
+ * imported into a second shard showed as two hosts, its events twice. 0,
+ * EDR_EEXIST after saying which shard holds it, or an error. */
+static int check_host_shard(imp_t *im, const Edr__V1__EventBatch *b)
+{
+    if (!im->others || !b->sensor || b->sensor->host_id.len != 16)
+        return 0;
+    const uint8_t *h = b->sensor->host_id.data;
+    for (size_t i = 0; i < im->n_checked; i++)
+        if (!memcmp(im->checked[i], h, 16))
+            return 0;
+    int at = edr_store_host_shard(im->others, h, im->shard);
+    if (at >= 0) {
+        char hex[33];
+        edr_hex(h, 16, hex);
+        edr_cli_error("edr import", "host %s (%s) is stored in shard %d of this store: import "
+                      "it with --shard %d", b->sensor->hostname ? b->sensor->hostname : "",
+                      hex, at, at);
+        return EDR_EEXIST;
+    }
+    if (at != EDR_ENOENT)
+        return at;
+    if (EDR_VEC_RESERVE(im->checked, im->cap_checked, im->n_checked + 1, 16))
+        return EDR_ENOMEM;
+    memcpy(im->checked[im->n_checked++], h, 16);
+    return 0;
+}
 
 /* Commits what was added; what the summary counts as stored. */
 static int imp_commit(imp_t *im)
@@ -80,7 +117,10 @@ static int on_batch(void *ud, Edr__V1__EventBatch *b)
     imp_t *im = ud;
     const uint8_t *fr;
     size_t fl;
-    int rc = content_seq(im, b);
+    int rc = check_host_shard(im, b);
+    if (rc)
+        return rc;
+    rc = content_seq(im, b);
     if (rc)
         return rc;
     rc = edr_frame_encode(im->enc, b, 0, &fr, &fl);
@@ -98,6 +138,20 @@ static int on_batch(void *ud, Edr__V1__EventBatch *b)
     if (edr_store_writer_pending(im->w) >= 256)
         return imp_commit(im);
     return 0;
+}
+
+/* Whether the store at root has a shard other than `shard`. */
+static int other_shards(const char *root, int shard)
+{
+    DIR *d = opendir(root);
+    struct dirent *de;
+    unsigned num;
+    int found = 0;
+    while (d && !found && (de = readdir(d)))
+        found = sscanf(de->d_name, "shard-%u", &num) == 1 && (int)num != shard;
+    if (d)
+        closedir(d);
+    return found;
 }
 
 /* Opens an input; its size when it is a regular file (0 for a pipe), for
@@ -204,6 +258,14 @@ int edr_cmd_import(int argc, char **argv)
         edr_cli_error("edr import", "%s", err);
         goto out;
     }
+    im.shard = (int)shard;
+    if (other_shards(store, (int)shard)) {
+        im.others = edr_store_open(store, NULL, err, sizeof(err));
+        if (!im.others) {
+            edr_cli_error("edr import", "%s", err);
+            goto out;
+        }
+    }
     int err_file[EDR_SYSMON_FIRST_ERRORS]; /* the file each of the first errors came from */
     uint64_t errs_named = 0;                /* errors whose file err_file has */
     for (int i = optind; i < argc; i++) {
@@ -233,8 +295,8 @@ int edr_cmd_import(int argc, char **argv)
                 if (ar) {
                     fprintf(stderr, "edr import: ");
                     edr_cli_print_escaped(stderr, argv[i]);
-                    fprintf(stderr, ":%llu: store: %s\n", (unsigned long long)lineno,
-                            edr_strerror(ar));
+                    fprintf(stderr, ":%llu: %s\n", (unsigned long long)lineno,
+                            ar == EDR_EEXIST ? "stopped" : edr_strerror(ar));
                     fclose(f);
                     goto stopped;
                 }
@@ -254,7 +316,7 @@ int edr_cmd_import(int argc, char **argv)
         if (fr) {
             fprintf(stderr, "edr import: ");
             edr_cli_print_escaped(stderr, argv[i]);
-            fprintf(stderr, ": store: %s\n", edr_strerror(fr));
+            fprintf(stderr, ": %s\n", fr == EDR_EEXIST ? "stopped" : edr_strerror(fr));
             fclose(f);
             goto stopped;
         }
@@ -297,8 +359,8 @@ stopped:; /* a store that failed (a full disk): what was stored before it */
     if (read_errors)
         printf("files unreadable: %llu\n", (unsigned long long)read_errors);
     if (!store_ok) {
-        fprintf(stderr, "edr import: stopped by the store's error: the summary counts what was "
-                        "stored before it\n");
+        fprintf(stderr, "edr import: stopped early: the summary counts what was stored "
+                        "before\n");
         goto out;
     }
     rc = (im.c_batches + im.c_duplicates) ? 0 : 1;
@@ -307,6 +369,8 @@ stopped:; /* a store that failed (a full disk): what was stored before it */
 out:
     edr_sysmon_batcher_destroy(bt); /* before the writer: it may not flush into a closed store */
     edr_store_writer_destroy(im.w);
+    edr_store_destroy(im.others);
+    free(im.checked);
     edr_sysmon_parser_destroy(p);
     edr_frame_ctx_destroy(im.enc);
     free(im.pack);

@@ -1541,6 +1541,23 @@ int edr_store_hash_hosts(edr_store_t *s, const uint8_t sha256[32], edr_store_has
     return scan_all(s, CF_POST, pre, sizeof(pre), hash_host_step, &c);
 }
 
+int edr_store_host_shard(edr_store_t *s, const uint8_t host_id[16], int except)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        const char *base = strrchr(s->sh[i].path, '/');
+        unsigned num;
+        if (sscanf(base ? base + 1 : s->sh[i].path, "shard-%u", &num) != 1 || (int)num == except)
+            continue;
+        uint32_t hn;
+        int rc = shard_hostn(s, i, host_id, &hn);
+        if (!rc)
+            return (int)num;
+        if (rc != EDR_ENOENT)
+            return rc;
+    }
+    return EDR_ENOENT;
+}
+
 int edr_store_hosts(edr_store_t *s, edr_store_host_fn fn, void *ud)
 {
     int rc = 0;

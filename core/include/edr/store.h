@@ -305,6 +305,12 @@ int edr_store_processes(edr_store_t *s, edr_store_proc_fn fn, void *ud);
 /* Every host with its record (first/last seen, last seq) and latest health. */
 int edr_store_hosts(edr_store_t *s, edr_store_host_fn fn, void *ud);
 
+/* The number of the first shard (shard-NNNN) other than `except` that holds
+ * the host: >= 0; EDR_ENOENT when none does; EDR_ESTORE. (A host lives in
+ * one shard: the collector keys partitions by host; edr import --shard
+ * checks with this.) */
+int edr_store_host_shard(edr_store_t *s, const uint8_t host_id[16], int except);
+
 typedef struct edr_store_stats {
     uint64_t shards;
     uint64_t hosts;
