@@ -705,6 +705,20 @@ int edr_store_block_get(edr_store_t *s, const edr_block_key_t *k, edr_arena_t *a
 
 /* Decodes the block at bk in shard i (or any shard when i == UINT32_MAX) and
  * calls fn for its events matching entity (NULL: all) and the time window. */
+/* An event's time and place in its batch, to list a batch in time order. */
+typedef struct {
+    int64_t t;
+    uint32_t i;
+} ev_at_t;
+
+static int cmp_ev_at(const void *a, const void *b)
+{
+    const ev_at_t *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
 static int block_walk(edr_store_t *s, const uint8_t bk[EDR_BLOCK_KEY_LEN],
                       const uint8_t *entity, uint64_t from_ns, uint64_t to_ns,
                       edr_store_event_fn fn, void *ud)
@@ -722,17 +736,42 @@ static int block_walk(edr_store_t *s, const uint8_t bk[EDR_BLOCK_KEY_LEN],
         return bad_block(s, bk, rc);
     edr_block_key_t key;
     edr_block_key_decode(bk, EDR_BLOCK_KEY_LEN, &key);
-    for (size_t i = 0; i < b->n_events; i++) {
-        const Edr__V1__Event *e = b->events[i];
+    /* in time order: a sensor's batch is, an imported one follows its
+     * file's order, which need not be (a host's listing, and its --limit,
+     * went by it) */
+    size_t n = b->n_events;
+    Edr__V1__Event **ev = b->events, **own = NULL;
+    for (size_t i = 1; i < n; i++) {
+        if (ev[i]->time_offset_ns < ev[i - 1]->time_offset_ns) {
+            ev_at_t *o = malloc(n * sizeof(*o));
+            own = malloc(n * sizeof(*own));
+            if (!o || !own) {
+                free(o);
+                free(own);
+                return EDR_ENOMEM;
+            }
+            for (size_t j = 0; j < n; j++)
+                o[j] = (ev_at_t){b->events[j]->time_offset_ns, (uint32_t)j};
+            qsort(o, n, sizeof(*o), cmp_ev_at);
+            for (size_t j = 0; j < n; j++)
+                own[j] = b->events[o[j].i];
+            free(o);
+            ev = own;
+            break;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const Edr__V1__Event *e = ev[i];
         if (entity && (e->entity_id.len != 16 || memcmp(e->entity_id.data, entity, 16)))
             continue;
         uint64_t t = b->base_time_ns + (uint64_t)e->time_offset_ns;
         if (t < from_ns || (to_ns && t >= to_ns))
             continue;
         if ((rc = fn(b, e, &key, ud)) != 0)
-            return rc;
+            break;
     }
-    return 0;
+    free(own);
+    return rc;
 }
 
 /*

@@ -292,6 +292,14 @@ static void test_store_queries(void **state)
     assert_non_null(strstr(r.out, "/bin/bash :: bash -c {echo,YmFzaC"));
     assert_non_null(strstr(r.out, "CONNECT TCP 192.168.2.5:41696 -> 192.168.2.6:1389"));
     assert_non_null(strstr(r.err, "stopped at 12 events"));
+    /* in time order, though the export is not (22.020 came before 22.018),
+     * so --limit keeps the earliest */
+    char *all[] = {"store", "host", "UBUNTU5", "--store", store, "--limit", "0", NULL};
+    run(&r, all);
+    assert_int_equal(r.status, 0);
+    for (const char *p = r.out, *q; (q = strchr(p, '\n')) && strchr(q + 1, '\n'); p = q + 1)
+        if (memcmp(q + 1, p, 30) < 0)
+            fail_msg("edr store host: out of time order at:\n%.120s", p);
 
     /* a window: nothing before 18:10:22 */
     char *win[] = {"store", "host", "UBUNTU5", "--store", store, "--from", "2022-05-11T18:10:22Z",

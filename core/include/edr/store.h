@@ -260,11 +260,14 @@ int edr_store_process_children(edr_store_t *s, const uint8_t entity_id[16], edr_
 int edr_store_entity_events(edr_store_t *s, const uint8_t entity_id[16], uint64_t from_ns,
                             uint64_t to_ns, edr_store_event_fn fn, void *ud);
 
-/* Calls fn for every event of a host in [from_ns, to_ns). */
+/* Calls fn for every event of a host in [from_ns, to_ns): blocks in time
+ * order (bucket, seq), each block's events in time order (stable), so
+ * events of blocks whose times overlap can still interleave. */
 int edr_store_host_events(edr_store_t *s, const uint8_t host_id[16], uint64_t from_ns,
                           uint64_t to_ns, edr_store_event_fn fn, void *ud);
 
-/* Calls fn for every event of one block (EDR_ENOENT when not stored). */
+/* Calls fn for every event of one block, in time order (EDR_ENOENT when not
+ * stored). */
 int edr_store_block_events(edr_store_t *s, const edr_block_key_t *k, edr_store_event_fn fn,
                            void *ud);
 
