@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 typedef enum { T_STR, T_INT, T_BOOL, T_SIZE, T_DURATION, T_LEVEL } stype_t;
@@ -515,6 +516,12 @@ int edr_config_load_file(edr_config_t *cfg, const char *path, char *err, size_t 
     int have_parser = 0, have_doc = 0;
     walk_t w = {.cfg = cfg, .doc = &doc, .path = path, .err = err, .errlen = errlen};
     FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (f && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f); /* fopen opens a directory; only the parser's read fails */
+        f = NULL;
+        errno = EISDIR;
+    }
     if (!f) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return EDR_EIO;

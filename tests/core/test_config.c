@@ -118,6 +118,9 @@ static void test_errors_name_file_line_setting(void **state)
 
     assert_int_equal(edr_config_load_file(c, "/nonexistent/edr.yaml", err, sizeof(err)), EDR_EIO);
     assert_non_null(strstr(err, "/nonexistent/edr.yaml"));
+    /* a directory is said to be one (the parser said "byte 0: input error") */
+    assert_int_equal(edr_config_load_file(c, "/tmp", err, sizeof(err)), EDR_EIO);
+    assert_non_null(strstr(err, "/tmp: cannot open: Is a directory"));
 
     char *envp[] = {"EDR_FRAME_MAX_RAW_BYTES=lots", NULL};
     assert_int_equal(edr_config_load_env(c, envp, err, sizeof(err)), EDR_ECONFIG);
