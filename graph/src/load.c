@@ -42,6 +42,7 @@ int edr_graph_load_sysmon_stats(edr_graph_t *g, const char *path, edr_sysmon_sta
         goto out;
     }
     ssize_t n;
+    errno = 0;
     while ((n = getline(&line, &cap, f)) >= 0) {
         edr_sysmon_record_t rec;
         int pr = edr_sysmon_parse_line(p, line, (size_t)n, ++lineno, &a, &rec);
@@ -56,7 +57,8 @@ int edr_graph_load_sysmon_stats(edr_graph_t *g, const char *path, edr_sysmon_sta
         }
     }
     if (ferror(f)) {
-        snprintf(err, errlen, "%s: read error", path);
+        snprintf(err, errlen, "%s: read error%s%s", path, errno ? ": " : "",
+                 errno ? strerror(errno) : "");
         rc = EDR_EIO;
         goto out;
     }

@@ -659,6 +659,12 @@ static void test_hostile_text_and_output_files(void **state)
             fail_msg("case %zu: status %d, stderr: %s", i, r.status, r.err);
     }
 
+    /* a directory as input says so (rca said "read error" alone) */
+    char *rdir[] = {"rca", "--sysmon", dir, "--pid", "1", NULL};
+    run(&r, rdir);
+    if (r.status != 1 || !strstr(r.err, "Is a directory"))
+        fail_msg("edr rca --sysmon DIR: status %d: %s", r.status, r.err);
+
     /* a full stdout is an error, not a success */
     char cmd[1024];
     snprintf(cmd, sizeof(cmd), "%s/edr rca --store %s --host WS1 --pid 100 >/dev/full 2>/dev/null",
