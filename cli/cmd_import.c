@@ -29,6 +29,7 @@ typedef struct imp {
     /* the store's other shards, to keep a host in one shard (NULL: this is
      * the only one), and the hosts checked against them */
     edr_store_t *others;
+    const char *store;
     int shard;
     uint8_t (*checked)[16];
     size_t n_checked, cap_checked;
@@ -66,7 +67,7 @@ static int check_host_shard(imp_t *im, const Edr__V1__EventBatch *b)
 /* Commits what was added; what the summary counts as stored. */
 static int imp_commit(imp_t *im)
 {
-    int rc = edr_store_writer_commit(im->w);
+    int rc = im->w ? edr_store_writer_commit(im->w) : 0;
     if (!rc) {
         im->c_batches = im->batches;
         im->c_duplicates = im->duplicates;
@@ -112,12 +113,47 @@ static int content_seq(imp_t *im, Edr__V1__EventBatch *b)
     return 0;
 }
 
+/* Whether the store at root has a shard other than `shard`. */
+static int other_shards(const char *root, int shard)
+{
+    DIR *d = opendir(root);
+    struct dirent *de;
+    unsigned num;
+    int found = 0;
+    while (d && !found && (de = readdir(d)))
+        found = sscanf(de->d_name, "shard-%u", &num) == 1 && (int)num != shard;
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* Opens the store at the first batch: an import of nothing leaves no empty
+ * store behind. 0, or EDR_ESTORE after saying why. */
+static int imp_open(imp_t *im)
+{
+    char err[1024];
+    im->w = edr_store_writer_open(im->store, (unsigned)im->shard, NULL, err, sizeof(err));
+    if (!im->w) {
+        edr_cli_error("edr import", "%s", err);
+        return EDR_ESTORE;
+    }
+    if (other_shards(im->store, im->shard) &&
+        !(im->others = edr_store_open(im->store, NULL, err, sizeof(err)))) {
+        edr_cli_error("edr import", "%s", err);
+        return EDR_ESTORE;
+    }
+    return 0;
+}
+
 static int on_batch(void *ud, Edr__V1__EventBatch *b)
 {
     imp_t *im = ud;
     const uint8_t *fr;
     size_t fl;
-    int rc = check_host_shard(im, b);
+    int rc = im->w ? 0 : imp_open(im);
+    if (rc)
+        return rc;
+    rc = check_host_shard(im, b);
     if (rc)
         return rc;
     rc = content_seq(im, b);
@@ -138,20 +174,6 @@ static int on_batch(void *ud, Edr__V1__EventBatch *b)
     if (edr_store_writer_pending(im->w) >= 256)
         return imp_commit(im);
     return 0;
-}
-
-/* Whether the store at root has a shard other than `shard`. */
-static int other_shards(const char *root, int shard)
-{
-    DIR *d = opendir(root);
-    struct dirent *de;
-    unsigned num;
-    int found = 0;
-    while (d && !found && (de = readdir(d)))
-        found = sscanf(de->d_name, "shard-%u", &num) == 1 && (int)num != shard;
-    if (d)
-        closedir(d);
-    return found;
 }
 
 /* Opens an input; its size when it is a regular file (0 for a pipe), for
@@ -239,7 +261,6 @@ int edr_cmd_import(int argc, char **argv)
         return 2;
     }
     int rc = 1;
-    char err[1024];
     imp_t im = {0};
     edr_sysmon_parser_t *p = edr_sysmon_parser_new(NULL);
     edr_sysmon_batcher_t *bt = edr_sysmon_batcher_new((size_t)batch_events, on_batch, &im);
@@ -253,19 +274,8 @@ int edr_cmd_import(int argc, char **argv)
     int store_ok = 0;
     if (!p || !bt || !im.enc)
         goto out;
-    im.w = edr_store_writer_open(store, (unsigned)shard, NULL, err, sizeof(err));
-    if (!im.w) {
-        edr_cli_error("edr import", "%s", err);
-        goto out;
-    }
+    im.store = store;
     im.shard = (int)shard;
-    if (other_shards(store, (int)shard)) {
-        im.others = edr_store_open(store, NULL, err, sizeof(err));
-        if (!im.others) {
-            edr_cli_error("edr import", "%s", err);
-            goto out;
-        }
-    }
     int err_file[EDR_SYSMON_FIRST_ERRORS]; /* the file each of the first errors came from */
     uint64_t errs_named = 0;                /* errors whose file err_file has */
     for (int i = optind; i < argc; i++) {

@@ -847,6 +847,14 @@ static void test_import_pipes_and_reimport(void **state)
     if (r.status != 1 || !strstr(r.err, "is stored in shard 0 of this store: import it with "
                                         "--shard 0"))
         fail_msg("a host imported into a second shard: status %d: %s", r.status, r.err);
+    /* nothing to import leaves no empty store behind */
+    char never[96], nofile[96];
+    snprintf(never, sizeof(never), "%s/never", dir);
+    snprintf(nofile, sizeof(nofile), "%s/no-such.jsonl", dir);
+    char *none[] = {"import", "sysmon", nofile, "--store", never, NULL};
+    run(&r, none);
+    assert_int_equal(r.status, 1);
+    assert_int_not_equal(access(never, F_OK), 0);
     char *nostore[] = {"import", "sysmon", (char *)lin, NULL};
     run(&r, nostore);
     assert_int_equal(r.status, 2);
