@@ -1229,7 +1229,9 @@ static void health_check(edr_collector_t *c)
     if (statvfs(c->store_dir, &sv) == 0) {
         uint64_t fr = (uint64_t)sv.f_bavail * sv.f_frsize;
         c->free_disk = fr;
-        if (fr < c->min_free)
+        /* paused, it resumes at an eighth more: the space a compaction
+         * frees on its way made it resume and pause again */
+        if (fr < c->min_free + (c->bp_paused ? c->min_free / 8 : 0))
             snprintf(why, sizeof(why), "free disk space on %.150s is %llu bytes, below %llu",
                      c->store_dir, (unsigned long long)fr, (unsigned long long)c->min_free);
     }

@@ -12,8 +12,11 @@
  * The two handle structs are the C API's own (rocksdb/c.h declares them
  * opaque; c.cc defines each as one pointer to the C++ object). */
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 
+#include <cstdarg>
 #include <cstdio>
+#include <memory>
 #include <vector>
 
 struct rocksdb_t {
@@ -21,6 +24,9 @@ struct rocksdb_t {
 };
 struct rocksdb_column_family_handle_t {
     rocksdb::ColumnFamilyHandle *rep;
+};
+struct rocksdb_options_t {
+    rocksdb::Options rep;
 };
 
 #include "flush.h"
@@ -66,4 +72,37 @@ int edr__rocksdb_no_flush_at_close(rocksdb_t *db, char *msg, size_t msglen)
         snprintf(msg, msglen, "set options: out of memory");
     }
     return -1;
+}
+
+namespace {
+/* RocksDB's errors into the program's log; nothing written to the store's
+ * disk. Its info LOG file there, on a disk that fills, made Debian's
+ * RocksDB (assertions on) abort: a LOG write that failed for want of space,
+ * then the next one (`sync_without_flush_called_`), at DB::Open already. */
+class StoreLogger : public rocksdb::Logger {
+  public:
+    StoreLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::ERROR_LEVEL) {}
+    using rocksdb::Logger::Logv;
+    void Logv(const char *, va_list) override {} /* unleveled: informational */
+    void LogHeader(const char *, va_list) override {}
+    void Logv(const rocksdb::InfoLogLevel level, const char *format, va_list ap) override
+    {
+        if (level < rocksdb::InfoLogLevel::ERROR_LEVEL ||
+            level == rocksdb::InfoLogLevel::HEADER_LEVEL)
+            return;
+        char msg[1024];
+        vsnprintf(msg, sizeof(msg), format, ap);
+        edr__store_rocksdb_said(level == rocksdb::InfoLogLevel::FATAL_LEVEL, msg);
+    }
+};
+} // namespace
+
+int edr__rocksdb_log_errors_only(rocksdb_options_t *o)
+{
+    try {
+        o->rep.info_log = std::make_shared<StoreLogger>();
+        return 0;
+    } catch (...) {
+        return -1;
+    }
 }

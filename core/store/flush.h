@@ -19,6 +19,13 @@ int edr__rocksdb_flush_cfs(rocksdb_t *db, rocksdb_column_family_handle_t *const 
  * message in msg. */
 int edr__rocksdb_no_flush_at_close(rocksdb_t *db, char *msg, size_t msglen);
 
+/* RocksDB logs only its errors, through edr__store_rocksdb_said, and
+ * writes no LOG file beside the store (a disk filling made its writes
+ * abort the program). 0, or -1 out of memory. */
+int edr__rocksdb_log_errors_only(rocksdb_options_t *o);
+/* Defined in store_write.c: one RocksDB error message, into the log. */
+void edr__store_rocksdb_said(int fatal, const char *msg);
+
 #ifdef __cplusplus
 }
 #endif

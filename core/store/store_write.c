@@ -137,6 +137,20 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+void edr__store_rocksdb_said(int fatal, const char *msg)
+{
+    /* its errors are mostly of no consequence (a directory not found while
+     * a new store is made) or come back to the writer as a failed call,
+     * which says what failed: debug, but for the fatal ones */
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        n--;
+    if (fatal)
+        edr_log_error("rocksdb: %.*s", (int)n, msg);
+    else
+        edr_log_debug("rocksdb: %.*s", (int)n, msg);
+}
+
 static int set_err(char *err, size_t errlen, const char *path, const char *what)
 {
     snprintf(err, errlen, "store %s: %s", path, what);
@@ -196,7 +210,10 @@ edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
     rocksdb_options_set_keep_log_file_num(w->db_opts, 1);
     rocksdb_options_set_max_log_file_size(w->db_opts, 4 << 20);
     rocksdb_options_set_max_total_wal_size(w->db_opts, 256u << 20);
-    rocksdb_options_set_info_log_level(w->db_opts, 2 /* warn */);
+    if (edr__rocksdb_log_errors_only(w->db_opts)) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     rocksdb_options_set_allow_concurrent_memtable_write(w->db_opts, 0); /* vector memtables */
     w->no_wal = opts && opts->no_wal && !opts->sync;
     if (w->no_wal) /* the families reach disk together: offsets never ahead of data */

@@ -9,6 +9,7 @@
 #include "collector_test_util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/statvfs.h>
 
@@ -204,6 +205,45 @@ static void disk_really_full(int wal)
     passed = 1;
 }
 
+/* A new store made on a disk with a few MiB free: RocksDB's info LOG beside
+ * it failed to write at DB::Open and Debian's RocksDB (assertions on)
+ * aborted the collector (exit 134) before it could pause. Now it pauses,
+ * says why, and stores everything once space is freed. */
+static void test_new_store_nearly_full(void **state)
+{
+    (void)state;
+    h_start(&h, 1, 2, HOSTS);
+    cu_log_new(col_log, "0404-new");
+    if (cu_mount_store(&h, "size=16m,mode=0700")) {
+        passed = 1;
+        skip();
+    }
+    mounted = 1;
+    char filler[160], store[160];
+    snprintf(filler, sizeof(filler), "%s/filler", h.store);
+    snprintf(store, sizeof(store), "%s/st", h.store);
+    int fd = open(filler, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    uint64_t fb = free_bytes(h.store);
+    assert_int_equal(posix_fallocate(fd, 0, (off_t)(fb - (6u << 20))), 0);
+    close(fd);
+    fprintf(stderr, "%llu bytes free before the collector starts\n",
+            (unsigned long long)free_bytes(h.store));
+    h_produce(&h, 2, EVENTS);
+    const char *sets[] = {"collector.min_free_disk=64KiB", NULL};
+    pid = cu_collector(&h, store, NULL, 0, sets, col_log);
+    assert_true(pid > 0);
+    sleep(3);
+    assert_true(cu_running(pid)); /* no abort */
+    assert_int_equal(unlink(filler), 0);
+    assert_true(cu_wait_blocks(store, h.produced_batches, 40) >= 0);
+    assert_int_equal(cu_stop(pid, 30), 0);
+    pid = -1;
+    assert_int_equal(h_verify(&h, store, 2), 0);
+    assert_int_equal(cu_log_count(col_log, "Assertion"), 0);
+    passed = 1;
+}
+
 static void test_disk_really_full(void **state)
 {
     (void)state;
@@ -220,6 +260,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_store_nearly_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_really_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_really_full_wal, setup, teardown)};
     return cmocka_run_group_tests(tests, NULL, NULL);
