@@ -29,7 +29,8 @@ static void usage(FILE *f)
                "edr.deadletter.v1 with the reason in a header. Metrics in Prometheus format\n"
                "on collector.metrics_listen (http://127.0.0.1:9464/metrics by default; the\n"
                "metrics, and which count loss: docs/metrics.md). 'edr config defaults' lists\n"
-               "every setting.\n"
+               "every setting. SIGTERM or SIGINT stops it after storing what it read;\n"
+               "SIGHUP is ignored (settings take effect at a restart).\n"
                "\n"
                "  --store DIR              collector.store_dir\n"
                "  --brokers LIST           kafka.brokers ('embedded': in-process cluster)\n"
@@ -115,6 +116,9 @@ int main(int argc, char **argv)
         goto out;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    /* no reload: a hangup (a closed terminal, a reload by habit) killed it
+     * without its flush and summary */
+    signal(SIGHUP, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
     char err[1024];
     edr_collector_t *col = edr_collector_new(cfg, &co, err, sizeof(err));
