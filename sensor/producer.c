@@ -704,10 +704,12 @@ static void replay_fill(edr__producer_t *p, uint64_t now)
             if (p->spooling && !p->hold && !p->n_failed) {
                 p->spooling = 0;
                 /* read to its end, not yet all acknowledged: what is in flight
-                 * stays in the spool until Kafka acknowledges it */
-                edr_log_info("kafka reachable: every spooled frame sent again (%" PRIu64
-                             " awaiting acknowledgement, kept in the spool until then); "
-                             "sending directly again",
+                 * stays in the spool until Kafka acknowledges it. Handed to
+                 * the client is not delivered: it queues while no broker
+                 * answers, so this does not say Kafka is back (it said so) */
+                edr_log_info("spool read to its end: every spooled frame handed to the Kafka "
+                             "client again (%" PRIu64 " not acknowledged yet, kept in the spool "
+                             "until they are); new frames go to the client directly",
                              (uint64_t)(p->ring_next - p->ring_base));
             }
             break;
