@@ -1,4 +1,4 @@
-/* Prometheus text endpoint: one thread, one connection at a time, serving the last published snapshot. */
+/* Prometheus text endpoint: one thread, up to MAX_CLIENTS connections at once (poll), serving the last published snapshot. */
 #define _GNU_SOURCE /* accept4 */
 #include "collector_int.h"
 
@@ -27,9 +27,22 @@ struct edr_metrics {
 };
 
 /* A client gets REQUEST_MS to send its request head and as long to take the
- * answer, in all: one that dribbles or does not read cannot hold the only
- * serving thread (or the collector's stop) for longer. */
-#define REQUEST_MS 2000
+ * answer, in all. Up to MAX_CLIENTS are served at once, each by poll(); one
+ * more evicts the client that has waited longest for its request head, so
+ * that clients that dribble or stay idle cannot keep a scrape out (one at a
+ * time, ten idle connections held /metrics for ten seconds and more). */
+#define REQUEST_MS  2000
+#define MAX_CLIENTS 16
+#define HEAD_MAX    2048
+
+typedef struct client {
+    int fd;          /* -1: free */
+    int64_t deadline;
+    char req[HEAD_MAX];
+    size_t got;
+    char *out;       /* the answer, once the head is in */
+    size_t out_len, out_off;
+} client_t;
 
 static int64_t mono_ms(void)
 {
@@ -38,99 +51,172 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Waits until cfd is ready for events, the deadline passes or a stop is
- * asked for: 1 when ready, 0 otherwise. */
-static int wait_client(edr_metrics_t *m, int cfd, short events, int64_t deadline)
+static void client_close(client_t *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->out);
+    c->fd = -1;
+    c->out = NULL;
+}
+
+/* The answer to a request head: the last published snapshot for GET (and
+ * its head alone for HEAD) of /metrics or /; 404 for other paths, 405 for
+ * other methods, 400 for what is not an HTTP request. */
+static void client_answer(edr_metrics_t *m, client_t *c)
+{
+    char method[8] = "", path[64] = "";
+    int ok = sscanf(c->req, "%7[A-Z] %63s HTTP/1.%*[01]", method, path) == 2;
+    int get = ok && !strcmp(method, "GET"), head = ok && !strcmp(method, "HEAD");
+    const char *status = !ok                     ? "400 Bad Request"
+                         : !get && !head         ? "405 Method Not Allowed"
+                         : strcmp(path, "/metrics") && strcmp(path, "/") ? "404 Not Found"
+                                                 : "200 OK";
+    /* the answer is a copy: publishing (the consuming thread) never waits on a client */
+    size_t len = 0;
+    char *body = NULL;
+    if (status[0] == '2') {
+        pthread_mutex_lock(&m->mu);
+        len = m->len;
+        body = len ? malloc(len) : NULL;
+        if (body)
+            memcpy(body, m->text, len);
+        else
+            len = 0;
+        pthread_mutex_unlock(&m->mu);
+    } else {
+        body = strdup(status);
+        len = body ? strlen(body) : 0;
+    }
+    char hd[256];
+    int hl = snprintf(hd, sizeof(hd),
+                      "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                      status, len);
+    size_t send_body = head ? 0 : len;
+    c->out = malloc((size_t)hl + send_body);
+    if (c->out) {
+        memcpy(c->out, hd, (size_t)hl);
+        if (send_body)
+            memcpy(c->out + hl, body, send_body);
+        c->out_len = (size_t)hl + send_body;
+        c->out_off = 0;
+    }
+    free(body);
+    c->deadline = mono_ms() + REQUEST_MS;
+    if (!c->out)
+        client_close(c);
+}
+
+/* Reads what the client sent; 0 to go on, -1 when it is done with. */
+static int client_read(edr_metrics_t *m, client_t *c)
 {
     for (;;) {
-        int64_t left = deadline - mono_ms();
-        if (left <= 0)
-            return 0;
-        struct pollfd p[2] = {{.fd = cfd, .events = events},
-                              {.fd = m->stop_pipe[0], .events = POLLIN}};
-        int r = poll(p, 2, (int)left);
-        if (r < 0 && errno == EINTR)
+        ssize_t n = read(c->fd, c->req + c->got, sizeof(c->req) - 1 - c->got);
+        if (n < 0 && errno == EINTR)
             continue;
-        if (r <= 0 || p[1].revents)
+        if (n < 0 && errno == EAGAIN)
             return 0;
-        return 1;
+        if (n <= 0)
+            return -1;
+        c->got += (size_t)n;
+        c->req[c->got] = 0;
+        if (strstr(c->req, "\r\n\r\n") || strstr(c->req, "\n\n") || c->got == sizeof(c->req) - 1) {
+            client_answer(m, c); /* a head too large is answered as it is (400) */
+            return c->fd < 0 ? -1 : 0;
+        }
     }
 }
 
-static void serve_one(edr_metrics_t *m, int cfd)
+/* Sends what is left of the answer; -1 once done (or failed). */
+static int client_write(client_t *c)
 {
-    char req[2048];
-    size_t got = 0;
-    int64_t deadline = mono_ms() + REQUEST_MS;
-    /* read the request head (bounded in size and time); the content does not matter */
-    while (got < sizeof(req) - 1 && wait_client(m, cfd, POLLIN, deadline)) {
-        ssize_t n = read(cfd, req + got, sizeof(req) - 1 - got);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    while (c->out_off < c->out_len) {
+        /* MSG_NOSIGNAL: a client gone early is no SIGPIPE for a host process
+         * that keeps the default action (the edr CLI runs collectors too) */
+        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (w > 0)
+            c->out_off += (size_t)w;
+        else if (w < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-        req[got] = 0;
-        if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
-            break;
+        else if (w < 0 && errno == EAGAIN)
+            return 0;
+        else
+            return -1;
     }
-    /* the answer is a copy: publishing (the consuming thread) never waits on a client */
-    pthread_mutex_lock(&m->mu);
-    size_t len = m->len;
-    char *body = len ? malloc(len) : NULL;
-    if (body)
-        memcpy(body, m->text, len);
-    else
-        len = 0;
-    pthread_mutex_unlock(&m->mu);
-    char head[256];
-    int hl = snprintf(head, sizeof(head),
-                      "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
-                      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                      len);
-    deadline = mono_ms() + REQUEST_MS;
-    const char *parts[2] = {head, body};
-    size_t lens[2] = {(size_t)hl, len};
-    for (int i = 0; i < 2; i++)
-        for (size_t off = 0; off < lens[i];) {
-            /* MSG_NOSIGNAL: a client gone early is no SIGPIPE for a host process
-             * that keeps the default action (the edr CLI runs collectors too) */
-            ssize_t w = send(cfd, parts[i] + off, lens[i] - off, MSG_NOSIGNAL);
-            if (w > 0)
-                off += (size_t)w;
-            else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-                if (!wait_client(m, cfd, POLLOUT, deadline))
-                    goto out;
-            } else
-                goto out;
-        }
-out:
-    free(body);
+    return -1;
 }
 
 static void *run(void *arg)
 {
     edr_metrics_t *m = arg;
+    client_t *cl = calloc(MAX_CLIENTS, sizeof(*cl));
+    if (!cl)
+        return NULL;
+    for (int i = 0; i < MAX_CLIENTS; i++)
+        cl[i].fd = -1;
     for (;;) {
-        struct pollfd p[2] = {{.fd = m->fd, .events = POLLIN}, {.fd = m->stop_pipe[0], .events = POLLIN}};
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
+        struct pollfd p[2 + MAX_CLIENTS];
+        int idx[MAX_CLIENTS], n = 2;
+        int64_t now = mono_ms(), wait = -1;
+        p[0] = (struct pollfd){.fd = m->fd, .events = POLLIN};
+        p[1] = (struct pollfd){.fd = m->stop_pipe[0], .events = POLLIN};
+        for (int i = 0; i < MAX_CLIENTS; i++) {
+            if (cl[i].fd < 0)
+                continue;
+            if (now >= cl[i].deadline) { /* its time is up */
+                client_close(&cl[i]);
+                continue;
+            }
+            if (wait < 0 || cl[i].deadline - now < wait)
+                wait = cl[i].deadline - now;
+            idx[n - 2] = i;
+            p[n++] = (struct pollfd){.fd = cl[i].fd, .events = cl[i].out ? POLLOUT : POLLIN};
+        }
+        if (poll(p, (nfds_t)n, (int)wait) < 0 && errno != EINTR)
             break;
         if (p[1].revents)
             break;
-        if (p[0].revents & POLLIN) {
-            /* non-blocking: a connection reset before the accept leaves nothing to wait for */
-            int cfd = accept4(m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (cfd >= 0) {
-                serve_one(m, cfd);
-                close(cfd);
-            } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        for (int k = 2; k < n; k++) {
+            client_t *c = &cl[idx[k - 2]];
+            if (!p[k].revents)
+                continue;
+            if ((c->out ? client_write(c) : client_read(m, c)) < 0)
+                client_close(c);
+        }
+        if (!(p[0].revents & POLLIN))
+            continue;
+        /* non-blocking: a connection reset before the accept leaves nothing to wait for */
+        int cfd = accept4(m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 /* the connection stays queued: wait instead of spinning on it */
                 struct pollfd s = {.fd = m->stop_pipe[0], .events = POLLIN};
                 if (poll(&s, 1, 200) > 0)
                     break;
             }
+            continue;
         }
+        int slot = -1, oldest = -1;
+        for (int i = 0; i < MAX_CLIENTS && slot < 0; i++) {
+            if (cl[i].fd < 0)
+                slot = i;
+            else if (!cl[i].out && (oldest < 0 || cl[i].deadline < cl[oldest].deadline))
+                oldest = i;
+        }
+        if (slot < 0 && oldest >= 0) {
+            client_close(&cl[oldest]);
+            slot = oldest;
+        }
+        if (slot < 0) { /* every one is being answered: this one waits its turn no more */
+            close(cfd);
+            continue;
+        }
+        cl[slot] = (client_t){.fd = cfd, .deadline = mono_ms() + REQUEST_MS};
     }
+    for (int i = 0; i < MAX_CLIENTS; i++)
+        client_close(&cl[i]);
+    free(cl);
     return NULL;
 }
 
@@ -170,7 +256,7 @@ edr_metrics_t *edr_metrics_new(const char *addr, char *err, size_t errlen)
     m->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int one = 1;
     setsockopt(m->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (m->fd < 0 || bind(m->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(m->fd, 8) != 0) {
+    if (m->fd < 0 || bind(m->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(m->fd, 64) != 0) {
         snprintf(err, errlen, "collector.metrics_listen %s: %s", addr, strerror(errno));
         goto fail;
     }

@@ -60,12 +60,12 @@ static void *dribble(void *arg)
     return NULL;
 }
 
-static char *get_metrics(int port)
+/* The whole answer to one request (raw bytes). */
+static char *ask(int port, const char *req, size_t req_len)
 {
     int fd = connect_to(port);
     assert_true(fd >= 0);
-    const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
-    assert_int_equal(write(fd, req, sizeof(req) - 1), (ssize_t)(sizeof(req) - 1));
+    assert_int_equal(write(fd, req, req_len), (ssize_t)req_len);
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap);
     assert_non_null(buf);
@@ -75,6 +75,62 @@ static char *get_metrics(int port)
     buf[len] = 0;
     close(fd);
     return buf;
+}
+
+static char *get_metrics(int port)
+{
+    static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+    return ask(port, req, sizeof(req) - 1);
+}
+
+/* Idle clients, more than are served at once, do not keep a scrape out (one
+ * at a time, ten of them held it for over ten seconds); what is not a GET
+ * of /metrics is answered as such. */
+static void test_idle_clients_and_bad_requests(void **state)
+{
+    (void)state;
+    char err[256];
+    edr_metrics_t *m = edr_metrics_new("127.0.0.1:0", err, sizeof(err));
+    assert_non_null(m);
+    const char text[] = "# TYPE x_total counter\nx_total 1\n";
+    edr_metrics_publish(m, text, sizeof(text) - 1);
+    int port = edr_metrics_port(m);
+    int idle[40];
+    for (int i = 0; i < 40; i++) {
+        idle[i] = connect_to(port);
+        assert_true(idle[i] >= 0);
+        assert_int_equal(write(idle[i], "GET /metrics HTTP/1.1\r\n", 23), 23);
+    }
+    usleep(200000);
+    double t0 = now_s();
+    char *body = get_metrics(port);
+    double waited = now_s() - t0;
+    fprintf(stderr, "answered after %.2f s beside 40 idle clients\n", waited);
+    assert_non_null(strstr(body, "HTTP/1.0 200 OK"));
+    assert_non_null(strstr(body, "x_total 1\n"));
+    assert_true(waited < 1.0);
+    free(body);
+    for (int i = 0; i < 40; i++)
+        close(idle[i]);
+
+    struct {
+        const char *req, *status;
+        int body;
+    } cases[] = {
+        {"GET /foo HTTP/1.0\r\n\r\n", "HTTP/1.0 404 Not Found", 0},
+        {"POST /metrics HTTP/1.0\r\n\r\n", "HTTP/1.0 405 Method Not Allowed", 0},
+        {"\x01\x02\xffhello\r\n\r\n", "HTTP/1.0 400 Bad Request", 0},
+        {"HEAD /metrics HTTP/1.0\r\n\r\n", "HTTP/1.0 200 OK", 0},
+        {"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.0 200 OK", 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        body = ask(port, cases[i].req, strlen(cases[i].req));
+        if (strncmp(body, cases[i].status, strlen(cases[i].status)) ||
+            !strstr(body, "x_total 1") != !cases[i].body)
+            fail_msg("case %zu: %s", i, body);
+        free(body);
+    }
+    edr_metrics_destroy(m);
 }
 
 static void test_dribbling_client(void **state)
@@ -155,6 +211,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN); /* the dribbler writes to a connection the server gave up */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dribbling_client),
+        cmocka_unit_test(test_idle_clients_and_bad_requests),
         cmocka_unit_test(test_listen_address_checked),
         cmocka_unit_test(test_store_log_rule),
     };
