@@ -36,7 +36,8 @@ static void usage(FILE *f)
                "                'stats' prints counters\n"
                "  --rca ENTITY  analyse once the consumer has read what the topic held when the group\n"
                "                assigned its partitions, or no message arrived for --idle seconds\n"
-               "                (default 5), whichever comes first; then exit (1 when interrupted first)\n");
+               "                (default 5), whichever comes first; then exit (1 when interrupted first,\n"
+               "                or when no partition was assigned within 30 s and --idle: Kafka down)\n");
 }
 
 /* Whether the consumer has read, on every assigned partition, up to the end
@@ -239,6 +240,7 @@ int edr_cmd_analyze(int argc, char **argv)
     int skipping = 0; /* inside an over-long request: dropped up to its newline */
     double last_msg = now_s();
     int assigned = 0; /* the idle time of --rca counts from the group's assignment (a join takes seconds) */
+    enum { JOIN_WAIT_S = 30 }; /* --rca waits this long (and --idle) for the assignment */
     rd_kafka_topic_partition_list_t *cu = NULL; /* caught_up()'s targets */
     int cu_state = 0;     /* caught_up(): -1 gave up on watermarks */
     double cu_check = 0;  /* next check, every 200 ms */
@@ -274,6 +276,15 @@ int edr_cmd_analyze(int argc, char **argv)
         if (n_rcas && assigned && cu_state >= 0 && now_s() >= cu_check) {
             cu_state = caught_up(cons, &cu);
             cu_check = now_s() + 0.2;
+        }
+        /* no assignment: Kafka unreachable, or no such group coordinator;
+         * --rca waited for it for ever */
+        if (n_rcas && !assigned && now_s() - last_msg >= JOIN_WAIT_S + idle) {
+            fprintf(stderr, "edr analyze: no partition of %s assigned in %.0f s (Kafka unreachable?)"
+                            "; nothing analysed\n", topic, JOIN_WAIT_S + idle);
+            rc = 1;
+            answered = 1;
+            break;
         }
         if (n_rcas && assigned && (cu_state == 1 || now_s() - last_msg >= idle)) {
             for (int i = 0; i < n_rcas; i++)

@@ -350,6 +350,15 @@ static void test_analyze_follow(void **state)
     assert_int_equal(proc_wait(&pe, 15), 1);
     assert_non_null(strstr(pe.ebuf, "interrupted before the analysis"));
 
+    /* Kafka unreachable: it gives up after the join wait (30 s) and --idle,
+     * exit 1, instead of waiting for ever */
+    char *argv_k[] = {bin,     "analyze", "--follow", "--set", "kafka.brokers=127.0.0.1:1",
+                      "--rca", rca_opt,   "--idle",   "1",     NULL};
+    static proc_t pk;
+    proc_start(&pk, argv_k);
+    assert_int_equal(proc_wait(&pk, 60), 1);
+    assert_non_null(strstr(pk.ebuf, "no partition of edr.telemetry.v1 assigned in 31 s"));
+
     /* bad options are refused before anything starts */
     char *argv_c[] = {bin, "analyze", "--follow", "--rca", alert1, "--idle", "soon", NULL};
     static proc_t pc;
