@@ -83,18 +83,26 @@ static char *get_metrics(int port)
     return ask(port, req, sizeof(req) - 1);
 }
 
+/* An endpoint on a free loopback port serving "x_total 1". */
+static edr_metrics_t *serve_x_total(int *port)
+{
+    char err[256];
+    edr_metrics_t *m = edr_metrics_new("127.0.0.1:0", err, sizeof(err));
+    assert_non_null(m);
+    const char text[] = "# TYPE x_total counter\nx_total 1\n";
+    edr_metrics_publish(m, text, sizeof(text) - 1);
+    *port = edr_metrics_port(m);
+    return m;
+}
+
 /* Idle clients, more than are served at once, do not keep a scrape out (one
  * at a time, ten of them held it for over ten seconds); what is not a GET
  * of /metrics is answered as such. */
 static void test_idle_clients_and_bad_requests(void **state)
 {
     (void)state;
-    char err[256];
-    edr_metrics_t *m = edr_metrics_new("127.0.0.1:0", err, sizeof(err));
-    assert_non_null(m);
-    const char text[] = "# TYPE x_total counter\nx_total 1\n";
-    edr_metrics_publish(m, text, sizeof(text) - 1);
-    int port = edr_metrics_port(m);
+    int port;
+    edr_metrics_t *m = serve_x_total(&port);
     int idle[40];
     for (int i = 0; i < 40; i++) {
         idle[i] = connect_to(port);
@@ -136,12 +144,8 @@ static void test_idle_clients_and_bad_requests(void **state)
 static void test_dribbling_client(void **state)
 {
     (void)state;
-    char err[256];
-    edr_metrics_t *m = edr_metrics_new("127.0.0.1:0", err, sizeof(err));
-    assert_non_null(m);
-    const char text[] = "# TYPE x_total counter\nx_total 1\n";
-    edr_metrics_publish(m, text, sizeof(text) - 1);
-    int port = edr_metrics_port(m);
+    int port;
+    edr_metrics_t *m = serve_x_total(&port);
 
     /* served while another client dribbles for 9 s: after its 2 s at most */
     dribble_t d = {port, 9};
