@@ -1,5 +1,5 @@
-/* Atomic flush of several column families for the store writer, and the
- * one database option it changes while open.
+/* Atomic flush of several column families for the store writer, the one
+ * database option it changes while open, and where RocksDB logs.
  *
  * RocksDB 7.8's C API flushes one column family per call
  * (rocksdb_flush_cf). Without the write-ahead log the store relies on
@@ -9,8 +9,9 @@
  * family at a time would break that between two calls, so this flushes
  * them in one DB::Flush call, which the C API does not offer.
  *
- * The two handle structs are the C API's own (rocksdb/c.h declares them
- * opaque; c.cc defines each as one pointer to the C++ object). */
+ * The handle and options structs are the C API's own (rocksdb/c.h declares
+ * them opaque; c.cc defines each as one pointer to the C++ object, or the
+ * C++ Options themselves). */
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 
