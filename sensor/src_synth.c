@@ -20,7 +20,7 @@ typedef struct {
     edr_arena_t arena;
     uint32_t hosts, next_host;
     uint64_t rate;       /* events/s, 0: as fast as possible */
-    size_t batch;        /* events per batch */
+    size_t batch;        /* events per batch (rate-limited: what a host does in a batch interval) */
     uint64_t t0;         /* monotonic start */
     uint64_t sent;
     uv_timer_t timer;
@@ -157,8 +157,15 @@ static void on_timer(uv_timer_t *t)
 {
     synth_src_t *s = t->data;
     uint64_t due = (edr__mono_ns() - s->t0) / 1000 * s->rate / 1000000;
-    if (due > s->sent)
-        produce(s, due - s->sent);
+    uint64_t n = due > s->sent ? due - s->sent : 0;
+    /* whole batches only, as sensors send them (the last may be short):
+     * a batch every 5 ms tick made frames of 5 events at 1,000 events/s */
+    if (n >= s->batch)
+        n -= n % s->batch;
+    else if (n < edr_emit_remaining(s->em))
+        n = 0;
+    if (n)
+        produce(s, n);
     if (s->finished)
         uv_timer_stop(&s->timer);
 }
@@ -240,6 +247,14 @@ edr_source_t *edr_source_synth_new(const struct edr_config *cfg, char *err, size
     s->hosts = (uint32_t)hosts;
     s->rate = (uint64_t)rate;
     s->batch = batch > 0 ? (size_t)batch : 1000;
+    if (rate) {
+        /* each simulated host ships what it did in a batch interval, as the
+         * sensor on it would: rate x interval / hosts events, at least one */
+        double per = (double)rate * (double)edr_config_duration_ns(cfg, "sensor.batch_interval") /
+                     1e9 / (double)hosts;
+        if (per < (double)s->batch)
+            s->batch = per < 1 ? 1 : (size_t)per;
+    }
     const char *truth = edr_config_str(cfg, "sensor.synth_truth");
     if (*truth && !(s->truth_path = strdup(truth))) {
         synth_destroy(&s->base);
