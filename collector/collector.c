@@ -273,7 +273,9 @@ static int shard_open(edr_collector_t *c, int p)
         c->parts[p].w = edr_store_writer_open(c->store_dir, (uint32_t)p, &so, err, sizeof(err));
         if (c->parts[p].w)
             break;
-        if (!strstr(err, "lock") || tries % 20 == 19)
+        /* waiting for a lock: said at once, then every 30 s (every 2 s for
+         * each of 16 shards made a page of the same line a second) */
+        if (!strstr(err, "lock") || tries % 300 == 0)
             edr_log_warn("%s%s", err, strstr(err, "lock") ? " (waiting)" : "");
         if (!strstr(err, "lock") && tries > 10)
             break;
