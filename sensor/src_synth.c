@@ -268,12 +268,19 @@ edr_source_t *edr_source_synth_new(const struct edr_config *cfg, char *err, size
                  (long long)hosts);
         return NULL;
     }
+    int64_t free_host = attacks; /* hosts from here have no attack of their own */
     for (int64_t i = 0; i < attacks; i++) {
-        /* kinds in turn; lateral movement needs a second host */
-        int kind = 1 + (int)(i % (hosts > 1 ? 3 : 2));
+        /* kinds in turn; lateral movement needs a second host without an
+         * attack (the next host, attacked itself, left the attack unplanned
+         * as "resource busy"): the other kinds once none is left */
+        int kind = 1 + (int)(i % 3);
+        if (kind == EDR_SYNTH_ATTACK_LATERAL && free_host >= hosts)
+            kind = 1 + (int)(i / 3 % 2);
         edr_synth_attack_spec_t sp = {.kind = (edr_synth_attack_kind_t)kind,
                                       .host = (uint32_t)i,
-                                      .target_host = (uint32_t)((i + 1) % hosts),
+                                      .target_host = kind == EDR_SYNTH_ATTACK_LATERAL
+                                                         ? (uint32_t)free_host++
+                                                         : 0,
                                       .depth = 3,
                                       .after_events = 2000 + (uint64_t)i * 500};
         int rc = edr_synth_add_attack(s->syn, &sp);

@@ -291,6 +291,14 @@ static void test_synth_truth(void **state)
     fclose(f);
     assert_int_equal(lines, 2);
 
+    /* as many attacks as hosts are all planned (a lateral one took the
+     * next host, attacked itself: "attack 2 not planned: resource busy") */
+    snprintf(set, sizeof(set), "sensor.synth_truth=%s", truth);
+    expect((const char *[]){sdflag, "--source=synth", "--hosts=3", "--output=null",
+                            "--max-events=8000", "--set", "sensor.synth_attacks=3", "--set", set,
+                            NULL},
+           0, "ground truth of 3 attacks");
+
     snprintf(set, sizeof(set), "sensor.synth_truth=%s/no-such-dir/truth.jsonl", dir);
     expect((const char *[]){sdflag, "--source=synth", "--output=null", "--max-events=100", "--set",
                             set, NULL},
