@@ -83,6 +83,19 @@ static char *get_metrics(int port)
     return ask(port, req, sizeof(req) - 1);
 }
 
+/* A scrape answered with the metrics in under limit seconds. */
+static void scrape_within(int port, double limit, const char *beside)
+{
+    double t0 = now_s();
+    char *body = get_metrics(port);
+    double waited = now_s() - t0;
+    fprintf(stderr, "answered after %.2f s %s\n", waited, beside);
+    assert_non_null(strstr(body, "HTTP/1.0 200 OK"));
+    assert_non_null(strstr(body, "x_total 1\n"));
+    assert_true(waited < limit);
+    free(body);
+}
+
 /* An endpoint on a free loopback port serving "x_total 1". */
 static edr_metrics_t *serve_x_total(int *port)
 {
@@ -110,14 +123,7 @@ static void test_idle_clients_and_bad_requests(void **state)
         assert_int_equal(write(idle[i], "GET /metrics HTTP/1.1\r\n", 23), 23);
     }
     usleep(200000);
-    double t0 = now_s();
-    char *body = get_metrics(port);
-    double waited = now_s() - t0;
-    fprintf(stderr, "answered after %.2f s beside 40 idle clients\n", waited);
-    assert_non_null(strstr(body, "HTTP/1.0 200 OK"));
-    assert_non_null(strstr(body, "x_total 1\n"));
-    assert_true(waited < 1.0);
-    free(body);
+    scrape_within(port, 1.0, "beside 40 idle clients");
     for (int i = 0; i < 40; i++)
         close(idle[i]);
 
@@ -132,7 +138,7 @@ static void test_idle_clients_and_bad_requests(void **state)
         {"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.0 200 OK", 1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        body = ask(port, cases[i].req, strlen(cases[i].req));
+        char *body = ask(port, cases[i].req, strlen(cases[i].req));
         if (strncmp(body, cases[i].status, strlen(cases[i].status)) ||
             !strstr(body, "x_total 1") != !cases[i].body)
             fail_msg("case %zu: %s", i, body);
@@ -152,21 +158,14 @@ static void test_dribbling_client(void **state)
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, dribble, &d), 0);
     usleep(200000);
-    double t0 = now_s();
-    char *body = get_metrics(port);
-    double waited = now_s() - t0;
-    fprintf(stderr, "answered after %.2f s while another client dribbled\n", waited);
-    assert_non_null(strstr(body, "HTTP/1.0 200 OK"));
-    assert_non_null(strstr(body, "x_total 1\n"));
-    assert_true(waited < 5.0); /* the dribbler alone would hold it 9 s */
-    free(body);
+    scrape_within(port, 5.0, "while another client dribbled"); /* the dribbler alone: 9 s */
     pthread_join(th, NULL);
 
     /* and stopping does not wait for a dribbling client */
     d.seconds = 9;
     assert_int_equal(pthread_create(&th, NULL, dribble, &d), 0);
     usleep(300000);
-    t0 = now_s();
+    double t0 = now_s();
     edr_metrics_destroy(m);
     double stop = now_s() - t0;
     fprintf(stderr, "stopped in %.2f s while a client dribbled\n", stop);
