@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <float.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -182,6 +183,10 @@ struct edr_collector {
     double last_msg, last_commit, last_health, last_metrics, started;
     uint64_t metrics_events_prev;
     double metrics_t_prev, events_per_s;
+    /* the cluster as librdkafka's statistics see it (once a second): brokers
+     * this consumer is connected to, and whether it had been cut off */
+    int kafka_brokers_up, kafka_stats_seen, kafka_cut_off;
+    double kafka_down_since;
 };
 
 static double now_s(void)
@@ -1389,6 +1394,10 @@ static void publish_metrics(edr_collector_t *c)
             wal_shards += edr_store_writer_wal(pt->w);
         }
     }
+    OUT("# TYPE edr_collector_kafka_brokers_up gauge\nedr_collector_kafka_brokers_up %d\n",
+        c->kafka_brokers_up);
+    OUT("# TYPE edr_collector_kafka_up gauge\nedr_collector_kafka_up %d\n",
+        c->kafka_brokers_up > 0);
     OUT("# TYPE edr_collector_store_wal_shards gauge\nedr_collector_store_wal_shards %d\n",
         wal_shards);
     OUT("# TYPE edr_collector_busy gauge\nedr_collector_busy %.3f\n", c->busy);
@@ -1400,6 +1409,49 @@ static void publish_metrics(edr_collector_t *c)
     if (!mt.failed) /* else the last whole text stays published */
         edr_metrics_publish(c->metrics, mt.t, mt.len);
     free(mt.t);
+}
+
+/* librdkafka's statistics (statistics.interval.ms, served by the consumer
+ * poll): how many brokers the consumer is connected to. Without this, a
+ * collector cut off from its cluster shows only in its log: the lag gauge
+ * keeps the last watermark it saw (review-daemons L8). */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    edr_collector_t *c = opaque;
+    json_t *root = json_loadb(json, len, 0, NULL);
+    json_t *brokers = json_object_get(root, "brokers");
+    if (!json_is_object(brokers)) {
+        json_decref(root);
+        return 0; /* librdkafka frees json */
+    }
+    int up = 0;
+    const char *name;
+    json_t *b;
+    json_object_foreach(brokers, name, b) {
+        const char *src = json_string_value(json_object_get(b, "source"));
+        const char *st = json_string_value(json_object_get(b, "state"));
+        /* not the client's internal queue broker, nor the group coordinator's
+         * alias of a real one; a bootstrap entry counts while it is connected */
+        if (src && (!strcmp(src, "internal") || !strcmp(src, "logical")))
+            continue;
+        if (st && !strcmp(st, "UP"))
+            up++;
+    }
+    json_decref(root);
+    double now = now_s();
+    if (c->kafka_stats_seen && c->kafka_brokers_up > 0 && up == 0) {
+        c->kafka_down_since = now;
+        c->kafka_cut_off = 1;
+        edr_log_warn("kafka: connected to no broker; consuming waits for the cluster "
+                     "(edr_collector_kafka_up 0; the lag gauge keeps its last value)");
+    } else if (c->kafka_cut_off && up > 0) {
+        c->kafka_cut_off = 0;
+        edr_log_info("kafka: connected again after %.0f s", now - c->kafka_down_since);
+    }
+    c->kafka_brokers_up = up;
+    c->kafka_stats_seen = 1;
+    return 0;
 }
 
 /* A numeric property of client rk as it runs; 0 when it has none. */
@@ -1457,7 +1509,13 @@ edr_collector_t *edr_collector_new(const edr_config_t *cfg, const edr_collector_
     if (!conf)
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_stats_cb(conf, stats_cb);
     rd_kafka_conf_set_opaque(conf, c);
+    /* kafka.properties is applied again over it: the user's value wins */
+    if (edr_kafka_conf_set(conf, "statistics.interval.ms", "1000", err, errlen)) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
     c->cons = edr_kafka_consumer_new(cfg, boot, edr_config_str(cfg, "collector.group_id"), conf,
                                      err, errlen);
     if (!c->cons)

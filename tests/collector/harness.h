@@ -128,8 +128,9 @@ static inline void h_produce_raw(harness_t *h, const void *key, size_t kl, const
     rd_kafka_poll(h->prod, 0);
 }
 
-/* Produces `rounds` batches of n events for every host (round robin). */
-static inline void h_produce(harness_t *h, uint32_t rounds, size_t n)
+/* Queues `rounds` batches of n events for every host (round robin) in the
+ * producer, without waiting for their delivery. */
+static inline void h_produce_queued(harness_t *h, uint32_t rounds, size_t n)
 {
     edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
     edr_arena_t a;
@@ -149,10 +150,17 @@ static inline void h_produce(harness_t *h, uint32_t rounds, size_t n)
             h_produce_raw(h, b->sensor->host_id.data, 16, fr, fl);
             edr_arena_reset(&a);
         }
-    if (rd_kafka_flush(h->prod, 60000))
-        abort();
     edr_arena_close(&a);
     edr_frame_ctx_destroy(enc);
+}
+
+/* Produces `rounds` batches of n events for every host (round robin) and
+ * waits until Kafka has them. */
+static inline void h_produce(harness_t *h, uint32_t rounds, size_t n)
+{
+    h_produce_queued(h, rounds, n);
+    if (rd_kafka_flush(h->prod, 60000))
+        abort();
 }
 
 /* Reads the dead-letter topic from the start, as consumer group `group`,
