@@ -433,8 +433,10 @@ static void apply_reload(edr_sensor_t *s, edr_config_t *nc)
             edr_log_warn("reload: %s changed: takes effect at restart", restart_keys[i]);
     int crc = edr__emit_configure(&s->em, nc);
     if (crc != 0) {
-        edr_log_error("reload: sensor.batch_events: %s; configuration kept",
-                      crc == EDR_ERANGE ? "must be 1..1000000" : edr_strerror(crc));
+        /* out of range is refused when the file is read (settings.def) */
+        edr_log_error("reload: %s; configuration kept",
+                      crc == EDR_ERANGE ? "sensor.batch_events: must be 1..1000000"
+                                        : edr_strerror(crc));
         edr_config_destroy(nc);
         return;
     }

@@ -479,7 +479,12 @@ static void test_ranges(void **state)
         {"collector.retention=106751d", NULL},
         {"collector.retention=0", NULL},
         {"sensor.batch_interval=9223372036854775808ns",
-         "--set: sensor.batch_interval: '9223372036854775808ns' is out of range 0..106751d"},
+         "--set: sensor.batch_interval: '9223372036854775808ns' is out of range 1ms..106751d"},
+        {"sensor.batch_interval=0", "--set: sensor.batch_interval: '0' is out of range 1ms..106751d"},
+        {"sensor.health_interval=500us",
+         "--set: sensor.health_interval: '500us' is out of range 1ms..106751d"},
+        {"sensor.batch_events=1000001",
+         "--set: sensor.batch_events: '1000001' is out of range 1..1000000"},
         {"sensor.spool_max_bytes=16TiB", NULL}, /* sizes without bounds stay unbounded */
         {"sensor.synth_seed=-7", NULL},         /* and so do ints */
     };

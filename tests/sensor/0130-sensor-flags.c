@@ -78,7 +78,7 @@ static void test_bad_config(void **state)
 {
     (void)state;
     expect((const char *[]){sdflag, "--set", "sensor.batch_events=0", "--output=null", "--source=synth", NULL},
-           1, "sensor.batch_events: must be 1..1000000");
+           1, "--set: sensor.batch_events: '0' is out of range 1..1000000");
     expect((const char *[]){sdflag, "--set", "sensor.batch_interval=banana", NULL}, 1,
            "sensor.batch_interval");
     expect((const char *[]){sdflag, "--set", "no.such.key=1", NULL}, 1, "no.such.key");
@@ -142,6 +142,18 @@ static void test_lock_reload_term(void **state)
     while (!log_has("reload failed: configuration kept") && st_now() - t0 < 5)
         usleep(20000);
     assert_true(log_has("reload failed: configuration kept"));
+    /* a value out of range is named with its file and line, and its range
+     * (review-daemons L7: it said "reload: sensor.batch_events: must be
+     * 1..1000000" without either) */
+    f = fopen(cfgp, "w");
+    fputs("sensor:\n  batch_events: 0\n", f);
+    fclose(f);
+    kill(pid, SIGHUP);
+    t0 = st_now();
+    while (log_count("reload failed: configuration kept") < 2 && st_now() - t0 < 5)
+        usleep(20000);
+    assert_int_equal(log_count("reload failed: configuration kept"), 2);
+    assert_true(log_has("good.yaml:2: sensor.batch_events: '0' is out of range 1..1000000"));
 
     /* SIGTERM flushes and exits 0; the state files are private */
     kill(pid, SIGTERM);
