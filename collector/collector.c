@@ -1,5 +1,6 @@
 /* Collector loop: consumer group, validation and dead letters, per-partition store shards, back-pressure, rate limits. */
 #include "collector_int.h"
+#include "gaps.h"
 
 #include "edr/err.h"
 #include "edr/kafka.h"
@@ -115,11 +116,11 @@ typedef struct part {
      * loses its commits since the last flush, which are read again and
      * stored, but not counted twice. Kept across revocations; reset with
      * the log (note_log_reset). Dead letters and gaps below it were
-     * counted too; the last gap counted is [gap_lo, gap_hi), so a gap read
-     * again is not counted again, while offsets stored before, whose commit
-     * was lost and which the topic no longer has, are (kept likewise). */
+     * counted too; the gaps counted are kept (gaps.h), so a gap read again
+     * is not counted again, while offsets stored before, whose commit was
+     * lost and which the topic no longer has, are (kept likewise). */
     int64_t counted_next;
-    int64_t gap_lo, gap_hi;
+    edr_gaps_t gaps;
 } part_t;
 
 typedef struct hostrate {
@@ -419,13 +420,12 @@ static void part_reset(edr_collector_t *c, int p)
     free(c->parts[p].dl);
     /* a failed close's commits, read again */
     int64_t counted_next = c->parts[p].counted_next;
-    int64_t gap_lo = c->parts[p].gap_lo, gap_hi = c->parts[p].gap_hi;
+    edr_gaps_t gaps = c->parts[p].gaps;
     memset(&c->parts[p], 0, sizeof(c->parts[p]));
     c->parts[p].epoch = ++c->epochs;
     c->parts[p].reset_epoch = reset_epoch;
     c->parts[p].counted_next = counted_next;
-    c->parts[p].gap_lo = gap_lo;
-    c->parts[p].gap_hi = gap_hi;
+    c->parts[p].gaps = gaps;
 }
 
 /* Asks the consumer to fetch partition p from its next offset again. Until
@@ -480,9 +480,7 @@ static void note_gap(edr_collector_t *c, int p, int64_t to)
         dl_drop(pt, i);
     }
     /* a gap read again after a failed flush (see counted_next) was counted */
-    int64_t lo = pt->gap_lo > pt->next ? pt->gap_lo : pt->next;
-    int64_t hi = pt->gap_hi < to ? pt->gap_hi : to;
-    int64_t again = hi > lo ? hi - lo : 0;
+    int64_t again = edr_gaps_overlap(&pt->gaps, pt->next, to);
     c->gap += (uint64_t)(to - pt->next - again);
     if (again)
         edr_log_error("partition %d: offsets %lld..%lld are no longer in %s (deleted by the "
@@ -495,13 +493,7 @@ static void note_gap(edr_collector_t *c, int p, int64_t to)
                       "topic's retention before they were stored): %lld batches lost",
                       p, (long long)pt->next, (long long)to - 1, c->topic,
                       (long long)(to - pt->next));
-    if (pt->gap_hi >= pt->next && pt->gap_lo <= to) { /* overlapping or adjacent: one range */
-        pt->gap_lo = pt->gap_lo < pt->next ? pt->gap_lo : pt->next;
-        pt->gap_hi = pt->gap_hi > to ? pt->gap_hi : to;
-    } else {
-        pt->gap_lo = pt->next;
-        pt->gap_hi = to;
-    }
+    edr_gaps_add(&pt->gaps, pt->next, to);
     pt->next = to;
 }
 
@@ -524,7 +516,8 @@ static int note_log_reset(edr_collector_t *c, int p, int64_t offset)
     c->log_resets++;
     dl_forget(c, pt); /* their offsets are of the old log */
     pt->reset_epoch = pt->epoch;
-    pt->counted_next = pt->gap_lo = pt->gap_hi = 0;
+    pt->counted_next = 0;
+    pt->gaps.n = 0;
     edr_log_error("partition %d: the log of %s ends at offset %lld, below the stored offset %lld: "
                   "it was recreated or truncated; consuming it from offset %lld",
                   p, c->topic, (long long)hi, (long long)pt->next, (long long)offset);
