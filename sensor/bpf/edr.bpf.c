@@ -43,6 +43,9 @@ char LICENSE[] SEC("license") = "GPL"; /* GPL-only helpers (probe reads of kerne
 #define EDR_FMODE_CREATED      0x100000
 #define EDR_MAY_WRITE          0x2
 #define EDR_PROT_EXEC          0x4
+#define EDR_PROT_WRITE         0x2
+#define EDR_MAP_SHARED         0x1 /* and MAP_SHARED_VALIDATE (0x3) */
+#define EDR_O_TRUNC            01000
 #define EDR_PTRACE_MODE_ATTACH 0x02
 #define EDR_SIGNAL_GROUP_EXIT  0x4
 #define EDR_TCP_ESTABLISHED    1
@@ -559,6 +562,7 @@ enum {
     NR_accept = 43,
     NR_sendto = 44,
     NR_sendmsg = 46,
+    NR_sendfile64 = 40,
     NR_listen = 50,
     NR_rename = 82,
     NR_rmdir = 84,
@@ -569,6 +573,7 @@ enum {
     NR_chown = 92,
     NR_fchown = 93,
     NR_lchown = 94,
+    NR_ftruncate = 77,
     NR_ptrace = 101,
     NR_openat = 257,
     NR_fchownat = 260,
@@ -580,7 +585,10 @@ enum {
     NR_sendmmsg = 307,
     NR_process_vm_readv = 310,
     NR_process_vm_writev = 311,
+    NR_splice = 275,
+    NR_fallocate = 285,
     NR_renameat2 = 316,
+    NR_copy_file_range = 326,
     NR_pwritev2 = 328,
     NR_openat2 = 437,
     NR_fchmodat2 = 452,
@@ -702,7 +710,9 @@ static __always_inline void edr_wr_arm(struct file *f)
     if (old && old != (__u64)f && edr_wr_pending_live(old)) edr_count_drop(EDR_BPF_DROP_WRITE_TRACK);
 }
 
-static __always_inline void edr_on_open(long fd)
+/* trunc: opened with O_TRUNC, which changes an existing file's content
+ * though nothing may be written after: its first write is then the open. */
+static __always_inline void edr_on_open(long fd, int trunc)
 {
     struct file *f = edr_fd_file(fd);
     struct edr_bpf_file *r;
@@ -714,7 +724,10 @@ static __always_inline void edr_on_open(long fd)
     imode = EDR_CAST(f, struct file)->f_inode->i_mode;
     if ((imode & EDR_S_IFMT) != EDR_S_IFREG) return;
     if (fmode & EDR_FMODE_WRITE) edr_wr_arm(f);
-    if (!(fmode & EDR_FMODE_CREATED)) return;
+    if (!(fmode & EDR_FMODE_CREATED)) {
+        if (trunc && (fmode & EDR_FMODE_WRITE)) edr_on_write(fd, 0);
+        return;
+    }
     r = edr_file_rec(EDR_BPF_FILE_CREATE);
     if (!r) return;
     edr_inode_info(EDR_CAST(f, struct file)->f_inode, &r->dev, &r->ino);
@@ -883,25 +896,50 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
 
     if (ret < 0 && !(id == NR_connect && ret == -EDR_EINPROGRESS)) return;
     rg = EDR_CAST(regs, struct pt_regs);
-    /* most mappings are not executable mappings of a file: done before anything else */
-    if (id == NR_mmap && (!(EDR_A2(rg) & EDR_PROT_EXEC) || (int)EDR_A4(rg) < 0)) return;
+    /* most mappings are neither executable nor shared writable mappings of
+     * a file: done before anything else */
+    if (id == NR_mmap &&
+        ((int)EDR_A4(rg) < 0 || (!(EDR_A2(rg) & EDR_PROT_EXEC) &&
+                                 !((EDR_A2(rg) & EDR_PROT_WRITE) && (EDR_A3(rg) & EDR_MAP_SHARED)))))
+        return;
     if (edr_ignored()) return;
     switch (id) {
     case NR_open:
+        edr_on_open(ret, EDR_A1(rg) & EDR_O_TRUNC);
+        break;
     case NR_openat:
-    case NR_openat2:
+        edr_on_open(ret, EDR_A2(rg) & EDR_O_TRUNC);
+        break;
+    case NR_openat2: {
+        __u64 flags = 0; /* struct open_how starts with flags */
+        bpf_probe_read_user(&flags, sizeof(flags), (void *)EDR_A2(rg));
+        edr_on_open(ret, flags & EDR_O_TRUNC);
+        break;
+    }
     case NR_creat:
-        edr_on_open(ret);
+        edr_on_open(ret, 1);
         break;
     case NR_write:
     case NR_pwrite64:
     case NR_writev:
     case NR_pwritev:
     case NR_pwritev2:
+    case NR_sendfile64: /* out_fd first */
         if (ret > 0) edr_on_write(EDR_A0(rg), ret);
         break;
+    case NR_copy_file_range: /* fd_in, off_in, fd_out */
+    case NR_splice:
+        if (ret > 0) edr_on_write(EDR_A2(rg), ret);
+        break;
+    case NR_ftruncate: /* the content changes, nothing is written: 0 bytes */
+    case NR_fallocate:
+        edr_on_write(EDR_A0(rg), 0);
+        break;
     case NR_mmap:
-        edr_on_mmap((long)(int)EDR_A4(rg), EDR_A2(rg));
+        if (EDR_A2(rg) & EDR_PROT_EXEC)
+            edr_on_mmap((long)(int)EDR_A4(rg), EDR_A2(rg));
+        else /* shared and writable: written through memory from now on */
+            edr_on_write((long)(int)EDR_A4(rg), 0);
         break;
     case NR_connect: {
         struct sock *sk = edr_fd_sock(EDR_A0(rg));
@@ -1002,6 +1040,11 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
     case NR_writev:
     case NR_pwritev:
     case NR_pwritev2:
+    case NR_sendfile64:
+    case NR_copy_file_range:
+    case NR_splice:
+    case NR_ftruncate:
+    case NR_fallocate:
     case NR_mmap:
     case NR_connect:
     case NR_accept:
@@ -1066,6 +1109,11 @@ EDR_TP_EXIT(pwrite64)
 EDR_TP_EXIT(writev)
 EDR_TP_EXIT(pwritev)
 EDR_TP_EXIT(pwritev2)
+EDR_TP_EXIT(sendfile64)
+EDR_TP_EXIT(copy_file_range)
+EDR_TP_EXIT(splice)
+EDR_TP_EXIT(ftruncate)
+EDR_TP_EXIT(fallocate)
 EDR_TP_EXIT(mmap)
 EDR_TP_EXIT(connect)
 EDR_TP_EXIT(accept)
