@@ -281,8 +281,14 @@ static __always_inline void edr_net_emit(struct sock *sk, __u8 action, __u8 prot
 
 /* ---- paths -------------------------------------------------------------- */
 
-#define EDR_PATH_DEPTH 48
+/* Steps of the walk: every component takes at least two bytes ("/x"), so
+ * the buffer, not the depth, ends the walk of any real path (review-fidelity
+ * 8: at 48 steps, a path 60 directories deep was shipped as its last 48
+ * components, which looked like an absolute path). A step costs only for
+ * the components a path has. */
+#define EDR_PATH_DEPTH (EDR_BPF_PATH_MAX / 2 + 64)
 #define EDR_PB_END     (EDR_BPF_PATH_MAX - 1)
+#define EDR_CUT_MARK   "..." /* before the tail of a path too long for the buffer */
 
 struct edr_walk {
     struct dentry *d;
@@ -327,8 +333,8 @@ static long edr_walk_step(__u32 i, void *ctx)
     len = d->d_name.len;
     name = d->d_name.name;
     if (len > EDR_BPF_NAME_MAX - 1) len = EDR_BPF_NAME_MAX - 1;
-    if (len + 1 > w->off) {
-        w->done = 1; /* too long: keep the tail */
+    if (len + 1 + sizeof(EDR_CUT_MARK) - 1 > w->off) {
+        w->done = 2; /* too long: keep the tail, marked */
         return 1;
     }
     w->off -= len;
@@ -361,7 +367,11 @@ static __always_inline __u32 edr_put_dpath(char *data, __u32 off, struct dentry 
     w.done = 0;
     pb[EDR_PB_END] = 0;
     bpf_loop(EDR_PATH_DEPTH, edr_walk_step, &w, 0);
-    if (w.off == EDR_PB_END) { /* the root itself */
+    if (w.done != 1 && w.off >= sizeof(EDR_CUT_MARK) - 1) { /* not whole: say so */
+        w.off -= sizeof(EDR_CUT_MARK) - 1;
+        for (int i = 0; i < (int)sizeof(EDR_CUT_MARK) - 1; i++)
+            pb[(w.off + i) & (EDR_BPF_PATH_MAX - 1)] = EDR_CUT_MARK[i];
+    } else if (w.off == EDR_PB_END) { /* the root itself */
         w.off -= 1;
         pb[w.off & (EDR_BPF_PATH_MAX - 1)] = '/';
     }

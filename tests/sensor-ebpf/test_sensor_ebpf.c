@@ -1054,6 +1054,64 @@ static void test_first_write_other_syscalls(void **state)
     }
 }
 
+/* Paths from the kernel's dentries (review-fidelity 8): a file 60 directories
+ * deep is reported with its whole path (the walk stopped at 48 steps and
+ * shipped the tail as if it were absolute); one longer than the 4 KiB
+ * buffer is its tail after "...", never a path that looks whole. */
+static void test_deep_and_long_paths(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    char deep[1024], longname[201];
+    int n = snprintf(deep, sizeof(deep), "%s/deep", f->dir);
+    assert_int_equal(mkdir(deep, 0700), 0);
+    for (int i = 1; i <= 60; i++) {
+        n += snprintf(deep + n, sizeof(deep) - (size_t)n, "/d%d", i);
+        assert_int_equal(mkdir(deep, 0700), 0);
+    }
+    snprintf(deep + n, sizeof(deep) - (size_t)n, "/deepfile");
+    memset(longname, 'n', 200);
+    longname[200] = 0;
+    pid_t w = fork();
+    assert_true(w >= 0);
+    if (w == 0) {
+        int fd = open(deep, O_CREAT | O_WRONLY, 0600);
+        if (fd < 0 || close(fd) != 0) _exit(1);
+        /* 25 directories of 200 bytes below f->dir: over 5,000 bytes */
+        if (chdir(f->dir) != 0) _exit(2);
+        for (int i = 0; i < 25; i++)
+            if (mkdir(longname, 0700) != 0 || chdir(longname) != 0) _exit(3);
+        fd = open("longfile", O_CREAT | O_WRONLY, 0600);
+        _exit(fd >= 0 && close(fd) == 0 ? 0 : 4);
+    }
+    int st;
+    assert_int_equal(waitpid(w, &st, 0), w);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    pump(&f->loop, 500);
+    int deep_seen = 0, long_seen = 0;
+    for (size_t j = 0; j < f->em.n; j++) {
+        Edr__V1__Event *e = f->em.ev[j];
+        if (e->body_case != EDR__V1__EVENT__BODY_FILE_CREATE || e->pid != (uint32_t)w) continue;
+        const char *p = e->file_create->path;
+        size_t pl = strlen(p);
+        if (pl >= 9 && !strcmp(p + pl - 9, "/deepfile")) {
+            assert_string_equal(p, deep);
+            deep_seen++;
+        } else if (pl >= 9 && !strcmp(p + pl - 9, "/longfile")) {
+            fprintf(stderr, "path of %zu bytes reported as %zu: %.12s...%s\n",
+                    strlen(f->dir) + 25 * 201 + 9, pl, p, p + pl - 30);
+            assert_true(pl < 4096);
+            assert_memory_equal(p, "...", 3);
+            assert_memory_equal(p + pl - 9 - 201, "/", 1);
+            assert_memory_equal(p + pl - 9 - 200, longname, 200);
+            long_seen++;
+        }
+    }
+    assert_int_equal(deep_seen, 1);
+    assert_int_equal(long_seen, 1);
+}
+
 /* A second eBPF source with one setting changed, on its own loop and
  * emitter (the fixture's host and boot ids), started. */
 static edr_source_t *start_own_source(fixture_t *f, const char *key, const char *value,
@@ -1209,6 +1267,7 @@ int main(void)
         cmocka_unit_test(test_hooks_raw_and_tracepoint),
         cmocka_unit_test(test_close_and_first_write),
         cmocka_unit_test(test_first_write_other_syscalls),
+        cmocka_unit_test(test_deep_and_long_paths),
         cmocka_unit_test(test_ringbuf_full_is_counted),
         cmocka_unit_test(test_write_track_evictions_counted),
         cmocka_unit_test(test_write_slots_checked),
