@@ -2,6 +2,7 @@
  * worker thread, user names. */
 #include "proc_cache.h"
 #include "caps.h"
+#include "bpf/edr_bpf.h"
 
 #include "edr/err.h"
 #include "edr/log.h"
@@ -75,13 +76,13 @@ void edr_sha256(const void *data, size_t n, uint8_t out[32])
 /* ---- cache --------------------------------------------------------------- */
 
 typedef struct {
-    uint64_t dev, ino, mtime_ns, size; /* dev in user-space encoding */
+    uint64_t dev, ino, change_ns, size; /* dev in user-space encoding */
     uint8_t state;                     /* 0 empty, 1 pending, 2 done, 3 failed */
     uint8_t sha[32];
 } edr__hash_slot_t;
 
 typedef struct {
-    uint64_t dev, ino, mtime_ns, size;
+    uint64_t dev, ino, change_ns, size;
     char path[EDR_PROC_EXE_MAX];
 } edr__hash_req_t;
 
@@ -206,6 +207,13 @@ static int same_dev(int fd, const struct stat *st, uint64_t dev)
     return fstatfs(fd, &sf) == 0 && (unsigned long)sf.f_type == 0x9123683eul; /* BTRFS_SUPER_MAGIC */
 }
 
+uint64_t edr__stat_change_ns(const struct stat *st)
+{
+    return edr_change_stamp(
+        (uint64_t)st->st_mtim.tv_sec * 1000000000ull + (uint64_t)st->st_mtim.tv_nsec,
+        (uint64_t)st->st_ctim.tv_sec * 1000000000ull + (uint64_t)st->st_ctim.tv_nsec);
+}
+
 /* Hashes one file if it still matches the requested identity. */
 static int edr__hash_file(const edr__hash_req_t *r, uint8_t out[32])
 {
@@ -223,8 +231,7 @@ static int edr__hash_file(const edr__hash_req_t *r, uint8_t out[32])
         (uint64_t)st.st_ino != r->ino ||
         (uint64_t)st.st_size != r->size || (uint64_t)st.st_size > EDR__HASH_MAX)
         goto out;
-    if (r->mtime_ns &&
-        (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec != r->mtime_ns)
+    if (r->change_ns && edr__stat_change_ns(&st) != r->change_ns)
         goto out;
     if (edr__sha256_init(&s) != 0) goto out;
     for (;;) {
@@ -276,7 +283,7 @@ static void *edr__hash_worker(void *arg)
         int rc = edr__hash_file(&r, sha);
         pthread_mutex_lock(&c->mu);
         edr__hash_slot_t *s = edr__hash_slot(c, r.dev, r.ino);
-        if (s->dev == r.dev && s->ino == r.ino && s->mtime_ns == r.mtime_ns && s->size == r.size) {
+        if (s->dev == r.dev && s->ino == r.ino && s->change_ns == r.change_ns && s->size == r.size) {
             s->state = rc == 0 ? 2 : 3;
             pthread_cond_broadcast(&c->done_cv);
             memcpy(s->sha, sha, sizeof(sha));
@@ -287,14 +294,14 @@ static void *edr__hash_worker(void *arg)
 }
 
 int edr_proc_cache_exe_hash(edr_proc_cache_t *c, const char *path, uint64_t kdev, uint64_t ino,
-                            uint64_t mtime_ns, uint64_t size, uint8_t out[32])
+                            uint64_t change_ns, uint64_t size, uint8_t out[32])
 {
     /* the kernel's dev_t is major << 20 | minor */
     uint64_t dev = makedev((unsigned)(kdev >> 20), (unsigned)(kdev & 0xfffff));
     int rc = 0;
     pthread_mutex_lock(&c->mu);
     edr__hash_slot_t *s = edr__hash_slot(c, dev, ino);
-    if (s->state && s->dev == dev && s->ino == ino && s->mtime_ns == mtime_ns && s->size == size) {
+    if (s->state && s->dev == dev && s->ino == ino && s->change_ns == change_ns && s->size == size) {
         if (s->state == 2) {
             memcpy(out, s->sha, 32);
             rc = 1;
@@ -305,9 +312,9 @@ int edr_proc_cache_exe_hash(edr_proc_cache_t *c, const char *path, uint64_t kdev
     }
     if (!path || !path[0] || strlen(path) >= EDR_PROC_EXE_MAX || c->q_len == EDR__HASH_Q)
         goto out; /* not queued: asked again on the next exec */
-    s->dev = dev, s->ino = ino, s->mtime_ns = mtime_ns, s->size = size, s->state = 1;
+    s->dev = dev, s->ino = ino, s->change_ns = change_ns, s->size = size, s->state = 1;
     edr__hash_req_t *r = &c->q[(c->q_head + c->q_len) % EDR__HASH_Q];
-    r->dev = dev, r->ino = ino, r->mtime_ns = mtime_ns, r->size = size;
+    r->dev = dev, r->ino = ino, r->change_ns = change_ns, r->size = size;
     snprintf(r->path, sizeof(r->path), "%s", path);
     c->q_len++;
     pthread_cond_signal(&c->cv);
@@ -317,7 +324,7 @@ out:
 }
 
 int edr_proc_cache_exe_hash_wait(edr_proc_cache_t *c, uint64_t kdev, uint64_t ino,
-                                 uint64_t mtime_ns, uint64_t size, uint64_t deadline_mono_ns,
+                                 uint64_t change_ns, uint64_t size, uint64_t deadline_mono_ns,
                                  uint8_t out[32])
 {
     uint64_t dev = makedev((unsigned)(kdev >> 20), (unsigned)(kdev & 0xfffff));
@@ -327,7 +334,7 @@ int edr_proc_cache_exe_hash_wait(edr_proc_cache_t *c, uint64_t kdev, uint64_t in
     pthread_mutex_lock(&c->mu);
     for (;;) {
         edr__hash_slot_t *s = edr__hash_slot(c, dev, ino);
-        if (!s->state || s->dev != dev || s->ino != ino || s->mtime_ns != mtime_ns ||
+        if (!s->state || s->dev != dev || s->ino != ino || s->change_ns != change_ns ||
             s->size != size)
             break; /* not asked for, or its slot now holds another file */
         if (s->state == 2) {

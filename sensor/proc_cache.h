@@ -76,12 +76,17 @@ int edr_proc_cache_seed(edr_proc_cache_t *c, const char *proc_root, edr_proc_see
 const char *edr_proc_cache_user(edr_proc_cache_t *c, uint32_t uid);
 const char *edr_proc_cache_group(edr_proc_cache_t *c, uint32_t gid);
 
+/* The change stamp (bpf/edr_bpf.h edr_change_stamp: mtime and ctime) of a
+ * file's stat, as the eBPF programs compute it from its inode. */
+struct stat;
+uint64_t edr__stat_change_ns(const struct stat *st);
+
 /* sha256 of an executable identified by (dev (kernel encoding), inode,
- * mtime, size): 1 and out filled when known; 0 when not yet known (hashing is
+ * change stamp, size): 1 and out filled when known; 0 when not yet known (hashing is
  * queued on the worker thread, off the caller's path); -1 when the file could
  * not be hashed. */
 int edr_proc_cache_exe_hash(edr_proc_cache_t *c, const char *path, uint64_t kdev, uint64_t ino,
-                            uint64_t mtime_ns, uint64_t size, uint8_t out[32]);
+                            uint64_t change_ns, uint64_t size, uint8_t out[32]);
 
 /* Like edr_proc_cache_exe_hash for a file already asked for, without queueing
  * anything: waits until the worker has hashed it or CLOCK_MONOTONIC reaches
@@ -89,7 +94,7 @@ int edr_proc_cache_exe_hash(edr_proc_cache_t *c, const char *path, uint64_t kdev
  * hashed; 0 when the deadline passed or the file was never asked for (or its
  * cache slot was taken by another file meanwhile). */
 int edr_proc_cache_exe_hash_wait(edr_proc_cache_t *c, uint64_t kdev, uint64_t ino,
-                                  uint64_t mtime_ns, uint64_t size, uint64_t deadline_mono_ns,
+                                  uint64_t change_ns, uint64_t size, uint64_t deadline_mono_ns,
                                   uint8_t out[32]);
 
 /* Container id (64 hex digits) found in a cgroup path or name such as

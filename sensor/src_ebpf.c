@@ -52,7 +52,7 @@
 /* A sha256 field of an event in the open batch whose executable was still
  * being hashed when the event was built. */
 typedef struct {
-    uint64_t dev, ino, mtime_ns, size;
+    uint64_t dev, ino, change_ns, size;
     ProtobufCBinaryData *field;
 } edr__patch_t;
 
@@ -379,7 +379,7 @@ static int edr__on_exec(edr_src_ebpf_t *s, const struct edr_bpf_exec *r, size_t 
     char cg[EDR_BPF_CGNAME + 1];
     uint8_t sha[32];
     int have_sha, hash_rc;
-    edr__patch_t pending = {r->dev, r->ino, r->mtime_ns, r->size, NULL};
+    edr__patch_t pending = {r->dev, r->ino, r->change_ns, r->size, NULL};
     edr_proc_t *p;
     Edr__V1__Event *e;
     edr_arena_t *a = edr_emit_arena(s->em);
@@ -387,7 +387,7 @@ static int edr__on_exec(edr_src_ebpf_t *s, const struct edr_bpf_exec *r, size_t 
     if (!interp || off + r->args_len > avail) return -1;
     memcpy(cg, r->cgroup_name, EDR_BPF_CGNAME);
     cg[EDR_BPF_CGNAME] = 0;
-    hash_rc = edr_proc_cache_exe_hash(s->pc, exe, r->dev, r->ino, r->mtime_ns, r->size, sha);
+    hash_rc = edr_proc_cache_exe_hash(s->pc, exe, r->dev, r->ino, r->change_ns, r->size, sha);
     have_sha = hash_rc == 1;
 
     /* the file asked for (a script), then the image actually mapped */
@@ -669,7 +669,7 @@ static void edr__pre_ship(void *ud)
     for (size_t i = 0; i < s->n_patches; i++) {
         edr__patch_t *p = &s->patches[i];
         uint8_t sha[32];
-        int rc = edr_proc_cache_exe_hash_wait(s->pc, p->dev, p->ino, p->mtime_ns, p->size, deadline,
+        int rc = edr_proc_cache_exe_hash_wait(s->pc, p->dev, p->ino, p->change_ns, p->size, deadline,
                                               sha);
         if (rc == 1) {
             *p->field = edr__bin(edr_emit_arena(s->em), sha, 32);
@@ -755,10 +755,9 @@ static void edr__on_seed(edr_proc_t *p, const char *argv, size_t argv_len, const
     if (p->exe[0] && stat(p->exe, &st) == 0) {
         pending.dev = ((uint64_t)major(st.st_dev) << 20) | minor(st.st_dev);
         pending.ino = st.st_ino;
-        pending.mtime_ns =
-            (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
+        pending.change_ns = edr__stat_change_ns(&st);
         pending.size = (uint64_t)st.st_size;
-        hash_rc = edr_proc_cache_exe_hash(s->pc, p->exe, pending.dev, pending.ino, pending.mtime_ns,
+        hash_rc = edr_proc_cache_exe_hash(s->pc, p->exe, pending.dev, pending.ino, pending.change_ns,
                                           pending.size, sha);
         have_sha = hash_rc == 1;
     }

@@ -502,9 +502,14 @@ int BPF_PROG(edr_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
     r->dev = ino->i_sb->s_dev;
     r->ino = ino->i_ino;
     r->size = ino->i_size;
-    r->mtime_ns = 0;
-    if (bpf_core_field_exists(ino->i_mtime_sec))
-        r->mtime_ns = (__u64)ino->i_mtime_sec * 1000000000ULL + ino->i_mtime_nsec;
+    r->change_ns = 0;
+    if (bpf_core_field_exists(ino->i_mtime_sec) && bpf_core_field_exists(ino->i_ctime_sec))
+        r->change_ns =
+            edr_change_stamp((__u64)ino->i_mtime_sec * 1000000000ULL + ino->i_mtime_nsec,
+                             (__u64)ino->i_ctime_sec * 1000000000ULL +
+                                 /* multigrain timestamps keep a "queried" flag in
+                                  * bit 31; nanoseconds fit in 30 bits */
+                                 (ino->i_ctime_nsec & 0x3fffffff));
     off = edr_put_dpath(r->data, 0, file->f_path.dentry, file->f_path.mnt, &r->exe_len);
     off = edr_put_dpath(r->data, off, fs->pwd.dentry, fs->pwd.mnt, &r->cwd_len);
     if (interp != fname) { /* a script: the file asked for and its interpreter */

@@ -23,6 +23,17 @@ typedef uint32_t edr_u32;
 typedef uint64_t edr_u64;
 #endif
 
+/* What identifies a version of a file's content beside (dev, inode, size),
+ * for the executable hash cache: its mtime and its ctime (ns) folded into one
+ * value. mtime alone can be set back by the file's owner (touch -r), so a
+ * binary changed in place kept the hash of what it was (review-fidelity 5);
+ * ctime cannot be set from user space and moves with every change. 0 when
+ * the kernel's inode has neither field (then size and inode must do). */
+static inline edr_u64 edr_change_stamp(edr_u64 mtime_ns, edr_u64 ctime_ns)
+{
+    return mtime_ns ^ (ctime_ns * 0x9E3779B97F4A7C15ULL);
+}
+
 #define EDR_BPF_PATH_MAX 4096
 #define EDR_BPF_NAME_MAX 256
 #define EDR_BPF_ARGS_MAX 8192 /* argv bytes kept per exec; longer is truncated */
@@ -97,7 +108,7 @@ struct edr_bpf_exec {
     edr_u64 cgroup_id;
     edr_u64 dev; /* of the executable image */
     edr_u64 ino;
-    edr_u64 mtime_ns;
+    edr_u64 change_ns; /* edr_change_stamp() of the image */
     edr_u64 size;
     edr_u32 old_pid;
     edr_u32 args_truncated;

@@ -673,7 +673,25 @@ static void test_exe_hash_first_exec(void **state)
     assert_int_equal(write(fd, tail, strlen(tail)), (ssize_t)strlen(tail));
     close(fd);
     sha256_of_file(path, want);
-    for (int round = 0; round < 2; round++) {
+    for (int round = 0; round < 3; round++) {
+        if (round == 2) {
+            /* changed in place, same size, its mtime set back (touch -r):
+             * the old hash stayed in the cache (review-fidelity 5) */
+            struct stat before;
+            assert_int_equal(stat(path, &before), 0);
+            fd = open(path, O_WRONLY);
+            assert_true(fd >= 0);
+            tail[0] = 'E';
+            assert_int_equal(pwrite(fd, tail, 1, before.st_size - (off_t)strlen(tail)), 1);
+            struct timespec ts[2] = {before.st_atim, before.st_mtim};
+            assert_int_equal(futimens(fd, ts), 0);
+            close(fd);
+            struct stat after;
+            assert_int_equal(stat(path, &after), 0);
+            assert_true(after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+                        after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+            sha256_of_file(path, want);
+        }
         size_t first = f->em.n;
         pid_t c = fork();
         if (c == 0) {
