@@ -411,11 +411,18 @@ static int edr__on_exec(edr_src_ebpf_t *s, const struct edr_bpf_exec *r, size_t 
         edr__v1__process_start__init(ps);
         ps->exe = edr__str(a, exe);
         edr__split_argv(a, r->data + off, r->args_len, ps);
+        ps->argv_truncated = r->args_truncated != 0;
         ps->cwd = edr__str(a, cwd);
         ps->uid = r->h.uid;
         ps->gid = r->h.gid;
         ps->user = edr__str(a, edr_proc_cache_user(s->pc, r->h.uid));
         ps->group = edr__str(a, edr_proc_cache_group(s->pc, r->h.gid));
+        if (r->euid != r->h.uid || r->egid != r->h.gid) { /* set-user/group-ID image */
+            ps->effective_ids = 1;
+            ps->euid = r->euid;
+            ps->egid = r->egid;
+            ps->effective_user = edr__str(a, edr_proc_cache_user(s->pc, r->euid));
+        }
         if (have_sha)
             ps->exe_sha256 = edr__bin(a, sha, 32);
         else if (hash_rc == 0)

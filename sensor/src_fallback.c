@@ -398,19 +398,28 @@ static void emit_start(fb_t *f, proc_t *p, int seeded, uint64_t t)
     snprintf(path, sizeof(path), "/proc/%u/status", p->pid);
     if (read_file(path, buf, sizeof(buf)) > 0) {
         char *u = strstr(buf, "\nUid:"), *g = strstr(buf, "\nGid:");
-        unsigned v;
-        if (u && sscanf(u + 5, "%u", &v) == 1) {
-            ps->uid = v;
-            ps->user = (char *)name_of(f, v, 0);
+        unsigned ru, eu, rg, eg; /* real, then effective */
+        int nu = u ? sscanf(u + 5, "%u %u", &ru, &eu) : 0;
+        int ng = g ? sscanf(g + 5, "%u %u", &rg, &eg) : 0;
+        if (nu >= 1) {
+            ps->uid = ru;
+            ps->user = (char *)name_of(f, ru, 0);
         }
-        if (g && sscanf(g + 5, "%u", &v) == 1) {
-            ps->gid = v;
-            ps->group = (char *)name_of(f, v, 1);
+        if (ng >= 1) {
+            ps->gid = rg;
+            ps->group = (char *)name_of(f, rg, 1);
         }
         if (ps->user)
             ps->user = edr_arena_strdup(a, ps->user);
         if (ps->group)
             ps->group = edr_arena_strdup(a, ps->group);
+        if (nu == 2 && ng == 2 && (eu != ru || eg != rg)) { /* a set-user/group-ID image */
+            ps->effective_ids = 1;
+            ps->euid = eu;
+            ps->egid = eg;
+            const char *en = name_of(f, eu, 0);
+            ps->effective_user = en ? edr_arena_strdup(a, en) : NULL;
+        }
     }
     ps->ppid = p->ppid;
     ps->seeded = seeded;

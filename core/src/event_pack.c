@@ -184,6 +184,11 @@ static void w_process_start(wr_t *w, const Edr__V1__ProcessStart *m)
     f_bool(w, 13, m->seeded);
     f_u64(w, 14, m->start_time_ns);
     f_str(w, 15, m->parent_exe);
+    f_bool(w, 16, m->argv_truncated);
+    f_bool(w, 17, m->effective_ids);
+    f_u64(w, 18, m->euid);
+    f_u64(w, 19, m->egid);
+    f_str(w, 20, m->effective_user);
 }
 
 static void w_body(wr_t *w, const Edr__V1__Event *e)

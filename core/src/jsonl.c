@@ -304,6 +304,14 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
         if (s->ppid) rc |= put(r, "process.parent.pid", json_integer(s->ppid));
         rc |= put_str(r, "process.parent.executable", s->parent_exe);
         if (s->seeded) rc |= put(r, "edr.process.seeded", json_true());
+        if (s->argv_truncated) rc |= put(r, "edr.process.args_truncated", json_true());
+        if (s->effective_ids) {
+            snprintf(buf, sizeof(buf), "%u", s->euid);
+            rc |= put(r, "user.effective.id", json_string(buf));
+            snprintf(buf, sizeof(buf), "%u", s->egid);
+            rc |= put(r, "group.effective.id", json_string(buf));
+            rc |= put_str(r, "user.effective.name", s->effective_user);
+        }
         if (s->start_time_ns) rc |= put(r, "process.start", jtime(s->start_time_ns));
         break;
     }
@@ -714,8 +722,15 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
             !(s->user = astr(a, gets(r, "user.name"))) ||
             !(s->group = astr(a, gets(r, "group.name"))) ||
             !(s->container_id = astr(a, gets(r, "container.id"))) ||
-            !(s->parent_exe = astr(a, gets(r, "process.parent.executable"))))
+            !(s->parent_exe = astr(a, gets(r, "process.parent.executable"))) ||
+            !(s->effective_user = astr(a, gets(r, "user.effective.name"))))
             goto nomem;
+        s->argv_truncated = json_is_true(get(r, "edr.process.args_truncated"));
+        if (get(r, "user.effective.id") || get(r, "group.effective.id")) {
+            s->effective_ids = 1;
+            s->euid = (uint32_t)getu(r, "user.effective.id", 0);
+            s->egid = (uint32_t)getu(r, "group.effective.id", 0);
+        }
         s->uid = (uint32_t)getu(r, "user.id", 0);
         s->gid = (uint32_t)getu(r, "group.id", 0);
         if (ahex(a, r, "process.hash.sha256", 32, &s->exe_sha256)) goto nomem;

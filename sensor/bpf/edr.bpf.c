@@ -495,7 +495,9 @@ int BPF_PROG(edr_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
     edr_fill_hdr(&r->h, EDR_BPF_EXEC, p);
     r->cgroup_id = bpf_get_current_cgroup_id();
     r->old_pid = old_pid;
-    r->pad = 0;
+    r->euid = EDR_CAST(p->cred, struct cred)->euid.val;
+    r->egid = EDR_CAST(p->cred, struct cred)->egid.val;
+    r->pad2 = 0;
     r->cgroup_name[0] = 0;
     bpf_probe_read_kernel_str(r->cgroup_name, sizeof(r->cgroup_name),
                               EDR_CAST(p->cgroups, struct css_set)->dfl_cgrp->kn->name);

@@ -117,7 +117,9 @@ struct edr_bpf_exec {
     edr_u16 filename_len;
     edr_u16 interp_len;
     edr_u32 args_len;
-    edr_u32 pad;
+    edr_u32 euid; /* effective ids after the exec (h.uid/gid are the real ones) */
+    edr_u32 egid;
+    edr_u32 pad2;
     char cgroup_name[EDR_BPF_CGNAME];
     char data[];
 };

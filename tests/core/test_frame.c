@@ -850,6 +850,105 @@ static void test_direct_split_identical(void **state)
     edr_synth_destroy(sy);
 }
 
+/* Sets every field of message m (descriptor d) to a value that is not its
+ * default, from the arena: scalars 1 (enums their second value), strings
+ * "x", bytes 2 bytes, one element of each repeated field, submessages filled
+ * likewise (depth-limited). Oneof members are left to the caller. */
+static void fill_all(ProtobufCMessage *m, const ProtobufCMessageDescriptor *d, edr_arena_t *a,
+                     int depth)
+{
+    protobuf_c_message_init(d, m);
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+            continue;
+        size_t sz;
+        switch (f->type) {
+        case PROTOBUF_C_TYPE_STRING: sz = sizeof(char *); break;
+        case PROTOBUF_C_TYPE_BYTES: sz = sizeof(ProtobufCBinaryData); break;
+        case PROTOBUF_C_TYPE_MESSAGE: sz = sizeof(void *); break;
+        case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_SINT64:
+        case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_SFIXED64: case PROTOBUF_C_TYPE_DOUBLE:
+            sz = 8; break;
+        case PROTOBUF_C_TYPE_BOOL: sz = sizeof(protobuf_c_boolean); break;
+        default: sz = 4; break;
+        }
+        uint8_t *slot = (uint8_t *)m + f->offset;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            void *arr = edr_arena_alloc(a, sz);
+            *(size_t *)((uint8_t *)m + f->quantifier_offset) = 1;
+            *(void **)slot = arr;
+            slot = arr;
+        }
+        switch (f->type) {
+        case PROTOBUF_C_TYPE_STRING: *(char **)slot = (char *)"x"; break;
+        case PROTOBUF_C_TYPE_BYTES: {
+            ProtobufCBinaryData b = {2, (uint8_t *)"\x01\x02"};
+            *(ProtobufCBinaryData *)slot = b;
+            break;
+        }
+        case PROTOBUF_C_TYPE_MESSAGE:
+            if (depth < 3) {
+                const ProtobufCMessageDescriptor *sd = f->descriptor;
+                ProtobufCMessage *sm = edr_arena_alloc(a, sd->sizeof_message);
+                fill_all(sm, sd, a, depth + 1);
+                *(void **)slot = sm;
+            }
+            break;
+        case PROTOBUF_C_TYPE_ENUM: {
+            const ProtobufCEnumDescriptor *ed = f->descriptor;
+            *(int *)slot = ed->n_values > 1 ? ed->values[1].value : ed->values[0].value;
+            break;
+        }
+        case PROTOBUF_C_TYPE_BOOL: *(protobuf_c_boolean *)slot = 1; break;
+        default:
+            if (sz == 8)
+                *(uint64_t *)slot = 1;
+            else
+                *(uint32_t *)slot = 1;
+        }
+    }
+}
+
+/* The hand-written serializer (event_pack.c) writes every field of every
+ * event body as protobuf-c does: a field added to the schema and not to the
+ * writer would be lost silently in every frame (ProcessStart's fields 16-20
+ * were, until this test). One event per body, every field set. */
+static void test_hand_writer_every_field(void **state)
+{
+    fx_t *fx = *state;
+    edr_arena_reset(&fx->arena);
+    const ProtobufCMessageDescriptor *ed = &edr__v1__event__descriptor;
+    Edr__V1__EventBatch *b = edr_arena_alloc(&fx->arena, sizeof(*b));
+    fill_all(&b->base, &edr__v1__event_batch__descriptor, &fx->arena, 1);
+    b->events = edr_arena_alloc(&fx->arena, ed->n_fields * sizeof(*b->events));
+    b->n_events = 0;
+    for (unsigned i = 0; i < ed->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &ed->fields[i];
+        if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+            continue;
+        Edr__V1__Event *e = edr_arena_alloc(&fx->arena, sizeof(*e));
+        fill_all(&e->base, ed, &fx->arena, 1);
+        ProtobufCMessage *body = edr_arena_alloc(&fx->arena, f->descriptor == NULL ? 8 :
+            ((const ProtobufCMessageDescriptor *)f->descriptor)->sizeof_message);
+        fill_all(body, f->descriptor, &fx->arena, 1);
+        *(void **)((uint8_t *)e + f->offset) = body;
+        *(uint32_t *)((uint8_t *)e + f->quantifier_offset) = f->id;
+        b->events[b->n_events++] = e;
+    }
+    assert_true(b->n_events >= 10);
+    size_t want_len = edr__v1__event_batch__get_packed_size(b);
+    uint8_t *want = malloc(want_len);
+    edr__v1__event_batch__pack(b, want);
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    size_t len = edr__batch_pack(&buf, &cap, 1 << 20, b);
+    assert_int_equal(len, want_len);
+    assert_memory_equal(buf, want, len);
+    free(buf);
+    free(want);
+}
+
 /* Every single-byte change of the first 4 KiB of a serialized batch, sent
  * unsplit: the direct unpack and protobuf-c give the same verdict. */
 static void test_unsplit_unpack_corruptions(void **state)
@@ -993,6 +1092,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_split_codec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_form_defects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_split_identical, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hand_writer_every_field, setup, teardown),
         cmocka_unit_test(test_split_unpack_declines),
         cmocka_unit_test_setup_teardown(test_unsplit_unpack_corruptions, setup, teardown),
         cmocka_unit_test(test_split_form_by_hand),

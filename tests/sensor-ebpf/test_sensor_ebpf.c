@@ -1130,6 +1130,67 @@ static void test_deep_and_long_paths(void **state)
     assert_int_equal(long_seen, 1);
 }
 
+/* What an exec really ran as, and whether its command line is whole
+ * (review-fidelity 6 and 9): a set-user-ID root image run by nobody carries
+ * its effective ids (euid 0, "root") beside the real ones; an argv longer
+ * than the 8 KiB kept is flagged as cut; an ordinary exec is neither. */
+static void test_exec_effective_ids_and_cut_argv(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    char dir[] = "/tmp/edr-test-suid-XXXXXX", bin[64], cmd[160];
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chmod(dir, 0755), 0);
+    snprintf(bin, sizeof(bin), "%s/suid-true", dir);
+    snprintf(cmd, sizeof(cmd), "cp /bin/true '%s' && chmod 4755 '%s'", bin, bin);
+    assert_int_equal(system(cmd), 0);
+    static char big[9000];
+    memset(big, 'A', sizeof(big) - 1);
+    pid_t kids[3];
+    for (int k = 0; k < 3; k++) {
+        kids[k] = fork();
+        assert_true(kids[k] >= 0);
+        if (kids[k] == 0) {
+            if (k == 0 && (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0))
+                _exit(126);
+            execl(k == 0 ? bin : "/bin/true", k == 0 ? "suid-true" : "true",
+                  k == 1 ? big : "short", "LAST", (char *)NULL);
+            _exit(127);
+        }
+        int st;
+        assert_int_equal(waitpid(kids[k], &st, 0), kids[k]);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    pump(&f->loop, 500);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    Edr__V1__ProcessStart *ps[3] = {NULL, NULL, NULL};
+    for (size_t j = 0; j < f->em.n; j++)
+        for (int k = 0; k < 3; k++)
+            if (f->em.ev[j]->pid == (uint32_t)kids[k] &&
+                f->em.ev[j]->body_case == EDR__V1__EVENT__BODY_PROCESS_START)
+                ps[k] = f->em.ev[j]->process_start;
+    for (int k = 0; k < 3; k++)
+        assert_non_null(ps[k]);
+    /* set-user-ID root, run by nobody */
+    assert_int_equal(ps[0]->uid, 65534);
+    assert_int_equal(ps[0]->gid, 65534);
+    assert_true(ps[0]->effective_ids);
+    assert_int_equal(ps[0]->euid, 0);
+    assert_int_equal(ps[0]->egid, 65534);
+    assert_string_equal(ps[0]->effective_user, "root");
+    assert_false(ps[0]->argv_truncated);
+    /* 9,000 bytes of argument: cut, and flagged */
+    assert_true(ps[1]->argv_truncated);
+    assert_false(ps[1]->effective_ids);
+    assert_true(ps[1]->n_argv == 2 && strlen(ps[1]->argv[1]) < sizeof(big) - 1);
+    /* an ordinary exec: neither */
+    assert_false(ps[2]->argv_truncated);
+    assert_false(ps[2]->effective_ids);
+    assert_int_equal(ps[2]->n_argv, 3);
+    assert_string_equal(ps[2]->argv[2], "LAST");
+}
+
 /* A second eBPF source with one setting changed, on its own loop and
  * emitter (the fixture's host and boot ids), started. */
 static edr_source_t *start_own_source(fixture_t *f, const char *key, const char *value,
@@ -1286,6 +1347,7 @@ int main(void)
         cmocka_unit_test(test_close_and_first_write),
         cmocka_unit_test(test_first_write_other_syscalls),
         cmocka_unit_test(test_deep_and_long_paths),
+        cmocka_unit_test(test_exec_effective_ids_and_cut_argv),
         cmocka_unit_test(test_ringbuf_full_is_counted),
         cmocka_unit_test(test_write_track_evictions_counted),
         cmocka_unit_test(test_write_slots_checked),

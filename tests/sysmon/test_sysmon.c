@@ -873,6 +873,17 @@ static void test_roundtrip_every_kind(void **state)
     round_trip(p, &a, &e, t, "host-a");
     ps.n_argv = 0; /* command line only, as imports have */
     round_trip(p, &a, &e, t, "host-a");
+    ps.n_argv = 4; /* a cut argv, set-user-ID root */
+    ps.argv_truncated = 1;
+    ps.effective_ids = 1;
+    ps.euid = 0;
+    ps.egid = 1001;
+    ps.effective_user = "root";
+    round_trip(p, &a, &e, t, "host-a");
+    ps.argv_truncated = 0;
+    ps.effective_ids = 0;
+    ps.egid = 0;
+    ps.effective_user = "";
 
     Edr__V1__ProcessFork pf = EDR__V1__PROCESS_FORK__INIT;
     pf.ppid = 77;
