@@ -289,6 +289,7 @@ static __always_inline void edr_net_emit(struct sock *sk, __u8 action, __u8 prot
 #define EDR_PATH_DEPTH (EDR_BPF_PATH_MAX / 2 + 64)
 #define EDR_PB_END     (EDR_BPF_PATH_MAX - 1)
 #define EDR_CUT_MARK   "..." /* before the tail of a path too long for the buffer */
+#define EDR_DELETED_MARK " (deleted)" /* after the path of an unlinked file */
 
 struct edr_walk {
     struct dentry *d;
@@ -315,11 +316,21 @@ static long edr_walk_step(__u32 i, void *ctx)
     struct mount *mnt = EDR_CAST(w->mnt, struct mount);
     const unsigned char *name;
     __u32 len;
+    int own = 0;
 
     if (w->done || !pb) return 1;
     mroot = vm->mnt_root;
     parent = d->d_parent;
-    if (w->d == mroot || w->d == parent) {
+    if (w->d == parent && w->d != mroot) {
+        /* in no directory: a pseudo file (memfd_create's "memfd:NAME", which
+         * a fileless exec runs) or a dentry cut off from its tree. Its own
+         * name, alone (it was reported as "/") */
+        if (w->off != EDR_PB_END) {
+            w->done = 1;
+            return 1;
+        }
+        own = 1;
+    } else if (w->d == mroot || w->d == parent) {
         struct mount *up = mnt->mnt_parent;
         if (w->d != mroot || up == w->mnt) {
             w->done = 1; /* reached the root */
@@ -343,6 +354,10 @@ static long edr_walk_step(__u32 i, void *ctx)
     w->off -= 1;
     pb[w->off & (EDR_BPF_PATH_MAX - 1)] = '/';
     w->d = parent;
+    if (own) {
+        w->done = 1;
+        return 1;
+    }
     return 0;
 }
 
@@ -366,6 +381,18 @@ static __always_inline __u32 edr_put_dpath(char *data, __u32 off, struct dentry 
     w.off = EDR_PB_END;
     w.done = 0;
     pb[EDR_PB_END] = 0;
+    {
+        struct dentry *dd = EDR_CAST(d, struct dentry);
+        /* unlinked (d_unlinked: not hashed, not a root): its last name, then
+         * " (deleted)" as the kernel's d_path says (an exec of a file removed
+         * after it was opened was reported as though the file were there) */
+        if (!dd->d_hash.pprev && dd->d_parent != d)
+            for (int i = 0; i < (int)sizeof(EDR_DELETED_MARK) - 1; i++)
+                pb[(EDR_PB_END - (sizeof(EDR_DELETED_MARK) - 1) + i) & (EDR_BPF_PATH_MAX - 1)] =
+                    EDR_DELETED_MARK[i];
+        if (!dd->d_hash.pprev && dd->d_parent != d)
+            w.off -= sizeof(EDR_DELETED_MARK) - 1;
+    }
     bpf_loop(EDR_PATH_DEPTH, edr_walk_step, &w, 0);
     if (w.done != 1 && w.off >= sizeof(EDR_CUT_MARK) - 1) { /* not whole: say so */
         w.off -= sizeof(EDR_CUT_MARK) - 1;

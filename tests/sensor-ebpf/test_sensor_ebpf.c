@@ -1191,6 +1191,60 @@ static void test_exec_effective_ids_and_cut_argv(void **state)
     assert_string_equal(ps[2]->argv[2], "LAST");
 }
 
+/* A fileless exec and the exec of a removed file say what they ran
+ * (review-fidelity 4: a memfd image was reported as "/", a removed file as
+ * though it were still there): "/memfd:NAME" and "PATH (deleted)", the
+ * kernel's own names for them. */
+static void test_fileless_and_deleted_exec(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    char del[160], want_del[180];
+    snprintf(del, sizeof(del), "%s/deltrue", f->dir);
+    snprintf(want_del, sizeof(want_del), "%s (deleted)", del);
+    pid_t kids[2];
+    for (int k = 0; k < 2; k++) {
+        kids[k] = fork();
+        assert_true(kids[k] >= 0);
+        if (kids[k] == 0) {
+            int in = open("/bin/true", O_RDONLY), fd;
+            struct stat st;
+            if (in < 0 || fstat(in, &st) != 0) _exit(120);
+            if (k == 0) {
+                fd = memfd_create("innocent", MFD_CLOEXEC);
+            } else {
+                fd = open(del, O_CREAT | O_RDWR | O_TRUNC, 0755);
+            }
+            if (fd < 0 || sendfile(fd, in, NULL, (size_t)st.st_size) != st.st_size) _exit(121);
+            if (k == 1) { /* opened again read-only (no writer left), then removed */
+                close(fd);
+                fd = open(del, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || unlink(del) != 0) _exit(122);
+            }
+            char *argv[] = {k == 0 ? "memfd-payload" : "deleted-payload", NULL}, *env[] = {NULL};
+            fexecve(fd, argv, env);
+            _exit(127);
+        }
+        int st;
+        assert_int_equal(waitpid(kids[k], &st, 0), kids[k]);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    pump(&f->loop, 500);
+    int seen = 0;
+    for (size_t j = 0; j < f->em.n; j++) {
+        Edr__V1__Event *e = f->em.ev[j];
+        if (e->body_case != EDR__V1__EVENT__BODY_PROCESS_START) continue;
+        if (e->pid == (uint32_t)kids[0]) {
+            assert_string_equal(e->process_start->exe, "/memfd:innocent");
+            seen |= 1;
+        } else if (e->pid == (uint32_t)kids[1]) {
+            assert_string_equal(e->process_start->exe, want_del);
+            seen |= 2;
+        }
+    }
+    assert_int_equal(seen, 3);
+}
+
 /* A second eBPF source with one setting changed, on its own loop and
  * emitter (the fixture's host and boot ids), started. */
 static edr_source_t *start_own_source(fixture_t *f, const char *key, const char *value,
@@ -1348,6 +1402,7 @@ int main(void)
         cmocka_unit_test(test_first_write_other_syscalls),
         cmocka_unit_test(test_deep_and_long_paths),
         cmocka_unit_test(test_exec_effective_ids_and_cut_argv),
+        cmocka_unit_test(test_fileless_and_deleted_exec),
         cmocka_unit_test(test_ringbuf_full_is_counted),
         cmocka_unit_test(test_write_track_evictions_counted),
         cmocka_unit_test(test_write_slots_checked),
