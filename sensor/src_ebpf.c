@@ -155,7 +155,12 @@ static char *edr__str(edr_arena_t *a, const char *s)
 /* Appends the components of p to out[0..*n) lexically: "." is skipped, ".."
  * removes the last component. 0, or -1 when out is full (the path is then cut
  * at the last component that fitted). */
-static int edr__join_part(char *out, size_t cap, size_t *n, const char *p)
+/* user: NULL for a path from the kernel's dentries; else the count of
+ * components this part added so far. A ".." removes the component before it
+ * only when that one came from the kernel: after a component of the
+ * caller's string, which may be a symbolic link, it stays as written
+ * ("lnk/../x" is not "x" when lnk leads elsewhere; review-fidelity 7). */
+static int edr__join_part(char *out, size_t cap, size_t *n, const char *p, size_t *user)
 {
     while (*p) {
         while (*p == '/')
@@ -167,7 +172,7 @@ static int edr__join_part(char *out, size_t cap, size_t *n, const char *p)
         size_t k = (size_t)(e - p);
         if (k == 1 && p[0] == '.') {
             /* nothing */
-        } else if (k == 2 && p[0] == '.' && p[1] == '.') {
+        } else if (k == 2 && p[0] == '.' && p[1] == '.' && (!user || !*user)) {
             while (*n > 0 && out[*n - 1] != '/')
                 (*n)--;
             if (*n > 0) (*n)--;
@@ -176,14 +181,16 @@ static int edr__join_part(char *out, size_t cap, size_t *n, const char *p)
             out[(*n)++] = '/';
             memcpy(out + *n, p, k);
             *n += k;
+            if (user) (*user)++;
         }
         p = e;
     }
     return 0;
 }
 
-/* Lexically normalises "dir/rel" (or rel when absolute) into out, in one pass
- * without copies (on the path of every file record). */
+/* Lexically normalises "dir/rel" into out, in one pass without copies (on
+ * the path of every file record). An absolute rel is taken alone when dir
+ * is empty, and under dir (a chrooted caller's root) when it is not. */
 static const char *edr__join(char *out, size_t cap, const char *dir, const char *rel)
 {
     size_t n = 0;
@@ -200,7 +207,10 @@ static const char *edr__join(char *out, size_t cap, const char *dir, const char 
             snprintf(out, cap, "%s", rel);
         return out;
     }
-    if (rel[0] == '/' || edr__join_part(out, cap, &n, dir) == 0) edr__join_part(out, cap, &n, rel);
+    /* an absolute rel with a directory: the caller's root (chrooted) */
+    size_t user = 0;
+    if ((rel[0] == '/' && !(dir && dir[0])) || edr__join_part(out, cap, &n, dir, NULL) == 0)
+        edr__join_part(out, cap, &n, rel, &user);
     if (n == 0) out[n++] = '/';
     out[n] = 0;
     return out;
@@ -392,7 +402,9 @@ static int edr__on_exec(edr_src_ebpf_t *s, const struct edr_bpf_exec *r, size_t 
 
     /* the file asked for (a script), then the image actually mapped */
     if (fname[0] && interp[0] && strcmp(fname, interp) != 0)
-        edr__file_exec(s, &r->h, edr__join(s->path, sizeof(s->path), cwd, fname), NULL, 0, NULL);
+        edr__file_exec(s, &r->h,
+                       edr__join(s->path, sizeof(s->path), fname[0] == '/' ? NULL : cwd, fname),
+                       NULL, 0, NULL);
     edr__file_exec(s, &r->h, exe, have_sha ? sha : NULL, 0, hash_rc == 0 ? &pending : NULL);
 
     e = edr__begin(s, &r->h, &p);

@@ -463,7 +463,16 @@ static __always_inline struct file *edr_fd_file(long fd)
  * (reading one byte from user memory costs as much as the whole string). */
 static __always_inline __u32 edr_put_dirfd(char *data, __u32 off, long dirfd, char c, __u16 *len)
 {
-    if (c == '/') { /* absolute: no directory needed */
+    if (c == '/') {
+        /* absolute: no directory needed, unless the caller is chrooted: then
+         * its root, under which the path lies (a chrooted "rm /etc/passwd"
+         * was reported as the host's /etc/passwd) */
+        struct fs_struct *fs = EDR_CAST(bpf_get_current_task_btf()->fs, struct fs_struct);
+        struct vfsmount *rm = fs->root.mnt;
+        struct mount *m = edr_real_mount(rm);
+        if (fs->root.dentry != EDR_CAST(rm, struct vfsmount)->mnt_root ||
+            EDR_CAST(m, struct mount)->mnt_parent != m)
+            return edr_put_dpath(data, off, fs->root.dentry, rm, len);
         *len = 0;
         return off & (EDR_BPF_DATA_MAX - 1);
     }

@@ -1245,6 +1245,67 @@ static void test_fileless_and_deleted_exec(void **state)
     assert_int_equal(seen, 3);
 }
 
+/* Paths of deletes and renames come from the caller's string (read at the
+ * syscall's exit) joined to its directory (review-fidelity 7): inside a
+ * chroot an absolute path lies under the chroot (it was reported as the
+ * host's path), and a ".." after a component of the string, which may be a
+ * symbolic link, is kept as written (it was folded away, naming a file that
+ * never existed). */
+static void test_chroot_and_symlink_paths(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    char root[160], p[256], want_victim[200], want_moved[200], want_dotdot[200];
+    snprintf(root, sizeof(root), "%s/chr", f->dir);
+    assert_int_equal(mkdir(root, 0700), 0);
+    snprintf(p, sizeof(p), "%s/victim", root);
+    close(open(p, O_CREAT | O_WRONLY, 0600));
+    snprintf(p, sizeof(p), "%s/a", root);
+    close(open(p, O_CREAT | O_WRONLY, 0600));
+    snprintf(p, sizeof(p), "%s/real", f->dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/real/inner", f->dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/lnk", f->dir);
+    assert_int_equal(symlink("real/inner", p), 0);
+    snprintf(p, sizeof(p), "%s/real/target", f->dir);
+    close(open(p, O_CREAT | O_WRONLY, 0600));
+    snprintf(want_victim, sizeof(want_victim), "%s/victim", root);
+    snprintf(want_moved, sizeof(want_moved), "%s/b", root);
+    snprintf(want_dotdot, sizeof(want_dotdot), "%s/lnk/../target", f->dir);
+    pid_t w = fork();
+    assert_true(w >= 0);
+    if (w == 0) {
+        /* lnk/../target is real/target (lnk is real/inner) */
+        if (chdir(f->dir) != 0 || unlink("lnk/../target") != 0) _exit(1);
+        if (chroot(root) != 0 || chdir("/") != 0) _exit(2);
+        _exit(unlink("/victim") == 0 && rename("/a", "/b") == 0 ? 0 : 3);
+    }
+    int st;
+    assert_int_equal(waitpid(w, &st, 0), w);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    pump(&f->loop, 500);
+    int seen = 0;
+    for (size_t j = 0; j < f->em.n; j++) {
+        Edr__V1__Event *e = f->em.ev[j];
+        if (e->pid != (uint32_t)w) continue;
+        if (e->body_case == EDR__V1__EVENT__BODY_FILE_DELETE) {
+            if (strstr(e->file_delete->path, "victim")) {
+                assert_string_equal(e->file_delete->path, want_victim);
+                seen |= 1;
+            } else {
+                assert_string_equal(e->file_delete->path, want_dotdot);
+                seen |= 2;
+            }
+        } else if (e->body_case == EDR__V1__EVENT__BODY_FILE_RENAME) {
+            assert_string_equal(e->file_rename->new_path, want_moved);
+            seen |= 4;
+        }
+    }
+    assert_int_equal(seen, 7);
+}
+
 /* A second eBPF source with one setting changed, on its own loop and
  * emitter (the fixture's host and boot ids), started. */
 static edr_source_t *start_own_source(fixture_t *f, const char *key, const char *value,
@@ -1403,6 +1464,7 @@ int main(void)
         cmocka_unit_test(test_deep_and_long_paths),
         cmocka_unit_test(test_exec_effective_ids_and_cut_argv),
         cmocka_unit_test(test_fileless_and_deleted_exec),
+        cmocka_unit_test(test_chroot_and_symlink_paths),
         cmocka_unit_test(test_ringbuf_full_is_counted),
         cmocka_unit_test(test_write_track_evictions_counted),
         cmocka_unit_test(test_write_slots_checked),
