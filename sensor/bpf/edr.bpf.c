@@ -660,8 +660,12 @@ enum {
 #define EDR_A3(regs) ((regs)->r10)
 #define EDR_A4(regs) ((regs)->r8)
 
+static __always_inline void edr_udp_send_sk(struct sock *sk, const void *uaddr);
+
 /* First write through an open file description that wrote something:
- * report it once, with the bytes that write wrote. */
+ * report it once, with the bytes that write wrote. A write to a socket is
+ * a send: a DNS query through write() or writev() on a UDP socket
+ * connected to port 53 is reported as sendto() is (review-fidelity 11). */
 static __always_inline void edr_on_write(long fd, __u64 count)
 {
     struct file *f = edr_fd_file(fd);
@@ -671,6 +675,11 @@ static __always_inline void edr_on_write(long fd, __u64 count)
     __u32 off;
 
     if (!f) return;
+    if ((EDR_CAST(f, struct file)->f_inode->i_mode & EDR_S_IFMT) == EDR_S_IFSOCK) {
+        struct socket *so = EDR_CAST(f, struct file)->private_data;
+        if (so) edr_udp_send_sk(EDR_CAST(so, struct socket)->sk, NULL);
+        return;
+    }
     armed = bpf_map_lookup_elem(&wr_armed, &slot);
     /* the first writer takes the slot back; concurrent writers of the same
      * file, and later ones, find it empty or another file's */
@@ -903,9 +912,8 @@ static __always_inline void edr_on_access(__u32 kind, long pid, __u32 request)
 
 /* UDP datagrams to port 53 (DNS): sendto/sendmsg/sendmmsg destination, or the
  * connected peer. */
-static __always_inline void edr_on_udp_send(long fd, const void *uaddr)
+static __always_inline void edr_udp_send_sk(struct sock *sk, const void *uaddr)
 {
-    struct sock *sk = edr_fd_sock(fd);
     struct sockaddr_in6 sa = {};
     struct edr_bpf_net *r;
     __u16 dport;
@@ -940,6 +948,11 @@ static __always_inline void edr_on_udp_send(long fd, const void *uaddr)
             __builtin_memcpy(r->remote_ip, &((struct sockaddr_in *)&sa)->sin_addr, 4);
     }
     bpf_ringbuf_submit(r, edr_rb_flags());
+}
+
+static __always_inline void edr_on_udp_send(long fd, const void *uaddr)
+{
+    edr_udp_send_sk(edr_fd_sock(fd), uaddr);
 }
 
 /* Exit side: the syscall (id) returned ret; regs holds its arguments. */

@@ -1306,6 +1306,44 @@ static void test_chroot_and_symlink_paths(void **state)
     assert_int_equal(seen, 7);
 }
 
+/* DNS through write() and writev() on a UDP socket connected to port 53,
+ * as resolvers that connect first may send it (review-fidelity 11: only
+ * sendto/sendmsg were seen): one send each, with the server's address. */
+static void test_dns_by_write(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    pid_t w = fork();
+    assert_true(w >= 0);
+    if (w == 0) {
+        int u = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(53)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        struct iovec iov = {.iov_base = "q", .iov_len = 1};
+        if (u < 0 || connect(u, (struct sockaddr *)&a, sizeof(a)) != 0) _exit(1);
+        /* nothing listens: the second send may fail with ECONNREFUSED */
+        if (write(u, "q", 1) != 1) _exit(2);
+        (void)!writev(u, &iov, 1);
+        _exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(w, &st, 0), w);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    pump(&f->loop, 300);
+    int sends = 0;
+    for (size_t j = 0; j < f->em.n; j++) {
+        Edr__V1__Event *e = f->em.ev[j];
+        if (e->pid != (uint32_t)w || e->body_case != EDR__V1__EVENT__BODY_NETWORK ||
+            e->network->action != EDR__V1__NETWORK__ACTION__SEND)
+            continue;
+        assert_int_equal(e->network->protocol, EDR__V1__NETWORK__PROTOCOL__UDP);
+        assert_non_null(e->network->remote);
+        assert_int_equal(e->network->remote->port, 53);
+        sends++;
+    }
+    assert_true(sends >= 1);
+}
+
 /* A second eBPF source with one setting changed, on its own loop and
  * emitter (the fixture's host and boot ids), started. */
 static edr_source_t *start_own_source(fixture_t *f, const char *key, const char *value,
@@ -1465,6 +1503,7 @@ int main(void)
         cmocka_unit_test(test_exec_effective_ids_and_cut_argv),
         cmocka_unit_test(test_fileless_and_deleted_exec),
         cmocka_unit_test(test_chroot_and_symlink_paths),
+        cmocka_unit_test(test_dns_by_write),
         cmocka_unit_test(test_ringbuf_full_is_counted),
         cmocka_unit_test(test_write_track_evictions_counted),
         cmocka_unit_test(test_write_slots_checked),
