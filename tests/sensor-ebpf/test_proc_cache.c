@@ -241,7 +241,7 @@ static void test_exe_hash(void **state)
     close(fd);
     assert_int_equal(stat(path, &st), 0);
     uint64_t kdev = ((uint64_t)major(st.st_dev) << 20) | minor(st.st_dev);
-    uint64_t mt = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
+    uint64_t mt = edr__stat_change_ns(&st); /* mtime and ctime */
     int rc = edr_proc_cache_exe_hash(c, path, kdev, st.st_ino, mt, 3, out);
     assert_int_equal(rc, 0); /* queued, not computed on the caller's path */
     for (int i = 0; i < 200 && rc == 0; i++) {
