@@ -363,11 +363,15 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
             snprintf(buf, sizeof(buf), "%04o", fa->mode);
             rc |= put(r, "file.mode", json_string(buf));
         }
-        if (fa->uid) {
+        /* a chown's ids are always set: 0 is root, 2^32-1 (-1) unchanged
+         * (review-fidelity 16: -1 was printed as an id, a chown to root
+         * showed no owner); other kinds: 0 is unknown */
+        int chown = fa->kind == EDR__V1__FILE_ATTR__KIND__CHOWN;
+        if (chown ? fa->uid != UINT32_MAX : fa->uid != 0) {
             snprintf(buf, sizeof(buf), "%u", fa->uid);
             rc |= put(r, "file.uid", json_string(buf));
         }
-        if (fa->gid) {
+        if (chown ? fa->gid != UINT32_MAX : fa->gid != 0) {
             snprintf(buf, sizeof(buf), "%u", fa->gid);
             rc |= put(r, "file.gid", json_string(buf));
         }
@@ -799,8 +803,11 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         e->file_attr->kind =
             enum_value(attr_kinds, NELEM(attr_kinds), gets(r, "edr.file.attr_kind"));
         e->file_attr->mode = octal(gets(r, "file.mode"));
-        e->file_attr->uid = (uint32_t)getu(r, "file.uid", 0);
-        e->file_attr->gid = (uint32_t)getu(r, "file.gid", 0);
+        {
+            uint64_t none = e->file_attr->kind == EDR__V1__FILE_ATTR__KIND__CHOWN ? UINT32_MAX : 0;
+            e->file_attr->uid = (uint32_t)getu(r, "file.uid", none);
+            e->file_attr->gid = (uint32_t)getu(r, "file.gid", none);
+        }
         break;
     case EDR__V1__EVENT__BODY_FILE_EXEC:
         ALLOC_BODY(Edr__V1__FileExec, edr__v1__file_exec__init, file_exec,

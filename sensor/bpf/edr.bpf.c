@@ -635,6 +635,7 @@ enum {
     NR_fchmodat = 268,
     NR_accept4 = 288,
     NR_pwritev = 296,
+    NR_open_by_handle_at = 304,
     NR_sendmmsg = 307,
     NR_process_vm_readv = 310,
     NR_process_vm_writev = 311,
@@ -985,6 +986,9 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
     case NR_creat:
         edr_on_open(ret, 1);
         break;
+    case NR_open_by_handle_at: /* mount_fd, handle, flags */
+        edr_on_open(ret, EDR_A2(rg) & EDR_O_TRUNC);
+        break;
     case NR_write:
     case NR_pwrite64:
     case NR_writev:
@@ -1101,6 +1105,7 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
     case NR_openat:
     case NR_openat2:
     case NR_creat:
+    case NR_open_by_handle_at:
     case NR_write:
     case NR_pwrite64:
     case NR_writev:
@@ -1170,6 +1175,7 @@ EDR_TP_EXIT(open)
 EDR_TP_EXIT(openat)
 EDR_TP_EXIT(openat2)
 EDR_TP_EXIT(creat)
+EDR_TP_EXIT(open_by_handle_at)
 EDR_TP_EXIT(write)
 EDR_TP_EXIT(pwrite64)
 EDR_TP_EXIT(writev)

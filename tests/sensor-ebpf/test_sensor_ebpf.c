@@ -995,15 +995,16 @@ static void test_close_and_first_write(void **state)
  * reported, so `cp new existing_binary`, which copies with
  * copy_file_range, left no event): copy_file_range, sendfile, splice,
  * ftruncate, fallocate, an open with O_TRUNC of an existing file with no
- * write after it, and a shared writable mapping. Each file: one FileWrite of
+ * write after it, a shared writable mapping; and a write through a file
+ * opened by handle (open_by_handle_at). Each file: one FileWrite of
  * the child that changed it, with the bytes the call moved (0: none moved). */
 static void test_first_write_other_syscalls(void **state)
 {
     fixture_t *f = *state;
     if (!f) skip();
-    static const char *const names[] = {"copied", "sent", "spliced", "truncated",
-                                        "allocated", "otrunc", "mapped"};
-    static const uint64_t bytes[] = {5, 5, 5, 0, 0, 0, 0};
+    static const char *const names[] = {"copied",    "sent",   "spliced", "truncated",
+                                        "allocated", "otrunc", "mapped",  "byhandle"};
+    static const uint64_t bytes[] = {5, 5, 5, 0, 0, 0, 0, 5};
     enum { N = sizeof(names) / sizeof(names[0]) };
     char src[160], path[N][160];
     snprintf(src, sizeof(src), "%s/other-src", f->dir);
@@ -1049,7 +1050,16 @@ static void test_first_write_other_syscalls(void **state)
         char *m = fd >= 0 ? mmap(NULL, 11, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
         if (m == MAP_FAILED) _exit(8);
         m[0] = 'N';
-        _exit(munmap(m, 11) == 0 && close(fd) == 0 ? 0 : 9);
+        if (munmap(m, 11) != 0 || close(fd) != 0) _exit(9);
+        /* open_by_handle_at (review-fidelity 12: never armed) */
+        struct {
+            struct file_handle h;
+            unsigned char b[MAX_HANDLE_SZ];
+        } fh = {.h.handle_bytes = MAX_HANDLE_SZ};
+        int mnt_id, mfd = open(f->dir, O_RDONLY | O_DIRECTORY);
+        if (mfd < 0 || name_to_handle_at(AT_FDCWD, path[7], &fh.h, &mnt_id, 0) != 0) _exit(10);
+        fd = open_by_handle_at(mfd, &fh.h, O_WRONLY);
+        _exit(fd >= 0 && write(fd, "hello", 5) == 5 ? 0 : 11);
     }
     int st;
     assert_int_equal(waitpid(w, &st, 0), w);

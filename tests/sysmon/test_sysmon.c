@@ -945,6 +945,25 @@ static void test_roundtrip_every_kind(void **state)
     e.body_case = K(FILE_ATTR);
     e.file_attr = &fa;
     round_trip(p, &a, &e, t, "host-a");
+    /* a chown to root, its group unchanged (-1): "0" shown, -1 left out */
+    fa.uid = 0;
+    fa.gid = UINT32_MAX;
+    round_trip(p, &a, &e, t, "host-a");
+    {
+        char line[4096];
+        Edr__V1__EventBatch one = EDR__V1__EVENT_BATCH__INIT;
+        Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
+        Edr__V1__Event *ev[1] = {&e};
+        one.sensor = &si;
+        one.n_events = 1;
+        one.events = ev;
+        int n = edr_jsonl_format_event(&one, &e, line, sizeof(line));
+        assert_true(n > 0);
+        assert_non_null(strstr(line, "\"uid\":\"0\""));
+        assert_null(strstr(line, "\"gid\""));
+    }
+    fa.uid = 5;
+    fa.gid = 6;
 
     Edr__V1__FileExec fx = EDR__V1__FILE_EXEC__INIT;
     fx.path = "/lib/x.so";
