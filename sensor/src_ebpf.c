@@ -528,6 +528,8 @@ static int edr__on_file(edr_src_ebpf_t *s, const struct edr_bpf_file *r, size_t 
         edr__v1__file_create__init(x);
         x->path = edr__str(a, path);
         x->mode = r->mode;
+        if (rel2[0]) /* a link: what it names (a symlink's target as written) */
+            x->link_target = edr__str(a, edr__join(s->path2, sizeof(s->path2), dir2, rel2));
         e->body_case = EDR__V1__EVENT__BODY_FILE_CREATE;
         e->file_create = x;
         break;

@@ -208,6 +208,7 @@ static void w_body(wr_t *w, const Edr__V1__Event *e)
     case EDR__V1__EVENT__BODY_FILE_CREATE:
         f_str(w, 1, e->file_create->path);
         f_u64(w, 2, e->file_create->mode);
+        f_str(w, 3, e->file_create->link_target);
         break;
     case EDR__V1__EVENT__BODY_FILE_WRITE:
         f_str(w, 1, e->file_write->path);

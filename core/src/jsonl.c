@@ -343,6 +343,7 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
             snprintf(buf, sizeof(buf), "%04o", e->file_create->mode);
             rc |= put(r, "file.mode", json_string(buf));
         }
+        rc |= put_str(r, "file.target_path", e->file_create->link_target);
         break;
     case EDR__V1__EVENT__BODY_FILE_WRITE:
         rc |= put_str(r, "file.path", e->file_write->path);
@@ -775,7 +776,9 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
     case EDR__V1__EVENT__BODY_FILE_CREATE:
         ALLOC_BODY(Edr__V1__FileCreate, edr__v1__file_create__init, file_create,
                    EDR__V1__EVENT__BODY_FILE_CREATE);
-        if (!(e->file_create->path = astr(a, gets(r, "file.path")))) goto nomem;
+        if (!(e->file_create->path = astr(a, gets(r, "file.path"))) ||
+            !(e->file_create->link_target = astr(a, gets(r, "file.target_path"))))
+            goto nomem;
         e->file_create->mode = octal(gets(r, "file.mode"));
         break;
     case EDR__V1__EVENT__BODY_FILE_WRITE:

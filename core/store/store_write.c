@@ -933,7 +933,10 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
                 s->rec.exit_signal = e->process_exit->signal;
             }
             break;
-        case EDR__V1__EVENT__BODY_FILE_CREATE: put_path(w, e->file_create->path, br); break;
+        case EDR__V1__EVENT__BODY_FILE_CREATE:
+            put_path(w, e->file_create->path, br);
+            put_path(w, e->file_create->link_target, br); /* a link names it */
+            break;
         case EDR__V1__EVENT__BODY_FILE_WRITE: put_path(w, e->file_write->path, br); break;
         case EDR__V1__EVENT__BODY_FILE_DELETE: put_path(w, e->file_delete->path, br); break;
         case EDR__V1__EVENT__BODY_FILE_ATTR: put_path(w, e->file_attr->path, br); break;

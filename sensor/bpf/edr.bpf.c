@@ -39,6 +39,8 @@ char LICENSE[] SEC("license") = "GPL"; /* GPL-only helpers (probe reads of kerne
 #define EDR_AF_INET6           10
 #define EDR_S_IFMT             00170000
 #define EDR_S_IFREG            0100000
+#define EDR_S_IFDIR            0040000
+#define EDR_S_IFLNK            0120000
 #define EDR_FMODE_WRITE        0x2
 #define EDR_FMODE_CREATED      0x100000
 #define EDR_MAY_WRITE          0x2
@@ -461,8 +463,14 @@ static __always_inline struct file *edr_fd_file(long fd)
 /* The directory a *at() syscall resolves a relative path against; none for
  * an absolute path, whose first character c the caller has already copied
  * (reading one byte from user memory costs as much as the whole string). */
+#define EDR_NO_DIR (-200) /* a string that is not a path to resolve (a symlink's target) */
+
 static __always_inline __u32 edr_put_dirfd(char *data, __u32 off, long dirfd, char c, __u16 *len)
 {
+    if (dirfd == EDR_NO_DIR) {
+        *len = 0;
+        return off & (EDR_BPF_DATA_MAX - 1);
+    }
     if (c == '/') {
         /* absolute: no directory needed, unless the caller is chrooted: then
          * its root, under which the path lies (a chrooted "rm /etc/passwd"
@@ -618,6 +626,14 @@ enum {
     NR_sendfile64 = 40,
     NR_listen = 50,
     NR_rename = 82,
+    NR_mkdir = 83,
+    NR_link = 86,
+    NR_symlink = 88,
+    NR_mknod = 133,
+    NR_mkdirat = 258,
+    NR_mknodat = 259,
+    NR_linkat = 265,
+    NR_symlinkat = 266,
     NR_rmdir = 84,
     NR_creat = 85,
     NR_unlink = 87,
@@ -1050,6 +1066,40 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
         edr_on_path_op(EDR_BPF_FILE_RENAME, (int)EDR_A0(rg), (const char *)EDR_A1(rg), (int)EDR_A2(rg),
                        (const char *)EDR_A3(rg), 0, 0, 0);
         break;
+    /* names made without open(): directories, nodes, links (review-fidelity
+     * 10); mode carries the file type */
+    case NR_mkdir:
+        edr_on_path_op(EDR_BPF_FILE_CREATE, EDR_AT_FDCWD, (const char *)EDR_A0(rg), 0, NULL,
+                       EDR_S_IFDIR | (EDR_A1(rg) & 07777), 0, 0);
+        break;
+    case NR_mkdirat:
+        edr_on_path_op(EDR_BPF_FILE_CREATE, (int)EDR_A0(rg), (const char *)EDR_A1(rg), 0, NULL,
+                       EDR_S_IFDIR | (EDR_A2(rg) & 07777), 0, 0);
+        break;
+    case NR_mknod:
+        edr_on_path_op(EDR_BPF_FILE_CREATE, EDR_AT_FDCWD, (const char *)EDR_A0(rg), 0, NULL,
+                       (EDR_A1(rg) & EDR_S_IFMT) ? EDR_A1(rg) : EDR_S_IFREG | EDR_A1(rg), 0, 0);
+        break;
+    case NR_mknodat:
+        edr_on_path_op(EDR_BPF_FILE_CREATE, (int)EDR_A0(rg), (const char *)EDR_A1(rg), 0, NULL,
+                       (EDR_A2(rg) & EDR_S_IFMT) ? EDR_A2(rg) : EDR_S_IFREG | EDR_A2(rg), 0, 0);
+        break;
+    case NR_symlink: /* target, linkpath */
+        edr_on_path_op(EDR_BPF_FILE_CREATE, EDR_AT_FDCWD, (const char *)EDR_A1(rg), EDR_NO_DIR,
+                       (const char *)EDR_A0(rg), EDR_S_IFLNK | 0777, 0, 0);
+        break;
+    case NR_symlinkat: /* target, newdirfd, linkpath */
+        edr_on_path_op(EDR_BPF_FILE_CREATE, (int)EDR_A1(rg), (const char *)EDR_A2(rg), EDR_NO_DIR,
+                       (const char *)EDR_A0(rg), EDR_S_IFLNK | 0777, 0, 0);
+        break;
+    case NR_link: /* oldpath, newpath */
+        edr_on_path_op(EDR_BPF_FILE_CREATE, EDR_AT_FDCWD, (const char *)EDR_A1(rg), EDR_AT_FDCWD,
+                       (const char *)EDR_A0(rg), 0, 0, 0);
+        break;
+    case NR_linkat: /* olddirfd, oldpath, newdirfd, newpath */
+        edr_on_path_op(EDR_BPF_FILE_CREATE, (int)EDR_A2(rg), (const char *)EDR_A3(rg), (int)EDR_A0(rg),
+                       (const char *)EDR_A1(rg), 0, 0, 0);
+        break;
     case NR_unlink:
     case NR_rmdir:
         edr_on_path_op(EDR_BPF_FILE_DELETE, EDR_AT_FDCWD, (const char *)EDR_A0(rg), 0, NULL, 0, 0, 0);
@@ -1127,6 +1177,14 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
     case NR_rename:
     case NR_renameat:
     case NR_renameat2:
+    case NR_mkdir:
+    case NR_mkdirat:
+    case NR_mknod:
+    case NR_mknodat:
+    case NR_symlink:
+    case NR_symlinkat:
+    case NR_link:
+    case NR_linkat:
     case NR_unlink:
     case NR_unlinkat:
     case NR_rmdir:
@@ -1197,6 +1255,14 @@ EDR_TP_EXIT(sendmmsg)
 EDR_TP_EXIT(rename)
 EDR_TP_EXIT(renameat)
 EDR_TP_EXIT(renameat2)
+EDR_TP_EXIT(mkdir)
+EDR_TP_EXIT(mkdirat)
+EDR_TP_EXIT(mknod)
+EDR_TP_EXIT(mknodat)
+EDR_TP_EXIT(symlink)
+EDR_TP_EXIT(symlinkat)
+EDR_TP_EXIT(link)
+EDR_TP_EXIT(linkat)
 EDR_TP_EXIT(unlink)
 EDR_TP_EXIT(unlinkat)
 EDR_TP_EXIT(rmdir)

@@ -1354,6 +1354,53 @@ static void test_dns_by_write(void **state)
     assert_true(sends >= 1);
 }
 
+/* Names made without open() (review-fidelity 10: none was reported, so a
+ * hard link to a sensitive file or a planted symlink left no trace): a
+ * directory, a FIFO, a symbolic link (its target as written) and a hard
+ * link (the file it names), each a FileCreate with its file type. */
+static void test_links_dirs_nodes(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    char base[160], want[4][200], orig[200];
+    snprintf(base, sizeof(base), "%s/names", f->dir);
+    assert_int_equal(mkdir(base, 0700), 0);
+    snprintf(orig, sizeof(orig), "%s/orig", base);
+    close(open(orig, O_CREAT | O_WRONLY, 0600));
+    static const char *const leaf[4] = {"dir", "fifo", "sym", "hard"};
+    for (int i = 0; i < 4; i++)
+        snprintf(want[i], sizeof(want[i]), "%s/%s", base, leaf[i]);
+    pid_t w = fork();
+    assert_true(w >= 0);
+    if (w == 0) {
+        if (chdir(base) != 0) _exit(1);
+        if (mkdirat(AT_FDCWD, "dir", 0750) != 0) _exit(2);
+        if (mknod("fifo", S_IFIFO | 0600, 0) != 0) _exit(3);
+        if (symlink("../elsewhere/target", "sym") != 0) _exit(4);
+        _exit(link("orig", "hard") == 0 ? 0 : 5);
+    }
+    int st;
+    assert_int_equal(waitpid(w, &st, 0), w);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    pump(&f->loop, 300);
+    static const uint32_t type[4] = {S_IFDIR, S_IFIFO, S_IFLNK, 0};
+    int seen = 0;
+    for (size_t j = 0; j < f->em.n; j++) {
+        Edr__V1__Event *e = f->em.ev[j];
+        if (e->pid != (uint32_t)w || e->body_case != EDR__V1__EVENT__BODY_FILE_CREATE) continue;
+        const Edr__V1__FileCreate *c = e->file_create;
+        for (int i = 0; i < 4; i++) {
+            if (strcmp(c->path, want[i]) != 0) continue;
+            seen |= 1 << i;
+            if (type[i]) assert_int_equal(c->mode & S_IFMT, type[i]);
+            if (i == 0) assert_int_equal(c->mode & 07777, 0750);
+            if (i == 2) assert_string_equal(c->link_target, "../elsewhere/target");
+            if (i == 3) assert_string_equal(c->link_target, orig);
+        }
+    }
+    if (seen != 15) fail_msg("created names seen: mask %d of 15", seen);
+}
+
 /* A second eBPF source with one setting changed, on its own loop and
  * emitter (the fixture's host and boot ids), started. */
 static edr_source_t *start_own_source(fixture_t *f, const char *key, const char *value,
@@ -1514,6 +1561,7 @@ int main(void)
         cmocka_unit_test(test_fileless_and_deleted_exec),
         cmocka_unit_test(test_chroot_and_symlink_paths),
         cmocka_unit_test(test_dns_by_write),
+        cmocka_unit_test(test_links_dirs_nodes),
         cmocka_unit_test(test_ringbuf_full_is_counted),
         cmocka_unit_test(test_write_track_evictions_counted),
         cmocka_unit_test(test_write_slots_checked),

@@ -915,6 +915,9 @@ static void test_roundtrip_every_kind(void **state)
     e.body_case = K(FILE_CREATE);
     e.file_create = &fc;
     round_trip(p, &a, &e, t, "host-a");
+    fc.mode = 0120777; /* a symbolic link and its target */
+    fc.link_target = "../elsewhere/target";
+    round_trip(p, &a, &e, t, "host-a");
 
     Edr__V1__FileWrite fw = EDR__V1__FILE_WRITE__INIT;
     fw.path = "/tmp/w";
