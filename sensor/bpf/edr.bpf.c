@@ -48,6 +48,7 @@ char LICENSE[] SEC("license") = "GPL"; /* GPL-only helpers (probe reads of kerne
 #define EDR_PROT_WRITE         0x2
 #define EDR_MAP_SHARED         0x1 /* and MAP_SHARED_VALIDATE (0x3) */
 #define EDR_O_TRUNC            01000
+#define EDR_RENAME_EXCHANGE    2
 #define EDR_PTRACE_MODE_ATTACH 0x02
 #define EDR_SIGNAL_GROUP_EXIT  0x4
 #define EDR_TCP_ESTABLISHED    1
@@ -1065,6 +1066,11 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
     case NR_renameat2:
         edr_on_path_op(EDR_BPF_FILE_RENAME, (int)EDR_A0(rg), (const char *)EDR_A1(rg), (int)EDR_A2(rg),
                        (const char *)EDR_A3(rg), 0, 0, 0);
+        /* RENAME_EXCHANGE swaps the two: the other one moved too
+         * (review-fidelity 13: reported one way only) */
+        if (id == NR_renameat2 && (EDR_A4(rg) & EDR_RENAME_EXCHANGE))
+            edr_on_path_op(EDR_BPF_FILE_RENAME, (int)EDR_A2(rg), (const char *)EDR_A3(rg),
+                           (int)EDR_A0(rg), (const char *)EDR_A1(rg), 0, 0, 0);
         break;
     /* names made without open(): directories, nodes, links (review-fidelity
      * 10); mode carries the file type */

@@ -1357,7 +1357,8 @@ static void test_dns_by_write(void **state)
 /* Names made without open() (review-fidelity 10: none was reported, so a
  * hard link to a sensitive file or a planted symlink left no trace): a
  * directory, a FIFO, a symbolic link (its target as written) and a hard
- * link (the file it names), each a FileCreate with its file type. */
+ * link (the file it names), each a FileCreate with its file type. Then an
+ * exchange (renameat2 RENAME_EXCHANGE): a rename each way. */
 static void test_links_dirs_nodes(void **state)
 {
     fixture_t *f = *state;
@@ -1377,7 +1378,9 @@ static void test_links_dirs_nodes(void **state)
         if (mkdirat(AT_FDCWD, "dir", 0750) != 0) _exit(2);
         if (mknod("fifo", S_IFIFO | 0600, 0) != 0) _exit(3);
         if (symlink("../elsewhere/target", "sym") != 0) _exit(4);
-        _exit(link("orig", "hard") == 0 ? 0 : 5);
+        if (link("orig", "hard") != 0) _exit(5);
+        /* swapped: two renames (review-fidelity 13) */
+        _exit(renameat2(AT_FDCWD, "dir", AT_FDCWD, "orig", RENAME_EXCHANGE) == 0 ? 0 : 6);
     }
     int st;
     assert_int_equal(waitpid(w, &st, 0), w);
@@ -1399,6 +1402,16 @@ static void test_links_dirs_nodes(void **state)
         }
     }
     if (seen != 15) fail_msg("created names seen: mask %d of 15", seen);
+    int swapped = 0;
+    for (size_t j = 0; j < f->em.n; j++) {
+        Edr__V1__Event *e = f->em.ev[j];
+        if (e->pid != (uint32_t)w || e->body_case != EDR__V1__EVENT__BODY_FILE_RENAME) continue;
+        const Edr__V1__FileRename *r = e->file_rename;
+        if ((!strcmp(r->old_path, want[0]) && !strcmp(r->new_path, orig)) ||
+            (!strcmp(r->old_path, orig) && !strcmp(r->new_path, want[0])))
+            swapped++;
+    }
+    assert_int_equal(swapped, 2);
 }
 
 /* A second eBPF source with one setting changed, on its own loop and
