@@ -522,6 +522,15 @@ static int edr__read_stat(const char *root, uint32_t pid, edr__seed_t *s, int *k
     return 0;
 }
 
+int edr_proc_start_from_proc(uint32_t pid, uint64_t *start_boot_ns)
+{
+    edr__seed_t sd;
+    int kthread;
+    if (edr__read_stat("/proc", pid, &sd, &kthread) != 0) return -1;
+    *start_boot_ns = sd.start_ns;
+    return 0;
+}
+
 int edr_proc_cache_seed(edr_proc_cache_t *c, const char *root, edr_proc_seed_fn fn, void *ud)
 {
     DIR *d = opendir(root ? root : "/proc");

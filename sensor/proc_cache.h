@@ -73,6 +73,10 @@ typedef void (*edr_proc_seed_fn)(edr_proc_t *p, const char *argv, size_t argv_le
 int edr_proc_cache_seed(edr_proc_cache_t *c, const char *proc_root, edr_proc_seed_fn fn, void *ud);
 
 /* Name of a uid / gid ("" when it has none); cached, valid while c lives. */
+/* Start time (boot-clock ns, tick precision, as seeding gives) of a running
+ * process from /proc/PID/stat: 0, or -1 when it is gone. */
+int edr_proc_start_from_proc(uint32_t pid, uint64_t *start_boot_ns);
+
 const char *edr_proc_cache_user(edr_proc_cache_t *c, uint32_t uid);
 const char *edr_proc_cache_group(edr_proc_cache_t *c, uint32_t gid);
 

@@ -512,6 +512,7 @@ static int edr__on_file(edr_src_ebpf_t *s, const struct edr_bpf_file *r, size_t 
     edr_arena_t *a = edr_emit_arena(s->em);
     Edr__V1__Event *e;
     const char *path;
+    uint32_t access_pid = 0;
 
     if (!dir2) return -1;
     path = edr__join(s->path, sizeof(s->path), dir, rel);
@@ -542,6 +543,13 @@ static int edr__on_file(edr_src_ebpf_t *s, const struct edr_bpf_file *r, size_t 
         x->bytes = r->bytes;
         e->body_case = EDR__V1__EVENT__BODY_FILE_WRITE;
         e->file_write = x;
+        /* a write into another process's memory through /proc/PID/mem is
+         * process access as process_vm_writev is (review-fidelity 16) */
+        unsigned target;
+        int end = 0;
+        if (sscanf(path, "/proc/%u/mem%n", &target, &end) == 1 && end && !path[end] &&
+            target != r->h.tgid)
+            access_pid = target;
         break;
     }
     case EDR_BPF_FILE_RENAME: {
@@ -580,6 +588,18 @@ static int edr__on_file(edr_src_ebpf_t *s, const struct edr_bpf_file *r, size_t 
     }
     }
     edr_emit_end(s->em, e);
+    if (access_pid) {
+        struct edr_bpf_access acc = {.h = r->h, .target_tgid = access_pid,
+                                     .kind = EDR_BPF_ACCESS_VM_WRITE};
+        edr_proc_t *t = edr_proc_cache_find(s->pc, access_pid);
+        acc.h.kind = EDR_BPF_ACCESS;
+        acc.h.size = sizeof(acc);
+        if (t)
+            acc.target_start_boot_ns = t->start_boot_ns;
+        else if (edr_proc_start_from_proc(access_pid, &acc.target_start_boot_ns) != 0)
+            acc.target_tgid = 0; /* gone already: no entity id to give */
+        edr__on_access(s, &acc);
+    }
     return 0;
 }
 
@@ -609,7 +629,12 @@ static void edr__on_net(edr_src_ebpf_t *s, const struct edr_bpf_net *r)
                            ? EDR__V1__NETWORK__DIRECTION__DIRECTION_UNSPECIFIED
                            : EDR__V1__NETWORK__DIRECTION__OUTBOUND;
         n->local = l;
-        if (r->action != EDR_BPF_NET_LISTEN) n->remote = rm;
+        /* a listener has no peer: its close names none (it was 0.0.0.0:0,
+         * review-fidelity 16) */
+        int peer = r->remote_port != 0;
+        for (size_t i = 0; i < iplen && !peer; i++)
+            peer = r->remote_ip[i] != 0;
+        if (r->action != EDR_BPF_NET_LISTEN && peer) n->remote = rm;
         e->body_case = EDR__V1__EVENT__BODY_NETWORK;
         e->network = n;
     }

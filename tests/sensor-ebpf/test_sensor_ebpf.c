@@ -979,6 +979,13 @@ static void test_close_and_first_write(void **state)
     assert_non_null(g);
     assert_int_equal(rp_srv, g->network->local->port);
     assert_int_equal(count_close(&f->em, srv, 0, NULL), 1);
+    for (size_t i = 0; i < f->em.n; i++) { /* the listener's close names no peer */
+        Edr__V1__Event *e = f->em.ev[i];
+        if (e->body_case == EDR__V1__EVENT__BODY_NETWORK && e->pid == (uint32_t)srv &&
+            e->network->action == EDR__V1__NETWORK__ACTION__CLOSE &&
+            (!e->network->remote || e->network->remote->port == 0))
+            assert_null(e->network->remote);
+    }
 
     int writes = 0;
     for (size_t i = 0; i < f->em.n; i++) {
@@ -1414,6 +1421,62 @@ static void test_links_dirs_nodes(void **state)
     assert_int_equal(swapped, 2);
 }
 
+static volatile char proc_mem_byte = 'a';
+
+/* A write into another process's memory through /proc/PID/mem is process
+ * access (vm_write) by the writer on the target, as process_vm_writev is
+ * (review-fidelity 16: it was only a file write of /proc/PID/mem). */
+static void test_proc_mem_write_is_access(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    int go[2], ready[2];
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(ready), 0);
+    pid_t target = fork();
+    assert_true(target >= 0);
+    if (target == 0) { /* unknown to the sensor (its parent is the test, which is not
+                        * observed): found in /proc; waits for the writer */
+        char b;
+        close(go[1]);
+        close(ready[0]);
+        if (write(ready[1], "R", 1) != 1) _exit(2);
+        _exit(read(go[0], &b, 1) >= 0 && proc_mem_byte == 'Z' ? 0 : 1);
+    }
+    close(go[0]);
+    close(ready[1]);
+    char b;
+    assert_int_equal(read(ready[0], &b, 1), 1);
+    close(ready[0]);
+    pump(&f->loop, 200);
+    pid_t w = fork();
+    assert_true(w >= 0);
+    if (w == 0) {
+        char p[64];
+        snprintf(p, sizeof(p), "/proc/%d/mem", (int)target);
+        int fd = open(p, O_RDWR);
+        /* the same address in the forked target */
+        _exit(fd >= 0 && pwrite(fd, "Z", 1, (off_t)(uintptr_t)&proc_mem_byte) == 1 ? 0 : 1);
+    }
+    int st;
+    assert_int_equal(waitpid(w, &st, 0), w);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    pump(&f->loop, 300); /* while the target lives, as it mostly does when the sensor reads */
+    close(go[1]);
+    assert_int_equal(waitpid(target, &st, 0), target);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0); /* the write happened */
+    int seen = 0;
+    for (size_t j = 0; j < f->em.n; j++) {
+        Edr__V1__Event *e = f->em.ev[j];
+        if (e->pid != (uint32_t)w || e->body_case != EDR__V1__EVENT__BODY_PROCESS_ACCESS) continue;
+        assert_int_equal(e->process_access->kind, EDR__V1__PROCESS_ACCESS__KIND__VM_WRITE);
+        assert_int_equal(e->process_access->target_pid, (uint32_t)target);
+        assert_int_equal(e->process_access->target_entity_id.len, 16);
+        seen++;
+    }
+    assert_int_equal(seen, 1);
+}
+
 /* A second eBPF source with one setting changed, on its own loop and
  * emitter (the fixture's host and boot ids), started. */
 static edr_source_t *start_own_source(fixture_t *f, const char *key, const char *value,
@@ -1575,6 +1638,7 @@ int main(void)
         cmocka_unit_test(test_chroot_and_symlink_paths),
         cmocka_unit_test(test_dns_by_write),
         cmocka_unit_test(test_links_dirs_nodes),
+        cmocka_unit_test(test_proc_mem_write_is_access),
         cmocka_unit_test(test_ringbuf_full_is_counted),
         cmocka_unit_test(test_write_track_evictions_counted),
         cmocka_unit_test(test_write_slots_checked),
