@@ -174,6 +174,15 @@ static Edr__V1__Event *find_net(edr_emit_t *em, Edr__V1__Network__Action a, int 
     return NULL;
 }
 
+/* Waits for child c, which must have exited with status 0. */
+static void reap_ok(pid_t c)
+{
+    int st;
+    assert_int_equal(waitpid(c, &st, 0), c);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 static void pump(uv_loop_t *loop, int ms)
 {
     struct timespec ts = {0, 10 * 1000000};
@@ -1068,10 +1077,7 @@ static void test_first_write_other_syscalls(void **state)
         fd = open_by_handle_at(mfd, &fh.h, O_WRONLY);
         _exit(fd >= 0 && write(fd, "hello", 5) == 5 ? 0 : 11);
     }
-    int st;
-    assert_int_equal(waitpid(w, &st, 0), w);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    reap_ok(w);
     pump(&f->loop, 500);
     for (int i = 0; i < N; i++) {
         int writes = 0;
@@ -1119,10 +1125,7 @@ static void test_deep_and_long_paths(void **state)
         fd = open("longfile", O_CREAT | O_WRONLY, 0600);
         _exit(fd >= 0 && close(fd) == 0 ? 0 : 4);
     }
-    int st;
-    assert_int_equal(waitpid(w, &st, 0), w);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    reap_ok(w);
     pump(&f->loop, 500);
     int deep_seen = 0, long_seen = 0;
     for (size_t j = 0; j < f->em.n; j++) {
@@ -1174,9 +1177,7 @@ static void test_exec_effective_ids_and_cut_argv(void **state)
                   k == 1 ? big : "short", "LAST", (char *)NULL);
             _exit(127);
         }
-        int st;
-        assert_int_equal(waitpid(kids[k], &st, 0), kids[k]);
-        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        reap_ok(kids[k]);
     }
     pump(&f->loop, 500);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
@@ -1242,9 +1243,7 @@ static void test_fileless_and_deleted_exec(void **state)
             fexecve(fd, argv, env);
             _exit(127);
         }
-        int st;
-        assert_int_equal(waitpid(kids[k], &st, 0), kids[k]);
-        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        reap_ok(kids[k]);
     }
     pump(&f->loop, 500);
     int seen = 0;
@@ -1298,10 +1297,7 @@ static void test_chroot_and_symlink_paths(void **state)
         if (chroot(root) != 0 || chdir("/") != 0) _exit(2);
         _exit(unlink("/victim") == 0 && rename("/a", "/b") == 0 ? 0 : 3);
     }
-    int st;
-    assert_int_equal(waitpid(w, &st, 0), w);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    reap_ok(w);
     pump(&f->loop, 500);
     int seen = 0;
     for (size_t j = 0; j < f->em.n; j++) {
@@ -1343,9 +1339,7 @@ static void test_dns_by_write(void **state)
         (void)!writev(u, &iov, 1);
         _exit(0);
     }
-    int st;
-    assert_int_equal(waitpid(w, &st, 0), w);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    reap_ok(w);
     pump(&f->loop, 300);
     int sends = 0;
     for (size_t j = 0; j < f->em.n; j++) {
@@ -1389,9 +1383,7 @@ static void test_links_dirs_nodes(void **state)
         /* swapped: two renames (review-fidelity 13) */
         _exit(renameat2(AT_FDCWD, "dir", AT_FDCWD, "orig", RENAME_EXCHANGE) == 0 ? 0 : 6);
     }
-    int st;
-    assert_int_equal(waitpid(w, &st, 0), w);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    reap_ok(w);
     pump(&f->loop, 300);
     static const uint32_t type[4] = {S_IFDIR, S_IFIFO, S_IFLNK, 0};
     int seen = 0;
@@ -1458,13 +1450,10 @@ static void test_proc_mem_write_is_access(void **state)
         /* the same address in the forked target */
         _exit(fd >= 0 && pwrite(fd, "Z", 1, (off_t)(uintptr_t)&proc_mem_byte) == 1 ? 0 : 1);
     }
-    int st;
-    assert_int_equal(waitpid(w, &st, 0), w);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    reap_ok(w);
     pump(&f->loop, 300); /* while the target lives, as it mostly does when the sensor reads */
     close(go[1]);
-    assert_int_equal(waitpid(target, &st, 0), target);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0); /* the write happened */
+    reap_ok(target); /* 0: the write happened */
     int seen = 0;
     for (size_t j = 0; j < f->em.n; j++) {
         Edr__V1__Event *e = f->em.ev[j];
@@ -1545,9 +1534,7 @@ static void test_ringbuf_full_is_counted(void **state)
         }
         _exit(0);
     }
-    int st;
-    assert_int_equal(waitpid(p, &st, 0), p);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    reap_ok(p);
     char prefix[160];
     snprintf(prefix, sizeof(prefix), "%s/f", dir);
     size_t seen = stop_own_source(src, &loop, &em, seeded, EDR__V1__EVENT__BODY_FILE_CREATE, p, prefix);
