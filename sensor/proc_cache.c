@@ -225,7 +225,11 @@ static int edr__hash_file(const edr__hash_req_t *r, uint8_t out[32])
      * path after the exec; a blocking open of it would wait for a writer
      * forever, and with it every later exec's hash and the sensor's stop.
      * Only a regular file is read (O_NONBLOCK does not change its reads). */
-    int fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    /* /proc/PID/exe (an image with no other path) is a link the kernel
+     * resolves to the very file, not a path anyone can swap: followed */
+    size_t pl = strlen(r->path);
+    int proc_exe = !strncmp(r->path, "/proc/", 6) && pl > 10 && !strcmp(r->path + pl - 4, "/exe");
+    int fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (proc_exe ? 0 : O_NOFOLLOW));
     if (fd < 0) return -1;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !same_dev(fd, &st, r->dev) ||
         (uint64_t)st.st_ino != r->ino ||

@@ -397,7 +397,17 @@ static int edr__on_exec(edr_src_ebpf_t *s, const struct edr_bpf_exec *r, size_t 
     if (!interp || off + r->args_len > avail) return -1;
     memcpy(cg, r->cgroup_name, EDR_BPF_CGNAME);
     cg[EDR_BPF_CGNAME] = 0;
-    hash_rc = edr_proc_cache_exe_hash(s->pc, exe, r->dev, r->ino, r->change_ns, r->size, sha);
+    /* an image with no path to open (a memfd, a removed file) is read
+     * through its process's /proc/PID/exe while it runs */
+    char proc_exe[32];
+    const char *hash_path = exe;
+    size_t xl = strlen(exe);
+    if (!strncmp(exe, "/memfd:", 7) ||
+        (xl > 10 && !strcmp(exe + xl - 10, " (deleted)"))) {
+        snprintf(proc_exe, sizeof(proc_exe), "/proc/%u/exe", r->h.tgid);
+        hash_path = proc_exe;
+    }
+    hash_rc = edr_proc_cache_exe_hash(s->pc, hash_path, r->dev, r->ino, r->change_ns, r->size, sha);
     have_sha = hash_rc == 1;
 
     /* the file asked for (a script), then the image actually mapped */

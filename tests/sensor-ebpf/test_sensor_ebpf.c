@@ -1211,8 +1211,9 @@ static void test_exec_effective_ids_and_cut_argv(void **state)
 
 /* A fileless exec and the exec of a removed file say what they ran
  * (review-fidelity 4: a memfd image was reported as "/", a removed file as
- * though it were still there): "/memfd:NAME" and "PATH (deleted)", the
- * kernel's own names for them. */
+ * though it were still there, neither with a hash): "/memfd:NAME" and
+ * "PATH (deleted)", the kernel's own names for them, hashed through
+ * /proc/PID/exe while they run. */
 static void test_fileless_and_deleted_exec(void **state)
 {
     fixture_t *f = *state;
@@ -1225,7 +1226,7 @@ static void test_fileless_and_deleted_exec(void **state)
         kids[k] = fork();
         assert_true(kids[k] >= 0);
         if (kids[k] == 0) {
-            int in = open("/bin/true", O_RDONLY), fd;
+            int in = open("/bin/sleep", O_RDONLY), fd;
             struct stat st;
             if (in < 0 || fstat(in, &st) != 0) _exit(120);
             if (k == 0) {
@@ -1239,22 +1240,30 @@ static void test_fileless_and_deleted_exec(void **state)
                 fd = open(del, O_RDONLY | O_CLOEXEC);
                 if (fd < 0 || unlink(del) != 0) _exit(122);
             }
-            char *argv[] = {k == 0 ? "memfd-payload" : "deleted-payload", NULL}, *env[] = {NULL};
+            char *argv[] = {k == 0 ? "memfd-payload" : "deleted-payload", "0.3", NULL};
+            char *env[] = {NULL};
             fexecve(fd, argv, env);
             _exit(127);
         }
-        reap_ok(kids[k]);
+        wait_pumping(f, kids[k]); /* hashed while it runs */
     }
-    pump(&f->loop, 500);
+    pump(&f->loop, 300);
+    ship(&f->em);
+    uint8_t want[32];
+    sha256_of_file("/bin/sleep", want);
     int seen = 0;
     for (size_t j = 0; j < f->em.n; j++) {
         Edr__V1__Event *e = f->em.ev[j];
         if (e->body_case != EDR__V1__EVENT__BODY_PROCESS_START) continue;
         if (e->pid == (uint32_t)kids[0]) {
             assert_string_equal(e->process_start->exe, "/memfd:innocent");
+            assert_int_equal(e->process_start->exe_sha256.len, 32);
+            assert_memory_equal(e->process_start->exe_sha256.data, want, 32);
             seen |= 1;
         } else if (e->pid == (uint32_t)kids[1]) {
             assert_string_equal(e->process_start->exe, want_del);
+            assert_int_equal(e->process_start->exe_sha256.len, 32);
+            assert_memory_equal(e->process_start->exe_sha256.data, want, 32);
             seen |= 2;
         }
     }
