@@ -187,6 +187,7 @@ struct edr_collector {
     /* the cluster as librdkafka's statistics see it (once a second): brokers
      * this consumer is connected to, and whether it had been cut off */
     int kafka_brokers_up, kafka_stats_seen, kafka_cut_off;
+    int kafka_stats_on; /* statistics.interval.ms > 0 (kafka.properties may turn it off) */
     double kafka_down_since;
 };
 
@@ -1387,10 +1388,12 @@ static void publish_metrics(edr_collector_t *c)
             wal_shards += edr_store_writer_wal(pt->w);
         }
     }
-    OUT("# TYPE edr_collector_kafka_brokers_up gauge\nedr_collector_kafka_brokers_up %d\n",
-        c->kafka_brokers_up);
-    OUT("# TYPE edr_collector_kafka_up gauge\nedr_collector_kafka_up %d\n",
-        c->kafka_brokers_up > 0);
+    if (c->kafka_stats_on) {
+        OUT("# TYPE edr_collector_kafka_brokers_up gauge\nedr_collector_kafka_brokers_up %d\n",
+            c->kafka_brokers_up);
+        OUT("# TYPE edr_collector_kafka_up gauge\nedr_collector_kafka_up %d\n",
+            c->kafka_brokers_up > 0);
+    }
     OUT("# TYPE edr_collector_store_wal_shards gauge\nedr_collector_store_wal_shards %d\n",
         wal_shards);
     OUT("# TYPE edr_collector_busy gauge\nedr_collector_busy %.3f\n", c->busy);
@@ -1526,6 +1529,10 @@ edr_collector_t *edr_collector_new(const edr_config_t *cfg, const edr_collector_
     c->dlq = edr_kafka_producer_new(cfg, boot, dconf, err, errlen);
     if (!c->dlq)
         goto fail;
+    c->kafka_stats_on = conf_u64(c->cons, "statistics.interval.ms") > 0;
+    if (!c->kafka_stats_on)
+        edr_log_info("kafka.properties.statistics.interval.ms is 0: no edr_collector_kafka_up "
+                     "metrics (they come from librdkafka's statistics)");
     c->dl_queue_msgs = conf_u64(c->dlq, "queue.buffering.max.messages");
     c->dl_queue_bytes = conf_u64(c->dlq, "queue.buffering.max.kbytes") * 1024;
     const char *ml = edr_config_str(cfg, "collector.metrics_listen");

@@ -152,15 +152,35 @@ static char *edr__str(edr_arena_t *a, const char *s)
     return r ? r : (char *)"";
 }
 
-/* Appends the components of p to out[0..*n) lexically: "." is skipped, ".."
- * removes the last component. 0, or -1 when out is full (the path is then cut
- * at the last component that fitted). */
-/* user: NULL for a path from the kernel's dentries; else the count of
- * components this part added so far. A ".." removes the component before it
- * only when that one came from the kernel: after a component of the
- * caller's string, which may be a symbolic link, it stays as written
- * ("lnk/../x" is not "x" when lnk leads elsewhere; review-fidelity 7). */
-static int edr__join_part(char *out, size_t cap, size_t *n, const char *p, size_t *user)
+/* How the caller's string is joined (edr__join_part): components it added
+ * that are still there, the length ".." never climbs above (a chroot's
+ * root), and whether a ".." was kept as written. */
+typedef struct {
+    size_t comps, floor;
+    int literal;
+} edr__ujoin_t;
+
+/* Whether out[0..n) names a symbolic link now. */
+static int edr__is_symlink(char *out, size_t n)
+{
+    struct stat st;
+    char c = out[n];
+    out[n] = 0;
+    int r = lstat(out, &st) == 0 && S_ISLNK(st.st_mode);
+    out[n] = c;
+    return r;
+}
+
+/* Appends the components of p to out[0..*n): "." is skipped, ".." removes
+ * the last component. u is NULL for a path from the kernel's dentries; for
+ * the caller's own string a ".." after one of its components is folded
+ * only when that component is not a symbolic link (lstat, now): "lnk/../x"
+ * is not "x" when lnk leads elsewhere, while "/tmp/../etc/passwd" is
+ * /etc/passwd (review-fidelity 7, review-1204c 1); once one is kept, later
+ * ones are too; and ".." never climbs above u->floor (a chroot's root).
+ * 0, or -1 when out is full (the path is then cut at the last component that
+ * fitted). */
+static int edr__join_part(char *out, size_t cap, size_t *n, const char *p, edr__ujoin_t *u)
 {
     while (*p) {
         while (*p == '/')
@@ -170,27 +190,34 @@ static int edr__join_part(char *out, size_t cap, size_t *n, const char *p, size_
         while (*e && *e != '/')
             e++;
         size_t k = (size_t)(e - p);
+        int dotdot = k == 2 && p[0] == '.' && p[1] == '.';
         if (k == 1 && p[0] == '.') {
             /* nothing */
-        } else if (k == 2 && p[0] == '.' && p[1] == '.' && (!user || !*user)) {
-            while (*n > 0 && out[*n - 1] != '/')
+        } else if (dotdot && !(u && (u->literal || (u->comps && edr__is_symlink(out, *n))))) {
+            size_t floor = u ? u->floor : 0;
+            while (*n > floor && out[*n - 1] != '/')
                 (*n)--;
-            if (*n > 0) (*n)--;
+            if (*n > floor) (*n)--;
+            if (u && u->comps) u->comps--;
         } else {
             if (*n + 1 + k + 1 > cap) return -1;
             out[(*n)++] = '/';
             memcpy(out + *n, p, k);
             *n += k;
-            if (user) (*user)++;
+            if (u && dotdot)
+                u->literal = 1;
+            else if (u)
+                u->comps++;
         }
         p = e;
     }
     return 0;
 }
 
-/* Lexically normalises "dir/rel" into out, in one pass without copies (on
- * the path of every file record). An absolute rel is taken alone when dir
- * is empty, and under dir (a chrooted caller's root) when it is not. */
+/* Normalises "dir/rel" into out, in one pass without copies (on the path of
+ * every file record). An absolute rel is taken alone when dir is empty or
+ * "/", and under dir (a chrooted caller's root, which ".." does not leave)
+ * when it is not. */
 static const char *edr__join(char *out, size_t cap, const char *dir, const char *rel)
 {
     size_t n = 0;
@@ -207,10 +234,12 @@ static const char *edr__join(char *out, size_t cap, const char *dir, const char 
             snprintf(out, cap, "%s", rel);
         return out;
     }
-    /* an absolute rel with a directory: the caller's root (chrooted) */
-    size_t user = 0;
-    if ((rel[0] == '/' && !(dir && dir[0])) || edr__join_part(out, cap, &n, dir, NULL) == 0)
-        edr__join_part(out, cap, &n, rel, &user);
+    edr__ujoin_t u = {0, 0, 0};
+    if ((rel[0] == '/' && !(dir && dir[0])) || edr__join_part(out, cap, &n, dir, NULL) == 0) {
+        if (rel[0] == '/')
+            u.floor = n; /* the chroot's root, or 0 */
+        edr__join_part(out, cap, &n, rel, &u);
+    }
     if (n == 0) out[n++] = '/';
     out[n] = 0;
     return out;
@@ -512,6 +541,17 @@ static void edr__on_access(edr_src_ebpf_t *s, const struct edr_bpf_access *r)
     edr_emit_end(s->em, e);
 }
 
+/* Whether process tgid sees the sensor's pids (the same pid namespace): a
+ * pid in a path it wrote names the same process for the sensor only then
+ * (a container's /proc/1/mem is not the host's pid 1). No when it is gone. */
+static int edr__same_pidns(uint32_t tgid)
+{
+    char p[64], a[64], b[64];
+    snprintf(p, sizeof(p), "/proc/%u/ns/pid", tgid);
+    ssize_t na = readlink(p, a, sizeof(a) - 1), nb = readlink("/proc/self/ns/pid", b, sizeof(b) - 1);
+    return na > 0 && na == nb && memcmp(a, b, (size_t)na) == 0;
+}
+
 static int edr__on_file(edr_src_ebpf_t *s, const struct edr_bpf_file *r, size_t size)
 {
     size_t avail = size - sizeof(*r), off = 0;
@@ -555,10 +595,12 @@ static int edr__on_file(edr_src_ebpf_t *s, const struct edr_bpf_file *r, size_t 
         e->file_write = x;
         /* a write into another process's memory through /proc/PID/mem is
          * process access as process_vm_writev is (review-fidelity 16) */
-        unsigned target;
+        unsigned target, tid;
         int end = 0;
-        if (sscanf(path, "/proc/%u/mem%n", &target, &end) == 1 && end && !path[end] &&
-            target != r->h.tgid)
+        if (((sscanf(path, "/proc/%u/mem%n", &target, &end) == 1 && end && !path[end]) ||
+             (end = 0, sscanf(path, "/proc/%u/task/%u/mem%n", &target, &tid, &end) == 2 && end &&
+                           !path[end])) &&
+            target != r->h.tgid && edr__same_pidns(r->h.tgid))
             access_pid = target;
         break;
     }
@@ -808,12 +850,22 @@ static void edr__on_seed(edr_proc_t *p, const char *argv, size_t argv_len, const
     int have_sha = 0, hash_rc = -1;
     edr__patch_t pending = {0};
 
-    if (p->exe[0] && stat(p->exe, &st) == 0) {
+    /* an image with no path of its own ("/memfd:x", "PATH (deleted)": the
+     * text of the /proc link, which may name another file now) through the
+     * process's /proc/PID/exe */
+    char proc_exe[32];
+    const char *img = p->exe;
+    size_t xl = strlen(p->exe);
+    if (!strncmp(p->exe, "/memfd:", 7) || (xl > 10 && !strcmp(p->exe + xl - 10, " (deleted)"))) {
+        snprintf(proc_exe, sizeof(proc_exe), "/proc/%u/exe", p->tgid);
+        img = proc_exe;
+    }
+    if (p->exe[0] && stat(img, &st) == 0) {
         pending.dev = ((uint64_t)major(st.st_dev) << 20) | minor(st.st_dev);
         pending.ino = st.st_ino;
         pending.change_ns = edr__stat_change_ns(&st);
         pending.size = (uint64_t)st.st_size;
-        hash_rc = edr_proc_cache_exe_hash(s->pc, p->exe, pending.dev, pending.ino, pending.change_ns,
+        hash_rc = edr_proc_cache_exe_hash(s->pc, img, pending.dev, pending.ino, pending.change_ns,
                                           pending.size, sha);
         have_sha = hash_rc == 1;
     }

@@ -935,7 +935,8 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
             break;
         case EDR__V1__EVENT__BODY_FILE_CREATE:
             put_path(w, e->file_create->path, br);
-            put_path(w, e->file_create->link_target, br); /* a link names it */
+            if (e->file_create->link_target && e->file_create->link_target[0] == '/')
+                put_path(w, e->file_create->link_target, br); /* a link names it */
             break;
         case EDR__V1__EVENT__BODY_FILE_WRITE: put_path(w, e->file_write->path, br); break;
         case EDR__V1__EVENT__BODY_FILE_DELETE: put_path(w, e->file_delete->path, br); break;

@@ -464,7 +464,9 @@ static __always_inline struct file *edr_fd_file(long fd)
 /* The directory a *at() syscall resolves a relative path against; none for
  * an absolute path, whose first character c the caller has already copied
  * (reading one byte from user memory costs as much as the whole string). */
-#define EDR_NO_DIR (-200) /* a string that is not a path to resolve (a symlink's target) */
+/* a string that is not a path to resolve (a symlink's target): no int
+ * descriptor a caller passes can equal it */
+#define EDR_NO_DIR (-(1L << 40))
 
 static __always_inline __u32 edr_put_dirfd(char *data, __u32 off, long dirfd, char c, __u16 *len)
 {
@@ -479,8 +481,11 @@ static __always_inline __u32 edr_put_dirfd(char *data, __u32 off, long dirfd, ch
         struct fs_struct *fs = EDR_CAST(bpf_get_current_task_btf()->fs, struct fs_struct);
         struct vfsmount *rm = fs->root.mnt;
         struct mount *m = edr_real_mount(rm);
+        struct mount *up = EDR_CAST(m, struct mount)->mnt_parent;
+        /* not chrooted: the root is a mount's root, and that mount is the
+         * namespace's top or sits right on it (the "/" mount over rootfs) */
         if (fs->root.dentry != EDR_CAST(rm, struct vfsmount)->mnt_root ||
-            EDR_CAST(m, struct mount)->mnt_parent != m)
+            (up != m && EDR_CAST(up, struct mount)->mnt_parent != up))
             return edr_put_dpath(data, off, fs->root.dentry, rm, len);
         *len = 0;
         return off & (EDR_BPF_DATA_MAX - 1);

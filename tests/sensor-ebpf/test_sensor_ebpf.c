@@ -1273,19 +1273,27 @@ static void test_fileless_and_deleted_exec(void **state)
 /* Paths of deletes and renames come from the caller's string (read at the
  * syscall's exit) joined to its directory (review-fidelity 7): inside a
  * chroot an absolute path lies under the chroot (it was reported as the
- * host's path), and a ".." after a component of the string, which may be a
- * symbolic link, is kept as written (it was folded away, naming a file that
- * never existed). */
+ * host's path) and ".." does not climb out of it; a ".." after a component
+ * of the string that is a symbolic link is kept as written (it was folded
+ * away, naming a file that never existed), and after a directory it is
+ * folded ("plain/../folded", as "/tmp/../etc/passwd" must be; review-1204c 1). */
 static void test_chroot_and_symlink_paths(void **state)
 {
     fixture_t *f = *state;
     if (!f) skip();
     char root[160], p[256], want_victim[200], want_moved[200], want_dotdot[200];
+    char want_victim2[200], want_folded[200];
     snprintf(root, sizeof(root), "%s/chr", f->dir);
     assert_int_equal(mkdir(root, 0700), 0);
     snprintf(p, sizeof(p), "%s/victim", root);
     close(open(p, O_CREAT | O_WRONLY, 0600));
     snprintf(p, sizeof(p), "%s/a", root);
+    close(open(p, O_CREAT | O_WRONLY, 0600));
+    snprintf(p, sizeof(p), "%s/victim2", root);
+    close(open(p, O_CREAT | O_WRONLY, 0600));
+    snprintf(p, sizeof(p), "%s/plain", f->dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/folded", f->dir);
     close(open(p, O_CREAT | O_WRONLY, 0600));
     snprintf(p, sizeof(p), "%s/real", f->dir);
     assert_int_equal(mkdir(p, 0700), 0);
@@ -1298,12 +1306,18 @@ static void test_chroot_and_symlink_paths(void **state)
     snprintf(want_victim, sizeof(want_victim), "%s/victim", root);
     snprintf(want_moved, sizeof(want_moved), "%s/b", root);
     snprintf(want_dotdot, sizeof(want_dotdot), "%s/lnk/../target", f->dir);
+    snprintf(want_victim2, sizeof(want_victim2), "%s/victim2", root);
+    snprintf(want_folded, sizeof(want_folded), "%s/folded", f->dir);
     pid_t w = fork();
     assert_true(w >= 0);
     if (w == 0) {
         /* lnk/../target is real/target (lnk is real/inner) */
         if (chdir(f->dir) != 0 || unlink("lnk/../target") != 0) _exit(1);
+        /* plain is a directory: folded, like /tmp/../etc/passwd */
+        if (unlink("plain/../folded") != 0) _exit(4);
         if (chroot(root) != 0 || chdir("/") != 0) _exit(2);
+        /* ".." does not leave the chroot */
+        if (unlink("/../../victim2") != 0) _exit(5);
         _exit(unlink("/victim") == 0 && rename("/a", "/b") == 0 ? 0 : 3);
     }
     reap_ok(w);
@@ -1313,11 +1327,18 @@ static void test_chroot_and_symlink_paths(void **state)
         Edr__V1__Event *e = f->em.ev[j];
         if (e->pid != (uint32_t)w) continue;
         if (e->body_case == EDR__V1__EVENT__BODY_FILE_DELETE) {
-            if (strstr(e->file_delete->path, "victim")) {
-                assert_string_equal(e->file_delete->path, want_victim);
+            const char *dp = e->file_delete->path;
+            if (strstr(dp, "victim2")) {
+                assert_string_equal(dp, want_victim2);
+                seen |= 8;
+            } else if (strstr(dp, "victim")) {
+                assert_string_equal(dp, want_victim);
                 seen |= 1;
+            } else if (strstr(dp, "folded")) {
+                assert_string_equal(dp, want_folded);
+                seen |= 16;
             } else {
-                assert_string_equal(e->file_delete->path, want_dotdot);
+                assert_string_equal(dp, want_dotdot);
                 seen |= 2;
             }
         } else if (e->body_case == EDR__V1__EVENT__BODY_FILE_RENAME) {
@@ -1325,7 +1346,7 @@ static void test_chroot_and_symlink_paths(void **state)
             seen |= 4;
         }
     }
-    assert_int_equal(seen, 7);
+    assert_int_equal(seen, 31);
 }
 
 /* DNS through write() and writev() on a UDP socket connected to port 53,
@@ -1431,9 +1452,10 @@ static void test_proc_mem_write_is_access(void **state)
 {
     fixture_t *f = *state;
     if (!f) skip();
-    int go[2], ready[2];
+    int go[2], ready[2], done[2];
     assert_int_equal(pipe(go), 0);
     assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(done), 0);
     pid_t target = fork();
     assert_true(target >= 0);
     if (target == 0) { /* unknown to the sensor (its parent is the test, which is not
@@ -1444,7 +1466,6 @@ static void test_proc_mem_write_is_access(void **state)
         if (write(ready[1], "R", 1) != 1) _exit(2);
         _exit(read(go[0], &b, 1) >= 0 && proc_mem_byte == 'Z' ? 0 : 1);
     }
-    close(go[0]);
     close(ready[1]);
     char b;
     assert_int_equal(read(ready[0], &b, 1), 1);
@@ -1452,16 +1473,23 @@ static void test_proc_mem_write_is_access(void **state)
     pump(&f->loop, 200);
     pid_t w = fork();
     assert_true(w >= 0);
-    if (w == 0) {
+    if (w == 0) { /* writes, then lives until the sensor has read its events */
         char p[64];
+        close(go[1]);
         snprintf(p, sizeof(p), "/proc/%d/mem", (int)target);
         int fd = open(p, O_RDWR);
         /* the same address in the forked target */
-        _exit(fd >= 0 && pwrite(fd, "Z", 1, (off_t)(uintptr_t)&proc_mem_byte) == 1 ? 0 : 1);
+        if (fd < 0 || pwrite(fd, "Z", 1, (off_t)(uintptr_t)&proc_mem_byte) != 1) _exit(1);
+        if (write(done[1], "D", 1) != 1) _exit(2);
+        _exit(read(go[0], &b, 1) >= 0 ? 0 : 3);
     }
-    reap_ok(w);
-    pump(&f->loop, 300); /* while the target lives, as it mostly does when the sensor reads */
+    close(go[0]);
+    close(done[1]);
+    assert_int_equal(read(done[0], &b, 1), 1);
+    close(done[0]);
+    pump(&f->loop, 300); /* while both live, as they mostly do when the sensor reads */
     close(go[1]);
+    reap_ok(w);
     reap_ok(target); /* 0: the write happened */
     int seen = 0;
     for (size_t j = 0; j < f->em.n; j++) {
