@@ -648,6 +648,7 @@ enum {
     NR_chown = 92,
     NR_fchown = 93,
     NR_lchown = 94,
+    NR_truncate = 76,
     NR_ftruncate = 77,
     NR_ptrace = 101,
     NR_openat = 257,
@@ -685,6 +686,20 @@ enum {
 
 static __always_inline void edr_udp_send_sk(struct sock *sk, const void *uaddr);
 
+/* The FileWrite record of file f (count bytes). */
+static __always_inline void edr_write_rec(struct file *f, __u64 count)
+{
+    struct edr_bpf_file *r = edr_file_rec(EDR_BPF_FILE_WRITE);
+    __u32 off;
+
+    if (!r) return;
+    edr_inode_info(EDR_CAST(f, struct file)->f_inode, &r->dev, &r->ino);
+    r->bytes = count;
+    off = edr_put_dpath(r->data, 0, EDR_CAST(f, struct file)->f_path.dentry,
+                        EDR_CAST(f, struct file)->f_path.mnt, &r->dir_len);
+    edr_submit(r, sizeof(*r) + off, EDR_BPF_FILE_WRITE);
+}
+
 /* First write through an open file description that wrote something:
  * report it once, with the bytes that write wrote. A write to a socket is
  * a send: a DNS query through write() or writev() on a UDP socket
@@ -692,10 +707,8 @@ static __always_inline void edr_udp_send_sk(struct sock *sk, const void *uaddr);
 static __always_inline void edr_on_write(long fd, __u64 count)
 {
     struct file *f = edr_fd_file(fd);
-    struct edr_bpf_file *r;
     __u32 slot = edr_wr_slot((__u64)f);
     __u64 *armed;
-    __u32 off;
 
     if (!f) return;
     if ((EDR_CAST(f, struct file)->f_inode->i_mode & EDR_S_IFMT) == EDR_S_IFSOCK) {
@@ -711,13 +724,7 @@ static __always_inline void edr_on_write(long fd, __u64 count)
         return;
     /* a stale entry of a freed file whose memory now holds a pipe or socket */
     if ((EDR_CAST(f, struct file)->f_inode->i_mode & EDR_S_IFMT) != EDR_S_IFREG) return;
-    r = edr_file_rec(EDR_BPF_FILE_WRITE);
-    if (!r) return;
-    edr_inode_info(EDR_CAST(f, struct file)->f_inode, &r->dev, &r->ino);
-    r->bytes = count;
-    off = edr_put_dpath(r->data, 0, EDR_CAST(f, struct file)->f_path.dentry,
-                        EDR_CAST(f, struct file)->f_path.mnt, &r->dir_len);
-    edr_submit(r, sizeof(*r) + off, EDR_BPF_FILE_WRITE);
+    edr_write_rec(f, count);
 }
 
 static __always_inline struct sock *edr_fd_sock(long fd)
@@ -810,7 +817,13 @@ static __always_inline void edr_on_open(long fd, int trunc)
     if ((imode & EDR_S_IFMT) != EDR_S_IFREG) return;
     if (fmode & EDR_FMODE_WRITE) edr_wr_arm(f);
     if (!(fmode & EDR_FMODE_CREATED)) {
-        if (trunc && (fmode & EDR_FMODE_WRITE)) edr_on_write(fd, 0);
+        /* read-only with O_TRUNC truncates too (Linux): no slot to take */
+        if (trunc) {
+            if (fmode & EDR_FMODE_WRITE)
+                edr_on_write(fd, 0);
+            else
+                edr_write_rec(f, 0);
+        }
         return;
     }
     r = edr_file_rec(EDR_BPF_FILE_CREATE);
@@ -1027,6 +1040,9 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
     case NR_fallocate:
         edr_on_write(EDR_A0(rg), 0);
         break;
+    case NR_truncate: /* by path: no open file, so every one is reported */
+        edr_on_path_op(EDR_BPF_FILE_WRITE, EDR_AT_FDCWD, (const char *)EDR_A0(rg), 0, NULL, 0, 0, 0);
+        break;
     case NR_mmap:
         if (EDR_A2(rg) & EDR_PROT_EXEC)
             edr_on_mmap((long)(int)EDR_A4(rg), EDR_A2(rg));
@@ -1175,6 +1191,7 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
     case NR_sendfile64:
     case NR_copy_file_range:
     case NR_splice:
+    case NR_truncate:
     case NR_ftruncate:
     case NR_fallocate:
     case NR_mmap:
@@ -1253,6 +1270,7 @@ EDR_TP_EXIT(pwritev2)
 EDR_TP_EXIT(sendfile64)
 EDR_TP_EXIT(copy_file_range)
 EDR_TP_EXIT(splice)
+EDR_TP_EXIT(truncate)
 EDR_TP_EXIT(ftruncate)
 EDR_TP_EXIT(fallocate)
 EDR_TP_EXIT(mmap)

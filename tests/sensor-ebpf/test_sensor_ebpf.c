@@ -1011,16 +1011,18 @@ static void test_close_and_first_write(void **state)
  * reported, so `cp new existing_binary`, which copies with
  * copy_file_range, left no event): copy_file_range, sendfile, splice,
  * ftruncate, fallocate, an open with O_TRUNC of an existing file with no
- * write after it, a shared writable mapping; and a write through a file
- * opened by handle (open_by_handle_at). Each file: one FileWrite of
+ * write after it, a shared writable mapping; a write through a file
+ * opened by handle (open_by_handle_at); truncate(2) by path; a read-only
+ * open with O_TRUNC. Each file: one FileWrite of
  * the child that changed it, with the bytes the call moved (0: none moved). */
 static void test_first_write_other_syscalls(void **state)
 {
     fixture_t *f = *state;
     if (!f) skip();
-    static const char *const names[] = {"copied",    "sent",   "spliced", "truncated",
-                                        "allocated", "otrunc", "mapped",  "byhandle"};
-    static const uint64_t bytes[] = {5, 5, 5, 0, 0, 0, 0, 5};
+    static const char *const names[] = {"copied",    "sent",   "spliced",  "truncated",
+                                        "allocated", "otrunc", "mapped",   "byhandle",
+                                        "pathtrunc", "rdtrunc"};
+    static const uint64_t bytes[] = {5, 5, 5, 0, 0, 0, 0, 5, 0, 0};
     enum { N = sizeof(names) / sizeof(names[0]) };
     char src[160], path[N][160];
     snprintf(src, sizeof(src), "%s/other-src", f->dir);
@@ -1075,7 +1077,12 @@ static void test_first_write_other_syscalls(void **state)
         int mnt_id, mfd = open(f->dir, O_RDONLY | O_DIRECTORY);
         if (mfd < 0 || name_to_handle_at(AT_FDCWD, path[7], &fh.h, &mnt_id, 0) != 0) _exit(10);
         fd = open_by_handle_at(mfd, &fh.h, O_WRONLY);
-        _exit(fd >= 0 && write(fd, "hello", 5) == 5 ? 0 : 11);
+        if (fd < 0 || write(fd, "hello", 5) != 5) _exit(11);
+        /* truncate(2) by path, and a read-only open with O_TRUNC (it truncates
+         * on Linux) (review-1204c F5) */
+        if (truncate(path[8], 0) != 0) _exit(12);
+        fd = open(path[9], O_RDONLY | O_TRUNC);
+        _exit(fd >= 0 ? 0 : 13);
     }
     reap_ok(w);
     pump(&f->loop, 500);
