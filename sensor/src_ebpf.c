@@ -408,6 +408,19 @@ static void edr__on_fork(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h)
     edr_emit_end(s->em, e);
 }
 
+/* The path to read process tgid's image exe through: exe itself, or, for
+ * an image with no path of its own ("/memfd:x", "PATH (deleted)", whose text
+ * may name another file now), its /proc/PID/exe written into buf, which the
+ * kernel resolves to the very file while the process runs. */
+static const char *edr__image_path(const char *exe, uint32_t tgid, char buf[32])
+{
+    size_t n = strlen(exe);
+    if (strncmp(exe, "/memfd:", 7) != 0 && !(n > 10 && !strcmp(exe + n - 10, " (deleted)")))
+        return exe;
+    snprintf(buf, 32, "/proc/%u/exe", tgid);
+    return buf;
+}
+
 static int edr__on_exec(edr_src_ebpf_t *s, const struct edr_bpf_exec *r, size_t size)
 {
     size_t avail = size - sizeof(*r), off = 0;
@@ -426,17 +439,9 @@ static int edr__on_exec(edr_src_ebpf_t *s, const struct edr_bpf_exec *r, size_t 
     if (!interp || off + r->args_len > avail) return -1;
     memcpy(cg, r->cgroup_name, EDR_BPF_CGNAME);
     cg[EDR_BPF_CGNAME] = 0;
-    /* an image with no path to open (a memfd, a removed file) is read
-     * through its process's /proc/PID/exe while it runs */
     char proc_exe[32];
-    const char *hash_path = exe;
-    size_t xl = strlen(exe);
-    if (!strncmp(exe, "/memfd:", 7) ||
-        (xl > 10 && !strcmp(exe + xl - 10, " (deleted)"))) {
-        snprintf(proc_exe, sizeof(proc_exe), "/proc/%u/exe", r->h.tgid);
-        hash_path = proc_exe;
-    }
-    hash_rc = edr_proc_cache_exe_hash(s->pc, hash_path, r->dev, r->ino, r->change_ns, r->size, sha);
+    hash_rc = edr_proc_cache_exe_hash(s->pc, edr__image_path(exe, r->h.tgid, proc_exe), r->dev,
+                                      r->ino, r->change_ns, r->size, sha);
     have_sha = hash_rc == 1;
 
     /* the file asked for (a script), then the image actually mapped */
@@ -850,16 +855,8 @@ static void edr__on_seed(edr_proc_t *p, const char *argv, size_t argv_len, const
     int have_sha = 0, hash_rc = -1;
     edr__patch_t pending = {0};
 
-    /* an image with no path of its own ("/memfd:x", "PATH (deleted)": the
-     * text of the /proc link, which may name another file now) through the
-     * process's /proc/PID/exe */
     char proc_exe[32];
-    const char *img = p->exe;
-    size_t xl = strlen(p->exe);
-    if (!strncmp(p->exe, "/memfd:", 7) || (xl > 10 && !strcmp(p->exe + xl - 10, " (deleted)"))) {
-        snprintf(proc_exe, sizeof(proc_exe), "/proc/%u/exe", p->tgid);
-        img = proc_exe;
-    }
+    const char *img = edr__image_path(p->exe, p->tgid, proc_exe);
     if (p->exe[0] && stat(img, &st) == 0) {
         pending.dev = ((uint64_t)major(st.st_dev) << 20) | minor(st.st_dev);
         pending.ino = st.st_ino;

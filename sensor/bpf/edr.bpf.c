@@ -686,18 +686,30 @@ enum {
 
 static __always_inline void edr_udp_send_sk(struct sock *sk, const void *uaddr);
 
-/* The FileWrite record of file f (count bytes). */
-static __always_inline void edr_write_rec(struct file *f, __u64 count)
+/* A file record of kind about open file f: its inode, its path from the
+ * dentries, and the given fields (the create, write and fd-based attribute
+ * records all come from here). */
+static __always_inline void edr_file_of(struct file *f, __u32 kind, __u64 bytes, __u32 mode,
+                                        __u32 uid, __u32 gid)
 {
-    struct edr_bpf_file *r = edr_file_rec(EDR_BPF_FILE_WRITE);
+    struct edr_bpf_file *r = edr_file_rec(kind);
     __u32 off;
 
     if (!r) return;
     edr_inode_info(EDR_CAST(f, struct file)->f_inode, &r->dev, &r->ino);
-    r->bytes = count;
+    r->bytes = bytes;
+    r->mode = mode;
+    r->uid = uid;
+    r->gid = gid;
     off = edr_put_dpath(r->data, 0, EDR_CAST(f, struct file)->f_path.dentry,
                         EDR_CAST(f, struct file)->f_path.mnt, &r->dir_len);
-    edr_submit(r, sizeof(*r) + off, EDR_BPF_FILE_WRITE);
+    edr_submit(r, sizeof(*r) + off, kind);
+}
+
+/* The FileWrite record of file f (count bytes). */
+static __always_inline void edr_write_rec(struct file *f, __u64 count)
+{
+    edr_file_of(f, EDR_BPF_FILE_WRITE, count, 0, 0, 0);
 }
 
 /* First write through an open file description that wrote something:
@@ -807,9 +819,7 @@ static __always_inline void edr_wr_arm(struct file *f)
 static __always_inline void edr_on_open(long fd, int trunc)
 {
     struct file *f = edr_fd_file(fd);
-    struct edr_bpf_file *r;
     unsigned int fmode, imode;
-    __u32 off;
 
     if (!f) return;
     fmode = EDR_CAST(f, struct file)->f_mode;
@@ -826,13 +836,7 @@ static __always_inline void edr_on_open(long fd, int trunc)
         }
         return;
     }
-    r = edr_file_rec(EDR_BPF_FILE_CREATE);
-    if (!r) return;
-    edr_inode_info(EDR_CAST(f, struct file)->f_inode, &r->dev, &r->ino);
-    r->mode = imode;
-    off = edr_put_dpath(r->data, 0, EDR_CAST(f, struct file)->f_path.dentry,
-                        EDR_CAST(f, struct file)->f_path.mnt, &r->dir_len);
-    edr_submit(r, sizeof(*r) + off, EDR_BPF_FILE_CREATE);
+    edr_file_of(f, EDR_BPF_FILE_CREATE, 0, imode, 0, 0);
 }
 
 /* A path-taking file syscall that succeeded: (dirfd, path)[, (dirfd2, path2)].
@@ -865,19 +869,8 @@ static __always_inline void edr_on_path_op(__u32 kind, long dfd, const char *p, 
 static __always_inline void edr_on_fd_op(__u32 kind, long fd, __u32 mode, __u32 uid, __u32 gid)
 {
     struct file *f = edr_fd_file(fd);
-    struct edr_bpf_file *r;
-    __u32 off;
 
-    if (!f) return;
-    r = edr_file_rec(kind);
-    if (!r) return;
-    r->mode = mode;
-    r->uid = uid;
-    r->gid = gid;
-    edr_inode_info(EDR_CAST(f, struct file)->f_inode, &r->dev, &r->ino);
-    off = edr_put_dpath(r->data, 0, EDR_CAST(f, struct file)->f_path.dentry,
-                        EDR_CAST(f, struct file)->f_path.mnt, &r->dir_len);
-    edr_submit(r, sizeof(*r) + off, kind);
+    if (f) edr_file_of(f, kind, 0, mode, uid, gid);
 }
 
 static __always_inline void edr_on_mmap(long fd, __u32 prot)
