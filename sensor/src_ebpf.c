@@ -35,6 +35,7 @@
 #include "proc_cache.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <stdio.h>
@@ -48,6 +49,15 @@
 
 #define EDR__PATHBUF 8192
 #define EDR__PATCHES 512 /* hash fields of the open batch still to fill in */
+/* io_uring path records waiting for their request's completion, and how
+ * long one waits before it is counted as unconfirmed */
+#define EDR__URING_WAIT    4096
+#define EDR__URING_WAIT_NS (10ull * 1000000000ull)
+
+typedef struct {
+    uint64_t req;
+    struct edr_bpf_file *rec; /* a copy of the record (h.size bytes) */
+} edr__uring_wait_t;
 
 /* A sha256 field of an event in the open batch whose executable was still
  * being hashed when the event was built. */
@@ -89,6 +99,8 @@ typedef struct edr_src_ebpf {
     uint64_t hash_wait_ns;            /* sensor.ebpf_hash_wait */
     uint64_t hash_late, hash_patched; /* shipped without the hash / filled in late */
     uint64_t hash_late_logged;
+    edr__uring_wait_t *uwait; /* EDR__URING_WAIT entries, in arrival order */
+    size_t n_uwait;
 } edr_src_ebpf_t;
 
 static const char *const edr__kind_names[EDR_BPF_KIND_MAX] = {
@@ -104,6 +116,7 @@ static const char *const edr__kind_names[EDR_BPF_KIND_MAX] = {
     [EDR_BPF_FILE_CHOWN] = "ebpf.ringbuf.file_chown",
     [EDR_BPF_FILE_MMAP] = "ebpf.ringbuf.file_mmap",
     [EDR_BPF_NET] = "ebpf.ringbuf.network",
+    [EDR_BPF_URING_DONE] = "ebpf.ringbuf.io_uring_done",
 };
 
 /* ---- libbpf logs into the core logger ------------------------------------ */
@@ -698,6 +711,68 @@ static void edr__on_net(edr_src_ebpf_t *s, const struct edr_bpf_net *r)
     edr_emit_end(s->em, e);
 }
 
+/* ---- io_uring path operations: recorded at submission, events at success -- */
+
+/* Keeps a copy of a path record until its request completes. */
+static void edr__uring_hold(edr_src_ebpf_t *s, const struct edr_bpf_file *r, size_t size)
+{
+    struct edr_bpf_file *c;
+
+    if (s->n_uwait == EDR__URING_WAIT || !(c = malloc(size))) {
+        edr_emit_drop(s->em, "ebpf.io_uring", "wait_full", 1);
+        return;
+    }
+    memcpy(c, r, size);
+    s->uwait[s->n_uwait].req = r->uring_req;
+    s->uwait[s->n_uwait++].rec = c;
+}
+
+/* Request d->req completed: its records are events when it succeeded (at
+ * the completion's time), else nothing happened. Kept in order: an
+ * exchange is two renames of one request. */
+static void edr__uring_done(edr_src_ebpf_t *s, const struct edr_bpf_uring_done *d)
+{
+    size_t keep = 0;
+
+    for (size_t i = 0; i < s->n_uwait; i++) {
+        struct edr_bpf_file *r = s->uwait[i].rec;
+        if (s->uwait[i].req != d->req) {
+            s->uwait[keep++] = s->uwait[i];
+            continue;
+        }
+        if ((int64_t)d->res >= 0) {
+            r->h.ts_boot_ns = d->h.ts_boot_ns;
+            r->uring_req = 0;
+            if (edr__on_file(s, r, r->h.size) != 0) {
+                s->malformed++;
+                edr_emit_drop(s->em, "ebpf.record", "malformed", 1);
+            }
+        }
+        free(r);
+    }
+    s->n_uwait = keep;
+}
+
+/* Records whose completion did not come within EDR__URING_WAIT_NS (its
+ * record lost, the ring gone), or all of them (older_than_ns 0): counted
+ * as unconfirmed, not reported. */
+static void edr__uring_expire(edr_src_ebpf_t *s, uint64_t older_than_ns)
+{
+    size_t keep = 0;
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < s->n_uwait; i++) {
+        if (older_than_ns && s->uwait[i].rec->h.ts_boot_ns >= older_than_ns) {
+            s->uwait[keep++] = s->uwait[i];
+            continue;
+        }
+        free(s->uwait[i].rec);
+        n++;
+    }
+    s->n_uwait = keep;
+    if (n) edr_emit_drop(s->em, "ebpf.io_uring", "unconfirmed", n);
+}
+
 /* Ring buffer callback: one record. Malformed records are counted and skipped. */
 static int edr__on_record(void *ctx, void *data, size_t size)
 {
@@ -739,8 +814,19 @@ static int edr__on_record(void *ctx, void *data, size_t size)
         else
             edr__on_net(s, data);
         break;
+    case EDR_BPF_URING_DONE:
+        if (size < sizeof(struct edr_bpf_uring_done))
+            bad = 1;
+        else
+            edr__uring_done(s, data);
+        break;
     default:
-        bad = size < sizeof(struct edr_bpf_file) || edr__on_file(s, data, size) != 0;
+        if (size < sizeof(struct edr_bpf_file))
+            bad = 1;
+        else if (((const struct edr_bpf_file *)data)->uring_req)
+            edr__uring_hold(s, data, size);
+        else
+            bad = edr__on_file(s, data, size) != 0;
         break;
     }
 out:
@@ -834,6 +920,12 @@ static void edr__on_timer(uv_timer_t *t)
     s->ticks = 0;
     s->boot_to_utc = edr__boot_to_utc();
     edr__read_drops(s);
+    if (s->n_uwait) {
+        struct timespec ts;
+        clock_gettime(CLOCK_BOOTTIME, &ts);
+        uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+        if (now > EDR__URING_WAIT_NS) edr__uring_expire(s, now - EDR__URING_WAIT_NS);
+    }
 }
 
 static void edr__on_close(uv_handle_t *h)
@@ -928,10 +1020,29 @@ static int edr__tracepoint_exists(const char *sec)
  * "tracepoint" (one program per syscall exit of interest) or "raw" (tp_btf
  * sys_exit). On failure, logs why, frees the skeleton and returns
  * an edr_err_t. */
+/* Whether the io_uring tracepoints and the request layouts the programs
+ * read exist in this kernel; NULL, or why not. */
+static const char *edr__uring_missing(void)
+{
+    struct btf *vm = btf__load_vmlinux_btf();
+    static const char *const need[] = {"btf_trace_io_uring_submit_req",
+                                       "btf_trace_io_uring_complete"};
+    const char *why = NULL;
+
+    if (!vm) return "no kernel BTF";
+    for (size_t i = 0; i < sizeof(need) / sizeof(need[0]) && !why; i++)
+        if (btf__find_by_name_kind(vm, need[i], BTF_KIND_TYPEDEF) < 0) why = "no io_uring tracepoints";
+    if (!why && btf__find_by_name_kind(vm, "io_rename", BTF_KIND_STRUCT) < 0)
+        why = "an io_uring without path operations";
+    btf__free(vm);
+    return why;
+}
+
 static int edr__load(edr_src_ebpf_t *s, const char *hooks)
 {
     int tp = strcmp(hooks, "tracepoint") == 0, err, n_tp = 0;
     uint32_t self = (uint32_t)getpid();
+    const char *uring_missing = edr__uring_missing();
     struct bpf_program *prog;
     int rc = EDR_EUNSUPPORTED;
 
@@ -957,8 +1068,12 @@ static int edr__load(edr_src_ebpf_t *s, const char *hooks)
             bpf_program__set_autoload(prog, use);
         } else if (strncmp(sec, "tp_btf/sys_", 11) == 0) {
             bpf_program__set_autoload(prog, !tp);
+        } else if (strncmp(sec, "tp_btf/io_uring_", 16) == 0) {
+            bpf_program__set_autoload(prog, !uring_missing);
         }
     }
+    if (uring_missing)
+        edr_log_warn("ebpf: io_uring requests are not observed (%s)", uring_missing);
     if (tp && n_tp == 0) goto fail;
     if (bpf_map__set_max_entries(s->skel->maps.wr_armed, 1u << s->wr_slots_log2)) {
         edr_log_warn("ebpf: cannot size the write-tracking table to %u slots", 1u << s->wr_slots_log2);
@@ -1123,6 +1238,7 @@ static void edr__stop(edr_source_t *src)
     if (s->skel) edr_bpf__detach(s->skel);
     ring_buffer__consume(s->rb);
     edr__read_drops(s);
+    edr__uring_expire(s, 0);
     uv_poll_stop(&s->poll);
     uv_timer_stop(&s->timer);
     uv_close((uv_handle_t *)&s->poll, edr__on_close);
@@ -1146,6 +1262,9 @@ static void edr__destroy(edr_source_t *src)
     ring_buffer__free(s->rb);
     edr_bpf__destroy(s->skel);
     edr_proc_cache_destroy(s->pc);
+    for (size_t i = 0; i < s->n_uwait; i++)
+        free(s->uwait[i].rec);
+    free(s->uwait);
     free(s);
 }
 
@@ -1162,6 +1281,10 @@ edr_source_t *edr_source_ebpf_new(const struct edr_config *cfg, char *err, size_
 {
     edr_src_ebpf_t *s = calloc(1, sizeof(*s));
     uint64_t want = cfg ? edr_config_size(cfg, "sensor.ebpf_ringbuf_size") : (16u << 20);
+    if (s && !(s->uwait = calloc(EDR__URING_WAIT, sizeof(*s->uwait)))) {
+        free(s);
+        s = NULL;
+    }
     if (!s) {
         snprintf(err, errlen, "source ebpf: out of memory");
         return NULL;

@@ -242,6 +242,7 @@ static __always_inline struct edr_bpf_file *edr_file_rec(__u32 kind)
     r->mode = r->uid = r->gid = 0;
     r->dir_len = r->rel_len = r->dir2_len = r->rel2_len = 0;
     r->pad = 0;
+    r->uring_req = 0;
     return r;
 }
 
@@ -436,7 +437,8 @@ static __always_inline __u32 edr_put_kstr(char *data, __u32 off, const char *s, 
     off &= (EDR_BPF_DATA_MAX - 1);
     *len = 0;
     if (!s) return off;
-    n = bpf_probe_read_kernel_str(data + off, max & (EDR_BPF_PATH_MAX - 1), s);
+    if (max > EDR_BPF_PATH_MAX) max = EDR_BPF_PATH_MAX;
+    n = bpf_probe_read_kernel_str(data + off, max, s);
     if (n <= 0) return off;
     *len = n;
     return off + n;
@@ -712,13 +714,12 @@ static __always_inline void edr_write_rec(struct file *f, __u64 count)
     edr_file_of(f, EDR_BPF_FILE_WRITE, count, 0, 0, 0);
 }
 
-/* First write through an open file description that wrote something:
- * report it once, with the bytes that write wrote. A write to a socket is
- * a send: a DNS query through write() or writev() on a UDP socket
- * connected to port 53 is reported as sendto() is (review-fidelity 11). */
-static __always_inline void edr_on_write(long fd, __u64 count)
+/* First write through open file f that wrote something: report it once,
+ * with the bytes that write wrote. A write to a socket is a send: a DNS
+ * query through write() or writev() on a UDP socket connected to port 53 is
+ * reported as sendto() is (review-fidelity 11). */
+static __always_inline void edr_on_write_file(struct file *f, __u64 count)
 {
-    struct file *f = edr_fd_file(fd);
     __u32 slot = edr_wr_slot((__u64)f);
     __u64 *armed;
 
@@ -739,14 +740,23 @@ static __always_inline void edr_on_write(long fd, __u64 count)
     edr_write_rec(f, count);
 }
 
-static __always_inline struct sock *edr_fd_sock(long fd)
+static __always_inline void edr_on_write(long fd, __u64 count)
 {
-    struct file *f = edr_fd_file(fd);
+    edr_on_write_file(edr_fd_file(fd), count);
+}
+
+static __always_inline struct sock *edr_file_sock(struct file *f)
+{
     struct socket *so;
 
     if (!f || (EDR_CAST(f, struct file)->f_inode->i_mode & EDR_S_IFMT) != EDR_S_IFSOCK) return NULL;
     so = EDR_CAST(f, struct file)->private_data;
     return so ? EDR_CAST(so, struct socket)->sk : NULL;
+}
+
+static __always_inline struct sock *edr_fd_sock(long fd)
+{
+    return edr_file_sock(edr_fd_file(fd));
 }
 
 static __always_inline __u16 edr_sk_proto(struct sock *sk)
@@ -1162,6 +1172,220 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
         edr_on_access(EDR_BPF_ACCESS_VM_WRITE, (int)EDR_A0(rg), 0);
         break;
     }
+}
+
+/* ---- io_uring (review-fidelity 3) ---------------------------------------
+ *
+ * Requests of an io_uring run in the kernel without the syscalls hooked
+ * above (in the submitter, or in its io-wq worker threads), so they are
+ * followed by the ring's own tracepoints. At submission
+ * (io_uring_submit_req, in the submitter's thread or its SQPOLL thread) the
+ * path operations are recorded from the names the kernel has already copied
+ * (struct filename): they are freed before completion. Such a record carries
+ * the request's address and is an event only when user space reads a
+ * completion (io_uring_complete, in a thread of the same process) of that
+ * request that succeeded. Opens, writes, truncations, connects, accepts,
+ * listens and sends are reported at completion alone, from the file or
+ * descriptor they produced, as their syscalls are at exit. Fixed-file
+ * results (a descriptor in the ring's own table, not the process's) are not
+ * seen, nor completions that overflowed the completion ring. */
+#define EDR_IOU_OPENAT    18
+#define EDR_IOU_OPENAT2   28
+#define EDR_IOU_WRITEV    2
+#define EDR_IOU_WRITE_FX  5
+#define EDR_IOU_WRITE     23
+#define EDR_IOU_WRITEV_FX 61
+#define EDR_IOU_FALLOCATE 17
+#define EDR_IOU_FTRUNCATE 55
+#define EDR_IOU_SPLICE    30
+#define EDR_IOU_TEE       33
+#define EDR_IOU_CONNECT   16
+#define EDR_IOU_ACCEPT    13
+#define EDR_IOU_LISTEN    57
+#define EDR_IOU_SENDMSG   9
+#define EDR_IOU_SEND      26
+#define EDR_IOU_SEND_ZC   47
+#define EDR_IOU_SENDMSG_ZC 48
+#define EDR_IOU_RENAMEAT  35
+#define EDR_IOU_UNLINKAT  36
+#define EDR_IOU_MKDIRAT   37
+#define EDR_IOU_SYMLINKAT 38
+#define EDR_IOU_LINKAT    39
+
+/* Requests with a record waiting for their completion. LRU: a request
+ * whose completion was never seen (the ring torn down) ages out; user space
+ * counts the records it then never confirmed. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 8192);
+    __type(key, __u64);
+    __type(value, __u8);
+} uring_wait SEC(".maps");
+
+/* A kernel string (a struct filename the kernel copied) and, when it is
+ * relative, the directory it resolves against. */
+static __always_inline __u32 edr_put_kpath(char *data, __u32 off, long dfd, struct filename *fn,
+                                           __u16 *rel_len, __u16 *dir_len)
+{
+    __u32 start = off & (EDR_BPF_DATA_MAX - 1);
+    const char *name = fn ? EDR_CAST(fn, struct filename)->name : NULL;
+
+    off = edr_put_kstr(data, off, name, EDR_BPF_PATH_MAX, rel_len);
+    return edr_put_dirfd(data, off, dfd, *rel_len ? data[start] : 0, dir_len);
+}
+
+/* A file pointer of a request as a plain value (as edr_fd_file's are), not
+ * a typed one: the write-tracking slot is computed from its address. */
+static __always_inline struct file *edr_req_file(struct file *const *at)
+{
+    struct file *f = NULL;
+
+    bpf_probe_read_kernel(&f, sizeof(f), at);
+    return f;
+}
+
+/* A path operation of request req: (dfd, fn)[, (dfd2, fn2)], waiting for its completion. */
+static __always_inline int edr_uring_path_op(__u64 req, __u32 kind, long dfd, struct filename *fn,
+                                             long dfd2, struct filename *fn2, __u32 mode)
+{
+    struct edr_bpf_file *r = edr_file_rec(kind);
+    __u8 one = 1;
+    __u32 off;
+
+    if (!r) return 0;
+    r->mode = mode;
+    r->uring_req = req;
+    off = edr_put_kpath(r->data, 0, dfd, fn, &r->rel_len, &r->dir_len);
+    if (fn2) off = edr_put_kpath(r->data, off, dfd2, fn2, &r->rel2_len, &r->dir2_len);
+    bpf_map_update_elem(&uring_wait, &req, &one, BPF_ANY);
+    edr_submit(r, sizeof(*r) + (off & (EDR_BPF_DATA_MAX - 1)), kind);
+    return 0;
+}
+
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(edr_uring_submit, struct io_kiocb *req)
+{
+    struct io_kiocb *q = EDR_CAST(req, struct io_kiocb);
+    __u8 op = q->opcode;
+    __u64 id = (__u64)req;
+
+    if (op < EDR_IOU_RENAMEAT || op > EDR_IOU_LINKAT || edr_ignored()) return 0;
+    switch (op) {
+    case EDR_IOU_RENAMEAT: {
+        struct io_rename *x = (struct io_rename *)&q->cmd;
+        edr_uring_path_op(id, EDR_BPF_FILE_RENAME, x->old_dfd, x->oldpath, x->new_dfd, x->newpath, 0);
+        if (x->flags & EDR_RENAME_EXCHANGE)
+            edr_uring_path_op(id, EDR_BPF_FILE_RENAME, x->new_dfd, x->newpath, x->old_dfd,
+                              x->oldpath, 0);
+        break;
+    }
+    case EDR_IOU_UNLINKAT: {
+        struct io_unlink *x = (struct io_unlink *)&q->cmd;
+        edr_uring_path_op(id, EDR_BPF_FILE_DELETE, x->dfd, x->filename, 0, NULL, 0);
+        break;
+    }
+    case EDR_IOU_MKDIRAT: {
+        struct io_mkdir *x = (struct io_mkdir *)&q->cmd;
+        edr_uring_path_op(id, EDR_BPF_FILE_CREATE, x->dfd, x->filename, 0, NULL,
+                          EDR_S_IFDIR | (x->mode & 07777));
+        break;
+    }
+    case EDR_IOU_SYMLINKAT: { /* oldpath: the target as written; newpath: the link */
+        struct io_link *x = (struct io_link *)&q->cmd;
+        edr_uring_path_op(id, EDR_BPF_FILE_CREATE, x->new_dfd, x->newpath, EDR_NO_DIR, x->oldpath,
+                          EDR_S_IFLNK | 0777);
+        break;
+    }
+    case EDR_IOU_LINKAT: {
+        struct io_link *x = (struct io_link *)&q->cmd;
+        edr_uring_path_op(id, EDR_BPF_FILE_CREATE, x->new_dfd, x->newpath, x->old_dfd, x->oldpath, 0);
+        break;
+    }
+    }
+    return 0;
+}
+
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(edr_uring_complete, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
+{
+    struct io_kiocb *q;
+    struct edr_bpf_uring_done *d;
+    __u64 id = (__u64)req;
+    __u8 op;
+    int res;
+
+    if (!req) return 0; /* an auxiliary completion of no request */
+    q = EDR_CAST(req, struct io_kiocb);
+    op = q->opcode;
+    res = q->cqe.res;
+    if (edr_ignored()) return 0;
+    switch (op) {
+    case EDR_IOU_RENAMEAT:
+    case EDR_IOU_UNLINKAT:
+    case EDR_IOU_MKDIRAT:
+    case EDR_IOU_SYMLINKAT:
+    case EDR_IOU_LINKAT:
+        if (!bpf_map_lookup_elem(&uring_wait, &id)) return 0;
+        bpf_map_delete_elem(&uring_wait, &id);
+        d = bpf_ringbuf_reserve(&events, sizeof(*d), 0);
+        if (!d) {
+            edr_count_drop(EDR_BPF_URING_DONE);
+            return 0;
+        }
+        edr_fill_hdr_current(&d->h, EDR_BPF_URING_DONE);
+        d->h.size = sizeof(*d);
+        d->req = id;
+        d->res = (__u64)(__s64)res;
+        bpf_ringbuf_submit(d, edr_rb_flags());
+        return 0;
+    }
+    if (res < 0) return 0;
+    switch (op) {
+    case EDR_IOU_OPENAT:
+    case EDR_IOU_OPENAT2: {
+        struct io_open *x = (struct io_open *)&q->cmd;
+        if (!x->file_slot) edr_on_open(res, x->how.flags & EDR_O_TRUNC);
+        break;
+    }
+    case EDR_IOU_WRITE:
+    case EDR_IOU_WRITEV:
+    case EDR_IOU_WRITE_FX:
+    case EDR_IOU_WRITEV_FX:
+        if (res > 0) edr_on_write_file(edr_req_file(&q->file), res);
+        break;
+    case EDR_IOU_SPLICE:
+    case EDR_IOU_TEE:
+        if (res > 0) edr_on_write_file(edr_req_file(&((struct io_splice *)&q->cmd)->file_out), res);
+        break;
+    case EDR_IOU_FALLOCATE:
+    case EDR_IOU_FTRUNCATE:
+        edr_on_write_file(edr_req_file(&q->file), 0);
+        break;
+    case EDR_IOU_CONNECT: {
+        struct sock *sk = edr_file_sock(q->file);
+        if (sk && edr_sk_proto(sk) == IPPROTO_TCP) edr_net_emit(sk, EDR_BPF_NET_CONNECT, IPPROTO_TCP);
+        break;
+    }
+    case EDR_IOU_LISTEN: {
+        struct sock *sk = edr_file_sock(q->file);
+        if (sk && edr_sk_proto(sk) == IPPROTO_TCP) edr_net_emit(sk, EDR_BPF_NET_LISTEN, IPPROTO_TCP);
+        break;
+    }
+    case EDR_IOU_ACCEPT: {
+        struct sock *sk;
+        if (((struct io_accept *)&q->cmd)->file_slot) break;
+        sk = edr_fd_sock(res);
+        if (sk && edr_sk_proto(sk) == IPPROTO_TCP) edr_net_emit(sk, EDR_BPF_NET_ACCEPT, IPPROTO_TCP);
+        break;
+    }
+    case EDR_IOU_SEND:
+    case EDR_IOU_SENDMSG:
+    case EDR_IOU_SEND_ZC:
+    case EDR_IOU_SENDMSG_ZC: /* to the connected peer (a destination in the request is not read) */
+        edr_udp_send_sk(edr_file_sock(q->file), NULL);
+        break;
+    }
+    return 0;
 }
 
 /* Raw mode: one program on every syscall exit of every task (none on entry). */

@@ -56,6 +56,7 @@ enum edr_bpf_kind {
     EDR_BPF_FILE_CHOWN,
     EDR_BPF_FILE_MMAP, /* mmap PROT_EXEC of a file, once per (process, inode) */
     EDR_BPF_NET,
+    EDR_BPF_URING_DONE, /* completion of an io_uring request a record above waits for */
     EDR_BPF_KIND_MAX,
 };
 
@@ -159,7 +160,20 @@ struct edr_bpf_file {
     edr_u16 dir2_len;
     edr_u16 rel2_len;
     edr_u32 pad;
+    /* io_uring path operations (rename, unlink, mkdir, symlink, link) are
+     * recorded at submission, where the kernel holds the names it copied,
+     * and are events only once an EDR_BPF_URING_DONE record of the same
+     * request says they succeeded: the request's kernel address, else 0 */
+    edr_u64 uring_req;
     char data[];
+};
+
+/* EDR_BPF_URING_DONE: the request of waiting records completed with res
+ * (negative: an errno, the operation did not happen). */
+struct edr_bpf_uring_done {
+    struct edr_bpf_hdr h;
+    edr_u64 req;
+    edr_u64 res; /* the CQE's result, sign-extended */
 };
 
 /* EDR_BPF_NET: addresses in network order; IPv4 in the first 4 bytes. */
