@@ -699,6 +699,13 @@ static void edr__on_net(edr_src_ebpf_t *s, const struct edr_bpf_net *r)
                            ? EDR__V1__NETWORK__DIRECTION__DIRECTION_UNSPECIFIED
                            : EDR__V1__NETWORK__DIRECTION__OUTBOUND;
         n->local = l;
+        n->error = r->action == EDR_BPF_NET_CONNECT ? r->error : 0;
+        if (n->error) { /* a failed socket may have released its own address */
+            int any = r->local_port != 0;
+            for (size_t i = 0; i < iplen && !any; i++)
+                any = r->local_ip[i] != 0;
+            if (!any) n->local = NULL;
+        }
         /* a listener has no peer: its close names none (it was 0.0.0.0:0,
          * review-fidelity 16) */
         int peer = r->remote_port != 0;

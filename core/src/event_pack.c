@@ -239,6 +239,7 @@ static void w_body(wr_t *w, const Edr__V1__Event *e)
         f_i32(w, 3, (int32_t)e->network->direction);
         w_endpoint(w, 4, e->network->local);
         w_endpoint(w, 5, e->network->remote);
+        f_u64(w, 6, e->network->error);
         break;
     default:
         break; /* not reached: hand_written() said no */

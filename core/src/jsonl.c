@@ -1,4 +1,5 @@
 /* ECS JSON lines: render events for --output jsonl and read them back for replay. */
+#define _GNU_SOURCE /* strerrorname_np */
 #include "jsonl_int.h"
 
 #include "edr/err.h"
@@ -6,6 +7,7 @@
 #include "edr/text.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -403,6 +405,19 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
         /* ECS source is the side that initiated: the peer for inbound connections */
         rc |= put_ip(r, "source.ip", "source.port", inbound ? n->remote : n->local);
         rc |= put_ip(r, "destination.ip", "destination.port", inbound ? n->local : n->remote);
+        if (n->action == EDR__V1__NETWORK__ACTION__CONNECT) {
+            /* ECS event.outcome, error.code (the errno's name) */
+            rc |= put(r, "event.outcome", json_string(!n->error                ? "success"
+                                                      : n->error == EINPROGRESS ? "unknown"
+                                                                                : "failure"));
+            if (n->error) {
+                const char *name = strerrorname_np((int)n->error);
+                snprintf(buf, sizeof(buf), "%s", name ? name : "");
+                if (!name) snprintf(buf, sizeof(buf), "errno %u", n->error);
+                rc |= put(r, "error.code", json_string(buf));
+                rc |= put(r, "edr.network.errno", json_integer(n->error));
+            }
+        }
         break;
     }
     case EDR__V1__EVENT__BODY_DNS_QUERY: {
@@ -841,6 +856,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         if (aendpoint(a, r, "source.ip", "source.port", inbound ? &n->remote : &n->local) ||
             aendpoint(a, r, "destination.ip", "destination.port", inbound ? &n->local : &n->remote))
             goto nomem;
+        n->error = (uint32_t)getu(r, "edr.network.errno", 0);
         break;
     }
     case EDR__V1__EVENT__BODY_DNS_QUERY: {

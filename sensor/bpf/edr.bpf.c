@@ -280,6 +280,7 @@ static __always_inline void edr_net_emit(struct sock *sk, __u8 action, __u8 prot
     edr_net_fill(r, sk);
     r->protocol = proto;
     r->action = action;
+    r->error = r->pad = 0;
     bpf_ringbuf_submit(r, edr_rb_flags());
 }
 
@@ -625,6 +626,7 @@ enum {
     NR_write = 1,
     NR_open = 2,
     NR_mmap = 9,
+    NR_mprotect = 10,
     NR_pwrite64 = 18,
     NR_writev = 20,
     NR_connect = 42,
@@ -676,6 +678,8 @@ enum {
 #define EDR_PTRACE_ATTACH 16
 #define EDR_PTRACE_SEIZE  0x4206
 #define EDR_EINPROGRESS   115
+#define EDR_EINTR         4
+#define EDR_ERESTARTSYS   512
 #define EDR_S_IFSOCK      0140000
 
 /* Syscall argument n (x86-64 syscall convention) from the saved user
@@ -771,11 +775,119 @@ static __always_inline __u16 edr_sk_proto(struct sock *sk)
  * run unlocked and are not a process's act. No syscall hook is needed: any
  * syscall tracepoint makes every syscall of every task take the slow path, and
  * one on entry as well cost ~4 us per posix_spawn (~65 rt_sigaction calls). */
+/* Connects still in progress when connect() returned (a non-blocking
+ * socket, or one interrupted by a signal): the connecting process's header,
+ * by socket. The handshake's end reports them (edr_tcp_state). */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 16384);
+    __type(key, __u64);
+    __type(value, struct edr_bpf_hdr);
+} conn_wait SEC(".maps");
+
+/* A connect of the process in h (now, or when it was made), with its outcome. */
+static __always_inline struct edr_bpf_net *edr_connect_rec(struct sock *sk)
+{
+    struct edr_bpf_net *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+
+    if (!r) {
+        edr_count_drop(EDR_BPF_NET);
+        return NULL;
+    }
+    edr_net_fill(r, sk);
+    r->protocol = IPPROTO_TCP;
+    r->action = EDR_BPF_NET_CONNECT;
+    r->error = r->pad = 0;
+    return r;
+}
+
+/* Reports the waiting connect of sk as made or failed (newstate), once:
+ * whoever removes its entry reports it (the handshake can end on another
+ * CPU, or before connect() returns: on loopback a refusal is processed
+ * inside the call). */
+static __always_inline void edr_connect_end(struct sock *sk, int newstate)
+{
+    __u64 key = (__u64)sk;
+    struct edr_bpf_hdr *w = bpf_map_lookup_elem(&conn_wait, &key), h;
+    struct edr_bpf_net *r;
+    int err;
+
+    if (!w) return;
+    h = *w;
+    if (bpf_map_delete_elem(&conn_wait, &key) != 0) return;
+    r = edr_connect_rec(sk);
+    if (!r) return;
+    r->h = h;
+    r->h.ts_boot_ns = bpf_ktime_get_boot_ns();
+    err = EDR_CAST(sk, struct sock)->sk_err;
+    r->error = newstate == EDR_TCP_ESTABLISHED ? 0 : err ? err : EDR_EINPROGRESS;
+    bpf_ringbuf_submit(r, edr_rb_flags());
+}
+
+/* A connect in progress (connect returned EINPROGRESS or was interrupted):
+ * its outcome is reported when the handshake ends (edr_tcp_state), or here
+ * when it ended already; as not seen when too many are waiting. */
+static __always_inline void edr_connect_wait(struct sock *sk)
+{
+    __u64 key = (__u64)sk;
+    struct edr_bpf_hdr h;
+    struct edr_bpf_net *r;
+    int state;
+
+    edr_fill_hdr_current(&h, EDR_BPF_NET);
+    h.size = sizeof(struct edr_bpf_net);
+    if (bpf_map_update_elem(&conn_wait, &key, &h, BPF_ANY) == 0) {
+        state = EDR_CAST(sk, struct sock)->__sk_common.skc_state;
+        if (state != EDR_TCP_SYN_SENT)
+            edr_connect_end(sk, state == EDR_TCP_CLOSE ? EDR_TCP_CLOSE : EDR_TCP_ESTABLISHED);
+        return;
+    }
+    r = edr_connect_rec(sk);
+    if (!r) return;
+    r->h = h;
+    r->error = EDR_EINPROGRESS;
+    bpf_ringbuf_submit(r, edr_rb_flags());
+}
+
+/* connect() failed at once (a blocking connect refused, timed out,
+ * unreachable, or denied): the destination is the address it was given (a
+ * failed socket has released its own); errors that mean no attempt was
+ * made (a bad descriptor or address, already connected) are not reported. */
+static __always_inline void edr_connect_failed(struct sock *sk, int err, const void *uaddr)
+{
+    struct sockaddr_in6 sa = {};
+    struct edr_bpf_net *r;
+
+    if (err == 9 /* EBADF */ || err == 88 /* ENOTSOCK */ || err == 14 /* EFAULT */ ||
+        err == 22 /* EINVAL */ || err == 97 /* EAFNOSUPPORT */ || err == 106 /* EISCONN */ ||
+        err == 114 /* EALREADY */ || err == 91 /* EPROTOTYPE */)
+        return;
+    if (bpf_probe_read_user(&sa, sizeof(sa), uaddr) != 0 ||
+        (sa.sin6_family != EDR_AF_INET && sa.sin6_family != EDR_AF_INET6))
+        return;
+    r = edr_connect_rec(sk);
+    if (!r) return;
+    edr_fill_hdr_current(&r->h, EDR_BPF_NET);
+    r->h.size = sizeof(*r);
+    r->error = err;
+    r->remote_port = bpf_ntohs(sa.sin6_port);
+    r->family = sa.sin6_family;
+    __builtin_memset(r->remote_ip, 0, sizeof(r->remote_ip));
+    if (sa.sin6_family == EDR_AF_INET6)
+        __builtin_memcpy(r->remote_ip, &sa.sin6_addr, 16);
+    else
+        __builtin_memcpy(r->remote_ip, &((struct sockaddr_in *)&sa)->sin_addr, 4);
+    bpf_ringbuf_submit(r, edr_rb_flags());
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(edr_tcp_state, const struct sock *sk, const int oldstate, const int newstate)
 {
     struct sock *s = EDR_CAST(sk, struct sock);
 
+    if (oldstate == EDR_TCP_SYN_SENT && (newstate == EDR_TCP_ESTABLISHED || newstate == EDR_TCP_CLOSE) &&
+        s->sk_protocol == IPPROTO_TCP)
+        edr_connect_end((struct sock *)sk, newstate);
     if (newstate != EDR_TCP_FIN_WAIT1 && newstate != EDR_TCP_LAST_ACK && newstate != EDR_TCP_CLOSE)
         return 0;
     if (oldstate != EDR_TCP_ESTABLISHED && oldstate != EDR_TCP_CLOSE_WAIT &&
@@ -883,16 +995,15 @@ static __always_inline void edr_on_fd_op(__u32 kind, long fd, __u32 mode, __u32 
     if (f) edr_file_of(f, kind, 0, mode, uid, gid);
 }
 
-static __always_inline void edr_on_mmap(long fd, __u32 prot)
+/* An executable mapping of file f (mmap, or mprotect of a mapping),
+ * reported once per (process, inode). */
+static __always_inline void edr_on_exec_map(struct file *f, __u32 prot)
 {
-    struct file *f;
     struct edr_mmap_key k = {};
     struct edr_bpf_file *r;
     __u8 one = 1;
     __u32 off;
 
-    if (!(prot & EDR_PROT_EXEC) || fd < 0) return;
-    f = edr_fd_file(fd);
     if (!f) return;
     k.tgid = bpf_get_current_pid_tgid() >> 32;
     k.start_boot_ns = EDR_CAST(bpf_get_current_task_btf()->group_leader, struct task_struct)
@@ -908,6 +1019,29 @@ static __always_inline void edr_on_mmap(long fd, __u32 prot)
     off = edr_put_dpath(r->data, 0, EDR_CAST(f, struct file)->f_path.dentry,
                         EDR_CAST(f, struct file)->f_path.mnt, &r->dir_len);
     edr_submit(r, sizeof(*r) + off, EDR_BPF_FILE_MMAP);
+}
+
+static __always_inline void edr_on_mmap(long fd, __u32 prot)
+{
+    if (!(prot & EDR_PROT_EXEC) || fd < 0) return;
+    edr_on_exec_map(edr_fd_file(fd), prot);
+}
+
+static long edr_vma_file(struct task_struct *task, struct vm_area_struct *vma, void *out)
+{
+    bpf_probe_read_kernel(out, sizeof(struct file *), &vma->vm_file);
+    return 0;
+}
+
+/* mprotect(addr, len, PROT_EXEC...) made a mapping executable
+ * (review-fidelity 15: a file mapped readable, then made executable, was
+ * not seen): the file of the mapping at addr (anonymous memory has none). */
+static __always_inline void edr_on_mprotect(__u64 addr, __u32 prot)
+{
+    struct file *f = NULL;
+
+    bpf_find_vma(bpf_get_current_task_btf(), addr, edr_vma_file, &f, 0);
+    edr_on_exec_map(f, prot);
 }
 
 /* pid is the caller's view of the target: a pid of its own pid namespace
@@ -977,6 +1111,7 @@ static __always_inline void edr_udp_send_sk(struct sock *sk, const void *uaddr)
     edr_net_fill(r, sk);
     r->protocol = IPPROTO_UDP;
     r->action = EDR_BPF_NET_SEND;
+    r->error = r->pad = 0;
     if (sa.sin6_family) {
         r->remote_port = dport;
         __builtin_memset(r->remote_ip, 0, sizeof(r->remote_ip));
@@ -999,7 +1134,7 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
 {
     struct pt_regs *rg;
 
-    if (ret < 0 && !(id == NR_connect && ret == -EDR_EINPROGRESS)) return;
+    if (ret < 0 && id != NR_connect) return;
     rg = EDR_CAST(regs, struct pt_regs);
     /* most mappings are neither executable nor shared writable mappings of
      * a file: done before anything else */
@@ -1007,6 +1142,7 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
         ((int)EDR_A4(rg) < 0 || (!(EDR_A2(rg) & EDR_PROT_EXEC) &&
                                  !((EDR_A2(rg) & EDR_PROT_WRITE) && (EDR_A3(rg) & EDR_MAP_SHARED)))))
         return;
+    if (id == NR_mprotect && !(EDR_A2(rg) & EDR_PROT_EXEC)) return;
     if (edr_ignored()) return;
     switch (id) {
     case NR_open:
@@ -1052,10 +1188,18 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
         else /* shared and writable: written through memory from now on */
             edr_on_write((long)(int)EDR_A4(rg), 0);
         break;
-    case NR_connect: {
+    case NR_mprotect:
+        edr_on_mprotect(EDR_A0(rg), EDR_A2(rg));
+        break;
+    case NR_connect: { /* with its outcome (review-fidelity 14) */
         struct sock *sk = edr_fd_sock(EDR_A0(rg));
-        if (sk && edr_sk_proto(sk) == IPPROTO_TCP)
+        if (!sk || edr_sk_proto(sk) != IPPROTO_TCP) break;
+        if (ret == 0)
             edr_net_emit(sk, EDR_BPF_NET_CONNECT, IPPROTO_TCP);
+        else if (ret == -EDR_EINPROGRESS || ret == -EDR_EINTR || ret == -EDR_ERESTARTSYS)
+            edr_connect_wait(sk);
+        else
+            edr_connect_failed(sk, -ret, (const void *)EDR_A1(rg));
         break;
     }
     case NR_accept:
@@ -1412,6 +1556,7 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
     case NR_ftruncate:
     case NR_fallocate:
     case NR_mmap:
+    case NR_mprotect:
     case NR_connect:
     case NR_accept:
     case NR_accept4:
@@ -1491,6 +1636,7 @@ EDR_TP_EXIT(truncate)
 EDR_TP_EXIT(ftruncate)
 EDR_TP_EXIT(fallocate)
 EDR_TP_EXIT(mmap)
+EDR_TP_EXIT(mprotect)
 EDR_TP_EXIT(connect)
 EDR_TP_EXIT(accept)
 EDR_TP_EXIT(accept4)

@@ -186,6 +186,8 @@ struct edr_bpf_net {
     edr_u16 family;      /* AF_INET or AF_INET6 */
     edr_u8 protocol;     /* IPPROTO_TCP or IPPROTO_UDP */
     edr_u8 action;       /* enum edr_bpf_net_action */
+    edr_u32 error;       /* CONNECT: 0 made, else the errno it failed with (EINPROGRESS: not seen) */
+    edr_u32 pad;
 };
 
 /* Largest record user space accepts. */

@@ -1452,6 +1452,107 @@ static void test_links_dirs_nodes(void **state)
     assert_int_equal(swapped, 2);
 }
 
+/* Connect attempts with their outcome (review-fidelity 14: a refused
+ * blocking connect was not reported, a refused non-blocking one looked like
+ * a connection made). One event per attempt: refused blocking, refused
+ * non-blocking (on loopback the refusal comes inside the call), made
+ * non-blocking (the handshake ends after the call returned). */
+static void test_connect_outcomes(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    uint16_t closed, open_port;
+    close(bind_lo(0, &closed)); /* a port nothing listens on */
+    int ls = bind_lo(0, &open_port);
+    assert_int_equal(listen(ls, 4), 0);
+    pid_t w = fork();
+    assert_true(w >= 0);
+    if (w == 0) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(closed)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int c = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(c, (struct sockaddr *)&a, sizeof(a)) == 0 || errno != ECONNREFUSED) _exit(1);
+        close(c);
+        for (int i = 0; i < 2; i++) {
+            c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+            a.sin_port = htons(i ? open_port : closed);
+            int rc = connect(c, (struct sockaddr *)&a, sizeof(a));
+            if (rc != 0 && errno != EINPROGRESS && !(i == 0 && errno == ECONNREFUSED)) _exit(2);
+            struct pollfd p = {.fd = c, .events = POLLOUT};
+            if (poll(&p, 1, 5000) != 1) _exit(3);
+            int err = -1;
+            socklen_t l = sizeof(err);
+            getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &l);
+            if (err != (i ? 0 : ECONNREFUSED)) _exit(4);
+            close(c);
+        }
+        _exit(0);
+    }
+    reap_ok(w);
+    close(ls);
+    pump(&f->loop, 300);
+    int refused = 0, made = 0;
+    for (size_t j = 0; j < f->em.n; j++) {
+        Edr__V1__Event *e = f->em.ev[j];
+        if (e->pid != (uint32_t)w || e->body_case != EDR__V1__EVENT__BODY_NETWORK ||
+            e->network->action != EDR__V1__NETWORK__ACTION__CONNECT)
+            continue;
+        const Edr__V1__Network *n = e->network;
+        assert_non_null(n->remote);
+        assert_int_equal(n->remote->ip.len, 4);
+        if (n->remote->port == closed) {
+            assert_int_equal(n->error, ECONNREFUSED);
+            refused++;
+        } else {
+            assert_int_equal(n->remote->port, open_port);
+            assert_int_equal(n->error, 0);
+            assert_non_null(n->local);
+            assert_true(n->local->port != 0);
+            made++;
+        }
+    }
+    assert_int_equal(refused, 2);
+    assert_int_equal(made, 1);
+}
+
+/* A file mapped readable and then made executable with mprotect is an
+ * executable mapping of it, as mmap(PROT_EXEC) is (review-fidelity 15);
+ * anonymous memory made executable names no file and is not reported. */
+static void test_mprotect_exec(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    char path[200];
+    snprintf(path, sizeof(path), "%s/mapped.bin", f->dir);
+    int fd = open(path, O_CREAT | O_WRONLY, 0700);
+    static char page[4096];
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, page, sizeof(page)), (ssize_t)sizeof(page));
+    close(fd);
+    pid_t w = fork();
+    assert_true(w >= 0);
+    if (w == 0) {
+        int r = open(path, O_RDONLY);
+        void *m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, r, 0);
+        if (m == MAP_FAILED || mprotect(m, 4096, PROT_READ | PROT_EXEC) != 0) _exit(1);
+        void *anon = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (anon == MAP_FAILED || mprotect(anon, 4096, PROT_READ | PROT_EXEC) != 0) _exit(2);
+        _exit(0);
+    }
+    reap_ok(w);
+    pump(&f->loop, 300);
+    int n = 0;
+    for (size_t j = 0; j < f->em.n; j++) {
+        Edr__V1__Event *e = f->em.ev[j];
+        if (e->pid != (uint32_t)w || e->body_case != EDR__V1__EVENT__BODY_FILE_EXEC) continue;
+        if (!e->file_exec->mapped) continue;
+        if (strcmp(e->file_exec->path, path) == 0) n++;
+        else if (strncmp(e->file_exec->path, f->dir, strlen(f->dir)) == 0)
+            fail_msg("unexpected mapping %s", e->file_exec->path);
+    }
+    assert_int_equal(n, 1);
+}
+
 /* ---- io_uring, by its raw system calls (no library) ----------------------- */
 
 typedef struct {
@@ -1851,6 +1952,8 @@ int main(void)
         cmocka_unit_test(test_dns_by_write),
         cmocka_unit_test(test_links_dirs_nodes),
         cmocka_unit_test(test_io_uring_operations),
+        cmocka_unit_test(test_connect_outcomes),
+        cmocka_unit_test(test_mprotect_exec),
         cmocka_unit_test(test_proc_mem_write_is_access),
         cmocka_unit_test(test_ringbuf_full_is_counted),
         cmocka_unit_test(test_write_track_evictions_counted),
