@@ -118,7 +118,7 @@ int edr_jsonl_time_parse(const char *s, size_t len, uint64_t *ns)
 /* ---- enum names ------------------------------------------------------------ */
 
 static const char *const access_kinds[] = {"", "ptrace_attach", "vm_read", "vm_write",
-                                           "open_process"};
+                                           "open_process", "pidfd_getfd"};
 static const char *const attr_kinds[] = {"", "chmod", "chown"};
 static const char *const net_actions[] = {"", "connect", "accept", "listen", "close", "send"};
 

@@ -1099,6 +1099,7 @@ static int add_event_host(edr_graph_t *g, uint16_t host, uint64_t base, const Ed
         /* PROCESS_CREATE_THREAD 0x2, VM_OPERATION 0x8, VM_WRITE 0x20 */
         if (pa->kind == EDR__V1__PROCESS_ACCESS__KIND__VM_WRITE ||
             pa->kind == EDR__V1__PROCESS_ACCESS__KIND__PTRACE_ATTACH ||
+            pa->kind == EDR__V1__PROCESS_ACCESS__KIND__PIDFD_GETFD ||
             (pa->kind == EDR__V1__PROCESS_ACCESS__KIND__OPEN_PROCESS &&
              (pa->access_mask & 0x2a) == 0x2a))
             g->edges[ed].flags |= GE_WRITE_ACCESS;

@@ -672,6 +672,7 @@ enum {
     NR_copy_file_range = 326,
     NR_pwritev2 = 328,
     NR_openat2 = 437,
+    NR_pidfd_getfd = 438,
     NR_fchmodat2 = 452,
 };
 
@@ -1048,21 +1049,10 @@ static __always_inline void edr_on_mprotect(__u64 addr, __u32 prot)
  * (in a container, 5 is the container's process 5, not the host's). Before
  * Linux 6.13 (no bpf_task_from_vpid) a caller outside the initial namespace
  * gets a record with the target unknown (target_tgid 0). */
-static __always_inline void edr_on_access(__u32 kind, long pid, __u32 request)
+static __always_inline void edr_access_emit(__u32 kind, struct task_struct *t, __u32 request)
 {
-    struct task_struct *t;
-    struct edr_bpf_access *r;
+    struct edr_bpf_access *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 
-    if (bpf_ksym_exists(bpf_task_from_vpid)) {
-        t = bpf_task_from_vpid(pid);
-        if (!t) return;
-    } else if (EDR_CAST(bpf_get_current_task_btf()->thread_pid, struct pid)->level == 0) {
-        t = bpf_task_from_pid(pid);
-        if (!t) return;
-    } else {
-        t = NULL; /* cannot be told */
-    }
-    r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
     if (!r) {
         edr_count_drop(EDR_BPF_ACCESS);
         if (t) bpf_task_release(t);
@@ -1081,6 +1071,50 @@ static __always_inline void edr_on_access(__u32 kind, long pid, __u32 request)
     r->request = request;
     r->pad = 0;
     bpf_ringbuf_submit(r, edr_rb_flags());
+}
+
+static __always_inline void edr_on_access(__u32 kind, long pid, __u32 request)
+{
+    struct task_struct *t;
+
+    if (bpf_ksym_exists(bpf_task_from_vpid)) {
+        t = bpf_task_from_vpid(pid);
+        if (!t) return;
+    } else if (EDR_CAST(bpf_get_current_task_btf()->thread_pid, struct pid)->level == 0) {
+        t = bpf_task_from_pid(pid);
+        if (!t) return;
+    } else {
+        t = NULL; /* cannot be told */
+    }
+    edr_access_emit(kind, t, request);
+}
+
+#define EDR_PIDFS_MAGIC 0x50494446
+
+/* pidfd_getfd(pidfd, targetfd): a copy of another process's descriptor
+ * (it takes ptrace-attach rights over the target). The target is the pid
+ * the pidfd holds: the inode's i_private on pidfs (Linux >= 6.9), the
+ * file's private_data before; its number in the initial namespace. */
+static __always_inline void edr_on_pidfd_getfd(long pidfd, __u32 targetfd)
+{
+    struct file *f = edr_fd_file(pidfd);
+    struct inode *ino;
+    struct pid *p;
+    struct task_struct *t;
+
+    if (!f) return;
+    ino = EDR_CAST(f, struct file)->f_inode;
+    p = EDR_CAST(ino, struct inode)->i_sb->s_magic == EDR_PIDFS_MAGIC
+            ? EDR_CAST(ino, struct inode)->i_private
+            : EDR_CAST(f, struct file)->private_data;
+    if (!p) return;
+    t = bpf_task_from_pid(EDR_CAST(p, struct pid)->numbers[0].nr);
+    if (!t) return;
+    if (t->tgid == (bpf_get_current_pid_tgid() >> 32)) { /* its own descriptor */
+        bpf_task_release(t);
+        return;
+    }
+    edr_access_emit(EDR_BPF_ACCESS_PIDFD_GETFD, t, targetfd);
 }
 
 /* UDP datagrams to port 53 (DNS): sendto/sendmsg/sendmmsg destination, or the
@@ -1314,6 +1348,9 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
         break;
     case NR_process_vm_writev:
         edr_on_access(EDR_BPF_ACCESS_VM_WRITE, (int)EDR_A0(rg), 0);
+        break;
+    case NR_pidfd_getfd:
+        edr_on_pidfd_getfd((int)EDR_A0(rg), (__u32)EDR_A1(rg));
         break;
     }
 }
@@ -1589,6 +1626,7 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
     case NR_ptrace:
     case NR_process_vm_readv:
     case NR_process_vm_writev:
+    case NR_pidfd_getfd:
         break;
     default:
         return 0;
@@ -1669,5 +1707,6 @@ EDR_TP_EXIT(fchownat)
 EDR_TP_EXIT(ptrace)
 EDR_TP_EXIT(process_vm_readv)
 EDR_TP_EXIT(process_vm_writev)
+EDR_TP_EXIT(pidfd_getfd)
 
 #endif /* __TARGET_ARCH_x86 */

@@ -81,6 +81,7 @@ enum edr_bpf_access_kind {
     EDR_BPF_ACCESS_PTRACE = 1,
     EDR_BPF_ACCESS_VM_READ = 2,
     EDR_BPF_ACCESS_VM_WRITE = 3,
+    EDR_BPF_ACCESS_PIDFD_GETFD = 5,
 };
 
 struct edr_bpf_hdr {

@@ -1553,6 +1553,59 @@ static void test_mprotect_exec(void **state)
     assert_int_equal(n, 1);
 }
 
+/* pidfd_getfd takes a copy of another process's descriptor (ptrace-attach
+ * rights): process access on the target, with the descriptor's number
+ * (review-fidelity 16: not reported). Taking one's own is not access. */
+static void test_pidfd_getfd_is_access(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t target = fork();
+    assert_true(target >= 0);
+    if (target == 0) {
+        alarm(20);
+        int fd = open("/etc/hostname", O_RDONLY);
+        if (fd < 0 || dup2(fd, 77) != 77) _exit(1);
+        if (write(ready[1], "R", 1) != 1) _exit(2);
+        pause();
+        _exit(0);
+    }
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    pid_t actor = fork();
+    assert_true(actor >= 0);
+    if (actor == 0) {
+        int pfd = (int)syscall(SYS_pidfd_open, target, 0);
+        if (pfd < 0) _exit(3);
+        if (syscall(SYS_pidfd_getfd, pfd, 77, 0) < 0) _exit(4);
+        int me = (int)syscall(SYS_pidfd_open, getpid(), 0);
+        if (me < 0 || syscall(SYS_pidfd_getfd, me, 0, 0) < 0) _exit(5);
+        _exit(0);
+    }
+    reap_ok(actor);
+    pump(&f->loop, 300);
+    uint8_t tid[EDR_ID_LEN];
+    self_entity_id(&f->em, target, tid);
+    kill(target, SIGKILL);
+    waitpid(target, NULL, 0);
+    close(ready[0]);
+    close(ready[1]);
+    int seen = 0;
+    for (size_t i = 0; i < f->em.n; i++) {
+        Edr__V1__Event *e = f->em.ev[i];
+        if (e->body_case != EDR__V1__EVENT__BODY_PROCESS_ACCESS || e->pid != (uint32_t)actor)
+            continue;
+        assert_int_equal(e->process_access->kind, EDR__V1__PROCESS_ACCESS__KIND__PIDFD_GETFD);
+        assert_int_equal(e->process_access->target_pid, (uint32_t)target);
+        assert_true(id_eq(e->process_access->target_entity_id, tid));
+        assert_int_equal(e->process_access->access_mask, 77);
+        seen++;
+    }
+    assert_int_equal(seen, 1);
+}
+
 /* ---- io_uring, by its raw system calls (no library) ----------------------- */
 
 typedef struct {
@@ -1954,6 +2007,7 @@ int main(void)
         cmocka_unit_test(test_io_uring_operations),
         cmocka_unit_test(test_connect_outcomes),
         cmocka_unit_test(test_mprotect_exec),
+        cmocka_unit_test(test_pidfd_getfd_is_access),
         cmocka_unit_test(test_proc_mem_write_is_access),
         cmocka_unit_test(test_ringbuf_full_is_counted),
         cmocka_unit_test(test_write_track_evictions_counted),
