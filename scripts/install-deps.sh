@@ -18,6 +18,8 @@ PKGS=(
   libclang-rt-14-dev
   # tools used by tests and benchmarks
   kcat iproute2 nftables
+  # an XFS image (reflink clones) made by the eBPF sensor tests
+  xfsprogs
   # headless browser for the incident-card rendering test (tests/graph)
   chromium
   # peers of bench/run ingest: PostgreSQL 15 (COPY) and SQLite (WAL)

@@ -625,6 +625,7 @@ int BPF_PROG(edr_exit, struct task_struct *p)
 enum {
     NR_write = 1,
     NR_open = 2,
+    NR_ioctl = 16,
     NR_mmap = 9,
     NR_mprotect = 10,
     NR_pwrite64 = 18,
@@ -679,6 +680,8 @@ enum {
 #define EDR_PTRACE_ATTACH 16
 #define EDR_PTRACE_SEIZE  0x4206
 #define EDR_EINPROGRESS   115
+#define EDR_FICLONE       0x40049409 /* _IOW(0x94, 9, int) */
+#define EDR_FICLONERANGE  0x4020940d /* _IOW(0x94, 13, struct file_clone_range) */
 #define EDR_EINTR         4
 #define EDR_ERESTARTSYS   512
 #define EDR_S_IFSOCK      0140000
@@ -1177,6 +1180,9 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
                                  !((EDR_A2(rg) & EDR_PROT_WRITE) && (EDR_A3(rg) & EDR_MAP_SHARED)))))
         return;
     if (id == NR_mprotect && !(EDR_A2(rg) & EDR_PROT_EXEC)) return;
+    /* of the ioctls, only a reflink clone into a file changes content */
+    if (id == NR_ioctl && (__u32)EDR_A1(rg) != EDR_FICLONE && (__u32)EDR_A1(rg) != EDR_FICLONERANGE)
+        return;
     if (edr_ignored()) return;
     switch (id) {
     case NR_open:
@@ -1225,6 +1231,17 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
     case NR_mprotect:
         edr_on_mprotect(EDR_A0(rg), EDR_A2(rg));
         break;
+    case NR_ioctl: { /* FICLONE(RANGE): the destination's content is the source's now */
+        struct file *f = edr_fd_file(EDR_A0(rg));
+        __u64 n = 0;
+        if (!f) break;
+        if ((__u32)EDR_A1(rg) == EDR_FICLONERANGE) /* struct file_clone_range: src_length */
+            bpf_probe_read_user(&n, sizeof(n), (void *)(EDR_A2(rg) + 16));
+        if (!n) /* the whole source, or to its end: what the file now holds */
+            n = EDR_CAST(f, struct file)->f_inode->i_size;
+        edr_on_write_file(f, n);
+        break;
+    }
     case NR_connect: { /* with its outcome (review-fidelity 14) */
         struct sock *sk = edr_fd_sock(EDR_A0(rg));
         if (!sk || edr_sk_proto(sk) != IPPROTO_TCP) break;
@@ -1594,6 +1611,7 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
     case NR_fallocate:
     case NR_mmap:
     case NR_mprotect:
+    case NR_ioctl:
     case NR_connect:
     case NR_accept:
     case NR_accept4:
@@ -1675,6 +1693,7 @@ EDR_TP_EXIT(ftruncate)
 EDR_TP_EXIT(fallocate)
 EDR_TP_EXIT(mmap)
 EDR_TP_EXIT(mprotect)
+EDR_TP_EXIT(ioctl)
 EDR_TP_EXIT(connect)
 EDR_TP_EXIT(accept)
 EDR_TP_EXIT(accept4)

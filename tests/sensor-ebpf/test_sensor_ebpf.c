@@ -25,7 +25,10 @@
 #include <string.h>
 #include <poll.h>
 #include <sched.h>
+#include <linux/fs.h>
 #include <linux/io_uring.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/mman.h>
@@ -1606,6 +1609,66 @@ static void test_pidfd_getfd_is_access(void **state)
     assert_int_equal(seen, 1);
 }
 
+/* A reflink clone (FICLONE, FICLONERANGE: what cp tries first) replaces a
+ * file's content without writing it: a first write, with the bytes the file
+ * now holds or the range cloned. On an XFS image the test makes (ext4 and
+ * tmpfs have no clones); skipped without mkfs.xfs. */
+static void test_reflink_clone_is_write(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    if (access("/usr/sbin/mkfs.xfs", X_OK) != 0 && access("/sbin/mkfs.xfs", X_OK) != 0) {
+        print_message("SKIP: no mkfs.xfs (xfsprogs) for a file system with reflink clones\n");
+        skip();
+    }
+    char img[200], mnt[200], cmd[1024], src[240], dst[240], dst2[240];
+    snprintf(img, sizeof(img), "%s/xfs.img", f->dir);
+    snprintf(mnt, sizeof(mnt), "%s/xfs", f->dir);
+    assert_int_equal(mkdir(mnt, 0700), 0);
+    snprintf(cmd, sizeof(cmd),
+             "truncate -s 320M '%s' && mkfs.xfs -q -m reflink=1 '%s' && mount -o loop '%s' '%s'", img,
+             img, img, mnt);
+    if (system(cmd) != 0) {
+        print_message("SKIP: cannot make and mount an XFS image (loop devices?)\n");
+        skip();
+    }
+    snprintf(src, sizeof(src), "%s/src", mnt);
+    snprintf(dst, sizeof(dst), "%s/dst", mnt);
+    snprintf(dst2, sizeof(dst2), "%s/dst2", mnt);
+    static char blk[8192];
+    memset(blk, 'x', sizeof(blk));
+    for (int i = 0; i < 3; i++) {
+        int fd = open(i == 0 ? src : i == 1 ? dst : dst2, O_CREAT | O_WRONLY, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, blk, i == 0 ? sizeof(blk) : 10), i == 0 ? (ssize_t)sizeof(blk) : 10);
+        close(fd);
+    }
+    pid_t w = fork();
+    assert_true(w >= 0);
+    if (w == 0) {
+        int s = open(src, O_RDONLY), d = open(dst, O_WRONLY), d2 = open(dst2, O_WRONLY);
+        if (s < 0 || d < 0 || d2 < 0) _exit(1);
+        if (ioctl(d, FICLONE, s) != 0) _exit(2);
+        struct file_clone_range r = {.src_fd = s, .src_offset = 0, .src_length = 4096,
+                                     .dest_offset = 0};
+        if (ioctl(d2, FICLONERANGE, &r) != 0) _exit(3);
+        _exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(w, &st, 0), w);
+    pump(&f->loop, 300);
+    snprintf(cmd, sizeof(cmd), "umount '%s'", mnt);
+    if (system(cmd) != 0) print_message("could not unmount %s\n", mnt);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    Edr__V1__Event *e = find(&f->em, EDR__V1__EVENT__BODY_FILE_WRITE, (uint32_t)w, dst);
+    assert_non_null(e);
+    assert_int_equal(e->file_write->bytes, sizeof(blk));
+    e = find(&f->em, EDR__V1__EVENT__BODY_FILE_WRITE, (uint32_t)w, dst2);
+    assert_non_null(e);
+    assert_int_equal(e->file_write->bytes, 4096);
+}
+
 /* ---- io_uring, by its raw system calls (no library) ----------------------- */
 
 typedef struct {
@@ -2008,6 +2071,7 @@ int main(void)
         cmocka_unit_test(test_connect_outcomes),
         cmocka_unit_test(test_mprotect_exec),
         cmocka_unit_test(test_pidfd_getfd_is_access),
+        cmocka_unit_test(test_reflink_clone_is_write),
         cmocka_unit_test(test_proc_mem_write_is_access),
         cmocka_unit_test(test_ringbuf_full_is_counted),
         cmocka_unit_test(test_write_track_evictions_counted),
