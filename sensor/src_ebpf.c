@@ -700,6 +700,7 @@ static void edr__on_net(edr_src_ebpf_t *s, const struct edr_bpf_net *r)
                            : EDR__V1__NETWORK__DIRECTION__OUTBOUND;
         n->local = l;
         n->error = r->action == EDR_BPF_NET_CONNECT ? r->error : 0;
+        n->netns = r->netns;
         if (n->error) { /* a failed socket may have released its own address */
             int any = r->local_port != 0;
             for (size_t i = 0; i < iplen && !any; i++)

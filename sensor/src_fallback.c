@@ -135,6 +135,7 @@ typedef struct {
         char name[64];
     } users[32], groups[32];
     int n_users, n_groups;
+    uint32_t netns; /* the sensor's network namespace: sock_diag sees only its sockets */
 } fb_t;
 
 /* ---- small helpers ---- */
@@ -1132,6 +1133,7 @@ static void emit_net(fb_t *f, const diag_t *s, uint32_t pid, int action, int dir
         nw->protocol = s->proto == IPPROTO_UDP ? EDR__V1__NETWORK__PROTOCOL__UDP
                                                : EDR__V1__NETWORK__PROTOCOL__TCP;
         nw->direction = dir;
+        nw->netns = f->netns;
         nw->local = ep(a, s->family, s->src, s->sport);
         if (action != EDR__V1__NETWORK__ACTION__LISTEN)
             nw->remote = ep(a, s->family, s->dst, s->dport);
@@ -1602,6 +1604,9 @@ edr_source_t *edr_source_fallback_new(const struct edr_config *cfg, char *err, s
     f->base.ops = &fb_ops;
     f->cn_fd = f->fan_fd = f->diag_fd = f->gone_fd = -1;
     f->self = (uint32_t)getpid();
+    struct stat ns;
+    if (stat("/proc/self/ns/net", &ns) == 0)
+        f->netns = (uint32_t)ns.st_ino;
     f->tick_ns = 1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK);
     f->poll_ns = edr_config_duration_ns(cfg, "sensor.fallback_poll");
     if (f->poll_ns < 1000000) {

@@ -240,6 +240,7 @@ static void w_body(wr_t *w, const Edr__V1__Event *e)
         w_endpoint(w, 4, e->network->local);
         w_endpoint(w, 5, e->network->remote);
         f_u64(w, 6, e->network->error);
+        f_u64(w, 7, e->network->netns);
         break;
     default:
         break; /* not reached: hand_written() said no */

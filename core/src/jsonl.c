@@ -405,6 +405,7 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
         /* ECS source is the side that initiated: the peer for inbound connections */
         rc |= put_ip(r, "source.ip", "source.port", inbound ? n->remote : n->local);
         rc |= put_ip(r, "destination.ip", "destination.port", inbound ? n->local : n->remote);
+        if (n->netns) rc |= put(r, "edr.network.netns", json_integer(n->netns));
         if (n->action == EDR__V1__NETWORK__ACTION__CONNECT) {
             /* ECS event.outcome, error.code (the errno's name) */
             rc |= put(r, "event.outcome", json_string(!n->error                ? "success"
@@ -857,6 +858,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
             aendpoint(a, r, "destination.ip", "destination.port", inbound ? &n->local : &n->remote))
             goto nomem;
         n->error = (uint32_t)getu(r, "edr.network.errno", 0);
+        n->netns = (uint32_t)getu(r, "edr.network.netns", 0);
         break;
     }
     case EDR__V1__EVENT__BODY_DNS_QUERY: {

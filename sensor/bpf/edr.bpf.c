@@ -253,6 +253,7 @@ static __always_inline void edr_net_fill(struct edr_bpf_net *r, struct sock *soc
     __u32 *l = (__u32 *)r->local_ip, *rm = (__u32 *)r->remote_ip;
 
     r->family = fam;
+    r->netns = EDR_CAST(sk->skc_net.net, struct net)->ns.inum;
     r->local_port = sk->skc_num;
     r->remote_port = bpf_ntohs(sk->skc_dport);
     if (fam == EDR_AF_INET6) {
@@ -280,7 +281,7 @@ static __always_inline void edr_net_emit(struct sock *sk, __u8 action, __u8 prot
     edr_net_fill(r, sk);
     r->protocol = proto;
     r->action = action;
-    r->error = r->pad = 0;
+    r->error = 0;
     bpf_ringbuf_submit(r, edr_rb_flags());
 }
 
@@ -801,7 +802,7 @@ static __always_inline struct edr_bpf_net *edr_connect_rec(struct sock *sk)
     edr_net_fill(r, sk);
     r->protocol = IPPROTO_TCP;
     r->action = EDR_BPF_NET_CONNECT;
-    r->error = r->pad = 0;
+    r->error = 0;
     return r;
 }
 
@@ -1148,7 +1149,7 @@ static __always_inline void edr_udp_send_sk(struct sock *sk, const void *uaddr)
     edr_net_fill(r, sk);
     r->protocol = IPPROTO_UDP;
     r->action = EDR_BPF_NET_SEND;
-    r->error = r->pad = 0;
+    r->error = 0;
     if (sa.sin6_family) {
         r->remote_port = dport;
         __builtin_memset(r->remote_ip, 0, sizeof(r->remote_ip));

@@ -188,7 +188,7 @@ struct edr_bpf_net {
     edr_u8 protocol;     /* IPPROTO_TCP or IPPROTO_UDP */
     edr_u8 action;       /* enum edr_bpf_net_action */
     edr_u32 error;       /* CONNECT: 0 made, else the errno it failed with (EINPROGRESS: not seen) */
-    edr_u32 pad;
+    edr_u32 netns;       /* the socket's network namespace (inode number) */
 };
 
 /* Largest record user space accepts. */

@@ -1494,6 +1494,9 @@ static void test_connect_outcomes(void **state)
     reap_ok(w);
     close(ls);
     pump(&f->loop, 300);
+    struct stat host;
+    assert_int_equal(stat("/proc/self/ns/net", &host), 0);
+    uint32_t host_netns = (uint32_t)host.st_ino;
     int refused = 0, made = 0;
     for (size_t j = 0; j < f->em.n; j++) {
         Edr__V1__Event *e = f->em.ev[j];
@@ -1503,6 +1506,7 @@ static void test_connect_outcomes(void **state)
         const Edr__V1__Network *n = e->network;
         assert_non_null(n->remote);
         assert_int_equal(n->remote->ip.len, 4);
+        assert_int_equal(n->netns, host_netns); /* review-fidelity 16 */
         if (n->remote->port == closed) {
             assert_int_equal(n->error, ECONNREFUSED);
             refused++;
@@ -1667,6 +1671,59 @@ static void test_reflink_clone_is_write(void **state)
     e = find(&f->em, EDR__V1__EVENT__BODY_FILE_WRITE, (uint32_t)w, dst2);
     assert_non_null(e);
     assert_int_equal(e->file_write->bytes, 4096);
+}
+
+/* Network events name their network namespace (review-fidelity 16: a
+ * connection inside `ip netns` looked like the host's loopback): a child in
+ * a namespace of its own connects on its loopback. */
+static void test_netns_on_network_events(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t w = fork();
+    assert_true(w >= 0);
+    if (w == 0) {
+        alarm(20);
+        if (unshare(CLONE_NEWNET) != 0) _exit(1);
+        if (system("ip link set lo up") != 0) _exit(2);
+        struct stat st;
+        if (stat("/proc/self/ns/net", &st) != 0) _exit(3);
+        uint32_t ino = (uint32_t)st.st_ino;
+        uint16_t port;
+        int ls = bind_lo(0, &port);
+        if (listen(ls, 4) != 0) _exit(4);
+        int c = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (connect(c, (struct sockaddr *)&a, sizeof(a)) != 0) _exit(5);
+        if (write(pfd[1], &ino, sizeof(ino)) != sizeof(ino) ||
+            write(pfd[1], &port, sizeof(port)) != sizeof(port))
+            _exit(6);
+        _exit(0);
+    }
+    reap_ok(w);
+    uint32_t ino = 0;
+    uint16_t port = 0;
+    assert_int_equal(read(pfd[0], &ino, sizeof(ino)), sizeof(ino));
+    assert_int_equal(read(pfd[0], &port, sizeof(port)), sizeof(port));
+    close(pfd[0]);
+    close(pfd[1]);
+    struct stat host;
+    assert_int_equal(stat("/proc/self/ns/net", &host), 0);
+    assert_true(ino != (uint32_t)host.st_ino);
+    pump(&f->loop, 300);
+    int seen = 0;
+    for (size_t j = 0; j < f->em.n; j++) {
+        Edr__V1__Event *e = f->em.ev[j];
+        if (e->pid != (uint32_t)w || e->body_case != EDR__V1__EVENT__BODY_NETWORK) continue;
+        assert_int_equal(e->network->netns, ino);
+        seen |= e->network->action == EDR__V1__NETWORK__ACTION__CONNECT ? 1
+              : e->network->action == EDR__V1__NETWORK__ACTION__LISTEN  ? 2
+                                                                        : 0;
+    }
+    assert_int_equal(seen, 3);
 }
 
 /* ---- io_uring, by its raw system calls (no library) ----------------------- */
@@ -2069,6 +2126,7 @@ int main(void)
         cmocka_unit_test(test_links_dirs_nodes),
         cmocka_unit_test(test_io_uring_operations),
         cmocka_unit_test(test_connect_outcomes),
+        cmocka_unit_test(test_netns_on_network_events),
         cmocka_unit_test(test_mprotect_exec),
         cmocka_unit_test(test_pidfd_getfd_is_access),
         cmocka_unit_test(test_reflink_clone_is_write),
