@@ -14,9 +14,11 @@ void edr__drops_add(edr__drops_t *d, const char *source, const char *reason, uin
 {
     if (!n)
         return;
-    /* ("sha256", "late") counts events that shipped without their exe hash:
-     * reported with the drops, but no event was lost */
-    if (strcmp(source, "sha256") != 0)
+    /* ("sha256", "late") counts events that shipped without their exe hash,
+     * ("ebpf.io_uring", "unconfirmed") io_uring operations reported without
+     * their completion: reported with the drops, but no event was lost */
+    if (strcmp(source, "sha256") != 0 &&
+        !(strcmp(source, "ebpf.io_uring") == 0 && strcmp(reason, "unconfirmed") == 0))
         d->total += n;
     for (int i = 0; i < d->n; i++) {
         if (strcmp(d->d[i].source, source) == 0 && strcmp(d->d[i].reason, reason) == 0) {

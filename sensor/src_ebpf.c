@@ -50,9 +50,9 @@
 #define EDR__PATHBUF 8192
 #define EDR__PATCHES 512 /* hash fields of the open batch still to fill in */
 /* io_uring path records waiting for their request's completion, and how
- * long one waits before it is counted as unconfirmed */
+ * long one waits before it is reported without it */
 #define EDR__URING_WAIT    4096
-#define EDR__URING_WAIT_NS (10ull * 1000000000ull)
+#define EDR__URING_WAIT_NS (1000000000ull)
 
 typedef struct {
     uint64_t req;
@@ -101,6 +101,7 @@ typedef struct edr_src_ebpf {
     uint64_t hash_late_logged;
     edr__uring_wait_t *uwait; /* EDR__URING_WAIT entries, in arrival order */
     size_t n_uwait;
+    uint64_t uring_held, uring_done, uring_ok, uring_failed, uring_lost; /* logged at stop */
 } edr_src_ebpf_t;
 
 static const char *const edr__kind_names[EDR_BPF_KIND_MAX] = {
@@ -721,16 +722,58 @@ static void edr__on_net(edr_src_ebpf_t *s, const struct edr_bpf_net *r)
 
 /* ---- io_uring path operations: recorded at submission, events at success -- */
 
-/* Keeps a copy of a path record until its request completes. */
+static void edr__uring_report(edr_src_ebpf_t *s, struct edr_bpf_file *r)
+{
+    r->uring_req = 0;
+    if (edr__on_file(s, r, r->h.size) != 0) {
+        s->malformed++;
+        edr_emit_drop(s->em, "ebpf.record", "malformed", 1);
+    }
+}
+
+/* Waiting records submitted before older_than_ns, and the first n_first
+ * of them (all: SIZE_MAX), whose completion did not come:
+ * reported as they are, without it, and counted as ("ebpf.io_uring",
+ * "unconfirmed"), which is not a loss. Their request may still run or may
+ * have failed; a completion that was never posted (IOSQE_CQE_SKIP_SUCCESS,
+ * a full completion queue) or is held back by the submitter (a request
+ * linked behind one that blocks) must not hide the operation
+ * (review-1205 H1, M2). */
+static void edr__uring_expire(edr_src_ebpf_t *s, uint64_t older_than_ns, size_t n_first)
+{
+    size_t keep = 0;
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < s->n_uwait; i++) {
+        struct edr_bpf_file *r = s->uwait[i].rec;
+        if (i >= n_first && r->h.ts_boot_ns >= older_than_ns) {
+            s->uwait[keep++] = s->uwait[i];
+            continue;
+        }
+        edr__uring_report(s, r);
+        free(r);
+        n++;
+    }
+    s->n_uwait = keep;
+    s->uring_lost += n;
+    if (n) edr_emit_drop(s->em, "ebpf.io_uring", "unconfirmed", n);
+}
+
+/* Keeps a copy of a path record until its request completes; when the
+ * table is full, its oldest record is reported first, unconfirmed, so that
+ * one process's requests that never complete cannot crowd out others'. */
 static void edr__uring_hold(edr_src_ebpf_t *s, const struct edr_bpf_file *r, size_t size)
 {
-    struct edr_bpf_file *c;
+    struct edr_bpf_file *c = malloc(size);
 
-    if (s->n_uwait == EDR__URING_WAIT || !(c = malloc(size))) {
-        edr_emit_drop(s->em, "ebpf.io_uring", "wait_full", 1);
+    if (!c) {
+        edr__on_file(s, r, size); /* at once: better unconfirmed than lost */
+        edr_emit_drop(s->em, "ebpf.io_uring", "unconfirmed", 1);
         return;
     }
+    if (s->n_uwait == EDR__URING_WAIT) edr__uring_expire(s, 0, 1);
     memcpy(c, r, size);
+    s->uring_held++;
     s->uwait[s->n_uwait].req = r->uring_req;
     s->uwait[s->n_uwait++].rec = c;
 }
@@ -742,43 +785,22 @@ static void edr__uring_done(edr_src_ebpf_t *s, const struct edr_bpf_uring_done *
 {
     size_t keep = 0;
 
+    s->uring_done++;
     for (size_t i = 0; i < s->n_uwait; i++) {
         struct edr_bpf_file *r = s->uwait[i].rec;
         if (s->uwait[i].req != d->req) {
             s->uwait[keep++] = s->uwait[i];
             continue;
         }
+        if ((int64_t)d->res < 0) s->uring_failed++;
         if ((int64_t)d->res >= 0) {
+            s->uring_ok++;
             r->h.ts_boot_ns = d->h.ts_boot_ns;
-            r->uring_req = 0;
-            if (edr__on_file(s, r, r->h.size) != 0) {
-                s->malformed++;
-                edr_emit_drop(s->em, "ebpf.record", "malformed", 1);
-            }
+            edr__uring_report(s, r);
         }
         free(r);
     }
     s->n_uwait = keep;
-}
-
-/* Records whose completion did not come within EDR__URING_WAIT_NS (its
- * record lost, the ring gone), or all of them (older_than_ns 0): counted
- * as unconfirmed, not reported. */
-static void edr__uring_expire(edr_src_ebpf_t *s, uint64_t older_than_ns)
-{
-    size_t keep = 0;
-    uint64_t n = 0;
-
-    for (size_t i = 0; i < s->n_uwait; i++) {
-        if (older_than_ns && s->uwait[i].rec->h.ts_boot_ns >= older_than_ns) {
-            s->uwait[keep++] = s->uwait[i];
-            continue;
-        }
-        free(s->uwait[i].rec);
-        n++;
-    }
-    s->n_uwait = keep;
-    if (n) edr_emit_drop(s->em, "ebpf.io_uring", "unconfirmed", n);
 }
 
 /* Ring buffer callback: one record. Malformed records are counted and skipped. */
@@ -932,7 +954,7 @@ static void edr__on_timer(uv_timer_t *t)
         struct timespec ts;
         clock_gettime(CLOCK_BOOTTIME, &ts);
         uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-        if (now > EDR__URING_WAIT_NS) edr__uring_expire(s, now - EDR__URING_WAIT_NS);
+        if (now > EDR__URING_WAIT_NS) edr__uring_expire(s, now - EDR__URING_WAIT_NS, 0);
     }
 }
 
@@ -1046,11 +1068,27 @@ static const char *edr__uring_missing(void)
     return why;
 }
 
+static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *uring_missing);
+
+/* Loads and attaches the programs for the given syscall hooks. The io_uring
+ * programs read the kernel's private request layouts: when this kernel's
+ * differ so that they do not load, the rest is loaded without them (the
+ * log says so) rather than not at all. */
 static int edr__load(edr_src_ebpf_t *s, const char *hooks)
+{
+    const char *missing = edr__uring_missing();
+    int rc = edr__load_with(s, hooks, missing);
+    if (rc != 0 && !missing && rc != EDR_EPERM) {
+        edr_log_warn("ebpf: loading again without the io_uring programs");
+        rc = edr__load_with(s, hooks, "its io_uring programs do not load on this kernel");
+    }
+    return rc;
+}
+
+static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *uring_missing)
 {
     int tp = strcmp(hooks, "tracepoint") == 0, err, n_tp = 0;
     uint32_t self = (uint32_t)getpid();
-    const char *uring_missing = edr__uring_missing();
     struct bpf_program *prog;
     int rc = EDR_EUNSUPPORTED;
 
@@ -1246,7 +1284,13 @@ static void edr__stop(edr_source_t *src)
     if (s->skel) edr_bpf__detach(s->skel);
     ring_buffer__consume(s->rb);
     edr__read_drops(s);
-    edr__uring_expire(s, 0);
+    edr__uring_expire(s, 0, SIZE_MAX);
+    if (s->uring_held)
+        edr_log_info("ebpf: io_uring path operations: %llu recorded, %llu completions read, "
+                     "%llu reported, %llu failed (not events), %llu reported unconfirmed",
+                     (unsigned long long)s->uring_held, (unsigned long long)s->uring_done,
+                     (unsigned long long)s->uring_ok, (unsigned long long)s->uring_failed,
+                     (unsigned long long)s->uring_lost);
     uv_poll_stop(&s->poll);
     uv_timer_stop(&s->timer);
     uv_close((uv_handle_t *)&s->poll, edr__on_close);

@@ -943,9 +943,8 @@ static __always_inline void edr_wr_arm(struct file *f)
 
 /* trunc: opened with O_TRUNC, which changes an existing file's content
  * though nothing may be written after: its first write is then the open. */
-static __always_inline void edr_on_open(long fd, int trunc)
+static __always_inline void edr_on_open_file(struct file *f, int trunc)
 {
-    struct file *f = edr_fd_file(fd);
     unsigned int fmode, imode;
 
     if (!f) return;
@@ -957,13 +956,18 @@ static __always_inline void edr_on_open(long fd, int trunc)
         /* read-only with O_TRUNC truncates too (Linux): no slot to take */
         if (trunc) {
             if (fmode & EDR_FMODE_WRITE)
-                edr_on_write(fd, 0);
+                edr_on_write_file(f, 0);
             else
                 edr_write_rec(f, 0);
         }
         return;
     }
     edr_file_of(f, EDR_BPF_FILE_CREATE, 0, imode, 0, 0);
+}
+
+static __always_inline void edr_on_open(long fd, int trunc)
+{
+    edr_on_open_file(edr_fd_file(fd), trunc);
 }
 
 /* A path-taking file syscall that succeeded: (dirfd, path)[, (dirfd2, path2)].
@@ -1410,6 +1414,10 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
 #define EDR_IOU_MKDIRAT   37
 #define EDR_IOU_SYMLINKAT 38
 #define EDR_IOU_LINKAT    39
+#define EDR_IOU_INDEX_ALLOC 0xffffffffu /* IORING_FILE_INDEX_ALLOC */
+/* request flags whose bits are the SQE's (IOSQE_FIXED_FILE, IOSQE_CQE_SKIP_SUCCESS) */
+#define EDR_REQ_F_FIXED_FILE 0x1
+#define EDR_REQ_F_CQE_SKIP   0x40
 
 /* Requests with a record waiting for their completion. LRU: a request
  * whose completion was never seen (the ring torn down) ages out; user space
@@ -1443,6 +1451,24 @@ static __always_inline struct file *edr_req_file(struct file *const *at)
     return f;
 }
 
+/* The file in slot i of the ring's fixed-file table (Linux >= 6.13
+ * layout: nodes holding the file pointer with two flag bits), or NULL. */
+static __always_inline struct file *edr_fixed_file(struct io_kiocb *q, __u32 i)
+{
+    struct io_ring_ctx *ctx = EDR_CAST(q, struct io_kiocb)->ctx;
+    struct io_rsrc_node **nodes, *n = NULL;
+    unsigned long fp;
+
+    if (!bpf_core_field_exists(((struct io_rsrc_data *)0)->nodes)) return NULL;
+    ctx = EDR_CAST(ctx, struct io_ring_ctx);
+    if (i >= ctx->file_table.data.nr) return NULL;
+    nodes = ctx->file_table.data.nodes;
+    bpf_probe_read_kernel(&n, sizeof(n), &nodes[i & 0xffff]);
+    if (!n) return NULL;
+    fp = EDR_CAST(n, struct io_rsrc_node)->file_ptr;
+    return (struct file *)(fp & ~3ul); /* FFS_NOWAIT, FFS_ISREG */
+}
+
 /* A path operation of request req: (dfd, fn)[, (dfd2, fn2)], waiting for its completion. */
 static __always_inline int edr_uring_path_op(__u64 req, __u32 kind, long dfd, struct filename *fn,
                                              long dfd2, struct filename *fn2, __u32 mode)
@@ -1468,7 +1494,25 @@ int BPF_PROG(edr_uring_submit, struct io_kiocb *req)
     __u8 op = q->opcode;
     __u64 id = (__u64)req;
 
-    if (op < EDR_IOU_RENAMEAT || op > EDR_IOU_LINKAT || edr_ignored()) return 0;
+    if (edr_ignored()) return 0;
+    /* IOSQE_CQE_SKIP_SUCCESS: a request that succeeds posts no completion,
+     * so a write that would be reported at completion is reported here,
+     * with the bytes asked for (review-1205 H1) */
+    if ((q->flags & EDR_REQ_F_CQE_SKIP) && !(q->flags & EDR_REQ_F_FIXED_FILE)) {
+        switch (op) {
+        case EDR_IOU_WRITE:
+        case EDR_IOU_WRITE_FX:
+            edr_on_write(q->cqe.fd, ((struct io_rw *)&q->cmd)->len);
+            return 0;
+        case EDR_IOU_WRITEV:
+        case EDR_IOU_WRITEV_FX:
+        case EDR_IOU_FTRUNCATE:
+        case EDR_IOU_FALLOCATE:
+            edr_on_write(q->cqe.fd, 0);
+            return 0;
+        }
+    }
+    if (op < EDR_IOU_RENAMEAT || op > EDR_IOU_LINKAT) return 0;
     switch (op) {
     case EDR_IOU_RENAMEAT: {
         struct io_rename *x = (struct io_rename *)&q->cmd;
@@ -1543,7 +1587,13 @@ int BPF_PROG(edr_uring_complete, struct io_ring_ctx *ring, void *req, struct io_
     case EDR_IOU_OPENAT:
     case EDR_IOU_OPENAT2: {
         struct io_open *x = (struct io_open *)&q->cmd;
-        if (!x->file_slot) edr_on_open(res, x->how.flags & EDR_O_TRUNC);
+        if (!x->file_slot)
+            edr_on_open(res, x->how.flags & EDR_O_TRUNC);
+        else /* into the ring's own table (review-1205 H2) */
+            edr_on_open_file(edr_fixed_file(q, x->file_slot == EDR_IOU_INDEX_ALLOC
+                                                   ? (__u32)res
+                                                   : x->file_slot - 1),
+                             x->how.flags & EDR_O_TRUNC);
         break;
     }
     case EDR_IOU_WRITE:

@@ -257,7 +257,7 @@ static int setup(void **state)
 {
     static fixture_t f;
     memset(&f, 0, sizeof(f));
-    edr_log_init("test_sensor_ebpf", EDR_LOG_WARN);
+    edr_log_init("test_sensor_ebpf", getenv("EDR_TEST_LOG_INFO") ? EDR_LOG_INFO : EDR_LOG_WARN);
     if (geteuid() != 0) {
         print_message("SKIP: the eBPF source needs root (CAP_BPF, CAP_PERFMON)\n");
         *state = NULL;
@@ -1758,6 +1758,16 @@ static int uring_init(uring_t *u)
     return 0;
 }
 
+/* Submits one request without waiting for anything. */
+static int uring_submit(uring_t *u, const struct io_uring_sqe *sqe)
+{
+    unsigned tail = *u->sq_tail, i = tail & *u->sq_mask;
+    u->sqes[i] = *sqe;
+    u->sq_array[i] = i;
+    __atomic_store_n(u->sq_tail, tail + 1, __ATOMIC_RELEASE);
+    return syscall(__NR_io_uring_enter, u->fd, 1, 0, 0, NULL, 0) == 1 ? 0 : -1;
+}
+
 /* Submits one request and waits for its completion: its result. */
 static int uring_run(uring_t *u, const struct io_uring_sqe *sqe)
 {
@@ -1796,12 +1806,12 @@ static void test_io_uring_operations(void **state)
     uring_t probe;
     if (uring_init(&probe) != 0) skip(); /* kernel.io_uring_disabled */
     close(probe.fd);
-    char base[160], want[8][200];
+    char base[160], want[11][200];
     snprintf(base, sizeof(base), "%s/uring", f->dir);
     assert_int_equal(mkdir(base, 0700), 0);
-    static const char *const leaf[8] = {"file", "renamed", "dir", "sym", "hard", "nothere", "gone",
-                                        "nowhere/x"};
-    for (int i = 0; i < 8; i++)
+    static const char *const leaf[11] = {"file", "renamed", "dir", "sym", "hard", "nothere", "gone",
+                                         "nowhere/x", "fixed", "quiet", "quiet2"};
+    for (int i = 0; i < 11; i++)
         snprintf(want[i], sizeof(want[i]), "%s/%s", base, leaf[i]);
     uint16_t port;
     int ls = bind_lo(0, &port);
@@ -1841,11 +1851,34 @@ static void test_io_uring_operations(void **state)
         if (c < 0 || uring_run(&u, &q) != 0) _exit(11);
         q = sqe_of(IORING_OP_ACCEPT, ls, NULL, NULL, 0);
         if (uring_run(&u, &q) < 0) _exit(12);
+        /* a file opened into the ring's own table, written through it
+         * (review-1205 H2: neither was seen) */
+        int sparse[4] = {-1, -1, -1, -1};
+        if (syscall(__NR_io_uring_register, u.fd, IORING_REGISTER_FILES, sparse, 4) != 0) _exit(13);
+        q = sqe_of(IORING_OP_OPENAT, AT_FDCWD, "fixed", NULL, 0600);
+        q.open_flags = O_CREAT | O_WRONLY;
+        q.file_index = IORING_FILE_INDEX_ALLOC;
+        int slot = uring_run(&u, &q);
+        if (slot < 0) _exit(14);
+        q = sqe_of(IORING_OP_WRITE, slot, "abc", NULL, 3);
+        q.flags = IOSQE_FIXED_FILE;
+        if (uring_run(&u, &q) != 3) _exit(15);
+        /* requests that post no completion when they succeed
+         * (review-1205 H1: a rename and a write were hidden) */
+        int qfd = open("quiet", O_CREAT | O_WRONLY, 0600);
+        q = sqe_of(IORING_OP_WRITE, qfd, "four", NULL, 4);
+        q.flags = IOSQE_CQE_SKIP_SUCCESS;
+        if (qfd < 0 || uring_submit(&u, &q) != 0) _exit(16);
+        q = sqe_of(IORING_OP_RENAMEAT, AT_FDCWD, "quiet", "quiet2", (unsigned)AT_FDCWD);
+        q.flags = IOSQE_CQE_SKIP_SUCCESS | IOSQE_IO_LINK;
+        if (uring_submit(&u, &q) != 0) _exit(17);
+        q = sqe_of(IORING_OP_NOP, -1, NULL, NULL, 0);
+        if (uring_run(&u, &q) != 0) _exit(18);
         _exit(0);
     }
     reap_ok(w);
     close(ls);
-    pump(&f->loop, 300);
+    pump(&f->loop, 2500); /* the rename without a completion is reported after 1-2 s */
     int seen = 0, wrong = 0;
     for (size_t j = 0; j < f->em.n; j++) {
         Edr__V1__Event *e = f->em.ev[j];
@@ -1867,6 +1900,7 @@ static void test_io_uring_operations(void **state)
                 assert_string_equal(c->link_target, want[1]);
                 seen |= 8;
             }
+            if (!strcmp(c->path, want[8])) seen |= 512;
             break;
         }
         case EDR__V1__EVENT__BODY_FILE_WRITE:
@@ -1874,11 +1908,22 @@ static void test_io_uring_operations(void **state)
                 assert_int_equal(e->file_write->bytes, 5);
                 seen |= 16;
             }
+            if (!strcmp(e->file_write->path, want[8])) {
+                assert_int_equal(e->file_write->bytes, 3);
+                seen |= 1024;
+            }
+            if (!strcmp(e->file_write->path, want[9])) {
+                assert_int_equal(e->file_write->bytes, 4);
+                seen |= 2048;
+            }
             break;
         case EDR__V1__EVENT__BODY_FILE_RENAME:
             if (!strcmp(e->file_rename->old_path, want[0]) &&
                 !strcmp(e->file_rename->new_path, want[1]))
                 seen |= 32;
+            else if (!strcmp(e->file_rename->old_path, want[9]) &&
+                     !strcmp(e->file_rename->new_path, want[10]))
+                seen |= 4096;
             else
                 wrong++;
             break;
@@ -1901,7 +1946,7 @@ static void test_io_uring_operations(void **state)
             break;
         }
     }
-    if (seen != 511) fail_msg("io_uring operations seen: mask %d of 511", seen);
+    if (seen != 8191) fail_msg("io_uring operations seen: mask %d of 8191", seen);
     assert_int_equal(wrong, 0); /* the failed unlink and rename */
 }
 
