@@ -53,6 +53,7 @@ char LICENSE[] SEC("license") = "GPL"; /* GPL-only helpers (probe reads of kerne
 #define EDR_SIGNAL_GROUP_EXIT  0x4
 #define EDR_TCP_ESTABLISHED    1
 #define EDR_TCP_SYN_SENT       2
+#define EDR_TCP_SYN_RECV       3
 #define EDR_TCP_FIN_WAIT1      4
 #define EDR_TCP_CLOSE          7
 #define EDR_TCP_CLOSE_WAIT     8
@@ -629,6 +630,7 @@ enum {
     NR_ioctl = 16,
     NR_mmap = 9,
     NR_mprotect = 10,
+    NR_pkey_mprotect = 329,
     NR_pwrite64 = 18,
     NR_writev = 20,
     NR_connect = 42,
@@ -780,14 +782,24 @@ static __always_inline __u16 edr_sk_proto(struct sock *sk)
  * run unlocked and are not a process's act. No syscall hook is needed: any
  * syscall tracepoint makes every syscall of every task take the slow path, and
  * one on entry as well cost ~4 us per posix_spawn (~65 rt_sigaction calls). */
-/* Connects still in progress when connect() returned (a non-blocking
- * socket, or one interrupted by a signal): the connecting process's header,
- * by socket. The handshake's end reports them (edr_tcp_state). */
+/* Connect attempts by socket, from a connect() that returned before the
+ * handshake ended (a non-blocking socket, or one interrupted by a signal)
+ * until the socket is destroyed (tcp_destroy_sock): the connecting
+ * process's header, and whether the attempt's outcome was reported. The
+ * outcome is reported once, by whoever first sees it (the handshake's end in
+ * edr_tcp_state, or a later connect() that returns it); the entry then stays
+ * so that the outcome surfacing again through connect() is not reported
+ * twice (review-1205 M4), and goes with the socket (M5). */
+struct edr_conn {
+    struct edr_bpf_hdr h;
+    __u64 reported;
+};
+
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 16384);
     __type(key, __u64);
-    __type(value, struct edr_bpf_hdr);
+    __type(value, struct edr_conn);
 } conn_wait SEC(".maps");
 
 /* A connect of the process in h (now, or when it was made), with its outcome. */
@@ -806,60 +818,73 @@ static __always_inline struct edr_bpf_net *edr_connect_rec(struct sock *sk)
     return r;
 }
 
-/* Reports the waiting connect of sk as made or failed (newstate), once:
- * whoever removes its entry reports it (the handshake can end on another
- * CPU, or before connect() returns: on loopback a refusal is processed
- * inside the call). */
-static __always_inline void edr_connect_end(struct sock *sk, int newstate)
+/* Reports the attempt of entry c (socket sk) with outcome err (0: made),
+ * unless it was reported already. */
+static __always_inline void edr_connect_outcome(struct edr_conn *c, struct sock *sk, __u32 err)
 {
-    __u64 key = (__u64)sk;
-    struct edr_bpf_hdr *w = bpf_map_lookup_elem(&conn_wait, &key), h;
     struct edr_bpf_net *r;
-    int err;
 
-    if (!w) return;
-    h = *w;
-    if (bpf_map_delete_elem(&conn_wait, &key) != 0) return;
+    if (__sync_lock_test_and_set(&c->reported, 1)) return;
     r = edr_connect_rec(sk);
     if (!r) return;
-    r->h = h;
+    r->h = c->h;
     r->h.ts_boot_ns = bpf_ktime_get_boot_ns();
-    err = EDR_CAST(sk, struct sock)->sk_err;
-    r->error = newstate == EDR_TCP_ESTABLISHED ? 0 : err ? err : EDR_EINPROGRESS;
+    r->error = err;
     bpf_ringbuf_submit(r, edr_rb_flags());
 }
 
-/* A connect in progress (connect returned EINPROGRESS or was interrupted):
- * its outcome is reported when the handshake ends (edr_tcp_state), or here
- * when it ended already; as not seen when too many are waiting. */
+/* The handshake of sk ended: made (ESTABLISHED), or failed (CLOSE: a reset
+ * or a timeout sets sk_err first; none when the process closed the socket
+ * first: not seen). Runs in any context (a softirq). */
+static __always_inline void edr_connect_end(struct sock *sk, int made)
+{
+    __u64 key = (__u64)sk;
+    struct edr_conn *c = bpf_map_lookup_elem(&conn_wait, &key);
+    int err;
+
+    if (!c) return;
+    err = EDR_CAST(sk, struct sock)->sk_err;
+    edr_connect_outcome(c, sk, made ? 0 : err ? err : EDR_EINPROGRESS);
+}
+
+/* connect() returned before the handshake ended: a new attempt, unless one
+ * is pending already; reported here when the handshake ended meanwhile (on
+ * loopback a refusal is processed inside the call), or now as not seen when
+ * the table is full. */
 static __always_inline void edr_connect_wait(struct sock *sk)
 {
     __u64 key = (__u64)sk;
-    struct edr_bpf_hdr h;
+    struct edr_conn c = {}, *w = bpf_map_lookup_elem(&conn_wait, &key);
     struct edr_bpf_net *r;
     int state;
 
-    edr_fill_hdr_current(&h, EDR_BPF_NET);
-    h.size = sizeof(struct edr_bpf_net);
-    if (bpf_map_update_elem(&conn_wait, &key, &h, BPF_ANY) == 0) {
+    if (w && !w->reported) return;
+    edr_fill_hdr_current(&c.h, EDR_BPF_NET);
+    c.h.size = sizeof(struct edr_bpf_net);
+    if (bpf_map_update_elem(&conn_wait, &key, &c, BPF_ANY) == 0) {
         state = EDR_CAST(sk, struct sock)->__sk_common.skc_state;
-        if (state != EDR_TCP_SYN_SENT)
-            edr_connect_end(sk, state == EDR_TCP_CLOSE ? EDR_TCP_CLOSE : EDR_TCP_ESTABLISHED);
+        if (state != EDR_TCP_SYN_SENT && state != EDR_TCP_SYN_RECV)
+            edr_connect_end(sk, state != EDR_TCP_CLOSE);
         return;
     }
     r = edr_connect_rec(sk);
     if (!r) return;
-    r->h = h;
+    r->h = c.h;
     r->error = EDR_EINPROGRESS;
     bpf_ringbuf_submit(r, edr_rb_flags());
 }
 
-/* connect() failed at once (a blocking connect refused, timed out,
- * unreachable, or denied): the destination is the address it was given (a
- * failed socket has released its own); errors that mean no attempt was
- * made (a bad descriptor or address, already connected) are not reported. */
-static __always_inline void edr_connect_failed(struct sock *sk, int err, const void *uaddr)
+/* connect() returned 0 (made) or an error: the outcome of a pending
+ * attempt if there is one (reported unless it was already, and then
+ * forgotten: the next call is a new attempt), else of this call. Errors that
+ * mean no attempt was made (a bad descriptor or address, already connected,
+ * one in progress) are not reported. A failed socket has released its own
+ * address: the destination is the one given, read from the caller's memory
+ * (another thread may change it meanwhile, as a path argument). */
+static __always_inline void edr_connect_done(struct sock *sk, int err, const void *uaddr, __u32 alen)
 {
+    __u64 key = (__u64)sk;
+    struct edr_conn *c = bpf_map_lookup_elem(&conn_wait, &key);
     struct sockaddr_in6 sa = {};
     struct edr_bpf_net *r;
 
@@ -867,8 +892,21 @@ static __always_inline void edr_connect_failed(struct sock *sk, int err, const v
         err == 22 /* EINVAL */ || err == 97 /* EAFNOSUPPORT */ || err == 106 /* EISCONN */ ||
         err == 114 /* EALREADY */ || err == 91 /* EPROTOTYPE */)
         return;
-    if (bpf_probe_read_user(&sa, sizeof(sa), uaddr) != 0 ||
+    if (c) {
+        edr_connect_outcome(c, sk, err);
+        bpf_map_delete_elem(&conn_wait, &key);
+        return;
+    }
+    if (!err) {
+        edr_net_emit(sk, EDR_BPF_NET_CONNECT, IPPROTO_TCP);
+        return;
+    }
+    /* the family first: a sockaddr_in at the end of a page is 16 bytes */
+    if (bpf_probe_read_user(&sa, sizeof(struct sockaddr_in), uaddr) != 0 ||
         (sa.sin6_family != EDR_AF_INET && sa.sin6_family != EDR_AF_INET6))
+        return;
+    if (sa.sin6_family == EDR_AF_INET6 &&
+        (alen < sizeof(sa) || bpf_probe_read_user(&sa, sizeof(sa), uaddr) != 0))
         return;
     r = edr_connect_rec(sk);
     if (!r) return;
@@ -885,14 +923,30 @@ static __always_inline void edr_connect_failed(struct sock *sk, int err, const v
     bpf_ringbuf_submit(r, edr_rb_flags());
 }
 
+/* The socket is gone: its attempt, if never reported (the process exited
+ * or closed it before any outcome was seen), is reported as not seen. */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(edr_tcp_destroy, struct sock *sk)
+{
+    __u64 key = (__u64)sk;
+    struct edr_conn *c = bpf_map_lookup_elem(&conn_wait, &key);
+
+    if (!c) return 0;
+    edr_connect_outcome(c, sk, EDR_EINPROGRESS);
+    bpf_map_delete_elem(&conn_wait, &key);
+    return 0;
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(edr_tcp_state, const struct sock *sk, const int oldstate, const int newstate)
 {
     struct sock *s = EDR_CAST(sk, struct sock);
 
-    if (oldstate == EDR_TCP_SYN_SENT && (newstate == EDR_TCP_ESTABLISHED || newstate == EDR_TCP_CLOSE) &&
+    /* the end of a handshake (SYN_RECV: a simultaneous open) */
+    if ((oldstate == EDR_TCP_SYN_SENT || oldstate == EDR_TCP_SYN_RECV) &&
+        (newstate == EDR_TCP_ESTABLISHED || newstate == EDR_TCP_CLOSE) &&
         s->sk_protocol == IPPROTO_TCP)
-        edr_connect_end((struct sock *)sk, newstate);
+        edr_connect_end((struct sock *)sk, newstate == EDR_TCP_ESTABLISHED);
     if (newstate != EDR_TCP_FIN_WAIT1 && newstate != EDR_TCP_LAST_ACK && newstate != EDR_TCP_CLOSE)
         return 0;
     if (oldstate != EDR_TCP_ESTABLISHED && oldstate != EDR_TCP_CLOSE_WAIT &&
@@ -1036,21 +1090,38 @@ static __always_inline void edr_on_mmap(long fd, __u32 prot)
     edr_on_exec_map(edr_fd_file(fd), prot);
 }
 
+struct edr_vma_file {
+    struct file *file;
+    __u64 end;
+};
+
 static long edr_vma_file(struct task_struct *task, struct vm_area_struct *vma, void *out)
 {
-    bpf_probe_read_kernel(out, sizeof(struct file *), &vma->vm_file);
+    struct edr_vma_file *v = out;
+
+    bpf_probe_read_kernel(&v->file, sizeof(v->file), &vma->vm_file);
+    v->end = vma->vm_end;
     return 0;
 }
 
-/* mprotect(addr, len, PROT_EXEC...) made a mapping executable
- * (review-fidelity 15: a file mapped readable, then made executable, was
- * not seen): the file of the mapping at addr (anonymous memory has none). */
-static __always_inline void edr_on_mprotect(__u64 addr, __u32 prot)
-{
-    struct file *f = NULL;
+/* mprotect / pkey_mprotect(addr, len, PROT_EXEC...) made mappings
+ * executable (review-fidelity 15: a file mapped readable, then made
+ * executable, was not seen): the files of the first mappings of the range
+ * (review-1205 M6: only the one at addr was looked at; anonymous memory has
+ * no file). */
+#define EDR_MPROTECT_VMAS 4
 
-    bpf_find_vma(bpf_get_current_task_btf(), addr, edr_vma_file, &f, 0);
-    edr_on_exec_map(f, prot);
+static __always_inline void edr_on_mprotect(__u64 addr, __u64 len, __u32 prot)
+{
+    __u64 end = addr + len;
+
+    for (int i = 0; i < EDR_MPROTECT_VMAS && addr < end; i++) {
+        struct edr_vma_file v = {};
+        if (bpf_find_vma(bpf_get_current_task_btf(), addr, edr_vma_file, &v, 0) || v.end <= addr)
+            break;
+        edr_on_exec_map(v.file, prot);
+        addr = v.end;
+    }
 }
 
 /* pid is the caller's view of the target: a pid of its own pid namespace
@@ -1184,7 +1255,7 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
         ((int)EDR_A4(rg) < 0 || (!(EDR_A2(rg) & EDR_PROT_EXEC) &&
                                  !((EDR_A2(rg) & EDR_PROT_WRITE) && (EDR_A3(rg) & EDR_MAP_SHARED)))))
         return;
-    if (id == NR_mprotect && !(EDR_A2(rg) & EDR_PROT_EXEC)) return;
+    if ((id == NR_mprotect || id == NR_pkey_mprotect) && !(EDR_A2(rg) & EDR_PROT_EXEC)) return;
     /* of the ioctls, only a reflink clone into a file changes content */
     if (id == NR_ioctl && (__u32)EDR_A1(rg) != EDR_FICLONE && (__u32)EDR_A1(rg) != EDR_FICLONERANGE)
         return;
@@ -1234,7 +1305,8 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
             edr_on_write((long)(int)EDR_A4(rg), 0);
         break;
     case NR_mprotect:
-        edr_on_mprotect(EDR_A0(rg), EDR_A2(rg));
+    case NR_pkey_mprotect:
+        edr_on_mprotect(EDR_A0(rg), EDR_A1(rg), EDR_A2(rg));
         break;
     case NR_ioctl: { /* FICLONE(RANGE): the destination's content is the source's now */
         struct file *f = edr_fd_file(EDR_A0(rg));
@@ -1250,12 +1322,10 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
     case NR_connect: { /* with its outcome (review-fidelity 14) */
         struct sock *sk = edr_fd_sock(EDR_A0(rg));
         if (!sk || edr_sk_proto(sk) != IPPROTO_TCP) break;
-        if (ret == 0)
-            edr_net_emit(sk, EDR_BPF_NET_CONNECT, IPPROTO_TCP);
-        else if (ret == -EDR_EINPROGRESS || ret == -EDR_EINTR || ret == -EDR_ERESTARTSYS)
+        if (ret == -EDR_EINPROGRESS || ret == -EDR_EINTR || ret == -EDR_ERESTARTSYS)
             edr_connect_wait(sk);
         else
-            edr_connect_failed(sk, -ret, (const void *)EDR_A1(rg));
+            edr_connect_done(sk, -ret, (const void *)EDR_A1(rg), (__u32)EDR_A2(rg));
         break;
     }
     case NR_accept:
@@ -1662,6 +1732,7 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
     case NR_fallocate:
     case NR_mmap:
     case NR_mprotect:
+    case NR_pkey_mprotect:
     case NR_ioctl:
     case NR_connect:
     case NR_accept:
@@ -1744,6 +1815,7 @@ EDR_TP_EXIT(ftruncate)
 EDR_TP_EXIT(fallocate)
 EDR_TP_EXIT(mmap)
 EDR_TP_EXIT(mprotect)
+EDR_TP_EXIT(pkey_mprotect)
 EDR_TP_EXIT(ioctl)
 EDR_TP_EXIT(connect)
 EDR_TP_EXIT(accept)
