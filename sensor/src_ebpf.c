@@ -1046,10 +1046,6 @@ static int edr__tracepoint_exists(const char *sec)
     return access(p, F_OK) == 0;
 }
 
-/* Opens, loads and attaches the programs with syscall hooks of one kind:
- * "tracepoint" (one program per syscall exit of interest) or "raw" (tp_btf
- * sys_exit). On failure, logs why, frees the skeleton and returns
- * an edr_err_t. */
 /* Whether the io_uring tracepoints and the request layouts the programs
  * read exist in this kernel; NULL, or why not. */
 static const char *edr__uring_missing(void)
@@ -1085,6 +1081,10 @@ static int edr__load(edr_src_ebpf_t *s, const char *hooks)
     return rc;
 }
 
+/* Opens, loads and attaches the programs with syscall hooks of one kind:
+ * "tracepoint" (one program per syscall exit of interest) or "raw" (tp_btf
+ * sys_exit). On failure, logs why, frees the skeleton and returns
+ * an edr_err_t. */
 static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *uring_missing)
 {
     int tp = strcmp(hooks, "tracepoint") == 0, err, n_tp = 0;

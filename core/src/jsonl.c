@@ -1,5 +1,4 @@
 /* ECS JSON lines: render events for --output jsonl and read them back for replay. */
-#define _GNU_SOURCE /* strerrorname_np */
 #include "jsonl_int.h"
 
 #include "edr/err.h"
@@ -116,6 +115,35 @@ int edr_jsonl_time_parse(const char *s, size_t len, uint64_t *ns)
 }
 
 /* ---- enum names ------------------------------------------------------------ */
+
+/* The errnos a connect fails with, by name (ECS error.code); glibc's
+ * strerrorname_np is not everywhere. */
+static const struct {
+    uint32_t no;
+    const char *name;
+} connect_errnos[] = {
+    {EPERM, "EPERM"},           {EACCES, "EACCES"},         {EINTR, "EINTR"},
+    {EADDRINUSE, "EADDRINUSE"}, {EADDRNOTAVAIL, "EADDRNOTAVAIL"},
+    {ENETDOWN, "ENETDOWN"},     {ENETUNREACH, "ENETUNREACH"}, {ECONNABORTED, "ECONNABORTED"},
+    {ECONNRESET, "ECONNRESET"}, {ENOBUFS, "ENOBUFS"},       {ETIMEDOUT, "ETIMEDOUT"},
+    {ECONNREFUSED, "ECONNREFUSED"}, {EHOSTDOWN, "EHOSTDOWN"}, {EHOSTUNREACH, "EHOSTUNREACH"},
+    {EINPROGRESS, "EINPROGRESS"}, {EPROTO, "EPROTO"},       {ENOMEM, "ENOMEM"},
+};
+
+static const char *connect_errno_name(uint32_t no)
+{
+    for (size_t i = 0; i < sizeof(connect_errnos) / sizeof(connect_errnos[0]); i++)
+        if (connect_errnos[i].no == no) return connect_errnos[i].name;
+    return NULL;
+}
+
+/* EIO for a failure whose error is not named, or named otherwise */
+static uint32_t connect_errno_value(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof(connect_errnos) / sizeof(connect_errnos[0]); i++)
+        if (!strcmp(connect_errnos[i].name, name)) return connect_errnos[i].no;
+    return EIO;
+}
 
 static const char *const access_kinds[] = {"", "ptrace_attach", "vm_read", "vm_write",
                                            "open_process", "pidfd_getfd"};
@@ -412,10 +440,9 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
                                                       : n->error == EINPROGRESS ? "unknown"
                                                                                 : "failure"));
             if (n->error) {
-                const char *name = strerrorname_np((int)n->error);
-                snprintf(buf, sizeof(buf), "%s", name ? name : "");
+                const char *name = connect_errno_name(n->error);
                 if (!name) snprintf(buf, sizeof(buf), "errno %u", n->error);
-                rc |= put(r, "error.code", json_string(buf));
+                rc |= put(r, "error.code", json_string(name ? name : buf));
                 rc |= put(r, "edr.network.errno", json_integer(n->error));
             }
         }
@@ -858,6 +885,14 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
             aendpoint(a, r, "destination.ip", "destination.port", inbound ? &n->local : &n->remote))
             goto nomem;
         n->error = (uint32_t)getu(r, "edr.network.errno", 0);
+        if (!n->error && n->action == EDR__V1__NETWORK__ACTION__CONNECT) {
+            /* another ECS writer's line: the outcome and the error's name */
+            const char *oc = gets(r, "event.outcome");
+            if (oc && !strcmp(oc, "unknown"))
+                n->error = EINPROGRESS;
+            else if (oc && !strcmp(oc, "failure"))
+                n->error = connect_errno_value(gets(r, "error.code"));
+        }
         n->netns = (uint32_t)getu(r, "edr.network.netns", 0);
         break;
     }

@@ -837,7 +837,7 @@ static uint64_t flow_key(const Edr__V1__Endpoint *client, const Edr__V1__Endpoin
 static int event_flow(const Edr__V1__Event *e, const Edr__V1__Endpoint **client, const Edr__V1__Endpoint **server)
 {
     const Edr__V1__Network *nw = e->body_case == EDR__V1__EVENT__BODY_NETWORK ? e->network : NULL;
-    if (!nw || nw->protocol == EDR__V1__NETWORK__PROTOCOL__UDP)
+    if (!nw || nw->protocol == EDR__V1__NETWORK__PROTOCOL__UDP || edr_connect_failed(nw))
         return 0;
     if (nw->action == EDR__V1__NETWORK__ACTION__CONNECT) {
         *client = nw->local;
@@ -996,8 +996,8 @@ static const char *event_file(const Edr__V1__Event *e)
 static int event_remote(const Edr__V1__Event *e, int *inbound, uint32_t *port)
 {
     const Edr__V1__Network *nw = e->body_case == EDR__V1__EVENT__BODY_NETWORK ? e->network : NULL;
-    if (!nw || !nw->remote)
-        return 0;
+    if (!nw || !nw->remote || edr_connect_failed(nw))
+        return 0; /* a refused or failed attempt connected nothing */
     if (nw->action == EDR__V1__NETWORK__ACTION__CONNECT || nw->action == EDR__V1__NETWORK__ACTION__SEND)
         *inbound = 0;
     else if (nw->action == EDR__V1__NETWORK__ACTION__ACCEPT)

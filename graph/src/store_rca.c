@@ -2,6 +2,7 @@
 #include "graph_int.h"
 
 #include "edr/err.h"
+#include "edr/event.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -188,7 +189,7 @@ static int probe_event(const Edr__V1__EventBatch *b, const Edr__V1__Event *e, co
     probe_t *p = ud;
     const Edr__V1__Network *nw = e->body_case == EDR__V1__EVENT__BODY_NETWORK ? e->network : NULL;
     if (!nw || nw->action != EDR__V1__NETWORK__ACTION__CONNECT || !nw->remote || !nw->local ||
-        e->entity_id.len != 16)
+        edr_connect_failed(nw) || e->entity_id.len != 16)
         return 0;
     if (nw->remote->port != p->lport || nw->local->port != p->peer_port ||
         !ip_eq(nw->remote->ip.data, nw->remote->ip.len, p->lip, p->lip_len) ||

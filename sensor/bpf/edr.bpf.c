@@ -775,13 +775,6 @@ static __always_inline __u16 edr_sk_proto(struct sock *sk)
     return EDR_CAST(sk, struct sock)->sk_protocol;
 }
 
-/* TCP close: a transition out of a connected (or connecting, or listening)
- * state into FIN_WAIT1, LAST_ACK or CLOSE made while a process holds the
- * socket's lock, i.e. by close() or shutdown() (or at exit), in that process's
- * context. The same transitions made by the network stack (a reset, a timeout)
- * run unlocked and are not a process's act. No syscall hook is needed: any
- * syscall tracepoint makes every syscall of every task take the slow path, and
- * one on entry as well cost ~4 us per posix_spawn (~65 rt_sigaction calls). */
 /* Connect attempts by socket, from a connect() that returned before the
  * handshake ended (a non-blocking socket, or one interrupted by a signal)
  * until the socket is destroyed (tcp_destroy_sock): the connecting
@@ -937,6 +930,14 @@ int BPF_PROG(edr_tcp_destroy, struct sock *sk)
     return 0;
 }
 
+/* TCP close: a transition out of a connected (or connecting, or listening)
+ * state into FIN_WAIT1, LAST_ACK or CLOSE made while a process holds the
+ * socket's lock, i.e. by close() or shutdown() (or at exit), in that process's
+ * context. The same transitions made by the network stack (a reset, a timeout)
+ * run unlocked and are not a process's act. No syscall hook is needed: any
+ * syscall tracepoint makes every syscall of every task take the slow path, and
+ * one on entry as well cost ~4 us per posix_spawn (~65 rt_sigaction calls).
+ * Also the end of a connect's handshake (edr_connect_end). */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(edr_tcp_state, const struct sock *sk, const int oldstate, const int newstate)
 {

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -990,6 +991,50 @@ static void test_roundtrip_every_kind(void **state)
     e.body_case = K(NETWORK);
     e.network = &nw;
     round_trip(p, &a, &e, t, "host-a");
+    /* a refused connect in a network namespace, one whose outcome was not seen */
+    nw.error = ECONNREFUSED;
+    nw.netns = 4026532301u;
+    round_trip(p, &a, &e, t, "host-a");
+    nw.error = EINPROGRESS;
+    round_trip(p, &a, &e, t, "host-a");
+    {
+        char line[4096];
+        Edr__V1__EventBatch one = EDR__V1__EVENT_BATCH__INIT;
+        Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
+        Edr__V1__Event *ev[1] = {&e};
+        one.sensor = &si;
+        one.n_events = 1;
+        one.events = ev;
+        nw.error = ETIMEDOUT;
+        assert_true(edr_jsonl_format_event(&one, &e, line, sizeof(line)) > 0);
+        assert_non_null(strstr(line, "\"outcome\":\"failure\""));
+        assert_non_null(strstr(line, "\"code\":\"ETIMEDOUT\""));
+        assert_non_null(strstr(line, "\"netns\":4026532301"));
+    }
+    /* another ECS writer's connect: the outcome and error.code, no errno */
+    static const char *const foreign[] = {
+        "{\"@timestamp\":\"2022-05-11T18:10:20Z\",\"event\":{\"action\":\"network\",\"outcome\":\"failure\"},"
+        "\"host\":{\"name\":\"h\"},\"edr\":{\"network\":{\"action\":\"connect\"}},"
+        "\"error\":{\"code\":\"EHOSTUNREACH\"}}",
+        "{\"@timestamp\":\"2022-05-11T18:10:20Z\",\"event\":{\"action\":\"network\",\"outcome\":\"failure\"},"
+        "\"host\":{\"name\":\"h\"},\"edr\":{\"network\":{\"action\":\"connect\"}}}",
+        "{\"@timestamp\":\"2022-05-11T18:10:20Z\",\"event\":{\"action\":\"network\",\"outcome\":\"unknown\"},"
+        "\"host\":{\"name\":\"h\"},\"edr\":{\"network\":{\"action\":\"connect\"}}}",
+    };
+    static const uint32_t foreign_err[] = {EHOSTUNREACH, EIO, EINPROGRESS};
+    for (int i = 0; i < 3; i++) {
+        Edr__V1__Event *fe;
+        uint64_t ft;
+        uint8_t fh[16];
+        const char *fhn;
+        assert_int_equal(edr_jsonl_parse_line(foreign[i], strlen(foreign[i]), &a, &fe, &ft, fh, &fhn,
+                                              NULL, 0),
+                         0);
+        assert_int_equal(fe->body_case, K(NETWORK));
+        assert_int_equal(fe->network->error, foreign_err[i]);
+    }
+    nw.error = 0;
+    nw.netns = 0;
     nw.action = EDR__V1__NETWORK__ACTION__ACCEPT;
     nw.direction = EDR__V1__NETWORK__DIRECTION__INBOUND;
     r.ip = bin(v6, 16);

@@ -18,4 +18,12 @@ static inline uint64_t edr_event_time(const Edr__V1__EventBatch *b, const Edr__V
     return b->base_time_ns + (uint64_t)e->time_offset_ns;
 }
 
+/* A connect that did not connect (refused, timed out, denied...): an
+ * attempt, not a connection. 115 (EINPROGRESS) is an outcome not seen,
+ * which may have connected. */
+static inline int edr_connect_failed(const Edr__V1__Network *n)
+{
+    return n->action == EDR__V1__NETWORK__ACTION__CONNECT && n->error && n->error != 115;
+}
+
 #endif
