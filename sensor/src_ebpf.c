@@ -816,44 +816,40 @@ static int edr__on_record(void *ctx, void *data, size_t size)
         goto out;
     }
     size = h->size;
+    /* the fixed part of each kind; file records are every other kind */
+    static const size_t min_size[EDR_BPF_KIND_MAX] = {
+        [EDR_BPF_FORK] = sizeof(struct edr_bpf_fork),
+        [EDR_BPF_EXEC] = sizeof(struct edr_bpf_exec),
+        [EDR_BPF_EXIT] = sizeof(struct edr_bpf_exit),
+        [EDR_BPF_ACCESS] = sizeof(struct edr_bpf_access),
+        [EDR_BPF_NET] = sizeof(struct edr_bpf_net),
+        [EDR_BPF_URING_DONE] = sizeof(struct edr_bpf_uring_done),
+    };
+    if (size < (min_size[h->kind] ? min_size[h->kind] : sizeof(struct edr_bpf_file))) {
+        bad = 1;
+        goto out;
+    }
     switch (h->kind) {
     case EDR_BPF_FORK:
-        if (size < sizeof(struct edr_bpf_fork))
-            bad = 1;
-        else
-            edr__on_fork(s, h);
+        edr__on_fork(s, h);
         break;
     case EDR_BPF_EXEC:
-        bad = size < sizeof(struct edr_bpf_exec) || edr__on_exec(s, data, size) != 0;
+        bad = edr__on_exec(s, data, size) != 0;
         break;
     case EDR_BPF_EXIT:
-        if (size < sizeof(struct edr_bpf_exit))
-            bad = 1;
-        else
-            edr__on_exit(s, data);
+        edr__on_exit(s, data);
         break;
     case EDR_BPF_ACCESS:
-        if (size < sizeof(struct edr_bpf_access))
-            bad = 1;
-        else
-            edr__on_access(s, data);
+        edr__on_access(s, data);
         break;
     case EDR_BPF_NET:
-        if (size < sizeof(struct edr_bpf_net))
-            bad = 1;
-        else
-            edr__on_net(s, data);
+        edr__on_net(s, data);
         break;
     case EDR_BPF_URING_DONE:
-        if (size < sizeof(struct edr_bpf_uring_done))
-            bad = 1;
-        else
-            edr__uring_done(s, data);
+        edr__uring_done(s, data);
         break;
     default:
-        if (size < sizeof(struct edr_bpf_file))
-            bad = 1;
-        else if (((const struct edr_bpf_file *)data)->uring_req)
+        if (((const struct edr_bpf_file *)data)->uring_req)
             edr__uring_hold(s, data, size);
         else
             bad = edr__on_file(s, data, size) != 0;

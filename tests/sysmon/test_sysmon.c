@@ -830,6 +830,18 @@ static ProtobufCBinaryData bin(const void *p, size_t n)
     return d;
 }
 
+/* The JSON line of event e alone in a batch. */
+static void format_one(Edr__V1__Event *e, char *line, size_t cap)
+{
+    Edr__V1__EventBatch one = EDR__V1__EVENT_BATCH__INIT;
+    Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
+    Edr__V1__Event *ev[1] = {e};
+    one.sensor = &si;
+    one.n_events = 1;
+    one.events = ev;
+    assert_true(edr_jsonl_format_event(&one, e, line, cap) > 0);
+}
+
 static void test_roundtrip_every_kind(void **state)
 {
     static const uint8_t ent[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
@@ -955,14 +967,7 @@ static void test_roundtrip_every_kind(void **state)
     round_trip(p, &a, &e, t, "host-a");
     {
         char line[4096];
-        Edr__V1__EventBatch one = EDR__V1__EVENT_BATCH__INIT;
-        Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
-        Edr__V1__Event *ev[1] = {&e};
-        one.sensor = &si;
-        one.n_events = 1;
-        one.events = ev;
-        int n = edr_jsonl_format_event(&one, &e, line, sizeof(line));
-        assert_true(n > 0);
+        format_one(&e, line, sizeof(line));
         assert_non_null(strstr(line, "\"uid\":\"0\""));
         assert_null(strstr(line, "\"gid\""));
     }
@@ -999,14 +1004,8 @@ static void test_roundtrip_every_kind(void **state)
     round_trip(p, &a, &e, t, "host-a");
     {
         char line[4096];
-        Edr__V1__EventBatch one = EDR__V1__EVENT_BATCH__INIT;
-        Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
-        Edr__V1__Event *ev[1] = {&e};
-        one.sensor = &si;
-        one.n_events = 1;
-        one.events = ev;
         nw.error = ETIMEDOUT;
-        assert_true(edr_jsonl_format_event(&one, &e, line, sizeof(line)) > 0);
+        format_one(&e, line, sizeof(line));
         assert_non_null(strstr(line, "\"outcome\":\"failure\""));
         assert_non_null(strstr(line, "\"code\":\"ETIMEDOUT\""));
         assert_non_null(strstr(line, "\"netns\":4026532301"));
