@@ -591,6 +591,9 @@ static int edr__on_file(edr_src_ebpf_t *s, const struct edr_bpf_file *r, size_t 
     }
     e = edr__begin(s, &r->h, NULL);
     if (!e) return 0;
+    /* an io_uring record still carrying its submission: reported without
+     * its completion (edr__uring_report, edr__uring_hold) */
+    e->unconfirmed = r->uring_req != 0;
     switch (r->h.kind) {
     case EDR_BPF_FILE_CREATE: {
         Edr__V1__FileCreate *x = edr_arena_alloc(a, sizeof(*x));
@@ -722,9 +725,10 @@ static void edr__on_net(edr_src_ebpf_t *s, const struct edr_bpf_net *r)
 
 /* ---- io_uring path operations: recorded at submission, events at success -- */
 
-static void edr__uring_report(edr_src_ebpf_t *s, struct edr_bpf_file *r)
+/* unconfirmed: reported without its completion (Event.unconfirmed) */
+static void edr__uring_report(edr_src_ebpf_t *s, struct edr_bpf_file *r, int unconfirmed)
 {
-    r->uring_req = 0;
+    r->uring_req = unconfirmed; /* edr__on_file marks the event */
     if (edr__on_file(s, r, r->h.size) != 0) {
         s->malformed++;
         edr_emit_drop(s->em, "ebpf.record", "malformed", 1);
@@ -750,7 +754,7 @@ static void edr__uring_expire(edr_src_ebpf_t *s, uint64_t older_than_ns, size_t 
             s->uwait[keep++] = s->uwait[i];
             continue;
         }
-        edr__uring_report(s, r);
+        edr__uring_report(s, r, 1);
         free(r);
         n++;
     }
@@ -767,7 +771,7 @@ static void edr__uring_hold(edr_src_ebpf_t *s, const struct edr_bpf_file *r, siz
     struct edr_bpf_file *c = malloc(size);
 
     if (!c) {
-        edr__on_file(s, r, size); /* at once: better unconfirmed than lost */
+        edr__on_file(s, r, size); /* at once, unconfirmed: better than lost */
         edr_emit_drop(s->em, "ebpf.io_uring", "unconfirmed", 1);
         return;
     }
@@ -796,7 +800,7 @@ static void edr__uring_done(edr_src_ebpf_t *s, const struct edr_bpf_uring_done *
         if ((int64_t)d->res >= 0) {
             s->uring_ok++;
             r->h.ts_boot_ns = d->h.ts_boot_ns;
-            edr__uring_report(s, r);
+            edr__uring_report(s, r, 0);
         }
         free(r);
     }

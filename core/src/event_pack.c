@@ -318,6 +318,7 @@ static void w_event(wr_t *w, const Edr__V1__Event *e)
     f_u64(w, 4, e->tid);
     f_bytes(w, 5, e->parent_entity_id);
     f_u64(w, 6, e->actor);
+    f_bool(w, 7, e->unconfirmed);
     if (body) {
         uint8_t *bl = sub_open(w, (unsigned)e->body_case);
         w_body(w, e);

@@ -277,6 +277,7 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
     char buf[64];
     rc |= put(r, "@timestamp", jtime(edr_event_time(b, e)));
     rc |= put(r, "event.action", json_string(edr_event_kind_name(e->body_case)));
+    if (e->unconfirmed) rc |= put(r, "event.outcome", json_string("unknown"));
     if (b->sensor) {
         rc |= put_bytes_hex(r, "host.id", b->sensor->host_id);
         rc |= put_str(r, "host.name", b->sensor->hostname);
@@ -734,6 +735,10 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         goto nomem;
     e->pid = (uint32_t)getu(r, "process.pid", 0);
     e->tid = (uint32_t)getu(r, "process.thread.id", 0);
+    {
+        const char *oc = gets(r, "event.outcome"); /* a connect's is its own */
+        e->unconfirmed = oc && !strcmp(oc, "unknown") && kind != EDR__V1__EVENT__BODY_NETWORK;
+    }
 
     switch (kind) {
     case EDR__V1__EVENT__BODY_PROCESS_START: {

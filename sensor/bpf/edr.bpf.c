@@ -254,7 +254,9 @@ static __always_inline void edr_net_fill(struct edr_bpf_net *r, struct sock *soc
     __u32 *l = (__u32 *)r->local_ip, *rm = (__u32 *)r->remote_ip;
 
     r->family = fam;
-    r->netns = EDR_CAST(sk->skc_net.net, struct net)->ns.inum;
+    r->netns = bpf_core_field_exists(sk->skc_net.net) /* CONFIG_NET_NS */
+                   ? EDR_CAST(sk->skc_net.net, struct net)->ns.inum
+                   : 0;
     r->local_port = sk->skc_num;
     r->remote_port = bpf_ntohs(sk->skc_dport);
     if (fam == EDR_AF_INET6) {
@@ -703,7 +705,7 @@ static __always_inline void edr_udp_send_sk(struct sock *sk, const void *uaddr);
  * dentries, and the given fields (the create, write and fd-based attribute
  * records all come from here). */
 static __always_inline void edr_file_of(struct file *f, __u32 kind, __u64 bytes, __u32 mode,
-                                        __u32 uid, __u32 gid)
+                                        __u32 uid, __u32 gid, __u64 uring)
 {
     struct edr_bpf_file *r = edr_file_rec(kind);
     __u32 off;
@@ -714,22 +716,23 @@ static __always_inline void edr_file_of(struct file *f, __u32 kind, __u64 bytes,
     r->mode = mode;
     r->uid = uid;
     r->gid = gid;
+    r->uring_req = uring;
     off = edr_put_dpath(r->data, 0, EDR_CAST(f, struct file)->f_path.dentry,
                         EDR_CAST(f, struct file)->f_path.mnt, &r->dir_len);
     edr_submit(r, sizeof(*r) + off, kind);
 }
 
 /* The FileWrite record of file f (count bytes). */
-static __always_inline void edr_write_rec(struct file *f, __u64 count)
+static __always_inline void edr_write_rec(struct file *f, __u64 count, __u64 uring)
 {
-    edr_file_of(f, EDR_BPF_FILE_WRITE, count, 0, 0, 0);
+    edr_file_of(f, EDR_BPF_FILE_WRITE, count, 0, 0, 0, uring);
 }
 
 /* First write through open file f that wrote something: report it once,
  * with the bytes that write wrote. A write to a socket is a send: a DNS
  * query through write() or writev() on a UDP socket connected to port 53 is
  * reported as sendto() is (review-fidelity 11). */
-static __always_inline void edr_on_write_file(struct file *f, __u64 count)
+static __always_inline void edr_on_write_file(struct file *f, __u64 count, __u64 uring)
 {
     __u32 slot = edr_wr_slot((__u64)f);
     __u64 *armed;
@@ -748,12 +751,12 @@ static __always_inline void edr_on_write_file(struct file *f, __u64 count)
         return;
     /* a stale entry of a freed file whose memory now holds a pipe or socket */
     if ((EDR_CAST(f, struct file)->f_inode->i_mode & EDR_S_IFMT) != EDR_S_IFREG) return;
-    edr_write_rec(f, count);
+    edr_write_rec(f, count, uring);
 }
 
 static __always_inline void edr_on_write(long fd, __u64 count)
 {
-    edr_on_write_file(edr_fd_file(fd), count);
+    edr_on_write_file(edr_fd_file(fd), count, 0);
 }
 
 static __always_inline struct sock *edr_file_sock(struct file *f)
@@ -789,8 +792,11 @@ struct edr_conn {
 };
 
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 16384);
+    /* LRU: entries of outcomes reported long ago make room (review-1205b
+     * M2: with 16,384 sockets open a full table made every later connect
+     * "not seen"); one pending is recent and stays */
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 32768);
     __type(key, __u64);
     __type(value, struct edr_conn);
 } conn_wait SEC(".maps");
@@ -891,6 +897,9 @@ static __always_inline void edr_connect_done(struct sock *sk, int err, const voi
         return;
     }
     if (!err) {
+        __u16 fam = 0;
+        /* connect(AF_UNSPEC) dissolves an association: not a connection */
+        if (bpf_probe_read_user(&fam, sizeof(fam), uaddr) == 0 && fam == 0) return;
         edr_net_emit(sk, EDR_BPF_NET_CONNECT, IPPROTO_TCP);
         return;
     }
@@ -898,8 +907,9 @@ static __always_inline void edr_connect_done(struct sock *sk, int err, const voi
     if (bpf_probe_read_user(&sa, sizeof(struct sockaddr_in), uaddr) != 0 ||
         (sa.sin6_family != EDR_AF_INET && sa.sin6_family != EDR_AF_INET6))
         return;
+    /* 24 bytes hold an IPv6 address (RFC 2133 sockaddr_in6 had no scope id) */
     if (sa.sin6_family == EDR_AF_INET6 &&
-        (alen < sizeof(sa) || bpf_probe_read_user(&sa, sizeof(sa), uaddr) != 0))
+        (alen < 24 || bpf_probe_read_user(&sa, 24, uaddr) != 0))
         return;
     r = edr_connect_rec(sk);
     if (!r) return;
@@ -1011,13 +1021,13 @@ static __always_inline void edr_on_open_file(struct file *f, int trunc)
         /* read-only with O_TRUNC truncates too (Linux): no slot to take */
         if (trunc) {
             if (fmode & EDR_FMODE_WRITE)
-                edr_on_write_file(f, 0);
+                edr_on_write_file(f, 0, 0);
             else
-                edr_write_rec(f, 0);
+                edr_write_rec(f, 0, 0);
         }
         return;
     }
-    edr_file_of(f, EDR_BPF_FILE_CREATE, 0, imode, 0, 0);
+    edr_file_of(f, EDR_BPF_FILE_CREATE, 0, imode, 0, 0, 0);
 }
 
 static __always_inline void edr_on_open(long fd, int trunc)
@@ -1056,7 +1066,7 @@ static __always_inline void edr_on_fd_op(__u32 kind, long fd, __u32 mode, __u32 
 {
     struct file *f = edr_fd_file(fd);
 
-    if (f) edr_file_of(f, kind, 0, mode, uid, gid);
+    if (f) edr_file_of(f, kind, 0, mode, uid, gid, 0);
 }
 
 /* An executable mapping of file f (mmap, or mprotect of a mapping),
@@ -1107,10 +1117,10 @@ static long edr_vma_file(struct task_struct *task, struct vm_area_struct *vma, v
 
 /* mprotect / pkey_mprotect(addr, len, PROT_EXEC...) made mappings
  * executable (review-fidelity 15: a file mapped readable, then made
- * executable, was not seen): the files of the first mappings of the range
- * (review-1205 M6: only the one at addr was looked at; anonymous memory has
- * no file). */
-#define EDR_MPROTECT_VMAS 4
+ * executable, was not seen): the files of the first 16 mappings of the
+ * range (review-1205 M6: only the one at addr was looked at; anonymous
+ * memory has no file). */
+#define EDR_MPROTECT_VMAS 16
 
 static __always_inline void edr_on_mprotect(__u64 addr, __u64 len, __u32 prot)
 {
@@ -1317,7 +1327,7 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
             bpf_probe_read_user(&n, sizeof(n), (void *)(EDR_A2(rg) + 16));
         if (!n) /* the whole source, or to its end: what the file now holds */
             n = EDR_CAST(f, struct file)->f_inode->i_size;
-        edr_on_write_file(f, n);
+        edr_on_write_file(f, n, 0);
         break;
     }
     case NR_connect: { /* with its outcome (review-fidelity 14) */
@@ -1490,15 +1500,38 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
 #define EDR_REQ_F_FIXED_FILE 0x1
 #define EDR_REQ_F_CQE_SKIP   0x40
 
-/* Requests with a record waiting for their completion. LRU: a request
- * whose completion was never seen (the ring torn down) ages out; user space
- * counts the records it then never confirmed. */
+/* Requests with records waiting for their completion: request address ->
+ * submission number, which the records carry. A request whose completion
+ * is never posted (IOSQE_CQE_SKIP_SUCCESS) leaves its entry; the next
+ * request at that address replaces it with its own number, so its
+ * completion cannot confirm or cancel the older records (review-1205b H1),
+ * which user space reports unconfirmed. LRU: such entries age out. */
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
     __uint(max_entries, 8192);
     __type(key, __u64);
-    __type(value, __u8);
+    __type(value, __u64);
 } uring_wait SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} uring_subs SEC(".maps");
+
+/* A new submission number for request req: 2 and up (0: none; 1 marks a
+ * record no completion will confirm). */
+static __always_inline __u64 edr_uring_sub(__u64 req)
+{
+    __u32 zero = 0;
+    __u64 *n = bpf_map_lookup_elem(&uring_subs, &zero), sub;
+
+    if (!n) return 0;
+    sub = __sync_fetch_and_add(n, 1) + 2;
+    bpf_map_update_elem(&uring_wait, &req, &sub, BPF_ANY);
+    return sub;
+}
 
 /* A kernel string (a struct filename the kernel copied) and, when it is
  * relative, the directory it resolves against. */
@@ -1534,26 +1567,24 @@ static __always_inline struct file *edr_fixed_file(struct io_kiocb *q, __u32 i)
     ctx = EDR_CAST(ctx, struct io_ring_ctx);
     if (i >= ctx->file_table.data.nr) return NULL;
     nodes = ctx->file_table.data.nodes;
-    bpf_probe_read_kernel(&n, sizeof(n), &nodes[i & 0xffff]);
+    bpf_probe_read_kernel(&n, sizeof(n), (void *)((__u64)nodes + (__u64)i * sizeof(n)));
     if (!n) return NULL;
     fp = EDR_CAST(n, struct io_rsrc_node)->file_ptr;
     return (struct file *)(fp & ~3ul); /* FFS_NOWAIT, FFS_ISREG */
 }
 
-/* A path operation of request req: (dfd, fn)[, (dfd2, fn2)], waiting for its completion. */
-static __always_inline int edr_uring_path_op(__u64 req, __u32 kind, long dfd, struct filename *fn,
+/* A path operation of submission sub: (dfd, fn)[, (dfd2, fn2)], waiting for its completion. */
+static __always_inline int edr_uring_path_op(__u64 sub, __u32 kind, long dfd, struct filename *fn,
                                              long dfd2, struct filename *fn2, __u32 mode)
 {
     struct edr_bpf_file *r = edr_file_rec(kind);
-    __u8 one = 1;
     __u32 off;
 
-    if (!r) return 0;
+    if (!r || !sub) return 0;
     r->mode = mode;
-    r->uring_req = req;
+    r->uring_req = sub;
     off = edr_put_kpath(r->data, 0, dfd, fn, &r->rel_len, &r->dir_len);
     if (fn2) off = edr_put_kpath(r->data, off, dfd2, fn2, &r->rel2_len, &r->dir2_len);
-    bpf_map_update_elem(&uring_wait, &req, &one, BPF_ANY);
     edr_submit(r, sizeof(*r) + (off & (EDR_BPF_DATA_MAX - 1)), kind);
     return 0;
 }
@@ -1568,22 +1599,24 @@ int BPF_PROG(edr_uring_submit, struct io_kiocb *req)
     if (edr_ignored()) return 0;
     /* IOSQE_CQE_SKIP_SUCCESS: a request that succeeds posts no completion,
      * so a write that would be reported at completion is reported here,
-     * with the bytes asked for (review-1205 H1) */
+     * with the bytes asked for, unconfirmed (uring 1: no completion will
+     * match it; user space reports it after its wait) (review-1205 H1) */
     if ((q->flags & EDR_REQ_F_CQE_SKIP) && !(q->flags & EDR_REQ_F_FIXED_FILE)) {
         switch (op) {
         case EDR_IOU_WRITE:
         case EDR_IOU_WRITE_FX:
-            edr_on_write(q->cqe.fd, ((struct io_rw *)&q->cmd)->len);
+            edr_on_write_file(edr_fd_file(q->cqe.fd), ((struct io_rw *)&q->cmd)->len, 1);
             return 0;
         case EDR_IOU_WRITEV:
         case EDR_IOU_WRITEV_FX:
         case EDR_IOU_FTRUNCATE:
         case EDR_IOU_FALLOCATE:
-            edr_on_write(q->cqe.fd, 0);
+            edr_on_write_file(edr_fd_file(q->cqe.fd), 0, 1);
             return 0;
         }
     }
     if (op < EDR_IOU_RENAMEAT || op > EDR_IOU_LINKAT) return 0;
+    id = edr_uring_sub(id);
     switch (op) {
     case EDR_IOU_RENAMEAT: {
         struct io_rename *x = (struct io_rename *)&q->cmd;
@@ -1624,7 +1657,7 @@ int BPF_PROG(edr_uring_complete, struct io_ring_ctx *ring, void *req, struct io_
 {
     struct io_kiocb *q;
     struct edr_bpf_uring_done *d;
-    __u64 id = (__u64)req;
+    __u64 key = (__u64)req, id, *sub;
     __u8 op;
     int res;
 
@@ -1639,8 +1672,10 @@ int BPF_PROG(edr_uring_complete, struct io_ring_ctx *ring, void *req, struct io_
     case EDR_IOU_MKDIRAT:
     case EDR_IOU_SYMLINKAT:
     case EDR_IOU_LINKAT:
-        if (!bpf_map_lookup_elem(&uring_wait, &id)) return 0;
-        bpf_map_delete_elem(&uring_wait, &id);
+        sub = bpf_map_lookup_elem(&uring_wait, &key);
+        if (!sub) return 0;
+        id = *sub;
+        bpf_map_delete_elem(&uring_wait, &key);
         d = bpf_ringbuf_reserve(&events, sizeof(*d), 0);
         if (!d) {
             edr_count_drop(EDR_BPF_URING_DONE);
@@ -1671,15 +1706,15 @@ int BPF_PROG(edr_uring_complete, struct io_ring_ctx *ring, void *req, struct io_
     case EDR_IOU_WRITEV:
     case EDR_IOU_WRITE_FX:
     case EDR_IOU_WRITEV_FX:
-        if (res > 0) edr_on_write_file(edr_req_file(&q->file), res);
+        if (res > 0) edr_on_write_file(edr_req_file(&q->file), res, 0);
         break;
     case EDR_IOU_SPLICE:
     case EDR_IOU_TEE:
-        if (res > 0) edr_on_write_file(edr_req_file(&((struct io_splice *)&q->cmd)->file_out), res);
+        if (res > 0) edr_on_write_file(edr_req_file(&((struct io_splice *)&q->cmd)->file_out), res, 0);
         break;
     case EDR_IOU_FALLOCATE:
     case EDR_IOU_FTRUNCATE:
-        edr_on_write_file(edr_req_file(&q->file), 0);
+        edr_on_write_file(edr_req_file(&q->file), 0, 0);
         break;
     case EDR_IOU_CONNECT: {
         struct sock *sk = edr_file_sock(q->file);

@@ -163,8 +163,9 @@ struct edr_bpf_file {
     edr_u32 pad;
     /* io_uring path operations (rename, unlink, mkdir, symlink, link) are
      * recorded at submission, where the kernel holds the names it copied,
-     * and are events only once an EDR_BPF_URING_DONE record of the same
-     * request says they succeeded: the request's kernel address, else 0 */
+     * and are events once an EDR_BPF_URING_DONE record of the same
+     * submission says they succeeded (or, without one, after a wait): the
+     * submission's number (never reused), else 0 */
     edr_u64 uring_req;
     char data[];
 };
@@ -173,7 +174,7 @@ struct edr_bpf_file {
  * (negative: an errno, the operation did not happen). */
 struct edr_bpf_uring_done {
     struct edr_bpf_hdr h;
-    edr_u64 req;
+    edr_u64 req; /* the submission number its records carry */
     edr_u64 res; /* the CQE's result, sign-extended */
 };
 

@@ -1932,17 +1932,22 @@ static void test_io_uring_operations(void **state)
             }
             if (!strcmp(e->file_write->path, want[9])) {
                 assert_int_equal(e->file_write->bytes, 4);
+                assert_true(e->unconfirmed); /* reported at submission */
                 seen |= 2048;
+            } else {
+                assert_false(e->unconfirmed);
             }
             break;
         case EDR__V1__EVENT__BODY_FILE_RENAME:
             if (!strcmp(e->file_rename->old_path, want[0]) &&
-                !strcmp(e->file_rename->new_path, want[1]))
+                !strcmp(e->file_rename->new_path, want[1])) {
+                assert_false(e->unconfirmed);
                 seen |= 32;
-            else if (!strcmp(e->file_rename->old_path, want[9]) &&
-                     !strcmp(e->file_rename->new_path, want[10]))
+            } else if (!strcmp(e->file_rename->old_path, want[9]) &&
+                       !strcmp(e->file_rename->new_path, want[10])) {
+                assert_true(e->unconfirmed); /* no completion was posted */
                 seen |= 4096;
-            else
+            } else
                 wrong++;
             break;
         case EDR__V1__EVENT__BODY_FILE_DELETE:

@@ -945,6 +945,14 @@ static void test_roundtrip_every_kind(void **state)
     e.body_case = K(FILE_RENAME);
     e.file_rename = &fr;
     round_trip(p, &a, &e, t, "host-a");
+    e.unconfirmed = 1; /* an io_uring rename whose completion did not come */
+    round_trip(p, &a, &e, t, "host-a");
+    {
+        char line[4096];
+        format_one(&e, line, sizeof(line));
+        assert_non_null(strstr(line, "\"outcome\":\"unknown\""));
+    }
+    e.unconfirmed = 0;
 
     Edr__V1__FileDelete fd = EDR__V1__FILE_DELETE__INIT;
     fd.path = "/tmp/gone";
