@@ -48,6 +48,7 @@ char LICENSE[] SEC("license") = "GPL"; /* GPL-only helpers (probe reads of kerne
 #define EDR_PROT_WRITE         0x2
 #define EDR_MAP_SHARED         0x1 /* and MAP_SHARED_VALIDATE (0x3) */
 #define EDR_O_TRUNC            01000
+#define EDR_O_CREAT            0100
 #define EDR_RENAME_EXCHANGE    2
 #define EDR_PTRACE_MODE_ATTACH 0x02
 #define EDR_SIGNAL_GROUP_EXIT  0x4
@@ -1613,6 +1614,18 @@ int BPF_PROG(edr_uring_submit, struct io_kiocb *req)
         case EDR_IOU_FALLOCATE:
             edr_on_write_file(edr_fd_file(q->cqe.fd), 0, 1);
             return 0;
+        case EDR_IOU_OPENAT:
+        case EDR_IOU_OPENAT2: {
+            /* the file it opens exists only once it ran, and a success posts
+             * nothing: an open that may create is recorded from its name,
+             * as a path operation a failure's completion cancels and that
+             * is otherwise reported unconfirmed (review-1205b H2) */
+            struct io_open *x = (struct io_open *)&q->cmd;
+            if (x->how.flags & EDR_O_CREAT)
+                edr_uring_path_op(edr_uring_sub(id), EDR_BPF_FILE_CREATE, x->dfd, x->filename, 0,
+                                  NULL, EDR_S_IFREG | (x->how.mode & 07777));
+            return 0;
+        }
         }
     }
     if (op < EDR_IOU_RENAMEAT || op > EDR_IOU_LINKAT) return 0;
@@ -1667,6 +1680,10 @@ int BPF_PROG(edr_uring_complete, struct io_ring_ctx *ring, void *req, struct io_
     res = q->cqe.res;
     if (edr_ignored()) return 0;
     switch (op) {
+    case EDR_IOU_OPENAT: /* waits only with IOSQE_CQE_SKIP_SUCCESS: then this is a failure */
+    case EDR_IOU_OPENAT2:
+        if (res >= 0) break;
+        /* fall through */
     case EDR_IOU_RENAMEAT:
     case EDR_IOU_UNLINKAT:
     case EDR_IOU_MKDIRAT:

@@ -1824,12 +1824,13 @@ static void test_io_uring_operations(void **state)
     uring_t probe;
     if (uring_init(&probe) != 0) skip(); /* kernel.io_uring_disabled */
     close(probe.fd);
-    char base[160], want[11][200];
+    char base[160], want[13][200];
     snprintf(base, sizeof(base), "%s/uring", f->dir);
     assert_int_equal(mkdir(base, 0700), 0);
-    static const char *const leaf[11] = {"file", "renamed", "dir", "sym", "hard", "nothere", "gone",
-                                         "nowhere/x", "fixed", "quiet", "quiet2"};
-    for (int i = 0; i < 11; i++)
+    static const char *const leaf[13] = {"file",  "renamed", "dir",       "sym",   "hard",
+                                         "nothere", "gone",  "nowhere/x", "fixed", "quiet",
+                                         "quiet2", "made",   "nowhere/y"};
+    for (int i = 0; i < 13; i++)
         snprintf(want[i], sizeof(want[i]), "%s/%s", base, leaf[i]);
     uint16_t port;
     int ls = bind_lo(0, &port);
@@ -1892,6 +1893,30 @@ static void test_io_uring_operations(void **state)
         if (uring_submit(&u, &q) != 0) _exit(17);
         q = sqe_of(IORING_OP_NOP, -1, NULL, NULL, 0);
         if (uring_run(&u, &q) != 0) _exit(18);
+        /* creates that post no completion when they succeed
+         * (review-1205b H2); a failing one still posts one */
+        q = sqe_of(IORING_OP_OPENAT, AT_FDCWD, "made", NULL, 0600);
+        q.open_flags = O_CREAT | O_WRONLY;
+        q.flags = IOSQE_CQE_SKIP_SUCCESS;
+        if (uring_submit(&u, &q) != 0) _exit(19);
+        q = sqe_of(IORING_OP_OPENAT, AT_FDCWD, "nowhere/y", NULL, 0600);
+        q.open_flags = O_CREAT | O_WRONLY;
+        q.flags = IOSQE_CQE_SKIP_SUCCESS;
+        if (uring_submit(&u, &q) != 0) _exit(20);
+        q = sqe_of(IORING_OP_NOP, -1, NULL, NULL, 0);
+        if (uring_submit(&u, &q) != 0) _exit(21);
+        /* creates run in io-wq: wait for the nop's and the failure's
+         * completions, the success posts none */
+        for (int cqes = 0; cqes < 2;) {
+            if (syscall(__NR_io_uring_enter, u.fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) _exit(22);
+            while (*u.cq_head != __atomic_load_n(u.cq_tail, __ATOMIC_ACQUIRE)) {
+                __atomic_store_n(u.cq_head, *u.cq_head + 1, __ATOMIC_RELEASE);
+                cqes++;
+            }
+        }
+        for (int i = 0; i < 100 && access("made", F_OK) != 0; i++)
+            usleep(10000);
+        if (access("made", F_OK) != 0) _exit(23);
         _exit(0);
     }
     reap_ok(w);
@@ -1919,6 +1944,8 @@ static void test_io_uring_operations(void **state)
                 seen |= 8;
             }
             if (!strcmp(c->path, want[8])) seen |= 512;
+            if (!strcmp(c->path, want[11]) && e->unconfirmed) seen |= 8192;
+            if (!strcmp(c->path, want[12])) wrong++; /* the failed create */
             break;
         }
         case EDR__V1__EVENT__BODY_FILE_WRITE:
@@ -1969,8 +1996,8 @@ static void test_io_uring_operations(void **state)
             break;
         }
     }
-    if (seen != 8191) fail_msg("io_uring operations seen: mask %d of 8191", seen);
-    assert_int_equal(wrong, 0); /* the failed unlink and rename */
+    if (seen != 16383) fail_msg("io_uring operations seen: mask %d of 16383", seen);
+    assert_int_equal(wrong, 0); /* the failed unlink, rename and create */
 }
 
 static volatile char proc_mem_byte = 'a';
