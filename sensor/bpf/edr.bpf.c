@@ -1497,6 +1497,8 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
 #define EDR_IOU_SYMLINKAT 38
 #define EDR_IOU_LINKAT    39
 #define EDR_IOU_INDEX_ALLOC 0xffffffffu /* IORING_FILE_INDEX_ALLOC */
+#define EDR_IOU_ACCEPT_MULTI 0x1       /* IORING_ACCEPT_MULTISHOT */
+#define EDR_IOU_CQE_F_MORE   0x2       /* IORING_CQE_F_MORE */
 /* request flags whose bits are the SQE's (IOSQE_FIXED_FILE, IOSQE_CQE_SKIP_SUCCESS) */
 #define EDR_REQ_F_FIXED_FILE 0x1
 #define EDR_REQ_F_CQE_SKIP   0x40
@@ -1520,6 +1522,22 @@ struct {
     __type(key, __u32);
     __type(value, __u64);
 } uring_subs SEC(".maps");
+
+/* Multishot accepts (review-1205 M1): their connections complete as
+ * auxiliary completions that name no request, only the ring and the
+ * request's user_data, so the submission is remembered by those. LRU:
+ * one whose last completion was missed ages out. */
+struct edr_mshot_key {
+    __u64 ring;
+    __u64 user_data;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 4096);
+    __type(key, struct edr_mshot_key);
+    __type(value, __u8);
+} uring_mshot SEC(".maps");
 
 /* A new submission number for request req: 2 and up (0: none; 1 marks a
  * record no completion will confirm). */
@@ -1628,6 +1646,13 @@ int BPF_PROG(edr_uring_submit, struct io_kiocb *req)
         }
         }
     }
+    if (op == EDR_IOU_ACCEPT && (((struct io_accept *)&q->cmd)->iou_flags & EDR_IOU_ACCEPT_MULTI) &&
+        !((struct io_accept *)&q->cmd)->file_slot) {
+        struct edr_mshot_key mk = {(__u64)q->ctx, q->cqe.user_data};
+        __u8 one = 1;
+        bpf_map_update_elem(&uring_mshot, &mk, &one, BPF_ANY);
+        return 0;
+    }
     if (op < EDR_IOU_RENAMEAT || op > EDR_IOU_LINKAT) return 0;
     id = edr_uring_sub(id);
     switch (op) {
@@ -1674,7 +1699,15 @@ int BPF_PROG(edr_uring_complete, struct io_ring_ctx *ring, void *req, struct io_
     __u8 op;
     int res;
 
-    if (!req) return 0; /* an auxiliary completion of no request */
+    if (!req) { /* an auxiliary completion: of a multishot accept of ours? */
+        struct io_uring_cqe *c = EDR_CAST(cqe, struct io_uring_cqe);
+        struct edr_mshot_key mk = {(__u64)ring, c->user_data};
+        struct sock *sk;
+        if (c->res < 0 || !bpf_map_lookup_elem(&uring_mshot, &mk) || edr_ignored()) return 0;
+        sk = edr_fd_sock(c->res);
+        if (sk && edr_sk_proto(sk) == IPPROTO_TCP) edr_net_emit(sk, EDR_BPF_NET_ACCEPT, IPPROTO_TCP);
+        return 0;
+    }
     q = EDR_CAST(req, struct io_kiocb);
     op = q->opcode;
     res = q->cqe.res;
@@ -1745,6 +1778,13 @@ int BPF_PROG(edr_uring_complete, struct io_ring_ctx *ring, void *req, struct io_
     }
     case EDR_IOU_ACCEPT: {
         struct sock *sk;
+        if (((struct io_accept *)&q->cmd)->iou_flags & EDR_IOU_ACCEPT_MULTI) {
+            /* a multishot accept's own completion: its last unless MORE */
+            if (!(q->cqe.flags & EDR_IOU_CQE_F_MORE)) {
+                struct edr_mshot_key mk = {(__u64)q->ctx, q->cqe.user_data};
+                bpf_map_delete_elem(&uring_mshot, &mk);
+            }
+        }
         if (((struct io_accept *)&q->cmd)->file_slot) break;
         sk = edr_fd_sock(res);
         if (sk && edr_sk_proto(sk) == IPPROTO_TCP) edr_net_emit(sk, EDR_BPF_NET_ACCEPT, IPPROTO_TCP);

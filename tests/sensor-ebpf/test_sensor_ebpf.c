@@ -1832,9 +1832,10 @@ static void test_io_uring_operations(void **state)
                                          "quiet2", "made",   "nowhere/y"};
     for (int i = 0; i < 13; i++)
         snprintf(want[i], sizeof(want[i]), "%s/%s", base, leaf[i]);
-    uint16_t port;
-    int ls = bind_lo(0, &port);
+    uint16_t port, mport = 0;
+    int ls = bind_lo(0, &port), pfd[2];
     assert_int_equal(listen(ls, 4), 0);
+    assert_int_equal(pipe(pfd), 0);
     pid_t w = fork();
     assert_true(w >= 0);
     if (w == 0) {
@@ -1917,12 +1918,37 @@ static void test_io_uring_operations(void **state)
         for (int i = 0; i < 100 && access("made", F_OK) != 0; i++)
             usleep(10000);
         if (access("made", F_OK) != 0) _exit(23);
+        /* a multishot accept: its connections complete without naming the
+         * request (review-1205 M1: none was seen) */
+        int ms = bind_lo(0, &mport);
+        if (listen(ms, 4) != 0 || write(pfd[1], &mport, sizeof(mport)) != sizeof(mport)) _exit(24);
+        q = sqe_of(IORING_OP_ACCEPT, ms, NULL, NULL, 0);
+        q.ioprio = IORING_ACCEPT_MULTISHOT;
+        q.user_data = 77;
+        if (uring_submit(&u, &q) != 0) _exit(25);
+        struct sockaddr_in ma = {.sin_family = AF_INET, .sin_port = htons(mport)};
+        ma.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        for (int i = 0; i < 2; i++) {
+            int mc = socket(AF_INET, SOCK_STREAM, 0);
+            if (mc < 0 || connect(mc, (struct sockaddr *)&ma, sizeof(ma)) != 0) _exit(26);
+        }
+        for (int cqes = 0; cqes < 2;) {
+            if (syscall(__NR_io_uring_enter, u.fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) _exit(27);
+            while (*u.cq_head != __atomic_load_n(u.cq_tail, __ATOMIC_ACQUIRE)) {
+                if (u.cqes[*u.cq_head & *u.cq_mask].res < 0) _exit(28);
+                __atomic_store_n(u.cq_head, *u.cq_head + 1, __ATOMIC_RELEASE);
+                cqes++;
+            }
+        }
         _exit(0);
     }
     reap_ok(w);
     close(ls);
+    assert_int_equal(read(pfd[0], &mport, sizeof(mport)), sizeof(mport));
+    close(pfd[0]);
+    close(pfd[1]);
     pump(&f->loop, 2500); /* the rename without a completion is reported after 1-2 s */
-    int seen = 0, wrong = 0;
+    int seen = 0, wrong = 0, maccepts = 0;
     for (size_t j = 0; j < f->em.n; j++) {
         Edr__V1__Event *e = f->em.ev[j];
         if (e->pid != (uint32_t)w) continue;
@@ -1990,6 +2016,8 @@ static void test_io_uring_operations(void **state)
                 seen |= 128;
             if (n->action == EDR__V1__NETWORK__ACTION__ACCEPT && n->local->port == port)
                 seen |= 256;
+            if (n->action == EDR__V1__NETWORK__ACTION__ACCEPT && n->local->port == mport)
+                maccepts++;
             break;
         }
         default:
@@ -1998,6 +2026,7 @@ static void test_io_uring_operations(void **state)
     }
     if (seen != 16383) fail_msg("io_uring operations seen: mask %d of 16383", seen);
     assert_int_equal(wrong, 0); /* the failed unlink, rename and create */
+    assert_int_equal(maccepts, 2);
 }
 
 static volatile char proc_mem_byte = 'a';
