@@ -1786,6 +1786,22 @@ static int uring_submit(uring_t *u, const struct io_uring_sqe *sqe)
     return syscall(__NR_io_uring_enter, u->fd, 1, 0, 0, NULL, 0) == 1 ? 0 : -1;
 }
 
+/* Waits for and consumes n completions: 0 when none failed, -1 when one
+ * did, -2 when waiting failed. */
+static int uring_reap(uring_t *u, int n)
+{
+    int rc = 0;
+    while (n > 0) {
+        if (syscall(__NR_io_uring_enter, u->fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) return -2;
+        while (n > 0 && *u->cq_head != __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE)) {
+            if (u->cqes[*u->cq_head & *u->cq_mask].res < 0) rc = -1;
+            __atomic_store_n(u->cq_head, *u->cq_head + 1, __ATOMIC_RELEASE);
+            n--;
+        }
+    }
+    return rc;
+}
+
 /* Submits one request and waits for its completion: its result. */
 static int uring_run(uring_t *u, const struct io_uring_sqe *sqe)
 {
@@ -1908,13 +1924,7 @@ static void test_io_uring_operations(void **state)
         if (uring_submit(&u, &q) != 0) _exit(21);
         /* creates run in io-wq: wait for the nop's and the failure's
          * completions, the success posts none */
-        for (int cqes = 0; cqes < 2;) {
-            if (syscall(__NR_io_uring_enter, u.fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) _exit(22);
-            while (*u.cq_head != __atomic_load_n(u.cq_tail, __ATOMIC_ACQUIRE)) {
-                __atomic_store_n(u.cq_head, *u.cq_head + 1, __ATOMIC_RELEASE);
-                cqes++;
-            }
-        }
+        if (uring_reap(&u, 2) < -1) _exit(22);
         for (int i = 0; i < 100 && access("made", F_OK) != 0; i++)
             usleep(10000);
         if (access("made", F_OK) != 0) _exit(23);
@@ -1932,14 +1942,7 @@ static void test_io_uring_operations(void **state)
             int mc = socket(AF_INET, SOCK_STREAM, 0);
             if (mc < 0 || connect(mc, (struct sockaddr *)&ma, sizeof(ma)) != 0) _exit(26);
         }
-        for (int cqes = 0; cqes < 2;) {
-            if (syscall(__NR_io_uring_enter, u.fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) _exit(27);
-            while (*u.cq_head != __atomic_load_n(u.cq_tail, __ATOMIC_ACQUIRE)) {
-                if (u.cqes[*u.cq_head & *u.cq_mask].res < 0) _exit(28);
-                __atomic_store_n(u.cq_head, *u.cq_head + 1, __ATOMIC_RELEASE);
-                cqes++;
-            }
-        }
+        if (uring_reap(&u, 2) != 0) _exit(27);
         _exit(0);
     }
     reap_ok(w);
