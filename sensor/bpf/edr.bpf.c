@@ -686,6 +686,7 @@ enum {
 #define EDR_PTRACE_ATTACH 16
 #define EDR_PTRACE_SEIZE  0x4206
 #define EDR_EINPROGRESS   115
+#define EDR_ECANCELED     125
 #define EDR_FICLONE       0x40049409 /* _IOW(0x94, 9, int) */
 #define EDR_FICLONERANGE  0x4020940d /* _IOW(0x94, 13, struct file_clone_range) */
 #define EDR_EINTR         4
@@ -1736,6 +1737,15 @@ int BPF_PROG(edr_uring_complete, struct io_ring_ctx *ring, void *req, struct io_
         d->req = id;
         d->res = (__u64)(__s64)res;
         bpf_ringbuf_submit(d, edr_rb_flags());
+        return 0;
+    }
+    /* a failed connect through a ring is an attempt as connect()'s is
+     * (review-1205 L4: a scan through a ring was invisible); a cancelled
+     * one may not have been tried */
+    if (op == EDR_IOU_CONNECT && res < 0 && res != -EDR_ECANCELED) {
+        struct io_connect *x = (struct io_connect *)&q->cmd;
+        struct sock *sk = edr_file_sock(q->file);
+        if (sk && edr_sk_proto(sk) == IPPROTO_TCP) edr_connect_done(sk, -res, x->addr, x->addr_len);
         return 0;
     }
     if (res < 0) return 0;

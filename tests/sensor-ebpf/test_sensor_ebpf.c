@@ -1848,7 +1848,8 @@ static void test_io_uring_operations(void **state)
                                          "quiet2", "made",   "nowhere/y"};
     for (int i = 0; i < 13; i++)
         snprintf(want[i], sizeof(want[i]), "%s/%s", base, leaf[i]);
-    uint16_t port, mport = 0;
+    uint16_t port, mport = 0, cport;
+    close(bind_lo(0, &cport)); /* a port nothing listens on */
     int ls = bind_lo(0, &port), pfd[2];
     assert_int_equal(listen(ls, 4), 0);
     assert_int_equal(pipe(pfd), 0);
@@ -1887,6 +1888,13 @@ static void test_io_uring_operations(void **state)
         if (c < 0 || uring_run(&u, &q) != 0) _exit(11);
         q = sqe_of(IORING_OP_ACCEPT, ls, NULL, NULL, 0);
         if (uring_run(&u, &q) < 0) _exit(12);
+        /* a refused connect through the ring (review-1205 L4) */
+        int c2 = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in ca = {.sin_family = AF_INET, .sin_port = htons(cport)};
+        ca.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        q = sqe_of(IORING_OP_CONNECT, c2, &ca, NULL, 0);
+        q.off = sizeof(ca);
+        if (c2 < 0 || uring_run(&u, &q) != -ECONNREFUSED) _exit(29);
         /* a file opened into the ring's own table, written through it
          * (review-1205 H2: neither was seen) */
         int sparse[4] = {-1, -1, -1, -1};
@@ -1951,7 +1959,7 @@ static void test_io_uring_operations(void **state)
     close(pfd[0]);
     close(pfd[1]);
     pump(&f->loop, 2500); /* the rename without a completion is reported after 1-2 s */
-    int seen = 0, wrong = 0, maccepts = 0;
+    int seen = 0, wrong = 0, maccepts = 0, refused = 0;
     for (size_t j = 0; j < f->em.n; j++) {
         Edr__V1__Event *e = f->em.ev[j];
         if (e->pid != (uint32_t)w) continue;
@@ -2015,8 +2023,15 @@ static void test_io_uring_operations(void **state)
         case EDR__V1__EVENT__BODY_NETWORK: {
             const Edr__V1__Network *n = e->network;
             if (n->action == EDR__V1__NETWORK__ACTION__CONNECT && n->remote &&
-                n->remote->port == port)
+                n->remote->port == port) {
+                assert_int_equal(n->error, 0);
                 seen |= 128;
+            }
+            if (n->action == EDR__V1__NETWORK__ACTION__CONNECT && n->remote &&
+                n->remote->port == cport) {
+                assert_int_equal(n->error, ECONNREFUSED);
+                refused++;
+            }
             if (n->action == EDR__V1__NETWORK__ACTION__ACCEPT && n->local->port == port)
                 seen |= 256;
             if (n->action == EDR__V1__NETWORK__ACTION__ACCEPT && n->local->port == mport)
@@ -2030,6 +2045,7 @@ static void test_io_uring_operations(void **state)
     if (seen != 16383) fail_msg("io_uring operations seen: mask %d of 16383", seen);
     assert_int_equal(wrong, 0); /* the failed unlink, rename and create */
     assert_int_equal(maccepts, 2);
+    assert_int_equal(refused, 1);
 }
 
 static volatile char proc_mem_byte = 'a';
