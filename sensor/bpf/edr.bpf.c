@@ -272,6 +272,18 @@ static __always_inline void edr_net_fill(struct edr_bpf_net *r, struct sock *soc
     }
 }
 
+/* The remote end of r from a caller's address (AF_INET or AF_INET6). */
+static __always_inline void edr_net_remote_sa(struct edr_bpf_net *r, const struct sockaddr_in6 *sa)
+{
+    r->remote_port = bpf_ntohs(sa->sin6_port);
+    r->family = sa->sin6_family;
+    __builtin_memset(r->remote_ip, 0, sizeof(r->remote_ip));
+    if (sa->sin6_family == EDR_AF_INET6)
+        __builtin_memcpy(r->remote_ip, &sa->sin6_addr, 16);
+    else
+        __builtin_memcpy(r->remote_ip, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+}
+
 static __always_inline void edr_net_emit(struct sock *sk, __u8 action, __u8 proto)
 {
     struct edr_bpf_net *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
@@ -918,13 +930,7 @@ static __always_inline void edr_connect_done(struct sock *sk, int err, const voi
     edr_fill_hdr_current(&r->h, EDR_BPF_NET);
     r->h.size = sizeof(*r);
     r->error = err;
-    r->remote_port = bpf_ntohs(sa.sin6_port);
-    r->family = sa.sin6_family;
-    __builtin_memset(r->remote_ip, 0, sizeof(r->remote_ip));
-    if (sa.sin6_family == EDR_AF_INET6)
-        __builtin_memcpy(r->remote_ip, &sa.sin6_addr, 16);
-    else
-        __builtin_memcpy(r->remote_ip, &((struct sockaddr_in *)&sa)->sin_addr, 4);
+    edr_net_remote_sa(r, &sa);
     bpf_ringbuf_submit(r, edr_rb_flags());
 }
 
@@ -1238,15 +1244,7 @@ static __always_inline void edr_udp_send_sk(struct sock *sk, const void *uaddr)
     r->protocol = IPPROTO_UDP;
     r->action = EDR_BPF_NET_SEND;
     r->error = 0;
-    if (sa.sin6_family) {
-        r->remote_port = dport;
-        __builtin_memset(r->remote_ip, 0, sizeof(r->remote_ip));
-        r->family = sa.sin6_family;
-        if (sa.sin6_family == EDR_AF_INET6)
-            __builtin_memcpy(r->remote_ip, &sa.sin6_addr, 16);
-        else
-            __builtin_memcpy(r->remote_ip, &((struct sockaddr_in *)&sa)->sin_addr, 4);
-    }
+    if (sa.sin6_family) edr_net_remote_sa(r, &sa);
     bpf_ringbuf_submit(r, edr_rb_flags());
 }
 
