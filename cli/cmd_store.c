@@ -284,6 +284,14 @@ static void print_detail(const Edr__V1__Event *e)
         edr_cli_print_escaped(stdout, e->file_rename->new_path);
         break;
     case EDR__V1__EVENT__BODY_FILE_EXEC: {
+        const Edr__V1__FileExec *x = e->file_exec;
+        if (x->anonymous) { /* no file: the range and what it may do */
+            char pr[4];
+            printf(" anonymous memory 0x%llx +%llu %s by %s", (unsigned long long)x->address,
+                   (unsigned long long)x->length, edr_prot_name(x->prot, pr),
+                   x->by_mprotect ? "mprotect" : "mmap");
+            break;
+        }
         putchar(' ');
         edr_cli_print_escaped(stdout, e->file_exec->path);
         if (e->file_exec->mapped)

@@ -118,6 +118,7 @@ static const char *const edr__kind_names[EDR_BPF_KIND_MAX] = {
     [EDR_BPF_FILE_MMAP] = "ebpf.ringbuf.file_mmap",
     [EDR_BPF_NET] = "ebpf.ringbuf.network",
     [EDR_BPF_URING_DONE] = "ebpf.ringbuf.io_uring_done",
+    [EDR_BPF_MEM_EXEC] = "ebpf.ringbuf.memory_exec",
 };
 
 /* ---- libbpf logs into the core logger ------------------------------------ */
@@ -388,6 +389,29 @@ static void edr__file_exec(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h, const
 }
 
 /* ---- record handlers ----------------------------------------------------- */
+
+/* Anonymous memory made executable: a FileExec with no file (event.proto). */
+static void edr__on_mem_exec(edr_src_ebpf_t *s, const struct edr_bpf_mem_exec *r)
+{
+    Edr__V1__Event *e = edr__begin(s, &r->h, NULL);
+    Edr__V1__FileExec *x;
+    if (!e) return;
+    x = edr_arena_alloc(edr_emit_arena(s->em), sizeof(*x));
+    if (!x) {
+        edr_emit_end(s->em, e);
+        return;
+    }
+    edr__v1__file_exec__init(x);
+    x->mapped = 1;
+    x->anonymous = 1;
+    x->address = r->addr;
+    x->length = r->len;
+    x->prot = r->prot;
+    x->by_mprotect = r->by_mprotect != 0;
+    e->body_case = EDR__V1__EVENT__BODY_FILE_EXEC;
+    e->file_exec = x;
+    edr_emit_end(s->em, e);
+}
 
 static void edr__on_fork(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h)
 {
@@ -828,6 +852,7 @@ static int edr__on_record(void *ctx, void *data, size_t size)
         [EDR_BPF_ACCESS] = sizeof(struct edr_bpf_access),
         [EDR_BPF_NET] = sizeof(struct edr_bpf_net),
         [EDR_BPF_URING_DONE] = sizeof(struct edr_bpf_uring_done),
+        [EDR_BPF_MEM_EXEC] = sizeof(struct edr_bpf_mem_exec),
     };
     if (size < (min_size[h->kind] ? min_size[h->kind] : sizeof(struct edr_bpf_file))) {
         bad = 1;
@@ -851,6 +876,9 @@ static int edr__on_record(void *ctx, void *data, size_t size)
         break;
     case EDR_BPF_URING_DONE:
         edr__uring_done(s, data);
+        break;
+    case EDR_BPF_MEM_EXEC:
+        edr__on_mem_exec(s, data);
         break;
     default:
         if (((const struct edr_bpf_file *)data)->uring_req)

@@ -232,6 +232,11 @@ static void w_body(wr_t *w, const Edr__V1__Event *e)
         f_str(w, 1, e->file_exec->path);
         f_bool(w, 2, e->file_exec->mapped);
         f_bytes(w, 3, e->file_exec->sha256);
+        f_bool(w, 4, e->file_exec->anonymous);
+        f_u64(w, 5, e->file_exec->address);
+        f_u64(w, 6, e->file_exec->length);
+        f_u64(w, 7, e->file_exec->prot);
+        f_bool(w, 8, e->file_exec->by_mprotect);
         break;
     case EDR__V1__EVENT__BODY_NETWORK:
         f_i32(w, 1, (int32_t)e->network->action);

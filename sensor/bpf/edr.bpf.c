@@ -47,6 +47,7 @@ char LICENSE[] SEC("license") = "GPL"; /* GPL-only helpers (probe reads of kerne
 #define EDR_PROT_EXEC          0x4
 #define EDR_PROT_WRITE         0x2
 #define EDR_MAP_SHARED         0x1 /* and MAP_SHARED_VALIDATE (0x3) */
+#define EDR_MAP_ANONYMOUS      0x20
 #define EDR_O_TRUNC            01000
 #define EDR_O_CREAT            0100
 #define EDR_RENAME_EXCHANGE    2
@@ -1103,6 +1104,35 @@ static __always_inline void edr_on_exec_map(struct file *f, __u32 prot)
     edr_submit(r, sizeof(*r) + off, EDR_BPF_FILE_MMAP);
 }
 
+/* Anonymous memory made executable (no file: a JIT's code, or code the
+ * process wrote, such as a shellcode loader's), reported once per process
+ * (a JIT does this all the time): the key of its (process, inode) set with
+ * no inode. */
+static __always_inline void edr_on_anon_exec(__u64 addr, __u64 len, __u32 prot, __u32 by_mprotect)
+{
+    struct edr_mmap_key k = {};
+    struct edr_bpf_mem_exec *r;
+    __u8 one = 1;
+
+    k.tgid = bpf_get_current_pid_tgid() >> 32;
+    k.start_boot_ns = EDR_CAST(bpf_get_current_task_btf()->group_leader, struct task_struct)
+                          ->start_boottime;
+    if (bpf_map_lookup_elem(&mmap_seen, &k)) return;
+    bpf_map_update_elem(&mmap_seen, &k, &one, BPF_ANY);
+    r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+    if (!r) {
+        edr_count_drop(EDR_BPF_MEM_EXEC);
+        return;
+    }
+    edr_fill_hdr_current(&r->h, EDR_BPF_MEM_EXEC);
+    r->h.size = sizeof(*r);
+    r->addr = addr;
+    r->len = len;
+    r->prot = prot;
+    r->by_mprotect = by_mprotect;
+    bpf_ringbuf_submit(r, edr_rb_flags());
+}
+
 static __always_inline void edr_on_mmap(long fd, __u32 prot)
 {
     if (!(prot & EDR_PROT_EXEC) || fd < 0) return;
@@ -1132,15 +1162,20 @@ static long edr_vma_file(struct task_struct *task, struct vm_area_struct *vma, v
 
 static __always_inline void edr_on_mprotect(__u64 addr, __u64 len, __u32 prot)
 {
-    __u64 end = addr + len;
+    __u64 at = addr, end = addr + len;
+    int anon = 0;
 
-    for (int i = 0; i < EDR_MPROTECT_VMAS && addr < end; i++) {
+    for (int i = 0; i < EDR_MPROTECT_VMAS && at < end; i++) {
         struct edr_vma_file v = {};
-        if (bpf_find_vma(bpf_get_current_task_btf(), addr, edr_vma_file, &v, 0) || v.end <= addr)
+        if (bpf_find_vma(bpf_get_current_task_btf(), at, edr_vma_file, &v, 0) || v.end <= at)
             break;
-        edr_on_exec_map(v.file, prot);
-        addr = v.end;
+        if (v.file)
+            edr_on_exec_map(v.file, prot);
+        else
+            anon = 1;
+        at = v.end;
     }
+    if (anon) edr_on_anon_exec(addr, len, prot, 1);
 }
 
 /* pid is the caller's view of the target: a pid of its own pid namespace
@@ -1263,8 +1298,11 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
     /* most mappings are neither executable nor shared writable mappings of
      * a file: done before anything else */
     if (id == NR_mmap &&
-        ((int)EDR_A4(rg) < 0 || (!(EDR_A2(rg) & EDR_PROT_EXEC) &&
-                                 !((EDR_A2(rg) & EDR_PROT_WRITE) && (EDR_A3(rg) & EDR_MAP_SHARED)))))
+        ((EDR_A3(rg) & EDR_MAP_ANONYMOUS)
+             ? !(EDR_A2(rg) & EDR_PROT_EXEC)
+             : ((int)EDR_A4(rg) < 0 ||
+                (!(EDR_A2(rg) & EDR_PROT_EXEC) &&
+                 !((EDR_A2(rg) & EDR_PROT_WRITE) && (EDR_A3(rg) & EDR_MAP_SHARED))))))
         return;
     if ((id == NR_mprotect || id == NR_pkey_mprotect) && !(EDR_A2(rg) & EDR_PROT_EXEC)) return;
     /* of the ioctls, only a reflink clone into a file changes content */
@@ -1310,7 +1348,9 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
         edr_on_path_op(EDR_BPF_FILE_WRITE, EDR_AT_FDCWD, (const char *)EDR_A0(rg), 0, NULL, 0, 0, 0);
         break;
     case NR_mmap:
-        if (EDR_A2(rg) & EDR_PROT_EXEC)
+        if (EDR_A3(rg) & EDR_MAP_ANONYMOUS)
+            edr_on_anon_exec(ret, EDR_A1(rg), EDR_A2(rg), 0);
+        else if (EDR_A2(rg) & EDR_PROT_EXEC)
             edr_on_mmap((long)(int)EDR_A4(rg), EDR_A2(rg));
         else /* shared and writable: written through memory from now on */
             edr_on_write((long)(int)EDR_A4(rg), 0);

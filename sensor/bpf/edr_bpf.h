@@ -57,6 +57,7 @@ enum edr_bpf_kind {
     EDR_BPF_FILE_MMAP, /* mmap PROT_EXEC of a file, once per (process, inode) */
     EDR_BPF_NET,
     EDR_BPF_URING_DONE, /* completion of an io_uring request a record above waits for */
+    EDR_BPF_MEM_EXEC,   /* anonymous memory made executable, once per process */
     EDR_BPF_KIND_MAX,
 };
 
@@ -141,6 +142,17 @@ struct edr_bpf_access {
     edr_u32 kind;    /* enum edr_bpf_access_kind */
     edr_u32 request; /* ptrace request */
     edr_u32 pad;
+};
+
+/* EDR_BPF_MEM_EXEC: anonymous memory (no file) mapped executable by mmap
+ * or made executable by mprotect / pkey_mprotect: the range and the
+ * protection asked for. */
+struct edr_bpf_mem_exec {
+    struct edr_bpf_hdr h;
+    edr_u64 addr;
+    edr_u64 len;
+    edr_u32 prot;
+    edr_u32 by_mprotect;
 };
 
 /* EDR_BPF_FILE_*: data = path pieces, in the order rel, dir, rel2, dir2. A

@@ -1586,6 +1586,72 @@ static void test_mprotect_exec(void **state)
         if (n[i] != 1) fail_msg("%s: %d executable mappings reported, not 1", path[i], n[i]);
 }
 
+/* Anonymous memory made executable (shellcode written into the process,
+ * or a JIT's code) is a FileExec with no file, once per process: by
+ * mprotect in one child, mapped writable and executable at once by mmap in
+ * another; memory that is not executable is nothing. */
+static void test_anonymous_exec_memory(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    pid_t c[2];
+    uint64_t at[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        c[i] = fork();
+        assert_true(c[i] >= 0);
+        if (c[i] == 0) {
+            uint8_t *p;
+            if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) ==
+                MAP_FAILED)
+                _exit(1);
+            if (i == 0) {
+                p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                if (p == MAP_FAILED) _exit(2);
+                p[0] = 0xc3; /* ret */
+                if (mprotect(p, 4096, PROT_READ | PROT_EXEC) != 0) _exit(3);
+                /* a second range of the same process: not reported again */
+                if (mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED)
+                    _exit(4);
+            } else {
+                p = mmap(NULL, 12288, PROT_READ | PROT_WRITE | PROT_EXEC,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                if (p == MAP_FAILED) _exit(5);
+            }
+            uint64_t a = (uint64_t)(uintptr_t)p;
+            if (write(pp[1], &a, sizeof(a)) != (ssize_t)sizeof(a)) _exit(6);
+            _exit(0);
+        }
+        reap_ok(c[i]);
+        assert_int_equal(read(pp[0], &at[i], sizeof(at[i])), (ssize_t)sizeof(at[i]));
+    }
+    close(pp[0]);
+    close(pp[1]);
+    pump(&f->loop, 300);
+    int n[2] = {0, 0};
+    for (size_t j = 0; j < f->em.n; j++) {
+        Edr__V1__Event *e = f->em.ev[j];
+        if (e->body_case != EDR__V1__EVENT__BODY_FILE_EXEC || !e->file_exec->anonymous) continue;
+        for (int i = 0; i < 2; i++) {
+            if (e->pid != (uint32_t)c[i]) continue;
+            const Edr__V1__FileExec *x = e->file_exec;
+            n[i]++;
+            assert_true(x->mapped);
+            assert_string_equal(x->path, "");
+            assert_int_equal(x->address, at[i]);
+            assert_int_equal(x->length, i == 0 ? 4096 : 12288);
+            assert_int_equal(x->prot, i == 0 ? (PROT_READ | PROT_EXEC)
+                                             : (PROT_READ | PROT_WRITE | PROT_EXEC));
+            assert_int_equal(x->by_mprotect, i == 0);
+            assert_int_equal(e->entity_id.len, EDR_ID_LEN);
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (n[i] != 1) fail_msg("child %d: %d anonymous executable ranges reported, not 1", i, n[i]);
+}
+
 /* pidfd_getfd takes a copy of another process's descriptor (ptrace-attach
  * rights): process access on the target, with the descriptor's number
  * (review-fidelity 16: not reported). Taking one's own is not access. */
@@ -2279,6 +2345,7 @@ int main(void)
         cmocka_unit_test(test_connect_outcomes),
         cmocka_unit_test(test_netns_on_network_events),
         cmocka_unit_test(test_mprotect_exec),
+        cmocka_unit_test(test_anonymous_exec_memory),
         cmocka_unit_test(test_pidfd_getfd_is_access),
         cmocka_unit_test(test_reflink_clone_is_write),
         cmocka_unit_test(test_proc_mem_write_is_access),

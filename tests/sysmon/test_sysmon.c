@@ -989,6 +989,29 @@ static void test_roundtrip_every_kind(void **state)
     e.body_case = K(FILE_EXEC);
     e.file_exec = &fx;
     round_trip(p, &a, &e, t, "host-a");
+    /* anonymous memory made executable: no file, the range and protection */
+    Edr__V1__FileExec mx = EDR__V1__FILE_EXEC__INIT;
+    mx.mapped = 1;
+    mx.anonymous = 1;
+    mx.address = 0x7f12345000ull;
+    mx.length = 8192;
+    mx.prot = 7;
+    mx.by_mprotect = 1;
+    e.file_exec = &mx;
+    round_trip(p, &a, &e, t, "host-a");
+    {
+        static char line[4096];
+        Edr__V1__EventBatch one = EDR__V1__EVENT_BATCH__INIT;
+        assert_true(edr_jsonl_format_event(&one, &e, line, sizeof(line)) > 0);
+        if (!strstr(line, "\"memory\":{\"anonymous\":true,\"address\":545766264832,"
+                          "\"length\":8192,\"protection\":\"rwx\",\"by\":\"mprotect\"}"))
+            fail_msg("anonymous memory in JSON: %s", line);
+        assert_null(strstr(line, "\"path\""));
+    }
+    mx.prot = 5;
+    mx.by_mprotect = 0;
+    round_trip(p, &a, &e, t, "host-a");
+    e.file_exec = &fx;
 
     Edr__V1__Endpoint l = EDR__V1__ENDPOINT__INIT, r = EDR__V1__ENDPOINT__INIT;
     l.ip = bin(v4, 4);

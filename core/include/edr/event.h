@@ -26,4 +26,14 @@ static inline int edr_connect_failed(const Edr__V1__Network *n)
     return n->action == EDR__V1__NETWORK__ACTION__CONNECT && n->error && n->error != 115;
 }
 
+/* PROT_* bits (read 1, write 2, exec 4) as "rwx", "r-x"...; buf has 4 bytes. */
+static inline const char *edr_prot_name(uint32_t prot, char buf[4])
+{
+    buf[0] = prot & 1 ? 'r' : '-';
+    buf[1] = prot & 2 ? 'w' : '-';
+    buf[2] = prot & 4 ? 'x' : '-';
+    buf[3] = 0;
+    return buf;
+}
+
 #endif
