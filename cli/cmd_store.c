@@ -302,6 +302,20 @@ static void print_detail(const Edr__V1__Event *e)
         }
         break;
     }
+    case EDR__V1__EVENT__BODY_BPF_LOAD: {
+        const Edr__V1__BpfLoad *x = e->bpf_load;
+        printf(" type %u id %u ", x->prog_type, x->prog_id);
+        edr_cli_print_escaped(stdout, x->name && *x->name ? x->name : "-");
+        if (x->attach_to && *x->attach_to) {
+            printf(" for ");
+            edr_cli_print_escaped(stdout, x->attach_to);
+        }
+        if (x->tag.len == 8) {
+            char h[17];
+            printf(" tag %s", edr_hex(x->tag.data, 8, h));
+        }
+        break;
+    }
     case EDR__V1__EVENT__BODY_NETWORK: {
         const Edr__V1__Network *n = e->network;
         const ProtobufCEnumValue *a =
@@ -467,7 +481,7 @@ int edr_cmd_store(int argc, char **argv)
                 EDR__V1__EVENT__BODY_FILE_RENAME,   EDR__V1__EVENT__BODY_FILE_DELETE,
                 EDR__V1__EVENT__BODY_FILE_ATTR,     EDR__V1__EVENT__BODY_FILE_EXEC,
                 EDR__V1__EVENT__BODY_NETWORK,       EDR__V1__EVENT__BODY_DNS_QUERY,
-                EDR__V1__EVENT__BODY_SENSOR_HEALTH};
+                EDR__V1__EVENT__BODY_SENSOR_HEALTH, EDR__V1__EVENT__BODY_BPF_LOAD};
             eo.with_kind = 0;
             for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && !eo.with_kind; i++)
                 if (!strcmp(optarg, edr_event_kind_name(kinds[i]))) {

@@ -30,6 +30,8 @@ const char *edr_event_kind_name(Edr__V1__Event__BodyCase k)
         return "dns_query";
     case EDR__V1__EVENT__BODY_SENSOR_HEALTH:
         return "sensor_health";
+    case EDR__V1__EVENT__BODY_BPF_LOAD:
+        return "bpf_load";
     default:
         return "none";
     }

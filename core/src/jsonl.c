@@ -150,6 +150,18 @@ static const char *const access_kinds[] = {"", "ptrace_attach", "vm_read", "vm_w
 static const char *const attr_kinds[] = {"", "chmod", "chown"};
 static const char *const net_actions[] = {"", "connect", "accept", "listen", "close", "send"};
 
+/* enum bpf_prog_type of the kernel's UAPI (linux/bpf.h), by value */
+static const char *const bpf_prog_types[] = {
+    "unspec",         "socket_filter", "kprobe",           "sched_cls",
+    "sched_act",      "tracepoint",    "xdp",              "perf_event",
+    "cgroup_skb",     "cgroup_sock",   "lwt_in",           "lwt_out",
+    "lwt_xmit",       "sock_ops",      "sk_skb",           "cgroup_device",
+    "sk_msg",         "raw_tracepoint", "cgroup_sock_addr", "lwt_seg6local",
+    "lirc_mode2",     "sk_reuseport",  "flow_dissector",   "cgroup_sysctl",
+    "raw_tracepoint_writable", "cgroup_sockopt", "tracing", "struct_ops",
+    "ext",            "lsm",           "sk_lookup",        "syscall",
+    "netfilter"};
+
 static const char *enum_name(const char *const *names, size_t n, unsigned v)
 {
     return v < n ? names[v] : "";
@@ -473,6 +485,19 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
             rc |= put(r, "dns.answers", ans);
         }
         rc |= put_ip(r, "destination.ip", "destination.port", q->server);
+        break;
+    }
+    case EDR__V1__EVENT__BODY_BPF_LOAD: {
+        const Edr__V1__BpfLoad *x = e->bpf_load;
+        const char *tn = enum_name(bpf_prog_types, NELEM(bpf_prog_types), x->prog_type);
+        rc |= put_str(r, "edr.bpf.program.type", tn);
+        rc |= put(r, "edr.bpf.program.type_id", json_integer(x->prog_type));
+        rc |= put_str(r, "edr.bpf.program.name", x->name);
+        rc |= put_bytes_hex(r, "edr.bpf.program.tag", x->tag);
+        if (x->prog_id) rc |= put(r, "edr.bpf.program.id", json_integer(x->prog_id));
+        if (x->attach_type) rc |= put(r, "edr.bpf.program.attach_type", json_integer(x->attach_type));
+        rc |= put_str(r, "edr.bpf.program.attach_to", x->attach_to);
+        if (x->insn_count) rc |= put(r, "edr.bpf.program.insn_count", json_integer(x->insn_count));
         break;
     }
     case EDR__V1__EVENT__BODY_SENSOR_HEALTH: {
@@ -981,6 +1006,23 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         h->spool_frames = getu(r, "edr.sensor_health.spool_frames", 0);
         h->events_sent = getu(r, "edr.sensor_health.events_sent", 0);
         h->uptime_ns = getu(r, "edr.sensor_health.uptime_ns", 0);
+        break;
+    }
+    case EDR__V1__EVENT__BODY_BPF_LOAD: {
+        ALLOC_BODY(Edr__V1__BpfLoad, edr__v1__bpf_load__init, bpf_load,
+                   EDR__V1__EVENT__BODY_BPF_LOAD);
+        Edr__V1__BpfLoad *x = e->bpf_load;
+        x->prog_type = (uint32_t)getu(r, "edr.bpf.program.type_id", 0);
+        if (!x->prog_type) /* another writer's: the name alone */
+            x->prog_type = (uint32_t)enum_value(bpf_prog_types, NELEM(bpf_prog_types),
+                                                gets(r, "edr.bpf.program.type"));
+        if (!(x->name = astr(a, gets(r, "edr.bpf.program.name"))) ||
+            !(x->attach_to = astr(a, gets(r, "edr.bpf.program.attach_to"))) ||
+            ahex(a, r, "edr.bpf.program.tag", 8, &x->tag))
+            goto nomem;
+        x->prog_id = (uint32_t)getu(r, "edr.bpf.program.id", 0);
+        x->attach_type = (uint32_t)getu(r, "edr.bpf.program.attach_type", 0);
+        x->insn_count = (uint32_t)getu(r, "edr.bpf.program.insn_count", 0);
         break;
     }
     default:

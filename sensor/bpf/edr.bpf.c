@@ -690,12 +690,14 @@ enum {
     NR_fallocate = 285,
     NR_renameat2 = 316,
     NR_copy_file_range = 326,
+    NR_bpf = 321,
     NR_pwritev2 = 328,
     NR_openat2 = 437,
     NR_pidfd_getfd = 438,
     NR_fchmodat2 = 452,
 };
 
+#define EDR_BPF_PROG_LOAD 5 /* bpf() command */
 #define EDR_PTRACE_ATTACH 16
 #define EDR_PTRACE_SEIZE  0x4206
 #define EDR_EINPROGRESS   115
@@ -1288,6 +1290,51 @@ static __always_inline void edr_on_udp_send(long fd, const void *uaddr)
     edr_udp_send_sk(edr_fd_sock(fd), uaddr);
 }
 
+/* bpf(BPF_PROG_LOAD) returned fd: the program, as the kernel keeps it. The
+ * descriptor is checked to be a program's ("anon_inode:bpf-prog"): another
+ * thread may have put another file under that number since. */
+static __always_inline void edr_on_bpf_load(long fd)
+{
+    struct file *f = edr_fd_file(fd);
+    struct edr_bpf_bpf_load *r;
+    struct bpf_prog *prog;
+    struct bpf_prog_aux *aux;
+    union {
+        char c[16];
+        __u64 w[2];
+    } dn = {};
+
+    if (!f) return;
+    bpf_probe_read_kernel_str(dn.c, sizeof(dn.c),
+                              EDR_CAST(f, struct file)->f_path.dentry->d_name.name);
+    /* "bpf-prog" and its NUL, as two words (little-endian) */
+    if (dn.w[0] != 0x676f72702d667062ull || dn.c[8]) return;
+    prog = EDR_CAST(EDR_CAST(f, struct file)->private_data, struct bpf_prog);
+    if (!prog) return;
+    r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+    if (!r) {
+        edr_count_drop(EDR_BPF_BPF_LOAD);
+        return;
+    }
+    edr_fill_hdr_current(&r->h, EDR_BPF_BPF_LOAD);
+    r->h.size = sizeof(*r);
+    r->prog_type = prog->type;
+    r->attach_type = prog->expected_attach_type;
+    r->insn_count = prog->len;
+    r->prog_id = 0;
+    r->name[0] = 0;
+    r->attach_to[0] = 0;
+    bpf_probe_read_kernel(r->tag, sizeof(r->tag), &prog->tag);
+    aux = EDR_CAST(prog->aux, struct bpf_prog_aux);
+    if (aux) {
+        r->prog_id = aux->id;
+        bpf_probe_read_kernel_str(r->name, sizeof(r->name), &aux->name);
+        if (aux->attach_func_name)
+            bpf_probe_read_kernel_str(r->attach_to, sizeof(r->attach_to), aux->attach_func_name);
+    }
+    bpf_ringbuf_submit(r, edr_rb_flags());
+}
+
 /* Exit side: the syscall (id) returned ret; regs holds its arguments. */
 static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *regs)
 {
@@ -1305,6 +1352,7 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
                  !((EDR_A2(rg) & EDR_PROT_WRITE) && (EDR_A3(rg) & EDR_MAP_SHARED))))))
         return;
     if ((id == NR_mprotect || id == NR_pkey_mprotect) && !(EDR_A2(rg) & EDR_PROT_EXEC)) return;
+    if (id == NR_bpf && EDR_A0(rg) != EDR_BPF_PROG_LOAD) return;
     /* of the ioctls, only a reflink clone into a file changes content */
     if (id == NR_ioctl && (__u32)EDR_A1(rg) != EDR_FICLONE && (__u32)EDR_A1(rg) != EDR_FICLONERANGE)
         return;
@@ -1358,6 +1406,9 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
     case NR_mprotect:
     case NR_pkey_mprotect:
         edr_on_mprotect(EDR_A0(rg), EDR_A1(rg), EDR_A2(rg));
+        break;
+    case NR_bpf:
+        edr_on_bpf_load(ret);
         break;
     case NR_ioctl: { /* FICLONE(RANGE): the destination's content is the source's now */
         struct file *f = edr_fd_file(EDR_A0(rg));
@@ -1908,6 +1959,7 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
     case NR_process_vm_readv:
     case NR_process_vm_writev:
     case NR_pidfd_getfd:
+    case NR_bpf:
         break;
     default:
         return 0;
@@ -1991,5 +2043,6 @@ EDR_TP_EXIT(ptrace)
 EDR_TP_EXIT(process_vm_readv)
 EDR_TP_EXIT(process_vm_writev)
 EDR_TP_EXIT(pidfd_getfd)
+EDR_TP_EXIT(bpf)
 
 #endif /* __TARGET_ARCH_x86 */

@@ -58,6 +58,7 @@ enum edr_bpf_kind {
     EDR_BPF_NET,
     EDR_BPF_URING_DONE, /* completion of an io_uring request a record above waits for */
     EDR_BPF_MEM_EXEC,   /* anonymous memory made executable, once per process */
+    EDR_BPF_BPF_LOAD,   /* a BPF program loaded (bpf(BPF_PROG_LOAD)) */
     EDR_BPF_KIND_MAX,
 };
 
@@ -153,6 +154,20 @@ struct edr_bpf_mem_exec {
     edr_u64 len;
     edr_u32 prot;
     edr_u32 by_mprotect;
+};
+
+/* EDR_BPF_BPF_LOAD: the program a successful BPF_PROG_LOAD returned, read
+ * from the kernel's own record of it (struct bpf_prog). Strings are NUL-
+ * terminated within their arrays. */
+struct edr_bpf_bpf_load {
+    struct edr_bpf_hdr h;
+    edr_u32 prog_type;
+    edr_u32 prog_id;
+    edr_u32 attach_type;
+    edr_u32 insn_count;
+    edr_u8 tag[8];
+    char name[16];
+    char attach_to[64];
 };
 
 /* EDR_BPF_FILE_*: data = path pieces, in the order rel, dir, rel2, dir2. A

@@ -214,6 +214,7 @@ static void test_pack_matches_protobuf_c(void **state)
     Edr__V1__FileDelete fd = EDR__V1__FILE_DELETE__INIT;
     Edr__V1__FileAttr fa = EDR__V1__FILE_ATTR__INIT;
     Edr__V1__FileExec fe = EDR__V1__FILE_EXEC__INIT, fm = EDR__V1__FILE_EXEC__INIT;
+    Edr__V1__BpfLoad bl = EDR__V1__BPF_LOAD__INIT;
     Edr__V1__Endpoint lo = EDR__V1__ENDPOINT__INIT, re = EDR__V1__ENDPOINT__INIT;
     Edr__V1__Network nw = EDR__V1__NETWORK__INIT, nw0 = EDR__V1__NETWORK__INIT;
     Edr__V1__DnsQuery dq = EDR__V1__DNS_QUERY__INIT;
@@ -275,6 +276,11 @@ static void test_pack_matches_protobuf_c(void **state)
     fm.address = 0x7ffd12345000ull;
     fm.length = 1ull << 40;
     fm.prot = 7;
+    bl.prog_type = 29;
+    bl.name = "lsm_x";
+    bl.tag = (ProtobufCBinaryData){8, sha};
+    bl.prog_id = 7;
+    bl.attach_to = "bprm_check_security";
     lo.ip = (ProtobufCBinaryData){16, ip6};
     lo.port = 65535;
     re.port = 53; /* no address */
@@ -304,7 +310,7 @@ static void test_pack_matches_protobuf_c(void **state)
         {EDR__V1__EVENT__BODY_NETWORK, &nw},          {EDR__V1__EVENT__BODY_NETWORK, &nw0},
         {EDR__V1__EVENT__BODY_DNS_QUERY, &dq},        {EDR__V1__EVENT__BODY_SENSOR_HEALTH, &sh},
         {EDR__V1__EVENT__BODY__NOT_SET, NULL},        {EDR__V1__EVENT__BODY_FILE_CREATE, NULL},
-        {EDR__V1__EVENT__BODY_FILE_EXEC, &fm},
+        {EDR__V1__EVENT__BODY_FILE_EXEC, &fm},        {EDR__V1__EVENT__BODY_BPF_LOAD, &bl},
     };
     size_t nb = sizeof(bodies) / sizeof(bodies[0]);
     for (size_t i = 0; i < N; i++) {

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sched.h>
+#include <linux/bpf.h>
 #include <linux/fs.h>
 #include <linux/io_uring.h>
 #include <sys/ioctl.h>
@@ -1652,6 +1653,70 @@ static void test_anonymous_exec_memory(void **state)
         if (n[i] != 1) fail_msg("child %d: %d anonymous executable ranges reported, not 1", i, n[i]);
 }
 
+/* A BPF program loaded by another process (an eBPF rootkit's first step) is
+ * a bpf_load event with the kernel's id, tag, type, name and instruction
+ * count of it; a load the verifier refuses is nothing. */
+static void test_bpf_load_reported(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    pid_t c = fork();
+    assert_true(c >= 0);
+    if (c == 0) {
+        struct bpf_insn ok[2] = {
+            {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+            {.code = BPF_JMP | BPF_EXIT},
+        };
+        struct bpf_insn bad[1] = {{.code = BPF_JMP | BPF_EXIT}}; /* r0 never set */
+        union bpf_attr at;
+        memset(&at, 0, sizeof(at));
+        at.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+        at.insns = (uint64_t)(uintptr_t)bad;
+        at.insn_cnt = 1;
+        at.license = (uint64_t)(uintptr_t) "GPL";
+        strcpy(at.prog_name, "edrtest_bad");
+        if (syscall(SYS_bpf, BPF_PROG_LOAD, &at, sizeof(at)) >= 0) _exit(1);
+        at.insns = (uint64_t)(uintptr_t)ok;
+        at.insn_cnt = 2;
+        strcpy(at.prog_name, "edrtest_flt");
+        int fd = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &at, sizeof(at));
+        if (fd < 0) _exit(2);
+        struct bpf_prog_info info;
+        memset(&info, 0, sizeof(info));
+        memset(&at, 0, sizeof(at));
+        at.info.bpf_fd = (uint32_t)fd;
+        at.info.info_len = sizeof(info);
+        at.info.info = (uint64_t)(uintptr_t)&info;
+        if (syscall(SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, &at, sizeof(at)) != 0) _exit(3);
+        if (write(pp[1], &info, sizeof(info)) != (ssize_t)sizeof(info)) _exit(4);
+        _exit(0);
+    }
+    reap_ok(c);
+    struct bpf_prog_info info;
+    assert_int_equal(read(pp[0], &info, sizeof(info)), (ssize_t)sizeof(info));
+    close(pp[0]);
+    close(pp[1]);
+    pump(&f->loop, 300);
+    int n = 0;
+    for (size_t j = 0; j < f->em.n; j++) {
+        Edr__V1__Event *e = f->em.ev[j];
+        if (e->body_case != EDR__V1__EVENT__BODY_BPF_LOAD || e->pid != (uint32_t)c) continue;
+        const Edr__V1__BpfLoad *x = e->bpf_load;
+        n++;
+        assert_string_equal(x->name, "edrtest_flt");
+        assert_int_equal(x->prog_type, BPF_PROG_TYPE_SOCKET_FILTER);
+        assert_int_equal(x->prog_id, info.id);
+        assert_int_equal(x->tag.len, 8);
+        assert_memory_equal(x->tag.data, info.tag, 8);
+        assert_int_equal(x->insn_count, 2);
+        assert_string_equal(x->attach_to, "");
+        assert_int_equal(e->entity_id.len, EDR_ID_LEN);
+    }
+    assert_int_equal(n, 1);
+}
+
 /* pidfd_getfd takes a copy of another process's descriptor (ptrace-attach
  * rights): process access on the target, with the descriptor's number
  * (review-fidelity 16: not reported). Taking one's own is not access. */
@@ -2346,6 +2411,7 @@ int main(void)
         cmocka_unit_test(test_netns_on_network_events),
         cmocka_unit_test(test_mprotect_exec),
         cmocka_unit_test(test_anonymous_exec_memory),
+        cmocka_unit_test(test_bpf_load_reported),
         cmocka_unit_test(test_pidfd_getfd_is_access),
         cmocka_unit_test(test_reflink_clone_is_write),
         cmocka_unit_test(test_proc_mem_write_is_access),

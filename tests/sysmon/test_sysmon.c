@@ -1013,6 +1013,34 @@ static void test_roundtrip_every_kind(void **state)
     round_trip(p, &a, &e, t, "host-a");
     e.file_exec = &fx;
 
+    static const uint8_t tag[8] = {0xd5, 0x9b, 0xce, 0x1c, 0x15, 0x1c, 0xb9, 0x84};
+    Edr__V1__BpfLoad bl = EDR__V1__BPF_LOAD__INIT;
+    bl.prog_type = 26;
+    bl.name = "rk_hide\x1b[2J"; /* loader-chosen: escaped in JSON */
+    bl.tag = bin(tag, 8);
+    bl.prog_id = 57873;
+    bl.attach_type = 23;
+    bl.attach_to = "io_uring_submit_req";
+    bl.insn_count = 7745;
+    e.body_case = K(BPF_LOAD);
+    e.bpf_load = &bl;
+    round_trip(p, &a, &e, t, "host-a");
+    {
+        static char line[4096];
+        Edr__V1__EventBatch one = EDR__V1__EVENT_BATCH__INIT;
+        assert_true(edr_jsonl_format_event(&one, &e, line, sizeof(line)) > 0);
+        if (!strstr(line, "\"event\":{\"action\":\"bpf_load\"}") ||
+            !strstr(line, "\"bpf\":{\"program\":{\"type\":\"tracing\",\"type_id\":26,"
+                          "\"name\":\"rk_hide\\u001B[2J\",\"tag\":\"d59bce1c151cb984\","
+                          "\"id\":57873,\"attach_type\":23,\"attach_to\":\"io_uring_submit_req\","
+                          "\"insn_count\":7745}"))
+            fail_msg("bpf_load in JSON: %s", line);
+    }
+    bl.prog_type = 99; /* a type newer than the table: the number alone */
+    bl.attach_to = "";
+    bl.tag.len = 0;
+    round_trip(p, &a, &e, t, "host-a");
+
     Edr__V1__Endpoint l = EDR__V1__ENDPOINT__INIT, r = EDR__V1__ENDPOINT__INIT;
     l.ip = bin(v4, 4);
     l.port = 40000;
