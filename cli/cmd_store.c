@@ -290,7 +290,9 @@ static void print_detail(const Edr__V1__Event *e)
             printf(" anonymous memory 0x%llx +%llu %s by %s", (unsigned long long)x->address,
                    (unsigned long long)x->length, edr_prot_name(x->prot, pr),
                    x->by_mprotect ? "mprotect" : "mmap");
-            break;
+            if (!x->path || !*x->path)
+                break;
+            printf(" path"); /* not ours (an import): shown, not hidden */
         }
         putchar(' ');
         edr_cli_print_escaped(stdout, e->file_exec->path);

@@ -45,6 +45,7 @@ char LICENSE[] SEC("license") = "GPL"; /* GPL-only helpers (probe reads of kerne
 #define EDR_FMODE_CREATED      0x100000
 #define EDR_MAY_WRITE          0x2
 #define EDR_PROT_EXEC          0x4
+#define EDR_PROT_READ          0x1
 #define EDR_PROT_WRITE         0x2
 #define EDR_MAP_SHARED         0x1 /* and MAP_SHARED_VALIDATE (0x3) */
 #define EDR_MAP_ANONYMOUS      0x20
@@ -131,13 +132,15 @@ struct {
 
 struct edr_mmap_key {
     __u64 start_boot_ns;
+    __u64 exec_id; /* the leader's self_exec_id: an exec starts a new image (review-1206 5) */
     __u64 dev;
     __u64 ino;
     __u32 tgid;
     __u32 pad;
 };
 
-/* (process, inode) pairs already reported as mapped executable. */
+/* (process image, inode) pairs already reported as mapped executable; for
+ * anonymous memory (dev and inode 0), how many ranges were reported. */
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
     __uint(max_entries, 65536);
@@ -207,11 +210,14 @@ static __always_inline void *edr_scratch(void)
 }
 
 /* Sends an assembled record of size bytes from scratch. */
-static __always_inline void edr_submit(void *rec, __u32 size, __u32 kind)
+/* 0, or -1 when the ring buffer was full (counted as a drop of kind) */
+static __always_inline int edr_submit(void *rec, __u32 size, __u32 kind)
 {
     size &= (EDR_BPF_SCRATCH - 1); /* records never reach the scratch size */
     ((struct edr_bpf_hdr *)rec)->size = size;
-    if (bpf_ringbuf_output(&events, rec, size, edr_rb_flags())) edr_count_drop(kind);
+    if (!bpf_ringbuf_output(&events, rec, size, edr_rb_flags())) return 0;
+    edr_count_drop(kind);
+    return -1;
 }
 
 static __always_inline void edr_inode_info(struct inode *ino, __u64 *dev, __u64 *nr)
@@ -1080,8 +1086,30 @@ static __always_inline void edr_on_fd_op(__u32 kind, long fd, __u32 mode, __u32 
     if (f) edr_file_of(f, kind, 0, mode, uid, gid, 0);
 }
 
+/* The key of the current process image in mmap_seen (dev, ino left 0). */
+static __always_inline void edr_mmap_key_current(struct edr_mmap_key *k)
+{
+    struct task_struct *l =
+        EDR_CAST(bpf_get_current_task_btf()->group_leader, struct task_struct);
+
+    k->tgid = bpf_get_current_pid_tgid() >> 32;
+    k->start_boot_ns = l->start_boottime;
+    k->exec_id = l->self_exec_id;
+}
+
+/* The protection a mapping gets from prot: with READ_IMPLIES_EXEC in the
+ * process's personality, readable is executable (review-1206 6). */
+#define EDR_READ_IMPLIES_EXEC 0x0400000
+static __always_inline __u32 edr_prot_eff(__u32 prot)
+{
+    if ((prot & EDR_PROT_READ) &&
+        (bpf_get_current_task_btf()->personality & EDR_READ_IMPLIES_EXEC))
+        prot |= EDR_PROT_EXEC;
+    return prot;
+}
+
 /* An executable mapping of file f (mmap, or mprotect of a mapping),
- * reported once per (process, inode). */
+ * reported once per (process image, inode). */
 static __always_inline void edr_on_exec_map(struct file *f, __u32 prot)
 {
     struct edr_mmap_key k = {};
@@ -1090,12 +1118,9 @@ static __always_inline void edr_on_exec_map(struct file *f, __u32 prot)
     __u32 off;
 
     if (!f) return;
-    k.tgid = bpf_get_current_pid_tgid() >> 32;
-    k.start_boot_ns = EDR_CAST(bpf_get_current_task_btf()->group_leader, struct task_struct)
-                          ->start_boottime;
+    edr_mmap_key_current(&k);
     edr_inode_info(EDR_CAST(f, struct file)->f_inode, &k.dev, &k.ino);
     if (bpf_map_lookup_elem(&mmap_seen, &k)) return;
-    bpf_map_update_elem(&mmap_seen, &k, &one, BPF_ANY);
     r = edr_file_rec(EDR_BPF_FILE_MMAP);
     if (!r) return;
     r->dev = k.dev;
@@ -1103,29 +1128,34 @@ static __always_inline void edr_on_exec_map(struct file *f, __u32 prot)
     r->mode = prot;
     off = edr_put_dpath(r->data, 0, EDR_CAST(f, struct file)->f_path.dentry,
                         EDR_CAST(f, struct file)->f_path.mnt, &r->dir_len);
-    edr_submit(r, sizeof(*r) + off, EDR_BPF_FILE_MMAP);
+    /* remembered once reported: a record the full ring refused is counted,
+     * and the next mapping of the file is reported (review-1206 12) */
+    if (!edr_submit(r, sizeof(*r) + off, EDR_BPF_FILE_MMAP))
+        bpf_map_update_elem(&mmap_seen, &k, &one, BPF_ANY);
 }
 
 /* Anonymous memory made executable (no file: a JIT's code, or code the
  * process wrote, such as a shellcode loader's), reported once per process
  * (a JIT does this all the time): the key of its (process, inode) set with
  * no inode. */
+#define EDR_ANON_EXEC_MAX 8
 static __always_inline void edr_on_anon_exec(__u64 addr, __u64 len, __u32 prot, __u32 by_mprotect)
 {
     struct edr_mmap_key k = {};
     struct edr_bpf_mem_exec *r;
-    __u8 one = 1;
+    __u8 *seen, n = 0;
 
-    k.tgid = bpf_get_current_pid_tgid() >> 32;
-    k.start_boot_ns = EDR_CAST(bpf_get_current_task_btf()->group_leader, struct task_struct)
-                          ->start_boottime;
-    if (bpf_map_lookup_elem(&mmap_seen, &k)) return;
-    bpf_map_update_elem(&mmap_seen, &k, &one, BPF_ANY);
+    edr_mmap_key_current(&k);
+    seen = bpf_map_lookup_elem(&mmap_seen, &k);
+    if (seen) n = *seen;
+    if (n >= EDR_ANON_EXEC_MAX) return;
     r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-    if (!r) {
+    if (!r) { /* counted, and the next range of the process is reported */
         edr_count_drop(EDR_BPF_MEM_EXEC);
         return;
     }
+    n++;
+    bpf_map_update_elem(&mmap_seen, &k, &n, BPF_ANY);
     edr_fill_hdr_current(&r->h, EDR_BPF_MEM_EXEC);
     r->h.size = sizeof(*r);
     r->addr = addr;
@@ -1144,6 +1174,7 @@ static __always_inline void edr_on_mmap(long fd, __u32 prot)
 struct edr_vma_file {
     struct file *file;
     __u64 end;
+    __u64 flags;
 };
 
 static long edr_vma_file(struct task_struct *task, struct vm_area_struct *vma, void *out)
@@ -1152,6 +1183,7 @@ static long edr_vma_file(struct task_struct *task, struct vm_area_struct *vma, v
 
     bpf_probe_read_kernel(&v->file, sizeof(v->file), &vma->vm_file);
     v->end = vma->vm_end;
+    v->flags = vma->vm_flags;
     return 0;
 }
 
@@ -1162,16 +1194,27 @@ static long edr_vma_file(struct task_struct *task, struct vm_area_struct *vma, v
  * memory has no file). */
 #define EDR_MPROTECT_VMAS 16
 
+#define EDR_VM_EXEC 0x4
+#define EDR_EBUSY   16
+
 static __always_inline void edr_on_mprotect(__u64 addr, __u64 len, __u32 prot)
 {
     __u64 at = addr, end = addr + len;
     int anon = 0;
 
+    /* the mappings as they are now (executable or not: an mprotect that
+     * failed part-way changed those before the hole, review-1206 1) */
     for (int i = 0; i < EDR_MPROTECT_VMAS && at < end; i++) {
         struct edr_vma_file v = {};
-        if (bpf_find_vma(bpf_get_current_task_btf(), at, edr_vma_file, &v, 0) || v.end <= at)
+        long rc = bpf_find_vma(bpf_get_current_task_btf(), at, edr_vma_file, &v, 0);
+        if (rc == -EDR_EBUSY) { /* its address space is locked: not seen, counted */
+            edr_count_drop(EDR_BPF_DROP_VMA_BUSY);
             break;
-        if (v.file)
+        }
+        if (rc || v.end <= at) break;
+        if (!(v.flags & EDR_VM_EXEC))
+            ;
+        else if (v.file)
             edr_on_exec_map(v.file, prot);
         else
             anon = 1;
@@ -1340,18 +1383,22 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
 {
     struct pt_regs *rg;
 
-    if (ret < 0 && id != NR_connect) return;
     rg = EDR_CAST(regs, struct pt_regs);
+    /* an mprotect that fails with ENOMEM changed the mappings before the hole */
+    if (ret < 0 && id != NR_connect &&
+        !(ret == -12 && (id == NR_mprotect || id == NR_pkey_mprotect)))
+        return;
     /* most mappings are neither executable nor shared writable mappings of
      * a file: done before anything else */
     if (id == NR_mmap &&
         ((EDR_A3(rg) & EDR_MAP_ANONYMOUS)
-             ? !(EDR_A2(rg) & EDR_PROT_EXEC)
+             ? !(edr_prot_eff(EDR_A2(rg)) & EDR_PROT_EXEC)
              : ((int)EDR_A4(rg) < 0 ||
-                (!(EDR_A2(rg) & EDR_PROT_EXEC) &&
+                (!(edr_prot_eff(EDR_A2(rg)) & EDR_PROT_EXEC) &&
                  !((EDR_A2(rg) & EDR_PROT_WRITE) && (EDR_A3(rg) & EDR_MAP_SHARED))))))
         return;
-    if ((id == NR_mprotect || id == NR_pkey_mprotect) && !(EDR_A2(rg) & EDR_PROT_EXEC)) return;
+    if ((id == NR_mprotect || id == NR_pkey_mprotect) && !(edr_prot_eff(EDR_A2(rg)) & EDR_PROT_EXEC))
+        return;
     if (id == NR_bpf && EDR_A0(rg) != EDR_BPF_PROG_LOAD) return;
     /* of the ioctls, only a reflink clone into a file changes content */
     if (id == NR_ioctl && (__u32)EDR_A1(rg) != EDR_FICLONE && (__u32)EDR_A1(rg) != EDR_FICLONERANGE)
@@ -1397,15 +1444,15 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
         break;
     case NR_mmap:
         if (EDR_A3(rg) & EDR_MAP_ANONYMOUS)
-            edr_on_anon_exec(ret, EDR_A1(rg), EDR_A2(rg), 0);
-        else if (EDR_A2(rg) & EDR_PROT_EXEC)
-            edr_on_mmap((long)(int)EDR_A4(rg), EDR_A2(rg));
+            edr_on_anon_exec(ret, EDR_A1(rg), edr_prot_eff(EDR_A2(rg)), 0);
+        else if (edr_prot_eff(EDR_A2(rg)) & EDR_PROT_EXEC)
+            edr_on_mmap((long)(int)EDR_A4(rg), edr_prot_eff(EDR_A2(rg)));
         else /* shared and writable: written through memory from now on */
             edr_on_write((long)(int)EDR_A4(rg), 0);
         break;
     case NR_mprotect:
     case NR_pkey_mprotect:
-        edr_on_mprotect(EDR_A0(rg), EDR_A1(rg), EDR_A2(rg));
+        edr_on_mprotect(EDR_A0(rg), EDR_A1(rg), edr_prot_eff(EDR_A2(rg)));
         break;
     case NR_bpf:
         edr_on_bpf_load(ret);
@@ -1900,10 +1947,18 @@ int BPF_PROG(edr_uring_complete, struct io_ring_ctx *ring, void *req, struct io_
 }
 
 /* Raw mode: one program on every syscall exit of every task (none on entry). */
+#define EDR_TS_COMPAT 0x0002 /* x86 thread_info.status: an ia32 (int $0x80) syscall */
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
 {
     long id = regs->orig_ax;
+
+    /* ia32 syscalls have their own numbers and argument registers: read as
+     * x86-64 ones they would be other calls (ia32 unlink is x86-64
+     * mprotect), so they are left out, as the syscall tracepoints leave them
+     * out (review-1206 2; docs/sensor.md) */
+    if (bpf_get_current_task_btf()->thread_info.status & EDR_TS_COMPAT) return 0;
 
     switch (id) {
     case NR_open:

@@ -67,7 +67,11 @@ enum edr_bpf_kind {
  * another file took their slot in the write-tracking table while they
  * were open and not yet written. */
 #define EDR_BPF_DROP_WRITE_TRACK EDR_BPF_KIND_MAX
-#define EDR_BPF_DROP_MAX         (EDR_BPF_KIND_MAX + 1)
+/* mprotect(PROT_EXEC) calls whose mappings could not be looked up
+ * (bpf_find_vma found the address space locked): what they made executable
+ * went unreported. */
+#define EDR_BPF_DROP_VMA_BUSY (EDR_BPF_KIND_MAX + 1)
+#define EDR_BPF_DROP_MAX      (EDR_BPF_KIND_MAX + 2)
 
 /* Network actions, equal to edr.v1 Network.Action. */
 enum edr_bpf_net_action {

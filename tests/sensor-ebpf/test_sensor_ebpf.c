@@ -30,6 +30,7 @@
 #include <linux/io_uring.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/mman.h>
@@ -1588,41 +1589,63 @@ static void test_mprotect_exec(void **state)
 }
 
 /* Anonymous memory made executable (shellcode written into the process,
- * or a JIT's code) is a FileExec with no file, once per process: by
- * mprotect in one child, mapped writable and executable at once by mmap in
- * another; memory that is not executable is nothing. */
+ * or a JIT's code) is a FileExec with no file, for the first 8 ranges of a
+ * process image: made executable by mprotect, mapped writable and
+ * executable at once by mmap, by an mprotect that failed part-way (ENOMEM:
+ * the mapping before the hole changed, review-1206 1), or mapped readable
+ * under READ_IMPLIES_EXEC (review-1206 6). Memory that is not executable is
+ * nothing. */
 static void test_anonymous_exec_memory(void **state)
 {
     fixture_t *f = *state;
     if (!f) skip();
+    enum { KIDS = 5 };
+    /* per child: events expected, and the first one's length, prot, by_mprotect */
+    static const struct {
+        int n;
+        uint64_t len;
+        uint32_t prot;
+        int by_mprotect;
+    } want[KIDS] = {
+        {2, 4096, PROT_READ | PROT_EXEC, 1},
+        {1, 12288, PROT_READ | PROT_WRITE | PROT_EXEC, 0},
+        {1, 8192, PROT_READ | PROT_EXEC, 1},
+        {1, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, 0},
+        {8, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, 0},
+    };
     int pp[2];
     assert_int_equal(pipe(pp), 0);
-    pid_t c[2];
-    uint64_t at[2] = {0, 0};
-    for (int i = 0; i < 2; i++) {
+    pid_t c[KIDS];
+    uint64_t at[KIDS];
+    for (int i = 0; i < KIDS; i++) {
         c[i] = fork();
         assert_true(c[i] >= 0);
         if (c[i] == 0) {
-            uint8_t *p;
-            if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) ==
-                MAP_FAILED)
-                _exit(1);
+            const int rw = PROT_READ | PROT_WRITE, an = MAP_PRIVATE | MAP_ANONYMOUS;
+            uint8_t *p = NULL;
+            if (mmap(NULL, 4096, rw, an, -1, 0) == MAP_FAILED) _exit(1);
             if (i == 0) {
-                p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                p = mmap(NULL, 8192, rw, an, -1, 0);
                 if (p == MAP_FAILED) _exit(2);
                 p[0] = 0xc3; /* ret */
                 if (mprotect(p, 4096, PROT_READ | PROT_EXEC) != 0) _exit(3);
-                /* a second range of the same process: not reported again */
-                if (mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED)
-                    _exit(4);
+                if (mmap(NULL, 4096, rw | PROT_EXEC, an, -1, 0) == MAP_FAILED) _exit(4);
+            } else if (i == 1) {
+                p = mmap(NULL, 12288, rw | PROT_EXEC, an, -1, 0);
+            } else if (i == 2) { /* the second page is a hole: ENOMEM, the first changed */
+                p = mmap(NULL, 8192, rw, an, -1, 0);
+                if (p == MAP_FAILED || munmap(p + 4096, 4096) != 0) _exit(5);
+                if (mprotect(p, 8192, PROT_READ | PROT_EXEC) == 0 || errno != ENOMEM) _exit(6);
+            } else if (i == 3) {
+                if (personality(READ_IMPLIES_EXEC) < 0) _exit(7);
+                p = mmap(NULL, 4096, rw, an, -1, 0);
             } else {
-                p = mmap(NULL, 12288, PROT_READ | PROT_WRITE | PROT_EXEC,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-                if (p == MAP_FAILED) _exit(5);
+                for (int k = 0; k < 10; k++)
+                    if ((p = mmap(NULL, 4096, rw | PROT_EXEC, an, -1, 0)) == MAP_FAILED) _exit(8);
             }
+            if (p == MAP_FAILED) _exit(9);
             uint64_t a = (uint64_t)(uintptr_t)p;
-            if (write(pp[1], &a, sizeof(a)) != (ssize_t)sizeof(a)) _exit(6);
+            if (write(pp[1], &a, sizeof(a)) != (ssize_t)sizeof(a)) _exit(10);
             _exit(0);
         }
         reap_ok(c[i]);
@@ -1631,26 +1654,26 @@ static void test_anonymous_exec_memory(void **state)
     close(pp[0]);
     close(pp[1]);
     pump(&f->loop, 300);
-    int n[2] = {0, 0};
+    int n[KIDS] = {0};
     for (size_t j = 0; j < f->em.n; j++) {
         Edr__V1__Event *e = f->em.ev[j];
         if (e->body_case != EDR__V1__EVENT__BODY_FILE_EXEC || !e->file_exec->anonymous) continue;
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < KIDS; i++) {
             if (e->pid != (uint32_t)c[i]) continue;
             const Edr__V1__FileExec *x = e->file_exec;
-            n[i]++;
             assert_true(x->mapped);
             assert_string_equal(x->path, "");
-            assert_int_equal(x->address, at[i]);
-            assert_int_equal(x->length, i == 0 ? 4096 : 12288);
-            assert_int_equal(x->prot, i == 0 ? (PROT_READ | PROT_EXEC)
-                                             : (PROT_READ | PROT_WRITE | PROT_EXEC));
-            assert_int_equal(x->by_mprotect, i == 0);
             assert_int_equal(e->entity_id.len, EDR_ID_LEN);
+            if (n[i]++) continue; /* the first one is checked */
+            if (i != 4) assert_int_equal(x->address, at[i]);
+            assert_int_equal(x->length, want[i].len);
+            assert_int_equal(x->prot, want[i].prot);
+            assert_int_equal(x->by_mprotect, want[i].by_mprotect);
         }
     }
-    for (int i = 0; i < 2; i++)
-        if (n[i] != 1) fail_msg("child %d: %d anonymous executable ranges reported, not 1", i, n[i]);
+    for (int i = 0; i < KIDS; i++)
+        if (n[i] != want[i].n)
+            fail_msg("child %d: %d anonymous executable ranges reported, not %d", i, n[i], want[i].n);
 }
 
 /* A BPF program loaded by another process (an eBPF rootkit's first step) is
