@@ -296,8 +296,11 @@ static void print_detail(const Edr__V1__Event *e)
         }
         putchar(' ');
         edr_cli_print_escaped(stdout, e->file_exec->path);
-        if (e->file_exec->mapped)
-            printf(" (mapped)");
+        if (e->file_exec->mapped) {
+            char pr[4];
+            printf(" (mapped%s%s%s)", x->prot ? " " : "", x->prot ? edr_prot_name(x->prot, pr) : "",
+                   x->modified ? ", modified" : "");
+        }
         if (e->file_exec->sha256.len == 32) {
             char h[65];
             printf(" sha256 %s", edr_hex(e->file_exec->sha256.data, 32, h));

@@ -366,7 +366,8 @@ static void edr__patch_later(edr_src_ebpf_t *s, const edr__patch_t *id, Protobuf
 }
 
 static void edr__file_exec(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h, const char *path,
-                           const uint8_t *sha, int mapped, const edr__patch_t *pending)
+                           const uint8_t *sha, int mapped, const edr__patch_t *pending,
+                           uint32_t prot, int modified)
 {
     Edr__V1__Event *e = edr__begin(s, h, NULL);
     edr_arena_t *a = edr_emit_arena(s->em);
@@ -380,6 +381,8 @@ static void edr__file_exec(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h, const
     edr__v1__file_exec__init(x);
     x->path = edr__str(a, path);
     x->mapped = mapped;
+    x->prot = prot;
+    x->modified = modified;
     if (sha)
         x->sha256 = edr__bin(a, sha, 32);
     else if (pending)
@@ -517,8 +520,8 @@ static int edr__on_exec(edr_src_ebpf_t *s, const struct edr_bpf_exec *r, size_t 
     if (fname[0] && interp[0] && strcmp(fname, interp) != 0)
         edr__file_exec(s, &r->h,
                        edr__join(s->path, sizeof(s->path), fname[0] == '/' ? NULL : cwd, fname),
-                       NULL, 0, NULL);
-    edr__file_exec(s, &r->h, exe, have_sha ? sha : NULL, 0, hash_rc == 0 ? &pending : NULL);
+                       NULL, 0, NULL, 0, 0);
+    edr__file_exec(s, &r->h, exe, have_sha ? sha : NULL, 0, hash_rc == 0 ? &pending : NULL, 0, 0);
 
     e = edr__begin(s, &r->h, &p);
     if (p) {
@@ -641,7 +644,7 @@ static int edr__on_file(edr_src_ebpf_t *s, const struct edr_bpf_file *r, size_t 
     if (!dir2) return -1;
     path = edr__join(s->path, sizeof(s->path), dir, rel);
     if (r->h.kind == EDR_BPF_FILE_MMAP) {
-        edr__file_exec(s, &r->h, path, NULL, 1, NULL);
+        edr__file_exec(s, &r->h, path, NULL, 1, NULL, r->mode & 7, r->bytes != 0);
         return 0;
     }
     e = edr__begin(s, &r->h, NULL);

@@ -427,13 +427,17 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
         rc |= put_bytes_hex(r, "file.hash.sha256", e->file_exec->sha256);
         if (e->file_exec->anonymous) {
             const Edr__V1__FileExec *x = e->file_exec;
-            char prot[4];
             rc |= put(r, "edr.memory.anonymous", json_true());
             rc |= put(r, "edr.memory.address", ju64(x->address));
             rc |= put(r, "edr.memory.length", ju64(x->length));
-            rc |= put(r, "edr.memory.protection", json_string(edr_prot_name(x->prot, prot)));
             rc |= put(r, "edr.memory.by", json_string(x->by_mprotect ? "mprotect" : "mmap"));
         }
+        if (e->file_exec->prot) {
+            char prot[4];
+            rc |= put(r, "edr.memory.protection",
+                      json_string(edr_prot_name(e->file_exec->prot, prot)));
+        }
+        if (e->file_exec->modified) rc |= put(r, "edr.memory.modified", json_true());
         break;
     case EDR__V1__EVENT__BODY_NETWORK: {
         const Edr__V1__Network *n = e->network;
@@ -901,14 +905,18 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
             ahex(a, r, "file.hash.sha256", 32, &e->file_exec->sha256))
             goto nomem;
         e->file_exec->mapped = json_is_true(get(r, "edr.file.mapped"));
-        if ((e->file_exec->anonymous = json_is_true(get(r, "edr.memory.anonymous")))) {
+        {
             Edr__V1__FileExec *x = e->file_exec;
             const char *pr = gets(r, "edr.memory.protection");
-            x->address = getu(r, "edr.memory.address", 0);
-            x->length = getu(r, "edr.memory.length", 0);
             for (int i = 0; pr && i < 3 && pr[i]; i++)
                 x->prot |= pr[i] == "rwx"[i] ? 1u << i : 0;
-            x->by_mprotect = gets(r, "edr.memory.by") && !strcmp(gets(r, "edr.memory.by"), "mprotect");
+            x->modified = json_is_true(get(r, "edr.memory.modified"));
+            if ((x->anonymous = json_is_true(get(r, "edr.memory.anonymous")))) {
+                x->address = getu(r, "edr.memory.address", 0);
+                x->length = getu(r, "edr.memory.length", 0);
+                x->by_mprotect =
+                    gets(r, "edr.memory.by") && !strcmp(gets(r, "edr.memory.by"), "mprotect");
+            }
         }
         break;
     case EDR__V1__EVENT__BODY_NETWORK: {

@@ -1109,8 +1109,10 @@ static __always_inline __u32 edr_prot_eff(__u32 prot)
 }
 
 /* An executable mapping of file f (mmap, or mprotect of a mapping),
- * reported once per (process image, inode). */
-static __always_inline void edr_on_exec_map(struct file *f, __u32 prot)
+ * reported once per (process image, inode), and once more if its code may
+ * not be the file's: mapped writable and executable, or made executable
+ * after the process wrote into its private copy (review-1206 4). */
+static __always_inline void edr_on_exec_map(struct file *f, __u32 prot, int modified)
 {
     struct edr_mmap_key k = {};
     struct edr_bpf_file *r;
@@ -1120,12 +1122,14 @@ static __always_inline void edr_on_exec_map(struct file *f, __u32 prot)
     if (!f) return;
     edr_mmap_key_current(&k);
     edr_inode_info(EDR_CAST(f, struct file)->f_inode, &k.dev, &k.ino);
+    k.pad = modified != 0;
     if (bpf_map_lookup_elem(&mmap_seen, &k)) return;
     r = edr_file_rec(EDR_BPF_FILE_MMAP);
     if (!r) return;
     r->dev = k.dev;
     r->ino = k.ino;
     r->mode = prot;
+    r->bytes = k.pad;
     off = edr_put_dpath(r->data, 0, EDR_CAST(f, struct file)->f_path.dentry,
                         EDR_CAST(f, struct file)->f_path.mnt, &r->dir_len);
     /* remembered once reported: a record the full ring refused is counted,
@@ -1168,13 +1172,14 @@ static __always_inline void edr_on_anon_exec(__u64 addr, __u64 len, __u32 prot, 
 static __always_inline void edr_on_mmap(long fd, __u32 prot)
 {
     if (!(prot & EDR_PROT_EXEC) || fd < 0) return;
-    edr_on_exec_map(edr_fd_file(fd), prot);
+    edr_on_exec_map(edr_fd_file(fd), prot, prot & EDR_PROT_WRITE);
 }
 
 struct edr_vma_file {
     struct file *file;
     __u64 end;
     __u64 flags;
+    void *anon; /* anon_vma: the mapping has private (written) pages */
 };
 
 static long edr_vma_file(struct task_struct *task, struct vm_area_struct *vma, void *out)
@@ -1184,6 +1189,7 @@ static long edr_vma_file(struct task_struct *task, struct vm_area_struct *vma, v
     bpf_probe_read_kernel(&v->file, sizeof(v->file), &vma->vm_file);
     v->end = vma->vm_end;
     v->flags = vma->vm_flags;
+    v->anon = vma->anon_vma;
     return 0;
 }
 
@@ -1194,7 +1200,8 @@ static long edr_vma_file(struct task_struct *task, struct vm_area_struct *vma, v
  * memory has no file). */
 #define EDR_MPROTECT_VMAS 16
 
-#define EDR_VM_EXEC 0x4
+#define EDR_VM_EXEC   0x4
+#define EDR_VM_SHARED 0x8
 #define EDR_EBUSY   16
 
 static __always_inline void edr_on_mprotect(__u64 addr, __u64 len, __u32 prot)
@@ -1214,8 +1221,8 @@ static __always_inline void edr_on_mprotect(__u64 addr, __u64 len, __u32 prot)
         if (rc || v.end <= at) break;
         if (!(v.flags & EDR_VM_EXEC))
             ;
-        else if (v.file)
-            edr_on_exec_map(v.file, prot);
+        else if (v.file) /* private pages written: code that may not be the file's */
+            edr_on_exec_map(v.file, prot, (v.anon && !(v.flags & EDR_VM_SHARED)) || (prot & EDR_PROT_WRITE));
         else
             anon = 1;
         at = v.end;

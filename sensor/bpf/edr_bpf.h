@@ -183,7 +183,8 @@ struct edr_bpf_file {
     struct edr_bpf_hdr h;
     edr_u64 dev;
     edr_u64 ino;
-    edr_u64 bytes; /* FILE_WRITE: size of the first write */
+    edr_u64 bytes; /* FILE_WRITE: size of the first write; MMAP: 1 for code that may
+                    * not be the file's (writable, or private pages written) */
     edr_u32 mode;  /* CREATE: i_mode; CHMOD: new mode; MMAP: prot */
     edr_u32 uid;   /* CHOWN (-1: unchanged) */
     edr_u32 gid;   /* CHOWN (-1: unchanged) */

@@ -272,6 +272,8 @@ static void test_pack_matches_protobuf_c(void **state)
     fe.path = "/lib/x.so";
     fe.mapped = 1;
     fe.sha256 = (ProtobufCBinaryData){32, sha};
+    fe.prot = 5;
+    fe.modified = 1;
     fm.mapped = fm.anonymous = fm.by_mprotect = 1; /* anonymous memory made executable */
     fm.address = 0x7ffd12345000ull;
     fm.length = 1ull << 40;

@@ -1676,6 +1676,70 @@ static void test_anonymous_exec_memory(void **state)
             fail_msg("child %d: %d anonymous executable ranges reported, not %d", i, n[i], want[i].n);
 }
 
+/* Code of a mapped file that may not be the file's: a writable and
+ * executable private mapping of a file the process already mapped for
+ * execution, or a private copy written to and then made executable, is
+ * reported apart from the file's own mapping, marked modified
+ * (review-1206 4). */
+static void test_modified_file_code(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    char path[200];
+    static char page[8192];
+    snprintf(path, sizeof(path), "%s/lib.so", f->dir);
+    int fd = open(path, O_CREAT | O_WRONLY, 0700);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, page, sizeof(page)), (ssize_t)sizeof(page));
+    close(fd);
+    pid_t c[2];
+    for (int i = 0; i < 2; i++) {
+        c[i] = fork();
+        assert_true(c[i] >= 0);
+        if (c[i] == 0) {
+            int r = open(path, O_RDONLY);
+            if (r < 0 || mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, r, 0) == MAP_FAILED)
+                _exit(1);
+            if (i == 0) {
+                if (mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE, r, 0) ==
+                    MAP_FAILED)
+                    _exit(2);
+            } else {
+                uint8_t *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, r, 4096);
+                if (p == MAP_FAILED) _exit(3);
+                p[0] = 0xc3; /* the process's own copy of the page now */
+                if (mprotect(p, 4096, PROT_READ | PROT_EXEC) != 0) _exit(4);
+            }
+            _exit(0);
+        }
+        reap_ok(c[i]);
+    }
+    pump(&f->loop, 300);
+    for (int i = 0; i < 2; i++) {
+        int plain = 0, modified = 0;
+        for (size_t j = 0; j < f->em.n; j++) {
+            Edr__V1__Event *e = f->em.ev[j];
+            if (e->pid != (uint32_t)c[i] || e->body_case != EDR__V1__EVENT__BODY_FILE_EXEC ||
+                strcmp(e->file_exec->path, path))
+                continue;
+            const Edr__V1__FileExec *x = e->file_exec;
+            assert_true(x->mapped);
+            assert_false(x->anonymous);
+            if (x->modified) {
+                modified++;
+                assert_int_equal(x->prot, i == 0 ? (PROT_READ | PROT_WRITE | PROT_EXEC)
+                                                 : (PROT_READ | PROT_EXEC));
+            } else {
+                plain++;
+                assert_int_equal(x->prot, PROT_READ | PROT_EXEC);
+            }
+        }
+        if (plain != 1 || modified != 1)
+            fail_msg("child %d: %d plain and %d modified mappings of %s, not 1 and 1", i, plain,
+                     modified, path);
+    }
+}
+
 /* A BPF program loaded by another process (an eBPF rootkit's first step) is
  * a bpf_load event with the kernel's id, tag, type, name and instruction
  * count of it; a load the verifier refuses is nothing. */
@@ -2434,6 +2498,7 @@ int main(void)
         cmocka_unit_test(test_netns_on_network_events),
         cmocka_unit_test(test_mprotect_exec),
         cmocka_unit_test(test_anonymous_exec_memory),
+        cmocka_unit_test(test_modified_file_code),
         cmocka_unit_test(test_bpf_load_reported),
         cmocka_unit_test(test_pidfd_getfd_is_access),
         cmocka_unit_test(test_reflink_clone_is_write),

@@ -989,6 +989,11 @@ static void test_roundtrip_every_kind(void **state)
     e.body_case = K(FILE_EXEC);
     e.file_exec = &fx;
     round_trip(p, &a, &e, t, "host-a");
+    fx.prot = 7; /* writable code of a mapped file */
+    fx.modified = 1;
+    round_trip(p, &a, &e, t, "host-a");
+    fx.prot = 0;
+    fx.modified = 0;
     /* anonymous memory made executable: no file, the range and protection */
     Edr__V1__FileExec mx = EDR__V1__FILE_EXEC__INIT;
     mx.mapped = 1;
@@ -1004,7 +1009,7 @@ static void test_roundtrip_every_kind(void **state)
         Edr__V1__EventBatch one = EDR__V1__EVENT_BATCH__INIT;
         assert_true(edr_jsonl_format_event(&one, &e, line, sizeof(line)) > 0);
         if (!strstr(line, "\"memory\":{\"anonymous\":true,\"address\":545766264832,"
-                          "\"length\":8192,\"protection\":\"rwx\",\"by\":\"mprotect\"}"))
+                          "\"length\":8192,\"by\":\"mprotect\",\"protection\":\"rwx\"}"))
             fail_msg("anonymous memory in JSON: %s", line);
         assert_null(strstr(line, "\"path\""));
     }
