@@ -289,7 +289,7 @@ static void print_detail(const Edr__V1__Event *e)
             char pr[4];
             printf(" anonymous memory 0x%llx +%llu %s by %s", (unsigned long long)x->address,
                    (unsigned long long)x->length, edr_prot_name(x->prot, pr),
-                   x->by_mprotect ? "mprotect" : "mmap");
+                   edr_memory_by_name(x->by));
             if (!x->path || !*x->path)
                 break;
             printf(" path"); /* not ours (an import): shown, not hidden */

@@ -441,7 +441,7 @@ static void edr__on_mem_exec(edr_src_ebpf_t *s, const struct edr_bpf_mem_exec *r
     x->address = r->addr;
     x->length = r->len;
     x->prot = r->prot;
-    x->by_mprotect = r->by_mprotect != 0;
+    x->by = (Edr__V1__FileExec__MemoryBy)r->by;
     e->body_case = EDR__V1__EVENT__BODY_FILE_EXEC;
     e->file_exec = x;
     edr_emit_end(s->em, e);

@@ -236,7 +236,7 @@ static void w_body(wr_t *w, const Edr__V1__Event *e)
         f_u64(w, 5, e->file_exec->address);
         f_u64(w, 6, e->file_exec->length);
         f_u64(w, 7, e->file_exec->prot);
-        f_bool(w, 8, e->file_exec->by_mprotect);
+        f_i32(w, 8, (int32_t)e->file_exec->by);
         f_bool(w, 9, e->file_exec->modified);
         break;
     case EDR__V1__EVENT__BODY_NETWORK:

@@ -430,7 +430,7 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
             rc |= put(r, "edr.memory.anonymous", json_true());
             rc |= put(r, "edr.memory.address", ju64(x->address));
             rc |= put(r, "edr.memory.length", ju64(x->length));
-            rc |= put(r, "edr.memory.by", json_string(x->by_mprotect ? "mprotect" : "mmap"));
+            rc |= put_str(r, "edr.memory.by", edr_memory_by_name(x->by));
         }
         if (e->file_exec->prot) {
             char prot[4];
@@ -914,8 +914,10 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
             if ((x->anonymous = json_is_true(get(r, "edr.memory.anonymous")))) {
                 x->address = getu(r, "edr.memory.address", 0);
                 x->length = getu(r, "edr.memory.length", 0);
-                x->by_mprotect =
-                    gets(r, "edr.memory.by") && !strcmp(gets(r, "edr.memory.by"), "mprotect");
+                const char *by = gets(r, "edr.memory.by");
+                for (unsigned k = 1; by && k <= EDR__V1__FILE_EXEC__MEMORY_BY__SHMAT; k++)
+                    if (!strcmp(by, edr_memory_by_name((Edr__V1__FileExec__MemoryBy)k)))
+                        x->by = (Edr__V1__FileExec__MemoryBy)k;
             }
         }
         break;

@@ -553,6 +553,8 @@ int BPF_PROG(edr_fork, struct task_struct *parent, struct task_struct *child)
     return 0;
 }
 
+static __always_inline void edr_exec_wx(__u64 addr); /* below, with the mmap hooks */
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(edr_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -610,6 +612,10 @@ int BPF_PROG(edr_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
     if (len && bpf_probe_read_user(r->data + off, len, (void *)a0)) len = 0;
     r->args_len = len;
     edr_submit(r, sizeof(*r) + off + len, EDR_BPF_EXEC);
+    /* memory the kernel made executable for the new image */
+    edr_exec_wx(mm->start_stack);
+    edr_exec_wx(mm->start_data);
+    if (mm->start_brk > mm->start_data) edr_exec_wx(mm->start_brk - 1);
     return 0;
 }
 
@@ -697,6 +703,7 @@ enum {
     NR_renameat2 = 316,
     NR_copy_file_range = 326,
     NR_bpf = 321,
+    NR_shmat = 30,
     NR_pwritev2 = 328,
     NR_openat2 = 437,
     NR_pidfd_getfd = 438,
@@ -1139,11 +1146,12 @@ static __always_inline void edr_on_exec_map(struct file *f, __u32 prot, int modi
 }
 
 /* Anonymous memory made executable (no file: a JIT's code, or code the
- * process wrote, such as a shellcode loader's), reported once per process
- * (a JIT does this all the time): the key of its (process, inode) set with
- * no inode. */
+ * process wrote, such as a shellcode loader's), reported for the first
+ * EDR_ANON_EXEC_MAX ranges of a process image (a JIT does this all the
+ * time): counted under the image's key with no inode. by: enum
+ * edr_bpf_mem_by. */
 #define EDR_ANON_EXEC_MAX 8
-static __always_inline void edr_on_anon_exec(__u64 addr, __u64 len, __u32 prot, __u32 by_mprotect)
+static __always_inline void edr_on_anon_exec(__u64 addr, __u64 len, __u32 prot, __u32 by)
 {
     struct edr_mmap_key k = {};
     struct edr_bpf_mem_exec *r;
@@ -1165,7 +1173,7 @@ static __always_inline void edr_on_anon_exec(__u64 addr, __u64 len, __u32 prot, 
     r->addr = addr;
     r->len = len;
     r->prot = prot;
-    r->by_mprotect = by_mprotect;
+    r->by = by;
     bpf_ringbuf_submit(r, edr_rb_flags());
 }
 
@@ -1177,6 +1185,7 @@ static __always_inline void edr_on_mmap(long fd, __u32 prot)
 
 struct edr_vma_file {
     struct file *file;
+    __u64 start;
     __u64 end;
     __u64 flags;
     void *anon; /* anon_vma: the mapping has private (written) pages */
@@ -1187,6 +1196,7 @@ static long edr_vma_file(struct task_struct *task, struct vm_area_struct *vma, v
     struct edr_vma_file *v = out;
 
     bpf_probe_read_kernel(&v->file, sizeof(v->file), &vma->vm_file);
+    v->start = vma->vm_start;
     v->end = vma->vm_end;
     v->flags = vma->vm_flags;
     v->anon = vma->anon_vma;
@@ -1227,7 +1237,39 @@ static __always_inline void edr_on_mprotect(__u64 addr, __u64 len, __u32 prot)
             anon = 1;
         at = v.end;
     }
-    if (anon) edr_on_anon_exec(addr, len, prot, 1);
+    if (anon) edr_on_anon_exec(addr, len, prot, EDR_BPF_MEM_BY_MPROTECT);
+}
+
+/* SysV shared memory attached with SHM_EXEC at addr (review-1206 9) */
+#define EDR_SHM_RDONLY 010000
+#define EDR_SHM_EXEC   0100000
+
+static __always_inline void edr_on_shmat(__u64 addr, __u32 flags)
+{
+    struct edr_vma_file v = {};
+
+    if (bpf_find_vma(bpf_get_current_task_btf(), addr, edr_vma_file, &v, 0) || v.end <= addr)
+        v.end = addr; /* length not known */
+    edr_on_anon_exec(addr, v.end - addr,
+                     EDR_PROT_READ | EDR_PROT_EXEC | (flags & EDR_SHM_RDONLY ? 0 : EDR_PROT_WRITE),
+                     EDR_BPF_MEM_BY_SHMAT);
+}
+
+/* After an exec: the mapping at addr, if the kernel made it executable and
+ * it is anonymous (an executable stack) or writable (a writable and
+ * executable segment of the image, its bss); review-1206 9. */
+#define EDR_VM_WRITE 0x2
+static __always_inline void edr_exec_wx(__u64 addr)
+{
+    struct edr_vma_file v = {};
+
+    if (!addr || bpf_find_vma(bpf_get_current_task_btf(), addr, edr_vma_file, &v, 0) ||
+        !(v.flags & EDR_VM_EXEC))
+        return;
+    if (!v.file)
+        edr_on_anon_exec(v.start, v.end - v.start, v.flags & 7, EDR_BPF_MEM_BY_EXEC);
+    else if (v.flags & EDR_VM_WRITE)
+        edr_on_exec_map(v.file, v.flags & 7, 1);
 }
 
 /* pid is the caller's view of the target: a pid of its own pid namespace
@@ -1407,6 +1449,7 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
     if ((id == NR_mprotect || id == NR_pkey_mprotect) && !(edr_prot_eff(EDR_A2(rg)) & EDR_PROT_EXEC))
         return;
     if (id == NR_bpf && EDR_A0(rg) != EDR_BPF_PROG_LOAD) return;
+    if (id == NR_shmat && !(EDR_A2(rg) & EDR_SHM_EXEC)) return;
     /* of the ioctls, only a reflink clone into a file changes content */
     if (id == NR_ioctl && (__u32)EDR_A1(rg) != EDR_FICLONE && (__u32)EDR_A1(rg) != EDR_FICLONERANGE)
         return;
@@ -1451,7 +1494,7 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
         break;
     case NR_mmap:
         if (EDR_A3(rg) & EDR_MAP_ANONYMOUS)
-            edr_on_anon_exec(ret, EDR_A1(rg), edr_prot_eff(EDR_A2(rg)), 0);
+            edr_on_anon_exec(ret, EDR_A1(rg), edr_prot_eff(EDR_A2(rg)), EDR_BPF_MEM_BY_MMAP);
         else if (edr_prot_eff(EDR_A2(rg)) & EDR_PROT_EXEC)
             edr_on_mmap((long)(int)EDR_A4(rg), edr_prot_eff(EDR_A2(rg)));
         else /* shared and writable: written through memory from now on */
@@ -1463,6 +1506,9 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
         break;
     case NR_bpf:
         edr_on_bpf_load(ret);
+        break;
+    case NR_shmat:
+        edr_on_shmat(ret, EDR_A2(rg));
         break;
     case NR_ioctl: { /* FICLONE(RANGE): the destination's content is the source's now */
         struct file *f = edr_fd_file(EDR_A0(rg));
@@ -2022,6 +2068,7 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
     case NR_process_vm_writev:
     case NR_pidfd_getfd:
     case NR_bpf:
+    case NR_shmat:
         break;
     default:
         return 0;
@@ -2106,5 +2153,6 @@ EDR_TP_EXIT(process_vm_readv)
 EDR_TP_EXIT(process_vm_writev)
 EDR_TP_EXIT(pidfd_getfd)
 EDR_TP_EXIT(bpf)
+EDR_TP_EXIT(shmat)
 
 #endif /* __TARGET_ARCH_x86 */

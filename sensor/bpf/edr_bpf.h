@@ -82,6 +82,14 @@ enum edr_bpf_net_action {
     EDR_BPF_NET_SEND = 5,
 };
 
+/* What made anonymous memory executable, equal to edr.v1 FileExec.MemoryBy. */
+enum edr_bpf_mem_by {
+    EDR_BPF_MEM_BY_MMAP = 1,
+    EDR_BPF_MEM_BY_MPROTECT = 2,
+    EDR_BPF_MEM_BY_EXEC = 3,
+    EDR_BPF_MEM_BY_SHMAT = 4,
+};
+
 /* Process access kinds, equal to edr.v1 ProcessAccess.Kind. */
 enum edr_bpf_access_kind {
     EDR_BPF_ACCESS_PTRACE = 1,
@@ -157,7 +165,7 @@ struct edr_bpf_mem_exec {
     edr_u64 addr;
     edr_u64 len;
     edr_u32 prot;
-    edr_u32 by_mprotect;
+    edr_u32 by; /* enum edr_bpf_mem_by, equal to edr.v1 FileExec.MemoryBy */
 };
 
 /* EDR_BPF_BPF_LOAD: the program a successful BPF_PROG_LOAD returned, read

@@ -274,7 +274,8 @@ static void test_pack_matches_protobuf_c(void **state)
     fe.sha256 = (ProtobufCBinaryData){32, sha};
     fe.prot = 5;
     fe.modified = 1;
-    fm.mapped = fm.anonymous = fm.by_mprotect = 1; /* anonymous memory made executable */
+    fm.mapped = fm.anonymous = 1; /* anonymous memory made executable */
+    fm.by = EDR__V1__FILE_EXEC__MEMORY_BY__EXEC;
     fm.address = 0x7ffd12345000ull;
     fm.length = 1ull << 40;
     fm.prot = 7;

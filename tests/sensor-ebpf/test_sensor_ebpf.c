@@ -31,6 +31,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
+#include <sys/shm.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/mman.h>
@@ -1592,26 +1593,31 @@ static void test_mprotect_exec(void **state)
  * or a JIT's code) is a FileExec with no file, for the first 8 ranges of a
  * process image: made executable by mprotect, mapped writable and
  * executable at once by mmap, by an mprotect that failed part-way (ENOMEM:
- * the mapping before the hole changed, review-1206 1), or mapped readable
- * under READ_IMPLIES_EXEC (review-1206 6). Memory that is not executable is
- * nothing. */
+ * the mapping before the hole changed, review-1206 1), mapped readable
+ * under READ_IMPLIES_EXEC (review-1206 6), SysV shared memory attached with
+ * SHM_EXEC, and the executable stack the kernel gives an image linked with
+ * -z execstack (review-1206 9). Memory that is not executable is nothing. */
 static void test_anonymous_exec_memory(void **state)
 {
     fixture_t *f = *state;
     if (!f) skip();
-    enum { KIDS = 5 };
-    /* per child: events expected, and the first one's length, prot, by_mprotect */
-    static const struct {
+    enum { KIDS = 7 };
+    const Edr__V1__FileExec__MemoryBy mm = EDR__V1__FILE_EXEC__MEMORY_BY__MMAP,
+                                      mp = EDR__V1__FILE_EXEC__MEMORY_BY__MPROTECT;
+    /* per child: events expected, and the first one's length (0: any), prot, by */
+    const struct {
         int n;
         uint64_t len;
         uint32_t prot;
-        int by_mprotect;
+        Edr__V1__FileExec__MemoryBy by;
     } want[KIDS] = {
-        {2, 4096, PROT_READ | PROT_EXEC, 1},
-        {1, 12288, PROT_READ | PROT_WRITE | PROT_EXEC, 0},
-        {1, 8192, PROT_READ | PROT_EXEC, 1},
-        {1, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, 0},
-        {8, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, 0},
+        {2, 4096, PROT_READ | PROT_EXEC, mp},
+        {1, 12288, PROT_READ | PROT_WRITE | PROT_EXEC, mm},
+        {1, 8192, PROT_READ | PROT_EXEC, mp},
+        {1, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, mm},
+        {8, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, mm},
+        {1, 65536, PROT_READ | PROT_WRITE | PROT_EXEC, EDR__V1__FILE_EXEC__MEMORY_BY__SHMAT},
+        {1, 0, PROT_READ | PROT_WRITE | PROT_EXEC, EDR__V1__FILE_EXEC__MEMORY_BY__EXEC},
     };
     int pp[2];
     assert_int_equal(pipe(pp), 0);
@@ -1639,9 +1645,23 @@ static void test_anonymous_exec_memory(void **state)
             } else if (i == 3) {
                 if (personality(READ_IMPLIES_EXEC) < 0) _exit(7);
                 p = mmap(NULL, 4096, rw, an, -1, 0);
+            } else if (i == 4) {
+                for (int k = 0; k < 10; k++) { /* the first is checked */
+                    uint8_t *q = mmap(NULL, 4096, rw | PROT_EXEC, an, -1, 0);
+                    if (q == MAP_FAILED) _exit(8);
+                    p = p ? p : q;
+                }
+            } else if (i == 5) {
+                int id = shmget(IPC_PRIVATE, 65536, IPC_CREAT | 0600);
+                if (id < 0) _exit(11);
+                p = shmat(id, NULL, SHM_EXEC);
+                shmctl(id, IPC_RMID, NULL);
+                if (p == (void *)-1) _exit(12);
             } else {
-                for (int k = 0; k < 10; k++)
-                    if ((p = mmap(NULL, 4096, rw | PROT_EXEC, an, -1, 0)) == MAP_FAILED) _exit(8);
+                p = NULL; /* the helper's stack: its address is not known here */
+                if (write(pp[1], &(uint64_t){0}, 8) != 8) _exit(13);
+                execl(EDR_EXECSTACK_HELPER, EDR_EXECSTACK_HELPER, (char *)NULL);
+                _exit(14);
             }
             if (p == MAP_FAILED) _exit(9);
             uint64_t a = (uint64_t)(uintptr_t)p;
@@ -1665,10 +1685,10 @@ static void test_anonymous_exec_memory(void **state)
             assert_string_equal(x->path, "");
             assert_int_equal(e->entity_id.len, EDR_ID_LEN);
             if (n[i]++) continue; /* the first one is checked */
-            if (i != 4) assert_int_equal(x->address, at[i]);
-            assert_int_equal(x->length, want[i].len);
+            if (at[i]) assert_int_equal(x->address, at[i]);
+            if (want[i].len) assert_int_equal(x->length, want[i].len);
             assert_int_equal(x->prot, want[i].prot);
-            assert_int_equal(x->by_mprotect, want[i].by_mprotect);
+            assert_int_equal(x->by, want[i].by);
         }
     }
     for (int i = 0; i < KIDS; i++)

@@ -1001,7 +1001,7 @@ static void test_roundtrip_every_kind(void **state)
     mx.address = 0x7f12345000ull;
     mx.length = 8192;
     mx.prot = 7;
-    mx.by_mprotect = 1;
+    mx.by = EDR__V1__FILE_EXEC__MEMORY_BY__MPROTECT;
     e.file_exec = &mx;
     round_trip(p, &a, &e, t, "host-a");
     {
@@ -1014,7 +1014,7 @@ static void test_roundtrip_every_kind(void **state)
         assert_null(strstr(line, "\"path\""));
     }
     mx.prot = 5;
-    mx.by_mprotect = 0;
+    mx.by = EDR__V1__FILE_EXEC__MEMORY_BY__SHMAT;
     round_trip(p, &a, &e, t, "host-a");
     e.file_exec = &fx;
 

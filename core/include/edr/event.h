@@ -26,6 +26,19 @@ static inline int edr_connect_failed(const Edr__V1__Network *n)
     return n->action == EDR__V1__NETWORK__ACTION__CONNECT && n->error && n->error != 115;
 }
 
+/* What made anonymous memory executable: "mmap", "mprotect", "exec",
+ * "shmat", "" when not known. */
+static inline const char *edr_memory_by_name(Edr__V1__FileExec__MemoryBy by)
+{
+    switch (by) {
+    case EDR__V1__FILE_EXEC__MEMORY_BY__MMAP: return "mmap";
+    case EDR__V1__FILE_EXEC__MEMORY_BY__MPROTECT: return "mprotect";
+    case EDR__V1__FILE_EXEC__MEMORY_BY__EXEC: return "exec";
+    case EDR__V1__FILE_EXEC__MEMORY_BY__SHMAT: return "shmat";
+    default: return "";
+    }
+}
+
 /* PROT_* bits (read 1, write 2, exec 4) as "rwx", "r-x"...; buf has 4 bytes. */
 static inline const char *edr_prot_name(uint32_t prot, char buf[4])
 {
