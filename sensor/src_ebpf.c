@@ -992,6 +992,8 @@ static void edr__read_drops(edr_src_ebpf_t *s)
                 edr_emit_drop(s->em, "ebpf.file_write", "write_track_evicted", sum - s->drops_seen[k]);
             else if (k == EDR_BPF_DROP_VMA_BUSY)
                 edr_emit_drop(s->em, "ebpf.mprotect", "mappings_locked", sum - s->drops_seen[k]);
+            else if (k == EDR_BPF_DROP_VMA_MANY)
+                edr_emit_drop(s->em, "ebpf.mprotect", "too_many_mappings", sum - s->drops_seen[k]);
             else
                 edr_emit_drop(s->em, edr__kind_names[k] ? edr__kind_names[k] : "ebpf.ringbuf",
                               "ringbuf_full", sum - s->drops_seen[k]);

@@ -1226,9 +1226,13 @@ static __always_inline void edr_on_mprotect(__u64 addr, __u64 len, __u32 prot)
         long rc = bpf_find_vma(bpf_get_current_task_btf(), at, edr_vma_file, &v, 0);
         if (rc == -EDR_EBUSY) { /* its address space is locked: not seen, counted */
             edr_count_drop(EDR_BPF_DROP_VMA_BUSY);
+            at = end;
             break;
         }
-        if (rc || v.end <= at) break;
+        if (rc || v.end <= at) {
+            at = end; /* a hole: the call changed nothing past it */
+            break;
+        }
         if (!(v.flags & EDR_VM_EXEC))
             ;
         else if (v.file) /* private pages written: code that may not be the file's */
@@ -1237,6 +1241,7 @@ static __always_inline void edr_on_mprotect(__u64 addr, __u64 len, __u32 prot)
             anon = 1;
         at = v.end;
     }
+    if (at < end) edr_count_drop(EDR_BPF_DROP_VMA_MANY); /* review-1206 8 */
     if (anon) edr_on_anon_exec(addr, len, prot, EDR_BPF_MEM_BY_MPROTECT);
 }
 

@@ -71,7 +71,10 @@ enum edr_bpf_kind {
  * (bpf_find_vma found the address space locked): what they made executable
  * went unreported. */
 #define EDR_BPF_DROP_VMA_BUSY (EDR_BPF_KIND_MAX + 1)
-#define EDR_BPF_DROP_MAX      (EDR_BPF_KIND_MAX + 2)
+/* mprotect(PROT_EXEC) calls over more mappings than are looked at: those
+ * past the first EDR_MPROTECT_VMAS went unexamined. */
+#define EDR_BPF_DROP_VMA_MANY (EDR_BPF_KIND_MAX + 2)
+#define EDR_BPF_DROP_MAX      (EDR_BPF_KIND_MAX + 3)
 
 /* Network actions, equal to edr.v1 Network.Action. */
 enum edr_bpf_net_action {
