@@ -324,6 +324,21 @@ static Edr__V1__Event *edr__begin(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h
     return e;
 }
 
+/* edr__begin with a zeroed body of size bytes for the event in *body; NULL
+ * when either could not be made (a begun event is ended, bodiless). */
+static Edr__V1__Event *edr__begin_body(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h, size_t size,
+                                       void **body)
+{
+    Edr__V1__Event *e = edr__begin(s, h, NULL);
+    if (!e) return NULL;
+    *body = edr_arena_alloc(edr_emit_arena(s->em), size);
+    if (!*body) {
+        edr_emit_end(s->em, e);
+        return NULL;
+    }
+    return e;
+}
+
 static void edr__split_argv(edr_arena_t *a, const char *args, size_t n, Edr__V1__ProcessStart *ps)
 {
     size_t count = 0;
@@ -369,15 +384,10 @@ static void edr__file_exec(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h, const
                            const uint8_t *sha, int mapped, const edr__patch_t *pending,
                            uint32_t prot, int modified)
 {
-    Edr__V1__Event *e = edr__begin(s, h, NULL);
     edr_arena_t *a = edr_emit_arena(s->em);
     Edr__V1__FileExec *x;
+    Edr__V1__Event *e = edr__begin_body(s, h, sizeof(*x), (void **)&x);
     if (!e) return;
-    x = edr_arena_alloc(a, sizeof(*x));
-    if (!x) {
-        edr_emit_end(s->em, e);
-        return;
-    }
     edr__v1__file_exec__init(x);
     x->path = edr__str(a, path);
     x->mapped = mapped;
@@ -397,16 +407,11 @@ static void edr__file_exec(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h, const
 /* A BPF program loaded: its kernel record's type, names, tag and id. */
 static void edr__on_bpf_load(edr_src_ebpf_t *s, const struct edr_bpf_bpf_load *r)
 {
-    Edr__V1__Event *e = edr__begin(s, &r->h, NULL);
     edr_arena_t *a = edr_emit_arena(s->em);
     Edr__V1__BpfLoad *x;
     char name[sizeof(r->name) + 1], to[sizeof(r->attach_to) + 1];
+    Edr__V1__Event *e = edr__begin_body(s, &r->h, sizeof(*x), (void **)&x);
     if (!e) return;
-    x = edr_arena_alloc(a, sizeof(*x));
-    if (!x) {
-        edr_emit_end(s->em, e);
-        return;
-    }
     edr__v1__bpf_load__init(x);
     memcpy(name, r->name, sizeof(r->name)); /* NUL-terminated by the kernel; not trusted */
     name[sizeof(r->name)] = 0;
@@ -427,14 +432,9 @@ static void edr__on_bpf_load(edr_src_ebpf_t *s, const struct edr_bpf_bpf_load *r
 /* Anonymous memory made executable: a FileExec with no file (event.proto). */
 static void edr__on_mem_exec(edr_src_ebpf_t *s, const struct edr_bpf_mem_exec *r)
 {
-    Edr__V1__Event *e = edr__begin(s, &r->h, NULL);
     Edr__V1__FileExec *x;
+    Edr__V1__Event *e = edr__begin_body(s, &r->h, sizeof(*x), (void **)&x);
     if (!e) return;
-    x = edr_arena_alloc(edr_emit_arena(s->em), sizeof(*x));
-    if (!x) {
-        edr_emit_end(s->em, e);
-        return;
-    }
     edr__v1__file_exec__init(x);
     x->mapped = 1;
     x->anonymous = 1;

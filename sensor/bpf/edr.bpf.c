@@ -203,6 +203,21 @@ static __always_inline void edr_fill_hdr_current(struct edr_bpf_hdr *h, __u32 ki
     edr_fill_hdr(h, kind, (struct task_struct *)bpf_get_current_task());
 }
 
+/* A ring buffer record of kind, size bytes, with the current task's header;
+ * NULL when the ring is full (counted as a drop of kind). */
+static __always_inline void *edr_reserve_current(__u32 size, __u32 kind)
+{
+    struct edr_bpf_hdr *h = bpf_ringbuf_reserve(&events, size, 0);
+
+    if (!h) {
+        edr_count_drop(kind);
+        return NULL;
+    }
+    edr_fill_hdr_current(h, kind);
+    h->size = size;
+    return h;
+}
+
 static __always_inline void *edr_scratch(void)
 {
     __u32 zero = 0;
@@ -293,14 +308,9 @@ static __always_inline void edr_net_remote_sa(struct edr_bpf_net *r, const struc
 
 static __always_inline void edr_net_emit(struct sock *sk, __u8 action, __u8 proto)
 {
-    struct edr_bpf_net *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+    struct edr_bpf_net *r = edr_reserve_current(sizeof(*r), EDR_BPF_NET);
 
-    if (!r) {
-        edr_count_drop(EDR_BPF_NET);
-        return;
-    }
-    edr_fill_hdr_current(&r->h, EDR_BPF_NET);
-    r->h.size = sizeof(*r);
+    if (!r) return;
     edr_net_fill(r, sk);
     r->protocol = proto;
     r->action = action;
@@ -1161,15 +1171,10 @@ static __always_inline void edr_on_anon_exec(__u64 addr, __u64 len, __u32 prot, 
     seen = bpf_map_lookup_elem(&mmap_seen, &k);
     if (seen) n = *seen;
     if (n >= EDR_ANON_EXEC_MAX) return;
-    r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-    if (!r) { /* counted, and the next range of the process is reported */
-        edr_count_drop(EDR_BPF_MEM_EXEC);
-        return;
-    }
+    r = edr_reserve_current(sizeof(*r), EDR_BPF_MEM_EXEC);
+    if (!r) return; /* counted, and the next range of the process is reported */
     n++;
     bpf_map_update_elem(&mmap_seen, &k, &n, BPF_ANY);
-    edr_fill_hdr_current(&r->h, EDR_BPF_MEM_EXEC);
-    r->h.size = sizeof(*r);
     r->addr = addr;
     r->len = len;
     r->prot = prot;
@@ -1283,15 +1288,12 @@ static __always_inline void edr_exec_wx(__u64 addr)
  * gets a record with the target unknown (target_tgid 0). */
 static __always_inline void edr_access_emit(__u32 kind, struct task_struct *t, __u32 request)
 {
-    struct edr_bpf_access *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+    struct edr_bpf_access *r = edr_reserve_current(sizeof(*r), EDR_BPF_ACCESS);
 
     if (!r) {
-        edr_count_drop(EDR_BPF_ACCESS);
         if (t) bpf_task_release(t);
         return;
     }
-    edr_fill_hdr_current(&r->h, EDR_BPF_ACCESS);
-    r->h.size = sizeof(*r);
     r->target_tgid = 0;
     r->target_start_boot_ns = 0;
     if (t) {
@@ -1367,13 +1369,8 @@ static __always_inline void edr_udp_send_sk(struct sock *sk, const void *uaddr)
     else
         sa.sin6_family = 0;
     if (dport != 53) return;
-    r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-    if (!r) {
-        edr_count_drop(EDR_BPF_NET);
-        return;
-    }
-    edr_fill_hdr_current(&r->h, EDR_BPF_NET);
-    r->h.size = sizeof(*r);
+    r = edr_reserve_current(sizeof(*r), EDR_BPF_NET);
+    if (!r) return;
     edr_net_fill(r, sk);
     r->protocol = IPPROTO_UDP;
     r->action = EDR_BPF_NET_SEND;
@@ -1408,13 +1405,8 @@ static __always_inline void edr_on_bpf_load(long fd)
     if (dn.w[0] != 0x676f72702d667062ull || dn.c[8]) return;
     prog = EDR_CAST(EDR_CAST(f, struct file)->private_data, struct bpf_prog);
     if (!prog) return;
-    r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-    if (!r) {
-        edr_count_drop(EDR_BPF_BPF_LOAD);
-        return;
-    }
-    edr_fill_hdr_current(&r->h, EDR_BPF_BPF_LOAD);
-    r->h.size = sizeof(*r);
+    r = edr_reserve_current(sizeof(*r), EDR_BPF_BPF_LOAD);
+    if (!r) return;
     r->prog_type = prog->type;
     r->attach_type = prog->expected_attach_type;
     r->insn_count = prog->len;
@@ -1921,13 +1913,8 @@ int BPF_PROG(edr_uring_complete, struct io_ring_ctx *ring, void *req, struct io_
         if (!sub) return 0;
         id = *sub;
         bpf_map_delete_elem(&uring_wait, &key);
-        d = bpf_ringbuf_reserve(&events, sizeof(*d), 0);
-        if (!d) {
-            edr_count_drop(EDR_BPF_URING_DONE);
-            return 0;
-        }
-        edr_fill_hdr_current(&d->h, EDR_BPF_URING_DONE);
-        d->h.size = sizeof(*d);
+        d = edr_reserve_current(sizeof(*d), EDR_BPF_URING_DONE);
+        if (!d) return 0;
         d->req = id;
         d->res = (__u64)(__s64)res;
         bpf_ringbuf_submit(d, edr_rb_flags());
