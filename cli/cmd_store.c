@@ -319,6 +319,8 @@ static void print_detail(const Edr__V1__Event *e)
             char h[17];
             printf(" tag %s", edr_hex(x->tag.data, 8, h));
         }
+        if (x->found)
+            printf(" (found loaded, loader not seen)");
         break;
     }
     case EDR__V1__EVENT__BODY_NETWORK: {

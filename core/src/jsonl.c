@@ -502,6 +502,7 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
         if (x->attach_type) rc |= put(r, "edr.bpf.program.attach_type", json_integer(x->attach_type));
         rc |= put_str(r, "edr.bpf.program.attach_to", x->attach_to);
         if (x->insn_count) rc |= put(r, "edr.bpf.program.insn_count", json_integer(x->insn_count));
+        if (x->found) rc |= put(r, "edr.bpf.program.found", json_true());
         break;
     }
     case EDR__V1__EVENT__BODY_SENSOR_HEALTH: {
@@ -642,6 +643,14 @@ static uint64_t getu(json_t *o, const char *path, uint64_t def)
     return def;
 }
 
+/* A 32-bit field: def when absent, bad or out of range (not cut to its low
+ * bits: 4294967298 is not 2; review-1206b 12). */
+static uint32_t getu32(json_t *o, const char *path, uint32_t def)
+{
+    uint64_t v = getu(o, path, def);
+    return v <= UINT32_MAX ? (uint32_t)v : def;
+}
+
 static int64_t geti(json_t *o, const char *path)
 {
     json_t *v = get(o, path);
@@ -771,8 +780,8 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
     if (ahex(a, r, "process.entity_id", EDR_ID_LEN, &e->entity_id) ||
         ahex(a, r, "process.parent.entity_id", EDR_ID_LEN, &e->parent_entity_id))
         goto nomem;
-    e->pid = (uint32_t)getu(r, "process.pid", 0);
-    e->tid = (uint32_t)getu(r, "process.thread.id", 0);
+    e->pid = getu32(r, "process.pid", 0);
+    e->tid = getu32(r, "process.thread.id", 0);
     {
         const char *oc = gets(r, "event.outcome"); /* a connect's is its own */
         e->unconfirmed = oc && !strcmp(oc, "unknown") && kind != EDR__V1__EVENT__BODY_NETWORK;
@@ -819,14 +828,14 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         s->argv_truncated = json_is_true(get(r, "edr.process.args_truncated"));
         if (get(r, "user.effective.id") || get(r, "group.effective.id")) {
             s->effective_ids = 1;
-            s->euid = (uint32_t)getu(r, "user.effective.id", 0);
-            s->egid = (uint32_t)getu(r, "group.effective.id", 0);
+            s->euid = getu32(r, "user.effective.id", 0);
+            s->egid = getu32(r, "group.effective.id", 0);
         }
-        s->uid = (uint32_t)getu(r, "user.id", 0);
-        s->gid = (uint32_t)getu(r, "group.id", 0);
+        s->uid = getu32(r, "user.id", 0);
+        s->gid = getu32(r, "group.id", 0);
         if (ahex(a, r, "process.hash.sha256", 32, &s->exe_sha256)) goto nomem;
         s->cgroup_id = getu(r, "edr.process.cgroup_id", 0);
-        s->ppid = (uint32_t)getu(r, "process.parent.pid", 0);
+        s->ppid = getu32(r, "process.parent.pid", 0);
         s->seeded = json_is_true(get(r, "edr.process.seeded"));
         const char *st = gets(r, "process.start");
         if (st) edr_jsonl_time_parse(st, strlen(st), &s->start_time_ns);
@@ -835,7 +844,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
     case EDR__V1__EVENT__BODY_PROCESS_FORK: {
         ALLOC_BODY(Edr__V1__ProcessFork, edr__v1__process_fork__init, process_fork,
                    EDR__V1__EVENT__BODY_PROCESS_FORK);
-        e->process_fork->ppid = (uint32_t)getu(r, "process.parent.pid", 0);
+        e->process_fork->ppid = getu32(r, "process.parent.pid", 0);
         const char *st = gets(r, "process.start");
         if (st) edr_jsonl_time_parse(st, strlen(st), &e->process_fork->start_time_ns);
         break;
@@ -852,8 +861,8 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         Edr__V1__ProcessAccess *pa = e->process_access;
         pa->kind =
             enum_value(access_kinds, NELEM(access_kinds), gets(r, "edr.process_access.kind"));
-        pa->access_mask = (uint32_t)getu(r, "edr.process_access.access_mask", 0);
-        pa->target_pid = (uint32_t)getu(r, "edr.process_access.target.pid", 0);
+        pa->access_mask = getu32(r, "edr.process_access.access_mask", 0);
+        pa->target_pid = getu32(r, "edr.process_access.target.pid", 0);
         if (ahex(a, r, "edr.process_access.target.entity_id", EDR_ID_LEN, &pa->target_entity_id) ||
             !(pa->target_exe = astr(a, gets(r, "edr.process_access.target.executable"))))
             goto nomem;
@@ -894,8 +903,8 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         e->file_attr->mode = octal(gets(r, "file.mode"));
         {
             uint64_t none = e->file_attr->kind == EDR__V1__FILE_ATTR__KIND__CHOWN ? UINT32_MAX : 0;
-            e->file_attr->uid = (uint32_t)getu(r, "file.uid", none);
-            e->file_attr->gid = (uint32_t)getu(r, "file.gid", none);
+            e->file_attr->uid = getu32(r, "file.uid", none);
+            e->file_attr->gid = getu32(r, "file.gid", none);
         }
         break;
     case EDR__V1__EVENT__BODY_FILE_EXEC:
@@ -942,7 +951,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         if (aendpoint(a, r, "source.ip", "source.port", inbound ? &n->remote : &n->local) ||
             aendpoint(a, r, "destination.ip", "destination.port", inbound ? &n->local : &n->remote))
             goto nomem;
-        n->error = (uint32_t)getu(r, "edr.network.errno", 0);
+        n->error = getu32(r, "edr.network.errno", 0);
         if (!n->error && n->action == EDR__V1__NETWORK__ACTION__CONNECT) {
             /* another ECS writer's line: the outcome and the error's name */
             const char *oc = gets(r, "event.outcome");
@@ -951,7 +960,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
             else if (oc && !strcmp(oc, "failure"))
                 n->error = connect_errno_value(gets(r, "error.code"));
         }
-        n->netns = (uint32_t)getu(r, "edr.network.netns", 0);
+        n->netns = getu32(r, "edr.network.netns", 0);
         break;
     }
     case EDR__V1__EVENT__BODY_DNS_QUERY: {
@@ -959,7 +968,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
                    EDR__V1__EVENT__BODY_DNS_QUERY);
         Edr__V1__DnsQuery *q = e->dns_query;
         if (!(q->name = astr(a, gets(r, "dns.question.name")))) goto nomem;
-        q->qtype = (uint32_t)getu(r, "edr.dns.qtype", 0);
+        q->qtype = getu32(r, "edr.dns.qtype", 0);
         json_t *ans = get(r, "dns.answers");
         if (json_is_array(ans) && json_array_size(ans)) {
             q->n_answers = json_array_size(ans);
@@ -1022,7 +1031,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         ALLOC_BODY(Edr__V1__BpfLoad, edr__v1__bpf_load__init, bpf_load,
                    EDR__V1__EVENT__BODY_BPF_LOAD);
         Edr__V1__BpfLoad *x = e->bpf_load;
-        x->prog_type = (uint32_t)getu(r, "edr.bpf.program.type_id", 0);
+        x->prog_type = getu32(r, "edr.bpf.program.type_id", 0);
         if (!x->prog_type) /* another writer's: the name alone */
             x->prog_type = (uint32_t)enum_value(bpf_prog_types, NELEM(bpf_prog_types),
                                                 gets(r, "edr.bpf.program.type"));
@@ -1030,9 +1039,10 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
             !(x->attach_to = astr(a, gets(r, "edr.bpf.program.attach_to"))) ||
             ahex(a, r, "edr.bpf.program.tag", 8, &x->tag))
             goto nomem;
-        x->prog_id = (uint32_t)getu(r, "edr.bpf.program.id", 0);
-        x->attach_type = (uint32_t)getu(r, "edr.bpf.program.attach_type", 0);
-        x->insn_count = (uint32_t)getu(r, "edr.bpf.program.insn_count", 0);
+        x->prog_id = getu32(r, "edr.bpf.program.id", 0);
+        x->attach_type = getu32(r, "edr.bpf.program.attach_type", 0);
+        x->insn_count = getu32(r, "edr.bpf.program.insn_count", 0);
+        x->found = json_is_true(get(r, "edr.bpf.program.found"));
         break;
     }
     default:

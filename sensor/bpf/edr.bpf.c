@@ -480,7 +480,7 @@ static __always_inline __u32 edr_put_kstr(char *data, __u32 off, const char *s, 
 }
 
 /* The struct file of descriptor fd of the current task, or NULL. */
-static __always_inline struct file *edr_fd_file(long fd)
+static __always_inline struct file *edr_fd_file(int fd)
 {
     struct task_struct *t = bpf_get_current_task_btf();
     struct files_struct *fs = EDR_CAST(t->files, struct files_struct);
@@ -501,11 +501,12 @@ static __always_inline struct file *edr_fd_file(long fd)
 /* The directory a *at() syscall resolves a relative path against; none for
  * an absolute path, whose first character c the caller has already copied
  * (reading one byte from user memory costs as much as the whole string). */
-/* a string that is not a path to resolve (a symlink's target): no int
- * descriptor a caller passes can equal it */
-#define EDR_NO_DIR (-(1L << 40))
+/* a string that is not a path to resolve (a symlink's target): INT_MIN, a
+ * descriptor no call that succeeds was given (the kernel reads descriptors
+ * as int, review-1206b 2) */
+#define EDR_NO_DIR (-2147483647 - 1)
 
-static __always_inline __u32 edr_put_dirfd(char *data, __u32 off, long dirfd, char c, __u16 *len)
+static __always_inline __u32 edr_put_dirfd(char *data, __u32 off, int dirfd, char c, __u16 *len)
 {
     if (dirfd == EDR_NO_DIR) {
         *len = 0;
@@ -794,7 +795,7 @@ static __always_inline void edr_on_write_file(struct file *f, __u64 count, __u64
     edr_write_rec(f, count, uring);
 }
 
-static __always_inline void edr_on_write(long fd, __u64 count)
+static __always_inline void edr_on_write(int fd, __u64 count)
 {
     edr_on_write_file(edr_fd_file(fd), count, 0);
 }
@@ -808,7 +809,7 @@ static __always_inline struct sock *edr_file_sock(struct file *f)
     return so ? EDR_CAST(so, struct socket)->sk : NULL;
 }
 
-static __always_inline struct sock *edr_fd_sock(long fd)
+static __always_inline struct sock *edr_fd_sock(int fd)
 {
     return edr_file_sock(edr_fd_file(fd));
 }
@@ -1064,14 +1065,14 @@ static __always_inline void edr_on_open_file(struct file *f, int trunc)
     edr_file_of(f, EDR_BPF_FILE_CREATE, 0, imode, 0, 0, 0);
 }
 
-static __always_inline void edr_on_open(long fd, int trunc)
+static __always_inline void edr_on_open(int fd, int trunc)
 {
     edr_on_open_file(edr_fd_file(fd), trunc);
 }
 
 /* A path-taking file syscall that succeeded: (dirfd, path)[, (dirfd2, path2)].
  * Each path is copied first, then its directory when it is relative. */
-static __always_inline __u32 edr_put_upath(char *data, __u32 off, long dfd, const char *p,
+static __always_inline __u32 edr_put_upath(char *data, __u32 off, int dfd, const char *p,
                                            __u16 *rel_len, __u16 *dir_len)
 {
     __u32 start = off & (EDR_BPF_DATA_MAX - 1);
@@ -1080,7 +1081,7 @@ static __always_inline __u32 edr_put_upath(char *data, __u32 off, long dfd, cons
     return edr_put_dirfd(data, off, dfd, *rel_len ? data[start] : 0, dir_len);
 }
 
-static __always_inline void edr_on_path_op(__u32 kind, long dfd, const char *p, long dfd2,
+static __always_inline void edr_on_path_op(__u32 kind, int dfd, const char *p, int dfd2,
                                            const char *p2, __u32 mode, __u32 uid, __u32 gid)
 {
     struct edr_bpf_file *r = edr_file_rec(kind);
@@ -1096,7 +1097,7 @@ static __always_inline void edr_on_path_op(__u32 kind, long dfd, const char *p, 
 }
 
 /* fchmod/fchown: the path of an open descriptor. */
-static __always_inline void edr_on_fd_op(__u32 kind, long fd, __u32 mode, __u32 uid, __u32 gid)
+static __always_inline void edr_on_fd_op(__u32 kind, int fd, __u32 mode, __u32 uid, __u32 gid)
 {
     struct file *f = edr_fd_file(fd);
 
@@ -1182,7 +1183,7 @@ static __always_inline void edr_on_anon_exec(__u64 addr, __u64 len, __u32 prot, 
     bpf_ringbuf_submit(r, edr_rb_flags());
 }
 
-static __always_inline void edr_on_mmap(long fd, __u32 prot)
+static __always_inline void edr_on_mmap(int fd, __u32 prot)
 {
     if (!(prot & EDR_PROT_EXEC) || fd < 0) return;
     edr_on_exec_map(edr_fd_file(fd), prot, prot & EDR_PROT_WRITE);
@@ -1379,7 +1380,7 @@ static __always_inline void edr_udp_send_sk(struct sock *sk, const void *uaddr)
     bpf_ringbuf_submit(r, edr_rb_flags());
 }
 
-static __always_inline void edr_on_udp_send(long fd, const void *uaddr)
+static __always_inline void edr_on_udp_send(int fd, const void *uaddr)
 {
     edr_udp_send_sk(edr_fd_sock(fd), uaddr);
 }
@@ -1387,7 +1388,7 @@ static __always_inline void edr_on_udp_send(long fd, const void *uaddr)
 /* bpf(BPF_PROG_LOAD) returned fd: the program, as the kernel keeps it. The
  * descriptor is checked to be a program's ("anon_inode:bpf-prog"): another
  * thread may have put another file under that number since. */
-static __always_inline void edr_on_bpf_load(long fd)
+static __always_inline void edr_on_bpf_load(int fd)
 {
     struct file *f = edr_fd_file(fd);
     struct edr_bpf_bpf_load *r;
@@ -1401,8 +1402,11 @@ static __always_inline void edr_on_bpf_load(long fd)
     if (!f) return;
     bpf_probe_read_kernel_str(dn.c, sizeof(dn.c),
                               EDR_CAST(f, struct file)->f_path.dentry->d_name.name);
-    /* "bpf-prog" and its NUL, as two words (little-endian) */
-    if (dn.w[0] != 0x676f72702d667062ull || dn.c[8]) return;
+    /* "bpf-prog" and its NUL, as two words (little-endian), on the anonymous
+     * inode file system (another file of that name is not one, review-1206b 6) */
+    if (dn.w[0] != 0x676f72702d667062ull || dn.c[8] ||
+        EDR_CAST(f, struct file)->f_inode->i_sb->s_magic != 0x09041934 /* ANON_INODE_FS_MAGIC */)
+        return;
     prog = EDR_CAST(EDR_CAST(f, struct file)->private_data, struct bpf_prog);
     if (!prog) return;
     r = edr_reserve_current(sizeof(*r), EDR_BPF_BPF_LOAD);
@@ -1430,9 +1434,11 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
     struct pt_regs *rg;
 
     rg = EDR_CAST(regs, struct pt_regs);
-    /* an mprotect that fails with ENOMEM changed the mappings before the hole */
+    /* an mprotect that fails part-way (ENOMEM at a hole, EACCES at a mapping
+     * that may not be executable) changed the mappings before: judged from
+     * the mappings (review-1206 1, review-1206b 8); EINVAL changes nothing */
     if (ret < 0 && id != NR_connect &&
-        !(ret == -12 && (id == NR_mprotect || id == NR_pkey_mprotect)))
+        !(ret != -22 && (id == NR_mprotect || id == NR_pkey_mprotect)))
         return;
     /* most mappings are neither executable nor shared writable mappings of
      * a file: done before anything else */
@@ -1445,7 +1451,10 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
         return;
     if ((id == NR_mprotect || id == NR_pkey_mprotect) && !(edr_prot_eff(EDR_A2(rg)) & EDR_PROT_EXEC))
         return;
-    if (id == NR_bpf && EDR_A0(rg) != EDR_BPF_PROG_LOAD) return;
+    /* the kernel takes int arguments from the low 32 bits of their registers
+     * (a command or descriptor with bits above them set is the same one,
+     * review-1206b 1, 2) */
+    if (id == NR_bpf && (int)EDR_A0(rg) != EDR_BPF_PROG_LOAD) return;
     if (id == NR_shmat && !(EDR_A2(rg) & EDR_SHM_EXEC)) return;
     /* of the ioctls, only a reflink clone into a file changes content */
     if (id == NR_ioctl && (__u32)EDR_A1(rg) != EDR_FICLONE && (__u32)EDR_A1(rg) != EDR_FICLONERANGE)
@@ -1741,7 +1750,7 @@ static __always_inline __u64 edr_uring_sub(__u64 req)
 
 /* A kernel string (a struct filename the kernel copied) and, when it is
  * relative, the directory it resolves against. */
-static __always_inline __u32 edr_put_kpath(char *data, __u32 off, long dfd, struct filename *fn,
+static __always_inline __u32 edr_put_kpath(char *data, __u32 off, int dfd, struct filename *fn,
                                            __u16 *rel_len, __u16 *dir_len)
 {
     __u32 start = off & (EDR_BPF_DATA_MAX - 1);
@@ -1780,8 +1789,8 @@ static __always_inline struct file *edr_fixed_file(struct io_kiocb *q, __u32 i)
 }
 
 /* A path operation of submission sub: (dfd, fn)[, (dfd2, fn2)], waiting for its completion. */
-static __always_inline int edr_uring_path_op(__u64 sub, __u32 kind, long dfd, struct filename *fn,
-                                             long dfd2, struct filename *fn2, __u32 mode)
+static __always_inline int edr_uring_path_op(__u64 sub, __u32 kind, int dfd, struct filename *fn,
+                                             int dfd2, struct filename *fn2, __u32 mode)
 {
     struct edr_bpf_file *r = edr_file_rec(kind);
     __u32 off;

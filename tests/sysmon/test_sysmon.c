@@ -1045,6 +1045,31 @@ static void test_roundtrip_every_kind(void **state)
     bl.attach_to = "";
     bl.tag.len = 0;
     round_trip(p, &a, &e, t, "host-a");
+    {
+        /* hostile numbers: out of a 32-bit field's range is not its low bits
+         * (4294967298 is not kprobe), a wrong type is absent, the name judges */
+        static const char *const bad[] = {
+            "{\"@timestamp\":\"2022-05-11T18:10:20Z\",\"event\":{\"action\":\"bpf_load\"},"
+            "\"host\":{\"name\":\"h\"},\"edr\":{\"bpf\":{\"program\":{\"type\":\"xdp\","
+            "\"type_id\":4294967298,\"id\":\"x\",\"tag\":\"zz\",\"name\":7}}}}",
+            "{\"@timestamp\":\"2022-05-11T18:10:20Z\",\"event\":{\"action\":\"bpf_load\"},"
+            "\"host\":{\"name\":\"h\"},\"edr\":{\"bpf\":{\"program\":[1,2]}}}",
+        };
+        for (int i = 0; i < 2; i++) {
+            Edr__V1__Event *be;
+            uint64_t bt;
+            uint8_t bh[16];
+            const char *bhn;
+            assert_int_equal(edr_jsonl_parse_line(bad[i], strlen(bad[i]), &a, &be, &bt, bh, &bhn,
+                                                  NULL, 0),
+                             0);
+            assert_int_equal(be->body_case, K(BPF_LOAD));
+            assert_int_equal(be->bpf_load->prog_type, i == 0 ? 6 : 0);
+            assert_int_equal(be->bpf_load->prog_id, 0);
+            assert_int_equal(be->bpf_load->tag.len, 0);
+            assert_string_equal(be->bpf_load->name, "");
+        }
+    }
 
     Edr__V1__Endpoint l = EDR__V1__ENDPOINT__INIT, r = EDR__V1__ENDPOINT__INIT;
     l.ip = bin(v4, 4);
