@@ -1617,7 +1617,7 @@ static void test_anonymous_exec_memory(void **state)
         {1, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, mm},
         {8, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, mm},
         {1, 65536, PROT_READ | PROT_WRITE | PROT_EXEC, EDR__V1__FILE_EXEC__MEMORY_BY__SHMAT},
-        {1, 0, PROT_READ | PROT_WRITE | PROT_EXEC, EDR__V1__FILE_EXEC__MEMORY_BY__EXEC},
+        {9, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, mm}, /* 8, exec, then 1 more */
     };
     int pp[2];
     assert_int_equal(pipe(pp), 0);
@@ -1657,11 +1657,16 @@ static void test_anonymous_exec_memory(void **state)
                 p = shmat(id, NULL, SHM_EXEC);
                 shmctl(id, IPC_RMID, NULL);
                 if (p == (void *)-1) _exit(12);
-            } else {
-                p = NULL; /* the helper's stack: its address is not known here */
-                if (write(pp[1], &(uint64_t){0}, 8) != 8) _exit(13);
+            } else { /* the cap used up, then an exec: a new image, a new count */
+                for (int k = 0; k < 8; k++) {
+                    uint8_t *q = mmap(NULL, 4096, rw | PROT_EXEC, an, -1, 0);
+                    if (q == MAP_FAILED) _exit(13);
+                    p = p ? p : q;
+                }
+                uint64_t a = (uint64_t)(uintptr_t)p;
+                if (write(pp[1], &a, sizeof(a)) != (ssize_t)sizeof(a)) _exit(14);
                 execl(EDR_EXECSTACK_HELPER, EDR_EXECSTACK_HELPER, (char *)NULL);
-                _exit(14);
+                _exit(15);
             }
             if (p == MAP_FAILED) _exit(9);
             uint64_t a = (uint64_t)(uintptr_t)p;
@@ -1674,13 +1679,18 @@ static void test_anonymous_exec_memory(void **state)
     close(pp[0]);
     close(pp[1]);
     pump(&f->loop, 300);
-    int n[KIDS] = {0};
+    int n[KIDS] = {0}, stack = 0;
     for (size_t j = 0; j < f->em.n; j++) {
         Edr__V1__Event *e = f->em.ev[j];
         if (e->body_case != EDR__V1__EVENT__BODY_FILE_EXEC || !e->file_exec->anonymous) continue;
         for (int i = 0; i < KIDS; i++) {
             if (e->pid != (uint32_t)c[i]) continue;
             const Edr__V1__FileExec *x = e->file_exec;
+            if (i == KIDS - 1 && x->by == EDR__V1__FILE_EXEC__MEMORY_BY__EXEC) {
+                stack++; /* the helper's stack, the new image's first */
+                assert_int_equal(x->prot, PROT_READ | PROT_WRITE | PROT_EXEC);
+                assert_int_equal(n[i], 8);
+            }
             assert_true(x->mapped);
             assert_string_equal(x->path, "");
             assert_int_equal(e->entity_id.len, EDR_ID_LEN);
@@ -1694,6 +1704,7 @@ static void test_anonymous_exec_memory(void **state)
     for (int i = 0; i < KIDS; i++)
         if (n[i] != want[i].n)
             fail_msg("child %d: %d anonymous executable ranges reported, not %d", i, n[i], want[i].n);
+    assert_int_equal(stack, 1);
 }
 
 /* Code of a mapped file that may not be the file's: a writable and
