@@ -924,7 +924,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
                 x->address = getu(r, "edr.memory.address", 0);
                 x->length = getu(r, "edr.memory.length", 0);
                 const char *by = gets(r, "edr.memory.by");
-                for (unsigned k = 1; by && k <= EDR__V1__FILE_EXEC__MEMORY_BY__SHMAT; k++)
+                for (unsigned k = 1; by && k <= EDR__V1__FILE_EXEC__MEMORY_BY__PERSONALITY; k++)
                     if (!strcmp(by, edr_memory_by_name((Edr__V1__FileExec__MemoryBy)k)))
                         x->by = (Edr__V1__FileExec__MemoryBy)k;
             }

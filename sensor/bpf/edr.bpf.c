@@ -715,6 +715,7 @@ enum {
     NR_copy_file_range = 326,
     NR_bpf = 321,
     NR_shmat = 30,
+    NR_personality = 135,
     NR_pwritev2 = 328,
     NR_openat2 = 437,
     NR_pidfd_getfd = 438,
@@ -1403,7 +1404,7 @@ static __always_inline void edr_on_bpf_load(int fd)
     bpf_probe_read_kernel_str(dn.c, sizeof(dn.c),
                               EDR_CAST(f, struct file)->f_path.dentry->d_name.name);
     /* "bpf-prog" and its NUL, as two words (little-endian), on the anonymous
-     * inode file system (another file of that name is not one, review-1206b 6) */
+     * inode file system (another file of that name is not one, review-1206b 10) */
     if (dn.w[0] != 0x676f72702d667062ull || dn.c[8] ||
         EDR_CAST(f, struct file)->f_inode->i_sb->s_magic != 0x09041934 /* ANON_INODE_FS_MAGIC */)
         return;
@@ -1436,7 +1437,7 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
     rg = EDR_CAST(regs, struct pt_regs);
     /* an mprotect that fails part-way (ENOMEM at a hole, EACCES at a mapping
      * that may not be executable) changed the mappings before: judged from
-     * the mappings (review-1206 1, review-1206b 8); EINVAL changes nothing */
+     * the mappings (review-1206 1, review-1206b 6); EINVAL changes nothing */
     if (ret < 0 && id != NR_connect &&
         !(ret != -22 && (id == NR_mprotect || id == NR_pkey_mprotect)))
         return;
@@ -1456,6 +1457,10 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
      * review-1206b 1, 2) */
     if (id == NR_bpf && (int)EDR_A0(rg) != EDR_BPF_PROG_LOAD) return;
     if (id == NR_shmat && !(EDR_A2(rg) & EDR_SHM_EXEC)) return;
+    /* a personality with READ_IMPLIES_EXEC (0xffffffff only asks) */
+    if (id == NR_personality &&
+        (!(EDR_A0(rg) & EDR_READ_IMPLIES_EXEC) || (__u32)EDR_A0(rg) == 0xffffffff))
+        return;
     /* of the ioctls, only a reflink clone into a file changes content */
     if (id == NR_ioctl && (__u32)EDR_A1(rg) != EDR_FICLONE && (__u32)EDR_A1(rg) != EDR_FICLONERANGE)
         return;
@@ -1515,6 +1520,9 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
         break;
     case NR_shmat:
         edr_on_shmat(ret, EDR_A2(rg));
+        break;
+    case NR_personality: /* readable memory is executable from now on (review-1206b 7) */
+        edr_on_anon_exec(0, 0, EDR_PROT_READ | EDR_PROT_EXEC, EDR_BPF_MEM_BY_PERSONALITY);
         break;
     case NR_ioctl: { /* FICLONE(RANGE): the destination's content is the source's now */
         struct file *f = edr_fd_file(EDR_A0(rg));
@@ -2070,6 +2078,7 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
     case NR_pidfd_getfd:
     case NR_bpf:
     case NR_shmat:
+    case NR_personality:
         break;
     default:
         return 0;
@@ -2155,5 +2164,6 @@ EDR_TP_EXIT(process_vm_writev)
 EDR_TP_EXIT(pidfd_getfd)
 EDR_TP_EXIT(bpf)
 EDR_TP_EXIT(shmat)
+EDR_TP_EXIT(personality)
 
 #endif /* __TARGET_ARCH_x86 */

@@ -91,6 +91,7 @@ enum edr_bpf_mem_by {
     EDR_BPF_MEM_BY_MPROTECT = 2,
     EDR_BPF_MEM_BY_EXEC = 3,
     EDR_BPF_MEM_BY_SHMAT = 4,
+    EDR_BPF_MEM_BY_PERSONALITY = 5,
 };
 
 /* Process access kinds, equal to edr.v1 ProcessAccess.Kind. */

@@ -27,7 +27,7 @@ static inline int edr_connect_failed(const Edr__V1__Network *n)
 }
 
 /* What made anonymous memory executable: "mmap", "mprotect", "exec",
- * "shmat", "" when not known. */
+ * "shmat", "personality", "" when not known. */
 static inline const char *edr_memory_by_name(Edr__V1__FileExec__MemoryBy by)
 {
     switch (by) {
@@ -35,6 +35,7 @@ static inline const char *edr_memory_by_name(Edr__V1__FileExec__MemoryBy by)
     case EDR__V1__FILE_EXEC__MEMORY_BY__MPROTECT: return "mprotect";
     case EDR__V1__FILE_EXEC__MEMORY_BY__EXEC: return "exec";
     case EDR__V1__FILE_EXEC__MEMORY_BY__SHMAT: return "shmat";
+    case EDR__V1__FILE_EXEC__MEMORY_BY__PERSONALITY: return "personality";
     default: return "";
     }
 }
