@@ -66,6 +66,13 @@ typedef struct {
     ProtobufCBinaryData *field;
 } edr__patch_t;
 
+/* A list of BPF program ids; tag: per id, what its list needs (a count). */
+typedef struct {
+    uint32_t *id;
+    uint8_t *tag;
+    size_t n, cap;
+} edr__ids_t;
+
 typedef struct edr_src_ebpf {
     edr_source_t base;
     uv_loop_t *loop;
@@ -102,11 +109,10 @@ typedef struct edr_src_ebpf {
     edr__uring_wait_t *uwait; /* EDR__URING_WAIT entries, in arrival order */
     size_t n_uwait;
     uint64_t uring_held, uring_done, uring_ok, uring_failed, uring_lost; /* logged at stop */
-    /* BPF programs: ids up to prog_hi were scanned; seen: ids of this
-     * sensor's programs and of loads its records reported, above prog_hi */
-    uint32_t prog_hi;
-    uint32_t *prog_seen;
-    size_t n_prog_seen, prog_seen_cap;
+    /* BPF programs: known, the ids of live programs already reported or the
+     * sensor's own, ascending; seen, ids a record reported since, each with
+     * the scans it may still wait for its program to show (edr__prog_scan) */
+    edr__ids_t prog_known, prog_seen;
     uint64_t progs_found;
 } edr_src_ebpf_t;
 
@@ -410,81 +416,129 @@ static void edr__file_exec(edr_src_ebpf_t *s, const struct edr_bpf_hdr *h, const
 
 /* ---- record handlers ----------------------------------------------------- */
 
-/* A program id reported (or the sensor's own): the scan skips it. */
+static uint64_t edr__boot_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int edr__ids_push(edr__ids_t *l, uint32_t id, uint8_t tag)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        uint32_t *n = realloc(l->id, cap * sizeof(*n));
+        if (!n) return -1;
+        l->id = n;
+        uint8_t *t = realloc(l->tag, cap);
+        if (!t) return -1;
+        l->tag = t;
+        l->cap = cap;
+    }
+    l->id[l->n] = id;
+    l->tag[l->n++] = tag;
+    return 0;
+}
+
+static void edr__ids_free(edr__ids_t *l)
+{
+    free(l->id);
+    free(l->tag);
+    memset(l, 0, sizeof(*l));
+}
+
+/* Whether an ascending list holds id. */
+static int edr__ids_has(const edr__ids_t *l, uint32_t id)
+{
+    size_t lo = 0, hi = l->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->id[mid] == id) return 1;
+        if (l->id[mid] < id) lo = mid + 1;
+        else hi = mid;
+    }
+    return 0;
+}
+
+/* A program id a record reported (or the sensor's own): the scan takes it
+ * as known when its program shows, within the next 5 scans. */
+#define EDR__PROG_SEEN_SCANS 5
 static void edr__prog_seen(edr_src_ebpf_t *s, uint32_t id)
 {
-    if (id <= s->prog_hi) return;
-    if (s->n_prog_seen == s->prog_seen_cap) {
-        size_t cap = s->prog_seen_cap ? 2 * s->prog_seen_cap : 64;
-        uint32_t *n = cap <= 65536 ? realloc(s->prog_seen, cap * sizeof(*n)) : NULL;
-        if (!n) return; /* the scan may report it once more, as found */
-        s->prog_seen = n;
-        s->prog_seen_cap = cap;
-    }
-    s->prog_seen[s->n_prog_seen++] = id;
+    if (!edr__ids_has(&s->prog_known, id))
+        edr__ids_push(&s->prog_seen, id, EDR__PROG_SEEN_SCANS); /* else reported again, found */
 }
 
 /* ---- BPF programs nobody was seen loading -------------------------------- */
 
-/* Programs loaded since the last scan that no record reported (loaded from
- * inside another BPF program, as a light skeleton's loader does; through a
- * hook's blind spot, such as ia32 syscalls; before the sensor started) are
- * bpf_load events marked found, with no actor (review-1206b 3). A program
- * loaded less than a second ago is left to the next scan: its record may
- * still be on its way. initial: the sensor's start (report what is loaded,
- * except the sensor's own). */
+/* Every second, the kernel's live programs: one not known and not reported
+ * by a record (loaded from inside another BPF program, as a light
+ * skeleton's loader does; through a hook's blind spot, such as ia32
+ * syscalls; with its descriptor swapped before the hook read it; before the
+ * sensor started) is a bpf_load event marked found, with no actor, the
+ * scan's time and its load time (review-1206b 3, 4, 5). The whole id space
+ * is walked each time: ids are handed out cyclically (review-1206c 4). A
+ * program loaded less than a second ago waits for the next scan: its
+ * record may be on its way. initial: the sensor's start (all reported). */
 #define EDR__PROG_SETTLE_NS 1000000000ull
+
+static void edr__prog_found(edr_src_ebpf_t *s, const struct bpf_prog_info *info)
+{
+    Edr__V1__Event *e = edr_emit_begin(s->em, (uint64_t)((int64_t)edr__boot_ns() + s->boot_to_utc));
+    edr_arena_t *a = edr_emit_arena(s->em);
+    Edr__V1__BpfLoad *x = e ? edr_arena_alloc(a, sizeof(*x)) : NULL;
+    char name[sizeof(info->name) + 1];
+    if (!x) {
+        if (e) edr_emit_end(s->em, e);
+        return;
+    }
+    edr__v1__bpf_load__init(x);
+    memcpy(name, info->name, sizeof(info->name));
+    name[sizeof(info->name)] = 0;
+    x->prog_type = info->type;
+    x->prog_id = info->id;
+    x->name = edr__str(a, name);
+    x->tag = edr__bin(a, info->tag, sizeof(info->tag));
+    x->insn_count = info->xlated_prog_len / 8;
+    x->found = 1;
+    if (info->load_time) x->load_time_ns = (uint64_t)((int64_t)info->load_time + s->boot_to_utc);
+    e->body_case = EDR__V1__EVENT__BODY_BPF_LOAD;
+    e->bpf_load = x;
+    edr_emit_end(s->em, e);
+    s->progs_found++;
+}
 
 static void edr__prog_scan(edr_src_ebpf_t *s, int initial)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_BOOTTIME, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-    uint32_t id = s->prog_hi;
+    uint64_t now = edr__boot_ns();
+    edr__ids_t known = {0};
+    uint32_t id = 0;
     while (bpf_prog_get_next_id(id, &id) == 0) {
-        struct bpf_prog_info info;
-        uint32_t len = sizeof(info);
-        int fd = bpf_prog_get_fd_by_id(id), seen = 0;
-        memset(&info, 0, sizeof(info));
-        if (fd < 0) { /* unloaded since, or not ours to see */
-            s->prog_hi = id;
-            continue;
+        int seen = edr__ids_has(&s->prog_known, id);
+        for (size_t i = 0; i < s->prog_seen.n && !seen; i++)
+            seen = s->prog_seen.id[i] == id;
+        if (!seen) {
+            struct bpf_prog_info info;
+            uint32_t len = sizeof(info);
+            int fd = bpf_prog_get_fd_by_id(id), rc;
+            if (fd < 0) continue; /* unloaded since */
+            memset(&info, 0, sizeof(info));
+            rc = bpf_obj_get_info_by_fd(fd, &info, &len);
+            close(fd);
+            if (rc != 0 || (!initial && info.load_time + EDR__PROG_SETTLE_NS > now)) continue;
+            edr__prog_found(s, &info);
         }
-        int rc = bpf_obj_get_info_by_fd(fd, &info, &len);
-        close(fd);
-        if (rc == 0 && !initial && info.load_time + EDR__PROG_SETTLE_NS > now) break;
-        s->prog_hi = id;
-        for (size_t i = 0; i < s->n_prog_seen && !seen; i++)
-            seen = s->prog_seen[i] == id;
-        if (seen || rc != 0) continue;
-        Edr__V1__Event *e = edr_emit_begin(
-            s->em, (uint64_t)((int64_t)(info.load_time ? info.load_time : now) + s->boot_to_utc));
-        edr_arena_t *a = edr_emit_arena(s->em);
-        Edr__V1__BpfLoad *x = e ? edr_arena_alloc(a, sizeof(*x)) : NULL;
-        char name[sizeof(info.name) + 1];
-        if (!x) {
-            if (e) edr_emit_end(s->em, e);
-            continue;
-        }
-        edr__v1__bpf_load__init(x);
-        memcpy(name, info.name, sizeof(info.name));
-        name[sizeof(info.name)] = 0;
-        x->prog_type = info.type;
-        x->prog_id = info.id;
-        x->name = edr__str(a, name);
-        x->tag = edr__bin(a, info.tag, sizeof(info.tag));
-        x->insn_count = info.xlated_prog_len / 8;
-        x->found = 1;
-        e->body_case = EDR__V1__EVENT__BODY_BPF_LOAD;
-        e->bpf_load = x;
-        edr_emit_end(s->em, e);
-        s->progs_found++;
+        if (edr__ids_push(&known, id, 0)) break; /* out of memory: found again next time */
     }
-    /* ids at or below prog_hi are settled */
-    size_t k = 0;
-    for (size_t i = 0; i < s->n_prog_seen; i++)
-        if (s->prog_seen[i] > s->prog_hi) s->prog_seen[k++] = s->prog_seen[i];
-    s->n_prog_seen = k;
+    edr__ids_free(&s->prog_known);
+    s->prog_known = known;
+    size_t k = 0; /* records whose program has not shown yet wait a few scans */
+    for (size_t i = 0; i < s->prog_seen.n; i++)
+        if (!edr__ids_has(&s->prog_known, s->prog_seen.id[i]) && s->prog_seen.tag[i]-- > 1) {
+            s->prog_seen.id[k] = s->prog_seen.id[i];
+            s->prog_seen.tag[k++] = s->prog_seen.tag[i];
+        }
+    s->prog_seen.n = k;
 }
 
 /* A BPF program loaded: its kernel record's type, names, tag and id. */
@@ -1107,9 +1161,7 @@ static void edr__on_timer(uv_timer_t *t)
     edr__read_drops(s);
     edr__prog_scan(s, 0);
     if (s->n_uwait) {
-        struct timespec ts;
-        clock_gettime(CLOCK_BOOTTIME, &ts);
-        uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+        uint64_t now = edr__boot_ns();
         if (now > EDR__URING_WAIT_NS) edr__uring_expire(s, now - EDR__URING_WAIT_NS, 0);
     }
 }
@@ -1490,7 +1542,8 @@ static void edr__destroy(edr_source_t *src)
     for (size_t i = 0; i < s->n_uwait; i++)
         free(s->uwait[i].rec);
     free(s->uwait);
-    free(s->prog_seen);
+    edr__ids_free(&s->prog_known);
+    edr__ids_free(&s->prog_seen);
     free(s);
 }
 

@@ -503,6 +503,7 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
         rc |= put_str(r, "edr.bpf.program.attach_to", x->attach_to);
         if (x->insn_count) rc |= put(r, "edr.bpf.program.insn_count", json_integer(x->insn_count));
         if (x->found) rc |= put(r, "edr.bpf.program.found", json_true());
+        if (x->load_time_ns) rc |= put(r, "edr.bpf.program.load_time", jtime(x->load_time_ns));
         break;
     }
     case EDR__V1__EVENT__BODY_SENSOR_HEALTH: {
@@ -1043,6 +1044,9 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         x->attach_type = getu32(r, "edr.bpf.program.attach_type", 0);
         x->insn_count = getu32(r, "edr.bpf.program.insn_count", 0);
         x->found = json_is_true(get(r, "edr.bpf.program.found"));
+        const char *lt = gets(r, "edr.bpf.program.load_time");
+        if (lt && edr_jsonl_time_parse(lt, strlen(lt), &x->load_time_ns) != 0)
+            x->load_time_ns = 0;
         break;
     }
     default:

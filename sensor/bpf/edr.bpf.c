@@ -501,12 +501,14 @@ static __always_inline struct file *edr_fd_file(int fd)
 /* The directory a *at() syscall resolves a relative path against; none for
  * an absolute path, whose first character c the caller has already copied
  * (reading one byte from user memory costs as much as the whole string). */
-/* a string that is not a path to resolve (a symlink's target): INT_MIN, a
- * descriptor no call that succeeds was given (the kernel reads descriptors
- * as int, review-1206b 2) */
-#define EDR_NO_DIR (-2147483647 - 1)
+/* a string that is not a path to resolve (a symlink's target): outside the
+ * int range, so no descriptor equals it. Callers pass directory descriptors
+ * as the kernel reads them, (int) of the register (review-1206b 2; INT_MIN as
+ * the mark made a chrooted mkdirat(INT_MIN, "/x") look like the host's /x,
+ * review-1206c 1) */
+#define EDR_NO_DIR (-(1L << 40))
 
-static __always_inline __u32 edr_put_dirfd(char *data, __u32 off, int dirfd, char c, __u16 *len)
+static __always_inline __u32 edr_put_dirfd(char *data, __u32 off, long dirfd, char c, __u16 *len)
 {
     if (dirfd == EDR_NO_DIR) {
         *len = 0;
@@ -1073,7 +1075,7 @@ static __always_inline void edr_on_open(int fd, int trunc)
 
 /* A path-taking file syscall that succeeded: (dirfd, path)[, (dirfd2, path2)].
  * Each path is copied first, then its directory when it is relative. */
-static __always_inline __u32 edr_put_upath(char *data, __u32 off, int dfd, const char *p,
+static __always_inline __u32 edr_put_upath(char *data, __u32 off, long dfd, const char *p,
                                            __u16 *rel_len, __u16 *dir_len)
 {
     __u32 start = off & (EDR_BPF_DATA_MAX - 1);
@@ -1082,7 +1084,7 @@ static __always_inline __u32 edr_put_upath(char *data, __u32 off, int dfd, const
     return edr_put_dirfd(data, off, dfd, *rel_len ? data[start] : 0, dir_len);
 }
 
-static __always_inline void edr_on_path_op(__u32 kind, int dfd, const char *p, int dfd2,
+static __always_inline void edr_on_path_op(__u32 kind, long dfd, const char *p, long dfd2,
                                            const char *p2, __u32 mode, __u32 uid, __u32 gid)
 {
     struct edr_bpf_file *r = edr_file_rec(kind);
@@ -1758,7 +1760,7 @@ static __always_inline __u64 edr_uring_sub(__u64 req)
 
 /* A kernel string (a struct filename the kernel copied) and, when it is
  * relative, the directory it resolves against. */
-static __always_inline __u32 edr_put_kpath(char *data, __u32 off, int dfd, struct filename *fn,
+static __always_inline __u32 edr_put_kpath(char *data, __u32 off, long dfd, struct filename *fn,
                                            __u16 *rel_len, __u16 *dir_len)
 {
     __u32 start = off & (EDR_BPF_DATA_MAX - 1);
@@ -1797,8 +1799,8 @@ static __always_inline struct file *edr_fixed_file(struct io_kiocb *q, __u32 i)
 }
 
 /* A path operation of submission sub: (dfd, fn)[, (dfd2, fn2)], waiting for its completion. */
-static __always_inline int edr_uring_path_op(__u64 sub, __u32 kind, int dfd, struct filename *fn,
-                                             int dfd2, struct filename *fn2, __u32 mode)
+static __always_inline int edr_uring_path_op(__u64 sub, __u32 kind, long dfd, struct filename *fn,
+                                             long dfd2, struct filename *fn2, __u32 mode)
 {
     struct edr_bpf_file *r = edr_file_rec(kind);
     __u32 off;

@@ -1878,9 +1878,11 @@ static void test_bpf_load_reported(void **state)
             if (i == 0) {
                 assert_int_equal(e->pid, (uint32_t)c[0]);
                 assert_int_equal(e->entity_id.len, EDR_ID_LEN);
-            } else {
+            } else { /* no actor; found after it was loaded */
                 assert_int_equal(e->pid, 0);
                 assert_int_equal(e->entity_id.len, 0);
+                assert_true(x->load_time_ns > 0);
+                assert_true((uint64_t)e->time_offset_ns >= x->load_time_ns); /* absolute here */
             }
         }
     }

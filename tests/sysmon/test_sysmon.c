@@ -1056,6 +1056,9 @@ static void test_roundtrip_every_kind(void **state)
     bl.attach_to = "";
     bl.tag.len = 0;
     round_trip(p, &a, &e, t, "host-a");
+    bl.found = 1; /* found by the scan: when it was loaded */
+    bl.load_time_ns = t - 86400000000000ull;
+    round_trip(p, &a, &e, t, "host-a");
     {
         /* hostile numbers: out of a 32-bit field's range is not its low bits
          * (4294967298 is not kprobe), a wrong type is absent, the name judges */
