@@ -246,6 +246,11 @@ static __always_inline void edr_inode_info(struct inode *ino, __u64 *dev, __u64 
 struct task_struct *bpf_task_from_pid(s32 pid) __ksym;
 /* Linux >= 6.13; weak, so that the programs still load where it is missing */
 struct task_struct *bpf_task_from_vpid(s32 vpid) __ksym __weak;
+/* Linux >= 6.7: open-coded iteration over a task's mappings */
+int bpf_iter_task_vma_new(struct bpf_iter_task_vma *it, struct task_struct *task,
+                          __u64 addr) __ksym __weak;
+struct vm_area_struct *bpf_iter_task_vma_next(struct bpf_iter_task_vma *it) __ksym __weak;
+void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __ksym __weak;
 void bpf_task_release(struct task_struct *p) __ksym;
 
 #ifndef bpf_ksym_exists /* libbpf < 1.2 */
@@ -566,7 +571,7 @@ int BPF_PROG(edr_fork, struct task_struct *parent, struct task_struct *child)
     return 0;
 }
 
-static __always_inline void edr_exec_wx(__u64 addr); /* below, with the mmap hooks */
+static __always_inline void edr_exec_wx(void); /* below, with the mmap hooks */
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(edr_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
@@ -625,10 +630,7 @@ int BPF_PROG(edr_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
     if (len && bpf_probe_read_user(r->data + off, len, (void *)a0)) len = 0;
     r->args_len = len;
     edr_submit(r, sizeof(*r) + off + len, EDR_BPF_EXEC);
-    /* memory the kernel made executable for the new image */
-    edr_exec_wx(mm->start_stack);
-    edr_exec_wx(mm->start_data);
-    if (mm->start_brk > mm->start_data) edr_exec_wx(mm->start_brk - 1);
+    edr_exec_wx(); /* memory the kernel made executable for the new image */
     return 0;
 }
 
@@ -1269,21 +1271,44 @@ static __always_inline void edr_on_shmat(__u64 addr, __u32 flags)
                      EDR_BPF_MEM_BY_SHMAT);
 }
 
-/* After an exec: the mapping at addr, if the kernel made it executable and
- * it is anonymous (an executable stack) or writable (a writable and
- * executable segment of the image, its bss); review-1206 9. */
-#define EDR_VM_WRITE 0x2
-static __always_inline void edr_exec_wx(__u64 addr)
+/* After an exec: mappings the kernel made executable that are anonymous (an
+ * executable stack, the bss of a writable and executable segment) or
+ * writable (such a segment itself), in the new image and its interpreter:
+ * all the task's mappings, which are few right after an exec (the first
+ * EDR_EXEC_VMAS; review-1206 9, review-1206c 2: a writable and executable
+ * segment that was not the last one was missed). Special mappings (the
+ * vDSO) have vm_ops and are not anonymous memory. Kernels without the
+ * mapping iterator (< 6.7): the stack alone. */
+#define EDR_VM_WRITE  0x2
+#define EDR_EXEC_VMAS 64
+static __always_inline void edr_exec_vma(struct file *file, __u64 start, __u64 end, __u64 flags,
+                                         int special)
 {
-    struct edr_vma_file v = {};
+    if (!(flags & EDR_VM_EXEC)) return;
+    if (!file && !special)
+        edr_on_anon_exec(start, end - start, flags & 7, EDR_BPF_MEM_BY_EXEC);
+    else if (file && (flags & EDR_VM_WRITE))
+        edr_on_exec_map(file, flags & 7, 1);
+}
 
-    if (!addr || bpf_find_vma(bpf_get_current_task_btf(), addr, edr_vma_file, &v, 0) ||
-        !(v.flags & EDR_VM_EXEC))
-        return;
-    if (!v.file)
-        edr_on_anon_exec(v.start, v.end - v.start, v.flags & 7, EDR_BPF_MEM_BY_EXEC);
-    else if (v.flags & EDR_VM_WRITE)
-        edr_on_exec_map(v.file, v.flags & 7, 1);
+static __always_inline void edr_exec_wx(void)
+{
+    struct task_struct *t = bpf_get_current_task_btf();
+
+    if (bpf_ksym_exists(bpf_iter_task_vma_new)) {
+        struct bpf_iter_task_vma it;
+        struct vm_area_struct *v;
+
+        if (bpf_iter_task_vma_new(&it, t, 0) == 0)
+            for (int i = 0; i < EDR_EXEC_VMAS && (v = bpf_iter_task_vma_next(&it)); i++)
+                edr_exec_vma(v->vm_file, v->vm_start, v->vm_end, v->vm_flags, v->vm_ops != NULL);
+        bpf_iter_task_vma_destroy(&it);
+    } else {
+        struct edr_vma_file v = {};
+        struct mm_struct *mm = EDR_CAST(t->mm, struct mm_struct);
+        if (mm && !bpf_find_vma(t, mm->start_stack, edr_vma_file, &v, 0))
+            edr_exec_vma(v.file, v.start, v.end, v.flags, 0);
+    }
 }
 
 /* pid is the caller's view of the target: a pid of its own pid namespace
