@@ -113,7 +113,7 @@ typedef struct edr_src_ebpf {
      * sensor's own, ascending; seen, ids a record reported since, each with
      * the scans it may still wait for its program to show (edr__prog_scan) */
     edr__ids_t prog_known, prog_seen;
-    uint64_t progs_found;
+    uint64_t progs_found, prog_scan_failed;
 } edr_src_ebpf_t;
 
 static const char *const edr__kind_names[EDR_BPF_KIND_MAX] = {
@@ -471,53 +471,81 @@ static void edr__prog_seen(edr_src_ebpf_t *s, uint32_t id)
 
 /* ---- BPF programs nobody was seen loading -------------------------------- */
 
-/* Every second, the kernel's live programs: one not known and not reported
- * by a record (loaded from inside another BPF program, as a light
- * skeleton's loader does; through a hook's blind spot, such as ia32
- * syscalls; with its descriptor swapped before the hook read it; before the
- * sensor started) is a bpf_load event marked found, with no actor, the
- * scan's time and its load time (review-1206b 3, 4, 5). The whole id space
- * is walked each time: ids are handed out cyclically (review-1206c 4). A
- * program loaded less than a second ago waits for the next scan: its
- * record may be on its way. initial: the sensor's start (all reported). */
+/* a program younger than this is left to the next scan (edr__prog_scan) */
 #define EDR__PROG_SETTLE_NS 1000000000ull
 
-static void edr__prog_found(edr_src_ebpf_t *s, const struct bpf_prog_info *info)
+static void edr__prog_found(edr_src_ebpf_t *s, const struct edr_bpf_prog_rec *r)
 {
     Edr__V1__Event *e = edr_emit_begin(s->em, (uint64_t)((int64_t)edr__boot_ns() + s->boot_to_utc));
     edr_arena_t *a = edr_emit_arena(s->em);
     Edr__V1__BpfLoad *x = e ? edr_arena_alloc(a, sizeof(*x)) : NULL;
-    char name[sizeof(info->name) + 1];
+    char name[sizeof(r->name) + 1], to[sizeof(r->attach_to) + 1];
     if (!x) {
         if (e) edr_emit_end(s->em, e);
         return;
     }
     edr__v1__bpf_load__init(x);
-    memcpy(name, info->name, sizeof(info->name));
-    name[sizeof(info->name)] = 0;
-    x->prog_type = info->type;
-    x->prog_id = info->id;
+    memcpy(name, r->name, sizeof(r->name));
+    name[sizeof(r->name)] = 0;
+    memcpy(to, r->attach_to, sizeof(r->attach_to));
+    to[sizeof(r->attach_to)] = 0;
+    x->prog_type = r->type;
+    x->prog_id = r->id;
+    x->attach_type = r->attach_type;
+    x->insn_count = r->insn_count;
     x->name = edr__str(a, name);
-    x->tag = edr__bin(a, info->tag, sizeof(info->tag));
-    x->insn_count = info->xlated_prog_len / 8;
+    x->attach_to = edr__str(a, to);
+    x->tag = edr__bin(a, r->tag, sizeof(r->tag));
     x->found = 1;
-    if (info->load_time) x->load_time_ns = (uint64_t)((int64_t)info->load_time + s->boot_to_utc);
+    if (r->load_time) x->load_time_ns = (uint64_t)((int64_t)r->load_time + s->boot_to_utc);
     e->body_case = EDR__V1__EVENT__BODY_BPF_LOAD;
     e->bpf_load = x;
     edr_emit_end(s->em, e);
     s->progs_found++;
 }
 
-static void edr__prog_scan(edr_src_ebpf_t *s, int initial)
+/* The live programs, ascending by id, into *out (malloc'd; caller frees):
+ * from the iterator program, which needs no privilege to read, or else by
+ * id (needs CAP_SYS_ADMIN: at start, before the sensor drops it). -1 when
+ * neither works. */
+static int edr__prog_list(edr_src_ebpf_t *s, struct edr_bpf_prog_rec **out, size_t *n_out)
 {
-    uint64_t now = edr__boot_ns();
-    edr__ids_t known = {0};
-    uint32_t id = 0;
-    while (bpf_prog_get_next_id(id, &id) == 0) {
-        int seen = edr__ids_has(&s->prog_known, id);
-        for (size_t i = 0; i < s->prog_seen.n && !seen; i++)
-            seen = s->prog_seen.id[i] == id;
-        if (!seen) {
+    struct edr_bpf_prog_rec *v = NULL;
+    size_t n = 0, cap = 0;
+    struct bpf_link *it = s->skel ? s->skel->links.edr_iter_progs : NULL;
+    int ok = 0;
+    if (it) {
+        int fd = bpf_iter_create(bpf_link__fd(it));
+        if (fd >= 0) {
+            ssize_t got;
+            size_t have = 0; /* bytes of v[n] read so far */
+            for (;;) {
+                if (n == cap) {
+                    size_t c = cap ? 2 * cap : 64;
+                    struct edr_bpf_prog_rec *nv = realloc(v, c * sizeof(*v));
+                    if (!nv) break;
+                    v = nv;
+                    cap = c;
+                }
+                got = read(fd, (char *)&v[n] + have, sizeof(*v) - have);
+                if (got <= 0) {
+                    ok = got == 0 && have == 0;
+                    break;
+                }
+                have += (size_t)got;
+                if (have == sizeof(*v)) {
+                    n++;
+                    have = 0;
+                }
+            }
+            close(fd);
+        }
+    }
+    if (!ok) { /* by id */
+        uint32_t id = 0;
+        n = 0;
+        ok = 1;
+        while (bpf_prog_get_next_id(id, &id) == 0) {
             struct bpf_prog_info info;
             uint32_t len = sizeof(info);
             int fd = bpf_prog_get_fd_by_id(id), rc;
@@ -525,11 +553,71 @@ static void edr__prog_scan(edr_src_ebpf_t *s, int initial)
             memset(&info, 0, sizeof(info));
             rc = bpf_obj_get_info_by_fd(fd, &info, &len);
             close(fd);
-            if (rc != 0 || (!initial && info.load_time + EDR__PROG_SETTLE_NS > now)) continue;
-            edr__prog_found(s, &info);
+            if (rc != 0) continue;
+            if (n == cap) {
+                size_t c = cap ? 2 * cap : 64;
+                struct edr_bpf_prog_rec *nv = realloc(v, c * sizeof(*v));
+                if (!nv) {
+                    ok = 0;
+                    break;
+                }
+                v = nv;
+                cap = c;
+            }
+            memset(&v[n], 0, sizeof(v[n]));
+            v[n].id = info.id;
+            v[n].type = info.type;
+            v[n].insn_count = info.xlated_prog_len / 8;
+            v[n].load_time = info.load_time;
+            memcpy(v[n].tag, info.tag, sizeof(v[n].tag));
+            memcpy(v[n].name, info.name, sizeof(v[n].name));
+            n++;
+        }
+        if (errno == EPERM && !n) ok = 0;
+    }
+    if (!ok) {
+        free(v);
+        return -1;
+    }
+    *out = v;
+    *n_out = n;
+    return 0;
+}
+
+/* Every second, the kernel's live programs: one not known and not reported
+ * by a record (loaded from inside another BPF program, as a light
+ * skeleton's loader does; through a hook's blind spot, such as ia32
+ * syscalls; with its descriptor swapped before the hook read it; before the
+ * sensor started) is a bpf_load event marked found, with no actor, the
+ * scan's time and its load time (review-1206b 3, 4, 5). The whole list is
+ * read each time: ids are handed out cyclically (review-1206c 4). A program
+ * loaded less than a second ago waits for the next scan: its record may be
+ * on its way. initial: the sensor's start (all reported). */
+static void edr__prog_scan(edr_src_ebpf_t *s, int initial)
+{
+    uint64_t now = edr__boot_ns();
+    struct edr_bpf_prog_rec *v;
+    size_t n;
+    if (edr__prog_list(s, &v, &n)) {
+        if (!s->prog_scan_failed++)
+            edr_log_warn("ebpf: cannot list the loaded BPF programs: programs loaded where the "
+                         "hooks do not see it go unreported");
+        return;
+    }
+    /* ascending ids: the iterator walks the kernel's id table in order */
+    edr__ids_t known = {0};
+    for (size_t j = 0; j < n; j++) {
+        uint32_t id = v[j].id;
+        int seen = edr__ids_has(&s->prog_known, id);
+        for (size_t i = 0; i < s->prog_seen.n && !seen; i++)
+            seen = s->prog_seen.id[i] == id;
+        if (!seen) {
+            if (!initial && v[j].load_time + EDR__PROG_SETTLE_NS > now) continue;
+            edr__prog_found(s, &v[j]);
         }
         if (edr__ids_push(&known, id, 0)) break; /* out of memory: found again next time */
     }
+    free(v);
     edr__ids_free(&s->prog_known);
     s->prog_known = known;
     size_t k = 0; /* records whose program has not shown yet wait a few scans */
@@ -1254,6 +1342,15 @@ static int edr__tracepoint_exists(const char *sec)
     return access(p, F_OK) == 0;
 }
 
+/* Whether this kernel has the BPF program iterator (edr_iter_progs). */
+static int edr__prog_iter_ok(void)
+{
+    struct btf *vm = btf__load_vmlinux_btf();
+    int ok = vm && btf__find_by_name_kind(vm, "bpf_iter__bpf_prog", BTF_KIND_STRUCT) >= 0;
+    btf__free(vm);
+    return ok;
+}
+
 /* Whether the io_uring tracepoints and the request layouts the programs
  * read exist in this kernel; NULL, or why not. */
 static const char *edr__uring_missing(void)
@@ -1324,6 +1421,8 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
             bpf_program__set_autoload(prog, !tp);
         } else if (strncmp(sec, "tp_btf/io_uring_", 16) == 0) {
             bpf_program__set_autoload(prog, !uring_missing);
+        } else if (strncmp(sec, "iter/", 5) == 0) {
+            bpf_program__set_autoload(prog, edr__prog_iter_ok());
         }
     }
     if (uring_missing)

@@ -2036,6 +2036,31 @@ int BPF_PROG(edr_uring_complete, struct io_ring_ctx *ring, void *req, struct io_
 }
 
 /* Raw mode: one program on every syscall exit of every task (none on entry). */
+/* Every loaded BPF program, for the sensor's scan (src_ebpf.c
+ * edr__prog_scan): an iterator, since listing programs by id needs
+ * CAP_SYS_ADMIN, which the sensor drops after loading. */
+SEC("iter/bpf_prog")
+int edr_iter_progs(struct bpf_iter__bpf_prog *ctx)
+{
+    struct bpf_prog *p = ctx->prog;
+    struct bpf_prog_aux *aux;
+    struct edr_bpf_prog_rec r = {};
+
+    if (!p) return 0;
+    aux = p->aux;
+    r.id = aux->id;
+    r.type = p->type;
+    r.attach_type = p->expected_attach_type;
+    r.insn_count = p->len;
+    r.load_time = aux->load_time;
+    bpf_probe_read_kernel(r.tag, sizeof(r.tag), &p->tag);
+    bpf_probe_read_kernel_str(r.name, sizeof(r.name), &aux->name);
+    if (aux->attach_func_name)
+        bpf_probe_read_kernel_str(r.attach_to, sizeof(r.attach_to), aux->attach_func_name);
+    bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+    return 0;
+}
+
 #define EDR_TS_COMPAT 0x0002 /* x86 thread_info.status: an ia32 (int $0x80) syscall */
 
 SEC("tp_btf/sys_exit")

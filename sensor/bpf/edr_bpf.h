@@ -186,6 +186,19 @@ struct edr_bpf_bpf_load {
     char attach_to[64];
 };
 
+/* One loaded BPF program, as the iterator edr_iter_progs writes it to user
+ * space (a record of the kernel's struct bpf_prog; not a ring buffer record). */
+struct edr_bpf_prog_rec {
+    edr_u32 id;
+    edr_u32 type;
+    edr_u32 attach_type;
+    edr_u32 insn_count;
+    edr_u64 load_time; /* boot-clock ns */
+    edr_u8 tag[8];
+    char name[16];
+    char attach_to[64];
+};
+
 /* EDR_BPF_FILE_*: data = path pieces, in the order rel, dir, rel2, dir2. A
  * path is dir + "/" + rel: rel is the string the process passed (may be
  * empty, relative, or absolute, in which case dir is absent), dir is absolute

@@ -2,6 +2,7 @@
  * cluster; exact events come back. */
 #include "edr_test.h"
 #include "sensor_test.h"
+#include "test_bpf_prog.h"
 
 #include "edr/identity.h"
 
@@ -82,6 +83,10 @@ static void collect(evs_t *v, const Edr__V1__EventBatch *b)
                 memcpy(x->rip, e->network->remote->ip.data, e->network->remote->ip.len);
                 x->rport = e->network->remote->port;
             }
+            break;
+        case EDR__V1__EVENT__BODY_BPF_LOAD:
+            put_str(x->path, 512, e->bpf_load->name);
+            x->action = e->bpf_load->found;
             break;
         case EDR__V1__EVENT__BODY_SENSOR_HEALTH:
             put_str(x->fidelity, sizeof(x->fidelity), e->sensor_health->fidelity);
@@ -246,7 +251,24 @@ static void test_ebpf_chain_through_kafka(void **state)
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     close(cs);
     close(ls);
-    poll_for(c, dec, &v, 1.5, 0);
+    /* a BPF program loaded where the syscall hooks do not see it (an ia32
+     * bpf()): the daemon, which has dropped CAP_SYS_ADMIN, still finds it */
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    pid_t ld = fork();
+    assert_true(ld >= 0);
+    if (ld == 0) {
+        if (load_test_prog("chain_ia32", 1, pp[1]) < 0) _exit(1);
+        sleep(10); /* loaded while its descriptor is open */
+        _exit(0);
+    }
+    struct bpf_prog_info pinfo;
+    assert_int_equal(read(pp[0], &pinfo, sizeof(pinfo)), (ssize_t)sizeof(pinfo));
+    poll_for(c, dec, &v, 3.5, 0); /* scans every second, leaves the youngest a second */
+    kill(ld, SIGKILL);
+    waitpid(ld, NULL, 0);
+    close(pp[0]);
+    close(pp[1]);
     kill(sensor, SIGTERM);
     int rc = st_wait(sensor, 30);
     poll_for(c, dec, &v, 2, 0);
@@ -299,6 +321,16 @@ static void test_ebpf_chain_through_kafka(void **state)
     assert_string_equal(ren->path2, b_txt);
     assert_non_null(find(&v, EDR__V1__EVENT__BODY_FILE_DELETE, rm->id, b_txt));
     assert_non_null(find(&v, EDR__V1__EVENT__BODY_PROCESS_EXIT, scr->id, NULL));
+    const ev_t *bl = NULL;
+    for (size_t i = 0; i < v.n && !bl; i++)
+        if (v.ev[i].kind == EDR__V1__EVENT__BODY_BPF_LOAD && !strcmp(v.ev[i].path, "chain_ia32"))
+            bl = &v.ev[i];
+    if (!bl) {
+        st_dump_log(log);
+        fail_msg("the program loaded by an ia32 bpf() was not found");
+    }
+    assert_int_equal(bl->action, 1); /* found, not seen loading */
+    assert_int_equal(bl->pid, 0);
 
     free(v.ev);
     edr_frame_ctx_destroy(dec);
