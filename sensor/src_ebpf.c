@@ -113,7 +113,8 @@ typedef struct edr_src_ebpf {
      * sensor's own, ascending; seen, ids a record reported since, each with
      * the scans it may still wait for its program to show (edr__prog_scan) */
     edr__ids_t prog_known, prog_seen;
-    uint64_t progs_found, prog_scan_failed;
+    uint64_t progs_found;
+    int prog_scan_off; /* the list cannot be read: no scan, no tracking */
 } edr_src_ebpf_t;
 
 static const char *const edr__kind_names[EDR_BPF_KIND_MAX] = {
@@ -465,7 +466,7 @@ static int edr__ids_has(const edr__ids_t *l, uint32_t id)
 #define EDR__PROG_SEEN_SCANS 5
 static void edr__prog_seen(edr_src_ebpf_t *s, uint32_t id)
 {
-    if (!edr__ids_has(&s->prog_known, id))
+    if (!s->prog_scan_off && !edr__ids_has(&s->prog_known, id))
         edr__ids_push(&s->prog_seen, id, EDR__PROG_SEEN_SCANS); /* else reported again, found */
 }
 
@@ -514,38 +515,34 @@ static int edr__prog_list(edr_src_ebpf_t *s, struct edr_bpf_prog_rec **out, size
     size_t n = 0, cap = 0;
     struct bpf_link *it = s->skel ? s->skel->links.edr_iter_progs : NULL;
     int ok = 0;
-    if (it) {
+    if (it) { /* read in large pieces (one read per record costs a syscall each) */
         int fd = bpf_iter_create(bpf_link__fd(it));
-        if (fd >= 0) {
-            ssize_t got;
-            size_t have = 0; /* bytes of v[n] read so far */
-            for (;;) {
-                if (n == cap) {
-                    size_t c = cap ? 2 * cap : 64;
-                    struct edr_bpf_prog_rec *nv = realloc(v, c * sizeof(*v));
-                    if (!nv) break;
-                    v = nv;
-                    cap = c;
-                }
-                got = read(fd, (char *)&v[n] + have, sizeof(*v) - have);
-                if (got <= 0) {
-                    ok = got == 0 && have == 0;
-                    break;
-                }
-                have += (size_t)got;
-                if (have == sizeof(*v)) {
-                    n++;
-                    have = 0;
-                }
+        size_t have = 0; /* bytes read past the last whole record */
+        while (fd >= 0) {
+            if (cap - n < 512) {
+                size_t c = cap ? 2 * cap : 512;
+                struct edr_bpf_prog_rec *nv = realloc(v, c * sizeof(*v));
+                if (!nv) break;
+                v = nv;
+                cap = c;
             }
-            close(fd);
+            ssize_t got = read(fd, (char *)&v[n] + have, (cap - n) * sizeof(*v) - have);
+            if (got <= 0) {
+                ok = got == 0 && have == 0;
+                break;
+            }
+            have += (size_t)got; /* a record cut by a read goes on at &v[n] */
+            n += have / sizeof(*v);
+            have %= sizeof(*v);
         }
+        if (fd >= 0) close(fd);
     }
-    if (!ok) { /* by id */
+    if (!ok) { /* by id: needs CAP_SYS_ADMIN */
         uint32_t id = 0;
+        int end;
         n = 0;
         ok = 1;
-        while (bpf_prog_get_next_id(id, &id) == 0) {
+        while ((end = bpf_prog_get_next_id(id, &id)) == 0) {
             struct bpf_prog_info info;
             uint32_t len = sizeof(info);
             int fd = bpf_prog_get_fd_by_id(id), rc;
@@ -573,7 +570,8 @@ static int edr__prog_list(edr_src_ebpf_t *s, struct edr_bpf_prog_rec **out, size
             memcpy(v[n].name, info.name, sizeof(v[n].name));
             n++;
         }
-        if (errno == EPERM && !n) ok = 0;
+        /* the whole list only when the walk ended at its end (review-1206d 2) */
+        if (ok && !(end != 0 && errno == ENOENT)) ok = 0;
     }
     if (!ok) {
         free(v);
@@ -598,10 +596,15 @@ static void edr__prog_scan(edr_src_ebpf_t *s, int initial)
     uint64_t now = edr__boot_ns();
     struct edr_bpf_prog_rec *v;
     size_t n;
+    if (s->prog_scan_off) return;
     if (edr__prog_list(s, &v, &n)) {
-        if (!s->prog_scan_failed++)
-            edr_log_warn("ebpf: cannot list the loaded BPF programs: programs loaded where the "
-                         "hooks do not see it go unreported");
+        /* no list (no iterator, CAP_SYS_ADMIN dropped): said once, counted
+         * in health, not tried again, nothing more tracked (review-1206d 1) */
+        edr_log_warn("ebpf: cannot list the loaded BPF programs: programs loaded where the "
+                     "hooks do not see it go unreported");
+        edr_emit_drop(s->em, "ebpf.bpf_prog_scan", "unavailable", 1);
+        s->prog_scan_off = 1;
+        edr__ids_free(&s->prog_seen);
         return;
     }
     /* ascending ids: the iterator walks the kernel's id table in order */
@@ -1369,7 +1372,8 @@ static const char *edr__uring_missing(void)
     return why;
 }
 
-static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *uring_missing);
+static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *uring_missing,
+                          int iter);
 
 /* Loads and attaches the programs for the given syscall hooks. The io_uring
  * programs read the kernel's private request layouts: when this kernel's
@@ -1378,10 +1382,15 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
 static int edr__load(edr_src_ebpf_t *s, const char *hooks)
 {
     const char *missing = edr__uring_missing();
-    int rc = edr__load_with(s, hooks, missing);
+    int iter = edr__prog_iter_ok();
+    int rc = edr__load_with(s, hooks, missing, iter);
+    if (rc != 0 && iter && rc != EDR_EPERM) { /* review-1206d 4 */
+        edr_log_warn("ebpf: loading again without the BPF program iterator");
+        rc = edr__load_with(s, hooks, missing, iter = 0);
+    }
     if (rc != 0 && !missing && rc != EDR_EPERM) {
         edr_log_warn("ebpf: loading again without the io_uring programs");
-        rc = edr__load_with(s, hooks, "its io_uring programs do not load on this kernel");
+        rc = edr__load_with(s, hooks, "its io_uring programs do not load on this kernel", iter);
     }
     return rc;
 }
@@ -1390,7 +1399,8 @@ static int edr__load(edr_src_ebpf_t *s, const char *hooks)
  * "tracepoint" (one program per syscall exit of interest) or "raw" (tp_btf
  * sys_exit). On failure, logs why, frees the skeleton and returns
  * an edr_err_t. */
-static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *uring_missing)
+static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *uring_missing,
+                          int iter)
 {
     int tp = strcmp(hooks, "tracepoint") == 0, err, n_tp = 0;
     uint32_t self = (uint32_t)getpid();
@@ -1422,7 +1432,7 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
         } else if (strncmp(sec, "tp_btf/io_uring_", 16) == 0) {
             bpf_program__set_autoload(prog, !uring_missing);
         } else if (strncmp(sec, "iter/", 5) == 0) {
-            bpf_program__set_autoload(prog, edr__prog_iter_ok());
+            bpf_program__set_autoload(prog, iter);
         }
     }
     if (uring_missing)
