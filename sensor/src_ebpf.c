@@ -509,6 +509,21 @@ static void edr__prog_found(edr_src_ebpf_t *s, const struct edr_bpf_prog_rec *r)
  * from the iterator program, which needs no privilege to read, or else by
  * id (needs CAP_SYS_ADMIN: at start, before the sensor drops it). -1 when
  * neither works. */
+/* Room for at least `room` more records after n in *v (capacity *cap,
+ * doubled); -1 when out of memory (*v unchanged). */
+static int edr__prog_reserve(struct edr_bpf_prog_rec **v, size_t *cap, size_t n, size_t room)
+{
+    if (*cap - n >= room) return 0;
+    size_t c = *cap ? 2 * *cap : 64;
+    while (c - n < room)
+        c *= 2;
+    struct edr_bpf_prog_rec *nv = realloc(*v, c * sizeof(**v));
+    if (!nv) return -1;
+    *v = nv;
+    *cap = c;
+    return 0;
+}
+
 static int edr__prog_list(edr_src_ebpf_t *s, struct edr_bpf_prog_rec **out, size_t *n_out)
 {
     struct edr_bpf_prog_rec *v = NULL;
@@ -519,13 +534,7 @@ static int edr__prog_list(edr_src_ebpf_t *s, struct edr_bpf_prog_rec **out, size
         int fd = bpf_iter_create(bpf_link__fd(it));
         size_t have = 0; /* bytes read past the last whole record */
         while (fd >= 0) {
-            if (cap - n < 512) {
-                size_t c = cap ? 2 * cap : 512;
-                struct edr_bpf_prog_rec *nv = realloc(v, c * sizeof(*v));
-                if (!nv) break;
-                v = nv;
-                cap = c;
-            }
+            if (edr__prog_reserve(&v, &cap, n, 512)) break;
             ssize_t got = read(fd, (char *)&v[n] + have, (cap - n) * sizeof(*v) - have);
             if (got <= 0) {
                 ok = got == 0 && have == 0;
@@ -551,15 +560,9 @@ static int edr__prog_list(edr_src_ebpf_t *s, struct edr_bpf_prog_rec **out, size
             rc = bpf_obj_get_info_by_fd(fd, &info, &len);
             close(fd);
             if (rc != 0) continue;
-            if (n == cap) {
-                size_t c = cap ? 2 * cap : 64;
-                struct edr_bpf_prog_rec *nv = realloc(v, c * sizeof(*v));
-                if (!nv) {
-                    ok = 0;
-                    break;
-                }
-                v = nv;
-                cap = c;
+            if (edr__prog_reserve(&v, &cap, n, 1)) {
+                ok = 0;
+                break;
             }
             memset(&v[n], 0, sizeof(v[n]));
             v[n].id = info.id;
