@@ -140,6 +140,8 @@ int main(int argc, char **argv)
             fd = bpf_raw_tracepoint_open(name, raw_fd);
             if (fd < 0)
                 fprintf(stderr, "hook-floor: raw tracepoint %s: %s\n", name, strerror(errno));
+        } else if (strncmp(sec, "iter/", 5) == 0) {
+            continue; /* an iterator the sensor reads on its own schedule: no hook */
         } else {
             fprintf(stderr, "hook-floor: the sensor's program section '%s' is not handled\n", sec);
             goto out;
