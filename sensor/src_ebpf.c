@@ -66,9 +66,10 @@ typedef struct {
     ProtobufCBinaryData *field;
 } edr__patch_t;
 
-/* A list of BPF program ids; tag: per id, what its list needs (a count). */
+/* A list of BPF program ids, or of links as (link id << 32 | program id);
+ * tag: per id, what its list needs (a count). */
 typedef struct {
-    uint32_t *id;
+    uint64_t *id;
     uint8_t *tag;
     size_t n, cap;
 } edr__ids_t;
@@ -115,6 +116,14 @@ typedef struct edr_src_ebpf {
     edr__ids_t prog_known, prog_seen;
     uint64_t progs_found;
     int prog_scan_off; /* the list cannot be read: no scan, no tracking */
+    /* BPF links, as EDR__LINK_KEY: known, the live links the last scan found
+     * reported, the sensor's own or present at start; seen, what records
+     * reported since (as prog_seen); fresh, links the last scan met unknown,
+     * found if the next one still does (edr__link_scan) */
+    edr__ids_t link_known, link_seen, link_fresh;
+    edr__ids_t own_progs; /* the sensor's own program ids, ascending */
+    uint64_t links_found;
+    int link_scan_off;
 } edr_src_ebpf_t;
 
 static const char *const edr__kind_names[EDR_BPF_KIND_MAX] = {
@@ -133,6 +142,7 @@ static const char *const edr__kind_names[EDR_BPF_KIND_MAX] = {
     [EDR_BPF_URING_DONE] = "ebpf.ringbuf.io_uring_done",
     [EDR_BPF_MEM_EXEC] = "ebpf.ringbuf.memory_exec",
     [EDR_BPF_BPF_LOAD] = "ebpf.ringbuf.bpf_load",
+    [EDR_BPF_BPF_ATTACH] = "ebpf.ringbuf.bpf_attach",
 };
 
 /* ---- libbpf logs into the core logger ------------------------------------ */
@@ -424,11 +434,11 @@ static uint64_t edr__boot_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int edr__ids_push(edr__ids_t *l, uint32_t id, uint8_t tag)
+static int edr__ids_push(edr__ids_t *l, uint64_t id, uint8_t tag)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 64;
-        uint32_t *n = realloc(l->id, cap * sizeof(*n));
+        uint64_t *n = realloc(l->id, cap * sizeof(*n));
         if (!n) return -1;
         l->id = n;
         uint8_t *t = realloc(l->tag, cap);
@@ -449,7 +459,7 @@ static void edr__ids_free(edr__ids_t *l)
 }
 
 /* Whether an ascending list holds id. */
-static int edr__ids_has(const edr__ids_t *l, uint32_t id)
+static int edr__ids_has(const edr__ids_t *l, uint64_t id)
 {
     size_t lo = 0, hi = l->n;
     while (lo < hi) {
@@ -475,16 +485,26 @@ static void edr__prog_seen(edr_src_ebpf_t *s, uint32_t id)
 /* a program younger than this is left to the next scan (edr__prog_scan) */
 #define EDR__PROG_SETTLE_NS 1000000000ull
 
-static void edr__prog_found(edr_src_ebpf_t *s, const struct edr_bpf_prog_rec *r)
+/* An event found by a scan, not made by a record: no actor, dated now; its
+ * body of size bytes in *body. NULL when out of memory. */
+static Edr__V1__Event *edr__begin_found(edr_src_ebpf_t *s, size_t size, void **body)
 {
     Edr__V1__Event *e = edr_emit_begin(s->em, (uint64_t)((int64_t)edr__boot_ns() + s->boot_to_utc));
-    edr_arena_t *a = edr_emit_arena(s->em);
-    Edr__V1__BpfLoad *x = e ? edr_arena_alloc(a, sizeof(*x)) : NULL;
-    char name[sizeof(r->name) + 1], to[sizeof(r->attach_to) + 1];
-    if (!x) {
-        if (e) edr_emit_end(s->em, e);
-        return;
+    *body = e ? edr_arena_alloc(edr_emit_arena(s->em), size) : NULL;
+    if (e && !*body) {
+        edr_emit_end(s->em, e);
+        return NULL;
     }
+    return e;
+}
+
+static void edr__prog_found(edr_src_ebpf_t *s, const struct edr_bpf_prog_rec *r)
+{
+    edr_arena_t *a = edr_emit_arena(s->em);
+    Edr__V1__BpfLoad *x;
+    char name[sizeof(r->name) + 1], to[sizeof(r->attach_to) + 1];
+    Edr__V1__Event *e = edr__begin_found(s, sizeof(*x), (void **)&x);
+    if (!e) return;
     edr__v1__bpf_load__init(x);
     memcpy(name, r->name, sizeof(r->name));
     name[sizeof(r->name)] = 0;
@@ -505,47 +525,57 @@ static void edr__prog_found(edr_src_ebpf_t *s, const struct edr_bpf_prog_rec *r)
     s->progs_found++;
 }
 
-/* The live programs, ascending by id, into *out (malloc'd; caller frees):
- * from the iterator program, which needs no privilege to read, or else by
- * id (needs CAP_SYS_ADMIN: at start, before the sensor drops it). -1 when
- * neither works. */
-/* Room for at least `room` more records after n in *v (capacity *cap,
- * doubled); -1 when out of memory (*v unchanged). */
-static int edr__prog_reserve(struct edr_bpf_prog_rec **v, size_t *cap, size_t n, size_t room)
+/* Room for at least `room` more records of elem bytes after n in *v
+ * (capacity *cap, doubled); -1 when out of memory (*v unchanged). */
+static int edr__recs_reserve(void **v, size_t elem, size_t *cap, size_t n, size_t room)
 {
     if (*cap - n >= room) return 0;
     size_t c = *cap ? 2 * *cap : 64;
     while (c - n < room)
         c *= 2;
-    struct edr_bpf_prog_rec *nv = realloc(*v, c * sizeof(**v));
+    void *nv = realloc(*v, c * elem);
     if (!nv) return -1;
     *v = nv;
     *cap = c;
     return 0;
 }
 
+/* Everything iterator `it` writes, as records of elem bytes, into *v (n
+ * of them; capacity *cap; malloc'd, the caller frees), read in large
+ * pieces (one read per record costs a syscall each). 0, or -1 when the
+ * whole list could not be read (no iterator, out of memory, a read
+ * failed). */
+static int edr__iter_read(struct bpf_link *it, size_t elem, void **v, size_t *n, size_t *cap)
+{
+    int ok = 0;
+    int fd = it ? bpf_iter_create(bpf_link__fd(it)) : -1;
+    size_t have = 0; /* bytes read past the last whole record */
+    *n = 0;
+    while (fd >= 0) {
+        if (edr__recs_reserve(v, elem, cap, *n, 512)) break;
+        ssize_t got = read(fd, (char *)*v + *n * elem + have, (*cap - *n) * elem - have);
+        if (got <= 0) {
+            ok = got == 0 && have == 0;
+            break;
+        }
+        have += (size_t)got; /* a record cut by a read goes on at record n */
+        *n += have / elem;
+        have %= elem;
+    }
+    if (fd >= 0) close(fd);
+    return ok ? 0 : -1;
+}
+
+/* The live programs, ascending by id, into *out (malloc'd; caller frees):
+ * from the iterator program, which needs no privilege to read, or else by
+ * id (needs CAP_SYS_ADMIN: at start, before the sensor drops it). -1 when
+ * neither works. */
 static int edr__prog_list(edr_src_ebpf_t *s, struct edr_bpf_prog_rec **out, size_t *n_out)
 {
     struct edr_bpf_prog_rec *v = NULL;
     size_t n = 0, cap = 0;
-    struct bpf_link *it = s->skel ? s->skel->links.edr_iter_progs : NULL;
-    int ok = 0;
-    if (it) { /* read in large pieces (one read per record costs a syscall each) */
-        int fd = bpf_iter_create(bpf_link__fd(it));
-        size_t have = 0; /* bytes read past the last whole record */
-        while (fd >= 0) {
-            if (edr__prog_reserve(&v, &cap, n, 512)) break;
-            ssize_t got = read(fd, (char *)&v[n] + have, (cap - n) * sizeof(*v) - have);
-            if (got <= 0) {
-                ok = got == 0 && have == 0;
-                break;
-            }
-            have += (size_t)got; /* a record cut by a read goes on at &v[n] */
-            n += have / sizeof(*v);
-            have %= sizeof(*v);
-        }
-        if (fd >= 0) close(fd);
-    }
+    int ok = edr__iter_read(s->skel ? s->skel->links.edr_iter_progs : NULL, sizeof(*v),
+                            (void **)&v, &n, &cap) == 0;
     if (!ok) { /* by id: needs CAP_SYS_ADMIN */
         uint32_t id = 0;
         int end;
@@ -560,7 +590,7 @@ static int edr__prog_list(edr_src_ebpf_t *s, struct edr_bpf_prog_rec **out, size
             rc = bpf_obj_get_info_by_fd(fd, &info, &len);
             close(fd);
             if (rc != 0) continue;
-            if (edr__prog_reserve(&v, &cap, n, 1)) {
+            if (edr__recs_reserve((void **)&v, sizeof(*v), &cap, n, 1)) {
                 ok = 0;
                 break;
             }
@@ -633,6 +663,121 @@ static void edr__prog_scan(edr_src_ebpf_t *s, int initial)
             s->prog_seen.tag[k++] = s->prog_seen.tag[i];
         }
     s->prog_seen.n = k;
+}
+
+/* ---- BPF links: where programs are attached ------------------------------ */
+
+#define EDR__LINK_KEY(l) ((uint64_t)(l)->link_id << 32 | (l)->prog_id)
+
+static int edr__cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorts a list's ids (its tags are dropped: lists sorted are untagged). */
+static void edr__ids_sort(edr__ids_t *l)
+{
+    if (l->n > 1) qsort(l->id, l->n, sizeof(*l->id), edr__cmp_u64);
+}
+
+static void edr__attach_fill(edr_arena_t *a, Edr__V1__BpfAttach *x, const struct edr_bpf_link_rec *l)
+{
+    char name[sizeof(l->prog_name) + 1], to[sizeof(l->target) + 1];
+    memcpy(name, l->prog_name, sizeof(l->prog_name)); /* NUL-terminated by the kernel; not trusted */
+    name[sizeof(l->prog_name)] = 0;
+    memcpy(to, l->target, sizeof(l->target));
+    to[sizeof(l->target)] = 0;
+    edr__v1__bpf_attach__init(x);
+    x->prog_id = l->prog_id;
+    x->prog_type = l->prog_type;
+    x->prog_name = edr__str(a, name);
+    x->link_id = l->link_id;
+    x->link_type = l->link_type;
+    x->attach_type = l->attach_type;
+    x->target = edr__str(a, to);
+    x->target_id = l->target_id;
+}
+
+/* A BPF program attached: its link, program and target. */
+static void edr__on_bpf_attach(edr_src_ebpf_t *s, const struct edr_bpf_bpf_attach *r)
+{
+    Edr__V1__BpfAttach *x;
+    Edr__V1__Event *e = edr__begin_body(s, &r->h, sizeof(*x), (void **)&x);
+    if (!e) return;
+    edr__attach_fill(edr_emit_arena(s->em), x, &r->l);
+    if (r->l.link_id && !s->link_scan_off && !edr__ids_has(&s->link_known, EDR__LINK_KEY(&r->l)))
+        edr__ids_push(&s->link_seen, EDR__LINK_KEY(&r->l), EDR__PROG_SEEN_SCANS);
+    e->body_case = EDR__V1__EVENT__BODY_BPF_ATTACH;
+    e->bpf_attach = x;
+    edr_emit_end(s->em, e);
+}
+
+static void edr__link_found(edr_src_ebpf_t *s, const struct edr_bpf_link_rec *l)
+{
+    Edr__V1__BpfAttach *x;
+    Edr__V1__Event *e = edr__begin_found(s, sizeof(*x), (void **)&x);
+    if (!e) return;
+    edr__attach_fill(edr_emit_arena(s->em), x, l);
+    x->found = 1;
+    e->body_case = EDR__V1__EVENT__BODY_BPF_ATTACH;
+    e->bpf_attach = x;
+    edr_emit_end(s->em, e);
+    s->links_found++;
+}
+
+/* Every second, the kernel's BPF links (read through the sensor's link
+ * iterator): one that no record reported (made by an ia32 bpf(), from
+ * inside a BPF program, before the sensor started; or now behind another
+ * program) is a bpf_attach event marked found, with no actor, when the
+ * next scan meets it still unknown (its record may be on its way). Links of
+ * the sensor's own programs are left out. Attachments without a link
+ * (BPF_PROG_ATTACH, perf events given a program by ioctl, XDP and tc
+ * programs set through netlink) are not in this list. initial: the
+ * sensor's start (all reported at once). */
+static void edr__link_scan(edr_src_ebpf_t *s, int initial)
+{
+    struct edr_bpf_link_rec *v = NULL;
+    size_t n = 0, cap = 0;
+    if (s->link_scan_off) return;
+    if (edr__iter_read(s->skel ? s->skel->links.edr_iter_links : NULL, sizeof(*v), (void **)&v,
+                       &n, &cap)) {
+        free(v);
+        edr_log_warn("ebpf: cannot list the BPF links: programs attached where the hooks do not "
+                     "see it go unreported");
+        edr_emit_drop(s->em, "ebpf.bpf_link_scan", "unavailable", 1);
+        s->link_scan_off = 1;
+        edr__ids_free(&s->link_seen);
+        edr__ids_free(&s->link_fresh);
+        return;
+    }
+    edr__ids_t known = {0}, fresh = {0};
+    for (size_t j = 0; j < n; j++) {
+        uint64_t k = EDR__LINK_KEY(&v[j]);
+        int ok = edr__ids_has(&s->link_known, k) || edr__ids_has(&s->own_progs, v[j].prog_id);
+        for (size_t i = 0; i < s->link_seen.n && !ok; i++)
+            ok = s->link_seen.id[i] == k;
+        if (!ok && !initial && !edr__ids_has(&s->link_fresh, k)) {
+            if (edr__ids_push(&fresh, k, 0)) break; /* out of memory: met again next time */
+            continue;
+        }
+        if (!ok) edr__link_found(s, &v[j]);
+        if (edr__ids_push(&known, k, 0)) break;
+    }
+    free(v);
+    edr__ids_sort(&known);
+    edr__ids_sort(&fresh);
+    edr__ids_free(&s->link_known);
+    edr__ids_free(&s->link_fresh);
+    s->link_known = known;
+    s->link_fresh = fresh;
+    size_t k = 0; /* records whose link has not shown yet wait a few scans */
+    for (size_t i = 0; i < s->link_seen.n; i++)
+        if (!edr__ids_has(&s->link_known, s->link_seen.id[i]) && s->link_seen.tag[i]-- > 1) {
+            s->link_seen.id[k] = s->link_seen.id[i];
+            s->link_seen.tag[k++] = s->link_seen.tag[i];
+        }
+    s->link_seen.n = k;
 }
 
 /* A BPF program loaded: its kernel record's type, names, tag and id. */
@@ -1121,6 +1266,7 @@ static int edr__on_record(void *ctx, void *data, size_t size)
         [EDR_BPF_URING_DONE] = sizeof(struct edr_bpf_uring_done),
         [EDR_BPF_MEM_EXEC] = sizeof(struct edr_bpf_mem_exec),
         [EDR_BPF_BPF_LOAD] = sizeof(struct edr_bpf_bpf_load),
+        [EDR_BPF_BPF_ATTACH] = sizeof(struct edr_bpf_bpf_attach),
     };
     if (size < (min_size[h->kind] ? min_size[h->kind] : sizeof(struct edr_bpf_file))) {
         bad = 1;
@@ -1150,6 +1296,9 @@ static int edr__on_record(void *ctx, void *data, size_t size)
         break;
     case EDR_BPF_BPF_LOAD:
         edr__on_bpf_load(s, data);
+        break;
+    case EDR_BPF_BPF_ATTACH:
+        edr__on_bpf_attach(s, data);
         break;
     default:
         if (((const struct edr_bpf_file *)data)->uring_req)
@@ -1254,6 +1403,7 @@ static void edr__on_timer(uv_timer_t *t)
     s->boot_to_utc = edr__boot_to_utc();
     edr__read_drops(s);
     edr__prog_scan(s, 0);
+    edr__link_scan(s, 0);
     if (s->n_uwait) {
         uint64_t now = edr__boot_ns();
         if (now > EDR__URING_WAIT_NS) edr__uring_expire(s, now - EDR__URING_WAIT_NS, 0);
@@ -1348,11 +1498,13 @@ static int edr__tracepoint_exists(const char *sec)
     return access(p, F_OK) == 0;
 }
 
-/* Whether this kernel has the BPF program iterator (edr_iter_progs). */
+/* Whether this kernel has the BPF program and link iterators
+ * (edr_iter_progs, edr_iter_links; Linux 5.9 and 5.19). */
 static int edr__prog_iter_ok(void)
 {
     struct btf *vm = btf__load_vmlinux_btf();
-    int ok = vm && btf__find_by_name_kind(vm, "bpf_iter__bpf_prog", BTF_KIND_STRUCT) >= 0;
+    int ok = vm && btf__find_by_name_kind(vm, "bpf_iter__bpf_prog", BTF_KIND_STRUCT) >= 0 &&
+             btf__find_by_name_kind(vm, "bpf_iter__bpf_link", BTF_KIND_STRUCT) >= 0;
     btf__free(vm);
     return ok;
 }
@@ -1569,12 +1721,17 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
         uint32_t len = sizeof(info);
         memset(&info, 0, sizeof(info));
         if (bpf_program__fd(prog) >= 0 &&
-            bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0)
+            bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0) {
             edr__prog_seen(s, info.id);
+            edr__ids_push(&s->own_progs, info.id, 0); /* out of memory: their links are found */
+        }
     }
+    edr__ids_sort(&s->own_progs);
     edr__prog_scan(s, 1);
-    edr_log_info("ebpf: %llu BPF programs of others were loaded at start (reported as found)",
-                 (unsigned long long)s->progs_found);
+    edr__link_scan(s, 1);
+    edr_log_info("ebpf: %llu BPF programs and %llu links of others were there at start (reported "
+                 "as found)",
+                 (unsigned long long)s->progs_found, (unsigned long long)s->links_found);
     if ((err = uv_poll_init(loop, &s->poll, ring_buffer__epoll_fd(s->rb))) != 0) {
         edr_log_warn("ebpf: cannot poll the ring buffer: %s", uv_strerror(err));
         rc = EDR_EIO;
@@ -1625,9 +1782,10 @@ static void edr__stop(edr_source_t *src)
                      (unsigned long long)s->uring_held, (unsigned long long)s->uring_done,
                      (unsigned long long)s->uring_ok, (unsigned long long)s->uring_failed,
                      (unsigned long long)s->uring_lost);
-    if (s->progs_found)
-        edr_log_info("ebpf: %llu BPF programs found loaded that no record reported",
-                     (unsigned long long)s->progs_found);
+    if (s->progs_found || s->links_found)
+        edr_log_info("ebpf: %llu BPF programs found loaded and %llu links found that no record "
+                     "reported",
+                     (unsigned long long)s->progs_found, (unsigned long long)s->links_found);
     uv_poll_stop(&s->poll);
     uv_timer_stop(&s->timer);
     uv_close((uv_handle_t *)&s->poll, edr__on_close);
@@ -1656,6 +1814,10 @@ static void edr__destroy(edr_source_t *src)
     free(s->uwait);
     edr__ids_free(&s->prog_known);
     edr__ids_free(&s->prog_seen);
+    edr__ids_free(&s->link_known);
+    edr__ids_free(&s->link_seen);
+    edr__ids_free(&s->link_fresh);
+    edr__ids_free(&s->own_progs);
     free(s);
 }
 

@@ -32,6 +32,8 @@ const char *edr_event_kind_name(Edr__V1__Event__BodyCase k)
         return "sensor_health";
     case EDR__V1__EVENT__BODY_BPF_LOAD:
         return "bpf_load";
+    case EDR__V1__EVENT__BODY_BPF_ATTACH:
+        return "bpf_attach";
     default:
         return "none";
     }

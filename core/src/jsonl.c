@@ -162,6 +162,12 @@ static const char *const bpf_prog_types[] = {
     "ext",            "lsm",           "sk_lookup",        "syscall",
     "netfilter"};
 
+/* enum bpf_link_type, by value */
+static const char *const bpf_link_types[] = {
+    "unspec",       "raw_tracepoint", "tracing", "cgroup", "iter",
+    "netns",        "xdp",            "perf_event", "kprobe_multi", "struct_ops",
+    "netfilter",    "tcx",            "uprobe_multi", "netkit", "sockmap"};
+
 static const char *enum_name(const char *const *names, size_t n, unsigned v)
 {
     return v < n ? names[v] : "";
@@ -504,6 +510,23 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
         if (x->insn_count) rc |= put(r, "edr.bpf.program.insn_count", json_integer(x->insn_count));
         if (x->found) rc |= put(r, "edr.bpf.program.found", json_true());
         if (x->load_time_ns) rc |= put(r, "edr.bpf.program.load_time", jtime(x->load_time_ns));
+        break;
+    }
+    case EDR__V1__EVENT__BODY_BPF_ATTACH: {
+        const Edr__V1__BpfAttach *x = e->bpf_attach;
+        if (x->prog_id) rc |= put(r, "edr.bpf.program.id", json_integer(x->prog_id));
+        rc |= put_str(r, "edr.bpf.program.name", x->prog_name);
+        rc |= put_str(r, "edr.bpf.program.type",
+                      enum_name(bpf_prog_types, NELEM(bpf_prog_types), x->prog_type));
+        rc |= put(r, "edr.bpf.program.type_id", json_integer(x->prog_type));
+        if (x->link_id) rc |= put(r, "edr.bpf.link.id", json_integer(x->link_id));
+        rc |= put_str(r, "edr.bpf.link.type",
+                      enum_name(bpf_link_types, NELEM(bpf_link_types), x->link_type));
+        rc |= put(r, "edr.bpf.link.type_id", json_integer(x->link_type));
+        rc |= put(r, "edr.bpf.link.attach_type", json_integer(x->attach_type));
+        rc |= put_str(r, "edr.bpf.link.target", x->target);
+        if (x->target_id) rc |= put(r, "edr.bpf.link.target_id", ju64(x->target_id));
+        if (x->found) rc |= put(r, "edr.bpf.link.found", json_true());
         break;
     }
     case EDR__V1__EVENT__BODY_SENSOR_HEALTH: {
@@ -1047,6 +1070,28 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         const char *lt = gets(r, "edr.bpf.program.load_time");
         if (lt && edr_jsonl_time_parse(lt, strlen(lt), &x->load_time_ns) != 0)
             x->load_time_ns = 0;
+        break;
+    }
+    case EDR__V1__EVENT__BODY_BPF_ATTACH: {
+        ALLOC_BODY(Edr__V1__BpfAttach, edr__v1__bpf_attach__init, bpf_attach,
+                   EDR__V1__EVENT__BODY_BPF_ATTACH);
+        Edr__V1__BpfAttach *x = e->bpf_attach;
+        x->prog_id = getu32(r, "edr.bpf.program.id", 0);
+        x->prog_type = getu32(r, "edr.bpf.program.type_id", 0);
+        if (!x->prog_type) /* another writer's: the name alone */
+            x->prog_type = (uint32_t)enum_value(bpf_prog_types, NELEM(bpf_prog_types),
+                                                gets(r, "edr.bpf.program.type"));
+        x->link_id = getu32(r, "edr.bpf.link.id", 0);
+        x->link_type = getu32(r, "edr.bpf.link.type_id", 0);
+        if (!x->link_type)
+            x->link_type = (uint32_t)enum_value(bpf_link_types, NELEM(bpf_link_types),
+                                                gets(r, "edr.bpf.link.type"));
+        x->attach_type = getu32(r, "edr.bpf.link.attach_type", 0);
+        x->target_id = getu(r, "edr.bpf.link.target_id", 0);
+        x->found = json_is_true(get(r, "edr.bpf.link.found"));
+        if (!(x->prog_name = astr(a, gets(r, "edr.bpf.program.name"))) ||
+            !(x->target = astr(a, gets(r, "edr.bpf.link.target"))))
+            goto nomem;
         break;
     }
     default:

@@ -726,7 +726,13 @@ enum {
     NR_fchmodat2 = 452,
 };
 
-#define EDR_BPF_PROG_LOAD 5 /* bpf() command */
+/* bpf() commands */
+#define EDR_BPF_PROG_ATTACH        8
+#define EDR_BPF_PROG_LOAD          5
+#define EDR_BPF_RAW_TRACEPOINT_OPEN 17
+#define EDR_BPF_LINK_CREATE        28
+#define EDR_BPF_LINK_UPDATE        29
+#define EDR_PERF_EVENT_IOC_SET_BPF 0x40042408 /* _IOW('$', 8, __u32) */
 #define EDR_PTRACE_ATTACH 16
 #define EDR_PTRACE_SEIZE  0x4206
 #define EDR_EINPROGRESS   115
@@ -1413,29 +1419,41 @@ static __always_inline void edr_on_udp_send(int fd, const void *uaddr)
     edr_udp_send_sk(edr_fd_sock(fd), uaddr);
 }
 
-/* bpf(BPF_PROG_LOAD) returned fd: the program, as the kernel keeps it. The
- * descriptor is checked to be a program's ("anon_inode:bpf-prog"): another
- * thread may have put another file under that number since. */
-static __always_inline void edr_on_bpf_load(int fd)
+/* Names of the kernel's anonymous-inode files, as the two little-endian
+ * words of their NUL-padded first 16 bytes. */
+#define EDR_ANON_BPF_PROG   0x676f72702d667062ull, 0 /* "bpf-prog" */
+#define EDR_ANON_BPF_LINK   0x6b6e696c5f667062ull, 0 /* "bpf_link" */
+#define EDR_ANON_PERF_EVENT 0x76655f667265705bull, 0x5d746e65ull /* "[perf_event]" */
+
+/* What descriptor fd of the current task holds, when it is the anonymous
+ * inode file named (w0, w1) (a BPF program, link or perf event), else NULL:
+ * the descriptor a call returned or named may hold another file by now
+ * (another thread), and another file of that name is not one (review-1206b
+ * 10). */
+static __always_inline void *edr_fd_anon(int fd, __u64 w0, __u64 w1)
 {
     struct file *f = edr_fd_file(fd);
-    struct edr_bpf_bpf_load *r;
-    struct bpf_prog *prog;
-    struct bpf_prog_aux *aux;
     union {
         char c[16];
         __u64 w[2];
     } dn = {};
 
-    if (!f) return;
+    if (!f) return NULL;
     bpf_probe_read_kernel_str(dn.c, sizeof(dn.c),
                               EDR_CAST(f, struct file)->f_path.dentry->d_name.name);
-    /* "bpf-prog" and its NUL, as two words (little-endian), on the anonymous
-     * inode file system (another file of that name is not one, review-1206b 10) */
-    if (dn.w[0] != 0x676f72702d667062ull || dn.c[8] ||
+    if (dn.w[0] != w0 || dn.w[1] != w1 ||
         EDR_CAST(f, struct file)->f_inode->i_sb->s_magic != 0x09041934 /* ANON_INODE_FS_MAGIC */)
-        return;
-    prog = EDR_CAST(EDR_CAST(f, struct file)->private_data, struct bpf_prog);
+        return NULL;
+    return EDR_CAST(f, struct file)->private_data;
+}
+
+/* bpf(BPF_PROG_LOAD) returned fd: the program, as the kernel keeps it. */
+static __always_inline void edr_on_bpf_load(int fd)
+{
+    struct edr_bpf_bpf_load *r;
+    struct bpf_prog *prog = EDR_CAST(edr_fd_anon(fd, EDR_ANON_BPF_PROG), struct bpf_prog);
+    struct bpf_prog_aux *aux;
+
     if (!prog) return;
     r = edr_reserve_current(sizeof(*r), EDR_BPF_BPF_LOAD);
     if (!r) return;
@@ -1452,6 +1470,173 @@ static __always_inline void edr_on_bpf_load(int fd)
         bpf_probe_read_kernel_str(r->name, sizeof(r->name), &aux->name);
         if (aux->attach_func_name)
             bpf_probe_read_kernel_str(r->attach_to, sizeof(r->attach_to), aux->attach_func_name);
+    }
+    bpf_ringbuf_submit(r, edr_rb_flags());
+}
+
+/* A program's id, type and name into r. */
+static __always_inline void edr_prog_fill(struct bpf_prog *prog, struct edr_bpf_link_rec *r)
+{
+    struct bpf_prog *p = EDR_CAST(prog, struct bpf_prog);
+    struct bpf_prog_aux *aux;
+
+    if (!p) return;
+    r->prog_type = p->type;
+    aux = EDR_CAST(p->aux, struct bpf_prog_aux);
+    if (!aux) return;
+    r->prog_id = aux->id;
+    bpf_probe_read_kernel_str(r->prog_name, sizeof(r->prog_name), &aux->name);
+}
+
+/* The name of the tracepoint (or other trace event: a uprobe's) a perf
+ * event stands for, into r->target; its config into target_id. */
+static __always_inline void edr_perf_target(struct perf_event *pe, struct edr_bpf_link_rec *r)
+{
+    struct perf_event *ev = EDR_CAST(pe, struct perf_event);
+    struct trace_event_call *call;
+
+    if (!ev) return;
+    r->target_id = ev->attr.config;
+    call = EDR_CAST(ev->tp_event, struct trace_event_call);
+    if (!call) return;
+    if (call->flags & 8 /* TRACE_EVENT_FL_TRACEPOINT: tp, not name */) {
+        struct tracepoint *tp = EDR_CAST(call->tp, struct tracepoint);
+        if (tp) bpf_probe_read_kernel_str(r->target, sizeof(r->target), tp->name);
+    } else {
+        bpf_probe_read_kernel_str(r->target, sizeof(r->target), call->name);
+    }
+}
+
+/* A network device's name into r->target, its index into target_id. */
+static __always_inline void edr_dev_target(struct net_device *d, struct edr_bpf_link_rec *r)
+{
+    struct net_device *dev = EDR_CAST(d, struct net_device);
+
+    if (!dev) return;
+    r->target_id = (__u32)dev->ifindex;
+    bpf_probe_read_kernel_str(r->target, sizeof(r->target), dev->name);
+}
+
+/* A cgroup's directory name into r->target, its id into target_id. */
+static __always_inline void edr_kn_target(struct kernfs_node *k, struct edr_bpf_link_rec *r)
+{
+    struct kernfs_node *kn = EDR_CAST(k, struct kernfs_node);
+
+    if (!kn) return;
+    r->target_id = kn->id;
+    bpf_probe_read_kernel_str(r->target, sizeof(r->target), kn->name);
+}
+
+/* A link as the kernel keeps it: its id and type, its program, and where it
+ * is attached, for the kinds of link that say so in a name (tracepoints,
+ * kernel functions, cgroups, network devices, iterators, perf events).
+ * Used by the syscall hook and by the link iterator alike. */
+static __always_inline void edr_link_fill(struct bpf_link *link, struct edr_bpf_link_rec *r)
+{
+    struct bpf_link *l = EDR_CAST(link, struct bpf_link);
+
+    if (!l) return;
+    r->link_id = l->id;
+    r->link_type = l->type;
+    if (bpf_core_field_exists(l->attach_type)) r->attach_type = l->attach_type;
+    edr_prog_fill(l->prog, r);
+    switch (r->link_type) {
+    case 1: { /* raw tracepoint */
+        struct bpf_raw_tp_link *rl = EDR_CAST(link, struct bpf_raw_tp_link);
+        struct bpf_raw_event_map *m = EDR_CAST(rl->btp, struct bpf_raw_event_map);
+        struct tracepoint *tp = m ? EDR_CAST(m->tp, struct tracepoint) : NULL;
+        if (tp) bpf_probe_read_kernel_str(r->target, sizeof(r->target), tp->name);
+        break;
+    }
+    case 2: { /* tracing: fentry, fexit, fmod_ret, LSM, freplace */
+        struct bpf_prog *p = EDR_CAST(l->prog, struct bpf_prog);
+        struct bpf_prog_aux *aux = p ? EDR_CAST(p->aux, struct bpf_prog_aux) : NULL;
+        if (aux && aux->attach_func_name)
+            bpf_probe_read_kernel_str(r->target, sizeof(r->target), aux->attach_func_name);
+        break;
+    }
+    case 3: { /* cgroup */
+        struct bpf_cgroup_link *cl = EDR_CAST(link, struct bpf_cgroup_link);
+        struct cgroup *cg = EDR_CAST(cl->cgroup, struct cgroup);
+        if (cg) edr_kn_target(cg->kn, r);
+        break;
+    }
+    case 4: { /* iterator: its kind ("task", "bpf_prog", ...) */
+        struct bpf_iter_link *il = EDR_CAST(link, struct bpf_iter_link);
+        struct bpf_iter_target_info *ti = EDR_CAST(il->tinfo, struct bpf_iter_target_info);
+        struct bpf_iter_reg *reg = ti ? EDR_CAST(ti->reg_info, struct bpf_iter_reg) : NULL;
+        if (reg) bpf_probe_read_kernel_str(r->target, sizeof(r->target), reg->target);
+        break;
+    }
+    case 5: { /* network namespace: its inode */
+        struct bpf_netns_link *nl = EDR_CAST(link, struct bpf_netns_link);
+        struct net *net = EDR_CAST(nl->net, struct net);
+        if (net) r->target_id = net->ns.inum;
+        break;
+    }
+    case 6: /* xdp */
+        edr_dev_target(EDR_CAST(link, struct bpf_xdp_link)->dev, r);
+        break;
+    case 7: { /* perf event: a tracepoint, kprobe or uprobe event */
+        struct bpf_perf_link *pl = EDR_CAST(link, struct bpf_perf_link);
+        struct file *pf = EDR_CAST(pl->perf_file, struct file);
+        if (pf) edr_perf_target(pf->private_data, r);
+        break;
+    }
+    case 11: /* tcx */
+        edr_dev_target(EDR_CAST(link, struct tcx_link)->dev, r);
+        break;
+    default:
+        break;
+    }
+}
+
+/* A BPF program attached: bpf() command cmd succeeded (fd: the descriptor
+ * it returned; attr: its argument in user memory), or, cmd -1, perf event
+ * fd was given a program (ioctl PERF_EVENT_IOC_SET_BPF). The link, program
+ * and target are read from the kernel's objects behind the descriptors;
+ * only BPF_PROG_ATTACH and BPF_LINK_UPDATE read descriptors from the
+ * argument. */
+static __always_inline void edr_on_bpf_attach(int cmd, int fd, const void *attr)
+{
+    struct edr_bpf_bpf_attach *r;
+    struct bpf_link *link = NULL;
+    __u32 a[3] = {}; /* BPF_PROG_ATTACH: target_fd, attach_bpf_fd, attach_type;
+                        BPF_LINK_UPDATE: link_fd */
+
+    if (cmd == EDR_BPF_LINK_CREATE || cmd == EDR_BPF_RAW_TRACEPOINT_OPEN) {
+        link = edr_fd_anon(fd, EDR_ANON_BPF_LINK);
+        if (!link) return;
+    } else if (cmd == EDR_BPF_LINK_UPDATE || cmd == EDR_BPF_PROG_ATTACH) {
+        bpf_probe_read_user(a, sizeof(a), attr);
+        if (cmd == EDR_BPF_LINK_UPDATE && !(link = edr_fd_anon(a[0], EDR_ANON_BPF_LINK))) return;
+    }
+    r = edr_reserve_current(sizeof(*r), EDR_BPF_BPF_ATTACH);
+    if (!r) return;
+    __builtin_memset(&r->l, 0, sizeof(r->l));
+    if (link) {
+        edr_link_fill(link, &r->l);
+    } else if (cmd == EDR_BPF_PROG_ATTACH) { /* no link: a cgroup's, a map's, an interface's */
+        struct file *tf = edr_fd_file(a[0]);
+        edr_prog_fill(edr_fd_anon(a[1], EDR_ANON_BPF_PROG), &r->l);
+        r->l.attach_type = a[2];
+        if (tf && (EDR_CAST(tf, struct file)->f_inode->i_sb->s_magic == 0x63677270 /* cgroup2 */ ||
+                   EDR_CAST(tf, struct file)->f_inode->i_sb->s_magic == 0x27e0eb /* cgroup */))
+            edr_kn_target(EDR_CAST(tf, struct file)->f_inode->i_private, &r->l);
+        else if (tf)
+            bpf_probe_read_kernel_str(r->l.target, sizeof(r->l.target),
+                                      EDR_CAST(tf, struct file)->f_path.dentry->d_name.name);
+        else /* tcx and netkit take an interface index there, flow dissectors 0 */
+            r->l.target_id = a[0];
+    } else { /* ioctl(PERF_EVENT_IOC_SET_BPF): the perf event's program and event */
+        struct perf_event *pe = EDR_CAST(edr_fd_anon(fd, EDR_ANON_PERF_EVENT), struct perf_event);
+        if (!pe) {
+            bpf_ringbuf_discard(r, 0);
+            return;
+        }
+        edr_prog_fill(pe->prog, &r->l);
+        r->l.attach_type = BPF_PERF_EVENT;
+        edr_perf_target(pe, &r->l);
     }
     bpf_ringbuf_submit(r, edr_rb_flags());
 }
@@ -1482,14 +1667,18 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
     /* the kernel takes int arguments from the low 32 bits of their registers
      * (a command or descriptor with bits above them set is the same one,
      * review-1206b 1, 2) */
-    if (id == NR_bpf && (int)EDR_A0(rg) != EDR_BPF_PROG_LOAD) return;
+    if (id == NR_bpf && (int)EDR_A0(rg) != EDR_BPF_PROG_LOAD &&
+        (int)EDR_A0(rg) != EDR_BPF_LINK_CREATE && (int)EDR_A0(rg) != EDR_BPF_RAW_TRACEPOINT_OPEN &&
+        (int)EDR_A0(rg) != EDR_BPF_PROG_ATTACH && (int)EDR_A0(rg) != EDR_BPF_LINK_UPDATE)
+        return;
     if (id == NR_shmat && !(EDR_A2(rg) & EDR_SHM_EXEC)) return;
     /* a personality with READ_IMPLIES_EXEC (0xffffffff only asks) */
     if (id == NR_personality &&
         (!(EDR_A0(rg) & EDR_READ_IMPLIES_EXEC) || (__u32)EDR_A0(rg) == 0xffffffff))
         return;
     /* of the ioctls, only a reflink clone into a file changes content */
-    if (id == NR_ioctl && (__u32)EDR_A1(rg) != EDR_FICLONE && (__u32)EDR_A1(rg) != EDR_FICLONERANGE)
+    if (id == NR_ioctl && (__u32)EDR_A1(rg) != EDR_FICLONE && (__u32)EDR_A1(rg) != EDR_FICLONERANGE &&
+        (__u32)EDR_A1(rg) != EDR_PERF_EVENT_IOC_SET_BPF)
         return;
     if (edr_ignored()) return;
     switch (id) {
@@ -1543,7 +1732,10 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
         edr_on_mprotect(EDR_A0(rg), EDR_A1(rg), edr_prot_eff(EDR_A2(rg)));
         break;
     case NR_bpf:
-        edr_on_bpf_load(ret);
+        if ((int)EDR_A0(rg) == EDR_BPF_PROG_LOAD)
+            edr_on_bpf_load(ret);
+        else
+            edr_on_bpf_attach((int)EDR_A0(rg), (int)ret, (const void *)EDR_A1(rg));
         break;
     case NR_shmat:
         edr_on_shmat(ret, EDR_A2(rg));
@@ -1552,8 +1744,13 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
         edr_on_anon_exec(0, 0, EDR_PROT_READ | EDR_PROT_EXEC, EDR_BPF_MEM_BY_PERSONALITY);
         break;
     case NR_ioctl: { /* FICLONE(RANGE): the destination's content is the source's now */
-        struct file *f = edr_fd_file(EDR_A0(rg));
+        struct file *f;
         __u64 n = 0;
+        if ((__u32)EDR_A1(rg) == EDR_PERF_EVENT_IOC_SET_BPF) {
+            edr_on_bpf_attach(-1, (int)EDR_A0(rg), NULL);
+            break;
+        }
+        f = edr_fd_file(EDR_A0(rg));
         if (!f) break;
         if ((__u32)EDR_A1(rg) == EDR_FICLONERANGE) /* struct file_clone_range: src_length */
             bpf_probe_read_user(&n, sizeof(n), (void *)(EDR_A2(rg) + 16));
@@ -2057,6 +2254,19 @@ int edr_iter_progs(struct bpf_iter__bpf_prog *ctx)
     bpf_probe_read_kernel_str(r.name, sizeof(r.name), &aux->name);
     if (aux->attach_func_name)
         bpf_probe_read_kernel_str(r.attach_to, sizeof(r.attach_to), aux->attach_func_name);
+    bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+    return 0;
+}
+
+/* Every BPF link (a program's attachment), for the sensor's scan of them
+ * (src_ebpf.c edr__link_scan). */
+SEC("iter/bpf_link")
+int edr_iter_links(struct bpf_iter__bpf_link *ctx)
+{
+    struct edr_bpf_link_rec r = {};
+
+    if (!ctx->link) return 0;
+    edr_link_fill(ctx->link, &r);
     bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
     return 0;
 }

@@ -59,6 +59,7 @@ enum edr_bpf_kind {
     EDR_BPF_URING_DONE, /* completion of an io_uring request a record above waits for */
     EDR_BPF_MEM_EXEC,   /* anonymous memory made executable, once per process */
     EDR_BPF_BPF_LOAD,   /* a BPF program loaded (bpf(BPF_PROG_LOAD)) */
+    EDR_BPF_BPF_ATTACH, /* a BPF program attached (link made or updated, BPF_PROG_ATTACH) */
     EDR_BPF_KIND_MAX,
 };
 
@@ -197,6 +198,28 @@ struct edr_bpf_prog_rec {
     edr_u8 tag[8];
     char name[16];
     char attach_to[64];
+};
+
+/* A BPF program's attachment, as the kernel keeps it: the link (link_id 0
+ * when attached without one, by BPF_PROG_ATTACH), its program and where it
+ * is attached (edr.v1 BpfAttach). Written by the link iterator
+ * edr_iter_links for the sensor's scan, and the body of an EDR_BPF_BPF_ATTACH
+ * record. */
+struct edr_bpf_link_rec {
+    edr_u32 link_id;
+    edr_u32 link_type;   /* enum bpf_link_type */
+    edr_u32 attach_type; /* enum bpf_attach_type */
+    edr_u32 prog_id;
+    edr_u32 prog_type;
+    edr_u32 pad;
+    edr_u64 target_id; /* cgroup id, ifindex, netns inode */
+    char prog_name[16];
+    char target[64];
+};
+
+struct edr_bpf_bpf_attach {
+    struct edr_bpf_hdr h;
+    struct edr_bpf_link_rec l;
 };
 
 /* EDR_BPF_FILE_*: data = path pieces, in the order rel, dir, rel2, dir2. A

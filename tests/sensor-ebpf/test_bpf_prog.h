@@ -1,5 +1,5 @@
-/* A tiny BPF program loaded the ways the sensor's tests need (shared by
- * test_sensor_ebpf.c and 0120-sensor-ebpf-chain.c). */
+/* A tiny BPF program loaded, and bpf() called, the ways the sensor's tests
+ * need (shared by test_sensor_ebpf.c and 0120-sensor-ebpf-chain.c). */
 #ifndef EDR_TEST_BPF_PROG_H
 #define EDR_TEST_BPF_PROG_H
 
@@ -10,37 +10,54 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* Loads a two-instruction socket filter named name with bpf(BPF_PROG_LOAD),
- * by the 64-bit syscall with bits above the command's 32 set (the kernel
- * ignores them, review-1206b 1) or by the ia32 one (int $0x80, which the
- * syscall hooks do not see); writes its id to fd out. Returns its fd or -1. */
-static inline int load_test_prog(const char *name, int ia32, int out)
+/* bpf(cmd, at) by the 64-bit syscall with bits above the command's 32 set
+ * (the kernel ignores them, review-1206b 1) or by the ia32 one (int $0x80,
+ * which the syscall hooks do not see; at and all it points to must then lie
+ * below 4 GiB). */
+static inline long test_bpf_call(int ia32, long cmd, union bpf_attr *at)
 {
-    /* ia32: everything the kernel reads must lie below 4 GiB */
-    uint8_t *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | (ia32 ? MAP_32BIT : 0), -1, 0);
+    long r;
+    if (ia32)
+        __asm__ volatile("int $0x80"
+                         : "=a"(r)
+                         : "a"(357L), "b"(cmd), "c"((long)(uintptr_t)at), "d"((long)sizeof(*at))
+                         : "memory");
+    else
+        r = syscall(SYS_bpf, cmd | (1L << 32), at, sizeof(*at));
+    return r;
+}
+
+/* Room below 4 GiB for what an ia32 bpf() reads (a page), or MAP_FAILED. */
+static inline uint8_t *test_low_page(void)
+{
+    return mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+}
+
+/* Loads a two-instruction program of type `type` (returning 1 for a
+ * cgroup_skb, which then lets packets pass, else 0) named name with
+ * bpf(BPF_PROG_LOAD), by test_bpf_call; writes its bpf_prog_info to fd out
+ * when out >= 0. Returns its fd or -1. */
+static inline int load_test_prog_of(const char *name, int ia32, int out, uint32_t type,
+                                    uint32_t expected_attach_type)
+{
+    uint8_t *m = test_low_page();
     if (m == MAP_FAILED) return -1;
     struct bpf_insn *ok = (struct bpf_insn *)m;
-    ok[0] = (struct bpf_insn){.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0};
+    ok[0] = (struct bpf_insn){.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0,
+                              .imm = type == BPF_PROG_TYPE_CGROUP_SKB};
     ok[1] = (struct bpf_insn){.code = BPF_JMP | BPF_EXIT};
     strcpy((char *)m + 64, "GPL");
     union bpf_attr *at = (union bpf_attr *)(m + 128);
     memset(at, 0, sizeof(*at));
-    at->prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+    at->prog_type = type;
+    at->expected_attach_type = expected_attach_type;
     at->insns = (uint64_t)(uintptr_t)ok;
     at->insn_cnt = 2;
     at->license = (uint64_t)(uintptr_t)(m + 64);
     strncpy(at->prog_name, name, sizeof(at->prog_name) - 1);
-    long fd;
-    if (ia32)
-        __asm__ volatile("int $0x80"
-                         : "=a"(fd)
-                         : "a"(357L), "b"((long)BPF_PROG_LOAD), "c"((long)(uintptr_t)at),
-                           "d"((long)sizeof(*at))
-                         : "memory");
-    else
-        fd = syscall(SYS_bpf, (long)BPF_PROG_LOAD | (1L << 32), at, sizeof(*at));
+    long fd = test_bpf_call(ia32, BPF_PROG_LOAD, at);
     if (fd < 0) return -1;
+    if (out < 0) return (int)fd;
     struct bpf_prog_info info;
     memset(&info, 0, sizeof(info));
     memset(at, 0, sizeof(*at));
@@ -51,6 +68,12 @@ static inline int load_test_prog(const char *name, int ia32, int out)
         write(out, &info, sizeof(info)) != (ssize_t)sizeof(info))
         return -1;
     return (int)fd;
+}
+
+/* A socket filter: what test_bpf_load_reported and 0120 load. */
+static inline int load_test_prog(const char *name, int ia32, int out)
+{
+    return load_test_prog_of(name, ia32, out, BPF_PROG_TYPE_SOCKET_FILTER, 0);
 }
 
 #endif

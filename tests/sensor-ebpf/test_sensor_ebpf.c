@@ -29,6 +29,7 @@
 #include <linux/bpf.h>
 #include <linux/fs.h>
 #include <linux/io_uring.h>
+#include <linux/perf_event.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
@@ -1848,6 +1849,203 @@ static void test_bpf_load_reported(void **state)
     assert_int_equal(n[1], 1);
 }
 
+/* The id of a BPF link or program (fd), or 0. */
+static uint32_t bpf_id_of(int fd)
+{
+    union {
+        struct bpf_link_info l;
+        struct bpf_prog_info p;
+    } i;
+    union bpf_attr at;
+    memset(&i, 0, sizeof(i));
+    memset(&at, 0, sizeof(at));
+    at.info.bpf_fd = (uint32_t)fd;
+    at.info.info_len = sizeof(i);
+    at.info.info = (uint64_t)(uintptr_t)&i;
+    if (fd < 0 || syscall(SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, &at, sizeof(at)) != 0) return 0;
+    return i.l.id; /* both start with type and id */
+}
+
+/* A perf event of tracepoint id tp on CPU 0, or -1. */
+static int tracepoint_event(uint64_t tp)
+{
+    struct perf_event_attr pa;
+    memset(&pa, 0, sizeof(pa));
+    pa.type = PERF_TYPE_TRACEPOINT;
+    pa.size = sizeof(pa);
+    pa.config = tp;
+    pa.sample_period = 1;
+    return (int)syscall(SYS_perf_event_open, &pa, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+/* What the child of test_bpf_attach_reported made: program and link ids. */
+struct attach_made {
+    uint32_t rtp_prog, rtp_link, tp_prog, tp_link, io_prog, cg_prog, cgl_prog, cgl_link, ia_prog,
+        ia_link;
+};
+
+/* The attachments of BPF programs: a raw tracepoint, a tracepoint through a
+ * perf event link and through the older ioctl, a cgroup program attached
+ * with and without a link, each with the process that made it; and a link
+ * made by an ia32 bpf(), which the hooks do not see, found by the scan of
+ * the kernel's links. */
+static void test_bpf_attach_reported(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    char cgroot[300], cg[320], idp[] = "/sys/kernel/tracing/events/sched/sched_process_free/id";
+    FILE *tf = fopen(idp, "r");
+    unsigned long long tp = 0;
+    if (!tf || fscanf(tf, "%llu", &tp) != 1) fail_msg("no tracepoint id in %s", idp);
+    fclose(tf);
+    snprintf(cgroot, sizeof(cgroot), "%s/cgroup2", f->dir);
+    snprintf(cg, sizeof(cg), "%s/edrtest", cgroot);
+    assert_int_equal(mkdir(cgroot, 0700), 0);
+    assert_int_equal(mount("none", cgroot, "cgroup2", 0, NULL), 0);
+    assert_int_equal(mkdir(cg, 0700), 0);
+    struct stat cst;
+    assert_int_equal(stat(cg, &cst), 0); /* a cgroup2 directory's inode is the cgroup's id */
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    pid_t c = fork();
+    assert_true(c >= 0);
+    if (c == 0) {
+        alarm(20);
+        struct attach_made m;
+        union bpf_attr at;
+        int pr = load_test_prog_of("edrtest_rtp", 0, -1, BPF_PROG_TYPE_RAW_TRACEPOINT, 0);
+        if (!(m.rtp_prog = bpf_id_of(pr))) _exit(1);
+        memset(&at, 0, sizeof(at));
+        at.raw_tracepoint.name = (uint64_t)(uintptr_t) "task_rename";
+        at.raw_tracepoint.prog_fd = (uint32_t)pr;
+        int l = (int)test_bpf_call(0, BPF_RAW_TRACEPOINT_OPEN, &at);
+        if (l < 0 || !(m.rtp_link = bpf_id_of(l))) _exit(2);
+        /* a tracepoint program on a perf event: by a link, and by the ioctl */
+        int tpp = load_test_prog_of("edrtest_tp", 0, -1, BPF_PROG_TYPE_TRACEPOINT, 0);
+        if (!(m.tp_prog = bpf_id_of(tpp))) _exit(3);
+        int pe = tracepoint_event(tp);
+        memset(&at, 0, sizeof(at));
+        at.link_create.prog_fd = (uint32_t)tpp;
+        at.link_create.target_fd = (uint32_t)pe;
+        at.link_create.attach_type = BPF_PERF_EVENT;
+        if (pe < 0 || (l = (int)test_bpf_call(0, BPF_LINK_CREATE, &at)) < 0 ||
+            !(m.tp_link = bpf_id_of(l)))
+            _exit(4);
+        int iop = load_test_prog_of("edrtest_tpio", 0, -1, BPF_PROG_TYPE_TRACEPOINT, 0);
+        if (!(m.io_prog = bpf_id_of(iop))) _exit(5);
+        int pe2 = tracepoint_event(tp);
+        if (pe2 < 0 || ioctl(pe2, PERF_EVENT_IOC_SET_BPF, iop) != 0) _exit(6);
+        /* a cgroup's: attached without a link, and by a link */
+        int cgfd = open(cg, O_RDONLY | O_DIRECTORY);
+        int cgp = load_test_prog_of("edrtest_cgskb", 0, -1, BPF_PROG_TYPE_CGROUP_SKB,
+                                    BPF_CGROUP_INET_EGRESS);
+        if (cgfd < 0 || !(m.cg_prog = bpf_id_of(cgp))) _exit(7);
+        memset(&at, 0, sizeof(at));
+        at.target_fd = (uint32_t)cgfd;
+        at.attach_bpf_fd = (uint32_t)cgp;
+        at.attach_type = BPF_CGROUP_INET_EGRESS;
+        if (test_bpf_call(0, BPF_PROG_ATTACH, &at) != 0) _exit(8);
+        int cgl = load_test_prog_of("edrtest_cglnk", 0, -1, BPF_PROG_TYPE_CGROUP_SKB,
+                                    BPF_CGROUP_INET_INGRESS);
+        if (!(m.cgl_prog = bpf_id_of(cgl))) _exit(9);
+        memset(&at, 0, sizeof(at));
+        at.link_create.prog_fd = (uint32_t)cgl;
+        at.link_create.target_fd = (uint32_t)cgfd;
+        at.link_create.attach_type = BPF_CGROUP_INET_INGRESS;
+        if ((l = (int)test_bpf_call(0, BPF_LINK_CREATE, &at)) < 0 || !(m.cgl_link = bpf_id_of(l)))
+            _exit(10);
+        /* by ia32 calls: program and link found, not reported by a record */
+        int iap = load_test_prog_of("edrtest_iartp", 1, -1, BPF_PROG_TYPE_RAW_TRACEPOINT, 0);
+        uint8_t *low = test_low_page();
+        if (low == MAP_FAILED || !(m.ia_prog = bpf_id_of(iap))) _exit(11);
+        union bpf_attr *lat = (union bpf_attr *)(low + 64);
+        strcpy((char *)low, "task_newtask");
+        memset(lat, 0, sizeof(*lat));
+        lat->raw_tracepoint.name = (uint64_t)(uintptr_t)low;
+        lat->raw_tracepoint.prog_fd = (uint32_t)iap;
+        if ((l = (int)test_bpf_call(1, BPF_RAW_TRACEPOINT_OPEN, lat)) < 0 ||
+            !(m.ia_link = bpf_id_of(l)))
+            _exit(12);
+        if (write(pp[1], &m, sizeof(m)) != sizeof(m)) _exit(13);
+        pause(); /* the attachments stay while their descriptors are open */
+        _exit(0);
+    }
+    struct attach_made m;
+    ssize_t got = read(pp[0], &m, sizeof(m));
+    if (got != (ssize_t)sizeof(m)) {
+        int st = 0;
+        waitpid(c, &st, 0);
+        fail_msg("the attaching child failed (exit %d)", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    }
+    pump(&f->loop, 3200); /* a link no record reported is found by the second scan that meets it */
+    kill(c, SIGKILL);
+    waitpid(c, NULL, 0);
+    close(pp[0]);
+    close(pp[1]);
+    rmdir(cg);
+    umount(cgroot);
+    rmdir(cgroot);
+    int n[6] = {0};
+    for (size_t j = 0; j < f->em.n; j++) {
+        Edr__V1__Event *e = f->em.ev[j];
+        if (e->body_case != EDR__V1__EVENT__BODY_BPF_ATTACH) continue;
+        const Edr__V1__BpfAttach *x = e->bpf_attach;
+        int k = x->prog_id == m.rtp_prog ? 0 : x->prog_id == m.tp_prog ? 1
+              : x->prog_id == m.io_prog ? 2 : x->prog_id == m.cg_prog ? 3
+              : x->prog_id == m.cgl_prog ? 4 : x->prog_id == m.ia_prog ? 5 : -1;
+        if (k < 0) continue;
+        n[k]++;
+        assert_int_equal(x->found, k == 5);
+        if (k == 5) { /* no actor */
+            assert_int_equal(e->pid, 0);
+            assert_int_equal(e->entity_id.len, 0);
+        } else {
+            assert_int_equal(e->pid, (uint32_t)c);
+            assert_int_equal(e->entity_id.len, EDR_ID_LEN);
+        }
+        switch (k) {
+        case 0:
+        case 5:
+            assert_string_equal(x->prog_name, k ? "edrtest_iartp" : "edrtest_rtp");
+            assert_int_equal(x->prog_type, BPF_PROG_TYPE_RAW_TRACEPOINT);
+            assert_int_equal(x->link_id, k ? m.ia_link : m.rtp_link);
+            assert_int_equal(x->link_type, BPF_LINK_TYPE_RAW_TRACEPOINT);
+            assert_string_equal(x->target, k ? "task_newtask" : "task_rename");
+            break;
+        case 1:
+        case 2:
+            assert_string_equal(x->prog_name, k == 1 ? "edrtest_tp" : "edrtest_tpio");
+            assert_int_equal(x->prog_type, BPF_PROG_TYPE_TRACEPOINT);
+            assert_int_equal(x->link_id, k == 1 ? m.tp_link : 0); /* the ioctl makes no link */
+            assert_int_equal(x->link_type, k == 1 ? BPF_LINK_TYPE_PERF_EVENT : 0);
+            assert_int_equal(x->attach_type, BPF_PERF_EVENT);
+            assert_string_equal(x->target, "sched_process_free");
+            assert_int_equal(x->target_id, tp);
+            break;
+        default:
+            assert_string_equal(x->prog_name, k == 3 ? "edrtest_cgskb" : "edrtest_cglnk");
+            assert_int_equal(x->prog_type, BPF_PROG_TYPE_CGROUP_SKB);
+            assert_int_equal(x->link_id, k == 3 ? 0 : m.cgl_link);
+            assert_int_equal(x->link_type, k == 3 ? 0 : BPF_LINK_TYPE_CGROUP);
+            assert_int_equal(x->attach_type, k == 3 ? BPF_CGROUP_INET_EGRESS : BPF_CGROUP_INET_INGRESS);
+            assert_string_equal(x->target, "edrtest");
+            assert_int_equal(x->target_id, cst.st_ino);
+            break;
+        }
+    }
+    for (int k = 0; k < 6; k++) {
+        if (n[k] == 1) continue;
+        for (size_t j = 0; j < f->em.n; j++) {
+            const Edr__V1__BpfAttach *x = f->em.ev[j]->bpf_attach;
+            if (f->em.ev[j]->body_case == EDR__V1__EVENT__BODY_BPF_ATTACH)
+                fprintf(stderr, "bpf_attach: program %u link %u type %u at %s%s\n", x->prog_id,
+                        x->link_id, x->link_type, x->target, x->found ? ", found" : "");
+        }
+        fail_msg("attachment %d (programs %u %u %u %u %u %u) reported %d times, once expected", k,
+                 m.rtp_prog, m.tp_prog, m.io_prog, m.cg_prog, m.cgl_prog, m.ia_prog, n[k]);
+    }
+}
+
 /* The kernel reads a descriptor argument from the low 32 bits of its
  * register: a write and a connect given a descriptor with bits above them
  * set are the same calls and must be seen (review-1206b 2). */
@@ -2590,6 +2788,7 @@ int main(void)
         cmocka_unit_test(test_anonymous_exec_memory),
         cmocka_unit_test(test_modified_file_code),
         cmocka_unit_test(test_bpf_load_reported),
+        cmocka_unit_test(test_bpf_attach_reported),
         cmocka_unit_test(test_fd_high_bits),
         cmocka_unit_test(test_pidfd_getfd_is_access),
         cmocka_unit_test(test_reflink_clone_is_write),
