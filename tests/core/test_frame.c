@@ -215,6 +215,7 @@ static void test_pack_matches_protobuf_c(void **state)
     Edr__V1__FileAttr fa = EDR__V1__FILE_ATTR__INIT;
     Edr__V1__FileExec fe = EDR__V1__FILE_EXEC__INIT, fm = EDR__V1__FILE_EXEC__INIT;
     Edr__V1__BpfLoad bl = EDR__V1__BPF_LOAD__INIT;
+    Edr__V1__BpfAttach ba = EDR__V1__BPF_ATTACH__INIT;
     Edr__V1__Endpoint lo = EDR__V1__ENDPOINT__INIT, re = EDR__V1__ENDPOINT__INIT;
     Edr__V1__Network nw = EDR__V1__NETWORK__INIT, nw0 = EDR__V1__NETWORK__INIT;
     Edr__V1__DnsQuery dq = EDR__V1__DNS_QUERY__INIT;
@@ -284,6 +285,15 @@ static void test_pack_matches_protobuf_c(void **state)
     bl.tag = (ProtobufCBinaryData){8, sha};
     bl.prog_id = 7;
     bl.attach_to = "bprm_check_security";
+    ba.prog_id = 7;
+    ba.prog_name = "lsm_x";
+    ba.prog_type = 29;
+    ba.link_id = 70208;
+    ba.link_type = 3;
+    ba.attach_type = 2;
+    ba.target = "system.slice";
+    ba.target_id = 1ull << 40;
+    ba.found = 1;
     lo.ip = (ProtobufCBinaryData){16, ip6};
     lo.port = 65535;
     re.port = 53; /* no address */
@@ -314,6 +324,7 @@ static void test_pack_matches_protobuf_c(void **state)
         {EDR__V1__EVENT__BODY_DNS_QUERY, &dq},        {EDR__V1__EVENT__BODY_SENSOR_HEALTH, &sh},
         {EDR__V1__EVENT__BODY__NOT_SET, NULL},        {EDR__V1__EVENT__BODY_FILE_CREATE, NULL},
         {EDR__V1__EVENT__BODY_FILE_EXEC, &fm},        {EDR__V1__EVENT__BODY_BPF_LOAD, &bl},
+        {EDR__V1__EVENT__BODY_BPF_ATTACH, &ba},
     };
     size_t nb = sizeof(bodies) / sizeof(bodies[0]);
     for (size_t i = 0; i < N; i++) {

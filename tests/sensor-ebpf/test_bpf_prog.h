@@ -70,6 +70,23 @@ static inline int load_test_prog_of(const char *name, int ia32, int out, uint32_
     return (int)fd;
 }
 
+/* A raw tracepoint program named prog_name attached to tracepoint tp
+ * (bpf(BPF_RAW_TRACEPOINT_OPEN)), both calls by test_bpf_call. Returns the
+ * link's fd (the program's in *prog_fd) or -1. */
+static inline int test_raw_tp_link(const char *prog_name, const char *tp, int ia32, int *prog_fd)
+{
+    int p = load_test_prog_of(prog_name, ia32, -1, BPF_PROG_TYPE_RAW_TRACEPOINT, 0);
+    uint8_t *low = test_low_page();
+    if (p < 0 || low == MAP_FAILED || strlen(tp) >= 64) return -1;
+    union bpf_attr *at = (union bpf_attr *)(low + 64);
+    strcpy((char *)low, tp);
+    memset(at, 0, sizeof(*at));
+    at->raw_tracepoint.name = (uint64_t)(uintptr_t)low;
+    at->raw_tracepoint.prog_fd = (uint32_t)p;
+    *prog_fd = p;
+    return (int)test_bpf_call(ia32, BPF_RAW_TRACEPOINT_OPEN, at);
+}
+
 /* A socket filter: what test_bpf_load_reported and 0120 load. */
 static inline int load_test_prog(const char *name, int ia32, int out)
 {

@@ -1913,13 +1913,8 @@ static void test_bpf_attach_reported(void **state)
         alarm(20);
         struct attach_made m;
         union bpf_attr at;
-        int pr = load_test_prog_of("edrtest_rtp", 0, -1, BPF_PROG_TYPE_RAW_TRACEPOINT, 0);
-        if (!(m.rtp_prog = bpf_id_of(pr))) _exit(1);
-        memset(&at, 0, sizeof(at));
-        at.raw_tracepoint.name = (uint64_t)(uintptr_t) "task_rename";
-        at.raw_tracepoint.prog_fd = (uint32_t)pr;
-        int l = (int)test_bpf_call(0, BPF_RAW_TRACEPOINT_OPEN, &at);
-        if (l < 0 || !(m.rtp_link = bpf_id_of(l))) _exit(2);
+        int pr = -1, l = test_raw_tp_link("edrtest_rtp", "task_rename", 0, &pr);
+        if (!(m.rtp_prog = bpf_id_of(pr)) || !(m.rtp_link = bpf_id_of(l))) _exit(2);
         /* a tracepoint program on a perf event: by a link, and by the ioctl */
         int tpp = load_test_prog_of("edrtest_tp", 0, -1, BPF_PROG_TYPE_TRACEPOINT, 0);
         if (!(m.tp_prog = bpf_id_of(tpp))) _exit(3);
@@ -1955,17 +1950,9 @@ static void test_bpf_attach_reported(void **state)
         if ((l = (int)test_bpf_call(0, BPF_LINK_CREATE, &at)) < 0 || !(m.cgl_link = bpf_id_of(l)))
             _exit(10);
         /* by ia32 calls: program and link found, not reported by a record */
-        int iap = load_test_prog_of("edrtest_iartp", 1, -1, BPF_PROG_TYPE_RAW_TRACEPOINT, 0);
-        uint8_t *low = test_low_page();
-        if (low == MAP_FAILED || !(m.ia_prog = bpf_id_of(iap))) _exit(11);
-        union bpf_attr *lat = (union bpf_attr *)(low + 64);
-        strcpy((char *)low, "task_newtask");
-        memset(lat, 0, sizeof(*lat));
-        lat->raw_tracepoint.name = (uint64_t)(uintptr_t)low;
-        lat->raw_tracepoint.prog_fd = (uint32_t)iap;
-        if ((l = (int)test_bpf_call(1, BPF_RAW_TRACEPOINT_OPEN, lat)) < 0 ||
-            !(m.ia_link = bpf_id_of(l)))
-            _exit(12);
+        int iap = -1;
+        l = test_raw_tp_link("edrtest_iartp", "task_newtask", 1, &iap);
+        if (!(m.ia_prog = bpf_id_of(iap)) || !(m.ia_link = bpf_id_of(l))) _exit(12);
         if (write(pp[1], &m, sizeof(m)) != sizeof(m)) _exit(13);
         pause(); /* the attachments stay while their descriptors are open */
         _exit(0);

@@ -1079,6 +1079,52 @@ static void test_roundtrip_every_kind(void **state)
         }
     }
 
+    Edr__V1__BpfAttach ba = EDR__V1__BPF_ATTACH__INIT;
+    ba.prog_id = 57874;
+    ba.prog_name = "rk\x1b]0;x\x07"; /* attacker-chosen: escaped in JSON */
+    ba.prog_type = 5;
+    ba.link_id = 70209;
+    ba.link_type = 7;
+    ba.attach_type = 41;
+    ba.target = "sys_enter_getdents64";
+    ba.target_id = 912;
+    e.body_case = K(BPF_ATTACH);
+    e.bpf_attach = &ba;
+    round_trip(p, &a, &e, t, "host-a");
+    {
+        static char line[4096];
+        Edr__V1__EventBatch one = EDR__V1__EVENT_BATCH__INIT;
+        assert_true(edr_jsonl_format_event(&one, &e, line, sizeof(line)) > 0);
+        if (!strstr(line, "\"event\":{\"action\":\"bpf_attach\"}") ||
+            !strstr(line, "\"bpf\":{\"program\":{\"id\":57874,\"name\":\"rk\\u001B]0;x\\u0007\","
+                          "\"type\":\"tracepoint\",\"type_id\":5},\"link\":{\"id\":70209,"
+                          "\"type\":\"perf_event\",\"type_id\":7,\"attach_type\":41,"
+                          "\"target\":\"sys_enter_getdents64\",\"target_id\":912}}"))
+            fail_msg("bpf_attach in JSON: %s", line);
+    }
+    ba.link_id = 0; /* attached without a link, found, a link type newer than the table */
+    ba.link_type = 99;
+    ba.target = "";
+    ba.target_id = 0;
+    ba.found = 1;
+    round_trip(p, &a, &e, t, "host-a");
+    {
+        /* another writer's: names alone; hostile numbers are absent */
+        Edr__V1__Event *be = parse_ok(
+            "{\"@timestamp\":\"2022-05-11T18:10:20Z\",\"event\":{\"action\":\"bpf_attach\"},"
+            "\"host\":{\"name\":\"h\"},\"edr\":{\"bpf\":{\"program\":{\"type\":\"xdp\","
+            "\"id\":-3},\"link\":{\"type\":\"tcx\",\"id\":4294967297,\"target\":[1],"
+            "\"found\":\"yes\"}}}}",
+            &a);
+        assert_int_equal(be->body_case, K(BPF_ATTACH));
+        assert_int_equal(be->bpf_attach->prog_type, 6);
+        assert_int_equal(be->bpf_attach->prog_id, 0);
+        assert_int_equal(be->bpf_attach->link_type, 11);
+        assert_int_equal(be->bpf_attach->link_id, 0);
+        assert_string_equal(be->bpf_attach->target, "");
+        assert_int_equal(be->bpf_attach->found, 0);
+    }
+
     Edr__V1__Endpoint l = EDR__V1__ENDPOINT__INIT, r = EDR__V1__ENDPOINT__INIT;
     l.ip = bin(v4, 4);
     l.port = 40000;
