@@ -482,6 +482,20 @@ static void edr__prog_seen(edr_src_ebpf_t *s, uint32_t id)
 
 /* ---- BPF programs nobody was seen loading -------------------------------- */
 
+/* After a scan: what records reported (seen, each with the scans it may
+ * still wait) and the scan did not meet yet (known) waits one scan less;
+ * what it met, or waited long enough, leaves the list. */
+static void edr__seen_age(edr__ids_t *seen, const edr__ids_t *known)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < seen->n; i++)
+        if (!edr__ids_has(known, seen->id[i]) && seen->tag[i]-- > 1) {
+            seen->id[k] = seen->id[i];
+            seen->tag[k++] = seen->tag[i];
+        }
+    seen->n = k;
+}
+
 /* a program younger than this is left to the next scan (edr__prog_scan) */
 #define EDR__PROG_SETTLE_NS 1000000000ull
 
@@ -656,13 +670,7 @@ static void edr__prog_scan(edr_src_ebpf_t *s, int initial)
     free(v);
     edr__ids_free(&s->prog_known);
     s->prog_known = known;
-    size_t k = 0; /* records whose program has not shown yet wait a few scans */
-    for (size_t i = 0; i < s->prog_seen.n; i++)
-        if (!edr__ids_has(&s->prog_known, s->prog_seen.id[i]) && s->prog_seen.tag[i]-- > 1) {
-            s->prog_seen.id[k] = s->prog_seen.id[i];
-            s->prog_seen.tag[k++] = s->prog_seen.tag[i];
-        }
-    s->prog_seen.n = k;
+    edr__seen_age(&s->prog_seen, &s->prog_known);
 }
 
 /* ---- BPF links: where programs are attached ------------------------------ */
@@ -771,13 +779,7 @@ static void edr__link_scan(edr_src_ebpf_t *s, int initial)
     edr__ids_free(&s->link_fresh);
     s->link_known = known;
     s->link_fresh = fresh;
-    size_t k = 0; /* records whose link has not shown yet wait a few scans */
-    for (size_t i = 0; i < s->link_seen.n; i++)
-        if (!edr__ids_has(&s->link_known, s->link_seen.id[i]) && s->link_seen.tag[i]-- > 1) {
-            s->link_seen.id[k] = s->link_seen.id[i];
-            s->link_seen.tag[k++] = s->link_seen.tag[i];
-        }
-    s->link_seen.n = k;
+    edr__seen_age(&s->link_seen, &s->link_known);
 }
 
 /* A BPF program loaded: its kernel record's type, names, tag and id. */

@@ -102,6 +102,22 @@ static void collect(evs_t *v, const Edr__V1__EventBatch *b)
     }
 }
 
+/* The event of kind kind naming program name, which must have been
+ * found by the sensor's scan (no actor). */
+static const ev_t *find_found(const evs_t *v, int kind, const char *name, const char *log)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        const ev_t *x = &v->ev[i];
+        if (x->kind != kind || strcmp(x->path, name)) continue;
+        assert_int_equal(x->action, 1);
+        assert_int_equal(x->pid, 0);
+        return x;
+    }
+    st_dump_log(log);
+    fail_msg("%s (done by an ia32 bpf()) was not found", name);
+    return NULL;
+}
+
 static void poll_for(rd_kafka_t *c, edr_frame_ctx_t *dec, evs_t *v, double secs, int want_health)
 {
     double t0 = st_now();
@@ -331,27 +347,10 @@ static void test_ebpf_chain_through_kafka(void **state)
     assert_string_equal(ren->path2, b_txt);
     assert_non_null(find(&v, EDR__V1__EVENT__BODY_FILE_DELETE, rm->id, b_txt));
     assert_non_null(find(&v, EDR__V1__EVENT__BODY_PROCESS_EXIT, scr->id, NULL));
-    const ev_t *bl = NULL;
-    for (size_t i = 0; i < v.n && !bl; i++)
-        if (v.ev[i].kind == EDR__V1__EVENT__BODY_BPF_LOAD && !strcmp(v.ev[i].path, "chain_ia32"))
-            bl = &v.ev[i];
-    if (!bl) {
-        st_dump_log(log);
-        fail_msg("the program loaded by an ia32 bpf() was not found");
-    }
-    assert_int_equal(bl->action, 1); /* found, not seen loading */
-    assert_int_equal(bl->pid, 0);
-    const ev_t *ba = NULL;
-    for (size_t i = 0; i < v.n && !ba; i++)
-        if (v.ev[i].kind == EDR__V1__EVENT__BODY_BPF_ATTACH && !strcmp(v.ev[i].path, "chain_ia32_tp"))
-            ba = &v.ev[i];
-    if (!ba) {
-        st_dump_log(log);
-        fail_msg("the program attached by an ia32 bpf() was not found");
-    }
-    assert_int_equal(ba->action, 1); /* found, not seen attaching */
+    /* found, not seen loading or attaching: no actor */
+    find_found(&v, EDR__V1__EVENT__BODY_BPF_LOAD, "chain_ia32", log);
+    const ev_t *ba = find_found(&v, EDR__V1__EVENT__BODY_BPF_ATTACH, "chain_ia32_tp", log);
     assert_string_equal(ba->path2, "task_rename");
-    assert_int_equal(ba->pid, 0);
 
     free(v.ev);
     edr_frame_ctx_destroy(dec);

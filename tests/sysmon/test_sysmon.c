@@ -763,6 +763,17 @@ static void assert_same_event(const Edr__V1__Event *x, const Edr__V1__Event *y)
 }
 
 /* Writes e (time t, host name) as a JSON line, reads it back through the parser. */
+/* e written as a JSON line has event.action `action` and the text `fragment`. */
+static void json_has(const Edr__V1__Event *e, const char *action, const char *fragment)
+{
+    static char line[4096];
+    char act[64];
+    Edr__V1__EventBatch one = EDR__V1__EVENT_BATCH__INIT;
+    assert_true(edr_jsonl_format_event(&one, e, line, sizeof(line)) > 0);
+    snprintf(act, sizeof(act), "\"event\":{\"action\":\"%s\"}", action);
+    if (!strstr(line, act) || !strstr(line, fragment)) fail_msg("%s in JSON: %s", action, line);
+}
+
 static void round_trip(edr_sysmon_parser_t *p, edr_arena_t *a, const Edr__V1__Event *e, uint64_t t,
                        const char *hostname)
 {
@@ -1041,17 +1052,11 @@ static void test_roundtrip_every_kind(void **state)
     e.body_case = K(BPF_LOAD);
     e.bpf_load = &bl;
     round_trip(p, &a, &e, t, "host-a");
-    {
-        static char line[4096];
-        Edr__V1__EventBatch one = EDR__V1__EVENT_BATCH__INIT;
-        assert_true(edr_jsonl_format_event(&one, &e, line, sizeof(line)) > 0);
-        if (!strstr(line, "\"event\":{\"action\":\"bpf_load\"}") ||
-            !strstr(line, "\"bpf\":{\"program\":{\"type\":\"tracing\",\"type_id\":26,"
-                          "\"name\":\"rk_hide\\u001B[2J\",\"tag\":\"d59bce1c151cb984\","
-                          "\"id\":57873,\"attach_type\":23,\"attach_to\":\"io_uring_submit_req\","
-                          "\"insn_count\":7745}"))
-            fail_msg("bpf_load in JSON: %s", line);
-    }
+    json_has(&e, "bpf_load",
+             "\"bpf\":{\"program\":{\"type\":\"tracing\",\"type_id\":26,"
+             "\"name\":\"rk_hide\\u001B[2J\",\"tag\":\"d59bce1c151cb984\","
+             "\"id\":57873,\"attach_type\":23,\"attach_to\":\"io_uring_submit_req\","
+             "\"insn_count\":7745}");
     bl.prog_type = 99; /* a type newer than the table: the number alone */
     bl.attach_to = "";
     bl.tag.len = 0;
@@ -1091,17 +1096,11 @@ static void test_roundtrip_every_kind(void **state)
     e.body_case = K(BPF_ATTACH);
     e.bpf_attach = &ba;
     round_trip(p, &a, &e, t, "host-a");
-    {
-        static char line[4096];
-        Edr__V1__EventBatch one = EDR__V1__EVENT_BATCH__INIT;
-        assert_true(edr_jsonl_format_event(&one, &e, line, sizeof(line)) > 0);
-        if (!strstr(line, "\"event\":{\"action\":\"bpf_attach\"}") ||
-            !strstr(line, "\"bpf\":{\"program\":{\"id\":57874,\"name\":\"rk\\u001B]0;x\\u0007\","
-                          "\"type\":\"tracepoint\",\"type_id\":5},\"link\":{\"id\":70209,"
-                          "\"type\":\"perf_event\",\"type_id\":7,\"attach_type\":41,"
-                          "\"target\":\"sys_enter_getdents64\",\"target_id\":912}}"))
-            fail_msg("bpf_attach in JSON: %s", line);
-    }
+    json_has(&e, "bpf_attach",
+             "\"bpf\":{\"program\":{\"id\":57874,\"name\":\"rk\\u001B]0;x\\u0007\","
+             "\"type\":\"tracepoint\",\"type_id\":5},\"link\":{\"id\":70209,"
+             "\"type\":\"perf_event\",\"type_id\":7,\"attach_type\":41,"
+             "\"target\":\"sys_enter_getdents64\",\"target_id\":912}}");
     ba.link_id = 0; /* attached without a link, found, a link type newer than the table */
     ba.link_type = 99;
     ba.target = "";
