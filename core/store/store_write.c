@@ -14,13 +14,24 @@
 #include <time.h>
 #include <xxhash.h>
 
-/* Per-batch scratch: entities touched by the batch (open addressing, slots
- * are valid when their generation equals the current one, so nothing is
- * cleared between batches). */
+/* Per-batch scratch: entities touched by the batch. The records are kept
+ * densely, in the order first seen; an index (open addressing, slots valid
+ * when their generation equals the current one, so nothing is cleared
+ * between batches) finds them by id. The index slots are small (24 bytes)
+ * and the records are the first ones of their array: a batch of 1,000
+ * events touches ~160 entities, and with one writer per shard and the
+ * shards' batches interleaved (the collector's usual order) a table of
+ * whole records (240-byte slots, ~1 MB a writer) missed the caches on
+ * nearly every new entity. */
+typedef struct ent {
+    uint8_t id[16];
+    Edr__V1__ProcessRecord rec;
+} ent_t;
+
 typedef struct ent_slot {
     uint8_t id[16];
     uint32_t gen;
-    Edr__V1__ProcessRecord rec;
+    uint32_t idx; /* into recs */
 } ent_slot_t;
 
 /* An image executed by an entity in the batch (for the 'h' posting). */
@@ -34,9 +45,14 @@ typedef struct hset_slot {
     uint32_t gen;
 } hset_slot_t;
 
+/* A set of hashes met in the batch being added (the paths and remote
+ * addresses it names). It starts small and doubles when half full, rather
+ * than being sized for a batch of all-distinct values: a table that fits
+ * what batches hold stays in the caches while the shards' writers take
+ * turns (4,096 slots, 64 KiB a writer, were read at random per batch). */
 typedef struct hset {
     hset_slot_t *slots;
-    size_t cap;
+    size_t cap, n; /* n: slots of the current generation */
 } hset_t;
 
 unsigned edr__store_fail_add;
@@ -118,8 +134,8 @@ struct edr_store_writer {
     /* per-batch scratch */
     ent_slot_t *ents;
     size_t ents_cap;
-    uint32_t *ent_list;
-    size_t n_ent_list, ent_list_cap;
+    ent_t *recs; /* the batch's entities, n_recs of them */
+    size_t n_recs, recs_cap;
     uint32_t gen;
     hset_t paths, remotes;
     wcache_slot_t *written; /* WCACHE_SLOTS, or NULL when out of memory (no skipping) */
@@ -422,7 +438,7 @@ void edr_store_writer_destroy(edr_store_writer_t *w)
     hosts_clear(w);
     free(w->pend_keys);
     free(w->ents);
-    free(w->ent_list);
+    free(w->recs);
     free(w->paths.slots);
     free(w->remotes.slots);
     free(w->written);
@@ -608,25 +624,47 @@ static int already_stored(edr_store_writer_t *w, const uint8_t bk[EDR_BLOCK_KEY_
     return found;
 }
 
-static int hset_prepare(hset_t *s, size_t n)
+#define HSET_MIN 64
+
+static int hset_prepare(hset_t *s)
 {
-    size_t need = 16;
-    while (need < n * 2)
-        need <<= 1;
-    if (s->cap >= need)
+    s->n = 0;
+    if (s->cap)
         return 0;
-    hset_slot_t *ns = calloc(need, sizeof(*ns));
-    if (!ns)
+    if (!(s->slots = calloc(HSET_MIN, sizeof(*s->slots))))
         return EDR_ENOMEM;
-    free(s->slots);
-    s->slots = ns;
-    s->cap = need;
+    s->cap = HSET_MIN;
     return 0;
 }
 
-/* Inserts h; returns 1 when it was new in this generation. */
+/* Doubles the table, keeping the current generation's hashes. */
+static int hset_grow(hset_t *s, uint32_t gen)
+{
+    size_t ncap = s->cap * 2;
+    hset_slot_t *ns = calloc(ncap, sizeof(*ns));
+    if (!ns)
+        return EDR_ENOMEM;
+    for (size_t i = 0; i < s->cap; i++) {
+        if (s->slots[i].gen != gen)
+            continue;
+        size_t j = (size_t)s->slots[i].h & (ncap - 1);
+        while (ns[j].gen == gen)
+            j = (j + 1) & (ncap - 1);
+        ns[j] = s->slots[i];
+    }
+    free(s->slots);
+    s->slots = ns;
+    s->cap = ncap;
+    return 0;
+}
+
+/* Inserts h; returns 1 when it was new in this generation. Out of memory
+ * with the table full, h is not kept and is said to be new: its key is
+ * then written twice, which only costs the write. */
 static int hset_add(hset_t *s, uint64_t h, uint32_t gen)
 {
+    if ((s->n + 1) * 2 > s->cap && hset_grow(s, gen) && s->n + 1 >= s->cap)
+        return 1;
     size_t j = (size_t)h & (s->cap - 1);
     while (s->slots[j].gen == gen) {
         if (s->slots[j].h == h)
@@ -635,6 +673,7 @@ static int hset_add(hset_t *s, uint64_t h, uint32_t gen)
     }
     s->slots[j].gen = gen;
     s->slots[j].h = h;
+    s->n++;
     return 1;
 }
 
@@ -645,25 +684,25 @@ static int scratch_prepare(edr_store_writer_t *w, size_t n_events)
         need <<= 1;
     if (w->ents_cap < need) {
         ent_slot_t *n = calloc(need, sizeof(*n));
-        uint32_t *l = malloc(need * sizeof(*l));
+        ent_t *l = malloc(need / 2 * sizeof(*l)); /* need / 2 > n_events */
         if (!n || !l) {
             free(n);
             free(l);
             return EDR_ENOMEM;
         }
         free(w->ents);
-        free(w->ent_list);
+        free(w->recs);
         w->ents = n;
-        w->ent_list = l;
+        w->recs = l;
         w->ents_cap = need;
-        w->ent_list_cap = need;
+        w->recs_cap = need / 2;
         w->gen = 0;
         if (w->paths.slots)
             memset(w->paths.slots, 0, w->paths.cap * sizeof(hset_slot_t));
         if (w->remotes.slots)
             memset(w->remotes.slots, 0, w->remotes.cap * sizeof(hset_slot_t));
     }
-    if (hset_prepare(&w->paths, n_events * 2 + 2) || hset_prepare(&w->remotes, n_events + 1))
+    if (hset_prepare(&w->paths) || hset_prepare(&w->remotes))
         return EDR_ENOMEM;
     if (++w->gen == 0) { /* wrapped: generations must be unique */
         memset(w->ents, 0, w->ents_cap * sizeof(*w->ents));
@@ -671,7 +710,7 @@ static int scratch_prepare(edr_store_writer_t *w, size_t n_events)
         memset(w->remotes.slots, 0, w->remotes.cap * sizeof(hset_slot_t));
         w->gen = 1;
     }
-    w->n_ent_list = 0;
+    w->n_recs = 0;
     return 0;
 }
 
@@ -689,19 +728,22 @@ static int ent_in_batch(const edr_store_writer_t *w, const uint8_t id[16])
     return 0;
 }
 
-static ent_slot_t *ent_get(edr_store_writer_t *w, const Edr__V1__Event *e,
-                           const ProtobufCBinaryData *host)
+static ent_t *ent_get(edr_store_writer_t *w, const Edr__V1__Event *e,
+                      const ProtobufCBinaryData *host)
 {
     uint64_t h;
     memcpy(&h, e->entity_id.data, 8);
     size_t j = (size_t)h & (w->ents_cap - 1);
     while (w->ents[j].gen == w->gen) {
         if (!memcmp(w->ents[j].id, e->entity_id.data, 16))
-            return &w->ents[j];
+            return &w->recs[w->ents[j].idx];
         j = (j + 1) & (w->ents_cap - 1);
     }
-    ent_slot_t *s = &w->ents[j];
-    s->gen = w->gen;
+    ent_slot_t *sl = &w->ents[j];
+    sl->gen = w->gen;
+    memcpy(sl->id, e->entity_id.data, 16);
+    sl->idx = (uint32_t)w->n_recs; /* at most one new entity per event: recs_cap > n_events */
+    ent_t *s = &w->recs[w->n_recs++];
     memcpy(s->id, e->entity_id.data, 16);
     Edr__V1__ProcessRecord init = EDR__V1__PROCESS_RECORD__INIT;
     s->rec = init;
@@ -709,7 +751,6 @@ static ent_slot_t *ent_get(edr_store_writer_t *w, const Edr__V1__Event *e,
     s->rec.pid = e->pid;
     if (e->parent_entity_id.len == 16)
         s->rec.parent_entity_id = e->parent_entity_id;
-    w->ent_list[w->n_ent_list++] = (uint32_t)j;
     return s;
 }
 
@@ -729,6 +770,39 @@ static int wcache_fresh(edr_store_writer_t *w, const void *key, size_t n, uint32
     sl->bucket = bucket;
     return 1;
 }
+
+/* Starts loading the slot of the written cache that key (n bytes) maps to:
+ * the table is large and read at random, and the writers of the shards
+ * take turns, so a lookup is a cache miss; asked for ahead, it overlaps
+ * with the work done meanwhile. */
+static inline void wcache_prefetch(const edr_store_writer_t *w, const void *key, size_t n)
+{
+    if (w->written)
+        __builtin_prefetch(&w->written[((XXH3_64bits(key, n) | 1) >> 1) & (WCACHE_SLOTS - 1)], 1);
+}
+
+/* The two index keys an entity of the batch may write besides its record:
+ * its entry under its parent ('kids') and its parent's touch ('P'). */
+static void ent_keys(const ent_t *s, uint8_t kk[KID_KEY_LEN], uint8_t pk[17])
+{
+    memcpy(kk, s->rec.parent_entity_id.data, KID_PARENT_LEN);
+    memcpy(kk + KID_PARENT_LEN, s->id, KID_CHILD_LEN);
+    pk[0] = 'P';
+    memcpy(pk + 1, s->rec.parent_entity_id.data, 16);
+}
+
+static void ent_prefetch(const edr_store_writer_t *w, const ent_t *s)
+{
+    if (s->rec.parent_entity_id.len != 16 || !w->written)
+        return;
+    uint8_t kk[KID_KEY_LEN], pk[17];
+    ent_keys(s, kk, pk);
+    wcache_prefetch(w, kk, sizeof(kk));
+    wcache_prefetch(w, pk, sizeof(pk));
+}
+
+/* How many entities ahead ent_prefetch is asked for. */
+#define ENT_PREFETCH 8
 
 static uint8_t *pack_buf(edr_store_writer_t *w, size_t n)
 {
@@ -886,11 +960,19 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
     for (size_t i = 0; i < b->n_events; i++) {
         const Edr__V1__Event *e = b->events[i];
         uint64_t t = b->base_time_ns + (uint64_t)e->time_offset_ns;
+        if (i + ENT_PREFETCH < b->n_events) { /* its slot in the entity index (ent_get) */
+            const Edr__V1__Event *ea = b->events[i + ENT_PREFETCH];
+            uint64_t ha;
+            if (ea->entity_id.len == 16) {
+                memcpy(&ha, ea->entity_id.data, 8);
+                __builtin_prefetch(&w->ents[(size_t)ha & (w->ents_cap - 1)]);
+            }
+        }
         if (t < tmin)
             tmin = t;
         if (t > tmax)
             tmax = t;
-        ent_slot_t *s = e->entity_id.len == 16 ? ent_get(w, e, &b->sensor->host_id) : NULL;
+        ent_t *s = e->entity_id.len == 16 ? ent_get(w, e, &b->sensor->host_id) : NULL;
         switch (e->body_case) {
         case EDR__V1__EVENT__BODY_PROCESS_START: {
             const Edr__V1__ProcessStart *ps = e->process_start;
@@ -1002,14 +1084,18 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
         goto undo;
 
     /* process records, children, the entity filter of the time index */
-    size_t nbits = ((w->n_ent_list * 10 + 63) / 64) * 64;
+    size_t nbits = ((w->n_recs * 10 + 63) / 64) * 64;
     uint8_t *tv = edr_arena_alloc(&w->arena, BLOCK_INFO_LEN + nbits / 8);
     if (!tv)
         goto undo;
     uint8_t *bloom = tv + BLOCK_INFO_LEN;
     memset(bloom, 0, nbits / 8);
-    for (size_t i = 0; i < w->n_ent_list; i++) {
-        ent_slot_t *s = &w->ents[w->ent_list[i]];
+    for (size_t i = 0; i < w->n_recs && i < ENT_PREFETCH; i++)
+        ent_prefetch(w, &w->recs[i]);
+    for (size_t i = 0; i < w->n_recs; i++) {
+        ent_t *s = &w->recs[i];
+        if (i + ENT_PREFETCH < w->n_recs)
+            ent_prefetch(w, &w->recs[i + ENT_PREFETCH]);
         s->rec.first_block.data = br; /* a block reference, restored by readers */
         s->rec.first_block.len = sizeof(br); /* last_block: empty means the same */
         size_t n = edr__v1__process_record__get_packed_size(&s->rec);
@@ -1023,9 +1109,8 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
          * and the entity bloom filter of the time index: no per-block posting */
         edr__bloom_add(bloom, nbits, s->id);
         if (s->rec.parent_entity_id.len == 16) {
-            uint8_t kk[KID_KEY_LEN], v[4];
-            memcpy(kk, s->rec.parent_entity_id.data, KID_PARENT_LEN);
-            memcpy(kk + KID_PARENT_LEN, s->id, KID_CHILD_LEN);
+            uint8_t kk[KID_KEY_LEN], pk[17], v[4];
+            ent_keys(s, kk, pk);
             edr__be32(v, key.bucket);
             if (wcache_fresh(w, kk, sizeof(kk), key.bucket))
                 rocksdb_writebatch_put_cf(w->wb, w->cf[CF_KIDS], (const char *)kk, sizeof(kk),
@@ -1036,9 +1121,6 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
              * record of its own after it started. Its record's child_bucket
              * (not last_block, which bounds the walk over its own events) is
              * raised once per parent per hour, unless it acts in this batch. */
-            uint8_t pk[17];
-            pk[0] = 'P';
-            memcpy(pk + 1, s->rec.parent_entity_id.data, 16);
             if (!ent_in_batch(w, s->rec.parent_entity_id.data) &&
                 wcache_fresh(w, pk, sizeof(pk), key.bucket)) {
                 Edr__V1__ProcessRecord touch = EDR__V1__PROCESS_RECORD__INIT;
