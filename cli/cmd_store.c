@@ -337,6 +337,8 @@ static void print_detail(const Edr__V1__Event *e)
             printf(" (id %llu)", (unsigned long long)x->target_id);
         if (x->found)
             printf(" (found attached, attacher not seen)");
+        if (x->unverified)
+            printf(" (unverified: as the call's argument read after it)");
         break;
     }
     case EDR__V1__EVENT__BODY_NETWORK: {

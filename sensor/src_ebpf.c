@@ -556,9 +556,9 @@ static int edr__recs_reserve(void **v, size_t elem, size_t *cap, size_t n, size_
 
 /* Everything iterator `it` writes, as records of elem bytes, into *v (n
  * of them; capacity *cap; malloc'd, the caller frees), read in large
- * pieces (one read per record costs a syscall each). 0, or -1 when the
- * whole list could not be read (no iterator, out of memory, a read
- * failed). */
+ * pieces (one read per record costs a syscall each). 0; -1 when the
+ * whole list could not be read this time (out of memory, a read failed);
+ * -2 when there is no iterator to read, or it cannot be started. */
 static int edr__iter_read(struct bpf_link *it, size_t elem, void **v, size_t *n, size_t *cap)
 {
     int ok = 0;
@@ -576,7 +576,8 @@ static int edr__iter_read(struct bpf_link *it, size_t elem, void **v, size_t *n,
         *n += have / elem;
         have %= elem;
     }
-    if (fd >= 0) close(fd);
+    if (fd < 0) return -2;
+    close(fd);
     return ok ? 0 : -1;
 }
 
@@ -705,6 +706,7 @@ static void edr__attach_fill(edr_arena_t *a, Edr__V1__BpfAttach *x, const struct
     x->attach_type = l->attach_type;
     x->target = edr__str(a, to);
     x->target_id = l->target_id;
+    x->unverified = l->unverified != 0;
 }
 
 /* A BPF program attached: its link, program and target. */
@@ -714,7 +716,10 @@ static void edr__on_bpf_attach(edr_src_ebpf_t *s, const struct edr_bpf_bpf_attac
     Edr__V1__Event *e = edr__begin_body(s, &r->h, sizeof(*x), (void **)&x);
     if (!e) return;
     edr__attach_fill(edr_emit_arena(s->em), x, &r->l);
-    if (r->l.link_id && !s->link_scan_off && !edr__ids_has(&s->link_known, EDR__LINK_KEY(&r->l)))
+    /* an unverified update may name another link than it changed: the
+     * scan reports the link as it is */
+    if (r->l.link_id && !r->l.unverified && !s->link_scan_off &&
+        !edr__ids_has(&s->link_known, EDR__LINK_KEY(&r->l)))
         edr__ids_push(&s->link_seen, EDR__LINK_KEY(&r->l), EDR__PROG_SEEN_SCANS);
     e->body_case = EDR__V1__EVENT__BODY_BPF_ATTACH;
     e->bpf_attach = x;
@@ -748,8 +753,14 @@ static void edr__link_scan(edr_src_ebpf_t *s, int initial)
     struct edr_bpf_link_rec *v = NULL;
     size_t n = 0, cap = 0;
     if (s->link_scan_off) return;
-    if (edr__iter_read(s->skel ? s->skel->links.edr_iter_links : NULL, sizeof(*v), (void **)&v,
-                       &n, &cap)) {
+    int rc = edr__iter_read(s->skel ? s->skel->links.edr_iter_links : NULL, sizeof(*v),
+                            (void **)&v, &n, &cap);
+    if (rc == -1) { /* this time only (out of memory, a read failed): counted, tried again */
+        free(v);
+        edr_emit_drop(s->em, "ebpf.bpf_link_scan", "read_failed", 1);
+        return;
+    }
+    if (rc) {
         free(v);
         edr_log_warn("ebpf: cannot list the BPF links: programs attached where the hooks do not "
                      "see it go unreported");
@@ -766,7 +777,9 @@ static void edr__link_scan(edr_src_ebpf_t *s, int initial)
         for (size_t i = 0; i < s->link_seen.n && !ok; i++)
             ok = s->link_seen.id[i] == k;
         if (!ok && !initial && !edr__ids_has(&s->link_fresh, k)) {
-            if (edr__ids_push(&fresh, k, 0)) break; /* out of memory: met again next time */
+            /* out of memory: the links not looked at are unknown to the next
+             * scan again, and may be reported twice, not missed */
+            if (edr__ids_push(&fresh, k, 0)) break;
             continue;
         }
         if (!ok) edr__link_found(s, &v[j]);
@@ -1729,6 +1742,9 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
         }
     }
     edr__ids_sort(&s->own_progs);
+    /* records of loads and links made since the hooks were attached first:
+     * the initial scans would report them again, found (review-1207 8) */
+    ring_buffer__consume(s->rb);
     edr__prog_scan(s, 1);
     edr__link_scan(s, 1);
     edr_log_info("ebpf: %llu BPF programs and %llu links of others were there at start (reported "

@@ -520,13 +520,16 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
                       enum_name(bpf_prog_types, NELEM(bpf_prog_types), x->prog_type));
         rc |= put(r, "edr.bpf.program.type_id", json_integer(x->prog_type));
         if (x->link_id) rc |= put(r, "edr.bpf.link.id", json_integer(x->link_id));
-        rc |= put_str(r, "edr.bpf.link.type",
-                      enum_name(bpf_link_types, NELEM(bpf_link_types), x->link_type));
-        rc |= put(r, "edr.bpf.link.type_id", json_integer(x->link_type));
+        if (x->link_type) { /* none: attached without a link */
+            rc |= put_str(r, "edr.bpf.link.type",
+                          enum_name(bpf_link_types, NELEM(bpf_link_types), x->link_type));
+            rc |= put(r, "edr.bpf.link.type_id", json_integer(x->link_type));
+        }
         rc |= put(r, "edr.bpf.link.attach_type", json_integer(x->attach_type));
         rc |= put_str(r, "edr.bpf.link.target", x->target);
         if (x->target_id) rc |= put(r, "edr.bpf.link.target_id", ju64(x->target_id));
         if (x->found) rc |= put(r, "edr.bpf.link.found", json_true());
+        if (x->unverified) rc |= put(r, "edr.bpf.link.unverified", json_true());
         break;
     }
     case EDR__V1__EVENT__BODY_SENSOR_HEALTH: {
@@ -1089,6 +1092,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         x->attach_type = getu32(r, "edr.bpf.link.attach_type", 0);
         x->target_id = getu(r, "edr.bpf.link.target_id", 0);
         x->found = json_is_true(get(r, "edr.bpf.link.found"));
+        x->unverified = json_is_true(get(r, "edr.bpf.link.unverified"));
         if (!(x->prog_name = astr(a, gets(r, "edr.bpf.program.name"))) ||
             !(x->target = astr(a, gets(r, "edr.bpf.link.target"))))
             goto nomem;

@@ -1424,6 +1424,7 @@ static __always_inline void edr_on_udp_send(int fd, const void *uaddr)
 #define EDR_ANON_BPF_PROG   0x676f72702d667062ull, 0 /* "bpf-prog" */
 #define EDR_ANON_BPF_LINK   0x6b6e696c5f667062ull, 0 /* "bpf_link" */
 #define EDR_ANON_PERF_EVENT 0x76655f667265705bull, 0x5d746e65ull /* "[perf_event]" */
+#define EDR_ANON_BPF_MAP    0x70616d2d667062ull, 0 /* "bpf-map" */
 
 /* What descriptor fd of the current task holds, when it is the anonymous
  * inode file named (w0, w1) (a BPF program, link or perf event), else NULL:
@@ -1488,6 +1489,12 @@ static __always_inline void edr_prog_fill(struct bpf_prog *prog, struct edr_bpf_
     bpf_probe_read_kernel_str(r->prog_name, sizeof(r->prog_name), &aux->name);
 }
 
+/* struct trace_event_call before Linux 6.13, for CO-RE to ask after the
+ * field it lost then */
+struct trace_event_call___old {
+    void *filter;
+} __attribute__((preserve_access_index));
+
 /* The name of the tracepoint (or other trace event: a uprobe's) a perf
  * event stands for, into r->target; its config into target_id. */
 static __always_inline void edr_perf_target(struct perf_event *pe, struct edr_bpf_link_rec *r)
@@ -1499,7 +1506,10 @@ static __always_inline void edr_perf_target(struct perf_event *pe, struct edr_bp
     r->target_id = ev->attr.config;
     call = EDR_CAST(ev->tp_event, struct trace_event_call);
     if (!call) return;
-    if (call->flags & 8 /* TRACE_EVENT_FL_TRACEPOINT: tp, not name */) {
+    /* TRACE_EVENT_FL_TRACEPOINT (tp, not name): bit 3 since Linux 6.13,
+     * bit 4 before, when TRACE_EVENT_FL_FILTERED (and the call's filter
+     * field, which tells the two apart) came first (review-1207 5) */
+    if (call->flags & (bpf_core_field_exists(((struct trace_event_call___old *)call)->filter) ? 16 : 8)) {
         struct tracepoint *tp = EDR_CAST(call->tp, struct tracepoint);
         if (tp) bpf_probe_read_kernel_str(r->target, sizeof(r->target), tp->name);
     } else {
@@ -1577,17 +1587,94 @@ static __always_inline void edr_link_fill(struct bpf_link *link, struct edr_bpf_
     case 6: /* xdp */
         edr_dev_target(EDR_CAST(link, struct bpf_xdp_link)->dev, r);
         break;
-    case 7: { /* perf event: a tracepoint, kprobe or uprobe event */
+    case 7: { /* perf event (Linux 5.15): a tracepoint, kprobe or uprobe event */
+        if (!bpf_core_type_exists(struct bpf_perf_link)) break;
         struct bpf_perf_link *pl = EDR_CAST(link, struct bpf_perf_link);
         struct file *pf = EDR_CAST(pl->perf_file, struct file);
         if (pf) edr_perf_target(pf->private_data, r);
         break;
     }
-    case 11: /* tcx */
-        edr_dev_target(EDR_CAST(link, struct tcx_link)->dev, r);
+    case 11: /* tcx (Linux 6.6): on a kernel without its type, CO-RE would
+              * refuse every program this is inlined into (review-1207 4) */
+        if (bpf_core_type_exists(struct tcx_link))
+            edr_dev_target(EDR_CAST(link, struct tcx_link)->dev, r);
         break;
     default:
         break;
+    }
+}
+
+/* bpf_loop step over a cgroup's lists of attached programs, one attach
+ * type each: whether program p is on one. */
+struct edr_cg_find {
+    unsigned long progs; /* &cgroup->bpf.progs[0], struct hlist_head each */
+    unsigned long p;
+    int found;
+};
+
+static long edr_cg_find_step(__u64 i, void *ctx)
+{
+    struct edr_cg_find *c = ctx;
+    unsigned long n = 0, prog = 0;
+
+    /* hlist_head.first, hlist_node.next and bpf_prog_list.node lead their structs */
+    bpf_probe_read_kernel(&n, sizeof(n), (void *)(c->progs + i * sizeof(struct hlist_head)));
+    for (int j = 0; j < 8 && n; j++) {
+        bpf_probe_read_kernel(&prog, sizeof(prog),
+                              (void *)(n + bpf_core_field_offset(((struct bpf_prog_list *)0)->prog)));
+        if (prog == c->p) {
+            c->found = 1;
+            return 1;
+        }
+        bpf_probe_read_kernel(&n, sizeof(n), (void *)n);
+    }
+    return 0;
+}
+
+/* BPF_PROG_ATTACH (no link) whose argument a (target_fd, attach_bpf_fd,
+ * attach_type) was read after the call, when another thread may have
+ * changed it or the descriptors it names (review-1207 1): what it names is
+ * reported, marked unverified unless the kernel's state confirms it (a
+ * cgroup that holds the program). The target by attach type (review-1207
+ * 3): a tcx or netkit interface's index, the caller's network namespace for
+ * a flow dissector, a socket map's id, else a cgroup. */
+static __always_inline void edr_prog_attach_fill(const __u32 a[3], struct edr_bpf_link_rec *r)
+{
+    struct bpf_prog *p = edr_fd_anon(a[1], EDR_ANON_BPF_PROG);
+    __u32 at = a[2];
+
+    edr_prog_fill(p, r);
+    r->attach_type = at;
+    r->unverified = 1;
+    if (at == BPF_TCX_INGRESS || at == BPF_TCX_EGRESS || at == BPF_NETKIT_PRIMARY ||
+        at == BPF_NETKIT_PEER) {
+        r->target_id = a[0];
+    } else if (at == BPF_FLOW_DISSECTOR) {
+        struct task_struct *t = bpf_get_current_task_btf();
+        struct nsproxy *ns = EDR_CAST(t->nsproxy, struct nsproxy);
+        struct net *net = ns ? EDR_CAST(ns->net_ns, struct net) : NULL;
+        if (net) r->target_id = net->ns.inum;
+    } else if (at == BPF_SK_SKB_STREAM_PARSER || at == BPF_SK_SKB_STREAM_VERDICT ||
+               at == BPF_SK_MSG_VERDICT || at == BPF_SK_SKB_VERDICT) {
+        struct bpf_map *m = EDR_CAST(edr_fd_anon(a[0], EDR_ANON_BPF_MAP), struct bpf_map);
+        if (m) {
+            r->target_id = m->id;
+            bpf_probe_read_kernel_str(r->target, sizeof(r->target), m->name);
+        }
+    } else {
+        struct file *tf = EDR_CAST(edr_fd_file(a[0]), struct file);
+        struct kernfs_node *kn;
+        struct edr_cg_find c = {};
+        if (!tf || tf->f_inode->i_sb->s_magic != 0x63677270 /* cgroup2 */) return;
+        kn = EDR_CAST(tf->f_inode->i_private, struct kernfs_node);
+        if (!kn || !p) return;
+        edr_kn_target(kn, r);
+        c.progs = (unsigned long)kn->priv + /* the cgroup */
+                  bpf_core_field_offset(((struct cgroup *)0)->bpf.progs);
+        c.p = (unsigned long)p;
+        bpf_loop(bpf_core_field_size(((struct cgroup *)0)->bpf.progs) / sizeof(struct hlist_head),
+                 edr_cg_find_step, &c, 0);
+        r->unverified = !c.found;
     }
 }
 
@@ -1602,7 +1689,7 @@ static __always_inline void edr_on_bpf_attach(int cmd, int fd, const void *attr)
     struct edr_bpf_bpf_attach *r;
     struct bpf_link *link = NULL;
     __u32 a[3] = {}; /* BPF_PROG_ATTACH: target_fd, attach_bpf_fd, attach_type;
-                        BPF_LINK_UPDATE: link_fd */
+                        BPF_LINK_UPDATE: link_fd, new_prog_fd */
 
     if (cmd == EDR_BPF_LINK_CREATE || cmd == EDR_BPF_RAW_TRACEPOINT_OPEN) {
         link = edr_fd_anon(fd, EDR_ANON_BPF_LINK);
@@ -1616,18 +1703,14 @@ static __always_inline void edr_on_bpf_attach(int cmd, int fd, const void *attr)
     __builtin_memset(&r->l, 0, sizeof(r->l));
     if (link) {
         edr_link_fill(link, &r->l);
-    } else if (cmd == EDR_BPF_PROG_ATTACH) { /* no link: a cgroup's, a map's, an interface's */
-        struct file *tf = edr_fd_file(a[0]);
-        edr_prog_fill(edr_fd_anon(a[1], EDR_ANON_BPF_PROG), &r->l);
-        r->l.attach_type = a[2];
-        if (tf && (EDR_CAST(tf, struct file)->f_inode->i_sb->s_magic == 0x63677270 /* cgroup2 */ ||
-                   EDR_CAST(tf, struct file)->f_inode->i_sb->s_magic == 0x27e0eb /* cgroup */))
-            edr_kn_target(EDR_CAST(tf, struct file)->f_inode->i_private, &r->l);
-        else if (tf)
-            bpf_probe_read_kernel_str(r->l.target, sizeof(r->l.target),
-                                      EDR_CAST(tf, struct file)->f_path.dentry->d_name.name);
-        else /* tcx and netkit take an interface index there, flow dissectors 0 */
-            r->l.target_id = a[0];
+        /* an update read the link from the argument after the call: it holds
+         * the program the call named, or the argument was changed since
+         * (review-1207 2; the scan then finds the link as it is) */
+        if (cmd == EDR_BPF_LINK_UPDATE)
+            r->l.unverified = EDR_CAST(link, struct bpf_link)->prog !=
+                              edr_fd_anon(a[1], EDR_ANON_BPF_PROG);
+    } else if (cmd == EDR_BPF_PROG_ATTACH) { /* no link */
+        edr_prog_attach_fill(a, &r->l);
     } else { /* ioctl(PERF_EVENT_IOC_SET_BPF): the perf event's program and event */
         struct perf_event *pe = EDR_CAST(edr_fd_anon(fd, EDR_ANON_PERF_EVENT), struct perf_event);
         if (!pe) {

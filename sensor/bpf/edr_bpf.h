@@ -211,10 +211,11 @@ struct edr_bpf_link_rec {
     edr_u32 attach_type; /* enum bpf_attach_type */
     edr_u32 prog_id;
     edr_u32 prog_type;
-    edr_u32 pad;
-    edr_u64 target_id; /* cgroup id, ifindex, netns inode */
+    edr_u32 unverified; /* 1: program and target as the call's argument named them after
+                           the call, not found so in the kernel's state */
+    edr_u64 target_id; /* cgroup id, ifindex, netns inode, map id, perf event config */
     char prog_name[16];
-    char target[64];
+    char target[128];
 };
 
 struct edr_bpf_bpf_attach {

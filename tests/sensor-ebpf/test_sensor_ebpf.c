@@ -1878,28 +1878,52 @@ static int tracepoint_event(uint64_t tp)
     return (int)syscall(SYS_perf_event_open, &pa, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
+#define TEST_TCX_INGRESS 46 /* BPF_TCX_INGRESS (Linux 6.6; the build's headers may be older) */
+
 /* What the child of test_bpf_attach_reported made: program and link ids. */
 struct attach_made {
     uint32_t rtp_prog, rtp_link, tp_prog, tp_link, io_prog, cg_prog, cgl_prog, cgl_link, ia_prog,
-        ia_link;
+        ia_link, upd_prog, tcx_prog;
 };
+
+/* Whether a BPF program of this process (the sensor's, in the fixture) has
+ * this id: /proc/self/fdinfo of its program descriptors. */
+static int own_prog(uint32_t id)
+{
+    char p[64], line[128];
+    int found = 0;
+    for (int fd = 0; fd < 4096 && !found; fd++) {
+        snprintf(p, sizeof(p), "/proc/self/fdinfo/%d", fd);
+        FILE *fi = fopen(p, "r");
+        if (!fi) continue;
+        unsigned v;
+        while (!found && fgets(line, sizeof(line), fi))
+            found = sscanf(line, "prog_id: %u", &v) == 1 && v == id;
+        fclose(fi);
+    }
+    return found;
+}
 
 /* The attachments of BPF programs: a raw tracepoint, a tracepoint through a
  * perf event link and through the older ioctl, a cgroup program attached
- * with and without a link, each with the process that made it; and a link
- * made by an ia32 bpf(), which the hooks do not see, found by the scan of
- * the kernel's links. */
+ * with and without a link, a cgroup link given another program, a tcx
+ * program on an interface index (not a descriptor), each with the process
+ * that made it; and a link made by an ia32 bpf(), which the hooks do not
+ * see, found by the scan of the kernel's links. None names a program of the
+ * sensor's own. The cgroup's name is the attacker's choice of bytes. */
 static void test_bpf_attach_reported(void **state)
 {
     fixture_t *f = *state;
     if (!f) skip();
-    char cgroot[300], cg[320], idp[] = "/sys/kernel/tracing/events/sched/sched_process_free/id";
+    char cgroot[300], cg[400], idp[] = "/sys/kernel/tracing/events/sched/sched_process_free/id";
     FILE *tf = fopen(idp, "r");
     unsigned long long tp = 0;
     if (!tf || fscanf(tf, "%llu", &tp) != 1) fail_msg("no tracepoint id in %s", idp);
     fclose(tf);
     snprintf(cgroot, sizeof(cgroot), "%s/cgroup2", f->dir);
-    snprintf(cg, sizeof(cg), "%s/edrtest", cgroot);
+    char cgname[64];
+    snprintf(cgname, sizeof(cgname), "edrtest-%d-\x1b[1m\xff", (int)getpid());
+    snprintf(cg, sizeof(cg), "%s/%s", cgroot, cgname);
     assert_int_equal(mkdir(cgroot, 0700), 0);
     assert_int_equal(mount("none", cgroot, "cgroup2", 0, NULL), 0);
     assert_int_equal(mkdir(cg, 0700), 0);
@@ -1947,12 +1971,29 @@ static void test_bpf_attach_reported(void **state)
         at.link_create.prog_fd = (uint32_t)cgl;
         at.link_create.target_fd = (uint32_t)cgfd;
         at.link_create.attach_type = BPF_CGROUP_INET_INGRESS;
-        if ((l = (int)test_bpf_call(0, BPF_LINK_CREATE, &at)) < 0 || !(m.cgl_link = bpf_id_of(l)))
-            _exit(10);
+        int cgl_fd = (int)test_bpf_call(0, BPF_LINK_CREATE, &at);
+        if (!(m.cgl_link = bpf_id_of(cgl_fd))) _exit(10);
         /* by ia32 calls: program and link found, not reported by a record */
         int iap = -1;
         l = test_raw_tp_link("edrtest_iartp", "task_newtask", 1, &iap);
         if (!(m.ia_prog = bpf_id_of(iap)) || !(m.ia_link = bpf_id_of(l))) _exit(12);
+        /* the cgroup link given another program */
+        int upd = load_test_prog_of("edrtest_cgupd", 0, -1, BPF_PROG_TYPE_CGROUP_SKB,
+                                    BPF_CGROUP_INET_INGRESS);
+        memset(&at, 0, sizeof(at));
+        at.link_update.link_fd = (uint32_t)cgl_fd;
+        at.link_update.new_prog_fd = (uint32_t)upd;
+        if (!(m.upd_prog = bpf_id_of(upd)) || test_bpf_call(0, BPF_LINK_UPDATE, &at) != 0) _exit(14);
+        /* tcx on the loopback of a network namespace of its own: index 1,
+         * while descriptor 1 is open (a pipe) */
+        int tcx = load_test_prog_of("edrtest_tcx", 0, -1, BPF_PROG_TYPE_SCHED_CLS, TEST_TCX_INGRESS);
+        memset(&at, 0, sizeof(at));
+        at.target_fd = 1; /* target_ifindex, in headers since Linux 6.6 */
+        at.attach_bpf_fd = (uint32_t)tcx;
+        at.attach_type = TEST_TCX_INGRESS;
+        if (unshare(CLONE_NEWNET) != 0 || !(m.tcx_prog = bpf_id_of(tcx)) ||
+            test_bpf_call(0, BPF_PROG_ATTACH, &at) != 0)
+            _exit(15);
         if (write(pp[1], &m, sizeof(m)) != sizeof(m)) _exit(13);
         pause(); /* the attachments stay while their descriptors are open */
         _exit(0);
@@ -1972,17 +2013,23 @@ static void test_bpf_attach_reported(void **state)
     rmdir(cg);
     umount(cgroot);
     rmdir(cgroot);
-    int n[6] = {0};
+    int n[8] = {0};
     for (size_t j = 0; j < f->em.n; j++) {
         Edr__V1__Event *e = f->em.ev[j];
+        if (e->body_case == EDR__V1__EVENT__BODY_BPF_LOAD && own_prog(e->bpf_load->prog_id))
+            fail_msg("the sensor's own program %u reported loaded", e->bpf_load->prog_id);
         if (e->body_case != EDR__V1__EVENT__BODY_BPF_ATTACH) continue;
         const Edr__V1__BpfAttach *x = e->bpf_attach;
+        if (own_prog(x->prog_id))
+            fail_msg("a link of the sensor's own program %s reported", x->prog_name);
         int k = x->prog_id == m.rtp_prog ? 0 : x->prog_id == m.tp_prog ? 1
               : x->prog_id == m.io_prog ? 2 : x->prog_id == m.cg_prog ? 3
-              : x->prog_id == m.cgl_prog ? 4 : x->prog_id == m.ia_prog ? 5 : -1;
+              : x->prog_id == m.cgl_prog ? 4 : x->prog_id == m.ia_prog ? 5
+              : x->prog_id == m.upd_prog ? 6 : x->prog_id == m.tcx_prog ? 7 : -1;
         if (k < 0) continue;
         n[k]++;
         assert_int_equal(x->found, k == 5);
+        assert_int_equal(x->unverified, k == 7); /* the cgroups confirm theirs */
         if (k == 5) { /* no actor */
             assert_int_equal(e->pid, 0);
             assert_int_equal(e->entity_id.len, 0);
@@ -2009,18 +2056,26 @@ static void test_bpf_attach_reported(void **state)
             assert_string_equal(x->target, "sched_process_free");
             assert_int_equal(x->target_id, tp);
             break;
+        case 7: /* an interface index, no descriptor's name */
+            assert_string_equal(x->prog_name, "edrtest_tcx");
+            assert_int_equal(x->link_id, 0);
+            assert_int_equal(x->attach_type, TEST_TCX_INGRESS);
+            assert_string_equal(x->target, "");
+            assert_int_equal(x->target_id, 1);
+            break;
         default:
-            assert_string_equal(x->prog_name, k == 3 ? "edrtest_cgskb" : "edrtest_cglnk");
+            assert_string_equal(x->prog_name, k == 3 ? "edrtest_cgskb" : k == 4 ? "edrtest_cglnk"
+                                                                           : "edrtest_cgupd");
             assert_int_equal(x->prog_type, BPF_PROG_TYPE_CGROUP_SKB);
             assert_int_equal(x->link_id, k == 3 ? 0 : m.cgl_link);
             assert_int_equal(x->link_type, k == 3 ? 0 : BPF_LINK_TYPE_CGROUP);
             assert_int_equal(x->attach_type, k == 3 ? BPF_CGROUP_INET_EGRESS : BPF_CGROUP_INET_INGRESS);
-            assert_string_equal(x->target, "edrtest");
+            assert_string_equal(x->target, cgname);
             assert_int_equal(x->target_id, cst.st_ino);
             break;
         }
     }
-    for (int k = 0; k < 6; k++) {
+    for (int k = 0; k < 8; k++) {
         if (n[k] == 1) continue;
         for (size_t j = 0; j < f->em.n; j++) {
             const Edr__V1__BpfAttach *x = f->em.ev[j]->bpf_attach;
@@ -2028,8 +2083,9 @@ static void test_bpf_attach_reported(void **state)
                 fprintf(stderr, "bpf_attach: program %u link %u type %u at %s%s\n", x->prog_id,
                         x->link_id, x->link_type, x->target, x->found ? ", found" : "");
         }
-        fail_msg("attachment %d (programs %u %u %u %u %u %u) reported %d times, once expected", k,
-                 m.rtp_prog, m.tp_prog, m.io_prog, m.cg_prog, m.cgl_prog, m.ia_prog, n[k]);
+        fail_msg("attachment %d (programs %u %u %u %u %u %u %u %u) reported %d times, once expected",
+                 k, m.rtp_prog, m.tp_prog, m.io_prog, m.cg_prog, m.cgl_prog, m.ia_prog, m.upd_prog,
+                 m.tcx_prog, n[k]);
     }
 }
 

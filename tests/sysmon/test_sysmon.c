@@ -1101,12 +1101,20 @@ static void test_roundtrip_every_kind(void **state)
              "\"type\":\"tracepoint\",\"type_id\":5},\"link\":{\"id\":70209,"
              "\"type\":\"perf_event\",\"type_id\":7,\"attach_type\":41,"
              "\"target\":\"sys_enter_getdents64\",\"target_id\":912}}");
-    ba.link_id = 0; /* attached without a link, found, a link type newer than the table */
-    ba.link_type = 99;
-    ba.target = "";
-    ba.target_id = 0;
+    ba.link_type = 99; /* newer than the table: the number alone; found */
     ba.found = 1;
     round_trip(p, &a, &e, t, "host-a");
+    ba.link_id = 0; /* attached without a link: no link type; unverified */
+    ba.link_type = 0;
+    ba.found = 0;
+    ba.unverified = 1;
+    ba.target = "";
+    ba.target_id = 0;
+    round_trip(p, &a, &e, t, "host-a");
+    json_has(&e, "bpf_attach", "\"link\":{\"attach_type\":41,\"unverified\":true}}");
+    /* a cgroup's name is any bytes the attacker likes: escaped, not valid UTF-8 replaced */
+    ba.target = "cg\x1b[2J\xff\xfe";
+    json_has(&e, "bpf_attach", "\"target\":\"cg\\u001B[2J\\uFFFD\\uFFFD\"");
     {
         /* another writer's: names alone; hostile numbers are absent */
         Edr__V1__Event *be = parse_ok(
