@@ -37,7 +37,10 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <mntent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +76,21 @@ typedef struct {
     uint8_t *tag;
     size_t n, cap;
 } edr__ids_t;
+
+/* A scan of BPF attachments the kernel lists through one of the sensor's
+ * iterators (links; programs on cgroups without a link), keyed by
+ * edr__attach_key: known, what the last scan met, reported or the sensor's
+ * own or present at start; seen, what records reported since, each with
+ * the scans it may still wait (edr__seen_age); fresh, what the last scan
+ * met unknown, found if the next one still does. */
+typedef struct {
+    const char *health; /* drop source: ebpf.bpf_link_scan, ebpf.bpf_cgroup_scan */
+    edr__ids_t known, seen, fresh;
+    uint64_t found;
+    int off; /* the list cannot be read: no scan, no tracking */
+} edr__attach_scan_t;
+
+#define EDR__CG_ATYPES 64
 
 typedef struct edr_src_ebpf {
     edr_source_t base;
@@ -116,14 +134,9 @@ typedef struct edr_src_ebpf {
     edr__ids_t prog_known, prog_seen;
     uint64_t progs_found;
     int prog_scan_off; /* the list cannot be read: no scan, no tracking */
-    /* BPF links, as EDR__LINK_KEY: known, the live links the last scan found
-     * reported, the sensor's own or present at start; seen, what records
-     * reported since (as prog_seen); fresh, links the last scan met unknown,
-     * found if the next one still does (edr__link_scan) */
-    edr__ids_t link_known, link_seen, link_fresh;
+    edr__attach_scan_t links, cgroups; /* BPF attachments (edr__attach_scan) */
+    uint32_t cg_atype[EDR__CG_ATYPES]; /* a cgroup's program list -> enum bpf_attach_type */
     edr__ids_t own_progs; /* the sensor's own program ids, ascending */
-    uint64_t links_found;
-    int link_scan_off;
 } edr_src_ebpf_t;
 
 static const char *const edr__kind_names[EDR_BPF_KIND_MAX] = {
@@ -676,7 +689,13 @@ static void edr__prog_scan(edr_src_ebpf_t *s, int initial)
 
 /* ---- BPF links: where programs are attached ------------------------------ */
 
-#define EDR__LINK_KEY(l) ((uint64_t)(l)->link_id << 32 | (l)->prog_id)
+/* An attachment's key in its scan's lists: a link's id and program, or a
+ * cgroup's id and a program attached to it without a link (top bit set). */
+static uint64_t edr__attach_key(const struct edr_bpf_link_rec *l)
+{
+    if (l->link_id) return (uint64_t)l->link_id << 32 | l->prog_id;
+    return (l->target_id * 0x9E3779B97F4A7C15ull ^ l->prog_id) | 1ull << 63;
+}
 
 static int edr__cmp_u64(const void *a, const void *b)
 {
@@ -716,17 +735,23 @@ static void edr__on_bpf_attach(edr_src_ebpf_t *s, const struct edr_bpf_bpf_attac
     Edr__V1__Event *e = edr__begin_body(s, &r->h, sizeof(*x), (void **)&x);
     if (!e) return;
     edr__attach_fill(edr_emit_arena(s->em), x, &r->l);
-    /* an unverified update may name another link than it changed: the
-     * scan reports the link as it is */
-    if (r->l.link_id && !r->l.unverified && !s->link_scan_off &&
-        !edr__ids_has(&s->link_known, EDR__LINK_KEY(&r->l)))
-        edr__ids_push(&s->link_seen, EDR__LINK_KEY(&r->l), EDR__PROG_SEEN_SCANS);
+    /* seen by its scan, unless unverified: such an update may name another
+     * link than it changed, such an attach another cgroup or program; the
+     * scans then report them as they are. A verified attach without a link
+     * is a cgroup's. */
+    edr__attach_scan_t *st = r->l.unverified ? NULL
+                             : r->l.link_id  ? &s->links
+                             : r->l.target_id ? &s->cgroups : NULL;
+    uint64_t k = edr__attach_key(&r->l);
+    if (st && !st->off && !edr__ids_has(&st->known, k))
+        edr__ids_push(&st->seen, k, EDR__PROG_SEEN_SCANS);
     e->body_case = EDR__V1__EVENT__BODY_BPF_ATTACH;
     e->bpf_attach = x;
     edr_emit_end(s->em, e);
 }
 
-static void edr__link_found(edr_src_ebpf_t *s, const struct edr_bpf_link_rec *l)
+static void edr__attach_found(edr_src_ebpf_t *s, edr__attach_scan_t *st,
+                              const struct edr_bpf_link_rec *l)
 {
     Edr__V1__BpfAttach *x;
     Edr__V1__Event *e = edr__begin_found(s, sizeof(*x), (void **)&x);
@@ -736,63 +761,201 @@ static void edr__link_found(edr_src_ebpf_t *s, const struct edr_bpf_link_rec *l)
     e->body_case = EDR__V1__EVENT__BODY_BPF_ATTACH;
     e->bpf_attach = x;
     edr_emit_end(s->em, e);
-    s->links_found++;
+    st->found++;
 }
 
-/* Every second, the kernel's BPF links (read through the sensor's link
- * iterator): one that no record reported (made by an ia32 bpf(), from
- * inside a BPF program, before the sensor started; or now behind another
- * program) is a bpf_attach event marked found, with no actor, when the
- * next scan meets it still unknown (its record may be on its way). Links of
- * the sensor's own programs are left out. Attachments without a link
- * (BPF_PROG_ATTACH, perf events given a program by ioctl, XDP and tc
- * programs set through netlink) are not in this list. initial: the
- * sensor's start (all reported at once). */
-static void edr__link_scan(edr_src_ebpf_t *s, int initial)
+/* The attachments the kernel lists (v, n), against what st knows: one no
+ * record reported is a bpf_attach event marked found, with no actor, when
+ * the next scan meets it still unknown (its record may be on its way);
+ * initial: the sensor's start (all reported at once). Attachments of the
+ * sensor's own programs are left out. resolve, when not NULL, names the
+ * targets of those about to be reported (cgroup paths). */
+static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st,
+                             struct edr_bpf_link_rec *v, size_t n, int initial,
+                             void (*resolve)(struct edr_bpf_link_rec *v, size_t n))
 {
-    struct edr_bpf_link_rec *v = NULL;
-    size_t n = 0, cap = 0;
-    if (s->link_scan_off) return;
-    int rc = edr__iter_read(s->skel ? s->skel->links.edr_iter_links : NULL, sizeof(*v),
-                            (void **)&v, &n, &cap);
-    if (rc == -1) { /* this time only (out of memory, a read failed): counted, tried again */
-        free(v);
-        edr_emit_drop(s->em, "ebpf.bpf_link_scan", "read_failed", 1);
-        return;
-    }
-    if (rc) {
-        free(v);
-        edr_log_warn("ebpf: cannot list the BPF links: programs attached where the hooks do not "
-                     "see it go unreported");
-        edr_emit_drop(s->em, "ebpf.bpf_link_scan", "unavailable", 1);
-        s->link_scan_off = 1;
-        edr__ids_free(&s->link_seen);
-        edr__ids_free(&s->link_fresh);
-        return;
-    }
     edr__ids_t known = {0}, fresh = {0};
+    size_t nf = 0; /* the ones to report, moved to the front of v */
     for (size_t j = 0; j < n; j++) {
-        uint64_t k = EDR__LINK_KEY(&v[j]);
-        int ok = edr__ids_has(&s->link_known, k) || edr__ids_has(&s->own_progs, v[j].prog_id);
-        for (size_t i = 0; i < s->link_seen.n && !ok; i++)
-            ok = s->link_seen.id[i] == k;
-        if (!ok && !initial && !edr__ids_has(&s->link_fresh, k)) {
-            /* out of memory: the links not looked at are unknown to the next
+        uint64_t k = edr__attach_key(&v[j]);
+        int ok = edr__ids_has(&st->known, k) || edr__ids_has(&s->own_progs, v[j].prog_id);
+        for (size_t i = 0; i < st->seen.n && !ok; i++)
+            ok = st->seen.id[i] == k;
+        if (!ok && !initial && !edr__ids_has(&st->fresh, k)) {
+            /* out of memory: the ones not looked at are unknown to the next
              * scan again, and may be reported twice, not missed */
             if (edr__ids_push(&fresh, k, 0)) break;
             continue;
         }
-        if (!ok) edr__link_found(s, &v[j]);
+        if (!ok) {
+            struct edr_bpf_link_rec t = v[nf];
+            v[nf++] = v[j];
+            v[j] = t;
+        }
         if (edr__ids_push(&known, k, 0)) break;
     }
-    free(v);
+    if (resolve && nf) resolve(v, nf);
+    for (size_t j = 0; j < nf; j++)
+        edr__attach_found(s, st, &v[j]);
     edr__ids_sort(&known);
     edr__ids_sort(&fresh);
-    edr__ids_free(&s->link_known);
-    edr__ids_free(&s->link_fresh);
-    s->link_known = known;
-    s->link_fresh = fresh;
-    edr__seen_age(&s->link_seen, &s->link_known);
+    edr__ids_free(&st->known);
+    edr__ids_free(&st->fresh);
+    st->known = known;
+    st->fresh = fresh;
+    edr__seen_age(&st->seen, &st->known);
+}
+
+/* A scan's list could not be read: -1 this time only (counted, tried again
+ * next time), else never again (said once, counted; nothing more tracked). */
+static void edr__attach_scan_failed(edr_src_ebpf_t *s, edr__attach_scan_t *st, int rc)
+{
+    if (rc == -1) {
+        edr_emit_drop(s->em, st->health, "read_failed", 1);
+        return;
+    }
+    edr_log_warn("ebpf: cannot list BPF attachments (%s): programs attached where the hooks do "
+                 "not see it go unreported", st->health);
+    edr_emit_drop(s->em, st->health, "unavailable", 1);
+    st->off = 1;
+    edr__ids_free(&st->seen);
+    edr__ids_free(&st->fresh);
+}
+
+/* Every second, the kernel's BPF links (the sensor's link iterator): made
+ * by an ia32 bpf(), from inside a BPF program, before the sensor started,
+ * or behind another program now. */
+static void edr__link_scan(edr_src_ebpf_t *s, int initial)
+{
+    struct edr_bpf_link_rec *v = NULL;
+    size_t n = 0, cap = 0;
+    if (s->links.off) return;
+    int rc = edr__iter_read(s->skel ? s->skel->links.edr_iter_links : NULL, sizeof(*v),
+                            (void **)&v, &n, &cap);
+    if (rc)
+        edr__attach_scan_failed(s, &s->links, rc);
+    else
+        edr__attach_scan(s, &s->links, v, n, initial, NULL);
+    free(v);
+}
+
+/* Names the cgroups of v (target_id: a cgroup's id, the inode of its
+ * directory in the cgroup2 file system) by their paths from its root, in
+ * one walk of its directories (readdir only: a cgroup directory holds
+ * dozens of files, which are not looked at). */
+static void edr__cgroup_paths(struct edr_bpf_link_rec *v, size_t n)
+{
+    char root[512] = "", path[4096];
+    FILE *m = setmntent("/proc/self/mounts", "r");
+    struct mntent *me;
+    while (m && (me = getmntent(m)))
+        if (!strcmp(me->mnt_type, "cgroup2")) {
+            snprintf(root, sizeof(root), "%s", me->mnt_dir);
+            break;
+        }
+    if (m) endmntent(m);
+    if (!root[0]) return;
+    struct stat rs;
+    if (stat(root, &rs) == 0)
+        for (size_t i = 0; i < n; i++)
+            if (v[i].target_id == rs.st_ino) snprintf(v[i].target, sizeof(v[i].target), "/");
+    /* depth-first, with an explicit stack of open directories */
+    enum { DEPTH = 32 };
+    DIR *st[DEPTH];
+    size_t len[DEPTH], visited = 0, left = n;
+    int d = 0;
+    snprintf(path, sizeof(path), "%s", root);
+    len[0] = strlen(path);
+    if (!(st[0] = opendir(path))) return;
+    while (d >= 0) {
+        struct dirent *de = left && visited < 100000 ? readdir(st[d]) : NULL;
+        if (!de) { /* done with this directory (or with the walk) */
+            closedir(st[d--]);
+            if (d >= 0) path[len[d]] = 0;
+            continue;
+        }
+        if (de->d_type != DT_DIR || !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        visited++;
+        int w = snprintf(path + len[d], sizeof(path) - len[d], "/%s", de->d_name);
+        if (w < 0 || (size_t)w >= sizeof(path) - len[d]) {
+            path[len[d]] = 0;
+            continue;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (!v[i].target[0] && v[i].target_id == de->d_ino) {
+                snprintf(v[i].target, sizeof(v[i].target), "%s", path + strlen(root));
+                left--;
+            }
+        if (d + 1 < DEPTH && (st[d + 1] = opendir(path)))
+            len[++d] = strlen(path);
+        else
+            path[len[d]] = 0;
+    }
+}
+
+/* Every second, the programs attached to cgroups without a link (the
+ * sensor's cgroup iterator): by an ia32 BPF_PROG_ATTACH, one whose event
+ * was unverified, or before the sensor started (systemd's, on most hosts). */
+static void edr__cgroup_scan(edr_src_ebpf_t *s, int initial)
+{
+    struct edr_bpf_cg_rec *c = NULL;
+    struct edr_bpf_link_rec *v = NULL;
+    size_t n = 0, cap = 0;
+    if (s->cgroups.off) return;
+    int rc = edr__iter_read(s->skel ? s->skel->links.edr_iter_cgroups : NULL, sizeof(*c),
+                            (void **)&c, &n, &cap);
+    if (!rc && (!n || !c[n - 1].end)) { /* cut: what was not listed would be taken as gone */
+        edr_emit_drop(s->em, s->cgroups.health, "truncated", 1);
+        free(c);
+        return;
+    }
+    if (rc) {
+        edr__attach_scan_failed(s, &s->cgroups, rc);
+        free(c);
+        return;
+    }
+    n--; /* the end */
+    v = n ? calloc(n, sizeof(*v)) : NULL;
+    if (n && !v) {
+        free(c);
+        edr_emit_drop(s->em, s->cgroups.health, "read_failed", 1);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        v[i].prog_id = c[i].prog_id;
+        v[i].prog_type = c[i].prog_type;
+        v[i].target_id = c[i].cgroup_id;
+        v[i].attach_type = c[i].atype < EDR__CG_ATYPES ? s->cg_atype[c[i].atype] : 0;
+        memcpy(v[i].prog_name, c[i].prog_name, sizeof(v[i].prog_name));
+    }
+    free(c);
+    edr__attach_scan(s, &s->cgroups, v, n, initial, edr__cgroup_paths);
+    free(v);
+}
+
+/* s->cg_atype from the kernel's types: each of a cgroup's program lists
+ * (enum cgroup_bpf_attach_type, CGROUP_X) stands for the attach type
+ * BPF_CGROUP_X (LSM lists: BPF_LSM_CGROUP). */
+static void edr__cg_atypes(edr_src_ebpf_t *s)
+{
+    struct btf *vm = btf__load_vmlinux_btf();
+    int cg = vm ? btf__find_by_name_kind(vm, "cgroup_bpf_attach_type", BTF_KIND_ENUM) : -1;
+    int at = vm ? btf__find_by_name_kind(vm, "bpf_attach_type", BTF_KIND_ENUM) : -1;
+    if (cg > 0 && at > 0) {
+        const struct btf_type *ct = btf__type_by_id(vm, cg), *tt = btf__type_by_id(vm, at);
+        const struct btf_enum *ce = btf_enum(ct), *te = btf_enum(tt);
+        for (int i = 0; i < btf_vlen(ct); i++) {
+            const char *name = btf__name_by_offset(vm, ce[i].name_off);
+            char want[128];
+            if (ce[i].val < 0 || ce[i].val >= EDR__CG_ATYPES || !name) continue;
+            snprintf(want, sizeof(want), "BPF_%s", strncmp(name, "CGROUP_LSM", 10) ? name : "LSM_CGROUP");
+            for (int j = 0; j < btf_vlen(tt); j++) {
+                const char *tn = btf__name_by_offset(vm, te[j].name_off);
+                if (tn && !strcmp(tn, want)) s->cg_atype[ce[i].val] = (uint32_t)te[j].val;
+            }
+        }
+    }
+    btf__free(vm);
 }
 
 /* A BPF program loaded: its kernel record's type, names, tag and id. */
@@ -1419,6 +1582,7 @@ static void edr__on_timer(uv_timer_t *t)
     edr__read_drops(s);
     edr__prog_scan(s, 0);
     edr__link_scan(s, 0);
+    edr__cgroup_scan(s, 0);
     if (s->n_uwait) {
         uint64_t now = edr__boot_ns();
         if (now > EDR__URING_WAIT_NS) edr__uring_expire(s, now - EDR__URING_WAIT_NS, 0);
@@ -1514,12 +1678,13 @@ static int edr__tracepoint_exists(const char *sec)
 }
 
 /* Whether this kernel has the BPF program and link iterators
- * (edr_iter_progs, edr_iter_links; Linux 5.9 and 5.19). */
+ * (edr_iter_progs, edr_iter_links, edr_iter_cgroups; Linux 5.9, 5.19, 6.1). */
 static int edr__prog_iter_ok(void)
 {
     struct btf *vm = btf__load_vmlinux_btf();
     int ok = vm && btf__find_by_name_kind(vm, "bpf_iter__bpf_prog", BTF_KIND_STRUCT) >= 0 &&
-             btf__find_by_name_kind(vm, "bpf_iter__bpf_link", BTF_KIND_STRUCT) >= 0;
+             btf__find_by_name_kind(vm, "bpf_iter__bpf_link", BTF_KIND_STRUCT) >= 0 &&
+             btf__find_by_name_kind(vm, "bpf_iter__cgroup", BTF_KIND_STRUCT) >= 0;
     btf__free(vm);
     return ok;
 }
@@ -1603,6 +1768,7 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
             bpf_program__set_autoload(prog, !uring_missing);
         } else if (strncmp(sec, "iter/", 5) == 0) {
             bpf_program__set_autoload(prog, iter);
+            if (!strcmp(sec, "iter/cgroup")) bpf_program__set_autoattach(prog, 0); /* by hand */
         }
     }
     if (uring_missing)
@@ -1627,6 +1793,17 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
         edr_log_warn("ebpf: cannot attach the BPF programs (%s syscall hooks): %s", hooks,
                      strerror(-err));
         goto fail;
+    }
+    if (iter) { /* the cgroup iterator needs to be told what to walk: the whole tree */
+        union bpf_iter_link_info li;
+        memset(&li, 0, sizeof(li));
+        li.cgroup.order = BPF_CGROUP_ITER_DESCENDANTS_PRE;
+        DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, io, .link_info = &li, .link_info_len = sizeof(li));
+        s->skel->links.edr_iter_cgroups =
+            bpf_program__attach_iter(s->skel->progs.edr_iter_cgroups, &io);
+        if (!s->skel->links.edr_iter_cgroups)
+            edr_log_warn("ebpf: cannot attach the cgroup iterator: %s", strerror(errno));
+        edr__cg_atypes(s);
     }
     s->hooks = tp ? "tracepoint" : "raw";
     return 0;
@@ -1747,9 +1924,11 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
     ring_buffer__consume(s->rb);
     edr__prog_scan(s, 1);
     edr__link_scan(s, 1);
-    edr_log_info("ebpf: %llu BPF programs and %llu links of others were there at start (reported "
+    edr__cgroup_scan(s, 1);
+    edr_log_info("ebpf: %llu BPF programs and %llu attachments (links, cgroups) of others were there at start (reported "
                  "as found)",
-                 (unsigned long long)s->progs_found, (unsigned long long)s->links_found);
+                 (unsigned long long)s->progs_found,
+                 (unsigned long long)(s->links.found + s->cgroups.found));
     if ((err = uv_poll_init(loop, &s->poll, ring_buffer__epoll_fd(s->rb))) != 0) {
         edr_log_warn("ebpf: cannot poll the ring buffer: %s", uv_strerror(err));
         rc = EDR_EIO;
@@ -1800,10 +1979,11 @@ static void edr__stop(edr_source_t *src)
                      (unsigned long long)s->uring_held, (unsigned long long)s->uring_done,
                      (unsigned long long)s->uring_ok, (unsigned long long)s->uring_failed,
                      (unsigned long long)s->uring_lost);
-    if (s->progs_found || s->links_found)
-        edr_log_info("ebpf: %llu BPF programs found loaded and %llu links found that no record "
+    if (s->progs_found || s->links.found || s->cgroups.found)
+        edr_log_info("ebpf: %llu BPF programs found loaded and %llu attachments found that no record "
                      "reported",
-                     (unsigned long long)s->progs_found, (unsigned long long)s->links_found);
+                     (unsigned long long)s->progs_found,
+                 (unsigned long long)(s->links.found + s->cgroups.found));
     uv_poll_stop(&s->poll);
     uv_timer_stop(&s->timer);
     uv_close((uv_handle_t *)&s->poll, edr__on_close);
@@ -1832,9 +2012,12 @@ static void edr__destroy(edr_source_t *src)
     free(s->uwait);
     edr__ids_free(&s->prog_known);
     edr__ids_free(&s->prog_seen);
-    edr__ids_free(&s->link_known);
-    edr__ids_free(&s->link_seen);
-    edr__ids_free(&s->link_fresh);
+    for (int i = 0; i < 2; i++) {
+        edr__attach_scan_t *st = i ? &s->cgroups : &s->links;
+        edr__ids_free(&st->known);
+        edr__ids_free(&st->seen);
+        edr__ids_free(&st->fresh);
+    }
     edr__ids_free(&s->own_progs);
     free(s);
 }
@@ -1851,6 +2034,10 @@ const edr_source_ops_t edr_source_ebpf_ops = {
 edr_source_t *edr_source_ebpf_new(const struct edr_config *cfg, char *err, size_t errlen)
 {
     edr_src_ebpf_t *s = calloc(1, sizeof(*s));
+    if (s) {
+        s->links.health = "ebpf.bpf_link_scan";
+        s->cgroups.health = "ebpf.bpf_cgroup_scan";
+    }
     uint64_t want = cfg ? edr_config_size(cfg, "sensor.ebpf_ringbuf_size") : (16u << 20);
     if (s && !(s->uwait = calloc(EDR__URING_WAIT, sizeof(*s->uwait)))) {
         free(s);

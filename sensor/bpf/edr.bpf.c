@@ -2354,6 +2354,55 @@ int edr_iter_links(struct bpf_iter__bpf_link *ctx)
     return 0;
 }
 
+/* Every program attached to a cgroup without a link (BPF_PROG_ATTACH), for
+ * the sensor's scan of them (src_ebpf.c edr__attach_scan): attach_type
+ * holds the index of the cgroup's list it is on (enum
+ * cgroup_bpf_attach_type, which user space turns into a bpf_attach_type).
+ * The cgroup iterator walks the whole cgroup2 tree (root, pre-order). At
+ * most 8 programs per list are looked at. */
+SEC("iter/cgroup")
+int edr_iter_cgroups(struct bpf_iter__cgroup *ctx)
+{
+    struct cgroup *cg = ctx->cgroup;
+    struct kernfs_node *kn;
+    struct edr_bpf_cg_rec r;
+    unsigned long base, n, prog, link;
+    __u32 lists = bpf_core_field_size(cg->bpf.progs) / sizeof(struct hlist_head);
+
+    if (!cg) { /* after the walk */
+        __builtin_memset(&r, 0, sizeof(r));
+        r.end = 1;
+        bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+        return 0;
+    }
+    kn = EDR_CAST(cg->kn, struct kernfs_node);
+    base = (unsigned long)cg + bpf_core_field_offset(cg->bpf.progs);
+    for (__u32 i = 0; i < 64 && i < lists; i++) {
+        n = 0;
+        bpf_probe_read_kernel(&n, sizeof(n), (void *)(base + i * sizeof(struct hlist_head)));
+        for (int j = 0; j < 8 && n; j++) {
+            prog = link = 0;
+            bpf_probe_read_kernel(&prog, sizeof(prog),
+                                  (void *)(n + bpf_core_field_offset(((struct bpf_prog_list *)0)->prog)));
+            bpf_probe_read_kernel(&link, sizeof(link),
+                                  (void *)(n + bpf_core_field_offset(((struct bpf_prog_list *)0)->link)));
+            if (prog && !link && kn) { /* a link's is in the link scan */
+                struct edr_bpf_link_rec l = {};
+                edr_prog_fill((struct bpf_prog *)prog, &l);
+                __builtin_memset(&r, 0, sizeof(r));
+                r.cgroup_id = kn->id;
+                r.prog_id = l.prog_id;
+                r.prog_type = l.prog_type;
+                r.atype = i;
+                __builtin_memcpy(r.prog_name, l.prog_name, sizeof(r.prog_name));
+                bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+            }
+            bpf_probe_read_kernel(&n, sizeof(n), (void *)n);
+        }
+    }
+    return 0;
+}
+
 #define EDR_TS_COMPAT 0x0002 /* x86 thread_info.status: an ia32 (int $0x80) syscall */
 
 SEC("tp_btf/sys_exit")

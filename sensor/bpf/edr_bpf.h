@@ -218,6 +218,18 @@ struct edr_bpf_link_rec {
     char target[128];
 };
 
+/* One program attached to a cgroup without a link, as the cgroup iterator
+ * edr_iter_cgroups writes it; after the walk, one record with end set (a
+ * walk cut short by the iterator's one buffer has none). */
+struct edr_bpf_cg_rec {
+    edr_u64 cgroup_id;
+    edr_u32 prog_id;
+    edr_u32 prog_type;
+    edr_u32 atype; /* enum cgroup_bpf_attach_type: the cgroup's list */
+    edr_u32 end;
+    char prog_name[16];
+};
+
 struct edr_bpf_bpf_attach {
     struct edr_bpf_hdr h;
     struct edr_bpf_link_rec l;

@@ -34,7 +34,7 @@ static inline uint8_t *test_low_page(void)
 }
 
 /* Loads a two-instruction program of type `type` (returning 1 for a
- * cgroup_skb, which then lets packets pass, else 0) named name with
+ * cgroup_skb or cgroup_sock, which then allow, else 0) named name with
  * bpf(BPF_PROG_LOAD), by test_bpf_call; writes its bpf_prog_info to fd out
  * when out >= 0. Returns its fd or -1. */
 static inline int load_test_prog_of(const char *name, int ia32, int out, uint32_t type,
@@ -44,7 +44,8 @@ static inline int load_test_prog_of(const char *name, int ia32, int out, uint32_
     if (m == MAP_FAILED) return -1;
     struct bpf_insn *ok = (struct bpf_insn *)m;
     ok[0] = (struct bpf_insn){.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0,
-                              .imm = type == BPF_PROG_TYPE_CGROUP_SKB};
+                              .imm = type == BPF_PROG_TYPE_CGROUP_SKB ||
+                                     type == BPF_PROG_TYPE_CGROUP_SOCK};
     ok[1] = (struct bpf_insn){.code = BPF_JMP | BPF_EXIT};
     strcpy((char *)m + 64, "GPL");
     union bpf_attr *at = (union bpf_attr *)(m + 128);

@@ -1883,7 +1883,7 @@ static int tracepoint_event(uint64_t tp)
 /* What the child of test_bpf_attach_reported made: program and link ids. */
 struct attach_made {
     uint32_t rtp_prog, rtp_link, tp_prog, tp_link, io_prog, cg_prog, cgl_prog, cgl_link, ia_prog,
-        ia_link, upd_prog, tcx_prog;
+        ia_link, upd_prog, tcx_prog, iacg_prog;
 };
 
 /* Whether a BPF program of this process (the sensor's, in the fixture) has
@@ -1977,6 +1977,17 @@ static void test_bpf_attach_reported(void **state)
         int iap = -1;
         l = test_raw_tp_link("edrtest_iartp", "task_newtask", 1, &iap);
         if (!(m.ia_prog = bpf_id_of(iap)) || !(m.ia_link = bpf_id_of(l))) _exit(12);
+        /* a cgroup program attached by an ia32 bpf(): found by the cgroup scan */
+        int iacg = load_test_prog_of("edrtest_iacg", 0, -1, BPF_PROG_TYPE_CGROUP_SOCK,
+                                     BPF_CGROUP_INET_SOCK_CREATE);
+        uint8_t *low = test_low_page();
+        if (!(m.iacg_prog = bpf_id_of(iacg)) || low == MAP_FAILED) _exit(16);
+        union bpf_attr *lat = (union bpf_attr *)low;
+        memset(lat, 0, sizeof(*lat));
+        lat->target_fd = (uint32_t)cgfd;
+        lat->attach_bpf_fd = (uint32_t)iacg;
+        lat->attach_type = BPF_CGROUP_INET_SOCK_CREATE;
+        if (test_bpf_call(1, BPF_PROG_ATTACH, lat) != 0) _exit(17);
         /* the cgroup link given another program */
         int upd = load_test_prog_of("edrtest_cgupd", 0, -1, BPF_PROG_TYPE_CGROUP_SKB,
                                     BPF_CGROUP_INET_INGRESS);
@@ -2013,7 +2024,7 @@ static void test_bpf_attach_reported(void **state)
     rmdir(cg);
     umount(cgroot);
     rmdir(cgroot);
-    int n[8] = {0};
+    int n[9] = {0};
     for (size_t j = 0; j < f->em.n; j++) {
         Edr__V1__Event *e = f->em.ev[j];
         if (e->body_case == EDR__V1__EVENT__BODY_BPF_LOAD && own_prog(e->bpf_load->prog_id))
@@ -2025,12 +2036,13 @@ static void test_bpf_attach_reported(void **state)
         int k = x->prog_id == m.rtp_prog ? 0 : x->prog_id == m.tp_prog ? 1
               : x->prog_id == m.io_prog ? 2 : x->prog_id == m.cg_prog ? 3
               : x->prog_id == m.cgl_prog ? 4 : x->prog_id == m.ia_prog ? 5
-              : x->prog_id == m.upd_prog ? 6 : x->prog_id == m.tcx_prog ? 7 : -1;
+              : x->prog_id == m.upd_prog ? 6 : x->prog_id == m.tcx_prog ? 7
+              : x->prog_id == m.iacg_prog ? 8 : -1;
         if (k < 0) continue;
         n[k]++;
-        assert_int_equal(x->found, k == 5);
+        assert_int_equal(x->found, k == 5 || k == 8);
         assert_int_equal(x->unverified, k == 7); /* the cgroups confirm theirs */
-        if (k == 5) { /* no actor */
+        if (k == 5 || k == 8) { /* no actor */
             assert_int_equal(e->pid, 0);
             assert_int_equal(e->entity_id.len, 0);
         } else {
@@ -2056,6 +2068,14 @@ static void test_bpf_attach_reported(void **state)
             assert_string_equal(x->target, "sched_process_free");
             assert_int_equal(x->target_id, tp);
             break;
+        case 8: /* by the cgroup scan: the cgroup's path in the cgroup2 tree */
+            assert_string_equal(x->prog_name, "edrtest_iacg");
+            assert_int_equal(x->link_id, 0);
+            assert_int_equal(x->link_type, 0);
+            assert_int_equal(x->attach_type, BPF_CGROUP_INET_SOCK_CREATE);
+            assert_int_equal(x->target_id, cst.st_ino);
+            assert_true(x->target[0] == '/' && !strcmp(x->target + 1, cgname));
+            break;
         case 7: /* an interface index, no descriptor's name */
             assert_string_equal(x->prog_name, "edrtest_tcx");
             assert_int_equal(x->link_id, 0);
@@ -2075,7 +2095,7 @@ static void test_bpf_attach_reported(void **state)
             break;
         }
     }
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < 9; k++) {
         if (n[k] == 1) continue;
         for (size_t j = 0; j < f->em.n; j++) {
             const Edr__V1__BpfAttach *x = f->em.ev[j]->bpf_attach;
@@ -2083,9 +2103,10 @@ static void test_bpf_attach_reported(void **state)
                 fprintf(stderr, "bpf_attach: program %u link %u type %u at %s%s\n", x->prog_id,
                         x->link_id, x->link_type, x->target, x->found ? ", found" : "");
         }
-        fail_msg("attachment %d (programs %u %u %u %u %u %u %u %u) reported %d times, once expected",
+        fail_msg("attachment %d (programs %u %u %u %u %u %u %u %u %u) reported %d times, once "
+                 "expected",
                  k, m.rtp_prog, m.tp_prog, m.io_prog, m.cg_prog, m.cgl_prog, m.ia_prog, m.upd_prog,
-                 m.tcx_prog, n[k]);
+                 m.tcx_prog, m.iacg_prog, n[k]);
     }
 }
 
