@@ -1925,8 +1925,8 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
     edr__prog_scan(s, 1);
     edr__link_scan(s, 1);
     edr__cgroup_scan(s, 1);
-    edr_log_info("ebpf: %llu BPF programs and %llu attachments (links, cgroups) of others were there at start (reported "
-                 "as found)",
+    edr_log_info("ebpf: %llu BPF programs and %llu attachments (links, cgroups) of others were "
+                 "there at start (reported as found)",
                  (unsigned long long)s->progs_found,
                  (unsigned long long)(s->links.found + s->cgroups.found));
     if ((err = uv_poll_init(loop, &s->poll, ring_buffer__epoll_fd(s->rb))) != 0) {
@@ -1980,10 +1980,10 @@ static void edr__stop(edr_source_t *src)
                      (unsigned long long)s->uring_ok, (unsigned long long)s->uring_failed,
                      (unsigned long long)s->uring_lost);
     if (s->progs_found || s->links.found || s->cgroups.found)
-        edr_log_info("ebpf: %llu BPF programs found loaded and %llu attachments found that no record "
-                     "reported",
+        edr_log_info("ebpf: %llu BPF programs found loaded and %llu attachments found that no "
+                     "record reported",
                      (unsigned long long)s->progs_found,
-                 (unsigned long long)(s->links.found + s->cgroups.found));
+                     (unsigned long long)(s->links.found + s->cgroups.found));
     uv_poll_stop(&s->poll);
     uv_timer_stop(&s->timer);
     uv_close((uv_handle_t *)&s->poll, edr__on_close);
