@@ -333,12 +333,9 @@ static void print_detail(const Edr__V1__Event *e)
             printf(" (no link)");
         printf(" attach type %u at ", x->attach_type);
         edr_cli_print_escaped(stdout, x->target && *x->target ? x->target : "-");
-        if (x->target_id)
-            printf(" (id %llu)", (unsigned long long)x->target_id);
-        if (x->found)
-            printf(" (found attached, attacher not seen)");
-        if (x->unverified)
-            printf(" (unverified: as the call's argument read after it)");
+        if (x->target_id) printf(" (id %llu)", (unsigned long long)x->target_id);
+        if (x->found) printf(" (found attached, attacher not seen)");
+        if (x->unverified) printf(" (unverified: as the call's argument read after it)");
         break;
     }
     case EDR__V1__EVENT__BODY_NETWORK: {

@@ -136,7 +136,7 @@ typedef struct edr_src_ebpf {
     int prog_scan_off; /* the list cannot be read: no scan, no tracking */
     edr__attach_scan_t links, cgroups; /* BPF attachments (edr__attach_scan) */
     uint32_t cg_atype[EDR__CG_ATYPES]; /* a cgroup's program list -> enum bpf_attach_type */
-    edr__ids_t own_progs; /* the sensor's own program ids, ascending */
+    edr__ids_t own_progs;              /* the sensor's own program ids, ascending */
 } edr_src_ebpf_t;
 
 static const char *const edr__kind_names[EDR_BPF_KIND_MAX] = {
@@ -602,8 +602,8 @@ static int edr__prog_list(edr_src_ebpf_t *s, struct edr_bpf_prog_rec **out, size
 {
     struct edr_bpf_prog_rec *v = NULL;
     size_t n = 0, cap = 0;
-    int ok = edr__iter_read(s->skel ? s->skel->links.edr_iter_progs : NULL, sizeof(*v),
-                            (void **)&v, &n, &cap) == 0;
+    int ok = edr__iter_read(s->skel ? s->skel->links.edr_iter_progs : NULL, sizeof(*v), (void **)&v,
+                            &n, &cap) == 0;
     if (!ok) { /* by id: needs CAP_SYS_ADMIN */
         uint32_t id = 0;
         int end;
@@ -709,10 +709,12 @@ static void edr__ids_sort(edr__ids_t *l)
     if (l->n > 1) qsort(l->id, l->n, sizeof(*l->id), edr__cmp_u64);
 }
 
-static void edr__attach_fill(edr_arena_t *a, Edr__V1__BpfAttach *x, const struct edr_bpf_link_rec *l)
+static void edr__attach_fill(edr_arena_t *a, Edr__V1__BpfAttach *x,
+                             const struct edr_bpf_link_rec *l)
 {
     char name[sizeof(l->prog_name) + 1], to[sizeof(l->target) + 1];
-    memcpy(name, l->prog_name, sizeof(l->prog_name)); /* NUL-terminated by the kernel; not trusted */
+    memcpy(name, l->prog_name,
+           sizeof(l->prog_name)); /* NUL-terminated by the kernel; not trusted */
     name[sizeof(l->prog_name)] = 0;
     memcpy(to, l->target, sizeof(l->target));
     to[sizeof(l->target)] = 0;
@@ -739,9 +741,10 @@ static void edr__on_bpf_attach(edr_src_ebpf_t *s, const struct edr_bpf_bpf_attac
      * link than it changed, such an attach another cgroup or program; the
      * scans then report them as they are. A verified attach without a link
      * is a cgroup's. */
-    edr__attach_scan_t *st = r->l.unverified ? NULL
-                             : r->l.link_id  ? &s->links
-                             : r->l.target_id ? &s->cgroups : NULL;
+    edr__attach_scan_t *st = r->l.unverified  ? NULL
+                             : r->l.link_id   ? &s->links
+                             : r->l.target_id ? &s->cgroups
+                                              : NULL;
     uint64_t k = edr__attach_key(&r->l);
     if (st && !st->off && !edr__ids_has(&st->known, k))
         edr__ids_push(&st->seen, k, EDR__PROG_SEEN_SCANS);
@@ -770,8 +773,8 @@ static void edr__attach_found(edr_src_ebpf_t *s, edr__attach_scan_t *st,
  * initial: the sensor's start (all reported at once). Attachments of the
  * sensor's own programs are left out. resolve, when not NULL, names the
  * targets of those about to be reported (cgroup paths). */
-static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st,
-                             struct edr_bpf_link_rec *v, size_t n, int initial,
+static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct edr_bpf_link_rec *v,
+                             size_t n, int initial,
                              void (*resolve)(struct edr_bpf_link_rec *v, size_t n))
 {
     edr__ids_t known = {0}, fresh = {0};
@@ -815,7 +818,8 @@ static void edr__attach_scan_failed(edr_src_ebpf_t *s, edr__attach_scan_t *st, i
         return;
     }
     edr_log_warn("ebpf: cannot list BPF attachments (%s): programs attached where the hooks do "
-                 "not see it go unreported", st->health);
+                 "not see it go unreported",
+                 st->health);
     edr_emit_drop(s->em, st->health, "unavailable", 1);
     st->off = 1;
     edr__ids_free(&st->seen);
@@ -830,8 +834,8 @@ static void edr__link_scan(edr_src_ebpf_t *s, int initial)
     struct edr_bpf_link_rec *v = NULL;
     size_t n = 0, cap = 0;
     if (s->links.off) return;
-    int rc = edr__iter_read(s->skel ? s->skel->links.edr_iter_links : NULL, sizeof(*v),
-                            (void **)&v, &n, &cap);
+    int rc = edr__iter_read(s->skel ? s->skel->links.edr_iter_links : NULL, sizeof(*v), (void **)&v,
+                            &n, &cap);
     if (rc)
         edr__attach_scan_failed(s, &s->links, rc);
     else
@@ -948,7 +952,8 @@ static void edr__cg_atypes(edr_src_ebpf_t *s)
             const char *name = btf__name_by_offset(vm, ce[i].name_off);
             char want[128];
             if (ce[i].val < 0 || ce[i].val >= EDR__CG_ATYPES || !name) continue;
-            snprintf(want, sizeof(want), "BPF_%s", strncmp(name, "CGROUP_LSM", 10) ? name : "LSM_CGROUP");
+            snprintf(want, sizeof(want), "BPF_%s",
+                     strncmp(name, "CGROUP_LSM", 10) ? name : "LSM_CGROUP");
             for (int j = 0; j < btf_vlen(tt); j++) {
                 const char *tn = btf__name_by_offset(vm, te[j].name_off);
                 if (tn && !strcmp(tn, want)) s->cg_atype[ce[i].val] = (uint32_t)te[j].val;
@@ -1798,7 +1803,8 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
         union bpf_iter_link_info li;
         memset(&li, 0, sizeof(li));
         li.cgroup.order = BPF_CGROUP_ITER_DESCENDANTS_PRE;
-        DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, io, .link_info = &li, .link_info_len = sizeof(li));
+        DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, io, .link_info = &li,
+                            .link_info_len = sizeof(li));
         s->skel->links.edr_iter_cgroups =
             bpf_program__attach_iter(s->skel->progs.edr_iter_cgroups, &io);
         if (!s->skel->links.edr_iter_cgroups)

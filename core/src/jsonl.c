@@ -164,9 +164,9 @@ static const char *const bpf_prog_types[] = {
 
 /* enum bpf_link_type, by value */
 static const char *const bpf_link_types[] = {
-    "unspec",       "raw_tracepoint", "tracing", "cgroup", "iter",
-    "netns",        "xdp",            "perf_event", "kprobe_multi", "struct_ops",
-    "netfilter",    "tcx",            "uprobe_multi", "netkit", "sockmap"};
+    "unspec",       "raw_tracepoint", "tracing",      "cgroup",     "iter",      "netns",
+    "xdp",          "perf_event",     "kprobe_multi", "struct_ops", "netfilter", "tcx",
+    "uprobe_multi", "netkit",         "sockmap"};
 
 static const char *enum_name(const char *const *names, size_t n, unsigned v)
 {

@@ -727,12 +727,12 @@ enum {
 };
 
 /* bpf() commands */
-#define EDR_BPF_PROG_ATTACH        8
-#define EDR_BPF_PROG_LOAD          5
+#define EDR_BPF_PROG_ATTACH         8
+#define EDR_BPF_PROG_LOAD           5
 #define EDR_BPF_RAW_TRACEPOINT_OPEN 17
-#define EDR_BPF_LINK_CREATE        28
-#define EDR_BPF_LINK_UPDATE        29
-#define EDR_PERF_EVENT_IOC_SET_BPF 0x40042408 /* _IOW('$', 8, __u32) */
+#define EDR_BPF_LINK_CREATE         28
+#define EDR_BPF_LINK_UPDATE         29
+#define EDR_PERF_EVENT_IOC_SET_BPF  0x40042408 /* _IOW('$', 8, __u32) */
 #define EDR_PTRACE_ATTACH 16
 #define EDR_PTRACE_SEIZE  0x4206
 #define EDR_EINPROGRESS   115
@@ -1421,10 +1421,10 @@ static __always_inline void edr_on_udp_send(int fd, const void *uaddr)
 
 /* Names of the kernel's anonymous-inode files, as the two little-endian
  * words of their NUL-padded first 16 bytes. */
-#define EDR_ANON_BPF_PROG   0x676f72702d667062ull, 0 /* "bpf-prog" */
-#define EDR_ANON_BPF_LINK   0x6b6e696c5f667062ull, 0 /* "bpf_link" */
+#define EDR_ANON_BPF_PROG   0x676f72702d667062ull, 0             /* "bpf-prog" */
+#define EDR_ANON_BPF_LINK   0x6b6e696c5f667062ull, 0             /* "bpf_link" */
 #define EDR_ANON_PERF_EVENT 0x76655f667265705bull, 0x5d746e65ull /* "[perf_event]" */
-#define EDR_ANON_BPF_MAP    0x70616d2d667062ull, 0 /* "bpf-map" */
+#define EDR_ANON_BPF_MAP    0x70616d2d667062ull, 0               /* "bpf-map" */
 
 /* What descriptor fd of the current task holds, when it is the anonymous
  * inode file named (w0, w1) (a BPF program, link or perf event), else NULL:
@@ -1509,7 +1509,8 @@ static __always_inline void edr_perf_target(struct perf_event *pe, struct edr_bp
     /* TRACE_EVENT_FL_TRACEPOINT (tp, not name): bit 3 since Linux 6.13,
      * bit 4 before, when TRACE_EVENT_FL_FILTERED (and the call's filter
      * field, which tells the two apart) came first (review-1207 5) */
-    if (call->flags & (bpf_core_field_exists(((struct trace_event_call___old *)call)->filter) ? 16 : 8)) {
+    if (call->flags &
+        (bpf_core_field_exists(((struct trace_event_call___old *)call)->filter) ? 16 : 8)) {
         struct tracepoint *tp = EDR_CAST(call->tp, struct tracepoint);
         if (tp) bpf_probe_read_kernel_str(r->target, sizeof(r->target), tp->name);
     } else {
@@ -1620,8 +1621,9 @@ static long edr_cg_find_step(__u64 i, void *ctx)
     /* hlist_head.first, hlist_node.next and bpf_prog_list.node lead their structs */
     bpf_probe_read_kernel(&n, sizeof(n), (void *)(c->progs + i * sizeof(struct hlist_head)));
     for (int j = 0; j < 8 && n; j++) {
-        bpf_probe_read_kernel(&prog, sizeof(prog),
-                              (void *)(n + bpf_core_field_offset(((struct bpf_prog_list *)0)->prog)));
+        bpf_probe_read_kernel(
+            &prog, sizeof(prog),
+            (void *)(n + bpf_core_field_offset(((struct bpf_prog_list *)0)->prog)));
         if (prog == c->p) {
             c->found = 1;
             return 1;
@@ -1707,8 +1709,8 @@ static __always_inline void edr_on_bpf_attach(int cmd, int fd, const void *attr)
          * the program the call named, or the argument was changed since
          * (review-1207 2; the scan then finds the link as it is) */
         if (cmd == EDR_BPF_LINK_UPDATE)
-            r->l.unverified = EDR_CAST(link, struct bpf_link)->prog !=
-                              edr_fd_anon(a[1], EDR_ANON_BPF_PROG);
+            r->l.unverified =
+                EDR_CAST(link, struct bpf_link)->prog != edr_fd_anon(a[1], EDR_ANON_BPF_PROG);
     } else if (cmd == EDR_BPF_PROG_ATTACH) { /* no link */
         edr_prog_attach_fill(a, &r->l);
     } else { /* ioctl(PERF_EVENT_IOC_SET_BPF): the perf event's program and event */
@@ -1760,8 +1762,8 @@ static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *r
         (!(EDR_A0(rg) & EDR_READ_IMPLIES_EXEC) || (__u32)EDR_A0(rg) == 0xffffffff))
         return;
     /* of the ioctls, only a reflink clone into a file changes content */
-    if (id == NR_ioctl && (__u32)EDR_A1(rg) != EDR_FICLONE && (__u32)EDR_A1(rg) != EDR_FICLONERANGE &&
-        (__u32)EDR_A1(rg) != EDR_PERF_EVENT_IOC_SET_BPF)
+    if (id == NR_ioctl && (__u32)EDR_A1(rg) != EDR_FICLONE &&
+        (__u32)EDR_A1(rg) != EDR_FICLONERANGE && (__u32)EDR_A1(rg) != EDR_PERF_EVENT_IOC_SET_BPF)
         return;
     if (edr_ignored()) return;
     switch (id) {
@@ -2382,10 +2384,12 @@ int edr_iter_cgroups(struct bpf_iter__cgroup *ctx)
         bpf_probe_read_kernel(&n, sizeof(n), (void *)(base + i * sizeof(struct hlist_head)));
         for (int j = 0; j < 8 && n; j++) {
             prog = link = 0;
-            bpf_probe_read_kernel(&prog, sizeof(prog),
-                                  (void *)(n + bpf_core_field_offset(((struct bpf_prog_list *)0)->prog)));
-            bpf_probe_read_kernel(&link, sizeof(link),
-                                  (void *)(n + bpf_core_field_offset(((struct bpf_prog_list *)0)->link)));
+            bpf_probe_read_kernel(
+                &prog, sizeof(prog),
+                (void *)(n + bpf_core_field_offset(((struct bpf_prog_list *)0)->prog)));
+            bpf_probe_read_kernel(
+                &link, sizeof(link),
+                (void *)(n + bpf_core_field_offset(((struct bpf_prog_list *)0)->link)));
             if (prog && !link && kn) { /* a link's is in the link scan */
                 struct edr_bpf_link_rec l = {};
                 edr_prog_fill((struct bpf_prog *)prog, &l);

@@ -213,7 +213,7 @@ struct edr_bpf_link_rec {
     edr_u32 prog_type;
     edr_u32 unverified; /* 1: program and target as the call's argument named them after
                            the call, not found so in the kernel's state */
-    edr_u64 target_id; /* cgroup id, ifindex, netns inode, map id, perf event config */
+    edr_u64 target_id;  /* cgroup id, ifindex, netns inode, map id, perf event config */
     char prog_name[16];
     char target[128];
 };

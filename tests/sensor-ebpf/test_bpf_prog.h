@@ -43,7 +43,8 @@ static inline int load_test_prog_of(const char *name, int ia32, int out, uint32_
     uint8_t *m = test_low_page();
     if (m == MAP_FAILED) return -1;
     struct bpf_insn *ok = (struct bpf_insn *)m;
-    ok[0] = (struct bpf_insn){.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0,
+    ok[0] = (struct bpf_insn){.code = BPF_ALU64 | BPF_MOV | BPF_K,
+                              .dst_reg = BPF_REG_0,
                               .imm = type == BPF_PROG_TYPE_CGROUP_SKB ||
                                      type == BPF_PROG_TYPE_CGROUP_SOCK};
     ok[1] = (struct bpf_insn){.code = BPF_JMP | BPF_EXIT};

@@ -1994,10 +1994,12 @@ static void test_bpf_attach_reported(void **state)
         memset(&at, 0, sizeof(at));
         at.link_update.link_fd = (uint32_t)cgl_fd;
         at.link_update.new_prog_fd = (uint32_t)upd;
-        if (!(m.upd_prog = bpf_id_of(upd)) || test_bpf_call(0, BPF_LINK_UPDATE, &at) != 0) _exit(14);
+        if (!(m.upd_prog = bpf_id_of(upd)) || test_bpf_call(0, BPF_LINK_UPDATE, &at) != 0)
+            _exit(14);
         /* tcx on the loopback of a network namespace of its own: index 1,
          * while descriptor 1 is open (a pipe) */
-        int tcx = load_test_prog_of("edrtest_tcx", 0, -1, BPF_PROG_TYPE_SCHED_CLS, TEST_TCX_INGRESS);
+        int tcx =
+            load_test_prog_of("edrtest_tcx", 0, -1, BPF_PROG_TYPE_SCHED_CLS, TEST_TCX_INGRESS);
         memset(&at, 0, sizeof(at));
         at.target_fd = 1; /* target_ifindex, in headers since Linux 6.6 */
         at.attach_bpf_fd = (uint32_t)tcx;
@@ -2033,16 +2035,21 @@ static void test_bpf_attach_reported(void **state)
         const Edr__V1__BpfAttach *x = e->bpf_attach;
         if (own_prog(x->prog_id))
             fail_msg("a link of the sensor's own program %s reported", x->prog_name);
-        int k = x->prog_id == m.rtp_prog ? 0 : x->prog_id == m.tp_prog ? 1
-              : x->prog_id == m.io_prog ? 2 : x->prog_id == m.cg_prog ? 3
-              : x->prog_id == m.cgl_prog ? 4 : x->prog_id == m.ia_prog ? 5
-              : x->prog_id == m.upd_prog ? 6 : x->prog_id == m.tcx_prog ? 7
-              : x->prog_id == m.iacg_prog ? 8 : -1;
+        int k = x->prog_id == m.rtp_prog    ? 0
+                : x->prog_id == m.tp_prog   ? 1
+                : x->prog_id == m.io_prog   ? 2
+                : x->prog_id == m.cg_prog   ? 3
+                : x->prog_id == m.cgl_prog  ? 4
+                : x->prog_id == m.ia_prog   ? 5
+                : x->prog_id == m.upd_prog  ? 6
+                : x->prog_id == m.tcx_prog  ? 7
+                : x->prog_id == m.iacg_prog ? 8
+                                            : -1;
         if (k < 0) continue;
         n[k]++;
         assert_int_equal(x->found, k == 5 || k == 8);
         assert_int_equal(x->unverified, k == 7); /* the cgroups confirm theirs */
-        if (k == 5 || k == 8) { /* no actor */
+        if (k == 5 || k == 8) {                  /* no actor */
             assert_int_equal(e->pid, 0);
             assert_int_equal(e->entity_id.len, 0);
         } else {
@@ -2084,12 +2091,14 @@ static void test_bpf_attach_reported(void **state)
             assert_int_equal(x->target_id, 1);
             break;
         default:
-            assert_string_equal(x->prog_name, k == 3 ? "edrtest_cgskb" : k == 4 ? "edrtest_cglnk"
-                                                                           : "edrtest_cgupd");
+            assert_string_equal(x->prog_name, k == 3   ? "edrtest_cgskb"
+                                              : k == 4 ? "edrtest_cglnk"
+                                                       : "edrtest_cgupd");
             assert_int_equal(x->prog_type, BPF_PROG_TYPE_CGROUP_SKB);
             assert_int_equal(x->link_id, k == 3 ? 0 : m.cgl_link);
             assert_int_equal(x->link_type, k == 3 ? 0 : BPF_LINK_TYPE_CGROUP);
-            assert_int_equal(x->attach_type, k == 3 ? BPF_CGROUP_INET_EGRESS : BPF_CGROUP_INET_INGRESS);
+            assert_int_equal(x->attach_type,
+                             k == 3 ? BPF_CGROUP_INET_EGRESS : BPF_CGROUP_INET_INGRESS);
             assert_string_equal(x->target, cgname);
             assert_int_equal(x->target_id, cst.st_ino);
             break;
