@@ -1086,7 +1086,7 @@ static void test_roundtrip_every_kind(void **state)
 
     Edr__V1__BpfAttach ba = EDR__V1__BPF_ATTACH__INIT;
     ba.prog_id = 57874;
-    ba.prog_name = "rk\x1b]0;x\x07"; /* attacker-chosen: escaped in JSON */
+    ba.prog_name = "rk\x1b]0;x\x07"; /* the kernel allows [A-Za-z0-9_.]; a JSON source may not */
     ba.prog_type = 5;
     ba.link_id = 70209;
     ba.link_type = 7;
