@@ -53,6 +53,7 @@ typedef struct hset_slot {
 typedef struct hset {
     hset_slot_t *slots;
     size_t cap, n; /* n: slots of the current generation */
+    int stuck;     /* growing failed in this batch: not tried again */
 } hset_t;
 
 unsigned edr__store_fail_add;
@@ -629,6 +630,7 @@ static int already_stored(edr_store_writer_t *w, const uint8_t bk[EDR_BLOCK_KEY_
 static int hset_prepare(hset_t *s)
 {
     s->n = 0;
+    s->stuck = 0;
     if (s->cap)
         return 0;
     if (!(s->slots = calloc(HSET_MIN, sizeof(*s->slots))))
@@ -658,12 +660,16 @@ static int hset_grow(hset_t *s, uint32_t gen)
     return 0;
 }
 
-/* Inserts h; returns 1 when it was new in this generation. Out of memory
- * with the table full, h is not kept and is said to be new: its key is
- * then written twice, which only costs the write. */
+/* Inserts h; returns 1 when it was new in this generation. Out of memory,
+ * growing is not tried again in the batch, and once the table is three
+ * quarters full h is not kept and is said to be new: its key is then
+ * written twice, which only costs the write (review-1207s 1: a retry per
+ * insert and probes through a full table made such a batch slow). */
 static int hset_add(hset_t *s, uint64_t h, uint32_t gen)
 {
-    if ((s->n + 1) * 2 > s->cap && hset_grow(s, gen) && s->n + 1 >= s->cap)
+    if ((s->n + 1) * 2 > s->cap && !s->stuck && hset_grow(s, gen))
+        s->stuck = 1;
+    if ((s->n + 1) * 4 > s->cap * 3)
         return 1;
     size_t j = (size_t)h & (s->cap - 1);
     while (s->slots[j].gen == gen) {
