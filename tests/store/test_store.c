@@ -589,6 +589,110 @@ static void add_proc(edr_store_writer_t *w, const uint8_t hid[16], uint64_t seq,
     add_one(w, hid, seq, t, &e);
 }
 
+static int count_block(const edr_block_info_t *bi, void *ud)
+{
+    (void)bi;
+    ++*(int *)ud;
+    return 0;
+}
+
+/* Batches whose every event is another process writing another path or
+ * connecting to another address: the writer's per-batch sets grow from
+ * their small start (review-1207s 2), across batches of different sizes
+ * (a big one, a small one, a big one again: the grown tables hold the
+ * older batches' entries), and every path, address and process is
+ * indexed. */
+static void test_many_distinct_in_batch(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    edr_store_writer_t *w = open_writer();
+    uint8_t hid[16] = {0xbb}, par[16], (*ent)[16] = calloc(N, 16);
+    char (*path)[40] = calloc(N, 40);
+    uint8_t (*ip)[4] = calloc(N, 4);
+    Edr__V1__Event *ev = calloc(N, sizeof(*ev)), **evp = calloc(N, sizeof(*evp));
+    Edr__V1__FileWrite *fw = calloc(N, sizeof(*fw));
+    Edr__V1__Network *nw = calloc(N, sizeof(*nw));
+    Edr__V1__Endpoint *re = calloc(N, sizeof(*re));
+    assert_non_null(ent && path && ip && ev && evp && fw && nw && re);
+    memset(par, 0x41, 16);
+    uint64_t t0 = 1767225600000000000ull;
+    static const int sizes[3] = {N, 5, N};
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
+    for (int bn = 0; bn < 3; bn++) {
+        for (int i = 0; i < sizes[bn]; i++) {
+            int k = bn == 2 ? N - 1 - i : i; /* the third batch: the same, reversed */
+            edr__v1__event__init(&ev[i]);
+            ent[k][0] = 0x50;
+            memcpy(ent[k] + 1, &k, sizeof(k));
+            ev[i].entity_id.data = ent[k];
+            ev[i].entity_id.len = 16;
+            ev[i].parent_entity_id.data = par;
+            ev[i].parent_entity_id.len = 16;
+            ev[i].time_offset_ns = i;
+            if (k % 2) {
+                edr__v1__network__init(&nw[i]);
+                edr__v1__endpoint__init(&re[i]);
+                ip[k][0] = 10, ip[k][1] = (uint8_t)(k >> 16), ip[k][2] = (uint8_t)(k >> 8),
+                ip[k][3] = (uint8_t)k;
+                re[i].ip.data = ip[k];
+                re[i].ip.len = 4;
+                re[i].port = 443;
+                nw[i].remote = &re[i];
+                nw[i].action = EDR__V1__NETWORK__ACTION__CONNECT;
+                ev[i].body_case = EDR__V1__EVENT__BODY_NETWORK;
+                ev[i].network = &nw[i];
+            } else {
+                edr__v1__file_write__init(&fw[i]);
+                snprintf(path[k], 40, "/var/tmp/many/%d", k);
+                fw[i].path = path[k];
+                ev[i].body_case = EDR__V1__EVENT__BODY_FILE_WRITE;
+                ev[i].file_write = &fw[i];
+            }
+            evp[i] = &ev[i];
+        }
+        Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
+        si.host_id.data = hid;
+        si.host_id.len = 16;
+        Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
+        b.schema_version = 1;
+        b.sensor = &si;
+        b.events = evp;
+        b.n_events = (size_t)sizes[bn];
+        b.seq = (uint64_t)bn + 1;
+        b.base_time_ns = t0 + (uint64_t)bn * 1000000;
+        const uint8_t *fr;
+        size_t fl;
+        assert_int_equal(edr_frame_encode(enc, &b, 0, &fr, &fl), 0);
+        assert_int_equal(edr_store_writer_add(w, fr, fl, &b), 0);
+        assert_int_equal(edr_store_writer_commit(w), 0);
+    }
+    edr_frame_ctx_destroy(enc);
+    edr_store_writer_destroy(w);
+    edr_store_t *r = open_reader();
+    edr_arena_t a;
+    edr_arena_init(&a, 4096);
+    for (int k = 0; k < N; k++) {
+        int nb = 0;
+        if (k % 2)
+            assert_int_equal(edr_store_remote_blocks(r, ip[k], 4, 0, UINT64_MAX, count_block, &nb), 0);
+        else
+            assert_int_equal(edr_store_file_blocks(r, path[k], 0, UINT64_MAX, count_block, &nb), 0);
+        /* in the first and third batch; the first five also in the second */
+        if (nb != (k < 5 ? 3 : 2)) fail_msg("%s %d: in %d blocks", k % 2 ? "address" : "path", k, nb);
+        Edr__V1__ProcessRecord *pr = NULL;
+        assert_int_equal(edr_store_process_get(r, ent[k], &a, &pr), 0);
+        assert_non_null(pr);
+        edr_arena_reset(&a);
+    }
+    int nk = 0;
+    assert_int_equal(edr_store_process_children(r, par, kid_count_fn, &nk), 0);
+    assert_int_equal(nk, N);
+    edr_arena_close(&a);
+    edr_store_destroy(r);
+    free(ent), free(path), free(ip), free(ev), free(evp), free(fw), free(nw), free(re);
+}
+
 /* A child's entry under its parent and an image's entry under a host repeat
  * in every batch the process acts in. The writer skips the rewrite while the
  * time bucket is the same, and rewrites when it changes: retention of the
@@ -1521,6 +1625,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_window_across_hours, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_rewrites, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_distinct_in_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parent_kept_by_children, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_host_number, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_add_taken_back, setup, teardown),
