@@ -132,6 +132,8 @@ typedef struct edr_src_ebpf {
      * sensor's own, ascending; seen, ids a record reported since, each with
      * the scans it may still wait for its program to show (edr__prog_scan) */
     edr__ids_t prog_known, prog_seen;
+    struct edr_bpf_prog_rec *prog_last; /* the last scan's list (names for the cgroup scan) */
+    size_t n_prog_last;
     uint64_t progs_found;
     int prog_scan_off; /* the list cannot be read: no scan, no tracking */
     edr__attach_scan_t links, cgroups; /* BPF attachments (edr__attach_scan) */
@@ -681,7 +683,9 @@ static void edr__prog_scan(edr_src_ebpf_t *s, int initial)
         }
         if (edr__ids_push(&known, id, 0)) break; /* out of memory: found again next time */
     }
-    free(v);
+    free(s->prog_last); /* kept: the cgroup scan names programs from it */
+    s->prog_last = v;
+    s->n_prog_last = n;
     edr__ids_free(&s->prog_known);
     s->prog_known = known;
     edr__seen_age(&s->prog_seen, &s->prog_known);
@@ -694,7 +698,11 @@ static void edr__prog_scan(edr_src_ebpf_t *s, int initial)
 static uint64_t edr__attach_key(const struct edr_bpf_link_rec *l)
 {
     if (l->link_id) return (uint64_t)l->link_id << 32 | l->prog_id;
-    return (l->target_id * 0x9E3779B97F4A7C15ull ^ l->prog_id) | 1ull << 63;
+    /* cgroup, program and attach type mixed (splitmix64's finaliser) */
+    uint64_t z = l->target_id ^ ((uint64_t)l->prog_id << 32 | l->attach_type) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return (z ^ (z >> 31)) | 1ull << 63;
 }
 
 static int edr__cmp_u64(const void *a, const void *b)
@@ -741,10 +749,11 @@ static void edr__on_bpf_attach(edr_src_ebpf_t *s, const struct edr_bpf_bpf_attac
      * link than it changed, such an attach another cgroup or program; the
      * scans then report them as they are. A verified attach without a link
      * is a cgroup's. */
-    edr__attach_scan_t *st = r->l.unverified  ? NULL
-                             : r->l.link_id   ? &s->links
-                             : r->l.target_id ? &s->cgroups
-                                              : NULL;
+    edr__attach_scan_t *st = r->l.unverified                 ? NULL
+                             : r->l.link_id                  ? &s->links
+                             : r->l.attach_type == 41 /* perf event */ ? NULL
+                             : r->l.target_id                ? &s->cgroups
+                                                             : NULL;
     uint64_t k = edr__attach_key(&r->l);
     if (st && !st->off && !edr__ids_has(&st->known, k))
         edr__ids_push(&st->seen, k, EDR__PROG_SEEN_SCANS);
@@ -772,12 +781,17 @@ static void edr__attach_found(edr_src_ebpf_t *s, edr__attach_scan_t *st,
  * the next scan meets it still unknown (its record may be on its way);
  * initial: the sensor's start (all reported at once). Attachments of the
  * sensor's own programs are left out. resolve, when not NULL, names the
- * targets of those about to be reported (cgroup paths). */
+ * targets of those about to be reported (cgroup paths). partial: v is the
+ * start of a list cut short: what it does not hold is not taken as gone. */
 static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct edr_bpf_link_rec *v,
-                             size_t n, int initial,
+                             size_t n, int initial, int partial,
                              void (*resolve)(struct edr_bpf_link_rec *v, size_t n))
 {
     edr__ids_t known = {0}, fresh = {0};
+    for (size_t i = 0; partial && i < st->known.n; i++) /* kept: not listed is not gone */
+        if (edr__ids_push(&known, st->known.id[i], 0)) break;
+    for (size_t i = 0; partial && i < st->fresh.n; i++)
+        if (edr__ids_push(&fresh, st->fresh.id[i], 0)) break;
     size_t nf = 0; /* the ones to report, moved to the front of v */
     for (size_t j = 0; j < n; j++) {
         uint64_t k = edr__attach_key(&v[j]);
@@ -785,6 +799,7 @@ static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct e
         for (size_t i = 0; i < st->seen.n && !ok; i++)
             ok = st->seen.id[i] == k;
         if (!ok && !initial && !edr__ids_has(&st->fresh, k)) {
+            if (partial && edr__ids_has(&fresh, k)) continue;
             /* out of memory: the ones not looked at are unknown to the next
              * scan again, and may be reported twice, not missed */
             if (edr__ids_push(&fresh, k, 0)) break;
@@ -806,7 +821,7 @@ static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct e
     edr__ids_free(&st->fresh);
     st->known = known;
     st->fresh = fresh;
-    edr__seen_age(&st->seen, &st->known);
+    if (!partial) edr__seen_age(&st->seen, &st->known);
 }
 
 /* A scan's list could not be read: -1 this time only (counted, tried again
@@ -839,7 +854,7 @@ static void edr__link_scan(edr_src_ebpf_t *s, int initial)
     if (rc)
         edr__attach_scan_failed(s, &s->links, rc);
     else
-        edr__attach_scan(s, &s->links, v, n, initial, NULL);
+        edr__attach_scan(s, &s->links, v, n, initial, 0, NULL);
     free(v);
 }
 
@@ -864,7 +879,7 @@ static void edr__cgroup_paths(struct edr_bpf_link_rec *v, size_t n)
         for (size_t i = 0; i < n; i++)
             if (v[i].target_id == rs.st_ino) snprintf(v[i].target, sizeof(v[i].target), "/");
     /* depth-first, with an explicit stack of open directories */
-    enum { DEPTH = 32 };
+    enum { DEPTH = 64 };
     DIR *st[DEPTH];
     size_t len[DEPTH], visited = 0, left = n;
     int d = 0;
@@ -908,32 +923,39 @@ static void edr__cgroup_scan(edr_src_ebpf_t *s, int initial)
     if (s->cgroups.off) return;
     int rc = edr__iter_read(s->skel ? s->skel->links.edr_iter_cgroups : NULL, sizeof(*c),
                             (void **)&c, &n, &cap);
-    if (!rc && (!n || !c[n - 1].end)) { /* cut: what was not listed would be taken as gone */
-        edr_emit_drop(s->em, s->cgroups.health, "truncated", 1);
+    /* The walk is one session: what does not fit the one buffer of its
+     * first read is not listed (the next read is refused). Such a list is
+     * used for what it holds, and counted. */
+    int partial = !(rc == 0 && n && c[n - 1].end);
+    if (rc == -2 || (partial && !n)) {
+        edr__attach_scan_failed(s, &s->cgroups, rc == -2 ? -2 : -1);
         free(c);
         return;
     }
-    if (rc) {
-        edr__attach_scan_failed(s, &s->cgroups, rc);
-        free(c);
-        return;
-    }
-    n--; /* the end */
+    if (partial) edr_emit_drop(s->em, s->cgroups.health, "truncated", 1);
+    if (!partial) n--; /* the end */
     v = n ? calloc(n, sizeof(*v)) : NULL;
     if (n && !v) {
         free(c);
         edr_emit_drop(s->em, s->cgroups.health, "read_failed", 1);
         return;
     }
+    size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        v[i].prog_id = c[i].prog_id;
-        v[i].prog_type = c[i].prog_type;
-        v[i].target_id = c[i].cgroup_id;
-        v[i].attach_type = c[i].atype < EDR__CG_ATYPES ? s->cg_atype[c[i].atype] : 0;
-        memcpy(v[i].prog_name, c[i].prog_name, sizeof(v[i].prog_name));
+        if (c[i].end) continue;
+        v[m].prog_id = c[i].prog_id;
+        v[m].target_id = c[i].cgroup_id;
+        v[m].attach_type = c[i].atype < EDR__CG_ATYPES ? s->cg_atype[c[i].atype] : 0;
+        for (size_t k = 0; k < s->n_prog_last; k++) /* its name and type: the program scan's */
+            if (s->prog_last[k].id == c[i].prog_id) {
+                v[m].prog_type = s->prog_last[k].type;
+                memcpy(v[m].prog_name, s->prog_last[k].name, sizeof(v[m].prog_name));
+                break;
+            }
+        m++;
     }
     free(c);
-    edr__attach_scan(s, &s->cgroups, v, n, initial, edr__cgroup_paths);
+    edr__attach_scan(s, &s->cgroups, v, m, initial, partial, edr__cgroup_paths);
     free(v);
 }
 
@@ -945,6 +967,7 @@ static void edr__cg_atypes(edr_src_ebpf_t *s)
     struct btf *vm = btf__load_vmlinux_btf();
     int cg = vm ? btf__find_by_name_kind(vm, "cgroup_bpf_attach_type", BTF_KIND_ENUM) : -1;
     int at = vm ? btf__find_by_name_kind(vm, "bpf_attach_type", BTF_KIND_ENUM) : -1;
+    int lsm0 = -1, lsm1 = -1;
     if (cg > 0 && at > 0) {
         const struct btf_type *ct = btf__type_by_id(vm, cg), *tt = btf__type_by_id(vm, at);
         const struct btf_enum *ce = btf_enum(ct), *te = btf_enum(tt);
@@ -958,7 +981,13 @@ static void edr__cg_atypes(edr_src_ebpf_t *s)
                 const char *tn = btf__name_by_offset(vm, te[j].name_off);
                 if (tn && !strcmp(tn, want)) s->cg_atype[ce[i].val] = (uint32_t)te[j].val;
             }
+            if (!strcmp(name, "CGROUP_LSM_START")) lsm0 = ce[i].val;
+            if (!strcmp(name, "CGROUP_LSM_END")) lsm1 = ce[i].val;
         }
+        /* the LSM lists between the two named ones have no names of their own
+         * (review-1207b 5) */
+        for (int k = lsm0 + 1; lsm0 >= 0 && k < lsm1 && k < EDR__CG_ATYPES; k++)
+            s->cg_atype[k] = s->cg_atype[lsm0];
     }
     btf__free(vm);
 }
@@ -2025,6 +2054,7 @@ static void edr__destroy(edr_source_t *src)
         edr__ids_free(&st->fresh);
     }
     edr__ids_free(&s->own_progs);
+    free(s->prog_last);
     free(s);
 }
 

@@ -90,6 +90,22 @@ struct {
     __type(value, struct edr_scratch);
 } scratch SEC(".maps");
 
+/* The cgroup iterator's records of one cgroup, written in one piece (its
+ * own: iterators run in the reader's context, where a tracepoint program
+ * may interrupt and use `scratch`) */
+struct edr_cg_scratch {
+    __u32 n; /* records in r; kept here, not on the stack, so that the
+                verifier does not follow every count through the walk */
+    __u32 pad;
+    struct edr_bpf_cg_rec r[EDR_CG_RECS];
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct edr_cg_scratch);
+} cg_scratch SEC(".maps");
+
 /* The thread group whose activity is not reported (the sensor itself), set
  * before load: a compare instead of a map lookup on every hook. */
 const volatile __u32 edr_self_tgid = 0;
@@ -1620,7 +1636,7 @@ static long edr_cg_find_step(__u64 i, void *ctx)
 
     /* hlist_head.first, hlist_node.next and bpf_prog_list.node lead their structs */
     bpf_probe_read_kernel(&n, sizeof(n), (void *)(c->progs + i * sizeof(struct hlist_head)));
-    for (int j = 0; j < 8 && n; j++) {
+    for (int j = 0; j < EDR_CG_LIST_MAX && n; j++) {
         bpf_probe_read_kernel(
             &prog, sizeof(prog),
             (void *)(n + bpf_core_field_offset(((struct bpf_prog_list *)0)->prog)));
@@ -1669,8 +1685,9 @@ static __always_inline void edr_prog_attach_fill(const __u32 a[3], struct edr_bp
         struct edr_cg_find c = {};
         if (!tf || tf->f_inode->i_sb->s_magic != 0x63677270 /* cgroup2 */) return;
         kn = EDR_CAST(tf->f_inode->i_private, struct kernfs_node);
-        if (!kn || !p) return;
+        if (!kn || (kn->flags & 0xf) != 1 /* KERNFS_DIR: a cgroup, not one of its files */) return;
         edr_kn_target(kn, r);
+        if (!p) return;
         c.progs = (unsigned long)kn->priv + /* the cgroup */
                   bpf_core_field_offset(((struct cgroup *)0)->bpf.progs);
         c.p = (unsigned long)p;
@@ -2362,48 +2379,78 @@ int edr_iter_links(struct bpf_iter__bpf_link *ctx)
  * cgroup_bpf_attach_type, which user space turns into a bpf_attach_type).
  * The cgroup iterator walks the whole cgroup2 tree (root, pre-order). At
  * most 8 programs per list are looked at. */
+/* bpf_loop step of edr_iter_cgroups over one of a cgroup's program lists. */
+struct edr_cg_walk {
+    unsigned long base; /* &cgroup->bpf.progs[0] */
+    __u64 cgroup_id;
+};
+
+static long edr_cg_walk_step(__u64 i, void *ctx)
+{
+    struct edr_cg_walk *c = ctx;
+    __u32 zero = 0;
+    struct edr_cg_scratch *sc = bpf_map_lookup_elem(&cg_scratch, &zero);
+    unsigned long n = 0, prog, link;
+
+    if (!sc || i >= 64) return 1; /* bounded: the lists' address is the cgroup's */
+    bpf_probe_read_kernel(&n, sizeof(n), (void *)(c->base + i * sizeof(struct hlist_head)));
+    for (int j = 0; j < EDR_CG_LIST_MAX && n; j++) {
+        prog = link = 0;
+        bpf_probe_read_kernel(&prog, sizeof(prog),
+                              (void *)(n + bpf_core_field_offset(((struct bpf_prog_list *)0)->prog)));
+        bpf_probe_read_kernel(&link, sizeof(link),
+                              (void *)(n + bpf_core_field_offset(((struct bpf_prog_list *)0)->link)));
+        if (prog && !link) { /* a link's entry is in the link scan */
+            __u32 k = sc->n;
+            struct bpf_prog *p = EDR_CAST((struct bpf_prog *)prog, struct bpf_prog);
+            struct bpf_prog_aux *aux = p ? EDR_CAST(p->aux, struct bpf_prog_aux) : NULL;
+            if (k >= EDR_CG_RECS) return 1;
+            sc->r[k].cgroup_id = c->cgroup_id;
+            sc->r[k].prog_id = aux ? aux->id : 0;
+            sc->r[k].atype = (__u16)i;
+            sc->r[k].end = 0;
+            sc->n = k + 1;
+        }
+        bpf_probe_read_kernel(&n, sizeof(n), (void *)n);
+    }
+    return 0;
+}
+
+/* Every program attached to a cgroup without a link (BPF_PROG_ATTACH), for
+ * the sensor's scan of them (src_ebpf.c edr__cgroup_scan): the index of the
+ * cgroup's list it is on (enum cgroup_bpf_attach_type; user space turns it
+ * into a bpf_attach_type), up to 64 entries a list (the kernel's most) and
+ * 512 programs a cgroup. The cgroup iterator walks the whole cgroup2 tree
+ * (root, pre-order) in one session: what it writes must fit the one buffer
+ * of a read, so the record is small. */
 SEC("iter/cgroup")
 int edr_iter_cgroups(struct bpf_iter__cgroup *ctx)
 {
     struct cgroup *cg = ctx->cgroup;
+    struct edr_cg_walk w = {};
     struct kernfs_node *kn;
-    struct edr_bpf_cg_rec r;
-    unsigned long base, n, prog, link;
-    __u32 lists = bpf_core_field_size(cg->bpf.progs) / sizeof(struct hlist_head);
+    __u32 zero = 0;
+    struct edr_cg_scratch *sc = bpf_map_lookup_elem(&cg_scratch, &zero);
 
+    if (!sc) return 0;
     if (!cg) { /* after the walk */
-        __builtin_memset(&r, 0, sizeof(r));
-        r.end = 1;
-        bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+        sc->r[0].cgroup_id = 0;
+        sc->r[0].prog_id = 0;
+        sc->r[0].atype = 0;
+        sc->r[0].end = 1;
+        bpf_seq_write(ctx->meta->seq, &sc->r[0], sizeof(sc->r[0]));
         return 0;
     }
     kn = EDR_CAST(cg->kn, struct kernfs_node);
-    base = (unsigned long)cg + bpf_core_field_offset(cg->bpf.progs);
-    for (__u32 i = 0; i < 64 && i < lists; i++) {
-        n = 0;
-        bpf_probe_read_kernel(&n, sizeof(n), (void *)(base + i * sizeof(struct hlist_head)));
-        for (int j = 0; j < 8 && n; j++) {
-            prog = link = 0;
-            bpf_probe_read_kernel(
-                &prog, sizeof(prog),
-                (void *)(n + bpf_core_field_offset(((struct bpf_prog_list *)0)->prog)));
-            bpf_probe_read_kernel(
-                &link, sizeof(link),
-                (void *)(n + bpf_core_field_offset(((struct bpf_prog_list *)0)->link)));
-            if (prog && !link && kn) { /* a link's is in the link scan */
-                struct edr_bpf_link_rec l = {};
-                edr_prog_fill((struct bpf_prog *)prog, &l);
-                __builtin_memset(&r, 0, sizeof(r));
-                r.cgroup_id = kn->id;
-                r.prog_id = l.prog_id;
-                r.prog_type = l.prog_type;
-                r.atype = i;
-                __builtin_memcpy(r.prog_name, l.prog_name, sizeof(r.prog_name));
-                bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
-            }
-            bpf_probe_read_kernel(&n, sizeof(n), (void *)n);
-        }
-    }
+    if (!kn) return 0;
+    w.cgroup_id = kn->id;
+    w.base = (unsigned long)cg + bpf_core_field_offset(cg->bpf.progs);
+    sc->n = 0;
+    bpf_loop(bpf_core_field_size(cg->bpf.progs) / sizeof(struct hlist_head), edr_cg_walk_step, &w,
+             0);
+    __u64 sz = (__u64)sc->n * sizeof(sc->r[0]);
+    asm volatile("" : "+r"(sz)); /* the bound below is on this register */
+    if (sz > 0 && sz <= sizeof(sc->r)) bpf_seq_write(ctx->meta->seq, sc->r, sz);
     return 0;
 }
 

@@ -215,20 +215,25 @@ struct edr_bpf_link_rec {
                            the call, not found so in the kernel's state */
     edr_u64 target_id;  /* cgroup id, ifindex, netns inode, map id, perf event config */
     char prog_name[16];
-    char target[128];
+    char target[256];
 };
 
 /* One program attached to a cgroup without a link, as the cgroup iterator
- * edr_iter_cgroups writes it; after the walk, one record with end set (a
- * walk cut short by the iterator's one buffer has none). */
+ * edr_iter_cgroups writes it (small: the iterator writes one buffer of 32
+ * KiB in all; the program's name and type come from the program scan);
+ * after the walk, one record with end set (a walk cut short by that buffer
+ * has none). */
 struct edr_bpf_cg_rec {
     edr_u64 cgroup_id;
     edr_u32 prog_id;
-    edr_u32 prog_type;
-    edr_u32 atype; /* enum cgroup_bpf_attach_type: the cgroup's list */
-    edr_u32 end;
-    char prog_name[16];
+    edr_u16 atype; /* enum cgroup_bpf_attach_type: the cgroup's list */
+    edr_u16 end;
 };
+
+/* Programs on one cgroup's lists the cgroup iterator writes at most (and
+ * entries of one list it walks: the kernel's BPF_CGROUP_MAX_PROGS). */
+#define EDR_CG_RECS     512
+#define EDR_CG_LIST_MAX 64
 
 struct edr_bpf_bpf_attach {
     struct edr_bpf_hdr h;

@@ -5,6 +5,7 @@
 
 #include <linux/bpf.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -34,7 +35,8 @@ static inline uint8_t *test_low_page(void)
 }
 
 /* Loads a two-instruction program of type `type` (returning 1 for a
- * cgroup_skb or cgroup_sock, which then allow, else 0) named name with
+ * cgroup_skb, cgroup_sock or cgroup_device, which then allow, else 0)
+ * named name with
  * bpf(BPF_PROG_LOAD), by test_bpf_call; writes its bpf_prog_info to fd out
  * when out >= 0. Returns its fd or -1. */
 static inline int load_test_prog_of(const char *name, int ia32, int out, uint32_t type,
@@ -46,7 +48,8 @@ static inline int load_test_prog_of(const char *name, int ia32, int out, uint32_
     ok[0] = (struct bpf_insn){.code = BPF_ALU64 | BPF_MOV | BPF_K,
                               .dst_reg = BPF_REG_0,
                               .imm = type == BPF_PROG_TYPE_CGROUP_SKB ||
-                                     type == BPF_PROG_TYPE_CGROUP_SOCK};
+                                     type == BPF_PROG_TYPE_CGROUP_SOCK ||
+                                     type == BPF_PROG_TYPE_CGROUP_DEVICE};
     ok[1] = (struct bpf_insn){.code = BPF_JMP | BPF_EXIT};
     strcpy((char *)m + 64, "GPL");
     union bpf_attr *at = (union bpf_attr *)(m + 128);
@@ -56,7 +59,7 @@ static inline int load_test_prog_of(const char *name, int ia32, int out, uint32_
     at->insns = (uint64_t)(uintptr_t)ok;
     at->insn_cnt = 2;
     at->license = (uint64_t)(uintptr_t)(m + 64);
-    strncpy(at->prog_name, name, sizeof(at->prog_name) - 1);
+    snprintf(at->prog_name, sizeof(at->prog_name), "%s", name);
     long fd = test_bpf_call(ia32, BPF_PROG_LOAD, at);
     if (fd < 0) return -1;
     if (out < 0) return (int)fd;

@@ -1883,8 +1883,25 @@ static int tracepoint_event(uint64_t tp)
 /* What the child of test_bpf_attach_reported made: program and link ids. */
 struct attach_made {
     uint32_t rtp_prog, rtp_link, tp_prog, tp_link, io_prog, cg_prog, cgl_prog, cgl_link, ia_prog,
-        ia_link, upd_prog, tcx_prog, iacg_prog;
+        ia_link, upd_prog, tcx_prog, iacg_prog, iacg2_prog, dev_prog, late_prog;
 };
+
+/* bpf(BPF_PROG_ATTACH) of program fd prog to cgroup directory fd cg, by
+ * test_bpf_call (ia32: the hooks do not see it). */
+static long cg_attach(int ia32, int cg, int prog, uint32_t type, uint32_t flags)
+{
+    uint8_t *low = test_low_page();
+    if (low == MAP_FAILED) return -1;
+    union bpf_attr *at = (union bpf_attr *)low;
+    memset(at, 0, sizeof(*at));
+    at->target_fd = (uint32_t)cg;
+    at->attach_bpf_fd = (uint32_t)prog;
+    at->attach_type = type;
+    at->attach_flags = flags;
+    long rc = test_bpf_call(ia32, BPF_PROG_ATTACH, at);
+    munmap(low, 4096);
+    return rc;
+}
 
 /* Whether a BPF program of this process (the sensor's, in the fixture) has
  * this id: /proc/self/fdinfo of its program descriptors. */
@@ -1924,11 +1941,16 @@ static void test_bpf_attach_reported(void **state)
     char cgname[64];
     snprintf(cgname, sizeof(cgname), "edrtest-%d-\x1b[1m\xff", (int)getpid());
     snprintf(cg, sizeof(cg), "%s/%s", cgroot, cgname);
+    char inner[420];
+    snprintf(inner, sizeof(inner), "%s/inner", cg);
     assert_int_equal(mkdir(cgroot, 0700), 0);
     assert_int_equal(mount("none", cgroot, "cgroup2", 0, NULL), 0);
     assert_int_equal(mkdir(cg, 0700), 0);
     struct stat cst;
     assert_int_equal(stat(cg, &cst), 0); /* a cgroup2 directory's inode is the cgroup's id */
+    struct stat ist;
+    assert_int_equal(mkdir(inner, 0700), 0);
+    assert_int_equal(stat(inner, &ist), 0);
     int pp[2];
     assert_int_equal(pipe(pp), 0);
     pid_t c = fork();
@@ -1963,6 +1985,7 @@ static void test_bpf_attach_reported(void **state)
         at.target_fd = (uint32_t)cgfd;
         at.attach_bpf_fd = (uint32_t)cgp;
         at.attach_type = BPF_CGROUP_INET_EGRESS;
+        at.attach_flags = BPF_F_ALLOW_MULTI; /* leaves the list open to the cgroups below */
         if (test_bpf_call(0, BPF_PROG_ATTACH, &at) != 0) _exit(8);
         int cgl = load_test_prog_of("edrtest_cglnk", 0, -1, BPF_PROG_TYPE_CGROUP_SKB,
                                     BPF_CGROUP_INET_INGRESS);
@@ -1988,6 +2011,31 @@ static void test_bpf_attach_reported(void **state)
         lat->attach_bpf_fd = (uint32_t)iacg;
         lat->attach_type = BPF_CGROUP_INET_SOCK_CREATE;
         if (test_bpf_call(1, BPF_PROG_ATTACH, lat) != 0) _exit(17);
+        /* behind 9 links on a list of a cgroup one level down, a program
+         * attached by ia32 calls to two lists, a device program (its list's
+         * number is not its attach type's), and one attached by the 64-bit
+         * call after them all (review-1207b 1, 4, 5) */
+        int icg = open(inner, O_RDONLY | O_DIRECTORY);
+        for (int d = 0; d < 9; d++) {
+            char dn[16];
+            snprintf(dn, sizeof(dn), "edrtest_dec%d", d);
+            int dp = load_test_prog_of(dn, 0, -1, BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_INGRESS);
+            memset(&at, 0, sizeof(at));
+            at.link_create.prog_fd = (uint32_t)dp;
+            at.link_create.target_fd = (uint32_t)icg;
+            at.link_create.attach_type = BPF_CGROUP_INET_INGRESS;
+            if (dp < 0 || test_bpf_call(0, BPF_LINK_CREATE, &at) < 0) _exit(18);
+        }
+        int ia2 = load_test_prog_of("edrtest_iacg2", 0, -1, BPF_PROG_TYPE_CGROUP_SKB, 0);
+        int dev = load_test_prog_of("edrtest_dev", 0, -1, BPF_PROG_TYPE_CGROUP_DEVICE, 0);
+        int late = load_test_prog_of("edrtest_late", 0, -1, BPF_PROG_TYPE_CGROUP_SKB, 0);
+        if (icg < 0 || !(m.iacg2_prog = bpf_id_of(ia2)) || !(m.dev_prog = bpf_id_of(dev)) ||
+            !(m.late_prog = bpf_id_of(late)))
+            _exit(19);
+        if (cg_attach(1, icg, ia2, BPF_CGROUP_INET_INGRESS, BPF_F_ALLOW_MULTI) != 0) _exit(20);
+        if (cg_attach(1, icg, ia2, BPF_CGROUP_INET_EGRESS, BPF_F_ALLOW_MULTI) != 0) _exit(21);
+        if (cg_attach(1, icg, dev, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI) != 0) _exit(22);
+        if (cg_attach(0, icg, late, BPF_CGROUP_INET_INGRESS, BPF_F_ALLOW_MULTI) != 0) _exit(23);
         /* the cgroup link given another program */
         int upd = load_test_prog_of("edrtest_cgupd", 0, -1, BPF_PROG_TYPE_CGROUP_SKB,
                                     BPF_CGROUP_INET_INGRESS);
@@ -2012,21 +2060,26 @@ static void test_bpf_attach_reported(void **state)
         _exit(0);
     }
     struct attach_made m;
+    close(pp[1]); /* a child that fails ends the read */
     ssize_t got = read(pp[0], &m, sizeof(m));
     if (got != (ssize_t)sizeof(m)) {
         int st = 0;
         waitpid(c, &st, 0);
+        rmdir(inner);
+        rmdir(cg);
+        umount(cgroot);
+        rmdir(cgroot);
         fail_msg("the attaching child failed (exit %d)", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     }
     pump(&f->loop, 3200); /* a link no record reported is found by the second scan that meets it */
     kill(c, SIGKILL);
     waitpid(c, NULL, 0);
     close(pp[0]);
-    close(pp[1]);
+    rmdir(inner);
     rmdir(cg);
     umount(cgroot);
     rmdir(cgroot);
-    int n[9] = {0};
+    int n[12] = {0};
     for (size_t j = 0; j < f->em.n; j++) {
         Edr__V1__Event *e = f->em.ev[j];
         if (e->body_case == EDR__V1__EVENT__BODY_BPF_LOAD && own_prog(e->bpf_load->prog_id))
@@ -2044,12 +2097,15 @@ static void test_bpf_attach_reported(void **state)
                 : x->prog_id == m.upd_prog  ? 6
                 : x->prog_id == m.tcx_prog  ? 7
                 : x->prog_id == m.iacg_prog ? 8
+                : x->prog_id == m.iacg2_prog ? 9
+                : x->prog_id == m.dev_prog  ? 10
+                : x->prog_id == m.late_prog ? 11
                                             : -1;
         if (k < 0) continue;
         n[k]++;
-        assert_int_equal(x->found, k == 5 || k == 8);
+        assert_int_equal(x->found, k == 5 || k == 8 || k == 9 || k == 10);
         assert_int_equal(x->unverified, k == 7); /* the cgroups confirm theirs */
-        if (k == 5 || k == 8) {                  /* no actor */
+        if (x->found) { /* no actor */
             assert_int_equal(e->pid, 0);
             assert_int_equal(e->entity_id.len, 0);
         } else {
@@ -2075,6 +2131,24 @@ static void test_bpf_attach_reported(void **state)
             assert_string_equal(x->target, "sched_process_free");
             assert_int_equal(x->target_id, tp);
             break;
+        case 9: /* on two lists, behind 9 links */
+        case 10:
+        case 11: { /* verified, behind them all */
+            char want[512];
+            snprintf(want, sizeof(want), "/%s/inner", cgname);
+            assert_int_equal(x->link_id, 0);
+            assert_int_equal(x->target_id, ist.st_ino);
+            if (k == 11) {
+                assert_string_equal(x->target, "inner"); /* the call's: its directory */
+                assert_int_equal(x->attach_type, BPF_CGROUP_INET_INGRESS);
+            } else {
+                assert_string_equal(x->target, want); /* the scan's: its path */
+                if (k == 10) assert_int_equal(x->attach_type, BPF_CGROUP_DEVICE);
+                else assert_true(x->attach_type == BPF_CGROUP_INET_INGRESS ||
+                                 x->attach_type == BPF_CGROUP_INET_EGRESS);
+            }
+            break;
+        }
         case 8: /* by the cgroup scan: the cgroup's path in the cgroup2 tree */
             assert_string_equal(x->prog_name, "edrtest_iacg");
             assert_int_equal(x->link_id, 0);
@@ -2104,18 +2178,18 @@ static void test_bpf_attach_reported(void **state)
             break;
         }
     }
-    for (int k = 0; k < 9; k++) {
-        if (n[k] == 1) continue;
+    for (int k = 0; k < 12; k++) {
+        if (n[k] == (k == 9 ? 2 : 1)) continue;
         for (size_t j = 0; j < f->em.n; j++) {
             const Edr__V1__BpfAttach *x = f->em.ev[j]->bpf_attach;
             if (f->em.ev[j]->body_case == EDR__V1__EVENT__BODY_BPF_ATTACH)
                 fprintf(stderr, "bpf_attach: program %u link %u type %u at %s%s\n", x->prog_id,
                         x->link_id, x->link_type, x->target, x->found ? ", found" : "");
         }
-        fail_msg("attachment %d (programs %u %u %u %u %u %u %u %u %u) reported %d times, once "
+        fail_msg("attachment %d (programs %u %u %u %u %u %u %u %u %u) reported %d times, %d "
                  "expected",
                  k, m.rtp_prog, m.tp_prog, m.io_prog, m.cg_prog, m.cgl_prog, m.ia_prog, m.upd_prog,
-                 m.tcx_prog, m.iacg_prog, n[k]);
+                 m.tcx_prog, m.iacg_prog, n[k], k == 9 ? 2 : 1);
     }
 }
 
