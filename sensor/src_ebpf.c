@@ -699,7 +699,8 @@ static uint64_t edr__attach_key(const struct edr_bpf_link_rec *l)
 {
     if (l->link_id) return (uint64_t)l->link_id << 32 | l->prog_id;
     /* cgroup, program and attach type mixed (splitmix64's finaliser) */
-    uint64_t z = l->target_id ^ ((uint64_t)l->prog_id << 32 | l->attach_type) * 0x9E3779B97F4A7C15ull;
+    uint64_t z =
+        l->target_id ^ ((uint64_t)l->prog_id << 32 | l->attach_type) * 0x9E3779B97F4A7C15ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return (z ^ (z >> 31)) | 1ull << 63;
@@ -749,11 +750,11 @@ static void edr__on_bpf_attach(edr_src_ebpf_t *s, const struct edr_bpf_bpf_attac
      * link than it changed, such an attach another cgroup or program; the
      * scans then report them as they are. A verified attach without a link
      * is a cgroup's. */
-    edr__attach_scan_t *st = r->l.unverified                 ? NULL
-                             : r->l.link_id                  ? &s->links
+    edr__attach_scan_t *st = r->l.unverified                           ? NULL
+                             : r->l.link_id                            ? &s->links
                              : r->l.attach_type == 41 /* perf event */ ? NULL
-                             : r->l.target_id                ? &s->cgroups
-                                                             : NULL;
+                             : r->l.target_id                          ? &s->cgroups
+                                                                       : NULL;
     uint64_t k = edr__attach_key(&r->l);
     if (st && !st->off && !edr__ids_has(&st->known, k))
         edr__ids_push(&st->seen, k, EDR__PROG_SEEN_SCANS);

@@ -2396,10 +2396,12 @@ static long edr_cg_walk_step(__u64 i, void *ctx)
     bpf_probe_read_kernel(&n, sizeof(n), (void *)(c->base + i * sizeof(struct hlist_head)));
     for (int j = 0; j < EDR_CG_LIST_MAX && n; j++) {
         prog = link = 0;
-        bpf_probe_read_kernel(&prog, sizeof(prog),
-                              (void *)(n + bpf_core_field_offset(((struct bpf_prog_list *)0)->prog)));
-        bpf_probe_read_kernel(&link, sizeof(link),
-                              (void *)(n + bpf_core_field_offset(((struct bpf_prog_list *)0)->link)));
+        bpf_probe_read_kernel(
+            &prog, sizeof(prog),
+            (void *)(n + bpf_core_field_offset(((struct bpf_prog_list *)0)->prog)));
+        bpf_probe_read_kernel(
+            &link, sizeof(link),
+            (void *)(n + bpf_core_field_offset(((struct bpf_prog_list *)0)->link)));
         if (prog && !link) { /* a link's entry is in the link scan */
             __u32 k = sc->n;
             struct bpf_prog *p = EDR_CAST((struct bpf_prog *)prog, struct bpf_prog);

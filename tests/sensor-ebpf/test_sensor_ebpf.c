@@ -2019,7 +2019,8 @@ static void test_bpf_attach_reported(void **state)
         for (int d = 0; d < 9; d++) {
             char dn[16];
             snprintf(dn, sizeof(dn), "edrtest_dec%d", d);
-            int dp = load_test_prog_of(dn, 0, -1, BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_INGRESS);
+            int dp =
+                load_test_prog_of(dn, 0, -1, BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_INGRESS);
             memset(&at, 0, sizeof(at));
             at.link_create.prog_fd = (uint32_t)dp;
             at.link_create.target_fd = (uint32_t)icg;
@@ -2088,24 +2089,24 @@ static void test_bpf_attach_reported(void **state)
         const Edr__V1__BpfAttach *x = e->bpf_attach;
         if (own_prog(x->prog_id))
             fail_msg("a link of the sensor's own program %s reported", x->prog_name);
-        int k = x->prog_id == m.rtp_prog    ? 0
-                : x->prog_id == m.tp_prog   ? 1
-                : x->prog_id == m.io_prog   ? 2
-                : x->prog_id == m.cg_prog   ? 3
-                : x->prog_id == m.cgl_prog  ? 4
-                : x->prog_id == m.ia_prog   ? 5
-                : x->prog_id == m.upd_prog  ? 6
-                : x->prog_id == m.tcx_prog  ? 7
-                : x->prog_id == m.iacg_prog ? 8
+        int k = x->prog_id == m.rtp_prog     ? 0
+                : x->prog_id == m.tp_prog    ? 1
+                : x->prog_id == m.io_prog    ? 2
+                : x->prog_id == m.cg_prog    ? 3
+                : x->prog_id == m.cgl_prog   ? 4
+                : x->prog_id == m.ia_prog    ? 5
+                : x->prog_id == m.upd_prog   ? 6
+                : x->prog_id == m.tcx_prog   ? 7
+                : x->prog_id == m.iacg_prog  ? 8
                 : x->prog_id == m.iacg2_prog ? 9
-                : x->prog_id == m.dev_prog  ? 10
-                : x->prog_id == m.late_prog ? 11
-                                            : -1;
+                : x->prog_id == m.dev_prog   ? 10
+                : x->prog_id == m.late_prog  ? 11
+                                             : -1;
         if (k < 0) continue;
         n[k]++;
         assert_int_equal(x->found, k == 5 || k == 8 || k == 9 || k == 10);
         assert_int_equal(x->unverified, k == 7); /* the cgroups confirm theirs */
-        if (x->found) { /* no actor */
+        if (x->found) {                          /* no actor */
             assert_int_equal(e->pid, 0);
             assert_int_equal(e->entity_id.len, 0);
         } else {
@@ -2143,9 +2144,11 @@ static void test_bpf_attach_reported(void **state)
                 assert_int_equal(x->attach_type, BPF_CGROUP_INET_INGRESS);
             } else {
                 assert_string_equal(x->target, want); /* the scan's: its path */
-                if (k == 10) assert_int_equal(x->attach_type, BPF_CGROUP_DEVICE);
-                else assert_true(x->attach_type == BPF_CGROUP_INET_INGRESS ||
-                                 x->attach_type == BPF_CGROUP_INET_EGRESS);
+                if (k == 10)
+                    assert_int_equal(x->attach_type, BPF_CGROUP_DEVICE);
+                else
+                    assert_true(x->attach_type == BPF_CGROUP_INET_INGRESS ||
+                                x->attach_type == BPF_CGROUP_INET_EGRESS);
             }
             break;
         }

@@ -608,8 +608,8 @@ static void test_many_distinct_in_batch(void **state)
     enum { N = 3000 };
     edr_store_writer_t *w = open_writer();
     uint8_t hid[16] = {0xbb}, par[16], (*ent)[16] = calloc(N, 16);
-    char (*path)[40] = calloc(N, 40);
-    uint8_t (*ip)[4] = calloc(N, 4);
+    char(*path)[40] = calloc(N, 40);
+    uint8_t(*ip)[4] = calloc(N, 4);
     Edr__V1__Event *ev = calloc(N, sizeof(*ev)), **evp = calloc(N, sizeof(*evp));
     Edr__V1__FileWrite *fw = calloc(N, sizeof(*fw));
     Edr__V1__Network *nw = calloc(N, sizeof(*nw));
@@ -675,11 +675,13 @@ static void test_many_distinct_in_batch(void **state)
     for (int k = 0; k < N; k++) {
         int nb = 0;
         if (k % 2)
-            assert_int_equal(edr_store_remote_blocks(r, ip[k], 4, 0, UINT64_MAX, count_block, &nb), 0);
+            assert_int_equal(edr_store_remote_blocks(r, ip[k], 4, 0, UINT64_MAX, count_block, &nb),
+                             0);
         else
             assert_int_equal(edr_store_file_blocks(r, path[k], 0, UINT64_MAX, count_block, &nb), 0);
         /* in the first and third batch; the first five also in the second */
-        if (nb != (k < 5 ? 3 : 2)) fail_msg("%s %d: in %d blocks", k % 2 ? "address" : "path", k, nb);
+        if (nb != (k < 5 ? 3 : 2))
+            fail_msg("%s %d: in %d blocks", k % 2 ? "address" : "path", k, nb);
         Edr__V1__ProcessRecord *pr = NULL;
         assert_int_equal(edr_store_process_get(r, ent[k], &a, &pr), 0);
         assert_non_null(pr);
