@@ -554,13 +554,21 @@ static void one_batch(Edr__V1__EventBatch *b, Edr__V1__SensorInfo *si, Edr__V1__
     e->entity_id.len = e->parent_entity_id.len = 16;
 }
 
-static void add_one(edr_store_writer_t *w, const uint8_t hid[16], uint64_t seq, uint64_t base_ns,
-                    Edr__V1__Event *e)
+/* Stores the n events evs as batch seq of host hid, based at base_ns, and
+ * commits it. */
+static void add_batch(edr_store_writer_t *w, const uint8_t hid[16], uint64_t seq, uint64_t base_ns,
+                      Edr__V1__Event **evs, size_t n)
 {
-    Edr__V1__SensorInfo si;
-    Edr__V1__Event *evs[1];
-    Edr__V1__EventBatch b;
-    one_batch(&b, &si, evs, hid, seq, base_ns, e);
+    Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
+    si.host_id.data = (uint8_t *)hid;
+    si.host_id.len = 16;
+    Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
+    b.schema_version = 1;
+    b.sensor = &si;
+    b.events = evs;
+    b.n_events = n;
+    b.seq = seq;
+    b.base_time_ns = base_ns;
     edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
     const uint8_t *fr;
     size_t fl;
@@ -568,6 +576,13 @@ static void add_one(edr_store_writer_t *w, const uint8_t hid[16], uint64_t seq, 
     assert_int_equal(edr_store_writer_add(w, fr, fl, &b), 0);
     assert_int_equal(edr_store_writer_commit(w), 0);
     edr_frame_ctx_destroy(enc);
+}
+
+static void add_one(edr_store_writer_t *w, const uint8_t hid[16], uint64_t seq, uint64_t base_ns,
+                    Edr__V1__Event *e)
+{
+    e->entity_id.len = e->parent_entity_id.len = 16;
+    add_batch(w, hid, seq, base_ns, &e, 1);
 }
 
 /* Stores one batch of one process event of ent (child of parent): its
@@ -618,7 +633,6 @@ static void test_many_distinct_in_batch(void **state)
     memset(par, 0x41, 16);
     uint64_t t0 = 1767225600000000000ull;
     static const int sizes[3] = {N, 5, N};
-    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
     for (int bn = 0; bn < 3; bn++) {
         for (int i = 0; i < sizes[bn]; i++) {
             int k = bn == 2 ? N - 1 - i : i; /* the third batch: the same, reversed */
@@ -651,23 +665,8 @@ static void test_many_distinct_in_batch(void **state)
             }
             evp[i] = &ev[i];
         }
-        Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
-        si.host_id.data = hid;
-        si.host_id.len = 16;
-        Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
-        b.schema_version = 1;
-        b.sensor = &si;
-        b.events = evp;
-        b.n_events = (size_t)sizes[bn];
-        b.seq = (uint64_t)bn + 1;
-        b.base_time_ns = t0 + (uint64_t)bn * 1000000;
-        const uint8_t *fr;
-        size_t fl;
-        assert_int_equal(edr_frame_encode(enc, &b, 0, &fr, &fl), 0);
-        assert_int_equal(edr_store_writer_add(w, fr, fl, &b), 0);
-        assert_int_equal(edr_store_writer_commit(w), 0);
+        add_batch(w, hid, (uint64_t)bn + 1, t0 + (uint64_t)bn * 1000000, evp, (size_t)sizes[bn]);
     }
-    edr_frame_ctx_destroy(enc);
     edr_store_writer_destroy(w);
     edr_store_t *r = open_reader();
     edr_arena_t a;
