@@ -497,6 +497,13 @@ static void edr__prog_seen(edr_src_ebpf_t *s, uint32_t id)
 
 /* ---- BPF programs nobody was seen loading -------------------------------- */
 
+static int edr__cmp_prog_id(const void *a, const void *b)
+{
+    uint32_t x = ((const struct edr_bpf_prog_rec *)a)->id,
+             y = ((const struct edr_bpf_prog_rec *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
 /* After a scan: what records reported (seen, each with the scans it may
  * still wait) and the scan did not meet yet (known) waits one scan less;
  * what it met, or waited long enough, leaves the list. */
@@ -683,9 +690,10 @@ static void edr__prog_scan(edr_src_ebpf_t *s, int initial)
         }
         if (edr__ids_push(&known, id, 0)) break; /* out of memory: found again next time */
     }
-    free(s->prog_last); /* kept: the cgroup scan names programs from it */
+    free(s->prog_last); /* kept, by id: the cgroup scan names programs from it */
     s->prog_last = v;
     s->n_prog_last = n;
+    qsort(v, n, sizeof(*v), edr__cmp_prog_id);
     edr__ids_free(&s->prog_known);
     s->prog_known = known;
     edr__seen_age(&s->prog_seen, &s->prog_known);
@@ -800,7 +808,6 @@ static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct e
         for (size_t i = 0; i < st->seen.n && !ok; i++)
             ok = st->seen.id[i] == k;
         if (!ok && !initial && !edr__ids_has(&st->fresh, k)) {
-            if (partial && edr__ids_has(&fresh, k)) continue;
             /* out of memory: the ones not looked at are unknown to the next
              * scan again, and may be reported twice, not missed */
             if (edr__ids_push(&fresh, k, 0)) break;
@@ -947,12 +954,14 @@ static void edr__cgroup_scan(edr_src_ebpf_t *s, int initial)
         v[m].prog_id = c[i].prog_id;
         v[m].target_id = c[i].cgroup_id;
         v[m].attach_type = c[i].atype < EDR__CG_ATYPES ? s->cg_atype[c[i].atype] : 0;
-        for (size_t k = 0; k < s->n_prog_last; k++) /* its name and type: the program scan's */
-            if (s->prog_last[k].id == c[i].prog_id) {
-                v[m].prog_type = s->prog_last[k].type;
-                memcpy(v[m].prog_name, s->prog_last[k].name, sizeof(v[m].prog_name));
-                break;
-            }
+        struct edr_bpf_prog_rec key = {.id = c[i].prog_id}, *pr; /* the program scan's */
+        pr = s->n_prog_last
+                 ? bsearch(&key, s->prog_last, s->n_prog_last, sizeof(key), edr__cmp_prog_id)
+                 : NULL;
+        if (pr) {
+            v[m].prog_type = pr->type;
+            memcpy(v[m].prog_name, pr->name, sizeof(v[m].prog_name));
+        }
         m++;
     }
     free(c);
