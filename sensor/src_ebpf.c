@@ -534,18 +534,18 @@ static Edr__V1__Event *edr__begin_found(edr_src_ebpf_t *s, size_t size, void **b
     return e;
 }
 
-static void edr__prog_found(edr_src_ebpf_t *s, const struct edr_bpf_prog_rec *r)
+/* A BpfLoad from the kernel's record of a program (strings NUL-terminated
+ * by the kernel; not trusted). found: by the scan, with its load time. */
+static void edr__load_fill(edr_src_ebpf_t *s, Edr__V1__BpfLoad *x, const struct edr_bpf_prog_rec *r,
+                           int found)
 {
     edr_arena_t *a = edr_emit_arena(s->em);
-    Edr__V1__BpfLoad *x;
     char name[sizeof(r->name) + 1], to[sizeof(r->attach_to) + 1];
-    Edr__V1__Event *e = edr__begin_found(s, sizeof(*x), (void **)&x);
-    if (!e) return;
-    edr__v1__bpf_load__init(x);
     memcpy(name, r->name, sizeof(r->name));
     name[sizeof(r->name)] = 0;
     memcpy(to, r->attach_to, sizeof(r->attach_to));
     to[sizeof(r->attach_to)] = 0;
+    edr__v1__bpf_load__init(x);
     x->prog_type = r->type;
     x->prog_id = r->id;
     x->attach_type = r->attach_type;
@@ -553,8 +553,16 @@ static void edr__prog_found(edr_src_ebpf_t *s, const struct edr_bpf_prog_rec *r)
     x->name = edr__str(a, name);
     x->attach_to = edr__str(a, to);
     x->tag = edr__bin(a, r->tag, sizeof(r->tag));
-    x->found = 1;
-    if (r->load_time) x->load_time_ns = (uint64_t)((int64_t)r->load_time + s->boot_to_utc);
+    x->found = found != 0;
+    if (found && r->load_time) x->load_time_ns = (uint64_t)((int64_t)r->load_time + s->boot_to_utc);
+}
+
+static void edr__prog_found(edr_src_ebpf_t *s, const struct edr_bpf_prog_rec *r)
+{
+    Edr__V1__BpfLoad *x;
+    Edr__V1__Event *e = edr__begin_found(s, sizeof(*x), (void **)&x);
+    if (!e) return;
+    edr__load_fill(s, x, r, 1);
     e->body_case = EDR__V1__EVENT__BODY_BPF_LOAD;
     e->bpf_load = x;
     edr_emit_end(s->em, e);
@@ -1005,24 +1013,11 @@ static void edr__cg_atypes(edr_src_ebpf_t *s)
 /* A BPF program loaded: its kernel record's type, names, tag and id. */
 static void edr__on_bpf_load(edr_src_ebpf_t *s, const struct edr_bpf_bpf_load *r)
 {
-    edr_arena_t *a = edr_emit_arena(s->em);
     Edr__V1__BpfLoad *x;
-    char name[sizeof(r->name) + 1], to[sizeof(r->attach_to) + 1];
     Edr__V1__Event *e = edr__begin_body(s, &r->h, sizeof(*x), (void **)&x);
     if (!e) return;
-    edr__v1__bpf_load__init(x);
-    memcpy(name, r->name, sizeof(r->name)); /* NUL-terminated by the kernel; not trusted */
-    name[sizeof(r->name)] = 0;
-    memcpy(to, r->attach_to, sizeof(r->attach_to));
-    to[sizeof(r->attach_to)] = 0;
-    x->prog_type = r->prog_type;
-    x->prog_id = r->prog_id;
-    edr__prog_seen(s, r->prog_id);
-    x->attach_type = r->attach_type;
-    x->insn_count = r->insn_count;
-    x->name = edr__str(a, name);
-    x->attach_to = edr__str(a, to);
-    x->tag = edr__bin(a, r->tag, sizeof(r->tag));
+    edr__load_fill(s, x, &r->p, 0);
+    edr__prog_seen(s, r->p.id);
     e->body_case = EDR__V1__EVENT__BODY_BPF_LOAD;
     e->bpf_load = x;
     edr_emit_end(s->em, e);

@@ -268,6 +268,14 @@ static int put_str(json_t *root, const char *path, const char *s)
     return (s && *s) ? put(root, path, jstr(s)) : 0;
 }
 
+/* An enum field as its name (left out for a value the table does not know)
+ * and its number. */
+static int put_enum(json_t *root, const char *name_path, const char *id_path,
+                    const char *const *names, size_t n, unsigned v)
+{
+    return put_str(root, name_path, enum_name(names, n, v)) | put(root, id_path, json_integer(v));
+}
+
 static int put_bytes_hex(json_t *root, const char *path, ProtobufCBinaryData d)
 {
     return d.len ? put(root, path, jhex(d.data, d.len)) : 0;
@@ -499,9 +507,8 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
     }
     case EDR__V1__EVENT__BODY_BPF_LOAD: {
         const Edr__V1__BpfLoad *x = e->bpf_load;
-        const char *tn = enum_name(bpf_prog_types, NELEM(bpf_prog_types), x->prog_type);
-        rc |= put_str(r, "edr.bpf.program.type", tn);
-        rc |= put(r, "edr.bpf.program.type_id", json_integer(x->prog_type));
+        rc |= put_enum(r, "edr.bpf.program.type", "edr.bpf.program.type_id", bpf_prog_types,
+                       NELEM(bpf_prog_types), x->prog_type);
         rc |= put_str(r, "edr.bpf.program.name", x->name);
         rc |= put_bytes_hex(r, "edr.bpf.program.tag", x->tag);
         if (x->prog_id) rc |= put(r, "edr.bpf.program.id", json_integer(x->prog_id));
@@ -516,15 +523,12 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
         const Edr__V1__BpfAttach *x = e->bpf_attach;
         if (x->prog_id) rc |= put(r, "edr.bpf.program.id", json_integer(x->prog_id));
         rc |= put_str(r, "edr.bpf.program.name", x->prog_name);
-        rc |= put_str(r, "edr.bpf.program.type",
-                      enum_name(bpf_prog_types, NELEM(bpf_prog_types), x->prog_type));
-        rc |= put(r, "edr.bpf.program.type_id", json_integer(x->prog_type));
+        rc |= put_enum(r, "edr.bpf.program.type", "edr.bpf.program.type_id", bpf_prog_types,
+                       NELEM(bpf_prog_types), x->prog_type);
         if (x->link_id) rc |= put(r, "edr.bpf.link.id", json_integer(x->link_id));
-        if (x->link_type) { /* none: attached without a link */
-            rc |= put_str(r, "edr.bpf.link.type",
-                          enum_name(bpf_link_types, NELEM(bpf_link_types), x->link_type));
-            rc |= put(r, "edr.bpf.link.type_id", json_integer(x->link_type));
-        }
+        if (x->link_type) /* none: attached without a link */
+            rc |= put_enum(r, "edr.bpf.link.type", "edr.bpf.link.type_id", bpf_link_types,
+                           NELEM(bpf_link_types), x->link_type);
         rc |= put(r, "edr.bpf.link.attach_type", json_integer(x->attach_type));
         rc |= put_str(r, "edr.bpf.link.target", x->target);
         if (x->target_id) rc |= put(r, "edr.bpf.link.target_id", ju64(x->target_id));
@@ -676,6 +680,15 @@ static uint32_t getu32(json_t *o, const char *path, uint32_t def)
 {
     uint64_t v = getu(o, path, def);
     return v <= UINT32_MAX ? (uint32_t)v : def;
+}
+
+/* An enum field written as a name and a number (put_enum): the number,
+ * else the name looked up in names (another writer's), else 0. */
+static uint32_t get_enum(json_t *o, const char *name_path, const char *id_path,
+                         const char *const *names, size_t n)
+{
+    uint32_t v = getu32(o, id_path, 0);
+    return v ? v : (uint32_t)enum_value(names, n, gets(o, name_path));
 }
 
 static int64_t geti(json_t *o, const char *path)
@@ -1058,10 +1071,8 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         ALLOC_BODY(Edr__V1__BpfLoad, edr__v1__bpf_load__init, bpf_load,
                    EDR__V1__EVENT__BODY_BPF_LOAD);
         Edr__V1__BpfLoad *x = e->bpf_load;
-        x->prog_type = getu32(r, "edr.bpf.program.type_id", 0);
-        if (!x->prog_type) /* another writer's: the name alone */
-            x->prog_type = (uint32_t)enum_value(bpf_prog_types, NELEM(bpf_prog_types),
-                                                gets(r, "edr.bpf.program.type"));
+        x->prog_type = get_enum(r, "edr.bpf.program.type", "edr.bpf.program.type_id",
+                                bpf_prog_types, NELEM(bpf_prog_types));
         if (!(x->name = astr(a, gets(r, "edr.bpf.program.name"))) ||
             !(x->attach_to = astr(a, gets(r, "edr.bpf.program.attach_to"))) ||
             ahex(a, r, "edr.bpf.program.tag", 8, &x->tag))
@@ -1080,15 +1091,11 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
                    EDR__V1__EVENT__BODY_BPF_ATTACH);
         Edr__V1__BpfAttach *x = e->bpf_attach;
         x->prog_id = getu32(r, "edr.bpf.program.id", 0);
-        x->prog_type = getu32(r, "edr.bpf.program.type_id", 0);
-        if (!x->prog_type) /* another writer's: the name alone */
-            x->prog_type = (uint32_t)enum_value(bpf_prog_types, NELEM(bpf_prog_types),
-                                                gets(r, "edr.bpf.program.type"));
+        x->prog_type = get_enum(r, "edr.bpf.program.type", "edr.bpf.program.type_id",
+                                bpf_prog_types, NELEM(bpf_prog_types));
         x->link_id = getu32(r, "edr.bpf.link.id", 0);
-        x->link_type = getu32(r, "edr.bpf.link.type_id", 0);
-        if (!x->link_type)
-            x->link_type = (uint32_t)enum_value(bpf_link_types, NELEM(bpf_link_types),
-                                                gets(r, "edr.bpf.link.type"));
+        x->link_type = get_enum(r, "edr.bpf.link.type", "edr.bpf.link.type_id", bpf_link_types,
+                                NELEM(bpf_link_types));
         x->attach_type = getu32(r, "edr.bpf.link.attach_type", 0);
         x->target_id = getu(r, "edr.bpf.link.target_id", 0);
         x->found = json_is_true(get(r, "edr.bpf.link.found"));

@@ -1464,30 +1464,39 @@ static __always_inline void *edr_fd_anon(int fd, __u64 w0, __u64 w1)
     return EDR_CAST(f, struct file)->private_data;
 }
 
+/* A loaded program as the kernel keeps it (struct bpf_prog), into r: by the
+ * load hook and by the program iterator alike. */
+static __always_inline void edr_prog_rec_fill(struct bpf_prog *prog, struct edr_bpf_prog_rec *r)
+{
+    struct bpf_prog *p = EDR_CAST(prog, struct bpf_prog);
+    struct bpf_prog_aux *aux = EDR_CAST(p->aux, struct bpf_prog_aux);
+
+    r->type = p->type;
+    r->attach_type = p->expected_attach_type;
+    r->insn_count = p->len;
+    r->id = 0;
+    r->load_time = 0;
+    r->name[0] = 0;
+    r->attach_to[0] = 0;
+    bpf_probe_read_kernel(r->tag, sizeof(r->tag), &p->tag);
+    if (!aux) return;
+    r->id = aux->id;
+    r->load_time = aux->load_time;
+    bpf_probe_read_kernel_str(r->name, sizeof(r->name), &aux->name);
+    if (aux->attach_func_name)
+        bpf_probe_read_kernel_str(r->attach_to, sizeof(r->attach_to), aux->attach_func_name);
+}
+
 /* bpf(BPF_PROG_LOAD) returned fd: the program, as the kernel keeps it. */
 static __always_inline void edr_on_bpf_load(int fd)
 {
     struct edr_bpf_bpf_load *r;
-    struct bpf_prog *prog = EDR_CAST(edr_fd_anon(fd, EDR_ANON_BPF_PROG), struct bpf_prog);
-    struct bpf_prog_aux *aux;
+    struct bpf_prog *prog = edr_fd_anon(fd, EDR_ANON_BPF_PROG);
 
     if (!prog) return;
     r = edr_reserve_current(sizeof(*r), EDR_BPF_BPF_LOAD);
     if (!r) return;
-    r->prog_type = prog->type;
-    r->attach_type = prog->expected_attach_type;
-    r->insn_count = prog->len;
-    r->prog_id = 0;
-    r->name[0] = 0;
-    r->attach_to[0] = 0;
-    bpf_probe_read_kernel(r->tag, sizeof(r->tag), &prog->tag);
-    aux = EDR_CAST(prog->aux, struct bpf_prog_aux);
-    if (aux) {
-        r->prog_id = aux->id;
-        bpf_probe_read_kernel_str(r->name, sizeof(r->name), &aux->name);
-        if (aux->attach_func_name)
-            bpf_probe_read_kernel_str(r->attach_to, sizeof(r->attach_to), aux->attach_func_name);
-    }
+    edr_prog_rec_fill(prog, &r->p);
     bpf_ringbuf_submit(r, edr_rb_flags());
 }
 
@@ -2341,21 +2350,10 @@ int BPF_PROG(edr_uring_complete, struct io_ring_ctx *ring, void *req, struct io_
 SEC("iter/bpf_prog")
 int edr_iter_progs(struct bpf_iter__bpf_prog *ctx)
 {
-    struct bpf_prog *p = ctx->prog;
-    struct bpf_prog_aux *aux;
     struct edr_bpf_prog_rec r = {};
 
-    if (!p) return 0;
-    aux = p->aux;
-    r.id = aux->id;
-    r.type = p->type;
-    r.attach_type = p->expected_attach_type;
-    r.insn_count = p->len;
-    r.load_time = aux->load_time;
-    bpf_probe_read_kernel(r.tag, sizeof(r.tag), &p->tag);
-    bpf_probe_read_kernel_str(r.name, sizeof(r.name), &aux->name);
-    if (aux->attach_func_name)
-        bpf_probe_read_kernel_str(r.attach_to, sizeof(r.attach_to), aux->attach_func_name);
+    if (!ctx->prog) return 0;
+    edr_prog_rec_fill(ctx->prog, &r);
     bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
     return 0;
 }

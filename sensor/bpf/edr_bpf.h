@@ -173,22 +173,9 @@ struct edr_bpf_mem_exec {
     edr_u32 by; /* enum edr_bpf_mem_by, equal to edr.v1 FileExec.MemoryBy */
 };
 
-/* EDR_BPF_BPF_LOAD: the program a successful BPF_PROG_LOAD returned, read
- * from the kernel's own record of it (struct bpf_prog). Strings are NUL-
- * terminated within their arrays. */
-struct edr_bpf_bpf_load {
-    struct edr_bpf_hdr h;
-    edr_u32 prog_type;
-    edr_u32 prog_id;
-    edr_u32 attach_type;
-    edr_u32 insn_count;
-    edr_u8 tag[8];
-    char name[16];
-    char attach_to[64];
-};
-
-/* One loaded BPF program, as the iterator edr_iter_progs writes it to user
- * space (a record of the kernel's struct bpf_prog; not a ring buffer record). */
+/* One loaded BPF program, a record of the kernel's struct bpf_prog: what the
+ * iterator edr_iter_progs writes to user space, and the body of an
+ * EDR_BPF_BPF_LOAD record. Strings are NUL-terminated within their arrays. */
 struct edr_bpf_prog_rec {
     edr_u32 id;
     edr_u32 type;
@@ -198,6 +185,12 @@ struct edr_bpf_prog_rec {
     edr_u8 tag[8];
     char name[16];
     char attach_to[64];
+};
+
+/* EDR_BPF_BPF_LOAD: the program a successful BPF_PROG_LOAD returned. */
+struct edr_bpf_bpf_load {
+    struct edr_bpf_hdr h;
+    struct edr_bpf_prog_rec p;
 };
 
 /* A BPF program's attachment, as the kernel keeps it: the link (link_id 0
