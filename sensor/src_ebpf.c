@@ -206,6 +206,18 @@ static char *edr__str(edr_arena_t *a, const char *s)
     return r ? r : (char *)"";
 }
 
+/* A string the kernel wrote into an array of size bytes (NUL-terminated
+ * there, but not trusted to be). */
+static char *edr__strn(edr_arena_t *a, const char *s, size_t size)
+{
+    size_t n = strnlen(s, size);
+    char *r = edr_arena_alloc(a, n + 1);
+    if (!r) return (char *)"";
+    memcpy(r, s, n);
+    r[n] = 0;
+    return r;
+}
+
 /* How the caller's string is joined (edr__join_part): components it added
  * that are still there, the length ".." never climbs above (a chroot's
  * root), and whether a ".." was kept as written. */
@@ -540,18 +552,13 @@ static void edr__load_fill(edr_src_ebpf_t *s, Edr__V1__BpfLoad *x, const struct 
                            int found)
 {
     edr_arena_t *a = edr_emit_arena(s->em);
-    char name[sizeof(r->name) + 1], to[sizeof(r->attach_to) + 1];
-    memcpy(name, r->name, sizeof(r->name));
-    name[sizeof(r->name)] = 0;
-    memcpy(to, r->attach_to, sizeof(r->attach_to));
-    to[sizeof(r->attach_to)] = 0;
     edr__v1__bpf_load__init(x);
     x->prog_type = r->type;
     x->prog_id = r->id;
     x->attach_type = r->attach_type;
     x->insn_count = r->insn_count;
-    x->name = edr__str(a, name);
-    x->attach_to = edr__str(a, to);
+    x->name = edr__strn(a, r->name, sizeof(r->name));
+    x->attach_to = edr__strn(a, r->attach_to, sizeof(r->attach_to));
     x->tag = edr__bin(a, r->tag, sizeof(r->tag));
     x->found = found != 0;
     if (found && r->load_time) x->load_time_ns = (uint64_t)((int64_t)r->load_time + s->boot_to_utc);
@@ -737,20 +744,14 @@ static void edr__ids_sort(edr__ids_t *l)
 static void edr__attach_fill(edr_arena_t *a, Edr__V1__BpfAttach *x,
                              const struct edr_bpf_link_rec *l)
 {
-    char name[sizeof(l->prog_name) + 1], to[sizeof(l->target) + 1];
-    memcpy(name, l->prog_name,
-           sizeof(l->prog_name)); /* NUL-terminated by the kernel; not trusted */
-    name[sizeof(l->prog_name)] = 0;
-    memcpy(to, l->target, sizeof(l->target));
-    to[sizeof(l->target)] = 0;
     edr__v1__bpf_attach__init(x);
     x->prog_id = l->prog_id;
     x->prog_type = l->prog_type;
-    x->prog_name = edr__str(a, name);
+    x->prog_name = edr__strn(a, l->prog_name, sizeof(l->prog_name));
     x->link_id = l->link_id;
     x->link_type = l->link_type;
     x->attach_type = l->attach_type;
-    x->target = edr__str(a, to);
+    x->target = edr__strn(a, l->target, sizeof(l->target));
     x->target_id = l->target_id;
     x->unverified = l->unverified != 0;
 }
