@@ -8,7 +8,9 @@
  * tracepoint program on the same tracepoint, every "tp_btf/<name>" an empty raw
  * tracepoint program on the same kernel tracepoint. Mode "tracepoint" (default) skips
  * tp_btf/sys_exit (the sensor's fallback when the syscall tracepoints cannot be
- * attached), mode "raw" takes it instead of the per-syscall tracepoints.
+ * attached), mode "raw" takes it instead of the per-syscall tracepoints, and mode
+ * "tracepoint+ia32" takes both, as the sensor does with sensor.ebpf_ia32 (one program on
+ * sys_exit for the ia32 syscalls the per-syscall tracepoints do not see).
  * Prints "hook-floor: attached N" on stdout once every hook is in place.
  * Needs root and tracefs (mounted at /sys/kernel/tracing when missing). */
 #include "edr_bpf.skel.h"
@@ -93,9 +95,9 @@ static int attach_tracepoint(int prog_fd, const char *category, const char *name
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "tracepoint";
-    int raw = strcmp(mode, "raw") == 0;
-    if (argc > 2 || (!raw && strcmp(mode, "tracepoint") != 0)) {
-        fprintf(stderr, "usage: bench_hook_floor [tracepoint|raw]\n");
+    int raw = strcmp(mode, "raw") == 0, ia32 = strcmp(mode, "tracepoint+ia32") == 0;
+    if (argc > 2 || (!raw && !ia32 && strcmp(mode, "tracepoint") != 0)) {
+        fprintf(stderr, "usage: bench_hook_floor [tracepoint|tracepoint+ia32|raw]\n");
         return 2;
     }
     libbpf_set_print(quiet);
@@ -135,7 +137,9 @@ int main(int argc, char **argv)
             fd = attach_tracepoint(tp_fd, category, name);
         } else if (sscanf(sec, "tp_btf/%127s", name) == 1) {
             int sys = strcmp(name, "sys_enter") == 0 || strcmp(name, "sys_exit") == 0;
-            if (sys && !raw)
+            /* the raw program or the ia32 one: one of them, as the sensor loads */
+            int for_ia32 = strcmp(bpf_program__name(p), "edr_sys_exit_ia32") == 0;
+            if (sys && (raw ? for_ia32 : !(ia32 && for_ia32)))
                 continue;
             fd = bpf_raw_tracepoint_open(name, raw_fd);
             if (fd < 0)

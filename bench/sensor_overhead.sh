@@ -155,7 +155,11 @@ for r in $(seq "$REPS"); do
   oe=$(sub_ "$(sub_ "$(sub_ "$(busy_cpu)" "$u0")" "$(field "$withn" cpu_s)")" "$s_daemon")
   stop_sensor
   check_work "$withn" "edr-sensor"
-  case "$hooks" in raw*) floor_run raw ;; *) floor_run tracepoint ;; esac
+  case "$hooks" in
+    raw*) floor_run raw ;;
+    *"ia32 syscalls observed"*) floor_run tracepoint+ia32 ;;
+    *) floor_run tracepoint ;;
+  esac
   baseline_run
   next=$(field "$b" cpu_s)
   ref=$(awk -v a="$prev" -v b="$next" 'BEGIN { printf "%.4f", (a + b) / 2 }')

@@ -113,6 +113,7 @@ typedef struct edr_src_ebpf {
     uint64_t ticks;
     char hooks_want[16]; /* sensor.ebpf_hooks: auto, tracepoint or raw */
     const char *hooks;   /* in use: "tracepoint" or "raw" */
+    int ia32;            /* sensor.ebpf_ia32: ia32 (int $0x80) syscalls observed */
     int open_handles;    /* uv handles not yet closed */
     int started, stopped;
     uint64_t ringbuf_size; /* bytes, a power of two */
@@ -1803,7 +1804,12 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
             n_tp += use;
             bpf_program__set_autoload(prog, use);
         } else if (strncmp(sec, "tp_btf/sys_", 11) == 0) {
-            bpf_program__set_autoload(prog, !tp);
+            /* raw: one program for every syscall, ia32 ones included;
+             * tracepoint: the ia32 one alone, when asked for */
+            if (strcmp(bpf_program__name(prog), "edr_sys_exit_ia32") == 0)
+                bpf_program__set_autoload(prog, tp && s->ia32);
+            else
+                bpf_program__set_autoload(prog, !tp);
         } else if (strncmp(sec, "tp_btf/io_uring_", 16) == 0) {
             bpf_program__set_autoload(prog, !uring_missing);
         } else if (strncmp(sec, "iter/", 5) == 0) {
@@ -1821,6 +1827,7 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
     s->skel->rodata->edr_wr_slots_log2 = s->wr_slots_log2;
     s->skel->rodata->edr_wakeup_bytes = s->wakeup_bytes;
     s->skel->rodata->edr_self_tgid = self; /* the sensor never sees itself */
+    s->skel->rodata->edr_ia32 = (uint32_t)s->ia32;
     err = edr_bpf__load(s->skel);
     if (err) {
         edr_log_warn("ebpf: cannot load the BPF programs (%s syscall hooks): %s%s", hooks,
@@ -1930,9 +1937,12 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
     }
     if (rc != 0 && (rc = edr__load(s, "raw")) != 0) goto fail;
     rc = EDR_EUNSUPPORTED;
-    edr_log_info("ebpf: syscall hooks: %s", strcmp(s->hooks, "raw") == 0
-                                                ? "raw (tp_btf sys_exit)"
-                                                : "tracepoint (syscalls/sys_exit_*)");
+    edr_log_info("ebpf: syscall hooks: %s; ia32 syscalls %s",
+                 strcmp(s->hooks, "raw") == 0 ? "raw (tp_btf sys_exit)"
+                                              : "tracepoint (syscalls/sys_exit_*)",
+                 !s->ia32                         ? "not observed (sensor.ebpf_ia32 is false)"
+                 : strcmp(s->hooks, "raw") == 0 ? "observed"
+                                                : "observed (tp_btf sys_exit)");
     s->pc = edr_proc_cache_new(edr_emit_host_id(em), edr_emit_boot_id(em), 32768);
     if (!s->pc) {
         rc = EDR_ENOMEM;
@@ -2111,6 +2121,7 @@ edr_source_t *edr_source_ebpf_new(const struct edr_config *cfg, char *err, size_
     s->hash_wait_ns = cfg ? edr_config_duration_ns(cfg, "sensor.ebpf_hash_wait") : 50000000ull;
     snprintf(s->hooks_want, sizeof(s->hooks_want), "%s",
              cfg ? edr_config_str(cfg, "sensor.ebpf_hooks") : "auto");
+    s->ia32 = cfg ? edr_config_bool(cfg, "sensor.ebpf_ia32") : 1;
     if (strcmp(s->hooks_want, "auto") != 0 && strcmp(s->hooks_want, "tracepoint") != 0 &&
         strcmp(s->hooks_want, "raw") != 0) {
         snprintf(err, errlen, "sensor.ebpf_hooks: '%s' is not auto, tracepoint or raw",

@@ -759,13 +759,13 @@ enum {
 #define EDR_ERESTARTSYS   512
 #define EDR_S_IFSOCK      0140000
 
-/* Syscall argument n (x86-64 syscall convention) from the saved user
- * registers: direct loads, and only the arguments a handler uses. */
-#define EDR_A0(regs) ((regs)->di)
-#define EDR_A1(regs) ((regs)->si)
-#define EDR_A2(regs) ((regs)->dx)
-#define EDR_A3(regs) ((regs)->r10)
-#define EDR_A4(regs) ((regs)->r8)
+/* Syscall argument n, as the x86-64 syscall convention passes it (ia32
+ * calls have theirs put in the same places first: edr_ia32_args). */
+#define EDR_A0(a) ((a)[0])
+#define EDR_A1(a) ((a)[1])
+#define EDR_A2(a) ((a)[2])
+#define EDR_A3(a) ((a)[3])
+#define EDR_A4(a) ((a)[4])
 
 static __always_inline void edr_udp_send_sk(struct sock *sk, const void *uaddr);
 
@@ -1753,11 +1753,8 @@ static __always_inline void edr_on_bpf_attach(int cmd, int fd, const void *attr)
 }
 
 /* Exit side: the syscall (id) returned ret; regs holds its arguments. */
-static __always_inline void edr_sys_exit_do(long id, long ret, struct pt_regs *regs)
+static __always_inline void edr_sys_exit_do(long id, long ret, const __u64 *rg)
 {
-    struct pt_regs *rg;
-
-    rg = EDR_CAST(regs, struct pt_regs);
     /* an mprotect that fails part-way (ENOMEM at a hole, EACCES at a mapping
      * that may not be executable) changed the mappings before: judged from
      * the mappings (review-1206 1, review-1206b 6); EINVAL changes nothing */
@@ -2456,16 +2453,176 @@ int edr_iter_cgroups(struct bpf_iter__cgroup *ctx)
 
 #define EDR_TS_COMPAT 0x0002 /* x86 thread_info.status: an ia32 (int $0x80) syscall */
 
+/* Whether ia32 syscalls are observed (sensor.ebpf_ia32), set before load. */
+const volatile __u32 edr_ia32 = 1;
+
+/* The arguments of an x86-64 syscall from its saved user registers. */
+static __always_inline void edr_args64(struct pt_regs *regs, __u64 a[6])
+{
+    struct pt_regs *rg = EDR_CAST(regs, struct pt_regs);
+
+    a[0] = rg->di;
+    a[1] = rg->si;
+    a[2] = rg->dx;
+    a[3] = rg->r10;
+    a[4] = rg->r8;
+    a[5] = rg->r9;
+}
+
+/* Reads n 32-bit arguments an ia32 call keeps in memory (socketcall, the
+ * old mmap) into a; 0 or -1. */
+#define EDR_IA32_MEM_ARGS(a, uptr, n)                                                              \
+    ({                                                                                             \
+        __u32 m_[n];                                                                               \
+        int r_ = bpf_probe_read_user(m_, sizeof(m_), (const void *)(uptr)) ? -1 : 0;               \
+        for (int i_ = 0; i_ < (n) && !r_; i_++)                                                    \
+            (a)[i_] = m_[i_];                                                                      \
+        r_;                                                                                        \
+    })
+
+/* An ia32 syscall (int $0x80, which 64-bit processes can make too): the
+ * x86-64 syscall that does the same, with its arguments put where that one
+ * has them (a: 32 bits each, from bx, cx, dx, si, di, bp, or from memory for
+ * the calls that take them there), or -1 when none of interest. *ret may be
+ * replaced by the result the call wrote to memory (ipc's shmat). Their
+ * numbers: arch/x86/entry/syscalls/syscall_32.tbl. The structures that
+ * differ (a msghdr's 32-bit name pointer) are read here; the others have
+ * one layout (open_how, bpf_attr, sockaddr, file_clone_range). */
+static __always_inline long edr_ia32_args(struct pt_regs *regs, __u64 a[6], long *ret)
+{
+    struct pt_regs *rg = EDR_CAST(regs, struct pt_regs);
+    __u32 name = 0;
+
+    a[0] = (__u32)rg->bx;
+    a[1] = (__u32)rg->cx;
+    a[2] = (__u32)rg->dx;
+    a[3] = (__u32)rg->si;
+    a[4] = (__u32)rg->di;
+    a[5] = (__u32)rg->bp;
+    switch ((__u32)rg->orig_ax) {
+    case 4: return NR_write;
+    case 5: return NR_open;
+    case 8: return NR_creat;
+    case 9: return NR_link;
+    case 10: return NR_unlink;
+    case 14: return NR_mknod;
+    case 15: return NR_chmod;
+    case 16:  /* lchown16 */
+    case 95:  /* fchown16 */
+    case 182: /* chown16: 16-bit ids, 0xffff for "unchanged" */
+        a[1] = (__u16)a[1] == 0xffff ? 0xffffffff : (__u16)a[1];
+        a[2] = (__u16)a[2] == 0xffff ? 0xffffffff : (__u16)a[2];
+        return (__u32)rg->orig_ax == 16 ? NR_lchown : (__u32)rg->orig_ax == 95 ? NR_fchown : NR_chown;
+    case 26: return NR_ptrace;
+    case 38: return NR_rename;
+    case 39: return NR_mkdir;
+    case 40: return NR_rmdir;
+    case 54: return NR_ioctl;
+    case 83: return NR_symlink;
+    case 90: /* old mmap: its six arguments in memory */
+        return EDR_IA32_MEM_ARGS(a, a[0], 6) ? -1 : NR_mmap;
+    case 92:  /* truncate */
+    case 193: /* truncate64 */
+        return NR_truncate;
+    case 93:  /* ftruncate */
+    case 194: /* ftruncate64 */
+        return NR_ftruncate;
+    case 94: return NR_fchmod;
+    case 102: /* socketcall(call, args): the call's arguments in memory */
+        switch (a[0]) {
+        case 3: return EDR_IA32_MEM_ARGS(a, a[1], 3) ? -1 : NR_connect;
+        case 4: return EDR_IA32_MEM_ARGS(a, a[1], 2) ? -1 : NR_listen;
+        case 5: return EDR_IA32_MEM_ARGS(a, a[1], 3) ? -1 : NR_accept;
+        case 11: return EDR_IA32_MEM_ARGS(a, a[1], 6) ? -1 : NR_sendto;
+        case 16: /* sendmsg */
+            if (EDR_IA32_MEM_ARGS(a, a[1], 3)) return -1;
+            goto msghdr;
+        case 18: return EDR_IA32_MEM_ARGS(a, a[1], 4) ? -1 : NR_accept4;
+        case 20: /* sendmmsg */
+            if (EDR_IA32_MEM_ARGS(a, a[1], 4)) return -1;
+            goto msghdr;
+        }
+        return -1;
+    case 117: /* ipc(call, first, second, third, ptr): shmat(first, ptr, second), address at third */
+        if ((__u16)a[0] != 21 || (a[0] >> 16) == 1) return -1;
+        if (*ret == 0 && bpf_probe_read_user(&name, sizeof(name), (const void *)a[3])) return -1;
+        if (*ret == 0) *ret = name;
+        a[1] = a[4];
+        return NR_shmat;
+    case 125: return NR_mprotect;
+    case 136: return NR_personality;
+    case 146: return NR_writev;
+    case 181: return NR_pwrite64;
+    case 187: /* sendfile */
+    case 239: /* sendfile64 */
+        return NR_sendfile64;
+    case 192: return NR_mmap; /* mmap2: the offset in pages */
+    case 198: return NR_lchown;
+    case 207: return NR_fchown;
+    case 212: return NR_chown;
+    case 295: return NR_openat;
+    case 296: return NR_mkdirat;
+    case 297: return NR_mknodat;
+    case 298: return NR_fchownat;
+    case 301: return NR_unlinkat;
+    case 302: return NR_renameat;
+    case 303: return NR_linkat;
+    case 304: return NR_symlinkat;
+    case 306: return NR_fchmodat;
+    case 313: return NR_splice;
+    case 324: return NR_fallocate;
+    case 334: return NR_pwritev;
+    case 342: return NR_open_by_handle_at;
+    case 345: /* sendmmsg */
+    case 370: /* sendmsg */
+        goto msghdr;
+    case 347: return NR_process_vm_readv;
+    case 348: return NR_process_vm_writev;
+    case 353: return NR_renameat2;
+    case 357: return NR_bpf;
+    case 362: return NR_connect;
+    case 363: return NR_listen;
+    case 364: return NR_accept4;
+    case 369: return NR_sendto;
+    case 377: return NR_copy_file_range;
+    case 379: return NR_pwritev2;
+    case 380: return NR_pkey_mprotect;
+    case 397: return NR_shmat;
+    case 437: return NR_openat2;
+    case 438: return NR_pidfd_getfd;
+    case 452: return NR_fchmodat2;
+    }
+    return -1;
+msghdr:
+    /* a compat msghdr (an mmsghdr starts with one) begins with a 32-bit
+     * msg_name: a send to that address, as sendto(fd, .., name) */
+    if (bpf_probe_read_user(&name, sizeof(name), (const void *)a[1])) name = 0;
+    a[4] = name;
+    return NR_sendto;
+}
+
+/* An ia32 syscall's exit: handled as the x86-64 call that does the same. */
+static __always_inline void edr_sys_exit_ia32_do(struct pt_regs *regs, long ret)
+{
+    __u64 a[6];
+    long id = edr_ia32_args(regs, a, &ret);
+
+    if (id >= 0) edr_sys_exit_do(id, ret, a);
+}
+
+/* Raw mode: every syscall's exit. */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
 {
     long id = regs->orig_ax;
+    __u64 a[6];
 
-    /* ia32 syscalls have their own numbers and argument registers: read as
-     * x86-64 ones they would be other calls (ia32 unlink is x86-64
-     * mprotect), so they are left out, as the syscall tracepoints leave them
-     * out (review-1206 2; docs/sensor.md) */
-    if (bpf_get_current_task_btf()->thread_info.status & EDR_TS_COMPAT) return 0;
+    /* one call of the handlers for both kinds (two copies would not fit a
+     * program's jumps) */
+    if (bpf_get_current_task_btf()->thread_info.status & EDR_TS_COMPAT) {
+        if (!edr_ia32 || (id = edr_ia32_args(regs, a, &ret)) < 0) return 0;
+        goto handle;
+    }
 
     switch (id) {
     case NR_open:
@@ -2528,7 +2685,20 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
     default:
         return 0;
     }
-    edr_sys_exit_do(id, ret, regs);
+    edr_args64(regs, a);
+handle:
+    edr_sys_exit_do(id, ret, a);
+    return 0;
+}
+
+/* Tracepoint mode's ia32 syscalls (sensor.ebpf_ia32): the per-syscall
+ * tracepoints are not raised for them on x86, so they are taken here, on
+ * every syscall's exit (the 64-bit ones return at once). */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(edr_sys_exit_ia32, struct pt_regs *regs, long ret)
+{
+    if (bpf_get_current_task_btf()->thread_info.status & EDR_TS_COMPAT)
+        edr_sys_exit_ia32_do(regs, ret);
     return 0;
 }
 
@@ -2549,8 +2719,9 @@ struct edr_tp_exit {
     SEC("tracepoint/syscalls/sys_exit_" #sc)                                                       \
     int edr_tx_##sc(struct edr_tp_exit *ctx)                                                       \
     {                                                                                              \
-        struct task_struct *t = bpf_get_current_task_btf();                                        \
-        edr_sys_exit_do(NR_##sc, ctx->ret, (struct pt_regs *)bpf_task_pt_regs(t));                 \
+        __u64 a[6];                                                                                \
+        edr_args64((struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()), a);             \
+        edr_sys_exit_do(NR_##sc, ctx->ret, a);                                                     \
         return 0;                                                                                  \
     }
 

@@ -255,6 +255,7 @@ typedef struct {
     uv_loop_t loop;
     edr_emit_t em;
     edr_source_t *src;
+    edr_config_t *cfg;
     char dir[64];
 } fixture_t;
 
@@ -273,7 +274,13 @@ static int setup(void **state)
     edr_host_id_local(f.em.host);
     edr_boot_id_local(f.em.boot);
     char err[256];
-    f.src = edr_source_ebpf_new(NULL, err, sizeof(err));
+    /* ia32 syscalls are left unseen here: the tests of the scans make their
+     * BPF calls that way to get ones no hook reports (test_ia32_syscalls
+     * runs its own sources, with the default) */
+    f.cfg = edr_config_new();
+    assert_non_null(f.cfg);
+    assert_int_equal(edr_config_set(f.cfg, "sensor.ebpf_ia32", "false", "test", err, sizeof(err)), 0);
+    f.src = edr_source_ebpf_new(f.cfg, err, sizeof(err));
     assert_non_null(f.src);
     int rc = f.src->ops->start(f.src, &f.loop, &f.em);
     if (rc == EDR_EUNSUPPORTED || rc == EDR_EPERM) {
@@ -297,6 +304,7 @@ static int teardown(void **state)
     if (!f) return 0;
     f->src->ops->stop(f->src);
     f->src->ops->destroy(f->src);
+    edr_config_destroy(f->cfg);
     uv_loop_close(&f->loop);
     edr_arena_close(&f->em.arena);
     free(f->em.ev);
@@ -880,6 +888,215 @@ static void test_hooks_raw_and_tracepoint(void **state)
         free(em.ev);
         edr_config_destroy(cfg);
     }
+}
+
+/* An ia32 syscall (int $0x80) with up to six arguments, from this 64-bit
+ * process; what its pointers name must lie below 4 GiB. The sixth goes in
+ * ebp, saved around the call (below the red zone). */
+static long sys32(long nr, long a, long b, long c, long d, long e, long f)
+{
+    long r;
+    __asm__ volatile("sub $128, %%rsp\n\t"
+                     "push %%rbp\n\t"
+                     "mov %[f], %%rbp\n\t"
+                     "int $0x80\n\t"
+                     "pop %%rbp\n\t"
+                     "add $128, %%rsp"
+                     : "=a"(r)
+                     : "a"(nr), "b"(a), "c"(b), "d"(c), "S"(d), "D"(e), [f] "r"(f)
+                     : "memory", "r8", "r9", "r10", "r11", "cc");
+    return r;
+}
+
+#define L32(p) ((long)(uintptr_t)(p))
+
+/* The child of test_ia32_syscalls: every call by int $0x80, strings and
+ * structures in a page below 4 GiB. Exits 0 when every call succeeded. */
+static void ia32_child(const char *dir, uint16_t port)
+{
+    uint8_t *m = test_low_page();
+    if (m == MAP_FAILED) _exit(10);
+    char *a = (char *)m, *b = a + 256, *d = a + 512, *c = a + 768, *x = a + 1024;
+    uint32_t *args = (uint32_t *)(m + 1280), *mm = (uint32_t *)(m + 1344);
+    uint32_t *msg = (uint32_t *)(m + 1408), *iov = (uint32_t *)(m + 1472);
+    struct sockaddr_in *sin = (struct sockaddr_in *)(m + 1536), *dns = sin + 1;
+    snprintf(a, 256, "%s/ia32-a", dir);
+    snprintf(b, 256, "%s/ia32-b", dir);
+    snprintf(d, 256, "%s/ia32-d", dir);
+    snprintf(c, 256, "%s/ia32-c", dir);
+    strcpy(x, "q");
+    long fd = sys32(5, L32(a), O_CREAT | O_WRONLY | O_TRUNC, 0600, 0, 0, 0); /* open */
+    if (fd < 0 || sys32(4, fd, L32(x), 1, 0, 0, 0) != 1) _exit(11);         /* write */
+    sys32(6, fd, 0, 0, 0, 0, 0);                                             /* close */
+    if (sys32(38, L32(a), L32(b), 0, 0, 0, 0) != 0) _exit(12);                /* rename */
+    if (sys32(15, L32(b), 0640, 0, 0, 0, 0) != 0) _exit(13);                  /* chmod */
+    if (sys32(182, L32(b), 0xffff, 0xffff, 0, 0, 0) != 0) _exit(14);          /* chown16 */
+    if (sys32(39, L32(d), 0700, 0, 0, 0, 0) != 0 || sys32(40, L32(d), 0, 0, 0, 0, 0) != 0)
+        _exit(15); /* mkdir, rmdir */
+    /* b mapped executable by the old mmap (arguments in memory), c by mmap2 */
+    fd = sys32(5, L32(b), O_RDONLY, 0, 0, 0, 0);
+    uint32_t om[6] = {0, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, (uint32_t)fd, 0};
+    memcpy(mm, om, sizeof(om));
+    if (fd < 0 || sys32(90, L32(mm), 0, 0, 0, 0, 0) < 0) _exit(16);
+    long fc = sys32(5, L32(c), O_CREAT | O_RDWR, 0700, 0, 0, 0);
+    if (fc < 0 || sys32(4, fc, L32(x), 1, 0, 0, 0) != 1) _exit(17);
+    if (sys32(192, 0, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fc, 0) < 0) _exit(18);
+    if (sys32(10, L32(b), 0, 0, 0, 0, 0) != 0) _exit(19); /* unlink */
+    /* TCP connects: socketcall(SYS_CONNECT) and connect */
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(port);
+    sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    args[0] = AF_INET, args[1] = SOCK_STREAM, args[2] = 0;
+    long s1 = sys32(102, 1, L32(args), 0, 0, 0, 0); /* SYS_SOCKET */
+    args[0] = (uint32_t)s1, args[1] = (uint32_t)L32(sin), args[2] = sizeof(*sin);
+    if (s1 < 0 || sys32(102, 3, L32(args), 0, 0, 0, 0) != 0) _exit(20);
+    long s2 = sys32(359, AF_INET, SOCK_STREAM, 0, 0, 0, 0); /* socket */
+    if (s2 < 0 || sys32(362, s2, L32(sin), sizeof(*sin), 0, 0, 0) != 0) _exit(21);
+    /* a DNS datagram by socketcall(SYS_SENDMSG): a compat msghdr */
+    *dns = *sin;
+    dns->sin_port = htons(53);
+    args[0] = AF_INET, args[1] = SOCK_DGRAM, args[2] = 0;
+    long u = sys32(102, 1, L32(args), 0, 0, 0, 0);
+    iov[0] = (uint32_t)L32(x), iov[1] = 1;
+    uint32_t mh[7] = {(uint32_t)L32(dns), sizeof(*dns), (uint32_t)L32(iov), 1, 0, 0, 0};
+    memcpy(msg, mh, sizeof(mh));
+    args[0] = (uint32_t)u, args[1] = (uint32_t)L32(msg), args[2] = 0;
+    if (u < 0 || sys32(102, 16, L32(args), 0, 0, 0, 0) != 1) _exit(22);
+    /* a BPF program loaded */
+    if (load_test_prog("edrtest_i32hk", 1, -1) < 0) _exit(23);
+    _exit(0);
+}
+
+/* ia32 syscalls (int $0x80, which a 64-bit process can make to pass unseen
+ * by hooks on the 64-bit ones) are reported as their x86-64 counterparts,
+ * with both kinds of syscall hooks (sensor.ebpf_ia32, on by default): a
+ * file created by open and written, renamed, chmod'ed, chown'ed by the
+ * 16-bit call (0xffff: unchanged, reported as -1 is), deleted; a directory
+ * made and removed; files mapped executable by the old mmap (its arguments
+ * in memory) and by mmap2; TCP connects by socketcall and by connect; a DNS
+ * datagram sent by socketcall's sendmsg (a compat msghdr); a BPF program
+ * loaded, with its actor. The fixture's source (sensor.ebpf_ia32=false)
+ * sees none of the file events. */
+static void test_ia32_syscalls(void **state)
+{
+    fixture_t *f = *state;
+    const char *modes[2] = {"raw", "tracepoint"};
+    char err[256], a[128], b[128], c[128], d[128];
+    if (!f) skip();
+    snprintf(a, sizeof(a), "%s/ia32-a", f->dir);
+    snprintf(b, sizeof(b), "%s/ia32-b", f->dir);
+    snprintf(c, sizeof(c), "%s/ia32-c", f->dir);
+    snprintf(d, sizeof(d), "%s/ia32-d", f->dir);
+    uint16_t port;
+    int ls = bind_lo(0, &port);
+    assert_int_equal(listen(ls, 16), 0);
+    for (int m = 0; m < 2; m++) {
+        edr_config_t *cfg = edr_config_new();
+        edr_emit_t em;
+        uv_loop_t loop;
+        assert_non_null(cfg);
+        assert_int_equal(
+            edr_config_set(cfg, "sensor.ebpf_hooks", modes[m], "test", err, sizeof(err)), 0);
+        memset(&em, 0, sizeof(em));
+        edr_arena_init(&em.arena, 1 << 20);
+        memcpy(em.host, f->em.host, EDR_ID_LEN);
+        memcpy(em.boot, f->em.boot, EDR_ID_LEN);
+        uv_loop_init(&loop);
+        edr_source_t *src = edr_source_ebpf_new(cfg, err, sizeof(err));
+        assert_non_null(src);
+        assert_int_equal(src->ops->start(src, &loop, &em), 0);
+        unlink(c);
+        pid_t ch = fork();
+        assert_true(ch >= 0);
+        if (ch == 0) {
+            alarm(20);
+            ia32_child(f->dir, port);
+        }
+        int st;
+        char why[256] = "";
+        assert_int_equal(waitpid(ch, &st, 0), ch);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            snprintf(why, sizeof(why), "%s: the ia32 child failed (status %d)", modes[m], st);
+        uint32_t pid = (uint32_t)ch;
+        Edr__V1__Event *cr, *wr, *rn, *chm, *cho, *mk, *rd, *dl, *xb, *xc, *ld;
+        Edr__V1__Event *cn[2], *dns;
+        for (int i = 0; i < (why[0] ? 1 : 150); i++) {
+            pump(&loop, 20);
+            cr = find(&em, EDR__V1__EVENT__BODY_FILE_CREATE, pid, a);
+            wr = find(&em, EDR__V1__EVENT__BODY_FILE_WRITE, pid, a);
+            rn = find(&em, EDR__V1__EVENT__BODY_FILE_RENAME, pid, a);
+            chm = cho = NULL;
+            for (size_t j = 0; j < em.n; j++) {
+                Edr__V1__Event *e = em.ev[j];
+                if (e->pid != pid || e->body_case != EDR__V1__EVENT__BODY_FILE_ATTR ||
+                    strcmp(e->file_attr->path, b) != 0)
+                    continue;
+                if (e->file_attr->kind == EDR__V1__FILE_ATTR__KIND__CHMOD) chm = e;
+                if (e->file_attr->kind == EDR__V1__FILE_ATTR__KIND__CHOWN) cho = e;
+            }
+            mk = find(&em, EDR__V1__EVENT__BODY_FILE_CREATE, pid, d);
+            rd = find(&em, EDR__V1__EVENT__BODY_FILE_DELETE, pid, d);
+            dl = find(&em, EDR__V1__EVENT__BODY_FILE_DELETE, pid, b);
+            xb = find(&em, EDR__V1__EVENT__BODY_FILE_EXEC, pid, b);
+            xc = find(&em, EDR__V1__EVENT__BODY_FILE_EXEC, pid, c);
+            ld = NULL;
+            cn[0] = cn[1] = dns = NULL;
+            for (size_t j = 0; j < em.n; j++) {
+                Edr__V1__Event *e = em.ev[j];
+                if (e->pid != pid) continue;
+                if (e->body_case == EDR__V1__EVENT__BODY_BPF_LOAD &&
+                    strcmp(e->bpf_load->name, "edrtest_i32hk") == 0)
+                    ld = e;
+                if (e->body_case != EDR__V1__EVENT__BODY_NETWORK || !e->network->remote) continue;
+                if (e->network->action == EDR__V1__NETWORK__ACTION__CONNECT &&
+                    e->network->remote->port == port)
+                    cn[cn[0] ? 1 : 0] = e;
+                if (e->network->action == EDR__V1__NETWORK__ACTION__SEND &&
+                    e->network->remote->port == 53)
+                    dns = e;
+            }
+            if (cr && wr && rn && chm && cho && mk && rd && dl && xb && xc && ld && cn[1] && dns)
+                break;
+        }
+        if (!why[0] &&
+            !(cr && wr && rn && chm && cho && mk && rd && dl && xb && xc && ld && cn[1] && dns))
+            snprintf(why, sizeof(why),
+                     "%s hooks, ia32: create %d write %d rename %d chmod %d chown %d mkdir %d "
+                     "rmdir %d unlink %d mmap %d mmap2 %d bpf %d connects %d dns %d",
+                     modes[m], !!cr, !!wr, !!rn, !!chm, !!cho, !!mk, !!rd, !!dl, !!xb, !!xc, !!ld,
+                     !!cn[0] + !!cn[1], !!dns);
+        if (why[0]) { /* the source stopped first: its programs would be found by the next tests */
+            src->ops->stop(src);
+            src->ops->destroy(src);
+            fail_msg("%s", why);
+        }
+        assert_string_equal(rn->file_rename->new_path, b);
+        assert_int_equal(chm->file_attr->mode, 0640);
+        assert_int_equal(cho->file_attr->uid, UINT32_MAX);
+        assert_int_equal(cho->file_attr->gid, UINT32_MAX);
+        assert_int_equal(mk->file_create->mode, S_IFDIR | 0700);
+        assert_true(xb->file_exec->mapped && xc->file_exec->mapped);
+        assert_false(ld->bpf_load->found);
+        assert_int_equal(ld->entity_id.len, EDR_ID_LEN);
+        assert_int_equal(dns->network->protocol, EDR__V1__NETWORK__PROTOCOL__UDP);
+        for (int k = 0; k < 2; k++) {
+            assert_int_equal(cn[k]->network->protocol, EDR__V1__NETWORK__PROTOCOL__TCP);
+            assert_int_equal(cn[k]->network->error, 0);
+        }
+        src->ops->stop(src);
+        src->ops->destroy(src);
+        uv_loop_close(&loop);
+        edr_arena_close(&em.arena);
+        free(em.ev);
+        edr_config_destroy(cfg);
+        if (m == 0) { /* the fixture's source leaves ia32 calls out */
+            pump(&f->loop, 300);
+            assert_null(find(&f->em, EDR__V1__EVENT__BODY_FILE_CREATE, pid, a));
+            assert_null(find(&f->em, EDR__V1__EVENT__BODY_FILE_DELETE, pid, b));
+            assert_null(find(&f->em, EDR__V1__EVENT__BODY_FILE_RENAME, pid, a));
+        }
+    }
+    close(ls);
 }
 
 /* Close and first-write semantics of the exit-only hooks:
@@ -2084,7 +2301,8 @@ static void test_bpf_attach_reported(void **state)
     for (size_t j = 0; j < f->em.n; j++) {
         Edr__V1__Event *e = f->em.ev[j];
         if (e->body_case == EDR__V1__EVENT__BODY_BPF_LOAD && own_prog(e->bpf_load->prog_id))
-            fail_msg("the sensor's own program %u reported loaded", e->bpf_load->prog_id);
+            fail_msg("the sensor's own program %u (%s) reported loaded", e->bpf_load->prog_id,
+                     e->bpf_load->name);
         if (e->body_case != EDR__V1__EVENT__BODY_BPF_ATTACH) continue;
         const Edr__V1__BpfAttach *x = e->bpf_attach;
         if (own_prog(x->prog_id))
@@ -2923,6 +3141,7 @@ int main(void)
         cmocka_unit_test(test_exe_hash_first_exec),
         cmocka_unit_test(test_exe_hash_late_is_reported),
         cmocka_unit_test(test_hooks_raw_and_tracepoint),
+        cmocka_unit_test(test_ia32_syscalls),
         cmocka_unit_test(test_close_and_first_write),
         cmocka_unit_test(test_first_write_other_syscalls),
         cmocka_unit_test(test_deep_and_long_paths),
