@@ -47,6 +47,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1692,6 +1693,29 @@ static void edr__on_seed(edr_proc_t *p, const char *argv, size_t argv_len, const
 
 /* Whether tracefs (the syscall tracepoints' ids) is reachable; mounts it at
  * /sys/kernel/tracing when it is not mounted anywhere. */
+/* Whether this kernel runs ia32 syscalls at all (CONFIG_IA32_EMULATION,
+ * and not ia32_emulation=0 on its command line): a child asks getpid by
+ * int $0x80, which otherwise kills it. Without them, the ia32 program
+ * would cost every syscall for nothing. */
+static int edr__ia32_runs(void)
+{
+#if defined(__x86_64__)
+    pid_t c = fork();
+    int st = 0;
+    if (c < 0) return 1; /* cannot tell: observe */
+    if (c == 0) {
+        long r;
+        __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory", "r8", "r9", "r10", "r11");
+        _exit(r == (long)getpid() ? 0 : 1);
+    }
+    while (waitpid(c, &st, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+#else
+    return 0;
+#endif
+}
+
 static int edr__tracefs_ready(void)
 {
     if (access("/sys/kernel/tracing/events/syscalls", X_OK) == 0 ||
@@ -1919,6 +1943,10 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
         goto fail;
     }
     edr__lsm_usable();
+    if (s->ia32 && !edr__ia32_runs()) {
+        edr_log_info("ebpf: this kernel does not run ia32 syscalls: none to observe");
+        s->ia32 = 0;
+    }
     if (strcmp(s->hooks_want, "raw") != 0 && edr__tracefs_ready()) {
         rc = edr__load(s, "tracepoint");
         if (rc != 0 && strcmp(s->hooks_want, "tracepoint") == 0) goto fail;
@@ -1940,7 +1968,7 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
     edr_log_info("ebpf: syscall hooks: %s; ia32 syscalls %s",
                  strcmp(s->hooks, "raw") == 0 ? "raw (tp_btf sys_exit)"
                                               : "tracepoint (syscalls/sys_exit_*)",
-                 !s->ia32                         ? "not observed (sensor.ebpf_ia32 is false)"
+                 !s->ia32                         ? "not observed"
                  : strcmp(s->hooks, "raw") == 0 ? "observed"
                                                 : "observed (tp_btf sys_exit)");
     s->pc = edr_proc_cache_new(edr_emit_host_id(em), edr_emit_boot_id(em), 32768);
