@@ -15,7 +15,7 @@
 # none within the same repetition; the figures are medians over REPS (default 5).
 # Needs root. Env: REPS, N_FILE (20000), N_SPAWN (3000), N_SYSCALL (2000000), SENSOR_SET
 # (e.g. sensor.ebpf_hooks=raw, then also FLOOR_MODE=raw for the matching empty hooks;
-# sensor.ebpf_ia32=false, then FLOOR_MODE=tracepoint).
+# sensor.ebpf_ia32=true, then FLOOR_MODE=tracepoint+ia32).
 set -euo pipefail
 . "$(dirname "$0")/stats_lib.sh"
 BUILD=${EDR_BUILD:-build}
@@ -51,7 +51,7 @@ loops() { # prints "SYSCALL_NS FILE_NS SPAWN_NS"
   echo "$(ns "$a") $(ns "$b") $(ns "$c")"
 }
 start_floor() {
-  "$F" "${FLOOR_MODE:-tracepoint+ia32}" >"$tmp/floor.out" 2>"$tmp/floor.log" & pid=$!
+  "$F" "${FLOOR_MODE:-tracepoint}" >"$tmp/floor.out" 2>"$tmp/floor.log" & pid=$!
   for _ in $(seq 100); do grep -q attached "$tmp/floor.out" 2>/dev/null && return 0
     kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   echo "sensor-ops: bench_hook_floor did not attach: $(cat "$tmp/floor.log")" >&2; exit 1

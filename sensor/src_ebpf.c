@@ -114,7 +114,9 @@ typedef struct edr_src_ebpf {
     uint64_t ticks;
     char hooks_want[16]; /* sensor.ebpf_hooks: auto, tracepoint or raw */
     const char *hooks;   /* in use: "tracepoint" or "raw" */
-    int ia32;            /* sensor.ebpf_ia32: ia32 (int $0x80) syscalls observed */
+    char ia32_want[8];   /* sensor.ebpf_ia32: auto, true or false */
+    int ia32;            /* ia32 (int $0x80) syscalls observed */
+    int ia32_runs;       /* this kernel runs them (asked unless sensor.ebpf_ia32 is false) */
     int open_handles;    /* uv handles not yet closed */
     int started, stopped;
     uint64_t ringbuf_size; /* bytes, a power of two */
@@ -1831,7 +1833,7 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
             /* raw: one program for every syscall, ia32 ones included;
              * tracepoint: the ia32 one alone, when asked for */
             if (strcmp(bpf_program__name(prog), "edr_sys_exit_ia32") == 0)
-                bpf_program__set_autoload(prog, tp && s->ia32);
+                bpf_program__set_autoload(prog, tp && s->ia32 && !strcmp(s->ia32_want, "true"));
             else
                 bpf_program__set_autoload(prog, !tp);
         } else if (strncmp(sec, "tp_btf/io_uring_", 16) == 0) {
@@ -1851,7 +1853,7 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
     s->skel->rodata->edr_wr_slots_log2 = s->wr_slots_log2;
     s->skel->rodata->edr_wakeup_bytes = s->wakeup_bytes;
     s->skel->rodata->edr_self_tgid = self; /* the sensor never sees itself */
-    s->skel->rodata->edr_ia32 = (uint32_t)s->ia32;
+    s->skel->rodata->edr_ia32 = (uint32_t)s->ia32; /* raw: auto or true */
     err = edr_bpf__load(s->skel);
     if (err) {
         edr_log_warn("ebpf: cannot load the BPF programs (%s syscall hooks): %s%s", hooks,
@@ -1878,6 +1880,7 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
         edr__cg_atypes(s);
     }
     s->hooks = tp ? "tracepoint" : "raw";
+    if (tp && strcmp(s->ia32_want, "true") != 0) s->ia32 = 0;
     return 0;
 fail:
     edr_bpf__destroy(s->skel);
@@ -1943,10 +1946,11 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
         goto fail;
     }
     edr__lsm_usable();
-    if (s->ia32 && !edr__ia32_runs()) {
+    /* tracepoint hooks observe ia32 calls only when asked (a program on
+     * every syscall); the raw hook has one anyway */
+    s->ia32 = s->ia32_runs = strcmp(s->ia32_want, "false") != 0 && edr__ia32_runs();
+    if (strcmp(s->ia32_want, "false") != 0 && !s->ia32_runs)
         edr_log_info("ebpf: this kernel does not run ia32 syscalls: none to observe");
-        s->ia32 = 0;
-    }
     if (strcmp(s->hooks_want, "raw") != 0 && edr__tracefs_ready()) {
         rc = edr__load(s, "tracepoint");
         if (rc != 0 && strcmp(s->hooks_want, "tracepoint") == 0) goto fail;
@@ -1968,7 +1972,9 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
     edr_log_info("ebpf: syscall hooks: %s; ia32 syscalls %s",
                  strcmp(s->hooks, "raw") == 0 ? "raw (tp_btf sys_exit)"
                                               : "tracepoint (syscalls/sys_exit_*)",
-                 !s->ia32                         ? "not observed"
+                 !s->ia32 ? (!s->ia32_runs ? "not observed"
+                                           : "not observed (sensor.ebpf_ia32=true observes them, "
+                                             "at a cost on every syscall)")
                  : strcmp(s->hooks, "raw") == 0 ? "observed"
                                                 : "observed (tp_btf sys_exit)");
     s->pc = edr_proc_cache_new(edr_emit_host_id(em), edr_emit_boot_id(em), 32768);
@@ -2149,7 +2155,14 @@ edr_source_t *edr_source_ebpf_new(const struct edr_config *cfg, char *err, size_
     s->hash_wait_ns = cfg ? edr_config_duration_ns(cfg, "sensor.ebpf_hash_wait") : 50000000ull;
     snprintf(s->hooks_want, sizeof(s->hooks_want), "%s",
              cfg ? edr_config_str(cfg, "sensor.ebpf_hooks") : "auto");
-    s->ia32 = cfg ? edr_config_bool(cfg, "sensor.ebpf_ia32") : 1;
+    snprintf(s->ia32_want, sizeof(s->ia32_want), "%s",
+             cfg ? edr_config_str(cfg, "sensor.ebpf_ia32") : "auto");
+    if (strcmp(s->ia32_want, "auto") != 0 && strcmp(s->ia32_want, "true") != 0 &&
+        strcmp(s->ia32_want, "false") != 0) {
+        snprintf(err, errlen, "sensor.ebpf_ia32: '%s' is not auto, true or false", s->ia32_want);
+        free(s);
+        return NULL;
+    }
     if (strcmp(s->hooks_want, "auto") != 0 && strcmp(s->hooks_want, "tracepoint") != 0 &&
         strcmp(s->hooks_want, "raw") != 0) {
         snprintf(err, errlen, "sensor.ebpf_hooks: '%s' is not auto, tracepoint or raw",

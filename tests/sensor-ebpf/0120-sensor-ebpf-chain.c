@@ -179,7 +179,8 @@ static void test_ebpf_chain_through_kafka(void **state)
                           "sensor.batch_interval=20ms",
                           "--set",
                           "sensor.health_interval=500ms",
-                          /* ia32 calls unseen: the link below is one no
+                          /* ia32 calls unseen (the default with tracepoint
+                           * hooks, said here): the link below is one no
                            * hook reports, for the scan to find */
                           "--set",
                           "sensor.ebpf_ia32=false",

@@ -13,7 +13,7 @@
 
 /* bpf(cmd, at) by the 64-bit syscall with bits above the command's 32 set
  * (the kernel ignores them, review-1206b 1) or by the ia32 one (int $0x80,
- * which the syscall hooks do not see with sensor.ebpf_ia32=false; at and
+ * which the syscall hooks do not see unless sensor.ebpf_ia32 says so; at and
  * all it points to must then lie below 4 GiB). */
 static inline long test_bpf_call(int ia32, long cmd, union bpf_attr *at)
 {
