@@ -139,8 +139,7 @@ int main(int argc, char **argv)
             int sys = strcmp(name, "sys_enter") == 0 || strcmp(name, "sys_exit") == 0;
             /* the raw program or the ia32 one: one of them, as the sensor loads */
             int for_ia32 = strcmp(bpf_program__name(p), "edr_sys_exit_ia32") == 0;
-            if (sys && (raw ? for_ia32 : !(ia32 && for_ia32)))
-                continue;
+            if (sys && (raw ? for_ia32 : !(ia32 && for_ia32))) continue;
             fd = bpf_raw_tracepoint_open(name, raw_fd);
             if (fd < 0)
                 fprintf(stderr, "hook-floor: raw tracepoint %s: %s\n", name, strerror(errno));

@@ -1972,9 +1972,9 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
     edr_log_info("ebpf: syscall hooks: %s; ia32 syscalls %s",
                  strcmp(s->hooks, "raw") == 0 ? "raw (tp_btf sys_exit)"
                                               : "tracepoint (syscalls/sys_exit_*)",
-                 !s->ia32 ? (!s->ia32_runs ? "not observed"
-                                           : "not observed (sensor.ebpf_ia32=true observes them, "
-                                             "at a cost on every syscall)")
+                 !s->ia32                       ? (!s->ia32_runs ? "not observed"
+                                                                 : "not observed (sensor.ebpf_ia32=true observes them, "
+                                                                   "at a cost on every syscall)")
                  : strcmp(s->hooks, "raw") == 0 ? "observed"
                                                 : "observed (tp_btf sys_exit)");
     s->pc = edr_proc_cache_new(edr_emit_host_id(em), edr_emit_boot_id(em), 32768);

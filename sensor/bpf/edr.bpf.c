@@ -2480,18 +2480,60 @@ static __always_inline void edr_args64(struct pt_regs *regs, __u64 a[6])
         r_;                                                                                        \
     })
 
+/* sendmsg and sendmmsg by ia32: a compat msghdr (an mmsghdr starts with
+ * one) begins with a 32-bit msg_name; taken as a sendto to that address
+ * (a[1] the header; a[4] gets the name). */
+static __always_inline long edr_ia32_msghdr(__u64 a[6])
+{
+    __u32 name = 0;
+
+    if (bpf_probe_read_user(&name, sizeof(name), (const void *)a[1])) name = 0;
+    a[4] = name;
+    return NR_sendto;
+}
+
+/* ia32 syscall number -> the x86-64 call that does the same, for the calls
+ * whose arguments sit where the x86-64 one has them (numbers:
+ * arch/x86/entry/syscalls/syscall_32.tbl); 0: none, or one of
+ * edr_ia32_args's own cases. Layouts in memory are the same for open_how,
+ * bpf_attr, sockaddr and file_clone_range. */
+#define EDR_IA32_NRS 453
+/* clang-format off */
+static const __u16 edr_ia32_same[EDR_IA32_NRS] = {
+    [4] = NR_write,           [5] = NR_open,          [8] = NR_creat,
+    [9] = NR_link,            [10] = NR_unlink,       [14] = NR_mknod,
+    [15] = NR_chmod,          [26] = NR_ptrace,       [38] = NR_rename,
+    [39] = NR_mkdir,          [40] = NR_rmdir,        [54] = NR_ioctl,
+    [83] = NR_symlink,        [92] = NR_truncate,     [93] = NR_ftruncate,
+    [94] = NR_fchmod,         [125] = NR_mprotect,    [136] = NR_personality,
+    [146] = NR_writev,        [181] = NR_pwrite64,    [187] = NR_sendfile64, /* sendfile */
+    [192] = NR_mmap,          /* mmap2: the offset in pages */
+    [193] = NR_truncate,      /* truncate64 */
+    [194] = NR_ftruncate,     /* ftruncate64 */
+    [198] = NR_lchown,        [207] = NR_fchown,      [212] = NR_chown,
+    [239] = NR_sendfile64,    [295] = NR_openat,      [296] = NR_mkdirat,
+    [297] = NR_mknodat,       [298] = NR_fchownat,    [301] = NR_unlinkat,
+    [302] = NR_renameat,      [303] = NR_linkat,      [304] = NR_symlinkat,
+    [306] = NR_fchmodat,      [313] = NR_splice,      [324] = NR_fallocate,
+    [334] = NR_pwritev,       [342] = NR_open_by_handle_at,
+    [347] = NR_process_vm_readv,                      [348] = NR_process_vm_writev,
+    [353] = NR_renameat2,     [357] = NR_bpf,         [362] = NR_connect,
+    [363] = NR_listen,        [364] = NR_accept4,     [369] = NR_sendto,
+    [377] = NR_copy_file_range,                       [379] = NR_pwritev2,
+    [380] = NR_pkey_mprotect, [397] = NR_shmat,       [437] = NR_openat2,
+    [438] = NR_pidfd_getfd,   [452] = NR_fchmodat2,
+};
+/* clang-format on */
+
 /* An ia32 syscall (int $0x80, which 64-bit processes can make too): the
  * x86-64 syscall that does the same, with its arguments put where that one
  * has them (a: 32 bits each, from bx, cx, dx, si, di, bp, or from memory for
  * the calls that take them there), or -1 when none of interest. *ret may be
- * replaced by the result the call wrote to memory (ipc's shmat). Their
- * numbers: arch/x86/entry/syscalls/syscall_32.tbl. The structures that
- * differ (a msghdr's 32-bit name pointer) are read here; the others have
- * one layout (open_how, bpf_attr, sockaddr, file_clone_range). */
+ * replaced by the result the call wrote to memory (ipc's shmat). */
 static __always_inline long edr_ia32_args(struct pt_regs *regs, __u64 a[6], long *ret)
 {
     struct pt_regs *rg = EDR_CAST(regs, struct pt_regs);
-    __u32 name = 0;
+    __u32 nr = (__u32)rg->orig_ax, name = 0;
 
     a[0] = (__u32)rg->bx;
     a[1] = (__u32)rg->cx;
@@ -2499,106 +2541,45 @@ static __always_inline long edr_ia32_args(struct pt_regs *regs, __u64 a[6], long
     a[3] = (__u32)rg->si;
     a[4] = (__u32)rg->di;
     a[5] = (__u32)rg->bp;
-    switch ((__u32)rg->orig_ax) {
-    case 4: return NR_write;
-    case 5: return NR_open;
-    case 8: return NR_creat;
-    case 9: return NR_link;
-    case 10: return NR_unlink;
-    case 14: return NR_mknod;
-    case 15: return NR_chmod;
+    switch (nr) {
     case 16:  /* lchown16 */
     case 95:  /* fchown16 */
     case 182: /* chown16: 16-bit ids, 0xffff for "unchanged" */
         a[1] = (__u16)a[1] == 0xffff ? 0xffffffff : (__u16)a[1];
         a[2] = (__u16)a[2] == 0xffff ? 0xffffffff : (__u16)a[2];
-        return (__u32)rg->orig_ax == 16 ? NR_lchown : (__u32)rg->orig_ax == 95 ? NR_fchown : NR_chown;
-    case 26: return NR_ptrace;
-    case 38: return NR_rename;
-    case 39: return NR_mkdir;
-    case 40: return NR_rmdir;
-    case 54: return NR_ioctl;
-    case 83: return NR_symlink;
+        return nr == 16 ? NR_lchown : nr == 95 ? NR_fchown : NR_chown;
     case 90: /* old mmap: its six arguments in memory */
         return EDR_IA32_MEM_ARGS(a, a[0], 6) ? -1 : NR_mmap;
-    case 92:  /* truncate */
-    case 193: /* truncate64 */
-        return NR_truncate;
-    case 93:  /* ftruncate */
-    case 194: /* ftruncate64 */
-        return NR_ftruncate;
-    case 94: return NR_fchmod;
     case 102: /* socketcall(call, args): the call's arguments in memory */
         switch (a[0]) {
-        case 3: return EDR_IA32_MEM_ARGS(a, a[1], 3) ? -1 : NR_connect;
-        case 4: return EDR_IA32_MEM_ARGS(a, a[1], 2) ? -1 : NR_listen;
-        case 5: return EDR_IA32_MEM_ARGS(a, a[1], 3) ? -1 : NR_accept;
-        case 11: return EDR_IA32_MEM_ARGS(a, a[1], 6) ? -1 : NR_sendto;
-        case 16: /* sendmsg */
-            if (EDR_IA32_MEM_ARGS(a, a[1], 3)) return -1;
-            goto msghdr;
-        case 18: return EDR_IA32_MEM_ARGS(a, a[1], 4) ? -1 : NR_accept4;
-        case 20: /* sendmmsg */
-            if (EDR_IA32_MEM_ARGS(a, a[1], 4)) return -1;
-            goto msghdr;
+        case 3:
+            return EDR_IA32_MEM_ARGS(a, a[1], 3) ? -1 : NR_connect;
+        case 4:
+            return EDR_IA32_MEM_ARGS(a, a[1], 2) ? -1 : NR_listen;
+        case 5:
+            return EDR_IA32_MEM_ARGS(a, a[1], 3) ? -1 : NR_accept;
+        case 11:
+            return EDR_IA32_MEM_ARGS(a, a[1], 6) ? -1 : NR_sendto;
+        case 16:
+            return EDR_IA32_MEM_ARGS(a, a[1], 3) ? -1 : edr_ia32_msghdr(a); /* sendmsg */
+        case 18:
+            return EDR_IA32_MEM_ARGS(a, a[1], 4) ? -1 : NR_accept4;
+        case 20:
+            return EDR_IA32_MEM_ARGS(a, a[1], 4) ? -1 : edr_ia32_msghdr(a); /* sendmmsg */
         }
         return -1;
-    case 117: /* ipc(call, first, second, third, ptr): shmat(first, ptr, second), address at third */
+    case 117: /* ipc(call, first, second, third, ptr): shmat(first, ptr, second),
+               * its address written at third */
         if ((__u16)a[0] != 21 || (a[0] >> 16) == 1) return -1;
         if (*ret == 0 && bpf_probe_read_user(&name, sizeof(name), (const void *)a[3])) return -1;
         if (*ret == 0) *ret = name;
         a[1] = a[4];
         return NR_shmat;
-    case 125: return NR_mprotect;
-    case 136: return NR_personality;
-    case 146: return NR_writev;
-    case 181: return NR_pwrite64;
-    case 187: /* sendfile */
-    case 239: /* sendfile64 */
-        return NR_sendfile64;
-    case 192: return NR_mmap; /* mmap2: the offset in pages */
-    case 198: return NR_lchown;
-    case 207: return NR_fchown;
-    case 212: return NR_chown;
-    case 295: return NR_openat;
-    case 296: return NR_mkdirat;
-    case 297: return NR_mknodat;
-    case 298: return NR_fchownat;
-    case 301: return NR_unlinkat;
-    case 302: return NR_renameat;
-    case 303: return NR_linkat;
-    case 304: return NR_symlinkat;
-    case 306: return NR_fchmodat;
-    case 313: return NR_splice;
-    case 324: return NR_fallocate;
-    case 334: return NR_pwritev;
-    case 342: return NR_open_by_handle_at;
     case 345: /* sendmmsg */
     case 370: /* sendmsg */
-        goto msghdr;
-    case 347: return NR_process_vm_readv;
-    case 348: return NR_process_vm_writev;
-    case 353: return NR_renameat2;
-    case 357: return NR_bpf;
-    case 362: return NR_connect;
-    case 363: return NR_listen;
-    case 364: return NR_accept4;
-    case 369: return NR_sendto;
-    case 377: return NR_copy_file_range;
-    case 379: return NR_pwritev2;
-    case 380: return NR_pkey_mprotect;
-    case 397: return NR_shmat;
-    case 437: return NR_openat2;
-    case 438: return NR_pidfd_getfd;
-    case 452: return NR_fchmodat2;
+        return edr_ia32_msghdr(a);
     }
-    return -1;
-msghdr:
-    /* a compat msghdr (an mmsghdr starts with one) begins with a 32-bit
-     * msg_name: a send to that address, as sendto(fd, .., name) */
-    if (bpf_probe_read_user(&name, sizeof(name), (const void *)a[1])) name = 0;
-    a[4] = name;
-    return NR_sendto;
+    return nr < EDR_IA32_NRS && edr_ia32_same[nr] ? edr_ia32_same[nr] : -1;
 }
 
 /* An ia32 syscall's exit: handled as the x86-64 call that does the same. */

@@ -172,19 +172,12 @@ static void test_ebpf_chain_through_kafka(void **state)
     snprintf(sd, sizeof(sd), "--state-dir=%s/state", dir);
     snprintf(log, sizeof(log), "%s/sensor.log", dir);
     snprintf(brokers, sizeof(brokers), "--brokers=%s", boot);
-    const char *args[] = {"--source=ebpf",
-                          sd,
-                          brokers,
-                          "--set",
-                          "sensor.batch_interval=20ms",
-                          "--set",
-                          "sensor.health_interval=500ms",
+    const char *args[] = {"--source=ebpf", sd, brokers, "--set", "sensor.batch_interval=20ms",
+                          "--set", "sensor.health_interval=500ms",
                           /* ia32 calls unseen (the default with tracepoint
                            * hooks, said here): the link below is one no
                            * hook reports, for the scan to find */
-                          "--set",
-                          "sensor.ebpf_ia32=false",
-                          NULL};
+                          "--set", "sensor.ebpf_ia32=false", NULL};
 
     char group[64], topic[256];
     snprintf(group, sizeof(group), "t-ebpf-%d", getpid());

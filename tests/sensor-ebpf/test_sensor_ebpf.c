@@ -279,7 +279,8 @@ static int setup(void **state)
      * runs its own sources, with the default) */
     f.cfg = edr_config_new();
     assert_non_null(f.cfg);
-    assert_int_equal(edr_config_set(f.cfg, "sensor.ebpf_ia32", "false", "test", err, sizeof(err)), 0);
+    assert_int_equal(edr_config_set(f.cfg, "sensor.ebpf_ia32", "false", "test", err, sizeof(err)),
+                     0);
     f.src = edr_source_ebpf_new(f.cfg, err, sizeof(err));
     assert_non_null(f.src);
     int rc = f.src->ops->start(f.src, &f.loop, &f.em);
@@ -762,28 +763,55 @@ static void test_exe_hash_first_exec(void **state)
     }
 }
 
+/* A second eBPF source with settings changed (kv: key, value, ..., NULL),
+ * on its own loop and emitter (the fixture's host and boot ids), started. */
+static edr_source_t *start_own_source(fixture_t *f, const char *const *kv, uv_loop_t *loop,
+                                      edr_emit_t *em)
+{
+    edr_config_t *cfg = edr_config_new();
+    char err[256];
+    assert_non_null(cfg);
+    for (; kv[0]; kv += 2)
+        assert_int_equal(edr_config_set(cfg, kv[0], kv[1], "test", err, sizeof(err)), 0);
+    uv_loop_init(loop);
+    memset(em, 0, sizeof(*em));
+    edr_arena_init(&em->arena, 1 << 20);
+    memcpy(em->host, f->em.host, EDR_ID_LEN);
+    memcpy(em->boot, f->em.boot, EDR_ID_LEN);
+    edr_source_t *src = edr_source_ebpf_new(cfg, err, sizeof(err));
+    assert_non_null(src);
+    edr_config_destroy(cfg);
+    assert_int_equal(src->ops->start(src, loop, em), 0);
+    return src;
+}
+
+static void close_own_loop(uv_loop_t *loop, edr_emit_t *em)
+{
+    uv_loop_close(loop);
+    edr_arena_close(&em->arena);
+    free(em->ev);
+}
+
+/* Stops and frees a source from start_own_source, with its loop and events. */
+static void end_own_source(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
+{
+    src->ops->stop(src);
+    src->ops->destroy(src);
+    close_own_loop(loop, em);
+}
+
 /* An exec whose executable is still being hashed when its batch ships
  * (sensor.ebpf_hash_wait 0, a 300 MB binary) ships without the hash, and that
  * is reported as the drop ("sha256", "late"), once per event left without it. */
 static void test_exe_hash_late_is_reported(void **state)
 {
     fixture_t *f = *state;
-    char path[256], cmd[512], err[256];
+    char path[256], cmd[512];
     if (!f) skip();
-    edr_config_t *cfg = edr_config_new();
-    assert_non_null(cfg);
-    assert_int_equal(edr_config_set(cfg, "sensor.ebpf_hash_wait", "0s", "test", err, sizeof(err)),
-                     0);
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    edr_emit_t em = {0};
-    edr_arena_init(&em.arena, 1 << 20);
-    memcpy(em.host, f->em.host, EDR_ID_LEN);
-    memcpy(em.boot, f->em.boot, EDR_ID_LEN);
-    edr_source_t *src = edr_source_ebpf_new(cfg, err, sizeof(err));
-    assert_non_null(src);
-    edr_config_destroy(cfg);
-    assert_int_equal(src->ops->start(src, &loop, &em), 0);
+    edr_emit_t em;
+    const char *const kv[] = {"sensor.ebpf_hash_wait", "0s", NULL};
+    edr_source_t *src = start_own_source(f, kv, &loop, &em);
     ship(&em); /* the seeded processes' batch: whatever it reports is not ours */
     uint64_t late0 = em.hash_late;
 
@@ -819,11 +847,7 @@ static void test_exe_hash_late_is_reported(void **state)
     print_message("late hashes reported: %llu (ours: 2)\n",
                   (unsigned long long)(em.hash_late - late0));
     assert_true(em.hash_late - late0 >= 2);
-    src->ops->stop(src);
-    src->ops->destroy(src);
-    uv_loop_close(&loop);
-    edr_arena_close(&em.arena);
-    free(em.ev);
+    end_own_source(src, &loop, &em);
     unlink(path);
 }
 
@@ -837,23 +861,13 @@ static void test_hooks_raw_and_tracepoint(void **state)
 {
     fixture_t *f = *state;
     const char *modes[2] = {"raw", "tracepoint"};
-    char err[256], a[128], b[128];
+    char a[128], b[128];
     if (!f) skip();
     for (int m = 0; m < 2; m++) {
-        edr_config_t *cfg = edr_config_new();
         edr_emit_t em;
         uv_loop_t loop;
-        assert_non_null(cfg);
-        assert_int_equal(
-            edr_config_set(cfg, "sensor.ebpf_hooks", modes[m], "test", err, sizeof(err)), 0);
-        memset(&em, 0, sizeof(em));
-        edr_arena_init(&em.arena, 1 << 20);
-        memcpy(em.host, f->em.host, EDR_ID_LEN);
-        memcpy(em.boot, f->em.boot, EDR_ID_LEN);
-        uv_loop_init(&loop);
-        edr_source_t *src = edr_source_ebpf_new(cfg, err, sizeof(err));
-        assert_non_null(src);
-        assert_int_equal(src->ops->start(src, &loop, &em), 0);
+        const char *const kv[] = {"sensor.ebpf_hooks", modes[m], NULL};
+        edr_source_t *src = start_own_source(f, kv, &loop, &em);
         snprintf(a, sizeof(a), "%s/hooks-%s", f->dir, modes[m]);
         snprintf(b, sizeof(b), "%s/hooks-%s.renamed", f->dir, modes[m]);
         pid_t c = fork();
@@ -881,12 +895,7 @@ static void test_hooks_raw_and_tracepoint(void **state)
             fail_msg("hooks %s: create %d write %d rename %d delete %d", modes[m], !!cr, !!wr, !!rn,
                      !!dl);
         assert_string_equal(rn->file_rename->new_path, b);
-        src->ops->stop(src);
-        src->ops->destroy(src);
-        uv_loop_close(&loop);
-        edr_arena_close(&em.arena);
-        free(em.ev);
-        edr_config_destroy(cfg);
+        end_own_source(src, &loop, &em);
     }
 }
 
@@ -926,11 +935,11 @@ static void ia32_child(const char *dir, uint16_t port)
     snprintf(c, 256, "%s/ia32-c", dir);
     strcpy(x, "q");
     long fd = sys32(5, L32(a), O_CREAT | O_WRONLY | O_TRUNC, 0600, 0, 0, 0); /* open */
-    if (fd < 0 || sys32(4, fd, L32(x), 1, 0, 0, 0) != 1) _exit(11);         /* write */
+    if (fd < 0 || sys32(4, fd, L32(x), 1, 0, 0, 0) != 1) _exit(11);          /* write */
     sys32(6, fd, 0, 0, 0, 0, 0);                                             /* close */
-    if (sys32(38, L32(a), L32(b), 0, 0, 0, 0) != 0) _exit(12);                /* rename */
-    if (sys32(15, L32(b), 0640, 0, 0, 0, 0) != 0) _exit(13);                  /* chmod */
-    if (sys32(182, L32(b), 0xffff, 0xffff, 0, 0, 0) != 0) _exit(14);          /* chown16 */
+    if (sys32(38, L32(a), L32(b), 0, 0, 0, 0) != 0) _exit(12);               /* rename */
+    if (sys32(15, L32(b), 0640, 0, 0, 0, 0) != 0) _exit(13);                 /* chmod */
+    if (sys32(182, L32(b), 0xffff, 0xffff, 0, 0, 0) != 0) _exit(14);         /* chown16 */
     if (sys32(39, L32(d), 0700, 0, 0, 0, 0) != 0 || sys32(40, L32(d), 0, 0, 0, 0, 0) != 0)
         _exit(15); /* mkdir, rmdir */
     /* b mapped executable by the old mmap (arguments in memory), c by mmap2 */
@@ -988,7 +997,7 @@ static void test_ia32_syscalls(void **state)
         int seen;
     } cf[3] = {{"raw", "auto", 1}, {"tracepoint", "true", 1}, {"tracepoint", "auto", 0}};
     const char *modes[3] = {"raw", "tracepoint", "tracepoint (default)"};
-    char err[256], a[128], b[128], c[128], d[128];
+    char a[128], b[128], c[128], d[128];
     if (!f) skip();
     snprintf(a, sizeof(a), "%s/ia32-a", f->dir);
     snprintf(b, sizeof(b), "%s/ia32-b", f->dir);
@@ -998,22 +1007,11 @@ static void test_ia32_syscalls(void **state)
     int ls = bind_lo(0, &port);
     assert_int_equal(listen(ls, 16), 0);
     for (int m = 0; m < 3; m++) {
-        edr_config_t *cfg = edr_config_new();
         edr_emit_t em;
         uv_loop_t loop;
-        assert_non_null(cfg);
-        assert_int_equal(
-            edr_config_set(cfg, "sensor.ebpf_hooks", cf[m].hooks, "test", err, sizeof(err)), 0);
-        assert_int_equal(
-            edr_config_set(cfg, "sensor.ebpf_ia32", cf[m].ia32, "test", err, sizeof(err)), 0);
-        memset(&em, 0, sizeof(em));
-        edr_arena_init(&em.arena, 1 << 20);
-        memcpy(em.host, f->em.host, EDR_ID_LEN);
-        memcpy(em.boot, f->em.boot, EDR_ID_LEN);
-        uv_loop_init(&loop);
-        edr_source_t *src = edr_source_ebpf_new(cfg, err, sizeof(err));
-        assert_non_null(src);
-        assert_int_equal(src->ops->start(src, &loop, &em), 0);
+        const char *const kv[] = {"sensor.ebpf_hooks", cf[m].hooks, "sensor.ebpf_ia32", cf[m].ia32,
+                                  NULL};
+        edr_source_t *src = start_own_source(f, kv, &loop, &em);
         unlink(c);
         pid_t ch = fork();
         assert_true(ch >= 0);
@@ -1069,8 +1067,8 @@ static void test_ia32_syscalls(void **state)
         }
         if (!why[0] && !cf[m].seen &&
             (cr || wr || rn || chm || cho || mk || rd || dl || xb || xc || ld || cn[0] || dns))
-            snprintf(why, sizeof(why), "%s hooks, ia32 %s: an ia32 call was reported",
-                     cf[m].hooks, cf[m].ia32);
+            snprintf(why, sizeof(why), "%s hooks, ia32 %s: an ia32 call was reported", cf[m].hooks,
+                     cf[m].ia32);
         if (!why[0] && cf[m].seen &&
             !(cr && wr && rn && chm && cho && mk && rd && dl && xb && xc && ld && cn[1] && dns))
             snprintf(why, sizeof(why),
@@ -1079,17 +1077,11 @@ static void test_ia32_syscalls(void **state)
                      modes[m], !!cr, !!wr, !!rn, !!chm, !!cho, !!mk, !!rd, !!dl, !!xb, !!xc, !!ld,
                      !!cn[0] + !!cn[1], !!dns);
         if (why[0]) { /* the source stopped first: its programs would be found by the next tests */
-            src->ops->stop(src);
-            src->ops->destroy(src);
+            end_own_source(src, &loop, &em);
             fail_msg("%s", why);
         }
         if (!cf[m].seen) {
-            src->ops->stop(src);
-            src->ops->destroy(src);
-            uv_loop_close(&loop);
-            edr_arena_close(&em.arena);
-            free(em.ev);
-            edr_config_destroy(cfg);
+            end_own_source(src, &loop, &em);
             continue;
         }
         assert_string_equal(rn->file_rename->new_path, b);
@@ -1105,12 +1097,7 @@ static void test_ia32_syscalls(void **state)
             assert_int_equal(cn[k]->network->protocol, EDR__V1__NETWORK__PROTOCOL__TCP);
             assert_int_equal(cn[k]->network->error, 0);
         }
-        src->ops->stop(src);
-        src->ops->destroy(src);
-        uv_loop_close(&loop);
-        edr_arena_close(&em.arena);
-        free(em.ev);
-        edr_config_destroy(cfg);
+        end_own_source(src, &loop, &em);
         if (m == 0) { /* the fixture's source leaves ia32 calls out */
             pump(&f->loop, 300);
             assert_null(find(&f->em, EDR__V1__EVENT__BODY_FILE_CREATE, pid, a));
@@ -3012,25 +2999,6 @@ static void test_proc_mem_write_is_access(void **state)
     assert_int_equal(seen, 1);
 }
 
-/* A second eBPF source with one setting changed, on its own loop and
- * emitter (the fixture's host and boot ids), started. */
-static edr_source_t *start_own_source(fixture_t *f, const char *key, const char *value,
-                                      uv_loop_t *loop, edr_emit_t *em)
-{
-    edr_config_t *cfg = edr_config_new();
-    char err[256];
-    assert_int_equal(edr_config_set(cfg, key, value, "test", err, sizeof(err)), 0);
-    uv_loop_init(loop);
-    edr_arena_init(&em->arena, 1 << 20);
-    memcpy(em->host, f->em.host, EDR_ID_LEN);
-    memcpy(em->boot, f->em.boot, EDR_ID_LEN);
-    edr_source_t *src = edr_source_ebpf_new(cfg, err, sizeof(err));
-    assert_non_null(src);
-    edr_config_destroy(cfg);
-    assert_int_equal(src->ops->start(src, loop, em), 0);
-    return src;
-}
-
 /* Stops a source from start_own_source (which reads its drop counters) and
  * counts the events of kind k by pid, from index `from` on, whose path starts
  * with prefix. */
@@ -3048,13 +3016,6 @@ static size_t stop_own_source(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em
     return seen;
 }
 
-static void close_own_loop(uv_loop_t *loop, edr_emit_t *em)
-{
-    uv_loop_close(loop);
-    edr_arena_close(&em->arena);
-    free(em->ev);
-}
-
 static void test_ringbuf_full_is_counted(void **state)
 {
     fixture_t *f = *state;
@@ -3062,7 +3023,8 @@ static void test_ringbuf_full_is_counted(void **state)
     if (!f) skip();
     uv_loop_t loop;
     edr_emit_t em = {0};
-    edr_source_t *src = start_own_source(f, "sensor.ebpf_ringbuf_size", "16KiB", &loop, &em);
+    edr_source_t *src = start_own_source(
+        f, (const char *const[]){"sensor.ebpf_ringbuf_size", "16KiB", NULL}, &loop, &em);
     size_t seeded = em.n;
 
     char dir[128];
@@ -3103,7 +3065,8 @@ static void test_write_track_evictions_counted(void **state)
     if (!f) skip();
     uv_loop_t loop;
     edr_emit_t em = {0};
-    edr_source_t *src = start_own_source(f, "sensor.ebpf_write_slots", "64", &loop, &em);
+    edr_source_t *src = start_own_source(
+        f, (const char *const[]){"sensor.ebpf_write_slots", "64", NULL}, &loop, &em);
     size_t seeded = em.n;
 
     char dir[128];
@@ -3147,14 +3110,18 @@ static void test_settings_checked(void **state)
     (void)state;
     const struct {
         const char *key, *value;
-    } bad[] = {{"sensor.ebpf_write_slots", "100"},   {"sensor.ebpf_write_slots", "32"},
-               {"sensor.ebpf_write_slots", "0"},     {"sensor.ebpf_write_slots", "33554432"},
-               {"sensor.ebpf_hooks", "kprobe"},      {"sensor.ebpf_ia32", "yes"},
+    } bad[] = {{"sensor.ebpf_write_slots", "100"},
+               {"sensor.ebpf_write_slots", "32"},
+               {"sensor.ebpf_write_slots", "0"},
+               {"sensor.ebpf_write_slots", "33554432"},
+               {"sensor.ebpf_hooks", "kprobe"},
+               {"sensor.ebpf_ia32", "yes"},
                {"sensor.ebpf_ia32", ""}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         edr_config_t *cfg = edr_config_new();
         char err[256] = "";
-        assert_int_equal(edr_config_set(cfg, bad[i].key, bad[i].value, "test", err, sizeof(err)), 0);
+        assert_int_equal(edr_config_set(cfg, bad[i].key, bad[i].value, "test", err, sizeof(err)),
+                         0);
         assert_null(edr_source_ebpf_new(cfg, err, sizeof(err)));
         assert_non_null(strstr(err, bad[i].key));
         edr_config_destroy(cfg);
