@@ -336,6 +336,8 @@ static void print_detail(const Edr__V1__Event *e)
         if (x->target_id) printf(" (id %llu)", (unsigned long long)x->target_id);
         if (x->found) printf(" (found attached, attacher not seen)");
         if (x->unverified) printf(" (unverified: as the call's argument read after it)");
+        if (x->socket_option == 26) printf(" (classic BPF, by setsockopt SO_ATTACH_FILTER)");
+        if (x->socket_option == 50) printf(" (by setsockopt SO_ATTACH_BPF)");
         break;
     }
     case EDR__V1__EVENT__BODY_NETWORK: {

@@ -758,6 +758,7 @@ static void edr__attach_fill(edr_arena_t *a, Edr__V1__BpfAttach *x,
     x->target = edr__strn(a, l->target, sizeof(l->target));
     x->target_id = l->target_id;
     x->unverified = l->unverified != 0;
+    x->socket_option = l->socket_option;
 }
 
 /* A BPF program attached: its link, program and target. */
@@ -770,8 +771,8 @@ static void edr__on_bpf_attach(edr_src_ebpf_t *s, const struct edr_bpf_bpf_attac
     /* seen by its scan, unless unverified: such an update may name another
      * link than it changed, such an attach another cgroup or program; the
      * scans then report them as they are. A verified attach without a link
-     * is a cgroup's. */
-    edr__attach_scan_t *st = r->l.unverified                           ? NULL
+     * is a cgroup's, or a socket's (no scan lists those). */
+    edr__attach_scan_t *st = r->l.unverified || r->l.socket_option     ? NULL
                              : r->l.link_id                            ? &s->links
                              : r->l.attach_type == 41 /* perf event */ ? NULL
                              : r->l.target_id                          ? &s->cgroups

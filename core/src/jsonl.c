@@ -534,6 +534,8 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
         if (x->target_id) rc |= put(r, "edr.bpf.link.target_id", ju64(x->target_id));
         if (x->found) rc |= put(r, "edr.bpf.link.found", json_true());
         if (x->unverified) rc |= put(r, "edr.bpf.link.unverified", json_true());
+        if (x->socket_option)
+            rc |= put(r, "edr.bpf.link.socket_option", json_integer(x->socket_option));
         break;
     }
     case EDR__V1__EVENT__BODY_SENSOR_HEALTH: {
@@ -1100,6 +1102,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         x->target_id = getu(r, "edr.bpf.link.target_id", 0);
         x->found = json_is_true(get(r, "edr.bpf.link.found"));
         x->unverified = json_is_true(get(r, "edr.bpf.link.unverified"));
+        x->socket_option = getu32(r, "edr.bpf.link.socket_option", 0);
         if (!(x->prog_name = astr(a, gets(r, "edr.bpf.program.name"))) ||
             !(x->target = astr(a, gets(r, "edr.bpf.link.target"))))
             goto nomem;

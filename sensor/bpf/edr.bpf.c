@@ -37,6 +37,7 @@ char LICENSE[] SEC("license") = "GPL"; /* GPL-only helpers (probe reads of kerne
 
 #define EDR_AF_INET            2
 #define EDR_AF_INET6           10
+#define EDR_AF_PACKET          17
 #define EDR_S_IFMT             00170000
 #define EDR_S_IFREG            0100000
 #define EDR_S_IFDIR            0040000
@@ -740,6 +741,7 @@ enum {
     NR_openat2 = 437,
     NR_pidfd_getfd = 438,
     NR_fchmodat2 = 452,
+    NR_setsockopt = 54,
 };
 
 /* bpf() commands */
@@ -1753,6 +1755,45 @@ static __always_inline void edr_on_bpf_attach(int cmd, int fd, const void *attr)
 }
 
 /* Exit side: the syscall (id) returned ret; regs holds its arguments. */
+#define EDR_SOL_SOCKET       1
+#define EDR_SO_ATTACH_FILTER 26
+#define EDR_SO_ATTACH_BPF    50
+
+/* setsockopt(SO_ATTACH_FILTER: classic BPF, as a raw socket waiting for
+ * magic packets has; SO_ATTACH_BPF: a loaded socket filter) that succeeded:
+ * the filter the socket holds after the call, read from the socket, which
+ * is described by its family, type and protocol, and its inode. */
+static __always_inline void edr_on_sock_filter(int fd, __u32 opt)
+{
+    static const char fmt[] = "socket family %u type %u protocol %u";
+    struct file *f = edr_fd_file(fd);
+    struct sock *sk = EDR_CAST(edr_file_sock(f), struct sock);
+    struct edr_bpf_bpf_attach *r;
+    struct sk_filter *flt;
+    struct bpf_prog *prog;
+    __u64 v[3];
+
+    if (!sk) return;
+    flt = EDR_CAST(sk->sk_filter, struct sk_filter);
+    prog = flt ? flt->prog : NULL;
+    if (!prog) return;
+    r = edr_reserve_current(sizeof(*r), EDR_BPF_BPF_ATTACH);
+    if (!r) return;
+    __builtin_memset(&r->l, 0, sizeof(r->l));
+    edr_prog_fill(prog, &r->l);
+    r->l.socket_option = opt;
+    r->l.target_id = EDR_CAST(f, struct file)->f_inode->i_ino;
+    v[0] = sk->__sk_common.skc_family;
+    v[1] = sk->sk_type;
+    v[2] = sk->sk_protocol;
+    /* a packet socket's protocol is its own (network order, as socket()
+     * took it); where af_packet is a module its type is not in vmlinux */
+    if (v[0] == EDR_AF_PACKET && bpf_core_type_exists(struct packet_sock))
+        v[2] = EDR_CAST(sk, struct packet_sock)->num;
+    bpf_snprintf(r->l.target, sizeof(r->l.target), fmt, v, sizeof(v));
+    bpf_ringbuf_submit(r, edr_rb_flags());
+}
+
 static __always_inline void edr_sys_exit_do(long id, long ret, const __u64 *rg)
 {
     /* an mprotect that fails part-way (ENOMEM at a hole, EACCES at a mapping
@@ -1780,6 +1821,10 @@ static __always_inline void edr_sys_exit_do(long id, long ret, const __u64 *rg)
         (int)EDR_A0(rg) != EDR_BPF_PROG_ATTACH && (int)EDR_A0(rg) != EDR_BPF_LINK_UPDATE)
         return;
     if (id == NR_shmat && !(EDR_A2(rg) & EDR_SHM_EXEC)) return;
+    if (id == NR_setsockopt &&
+        ((int)EDR_A1(rg) != EDR_SOL_SOCKET ||
+         ((int)EDR_A2(rg) != EDR_SO_ATTACH_FILTER && (int)EDR_A2(rg) != EDR_SO_ATTACH_BPF)))
+        return;
     /* a personality with READ_IMPLIES_EXEC (0xffffffff only asks) */
     if (id == NR_personality &&
         (!(EDR_A0(rg) & EDR_READ_IMPLIES_EXEC) || (__u32)EDR_A0(rg) == 0xffffffff))
@@ -1991,6 +2036,9 @@ static __always_inline void edr_sys_exit_do(long id, long ret, const __u64 *rg)
         break;
     case NR_pidfd_getfd:
         edr_on_pidfd_getfd((int)EDR_A0(rg), (__u32)EDR_A1(rg));
+        break;
+    case NR_setsockopt:
+        edr_on_sock_filter((int)EDR_A0(rg), (__u32)EDR_A2(rg));
         break;
     }
 }
@@ -2518,7 +2566,8 @@ static const __u16 edr_ia32_same[EDR_IA32_NRS] = {
     [334] = NR_pwritev,       [342] = NR_open_by_handle_at,
     [347] = NR_process_vm_readv,                      [348] = NR_process_vm_writev,
     [353] = NR_renameat2,     [357] = NR_bpf,         [362] = NR_connect,
-    [363] = NR_listen,        [364] = NR_accept4,     [369] = NR_sendto,
+    [363] = NR_listen,        [364] = NR_accept4,     [366] = NR_setsockopt,
+    [369] = NR_sendto,
     [377] = NR_copy_file_range,                       [379] = NR_pwritev2,
     [380] = NR_pkey_mprotect, [397] = NR_shmat,       [437] = NR_openat2,
     [438] = NR_pidfd_getfd,   [452] = NR_fchmodat2,
@@ -2560,6 +2609,8 @@ static __always_inline long edr_ia32_args(struct pt_regs *regs, __u64 a[6], long
             return EDR_IA32_MEM_ARGS(a, a[1], 3) ? -1 : NR_accept;
         case 11:
             return EDR_IA32_MEM_ARGS(a, a[1], 6) ? -1 : NR_sendto;
+        case 14:
+            return EDR_IA32_MEM_ARGS(a, a[1], 5) ? -1 : NR_setsockopt;
         case 16:
             return EDR_IA32_MEM_ARGS(a, a[1], 3) ? -1 : edr_ia32_msghdr(a); /* sendmsg */
         case 18:
@@ -2662,6 +2713,7 @@ int BPF_PROG(edr_sys_exit, struct pt_regs *regs, long ret)
     case NR_bpf:
     case NR_shmat:
     case NR_personality:
+    case NR_setsockopt:
         break;
     default:
         return 0;
@@ -2762,5 +2814,6 @@ EDR_TP_EXIT(pidfd_getfd)
 EDR_TP_EXIT(bpf)
 EDR_TP_EXIT(shmat)
 EDR_TP_EXIT(personality)
+EDR_TP_EXIT(setsockopt)
 
 #endif /* __TARGET_ARCH_x86 */

@@ -27,6 +27,8 @@
 #include <poll.h>
 #include <sched.h>
 #include <linux/bpf.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
 #include <linux/fs.h>
 #include <linux/io_uring.h>
 #include <linux/perf_event.h>
@@ -971,6 +973,15 @@ static void ia32_child(const char *dir, uint16_t port)
     memcpy(msg, mh, sizeof(mh));
     args[0] = (uint32_t)u, args[1] = (uint32_t)L32(msg), args[2] = 0;
     if (u < 0 || sys32(102, 16, L32(args), 0, 0, 0, 0) != 1) _exit(22);
+    /* a classic filter on that socket by socketcall(SYS_SETSOCKOPT): a compat
+     * sock_fprog (16-bit length, 32-bit pointer) */
+    struct sock_filter *ins = (struct sock_filter *)(m + 1664);
+    uint32_t *fp = (uint32_t *)(m + 1728);
+    ins[0] = (struct sock_filter){BPF_RET | BPF_K, 0, 0, 0};
+    fp[0] = 1, fp[1] = (uint32_t)L32(ins);
+    args[0] = (uint32_t)u, args[1] = SOL_SOCKET, args[2] = SO_ATTACH_FILTER;
+    args[3] = (uint32_t)L32(fp), args[4] = 8;
+    if (sys32(102, 14, L32(args), 0, 0, 0, 0) != 0) _exit(24);
     /* a BPF program loaded */
     if (load_test_prog("edrtest_i32hk", 1, -1) < 0) _exit(23);
     _exit(0);
@@ -983,8 +994,9 @@ static void ia32_child(const char *dir, uint16_t port)
  * 16-bit call (0xffff: unchanged, reported as -1 is), deleted; a directory
  * made and removed; files mapped executable by the old mmap (its arguments
  * in memory) and by mmap2; TCP connects by socketcall and by connect; a DNS
- * datagram sent by socketcall's sendmsg (a compat msghdr); a BPF program
- * loaded, with its actor. The fixture's source (sensor.ebpf_ia32=false)
+ * datagram sent by socketcall's sendmsg (a compat msghdr); a classic
+ * filter put on a socket by socketcall's setsockopt; a BPF program loaded,
+ * with its actor. The fixture's source (sensor.ebpf_ia32=false)
  * sees none of the file events. */
 static void test_ia32_syscalls(void **state)
 {
@@ -1026,7 +1038,7 @@ static void test_ia32_syscalls(void **state)
             snprintf(why, sizeof(why), "%s: the ia32 child failed (status %d)", modes[m], st);
         uint32_t pid = (uint32_t)ch;
         Edr__V1__Event *cr, *wr, *rn, *chm, *cho, *mk, *rd, *dl, *xb, *xc, *ld;
-        Edr__V1__Event *cn[2], *dns;
+        Edr__V1__Event *cn[2], *dns, *sf;
         for (int i = 0; i < (why[0] ? 1 : cf[m].seen ? 150 : 50); i++) {
             pump(&loop, 20);
             cr = find(&em, EDR__V1__EVENT__BODY_FILE_CREATE, pid, a);
@@ -1046,7 +1058,7 @@ static void test_ia32_syscalls(void **state)
             dl = find(&em, EDR__V1__EVENT__BODY_FILE_DELETE, pid, b);
             xb = find(&em, EDR__V1__EVENT__BODY_FILE_EXEC, pid, b);
             xc = find(&em, EDR__V1__EVENT__BODY_FILE_EXEC, pid, c);
-            ld = NULL;
+            ld = sf = NULL;
             cn[0] = cn[1] = dns = NULL;
             for (size_t j = 0; j < em.n; j++) {
                 Edr__V1__Event *e = em.ev[j];
@@ -1054,6 +1066,9 @@ static void test_ia32_syscalls(void **state)
                 if (e->body_case == EDR__V1__EVENT__BODY_BPF_LOAD &&
                     strcmp(e->bpf_load->name, "edrtest_i32hk") == 0)
                     ld = e;
+                if (e->body_case == EDR__V1__EVENT__BODY_BPF_ATTACH &&
+                    e->bpf_attach->socket_option == SO_ATTACH_FILTER)
+                    sf = e;
                 if (e->body_case != EDR__V1__EVENT__BODY_NETWORK || !e->network->remote) continue;
                 if (e->network->action == EDR__V1__NETWORK__ACTION__CONNECT &&
                     e->network->remote->port == port)
@@ -1062,20 +1077,23 @@ static void test_ia32_syscalls(void **state)
                     e->network->remote->port == 53)
                     dns = e;
             }
-            if (cr && wr && rn && chm && cho && mk && rd && dl && xb && xc && ld && cn[1] && dns)
+            if (cr && wr && rn && chm && cho && mk && rd && dl && xb && xc && ld && cn[1] && dns &&
+                sf)
                 break;
         }
         if (!why[0] && !cf[m].seen &&
-            (cr || wr || rn || chm || cho || mk || rd || dl || xb || xc || ld || cn[0] || dns))
+            (cr || wr || rn || chm || cho || mk || rd || dl || xb || xc || ld || cn[0] || dns ||
+             sf))
             snprintf(why, sizeof(why), "%s hooks, ia32 %s: an ia32 call was reported", cf[m].hooks,
                      cf[m].ia32);
         if (!why[0] && cf[m].seen &&
-            !(cr && wr && rn && chm && cho && mk && rd && dl && xb && xc && ld && cn[1] && dns))
+            !(cr && wr && rn && chm && cho && mk && rd && dl && xb && xc && ld && cn[1] && dns &&
+              sf))
             snprintf(why, sizeof(why),
                      "%s hooks, ia32: create %d write %d rename %d chmod %d chown %d mkdir %d "
-                     "rmdir %d unlink %d mmap %d mmap2 %d bpf %d connects %d dns %d",
+                     "rmdir %d unlink %d mmap %d mmap2 %d bpf %d connects %d dns %d filter %d",
                      modes[m], !!cr, !!wr, !!rn, !!chm, !!cho, !!mk, !!rd, !!dl, !!xb, !!xc, !!ld,
-                     !!cn[0] + !!cn[1], !!dns);
+                     !!cn[0] + !!cn[1], !!dns, !!sf);
         if (why[0]) { /* the source stopped first: its programs would be found by the next tests */
             end_own_source(src, &loop, &em);
             fail_msg("%s", why);
@@ -2073,6 +2091,78 @@ static void test_bpf_load_reported(void **state)
     }
     assert_int_equal(n[0], 1);
     assert_int_equal(n[1], 1);
+}
+
+/* Filters put on sockets by setsockopt are bpf_attach events naming the
+ * socket (family, type, protocol; its inode) and the option: a classic BPF
+ * filter on a raw packet socket (SO_ATTACH_FILTER: how BPFDoor waits for
+ * its magic packets; no program id) and a loaded socket filter program on a
+ * UDP socket (SO_ATTACH_BPF: its id and name), each with its actor. Other
+ * socket options, and a refused filter, are nothing. */
+static void test_socket_filter_reported(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    pid_t c = fork();
+    assert_true(c >= 0);
+    if (c == 0) {
+        alarm(20);
+        struct sock_filter ins[2] = {{BPF_LD | BPF_H | BPF_ABS, 0, 0, 12},
+                                     {BPF_RET | BPF_K, 0, 0, 0}};
+        struct sock_fprog fp = {.len = 2, .filter = ins}, bad = {.len = 0, .filter = ins};
+        int one = 1, ps = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+        int us = socket(AF_INET, SOCK_DGRAM, 0);
+        if (ps < 0 || us < 0) _exit(1);
+        if (setsockopt(us, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) _exit(2);
+        if (setsockopt(us, SOL_SOCKET, SO_ATTACH_FILTER, &bad, sizeof(bad)) == 0) _exit(3);
+        if (setsockopt(ps, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) != 0) _exit(4);
+        int pfd = load_test_prog("edrtest_sockf", 0, pp[1]);
+        if (pfd < 0 || setsockopt(us, SOL_SOCKET, SO_ATTACH_BPF, &pfd, sizeof(pfd)) != 0) _exit(5);
+        struct stat a, b;
+        if (fstat(ps, &a) != 0 || fstat(us, &b) != 0) _exit(6);
+        uint64_t inos[2] = {a.st_ino, b.st_ino};
+        if (write(pp[1], inos, sizeof(inos)) != (ssize_t)sizeof(inos)) _exit(7);
+        _exit(0);
+    }
+    struct bpf_prog_info info;
+    uint64_t inos[2];
+    assert_int_equal(read(pp[0], &info, sizeof(info)), (ssize_t)sizeof(info));
+    assert_int_equal(read(pp[0], inos, sizeof(inos)), (ssize_t)sizeof(inos));
+    reap_ok(c);
+    close(pp[0]);
+    close(pp[1]);
+    const Edr__V1__BpfAttach *cl = NULL, *eb = NULL;
+    int n = 0;
+    for (int i = 0; i < 100 && !(cl && eb); i++) {
+        pump(&f->loop, 20);
+        n = 0;
+        for (size_t j = 0; j < f->em.n; j++) {
+            Edr__V1__Event *e = f->em.ev[j];
+            if (e->body_case != EDR__V1__EVENT__BODY_BPF_ATTACH || e->pid != (uint32_t)c) continue;
+            n++;
+            assert_int_equal(e->entity_id.len, EDR_ID_LEN);
+            if (e->bpf_attach->socket_option == SO_ATTACH_FILTER) cl = e->bpf_attach;
+            if (e->bpf_attach->socket_option == SO_ATTACH_BPF) eb = e->bpf_attach;
+        }
+    }
+    if (!(cl && eb)) fail_msg("socket filters: classic %d, eBPF %d", !!cl, !!eb);
+    assert_int_equal(n, 2); /* SO_REUSEADDR and the refused filter: nothing */
+    char want[128];
+    snprintf(want, sizeof(want), "socket family %d type %d protocol %d", AF_PACKET, SOCK_RAW,
+             htons(ETH_P_ALL));
+    assert_string_equal(cl->target, want);
+    assert_int_equal(cl->target_id, inos[0]);
+    assert_int_equal(cl->prog_id, 0);
+    assert_int_equal(cl->link_id, 0);
+    snprintf(want, sizeof(want), "socket family %d type %d protocol %d", AF_INET, SOCK_DGRAM,
+             IPPROTO_UDP);
+    assert_string_equal(eb->target, want);
+    assert_int_equal(eb->target_id, inos[1]);
+    assert_int_equal(eb->prog_id, info.id);
+    assert_string_equal(eb->prog_name, "edrtest_sockf");
+    assert_int_equal(eb->prog_type, BPF_PROG_TYPE_SOCKET_FILTER);
 }
 
 /* The id of a BPF link or program (fd), or 0. */
@@ -3139,6 +3229,7 @@ int main(void)
         cmocka_unit_test(test_exe_hash_late_is_reported),
         cmocka_unit_test(test_hooks_raw_and_tracepoint),
         cmocka_unit_test(test_ia32_syscalls),
+        cmocka_unit_test(test_socket_filter_reported),
         cmocka_unit_test(test_close_and_first_write),
         cmocka_unit_test(test_first_write_other_syscalls),
         cmocka_unit_test(test_deep_and_long_paths),
