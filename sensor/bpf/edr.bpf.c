@@ -1758,11 +1758,15 @@ static __always_inline void edr_on_bpf_attach(int cmd, int fd, const void *attr)
 #define EDR_SOL_SOCKET       1
 #define EDR_SO_ATTACH_FILTER 26
 #define EDR_SO_ATTACH_BPF    50
+#define EDR_SO_ATTACH_REUSEPORT_CBPF 51
+#define EDR_SO_ATTACH_REUSEPORT_EBPF 52
 
 /* setsockopt(SO_ATTACH_FILTER: classic BPF, as a raw socket waiting for
- * magic packets has; SO_ATTACH_BPF: a loaded socket filter) that succeeded:
- * the filter the socket holds after the call, read from the socket, which
- * is described by its family, type and protocol, and its inode. */
+ * magic packets has; SO_ATTACH_BPF: a loaded socket filter; the
+ * SO_ATTACH_REUSEPORT_ ones: the program that picks the socket of a
+ * reuseport group) that succeeded: the program the socket holds after the
+ * call, read from the socket, which is described by its family, type and
+ * protocol, and its inode. */
 static __always_inline void edr_on_sock_filter(int fd, __u32 opt)
 {
     static const char fmt[] = "socket family %u type %u protocol %u";
@@ -1774,8 +1778,13 @@ static __always_inline void edr_on_sock_filter(int fd, __u32 opt)
     __u64 v[3];
 
     if (!sk) return;
-    flt = EDR_CAST(sk->sk_filter, struct sk_filter);
-    prog = flt ? flt->prog : NULL;
+    if (opt == EDR_SO_ATTACH_REUSEPORT_CBPF || opt == EDR_SO_ATTACH_REUSEPORT_EBPF) {
+        struct sock_reuseport *ru = EDR_CAST(sk->sk_reuseport_cb, struct sock_reuseport);
+        prog = ru ? ru->prog : NULL;
+    } else {
+        flt = EDR_CAST(sk->sk_filter, struct sk_filter);
+        prog = flt ? flt->prog : NULL;
+    }
     if (!prog) return;
     r = edr_reserve_current(sizeof(*r), EDR_BPF_BPF_ATTACH);
     if (!r) return;
@@ -1823,7 +1832,8 @@ static __always_inline void edr_sys_exit_do(long id, long ret, const __u64 *rg)
     if (id == NR_shmat && !(EDR_A2(rg) & EDR_SHM_EXEC)) return;
     if (id == NR_setsockopt &&
         ((int)EDR_A1(rg) != EDR_SOL_SOCKET ||
-         ((int)EDR_A2(rg) != EDR_SO_ATTACH_FILTER && (int)EDR_A2(rg) != EDR_SO_ATTACH_BPF)))
+         ((int)EDR_A2(rg) != EDR_SO_ATTACH_FILTER &&
+          ((int)EDR_A2(rg) < EDR_SO_ATTACH_BPF || (int)EDR_A2(rg) > EDR_SO_ATTACH_REUSEPORT_EBPF))))
         return;
     /* a personality with READ_IMPLIES_EXEC (0xffffffff only asks) */
     if (id == NR_personality &&

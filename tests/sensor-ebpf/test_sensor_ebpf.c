@@ -2097,7 +2097,9 @@ static void test_bpf_load_reported(void **state)
  * socket (family, type, protocol; its inode) and the option: a classic BPF
  * filter on a raw packet socket (SO_ATTACH_FILTER: how BPFDoor waits for
  * its magic packets; no program id) and a loaded socket filter program on a
- * UDP socket (SO_ATTACH_BPF: its id and name), each with its actor. Other
+ * UDP socket (SO_ATTACH_BPF: its id and name), a classic program that
+ * picks the socket of a reuseport group (SO_ATTACH_REUSEPORT_CBPF), each
+ * with its actor. Other
  * socket options, and a refused filter, are nothing. */
 static void test_socket_filter_reported(void **state)
 {
@@ -2113,29 +2115,34 @@ static void test_socket_filter_reported(void **state)
                                      {BPF_RET | BPF_K, 0, 0, 0}};
         struct sock_fprog fp = {.len = 2, .filter = ins}, bad = {.len = 0, .filter = ins};
         int one = 1, ps = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
-        int us = socket(AF_INET, SOCK_DGRAM, 0);
-        if (ps < 0 || us < 0) _exit(1);
+        int us = socket(AF_INET, SOCK_DGRAM, 0), rs = socket(AF_INET6, SOCK_DGRAM, 0);
+        struct sock_filter pick[1] = {{BPF_RET | BPF_K, 0, 0, 0}};
+        struct sock_fprog fr = {.len = 1, .filter = pick};
+        if (ps < 0 || us < 0 || rs < 0) _exit(1);
+        if (setsockopt(rs, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+            setsockopt(rs, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &fr, sizeof(fr)) != 0)
+            _exit(8);
         if (setsockopt(us, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) _exit(2);
         if (setsockopt(us, SOL_SOCKET, SO_ATTACH_FILTER, &bad, sizeof(bad)) == 0) _exit(3);
         if (setsockopt(ps, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) != 0) _exit(4);
         int pfd = load_test_prog("edrtest_sockf", 0, pp[1]);
         if (pfd < 0 || setsockopt(us, SOL_SOCKET, SO_ATTACH_BPF, &pfd, sizeof(pfd)) != 0) _exit(5);
-        struct stat a, b;
-        if (fstat(ps, &a) != 0 || fstat(us, &b) != 0) _exit(6);
-        uint64_t inos[2] = {a.st_ino, b.st_ino};
+        struct stat a, b, r;
+        if (fstat(ps, &a) != 0 || fstat(us, &b) != 0 || fstat(rs, &r) != 0) _exit(6);
+        uint64_t inos[3] = {a.st_ino, b.st_ino, r.st_ino};
         if (write(pp[1], inos, sizeof(inos)) != (ssize_t)sizeof(inos)) _exit(7);
         _exit(0);
     }
     struct bpf_prog_info info;
-    uint64_t inos[2];
+    uint64_t inos[3];
     assert_int_equal(read(pp[0], &info, sizeof(info)), (ssize_t)sizeof(info));
     assert_int_equal(read(pp[0], inos, sizeof(inos)), (ssize_t)sizeof(inos));
     reap_ok(c);
     close(pp[0]);
     close(pp[1]);
-    const Edr__V1__BpfAttach *cl = NULL, *eb = NULL;
+    const Edr__V1__BpfAttach *cl = NULL, *eb = NULL, *ru = NULL;
     int n = 0;
-    for (int i = 0; i < 100 && !(cl && eb); i++) {
+    for (int i = 0; i < 100 && !(cl && eb && ru); i++) {
         pump(&f->loop, 20);
         n = 0;
         for (size_t j = 0; j < f->em.n; j++) {
@@ -2145,10 +2152,12 @@ static void test_socket_filter_reported(void **state)
             assert_int_equal(e->entity_id.len, EDR_ID_LEN);
             if (e->bpf_attach->socket_option == SO_ATTACH_FILTER) cl = e->bpf_attach;
             if (e->bpf_attach->socket_option == SO_ATTACH_BPF) eb = e->bpf_attach;
+            if (e->bpf_attach->socket_option == SO_ATTACH_REUSEPORT_CBPF) ru = e->bpf_attach;
         }
     }
-    if (!(cl && eb)) fail_msg("socket filters: classic %d, eBPF %d", !!cl, !!eb);
-    assert_int_equal(n, 2); /* SO_REUSEADDR and the refused filter: nothing */
+    if (!(cl && eb && ru))
+        fail_msg("socket filters: classic %d, eBPF %d, reuseport %d", !!cl, !!eb, !!ru);
+    assert_int_equal(n, 3); /* SO_REUSEADDR, SO_REUSEPORT and the refused filter: nothing */
     char want[128];
     snprintf(want, sizeof(want), "socket family %d type %d protocol %d", AF_PACKET, SOCK_RAW,
              htons(ETH_P_ALL));
@@ -2163,6 +2172,10 @@ static void test_socket_filter_reported(void **state)
     assert_int_equal(eb->prog_id, info.id);
     assert_string_equal(eb->prog_name, "edrtest_sockf");
     assert_int_equal(eb->prog_type, BPF_PROG_TYPE_SOCKET_FILTER);
+    snprintf(want, sizeof(want), "socket family %d type %d protocol %d", AF_INET6, SOCK_DGRAM,
+             IPPROTO_UDP);
+    assert_string_equal(ru->target, want);
+    assert_int_equal(ru->target_id, inos[2]);
 }
 
 /* The id of a BPF link or program (fd), or 0. */
