@@ -742,6 +742,8 @@ enum {
     NR_pidfd_getfd = 438,
     NR_fchmodat2 = 452,
     NR_setsockopt = 54,
+    /* not x86-64 calls: ia32 ones handled apart (edr_ia32_args) */
+    NR_edr_old_mmap = 1000,
 };
 
 /* bpf() commands */
@@ -758,6 +760,7 @@ enum {
 #define EDR_FICLONE       0x40049409 /* _IOW(0x94, 9, int) */
 #define EDR_FICLONERANGE  0x4020940d /* _IOW(0x94, 13, struct file_clone_range) */
 #define EDR_EINTR         4
+#define EDR_EFAULT        14
 #define EDR_ERESTARTSYS   512
 #define EDR_S_IFSOCK      0140000
 
@@ -1803,6 +1806,26 @@ static __always_inline void edr_on_sock_filter(int fd, __u32 opt)
     bpf_ringbuf_submit(r, edr_rb_flags());
 }
 
+/* A mapping made at addr, judged from what the kernel holds there (the old
+ * ia32 mmap, whose arguments in memory cannot be trusted at exit): code of
+ * a file or anonymous code, or a shared writable mapping of a file, as
+ * mmap's own arguments would say. */
+static __always_inline void edr_on_mapped(__u64 addr)
+{
+    struct edr_vma_file v = {};
+    long rc = bpf_find_vma(bpf_get_current_task_btf(), addr, edr_vma_file, &v, 0);
+    __u32 prot = v.flags & (EDR_PROT_READ | EDR_PROT_WRITE | EDR_PROT_EXEC); /* VM_ bits alike */
+
+    if (rc == -EDR_EBUSY) edr_count_drop(EDR_BPF_DROP_VMA_BUSY);
+    if (rc || v.end <= addr) return;
+    if (!v.file && (prot & EDR_PROT_EXEC))
+        edr_on_anon_exec(addr, v.end - addr, prot, EDR_BPF_MEM_BY_MMAP);
+    else if (prot & EDR_PROT_EXEC)
+        edr_on_exec_map(v.file, prot, prot & EDR_PROT_WRITE);
+    else if (v.file && (v.flags & EDR_VM_SHARED) && (prot & EDR_PROT_WRITE))
+        edr_on_write_file(v.file, 0, 0);
+}
+
 static __always_inline void edr_sys_exit_do(long id, long ret, const __u64 *rg)
 {
     /* an mprotect that fails part-way (ENOMEM at a hole, EACCES at a mapping
@@ -2049,6 +2072,9 @@ static __always_inline void edr_sys_exit_do(long id, long ret, const __u64 *rg)
         break;
     case NR_setsockopt:
         edr_on_sock_filter((int)EDR_A0(rg), (__u32)EDR_A2(rg));
+        break;
+    case NR_edr_old_mmap:
+        edr_on_mapped(ret);
         break;
     }
 }
@@ -2607,8 +2633,10 @@ static __always_inline long edr_ia32_args(struct pt_regs *regs, __u64 a[6], long
         a[1] = (__u16)a[1] == 0xffff ? 0xffffffff : (__u16)a[1];
         a[2] = (__u16)a[2] == 0xffff ? 0xffffffff : (__u16)a[2];
         return nr == 16 ? NR_lchown : nr == 95 ? NR_fchown : NR_chown;
-    case 90: /* old mmap: its six arguments in memory */
-        return EDR_IA32_MEM_ARGS(a, a[0], 6) ? -1 : NR_mmap;
+    case 90: /* old mmap: its arguments are in memory, which the call may
+              * have replaced (a MAP_FIXED mapping over them) by now: judged
+              * from the mapping it made (review-1208-ia32 H1) */
+        return NR_edr_old_mmap;
     case 102: /* socketcall(call, args): the call's arguments in memory */
         switch (a[0]) {
         case 3:
@@ -2617,6 +2645,10 @@ static __always_inline long edr_ia32_args(struct pt_regs *regs, __u64 a[6], long
             return EDR_IA32_MEM_ARGS(a, a[1], 2) ? -1 : NR_listen;
         case 5:
             return EDR_IA32_MEM_ARGS(a, a[1], 3) ? -1 : NR_accept;
+        case 9: /* send: a sendto without an address */
+            if (EDR_IA32_MEM_ARGS(a, a[1], 4)) return -1;
+            a[4] = 0;
+            return NR_sendto;
         case 11:
             return EDR_IA32_MEM_ARGS(a, a[1], 6) ? -1 : NR_sendto;
         case 14:
@@ -2632,8 +2664,13 @@ static __always_inline long edr_ia32_args(struct pt_regs *regs, __u64 a[6], long
     case 117: /* ipc(call, first, second, third, ptr): shmat(first, ptr, second),
                * its address written at third */
         if ((__u16)a[0] != 21 || (a[0] >> 16) == 1) return -1;
-        if (*ret == 0 && bpf_probe_read_user(&name, sizeof(name), (const void *)a[3])) return -1;
-        if (*ret == 0) *ret = name;
+        /* EFAULT: attached, then the address could not be written (the
+         * segment stays: review-1208-ia32 M2): where it was asked for, or
+         * 0, not known */
+        if (*ret == -EDR_EFAULT || (*ret == 0 && bpf_probe_read_user(&name, sizeof(name),
+                                                                     (const void *)a[3])))
+            name = a[4];
+        if (*ret == 0 || *ret == -EDR_EFAULT) *ret = name;
         a[1] = a[4];
         return NR_shmat;
     case 345: /* sendmmsg */
