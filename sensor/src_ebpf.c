@@ -41,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mntent.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,7 +87,7 @@ typedef struct {
  * the scans it may still wait (edr__seen_age); fresh, what the last scan
  * met unknown, found if the next one still does. */
 typedef struct {
-    const char *health; /* drop source: ebpf.bpf_link_scan, ebpf.bpf_cgroup_scan */
+    const char *health; /* drop source: ebpf.bpf_link_scan, _cgroup_scan, _netdev_scan */
     edr__ids_t known, seen, fresh;
     uint64_t found;
     int off; /* the list cannot be read: no scan, no tracking */
@@ -141,7 +142,8 @@ typedef struct edr_src_ebpf {
     size_t n_prog_last;
     uint64_t progs_found;
     int prog_scan_off; /* the list cannot be read: no scan, no tracking */
-    edr__attach_scan_t links, cgroups; /* BPF attachments (edr__attach_scan) */
+    edr__attach_scan_t links, cgroups, netdevs; /* BPF attachments (edr__attach_scan) */
+    edr__ids_t xdp_links; /* XDP links of the last link scan: ifindex << 32 | program, ascending */
     uint32_t cg_atype[EDR__CG_ATYPES]; /* a cgroup's program list -> enum bpf_attach_type */
     edr__ids_t own_progs;              /* the sensor's own program ids, ascending */
 } edr_src_ebpf_t;
@@ -874,10 +876,17 @@ static void edr__link_scan(edr_src_ebpf_t *s, int initial)
     if (s->links.off) return;
     int rc = edr__iter_read(s->skel ? s->skel->links.edr_iter_links : NULL, sizeof(*v), (void **)&v,
                             &n, &cap);
-    if (rc)
+    if (rc) {
         edr__attach_scan_failed(s, &s->links, rc);
-    else
+    } else {
+        edr__ids_free(&s->xdp_links); /* for the netdev scan: XDP it leaves to this one */
+        for (size_t i = 0; i < n; i++)
+            if (v[i].link_type == 6 /* BPF_LINK_TYPE_XDP */ &&
+                edr__ids_push(&s->xdp_links, v[i].target_id << 32 | v[i].prog_id, 0))
+                break;
+        edr__ids_sort(&s->xdp_links);
         edr__attach_scan(s, &s->links, v, n, initial, 0, NULL);
+    }
     free(v);
 }
 
@@ -938,6 +947,19 @@ static void edr__cgroup_paths(struct edr_bpf_link_rec *v, size_t n)
 /* Every second, the programs attached to cgroups without a link (the
  * sensor's cgroup iterator): by an ia32 BPF_PROG_ATTACH, one whose event
  * was unverified, or before the sensor started (systemd's, on most hosts). */
+/* The type and name of an attachment's program, from the program scan's
+ * list (kept sorted by id); left empty when it is not there. */
+static void edr__prog_named(const edr_src_ebpf_t *s, struct edr_bpf_link_rec *l)
+{
+    struct edr_bpf_prog_rec key = {.id = l->prog_id}, *pr;
+    pr = s->n_prog_last ? bsearch(&key, s->prog_last, s->n_prog_last, sizeof(key), edr__cmp_prog_id)
+                        : NULL;
+    if (pr) {
+        l->prog_type = pr->type;
+        memcpy(l->prog_name, pr->name, sizeof(l->prog_name));
+    }
+}
+
 static void edr__cgroup_scan(edr_src_ebpf_t *s, int initial)
 {
     struct edr_bpf_cg_rec *c = NULL;
@@ -969,18 +991,53 @@ static void edr__cgroup_scan(edr_src_ebpf_t *s, int initial)
         v[m].prog_id = c[i].prog_id;
         v[m].target_id = c[i].cgroup_id;
         v[m].attach_type = c[i].atype < EDR__CG_ATYPES ? s->cg_atype[c[i].atype] : 0;
-        struct edr_bpf_prog_rec key = {.id = c[i].prog_id}, *pr; /* the program scan's */
-        pr = s->n_prog_last
-                 ? bsearch(&key, s->prog_last, s->n_prog_last, sizeof(key), edr__cmp_prog_id)
-                 : NULL;
-        if (pr) {
-            v[m].prog_type = pr->type;
-            memcpy(v[m].prog_name, pr->name, sizeof(v[m].prog_name));
-        }
+        edr__prog_named(s, &v[m]);
         m++;
     }
     free(c);
     edr__attach_scan(s, &s->cgroups, v, m, initial, partial, edr__cgroup_paths);
+    free(v);
+}
+
+/* Every second, the XDP programs on this network namespace's interfaces,
+ * as netlink lists them (`ip link`): one set by netlink (`ip link set dev
+ * X xdp`, libbpf's bpf_xdp_attach) is seen by no hook, no bpf() call
+ * making it; one behind an XDP link is the link scan's. Reported found,
+ * with the interface's name and index. tc programs set by netlink (cls_bpf)
+ * are not listed. */
+static void edr__netdev_scan(edr_src_ebpf_t *s, int initial)
+{
+    struct if_nameindex *ifs;
+    struct edr_bpf_link_rec *v = NULL;
+    size_t m = 0, cap = 0;
+    if (s->netdevs.off) return;
+    if (!(ifs = if_nameindex())) {
+        edr__attach_scan_failed(s, &s->netdevs, -1);
+        return;
+    }
+    for (struct if_nameindex *i = ifs; i->if_index; i++) {
+        LIBBPF_OPTS(bpf_xdp_query_opts, q);
+        if (bpf_xdp_query((int)i->if_index, 0, &q) != 0) continue;
+        uint32_t ids[3] = {q.drv_prog_id, q.skb_prog_id, q.hw_prog_id};
+        for (int k = 0; k < 3; k++) {
+            if (!ids[k] || edr__ids_has(&s->xdp_links, (uint64_t)i->if_index << 32 | ids[k]))
+                continue;
+            if (m == cap) {
+                void *nv = realloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*v));
+                if (!nv) break;
+                v = nv;
+            }
+            memset(&v[m], 0, sizeof(v[m]));
+            v[m].prog_id = ids[k];
+            v[m].attach_type = 37; /* BPF_XDP */
+            v[m].target_id = i->if_index;
+            snprintf(v[m].target, sizeof(v[m].target), "%s", i->if_name);
+            edr__prog_named(s, &v[m]);
+            m++;
+        }
+    }
+    if_freenameindex(ifs);
+    edr__attach_scan(s, &s->netdevs, v, m, initial, 0, NULL);
     free(v);
 }
 
@@ -1629,6 +1686,7 @@ static void edr__on_timer(uv_timer_t *t)
     edr__prog_scan(s, 0);
     edr__link_scan(s, 0);
     edr__cgroup_scan(s, 0);
+    edr__netdev_scan(s, 0);
     if (s->n_uwait) {
         uint64_t now = edr__boot_ns();
         if (now > EDR__URING_WAIT_NS) edr__uring_expire(s, now - EDR__URING_WAIT_NS, 0);
@@ -2020,10 +2078,11 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
     edr__prog_scan(s, 1);
     edr__link_scan(s, 1);
     edr__cgroup_scan(s, 1);
-    edr_log_info("ebpf: %llu BPF programs and %llu attachments (links, cgroups) of others were "
-                 "there at start (reported as found)",
+    edr__netdev_scan(s, 1);
+    edr_log_info("ebpf: %llu BPF programs and %llu attachments (links, cgroups, interfaces) of "
+                 "others were there at start (reported as found)",
                  (unsigned long long)s->progs_found,
-                 (unsigned long long)(s->links.found + s->cgroups.found));
+                 (unsigned long long)(s->links.found + s->cgroups.found + s->netdevs.found));
     if ((err = uv_poll_init(loop, &s->poll, ring_buffer__epoll_fd(s->rb))) != 0) {
         edr_log_warn("ebpf: cannot poll the ring buffer: %s", uv_strerror(err));
         rc = EDR_EIO;
@@ -2107,12 +2166,13 @@ static void edr__destroy(edr_source_t *src)
     free(s->uwait);
     edr__ids_free(&s->prog_known);
     edr__ids_free(&s->prog_seen);
-    for (int i = 0; i < 2; i++) {
-        edr__attach_scan_t *st = i ? &s->cgroups : &s->links;
-        edr__ids_free(&st->known);
-        edr__ids_free(&st->seen);
-        edr__ids_free(&st->fresh);
+    edr__attach_scan_t *scans[3] = {&s->links, &s->cgroups, &s->netdevs};
+    for (int i = 0; i < 3; i++) {
+        edr__ids_free(&scans[i]->known);
+        edr__ids_free(&scans[i]->seen);
+        edr__ids_free(&scans[i]->fresh);
     }
+    edr__ids_free(&s->xdp_links);
     edr__ids_free(&s->own_progs);
     free(s->prog_last);
     free(s);
@@ -2133,6 +2193,7 @@ edr_source_t *edr_source_ebpf_new(const struct edr_config *cfg, char *err, size_
     if (s) {
         s->links.health = "ebpf.bpf_link_scan";
         s->cgroups.health = "ebpf.bpf_cgroup_scan";
+        s->netdevs.health = "ebpf.bpf_netdev_scan";
     }
     uint64_t want = cfg ? edr_config_size(cfg, "sensor.ebpf_ringbuf_size") : (16u << 20);
     if (s && !(s->uwait = calloc(EDR__URING_WAIT, sizeof(*s->uwait)))) {

@@ -29,6 +29,10 @@
 #include <linux/bpf.h>
 #include <linux/filter.h>
 #include <linux/if_ether.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <linux/fs.h>
 #include <linux/io_uring.h>
 #include <linux/perf_event.h>
@@ -2229,6 +2233,86 @@ static void test_socket_filter_reported(void **state)
     assert_int_equal(ru->target_id, inos[2]);
 }
 
+/* An XDP program put on an interface by netlink (`ip link set dev X xdp`,
+ * libbpf's bpf_xdp_attach: no bpf() attach call, no link) is found by the
+ * scan of the interfaces within about two seconds: no actor, the
+ * interface's name and index (a veth the test makes). One put there by an XDP link is the hooks'
+ * (a record with its actor), not found again by that scan. */
+static void test_xdp_netlink_found(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    char nl[16], lk[16], cmd[160];
+    snprintf(nl, sizeof(nl), "edrxn%d", getpid() % 100000);
+    snprintf(lk, sizeof(lk), "edrxl%d", getpid() % 100000);
+    snprintf(cmd, sizeof(cmd),
+             "ip link add %s type veth peer name %sp && ip link add %s type veth peer name %sp", nl,
+             nl, lk, lk);
+    if (system(cmd) != 0) {
+        print_message("SKIP: cannot make veth interfaces (ip link add ... type veth)\n");
+        snprintf(cmd, sizeof(cmd), "ip link del %s 2>/dev/null; ip link del %s 2>/dev/null", nl,
+                 lk);
+        if (system(cmd)) {
+        }
+        skip();
+    }
+    int ifn = (int)if_nametoindex(nl), ifl = (int)if_nametoindex(lk);
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    pid_t c[2];
+    struct bpf_prog_info info[2];
+    for (int i = 0; i < 2; i++) {
+        c[i] = fork();
+        assert_true(c[i] >= 0);
+        if (c[i] == 0) {
+            alarm(20);
+            int fd = load_test_prog_of(i ? "edrtest_xdplk" : "edrtest_xdpnl", 0, pp[1],
+                                       BPF_PROG_TYPE_XDP, BPF_XDP);
+            if (fd < 0) _exit(1);
+            if (i == 0 && bpf_xdp_attach(ifn, fd, XDP_FLAGS_SKB_MODE, NULL) != 0) _exit(2);
+            if (i == 1 && bpf_link_create(fd, ifl, BPF_XDP, NULL) < 0) _exit(3);
+            pause(); /* the link lives while its descriptor is open */
+            _exit(0);
+        }
+        assert_int_equal(read(pp[0], &info[i], sizeof(info[i])), (ssize_t)sizeof(info[i]));
+    }
+    pump(&f->loop, 3200); /* found by the second scan that meets it */
+    for (int i = 0; i < 2; i++) {
+        kill(c[i], SIGKILL);
+        waitpid(c[i], NULL, 0);
+    }
+    close(pp[0]);
+    close(pp[1]);
+    snprintf(cmd, sizeof(cmd), "ip link del %s; ip link del %s", nl, lk);
+    assert_int_equal(system(cmd), 0);
+    const Edr__V1__BpfAttach *fnd = NULL, *rec = NULL;
+    int found_lk = 0;
+    for (size_t j = 0; j < f->em.n; j++) {
+        Edr__V1__Event *e = f->em.ev[j];
+        if (e->body_case != EDR__V1__EVENT__BODY_BPF_ATTACH) continue;
+        const Edr__V1__BpfAttach *x = e->bpf_attach;
+        if (x->prog_id == info[0].id) {
+            assert_true(x->found);
+            assert_int_equal(e->pid, 0);
+            fnd = x;
+        }
+        if (x->prog_id == info[1].id) {
+            if (x->found) found_lk++;
+            if (!x->found && e->pid == (uint32_t)c[1]) rec = x;
+        }
+    }
+    if (!fnd || !rec) fail_msg("XDP by netlink found %d, by a link reported %d", !!fnd, !!rec);
+    assert_string_equal(fnd->target, nl);
+    assert_int_equal(fnd->target_id, (uint64_t)ifn);
+    assert_int_equal(fnd->attach_type, BPF_XDP);
+    assert_int_equal(fnd->link_id, 0);
+    assert_string_equal(fnd->prog_name, "edrtest_xdpnl");
+    assert_int_equal(fnd->prog_type, BPF_PROG_TYPE_XDP);
+    assert_true(rec->link_id != 0);
+    assert_int_equal(rec->target_id, (uint64_t)ifl);
+    assert_int_equal(found_lk, 0);
+}
+
 /* The id of a BPF link or program (fd), or 0. */
 static uint32_t bpf_id_of(int fd)
 {
@@ -3294,6 +3378,7 @@ int main(void)
         cmocka_unit_test(test_hooks_raw_and_tracepoint),
         cmocka_unit_test(test_ia32_syscalls),
         cmocka_unit_test(test_socket_filter_reported),
+        cmocka_unit_test(test_xdp_netlink_found),
         cmocka_unit_test(test_close_and_first_write),
         cmocka_unit_test(test_first_write_other_syscalls),
         cmocka_unit_test(test_deep_and_long_paths),
