@@ -41,7 +41,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mntent.h>
-#include <net/if.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -999,45 +1002,106 @@ static void edr__cgroup_scan(edr_src_ebpf_t *s, int initial)
     free(v);
 }
 
-/* Every second, the XDP programs on this network namespace's interfaces,
- * as netlink lists them (`ip link`): one set by netlink (`ip link set dev
- * X xdp`, libbpf's bpf_xdp_attach) is seen by no hook, no bpf() call
- * making it; one behind an XDP link is the link scan's. Reported found,
- * with the interface's name and index. tc programs set by netlink (cls_bpf)
- * are not listed. */
-static void edr__netdev_scan(edr_src_ebpf_t *s, int initial)
+/* XDP programs of one interface from its RTM_NEWLINK message (attributes
+ * at a, len bytes), appended to *v (n of cap): the single or per-mode
+ * program ids of IFLA_XDP, but not those behind an XDP link. */
+static void edr__xdp_of(edr_src_ebpf_t *s, int ifindex, struct rtattr *a, int len,
+                        struct edr_bpf_link_rec **v, size_t *n, size_t *cap)
 {
-    struct if_nameindex *ifs;
-    struct edr_bpf_link_rec *v = NULL;
-    size_t m = 0, cap = 0;
-    if (s->netdevs.off) return;
-    if (!(ifs = if_nameindex())) {
-        edr__attach_scan_failed(s, &s->netdevs, -1);
-        return;
-    }
-    for (struct if_nameindex *i = ifs; i->if_index; i++) {
-        LIBBPF_OPTS(bpf_xdp_query_opts, q);
-        if (bpf_xdp_query((int)i->if_index, 0, &q) != 0) continue;
-        uint32_t ids[3] = {q.drv_prog_id, q.skb_prog_id, q.hw_prog_id};
-        for (int k = 0; k < 3; k++) {
-            if (!ids[k] || edr__ids_has(&s->xdp_links, (uint64_t)i->if_index << 32 | ids[k]))
-                continue;
-            if (m == cap) {
-                void *nv = realloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*v));
-                if (!nv) break;
-                v = nv;
-            }
-            memset(&v[m], 0, sizeof(v[m]));
-            v[m].prog_id = ids[k];
-            v[m].attach_type = 37; /* BPF_XDP */
-            v[m].target_id = i->if_index;
-            snprintf(v[m].target, sizeof(v[m].target), "%s", i->if_name);
-            edr__prog_named(s, &v[m]);
-            m++;
+    const char *name = "";
+    uint32_t ids[4] = {0};
+    int k = 0;
+    for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type == IFLA_IFNAME && RTA_PAYLOAD(a) > 0) {
+            ((char *)RTA_DATA(a))[RTA_PAYLOAD(a) - 1] = 0;
+            name = RTA_DATA(a);
+        } else if (a->rta_type == IFLA_XDP) {
+            struct rtattr *x = RTA_DATA(a);
+            int xl = (int)RTA_PAYLOAD(a);
+            for (; RTA_OK(x, xl) && k < 4; x = RTA_NEXT(x, xl))
+                if ((x->rta_type == IFLA_XDP_PROG_ID || x->rta_type == IFLA_XDP_DRV_PROG_ID ||
+                     x->rta_type == IFLA_XDP_SKB_PROG_ID || x->rta_type == IFLA_XDP_HW_PROG_ID) &&
+                    RTA_PAYLOAD(x) >= 4)
+                    memcpy(&ids[k++], RTA_DATA(x), 4);
         }
     }
-    if_freenameindex(ifs);
-    edr__attach_scan(s, &s->netdevs, v, m, initial, 0, NULL);
+    for (int i = 0; i < k; i++) {
+        int dup = 0;
+        for (int j = 0; j < i; j++)
+            dup |= ids[j] == ids[i];
+        if (!ids[i] || dup || edr__ids_has(&s->xdp_links, (uint64_t)ifindex << 32 | ids[i]))
+            continue;
+        if (*n == *cap) {
+            void *nv = realloc(*v, (*cap = *cap ? 2 * *cap : 16) * sizeof(**v));
+            if (!nv) return;
+            *v = nv;
+        }
+        struct edr_bpf_link_rec *l = &(*v)[(*n)++];
+        memset(l, 0, sizeof(*l));
+        l->prog_id = ids[i];
+        l->attach_type = 37; /* BPF_XDP */
+        l->target_id = (uint64_t)ifindex;
+        snprintf(l->target, sizeof(l->target), "%s", name);
+        edr__prog_named(s, l);
+    }
+}
+
+/* Every second, the XDP programs on this network namespace's interfaces,
+ * as netlink lists them (`ip link`; one dump of every interface): one set
+ * by netlink (`ip link set dev X xdp`, libbpf's bpf_xdp_attach) is seen by
+ * no hook, no bpf() call making it; one behind an XDP link is the link
+ * scan's. Reported found, with the interface's name and index. tc
+ * programs set by netlink (cls_bpf) are not listed. */
+static void edr__netdev_scan(edr_src_ebpf_t *s, int initial)
+{
+    struct {
+        struct nlmsghdr nh;
+        struct ifinfomsg ifm;
+        struct rtattr ext;
+        uint32_t mask;
+    } req;
+    struct edr_bpf_link_rec *v = NULL;
+    size_t n = 0, cap = 0;
+    int fd, done = 0, ok = 0;
+    static char buf[32768] __attribute__((aligned(4)));
+    if (s->netdevs.off) return;
+    memset(&req, 0, sizeof(req));
+    req.nh.nlmsg_len = sizeof(req);
+    req.nh.nlmsg_type = RTM_GETLINK;
+    req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.nh.nlmsg_seq = 1;
+    req.ifm.ifi_family = AF_UNSPEC;
+    req.ext.rta_type = IFLA_EXT_MASK;
+    req.ext.rta_len = RTA_LENGTH(sizeof(req.mask));
+    req.mask = 1u << 3; /* RTEXT_FILTER_SKIP_STATS: smaller messages */
+    fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd >= 0 && send(fd, &req, sizeof(req), 0) == (ssize_t)sizeof(req)) {
+        while (!done) {
+            ssize_t got = recv(fd, buf, sizeof(buf), 0);
+            if (got <= 0) break;
+            int len = (int)got;
+            for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len) && !done;
+                 h = NLMSG_NEXT(h, len)) {
+                if (h->nlmsg_type == NLMSG_DONE) {
+                    done = ok = 1;
+                } else if (h->nlmsg_type == NLMSG_ERROR) {
+                    done = 1;
+                } else if (h->nlmsg_type == RTM_NEWLINK &&
+                           h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct ifinfomsg))) {
+                    struct ifinfomsg *ifm = NLMSG_DATA(h);
+                    edr__xdp_of(s, ifm->ifi_index, IFLA_RTA(ifm), (int)IFLA_PAYLOAD(h), &v, &n,
+                                &cap);
+                }
+            }
+        }
+    }
+    if (fd >= 0) close(fd);
+    if (!ok) { /* what was listed is not all: nothing taken as gone */
+        edr__attach_scan_failed(s, &s->netdevs, -1);
+        free(v);
+        return;
+    }
+    edr__attach_scan(s, &s->netdevs, v, n, initial, 0, NULL);
     free(v);
 }
 
