@@ -947,9 +947,6 @@ static void edr__cgroup_paths(struct edr_bpf_link_rec *v, size_t n)
     }
 }
 
-/* Every second, the programs attached to cgroups without a link (the
- * sensor's cgroup iterator): by an ia32 BPF_PROG_ATTACH, one whose event
- * was unverified, or before the sensor started (systemd's, on most hosts). */
 /* The type and name of an attachment's program, from the program scan's
  * list (kept sorted by id); left empty when it is not there. */
 static void edr__prog_named(const edr_src_ebpf_t *s, struct edr_bpf_link_rec *l)
@@ -963,6 +960,9 @@ static void edr__prog_named(const edr_src_ebpf_t *s, struct edr_bpf_link_rec *l)
     }
 }
 
+/* Every second, the programs attached to cgroups without a link (the
+ * sensor's cgroup iterator): by an ia32 BPF_PROG_ATTACH, one whose event
+ * was unverified, or before the sensor started (systemd's, on most hosts). */
 static void edr__cgroup_scan(edr_src_ebpf_t *s, int initial)
 {
     struct edr_bpf_cg_rec *c = NULL;
@@ -1841,7 +1841,8 @@ static int edr__ia32_runs(void)
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         edr_log_warn("ebpf: cannot tell whether this kernel runs ia32 syscalls (the sensor's "
                      "own int $0x80 %s %d): taken as yes",
-                     WIFSIGNALED(st) ? "ended by signal" : "exited with", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+                     WIFSIGNALED(st) ? "ended by signal" : "exited with",
+                     WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
     return 1;
 #else
     return 0;

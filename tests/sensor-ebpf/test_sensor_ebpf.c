@@ -2154,8 +2154,8 @@ static void test_bpf_load_reported(void **state)
  * its magic packets; no program id) and a loaded socket filter program on a
  * UDP socket (SO_ATTACH_BPF: its id and name), a classic program that
  * picks the socket of a reuseport group (SO_ATTACH_REUSEPORT_CBPF), each
- * with its actor. Other
- * socket options, and a refused filter, are nothing. */
+ * with its actor. Other socket options, and a refused filter, are
+ * nothing. */
 static void test_socket_filter_reported(void **state)
 {
     fixture_t *f = *state;
