@@ -2553,8 +2553,8 @@ static __always_inline void edr_args64(struct pt_regs *regs, __u64 a[6])
     a[5] = rg->r9;
 }
 
-/* Reads n 32-bit arguments an ia32 call keeps in memory (socketcall, the
- * old mmap) into a; 0 or -1. */
+/* Reads n 32-bit arguments an ia32 call keeps in memory (socketcall) into
+ * a; 0 or -1. */
 #define EDR_IA32_MEM_ARGS(a, uptr, n)                                                              \
     ({                                                                                             \
         __u32 m_[n];                                                                               \
