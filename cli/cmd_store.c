@@ -338,6 +338,11 @@ static void print_detail(const Edr__V1__Event *e)
         if (x->unverified) printf(" (unverified: as the call's argument read after it)");
         if (x->socket_option == 26) printf(" (classic BPF, by setsockopt SO_ATTACH_FILTER)");
         if (x->socket_option == 50) printf(" (by setsockopt SO_ATTACH_BPF)");
+        if (x->socket_option == 51)
+            printf(" (classic BPF picking a reuseport socket, by setsockopt "
+                   "SO_ATTACH_REUSEPORT_CBPF)");
+        if (x->socket_option == 52)
+            printf(" (picking a reuseport socket, by setsockopt SO_ATTACH_REUSEPORT_EBPF)");
         break;
     }
     case EDR__V1__EVENT__BODY_NETWORK: {

@@ -146,7 +146,9 @@ typedef struct edr_src_ebpf {
     uint64_t progs_found;
     int prog_scan_off; /* the list cannot be read: no scan, no tracking */
     edr__attach_scan_t links, cgroups, netdevs; /* BPF attachments (edr__attach_scan) */
-    edr__ids_t xdp_links; /* XDP links of the last link scan: ifindex << 32 | program, ascending */
+    edr__ids_t xdp_links; /* XDP links of the last link scan on interfaces of the sensor's
+                             network namespace: ifindex << 32 | program, ascending */
+    uint64_t netns;       /* the sensor's network namespace (inode) */
     uint32_t cg_atype[EDR__CG_ATYPES]; /* a cgroup's program list -> enum bpf_attach_type */
     edr__ids_t own_progs;              /* the sensor's own program ids, ascending */
 } edr_src_ebpf_t;
@@ -883,8 +885,8 @@ static void edr__link_scan(edr_src_ebpf_t *s, int initial)
         edr__attach_scan_failed(s, &s->links, rc);
     } else {
         edr__ids_free(&s->xdp_links); /* for the netdev scan: XDP it leaves to this one */
-        for (size_t i = 0; i < n; i++)
-            if (v[i].link_type == 6 /* BPF_LINK_TYPE_XDP */ &&
+        for (size_t i = 0; i < n; i++) /* interface indexes are per namespace (review-1208-sf M4) */
+            if (v[i].link_type == 6 /* BPF_LINK_TYPE_XDP */ && v[i].dev_netns == s->netns &&
                 edr__ids_push(&s->xdp_links, v[i].target_id << 32 | v[i].prog_id, 0))
                 break;
         edr__ids_sort(&s->xdp_links);
@@ -1064,26 +1066,44 @@ static void edr__netdev_scan(edr_src_ebpf_t *s, int initial)
     size_t n = 0, cap = 0;
     int fd, done = 0, ok = 0;
     static char buf[32768] __attribute__((aligned(4)));
-    if (s->netdevs.off) return;
+    static uint32_t seq;
+    /* without the link scan, XDP links could not be told apart (review-1208-sf L3) */
+    if (s->netdevs.off || s->links.off) return;
     memset(&req, 0, sizeof(req));
     req.nh.nlmsg_len = sizeof(req);
     req.nh.nlmsg_type = RTM_GETLINK;
     req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    req.nh.nlmsg_seq = 1;
+    req.nh.nlmsg_seq = ++seq;
     req.ifm.ifi_family = AF_UNSPEC;
     req.ext.rta_type = IFLA_EXT_MASK;
     req.ext.rta_len = RTA_LENGTH(sizeof(req.mask));
     req.mask = 1u << 3; /* RTEXT_FILTER_SKIP_STATS: smaller messages */
+    /* the dump runs in the event loop: each read waits 100 ms at most (the
+     * kernel may hold its network lock), then the scan counts as failed */
+    struct timeval tv = {0, 100000};
     fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd >= 0 && send(fd, &req, sizeof(req), 0) == (ssize_t)sizeof(req)) {
+    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
+        send(fd, &req, sizeof(req), 0) == (ssize_t)sizeof(req)) {
         while (!done) {
-            ssize_t got = recv(fd, buf, sizeof(buf), 0);
-            if (got <= 0) break;
+            struct sockaddr_nl from;
+            struct iovec iov = {buf, sizeof(buf)};
+            struct msghdr mh = {
+                .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1};
+            ssize_t got = recvmsg(fd, &mh, 0);
+            if (got <= 0 || (mh.msg_flags & MSG_TRUNC)) break;
+            if (mh.msg_namelen < sizeof(from) || from.nl_pid != 0) continue; /* not the kernel's */
             int len = (int)got;
             for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len) && !done;
                  h = NLMSG_NEXT(h, len)) {
-                if (h->nlmsg_type == NLMSG_DONE) {
-                    done = ok = 1;
+                if (h->nlmsg_seq != req.nh.nlmsg_seq) continue;
+                if (h->nlmsg_flags & NLM_F_DUMP_INTR) { /* the list changed meanwhile */
+                    done = 1;
+                } else if (h->nlmsg_type == NLMSG_DONE) {
+                    int err = 0; /* a dump that failed says so here */
+                    if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(err)))
+                        memcpy(&err, NLMSG_DATA(h), sizeof(err));
+                    done = 1;
+                    ok = err == 0;
                 } else if (h->nlmsg_type == NLMSG_ERROR) {
                     done = 1;
                 } else if (h->nlmsg_type == RTM_NEWLINK &&
@@ -1101,7 +1121,10 @@ static void edr__netdev_scan(edr_src_ebpf_t *s, int initial)
         free(v);
         return;
     }
-    edr__attach_scan(s, &s->netdevs, v, n, initial, 0, NULL);
+    /* reported when first met: no hook reports these, there is no record to
+     * wait for (review-1208-sf L5) */
+    (void)initial;
+    edr__attach_scan(s, &s->netdevs, v, n, 1, 0, NULL);
     free(v);
 }
 
@@ -2079,6 +2102,10 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
         goto fail;
     }
     edr__lsm_usable();
+    {
+        struct stat ns;
+        s->netns = stat("/proc/self/ns/net", &ns) == 0 ? (uint64_t)ns.st_ino : 0;
+    }
     /* tracepoint hooks observe ia32 calls only when asked (a program on
      * every syscall); the raw hook has one anyway */
     s->ia32 = s->ia32_runs = strcmp(s->ia32_want, "false") != 0 && edr__ia32_runs();

@@ -1555,6 +1555,7 @@ static __always_inline void edr_dev_target(struct net_device *d, struct edr_bpf_
 
     if (!dev) return;
     r->target_id = (__u32)dev->ifindex;
+    r->dev_netns = EDR_CAST(dev->nd_net.net, struct net)->ns.inum; /* indexes are per namespace */
     bpf_probe_read_kernel_str(r->target, sizeof(r->target), dev->name);
 }
 
@@ -1770,6 +1771,10 @@ static __always_inline void edr_on_bpf_attach(int cmd, int fd, const void *attr)
  * reuseport group) that succeeded: the program the socket holds after the
  * call, read from the socket, which is described by its family, type and
  * protocol, and its inode. */
+struct packet_sock___edr {
+    __be16 num;
+} __attribute__((preserve_access_index));
+
 static __always_inline void edr_on_sock_filter(int fd, __u32 opt)
 {
     static const char fmt[] = "socket family %u type %u protocol %u";
@@ -1794,14 +1799,22 @@ static __always_inline void edr_on_sock_filter(int fd, __u32 opt)
     __builtin_memset(&r->l, 0, sizeof(r->l));
     edr_prog_fill(prog, &r->l);
     r->l.socket_option = opt;
+    /* the socket as its descriptor names it after the call, which another
+     * thread may have changed (review-1208-sf H1) */
+    r->l.unverified = 1;
     r->l.target_id = EDR_CAST(f, struct file)->f_inode->i_ino;
     v[0] = sk->__sk_common.skc_family;
     v[1] = sk->sk_type;
     v[2] = sk->sk_protocol;
     /* a packet socket's protocol is its own (network order, as socket()
-     * took it); where af_packet is a module its type is not in vmlinux */
-    if (v[0] == EDR_AF_PACKET && bpf_core_type_exists(struct packet_sock))
-        v[2] = EDR_CAST(sk, struct packet_sock)->num;
+     * took it). Read by a CO-RE field relocation, which libbpf also resolves
+     * against a module's BTF (af_packet as a module): bpf_rdonly_cast takes
+     * vmlinux types only (review-1208-sf M3) */
+    if (v[0] == EDR_AF_PACKET && bpf_core_field_exists(((struct packet_sock___edr *)0)->num)) {
+        __u16 num = 0;
+        bpf_core_read(&num, sizeof(num), &((struct packet_sock___edr *)sk)->num);
+        v[2] = num;
+    }
     bpf_snprintf(r->l.target, sizeof(r->l.target), fmt, v, sizeof(v));
     bpf_ringbuf_submit(r, edr_rb_flags());
 }

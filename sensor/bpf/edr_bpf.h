@@ -207,7 +207,10 @@ struct edr_bpf_link_rec {
     edr_u16 unverified;    /* 1: program and target as the call's argument named them after
                               the call, not found so in the kernel's state */
     edr_u16 socket_option; /* put on a socket by setsockopt with this option (26
-                              SO_ATTACH_FILTER, 50 SO_ATTACH_BPF); target_id its inode */
+                              SO_ATTACH_FILTER, 50 SO_ATTACH_BPF, 51, 52 the reuseport
+                              ones); target_id its inode */
+    edr_u32 dev_netns;     /* an interface's target: its network namespace's inode */
+    edr_u32 pad;
     edr_u64 target_id;  /* cgroup id, ifindex, netns inode, map id, perf event config */
     char prog_name[16];
     char target[256];

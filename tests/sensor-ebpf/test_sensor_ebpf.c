@@ -859,7 +859,8 @@ static void test_exe_hash_late_is_reported(void **state)
 
 /* Both kinds of syscall hooks see the same file events: per-syscall
  * tracepoints (the default here) and the tp_btf sys_exit fallback
- * (sensor.ebpf_hooks=raw), each in its own source over the same activity.
+ * (sensor.ebpf_hooks=raw), each in its own source over the same activity
+ * (and a filter put on a socket, which only setsockopt's hook sees).
  * Paths reach the kernel in three forms, each reported absolute: absolute
  * (open), relative to the working directory (the rename's new name) and
  * relative to a directory descriptor (unlinkat). */
@@ -884,22 +885,28 @@ static void test_hooks_raw_and_tracepoint(void **state)
             const char *rel = strrchr(b, '/') + 1;
             int dfd = open(f->dir, O_RDONLY | O_DIRECTORY);
             if (dfd < 0 || chdir(f->dir) != 0) _exit(1);
+            struct sock_filter ret0 = {BPF_RET | BPF_K, 0, 0, 0};
+            struct sock_fprog fp = {.len = 1, .filter = &ret0};
+            int us = socket(AF_INET, SOCK_DGRAM, 0);
+            if (us < 0 || setsockopt(us, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) != 0)
+                _exit(1);
             _exit(rename(a, rel) == 0 && unlinkat(dfd, rel, 0) == 0 ? 0 : 1);
         }
         int st;
         waitpid(c, &st, 0);
         assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-        Edr__V1__Event *cr = NULL, *wr = NULL, *rn = NULL, *dl = NULL;
-        for (int i = 0; i < 100 && !(cr && wr && rn && dl); i++) {
+        Edr__V1__Event *cr = NULL, *wr = NULL, *rn = NULL, *dl = NULL, *sf = NULL;
+        for (int i = 0; i < 100 && !(cr && wr && rn && dl && sf); i++) {
             pump(&loop, 20);
             cr = find(&em, EDR__V1__EVENT__BODY_FILE_CREATE, (uint32_t)c, a);
             wr = find(&em, EDR__V1__EVENT__BODY_FILE_WRITE, (uint32_t)c, a);
             rn = find(&em, EDR__V1__EVENT__BODY_FILE_RENAME, (uint32_t)c, a);
             dl = find(&em, EDR__V1__EVENT__BODY_FILE_DELETE, (uint32_t)c, b);
+            sf = find(&em, EDR__V1__EVENT__BODY_BPF_ATTACH, (uint32_t)c, NULL);
         }
-        if (!(cr && wr && rn && dl))
-            fail_msg("hooks %s: create %d write %d rename %d delete %d", modes[m], !!cr, !!wr, !!rn,
-                     !!dl);
+        if (!(cr && wr && rn && dl && sf))
+            fail_msg("hooks %s: create %d write %d rename %d delete %d socket filter %d", modes[m],
+                     !!cr, !!wr, !!rn, !!dl, !!sf);
         assert_string_equal(rn->file_rename->new_path, b);
         end_own_source(src, &loop, &em);
     }
@@ -2220,6 +2227,7 @@ static void test_socket_filter_reported(void **state)
     assert_int_equal(cl->target_id, inos[0]);
     assert_int_equal(cl->prog_id, 0);
     assert_int_equal(cl->link_id, 0);
+    assert_true(cl->unverified && eb->unverified && ru->unverified); /* found by number again */
     snprintf(want, sizeof(want), "socket family %d type %d protocol %d", AF_INET, SOCK_DGRAM,
              IPPROTO_UDP);
     assert_string_equal(eb->target, want);
@@ -2286,7 +2294,7 @@ static void test_xdp_netlink_found(void **state)
     snprintf(cmd, sizeof(cmd), "ip link del %s; ip link del %s", nl, lk);
     assert_int_equal(system(cmd), 0);
     const Edr__V1__BpfAttach *fnd = NULL, *rec = NULL;
-    int found_lk = 0;
+    int found_lk = 0, found_nl = 0;
     for (size_t j = 0; j < f->em.n; j++) {
         Edr__V1__Event *e = f->em.ev[j];
         if (e->body_case != EDR__V1__EVENT__BODY_BPF_ATTACH) continue;
@@ -2295,6 +2303,7 @@ static void test_xdp_netlink_found(void **state)
             assert_true(x->found);
             assert_int_equal(e->pid, 0);
             fnd = x;
+            found_nl++;
         }
         if (x->prog_id == info[1].id) {
             if (x->found) found_lk++;
@@ -2311,6 +2320,7 @@ static void test_xdp_netlink_found(void **state)
     assert_true(rec->link_id != 0);
     assert_int_equal(rec->target_id, (uint64_t)ifl);
     assert_int_equal(found_lk, 0);
+    assert_int_equal(found_nl, 1); /* once, not again each scan */
 }
 
 /* The id of a BPF link or program (fd), or 0. */
