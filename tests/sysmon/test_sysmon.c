@@ -1112,7 +1112,8 @@ static void test_roundtrip_every_kind(void **state)
     ba.target_id = 0;
     round_trip(p, &a, &e, t, "host-a");
     json_has(&e, "bpf_attach", "\"link\":{\"attach_type\":41,\"unverified\":true}}");
-    ba.unverified = 0; /* a classic filter put on a raw socket: no program id */
+    Edr__V1__BpfAttach was = ba; /* put back after this one */
+    ba.unverified = 0;            /* a classic filter put on a raw socket: no program id */
     ba.prog_id = 0;
     ba.attach_type = 0;
     ba.socket_option = 26;
@@ -1122,12 +1123,7 @@ static void test_roundtrip_every_kind(void **state)
     json_has(&e, "bpf_attach",
              "\"link\":{\"attach_type\":0,\"target\":\"socket family 17 type 3 protocol "
              "768\",\"target_id\":83412,\"socket_option\":26}}");
-    ba.socket_option = 0; /* back as it was */
-    ba.unverified = 1;
-    ba.prog_id = 57874;
-    ba.attach_type = 41;
-    ba.target = "";
-    ba.target_id = 0;
+    ba = was;
     /* a cgroup's name is any bytes the attacker likes: escaped, not valid UTF-8 replaced */
     ba.target = "cg\x1b[2J\xff\xfe";
     json_has(&e, "bpf_attach", "\"target\":\"cg\\u001B[2J\\uFFFD\\uFFFD\"");
