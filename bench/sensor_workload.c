@@ -8,7 +8,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <linux/filter.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -497,14 +500,59 @@ static int loop(const char *dir, const char *kind, long n)
     return failed ? 1 : 0;
 }
 
+/* hold: procs processes, each with fds open descriptors (/dev/null), of
+ * which socks are UDP sockets, one of those with a classic filter: what the
+ * sensor's socket scan walks (sensor-scan). Prints "holding N" (descriptors
+ * in all), then waits to be killed (its children die with it). */
+static int hold(int procs, int fds, int socks)
+{
+    struct rlimit r = {(rlim_t)fds + 64, (rlim_t)fds + 64};
+    struct sock_filter ins[1] = {{BPF_RET | BPF_K, 0, 0, 0}};
+    struct sock_fprog fp = {.len = 1, .filter = ins};
+    int ready[2];
+    if (setrlimit(RLIMIT_NOFILE, &r) != 0 || pipe(ready) != 0) {
+        perror("hold");
+        return 1;
+    }
+    for (int p = 0; p < procs; p++) {
+        pid_t c = fork();
+        if (c < 0) return 1;
+        if (c) continue;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int nul = open("/dev/null", O_RDONLY), ok = nul >= 0;
+        for (int i = 1; i < fds && ok; i++) {
+            int fd = i <= socks ? socket(AF_INET, SOCK_DGRAM, 0) : dup(nul);
+            ok = fd >= 0 && (i != 1 || i > socks ||
+                             setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) == 0);
+        }
+        if (write(ready[1], ok ? "y" : "n", 1) != 1) _exit(1);
+        for (;;)
+            pause();
+    }
+    for (int p = 0; p < procs; p++) {
+        char b = 'n';
+        if (read(ready[0], &b, 1) != 1 || b != 'y') {
+            fprintf(stderr, "hold: a process could not open its descriptors\n");
+            return 1;
+        }
+    }
+    printf("holding %ld\n", (long)procs * fds);
+    fflush(stdout);
+    for (;;)
+        pause();
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 5 && !strcmp(argv[1], "hold"))
+        return hold(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
     if (argc == 5 && !strcmp(argv[1], "loop")) return loop(argv[2], argv[3], atol(argv[4]));
     if ((argc == 7 || argc == 8) && !strcmp(argv[1], "run")) return run(argc - 2, argv + 2);
     if (argc == 5 && !strcmp(argv[1], "count-jsonl")) return count(argv + 2);
     fprintf(stderr,
             "usage: bench_sensor_workload run DIR SECONDS EXEC/S FILEOPS/S CONNECTS/S [tiny|true]\n"
             "       bench_sensor_workload count-jsonl JSONL DIR PORT\n"
-            "       bench_sensor_workload loop DIR syscall|file|spawn N\n");
+            "       bench_sensor_workload loop DIR syscall|file|spawn N\n"
+            "       bench_sensor_workload hold PROCS DESCRIPTORS SOCKETS\n");
     return 2;
 }

@@ -90,7 +90,8 @@ typedef struct {
  * the scans it may still wait (edr__seen_age); fresh, what the last scan
  * met unknown, found if the next one still does. */
 typedef struct {
-    const char *health; /* drop source: ebpf.bpf_link_scan, _cgroup_scan, _netdev_scan */
+    const char *health; /* drop source: ebpf.bpf_link_scan, _cgroup_scan, _netdev_scan,
+                           _socket_scan */
     edr__ids_t known, seen, fresh;
     uint64_t found;
     int off; /* the list cannot be read: no scan, no tracking */
@@ -132,6 +133,8 @@ typedef struct edr_src_ebpf {
     edr__patch_t patches[EDR__PATCHES];
     size_t n_patches;
     uint64_t hash_wait_ns;            /* sensor.ebpf_hash_wait */
+    uint64_t sock_scan_s, sock_scan_left; /* sensor.ebpf_socket_scan (seconds; 0: off), seconds
+                                             to the next socket scan */
     uint64_t hash_late, hash_patched; /* shipped without the hash / filled in late */
     uint64_t hash_late_logged;
     edr__uring_wait_t *uwait; /* EDR__URING_WAIT entries, in arrival order */
@@ -145,7 +148,7 @@ typedef struct edr_src_ebpf {
     size_t n_prog_last;
     uint64_t progs_found;
     int prog_scan_off; /* the list cannot be read: no scan, no tracking */
-    edr__attach_scan_t links, cgroups, netdevs; /* BPF attachments (edr__attach_scan) */
+    edr__attach_scan_t links, cgroups, netdevs, sockets; /* BPF attachments (edr__attach_scan) */
     edr__ids_t xdp_links; /* XDP links of the last link scan on interfaces of the sensor's
                              network namespace: ifindex << 32 | program, ascending */
     uint64_t netns;       /* the sensor's network namespace (inode) */
@@ -728,11 +731,13 @@ static void edr__prog_scan(edr_src_ebpf_t *s, int initial)
 
 /* ---- BPF links: where programs are attached ------------------------------ */
 
-/* An attachment's key in its scan's lists: a link's id and program, or a
- * cgroup's id and a program attached to it without a link (top bit set). */
+/* An attachment's key in its scan's lists: a link's id and program, a
+ * socket's digest of where its program is held and which, or a cgroup's id
+ * and a program attached to it without a link (top bit set). */
 static uint64_t edr__attach_key(const struct edr_bpf_link_rec *l)
 {
     if (l->link_id) return (uint64_t)l->link_id << 32 | l->prog_id;
+    if (l->socket_option) return l->sock_key;
     /* cgroup, program and attach type mixed (splitmix64's finaliser) */
     uint64_t z =
         l->target_id ^ ((uint64_t)l->prog_id << 32 | l->attach_type) * 0x9E3779B97F4A7C15ull;
@@ -778,9 +783,12 @@ static void edr__on_bpf_attach(edr_src_ebpf_t *s, const struct edr_bpf_bpf_attac
     edr__attach_fill(edr_emit_arena(s->em), x, &r->l);
     /* seen by its scan, unless unverified: such an update may name another
      * link than it changed, such an attach another cgroup or program; the
-     * scans then report them as they are. A verified attach without a link
-     * is a cgroup's, or a socket's (no scan lists those). */
-    edr__attach_scan_t *st = r->l.unverified || r->l.socket_option     ? NULL
+     * scans then report them as they are. A socket's record is unverified
+     * but names a socket and the program it held at the call's exit: that
+     * pair, which the socket scan then knows (the one the call changed, if
+     * another, it finds). A verified attach without a link is a cgroup's. */
+    edr__attach_scan_t *st = r->l.socket_option                        ? &s->sockets
+                             : r->l.unverified                         ? NULL
                              : r->l.link_id                            ? &s->links
                              : r->l.attach_type == 41 /* perf event */ ? NULL
                              : r->l.target_id                          ? &s->cgroups
@@ -793,11 +801,15 @@ static void edr__on_bpf_attach(edr_src_ebpf_t *s, const struct edr_bpf_bpf_attac
     edr_emit_end(s->em, e);
 }
 
+/* holders: for a socket's program (l->holder set), the headers of the
+ * processes holding the sockets: the event is that process's */
 static void edr__attach_found(edr_src_ebpf_t *s, edr__attach_scan_t *st,
-                              const struct edr_bpf_link_rec *l)
+                              const struct edr_bpf_link_rec *l, const struct edr_bpf_hdr *holders)
 {
     Edr__V1__BpfAttach *x;
-    Edr__V1__Event *e = edr__begin_found(s, sizeof(*x), (void **)&x);
+    Edr__V1__Event *e = holders && l->holder
+                            ? edr__begin_body(s, &holders[l->holder - 1], sizeof(*x), (void **)&x)
+                            : edr__begin_found(s, sizeof(*x), (void **)&x);
     if (!e) return;
     edr__attach_fill(edr_emit_arena(s->em), x, l);
     x->found = 1;
@@ -813,10 +825,12 @@ static void edr__attach_found(edr_src_ebpf_t *s, edr__attach_scan_t *st,
  * initial: the sensor's start (all reported at once). Attachments of the
  * sensor's own programs are left out. resolve, when not NULL, names the
  * targets of those about to be reported (cgroup paths). partial: v is the
- * start of a list cut short: what it does not hold is not taken as gone. */
+ * start of a list cut short: what it does not hold is not taken as gone.
+ * holders: as edr__attach_found's, or NULL. */
 static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct edr_bpf_link_rec *v,
                              size_t n, int initial, int partial,
-                             void (*resolve)(struct edr_bpf_link_rec *v, size_t n))
+                             void (*resolve)(struct edr_bpf_link_rec *v, size_t n),
+                             const struct edr_bpf_hdr *holders)
 {
     edr__ids_t known = {0}, fresh = {0};
     for (size_t i = 0; partial && i < st->known.n; i++) /* kept: not listed is not gone */
@@ -844,7 +858,7 @@ static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct e
     }
     if (resolve && nf) resolve(v, nf);
     for (size_t j = 0; j < nf; j++)
-        edr__attach_found(s, st, &v[j]);
+        edr__attach_found(s, st, &v[j], holders);
     edr__ids_sort(&known);
     edr__ids_sort(&fresh);
     edr__ids_free(&st->known);
@@ -890,7 +904,7 @@ static void edr__link_scan(edr_src_ebpf_t *s, int initial)
                 edr__ids_push(&s->xdp_links, v[i].target_id << 32 | v[i].prog_id, 0))
                 break;
         edr__ids_sort(&s->xdp_links);
-        edr__attach_scan(s, &s->links, v, n, initial, 0, NULL);
+        edr__attach_scan(s, &s->links, v, n, initial, 0, NULL, NULL);
     }
     free(v);
 }
@@ -1000,7 +1014,7 @@ static void edr__cgroup_scan(edr_src_ebpf_t *s, int initial)
         m++;
     }
     free(c);
-    edr__attach_scan(s, &s->cgroups, v, m, initial, partial, edr__cgroup_paths);
+    edr__attach_scan(s, &s->cgroups, v, m, initial, partial, edr__cgroup_paths, NULL);
     free(v);
 }
 
@@ -1124,8 +1138,52 @@ static void edr__netdev_scan(edr_src_ebpf_t *s, int initial)
     /* reported when first met: no hook reports these, there is no record to
      * wait for (review-1208-sf L5) */
     (void)initial;
-    edr__attach_scan(s, &s->netdevs, v, n, 1, 0, NULL);
+    edr__attach_scan(s, &s->netdevs, v, n, 1, 0, NULL, NULL);
     free(v);
+}
+
+/* Socket records by where their program is held, then by the pid of the
+ * process holding the socket */
+static int edr__cmp_sock_rec(const void *a, const void *b)
+{
+    const struct edr_bpf_bpf_attach *x = a, *y = b;
+    if (x->l.sock_key != y->l.sock_key) return x->l.sock_key < y->l.sock_key ? -1 : 1;
+    return x->h.tgid < y->h.tgid ? -1 : x->h.tgid > y->h.tgid;
+}
+
+/* Every second, the programs sockets hold, their filters and their
+ * reuseport groups' (the sensor's iterator over every process's files):
+ * one put on by a call no hook saw (setsockopt through io_uring), whose
+ * event named another socket (the descriptor changed during the call,
+ * review-1208-sf H1), or before the sensor started. Reported found; the
+ * event's process is one holding the socket (of several, the lowest pid),
+ * which need not be the one that put the program there. */
+static void edr__sock_scan(edr_src_ebpf_t *s, int initial)
+{
+    struct edr_bpf_bpf_attach *r = NULL;
+    struct edr_bpf_link_rec *v = NULL;
+    struct edr_bpf_hdr *h = NULL;
+    size_t n = 0, cap = 0, m = 0;
+    if (s->sockets.off) return;
+    int rc = edr__iter_read(s->skel ? s->skel->links.edr_iter_sock_progs : NULL, sizeof(*r),
+                            (void **)&r, &n, &cap);
+    if (rc == 0 && n && (!(v = malloc(n * sizeof(*v))) || !(h = malloc(n * sizeof(*h)))))
+        rc = -1; /* out of memory: this time only */
+    if (rc) {
+        edr__attach_scan_failed(s, &s->sockets, rc);
+    } else {
+        if (n > 1) qsort(r, n, sizeof(*r), edr__cmp_sock_rec);
+        for (size_t i = 0; i < n; i++) { /* a socket held by several processes: once */
+            if (m && r[i].l.sock_key == v[m - 1].sock_key) continue;
+            v[m] = r[i].l;
+            v[m].holder = (uint32_t)(m + 1);
+            h[m++] = r[i].h;
+        }
+        edr__attach_scan(s, &s->sockets, v, m, initial, 0, NULL, h);
+    }
+    free(r);
+    free(v);
+    free(h);
 }
 
 /* s->cg_atype from the kernel's types: each of a cgroup's program lists
@@ -1774,6 +1832,10 @@ static void edr__on_timer(uv_timer_t *t)
     edr__link_scan(s, 0);
     edr__cgroup_scan(s, 0);
     edr__netdev_scan(s, 0);
+    if (s->sock_scan_s && --s->sock_scan_left == 0) {
+        s->sock_scan_left = s->sock_scan_s;
+        edr__sock_scan(s, 0);
+    }
     if (s->n_uwait) {
         uint64_t now = edr__boot_ns();
         if (now > EDR__URING_WAIT_NS) edr__uring_expire(s, now - EDR__URING_WAIT_NS, 0);
@@ -1900,14 +1962,16 @@ static int edr__tracepoint_exists(const char *sec)
     return access(p, F_OK) == 0;
 }
 
-/* Whether this kernel has the BPF program and link iterators
- * (edr_iter_progs, edr_iter_links, edr_iter_cgroups; Linux 5.9, 5.19, 6.1). */
+/* Whether this kernel has the BPF program, link, cgroup and task-file
+ * iterators (edr_iter_progs, edr_iter_links, edr_iter_cgroups,
+ * edr_iter_sock_progs; Linux 5.9, 5.19, 6.1, 5.8). */
 static int edr__prog_iter_ok(void)
 {
     struct btf *vm = btf__load_vmlinux_btf();
     int ok = vm && btf__find_by_name_kind(vm, "bpf_iter__bpf_prog", BTF_KIND_STRUCT) >= 0 &&
              btf__find_by_name_kind(vm, "bpf_iter__bpf_link", BTF_KIND_STRUCT) >= 0 &&
-             btf__find_by_name_kind(vm, "bpf_iter__cgroup", BTF_KIND_STRUCT) >= 0;
+             btf__find_by_name_kind(vm, "bpf_iter__cgroup", BTF_KIND_STRUCT) >= 0 &&
+             btf__find_by_name_kind(vm, "bpf_iter__task_file", BTF_KIND_STRUCT) >= 0;
     btf__free(vm);
     return ok;
 }
@@ -2171,10 +2235,16 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
     edr__link_scan(s, 1);
     edr__cgroup_scan(s, 1);
     edr__netdev_scan(s, 1);
-    edr_log_info("ebpf: %llu BPF programs and %llu attachments (links, cgroups, interfaces) of "
-                 "others were there at start (reported as found)",
+    if ((s->sock_scan_left = s->sock_scan_s))
+        edr__sock_scan(s, 1);
+    else
+        edr_log_info("ebpf: the socket scan is off (sensor.ebpf_socket_scan 0): a BPF program put "
+                     "on a socket where no hook sees it goes unreported");
+    edr_log_info("ebpf: %llu BPF programs and %llu attachments (links, cgroups, interfaces, "
+                 "sockets) of others were there at start (reported as found)",
                  (unsigned long long)s->progs_found,
-                 (unsigned long long)(s->links.found + s->cgroups.found + s->netdevs.found));
+                 (unsigned long long)(s->links.found + s->cgroups.found + s->netdevs.found +
+                                      s->sockets.found));
     if ((err = uv_poll_init(loop, &s->poll, ring_buffer__epoll_fd(s->rb))) != 0) {
         edr_log_warn("ebpf: cannot poll the ring buffer: %s", uv_strerror(err));
         rc = EDR_EIO;
@@ -2258,8 +2328,8 @@ static void edr__destroy(edr_source_t *src)
     free(s->uwait);
     edr__ids_free(&s->prog_known);
     edr__ids_free(&s->prog_seen);
-    edr__attach_scan_t *scans[3] = {&s->links, &s->cgroups, &s->netdevs};
-    for (int i = 0; i < 3; i++) {
+    edr__attach_scan_t *scans[4] = {&s->links, &s->cgroups, &s->netdevs, &s->sockets};
+    for (int i = 0; i < 4; i++) {
         edr__ids_free(&scans[i]->known);
         edr__ids_free(&scans[i]->seen);
         edr__ids_free(&scans[i]->fresh);
@@ -2286,6 +2356,7 @@ edr_source_t *edr_source_ebpf_new(const struct edr_config *cfg, char *err, size_
         s->links.health = "ebpf.bpf_link_scan";
         s->cgroups.health = "ebpf.bpf_cgroup_scan";
         s->netdevs.health = "ebpf.bpf_netdev_scan";
+        s->sockets.health = "ebpf.bpf_socket_scan";
     }
     uint64_t want = cfg ? edr_config_size(cfg, "sensor.ebpf_ringbuf_size") : (16u << 20);
     if (s && !(s->uwait = calloc(EDR__URING_WAIT, sizeof(*s->uwait)))) {
@@ -2316,6 +2387,10 @@ edr_source_t *edr_source_ebpf_new(const struct edr_config *cfg, char *err, size_
     while ((1ll << s->wr_slots_log2) < slots)
         s->wr_slots_log2++;
     s->hash_wait_ns = cfg ? edr_config_duration_ns(cfg, "sensor.ebpf_hash_wait") : 50000000ull;
+    uint64_t sock_ns =
+        cfg ? edr_config_duration_ns(cfg, "sensor.ebpf_socket_scan") : 10000000000ull;
+    s->sock_scan_s = sock_ns ? (sock_ns + 999999999ull) / 1000000000ull : 0; /* whole seconds */
+    s->sockets.off = !s->sock_scan_s; /* nothing tracked either */
     snprintf(s->hooks_want, sizeof(s->hooks_want), "%s",
              cfg ? edr_config_str(cfg, "sensor.ebpf_hooks") : "auto");
     snprintf(s->ia32_want, sizeof(s->ia32_want), "%s",

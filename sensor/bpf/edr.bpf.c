@@ -268,6 +268,9 @@ int bpf_iter_task_vma_new(struct bpf_iter_task_vma *it, struct task_struct *task
                           __u64 addr) __ksym __weak;
 struct vm_area_struct *bpf_iter_task_vma_next(struct bpf_iter_task_vma *it) __ksym __weak;
 void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __ksym __weak;
+int bpf_iter_num_new(struct bpf_iter_num *it, int start, int end) __ksym __weak;
+int *bpf_iter_num_next(struct bpf_iter_num *it) __ksym __weak;
+void bpf_iter_num_destroy(struct bpf_iter_num *it) __ksym __weak;
 void bpf_task_release(struct task_struct *p) __ksym;
 
 #ifndef bpf_ksym_exists /* libbpf < 1.2 */
@@ -1252,35 +1255,52 @@ static long edr_vma_file(struct task_struct *task, struct vm_area_struct *vma, v
 #define EDR_VM_SHARED 0x8
 #define EDR_EBUSY   16
 
+/* bpf_loop step of edr_on_mprotect over the mappings of [at, end): a
+ * callback, verified once, not a loop the verifier walks round by round
+ * (over a million instructions on Linux 6.18, the exec-map path inlined) */
+struct edr_mprot {
+    __u64 at, end;
+    __u32 prot;
+    int anon;
+};
+
+static long edr_mprotect_step(__u64 i, void *ctx)
+{
+    struct edr_mprot *c = ctx;
+    struct edr_vma_file v = {};
+    long rc;
+
+    if (c->at >= c->end) return 1;
+    rc = bpf_find_vma(bpf_get_current_task_btf(), c->at, edr_vma_file, &v, 0);
+    if (rc == -EDR_EBUSY) { /* its address space is locked: not seen, counted */
+        edr_count_drop(EDR_BPF_DROP_VMA_BUSY);
+        c->at = c->end;
+        return 1;
+    }
+    if (rc || v.end <= c->at) {
+        c->at = c->end; /* a hole: the call changed nothing past it */
+        return 1;
+    }
+    if (!(v.flags & EDR_VM_EXEC))
+        ;
+    else if (v.file) /* private pages written: code that may not be the file's */
+        edr_on_exec_map(v.file, c->prot,
+                        (v.anon && !(v.flags & EDR_VM_SHARED)) || (c->prot & EDR_PROT_WRITE));
+    else
+        c->anon = 1;
+    c->at = v.end;
+    return 0;
+}
+
 static __always_inline void edr_on_mprotect(__u64 addr, __u64 len, __u32 prot)
 {
-    __u64 at = addr, end = addr + len;
-    int anon = 0;
+    struct edr_mprot c = {.at = addr, .end = addr + len, .prot = prot};
 
     /* the mappings as they are now (executable or not: an mprotect that
      * failed part-way changed those before the hole, review-1206 1) */
-    for (int i = 0; i < EDR_MPROTECT_VMAS && at < end; i++) {
-        struct edr_vma_file v = {};
-        long rc = bpf_find_vma(bpf_get_current_task_btf(), at, edr_vma_file, &v, 0);
-        if (rc == -EDR_EBUSY) { /* its address space is locked: not seen, counted */
-            edr_count_drop(EDR_BPF_DROP_VMA_BUSY);
-            at = end;
-            break;
-        }
-        if (rc || v.end <= at) {
-            at = end; /* a hole: the call changed nothing past it */
-            break;
-        }
-        if (!(v.flags & EDR_VM_EXEC))
-            ;
-        else if (v.file) /* private pages written: code that may not be the file's */
-            edr_on_exec_map(v.file, prot, (v.anon && !(v.flags & EDR_VM_SHARED)) || (prot & EDR_PROT_WRITE));
-        else
-            anon = 1;
-        at = v.end;
-    }
-    if (at < end) edr_count_drop(EDR_BPF_DROP_VMA_MANY); /* review-1206 8 */
-    if (anon) edr_on_anon_exec(addr, len, prot, EDR_BPF_MEM_BY_MPROTECT);
+    bpf_loop(EDR_MPROTECT_VMAS, edr_mprotect_step, &c, 0);
+    if (c.at < c.end) edr_count_drop(EDR_BPF_DROP_VMA_MANY); /* review-1206 8 */
+    if (c.anon) edr_on_anon_exec(addr, len, prot, EDR_BPF_MEM_BY_MPROTECT);
 }
 
 /* SysV shared memory attached with SHM_EXEC at addr (review-1206 9) */
@@ -1326,9 +1346,20 @@ static __always_inline void edr_exec_wx(void)
         struct bpf_iter_task_vma it;
         struct vm_area_struct *v;
 
-        if (bpf_iter_task_vma_new(&it, t, 0) == 0)
-            for (int i = 0; i < EDR_EXEC_VMAS && (v = bpf_iter_task_vma_next(&it)); i++)
+        struct bpf_iter_num n;
+        int *i;
+
+        /* the count from a numbers iterator, not a counter of the loop's
+         * own: the verifier then needs no state per round (a counter
+         * compared with the bound is tracked exactly, and each of its
+         * values was verified on its own: over a million instructions on
+         * Linux 6.18) */
+        if (bpf_iter_task_vma_new(&it, t, 0) == 0) {
+            bpf_iter_num_new(&n, 0, EDR_EXEC_VMAS);
+            while ((i = bpf_iter_num_next(&n)) && (v = bpf_iter_task_vma_next(&it)))
                 edr_exec_vma(v->vm_file, v->vm_start, v->vm_end, v->vm_flags, v->vm_ops != NULL);
+            bpf_iter_num_destroy(&n);
+        }
         bpf_iter_task_vma_destroy(&it);
     } else {
         struct edr_vma_file v = {};
@@ -1765,44 +1796,65 @@ static __always_inline void edr_on_bpf_attach(int cmd, int fd, const void *attr)
 #define EDR_SO_ATTACH_REUSEPORT_CBPF 51
 #define EDR_SO_ATTACH_REUSEPORT_EBPF 52
 
-/* setsockopt(SO_ATTACH_FILTER: classic BPF, as a raw socket waiting for
- * magic packets has; SO_ATTACH_BPF: a loaded socket filter; the
- * SO_ATTACH_REUSEPORT_ ones: the program that picks the socket of a
- * reuseport group) that succeeded: the program the socket holds after the
- * call, read from the socket, which is described by its family, type and
- * protocol, and its inode. */
+/* The BPF programs a socket holds: its filter (SO_ATTACH_FILTER: classic
+ * BPF, as a raw socket waiting for magic packets has; SO_ATTACH_BPF: a
+ * loaded socket filter) and its reuseport group's (SO_ATTACH_REUSEPORT_
+ * CBPF/EBPF: the program that picks the group's socket for a packet). */
 struct packet_sock___edr {
     __be16 num;
 } __attribute__((preserve_access_index));
 
-static __always_inline void edr_on_sock_filter(int fd, __u32 opt)
+/* The address held at p, as a number */
+static __always_inline __u64 edr_ptr_at(const void *p)
+{
+    __u64 v = 0;
+    bpf_probe_read_kernel(&v, sizeof(v), p);
+    return v;
+}
+
+static __always_inline __u64 edr_mix64(__u64 z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull; /* splitmix64's finaliser */
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* The program of socket sk (file f) of one kind (reuse: its reuseport
+ * group's, else its filter) into l: the program, the socket (described by
+ * its family, type and protocol; target_id its inode), the option that put
+ * it there (opt, or 0: told from the program, a classic one has no id) and
+ * sock_key (where it is held and what: the same for an event and the socket
+ * scan, never sent). 0 when the socket holds no such program. */
+static __always_inline int edr_sock_prog_fill(struct file *f, struct sock *sk, int reuse, __u32 opt,
+                                              struct edr_bpf_link_rec *l)
 {
     static const char fmt[] = "socket family %u type %u protocol %u";
-    struct file *f = edr_fd_file(fd);
-    struct sock *sk = EDR_CAST(edr_file_sock(f), struct sock);
-    struct edr_bpf_bpf_attach *r;
-    struct sk_filter *flt;
+    struct sock_reuseport *ru = NULL;
+    struct sk_filter *flt = NULL;
     struct bpf_prog *prog;
     __u64 v[3];
 
-    if (!sk) return;
-    if (opt == EDR_SO_ATTACH_REUSEPORT_CBPF || opt == EDR_SO_ATTACH_REUSEPORT_EBPF) {
-        struct sock_reuseport *ru = EDR_CAST(sk->sk_reuseport_cb, struct sock_reuseport);
+    if (reuse) {
+        ru = EDR_CAST(sk->sk_reuseport_cb, struct sock_reuseport);
         prog = ru ? ru->prog : NULL;
     } else {
         flt = EDR_CAST(sk->sk_filter, struct sk_filter);
         prog = flt ? flt->prog : NULL;
     }
-    if (!prog) return;
-    r = edr_reserve_current(sizeof(*r), EDR_BPF_BPF_ATTACH);
-    if (!r) return;
-    __builtin_memset(&r->l, 0, sizeof(r->l));
-    edr_prog_fill(prog, &r->l);
-    r->l.socket_option = opt;
-    /* the socket as its descriptor names it after the call, which another
-     * thread may have changed (review-1208-sf H1) */
-    r->l.unverified = 1;
-    r->l.target_id = EDR_CAST(f, struct file)->f_inode->i_ino;
+    if (!prog) return 0;
+    edr_prog_fill(prog, l);
+    l->socket_option =
+        opt          ? opt
+        : reuse      ? (l->prog_id ? EDR_SO_ATTACH_REUSEPORT_EBPF : EDR_SO_ATTACH_REUSEPORT_CBPF)
+        : l->prog_id ? EDR_SO_ATTACH_BPF
+                     : EDR_SO_ATTACH_FILTER;
+    /* the holder: the group (a reuseport program is the group's, whichever
+     * socket set it) or the filter (made for one socket); the addresses read
+     * as numbers (no arithmetic on pointers) */
+    l->sock_key =
+        edr_mix64(edr_ptr_at(reuse ? (void *)&sk->sk_reuseport_cb : (void *)&sk->sk_filter) ^
+                  edr_mix64(edr_ptr_at(reuse ? (void *)&ru->prog : (void *)&flt->prog) + reuse));
+    l->target_id = EDR_CAST(f, struct file)->f_inode->i_ino;
     v[0] = sk->__sk_common.skc_family;
     v[1] = sk->sk_type;
     v[2] = sk->sk_protocol;
@@ -1815,7 +1867,32 @@ static __always_inline void edr_on_sock_filter(int fd, __u32 opt)
         bpf_core_read(&num, sizeof(num), &((struct packet_sock___edr *)sk)->num);
         v[2] = num;
     }
-    bpf_snprintf(r->l.target, sizeof(r->l.target), fmt, v, sizeof(v));
+    bpf_snprintf(l->target, sizeof(l->target), fmt, v, sizeof(v));
+    return 1;
+}
+
+/* setsockopt(opt) put a program on a socket (fd): the program the socket
+ * holds after the call. */
+static __always_inline void edr_on_sock_filter(int fd, __u32 opt)
+{
+    struct file *f = edr_fd_file(fd);
+    struct sock *sk = EDR_CAST(edr_file_sock(f), struct sock);
+    struct edr_bpf_bpf_attach *r;
+
+    if (!sk) return;
+    r = edr_reserve_current(sizeof(*r), EDR_BPF_BPF_ATTACH);
+    if (!r) return;
+    __builtin_memset(&r->l, 0, sizeof(r->l));
+    if (!edr_sock_prog_fill(
+            f, sk, opt == EDR_SO_ATTACH_REUSEPORT_CBPF || opt == EDR_SO_ATTACH_REUSEPORT_EBPF, opt,
+            &r->l)) {
+        bpf_ringbuf_discard(r, 0);
+        return;
+    }
+    /* the socket as its descriptor names it after the call, which another
+     * thread may have changed (review-1208-sf H1): the socket scan then
+     * finds the program where it is */
+    r->l.unverified = 1;
     bpf_ringbuf_submit(r, edr_rb_flags());
 }
 
@@ -2545,6 +2622,33 @@ int edr_iter_cgroups(struct bpf_iter__cgroup *ctx)
     __u64 sz = (__u64)sc->n * sizeof(sc->r[0]);
     asm volatile("" : "+r"(sz)); /* the bound below is on this register */
     if (sz > 0 && sz <= sizeof(sc->r)) bpf_seq_write(ctx->meta->seq, sc->r, sz);
+    return 0;
+}
+
+/* Every program held by a socket of a process (its filter, its reuseport
+ * group's), for the sensor's scan of them (src_ebpf.c edr__sock_scan):
+ * one record per program and process holding the socket (threads sharing
+ * a descriptor table are visited once). A filter put on a socket where no
+ * setsockopt hook sees it (through io_uring, before the sensor started, or
+ * with the descriptor changed during the call) is found so. */
+SEC("iter/task_file")
+int edr_iter_sock_progs(struct bpf_iter__task_file *ctx)
+{
+    struct task_struct *t = ctx->task;
+    struct file *f = ctx->file;
+    struct edr_bpf_bpf_attach r;
+    struct sock *sk;
+
+    if (!t || !f || t->tgid == edr_self_tgid) return 0;
+    sk = EDR_CAST(edr_file_sock(f), struct sock);
+    if (!sk) return 0;
+    for (int reuse = 0; reuse < 2; reuse++) {
+        __builtin_memset(&r, 0, sizeof(r));
+        if (!edr_sock_prog_fill(f, sk, reuse, 0, &r.l)) continue;
+        edr_fill_hdr(&r.h, EDR_BPF_BPF_ATTACH, t);
+        r.h.size = sizeof(r);
+        bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+    }
     return 0;
 }
 

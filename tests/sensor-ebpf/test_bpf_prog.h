@@ -98,4 +98,17 @@ static inline int load_test_prog(const char *name, int ia32, int out)
     return load_test_prog_of(name, ia32, out, BPF_PROG_TYPE_SOCKET_FILTER, 0);
 }
 
+/* Whether this kernel runs BPF programs for the sensor: kernel BTF (for
+ * CO-RE and tp_btf) and a socket filter that loads. Where it does, the
+ * sensor's programs not loading is a failure of the sensor (a program the
+ * verifier rejects, say), not a reason to skip. */
+static inline int test_bpf_runs_here(void)
+{
+    if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) return 0;
+    int fd = load_test_prog("edr_probe", 0, -1);
+    if (fd < 0) return 0;
+    close(fd);
+    return 1;
+}
+
 #endif

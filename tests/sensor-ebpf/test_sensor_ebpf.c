@@ -290,6 +290,9 @@ static int setup(void **state)
     f.src = edr_source_ebpf_new(f.cfg, err, sizeof(err));
     assert_non_null(f.src);
     int rc = f.src->ops->start(f.src, &f.loop, &f.em);
+    if (rc == EDR_EUNSUPPORTED && test_bpf_runs_here())
+        fail_msg("this kernel runs BPF programs (kernel BTF, a socket filter loads), but the "
+                 "sensor's did not load: see the log above");
     if (rc == EDR_EUNSUPPORTED || rc == EDR_EPERM) {
         print_message("SKIP: eBPF unavailable here: %s (see the log above)\n", edr_strerror(rc));
         f.src->ops->destroy(f.src);
@@ -2241,6 +2244,152 @@ static void test_socket_filter_reported(void **state)
     assert_int_equal(ru->target_id, inos[2]);
 }
 
+/* The child of test_socket_filter_found: sockets with programs made before
+ * the sensor starts (a packet socket with a classic filter, a UDP socket
+ * with a loaded one, a reuseport group of two with a classic program),
+ * held by it and a child of its own; told (a byte on go), a classic filter
+ * put by an ia32 setsockopt (no hook sees it: sensor.ebpf_ia32 false) and
+ * one by setsockopt. Writes the program's info, its child's pid and the
+ * sockets' inodes to out, then waits to be killed. */
+static void sock_found_child(int out, int go)
+{
+    alarm(60);
+    struct sock_filter ins[1] = {{BPF_RET | BPF_K, 0, 0, 0}};
+    struct sock_fprog fp = {.len = 1, .filter = ins};
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sin);
+    int one = 1, ps = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+    int us = socket(AF_INET, SOCK_DGRAM, 0), r1 = socket(AF_INET, SOCK_DGRAM, 0);
+    int r2 = socket(AF_INET, SOCK_DGRAM, 0), ia = socket(AF_INET, SOCK_DGRAM, 0);
+    int hk = socket(AF_INET, SOCK_DGRAM, 0);
+    if (ps < 0 || us < 0 || r1 < 0 || r2 < 0 || ia < 0 || hk < 0) _exit(1);
+    if (setsockopt(ps, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) != 0) _exit(2);
+    int pfd = load_test_prog("edrtest_sockp", 0, out);
+    if (pfd < 0 || setsockopt(us, SOL_SOCKET, SO_ATTACH_BPF, &pfd, sizeof(pfd)) != 0) _exit(3);
+    if (setsockopt(r1, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        setsockopt(r2, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        bind(r1, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
+        getsockname(r1, (struct sockaddr *)&sin, &sl) != 0 ||
+        bind(r2, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
+        setsockopt(r1, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &fp, sizeof(fp)) != 0)
+        _exit(4);
+    pid_t holder = fork(); /* holds the same sockets: each is found once */
+    if (holder == 0) {
+        pause();
+        _exit(0);
+    }
+    uint64_t v[7] = {(uint64_t)holder};
+    int fds[6] = {ps, us, r1, r2, ia, hk};
+    for (int i = 0; i < 6; i++) {
+        struct stat st;
+        if (fstat(fds[i], &st) != 0) _exit(5);
+        v[i + 1] = st.st_ino;
+    }
+    if (holder < 0 || write(out, v, sizeof(v)) != (ssize_t)sizeof(v)) _exit(6);
+    char b;
+    if (read(go, &b, 1) != 1) _exit(7);
+    uint8_t *m = test_low_page();
+    if (m == MAP_FAILED) _exit(8);
+    struct sock_filter *ins32 = (struct sock_filter *)m;
+    uint32_t *fp32 = (uint32_t *)(m + 64); /* compat sock_fprog: 16-bit length, 32-bit pointer */
+    ins32[0] = ins[0];
+    fp32[0] = 1, fp32[1] = (uint32_t)L32(ins32);
+    if (sys32(366, ia, SOL_SOCKET, SO_ATTACH_FILTER, L32(fp32), 8, 0) != 0) _exit(9);
+    if (setsockopt(hk, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) != 0) _exit(10);
+    pause();
+    _exit(0);
+}
+
+/* Programs that sockets hold are found by the scan of every process's
+ * sockets: those put there before the sensor started, at start, and one
+ * put there by a call no hook saw (an ia32 setsockopt, with
+ * sensor.ebpf_ia32 false) within about two seconds; each once (a socket
+ * two processes hold, a reuseport group of two), named by a process
+ * holding it. One put there by a setsockopt the hooks saw is their event,
+ * not found again. */
+static void test_socket_filter_found(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    if (!ia32_runs()) {
+        print_message("SKIP: this kernel does not run ia32 syscalls\n");
+        skip();
+    }
+    int pp[2], go[2];
+    assert_int_equal(pipe(pp), 0);
+    assert_int_equal(pipe(go), 0);
+    pid_t c = fork();
+    assert_true(c >= 0);
+    if (c == 0) sock_found_child(pp[1], go[0]);
+    struct bpf_prog_info info;
+    uint64_t v[7];
+    assert_int_equal(read(pp[0], &info, sizeof(info)), (ssize_t)sizeof(info));
+    assert_int_equal(read(pp[0], v, sizeof(v)), (ssize_t)sizeof(v));
+    pid_t holder = (pid_t)v[0];
+    static const char *const kv[] = {"sensor.ebpf_ia32", "false", "sensor.ebpf_socket_scan", "1s",
+                                     NULL};
+    uv_loop_t loop;
+    edr_emit_t em;
+    edr_source_t *src = start_own_source(f, kv, &loop, &em);
+    size_t at_start = em.n;
+    assert_int_equal(write(go[1], "g", 1), 1);
+    pump(&loop, 3200); /* found by the second scan that meets it */
+    kill(c, SIGKILL);
+    kill(holder, SIGKILL);
+    waitpid(c, NULL, 0);
+    waitpid(holder, NULL, 0);
+    close(pp[0]);
+    close(pp[1]);
+    close(go[0]);
+    close(go[1]);
+    /* by the socket inode: found at start (index 1-3), found later (4), the
+     * hooks' event (5) */
+    int found[6] = {0}, later[6] = {0}, hooked = 0;
+    const Edr__V1__BpfAttach *x[6] = {0};
+    for (size_t j = 0; j < em.n; j++) {
+        Edr__V1__Event *e = em.ev[j];
+        if (e->body_case != EDR__V1__EVENT__BODY_BPF_ATTACH) continue;
+        for (int i = 0; i < 6; i++) {
+            if (e->bpf_attach->target_id != v[i + 1]) continue;
+            if (e->bpf_attach->found) {
+                assert_true(e->pid == (uint32_t)c || e->pid == (uint32_t)holder);
+                assert_int_equal(e->entity_id.len, EDR_ID_LEN);
+                found[i]++;
+                later[i] += j >= at_start;
+                x[i] = e->bpf_attach;
+            } else if (i == 5 && e->pid == (uint32_t)c) {
+                hooked++;
+            }
+        }
+    }
+    end_own_source(src, &loop, &em);
+    if (!found[0] || !found[1] || found[2] + found[3] != 1 || !found[4])
+        fail_msg("found: packet %d, eBPF %d, reuseport %d+%d, ia32 %d", found[0], found[1],
+                 found[2], found[3], found[4]);
+    assert_int_equal(found[0], 1); /* once, though two processes hold it */
+    assert_int_equal(found[1], 1);
+    assert_int_equal(found[4], 1);
+    assert_int_equal(later[4], 1);
+    assert_int_equal(found[5], 0); /* the hooks' event: not found again */
+    assert_int_equal(hooked, 1);
+    char want[128];
+    snprintf(want, sizeof(want), "socket family %d type %d protocol %d", AF_PACKET, SOCK_RAW,
+             htons(ETH_P_ALL));
+    assert_string_equal(x[0]->target, want);
+    assert_int_equal(x[0]->socket_option, SO_ATTACH_FILTER);
+    assert_int_equal(x[0]->prog_id, 0);
+    assert_int_equal(x[1]->socket_option, SO_ATTACH_BPF);
+    assert_int_equal(x[1]->prog_id, info.id);
+    assert_string_equal(x[1]->prog_name, "edrtest_sockp");
+    assert_int_equal(x[1]->prog_type, BPF_PROG_TYPE_SOCKET_FILTER);
+    assert_int_equal((x[2] ? x[2] : x[3])->socket_option, SO_ATTACH_REUSEPORT_CBPF);
+    assert_int_equal(x[4]->socket_option, SO_ATTACH_FILTER);
+    snprintf(want, sizeof(want), "socket family %d type %d protocol %d", AF_INET, SOCK_DGRAM,
+             IPPROTO_UDP);
+    assert_string_equal(x[4]->target, want);
+    assert_false(x[4]->unverified);
+}
+
 /* An XDP program put on an interface by netlink (`ip link set dev X xdp`,
  * libbpf's bpf_xdp_attach: no bpf() attach call, no link) is found by the
  * scan of the interfaces within about two seconds: no actor, the
@@ -3388,6 +3537,7 @@ int main(void)
         cmocka_unit_test(test_hooks_raw_and_tracepoint),
         cmocka_unit_test(test_ia32_syscalls),
         cmocka_unit_test(test_socket_filter_reported),
+        cmocka_unit_test(test_socket_filter_found),
         cmocka_unit_test(test_xdp_netlink_found),
         cmocka_unit_test(test_close_and_first_write),
         cmocka_unit_test(test_first_write_other_syscalls),
@@ -3413,5 +3563,7 @@ int main(void)
         cmocka_unit_test(test_write_track_evictions_counted),
         cmocka_unit_test(test_settings_checked),
     };
+    /* EDR_TEST_FILTER=test_name (cmocka's wildcards): one test, or a few */
+    if (getenv("EDR_TEST_FILTER")) cmocka_set_test_filter(getenv("EDR_TEST_FILTER"));
     return cmocka_run_group_tests(tests, setup, teardown);
 }
