@@ -32,6 +32,7 @@
 #include "edr_bpf.h"
 #include "edr_bpf.skel.h"
 #include "edr_probe.skel.h"
+#include "netdev_progs.h"
 #include "proc_cache.h"
 
 #include <bpf/bpf.h>
@@ -41,9 +42,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mntent.h>
-#include <linux/if_link.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1018,127 +1016,45 @@ static void edr__cgroup_scan(edr_src_ebpf_t *s, int initial)
     free(v);
 }
 
-/* XDP programs of one interface from its RTM_NEWLINK message (attributes
- * at a, len bytes), appended to *v (n of cap): the single or per-mode
- * program ids of IFLA_XDP, but not those behind an XDP link. */
-static void edr__xdp_of(edr_src_ebpf_t *s, int ifindex, struct rtattr *a, int len,
-                        struct edr_bpf_link_rec **v, size_t *n, size_t *cap)
-{
-    const char *name = "";
-    uint32_t ids[4] = {0};
-    int k = 0;
-    for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-        if (a->rta_type == IFLA_IFNAME && RTA_PAYLOAD(a) > 0) {
-            ((char *)RTA_DATA(a))[RTA_PAYLOAD(a) - 1] = 0;
-            name = RTA_DATA(a);
-        } else if (a->rta_type == IFLA_XDP) {
-            struct rtattr *x = RTA_DATA(a);
-            int xl = (int)RTA_PAYLOAD(a);
-            for (; RTA_OK(x, xl) && k < 4; x = RTA_NEXT(x, xl))
-                if ((x->rta_type == IFLA_XDP_PROG_ID || x->rta_type == IFLA_XDP_DRV_PROG_ID ||
-                     x->rta_type == IFLA_XDP_SKB_PROG_ID || x->rta_type == IFLA_XDP_HW_PROG_ID) &&
-                    RTA_PAYLOAD(x) >= 4)
-                    memcpy(&ids[k++], RTA_DATA(x), 4);
-        }
-    }
-    for (int i = 0; i < k; i++) {
-        int dup = 0;
-        for (int j = 0; j < i; j++)
-            dup |= ids[j] == ids[i];
-        if (!ids[i] || dup || edr__ids_has(&s->xdp_links, (uint64_t)ifindex << 32 | ids[i]))
-            continue;
-        if (*n == *cap) {
-            void *nv = realloc(*v, (*cap = *cap ? 2 * *cap : 16) * sizeof(**v));
-            if (!nv) return;
-            *v = nv;
-        }
-        struct edr_bpf_link_rec *l = &(*v)[(*n)++];
-        memset(l, 0, sizeof(*l));
-        l->prog_id = ids[i];
-        l->attach_type = 37; /* BPF_XDP */
-        l->target_id = (uint64_t)ifindex;
-        snprintf(l->target, sizeof(l->target), "%s", name);
-        edr__prog_named(s, l);
-    }
-}
-
-/* Every second, the XDP programs on this network namespace's interfaces,
- * as netlink lists them (`ip link`; one dump of every interface): one set
- * by netlink (`ip link set dev X xdp`, libbpf's bpf_xdp_attach) is seen by
- * no hook, no bpf() call making it; one behind an XDP link is the link
- * scan's. Reported found, with the interface's name and index. tc
- * programs set by netlink (cls_bpf) are not listed. */
+/* Every second, the XDP programs and tc BPF classifiers on this network
+ * namespace's interfaces, as netlink lists them (netdev_progs.c: `ip link`,
+ * `tc qdisc`, `tc filter`): one set by netlink (`ip link set dev X xdp`,
+ * libbpf's bpf_xdp_attach; `tc filter add ... bpf`, libbpf's
+ * bpf_tc_attach) is seen by no hook, no bpf() call making it; an XDP
+ * program behind an XDP link is the link scan's. Reported found, with the
+ * interface's name and index, attach type BPF_XDP, or BPF_TCX_INGRESS or
+ * _EGRESS for a tc filter's direction. */
 static void edr__netdev_scan(edr_src_ebpf_t *s, int initial)
 {
-    struct {
-        struct nlmsghdr nh;
-        struct ifinfomsg ifm;
-        struct rtattr ext;
-        uint32_t mask;
-    } req;
+    edr_netdev_prog_t *p = NULL;
     struct edr_bpf_link_rec *v = NULL;
-    size_t n = 0, cap = 0;
-    int fd, done = 0, ok = 0;
-    static char buf[32768] __attribute__((aligned(4)));
-    static uint32_t seq;
+    size_t n = 0, m = 0;
     /* without the link scan, XDP links could not be told apart (review-1208-sf L3) */
     if (s->netdevs.off || s->links.off) return;
-    memset(&req, 0, sizeof(req));
-    req.nh.nlmsg_len = sizeof(req);
-    req.nh.nlmsg_type = RTM_GETLINK;
-    req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    req.nh.nlmsg_seq = ++seq;
-    req.ifm.ifi_family = AF_UNSPEC;
-    req.ext.rta_type = IFLA_EXT_MASK;
-    req.ext.rta_len = RTA_LENGTH(sizeof(req.mask));
-    req.mask = 1u << 3; /* RTEXT_FILTER_SKIP_STATS: smaller messages */
-    /* the dump runs in the event loop: each read waits 100 ms at most (the
-     * kernel may hold its network lock), then the scan counts as failed */
-    struct timeval tv = {0, 100000};
-    fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
-        send(fd, &req, sizeof(req), 0) == (ssize_t)sizeof(req)) {
-        while (!done) {
-            struct sockaddr_nl from;
-            struct iovec iov = {buf, sizeof(buf)};
-            struct msghdr mh = {
-                .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1};
-            ssize_t got = recvmsg(fd, &mh, 0);
-            if (got <= 0 || (mh.msg_flags & MSG_TRUNC)) break;
-            if (mh.msg_namelen < sizeof(from) || from.nl_pid != 0) continue; /* not the kernel's */
-            int len = (int)got;
-            for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len) && !done;
-                 h = NLMSG_NEXT(h, len)) {
-                if (h->nlmsg_seq != req.nh.nlmsg_seq) continue;
-                if (h->nlmsg_flags & NLM_F_DUMP_INTR) { /* the list changed meanwhile */
-                    done = 1;
-                } else if (h->nlmsg_type == NLMSG_DONE) {
-                    int err = 0; /* a dump that failed says so here */
-                    if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(err)))
-                        memcpy(&err, NLMSG_DATA(h), sizeof(err));
-                    done = 1;
-                    ok = err == 0;
-                } else if (h->nlmsg_type == NLMSG_ERROR) {
-                    done = 1;
-                } else if (h->nlmsg_type == RTM_NEWLINK &&
-                           h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct ifinfomsg))) {
-                    struct ifinfomsg *ifm = NLMSG_DATA(h);
-                    edr__xdp_of(s, ifm->ifi_index, IFLA_RTA(ifm), (int)IFLA_PAYLOAD(h), &v, &n,
-                                &cap);
-                }
-            }
-        }
-    }
-    if (fd >= 0) close(fd);
-    if (!ok) { /* what was listed is not all: nothing taken as gone */
+    /* the dumps run in the event loop: each read waits 100 ms at most (the
+     * kernel may hold its network lock), then the scan counts as failed;
+     * what was listed is then not all: nothing taken as gone */
+    if (edr_netdev_progs(&p, &n, 100) != 0 || (n && !(v = calloc(n, sizeof(*v))))) {
         edr__attach_scan_failed(s, &s->netdevs, -1);
-        free(v);
+        free(p);
         return;
     }
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].attach_type == EDR_NETDEV_XDP &&
+            edr__ids_has(&s->xdp_links, (uint64_t)p[i].ifindex << 32 | p[i].prog_id))
+            continue;
+        struct edr_bpf_link_rec *l = &v[m++];
+        l->prog_id = p[i].prog_id;
+        l->attach_type = p[i].attach_type;
+        l->target_id = (uint64_t)p[i].ifindex;
+        snprintf(l->target, sizeof(l->target), "%.*s", (int)sizeof(p[i].ifname), p[i].ifname);
+        edr__prog_named(s, l);
+    }
+    free(p);
     /* reported when first met: no hook reports these, there is no record to
      * wait for (review-1208-sf L5) */
     (void)initial;
-    edr__attach_scan(s, &s->netdevs, v, n, 1, 0, NULL, NULL);
+    edr__attach_scan(s, &s->netdevs, v, m, 1, 0, NULL, NULL);
     free(v);
 }
 

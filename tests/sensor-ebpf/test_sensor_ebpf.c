@@ -12,6 +12,7 @@
 #include "edr/err.h"
 #include "edr/identity.h"
 #include "edr/log.h"
+#include "netdev_progs.h"
 #include "proc_cache.h"
 #include "test_bpf_prog.h"
 #include "source.h"
@@ -2472,6 +2473,79 @@ static void test_xdp_netlink_found(void **state)
     assert_int_equal(found_nl, 1); /* once, not again each scan */
 }
 
+/* tc BPF classifiers put on an interface by netlink (`tc filter add ...
+ * bpf`, libbpf's bpf_tc_attach: no bpf() attach call, no link) are found
+ * by the scan of the interfaces: one on the ingress hook of a clsact qdisc,
+ * one on its egress hook (a veth the test makes), each once, with the
+ * interface's name and index and the direction as the attach type; none
+ * found again while they stay. */
+static void test_tc_netlink_found(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    char nl[16], cmd[160];
+    snprintf(nl, sizeof(nl), "edrtc%d", getpid() % 100000);
+    snprintf(cmd, sizeof(cmd), "ip link add %s type veth peer name %sp", nl, nl);
+    if (system(cmd) != 0) {
+        print_message("SKIP: cannot make veth interfaces (ip link add ... type veth)\n");
+        skip();
+    }
+    int ifn = (int)if_nametoindex(nl);
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    pid_t c = fork();
+    assert_true(c >= 0);
+    if (c == 0) {
+        alarm(20);
+        DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifn,
+                            .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+        if (bpf_tc_hook_create(&hook) != 0) _exit(1);
+        for (int i = 0; i < 2; i++) {
+            int fd = load_test_prog_of(i ? "edrtest_tcout" : "edrtest_tcin", 0, pp[1],
+                                       BPF_PROG_TYPE_SCHED_CLS, 0);
+            DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .prog_fd = fd);
+            hook.attach_point = i ? BPF_TC_EGRESS : BPF_TC_INGRESS;
+            if (fd < 0 || bpf_tc_attach(&hook, &o) != 0) _exit(2 + i);
+        }
+        _exit(0); /* the filters stay: netlink holds them */
+    }
+    struct bpf_prog_info info[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(read(pp[0], &info[i], sizeof(info[i])), (ssize_t)sizeof(info[i]));
+    reap_ok(c);
+    close(pp[0]);
+    close(pp[1]);
+    pump(&f->loop, 3200); /* two scans or more */
+    snprintf(cmd, sizeof(cmd), "ip link del %s", nl);
+    assert_int_equal(system(cmd), 0);
+    const Edr__V1__BpfAttach *x[2] = {0};
+    int n[2] = {0};
+    for (size_t j = 0; j < f->em.n; j++) {
+        Edr__V1__Event *e = f->em.ev[j];
+        if (e->body_case != EDR__V1__EVENT__BODY_BPF_ATTACH) continue;
+        for (int i = 0; i < 2; i++)
+            if (e->bpf_attach->prog_id == info[i].id) {
+                assert_true(e->bpf_attach->found);
+                assert_int_equal(e->pid, 0);
+                x[i] = e->bpf_attach;
+                n[i]++;
+            }
+    }
+    if (!x[0] || !x[1]) fail_msg("tc filters found: ingress %d, egress %d", n[0], n[1]);
+    assert_int_equal(n[0], 1); /* once, not again each scan */
+    assert_int_equal(n[1], 1);
+    for (int i = 0; i < 2; i++) {
+        assert_string_equal(x[i]->target, nl);
+        assert_int_equal(x[i]->target_id, (uint64_t)ifn);
+        assert_int_equal(x[i]->link_id, 0);
+        assert_int_equal(x[i]->prog_type, BPF_PROG_TYPE_SCHED_CLS);
+    }
+    assert_int_equal(x[0]->attach_type, EDR_NETDEV_TC_INGRESS); /* BPF_TCX_INGRESS */
+    assert_int_equal(x[1]->attach_type, EDR_NETDEV_TC_EGRESS);
+    assert_string_equal(x[0]->prog_name, "edrtest_tcin");
+    assert_string_equal(x[1]->prog_name, "edrtest_tcout");
+}
+
 /* The id of a BPF link or program (fd), or 0. */
 static uint32_t bpf_id_of(int fd)
 {
@@ -3539,6 +3613,7 @@ int main(void)
         cmocka_unit_test(test_socket_filter_reported),
         cmocka_unit_test(test_socket_filter_found),
         cmocka_unit_test(test_xdp_netlink_found),
+        cmocka_unit_test(test_tc_netlink_found),
         cmocka_unit_test(test_close_and_first_write),
         cmocka_unit_test(test_first_write_other_syscalls),
         cmocka_unit_test(test_deep_and_long_paths),

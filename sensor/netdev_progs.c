@@ -1,0 +1,246 @@
+/* BPF programs on network interfaces, from rtnetlink dumps (netdev_progs.h). */
+#include "netdev_progs.h"
+
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/pkt_cls.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+/* What the dumps gather: the programs, and the qdiscs whose hooks the
+ * filter dumps then read (ifindex, and the hooks' parents). */
+typedef struct {
+    edr_netdev_prog_t *v;
+    size_t n, cap;
+    int oom;
+    struct {
+        int ifindex;
+        uint32_t parent[2]; /* 0: none */
+    } * hooks;
+    size_t n_hooks, cap_hooks;
+    struct {
+        int ifindex;
+        char name[16];
+    } * names; /* every interface's */
+    size_t n_names, cap_names;
+    int ifindex; /* of the filter dump under way */
+    uint32_t attach_type;
+} edr__nl_t;
+
+static edr_netdev_prog_t *edr__nl_add(edr__nl_t *c)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 16;
+        void *nv = realloc(c->v, cap * sizeof(*c->v));
+        if (!nv) {
+            c->oom = 1;
+            return NULL;
+        }
+        c->v = nv;
+        c->cap = cap;
+    }
+    edr_netdev_prog_t *p = &c->v[c->n++];
+    memset(p, 0, sizeof(*p));
+    return p;
+}
+
+/* One dump: the request (type, family header hdr of hdr_len bytes, then
+ * the attributes at attrs) sent, each reply message of it handed to on_msg.
+ * 0 when it ended well; -1 when it timed out, was interrupted by a change
+ * (NLM_F_DUMP_INTR), truncated, or ended with an error. */
+static int edr__nl_dump(int fd, uint16_t type, const void *hdr, size_t hdr_len, const void *attrs,
+                        size_t attrs_len, void (*on_msg)(edr__nl_t *, struct nlmsghdr *),
+                        edr__nl_t *c)
+{
+    static uint32_t seq;
+    static char buf[32768] __attribute__((aligned(4)));
+    char req[256] __attribute__((aligned(4)));
+    struct nlmsghdr *nh = (struct nlmsghdr *)req;
+    size_t len = NLMSG_LENGTH(hdr_len) + attrs_len;
+    if (len > sizeof(req)) return -1;
+    memset(req, 0, sizeof(req));
+    nh->nlmsg_len = (uint32_t)len;
+    nh->nlmsg_type = type;
+    nh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    nh->nlmsg_seq = ++seq;
+    memcpy(NLMSG_DATA(nh), hdr, hdr_len);
+    if (attrs_len) memcpy((char *)NLMSG_DATA(nh) + NLMSG_ALIGN(hdr_len), attrs, attrs_len);
+    if (send(fd, req, len, 0) != (ssize_t)len) return -1;
+    for (;;) {
+        struct sockaddr_nl from;
+        struct iovec iov = {buf, sizeof(buf)};
+        struct msghdr mh = {
+            .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1};
+        ssize_t got = recvmsg(fd, &mh, 0);
+        if (got <= 0 || (mh.msg_flags & MSG_TRUNC)) return -1;
+        if (mh.msg_namelen < sizeof(from) || from.nl_pid != 0) continue; /* not the kernel's */
+        int left = (int)got;
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, left);
+             h = NLMSG_NEXT(h, left)) {
+            if (h->nlmsg_seq != nh->nlmsg_seq) continue;     /* of another request */
+            if (h->nlmsg_flags & NLM_F_DUMP_INTR) return -1; /* the list changed meanwhile */
+            if (h->nlmsg_type == NLMSG_ERROR) return -1;
+            if (h->nlmsg_type == NLMSG_DONE) {
+                int err = 0; /* a dump that failed says so here */
+                if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(err)))
+                    memcpy(&err, NLMSG_DATA(h), sizeof(err));
+                return err == 0 ? 0 : -1;
+            }
+            on_msg(c, h);
+        }
+    }
+}
+
+/* RTM_NEWLINK: the interface's XDP programs (single or per mode) */
+static void edr__on_link(edr__nl_t *c, struct nlmsghdr *h)
+{
+    if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifinfomsg)))
+        return;
+    struct ifinfomsg *ifm = NLMSG_DATA(h);
+    struct rtattr *a = IFLA_RTA(ifm);
+    int len = (int)IFLA_PAYLOAD(h), k = 0;
+    const char *name = "";
+    uint32_t ids[4] = {0};
+    for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type == IFLA_IFNAME && RTA_PAYLOAD(a) > 0) {
+            ((char *)RTA_DATA(a))[RTA_PAYLOAD(a) - 1] = 0;
+            name = RTA_DATA(a);
+            if (c->n_names == c->cap_names) {
+                size_t cap = c->cap_names ? 2 * c->cap_names : 16;
+                void *nv = realloc(c->names, cap * sizeof(*c->names));
+                if (!nv) {
+                    c->oom = 1;
+                    continue;
+                }
+                c->names = nv;
+                c->cap_names = cap;
+            }
+            c->names[c->n_names].ifindex = ifm->ifi_index;
+            memset(c->names[c->n_names].name, 0, sizeof(c->names[0].name));
+            strncpy(c->names[c->n_names++].name, name, sizeof(c->names[0].name) - 1);
+        } else if (a->rta_type == IFLA_XDP) {
+            struct rtattr *x = RTA_DATA(a);
+            int xl = (int)RTA_PAYLOAD(a);
+            for (; RTA_OK(x, xl) && k < 4; x = RTA_NEXT(x, xl))
+                if ((x->rta_type == IFLA_XDP_PROG_ID || x->rta_type == IFLA_XDP_DRV_PROG_ID ||
+                     x->rta_type == IFLA_XDP_SKB_PROG_ID || x->rta_type == IFLA_XDP_HW_PROG_ID) &&
+                    RTA_PAYLOAD(x) >= 4)
+                    memcpy(&ids[k++], RTA_DATA(x), 4);
+        }
+    }
+    for (int i = 0; i < k; i++) {
+        int dup = 0;
+        for (int j = 0; j < i; j++)
+            dup |= ids[j] == ids[i];
+        edr_netdev_prog_t *p = ids[i] && !dup ? edr__nl_add(c) : NULL;
+        if (!p) continue;
+        p->ifindex = ifm->ifi_index;
+        strncpy(p->ifname, name, sizeof(p->ifname) - 1);
+        p->prog_id = ids[i];
+        p->attach_type = EDR_NETDEV_XDP;
+    }
+}
+
+/* RTM_NEWQDISC: a clsact qdisc (ingress and egress hooks) or an ingress
+ * one (ingress) is where tc BPF classifiers go */
+static void edr__on_qdisc(edr__nl_t *c, struct nlmsghdr *h)
+{
+    if (h->nlmsg_type != RTM_NEWQDISC || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct tcmsg))) return;
+    struct tcmsg *t = NLMSG_DATA(h);
+    struct rtattr *a = (struct rtattr *)((char *)t + NLMSG_ALIGN(sizeof(*t)));
+    int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*t)));
+    for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type != TCA_KIND || RTA_PAYLOAD(a) == 0) continue;
+        ((char *)RTA_DATA(a))[RTA_PAYLOAD(a) - 1] = 0;
+        int clsact = !strcmp(RTA_DATA(a), "clsact");
+        if (!clsact && strcmp(RTA_DATA(a), "ingress")) return;
+        if (c->n_hooks == c->cap_hooks) {
+            size_t cap = c->cap_hooks ? 2 * c->cap_hooks : 8;
+            void *nv = realloc(c->hooks, cap * sizeof(*c->hooks));
+            if (!nv) {
+                c->oom = 1;
+                return;
+            }
+            c->hooks = nv;
+            c->cap_hooks = cap;
+        }
+        c->hooks[c->n_hooks].ifindex = t->tcm_ifindex;
+        c->hooks[c->n_hooks].parent[0] =
+            clsact ? TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS) : TC_H_INGRESS;
+        c->hooks[c->n_hooks++].parent[1] = clsact ? TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS) : 0;
+        return;
+    }
+}
+
+/* RTM_NEWTFILTER: a "bpf" classifier's loaded program (a classic one, with
+ * no program id, is not listed) */
+static void edr__on_filter(edr__nl_t *c, struct nlmsghdr *h)
+{
+    if (h->nlmsg_type != RTM_NEWTFILTER || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct tcmsg)))
+        return;
+    struct tcmsg *t = NLMSG_DATA(h);
+    struct rtattr *a = (struct rtattr *)((char *)t + NLMSG_ALIGN(sizeof(*t)));
+    int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*t))), bpf = 0;
+    uint32_t id = 0;
+    for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type == TCA_KIND && RTA_PAYLOAD(a) > 0) {
+            ((char *)RTA_DATA(a))[RTA_PAYLOAD(a) - 1] = 0;
+            bpf = !strcmp(RTA_DATA(a), "bpf");
+        } else if (a->rta_type == TCA_OPTIONS) {
+            struct rtattr *o = RTA_DATA(a);
+            int ol = (int)RTA_PAYLOAD(a);
+            for (; RTA_OK(o, ol); o = RTA_NEXT(o, ol))
+                if (o->rta_type == TCA_BPF_ID && RTA_PAYLOAD(o) >= 4) memcpy(&id, RTA_DATA(o), 4);
+        }
+    }
+    edr_netdev_prog_t *p = bpf && id ? edr__nl_add(c) : NULL;
+    if (!p) return;
+    p->ifindex = c->ifindex;
+    p->prog_id = id;
+    p->attach_type = c->attach_type;
+    p->tc_handle = t->tcm_handle;
+    p->tc_prio = TC_H_MAJ(t->tcm_info) >> 16;
+}
+
+int edr_netdev_progs(edr_netdev_prog_t **v, size_t *n, int timeout_ms)
+{
+    edr__nl_t c = {0};
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    int rc = -1;
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0) {
+        struct ifinfomsg ifm = {.ifi_family = AF_UNSPEC};
+        struct {
+            struct rtattr ext;
+            uint32_t mask;
+        } ext = {{RTA_LENGTH(sizeof(uint32_t)), IFLA_EXT_MASK}, 1u << 3};
+        /* RTEXT_FILTER_SKIP_STATS: smaller messages */
+        struct tcmsg tm = {.tcm_family = AF_UNSPEC};
+        rc = edr__nl_dump(fd, RTM_GETLINK, &ifm, sizeof(ifm), &ext, sizeof(ext), edr__on_link, &c);
+        if (rc == 0)
+            rc = edr__nl_dump(fd, RTM_GETQDISC, &tm, sizeof(tm), NULL, 0, edr__on_qdisc, &c);
+        for (size_t i = 0; rc == 0 && i < c.n_hooks; i++)
+            for (int d = 0; d < 2 && rc == 0 && c.hooks[i].parent[d]; d++) {
+                tm.tcm_ifindex = c.hooks[i].ifindex;
+                tm.tcm_parent = c.hooks[i].parent[d];
+                c.ifindex = c.hooks[i].ifindex;
+                c.attach_type = d ? EDR_NETDEV_TC_EGRESS : EDR_NETDEV_TC_INGRESS;
+                rc = edr__nl_dump(fd, RTM_GETTFILTER, &tm, sizeof(tm), NULL, 0, edr__on_filter, &c);
+            }
+        for (size_t i = 0; i < c.n; i++) /* a tc filter's interface, named by the link dump */
+            for (size_t j = 0; j < c.n_names && !c.v[i].ifname[0]; j++)
+                if (c.names[j].ifindex == c.v[i].ifindex)
+                    memcpy(c.v[i].ifname, c.names[j].name, sizeof(c.v[i].ifname));
+    }
+    if (fd >= 0) close(fd);
+    free(c.hooks);
+    free(c.names);
+    *v = c.v;
+    *n = c.n;
+    return rc == 0 && !c.oom ? 0 : -1;
+}

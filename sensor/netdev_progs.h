@@ -1,0 +1,35 @@
+/* BPF programs on network interfaces as netlink (rtnetlink) lists them: XDP
+ * programs (`ip link set dev X xdp`, libbpf's bpf_xdp_attach) and tc
+ * classifiers (`tc filter add ... bpf`, libbpf's bpf_tc_attach), which are
+ * set without a bpf() attach call or a BPF link. The interfaces are those of
+ * the calling thread's network namespace. */
+#ifndef EDR_NETDEV_PROGS_H
+#define EDR_NETDEV_PROGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* bpf_attach_type values the programs are listed with (linux/bpf.h) */
+#define EDR_NETDEV_XDP        37 /* BPF_XDP */
+#define EDR_NETDEV_TC_INGRESS 46 /* BPF_TCX_INGRESS: the direction of a tc filter */
+#define EDR_NETDEV_TC_EGRESS  47 /* BPF_TCX_EGRESS */
+
+typedef struct {
+    int ifindex;
+    char ifname[16];
+    uint32_t prog_id;
+    uint32_t attach_type; /* EDR_NETDEV_* */
+    uint32_t tc_handle;   /* tc: the filter's handle and priority (its place on the hook) */
+    uint32_t tc_prio;
+} edr_netdev_prog_t;
+
+/* Every XDP program and tc BPF classifier (on a clsact or ingress qdisc's
+ * hooks) of this namespace's interfaces into *v (malloc'd, *n of them;
+ * the caller frees): one link dump, one qdisc dump, and a filter dump per
+ * hook of an interface with such a qdisc. Each read waits timeout_ms at
+ * most. Only the kernel's replies to these requests are read. Returns 0, or
+ * -1 when a dump could not be read whole (timed out, interrupted by a
+ * change, truncated, failed, out of memory): *v then lists what was read. */
+int edr_netdev_progs(edr_netdev_prog_t **v, size_t *n, int timeout_ms);
+
+#endif
