@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bench/run sensor-scan: what the eBPF sensor's scan of every process's sockets
-# (sensor.ebpf_socket_scan: the BPF programs sockets hold) costs. bench_sensor_workload
+# bench/run sensor-scan: what the eBPF sensor's scan of every process's descriptors
+# (sensor.ebpf_fd_scan: the BPF programs sockets and perf events hold) costs. bench_sensor_workload
 # hold keeps PROCS processes (200) with DESCRIPTORS open descriptors each (1000; SOCKETS
 # (100) of them UDP sockets, one with a classic filter). Each repetition runs the
 # sensor (--source ebpf --output null) for SECONDS (10) with the scan every second, then
@@ -41,13 +41,13 @@ echo "sensor-scan: $fds open descriptors on this host ($PROCS processes holding 
 
 # run_sensor PERIOD: CPU seconds of the sensor over SECONDS_ON, from 3 s after its start
 run_sensor() {
-  "$S" --source=ebpf --output=null --state-dir="$tmp/state" --set "sensor.ebpf_socket_scan=$1" \
+  "$S" --source=ebpf --output=null --state-dir="$tmp/state" --set "sensor.ebpf_fd_scan=$1" \
     >/dev/null 2>"$tmp/sensor.log" & pid=$!
   for _ in $(seq 100); do grep -q "started" "$tmp/sensor.log" 2>/dev/null && break
     kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   grep -q "source ebpf started" "$tmp/sensor.log" ||
     { echo "sensor-scan: skipped: the eBPF source did not start: $(tail -3 "$tmp/sensor.log")"; exit 0; }
-  sleep 3 # the start-up /proc scan and the first socket scan are over
+  sleep 3 # the start-up /proc scan and the first descriptor scan are over
   local c0; c0=$(proc_cpu "$pid")
   sleep "$SECONDS_ON"
   awk -v a="$(proc_cpu "$pid")" -v b="$c0" 'BEGIN { printf "%.4f", a - b }'
@@ -63,7 +63,7 @@ for r in $(seq "$REPS"); do
   per_scan="$per_scan $ms"
 done
 m=$(echo "$per_scan" | median)
-echo "RESULT sensor_socket_scan_descriptors $fds descriptors"
-echo "RESULT sensor_socket_scan_ms $m ms"
-echo "RESULT sensor_socket_scan_ns_per_descriptor $(awk -v m="$m" -v n="$fds" 'BEGIN { printf "%.0f", m * 1e6 / n }') ns"
-echo "RESULT sensor_socket_scan_core_pct_at_10s $(awk -v m="$m" 'BEGIN { printf "%.3f", m / 10000 * 100 }') %"
+echo "RESULT sensor_fd_scan_descriptors $fds descriptors"
+echo "RESULT sensor_fd_scan_ms $m ms"
+echo "RESULT sensor_fd_scan_ns_per_descriptor $(awk -v m="$m" -v n="$fds" 'BEGIN { printf "%.0f", m * 1e6 / n }') ns"
+echo "RESULT sensor_fd_scan_core_pct_at_10s $(awk -v m="$m" 'BEGIN { printf "%.3f", m / 10000 * 100 }') %"

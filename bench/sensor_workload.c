@@ -502,7 +502,7 @@ static int loop(const char *dir, const char *kind, long n)
 
 /* hold: procs processes, each with fds open descriptors (/dev/null), of
  * which socks are UDP sockets, one of those with a classic filter: what the
- * sensor's socket scan walks (sensor-scan). Prints "holding N" (descriptors
+ * sensor's descriptor scan walks (sensor-scan). Prints "holding N" (descriptors
  * in all), then waits to be killed (its children die with it). */
 static int hold(int procs, int fds, int socks)
 {

@@ -89,7 +89,7 @@ typedef struct {
  * met unknown, found if the next one still does. */
 typedef struct {
     const char *health; /* drop source: ebpf.bpf_link_scan, _cgroup_scan, _netdev_scan,
-                           _socket_scan */
+                           _fd_scan */
     edr__ids_t known, seen, fresh;
     uint64_t found;
     int off; /* the list cannot be read: no scan, no tracking */
@@ -131,8 +131,8 @@ typedef struct edr_src_ebpf {
     edr__patch_t patches[EDR__PATCHES];
     size_t n_patches;
     uint64_t hash_wait_ns;            /* sensor.ebpf_hash_wait */
-    uint64_t sock_scan_s, sock_scan_left; /* sensor.ebpf_socket_scan (seconds; 0: off), seconds
-                                             to the next socket scan */
+    uint64_t fd_scan_s, fd_scan_left; /* sensor.ebpf_fd_scan (seconds; 0: off), seconds
+                                         to the next descriptor scan */
     uint64_t hash_late, hash_patched; /* shipped without the hash / filled in late */
     uint64_t hash_late_logged;
     edr__uring_wait_t *uwait; /* EDR__URING_WAIT entries, in arrival order */
@@ -146,7 +146,7 @@ typedef struct edr_src_ebpf {
     size_t n_prog_last;
     uint64_t progs_found;
     int prog_scan_off; /* the list cannot be read: no scan, no tracking */
-    edr__attach_scan_t links, cgroups, netdevs, sockets; /* BPF attachments (edr__attach_scan) */
+    edr__attach_scan_t links, cgroups, netdevs, fds; /* BPF attachments (edr__attach_scan) */
     edr__ids_t xdp_links; /* XDP links of the last link scan on interfaces of the sensor's
                              network namespace: ifindex << 32 | program, ascending */
     uint64_t netns;       /* the sensor's network namespace (inode) */
@@ -730,12 +730,13 @@ static void edr__prog_scan(edr_src_ebpf_t *s, int initial)
 /* ---- BPF links: where programs are attached ------------------------------ */
 
 /* An attachment's key in its scan's lists: a link's id and program, a
- * socket's digest of where its program is held and which, or a cgroup's id
- * and a program attached to it without a link (top bit set). */
+ * socket's or perf event's digest of where its program is held and which,
+ * or a cgroup's id and a program attached to it without a link (top bit
+ * set). */
 static uint64_t edr__attach_key(const struct edr_bpf_link_rec *l)
 {
     if (l->link_id) return (uint64_t)l->link_id << 32 | l->prog_id;
-    if (l->socket_option) return l->sock_key;
+    if (l->held_key) return l->held_key;
     /* cgroup, program and attach type mixed (splitmix64's finaliser) */
     uint64_t z =
         l->target_id ^ ((uint64_t)l->prog_id << 32 | l->attach_type) * 0x9E3779B97F4A7C15ull;
@@ -783,9 +784,10 @@ static void edr__on_bpf_attach(edr_src_ebpf_t *s, const struct edr_bpf_bpf_attac
      * link than it changed, such an attach another cgroup or program; the
      * scans then report them as they are. A socket's record is unverified
      * but names a socket and the program it held at the call's exit: that
-     * pair, which the socket scan then knows (the one the call changed, if
-     * another, it finds). A verified attach without a link is a cgroup's. */
-    edr__attach_scan_t *st = r->l.socket_option                        ? &s->sockets
+     * pair, which the descriptor scan then knows (the one the call changed,
+     * if another, it finds); a perf event's likewise. A verified attach
+     * without a link is a cgroup's. */
+    edr__attach_scan_t *st = r->l.held_key                             ? &s->fds
                              : r->l.unverified                         ? NULL
                              : r->l.link_id                            ? &s->links
                              : r->l.attach_type == 41 /* perf event */ ? NULL
@@ -1058,44 +1060,46 @@ static void edr__netdev_scan(edr_src_ebpf_t *s, int initial)
     free(v);
 }
 
-/* Socket records by where their program is held, then by the pid of the
- * process holding the socket */
-static int edr__cmp_sock_rec(const void *a, const void *b)
+/* Descriptor scan records by where their program is held, then by the pid
+ * of the process holding the descriptor */
+static int edr__cmp_held_rec(const void *a, const void *b)
 {
     const struct edr_bpf_bpf_attach *x = a, *y = b;
-    if (x->l.sock_key != y->l.sock_key) return x->l.sock_key < y->l.sock_key ? -1 : 1;
+    if (x->l.held_key != y->l.held_key) return x->l.held_key < y->l.held_key ? -1 : 1;
     return x->h.tgid < y->h.tgid ? -1 : x->h.tgid > y->h.tgid;
 }
 
-/* Every second, the programs sockets hold, their filters and their
- * reuseport groups' (the sensor's iterator over every process's files):
- * one put on by a call no hook saw (setsockopt through io_uring), whose
- * event named another socket (the descriptor changed during the call,
- * review-1208-sf H1), or before the sensor started. Reported found; the
- * event's process is one holding the socket (of several, the lowest pid),
- * which need not be the one that put the program there. */
-static void edr__sock_scan(edr_src_ebpf_t *s, int initial)
+/* Every sensor.ebpf_fd_scan, the programs sockets hold (their filters and
+ * their reuseport groups') and those perf events were given without a link
+ * (the sensor's iterator over every process's descriptors): one put there
+ * by a call no hook saw (setsockopt through io_uring, an ia32 setsockopt
+ * or ioctl not observed), whose event named another socket (the descriptor
+ * changed during the call, review-1208-sf H1), or before the sensor
+ * started. Reported found; the event's process is one holding the
+ * descriptor (of several, the lowest pid), which need not be the one that
+ * put the program there. */
+static void edr__fd_scan(edr_src_ebpf_t *s, int initial)
 {
     struct edr_bpf_bpf_attach *r = NULL;
     struct edr_bpf_link_rec *v = NULL;
     struct edr_bpf_hdr *h = NULL;
     size_t n = 0, cap = 0, m = 0;
-    if (s->sockets.off) return;
-    int rc = edr__iter_read(s->skel ? s->skel->links.edr_iter_sock_progs : NULL, sizeof(*r),
+    if (s->fds.off) return;
+    int rc = edr__iter_read(s->skel ? s->skel->links.edr_iter_fd_progs : NULL, sizeof(*r),
                             (void **)&r, &n, &cap);
     if (rc == 0 && n && (!(v = malloc(n * sizeof(*v))) || !(h = malloc(n * sizeof(*h)))))
         rc = -1; /* out of memory: this time only */
     if (rc) {
-        edr__attach_scan_failed(s, &s->sockets, rc);
+        edr__attach_scan_failed(s, &s->fds, rc);
     } else {
-        if (n > 1) qsort(r, n, sizeof(*r), edr__cmp_sock_rec);
+        if (n > 1) qsort(r, n, sizeof(*r), edr__cmp_held_rec);
         for (size_t i = 0; i < n; i++) { /* a socket held by several processes: once */
-            if (m && r[i].l.sock_key == v[m - 1].sock_key) continue;
+            if (m && r[i].l.held_key == v[m - 1].held_key) continue;
             v[m] = r[i].l;
             v[m].holder = (uint32_t)(m + 1);
             h[m++] = r[i].h;
         }
-        edr__attach_scan(s, &s->sockets, v, m, initial, 0, NULL, h);
+        edr__attach_scan(s, &s->fds, v, m, initial, 0, NULL, h);
     }
     free(r);
     free(v);
@@ -1748,9 +1752,9 @@ static void edr__on_timer(uv_timer_t *t)
     edr__link_scan(s, 0);
     edr__cgroup_scan(s, 0);
     edr__netdev_scan(s, 0);
-    if (s->sock_scan_s && --s->sock_scan_left == 0) {
-        s->sock_scan_left = s->sock_scan_s;
-        edr__sock_scan(s, 0);
+    if (s->fd_scan_s && --s->fd_scan_left == 0) {
+        s->fd_scan_left = s->fd_scan_s;
+        edr__fd_scan(s, 0);
     }
     if (s->n_uwait) {
         uint64_t now = edr__boot_ns();
@@ -1880,7 +1884,7 @@ static int edr__tracepoint_exists(const char *sec)
 
 /* Whether this kernel has the BPF program, link, cgroup and task-file
  * iterators (edr_iter_progs, edr_iter_links, edr_iter_cgroups,
- * edr_iter_sock_progs; Linux 5.9, 5.19, 6.1, 5.8). */
+ * edr_iter_fd_progs; Linux 5.9, 5.19, 6.1, 5.8). */
 static int edr__prog_iter_ok(void)
 {
     struct btf *vm = btf__load_vmlinux_btf();
@@ -2151,16 +2155,16 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
     edr__link_scan(s, 1);
     edr__cgroup_scan(s, 1);
     edr__netdev_scan(s, 1);
-    if ((s->sock_scan_left = s->sock_scan_s))
-        edr__sock_scan(s, 1);
+    if ((s->fd_scan_left = s->fd_scan_s))
+        edr__fd_scan(s, 1);
     else
-        edr_log_info("ebpf: the socket scan is off (sensor.ebpf_socket_scan 0): a BPF program put "
-                     "on a socket where no hook sees it goes unreported");
-    edr_log_info("ebpf: %llu BPF programs and %llu attachments (links, cgroups, interfaces, "
-                 "sockets) of others were there at start (reported as found)",
-                 (unsigned long long)s->progs_found,
-                 (unsigned long long)(s->links.found + s->cgroups.found + s->netdevs.found +
-                                      s->sockets.found));
+        edr_log_info("ebpf: the descriptor scan is off (sensor.ebpf_fd_scan 0): a BPF program "
+                     "put on a socket or perf event where no hook sees it goes unreported");
+    edr_log_info(
+        "ebpf: %llu BPF programs and %llu attachments (links, cgroups, interfaces, "
+        "sockets, perf events) of others were there at start (reported as found)",
+        (unsigned long long)s->progs_found,
+        (unsigned long long)(s->links.found + s->cgroups.found + s->netdevs.found + s->fds.found));
     if ((err = uv_poll_init(loop, &s->poll, ring_buffer__epoll_fd(s->rb))) != 0) {
         edr_log_warn("ebpf: cannot poll the ring buffer: %s", uv_strerror(err));
         rc = EDR_EIO;
@@ -2244,7 +2248,7 @@ static void edr__destroy(edr_source_t *src)
     free(s->uwait);
     edr__ids_free(&s->prog_known);
     edr__ids_free(&s->prog_seen);
-    edr__attach_scan_t *scans[4] = {&s->links, &s->cgroups, &s->netdevs, &s->sockets};
+    edr__attach_scan_t *scans[4] = {&s->links, &s->cgroups, &s->netdevs, &s->fds};
     for (int i = 0; i < 4; i++) {
         edr__ids_free(&scans[i]->known);
         edr__ids_free(&scans[i]->seen);
@@ -2272,7 +2276,7 @@ edr_source_t *edr_source_ebpf_new(const struct edr_config *cfg, char *err, size_
         s->links.health = "ebpf.bpf_link_scan";
         s->cgroups.health = "ebpf.bpf_cgroup_scan";
         s->netdevs.health = "ebpf.bpf_netdev_scan";
-        s->sockets.health = "ebpf.bpf_socket_scan";
+        s->fds.health = "ebpf.bpf_fd_scan";
     }
     uint64_t want = cfg ? edr_config_size(cfg, "sensor.ebpf_ringbuf_size") : (16u << 20);
     if (s && !(s->uwait = calloc(EDR__URING_WAIT, sizeof(*s->uwait)))) {
@@ -2303,10 +2307,9 @@ edr_source_t *edr_source_ebpf_new(const struct edr_config *cfg, char *err, size_
     while ((1ll << s->wr_slots_log2) < slots)
         s->wr_slots_log2++;
     s->hash_wait_ns = cfg ? edr_config_duration_ns(cfg, "sensor.ebpf_hash_wait") : 50000000ull;
-    uint64_t sock_ns =
-        cfg ? edr_config_duration_ns(cfg, "sensor.ebpf_socket_scan") : 10000000000ull;
-    s->sock_scan_s = sock_ns ? (sock_ns + 999999999ull) / 1000000000ull : 0; /* whole seconds */
-    s->sockets.off = !s->sock_scan_s; /* nothing tracked either */
+    uint64_t fd_ns = cfg ? edr_config_duration_ns(cfg, "sensor.ebpf_fd_scan") : 10000000000ull;
+    s->fd_scan_s = fd_ns ? (fd_ns + 999999999ull) / 1000000000ull : 0; /* whole seconds */
+    s->fds.off = !s->fd_scan_s;                                        /* nothing tracked either */
     snprintf(s->hooks_want, sizeof(s->hooks_want), "%s",
              cfg ? edr_config_str(cfg, "sensor.ebpf_hooks") : "auto");
     snprintf(s->ia32_want, sizeof(s->ia32_want), "%s",

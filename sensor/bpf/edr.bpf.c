@@ -1483,21 +1483,40 @@ static __always_inline void edr_on_udp_send(int fd, const void *uaddr)
  * the descriptor a call returned or named may hold another file by now
  * (another thread), and another file of that name is not one (review-1206b
  * 10). */
-static __always_inline void *edr_fd_anon(int fd, __u64 w0, __u64 w1)
+static __always_inline void *edr_file_anon(struct file *f, __u64 w0, __u64 w1)
 {
-    struct file *f = edr_fd_file(fd);
     union {
         char c[16];
         __u64 w[2];
     } dn = {};
 
-    if (!f) return NULL;
-    bpf_probe_read_kernel_str(dn.c, sizeof(dn.c),
-                              EDR_CAST(f, struct file)->f_path.dentry->d_name.name);
-    if (dn.w[0] != w0 || dn.w[1] != w1 ||
+    if (!f ||
         EDR_CAST(f, struct file)->f_inode->i_sb->s_magic != 0x09041934 /* ANON_INODE_FS_MAGIC */)
         return NULL;
+    bpf_probe_read_kernel_str(dn.c, sizeof(dn.c),
+                              EDR_CAST(f, struct file)->f_path.dentry->d_name.name);
+    if (dn.w[0] != w0 || dn.w[1] != w1) return NULL;
     return EDR_CAST(f, struct file)->private_data;
+}
+
+static __always_inline void *edr_fd_anon(int fd, __u64 w0, __u64 w1)
+{
+    return edr_file_anon(edr_fd_file(fd), w0, w1);
+}
+
+/* The address held at p, as a number */
+static __always_inline __u64 edr_ptr_at(const void *p)
+{
+    __u64 v = 0;
+    bpf_probe_read_kernel(&v, sizeof(v), p);
+    return v;
+}
+
+static __always_inline __u64 edr_mix64(__u64 z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull; /* splitmix64's finaliser */
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
 }
 
 /* A loaded program as the kernel keeps it (struct bpf_prog), into r: by the
@@ -1577,6 +1596,24 @@ static __always_inline void edr_perf_target(struct perf_event *pe, struct edr_bp
     } else {
         bpf_probe_read_kernel_str(r->target, sizeof(r->target), call->name);
     }
+}
+
+/* The program a perf event (file f) was given without a link
+ * (PERF_EVENT_IOC_SET_BPF) into l: the program, the event (edr_perf_target)
+ * and held_key (the event and the program: the same for the ioctl's record
+ * and the descriptor scan, never sent). 0 when f is no perf event or its
+ * event has no program. */
+static __always_inline int edr_perf_prog_fill(struct file *f, struct edr_bpf_link_rec *l)
+{
+    struct perf_event *pe = EDR_CAST(edr_file_anon(f, EDR_ANON_PERF_EVENT), struct perf_event);
+
+    if (!pe || !pe->prog) return 0;
+    edr_prog_fill(pe->prog, l);
+    l->attach_type = BPF_PERF_EVENT;
+    edr_perf_target(pe, l);
+    l->held_key = edr_mix64(edr_ptr_at(&EDR_CAST(f, struct file)->private_data) ^
+                            edr_mix64(edr_ptr_at(&pe->prog) + 2));
+    return 1;
 }
 
 /* A network device's name into r->target, its index into target_id. */
@@ -1776,15 +1813,10 @@ static __always_inline void edr_on_bpf_attach(int cmd, int fd, const void *attr)
                 EDR_CAST(link, struct bpf_link)->prog != edr_fd_anon(a[1], EDR_ANON_BPF_PROG);
     } else if (cmd == EDR_BPF_PROG_ATTACH) { /* no link */
         edr_prog_attach_fill(a, &r->l);
-    } else { /* ioctl(PERF_EVENT_IOC_SET_BPF): the perf event's program and event */
-        struct perf_event *pe = EDR_CAST(edr_fd_anon(fd, EDR_ANON_PERF_EVENT), struct perf_event);
-        if (!pe) {
-            bpf_ringbuf_discard(r, 0);
-            return;
-        }
-        edr_prog_fill(pe->prog, &r->l);
-        r->l.attach_type = BPF_PERF_EVENT;
-        edr_perf_target(pe, &r->l);
+    } else if (!edr_perf_prog_fill(edr_fd_file(fd), &r->l)) {
+        /* ioctl(PERF_EVENT_IOC_SET_BPF): the perf event's program and event */
+        bpf_ringbuf_discard(r, 0);
+        return;
     }
     bpf_ringbuf_submit(r, edr_rb_flags());
 }
@@ -1804,26 +1836,11 @@ struct packet_sock___edr {
     __be16 num;
 } __attribute__((preserve_access_index));
 
-/* The address held at p, as a number */
-static __always_inline __u64 edr_ptr_at(const void *p)
-{
-    __u64 v = 0;
-    bpf_probe_read_kernel(&v, sizeof(v), p);
-    return v;
-}
-
-static __always_inline __u64 edr_mix64(__u64 z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull; /* splitmix64's finaliser */
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* The program of socket sk (file f) of one kind (reuse: its reuseport
  * group's, else its filter) into l: the program, the socket (described by
  * its family, type and protocol; target_id its inode), the option that put
  * it there (opt, or 0: told from the program, a classic one has no id) and
- * sock_key (where it is held and what: the same for an event and the socket
+ * held_key (where it is held and what: the same for an event and the socket
  * scan, never sent). 0 when the socket holds no such program. */
 static __always_inline int edr_sock_prog_fill(struct file *f, struct sock *sk, int reuse, __u32 opt,
                                               struct edr_bpf_link_rec *l)
@@ -1851,7 +1868,7 @@ static __always_inline int edr_sock_prog_fill(struct file *f, struct sock *sk, i
     /* the holder: the group (a reuseport program is the group's, whichever
      * socket set it) or the filter (made for one socket); the addresses read
      * as numbers (no arithmetic on pointers) */
-    l->sock_key =
+    l->held_key =
         edr_mix64(edr_ptr_at(reuse ? (void *)&sk->sk_reuseport_cb : (void *)&sk->sk_filter) ^
                   edr_mix64(edr_ptr_at(reuse ? (void *)&ru->prog : (void *)&flt->prog) + reuse));
     l->target_id = EDR_CAST(f, struct file)->f_inode->i_ino;
@@ -1890,7 +1907,7 @@ static __always_inline void edr_on_sock_filter(int fd, __u32 opt)
         return;
     }
     /* the socket as its descriptor names it after the call, which another
-     * thread may have changed (review-1208-sf H1): the socket scan then
+     * thread may have changed (review-1208-sf H1): the descriptor scan then
      * finds the program where it is */
     r->l.unverified = 1;
     bpf_ringbuf_submit(r, edr_rb_flags());
@@ -2626,13 +2643,15 @@ int edr_iter_cgroups(struct bpf_iter__cgroup *ctx)
 }
 
 /* Every program held by a socket of a process (its filter, its reuseport
- * group's), for the sensor's scan of them (src_ebpf.c edr__sock_scan):
- * one record per program and process holding the socket (threads sharing
- * a descriptor table are visited once). A filter put on a socket where no
- * setsockopt hook sees it (through io_uring, before the sensor started, or
- * with the descriptor changed during the call) is found so. */
+ * group's) or by a perf event without a link, for the sensor's scan of
+ * every process's descriptors (src_ebpf.c edr__fd_scan): one record per
+ * program and process holding the descriptor (threads sharing a descriptor
+ * table are visited once). A filter put on a socket where no setsockopt
+ * hook sees it (through io_uring, before the sensor started, or with the
+ * descriptor changed during the call), or a program given to a perf event
+ * by an ioctl no hook sees (ia32), is found so. */
 SEC("iter/task_file")
-int edr_iter_sock_progs(struct bpf_iter__task_file *ctx)
+int edr_iter_fd_progs(struct bpf_iter__task_file *ctx)
 {
     struct task_struct *t = ctx->task;
     struct file *f = ctx->file;
@@ -2641,7 +2660,14 @@ int edr_iter_sock_progs(struct bpf_iter__task_file *ctx)
 
     if (!t || !f || t->tgid == edr_self_tgid) return 0;
     sk = EDR_CAST(edr_file_sock(f), struct sock);
-    if (!sk) return 0;
+    if (!sk) {
+        __builtin_memset(&r, 0, sizeof(r));
+        if (!edr_perf_prog_fill(f, &r.l)) return 0;
+        edr_fill_hdr(&r.h, EDR_BPF_BPF_ATTACH, t);
+        r.h.size = sizeof(r);
+        bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+        return 0;
+    }
     for (int reuse = 0; reuse < 2; reuse++) {
         __builtin_memset(&r, 0, sizeof(r));
         if (!edr_sock_prog_fill(f, sk, reuse, 0, &r.l)) continue;

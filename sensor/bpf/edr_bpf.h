@@ -210,12 +210,13 @@ struct edr_bpf_link_rec {
                               SO_ATTACH_FILTER, 50 SO_ATTACH_BPF, 51, 52 the reuseport
                               ones); target_id its inode */
     edr_u32 dev_netns;     /* an interface's target: its network namespace's inode */
-    edr_u32 holder;        /* socket scan (user space): 1 + the index of the header of a
-                              process holding the socket in the scan's list; else 0 */
+    edr_u32 holder;        /* descriptor scan (user space): 1 + the index of the header of
+                              a process holding it in the scan's list; else 0 */
     edr_u64 target_id;  /* cgroup id, ifindex, netns inode, map id, perf event config */
-    edr_u64 sock_key;   /* a socket's program: a digest of where it is held (the socket, or
-                           its reuseport group) and of the program, the same in an event and
-                           in the socket scan; else 0 */
+    edr_u64 held_key;   /* a socket's or a perf event's program (no link): a digest of where
+                           it is held (the socket's filter, its reuseport group, the perf
+                           event) and of the program, the same in an event and in the
+                           descriptor scan; else 0 */
     char prog_name[16];
     char target[256];
 };

@@ -2245,14 +2245,19 @@ static void test_socket_filter_reported(void **state)
     assert_int_equal(ru->target_id, inos[2]);
 }
 
-/* The child of test_socket_filter_found: sockets with programs made before
- * the sensor starts (a packet socket with a classic filter, a UDP socket
- * with a loaded one, a reuseport group of two with a classic program),
- * held by it and a child of its own; told (a byte on go), a classic filter
- * put by an ia32 setsockopt (no hook sees it: sensor.ebpf_ia32 false) and
- * one by setsockopt. Writes the program's info, its child's pid and the
- * sockets' inodes to out, then waits to be killed. */
-static void sock_found_child(int out, int go)
+static int tracepoint_event(uint64_t tp);
+static uint32_t bpf_id_of(int fd);
+
+/* The child of test_fd_scan_found: sockets with programs made before the
+ * sensor starts (a packet socket with a classic filter, a UDP socket with
+ * a loaded one, a reuseport group of two with a classic program), held by
+ * it and a child of its own; told (a byte on go), a classic filter put by
+ * an ia32 setsockopt (no hook sees it: sensor.ebpf_ia32 false) and one by
+ * setsockopt, a program given to a perf event (tracepoint tp) by an ia32
+ * ioctl and one by ioctl. Writes the socket program's info, its child's
+ * pid, the sockets' inodes and the perf events' program ids to out, then
+ * waits to be killed. */
+static void fd_found_child(int out, int go, uint64_t tp)
 {
     alarm(60);
     struct sock_filter ins[1] = {{BPF_RET | BPF_K, 0, 0, 0}};
@@ -2279,13 +2284,19 @@ static void sock_found_child(int out, int go)
         pause();
         _exit(0);
     }
-    uint64_t v[7] = {(uint64_t)holder};
+    uint64_t v[9] = {(uint64_t)holder};
     int fds[6] = {ps, us, r1, r2, ia, hk};
     for (int i = 0; i < 6; i++) {
         struct stat st;
         if (fstat(fds[i], &st) != 0) _exit(5);
         v[i + 1] = st.st_ino;
     }
+    int tp32 = load_test_prog_of("edrtest_pe32", 0, -1, BPF_PROG_TYPE_TRACEPOINT, 0);
+    int tp64 = load_test_prog_of("edrtest_pe64", 0, -1, BPF_PROG_TYPE_TRACEPOINT, 0);
+    int pe32 = tracepoint_event(tp), pe64 = tracepoint_event(tp);
+    v[7] = bpf_id_of(tp32);
+    v[8] = bpf_id_of(tp64);
+    if (pe32 < 0 || pe64 < 0 || !v[7] || !v[8]) _exit(11);
     if (holder < 0 || write(out, v, sizeof(v)) != (ssize_t)sizeof(v)) _exit(6);
     char b;
     if (read(go, &b, 1) != 1) _exit(7);
@@ -2297,21 +2308,29 @@ static void sock_found_child(int out, int go)
     fp32[0] = 1, fp32[1] = (uint32_t)L32(ins32);
     if (sys32(366, ia, SOL_SOCKET, SO_ATTACH_FILTER, L32(fp32), 8, 0) != 0) _exit(9);
     if (setsockopt(hk, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) != 0) _exit(10);
+    if (sys32(54, pe32, PERF_EVENT_IOC_SET_BPF, tp32, 0, 0, 0) != 0 ||
+        ioctl(pe64, PERF_EVENT_IOC_SET_BPF, tp64) != 0)
+        _exit(12);
     pause();
     _exit(0);
 }
 
-/* Programs that sockets hold are found by the scan of every process's
- * sockets: those put there before the sensor started, at start, and one
- * put there by a call no hook saw (an ia32 setsockopt, with
- * sensor.ebpf_ia32 false) within about two seconds; each once (a socket
- * two processes hold, a reuseport group of two), named by a process
- * holding it. One put there by a setsockopt the hooks saw is their event,
- * not found again. */
-static void test_socket_filter_found(void **state)
+/* Programs that sockets and perf events hold are found by the scan of
+ * every process's descriptors: those put there before the sensor started,
+ * at start, and those put there by a call no hook saw (an ia32 setsockopt
+ * or ioctl, with sensor.ebpf_ia32 false) within about two seconds; each
+ * once (a socket two processes hold, a reuseport group of two), named by a
+ * process holding it. One put there by a setsockopt or ioctl the hooks saw
+ * is their event, not found again. */
+static void test_fd_scan_found(void **state)
 {
     fixture_t *f = *state;
     if (!f) skip();
+    char idp[] = "/sys/kernel/tracing/events/sched/sched_process_free/id";
+    FILE *tf = fopen(idp, "r");
+    unsigned long long tp = 0;
+    if (!tf || fscanf(tf, "%llu", &tp) != 1) fail_msg("no tracepoint id in %s", idp);
+    fclose(tf);
     if (!ia32_runs()) {
         print_message("SKIP: this kernel does not run ia32 syscalls\n");
         skip();
@@ -2321,13 +2340,13 @@ static void test_socket_filter_found(void **state)
     assert_int_equal(pipe(go), 0);
     pid_t c = fork();
     assert_true(c >= 0);
-    if (c == 0) sock_found_child(pp[1], go[0]);
+    if (c == 0) fd_found_child(pp[1], go[0], tp);
     struct bpf_prog_info info;
-    uint64_t v[7];
+    uint64_t v[9];
     assert_int_equal(read(pp[0], &info, sizeof(info)), (ssize_t)sizeof(info));
     assert_int_equal(read(pp[0], v, sizeof(v)), (ssize_t)sizeof(v));
     pid_t holder = (pid_t)v[0];
-    static const char *const kv[] = {"sensor.ebpf_ia32", "false", "sensor.ebpf_socket_scan", "1s",
+    static const char *const kv[] = {"sensor.ebpf_ia32", "false", "sensor.ebpf_fd_scan", "1s",
                                      NULL};
     uv_loop_t loop;
     edr_emit_t em;
@@ -2345,11 +2364,20 @@ static void test_socket_filter_found(void **state)
     close(go[1]);
     /* by the socket inode: found at start (index 1-3), found later (4), the
      * hooks' event (5) */
-    int found[6] = {0}, later[6] = {0}, hooked = 0;
-    const Edr__V1__BpfAttach *x[6] = {0};
+    int found[6] = {0}, later[6] = {0}, hooked = 0, pe_found[2] = {0}, pe_hooked = 0;
+    const Edr__V1__BpfAttach *x[6] = {0}, *pe = NULL;
     for (size_t j = 0; j < em.n; j++) {
         Edr__V1__Event *e = em.ev[j];
         if (e->body_case != EDR__V1__EVENT__BODY_BPF_ATTACH) continue;
+        for (int i = 0; i < 2; i++) /* the perf events' programs */
+            if (e->bpf_attach->prog_id == v[7 + i] && e->bpf_attach->found) {
+                assert_true(e->pid == (uint32_t)c || e->pid == (uint32_t)holder);
+                assert_true(j >= at_start);
+                pe_found[i]++;
+                pe = i ? pe : e->bpf_attach;
+            } else if (e->bpf_attach->prog_id == v[7 + i] && i == 1 && e->pid == (uint32_t)c) {
+                pe_hooked++;
+            }
         for (int i = 0; i < 6; i++) {
             if (e->bpf_attach->target_id != v[i + 1]) continue;
             if (e->bpf_attach->found) {
@@ -2389,6 +2417,13 @@ static void test_socket_filter_found(void **state)
              IPPROTO_UDP);
     assert_string_equal(x[4]->target, want);
     assert_false(x[4]->unverified);
+    if (pe_found[0] != 1 || pe_found[1] || pe_hooked != 1)
+        fail_msg("perf event programs: by ia32 ioctl found %d, by ioctl found %d and reported %d",
+                 pe_found[0], pe_found[1], pe_hooked);
+    assert_string_equal(pe->target, "sched_process_free");
+    assert_int_equal(pe->target_id, tp);
+    assert_int_equal(pe->attach_type, BPF_PERF_EVENT);
+    assert_string_equal(pe->prog_name, "edrtest_pe32");
 }
 
 /* An XDP program put on an interface by netlink (`ip link set dev X xdp`,
@@ -3611,7 +3646,7 @@ int main(void)
         cmocka_unit_test(test_hooks_raw_and_tracepoint),
         cmocka_unit_test(test_ia32_syscalls),
         cmocka_unit_test(test_socket_filter_reported),
-        cmocka_unit_test(test_socket_filter_found),
+        cmocka_unit_test(test_fd_scan_found),
         cmocka_unit_test(test_xdp_netlink_found),
         cmocka_unit_test(test_tc_netlink_found),
         cmocka_unit_test(test_close_and_first_write),
