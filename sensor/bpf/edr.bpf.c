@@ -1888,6 +1888,47 @@ static __always_inline int edr_sock_prog_fill(struct file *f, struct sock *sk, i
     return 1;
 }
 
+/* A TUN/TAP queue's file (/dev/net/tun, character device 10:200, however
+ * named): its private data is the queue (struct tun_file), which starts with
+ * the socket a TAP device's classic filter (ioctl TUNATTACHFILTER) is put
+ * on, as sk_filter. The filter into l as a socket's (no socket option) and
+ * the device as the target ("tun NAME", or "tun" for a queue not attached
+ * to one). 0 when f is no such queue or it has no filter. */
+#define EDR_S_IFCHR  0020000
+#define EDR_TUN_RDEV ((10u << 20) | 200u) /* MKDEV(MISC_MAJOR, TUN_MINOR) */
+struct tun_struct___edr {
+    struct net_device *dev;
+} __attribute__((preserve_access_index));
+struct tun_file___edr {
+    struct tun_struct___edr *tun;
+} __attribute__((preserve_access_index));
+
+static __always_inline int edr_tun_prog_fill(struct file *f, struct edr_bpf_link_rec *l)
+{
+    struct file *ff = EDR_CAST(f, struct file);
+    struct inode *in = ff->f_inode;
+    struct tun_struct___edr *tun = NULL;
+    struct net_device *dev = NULL;
+
+    if ((in->i_mode & EDR_S_IFMT) != EDR_S_IFCHR || in->i_rdev != EDR_TUN_RDEV ||
+        !ff->private_data ||
+        !edr_sock_prog_fill(f, EDR_CAST(ff->private_data, struct sock), 0, 0, l))
+        return 0;
+    l->socket_option = 0;
+    if (bpf_core_field_exists(((struct tun_file___edr *)0)->tun)) {
+        bpf_core_read(&tun, sizeof(tun), &((struct tun_file___edr *)ff->private_data)->tun);
+        if (tun) bpf_core_read(&dev, sizeof(dev), &tun->dev);
+    }
+    __builtin_memcpy(l->target, "tun", 4);
+    l->target_id = 0;
+    if (dev) {
+        l->target[3] = ' ';
+        bpf_probe_read_kernel_str(l->target + 4, 16, EDR_CAST(dev, struct net_device)->name);
+        l->target_id = (__u32)EDR_CAST(dev, struct net_device)->ifindex;
+    }
+    return 1;
+}
+
 /* setsockopt(opt) put a program on a socket (fd): the program the socket
  * holds after the call. */
 static __always_inline void edr_on_sock_filter(int fd, __u32 opt)
@@ -2643,7 +2684,8 @@ int edr_iter_cgroups(struct bpf_iter__cgroup *ctx)
 }
 
 /* Every program held by a socket of a process (its filter, its reuseport
- * group's) or by a perf event without a link, for the sensor's scan of
+ * group's), a TAP queue (its filter) or a perf event without a link, for
+ * the sensor's scan of
  * every process's descriptors (src_ebpf.c edr__fd_scan): one record per
  * program and process holding the descriptor (threads sharing a descriptor
  * table are visited once). A filter put on a socket where no setsockopt
@@ -2662,7 +2704,7 @@ int edr_iter_fd_progs(struct bpf_iter__task_file *ctx)
     sk = EDR_CAST(edr_file_sock(f), struct sock);
     if (!sk) {
         __builtin_memset(&r, 0, sizeof(r));
-        if (!edr_perf_prog_fill(f, &r.l)) return 0;
+        if (!edr_perf_prog_fill(f, &r.l) && !edr_tun_prog_fill(f, &r.l)) return 0;
         edr_fill_hdr(&r.h, EDR_BPF_BPF_ATTACH, t);
         r.h.size = sizeof(r);
         bpf_seq_write(ctx->meta->seq, &r, sizeof(r));

@@ -35,6 +35,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/fs.h>
+#include <linux/if_tun.h>
 #include <linux/io_uring.h>
 #include <linux/perf_event.h>
 #include <sys/ioctl.h>
@@ -2250,9 +2251,9 @@ static uint32_t bpf_id_of(int fd);
 
 /* The child of test_fd_scan_found: sockets with programs made before the
  * sensor starts (a packet socket with a classic filter, a UDP socket with
- * a loaded one, a reuseport group of two with a classic program), held by
- * it and a child of its own; told (a byte on go), a classic filter put by
- * an ia32 setsockopt (no hook sees it: sensor.ebpf_ia32 false) and one by
+ * a loaded one, a reuseport group of two with a classic program) and a
+ * TAP device with a classic filter, held by it and a child of its own; told (a byte on go), a
+ * classic filter put by an ia32 setsockopt (no hook sees it: sensor.ebpf_ia32 false) and one by
  * setsockopt, a program given to a perf event (tracepoint tp) by an ia32
  * ioctl and one by ioctl. Writes the socket program's info, its child's
  * pid, the sockets' inodes and the perf events' program ids to out, then
@@ -2279,6 +2280,14 @@ static void fd_found_child(int out, int go, uint64_t tp)
         bind(r2, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
         setsockopt(r1, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &fp, sizeof(fp)) != 0)
         _exit(4);
+    /* a TAP device with a classic filter (TUNATTACHFILTER), edrtapPID */
+    struct ifreq ifr;
+    int tap = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    memset(&ifr, 0, sizeof(ifr));
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "edrtap%d", getpid() % 100000);
+    if (tap < 0 || ioctl(tap, TUNSETIFF, &ifr) != 0 || ioctl(tap, TUNATTACHFILTER, &fp) != 0)
+        _exit(13);
     pid_t holder = fork(); /* holds the same sockets: each is found once */
     if (holder == 0) {
         pause();
@@ -2364,11 +2373,21 @@ static void test_fd_scan_found(void **state)
     close(go[1]);
     /* by the socket inode: found at start (index 1-3), found later (4), the
      * hooks' event (5) */
-    int found[6] = {0}, later[6] = {0}, hooked = 0, pe_found[2] = {0}, pe_hooked = 0;
+    int found[6] = {0}, later[6] = {0}, hooked = 0, pe_found[2] = {0}, pe_hooked = 0, tun = 0;
     const Edr__V1__BpfAttach *x[6] = {0}, *pe = NULL;
+    char tap[64];
+    snprintf(tap, sizeof(tap), "tun edrtap%d", (int)c % 100000);
     for (size_t j = 0; j < em.n; j++) {
         Edr__V1__Event *e = em.ev[j];
         if (e->body_case != EDR__V1__EVENT__BODY_BPF_ATTACH) continue;
+        if (!strcmp(e->bpf_attach->target, tap)) {
+            assert_true(e->bpf_attach->found);
+            assert_true(e->pid == (uint32_t)c || e->pid == (uint32_t)holder);
+            assert_int_equal(e->bpf_attach->prog_id, 0);
+            assert_int_equal(e->bpf_attach->prog_type, 0); /* classic: the kernel gives none */
+            assert_true(e->bpf_attach->target_id != 0);    /* the device's index */
+            tun++;
+        }
         for (int i = 0; i < 2; i++) /* the perf events' programs */
             if (e->bpf_attach->prog_id == v[7 + i] && e->bpf_attach->found) {
                 assert_true(e->pid == (uint32_t)c || e->pid == (uint32_t)holder);
@@ -2424,6 +2443,7 @@ static void test_fd_scan_found(void **state)
     assert_int_equal(pe->target_id, tp);
     assert_int_equal(pe->attach_type, BPF_PERF_EVENT);
     assert_string_equal(pe->prog_name, "edrtest_pe32");
+    assert_int_equal(tun, 1); /* the TAP device's filter, found at start */
 }
 
 /* An XDP program put on an interface by netlink (`ip link set dev X xdp`,
