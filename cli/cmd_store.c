@@ -343,6 +343,8 @@ static void print_detail(const Edr__V1__Event *e)
                    "SO_ATTACH_REUSEPORT_CBPF)");
         if (x->socket_option == 52)
             printf(" (picking a reuseport socket, by setsockopt SO_ATTACH_REUSEPORT_EBPF)");
+        if (x->socket_option == 22)
+            printf(" (picking a packet fanout socket, by setsockopt PACKET_FANOUT_DATA)");
         break;
     }
     case EDR__V1__EVENT__BODY_NETWORK: {

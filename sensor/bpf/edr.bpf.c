@@ -107,6 +107,15 @@ struct {
     __type(value, struct edr_cg_scratch);
 } cg_scratch SEC(".maps");
 
+/* The descriptor iterator's record (edr_iter_fd_progs: too big for its
+ * stack; its own, as cg_scratch) */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct edr_bpf_bpf_attach);
+} fd_scratch SEC(".maps");
+
 /* The thread group whose activity is not reported (the sensor itself), set
  * before load: a compare instead of a map lookup on every hook. */
 const volatile __u32 edr_self_tgid = 0;
@@ -1830,55 +1839,83 @@ static __always_inline void edr_on_bpf_attach(int cmd, int fd, const void *attr)
 
 /* The BPF programs a socket holds: its filter (SO_ATTACH_FILTER: classic
  * BPF, as a raw socket waiting for magic packets has; SO_ATTACH_BPF: a
- * loaded socket filter) and its reuseport group's (SO_ATTACH_REUSEPORT_
- * CBPF/EBPF: the program that picks the group's socket for a packet). */
+ * loaded socket filter), its reuseport group's (SO_ATTACH_REUSEPORT_
+ * CBPF/EBPF: the program that picks the group's socket for a packet) and a
+ * packet socket's fanout group's (SOL_PACKET PACKET_FANOUT_DATA: the
+ * program that picks the group's socket for a packet, fanout types CBPF
+ * and EBPF). */
+#define EDR_SOCK_FILTER        0
+#define EDR_SOCK_REUSEPORT     1
+#define EDR_SOCK_FANOUT        2
+#define EDR_SOL_PACKET         263
+#define EDR_PACKET_FANOUT_DATA 22
+#define EDR_PACKET_FANOUT_CBPF 6
+#define EDR_PACKET_FANOUT_EBPF 7
+struct packet_fanout___edr {
+    __u8 type;
+    struct bpf_prog *bpf_prog; /* in a union: a program for the BPF types only */
+} __attribute__((preserve_access_index));
 struct packet_sock___edr {
     __be16 num;
+    struct packet_fanout___edr *fanout;
 } __attribute__((preserve_access_index));
 
-/* The program of socket sk (file f) of one kind (reuse: its reuseport
- * group's, else its filter) into l: the program, the socket (described by
- * its family, type and protocol; target_id its inode), the option that put
- * it there (opt, or 0: told from the program, a classic one has no id) and
- * held_key (where it is held and what: the same for an event and the socket
- * scan, never sent). 0 when the socket holds no such program. */
-static __always_inline int edr_sock_prog_fill(struct file *f, struct sock *sk, int reuse, __u32 opt,
-                                              struct edr_bpf_link_rec *l)
+/* The program of socket sk (file f) of one kind (EDR_SOCK_*) into l: the
+ * program, the socket (described by its family, type and protocol;
+ * target_id its inode), the option that put it there (opt, or 0: told from
+ * the kind and the program, a classic one has no id) and held_key (where it
+ * is held and what: the same for an event and the descriptor scan, never
+ * sent). 0 when the socket holds no such program. The packet socket's
+ * fields are read by CO-RE field relocations, which libbpf also resolves
+ * against a module's BTF (af_packet as a module): bpf_rdonly_cast takes
+ * vmlinux types only (review-1208-sf M3). A function of its own (a BPF
+ * call): inlined, its locals took the syscall exit programs past the
+ * 512-byte stack. */
+static __noinline int edr_sock_prog_fill(struct file *f, struct sock *sk, int kind, __u32 opt,
+                                         struct edr_bpf_link_rec *l)
 {
     static const char fmt[] = "socket family %u type %u protocol %u";
-    struct sock_reuseport *ru = NULL;
-    struct sk_filter *flt = NULL;
-    struct bpf_prog *prog;
+    __u64 held = 0, pv = 0; /* addresses read as numbers (no arithmetic on pointers): where
+                               the program is held, the program */
     __u64 v[3];
 
-    if (reuse) {
-        ru = EDR_CAST(sk->sk_reuseport_cb, struct sock_reuseport);
-        prog = ru ? ru->prog : NULL;
-    } else {
-        flt = EDR_CAST(sk->sk_filter, struct sk_filter);
-        prog = flt ? flt->prog : NULL;
+    if (kind == EDR_SOCK_REUSEPORT) { /* the group's, whichever socket set it */
+        struct sock_reuseport *ru = EDR_CAST(sk->sk_reuseport_cb, struct sock_reuseport);
+        held = edr_ptr_at(&sk->sk_reuseport_cb);
+        pv = ru ? edr_ptr_at(&ru->prog) : 0;
+    } else if (kind == EDR_SOCK_FANOUT) { /* the fanout group's */
+        struct packet_fanout___edr *fo = NULL;
+        __u8 type = 0;
+        if (sk->__sk_common.skc_family != EDR_AF_PACKET ||
+            !bpf_core_field_exists(((struct packet_sock___edr *)0)->fanout) ||
+            !bpf_core_field_exists(((struct packet_fanout___edr *)0)->bpf_prog))
+            return 0;
+        bpf_core_read(&fo, sizeof(fo), &((struct packet_sock___edr *)sk)->fanout);
+        if (!fo) return 0;
+        bpf_core_read(&type, sizeof(type), &fo->type);
+        if (type != EDR_PACKET_FANOUT_CBPF && type != EDR_PACKET_FANOUT_EBPF) return 0;
+        held = (__u64)(unsigned long)fo;
+        bpf_core_read(&pv, sizeof(pv), &fo->bpf_prog);
+    } else { /* the filter, made for this socket */
+        struct sk_filter *flt = EDR_CAST(sk->sk_filter, struct sk_filter);
+        held = edr_ptr_at(&sk->sk_filter);
+        pv = flt ? edr_ptr_at(&flt->prog) : 0;
     }
-    if (!prog) return 0;
-    edr_prog_fill(prog, l);
-    l->socket_option =
-        opt          ? opt
-        : reuse      ? (l->prog_id ? EDR_SO_ATTACH_REUSEPORT_EBPF : EDR_SO_ATTACH_REUSEPORT_CBPF)
-        : l->prog_id ? EDR_SO_ATTACH_BPF
-                     : EDR_SO_ATTACH_FILTER;
-    /* the holder: the group (a reuseport program is the group's, whichever
-     * socket set it) or the filter (made for one socket); the addresses read
-     * as numbers (no arithmetic on pointers) */
-    l->held_key =
-        edr_mix64(edr_ptr_at(reuse ? (void *)&sk->sk_reuseport_cb : (void *)&sk->sk_filter) ^
-                  edr_mix64(edr_ptr_at(reuse ? (void *)&ru->prog : (void *)&flt->prog) + reuse));
+    if (!pv) return 0;
+    edr_prog_fill((struct bpf_prog *)(unsigned long)pv, l);
+    l->socket_option = opt                          ? opt
+                       : kind == EDR_SOCK_FANOUT    ? EDR_PACKET_FANOUT_DATA
+                       : kind == EDR_SOCK_REUSEPORT ? (l->prog_id ? EDR_SO_ATTACH_REUSEPORT_EBPF
+                                                                  : EDR_SO_ATTACH_REUSEPORT_CBPF)
+                       : l->prog_id                 ? EDR_SO_ATTACH_BPF
+                                                    : EDR_SO_ATTACH_FILTER;
+    l->held_key = edr_mix64(held ^ edr_mix64(pv + kind));
     l->target_id = EDR_CAST(f, struct file)->f_inode->i_ino;
     v[0] = sk->__sk_common.skc_family;
     v[1] = sk->sk_type;
     v[2] = sk->sk_protocol;
     /* a packet socket's protocol is its own (network order, as socket()
-     * took it). Read by a CO-RE field relocation, which libbpf also resolves
-     * against a module's BTF (af_packet as a module): bpf_rdonly_cast takes
-     * vmlinux types only (review-1208-sf M3) */
+     * took it) */
     if (v[0] == EDR_AF_PACKET && bpf_core_field_exists(((struct packet_sock___edr *)0)->num)) {
         __u16 num = 0;
         bpf_core_read(&num, sizeof(num), &((struct packet_sock___edr *)sk)->num);
@@ -1912,7 +1949,7 @@ static __always_inline int edr_tun_prog_fill(struct file *f, struct edr_bpf_link
 
     if ((in->i_mode & EDR_S_IFMT) != EDR_S_IFCHR || in->i_rdev != EDR_TUN_RDEV ||
         !ff->private_data ||
-        !edr_sock_prog_fill(f, EDR_CAST(ff->private_data, struct sock), 0, 0, l))
+        !edr_sock_prog_fill(f, EDR_CAST(ff->private_data, struct sock), EDR_SOCK_FILTER, 0, l))
         return 0;
     l->socket_option = 0;
     if (bpf_core_field_exists(((struct tun_file___edr *)0)->tun)) {
@@ -1929,9 +1966,9 @@ static __always_inline int edr_tun_prog_fill(struct file *f, struct edr_bpf_link
     return 1;
 }
 
-/* setsockopt(opt) put a program on a socket (fd): the program the socket
- * holds after the call. */
-static __always_inline void edr_on_sock_filter(int fd, __u32 opt)
+/* setsockopt(level, opt) put a program on a socket (fd): the program the
+ * socket holds after the call. */
+static __always_inline void edr_on_sock_filter(int fd, int level, __u32 opt)
 {
     struct file *f = edr_fd_file(fd);
     struct sock *sk = EDR_CAST(edr_file_sock(f), struct sock);
@@ -1941,9 +1978,13 @@ static __always_inline void edr_on_sock_filter(int fd, __u32 opt)
     r = edr_reserve_current(sizeof(*r), EDR_BPF_BPF_ATTACH);
     if (!r) return;
     __builtin_memset(&r->l, 0, sizeof(r->l));
-    if (!edr_sock_prog_fill(
-            f, sk, opt == EDR_SO_ATTACH_REUSEPORT_CBPF || opt == EDR_SO_ATTACH_REUSEPORT_EBPF, opt,
-            &r->l)) {
+    if (!edr_sock_prog_fill(f, sk,
+                            level == EDR_SOL_PACKET ? EDR_SOCK_FANOUT
+                            : opt == EDR_SO_ATTACH_REUSEPORT_CBPF ||
+                                    opt == EDR_SO_ATTACH_REUSEPORT_EBPF
+                                ? EDR_SOCK_REUSEPORT
+                                : EDR_SOCK_FILTER,
+                            opt, &r->l)) {
         bpf_ringbuf_discard(r, 0);
         return;
     }
@@ -2002,6 +2043,7 @@ static __always_inline void edr_sys_exit_do(long id, long ret, const __u64 *rg)
         return;
     if (id == NR_shmat && !(EDR_A2(rg) & EDR_SHM_EXEC)) return;
     if (id == NR_setsockopt &&
+        !((int)EDR_A1(rg) == EDR_SOL_PACKET && (int)EDR_A2(rg) == EDR_PACKET_FANOUT_DATA) &&
         ((int)EDR_A1(rg) != EDR_SOL_SOCKET ||
          ((int)EDR_A2(rg) != EDR_SO_ATTACH_FILTER &&
           ((int)EDR_A2(rg) < EDR_SO_ATTACH_BPF || (int)EDR_A2(rg) > EDR_SO_ATTACH_REUSEPORT_EBPF))))
@@ -2219,7 +2261,7 @@ static __always_inline void edr_sys_exit_do(long id, long ret, const __u64 *rg)
         edr_on_pidfd_getfd((int)EDR_A0(rg), (__u32)EDR_A1(rg));
         break;
     case NR_setsockopt:
-        edr_on_sock_filter((int)EDR_A0(rg), (__u32)EDR_A2(rg));
+        edr_on_sock_filter((int)EDR_A0(rg), (int)EDR_A1(rg), (__u32)EDR_A2(rg));
         break;
     case NR_edr_old_mmap:
         edr_on_mapped(ret);
@@ -2684,38 +2726,39 @@ int edr_iter_cgroups(struct bpf_iter__cgroup *ctx)
 }
 
 /* Every program held by a socket of a process (its filter, its reuseport
- * group's), a TAP queue (its filter) or a perf event without a link, for
- * the sensor's scan of
- * every process's descriptors (src_ebpf.c edr__fd_scan): one record per
- * program and process holding the descriptor (threads sharing a descriptor
- * table are visited once). A filter put on a socket where no setsockopt
- * hook sees it (through io_uring, before the sensor started, or with the
- * descriptor changed during the call), or a program given to a perf event
- * by an ioctl no hook sees (ia32), is found so. */
+ * group's, a packet socket's fanout group's), a TAP queue (its filter) or
+ * a perf event without a link, for the sensor's scan of every process's
+ * descriptors (src_ebpf.c edr__fd_scan): one record per program and
+ * process holding the descriptor (threads sharing a descriptor table are
+ * visited once). A filter put on a socket where no setsockopt hook sees it
+ * (through io_uring, before the sensor started, or with the descriptor
+ * changed during the call), or a program given to a perf event by an ioctl
+ * no hook sees (ia32), is found so. */
 SEC("iter/task_file")
 int edr_iter_fd_progs(struct bpf_iter__task_file *ctx)
 {
     struct task_struct *t = ctx->task;
     struct file *f = ctx->file;
-    struct edr_bpf_bpf_attach r;
+    __u32 zero = 0;
+    struct edr_bpf_bpf_attach *r = bpf_map_lookup_elem(&fd_scratch, &zero);
     struct sock *sk;
 
-    if (!t || !f || t->tgid == edr_self_tgid) return 0;
+    if (!t || !f || !r || t->tgid == edr_self_tgid) return 0;
     sk = EDR_CAST(edr_file_sock(f), struct sock);
     if (!sk) {
-        __builtin_memset(&r, 0, sizeof(r));
-        if (!edr_perf_prog_fill(f, &r.l) && !edr_tun_prog_fill(f, &r.l)) return 0;
-        edr_fill_hdr(&r.h, EDR_BPF_BPF_ATTACH, t);
-        r.h.size = sizeof(r);
-        bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+        __builtin_memset(r, 0, sizeof(*r));
+        if (!edr_perf_prog_fill(f, &r->l) && !edr_tun_prog_fill(f, &r->l)) return 0;
+        edr_fill_hdr(&r->h, EDR_BPF_BPF_ATTACH, t);
+        r->h.size = sizeof(*r);
+        bpf_seq_write(ctx->meta->seq, r, sizeof(*r));
         return 0;
     }
-    for (int reuse = 0; reuse < 2; reuse++) {
-        __builtin_memset(&r, 0, sizeof(r));
-        if (!edr_sock_prog_fill(f, sk, reuse, 0, &r.l)) continue;
-        edr_fill_hdr(&r.h, EDR_BPF_BPF_ATTACH, t);
-        r.h.size = sizeof(r);
-        bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+    for (int kind = EDR_SOCK_FILTER; kind <= EDR_SOCK_FANOUT; kind++) {
+        __builtin_memset(r, 0, sizeof(*r));
+        if (!edr_sock_prog_fill(f, sk, kind, 0, &r->l)) continue;
+        edr_fill_hdr(&r->h, EDR_BPF_BPF_ATTACH, t);
+        r->h.size = sizeof(*r);
+        bpf_seq_write(ctx->meta->seq, r, sizeof(*r));
     }
     return 0;
 }

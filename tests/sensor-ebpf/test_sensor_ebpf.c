@@ -35,6 +35,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/fs.h>
+#include <linux/if_packet.h>
 #include <linux/if_tun.h>
 #include <linux/io_uring.h>
 #include <linux/perf_event.h>
@@ -2251,13 +2252,14 @@ static uint32_t bpf_id_of(int fd);
 
 /* The child of test_fd_scan_found: sockets with programs made before the
  * sensor starts (a packet socket with a classic filter, a UDP socket with
- * a loaded one, a reuseport group of two with a classic program) and a
- * TAP device with a classic filter, held by it and a child of its own; told (a byte on go), a
+ * a loaded one, a reuseport group of two with a classic program, a packet
+ * socket in a fanout group with a classic program) and a TAP device with a
+ * classic filter, held by it and a child of its own; told (a byte on go), a
  * classic filter put by an ia32 setsockopt (no hook sees it: sensor.ebpf_ia32 false) and one by
  * setsockopt, a program given to a perf event (tracepoint tp) by an ia32
- * ioctl and one by ioctl. Writes the socket program's info, its child's
- * pid, the sockets' inodes and the perf events' program ids to out, then
- * waits to be killed. */
+ * ioctl and one by ioctl, and a fanout group's program by setsockopt. Writes the socket program's
+ * info, its child's pid, the sockets' inodes and the perf events' program ids to out, then waits to
+ * be killed. */
 static void fd_found_child(int out, int go, uint64_t tp)
 {
     alarm(60);
@@ -2269,6 +2271,15 @@ static void fd_found_child(int out, int go, uint64_t tp)
     int us = socket(AF_INET, SOCK_DGRAM, 0), r1 = socket(AF_INET, SOCK_DGRAM, 0);
     int r2 = socket(AF_INET, SOCK_DGRAM, 0), ia = socket(AF_INET, SOCK_DGRAM, 0);
     int hk = socket(AF_INET, SOCK_DGRAM, 0);
+    /* packet sockets in two fanout groups of type CBPF: one given its
+     * program now, the other told */
+    int fo1 = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+    int fo2 = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+    int g1 = (getpid() & 0x7fff) | PACKET_FANOUT_CBPF << 16, g2 = g1 ^ 1;
+    if (fo1 < 0 || fo2 < 0 || setsockopt(fo1, SOL_PACKET, PACKET_FANOUT, &g1, sizeof(g1)) != 0 ||
+        setsockopt(fo2, SOL_PACKET, PACKET_FANOUT, &g2, sizeof(g2)) != 0 ||
+        setsockopt(fo1, SOL_PACKET, PACKET_FANOUT_DATA, &fp, sizeof(fp)) != 0)
+        _exit(14);
     if (ps < 0 || us < 0 || r1 < 0 || r2 < 0 || ia < 0 || hk < 0) _exit(1);
     if (setsockopt(ps, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) != 0) _exit(2);
     int pfd = load_test_prog("edrtest_sockp", 0, out);
@@ -2293,12 +2304,12 @@ static void fd_found_child(int out, int go, uint64_t tp)
         pause();
         _exit(0);
     }
-    uint64_t v[9] = {(uint64_t)holder};
-    int fds[6] = {ps, us, r1, r2, ia, hk};
-    for (int i = 0; i < 6; i++) {
+    uint64_t v[11] = {(uint64_t)holder};
+    int fds[8] = {ps, us, r1, r2, ia, hk, fo1, fo2};
+    for (int i = 0; i < 8; i++) {
         struct stat st;
         if (fstat(fds[i], &st) != 0) _exit(5);
-        v[i + 1] = st.st_ino;
+        v[i < 6 ? i + 1 : i + 3] = st.st_ino;
     }
     int tp32 = load_test_prog_of("edrtest_pe32", 0, -1, BPF_PROG_TYPE_TRACEPOINT, 0);
     int tp64 = load_test_prog_of("edrtest_pe64", 0, -1, BPF_PROG_TYPE_TRACEPOINT, 0);
@@ -2320,6 +2331,7 @@ static void fd_found_child(int out, int go, uint64_t tp)
     if (sys32(54, pe32, PERF_EVENT_IOC_SET_BPF, tp32, 0, 0, 0) != 0 ||
         ioctl(pe64, PERF_EVENT_IOC_SET_BPF, tp64) != 0)
         _exit(12);
+    if (setsockopt(fo2, SOL_PACKET, PACKET_FANOUT_DATA, &fp, sizeof(fp)) != 0) _exit(15);
     pause();
     _exit(0);
 }
@@ -2351,7 +2363,7 @@ static void test_fd_scan_found(void **state)
     assert_true(c >= 0);
     if (c == 0) fd_found_child(pp[1], go[0], tp);
     struct bpf_prog_info info;
-    uint64_t v[9];
+    uint64_t v[11];
     assert_int_equal(read(pp[0], &info, sizeof(info)), (ssize_t)sizeof(info));
     assert_int_equal(read(pp[0], v, sizeof(v)), (ssize_t)sizeof(v));
     pid_t holder = (pid_t)v[0];
@@ -2374,12 +2386,19 @@ static void test_fd_scan_found(void **state)
     /* by the socket inode: found at start (index 1-3), found later (4), the
      * hooks' event (5) */
     int found[6] = {0}, later[6] = {0}, hooked = 0, pe_found[2] = {0}, pe_hooked = 0, tun = 0;
+    int fo_found[2] = {0}, fo_hooked[2] = {0};
     const Edr__V1__BpfAttach *x[6] = {0}, *pe = NULL;
     char tap[64];
     snprintf(tap, sizeof(tap), "tun edrtap%d", (int)c % 100000);
     for (size_t j = 0; j < em.n; j++) {
         Edr__V1__Event *e = em.ev[j];
         if (e->body_case != EDR__V1__EVENT__BODY_BPF_ATTACH) continue;
+        for (int i = 0; i < 2; i++) /* the fanout groups' programs */
+            if (e->bpf_attach->target_id == v[9 + i]) {
+                assert_int_equal(e->bpf_attach->socket_option, PACKET_FANOUT_DATA);
+                if (e->bpf_attach->found) fo_found[i]++;
+                if (!e->bpf_attach->found && e->pid == (uint32_t)c) fo_hooked[i]++;
+            }
         if (!strcmp(e->bpf_attach->target, tap)) {
             assert_true(e->bpf_attach->found);
             assert_true(e->pid == (uint32_t)c || e->pid == (uint32_t)holder);
@@ -2410,7 +2429,8 @@ static void test_fd_scan_found(void **state)
             }
         }
     }
-    end_own_source(src, &loop, &em);
+    /* the events live in em: the source is ended after the checks (one
+     * failing leaves it to the end of the process) */
     if (!found[0] || !found[1] || found[2] + found[3] != 1 || !found[4])
         fail_msg("found: packet %d, eBPF %d, reuseport %d+%d, ia32 %d", found[0], found[1],
                  found[2], found[3], found[4]);
@@ -2444,6 +2464,10 @@ static void test_fd_scan_found(void **state)
     assert_int_equal(pe->attach_type, BPF_PERF_EVENT);
     assert_string_equal(pe->prog_name, "edrtest_pe32");
     assert_int_equal(tun, 1); /* the TAP device's filter, found at start */
+    if (fo_found[0] != 1 || fo_hooked[0] || fo_found[1] || fo_hooked[1] != 1)
+        fail_msg("fanout programs: at start found %d reported %d, told found %d reported %d",
+                 fo_found[0], fo_hooked[0], fo_found[1], fo_hooked[1]);
+    end_own_source(src, &loop, &em);
 }
 
 /* An XDP program put on an interface by netlink (`ip link set dev X xdp`,
