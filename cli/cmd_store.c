@@ -334,7 +334,10 @@ static void print_detail(const Edr__V1__Event *e)
         printf(" attach type %u at ", x->attach_type);
         edr_cli_print_escaped(stdout, x->target && *x->target ? x->target : "-");
         if (x->target_id) printf(" (id %llu)", (unsigned long long)x->target_id);
-        if (x->found) printf(" (found attached, attacher not seen)");
+        if (x->found && e->pid) /* the descriptor scan's: a process holding it */
+            printf(" (found attached, held by this process; attacher not seen)");
+        else if (x->found)
+            printf(" (found attached, attacher not seen)");
         if (x->unverified) printf(" (unverified: as the call's argument read after it)");
         if (x->socket_option == 26) printf(" (classic BPF, by setsockopt SO_ATTACH_FILTER)");
         if (x->socket_option == 50) printf(" (by setsockopt SO_ATTACH_BPF)");

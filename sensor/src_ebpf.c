@@ -149,7 +149,9 @@ typedef struct edr_src_ebpf {
     edr__attach_scan_t links, cgroups, netdevs, fds; /* BPF attachments (edr__attach_scan) */
     edr__ids_t xdp_links; /* XDP links of the last link scan on interfaces of the sensor's
                              network namespace: ifindex << 32 | program, ascending */
-    uint64_t netns;       /* the sensor's network namespace (inode) */
+    edr__ids_t perf_links; /* perf event links of the last link scan: program << 32 ^ event
+                              config, ascending (the descriptor scan leaves them to it) */
+    uint64_t netns;        /* the sensor's network namespace (inode) */
     uint32_t cg_atype[EDR__CG_ATYPES]; /* a cgroup's program list -> enum bpf_attach_type */
     edr__ids_t own_progs;              /* the sensor's own program ids, ascending */
 } edr_src_ebpf_t;
@@ -529,6 +531,36 @@ static int edr__cmp_prog_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Sorts a list of records' ids with their tags (the scans each may still
+ * wait), one entry per id (the longest wait kept): records of one
+ * attachment may come by the thousand (review-1205-sock 6: an unprivileged
+ * process attaching socket filters in a loop made every scan search a
+ * list of them from start to end for each socket). */
+static int edr__cmp_seen(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+static void edr__seen_sort(edr__ids_t *l)
+{
+    uint64_t *p = l->n > 1 ? malloc(l->n * 2 * sizeof(*p)) : NULL;
+    size_t k = 0;
+    if (!p) return; /* out of memory: left unsorted, a lookup may miss (reported twice) */
+    for (size_t i = 0; i < l->n; i++) {
+        p[2 * i] = l->id[i];
+        p[2 * i + 1] = l->tag[i];
+    }
+    qsort(p, l->n, 2 * sizeof(*p), edr__cmp_seen);
+    for (size_t i = 0; i < l->n; i++) {
+        if (k && l->id[k - 1] == p[2 * i]) k--; /* the last of equal ids waits longest */
+        l->id[k] = p[2 * i];
+        l->tag[k++] = (uint8_t)p[2 * i + 1];
+    }
+    l->n = k;
+    free(p);
+}
+
 /* After a scan: what records reported (seen, each with the scans it may
  * still wait) and the scan did not meet yet (known) waits one scan less;
  * what it met, or waited long enough, leaves the list. */
@@ -618,6 +650,9 @@ static int edr__iter_read(struct bpf_link *it, size_t elem, void **v, size_t *n,
     while (fd >= 0) {
         if (edr__recs_reserve(v, elem, cap, *n, 512)) break;
         ssize_t got = read(fd, (char *)*v + *n * elem + have, (*cap - *n) * elem - have);
+        if (got < 0 && errno == EAGAIN)
+            continue; /* a read stops after a million objects
+                         with nothing written: read on */
         if (got <= 0) {
             ok = got == 0 && have == 0;
             break;
@@ -833,6 +868,7 @@ static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct e
                              const struct edr_bpf_hdr *holders)
 {
     edr__ids_t known = {0}, fresh = {0};
+    edr__seen_sort(&st->seen);                          /* looked up once per attachment listed */
     for (size_t i = 0; partial && i < st->known.n; i++) /* kept: not listed is not gone */
         if (edr__ids_push(&known, st->known.id[i], 0)) break;
     for (size_t i = 0; partial && i < st->fresh.n; i++)
@@ -840,9 +876,8 @@ static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct e
     size_t nf = 0; /* the ones to report, moved to the front of v */
     for (size_t j = 0; j < n; j++) {
         uint64_t k = edr__attach_key(&v[j]);
-        int ok = edr__ids_has(&st->known, k) || edr__ids_has(&s->own_progs, v[j].prog_id);
-        for (size_t i = 0; i < st->seen.n && !ok; i++)
-            ok = st->seen.id[i] == k;
+        int ok = edr__ids_has(&st->known, k) || edr__ids_has(&s->own_progs, v[j].prog_id) ||
+                 edr__ids_has(&st->seen, k);
         if (!ok && !initial && !edr__ids_has(&st->fresh, k)) {
             /* out of memory: the ones not looked at are unknown to the next
              * scan again, and may be reported twice, not missed */
@@ -904,6 +939,12 @@ static void edr__link_scan(edr_src_ebpf_t *s, int initial)
                 edr__ids_push(&s->xdp_links, v[i].target_id << 32 | v[i].prog_id, 0))
                 break;
         edr__ids_sort(&s->xdp_links);
+        edr__ids_free(&s->perf_links);
+        for (size_t i = 0; i < n; i++) /* a perf event's program behind a link is the link's */
+            if (v[i].link_type == 7 /* BPF_LINK_TYPE_PERF_EVENT */ &&
+                edr__ids_push(&s->perf_links, (uint64_t)v[i].prog_id << 32 ^ v[i].target_id, 0))
+                break;
+        edr__ids_sort(&s->perf_links);
         edr__attach_scan(s, &s->links, v, n, initial, 0, NULL, NULL);
     }
     free(v);
@@ -1085,6 +1126,9 @@ static void edr__fd_scan(edr_src_ebpf_t *s, int initial)
     struct edr_bpf_hdr *h = NULL;
     size_t n = 0, cap = 0, m = 0;
     if (s->fds.off) return;
+    /* the iterator writes one record per holder and program each scan,
+     * though a socket may have a million descriptors (review-1205-sock 5) */
+    if (s->skel && s->skel->bss) s->skel->bss->edr_fd_gen++;
     int rc = edr__iter_read(s->skel ? s->skel->links.edr_iter_fd_progs : NULL, sizeof(*r),
                             (void **)&r, &n, &cap);
     if (rc == 0 && n && (!(v = malloc(n * sizeof(*v))) || !(h = malloc(n * sizeof(*h)))))
@@ -1095,11 +1139,20 @@ static void edr__fd_scan(edr_src_ebpf_t *s, int initial)
         if (n > 1) qsort(r, n, sizeof(*r), edr__cmp_held_rec);
         for (size_t i = 0; i < n; i++) { /* a socket held by several processes: once */
             if (m && r[i].l.held_key == v[m - 1].held_key) continue;
+            if (r[i].l.attach_type == 41 /* BPF_PERF_EVENT */ &&
+                edr__ids_has(&s->perf_links, (uint64_t)r[i].l.prog_id << 32 ^ r[i].l.target_id))
+                continue; /* the kernel gives a perf link's program to its event too */
             v[m] = r[i].l;
             v[m].holder = (uint32_t)(m + 1);
             h[m++] = r[i].h;
         }
-        edr__attach_scan(s, &s->fds, v, m, initial, 0, NULL, h);
+        /* reported when first met, not when the next scan meets it still
+         * unknown: a filter put on anew within each period (with another
+         * program each time) would never be met twice (review-1205-sock 1).
+         * The ring buffer was drained just before: a record on its way makes
+         * an attachment reported twice, not missed */
+        (void)initial;
+        edr__attach_scan(s, &s->fds, v, m, 1, 0, NULL, h);
     }
     free(r);
     free(v);
@@ -1924,11 +1977,23 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
 static int edr__load(edr_src_ebpf_t *s, const char *hooks)
 {
     const char *missing = edr__uring_missing();
-    int iter = edr__prog_iter_ok();
+    /* iterators: 2 all, 1 all but the descriptor one (its own setting; the
+     * newest, the others do not fall with it: review-1205-sock 8), 0 none */
+    int iter = edr__prog_iter_ok() ? (s->fd_scan_s ? 2 : 1) : 0;
     int rc = edr__load_with(s, hooks, missing, iter);
+    if (rc != 0 && iter == 2 && rc != EDR_EPERM) {
+        edr_log_warn("ebpf: loading again without the descriptor iterator (sensor.ebpf_fd_scan)");
+        rc = edr__load_with(s, hooks, missing, iter = 1);
+    }
     if (rc != 0 && iter && rc != EDR_EPERM) { /* review-1206d 4 */
         edr_log_warn("ebpf: loading again without the BPF program iterator");
         rc = edr__load_with(s, hooks, missing, iter = 0);
+    }
+    if (rc == 0 && iter < 2 && !s->fds.off) {
+        edr_log_warn("ebpf: no descriptor scan: programs put on sockets or perf events where no "
+                     "hook sees it go unreported");
+        edr_emit_drop(s->em, s->fds.health, "unavailable", 1);
+        s->fds.off = 1;
     }
     if (rc != 0 && !missing && rc != EDR_EPERM) {
         edr_log_warn("ebpf: loading again without the io_uring programs");
@@ -1979,7 +2044,7 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
         } else if (strncmp(sec, "tp_btf/io_uring_", 16) == 0) {
             bpf_program__set_autoload(prog, !uring_missing);
         } else if (strncmp(sec, "iter/", 5) == 0) {
-            bpf_program__set_autoload(prog, iter);
+            bpf_program__set_autoload(prog, strcmp(sec, "iter/task_file") ? iter >= 1 : iter >= 2);
             if (!strcmp(sec, "iter/cgroup")) bpf_program__set_autoattach(prog, 0); /* by hand */
         }
     }
@@ -2255,6 +2320,7 @@ static void edr__destroy(edr_source_t *src)
         edr__ids_free(&scans[i]->fresh);
     }
     edr__ids_free(&s->xdp_links);
+    edr__ids_free(&s->perf_links);
     edr__ids_free(&s->own_progs);
     free(s->prog_last);
     free(s);

@@ -107,6 +107,18 @@ struct {
     __type(value, struct edr_cg_scratch);
 } cg_scratch SEC(".maps");
 
+/* The descriptor scan under way (user space counts them) and the held
+ * programs it wrote, by key, with the scan that wrote them: once a scan,
+ * however many descriptors hold them (a socket dup'ed a million times,
+ * review-1205-sock 5; past the table's size, some twice) */
+volatile __u32 edr_fd_gen;
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 16384);
+    __type(key, __u64);
+    __type(value, __u32);
+} fd_seen SEC(".maps");
+
 /* The descriptor iterator's record (edr_iter_fd_progs: too big for its
  * stack; its own, as cg_scratch) */
 struct {
@@ -1528,6 +1540,56 @@ static __always_inline __u64 edr_mix64(__u64 z)
     return z ^ (z >> 31);
 }
 
+/* bpf_loop step of edr_prog_ident: eight instructions a round into an
+ * FNV-1a digest */
+struct edr_insn_hash {
+    __u64 at; /* the instructions' address */
+    __u64 h;
+    __u32 n; /* instructions to digest */
+};
+
+static long edr_insn_hash_step(__u64 i, void *ctx)
+{
+    struct edr_insn_hash *c = ctx;
+    __u64 w[8] = {};
+
+    if (i * 8 >= c->n) return 1;
+    bpf_probe_read_kernel(w, sizeof(w), (void *)(c->at + i * sizeof(w)));
+    for (int k = 0; k < 8; k++)
+        if (i * 8 + k < c->n) c->h = (c->h ^ w[k]) * 0x100000001b3ull;
+    return 0;
+}
+
+/* What a program (at address pv) is, as a number that holds while it
+ * lives and says nothing of where it is in memory: its id, or, for one
+ * without (classic BPF, which the kernel converts and gives no id), a
+ * digest of its length and its first 4096 instructions as the kernel runs
+ * them (the top bit set). */
+static __noinline __u64 edr_prog_ident(__u64 pv)
+{
+    struct bpf_prog *p = EDR_CAST((struct bpf_prog *)(unsigned long)pv, struct bpf_prog);
+    struct bpf_prog_aux *aux;
+    struct edr_insn_hash c = {};
+
+    if (!p) return 0;
+    aux = EDR_CAST(p->aux, struct bpf_prog_aux);
+    if (aux && aux->id) return aux->id;
+    c.at = pv + bpf_core_field_offset(((struct bpf_prog *)0)->insnsi);
+    c.n = p->len < 4096 ? p->len : 4096;
+    c.h = 0xcbf29ce484222325ull ^ p->len;
+    bpf_loop((c.n + 7) / 8, edr_insn_hash_step, &c, 0);
+    return c.h | 1ull << 63;
+}
+
+/* A held program's key (struct edr_bpf_link_rec held_key): what holds it
+ * (kind, and that holder's own id: a socket's inode, a group's id, a perf
+ * event's id, never an address, which the kernel reuses) and which program
+ * (edr_prog_ident) */
+static __always_inline __u64 edr_held_key(__u32 kind, __u64 holder, __u64 prog)
+{
+    return edr_mix64(edr_mix64(holder) ^ (kind + 1) * 0x9E3779B97F4A7C15ull) ^ edr_mix64(prog);
+}
+
 /* A loaded program as the kernel keeps it (struct bpf_prog), into r: by the
  * load hook and by the program iterator alike. */
 static __always_inline void edr_prog_rec_fill(struct bpf_prog *prog, struct edr_bpf_prog_rec *r)
@@ -1609,8 +1671,8 @@ static __always_inline void edr_perf_target(struct perf_event *pe, struct edr_bp
 
 /* The program a perf event (file f) was given without a link
  * (PERF_EVENT_IOC_SET_BPF) into l: the program, the event (edr_perf_target)
- * and held_key (the event and the program: the same for the ioctl's record
- * and the descriptor scan, never sent). 0 when f is no perf event or its
+ * and held_key (the event's id and the program: the same for the ioctl's
+ * record and the descriptor scan, never sent). 0 when f is no perf event or its
  * event has no program. */
 static __always_inline int edr_perf_prog_fill(struct file *f, struct edr_bpf_link_rec *l)
 {
@@ -1620,8 +1682,7 @@ static __always_inline int edr_perf_prog_fill(struct file *f, struct edr_bpf_lin
     edr_prog_fill(pe->prog, l);
     l->attach_type = BPF_PERF_EVENT;
     edr_perf_target(pe, l);
-    l->held_key = edr_mix64(edr_ptr_at(&EDR_CAST(f, struct file)->private_data) ^
-                            edr_mix64(edr_ptr_at(&pe->prog) + 2));
+    l->held_key = edr_held_key(3, pe->id, edr_prog_ident(edr_ptr_at(&pe->prog)));
     return 1;
 }
 
@@ -1852,6 +1913,7 @@ static __always_inline void edr_on_bpf_attach(int cmd, int fd, const void *attr)
 #define EDR_PACKET_FANOUT_CBPF 6
 #define EDR_PACKET_FANOUT_EBPF 7
 struct packet_fanout___edr {
+    __u16 id;
     __u8 type;
     struct bpf_prog *bpf_prog; /* in a union: a program for the BPF types only */
 } __attribute__((preserve_access_index));
@@ -1860,29 +1922,30 @@ struct packet_sock___edr {
     struct packet_fanout___edr *fanout;
 } __attribute__((preserve_access_index));
 
-/* The program of socket sk (file f) of one kind (EDR_SOCK_*) into l: the
- * program, the socket (described by its family, type and protocol;
- * target_id its inode), the option that put it there (opt, or 0: told from
- * the kind and the program, a classic one has no id) and held_key (where it
- * is held and what: the same for an event and the descriptor scan, never
- * sent). 0 when the socket holds no such program. The packet socket's
+/* The program of socket sk of one kind (EDR_SOCK_*) into l: the program,
+ * the socket (described by its family, type and protocol; target_id ino,
+ * its inode), the option that put it there (opt, or 0: told from the kind
+ * and the program, a classic one has no id) and held_key (where it is held
+ * and what: the same for an event and the descriptor scan, never sent;
+ * the holder of a filter is the socket, ino, of a group's program the
+ * group). 0 when the socket holds no such program. The packet socket's
  * fields are read by CO-RE field relocations, which libbpf also resolves
  * against a module's BTF (af_packet as a module): bpf_rdonly_cast takes
  * vmlinux types only (review-1208-sf M3). A function of its own (a BPF
  * call): inlined, its locals took the syscall exit programs past the
  * 512-byte stack. */
-static __noinline int edr_sock_prog_fill(struct file *f, struct sock *sk, int kind, __u32 opt,
+static __noinline int edr_sock_prog_fill(struct sock *sk, int kind, __u32 opt, __u64 ino,
                                          struct edr_bpf_link_rec *l)
 {
     static const char fmt[] = "socket family %u type %u protocol %u";
-    __u64 held = 0, pv = 0; /* addresses read as numbers (no arithmetic on pointers): where
-                               the program is held, the program */
+    __u64 held = ino, pv = 0; /* the holder's id; the program's address read as a number */
     __u64 v[3];
 
     if (kind == EDR_SOCK_REUSEPORT) { /* the group's, whichever socket set it */
         struct sock_reuseport *ru = EDR_CAST(sk->sk_reuseport_cb, struct sock_reuseport);
-        held = edr_ptr_at(&sk->sk_reuseport_cb);
-        pv = ru ? edr_ptr_at(&ru->prog) : 0;
+        if (!ru) return 0;
+        held = ru->reuseport_id; /* kept when the kernel grows the group */
+        pv = edr_ptr_at(&ru->prog);
     } else if (kind == EDR_SOCK_FANOUT) { /* the fanout group's */
         struct packet_fanout___edr *fo = NULL;
         __u8 type = 0;
@@ -1894,11 +1957,12 @@ static __noinline int edr_sock_prog_fill(struct file *f, struct sock *sk, int ki
         if (!fo) return 0;
         bpf_core_read(&type, sizeof(type), &fo->type);
         if (type != EDR_PACKET_FANOUT_CBPF && type != EDR_PACKET_FANOUT_EBPF) return 0;
-        held = (__u64)(unsigned long)fo;
+        __u16 id = 0; /* a group's id is its network namespace's */
+        bpf_core_read(&id, sizeof(id), &fo->id);
+        held = (__u64)EDR_CAST(sk->__sk_common.skc_net.net, struct net)->ns.inum << 16 | id;
         bpf_core_read(&pv, sizeof(pv), &fo->bpf_prog);
     } else { /* the filter, made for this socket */
         struct sk_filter *flt = EDR_CAST(sk->sk_filter, struct sk_filter);
-        held = edr_ptr_at(&sk->sk_filter);
         pv = flt ? edr_ptr_at(&flt->prog) : 0;
     }
     if (!pv) return 0;
@@ -1909,8 +1973,8 @@ static __noinline int edr_sock_prog_fill(struct file *f, struct sock *sk, int ki
                                                                   : EDR_SO_ATTACH_REUSEPORT_CBPF)
                        : l->prog_id                 ? EDR_SO_ATTACH_BPF
                                                     : EDR_SO_ATTACH_FILTER;
-    l->held_key = edr_mix64(held ^ edr_mix64(pv + kind));
-    l->target_id = EDR_CAST(f, struct file)->f_inode->i_ino;
+    l->held_key = edr_held_key(kind, held, edr_prog_ident(pv));
+    l->target_id = ino;
     v[0] = sk->__sk_common.skc_family;
     v[1] = sk->sk_type;
     v[2] = sk->sk_protocol;
@@ -1947,15 +2011,23 @@ static __always_inline int edr_tun_prog_fill(struct file *f, struct edr_bpf_link
     struct tun_struct___edr *tun = NULL;
     struct net_device *dev = NULL;
 
-    if ((in->i_mode & EDR_S_IFMT) != EDR_S_IFCHR || in->i_rdev != EDR_TUN_RDEV ||
-        !ff->private_data ||
-        !edr_sock_prog_fill(f, EDR_CAST(ff->private_data, struct sock), EDR_SOCK_FILTER, 0, l))
+    __u64 holder = 0; /* the device (its filter is on every queue): namespace and index */
+
+    if ((in->i_mode & EDR_S_IFMT) != EDR_S_IFCHR || in->i_rdev != EDR_TUN_RDEV || !ff->private_data)
         return 0;
-    l->socket_option = 0;
     if (bpf_core_field_exists(((struct tun_file___edr *)0)->tun)) {
         bpf_core_read(&tun, sizeof(tun), &((struct tun_file___edr *)ff->private_data)->tun);
         if (tun) bpf_core_read(&dev, sizeof(dev), &tun->dev);
     }
+    if (dev)
+        holder = (__u64)EDR_CAST(EDR_CAST(dev, struct net_device)->nd_net.net, struct net)->ns.inum
+                     << 32 |
+                 (__u32)EDR_CAST(dev, struct net_device)->ifindex;
+    else
+        holder = edr_ptr_at(&ff->private_data) | 1ull << 63; /* a queue of no device */
+    if (!edr_sock_prog_fill(EDR_CAST(ff->private_data, struct sock), EDR_SOCK_FILTER, 0, holder, l))
+        return 0;
+    l->socket_option = 0;
     __builtin_memcpy(l->target, "tun", 4);
     l->target_id = 0;
     if (dev) {
@@ -1978,13 +2050,13 @@ static __always_inline void edr_on_sock_filter(int fd, int level, __u32 opt)
     r = edr_reserve_current(sizeof(*r), EDR_BPF_BPF_ATTACH);
     if (!r) return;
     __builtin_memset(&r->l, 0, sizeof(r->l));
-    if (!edr_sock_prog_fill(f, sk,
+    if (!edr_sock_prog_fill(sk,
                             level == EDR_SOL_PACKET ? EDR_SOCK_FANOUT
                             : opt == EDR_SO_ATTACH_REUSEPORT_CBPF ||
                                     opt == EDR_SO_ATTACH_REUSEPORT_EBPF
                                 ? EDR_SOCK_REUSEPORT
                                 : EDR_SOCK_FILTER,
-                            opt, &r->l)) {
+                            opt, EDR_CAST(f, struct file)->f_inode->i_ino, &r->l)) {
         bpf_ringbuf_discard(r, 0);
         return;
     }
@@ -2745,17 +2817,16 @@ int edr_iter_fd_progs(struct bpf_iter__task_file *ctx)
 
     if (!t || !f || !r || t->tgid == edr_self_tgid) return 0;
     sk = EDR_CAST(edr_file_sock(f), struct sock);
-    if (!sk) {
+    for (int kind = EDR_SOCK_FILTER; kind <= EDR_SOCK_FANOUT + 1; kind++) {
         __builtin_memset(r, 0, sizeof(*r));
-        if (!edr_perf_prog_fill(f, &r->l) && !edr_tun_prog_fill(f, &r->l)) return 0;
-        edr_fill_hdr(&r->h, EDR_BPF_BPF_ATTACH, t);
-        r->h.size = sizeof(*r);
-        bpf_seq_write(ctx->meta->seq, r, sizeof(*r));
-        return 0;
-    }
-    for (int kind = EDR_SOCK_FILTER; kind <= EDR_SOCK_FANOUT; kind++) {
-        __builtin_memset(r, 0, sizeof(*r));
-        if (!edr_sock_prog_fill(f, sk, kind, 0, &r->l)) continue;
+        if (kind > EDR_SOCK_FANOUT) { /* not a socket: a perf event, a TAP queue */
+            if (sk || (!edr_perf_prog_fill(f, &r->l) && !edr_tun_prog_fill(f, &r->l))) break;
+        } else if (!sk || !edr_sock_prog_fill(sk, kind, 0, f->f_inode->i_ino, &r->l)) {
+            continue;
+        }
+        __u32 gen = edr_fd_gen, *seen = bpf_map_lookup_elem(&fd_seen, &r->l.held_key);
+        if (seen && *seen == gen) continue; /* written this scan */
+        bpf_map_update_elem(&fd_seen, &r->l.held_key, &gen, BPF_ANY);
         edr_fill_hdr(&r->h, EDR_BPF_BPF_ATTACH, t);
         r->h.size = sizeof(*r);
         bpf_seq_write(ctx->meta->seq, r, sizeof(*r));

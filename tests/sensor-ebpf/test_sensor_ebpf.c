@@ -2470,6 +2470,66 @@ static void test_fd_scan_found(void **state)
     end_own_source(src, &loop, &em);
 }
 
+/* A filter put on anew faster than the scan's period, by a call no hook
+ * sees (an ia32 setsockopt with sensor.ebpf_ia32 false), two programs in
+ * turn, is still found (review-1205-sock 1: every attach made a new key,
+ * and a key was reported only when two scans met it). */
+static void test_fd_scan_reattach(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    if (!ia32_runs()) {
+        print_message("SKIP: this kernel does not run ia32 syscalls\n");
+        skip();
+    }
+    static const char *const kv[] = {"sensor.ebpf_ia32", "false", "sensor.ebpf_fd_scan", "1s",
+                                     NULL};
+    uv_loop_t loop;
+    edr_emit_t em;
+    edr_source_t *src = start_own_source(f, kv, &loop, &em);
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    pid_t c = fork();
+    assert_true(c >= 0);
+    if (c == 0) {
+        alarm(20);
+        uint8_t *m = test_low_page();
+        int ps = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+        struct stat st;
+        if (m == MAP_FAILED || ps < 0 || fstat(ps, &st) != 0) _exit(1);
+        struct sock_filter *ins = (struct sock_filter *)m;
+        uint32_t *fp = (uint32_t *)(m + 64); /* compat sock_fprog */
+        fp[1] = (uint32_t)L32(ins);
+        for (int i = 0;; i++) {
+            ins[0] = (struct sock_filter){BPF_RET | BPF_K, 0, 0, (uint32_t)(i & 1)};
+            fp[0] = 1;
+            if (sys32(366, ps, SOL_SOCKET, SO_ATTACH_FILTER, L32(fp), 8, 0) != 0) _exit(2);
+            if (i == 0 && write(pp[1], &st.st_ino, sizeof(st.st_ino)) != sizeof(st.st_ino))
+                _exit(3);
+            usleep(300000);
+        }
+    }
+    uint64_t ino = 0;
+    assert_int_equal(read(pp[0], &ino, sizeof(ino)), (ssize_t)sizeof(ino));
+    pump(&loop, 4200);
+    kill(c, SIGKILL);
+    waitpid(c, NULL, 0);
+    close(pp[0]);
+    close(pp[1]);
+    int found = 0;
+    for (size_t j = 0; j < em.n; j++) {
+        Edr__V1__Event *e = em.ev[j];
+        if (e->body_case == EDR__V1__EVENT__BODY_BPF_ATTACH && e->bpf_attach->target_id == ino) {
+            assert_true(e->bpf_attach->found);
+            assert_int_equal(e->pid, (uint32_t)c);
+            assert_int_equal(e->bpf_attach->socket_option, SO_ATTACH_FILTER);
+            found++;
+        }
+    }
+    end_own_source(src, &loop, &em);
+    if (found < 2) fail_msg("a filter put on anew every 300 ms: found %d times in 4 scans", found);
+}
+
 /* An XDP program put on an interface by netlink (`ip link set dev X xdp`,
  * libbpf's bpf_xdp_attach: no bpf() attach call, no link) is found by the
  * scan of the interfaces within about two seconds: no actor, the
@@ -3691,6 +3751,7 @@ int main(void)
         cmocka_unit_test(test_ia32_syscalls),
         cmocka_unit_test(test_socket_filter_reported),
         cmocka_unit_test(test_fd_scan_found),
+        cmocka_unit_test(test_fd_scan_reattach),
         cmocka_unit_test(test_xdp_netlink_found),
         cmocka_unit_test(test_tc_netlink_found),
         cmocka_unit_test(test_close_and_first_write),
