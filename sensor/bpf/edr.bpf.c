@@ -2817,6 +2817,17 @@ int edr_iter_fd_progs(struct bpf_iter__task_file *ctx)
 
     if (!t || !f || !r || t->tgid == edr_self_tgid) return 0;
     sk = EDR_CAST(edr_file_sock(f), struct sock);
+    /* most descriptors hold no program: looked at no further (the record
+     * is not even cleared), as every descriptor of every process is visited */
+    if (!sk) {
+        struct inode *in = f->f_inode;
+        if (in->i_sb->s_magic != 0x09041934 /* ANON_INODE_FS_MAGIC: a perf event? */ &&
+            ((in->i_mode & EDR_S_IFMT) != EDR_S_IFCHR || in->i_rdev != EDR_TUN_RDEV))
+            return 0;
+    } else if (!sk->sk_filter && !sk->sk_reuseport_cb &&
+               sk->__sk_common.skc_family != EDR_AF_PACKET) {
+        return 0;
+    }
     for (int kind = EDR_SOCK_FILTER; kind <= EDR_SOCK_FANOUT + 1; kind++) {
         __builtin_memset(r, 0, sizeof(*r));
         if (kind > EDR_SOCK_FANOUT) { /* not a socket: a perf event, a TAP queue */
