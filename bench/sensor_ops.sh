@@ -59,12 +59,7 @@ start_floor() {
 start_sensor() {
   local extra=()
   for kv in ${SENSOR_SET:-}; do extra+=(--set "$kv"); done
-  "$S" --source=ebpf --output=null --state-dir="$tmp/state" "${extra[@]}" >/dev/null 2>"$tmp/sensor.log" &
-  pid=$!
-  for _ in $(seq 100); do grep -q "started" "$tmp/sensor.log" 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  grep -q "source ebpf started" "$tmp/sensor.log" ||
-    { echo "sensor-ops: skipped: the eBPF source did not start: $(tail -3 "$tmp/sensor.log")"; exit 0; }
+  start_ebpf_sensor sensor-ops "$tmp/sensor.log" --state-dir="$tmp/state" "${extra[@]}"
   sleep 0.5 # the start-up /proc scan is over
 }
 stop_bg() { kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }

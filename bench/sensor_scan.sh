@@ -39,25 +39,20 @@ fds=0
 for d in /proc/[0-9]*/fd; do n=$(ls "$d" 2>/dev/null | wc -l) && fds=$((fds + n)); done
 echo "sensor-scan: $fds open descriptors on this host ($PROCS processes holding $DESCRIPTORS each)"
 
-# run_sensor PERIOD: CPU seconds of the sensor over SECONDS_ON, from 3 s after its start
+# run_sensor PERIOD: CPU seconds of the sensor over SECONDS_ON, from 3 s after its start, in $cpu
 run_sensor() {
-  "$S" --source=ebpf --output=null --state-dir="$tmp/state" --set "sensor.ebpf_fd_scan=$1" \
-    >/dev/null 2>"$tmp/sensor.log" & pid=$!
-  for _ in $(seq 100); do grep -q "started" "$tmp/sensor.log" 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  grep -q "source ebpf started" "$tmp/sensor.log" ||
-    { echo "sensor-scan: skipped: the eBPF source did not start: $(tail -3 "$tmp/sensor.log")"; exit 0; }
+  start_ebpf_sensor sensor-scan "$tmp/sensor.log" --state-dir="$tmp/state" --set "sensor.ebpf_fd_scan=$1"
   sleep 3 # the start-up /proc scan and the first descriptor scan are over
   local c0; c0=$(proc_cpu "$pid")
   sleep "$SECONDS_ON"
-  awk -v a="$(proc_cpu "$pid")" -v b="$c0" 'BEGIN { printf "%.4f", a - b }'
+  cpu=$(awk -v a="$(proc_cpu "$pid")" -v b="$c0" 'BEGIN { printf "%.4f", a - b }')
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 }
 
 per_scan=""
 for r in $(seq "$REPS"); do
-  on=$(run_sensor 1s)
-  off=$(run_sensor 0)
+  run_sensor 1s; on=$cpu
+  run_sensor 0; off=$cpu
   ms=$(awk -v a="$on" -v b="$off" -v n="$SECONDS_ON" 'BEGIN { printf "%.2f", 1000 * (a - b) / n }')
   echo "rep $r: sensor CPU over ${SECONDS_ON} s: scan every second $on s, scan off $off s; $ms ms a scan"
   per_scan="$per_scan $ms"

@@ -32,20 +32,27 @@ typedef struct {
     uint32_t attach_type;
 } edr__nl_t;
 
-static edr_netdev_prog_t *edr__nl_add(edr__nl_t *c)
+/* Element n of the array *v (elem bytes each, room for *cap, grown by
+ * doubling), zeroed; NULL when out of memory (c->oom set) */
+static void *edr__nl_slot(edr__nl_t *c, void **v, size_t elem, size_t *cap, size_t n)
 {
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 16;
-        void *nv = realloc(c->v, cap * sizeof(*c->v));
+    if (n == *cap) {
+        size_t want = *cap ? 2 * *cap : 16;
+        void *nv = realloc(*v, want * elem);
         if (!nv) {
             c->oom = 1;
             return NULL;
         }
-        c->v = nv;
-        c->cap = cap;
+        *v = nv;
+        *cap = want;
     }
-    edr_netdev_prog_t *p = &c->v[c->n++];
-    memset(p, 0, sizeof(*p));
+    return memset((char *)*v + n * elem, 0, elem);
+}
+
+static edr_netdev_prog_t *edr__nl_add(edr__nl_t *c)
+{
+    edr_netdev_prog_t *p = edr__nl_slot(c, (void **)&c->v, sizeof(*c->v), &c->cap, c->n);
+    if (p) c->n++;
     return p;
 }
 
@@ -110,18 +117,9 @@ static void edr__on_link(edr__nl_t *c, struct nlmsghdr *h)
         if (a->rta_type == IFLA_IFNAME && RTA_PAYLOAD(a) > 0) {
             ((char *)RTA_DATA(a))[RTA_PAYLOAD(a) - 1] = 0;
             name = RTA_DATA(a);
-            if (c->n_names == c->cap_names) {
-                size_t cap = c->cap_names ? 2 * c->cap_names : 16;
-                void *nv = realloc(c->names, cap * sizeof(*c->names));
-                if (!nv) {
-                    c->oom = 1;
-                    continue;
-                }
-                c->names = nv;
-                c->cap_names = cap;
-            }
+            if (!edr__nl_slot(c, (void **)&c->names, sizeof(*c->names), &c->cap_names, c->n_names))
+                continue;
             c->names[c->n_names].ifindex = ifm->ifi_index;
-            memset(c->names[c->n_names].name, 0, sizeof(c->names[0].name));
             strncpy(c->names[c->n_names++].name, name, sizeof(c->names[0].name) - 1);
         } else if (a->rta_type == IFLA_XDP) {
             struct rtattr *x = RTA_DATA(a);
@@ -159,16 +157,8 @@ static void edr__on_qdisc(edr__nl_t *c, struct nlmsghdr *h)
         ((char *)RTA_DATA(a))[RTA_PAYLOAD(a) - 1] = 0;
         int clsact = !strcmp(RTA_DATA(a), "clsact");
         if (!clsact && strcmp(RTA_DATA(a), "ingress")) return;
-        if (c->n_hooks == c->cap_hooks) {
-            size_t cap = c->cap_hooks ? 2 * c->cap_hooks : 8;
-            void *nv = realloc(c->hooks, cap * sizeof(*c->hooks));
-            if (!nv) {
-                c->oom = 1;
-                return;
-            }
-            c->hooks = nv;
-            c->cap_hooks = cap;
-        }
+        if (!edr__nl_slot(c, (void **)&c->hooks, sizeof(*c->hooks), &c->cap_hooks, c->n_hooks))
+            return;
         c->hooks[c->n_hooks].ifindex = t->tcm_ifindex;
         c->hooks[c->n_hooks].parent[0] =
             clsact ? TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS) : TC_H_INGRESS;
