@@ -1110,11 +1110,12 @@ static int edr__cmp_held_rec(const void *a, const void *b)
     return x->h.tgid < y->h.tgid ? -1 : x->h.tgid > y->h.tgid;
 }
 
-/* Every sensor.ebpf_fd_scan, the programs sockets hold (their filters and
- * their reuseport groups') and those perf events were given without a link
- * (the sensor's iterator over every process's descriptors): one put there
- * by a call no hook saw (setsockopt through io_uring, an ia32 setsockopt
- * or ioctl not observed), whose event named another socket (the descriptor
+/* Every sensor.ebpf_fd_scan, the programs sockets hold (their filters,
+ * their reuseport groups' and packet fanout groups'), TAP devices' filters
+ * and those perf events were given without a link (the sensor's iterator
+ * over every process's descriptors): one put there by a call no hook saw
+ * (setsockopt through io_uring, an ia32 setsockopt or ioctl not observed,
+ * TUNATTACHFILTER), whose event named another socket (the descriptor
  * changed during the call, review-1208-sf H1), or before the sensor
  * started. Reported found; the event's process is one holding the
  * descriptor (of several, the lowest pid), which need not be the one that
