@@ -114,10 +114,26 @@ struct {
 volatile __u32 edr_fd_gen;
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, 16384);
+    __uint(max_entries, 65536); /* past it, some written twice (review-1205-sock2 3) */
     __type(key, __u64);
     __type(value, __u32);
 } fd_seen SEC(".maps");
+
+/* Digests of classic programs (edr_prog_ident) by the program's address,
+ * with the scan that made them: within one scan an address names one
+ * program (one freed and another made there meanwhile is keyed as the
+ * first until the next scan) */
+struct edr_ident_memo {
+    __u64 ident;
+    __u32 gen;
+    __u32 pad;
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 4096);
+    __type(key, __u64);
+    __type(value, struct edr_ident_memo);
+} ident_memo SEC(".maps");
 
 /* The descriptor iterator's record (edr_iter_fd_progs: too big for its
  * stack; its own, as cg_scratch) */
@@ -1570,15 +1586,24 @@ static __noinline __u64 edr_prog_ident(__u64 pv)
     struct bpf_prog *p = EDR_CAST((struct bpf_prog *)(unsigned long)pv, struct bpf_prog);
     struct bpf_prog_aux *aux;
     struct edr_insn_hash c = {};
+    struct edr_ident_memo m, *got;
 
     if (!p) return 0;
     aux = EDR_CAST(p->aux, struct bpf_prog_aux);
     if (aux && aux->id) return aux->id;
+    /* a digest made this scan is used again (review-1205-sock2 2: one
+     * socket with a long filter behind a million descriptors) */
+    got = bpf_map_lookup_elem(&ident_memo, &pv);
+    if (got && got->gen == edr_fd_gen) return got->ident;
     c.at = pv + bpf_core_field_offset(((struct bpf_prog *)0)->insnsi);
     c.n = p->len < 4096 ? p->len : 4096;
     c.h = 0xcbf29ce484222325ull ^ p->len;
     bpf_loop((c.n + 7) / 8, edr_insn_hash_step, &c, 0);
-    return c.h | 1ull << 63;
+    m.ident = c.h | 1ull << 63;
+    m.gen = edr_fd_gen;
+    m.pad = 0;
+    bpf_map_update_elem(&ident_memo, &pv, &m, BPF_ANY);
+    return m.ident;
 }
 
 /* A held program's key (struct edr_bpf_link_rec held_key): what holds it
@@ -1761,7 +1786,12 @@ static __always_inline void edr_link_fill(struct bpf_link *link, struct edr_bpf_
         if (!bpf_core_type_exists(struct bpf_perf_link)) break;
         struct bpf_perf_link *pl = EDR_CAST(link, struct bpf_perf_link);
         struct file *pf = EDR_CAST(pl->perf_file, struct file);
-        if (pf) edr_perf_target(pf->private_data, r);
+        struct perf_event *pe = pf ? EDR_CAST(pf->private_data, struct perf_event) : NULL;
+        if (!pe) break;
+        edr_perf_target(pe, r);
+        /* the kernel gives the event the link's program too: the descriptor
+         * scan leaves the event to this link by its key (review-1205-sock2 4) */
+        r->held_key = edr_held_key(3, pe->id, edr_prog_ident(edr_ptr_at(&pe->prog)));
         break;
     }
     case 11: /* tcx (Linux 6.6): on a kernel without its type, CO-RE would
@@ -2828,6 +2858,8 @@ int edr_iter_fd_progs(struct bpf_iter__task_file *ctx)
                sk->__sk_common.skc_family != EDR_AF_PACKET) {
         return 0;
     }
+    __u64 put[EDR_SOCK_FANOUT + 2] = {}; /* keys marked written by this call */
+    int n_put = 0;
     for (int kind = EDR_SOCK_FILTER; kind <= EDR_SOCK_FANOUT + 1; kind++) {
         __builtin_memset(r, 0, sizeof(*r));
         if (kind > EDR_SOCK_FANOUT) { /* not a socket: a perf event, a TAP queue */
@@ -2837,10 +2869,18 @@ int edr_iter_fd_progs(struct bpf_iter__task_file *ctx)
         }
         __u32 gen = edr_fd_gen, *seen = bpf_map_lookup_elem(&fd_seen, &r->l.held_key);
         if (seen && *seen == gen) continue; /* written this scan */
-        bpf_map_update_elem(&fd_seen, &r->l.held_key, &gen, BPF_ANY);
         edr_fill_hdr(&r->h, EDR_BPF_BPF_ATTACH, t);
         r->h.size = sizeof(*r);
-        bpf_seq_write(ctx->meta->seq, r, sizeof(*r));
+        if (bpf_seq_write(ctx->meta->seq, r, sizeof(*r))) {
+            /* the read's buffer is full: the kernel drops what this call
+             * wrote and shows the descriptor again to the next read, whose
+             * call must write it all again (review-1205-sock2 1) */
+            for (int i = 0; i < EDR_SOCK_FANOUT + 2; i++)
+                if (i < n_put) bpf_map_delete_elem(&fd_seen, &put[i]);
+            return 0;
+        }
+        bpf_map_update_elem(&fd_seen, &r->l.held_key, &gen, BPF_ANY);
+        if (n_put < EDR_SOCK_FANOUT + 2) put[n_put++ & 3] = r->l.held_key;
     }
     return 0;
 }
