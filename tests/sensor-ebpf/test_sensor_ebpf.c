@@ -2336,6 +2336,11 @@ static void fd_found_child(int out, int go, uint64_t tp)
     _exit(0);
 }
 
+/* An own source for the descriptor scan's tests: ia32 calls unobserved
+ * (what they attach only the scan finds), a scan every second */
+static const char *const fd_scan_kv[] = {"sensor.ebpf_ia32", "false", "sensor.ebpf_fd_scan", "1s",
+                                         NULL};
+
 /* Programs that sockets and perf events hold are found by the scan of
  * every process's descriptors: those put there before the sensor started,
  * at start, and those put there by a call no hook saw (an ia32 setsockopt
@@ -2367,11 +2372,9 @@ static void test_fd_scan_found(void **state)
     assert_int_equal(read(pp[0], &info, sizeof(info)), (ssize_t)sizeof(info));
     assert_int_equal(read(pp[0], v, sizeof(v)), (ssize_t)sizeof(v));
     pid_t holder = (pid_t)v[0];
-    static const char *const kv[] = {"sensor.ebpf_ia32", "false", "sensor.ebpf_fd_scan", "1s",
-                                     NULL};
     uv_loop_t loop;
     edr_emit_t em;
-    edr_source_t *src = start_own_source(f, kv, &loop, &em);
+    edr_source_t *src = start_own_source(f, fd_scan_kv, &loop, &em);
     size_t at_start = em.n;
     assert_int_equal(write(go[1], "g", 1), 1);
     pump(&loop, 3200); /* found by the second scan that meets it */
@@ -2502,11 +2505,9 @@ static void test_fd_scan_many(void **state)
     }
     static uint64_t inos[N];
     assert_int_equal(read(pp[0], inos, sizeof(inos)), (ssize_t)sizeof(inos));
-    static const char *const kv[] = {"sensor.ebpf_ia32", "false", "sensor.ebpf_fd_scan", "1s",
-                                     NULL};
     uv_loop_t loop;
     edr_emit_t em;
-    edr_source_t *src = start_own_source(f, kv, &loop, &em);
+    edr_source_t *src = start_own_source(f, fd_scan_kv, &loop, &em);
     pump(&loop, 2200); /* the start's scan and two more */
     kill(c, SIGKILL);
     waitpid(c, NULL, 0);
@@ -2541,11 +2542,9 @@ static void test_fd_scan_reattach(void **state)
         print_message("SKIP: this kernel does not run ia32 syscalls\n");
         skip();
     }
-    static const char *const kv[] = {"sensor.ebpf_ia32", "false", "sensor.ebpf_fd_scan", "1s",
-                                     NULL};
     uv_loop_t loop;
     edr_emit_t em;
-    edr_source_t *src = start_own_source(f, kv, &loop, &em);
+    edr_source_t *src = start_own_source(f, fd_scan_kv, &loop, &em);
     int pp[2];
     assert_int_equal(pipe(pp), 0);
     pid_t c = fork();
