@@ -2063,6 +2063,11 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
     }
     s->skel->rodata->edr_wr_slots_log2 = s->wr_slots_log2;
     s->skel->rodata->edr_wakeup_bytes = s->wakeup_bytes;
+    { /* each CPU's part of it (edr_rb_flags): at most wakeup_bytes wait in all */
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        uint64_t share = s->wakeup_bytes / (uint64_t)(cpus > 0 ? cpus : 1);
+        s->skel->rodata->edr_wakeup_share = share ? share : 1;
+    }
     s->skel->rodata->edr_self_tgid = self; /* the sensor never sees itself */
     s->skel->rodata->edr_ia32 = (uint32_t)s->ia32; /* raw: auto or true */
     err = edr_bpf__load(s->skel);

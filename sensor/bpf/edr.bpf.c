@@ -203,17 +203,36 @@ struct {
 } mmap_seen SEC(".maps");
 
 /* Wakeups: 0 = every record wakes user space (the ring buffer's default);
- * otherwise records are submitted without a wakeup until this many bytes are
- * waiting, and user space also drains the ring on a short timer. A wakeup is
- * an irq_work (a self-IPI, which costs a VM exit under virtualisation), so
- * waking once per record costs more than the programs themselves. */
+ * otherwise each CPU submits without a wakeup until it has written
+ * edr_wakeup_share bytes (sensor.ebpf_wakeup_bytes over the CPUs) since it
+ * last woke the sensor, and user space also drains the ring on a short
+ * timer. A wakeup is an irq_work (a self-IPI, which costs a VM exit under
+ * virtualisation), so waking once per record costs more than the programs
+ * themselves. The count is the CPU's own: asking the ring how much is
+ * waiting (BPF_RB_AVAIL_DATA) reads the position the consumer writes from
+ * another CPU, a cache miss on every record (~150 ns of a ~750 ns unlink
+ * record here, bench/run sensor-ops). */
 const volatile __u64 edr_wakeup_bytes = 0;
+const volatile __u64 edr_wakeup_share = 0;
 
-static __always_inline __u64 edr_rb_flags(void)
+/* Bytes each CPU submitted since it last woke the sensor, a cache line
+ * each (a map lookup costs more than the count); CPUs past the last slot
+ * share slots, which at worst wakes the sensor sooner. */
+#define EDR_WAKE_SLOTS  256
+#define EDR_WAKE_STRIDE 8 /* u64s in a cache line */
+__u64 edr_unwoken[EDR_WAKE_SLOTS * EDR_WAKE_STRIDE];
+
+/* The flags for submitting a record of size bytes. */
+static __always_inline __u64 edr_rb_flags(__u32 size)
 {
+    __u64 *n;
+
     if (!edr_wakeup_bytes) return 0;
-    return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= edr_wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-                                                                             : BPF_RB_NO_WAKEUP;
+    n = &edr_unwoken[(bpf_get_smp_processor_id() & (EDR_WAKE_SLOTS - 1)) * EDR_WAKE_STRIDE];
+    *n += size;
+    if (*n < edr_wakeup_share) return BPF_RB_NO_WAKEUP;
+    *n = 0;
+    return BPF_RB_FORCE_WAKEUP;
 }
 
 /* Typed view of a kernel pointer: its fields then load directly (faulting
@@ -284,7 +303,7 @@ static __always_inline int edr_submit(void *rec, __u32 size, __u32 kind)
 {
     size &= (EDR_BPF_SCRATCH - 1); /* records never reach the scratch size */
     ((struct edr_bpf_hdr *)rec)->size = size;
-    if (!bpf_ringbuf_output(&events, rec, size, edr_rb_flags())) return 0;
+    if (!bpf_ringbuf_output(&events, rec, size, edr_rb_flags(size))) return 0;
     edr_count_drop(kind);
     return -1;
 }
@@ -377,7 +396,7 @@ static __always_inline void edr_net_emit(struct sock *sk, __u8 action, __u8 prot
     r->protocol = proto;
     r->action = action;
     r->error = 0;
-    bpf_ringbuf_submit(r, edr_rb_flags());
+    bpf_ringbuf_submit(r, edr_rb_flags(sizeof(*r)));
 }
 
 /* ---- paths -------------------------------------------------------------- */
@@ -624,7 +643,7 @@ int BPF_PROG(edr_fork, struct task_struct *parent, struct task_struct *child)
     edr_fill_hdr(&r->h, EDR_BPF_FORK, child);
     r->h.start_boot_ns = child->start_boottime;
     r->h.size = sizeof(*r);
-    bpf_ringbuf_submit(r, edr_rb_flags());
+    bpf_ringbuf_submit(r, edr_rb_flags(sizeof(*r)));
     return 0;
 }
 
@@ -714,7 +733,7 @@ int BPF_PROG(edr_exit, struct task_struct *p)
     r->h.size = sizeof(*r);
     r->exit_code = code;
     r->pad = 0;
-    bpf_ringbuf_submit(r, edr_rb_flags());
+    bpf_ringbuf_submit(r, edr_rb_flags(sizeof(*r)));
     return 0;
 }
 
@@ -942,7 +961,7 @@ static __always_inline void edr_connect_outcome(struct edr_conn *c, struct sock 
     r->h = c->h;
     r->h.ts_boot_ns = bpf_ktime_get_boot_ns();
     r->error = err;
-    bpf_ringbuf_submit(r, edr_rb_flags());
+    bpf_ringbuf_submit(r, edr_rb_flags(sizeof(*r)));
 }
 
 /* The handshake of sk ended: made (ESTABLISHED), or failed (CLOSE: a reset
@@ -983,7 +1002,7 @@ static __always_inline void edr_connect_wait(struct sock *sk)
     if (!r) return;
     r->h = c.h;
     r->error = EDR_EINPROGRESS;
-    bpf_ringbuf_submit(r, edr_rb_flags());
+    bpf_ringbuf_submit(r, edr_rb_flags(sizeof(*r)));
 }
 
 /* connect() returned 0 (made) or an error: the outcome of a pending
@@ -1030,7 +1049,7 @@ static __always_inline void edr_connect_done(struct sock *sk, int err, const voi
     r->h.size = sizeof(*r);
     r->error = err;
     edr_net_remote_sa(r, &sa);
-    bpf_ringbuf_submit(r, edr_rb_flags());
+    bpf_ringbuf_submit(r, edr_rb_flags(sizeof(*r)));
 }
 
 /* The socket is gone: its attempt, if never reported (the process exited
@@ -1252,7 +1271,7 @@ static __always_inline void edr_on_anon_exec(__u64 addr, __u64 len, __u32 prot, 
     r->len = len;
     r->prot = prot;
     r->by = by;
-    bpf_ringbuf_submit(r, edr_rb_flags());
+    bpf_ringbuf_submit(r, edr_rb_flags(sizeof(*r)));
 }
 
 static __always_inline void edr_on_mmap(int fd, __u32 prot)
@@ -1428,7 +1447,7 @@ static __always_inline void edr_access_emit(__u32 kind, struct task_struct *t, _
     r->kind = kind;
     r->request = request;
     r->pad = 0;
-    bpf_ringbuf_submit(r, edr_rb_flags());
+    bpf_ringbuf_submit(r, edr_rb_flags(sizeof(*r)));
 }
 
 static __always_inline void edr_on_access(__u32 kind, long pid, __u32 request)
@@ -1500,7 +1519,7 @@ static __always_inline void edr_udp_send_sk(struct sock *sk, const void *uaddr)
     r->action = EDR_BPF_NET_SEND;
     r->error = 0;
     if (sa.sin6_family) edr_net_remote_sa(r, &sa);
-    bpf_ringbuf_submit(r, edr_rb_flags());
+    bpf_ringbuf_submit(r, edr_rb_flags(sizeof(*r)));
 }
 
 static __always_inline void edr_on_udp_send(int fd, const void *uaddr)
@@ -1648,7 +1667,7 @@ static __always_inline void edr_on_bpf_load(int fd)
     r = edr_reserve_current(sizeof(*r), EDR_BPF_BPF_LOAD);
     if (!r) return;
     edr_prog_rec_fill(prog, &r->p);
-    bpf_ringbuf_submit(r, edr_rb_flags());
+    bpf_ringbuf_submit(r, edr_rb_flags(sizeof(*r)));
 }
 
 /* A program's id, type and name into r. */
@@ -1918,7 +1937,7 @@ static __always_inline void edr_on_bpf_attach(int cmd, int fd, const void *attr)
         bpf_ringbuf_discard(r, 0);
         return;
     }
-    bpf_ringbuf_submit(r, edr_rb_flags());
+    bpf_ringbuf_submit(r, edr_rb_flags(sizeof(*r)));
 }
 
 /* Exit side: the syscall (id) returned ret; regs holds its arguments. */
@@ -2094,7 +2113,7 @@ static __always_inline void edr_on_sock_filter(int fd, int level, __u32 opt)
      * thread may have changed (review-1208-sf H1): the descriptor scan then
      * finds the program where it is */
     r->l.unverified = 1;
-    bpf_ringbuf_submit(r, edr_rb_flags());
+    bpf_ringbuf_submit(r, edr_rb_flags(sizeof(*r)));
 }
 
 /* A mapping made at addr, judged from what the kernel holds there (the old
@@ -2642,7 +2661,7 @@ int BPF_PROG(edr_uring_complete, struct io_ring_ctx *ring, void *req, struct io_
         if (!d) return 0;
         d->req = id;
         d->res = (__u64)(__s64)res;
-        bpf_ringbuf_submit(d, edr_rb_flags());
+        bpf_ringbuf_submit(d, edr_rb_flags(sizeof(*d)));
         return 0;
     }
     /* a failed connect through a ring is an attempt as connect()'s is
