@@ -87,5 +87,8 @@ edr_source_t *edr_source_replay_new(const struct edr_config *cfg, const char *pa
 edr_source_t *edr_source_fallback_new(const struct edr_config *cfg, char *err, size_t errlen);
 /* Provided by src_ebpf.c when it is built (EDR_SENSOR_HAVE_EBPF is then defined). */
 edr_source_t *edr_source_ebpf_new(const struct edr_config *cfg, char *err, size_t errlen);
+/* Tests: the eBPF source's program of this name fails every load, as on a
+ * kernel without its hook (NULL: none). */
+extern const char *edr__ebpf_test_refuse;
 
 #endif

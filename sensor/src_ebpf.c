@@ -177,16 +177,32 @@ static const char *const edr__kind_names[EDR_BPF_KIND_MAX] = {
 
 /* ---- libbpf logs into the core logger ------------------------------------ */
 
+const char *edr__ebpf_test_refuse;
+
+/* The program libbpf last warned about ("prog 'NAME': ..."): after a load or
+ * attach that failed, the one that failed (edr__load leaves out what it
+ * can do without). */
+static char edr__libbpf_culprit[BPF_OBJ_NAME_LEN + 1];
+
 static int edr__libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
     char line[1024];
     edr_log_level_t l = level == LIBBPF_WARN ? EDR_LOG_WARN : EDR_LOG_DEBUG;
     if (l == EDR_LOG_DEBUG && edr_log_get_level() < EDR_LOG_DEBUG) return 0;
     vsnprintf(line, sizeof(line), fmt, ap);
+    const char *p = l == EDR_LOG_WARN ? strstr(line, "prog '") : NULL;
+    if (p) {
+        size_t k = strcspn(p + 6, "'");
+        if (p[6 + k] == '\'' && k < sizeof(edr__libbpf_culprit)) {
+            memcpy(edr__libbpf_culprit, p + 6, k);
+            edr__libbpf_culprit[k] = 0;
+        }
+    }
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
         line[--n] = 0;
-    if (n) edr_log(l, "libbpf: %s", line);
+    /* libbpf's own lines start with its name already */
+    if (n) edr_log(l, "libbpf: %s", strncmp(line, "libbpf: ", 8) ? line : line + 8);
     return 0;
 }
 
@@ -1977,23 +1993,40 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
                           int iter);
 
 /* Loads and attaches the programs for the given syscall hooks. The io_uring
- * programs read the kernel's private request layouts: when this kernel's
- * differ so that they do not load, the rest is loaded without them (the
- * log says so) rather than not at all. */
+ * programs read the kernel's private request layouts, and the iterators
+ * need kernel support of their own: when one of them is what does not load
+ * (libbpf names it), the rest is loaded without it, the log says so and the
+ * health events count it, rather than nothing at all. A load that fails in
+ * a program the source cannot do without is not tried again (each attempt
+ * verifies every program anew); one whose culprit libbpf did not name drops
+ * the parts in turn: the descriptor iterator, the other iterators, io_uring
+ * (review-1205-sock2 10: that order alone left a kernel whose io_uring
+ * programs fail without any scan). */
 static int edr__load(edr_src_ebpf_t *s, const char *hooks)
 {
-    const char *missing = edr__uring_missing();
+    const char *missing = edr__uring_missing(), *uring_fails = NULL;
     /* iterators: 2 all, 1 all but the descriptor one (its own setting; the
      * newest, the others do not fall with it: review-1205-sock 8), 0 none */
-    int iter = edr__prog_iter_ok() ? (s->fd_scan_s ? 2 : 1) : 0;
-    int rc = edr__load_with(s, hooks, missing, iter);
-    if (rc != 0 && iter == 2 && rc != EDR_EPERM) {
-        edr_log_warn("ebpf: loading again without the descriptor iterator (sensor.ebpf_fd_scan)");
-        rc = edr__load_with(s, hooks, missing, iter = 1);
-    }
-    if (rc != 0 && iter && rc != EDR_EPERM) { /* review-1206d 4 */
-        edr_log_warn("ebpf: loading again without the BPF program iterator");
-        rc = edr__load_with(s, hooks, missing, iter = 0);
+    int iter = edr__prog_iter_ok() ? (s->fd_scan_s ? 2 : 1) : 0, rc;
+    for (;;) {
+        edr__libbpf_culprit[0] = 0;
+        rc = edr__load_with(s, hooks, missing ? missing : uring_fails, iter);
+        if (rc == 0 || rc == EDR_EPERM) break;
+        const char *c = edr__libbpf_culprit;
+        int named = c[0] != 0, it = !strncmp(c, "edr_iter_", 9);
+        if (iter == 2 && (!named || !strcmp(c, "edr_iter_fd_progs"))) {
+            edr_log_warn(
+                "ebpf: loading again without the descriptor iterator (sensor.ebpf_fd_scan)");
+            iter = 1;
+        } else if (iter && (!named || it)) { /* review-1206d 4 */
+            edr_log_warn("ebpf: loading again without the BPF program iterators");
+            iter = 0;
+        } else if (!missing && !uring_fails && (!named || !strncmp(c, "edr_uring_", 10))) {
+            edr_log_warn("ebpf: loading again without the io_uring programs");
+            uring_fails = "its io_uring programs do not load on this kernel";
+        } else {
+            break;
+        }
     }
     if (rc == 0 && iter < 2 && !s->fds.off) {
         edr_log_warn("ebpf: no descriptor scan: programs put on sockets or perf events where no "
@@ -2001,10 +2034,8 @@ static int edr__load(edr_src_ebpf_t *s, const char *hooks)
         edr_emit_drop(s->em, s->fds.health, "unavailable", 1);
         s->fds.off = 1;
     }
-    if (rc != 0 && !missing && rc != EDR_EPERM) {
-        edr_log_warn("ebpf: loading again without the io_uring programs");
-        rc = edr__load_with(s, hooks, "its io_uring programs do not load on this kernel", iter);
-    }
+    if (rc == 0 && (missing || uring_fails)) /* the log said why (edr__load_with) */
+        edr_emit_drop(s->em, "ebpf.io_uring", "unavailable", 1);
     return rc;
 }
 
@@ -2056,6 +2087,12 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
     }
     if (uring_missing)
         edr_log_warn("ebpf: io_uring requests are not observed (%s)", uring_missing);
+    if (edr__ebpf_test_refuse) /* tests: a program this kernel refuses */
+        bpf_object__for_each_program(prog, s->skel->obj)
+        {
+            if (!strcmp(bpf_program__name(prog), edr__ebpf_test_refuse))
+                bpf_program__set_type(prog, BPF_PROG_TYPE_SOCKET_FILTER); /* refused */
+        }
     if (tp && n_tp == 0) goto fail;
     if (bpf_map__set_max_entries(s->skel->maps.wr_armed, 1u << s->wr_slots_log2)) {
         edr_log_warn("ebpf: cannot size the write-tracking table to %u slots", 1u << s->wr_slots_log2);

@@ -65,6 +65,8 @@ struct edr_emit {
     uint64_t drops_create; /* "ebpf.ringbuf.file_create" */
     uint64_t drops_wtrack; /* "ebpf.file_write" "write_track_evicted" */
     uint64_t hash_late;    /* "sha256" "late" */
+    uint64_t
+        unavailable[3]; /* "unavailable": ebpf.io_uring, ebpf.bpf_fd_scan, ebpf.bpf_link_scan */
     edr_emit_pre_ship_fn pre_ship;
     void *pre_ship_ud;
 };
@@ -113,6 +115,10 @@ void edr_emit_drop(edr_emit_t *em, const char *source, const char *reason, uint6
     if (strcmp(source, "sha256") == 0 && strcmp(reason, "late") == 0) em->hash_late += n;
     if (strcmp(source, "ebpf.file_write") == 0 && strcmp(reason, "write_track_evicted") == 0)
         em->drops_wtrack += n;
+    static const char *const unav[] = {"ebpf.io_uring", "ebpf.bpf_fd_scan", "ebpf.bpf_link_scan"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(source, unav[i]) == 0 && strcmp(reason, "unavailable") == 0)
+            em->unavailable[i] += n;
 }
 
 const uint8_t *edr_emit_host_id(const edr_emit_t *em)
@@ -3770,6 +3776,60 @@ static void test_write_track_evictions_counted(void **state)
 
 /* sensor.ebpf_write_slots must be a power of two in 64..16777216: anything
  * else is refused with the setting's name, before anything is loaded. */
+/* A program this kernel refuses is left out when the source can do without
+ * it, and only it: the io_uring programs (the scans stay), the descriptor
+ * iterator (the other scans and io_uring stay), another iterator (no scans;
+ * io_uring stays); each said in health as "unavailable". Refusing a program
+ * the source needs fails the start (review-1205-sock2 10: io_uring programs
+ * that did not load took every scan with them). */
+static void test_load_leaves_out_what_fails(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    static const struct {
+        const char *prog;
+        uint64_t uring, fds, links; /* "unavailable" counts expected */
+    } cases[] = {
+        {"edr_uring_submit", 1, 0, 0},
+        {"edr_iter_fd_progs", 0, 1, 0},
+        {"edr_iter_links", 0, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uv_loop_t loop;
+        edr_emit_t em;
+        const char *const kv[] = {"sensor.ebpf_fd_scan", "10s", NULL};
+        edr__ebpf_test_refuse = cases[i].prog;
+        edr_source_t *src = start_own_source(f, kv, &loop, &em);
+        edr__ebpf_test_refuse = NULL;
+        ship(&em);
+        print_message("refused %s: unavailable io_uring %llu, descriptor scan %llu, link "
+                      "scan %llu\n",
+                      cases[i].prog, (unsigned long long)em.unavailable[0],
+                      (unsigned long long)em.unavailable[1], (unsigned long long)em.unavailable[2]);
+        assert_int_equal(em.unavailable[0], cases[i].uring);
+        assert_int_equal(em.unavailable[1], cases[i].fds);
+        assert_int_equal(em.unavailable[2], cases[i].links);
+        end_own_source(src, &loop, &em);
+    }
+    /* a program it cannot do without: no start, with either hook kind */
+    edr_config_t *cfg = edr_config_new();
+    char err[256];
+    uv_loop_t loop;
+    edr_emit_t em;
+    assert_non_null(cfg);
+    uv_loop_init(&loop);
+    memset(&em, 0, sizeof(em));
+    edr_arena_init(&em.arena, 1 << 20);
+    edr_source_t *src = edr_source_ebpf_new(cfg, err, sizeof(err));
+    assert_non_null(src);
+    edr_config_destroy(cfg);
+    edr__ebpf_test_refuse = "edr_fork";
+    assert_int_not_equal(src->ops->start(src, &loop, &em), 0);
+    edr__ebpf_test_refuse = NULL;
+    src->ops->destroy(src);
+    close_own_loop(&loop, &em);
+}
+
 /* Bad values of the source's own settings are refused with the setting's
  * name: write slots that are not a power of two in range, hooks and ia32
  * modes that are not one of the words. */
@@ -3835,6 +3895,7 @@ int main(void)
         cmocka_unit_test(test_proc_mem_write_is_access),
         cmocka_unit_test(test_ringbuf_full_is_counted),
         cmocka_unit_test(test_write_track_evictions_counted),
+        cmocka_unit_test(test_load_leaves_out_what_fails),
         cmocka_unit_test(test_settings_checked),
     };
     /* EDR_TEST_FILTER=test_name (cmocka's wildcards): one test, or a few */
