@@ -348,6 +348,8 @@ static void print_detail(const Edr__V1__Event *e)
             printf(" (picking a reuseport socket, by setsockopt SO_ATTACH_REUSEPORT_EBPF)");
         if (x->socket_option == 22)
             printf(" (picking a packet fanout socket, by setsockopt PACKET_FANOUT_DATA)");
+        if (!x->prog_id && !x->socket_option && (x->attach_type == 46 || x->attach_type == 47))
+            printf(" (classic BPF tc classifier)");
         break;
     }
     case EDR__V1__EVENT__BODY_NETWORK: {

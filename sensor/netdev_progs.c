@@ -20,16 +20,22 @@ typedef struct {
     int oom;
     struct {
         int ifindex;
-        uint32_t parent[2]; /* 0: none */
-    } * hooks;
+        uint32_t parent;
+        uint32_t attach_type;
+        int hook; /* a clsact or ingress qdisc's */
+    } * hooks;    /* the filter dumps to make */
     size_t n_hooks, cap_hooks;
+    int *classful; /* interfaces with a qdisc of their own: their classes too */
+    size_t n_classful, cap_classful;
+    size_t n_classes; /* of the class dump under way */
     struct {
         int ifindex;
         char name[16];
     } * names; /* every interface's */
     size_t n_names, cap_names;
-    int ifindex; /* of the filter dump under way */
-    uint32_t attach_type;
+    int ifindex; /* of the filter or class dump under way */
+    uint32_t attach_type, parent;
+    int hook;
 } edr__nl_t;
 
 /* Element n of the array *v (elem bytes each, room for *cap, grown by
@@ -144,8 +150,20 @@ static void edr__on_link(edr__nl_t *c, struct nlmsghdr *h)
     }
 }
 
-/* RTM_NEWQDISC: a clsact qdisc (ingress and egress hooks) or an ingress
- * one (ingress) is where tc BPF classifiers go */
+/* A filter dump to make: of interface ifindex, under parent. */
+static void edr__nl_hook(edr__nl_t *c, int ifindex, uint32_t parent, uint32_t attach_type, int hook)
+{
+    if (!edr__nl_slot(c, (void **)&c->hooks, sizeof(*c->hooks), &c->cap_hooks, c->n_hooks)) return;
+    c->hooks[c->n_hooks].ifindex = ifindex;
+    c->hooks[c->n_hooks].parent = parent;
+    c->hooks[c->n_hooks].attach_type = attach_type;
+    c->hooks[c->n_hooks++].hook = hook;
+}
+
+/* RTM_NEWQDISC: where tc classifiers go. A clsact qdisc has an ingress and
+ * an egress hook, an ingress qdisc the ingress one; any other qdisc with a
+ * handle of its own (set up by hand) may hold filters on egress, as may its
+ * classes (a classless qdisc's dumps are empty) */
 static void edr__on_qdisc(edr__nl_t *c, struct nlmsghdr *h)
 {
     if (h->nlmsg_type != RTM_NEWQDISC || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct tcmsg))) return;
@@ -155,20 +173,37 @@ static void edr__on_qdisc(edr__nl_t *c, struct nlmsghdr *h)
     for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
         if (a->rta_type != TCA_KIND || RTA_PAYLOAD(a) == 0) continue;
         ((char *)RTA_DATA(a))[RTA_PAYLOAD(a) - 1] = 0;
-        int clsact = !strcmp(RTA_DATA(a), "clsact");
-        if (!clsact && strcmp(RTA_DATA(a), "ingress")) return;
-        if (!edr__nl_slot(c, (void **)&c->hooks, sizeof(*c->hooks), &c->cap_hooks, c->n_hooks))
-            return;
-        c->hooks[c->n_hooks].ifindex = t->tcm_ifindex;
-        c->hooks[c->n_hooks].parent[0] =
-            clsact ? TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS) : TC_H_INGRESS;
-        c->hooks[c->n_hooks++].parent[1] = clsact ? TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS) : 0;
+        if (!strcmp(RTA_DATA(a), "clsact")) {
+            edr__nl_hook(c, t->tcm_ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS),
+                         EDR_NETDEV_TC_INGRESS, 1);
+            edr__nl_hook(c, t->tcm_ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS),
+                         EDR_NETDEV_TC_EGRESS, 1);
+        } else if (!strcmp(RTA_DATA(a), "ingress")) {
+            edr__nl_hook(c, t->tcm_ifindex, TC_H_INGRESS, EDR_NETDEV_TC_INGRESS, 1);
+        } else if (TC_H_MAJ(t->tcm_handle)) {
+            edr__nl_hook(c, t->tcm_ifindex, TC_H_MAJ(t->tcm_handle), EDR_NETDEV_TC_EGRESS, 0);
+            size_t i = 0;
+            while (i < c->n_classful && c->classful[i] != t->tcm_ifindex)
+                i++;
+            if (i == c->n_classful && edr__nl_slot(c, (void **)&c->classful, sizeof(*c->classful),
+                                                   &c->cap_classful, c->n_classful))
+                c->classful[c->n_classful++] = t->tcm_ifindex;
+        }
         return;
     }
 }
 
-/* RTM_NEWTFILTER: a "bpf" classifier's loaded program (a classic one, with
- * no program id, is not listed) */
+/* RTM_NEWTCLASS: a class of a qdisc, which may hold filters of its own */
+static void edr__on_class(edr__nl_t *c, struct nlmsghdr *h)
+{
+    if (h->nlmsg_type != RTM_NEWTCLASS || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct tcmsg))) return;
+    struct tcmsg *t = NLMSG_DATA(h);
+    if (TC_H_MIN(t->tcm_handle) && c->n_classes++ < EDR_NETDEV_MAX_CLASSES)
+        edr__nl_hook(c, t->tcm_ifindex, t->tcm_handle, EDR_NETDEV_TC_EGRESS, 0);
+}
+
+/* RTM_NEWTFILTER: a "bpf" classifier's loaded program, or a classic one
+ * (no program id: its instructions, digested) */
 static void edr__on_filter(edr__nl_t *c, struct nlmsghdr *h)
 {
     if (h->nlmsg_type != RTM_NEWTFILTER || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct tcmsg)))
@@ -177,6 +212,7 @@ static void edr__on_filter(edr__nl_t *c, struct nlmsghdr *h)
     struct rtattr *a = (struct rtattr *)((char *)t + NLMSG_ALIGN(sizeof(*t)));
     int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*t))), bpf = 0;
     uint32_t id = 0;
+    uint64_t classic = 0;
     for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
         if (a->rta_type == TCA_KIND && RTA_PAYLOAD(a) > 0) {
             ((char *)RTA_DATA(a))[RTA_PAYLOAD(a) - 1] = 0;
@@ -185,16 +221,28 @@ static void edr__on_filter(edr__nl_t *c, struct nlmsghdr *h)
             struct rtattr *o = RTA_DATA(a);
             int ol = (int)RTA_PAYLOAD(a);
             for (; RTA_OK(o, ol); o = RTA_NEXT(o, ol))
-                if (o->rta_type == TCA_BPF_ID && RTA_PAYLOAD(o) >= 4) memcpy(&id, RTA_DATA(o), 4);
+                if (o->rta_type == TCA_BPF_ID && RTA_PAYLOAD(o) >= 4) {
+                    memcpy(&id, RTA_DATA(o), 4);
+                } else if (o->rta_type == TCA_BPF_OPS && RTA_PAYLOAD(o) > 0) {
+                    /* FNV-1a of the instructions; never 0 */
+                    const unsigned char *b = RTA_DATA(o);
+                    uint64_t d = 0xcbf29ce484222325ull;
+                    for (size_t i = 0; i < RTA_PAYLOAD(o); i++)
+                        d = (d ^ b[i]) * 0x100000001b3ull;
+                    classic = d | 1;
+                }
         }
     }
-    edr_netdev_prog_t *p = bpf && id ? edr__nl_add(c) : NULL;
+    edr_netdev_prog_t *p = bpf && (id || classic) ? edr__nl_add(c) : NULL;
     if (!p) return;
     p->ifindex = c->ifindex;
     p->prog_id = id;
+    p->classic = id ? 0 : classic;
     p->attach_type = c->attach_type;
     p->tc_handle = t->tcm_handle;
     p->tc_prio = TC_H_MAJ(t->tcm_info) >> 16;
+    p->tc_parent = c->parent;
+    p->tc_hook = c->hook;
 }
 
 int edr_netdev_progs(edr_netdev_prog_t **v, size_t *n, int timeout_ms)
@@ -214,14 +262,19 @@ int edr_netdev_progs(edr_netdev_prog_t **v, size_t *n, int timeout_ms)
         rc = edr__nl_dump(fd, RTM_GETLINK, &ifm, sizeof(ifm), &ext, sizeof(ext), edr__on_link, &c);
         if (rc == 0)
             rc = edr__nl_dump(fd, RTM_GETQDISC, &tm, sizeof(tm), NULL, 0, edr__on_qdisc, &c);
-        for (size_t i = 0; rc == 0 && i < c.n_hooks; i++)
-            for (int d = 0; d < 2 && rc == 0 && c.hooks[i].parent[d]; d++) {
-                tm.tcm_ifindex = c.hooks[i].ifindex;
-                tm.tcm_parent = c.hooks[i].parent[d];
-                c.ifindex = c.hooks[i].ifindex;
-                c.attach_type = d ? EDR_NETDEV_TC_EGRESS : EDR_NETDEV_TC_INGRESS;
-                rc = edr__nl_dump(fd, RTM_GETTFILTER, &tm, sizeof(tm), NULL, 0, edr__on_filter, &c);
-            }
+        for (size_t i = 0; rc == 0 && i < c.n_classful; i++) {
+            tm.tcm_ifindex = c.classful[i];
+            c.n_classes = 0;
+            rc = edr__nl_dump(fd, RTM_GETTCLASS, &tm, sizeof(tm), NULL, 0, edr__on_class, &c);
+        }
+        tm.tcm_ifindex = 0;
+        for (size_t i = 0; rc == 0 && i < c.n_hooks; i++) {
+            tm.tcm_ifindex = c.ifindex = c.hooks[i].ifindex;
+            tm.tcm_parent = c.parent = c.hooks[i].parent;
+            c.attach_type = c.hooks[i].attach_type;
+            c.hook = c.hooks[i].hook;
+            rc = edr__nl_dump(fd, RTM_GETTFILTER, &tm, sizeof(tm), NULL, 0, edr__on_filter, &c);
+        }
         for (size_t i = 0; i < c.n; i++) /* a tc filter's interface, named by the link dump */
             for (size_t j = 0; j < c.n_names && !c.v[i].ifname[0]; j++)
                 if (c.names[j].ifindex == c.v[i].ifindex)
@@ -229,6 +282,7 @@ int edr_netdev_progs(edr_netdev_prog_t **v, size_t *n, int timeout_ms)
     }
     if (fd >= 0) close(fd);
     free(c.hooks);
+    free(c.classful);
     free(c.names);
     *v = c.v;
     *n = c.n;

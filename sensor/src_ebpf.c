@@ -41,6 +41,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/pkt_sched.h>
 #include <mntent.h>
 #include <sys/socket.h>
 #include <signal.h>
@@ -1107,7 +1108,18 @@ static void edr__netdev_scan(edr_src_ebpf_t *s, int initial)
         l->prog_id = p[i].prog_id;
         l->attach_type = p[i].attach_type;
         l->target_id = (uint64_t)p[i].ifindex;
-        snprintf(l->target, sizeof(l->target), "%.*s", (int)sizeof(p[i].ifname), p[i].ifname);
+        if (p[i].attach_type == EDR_NETDEV_XDP || p[i].tc_hook)
+            snprintf(l->target, sizeof(l->target), "%.*s", (int)sizeof(p[i].ifname), p[i].ifname);
+        else /* under a qdisc or class set up by hand: which */
+            snprintf(l->target, sizeof(l->target), "%.*s %s %x:%x", (int)sizeof(p[i].ifname),
+                     p[i].ifname, TC_H_MIN(p[i].tc_parent) ? "class" : "qdisc",
+                     TC_H_MAJ(p[i].tc_parent) >> 16, TC_H_MIN(p[i].tc_parent));
+        if (p[i].classic) { /* no program id: where it hangs and what it says */
+            uint64_t z = p[i].classic ^
+                         ((uint64_t)p[i].ifindex << 32 | p[i].tc_parent) * 0x9E3779B97F4A7C15ull;
+            z ^= ((uint64_t)p[i].tc_handle << 32 | p[i].tc_prio) * 0xBF58476D1CE4E5B9ull;
+            l->held_key = (z ^ (z >> 31)) | 1;
+        }
         edr__prog_named(s, l);
     }
     free(p);

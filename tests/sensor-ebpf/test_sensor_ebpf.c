@@ -2749,6 +2749,87 @@ static void test_tc_netlink_found(void **state)
     assert_string_equal(x[1]->prog_name, "edrtest_tcout");
 }
 
+/* tc classifiers under a qdisc set up by hand, not clsact: an htb root
+ * qdisc (1:) and its class 1:1 each get a loaded classifier (libbpf,
+ * BPF_TC_CUSTOM), the root one a classic one too (tc's bytecode). Each is
+ * found once, on egress, its target naming the qdisc or class; the classic
+ * one with no program id. Until 2026-12-05 only clsact and ingress hooks
+ * were read. */
+static void test_tc_under_qdiscs_found(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    char nl[16], cmd[256];
+    snprintf(nl, sizeof(nl), "edrhq%d", getpid() % 100000);
+    snprintf(cmd, sizeof(cmd), "ip link add %s type veth peer name %sp", nl, nl);
+    if (system(cmd) != 0) {
+        print_message("SKIP: cannot make veth interfaces (ip link add ... type veth)\n");
+        skip();
+    }
+    snprintf(cmd, sizeof(cmd),
+             "tc qdisc add dev %s root handle 1: htb default 1 && tc class add dev %s parent 1: "
+             "classid 1:1 htb rate 100mbit 2>/dev/null && tc filter add dev %s parent 1: prio 7 "
+             "bpf bytecode '1,6 0 0 0,' classid 1:1",
+             nl, nl, nl);
+    if (system(cmd) != 0) {
+        snprintf(cmd, sizeof(cmd), "ip link del %s", nl);
+        assert_int_equal(system(cmd), 0);
+        print_message("SKIP: no htb qdisc or bpf classifier in this kernel\n");
+        skip();
+    }
+    int ifn = (int)if_nametoindex(nl);
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    pid_t c = fork();
+    assert_true(c >= 0);
+    if (c == 0) {
+        alarm(20);
+        for (int i = 0; i < 2; i++) {
+            DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifn, .attach_point = BPF_TC_CUSTOM,
+                                .parent = i ? 0x10001u : 0x10000u);
+            int fd = load_test_prog_of(i ? "edrtest_tccls" : "edrtest_tcqd", 0, pp[1],
+                                       BPF_PROG_TYPE_SCHED_CLS, 0);
+            DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .prog_fd = fd);
+            if (fd < 0 || bpf_tc_attach(&hook, &o) != 0) _exit(2 + i);
+        }
+        _exit(0); /* the filters stay: netlink holds them */
+    }
+    struct bpf_prog_info info[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(read(pp[0], &info[i], sizeof(info[i])), (ssize_t)sizeof(info[i]));
+    reap_ok(c);
+    close(pp[0]);
+    close(pp[1]);
+    pump(&f->loop, 3200); /* two scans or more */
+    snprintf(cmd, sizeof(cmd), "ip link del %s", nl);
+    assert_int_equal(system(cmd), 0);
+    char want[3][48];
+    snprintf(want[0], sizeof(want[0]), "%s qdisc 1:0", nl);
+    snprintf(want[1], sizeof(want[1]), "%s class 1:1", nl);
+    snprintf(want[2], sizeof(want[2]), "%s qdisc 1:0", nl);
+    int n[3] = {0};
+    for (size_t j = 0; j < f->em.n; j++) {
+        Edr__V1__Event *e = f->em.ev[j];
+        if (e->body_case != EDR__V1__EVENT__BODY_BPF_ATTACH ||
+            e->bpf_attach->target_id != (uint64_t)ifn)
+            continue;
+        const Edr__V1__BpfAttach *x = e->bpf_attach;
+        int k = x->prog_id == info[0].id   ? 0
+                : x->prog_id == info[1].id ? 1
+                : x->prog_id == 0          ? 2
+                                           : -1;
+        assert_true(k >= 0);
+        assert_true(x->found);
+        assert_int_equal(x->attach_type, EDR_NETDEV_TC_EGRESS);
+        assert_string_equal(x->target, want[k]);
+        assert_int_equal(x->link_id, 0);
+        n[k]++;
+    }
+    if (n[0] != 1 || n[1] != 1 || n[2] != 1)
+        fail_msg("found under the qdisc %d, under the class %d, classic %d (once each expected)",
+                 n[0], n[1], n[2]);
+}
+
 /* The id of a BPF link or program (fd), or 0. */
 static uint32_t bpf_id_of(int fd)
 {
@@ -3873,6 +3954,7 @@ int main(void)
         cmocka_unit_test(test_fd_scan_many),
         cmocka_unit_test(test_xdp_netlink_found),
         cmocka_unit_test(test_tc_netlink_found),
+        cmocka_unit_test(test_tc_under_qdiscs_found),
         cmocka_unit_test(test_close_and_first_write),
         cmocka_unit_test(test_first_write_other_syscalls),
         cmocka_unit_test(test_deep_and_long_paths),
