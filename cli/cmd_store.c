@@ -323,8 +323,10 @@ static void print_detail(const Edr__V1__Event *e)
             printf(" (found loaded, loader not seen)");
         break;
     }
-    case EDR__V1__EVENT__BODY_BPF_ATTACH: {
-        const Edr__V1__BpfAttach *x = e->bpf_attach;
+    case EDR__V1__EVENT__BODY_BPF_ATTACH:
+    case EDR__V1__EVENT__BODY_BPF_DETACH: { /* one message type for both */
+        const Edr__V1__BpfAttach *x =
+            e->body_case == EDR__V1__EVENT__BODY_BPF_ATTACH ? e->bpf_attach : e->bpf_detach;
         printf(" program type %u id %u ", x->prog_type, x->prog_id);
         edr_cli_print_escaped(stdout, x->prog_name && *x->prog_name ? x->prog_name : "-");
         if (x->link_id)
@@ -334,7 +336,9 @@ static void print_detail(const Edr__V1__Event *e)
         printf(" attach type %u at ", x->attach_type);
         edr_cli_print_escaped(stdout, x->target && *x->target ? x->target : "-");
         if (x->target_id) printf(" (id %llu)", (unsigned long long)x->target_id);
-        if (x->found && e->pid) /* the descriptor scan's: a process holding it */
+        if (e->body_case == EDR__V1__EVENT__BODY_BPF_DETACH)
+            printf(" (found gone, remover not seen)");
+        else if (x->found && e->pid) /* the descriptor scan's: a process holding it */
             printf(" (found attached, held by this process; attacher not seen)");
         else if (x->found)
             printf(" (found attached, attacher not seen)");
@@ -518,7 +522,7 @@ int edr_cmd_store(int argc, char **argv)
                 EDR__V1__EVENT__BODY_FILE_ATTR,     EDR__V1__EVENT__BODY_FILE_EXEC,
                 EDR__V1__EVENT__BODY_NETWORK,       EDR__V1__EVENT__BODY_DNS_QUERY,
                 EDR__V1__EVENT__BODY_SENSOR_HEALTH, EDR__V1__EVENT__BODY_BPF_LOAD,
-                EDR__V1__EVENT__BODY_BPF_ATTACH};
+                EDR__V1__EVENT__BODY_BPF_ATTACH,    EDR__V1__EVENT__BODY_BPF_DETACH};
             eo.with_kind = 0;
             for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && !eo.with_kind; i++)
                 if (!strcmp(optarg, edr_event_kind_name(kinds[i]))) {

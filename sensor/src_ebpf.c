@@ -88,12 +88,21 @@ typedef struct {
  * own or present at start; seen, what records reported since, each with
  * the scans it may still wait (edr__seen_age); fresh, what the last scan
  * met unknown, found if the next one still does. */
+/* An attachment a scan listed, under its key (edr__attach_key). */
+typedef struct {
+    uint64_t key;
+    struct edr_bpf_link_rec l;
+} edr__listed_t;
+
 typedef struct {
     const char *health; /* drop source: ebpf.bpf_link_scan, _cgroup_scan, _netdev_scan,
                            _fd_scan */
     edr__ids_t known, seen, fresh;
-    uint64_t found;
-    int off; /* the list cannot be read: no scan, no tracking */
+    uint64_t found, gone;
+    int off;               /* the list cannot be read: no scan, no tracking */
+    int detach;            /* report what the last whole listing had and this one has not */
+    edr__listed_t *listed; /* that listing's known ones, by key */
+    size_t n_listed;
 } edr__attach_scan_t;
 
 #define EDR__CG_ATYPES 64
@@ -853,10 +862,13 @@ static void edr__on_bpf_attach(edr_src_ebpf_t *s, const struct edr_bpf_bpf_attac
     edr_emit_end(s->em, e);
 }
 
-/* holders: for a socket's program (l->holder set), the headers of the
- * processes holding the sockets: the event is that process's */
+/* A bpf_attach (gone 0) or bpf_detach (gone 1) event of attachment l,
+ * marked found: no hook saw the call. holders: for a socket's program
+ * (l->holder set), the headers of the processes holding the sockets: the
+ * event is that process's */
 static void edr__attach_found(edr_src_ebpf_t *s, edr__attach_scan_t *st,
-                              const struct edr_bpf_link_rec *l, const struct edr_bpf_hdr *holders)
+                              const struct edr_bpf_link_rec *l, const struct edr_bpf_hdr *holders,
+                              int gone)
 {
     Edr__V1__BpfAttach *x;
     Edr__V1__Event *e = holders && l->holder
@@ -865,10 +877,52 @@ static void edr__attach_found(edr_src_ebpf_t *s, edr__attach_scan_t *st,
     if (!e) return;
     edr__attach_fill(edr_emit_arena(s->em), x, l);
     x->found = 1;
-    e->body_case = EDR__V1__EVENT__BODY_BPF_ATTACH;
-    e->bpf_attach = x;
+    if (gone) {
+        e->body_case = EDR__V1__EVENT__BODY_BPF_DETACH;
+        e->bpf_detach = x;
+        st->gone++;
+    } else {
+        e->body_case = EDR__V1__EVENT__BODY_BPF_ATTACH;
+        e->bpf_attach = x;
+        st->found++;
+    }
     edr_emit_end(s->em, e);
-    st->found++;
+}
+
+static int edr__cmp_listed(const void *a, const void *b)
+{
+    uint64_t x = ((const edr__listed_t *)a)->key, y = ((const edr__listed_t *)b)->key;
+    return x < y ? -1 : x > y;
+}
+
+/* After a whole listing (v, n; known: its known keys, sorted): each
+ * attachment the last whole listing had and this one has not is a
+ * bpf_detach event (the sensor's own left out). An attachment keeps the
+ * record it was first listed with (a cgroup's path, named when it was
+ * reported). */
+static void edr__detach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st,
+                             const struct edr_bpf_link_rec *v, size_t n, const edr__ids_t *known)
+{
+    edr__listed_t *nl = n ? malloc(n * sizeof(*nl)) : NULL;
+    size_t m = 0;
+    if (n && !nl) return; /* out of memory: compared with the older listing next time */
+    for (size_t j = 0; j < n; j++) {
+        nl[m].key = edr__attach_key(&v[j]);
+        if (!edr__ids_has(known, nl[m].key) || edr__ids_has(&s->own_progs, v[j].prog_id))
+            continue; /* not reported yet (its record may be on its way), or the sensor's */
+        const edr__listed_t *old =
+            st->n_listed ? bsearch(&nl[m], st->listed, st->n_listed, sizeof(*nl), edr__cmp_listed)
+                         : NULL;
+        nl[m].l = old ? old->l : v[j];
+        m++;
+    }
+    if (m > 1) qsort(nl, m, sizeof(*nl), edr__cmp_listed);
+    for (size_t i = 0; i < st->n_listed; i++)
+        if (!m || !bsearch(&st->listed[i], nl, m, sizeof(*nl), edr__cmp_listed))
+            edr__attach_found(s, st, &st->listed[i].l, NULL, 1);
+    free(st->listed);
+    st->listed = nl;
+    st->n_listed = m;
 }
 
 /* The attachments the kernel lists (v, n), against what st knows: one no
@@ -910,9 +964,10 @@ static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct e
     }
     if (resolve && nf) resolve(v, nf);
     for (size_t j = 0; j < nf; j++)
-        edr__attach_found(s, st, &v[j], holders);
+        edr__attach_found(s, st, &v[j], holders, 0);
     edr__ids_sort(&known);
     edr__ids_sort(&fresh);
+    if (st->detach && !partial) edr__detach_scan(s, st, v, n, &known);
     edr__ids_free(&st->known);
     edr__ids_free(&st->fresh);
     st->known = known;
@@ -2340,11 +2395,13 @@ static void edr__stop(edr_source_t *src)
                      (unsigned long long)s->uring_held, (unsigned long long)s->uring_done,
                      (unsigned long long)s->uring_ok, (unsigned long long)s->uring_failed,
                      (unsigned long long)s->uring_lost);
-    if (s->progs_found || s->links.found || s->cgroups.found)
-        edr_log_info("ebpf: %llu BPF programs found loaded and %llu attachments found that no "
-                     "record reported",
+    if (s->progs_found || s->links.found || s->cgroups.found || s->links.gone || s->cgroups.gone ||
+        s->netdevs.gone)
+        edr_log_info("ebpf: %llu BPF programs found loaded, %llu attachments found that no "
+                     "record reported, %llu found gone",
                      (unsigned long long)s->progs_found,
-                     (unsigned long long)(s->links.found + s->cgroups.found));
+                     (unsigned long long)(s->links.found + s->cgroups.found),
+                     (unsigned long long)(s->links.gone + s->cgroups.gone + s->netdevs.gone));
     uv_poll_stop(&s->poll);
     uv_timer_stop(&s->timer);
     uv_close((uv_handle_t *)&s->poll, edr__on_close);
@@ -2378,6 +2435,7 @@ static void edr__destroy(edr_source_t *src)
         edr__ids_free(&scans[i]->known);
         edr__ids_free(&scans[i]->seen);
         edr__ids_free(&scans[i]->fresh);
+        free(scans[i]->listed);
     }
     edr__ids_free(&s->xdp_links);
     edr__ids_free(&s->perf_links);
@@ -2403,6 +2461,9 @@ edr_source_t *edr_source_ebpf_new(const struct edr_config *cfg, char *err, size_
         s->cgroups.health = "ebpf.bpf_cgroup_scan";
         s->netdevs.health = "ebpf.bpf_netdev_scan";
         s->fds.health = "ebpf.bpf_fd_scan";
+        /* a socket's filter goes with the socket: the descriptor scan would
+         * report every filtered socket closed */
+        s->links.detach = s->cgroups.detach = s->netdevs.detach = 1;
     }
     uint64_t want = cfg ? edr_config_size(cfg, "sensor.ebpf_ringbuf_size") : (16u << 20);
     if (s && !(s->uwait = calloc(EDR__URING_WAIT, sizeof(*s->uwait)))) {

@@ -34,6 +34,8 @@ const char *edr_event_kind_name(Edr__V1__Event__BodyCase k)
         return "bpf_load";
     case EDR__V1__EVENT__BODY_BPF_ATTACH:
         return "bpf_attach";
+    case EDR__V1__EVENT__BODY_BPF_DETACH:
+        return "bpf_detach";
     default:
         return "none";
     }

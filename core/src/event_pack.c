@@ -272,6 +272,8 @@ static const ProtobufCMessage *body_of(const Edr__V1__Event *e)
     case EDR__V1__EVENT__BODY_SENSOR_HEALTH: return (const ProtobufCMessage *)e->sensor_health;
     case EDR__V1__EVENT__BODY_BPF_LOAD: return (const ProtobufCMessage *)e->bpf_load;
     case EDR__V1__EVENT__BODY_BPF_ATTACH: return (const ProtobufCMessage *)e->bpf_attach;
+    case EDR__V1__EVENT__BODY_BPF_DETACH:
+        return (const ProtobufCMessage *)e->bpf_detach;
     default: return NULL;
     }
 }
@@ -291,6 +293,7 @@ static int hand_written(const Edr__V1__Event *e, const ProtobufCMessage *body)
     case EDR__V1__EVENT__BODY_SENSOR_HEALTH:
     case EDR__V1__EVENT__BODY_BPF_LOAD: /* rare: protobuf-c writes them */
     case EDR__V1__EVENT__BODY_BPF_ATTACH:
+    case EDR__V1__EVENT__BODY_BPF_DETACH:
         return 0;
     case EDR__V1__EVENT__BODY_NETWORK: {
         const Edr__V1__Network *n = e->network;

@@ -519,8 +519,10 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
         if (x->load_time_ns) rc |= put(r, "edr.bpf.program.load_time", jtime(x->load_time_ns));
         break;
     }
-    case EDR__V1__EVENT__BODY_BPF_ATTACH: {
-        const Edr__V1__BpfAttach *x = e->bpf_attach;
+    case EDR__V1__EVENT__BODY_BPF_ATTACH:
+    case EDR__V1__EVENT__BODY_BPF_DETACH: { /* one message type for both */
+        const Edr__V1__BpfAttach *x =
+            e->body_case == EDR__V1__EVENT__BODY_BPF_ATTACH ? e->bpf_attach : e->bpf_detach;
         if (x->prog_id) rc |= put(r, "edr.bpf.program.id", json_integer(x->prog_id));
         rc |= put_str(r, "edr.bpf.program.name", x->prog_name);
         rc |= put_enum(r, "edr.bpf.program.type", "edr.bpf.program.type_id", bpf_prog_types,
@@ -1088,10 +1090,16 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
             x->load_time_ns = 0;
         break;
     }
-    case EDR__V1__EVENT__BODY_BPF_ATTACH: {
-        ALLOC_BODY(Edr__V1__BpfAttach, edr__v1__bpf_attach__init, bpf_attach,
-                   EDR__V1__EVENT__BODY_BPF_ATTACH);
-        Edr__V1__BpfAttach *x = e->bpf_attach;
+    case EDR__V1__EVENT__BODY_BPF_ATTACH:
+    case EDR__V1__EVENT__BODY_BPF_DETACH: { /* one message type for both */
+        Edr__V1__BpfAttach *x = edr_arena_alloc(a, sizeof(*x));
+        if (!x) goto nomem;
+        edr__v1__bpf_attach__init(x);
+        if (kind == EDR__V1__EVENT__BODY_BPF_ATTACH)
+            e->bpf_attach = x;
+        else
+            e->bpf_detach = x;
+        e->body_case = (Edr__V1__Event__BodyCase)kind;
         x->prog_id = getu32(r, "edr.bpf.program.id", 0);
         x->prog_type = get_enum(r, "edr.bpf.program.type", "edr.bpf.program.type_id",
                                 bpf_prog_types, NELEM(bpf_prog_types));

@@ -2749,6 +2749,93 @@ static void test_tc_netlink_found(void **state)
     assert_string_equal(x[1]->prog_name, "edrtest_tcout");
 }
 
+/* Attachments that go are reported as bpf_detach events, found (no actor),
+ * once, after the attach event: an XDP program set through netlink and then
+ * taken off the same way, and a BPF link (XDP) whose process exits. Until
+ * 2026-12-05 nothing said an attachment was gone. */
+static void test_detach_found(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    char nl[16], lk[16], cmd[160];
+    snprintf(nl, sizeof(nl), "edrdn%d", getpid() % 100000);
+    snprintf(lk, sizeof(lk), "edrdl%d", getpid() % 100000);
+    snprintf(cmd, sizeof(cmd),
+             "ip link add %s type veth peer name %sp && ip link add %s type veth peer name %sp", nl,
+             nl, lk, lk);
+    if (system(cmd) != 0) {
+        print_message("SKIP: cannot make veth interfaces (ip link add ... type veth)\n");
+        snprintf(cmd, sizeof(cmd), "ip link del %s 2>/dev/null; ip link del %s 2>/dev/null", nl,
+                 lk);
+        if (system(cmd)) {
+        }
+        skip();
+    }
+    int ifn = (int)if_nametoindex(nl), ifl = (int)if_nametoindex(lk);
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    pid_t c[2];
+    struct bpf_prog_info info[2];
+    for (int i = 0; i < 2; i++) {
+        c[i] = fork();
+        assert_true(c[i] >= 0);
+        if (c[i] == 0) {
+            alarm(20);
+            int fd = load_test_prog_of(i ? "edrtest_dtlk" : "edrtest_dtnl", 0, pp[1],
+                                       BPF_PROG_TYPE_XDP, BPF_XDP);
+            if (fd < 0) _exit(1);
+            if (i == 0 && bpf_xdp_attach(ifn, fd, XDP_FLAGS_SKB_MODE, NULL) != 0) _exit(2);
+            if (i == 1 && bpf_link_create(fd, ifl, BPF_XDP, NULL) < 0) _exit(3);
+            if (i == 0) _exit(0); /* netlink holds it */
+            pause();              /* the link lives while its descriptor is open */
+            _exit(0);
+        }
+        assert_int_equal(read(pp[0], &info[i], sizeof(info[i])), (ssize_t)sizeof(info[i]));
+    }
+    reap_ok(c[0]);
+    pump(&f->loop, 3200); /* listed by two scans or more */
+    size_t before = f->em.n;
+    assert_int_equal(bpf_xdp_detach(ifn, XDP_FLAGS_SKB_MODE, NULL), 0);
+    kill(c[1], SIGKILL);
+    waitpid(c[1], NULL, 0);
+    pump(&f->loop, 2200); /* a scan or two after */
+    close(pp[0]);
+    close(pp[1]);
+    snprintf(cmd, sizeof(cmd), "ip link del %s; ip link del %s", nl, lk);
+    assert_int_equal(system(cmd), 0);
+    int att[2] = {0}, det[2] = {0}, det_early = 0;
+    uint32_t link_id = 0;
+    for (size_t j = 0; j < f->em.n; j++) {
+        Edr__V1__Event *e = f->em.ev[j];
+        int gone = e->body_case == EDR__V1__EVENT__BODY_BPF_DETACH;
+        if (!gone && e->body_case != EDR__V1__EVENT__BODY_BPF_ATTACH) continue;
+        const Edr__V1__BpfAttach *x = gone ? e->bpf_detach : e->bpf_attach;
+        int i = x->prog_id == info[0].id ? 0 : x->prog_id == info[1].id ? 1 : -1;
+        if (i < 0) continue;
+        if (!gone) {
+            att[i]++;
+            if (i == 1) link_id = x->link_id;
+            continue;
+        }
+        det[i]++;
+        det_early += j < before;
+        assert_true(x->found);
+        assert_int_equal(e->pid, 0);
+        assert_int_equal(x->attach_type, BPF_XDP);
+        assert_int_equal(x->prog_type, BPF_PROG_TYPE_XDP);
+        assert_string_equal(x->target, i ? lk : nl);
+        assert_int_equal(x->target_id, (uint64_t)(i ? ifl : ifn));
+        if (i == 0) assert_int_equal(x->link_id, 0);
+        if (i == 1) assert_int_equal(x->link_id, link_id);
+        assert_string_equal(x->prog_name, i ? "edrtest_dtlk" : "edrtest_dtnl");
+    }
+    if (det[0] != 1 || det[1] != 1 || det_early)
+        fail_msg("attached: netlink %d, link %d; detached: netlink %d, link %d (%d before it was)",
+                 att[0], att[1], det[0], det[1], det_early);
+    assert_true(att[0] >= 1 && att[1] >= 1);
+    assert_true(link_id != 0);
+}
+
 /* tc classifiers under a qdisc set up by hand, not clsact: an htb root
  * qdisc (1:) and its class 1:1 each get a loaded classifier (libbpf,
  * BPF_TC_CUSTOM), the root one a classic one too (tc's bytecode). Each is
@@ -3955,6 +4042,7 @@ int main(void)
         cmocka_unit_test(test_xdp_netlink_found),
         cmocka_unit_test(test_tc_netlink_found),
         cmocka_unit_test(test_tc_under_qdiscs_found),
+        cmocka_unit_test(test_detach_found),
         cmocka_unit_test(test_close_and_first_write),
         cmocka_unit_test(test_first_write_other_syscalls),
         cmocka_unit_test(test_deep_and_long_paths),
