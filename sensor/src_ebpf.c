@@ -188,11 +188,15 @@ static const char *const edr__kind_names[EDR_BPF_KIND_MAX] = {
 /* ---- libbpf logs into the core logger ------------------------------------ */
 
 const char *edr__ebpf_test_refuse;
+unsigned edr__ebpf_test_loads;
 
-/* The program libbpf last warned about ("prog 'NAME': ..."): after a load or
- * attach that failed, the one that failed (edr__load leaves out what it
- * can do without). */
-static char edr__libbpf_culprit[BPF_OBJ_NAME_LEN + 1];
+/* The program libbpf last warned about ("prog 'NAME': ..." with its C name,
+ * which may be longer than the kernel's 15 bytes): after a load or attach
+ * that failed, the one that failed (edr__load leaves out what it can do
+ * without). Empty: none named, or a name too long to be one of ours. After
+ * a failed load libbpf has closed every program, so the log is what tells
+ * which one failed. */
+static char edr__libbpf_culprit[128];
 
 static int edr__libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -203,10 +207,9 @@ static int edr__libbpf_print(enum libbpf_print_level level, const char *fmt, va_
     const char *p = l == EDR_LOG_WARN ? strstr(line, "prog '") : NULL;
     if (p) {
         size_t k = strcspn(p + 6, "'");
-        if (p[6 + k] == '\'' && k < sizeof(edr__libbpf_culprit)) {
-            memcpy(edr__libbpf_culprit, p + 6, k);
-            edr__libbpf_culprit[k] = 0;
-        }
+        int fits = p[6 + k] == '\'' && k < sizeof(edr__libbpf_culprit);
+        memcpy(edr__libbpf_culprit, p + 6, fits ? k : 0);
+        edr__libbpf_culprit[fits ? k : 0] = 0;
     }
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
@@ -1870,6 +1873,23 @@ static void edr__read_drops(edr_src_ebpf_t *s)
     free(v);
 }
 
+uint64_t edr__ebpf_test_wakeups(const edr_source_t *src)
+{
+    const edr_src_ebpf_t *s = (const edr_src_ebpf_t *)src;
+    uint64_t n = 0;
+    for (size_t i = 0; s->skel && s->skel->bss && i < 256; i++)
+        n += s->skel->bss->edr_unwoken[i * 8 + 2];
+    return n;
+}
+
+/* Reads every record the ring holds, and tells the programs it was drained:
+ * each CPU's count towards a wakeup starts again (edr_rb_flags). */
+static void edr__drain(edr_src_ebpf_t *s)
+{
+    ring_buffer__consume(s->rb);
+    if (s->skel && s->skel->bss) s->skel->bss->edr_drain_gen++;
+}
+
 static void edr__on_poll(uv_poll_t *h, int status, int events)
 {
     edr_src_ebpf_t *s = h->data;
@@ -1877,13 +1897,13 @@ static void edr__on_poll(uv_poll_t *h, int status, int events)
         edr_log_warn("ebpf: ring buffer poll: %s", uv_strerror(status));
         return;
     }
-    ring_buffer__consume(s->rb);
+    edr__drain(s);
 }
 
 static void edr__on_timer(uv_timer_t *t)
 {
     edr_src_ebpf_t *s = t->data;
-    ring_buffer__consume(s->rb);
+    edr__drain(s);
     if (++s->ticks * s->poll_ms < 1000) return;
     s->ticks = 0;
     s->boot_to_utc = edr__boot_to_utc();
@@ -1894,7 +1914,7 @@ static void edr__on_timer(uv_timer_t *t)
     edr__netdev_scan(s, 0);
     if (s->fd_scan_s && --s->fd_scan_left == 0) {
         s->fd_scan_left = s->fd_scan_s;
-        ring_buffer__consume(s->rb); /* records of attaches just made: not found too
+        edr__drain(s); /* records of attaches just made: not found too
                                         (review-1205-sock2 9) */
         edr__fd_scan(s, 0);
     }
@@ -2118,6 +2138,7 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
     struct bpf_program *prog;
     int rc = EDR_EUNSUPPORTED;
 
+    edr__ebpf_test_loads++;
     s->skel = edr_bpf__open();
     if (!s->skel) {
         edr_log_warn("ebpf: cannot open the BPF object: %s", strerror(errno));
@@ -2167,8 +2188,9 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
     }
     s->skel->rodata->edr_wr_slots_log2 = s->wr_slots_log2;
     s->skel->rodata->edr_wakeup_bytes = s->wakeup_bytes;
-    { /* each CPU's part of it (edr_rb_flags): at most wakeup_bytes wait in all */
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    { /* each CPU's part of it (edr_rb_flags), over every CPU that may come
+       * online: at most wakeup_bytes wait in all between two drains */
+        int cpus = libbpf_num_possible_cpus();
         uint64_t share = s->wakeup_bytes / (uint64_t)(cpus > 0 ? cpus : 1);
         s->skel->rodata->edr_wakeup_share = share ? share : 1;
     }
@@ -2330,7 +2352,7 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
     edr__ids_sort(&s->own_progs);
     /* records of loads and links made since the hooks were attached first:
      * the initial scans would report them again, found (review-1207 8) */
-    ring_buffer__consume(s->rb);
+    edr__drain(s);
     edr__prog_scan(s, 1);
     edr__link_scan(s, 1);
     edr__cgroup_scan(s, 1);
@@ -2386,7 +2408,7 @@ static void edr__stop(edr_source_t *src)
     if (!s->started || s->stopped) return;
     s->stopped = 1;
     if (s->skel) edr_bpf__detach(s->skel);
-    ring_buffer__consume(s->rb);
+    edr__drain(s);
     edr__read_drops(s);
     edr__uring_expire(s, 0, SIZE_MAX);
     if (s->uring_held)

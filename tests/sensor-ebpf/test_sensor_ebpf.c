@@ -3942,8 +3942,6 @@ static void test_write_track_evictions_counted(void **state)
     close_own_loop(&loop, &em);
 }
 
-/* sensor.ebpf_write_slots must be a power of two in 64..16777216: anything
- * else is refused with the setting's name, before anything is loaded. */
 /* A program this kernel refuses is left out when the source can do without
  * it, and only it: the io_uring programs (the scans stay), the descriptor
  * iterator (the other scans and io_uring stay), another iterator (no scans;
@@ -3959,6 +3957,7 @@ static void test_load_leaves_out_what_fails(void **state)
         uint64_t uring, fds, links; /* "unavailable" counts expected */
     } cases[] = {
         {"edr_uring_submit", 1, 0, 0},
+        {"edr_uring_complete", 1, 0, 0}, /* longer than the kernel's 15-byte names */
         {"edr_iter_fd_progs", 0, 1, 0},
         {"edr_iter_links", 0, 1, 1},
     };
@@ -3979,23 +3978,89 @@ static void test_load_leaves_out_what_fails(void **state)
         assert_int_equal(em.unavailable[2], cases[i].links);
         end_own_source(src, &loop, &em);
     }
-    /* a program it cannot do without: no start, with either hook kind */
-    edr_config_t *cfg = edr_config_new();
-    char err[256];
+    /* a program it cannot do without: no start, and no load again with the
+     * same hooks (each verifies every program): edr_fork in both hook kinds
+     * (tracepoint, then raw), a syscall's exit program (a name longer than
+     * the kernel's 15 bytes) with the tracepoint hooks asked for */
+    static const struct {
+        const char *prog, *hooks;
+        unsigned loads;
+    } needed[] = {{"edr_fork", "auto", 2}, {"edr_tx_open_by_handle_at", "tracepoint", 1}};
+    for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+        edr_config_t *cfg = edr_config_new();
+        char err[256];
+        uv_loop_t loop;
+        edr_emit_t em;
+        assert_non_null(cfg);
+        assert_int_equal(
+            edr_config_set(cfg, "sensor.ebpf_hooks", needed[i].hooks, "test", err, sizeof(err)), 0);
+        uv_loop_init(&loop);
+        memset(&em, 0, sizeof(em));
+        edr_arena_init(&em.arena, 1 << 20);
+        edr_source_t *src = edr_source_ebpf_new(cfg, err, sizeof(err));
+        assert_non_null(src);
+        edr_config_destroy(cfg);
+        edr__ebpf_test_refuse = needed[i].prog;
+        edr__ebpf_test_loads = 0;
+        assert_int_not_equal(src->ops->start(src, &loop, &em), 0);
+        edr__ebpf_test_refuse = NULL;
+        print_message("refused %s (%s hooks): %u loads\n", needed[i].prog, needed[i].hooks,
+                      edr__ebpf_test_loads);
+        assert_int_equal(edr__ebpf_test_loads, needed[i].loads);
+        src->ops->destroy(src);
+        close_own_loop(&loop, &em);
+    }
+}
+
+/* Wakeups (sensor.ebpf_wakeup_bytes 64 KiB, the ring drained every 50 ms):
+ * a process making a file every millisecond writes far less than that
+ * between two drains, and wakes the sensor not once, whatever it wrote in
+ * all (review-1206 M1: each CPU's count went on across drains, so wakeups
+ * grew with the bytes and the number of CPUs); a burst that writes more than
+ * that between two drains wakes it. */
+static void test_wakeups_per_drain(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
     uv_loop_t loop;
     edr_emit_t em;
-    assert_non_null(cfg);
-    uv_loop_init(&loop);
-    memset(&em, 0, sizeof(em));
-    edr_arena_init(&em.arena, 1 << 20);
-    edr_source_t *src = edr_source_ebpf_new(cfg, err, sizeof(err));
-    assert_non_null(src);
-    edr_config_destroy(cfg);
-    edr__ebpf_test_refuse = "edr_fork";
-    assert_int_not_equal(src->ops->start(src, &loop, &em), 0);
-    edr__ebpf_test_refuse = NULL;
-    src->ops->destroy(src);
-    close_own_loop(&loop, &em);
+    const char *const kv[] = {"sensor.ebpf_fd_scan", "0s", "sensor.ebpf_wakeup_bytes", "64KiB",
+                              NULL};
+    edr_source_t *src = start_own_source(f, kv, &loop, &em);
+    pump(&loop, 200);
+    uint64_t w[3] = {edr__ebpf_test_wakeups(src), 0, 0};
+    size_t n[3] = {em.n, 0, 0};
+    for (int phase = 1; phase <= 2; phase++) {
+        pid_t c = fork();
+        assert_true(c >= 0);
+        if (c == 0) {
+            char p[512];
+            struct timespec ts = {0, 1000000};
+            for (int i = 0; i < (phase == 1 ? 1500 : 20000); i++) {
+                snprintf(p, sizeof(p), "%s/wake_%d_%d", f->dir, phase, i);
+                int fd = open(p, O_CREAT | O_WRONLY, 0600);
+                if (fd >= 0) close(fd);
+                unlink(p);
+                if (phase == 1) nanosleep(&ts, NULL);
+            }
+            _exit(0);
+        }
+        for (int i = 0; i < 1000; i++) {
+            pump(&loop, 10);
+            if (waitpid(c, NULL, WNOHANG) == c) break;
+        }
+        pump(&loop, 200);
+        w[phase] = edr__ebpf_test_wakeups(src);
+        n[phase] = em.n;
+    }
+    print_message("paced: %zu events, %llu wakeups; burst: %zu events, %llu wakeups\n", n[1] - n[0],
+                  (unsigned long long)(w[1] - w[0]), n[2] - n[1],
+                  (unsigned long long)(w[2] - w[1]));
+    assert_true(n[1] - n[0] >= 3000); /* its creates and deletes */
+    assert_int_equal(w[1] - w[0], 0);
+    assert_true(n[2] - n[1] >= 40000);
+    assert_true(w[2] > w[1]);
+    end_own_source(src, &loop, &em);
 }
 
 /* Bad values of the source's own settings are refused with the setting's
@@ -4066,6 +4131,7 @@ int main(void)
         cmocka_unit_test(test_ringbuf_full_is_counted),
         cmocka_unit_test(test_write_track_evictions_counted),
         cmocka_unit_test(test_load_leaves_out_what_fails),
+        cmocka_unit_test(test_wakeups_per_drain),
         cmocka_unit_test(test_settings_checked),
     };
     /* EDR_TEST_FILTER=test_name (cmocka's wildcards): one test, or a few */
