@@ -6,6 +6,8 @@
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
+#include <errno.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -25,9 +27,15 @@ typedef struct {
         int hook; /* a clsact or ingress qdisc's */
     } * hooks;    /* the filter dumps to make */
     size_t n_hooks, cap_hooks;
-    int *classful; /* interfaces with a qdisc of their own: their classes too */
+    struct {
+        int ifindex;
+        uint32_t major; /* the qdisc's handle */
+    } * classful;       /* qdiscs whose classes hold filters (htb, hfsc, cbq) */
     size_t n_classful, cap_classful;
-    size_t n_classes; /* of the class dump under way */
+    int *ifs_classful; /* their interfaces, once each: a class dump each */
+    size_t n_ifs, cap_ifs;
+    size_t n_classes; /* listed of the class dump under way */
+    int cut;          /* classes past the limit left out */
     struct {
         int ifindex;
         char name[16];
@@ -64,8 +72,9 @@ static edr_netdev_prog_t *edr__nl_add(edr__nl_t *c)
 
 /* One dump: the request (type, family header hdr of hdr_len bytes, then
  * the attributes at attrs) sent, each reply message of it handed to on_msg.
- * 0 when it ended well; -1 when it timed out, was interrupted by a change
- * (NLM_F_DUMP_INTR), truncated, or ended with an error. */
+ * 0 when it ended well; -2 when it timed out; -1 when it was interrupted by
+ * a change (NLM_F_DUMP_INTR), truncated, or ended with an error (what is
+ * left of it is skipped by the next dump: another sequence number). */
 static int edr__nl_dump(int fd, uint16_t type, const void *hdr, size_t hdr_len, const void *attrs,
                         size_t attrs_len, void (*on_msg)(edr__nl_t *, struct nlmsghdr *),
                         edr__nl_t *c)
@@ -90,6 +99,7 @@ static int edr__nl_dump(int fd, uint16_t type, const void *hdr, size_t hdr_len, 
         struct msghdr mh = {
             .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1};
         ssize_t got = recvmsg(fd, &mh, 0);
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return -2;
         if (got <= 0 || (mh.msg_flags & MSG_TRUNC)) return -1;
         if (mh.msg_namelen < sizeof(from) || from.nl_pid != 0) continue; /* not the kernel's */
         int left = (int)got;
@@ -160,10 +170,23 @@ static void edr__nl_hook(edr__nl_t *c, int ifindex, uint32_t parent, uint32_t at
     c->hooks[c->n_hooks++].hook = hook;
 }
 
+/* Qdisc kinds that hold no filters of their own (the kernel's answer to a
+ * filter dump of one is empty): not asked. A kind not named here is. */
+static int edr__nl_filterless(const char *kind)
+{
+    static const char *const none[] = {
+        "pfifo",  "bfifo", "pfifo_fast", "pfifo_head_drop", "noqueue", "mq",     "mqprio", "fq",
+        "tbf",    "netem", "red",        "codel",           "pie",     "fq_pie", "hhf",    "plug",
+        "taprio", "cbs",   "etf",        "skbprio",         "gred",    "teql",   "choke"};
+    for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
+        if (!strcmp(kind, none[i])) return 1;
+    return 0;
+}
+
 /* RTM_NEWQDISC: where tc classifiers go. A clsact qdisc has an ingress and
  * an egress hook, an ingress qdisc the ingress one; any other qdisc with a
- * handle of its own (set up by hand) may hold filters on egress, as may its
- * classes (a classless qdisc's dumps are empty) */
+ * handle of its own (set up by hand) may hold filters on egress, and the
+ * classes of htb, hfsc and cbq qdiscs may each hold their own */
 static void edr__on_qdisc(edr__nl_t *c, struct nlmsghdr *h)
 {
     if (h->nlmsg_type != RTM_NEWQDISC || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct tcmsg))) return;
@@ -173,37 +196,53 @@ static void edr__on_qdisc(edr__nl_t *c, struct nlmsghdr *h)
     for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
         if (a->rta_type != TCA_KIND || RTA_PAYLOAD(a) == 0) continue;
         ((char *)RTA_DATA(a))[RTA_PAYLOAD(a) - 1] = 0;
-        if (!strcmp(RTA_DATA(a), "clsact")) {
+        const char *kind = RTA_DATA(a);
+        if (!strcmp(kind, "clsact")) {
             edr__nl_hook(c, t->tcm_ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS),
                          EDR_NETDEV_TC_INGRESS, 1);
             edr__nl_hook(c, t->tcm_ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS),
                          EDR_NETDEV_TC_EGRESS, 1);
-        } else if (!strcmp(RTA_DATA(a), "ingress")) {
+        } else if (!strcmp(kind, "ingress")) {
             edr__nl_hook(c, t->tcm_ifindex, TC_H_INGRESS, EDR_NETDEV_TC_INGRESS, 1);
-        } else if (TC_H_MAJ(t->tcm_handle)) {
+        } else if (TC_H_MAJ(t->tcm_handle) && !edr__nl_filterless(kind)) {
             edr__nl_hook(c, t->tcm_ifindex, TC_H_MAJ(t->tcm_handle), EDR_NETDEV_TC_EGRESS, 0);
+            if (strcmp(kind, "htb") && strcmp(kind, "hfsc") && strcmp(kind, "cbq")) return;
+            if (edr__nl_slot(c, (void **)&c->classful, sizeof(*c->classful), &c->cap_classful,
+                             c->n_classful)) {
+                c->classful[c->n_classful].ifindex = t->tcm_ifindex;
+                c->classful[c->n_classful++].major = TC_H_MAJ(t->tcm_handle);
+            }
             size_t i = 0;
-            while (i < c->n_classful && c->classful[i] != t->tcm_ifindex)
+            while (i < c->n_ifs && c->ifs_classful[i] != t->tcm_ifindex)
                 i++;
-            if (i == c->n_classful && edr__nl_slot(c, (void **)&c->classful, sizeof(*c->classful),
-                                                   &c->cap_classful, c->n_classful))
-                c->classful[c->n_classful++] = t->tcm_ifindex;
+            if (i == c->n_ifs && edr__nl_slot(c, (void **)&c->ifs_classful,
+                                              sizeof(*c->ifs_classful), &c->cap_ifs, c->n_ifs))
+                c->ifs_classful[c->n_ifs++] = t->tcm_ifindex;
         }
         return;
     }
 }
 
-/* RTM_NEWTCLASS: a class of a qdisc, which may hold filters of its own */
+/* RTM_NEWTCLASS: a class of an htb, hfsc or cbq qdisc, which may hold
+ * filters of its own (other qdiscs' classes cannot: not counted) */
 static void edr__on_class(edr__nl_t *c, struct nlmsghdr *h)
 {
     if (h->nlmsg_type != RTM_NEWTCLASS || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct tcmsg))) return;
     struct tcmsg *t = NLMSG_DATA(h);
-    if (TC_H_MIN(t->tcm_handle) && c->n_classes++ < EDR_NETDEV_MAX_CLASSES)
+    size_t i = 0;
+    while (i < c->n_classful && (c->classful[i].ifindex != t->tcm_ifindex ||
+                                 c->classful[i].major != TC_H_MAJ(t->tcm_handle)))
+        i++;
+    if (i == c->n_classful || !TC_H_MIN(t->tcm_handle)) return;
+    if (c->n_classes++ < EDR_NETDEV_MAX_CLASSES)
         edr__nl_hook(c, t->tcm_ifindex, t->tcm_handle, EDR_NETDEV_TC_EGRESS, 0);
+    else
+        c->cut = 1;
 }
 
 /* RTM_NEWTFILTER: a "bpf" classifier's loaded program, or a classic one
- * (no program id: its instructions, digested) */
+ * (no program id: its instructions, digested; SHA-256, which its author
+ * cannot make collide with another's) */
 static void edr__on_filter(edr__nl_t *c, struct nlmsghdr *h)
 {
     if (h->nlmsg_type != RTM_NEWTFILTER || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct tcmsg)))
@@ -211,12 +250,14 @@ static void edr__on_filter(edr__nl_t *c, struct nlmsghdr *h)
     struct tcmsg *t = NLMSG_DATA(h);
     struct rtattr *a = (struct rtattr *)((char *)t + NLMSG_ALIGN(sizeof(*t)));
     int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*t))), bpf = 0;
-    uint32_t id = 0;
+    uint32_t id = 0, chain = 0;
     uint64_t classic = 0;
     for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
         if (a->rta_type == TCA_KIND && RTA_PAYLOAD(a) > 0) {
             ((char *)RTA_DATA(a))[RTA_PAYLOAD(a) - 1] = 0;
             bpf = !strcmp(RTA_DATA(a), "bpf");
+        } else if (a->rta_type == TCA_CHAIN && RTA_PAYLOAD(a) >= 4) {
+            memcpy(&chain, RTA_DATA(a), 4);
         } else if (a->rta_type == TCA_OPTIONS) {
             struct rtattr *o = RTA_DATA(a);
             int ol = (int)RTA_PAYLOAD(a);
@@ -224,12 +265,15 @@ static void edr__on_filter(edr__nl_t *c, struct nlmsghdr *h)
                 if (o->rta_type == TCA_BPF_ID && RTA_PAYLOAD(o) >= 4) {
                     memcpy(&id, RTA_DATA(o), 4);
                 } else if (o->rta_type == TCA_BPF_OPS && RTA_PAYLOAD(o) > 0) {
-                    /* FNV-1a of the instructions; never 0 */
-                    const unsigned char *b = RTA_DATA(o);
-                    uint64_t d = 0xcbf29ce484222325ull;
-                    for (size_t i = 0; i < RTA_PAYLOAD(o); i++)
-                        d = (d ^ b[i]) * 0x100000001b3ull;
-                    classic = d | 1;
+                    unsigned char md[EVP_MAX_MD_SIZE];
+                    unsigned int ml = 0;
+                    if (EVP_Digest(RTA_DATA(o), RTA_PAYLOAD(o), md, &ml, EVP_sha256(), NULL) &&
+                        ml >= 8) {
+                        memcpy(&classic, md, 8);
+                        classic |= 1; /* never 0 */
+                    } else {
+                        c->oom = 1; /* not listed: the scan counts as failed */
+                    }
                 }
         }
     }
@@ -242,6 +286,7 @@ static void edr__on_filter(edr__nl_t *c, struct nlmsghdr *h)
     p->tc_handle = t->tcm_handle;
     p->tc_prio = TC_H_MAJ(t->tcm_info) >> 16;
     p->tc_parent = c->parent;
+    p->tc_chain = chain;
     p->tc_hook = c->hook;
 }
 
@@ -249,7 +294,7 @@ int edr_netdev_progs(edr_netdev_prog_t **v, size_t *n, int timeout_ms)
 {
     edr__nl_t c = {0};
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    int rc = -1;
+    int rc = -1, failed = 0;
     int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0) {
         struct ifinfomsg ifm = {.ifi_family = AF_UNSPEC};
@@ -262,18 +307,25 @@ int edr_netdev_progs(edr_netdev_prog_t **v, size_t *n, int timeout_ms)
         rc = edr__nl_dump(fd, RTM_GETLINK, &ifm, sizeof(ifm), &ext, sizeof(ext), edr__on_link, &c);
         if (rc == 0)
             rc = edr__nl_dump(fd, RTM_GETQDISC, &tm, sizeof(tm), NULL, 0, edr__on_qdisc, &c);
-        for (size_t i = 0; rc == 0 && i < c.n_classful; i++) {
-            tm.tcm_ifindex = c.classful[i];
+        /* a class or filter list that cannot be read (one filter too large
+         * for a dump message, review-1206 M2) leaves the others read; a
+         * dump that timed out (the kernel holds its network lock) ends the
+         * scan, which runs in the sensor's loop */
+        for (size_t i = 0; rc == 0 && i < c.n_ifs; i++) {
+            tm.tcm_ifindex = c.ifs_classful[i];
             c.n_classes = 0;
-            rc = edr__nl_dump(fd, RTM_GETTCLASS, &tm, sizeof(tm), NULL, 0, edr__on_class, &c);
+            int r = edr__nl_dump(fd, RTM_GETTCLASS, &tm, sizeof(tm), NULL, 0, edr__on_class, &c);
+            if (r == -2) rc = -1;
+            failed |= r != 0;
         }
-        tm.tcm_ifindex = 0;
         for (size_t i = 0; rc == 0 && i < c.n_hooks; i++) {
             tm.tcm_ifindex = c.ifindex = c.hooks[i].ifindex;
             tm.tcm_parent = c.parent = c.hooks[i].parent;
             c.attach_type = c.hooks[i].attach_type;
             c.hook = c.hooks[i].hook;
-            rc = edr__nl_dump(fd, RTM_GETTFILTER, &tm, sizeof(tm), NULL, 0, edr__on_filter, &c);
+            int r = edr__nl_dump(fd, RTM_GETTFILTER, &tm, sizeof(tm), NULL, 0, edr__on_filter, &c);
+            if (r == -2) rc = -1;
+            failed |= r != 0;
         }
         for (size_t i = 0; i < c.n; i++) /* a tc filter's interface, named by the link dump */
             for (size_t j = 0; j < c.n_names && !c.v[i].ifname[0]; j++)
@@ -283,8 +335,9 @@ int edr_netdev_progs(edr_netdev_prog_t **v, size_t *n, int timeout_ms)
     if (fd >= 0) close(fd);
     free(c.hooks);
     free(c.classful);
+    free(c.ifs_classful);
     free(c.names);
     *v = c.v;
     *n = c.n;
-    return rc == 0 && !c.oom ? 0 : -1;
+    return rc != 0 || failed || c.oom ? -1 : c.cut ? 1 : 0;
 }

@@ -23,20 +23,23 @@ typedef struct {
     uint32_t tc_handle;   /* tc: the filter's handle and priority (its place on the hook) */
     uint32_t tc_prio;
     uint32_t tc_parent; /* tc: the qdisc or class it hangs from (TC_H_*) */
-    int tc_hook;        /* tc: 1 on a clsact or ingress qdisc's hook, 0 under another qdisc */
-    uint64_t classic;   /* a classic classifier: digest of its instructions (never 0) */
+    uint32_t tc_chain;
+    int tc_hook;      /* tc: 1 on a clsact or ingress qdisc's hook, 0 under another qdisc */
+    uint64_t classic; /* a classic classifier: its instructions' SHA-256, 8 bytes (never 0) */
 } edr_netdev_prog_t;
 
 /* Every XDP program and tc BPF classifier of this namespace's interfaces
  * into *v (malloc'd, *n of them; the caller frees): one link dump, one qdisc
  * dump, and a filter dump per hook of a clsact or ingress qdisc, per other
  * qdisc with a handle of its own (one set up by hand: the kernel's default
- * qdiscs have none) and per class of such a qdisc's interface (at most
- * EDR_NETDEV_MAX_CLASSES an interface; a class dump each). Each read waits
- * timeout_ms at most. Only the kernel's replies to these requests are read.
- * Returns 0, or -1 when a dump could not be read whole (timed out,
- * interrupted by a change, truncated, failed, out of memory): *v then lists
- * what was read. */
+ * qdiscs have none) but of a kind known to hold no filters, and per class
+ * that can hold filters (htb, hfsc, cbq; at most EDR_NETDEV_MAX_CLASSES an
+ * interface, a class dump each). Each read waits timeout_ms at most. Only
+ * the kernel's replies to these requests are read. Returns 0; 1 when all
+ * was read but classes past the limit were left out; -1 when a dump could
+ * not be read whole (failed, interrupted by a change, truncated, out of
+ * memory: the other hooks are still read; timed out: the scan stops there).
+ * *v then lists what was read. */
 #define EDR_NETDEV_MAX_CLASSES 64
 int edr_netdev_progs(edr_netdev_prog_t **v, size_t *n, int timeout_ms);
 

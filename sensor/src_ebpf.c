@@ -1152,8 +1152,10 @@ static void edr__netdev_scan(edr_src_ebpf_t *s, int initial)
     /* the dumps run in the event loop: each read waits 100 ms at most (the
      * kernel may hold its network lock), then the scan counts as failed;
      * what was listed is then not all: nothing taken as gone */
-    int partial = edr_netdev_progs(&p, &n, 100) != 0;
-    if (partial) edr__attach_scan_failed(s, &s->netdevs, -1); /* counted */
+    int rc = edr_netdev_progs(&p, &n, 100), partial = rc != 0;
+    if (rc < 0) edr__attach_scan_failed(s, &s->netdevs, -1); /* counted */
+    if (rc > 0) /* classes past the limit: not looked at, not taken as gone */
+        edr_emit_drop(s->em, s->netdevs.health, "truncated", 1);
     if (n && !(v = calloc(n, sizeof(*v)))) {
         free(p);
         return;
@@ -1172,10 +1174,17 @@ static void edr__netdev_scan(edr_src_ebpf_t *s, int initial)
             snprintf(l->target, sizeof(l->target), "%.*s %s %x:%x", (int)sizeof(p[i].ifname),
                      p[i].ifname, TC_H_MIN(p[i].tc_parent) ? "class" : "qdisc",
                      TC_H_MAJ(p[i].tc_parent) >> 16, TC_H_MIN(p[i].tc_parent));
-        if (p[i].classic) { /* no program id: where it hangs and what it says */
-            uint64_t z = p[i].classic ^
+        if (p[i].attach_type != EDR_NETDEV_XDP) {
+            /* a tc filter: where it hangs (interface, parent, chain,
+             * handle, priority) and which program, or a classic one's
+             * digest (review-1206 L6: the same program in a second place
+             * was never reported; L7: two chains were one) */
+            uint64_t z = (p[i].classic ? p[i].classic : p[i].prog_id) ^
                          ((uint64_t)p[i].ifindex << 32 | p[i].tc_parent) * 0x9E3779B97F4A7C15ull;
-            z ^= ((uint64_t)p[i].tc_handle << 32 | p[i].tc_prio) * 0xBF58476D1CE4E5B9ull;
+            z = (z ^ (z >> 29)) * 0xBF58476D1CE4E5B9ull;
+            z ^= ((uint64_t)p[i].tc_chain << 32 | p[i].tc_prio) * 0x94D049BB133111EBull;
+            z = (z ^ (z >> 32)) * 0x9E3779B97F4A7C15ull;
+            z ^= p[i].tc_handle;
             l->held_key = (z ^ (z >> 31)) | 1;
         }
         edr__prog_named(s, l);
