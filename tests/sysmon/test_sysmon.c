@@ -1128,6 +1128,23 @@ static void test_roundtrip_every_kind(void **state)
     ba.target = "cg\x1b[2J\xff\xfe";
     json_has(&e, "bpf_attach", "\"target\":\"cg\\u001B[2J\\uFFFD\\uFFFD\"");
     {
+        /* an attachment gone: the same message under its own action */
+        Edr__V1__BpfAttach gone = was;
+        gone.found = 1;
+        gone.unverified = 0;
+        gone.target = "eth0";
+        gone.target_id = 2;
+        gone.attach_type = 37;
+        e.body_case = K(BPF_DETACH);
+        e.bpf_detach = &gone;
+        round_trip(p, &a, &e, t, "host-a");
+        json_has(&e, "bpf_detach",
+                 "\"link\":{\"attach_type\":37,\"target\":\"eth0\","
+                 "\"target_id\":2,\"found\":true}}");
+        e.body_case = K(BPF_ATTACH);
+        e.bpf_attach = &ba;
+    }
+    {
         /* another writer's: names alone; hostile numbers are absent */
         Edr__V1__Event *be = parse_ok(
             "{\"@timestamp\":\"2022-05-11T18:10:20Z\",\"event\":{\"action\":\"bpf_attach\"},"
