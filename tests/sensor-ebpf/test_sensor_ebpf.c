@@ -2598,6 +2598,50 @@ static void test_fd_scan_reattach(void **state)
     if (found < 2) fail_msg("a filter put on anew every 300 ms: found %d times in 4 scans", found);
 }
 
+/* Two veth pairs (nl, lk: their first ends, named prefix + pid), an XDP
+ * program put on nl through netlink by one child (named pn) and one on lk
+ * through a BPF link by another (named pl), which keeps the link open until
+ * killed; nl_exits: the first child exits once attached (netlink holds the
+ * program), else it waits too. info: the programs, c: the children, pp: the
+ * pipe they wrote through (open). 0, or -1 when veth interfaces cannot be
+ * made (then nothing is left). */
+static int xdp_two_ways(const char *pn, const char *pl, int nl_exits, char nl[16], char lk[16],
+                        int *ifn, int *ifl, pid_t c[2], struct bpf_prog_info info[2], int pp[2])
+{
+    char cmd[160];
+    snprintf(nl, 16, "%.5sn%d", pn + 8, getpid() % 100000);
+    snprintf(lk, 16, "%.5sl%d", pl + 8, getpid() % 100000);
+    snprintf(cmd, sizeof(cmd),
+             "ip link add %s type veth peer name %sp && ip link add %s type veth peer name %sp", nl,
+             nl, lk, lk);
+    if (system(cmd) != 0) {
+        snprintf(cmd, sizeof(cmd), "ip link del %s 2>/dev/null; ip link del %s 2>/dev/null", nl,
+                 lk);
+        if (system(cmd)) {
+        }
+        return -1;
+    }
+    *ifn = (int)if_nametoindex(nl);
+    *ifl = (int)if_nametoindex(lk);
+    assert_int_equal(pipe(pp), 0);
+    for (int i = 0; i < 2; i++) {
+        c[i] = fork();
+        assert_true(c[i] >= 0);
+        if (c[i] == 0) {
+            alarm(20);
+            int fd = load_test_prog_of(i ? pl : pn, 0, pp[1], BPF_PROG_TYPE_XDP, BPF_XDP);
+            if (fd < 0) _exit(1);
+            if (i == 0 && bpf_xdp_attach(*ifn, fd, XDP_FLAGS_SKB_MODE, NULL) != 0) _exit(2);
+            if (i == 1 && bpf_link_create(fd, *ifl, BPF_XDP, NULL) < 0) _exit(3);
+            if (i == 0 && nl_exits) _exit(0);
+            pause(); /* the link lives while its descriptor is open */
+            _exit(0);
+        }
+        assert_int_equal(read(pp[0], &info[i], sizeof(info[i])), (ssize_t)sizeof(info[i]));
+    }
+    return 0;
+}
+
 /* An XDP program put on an interface by netlink (`ip link set dev X xdp`,
  * libbpf's bpf_xdp_attach: no bpf() attach call, no link) is found by the
  * scan of the interfaces within about two seconds: no actor, the
@@ -2608,38 +2652,12 @@ static void test_xdp_netlink_found(void **state)
     fixture_t *f = *state;
     if (!f) skip();
     char nl[16], lk[16], cmd[160];
-    snprintf(nl, sizeof(nl), "edrxn%d", getpid() % 100000);
-    snprintf(lk, sizeof(lk), "edrxl%d", getpid() % 100000);
-    snprintf(cmd, sizeof(cmd),
-             "ip link add %s type veth peer name %sp && ip link add %s type veth peer name %sp", nl,
-             nl, lk, lk);
-    if (system(cmd) != 0) {
-        print_message("SKIP: cannot make veth interfaces (ip link add ... type veth)\n");
-        snprintf(cmd, sizeof(cmd), "ip link del %s 2>/dev/null; ip link del %s 2>/dev/null", nl,
-                 lk);
-        if (system(cmd)) {
-        }
-        skip();
-    }
-    int ifn = (int)if_nametoindex(nl), ifl = (int)if_nametoindex(lk);
-    int pp[2];
-    assert_int_equal(pipe(pp), 0);
+    int ifn, ifl, pp[2];
     pid_t c[2];
     struct bpf_prog_info info[2];
-    for (int i = 0; i < 2; i++) {
-        c[i] = fork();
-        assert_true(c[i] >= 0);
-        if (c[i] == 0) {
-            alarm(20);
-            int fd = load_test_prog_of(i ? "edrtest_xdplk" : "edrtest_xdpnl", 0, pp[1],
-                                       BPF_PROG_TYPE_XDP, BPF_XDP);
-            if (fd < 0) _exit(1);
-            if (i == 0 && bpf_xdp_attach(ifn, fd, XDP_FLAGS_SKB_MODE, NULL) != 0) _exit(2);
-            if (i == 1 && bpf_link_create(fd, ifl, BPF_XDP, NULL) < 0) _exit(3);
-            pause(); /* the link lives while its descriptor is open */
-            _exit(0);
-        }
-        assert_int_equal(read(pp[0], &info[i], sizeof(info[i])), (ssize_t)sizeof(info[i]));
+    if (xdp_two_ways("edrtest_xdpnl", "edrtest_xdplk", 0, nl, lk, &ifn, &ifl, c, info, pp)) {
+        print_message("SKIP: cannot make veth interfaces (ip link add ... type veth)\n");
+        skip();
     }
     pump(&f->loop, 3200); /* found by the second scan that meets it */
     for (int i = 0; i < 2; i++) {
@@ -2762,39 +2780,12 @@ static void test_detach_found(void **state)
     fixture_t *f = *state;
     if (!f) skip();
     char nl[16], lk[16], cmd[160];
-    snprintf(nl, sizeof(nl), "edrdn%d", getpid() % 100000);
-    snprintf(lk, sizeof(lk), "edrdl%d", getpid() % 100000);
-    snprintf(cmd, sizeof(cmd),
-             "ip link add %s type veth peer name %sp && ip link add %s type veth peer name %sp", nl,
-             nl, lk, lk);
-    if (system(cmd) != 0) {
-        print_message("SKIP: cannot make veth interfaces (ip link add ... type veth)\n");
-        snprintf(cmd, sizeof(cmd), "ip link del %s 2>/dev/null; ip link del %s 2>/dev/null", nl,
-                 lk);
-        if (system(cmd)) {
-        }
-        skip();
-    }
-    int ifn = (int)if_nametoindex(nl), ifl = (int)if_nametoindex(lk);
-    int pp[2];
-    assert_int_equal(pipe(pp), 0);
+    int ifn, ifl, pp[2];
     pid_t c[2];
     struct bpf_prog_info info[2];
-    for (int i = 0; i < 2; i++) {
-        c[i] = fork();
-        assert_true(c[i] >= 0);
-        if (c[i] == 0) {
-            alarm(20);
-            int fd = load_test_prog_of(i ? "edrtest_dtlk" : "edrtest_dtnl", 0, pp[1],
-                                       BPF_PROG_TYPE_XDP, BPF_XDP);
-            if (fd < 0) _exit(1);
-            if (i == 0 && bpf_xdp_attach(ifn, fd, XDP_FLAGS_SKB_MODE, NULL) != 0) _exit(2);
-            if (i == 1 && bpf_link_create(fd, ifl, BPF_XDP, NULL) < 0) _exit(3);
-            if (i == 0) _exit(0); /* netlink holds it */
-            pause();              /* the link lives while its descriptor is open */
-            _exit(0);
-        }
-        assert_int_equal(read(pp[0], &info[i], sizeof(info[i])), (ssize_t)sizeof(info[i]));
+    if (xdp_two_ways("edrtest_dtnl", "edrtest_dtlk", 1, nl, lk, &ifn, &ifl, c, info, pp)) {
+        print_message("SKIP: cannot make veth interfaces (ip link add ... type veth)\n");
+        skip();
     }
     reap_ok(c[0]);
     pump(&f->loop, 3200); /* listed by two scans or more */
