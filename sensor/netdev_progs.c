@@ -30,7 +30,7 @@ typedef struct {
     struct {
         int ifindex;
         uint32_t major; /* the qdisc's handle */
-    } * classful;       /* qdiscs whose classes hold filters (htb, hfsc, cbq) */
+    } * classful;       /* qdiscs whose classes hold filters (htb, hfsc, cbq, atm) */
     size_t n_classful, cap_classful;
     int *ifs_classful; /* their interfaces, once each: a class dump each */
     size_t n_ifs, cap_ifs;
@@ -73,8 +73,9 @@ static edr_netdev_prog_t *edr__nl_add(edr__nl_t *c)
 /* One dump: the request (type, family header hdr of hdr_len bytes, then
  * the attributes at attrs) sent, each reply message of it handed to on_msg.
  * 0 when it ended well; -2 when it timed out; -1 when it was interrupted by
- * a change (NLM_F_DUMP_INTR), truncated, or ended with an error (what is
- * left of it is skipped by the next dump: another sequence number). */
+ * a change (NLM_F_DUMP_INTR), truncated, or ended with an error (the kernel
+ * may still be sending the rest of it: the caller then takes a new socket,
+ * as the old one refuses another dump until that ends, review-1206b L5). */
 static int edr__nl_dump(int fd, uint16_t type, const void *hdr, size_t hdr_len, const void *attrs,
                         size_t attrs_len, void (*on_msg)(edr__nl_t *, struct nlmsghdr *),
                         edr__nl_t *c)
@@ -186,7 +187,7 @@ static int edr__nl_filterless(const char *kind)
 /* RTM_NEWQDISC: where tc classifiers go. A clsact qdisc has an ingress and
  * an egress hook, an ingress qdisc the ingress one; any other qdisc with a
  * handle of its own (set up by hand) may hold filters on egress, and the
- * classes of htb, hfsc and cbq qdiscs may each hold their own */
+ * classes of htb, hfsc, cbq and atm qdiscs may each hold their own */
 static void edr__on_qdisc(edr__nl_t *c, struct nlmsghdr *h)
 {
     if (h->nlmsg_type != RTM_NEWQDISC || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct tcmsg))) return;
@@ -206,7 +207,9 @@ static void edr__on_qdisc(edr__nl_t *c, struct nlmsghdr *h)
             edr__nl_hook(c, t->tcm_ifindex, TC_H_INGRESS, EDR_NETDEV_TC_INGRESS, 1);
         } else if (TC_H_MAJ(t->tcm_handle) && !edr__nl_filterless(kind)) {
             edr__nl_hook(c, t->tcm_ifindex, TC_H_MAJ(t->tcm_handle), EDR_NETDEV_TC_EGRESS, 0);
-            if (strcmp(kind, "htb") && strcmp(kind, "hfsc") && strcmp(kind, "cbq")) return;
+            if (strcmp(kind, "htb") && strcmp(kind, "hfsc") && strcmp(kind, "cbq") &&
+                strcmp(kind, "atm"))
+                return;
             if (edr__nl_slot(c, (void **)&c->classful, sizeof(*c->classful), &c->cap_classful,
                              c->n_classful)) {
                 c->classful[c->n_classful].ifindex = t->tcm_ifindex;
@@ -223,7 +226,7 @@ static void edr__on_qdisc(edr__nl_t *c, struct nlmsghdr *h)
     }
 }
 
-/* RTM_NEWTCLASS: a class of an htb, hfsc or cbq qdisc, which may hold
+/* RTM_NEWTCLASS: a class of an htb, hfsc, cbq or atm qdisc, which may hold
  * filters of its own (other qdiscs' classes cannot: not counted) */
 static void edr__on_class(edr__nl_t *c, struct nlmsghdr *h)
 {
@@ -290,13 +293,24 @@ static void edr__on_filter(edr__nl_t *c, struct nlmsghdr *h)
     p->tc_hook = c->hook;
 }
 
+/* A route netlink socket whose reads wait *tv at most, or -1. */
+static int edr__nl_socket(const struct timeval *tv)
+{
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, sizeof(*tv)) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
 int edr_netdev_progs(edr_netdev_prog_t **v, size_t *n, int timeout_ms)
 {
     edr__nl_t c = {0};
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     int rc = -1, failed = 0;
-    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0) {
+    int fd = edr__nl_socket(&tv);
+    if (fd >= 0) {
         struct ifinfomsg ifm = {.ifi_family = AF_UNSPEC};
         struct {
             struct rtattr ext;
@@ -316,6 +330,7 @@ int edr_netdev_progs(edr_netdev_prog_t **v, size_t *n, int timeout_ms)
             c.n_classes = 0;
             int r = edr__nl_dump(fd, RTM_GETTCLASS, &tm, sizeof(tm), NULL, 0, edr__on_class, &c);
             if (r == -2) rc = -1;
+            if (r == -1 && (close(fd), fd = edr__nl_socket(&tv)) < 0) rc = -1;
             failed |= r != 0;
         }
         for (size_t i = 0; rc == 0 && i < c.n_hooks; i++) {
@@ -325,6 +340,7 @@ int edr_netdev_progs(edr_netdev_prog_t **v, size_t *n, int timeout_ms)
             c.hook = c.hooks[i].hook;
             int r = edr__nl_dump(fd, RTM_GETTFILTER, &tm, sizeof(tm), NULL, 0, edr__on_filter, &c);
             if (r == -2) rc = -1;
+            if (r == -1 && (close(fd), fd = edr__nl_socket(&tv)) < 0) rc = -1;
             failed |= r != 0;
         }
         for (size_t i = 0; i < c.n; i++) /* a tc filter's interface, named by the link dump */

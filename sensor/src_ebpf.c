@@ -898,31 +898,60 @@ static int edr__cmp_listed(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* After a whole listing (v, n; known: its known keys, sorted): each
- * attachment the last whole listing had and this one has not is a
- * bpf_detach event (the sensor's own left out). An attachment keeps the
- * record it was first listed with (a cgroup's path, named when it was
- * reported). */
+/* After a listing (v, n; known: its known keys, sorted): each attachment
+ * the last listing had and a whole one (partial 0) has not is a bpf_detach
+ * event (the sensor's own left out). A partial one (cut short) takes no
+ * attachment as gone but adds those it met for the first time, so that they
+ * are reported gone once whole listings come back (review-1206b M1). An
+ * attachment keeps the record it was first listed with; one entering the
+ * listing is named by resolve, when given (a cgroup's path: review-1206b L1,
+ * one a hook reported was otherwise reported gone without it). */
 static void edr__detach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st,
-                             const struct edr_bpf_link_rec *v, size_t n, const edr__ids_t *known)
+                             const struct edr_bpf_link_rec *v, size_t n, const edr__ids_t *known,
+                             int partial, void (*resolve)(struct edr_bpf_link_rec *v, size_t n))
 {
-    edr__listed_t *nl = n ? malloc(n * sizeof(*nl)) : NULL;
-    size_t m = 0;
-    if (n && !nl) return; /* out of memory: compared with the older listing next time */
-    for (size_t j = 0; j < n; j++) {
-        nl[m].key = edr__attach_key(&v[j]);
-        if (!edr__ids_has(known, nl[m].key) || edr__ids_has(&s->own_progs, v[j].prog_id))
-            continue; /* not reported yet (its record may be on its way), or the sensor's */
-        const edr__listed_t *old =
-            st->n_listed ? bsearch(&nl[m], st->listed, st->n_listed, sizeof(*nl), edr__cmp_listed)
-                         : NULL;
-        nl[m].l = old ? old->l : v[j];
-        m++;
+    size_t cap = n + (partial ? st->n_listed : 0), m = 0, m_new = 0;
+    edr__listed_t *nl = cap ? malloc(cap * sizeof(*nl)) : NULL;
+    struct edr_bpf_link_rec *fresh = n ? malloc(n * sizeof(*fresh)) : NULL;
+    if ((cap && !nl) || (n && !fresh)) { /* out of memory: compared with the older one next time */
+        free(nl);
+        free(fresh);
+        return;
     }
+    for (size_t j = 0; j < n; j++) {
+        uint64_t k = edr__attach_key(&v[j]);
+        if (!edr__ids_has(known, k) || edr__ids_has(&s->own_progs, v[j].prog_id))
+            continue; /* not reported yet (its record may be on its way), or the sensor's */
+        edr__listed_t key = {.key = k};
+        const edr__listed_t *old =
+            st->n_listed ? bsearch(&key, st->listed, st->n_listed, sizeof(key), edr__cmp_listed)
+                         : NULL;
+        if (old) {
+            nl[m++] = *old;
+        } else {
+            fresh[m_new] = v[j];
+            fresh[m_new++].pad_d = (uint32_t)m; /* its place in nl */
+            nl[m].key = k;
+            m++;
+        }
+    }
+    if (resolve && m_new) resolve(fresh, m_new);
+    for (size_t i = 0; i < m_new; i++) {
+        size_t at = fresh[i].pad_d;
+        fresh[i].pad_d = 0;
+        nl[at].l = fresh[i];
+    }
+    free(fresh);
     if (m > 1) qsort(nl, m, sizeof(*nl), edr__cmp_listed);
-    for (size_t i = 0; i < st->n_listed; i++)
-        if (!m || !bsearch(&st->listed[i], nl, m, sizeof(*nl), edr__cmp_listed))
+    size_t m0 = m;
+    for (size_t i = 0; i < st->n_listed; i++) {
+        if (m0 && bsearch(&st->listed[i], nl, m0, sizeof(*nl), edr__cmp_listed)) continue;
+        if (partial)
+            nl[m++] = st->listed[i]; /* not listed is not gone */
+        else
             edr__attach_found(s, st, &st->listed[i].l, NULL, 1);
+    }
+    if (m > m0) qsort(nl, m, sizeof(*nl), edr__cmp_listed);
     free(st->listed);
     st->listed = nl;
     st->n_listed = m;
@@ -955,7 +984,10 @@ static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct e
         if (!ok && !initial && !edr__ids_has(&st->fresh, k)) {
             /* out of memory: the ones not looked at are unknown to the next
              * scan again, and may be reported twice, not missed */
-            if (edr__ids_push(&fresh, k, 0)) break;
+            if (edr__ids_push(&fresh, k, 0)) {
+                partial = 1; /* nor taken as gone (review-1206b L2) */
+                break;
+            }
             continue;
         }
         if (!ok) {
@@ -963,14 +995,17 @@ static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct e
             v[nf++] = v[j];
             v[j] = t;
         }
-        if (edr__ids_push(&known, k, 0)) break;
+        if (edr__ids_push(&known, k, 0)) {
+            partial = 1;
+            break;
+        }
     }
     if (resolve && nf) resolve(v, nf);
     for (size_t j = 0; j < nf; j++)
         edr__attach_found(s, st, &v[j], holders, 0);
     edr__ids_sort(&known);
     edr__ids_sort(&fresh);
-    if (st->detach && !partial) edr__detach_scan(s, st, v, n, &known);
+    if (st->detach) edr__detach_scan(s, st, v, n, &known, partial, resolve);
     edr__ids_free(&st->known);
     edr__ids_free(&st->fresh);
     st->known = known;
@@ -1020,7 +1055,13 @@ static void edr__link_scan(edr_src_ebpf_t *s, int initial)
                 edr__ids_push(&s->perf_links, v[i].held_key, 0))
                 break;
         edr__ids_sort(&s->perf_links);
-        edr__attach_scan(s, &s->links, v, n, initial, 0, NULL, NULL);
+        /* a link the kernel detached (BPF_LINK_DETACH, its interface or
+         * cgroup gone) is listed while a descriptor holds it: gone, not
+         * there (review-1206b H1: never reported while held) */
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!v[i].defunct) v[m++] = v[i];
+        edr__attach_scan(s, &s->links, v, m, initial, 0, NULL, NULL);
     }
     free(v);
 }
@@ -1195,6 +1236,18 @@ static void edr__netdev_scan(edr_src_ebpf_t *s, int initial)
      * listed is there; what it did not is not taken as gone:
      * review-1205-sock2 6) */
     (void)initial;
+    /* an XDP program met here that the link scan now lists behind a link
+     * (made between the two scans) moved to that scan: not gone
+     * (review-1206b M4) */
+    size_t kept = 0;
+    for (size_t i = 0; i < s->netdevs.n_listed; i++) {
+        const struct edr_bpf_link_rec *l = &s->netdevs.listed[i].l;
+        if (l->attach_type == EDR_NETDEV_XDP && !l->link_id &&
+            edr__ids_has(&s->xdp_links, l->target_id << 32 | l->prog_id))
+            continue;
+        s->netdevs.listed[kept++] = s->netdevs.listed[i];
+    }
+    s->netdevs.n_listed = kept;
     edr__attach_scan(s, &s->netdevs, v, m, 1, partial, NULL, NULL);
     free(v);
 }
@@ -1886,7 +1939,7 @@ uint64_t edr__ebpf_test_wakeups(const edr_source_t *src)
 {
     const edr_src_ebpf_t *s = (const edr_src_ebpf_t *)src;
     uint64_t n = 0;
-    for (size_t i = 0; s->skel && s->skel->bss && i < 256; i++)
+    for (size_t i = 1; s->skel && s->skel->bss && i <= 256; i++)
         n += s->skel->bss->edr_unwoken[i * 8 + 2];
     return n;
 }
@@ -2197,9 +2250,11 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
     }
     s->skel->rodata->edr_wr_slots_log2 = s->wr_slots_log2;
     s->skel->rodata->edr_wakeup_bytes = s->wakeup_bytes;
-    { /* each CPU's part of it (edr_rb_flags), over every CPU that may come
-       * online: at most wakeup_bytes wait in all between two drains */
-        int cpus = libbpf_num_possible_cpus();
+    { /* each CPU's part of it (edr_rb_flags), over the CPUs online: at most
+       * wakeup_bytes wait in all between two drains while no more come
+       * online (over the possible ones, a VM allowing 128 with 2 online
+       * would wake the sensor 64 times as often: review-1206b M3) */
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         uint64_t share = s->wakeup_bytes / (uint64_t)(cpus > 0 ? cpus : 1);
         s->skel->rodata->edr_wakeup_share = share ? share : 1;
     }

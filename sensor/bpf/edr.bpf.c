@@ -213,7 +213,8 @@ struct {
  * position the consumer writes from another CPU, a cache miss on every
  * record (~150 ns of a ~750 ns unlink record here, bench/run sensor-ops).
  * edr_drain_gen, which the sensor bumps after each drain, is written a few
- * times a second: read by every record, it stays in the CPUs' caches; a
+ * times a second: read by every record, it stays in the CPUs' caches (no
+ * CPU's count shares its cache line: slot 0 is not used); a
  * CPU's count starts again after it changes, so that wakeups do not grow
  * with the number of CPUs where the timer drains the ring first
  * (review-1206 M1: 842 wakeups for 6,200 records with a 1 KiB share). */
@@ -228,11 +229,13 @@ __u64 edr_drain_gen;
  * it, which delays a wakeup; the timer's drain bounds the delay. */
 #define EDR_WAKE_SLOTS  256
 #define EDR_WAKE_STRIDE 8 /* u64s in a cache line */
-__u64 edr_unwoken[EDR_WAKE_SLOTS * EDR_WAKE_STRIDE];
+__u64 edr_unwoken[(EDR_WAKE_SLOTS + 1) * EDR_WAKE_STRIDE];
 
 static __always_inline __u64 *edr_unwoken_slot(void)
 {
-    __u64 *c = &edr_unwoken[(bpf_get_smp_processor_id() & (EDR_WAKE_SLOTS - 1)) * EDR_WAKE_STRIDE];
+    /* slot 0 is left out: its line holds edr_drain_gen (review-1206b M2) */
+    __u64 *c =
+        &edr_unwoken[((bpf_get_smp_processor_id() & (EDR_WAKE_SLOTS - 1)) + 1) * EDR_WAKE_STRIDE];
     __u64 g = *(volatile __u64 *)&edr_drain_gen;
 
     if (c[1] != g) {
@@ -1798,6 +1801,8 @@ static __always_inline void edr_link_fill(struct bpf_link *link, struct edr_bpf_
     if (!l) return;
     r->link_id = l->id;
     r->link_type = l->type;
+    r->defunct = 0;
+    r->pad_d = 0;
     if (bpf_core_field_exists(l->attach_type)) r->attach_type = l->attach_type;
     edr_prog_fill(l->prog, r);
     switch (r->link_type) {
@@ -1819,6 +1824,8 @@ static __always_inline void edr_link_fill(struct bpf_link *link, struct edr_bpf_
         struct bpf_cgroup_link *cl = EDR_CAST(link, struct bpf_cgroup_link);
         struct cgroup *cg = EDR_CAST(cl->cgroup, struct cgroup);
         if (cg) edr_kn_target(cg->kn, r);
+        else
+            r->defunct = 1; /* detached: the kernel drops the cgroup */
         break;
     }
     case 4: { /* iterator: its kind ("task", "bpf_prog", ...) */
@@ -1832,9 +1839,12 @@ static __always_inline void edr_link_fill(struct bpf_link *link, struct edr_bpf_
         struct bpf_netns_link *nl = EDR_CAST(link, struct bpf_netns_link);
         struct net *net = EDR_CAST(nl->net, struct net);
         if (net) r->target_id = net->ns.inum;
+        else
+            r->defunct = 1;
         break;
     }
     case 6: /* xdp */
+        if (!EDR_CAST(link, struct bpf_xdp_link)->dev) r->defunct = 1;
         edr_dev_target(EDR_CAST(link, struct bpf_xdp_link)->dev, r);
         break;
     case 7: { /* perf event (Linux 5.15): a tracepoint, kprobe or uprobe event */
@@ -1851,8 +1861,10 @@ static __always_inline void edr_link_fill(struct bpf_link *link, struct edr_bpf_
     }
     case 11: /* tcx (Linux 6.6): on a kernel without its type, CO-RE would
               * refuse every program this is inlined into (review-1207 4) */
-        if (bpf_core_type_exists(struct tcx_link))
+        if (bpf_core_type_exists(struct tcx_link)) {
+            if (!EDR_CAST(link, struct tcx_link)->dev) r->defunct = 1;
             edr_dev_target(EDR_CAST(link, struct tcx_link)->dev, r);
+        }
         break;
     default:
         break;

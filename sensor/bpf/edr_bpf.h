@@ -219,6 +219,9 @@ struct edr_bpf_link_rec {
                            descriptor scan; else 0 */
     char prog_name[16];
     char target[256];
+    edr_u32 defunct; /* a link the kernel detached (BPF_LINK_DETACH, its interface,
+                        cgroup or namespace gone) that a descriptor still holds */
+    edr_u32 pad_d;
 };
 
 /* One program attached to a cgroup without a link, as the cgroup iterator

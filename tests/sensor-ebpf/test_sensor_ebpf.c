@@ -2773,7 +2773,8 @@ static void test_tc_netlink_found(void **state)
 
 /* Attachments that go are reported as bpf_detach events, found (no actor),
  * once, after the attach event: an XDP program set through netlink and then
- * taken off the same way, and a BPF link (XDP) whose process exits. Until
+ * taken off the same way, and a BPF link (XDP) detached by another process
+ * (BPF_LINK_DETACH) while its maker still holds it, which then exits. Until
  * 2026-12-05 nothing said an attachment was gone. */
 static void test_detach_found(void **state)
 {
@@ -2791,14 +2792,27 @@ static void test_detach_found(void **state)
     pump(&f->loop, 3200); /* listed by two scans or more */
     size_t before = f->em.n;
     assert_int_equal(bpf_xdp_detach(ifn, XDP_FLAGS_SKB_MODE, NULL), 0);
-    kill(c[1], SIGKILL);
-    waitpid(c[1], NULL, 0);
+    /* the link taken off by another process while its maker still holds it
+     * (review-1206b H1: not reported until the holder closed it) */
+    uint32_t lid = 0;
+    for (size_t j = 0; j < before && !lid; j++)
+        if (f->em.ev[j]->body_case == EDR__V1__EVENT__BODY_BPF_ATTACH &&
+            f->em.ev[j]->bpf_attach->prog_id == info[1].id)
+            lid = f->em.ev[j]->bpf_attach->link_id;
+    int lfd = lid ? bpf_link_get_fd_by_id(lid) : -1;
+    assert_true(lfd >= 0);
+    assert_int_equal(bpf_link_detach(lfd), 0);
+    close(lfd);
     pump(&f->loop, 2200); /* a scan or two after */
+    size_t held = f->em.n;
+    kill(c[1], SIGKILL); /* now closed too: not gone a second time */
+    waitpid(c[1], NULL, 0);
+    pump(&f->loop, 1200);
     close(pp[0]);
     close(pp[1]);
     snprintf(cmd, sizeof(cmd), "ip link del %s; ip link del %s", nl, lk);
     assert_int_equal(system(cmd), 0);
-    int att[2] = {0}, det[2] = {0}, det_early = 0;
+    int att[2] = {0}, det[2] = {0}, det_early = 0, det_held = 0;
     uint32_t link_id = 0;
     for (size_t j = 0; j < f->em.n; j++) {
         Edr__V1__Event *e = f->em.ev[j];
@@ -2814,6 +2828,7 @@ static void test_detach_found(void **state)
         }
         det[i]++;
         det_early += j < before;
+        det_held += i == 1 && j < held;
         assert_true(x->found);
         assert_int_equal(e->pid, 0);
         assert_int_equal(x->attach_type, BPF_XDP);
@@ -2824,9 +2839,10 @@ static void test_detach_found(void **state)
         if (i == 1) assert_int_equal(x->link_id, link_id);
         assert_string_equal(x->prog_name, i ? "edrtest_dtlk" : "edrtest_dtnl");
     }
-    if (det[0] != 1 || det[1] != 1 || det_early)
-        fail_msg("attached: netlink %d, link %d; detached: netlink %d, link %d (%d before it was)",
-                 att[0], att[1], det[0], det[1], det_early);
+    if (det[0] != 1 || det[1] != 1 || det_early || det_held != 1)
+        fail_msg("attached: netlink %d, link %d; detached: netlink %d, link %d (%d before it was, "
+                 "link while held %d)",
+                 att[0], att[1], det[0], det[1], det_early, det_held);
     assert_true(att[0] >= 1 && att[1] >= 1);
     assert_true(link_id != 0);
 }
