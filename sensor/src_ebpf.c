@@ -913,9 +913,11 @@ static void edr__detach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st,
     size_t cap = n + (partial ? st->n_listed : 0), m = 0, m_new = 0;
     edr__listed_t *nl = cap ? malloc(cap * sizeof(*nl)) : NULL;
     struct edr_bpf_link_rec *fresh = n ? malloc(n * sizeof(*fresh)) : NULL;
-    if ((cap && !nl) || (n && !fresh)) { /* out of memory: compared with the older one next time */
+    size_t *at = n ? malloc(n * sizeof(*at)) : NULL; /* where each fresh one goes in nl */
+    if ((cap && !nl) || (n && (!fresh || !at))) {    /* out of memory: compared next time */
         free(nl);
         free(fresh);
+        free(at);
         return;
     }
     for (size_t j = 0; j < n; j++) {
@@ -929,19 +931,16 @@ static void edr__detach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st,
         if (old) {
             nl[m++] = *old;
         } else {
-            fresh[m_new] = v[j];
-            fresh[m_new++].pad_d = (uint32_t)m; /* its place in nl */
-            nl[m].key = k;
-            m++;
+            at[m_new] = m;
+            fresh[m_new++] = v[j];
+            nl[m++].key = k;
         }
     }
     if (resolve && m_new) resolve(fresh, m_new);
-    for (size_t i = 0; i < m_new; i++) {
-        size_t at = fresh[i].pad_d;
-        fresh[i].pad_d = 0;
-        nl[at].l = fresh[i];
-    }
+    for (size_t i = 0; i < m_new; i++)
+        nl[at[i]].l = fresh[i];
     free(fresh);
+    free(at);
     if (m > 1) qsort(nl, m, sizeof(*nl), edr__cmp_listed);
     size_t m0 = m;
     for (size_t i = 0; i < st->n_listed; i++) {
