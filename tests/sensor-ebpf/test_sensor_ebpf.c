@@ -2703,7 +2703,8 @@ static void test_xdp_netlink_found(void **state)
  * by the scan of the interfaces: one on the ingress hook of a clsact qdisc,
  * one on its egress hook (a veth the test makes), each once, with the
  * interface's name and index and the direction as the attach type; none
- * found again while they stay. */
+ * found again while they stay; each reported gone (bpf_detach) once when
+ * its qdisc is deleted. */
 static void test_tc_netlink_found(void **state)
 {
     fixture_t *f = *state;
@@ -2741,12 +2742,26 @@ static void test_tc_netlink_found(void **state)
     close(pp[0]);
     close(pp[1]);
     pump(&f->loop, 3200); /* two scans or more */
+    size_t before = f->em.n;
+    /* the filters taken off with their qdisc: each reported gone once */
+    snprintf(cmd, sizeof(cmd), "tc qdisc del dev %s clsact", nl);
+    assert_int_equal(system(cmd), 0);
+    pump(&f->loop, 2200);
     snprintf(cmd, sizeof(cmd), "ip link del %s", nl);
     assert_int_equal(system(cmd), 0);
     const Edr__V1__BpfAttach *x[2] = {0};
-    int n[2] = {0};
+    int n[2] = {0}, gone[2] = {0};
     for (size_t j = 0; j < f->em.n; j++) {
         Edr__V1__Event *e = f->em.ev[j];
+        if (e->body_case == EDR__V1__EVENT__BODY_BPF_DETACH) {
+            for (int i = 0; i < 2; i++)
+                if (e->bpf_detach->prog_id == info[i].id) {
+                    assert_true(j >= before);
+                    assert_string_equal(e->bpf_detach->target, nl);
+                    gone[i]++;
+                }
+            continue;
+        }
         if (e->body_case != EDR__V1__EVENT__BODY_BPF_ATTACH) continue;
         for (int i = 0; i < 2; i++)
             if (e->bpf_attach->prog_id == info[i].id) {
@@ -2757,6 +2772,9 @@ static void test_tc_netlink_found(void **state)
             }
     }
     if (!x[0] || !x[1]) fail_msg("tc filters found: ingress %d, egress %d", n[0], n[1]);
+    if (gone[0] != 1 || gone[1] != 1)
+        fail_msg("tc filters gone with their qdisc: ingress %d, egress %d (once each expected)",
+                 gone[0], gone[1]);
     assert_int_equal(n[0], 1); /* once, not again each scan */
     assert_int_equal(n[1], 1);
     for (int i = 0; i < 2; i++) {
