@@ -325,8 +325,7 @@ static void print_detail(const Edr__V1__Event *e)
     }
     case EDR__V1__EVENT__BODY_BPF_ATTACH:
     case EDR__V1__EVENT__BODY_BPF_DETACH: { /* one message type for both */
-        const Edr__V1__BpfAttach *x =
-            e->body_case == EDR__V1__EVENT__BODY_BPF_ATTACH ? e->bpf_attach : e->bpf_detach;
+        const Edr__V1__BpfAttach *x = edr_event_bpf_link(e);
         printf(" program type %u id %u ", x->prog_type, x->prog_id);
         edr_cli_print_escaped(stdout, x->prog_name && *x->prog_name ? x->prog_name : "-");
         if (x->link_id)

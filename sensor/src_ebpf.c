@@ -1938,8 +1938,10 @@ uint64_t edr__ebpf_test_wakeups(const edr_source_t *src)
 {
     const edr_src_ebpf_t *s = (const edr_src_ebpf_t *)src;
     uint64_t n = 0;
-    for (size_t i = 1; s->skel && s->skel->bss && i <= 256; i++)
-        n += s->skel->bss->edr_unwoken[i * 8 + 2];
+    /* slots of 8 words (a cache line) from the second: count, drain, wakeups */
+    size_t words = s->skel && s->skel->bss ? sizeof(s->skel->bss->edr_unwoken) / 8 : 0;
+    for (size_t i = 8; i + 2 < words; i += 8)
+        n += s->skel->bss->edr_unwoken[i + 2];
     return n;
 }
 

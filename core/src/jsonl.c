@@ -521,8 +521,7 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
     }
     case EDR__V1__EVENT__BODY_BPF_ATTACH:
     case EDR__V1__EVENT__BODY_BPF_DETACH: { /* one message type for both */
-        const Edr__V1__BpfAttach *x =
-            e->body_case == EDR__V1__EVENT__BODY_BPF_ATTACH ? e->bpf_attach : e->bpf_detach;
+        const Edr__V1__BpfAttach *x = edr_event_bpf_link(e);
         if (x->prog_id) rc |= put(r, "edr.bpf.program.id", json_integer(x->prog_id));
         rc |= put_str(r, "edr.bpf.program.name", x->prog_name);
         rc |= put_enum(r, "edr.bpf.program.type", "edr.bpf.program.type_id", bpf_prog_types,

@@ -204,14 +204,15 @@ struct {
 
 /* Wakeups: 0 = every record wakes user space (the ring buffer's default);
  * otherwise each CPU submits without a wakeup until it has written
- * edr_wakeup_share bytes of ring (sensor.ebpf_wakeup_bytes over the
- * possible CPUs) since the sensor last drained the ring, and user space
+ * edr_wakeup_share bytes of ring (sensor.ebpf_wakeup_bytes over the CPUs
+ * online at start) since the sensor last drained the ring, and user space
  * also drains the ring on a short timer. A wakeup is an irq_work (a
  * self-IPI, which costs a VM exit under virtualisation), so waking once per
  * record costs more than the programs themselves. The count is the CPU's
  * own: asking the ring how much is waiting (BPF_RB_AVAIL_DATA) reads the
  * position the consumer writes from another CPU, a cache miss on every
- * record (~150 ns of a ~750 ns unlink record here, bench/run sensor-ops).
+ * record (~100-150 ns of a ~750 ns unlink record here: bpf_stats of the
+ * programs under the sensor-overhead workload, with and without it).
  * edr_drain_gen, which the sensor bumps after each drain, is written a few
  * times a second: read by every record, it stays in the CPUs' caches (no
  * CPU's count shares its cache line: slot 0 is not used); a

@@ -12,6 +12,15 @@
  * JSON output (event.action), metrics and summaries. */
 const char *edr_event_kind_name(Edr__V1__Event__BodyCase k);
 
+/* The BpfAttach message of a bpf_attach or bpf_detach event (both carry
+ * one), or NULL for another kind. */
+static inline const Edr__V1__BpfAttach *edr_event_bpf_link(const Edr__V1__Event *e)
+{
+    return e->body_case == EDR__V1__EVENT__BODY_BPF_ATTACH   ? e->bpf_attach
+           : e->body_case == EDR__V1__EVENT__BODY_BPF_DETACH ? e->bpf_detach
+                                                             : NULL;
+}
+
 /* Absolute UTC ns of an event of batch b. */
 static inline uint64_t edr_event_time(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
 {
