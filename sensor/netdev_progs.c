@@ -36,6 +36,8 @@ typedef struct {
     size_t n_ifs, cap_ifs;
     size_t n_classes; /* listed of the class dump under way */
     int cut;          /* classes past the limit left out */
+    edr_netdev_part_t *unread; /* the parts not read (netdev_progs.h) */
+    size_t n_unread, cap_unread;
     struct {
         int ifindex;
         char name[16];
@@ -118,6 +120,16 @@ static int edr__nl_dump(int fd, uint16_t type, const void *hdr, size_t hdr_len, 
             on_msg(c, h);
         }
     }
+}
+
+/* A part not read: interface ifindex's filters under parent (0: under any
+ * of its classes). */
+static void edr__nl_unread(edr__nl_t *c, int ifindex, uint32_t parent)
+{
+    if (!edr__nl_slot(c, (void **)&c->unread, sizeof(*c->unread), &c->cap_unread, c->n_unread))
+        return;
+    c->unread[c->n_unread].ifindex = ifindex;
+    c->unread[c->n_unread++].parent = parent;
 }
 
 /* RTM_NEWLINK: the interface's XDP programs (single or per mode) */
@@ -237,10 +249,14 @@ static void edr__on_class(edr__nl_t *c, struct nlmsghdr *h)
                                  c->classful[i].major != TC_H_MAJ(t->tcm_handle)))
         i++;
     if (i == c->n_classful || !TC_H_MIN(t->tcm_handle)) return;
-    if (c->n_classes++ < EDR_NETDEV_MAX_CLASSES)
+    if (c->n_classes++ < EDR_NETDEV_MAX_CLASSES) {
         edr__nl_hook(c, t->tcm_ifindex, t->tcm_handle, EDR_NETDEV_TC_EGRESS, 0);
-    else
+    } else { /* not looked at: what it held is not known gone; past 1,024
+              * such classes, none of the interface's classes is */
         c->cut = 1;
+        size_t past = c->n_classes - EDR_NETDEV_MAX_CLASSES;
+        if (past <= 1024) edr__nl_unread(c, t->tcm_ifindex, past < 1024 ? t->tcm_handle : 0);
+    }
 }
 
 /* RTM_NEWTFILTER: a "bpf" classifier's loaded program, or a classic one
@@ -304,7 +320,8 @@ static int edr__nl_socket(const struct timeval *tv)
     return fd;
 }
 
-int edr_netdev_progs(edr_netdev_prog_t **v, size_t *n, int timeout_ms)
+int edr_netdev_progs(edr_netdev_prog_t **v, size_t *n, edr_netdev_part_t **unread, size_t *n_unread,
+                     int timeout_ms)
 {
     edr__nl_t c = {0};
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
@@ -331,7 +348,8 @@ int edr_netdev_progs(edr_netdev_prog_t **v, size_t *n, int timeout_ms)
             int r = edr__nl_dump(fd, RTM_GETTCLASS, &tm, sizeof(tm), NULL, 0, edr__on_class, &c);
             if (r == -2) rc = -1;
             if (r == -1 && (close(fd), fd = edr__nl_socket(&tv)) < 0) rc = -1;
-            failed |= r != 0;
+            if (r == -1) edr__nl_unread(&c, tm.tcm_ifindex, 0);
+            failed |= r == -1;
         }
         for (size_t i = 0; rc == 0 && i < c.n_hooks; i++) {
             tm.tcm_ifindex = c.ifindex = c.hooks[i].ifindex;
@@ -341,7 +359,8 @@ int edr_netdev_progs(edr_netdev_prog_t **v, size_t *n, int timeout_ms)
             int r = edr__nl_dump(fd, RTM_GETTFILTER, &tm, sizeof(tm), NULL, 0, edr__on_filter, &c);
             if (r == -2) rc = -1;
             if (r == -1 && (close(fd), fd = edr__nl_socket(&tv)) < 0) rc = -1;
-            failed |= r != 0;
+            if (r == -1) edr__nl_unread(&c, c.ifindex, c.parent);
+            failed |= r == -1;
         }
         for (size_t i = 0; i < c.n; i++) /* a tc filter's interface, named by the link dump */
             for (size_t j = 0; j < c.n_names && !c.v[i].ifname[0]; j++)
@@ -355,5 +374,8 @@ int edr_netdev_progs(edr_netdev_prog_t **v, size_t *n, int timeout_ms)
     free(c.names);
     *v = c.v;
     *n = c.n;
-    return rc != 0 || failed || c.oom ? -1 : c.cut ? 1 : 0;
+    *unread = c.unread;
+    *n_unread = c.n_unread;
+    if (rc != 0 || c.oom) return -1;
+    return (c.cut ? EDR_NETDEV_CUT : 0) | (failed ? EDR_NETDEV_UNREAD : 0);
 }

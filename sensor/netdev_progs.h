@@ -28,19 +28,42 @@ typedef struct {
     uint64_t classic; /* a classic classifier: its instructions' SHA-256, 8 bytes (never 0) */
 } edr_netdev_prog_t;
 
+/* A part of the listing that could not be read: the filters of interface
+ * ifindex under parent (a qdisc or class handle), or, parent 0, under any
+ * of its classes (its class dump failed). */
+typedef struct {
+    int ifindex;
+    uint32_t parent;
+} edr_netdev_part_t;
+
+/* 1 when parent (TC_H_*) is a class's handle: neither a qdisc's (minor 0)
+ * nor a clsact or ingress hook's (major ffff). */
+static inline int edr_netdev_class_parent(uint32_t parent)
+{
+    return (parent & 0xffffu) != 0 && (parent & 0xffff0000u) != 0xffff0000u;
+}
+
 /* Every XDP program and tc BPF classifier of this namespace's interfaces
  * into *v (malloc'd, *n of them; the caller frees): one link dump, one qdisc
  * dump, and a filter dump per hook of a clsact or ingress qdisc, per other
  * qdisc with a handle of its own (one set up by hand: the kernel's default
  * qdiscs have none) but of a kind known to hold no filters, and per class
- * that can hold filters (htb, hfsc, cbq; at most EDR_NETDEV_MAX_CLASSES an
- * interface, a class dump each). Each read waits timeout_ms at most. Only
- * the kernel's replies to these requests are read. Returns 0; 1 when all
- * was read but classes past the limit were left out; -1 when a dump could
- * not be read whole (failed, interrupted by a change, truncated, out of
- * memory: the other hooks are still read; timed out: the scan stops there).
- * *v then lists what was read. */
+ * that can hold filters (htb, hfsc, cbq, atm; at most EDR_NETDEV_MAX_CLASSES
+ * an interface, a class dump each). Each read waits timeout_ms at most.
+ * Only the kernel's replies to these requests are read. Returns -1 when
+ * the listing is not whole anywhere (the link or qdisc dump failed, a dump
+ * timed out, which ends the scan, out of memory); else 0, or
+ * EDR_NETDEV_CUT when classes past the limit were left out and
+ * EDR_NETDEV_UNREAD when a class or filter dump could not be read whole
+ * (failed, interrupted by a change, a message too large; the other hooks
+ * are still read). *v then lists what was read, and *unread (malloc'd,
+ * *n_unread of them) the parts that were not: what *v does not list there
+ * may still be attached (review-1206b M1: a cut anywhere made the whole
+ * listing partial). */
 #define EDR_NETDEV_MAX_CLASSES 64
-int edr_netdev_progs(edr_netdev_prog_t **v, size_t *n, int timeout_ms);
+#define EDR_NETDEV_CUT         1
+#define EDR_NETDEV_UNREAD      2
+int edr_netdev_progs(edr_netdev_prog_t **v, size_t *n, edr_netdev_part_t **unread, size_t *n_unread,
+                     int timeout_ms);
 
 #endif

@@ -892,6 +892,18 @@ static void edr__attach_found(edr_src_ebpf_t *s, edr__attach_scan_t *st,
     edr_emit_end(s->em, e);
 }
 
+/* How much of a listing was read: all of it (partial 0); or not, and then
+ * read, when not NULL, tells for an attachment listed before whether the
+ * part of the listing it was in (an interface's hook, a cgroup) was read
+ * whole this time: if so, not listed there is gone (review-1206b M1: one
+ * part cut short, 65 htb classes on any interface, had every scan take
+ * nothing as gone). */
+typedef struct {
+    int partial;
+    int (*read)(const void *ctx, const struct edr_bpf_link_rec *l);
+    const void *ctx;
+} edr__cut_t;
+
 static int edr__cmp_listed(const void *a, const void *b)
 {
     uint64_t x = ((const edr__listed_t *)a)->key, y = ((const edr__listed_t *)b)->key;
@@ -899,17 +911,20 @@ static int edr__cmp_listed(const void *a, const void *b)
 }
 
 /* After a listing (v, n; known: its known keys, sorted): each attachment
- * the last listing had and a whole one (partial 0) has not is a bpf_detach
- * event (the sensor's own left out). A partial one (cut short) takes no
- * attachment as gone but adds those it met for the first time, so that they
- * are reported gone once whole listings come back (review-1206b M1). An
- * attachment keeps the record it was first listed with; one entering the
- * listing is named by resolve, when given (a cgroup's path: review-1206b L1,
- * one a hook reported was otherwise reported gone without it). */
+ * the last listing had and this one has not, where it read whole (cut), is
+ * a bpf_detach event (the sensor's own left out), and leaves known. Where
+ * it did not, the attachment is kept; those it met for the first time are
+ * added, so that they are reported gone once that part is read whole again
+ * (review-1206b M1). An attachment keeps the record it was first listed
+ * with; one entering the listing is named by resolve, when given (a
+ * cgroup's path: review-1206b L1, one a hook reported was otherwise
+ * reported gone without it). */
 static void edr__detach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st,
-                             const struct edr_bpf_link_rec *v, size_t n, const edr__ids_t *known,
-                             int partial, void (*resolve)(struct edr_bpf_link_rec *v, size_t n))
+                             const struct edr_bpf_link_rec *v, size_t n, edr__ids_t *known,
+                             const edr__cut_t *cut,
+                             void (*resolve)(struct edr_bpf_link_rec *v, size_t n))
 {
+    int partial = cut->partial;
     size_t cap = n + (partial ? st->n_listed : 0), m = 0, m_new = 0;
     edr__listed_t *nl = cap ? malloc(cap * sizeof(*nl)) : NULL;
     struct edr_bpf_link_rec *fresh = n ? malloc(n * sizeof(*fresh)) : NULL;
@@ -942,15 +957,26 @@ static void edr__detach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st,
     free(fresh);
     free(at);
     if (m > 1) qsort(nl, m, sizeof(*nl), edr__cmp_listed);
-    size_t m0 = m;
+    size_t m0 = m, gone = 0;
     for (size_t i = 0; i < st->n_listed; i++) {
         if (m0 && bsearch(&st->listed[i], nl, m0, sizeof(*nl), edr__cmp_listed)) continue;
-        if (partial)
-            nl[m++] = st->listed[i]; /* not listed is not gone */
-        else
-            edr__attach_found(s, st, &st->listed[i].l, NULL, 1);
+        if (partial && !(cut->read && cut->read(cut->ctx, &st->listed[i].l))) {
+            nl[m++] = st->listed[i]; /* not read is not gone */
+            continue;
+        }
+        edr__attach_found(s, st, &st->listed[i].l, NULL, 1);
+        st->listed[gone++].key = st->listed[i].key; /* (read above: i >= gone) */
     }
     if (m > m0) qsort(nl, m, sizeof(*nl), edr__cmp_listed);
+    if (partial && gone) { /* a partial listing's known kept the last one's: not these */
+        size_t k = 0;
+        for (size_t i = 0; i < known->n; i++) {
+            edr__listed_t key = {.key = known->id[i]};
+            if (!bsearch(&key, st->listed, gone, sizeof(key), edr__cmp_listed))
+                known->id[k++] = known->id[i];
+        }
+        known->n = k;
+    }
     free(st->listed);
     st->listed = nl;
     st->n_listed = m;
@@ -961,14 +987,17 @@ static void edr__detach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st,
  * the next scan meets it still unknown (its record may be on its way);
  * initial: the sensor's start (all reported at once). Attachments of the
  * sensor's own programs are left out. resolve, when not NULL, names the
- * targets of those about to be reported (cgroup paths). partial: v is the
- * start of a list cut short: what it does not hold is not taken as gone.
+ * targets of those about to be reported (cgroup paths). cut: how much of
+ * the list v holds (NULL: all of it); what a partial list does not hold is
+ * not taken as gone, but where cut says the part it was in was read.
  * holders: as edr__attach_found's, or NULL. */
 static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct edr_bpf_link_rec *v,
-                             size_t n, int initial, int partial,
+                             size_t n, int initial, const edr__cut_t *cut,
                              void (*resolve)(struct edr_bpf_link_rec *v, size_t n),
                              const struct edr_bpf_hdr *holders)
 {
+    edr__cut_t c = cut ? *cut : (edr__cut_t){0};
+    int partial = c.partial;
     edr__ids_t known = {0}, fresh = {0};
     edr__seen_sort(&st->seen);                          /* looked up once per attachment listed */
     for (size_t i = 0; partial && i < st->known.n; i++) /* kept: not listed is not gone */
@@ -985,6 +1014,7 @@ static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct e
              * scan again, and may be reported twice, not missed */
             if (edr__ids_push(&fresh, k, 0)) {
                 partial = 1; /* nor taken as gone (review-1206b L2) */
+                c.read = NULL;
                 break;
             }
             continue;
@@ -996,6 +1026,7 @@ static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct e
         }
         if (edr__ids_push(&known, k, 0)) {
             partial = 1;
+            c.read = NULL;
             break;
         }
     }
@@ -1004,7 +1035,8 @@ static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct e
         edr__attach_found(s, st, &v[j], holders, 0);
     edr__ids_sort(&known);
     edr__ids_sort(&fresh);
-    if (st->detach) edr__detach_scan(s, st, v, n, &known, partial, resolve);
+    c.partial = partial;
+    if (st->detach) edr__detach_scan(s, st, v, n, &known, &c, resolve);
     edr__ids_free(&st->known);
     edr__ids_free(&st->fresh);
     st->known = known;
@@ -1060,7 +1092,7 @@ static void edr__link_scan(edr_src_ebpf_t *s, int initial)
         size_t m = 0;
         for (size_t i = 0; i < n; i++)
             if (!v[i].defunct) v[m++] = v[i];
-        edr__attach_scan(s, &s->links, v, m, initial, 0, NULL, NULL);
+        edr__attach_scan(s, &s->links, v, m, initial, NULL, NULL, NULL);
     }
     free(v);
 }
@@ -1132,6 +1164,20 @@ static void edr__prog_named(const edr_src_ebpf_t *s, struct edr_bpf_link_rec *l)
     }
 }
 
+/* What a cgroup walk read: whole or cut short (the cgroups it holds, each
+ * read whole), and the cgroups with more programs than it lists. */
+typedef struct {
+    int walk_cut;
+    edr__ids_t held, cut; /* cgroup ids, sorted */
+} edr__cg_read_t;
+
+static int edr__cg_read(const void *ctx, const struct edr_bpf_link_rec *l)
+{
+    const edr__cg_read_t *r = ctx;
+    return !edr__ids_has(&r->cut, l->target_id) &&
+           (!r->walk_cut || edr__ids_has(&r->held, l->target_id));
+}
+
 /* Every second, the programs attached to cgroups without a link (the
  * sensor's cgroup iterator): by an ia32 BPF_PROG_ATTACH, one whose event
  * was unverified, or before the sensor started (systemd's, on most hosts). */
@@ -1145,24 +1191,27 @@ static void edr__cgroup_scan(edr_src_ebpf_t *s, int initial)
                             (void **)&c, &n, &cap);
     /* The walk is one session: what does not fit the one buffer of its
      * first read is not listed (the next read is refused). Such a list is
-     * used for what it holds, and counted. */
-    int partial = !(rc == 0 && n && c[n - 1].end);
-    if (rc == -2 || (partial && !n)) {
+     * used for what it holds, and counted. A cgroup's records are all in
+     * it or none are: one it holds was read whole, but for one with more
+     * programs than the iterator lists (marked EDR_CG_CUT). */
+    int walk_cut = !(rc == 0 && n && c[n - 1].end == EDR_CG_END);
+    if (rc == -2 || (walk_cut && !n)) {
         edr__attach_scan_failed(s, &s->cgroups, rc == -2 ? -2 : -1);
         free(c);
         return;
     }
-    if (partial) edr_emit_drop(s->em, s->cgroups.health, "truncated", 1);
-    if (!partial) n--; /* the end */
+    if (!walk_cut) n--; /* the end */
+    edr__cg_read_t rd = {.walk_cut = walk_cut};
     v = n ? calloc(n, sizeof(*v)) : NULL;
-    if (n && !v) {
-        free(c);
-        edr_emit_drop(s->em, s->cgroups.health, "read_failed", 1);
-        return;
-    }
+    int oom = n && !v;
     size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (c[i].end) continue;
+    for (size_t i = 0; i < n && !oom; i++) {
+        if (c[i].end == EDR_CG_CUT) { /* its programs past the limit: not looked at */
+            oom = edr__ids_push(&rd.cut, c[i].cgroup_id, 0);
+            continue;
+        }
+        if (walk_cut && (!rd.held.n || rd.held.id[rd.held.n - 1] != c[i].cgroup_id))
+            oom |= edr__ids_push(&rd.held, c[i].cgroup_id, 0);
         v[m].prog_id = c[i].prog_id;
         v[m].target_id = c[i].cgroup_id;
         v[m].attach_type = c[i].atype < EDR__CG_ATYPES ? s->cg_atype[c[i].atype] : 0;
@@ -1170,8 +1219,39 @@ static void edr__cgroup_scan(edr_src_ebpf_t *s, int initial)
         m++;
     }
     free(c);
-    edr__attach_scan(s, &s->cgroups, v, m, initial, partial, edr__cgroup_paths, NULL);
+    if (oom) {
+        edr__ids_free(&rd.held);
+        edr__ids_free(&rd.cut);
+        free(v);
+        edr_emit_drop(s->em, s->cgroups.health, "read_failed", 1);
+        return;
+    }
+    if (walk_cut || rd.cut.n) edr_emit_drop(s->em, s->cgroups.health, "truncated", 1);
+    edr__ids_sort(&rd.held);
+    edr__ids_sort(&rd.cut);
+    edr__cut_t cut = {walk_cut || rd.cut.n, edr__cg_read, &rd};
+    edr__attach_scan(s, &s->cgroups, v, m, initial, &cut, edr__cgroup_paths, NULL);
+    edr__ids_free(&rd.held);
+    edr__ids_free(&rd.cut);
     free(v);
+}
+
+/* What a netdev scan did not read (netdev_progs.h): an XDP program's list is
+ * the link dump, read whole when the scan returns at all. */
+typedef struct {
+    const edr_netdev_part_t *u;
+    size_t n;
+} edr__nd_read_t;
+
+static int edr__nd_read(const void *ctx, const struct edr_bpf_link_rec *l)
+{
+    const edr__nd_read_t *r = ctx;
+    if (l->attach_type == EDR_NETDEV_XDP) return 1;
+    for (size_t i = 0; i < r->n; i++)
+        if ((uint64_t)r->u[i].ifindex == l->target_id &&
+            (r->u[i].parent == l->part || (!r->u[i].parent && edr_netdev_class_parent(l->part))))
+            return 0;
+    return 1;
 }
 
 /* Every second, the XDP programs and tc BPF classifiers on this network
@@ -1185,19 +1265,24 @@ static void edr__cgroup_scan(edr_src_ebpf_t *s, int initial)
 static void edr__netdev_scan(edr_src_ebpf_t *s, int initial)
 {
     edr_netdev_prog_t *p = NULL;
+    edr_netdev_part_t *u = NULL;
     struct edr_bpf_link_rec *v = NULL;
-    size_t n = 0, m = 0;
+    size_t n = 0, m = 0, nu = 0;
     /* without the link scan, XDP links could not be told apart (review-1208-sf L3) */
     if (s->netdevs.off || s->links.off) return;
     /* the dumps run in the event loop: each read waits 100 ms at most (the
      * kernel may hold its network lock), then the scan counts as failed;
-     * what was listed is then not all: nothing taken as gone */
-    int rc = edr_netdev_progs(&p, &n, 100), partial = rc != 0;
-    if (rc < 0) edr__attach_scan_failed(s, &s->netdevs, -1); /* counted */
-    if (rc > 0) /* classes past the limit: not looked at, not taken as gone */
-        edr_emit_drop(s->em, s->netdevs.health, "truncated", 1);
+     * what was listed is then not all: nothing taken as gone. A hook or
+     * class list not read whole, or classes past the limit, leave only
+     * those parts unknown (counted) */
+    int rc = edr_netdev_progs(&p, &n, &u, &nu, 100);
+    if (rc < 0 || (rc & EDR_NETDEV_UNREAD)) edr__attach_scan_failed(s, &s->netdevs, -1);
+    if (rc > 0 && (rc & EDR_NETDEV_CUT)) edr_emit_drop(s->em, s->netdevs.health, "truncated", 1);
+    edr__nd_read_t rd = {u, nu};
+    edr__cut_t cut = {rc != 0, rc > 0 ? edr__nd_read : NULL, &rd};
     if (n && !(v = calloc(n, sizeof(*v)))) {
         free(p);
+        free(u);
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -1208,6 +1293,7 @@ static void edr__netdev_scan(edr_src_ebpf_t *s, int initial)
         l->prog_id = p[i].prog_id;
         l->attach_type = p[i].attach_type;
         l->target_id = (uint64_t)p[i].ifindex;
+        l->part = p[i].tc_parent;
         if (p[i].attach_type == EDR_NETDEV_XDP || p[i].tc_hook)
             snprintf(l->target, sizeof(l->target), "%.*s", (int)sizeof(p[i].ifname), p[i].ifname);
         else /* under a qdisc or class set up by hand: which */
@@ -1247,7 +1333,8 @@ static void edr__netdev_scan(edr_src_ebpf_t *s, int initial)
         s->netdevs.listed[kept++] = s->netdevs.listed[i];
     }
     s->netdevs.n_listed = kept;
-    edr__attach_scan(s, &s->netdevs, v, m, 1, partial, NULL, NULL);
+    edr__attach_scan(s, &s->netdevs, v, m, 1, &cut, NULL, NULL);
+    free(u);
     free(v);
 }
 
@@ -1303,7 +1390,7 @@ static void edr__fd_scan(edr_src_ebpf_t *s, int initial)
          * The ring buffer was drained just before: a record on its way makes
          * an attachment reported twice, not missed */
         (void)initial;
-        edr__attach_scan(s, &s->fds, v, m, 1, 0, NULL, h);
+        edr__attach_scan(s, &s->fds, v, m, 1, NULL, NULL, h);
     }
     free(r);
     free(v);

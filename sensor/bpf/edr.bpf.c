@@ -1571,6 +1571,7 @@ static __always_inline void edr_on_udp_send(int fd, const void *uaddr)
  * words of their NUL-padded first 16 bytes. */
 #define EDR_ANON_BPF_PROG   0x676f72702d667062ull, 0             /* "bpf-prog" */
 #define EDR_ANON_BPF_LINK   0x6b6e696c5f667062ull, 0             /* "bpf_link" */
+#define EDR_ANON_BPF_LINK_B 0x6b6e696c2d667062ull, 0             /* "bpf-link" */
 #define EDR_ANON_PERF_EVENT 0x76655f667265705bull, 0x5d746e65ull /* "[perf_event]" */
 #define EDR_ANON_BPF_MAP    0x70616d2d667062ull, 0               /* "bpf-map" */
 
@@ -1598,6 +1599,17 @@ static __always_inline void *edr_file_anon(struct file *f, __u64 w0, __u64 w1)
 static __always_inline void *edr_fd_anon(int fd, __u64 w0, __u64 w1)
 {
     return edr_file_anon(edr_fd_file(fd), w0, w1);
+}
+
+/* The BPF link behind descriptor fd, or NULL. A link's file is named
+ * "bpf_link" where it was made, "bpf-link" where a descriptor was got for
+ * it by id or from a pinned path (BPF_LINK_GET_FD_BY_ID, BPF_OBJ_GET: a
+ * BPF_LINK_UPDATE through such a descriptor went unreported). */
+static __always_inline struct bpf_link *edr_fd_link(int fd)
+{
+    struct file *f = edr_fd_file(fd);
+    struct bpf_link *l = edr_file_anon(f, EDR_ANON_BPF_LINK);
+    return l ? l : edr_file_anon(f, EDR_ANON_BPF_LINK_B);
 }
 
 /* The address held at p, as a number */
@@ -1803,7 +1815,7 @@ static __always_inline void edr_link_fill(struct bpf_link *link, struct edr_bpf_
     r->link_id = l->id;
     r->link_type = l->type;
     r->defunct = 0;
-    r->pad_d = 0;
+    r->part = 0;
     if (bpf_core_field_exists(l->attach_type)) r->attach_type = l->attach_type;
     edr_prog_fill(l->prog, r);
     switch (r->link_type) {
@@ -1962,11 +1974,11 @@ static __always_inline void edr_on_bpf_attach(int cmd, int fd, const void *attr)
                         BPF_LINK_UPDATE: link_fd, new_prog_fd */
 
     if (cmd == EDR_BPF_LINK_CREATE || cmd == EDR_BPF_RAW_TRACEPOINT_OPEN) {
-        link = edr_fd_anon(fd, EDR_ANON_BPF_LINK);
+        link = edr_fd_link(fd);
         if (!link) return;
     } else if (cmd == EDR_BPF_LINK_UPDATE || cmd == EDR_BPF_PROG_ATTACH) {
         bpf_probe_read_user(a, sizeof(a), attr);
-        if (cmd == EDR_BPF_LINK_UPDATE && !(link = edr_fd_anon(a[0], EDR_ANON_BPF_LINK))) return;
+        if (cmd == EDR_BPF_LINK_UPDATE && !(link = edr_fd_link(a[0]))) return;
     }
     r = edr_reserve_current(sizeof(*r), EDR_BPF_BPF_ATTACH);
     if (!r) return;
@@ -2812,12 +2824,6 @@ int edr_iter_links(struct bpf_iter__bpf_link *ctx)
     return 0;
 }
 
-/* Every program attached to a cgroup without a link (BPF_PROG_ATTACH), for
- * the sensor's scan of them (src_ebpf.c edr__attach_scan): attach_type
- * holds the index of the cgroup's list it is on (enum
- * cgroup_bpf_attach_type, which user space turns into a bpf_attach_type).
- * The cgroup iterator walks the whole cgroup2 tree (root, pre-order). At
- * most 8 programs per list are looked at. */
 /* bpf_loop step of edr_iter_cgroups over one of a cgroup's program lists. */
 struct edr_cg_walk {
     unsigned long base; /* &cgroup->bpf.progs[0] */
@@ -2845,7 +2851,13 @@ static long edr_cg_walk_step(__u64 i, void *ctx)
             __u32 k = sc->n;
             struct bpf_prog *p = EDR_CAST((struct bpf_prog *)prog, struct bpf_prog);
             struct bpf_prog_aux *aux = p ? EDR_CAST(p->aux, struct bpf_prog_aux) : NULL;
-            if (k >= EDR_CG_RECS) return 1;
+            if (k >= EDR_CG_RECS) { /* the last one's place says the cgroup has more */
+                sc->r[EDR_CG_RECS - 1].cgroup_id = c->cgroup_id;
+                sc->r[EDR_CG_RECS - 1].prog_id = 0;
+                sc->r[EDR_CG_RECS - 1].atype = 0;
+                sc->r[EDR_CG_RECS - 1].end = EDR_CG_CUT;
+                return 1;
+            }
             sc->r[k].cgroup_id = c->cgroup_id;
             sc->r[k].prog_id = aux ? aux->id : 0;
             sc->r[k].atype = (__u16)i;
@@ -2861,9 +2873,10 @@ static long edr_cg_walk_step(__u64 i, void *ctx)
  * the sensor's scan of them (src_ebpf.c edr__cgroup_scan): the index of the
  * cgroup's list it is on (enum cgroup_bpf_attach_type; user space turns it
  * into a bpf_attach_type), up to 64 entries a list (the kernel's most) and
- * 512 programs a cgroup. The cgroup iterator walks the whole cgroup2 tree
- * (root, pre-order) in one session: what it writes must fit the one buffer
- * of a read, so the record is small. */
+ * 512 programs a cgroup (a cgroup with more has its last record marked
+ * EDR_CG_CUT instead, review-1206b L3: they were cut silently). The cgroup iterator walks the whole
+ * cgroup2 tree (root, pre-order) in one session: what it writes must fit the one buffer of a read,
+ * so the record is small. */
 SEC("iter/cgroup")
 int edr_iter_cgroups(struct bpf_iter__cgroup *ctx)
 {
@@ -2878,7 +2891,7 @@ int edr_iter_cgroups(struct bpf_iter__cgroup *ctx)
         sc->r[0].cgroup_id = 0;
         sc->r[0].prog_id = 0;
         sc->r[0].atype = 0;
-        sc->r[0].end = 1;
+        sc->r[0].end = EDR_CG_END;
         bpf_seq_write(ctx->meta->seq, &sc->r[0], sizeof(sc->r[0]));
         return 0;
     }

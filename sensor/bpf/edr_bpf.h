@@ -221,20 +221,25 @@ struct edr_bpf_link_rec {
     char target[256];
     edr_u32 defunct; /* a link the kernel detached (BPF_LINK_DETACH, its interface,
                         cgroup or namespace gone) that a descriptor still holds */
-    edr_u32 pad_d;
+    edr_u32 part;    /* user space: where its scan listed it (a tc classifier's parent, TC_H_*);
+                        else 0 */
 };
 
 /* One program attached to a cgroup without a link, as the cgroup iterator
  * edr_iter_cgroups writes it (small: the iterator writes one buffer of 32
  * KiB in all; the program's name and type come from the program scan);
- * after the walk, one record with end set (a walk cut short by that buffer
- * has none). */
+ * after the walk, one record with end EDR_CG_END (a walk cut short by that
+ * buffer has none). A cgroup's records are written at once: the buffer holds
+ * all of them or none. */
 struct edr_bpf_cg_rec {
     edr_u64 cgroup_id;
     edr_u32 prog_id;
     edr_u16 atype; /* enum cgroup_bpf_attach_type: the cgroup's list */
-    edr_u16 end;
+    edr_u16 end;   /* EDR_CG_END: the walk's last record; EDR_CG_CUT: the cgroup's, in place
+                      of its last program: it has more than EDR_CG_RECS */
 };
+#define EDR_CG_END 1
+#define EDR_CG_CUT 2
 
 /* Programs on one cgroup's lists the cgroup iterator writes at most (and
  * entries of one list it walks: the kernel's BPF_CGROUP_MAX_PROGS). */

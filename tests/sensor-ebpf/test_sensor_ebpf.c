@@ -69,6 +69,7 @@ struct edr_emit {
     uint64_t drops_create; /* "ebpf.ringbuf.file_create" */
     uint64_t drops_wtrack; /* "ebpf.file_write" "write_track_evicted" */
     uint64_t hash_late;    /* "sha256" "late" */
+    uint64_t truncated[2]; /* "truncated": ebpf.bpf_netdev_scan, ebpf.bpf_cgroup_scan */
     uint64_t
         unavailable[3]; /* "unavailable": ebpf.io_uring, ebpf.bpf_fd_scan, ebpf.bpf_link_scan */
     edr_emit_pre_ship_fn pre_ship;
@@ -119,6 +120,9 @@ void edr_emit_drop(edr_emit_t *em, const char *source, const char *reason, uint6
     if (strcmp(source, "sha256") == 0 && strcmp(reason, "late") == 0) em->hash_late += n;
     if (strcmp(source, "ebpf.file_write") == 0 && strcmp(reason, "write_track_evicted") == 0)
         em->drops_wtrack += n;
+    static const char *const cut[] = {"ebpf.bpf_netdev_scan", "ebpf.bpf_cgroup_scan"};
+    for (int i = 0; i < 2; i++)
+        if (strcmp(source, cut[i]) == 0 && strcmp(reason, "truncated") == 0) em->truncated[i] += n;
     static const char *const unav[] = {"ebpf.io_uring", "ebpf.bpf_fd_scan", "ebpf.bpf_link_scan"};
     for (int i = 0; i < 3; i++)
         if (strcmp(source, unav[i]) == 0 && strcmp(reason, "unavailable") == 0)
@@ -3069,6 +3073,245 @@ static long cg_attach(int ia32, int cg, int prog, uint32_t type, uint32_t flags)
     return rc;
 }
 
+/* The bpf_attach (gone 0) or bpf_detach (gone 1) events among f's from
+ * index `from` on, of program prog_id and, when target is not NULL, that
+ * target; *first: the index of the first (n when none). */
+static int attach_events(const edr_emit_t *em, size_t from, int gone, uint32_t prog_id,
+                         const char *target, size_t *first)
+{
+    int k = 0;
+    if (first) *first = em->n;
+    for (size_t j = from; j < em->n; j++) {
+        const Edr__V1__Event *e = em->ev[j];
+        const Edr__V1__BpfAttach *x =
+            e->body_case == EDR__V1__EVENT__BODY_BPF_DETACH && gone    ? e->bpf_detach
+            : e->body_case == EDR__V1__EVENT__BODY_BPF_ATTACH && !gone ? e->bpf_attach
+                                                                       : NULL;
+        if (!x || x->prog_id != prog_id || (target && strcmp(x->target, target))) continue;
+        if (first && !k) *first = j;
+        k++;
+    }
+    return k;
+}
+
+/* A scan cut short in one place still reports what went elsewhere
+ * (review-1206b M1: 65 htb classes on any interface, one past what a scan
+ * reads, had every scan take nothing as gone): while interface lk has 65
+ * classes, an XDP program taken off another interface and a classifier
+ * deleted from lk's root qdisc are each reported gone once, and the
+ * classifier under a class, there all along, is not; the cut is counted.
+ * Also: a program put behind a link in place of another (BPF_LINK_UPDATE) is
+ * the new one's attach, with its actor (through a descriptor of the link
+ * got by its id, whose file is named otherwise: it went unreported), and
+ * the old one's detach. */
+static void test_detach_past_a_cut(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    char nl[16], lk[16], cmd[400], batch[300];
+    int ifn, ifl, pp[2];
+    pid_t c[2];
+    struct bpf_prog_info info[2];
+    if (xdp_two_ways("edrtest_ctnl", "edrtest_ctlk", 1, nl, lk, &ifn, &ifl, c, info, pp)) {
+        print_message("SKIP: cannot make veth interfaces (ip link add ... type veth)\n");
+        skip();
+    }
+    reap_ok(c[0]);
+    /* lk: an htb root with 64 classes (all read), a classifier on the root
+     * and one under class 1:1 */
+    snprintf(batch, sizeof(batch), "%s/tc.batch", f->dir);
+    FILE *b = fopen(batch, "w");
+    assert_non_null(b);
+    fprintf(b, "qdisc add dev %s root handle 1: htb default 1\n", lk);
+    for (int i = 1; i <= 64; i++)
+        fprintf(b, "class add dev %s parent 1: classid 1:%x htb rate 1mbit\n", lk, i);
+    fprintf(b, "filter add dev %s parent 1: prio 7 bpf bytecode '1,6 0 0 0,' classid 1:1\n", lk);
+    fprintf(b, "filter add dev %s parent 1:1 prio 3 bpf bytecode '1,6 0 0 0,' classid 1:1\n", lk);
+    fclose(b);
+    snprintf(cmd, sizeof(cmd), "tc -batch %s", batch);
+    if (system(cmd) != 0) {
+        kill(c[1], SIGKILL);
+        waitpid(c[1], NULL, 0);
+        snprintf(cmd, sizeof(cmd), "ip link del %s; ip link del %s", nl, lk);
+        assert_int_equal(system(cmd), 0);
+        print_message("SKIP: no htb qdisc or bpf classifier in this kernel\n");
+        skip();
+    }
+    char root_t[48], class_t[48];
+    snprintf(root_t, sizeof(root_t), "%s qdisc 1:0", lk);
+    snprintf(class_t, sizeof(class_t), "%s class 1:1", lk);
+    pump(&f->loop, 3200); /* listed by two scans or more */
+    assert_int_equal(attach_events(&f->em, 0, 0, 0, root_t, NULL), 1);
+    assert_int_equal(attach_events(&f->em, 0, 0, 0, class_t, NULL), 1);
+    /* the 65th class: from now on every scan of lk's classes is cut */
+    uint64_t cut0 = f->em.truncated[0];
+    snprintf(cmd, sizeof(cmd), "tc class add dev %s parent 1: classid 1:41 htb rate 1mbit", lk);
+    assert_int_equal(system(cmd), 0);
+    pump(&f->loop, 2200);
+    size_t before = f->em.n;
+    assert_int_equal(bpf_xdp_detach(ifn, XDP_FLAGS_SKB_MODE, NULL), 0);
+    snprintf(cmd, sizeof(cmd), "tc filter del dev %s parent 1: prio 7", lk);
+    assert_int_equal(system(cmd), 0);
+    pump(&f->loop, 2200);
+    /* the XDP link given another program by a child (this process is the
+     * sensor's, whose own calls are left out) */
+    uint32_t lid = 0;
+    for (size_t j = 0; j < before && !lid; j++)
+        if (f->em.ev[j]->body_case == EDR__V1__EVENT__BODY_BPF_ATTACH &&
+            f->em.ev[j]->bpf_attach->prog_id == info[1].id)
+            lid = f->em.ev[j]->bpf_attach->link_id;
+    assert_true(lid != 0);
+    size_t at_update = f->em.n;
+    struct bpf_prog_info upd;
+    pid_t u = fork();
+    assert_true(u >= 0);
+    if (u == 0) {
+        alarm(20);
+        int lfd = bpf_link_get_fd_by_id(lid);
+        int fd = load_test_prog_of("edrtest_ctup", 0, pp[1], BPF_PROG_TYPE_XDP, BPF_XDP);
+        if (lfd < 0 || fd < 0 || bpf_link_update(lfd, fd, NULL)) _exit(1);
+        pause();
+        _exit(0);
+    }
+    assert_int_equal(read(pp[0], &upd, sizeof(upd)), (ssize_t)sizeof(upd));
+    pump(&f->loop, 2200);
+    kill(u, SIGKILL);
+    waitpid(u, NULL, 0);
+    size_t end = f->em.n;
+    uint64_t cuts = f->em.truncated[0] - cut0;
+    kill(c[1], SIGKILL);
+    waitpid(c[1], NULL, 0);
+    close(pp[0]);
+    close(pp[1]);
+    snprintf(cmd, sizeof(cmd), "ip link del %s; ip link del %s", nl, lk);
+    assert_int_equal(system(cmd), 0);
+    pump(&f->loop, 1200); /* what lk held goes with it */
+    size_t first;
+    int xdp_gone = attach_events(&f->em, 0, 1, info[0].id, nl, &first);
+    if (xdp_gone != 1 || first < before || first >= end)
+        fail_msg("XDP program taken off %s while %s's classes were cut: reported gone %d times "
+                 "(at %zu; taken off after %zu, interfaces deleted after %zu)",
+                 nl, lk, xdp_gone, first, before, end);
+    int root_gone = attach_events(&f->em, 0, 1, 0, root_t, &first);
+    if (root_gone != 1 || first < before || first >= end)
+        fail_msg("classifier deleted from %s while its classes were cut: reported gone %d times "
+                 "(at %zu; deleted after %zu, interfaces deleted after %zu)",
+                 root_t, root_gone, first, before, end);
+    int class_gone = attach_events(&f->em, 0, 1, 0, class_t, &first);
+    if (class_gone != 1 || first < end) /* once, with its interface */
+        fail_msg("classifier under %s: reported gone %d times (first at %zu, interfaces deleted "
+                 "after %zu)",
+                 class_t, class_gone, first, end);
+    if (cuts < 2)
+        fail_msg("scans with %s's classes cut: %llu counted", lk, (unsigned long long)cuts);
+    /* the update: the new program's attach by this process, the old one's
+     * detach, found, with the link's id */
+    size_t upd_at;
+    assert_int_equal(attach_events(&f->em, at_update, 0, upd.id, NULL, &upd_at), 1);
+    assert_int_equal(f->em.ev[upd_at]->pid, (uint32_t)u);
+    assert_int_equal(f->em.ev[upd_at]->bpf_attach->link_id, lid);
+    int old_gone = attach_events(&f->em, 0, 1, info[1].id, NULL, &first);
+    if (old_gone != 1 || first < at_update || first >= end)
+        fail_msg("the program replaced behind link %u: reported gone %d times (at %zu; replaced "
+                 "after %zu)",
+                 lid, old_gone, first, at_update);
+    assert_int_equal(f->em.ev[first]->bpf_detach->link_id, lid);
+}
+
+/* Programs attached to a cgroup without a link are reported gone once
+ * each: one detached (BPF_PROG_DETACH), one with its cgroup removed,
+ * named by the cgroup's path (review-1206b L9). A cgroup holding more
+ * programs than the scan lists (9 lists of 64) is counted cut, and its
+ * programs are not taken as gone for it (review-1206b L3: it was cut
+ * silently, and programs pushed out of the listing looked gone). */
+static void test_detach_cgroup(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    char root[300], cg[400], big[420], rel[64];
+    snprintf(root, sizeof(root), "%s/cgroup2-detach", f->dir);
+    snprintf(rel, sizeof(rel), "/edrtest-dt-%d", (int)getpid());
+    snprintf(cg, sizeof(cg), "%s%s", root, rel);
+    snprintf(big, sizeof(big), "%s-big", cg);
+    assert_int_equal(mkdir(root, 0700), 0);
+    assert_int_equal(mount("none", root, "cgroup2", 0, NULL), 0);
+    assert_int_equal(mkdir(cg, 0700), 0);
+    assert_int_equal(mkdir(big, 0700), 0);
+    int cgfd = open(cg, O_RDONLY | O_DIRECTORY), bigfd = open(big, O_RDONLY | O_DIRECTORY);
+    assert_true(cgfd >= 0 && bigfd >= 0);
+    int in = load_test_prog_of("edrtest_cgdt1", 0, -1, BPF_PROG_TYPE_CGROUP_SKB,
+                               BPF_CGROUP_INET_INGRESS);
+    int out =
+        load_test_prog_of("edrtest_cgdt2", 0, -1, BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS);
+    uint32_t in_id = bpf_id_of(in), out_id = bpf_id_of(out);
+    assert_true(in_id && out_id);
+    assert_int_equal(cg_attach(0, cgfd, in, BPF_CGROUP_INET_INGRESS, BPF_F_ALLOW_MULTI), 0);
+    assert_int_equal(cg_attach(0, cgfd, out, BPF_CGROUP_INET_EGRESS, BPF_F_ALLOW_MULTI), 0);
+    /* 9 lists of 64 programs on the other cgroup: 576, past the 512 listed */
+    static const struct {
+        uint32_t prog, atype;
+    } lists[] = {{BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_INGRESS},
+                 {BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS},
+                 {BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_CREATE},
+                 {BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET4_POST_BIND},
+                 {BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET6_POST_BIND},
+                 {BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_RELEASE},
+                 {BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS},
+                 {BPF_PROG_TYPE_CGROUP_DEVICE, BPF_CGROUP_DEVICE},
+                 {BPF_PROG_TYPE_CGROUP_SYSCTL, BPF_CGROUP_SYSCTL}};
+    int fds[9 * 64];
+    for (int l = 0; l < 9; l++)
+        for (int i = 0; i < 64; i++) {
+            int fd = load_test_prog_of("edrtest_cgbig", 0, -1, lists[l].prog, lists[l].atype);
+            assert_true(fd >= 0);
+            assert_int_equal(cg_attach(0, bigfd, fd, lists[l].atype, BPF_F_ALLOW_MULTI), 0);
+            fds[l * 64 + i] = fd;
+        }
+    uint64_t cut0 = f->em.truncated[1];
+    pump(&f->loop, 3200); /* listed by two scans or more */
+    size_t before = f->em.n;
+    assert_int_equal(bpf_prog_detach2(in, cgfd, BPF_CGROUP_INET_INGRESS), 0);
+    pump(&f->loop, 2200);
+    size_t removed = f->em.n;
+    close(cgfd);
+    assert_int_equal(rmdir(cg), 0); /* its egress program goes with it */
+    pump(&f->loop, 2200);
+    size_t end = f->em.n;
+    uint64_t cuts = f->em.truncated[1] - cut0;
+    for (int i = 0; i < 9 * 64; i++)
+        close(fds[i]);
+    close(bigfd);
+    assert_int_equal(rmdir(big), 0);
+    pump(&f->loop, 1200);
+    umount2(root, MNT_DETACH);
+    rmdir(root);
+    close(in);
+    close(out);
+    size_t first;
+    int in_gone = attach_events(&f->em, 0, 1, in_id, rel, &first);
+    if (in_gone != 1 || first < before || first >= removed)
+        fail_msg("program detached from %s: reported gone %d times (at %zu; detached after %zu, "
+                 "cgroup removed after %zu)",
+                 rel, in_gone, first, before, removed);
+    const Edr__V1__BpfAttach *x = f->em.ev[first]->bpf_detach;
+    assert_true(x->found);
+    assert_int_equal(f->em.ev[first]->pid, 0);
+    assert_int_equal(x->attach_type, BPF_CGROUP_INET_INGRESS);
+    assert_string_equal(x->prog_name, "edrtest_cgdt1");
+    int out_gone = attach_events(&f->em, 0, 1, out_id, rel, &first);
+    if (out_gone != 1 || first < removed || first >= end)
+        fail_msg("program on cgroup %s removed: reported gone %d times (at %zu; removed after "
+                 "%zu)",
+                 rel, out_gone, first, removed);
+    /* the big cgroup: cut, counted; none of its programs gone while there */
+    if (cuts < 2)
+        fail_msg("scans with a cgroup of 576 programs: %llu counted cut", (unsigned long long)cuts);
+    for (size_t j = 0; j < end; j++)
+        if (f->em.ev[j]->body_case == EDR__V1__EVENT__BODY_BPF_DETACH &&
+            !strcmp(f->em.ev[j]->bpf_detach->prog_name, "edrtest_cgbig"))
+            fail_msg("a program of the cgroup past the limit reported gone while attached");
+}
+
 /* Whether a BPF program of this process (the sensor's, in the fixture) has
  * this id: /proc/self/fdinfo of its program descriptors. */
 static int own_prog(uint32_t id)
@@ -4206,6 +4449,8 @@ int main(void)
         cmocka_unit_test(test_tc_netlink_found),
         cmocka_unit_test(test_tc_under_qdiscs_found),
         cmocka_unit_test(test_detach_found),
+        cmocka_unit_test(test_detach_past_a_cut),
+        cmocka_unit_test(test_detach_cgroup),
         cmocka_unit_test(test_close_and_first_write),
         cmocka_unit_test(test_first_write_other_syscalls),
         cmocka_unit_test(test_deep_and_long_paths),
