@@ -90,6 +90,9 @@ edr_source_t *edr_source_ebpf_new(const struct edr_config *cfg, char *err, size_
 /* Tests: the eBPF source's program of this name fails every load, as on a
  * kernel without its hook (NULL: none). */
 extern const char *edr__ebpf_test_refuse;
+/* Tests: the eBPF program of this C name fails to attach (its descriptor
+ * then names another file), after every program loaded. */
+extern const char *edr__ebpf_test_refuse_attach;
 extern unsigned edr__ebpf_test_loads; /* tests: loads the eBPF source attempted */
 /* Tests: the wakeups the eBPF source's programs asked for so far. */
 uint64_t edr__ebpf_test_wakeups(const edr_source_t *src);

@@ -187,7 +187,7 @@ static const char *const edr__kind_names[EDR_BPF_KIND_MAX] = {
 
 /* ---- libbpf logs into the core logger ------------------------------------ */
 
-const char *edr__ebpf_test_refuse;
+const char *edr__ebpf_test_refuse, *edr__ebpf_test_refuse_attach;
 unsigned edr__ebpf_test_loads;
 
 /* The program libbpf last warned about ("prog 'NAME': ..." with its C name,
@@ -2376,6 +2376,18 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
                      strerror(-err), err == -EPERM ? " (needs root: CAP_BPF and CAP_PERFMON)" : "");
         rc = err == -EPERM ? EDR_EPERM : EDR_EUNSUPPORTED;
         goto fail;
+    }
+    if (edr__ebpf_test_refuse_attach) { /* tests: an attach the kernel refuses */
+        bpf_object__for_each_program(prog, s->skel->obj)
+        {
+            int fd = bpf_program__fd(prog), nul;
+            if (fd < 0 || strcmp(bpf_program__name(prog), edr__ebpf_test_refuse_attach)) continue;
+            if ((nul = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
+                if (dup2(nul, fd) == fd) /* libbpf closes it in the program's place */
+                    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+                close(nul);
+            }
+        }
     }
     err = edr_bpf__attach(s->skel);
     if (err) {

@@ -4295,25 +4295,29 @@ static void test_load_leaves_out_what_fails(void **state)
     if (!f) skip();
     static const struct {
         const char *prog;
+        int attach;                 /* refused when attached, not when loaded */
         uint64_t uring, fds, links; /* "unavailable" counts expected */
     } cases[] = {
-        {"edr_uring_submit", 1, 0, 0},
-        {"edr_uring_complete", 1, 0, 0}, /* longer than the kernel's 15-byte names */
-        {"edr_iter_fd_progs", 0, 1, 0},
-        {"edr_iter_links", 0, 1, 1},
+        {"edr_uring_submit", 0, 1, 0, 0},
+        {"edr_uring_complete", 0, 1, 0, 0}, /* longer than the kernel's 15-byte names */
+        {"edr_iter_fd_progs", 0, 0, 1, 0},
+        {"edr_iter_links", 0, 0, 1, 1},
+        {"edr_uring_complete", 1, 1, 0, 0}, /* review-1206 L8: the attach stage */
+        {"edr_iter_fd_progs", 1, 0, 1, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uv_loop_t loop;
         edr_emit_t em;
         const char *const kv[] = {"sensor.ebpf_fd_scan", "10s", NULL};
-        edr__ebpf_test_refuse = cases[i].prog;
+        *(cases[i].attach ? &edr__ebpf_test_refuse_attach : &edr__ebpf_test_refuse) = cases[i].prog;
         edr_source_t *src = start_own_source(f, kv, &loop, &em);
-        edr__ebpf_test_refuse = NULL;
+        edr__ebpf_test_refuse = edr__ebpf_test_refuse_attach = NULL;
         ship(&em);
-        print_message("refused %s: unavailable io_uring %llu, descriptor scan %llu, link "
+        print_message("refused %s (%s): unavailable io_uring %llu, descriptor scan %llu, link "
                       "scan %llu\n",
-                      cases[i].prog, (unsigned long long)em.unavailable[0],
-                      (unsigned long long)em.unavailable[1], (unsigned long long)em.unavailable[2]);
+                      cases[i].prog, cases[i].attach ? "attach" : "load",
+                      (unsigned long long)em.unavailable[0], (unsigned long long)em.unavailable[1],
+                      (unsigned long long)em.unavailable[2]);
         assert_int_equal(em.unavailable[0], cases[i].uring);
         assert_int_equal(em.unavailable[1], cases[i].fds);
         assert_int_equal(em.unavailable[2], cases[i].links);
@@ -4326,7 +4330,10 @@ static void test_load_leaves_out_what_fails(void **state)
     static const struct {
         const char *prog, *hooks;
         unsigned loads;
-    } needed[] = {{"edr_fork", "auto", 2}, {"edr_tx_open_by_handle_at", "tracepoint", 1}};
+        int attach;
+    } needed[] = {{"edr_fork", "auto", 2, 0},
+                  {"edr_tx_open_by_handle_at", "tracepoint", 1, 0},
+                  {"edr_exit", "tracepoint", 1, 1}};
     for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
         edr_config_t *cfg = edr_config_new();
         char err[256];
@@ -4341,10 +4348,11 @@ static void test_load_leaves_out_what_fails(void **state)
         edr_source_t *src = edr_source_ebpf_new(cfg, err, sizeof(err));
         assert_non_null(src);
         edr_config_destroy(cfg);
-        edr__ebpf_test_refuse = needed[i].prog;
+        *(needed[i].attach ? &edr__ebpf_test_refuse_attach : &edr__ebpf_test_refuse) =
+            needed[i].prog;
         edr__ebpf_test_loads = 0;
         assert_int_not_equal(src->ops->start(src, &loop, &em), 0);
-        edr__ebpf_test_refuse = NULL;
+        edr__ebpf_test_refuse = edr__ebpf_test_refuse_attach = NULL;
         print_message("refused %s (%s hooks): %u loads\n", needed[i].prog, needed[i].hooks,
                       edr__ebpf_test_loads);
         assert_int_equal(edr__ebpf_test_loads, needed[i].loads);
