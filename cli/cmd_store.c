@@ -335,8 +335,10 @@ static void print_detail(const Edr__V1__Event *e)
         printf(" attach type %u at ", x->attach_type);
         edr_cli_print_escaped(stdout, x->target && *x->target ? x->target : "-");
         if (x->target_id) printf(" (id %llu)", (unsigned long long)x->target_id);
-        if (e->body_case == EDR__V1__EVENT__BODY_BPF_DETACH)
+        if (e->body_case == EDR__V1__EVENT__BODY_BPF_DETACH && x->found)
             printf(" (found gone, remover not seen)");
+        else if (e->body_case == EDR__V1__EVENT__BODY_BPF_DETACH)
+            printf(" (taken off by this process)");
         else if (x->found && e->pid) /* the descriptor scan's: a process holding it */
             printf(" (found attached, held by this process; attacher not seen)");
         else if (x->found)

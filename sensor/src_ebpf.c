@@ -29,6 +29,7 @@
 #include "edr/err.h"
 #include "edr/event.h"
 #include "edr/log.h"
+#include "edr/vec.h"
 #include "edr_bpf.h"
 #include "edr_bpf.skel.h"
 #include "edr_probe.skel.h"
@@ -94,7 +95,7 @@ typedef struct {
     struct edr_bpf_link_rec l;
 } edr__listed_t;
 
-typedef struct {
+typedef struct edr__attach_scan {
     const char *health; /* drop source: ebpf.bpf_link_scan, _cgroup_scan, _netdev_scan,
                            _fd_scan */
     edr__ids_t known, seen, fresh;
@@ -106,6 +107,25 @@ typedef struct {
 } edr__attach_scan_t;
 
 #define EDR__CG_ATYPES 64
+
+/* A BPF_LINK_DETACH or BPF_PROG_DETACH call a hook saw (the record's
+ * header and what it named), kept EDR__DETACH_CALL_NS: the actor of the
+ * bpf_detach a scan reports for it. */
+typedef struct {
+    struct edr_bpf_hdr h;
+    struct edr_bpf_link_rec l;
+    uint64_t at; /* boot ns when it came */
+} edr__detach_call_t;
+#define EDR__DETACH_CALL_NS (3ull * 1000000000ull)
+#define EDR__DETACH_CALLS   1024
+
+/* An attachment a scan no longer lists, reported at the next drain of the
+ * ring (the detach call that took it off may still be in the kernel, its
+ * record not written yet). */
+typedef struct {
+    struct edr_bpf_link_rec l;
+    struct edr__attach_scan *st;
+} edr__gone_t;
 
 typedef struct edr_src_ebpf {
     edr_source_t base;
@@ -157,6 +177,10 @@ typedef struct edr_src_ebpf {
     uint64_t progs_found;
     int prog_scan_off; /* the list cannot be read: no scan, no tracking */
     edr__attach_scan_t links, cgroups, netdevs, fds; /* BPF attachments (edr__attach_scan) */
+    edr__detach_call_t *dcalls;                      /* detach calls seen, oldest first */
+    size_t n_dcalls, cap_dcalls;
+    edr__gone_t *gone; /* attachments found gone, to report (edr__gone_flush) */
+    size_t n_gone, cap_gone;
     edr__ids_t xdp_links; /* XDP links of the last link scan on interfaces of the sensor's
                              network namespace: ifindex << 32 | program, ascending */
     edr__ids_t perf_links; /* perf event links of the last link scan: their events' held
@@ -838,8 +862,32 @@ static void edr__attach_fill(edr_arena_t *a, Edr__V1__BpfAttach *x,
 }
 
 /* A BPF program attached: its link, program and target. */
+/* A detach call a hook saw: kept as the actor of what the scans then find
+ * gone (the kernel's state after the call says what it took off; the
+ * call's argument, read after it, may have been changed meanwhile). The
+ * oldest is let go first when EDR__DETACH_CALLS wait (counted). */
+static void edr__on_detach_call(edr_src_ebpf_t *s, const struct edr_bpf_bpf_attach *r)
+{
+    if (s->n_dcalls == EDR__DETACH_CALLS) {
+        memmove(s->dcalls, s->dcalls + 1, --s->n_dcalls * sizeof(*s->dcalls));
+        edr_emit_drop(s->em, "ebpf.bpf_detach_call", "evicted", 1);
+    }
+    if (EDR_VEC_RESERVE(s->dcalls, s->cap_dcalls, s->n_dcalls + 1, 16)) {
+        edr_emit_drop(s->em, "ebpf.bpf_detach_call", "no_memory", 1);
+        return;
+    }
+    edr__detach_call_t *c = &s->dcalls[s->n_dcalls++];
+    c->h = r->h;
+    c->l = r->l;
+    c->at = edr__boot_ns();
+}
+
 static void edr__on_bpf_attach(edr_src_ebpf_t *s, const struct edr_bpf_bpf_attach *r)
 {
+    if (r->l.detach) {
+        edr__on_detach_call(s, r);
+        return;
+    }
     Edr__V1__BpfAttach *x;
     Edr__V1__Event *e = edr__begin_body(s, &r->h, sizeof(*x), (void **)&x);
     if (!e) return;
@@ -865,21 +913,19 @@ static void edr__on_bpf_attach(edr_src_ebpf_t *s, const struct edr_bpf_bpf_attac
     edr_emit_end(s->em, e);
 }
 
-/* A bpf_attach (gone 0) or bpf_detach (gone 1) event of attachment l,
- * marked found: no hook saw the call. holders: for a socket's program
- * (l->holder set), the headers of the processes holding the sockets: the
- * event is that process's */
-static void edr__attach_found(edr_src_ebpf_t *s, edr__attach_scan_t *st,
-                              const struct edr_bpf_link_rec *l, const struct edr_bpf_hdr *holders,
-                              int gone)
+/* A bpf_attach (gone 0) or bpf_detach (gone 1) event of attachment l, by
+ * the process of header h (NULL: none), marked found unless a hook saw the
+ * call (by_call). */
+static void edr__attach_event(edr_src_ebpf_t *s, edr__attach_scan_t *st,
+                              const struct edr_bpf_link_rec *l, const struct edr_bpf_hdr *h,
+                              int by_call, int gone)
 {
     Edr__V1__BpfAttach *x;
-    Edr__V1__Event *e = holders && l->holder
-                            ? edr__begin_body(s, &holders[l->holder - 1], sizeof(*x), (void **)&x)
-                            : edr__begin_found(s, sizeof(*x), (void **)&x);
+    Edr__V1__Event *e = h ? edr__begin_body(s, h, sizeof(*x), (void **)&x)
+                          : edr__begin_found(s, sizeof(*x), (void **)&x);
     if (!e) return;
     edr__attach_fill(edr_emit_arena(s->em), x, l);
-    x->found = 1;
+    x->found = !by_call;
     if (gone) {
         e->body_case = EDR__V1__EVENT__BODY_BPF_DETACH;
         e->bpf_detach = x;
@@ -890,6 +936,67 @@ static void edr__attach_found(edr_src_ebpf_t *s, edr__attach_scan_t *st,
         st->found++;
     }
     edr_emit_end(s->em, e);
+}
+
+/* A bpf_attach (gone 0) or bpf_detach (gone 1) event of attachment l,
+ * marked found: no hook saw the call. holders: for a socket's program
+ * (l->holder set), the headers of the processes holding the sockets: the
+ * event is that process's */
+static void edr__attach_found(edr_src_ebpf_t *s, edr__attach_scan_t *st,
+                              const struct edr_bpf_link_rec *l, const struct edr_bpf_hdr *holders,
+                              int gone)
+{
+    edr__attach_event(s, st, l, holders && l->holder ? &holders[l->holder - 1] : NULL, 0, gone);
+}
+
+/* The detach call that took attachment l (a link, or a program on a
+ * cgroup without one) off, or NULL: the latest naming its link, or its
+ * cgroup, attach type and program (a call may leave the program out). */
+static const edr__detach_call_t *edr__detach_call_of(const edr_src_ebpf_t *s,
+                                                     const struct edr_bpf_link_rec *l)
+{
+    for (size_t i = s->n_dcalls; i-- > 0;) {
+        const struct edr_bpf_link_rec *c = &s->dcalls[i].l;
+        if (l->link_id
+                ? c->link_id == l->link_id
+                : !c->link_id && c->target_id == l->target_id && c->attach_type == l->attach_type &&
+                      (!c->prog_id || c->prog_id == l->prog_id))
+            return &s->dcalls[i];
+    }
+    return NULL;
+}
+
+/* Reports attachments found gone since the last drain of the ring, each by
+ * the detach call that took it off when a hook saw one (review-1206b: who
+ * removed it was never said), else found; lets go of calls older than
+ * EDR__DETACH_CALL_NS. */
+static void edr__gone_flush(edr_src_ebpf_t *s)
+{
+    for (size_t i = 0; i < s->n_gone; i++) {
+        edr__gone_t *g = &s->gone[i];
+        const edr__detach_call_t *c =
+            g->st == &s->links || g->st == &s->cgroups ? edr__detach_call_of(s, &g->l) : NULL;
+        edr__attach_event(s, g->st, &g->l, c ? &c->h : NULL, c != NULL, 1);
+    }
+    s->n_gone = 0;
+    uint64_t now = edr__boot_ns();
+    size_t k = 0;
+    while (k < s->n_dcalls && s->dcalls[k].at + EDR__DETACH_CALL_NS < now)
+        k++;
+    if (k) memmove(s->dcalls, s->dcalls + k, (s->n_dcalls -= k) * sizeof(*s->dcalls));
+}
+
+/* Attachment l of scan st is gone: reported at the next drain (out of
+ * memory: now, without waiting for its detach call's record). */
+static void edr__gone_add(edr_src_ebpf_t *s, edr__attach_scan_t *st,
+                          const struct edr_bpf_link_rec *l)
+{
+    if (EDR_VEC_RESERVE(s->gone, s->cap_gone, s->n_gone + 1, 16)) {
+        edr__attach_found(s, st, l, NULL, 1);
+        return;
+    }
+    s->gone[s->n_gone].l = *l;
+    s->gone[s->n_gone++].st = st;
 }
 
 /* How much of a listing was read: all of it (partial 0); or not, and then
@@ -986,7 +1093,7 @@ static void edr__detach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st,
             nl[m++] = st->listed[i]; /* not read is not gone */
             continue;
         }
-        edr__attach_found(s, st, &st->listed[i].l, NULL, 1);
+        edr__gone_add(s, st, &st->listed[i].l);
         st->listed[gone++].key = st->listed[i].key; /* (read above: i >= gone) */
     }
     if (m > m0) qsort(nl, m, sizeof(*nl), edr__cmp_listed);
@@ -2076,6 +2183,7 @@ static void edr__on_timer(uv_timer_t *t)
 {
     edr_src_ebpf_t *s = t->data;
     edr__drain(s);
+    if (s->n_gone || s->n_dcalls) edr__gone_flush(s);
     if (++s->ticks * s->poll_ms < 1000) return;
     s->ticks = 0;
     s->boot_to_utc = edr__boot_to_utc();
@@ -2595,6 +2703,7 @@ static void edr__stop(edr_source_t *src)
     s->stopped = 1;
     if (s->skel) edr_bpf__detach(s->skel);
     edr__drain(s);
+    edr__gone_flush(s);
     edr__read_drops(s);
     edr__uring_expire(s, 0, SIZE_MAX);
     if (s->uring_held)
@@ -2645,6 +2754,8 @@ static void edr__destroy(edr_source_t *src)
         edr__ids_free(&scans[i]->fresh);
         free(scans[i]->listed);
     }
+    free(s->dcalls);
+    free(s->gone);
     edr__ids_free(&s->xdp_links);
     edr__ids_free(&s->perf_links);
     edr__ids_free(&s->own_progs);

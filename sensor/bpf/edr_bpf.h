@@ -223,6 +223,8 @@ struct edr_bpf_link_rec {
                         cgroup or namespace gone) that a descriptor still holds */
     edr_u32 part;    /* user space: where its scan listed it (a tc classifier's parent, TC_H_*);
                         else 0 */
+    edr_u32 detach;  /* a hook's record of BPF_LINK_DETACH or BPF_PROG_DETACH: taken off */
+    edr_u32 pad_e;
 };
 
 /* One program attached to a cgroup without a link, as the cgroup iterator

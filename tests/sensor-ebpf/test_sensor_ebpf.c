@@ -3218,9 +3218,11 @@ static void test_detach_past_a_cut(void **state)
     assert_int_equal(f->em.ev[first]->bpf_detach->link_id, lid);
 }
 
-/* Programs attached to a cgroup without a link are reported gone once
- * each: one detached (BPF_PROG_DETACH), one with its cgroup removed,
- * named by the cgroup's path (review-1206b L9). A cgroup holding more
+/* Programs attached to a cgroup are reported gone once each, named by the
+ * cgroup's path (review-1206b L9): one detached by another process
+ * (BPF_PROG_DETACH) and a link taken off by a third (BPF_LINK_DETACH),
+ * each that process's event, not found (review-1206b: a detach had no
+ * actor); one with its cgroup removed, found. A cgroup holding more
  * programs than the scan lists (9 lists of 64) is counted cut, and its
  * programs are not taken as gone for it (review-1206b L3: it was cut
  * silently, and programs pushed out of the listing looked gone). */
@@ -3267,10 +3269,42 @@ static void test_detach_cgroup(void **state)
             assert_int_equal(cg_attach(0, bigfd, fd, lists[l].atype, BPF_F_ALLOW_MULTI), 0);
             fds[l * 64 + i] = fd;
         }
+    /* a link on the cgroup, made and held by a child */
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    pid_t holder = fork();
+    assert_true(holder >= 0);
+    if (holder == 0) {
+        alarm(30);
+        int lp = load_test_prog_of("edrtest_cglk", 0, -1, BPF_PROG_TYPE_CGROUP_SKB,
+                                   BPF_CGROUP_INET_EGRESS);
+        int l = lp < 0 ? -1 : bpf_link_create(lp, cgfd, BPF_CGROUP_INET_EGRESS, NULL);
+        uint32_t ids[2] = {bpf_id_of(lp), bpf_id_of(l)};
+        if (l < 0 || write(pp[1], ids, sizeof(ids)) != (ssize_t)sizeof(ids)) _exit(1);
+        pause();
+        _exit(0);
+    }
+    uint32_t lk[2]; /* program, link */
+    assert_int_equal(read(pp[0], lk, sizeof(lk)), (ssize_t)sizeof(lk));
+    close(pp[0]);
+    close(pp[1]);
     uint64_t cut0 = f->em.truncated[1];
     pump(&f->loop, 3200); /* listed by two scans or more */
     size_t before = f->em.n;
-    assert_int_equal(bpf_prog_detach2(in, cgfd, BPF_CGROUP_INET_INGRESS), 0);
+    /* other processes take them off (this one is the sensor's, whose own
+     * calls are left out) */
+    pid_t by[2];
+    for (int i = 0; i < 2; i++) {
+        by[i] = fork();
+        assert_true(by[i] >= 0);
+        if (by[i] == 0) {
+            alarm(20);
+            if (i == 0) _exit(bpf_prog_detach2(in, cgfd, BPF_CGROUP_INET_INGRESS) ? 1 : 0);
+            int l = bpf_link_get_fd_by_id(lk[1]);
+            _exit(l < 0 || bpf_link_detach(l) ? 2 : 0);
+        }
+        reap_ok(by[i]);
+    }
     pump(&f->loop, 2200);
     size_t removed = f->em.n;
     close(cgfd);
@@ -3278,6 +3312,8 @@ static void test_detach_cgroup(void **state)
     pump(&f->loop, 2200);
     size_t end = f->em.n;
     uint64_t cuts = f->em.truncated[1] - cut0;
+    kill(holder, SIGKILL);
+    waitpid(holder, NULL, 0);
     for (int i = 0; i < 9 * 64; i++)
         close(fds[i]);
     close(bigfd);
@@ -3294,15 +3330,27 @@ static void test_detach_cgroup(void **state)
                  "cgroup removed after %zu)",
                  rel, in_gone, first, before, removed);
     const Edr__V1__BpfAttach *x = f->em.ev[first]->bpf_detach;
-    assert_true(x->found);
-    assert_int_equal(f->em.ev[first]->pid, 0);
+    assert_false(x->found);
+    assert_int_equal(f->em.ev[first]->pid, (uint32_t)by[0]);
     assert_int_equal(x->attach_type, BPF_CGROUP_INET_INGRESS);
     assert_string_equal(x->prog_name, "edrtest_cgdt1");
+    int link_gone = attach_events(&f->em, 0, 1, lk[0], NULL, &first);
+    if (link_gone != 1 || first < before || first >= removed)
+        fail_msg("link on %s taken off: reported gone %d times (at %zu; taken off after %zu, "
+                 "cgroup removed after %zu)",
+                 rel, link_gone, first, before, removed);
+    x = f->em.ev[first]->bpf_detach;
+    assert_false(x->found);
+    assert_int_equal(f->em.ev[first]->pid, (uint32_t)by[1]);
+    assert_int_equal(x->link_id, lk[1]);
+    assert_string_equal(x->target, rel + 1); /* a link's: its cgroup directory's name */
     int out_gone = attach_events(&f->em, 0, 1, out_id, rel, &first);
     if (out_gone != 1 || first < removed || first >= end)
         fail_msg("program on cgroup %s removed: reported gone %d times (at %zu; removed after "
                  "%zu)",
                  rel, out_gone, first, removed);
+    assert_true(f->em.ev[first]->bpf_detach->found); /* no call took it off */
+    assert_int_equal(f->em.ev[first]->pid, 0);
     /* the big cgroup: cut, counted; none of its programs gone while there */
     if (cuts < 2)
         fail_msg("scans with a cgroup of 576 programs: %llu counted cut", (unsigned long long)cuts);
