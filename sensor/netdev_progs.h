@@ -37,10 +37,12 @@ typedef struct {
 } edr_netdev_part_t;
 
 /* 1 when parent (TC_H_*) is a class's handle: neither a qdisc's (minor 0)
- * nor a clsact or ingress hook's (major ffff). */
+ * nor an ingress or clsact hook's (ffff:fff1, ffff:fff2, ffff:fff3; a
+ * classful qdisc may have the handle ffff: too, and its classes ffff:N,
+ * review-1206c L1). */
 static inline int edr_netdev_class_parent(uint32_t parent)
 {
-    return (parent & 0xffffu) != 0 && (parent & 0xffff0000u) != 0xffff0000u;
+    return (parent & 0xffffu) != 0 && (parent < 0xfffffff1u || parent > 0xfffffff3u);
 }
 
 /* Every XDP program and tc BPF classifier of this namespace's interfaces

@@ -94,6 +94,8 @@ extern const char *edr__ebpf_test_refuse;
  * then names another file), after every program loaded. */
 extern const char *edr__ebpf_test_refuse_attach;
 extern unsigned edr__ebpf_test_loads; /* tests: loads the eBPF source attempted */
+/* Tests: the attachments the eBPF source's interface and cgroup scans know. */
+size_t edr__ebpf_test_known(const edr_source_t *src);
 /* Tests: the wakeups the eBPF source's programs asked for so far. */
 uint64_t edr__ebpf_test_wakeups(const edr_source_t *src);
 

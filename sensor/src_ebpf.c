@@ -44,6 +44,7 @@
 #include <fcntl.h>
 #include <linux/pkt_sched.h>
 #include <mntent.h>
+#include <net/if.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
@@ -54,6 +55,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define EDR__PATHBUF 8192
@@ -177,6 +179,7 @@ typedef struct edr_src_ebpf {
     uint64_t progs_found;
     int prog_scan_off; /* the list cannot be read: no scan, no tracking */
     edr__attach_scan_t links, cgroups, netdevs, fds; /* BPF attachments (edr__attach_scan) */
+    edr__ids_t cg_watched; /* cgroups the cg_watch map holds (edr__cg_watch), ascending */
     edr__detach_call_t *dcalls;                      /* detach calls seen, oldest first */
     size_t n_dcalls, cap_dcalls;
     edr__gone_t *gone; /* attachments found gone, to report (edr__gone_flush) */
@@ -186,6 +189,8 @@ typedef struct edr_src_ebpf {
     edr__ids_t perf_links; /* perf event links of the last link scan: their events' held
                               keys, ascending (the descriptor scan leaves them to it) */
     uint64_t netns;        /* the sensor's network namespace (inode) */
+    uint64_t cut_said[2];  /* what the interface and cgroup scans last logged as not read
+                              (a digest; 0: all read) */
     uint32_t cg_atype[EDR__CG_ATYPES]; /* a cgroup's program list -> enum bpf_attach_type */
     edr__ids_t own_progs;              /* the sensor's own program ids, ascending */
 } edr_src_ebpf_t;
@@ -690,8 +695,10 @@ static int edr__recs_reserve(void **v, size_t elem, size_t *cap, size_t n, size_
 }
 
 /* Everything iterator `it` writes, as records of elem bytes, into *v (n
- * of them; capacity *cap; malloc'd, the caller frees), read in large
- * pieces (one read per record costs a syscall each). 0; -1 when the
+ * of them; capacity *cap; malloc'd, the caller frees), read in pieces of
+ * 64 KiB or more (one read per record costs a syscall each; and the kernel
+ * shows objects into a read only while it has room: a walk in one session,
+ * the cgroup iterator's, ended after 8 KiB of them, review-1206c M1). 0; -1 when the
  * whole list could not be read this time (out of memory, a read failed);
  * -2 when there is no iterator to read, or it cannot be started. */
 static int edr__iter_read(struct bpf_link *it, size_t elem, void **v, size_t *n, size_t *cap)
@@ -701,7 +708,7 @@ static int edr__iter_read(struct bpf_link *it, size_t elem, void **v, size_t *n,
     size_t have = 0; /* bytes read past the last whole record */
     *n = 0;
     while (fd >= 0) {
-        if (edr__recs_reserve(v, elem, cap, *n, 512)) break;
+        if (edr__recs_reserve(v, elem, cap, *n, elem < 128 ? (64u << 10) / elem : 512)) break;
         ssize_t got = read(fd, (char *)*v + *n * elem + have, (*cap - *n) * elem - have);
         if (got < 0 && errno == EAGAIN)
             continue; /* a read stops after a million objects
@@ -1017,19 +1024,20 @@ static int edr__cmp_listed(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* After a listing (v, n; known: its known keys, sorted): each attachment
- * the last listing had and this one has not, where it read whole (cut), is
- * a bpf_detach event (the sensor's own left out), and leaves known. Where
- * it did not, the attachment is kept; those it met for the first time are
- * added, so that they are reported gone once that part is read whole again
- * (review-1206b M1). An attachment keeps the record it was first listed
- * with; one entering the listing is named by resolve, when given (a
- * cgroup's path: review-1206b L1, one a hook reported was otherwise
- * reported gone without it). */
-static void edr__detach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st,
-                             const struct edr_bpf_link_rec *v, size_t n, edr__ids_t *known,
-                             const edr__cut_t *cut,
-                             void (*resolve)(struct edr_bpf_link_rec *v, size_t n))
+/* After a listing (v, n; known: its known keys): each attachment the last
+ * listing had and this one has not, where it read whole (cut), is a
+ * bpf_detach event (the sensor's own left out). Where it did not, the
+ * attachment is kept, and its key added to known (left unsorted); those it
+ * met for the first time are added, so that they are reported gone once
+ * that part is read whole again (review-1206b M1). An attachment keeps the
+ * record it was first listed with; one entering the listing is named by
+ * resolve, when given (a cgroup's path: review-1206b L1, one a hook
+ * reported was otherwise reported gone without it). Returns -1 when out of
+ * memory: nothing compared, nothing added to known. */
+static int edr__detach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st,
+                            const struct edr_bpf_link_rec *v, size_t n, edr__ids_t *known,
+                            const edr__cut_t *cut,
+                            void (*resolve)(struct edr_bpf_link_rec *v, size_t n))
 {
     int partial = cut->partial;
     /* the common case first: every attachment listed is the last listing's
@@ -1053,7 +1061,7 @@ static void edr__detach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st,
         }
     }
     free(met);
-    if (st->n_listed && !n_new && n_met == st->n_listed) return;
+    if (st->n_listed && !n_new && n_met == st->n_listed) return 0;
     size_t cap = n + (partial ? st->n_listed : 0), m = 0, m_new = 0;
     edr__listed_t *nl = cap ? malloc(cap * sizeof(*nl)) : NULL;
     struct edr_bpf_link_rec *fresh = n ? malloc(n * sizeof(*fresh)) : NULL;
@@ -1062,7 +1070,7 @@ static void edr__detach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st,
         free(nl);
         free(fresh);
         free(at);
-        return;
+        return -1;
     }
     for (size_t j = 0; j < n; j++) {
         uint64_t k = edr__attach_key(&v[j]);
@@ -1086,29 +1094,24 @@ static void edr__detach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st,
     free(fresh);
     free(at);
     if (m > 1) qsort(nl, m, sizeof(*nl), edr__cmp_listed);
-    size_t m0 = m, gone = 0;
+    size_t m0 = m;
     for (size_t i = 0; i < st->n_listed; i++) {
         if (m0 && bsearch(&st->listed[i], nl, m0, sizeof(*nl), edr__cmp_listed)) continue;
         if (partial && !(cut->read && cut->read(cut->ctx, &st->listed[i].l))) {
-            nl[m++] = st->listed[i]; /* not read is not gone */
+            nl[m++] = st->listed[i]; /* not read is not gone, and still known */
+            if (edr__ids_push(known, st->listed[i].key, 0)) {
+                free(nl);
+                return -1;
+            }
             continue;
         }
         edr__gone_add(s, st, &st->listed[i].l);
-        st->listed[gone++].key = st->listed[i].key; /* (read above: i >= gone) */
     }
     if (m > m0) qsort(nl, m, sizeof(*nl), edr__cmp_listed);
-    if (partial && gone) { /* a partial listing's known kept the last one's: not these */
-        size_t k = 0;
-        for (size_t i = 0; i < known->n; i++) {
-            edr__listed_t key = {.key = known->id[i]};
-            if (!bsearch(&key, st->listed, gone, sizeof(key), edr__cmp_listed))
-                known->id[k++] = known->id[i];
-        }
-        known->n = k;
-    }
     free(st->listed);
     st->listed = nl;
     st->n_listed = m;
+    return 0;
 }
 
 /* The attachments the kernel lists (v, n), against what st knows: one no
@@ -1118,8 +1121,10 @@ static void edr__detach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st,
  * sensor's own programs are left out. resolve, when not NULL, names the
  * targets of those about to be reported (cgroup paths). cut: how much of
  * the list v holds (NULL: all of it); what a partial list does not hold is
- * not taken as gone, but where cut says the part it was in was read.
- * holders: as edr__attach_found's, or NULL. */
+ * not taken as gone, but where cut says the part it was in was read, and
+ * stays known (with the detach comparison: only what it kept, so that a
+ * cut that lasts does not pile up the keys, review-1206c H1). holders: as
+ * edr__attach_found's, or NULL. */
 static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct edr_bpf_link_rec *v,
                              size_t n, int initial, const edr__cut_t *cut,
                              void (*resolve)(struct edr_bpf_link_rec *v, size_t n),
@@ -1128,12 +1133,8 @@ static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct e
     edr__cut_t c = cut ? *cut : (edr__cut_t){0};
     int partial = c.partial;
     edr__ids_t known = {0}, fresh = {0};
-    edr__seen_sort(&st->seen);                          /* looked up once per attachment listed */
-    for (size_t i = 0; partial && i < st->known.n; i++) /* kept: not listed is not gone */
-        if (edr__ids_push(&known, st->known.id[i], 0)) break;
-    for (size_t i = 0; partial && i < st->fresh.n; i++)
-        if (edr__ids_push(&fresh, st->fresh.id[i], 0)) break;
-    size_t nf = 0; /* the ones to report, moved to the front of v */
+    edr__seen_sort(&st->seen); /* looked up once per attachment listed */
+    size_t nf = 0;             /* the ones to report, moved to the front of v */
     for (size_t j = 0; j < n; j++) {
         uint64_t k = edr__attach_key(&v[j]);
         int ok = edr__ids_has(&st->known, k) || edr__ids_has(&s->own_progs, v[j].prog_id) ||
@@ -1163,14 +1164,28 @@ static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct e
     for (size_t j = 0; j < nf; j++)
         edr__attach_found(s, st, &v[j], holders, 0);
     edr__ids_sort(&known);
-    edr__ids_sort(&fresh);
     c.partial = partial;
-    if (st->detach) edr__detach_scan(s, st, v, n, &known, &c, resolve);
+    int all_kept = partial; /* partial without the comparison: what was known stays known */
+    if (st->detach && edr__detach_scan(s, st, v, n, &known, &c, resolve) == 0) all_kept = 0;
+    if (all_kept)
+        for (size_t i = 0; i < st->known.n; i++)
+            if (!edr__ids_has(&known, st->known.id[i]) && edr__ids_push(&known, st->known.id[i], 0))
+                break;
+    edr__ids_sort(&known);
+    edr__ids_sort(&fresh);
+    /* met once and unknown, not met this time: still waiting where the
+     * listing was not read (at most as many again as it holds now) */
+    for (size_t i = 0; partial && i < st->fresh.n && fresh.n < 2 * n + 1024; i++)
+        if (!edr__ids_has(&known, st->fresh.id[i]) && !edr__ids_has(&fresh, st->fresh.id[i]) &&
+            edr__ids_push(&fresh, st->fresh.id[i], 0))
+            break;
+    edr__ids_sort(&fresh);
     edr__ids_free(&st->known);
     edr__ids_free(&st->fresh);
     st->known = known;
     st->fresh = fresh;
-    if (!partial) edr__seen_age(&st->seen, &st->known);
+    /* a partial scan too: waiting on a part never read again would keep them for good */
+    edr__seen_age(&st->seen, &st->known);
 }
 
 /* A scan's list could not be read: -1 this time only (counted, tried again
@@ -1230,18 +1245,26 @@ static void edr__link_scan(edr_src_ebpf_t *s, int initial)
  * directory in the cgroup2 file system) by their paths from its root, in
  * one walk of its directories (readdir only: a cgroup directory holds
  * dozens of files, which are not looked at). */
-static void edr__cgroup_paths(struct edr_bpf_link_rec *v, size_t n)
+/* Where the cgroup2 file system is mounted (the first mount of it) into
+ * root; 0, or -1 when it is not. */
+static int edr__cgroup2_root(char *root, size_t len)
 {
-    char root[512] = "", path[4096];
     FILE *m = setmntent("/proc/self/mounts", "r");
     struct mntent *me;
+    root[0] = 0;
     while (m && (me = getmntent(m)))
         if (!strcmp(me->mnt_type, "cgroup2")) {
-            snprintf(root, sizeof(root), "%s", me->mnt_dir);
+            snprintf(root, len, "%s", me->mnt_dir);
             break;
         }
     if (m) endmntent(m);
-    if (!root[0]) return;
+    return root[0] ? 0 : -1;
+}
+
+static void edr__cgroup_paths(struct edr_bpf_link_rec *v, size_t n)
+{
+    char root[512], path[4096];
+    if (edr__cgroup2_root(root, sizeof(root))) return;
     struct stat rs;
     if (stat(root, &rs) == 0)
         for (size_t i = 0; i < n; i++)
@@ -1293,18 +1316,97 @@ static void edr__prog_named(const edr_src_ebpf_t *s, struct edr_bpf_link_rec *l)
     }
 }
 
+/* Logs, when it changes, what scan `which` (0 interfaces, 1 cgroups)
+ * could not read: attachments there, and their removal, go unseen while
+ * it lasts, which an operator should hear of by name, not only as a count
+ * each second (review-1206c L6). digest: 0 when all was read. */
+static void edr__cut_say(edr_src_ebpf_t *s, int which, uint64_t digest, const char *what)
+{
+    if (digest == s->cut_said[which]) return;
+    if (digest)
+        edr_log_warn("ebpf: the %s scan cannot read %s: BPF programs attached there, and their "
+                     "removal, are not seen while that lasts (counted each second)",
+                     which ? "cgroup" : "interface", what);
+    else
+        edr_log_info("ebpf: the %s scan reads all again", which ? "cgroup" : "interface");
+    s->cut_said[which] = digest;
+}
+
 /* What a cgroup walk read: whole or cut short (the cgroups it holds, each
- * read whole), and the cgroups with more programs than it lists. */
+ * read whole, and those it met holding none of the programs listed
+ * before), and the cgroups with more programs than it lists. */
 typedef struct {
     int walk_cut;
     edr__ids_t held, cut; /* cgroup ids, sorted */
+    int mnt;              /* the cgroup2 root, opened when first needed (-2: not yet) */
+    uint64_t last_id;     /* the last cgroup looked up by id, and whether it is gone */
+    int last_gone;
 } edr__cg_read_t;
+
+/* Whether cgroup id is gone (removed): its handle (cgroup2 file handles
+ * are kernfs node ids, the cgroup's id) no longer opens. 0 when it is
+ * there or that cannot be told. */
+static int edr__cgroup_gone(edr__cg_read_t *r, uint64_t id)
+{
+    if (r->last_id == id) return r->last_gone;
+    if (r->mnt == -2) {
+        char root[512];
+        r->mnt = edr__cgroup2_root(root, sizeof(root))
+                     ? -1
+                     : open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    struct { /* struct file_handle, with room for a kernfs id */
+        uint32_t handle_bytes;
+        int32_t handle_type;
+        uint64_t id;
+    } fh = {sizeof(uint64_t), 0xfe /* FILEID_KERNFS */, id};
+    int fd =
+        r->mnt >= 0 ? (int)syscall(SYS_open_by_handle_at, r->mnt, &fh, O_RDONLY | O_CLOEXEC) : -1;
+    int gone = fd < 0 && r->mnt >= 0 && (errno == ESTALE || errno == ENOENT);
+    if (fd >= 0) close(fd);
+    r->last_id = id;
+    r->last_gone = gone;
+    return gone;
+}
 
 static int edr__cg_read(const void *ctx, const struct edr_bpf_link_rec *l)
 {
-    const edr__cg_read_t *r = ctx;
-    return !edr__ids_has(&r->cut, l->target_id) &&
-           (!r->walk_cut || edr__ids_has(&r->held, l->target_id));
+    edr__cg_read_t *r = (edr__cg_read_t *)ctx;
+    if (edr__ids_has(&r->cut, l->target_id)) return 0;
+    if (!r->walk_cut || edr__ids_has(&r->held, l->target_id)) return 1;
+    return edr__cgroup_gone(r, l->target_id); /* not reached, or removed (review-1206c M2) */
+}
+
+/* Tells the cgroup iterator which cgroups the cgroup scan lists programs
+ * of (cg_watch, EDR_CG_WATCH at most): it says when it meets one of them
+ * holding none. s->cg_watched: what the map holds, ascending. */
+static void edr__cg_watch(edr_src_ebpf_t *s)
+{
+    edr__ids_t now = {0};
+    int map = s->skel ? bpf_map__fd(s->skel->maps.cg_watch) : -1;
+    if (map < 0) return;
+    for (size_t i = 0; i < s->cgroups.n_listed; i++)
+        if (edr__ids_push(&now, s->cgroups.listed[i].l.target_id, 0)) {
+            edr__ids_free(&now);
+            return; /* tried again next time */
+        }
+    edr__ids_sort(&now);
+    size_t k = 0;
+    for (size_t i = 0; i < now.n; i++) /* once each */
+        if (!k || now.id[k - 1] != now.id[i]) now.id[k++] = now.id[i];
+    now.n = k;
+    for (size_t i = 0; i < s->cg_watched.n; i++)
+        if (!edr__ids_has(&now, s->cg_watched.id[i]))
+            bpf_map_delete_elem(map, &s->cg_watched.id[i]);
+    uint8_t one = 1;
+    k = 0;
+    for (size_t i = 0; i < now.n; i++)
+        if (edr__ids_has(&s->cg_watched, now.id[i]) ||
+            bpf_map_update_elem(map, &now.id[i], &one, BPF_ANY) == 0)
+            now.id[k++] = now.id[i]; /* past EDR_CG_WATCH: not watched */
+    now.n = k;
+    edr__ids_free(&s->cg_watched);
+    s->cg_watched = now;
 }
 
 /* Every second, the programs attached to cgroups without a link (the
@@ -1330,7 +1432,7 @@ static void edr__cgroup_scan(edr_src_ebpf_t *s, int initial)
         return;
     }
     if (!walk_cut) n--; /* the end */
-    edr__cg_read_t rd = {.walk_cut = walk_cut};
+    edr__cg_read_t rd = {.walk_cut = walk_cut, .mnt = -2};
     v = n ? calloc(n, sizeof(*v)) : NULL;
     int oom = n && !v;
     size_t m = 0;
@@ -1341,6 +1443,7 @@ static void edr__cgroup_scan(edr_src_ebpf_t *s, int initial)
         }
         if (walk_cut && (!rd.held.n || rd.held.id[rd.held.n - 1] != c[i].cgroup_id))
             oom |= edr__ids_push(&rd.held, c[i].cgroup_id, 0);
+        if (c[i].end == EDR_CG_EMPTY) continue; /* met, holding none of its programs */
         v[m].prog_id = c[i].prog_id;
         v[m].target_id = c[i].cgroup_id;
         v[m].attach_type = c[i].atype < EDR__CG_ATYPES ? s->cg_atype[c[i].atype] : 0;
@@ -1356,10 +1459,28 @@ static void edr__cgroup_scan(edr_src_ebpf_t *s, int initial)
         return;
     }
     if (walk_cut || rd.cut.n) edr_emit_drop(s->em, s->cgroups.health, "truncated", 1);
+    {
+        char what[256] = "";
+        int w = 0;
+        uint64_t d = (uint64_t)walk_cut;
+        for (size_t i = 0; i < rd.cut.n; i++)
+            d = (d ^ rd.cut.id[i]) * 0x100000001b3ull;
+        if (walk_cut)
+            w = snprintf(what, sizeof(what),
+                         "the cgroups past about 2,000 programs in all (the walk's buffer)");
+        if (rd.cut.n)
+            snprintf(what + w, sizeof(what) - (size_t)w,
+                     "%s%zu cgroup(s) holding more than %d programs (the first: id %llu)",
+                     w ? ", and " : "", rd.cut.n, EDR_CG_RECS, (unsigned long long)rd.cut.id[0]);
+        edr__cut_say(s, 1, d | (walk_cut || rd.cut.n), what);
+    }
+    if (walk_cut && rc != 0 && rd.held.n) rd.held.n--; /* a read that failed may end inside one */
     edr__ids_sort(&rd.held);
     edr__ids_sort(&rd.cut);
     edr__cut_t cut = {walk_cut || rd.cut.n, edr__cg_read, &rd};
     edr__attach_scan(s, &s->cgroups, v, m, initial, &cut, edr__cgroup_paths, NULL);
+    edr__cg_watch(s);
+    if (rd.mnt >= 0) close(rd.mnt);
     edr__ids_free(&rd.held);
     edr__ids_free(&rd.cut);
     free(v);
@@ -1409,6 +1530,24 @@ static void edr__netdev_scan(edr_src_ebpf_t *s, int initial)
     if (rc > 0 && (rc & EDR_NETDEV_CUT)) edr_emit_drop(s->em, s->netdevs.health, "truncated", 1);
     edr__nd_read_t rd = {u, nu};
     edr__cut_t cut = {rc != 0, rc > 0 ? edr__nd_read : NULL, &rd};
+    if (rc >= 0) { /* which hooks, by interface (the first four) */
+        char what[256] = "", name[IF_NAMESIZE];
+        uint64_t d = 0;
+        size_t w = 0;
+        for (size_t i = 0; i < nu; i++) {
+            d = (d ^ ((uint64_t)u[i].ifindex << 32 | u[i].parent)) * 0x100000001b3ull;
+            if (i < 4 && w < sizeof(what))
+                w += (size_t)snprintf(what + w, sizeof(what) - w, "%s%s %s %x:%x", i ? ", " : "",
+                                      if_indextoname((unsigned)u[i].ifindex, name) ? name : "?",
+                                      !u[i].parent                           ? "classes"
+                                      : edr_netdev_class_parent(u[i].parent) ? "class"
+                                                                             : "hook",
+                                      u[i].parent >> 16, u[i].parent & 0xffff);
+        }
+        if (nu > 4 && w < sizeof(what))
+            snprintf(what + w, sizeof(what) - w, " and %zu more", nu - 4);
+        edr__cut_say(s, 0, d | (nu != 0), what);
+    }
     if (n && !(v = calloc(n, sizeof(*v)))) {
         free(p);
         free(u);
@@ -2150,6 +2289,12 @@ static void edr__read_drops(edr_src_ebpf_t *s)
     free(v);
 }
 
+size_t edr__ebpf_test_known(const edr_source_t *src)
+{
+    const edr_src_ebpf_t *s = (const edr_src_ebpf_t *)src;
+    return s->netdevs.known.n + s->cgroups.known.n;
+}
+
 uint64_t edr__ebpf_test_wakeups(const edr_source_t *src)
 {
     const edr_src_ebpf_t *s = (const edr_src_ebpf_t *)src;
@@ -2756,6 +2901,7 @@ static void edr__destroy(edr_source_t *src)
     }
     free(s->dcalls);
     free(s->gone);
+    edr__ids_free(&s->cg_watched);
     edr__ids_free(&s->xdp_links);
     edr__ids_free(&s->perf_links);
     edr__ids_free(&s->own_progs);

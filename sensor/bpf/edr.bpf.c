@@ -106,6 +106,14 @@ struct {
     __type(key, __u32);
     __type(value, struct edr_cg_scratch);
 } cg_scratch SEC(".maps");
+/* cgroup id -> 1: the cgroups whose programs the sensor's last scan listed
+ * (EDR_CG_WATCH at most) */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, EDR_CG_WATCH);
+    __type(key, __u64);
+    __type(value, __u8);
+} cg_watch SEC(".maps");
 
 /* The descriptor scan under way (user space counts them) and the held
  * programs it wrote, by key, with the scan that wrote them: once a scan,
@@ -1981,7 +1989,8 @@ static __noinline void edr_on_bpf_attach(int cmd, int fd, __u64 attr)
                         BPF_LINK_UPDATE: link_fd, new_prog_fd */
 
     if (cmd == EDR_BPF_LINK_CREATE || cmd == EDR_BPF_RAW_TRACEPOINT_OPEN) {
-        link = edr_fd_link(fd);
+        /* the descriptor these return is the made link's, "bpf_link" */
+        link = edr_fd_anon(fd, EDR_ANON_BPF_LINK);
         if (!link) return;
     } else if (cmd == EDR_BPF_LINK_UPDATE || cmd == EDR_BPF_PROG_ATTACH ||
                cmd == EDR_BPF_LINK_DETACH || cmd == EDR_BPF_PROG_DETACH) {
@@ -2914,6 +2923,15 @@ int edr_iter_cgroups(struct bpf_iter__cgroup *ctx)
     sc->n = 0;
     bpf_loop(bpf_core_field_size(cg->bpf.progs) / sizeof(struct hlist_head), edr_cg_walk_step, &w,
              0);
+    if (sc->n == 0 && bpf_map_lookup_elem(&cg_watch, &w.cgroup_id)) {
+        /* one whose programs were listed holds none now: said, so that
+         * a walk cut short still tells it was read (review-1206c M2) */
+        sc->r[0].cgroup_id = w.cgroup_id;
+        sc->r[0].prog_id = 0;
+        sc->r[0].atype = 0;
+        sc->r[0].end = EDR_CG_EMPTY;
+        sc->n = 1;
+    }
     __u64 sz = (__u64)sc->n * sizeof(sc->r[0]);
     asm volatile("" : "+r"(sz)); /* the bound below is on this register */
     if (sz > 0 && sz <= sizeof(sc->r)) bpf_seq_write(ctx->meta->seq, sc->r, sz);

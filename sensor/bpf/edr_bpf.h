@@ -238,10 +238,15 @@ struct edr_bpf_cg_rec {
     edr_u32 prog_id;
     edr_u16 atype; /* enum cgroup_bpf_attach_type: the cgroup's list */
     edr_u16 end;   /* EDR_CG_END: the walk's last record; EDR_CG_CUT: the cgroup's, in place
-                      of its last program: it has more than EDR_CG_RECS */
+                      of its last program: it has more than EDR_CG_RECS; EDR_CG_EMPTY: a
+                      cgroup in cg_watch that holds none (prog_id 0) */
 };
-#define EDR_CG_END 1
-#define EDR_CG_CUT 2
+#define EDR_CG_END   1
+#define EDR_CG_CUT   2
+#define EDR_CG_EMPTY 3
+/* Cgroups the sensor listed programs of (the cg_watch map, filled by user
+ * space): the walk says when it met one holding none now. */
+#define EDR_CG_WATCH 4096
 
 /* Programs on one cgroup's lists the cgroup iterator writes at most (and
  * entries of one list it walks: the kernel's BPF_CGROUP_MAX_PROGS). */

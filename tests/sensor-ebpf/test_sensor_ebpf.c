@@ -3147,7 +3147,14 @@ static void test_detach_past_a_cut(void **state)
     uint64_t cut0 = f->em.truncated[0];
     snprintf(cmd, sizeof(cmd), "tc class add dev %s parent 1: classid 1:41 htb rate 1mbit", lk);
     assert_int_equal(system(cmd), 0);
-    pump(&f->loop, 2200);
+    pump(&f->loop, 1200);
+    /* what the scans know does not pile up while the cut lasts (review-1206c
+     * H1: each partial scan added the whole listing to it again) */
+    size_t known = edr__ebpf_test_known(f->src);
+    pump(&f->loop, 3100);
+    if (edr__ebpf_test_known(f->src) > known)
+        fail_msg("attachments known grew from %zu to %zu in three scans cut short", known,
+                 edr__ebpf_test_known(f->src));
     size_t before = f->em.n;
     assert_int_equal(bpf_xdp_detach(ifn, XDP_FLAGS_SKB_MODE, NULL), 0);
     snprintf(cmd, sizeof(cmd), "tc filter del dev %s parent 1: prio 7", lk);
@@ -3222,25 +3229,41 @@ static void test_detach_past_a_cut(void **state)
  * cgroup's path (review-1206b L9): one detached by another process
  * (BPF_PROG_DETACH) and a link taken off by a third (BPF_LINK_DETACH),
  * each that process's event, not found (review-1206b: a detach had no
- * actor); one with its cgroup removed, found. A cgroup holding more
- * programs than the scan lists (9 lists of 64) is counted cut, and its
- * programs are not taken as gone for it (review-1206b L3: it was cut
- * silently, and programs pushed out of the listing looked gone). */
+ * actor); one with its cgroup removed, found. All while the walk of the
+ * cgroups is cut short by 4 cgroups of 576 programs after them (the walk
+ * writes 32 KiB at most: about 2,000 programs), where the only program of
+ * a cgroup detached (review-1206c M2: a cgroup left without programs
+ * wrote nothing and was not known to be read) and a cgroup removed (not
+ * met at all) are told from ones the walk did not reach. Each of those 4
+ * holds more programs than the scan lists of one (9 lists of 64): counted
+ * cut, and none of their programs taken as gone (review-1206b L3: it was
+ * cut silently, and programs pushed out of the listing looked gone). */
 static void test_detach_cgroup(void **state)
 {
     fixture_t *f = *state;
     if (!f) skip();
-    char root[300], cg[400], big[420], rel[64];
+    enum { FILLERS = 4 };
+    char root[300], cg[400], vcg[420], big[FILLERS][420], rel[64], vrel[80];
     snprintf(root, sizeof(root), "%s/cgroup2-detach", f->dir);
     snprintf(rel, sizeof(rel), "/edrtest-dt-%d", (int)getpid());
+    snprintf(vrel, sizeof(vrel), "%s-v", rel);
     snprintf(cg, sizeof(cg), "%s%s", root, rel);
-    snprintf(big, sizeof(big), "%s-big", cg);
+    snprintf(vcg, sizeof(vcg), "%s%s", root, vrel);
     assert_int_equal(mkdir(root, 0700), 0);
     assert_int_equal(mount("none", root, "cgroup2", 0, NULL), 0);
     assert_int_equal(mkdir(cg, 0700), 0);
-    assert_int_equal(mkdir(big, 0700), 0);
-    int cgfd = open(cg, O_RDONLY | O_DIRECTORY), bigfd = open(big, O_RDONLY | O_DIRECTORY);
-    assert_true(cgfd >= 0 && bigfd >= 0);
+    assert_int_equal(mkdir(vcg, 0700), 0);
+    for (int b = 0; b < FILLERS; b++) { /* after them in the walk (made later) */
+        snprintf(big[b], sizeof(big[b]), "%s-big%d", cg, b);
+        assert_int_equal(mkdir(big[b], 0700), 0);
+    }
+    int cgfd = open(cg, O_RDONLY | O_DIRECTORY), vfd = open(vcg, O_RDONLY | O_DIRECTORY);
+    assert_true(cgfd >= 0 && vfd >= 0);
+    int vp =
+        load_test_prog_of("edrtest_cgv", 0, -1, BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_INGRESS);
+    uint32_t v_id = bpf_id_of(vp);
+    assert_true(v_id != 0);
+    assert_int_equal(cg_attach(0, vfd, vp, BPF_CGROUP_INET_INGRESS, BPF_F_ALLOW_MULTI), 0);
     int in = load_test_prog_of("edrtest_cgdt1", 0, -1, BPF_PROG_TYPE_CGROUP_SKB,
                                BPF_CGROUP_INET_INGRESS);
     int out =
@@ -3261,14 +3284,18 @@ static void test_detach_cgroup(void **state)
                  {BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS},
                  {BPF_PROG_TYPE_CGROUP_DEVICE, BPF_CGROUP_DEVICE},
                  {BPF_PROG_TYPE_CGROUP_SYSCTL, BPF_CGROUP_SYSCTL}};
-    int fds[9 * 64];
-    for (int l = 0; l < 9; l++)
-        for (int i = 0; i < 64; i++) {
-            int fd = load_test_prog_of("edrtest_cgbig", 0, -1, lists[l].prog, lists[l].atype);
-            assert_true(fd >= 0);
-            assert_int_equal(cg_attach(0, bigfd, fd, lists[l].atype, BPF_F_ALLOW_MULTI), 0);
-            fds[l * 64 + i] = fd;
-        }
+    for (int b = 0; b < FILLERS; b++) {
+        int bigfd = open(big[b], O_RDONLY | O_DIRECTORY);
+        assert_true(bigfd >= 0);
+        for (int l = 0; l < 9; l++)
+            for (int i = 0; i < 64; i++) {
+                int fd = load_test_prog_of("edrtest_cgbig", 0, -1, lists[l].prog, lists[l].atype);
+                assert_true(fd >= 0);
+                assert_int_equal(cg_attach(0, bigfd, fd, lists[l].atype, BPF_F_ALLOW_MULTI), 0);
+                close(fd); /* the cgroup holds it */
+            }
+        close(bigfd);
+    }
     /* a link on the cgroup, made and held by a child */
     int pp[2];
     assert_int_equal(pipe(pp), 0);
@@ -3293,13 +3320,14 @@ static void test_detach_cgroup(void **state)
     size_t before = f->em.n;
     /* other processes take them off (this one is the sensor's, whose own
      * calls are left out) */
-    pid_t by[2];
-    for (int i = 0; i < 2; i++) {
+    pid_t by[3];
+    for (int i = 0; i < 3; i++) {
         by[i] = fork();
         assert_true(by[i] >= 0);
         if (by[i] == 0) {
             alarm(20);
             if (i == 0) _exit(bpf_prog_detach2(in, cgfd, BPF_CGROUP_INET_INGRESS) ? 1 : 0);
+            if (i == 2) _exit(bpf_prog_detach2(vp, vfd, BPF_CGROUP_INET_INGRESS) ? 3 : 0);
             int l = bpf_link_get_fd_by_id(lk[1]);
             _exit(l < 0 || bpf_link_detach(l) ? 2 : 0);
         }
@@ -3314,15 +3342,16 @@ static void test_detach_cgroup(void **state)
     uint64_t cuts = f->em.truncated[1] - cut0;
     kill(holder, SIGKILL);
     waitpid(holder, NULL, 0);
-    for (int i = 0; i < 9 * 64; i++)
-        close(fds[i]);
-    close(bigfd);
-    assert_int_equal(rmdir(big), 0);
+    for (int b = 0; b < FILLERS; b++)
+        assert_int_equal(rmdir(big[b]), 0);
+    close(vfd);
+    assert_int_equal(rmdir(vcg), 0);
     pump(&f->loop, 1200);
     umount2(root, MNT_DETACH);
     rmdir(root);
     close(in);
     close(out);
+    close(vp);
     size_t first;
     int in_gone = attach_events(&f->em, 0, 1, in_id, rel, &first);
     if (in_gone != 1 || first < before || first >= removed)
@@ -3351,9 +3380,15 @@ static void test_detach_cgroup(void **state)
                  rel, out_gone, first, removed);
     assert_true(f->em.ev[first]->bpf_detach->found); /* no call took it off */
     assert_int_equal(f->em.ev[first]->pid, 0);
-    /* the big cgroup: cut, counted; none of its programs gone while there */
+    int v_gone = attach_events(&f->em, 0, 1, v_id, vrel, &first);
+    if (v_gone != 1 || first < before || first >= removed)
+        fail_msg("the only program of %s detached: reported gone %d times (at %zu; detached after "
+                 "%zu, cgroup removed after %zu)",
+                 vrel, v_gone, first, before, removed);
+    assert_int_equal(f->em.ev[first]->pid, (uint32_t)by[2]);
+    /* the big cgroups: cut, counted; none of their programs gone while there */
     if (cuts < 2)
-        fail_msg("scans with a cgroup of 576 programs: %llu counted cut", (unsigned long long)cuts);
+        fail_msg("scans with cgroups of 576 programs: %llu counted cut", (unsigned long long)cuts);
     for (size_t j = 0; j < end; j++)
         if (f->em.ev[j]->body_case == EDR__V1__EVENT__BODY_BPF_DETACH &&
             !strcmp(f->em.ev[j]->bpf_detach->prog_name, "edrtest_cgbig"))
