@@ -2608,7 +2608,7 @@ static void test_fd_scan_reattach(void **state)
  * killed; nl_exits: the first child exits once attached (netlink holds the
  * program), else it waits too. info: the programs, c: the children, pp: the
  * pipe they wrote through (open). 0, or -1 when veth interfaces cannot be
- * made (then nothing is left). */
+ * made (then nothing is left, and the reason to skip is printed). */
 static int xdp_two_ways(const char *pn, const char *pl, int nl_exits, char nl[16], char lk[16],
                         int *ifn, int *ifl, pid_t c[2], struct bpf_prog_info info[2], int pp[2])
 {
@@ -2623,6 +2623,7 @@ static int xdp_two_ways(const char *pn, const char *pl, int nl_exits, char nl[16
                  lk);
         if (system(cmd)) {
         }
+        print_message("SKIP: cannot make veth interfaces (ip link add ... type veth)\n");
         return -1;
     }
     *ifn = (int)if_nametoindex(nl);
@@ -2659,10 +2660,7 @@ static void test_xdp_netlink_found(void **state)
     int ifn, ifl, pp[2];
     pid_t c[2];
     struct bpf_prog_info info[2];
-    if (xdp_two_ways("edrtest_xdpnl", "edrtest_xdplk", 0, nl, lk, &ifn, &ifl, c, info, pp)) {
-        print_message("SKIP: cannot make veth interfaces (ip link add ... type veth)\n");
-        skip();
-    }
+    if (xdp_two_ways("edrtest_xdpnl", "edrtest_xdplk", 0, nl, lk, &ifn, &ifl, c, info, pp)) skip();
     pump(&f->loop, 3200); /* found by the second scan that meets it */
     for (int i = 0; i < 2; i++) {
         kill(c[i], SIGKILL);
@@ -2806,10 +2804,7 @@ static void test_detach_found(void **state)
     int ifn, ifl, pp[2];
     pid_t c[2];
     struct bpf_prog_info info[2];
-    if (xdp_two_ways("edrtest_dtnl", "edrtest_dtlk", 1, nl, lk, &ifn, &ifl, c, info, pp)) {
-        print_message("SKIP: cannot make veth interfaces (ip link add ... type veth)\n");
-        skip();
-    }
+    if (xdp_two_ways("edrtest_dtnl", "edrtest_dtlk", 1, nl, lk, &ifn, &ifl, c, info, pp)) skip();
     reap_ok(c[0]);
     pump(&f->loop, 3200); /* listed by two scans or more */
     size_t before = f->em.n;
@@ -3112,10 +3107,7 @@ static void test_detach_past_a_cut(void **state)
     int ifn, ifl, pp[2];
     pid_t c[2];
     struct bpf_prog_info info[2];
-    if (xdp_two_ways("edrtest_ctnl", "edrtest_ctlk", 1, nl, lk, &ifn, &ifl, c, info, pp)) {
-        print_message("SKIP: cannot make veth interfaces (ip link add ... type veth)\n");
-        skip();
-    }
+    if (xdp_two_ways("edrtest_ctnl", "edrtest_ctlk", 1, nl, lk, &ifn, &ifl, c, info, pp)) skip();
     reap_ok(c[0]);
     /* lk: an htb root with 64 classes (all read), a classifier on the root
      * and one under class 1:1 */
