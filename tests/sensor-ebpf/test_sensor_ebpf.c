@@ -3708,20 +3708,28 @@ static void test_fd_high_bits(void **state)
         _exit(0);
     }
     reap_ok(c);
-    pump(&f->loop, 300);
     int writes = 0, refused = 0;
-    for (size_t j = 0; j < f->em.n; j++) {
-        Edr__V1__Event *e = f->em.ev[j];
-        if (e->pid != (uint32_t)c) continue;
-        if (e->body_case == EDR__V1__EVENT__BODY_FILE_WRITE && !strcmp(e->file_write->path, path)) {
-            writes++;
-            assert_int_equal(e->file_write->bytes, 3);
+    /* up to 3 s, and 200 ms past both seen (no second one): a loaded
+     * machine (another BPF user's thousands of loads) can keep the loop
+     * busy past a fixed 300 ms (seen once) */
+    for (int t = 0, past = 0; t < 30 && past < 2; t++) {
+        pump(&f->loop, 100);
+        writes = refused = 0;
+        for (size_t j = 0; j < f->em.n; j++) {
+            Edr__V1__Event *e = f->em.ev[j];
+            if (e->pid != (uint32_t)c) continue;
+            if (e->body_case == EDR__V1__EVENT__BODY_FILE_WRITE &&
+                !strcmp(e->file_write->path, path)) {
+                writes++;
+                assert_int_equal(e->file_write->bytes, 3);
+            }
+            if (e->body_case == EDR__V1__EVENT__BODY_NETWORK &&
+                e->network->action == EDR__V1__NETWORK__ACTION__CONNECT &&
+                e->network->error == ECONNREFUSED && e->network->remote &&
+                e->network->remote->port == ntohs(sa.sin_port))
+                refused++;
         }
-        if (e->body_case == EDR__V1__EVENT__BODY_NETWORK &&
-            e->network->action == EDR__V1__NETWORK__ACTION__CONNECT &&
-            e->network->error == ECONNREFUSED && e->network->remote &&
-            e->network->remote->port == ntohs(sa.sin_port))
-            refused++;
+        past += writes && refused;
     }
     assert_int_equal(writes, 1);
     assert_int_equal(refused, 1);
