@@ -338,7 +338,7 @@ static void print_detail(const Edr__V1__Event *e)
         if (e->body_case == EDR__V1__EVENT__BODY_BPF_DETACH && x->found)
             printf(" (found gone, remover not seen)");
         else if (e->body_case == EDR__V1__EVENT__BODY_BPF_DETACH)
-            printf(" (taken off by this process)");
+            printf(" (by a detach call of this process)");
         else if (x->found && e->pid) /* the descriptor scan's: a process holding it */
             printf(" (found attached, held by this process; attacher not seen)");
         else if (x->found)

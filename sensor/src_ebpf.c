@@ -94,6 +94,7 @@ typedef struct {
 /* An attachment a scan listed, under its key (edr__attach_key). */
 typedef struct {
     uint64_t key;
+    uint64_t met_ns; /* when the last scan listing it began (boot ns) */
     struct edr_bpf_link_rec l;
 } edr__listed_t;
 
@@ -105,6 +106,7 @@ typedef struct edr__attach_scan {
     int off;               /* the list cannot be read: no scan, no tracking */
     int detach;            /* report what the last whole listing had and this one has not */
     edr__listed_t *listed; /* that listing's known ones, by key */
+    uint64_t scan_ns;      /* when the scan under way began (boot ns) */
     size_t n_listed;
 } edr__attach_scan_t;
 
@@ -127,7 +129,12 @@ typedef struct {
 typedef struct {
     struct edr_bpf_link_rec l;
     struct edr__attach_scan *st;
+    uint64_t met_ns; /* when the last scan that listed it began */
+    uint64_t at;     /* when it was found gone */
 } edr__gone_t;
+/* found gone this long ago before it is reported: a detach call's record
+ * is written at the call's exit, after the kernel took the attachment off */
+#define EDR__GONE_WAIT_NS (250ull * 1000000ull)
 
 typedef struct edr_src_ebpf {
     edr_source_t base;
@@ -189,6 +196,8 @@ typedef struct edr_src_ebpf {
     edr__ids_t perf_links; /* perf event links of the last link scan: their events' held
                               keys, ascending (the descriptor scan leaves them to it) */
     uint64_t netns;        /* the sensor's network namespace (inode) */
+    uint64_t scan_ns;      /* when the last round of scans began (boot ns) */
+    int cg_gone_said;      /* the log said a removed cgroup cannot be told by its id */
     uint64_t cut_said[2];  /* what the interface and cgroup scans last logged as not read
                               (a digest; 0: all read) */
     uint32_t cg_atype[EDR__CG_ATYPES]; /* a cgroup's program list -> enum bpf_attach_type */
@@ -534,6 +543,23 @@ static uint64_t edr__boot_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Room for `extra` more ids without a failing push; -1 when out of memory. */
+static int edr__ids_reserve(edr__ids_t *l, size_t extra)
+{
+    if (l->cap - l->n >= extra) return 0;
+    size_t cap = l->cap ? 2 * l->cap : 64;
+    while (cap - l->n < extra)
+        cap *= 2;
+    uint64_t *n = realloc(l->id, cap * sizeof(*n));
+    if (!n) return -1;
+    l->id = n;
+    uint8_t *t = realloc(l->tag, cap);
+    if (!t) return -1;
+    l->tag = t;
+    l->cap = cap;
+    return 0;
+}
+
 static int edr__ids_push(edr__ids_t *l, uint64_t id, uint8_t tag)
 {
     if (l->n == l->cap) {
@@ -633,6 +659,9 @@ static void edr__seen_age(edr__ids_t *seen, const edr__ids_t *known)
     seen->n = k;
 }
 
+/* attachments records reported kept past partial scans at most (edr__attach_scan) */
+#define EDR__SEEN_MAX 4096
+
 /* a program younger than this is left to the next scan (edr__prog_scan) */
 #define EDR__PROG_SETTLE_NS 1000000000ull
 
@@ -700,8 +729,12 @@ static int edr__recs_reserve(void **v, size_t elem, size_t *cap, size_t n, size_
  * shows objects into a read only while it has room: a walk in one session,
  * the cgroup iterator's, ended after 8 KiB of them, review-1206c M1). 0; -1 when the
  * whole list could not be read this time (out of memory, a read failed);
- * -2 when there is no iterator to read, or it cannot be started. */
-static int edr__iter_read(struct bpf_link *it, size_t elem, void **v, size_t *n, size_t *cap)
+ * -2 when there is no iterator to read, or it cannot be started. ended,
+ * when not NULL: set when the -1 is the iterator refusing to go on after
+ * whole records (a walk in one session cut short by the kernel), not a
+ * failure of this side (review-1206d L3). */
+static int edr__iter_read(struct bpf_link *it, size_t elem, void **v, size_t *n, size_t *cap,
+                          int *ended)
 {
     int ok = 0;
     int fd = it ? bpf_iter_create(bpf_link__fd(it)) : -1;
@@ -715,6 +748,7 @@ static int edr__iter_read(struct bpf_link *it, size_t elem, void **v, size_t *n,
                          with nothing written: read on */
         if (got <= 0) {
             ok = got == 0 && have == 0;
+            if (ended) *ended = got < 0 && errno == EOPNOTSUPP && have == 0;
             break;
         }
         have += (size_t)got; /* a record cut by a read goes on at record n */
@@ -735,7 +769,7 @@ static int edr__prog_list(edr_src_ebpf_t *s, struct edr_bpf_prog_rec **out, size
     struct edr_bpf_prog_rec *v = NULL;
     size_t n = 0, cap = 0;
     int ok = edr__iter_read(s->skel ? s->skel->links.edr_iter_progs : NULL, sizeof(*v), (void **)&v,
-                            &n, &cap) == 0;
+                            &n, &cap, NULL) == 0;
     if (!ok) { /* by id: needs CAP_SYS_ADMIN */
         uint32_t id = 0;
         int end;
@@ -873,8 +907,30 @@ static void edr__attach_fill(edr_arena_t *a, Edr__V1__BpfAttach *x,
  * gone (the kernel's state after the call says what it took off; the
  * call's argument, read after it, may have been changed meanwhile). The
  * oldest is let go first when EDR__DETACH_CALLS wait (counted). */
+/* Whether two detach calls name the same attachment (a link; a cgroup's
+ * program, or, program 0, whatever it has of that attach type). */
+static int edr__same_call(const struct edr_bpf_link_rec *a, const struct edr_bpf_link_rec *b)
+{
+    return a->link_id ? a->link_id == b->link_id
+                      : !b->link_id && a->target_id == b->target_id &&
+                            a->attach_type == b->attach_type && a->prog_id == b->prog_id;
+}
+
 static void edr__on_detach_call(edr_src_ebpf_t *s, const struct edr_bpf_bpf_attach *r)
 {
+    /* one call kept per attachment named: the earliest since the last scan
+     * began (a call after it may have taken it off; a later one naming it
+     * again did nothing, review-1206d M1), else the latest; so repeating a
+     * call does not push others out (review-1206d L1) */
+    for (size_t i = 0; i < s->n_dcalls; i++)
+        if (edr__same_call(&s->dcalls[i].l, &r->l)) {
+            if (s->dcalls[i].h.ts_boot_ns < s->scan_ns) {
+                s->dcalls[i].h = r->h;
+                s->dcalls[i].l = r->l;
+                s->dcalls[i].at = edr__boot_ns();
+            }
+            return;
+        }
     if (s->n_dcalls == EDR__DETACH_CALLS) {
         memmove(s->dcalls, s->dcalls + 1, --s->n_dcalls * sizeof(*s->dcalls));
         edr_emit_drop(s->em, "ebpf.bpf_detach_call", "evicted", 1);
@@ -956,54 +1012,74 @@ static void edr__attach_found(edr_src_ebpf_t *s, edr__attach_scan_t *st,
     edr__attach_event(s, st, l, holders && l->holder ? &holders[l->holder - 1] : NULL, 0, gone);
 }
 
-/* The detach call that took attachment l (a link, or a program on a
- * cgroup without one) off, or NULL: the latest naming its link, or its
- * cgroup, attach type and program (a call may leave the program out). */
-static const edr__detach_call_t *edr__detach_call_of(const edr_src_ebpf_t *s,
-                                                     const struct edr_bpf_link_rec *l)
+/* The detach call that took attachment g (a link, or a program on a
+ * cgroup without one) off, or NULL: the earliest made after the last scan
+ * that listed it began (an older one cannot have; a later one found it
+ * gone: review-1206d M1) naming its link, or its cgroup, attach type and
+ * program; or one naming no program, or one not on that list: the kernel
+ * then takes off what is there, when the list is not BPF_F_ALLOW_MULTI
+ * (review-1206d M2). */
+static const edr__detach_call_t *edr__detach_call_of(const edr_src_ebpf_t *s, const edr__gone_t *g)
 {
-    for (size_t i = s->n_dcalls; i-- > 0;) {
-        const struct edr_bpf_link_rec *c = &s->dcalls[i].l;
-        if (l->link_id
-                ? c->link_id == l->link_id
-                : !c->link_id && c->target_id == l->target_id && c->attach_type == l->attach_type &&
-                      (!c->prog_id || c->prog_id == l->prog_id))
-            return &s->dcalls[i];
+    const struct edr_bpf_link_rec *l = &g->l;
+    const edr__detach_call_t *best = NULL;
+    for (size_t i = 0; i < s->n_dcalls; i++) {
+        const edr__detach_call_t *d = &s->dcalls[i];
+        const struct edr_bpf_link_rec *c = &d->l;
+        if (d->h.ts_boot_ns <= g->met_ns || (best && best->h.ts_boot_ns <= d->h.ts_boot_ns))
+            continue;
+        int match = l->link_id ? c->link_id == l->link_id
+                               : !c->link_id && c->target_id == l->target_id &&
+                                     c->attach_type == l->attach_type;
+        if (match && !l->link_id && c->prog_id && c->prog_id != l->prog_id)
+            for (size_t j = 0; match && j < g->st->n_listed; j++) {
+                const struct edr_bpf_link_rec *o = &g->st->listed[j].l;
+                match = !(o->target_id == c->target_id && o->attach_type == c->attach_type &&
+                          o->prog_id == c->prog_id); /* the one it named was there */
+            }
+        if (match) best = d;
     }
-    return NULL;
+    return best;
 }
 
-/* Reports attachments found gone since the last drain of the ring, each by
- * the detach call that took it off when a hook saw one (review-1206b: who
- * removed it was never said), else found; lets go of calls older than
- * EDR__DETACH_CALL_NS. */
-static void edr__gone_flush(edr_src_ebpf_t *s)
+/* Reports the attachments found gone EDR__GONE_WAIT_NS ago or more (all:
+ * every one), each by the detach call that took it off when a hook saw one
+ * (review-1206b: who removed it was never said), else found; lets go of
+ * calls older than EDR__DETACH_CALL_NS. */
+static void edr__gone_flush(edr_src_ebpf_t *s, int all)
 {
-    for (size_t i = 0; i < s->n_gone; i++) {
-        edr__gone_t *g = &s->gone[i];
-        const edr__detach_call_t *c =
-            g->st == &s->links || g->st == &s->cgroups ? edr__detach_call_of(s, &g->l) : NULL;
-        edr__attach_event(s, g->st, &g->l, c ? &c->h : NULL, c != NULL, 1);
-    }
-    s->n_gone = 0;
     uint64_t now = edr__boot_ns();
     size_t k = 0;
-    while (k < s->n_dcalls && s->dcalls[k].at + EDR__DETACH_CALL_NS < now)
-        k++;
-    if (k) memmove(s->dcalls, s->dcalls + k, (s->n_dcalls -= k) * sizeof(*s->dcalls));
+    for (size_t i = 0; i < s->n_gone; i++) {
+        edr__gone_t *g = &s->gone[i];
+        if (!all && g->at + EDR__GONE_WAIT_NS > now) { /* its call may be finishing */
+            s->gone[k++] = *g;
+            continue;
+        }
+        const edr__detach_call_t *c =
+            g->st == &s->links || g->st == &s->cgroups ? edr__detach_call_of(s, g) : NULL;
+        edr__attach_event(s, g->st, &g->l, c ? &c->h : NULL, c != NULL, 1);
+    }
+    s->n_gone = k;
+    k = 0;
+    for (size_t i = 0; i < s->n_dcalls; i++)
+        if (s->dcalls[i].at + EDR__DETACH_CALL_NS >= now) s->dcalls[k++] = s->dcalls[i];
+    s->n_dcalls = k;
 }
 
-/* Attachment l of scan st is gone: reported at the next drain (out of
- * memory: now, without waiting for its detach call's record). */
-static void edr__gone_add(edr_src_ebpf_t *s, edr__attach_scan_t *st,
-                          const struct edr_bpf_link_rec *l)
+/* Attachment g of scan st is gone: reported EDR__GONE_WAIT_NS later (out
+ * of memory: now, without waiting for its detach call's record). */
+static void edr__gone_add(edr_src_ebpf_t *s, edr__attach_scan_t *st, const edr__listed_t *g)
 {
     if (EDR_VEC_RESERVE(s->gone, s->cap_gone, s->n_gone + 1, 16)) {
-        edr__attach_found(s, st, l, NULL, 1);
+        edr__attach_found(s, st, &g->l, NULL, 1);
         return;
     }
-    s->gone[s->n_gone].l = *l;
-    s->gone[s->n_gone++].st = st;
+    edr__gone_t *x = &s->gone[s->n_gone++];
+    x->l = g->l;
+    x->st = st;
+    x->met_ns = g->met_ns;
+    x->at = edr__boot_ns();
 }
 
 /* How much of a listing was read: all of it (partial 0); or not, and then
@@ -1061,12 +1137,17 @@ static int edr__detach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st,
         }
     }
     free(met);
-    if (st->n_listed && !n_new && n_met == st->n_listed) return 0;
+    if (st->n_listed && !n_new && n_met == st->n_listed) {
+        for (size_t i = 0; i < st->n_listed; i++)
+            st->listed[i].met_ns = st->scan_ns;
+        return 0;
+    }
     size_t cap = n + (partial ? st->n_listed : 0), m = 0, m_new = 0;
     edr__listed_t *nl = cap ? malloc(cap * sizeof(*nl)) : NULL;
     struct edr_bpf_link_rec *fresh = n ? malloc(n * sizeof(*fresh)) : NULL;
     size_t *at = n ? malloc(n * sizeof(*at)) : NULL; /* where each fresh one goes in nl */
-    if ((cap && !nl) || (n && (!fresh || !at))) {    /* out of memory: compared next time */
+    if ((cap && !nl) || (n && (!fresh || !at)) ||    /* out of memory: compared next time */
+        (partial && edr__ids_reserve(known, st->n_listed))) { /* (no push fails below) */
         free(nl);
         free(fresh);
         free(at);
@@ -1081,12 +1162,13 @@ static int edr__detach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st,
             st->n_listed ? bsearch(&key, st->listed, st->n_listed, sizeof(key), edr__cmp_listed)
                          : NULL;
         if (old) {
-            nl[m++] = *old;
+            nl[m] = *old;
         } else {
             at[m_new] = m;
             fresh[m_new++] = v[j];
-            nl[m++].key = k;
+            nl[m].key = k;
         }
+        nl[m++].met_ns = st->scan_ns;
     }
     if (resolve && m_new) resolve(fresh, m_new);
     for (size_t i = 0; i < m_new; i++)
@@ -1099,13 +1181,10 @@ static int edr__detach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st,
         if (m0 && bsearch(&st->listed[i], nl, m0, sizeof(*nl), edr__cmp_listed)) continue;
         if (partial && !(cut->read && cut->read(cut->ctx, &st->listed[i].l))) {
             nl[m++] = st->listed[i]; /* not read is not gone, and still known */
-            if (edr__ids_push(known, st->listed[i].key, 0)) {
-                free(nl);
-                return -1;
-            }
+            edr__ids_push(known, st->listed[i].key, 0);
             continue;
         }
-        edr__gone_add(s, st, &st->listed[i].l);
+        edr__gone_add(s, st, &st->listed[i]);
     }
     if (m > m0) qsort(nl, m, sizeof(*nl), edr__cmp_listed);
     free(st->listed);
@@ -1184,8 +1263,11 @@ static void edr__attach_scan(edr_src_ebpf_t *s, edr__attach_scan_t *st, struct e
     edr__ids_free(&st->fresh);
     st->known = known;
     st->fresh = fresh;
-    /* a partial scan too: waiting on a part never read again would keep them for good */
-    edr__seen_age(&st->seen, &st->known);
+    /* a partial scan does not age what records reported (one on a part not
+     * read would be reported again, found, once it is: review-1206d L2),
+     * unless there are more than EDR__SEEN_MAX (a cut that lasts would keep
+     * them all, review-1206c H1) */
+    if (!partial || st->seen.n > EDR__SEEN_MAX) edr__seen_age(&st->seen, &st->known);
 }
 
 /* A scan's list could not be read: -1 this time only (counted, tried again
@@ -1213,8 +1295,9 @@ static void edr__link_scan(edr_src_ebpf_t *s, int initial)
     struct edr_bpf_link_rec *v = NULL;
     size_t n = 0, cap = 0;
     if (s->links.off) return;
+    s->links.scan_ns = edr__boot_ns();
     int rc = edr__iter_read(s->skel ? s->skel->links.edr_iter_links : NULL, sizeof(*v), (void **)&v,
-                            &n, &cap);
+                            &n, &cap, NULL);
     if (rc) {
         edr__attach_scan_failed(s, &s->links, rc);
     } else {
@@ -1336,6 +1419,7 @@ static void edr__cut_say(edr_src_ebpf_t *s, int which, uint64_t digest, const ch
  * read whole, and those it met holding none of the programs listed
  * before), and the cgroups with more programs than it lists. */
 typedef struct {
+    edr_src_ebpf_t *s;
     int walk_cut;
     edr__ids_t held, cut; /* cgroup ids, sorted */
     int mnt;              /* the cgroup2 root, opened when first needed (-2: not yet) */
@@ -1363,6 +1447,13 @@ static int edr__cgroup_gone(edr__cg_read_t *r, uint64_t id)
     int fd =
         r->mnt >= 0 ? (int)syscall(SYS_open_by_handle_at, r->mnt, &fh, O_RDONLY | O_CLOEXEC) : -1;
     int gone = fd < 0 && r->mnt >= 0 && (errno == ESTALE || errno == ENOENT);
+    if (fd < 0 && !gone && !r->s->cg_gone_said) { /* said once (review-1206d L5) */
+        edr_log_warn("ebpf: cannot tell a removed cgroup by its id (%s): while the cgroup walk is "
+                     "cut short, programs of cgroups removed past the cut are reported gone only "
+                     "once it is whole",
+                     r->mnt < 0 ? "no cgroup2 root to open" : strerror(errno));
+        r->s->cg_gone_said = 1;
+    }
     if (fd >= 0) close(fd);
     r->last_id = id;
     r->last_gone = gone;
@@ -1399,12 +1490,15 @@ static void edr__cg_watch(edr_src_ebpf_t *s)
         if (!edr__ids_has(&now, s->cg_watched.id[i]))
             bpf_map_delete_elem(map, &s->cg_watched.id[i]);
     uint8_t one = 1;
+    size_t left = now.n;
     k = 0;
     for (size_t i = 0; i < now.n; i++)
         if (edr__ids_has(&s->cg_watched, now.id[i]) ||
             bpf_map_update_elem(map, &now.id[i], &one, BPF_ANY) == 0)
             now.id[k++] = now.id[i]; /* past EDR_CG_WATCH: not watched */
     now.n = k;
+    if (left > k) /* their programs' removal is told only by a whole walk (review-1206d L5) */
+        edr_emit_drop(s->em, s->cgroups.health, "not_watched", left - k);
     edr__ids_free(&s->cg_watched);
     s->cg_watched = now;
 }
@@ -1418,8 +1512,10 @@ static void edr__cgroup_scan(edr_src_ebpf_t *s, int initial)
     struct edr_bpf_link_rec *v = NULL;
     size_t n = 0, cap = 0;
     if (s->cgroups.off) return;
+    s->cgroups.scan_ns = edr__boot_ns();
+    int ended = 0;
     int rc = edr__iter_read(s->skel ? s->skel->links.edr_iter_cgroups : NULL, sizeof(*c),
-                            (void **)&c, &n, &cap);
+                            (void **)&c, &n, &cap, &ended);
     /* The walk is one session: what does not fit the one buffer of its
      * first read is not listed (the next read is refused). Such a list is
      * used for what it holds, and counted. A cgroup's records are all in
@@ -1432,7 +1528,7 @@ static void edr__cgroup_scan(edr_src_ebpf_t *s, int initial)
         return;
     }
     if (!walk_cut) n--; /* the end */
-    edr__cg_read_t rd = {.walk_cut = walk_cut, .mnt = -2};
+    edr__cg_read_t rd = {.s = s, .walk_cut = walk_cut, .mnt = -2};
     v = n ? calloc(n, sizeof(*v)) : NULL;
     int oom = n && !v;
     size_t m = 0;
@@ -1474,7 +1570,8 @@ static void edr__cgroup_scan(edr_src_ebpf_t *s, int initial)
                      w ? ", and " : "", rd.cut.n, EDR_CG_RECS, (unsigned long long)rd.cut.id[0]);
         edr__cut_say(s, 1, d | (walk_cut || rd.cut.n), what);
     }
-    if (walk_cut && rc != 0 && rd.held.n) rd.held.n--; /* a read that failed may end inside one */
+    if (walk_cut && rc != 0 && !ended && rd.held.n)
+        rd.held.n--; /* a read that failed here may have ended inside one */
     edr__ids_sort(&rd.held);
     edr__ids_sort(&rd.cut);
     edr__cut_t cut = {walk_cut || rd.cut.n, edr__cg_read, &rd};
@@ -1525,6 +1622,7 @@ static void edr__netdev_scan(edr_src_ebpf_t *s, int initial)
      * what was listed is then not all: nothing taken as gone. A hook or
      * class list not read whole, or classes past the limit, leave only
      * those parts unknown (counted) */
+    s->netdevs.scan_ns = edr__boot_ns();
     int rc = edr_netdev_progs(&p, &n, &u, &nu, 100);
     if (rc < 0 || (rc & EDR_NETDEV_UNREAD)) edr__attach_scan_failed(s, &s->netdevs, -1);
     if (rc > 0 && (rc & EDR_NETDEV_CUT)) edr_emit_drop(s->em, s->netdevs.health, "truncated", 1);
@@ -1636,7 +1734,7 @@ static void edr__fd_scan(edr_src_ebpf_t *s, int initial)
      * though a socket may have a million descriptors (review-1205-sock 5) */
     if (s->skel && s->skel->bss) s->skel->bss->edr_fd_gen++;
     int rc = edr__iter_read(s->skel ? s->skel->links.edr_iter_fd_progs : NULL, sizeof(*r),
-                            (void **)&r, &n, &cap);
+                            (void **)&r, &n, &cap, NULL);
     if (rc == 0 && n && (!(v = malloc(n * sizeof(*v))) || !(h = malloc(n * sizeof(*h)))))
         rc = -1; /* out of memory: this time only */
     if (rc) {
@@ -2328,11 +2426,12 @@ static void edr__on_timer(uv_timer_t *t)
 {
     edr_src_ebpf_t *s = t->data;
     edr__drain(s);
-    if (s->n_gone || s->n_dcalls) edr__gone_flush(s);
+    if (s->n_gone || s->n_dcalls) edr__gone_flush(s, 0);
     if (++s->ticks * s->poll_ms < 1000) return;
     s->ticks = 0;
     s->boot_to_utc = edr__boot_to_utc();
     edr__read_drops(s);
+    s->scan_ns = edr__boot_ns();
     edr__prog_scan(s, 0);
     edr__link_scan(s, 0);
     edr__cgroup_scan(s, 0);
@@ -2792,6 +2891,7 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
     /* records of loads and links made since the hooks were attached first:
      * the initial scans would report them again, found (review-1207 8) */
     edr__drain(s);
+    s->scan_ns = edr__boot_ns();
     edr__prog_scan(s, 1);
     edr__link_scan(s, 1);
     edr__cgroup_scan(s, 1);
@@ -2848,7 +2948,7 @@ static void edr__stop(edr_source_t *src)
     s->stopped = 1;
     if (s->skel) edr_bpf__detach(s->skel);
     edr__drain(s);
-    edr__gone_flush(s);
+    edr__gone_flush(s, 1);
     edr__read_drops(s);
     edr__uring_expire(s, 0, SIZE_MAX);
     if (s->uring_held)

@@ -3387,6 +3387,119 @@ static void test_detach_cgroup(void **state)
             fail_msg("a program of the cgroup past the limit reported gone while attached");
 }
 
+/* Which process a bpf_detach names (review-1206d): the first detach call
+ * after the last scan that listed the attachment, not a later call that
+ * did nothing (BPF_LINK_DETACH of a link already detached succeeds), nor an
+ * earlier one made before the attachment was; and a BPF_PROG_DETACH on a
+ * list without BPF_F_ALLOW_MULTI, which takes off what is there whatever
+ * program it names, is that call's. */
+static void test_detach_by_whom(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    char root[300], cg[400], rel[64];
+    snprintf(root, sizeof(root), "%s/cgroup2-whom", f->dir);
+    snprintf(rel, sizeof(rel), "/edrtest-whom-%d", (int)getpid());
+    snprintf(cg, sizeof(cg), "%s%s", root, rel);
+    assert_int_equal(mkdir(root, 0700), 0);
+    assert_int_equal(mount("none", root, "cgroup2", 0, NULL), 0);
+    assert_int_equal(mkdir(cg, 0700), 0);
+    int cgfd = open(cg, O_RDONLY | O_DIRECTORY);
+    assert_true(cgfd >= 0);
+    /* a link held by a child; programs on the egress and ingress lists
+     * without BPF_F_ALLOW_MULTI, attached by this process */
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    pid_t holder = fork();
+    assert_true(holder >= 0);
+    if (holder == 0) {
+        alarm(40);
+        int lp = load_test_prog_of("edrtest_whlk", 0, -1, BPF_PROG_TYPE_CGROUP_SOCK,
+                                   BPF_CGROUP_INET_SOCK_CREATE);
+        int l = lp < 0 ? -1 : bpf_link_create(lp, cgfd, BPF_CGROUP_INET_SOCK_CREATE, NULL);
+        uint32_t ids[2] = {bpf_id_of(lp), bpf_id_of(l)};
+        if (l < 0 || write(pp[1], ids, sizeof(ids)) != (ssize_t)sizeof(ids)) _exit(1);
+        pause();
+        _exit(0);
+    }
+    uint32_t lk[2];
+    assert_int_equal(read(pp[0], lk, sizeof(lk)), (ssize_t)sizeof(lk));
+    int eg =
+        load_test_prog_of("edrtest_wheg", 0, -1, BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS);
+    int in =
+        load_test_prog_of("edrtest_whin", 0, -1, BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_INGRESS);
+    uint32_t eg_id = bpf_id_of(eg), in_id = bpf_id_of(in);
+    assert_true(eg_id && in_id);
+    assert_int_equal(cg_attach(0, cgfd, eg, BPF_CGROUP_INET_EGRESS, 0), 0);
+    assert_int_equal(cg_attach(0, cgfd, in, BPF_CGROUP_INET_INGRESS, 0), 0);
+    pump(&f->loop, 3200); /* listed by two scans or more */
+    /* the link taken off by one child, then "again" by another; the egress
+     * program by a child naming another program; the ingress one by a child
+     * naming none */
+    pid_t by[4];
+    for (int i = 0; i < 4; i++) {
+        by[i] = fork();
+        assert_true(by[i] >= 0);
+        if (by[i] == 0) {
+            alarm(20);
+            if (i < 2) {
+                int l = bpf_link_get_fd_by_id(lk[1]);
+                _exit(l < 0 || bpf_link_detach(l) ? 1 : 0);
+            }
+            int other = load_test_prog_of("edrtest_whot", 0, -1, BPF_PROG_TYPE_CGROUP_SKB,
+                                          BPF_CGROUP_INET_EGRESS);
+            if (i == 2) _exit(other < 0 || bpf_prog_detach2(other, cgfd, BPF_CGROUP_INET_EGRESS));
+            _exit(bpf_prog_detach(cgfd, BPF_CGROUP_INET_INGRESS) ? 3 : 0);
+        }
+        reap_ok(by[i]);
+    }
+    /* the ingress list given another program by a child at once (its
+     * attach reported, so the next scan lists it), then taken off by this
+     * process (no hook sees its calls), all within the 3 s a call is kept:
+     * not the doing of the child's call before it was there */
+    size_t again = f->em.n;
+    pid_t put = fork();
+    assert_true(put >= 0);
+    if (put == 0) {
+        alarm(20);
+        int p2 = load_test_prog_of("edrtest_whin2", 0, pp[1], BPF_PROG_TYPE_CGROUP_SKB,
+                                   BPF_CGROUP_INET_INGRESS);
+        _exit(p2 < 0 || cg_attach(0, cgfd, p2, BPF_CGROUP_INET_INGRESS, 0) ? 1 : 0);
+    }
+    struct bpf_prog_info in2;
+    assert_int_equal(read(pp[0], &in2, sizeof(in2)), (ssize_t)sizeof(in2));
+    reap_ok(put);
+    uint32_t in2_id = in2.id;
+    pump(&f->loop, 1150); /* a scan lists it */
+    assert_int_equal(bpf_prog_detach(cgfd, BPF_CGROUP_INET_INGRESS), 0);
+    pump(&f->loop, 1500);
+    kill(holder, SIGKILL);
+    waitpid(holder, NULL, 0);
+    close(pp[0]);
+    close(pp[1]);
+    close(cgfd);
+    assert_int_equal(rmdir(cg), 0);
+    umount2(root, MNT_DETACH);
+    rmdir(root);
+    close(eg);
+    close(in);
+    static const char *const what[] = {"link", "egress program", "ingress program",
+                                       "ingress program put on later"};
+    uint32_t prog[4] = {lk[0], eg_id, in_id, in2_id};
+    uint32_t want[4] = {(uint32_t)by[0], (uint32_t)by[2], (uint32_t)by[3], 0};
+    for (int i = 0; i < 4; i++) {
+        size_t first;
+        int k = attach_events(&f->em, i == 3 ? again : 0, 1, prog[i], NULL, &first);
+        if (k != 1) fail_msg("%s: reported gone %d times", what[i], k);
+        const Edr__V1__Event *e = f->em.ev[first];
+        if (e->pid != want[i] || e->bpf_detach->found != !want[i])
+            fail_msg("%s: gone by process %u%s, %u expected (the calls: link %d then %d, egress "
+                     "%d, ingress %d)",
+                     what[i], e->pid, e->bpf_detach->found ? " (found)" : "", want[i], by[0], by[1],
+                     by[2], by[3]);
+    }
+}
+
 /* Whether a BPF program of this process (the sensor's, in the fixture) has
  * this id: /proc/self/fdinfo of its program descriptors. */
 static int own_prog(uint32_t id)
@@ -4542,6 +4655,7 @@ int main(void)
         cmocka_unit_test(test_detach_found),
         cmocka_unit_test(test_detach_past_a_cut),
         cmocka_unit_test(test_detach_cgroup),
+        cmocka_unit_test(test_detach_by_whom),
         cmocka_unit_test(test_close_and_first_write),
         cmocka_unit_test(test_first_write_other_syscalls),
         cmocka_unit_test(test_deep_and_long_paths),
