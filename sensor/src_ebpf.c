@@ -131,6 +131,7 @@ typedef struct {
     struct edr__attach_scan *st;
     uint64_t met_ns; /* when the last scan that listed it began */
     uint64_t at;     /* when it was found gone */
+    int solo;        /* a cgroup's program alone on its list (no link) in that listing */
 } edr__gone_t;
 /* found gone this long ago before it is reported: a detach call's record
  * is written at the call's exit, after the kernel took the attachment off */
@@ -196,7 +197,6 @@ typedef struct edr_src_ebpf {
     edr__ids_t perf_links; /* perf event links of the last link scan: their events' held
                               keys, ascending (the descriptor scan leaves them to it) */
     uint64_t netns;        /* the sensor's network namespace (inode) */
-    uint64_t scan_ns;      /* when the last round of scans began (boot ns) */
     int cg_gone_said;      /* the log said a removed cgroup cannot be told by its id */
     uint64_t cut_said[2];  /* what the interface and cgroup scans last logged as not read
                               (a digest; 0: all read) */
@@ -667,15 +667,21 @@ static void edr__seen_age(edr__ids_t *seen, const edr__ids_t *known)
 
 /* An event found by a scan, not made by a record: no actor, dated now; its
  * body of size bytes in *body. NULL when out of memory. */
-static Edr__V1__Event *edr__begin_found(edr_src_ebpf_t *s, size_t size, void **body)
+static Edr__V1__Event *edr__begin_found_at(edr_src_ebpf_t *s, uint64_t boot_ns, size_t size,
+                                           void **body)
 {
-    Edr__V1__Event *e = edr_emit_begin(s->em, (uint64_t)((int64_t)edr__boot_ns() + s->boot_to_utc));
+    Edr__V1__Event *e = edr_emit_begin(s->em, (uint64_t)((int64_t)boot_ns + s->boot_to_utc));
     *body = e ? edr_arena_alloc(edr_emit_arena(s->em), size) : NULL;
     if (e && !*body) {
         edr_emit_end(s->em, e);
         return NULL;
     }
     return e;
+}
+
+static Edr__V1__Event *edr__begin_found(edr_src_ebpf_t *s, size_t size, void **body)
+{
+    return edr__begin_found_at(s, edr__boot_ns(), size, body);
 }
 
 /* A BpfLoad from the kernel's record of a program (strings NUL-terminated
@@ -916,15 +922,31 @@ static int edr__same_call(const struct edr_bpf_link_rec *a, const struct edr_bpf
                             a->attach_type == b->attach_type && a->prog_id == b->prog_id;
 }
 
+static int edr__cmp_listed(const void *a, const void *b);
+
+/* Whether detach call d took nothing off: a scan begun after it still
+ * listed what it names. */
+static int edr__call_disproved(const edr_src_ebpf_t *s, const edr__detach_call_t *d)
+{
+    const edr__attach_scan_t *st = d->l.link_id ? &s->links : &s->cgroups;
+    edr__listed_t key = {.key = edr__attach_key(&d->l)};
+    const edr__listed_t *l =
+        st->n_listed ? bsearch(&key, st->listed, st->n_listed, sizeof(key), edr__cmp_listed) : NULL;
+    return l && l->met_ns > d->h.ts_boot_ns;
+}
+
 static void edr__on_detach_call(edr_src_ebpf_t *s, const struct edr_bpf_bpf_attach *r)
 {
-    /* one call kept per attachment named: the earliest since the last scan
-     * began (a call after it may have taken it off; a later one naming it
-     * again did nothing, review-1206d M1), else the latest; so repeating a
-     * call does not push others out (review-1206d L1) */
+    /* one call kept per attachment named: the earliest not shown to have
+     * taken nothing off (a later one naming it again did nothing:
+     * review-1206d M1; review-1206e M1: a call kept only since the last
+     * round of scans was replaced by a no-op repeat while the attachment it
+     * took off waited to be reported); repeating a call pushes no other out
+     * (review-1206d L1) */
     for (size_t i = 0; i < s->n_dcalls; i++)
         if (edr__same_call(&s->dcalls[i].l, &r->l)) {
-            if (s->dcalls[i].h.ts_boot_ns < s->scan_ns) {
+            if (r->h.ts_boot_ns < s->dcalls[i].h.ts_boot_ns ||
+                edr__call_disproved(s, &s->dcalls[i])) {
                 s->dcalls[i].h = r->h;
                 s->dcalls[i].l = r->l;
                 s->dcalls[i].at = edr__boot_ns();
@@ -981,11 +1003,12 @@ static void edr__on_bpf_attach(edr_src_ebpf_t *s, const struct edr_bpf_bpf_attac
  * call (by_call). */
 static void edr__attach_event(edr_src_ebpf_t *s, edr__attach_scan_t *st,
                               const struct edr_bpf_link_rec *l, const struct edr_bpf_hdr *h,
-                              int by_call, int gone)
+                              int by_call, int gone, uint64_t found_ns)
 {
     Edr__V1__BpfAttach *x;
-    Edr__V1__Event *e = h ? edr__begin_body(s, h, sizeof(*x), (void **)&x)
-                          : edr__begin_found(s, sizeof(*x), (void **)&x);
+    Edr__V1__Event *e =
+        h ? edr__begin_body(s, h, sizeof(*x), (void **)&x)
+          : edr__begin_found_at(s, found_ns ? found_ns : edr__boot_ns(), sizeof(*x), (void **)&x);
     if (!e) return;
     edr__attach_fill(edr_emit_arena(s->em), x, l);
     x->found = !by_call;
@@ -1009,16 +1032,16 @@ static void edr__attach_found(edr_src_ebpf_t *s, edr__attach_scan_t *st,
                               const struct edr_bpf_link_rec *l, const struct edr_bpf_hdr *holders,
                               int gone)
 {
-    edr__attach_event(s, st, l, holders && l->holder ? &holders[l->holder - 1] : NULL, 0, gone);
+    edr__attach_event(s, st, l, holders && l->holder ? &holders[l->holder - 1] : NULL, 0, gone, 0);
 }
 
 /* The detach call that took attachment g (a link, or a program on a
  * cgroup without one) off, or NULL: the earliest made after the last scan
  * that listed it began (an older one cannot have; a later one found it
  * gone: review-1206d M1) naming its link, or its cgroup, attach type and
- * program; or one naming no program, or one not on that list: the kernel
- * then takes off what is there, when the list is not BPF_F_ALLOW_MULTI
- * (review-1206d M2). */
+ * program; or, for a program alone on its list, one naming no program or
+ * another: the kernel then takes off what is there, when the list is not
+ * BPF_F_ALLOW_MULTI (review-1206d M2). */
 static const edr__detach_call_t *edr__detach_call_of(const edr_src_ebpf_t *s, const edr__gone_t *g)
 {
     const struct edr_bpf_link_rec *l = &g->l;
@@ -1031,12 +1054,11 @@ static const edr__detach_call_t *edr__detach_call_of(const edr_src_ebpf_t *s, co
         int match = l->link_id ? c->link_id == l->link_id
                                : !c->link_id && c->target_id == l->target_id &&
                                      c->attach_type == l->attach_type;
-        if (match && !l->link_id && c->prog_id && c->prog_id != l->prog_id)
-            for (size_t j = 0; match && j < g->st->n_listed; j++) {
-                const struct edr_bpf_link_rec *o = &g->st->listed[j].l;
-                match = !(o->target_id == c->target_id && o->attach_type == c->attach_type &&
-                          o->prog_id == c->prog_id); /* the one it named was there */
-            }
+        /* naming another program: only on a list that held this one alone
+         * (a multi list's call naming one it did not hold fails; review-1206e
+         * H1: judged against the listing after the scan, every call naming
+         * another program matched) */
+        if (match && !l->link_id && c->prog_id && c->prog_id != l->prog_id) match = g->solo;
         if (match) best = d;
     }
     return best;
@@ -1058,7 +1080,8 @@ static void edr__gone_flush(edr_src_ebpf_t *s, int all)
         }
         const edr__detach_call_t *c =
             g->st == &s->links || g->st == &s->cgroups ? edr__detach_call_of(s, g) : NULL;
-        edr__attach_event(s, g->st, &g->l, c ? &c->h : NULL, c != NULL, 1);
+        /* dated when found gone, not 250 ms on (review-1206e) */
+        edr__attach_event(s, g->st, &g->l, c ? &c->h : NULL, c != NULL, 1, g->at);
     }
     s->n_gone = k;
     k = 0;
@@ -1080,6 +1103,11 @@ static void edr__gone_add(edr_src_ebpf_t *s, edr__attach_scan_t *st, const edr__
     x->st = st;
     x->met_ns = g->met_ns;
     x->at = edr__boot_ns();
+    x->solo = 0; /* st->listed is the listing that had it */
+    for (size_t j = 0; !g->l.link_id && j < st->n_listed && x->solo < 2; j++)
+        x->solo += !st->listed[j].l.link_id && st->listed[j].l.target_id == g->l.target_id &&
+                   st->listed[j].l.attach_type == g->l.attach_type;
+    x->solo = x->solo == 1;
 }
 
 /* How much of a listing was read: all of it (partial 0); or not, and then
@@ -2432,7 +2460,6 @@ static void edr__on_timer(uv_timer_t *t)
     s->ticks = 0;
     s->boot_to_utc = edr__boot_to_utc();
     edr__read_drops(s);
-    s->scan_ns = edr__boot_ns();
     edr__prog_scan(s, 0);
     edr__link_scan(s, 0);
     edr__cgroup_scan(s, 0);
@@ -2892,7 +2919,6 @@ static int edr__start(edr_source_t *src, uv_loop_t *loop, edr_emit_t *em)
     /* records of loads and links made since the hooks were attached first:
      * the initial scans would report them again, found (review-1207 8) */
     edr__drain(s);
-    s->scan_ns = edr__boot_ns();
     edr__prog_scan(s, 1);
     edr__link_scan(s, 1);
     edr__cgroup_scan(s, 1);
