@@ -562,16 +562,7 @@ static int edr__ids_reserve(edr__ids_t *l, size_t extra)
 
 static int edr__ids_push(edr__ids_t *l, uint64_t id, uint8_t tag)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        uint64_t *n = realloc(l->id, cap * sizeof(*n));
-        if (!n) return -1;
-        l->id = n;
-        uint8_t *t = realloc(l->tag, cap);
-        if (!t) return -1;
-        l->tag = t;
-        l->cap = cap;
-    }
+    if (edr__ids_reserve(l, 1)) return -1;
     l->id[l->n] = id;
     l->tag[l->n++] = tag;
     return 0;

@@ -3068,6 +3068,31 @@ static long cg_attach(int ia32, int cg, int prog, uint32_t type, uint32_t flags)
     return rc;
 }
 
+/* A child that loads a program of type `type` named name, links it to
+ * cgroup cgfd at attach type atype (BPF_LINK_CREATE) and holds the link
+ * until killed; ids: the program's and the link's. Returns the child. */
+static pid_t cg_link_held(const char *name, uint32_t type, int cgfd, uint32_t atype,
+                          uint32_t ids[2])
+{
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    pid_t c = fork();
+    assert_true(c >= 0);
+    if (c == 0) {
+        alarm(40);
+        int lp = load_test_prog_of(name, 0, -1, type, atype);
+        int l = lp < 0 ? -1 : bpf_link_create(lp, cgfd, (enum bpf_attach_type)atype, NULL);
+        uint32_t got[2] = {bpf_id_of(lp), bpf_id_of(l)};
+        if (l < 0 || write(pp[1], got, sizeof(got)) != (ssize_t)sizeof(got)) _exit(1);
+        pause();
+        _exit(0);
+    }
+    assert_int_equal(read(pp[0], ids, 2 * sizeof(*ids)), (ssize_t)(2 * sizeof(*ids)));
+    close(pp[0]);
+    close(pp[1]);
+    return c;
+}
+
 /* The bpf_attach (gone 0) or bpf_detach (gone 1) events among f's from
  * index `from` on, of program prog_id and, when target is not NULL, that
  * target; *first: the index of the first (n when none). */
@@ -3289,24 +3314,9 @@ static void test_detach_cgroup(void **state)
         close(bigfd);
     }
     /* a link on the cgroup, made and held by a child */
-    int pp[2];
-    assert_int_equal(pipe(pp), 0);
-    pid_t holder = fork();
-    assert_true(holder >= 0);
-    if (holder == 0) {
-        alarm(30);
-        int lp = load_test_prog_of("edrtest_cglk", 0, -1, BPF_PROG_TYPE_CGROUP_SKB,
-                                   BPF_CGROUP_INET_EGRESS);
-        int l = lp < 0 ? -1 : bpf_link_create(lp, cgfd, BPF_CGROUP_INET_EGRESS, NULL);
-        uint32_t ids[2] = {bpf_id_of(lp), bpf_id_of(l)};
-        if (l < 0 || write(pp[1], ids, sizeof(ids)) != (ssize_t)sizeof(ids)) _exit(1);
-        pause();
-        _exit(0);
-    }
     uint32_t lk[2]; /* program, link */
-    assert_int_equal(read(pp[0], lk, sizeof(lk)), (ssize_t)sizeof(lk));
-    close(pp[0]);
-    close(pp[1]);
+    pid_t holder =
+        cg_link_held("edrtest_cglk", BPF_PROG_TYPE_CGROUP_SKB, cgfd, BPF_CGROUP_INET_EGRESS, lk);
     uint64_t cut0 = f->em.truncated[1];
     pump(&f->loop, 3200); /* listed by two scans or more */
     size_t before = f->em.n;
@@ -3410,20 +3420,9 @@ static void test_detach_by_whom(void **state)
      * without BPF_F_ALLOW_MULTI, attached by this process */
     int pp[2];
     assert_int_equal(pipe(pp), 0);
-    pid_t holder = fork();
-    assert_true(holder >= 0);
-    if (holder == 0) {
-        alarm(40);
-        int lp = load_test_prog_of("edrtest_whlk", 0, -1, BPF_PROG_TYPE_CGROUP_SOCK,
-                                   BPF_CGROUP_INET_SOCK_CREATE);
-        int l = lp < 0 ? -1 : bpf_link_create(lp, cgfd, BPF_CGROUP_INET_SOCK_CREATE, NULL);
-        uint32_t ids[2] = {bpf_id_of(lp), bpf_id_of(l)};
-        if (l < 0 || write(pp[1], ids, sizeof(ids)) != (ssize_t)sizeof(ids)) _exit(1);
-        pause();
-        _exit(0);
-    }
     uint32_t lk[2];
-    assert_int_equal(read(pp[0], lk, sizeof(lk)), (ssize_t)sizeof(lk));
+    pid_t holder = cg_link_held("edrtest_whlk", BPF_PROG_TYPE_CGROUP_SOCK, cgfd,
+                                BPF_CGROUP_INET_SOCK_CREATE, lk);
     int eg =
         load_test_prog_of("edrtest_wheg", 0, -1, BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS);
     int in =
