@@ -96,6 +96,10 @@ extern const char *edr__ebpf_test_refuse_attach;
 extern unsigned edr__ebpf_test_loads; /* tests: loads the eBPF source attempted */
 /* Tests: the attachments the eBPF source's interface and cgroup scans know. */
 size_t edr__ebpf_test_known(const edr_source_t *src);
+/* Whether the BPF LSM is active: 1, 0, -1 unknown; lsm_path is securityfs's
+ * LSM list, read first (tests give a path that is not there); *via says how
+ * the answer was got. */
+int edr__ebpf_lsm_active(const char *lsm_path, const char **via);
 /* Tests: the wakeups the eBPF source's programs asked for so far. */
 uint64_t edr__ebpf_test_wakeups(const edr_source_t *src);
 

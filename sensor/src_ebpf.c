@@ -2793,23 +2793,55 @@ static int edr__libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_
     return 0;
 }
 
+/* Whether the BPF LSM is among the kernel's active LSMs: 1, 0, or -1 when it
+ * cannot be told. lsm_path is securityfs's list (/sys/kernel/security/lsm);
+ * where it cannot be read (securityfs is not mounted by default everywhere:
+ * the sensor said "not active" on a kernel that ran it) the kernel is asked
+ * directly, by lsm_list_modules (Linux 6.8+), which needs no privilege. The
+ * answer goes to *via ("securityfs" or "lsm_list_modules"). */
+#define EDR_NR_LSM_LIST_MODULES 461 /* x86_64 */
+#define EDR_LSM_ID_BPF          110 /* include/uapi/linux/lsm.h */
+int edr__ebpf_lsm_active(const char *lsm_path, const char **via)
+{
+    char lsms[512] = "";
+    FILE *f = fopen(lsm_path, "r");
+    uint64_t ids[64];
+    uint32_t size = sizeof(ids);
+    long n;
+
+    if (f) {
+        int got = fgets(lsms, sizeof(lsms), f) != NULL;
+        fclose(f);
+        if (got) {
+            char *tok, *save = NULL;
+            *via = "securityfs";
+            for (tok = strtok_r(lsms, ",\n", &save); tok; tok = strtok_r(NULL, ",\n", &save))
+                if (!strcmp(tok, "bpf")) return 1;
+            return 0;
+        }
+    }
+    *via = "lsm_list_modules";
+    n = syscall(EDR_NR_LSM_LIST_MODULES, ids, &size, 0);
+    if (n < 0) return -1;
+    for (long i = 0; i < n && i < (long)(sizeof(ids) / sizeof(ids[0])); i++)
+        if (ids[i] == EDR_LSM_ID_BPF) return 1;
+    return 0;
+}
+
 /* Whether BPF LSM programs load here (they, like fentry, run through BPF
  * trampolines); logs the answer and why. The file, network and process hooks
  * of this source are tracepoints either way: this tells an operator whether
  * LSM-based hooks would be possible on this kernel. */
 static int edr__lsm_usable(void)
 {
-    char lsms[256] = "";
-    FILE *f = fopen("/sys/kernel/security/lsm", "r");
+    const char *via = NULL;
+    int active = edr__ebpf_lsm_active("/sys/kernel/security/lsm", &via);
     struct edr_probe *p;
     int err;
 
-    if (f) {
-        if (!fgets(lsms, sizeof(lsms), f)) lsms[0] = 0;
-        fclose(f);
-    }
-    if (!strstr(lsms, "bpf")) {
-        edr_log_info("ebpf: BPF LSM not active (lsm=%s): tracepoint hooks", lsms[0] ? lsms : "?");
+    if (active == 0) {
+        edr_log_info("ebpf: BPF LSM not active (not in the kernel's LSMs, by %s): tracepoint hooks",
+                     via);
         return 0;
     }
     libbpf_set_print(edr__libbpf_quiet); /* a refusal is an answer, not a warning */
@@ -2818,14 +2850,17 @@ static int edr__lsm_usable(void)
     edr_probe__destroy(p);
     libbpf_set_print(edr__libbpf_print);
     if (err) {
-        edr_log_info("ebpf: BPF LSM programs cannot be loaded here (%s%s): tracepoint hooks",
+        edr_log_info("ebpf: BPF LSM %s, but its programs cannot be loaded here (%s%s): "
+                     "tracepoint hooks",
+                     active > 0 ? "active" : "state unknown (no securityfs, no lsm_list_modules)",
                      strerror(-err),
                      err == -EPERM ? "; trampoline-based programs (lsm, fentry) are refused by "
                                      "this kernel"
                                    : "");
         return 0;
     }
-    edr_log_info("ebpf: BPF LSM programs load here; this sensor still uses tracepoint hooks");
+    edr_log_info("ebpf: BPF LSM programs load here%s; this sensor still uses tracepoint hooks",
+                 active > 0 ? "" : " (whether the BPF LSM is active is unknown)");
     return 1;
 }
 

@@ -4656,6 +4656,46 @@ static void test_wakeups_per_drain(void **state)
 /* Bad values of the source's own settings are refused with the setting's
  * name: write slots that are not a power of two in range, hooks and ia32
  * modes that are not one of the words. */
+/* Whether the BPF LSM is active is told where securityfs is not mounted
+ * (the sensor said "not active (lsm=?)" on this machine, whose kernel runs
+ * it): from the kernel's own list, the same answer as securityfs's. */
+static void test_lsm_state_without_securityfs(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/edr-lsm-XXXXXX", path[64], list[64];
+    const char *via = NULL;
+    assert_non_null(mkdtemp(dir));
+    if (mount("securityfs", dir, "securityfs", 0, NULL) != 0) {
+        print_message("cannot mount securityfs (%s): skipped\n", strerror(errno));
+        rmdir(dir);
+        skip();
+    }
+    snprintf(path, sizeof(path), "%s/lsm", dir);
+    int by_fs = edr__ebpf_lsm_active(path, &via);
+    assert_string_equal(via, "securityfs");
+    umount(dir);
+    snprintf(path, sizeof(path), "%s/lsm", dir);
+    int by_call = edr__ebpf_lsm_active(path, &via); /* nothing mounted there now */
+    rmdir(dir);
+    assert_string_equal(via, "lsm_list_modules");
+    print_message("BPF LSM active: securityfs %d, lsm_list_modules %d\n", by_fs, by_call);
+    assert_true(by_fs == 0 || by_fs == 1);
+    assert_int_equal(by_call, by_fs);
+    /* a name is matched whole, not as a substring of another LSM's */
+    snprintf(list, sizeof(list), "%s.list", dir);
+    FILE *f = fopen(list, "w");
+    assert_non_null(f);
+    fputs("capability,bpfguard,landlock\n", f);
+    fclose(f);
+    assert_int_equal(edr__ebpf_lsm_active(list, &via), 0);
+    f = fopen(list, "w");
+    assert_non_null(f);
+    fputs("lockdown,capability,bpf\n", f);
+    fclose(f);
+    assert_int_equal(edr__ebpf_lsm_active(list, &via), 1);
+    unlink(list);
+}
+
 static void test_settings_checked(void **state)
 {
     (void)state;
@@ -4726,6 +4766,7 @@ int main(void)
         cmocka_unit_test(test_load_leaves_out_what_fails),
         cmocka_unit_test(test_wakeups_per_drain),
         cmocka_unit_test(test_settings_checked),
+        cmocka_unit_test(test_lsm_state_without_securityfs),
     };
     /* EDR_TEST_FILTER=test_name (cmocka's wildcards): one test, or a few */
     if (getenv("EDR_TEST_FILTER")) cmocka_set_test_filter(getenv("EDR_TEST_FILTER"));
