@@ -94,6 +94,8 @@ extern const char *edr__ebpf_test_refuse;
  * then names another file), after every program loaded. */
 extern const char *edr__ebpf_test_refuse_attach;
 extern unsigned edr__ebpf_test_loads; /* tests: loads the eBPF source attempted */
+/* Tests: when non-zero, the cgroups the cgroup scan watches (EDR_CG_WATCH). */
+extern unsigned edr__ebpf_test_cg_watch_max;
 /* Tests: the attachments the eBPF source's interface and cgroup scans know. */
 size_t edr__ebpf_test_known(const edr_source_t *src);
 /* Whether the BPF LSM is active: 1, 0, -1 unknown; lsm_path is securityfs's

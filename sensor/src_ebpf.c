@@ -188,6 +188,7 @@ typedef struct edr_src_ebpf {
     int prog_scan_off; /* the list cannot be read: no scan, no tracking */
     edr__attach_scan_t links, cgroups, netdevs, fds; /* BPF attachments (edr__attach_scan) */
     edr__ids_t cg_watched; /* cgroups the cg_watch map holds (edr__cg_watch), ascending */
+    edr__ids_t cg_unwatched; /* listed cgroups the map had no room for, ascending */
     edr__detach_call_t *dcalls;                      /* detach calls seen, oldest first */
     size_t n_dcalls, cap_dcalls;
     edr__gone_t *gone; /* attachments found gone, to report (edr__gone_flush) */
@@ -227,6 +228,7 @@ static const char *const edr__kind_names[EDR_BPF_KIND_MAX] = {
 
 const char *edr__ebpf_test_refuse, *edr__ebpf_test_refuse_attach;
 unsigned edr__ebpf_test_loads;
+unsigned edr__ebpf_test_cg_watch_max;
 
 /* The program libbpf last warned about ("prog 'NAME': ..." with its C name,
  * which may be longer than the kernel's 15 bytes): after a load or attach
@@ -1510,15 +1512,26 @@ static void edr__cg_watch(edr_src_ebpf_t *s)
         if (!edr__ids_has(&now, s->cg_watched.id[i]))
             bpf_map_delete_elem(map, &s->cg_watched.id[i]);
     uint8_t one = 1;
-    size_t left = now.n;
+    edr__ids_t out = {0};
+    uint64_t newly = 0;
     k = 0;
-    for (size_t i = 0; i < now.n; i++)
+    for (size_t i = 0; i < now.n; i++) {
         if (edr__ids_has(&s->cg_watched, now.id[i]) ||
-            bpf_map_update_elem(map, &now.id[i], &one, BPF_ANY) == 0)
-            now.id[k++] = now.id[i]; /* past EDR_CG_WATCH: not watched */
+            bpf_map_update_elem(map, &now.id[i], &one, BPF_ANY) == 0) {
+            now.id[k++] = now.id[i];
+            continue;
+        }
+        /* past EDR_CG_WATCH: not watched. Their programs' removal is told
+         * only by a whole walk (review-1206d L5); each is counted once, when
+         * it comes to be not watched, not again at every scan (review-1206e
+         * L5: the counter grew by their number each second) */
+        newly += !edr__ids_has(&s->cg_unwatched, now.id[i]);
+        edr__ids_push(&out, now.id[i], 0); /* out of memory: counted again next time */
+    }
     now.n = k;
-    if (left > k) /* their programs' removal is told only by a whole walk (review-1206d L5) */
-        edr_emit_drop(s->em, s->cgroups.health, "not_watched", left - k);
+    if (newly) edr_emit_drop(s->em, s->cgroups.health, "not_watched", newly);
+    edr__ids_free(&s->cg_unwatched);
+    s->cg_unwatched = out; /* ascending, as now was */
     edr__ids_free(&s->cg_watched);
     s->cg_watched = now;
 }
@@ -2725,6 +2738,8 @@ static int edr__load_with(edr_src_ebpf_t *s, const char *hooks, const char *urin
                 bpf_program__set_type(prog, BPF_PROG_TYPE_SOCKET_FILTER); /* refused */
         }
     if (tp && n_tp == 0) goto fail;
+    if (edr__ebpf_test_cg_watch_max)
+        bpf_map__set_max_entries(s->skel->maps.cg_watch, edr__ebpf_test_cg_watch_max);
     if (bpf_map__set_max_entries(s->skel->maps.wr_armed, 1u << s->wr_slots_log2)) {
         edr_log_warn("ebpf: cannot size the write-tracking table to %u slots", 1u << s->wr_slots_log2);
         goto fail;
@@ -3055,6 +3070,7 @@ static void edr__destroy(edr_source_t *src)
     free(s->dcalls);
     free(s->gone);
     edr__ids_free(&s->cg_watched);
+    edr__ids_free(&s->cg_unwatched);
     edr__ids_free(&s->xdp_links);
     edr__ids_free(&s->perf_links);
     edr__ids_free(&s->own_progs);

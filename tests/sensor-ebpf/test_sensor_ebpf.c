@@ -72,6 +72,7 @@ struct edr_emit {
     uint64_t truncated[2]; /* "truncated": ebpf.bpf_netdev_scan, ebpf.bpf_cgroup_scan */
     uint64_t
         unavailable[3]; /* "unavailable": ebpf.io_uring, ebpf.bpf_fd_scan, ebpf.bpf_link_scan */
+    uint64_t not_watched; /* "ebpf.bpf_cgroup_scan" "not_watched" */
     edr_emit_pre_ship_fn pre_ship;
     void *pre_ship_ud;
 };
@@ -123,6 +124,8 @@ void edr_emit_drop(edr_emit_t *em, const char *source, const char *reason, uint6
     static const char *const cut[] = {"ebpf.bpf_netdev_scan", "ebpf.bpf_cgroup_scan"};
     for (int i = 0; i < 2; i++)
         if (strcmp(source, cut[i]) == 0 && strcmp(reason, "truncated") == 0) em->truncated[i] += n;
+    if (strcmp(source, "ebpf.bpf_cgroup_scan") == 0 && strcmp(reason, "not_watched") == 0)
+        em->not_watched += n;
     static const char *const unav[] = {"ebpf.io_uring", "ebpf.bpf_fd_scan", "ebpf.bpf_link_scan"};
     for (int i = 0; i < 3; i++)
         if (strcmp(source, unav[i]) == 0 && strcmp(reason, "unavailable") == 0)
@@ -3403,6 +3406,55 @@ static void test_detach_cgroup(void **state)
  * earlier one made before the attachment was; and a BPF_PROG_DETACH on a
  * list without BPF_F_ALLOW_MULTI, which takes off what is there whatever
  * program it names, is that call's. */
+/* Cgroups past what the cgroup scan can watch are counted once each, when
+ * they come to be so, not again at every scan (review-1206e L5: the count
+ * grew by their number each second). The watch is cut to one cgroup. */
+static void test_not_watched_counted_once(void **state)
+{
+    fixture_t *f = *state;
+    if (!f) skip();
+    enum { CGS = 3 };
+    char root[300], cg[CGS][400];
+    int fd[CGS], prog[CGS];
+    snprintf(root, sizeof(root), "%s/cgroup2-watch", f->dir);
+    assert_int_equal(mkdir(root, 0700), 0);
+    assert_int_equal(mount("none", root, "cgroup2", 0, NULL), 0);
+    for (int i = 0; i < CGS; i++) {
+        snprintf(cg[i], sizeof(cg[i]), "%s/edrtest-nw%d-%d", root, i, (int)getpid());
+        assert_int_equal(mkdir(cg[i], 0700), 0);
+        fd[i] = open(cg[i], O_RDONLY | O_DIRECTORY);
+        assert_true(fd[i] >= 0);
+        prog[i] = load_test_prog_of("edrtest_nw", 0, -1, BPF_PROG_TYPE_CGROUP_SKB,
+                                    BPF_CGROUP_INET_INGRESS);
+        assert_true(prog[i] >= 0);
+        assert_int_equal(cg_attach(0, fd[i], prog[i], BPF_CGROUP_INET_INGRESS, BPF_F_ALLOW_MULTI),
+                         0);
+    }
+    uv_loop_t loop;
+    edr_emit_t em;
+    const char *const kv[] = {NULL};
+    edr__ebpf_test_cg_watch_max = 1;
+    edr_source_t *src = start_own_source(f, kv, &loop, &em);
+    edr__ebpf_test_cg_watch_max = 0;
+    pump(&loop, 2500);
+    ship(&em);
+    uint64_t early = em.not_watched;
+    pump(&loop, 3000);
+    ship(&em);
+    print_message("not watched: %llu after 2.5 s, %llu after 5.5 s\n", (unsigned long long)early,
+                  (unsigned long long)em.not_watched);
+    assert_true(early >= CGS - 1); /* others' cgroups with programs may be listed too */
+    assert_int_equal(em.not_watched, early);
+    end_own_source(src, &loop, &em);
+    for (int i = 0; i < CGS; i++) {
+        close(prog[i]);
+        close(fd[i]);
+        rmdir(cg[i]);
+    }
+    umount(root);
+    rmdir(root);
+}
+
 static void test_detach_by_whom(void **state)
 {
     fixture_t *f = *state;
@@ -4767,6 +4819,7 @@ int main(void)
         cmocka_unit_test(test_wakeups_per_drain),
         cmocka_unit_test(test_settings_checked),
         cmocka_unit_test(test_lsm_state_without_securityfs),
+        cmocka_unit_test(test_not_watched_counted_once),
     };
     /* EDR_TEST_FILTER=test_name (cmocka's wildcards): one test, or a few */
     if (getenv("EDR_TEST_FILTER")) cmocka_set_test_filter(getenv("EDR_TEST_FILTER"));
