@@ -425,9 +425,11 @@ static void on_control_timer(uv_timer_t *t)
 
 static void apply_reload(edr_sensor_t *s, edr_config_t *nc)
 {
-    static const char *const restart_keys[] = {"sensor.source", "sensor.output", "kafka.brokers",
-                                               "sensor.state_dir", "host.id", "frame.dict_id",
-                                               "frame.dict_dir", "frame.split", "frame.zstd_level"};
+    static const char *const restart_keys[] = {
+        "sensor.source",    "sensor.output", "kafka.brokers",
+        "sensor.state_dir", "host.id",       "frame.dict_id",
+        "frame.dict_dir",   "frame.split",   "frame.split_planes",
+        "frame.zstd_level"};
     for (size_t i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]); i++)
         if (strcmp(edr_config_str(nc, restart_keys[i]), edr_config_str(s->cfg, restart_keys[i])))
             edr_log_warn("reload: %s changed: takes effect at restart", restart_keys[i]);
@@ -548,7 +550,8 @@ edr_sensor_t *edr_sensor_new(edr_config_t *cfg, const edr_sensor_opts_t *opts, c
     /* frames: zstd level, split form and dictionaries */
     edr_frame_opts_t fo = {.zstd_level = (int)edr_config_int(cfg, "frame.zstd_level"),
                            .max_raw_len = (uint32_t)edr_config_size(cfg, "frame.max_raw_bytes"),
-                           .unsplit = !edr_config_bool(cfg, "frame.split")};
+                           .unsplit = !edr_config_bool(cfg, "frame.split"),
+                           .split_v1 = !edr_config_bool(cfg, "frame.split_planes")};
     s->enc = edr_frame_ctx_new(&fo);
     s->dec = edr_frame_ctx_new(&fo);
     if (!s->enc || !s->dec) {

@@ -185,6 +185,7 @@ edr_frame_ctx_t *edr_frame_ctx_new(const edr_frame_opts_t *opts)
         edr_frame_ctx_destroy(ctx);
         return NULL;
     }
+    edr__pbsplit_set_planes(ctx->ps, !ctx->opts.split_v1);
     ZSTD_CCtx_setParameter(ctx->cctx, ZSTD_c_compressionLevel, ctx->opts.zstd_level);
     ZSTD_CCtx_setParameter(ctx->cctx, ZSTD_c_checksumFlag, 0);
     /* For batch-sized inputs (<= 128 KiB) zstd's level 1-3 tables pick the

@@ -23,6 +23,11 @@ typedef struct edr_pbsplit edr_pbsplit_t;
 edr_pbsplit_t *edr__pbsplit_new(void);
 void edr__pbsplit_free(edr_pbsplit_t *s);
 
+/* Whether splits write varint streams as byte planes where that is exact
+ * (split form 2; off: form 1, which readers older than 2026-12-06 take). Off
+ * after edr__pbsplit_new. */
+void edr__pbsplit_set_planes(edr_pbsplit_t *s, int on);
+
 /* Splits msg (n bytes of a serialized `root` message). *out points into s
  * until the next call. Returns 0, EDR_ENOMEM, or EDR_EINVAL when msg is not
  * well-formed protobuf or exceeds the split form's limits (nesting, number
@@ -32,9 +37,9 @@ int edr__pbsplit(edr_pbsplit_t *s, const ProtobufCMessageDescriptor *root, const
 
 /* Joins a split form back into exactly out_len bytes at out, which has room
  * for out_len + EDR_PBJOIN_SLACK bytes. Returns 0, EDR_EFRAME_PROTOBUF when
- * the split form is malformed, or EDR_EFRAME_LENGTH when it joins into
- * another length. Never reads or writes out of those bounds, whatever the
- * input. */
+ * the split form is malformed, EDR_EFRAME_LENGTH when it joins into another
+ * length, or EDR_ENOMEM (varint streams read back from byte planes).
+ * Never reads or writes out of those bounds, whatever the input. */
 #define EDR_PBJOIN_SLACK 32
 
 int edr__pbjoin(edr_pbsplit_t *s, const uint8_t *in, size_t n, uint8_t *out, size_t out_len);
@@ -59,8 +64,10 @@ typedef struct {
     int child;          /* submessage: its node, else -1 */
 } edr_pbsplit_field_t;
 
-/* Reads the directory; 0 or EDR_EFRAME_PROTOBUF. `in` must outlive the use. */
-int edr__pbsplit_open(edr_pbsplit_t *s, const uint8_t *in, size_t n);
+/* Reads the directory; 0, EDR_EFRAME_PROTOBUF, EDR_EFRAME_LENGTH (streams
+ * in byte planes that read back into more than raw_len, the length the form
+ * joins into), or EDR_ENOMEM. `in` must outlive the use. */
+int edr__pbsplit_open(edr_pbsplit_t *s, const uint8_t *in, size_t n, size_t raw_len);
 
 /* Node of the submessage field `field` of node `node` (0 is the root), or -1. */
 int edr__pbsplit_child(const edr_pbsplit_t *s, uint32_t node, uint32_t field);

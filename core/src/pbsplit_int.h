@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PS_VERSION     1
+#define PS_VERSION     1 /* no stream in byte planes */
+#define PS_VERSION_2   2 /* a form per stream: PS_FORM_* (since 2026-12-06) */
+#define PS_FORM_AS_IS  0
+#define PS_FORM_PLANES 1 /* varints as byte planes (see pbsplit.c) */
 #define PS_MAX_NODES   64
 #define PS_MAX_STREAMS 256
 #define PS_MAX_DEPTH   16
@@ -49,6 +52,7 @@ typedef struct {
 
 typedef struct {
     uint32_t node, field;
+    unsigned wts; /* split: a bit per wire type its values came with */
     ps_buf_t val, len;
     const uint8_t *vp, *ve, *lp, *le; /* join: cursors */
 } ps_stream_t;
@@ -59,7 +63,10 @@ struct edr_pbsplit {
     ps_stream_t stream[PS_MAX_STREAMS];
     uint32_t n_streams;
     ps_buf_t out;
-    ps_buf_t tmp; /* direct writer: a message protobuf-c serializes, then split */
+    ps_buf_t tmp;   /* direct writer: a message protobuf-c serializes, then split */
+    int planes;     /* split: varint streams as byte planes where that is exact (format 2) */
+    ps_buf_t plane; /* split: the byte planes of the streams written so */
+    ps_buf_t dec;   /* open: the varints of streams read from byte planes */
 };
 
 /* ---- direct writer ----
@@ -152,6 +159,7 @@ static inline void psw_varint(ps_writer_t *w, uint32_t f, uint64_t v)
     if (!st)
         return;
     psw_key(w, f, 0);
+    st->wts |= 1u;
     if (ps_put_varint(&st->val, v))
         w->err = EDR_ENOMEM;
     w->size += ps_varint_len(v);
@@ -164,6 +172,7 @@ static inline void psw_bytes(ps_writer_t *w, uint32_t f, const void *p, size_t n
     if (!st)
         return;
     psw_key(w, f, 2);
+    st->wts |= 1u << 2;
     if (ps_put_varint(&st->len, n) || ps_put(&st->val, p, n))
         w->err = EDR_ENOMEM;
     w->size += ps_varint_len(n) + n;

@@ -316,7 +316,7 @@ int edr__pbsplit_unpack(edr_pbsplit_t *s, const ProtobufCMessageDescriptor *root
                         ProtobufCMessage **out)
 {
     *out = NULL;
-    if (!schema_checked(root) || edr__pbsplit_open(s, in, n) || type_nodes(s, root))
+    if (!schema_checked(root) || edr__pbsplit_open(s, in, n, raw_len) || type_nodes(s, root))
         return DECLINE;
     up_t u = {.s = s, .a = a, .mem_limit = mem_limit(a, raw_len)};
     ProtobufCMessage *m = edr_arena_alloc(a, root->sizeof_message);

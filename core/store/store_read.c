@@ -889,8 +889,8 @@ static int block_walk_sel_split(edr_store_t *s, const uint8_t *form, size_t n, s
     size_t nf;
     uint64_t ver = 0;
     Edr__V1__EventBatch hb = EDR__V1__EVENT_BATCH__INIT;
-    if (edr__pbsplit_open(ps, form, n) || edr__pbsplit_scan(ps, 0, BIT(1) | BIT(3) | BIT(4), fl,
-                                                           16, &nf) != 1)
+    if (edr__pbsplit_open(ps, form, n, raw_len) ||
+        edr__pbsplit_scan(ps, 0, BIT(1) | BIT(3) | BIT(4), fl, 16, &nf) != 1)
         return SEL_FALLBACK;
     for (size_t i = 0; i < nf; i++) {
         if (fl[i].wt != 0)

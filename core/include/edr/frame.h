@@ -50,6 +50,8 @@ typedef struct edr_frame_opts {
     int zstd_level;       /* 0 = default (3) */
     int uncompressed;     /* 1: codec none (debugging); dictionaries force zstd */
     int unsplit;          /* 1: zstd over the batch as serialized (codec 1), not its split form */
+    int split_v1;         /* 1: codec 2 without varint streams in byte planes (split form 1),
+                             for readers older than 2026-12-06; readers take both */
     uint32_t split_min;   /* smallest serialized batch that is split; 0 = 16 KiB */
 } edr_frame_opts_t;
 
