@@ -62,16 +62,21 @@ static void client_close(client_t *c)
 
 /* The answer to a request head: the last published snapshot for GET (and
  * its head alone for HEAD) of /metrics or /; 404 for other paths, 405 for
- * other methods, 400 for what is not an HTTP request. */
-static void client_answer(edr_metrics_t *m, client_t *c)
+ * other methods, 400 for what is not an HTTP/1.x request line, 431 for a
+ * head that filled the buffer without ending (whole: it ended). */
+static void client_answer(edr_metrics_t *m, client_t *c, int whole)
 {
     char method[8] = "", path[64] = "";
-    int ok = sscanf(c->req, "%7[A-Z] %63s HTTP/1.%*[01]", method, path) == 2;
+    int end = 0; /* the request line is the whole line: "HTTP/1.0" or "HTTP/1.1", then its end
+                  * (the version was not checked before 2026-12-06: review-1206f L1) */
+    int ok = sscanf(c->req, "%7[A-Z] %63s HTTP/1.%*[01]%n", method, path, &end) == 2 && end > 0 &&
+             (c->req[end] == '\r' || c->req[end] == '\n');
     int get = ok && !strcmp(method, "GET"), head = ok && !strcmp(method, "HEAD");
-    const char *status = !ok                     ? "400 Bad Request"
-                         : !get && !head         ? "405 Method Not Allowed"
+    const char *status = !whole          ? "431 Request Header Fields Too Large"
+                         : !ok           ? "400 Bad Request"
+                         : !get && !head ? "405 Method Not Allowed"
                          : strcmp(path, "/metrics") && strcmp(path, "/") ? "404 Not Found"
-                                                 : "200 OK";
+                                                                         : "200 OK";
     /* the answer is a copy: publishing (the consuming thread) never waits on a client */
     size_t len = 0;
     char *body = NULL;
@@ -122,7 +127,9 @@ static int client_read(edr_metrics_t *m, client_t *c)
         c->got += (size_t)n;
         c->req[c->got] = 0;
         if (strstr(c->req, "\r\n\r\n") || strstr(c->req, "\n\n") || c->got == sizeof(c->req) - 1) {
-            client_answer(m, c); /* a head too large is answered as it is (400) */
+            client_answer(m, c,
+                          c->got < sizeof(c->req) - 1 || strstr(c->req, "\r\n\r\n") ||
+                              strstr(c->req, "\n\n"));
             return c->fd < 0 ? -1 : 0;
         }
     }

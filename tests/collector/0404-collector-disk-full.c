@@ -110,6 +110,14 @@ static void test_disk_full(void **state)
             (unsigned long long)first_half);
     assert_true(s1 == s2);
     assert_true(s2 < h.produced_batches);
+    /* the lag shows what waits, though paused partitions are not fetched
+     * (review-1206f M1: it kept the last fetch's value, 0, all through) */
+    double lag = 0, waiting = (double)(h.produced_batches - s2);
+    for (double t = h_now(); lag < waiting && h_now() - t < 6;)
+        lag = cu_metric_now(port, "edr_collector_lag{partition=\"0\"}") +
+              cu_metric_now(port, "edr_collector_lag{partition=\"1\"}");
+    fprintf(stderr, "lag while paused: %.0f messages (%.0f batches wait)\n", lag, waiting);
+    assert_true(lag >= waiting);
     assert_true(cu_running(pid));
     assert_int_equal(cu_log_count(col_log, "resuming consumption"), 0);
     assert_int_equal(cu_log_count(col_log, "store commit failed"), 0); /* paused before ENOSPC */

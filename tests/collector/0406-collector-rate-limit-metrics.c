@@ -1,6 +1,7 @@
-/* Per-host rate limit: a flooding host lags (its partition waits) while hosts on other partitions
- * flow, nothing is dropped; the Prometheus endpoint on loopback answers with the documented
- * metrics. */
+/* Per-host rate limit: a flooding host lags while every other host flows, those on other
+ * partitions and those keyed to the flooder's own (its batches wait parked in memory, not its
+ * partition: review-1206f H1), nothing is dropped; the Prometheus endpoint on loopback answers
+ * with the documented metrics. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -87,13 +88,16 @@ static void test_rate_limit_and_metrics(void **state)
     cu_log_new(col_log, "0406");
     int32_t pf = host_part(FLOOD);
     uint32_t per_host[HOSTS];
-    int others = 0;
+    int others = 0, mates = 0;
     for (uint32_t i = 0; i < HOSTS; i++) {
         per_host[i] = i == FLOOD ? FLOOD_BATCHES : NORMAL_ROUNDS;
         others += host_part(i) != pf;
+        mates += i != FLOOD && host_part(i) == pf;
     }
-    fprintf(stderr, "flooding host on partition %d; %d hosts on other partitions\n", pf, others);
+    fprintf(stderr, "flooding host on partition %d; %d hosts on other partitions, %d on its own\n",
+            pf, others, mates);
     assert_true(others >= HOSTS / 2);
+    assert_true(mates >= 1); /* produced after the flood, on its partition */
 
     /* the flood first, then everybody else; one bad frame for the dead-letter series */
     cu_produce_host(&h, FLOOD, FLOOD_BATCHES, FLOOD_EVENTS);
@@ -114,19 +118,26 @@ static void test_rate_limit_and_metrics(void **state)
     assert_true(cu_wait_blocks(h.store, 1, 20) >= 0);
     double t0 = h_now();
 
-    /* hosts on other partitions are stored completely while the flooder lags */
+    /* every other host is stored completely while the flooder lags, those
+     * behind its flood on its own partition too */
     int done = 0;
     while (!done && h_now() - t0 < 20) {
         done = 1;
         for (uint32_t i = 0; i < HOSTS && done; i++)
-            if (host_part(i) != pf && cu_host_blocks(&h, h.store, i) != NORMAL_ROUNDS) done = 0;
+            if (i != FLOOD && cu_host_blocks(&h, h.store, i) != NORMAL_ROUNDS) done = 0;
         if (!done) usleep(100000);
     }
     double t_others = h_now() - t0;
+    if (!done)
+        for (uint32_t i = 0; i < HOSTS; i++)
+            if (i != FLOOD && cu_host_blocks(&h, h.store, i) != NORMAL_ROUNDS)
+                fprintf(stderr, "host %u (partition %d): %llu of %d batches after 20 s\n", i,
+                        host_part(i), (unsigned long long)cu_host_blocks(&h, h.store, i),
+                        NORMAL_ROUNDS);
     assert_true(done);
     usleep(1100000); /* one metrics period */
     uint64_t flood_now = cu_host_blocks(&h, h.store, FLOOD);
-    fprintf(stderr, "other partitions complete after %.1f s; flooding host: %llu of %d batches\n",
+    fprintf(stderr, "other hosts complete after %.1f s; flooding host: %llu of %d batches\n",
             t_others, (unsigned long long)flood_now, FLOOD_BATCHES);
     assert_true(flood_now < FLOOD_BATCHES);
 
@@ -147,6 +158,11 @@ static void test_rate_limit_and_metrics(void **state)
     }
     assert_int_equal(cu_metric(m, "edr_collector_rate_limited_total", &v), 0);
     assert_true(v > 0);
+    assert_int_equal(cu_metric(m, "edr_collector_rate_limit_parked_batches", &v), 0);
+    fprintf(stderr, "parked: %.0f batches\n", v);
+    assert_true(v > 0);
+    assert_int_equal(cu_metric(m, "edr_collector_rate_limit_holds_total", &v), 0);
+    assert_true(v == 0); /* 64 MiB holds the flood's 40 frames */
     free(m);
 
     /* the flooder catches up at its rate, nothing is dropped */
@@ -179,9 +195,63 @@ static void test_rate_limit_and_metrics(void **state)
     passed = 1;
 }
 
+/* Parked batches are copies: a collector killed while it holds some, then
+ * started again, reads them again from Kafka and stores every batch once.
+ * With no memory to park in (collector.rate_limit_memory=0) the flooder's
+ * partition waits, as it did before, and still nothing is lost. */
+static void test_parked_across_a_crash(void **state)
+{
+    (void)state;
+    passed = 0;
+    h_start(&h, 1, PARTS, HOSTS);
+    cu_log_new(col_log, "0406c");
+    int32_t pf = host_part(FLOOD);
+    uint32_t per_host[HOSTS] = {0};
+    per_host[FLOOD] = FLOOD_BATCHES / 2;
+    cu_produce_host(&h, FLOOD, FLOOD_BATCHES / 2, FLOOD_EVENTS);
+    for (uint32_t i = 0; i < HOSTS; i++)
+        if (i != FLOOD && host_part(i) == pf) {
+            cu_produce_host(&h, i, 1, NORMAL_EVENTS);
+            per_host[i] = 1;
+        }
+    assert_int_equal(rd_kafka_flush(h.prod, 10000), 0);
+    const char *sets[] = {"collector.host_rate_limit=" RATE_S,
+                          "collector.metrics_listen=127.0.0.1:0", NULL};
+    pid = cu_collector(&h, h.store, NULL, 0, sets, col_log);
+    int port = cu_metrics_port(col_log, 20);
+    assert_true(port > 0);
+    double parked = 0;
+    for (double t0 = h_now(); parked == 0 && h_now() - t0 < 20;)
+        parked = cu_metric_now(port, "edr_collector_rate_limit_parked_batches");
+    uint64_t before = cu_host_blocks(&h, h.store, FLOOD);
+    fprintf(stderr, "killed with %.0f batches parked, %llu of the flooder's stored\n", parked,
+            (unsigned long long)before);
+    assert_true(parked > 0);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    if (!getenv("EDR_TEST_KEEP_LOGS")) unlink(col_log);
+    /* again, without parking: the partition waits instead */
+    const char *held[] = {"collector.host_rate_limit=" RATE_S, "collector.rate_limit_memory=0",
+                          "collector.metrics_listen=127.0.0.1:0", NULL};
+    cu_log_new(col_log, "0406c2");
+    pid = cu_collector(&h, h.store, NULL, 0, held, col_log);
+    port = cu_metrics_port(col_log, 20);
+    assert_true(port > 0);
+    assert_true(cu_wait_blocks(h.store, h.produced_batches, 60) >= 0);
+    double holds = cu_metric_now(port, "edr_collector_rate_limit_holds_total");
+    fprintf(stderr, "after the restart: %.0f holds of the partition, no batch parked\n", holds);
+    assert_true(holds > 0);
+    assert_true(cu_metric_now(port, "edr_collector_rate_limit_parked_batches") == 0);
+    assert_int_equal(cu_stop(pid, 30), 0);
+    pid = -1;
+    assert_int_equal(h_verify_hosts(&h, h.store, per_host), 0);
+    passed = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_rate_limit_and_metrics, teardown)};
+        cmocka_unit_test_teardown(test_rate_limit_and_metrics, teardown),
+        cmocka_unit_test_teardown(test_parked_across_a_crash, teardown)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -136,6 +136,12 @@ static void test_idle_clients_and_bad_requests(void **state)
         {"\x01\x02\xffhello\r\n\r\n", "HTTP/1.0 400 Bad Request", 0},
         {"HEAD /metrics HTTP/1.0\r\n\r\n", "HTTP/1.0 200 OK", 0},
         {"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.0 200 OK", 1},
+        /* not HTTP/1.x: the version is read, and the line ends after it
+         * (review-1206f L1: both were answered 200) */
+        {"GET /metrics\r\n\r\n", "HTTP/1.0 400 Bad Request", 0},
+        {"GET /metrics SMTP/9.9 garbage\r\n\r\n", "HTTP/1.0 400 Bad Request", 0},
+        {"GET /metrics HTTP/1.1x\r\n\r\n", "HTTP/1.0 400 Bad Request", 0},
+        {"GET /metrics HTTP/1.0\n\n", "HTTP/1.0 200 OK", 1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *body = ask(port, cases[i].req, strlen(cases[i].req));
@@ -144,6 +150,15 @@ static void test_idle_clients_and_bad_requests(void **state)
             fail_msg("case %zu: %s", i, body);
         free(body);
     }
+    /* a head that fills the collector's 2 KiB without ending: 431, not the
+     * metrics (2,047 bytes: all it reads, none left unread to reset the
+     * connection) */
+    char big[2047];
+    int bl = snprintf(big, sizeof(big), "GET /metrics HTTP/1.0\r\nX-Pad: ");
+    memset(big + bl, 'a', sizeof(big) - (size_t)bl);
+    char *body = ask(port, big, sizeof(big));
+    if (strncmp(body, "HTTP/1.0 431 ", 13)) fail_msg("a head past 2 KiB: %.60s", body);
+    free(body);
     edr_metrics_destroy(m);
 }
 
