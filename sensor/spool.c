@@ -74,6 +74,7 @@ struct edr_spool {
     size_t buf_cap;
 
     int dirty;          /* appended, not yet fsynced */
+    uint64_t full_said; /* when a full file system was last said (mono ns), 0: never */
     int head_dirty;     /* head moved, not yet written */
     uint64_t last_sync;
     edr_spool_stats_t st;
@@ -442,6 +443,11 @@ void edr_spool_close(edr_spool_t *sp)
     free(sp);
 }
 
+void edr_spool_set_sync(edr_spool_t *sp, uint64_t sync_interval_ns)
+{
+    sp->sync_ns = sync_interval_ns;
+}
+
 void edr_spool_set_max(edr_spool_t *sp, uint64_t max_bytes)
 {
     sp->max_bytes = max_bytes < 4096 ? 4096 : max_bytes;
@@ -469,12 +475,31 @@ int edr_spool_append(edr_spool_t *sp, const void *frame, size_t len)
     }
     while (sp->bytes + len > sp->max_bytes && sp->n_segs > 1)
         drop_oldest(sp, "overflow");
-    t = &sp->segs[sp->n_segs - 1];
-    ssize_t w = write(sp->tail_fd, frame, len);
-    if (w != (ssize_t)len) {
-        edr_log_error("spool: append failed: %s", w < 0 ? strerror(errno) : "short write");
+    for (;;) {
+        t = &sp->segs[sp->n_segs - 1];
+        errno = 0;
+        ssize_t w = write(sp->tail_fd, frame, len);
+        if (w == (ssize_t)len) break;
+        int e = w < 0 ? errno : ENOSPC; /* a short write: the file system filled up */
         if (w > 0 && ftruncate(sp->tail_fd, (off_t)t->size) != 0)
             edr_log_error("spool: cannot undo a short write: %s", strerror(errno));
+        /* A full file system is the bound, reached before sensor.spool_max_bytes:
+         * the oldest frames make room, as past the bound (review-1206g M2:
+         * every new frame was dropped instead, the spool kept the outage's
+         * first minutes and lost the rest, an error line each) */
+        if ((e == ENOSPC || e == EDQUOT) && sp->n_segs > 1) {
+            uint64_t now = mono_ns();
+            if (!sp->full_said || now - sp->full_said >= 60000000000ull) {
+                edr_log_warn("spool: the file system of %s is full at %" PRIu64
+                             " bytes of spool (bound %" PRIu64 "): the oldest frames make room "
+                             "(counted spool/overflow)",
+                             sp->dir, sp->bytes, sp->max_bytes);
+                sp->full_said = now;
+            }
+            drop_oldest(sp, "overflow");
+            continue;
+        }
+        edr_log_error("spool: append failed: %s", w < 0 ? strerror(e) : "short write");
         return EDR_EIO;
     }
     t->size += len;

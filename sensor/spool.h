@@ -79,5 +79,7 @@ void edr_spool_tick(edr_spool_t *sp, uint64_t now_ns);
 int edr_spool_sync(edr_spool_t *sp);
 /* Changes the bound (SIGHUP); takes effect on the next append. */
 void edr_spool_set_max(edr_spool_t *sp, uint64_t max_bytes);
+/* Changes the sync interval (SIGHUP; 0: every append). */
+void edr_spool_set_sync(edr_spool_t *sp, uint64_t sync_interval_ns);
 
 #endif

@@ -27,8 +27,20 @@
  * start (batches, plus SEQ_RESERVE per restart), so the new seqs lie above
  * every (host, seq) already stored, which a collector would otherwise skip
  * as redeliveries.
+ *
+ * A full file system (review-1206g M1: every batch was dropped, with an
+ * error line each, until space came back, Kafka working or not): when the
+ * new file cannot be written, R is overwritten in place in "seq" (a digit
+ * string over one as long and smaller is, torn anywhere, at least the old
+ * value; an overwrite needs no new block, except on copy-on-write file
+ * systems such as btrfs and ZFS). When that fails too, the sensor goes on
+ * handing out seqs in memory and tries again every SEQ_RETRY batches; a
+ * restart before one succeeds would hand out seqs the run already used
+ * (their batches then skipped by collectors as redeliveries): said in the
+ * log, and only on a copy-on-write file system with no room at all.
  */
 #define SEQ_RESERVE 65536
+#define SEQ_RETRY   1024
 /* the largest R read back: R + SEQ_RESERVE, and the seqs of a run up to the
  * next reservation, must not wrap */
 #define SEQ_MAX (UINT64_MAX - 2 * (uint64_t)SEQ_RESERVE)
@@ -44,7 +56,8 @@ struct edr__state {
     int dfd; /* dir, opened once: the files are opened relative to it */
     int lock_fd;
     uint64_t base;     /* first seq of this run */
-    uint64_t reserved; /* persisted R */
+    uint64_t reserved; /* persisted R, or where to try again to persist one (unpersisted) */
+    int unpersisted;   /* the last reservation could not be written */
     seq_slot_t *slots;
     size_t cap, n;
 };
@@ -146,20 +159,48 @@ fail:
     return -1;
 }
 
+/* Writes R in place in "seq" when it has as many digits as the value
+ * there (see above). 0 or EDR_EIO (errno set). */
+static int overwrite_reserved(edr__state_t *st, uint64_t r)
+{
+    char old[32], line[32];
+    int fd = openat(st->dfd, "seq", O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return EDR_EIO;
+    ssize_t n = pread(fd, old, sizeof(old), 0);
+    int m = snprintf(line, sizeof(line), "%" PRIu64 "\n", r);
+    int ok = n == m && old[n - 1] == '\n' && memcmp(line, old, (size_t)m) > 0 &&
+             pwrite(fd, line, (size_t)m, 0) == m && fdatasync(fd) == 0;
+    int e = ok ? 0 : n != m ? ENOSPC : errno; /* longer: it would need the new file */
+    close(fd);
+    errno = e;
+    if (!ok) return EDR_EIO;
+    st->reserved = r;
+    return 0;
+}
+
 static int write_reserved(edr__state_t *st, uint64_t r)
 {
     char line[64];
     int n = snprintf(line, sizeof(line), "%" PRIu64 "\n", r);
     int fd =
         openat(st->dfd, "seq.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
+    if (fd < 0) {
+        int e = errno;
+        if ((e == ENOSPC || e == EDQUOT) && overwrite_reserved(st, r) == 0) return 0;
+        errno = e;
         return EDR_EIO;
+    }
     int ok = write(fd, line, (size_t)n) == n && fsync(fd) == 0;
     int e = errno;
     close(fd);
     errno = e;
-    if (!ok || renameat(st->dfd, "seq.tmp", st->dfd, "seq") != 0)
+    if (!ok || renameat(st->dfd, "seq.tmp", st->dfd, "seq") != 0) {
+        e = errno;
+        unlinkat(st->dfd, "seq.tmp", 0); /* what it took of a full file system */
+        if ((e == ENOSPC || e == EDQUOT) && overwrite_reserved(st, r) == 0) return 0;
+        errno = e;
         return EDR_EIO;
+    }
     fsync(st->dfd);
     st->reserved = r;
     return 0;
@@ -231,14 +272,26 @@ edr__state_t *edr__state_open(const char *dir, int no_lock, char *err, size_t er
     }
     if ((st->dfd = open_dir(dir, err, errlen)) < 0)
         goto fail;
+    /* the directory itself is locked: a lock file deleted by hand (a "stale
+     * lock" cleanup) let a second sensor run on the same spool, which both
+     * then corrupted (review-1206g L2). The lock file stays, for the pid
+     * and for sensors older than 2026-12-06, which lock it */
+    int held = 0; /* by another sensor: which one, its lock file says */
+    if (!no_lock && flock(st->dfd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK) {
+            snprintf(err, errlen, "state dir %s: cannot lock: %s", dir, strerror(errno));
+            goto fail;
+        }
+        held = 1;
+    }
     if (!no_lock) {
         st->lock_fd = openat(st->dfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (st->lock_fd < 0) {
             snprintf(err, errlen, "state dir %s: cannot open lock: %s", dir, strerror(errno));
             goto fail;
         }
-        if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-            if (errno != EWOULDBLOCK) {
+        if (held || flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            if (!held && errno != EWOULDBLOCK) {
                 snprintf(err, errlen, "state dir %s: cannot lock: %s", dir, strerror(errno));
                 goto fail;
             }
@@ -271,8 +324,15 @@ edr__state_t *edr__state_open(const char *dir, int no_lock, char *err, size_t er
     }
     st->base = r;
     if (write_reserved(st, r + SEQ_RESERVE)) {
-        snprintf(err, errlen, "state file %s/seq: cannot write: %s", dir, strerror(errno));
-        goto fail;
+        if (errno != ENOSPC && errno != EDQUOT) {
+            snprintf(err, errlen, "state file %s/seq: cannot write: %s", dir, strerror(errno));
+            goto fail;
+        }
+        edr_log_error("state dir %s: cannot persist the batch sequence (%s): going on without "
+                      "it; a restart before there is room may reuse its seqs",
+                      dir, strerror(errno));
+        st->unpersisted = 1;
+        st->reserved = r + SEQ_RETRY;
     }
     return st;
 fail:
@@ -344,9 +404,20 @@ uint64_t edr__state_next_seq(edr__state_t *st, const uint8_t host[EDR_ID_LEN])
         edr_log_error("state dir %s: the batch sequence is exhausted", st->dir);
         return 0;
     }
-    if (next >= st->reserved && write_reserved(st, next + SEQ_RESERVE)) {
-        edr_log_error("state dir %s: cannot persist the batch sequence", st->dir);
-        return 0;
+    if (next >= st->reserved) {
+        if (write_reserved(st, next + SEQ_RESERVE) == 0) {
+            if (st->unpersisted)
+                edr_log_info("state dir %s: the batch sequence is persisted again", st->dir);
+            st->unpersisted = 0;
+        } else {
+            if (!st->unpersisted)
+                edr_log_error("state dir %s: cannot persist the batch sequence (%s): going on "
+                              "without it, trying again every %d batches; a restart before "
+                              "there is room may reuse its seqs",
+                              st->dir, strerror(errno), SEQ_RETRY);
+            st->unpersisted = 1;
+            st->reserved = next + SEQ_RETRY;
+        }
     }
     s->seq = next;
     return next;

@@ -714,6 +714,29 @@ int edr_config_foreach(const edr_config_t *cfg, const char *prefix,
     return 0;
 }
 
+static const char *extra_get(const edr_config_t *cfg, const char *key)
+{
+    for (kv_t *e = cfg->extra; e; e = e->next)
+        if (!strcmp(e->key, key)) return e->value;
+    return NULL;
+}
+
+int edr_config_diff(const edr_config_t *a, const edr_config_t *b,
+                    int (*fn)(const char *key, void *ud), void *ud)
+{
+    int rc = 0;
+    for (size_t i = 0; i < N_SETTINGS && !rc; i++)
+        if (strcmp(edr_config_str(a, settings[i].key), edr_config_str(b, settings[i].key)))
+            rc = fn(settings[i].key, ud);
+    for (kv_t *e = a->extra; e && !rc; e = e->next) {
+        const char *v = extra_get(b, e->key);
+        if (!v || strcmp(v, e->value)) rc = fn(e->key, ud);
+    }
+    for (kv_t *e = b->extra; e && !rc; e = e->next)
+        if (!extra_get(a, e->key)) rc = fn(e->key, ud);
+    return rc;
+}
+
 static size_t section_len(const char *key)
 {
     return (size_t)(strchr(key, '.') - key);

@@ -126,7 +126,9 @@ static void test_lock_reload_term(void **state)
 
     /* SIGHUP with a good change, then a bad file: reload, then keep */
     f = fopen(cfgp, "w");
-    fputs("sensor:\n  batch_events: 200\nkafka:\n  brokers: 127.0.0.1:1\n", f);
+    fputs("sensor:\n  batch_events: 200\n  spool_sync_interval: 0s\nkafka:\n  brokers: "
+          "127.0.0.1:1\nhost:\n  name: another\n",
+          f);
     fclose(f);
     kill(pid, SIGHUP);
     t0 = st_now();
@@ -134,6 +136,11 @@ static void test_lock_reload_term(void **state)
         usleep(20000);
     assert_true(log_has("configuration reloaded"));
     assert_true(log_has("kafka.brokers changed: takes effect at restart"));
+    /* every setting the running sensor does not take is said, not only a
+     * fixed list (review-1206g L1); one it takes is not */
+    assert_true(log_has("host.name changed: takes effect at restart"));
+    assert_false(log_has("spool_sync_interval changed"));
+    assert_false(log_has("batch_events changed"));
     f = fopen(cfgp, "w");
     fputs("sensor:\n  batch_events: [\n", f);
     fclose(f);

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -113,6 +115,43 @@ static void test_bound_drops_oldest(void **state)
     assert_int_equal(st.frames + d.dropped, 400);
     edr_spool_close(sp);
     edr_frame_ctx_destroy(d.dec);
+}
+
+/* A file system that fills before the bound is the bound: the oldest frames
+ * make room for the new ones (review-1206g M2: every new frame was dropped
+ * and the first ones kept). A 256 KiB tmpfs under a 1 MiB bound. */
+static void test_full_file_system_drops_oldest(void **state)
+{
+    (void)state;
+    char mnt[4200], sd[4300];
+    snprintf(mnt, sizeof(mnt), "%s/full", dir);
+    assert_int_equal(mkdir(mnt, 0700), 0);
+    if (mount("tmpfs", mnt, "tmpfs", 0, "size=256k,mode=0700") != 0) {
+        print_message("cannot mount a tmpfs (%s): skipped\n", strerror(errno));
+        skip();
+    }
+    snprintf(sd, sizeof(sd), "%s/spool", mnt);
+    drops_t d = {.dec = edr_frame_ctx_new(NULL)};
+    char err[256];
+    edr_spool_t *sp = edr_spool_open(sd, 1 << 20, 0, on_drop, &d, err, sizeof(err));
+    assert_non_null(sp);
+    append_frames(sp, 1, 400); /* ~1.2 MB of frames: appends fail nowhere */
+    edr_spool_stats_t st;
+    edr_spool_get_stats(sp, &st);
+    print_message("full file system: %llu frames kept (%llu bytes), %llu dropped as %s\n",
+                  (unsigned long long)st.frames, (unsigned long long)st.bytes,
+                  (unsigned long long)d.dropped, d.reason);
+    assert_true(d.dropped > 0);
+    assert_string_equal(d.reason, "overflow");
+    assert_int_equal(st.frames + d.dropped, 400);
+    uint64_t first, last;
+    assert_int_equal(read_all(sp, d.dec, &first, &last), st.frames);
+    assert_int_equal(first, d.last_dropped_seq + 1); /* the oldest went */
+    assert_int_equal(last, 400);                     /* the newest is kept */
+    edr_spool_close(sp);
+    edr_frame_ctx_destroy(d.dec);
+    umount(mnt);
+    rmdir(mnt);
 }
 
 /* Frames before the caller's cursor are in flight to Kafka: when the bound
@@ -351,6 +390,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bound_drops_oldest),
+        cmocka_unit_test(test_full_file_system_drops_oldest),
         cmocka_unit_test(test_bound_spares_frames_in_flight),
         cmocka_unit_test(test_ack_reopen_torn_tail),
         cmocka_unit_test(test_corrupt_middle_skipped),

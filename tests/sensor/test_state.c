@@ -3,11 +3,15 @@
 
 #include "sensor_int.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mount.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char root[] = "/tmp/edr-test-state-XXXXXX";
@@ -49,6 +53,93 @@ static void test_seq_increases(void **state)
     assert_int_equal(system(cmd), 0);
     uint64_t s4 = take(a, host, 1); /* the same path, recreated */
     assert_true(s4 > s3);
+}
+
+/* A full file system does not stop the batch sequence (review-1206g M1:
+ * every batch was dropped once a reservation could not be written): it goes
+ * on in memory, and the next start, on the full file system too, is above
+ * every seq given out. */
+static void test_seq_on_a_full_file_system(void **state)
+{
+    (void)state;
+    char mnt[300], sd[320], fill[340];
+    snprintf(mnt, sizeof(mnt), "%s/fullfs", root);
+    assert_int_equal(mkdir(mnt, 0700), 0);
+    if (mount("tmpfs", mnt, "tmpfs", 0, "size=64k,mode=0700") != 0) {
+        print_message("cannot mount a tmpfs (%s): skipped\n", strerror(errno));
+        skip();
+    }
+    snprintf(sd, sizeof(sd), "%s/state", mnt);
+    uint8_t host[EDR_ID_LEN];
+    memset(host, 0xcd, sizeof(host));
+    char err[256];
+    edr__state_t *st = edr__state_open(sd, 0, err, sizeof(err));
+    assert_non_null(st);
+    uint64_t last = edr__state_next_seq(st, host);
+    assert_true(last > 0);
+    snprintf(fill, sizeof(fill), "%s/fill", mnt);
+    FILE *f = fopen(fill, "w");
+    assert_non_null(f);
+    static char blk[4096];
+    while (fwrite(blk, 1, sizeof(blk), f) == sizeof(blk) && fflush(f) == 0)
+        ;
+    fclose(f);
+    for (int i = 0; i < 140000; i++) { /* two reservations past the full disk */
+        uint64_t s = edr__state_next_seq(st, host);
+        if (s <= last)
+            fail_msg("batch %d on a full file system: seq %llu after %llu", i,
+                     (unsigned long long)s, (unsigned long long)last);
+        last = s;
+    }
+    edr__state_close(st);
+    st = edr__state_open(sd, 0, err, sizeof(err)); /* still full */
+    if (!st) fail_msg("a start on a full file system: %s", err);
+    uint64_t again = edr__state_next_seq(st, host);
+    print_message("last seq %llu, after the restart %llu\n", (unsigned long long)last,
+                  (unsigned long long)again);
+    assert_true(again > last);
+    /* nothing to overwrite either (the file gone, its room taken): the
+     * sequence goes on in memory */
+    last = again;
+    char seqp[360];
+    snprintf(seqp, sizeof(seqp), "%s/seq", sd);
+    assert_int_equal(unlink(seqp), 0);
+    f = fopen(fill, "a");
+    assert_non_null(f);
+    while (fwrite(blk, 1, sizeof(blk), f) == sizeof(blk) && fflush(f) == 0)
+        ;
+    fclose(f);
+    for (int i = 0; i < 140000; i++) {
+        uint64_t s = edr__state_next_seq(st, host);
+        if (s <= last)
+            fail_msg("batch %d with no room and no seq file: seq %llu after %llu", i,
+                     (unsigned long long)s, (unsigned long long)last);
+        last = s;
+    }
+    edr__state_close(st);
+    umount(mnt);
+    rmdir(mnt);
+}
+
+/* The lock is the directory's: a lock file deleted by hand does not let a
+ * second sensor in (review-1206g L2: both ran on one spool). */
+static void test_lock_without_its_file(void **state)
+{
+    (void)state;
+    char sd[300], lk[320];
+    snprintf(sd, sizeof(sd), "%s/lock", root);
+    char err[256];
+    edr__state_t *a = edr__state_open(sd, 0, err, sizeof(err));
+    assert_non_null(a);
+    snprintf(lk, sizeof(lk), "%s/lock", sd);
+    assert_int_equal(unlink(lk), 0);
+    edr__state_t *b = edr__state_open(sd, 0, err, sizeof(err));
+    if (b) fail_msg("a second instance ran after the lock file was deleted");
+    assert_non_null(strstr(err, "another edr-sensor runs"));
+    edr__state_close(a);
+    b = edr__state_open(sd, 0, err, sizeof(err)); /* free again */
+    assert_non_null(b);
+    edr__state_close(b);
 }
 
 static uint64_t count_of(const edr__drops_t *d, const char *src, const char *why)
@@ -296,7 +387,9 @@ int main(void)
                                        cmocka_unit_test(test_unreported_drops_carried),
                                        cmocka_unit_test(test_existing_dir_checked),
                                        cmocka_unit_test(test_state_files_not_followed),
-                                       cmocka_unit_test(test_seq_file_strict)};
+                                       cmocka_unit_test(test_seq_file_strict),
+                                       cmocka_unit_test(test_seq_on_a_full_file_system),
+                                       cmocka_unit_test(test_lock_without_its_file)};
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[400];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", root);

@@ -47,6 +47,12 @@ uint64_t edr_config_duration_ns(const edr_config_t *cfg, const char *key);
 int edr_config_foreach(const edr_config_t *cfg, const char *prefix,
                        int (*fn)(const char *key, const char *value, void *ud), void *ud);
 
+/* Calls fn for every setting whose value differs between a and b (defaults
+ * included), then for every pass-through entry added, removed or changed.
+ * Stops and returns fn's value when it is non-zero. */
+int edr_config_diff(const edr_config_t *a, const edr_config_t *b,
+                    int (*fn)(const char *key, void *ud), void *ud);
+
 /* Writes every setting with its default and help as commented YAML. */
 void edr_config_write_defaults(void *file);
 
