@@ -257,9 +257,13 @@ int main(int argc, char **argv)
         int rc = commands[i].fn(argc - 1, argv + 1);
         /* a full disk or a closed pipe shows only when the buffer goes out:
          * output that did not arrive is not a success (a command that
-         * failed has said why already) */
+         * failed has said why already). When a write failed already while
+         * the command ran (output past the buffer), its errno is the reason:
+         * stdio keeps writing, and failing, at each later flush */
+        int earlier = ferror(stdout) ? errno : 0;
         errno = 0;
         if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
+            if (!errno) errno = earlier;
             edr_cli_error("edr", "%s: writing the output failed%s%s", argv[1], errno ? ": " : "",
                           errno ? strerror(errno) : "");
             rc = 1;
