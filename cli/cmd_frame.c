@@ -156,12 +156,13 @@ out:
 static void dict_usage(FILE *f)
 {
     fprintf(f, "usage: edr dict train -o OUT.zdict [--size BYTES] [--dict-dir DIR] [--unsplit]\n"
-               "                      FRAMEFILE...\n"
+               "                      [--split-v1] FRAMEFILE...\n"
                "Trains a zstd dictionary from the batches in frame files (each frame is one\n"
                "sample). Frames are checked; bad ones are skipped and counted. Put the result\n"
                "in frame.dict_dir on every component and set frame.dict_id on sensors.\n"
                "It is trained on what sensors compress: each batch's split form (frame.split,\n"
-               "the default), or with --unsplit the batch as serialized (frame.split=false).\n");
+               "the default), or with --unsplit the batch as serialized (frame.split=false);\n"
+               "--split-v1: the split form without byte planes (frame.split_planes=false).\n");
 }
 
 int edr_cmd_dict(int argc, char **argv)
@@ -175,6 +176,7 @@ int edr_cmd_dict(int argc, char **argv)
                                          {"size", required_argument, 0, 's'},
                                          {"dict-dir", required_argument, 0, 'd'},
                                          {"unsplit", no_argument, 0, 'u'},
+                                         {"split-v1", no_argument, 0, 'v'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *out_path = NULL, *dict_dir = NULL;
@@ -184,10 +186,13 @@ int edr_cmd_dict(int argc, char **argv)
     argc--;
     argv++;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:s:d:uh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:s:d:uvh", opts, NULL)) != -1) {
         switch (c) {
         case 'u':
             fo.unsplit = 1;
+            break;
+        case 'v':
+            fo.split_v1 = 1;
             break;
         case 'o':
             out_path = optarg;

@@ -282,9 +282,10 @@ static const uint8_t *varint_shortest(const uint8_t *p, const uint8_t *e, uint64
 
 /* Writes st's values as byte planes (PS_FORM_PLANES) at the end of
  * s->plane when that is exact and worth it: varints only, each in its
- * shortest encoding, at least 16 of them, some longer than a byte. 1 when
- * written, 0 when not (nothing written), -1 when out of memory. */
-static int planes_put(edr_pbsplit_t *s, const ps_stream_t *st)
+ * shortest encoding, at least 16 of them, some longer than a byte, and the
+ * planes within twice their bytes and what *budget has left (taken from it).
+ * 1 when written, 0 when not (nothing written), -1 when out of memory. */
+static int planes_put(edr_pbsplit_t *s, const ps_stream_t *st, size_t *budget)
 {
     if (st->wts != 1u || st->len.n || st->val.n < 32) return 0;
     uint64_t v, all = 0;
@@ -298,6 +299,15 @@ static int planes_put(edr_pbsplit_t *s, const ps_stream_t *st)
     unsigned width = 1;
     while (width < 8 && (all >> (8 * width)))
         width++;
+    /* every value takes the widest one's bytes: one clock step among 1 ns
+     * deltas made them 8 each, and the form grew past what readers take,
+     * its frame's raw length and 64 KiB (review-1206h H1: such a frame was
+     * unreadable). At most twice the varints, and all the streams of a
+     * batch at most PS_PLANES_EXTRA more */
+    size_t size = ps_varint_len(count) + 1 + (size_t)width * count;
+    size_t extra = size > st->val.n ? size - st->val.n : 0;
+    if (size > 2 * st->val.n || extra > *budget) return 0;
+    *budget -= extra;
     ps_buf_t *b = &s->plane;
     if (edr__ps_grow(b, 11 + (size_t)width * count)) return -1;
     ps_put_varint(b, count);
@@ -323,12 +333,12 @@ static int ps_finish(edr_pbsplit_t *s, size_t n, const uint8_t **out, size_t *ou
         order[i] = &s->stream[i];
     qsort(order, s->n_streams, sizeof(order[0]), cmp_stream);
     /* byte planes: each stream's in s->plane, length 0 when it has none */
-    size_t at[PS_MAX_STREAMS], plen[PS_MAX_STREAMS];
+    size_t at[PS_MAX_STREAMS], plen[PS_MAX_STREAMS], budget = PS_PLANES_EXTRA;
     int planes = 0;
     s->plane.n = 0;
     for (uint32_t i = 0; i < s->n_streams; i++) {
         at[i] = s->plane.n;
-        int r = s->planes ? planes_put(s, order[i]) : 0;
+        int r = s->planes ? planes_put(s, order[i], &budget) : 0;
         if (r < 0) return EDR_ENOMEM;
         plen[i] = s->plane.n - at[i];
         planes |= r;

@@ -15,6 +15,7 @@
 #define PS_VERSION_2   2 /* a form per stream: PS_FORM_* (since 2026-12-06) */
 #define PS_FORM_AS_IS  0
 #define PS_FORM_PLANES 1 /* varints as byte planes (see pbsplit.c) */
+#define PS_PLANES_EXTRA (16u << 10) /* bytes planes may add to a form (readers: 64 KiB) */
 #define PS_MAX_NODES   64
 #define PS_MAX_STREAMS 256
 #define PS_MAX_DEPTH   16

@@ -112,6 +112,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t form_len;
     edr__pbsplit_set_planes(s, size & 1);
     if (edr__pbsplit(s, &edr__v1__event_batch__descriptor, data, size, &form, &form_len) == 0) {
+        if (form_len > size + (64u << 10))
+            abort(); /* readers refuse a form past the raw length and 64 KiB (review-1206h H1) */
         uint8_t *copy = malloc(form_len ? form_len : 1);
         uint8_t *back = malloc(size + EDR_PBJOIN_SLACK);
         if (copy && back) {
