@@ -141,6 +141,16 @@ typedef struct part {
      * is not counted again, while offsets stored before, whose commit was
      * lost and which the topic no longer has, are (kept likewise). */
     int64_t counted_next;
+    /* offsets at and above counted_next counted too: batches a commit
+     * stored past a parked one (which holds the stored offset back), as
+     * ranges [lo, hi), in order. Kept like counted_next (review-1206i M2:
+     * after a failed flush they were read again and counted again) */
+    struct {
+        int64_t lo, hi;
+    } * cnt;
+    size_t n_cnt, cap_cnt;
+    int64_t *pend_offs; /* offsets of the batches counted in the next commit */
+    size_t n_pend_offs, cap_pend_offs;
     edr_gaps_t gaps;
     parked_t *pk; /* parked batches, by offset (see above) */
     size_t n_pk, cap_pk;
@@ -447,6 +457,60 @@ static int64_t dl_safe_next(const part_t *pt)
 
 static hostrate_t *rate_find(edr_collector_t *c, const uint8_t id[16]);
 
+/* Whether the batch or dead letter at offset off was counted already. */
+static int counted(const part_t *pt, int64_t off)
+{
+    if (off < pt->counted_next) return 1;
+    size_t lo = 0, hi = pt->n_cnt;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (off < pt->cnt[mid].lo)
+            hi = mid;
+        else if (off >= pt->cnt[mid].hi)
+            lo = mid + 1;
+        else
+            return 1;
+    }
+    return 0;
+}
+
+/* Notes offset off as counted (past counted_next); out of memory, it is
+ * not noted: counted again if read again after a failed flush. */
+static void counted_add(part_t *pt, int64_t off)
+{
+    size_t i = pt->n_cnt;
+    while (i > 0 && pt->cnt[i - 1].lo > off) /* offsets mostly grow: from the end */
+        i--;
+    if (i > 0 && off < pt->cnt[i - 1].hi) return;
+    int joins_prev = i > 0 && pt->cnt[i - 1].hi == off;
+    int joins_next = i < pt->n_cnt && pt->cnt[i].lo == off + 1;
+    if (joins_prev && joins_next) {
+        pt->cnt[i - 1].hi = pt->cnt[i].hi;
+        memmove(pt->cnt + i, pt->cnt + i + 1, (pt->n_cnt - i - 1) * sizeof(pt->cnt[0]));
+        pt->n_cnt--;
+    } else if (joins_prev) {
+        pt->cnt[i - 1].hi = off + 1;
+    } else if (joins_next) {
+        pt->cnt[i].lo = off;
+    } else {
+        if (EDR_VEC_RESERVE(pt->cnt, pt->cap_cnt, pt->n_cnt + 1, 16)) return;
+        memmove(pt->cnt + i + 1, pt->cnt + i, (pt->n_cnt - i) * sizeof(pt->cnt[0]));
+        pt->cnt[i].lo = off;
+        pt->cnt[i].hi = off + 1;
+        pt->n_cnt++;
+    }
+}
+
+/* counted_next moved to `to`: the ranges below it go. */
+static void counted_trim(part_t *pt)
+{
+    size_t k = 0;
+    while (k < pt->n_cnt && pt->cnt[k].hi <= pt->counted_next)
+        k++;
+    memmove(pt->cnt, pt->cnt + k, (pt->n_cnt - k) * sizeof(pt->cnt[0]));
+    pt->n_cnt -= k;
+}
+
 /* Forgets the parked batches of pt at offsets >= from (the partition reads
  * them again from Kafka: it rewinds, or its stored offset is re-read). */
 static void park_forget(edr_collector_t *c, part_t *pt, int64_t from)
@@ -486,7 +550,13 @@ static void part_reset(edr_collector_t *c, int p)
     /* a failed close's commits, read again */
     int64_t counted_next = c->parts[p].counted_next;
     edr_gaps_t gaps = c->parts[p].gaps;
+    void *cnt = c->parts[p].cnt;
+    size_t n_cnt = c->parts[p].n_cnt, cap_cnt = c->parts[p].cap_cnt;
+    free(c->parts[p].pend_offs);
     memset(&c->parts[p], 0, sizeof(c->parts[p]));
+    c->parts[p].cnt = cnt;
+    c->parts[p].n_cnt = n_cnt;
+    c->parts[p].cap_cnt = cap_cnt;
     c->parts[p].epoch = ++c->epochs;
     c->parts[p].reset_epoch = reset_epoch;
     c->parts[p].counted_next = counted_next;
@@ -535,7 +605,7 @@ static void note_gap(edr_collector_t *c, int p, int64_t to)
             i++;
             continue;
         }
-        if (d->state == DL_FAILED && d->offset >= pt->counted_next) {
+        if (d->state == DL_FAILED && !counted(pt, d->offset)) {
             /* a dead letter to be sent again whose frame the topic no longer has
              * (below counted_next: one sent again, whose first copy Kafka has) */
             edr_log_error("partition %d: the frame at offset %lld, whose dead letter did not "
@@ -584,6 +654,7 @@ static int note_log_reset(edr_collector_t *c, int p, int64_t offset)
     park_forget(c, pt, INT64_MIN);
     pt->reset_epoch = pt->epoch;
     pt->counted_next = 0;
+    pt->n_cnt = 0;
     pt->gaps.n = 0;
     edr_log_error("partition %d: the log of %s ends at offset %lld, below the stored offset %lld: "
                   "it was recreated or truncated; consuming it from offset %lld",
@@ -642,6 +713,7 @@ static void discard_shard(edr_collector_t *c, int p)
     pt->w = NULL;
     pt->broken = 1;
     pt->pend_batches = pt->pend_events = pt->pend_dups = 0; /* re-read, counted again */
+    pt->n_pend_offs = 0;
     park_forget(c, pt, INT64_MIN); /* read again from the shard's stored offset, below them */
     pause_part(c, p, 1);
 }
@@ -674,6 +746,10 @@ static void commit_part(edr_collector_t *c, int p)
     pt->committed_next = to;
     if (to > pt->counted_next)
         pt->counted_next = to;
+    for (size_t i = 0; i < pt->n_pend_offs; i++)
+        if (pt->pend_offs[i] >= pt->counted_next) counted_add(pt, pt->pend_offs[i]);
+    pt->n_pend_offs = 0;
+    counted_trim(pt);
     size_t passed = dl_lower(pt, to); /* DONE, and never read again */
     if (passed) {
         memmove(pt->dl, pt->dl + passed, (pt->n_dl - passed) * sizeof(pt->dl[0]));
@@ -1215,7 +1291,7 @@ static int dead_letter(edr_collector_t *c, const rd_kafka_message_t *m,
     r->offset = m->offset;
     r->reason = v->reason;
     /* a commit passes a frame only once its dead letter is in Kafka */
-    r->counted = m->offset < pt->counted_next;
+    r->counted = counted(pt, m->offset);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         c->dlq, RD_KAFKA_V_TOPIC(c->dlq_topic), RD_KAFKA_V_KEY(m->key, m->key_len),
         RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -1226,7 +1302,7 @@ static int dead_letter(edr_collector_t *c, const rd_kafka_message_t *m,
     if (e) {
         free(r);
         if (edr_kafka_refused_for_good(e)) {
-            c->dl_lost += m->offset >= pt->counted_next; /* else Kafka has its first copy */
+            c->dl_lost += !counted(pt, m->offset); /* else Kafka has its first copy */
             edr_log_error("partition %d offset %lld: the dead-letter topic refused the frame "
                           "(%s): it is not kept anywhere",
                           p, (long long)m->offset, rd_kafka_err2str(e));
@@ -1285,13 +1361,17 @@ static int store_batch(edr_collector_t *c, int p, int64_t offset, const void *fr
                   (long long)offset, (unsigned long long)b->seq, b->sensor->host_id.data[0],
                   b->sensor->host_id.data[1], b->sensor->host_id.data[2],
                   b->sensor->host_id.data[3], rc == 1 ? "is a duplicate" : "added");
-    if (offset < pt->counted_next)
+    if (counted(pt, offset))
         ; /* counted when first stored (a commit since lost with an unflushed shard) */
-    else if (rc == 1)
-        pt->pend_dups++;
     else {
-        pt->pend_batches++;
-        pt->pend_events += b->n_events;
+        if (rc == 1)
+            pt->pend_dups++;
+        else {
+            pt->pend_batches++;
+            pt->pend_events += b->n_events;
+        }
+        if (!EDR_VEC_RESERVE(pt->pend_offs, pt->cap_pend_offs, pt->n_pend_offs + 1, 64))
+            pt->pend_offs[pt->n_pend_offs++] = offset;
     }
     return rc;
 }
@@ -1970,6 +2050,8 @@ void edr_collector_destroy(edr_collector_t *c)
         edr_store_writer_destroy(c->parts[p].w);
         free(c->parts[p].dl);
         park_forget(c, &c->parts[p], INT64_MIN); /* read again at the next start */
+        free(c->parts[p].cnt);
+        free(c->parts[p].pend_offs);
     }
     edr_metrics_destroy(c->metrics);
     edr_kafka_cluster_destroy(c->embedded);
