@@ -434,8 +434,16 @@ static int reload_said(const char *key, void *ud)
                                           "sensor.spool_max_bytes",
                                           "sensor.spool_after",
                                           "sensor.spool_sync_interval",
+                                          "sensor.shutdown_timeout", /* read at the stop */
                                           "log.level"};
+    /* the sections a sensor reads (collector.* and analyzer.* are not its:
+     * review-1206i L1) */
+    static const char *const own[] = {"sensor.", "kafka.", "frame.", "host.", "log."};
     (void)ud;
+    size_t o = 0;
+    while (o < sizeof(own) / sizeof(own[0]) && strncmp(key, own[o], strlen(own[o])))
+        o++;
+    if (o == sizeof(own) / sizeof(own[0])) return 0;
     for (size_t i = 0; i < sizeof(applied) / sizeof(applied[0]); i++)
         if (!strcmp(key, applied[i])) return 0;
     edr_log_warn("reload: %s changed: takes effect at restart", key);

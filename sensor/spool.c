@@ -487,6 +487,11 @@ int edr_spool_append(edr_spool_t *sp, const void *frame, size_t len)
          * the oldest frames make room, as past the bound (review-1206g M2:
          * every new frame was dropped instead, the spool kept the outage's
          * first minutes and lost the rest, an error line each) */
+        /* the tail the only segment (a file system smaller than one, 64 MiB
+         * under the default bound): a new tail makes the old one the oldest,
+         * which then goes (review-1206i M1: every new frame was dropped) */
+        if ((e == ENOSPC || e == EDQUOT) && sp->n_segs == 1 && t->size > 0 && roll(sp) == 0)
+            continue;
         if ((e == ENOSPC || e == EDQUOT) && sp->n_segs > 1) {
             uint64_t now = mono_ns();
             if (!sp->full_said || now - sp->full_said >= 60000000000ull) {

@@ -37,7 +37,9 @@
  * handing out seqs in memory and tries again every SEQ_RETRY batches; a
  * restart before one succeeds would hand out seqs the run already used
  * (their batches then skipped by collectors as redeliveries): said in the
- * log, and only on a copy-on-write file system with no room at all.
+ * log, and only on a copy-on-write file system with no room at all (or when
+ * a "seq" of a sensor from before 2026-12-06, written without its leading
+ * zeros, was to gain a digit).
  */
 #define SEQ_RESERVE 65536
 #define SEQ_RETRY   1024
@@ -167,10 +169,11 @@ static int overwrite_reserved(edr__state_t *st, uint64_t r)
     int fd = openat(st->dfd, "seq", O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return EDR_EIO;
     ssize_t n = pread(fd, old, sizeof(old), 0);
-    int m = snprintf(line, sizeof(line), "%" PRIu64 "\n", r);
-    int ok = n == m && old[n - 1] == '\n' && memcmp(line, old, (size_t)m) > 0 &&
+    int w = n >= 2 && n <= 21 ? (int)n - 1 : 0; /* its digits, as many written */
+    int m = w ? snprintf(line, sizeof(line), "%0*" PRIu64 "\n", w, r) : 0;
+    int ok = w && n == m && old[n - 1] == '\n' && memcmp(line, old, (size_t)m) > 0 &&
              pwrite(fd, line, (size_t)m, 0) == m && fdatasync(fd) == 0;
-    int e = ok ? 0 : n != m ? ENOSPC : errno; /* longer: it would need the new file */
+    int e = ok ? 0 : w && n != m ? ENOSPC : errno; /* more digits: it needs the new file */
     close(fd);
     errno = e;
     if (!ok) return EDR_EIO;
@@ -178,10 +181,14 @@ static int overwrite_reserved(edr__state_t *st, uint64_t r)
     return 0;
 }
 
+/* R in a new file, renamed over "seq": 20 digits, zero-padded, so that an
+ * overwrite in place (a full file system) never needs more than there are
+ * (review-1206i L2: a reservation gaining a digit could not be written so;
+ * a file of an older sensor, shorter, still can until its first rewrite) */
 static int write_reserved(edr__state_t *st, uint64_t r)
 {
     char line[64];
-    int n = snprintf(line, sizeof(line), "%" PRIu64 "\n", r);
+    int n = snprintf(line, sizeof(line), "%020" PRIu64 "\n", r);
     int fd =
         openat(st->dfd, "seq.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {

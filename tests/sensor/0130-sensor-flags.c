@@ -126,8 +126,8 @@ static void test_lock_reload_term(void **state)
 
     /* SIGHUP with a good change, then a bad file: reload, then keep */
     f = fopen(cfgp, "w");
-    fputs("sensor:\n  batch_events: 200\n  spool_sync_interval: 0s\nkafka:\n  brokers: "
-          "127.0.0.1:1\nhost:\n  name: another\n",
+    fputs("sensor:\n  batch_events: 200\n  spool_sync_interval: 0s\n  shutdown_timeout: 9s\n"
+          "kafka:\n  brokers: 127.0.0.1:1\nhost:\n  name: another\ncollector:\n  group_id: x\n",
           f);
     fclose(f);
     kill(pid, SIGHUP);
@@ -140,6 +140,8 @@ static void test_lock_reload_term(void **state)
      * fixed list (review-1206g L1); one it takes is not */
     assert_true(log_has("host.name changed: takes effect at restart"));
     assert_false(log_has("spool_sync_interval changed"));
+    assert_false(log_has("shutdown_timeout changed"));   /* read at the stop */
+    assert_false(log_has("collector.group_id changed")); /* not the sensor's */
     assert_false(log_has("batch_events changed"));
     f = fopen(cfgp, "w");
     fputs("sensor:\n  batch_events: [\n", f);

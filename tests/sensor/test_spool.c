@@ -150,6 +150,27 @@ static void test_full_file_system_drops_oldest(void **state)
     assert_int_equal(last, 400);                     /* the newest is kept */
     edr_spool_close(sp);
     edr_frame_ctx_destroy(d.dec);
+    /* under the default bound (1 GiB: 64 MiB segments) the spool is one
+     * segment when the file system fills: a new one makes room all the same
+     * (review-1206i M1) */
+    char rm[4400];
+    snprintf(rm, sizeof(rm), "rm -rf %s", sd);
+    assert_int_equal(system(rm), 0); /* the first spool's room back */
+    snprintf(sd, sizeof(sd), "%s/spool2", mnt);
+    d.dropped = 0;
+    d.dec = edr_frame_ctx_new(NULL);
+    sp = edr_spool_open(sd, 1ull << 30, 0, on_drop, &d, err, sizeof(err));
+    assert_non_null(sp);
+    append_frames(sp, 1, 400);
+    edr_spool_get_stats(sp, &st);
+    print_message("one segment: %llu frames kept, %llu dropped\n", (unsigned long long)st.frames,
+                  (unsigned long long)d.dropped);
+    assert_true(d.dropped > 0);
+    assert_int_equal(st.frames + d.dropped, 400);
+    assert_int_equal(read_all(sp, d.dec, &first, &last), st.frames);
+    assert_int_equal(last, 400);
+    edr_spool_close(sp);
+    edr_frame_ctx_destroy(d.dec);
     umount(mnt);
     rmdir(mnt);
 }

@@ -77,6 +77,13 @@ static void test_seq_on_a_full_file_system(void **state)
     assert_non_null(st);
     uint64_t last = edr__state_next_seq(st, host);
     assert_true(last > 0);
+    /* written with 20 digits: an overwrite in place never needs a longer one
+     * (review-1206i L2) */
+    char seqf[360];
+    struct stat sb;
+    snprintf(seqf, sizeof(seqf), "%s/seq", sd);
+    assert_int_equal(stat(seqf, &sb), 0);
+    assert_int_equal(sb.st_size, 21);
     snprintf(fill, sizeof(fill), "%s/fill", mnt);
     FILE *f = fopen(fill, "w");
     assert_non_null(f);
