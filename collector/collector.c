@@ -1661,15 +1661,16 @@ static void publish_metrics(edr_collector_t *c)
         int64_t lo = 0, hi = -1;
         if (rd_kafka_get_watermark_offsets(c->cons, c->topic, p, &lo, &hi) != 0) hi = -1;
         /* a partition not fetched (paused, its shard broken) keeps the high
-         * watermark of its last fetch: asked of its leader instead, a few
-         * partitions a second (review-1206f M1: the lag read 0 all through
-         * a back-pressure pause while the backlog grew) */
+         * watermark of its last fetch: asked of its leader instead, two
+         * partitions a second, 50 ms each at most (this is the consuming
+         * thread; review-1206f M1: the lag read 0 all through a
+         * back-pressure pause while the backlog grew) */
         if (pt->paused || pt->broken || c->bp_paused || hi < 0) {
-            if (asked < 4 && now - pt->hw_at >= 1.0) {
+            if (asked < 2 && now - pt->hw_at >= 1.0) {
                 int64_t qlo = -1, qhi = -1;
                 asked++;
                 pt->hw_at = now;
-                if (rd_kafka_query_watermark_offsets(c->cons, c->topic, p, &qlo, &qhi, 100) == 0)
+                if (rd_kafka_query_watermark_offsets(c->cons, c->topic, p, &qlo, &qhi, 50) == 0)
                     pt->hw = qhi;
             }
             if (pt->hw > hi) hi = pt->hw;

@@ -69,7 +69,7 @@ static void client_answer(edr_metrics_t *m, client_t *c, int whole)
     char method[8] = "", path[64] = "";
     int end = 0; /* the request line is the whole line: "HTTP/1.0" or "HTTP/1.1", then its end
                   * (the version was not checked before 2026-12-06: review-1206f L1) */
-    int ok = sscanf(c->req, "%7[A-Z] %63s HTTP/1.%*[01]%n", method, path, &end) == 2 && end > 0 &&
+    int ok = sscanf(c->req, "%7[A-Z] %63s HTTP/1.%*1[01]%n", method, path, &end) == 2 && end > 0 &&
              (c->req[end] == '\r' || c->req[end] == '\n');
     int get = ok && !strcmp(method, "GET"), head = ok && !strcmp(method, "HEAD");
     const char *status = !whole          ? "431 Request Header Fields Too Large"

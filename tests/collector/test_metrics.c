@@ -141,6 +141,7 @@ static void test_idle_clients_and_bad_requests(void **state)
         {"GET /metrics\r\n\r\n", "HTTP/1.0 400 Bad Request", 0},
         {"GET /metrics SMTP/9.9 garbage\r\n\r\n", "HTTP/1.0 400 Bad Request", 0},
         {"GET /metrics HTTP/1.1x\r\n\r\n", "HTTP/1.0 400 Bad Request", 0},
+        {"GET /metrics HTTP/1.10\r\n\r\n", "HTTP/1.0 400 Bad Request", 0},
         {"GET /metrics HTTP/1.0\n\n", "HTTP/1.0 200 OK", 1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
