@@ -18,6 +18,17 @@
 
 CU_ONE_COLLECTOR_TEST
 
+/* The collector with the store's flush-failure hook: its first flush fails. */
+static pid_t failflush_collector(const char *group, const char *const *sets)
+{
+    setenv("EDR_TEST_FAIL_FLUSH", "1", 1);
+    setenv("EDR_TEST_COLLECTOR", EDR_FAILFLUSH_COLLECTOR, 1);
+    pid_t p = cu_collector(&h, h.store, group, 0, sets, col_log);
+    unsetenv("EDR_TEST_COLLECTOR");
+    unsetenv("EDR_TEST_FAIL_FLUSH");
+    return p;
+}
+
 static void test_flush_failure(void **state)
 {
     (void)state;
@@ -36,14 +47,10 @@ static void test_flush_failure(void **state)
     cu_log_new(col_log, "0413");
     /* the first flush fails: no write-ahead log ever, so it is the timed one
      * that follows the first commits */
-    setenv("EDR_TEST_FAIL_FLUSH", "1", 1);
-    setenv("EDR_TEST_COLLECTOR", EDR_FAILFLUSH_COLLECTOR, 1);
     /* the first flush is due 3 s after the shard opens: by then every frame
      * is read and committed, so the lost commits hold bad frames */
     const char *sets[] = {"collector.store_wal_busy=0", "collector.store_flush_interval=3s", NULL};
-    pid = cu_collector(&h, h.store, "t0413", 0, sets, col_log);
-    unsetenv("EDR_TEST_COLLECTOR");
-    unsetenv("EDR_TEST_FAIL_FLUSH");
+    pid = failflush_collector("t0413", sets);
     assert_true(pid > 0);
     if (cu_log_wait(col_log, "store shard re-opened", 60) < 0)
         fail_msg("no shard was re-opened after the failed flush");
@@ -87,13 +94,9 @@ static void test_flush_failure_parked(void **state)
     }
     assert_int_equal(rd_kafka_flush(h.prod, 10000), 0);
     cu_log_new(col_log, "0413p");
-    setenv("EDR_TEST_FAIL_FLUSH", "1", 1);
-    setenv("EDR_TEST_COLLECTOR", EDR_FAILFLUSH_COLLECTOR, 1);
     const char *sets[] = {"collector.store_wal_busy=0", "collector.store_flush_interval=3s",
                           "collector.host_rate_limit=1000", NULL};
-    pid = cu_collector(&h, h.store, "t0413p", 0, sets, col_log);
-    unsetenv("EDR_TEST_COLLECTOR");
-    unsetenv("EDR_TEST_FAIL_FLUSH");
+    pid = failflush_collector("t0413p", sets);
     assert_true(pid > 0);
     if (cu_log_wait(col_log, "store shard re-opened", 60) < 0)
         fail_msg("no shard was re-opened after the failed flush");

@@ -55,6 +55,30 @@ static void test_seq_increases(void **state)
     assert_true(s4 > s3);
 }
 
+/* Fills the file system of path to the last block (appending to path). */
+static void fill_up(const char *path)
+{
+    static char blk[4096];
+    FILE *f = fopen(path, "a");
+    assert_non_null(f);
+    while (fwrite(blk, 1, sizeof(blk), f) == sizeof(blk) && fflush(f) == 0)
+        ;
+    fclose(f);
+}
+
+/* n more seqs of host, each above *last (updated); what: the case, said. */
+static void seqs_increase(edr__state_t *st, const uint8_t *host, int n, uint64_t *last,
+                          const char *what)
+{
+    for (int i = 0; i < n; i++) {
+        uint64_t s = edr__state_next_seq(st, host);
+        if (s <= *last)
+            fail_msg("batch %d %s: seq %llu after %llu", i, what, (unsigned long long)s,
+                     (unsigned long long)*last);
+        *last = s;
+    }
+}
+
 /* A full file system does not stop the batch sequence (review-1206g M1:
  * every batch was dropped once a reservation could not be written): it goes
  * on in memory, and the next start, on the full file system too, is above
@@ -85,19 +109,8 @@ static void test_seq_on_a_full_file_system(void **state)
     assert_int_equal(stat(seqf, &sb), 0);
     assert_int_equal(sb.st_size, 21);
     snprintf(fill, sizeof(fill), "%s/fill", mnt);
-    FILE *f = fopen(fill, "w");
-    assert_non_null(f);
-    static char blk[4096];
-    while (fwrite(blk, 1, sizeof(blk), f) == sizeof(blk) && fflush(f) == 0)
-        ;
-    fclose(f);
-    for (int i = 0; i < 140000; i++) { /* two reservations past the full disk */
-        uint64_t s = edr__state_next_seq(st, host);
-        if (s <= last)
-            fail_msg("batch %d on a full file system: seq %llu after %llu", i,
-                     (unsigned long long)s, (unsigned long long)last);
-        last = s;
-    }
+    fill_up(fill);
+    seqs_increase(st, host, 140000, &last, "on a full file system"); /* two reservations */
     edr__state_close(st);
     st = edr__state_open(sd, 0, err, sizeof(err)); /* still full */
     if (!st) fail_msg("a start on a full file system: %s", err);
@@ -111,18 +124,8 @@ static void test_seq_on_a_full_file_system(void **state)
     char seqp[360];
     snprintf(seqp, sizeof(seqp), "%s/seq", sd);
     assert_int_equal(unlink(seqp), 0);
-    f = fopen(fill, "a");
-    assert_non_null(f);
-    while (fwrite(blk, 1, sizeof(blk), f) == sizeof(blk) && fflush(f) == 0)
-        ;
-    fclose(f);
-    for (int i = 0; i < 140000; i++) {
-        uint64_t s = edr__state_next_seq(st, host);
-        if (s <= last)
-            fail_msg("batch %d with no room and no seq file: seq %llu after %llu", i,
-                     (unsigned long long)s, (unsigned long long)last);
-        last = s;
-    }
+    fill_up(fill);
+    seqs_increase(st, host, 140000, &last, "with no room and no seq file");
     edr__state_close(st);
     umount(mnt);
     rmdir(mnt);
