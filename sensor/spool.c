@@ -75,6 +75,7 @@ struct edr_spool {
 
     int dirty;          /* appended, not yet fsynced */
     uint64_t full_said; /* when a full file system was last said (mono ns), 0: never */
+    int unlink_failed;  /* a segment removed from the list is still on disk: write the head */
     int head_dirty;     /* head moved, not yet written */
     uint64_t last_sync;
     edr_spool_stats_t st;
@@ -211,8 +212,14 @@ static void write_head(edr_spool_t *sp, int do_sync)
         sp->head_dirty = 0;
 }
 
+unsigned edr__spool_test_unlink_fail;
+
 /* Unlinks the oldest segment and forgets it (its frames are the caller's
- * business: delivered, or reported as dropped). */
+ * business: delivered, or reported as dropped). A file that stays (the
+ * unlink failed: EIO, EROFS) would be read again at the next start as the
+ * oldest of the segments, its frames delivered or counted lost already
+ * (review-1206g L3): the caller writes the head at once (head_after_unlink),
+ * which a start trusts over the files below it. */
 static void remove_first(edr_spool_t *sp)
 {
     char p[4096];
@@ -221,11 +228,26 @@ static void remove_first(edr_spool_t *sp)
         close(sp->read_fd);
         sp->read_fd = -1;
     }
-    unlink(p);
+    int failed = edr__spool_test_unlink_fail && --edr__spool_test_unlink_fail == 0;
+    if (failed) errno = EIO;
+    if ((failed || unlink(p) != 0) && errno != ENOENT) {
+        edr_log_error("spool: cannot remove %s: %s (the head is written at once)", p,
+                      strerror(errno));
+        sp->unlink_failed = 1;
+    }
     sp->bytes -= sp->segs[0].size;
     memmove(sp->segs, sp->segs + 1, (sp->n_segs - 1) * sizeof(*sp->segs));
     sp->n_segs--;
     sp->first++;
+}
+
+/* After remove_first: a segment left on disk is behind a head written now. */
+static void head_after_unlink(edr_spool_t *sp)
+{
+    if (!sp->unlink_failed) return;
+    sp->unlink_failed = 0;
+    sp->head_dirty = 1;
+    write_head(sp, 1);
 }
 
 /* Drops the oldest segment, reporting its undelivered frames (those before
@@ -261,6 +283,7 @@ static void drop_oldest(edr_spool_t *sp, const char *reason)
         sp->head.off = 0;
         sp->head_dirty = 1;
     }
+    head_after_unlink(sp);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -617,6 +640,7 @@ void edr_spool_ack(edr_spool_t *sp, edr_spool_pos_t pos, uint64_t n)
             remove_first(sp);
         }
     }
+    head_after_unlink(sp);
 }
 
 void edr_spool_set_cursor(edr_spool_t *sp, edr_spool_pos_t pos)

@@ -79,6 +79,10 @@ void edr_spool_tick(edr_spool_t *sp, uint64_t now_ns);
 int edr_spool_sync(edr_spool_t *sp);
 /* Changes the bound (SIGHUP); takes effect on the next append. */
 void edr_spool_set_max(edr_spool_t *sp, uint64_t max_bytes);
+/* Tests: when non-zero, counts down on each segment removal, which fails
+ * with EIO when it reaches 0 (its file stays, as on a damaged disk). */
+extern unsigned edr__spool_test_unlink_fail;
+
 /* Changes the sync interval (SIGHUP; 0: every append). */
 void edr_spool_set_sync(edr_spool_t *sp, uint64_t sync_interval_ns);
 
