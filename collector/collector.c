@@ -1059,13 +1059,12 @@ static hostrate_t *rate_get(edr_collector_t *c, const uint8_t id[16], double now
         c->rates = n;
         c->rates_cap = ncap;
     }
+    hostrate_t *h = rate_find(c, id);
+    if (h) return h;
     size_t j = XXH3_64bits(id, 16) & (c->rates_cap - 1);
-    while (c->rates[j].used) {
-        if (!memcmp(c->rates[j].id, id, 16))
-            return &c->rates[j];
+    while (c->rates[j].used) /* the free slot rate_find stopped at */
         j = (j + 1) & (c->rates_cap - 1);
-    }
-    hostrate_t *h = &c->rates[j];
+    h = &c->rates[j];
     memcpy(h->id, id, 16);
     h->used = 1;
     h->tokens = c->host_rate;

@@ -125,11 +125,7 @@ static void test_full_file_system_drops_oldest(void **state)
     (void)state;
     char mnt[4200], sd[4300];
     snprintf(mnt, sizeof(mnt), "%s/full", dir);
-    assert_int_equal(mkdir(mnt, 0700), 0);
-    if (mount("tmpfs", mnt, "tmpfs", 0, "size=256k,mode=0700") != 0) {
-        print_message("cannot mount a tmpfs (%s): skipped\n", strerror(errno));
-        skip();
-    }
+    edr_test_tmpfs(mnt, "size=256k,mode=0700");
     snprintf(sd, sizeof(sd), "%s/spool", mnt);
     drops_t d = {.dec = edr_frame_ctx_new(NULL)};
     char err[256];

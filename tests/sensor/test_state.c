@@ -88,11 +88,7 @@ static void test_seq_on_a_full_file_system(void **state)
     (void)state;
     char mnt[300], sd[320], fill[340];
     snprintf(mnt, sizeof(mnt), "%s/fullfs", root);
-    assert_int_equal(mkdir(mnt, 0700), 0);
-    if (mount("tmpfs", mnt, "tmpfs", 0, "size=64k,mode=0700") != 0) {
-        print_message("cannot mount a tmpfs (%s): skipped\n", strerror(errno));
-        skip();
-    }
+    edr_test_tmpfs(mnt, "size=64k,mode=0700");
     snprintf(sd, sizeof(sd), "%s/state", mnt);
     uint8_t host[EDR_ID_LEN];
     memset(host, 0xcd, sizeof(host));
