@@ -66,17 +66,23 @@ static void client_close(client_t *c)
  * head that filled the buffer without ending (whole: it ended). */
 static void client_answer(edr_metrics_t *m, client_t *c, int whole)
 {
-    char method[8] = "", path[64] = "";
-    int end = 0; /* the request line is the whole line: "HTTP/1.0" or "HTTP/1.1", then its end
-                  * (the version was not checked before 2026-12-06: review-1206f L1) */
-    int ok = sscanf(c->req, "%7[A-Z] %63s HTTP/1.%*1[01]%n", method, path, &end) == 2 && end > 0 &&
-             (c->req[end] == '\r' || c->req[end] == '\n');
+    char method[8] = "";
+    /* the path is req[p0, p1), of any length (a path past 63 bytes was
+     * answered 400 before 2026-12-06); the request line is the whole line:
+     * "HTTP/1.0" or "HTTP/1.1", then its end (the version was not checked
+     * before 2026-12-06: review-1206f L1) */
+    int p0 = 0, p1 = 0, end = 0;
+    int ok = sscanf(c->req, "%7[A-Z] %n%*s%n HTTP/1.%*1[01]%n", method, &p0, &p1, &end) == 1 &&
+             end > 0 && (c->req[end] == '\r' || c->req[end] == '\n');
     int get = ok && !strcmp(method, "GET"), head = ok && !strcmp(method, "HEAD");
+    size_t plen = (size_t)(p1 - p0);
+    int known =
+        (plen == 8 && !memcmp(c->req + p0, "/metrics", 8)) || (plen == 1 && c->req[p0] == '/');
     const char *status = !whole          ? "431 Request Header Fields Too Large"
                          : !ok           ? "400 Bad Request"
                          : !get && !head ? "405 Method Not Allowed"
-                         : strcmp(path, "/metrics") && strcmp(path, "/") ? "404 Not Found"
-                                                                         : "200 OK";
+                         : !known        ? "404 Not Found"
+                                         : "200 OK";
     /* the answer is a copy: publishing (the consuming thread) never waits on a client */
     size_t len = 0;
     char *body = NULL;

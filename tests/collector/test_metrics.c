@@ -132,6 +132,11 @@ static void test_idle_clients_and_bad_requests(void **state)
         int body;
     } cases[] = {
         {"GET /foo HTTP/1.0\r\n\r\n", "HTTP/1.0 404 Not Found", 0},
+        /* a long path is a path (it was 400 past 63 bytes) */
+        {"GET /metrics/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n\r\n",
+         "HTTP/1.0 404 Not Found", 0},
+        {"GET /metricsx HTTP/1.1\r\n\r\n", "HTTP/1.0 404 Not Found", 0},
         {"POST /metrics HTTP/1.0\r\n\r\n", "HTTP/1.0 405 Method Not Allowed", 0},
         {"\x01\x02\xffhello\r\n\r\n", "HTTP/1.0 400 Bad Request", 0},
         {"HEAD /metrics HTTP/1.0\r\n\r\n", "HTTP/1.0 200 OK", 0},
