@@ -238,6 +238,35 @@ static const char *proc_merge_name(void *st)
     return "edr.v1.ProcessRecord.merge";
 }
 
+int edr__store_format(rocksdb_t *db, const rocksdb_readoptions_t *ro,
+                      rocksdb_column_family_handle_t *meta, const char *path, uint32_t *fmt,
+                      char *err, size_t errlen)
+{
+    char *rerr = NULL;
+    size_t vl = 0;
+    char *v = rocksdb_get_cf(db, ro, meta, EDR__META_FORMAT, strlen(EDR__META_FORMAT), &vl, &rerr);
+    if (rerr) {
+        snprintf(err, errlen, "store %s: %s", path, rerr);
+        rocksdb_free(rerr);
+        return EDR_ESTORE;
+    }
+    *fmt = v && vl == 4 ? edr__rd32((const uint8_t *)v) : 0;
+    int bad = v && vl != 4;
+    rocksdb_free(v);
+    if (bad) {
+        snprintf(err, errlen, "store %s: its format marker is damaged (%zu bytes, not 4)", path,
+                 vl);
+        return EDR_ESTORE;
+    }
+    if (*fmt > EDR__STORE_FORMAT) {
+        snprintf(err, errlen,
+                 "store %s: written by a newer edr (store format %u; this one reads up to %u)",
+                 path, *fmt, EDR__STORE_FORMAT);
+        return EDR_ESTORE;
+    }
+    return 0;
+}
+
 static void noop_destroy(void *st)
 {
     (void)st;

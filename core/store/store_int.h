@@ -34,6 +34,20 @@ extern const char *const edr__store_cf_names[CF__COUNT];
 #define EDR__SPAN_SHARED 1
 #define EDR__META_HOST_SPAN 'S'
 
+/* meta "format" -> u32: the layout a store's writer wrote. 1 (or absent):
+ * one file or remote posting key per block; 2: those of one commit
+ * gathered per entity and bucket, the other blocks in the value (a reader
+ * of format 1 would miss them). Stores of a newer format than the code
+ * knows are refused, by readers and writers alike. */
+#define EDR__META_FORMAT  "format"
+#define EDR__STORE_FORMAT 2
+
+/* Reads a shard's format into *fmt (0: absent); 0, or EDR_ESTORE with a
+ * message in err when it cannot be read or is newer than EDR__STORE_FORMAT. */
+int edr__store_format(rocksdb_t *db, const rocksdb_readoptions_t *ro,
+                      rocksdb_column_family_handle_t *meta, const char *path, uint32_t *fmt,
+                      char *err, size_t errlen);
+
 /* Posting key types (first byte of a key in "post"). */
 #define POST_FILE   'f'
 #define POST_REMOTE 'r'

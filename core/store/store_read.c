@@ -209,6 +209,9 @@ edr_store_t *edr_store_open(const char *root, const edr_store_opts_t *opts, char
             goto fail;
         }
         s->n++;
+        uint32_t fmt;
+        if (edr__store_format(sh->db, s->ro, sh->cf[CF_META], sh->path, &fmt, err, errlen))
+            goto fail;
         load_meta(s, s->n - 1);
     }
     edr_frame_opts_t fo = {.max_raw_len = opts ? (uint32_t)opts->max_raw_len : 0};
@@ -1417,23 +1420,63 @@ struct post_ctx {
     uint64_t from, to;
     edr_store_block_fn fn;
     void *ud;
+    uint8_t (*br)[BREF_LEN]; /* the shard's block references in the window */
+    size_t n, cap;
 };
 
+/* Notes reference (hn, bucket, seq) when its bucket is in the window. */
+static int post_note(edr_store_t *s, unsigned shard, struct post_ctx *c, uint32_t hn,
+                     uint32_t bucket, uint64_t seq)
+{
+    if (bucket < win_lo(&s->sh[shard], hn, c->from) || bucket > win_hi(&s->sh[shard], hn, c->to))
+        return 0;
+    if (EDR_VEC_RESERVE(c->br, c->cap, c->n + 1, 64)) return EDR_ENOMEM;
+    edr__bref_encode(c->br[c->n++], hn, bucket, seq);
+    return 0;
+}
+
+/* A posting key (type | id | block reference) and its value, the other
+ * blocks of its group (see post_flush in store_write.c): every reference. */
 static int post_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl,
                      const uint8_t *v, size_t vl, void *ud)
 {
-    (void)v;
-    (void)vl;
     struct post_ctx *c = ud;
     if (kl != c->bk_off + BREF_LEN)
         return 0;
-    const uint8_t *br = k + c->bk_off;
+    const uint8_t *br = k + c->bk_off, *end = v + vl;
+    uint32_t hn = edr__rd32(br), bucket = edr__rd32(br + 4);
+    uint64_t seq = edr__rd64(br + 8);
+    int rc = post_note(s, shard, c, hn, bucket, seq);
+    while (!rc && v < end) {
+        uint64_t zh, x;
+        int64_t h2 = 0;
+        int ok = !pb_varint(&v, end, &zh) && !pb_varint(&v, end, &x);
+        if (ok) {
+            h2 = (int64_t)hn + ((int64_t)(zh >> 1) ^ -(int64_t)(zh & 1));
+            ok = h2 >= 0 && h2 <= (int64_t)UINT32_MAX;
+        }
+        if (!ok) {
+            edr_log_error("store %s: a posting's block list does not decode (%zu bytes)",
+                          s->sh[shard].path, vl);
+            return EDR_ESTORE;
+        }
+        seq = h2 != hn ? x : seq + (uint64_t)((int64_t)(x >> 1) ^ -(int64_t)(x & 1));
+        hn = (uint32_t)h2;
+        rc = post_note(s, shard, c, hn, bucket, seq);
+    }
+    return rc;
+}
+
+static int bref_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, BREF_LEN);
+}
+
+/* Reports block br of shard when it is visible and its events overlap the window. */
+static int post_report(edr_store_t *s, unsigned shard, const uint8_t *br, struct post_ctx *c)
+{
     edr_block_info_t bi;
     memset(&bi, 0, sizeof(bi));
-    uint32_t b = edr__rd32(br + 4);
-    uint32_t hn = edr__rd32(br);
-    if (b < win_lo(&s->sh[shard], hn, c->from) || b > win_hi(&s->sh[shard], hn, c->to))
-        return 0;
     if (bref_key(s, shard, br, BREF_LEN, &bi.key, NULL))
         return 0; /* host number not (yet) visible to this reader */
     uint8_t tk[1 + BREF_LEN];
@@ -1462,14 +1505,31 @@ static int post_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl
     return in ? c->fn(&bi, c->ud) : 0;
 }
 
+/* The blocks of the postings under prefix pre, shard by shard, each shard's
+ * in block-reference order (host number, bucket, seq), each block once. */
+static int post_blocks(edr_store_t *s, const uint8_t *pre, size_t pl, struct post_ctx *c)
+{
+    int rc = 0;
+    for (unsigned i = 0; i < s->n && !rc; i++) {
+        c->n = 0;
+        rc = scan(s, i, CF_POST, pre, pl, NULL, 0, post_step, c);
+        if (rc) break;
+        qsort(c->br, c->n, BREF_LEN, bref_cmp);
+        for (size_t j = 0; j < c->n && !rc; j++)
+            if (!j || memcmp(c->br[j], c->br[j - 1], BREF_LEN)) rc = post_report(s, i, c->br[j], c);
+    }
+    free(c->br);
+    return rc;
+}
+
 int edr_store_file_blocks(edr_store_t *s, const char *path, uint64_t from_ns, uint64_t to_ns,
                           edr_store_block_fn fn, void *ud)
 {
     uint8_t pre[9];
     pre[0] = POST_FILE;
     edr__be64(pre + 1, XXH3_64bits(path, strlen(path)));
-    struct post_ctx c = {sizeof(pre), from_ns, to_ns, fn, ud};
-    return scan_all(s, CF_POST, pre, sizeof(pre), post_step, &c);
+    struct post_ctx c = {sizeof(pre), from_ns, to_ns, fn, ud, NULL, 0, 0};
+    return post_blocks(s, pre, sizeof(pre), &c);
 }
 
 int edr_store_remote_blocks(edr_store_t *s, const uint8_t *ip, size_t ip_len, uint64_t from_ns,
@@ -1479,8 +1539,8 @@ int edr_store_remote_blocks(edr_store_t *s, const uint8_t *ip, size_t ip_len, ui
     pre[0] = POST_REMOTE;
     if (edr__ip16(ip, ip_len, pre + 1))
         return EDR_EINVAL;
-    struct post_ctx c = {sizeof(pre), from_ns, to_ns, fn, ud};
-    return scan_all(s, CF_POST, pre, sizeof(pre), post_step, &c);
+    struct post_ctx c = {sizeof(pre), from_ns, to_ns, fn, ud, NULL, 0, 0};
+    return post_blocks(s, pre, sizeof(pre), &c);
 }
 
 /* 'h' keys hold the entities of one block: the entities of one host are

@@ -40,6 +40,19 @@ typedef struct exec_ref {
     const uint8_t *ent; /* 16 bytes */
 } exec_ref_t;
 
+/* A file or remote-address posting waiting for its commit. The postings of
+ * one entity in one hour bucket are gathered over all the blocks of a
+ * commit into one key (post_flush): a path every host writes (a log, a
+ * cache) is one key per commit, not one per block. */
+typedef struct post_ref {
+    uint64_t g;        /* hash of key and bucket */
+    uint8_t k[1 + 16]; /* type | id: 8-byte path hash or 16-byte address */
+    uint8_t kl;
+    uint8_t head; /* post_flush: the first of its group */
+    uint8_t br[BREF_LEN];
+    uint32_t next, tail; /* post_flush: the group's next member; a head's last one */
+} post_ref_t;
+
 typedef struct hset_slot {
     uint64_t h;
     uint32_t gen;
@@ -142,6 +155,10 @@ struct edr_store_writer {
     wcache_slot_t *written; /* WCACHE_SLOTS, or NULL when out of memory (no skipping) */
     exec_ref_t *execs;
     size_t n_execs, execs_cap;
+    post_ref_t *posts; /* the pending commit's file and remote postings */
+    size_t n_posts, posts_cap;
+    uint32_t *post_slots; /* post_flush: groups by hash, 1 + index of their head */
+    size_t post_slots_cap;
     uint8_t *pack;
     size_t pack_cap;
     edr_arena_t arena;
@@ -264,6 +281,15 @@ edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
     w->ro = rocksdb_readoptions_create();
     w->wb = rocksdb_writebatch_create();
     w->written = calloc(WCACHE_SLOTS, sizeof(*w->written));
+    uint32_t fmt;
+    if (edr__store_format(w->db, w->ro, w->cf[CF_META], w->path, &fmt, err, errlen)) goto fail;
+    if (fmt < EDR__STORE_FORMAT) { /* older readers would miss grouped postings */
+        uint8_t fv[4];
+        edr__be32(fv, EDR__STORE_FORMAT);
+        rocksdb_put_cf(w->db, w->wo_wal ? w->wo_wal : w->wo, w->cf[CF_META], EDR__META_FORMAT,
+                       strlen(EDR__META_FORMAT), (const char *)fv, 4, &rerr);
+        if (rerr) goto fail_rerr;
+    }
     size_t vl;
     char *v = rocksdb_get_cf(w->db, w->ro, w->cf[CF_META], "cutoff", 6, &vl, &rerr);
     if (rerr)
@@ -444,6 +470,8 @@ void edr_store_writer_destroy(edr_store_writer_t *w)
     free(w->remotes.slots);
     free(w->written);
     free(w->execs);
+    free(w->posts);
+    free(w->post_slots);
     free(w->pack);
     free(w->ret);
     edr_arena_close(&w->arena);
@@ -823,18 +851,30 @@ static uint8_t *pack_buf(edr_store_writer_t *w, size_t n)
     return w->pack;
 }
 
-static void put_path(edr_store_writer_t *w, const char *path, const uint8_t br[BREF_LEN])
+/* Notes the posting of entity id (type t, n bytes) in block br for the
+ * commit; 0 or EDR_ENOMEM. */
+static int post_add(edr_store_writer_t *w, uint8_t t, const void *id, size_t n,
+                    const uint8_t br[BREF_LEN])
 {
-    if (!path || !*path)
-        return;
+    if (EDR_VEC_RESERVE(w->posts, w->posts_cap, w->n_posts + 1, 256)) return EDR_ENOMEM;
+    post_ref_t *p = &w->posts[w->n_posts++];
+    p->k[0] = t;
+    memcpy(p->k + 1, id, n);
+    p->kl = (uint8_t)(1 + n);
+    memcpy(p->br, br, BREF_LEN);
+    /* the bucket is bytes 4..7 of the reference */
+    p->g = XXH3_64bits_withSeed(p->k, p->kl, edr__rd32(br + 4));
+    return 0;
+}
+
+static int put_path(edr_store_writer_t *w, const char *path, const uint8_t br[BREF_LEN])
+{
+    if (!path || !*path) return 0;
     uint64_t h = XXH3_64bits(path, strlen(path));
-    if (!hset_add(&w->paths, h, w->gen))
-        return;
-    uint8_t k[1 + 8 + BREF_LEN];
-    k[0] = POST_FILE;
-    edr__be64(k + 1, h);
-    memcpy(k + 9, br, BREF_LEN);
-    rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)k, sizeof(k), "", 0);
+    if (!hset_add(&w->paths, h, w->gen)) return 0;
+    uint8_t hb[8];
+    edr__be64(hb, h);
+    return post_add(w, POST_FILE, hb, 8, br);
 }
 
 static int put_hash(edr_store_writer_t *w, ProtobufCBinaryData sha, const uint8_t host[16],
@@ -958,6 +998,8 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
     uint64_t was_first = hs->first_seen, was_last = hs->last_seen, was_seq = hs->last_seq;
     uint32_t was_lead = w->span_lead, was_lag = w->span_lag;
     uint32_t was_hlead = hs->span_lead, was_hlag = hs->span_lag;
+    size_t was_posts = w->n_posts;
+    int perr = 0; /* a posting not noted for want of memory */
     rocksdb_writebatch_set_save_point(w->wb);
     rocksdb_writebatch_put_cf(w->wb, w->cf[CF_BLOCKS], (const char *)bk, sizeof(bk), frame,
                               frame_len);
@@ -1002,7 +1044,7 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
             s->rec.exec_count++;
             if (put_hash(w, ps->exe_sha256, host, s->id, key.bucket))
                 goto undo;
-            put_path(w, ps->exe, br);
+            perr |= put_path(w, ps->exe, br);
             break;
         }
         case EDR__V1__EVENT__BODY_PROCESS_FORK:
@@ -1022,19 +1064,25 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
             }
             break;
         case EDR__V1__EVENT__BODY_FILE_CREATE:
-            put_path(w, e->file_create->path, br);
+            perr |= put_path(w, e->file_create->path, br);
             if (e->file_create->link_target && e->file_create->link_target[0] == '/')
-                put_path(w, e->file_create->link_target, br); /* a link names it */
+                perr |= put_path(w, e->file_create->link_target, br); /* a link names it */
             break;
-        case EDR__V1__EVENT__BODY_FILE_WRITE: put_path(w, e->file_write->path, br); break;
-        case EDR__V1__EVENT__BODY_FILE_DELETE: put_path(w, e->file_delete->path, br); break;
-        case EDR__V1__EVENT__BODY_FILE_ATTR: put_path(w, e->file_attr->path, br); break;
+        case EDR__V1__EVENT__BODY_FILE_WRITE:
+            perr |= put_path(w, e->file_write->path, br);
+            break;
+        case EDR__V1__EVENT__BODY_FILE_DELETE:
+            perr |= put_path(w, e->file_delete->path, br);
+            break;
+        case EDR__V1__EVENT__BODY_FILE_ATTR:
+            perr |= put_path(w, e->file_attr->path, br);
+            break;
         case EDR__V1__EVENT__BODY_FILE_RENAME:
-            put_path(w, e->file_rename->old_path, br);
-            put_path(w, e->file_rename->new_path, br);
+            perr |= put_path(w, e->file_rename->old_path, br);
+            perr |= put_path(w, e->file_rename->new_path, br);
             break;
         case EDR__V1__EVENT__BODY_FILE_EXEC:
-            put_path(w, e->file_exec->path, br);
+            perr |= put_path(w, e->file_exec->path, br);
             if (s)
                 if (put_hash(w, e->file_exec->sha256, host, s->id, key.bucket))
                     goto undo;
@@ -1043,20 +1091,15 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
             const Edr__V1__Endpoint *r = e->network->remote;
             uint8_t ip[16];
             if (r && edr__ip16(r->ip.data, r->ip.len, ip) == 0 &&
-                hset_add(&w->remotes, XXH3_64bits(ip, 16), w->gen)) {
-                uint8_t k[1 + 16 + BREF_LEN];
-                k[0] = POST_REMOTE;
-                memcpy(k + 1, ip, 16);
-                memcpy(k + 17, br, BREF_LEN);
-                rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)k, sizeof(k), "",
-                                          0);
-            }
+                hset_add(&w->remotes, XXH3_64bits(ip, 16), w->gen))
+                perr |= post_add(w, POST_REMOTE, ip, 16, br);
             break;
         }
         case EDR__V1__EVENT__BODY_SENSOR_HEALTH: health = e; break;
         default: break;
         }
     }
+    if (perr) goto undo;
     if (!b->n_events)
         tmin = tmax = b->base_time_ns;
     /* A batch can cross hours (an import cut by count, a sensor batch at the
@@ -1224,6 +1267,7 @@ undo:
     w->span_lag = was_lag;
     hs->span_lead = was_hlead;
     hs->span_lag = was_hlag;
+    w->n_posts = was_posts;
     if (w->written) /* it may name entries that were just taken back */
         memset(w->written, 0, WCACHE_SLOTS * sizeof(*w->written));
     return EDR_ENOMEM;
@@ -1276,6 +1320,106 @@ static void committed(edr_store_writer_t *w)
         w->unflushed++;
 }
 
+static uint8_t *put_uvarint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+static uint64_t zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int post_same(const post_ref_t *a, const post_ref_t *b)
+{
+    return a->g == b->g && a->kl == b->kl && !memcmp(a->k, b->k, a->kl) &&
+           !memcmp(a->br + 4, b->br + 4, 4);
+}
+
+/* Gathers the pending postings of each entity and bucket into groups
+ * (a hash table over the commit's postings, in the order they came). */
+static int post_group(edr_store_writer_t *w)
+{
+    size_t cap = 64;
+    while (cap < w->n_posts * 2)
+        cap <<= 1;
+    if (w->post_slots_cap < cap) {
+        uint32_t *t = realloc(w->post_slots, cap * sizeof(*t));
+        if (!t) return EDR_ENOMEM;
+        w->post_slots = t;
+        w->post_slots_cap = cap;
+    }
+    memset(w->post_slots, 0, cap * sizeof(*w->post_slots));
+    for (size_t i = 0; i < w->n_posts; i++) {
+        post_ref_t *p = &w->posts[i];
+        size_t j = (size_t)p->g & (cap - 1);
+        p->next = UINT32_MAX;
+        p->head = 1;
+        while (w->post_slots[j]) {
+            post_ref_t *h = &w->posts[w->post_slots[j] - 1];
+            if (post_same(h, p)) {
+                w->posts[h->tail].next = (uint32_t)i;
+                h->tail = (uint32_t)i;
+                p->head = 0;
+                break;
+            }
+            j = (j + 1) & (cap - 1);
+        }
+        if (p->head) {
+            w->post_slots[j] = (uint32_t)i + 1;
+            p->tail = (uint32_t)i;
+        }
+    }
+    return 0;
+}
+
+/* Writes the pending file and remote postings, one key per entity and
+ * bucket: type | id | the group's first block reference (host number,
+ * bucket, seq; as one posting per block was keyed) -> its other blocks, in
+ * the order they came, each as varint(zigzag(host number - the previous
+ * one)), then varint(seq), or under the same host number
+ * varint(zigzag(seq - the previous seq)); the bucket is the key's (read by
+ * post_step in store_read.c). 0 or EDR_ENOMEM. */
+static int post_flush(edr_store_writer_t *w)
+{
+    if (!w->n_posts) return 0;
+    if (post_group(w)) return EDR_ENOMEM;
+    for (size_t i = 0; i < w->n_posts; i++) {
+        const post_ref_t *f = &w->posts[i];
+        if (!f->head) continue;
+        size_t n = 0;
+        for (uint32_t m = f->next; m != UINT32_MAX; m = w->posts[m].next)
+            n++;
+        size_t kl = f->kl + BREF_LEN;
+        uint8_t *k = pack_buf(w, kl + n * 20);
+        if (!k) return EDR_ENOMEM;
+        uint8_t *v = k + kl, *p = v;
+        memcpy(k, f->k, f->kl);
+        memcpy(k + f->kl, f->br, BREF_LEN);
+        uint32_t hn = edr__rd32(f->br);
+        uint64_t seq = edr__rd64(f->br + 8);
+        for (uint32_t m = f->next; m != UINT32_MAX; m = w->posts[m].next) {
+            const uint8_t *br = w->posts[m].br;
+            uint32_t h2 = edr__rd32(br);
+            uint64_t s2 = edr__rd64(br + 8);
+            p = put_uvarint(p, zigzag((int64_t)h2 - (int64_t)hn));
+            p = put_uvarint(p, h2 == hn ? zigzag((int64_t)(s2 - seq)) : s2);
+            hn = h2;
+            seq = s2;
+        }
+        rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)k, kl, (const char *)v,
+                                  (size_t)(p - v));
+        w->pend_st.writes_saved += n;
+    }
+    w->n_posts = 0;
+    return 0;
+}
+
 int edr_store_writer_commit(edr_store_writer_t *w)
 {
     if (!w->n_pend && !w->offset_set && !w->pend_st.duplicates)
@@ -1286,13 +1430,15 @@ int edr_store_writer_commit(edr_store_writer_t *w)
         rocksdb_writebatch_put_cf(w->wb, w->cf[CF_META], "offset", 6, (const char *)v, 8);
     }
     char *rerr = NULL;
-    int rc = w->broken ? EDR_ESTORE : room_for(w, w->wb);
+    int rc = w->broken ? EDR_ESTORE : post_flush(w);
+    if (!rc) rc = room_for(w, w->wb);
     w->pend_st.writes += (uint64_t)rocksdb_writebatch_count(w->wb);
     if (rc == 0)
         rocksdb_write(w->db, w->wal_now ? w->wo_wal : w->wo, w->wb, &rerr);
     rocksdb_writebatch_clear(w->wb);
     w->offset_set = 0;
     w->n_pend = 0;
+    w->n_posts = 0;
     w->broken = 0;
     if (rc || rerr) {
         if (rerr) {

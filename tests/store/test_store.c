@@ -554,10 +554,10 @@ static void one_batch(Edr__V1__EventBatch *b, Edr__V1__SensorInfo *si, Edr__V1__
     e->entity_id.len = e->parent_entity_id.len = 16;
 }
 
-/* Stores the n events evs as batch seq of host hid, based at base_ns, and
- * commits it. */
-static void add_batch(edr_store_writer_t *w, const uint8_t hid[16], uint64_t seq, uint64_t base_ns,
-                      Edr__V1__Event **evs, size_t n)
+/* Adds the n events evs as batch seq of host hid, based at base_ns; the
+ * add's result. */
+static int add_uncommitted(edr_store_writer_t *w, const uint8_t hid[16], uint64_t seq,
+                           uint64_t base_ns, Edr__V1__Event **evs, size_t n)
 {
     Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
     si.host_id.data = (uint8_t *)hid;
@@ -573,9 +573,17 @@ static void add_batch(edr_store_writer_t *w, const uint8_t hid[16], uint64_t seq
     const uint8_t *fr;
     size_t fl;
     assert_int_equal(edr_frame_encode(enc, &b, 0, &fr, &fl), 0);
-    assert_int_equal(edr_store_writer_add(w, fr, fl, &b), 0);
-    assert_int_equal(edr_store_writer_commit(w), 0);
+    int rc = edr_store_writer_add(w, fr, fl, &b);
     edr_frame_ctx_destroy(enc);
+    return rc;
+}
+
+/* The same, and commits it. */
+static void add_batch(edr_store_writer_t *w, const uint8_t hid[16], uint64_t seq, uint64_t base_ns,
+                      Edr__V1__Event **evs, size_t n)
+{
+    assert_int_equal(add_uncommitted(w, hid, seq, base_ns, evs, n), 0);
+    assert_int_equal(edr_store_writer_commit(w), 0);
 }
 
 static void add_one(edr_store_writer_t *w, const uint8_t hid[16], uint64_t seq, uint64_t base_ns,
@@ -910,6 +918,48 @@ static void alarm_fail(int sig)
     _exit(1);
 }
 
+/* Shard 0 of the test's store opened by RocksDB itself (no writer open),
+ * to damage it. */
+typedef struct {
+    rocksdb_t *db;
+    rocksdb_options_t *cfo[CF__COUNT], *dbo;
+    rocksdb_column_family_handle_t *cf[CF__COUNT];
+    rocksdb_writeoptions_t *wo;
+    rocksdb_readoptions_t *ro;
+} raw_t;
+
+static void raw_open(raw_t *x)
+{
+    char path[4096], *rerr = NULL;
+    edr__store_shard_path(dir, 0, path, sizeof(path));
+    x->dbo = rocksdb_options_create();
+    edr__store_cf_options(x->cfo, NULL, NULL, NULL);
+    x->db = rocksdb_open_column_families(x->dbo, path, CF__COUNT, edr__store_cf_names,
+                                         (const rocksdb_options_t *const *)x->cfo, x->cf, &rerr);
+    assert_null(rerr);
+    x->wo = rocksdb_writeoptions_create();
+    x->ro = rocksdb_readoptions_create();
+}
+
+static void raw_put(raw_t *x, int cf, const void *k, size_t kl, const void *v, size_t vl)
+{
+    char *rerr = NULL;
+    rocksdb_put_cf(x->db, x->wo, x->cf[cf], k, kl, v, vl, &rerr);
+    assert_null(rerr);
+}
+
+static void raw_close(raw_t *x)
+{
+    rocksdb_writeoptions_destroy(x->wo);
+    rocksdb_readoptions_destroy(x->ro);
+    for (int i = 0; i < CF__COUNT; i++)
+        rocksdb_column_family_handle_destroy(x->cf[i]);
+    rocksdb_close(x->db);
+    for (int i = 0; i < CF__COUNT; i++)
+        rocksdb_options_destroy(x->cfo[i]);
+    rocksdb_options_destroy(x->dbo);
+}
+
 /* A corrupt host number in a shard's meta (one past 2^31) is skipped by
  * readers: they answer, instead of looping for ever while sizing their map. */
 static void test_corrupt_host_number(void **state)
@@ -920,28 +970,12 @@ static void test_corrupt_host_number(void **state)
     fill(w, 5);
     edr_store_writer_destroy(w);
 
-    char path[4096];
-    edr__store_shard_path(dir, 0, path, sizeof(path));
-    rocksdb_options_t *cfo[CF__COUNT], *dbo = rocksdb_options_create();
-    edr__store_cf_options(cfo, NULL, NULL, NULL);
-    rocksdb_column_family_handle_t *cf[CF__COUNT];
-    char *rerr = NULL;
-    rocksdb_t *db = rocksdb_open_column_families(dbo, path, CF__COUNT, edr__store_cf_names,
-                                                 (const rocksdb_options_t *const *)cfo, cf, &rerr);
-    assert_null(rerr);
+    raw_t x;
+    raw_open(&x);
     uint8_t k[5] = {'N', 0x80, 0, 0, 0}, v[16];
     memset(v, 0xee, sizeof(v));
-    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
-    rocksdb_put_cf(db, wo, cf[CF_META], (const char *)k, sizeof(k), (const char *)v, sizeof(v),
-                   &rerr);
-    assert_null(rerr);
-    rocksdb_writeoptions_destroy(wo);
-    for (int i = 0; i < CF__COUNT; i++)
-        rocksdb_column_family_handle_destroy(cf[i]);
-    rocksdb_close(db);
-    for (int i = 0; i < CF__COUNT; i++)
-        rocksdb_options_destroy(cfo[i]);
-    rocksdb_options_destroy(dbo);
+    raw_put(&x, CF_META, k, sizeof(k), v, sizeof(v));
+    raw_close(&x);
 
     edr_store_t *r = open_reader();
     signal(SIGALRM, alarm_fail);
@@ -1551,6 +1585,166 @@ static void test_want_wal_flushes(void **state)
     stream_close(&st);
 }
 
+static int blk_keys(const edr_block_info_t *bi, void *ud)
+{
+    edr_block_key_t *k = ud;
+    for (; k->seq; k++) /* the list ends with seq 0 */
+        ;
+    *k = bi->key;
+    return 0;
+}
+
+/* The 'f' keys of shard 0 (type byte 'f', 8-byte path hash, a block
+ * reference); in *grouped those with other blocks in their value, in
+ * *vbytes the length of those values. */
+static int file_keys(raw_t *x, int *grouped, size_t *vbytes, uint8_t gk[1 + 8 + BREF_LEN])
+{
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(x->db, x->ro, x->cf[CF_POST]);
+    int n = 0;
+    *grouped = 0;
+    *vbytes = 0;
+    for (rocksdb_iter_seek(it, "f", 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        rocksdb_iter_value(it, &vl);
+        if (k[0] != 'f') break;
+        assert_int_equal(kl, 1 + 8 + BREF_LEN);
+        n++;
+        *vbytes += vl;
+        if (vl) {
+            ++*grouped;
+            memcpy(gk, k, kl);
+        }
+    }
+    rocksdb_iter_destroy(it);
+    return n;
+}
+
+/* A path and an address every host names are one posting key per commit
+ * (its other blocks in the value), not one per block: each block is still
+ * found once, in order (host, then seq), within a time window; a batch
+ * whose add failed leaves no posting behind and is found once when added
+ * again. A damaged list of blocks fails the query (not a crash, not a
+ * short answer). */
+static void test_postings_gathered(void **state)
+{
+    (void)state;
+    edr_store_writer_t *w = open_writer();
+    enum { H = 6, SEQS = 6 };
+    uint8_t hid[H][16], ent[16], ip[4] = {192, 0, 2, 7};
+    memset(ent, 0x31, 16);
+    uint64_t base = 1767225600000000000ull; /* 2026-01-01, on the hour */
+    char uniq[64];
+    Edr__V1__FileWrite fw = EDR__V1__FILE_WRITE__INIT, fu = EDR__V1__FILE_WRITE__INIT;
+    Edr__V1__Endpoint rem = EDR__V1__ENDPOINT__INIT;
+    Edr__V1__Network net = EDR__V1__NETWORK__INIT;
+    Edr__V1__Event e[3] = {EDR__V1__EVENT__INIT, EDR__V1__EVENT__INIT, EDR__V1__EVENT__INIT};
+    Edr__V1__Event *evs[3] = {&e[0], &e[1], &e[2]};
+    fw.path = "/var/log/shared.log";
+    fu.path = uniq;
+    rem.ip.data = ip;
+    rem.ip.len = 4;
+    rem.port = 443;
+    net.remote = &rem;
+    e[0].body_case = EDR__V1__EVENT__BODY_FILE_WRITE;
+    e[0].file_write = &fw;
+    e[1].body_case = EDR__V1__EVENT__BODY_FILE_WRITE;
+    e[1].file_write = &fu;
+    e[2].body_case = EDR__V1__EVENT__BODY_NETWORK;
+    e[2].network = &net;
+    for (int i = 0; i < 3; i++) {
+        e[i].entity_id.data = e[i].parent_entity_id.data = ent;
+        e[i].entity_id.len = e[i].parent_entity_id.len = 16;
+        e[i].time_offset_ns = i;
+    }
+    for (int h = 0; h < H; h++)
+        memset(hid[h], 0x60 + h, 16);
+    /* seqs 1-4 of every host in one commit (host 2's seq 3 fails once, then
+     * is added again), 5-6 in a second one, an hour later */
+    for (int c = 0; c < 2; c++) {
+        for (uint64_t seq = c ? 5 : 1; seq <= (c ? 6u : 4u); seq++)
+            for (int h = 0; h < H; h++) {
+                uint64_t t = base + (uint64_t)c * 3600000000000ull + seq * 1000000;
+                snprintf(uniq, sizeof(uniq), "/tmp/u.%d.%llu", h, (unsigned long long)seq);
+                if (h == 2 && seq == 3) {
+                    edr__store_fail_add = 1;
+                    assert_int_equal(add_uncommitted(w, hid[h], seq, t, evs, 3), EDR_ENOMEM);
+                }
+                assert_int_equal(add_uncommitted(w, hid[h], seq, t, evs, 3), 0);
+            }
+        assert_int_equal(edr_store_writer_commit(w), 0);
+    }
+    edr_store_writer_destroy(w);
+
+    edr_store_t *r = open_reader();
+    edr_block_key_t got[H * SEQS + 1];
+    memset(got, 0, sizeof(got));
+    assert_int_equal(edr_store_file_blocks(r, "/var/log/shared.log", 0, 0, blk_keys, got), 0);
+    for (int i = 0; i < H * SEQS; i++) { /* host numbers follow first appearance */
+        assert_memory_equal(got[i].host_id, hid[i / SEQS], 16);
+        assert_int_equal(got[i].seq, (uint64_t)(i % SEQS) + 1);
+    }
+    memset(got, 0, sizeof(got));
+    assert_int_equal(edr_store_remote_blocks(r, ip, 4, 0, 0, blk_keys, got), 0);
+    for (int i = 0; i < H * SEQS; i++)
+        assert_int_equal(got[i].seq, (uint64_t)(i % SEQS) + 1);
+    uint64_t n = 0;
+    assert_int_equal(edr_store_file_blocks(r, "/tmp/u.2.3", 0, 0, count_blk, &n), 0);
+    assert_int_equal(n, 1);
+    n = 0; /* the second hour only */
+    assert_int_equal(
+        edr_store_file_blocks(r, "/var/log/shared.log", base + 3600000000000ull, 0, count_blk, &n),
+        0);
+    assert_int_equal(n, H * 2);
+    edr_store_destroy(r);
+
+    raw_t x;
+    raw_open(&x);
+    int grouped;
+    size_t vbytes;
+    uint8_t gk[1 + 8 + BREF_LEN];
+    /* the shared path: a key per commit; each unique path: its own. Its
+     * other blocks take 2 bytes each (host number step, seq): 23 + 11 of
+     * them, none left by the failed add */
+    assert_int_equal(file_keys(&x, &grouped, &vbytes, gk), 2 + H * SEQS);
+    assert_int_equal(grouped, 2);
+    assert_int_equal(vbytes, (H * 4 - 1) * 2 + (H * 2 - 1) * 2);
+    static const uint8_t bad[][3] = {{0x80}, {0x02, 0x81}, {0x0b, 0x01}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        /* a varint cut short; a seq cut short; a host number below 0 */
+        raw_put(&x, CF_POST, gk, sizeof(gk), bad[i], i ? 2 : 1);
+        raw_close(&x);
+        r = open_reader();
+        n = 0;
+        assert_int_equal(edr_store_file_blocks(r, "/var/log/shared.log", 0, 0, count_blk, &n),
+                         EDR_ESTORE);
+        edr_store_destroy(r);
+        raw_open(&x);
+    }
+    raw_close(&x);
+}
+
+/* A store a newer edr wrote (its format marker says so) is refused by
+ * readers and writers with a reason; so is a damaged marker. */
+static void test_newer_format_refused(void **state)
+{
+    (void)state;
+    edr_store_writer_destroy(open_writer());
+    static const uint8_t v[2][4] = {{0, 0, 0, EDR__STORE_FORMAT + 1}, {0, 9}};
+    for (int i = 0; i < 2; i++) {
+        raw_t x;
+        raw_open(&x);
+        raw_put(&x, CF_META, EDR__META_FORMAT, strlen(EDR__META_FORMAT), v[i], i ? 2 : 4);
+        raw_close(&x);
+        char err[512];
+        const char *why = i ? "format marker is damaged" : "written by a newer edr";
+        assert_null(edr_store_open(dir, NULL, err, sizeof(err)));
+        assert_non_null(strstr(err, why));
+        assert_null(edr_store_writer_open(dir, 0, NULL, err, sizeof(err)));
+        assert_non_null(strstr(err, why));
+    }
+}
+
 static void test_open_errors(void **state)
 {
     (void)state;
@@ -1636,6 +1830,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_no_wal_flush_and_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_want_wal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_want_wal_flushes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_postings_gathered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newer_format_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_refused, setup, teardown),
     };

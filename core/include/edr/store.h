@@ -176,7 +176,8 @@ typedef struct edr_store_writer_stats {
     uint64_t frame_bytes;
     uint64_t commits;
     uint64_t writes;     /* RocksDB entries written (puts and merges), blocks included */
-    uint64_t writes_saved; /* index entries not rewritten: the same value was written before */
+    uint64_t writes_saved; /* index entries not written: the same value was written before, or
+                              a block's file or address posting went into another's key */
 } edr_store_writer_stats_t;
 void edr_store_writer_stats(const edr_store_writer_t *w, edr_store_writer_stats_t *st);
 
