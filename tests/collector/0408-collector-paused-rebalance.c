@@ -17,33 +17,6 @@
 
 CU_ONE_COLLECTOR_TEST
 
-/* Another member joins the collector's group until it has partitions, then leaves: two
- * rebalances, each revoking the collector's partitions and assigning them again. */
-static void join_and_leave(void)
-{
-    char err[512];
-    rd_kafka_t *c = edr_kafka_consumer_new(h.cfg, h.boot, GROUP, NULL, err, sizeof(err));
-    assert_non_null(c);
-    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(sub, h.topic, RD_KAFKA_PARTITION_UA);
-    assert_int_equal(rd_kafka_subscribe(c, sub), 0);
-    rd_kafka_topic_partition_list_destroy(sub);
-    int got = 0;
-    for (double t0 = h_now(); !got && h_now() - t0 < 30;) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
-        if (m)
-            rd_kafka_message_destroy(m);
-        rd_kafka_topic_partition_list_t *a = NULL;
-        if (!rd_kafka_assignment(c, &a) && a) {
-            got = a->cnt > 0;
-            rd_kafka_topic_partition_list_destroy(a);
-        }
-    }
-    assert_true(got);
-    rd_kafka_consumer_close(c);
-    rd_kafka_destroy(c);
-}
-
 static void test_paused_partition_survives_rebalance(void **state)
 {
     (void)state;
@@ -62,8 +35,8 @@ static void test_paused_partition_survives_rebalance(void **state)
     while (cu_host_blocks(&h, h.store, FLOOD) < 2 && h_now() - t0 < 30)
         usleep(100000);
     assert_true(cu_host_blocks(&h, h.store, FLOOD) >= 2);
-    join_and_leave();
-    join_and_leave();
+    assert_int_equal(cu_join_and_leave(&h, GROUP), 0);
+    assert_int_equal(cu_join_and_leave(&h, GROUP), 0);
     uint64_t after = cu_host_blocks(&h, h.store, FLOOD);
     fprintf(stderr, "flooding host: %llu of %d batches stored after the rebalances\n",
             (unsigned long long)after, FLOOD_BATCHES);

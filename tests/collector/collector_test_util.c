@@ -298,3 +298,29 @@ int cu_mount_store(harness_t *h, const char *opts)
             h->store, strerror(errno));
     return -1;
 }
+
+int cu_join_and_leave(harness_t *h, const char *group)
+{
+    char err[512];
+    rd_kafka_t *c = edr_kafka_consumer_new(h->cfg, h->boot, group, NULL, err, sizeof(err));
+    if (!c) {
+        fprintf(stderr, "cu_join_and_leave: %s\n", err);
+        return -1;
+    }
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, h->topic, RD_KAFKA_PARTITION_UA);
+    int got = rd_kafka_subscribe(c, sub) ? -1 : 0;
+    rd_kafka_topic_partition_list_destroy(sub);
+    for (double t0 = h_now(); !got && h_now() - t0 < 30;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (m) rd_kafka_message_destroy(m);
+        rd_kafka_topic_partition_list_t *a = NULL;
+        if (!rd_kafka_assignment(c, &a) && a) {
+            got = a->cnt > 0;
+            rd_kafka_topic_partition_list_destroy(a);
+        }
+    }
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    return got > 0 ? 0 : -1;
+}

@@ -99,4 +99,9 @@ void cu_produce_host(harness_t *h, uint32_t i, uint32_t n_batches, size_t n);
 /* The partition the default producer partitioner sends a 16-byte host key to. */
 int32_t cu_partition_of(const uint8_t key[16], int32_t partitions);
 
+/* Another member joins the group until it has partitions, then leaves: two
+ * rebalances, each revoking the collector's partitions and assigning them
+ * again. 0, or -1 when it got no partition in 30 s. */
+int cu_join_and_leave(harness_t *h, const char *group);
+
 #endif
