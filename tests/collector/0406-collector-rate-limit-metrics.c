@@ -195,10 +195,12 @@ static void test_rate_limit_and_metrics(void **state)
     passed = 1;
 }
 
-/* Parked batches are copies: a collector killed while it holds some, then
- * started again, reads them again from Kafka and stores every batch once.
- * With no memory to park in (collector.rate_limit_memory=0) the flooder's
- * partition waits, as it did before, and still nothing is lost. */
+/* Parked batches are copies: a collector killed while it holds some, and
+ * a dead letter before them that the dead-letter topic has not taken yet,
+ * then started again, reads them again from Kafka, stores every batch once
+ * and delivers the dead letter once. With no memory to park in
+ * (collector.rate_limit_memory=0) the flooder's partition waits, as it did
+ * before, and still nothing is lost. */
 static void test_parked_across_a_crash(void **state)
 {
     (void)state;
@@ -208,6 +210,12 @@ static void test_parked_across_a_crash(void **state)
     int32_t pf = host_part(FLOOD);
     uint32_t per_host[HOSTS] = {0};
     per_host[FLOOD] = FLOOD_BATCHES / 2;
+    /* first on the flooder's partition: a frame that is not one, so that
+     * the batches parked after it are stored while its dead letter waits */
+    uint8_t fkey[16];
+    edr_synth_host_id(h.synth, FLOOD, fkey);
+    static const char junk[] = "not a frame, before the parked batches";
+    h_produce_raw(&h, fkey, 16, junk, sizeof(junk));
     cu_produce_host(&h, FLOOD, FLOOD_BATCHES / 2, FLOOD_EVENTS);
     for (uint32_t i = 0; i < HOSTS; i++)
         if (i != FLOOD && host_part(i) == pf) {
@@ -215,6 +223,13 @@ static void test_parked_across_a_crash(void **state)
             per_host[i] = 1;
         }
     assert_int_equal(rd_kafka_flush(h.prod, 10000), 0);
+    /* the dead-letter topic answers with retriable errors: the dead letter
+     * stays in flight (retried every 100 ms) */
+    rd_kafka_mock_cluster_t *mc = edr_kafka_cluster_mock(h.cl);
+    rd_kafka_resp_err_t errs[600];
+    for (int i = 0; i < 600; i++)
+        errs[i] = RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS;
+    rd_kafka_mock_push_request_errors_array(mc, 0 /* Produce */, 600, errs);
     const char *sets[] = {"collector.host_rate_limit=" RATE_S,
                           "collector.metrics_listen=127.0.0.1:0", NULL};
     pid = cu_collector(&h, h.store, NULL, 0, sets, col_log);
@@ -223,12 +238,19 @@ static void test_parked_across_a_crash(void **state)
     double parked = 0;
     for (double t0 = h_now(); parked == 0 && h_now() - t0 < 20;)
         parked = cu_metric_now(port, "edr_collector_rate_limit_parked_batches");
+    assert_true(cu_log_wait(col_log, "dead-lettered", 20) >= 0);
+    double unacked = cu_metric_now(port, "edr_collector_deadletters_unacked");
+    parked = cu_metric_now(port, "edr_collector_rate_limit_parked_batches");
     uint64_t before = cu_host_blocks(&h, h.store, FLOOD);
-    fprintf(stderr, "killed with %.0f batches parked, %llu of the flooder's stored\n", parked,
-            (unsigned long long)before);
+    fprintf(stderr,
+            "killed with %.0f batches parked, %.0f dead letter in flight, %llu of the flooder's "
+            "stored\n",
+            parked, unacked, (unsigned long long)before);
     assert_true(parked > 0);
+    assert_true(unacked == 1);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+    rd_kafka_mock_clear_request_errors(mc, 0 /* Produce */);
     if (!getenv("EDR_TEST_KEEP_LOGS")) unlink(col_log);
     /* again, without parking: the partition waits instead */
     const char *held[] = {"collector.host_rate_limit=" RATE_S, "collector.rate_limit_memory=0",
@@ -245,6 +267,7 @@ static void test_parked_across_a_crash(void **state)
     assert_int_equal(cu_stop(pid, 30), 0);
     pid = -1;
     assert_int_equal(h_verify_hosts(&h, h.store, per_host), 0);
+    assert_int_equal(h_read_deadletters(&h, "t0406-dlq-reader", 1, 2, 30, NULL, NULL), 1);
     passed = 1;
 }
 
