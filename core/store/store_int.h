@@ -48,6 +48,13 @@ int edr__store_format(rocksdb_t *db, const rocksdb_readoptions_t *ro,
                       rocksdb_column_family_handle_t *meta, const char *path, uint32_t *fmt,
                       char *err, size_t errlen);
 
+/* File and remote postings: the blocks of one commit naming an entity in
+ * one hour bucket are one key, type | id | the first block's reference ->
+ * the others (see post_flush in store_write.c), at most this many of them
+ * (a longer group is cut into several keys; readers refuse a longer value
+ * as damaged). */
+#define POST_GROUP_MAX 4096
+
 /* Posting key types (first byte of a key in "post"). */
 #define POST_FILE   'f'
 #define POST_REMOTE 'r'

@@ -273,11 +273,18 @@ void edr_store_destroy(edr_store_t *s)
 int edr_store_refresh(edr_store_t *s)
 {
     for (unsigned i = 0; i < s->n; i++) {
-        char *rerr = NULL;
+        char *rerr = NULL, err[512];
+        uint32_t fmt;
         rocksdb_try_catch_up_with_primary(s->sh[i].db, &rerr);
         if (rerr) {
             edr_log_error("store %s: %s", s->sh[i].path, rerr);
             rocksdb_free(rerr);
+            return EDR_ESTORE;
+        }
+        /* a newer writer may have taken the store over meanwhile */
+        if (edr__store_format(s->sh[i].db, s->ro, s->sh[i].cf[CF_META], s->sh[i].path, &fmt, err,
+                              sizeof(err))) {
+            edr_log_error("%s", err);
             return EDR_ESTORE;
         }
         load_meta(s, i);
@@ -1424,6 +1431,13 @@ struct post_ctx {
     size_t n, cap;
 };
 
+static int post_run(edr_store_t *s, unsigned shard, struct post_ctx *c);
+
+/* References gathered, sorted and reported together (16 MiB): a query of a
+ * path every host writes, over buckets of a busy fleet, is answered in
+ * runs of this many rather than held whole. */
+#define POST_RUN (1u << 20)
+
 /* Notes reference (hn, bucket, seq) when its bucket is in the window. */
 static int post_note(edr_store_t *s, unsigned shard, struct post_ctx *c, uint32_t hn,
                      uint32_t bucket, uint64_t seq)
@@ -1432,11 +1446,18 @@ static int post_note(edr_store_t *s, unsigned shard, struct post_ctx *c, uint32_
         return 0;
     if (EDR_VEC_RESERVE(c->br, c->cap, c->n + 1, 64)) return EDR_ENOMEM;
     edr__bref_encode(c->br[c->n++], hn, bucket, seq);
-    return 0;
+    return c->n == POST_RUN ? post_run(s, shard, c) : 0;
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
 /* A posting key (type | id | block reference) and its value, the other
- * blocks of its group (see post_flush in store_write.c): every reference. */
+ * blocks of its group (see post_flush in store_write.c): every reference.
+ * A value that does not decode, names a host number out of range or holds
+ * more than POST_GROUP_MAX blocks is damaged: EDR_ESTORE. */
 static int post_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl,
                      const uint8_t *v, size_t vl, void *ud)
 {
@@ -1447,21 +1468,26 @@ static int post_step(edr_store_t *s, unsigned shard, const uint8_t *k, size_t kl
     uint32_t hn = edr__rd32(br), bucket = edr__rd32(br + 4);
     uint64_t seq = edr__rd64(br + 8);
     int rc = post_note(s, shard, c, hn, bucket, seq);
-    while (!rc && v < end) {
+    for (size_t n = 0; !rc && v < end; n++) {
         uint64_t zh, x;
-        int64_t h2 = 0;
-        int ok = !pb_varint(&v, end, &zh) && !pb_varint(&v, end, &x);
+        int64_t d = 0;
+        int ok = n < POST_GROUP_MAX && !pb_varint(&v, end, &zh) && !pb_varint(&v, end, &x);
         if (ok) {
-            h2 = (int64_t)hn + ((int64_t)(zh >> 1) ^ -(int64_t)(zh & 1));
-            ok = h2 >= 0 && h2 <= (int64_t)UINT32_MAX;
+            d = unzigzag(zh);
+            ok = d <= (int64_t)UINT32_MAX - (int64_t)hn && d >= -(int64_t)hn;
         }
         if (!ok) {
             edr_log_error("store %s: a posting's block list does not decode (%zu bytes)",
                           s->sh[shard].path, vl);
             return EDR_ESTORE;
         }
-        seq = h2 != hn ? x : seq + (uint64_t)((int64_t)(x >> 1) ^ -(int64_t)(x & 1));
-        hn = (uint32_t)h2;
+        if (d)
+            seq = x;
+        else if (x)
+            seq += (uint64_t)unzigzag(x);
+        else
+            continue; /* the block before it again */
+        hn = (uint32_t)((int64_t)hn + d);
         rc = post_note(s, shard, c, hn, bucket, seq);
     }
     return rc;
@@ -1505,18 +1531,27 @@ static int post_report(edr_store_t *s, unsigned shard, const uint8_t *br, struct
     return in ? c->fn(&bi, c->ud) : 0;
 }
 
-/* The blocks of the postings under prefix pre, shard by shard, each shard's
- * in block-reference order (host number, bucket, seq), each block once. */
+/* Reports the references gathered of shard, sorted, each once. */
+static int post_run(edr_store_t *s, unsigned shard, struct post_ctx *c)
+{
+    int rc = 0;
+    qsort(c->br, c->n, BREF_LEN, bref_cmp);
+    for (size_t j = 0; j < c->n && !rc; j++)
+        if (!j || memcmp(c->br[j], c->br[j - 1], BREF_LEN)) rc = post_report(s, shard, c->br[j], c);
+    c->n = 0;
+    return rc;
+}
+
+/* The blocks of the postings under prefix pre, shard by shard, each
+ * shard's in block-reference order (host number, bucket, seq; past
+ * POST_RUN in the window, in sorted runs of that many), each once. */
 static int post_blocks(edr_store_t *s, const uint8_t *pre, size_t pl, struct post_ctx *c)
 {
     int rc = 0;
     for (unsigned i = 0; i < s->n && !rc; i++) {
         c->n = 0;
         rc = scan(s, i, CF_POST, pre, pl, NULL, 0, post_step, c);
-        if (rc) break;
-        qsort(c->br, c->n, BREF_LEN, bref_cmp);
-        for (size_t j = 0; j < c->n && !rc; j++)
-            if (!j || memcmp(c->br[j], c->br[j - 1], BREF_LEN)) rc = post_report(s, i, c->br[j], c);
+        if (!rc) rc = post_run(s, i, c);
     }
     free(c->br);
     return rc;

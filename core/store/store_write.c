@@ -1379,42 +1379,42 @@ static int post_group(edr_store_writer_t *w)
 }
 
 /* Writes the pending file and remote postings, one key per entity and
- * bucket: type | id | the group's first block reference (host number,
- * bucket, seq; as one posting per block was keyed) -> its other blocks, in
- * the order they came, each as varint(zigzag(host number - the previous
- * one)), then varint(seq), or under the same host number
- * varint(zigzag(seq - the previous seq)); the bucket is the key's (read by
- * post_step in store_read.c). 0 or EDR_ENOMEM. */
+ * bucket (POST_GROUP_MAX other blocks at most: more start another key):
+ * type | id | the group's first block reference (host number, bucket, seq;
+ * as one posting per block was keyed) -> its other blocks, in the order
+ * they came, each as varint(zigzag(host number - the previous one)), then
+ * varint(seq), or under the same host number varint(zigzag(seq - the
+ * previous seq)); the bucket is the key's (read by post_step in
+ * store_read.c). 0 or EDR_ENOMEM. */
 static int post_flush(edr_store_writer_t *w)
 {
     if (!w->n_posts) return 0;
     if (post_group(w)) return EDR_ENOMEM;
     for (size_t i = 0; i < w->n_posts; i++) {
-        const post_ref_t *f = &w->posts[i];
-        if (!f->head) continue;
-        size_t n = 0;
-        for (uint32_t m = f->next; m != UINT32_MAX; m = w->posts[m].next)
-            n++;
-        size_t kl = f->kl + BREF_LEN;
-        uint8_t *k = pack_buf(w, kl + n * 20);
-        if (!k) return EDR_ENOMEM;
-        uint8_t *v = k + kl, *p = v;
-        memcpy(k, f->k, f->kl);
-        memcpy(k + f->kl, f->br, BREF_LEN);
-        uint32_t hn = edr__rd32(f->br);
-        uint64_t seq = edr__rd64(f->br + 8);
-        for (uint32_t m = f->next; m != UINT32_MAX; m = w->posts[m].next) {
-            const uint8_t *br = w->posts[m].br;
-            uint32_t h2 = edr__rd32(br);
-            uint64_t s2 = edr__rd64(br + 8);
-            p = put_uvarint(p, zigzag((int64_t)h2 - (int64_t)hn));
-            p = put_uvarint(p, h2 == hn ? zigzag((int64_t)(s2 - seq)) : s2);
-            hn = h2;
-            seq = s2;
+        if (!w->posts[i].head) continue;
+        for (const post_ref_t *f = &w->posts[i]; f;) {
+            size_t kl = f->kl + BREF_LEN, n = 0;
+            uint8_t *k = pack_buf(w, kl + POST_GROUP_MAX * 20);
+            if (!k) return EDR_ENOMEM;
+            uint8_t *v = k + kl, *p = v;
+            memcpy(k, f->k, f->kl);
+            memcpy(k + f->kl, f->br, BREF_LEN);
+            uint32_t hn = edr__rd32(f->br), m = f->next;
+            uint64_t seq = edr__rd64(f->br + 8);
+            for (; m != UINT32_MAX && n < POST_GROUP_MAX; m = w->posts[m].next, n++) {
+                const uint8_t *br = w->posts[m].br;
+                uint32_t h2 = edr__rd32(br);
+                uint64_t s2 = edr__rd64(br + 8);
+                p = put_uvarint(p, zigzag((int64_t)h2 - (int64_t)hn));
+                p = put_uvarint(p, h2 == hn ? zigzag((int64_t)(s2 - seq)) : s2);
+                hn = h2;
+                seq = s2;
+            }
+            rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)k, kl, (const char *)v,
+                                      (size_t)(p - v));
+            w->pend_st.writes_saved += n;
+            f = m != UINT32_MAX ? &w->posts[m] : NULL; /* the rest: another key */
         }
-        rocksdb_writebatch_put_cf(w->wb, w->cf[CF_POST], (const char *)k, kl, (const char *)v,
-                                  (size_t)(p - v));
-        w->pend_st.writes_saved += n;
     }
     w->n_posts = 0;
     return 0;

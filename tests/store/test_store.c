@@ -1677,17 +1677,19 @@ static void test_postings_gathered(void **state)
     edr_store_writer_destroy(w);
 
     edr_store_t *r = open_reader();
-    edr_block_key_t got[H * SEQS + 1];
+    edr_block_key_t got[H * SEQS + 2];
     memset(got, 0, sizeof(got));
     assert_int_equal(edr_store_file_blocks(r, "/var/log/shared.log", 0, 0, blk_keys, got), 0);
     for (int i = 0; i < H * SEQS; i++) { /* host numbers follow first appearance */
         assert_memory_equal(got[i].host_id, hid[i / SEQS], 16);
         assert_int_equal(got[i].seq, (uint64_t)(i % SEQS) + 1);
     }
+    assert_int_equal(got[H * SEQS].seq, 0); /* nothing more */
     memset(got, 0, sizeof(got));
     assert_int_equal(edr_store_remote_blocks(r, ip, 4, 0, 0, blk_keys, got), 0);
     for (int i = 0; i < H * SEQS; i++)
         assert_int_equal(got[i].seq, (uint64_t)(i % SEQS) + 1);
+    assert_int_equal(got[H * SEQS].seq, 0);
     uint64_t n = 0;
     assert_int_equal(edr_store_file_blocks(r, "/tmp/u.2.3", 0, 0, count_blk, &n), 0);
     assert_int_equal(n, 1);
@@ -1709,10 +1711,31 @@ static void test_postings_gathered(void **state)
     assert_int_equal(file_keys(&x, &grouped, &vbytes, gk), 2 + H * SEQS);
     assert_int_equal(grouped, 2);
     assert_int_equal(vbytes, (H * 4 - 1) * 2 + (H * 2 - 1) * 2);
-    static const uint8_t bad[][3] = {{0x80}, {0x02, 0x81}, {0x0b, 0x01}};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        /* a varint cut short; a seq cut short; a host number below 0 */
-        raw_put(&x, CF_POST, gk, sizeof(gk), bad[i], i ? 2 : 1);
+    /* the key's block named again in its value (a step of 0 and 0) is
+     * reported once */
+    static const uint8_t again[4] = {0, 0, 0, 0};
+    raw_put(&x, CF_POST, gk, sizeof(gk), again, sizeof(again));
+    raw_close(&x);
+    r = open_reader();
+    n = 0;
+    assert_int_equal(edr_store_file_blocks(r, "/var/log/shared.log", 0, 0, count_blk, &n), 0);
+    assert_int_equal(n, H * SEQS - H * 2 + 1); /* the second commit's group: its head alone */
+    edr_store_destroy(r);
+    raw_open(&x);
+    /* damaged: a varint cut short; a seq cut short; a host number below 0;
+     * one past 2^32 (a step of INT64_MAX); more blocks than a group holds */
+    static uint8_t bad[5][2 * POST_GROUP_MAX + 2];
+    size_t bl[5] = {1, 2, 2, 11, sizeof(bad[4])};
+    memcpy(bad[0], "\x80", 1);
+    memcpy(bad[1], "\x02\x81", 2);
+    memcpy(bad[2], "\x0b\x01", 2);
+    memcpy(bad[3], "\xfe\xff\xff\xff\xff\xff\xff\xff\xff\x01\x01", 11);
+    for (size_t i = 0; i < sizeof(bad[4]); i += 2) { /* +1 host each: no repeat */
+        bad[4][i] = 2;
+        bad[4][i + 1] = 1;
+    }
+    for (size_t i = 0; i < 5; i++) {
+        raw_put(&x, CF_POST, gk, sizeof(gk), bad[i], bl[i]);
         raw_close(&x);
         r = open_reader();
         n = 0;
@@ -1721,6 +1744,81 @@ static void test_postings_gathered(void **state)
         edr_store_destroy(r);
         raw_open(&x);
     }
+    raw_close(&x);
+}
+
+/* A commit whose batches fall in two hours makes a group per hour: each
+ * block is found under its own hour (a group across hours would name its
+ * later blocks under the first one's hour, where they are not). A group of
+ * more than POST_GROUP_MAX blocks is cut into several keys, every block
+ * found. */
+static void test_postings_per_hour_and_long_groups(void **state)
+{
+    (void)state;
+    edr_store_writer_t *w = open_writer();
+    uint8_t hid[16], ent[16];
+    memset(ent, 0x31, 16);
+    Edr__V1__FileWrite fw = EDR__V1__FILE_WRITE__INIT;
+    Edr__V1__Event e = EDR__V1__EVENT__INIT, *ev = &e;
+    fw.path = "/var/log/hours.log";
+    e.body_case = EDR__V1__EVENT__BODY_FILE_WRITE;
+    e.file_write = &fw;
+    e.entity_id.data = e.parent_entity_id.data = ent;
+    e.entity_id.len = e.parent_entity_id.len = 16;
+    uint64_t base = 1767225600000000000ull, hour = 3600000000000ull;
+    enum { LONG = POST_GROUP_MAX + 1500 };
+    for (uint64_t seq = 1; seq <= 4; seq++) { /* hours 0, 3, 0, 3 */
+        memset(hid, 0x70 + (int)seq, 16);
+        assert_int_equal(add_uncommitted(w, hid, seq, base + (seq % 2 ? 0 : 3 * hour), &ev, 1), 0);
+    }
+    assert_int_equal(edr_store_writer_commit(w), 0);
+    fw.path = "/var/log/long.log";
+    memset(hid, 0x7f, 16);
+    for (uint64_t seq = 10; seq < 10 + LONG; seq++)
+        assert_int_equal(add_uncommitted(w, hid, seq, base + seq * 1000, &ev, 1), 0);
+    assert_int_equal(edr_store_writer_commit(w), 0);
+    edr_store_writer_destroy(w);
+
+    edr_store_t *r = open_reader();
+    uint64_t n0 = 0, n3 = 0, all = 0;
+    assert_int_equal(
+        edr_store_file_blocks(r, "/var/log/hours.log", base, base + hour, count_blk, &n0), 0);
+    assert_int_equal(edr_store_file_blocks(r, "/var/log/hours.log", base + 3 * hour,
+                                           base + 4 * hour, count_blk, &n3),
+                     0);
+    assert_int_equal(edr_store_file_blocks(r, "/var/log/hours.log", 0, 0, count_blk, &all), 0);
+    assert_int_equal(n0, 2);
+    assert_int_equal(n3, 2);
+    assert_int_equal(all, 4);
+    all = 0;
+    assert_int_equal(edr_store_file_blocks(r, "/var/log/long.log", 0, 0, count_blk, &all), 0);
+    assert_int_equal(all, LONG);
+    edr_store_destroy(r);
+}
+
+/* A store written before the format marker (none in meta) gets it from the
+ * first writer that opens it, and reads as before. */
+static void test_format_marker_written(void **state)
+{
+    (void)state;
+    edr_store_writer_destroy(open_writer());
+    raw_t x;
+    raw_open(&x);
+    char *rerr = NULL;
+    rocksdb_delete_cf(x.db, x.wo, x.cf[CF_META], EDR__META_FORMAT, strlen(EDR__META_FORMAT), &rerr);
+    assert_null(rerr);
+    raw_close(&x);
+    edr_store_destroy(open_reader()); /* no marker: a store of format 1, read */
+    edr_store_writer_destroy(open_writer());
+    raw_open(&x);
+    size_t vl = 0;
+    char *v = rocksdb_get_cf(x.db, x.ro, x.cf[CF_META], EDR__META_FORMAT, strlen(EDR__META_FORMAT),
+                             &vl, &rerr);
+    assert_null(rerr);
+    assert_non_null(v);
+    assert_int_equal(vl, 4);
+    assert_int_equal(edr__rd32((const uint8_t *)v), EDR__STORE_FORMAT);
+    rocksdb_free(v);
     raw_close(&x);
 }
 
@@ -1832,6 +1930,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_want_wal_flushes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_postings_gathered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_format_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_postings_per_hour_and_long_groups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_format_marker_written, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_refused, setup, teardown),
     };

@@ -280,7 +280,10 @@ int edr_store_block_get(edr_store_t *s, const edr_block_key_t *k, edr_arena_t *a
  * remote IP (4 or 16 bytes) whose events' time span overlaps [from_ns,
  * to_ns) (a block's matching events may still lie outside it, and a block
  * may hold no matching event when 64-bit path hashes collide: confirm by
- * decoding). */
+ * decoding). Shard by shard, each shard's blocks in the order of their
+ * host number in the shard, hour and seq, each once; the references of
+ * the window's hours are gathered before they are reported, in runs of
+ * 1 M (16 MiB) at most, each run sorted. */
 int edr_store_file_blocks(edr_store_t *s, const char *path, uint64_t from_ns, uint64_t to_ns,
                           edr_store_block_fn fn, void *ud);
 int edr_store_remote_blocks(edr_store_t *s, const uint8_t *ip, size_t ip_len, uint64_t from_ns,
