@@ -105,6 +105,17 @@ static uint32_t fill_until_paused(void)
     return rounds;
 }
 
+/* Produces 6 more rounds while the collector is paused; *s1 and *s2 get
+ * the batches stored before and after a wait of wait_us. */
+static void more_while_paused(uint32_t *rounds, unsigned wait_us, uint64_t *s1, uint64_t *s2)
+{
+    h_produce(&h, 6, EVENTS);
+    *rounds += 6;
+    *s1 = cu_stored_blocks(h.store);
+    usleep(wait_us);
+    *s2 = cu_stored_blocks(h.store);
+}
+
 static void test_disk_full(void **state)
 {
     (void)state;
@@ -126,12 +137,8 @@ static void test_disk_full(void **state)
     uint64_t first_half = h.produced_batches;
 
     /* while paused more data arrives: it waits in Kafka, the store does not grow */
-    uint32_t more = 6;
-    h_produce(&h, more, EVENTS);
-    rounds += more;
-    uint64_t s1 = cu_stored_blocks(h.store);
-    usleep(1500000);
-    uint64_t s2 = cu_stored_blocks(h.store);
+    uint64_t s1, s2;
+    more_while_paused(&rounds, 1500000, &s1, &s2);
     fprintf(stderr,
             "paused: %llu then %llu batches stored of %llu produced (%llu before the pause)\n",
             (unsigned long long)s1, (unsigned long long)s2, (unsigned long long)h.produced_batches,
@@ -182,12 +189,8 @@ static void test_pause_survives_rebalance(void **state)
     uint64_t used = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
     remount_mb((unsigned)(used >> 20) + 9);
     assert_int_equal(cu_join_and_leave(&h, "t0404"), 0);
-    uint32_t more = 6;
-    h_produce(&h, more, EVENTS);
-    rounds += more;
-    uint64_t s1 = cu_stored_blocks(h.store);
-    usleep(2000000);
-    uint64_t s2 = cu_stored_blocks(h.store);
+    uint64_t s1, s2;
+    more_while_paused(&rounds, 2000000, &s1, &s2);
     fprintf(stderr, "after the rebalance: %llu then %llu batches stored of %llu produced\n",
             (unsigned long long)s1, (unsigned long long)s2, (unsigned long long)h.produced_batches);
     assert_true(s1 == s2);
