@@ -851,9 +851,9 @@ static uint8_t *pack_buf(edr_store_writer_t *w, size_t n)
     return w->pack;
 }
 
-/* Notes the posting of entity id (type t, n bytes) in block br for the
- * commit; 0 or EDR_ENOMEM. */
-static int post_add(edr_store_writer_t *w, uint8_t t, const void *id, size_t n,
+/* Notes the posting of entity id (type t, n bytes, hashed to h by the
+ * caller) in block br for the commit; 0 or EDR_ENOMEM. */
+static int post_add(edr_store_writer_t *w, uint8_t t, const void *id, size_t n, uint64_t h,
                     const uint8_t br[BREF_LEN])
 {
     if (EDR_VEC_RESERVE(w->posts, w->posts_cap, w->n_posts + 1, 256)) return EDR_ENOMEM;
@@ -862,8 +862,9 @@ static int post_add(edr_store_writer_t *w, uint8_t t, const void *id, size_t n,
     memcpy(p->k + 1, id, n);
     p->kl = (uint8_t)(1 + n);
     memcpy(p->br, br, BREF_LEN);
-    /* the bucket is bytes 4..7 of the reference */
-    p->g = XXH3_64bits_withSeed(p->k, p->kl, edr__rd32(br + 4));
+    /* the group: id and bucket (bytes 4..7 of the reference); post_same
+     * compares both, so a collision only costs a probe */
+    p->g = (h ^ t) + edr__rd32(br + 4) * 0x9e3779b97f4a7c15ull;
     return 0;
 }
 
@@ -874,7 +875,7 @@ static int put_path(edr_store_writer_t *w, const char *path, const uint8_t br[BR
     if (!hset_add(&w->paths, h, w->gen)) return 0;
     uint8_t hb[8];
     edr__be64(hb, h);
-    return post_add(w, POST_FILE, hb, 8, br);
+    return post_add(w, POST_FILE, hb, 8, h, br);
 }
 
 static int put_hash(edr_store_writer_t *w, ProtobufCBinaryData sha, const uint8_t host[16],
@@ -1090,9 +1091,10 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
         case EDR__V1__EVENT__BODY_NETWORK: {
             const Edr__V1__Endpoint *r = e->network->remote;
             uint8_t ip[16];
+            uint64_t ih = 0;
             if (r && edr__ip16(r->ip.data, r->ip.len, ip) == 0 &&
-                hset_add(&w->remotes, XXH3_64bits(ip, 16), w->gen))
-                perr |= post_add(w, POST_REMOTE, ip, 16, br);
+                hset_add(&w->remotes, ih = XXH3_64bits(ip, 16), w->gen))
+                perr |= post_add(w, POST_REMOTE, ip, 16, ih, br);
             break;
         }
         case EDR__V1__EVENT__BODY_SENSOR_HEALTH: health = e; break;
@@ -1394,7 +1396,7 @@ static int post_flush(edr_store_writer_t *w)
         if (!w->posts[i].head) continue;
         for (const post_ref_t *f = &w->posts[i]; f;) {
             size_t kl = f->kl + BREF_LEN, n = 0;
-            uint8_t *k = pack_buf(w, kl + POST_GROUP_MAX * 20);
+            uint8_t *k = pack_buf(w, kl + (size_t)POST_GROUP_MAX * 20);
             if (!k) return EDR_ENOMEM;
             uint8_t *v = k + kl, *p = v;
             memcpy(k, f->k, f->kl);
