@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench ingest: the collector's store against PostgreSQL 15 (COPY) and SQLite (WAL, 10k rows per
 # transaction) on the same synthetic events: ingest rate, bytes/event, three query latencies.
-# Usage: bench/run ingest [--events N] [--no-peers] [--unsplit] [--dict] [--protobuf-c] [--level N]
+# Usage: bench/run ingest [--events N] [--no-peers] [--unsplit] [--dict] [--protobuf-c] [--level N] [--restart-chunks]
 set -euo pipefail
 BUILD=${EDR_BUILD:-build}
 events=2000000
@@ -13,9 +13,10 @@ while [ $# -gt 0 ]; do
     --no-peers) peers=0; shift ;;
     --unsplit) codec+=(--unsplit); shift ;;
     --dict) codec+=(--dict); shift ;;
+    --restart-chunks) codec+=(--restart-chunks); shift ;;
     --protobuf-c) codec+=(--protobuf-c); shift ;;
     --level) codec+=(--level "$2"); shift 2 ;;
-    *) echo "usage: bench/run ingest [--events N] [--no-peers] [--unsplit] [--dict] [--protobuf-c] [--level N]" >&2; exit 2 ;;
+    *) echo "usage: bench/run ingest [--events N] [--no-peers] [--unsplit] [--dict] [--protobuf-c] [--level N] [--restart-chunks]" >&2; exit 2 ;;
   esac
 done
 work=$(mktemp -d /tmp/edr-bench-ingest.XXXXXX)

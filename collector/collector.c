@@ -1927,6 +1927,7 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
 {
     double cpu0 = thread_cpu();
     c->stop = stop;
+    c->stopping = 0; /* run again after it returned (bench_ingest between its chunks) */
     c->started = c->last_msg = c->last_commit = c->last_health = c->busy_t0 = now_s();
     c->busy_cpu0 = cpu0;
     double next_ret = 0, last_log = c->started;

@@ -22,7 +22,9 @@ typedef struct edr_collector_opts {
 edr_collector_t *edr_collector_new(const edr_config_t *cfg, const edr_collector_opts_t *opts,
                                    char *err, size_t errlen);
 /* Consumes until *stop becomes non-zero, the idle limit passes, or a fatal
- * error. Returns 0, or 1 on a fatal error (logged). */
+ * error. Returns 0, or 1 on a fatal error (logged). May be called again on
+ * the same collector after it returned: it goes on where it stopped, with
+ * its shards open and their caches warm. */
 int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop);
 void edr_collector_destroy(edr_collector_t *c);
 
