@@ -192,11 +192,10 @@ static char *merge_records(const char *existing, size_t existing_len, const char
     if (acc.first_block.len == BREF_LEN)
         acc.host_id.len = 0;
     acc.entity_id.len = 0;
-    size_t n = edr__v1__process_record__get_packed_size(&acc);
-    out = malloc(n ? n : 1);
+    size_t lens[5];
+    out = malloc(edr__proc_record_size_max(&acc, lens));
     if (out) {
-        edr__v1__process_record__pack(&acc, (uint8_t *)out);
-        *out_len = n;
+        *out_len = edr__proc_record_pack(&acc, lens, (uint8_t *)out);
         *success = 1;
     }
     for (int i = 0; i < n_parts; i++)

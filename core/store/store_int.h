@@ -143,6 +143,13 @@ static inline int edr__bloom_has(const uint8_t *bits, size_t nbits, const uint8_
 /* Applies one partial ProcessRecord onto an accumulated one (see store.c for the rules). */
 void edr__proc_merge(Edr__V1__ProcessRecord *acc, const Edr__V1__ProcessRecord *op);
 
+/* Packs r as protobuf (proc_pack.c) without protobuf-c's descriptor walk:
+ * edr__proc_record_size_max notes the lengths of r's strings in lens and
+ * returns a bound on the packed size; edr__proc_record_pack writes r with
+ * those lengths into out (room for that bound) and returns its length. */
+size_t edr__proc_record_size_max(const Edr__V1__ProcessRecord *r, size_t lens[5]);
+size_t edr__proc_record_pack(const Edr__V1__ProcessRecord *r, const size_t lens[5], uint8_t *out);
+
 /* 16-byte IP key form: IPv4 as v4-mapped IPv6. Returns 0, or -1 when ip_len is neither 4 nor 16. */
 int edr__ip16(const uint8_t *ip, size_t ip_len, uint8_t out[16]);
 

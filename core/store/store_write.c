@@ -1149,11 +1149,11 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
             ent_prefetch(w, &w->recs[i + ENT_PREFETCH]);
         s->rec.first_block.data = br; /* a block reference, restored by readers */
         s->rec.first_block.len = sizeof(br); /* last_block: empty means the same */
-        size_t n = edr__v1__process_record__get_packed_size(&s->rec);
-        uint8_t *p = pack_buf(w, n);
+        size_t lens[5];
+        uint8_t *p = pack_buf(w, edr__proc_record_size_max(&s->rec, lens));
         if (!p)
             goto undo;
-        edr__v1__process_record__pack(&s->rec, p);
+        size_t n = edr__proc_record_pack(&s->rec, lens, p);
         rocksdb_writebatch_merge_cf(w->wb, w->cf[CF_PROCS], (const char *)s->id, 16,
                                     (const char *)p, n);
         /* events of a process are found through its record's first/last block
@@ -1176,8 +1176,9 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
                 wcache_fresh(w, pk, sizeof(pk), key.bucket)) {
                 Edr__V1__ProcessRecord touch = EDR__V1__PROCESS_RECORD__INIT;
                 touch.child_bucket = key.bucket;
-                uint8_t tp[32];
-                size_t tn = edr__v1__process_record__pack(&touch, tp);
+                uint8_t tp[16];           /* one varint field */
+                const size_t tl[5] = {0}; /* no strings */
+                size_t tn = edr__proc_record_pack(&touch, tl, tp);
                 rocksdb_writebatch_merge_cf(w->wb, w->cf[CF_PROCS],
                                             (const char *)s->rec.parent_entity_id.data, 16,
                                             (const char *)tp, tn);
