@@ -186,11 +186,17 @@ typedef struct {
     int json, write_failed;
     const char *relation; /* --json: edr.relation */
     const char *indent;   /* text */
+    uint8_t last_parent[16]; /* the parent of the last record reported */
+    int has_parent;
 } proc_out_t;
 
 static int proc_cb(const Edr__V1__ProcessRecord *p, void *ud)
 {
     proc_out_t *o = ud;
+    o->has_parent =
+        p->parent_entity_id.len == 16 &&
+        !(p->entity_id.len == 16 && !memcmp(p->entity_id.data, p->parent_entity_id.data, 16));
+    if (o->has_parent) memcpy(o->last_parent, p->parent_entity_id.data, 16);
     if (!o->json) {
         print_proc(p, o->indent);
         return 0;
@@ -209,9 +215,30 @@ static int show_tree(edr_store_t *s, const uint8_t id[16], proc_out_t *po)
     po->relation = "ancestry";
     if (!po->json)
         printf("ancestry:\n");
+    po->has_parent = 0;
     int rc = edr_store_process_ancestry(s, id, 0, proc_cb, po);
     if (rc)
         return rc;
+    /* the walk ended at a record naming a parent the store does not hold
+     * (retired by retention, or never reported): say so, so that it is not
+     * taken for the root (review-1206k 9) */
+    edr_arena_t a;
+    edr_arena_init(&a, 4096);
+    Edr__V1__ProcessRecord *pp;
+    if (po->has_parent && edr_store_process_get(s, po->last_parent, &a, &pp) == EDR_ENOENT) {
+        char hex[33];
+        edr_hex(po->last_parent, 16, hex);
+        if (!po->json)
+            printf("  (parent %s is not in the store: retired, or never reported; the ancestry "
+                   "is cut here)\n",
+                   hex);
+        else
+            fprintf(stderr,
+                    "edr store: the ancestry is cut: parent %s is not in the store "
+                    "(retired, or never reported)\n",
+                    hex);
+    }
+    edr_arena_close(&a);
     po->relation = "child";
     if (!po->json)
         printf("children:\n");

@@ -568,6 +568,22 @@ static void test_hostile_text_and_output_files(void **state)
         if (*p >= 0x80 || (*p < 0x20 && *p != '\n'))
             fail_msg("--json wrote byte 0x%02x: %s", *p, r.out);
     assert_non_null(strstr(r.out, "\\u009B31mRED"));
+    /* cmd.exe's parent is only named (never an actor): its ancestry ends
+     * with a note, not at a record that would pass for the root */
+    const char *eid = strstr(r.out, "\"process\":{\"entity_id\":\"");
+    assert_non_null(eid);
+    char ent[33];
+    memcpy(ent, eid + strlen("\"process\":{\"entity_id\":\""), 32);
+    ent[32] = 0;
+    char *tree[] = {"store", "tree", ent, "--store", store, NULL};
+    run(&r, tree);
+    assert_int_equal(r.status, 0);
+    assert_non_null(
+        strstr(r.out, "is not in the store: retired, or never reported; the ancestry is cut here"));
+    char *treej[] = {"store", "tree", ent, "--store", store, "--json", NULL};
+    run(&r, treej);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "the ancestry is cut"));
 
     /* rca -o: neither a symlink at the path nor its target is replaced, nor
      * a device or a pipe (-o /dev/full as root once replaced the device

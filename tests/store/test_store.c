@@ -1908,6 +1908,161 @@ static void test_full_disk_refused(void **state)
     assert_int_equal(umount(dir), 0);
 }
 
+/* Copies the files of directory from into to (made here); 0 or -1. */
+static int copy_dir(const char *from, const char *to)
+{
+    DIR *d = opendir(from);
+    if (!d || mkdir(to, 0700)) return -1;
+    struct dirent *de;
+    int rc = 0;
+    while (rc == 0 && (de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        char a[1024], b[1024], buf[65536];
+        snprintf(a, sizeof(a), "%s/%s", from, de->d_name);
+        snprintf(b, sizeof(b), "%s/%s", to, de->d_name);
+        FILE *in = fopen(a, "rb"), *out = fopen(b, "wb");
+        size_t n;
+        while (in && out && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+            if (fwrite(buf, 1, n, out) != n) rc = -1;
+        if (!in || !out) rc = -1;
+        if (in) fclose(in);
+        if (out && fclose(out)) rc = -1;
+    }
+    closedir(d);
+    return rc;
+}
+
+/* A store nothing writes is opened read-only: a table file that is cut
+ * short or missing fails the open, naming the shard (a secondary instance
+ * left the file out and answered from the rest: an empty host list, "not in
+ * the store", exit 0; review-1206k 1). An operator's copy of a shard
+ * ("shard-0000.bak") is not read as one more shard (every host and event
+ * came twice), and an empty shard directory (a writer making it) is passed
+ * over. */
+static void test_reader_damaged_store(void **state)
+{
+    (void)state;
+    char err[1024], p[512], big[1024] = "";
+    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
+    assert_non_null(w);
+    fill(w, 4);
+    edr_store_writer_destroy(w); /* flushed: the families are table files */
+    edr_store_t *r = open_reader();
+    edr_store_stats_t ss;
+    assert_int_equal(edr_store_stats(r, &ss), 0);
+    uint64_t blocks = ss.blocks;
+    assert_int_equal(blocks, HOSTS * BATCHES);
+    edr_store_destroy(r);
+
+    snprintf(p, sizeof(p), "%s/shard-0000", dir);
+    char bak[512];
+    snprintf(bak, sizeof(bak), "%s/shard-0000.bak", dir);
+    assert_int_equal(copy_dir(p, bak), 0);
+    snprintf(p, sizeof(p), "%s/shard-0007", dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    r = open_reader();
+    assert_int_equal(edr_store_shards(r), 1);
+    assert_int_equal(edr_store_stats(r, &ss), 0);
+    assert_int_equal(ss.blocks, blocks);
+    edr_store_destroy(r);
+
+    /* the largest table file (the blocks), cut in half */
+    snprintf(p, sizeof(p), "%s/shard-0000", dir);
+    DIR *d = opendir(p);
+    assert_non_null(d);
+    struct dirent *de;
+    off_t most = 0;
+    while ((de = readdir(d))) {
+        char f[1024];
+        struct stat st;
+        snprintf(f, sizeof(f), "%s/%s", p, de->d_name);
+        if (strstr(de->d_name, ".sst") && stat(f, &st) == 0 && st.st_size > most) {
+            most = st.st_size;
+            snprintf(big, sizeof(big), "%s", f);
+        }
+    }
+    closedir(d);
+    assert_true(most > 0);
+    assert_int_equal(truncate(big, most / 2), 0);
+    assert_null(edr_store_open(dir, NULL, err, sizeof(err)));
+    assert_non_null(strstr(err, "shard-0000"));
+    assert_non_null(strstr(err, "Corruption"));
+    /* and removed */
+    assert_int_equal(unlink(big), 0);
+    assert_null(edr_store_open(dir, NULL, err, sizeof(err)));
+    assert_non_null(strstr(err, "shard-0000"));
+}
+
+/* One batch of host hid (seq) holding an exec of exe by ent, committed. */
+static void add_exec(edr_store_writer_t *w, edr_frame_ctx_t *enc, const uint8_t hid[16],
+                     uint64_t seq, const uint8_t ent[16], const char *exe)
+{
+    Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
+    si.host_id.data = (uint8_t *)hid;
+    si.host_id.len = 16;
+    si.hostname = "refresh-host";
+    Edr__V1__ProcessStart ps = EDR__V1__PROCESS_START__INIT;
+    ps.exe = ps.command_line = (char *)exe;
+    Edr__V1__Event e = EDR__V1__EVENT__INIT, *ev = &e;
+    e.entity_id.data = (uint8_t *)ent;
+    e.entity_id.len = 16;
+    e.pid = 77;
+    e.body_case = EDR__V1__EVENT__BODY_PROCESS_START;
+    e.process_start = &ps;
+    Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
+    b.schema_version = 1;
+    b.sensor = &si;
+    b.seq = seq;
+    b.base_time_ns = 1767225600000000000ull + seq * 1000000000ull;
+    b.n_events = 1;
+    b.events = &ev;
+    const uint8_t *fr;
+    size_t fl;
+    assert_int_equal(edr_frame_encode(enc, &b, 0, &fr, &fl), 0);
+    assert_int_equal(edr_store_writer_add(w, fr, fl, &b), 0);
+    assert_int_equal(edr_store_writer_commit(w), 0);
+}
+
+/* A refresh after the writer flushed what the reader had replayed from the
+ * write-ahead log applies each merge once (a secondary's catch-up applied
+ * them twice: exec_count 3 where 2 were stored, review-1206k 3), and finds a
+ * shard made after the reader opened. */
+static void test_refresh_after_flush(void **state)
+{
+    (void)state;
+    char err[512];
+    uint8_t hid[16] = {0x31}, hid2[16] = {0x32}, ent[16];
+    memset(ent, 0xe1, 16);
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
+    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
+    assert_non_null(w);
+    add_exec(w, enc, hid, 1, ent, "/bin/first"); /* in the write-ahead log only */
+    edr_store_t *r = open_reader();
+    edr_arena_t a;
+    edr_arena_init(&a, 4096);
+    Edr__V1__ProcessRecord *p;
+    assert_int_equal(edr_store_process_get(r, ent, &a, &p), 0);
+    assert_int_equal(p->exec_count, 1);
+    add_exec(w, enc, hid, 2, ent, "/bin/second");
+    assert_int_equal(edr_store_writer_compact(w), 0); /* flushed and compacted */
+    edr_store_writer_t *w2 = edr_store_writer_open(dir, 1, NULL, err, sizeof(err));
+    assert_non_null(w2);
+    add_exec(w2, enc, hid2, 1, hid2, "/bin/other");
+    assert_int_equal(edr_store_refresh(r), 0);
+    edr_arena_reset(&a);
+    assert_int_equal(edr_store_process_get(r, ent, &a, &p), 0);
+    assert_int_equal(p->exec_count, 2);
+    assert_string_equal(p->exe, "/bin/second");
+    assert_int_equal(edr_store_shards(r), 2);
+    edr_arena_reset(&a);
+    assert_int_equal(edr_store_process_get(r, hid2, &a, &p), 0);
+    edr_arena_close(&a);
+    edr_store_destroy(r);
+    edr_store_writer_destroy(w2);
+    edr_store_writer_destroy(w);
+    edr_frame_ctx_destroy(enc);
+}
+
 /* Process records packed by proc_pack.c are byte for byte protobuf-c's own
  * packing and decode to what was packed, over records with every field zero
  * or set in turn (negative exit codes: ten-byte varints,
@@ -2010,6 +2165,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_refused, setup, teardown),
         cmocka_unit_test(test_proc_record_pack),
+        cmocka_unit_test_setup_teardown(test_reader_damaged_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refresh_after_flush, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,7 +47,7 @@
  * The collector writes without RocksDB's write-ahead log (opts no_wal):
  * Kafka is the log. All families flush together (atomic flush), so after a
  * crash the store is as of its last flush, offsets included, and the
- * collector reads again from there. Readers are secondary instances and see
+ * collector reads again from there. Readers beside it (secondary instances) see
  * what is flushed: edr_store_writer_tick() flushes at least every
  * flush_interval_ns. Such a writer can be asked to write the WAL after all
  * (edr_store_writer_want_wal): flushes that often cost more CPU in all than
@@ -203,15 +203,21 @@ size_t edr_store_writer_cf_stats(edr_store_writer_t *w, edr_store_cf_stat_t *out
 
 typedef struct edr_store edr_store_t;
 
-/* Opens every shard under root for reading, as RocksDB secondary instances
- * (safe while a collector writes; call edr_store_refresh() to see new data).
- * opts may be NULL. On error (no store, no shard) returns NULL and fills err.
- * One handle per thread. */
+/* Opens every shard under root for reading: read-only where no process
+ * holds the shard (a table file missing, cut short or damaged then fails the
+ * open with RocksDB's reason), as a RocksDB secondary instance where a
+ * collector or an import writes it (such an instance leaves out a table it
+ * cannot open and answers from the rest). Shards are the directories named
+ * shard-N; an empty one is passed over. opts may be NULL. On error (no store,
+ * no shard, a damaged shard) returns NULL and fills err. One handle per
+ * thread. */
 edr_store_t *edr_store_open(const char *root, const edr_store_opts_t *opts, char *err,
                             size_t errlen);
 void edr_store_destroy(edr_store_t *s);
 
-/* Catches up with the writers. Returns 0 or EDR_ESTORE. */
+/* Sees what the writers stored since: closes and opens every shard again
+ * (shards made since included). Returns 0, or EDR_ESTORE after logging why
+ * (the store then answers nothing until a refresh succeeds). */
 int edr_store_refresh(edr_store_t *s);
 
 /* Stored blocks that failed to decode (damaged) since the store was opened,
