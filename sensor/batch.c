@@ -130,7 +130,9 @@ void edr_emit_end(edr_emit_t *em, Edr__V1__Event *e)
     em->events[em->n++] = e;
     /* last_event_mono follows emitted from the sensor's control timer: no
      * clock read per event */
-    em->emitted += e->body_case != EDR__V1__EVENT__BODY_SENSOR_HEALTH;
+    /* the sensor's own (health, inventory) are not source events */
+    em->emitted += e->body_case != EDR__V1__EVENT__BODY_SENSOR_HEALTH &&
+                   e->body_case != EDR__V1__EVENT__BODY_PROCESS_INVENTORY;
     if (em->n >= em->batch_events || em->arena.used_total > em->arena_limit) edr__emit_flush(em);
 }
 

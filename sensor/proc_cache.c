@@ -481,10 +481,7 @@ static ssize_t edr__read_file(const char *path, char *buf, size_t cap)
     return (ssize_t)n;
 }
 
-typedef struct {
-    uint32_t pid, ppid;
-    uint64_t start_ns;
-} edr__seed_t;
+typedef edr_proc_stat_t edr__seed_t;
 
 /* Oldest first; within one clock tick (processes started in the same 10 ms
  * compare equal) by pid, so that the order does not depend on qsort. */
@@ -535,14 +532,12 @@ int edr_proc_start_from_proc(uint32_t pid, uint64_t *start_boot_ns)
     return 0;
 }
 
-int edr_proc_cache_seed(edr_proc_cache_t *c, const char *root, edr_proc_seed_fn fn, void *ud)
+int edr_proc_list(const char *root, edr_proc_stat_t **out)
 {
     DIR *d = opendir(root ? root : "/proc");
     edr__seed_t *v = NULL;
     size_t n = 0, cap = 0;
-    int added = 0;
-    char *args = NULL;
-    const size_t args_cap = 8192;
+    *out = NULL;
     if (!root) root = "/proc";
     if (!d) return EDR_EIO;
     struct dirent *de;
@@ -556,20 +551,38 @@ int edr_proc_cache_seed(edr_proc_cache_t *c, const char *root, edr_proc_seed_fn 
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 1024;
             edr__seed_t *nv = realloc(v, nc * sizeof(*nv));
-            if (!nv) break;
+            if (!nv) {
+                closedir(d);
+                free(v);
+                return EDR_ENOMEM;
+            }
             v = nv, cap = nc;
         }
         v[n++] = s;
     }
     closedir(d);
+    /* oldest first, so that callers see parents before their children where
+     * their start times (in ticks) differ */
+    if (n) qsort(v, n, sizeof(*v), edr__seed_cmp);
+    *out = v;
+    return (int)n;
+}
+
+int edr_proc_cache_seed(edr_proc_cache_t *c, const char *root, edr_proc_seed_fn fn, void *ud)
+{
+    edr__seed_t *v = NULL;
+    int added = 0;
+    char *args = NULL;
+    const size_t args_cap = 8192;
+    if (!root) root = "/proc";
+    int ln = edr_proc_list(root, &v);
+    if (ln < 0) return ln;
+    size_t n = (size_t)ln;
     args = malloc(args_cap);
     if (!args) {
         free(v);
         return EDR_ENOMEM;
     }
-    /* oldest first, so that fn sees parents before their children where
-     * their start times (in ticks) differ */
-    if (n) qsort(v, n, sizeof(*v), edr__seed_cmp);
     /* every process is entered before any parent link is made: a parent
      * that started in the same tick as its child may sort after it, and
      * its entry must exist when the child's link is taken from it */

@@ -62,6 +62,17 @@ edr_proc_t *edr_proc_cache_put(edr_proc_cache_t *c, uint32_t tgid, uint64_t star
 void edr_proc_cache_remove(edr_proc_cache_t *c, uint32_t tgid);
 size_t edr_proc_cache_count(const edr_proc_cache_t *c);
 
+/* A user-space process as /proc/PID/stat gives it. */
+typedef struct edr_proc_stat {
+    uint32_t pid, ppid;
+    uint64_t start_ns; /* boot-clock ns, tick precision */
+} edr_proc_stat_t;
+
+/* Every user-space process under root ("/proc" when NULL; kernel threads are
+ * left out), oldest first, into *out (the caller frees it). Returns how
+ * many, or a negative edr_err_t. */
+int edr_proc_list(const char *root, edr_proc_stat_t **out);
+
 /* Called for every process found by edr_proc_cache_seed, parents before
  * children where possible: argv is NUL-separated (argv_len bytes), cwd may be "". */
 typedef void (*edr_proc_seed_fn)(edr_proc_t *p, const char *argv, size_t argv_len, const char *cwd,

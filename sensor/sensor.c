@@ -35,7 +35,7 @@ struct edr_sensor {
     edr_sensor_opts_t opts;
     uv_loop_t loop;
     int loop_ok;
-    uv_timer_t t_batch, t_kafka, t_health, t_control;
+    uv_timer_t t_batch, t_kafka, t_health, t_control, t_inventory;
     /* librdkafka writes to kq_fd[1] when its main queue (delivery reports,
      * errors) gets an event: the loop serves it at once instead of polling */
     int kq_fd[2];
@@ -313,6 +313,7 @@ static void finish(edr_sensor_t *s)
         uv_close((uv_handle_t *)&s->p_kafka, close_cb);
     s->kq_on = 0;
     uv_close((uv_handle_t *)&s->t_health, close_cb);
+    uv_close((uv_handle_t *)&s->t_inventory, close_cb);
     uv_close((uv_handle_t *)&s->t_control, close_cb);
     uv_close((uv_handle_t *)&s->s_term, close_cb);
     uv_close((uv_handle_t *)&s->s_int, close_cb);
@@ -381,6 +382,27 @@ static void on_health_timer(uv_timer_t *t)
         emit_health(s);
 }
 
+static void on_inventory_timer(uv_timer_t *t)
+{
+    edr_sensor_t *s = t->data;
+    if (!s->stopping) edr__inventory_emit(&s->em, NULL, edr__utc_ns(), 0);
+}
+
+/* The inventory of running processes: only from sources that watch this
+ * host (eBPF, fallback), at once and then every sensor.inventory_interval
+ * (0: never). */
+static void arm_inventory_timer(edr_sensor_t *s, uint64_t first_ms)
+{
+    uint64_t ms = edr_config_duration_ns(s->cfg, "sensor.inventory_interval") / 1000000;
+    int kind = s->em.info.source;
+    if (!ms || (kind != EDR__V1__SENSOR_INFO__SOURCE_KIND__EBPF &&
+                kind != EDR__V1__SENSOR_INFO__SOURCE_KIND__FALLBACK)) {
+        uv_timer_stop(&s->t_inventory);
+        return;
+    }
+    uv_timer_start(&s->t_inventory, on_inventory_timer, first_ms, ms);
+}
+
 static void on_control_timer(uv_timer_t *t)
 {
     edr_sensor_t *s = t->data;
@@ -431,6 +453,7 @@ static int reload_said(const char *key, void *ud)
     static const char *const applied[] = {"sensor.batch_events",
                                           "sensor.batch_interval",
                                           "sensor.health_interval",
+                                          "sensor.inventory_interval",
                                           "sensor.spool_max_bytes",
                                           "sensor.spool_after",
                                           "sensor.spool_sync_interval",
@@ -467,6 +490,9 @@ static void apply_reload(edr_sensor_t *s, edr_config_t *nc)
     s->batch_interval_ns = edr_config_duration_ns(nc, "sensor.batch_interval");
     uint64_t hi = edr_config_duration_ns(nc, "sensor.health_interval") / 1000000;
     uv_timer_start(&s->t_health, on_health_timer, hi ? hi : 1, hi ? hi : 1);
+    if (edr_config_duration_ns(nc, "sensor.inventory_interval") !=
+        (uint64_t)uv_timer_get_repeat(&s->t_inventory) * 1000000)
+        arm_inventory_timer(s, edr_config_duration_ns(nc, "sensor.inventory_interval") / 1000000);
     if (s->spool) {
         edr_spool_set_max(s->spool, edr_config_size(nc, "sensor.spool_max_bytes"));
         edr_spool_set_sync(s->spool, edr_config_duration_ns(nc, "sensor.spool_sync_interval"));
@@ -712,12 +738,14 @@ int edr_sensor_run(edr_sensor_t *s)
     uv_timer_init(&s->loop, &s->t_batch);
     uv_timer_init(&s->loop, &s->t_kafka);
     uv_timer_init(&s->loop, &s->t_health);
+    uv_timer_init(&s->loop, &s->t_inventory);
     uv_timer_init(&s->loop, &s->t_control);
     uv_signal_init(&s->loop, &s->s_term);
     uv_signal_init(&s->loop, &s->s_int);
     uv_signal_init(&s->loop, &s->s_hup);
     uv_async_init(&s->loop, &s->a_stop, on_async_stop);
     s->t_batch.data = s->t_kafka.data = s->t_health.data = s->t_control.data = s;
+    s->t_inventory.data = s;
     s->s_term.data = s->s_int.data = s->s_hup.data = s->a_stop.data = s;
     s->handles_ok = 1;
     self_entity(s);
@@ -776,6 +804,7 @@ int edr_sensor_run(edr_sensor_t *s)
     /* only health events sent to Kafka report to the fleet's store */
     uint64_t carried = s->prod ? edr__drops_carry(&s->drops, edr__state_dir(s->state)) : 0;
     emit_health(s); /* says the fidelity at once */
+    arm_inventory_timer(s, 0);
     if (carried && edr__emit_flush(&s->em) == 0)
         edr__drops_carried(edr__state_dir(s->state));
     if (s->stop_pending)

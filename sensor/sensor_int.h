@@ -131,6 +131,18 @@ int edr__emit_flush(edr_emit_t *em);
 /* Assigns the seq and hands b to the ship function. */
 int edr__emit_ship(edr_emit_t *em, Edr__V1__EventBatch *b);
 
+/* ---- inventory.c: the running processes, for the store's retention ---- */
+
+/* Processes one ProcessInventory event lists at most. */
+#define EDR__INVENTORY_PER_EVENT 1024
+
+/* Emits the user-space processes of proc_root ("/proc" when NULL) with
+ * their parents' entity ids, per_event (0: EDR__INVENTORY_PER_EVENT) to an
+ * event, stamped now_utc_ns. Returns how many were listed, or a negative
+ * edr_err_t (counted as a drop of source "inventory"). */
+int edr__inventory_emit(edr_emit_t *em, const char *proc_root, uint64_t now_utc_ns,
+                        size_t per_event);
+
 /* ---- producer.c: frames to Kafka, spool when it is unreachable ---- */
 
 typedef struct edr__producer edr__producer_t;

@@ -36,6 +36,8 @@ const char *edr_event_kind_name(Edr__V1__Event__BodyCase k)
         return "bpf_attach";
     case EDR__V1__EVENT__BODY_BPF_DETACH:
         return "bpf_detach";
+    case EDR__V1__EVENT__BODY_PROCESS_INVENTORY:
+        return "process_inventory";
     default:
         return "none";
     }

@@ -274,6 +274,8 @@ static const ProtobufCMessage *body_of(const Edr__V1__Event *e)
     case EDR__V1__EVENT__BODY_BPF_ATTACH: return (const ProtobufCMessage *)e->bpf_attach;
     case EDR__V1__EVENT__BODY_BPF_DETACH:
         return (const ProtobufCMessage *)e->bpf_detach;
+    case EDR__V1__EVENT__BODY_PROCESS_INVENTORY:
+        return (const ProtobufCMessage *)e->process_inventory;
     default: return NULL;
     }
 }
@@ -294,6 +296,7 @@ static int hand_written(const Edr__V1__Event *e, const ProtobufCMessage *body)
     case EDR__V1__EVENT__BODY_BPF_LOAD: /* rare: protobuf-c writes them */
     case EDR__V1__EVENT__BODY_BPF_ATTACH:
     case EDR__V1__EVENT__BODY_BPF_DETACH:
+    case EDR__V1__EVENT__BODY_PROCESS_INVENTORY:
         return 0;
     case EDR__V1__EVENT__BODY_NETWORK: {
         const Edr__V1__Network *n = e->network;

@@ -539,6 +539,19 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
             rc |= put(r, "edr.bpf.link.socket_option", json_integer(x->socket_option));
         break;
     }
+    case EDR__V1__EVENT__BODY_PROCESS_INVENTORY: {
+        const Edr__V1__ProcessInventory *x = e->process_inventory;
+        json_t *l = json_array();
+        for (size_t i = 0; l && i < x->n_processes; i++) {
+            json_t *o = json_object();
+            if (put_bytes_hex(o, "entity_id", x->processes[i]->entity_id) ||
+                put_bytes_hex(o, "parent.entity_id", x->processes[i]->parent_entity_id) ||
+                json_array_append_new(l, o))
+                rc = -1;
+        }
+        rc |= put(r, "edr.inventory.processes", l);
+        break;
+    }
     case EDR__V1__EVENT__BODY_SENSOR_HEALTH: {
         const Edr__V1__SensorHealth *h = e->sensor_health;
         rc |= put_str(r, "edr.sensor_health.fidelity", h->fidelity);
@@ -1024,6 +1037,26 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
             }
         }
         if (aendpoint(a, r, "destination.ip", "destination.port", &q->server)) goto nomem;
+        break;
+    }
+    case EDR__V1__EVENT__BODY_PROCESS_INVENTORY: {
+        ALLOC_BODY(Edr__V1__ProcessInventory, edr__v1__process_inventory__init, process_inventory,
+                   EDR__V1__EVENT__BODY_PROCESS_INVENTORY);
+        Edr__V1__ProcessInventory *x = e->process_inventory;
+        json_t *l = get(r, "edr.inventory.processes");
+        size_t n = json_is_array(l) ? json_array_size(l) : 0;
+        if (n && !(x->processes = edr_arena_alloc(a, n * sizeof(*x->processes)))) goto nomem;
+        for (size_t i = 0; i < n; i++) {
+            json_t *o = json_array_get(l, i);
+            Edr__V1__ProcessInventory__Entry *en = edr_arena_alloc(a, sizeof(*en));
+            if (!en) goto nomem;
+            edr__v1__process_inventory__entry__init(en);
+            if (ahex(a, o, "entity_id", EDR_ID_LEN, &en->entity_id) ||
+                ahex(a, o, "parent.entity_id", EDR_ID_LEN, &en->parent_entity_id))
+                goto nomem;
+            if (en->entity_id.len) /* an entry without a valid id says nothing */
+                x->processes[x->n_processes++] = en;
+        }
         break;
     }
     case EDR__V1__EVENT__BODY_SENSOR_HEALTH: {

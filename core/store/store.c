@@ -159,6 +159,7 @@ void edr__proc_merge(Edr__V1__ProcessRecord *acc, const Edr__V1__ProcessRecord *
     acc->exec_count += op->exec_count;
     if (op->child_bucket > acc->child_bucket)
         acc->child_bucket = op->child_bucket;
+    if (op->alive_bucket > acc->alive_bucket) acc->alive_bucket = op->alive_bucket;
 }
 
 static char *merge_records(const char *existing, size_t existing_len, const char *const *ops,
@@ -330,11 +331,12 @@ static unsigned char procs_filter(void *st, int level, const char *key, size_t k
     if (!p)
         return 0;
     ProtobufCBinaryData last = p->last_block.len ? p->last_block : p->first_block;
-    /* kept while it, or a child of it, acted within the horizon */
+    /* kept while it, or a child of it, acted within the horizon, or while
+     * its sensor lists it running (ProcessInventory) */
     unsigned char drop = (last.len != BREF_LEN || edr__rd32(last.data + 4) < r->cutoff_bucket) &&
-                         p->child_bucket < r->cutoff_bucket;
-    if (last.len != BREF_LEN && !p->child_bucket)
-        drop = 0; /* neither: not a record this filter understands */
+                         p->child_bucket < r->cutoff_bucket && p->alive_bucket < r->cutoff_bucket;
+    if (last.len != BREF_LEN && !p->child_bucket && !p->alive_bucket)
+        drop = 0; /* none: not a record this filter understands */
     edr__v1__process_record__free_unpacked(p, NULL);
     return drop;
 }

@@ -941,6 +941,36 @@ static int put_execs(edr_store_writer_t *w, const uint8_t host[16], uint32_t buc
     return 0;
 }
 
+/* The processes a sensor lists running (ProcessInventory): each record's
+ * alive_bucket is raised to this hour, which keeps it past the retention
+ * horizon while it runs (a parent that only forks, and its own parent, had
+ * no other way to stay: review-1206k 2), and its entry under its parent is
+ * written again within the hour, which keeps the parent's tree whole
+ * (review-1206k 7). */
+static void put_inventory(edr_store_writer_t *w, const Edr__V1__ProcessInventory *x,
+                          uint32_t bucket)
+{
+    Edr__V1__ProcessRecord alive = EDR__V1__PROCESS_RECORD__INIT;
+    alive.alive_bucket = bucket;
+    uint8_t av[16];
+    const size_t no_strings[5] = {0};
+    size_t an = edr__proc_record_pack(&alive, no_strings, av);
+    for (size_t i = 0; i < x->n_processes; i++) {
+        const Edr__V1__ProcessInventory__Entry *en = x->processes[i];
+        if (en->entity_id.len != 16) continue;
+        rocksdb_writebatch_merge_cf(w->wb, w->cf[CF_PROCS], (const char *)en->entity_id.data, 16,
+                                    (const char *)av, an);
+        if (en->parent_entity_id.len != 16) continue;
+        uint8_t kk[KID_KEY_LEN], v[4];
+        memcpy(kk, en->parent_entity_id.data, KID_PARENT_LEN);
+        memcpy(kk + KID_PARENT_LEN, en->entity_id.data, KID_CHILD_LEN);
+        edr__be32(v, bucket);
+        if (wcache_fresh(w, kk, sizeof(kk), bucket))
+            rocksdb_writebatch_put_cf(w->wb, w->cf[CF_KIDS], (const char *)kk, sizeof(kk),
+                                      (const char *)v, 4);
+    }
+}
+
 static const char *join_argv(edr_store_writer_t *w, char **argv, size_t n)
 {
     size_t len = 0;
@@ -1098,6 +1128,9 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
             break;
         }
         case EDR__V1__EVENT__BODY_SENSOR_HEALTH: health = e; break;
+        case EDR__V1__EVENT__BODY_PROCESS_INVENTORY:
+            put_inventory(w, e->process_inventory, key.bucket);
+            break;
         default: break;
         }
     }

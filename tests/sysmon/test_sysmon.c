@@ -1257,6 +1257,36 @@ static void test_roundtrip_every_kind(void **state)
     e.parent_entity_id = bin(NULL, 0);
     round_trip(p, &a, &e, t, "host-a");
 
+    /* the running processes: the first without a parent (pid 1) */
+    Edr__V1__ProcessInventory inv = EDR__V1__PROCESS_INVENTORY__INIT;
+    Edr__V1__ProcessInventory__Entry ie[2], *iep[2] = {&ie[0], &ie[1]};
+    for (int i = 0; i < 2; i++)
+        edr__v1__process_inventory__entry__init(&ie[i]);
+    ie[0].entity_id = bin(par, 16);
+    ie[1].entity_id = bin(ent, 16);
+    ie[1].parent_entity_id = bin(par, 16);
+    inv.processes = iep;
+    inv.n_processes = 2;
+    e.body_case = K(PROCESS_INVENTORY);
+    e.process_inventory = &inv;
+    round_trip(p, &a, &e, t, "host-a");
+    {
+        /* another writer's line: an entry whose id is not 32 hex digits says
+         * nothing and is left out; a parent that is not is dropped alone */
+        Edr__V1__Event *x = parse_ok(
+            "{\"@timestamp\":\"2022-05-11T18:10:20Z\",\"event\":{\"action\":\"process_inventory\"},"
+            "\"host\":{\"name\":\"h\"},\"edr\":{\"inventory\":{\"processes\":[{\"entity_id\":"
+            "\"zz\"},"
+            "{\"entity_id\":\"0102030405060708090a0b0c0d0e0f10\",\"parent\":{\"entity_id\":"
+            "\"nothex\"}},"
+            "7]}}}",
+            &a);
+        assert_int_equal(x->body_case, K(PROCESS_INVENTORY));
+        assert_int_equal(x->process_inventory->n_processes, 1);
+        assert_memory_equal(x->process_inventory->processes[0]->entity_id.data, ent, 16);
+        assert_int_equal(x->process_inventory->processes[0]->parent_entity_id.len, 0);
+    }
+
     /* a path that is not UTF-8 still gives valid JSON, with U+FFFD in place of the bad byte */
     fd.path = "/tmp/\xff\xfeok";
     e.body_case = K(FILE_DELETE);

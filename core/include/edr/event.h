@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#define EDR_EVENT_KINDS 26 /* > highest Edr__V1__Event__BodyCase value */
+#define EDR_EVENT_KINDS 27 /* > highest Edr__V1__Event__BodyCase value */
 
 /* Stable name of an event kind ("process_start", "file_write", ...), used in
  * JSON output (event.action), metrics and summaries. */
