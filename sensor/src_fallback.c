@@ -86,6 +86,7 @@ typedef struct {
 typedef struct {
     uint64_t key;
     uint64_t mono;
+    uint64_t dev, ino; /* the directory's, when it was resolved */
     char path[4096];
 } dcache_t;
 
@@ -120,7 +121,10 @@ typedef struct {
     size_t scap, sn;
     uint32_t gen;
     int baseline;
-    uint16_t listen_ports[256];
+    struct listener {
+        uint8_t family, addr[16];
+        uint16_t port;
+    } listen[256]; /* TCP listeners of the last poll */
     int n_listen;
     int udp_off; /* UDP sock_diag failed once: DNS sends are not polled */
     /* processes whose leader exited while other threads may live on (see
@@ -756,7 +760,12 @@ static const char *dir_path(fb_t *f, struct fanotify_event_info_fid *fid)
     key = fnv(fh, sizeof(*fh) + fh->handle_bytes, key);
     uint64_t now = edr__mono_ns();
     dcache_t *c = &f->dcache[key % DIRCACHE];
-    if (c->key == key && now - c->mono < 2000000000ull)
+    struct stat st;
+    /* a cached path is used while it still names that directory: one renamed
+     * since (mv old new) made files created in it come out under the old
+     * path, which no longer existed (review-1206k F1) */
+    if (c->key == key && now - c->mono < 2000000000ull && stat(c->path, &st) == 0 &&
+        (uint64_t)st.st_dev == c->dev && (uint64_t)st.st_ino == c->ino)
         return c->path;
     for (int i = 0; i < f->n_mounts; i++) {
         int fd = open_by_handle_at(f->mount_fds[i], fh, O_PATH | O_CLOEXEC);
@@ -765,14 +774,17 @@ static const char *dir_path(fb_t *f, struct fanotify_event_info_fid *fid)
         char lp[64];
         snprintf(lp, sizeof(lp), "/proc/self/fd/%d", fd);
         ssize_t n = readlink(lp, c->path, sizeof(c->path) - 1);
+        int ok = n > 0 && fstat(fd, &st) == 0;
         close(fd);
-        if (n <= 0)
-            continue;
+        if (!ok) continue;
         c->path[n] = 0;
         c->key = key;
         c->mono = now;
+        c->dev = (uint64_t)st.st_dev;
+        c->ino = (uint64_t)st.st_ino;
         return c->path;
     }
+    c->key = 0;
     return NULL;
 }
 
@@ -828,8 +840,10 @@ static void fan_event(fb_t *f, const struct fanotify_event_metadata *m, const ch
     }
     uint32_t pid = (uint32_t)m->pid;
     uint64_t mask = m->mask;
-    if (mask & FAN_ONDIR)
-        return; /* directory entries of directories are not reported */
+    /* of directories only renames are reported (moving a directory into
+     * place, ~/.config/x to ~/.config/autostart, is how a prepared file
+     * lands: review-1206k F1); their creation and removal are not */
+    if ((mask & FAN_ONDIR) && !(mask & FAN_RENAME)) return;
     if ((mask & FAN_RENAME) && have_old && have_new) {
         Edr__V1__Event *e = file_event(f, pid);
         if (e) {
@@ -845,6 +859,7 @@ static void fan_event(fb_t *f, const struct fanotify_event_metadata *m, const ch
             edr_emit_end(f->em, e);
         }
     }
+    if (mask & FAN_ONDIR) return;
     if (!have) {
         if (mask & (FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_ATTRIB | FAN_OPEN_EXEC))
             edr_emit_drop(f->em, "fallback.fanotify", "unresolved_path", 1);
@@ -968,8 +983,9 @@ static int fan_open(fb_t *f, const char *paths)
                               O_RDONLY | O_LARGEFILE);
     if (f->fan_fd < 0)
         return -errno;
+    /* FAN_ONDIR: directories' renames too (fan_event reports only those) */
     uint64_t mask = FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MODIFY | FAN_CLOSE_WRITE |
-                    FAN_ATTRIB | FAN_OPEN_EXEC;
+                    FAN_ATTRIB | FAN_OPEN_EXEC | FAN_ONDIR;
     char *list = strdup(paths), *save = NULL;
     dev_t devs[MAX_MOUNTS];
     int marked = 0;
@@ -1143,11 +1159,21 @@ static void emit_net(fb_t *f, const diag_t *s, uint32_t pid, int action, int dir
     edr_emit_end(f->em, e);
 }
 
-static int is_listen_port(const fb_t *f, uint16_t port)
+/* Whether local end (family, addr, port) is one a listener accepts on: the
+ * same port, and the listener's address or its family's wildcard (IPv4 on
+ * an IPv6 wildcard listener comes as a v4-mapped IPv6 address). The port
+ * alone said "accepted" of any outbound connection whose process bound a
+ * port a local listener uses on another address (a disguise for a C2
+ * connection: review-1206k F2). */
+static int is_listen_port(const fb_t *f, int family, const uint8_t *addr, uint16_t port)
 {
-    for (int j = 0; j < f->n_listen; j++)
-        if (f->listen_ports[j] == port)
-            return 1;
+    static const uint8_t any[16];
+    for (int j = 0; j < f->n_listen; j++) {
+        const struct listener *l = &f->listen[j];
+        if (l->port != port || l->family != family) continue;
+        size_t al = family == AF_INET ? 4 : 16;
+        if (!memcmp(l->addr, any, al) || !memcmp(l->addr, addr, al)) return 1;
+    }
     return 0;
 }
 
@@ -1164,7 +1190,7 @@ static void report_sock(fb_t *f, const diag_t *d, uint32_t pid)
                  EDR__V1__NETWORK__DIRECTION__DIRECTION_UNSPECIFIED);
         return;
     }
-    int inbound = is_listen_port(f, d->sport);
+    int inbound = is_listen_port(f, d->family, d->src, d->sport);
     emit_net(f, d, pid, inbound ? EDR__V1__NETWORK__ACTION__ACCEPT : EDR__V1__NETWORK__ACTION__CONNECT,
              inbound ? EDR__V1__NETWORK__DIRECTION__INBOUND : EDR__V1__NETWORK__DIRECTION__OUTBOUND);
 }
@@ -1176,6 +1202,12 @@ static int diag_parse(const struct inet_diag_msg *m, int proto, diag_t *d)
 {
     if (proto == IPPROTO_UDP && ntohs(m->id.idiag_dport) != 53)
         return 0;
+    /* a timewait socket (timer 3): an orphan that reached FIN_WAIT2 is one,
+     * listed under its substate with the full socket's cookie and no inode;
+     * the full socket was reported or destroyed already (taken for a new
+     * connection without a process, each one closed first by one side was
+     * reported twice: review-1206k F5) */
+    if (proto == IPPROTO_TCP && m->idiag_timer == 3) return 0;
     d->inode = m->idiag_inode;
     d->cookie = (uint64_t)m->id.idiag_cookie[0] | (uint64_t)m->id.idiag_cookie[1] << 32;
     d->state = m->idiag_state;
@@ -1281,13 +1313,17 @@ static int tcp_dump(fb_t *f, uint32_t states, diag_t **out, size_t *n, size_t *c
            diag_dump(f, AF_INET6, IPPROTO_TCP, states, out, n, cap);
 }
 
-/* Adds the ports of the TCP listeners among d[0..n) to the listening ports. */
+/* Adds the TCP listeners among d[0..n) to the listeners. */
 static void listen_add(fb_t *f, const diag_t *d, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (d[i].proto == IPPROTO_TCP && d[i].state == TCP_LISTEN && f->n_listen < 256 &&
-            !is_listen_port(f, d[i].sport))
-            f->listen_ports[f->n_listen++] = d[i].sport;
+            !is_listen_port(f, d[i].family, d[i].src, d[i].sport)) {
+            struct listener *l = &f->listen[f->n_listen++];
+            l->family = d[i].family;
+            memcpy(l->addr, d[i].src, 16);
+            l->port = d[i].sport;
+        }
 }
 
 /* Destroyed sockets (sock_diag's destroy broadcast): one never seen by a poll
@@ -1402,7 +1438,7 @@ static void on_diag(uv_timer_t *t)
      * exist by now. */
     for (size_t i = 0; i < n; i++) {
         if (all[i].proto != IPPROTO_TCP || all[i].state == TCP_LISTEN ||
-            is_listen_port(f, all[i].sport))
+            is_listen_port(f, all[i].family, all[i].src, all[i].sport))
             continue;
         const sock_t *s = sock_find(f, all[i].cookie, 0);
         if (sock_done(s))

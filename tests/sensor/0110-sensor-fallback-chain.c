@@ -306,6 +306,23 @@ static void test_fallback_chain(void **state)
     assert_true(read(cs, hello, sizeof(hello)) > 0);
     waitpid(sh, &status, 0);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* a directory whose file was reported, renamed, then a file made in it:
+     * the rename is reported, and the new file under the new name (the
+     * directory's cached path came out for 2 s: review-1206k F1) */
+    char d1[4300], d2[4300], d1x[4400], d2y[4400], d1y[4400];
+    snprintf(d1, sizeof(d1), "%s/d1", work);
+    snprintf(d2, sizeof(d2), "%s/d2", work);
+    snprintf(d1x, sizeof(d1x), "%s/x", d1);
+    snprintf(d2y, sizeof(d2y), "%s/y", d2);
+    snprintf(d1y, sizeof(d1y), "%s/y", d1);
+    assert_int_equal(mkdir(d1, 0700), 0);
+    int dfd = open(d1x, O_CREAT | O_WRONLY, 0600);
+    assert_true(dfd >= 0);
+    close(dfd);
+    usleep(200000); /* read and its directory's path cached */
+    assert_int_equal(rename(d1, d2), 0);
+    assert_true((dfd = open(d2y, O_CREAT | O_WRONLY, 0600)) >= 0);
+    close(dfd);
     /* a DNS-style query from this process: a UDP socket connected to
      * 127.0.0.1:53 (nothing needs to answer), alive for a few polls */
     int us = socket(AF_INET, SOCK_DGRAM, 0);
@@ -338,6 +355,37 @@ static void test_fallback_chain(void **state)
     } else {
         fprintf(stderr, "no IPv6 loopback here: the IPv6 connection is not checked\n");
     }
+    /* an outbound connection from 127.0.0.2 on the port of the listener on
+     * 127.0.0.1, to a listener on 127.0.0.3, open across polls: outbound
+     * (the port alone made it an accept from 127.0.0.3: review-1206k F2) */
+    int l3 = socket(AF_INET, SOCK_STREAM, 0), o3 = socket(AF_INET, SOCK_STREAM, 0), a3 = -1;
+    struct sockaddr_in s3 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000003)};
+    struct sockaddr_in b3 = {
+        .sin_family = AF_INET, .sin_port = sa.sin_port, .sin_addr.s_addr = htonl(0x7f000002)};
+    socklen_t s3l = sizeof(s3);
+    assert_true(l3 >= 0 && o3 >= 0);
+    assert_int_equal(bind(l3, (struct sockaddr *)&s3, sizeof(s3)), 0);
+    assert_int_equal(listen(l3, 1), 0);
+    assert_int_equal(getsockname(l3, (struct sockaddr *)&s3, &s3l), 0);
+    assert_int_equal(bind(o3, (struct sockaddr *)&b3, sizeof(b3)), 0);
+    assert_int_equal(connect(o3, (struct sockaddr *)&s3, sizeof(s3)), 0);
+    assert_true((a3 = accept(l3, NULL, NULL)) >= 0);
+    unsigned port3 = ntohs(s3.sin_port);
+    /* a connection its client closes first while the server holds its end:
+     * the client's end lingers as a timewait socket in FIN_WAIT2, which is
+     * not one more connection (review-1206k F5: reported again, without a
+     * process) */
+    int c5 = socket(AF_INET, SOCK_STREAM, 0), a5;
+    struct sockaddr_in l5;
+    socklen_t l5l = sizeof(l5);
+    assert_int_equal(connect(c5, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_true((a5 = accept(ls, NULL, NULL)) >= 0);
+    assert_int_equal(getsockname(c5, (struct sockaddr *)&l5, &l5l), 0);
+    unsigned port5 = ntohs(l5.sin_port);
+    usleep(300000);
+    close(c5);
+    usleep(700000);
+    close(a5);
     /* connections that open and close within microseconds, between two polls */
     enum { NQUICK = 20 };
     unsigned quick[NQUICK];
@@ -362,6 +410,9 @@ static void test_fallback_chain(void **state)
         close(l6);
     close(us);
     close(cs);
+    close(o3);
+    close(a3);
+    close(l3);
     close(ls);
     kill(sensor, SIGTERM);
     int rc = st_wait(sensor, 30);
@@ -426,8 +477,12 @@ static void test_fallback_chain(void **state)
             continue;
         if (x->action == EDR__V1__NETWORK__ACTION__CONNECT && !memcmp(x->id, scr->id, 16))
             con = x;
-        if (x->action == EDR__V1__NETWORK__ACTION__ACCEPT && !memcmp(x->id, me->id, 16) &&
-            x->lport == port)
+    }
+    for (size_t i = 0; con && i < v.n; i++) { /* the accept of that connection */
+        const ev_t *x = &v.ev[i];
+        if (x->kind == EDR__V1__EVENT__BODY_NETWORK &&
+            x->action == EDR__V1__NETWORK__ACTION__ACCEPT && !memcmp(x->id, me->id, 16) &&
+            x->lport == port && x->rport == con->lport)
             acc = x;
     }
     assert_non_null(con);
@@ -492,6 +547,35 @@ static void test_fallback_chain(void **state)
     assert_non_null(ren);
     assert_string_equal(ren->path2, b_txt);
     assert_non_null(find(&v, EDR__V1__EVENT__BODY_FILE_DELETE, rm->id, b_txt));
+    {
+        static const uint8_t ip2[4] = {127, 0, 0, 2}, ip3[4] = {127, 0, 0, 3};
+        const ev_t *o3e = NULL, *a3e = NULL;
+        for (size_t i = 0; i < v.n; i++) {
+            const ev_t *x = &v.ev[i];
+            if (x->kind != EDR__V1__EVENT__BODY_NETWORK) continue;
+            if (!memcmp(x->lip, ip2, 4) && x->lport == port && x->rport == port3) o3e = x;
+            if (!memcmp(x->lip, ip3, 4) && x->lport == port3) a3e = x;
+        }
+        assert_non_null(o3e);
+        assert_memory_equal(o3e->rip, ip3, 4);
+        assert_int_equal(o3e->action, EDR__V1__NETWORK__ACTION__CONNECT);
+        assert_int_equal(o3e->direction, EDR__V1__NETWORK__DIRECTION__OUTBOUND);
+        assert_non_null(a3e); /* its other end: accepted on 127.0.0.3 */
+        assert_int_equal(a3e->direction, EDR__V1__NETWORK__DIRECTION__INBOUND);
+    }
+    {
+        int n5 = 0;
+        for (size_t i = 0; i < v.n; i++)
+            n5 += v.ev[i].kind == EDR__V1__EVENT__BODY_NETWORK &&
+                  v.ev[i].action == EDR__V1__NETWORK__ACTION__CONNECT && v.ev[i].lport == port5;
+        assert_int_equal(n5, 1);
+    }
+    const ev_t *dren = find(&v, EDR__V1__EVENT__BODY_FILE_RENAME, me->id, d1);
+    assert_non_null(dren);
+    assert_string_equal(dren->path2, d2);
+    assert_non_null(find(&v, EDR__V1__EVENT__BODY_FILE_CREATE, me->id, d1x));
+    assert_non_null(find(&v, EDR__V1__EVENT__BODY_FILE_CREATE, me->id, d2y));
+    assert_null(find(&v, EDR__V1__EVENT__BODY_FILE_CREATE, NULL, d1y));
 
     /* exits, once per process, with the exit code */
     const ev_t *sx = find(&v, EDR__V1__EVENT__BODY_PROCESS_EXIT, scr->id, NULL);
