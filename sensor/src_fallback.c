@@ -806,6 +806,12 @@ static int info_path(fb_t *f, struct fanotify_event_info_fid *fid, char *out, si
 static Edr__V1__Event *file_event(fb_t *f, uint32_t pid)
 {
     proc_t *p = proc_get(f, pid);
+    if (!p) { /* its fork may wait in the connector's socket still */
+        cn_drain(f);
+        p = proc_get(f, pid);
+    }
+    if (!p) /* gone from /proc before it was known: the event has no actor */
+        edr_emit_drop(f->em, "fallback.fanotify", "actor_unknown", 1);
     Edr__V1__Event *e = edr_emit_begin(f->em, edr__utc_ns());
     if (e)
         set_actor(e, edr_emit_arena(f->em), p, pid);
@@ -950,8 +956,11 @@ static void on_fan(uv_poll_t *h, int status, int events)
 {
     fb_t *f = h->data;
     char buf[65536] __attribute__((aligned(8)));
-    cn_drain(f); /* process events first, so file events find their actors */
     for (;;) {
+        /* process events first, so file events find their actors: before
+         * every read (once before the loop left a quarter of a busy host's
+         * exec events without an actor: review-1206k F3) */
+        cn_drain(f);
         ssize_t len = read(f->fan_fd, buf, sizeof(buf));
         if (len <= 0)
             return;
