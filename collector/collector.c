@@ -3,6 +3,7 @@
 #include "gaps.h"
 
 #include "edr/err.h"
+#include "edr/event.h"
 #include "edr/kafka.h"
 #include "edr/log.h"
 #include "edr/store.h"
@@ -25,7 +26,7 @@
 
 #define MAX_PARTS    1024
 #define MAX_REASONS  24
-#define MIN_TIME_NS  946684800000000000ull /* 2000-01-01 */
+#define MIN_TIME_NS  EDR_TIME_MIN_NS /* 2000-01-01 */
 #define NOMEM_TRIES  30 /* then a batch that does not fit in memory is dead-lettered */
 #define DL_DRAIN_S   5.0 /* longest wait for dead letters in flight at a revocation or a stop */
 /* The dead-letter producer's queue (queue.buffering.max.kbytes unless

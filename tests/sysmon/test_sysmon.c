@@ -419,6 +419,15 @@ static void test_bad_input(void **state)
          EDR_SYSMON_SKIP_BAD_FIELD, 1},
         {FLATHDR "\"EventID\":5,\"UtcTime\":\"2020-13-30 00:23:21\",\"ProcessGuid\":\"{a}\"}", 0, 0,
          EDR_SYSMON_SKIP_BAD_FIELD, 1},
+        /* times the collector refuses (before 2000, more than a day ahead):
+         * refused alone, not in a batch the collector would refuse whole */
+        {FLATHDR "\"EventID\":5,\"UtcTime\":\"1999-12-31 23:59:59\",\"ProcessGuid\":\"{a}\"}", 0, 0,
+         EDR_SYSMON_SKIP_BAD_FIELD, 1},
+        {FLATHDR "\"EventID\":5,\"UtcTime\":\"2500-01-01 00:00:00\",\"ProcessGuid\":\"{a}\"}", 0, 0,
+         EDR_SYSMON_SKIP_BAD_FIELD, 1},
+        {"{\"@timestamp\":\"2400-01-01T00:00:00Z\",\"event\":{\"action\":\"process_exit\"},"
+         "\"host\":{\"name\":\"h\"},\"process\":{\"entity_id\":\"0102030405060708090a0b0c0d0e0f10\"}}",
+         0, 0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
         {FLATHDR "\"EventID\":5,\"UtcTime\":\"2020-10-30 00:23:21\",\"ProcessGuid\":{\"a\":1}}", 0,
          0, EDR_SYSMON_SKIP_BAD_FIELD, 1},
         {FLATHDR "\"EventID\":5,\"UtcTime\":\"2020-10-30 "

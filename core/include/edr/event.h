@@ -8,6 +8,14 @@
 
 #define EDR_EVENT_KINDS 27 /* > highest Edr__V1__Event__BodyCase value */
 
+/* Event times the pipeline takes: from 2000-01-01, and at most a day past
+ * the clock of whoever checks (the collector's collector.max_clock_ahead
+ * default). The collector dead-letters a batch holding an event outside
+ * them; parsers of recorded telemetry (Sysmon exports, JSON lines) refuse
+ * such a record alone. */
+#define EDR_TIME_MIN_NS       946684800000000000ull
+#define EDR_TIME_MAX_AHEAD_NS (86400ull * 1000000000ull)
+
 /* Stable name of an event kind ("process_start", "file_write", ...), used in
  * JSON output (event.action), metrics and summaries. */
 const char *edr_event_kind_name(Edr__V1__Event__BodyCase k);
