@@ -291,11 +291,20 @@ int edr_cmd_import(int argc, char **argv)
         uint64_t lineno = 0, done = 0;
         ssize_t n;
         const char *base = strrchr(argv[i], '/') ? strrchr(argv[i], '/') + 1 : argv[i];
-        while ((n = getline(&line, &cap, f)) >= 0) {
+        while ((n = edr_sysmon_read_line(p, f, &line, &cap, lineno + 1)) >= 0 || n == EDR_ENOMEM ||
+               n == EDR_EAGAIN) {
+            if (n == EDR_EAGAIN) continue; /* the rest of an overlong line */
             lineno++;
+            if (n == EDR_ENOMEM) {
+                fprintf(stderr, "edr import: ");
+                edr_cli_print_escaped(stderr, argv[i]);
+                fprintf(stderr, ":%llu: out of memory reading the line\n",
+                        (unsigned long long)lineno);
+                continue;
+            }
             done += (uint64_t)n;
             edr_sysmon_record_t r;
-            int pr = edr_sysmon_parse_line(p, line, (size_t)n, lineno, &a, &r);
+            int pr = n ? edr_sysmon_parse_line(p, line, (size_t)n, lineno, &a, &r) : 0;
             for (; errs_named < edr_sysmon_parser_stats(p)->n_errors &&
                    errs_named < EDR_SYSMON_FIRST_ERRORS;
                  errs_named++)

@@ -84,7 +84,13 @@ static uint64_t pump(replay_src_t *r, uint64_t max)
             finish(r);
             break;
         }
-        ssize_t n = getline(&r->line, &r->line_cap, r->f);
+        ssize_t n = edr_sysmon_read_line(r->parser, r->f, &r->line, &r->line_cap, r->lineno + 1);
+        if (n == EDR_EAGAIN) break; /* an overlong line goes on: back to the loop (signals) first */
+        if (n == EDR_ENOMEM) {
+            edr_emit_drop(r->em, "replay", "nomem", 1);
+            r->lineno++;
+            continue;
+        }
         if (n < 0) {
             /* what was read is shipped; the rest of the input, of unknown
              * size, counts as one loss, and the run fails as one whose
@@ -99,6 +105,7 @@ static uint64_t pump(replay_src_t *r, uint64_t max)
         }
         r->lineno++;
         lines++;
+        if (n == 0) continue; /* too long: dropped, counted and reported */
         edr_sysmon_record_t rec;
         int rc = edr_sysmon_parse_line(r->parser, r->line, (size_t)n, r->lineno, &r->arena, &rec);
         if (rc == 1) {

@@ -41,6 +41,7 @@ struct edr_sysmon_parser {
     size_t nfields;
     parent_slot_t *pmap;
     size_t pmap_cap, pmap_n;
+    size_t long_line; /* bytes read of a line past max_line whose end is not read yet */
 };
 
 static const char *const skip_names[EDR_SYSMON_SKIP__COUNT] = {
@@ -607,6 +608,63 @@ static uint64_t utc_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Bytes of an overlong line read at most per edr_sysmon_read_line call, so
+ * that a caller on an event loop (the replay source) gets back to it. */
+#define LONG_LINE_STEP (4u << 20)
+
+ssize_t edr_sysmon_read_line(edr_sysmon_parser_t *p, FILE *f, char **buf, size_t *cap,
+                             uint64_t lineno)
+{
+    size_t n = 0, total = 0, lim = p->opts.max_line + 2; /* the record, "\r\n" */
+    int c = EOF;
+    flockfile(f);
+    if (p->long_line) { /* the rest of a line already past the limit: read, not kept */
+        while (total < LONG_LINE_STEP && (c = getc_unlocked(f)) != EOF) {
+            total++;
+            if (c == '\n') break;
+        }
+        funlockfile(f);
+        p->long_line += total;
+        if (c != '\n' && c != EOF) return EDR_EAGAIN;
+        size_t body = p->long_line - (c == '\n');
+        p->long_line = 0;
+        p->stats.lines++;
+        report(p, lineno, EDR_SYSMON_SKIP_TOO_LONG, "line of %zu bytes exceeds the limit of %zu",
+               body, p->opts.max_line);
+        return 0;
+    }
+    while ((c = getc_unlocked(f)) != EOF) {
+        total++;
+        if (n + 1 > *cap) {
+            size_t nc = *cap ? *cap * 2 : 4096;
+            if (nc > lim) nc = lim;
+            char *nb = realloc(*buf, nc);
+            if (!nb) {
+                funlockfile(f);
+                return EDR_ENOMEM;
+            }
+            *buf = nb;
+            *cap = nc;
+        }
+        (*buf)[n++] = (char)c;
+        if (c == '\n' || n == lim) break;
+    }
+    funlockfile(f);
+    if (!total) return EDR_ENOENT;
+    if (c != '\n' && n == lim) { /* past the limit: the rest is read by the next calls */
+        p->long_line = n;
+        return EDR_EAGAIN;
+    }
+    size_t body = n - (c == '\n') - (c == '\n' && n >= 2 && (*buf)[n - 2] == '\r');
+    if (body > p->opts.max_line) {
+        p->stats.lines++;
+        report(p, lineno, EDR_SYSMON_SKIP_TOO_LONG, "line of %zu bytes exceeds the limit of %zu",
+               body, p->opts.max_line);
+        return 0;
+    }
+    return (ssize_t)n;
 }
 
 int edr_sysmon_parse_line(edr_sysmon_parser_t *p, const char *line, size_t len, uint64_t lineno,

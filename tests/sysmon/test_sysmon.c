@@ -531,6 +531,64 @@ static void test_bad_input(void **state)
  * prefix before the XML, a syslog message cut short inside its EventData
  * (the last field's partial text is not taken as whole), and the column of
  * an error on an indented line. */
+/* Lines are read with bounded memory: a line past the limit (a file
+ * without newlines, /dev/zero, a binary) is read to its end, dropped and
+ * counted as too long, and the buffer never grows past the limit (getline
+ * held a 400 MB line whole, 832 MB, and /dev/zero until the process died:
+ * review-1206k F6). A NUL inside a line is kept (its length says where it
+ * ends). */
+static void test_read_line_bounded(void **state)
+{
+    (void)state;
+    edr_sysmon_opts_t o = {.max_line = 64 << 10};
+    edr_sysmon_parser_t *p = edr_sysmon_parser_new(&o);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    fputs(GOOD "\n", f);
+    for (int i = 0; i < (3 << 20); i++)
+        fputc('x', f);
+    fputs("\n", f);
+    fwrite("a\0b\n", 1, 4, f);
+    fputs(GOOD, f); /* the last line, without its newline */
+    rewind(f);
+    char *buf = NULL;
+    size_t cap = 0;
+    assert_int_equal(edr_sysmon_read_line(p, f, &buf, &cap, 1), (ssize_t)strlen(GOOD) + 1);
+    ssize_t r;
+    int steps = 0;
+    while ((r = edr_sysmon_read_line(p, f, &buf, &cap, 2)) == EDR_EAGAIN)
+        steps++; /* 4 MiB at most a call: the caller's loop runs in between */
+    assert_int_equal(r, 0);
+    assert_int_equal(steps, 1);
+    assert_true(cap <= o.max_line + 2);
+    assert_int_equal(edr_sysmon_parser_stats(p)->skipped[EDR_SYSMON_SKIP_TOO_LONG], 1);
+    assert_int_equal(edr_sysmon_parser_stats(p)->first_errors[0].lineno, 2);
+    assert_int_equal(edr_sysmon_read_line(p, f, &buf, &cap, 3), 4);
+    assert_memory_equal(buf, "a\0b\n", 4);
+    assert_int_equal(edr_sysmon_read_line(p, f, &buf, &cap, 4), (ssize_t)strlen(GOOD));
+    assert_memory_equal(buf, GOOD, strlen(GOOD));
+    assert_int_equal(edr_sysmon_read_line(p, f, &buf, &cap, 5), EDR_ENOENT);
+    assert_false(ferror(f));
+    fclose(f);
+    /* no newline at all: 8 MiB of zeros, one line, dropped */
+    char *zb = malloc(8 << 20);
+    assert_non_null(zb);
+    memset(zb, 0, 8 << 20);
+    FILE *m = fmemopen(zb, 8 << 20, "r");
+    assert_non_null(m);
+    steps = 0;
+    while ((r = edr_sysmon_read_line(p, m, &buf, &cap, 1)) == EDR_EAGAIN)
+        steps++;
+    assert_int_equal(r, 0);
+    assert_int_equal(steps, 2);
+    assert_true(cap <= o.max_line + 2);
+    assert_int_equal(edr_sysmon_read_line(p, m, &buf, &cap, 2), EDR_ENOENT);
+    fclose(m);
+    free(zb);
+    free(buf);
+    edr_sysmon_parser_destroy(p);
+}
+
 static void test_reader_quirks(void **state)
 {
     (void)state;
@@ -1324,6 +1382,7 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_reader_quirks),
         cmocka_unit_test(test_huge_fields),
+        cmocka_unit_test(test_read_line_bounded),
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_batcher),
         cmocka_unit_test(test_roundtrip_datasets),

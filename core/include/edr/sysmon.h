@@ -8,6 +8,8 @@
 #include "edr/v1/batch.pb-c.h"
 
 #include <stddef.h>
+#include <sys/types.h>
+#include <stdio.h>
 #include <stdint.h>
 
 /*
@@ -93,6 +95,20 @@ typedef struct edr_sysmon_parser edr_sysmon_parser_t;
  * with edr_sysmon_parser_destroy(). Not thread-safe: one parser per thread. */
 edr_sysmon_parser_t *edr_sysmon_parser_new(const edr_sysmon_opts_t *opts);
 void edr_sysmon_parser_destroy(edr_sysmon_parser_t *p);
+
+/*
+ * Reads the next line of f, its newline included, into *buf (grown as
+ * needed, never past opts.max_line + 2 bytes: memory stays bounded on a
+ * file without newlines, a device, a binary given by mistake). Returns the
+ * line's length (a line may hold NUL bytes: use it); 0 for a line longer than
+ * opts.max_line, which was read to its end, dropped, counted and reported as
+ * too long (lineno names it); EDR_EAGAIN while such a line goes on (at most
+ * 4 MiB of it is read per call: call again, for the same line);
+ * EDR_ENOENT at the end of f or on a read error (ferror(f) tells);
+ * EDR_ENOMEM.
+ */
+ssize_t edr_sysmon_read_line(edr_sysmon_parser_t *p, FILE *f, char **buf, size_t *cap,
+                             uint64_t lineno);
 
 /*
  * Parses one line (without or with its trailing newline; need not be NUL
