@@ -212,6 +212,46 @@ static void test_replay_windows(void **state)
 }
 
 /* Bad input: a file of garbage lines and a missing file. */
+/* --rate: records come out as they come, a batch at most sensor.batch_interval
+ * after its first (they waited until 1,000 had come: at --rate 5 the first
+ * output took 200 s, review-1206k F8). At 20 records a second, 200 ms
+ * batches, some are out after 2 s while the replay runs on. */
+static void test_replay_rate_ships_on_time(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/edr-replay-rate-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char sd[4300], src[4400], log[4300], out[4300];
+    snprintf(sd, sizeof(sd), "--state-dir=%s/state", dir);
+    snprintf(src, sizeof(src), "--source=sysmon:%s", LINUX_DS);
+    snprintf(log, sizeof(log), "%s/sensor.log", dir);
+    snprintf(out, sizeof(out), "%s/out.jsonl", dir);
+    const char *args[] = {src,
+                          sd,
+                          "--output=jsonl",
+                          "--rate=20",
+                          "--set=sensor.batch_interval=200ms",
+                          "--set=sensor.health_interval=1h",
+                          NULL};
+    pid_t pid = st_spawn_sensor_out(args, log, out);
+    assert_true(pid > 0);
+    usleep(2000000);
+    FILE *f = fopen(out, "r");
+    assert_non_null(f);
+    char buf[8192];
+    int events = 0;
+    while (fgets(buf, sizeof(buf), f))
+        events += strstr(buf, "\"sensor_health\"") == NULL;
+    fclose(f);
+    kill(pid, SIGTERM);
+    assert_int_equal(st_wait(pid, 30), 0);
+    if (events < 10 || events > 60) st_dump_log(log);
+    assert_true(events >= 10 && events <= 60); /* ~40 due; the file has 93 */
+    char cmd[4400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_replay_bad_input(void **state)
 {
     (void)state;
@@ -295,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_replay_linux),
         cmocka_unit_test(test_replay_windows),
         cmocka_unit_test_teardown(test_replay_bad_input, st_cleanup),
+        cmocka_unit_test_teardown(test_replay_rate_ships_on_time, st_cleanup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
