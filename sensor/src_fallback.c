@@ -99,6 +99,7 @@ typedef struct {
     uint64_t tick_ns;
     /* process table: open addressing on pid */
     proc_t *procs;
+    int cn_lost; /* the connector overran since the last drain (see cn_resync) */
     size_t cap, n;
     /* proc connector */
     int cn_fd;
@@ -610,6 +611,42 @@ static void pending_check(fb_t *f, int all)
 
 static void on_cn(uv_poll_t *h, int status, int events);
 
+/* After the connector lost messages (ENOBUFS), how many is not known, and
+ * the exits among them would leave their processes running for ever. Every
+ * process the table holds running is looked up in /proc: one gone (or whose
+ * pid another process has) is ended now, its ProcessExit marked unconfirmed
+ * (its end was not seen: no exit code; JSON event.outcome "unknown").
+ * Processes started meanwhile are found from /proc when they act. */
+static void cn_resync(fb_t *f)
+{
+    uint64_t now = edr__utc_ns();
+    size_t ended = 0;
+    for (size_t j = 0; j < f->cap; j++) {
+        proc_t *p = &f->procs[j];
+        if (!p->pid || p->exited_mono || p->exit_pending) continue;
+        pstat_t ps = {0};
+        if (proc_stat(f, p->pid, &ps) == 0 && ps.start_ns == p->start_ns) continue;
+        Edr__V1__Event *e = edr_emit_begin(f->em, now);
+        if (e) {
+            edr_arena_t *a = edr_emit_arena(f->em);
+            Edr__V1__ProcessExit *x = edr_arena_alloc(a, sizeof(*x));
+            if (x) {
+                edr__v1__process_exit__init(x);
+                e->body_case = EDR__V1__EVENT__BODY_PROCESS_EXIT;
+                e->process_exit = x;
+            }
+            e->unconfirmed = 1;
+            set_actor(e, a, p, p->pid);
+            edr_emit_end(f->em, e);
+        }
+        p->exited_mono = edr__mono_ns();
+        ended++;
+    }
+    edr_log_warn("fallback: the proc connector lost messages (an unknown number: forks, execs "
+                 "and exits); %zu processes found gone were ended without their exit status",
+                 ended);
+}
+
 static void cn_drain(fb_t *f)
 {
     char buf[65536] __attribute__((aligned(NLMSG_ALIGNTO)));
@@ -618,10 +655,15 @@ static void cn_drain(fb_t *f)
         if (len < 0) {
             if (errno == ENOBUFS) {
                 edr_emit_drop(f->em, "fallback.proc_connector", "overrun", 1);
+                f->cn_lost = 1;
                 continue;
             }
             if (f->n_pending) /* EAGAIN: every message so far is applied */
                 pending_check(f, 0);
+            if (f->cn_lost) { /* what the socket held is applied: the rest was lost */
+                f->cn_lost = 0;
+                cn_resync(f);
+            }
             return;
         }
         /* the connector's timestamps are CLOCK_MONOTONIC, which stops
@@ -977,6 +1019,8 @@ static void on_fan(uv_poll_t *h, int status, int events)
                 continue;
             if (m.mask & FAN_Q_OVERFLOW) {
                 edr_emit_drop(f->em, "fallback.fanotify", "queue_overflow", 1);
+                edr_log_warn("fallback: the fanotify queue overflowed: an unknown number of file "
+                             "events were lost");
                 continue;
             }
             if ((uint32_t)m.pid == f->self)
