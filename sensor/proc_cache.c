@@ -589,6 +589,10 @@ int edr_proc_cache_seed(edr_proc_cache_t *c, const char *root, edr_proc_seed_fn 
     size_t in = 0;
     while (in < n && edr_proc_cache_put(c, v[in].pid, v[in].start_ns))
         in++;
+    if (in < n) /* the table is full (review-1206k L4: said with a count alone) */
+        edr_log_warn("process cache full: %zu of %zu running processes seeded, the newest left "
+                     "out (their events may lack parent links)",
+                     in, n);
     for (size_t i = 0; i < in; i++) {
         char path[128], line[4096], cwd[4096];
         edr_proc_t *p = edr_proc_cache_get(c, v[i].pid, v[i].start_ns);

@@ -5,6 +5,7 @@
 #include "edr/err.h"
 #include "edr/log.h"
 #include "selfsock.h"
+#include "proc_cache.h"
 #include "sensor_int.h"
 
 #include <arpa/inet.h>
@@ -438,28 +439,24 @@ static void emit_start(fb_t *f, proc_t *p, int seeded, uint64_t t)
 
 static void seed(fb_t *f)
 {
-    DIR *d = opendir("/proc");
-    if (!d)
+    /* every process, oldest first (a stack array held 65,536 pids and left
+     * the rest out without a word: review-1206k L3) */
+    edr_proc_stat_t *v;
+    int n = edr_proc_list("/proc", &v);
+    if (n < 0) {
+        edr_log_error("fallback: cannot list /proc (%s): running processes are not seeded",
+                      edr_strerror(n));
+        edr_emit_drop(f->em, "fallback.seed", n == EDR_ENOMEM ? "nomem" : "proc_unreadable", 1);
         return;
-    struct dirent *de;
-    uint32_t pids[65536];
-    size_t n = 0;
-    while ((de = readdir(d)) && n < 65536) {
-        char *end;
-        unsigned long v = strtoul(de->d_name, &end, 10);
-        if (*end || !v)
-            continue;
-        pids[n++] = (uint32_t)v;
     }
-    closedir(d);
     uint64_t t = edr__utc_ns();
-    for (size_t i = 0; i < n; i++) {
-        if (pids[i] == f->self)
-            continue;
-        proc_t *p = proc_get(f, pids[i]);
+    for (int i = 0; i < n; i++) {
+        if (v[i].pid == f->self) continue;
+        proc_t *p = proc_get(f, v[i].pid);
         if (p)
             emit_start(f, p, 1, t);
     }
+    free(v);
     edr_log_info("fallback: %zu running processes seeded from /proc", f->n);
 }
 
