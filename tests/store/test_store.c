@@ -1993,76 +1993,6 @@ static void test_reader_damaged_store(void **state)
     assert_non_null(strstr(err, "shard-0000"));
 }
 
-/* One batch of host hid (seq) holding an exec of exe by ent, committed. */
-static void add_exec(edr_store_writer_t *w, edr_frame_ctx_t *enc, const uint8_t hid[16],
-                     uint64_t seq, const uint8_t ent[16], const char *exe)
-{
-    Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
-    si.host_id.data = (uint8_t *)hid;
-    si.host_id.len = 16;
-    si.hostname = "refresh-host";
-    Edr__V1__ProcessStart ps = EDR__V1__PROCESS_START__INIT;
-    ps.exe = ps.command_line = (char *)exe;
-    Edr__V1__Event e = EDR__V1__EVENT__INIT, *ev = &e;
-    e.entity_id.data = (uint8_t *)ent;
-    e.entity_id.len = 16;
-    e.pid = 77;
-    e.body_case = EDR__V1__EVENT__BODY_PROCESS_START;
-    e.process_start = &ps;
-    Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
-    b.schema_version = 1;
-    b.sensor = &si;
-    b.seq = seq;
-    b.base_time_ns = 1767225600000000000ull + seq * 1000000000ull;
-    b.n_events = 1;
-    b.events = &ev;
-    const uint8_t *fr;
-    size_t fl;
-    assert_int_equal(edr_frame_encode(enc, &b, 0, &fr, &fl), 0);
-    assert_int_equal(edr_store_writer_add(w, fr, fl, &b), 0);
-    assert_int_equal(edr_store_writer_commit(w), 0);
-}
-
-/* A refresh after the writer flushed what the reader had replayed from the
- * write-ahead log applies each merge once (a secondary's catch-up applied
- * them twice: exec_count 3 where 2 were stored, review-1206k 3), and finds a
- * shard made after the reader opened. */
-static void test_refresh_after_flush(void **state)
-{
-    (void)state;
-    char err[512];
-    uint8_t hid[16] = {0x31}, hid2[16] = {0x32}, ent[16];
-    memset(ent, 0xe1, 16);
-    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
-    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
-    assert_non_null(w);
-    add_exec(w, enc, hid, 1, ent, "/bin/first"); /* in the write-ahead log only */
-    edr_store_t *r = open_reader();
-    edr_arena_t a;
-    edr_arena_init(&a, 4096);
-    Edr__V1__ProcessRecord *p;
-    assert_int_equal(edr_store_process_get(r, ent, &a, &p), 0);
-    assert_int_equal(p->exec_count, 1);
-    add_exec(w, enc, hid, 2, ent, "/bin/second");
-    assert_int_equal(edr_store_writer_compact(w), 0); /* flushed and compacted */
-    edr_store_writer_t *w2 = edr_store_writer_open(dir, 1, NULL, err, sizeof(err));
-    assert_non_null(w2);
-    add_exec(w2, enc, hid2, 1, hid2, "/bin/other");
-    assert_int_equal(edr_store_refresh(r), 0);
-    edr_arena_reset(&a);
-    assert_int_equal(edr_store_process_get(r, ent, &a, &p), 0);
-    assert_int_equal(p->exec_count, 2);
-    assert_string_equal(p->exe, "/bin/second");
-    assert_int_equal(edr_store_shards(r), 2);
-    edr_arena_reset(&a);
-    assert_int_equal(edr_store_process_get(r, hid2, &a, &p), 0);
-    edr_arena_close(&a);
-    edr_store_destroy(r);
-    edr_store_writer_destroy(w2);
-    edr_store_writer_destroy(w);
-    edr_frame_ctx_destroy(enc);
-}
-
 /* One batch of host hid at time t: an exec of exe by ent (child of par),
  * or, with exe NULL, the sensor's inventory listing the n processes of
  * ids[] with their parents pars[]; committed. */
@@ -2117,6 +2047,47 @@ static void add_chain_batch(edr_store_writer_t *w, edr_frame_ctx_t *enc, const u
     assert_int_equal(edr_store_writer_add(w, fr, fl, d), 0);
     assert_int_equal(edr_store_writer_commit(w), 0);
     edr_frame_ctx_destroy(dec);
+}
+
+/* A refresh after the writer flushed what the reader had replayed from the
+ * write-ahead log applies each merge once (a secondary's catch-up applied
+ * them twice: exec_count 3 where 2 were stored, review-1206k 3), and finds a
+ * shard made after the reader opened. */
+static void test_refresh_after_flush(void **state)
+{
+    const uint64_t T0S = 1767225600000000000ull;
+    (void)state;
+    char err[512];
+    uint8_t hid[16] = {0x31}, hid2[16] = {0x32}, ent[16];
+    memset(ent, 0xe1, 16);
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
+    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
+    assert_non_null(w);
+    add_chain_batch(w, enc, hid, 1, T0S + 1, ent, NULL, "/bin/first", NULL, NULL, 0); /* in the write-ahead log only */
+    edr_store_t *r = open_reader();
+    edr_arena_t a;
+    edr_arena_init(&a, 4096);
+    Edr__V1__ProcessRecord *p;
+    assert_int_equal(edr_store_process_get(r, ent, &a, &p), 0);
+    assert_int_equal(p->exec_count, 1);
+    add_chain_batch(w, enc, hid, 2, T0S + 2, ent, NULL, "/bin/second", NULL, NULL, 0);
+    assert_int_equal(edr_store_writer_compact(w), 0); /* flushed and compacted */
+    edr_store_writer_t *w2 = edr_store_writer_open(dir, 1, NULL, err, sizeof(err));
+    assert_non_null(w2);
+    add_chain_batch(w2, enc, hid2, 1, T0S + 3, hid2, NULL, "/bin/other", NULL, NULL, 0);
+    assert_int_equal(edr_store_refresh(r), 0);
+    edr_arena_reset(&a);
+    assert_int_equal(edr_store_process_get(r, ent, &a, &p), 0);
+    assert_int_equal(p->exec_count, 2);
+    assert_string_equal(p->exe, "/bin/second");
+    assert_int_equal(edr_store_shards(r), 2);
+    edr_arena_reset(&a);
+    assert_int_equal(edr_store_process_get(r, hid2, &a, &p), 0);
+    edr_arena_close(&a);
+    edr_store_destroy(r);
+    edr_store_writer_destroy(w2);
+    edr_store_writer_destroy(w);
+    edr_frame_ctx_destroy(enc);
 }
 
 static int count_rec(const Edr__V1__ProcessRecord *p, void *ud)
