@@ -505,11 +505,14 @@ static void emit_ptrace(fb_t *f, uint64_t t, uint32_t tracer, uint32_t target)
 }
 
 /* Emits the ProcessExit of pid (p: its entry, or NULL) with the wait-status
- * code, and marks the entry exited. */
-static void emit_exit(fb_t *f, proc_t *p, uint32_t pid, uint32_t code, uint64_t t)
+ * code, marked unconfirmed when its end was not seen (cn_resync), and marks
+ * the entry exited. */
+static void emit_exit_as(fb_t *f, proc_t *p, uint32_t pid, uint32_t code, uint64_t t,
+                         int unconfirmed)
 {
     Edr__V1__Event *e = edr_emit_begin(f->em, t);
     if (e) {
+        e->unconfirmed = unconfirmed != 0;
         edr_arena_t *a = edr_emit_arena(f->em);
         Edr__V1__ProcessExit *x = edr_arena_alloc(a, sizeof(*x));
         if (x) {
@@ -526,6 +529,11 @@ static void emit_exit(fb_t *f, proc_t *p, uint32_t pid, uint32_t code, uint64_t 
         p->exited_mono = edr__mono_ns();
         p->exit_pending = 0;
     }
+}
+
+static void emit_exit(fb_t *f, proc_t *p, uint32_t pid, uint32_t code, uint64_t t)
+{
+    emit_exit_as(f, p, pid, code, t, 0);
 }
 
 /*
@@ -623,20 +631,7 @@ static void cn_resync(fb_t *f)
         if (!p->pid || p->exited_mono || p->exit_pending) continue;
         pstat_t ps = {0};
         if (proc_stat(f, p->pid, &ps) == 0 && ps.start_ns == p->start_ns) continue;
-        Edr__V1__Event *e = edr_emit_begin(f->em, now);
-        if (e) {
-            edr_arena_t *a = edr_emit_arena(f->em);
-            Edr__V1__ProcessExit *x = edr_arena_alloc(a, sizeof(*x));
-            if (x) {
-                edr__v1__process_exit__init(x);
-                e->body_case = EDR__V1__EVENT__BODY_PROCESS_EXIT;
-                e->process_exit = x;
-            }
-            e->unconfirmed = 1;
-            set_actor(e, a, p, p->pid);
-            edr_emit_end(f->em, e);
-        }
-        p->exited_mono = edr__mono_ns();
+        emit_exit_as(f, p, p->pid, 0, now, 1);
         ended++;
     }
     edr_log_warn("fallback: the proc connector lost messages (an unknown number: forks, execs "
