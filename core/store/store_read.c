@@ -14,8 +14,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <limits.h>
@@ -148,33 +149,32 @@ static void load_meta(edr_store_t *s, unsigned i)
 }
 
 /* Whether a process holds the RocksDB lock of the shard at path (a
- * collector or an import writing it), from /proc/locks: the lock file is not
- * opened, because closing a descriptor of it would drop a lock this process
- * holds (POSIX record locks belong to the process). 1 also when that cannot
- * be told: a secondary instance is the open that is safe beside a writer. */
+ * collector or an import writing it). A child asks (F_GETLK on the lock
+ * file): this process must not open the file, because closing a descriptor
+ * of it drops every POSIX lock this process holds on it, its own writer's
+ * included. /proc/locks, read before, leaves out the locks of processes in
+ * other PID namespaces: a collector in one container was not seen from
+ * another, and its live shard was opened read-only (review-1206l M1). 1 also
+ * when that cannot be told: a secondary instance is the open that is safe
+ * beside a writer. */
 static int shard_written(const char *path)
 {
     char p[4200];
     struct stat st;
     snprintf(p, sizeof(p), "%s/LOCK", path);
     if (stat(p, &st) != 0) return errno != ENOENT;
-    FILE *f = fopen("/proc/locks", "re");
-    if (!f) return 1;
-    char line[256];
-    int held = 0;
-    while (!held && fgets(line, sizeof(line), f)) {
-        unsigned maj, min;
-        unsigned long long ino;
-        /* "1: POSIX  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; a lock another
-         * one waits for is listed after "->" */
-        const char *q = strstr(line, "ADVISORY");
-        if (!q) q = strstr(line, "MANDATORY");
-        if (q && sscanf(q, "%*s %*s %*d %x:%x:%llu", &maj, &min, &ino) == 3)
-            held = ino == (unsigned long long)st.st_ino && maj == major(st.st_dev) &&
-                   min == minor(st.st_dev);
+    pid_t pid = fork();
+    if (pid == 0) { /* async-signal-safe calls only */
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        if (fd < 0 || fcntl(fd, F_GETLK, &fl) != 0) _exit(2);
+        _exit(fl.l_type == F_UNLCK ? 0 : 1);
     }
-    fclose(f);
-    return held;
+    if (pid < 0) return 1;
+    int ws;
+    while (waitpid(pid, &ws, 0) < 0)
+        if (errno != EINTR) return 1;
+    return !(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
 }
 
 /* A shard directory's name: "shard-" and digits, as the writers make them
@@ -261,6 +261,18 @@ static int open_shards(edr_store_t *s, char *err, size_t errlen)
         char *rerr = NULL;
         snprintf(sh->path, sizeof(sh->path), "%s/%s", s->root, names[i]);
         sh->secondary = shard_written(sh->path);
+        if (!sh->secondary) {
+            sh->db = rocksdb_open_for_read_only_column_families(
+                s->db_opts, sh->path, CF__COUNT, edr__store_cf_names,
+                (const rocksdb_options_t *const *)s->cf_opts, sh->cf, 0, &rerr);
+            /* a writer that started meanwhile deletes the files it compacted:
+             * asked again, a failure is the store's own only without one */
+            if (!sh->db && shard_written(sh->path)) {
+                rocksdb_free(rerr);
+                rerr = NULL;
+                sh->secondary = 1;
+            }
+        }
         if (sh->secondary && !s->secdir[0]) {
             snprintf(s->secdir, sizeof(s->secdir), "/tmp/edr-store-reader-XXXXXX");
             if (!mkdtemp(s->secdir)) {
@@ -276,10 +288,6 @@ static int open_shards(edr_store_t *s, char *err, size_t errlen)
             sh->db = rocksdb_open_as_secondary_column_families(
                 s->db_opts, sh->path, sec, CF__COUNT, edr__store_cf_names,
                 (const rocksdb_options_t *const *)s->cf_opts, sh->cf, &rerr);
-        } else {
-            sh->db = rocksdb_open_for_read_only_column_families(
-                s->db_opts, sh->path, CF__COUNT, edr__store_cf_names,
-                (const rocksdb_options_t *const *)s->cf_opts, sh->cf, 0, &rerr);
         }
         if (!sh->db) {
             snprintf(err, errlen, "store %s: %s", sh->path, rerr ? rerr : "cannot open");
@@ -375,12 +383,26 @@ void edr_store_destroy(edr_store_t *s)
 int edr_store_refresh(edr_store_t *s)
 {
     char err[1024];
-    close_shards(s);
+    shard_t *old = s->sh;
+    unsigned n_old = s->n;
+    s->sh = NULL;
+    s->n = 0;
     if (open_shards(s, err, sizeof(err))) {
-        edr_log_error("%s", err);
-        close_shards(s); /* answers are empty until a refresh succeeds */
+        /* the view before stays: answers are as old as it, not empty
+         * (review-1206l L6) */
+        edr_log_error("%s (the store is read as it was before)", err);
+        close_shards(s);
+        s->sh = old;
+        s->n = n_old;
         return EDR_ESTORE;
     }
+    shard_t *now = s->sh;
+    unsigned n_now = s->n;
+    s->sh = old;
+    s->n = n_old;
+    close_shards(s);
+    s->sh = now;
+    s->n = n_now;
     return 0;
 }
 

@@ -215,9 +215,9 @@ edr_store_t *edr_store_open(const char *root, const edr_store_opts_t *opts, char
                             size_t errlen);
 void edr_store_destroy(edr_store_t *s);
 
-/* Sees what the writers stored since: closes and opens every shard again
- * (shards made since included). Returns 0, or EDR_ESTORE after logging why
- * (the store then answers nothing until a refresh succeeds). */
+/* Sees what the writers stored since: opens every shard again (shards made
+ * since included) and closes the view before. Returns 0, or EDR_ESTORE
+ * after logging why (the view before is kept). */
 int edr_store_refresh(edr_store_t *s);
 
 /* Stored blocks that failed to decode (damaged) since the store was opened,
