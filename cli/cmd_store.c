@@ -543,14 +543,15 @@ int edr_cmd_store(int argc, char **argv)
         }
         case 'k': {
             static const Edr__V1__Event__BodyCase kinds[] = {
-                EDR__V1__EVENT__BODY_PROCESS_START, EDR__V1__EVENT__BODY_PROCESS_FORK,
-                EDR__V1__EVENT__BODY_PROCESS_EXIT,  EDR__V1__EVENT__BODY_PROCESS_ACCESS,
-                EDR__V1__EVENT__BODY_FILE_CREATE,   EDR__V1__EVENT__BODY_FILE_WRITE,
-                EDR__V1__EVENT__BODY_FILE_RENAME,   EDR__V1__EVENT__BODY_FILE_DELETE,
-                EDR__V1__EVENT__BODY_FILE_ATTR,     EDR__V1__EVENT__BODY_FILE_EXEC,
-                EDR__V1__EVENT__BODY_NETWORK,       EDR__V1__EVENT__BODY_DNS_QUERY,
-                EDR__V1__EVENT__BODY_SENSOR_HEALTH, EDR__V1__EVENT__BODY_BPF_LOAD,
-                EDR__V1__EVENT__BODY_BPF_ATTACH,    EDR__V1__EVENT__BODY_BPF_DETACH};
+                EDR__V1__EVENT__BODY_PROCESS_START,    EDR__V1__EVENT__BODY_PROCESS_FORK,
+                EDR__V1__EVENT__BODY_PROCESS_EXIT,     EDR__V1__EVENT__BODY_PROCESS_ACCESS,
+                EDR__V1__EVENT__BODY_FILE_CREATE,      EDR__V1__EVENT__BODY_FILE_WRITE,
+                EDR__V1__EVENT__BODY_FILE_RENAME,      EDR__V1__EVENT__BODY_FILE_DELETE,
+                EDR__V1__EVENT__BODY_FILE_ATTR,        EDR__V1__EVENT__BODY_FILE_EXEC,
+                EDR__V1__EVENT__BODY_NETWORK,          EDR__V1__EVENT__BODY_DNS_QUERY,
+                EDR__V1__EVENT__BODY_SENSOR_HEALTH,    EDR__V1__EVENT__BODY_BPF_LOAD,
+                EDR__V1__EVENT__BODY_BPF_ATTACH,       EDR__V1__EVENT__BODY_BPF_DETACH,
+                EDR__V1__EVENT__BODY_PROCESS_INVENTORY};
             eo.with_kind = 0;
             for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && !eo.with_kind; i++)
                 if (!strcmp(optarg, edr_event_kind_name(kinds[i]))) {

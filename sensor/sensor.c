@@ -393,7 +393,8 @@ static void on_inventory_timer(uv_timer_t *t)
  * (0: never). */
 static void arm_inventory_timer(edr_sensor_t *s, uint64_t first_ms)
 {
-    uint64_t ms = edr_config_duration_ns(s->cfg, "sensor.inventory_interval") / 1000000;
+    uint64_t ns = edr_config_duration_ns(s->cfg, "sensor.inventory_interval");
+    uint64_t ms = ns && ns < 1000000 ? 1 : ns / 1000000; /* under 1 ms: 1 ms, not never */
     int kind = s->em.info.source;
     if (!ms || (kind != EDR__V1__SENSOR_INFO__SOURCE_KIND__EBPF &&
                 kind != EDR__V1__SENSOR_INFO__SOURCE_KIND__FALLBACK)) {

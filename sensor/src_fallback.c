@@ -100,7 +100,8 @@ typedef struct {
     uint64_t tick_ns;
     /* process table: open addressing on pid */
     proc_t *procs;
-    int cn_lost; /* the connector overran since the last drain (see cn_resync) */
+    int cn_lost; /* the connector overran since the last resync (see cn_resync) */
+    uint64_t cn_resync_mono;
     size_t cap, n;
     /* proc connector */
     int cn_fd;
@@ -126,7 +127,8 @@ typedef struct {
     struct listener {
         uint8_t family, addr[16];
         uint16_t port;
-    } listen[256]; /* TCP listeners of the last poll */
+    } listen[1024];  /* TCP listeners of the last poll (an address each) */
+    int listen_full; /* said once: past the table, accepts are taken for connects */
     int n_listen;
     int udp_off; /* UDP sock_diag failed once: DNS sends are not polled */
     /* processes whose leader exited while other threads may live on (see
@@ -629,8 +631,8 @@ static void cn_resync(fb_t *f)
     for (size_t j = 0; j < f->cap; j++) {
         proc_t *p = &f->procs[j];
         if (!p->pid || p->exited_mono || p->exit_pending) continue;
-        pstat_t ps = {0};
-        if (proc_stat(f, p->pid, &ps) == 0 && ps.start_ns == p->start_ns) continue;
+        if (group_alive(f, p)) /* a zombie whose threads are gone has ended */
+            continue;
         emit_exit_as(f, p, p->pid, 0, now, 1);
         ended++;
     }
@@ -652,8 +654,12 @@ static void cn_drain(fb_t *f)
             }
             if (f->n_pending) /* EAGAIN: every message so far is applied */
                 pending_check(f, 0);
-            if (f->cn_lost) { /* what the socket held is applied: the rest was lost */
+            /* what the socket held is applied: the rest was lost. At most
+             * once a second: a fork storm overruns the socket again and
+             * again, and each resync reads /proc for every process held */
+            if (f->cn_lost && edr__mono_ns() - f->cn_resync_mono >= 1000000000ull) {
                 f->cn_lost = 0;
+                f->cn_resync_mono = edr__mono_ns();
                 cn_resync(f);
             }
             return;
@@ -1361,14 +1367,22 @@ static int tcp_dump(fb_t *f, uint32_t states, diag_t **out, size_t *n, size_t *c
 /* Adds the TCP listeners among d[0..n) to the listeners. */
 static void listen_add(fb_t *f, const diag_t *d, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (d[i].proto == IPPROTO_TCP && d[i].state == TCP_LISTEN && f->n_listen < 256 &&
-            !is_listen_port(f, d[i].family, d[i].src, d[i].sport)) {
-            struct listener *l = &f->listen[f->n_listen++];
-            l->family = d[i].family;
-            memcpy(l->addr, d[i].src, 16);
-            l->port = d[i].sport;
+    for (size_t i = 0; i < n; i++) {
+        if (d[i].proto != IPPROTO_TCP || d[i].state != TCP_LISTEN ||
+            is_listen_port(f, d[i].family, d[i].src, d[i].sport))
+            continue;
+        if (f->n_listen == 1024) {
+            if (!f->listen_full)
+                edr_log_warn("fallback: more than 1,024 TCP listeners: connections the others "
+                             "accept are reported as outbound");
+            f->listen_full = 1;
+            continue;
         }
+        struct listener *l = &f->listen[f->n_listen++];
+        l->family = d[i].family;
+        memcpy(l->addr, d[i].src, 16);
+        l->port = d[i].sport;
+    }
 }
 
 /* Destroyed sockets (sock_diag's destroy broadcast): one never seen by a poll

@@ -42,6 +42,7 @@ struct edr_sysmon_parser {
     parent_slot_t *pmap;
     size_t pmap_cap, pmap_n;
     size_t long_line; /* bytes read of a line past max_line whose end is not read yet */
+    int skip_rest;    /* memory ran out in a line: its rest is read, not kept */
 };
 
 static const char *const skip_names[EDR_SYSMON_SKIP__COUNT] = {
@@ -620,6 +621,19 @@ ssize_t edr_sysmon_read_line(edr_sysmon_parser_t *p, FILE *f, char **buf, size_t
     size_t n = 0, total = 0, lim = p->opts.max_line + 2; /* the record, "\r\n" */
     int c = EOF;
     flockfile(f);
+    if (p->skip_rest) { /* the line whose memory ran out (counted by the caller) */
+        while (total < LONG_LINE_STEP && (c = getc_unlocked(f)) != EOF) {
+            total++;
+            if (c == '\n') break;
+        }
+        if (c != '\n' && c != EOF) {
+            funlockfile(f);
+            return EDR_EAGAIN;
+        }
+        p->skip_rest = 0;
+        total = 0;
+        c = EOF;
+    }
     if (p->long_line) { /* the rest of a line already past the limit: read, not kept */
         while (total < LONG_LINE_STEP && (c = getc_unlocked(f)) != EOF) {
             total++;
@@ -641,8 +655,9 @@ ssize_t edr_sysmon_read_line(edr_sysmon_parser_t *p, FILE *f, char **buf, size_t
             size_t nc = *cap ? *cap * 2 : 4096;
             if (nc > lim) nc = lim;
             char *nb = realloc(*buf, nc);
-            if (!nb) {
+            if (!nb) { /* the rest of the line is read, not kept, by the next call */
                 funlockfile(f);
+                p->skip_rest = 1;
                 return EDR_ENOMEM;
             }
             *buf = nb;

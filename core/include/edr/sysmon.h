@@ -105,7 +105,7 @@ void edr_sysmon_parser_destroy(edr_sysmon_parser_t *p);
  * too long (lineno names it); EDR_EAGAIN while such a line goes on (at most
  * 4 MiB of it is read per call: call again, for the same line);
  * EDR_ENOENT at the end of f or on a read error (ferror(f) tells);
- * EDR_ENOMEM.
+ * EDR_ENOMEM (the line is lost: the next call reads its rest and drops it).
  */
 ssize_t edr_sysmon_read_line(edr_sysmon_parser_t *p, FILE *f, char **buf, size_t *cap,
                              uint64_t lineno);
