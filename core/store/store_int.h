@@ -153,6 +153,10 @@ size_t edr__proc_record_pack(const Edr__V1__ProcessRecord *r, const size_t lens[
 /* 16-byte IP key form: IPv4 as v4-mapped IPv6. Returns 0, or -1 when ip_len is neither 4 nor 16. */
 int edr__ip16(const uint8_t *ip, size_t ip_len, uint8_t out[16]);
 
+/* 1 when the reader opened shard i as a secondary instance (a writer held
+ * it), 0 read-only; for tests. */
+int edr__store_secondary(const edr_store_t *s, unsigned i);
+
 static inline void edr__bref_encode(uint8_t out[BREF_LEN], uint32_t hostn, uint32_t bucket,
                                     uint64_t seq)
 {

@@ -406,6 +406,11 @@ int edr_store_refresh(edr_store_t *s)
     return 0;
 }
 
+int edr__store_secondary(const edr_store_t *s, unsigned i)
+{
+    return i < s->n && s->sh[i].secondary;
+}
+
 unsigned edr_store_shards(const edr_store_t *s)
 {
     return s->n;

@@ -13,6 +13,7 @@
 #include "store_int.h"
 
 #include <dirent.h>
+#include <sched.h>
 #include <ftw.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -2148,6 +2149,61 @@ static void test_retention_keeps_running_ancestors(void **state)
     edr_frame_ctx_destroy(enc);
 }
 
+/* A reader tells a shard a writer holds (opened as a secondary) from one
+ * nothing writes (read-only), also from another PID namespace: /proc/locks
+ * there leaves out the writer's lock, and a reader in another container
+ * opened a live shard read-only ('Corruption: Can't access NNN.sst' while
+ * the writer compacted: review-1206l M1). The writer is this process; the
+ * reader is a child in a new PID and mount namespace with its own /proc.
+ * Needs root. */
+static void test_reader_sees_writer_across_pid_namespaces(void **state)
+{
+    (void)state;
+    char err[512];
+    if (geteuid() != 0) {
+        print_message("SKIP: needs root for a PID namespace\n");
+        skip();
+    }
+    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
+    assert_non_null(w);
+    fill(w, 4);
+    pid_t c = fork();
+    assert_true(c >= 0);
+    if (c == 0) {
+        /* the child: a new PID namespace takes effect for its children */
+        if (unshare(CLONE_NEWPID | CLONE_NEWNS) != 0) _exit(3);
+        pid_t g = fork();
+        if (g < 0) _exit(4);
+        if (g == 0) {
+            if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+                mount("proc", "/proc", "proc", 0, NULL) != 0)
+                _exit(5);
+            edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
+            if (!r) _exit(6);
+            int sec = edr__store_secondary(r, 0);
+            edr_store_destroy(r);
+            _exit(sec ? 0 : 7);
+        }
+        int gs;
+        if (waitpid(g, &gs, 0) != g) _exit(8);
+        _exit(WIFEXITED(gs) ? WEXITSTATUS(gs) : 9);
+    }
+    int cs;
+    assert_int_equal(waitpid(c, &cs, 0), c);
+    assert_true(WIFEXITED(cs));
+    if (WEXITSTATUS(cs) == 3 || WEXITSTATUS(cs) == 5) {
+        edr_store_writer_destroy(w);
+        print_message("SKIP: no PID or mount namespace here\n");
+        skip();
+    }
+    assert_int_equal(WEXITSTATUS(cs), 0); /* 7: opened read-only beside the writer */
+    edr_store_writer_destroy(w);
+    /* nothing writes now: read-only, here */
+    edr_store_t *r = open_reader();
+    assert_int_equal(edr__store_secondary(r, 0), 0);
+    edr_store_destroy(r);
+}
+
 /* Process records packed by proc_pack.c are byte for byte protobuf-c's own
  * packing and decode to what was packed, over records with every field zero
  * or set in turn (negative exit codes: ten-byte varints,
@@ -2254,6 +2310,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_reader_damaged_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_after_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_keeps_running_ancestors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reader_sees_writer_across_pid_namespaces, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
