@@ -815,12 +815,29 @@ static inline void wcache_prefetch(const edr_store_writer_t *w, const void *key,
         __builtin_prefetch(&w->written[((XXH3_64bits(key, n) | 1) >> 1) & (WCACHE_SLOTS - 1)], 1);
 }
 
+/* The key of child's entry under parent in the children index. */
+static void kid_key(const uint8_t *parent, const uint8_t *child, uint8_t kk[KID_KEY_LEN])
+{
+    memcpy(kk, parent, KID_PARENT_LEN);
+    memcpy(kk + KID_PARENT_LEN, child, KID_CHILD_LEN);
+}
+
+/* Writes the children-index entry kk valued with bucket, unless this writer
+ * wrote exactly that already (wcache_fresh). */
+static void put_kid(edr_store_writer_t *w, const uint8_t kk[KID_KEY_LEN], uint32_t bucket)
+{
+    uint8_t v[4];
+    edr__be32(v, bucket);
+    if (wcache_fresh(w, kk, KID_KEY_LEN, bucket))
+        rocksdb_writebatch_put_cf(w->wb, w->cf[CF_KIDS], (const char *)kk, KID_KEY_LEN,
+                                  (const char *)v, 4);
+}
+
 /* The two index keys an entity of the batch may write besides its record:
  * its entry under its parent ('kids') and its parent's touch ('P'). */
 static void ent_keys(const ent_t *s, uint8_t kk[KID_KEY_LEN], uint8_t pk[17])
 {
-    memcpy(kk, s->rec.parent_entity_id.data, KID_PARENT_LEN);
-    memcpy(kk + KID_PARENT_LEN, s->id, KID_CHILD_LEN);
+    kid_key(s->rec.parent_entity_id.data, s->id, kk);
     pk[0] = 'P';
     memcpy(pk + 1, s->rec.parent_entity_id.data, 16);
 }
@@ -961,13 +978,9 @@ static void put_inventory(edr_store_writer_t *w, const Edr__V1__ProcessInventory
         rocksdb_writebatch_merge_cf(w->wb, w->cf[CF_PROCS], (const char *)en->entity_id.data, 16,
                                     (const char *)av, an);
         if (en->parent_entity_id.len != 16) continue;
-        uint8_t kk[KID_KEY_LEN], v[4];
-        memcpy(kk, en->parent_entity_id.data, KID_PARENT_LEN);
-        memcpy(kk + KID_PARENT_LEN, en->entity_id.data, KID_CHILD_LEN);
-        edr__be32(v, bucket);
-        if (wcache_fresh(w, kk, sizeof(kk), bucket))
-            rocksdb_writebatch_put_cf(w->wb, w->cf[CF_KIDS], (const char *)kk, sizeof(kk),
-                                      (const char *)v, 4);
+        uint8_t kk[KID_KEY_LEN];
+        kid_key(en->parent_entity_id.data, en->entity_id.data, kk);
+        put_kid(w, kk, bucket);
     }
 }
 
@@ -1193,12 +1206,9 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
          * and the entity bloom filter of the time index: no per-block posting */
         edr__bloom_add(bloom, nbits, s->id);
         if (s->rec.parent_entity_id.len == 16) {
-            uint8_t kk[KID_KEY_LEN], pk[17], v[4];
+            uint8_t kk[KID_KEY_LEN], pk[17];
             ent_keys(s, kk, pk);
-            edr__be32(v, key.bucket);
-            if (wcache_fresh(w, kk, sizeof(kk), key.bucket))
-                rocksdb_writebatch_put_cf(w->wb, w->cf[CF_KIDS], (const char *)kk, sizeof(kk),
-                                          (const char *)v, 4);
+            put_kid(w, kk, key.bucket);
             /* The parent's record lives as long as its children act: retention
              * drops a record whose last block is past the horizon, and a
              * service that only forks (sshd, a web server's master) writes no
