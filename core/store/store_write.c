@@ -6,6 +6,8 @@
 #include "edr/vec.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +164,12 @@ struct edr_store_writer {
     uint8_t *pack;
     size_t pack_cap;
     edr_arena_t arena;
+
+    /* reclaim (see reclaim_retired): a thread running manual compactions */
+    pthread_t reclaimer;
+    int reclaimer_started;   /* joined at the next reclaim or at close */
+    unsigned reclaims;       /* started since open */
+    atomic_int reclaim_done; /* the thread has finished */
 };
 
 static uint64_t mono_ns(void)
@@ -243,7 +251,13 @@ edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
     rocksdb_options_set_max_background_jobs(w->db_opts, 2);
     rocksdb_options_set_keep_log_file_num(w->db_opts, 1);
     rocksdb_options_set_max_log_file_size(w->db_opts, 4 << 20);
-    rocksdb_options_set_max_total_wal_size(w->db_opts, 256u << 20);
+    /* a family whose memtable holds the oldest log's data is flushed once
+     * the logs pass this, so the small ones (hosts, meta) cannot keep every
+     * log since they last filled (review-1206k-store 5: 65 logs, 113 MB, at
+     * a 1 MiB write buffer): about the data of the memtables themselves */
+    uint64_t wbuf = opts && opts->write_buffer ? opts->write_buffer : (32u << 20);
+    uint64_t walcap = wbuf * 8 < (16u << 20) ? (16u << 20) : wbuf * 8;
+    rocksdb_options_set_max_total_wal_size(w->db_opts, walcap > (256u << 20) ? 256u << 20 : walcap);
     if (edr__rocksdb_log_errors_only(w->db_opts)) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -438,6 +452,12 @@ void edr_store_writer_destroy(edr_store_writer_t *w)
                          w->no_wal ? "what was committed since the last flush is read again"
                                    : "the next open replays the WAL",
                          e);
+    }
+    if (w->reclaimer_started) {
+        /* a running reclaim ends at its next check (RocksDB returns
+         * Incomplete); what it already wrote stays */
+        rocksdb_disable_manual_compaction(w->db);
+        pthread_join(w->reclaimer, NULL);
     }
     for (int i = 0; i < CF__COUNT; i++)
         if (w->cf[i])
@@ -1531,12 +1551,90 @@ int edr_store_writer_stalled(edr_store_writer_t *w, char *why, size_t whylen)
     return 0;
 }
 
+static uint64_t cf_prop(edr_store_writer_t *w, int cf, const char *name);
+
+/* The families in the order a reclaim compacts them: blocks, the largest,
+ * first. */
+static const int reclaim_order[] = {CF_BLOCKS, CF_POST, CF_PROCS, CF_KIDS};
+
+static void *reclaim_main(void *arg)
+{
+    edr_store_writer_t *w = arg;
+    rocksdb_compactoptions_t *co = rocksdb_compactoptions_create();
+    /* beside the writer's flushes and RocksDB's own compactions, on its
+     * lower-priority threads */
+    rocksdb_compactoptions_set_exclusive_manual_compaction(co, 0);
+    /* the last level too, where retired data mostly is; each file once */
+    rocksdb_compactoptions_set_bottommost_level_compaction(co, 3 /* kForceOptimized */);
+    for (size_t i = 0; i < sizeof(reclaim_order) / sizeof(reclaim_order[0]); i++)
+        rocksdb_compact_range_cf_opt(w->db, w->cf[reclaim_order[i]], co, NULL, 0, NULL, 0);
+    rocksdb_compactoptions_destroy(co);
+    atomic_store(&w->reclaim_done, 1);
+    return NULL;
+}
+
+/* Retention writes range tombstones; the bytes under them stay on disk
+ * until a compaction rewrites the files holding them. The blocks family
+ * (universal compaction, host-major keys: every file mixes retired and
+ * kept hours) merges its last sorted run only when the newer runs reach 4x
+ * its size, so a store held up to ~5x the frames it kept (review-1206k-store
+ * 5 measured 1.3-3.7x). Once the retired ranges hold a quarter of the
+ * blocks' file bytes, a thread compacts every family that retention
+ * touches, the last level included, in the background; the compaction
+ * filters drop the process records, children and postings retention ended.
+ * The blocks then stay under ~1.33x what is kept, for each byte rewritten
+ * about three more times over its life. Skipped, and tried at the next run,
+ * while one is running or when the disk has no room for its output. */
+static void reclaim_retired(edr_store_writer_t *w, uint64_t retired)
+{
+    if (w->reclaimer_started) {
+        if (!atomic_load(&w->reclaim_done)) return;
+        pthread_join(w->reclaimer, NULL);
+        w->reclaimer_started = 0;
+    }
+    uint64_t total = cf_prop(w, CF_BLOCKS, "rocksdb.live-sst-files-size");
+    if (!retired || retired < total / 4 || retired > total) return;
+    uint64_t out = 0; /* what the compactions write before they delete */
+    for (size_t i = 0; i < sizeof(reclaim_order) / sizeof(reclaim_order[0]); i++)
+        out += cf_prop(w, reclaim_order[i], "rocksdb.live-sst-files-size");
+    out -= retired;
+    struct statvfs sv;
+    if (statvfs(w->path, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < out + (64u << 20)) {
+        edr_log_warn("store %s: %llu MB of retired frames stay on disk: compacting them away "
+                     "needs %llu MB free, %llu MB are",
+                     w->path, (unsigned long long)(retired >> 20),
+                     (unsigned long long)((out >> 20) + 64),
+                     (unsigned long long)(((uint64_t)sv.f_bavail * sv.f_frsize) >> 20));
+        return;
+    }
+    edr_log_info("store %s: compacting away %llu MB of retired frames (of %llu MB)", w->path,
+                 (unsigned long long)(retired >> 20), (unsigned long long)(total >> 20));
+    atomic_store(&w->reclaim_done, 0);
+    int e = pthread_create(&w->reclaimer, NULL, reclaim_main, w);
+    if (e == 0) {
+        w->reclaimer_started = 1;
+        w->reclaims++;
+    } else
+        edr_log_warn("store %s: cannot start the compaction of retired data: %s", w->path,
+                     strerror(e));
+}
+
+unsigned edr__store_writer_reclaim_wait(edr_store_writer_t *w)
+{
+    if (w->reclaimer_started) {
+        pthread_join(w->reclaimer, NULL);
+        w->reclaimer_started = 0;
+    }
+    return w->reclaims;
+}
+
 int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns)
 {
     uint32_t cut = (uint32_t)(cutoff_ns / EDR_STORE_BUCKET_NS);
     if (!cut || cut <= w->ret->cutoff_bucket)
         return 0; /* done for this hour already: no second set of range tombstones */
     char *rerr = NULL;
+    uint64_t retired = 0;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(w->db, w->ro, w->cf[CF_HOSTS]);
     for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
@@ -1553,6 +1651,17 @@ int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns)
         rocksdb_writebatch_delete_range_cf(wb, w->cf[CF_BLOCKS], (const char *)lo,
                                            EDR_BLOCK_KEY_LEN, (const char *)hi,
                                            EDR_BLOCK_KEY_LEN);
+        /* file bytes in the retired range: this run's and those earlier
+         * runs retired that no compaction has freed yet */
+        const char *rs[1] = {(const char *)lo}, *rl[1] = {(const char *)hi};
+        size_t rsl[1] = {EDR_BLOCK_KEY_LEN}, rll[1] = {EDR_BLOCK_KEY_LEN};
+        uint64_t sz = 0;
+        char *aerr = NULL;
+        rocksdb_approximate_sizes_cf(w->db, w->cf[CF_BLOCKS], 1, rs, rsl, rl, rll, &sz, &aerr);
+        if (aerr)
+            rocksdb_free(aerr); /* an estimate: none is 0 */
+        else
+            retired += sz;
         /* the time index is keyed by the host's number */
         uint8_t nk[17];
         size_t vl;
@@ -1599,6 +1708,7 @@ int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns)
     if (cut > w->ret->cutoff_bucket)
         w->ret->cutoff_bucket = cut;
     committed(w);
+    reclaim_retired(w, retired);
     return 0;
 }
 
