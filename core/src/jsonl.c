@@ -263,9 +263,43 @@ fail:
     return -1;
 }
 
+/* root's edr.raw object (flat keys: the paths of the fields it stands for),
+ * made when missing; NULL out of memory. */
+static json_t *get_obj(json_t *root)
+{
+    json_t *edr = json_object_get(root, "edr"), *raw;
+    if (!edr) {
+        if (put(root, "edr.raw", json_object())) return NULL;
+        edr = json_object_get(root, "edr");
+    }
+    raw = json_object_get(edr, "raw");
+    if (!raw && (raw = json_object()) != NULL && json_object_set_new(edr, "raw", raw)) return NULL;
+    return json_is_object(raw) ? raw : NULL;
+}
+
+/* edr.raw[key] = the bytes of s in hex, for a string that is not valid
+ * UTF-8 (see put_str). 0 or -1. */
+static int put_raw(json_t *root, const char *key, const char *s)
+{
+    json_t *raw = get_obj(root);
+    size_t n = strlen(s);
+    char *h = raw ? malloc(2 * n + 1) : NULL;
+    int rc = h ? json_object_set_new(raw, key, json_string(edr_hex((const uint8_t *)s, n, h))) : -1;
+    free(h);
+    return rc;
+}
+
+/* Sets path to s. A string that is not valid UTF-8 (a file name, argument or
+ * directory is any bytes but NUL) gets U+FFFD for each invalid byte, since
+ * JSON text must be UTF-8, and its exact bytes in hex under edr.raw, keyed
+ * by path, which the reader takes instead: two names differing only in such
+ * bytes stay two, and the real one can be recovered (review-1206k-sensor L1). */
 static int put_str(json_t *root, const char *path, const char *s)
 {
-    return (s && *s) ? put(root, path, jstr(s)) : 0;
+    if (!s || !*s) return 0;
+    json_t *v = json_string(s);
+    if (v) return put(root, path, v);
+    return put(root, path, jstr(s)) | put_raw(root, path, s);
 }
 
 /* An enum field as its name (left out for a value the table does not know)
@@ -319,8 +353,17 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
         rc |= put_str(r, "process.executable", s->exe);
         if (s->n_argv) {
             json_t *args = json_array();
-            for (size_t i = 0; args && i < s->n_argv; i++)
-                json_array_append_new(args, jstr(s->argv[i] ? s->argv[i] : ""));
+            for (size_t i = 0; args && i < s->n_argv; i++) {
+                const char *v = s->argv[i] ? s->argv[i] : "";
+                json_t *jv = json_string(v);
+                if (!jv) { /* as put_str does, keyed by the element's index */
+                    char key[40];
+                    snprintf(key, sizeof(key), "process.args.%zu", i);
+                    jv = jstr(v);
+                    rc |= put_raw(r, key, v);
+                }
+                json_array_append_new(args, jv);
+            }
             rc |= put(r, "process.args", args);
         }
         if (s->command_line && *s->command_line) {
@@ -718,6 +761,34 @@ static char *astr(edr_arena_t *a, const char *s)
     return edr_arena_strdup(a, s ? s : "");
 }
 
+/* The exact bytes the writer kept under edr.raw[key] of the record r for a
+ * text that is not valid UTF-8 (see put_str), into the arena. NULL when
+ * there are none, or they are not hex or hold a NUL (ignored), and out of
+ * memory, which sets *nomem. */
+static char *raw_str(edr_arena_t *a, json_t *r, const char *key, int *nomem)
+{
+    const char *h = json_string_value(json_object_get(get(r, "edr.raw"), key));
+    size_t n = h ? strlen(h) : 0;
+    if (!n || n % 2) return NULL;
+    char *out = edr_arena_alloc(a, n / 2 + 1);
+    if (!out) {
+        *nomem = 1;
+        return NULL;
+    }
+    if (edr_unhex(h, (uint8_t *)out, n / 2) != 0 || memchr(out, 0, n / 2)) return NULL;
+    out[n / 2] = 0;
+    return out;
+}
+
+/* The string at path of the record r into the arena: its raw bytes when the
+ * writer kept them, else its text; empty when absent. NULL out of memory. */
+static char *rstr(edr_arena_t *a, json_t *r, const char *path)
+{
+    int nomem = 0;
+    char *v = raw_str(a, r, path, &nomem);
+    return v ? v : nomem ? NULL : astr(a, gets(r, path));
+}
+
 /* Hex string of exactly n bytes into an arena copy; empty when absent or invalid. */
 static int ahex(edr_arena_t *a, json_t *o, const char *path, size_t n, ProtobufCBinaryData *out)
 {
@@ -853,8 +924,16 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
             s->n_argv = json_array_size(args);
             s->argv = edr_arena_alloc(a, s->n_argv * sizeof(char *));
             if (!s->argv) goto nomem;
-            for (size_t i = 0; i < s->n_argv; i++)
-                if (!(s->argv[i] = astr(a, json_string_value(json_array_get(args, i))))) goto nomem;
+            for (size_t i = 0; i < s->n_argv; i++) {
+                char key[40];
+                snprintf(key, sizeof(key), "process.args.%zu", i);
+                int nomem = 0;
+                s->argv[i] = raw_str(a, r, key, &nomem);
+                if (nomem) goto nomem;
+                if (!s->argv[i] &&
+                    !(s->argv[i] = astr(a, json_string_value(json_array_get(args, i)))))
+                    goto nomem;
+            }
         }
         const char *cl = gets(r, "process.command_line");
         if (cl && s->n_argv) {
@@ -862,24 +941,26 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
             size_t off = 0, cll = strlen(cl);
             int same = 1;
             for (size_t i = 0; same && i < s->n_argv; i++) {
-                size_t l = strlen(s->argv[i]);
+                /* as written: the text, not the raw bytes */
+                const char *txt = json_string_value(json_array_get(args, i));
+                txt = txt ? txt : "";
+                size_t l = strlen(txt);
                 if (i && (off >= cll || cl[off++] != ' '))
                     same = 0;
-                else if (off + l > cll || memcmp(cl + off, s->argv[i], l) != 0)
+                else if (off + l > cll || memcmp(cl + off, txt, l) != 0)
                     same = 0;
                 else
                     off += l;
             }
             if (same && off == cll) cl = NULL;
         }
-        if (!(s->exe = astr(a, gets(r, "process.executable"))) ||
-            !(s->command_line = astr(a, cl)) ||
-            !(s->cwd = astr(a, gets(r, "process.working_directory"))) ||
-            !(s->user = astr(a, gets(r, "user.name"))) ||
-            !(s->group = astr(a, gets(r, "group.name"))) ||
-            !(s->container_id = astr(a, gets(r, "container.id"))) ||
-            !(s->parent_exe = astr(a, gets(r, "process.parent.executable"))) ||
-            !(s->effective_user = astr(a, gets(r, "user.effective.name"))))
+        if (!(s->exe = rstr(a, r, "process.executable")) ||
+            !(s->command_line = cl ? rstr(a, r, "process.command_line") : astr(a, NULL)) ||
+            !(s->cwd = rstr(a, r, "process.working_directory")) ||
+            !(s->user = rstr(a, r, "user.name")) || !(s->group = rstr(a, r, "group.name")) ||
+            !(s->container_id = rstr(a, r, "container.id")) ||
+            !(s->parent_exe = rstr(a, r, "process.parent.executable")) ||
+            !(s->effective_user = rstr(a, r, "user.effective.name")))
             goto nomem;
         s->argv_truncated = json_is_true(get(r, "edr.process.args_truncated"));
         if (get(r, "user.effective.id") || get(r, "group.effective.id")) {
@@ -920,40 +1001,40 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         pa->access_mask = getu32(r, "edr.process_access.access_mask", 0);
         pa->target_pid = getu32(r, "edr.process_access.target.pid", 0);
         if (ahex(a, r, "edr.process_access.target.entity_id", EDR_ID_LEN, &pa->target_entity_id) ||
-            !(pa->target_exe = astr(a, gets(r, "edr.process_access.target.executable"))))
+            !(pa->target_exe = rstr(a, r, "edr.process_access.target.executable")))
             goto nomem;
         break;
     }
     case EDR__V1__EVENT__BODY_FILE_CREATE:
         ALLOC_BODY(Edr__V1__FileCreate, edr__v1__file_create__init, file_create,
                    EDR__V1__EVENT__BODY_FILE_CREATE);
-        if (!(e->file_create->path = astr(a, gets(r, "file.path"))) ||
-            !(e->file_create->link_target = astr(a, gets(r, "file.target_path"))))
+        if (!(e->file_create->path = rstr(a, r, "file.path")) ||
+            !(e->file_create->link_target = rstr(a, r, "file.target_path")))
             goto nomem;
         e->file_create->mode = octal(gets(r, "file.mode"));
         break;
     case EDR__V1__EVENT__BODY_FILE_WRITE:
         ALLOC_BODY(Edr__V1__FileWrite, edr__v1__file_write__init, file_write,
                    EDR__V1__EVENT__BODY_FILE_WRITE);
-        if (!(e->file_write->path = astr(a, gets(r, "file.path")))) goto nomem;
+        if (!(e->file_write->path = rstr(a, r, "file.path"))) goto nomem;
         e->file_write->bytes = getu(r, "edr.file.write_bytes", 0);
         break;
     case EDR__V1__EVENT__BODY_FILE_RENAME:
         ALLOC_BODY(Edr__V1__FileRename, edr__v1__file_rename__init, file_rename,
                    EDR__V1__EVENT__BODY_FILE_RENAME);
-        if (!(e->file_rename->new_path = astr(a, gets(r, "file.path"))) ||
-            !(e->file_rename->old_path = astr(a, gets(r, "edr.file.old_path"))))
+        if (!(e->file_rename->new_path = rstr(a, r, "file.path")) ||
+            !(e->file_rename->old_path = rstr(a, r, "edr.file.old_path")))
             goto nomem;
         break;
     case EDR__V1__EVENT__BODY_FILE_DELETE:
         ALLOC_BODY(Edr__V1__FileDelete, edr__v1__file_delete__init, file_delete,
                    EDR__V1__EVENT__BODY_FILE_DELETE);
-        if (!(e->file_delete->path = astr(a, gets(r, "file.path")))) goto nomem;
+        if (!(e->file_delete->path = rstr(a, r, "file.path"))) goto nomem;
         break;
     case EDR__V1__EVENT__BODY_FILE_ATTR:
         ALLOC_BODY(Edr__V1__FileAttr, edr__v1__file_attr__init, file_attr,
                    EDR__V1__EVENT__BODY_FILE_ATTR);
-        if (!(e->file_attr->path = astr(a, gets(r, "file.path")))) goto nomem;
+        if (!(e->file_attr->path = rstr(a, r, "file.path"))) goto nomem;
         e->file_attr->kind =
             enum_value(attr_kinds, NELEM(attr_kinds), gets(r, "edr.file.attr_kind"));
         e->file_attr->mode = octal(gets(r, "file.mode"));
@@ -966,7 +1047,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
     case EDR__V1__EVENT__BODY_FILE_EXEC:
         ALLOC_BODY(Edr__V1__FileExec, edr__v1__file_exec__init, file_exec,
                    EDR__V1__EVENT__BODY_FILE_EXEC);
-        if (!(e->file_exec->path = astr(a, gets(r, "file.path"))) ||
+        if (!(e->file_exec->path = rstr(a, r, "file.path")) ||
             ahex(a, r, "file.hash.sha256", 32, &e->file_exec->sha256))
             goto nomem;
         e->file_exec->mapped = json_is_true(get(r, "edr.file.mapped"));
@@ -1023,7 +1104,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         ALLOC_BODY(Edr__V1__DnsQuery, edr__v1__dns_query__init, dns_query,
                    EDR__V1__EVENT__BODY_DNS_QUERY);
         Edr__V1__DnsQuery *q = e->dns_query;
-        if (!(q->name = astr(a, gets(r, "dns.question.name")))) goto nomem;
+        if (!(q->name = rstr(a, r, "dns.question.name"))) goto nomem;
         q->qtype = getu32(r, "edr.dns.qtype", 0);
         json_t *ans = get(r, "dns.answers");
         if (json_is_array(ans) && json_array_size(ans)) {
@@ -1063,7 +1144,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         ALLOC_BODY(Edr__V1__SensorHealth, edr__v1__sensor_health__init, sensor_health,
                    EDR__V1__EVENT__BODY_SENSOR_HEALTH);
         Edr__V1__SensorHealth *h = e->sensor_health;
-        if (!(h->fidelity = astr(a, gets(r, "edr.sensor_health.fidelity")))) goto nomem;
+        if (!(h->fidelity = rstr(a, r, "edr.sensor_health.fidelity"))) goto nomem;
         json_t *d = get(r, "edr.sensor_health.drops");
         if (json_is_array(d) && json_array_size(d)) {
             h->n_drops = json_array_size(d);
@@ -1109,8 +1190,8 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         Edr__V1__BpfLoad *x = e->bpf_load;
         x->prog_type = get_enum(r, "edr.bpf.program.type", "edr.bpf.program.type_id",
                                 bpf_prog_types, NELEM(bpf_prog_types));
-        if (!(x->name = astr(a, gets(r, "edr.bpf.program.name"))) ||
-            !(x->attach_to = astr(a, gets(r, "edr.bpf.program.attach_to"))) ||
+        if (!(x->name = rstr(a, r, "edr.bpf.program.name")) ||
+            !(x->attach_to = rstr(a, r, "edr.bpf.program.attach_to")) ||
             ahex(a, r, "edr.bpf.program.tag", 8, &x->tag))
             goto nomem;
         x->prog_id = getu32(r, "edr.bpf.program.id", 0);
@@ -1143,8 +1224,8 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         x->found = json_is_true(get(r, "edr.bpf.link.found"));
         x->unverified = json_is_true(get(r, "edr.bpf.link.unverified"));
         x->socket_option = getu32(r, "edr.bpf.link.socket_option", 0);
-        if (!(x->prog_name = astr(a, gets(r, "edr.bpf.program.name"))) ||
-            !(x->target = astr(a, gets(r, "edr.bpf.link.target"))))
+        if (!(x->prog_name = rstr(a, r, "edr.bpf.program.name")) ||
+            !(x->target = rstr(a, r, "edr.bpf.link.target")))
             goto nomem;
         break;
     }

@@ -1365,6 +1365,54 @@ static void test_roundtrip_every_kind(void **state)
     /* ill-formed bytes become U+FFFD; everything past ASCII is written as
      * \u escapes, so a line printed to a terminal holds no C1 control */
     assert_non_null(strstr(buf, "\"/tmp/\\uFFFD\\uFFFDok\""));
+    /* ...and the exact bytes go under edr.raw, which the reader takes back:
+     * "/tmp/\xff\xfeok" and "/tmp/\xfe\xffok" stay two names (review-1206k L1) */
+    Edr__V1__SensorInfo rsi = EDR__V1__SENSOR_INFO__INIT;
+    rsi.hostname = "h";
+    b.sensor = &rsi;
+    b.base_time_ns = 1652292620000000000ull;
+    assert_true(edr_jsonl_format_event(&b, &e, buf, sizeof(buf)) > 0);
+    assert_non_null(strstr(buf, "\"raw\":{\"file.path\":\"2f746d702ffffe6f6b\"}"));
+    Edr__V1__Event *x = parse_ok(buf, &a);
+    assert_int_equal(x->body_case, K(FILE_DELETE));
+    assert_string_equal(x->file_delete->path, "/tmp/\xff\xfeok");
+    fd.path = "/tmp/\xfe\xffok";
+    assert_true(edr_jsonl_format_event(&b, &e, buf, sizeof(buf)) > 0);
+    assert_string_equal(parse_ok(buf, &a)->file_delete->path, "/tmp/\xfe\xffok");
+    /* arguments, by their index; the command line joined from them is
+     * still dropped on reading */
+    {
+        Edr__V1__ProcessStart rps = EDR__V1__PROCESS_START__INIT;
+        char *rargv[3] = {"cat", "/tmp/\xc0\xafname", "x"};
+        rps.argv = rargv;
+        rps.n_argv = 3;
+        rps.exe = "/bin/\x80"
+                  "cat";
+        Edr__V1__Event rpe = EDR__V1__EVENT__INIT;
+        rpe.body_case = K(PROCESS_START);
+        rpe.process_start = &rps;
+        assert_true(edr_jsonl_format_event(&b, &rpe, buf, sizeof(buf)) > 0);
+        assert_non_null(strstr(buf, "\"process.args.1\":\"2f746d702fc0af6e616d65\""));
+        Edr__V1__Event *y = parse_ok(buf, &a);
+        assert_int_equal(y->process_start->n_argv, 3);
+        assert_string_equal(y->process_start->argv[1], "/tmp/\xc0\xafname");
+        assert_string_equal(y->process_start->argv[2], "x");
+        assert_string_equal(y->process_start->exe, "/bin/\x80"
+                                                   "cat");
+        assert_string_equal(y->process_start->command_line, "");
+    }
+    /* another writer's raw value that is not hex, or holds a NUL, is
+     * ignored: the text stands */
+    x = parse_ok("{\"@timestamp\":\"2022-05-11T18:10:20Z\",\"event\":{\"action\":"
+                 "\"file_delete\"},\"host\":{\"name\":\"h\"},\"file\":{\"path\":\"/a\"},"
+                 "\"edr\":{\"raw\":{\"file.path\":\"zz\"}}}",
+                 &a);
+    assert_string_equal(x->file_delete->path, "/a");
+    x = parse_ok("{\"@timestamp\":\"2022-05-11T18:10:20Z\",\"event\":{\"action\":"
+                 "\"file_delete\"},\"host\":{\"name\":\"h\"},\"file\":{\"path\":\"/a\"},"
+                 "\"edr\":{\"raw\":{\"file.path\":\"2f0061\"}}}",
+                 &a);
+    assert_string_equal(x->file_delete->path, "/a");
     /* too small a buffer is refused */
     assert_int_equal(edr_jsonl_format_event(&b, &e, buf, 16), EDR_ERANGE);
 
