@@ -1,5 +1,6 @@
 /* Batcher: sources emit events into an arena-backed batch that is shipped by count or time. */
 #include "edr/err.h"
+#include "edr/event.h"
 #include "edr/log.h"
 #include "edr/version.h"
 #include "sensor_int.h"
@@ -130,9 +131,7 @@ void edr_emit_end(edr_emit_t *em, Edr__V1__Event *e)
     em->events[em->n++] = e;
     /* last_event_mono follows emitted from the sensor's control timer: no
      * clock read per event */
-    /* the sensor's own (health, inventory) are not source events */
-    em->emitted += e->body_case != EDR__V1__EVENT__BODY_SENSOR_HEALTH &&
-                   e->body_case != EDR__V1__EVENT__BODY_PROCESS_INVENTORY;
+    em->emitted += edr_event_from_source(e);
     if (em->n >= em->batch_events || em->arena.used_total > em->arena_limit) edr__emit_flush(em);
 }
 

@@ -1,6 +1,7 @@
 /* Sensor health: drop counters from every stage and the periodic SensorHealth event. */
 #include "sensor_int.h"
 
+#include "edr/event.h"
 #include "edr/log.h"
 
 #include <errno.h>
@@ -44,8 +45,9 @@ void edr__drops_add(edr__drops_t *d, const char *source, const char *reason, uin
     x->count += n;
 }
 
-/* Health events are not counted: each one carries cumulative counters, so
- * losing one loses no information the next one does not repeat. */
+/* Source events of the frame (edr_event_from_source: not the sensor's own
+ * health and inventory, which the next ones repeat); 1 when it cannot be
+ * read. */
 uint64_t edr__frame_events(edr_frame_ctx_t *ctx, const uint8_t *frame, size_t len)
 {
     Edr__V1__EventBatch *b;
@@ -53,7 +55,7 @@ uint64_t edr__frame_events(edr_frame_ctx_t *ctx, const uint8_t *frame, size_t le
         return 1;
     uint64_t n = 0;
     for (size_t i = 0; i < b->n_events; i++)
-        n += b->events[i]->body_case != EDR__V1__EVENT__BODY_SENSOR_HEALTH;
+        n += edr_event_from_source(b->events[i]);
     return n;
 }
 

@@ -1,5 +1,6 @@
 /* Producer: frames to Kafka keyed by host id, to the spool while Kafka is unreachable, replayed in order. */
 #include "edr/err.h"
+#include "edr/event.h"
 #include "edr/log.h"
 #include "edr/vec.h"
 #include "selfsock.h"
@@ -638,7 +639,7 @@ static int frame_key(edr__producer_t *p, const uint8_t *frame, size_t len, uint8
     *events = b->n_events;
     *lost = 0;
     for (size_t i = 0; i < b->n_events; i++)
-        *lost += b->events[i]->body_case != EDR__V1__EVENT__BODY_SENSOR_HEALTH;
+        *lost += edr_event_from_source(b->events[i]);
     return 0;
 }
 

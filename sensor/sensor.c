@@ -1,6 +1,7 @@
 /* The sensor: wires the state dir, the source, the batcher and the output together on one libuv loop. */
 #include "edr/err.h"
 #include "edr/jsonl.h"
+#include "edr/event.h"
 #include "edr/log.h"
 #include "caps.h"
 #include "sensor_int.h"
@@ -117,7 +118,7 @@ static int ship_jsonl(void *ud, Edr__V1__EventBatch *b)
          * events not formatted are counted and the sensor goes on */
         uint64_t lost = 0;
         for (i--; i < b->n_events; i++)
-            lost += b->events[i]->body_case != EDR__V1__EVENT__BODY_SENSOR_HEALTH;
+            lost += edr_event_from_source(b->events[i]);
         edr_log_error("output: out of memory formatting JSON lines: %llu events dropped",
                       (unsigned long long)lost);
         edr__drops_add(&s->drops, "output", "nomem", lost);
@@ -135,7 +136,7 @@ static int ship_jsonl(void *ud, Edr__V1__EventBatch *b)
     }
     uint64_t n = 0;
     for (i = 0; i < b->n_events; i++)
-        n += b->events[i]->body_case != EDR__V1__EVENT__BODY_SENSOR_HEALTH;
+        n += edr_event_from_source(b->events[i]);
     edr__drops_add(&s->drops, "output", "write_error", n);
     return rc;
 }

@@ -29,6 +29,17 @@ static inline const Edr__V1__BpfAttach *edr_event_bpf_link(const Edr__V1__Event 
                                                              : NULL;
 }
 
+/* 1 for an event a source reported, 0 for the sensor's own (health,
+ * process inventory). Only the former are counted, sent or lost: each of
+ * the latter is repeated by the next one (health carries cumulative
+ * counters, an inventory the running processes again), so losing one loses
+ * nothing the next does not bring. */
+static inline int edr_event_from_source(const Edr__V1__Event *e)
+{
+    return e->body_case != EDR__V1__EVENT__BODY_SENSOR_HEALTH &&
+           e->body_case != EDR__V1__EVENT__BODY_PROCESS_INVENTORY;
+}
+
 /* Absolute UTC ns of an event of batch b. */
 static inline uint64_t edr_event_time(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
 {
