@@ -28,6 +28,8 @@ struct edr_sysmon_batcher {
     size_t pack_cap;
     host_seq_t *seqs; /* last seq per host */
     size_t nseqs, seqs_cap;
+    uint32_t *slots; /* open addressing: 1 + index into seqs, 0 empty */
+    size_t nslots;   /* a power of two, at least twice nseqs */
 };
 
 edr_sysmon_batcher_t *edr_sysmon_batcher_new(size_t max_events, edr_sysmon_flush_cb flush, void *ud)
@@ -54,16 +56,45 @@ void edr_sysmon_batcher_destroy(edr_sysmon_batcher_t *bt)
     free(bt->hostname);
     free(bt->pack);
     free(bt->seqs);
+    free(bt->slots);
     free(bt);
 }
 
+static size_t host_slot(const edr_sysmon_batcher_t *bt, const uint8_t host[EDR_ID_LEN])
+{
+    uint64_t h;
+    memcpy(&h, host, sizeof(h)); /* host ids are hashes */
+    h *= 0x9e3779b97f4a7c15ull;
+    size_t i = (size_t)(h >> 32) & (bt->nslots - 1);
+    while (bt->slots[i] && memcmp(bt->seqs[bt->slots[i] - 1].host_id, host, EDR_ID_LEN) != 0)
+        i = (i + 1) & (bt->nslots - 1);
+    return i;
+}
+
+/* The next batch number of host: 1, 2, ... 0 out of memory. A table, not a
+ * list: a file of 50,000 hosts took 3.1 s against 1.1 s for one
+ * (review-1206k-sensor L2). */
 static uint64_t next_seq(edr_sysmon_batcher_t *bt, const uint8_t host[EDR_ID_LEN])
 {
-    for (size_t i = 0; i < bt->nseqs; i++)
-        if (memcmp(bt->seqs[i].host_id, host, EDR_ID_LEN) == 0) return ++bt->seqs[i].seq;
-    if (EDR_VEC_RESERVE(bt->seqs, bt->seqs_cap, bt->nseqs + 1, 8)) return 0;
+    if (bt->nslots) {
+        uint32_t k = bt->slots[host_slot(bt, host)];
+        if (k) return ++bt->seqs[k - 1].seq;
+    }
+    if ((bt->nseqs + 1) * 2 > bt->nslots) {
+        size_t n = bt->nslots ? bt->nslots * 2 : 64;
+        uint32_t *ns = calloc(n, sizeof(*ns));
+        if (!ns) return 0;
+        free(bt->slots);
+        bt->slots = ns;
+        bt->nslots = n;
+        for (size_t i = 0; i < bt->nseqs; i++)
+            bt->slots[host_slot(bt, bt->seqs[i].host_id)] = (uint32_t)i + 1;
+    }
+    if (bt->nseqs >= UINT32_MAX - 1 || EDR_VEC_RESERVE(bt->seqs, bt->seqs_cap, bt->nseqs + 1, 8))
+        return 0;
     memcpy(bt->seqs[bt->nseqs].host_id, host, EDR_ID_LEN);
     bt->seqs[bt->nseqs].seq = 1;
+    bt->slots[host_slot(bt, host)] = (uint32_t)bt->nseqs + 1;
     return bt->seqs[bt->nseqs++].seq;
 }
 
@@ -83,6 +114,7 @@ int edr_sysmon_batcher_restart(edr_sysmon_batcher_t *bt)
 {
     int rc = edr_sysmon_batcher_flush(bt);
     bt->nseqs = 0;
+    if (bt->slots) memset(bt->slots, 0, bt->nslots * sizeof(*bt->slots));
     return rc;
 }
 

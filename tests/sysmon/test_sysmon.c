@@ -814,6 +814,55 @@ static void test_batcher(void **state)
     edr_sysmon_parser_destroy(p);
 }
 
+typedef struct seq_check {
+    uint64_t want; /* every batch's seq in this pass */
+    int batches, wrong;
+} seq_check_t;
+
+static int check_seq(void *ud, Edr__V1__EventBatch *b)
+{
+    seq_check_t *c = ud;
+    c->batches++;
+    c->wrong += b->seq != c->want;
+    return 0;
+}
+
+/* Batch numbers per host, for many hosts (a table: review-1206k-sensor L2
+ * saw a list searched for each batch): 3,000 hosts twice, each host's
+ * second batch is its number 2; a restart numbers from 1 again. */
+static void test_batcher_many_hosts(void **state)
+{
+    (void)state;
+    edr_sysmon_parser_t *p = edr_sysmon_parser_new(NULL);
+    seq_check_t c = {0};
+    edr_sysmon_batcher_t *bt = edr_sysmon_batcher_new(16, check_seq, &c);
+    edr_arena_t a;
+    edr_arena_init(&a, 4096);
+    for (int pass = 0; pass < 3; pass++) {
+        c.want = pass == 2 ? 1 : (uint64_t)pass + 1;
+        if (pass == 2) assert_int_equal(edr_sysmon_batcher_restart(bt), 0);
+        for (int h = 0; h < 3000; h++) {
+            char line[512];
+            snprintf(line, sizeof(line),
+                     "{\"Channel\":\"Microsoft-Windows-Sysmon/Operational\",\"EventID\":5,"
+                     "\"Hostname\":\"host-%d\",\"UtcTime\":\"2020-10-30 00:23:20.000\","
+                     "\"ProcessGuid\":\"{g%d}\",\"ProcessId\":\"%d\"}",
+                     h, h, 100 + h);
+            edr_sysmon_record_t r;
+            assert_int_equal(edr_sysmon_parse_line(p, line, strlen(line), (uint64_t)h + 1, &a, &r),
+                             1);
+            assert_int_equal(edr_sysmon_batcher_add(bt, &r), 0);
+            edr_arena_reset(&a);
+        }
+        assert_int_equal(edr_sysmon_batcher_flush(bt), 0);
+    }
+    assert_int_equal(c.batches, 9000);
+    assert_int_equal(c.wrong, 0);
+    edr_arena_close(&a);
+    edr_sysmon_batcher_destroy(bt);
+    edr_sysmon_parser_destroy(p);
+}
+
 /* ---- JSON lines round trip -------------------------------------------------------- */
 
 static void assert_same_event(const Edr__V1__Event *x, const Edr__V1__Event *y)
@@ -1433,6 +1482,7 @@ int main(void)
         cmocka_unit_test(test_read_line_bounded),
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_batcher),
+        cmocka_unit_test(test_batcher_many_hosts),
         cmocka_unit_test(test_roundtrip_datasets),
         cmocka_unit_test(test_roundtrip_every_kind),
     };
