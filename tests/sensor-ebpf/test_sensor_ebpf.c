@@ -1594,7 +1594,9 @@ static void test_fileless_and_deleted_exec(void **state)
                 fd = open(del, O_RDONLY | O_CLOEXEC);
                 if (fd < 0 || unlink(del) != 0) _exit(122);
             }
-            char *argv[] = {k == 0 ? "memfd-payload" : "deleted-payload", "0.3", NULL};
+            /* a second: hashed while it runs, also with both cores busy (at
+             * 0.3 s a loaded machine's hash came after the exit, once) */
+            char *argv[] = {k == 0 ? "memfd-payload" : "deleted-payload", "1", NULL};
             char *env[] = {NULL};
             fexecve(fd, argv, env);
             _exit(127);
