@@ -296,7 +296,9 @@ int edr_store_remote_blocks(edr_store_t *s, const uint8_t *ip, size_t ip_len, ui
                             uint64_t to_ns, edr_store_block_fn fn, void *ud);
 
 /* Every (host, process) that executed an image with this sha256 (32 bytes),
- * ordered by host. */
+ * ordered by host, each once: of a host that ran it over 1 M times, in runs
+ * of 1 M (16 MiB), each sorted, and a process that executed the image again
+ * in another run is listed again. */
 int edr_store_hash_processes(edr_store_t *s, const uint8_t sha256[32], edr_store_hash_fn fn,
                              void *ud);
 
