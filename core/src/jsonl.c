@@ -761,13 +761,18 @@ static char *astr(edr_arena_t *a, const char *s)
     return edr_arena_strdup(a, s ? s : "");
 }
 
-/* The exact bytes the writer kept under edr.raw[key] of the record r for a
- * text that is not valid UTF-8 (see put_str), into the arena. NULL when
- * there are none, or they are not hex or hold a NUL (ignored), and out of
- * memory, which sets *nomem. */
-static char *raw_str(edr_arena_t *a, json_t *r, const char *key, int *nomem)
+/* The exact bytes the writer kept for text, the string at path of the
+ * record r (edr.raw, see put_str; flat, nested or mixed keys alike), into
+ * the arena. Taken only when they stand for that text: bytes that are not
+ * valid UTF-8, without a NUL, whose U+FFFD rendering is the text itself.
+ * Anything else there is ignored, so a line cannot show one path and store
+ * another, nor set a field it does not show (review-1206m 2). NULL when
+ * there are none, and out of memory, which sets *nomem. */
+static char *raw_str(edr_arena_t *a, json_t *r, const char *path, const char *text, int *nomem)
 {
-    const char *h = json_string_value(json_object_get(get(r, "edr.raw"), key));
+    char key[96];
+    if (!text || snprintf(key, sizeof(key), "edr.raw.%s", path) >= (int)sizeof(key)) return NULL;
+    const char *h = json_string_value(get(r, key));
     size_t n = h ? strlen(h) : 0;
     if (!n || n % 2) return NULL;
     char *out = edr_arena_alloc(a, n / 2 + 1);
@@ -777,7 +782,11 @@ static char *raw_str(edr_arena_t *a, json_t *r, const char *key, int *nomem)
     }
     if (edr_unhex(h, (uint8_t *)out, n / 2) != 0 || memchr(out, 0, n / 2)) return NULL;
     out[n / 2] = 0;
-    return out;
+    json_t *valid = json_string(out), *shown = valid ? NULL : jstr(out);
+    int same = shown && strcmp(json_string_value(shown), text) == 0;
+    json_decref(valid);
+    json_decref(shown);
+    return same ? out : NULL;
 }
 
 /* The string at path of the record r into the arena: its raw bytes when the
@@ -785,8 +794,9 @@ static char *raw_str(edr_arena_t *a, json_t *r, const char *key, int *nomem)
 static char *rstr(edr_arena_t *a, json_t *r, const char *path)
 {
     int nomem = 0;
-    char *v = raw_str(a, r, path, &nomem);
-    return v ? v : nomem ? NULL : astr(a, gets(r, path));
+    const char *text = gets(r, path);
+    char *v = raw_str(a, r, path, text, &nomem);
+    return v ? v : nomem ? NULL : astr(a, text);
 }
 
 /* Hex string of exactly n bytes into an arena copy; empty when absent or invalid. */
@@ -872,6 +882,10 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
     const char *action = gets(r, "event.action");
     const char *hid = gets(r, "host.id");
     const char *hname = gets(r, "host.name");
+    int nomem_hn = 0;
+    const char *hname_raw = raw_str(a, r, "host.name", hname, &nomem_hn);
+    if (nomem_hn) goto nomem;
+    if (hname_raw) hname = hname_raw;
     uint64_t t;
     if (!ts || edr_jsonl_time_parse(ts, strlen(ts), &t) != 0) {
         why = "missing or bad @timestamp";
@@ -928,7 +942,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
                 char key[40];
                 snprintf(key, sizeof(key), "process.args.%zu", i);
                 int nomem = 0;
-                s->argv[i] = raw_str(a, r, key, &nomem);
+                s->argv[i] = raw_str(a, r, key, json_string_value(json_array_get(args, i)), &nomem);
                 if (nomem) goto nomem;
                 if (!s->argv[i] &&
                     !(s->argv[i] = astr(a, json_string_value(json_array_get(args, i)))))
@@ -936,7 +950,12 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
             }
         }
         const char *cl = gets(r, "process.command_line");
-        if (cl && s->n_argv) {
+        int nomem_cl = 0;
+        char *cl_raw = raw_str(a, r, "process.command_line", cl, &nomem_cl);
+        if (nomem_cl) goto nomem;
+        /* a command line with bytes of its own is the sensor's, never one the
+         * writer joined (it keeps no raw bytes of that one) */
+        if (cl && s->n_argv && !cl_raw) {
             /* the writer joins argv when there is no command line: drop it again */
             size_t off = 0, cll = strlen(cl);
             int same = 1;
@@ -955,7 +974,7 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
             if (same && off == cll) cl = NULL;
         }
         if (!(s->exe = rstr(a, r, "process.executable")) ||
-            !(s->command_line = cl ? rstr(a, r, "process.command_line") : astr(a, NULL)) ||
+            !(s->command_line = cl_raw ? cl_raw : astr(a, cl)) ||
             !(s->cwd = rstr(a, r, "process.working_directory")) ||
             !(s->user = rstr(a, r, "user.name")) || !(s->group = rstr(a, r, "group.name")) ||
             !(s->container_id = rstr(a, r, "container.id")) ||

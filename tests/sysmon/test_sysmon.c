@@ -1462,6 +1462,62 @@ static void test_roundtrip_every_kind(void **state)
                  "\"edr\":{\"raw\":{\"file.path\":\"2f0061\"}}}",
                  &a);
     assert_string_equal(x->file_delete->path, "/a");
+    /* raw bytes stand only for the text they render to (review-1206m 2):
+     * valid text ("/etc/shadow" behind "/tmp/benign"), or a field the line
+     * does not show (user.name), is ignored */
+    x = parse_ok("{\"@timestamp\":\"2022-05-11T18:10:20Z\",\"event\":{\"action\":"
+                 "\"file_delete\"},\"host\":{\"name\":\"h\"},\"file\":{\"path\":"
+                 "\"/tmp/benign\"},\"edr\":{\"raw\":{\"file.path\":\"2f6574632f736861646f77\"}}}",
+                 &a);
+    assert_string_equal(x->file_delete->path, "/tmp/benign");
+    x = parse_ok("{\"@timestamp\":\"2022-05-11T18:10:20Z\",\"event\":{\"action\":"
+                 "\"process_start\"},\"host\":{\"name\":\"h\"},\"process\":{\"executable\":"
+                 "\"/bin/x\"},\"edr\":{\"raw\":{\"user.name\":\"726f6f74\",\"process.executable\":"
+                 "\"2f62696e2f7a\"}}}",
+                 &a);
+    assert_string_equal(x->process_start->user, "");
+    assert_string_equal(x->process_start->exe, "/bin/x");
+    /* nested (a dot-expanding pipeline's) and fully flat keys are read too,
+     * and the host name's raw bytes (review-1206m 5, 6) */
+    x = parse_ok("{\"@timestamp\":\"2022-05-11T18:10:20Z\",\"event\":{\"action\":"
+                 "\"file_delete\"},\"host\":{\"name\":\"web\\uFFFD01\"},\"file\":{\"path\":"
+                 "\"/tmp/\\uFFFD\\uFFFDok\"},\"edr\":{\"raw\":{\"file\":{\"path\":"
+                 "\"2f746d702ffffe6f6b\"}}},\"edr.raw.host.name\":\"776562ff3031\"}",
+                 &a);
+    assert_string_equal(x->file_delete->path, "/tmp/\xff\xfeok");
+    {
+        Edr__V1__Event *hx = NULL;
+        uint64_t ht;
+        uint8_t hh[16], want_h[16];
+        const char *hn = NULL;
+        const char *line = "{\"@timestamp\":\"2022-05-11T18:10:20Z\",\"event\":{\"action\":"
+                           "\"file_delete\"},\"host\":{\"name\":\"web\\uFFFD01\"},"
+                           "\"file\":{\"path\":\"/a\"},\"edr.raw.host.name\":\"776562ff3031\"}";
+        assert_int_equal(edr_jsonl_parse_line(line, strlen(line), &a, &hx, &ht, hh, &hn, NULL, 0),
+                         0);
+        assert_string_equal(hn, "web\xff"
+                                "01");
+        edr_host_id_from_name("web\xff"
+                              "01",
+                              want_h);
+        assert_memory_equal(hh, want_h, 16);
+    }
+    /* a command line that differs from the joined arguments only in invalid
+     * bytes is the sensor's own: kept, with its bytes (review-1206m 4) */
+    {
+        Edr__V1__ProcessStart cps = EDR__V1__PROCESS_START__INIT;
+        char *cargv[2] = {"sh", "-c\xff"};
+        cps.argv = cargv;
+        cps.n_argv = 2;
+        cps.command_line = "sh -c\xfe";
+        Edr__V1__Event cpe = EDR__V1__EVENT__INIT;
+        cpe.body_case = K(PROCESS_START);
+        cpe.process_start = &cps;
+        assert_true(edr_jsonl_format_event(&b, &cpe, buf, sizeof(buf)) > 0);
+        Edr__V1__Event *y = parse_ok(buf, &a);
+        assert_string_equal(y->process_start->command_line, "sh -c\xfe");
+        assert_string_equal(y->process_start->argv[1], "-c\xff");
+    }
     /* too small a buffer is refused */
     assert_int_equal(edr_jsonl_format_event(&b, &e, buf, 16), EDR_ERANGE);
 
