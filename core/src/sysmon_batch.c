@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 typedef struct host_seq {
     uint8_t host_id[EDR_ID_LEN];
@@ -62,10 +63,9 @@ void edr_sysmon_batcher_destroy(edr_sysmon_batcher_t *bt)
 
 static size_t host_slot(const edr_sysmon_batcher_t *bt, const uint8_t host[EDR_ID_LEN])
 {
-    uint64_t h;
-    memcpy(&h, host, sizeof(h)); /* host ids are hashes */
-    h *= 0x9e3779b97f4a7c15ull;
-    size_t i = (size_t)(h >> 32) & (bt->nslots - 1);
+    /* all 16 bytes: another writer's ids (ECS host.id) may share a prefix,
+     * which put every host in one cluster of the table (review-1206m 3) */
+    size_t i = (size_t)XXH3_64bits(host, EDR_ID_LEN) & (bt->nslots - 1);
     while (bt->slots[i] && memcmp(bt->seqs[bt->slots[i] - 1].host_id, host, EDR_ID_LEN) != 0)
         i = (i + 1) & (bt->nslots - 1);
     return i;
