@@ -318,6 +318,7 @@ static int shard_open(edr_collector_t *c, int p)
     edr_store_opts_t so = {
         .sync = edr_config_bool(c->cfg, "collector.store_sync"),
         .no_wal = !edr_config_bool(c->cfg, "collector.store_wal"),
+        .min_free = c->min_free,
         .flush_interval_ns = edr_config_duration_ns(c->cfg, "collector.store_flush_interval"),
     };
     /* the previous owner may still be closing the shard: wait for its lock */

@@ -177,9 +177,9 @@ extern unsigned edr__store_fail_add;
 
 /* Tests: flushes a writer asked for, and those it waited for. */
 extern unsigned edr__store_flushes, edr__store_flush_waits;
-/* Tests: waits for the writer's reclaim of retired data, if one runs;
- * returns the number started since the writer opened. */
-unsigned edr__store_writer_reclaim_wait(edr_store_writer_t *w);
+/* Tests: the number of reclaims of retired data the writer started since it
+ * opened, after waiting for the running one when wait. */
+unsigned edr__store_writer_reclaim_wait(edr_store_writer_t *w, int wait);
 
 /* Tests: when non-zero, counts down on each flush a writer asks for, which
  * fails without flushing when it reaches 0, as a flush on a full disk does

@@ -170,6 +170,8 @@ struct edr_store_writer {
     int reclaimer_started;   /* joined at the next reclaim or at close */
     unsigned reclaims;       /* started since open */
     atomic_int reclaim_done; /* the thread has finished */
+    atomic_int reclaim_stop; /* the writer failed or closes: no further family */
+    uint64_t min_free;       /* edr_store_opts_t.min_free, or 64 MiB */
 };
 
 static uint64_t mono_ns(void)
@@ -177,6 +179,21 @@ static uint64_t mono_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A write or flush failed: the writer is done (its caller re-opens the
+ * shard), and so is a reclaim of retired data: each of its compactions
+ * starts with a flush, which after a failed write to the write-ahead log
+ * aborts Debian's RocksDB 7.8 (see edr_store_writer_destroy; review-1206m
+ * 9). Disabling manual compactions cancels the running one and refuses the
+ * next. */
+static void mark_failed(edr_store_writer_t *w)
+{
+    w->write_failed = 1;
+    if (w->reclaimer_started && !atomic_load(&w->reclaim_done)) {
+        atomic_store(&w->reclaim_stop, 1);
+        rocksdb_disable_manual_compaction(w->db);
+    }
 }
 
 void edr__store_rocksdb_said(int fatal, const char *msg)
@@ -264,6 +281,7 @@ edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
     }
     rocksdb_options_set_allow_concurrent_memtable_write(w->db_opts, 0); /* vector memtables */
     w->no_wal = opts && opts->no_wal && !opts->sync;
+    w->min_free = opts && opts->min_free > (64u << 20) ? opts->min_free : (64u << 20);
     if (w->no_wal) /* the families reach disk together: offsets never ahead of data */
         rocksdb_options_set_atomic_flush(w->db_opts, 1);
     w->flush_every_ns = opts && opts->flush_interval_ns ? opts->flush_interval_ns : 1000000000ull;
@@ -364,7 +382,7 @@ int edr_store_writer_tick(edr_store_writer_t *w)
         if (!flush_all(w, 1, e, sizeof(e)))
             return 0;
         edr_log_error("store %s: a background job failed and a flush fails: %s", w->path, e);
-        w->write_failed = 1;
+        mark_failed(w);
         return EDR_EIO;
     }
     uint64_t now = mono_ns();
@@ -377,7 +395,7 @@ int edr_store_writer_tick(edr_store_writer_t *w)
              * timed flush still running and fails when that one failed */
             if (flush_all(w, 1, e, sizeof(e))) {
                 edr_log_error("store %s: flush failed: %s", w->path, e);
-                w->write_failed = 1;
+                mark_failed(w);
                 return EDR_EIO;
             }
             w->wal_now = 1;
@@ -403,7 +421,7 @@ int edr_store_writer_tick(edr_store_writer_t *w)
         return 0;
     }
     edr_log_error("store %s: flush failed: %s", w->path, e);
-    w->write_failed = 1;
+    mark_failed(w);
     return EDR_EIO;
 }
 
@@ -455,7 +473,10 @@ void edr_store_writer_destroy(edr_store_writer_t *w)
     }
     if (w->reclaimer_started) {
         /* a running reclaim ends at its next check (RocksDB returns
-         * Incomplete); what it already wrote stays */
+         * Incomplete); the family it was compacting drops its output (for
+         * blocks, one full compaction), so the next retention run finds the
+         * same retired bytes and starts over */
+        atomic_store(&w->reclaim_stop, 1);
         rocksdb_disable_manual_compaction(w->db);
         pthread_join(w->reclaimer, NULL);
     }
@@ -1509,7 +1530,7 @@ int edr_store_writer_commit(edr_store_writer_t *w)
     if (rc || rerr) {
         if (rerr) {
             rc = (strstr(rerr, "No space") || strstr(rerr, "ENOSPC")) ? EDR_EIO : EDR_ESTORE;
-            w->write_failed = 1;
+            mark_failed(w);
             edr_log_error("store %s: write failed: %s", w->path, rerr);
             rocksdb_free(rerr);
         }
@@ -1566,7 +1587,9 @@ static void *reclaim_main(void *arg)
     rocksdb_compactoptions_set_exclusive_manual_compaction(co, 0);
     /* the last level too, where retired data mostly is; each file once */
     rocksdb_compactoptions_set_bottommost_level_compaction(co, 3 /* kForceOptimized */);
-    for (size_t i = 0; i < sizeof(reclaim_order) / sizeof(reclaim_order[0]); i++)
+    for (size_t i = 0;
+         i < sizeof(reclaim_order) / sizeof(reclaim_order[0]) && !atomic_load(&w->reclaim_stop);
+         i++)
         rocksdb_compact_range_cf_opt(w->db, w->cf[reclaim_order[i]], co, NULL, 0, NULL, 0);
     rocksdb_compactoptions_destroy(co);
     atomic_store(&w->reclaim_done, 1);
@@ -1594,22 +1617,29 @@ static void reclaim_retired(edr_store_writer_t *w, uint64_t retired)
     }
     uint64_t total = cf_prop(w, CF_BLOCKS, "rocksdb.live-sst-files-size");
     if (!retired || retired < total / 4 || retired > total) return;
-    uint64_t out = 0; /* what the compactions write before they delete */
-    for (size_t i = 0; i < sizeof(reclaim_order) / sizeof(reclaim_order[0]); i++)
-        out += cf_prop(w, reclaim_order[i], "rocksdb.live-sst-files-size");
-    out -= retired;
+    /* The families are compacted one after another, each deleting its
+     * inputs when done: the disk must hold the largest one's output (for
+     * blocks, what is kept) and still leave min_free (collector.min_free_disk,
+     * below which the collector pauses). Asking room for all four at once
+     * skipped every reclaim on a disk over half full (review-1206m 1). */
+    uint64_t out = total - retired;
+    for (size_t i = 1; i < sizeof(reclaim_order) / sizeof(reclaim_order[0]); i++) {
+        uint64_t b = cf_prop(w, reclaim_order[i], "rocksdb.live-sst-files-size");
+        out = b > out ? b : out;
+    }
     struct statvfs sv;
-    if (statvfs(w->path, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < out + (64u << 20)) {
+    if (statvfs(w->path, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < out + w->min_free) {
         edr_log_warn("store %s: %llu MB of retired frames stay on disk: compacting them away "
                      "needs %llu MB free, %llu MB are",
                      w->path, (unsigned long long)(retired >> 20),
-                     (unsigned long long)((out >> 20) + 64),
+                     (unsigned long long)((out + w->min_free) >> 20),
                      (unsigned long long)(((uint64_t)sv.f_bavail * sv.f_frsize) >> 20));
         return;
     }
     edr_log_info("store %s: compacting away %llu MB of retired frames (of %llu MB)", w->path,
                  (unsigned long long)(retired >> 20), (unsigned long long)(total >> 20));
     atomic_store(&w->reclaim_done, 0);
+    atomic_store(&w->reclaim_stop, 0);
     int e = pthread_create(&w->reclaimer, NULL, reclaim_main, w);
     if (e == 0) {
         w->reclaimer_started = 1;
@@ -1619,9 +1649,9 @@ static void reclaim_retired(edr_store_writer_t *w, uint64_t retired)
                      strerror(e));
 }
 
-unsigned edr__store_writer_reclaim_wait(edr_store_writer_t *w)
+unsigned edr__store_writer_reclaim_wait(edr_store_writer_t *w, int wait)
 {
-    if (w->reclaimer_started) {
+    if (wait && w->reclaimer_started) {
         pthread_join(w->reclaimer, NULL);
         w->reclaimer_started = 0;
     }
@@ -1699,7 +1729,7 @@ int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns)
     rocksdb_writebatch_destroy(wb);
     if (rerr) {
         if (!read_failed) /* a failed read leaves the writer usable; a failed write does not */
-            w->write_failed = 1;
+            mark_failed(w);
         edr_log_error("store %s: retention failed (%s); tried again at the next run", w->path,
                       rerr);
         rocksdb_free(rerr);

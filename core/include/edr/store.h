@@ -92,6 +92,8 @@ typedef struct edr_store_opts {
     uint64_t write_buffer;   /* memtable bytes per column family; 0: 32 MiB */
     uint64_t max_raw_len;    /* frame decode bound for readers; 0: frame default */
     const char *dict_dir;    /* zstd dictionaries for decoding frames; NULL: none */
+    uint64_t min_free;       /* writer: free disk bytes a reclaim of retired data (see
+                                edr_store_writer_retire) leaves; 0 or less: 64 MiB */
 } edr_store_opts_t;
 
 /* ---------------------------------------------------------------- writer */
