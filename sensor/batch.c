@@ -166,7 +166,7 @@ int edr__emit_ship(edr_emit_t *em, Edr__V1__EventBatch *b)
         b->sensor && b->sensor->host_id.len == EDR_ID_LEN ? b->sensor->host_id.data : em->host_id;
     uint64_t seq = edr__state_next_seq(em->state, host);
     if (!seq) {
-        edr__drops_add(em->drops, "state", "seq_persist", b->n_events);
+        edr__drops_add(em->drops, "state", "seq_persist", edr_batch_source_events(b));
         return EDR_EIO;
     }
     b->seq = seq;
@@ -199,8 +199,7 @@ int edr__emit_flush(edr_emit_t *em)
 
 int edr_emit_batch(edr_emit_t *em, Edr__V1__EventBatch *b)
 {
-    uint64_t n = b->n_events;
-    em->emitted += n;
+    em->emitted += edr_batch_source_events(b);
     em->last_event_mono = edr__mono_ns();
     return edr__emit_ship(em, b);
 }

@@ -53,10 +53,7 @@ uint64_t edr__frame_events(edr_frame_ctx_t *ctx, const uint8_t *frame, size_t le
     Edr__V1__EventBatch *b;
     if (!ctx || !frame || edr_frame_decode(ctx, frame, len, &b) != 0)
         return 1;
-    uint64_t n = 0;
-    for (size_t i = 0; i < b->n_events; i++)
-        n += edr_event_from_source(b->events[i]);
-    return n;
+    return edr_batch_source_events(b);
 }
 
 static Edr__V1__SensorHealth__Queue *queue(edr_arena_t *a, const char *name, uint64_t depth,

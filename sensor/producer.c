@@ -86,13 +86,14 @@
  *       does not replay the frame (an acknowledged frame may be sent and
  *       counted again after a kill -9: I5 of spool.c, at least once).
  *
- * Units (one for every loss): a lost frame counts its events except sensor
- * health reports, an undecodable frame 1 (edr__frame_events, as the spool's
- * own drops count): a health report carries cumulative counters, the next
- * one repeats what a lost one said. The one exception is a direct frame lost
- * unreported ("kafka", "unconfirmed" or "fatal_client"): its bytes are gone
- * with the client, so it counts the n_events its caller gave (at least 1).
- * events_acked counts all events of a frame, health reports included.
+ * Units (one for every loss): a lost frame counts its source events
+ * (edr_event_from_source: not the sensor's own health reports and process
+ * inventories, which the next ones repeat), an undecodable frame 1
+ * (edr__frame_events, as the spool's own drops count). The one exception is
+ * a direct frame lost unreported ("kafka", "unconfirmed" or "fatal_client"):
+ * its bytes are gone with the client, so it counts the n_events its caller
+ * gave (its source events), at least 1. events_acked counts source events
+ * too, so health's events_sent and its drops count the same things.
  */
 
 #define REPLAY_WINDOW  256u /* spool frames read and not settled yet */
@@ -636,10 +637,7 @@ static int frame_key(edr__producer_t *p, const uint8_t *frame, size_t len, uint8
         b->sensor->host_id.len != EDR_ID_LEN)
         return EDR_EPARSE;
     memcpy(key, b->sensor->host_id.data, EDR_ID_LEN);
-    *events = b->n_events;
-    *lost = 0;
-    for (size_t i = 0; i < b->n_events; i++)
-        *lost += edr_event_from_source(b->events[i]);
+    *events = *lost = edr_batch_source_events(b);
     return 0;
 }
 

@@ -134,10 +134,7 @@ static int ship_jsonl(void *ud, Edr__V1__EventBatch *b)
         edr_log_error("output: cannot write JSON lines: %s", strerror(errno));
         s->out_failed = 1;
     }
-    uint64_t n = 0;
-    for (i = 0; i < b->n_events; i++)
-        n += edr_event_from_source(b->events[i]);
-    edr__drops_add(&s->drops, "output", "write_error", n);
+    edr__drops_add(&s->drops, "output", "write_error", edr_batch_source_events(b));
     return rc;
 }
 
@@ -149,10 +146,10 @@ static int ship_kafka(void *ud, Edr__V1__EventBatch *b)
     int rc = edr_frame_encode(s->enc, b, s->dict_id, &fr, &fl);
     if (rc) {
         edr_log_error("cannot encode a batch of %zu events: %s", b->n_events, edr_strerror(rc));
-        edr__drops_add(&s->drops, "encode", edr_err_name(rc), b->n_events);
+        edr__drops_add(&s->drops, "encode", edr_err_name(rc), edr_batch_source_events(b));
         return rc;
     }
-    return edr__producer_send(s->prod, b->sensor->host_id.data, fr, fl, b->n_events);
+    return edr__producer_send(s->prod, b->sensor->host_id.data, fr, fl, edr_batch_source_events(b));
 }
 
 /* sensor.output=null: encode and discard (benchmarks measure everything but Kafka) */
@@ -163,7 +160,7 @@ static int ship_null(void *ud, Edr__V1__EventBatch *b)
     size_t fl;
     int rc = edr_frame_encode(s->enc, b, s->dict_id, &fr, &fl);
     if (rc) {
-        edr__drops_add(&s->drops, "encode", edr_err_name(rc), b->n_events);
+        edr__drops_add(&s->drops, "encode", edr_err_name(rc), edr_batch_source_events(b));
         return rc;
     }
     s->null_bytes += fl;

@@ -40,6 +40,15 @@ static inline int edr_event_from_source(const Edr__V1__Event *e)
            e->body_case != EDR__V1__EVENT__BODY_PROCESS_INVENTORY;
 }
 
+/* The source events of batch b (edr_event_from_source). */
+static inline uint64_t edr_batch_source_events(const Edr__V1__EventBatch *b)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < b->n_events; i++)
+        n += edr_event_from_source(b->events[i]);
+    return n;
+}
+
 /* Absolute UTC ns of an event of batch b. */
 static inline uint64_t edr_event_time(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
 {
