@@ -6,6 +6,7 @@
 #include "flush.h"
 
 #include <rocksdb/c.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 enum { CF_DEFAULT, CF_BLOCKS, CF_PROCS, CF_KIDS, CF_POST, CF_HOSTS, CF_META, CF__COUNT };
@@ -180,6 +181,12 @@ extern unsigned edr__store_flushes, edr__store_flush_waits;
 /* Tests: the number of reclaims of retired data the writer started since it
  * opened, after waiting for the running one when wait. */
 unsigned edr__store_writer_reclaim_wait(edr_store_writer_t *w, int wait);
+/* Tests: while non-zero, a reclaim that started waits before its first
+ * compaction (the room it holds stays held). */
+extern atomic_int edr__store_reclaim_gate;
+/* Tests: the bytes of output that the running reclaims of this process hold
+ * room for. */
+uint64_t edr__store_reclaim_held(void);
 
 /* Tests: when non-zero, counts down on each flush a writer asks for, which
  * fails without flushing when it reaches 0, as a flush on a full disk does

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 /* Per-batch scratch: entities touched by the batch. The records are kept
@@ -171,8 +172,40 @@ struct edr_store_writer {
     unsigned reclaims;       /* started since open */
     atomic_int reclaim_done; /* the thread has finished */
     atomic_int reclaim_stop; /* the writer failed or closes: no further family */
+    uint64_t reclaim_held;   /* its share of pool.reclaim_held (the output's size) */
+    int pooled;              /* counted in pool.writers */
     uint64_t min_free;       /* edr_store_opts_t.min_free, or 64 MiB */
 };
+
+/* What the writers of one process share. RocksDB's default Env, which every
+ * shard's database uses, has one pool of compaction threads and one of
+ * flush threads for the whole process, sized to the largest need of any one
+ * database (max_background_jobs 2: one of each). Left so, every shard's
+ * compactions, a reclaim among them, queued on one thread: four shards'
+ * reclaims took 65 s one after another against 18 s for one, and the
+ * ingesting shards' own compactions waited behind them (review-1206m 8).
+ * The pools grow to one thread of each kind per open writer. Reclaims of
+ * several shards then run at once, so the room each one asks for counts
+ * the output the others may still write (reclaim_held). */
+static struct {
+    pthread_mutex_t mu;
+    unsigned writers; /* open now */
+    unsigned threads; /* the size the pools were set to (never shrunk) */
+    uint64_t reclaim_held;
+} pool = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+
+/* Counts a writer in (+1) or out (-1); on the way in, grows the pools. */
+static void pool_count(rocksdb_env_t *env, int delta)
+{
+    pthread_mutex_lock(&pool.mu);
+    pool.writers = delta > 0 ? pool.writers + 1 : pool.writers - 1;
+    if (delta > 0 && pool.writers > 1 && pool.writers > pool.threads) {
+        pool.threads = pool.writers;
+        rocksdb_env_set_background_threads(env, (int)pool.threads);
+        rocksdb_env_set_high_priority_background_threads(env, (int)pool.threads);
+    }
+    pthread_mutex_unlock(&pool.mu);
+}
 
 static uint64_t mono_ns(void)
 {
@@ -292,6 +325,8 @@ edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
     w->env = rocksdb_create_default_env();
     rocksdb_env_lower_thread_pool_cpu_priority(w->env);
     rocksdb_options_set_env(w->db_opts, w->env);
+    pool_count(w->env, +1);
+    w->pooled = 1;
     edr__store_cf_options(w->cf_opts, opts, w->ret, w->filters);
     w->db = rocksdb_open_column_families(w->db_opts, w->path, CF__COUNT, edr__store_cf_names,
                                          (const rocksdb_options_t *const *)w->cf_opts, w->cf,
@@ -493,6 +528,7 @@ void edr_store_writer_destroy(edr_store_writer_t *w)
     }
     if (w->db_opts)
         rocksdb_options_destroy(w->db_opts);
+    if (w->pooled) pool_count(w->env, -1);
     if (w->env)
         rocksdb_env_destroy(w->env);
     if (w->wo)
@@ -1578,9 +1614,21 @@ static uint64_t cf_prop(edr_store_writer_t *w, int cf, const char *name);
  * first. */
 static const int reclaim_order[] = {CF_BLOCKS, CF_POST, CF_PROCS, CF_KIDS};
 
+atomic_int edr__store_reclaim_gate;
+
+uint64_t edr__store_reclaim_held(void)
+{
+    pthread_mutex_lock(&pool.mu);
+    uint64_t h = pool.reclaim_held;
+    pthread_mutex_unlock(&pool.mu);
+    return h;
+}
+
 static void *reclaim_main(void *arg)
 {
     edr_store_writer_t *w = arg;
+    while (atomic_load(&edr__store_reclaim_gate) && !atomic_load(&w->reclaim_stop))
+        usleep(1000);
     rocksdb_compactoptions_t *co = rocksdb_compactoptions_create();
     /* beside the writer's flushes and RocksDB's own compactions, on its
      * lower-priority threads */
@@ -1592,6 +1640,9 @@ static void *reclaim_main(void *arg)
          i++)
         rocksdb_compact_range_cf_opt(w->db, w->cf[reclaim_order[i]], co, NULL, 0, NULL, 0);
     rocksdb_compactoptions_destroy(co);
+    pthread_mutex_lock(&pool.mu);
+    pool.reclaim_held -= w->reclaim_held;
+    pthread_mutex_unlock(&pool.mu);
     atomic_store(&w->reclaim_done, 1);
     return NULL;
 }
@@ -1627,15 +1678,28 @@ static void reclaim_retired(edr_store_writer_t *w, uint64_t retired)
         uint64_t b = cf_prop(w, reclaim_order[i], "rocksdb.live-sst-files-size");
         out = b > out ? b : out;
     }
+    /* other shards' reclaims still running may write as much again */
     struct statvfs sv;
-    if (statvfs(w->path, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < out + w->min_free) {
+    pthread_mutex_lock(&pool.mu);
+    uint64_t held = pool.reclaim_held;
+    uint64_t avail = statvfs(w->path, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : UINT64_MAX;
+    if (avail < out + w->min_free + held) {
+        pthread_mutex_unlock(&pool.mu);
+        char others[96] = "";
+        if (held)
+            snprintf(others, sizeof(others),
+                     ", of which other shards' compactions may take %llu MB",
+                     (unsigned long long)(held >> 20));
         edr_log_warn("store %s: %llu MB of retired frames stay on disk: compacting them away "
-                     "needs %llu MB free, %llu MB are",
+                     "needs %llu MB free, %llu MB are%s",
                      w->path, (unsigned long long)(retired >> 20),
                      (unsigned long long)((out + w->min_free) >> 20),
-                     (unsigned long long)(((uint64_t)sv.f_bavail * sv.f_frsize) >> 20));
+                     (unsigned long long)(avail >> 20), others);
         return;
     }
+    pool.reclaim_held += out;
+    w->reclaim_held = out;
+    pthread_mutex_unlock(&pool.mu);
     edr_log_info("store %s: compacting away %llu MB of retired frames (of %llu MB)", w->path,
                  (unsigned long long)(retired >> 20), (unsigned long long)(total >> 20));
     atomic_store(&w->reclaim_done, 0);
@@ -1644,9 +1708,13 @@ static void reclaim_retired(edr_store_writer_t *w, uint64_t retired)
     if (e == 0) {
         w->reclaimer_started = 1;
         w->reclaims++;
-    } else
+    } else {
+        pthread_mutex_lock(&pool.mu);
+        pool.reclaim_held -= out;
+        pthread_mutex_unlock(&pool.mu);
         edr_log_warn("store %s: cannot start the compaction of retired data: %s", w->path,
                      strerror(e));
+    }
 }
 
 unsigned edr__store_writer_reclaim_wait(edr_store_writer_t *w, int wait)

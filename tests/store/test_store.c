@@ -13,10 +13,12 @@
 #include "store_int.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <sched.h>
 #include <ftw.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <signal.h>
 #include <stdio.h>
@@ -2149,6 +2151,47 @@ static void test_retention_keeps_running_ancestors(void **state)
     edr_frame_ctx_destroy(enc);
 }
 
+enum { RET_N = 200, RET_PER_HOUR = 40 };
+
+/* Writes hours [h0, h1) of file writes with random paths (RET_PER_HOUR
+ * batches of RET_N events an hour, from t0) to w; seq numbers the batches,
+ * x is the random state. */
+static void file_hours(edr_store_writer_t *w, const uint8_t hid[16], uint64_t t0, int h0, int h1,
+                       uint64_t *x, uint64_t *seq)
+{
+    const uint64_t hr = EDR_STORE_BUCKET_NS;
+    static char paths[RET_N][48];
+    static uint8_t ids[RET_N][16];
+    uint8_t par[16];
+    memset(par, 0x55, 16);
+    Edr__V1__Event ev[RET_N], *evp[RET_N];
+    Edr__V1__FileWrite fw[RET_N];
+    for (int h = h0; h < h1; h++)
+        for (int b = 0; b < RET_PER_HOUR; b++) {
+            for (int j = 0; j < RET_N; j++) {
+                *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+                edr__v1__event__init(&ev[j]);
+                edr__v1__file_write__init(&fw[j]);
+                memcpy(ids[j], x, 8);
+                memcpy(ids[j] + 8, seq, 8);
+                snprintf(paths[j], sizeof(paths[j]), "/var/tmp/%016llx/f%d", (unsigned long long)*x,
+                         j);
+                fw[j].path = paths[j];
+                fw[j].bytes = *x & 0xffff;
+                ev[j].entity_id.data = ids[j];
+                ev[j].parent_entity_id.data = par;
+                ev[j].entity_id.len = ev[j].parent_entity_id.len = 16;
+                ev[j].pid = (uint32_t)*x;
+                ev[j].time_offset_ns = (uint64_t)j * 1000;
+                ev[j].body_case = EDR__V1__EVENT__BODY_FILE_WRITE;
+                ev[j].file_write = &fw[j];
+                evp[j] = &ev[j];
+            }
+            add_batch(w, hid, (*seq)++, t0 + (uint64_t)h * hr + (uint64_t)b * (hr / RET_PER_HOUR),
+                      evp, RET_N);
+        }
+}
+
 /* Retention frees the disk it retires, not only the keys. 60 hours of file
  * writes (random paths, 8,000 events an hour), 24 hours kept, retention
  * each hour as the collector runs it, the reclaim awaited as an hour of
@@ -2163,37 +2206,11 @@ static void retention_hours(int beside)
     edr_store_opts_t o = {.write_buffer = 1 << 20, .no_wal = beside};
     edr_store_writer_t *w = edr_store_writer_open(dir, 0, &o, err, sizeof(err));
     assert_non_null(w);
-    enum { N = 200, PER_HOUR = 40, HOURS = 60, KEEP = 24 };
-    static char paths[N][48];
-    static uint8_t ids[N][16];
-    uint8_t hid[16] = {0x66}, par[16];
-    memset(par, 0x55, 16);
-    Edr__V1__Event ev[N], *evp[N];
-    Edr__V1__FileWrite fw[N];
+    enum { N = RET_N, PER_HOUR = RET_PER_HOUR, HOURS = 60, KEEP = 24 };
+    uint8_t hid[16] = {0x66};
     uint64_t x = 88172645463325252ull, seq = 1;
     for (int h = 0; h < HOURS; h++) {
-        for (int b = 0; b < PER_HOUR; b++) {
-            for (int j = 0; j < N; j++) {
-                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-                edr__v1__event__init(&ev[j]);
-                edr__v1__file_write__init(&fw[j]);
-                memcpy(ids[j], &x, 8);
-                memcpy(ids[j] + 8, &seq, 8);
-                snprintf(paths[j], sizeof(paths[j]), "/var/tmp/%016llx/f%d", (unsigned long long)x,
-                         j);
-                fw[j].path = paths[j];
-                fw[j].bytes = x & 0xffff;
-                ev[j].entity_id.data = ids[j];
-                ev[j].parent_entity_id.data = par;
-                ev[j].entity_id.len = ev[j].parent_entity_id.len = 16;
-                ev[j].pid = (uint32_t)x;
-                ev[j].time_offset_ns = (uint64_t)j * 1000;
-                ev[j].body_case = EDR__V1__EVENT__BODY_FILE_WRITE;
-                ev[j].file_write = &fw[j];
-                evp[j] = &ev[j];
-            }
-            add_batch(w, hid, seq++, t0 + (uint64_t)h * hr + (uint64_t)b * (hr / PER_HOUR), evp, N);
-        }
+        file_hours(w, hid, t0, h, h + 1, &x, &seq);
         if (h >= KEEP) {
             assert_int_equal(edr_store_writer_retire(w, t0 + (uint64_t)(h + 1 - KEEP) * hr), 0);
             edr__store_writer_reclaim_wait(w, !beside);
@@ -2224,11 +2241,7 @@ static void retention_hours(int beside)
      * is lost, and the next retention run starts it again */
     uint64_t kept_blocks = 0;
     for (int h = HOURS; h < HOURS + 24 && edr__store_writer_reclaim_wait(w, 0) == started; h++) {
-        for (int b = 0; b < PER_HOUR; b++) {
-            for (int j = 0; j < N; j++)
-                memcpy(ids[j] + 8, &seq, 8);
-            add_batch(w, hid, seq++, t0 + (uint64_t)h * hr + (uint64_t)b * (hr / PER_HOUR), evp, N);
-        }
+        file_hours(w, hid, t0, h, h + 1, &x, &seq);
         assert_int_equal(edr_store_writer_retire(w, t0 + (uint64_t)(h + 1 - KEEP) * hr), 0);
         kept_blocks = (uint64_t)KEEP * PER_HOUR;
     }
@@ -2257,6 +2270,73 @@ static void test_reclaim_beside_writes(void **state)
 {
     (void)state;
     retention_hours(1);
+}
+
+/* Used bytes of the file system holding path. */
+static uint64_t fs_used(const char *path)
+{
+    struct statvfs sv;
+    assert_int_equal(statvfs(path, &sv), 0);
+    return (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+}
+
+/* Shards of one process reclaim at once (each with its own compaction
+ * thread: before, every shard's compactions queued on one), and the room a
+ * reclaim asks for counts what the others running may still write: on a
+ * file system with room for one and a half, the second waits for the
+ * first, then runs (review-1206m 8). Needs root (a tmpfs). */
+static void test_reclaims_of_shards_share_room(void **state)
+{
+    (void)state;
+    char err[512], fs[600];
+    snprintf(fs, sizeof(fs), "%s/fs", dir);
+    assert_int_equal(mkdir(fs, 0700), 0);
+    if (mount("tmpfs", fs, "tmpfs", MS_NOSUID | MS_NODEV, "size=512m,mode=0700") != 0) {
+        printf("SKIP test_reclaims_of_shards_share_room: cannot mount a tmpfs: %s\n",
+               strerror(errno));
+        return;
+    }
+    const uint64_t t0 = 1767225600000000000ull, hr = EDR_STORE_BUCKET_NS;
+    enum { HOURS = 24, KEEP = 6 };
+    edr_store_opts_t o = {.write_buffer = 1 << 20};
+    edr_store_writer_t *w[2];
+    uint64_t x = 88172645463325252ull, seq = 1;
+    for (unsigned i = 0; i < 2; i++) {
+        uint8_t hid[16] = {0x70, (uint8_t)i};
+        w[i] = edr_store_writer_open(fs, i, &o, err, sizeof(err));
+        assert_non_null(w[i]);
+        file_hours(w[i], hid, t0, 0, HOURS, &x, &seq);
+    }
+    /* the first holds room for its output while it runs */
+    atomic_store(&edr__store_reclaim_gate, 1);
+    uint64_t cut = t0 + (uint64_t)(HOURS - KEEP) * hr;
+    assert_int_equal(edr_store_writer_retire(w[0], cut), 0);
+    assert_int_equal(edr__store_writer_reclaim_wait(w[0], 0), 1);
+    uint64_t held = edr__store_reclaim_held();
+    assert_true(held > 0);
+    /* room for the default 64 MiB margin and one and a half outputs */
+    char opt[64];
+    uint64_t size = fs_used(fs) + (64u << 20) + held * 3 / 2;
+    snprintf(opt, sizeof(opt), "size=%llu,mode=0700", (unsigned long long)size);
+    assert_int_equal(mount("tmpfs", fs, "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, opt), 0);
+    assert_int_equal(edr_store_writer_retire(w[1], cut), 0);
+    assert_int_equal(edr__store_writer_reclaim_wait(w[1], 0), 0); /* skipped, logged */
+    /* once the first is done, the second runs at the next retention run */
+    atomic_store(&edr__store_reclaim_gate, 0);
+    assert_int_equal(edr__store_writer_reclaim_wait(w[0], 1), 1);
+    assert_int_equal(edr__store_reclaim_held(), 0);
+    assert_int_equal(edr_store_writer_retire(w[1], cut + hr), 0);
+    assert_int_equal(edr__store_writer_reclaim_wait(w[1], 1), 1);
+    assert_int_equal(edr__store_reclaim_held(), 0);
+    for (unsigned i = 0; i < 2; i++)
+        edr_store_writer_destroy(w[i]);
+    edr_store_t *r = edr_store_open(fs, NULL, err, sizeof(err));
+    assert_non_null(r);
+    edr_store_stats_t ss;
+    assert_int_equal(edr_store_stats(r, &ss), 0);
+    assert_int_equal(ss.blocks, (uint64_t)(KEEP + KEEP - 1) * RET_PER_HOUR);
+    edr_store_destroy(r);
+    assert_int_equal(umount(fs), 0);
 }
 
 /* A reader tells a shard a writer holds (opened as a secondary) from one
@@ -2422,6 +2502,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_retention_keeps_running_ancestors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_frees_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reclaim_beside_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reclaims_of_shards_share_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_sees_writer_across_pid_namespaces, setup,
                                         teardown),
     };
