@@ -1885,7 +1885,9 @@ fail:
 }
 
 /* Retires what is past collector.retention in every owned shard. Returns
- * how many shards failed (the store logged why). */
+ * how many shards failed (the store logged why). A shard whose retention
+ * write failed is closed and re-opened, as after a failed commit: the
+ * writer takes no more work (edr_store_writer_failed). */
 static int retention(edr_collector_t *c)
 {
     uint64_t keep = edr_config_duration_ns(c->cfg, "collector.retention");
@@ -1894,8 +1896,16 @@ static int retention(edr_collector_t *c)
     if (!keep || keep >= now)
         return 0;
     for (int p = 0; p < MAX_PARTS; p++)
-        if (c->parts[p].owned && c->parts[p].w && edr_store_writer_retire(c->parts[p].w, now - keep))
+        if (c->parts[p].owned && c->parts[p].w &&
+            edr_store_writer_retire(c->parts[p].w, now - keep)) {
             failed++;
+            if (edr_store_writer_failed(c->parts[p].w)) {
+                edr_log_error("partition %d: store write failed; pausing it and re-reading from "
+                              "its stored offset",
+                              p);
+                discard_shard(c, p);
+            }
+        }
     c->ret_errors += (uint64_t)failed;
     return failed;
 }

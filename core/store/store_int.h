@@ -184,6 +184,8 @@ unsigned edr__store_writer_reclaim_wait(edr_store_writer_t *w, int wait);
 /* Tests: while non-zero, a reclaim that started waits before its first
  * compaction (the room it holds stays held). */
 extern atomic_int edr__store_reclaim_gate;
+/* Tests: the compactions reclaims have started (one per family). */
+extern atomic_uint edr__store_reclaim_compactions;
 /* Tests: the bytes of output that the running reclaims of this process hold
  * room for. */
 uint64_t edr__store_reclaim_held(void);

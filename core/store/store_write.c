@@ -1615,6 +1615,7 @@ static uint64_t cf_prop(edr_store_writer_t *w, int cf, const char *name);
 static const int reclaim_order[] = {CF_BLOCKS, CF_POST, CF_PROCS, CF_KIDS};
 
 atomic_int edr__store_reclaim_gate;
+atomic_uint edr__store_reclaim_compactions;
 
 uint64_t edr__store_reclaim_held(void)
 {
@@ -1637,8 +1638,10 @@ static void *reclaim_main(void *arg)
     rocksdb_compactoptions_set_bottommost_level_compaction(co, 3 /* kForceOptimized */);
     for (size_t i = 0;
          i < sizeof(reclaim_order) / sizeof(reclaim_order[0]) && !atomic_load(&w->reclaim_stop);
-         i++)
+         i++) {
+        atomic_fetch_add(&edr__store_reclaim_compactions, 1);
         rocksdb_compact_range_cf_opt(w->db, w->cf[reclaim_order[i]], co, NULL, 0, NULL, 0);
+    }
     rocksdb_compactoptions_destroy(co);
     pthread_mutex_lock(&pool.mu);
     pool.reclaim_held -= w->reclaim_held;
@@ -1661,6 +1664,7 @@ static void *reclaim_main(void *arg)
  * while one is running or when the disk has no room for its output. */
 static void reclaim_retired(edr_store_writer_t *w, uint64_t retired)
 {
+    if (w->write_failed) return;
     if (w->reclaimer_started) {
         if (!atomic_load(&w->reclaim_done)) return;
         pthread_join(w->reclaimer, NULL);
@@ -1726,8 +1730,25 @@ unsigned edr__store_writer_reclaim_wait(edr_store_writer_t *w, int wait)
     return w->reclaims;
 }
 
+int edr_store_writer_failed(const edr_store_writer_t *w)
+{
+    return w->write_failed;
+}
+
+/* Retention and compaction refuse a writer that failed: their flushes,
+ * and a reclaim's, must not run after a failed write (mark_failed). */
+static int refuse_failed(const edr_store_writer_t *w, const char *what)
+{
+    if (!w->write_failed) return 0;
+    edr_log_error("store %s: %s refused: an earlier write or flush failed (the shard must be "
+                  "opened again)",
+                  w->path, what);
+    return EDR_ESTORE;
+}
+
 int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns)
 {
+    if (refuse_failed(w, "retention")) return EDR_ESTORE;
     uint32_t cut = (uint32_t)(cutoff_ns / EDR_STORE_BUCKET_NS);
     if (!cut || cut <= w->ret->cutoff_bucket)
         return 0; /* done for this hour already: no second set of range tombstones */
@@ -1813,6 +1834,7 @@ int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns)
 int edr_store_writer_compact(edr_store_writer_t *w)
 {
     char e[512];
+    if (refuse_failed(w, "compaction")) return EDR_ESTORE;
     if (flush_all(w, 1, e, sizeof(e))) {
         edr_log_error("store %s: flush failed: %s", w->path, e);
         return EDR_ESTORE;

@@ -2272,6 +2272,52 @@ static void test_reclaim_beside_writes(void **state)
     retention_hours(1);
 }
 
+/* A failed write ends the writer, and the reclaim it runs with it: each
+ * compaction starts with a flush, which after a failed write to the log
+ * aborts Debian's RocksDB 7.8 (review-1206m 9). A reclaim waiting to start
+ * when a flush fails compacts nothing and gives back the room it held
+ * (review-1206m 12). */
+static void test_reclaim_stops_after_failed_write(void **state)
+{
+    (void)state;
+    char err[512];
+    const uint64_t t0 = 1767225600000000000ull, hr = EDR_STORE_BUCKET_NS;
+    enum { HOURS = 24, KEEP = 6 };
+    edr_store_opts_t o = {.write_buffer = 1 << 20, .no_wal = 1, .flush_interval_ns = 1000};
+    edr_store_writer_t *w = edr_store_writer_open(dir, 0, &o, err, sizeof(err));
+    assert_non_null(w);
+    uint8_t hid[16] = {0x71};
+    uint64_t x = 88172645463325252ull, seq = 1;
+    file_hours(w, hid, t0, 0, HOURS, &x, &seq);
+    assert_int_equal(edr_store_writer_tick(w), 0);
+    atomic_store(&edr__store_reclaim_gate, 1);
+    unsigned compactions = atomic_load(&edr__store_reclaim_compactions);
+    assert_int_equal(edr_store_writer_retire(w, t0 + (uint64_t)(HOURS - KEEP) * hr), 0);
+    assert_int_equal(edr__store_writer_reclaim_wait(w, 0), 1);
+    assert_true(edr__store_reclaim_held() > 0);
+    edr__store_fail_flush = 1;
+    file_hours(w, hid, t0, HOURS, HOURS + 1, &x, &seq);
+    usleep(1000);
+    assert_int_equal(edr_store_writer_tick(w), EDR_EIO);
+    atomic_store(&edr__store_reclaim_gate, 0);
+    assert_int_equal(edr__store_writer_reclaim_wait(w, 1), 1);
+    assert_int_equal(atomic_load(&edr__store_reclaim_compactions), compactions);
+    assert_int_equal(edr__store_reclaim_held(), 0);
+    /* the next retention run of the failed writer starts none */
+    assert_int_not_equal(edr_store_writer_retire(w, t0 + (uint64_t)(HOURS - KEEP + 1) * hr), 0);
+    assert_int_equal(edr__store_writer_reclaim_wait(w, 1), 1);
+    edr_store_writer_destroy(w);
+    /* the shard opens again with every kept block (the retention run and
+     * the last hour were not flushed: a collector reads them again) */
+    edr_store_t *r = edr_store_open(dir, NULL, err, sizeof(err));
+    assert_non_null(r);
+    edr_store_stats_t ss;
+    assert_int_equal(edr_store_stats(r, &ss), 0);
+    assert_true(ss.blocks >= (uint64_t)KEEP * RET_PER_HOUR);
+    assert_true(ss.blocks <= (uint64_t)(HOURS + 1) * RET_PER_HOUR);
+    edr_store_destroy(r);
+}
+
 /* Used bytes of the file system holding path. */
 static uint64_t fs_used(const char *path)
 {
@@ -2503,6 +2549,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_retention_frees_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reclaim_beside_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reclaims_of_shards_share_room, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reclaim_stops_after_failed_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_sees_writer_across_pid_namespaces, setup,
                                         teardown),
     };

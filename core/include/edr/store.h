@@ -160,11 +160,17 @@ size_t edr_store_writer_pending(const edr_store_writer_t *w);
  * compaction bytes, memtables full), else 0. Writes a short reason into why. */
 int edr_store_writer_stalled(edr_store_writer_t *w, char *why, size_t whylen);
 
+/* 1 once a write or flush of w failed: w takes no more retention or
+ * compaction (each would flush, which after a failed write to the log
+ * aborts Debian's RocksDB); close it and open the shard again. */
+int edr_store_writer_failed(const edr_store_writer_t *w);
+
 /* Deletes every block, time-index entry and posting of buckets that end
  * before cutoff_ns (range deletes; postings and process records of those
  * buckets are dropped by compaction). A cutoff in the bucket of the last
  * successful run, or before it, writes nothing (batches stored since below
- * it go at the next bucket's run). Returns 0 or EDR_ESTORE. */
+ * it go at the next bucket's run). Returns 0, or EDR_ESTORE (also from a
+ * writer that failed: edr_store_writer_failed). */
 int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns);
 
 /* Flushes memtables and compacts every column family (benchmarks, tests,
