@@ -12,6 +12,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,6 +37,21 @@ typedef struct imp {
     size_t n_checked, cap_checked;
     int err;
 } imp_t;
+
+/* The shard imports go to by default: above every Kafka partition's shard
+ * (a collector owns partitions 0-1023 and writes shard N for partition N),
+ * so no collector's retention deletes what was imported. Imported records
+ * are mostly older than collector.retention: in shard 0 the first collector
+ * on the store deleted them all at its start (review-1206n-import 1). */
+#define IMPORT_SHARD 1024
+
+/* The signal (SIGINT, SIGTERM) that asked the import to stop, or 0. */
+static volatile sig_atomic_t stop_sig;
+
+static void on_stop(int sig)
+{
+    stop_sig = sig;
+}
 
 /* A host lives in one shard (the collector keys partitions by host): one
  * imported into a second shard showed as two hosts, its events twice. 0,
@@ -181,7 +198,7 @@ static int on_batch(void *ud, Edr__V1__EventBatch *b)
  * directory. */
 static FILE *open_input(const char *path, uint64_t *size)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = strcmp(path, "-") ? fopen(path, "r") : fdopen(dup(0), "r");
     struct stat st;
     if (!f)
         return NULL;
@@ -193,6 +210,21 @@ static FILE *open_input(const char *path, uint64_t *size)
     }
     *size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
     return f;
+}
+
+/* 1 when f starts with the gzip magic (left unread), after saying how to
+ * import it: its bytes would be read as malformed records. */
+static int gzipped(FILE *f, const char *path)
+{
+    int c0 = getc(f), c1 = c0 == EOF ? EOF : getc(f);
+    if (c1 != EOF) ungetc(c1, f);
+    if (c0 != EOF) ungetc(c0, f); /* glibc: two pushed back for a stream read from */
+    if (c0 != 0x1f || c1 != 0x8b) return 0;
+    fprintf(stderr, "edr import: ");
+    edr_cli_print_escaped(stderr, path);
+    fprintf(stderr, ": gzip-compressed: decompress it first (zcat FILE | edr import sysmon - "
+                    "--store DIR)\n");
+    return 1;
 }
 
 static void progress(const char *name, uint64_t done, uint64_t total, uint64_t events)
@@ -214,13 +246,22 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: edr import sysmon FILE... --store DIR [--shard N] [--batch-events N]\n"
                "Reads Sysmon exports (syslog XML, EventData JSON, flat JSON, or edr JSON lines)\n"
-               "and writes them into the store at DIR, shard N (default 0), as the collector\n"
-               "would. A batch already in the store (the same records, cut the same way: same\n"
-               "--batch-events, at the same place in the file) is not stored again, so\n"
-               "re-importing a file, the same file through a pipe, or a file that grew at its\n"
-               "end stores nothing twice. FILE may be a pipe (/dev/stdin). Prints\n"
-               "records read, imported and skipped by reason; exits non-zero only when\n"
-               "nothing could be imported.\n");
+               "and writes them into the store at DIR, as the collector would. FILE may be a\n"
+               "pipe (- or /dev/stdin).\n"
+               "  --shard N         the store's shard (default 1024). Shards 0-1023 are those of\n"
+               "                    Kafka partitions: a collector owning one deletes what is\n"
+               "                    older than collector.retention, imports included. A shard\n"
+               "                    above them is kept until its directory is removed. A host\n"
+               "                    lives in one shard: one the store has elsewhere is refused.\n"
+               "  --batch-events N  events per stored batch (default 1000)\n"
+               "A batch already in the store (the same records, cut the same way: same\n"
+               "--batch-events, at the same place in the file) is not stored again: re-importing\n"
+               "a file, or the same file through a pipe, stores nothing twice. A file that grew\n"
+               "at its end stores again the records of its old last batch of each host (up to\n"
+               "N each). Prints records read, imported and skipped by reason; exits non-zero\n"
+               "only when nothing could be imported. Interrupted (SIGINT, SIGTERM), it stores\n"
+               "the whole batches read, prints its summary and exits 128 + the signal: importing\n"
+               "the same files again stores the rest.\n");
 }
 
 int edr_cmd_import(int argc, char **argv)
@@ -238,10 +279,19 @@ int edr_cmd_import(int argc, char **argv)
     argc--;
     argv++;
     const char *store = NULL;
-    long long shard = 0, batch_events = 1000;
+    long long shard = IMPORT_SHARD, batch_events = 1000;
     int c;
     optind = 1;
+    opterr = 0; /* getopt would name "sysmon" as the program */
     while ((c = getopt_long(argc, argv, "s:n:b:h", opts, NULL)) != -1) {
+        if (c == '?') {
+            fprintf(stderr, "edr import: ");
+            edr_cli_print_escaped(stderr, argv[optind - 1]);
+            fprintf(stderr, ": %s\n",
+                    optopt && strchr("snb", optopt) ? "needs a value" : "unknown option");
+            usage(stderr);
+            return 2;
+        }
         if (c == 's')
             store = optarg;
         else if (c == 'n') {
@@ -262,6 +312,12 @@ int edr_cmd_import(int argc, char **argv)
     }
     int rc = 1;
     imp_t im = {0};
+    /* no SA_RESTART: a read from a pipe that waits returns at the signal */
+    struct sigaction sa = {.sa_handler = on_stop}, old_int, old_term;
+    sigemptyset(&sa.sa_mask);
+    stop_sig = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     edr_sysmon_parser_t *p = edr_sysmon_parser_new(NULL);
     edr_sysmon_batcher_t *bt = edr_sysmon_batcher_new((size_t)batch_events, on_batch, &im);
     edr_arena_t a;
@@ -276,11 +332,19 @@ int edr_cmd_import(int argc, char **argv)
         goto out;
     im.store = store;
     im.shard = (int)shard;
+    const char *stop_at = NULL; /* the file being read when a signal came */
+    uint64_t stop_line = 0;
     int err_file[EDR_SYSMON_FIRST_ERRORS]; /* the file each of the first errors came from */
     uint64_t errs_named = 0;                /* errors whose file err_file has */
     for (int i = optind; i < argc; i++) {
         uint64_t fsize = 0;
+        if (stop_sig) break;
         FILE *f = open_input(argv[i], &fsize);
+        if (f && gzipped(f, argv[i])) {
+            fclose(f);
+            read_errors++;
+            continue;
+        }
         if (!f) {
             fprintf(stderr, "edr import: ");
             edr_cli_print_escaped(stderr, argv[i]);
@@ -293,6 +357,7 @@ int edr_cmd_import(int argc, char **argv)
         const char *base = strrchr(argv[i], '/') ? strrchr(argv[i], '/') + 1 : argv[i];
         while ((n = edr_sysmon_read_line(p, f, &line, &cap, lineno + 1)) >= 0 || n == EDR_ENOMEM ||
                n == EDR_EAGAIN) {
+            if (stop_sig) break;
             if (n == EDR_EAGAIN) continue; /* the rest of an overlong line */
             lineno++;
             if (n == EDR_ENOMEM) {
@@ -323,6 +388,15 @@ int edr_cmd_import(int argc, char **argv)
             edr_arena_reset(&a);
             if (tty && lineno % 2000 == 0)
                 progress(base, done, fsize, im.events);
+        }
+        if (stop_sig) {
+            /* the whole batches added are committed below; the one being
+             * filled is dropped: stored now it would differ from the one
+             * the same file cuts when imported again, and come twice */
+            stop_at = argv[i];
+            stop_line = lineno;
+            fclose(f);
+            break;
         }
         /* a file's batches end with the file: the next file numbers its own */
         int fr = edr_sysmon_batcher_restart(bt);
@@ -375,6 +449,8 @@ stopped:; /* a store that failed (a full disk): what was stored before it */
         edr_cli_print_escaped(stdout, ps->first_errors[e].msg);
         printf("\n");
     }
+    if (ps->n_errors > errs_named)
+        printf("  (%llu more not shown)\n", (unsigned long long)(ps->n_errors - errs_named));
     if (read_errors)
         printf("files unreadable: %llu\n", (unsigned long long)read_errors);
     if (!store_ok) {
@@ -382,10 +458,24 @@ stopped:; /* a store that failed (a full disk): what was stored before it */
                         "before\n");
         goto out;
     }
+    if (stop_sig) {
+        fprintf(stderr, "edr import: interrupted (%s)", strsignal(stop_sig));
+        if (stop_at) {
+            fprintf(stderr, " at ");
+            edr_cli_print_escaped(stderr, stop_at);
+            fprintf(stderr, ":%llu", (unsigned long long)stop_line);
+        }
+        fprintf(stderr, ": the summary counts what was stored; importing the same files again "
+                        "stores the rest\n");
+        rc = 128 + stop_sig;
+        goto out;
+    }
     rc = (im.c_batches + im.c_duplicates) ? 0 : 1;
     if (rc)
         fprintf(stderr, "edr import: nothing could be imported\n");
 out:
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     edr_sysmon_batcher_destroy(bt); /* before the writer: it may not flush into a closed store */
     edr_store_writer_destroy(im.w);
     edr_store_destroy(im.others);

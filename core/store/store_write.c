@@ -2,6 +2,7 @@
 #include "store_int.h"
 
 #include "edr/err.h"
+#include "edr/jsonl.h"
 #include "edr/log.h"
 #include "edr/vec.h"
 
@@ -298,7 +299,7 @@ edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
     w->db_opts = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(w->db_opts, 1);
     rocksdb_options_set_create_missing_column_families(w->db_opts, 1);
-    rocksdb_options_set_max_background_jobs(w->db_opts, 2);
+    rocksdb_options_set_max_background_jobs(w->db_opts, getenv("EDR_BG_JOBS") ? atoi(getenv("EDR_BG_JOBS")) : 2);
     rocksdb_options_set_keep_log_file_num(w->db_opts, 1);
     rocksdb_options_set_max_log_file_size(w->db_opts, 4 << 20);
     /* a family whose memtable holds the oldest log's data is flushed once
@@ -1704,8 +1705,8 @@ static void reclaim_retired(edr_store_writer_t *w, uint64_t retired)
     pool.reclaim_held += out;
     w->reclaim_held = out;
     pthread_mutex_unlock(&pool.mu);
-    edr_log_info("store %s: compacting away %llu MB of retired frames (of %llu MB)", w->path,
-                 (unsigned long long)(retired >> 20), (unsigned long long)(total >> 20));
+    edr_log_info("store %s: compacting away %.1f MB of retired frames (of %.1f MB)", w->path,
+                 (double)retired / 1048576.0, (double)total / 1048576.0);
     atomic_store(&w->reclaim_done, 0);
     atomic_store(&w->reclaim_stop, 0);
     int e = pthread_create(&w->reclaimer, NULL, reclaim_main, w);
@@ -1827,6 +1828,11 @@ int edr_store_writer_retire(edr_store_writer_t *w, uint64_t cutoff_ns)
     if (cut > w->ret->cutoff_bucket)
         w->ret->cutoff_bucket = cut;
     committed(w);
+    char when[32];
+    edr_log_info("store %s: retention: what is older than %s is deleted (%.1f MB of files hold "
+                 "retired data)",
+                 w->path, edr_jsonl_time_format((uint64_t)cut * EDR_STORE_BUCKET_NS, when),
+                 (double)retired / 1048576.0);
     reclaim_retired(w, retired);
     return 0;
 }

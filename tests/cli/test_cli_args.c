@@ -8,7 +8,9 @@
 #include "edr/store.h"
 #include "edr/synth.h"
 
+#include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -781,8 +783,7 @@ static void test_import_pipes_and_reimport(void **state)
     char *file[] = {"import", "sysmon", (char *)lin, "--store", st1, NULL};
     run(&alone, file);
     assert_int_equal(alone.status, 0);
-    snprintf(cmd, sizeof(cmd), "cat %s | %s/edr import sysmon /dev/stdin --store %s", lin,
-             EDR_BIN_DIR, st2);
+    snprintf(cmd, sizeof(cmd), "cat %s | %s/edr import sysmon - --store %s", lin, EDR_BIN_DIR, st2);
     FILE *pf = popen(cmd, "r");
     assert_non_null(pf);
     size_t n = fread(r.out, 1, sizeof(r.out) - 1, pf);
@@ -862,18 +863,23 @@ static void test_import_pipes_and_reimport(void **state)
     /* a store another process writes: said so (RocksDB's lock message alone
      * did not); without --store: said so */
     char werr[512];
-    edr_store_writer_t *holder = edr_store_writer_open(st1, 0, NULL, werr, sizeof(werr));
+    edr_store_writer_t *holder = edr_store_writer_open(st1, 1024, NULL, werr, sizeof(werr));
     assert_non_null(holder);
     run(&r, again);
     edr_store_writer_destroy(holder);
     if (r.status != 1 || !strstr(r.err, "another process"))
         fail_msg("import into a store in use: status %d: %s", r.status, r.err);
-    /* a host lives in one shard: one stored in shard 0 is refused in shard 1
-     * (it showed as two hosts, its events twice) */
+    /* imports go to shard 1024, which no collector owns (its retention
+     * deleted imports older than collector.retention from shard 0); a host
+     * lives in one shard: one stored there is refused in shard 1 (it showed
+     * as two hosts, its events twice) */
+    char shard_dir[128];
+    snprintf(shard_dir, sizeof(shard_dir), "%s/shard-1024", st1);
+    assert_int_equal(access(shard_dir, F_OK), 0);
     char *shard1[] = {"import", "sysmon", (char *)lin, "--store", st1, "--shard", "1", NULL};
     run(&r, shard1);
-    if (r.status != 1 || !strstr(r.err, "is stored in shard 0 of this store: import it with "
-                                        "--shard 0"))
+    if (r.status != 1 || !strstr(r.err, "is stored in shard 1024 of this store: import it with "
+                                        "--shard 1024"))
         fail_msg("a host imported into a second shard: status %d: %s", r.status, r.err);
     /* nothing to import leaves no empty store behind */
     char never[96], nofile[96];
@@ -887,6 +893,87 @@ static void test_import_pipes_and_reimport(void **state)
     run(&r, nostore);
     assert_int_equal(r.status, 2);
     assert_non_null(strstr(r.err, "--store DIR is required"));
+    assert_int_equal(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+/* edr import interrupted (SIGTERM) while it reads a pipe: it stores the
+ * whole batches read, prints its summary and exits 128 + 15 (it printed
+ * nothing, and up to 255 batches read were lost); importing the same
+ * records again stores the rest, nothing twice. A gzip file is refused with
+ * how to import it (it was read as malformed records), and an unknown
+ * option is named as edr import's (getopt named "sysmon"). */
+static void test_import_interrupted(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/edr-cli-import-XXXXXX", st[96], fifo[96], part[96], outp[96], cmd[512];
+    assert_non_null(mkdtemp(dir));
+    snprintf(st, sizeof(st), "%s/st", dir);
+    snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+    snprintf(part, sizeof(part), "%s/part.jsonl", dir);
+    snprintf(outp, sizeof(outp), "%s/out", dir);
+    const char *lin = EDR_DATASETS "/otrf-log4shell/linux-sysmon-syslog.jsonl";
+    enum { LINES = 40 }; /* every record of the file is imported: 40 events */
+    snprintf(cmd, sizeof(cmd), "head -%d %s > %s", LINES, lin, part);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    char bin[512];
+    snprintf(bin, sizeof(bin), "%s/edr", EDR_BIN_DIR);
+    char *argv[] = {bin, "import", "sysmon", fifo, "--store", st, "--batch-events", "3", NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, bin, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    int w = open(fifo, O_WRONLY); /* kept open: the import waits for more */
+    assert_true(w >= 0);
+    FILE *in = fopen(part, "r");
+    assert_non_null(in);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+        assert_int_equal(write(w, buf, n), (ssize_t)n);
+    fclose(in);
+    usleep(1500000); /* read and batched; the import waits on the pipe */
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    close(w);
+    FILE *of = fopen(outp, "r");
+    assert_non_null(of);
+    n = fread(buf, 1, sizeof(buf) - 1, of);
+    buf[n] = 0;
+    fclose(of);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 128 + SIGTERM || !strstr(buf, "interrupted") ||
+        !strstr(buf, "events imported:  39 in 13 batches"))
+        fail_msg("interrupted import: status %d:\n%s", status, buf);
+    run_t r;
+    char *again[] = {"import", "sysmon", part, "--store", st, "--batch-events", "3", NULL};
+    run(&r, again);
+    if (r.status != 0 || !strstr(r.out, "events imported:  1 in 1 batches (13 batches already "
+                                        "stored)"))
+        fail_msg("imported again: status %d:\n%s%s", r.status, r.out, r.err);
+    char *stats[] = {"store", "stats", "--store", st, NULL};
+    run(&r, stats);
+    assert_int_equal(r.status, 0);
+    if (!strstr(r.out, "events 40\n") && !strstr(r.out, "events  40"))
+        fail_msg("store after both imports:\n%s", r.out);
+
+    /* gzip: refused with the way to import it */
+    char gz[96];
+    snprintf(gz, sizeof(gz), "%s/part.jsonl.gz", dir);
+    snprintf(cmd, sizeof(cmd), "gzip -c %s > %s", part, gz);
+    assert_int_equal(system(cmd), 0);
+    char *gzip_args[] = {"import", "sysmon", gz, "--store", st, NULL};
+    run(&r, gzip_args);
+    if (r.status != 1 || !strstr(r.err, "gzip-compressed: decompress it first") ||
+        strstr(r.out, "malformed"))
+        fail_msg("a gzip file: status %d:\n%s%s", r.status, r.out, r.err);
+    char *bogus[] = {"import", "sysmon", part, "--store", st, "--bogus", NULL};
+    run(&r, bogus);
+    if (r.status != 2 || !strstr(r.err, "edr import: --bogus: unknown option"))
+        fail_msg("an unknown option: status %d: %s", r.status, r.err);
     assert_int_equal(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
 
@@ -954,6 +1041,7 @@ int main(void)
         cmocka_unit_test(test_import_pipes_and_reimport),
         cmocka_unit_test(test_rca_reports_skipped_lines),
         cmocka_unit_test(test_import_disk_full),
+        cmocka_unit_test(test_import_interrupted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
