@@ -99,6 +99,7 @@ typedef struct {
 typedef struct {
     host_name_t *v;
     size_t n, cap;
+    uint64_t hits; /* lines printed by hash, file and remote */
 } host_names_t;
 
 static int names_cb(const Edr__V1__HostRecord *h, const Edr__V1__Event *health, void *ud)
@@ -455,6 +456,7 @@ static int ev_cb(const Edr__V1__EventBatch *b, const Edr__V1__Event *e, const ed
 static int hash_cb(const uint8_t host[16], const uint8_t ent[16], void *ud)
 {
     char e[33];
+    ((host_names_t *)ud)->hits++;
     printf("host ");
     print_host(ud, host);
     printf(" process %s\n", edr_hex(ent, 16, e));
@@ -463,6 +465,7 @@ static int hash_cb(const uint8_t host[16], const uint8_t ent[16], void *ud)
 
 static int hash_host_cb(const uint8_t host[16], uint64_t last_bucket_ns, void *ud)
 {
+    ((host_names_t *)ud)->hits++;
     printf("host ");
     print_host(ud, host);
     printf(" last seen in the hour from ");
@@ -473,6 +476,7 @@ static int hash_host_cb(const uint8_t host[16], uint64_t last_bucket_ns, void *u
 
 static int blk_cb(const edr_block_info_t *bi, void *ud)
 {
+    ((host_names_t *)ud)->hits++;
     printf("host ");
     print_host(ud, bi->key.host_id);
     printf(" seq %llu events %u time ", (unsigned long long)bi->key.seq, bi->n_events);
@@ -729,6 +733,15 @@ int edr_cmd_store(int argc, char **argv)
             eo.limit = 0;
             rc = edr_store_entity_events(s, id, from, to, ev_cb, &eo);
         }
+    }
+    /* no match: said so, and exit 1, as a process or host not in the store
+     * (nothing was printed, exit 0: review-1206n-import 10) */
+    if (!rc && !hn.hits &&
+        (!strcmp(cmd, "hash") || !strcmp(cmd, "file") || !strcmp(cmd, "remote"))) {
+        fprintf(stderr, "edr store %s: ", cmd);
+        edr_cli_print_escaped(stderr, arg ? arg : "");
+        fprintf(stderr, ": no match%s\n", from || to ? " in the time window" : "");
+        rc = 1;
     }
     if (eo.write_failed || po.write_failed) {
         fprintf(stderr, "edr store %s: writing the output failed\n", cmd);

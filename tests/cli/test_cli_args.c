@@ -408,6 +408,15 @@ static void test_store_queries(void **state)
          1,
          "not in the store"},
         {{"store", "file", "", "--store", store, NULL}, 2, "want an absolute path"},
+        /* no match: said so, exit 1 (nothing was printed, exit 0) */
+        {{"store", "file", "/nonexistent", "--store", store, NULL}, 1, "/nonexistent: no match"},
+        {{"store", "remote", "10.9.9.9", "--store", store, "--from", "-2h", NULL},
+         1,
+         "no match in the time window"},
+        {{"store", "hash", "0000000000000000000000000000000000000000000000000000000000000000",
+          "--store", store, NULL},
+         1,
+         "no match"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         run(&r, bad[i].args);
