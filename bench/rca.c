@@ -90,7 +90,7 @@ static void score(score_t *sc, const edr_graph_t *g, const edr_rca_t *r, const e
     sc->truth_n += at->n_truth;
     sc->truth_tp += found;
     sc->edges_before += (double)r->edges_unpruned;
-    sc->edges_after += (double)r->n_edges;
+    sc->edges_after += (double)r->edges_back; /* the same walk, pruned */
 }
 
 static void report(const char *pfx, score_t *sc)

@@ -179,31 +179,34 @@ struct edr_store_writer {
 };
 
 /* What the writers of one process share. RocksDB's default Env, which every
- * shard's database uses, has one pool of compaction threads and one of
- * flush threads for the whole process, sized to the largest need of any one
- * database (max_background_jobs 2: one of each). Left so, every shard's
- * compactions, a reclaim among them, queued on one thread: four shards'
- * reclaims took 65 s one after another against 18 s for one, and the
- * ingesting shards' own compactions waited behind them (review-1206m 8).
- * The pools grow to one thread of each kind per open writer. Reclaims of
- * several shards then run at once, so the room each one asks for counts
- * the output the others may still write (reclaim_held). */
+ * shard's database uses, has one pool of compaction threads for the whole
+ * process, sized to the largest need of any one database (max_background_jobs
+ * 2: one). Left so, every shard's compactions, a reclaim among them, queued
+ * on one thread: four shards' reclaims took 65 s one after another against
+ * 18 s for one, and the ingesting shards' own compactions waited behind them
+ * (review-1206m 8). The pool grows to one thread per open writer, up to the
+ * CPUs online: a collector has a shard per partition (16 in the ingest
+ * bench), and 16 compactions at once on two cores took 20-40 % of its ingest
+ * rate. Flushes keep their one thread (each is short). Reclaims of several
+ * shards can run at once, so the room each one asks for counts the output
+ * the others may still write (reclaim_held). */
 static struct {
     pthread_mutex_t mu;
     unsigned writers; /* open now */
-    unsigned threads; /* the size the pools were set to (never shrunk) */
+    unsigned threads; /* the size the compaction pool was set to (never shrunk) */
     uint64_t reclaim_held;
 } pool = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
 
-/* Counts a writer in (+1) or out (-1); on the way in, grows the pools. */
+/* Counts a writer in (+1) or out (-1); on the way in, grows the pool. */
 static void pool_count(rocksdb_env_t *env, int delta)
 {
     pthread_mutex_lock(&pool.mu);
     pool.writers = delta > 0 ? pool.writers + 1 : pool.writers - 1;
-    if (delta > 0 && pool.writers > 1 && pool.writers > pool.threads) {
-        pool.threads = pool.writers;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned want = cpus > 0 && pool.writers > (unsigned)cpus ? (unsigned)cpus : pool.writers;
+    if (delta > 0 && want > 1 && want > pool.threads) {
+        pool.threads = want;
         rocksdb_env_set_background_threads(env, (int)pool.threads);
-        rocksdb_env_set_high_priority_background_threads(env, (int)pool.threads);
     }
     pthread_mutex_unlock(&pool.mu);
 }
@@ -299,7 +302,7 @@ edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
     w->db_opts = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(w->db_opts, 1);
     rocksdb_options_set_create_missing_column_families(w->db_opts, 1);
-    rocksdb_options_set_max_background_jobs(w->db_opts, getenv("EDR_BG_JOBS") ? atoi(getenv("EDR_BG_JOBS")) : 2);
+    rocksdb_options_set_max_background_jobs(w->db_opts, 2);
     rocksdb_options_set_keep_log_file_num(w->db_opts, 1);
     rocksdb_options_set_max_log_file_size(w->db_opts, 4 << 20);
     /* a family whose memtable holds the oldest log's data is flushed once

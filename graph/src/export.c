@@ -253,6 +253,7 @@ int edr_rca_write_json(const edr_graph_t *g, const edr_rca_t *r, FILE *out)
     json_object_set_new(o, "path", path);
     json_t *st = json_object();
     json_object_set_new(st, "edges_unpruned", json_integer((json_int_t)r->edges_unpruned));
+    json_object_set_new(st, "edges_backward", json_integer((json_int_t)r->edges_back));
     json_object_set_new(st, "edges", json_integer((json_int_t)r->n_edges));
     json_object_set_new(st, "nodes_visited", json_integer((json_int_t)r->nodes_visited));
     json_object_set_new(st, "truncated", json_boolean(r->truncated));
@@ -309,9 +310,13 @@ int edr_rca_write_text(const edr_graph_t *g, const edr_rca_t *r, FILE *out)
     fprintf(out, "impact: %zu processes, %zu files, %zu connections\n", np, nf, nc);
     for (size_t i = 0; i < r->n_impact; i++)
         text_item(out, g, &r->impact[i]);
-    fprintf(out, "subgraph: %zu edges after pruning (%zu%s before), %zu nodes visited%s\n", r->n_edges,
-            r->edges_unpruned, r->edges_unpruned >= 200000 ? "+" : "", r->nodes_visited,
-            r->truncated ? ", caps hit" : "");
+    /* "before" and "after" of the same walk: the subgraph adds the impact's
+     * forward edges ("8 edges after pruning (6 before)": review-1206n-import 11) */
+    fprintf(out,
+            "subgraph: %zu edges; the backward walk kept %zu of the %zu%s it reaches unpruned; "
+            "%zu nodes visited%s\n",
+            r->n_edges, r->edges_back, r->edges_unpruned, r->edges_unpruned >= 200000 ? "+" : "",
+            r->nodes_visited, r->truncated ? ", caps hit" : "");
     return ferror(out) ? EDR_EIO : 0;
 }
 

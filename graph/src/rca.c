@@ -1149,6 +1149,7 @@ edr_rca_t *edr_rca_run(const edr_graph_t *g, uint32_t start, uint64_t at_ns, con
         rc = (int)pr;
         goto out;
     }
+    r->edges_back = (size_t)pr;
     if ((rc = walk(c)) || (rc = build_chain(c)) || (rc = build_impact(c)))
         goto out;
     if (r->n_chain > 1) /* an empty list may be NULL, undefined for qsort */

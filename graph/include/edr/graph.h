@@ -235,7 +235,8 @@ typedef struct edr_rca {
     size_t n_impact;
     uint32_t *edges;         /* the pruned subgraph (edge ids) */
     size_t n_edges;
-    size_t edges_unpruned;   /* edges the same traversal reaches without pruning (capped) */
+    size_t edges_back;     /* of them, those of the backward walk from the start */
+    size_t edges_unpruned; /* edges that backward walk reaches without pruning (capped) */
     size_t nodes_visited;
     int truncated;           /* a cap was hit */
 } edr_rca_t;
