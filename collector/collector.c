@@ -5,6 +5,7 @@
 #include "edr/err.h"
 #include "edr/event.h"
 #include "edr/kafka.h"
+#include "edr/jsonl.h"
 #include "edr/log.h"
 #include "edr/store.h"
 #include "edr/vec.h"
@@ -221,6 +222,9 @@ struct edr_collector {
     uint64_t log_resets; /* partitions whose log restarted below the stored offset */
     uint64_t nomem;      /* batches read again after memory ran out decoding them */
     uint64_t ret_errors; /* retention runs of a shard that failed (logged; tried again in a minute) */
+    uint64_t keep_ns;    /* collector.retention, 0: for ever */
+    uint64_t old_batches; /* stored though dated before the horizon (deleted at the next run) */
+    double old_said;      /* when that was last logged */
     struct {
         const char *reason;
         uint64_t n;
@@ -321,8 +325,11 @@ static int shard_open(edr_collector_t *c, int p)
         .min_free = c->min_free,
         .flush_interval_ns = edr_config_duration_ns(c->cfg, "collector.store_flush_interval"),
     };
-    /* the previous owner may still be closing the shard: wait for its lock */
-    for (int tries = 0; tries < 600; tries++) {
+    /* the previous owner may still be closing the shard: wait for its lock,
+     * unless asked to stop (a second collector on the store waited a
+     * minute a shard, its SIGTERM unheard: review-1206n-coll 3) */
+    int tries;
+    for (tries = 0; tries < 600 && !(c->stop && *c->stop); tries++) {
         c->parts[p].w = edr_store_writer_open(c->store_dir, (uint32_t)p, &so, err, sizeof(err));
         if (c->parts[p].w)
             break;
@@ -334,8 +341,15 @@ static int shard_open(edr_collector_t *c, int p)
             break;
         usleep(100000);
     }
-    if (!c->parts[p].w)
+    if (!c->parts[p].w) {
+        edr_log_error("partition %d: cannot open its store shard: %s", p,
+                      c->stop && *c->stop ? "stopping"
+                      : strstr(err, "lock")
+                          ? "another process holds it still after 60 s (a second collector on "
+                            "this store?)"
+                          : err);
         return EDR_ESTORE;
+    }
     int64_t off;
     int rc = edr_store_writer_offset(c->parts[p].w, &off);
     if (rc == EDR_ENOENT) {
@@ -964,19 +978,22 @@ static void assign_parts(edr_collector_t *c, rd_kafka_t *rk, rd_kafka_topic_part
     for (int i = 0; i < parts->cnt; i++) {
         int p = parts->elems[i].partition;
         if (p < 0 || p >= MAX_PARTS || n == MAX_PARTS) {
-            edr_log_error("partition %d out of range", p);
+            /* fatal: and no shard is opened (1,024 were, filling a disk) */
+            edr_log_error("partition %d out of range: a collector takes partitions 0-%d (the "
+                          "topic has more: kafka.partitions or the cluster's topic)",
+                          p, MAX_PARTS - 1);
             c->fatal = 1;
-            continue;
+            return;
         }
-        part_reset(c, p);
         want[n++] = p;
     }
+    for (int k = 0; k < n; k++)
+        part_reset(c, want[k]);
     open_shards(c, want, n, rc);
     for (int k = 0; k < n; k++) {
         int p = want[k];
         if (rc[k]) {
-            edr_log_error("partition %d: cannot open its store shard", p);
-            c->fatal = 1;
+            c->fatal = 1; /* shard_open said why */
             continue;
         }
         c->parts[p].owned = 1;
@@ -1347,6 +1364,26 @@ static int dead_letter(edr_collector_t *c, const rd_kafka_message_t *m,
 /* Stores batch b, the frame of partition p's message at `offset`, in the
  * partition's shard and counts it when committed: 0 stored, 1 a duplicate,
  * EDR_ENOMEM (the writer took it back whole), or another error (logged). */
+/* A batch dated before collector.retention is stored and counted, and the
+ * next hourly retention run deletes it: said, at most every 10 minutes
+ * (the 2022 Sysmon replays were stored, shown, then gone within the hour,
+ * saying nothing: review-1206n-coll 5). */
+static void old_batch(edr_collector_t *c, int p, const Edr__V1__EventBatch *b)
+{
+    uint64_t now = wall_ns();
+    if (!c->keep_ns || c->keep_ns >= now || b->base_time_ns >= now - c->keep_ns) return;
+    c->old_batches++;
+    double t = now_s();
+    if (c->old_said && t - c->old_said < 600) return;
+    c->old_said = t;
+    char when[32];
+    edr_log_warn("partition %d: batches dated before collector.retention (this one from %s) are "
+                 "stored, and deleted at the next hourly retention run (%llu so far); "
+                 "collector.retention=0 keeps everything",
+                 p, edr_jsonl_time_format(b->base_time_ns, when),
+                 (unsigned long long)c->old_batches);
+}
+
 static int store_batch(edr_collector_t *c, int p, int64_t offset, const void *frame, size_t len,
                        const Edr__V1__EventBatch *b)
 {
@@ -1370,6 +1407,7 @@ static int store_batch(edr_collector_t *c, int p, int64_t offset, const void *fr
         else {
             pt->pend_batches++;
             pt->pend_events += b->n_events;
+            old_batch(c, p, b);
         }
         if (!EDR_VEC_RESERVE(pt->pend_offs, pt->cap_pend_offs, pt->n_pend_offs + 1, 64))
             pt->pend_offs[pt->n_pend_offs++] = offset;
@@ -1653,7 +1691,28 @@ static void publish_metrics(edr_collector_t *c)
     mcounter(&mt, "edr_collector_store_writes_total", c->store_writes);
     mcounter(&mt, "edr_collector_store_writes_saved_total", c->store_writes_saved);
     uint64_t bytes = 0;
-    int wal_shards = 0, asked = 0;
+    int wal_shards = 0;
+    /* a partition not fetched (paused, its shard broken) keeps the high
+     * watermark of its last fetch: asked of its leader instead, two
+     * partitions a scrape, 50 ms each at most (this is the consuming
+     * thread; review-1206f M1: the lag read 0 all through a back-pressure
+     * pause while the backlog grew). The two asked longest ago: in
+     * partition order, 0 and 1 were asked at every scrape and the others
+     * never (review-1206n-coll 2). */
+    int ask[2] = {-1, -1};
+    for (int p = 0; p < MAX_PARTS; p++) {
+        part_t *pt = &c->parts[p];
+        if (!pt->owned || now - pt->hw_at < 1.0) continue;
+        int64_t lo = 0, hi = -1;
+        if (!(pt->paused || pt->broken || c->bp_paused) &&
+            rd_kafka_get_watermark_offsets(c->cons, c->topic, p, &lo, &hi) == 0 && hi >= 0)
+            continue;
+        if (ask[0] < 0 || pt->hw_at < c->parts[ask[0]].hw_at) {
+            ask[1] = ask[0];
+            ask[0] = p;
+        } else if (ask[1] < 0 || pt->hw_at < c->parts[ask[1]].hw_at)
+            ask[1] = p;
+    }
     OUT("# TYPE edr_collector_lag gauge\n");
     for (int p = 0; p < MAX_PARTS; p++) {
         part_t *pt = &c->parts[p];
@@ -1661,15 +1720,9 @@ static void publish_metrics(edr_collector_t *c)
             continue;
         int64_t lo = 0, hi = -1;
         if (rd_kafka_get_watermark_offsets(c->cons, c->topic, p, &lo, &hi) != 0) hi = -1;
-        /* a partition not fetched (paused, its shard broken) keeps the high
-         * watermark of its last fetch: asked of its leader instead, two
-         * partitions a second, 50 ms each at most (this is the consuming
-         * thread; review-1206f M1: the lag read 0 all through a
-         * back-pressure pause while the backlog grew) */
         if (pt->paused || pt->broken || c->bp_paused || hi < 0) {
-            if (asked < 2 && now - pt->hw_at >= 1.0) {
+            if (p == ask[0] || p == ask[1]) {
                 int64_t qlo = -1, qhi = -1;
-                asked++;
                 pt->hw_at = now;
                 if (rd_kafka_query_watermark_offsets(c->cons, c->topic, p, &qlo, &qhi, 50) == 0)
                     pt->hw = qhi;
@@ -1777,8 +1830,23 @@ edr_collector_t *edr_collector_new(const edr_config_t *cfg, const edr_collector_
             return NULL;
         }
     snprintf(c->store_dir, sizeof(c->store_dir), "%s", edr_config_str(cfg, "collector.store_dir"));
+    /* a store that is not a directory fails now, not after the group join
+     * (96 warnings, then exit 1: review-1206n-coll 6); one others may
+     * write into is said (the shards in it are the owner's only) */
+    struct stat sst;
+    if (stat(c->store_dir, &sst) == 0 && !S_ISDIR(sst.st_mode)) {
+        snprintf(err, errlen, "collector.store_dir %s: not a directory", c->store_dir);
+        free(c);
+        return NULL;
+    }
+    if (stat(c->store_dir, &sst) == 0 && (sst.st_mode & 0022))
+        edr_log_warn("collector.store_dir %s: writable by %s (mode %03o): another user could "
+                     "replace its shards; chmod 700 it",
+                     c->store_dir, sst.st_mode & 0002 ? "every user" : "its group",
+                     (unsigned)(sst.st_mode & 0777));
     c->min_free = edr_config_size(cfg, "collector.min_free_disk");
     c->max_ahead_ns = edr_config_duration_ns(cfg, "collector.max_clock_ahead");
+    c->keep_ns = edr_config_duration_ns(cfg, "collector.retention");
     c->commit_interval = (double)edr_config_duration_ns(cfg, "collector.commit_interval") / 1e9;
     c->log_busy = (double)edr_config_int(cfg, "collector.store_wal_busy") / 100.0;
     c->host_rate = (double)edr_config_int(cfg, "collector.host_rate_limit");
@@ -1943,7 +2011,7 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
     c->started = c->last_msg = c->last_commit = c->last_health = c->busy_t0 = now_s();
     c->busy_cpu0 = cpu0;
     double next_ret = 0, last_log = c->started;
-    uint64_t log_events = 0;
+    uint64_t log_events = 0, log_done = 0;
     while (!*stop && !c->fatal) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->cons, 20);
         double now = now_s();
@@ -2011,14 +2079,25 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
             c->retire_due = 0;
             next_ret = now + (retention(c) ? 60 : 3600);
         }
-        if (now - last_log >= 10) {
-            edr_log_info("stored %llu events in %llu batches (%.0f events/s), %llu duplicates, "
-                         "%llu dead letters",
-                         (unsigned long long)c->events, (unsigned long long)c->batches,
-                         (double)(c->events - log_events) / (now - last_log),
-                         (unsigned long long)c->duplicates, (unsigned long long)c->deadletters);
+        /* every 10 s while something happens or no partition is held; an
+         * idle collector every 10 minutes (it logged "0 events/s" every 10 s
+         * for ever: review-1206n-coll 10), and one waiting for partitions
+         * says so (nothing was said for 30-45 s: 8) */
+        uint64_t done = c->events + c->duplicates + c->deadletters;
+        if (now - last_log >= 10 && (done != log_done || !c->n_owned || now - last_log >= 600)) {
+            if (!c->n_owned && !c->fatal)
+                edr_log_info("holding no partition of %s: waiting for the group (%s) to assign "
+                             "some",
+                             c->topic, edr_config_str(c->cfg, "collector.group_id"));
+            else
+                edr_log_info("stored %llu events in %llu batches (%.0f events/s), %llu "
+                             "duplicates, %llu dead letters",
+                             (unsigned long long)c->events, (unsigned long long)c->batches,
+                             (double)(c->events - log_events) / (now - last_log),
+                             (unsigned long long)c->duplicates, (unsigned long long)c->deadletters);
             last_log = now;
             log_events = c->events;
+            log_done = done;
         }
         if (c->n_pk && now - c->pk_drained >= 0.05) park_drain(c, now);
         if (c->opts.exit_when_idle > 0 && c->ever_assigned && !c->bp_paused && !c->n_pk &&
@@ -2030,7 +2109,7 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
     commit_all(c);
     c->cpu += thread_cpu() - cpu0;
     edr_log_info("stopping: stored %llu events in %llu batches, %llu duplicates skipped, %llu "
-                 "dead letters (%llu refused by the dead-letter topic, not kept), %llu batches "
+                 "dead letters (%llu of them lost: not in the dead-letter topic), %llu batches "
                  "deleted from the topic before they were stored; consuming thread %.2f s CPU "
                  "(%.0f events per CPU-second)",
                  (unsigned long long)c->events, (unsigned long long)c->batches,

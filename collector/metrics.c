@@ -64,18 +64,44 @@ static void client_close(client_t *c)
  * its head alone for HEAD) of /metrics or /; 404 for other paths, 405 for
  * other methods, 400 for what is not an HTTP/1.x request line, 431 for a
  * head that filled the buffer without ending (whole: it ended). */
+/* Whether r starts with an HTTP/1.x request line: METHOD SP path SP
+ * HTTP/1.0|1 then CRLF or LF; the method (up to 7 capitals) into method and
+ * the path as r[*p0, *p1). */
+static int request_line(const char *r, char method[8], int *p0, int *p1)
+{
+    int i = 0;
+    while (i < 7 && r[i] >= 'A' && r[i] <= 'Z') {
+        method[i] = r[i];
+        i++;
+    }
+    method[i] = 0;
+    if (!i || r[i] != ' ') return 0;
+    *p0 = ++i;
+    while ((unsigned char)r[i] > ' ' && r[i] != 0x7f)
+        i++;
+    *p1 = i;
+    if (*p1 == *p0 || r[i] != ' ' || strncmp(r + i + 1, "HTTP/1.", 7) ||
+        (r[i + 8] != '0' && r[i + 8] != '1'))
+        return 0;
+    i += 9;
+    return r[i] == '\n' || (r[i] == '\r' && r[i + 1] == '\n');
+}
+
 static void client_answer(edr_metrics_t *m, client_t *c, int whole)
 {
     char method[8] = "";
     /* the path is req[p0, p1), of any length (a path past 63 bytes was
      * answered 400 before 2026-12-06); the request line is the whole line:
      * "HTTP/1.0" or "HTTP/1.1", then its end (the version was not checked
-     * before 2026-12-06: review-1206f L1) */
-    int p0 = 0, p1 = 0, end = 0;
-    int ok = sscanf(c->req, "%7[A-Z] %n%*s%n HTTP/1.%*1[01]%n", method, &p0, &p1, &end) == 1 &&
-             end > 0 && (c->req[end] == '\r' || c->req[end] == '\n');
+     * before 2026-12-06: review-1206f L1), its parts one space apart (a
+     * tab, no space or a line break between them passed:
+     * review-1206n-coll 9) */
+    int p0 = 0, p1 = 0, ok = request_line(c->req, method, &p0, &p1);
     int get = ok && !strcmp(method, "GET"), head = ok && !strcmp(method, "HEAD");
     size_t plen = (size_t)(p1 - p0);
+    /* a query is ignored, as scrapers may send one ("?x=1" was 404) */
+    const char *q = memchr(c->req + p0, '?', plen);
+    if (q) plen = (size_t)(q - (c->req + p0));
     int known =
         (plen == 8 && !memcmp(c->req + p0, "/metrics", 8)) || (plen == 1 && c->req[p0] == '/');
     const char *status = !whole          ? "431 Request Header Fields Too Large"

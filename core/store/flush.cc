@@ -107,3 +107,8 @@ int edr__rocksdb_log_errors_only(rocksdb_options_t *o)
         return -1;
     }
 }
+
+void edr__rocksdb_no_fallocate(rocksdb_options_t *o)
+{
+    o->rep.allow_fallocate = false;
+}

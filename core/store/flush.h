@@ -23,6 +23,9 @@ int edr__rocksdb_no_flush_at_close(rocksdb_t *db, char *msg, size_t msglen);
  * writes no LOG file beside the store (a disk filling made its writes
  * abort the program). 0, or -1 out of memory. */
 int edr__rocksdb_log_errors_only(rocksdb_options_t *o);
+/* RocksDB reserves no file space ahead (fallocate): the write-ahead log
+ * and the MANIFEST were reserved whole at every open (not in 7.8's C API). */
+void edr__rocksdb_no_fallocate(rocksdb_options_t *o);
 /* Defined in store_write.c: one RocksDB error message, into the log. */
 void edr__store_rocksdb_said(int fatal, const char *msg);
 

@@ -304,6 +304,13 @@ edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
     rocksdb_options_set_create_missing_column_families(w->db_opts, 1);
     rocksdb_options_set_max_background_jobs(w->db_opts, 2);
     rocksdb_options_set_keep_log_file_num(w->db_opts, 1);
+    /* no preallocation: RocksDB reserves a write-ahead log the size of the
+     * largest write buffer (1.1 x 64 MiB) and a 4 MiB MANIFEST with
+     * fallocate, even when nothing goes to the log: ~75 MiB a shard at
+     * every open, 5 GB for a 64-partition collector with an empty store,
+     * past collector.min_free_disk and into edr_collector_store_bytes
+     * (review-1206n-coll 1) */
+    edr__rocksdb_no_fallocate(w->db_opts);
     rocksdb_options_set_max_log_file_size(w->db_opts, 4 << 20);
     /* a family whose memtable holds the oldest log's data is flushed once
      * the logs pass this, so the small ones (hosts, meta) cannot keep every

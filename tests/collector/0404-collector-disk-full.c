@@ -16,9 +16,10 @@
 #define HOSTS      40
 #define EVENTS     250
 #define MAX_ROUNDS 40
-#define SMALL_MB   40 /* tmpfs size while filling */
+#define SMALL_MB   32 /* tmpfs size while filling */
+#define PARTS      4  /* more than the two partitions a scrape asks the backlog of */
 #define BIG_MB     160
-#define MIN_FREE   "24MiB" /* so the threshold is crossed after ~16 MB of store */
+#define MIN_FREE   "24MiB" /* so the threshold is crossed after ~8 MB of store */
 
 static uint64_t free_bytes(const char *dir)
 {
@@ -55,7 +56,7 @@ static int teardown(void **state)
  * collector on it (group NULL: the harness's). */
 static void start_small(const char *group, const char *const *sets)
 {
-    h_start(&h, 1, 2, HOSTS);
+    h_start(&h, 1, PARTS, HOSTS);
     cu_log_new(col_log, "0404");
     char opts[64];
     snprintf(opts, sizeof(opts), "size=%dm,mode=0700", SMALL_MB);
@@ -146,11 +147,18 @@ static void test_disk_full(void **state)
     assert_true(s1 == s2);
     assert_true(s2 < h.produced_batches);
     /* the lag shows what waits, though paused partitions are not fetched
-     * (review-1206f M1: it kept the last fetch's value, 0, all through) */
+     * (review-1206f M1: it kept the last fetch's value, 0, all through),
+     * in every partition (review-1206n-coll 2: only the first two were
+     * asked their backlog) */
     double lag = 0, waiting = (double)(h.produced_batches - s2);
-    for (double t = h_now(); lag < waiting && h_now() - t < 6;)
-        lag = cu_metric_now(port, "edr_collector_lag{partition=\"0\"}") +
-              cu_metric_now(port, "edr_collector_lag{partition=\"1\"}");
+    for (double t = h_now(); lag < waiting && h_now() - t < 6;) {
+        lag = 0;
+        for (int p = 0; p < PARTS; p++) {
+            char series[64];
+            snprintf(series, sizeof(series), "edr_collector_lag{partition=\"%d\"}", p);
+            lag += cu_metric_now(port, series);
+        }
+    }
     fprintf(stderr, "lag while paused: %.0f messages (%.0f batches wait)\n", lag, waiting);
     assert_true(lag >= waiting);
     assert_true(cu_running(pid));
@@ -221,7 +229,7 @@ static void produce_junk(uint32_t *junk)
  * the collector is not busy) instead of skipping it as at start. */
 static void disk_really_full(int wal)
 {
-    h_start(&h, 1, 2, HOSTS);
+    h_start(&h, 1, PARTS, HOSTS);
     cu_log_new(col_log, wal ? "0404-enospc-wal" : "0404-enospc");
     if (cu_mount_store(&h, "size=14m,mode=0700")) {
         passed = 1;
@@ -289,7 +297,7 @@ static void disk_really_full(int wal)
 static void test_new_store_nearly_full(void **state)
 {
     (void)state;
-    h_start(&h, 1, 2, HOSTS);
+    h_start(&h, 1, PARTS, HOSTS);
     cu_log_new(col_log, "0404-new");
     if (cu_mount_store(&h, "size=16m,mode=0700")) {
         passed = 1;

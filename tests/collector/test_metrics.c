@@ -148,6 +148,12 @@ static void test_idle_clients_and_bad_requests(void **state)
         {"GET /metrics HTTP/1.1x\r\n\r\n", "HTTP/1.0 400 Bad Request", 0},
         {"GET /metrics HTTP/1.10\r\n\r\n", "HTTP/1.0 400 Bad Request", 0},
         {"GET /metrics HTTP/1.0\n\n", "HTTP/1.0 200 OK", 1},
+        /* a query is ignored (it was 404); the parts are one space apart
+         * (review-1206n-coll 9: these three were 200) */
+        {"GET /metrics?x=1 HTTP/1.1\r\n\r\n", "HTTP/1.0 200 OK", 1},
+        {"GET/metrics HTTP/1.1\r\n\r\n", "HTTP/1.0 400 Bad Request", 0},
+        {"GET\t/metrics HTTP/1.1\r\n\r\n", "HTTP/1.0 400 Bad Request", 0},
+        {"GET /metrics\r\n HTTP/1.1\r\n\r\n", "HTTP/1.0 400 Bad Request", 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *body = ask(port, cases[i].req, strlen(cases[i].req));
