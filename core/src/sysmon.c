@@ -18,7 +18,7 @@
 #include <xxhash.h>
 #include <strings.h>
 
-#define MAX_FIELDS     256
+#define MAX_FIELDS     4096 /* past them a record is refused, not cut (review-1206n-import 7) */
 #define PARENT_MAP_MAX (1u << 18) /* entities remembered for parent links (8 MiB) */
 
 typedef struct field {
@@ -49,6 +49,7 @@ struct edr_sysmon_parser {
     xmlParserCtxtPtr xml;
     field_t fields[MAX_FIELDS];
     size_t nfields;
+    int fields_over; /* the record had more than MAX_FIELDS */
     idmap_t pmap, pidmap;
     size_t long_line; /* bytes read of a line past max_line whose end is not read yet */
     int skip_rest;    /* memory ran out in a line: its rest is read, not kept */
@@ -311,7 +312,10 @@ static int fields_from_json(edr_sysmon_parser_t *p, json_t *obj, edr_arena_t *a)
     p->nfields = 0;
     json_object_foreach(obj, k, v)
     {
-        if (p->nfields == MAX_FIELDS) break;
+        if (p->nfields == MAX_FIELDS) {
+            p->fields_over = 1;
+            break;
+        }
         const char *t = json_text(v, a);
         if (!t && (json_is_integer(v) || json_is_real(v))) return EDR_ENOMEM;
         p->fields[p->nfields].name = k;
@@ -479,7 +483,9 @@ static int fields_from_xml(edr_sysmon_parser_t *p, const char *xml, size_t len, 
         if (d->type != XML_ELEMENT_NODE || strcmp((const char *)d->name, "Data") != 0) continue;
         xmlChar *name = xmlGetProp(d, (const xmlChar *)"Name");
         if (!name) continue;
-        if (p->nfields < MAX_FIELDS) {
+        if (p->nfields == MAX_FIELDS)
+            p->fields_over = 1;
+        else {
             p->fields[p->nfields].name = edr_arena_strdup(a, (const char *)name);
             p->fields[p->nfields].val = node_text(d, a);
             if (!p->fields[p->nfields].name || !p->fields[p->nfields].val) rc = EDR_ENOMEM;
@@ -783,6 +789,7 @@ int edr_sysmon_parse_line(edr_sysmon_parser_t *p, const char *line, size_t len, 
     int rc = 0;
     json_t *root = NULL, *inner = NULL;
     p->stats.lines++;
+    p->fields_over = 0;
     size_t body = len; /* the limit is on the record, not its line ending */
     if (body && line[body - 1] == '\n')
         body--;
@@ -953,6 +960,12 @@ int edr_sysmon_parse_line(edr_sysmon_parser_t *p, const char *line, size_t len, 
     }
     if (!host || !*host) {
         report(p, lineno, EDR_SYSMON_SKIP_BAD_FIELD, "missing host name (Computer)");
+        goto out;
+    }
+    if (p->fields_over) {
+        report(p, lineno, EDR_SYSMON_SKIP_BAD_FIELD,
+               "more than %d fields: the record is not read (its fields past them were lost)",
+               MAX_FIELDS);
         goto out;
     }
     const char *ut = field(p, "UtcTime");

@@ -698,6 +698,27 @@ static void test_huge_fields(void **state)
     memset(line, '[', deep);
     assert_int_equal(edr_sysmon_parse_line(p, line, deep, 3, &a, &r), 0);
     assert_int_equal(edr_sysmon_parser_stats(p)->skipped[EDR_SYSMON_SKIP_MALFORMED], 1);
+    /* many fields: 300 before the image are read whole (past the 256th they
+     * were dropped, the image with them, and nothing said); past 4,096 the
+     * record is refused with its reason (review-1206n-import 7) */
+    for (int many = 300; many <= 5000; many += 4700) {
+        size_t k = (size_t)snprintf(line, 1024,
+                                    FLATHDR "\"EventID\":1,\"UtcTime\":\"2020-10-30 00:23:21\","
+                                            "\"ProcessGuid\":\"{d}\",\"ProcessId\":\"9\"");
+        for (int i = 0; i < many; i++)
+            k += (size_t)sprintf(line + k, ",\"X%d\":\"y\"", i);
+        k += (size_t)sprintf(line + k, ",\"Image\":\"C:\\\\a.exe\"}");
+        uint64_t bad = edr_sysmon_parser_stats(p)->skipped[EDR_SYSMON_SKIP_BAD_FIELD];
+        int got = edr_sysmon_parse_line(p, line, k, 5, &a, &r);
+        if (many < 4096) {
+            assert_int_equal(got, 1);
+            assert_string_equal(r.event->process_start->exe, "C:\\a.exe");
+        } else {
+            assert_int_equal(got, 0);
+            assert_int_equal(edr_sysmon_parser_stats(p)->skipped[EDR_SYSMON_SKIP_BAD_FIELD],
+                             bad + 1);
+        }
+    }
     free(line);
     edr_arena_close(&a);
     edr_sysmon_parser_destroy(p);
