@@ -335,6 +335,7 @@ static void w_event(wr_t *w, const Edr__V1__Event *e)
     f_bytes(w, 5, e->parent_entity_id);
     f_u64(w, 6, e->actor);
     f_bool(w, 7, e->unconfirmed);
+    f_str(w, 8, e->exe);
     if (body) {
         uint8_t *bl = sub_open(w, (unsigned)e->body_case);
         w_body(w, e);

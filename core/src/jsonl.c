@@ -346,6 +346,8 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
     if (e->pid) rc |= put(r, "process.pid", json_integer(e->pid));
     if (e->tid) rc |= put(r, "process.thread.id", json_integer(e->tid));
     rc |= put_bytes_hex(r, "process.parent.entity_id", e->parent_entity_id);
+    if (e->body_case != EDR__V1__EVENT__BODY_PROCESS_START)
+        rc |= put_str(r, "process.executable", e->exe); /* a start writes its own */
 
     switch (e->body_case) {
     case EDR__V1__EVENT__BODY_PROCESS_START: {
@@ -927,6 +929,8 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
         const char *oc = gets(r, "event.outcome"); /* a connect's is its own */
         e->unconfirmed = oc && !strcmp(oc, "unknown") && kind != EDR__V1__EVENT__BODY_NETWORK;
     }
+    if (kind != EDR__V1__EVENT__BODY_PROCESS_START && !(e->exe = rstr(a, r, "process.executable")))
+        goto nomem;
 
     switch (kind) {
     case EDR__V1__EVENT__BODY_PROCESS_START: {

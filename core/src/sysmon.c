@@ -694,6 +694,13 @@ static int build_event(edr_sysmon_parser_t *p, int id, const uint8_t host[EDR_ID
     }
     if (id != 1) {
         resolve_actor(p, host, e);
+        /* a process whose create this stream has not shown (older than the
+         * log: java, powershell) is named by its records' image, which the
+         * store keeps until a start names it (it showed "- ::" and "no
+         * recorded image": review-1206n-import 3) */
+        const parent_slot_t *known = map_slot(&p->pmap, e->entity_id.data, 0);
+        const char *img = fstr(p, id == 10 ? "SourceImage" : "Image");
+        if ((!known || !known->pid) && *img && !(e->exe = adup(a, img))) return EDR_ENOMEM;
         const uint8_t *par = pmap_get(p, e->entity_id.data);
         if (par && !(e->parent_entity_id.data = edr_arena_dup(a, par, EDR_ID_LEN)))
             return EDR_ENOMEM;

@@ -96,7 +96,9 @@ uint64_t edr__dir_bytes(const char *path)
  *     (the parent at creation, not a later reparent);
  *   image (exe, command line, cwd, uid, user, sha256, container): taken as a
  *     group from the latest operand that carries an exe or a command line
- *     (exec replaces the image, the entity stays);
+ *     (exec replaces the image, the entity stays); a weak one (image_weak:
+ *     named by an event other than the start, in imports) only while the
+ *     record has none, and any other replaces it;
  *   start time: first non-zero; end, exit code, signal: latest non-zero end;
  *   first_block: smallest key, last_block: largest; exec_count: sum.
  * Operands of one key arrive in write order, which per host is batch order.
@@ -130,7 +132,9 @@ void edr__proc_merge(Edr__V1__ProcessRecord *acc, const Edr__V1__ProcessRecord *
         acc->parent_entity_id = op->parent_entity_id;
     if (!acc->ppid)
         acc->ppid = op->ppid;
-    if (!str_empty(op->exe) || !str_empty(op->command_line)) {
+    if ((!str_empty(op->exe) || !str_empty(op->command_line)) &&
+        (!op->image_weak || (str_empty(acc->exe) && str_empty(acc->command_line)))) {
+        acc->image_weak = op->image_weak;
         acc->exe = op->exe;
         acc->command_line = op->command_line;
         acc->cwd = op->cwd;

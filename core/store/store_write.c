@@ -1153,11 +1153,36 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
         if (t > tmax)
             tmax = t;
         ent_t *s = e->entity_id.len == 16 ? ent_get(w, e, &b->sensor->host_id) : NULL;
+        /* an image named by an event other than the start (imports): kept
+         * until a start names one (image_weak, see edr__proc_merge) */
+        if (s && e->exe && *e->exe && e->body_case != EDR__V1__EVENT__BODY_PROCESS_START &&
+            !(s->rec.exe && *s->rec.exe)) {
+            s->rec.exe = e->exe;
+            s->rec.image_weak = 1;
+        }
         switch (e->body_case) {
         case EDR__V1__EVENT__BODY_PROCESS_START: {
             const Edr__V1__ProcessStart *ps = e->process_start;
             if (!s)
                 break;
+            /* the parent's image as the source names it (imports): its
+             * record's, until its own start names one; a child of it acted
+             * in this bucket, so retention keeps it as long as it would the
+             * child's touch below */
+            if (ps->parent_exe && *ps->parent_exe && e->parent_entity_id.len == 16) {
+                Edr__V1__ProcessRecord pr = EDR__V1__PROCESS_RECORD__INIT;
+                pr.exe = ps->parent_exe;
+                pr.image_weak = 1;
+                pr.child_bucket = key.bucket;
+                size_t plens[5];
+                uint8_t *pp = pack_buf(w, edr__proc_record_size_max(&pr, plens));
+                if (!pp) goto undo;
+                size_t pn = edr__proc_record_pack(&pr, plens, pp);
+                rocksdb_writebatch_merge_cf(w->wb, w->cf[CF_PROCS],
+                                            (const char *)e->parent_entity_id.data, 16,
+                                            (const char *)pp, pn);
+            }
+            s->rec.image_weak = 0;
             s->rec.exe = ps->exe;
             s->rec.command_line = ps->command_line && *ps->command_line
                                       ? ps->command_line

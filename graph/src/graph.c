@@ -1047,6 +1047,11 @@ static int add_event_host(edr_graph_t *g, uint16_t host, uint64_t base, const Ed
             return EDR_ENOMEM;
     }
     gnode_t *x;
+    /* the image a source names on an event other than the start (imports:
+     * a process older than the log), until a start names one */
+    if (e->exe && *e->exe && e->body_case != EDR__V1__EVENT__BODY_PROCESS_START &&
+        !(g->nodes[a].flags & GN_STARTED) && !*edr__gstr(g, g->nodes[a].s_a))
+        proc_set_image(g, a, intern(g, e->exe));
     switch (e->body_case) {
     case EDR__V1__EVENT__BODY_PROCESS_START: {
         const Edr__V1__ProcessStart *ps = e->process_start;

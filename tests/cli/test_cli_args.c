@@ -811,6 +811,14 @@ static void test_import_pipes_and_reimport(void **state)
     if (strncmp(a, b, (size_t)(strchr(strstr(a, "events imported"), '(') - a)) != 0)
         fail_msg("from a pipe:\n%s\nfrom the file:\n%s", r.out, alone.out);
 
+    /* java (1340) started before the log: its record has the image its
+     * connects name (it showed "- ::": review-1206n-import 3) */
+    snprintf(st1, sizeof(st1), "%s/st1", dir);
+    char *java[] = {"store", "proc", "02481b25972c892b606b700f23bac90f", "--store", st1, NULL};
+    run(&r, java);
+    if (r.status != 0 || !strstr(r.out, "/usr/lib/jvm/java-8-openjdk-amd64/jre/bin/java"))
+        fail_msg("java's record: status %d: %s%s", r.status, r.out, r.err);
+
     /* windows then linux into one store; linux alone again finds every batch */
     snprintf(st1, sizeof(st1), "%s/st3", dir);
     char *both[] = {"import", "sysmon", (char *)win, (char *)lin, "--store", st1, NULL};

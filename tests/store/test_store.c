@@ -2450,10 +2450,39 @@ static void test_reader_sees_writer_across_pid_namespaces(void **state)
  * or set in turn (negative exit codes: ten-byte varints,
  * NULL and empty strings, fields 16 and up: two-byte tags). A field added
  * to ProcessRecord fails here until proc_pack.c packs it. */
+/* A weak image (named by an event other than the start: imports) fills a
+ * record that has none, and any start's image replaces it; a weak one
+ * never replaces a start's (review-1206n-import 3). */
+static void test_proc_merge_weak_image(void **state)
+{
+    (void)state;
+    Edr__V1__ProcessRecord weak = EDR__V1__PROCESS_RECORD__INIT,
+                           strong = EDR__V1__PROCESS_RECORD__INIT,
+                           other = EDR__V1__PROCESS_RECORD__INIT;
+    weak.exe = "java";
+    weak.image_weak = 1;
+    strong.exe = "/usr/bin/java";
+    strong.command_line = "java -jar app.jar";
+    other.exe = "javaw";
+    other.image_weak = 1;
+    Edr__V1__ProcessRecord acc = EDR__V1__PROCESS_RECORD__INIT;
+    edr__proc_merge(&acc, &weak);
+    assert_string_equal(acc.exe, "java");
+    assert_true(acc.image_weak);
+    edr__proc_merge(&acc, &other); /* the first weak one stays */
+    assert_string_equal(acc.exe, "java");
+    edr__proc_merge(&acc, &strong);
+    assert_string_equal(acc.exe, "/usr/bin/java");
+    assert_false(acc.image_weak);
+    edr__proc_merge(&acc, &weak);
+    assert_string_equal(acc.exe, "/usr/bin/java");
+    assert_string_equal(acc.command_line, "java -jar app.jar");
+}
+
 static void test_proc_record_pack(void **state)
 {
     (void)state;
-    assert_int_equal(edr__v1__process_record__descriptor.n_fields, 21);
+    assert_int_equal(edr__v1__process_record__descriptor.n_fields, 22);
     static uint8_t id[16], par[16], host[16], sha[32], fb[BREF_LEN], lb[BREF_LEN];
     static const char *const strs[] = {NULL, "", "/usr/bin/x", "a\nb \"quoted\" \xc3\xa9"};
     uint64_t rng = 88172645463325252ull;
@@ -2486,6 +2515,7 @@ static void test_proc_record_pack(void **state)
         r.exec_count = bits >> 15 & 1 ? 3 : 0;
         r.child_bucket = bits >> 16 & 1 ? 493000 : 0;
         r.alive_bucket = bits >> 27 & 1 ? 493001 : 0;
+        r.image_weak = bits >> 28 & 1;
         r.exe = (char *)strs[bits >> 17 & 3];
         r.command_line = (char *)strs[bits >> 19 & 3];
         r.cwd = (char *)strs[bits >> 21 & 3];
@@ -2548,6 +2578,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_refused, setup, teardown),
         cmocka_unit_test(test_proc_record_pack),
+        cmocka_unit_test(test_proc_merge_weak_image),
         cmocka_unit_test_setup_teardown(test_reader_damaged_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_after_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_keeps_running_ancestors, setup, teardown),

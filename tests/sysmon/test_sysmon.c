@@ -192,6 +192,17 @@ static void test_linux_ancestry(void **state)
     assert_true(id_eq(rev->entity_id, shell->event->entity_id));
     assert_false(id_eq(rev->entity_id, bash->event->entity_id));
     assert_true(id_eq(start_of(&ps, 17832, 0)->event->parent_entity_id, shell->event->entity_id));
+    /* java's start is older than the log: its records name its image (the
+     * store showed "- ::" for it: review-1206n-import 3); those of a
+     * process whose create came do not repeat it */
+    assert_string_equal(ldap->exe, "/usr/lib/jvm/java-8-openjdk-amd64/jre/bin/java");
+    const Edr__V1__Event *later = NULL;
+    for (size_t i = 0; i < ps.n; i++)
+        if (ps.recs[i].event->pid == 17806 &&
+            ps.recs[i].event->body_case == EDR__V1__EVENT__BODY_NETWORK)
+            later = ps.recs[i].event;
+    assert_non_null(later);
+    assert_true(!later->exe || !*later->exe);
 
     /* guid quirks: omicli's guid repeats for pids 17825 and 17829 (one entity, two execs) */
     const edr_sysmon_record_t *o1 = start_of(&ps, 17825, 0), *o2 = start_of(&ps, 17829, 0);
