@@ -7,6 +7,7 @@
 #include "edr/kafka.h"
 #include "edr/jsonl.h"
 #include "edr/log.h"
+#include "edr/text.h"
 #include "edr/store.h"
 #include "edr/vec.h"
 
@@ -223,6 +224,7 @@ struct edr_collector {
     uint64_t nomem;      /* batches read again after memory ran out decoding them */
     uint64_t ret_errors; /* retention runs of a shard that failed (logged; tried again in a minute) */
     uint64_t keep_ns;    /* collector.retention, 0: for ever */
+    double rate_said;    /* when a rate-limited host was last logged */
     uint64_t old_batches; /* stored though dated before the horizon (deleted at the next run) */
     double old_said;      /* when that was last logged */
     struct {
@@ -1447,6 +1449,18 @@ static int handle(edr_collector_t *c, const rd_kafka_message_t *m)
         hostrate_t *hr = rate_get(c, b->sensor->host_id.data, now);
         /* a host with batches parked parks this one too: its own stay in order */
         if (hr && (hr->parked || !rate_take(c, hr, now, (double)b->n_events))) {
+            /* said, at most once a minute (only counted before:
+             * review-1206n-coll 7) */
+            if (now - c->rate_said >= 60) {
+                c->rate_said = now;
+                char hx[33], name[96]; /* telemetry: escaped for the log */
+                edr_text_escape(name, sizeof(name), b->sensor->hostname ? b->sensor->hostname : "");
+                edr_log_warn("host %s (%s, partition %d) is over collector.host_rate_limit (%.0f "
+                             "events/s): its batches wait, the other hosts go on (%llu held so "
+                             "far)",
+                             edr_hex(b->sensor->host_id.data, 16, hx), name, p, c->host_rate,
+                             (unsigned long long)c->rate_limited + 1);
+            }
             if (park(c, pt, m, (uint32_t)b->n_events, hr) == 0) {
                 c->rate_limited++;
                 pt->next = m->offset + 1; /* the others go on */

@@ -158,6 +158,8 @@ static void test_rate_limit_and_metrics(void **state)
     }
     assert_int_equal(cu_metric(m, "edr_collector_rate_limited_total", &v), 0);
     assert_true(v > 0);
+    /* and said, naming the host (only counted before: review-1206n-coll 7) */
+    assert_int_equal(cu_log_count(col_log, "is over collector.host_rate_limit"), 1);
     assert_int_equal(cu_metric(m, "edr_collector_rate_limit_parked_batches", &v), 0);
     fprintf(stderr, "parked: %.0f batches\n", v);
     assert_true(v > 0);
