@@ -395,6 +395,10 @@ int edr_cmd_import(int argc, char **argv)
              * the same file cuts when imported again, and come twice */
             stop_at = argv[i];
             stop_line = lineno;
+            if (tty) { /* the summary below the bar, not on it */
+                progress(base, done, fsize, im.events);
+                fputc('\n', stderr);
+            }
             fclose(f);
             break;
         }

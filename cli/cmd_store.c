@@ -171,9 +171,11 @@ static void print_proc(const Edr__V1__ProcessRecord *p, const char *indent)
     if (p->end_time_ns) {
         printf(" end ");
         print_time(p->end_time_ns);
-        printf(" exit %d", p->exit_code);
-        if (p->exit_signal)
-            printf(" signal %d", p->exit_signal);
+        if (p->exit_unknown)
+            printf(" exit ?");
+        else
+            printf(" exit %d", p->exit_code);
+        if (p->exit_signal && !p->exit_unknown) printf(" signal %d", p->exit_signal);
     } else
         printf(" running");
     printf(" execs %u\n%s  ", p->exec_count, indent);
@@ -277,6 +279,10 @@ static void print_detail(const Edr__V1__Event *e)
     }
     case EDR__V1__EVENT__BODY_PROCESS_FORK: printf(" ppid %u", e->process_fork->ppid); break;
     case EDR__V1__EVENT__BODY_PROCESS_EXIT:
+        if (e->process_exit->status_unknown) {
+            printf(" exit ?");
+            break;
+        }
         printf(" exit %d", e->process_exit->exit_code);
         if (e->process_exit->signal)
             printf(" signal %d", e->process_exit->signal);

@@ -204,6 +204,7 @@ static void w_body(wr_t *w, const Edr__V1__Event *e)
     case EDR__V1__EVENT__BODY_PROCESS_EXIT:
         f_i32(w, 1, e->process_exit->exit_code);
         f_i32(w, 2, e->process_exit->signal);
+        f_bool(w, 3, e->process_exit->status_unknown);
         break;
     case EDR__V1__EVENT__BODY_FILE_CREATE:
         f_str(w, 1, e->file_create->path);

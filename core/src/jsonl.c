@@ -424,6 +424,8 @@ static json_t *build(const Edr__V1__EventBatch *b, const Edr__V1__Event *e)
             rc |= put(r, "process.start", jtime(e->process_fork->start_time_ns));
         break;
     case EDR__V1__EVENT__BODY_PROCESS_EXIT:
+        if (e->process_exit->status_unknown) /* not said: left out, not 0 */
+            break;
         rc |= put(r, "process.exit_code", json_integer(e->process_exit->exit_code));
         if (e->process_exit->signal)
             rc |= put(r, "edr.process.signal", json_integer(e->process_exit->signal));
@@ -671,8 +673,10 @@ int edr_jsonl_write_process(FILE *f, const Edr__V1__ProcessRecord *p, const char
     if (p->start_time_ns) rc |= put(r, "process.start", jtime(p->start_time_ns));
     if (p->end_time_ns) {
         rc |= put(r, "process.end", jtime(p->end_time_ns));
-        rc |= put(r, "process.exit_code", json_integer(p->exit_code));
-        if (p->exit_signal) rc |= put(r, "edr.exit_signal", json_integer(p->exit_signal));
+        if (!p->exit_unknown) {
+            rc |= put(r, "process.exit_code", json_integer(p->exit_code));
+            if (p->exit_signal) rc |= put(r, "edr.exit_signal", json_integer(p->exit_signal));
+        }
     }
     rc |= put_bytes_hex(r, "process.hash.sha256", p->exe_sha256);
     rc |= put_bytes_hex(r, "process.parent.entity_id", p->parent_entity_id);
@@ -1014,6 +1018,8 @@ int edr__jsonl_from_json(json_t *r, edr_arena_t *a, Edr__V1__Event **event, uint
                    EDR__V1__EVENT__BODY_PROCESS_EXIT);
         e->process_exit->exit_code = (int32_t)geti(r, "process.exit_code");
         e->process_exit->signal = (int32_t)geti(r, "edr.process.signal");
+        /* left out: its source did not say (written so since 2026-12-06) */
+        e->process_exit->status_unknown = !get(r, "process.exit_code");
         break;
     case EDR__V1__EVENT__BODY_PROCESS_ACCESS: {
         ALLOC_BODY(Edr__V1__ProcessAccess, edr__v1__process_access__init, process_access,

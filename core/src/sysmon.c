@@ -623,6 +623,8 @@ static int build_event(edr_sysmon_parser_t *p, int id, const uint8_t host[EDR_ID
     case 5:
         BODY(Edr__V1__ProcessExit, edr__v1__process_exit__init, process_exit,
              EDR__V1__EVENT__BODY_PROCESS_EXIT);
+        /* Sysmon's event 5 says when, not how: not "exit 0" (review-1206n-import 8) */
+        e->process_exit->status_unknown = 1;
         break;
     case 7:
         BODY(Edr__V1__FileExec, edr__v1__file_exec__init, file_exec,

@@ -62,7 +62,7 @@ size_t edr__proc_record_size_max(const Edr__V1__ProcessRecord *r, size_t lens[5]
     lens[2] = str_len(r->cwd);
     lens[3] = str_len(r->user);
     lens[4] = str_len(r->container_id);
-    return 22 * FIELD_MAX + lens[0] + lens[1] + lens[2] + lens[3] + lens[4] + r->entity_id.len +
+    return 23 * FIELD_MAX + lens[0] + lens[1] + lens[2] + lens[3] + lens[4] + r->entity_id.len +
            r->host_id.len + r->parent_entity_id.len + r->exe_sha256.len + r->first_block.len +
            r->last_block.len;
 }
@@ -92,5 +92,6 @@ size_t edr__proc_record_pack(const Edr__V1__ProcessRecord *r, const size_t lens[
     p = put_uint(p, 20, r->child_bucket);
     p = put_uint(p, 21, r->alive_bucket);
     p = put_uint(p, 22, r->image_weak);
+    p = put_uint(p, 23, r->exit_unknown);
     return (size_t)(p - out);
 }

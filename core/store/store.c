@@ -149,6 +149,7 @@ void edr__proc_merge(Edr__V1__ProcessRecord *acc, const Edr__V1__ProcessRecord *
         acc->end_time_ns = op->end_time_ns;
         acc->exit_code = op->exit_code;
         acc->exit_signal = op->exit_signal;
+        acc->exit_unknown = op->exit_unknown;
     }
     if (!bin_empty(op->first_block) &&
         (bin_empty(acc->first_block) ||

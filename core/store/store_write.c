@@ -1218,6 +1218,7 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
                 s->rec.end_time_ns = t;
                 s->rec.exit_code = e->process_exit->exit_code;
                 s->rec.exit_signal = e->process_exit->signal;
+                s->rec.exit_unknown = e->process_exit->status_unknown;
             }
             break;
         case EDR__V1__EVENT__BODY_FILE_CREATE:

@@ -818,6 +818,9 @@ static void test_import_pipes_and_reimport(void **state)
     run(&r, java);
     if (r.status != 0 || !strstr(r.out, "/usr/lib/jvm/java-8-openjdk-amd64/jre/bin/java"))
         fail_msg("java's record: status %d: %s%s", r.status, r.out, r.err);
+    /* its exit's record (Sysmon 5) does not say how: "exit ?", not "exit 0"
+     * (review-1206n-import 8) */
+    if (!strstr(r.out, " exit ? ")) fail_msg("java's exit: %s", r.out);
 
     /* windows then linux into one store; linux alone again finds every batch */
     snprintf(st1, sizeof(st1), "%s/st3", dir);

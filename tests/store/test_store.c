@@ -2482,7 +2482,7 @@ static void test_proc_merge_weak_image(void **state)
 static void test_proc_record_pack(void **state)
 {
     (void)state;
-    assert_int_equal(edr__v1__process_record__descriptor.n_fields, 22);
+    assert_int_equal(edr__v1__process_record__descriptor.n_fields, 23);
     static uint8_t id[16], par[16], host[16], sha[32], fb[BREF_LEN], lb[BREF_LEN];
     static const char *const strs[] = {NULL, "", "/usr/bin/x", "a\nb \"quoted\" \xc3\xa9"};
     uint64_t rng = 88172645463325252ull;
@@ -2516,6 +2516,7 @@ static void test_proc_record_pack(void **state)
         r.child_bucket = bits >> 16 & 1 ? 493000 : 0;
         r.alive_bucket = bits >> 27 & 1 ? 493001 : 0;
         r.image_weak = bits >> 28 & 1;
+        r.exit_unknown = bits >> 29 & 1;
         r.exe = (char *)strs[bits >> 17 & 3];
         r.command_line = (char *)strs[bits >> 19 & 3];
         r.cwd = (char *)strs[bits >> 21 & 3];

@@ -203,6 +203,14 @@ static void test_linux_ancestry(void **state)
             later = ps.recs[i].event;
     assert_non_null(later);
     assert_true(!later->exe || !*later->exe);
+    /* Sysmon's exits say when, not how (they read as "exit 0") */
+    size_t exits = 0;
+    for (size_t i = 0; i < ps.n; i++)
+        if (ps.recs[i].event->body_case == EDR__V1__EVENT__BODY_PROCESS_EXIT) {
+            assert_true(ps.recs[i].event->process_exit->status_unknown);
+            exits++;
+        }
+    assert_true(exits > 0);
 
     /* guid quirks: omicli's guid repeats for pids 17825 and 17829 (one entity, two execs) */
     const edr_sysmon_record_t *o1 = start_of(&ps, 17825, 0), *o2 = start_of(&ps, 17829, 0);
