@@ -344,9 +344,10 @@ static int shard_open(edr_collector_t *c, int p)
         usleep(100000);
     }
     if (!c->parts[p].w) {
+        if (c->stop && *c->stop)
+            return EDR_EAGAIN; /* asked to stop: not an error (review-1206o 8) */
         edr_log_error("partition %d: cannot open its store shard: %s", p,
-                      c->stop && *c->stop ? "stopping"
-                      : strstr(err, "lock")
+                      strstr(err, "lock")
                           ? "another process holds it still after 60 s (a second collector on "
                             "this store?)"
                           : err);
@@ -995,7 +996,7 @@ static void assign_parts(edr_collector_t *c, rd_kafka_t *rk, rd_kafka_topic_part
     for (int k = 0; k < n; k++) {
         int p = want[k];
         if (rc[k]) {
-            c->fatal = 1; /* shard_open said why */
+            if (rc[k] != EDR_EAGAIN) c->fatal = 1; /* shard_open said why */
             continue;
         }
         c->parts[p].owned = 1;
@@ -2096,9 +2097,12 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
         /* every 10 s while something happens or no partition is held; an
          * idle collector every 10 minutes (it logged "0 events/s" every 10 s
          * for ever: review-1206n-coll 10), and one waiting for partitions
-         * says so (nothing was said for 30-45 s: 8) */
+         * says so (nothing was said for 30-45 s: 8), every 10 s for its
+         * first 2 minutes (a group with more members than partitions leaves
+         * some with none for good) */
         uint64_t done = c->events + c->duplicates + c->deadletters;
-        if (now - last_log >= 10 && (done != log_done || !c->n_owned || now - last_log >= 600)) {
+        if (now - last_log >= 10 && (done != log_done || (!c->n_owned && now - c->started < 120) ||
+                                     now - last_log >= 600)) {
             if (!c->n_owned && !c->fatal)
                 edr_log_info("holding no partition of %s: waiting for the group (%s) to assign "
                              "some",

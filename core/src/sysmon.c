@@ -15,27 +15,25 @@
 #include <stdlib.h>
 #include <time.h>
 #include <string.h>
-#include <xxhash.h>
 #include <strings.h>
 
 #define MAX_FIELDS     4096 /* past them a record is refused, not cut (review-1206n-import 7) */
-#define PARENT_MAP_MAX (1u << 18) /* entities remembered for parent links (8 MiB) */
+#define PARENT_MAP_MAX (1u << 18) /* entities remembered (their creates: 10 MiB) */
 
 typedef struct field {
     const char *name;
     const char *val; /* NULL: present but not a scalar */
 } field_t;
 
-/* What process creates taught about an entity, so that later records of it
- * carry its parent too and are told from records of another process that
- * name it. Keyed by entity id (pmap) or by host and pid (pidmap: the
- * entity in `parent`). Open addressing, linear probing, no deletes. */
+/* What process creates taught about an entity: its parent, so that later
+ * records of it carry it too, and that its create was seen (pid), so that
+ * records of a process older than the log carry its image (Event.exe).
+ * Open addressing, linear probing, no deletes. */
 typedef struct parent_slot {
     uint8_t entity[EDR_ID_LEN];
-    uint8_t parent[EDR_ID_LEN]; /* pmap: valid when has_parent; pidmap: the entity */
-    uint8_t alias[EDR_ID_LEN];  /* pmap: the id its records take instead (see resolve) */
-    uint32_t pid;               /* pmap: the pid it was created with; 0: not known */
-    uint8_t used, has_parent, has_alias, provisional;
+    uint8_t parent[EDR_ID_LEN]; /* valid when has_parent */
+    uint32_t pid;               /* the pid it was created with; 0: not known */
+    uint8_t used, has_parent;
 } parent_slot_t;
 
 typedef struct idmap {
@@ -50,7 +48,7 @@ struct edr_sysmon_parser {
     field_t fields[MAX_FIELDS];
     size_t nfields;
     int fields_over; /* the record had more than MAX_FIELDS */
-    idmap_t pmap, pidmap;
+    idmap_t pmap;
     size_t long_line; /* bytes read of a line past max_line whose end is not read yet */
     int skip_rest;    /* memory ran out in a line: its rest is read, not kept */
 };
@@ -90,7 +88,6 @@ void edr_sysmon_parser_destroy(edr_sysmon_parser_t *p)
     if (!p) return;
     xmlFreeParserCtxt(p->xml);
     free(p->pmap.v);
-    free(p->pidmap.v);
     free(p);
 }
 
@@ -104,7 +101,7 @@ const edr_sysmon_stats_t *edr_sysmon_parser_stats(const edr_sysmon_parser_t *p)
 static size_t map_index(const parent_slot_t *m, size_t cap, const uint8_t e[EDR_ID_LEN])
 {
     uint64_t h;
-    memcpy(&h, e, sizeof(h)); /* entity ids and pid keys are hashes already */
+    memcpy(&h, e, sizeof(h)); /* entity ids are hashes already */
     size_t i = (size_t)h & (cap - 1);
     while (m[i].used && memcmp(m[i].entity, e, EDR_ID_LEN) != 0)
         i = (i + 1) & (cap - 1);
@@ -146,78 +143,12 @@ static const uint8_t *pmap_get(edr_sysmon_parser_t *p, const uint8_t e[EDR_ID_LE
     return sl && sl->has_parent ? sl->parent : NULL;
 }
 
-/* The pidmap key of (host, pid). */
-static void pid_key(const uint8_t host[EDR_ID_LEN], uint32_t pid, uint8_t key[EDR_ID_LEN])
+/* A create of entity e (pid, parent): remembered. */
+static void learn_create(edr_sysmon_parser_t *p, const Edr__V1__Event *e)
 {
-    uint8_t in[EDR_ID_LEN + 4];
-    memcpy(in, host, EDR_ID_LEN);
-    memcpy(in + EDR_ID_LEN, &pid, 4);
-    XXH128_hash_t h = XXH3_128bits(in, sizeof(in));
-    memcpy(key, &h.low64, 8);
-    memcpy(key + 8, &h.high64, 8);
-}
-
-/* The id an entity's records take: its own, or the one a record of its pid
- * took before its create arrived (see resolve_actor). */
-static void alias_of(edr_sysmon_parser_t *p, ProtobufCBinaryData *id)
-{
-    if (id->len != EDR_ID_LEN) return;
-    const parent_slot_t *sl = map_slot(&p->pmap, id->data, 0);
-    if (sl && sl->has_alias) memcpy(id->data, sl->alias, EDR_ID_LEN);
-}
-
-/* The actor of a record other than a create. Sysmon for Linux names a
- * process that forked and has not exec'd by its parent's ProcessGuid, with
- * its own pid: the Log4Shell reverse shell's connect (pid 17806) came with
- * the guid of bash 17794, before 17806's own create (review-1206n-import
- * 4). A guid whose create had another pid stands for the process its pid
- * names: the one created with that pid on the host, or, before its create,
- * an id of its own that its create then takes (alias). */
-static void resolve_actor(edr_sysmon_parser_t *p, const uint8_t host[EDR_ID_LEN], Edr__V1__Event *e)
-{
-    alias_of(p, &e->entity_id);
-    const parent_slot_t *sl = map_slot(&p->pmap, e->entity_id.data, 0);
-    if (!sl || !sl->pid || !e->pid || sl->pid == e->pid) return;
-    uint8_t k[EDR_ID_LEN];
-    pid_key(host, e->pid, k);
-    parent_slot_t *ps = map_slot(&p->pidmap, k, 1);
-    if (!ps) return;
-    if (!ps->has_parent) { /* first seen here: an id of its own, from the guid's and the pid */
-        char buf[64];
-        char hex[2 * EDR_ID_LEN + 1];
-        for (int i = 0; i < EDR_ID_LEN; i++)
-            snprintf(hex + 2 * i, 3, "%02x", e->entity_id.data[i]);
-        int n = snprintf(buf, sizeof(buf), "forked:%s:%u", hex, e->pid);
-        edr_entity_id_from_guid(host, buf, (size_t)n, ps->parent);
-        ps->has_parent = ps->provisional = 1;
-    }
-    memcpy(e->entity_id.data, ps->parent, EDR_ID_LEN);
-}
-
-/* A create of entity e (pid, parent): remembered; a process whose records
- * came first under an id of their own (resolve_actor) keeps that id. */
-static void learn_create(edr_sysmon_parser_t *p, const uint8_t host[EDR_ID_LEN], Edr__V1__Event *e)
-{
-    uint8_t k[EDR_ID_LEN];
-    pid_key(host, e->pid, k);
-    parent_slot_t *sl = map_slot(&p->pmap, e->entity_id.data, 0);
-    parent_slot_t *ps = e->pid ? map_slot(&p->pidmap, k, 1) : NULL;
-    if (!sl && ps && ps->provisional) { /* a new guid: it takes the id its records had */
-        if ((sl = map_slot(&p->pmap, e->entity_id.data, 1))) {
-            memcpy(sl->alias, ps->parent, EDR_ID_LEN);
-            sl->has_alias = 1;
-        }
-        memcpy(e->entity_id.data, ps->parent, EDR_ID_LEN);
-    } else
-        alias_of(p, &e->entity_id);
-    if (ps) {
-        memcpy(ps->parent, e->entity_id.data, EDR_ID_LEN);
-        ps->has_parent = 1;
-        ps->provisional = 0;
-    }
     parent_slot_t *me = map_slot(&p->pmap, e->entity_id.data, 1);
     if (!me) return;
-    me->pid = e->pid;
+    me->pid = e->pid ? e->pid : UINT32_MAX; /* seen, whatever its pid */
     if (e->parent_entity_id.len == EDR_ID_LEN) {
         memcpy(me->parent, e->parent_entity_id.data, EDR_ID_LEN);
         me->has_parent = 1;
@@ -578,8 +509,7 @@ static int build_event(edr_sysmon_parser_t *p, int id, const uint8_t host[EDR_ID
             set_sha256(a, field(p, "Hashes"), &s->exe_sha256))
             return EDR_ENOMEM;
         s->start_time_ns = t;
-        alias_of(p, &e->parent_entity_id);
-        learn_create(p, host, e);
+        learn_create(p, e);
         break;
     }
     case 3: {
@@ -644,7 +574,6 @@ static int build_event(edr_sysmon_parser_t *p, int id, const uint8_t host[EDR_ID
         if (set_id(a, host, field(p, "TargetProcessGUID"), pa->target_pid, &pa->target_entity_id) ||
             !(pa->target_exe = adup(a, fstr(p, "TargetImage"))))
             return EDR_ENOMEM;
-        alias_of(p, &pa->target_entity_id);
         break;
     }
     case 11:
@@ -695,14 +624,15 @@ static int build_event(edr_sysmon_parser_t *p, int id, const uint8_t host[EDR_ID
         return EDR_EINVAL; /* not reached: caller checks mapped_id() */
     }
     if (id != 1) {
-        resolve_actor(p, host, e);
         /* a process whose create this stream has not shown (older than the
          * log: java, powershell) is named by its records' image, which the
          * store keeps until a start names it (it showed "- ::" and "no
          * recorded image": review-1206n-import 3) */
         const parent_slot_t *known = map_slot(&p->pmap, e->entity_id.data, 0);
         const char *img = fstr(p, id == 10 ? "SourceImage" : "Image");
-        if ((!known || !known->pid) && *img && !(e->exe = adup(a, img))) return EDR_ENOMEM;
+        if ((!known || !known->pid) && *img && *img != '<' /* "<unknown process>" */ &&
+            !(e->exe = adup(a, img)))
+            return EDR_ENOMEM;
         const uint8_t *par = pmap_get(p, e->entity_id.data);
         if (par && !(e->parent_entity_id.data = edr_arena_dup(a, par, EDR_ID_LEN)))
             return EDR_ENOMEM;

@@ -133,7 +133,8 @@ void edr__proc_merge(Edr__V1__ProcessRecord *acc, const Edr__V1__ProcessRecord *
     if (!acc->ppid)
         acc->ppid = op->ppid;
     if ((!str_empty(op->exe) || !str_empty(op->command_line)) &&
-        (!op->image_weak || (str_empty(acc->exe) && str_empty(acc->command_line)))) {
+        (!op->image_weak || (str_empty(acc->exe) && str_empty(acc->command_line)) ||
+         (acc->image_weak && edr__weak_image_better(op->exe, acc->exe)))) {
         acc->image_weak = op->image_weak;
         acc->exe = op->exe;
         acc->command_line = op->command_line;

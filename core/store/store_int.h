@@ -8,6 +8,7 @@
 #include <rocksdb/c.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 
 enum { CF_DEFAULT, CF_BLOCKS, CF_PROCS, CF_KIDS, CF_POST, CF_HOSTS, CF_META, CF__COUNT };
 
@@ -143,6 +144,17 @@ static inline int edr__bloom_has(const uint8_t *bits, size_t nbits, const uint8_
 
 /* Applies one partial ProcessRecord onto an accumulated one (see store.c for the rules). */
 void edr__proc_merge(Edr__V1__ProcessRecord *acc, const Edr__V1__ProcessRecord *op);
+
+/* Whether weak image `cand` (named by an event other than the start) is
+ * better than `have`: there is none yet, or cand is a path and have a bare
+ * name (Sysmon for Linux names the image in full on a connect, by its
+ * short name on an exit: which one came first decided: review-1206o 5). */
+static inline int edr__weak_image_better(const char *cand, const char *have)
+{
+    if (!cand || !*cand) return 0;
+    if (!have || !*have) return 1;
+    return !strpbrk(have, "/\\") && strpbrk(cand, "/\\");
+}
 
 /* Packs r as protobuf (proc_pack.c) without protobuf-c's descriptor walk:
  * edr__proc_record_size_max notes the lengths of r's strings in lens and

@@ -1153,10 +1153,15 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
         if (t > tmax)
             tmax = t;
         ent_t *s = e->entity_id.len == 16 ? ent_get(w, e, &b->sensor->host_id) : NULL;
+        /* the parent from any of its events: the first of the batch may not
+         * name it (a record before its create, in imports: review-1206o 2) */
+        if (s && s->rec.parent_entity_id.len != 16 && e->parent_entity_id.len == 16)
+            s->rec.parent_entity_id = e->parent_entity_id;
         /* an image named by an event other than the start (imports): kept
          * until a start names one (image_weak, see edr__proc_merge) */
         if (s && e->exe && *e->exe && e->body_case != EDR__V1__EVENT__BODY_PROCESS_START &&
-            !(s->rec.exe && *s->rec.exe)) {
+            (!(s->rec.exe && *s->rec.exe) ||
+             (s->rec.image_weak && edr__weak_image_better(e->exe, s->rec.exe)))) {
             s->rec.exe = e->exe;
             s->rec.image_weak = 1;
         }
@@ -1169,7 +1174,10 @@ int edr_store_writer_add(edr_store_writer_t *w, const void *frame, size_t frame_
              * record's, until its own start names one; a child of it acted
              * in this bucket, so retention keeps it as long as it would the
              * child's touch below */
-            if (ps->parent_exe && *ps->parent_exe && e->parent_entity_id.len == 16) {
+            uint8_t ik[17] = {'I'}; /* once per parent per bucket (wcache_fresh) */
+            if (e->parent_entity_id.len == 16) memcpy(ik + 1, e->parent_entity_id.data, 16);
+            if (ps->parent_exe && *ps->parent_exe && e->parent_entity_id.len == 16 &&
+                wcache_fresh(w, ik, sizeof(ik), key.bucket)) {
                 Edr__V1__ProcessRecord pr = EDR__V1__PROCESS_RECORD__INIT;
                 pr.exe = ps->parent_exe;
                 pr.image_weak = 1;

@@ -260,8 +260,10 @@ int edr__write_html(const edr_graph_t *g, const edr_rca_t *r, const edr_export_o
         }
     else
         fprintf(f, "<li>none recorded</li>\n");
-    fprintf(f, "</ul>\n<p><small>subgraph: %zu edges after pruning, %zu before%s</small></p>\n</body></html>\n",
-            r->n_edges, r->edges_unpruned, r->truncated ? " (caps hit)" : "");
+    fprintf(f,
+            "</ul>\n<p><small>subgraph: %zu edges; the backward walk kept %zu of the %zu it "
+            "reaches unpruned%s</small></p>\n</body></html>\n",
+            r->n_edges, r->edges_back, r->edges_unpruned, r->truncated ? " (caps hit)" : "");
     free(svg);
     return ferror(f) ? EDR_EIO : 0;
 }

@@ -2469,8 +2469,15 @@ static void test_proc_merge_weak_image(void **state)
     edr__proc_merge(&acc, &weak);
     assert_string_equal(acc.exe, "java");
     assert_true(acc.image_weak);
-    edr__proc_merge(&acc, &other); /* the first weak one stays */
+    edr__proc_merge(&acc, &other); /* a bare name does not replace one */
     assert_string_equal(acc.exe, "java");
+    Edr__V1__ProcessRecord full = EDR__V1__PROCESS_RECORD__INIT;
+    full.exe = "/usr/lib/jvm/bin/java";
+    full.image_weak = 1;
+    edr__proc_merge(&acc, &full); /* a path does (an exit names the short name first) */
+    assert_string_equal(acc.exe, "/usr/lib/jvm/bin/java");
+    edr__proc_merge(&acc, &weak);
+    assert_string_equal(acc.exe, "/usr/lib/jvm/bin/java");
     edr__proc_merge(&acc, &strong);
     assert_string_equal(acc.exe, "/usr/bin/java");
     assert_false(acc.image_weak);
