@@ -27,10 +27,10 @@ typedef struct imp {
     size_t pack_cap;
     uint64_t batches, duplicates, events;
     uint64_t c_batches, c_duplicates, c_events; /* of those, committed */
-    int wrapped; /* batch numbers went past their bits (said once) */
     /* the store's other shards, to keep a host in one shard (NULL: this is
      * the only one), and the hosts checked against them */
     edr_store_t *others;
+    int opened; /* others looked for */
     const char *store;
     int shard;
     uint8_t (*checked)[16];
@@ -94,27 +94,23 @@ static int imp_commit(imp_t *im)
 }
 
 /* Bits of a batch's sequence number that hash its content (the rest, above
- * them, is the batch's number among its host's batches in the file). */
-#define CONTENT_BITS 40
+ * them, is the batch's start, in ms within its hour). */
+#define CONTENT_BITS 41
 
-/* A batch's sequence number is its content: the batch's number among its
- * host's batches in its file (so that a host's blocks keep the file's
- * order) above 40 bits of a hash of what it holds. The same records cut
- * into the same batches give the same (host, seq) keys, which the store
- * keeps once: a file imported again, from a pipe or grown, stores again
- * only the batches that differ. (The first 64 KiB and the size identified
- * a file until 2026-12-04: a file that differed after them was skipped as
- * "already stored", and the same file through a pipe was stored twice.) */
+/* A batch's sequence number is its content: the millisecond its first
+ * record falls on within its hour, above 41 bits of a hash of what it
+ * holds. The same records cut into the same batches give the same (host,
+ * seq) keys, which the store keeps once: a file imported again, from a
+ * pipe or grown, stores again only the batches that differ. A host's blocks
+ * are keyed host | hour | seq, so its batches follow one another in time
+ * within an hour, also those of two files of one host (they followed the
+ * batch's number in its file until 2026-12-06: two files' batches
+ * interleaved, and `edr store host` showed a later block first:
+ * review-1206n-import 5). Same-millisecond starts of one host, rare at
+ * --batch-events 1000, follow their hashes. */
 static int content_seq(imp_t *im, Edr__V1__EventBatch *b)
 {
-    uint64_t n = b->seq & ((1ull << (63 - CONTENT_BITS)) - 1);
-    if (b->seq >> (63 - CONTENT_BITS) && !im->wrapped) {
-        im->wrapped = 1; /* the keys still differ (by content): nothing is lost */
-        edr_log_warn("import: over %llu batches of one host in one file: the later ones no "
-                     "longer follow the file's order within an hour (--batch-events larger, or "
-                     "split the file)",
-                     (unsigned long long)(1ull << (63 - CONTENT_BITS)) - 1);
-    }
+    uint64_t ms = b->base_time_ns % EDR_STORE_BUCKET_NS / 1000000u; /* < 2^22 */
     b->seq = 0;
     size_t len = edr__v1__event_batch__get_packed_size(b);
     if (len > im->pack_cap) {
@@ -126,7 +122,7 @@ static int content_seq(imp_t *im, Edr__V1__EventBatch *b)
     }
     edr__v1__event_batch__pack(b, im->pack);
     uint64_t h = XXH3_64bits(im->pack, len);
-    b->seq = (n << CONTENT_BITS) | (h & ((1ull << CONTENT_BITS) - 1));
+    b->seq = (ms << CONTENT_BITS) | (h & ((1ull << CONTENT_BITS) - 1));
     return 0;
 }
 
@@ -144,18 +140,27 @@ static int other_shards(const char *root, int shard)
     return found;
 }
 
-/* Opens the store at the first batch: an import of nothing leaves no empty
- * store behind. 0, or EDR_ESTORE after saying why. */
+/* Opens the store's other shards at the first batch (to keep each host in
+ * one shard), then, once the batch's host may go to this shard, the writer:
+ * an import of nothing, or one refused, leaves no empty shard behind. 0, or
+ * EDR_ESTORE after saying why. */
+static int imp_open_others(imp_t *im)
+{
+    char err[1024];
+    im->opened = 1;
+    if (other_shards(im->store, im->shard) &&
+        !(im->others = edr_store_open(im->store, NULL, err, sizeof(err)))) {
+        edr_cli_error("edr import", "%s", err);
+        return EDR_ESTORE;
+    }
+    return 0;
+}
+
 static int imp_open(imp_t *im)
 {
     char err[1024];
     im->w = edr_store_writer_open(im->store, (unsigned)im->shard, NULL, err, sizeof(err));
     if (!im->w) {
-        edr_cli_error("edr import", "%s", err);
-        return EDR_ESTORE;
-    }
-    if (other_shards(im->store, im->shard) &&
-        !(im->others = edr_store_open(im->store, NULL, err, sizeof(err)))) {
         edr_cli_error("edr import", "%s", err);
         return EDR_ESTORE;
     }
@@ -167,10 +172,12 @@ static int on_batch(void *ud, Edr__V1__EventBatch *b)
     imp_t *im = ud;
     const uint8_t *fr;
     size_t fl;
-    int rc = im->w ? 0 : imp_open(im);
+    int rc = im->opened ? 0 : imp_open_others(im);
     if (rc)
         return rc;
     rc = check_host_shard(im, b);
+    if (rc) return rc;
+    rc = im->w ? 0 : imp_open(im);
     if (rc)
         return rc;
     rc = content_seq(im, b);
@@ -258,10 +265,11 @@ static void usage(FILE *f)
                "--batch-events, at the same place in the file) is not stored again: re-importing\n"
                "a file, or the same file through a pipe, stores nothing twice. A file that grew\n"
                "at its end stores again the records of its old last batch of each host (up to\n"
-               "N each). Prints records read, imported and skipped by reason; exits non-zero\n"
-               "only when nothing could be imported. Interrupted (SIGINT, SIGTERM), it stores\n"
-               "the whole batches read, prints its summary and exits 128 + the signal: importing\n"
-               "the same files again stores the rest.\n");
+               "N each). Batches imported by an edr older than 2026-12-06 are not recognised:\n"
+               "import again into a new store. Prints records read, imported and skipped by\n"
+               "reason; exits non-zero only when nothing could be imported. Interrupted (SIGINT,\n"
+               "SIGTERM), it stores the whole batches read, prints its summary and exits 128 +\n"
+               "the signal: importing the same files again stores the rest.\n");
 }
 
 int edr_cmd_import(int argc, char **argv)

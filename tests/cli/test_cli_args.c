@@ -880,6 +880,40 @@ static void test_import_pipes_and_reimport(void **state)
     if (!ev || strtoull(ev + 8, NULL, 10) != 93)
         fail_msg("a grown file stored its first part twice:\n%s\n%s", r.out, alone.out);
 
+    /* two files of one host in one hour, the second later than the first:
+     * the host's blocks follow one another in time (they sorted by batch
+     * number in the file, then content hash: the second file's first block
+     * came before the first file's second, review-1206n-import 5) */
+    char wa[96], wb[96], st5[96];
+    snprintf(wa, sizeof(wa), "%s/wa.jsonl", dir);
+    snprintf(wb, sizeof(wb), "%s/wb.jsonl", dir);
+    snprintf(st5, sizeof(st5), "%s/st5", dir);
+    for (int f = 0; f < 2; f++) {
+        FILE *o = fopen(f ? wb : wa, "w");
+        assert_non_null(o);
+        for (int i = f * 40; i < f * 40 + 40; i++)
+            fprintf(o,
+                    "{\"Channel\":\"Microsoft-Windows-Sysmon/Operational\",\"EventID\":1,"
+                    "\"Hostname\":\"H5\",\"UtcTime\":\"2022-05-13 08:%02d:%02d.000\","
+                    "\"ProcessGuid\":\"{11111111-2222-3333-4444-%012d}\",\"ProcessId\":%d,"
+                    "\"Image\":\"C:\\\\p%d.exe\"}\n",
+                    10 + i / 60, i % 60, i + 1, 100 + i, i);
+        assert_int_equal(fclose(o), 0);
+    }
+    char *ia[] = {"import", "sysmon", wa, "--store", st5, "--batch-events", "20", NULL};
+    char *ib[] = {"import", "sysmon", wb, "--store", st5, "--batch-events", "20", NULL};
+    char *tl5[] = {"store", "host", "H5", "--store", st5, "--limit", "0", NULL};
+    run(&r, ia);
+    assert_int_equal(r.status, 0);
+    run(&r, ib);
+    assert_int_equal(r.status, 0);
+    run(&r, tl5);
+    int lines = 0;
+    for (char *l = r.out, *prev = NULL; *l; prev = l, l = strchr(l, '\n') + 1, lines++)
+        if (prev && strncmp(prev, l, 30) > 0)
+            fail_msg("the host's events, of two files imported, out of order:\n%s", r.out);
+    assert_int_equal(lines, 80);
+
     /* a directory is unreadable, and said so */
     char *d[] = {"import", "sysmon", dir, (char *)lin, "--store", st1, NULL};
     run(&r, d);
@@ -898,7 +932,8 @@ static void test_import_pipes_and_reimport(void **state)
     /* imports go to shard 1024, which no collector owns (its retention
      * deleted imports older than collector.retention from shard 0); a host
      * lives in one shard: one stored there is refused in shard 1 (it showed
-     * as two hosts, its events twice) */
+     * as two hosts, its events twice), and the refused import leaves no
+     * empty shard-1 behind */
     char shard_dir[128];
     snprintf(shard_dir, sizeof(shard_dir), "%s/shard-1024", st1);
     assert_int_equal(access(shard_dir, F_OK), 0);
@@ -907,6 +942,9 @@ static void test_import_pipes_and_reimport(void **state)
     if (r.status != 1 || !strstr(r.err, "is stored in shard 1024 of this store: import it with "
                                         "--shard 1024"))
         fail_msg("a host imported into a second shard: status %d: %s", r.status, r.err);
+    /* the refused import left no empty shard behind (store stats counted it) */
+    snprintf(shard_dir, sizeof(shard_dir), "%s/shard-0001", st1);
+    assert_int_not_equal(access(shard_dir, F_OK), 0);
     /* nothing to import leaves no empty store behind */
     char never[96], nofile[96];
     snprintf(never, sizeof(never), "%s/never", dir);
