@@ -2,6 +2,7 @@
 #include "collector_int.h"
 #include "gaps.h"
 
+#include "edr/cpus.h"
 #include "edr/err.h"
 #include "edr/event.h"
 #include "edr/kafka.h"
@@ -958,13 +959,13 @@ static void *open_worker(void *arg)
     return NULL;
 }
 
-/* Opens the shards of parts[0..n) on up to one thread per CPU (at most 8);
- * rc[i] is shard_open()'s result for parts[i]. */
+/* Opens the shards of parts[0..n) on up to one thread per CPU it may use
+ * (at most 8); rc[i] is shard_open()'s result for parts[i]. */
 static void open_shards(edr_collector_t *c, const int *parts, int n, int *rc)
 {
     open_job_t j = {.c = c, .parts = parts, .rc = rc, .n = n};
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int nt = (int)(cpus < 1 ? 1 : cpus > 8 ? 8 : cpus) - 1; /* this thread works too */
+    unsigned cpus = edr_cpu_budget();
+    int nt = (int)(cpus > 8 ? 8 : cpus) - 1; /* this thread works too */
     pthread_t th[8];
     int started = 0;
     for (; started < nt && started < n - 1; started++)

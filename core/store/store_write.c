@@ -1,6 +1,7 @@
 /* Store writer: one atomic WriteBatch per commit carrying blocks, indexes, dedup state and the consumed offset. */
 #include "store_int.h"
 
+#include "edr/cpus.h"
 #include "edr/err.h"
 #include "edr/jsonl.h"
 #include "edr/log.h"
@@ -185,25 +186,27 @@ struct edr_store_writer {
  * on one thread: four shards' reclaims took 65 s one after another against
  * 18 s for one, and the ingesting shards' own compactions waited behind them
  * (review-1206m 8). The pool grows to one thread per open writer, up to the
- * CPUs online: a collector has a shard per partition (16 in the ingest
- * bench), and 16 compactions at once on two cores took 20-40 % of its ingest
- * rate. Flushes keep their one thread (each is short). Reclaims of several
+ * CPUs the process may use (edr_cpu_budget: a container's quota, not the
+ * host's CPUs, review-1206o 8): a collector has a shard per partition (16
+ * in the ingest bench), and 16 compactions at once on two cores took 20-40 %
+ * of its ingest rate. Flushes keep their one thread (each is short). Reclaims of several
  * shards can run at once, so the room each one asks for counts the output
  * the others may still write (reclaim_held). */
 static struct {
     pthread_mutex_t mu;
     unsigned writers; /* open now */
     unsigned threads; /* the size the compaction pool was set to (never shrunk) */
+    unsigned cpus;    /* edr_cpu_budget(), read at the first writer */
     uint64_t reclaim_held;
-} pool = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+} pool = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
 
 /* Counts a writer in (+1) or out (-1); on the way in, grows the pool. */
 static void pool_count(rocksdb_env_t *env, int delta)
 {
     pthread_mutex_lock(&pool.mu);
     pool.writers = delta > 0 ? pool.writers + 1 : pool.writers - 1;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned want = cpus > 0 && pool.writers > (unsigned)cpus ? (unsigned)cpus : pool.writers;
+    if (!pool.cpus) pool.cpus = edr_cpu_budget();
+    unsigned want = pool.writers > pool.cpus ? pool.cpus : pool.writers;
     if (delta > 0 && want > 1 && want > pool.threads) {
         pool.threads = want;
         rocksdb_env_set_background_threads(env, (int)pool.threads);

@@ -1,12 +1,22 @@
-/* A collector whose shard another process holds (a second collector on the
- * store, an edr import) waits for the lock, saying so, and a SIGTERM during
- * that wait stops it at once with exit 0 (it waited a minute a shard, its
- * SIGTERM unheard, then exited 1: review-1206n-coll 3, review-1206o 8). */
+/* Start-up conditions of a collector's shards.
+ * - A collector whose shard another process holds (a second collector on
+ *   the store, an edr import) waits for the lock, saying so, and a SIGTERM
+ *   during that wait stops it at once with exit 0 (it waited a minute a
+ *   shard, its SIGTERM unheard, then exited 1: review-1206n-coll 3,
+ *   review-1206o 8).
+ * - Assigned a partition above the 1,024 a store has shards for, it opens
+ *   no shard, names the limit and exits 1 (with a topic of 1,100
+ *   partitions it opened 1,024 shards first and filled the disk:
+ *   review-1206n-coll 2). */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "collector_test_util.h"
 
@@ -38,10 +48,37 @@ static void test_stop_while_shard_locked(void **state)
     passed = 1;
 }
 
+static void test_partition_out_of_range(void **state)
+{
+    (void)state;
+    h_start(&h, 1, 1030, HOSTS);
+    cu_log_new(col_log, "0415r");
+    pid = cu_collector(&h, h.store, NULL, 0, NULL, col_log); /* --assign-all */
+    int rc = h_wait(pid, 60);
+    pid = -1;
+    char *log = cu_log_read(col_log);
+    fprintf(stderr, "exit %d\n%s", rc, log ? log : "");
+    free(log);
+    assert_int_equal(rc, 1);
+    assert_int_equal(cu_log_count(col_log, "partition 1024 out of range: a collector takes "
+                                           "partitions 0-1023"),
+                     1);
+    DIR *d = opendir(h.store);
+    assert_non_null(d);
+    struct dirent *de;
+    int shards = 0;
+    while ((de = readdir(d)))
+        shards += !strncmp(de->d_name, "shard-", 6);
+    closedir(d);
+    assert_int_equal(shards, 0);
+    passed = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_stop_while_shard_locked, teardown),
+        cmocka_unit_test_teardown(test_partition_out_of_range, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "edr/arena.h"
+#include "edr/cpus.h"
 #include "edr/err.h"
 #include "edr/frame.h"
 #include "edr/store.h"
@@ -25,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <rocksdb/c.h>
 
 #define HOSTS   5
 #define BATCHES 20
@@ -2390,6 +2393,33 @@ static void test_reclaims_of_shards_share_room(void **state)
     assert_int_equal(umount(fs), 0);
 }
 
+/* Every shard's compactions share RocksDB's one pool per process: it grows
+ * to a thread per open writer, up to the CPUs the process may use (it stayed
+ * at one thread, and four shards' reclaims ran one after another:
+ * review-1206m 8), and never past them (16 shards at once on two cores took
+ * a fifth of the ingest rate). The pool is never shrunk, so the test checks
+ * the size after more writers than CPUs. */
+static void test_compaction_pool_grows_with_writers(void **state)
+{
+    (void)state;
+    char err[512];
+    unsigned cpus = edr_cpu_budget(), n = cpus + 1;
+    edr_store_writer_t **w = calloc(n, sizeof(*w));
+    assert_non_null(w);
+    for (unsigned i = 0; i < n; i++) {
+        w[i] = edr_store_writer_open(dir, i, NULL, err, sizeof(err));
+        assert_non_null(w[i]);
+    }
+    rocksdb_env_t *env = rocksdb_create_default_env();
+    int threads = rocksdb_env_get_background_threads(env);
+    rocksdb_env_destroy(env);
+    for (unsigned i = 0; i < n; i++)
+        edr_store_writer_destroy(w[i]);
+    free(w);
+    print_message("compaction pool: %d threads, %u CPUs to use\n", threads, cpus);
+    assert_int_equal(threads, (int)cpus);
+}
+
 /* A reader tells a shard a writer holds (opened as a secondary) from one
  * nothing writes (read-only), also from another PID namespace: /proc/locks
  * there leaves out the writer's lock, and a reader in another container
@@ -2593,6 +2623,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_retention_frees_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reclaim_beside_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reclaims_of_shards_share_room, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_pool_grows_with_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reclaim_stops_after_failed_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_sees_writer_across_pid_namespaces, setup,
                                         teardown),
