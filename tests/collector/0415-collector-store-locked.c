@@ -7,7 +7,11 @@
  * - Assigned a partition above the 1,024 a store has shards for, it opens
  *   no shard, names the limit and exits 1 (with a topic of 1,100
  *   partitions it opened 1,024 shards first and filled the disk:
- *   review-1206n-coll 2). */
+ *   review-1206n-coll 2).
+ * - A member of a group left without a partition says it waits for one,
+ *   every 10 s, and logs no "0 events/s" progress lines (it said nothing
+ *   for 30-45 s, and an idle collector logged "0 events/s" every 10 s for
+ *   ever: review-1206n-coll 8, 10). */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -74,11 +78,34 @@ static void test_partition_out_of_range(void **state)
     passed = 1;
 }
 
+static void test_member_without_partition(void **state)
+{
+    (void)state;
+    char log_b[96];
+    h_start(&h, 1, 1, HOSTS);
+    cu_log_new(col_log, "0415a");
+    cu_log_new(log_b, "0415b");
+    h_produce(&h, 1, EVENTS);
+    pid = cu_collector(&h, h.store, "g0415i", 0, NULL, col_log);
+    assert_true(cu_wait_blocks(h.store, HOSTS, 30) >= 0);
+    pid_t b = cu_collector(&h, h.store, "g0415i", 0, NULL, log_b);
+    double waited = cu_log_wait(log_b, "holding no partition of", 30);
+    int b_progress = cu_log_count(log_b, "events/s");
+    int rc = cu_stop(b, 10);
+    fprintf(stderr, "the second member said it waits after %.1f s\n", waited);
+    assert_true(waited >= 0);
+    assert_int_equal(b_progress, 0);
+    assert_int_equal(rc, 0);
+    if (getenv("EDR_TEST_KEEP_LOGS") == NULL) unlink(log_b);
+    passed = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_stop_while_shard_locked, teardown),
         cmocka_unit_test_teardown(test_partition_out_of_range, teardown),
+        cmocka_unit_test_teardown(test_member_without_partition, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
