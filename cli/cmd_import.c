@@ -1,6 +1,7 @@
 /* edr import sysmon: Sysmon exports (three shapes, Windows and Linux) straight into a store, without Kafka. */
 #include "cli_int.h"
 #include "edr/err.h"
+#include "edr/config.h"
 #include "edr/frame.h"
 #include "edr/identity.h"
 #include "edr/log.h"
@@ -22,7 +23,8 @@
 
 typedef struct imp {
     edr_store_writer_t *w;
-    edr_frame_ctx_t *enc;
+    edr_frame_ctx_t *enc; /* the frame.* settings' */
+    uint32_t dict_id;     /* frame.dict_id */
     uint8_t *pack; /* a batch packed, to hash its content */
     size_t pack_cap;
     uint64_t batches, duplicates, events;
@@ -183,7 +185,7 @@ static int on_batch(void *ud, Edr__V1__EventBatch *b)
     rc = content_seq(im, b);
     if (rc)
         return rc;
-    rc = edr_frame_encode(im->enc, b, 0, &fr, &fl);
+    rc = edr_frame_encode(im->enc, b, im->dict_id, &fr, &fl);
     if (rc)
         return rc;
     rc = edr_store_writer_add(im->w, fr, fl, b);
@@ -252,6 +254,7 @@ static void progress(const char *name, uint64_t done, uint64_t total, uint64_t e
 static void usage(FILE *f)
 {
     fprintf(f, "usage: edr import sysmon FILE... --store DIR [--shard N] [--batch-events N]\n"
+               "                         [--config FILE] [--set KEY=VALUE]...\n"
                "Reads Sysmon exports (syslog XML, EventData JSON, flat JSON, or edr JSON lines)\n"
                "and writes them into the store at DIR, as the collector would. FILE may be a\n"
                "pipe (- or /dev/stdin).\n"
@@ -261,6 +264,9 @@ static void usage(FILE *f)
                "                    above them is kept until its directory is removed. A host\n"
                "                    lives in one shard: one the store has elsewhere is refused.\n"
                "  --batch-events N  events per stored batch (default 1000)\n"
+               "  --config FILE, --set KEY=VALUE  configuration (docs/config.md): batches are\n"
+               "                    compressed as a sensor's, with frame.zstd_level, frame.split\n"
+               "                    and frame.dict_id's dictionary from frame.dict_dir\n"
                "A batch already in the store (the same records, cut the same way: same\n"
                "--batch-events, at the same place in the file) is not stored again: re-importing\n"
                "a file, or the same file through a pipe, stores nothing twice. A file that grew\n"
@@ -277,6 +283,8 @@ int edr_cmd_import(int argc, char **argv)
     static const struct option opts[] = {{"store", required_argument, 0, 's'},
                                          {"shard", required_argument, 0, 'n'},
                                          {"batch-events", required_argument, 0, 'b'},
+                                         {"config", required_argument, 0, 'c'},
+                                         {"set", required_argument, 0, 'x'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     if (argc < 2 || strcmp(argv[1], "sysmon") != 0) {
@@ -286,23 +294,29 @@ int edr_cmd_import(int argc, char **argv)
     }
     argc--;
     argv++;
-    const char *store = NULL;
+    const char *store = NULL, *cfg_path = NULL;
+    char *sets[EDR_CLI_MAX_SETS];
+    int n_sets = 0;
     long long shard = IMPORT_SHARD, batch_events = 1000;
     int c;
     optind = 1;
     opterr = 0; /* getopt would name "sysmon" as the program */
-    while ((c = getopt_long(argc, argv, "s:n:b:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:n:b:c:x:h", opts, NULL)) != -1) {
         if (c == '?') {
             fprintf(stderr, "edr import: ");
             edr_cli_print_escaped(stderr, argv[optind - 1]);
             fprintf(stderr, ": %s\n",
-                    optopt && strchr("snb", optopt) ? "needs a value" : "unknown option");
+                    optopt && strchr("snbcx", optopt) ? "needs a value" : "unknown option");
             usage(stderr);
             return 2;
         }
         if (c == 's')
             store = optarg;
-        else if (c == 'n') {
+        else if (c == 'c')
+            cfg_path = optarg;
+        else if (c == 'x') {
+            if (edr_cli_add_set("import", sets, &n_sets, optarg)) return 2;
+        } else if (c == 'n') {
             if (edr_cli_parse_num("import", "--shard", optarg, 0, 65535, &shard))
                 return 2;
         } else if (c == 'b') {
@@ -318,8 +332,22 @@ int edr_cmd_import(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* frames are encoded as a sensor with the same settings would: its zstd
+     * level, split form and dictionary (frame.dict_id from frame.dict_dir) */
+    char cerr[1024];
+    edr_config_t *cfg = edr_config_new();
+    if (!cfg || edr_config_load_standard(cfg, cfg_path, sets, n_sets) != 0) {
+        edr_config_destroy(cfg); /* the loader said why */
+        return 1;                /* a bad setting (docs/config.md); 2 is for bad flags */
+    }
     int rc = 1;
     imp_t im = {0};
+    im.enc = edr_frame_ctx_from_config(cfg, &im.dict_id, cerr, sizeof(cerr));
+    edr_config_destroy(cfg);
+    if (!im.enc) {
+        edr_cli_error("edr import", "%s", cerr);
+        return 1;
+    }
     /* no SA_RESTART: a read from a pipe that waits returns at the signal */
     struct sigaction sa = {.sa_handler = on_stop}, old_int, old_term;
     sigemptyset(&sa.sa_mask);
@@ -330,7 +358,6 @@ int edr_cmd_import(int argc, char **argv)
     edr_sysmon_batcher_t *bt = edr_sysmon_batcher_new((size_t)batch_events, on_batch, &im);
     edr_arena_t a;
     edr_arena_init(&a, 1 << 16);
-    im.enc = edr_frame_ctx_new(NULL);
     char *line = NULL;
     size_t cap = 0;
     int tty = isatty(2);

@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 cat <<'HDR'
 # Configuration reference
 
-Every component (`edr-sensor`, `edr-collector`, `edr-analyzer`, `edr`) reads the
-same YAML file format. Settings are applied in this order, later wins:
+Every component (`edr-sensor`, `edr-collector`, and the `edr` commands that
+talk to Kafka or a store) reads the same YAML file format. The `analyzer.*`
+settings are those of root-cause analysis (`edr rca`, `edr analyze`).
+Settings are applied in this order, later wins:
 
 1. the defaults below;
 2. the file given with `--config FILE` (or `$EDR_CONFIG`);
@@ -54,6 +56,13 @@ messages as delivered ("implicitly acked"), so they are lost. Real brokers
 refuse the later request (`OUT_OF_ORDER_SEQUENCE_NUMBER`). Requests fail on
 the embedded cluster only when a test injects errors or takes a broker down;
 test 0403, which injects produce errors, keeps one request in flight.
+A consumer group member that left (a collector stopped, then started again
+with the same `collector.group_id`) is waited for until its session times out
+(`session.timeout.ms`, 45 s by default) before the group assigns its
+partitions again: a restarted collector holds no partition for that long
+(it says so every 10 s). A real broker does the same for a member that
+crashed, not for one that left cleanly. `--assign-all` (one collector, no
+group) or a shorter `kafka.properties.session.timeout.ms` avoids it.
 
 ## Every setting
 

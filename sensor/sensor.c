@@ -595,46 +595,15 @@ edr_sensor_t *edr_sensor_new(edr_config_t *cfg, const edr_sensor_opts_t *opts, c
         goto fail;
 
     /* frames: zstd level, split form and dictionaries */
-    edr_frame_opts_t fo = {.zstd_level = (int)edr_config_int(cfg, "frame.zstd_level"),
-                           .max_raw_len = (uint32_t)edr_config_size(cfg, "frame.max_raw_bytes"),
-                           .unsplit = !edr_config_bool(cfg, "frame.split"),
-                           .split_v1 = !edr_config_bool(cfg, "frame.split_planes")};
-    s->enc = edr_frame_ctx_new(&fo);
-    s->dec = edr_frame_ctx_new(&fo);
-    if (!s->enc || !s->dec) {
-        snprintf(err, errlen, "out of memory");
+    if (!(s->enc = edr_frame_ctx_from_config(cfg, &s->dict_id, err, errlen)) ||
+        !(s->dec = edr_frame_ctx_from_config(cfg, NULL, err, errlen)))
         goto fail;
-    }
-    const char *dd = edr_config_str(cfg, "frame.dict_dir");
-    if (*dd && (edr_frame_ctx_load_dicts(s->enc, dd) < 0 || edr_frame_ctx_load_dicts(s->dec, dd) < 0)) {
-        snprintf(err, errlen, "frame.dict_dir: cannot load dictionaries from %s", dd);
-        goto fail;
-    }
-    int64_t did = edr_config_int(cfg, "frame.dict_id");
-    if (did < 0 || did > UINT32_MAX) {
-        snprintf(err, errlen, "frame.dict_id: out of range");
-        goto fail;
-    }
-    s->dict_id = (uint32_t)did;
 
     if (edr__emit_init(&s->em, cfg, 0, s->state, &s->drops,
                        s->jsonl ? ship_jsonl : s->null_out ? ship_null : ship_kafka, s, err, errlen))
         goto fail;
     s->em_ok = 1;
     s->em.limit = s->opts.max_events;
-    /* a dictionary id that does not exist fails now, not on the first batch */
-    if (s->dict_id) {
-        Edr__V1__EventBatch probe;
-        edr__v1__event_batch__init(&probe);
-        const uint8_t *fr;
-        size_t fl;
-        if (edr_frame_encode(s->enc, &probe, s->dict_id, &fr, &fl) != 0) {
-            snprintf(err, errlen, "frame.dict_id: dictionary %u not found in frame.dict_dir",
-                     s->dict_id);
-            goto fail;
-        }
-    }
-
     if (s->jsonl) {
         s->out = s->opts.jsonl_out ? s->opts.jsonl_out : stdout;
     } else if (!s->null_out) {

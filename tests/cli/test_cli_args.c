@@ -953,6 +953,15 @@ static void test_import_pipes_and_reimport(void **state)
     run(&r, none);
     assert_int_equal(r.status, 1);
     assert_int_not_equal(access(never, F_OK), 0);
+    /* the configuration counts (it was ignored: review-1206p-docs L5): a
+     * dictionary frame.dict_dir does not hold is refused before anything is
+     * stored, as the sensor refuses it */
+    char *nodict[] = {"import", "sysmon", (char *)lin,       "--store",
+                      never,    "--set",  "frame.dict_id=7", NULL};
+    run(&r, nodict);
+    if (r.status != 1 || !strstr(r.err, "frame.dict_id: dictionary 7 not found"))
+        fail_msg("import with a missing dictionary: status %d: %s", r.status, r.err);
+    assert_int_not_equal(access(never, F_OK), 0);
     char *nostore[] = {"import", "sysmon", (char *)lin, NULL};
     run(&r, nostore);
     assert_int_equal(r.status, 2);

@@ -136,4 +136,13 @@ size_t edr_frame_len(const void *buf, size_t len);
 /* Cheap fingerprint used for frame payloads. */
 uint64_t edr_frame_checksum(const void *p, size_t n);
 
+/* A frame context set up from the frame.* settings of cfg (an
+ * edr_config_t): zstd level, split form, frame.max_raw_bytes and
+ * frame.dict_dir's dictionaries. *dict_id is frame.dict_id, checked to name a
+ * loaded dictionary (so an encoder fails at start, not at its first batch).
+ * NULL with err filled when a setting is wrong or memory runs out. */
+struct edr_config;
+edr_frame_ctx_t *edr_frame_ctx_from_config(const struct edr_config *cfg, uint32_t *dict_id,
+                                           char *err, size_t errlen);
+
 #endif
