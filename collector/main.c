@@ -22,23 +22,31 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: edr-collector [--config FILE] [--set key=value]... [--store DIR]\n"
-               "                     [--brokers LIST] [--group ID] [--exit-when-idle SECONDS]\n"
-               "Consumes edr.telemetry.v1 in a consumer group and stores every batch exactly\n"
-               "once in the RocksDB store (one shard per partition). Bad frames go to\n"
-               "edr.deadletter.v1 with the reason in a header. Metrics in Prometheus format\n"
-               "on collector.metrics_listen (http://127.0.0.1:9464/metrics by default; the\n"
-               "metrics, and which count loss: docs/metrics.md). 'edr config defaults' lists\n"
-               "every setting. SIGTERM or SIGINT stops it after storing what it read;\n"
-               "SIGHUP is ignored (settings take effect at a restart).\n"
-               "\n"
-               "  --store DIR              collector.store_dir\n"
-               "  --brokers LIST           kafka.brokers ('embedded': in-process cluster)\n"
-               "  --group ID               collector.group_id\n"
-               "  --exit-when-idle SECS    exit after SECS without a message (tests, benchmarks)\n"
-               "  --assign-all             no consumer group: consume every partition (a single\n"
-               "                           collector; restarts skip the group join)\n"
-               "  -V, --version            print the version\n");
+    fprintf(f,
+            "usage: edr-collector [--config FILE] [--set key=value]... [--store DIR]\n"
+            "                     [--brokers LIST] [--group ID] [--exit-when-idle SECONDS]\n"
+            "Consumes edr.telemetry.v1 in a consumer group and stores every batch exactly\n"
+            "once in the RocksDB store (one shard per partition). Bad frames go to\n"
+            "edr.deadletter.v1 with the reason in a header. Metrics in Prometheus format\n"
+            "on collector.metrics_listen (http://127.0.0.1:9464/metrics by default; the\n"
+            "metrics, and which count loss: docs/metrics.md). 'edr config defaults' lists\n"
+            "every setting. SIGTERM or SIGINT stops it after storing what it read;\n"
+            "SIGHUP is ignored (settings take effect at a restart).\n"
+            "\n"
+            "  -c, --config FILE        the YAML configuration (docs/config.md; default\n"
+            "                           $EDR_CONFIG)\n"
+            "  -s, --set KEY=VALUE      one setting, over the file and EDR_* variables\n"
+            "  --store DIR              collector.store_dir\n"
+            "  --brokers LIST           kafka.brokers ('embedded': in-process cluster)\n"
+            "  --group ID               collector.group_id\n"
+            "  --exit-when-idle SECS    exit after SECS without a message, once partitions\n"
+            "                           were assigned (tests, benchmarks; 0: never)\n"
+            "  --assign-all             no consumer group: consume every partition (a single\n"
+            "                           collector; restarts skip the group join)\n"
+            "  -V, --version            print the version\n"
+            "  -h, --help               this help\n"
+            "Exit codes: 0 stopped by a signal or --exit-when-idle, everything read stored;\n"
+            "1 a bad setting, a store or Kafka it cannot use (the log says why); 2 bad flags.\n");
 }
 
 int main(int argc, char **argv)

@@ -71,7 +71,7 @@ C0=$(date +%s.%N)
 C1=$(date +%s.%N)
 "$BIN/edr" store stats --store "$OUT/store" | sed 's/^/  /'
 EV=$("$BIN/edr" store stats --store "$OUT/store" | awk '$1=="events"{print $2}')
-awk -v e="$EV" -v a="$C0" -v b="$C1" 'BEGIN{printf "  stored %d events in %.1f s wall (including 3 s idle wait at the end)\n", e, b-a}'
+awk -v e="$EV" -v a="$C0" -v b="$C1" 'BEGIN{printf "  stored %d events in %.1f s wall: the consumer group join (about 3 s) and the 3 s idle wait at the end are most of it; the rate is the stop line'"'"'s events per CPU-second\n", e, b-a}'
 grep -o "stopping: .*" "$SK/collector.log" | sed 's/^/  collector /' || true
 echo "  (bytes_per_event counts the whole store directory: RocksDB's fixed files weigh on small stores)"
 kill $SK_PID 2>/dev/null || true

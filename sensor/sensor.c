@@ -781,7 +781,9 @@ int edr_sensor_run(edr_sensor_t *s)
     edr_sensor_stats_t st;
     edr_sensor_get_stats(s, &st);
     edr_log_info("stopped: %" PRIu64 " events in %" PRIu64 " batches, %" PRIu64
-                 " frames acknowledged, %" PRIu64 " spooled, %" PRIu64 " dropped",
+                 " frames acknowledged, %" PRIu64 " spooled, %" PRIu64
+                 " dropped (events of the source: the sensor's own health and inventory events "
+                 "ride in the same batches, uncounted)",
                  st.events, st.batches, st.frames_acked, st.frames_spooled, st.drops);
     if (s->prod) {
         edr__producer_stats_t ps;

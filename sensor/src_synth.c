@@ -3,6 +3,7 @@
 #include "edr/config.h"
 #include "edr/err.h"
 #include "edr/identity.h"
+#include "edr/jsonl.h"
 #include "edr/log.h"
 #include "edr/synth.h"
 #include "sensor_int.h"
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -234,9 +236,25 @@ edr_source_t *edr_source_synth_new(const struct edr_config *cfg, char *err, size
         snprintf(err, errlen, "sensor.rate: must not be negative");
         return NULL;
     }
+    /* events are stamped from now, as a sensor's are (they started at
+     * 2026-01-01, which a collector's retention deleted: review-1206p-docs
+     * L10), or from a given time */
+    const char *start = edr_config_str(cfg, "sensor.synth_start");
+    uint64_t start_ns = 0;
+    if (!strcmp(start, "now")) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        start_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    } else if (edr_jsonl_time_parse(start, strlen(start), &start_ns) != 0 || !start_ns) {
+        snprintf(err, errlen,
+                 "sensor.synth_start: want now or a UTC time like "
+                 "2026-01-01T00:00:00Z");
+        return NULL;
+    }
     synth_src_t *s = calloc(1, sizeof(*s));
     edr_synth_opts_t so = {.hosts = (uint32_t)hosts,
-                           .seed = (uint64_t)edr_config_int(cfg, "sensor.synth_seed")};
+                           .seed = (uint64_t)edr_config_int(cfg, "sensor.synth_seed"),
+                           .start_ns = start_ns};
     if (!s || !(s->syn = edr_synth_new(&so))) {
         free(s);
         snprintf(err, errlen, "out of memory");
