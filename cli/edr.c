@@ -244,6 +244,9 @@ int edr_cmd_version(int argc, char **argv)
 int main(int argc, char **argv)
 {
     edr_log_init("edr", EDR_LOG_INFO);
+    /* what it writes (store files, outputs) holds telemetry: its own only
+     * (RocksDB made its files 0644: review-1206p-sec 4) */
+    umask(077);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);

@@ -8,6 +8,7 @@
 #include "edr/kafka.h"
 #include "edr/jsonl.h"
 #include "edr/log.h"
+#include "edr/privdir.h"
 #include "edr/text.h"
 #include "edr/store.h"
 #include "edr/vec.h"
@@ -1888,20 +1889,16 @@ edr_collector_t *edr_collector_new(const edr_config_t *cfg, const edr_collector_
             return NULL;
         }
     snprintf(c->store_dir, sizeof(c->store_dir), "%s", edr_config_str(cfg, "collector.store_dir"));
-    /* a store that is not a directory fails now, not after the group join
-     * (96 warnings, then exit 1: review-1206n-coll 6); one others may
-     * write into is said (the shards in it are the owner's only) */
-    struct stat sst;
-    if (stat(c->store_dir, &sst) == 0 && !S_ISDIR(sst.st_mode)) {
-        snprintf(err, errlen, "collector.store_dir %s: not a directory", c->store_dir);
+    /* a store that is not a directory, or one somebody else controls (a
+     * symbolic link, another owner, writable by others: they could replace
+     * its shards, or read what root writes there), fails now, not after the
+     * group join (review-1206n-coll 6, review-1206p-sec 1) */
+    int sfd = edr_private_dir_open(c->store_dir, "collector.store_dir", NULL, err, errlen);
+    if (sfd < 0) {
         free(c);
         return NULL;
     }
-    if (stat(c->store_dir, &sst) == 0 && (sst.st_mode & 0022))
-        edr_log_warn("collector.store_dir %s: writable by %s (mode %03o): another user could "
-                     "replace its shards; chmod 700 it",
-                     c->store_dir, sst.st_mode & 0002 ? "every user" : "its group",
-                     (unsigned)(sst.st_mode & 0777));
+    close(sfd);
     c->min_free = edr_config_size(cfg, "collector.min_free_disk");
     c->max_ahead_ns = edr_config_duration_ns(cfg, "collector.max_clock_ahead");
     c->keep_ns = edr_config_duration_ns(cfg, "collector.retention");

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static volatile sig_atomic_t stop_flag;
 
@@ -52,6 +53,9 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     edr_log_init("edr-collector", EDR_LOG_INFO);
+    /* what it writes (store files, outputs) holds telemetry: its own only
+     * (RocksDB made its files 0644: review-1206p-sec 4) */
+    umask(077);
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
                                          {"set", required_argument, 0, 's'},
                                          {"store", required_argument, 0, 'S'},

@@ -1,6 +1,7 @@
 /* Sensor state directory: single-instance lock and the persisted batch sequence. */
 #include "edr/err.h"
 #include "edr/log.h"
+#include "edr/privdir.h"
 #include "sensor_int.h"
 
 #include <errno.h>
@@ -76,89 +77,6 @@ uint64_t edr__utc_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Creates the missing parents of dir (0700); *created is set when dir itself
- * was made here. An existing dir is left as it is. */
-static int mkdir_p(const char *dir, int *created)
-{
-    char tmp[4096];
-    *created = 0;
-    if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, 0700) == 0)
-        *created = 1;
-    else if (errno != EEXIST)
-        return -1;
-    return 0;
-}
-
-/*
- * Opens the state directory for the *at() calls. The sensor runs as root and
- * writes (truncates, renames) files in it, so a directory it did not make
- * must be one nobody else controls: a real directory (not a symlink), owned
- * by the effective uid, not writable by group or others. Only a directory
- * made here is chmod'ed (an existing one such as /tmp is never changed).
- * Returns the fd, or -1 with err filled.
- */
-static int open_dir(const char *path, char *err, size_t errlen)
-{
-    /* "link/" resolves the link whatever O_NOFOLLOW says: trailing slashes go */
-    char dir[4096];
-    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
-        snprintf(err, errlen, "sensor.state_dir: path too long");
-        return -1;
-    }
-    for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--)
-        dir[n - 1] = 0;
-    int created;
-    if (mkdir_p(dir, &created) != 0) {
-        snprintf(err, errlen, "sensor.state_dir %s: cannot create: %s", dir, strerror(errno));
-        return -1;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dfd < 0) {
-        int e = errno;
-        struct stat ls;
-        if (lstat(dir, &ls) == 0 && S_ISLNK(ls.st_mode))
-            snprintf(err, errlen, "sensor.state_dir %s: is a symbolic link: refusing", dir);
-        else
-            snprintf(err, errlen, "sensor.state_dir %s: cannot open: %s", dir, strerror(e));
-        return -1;
-    }
-    struct stat sb;
-    if (created && fchmod(dfd, 0700) != 0) {
-        snprintf(err, errlen, "sensor.state_dir %s: cannot chmod: %s", dir, strerror(errno));
-        goto fail;
-    }
-    if (fstat(dfd, &sb) != 0) {
-        snprintf(err, errlen, "sensor.state_dir %s: cannot stat: %s", dir, strerror(errno));
-        goto fail;
-    }
-    if (sb.st_uid != geteuid()) {
-        snprintf(err, errlen, "sensor.state_dir %s: owned by uid %u, not %u: refusing", dir,
-                 (unsigned)sb.st_uid, (unsigned)geteuid());
-        goto fail;
-    }
-    if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
-        snprintf(err, errlen, "sensor.state_dir %s: writable by %s: refusing", dir,
-                 sb.st_mode & S_IWOTH ? "others" : "group");
-        goto fail;
-    }
-    return dfd;
-fail:
-    close(dfd);
-    return -1;
 }
 
 /* Writes R in place in "seq" when it has as many digits as the value
@@ -277,8 +195,7 @@ edr__state_t *edr__state_open(const char *dir, int no_lock, char *err, size_t er
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if ((st->dfd = open_dir(dir, err, errlen)) < 0)
-        goto fail;
+    if ((st->dfd = edr_private_dir_open(dir, "sensor.state_dir", NULL, err, errlen)) < 0) goto fail;
     /* the directory itself is locked: a lock file deleted by hand (a "stale
      * lock" cleanup) let a second sensor run on the same spool, which both
      * then corrupted (review-1206g L2). The lock file stays, for the pid

@@ -5,6 +5,7 @@
 #include "edr/err.h"
 #include "edr/jsonl.h"
 #include "edr/log.h"
+#include "edr/privdir.h"
 #include "edr/vec.h"
 
 #include <errno.h>
@@ -256,13 +257,6 @@ static int set_err(char *err, size_t errlen, const char *path, const char *what)
     return EDR_ESTORE;
 }
 
-static int mkdir_0700(const char *p)
-{
-    if (mkdir(p, 0700) == 0 || errno == EEXIST)
-        return 0;
-    return -1;
-}
-
 static uint64_t rd_u64_value(const char *v, size_t n)
 {
     return n == 8 ? edr__rd64((const uint8_t *)v) : 0;
@@ -297,11 +291,14 @@ edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
     w->ret = calloc(1, sizeof(*w->ret));
     if (!w->ret)
         goto fail;
-    if (mkdir_0700(root) != 0) {
-        snprintf(err, errlen, "store %s: cannot create directory: %s", root, strerror(errno));
-        goto fail;
-    }
+    /* the store and the shard: directories only this user controls, made
+     * 0700 before RocksDB writes into them (review-1206p-sec 1, 4) */
+    int dfd = edr_private_dir_open(root, "store", NULL, err, errlen);
+    if (dfd < 0) goto fail;
+    close(dfd);
     edr__store_shard_path(root, shard, w->path, sizeof(w->path));
+    if ((dfd = edr_private_dir_open(w->path, "store shard", NULL, err, errlen)) < 0) goto fail;
+    close(dfd);
     w->db_opts = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(w->db_opts, 1);
     rocksdb_options_set_create_missing_column_families(w->db_opts, 1);
@@ -353,7 +350,6 @@ edr_store_writer_t *edr_store_writer_open(const char *root, uint32_t shard,
             set_err(err, errlen, w->path, rerr ? rerr : "cannot open");
         goto fail;
     }
-    chmod(w->path, 0700);
     w->wo = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(w->wo, opts && opts->sync);
     rocksdb_writeoptions_disable_WAL(w->wo, w->no_wal);
@@ -599,14 +595,28 @@ size_t edr_store_writer_pending(const edr_store_writer_t *w)
     return w->n_pend;
 }
 
+/* Longest sensor string (host name, OS, kernel, sensor version) a host's
+ * record keeps, cut at a whole UTF-8 character; its batches keep the whole
+ * value. A 4 MB host name in each of 300 tiny frames held 2 GB of the
+ * collector's memory, and every batch of the host wrote its record again
+ * (review-1206p-sec 2). */
+#define HOST_STR_MAX 255
+
+/* old, or a copy of s cut to HOST_STR_MAX bytes when it differs from it
+ * (old is then freed); NULL s or "" keep old. */
 static char *dup_str(char *old, const char *s)
 {
     if (!s || !*s)
         return old;
-    if (old && !strcmp(old, s))
-        return old;
+    size_t n = strnlen(s, HOST_STR_MAX + 1);
+    if (n > HOST_STR_MAX)
+        for (n = HOST_STR_MAX; n && ((unsigned char)s[n] & 0xc0) == 0x80; n--)
+            ; /* s[n] starts the first character left out */
+    if (old && strlen(old) == n && !memcmp(old, s, n)) return old;
+    char *d = strndup(s, n);
+    if (!d) return old; /* the old value stays: a name is not worth a failed batch */
     free(old);
-    return strdup(s);
+    return d;
 }
 
 /* Finds or loads the cached state of a host; NULL when out of memory or on a read error. */

@@ -240,7 +240,7 @@ static void test_parked_across_a_crash(void **state)
     double parked = 0;
     for (double t0 = h_now(); parked == 0 && h_now() - t0 < 20;)
         parked = cu_metric_now(port, "edr_collector_rate_limit_parked_batches");
-    assert_true(cu_log_wait(col_log, "dead-lettered", 20) >= 0);
+    assert_true(cu_log_wait(col_log, "to the dead-letter topic:", 20) >= 0);
     double unacked = cu_metric_now(port, "edr_collector_deadletters_unacked");
     parked = cu_metric_now(port, "edr_collector_rate_limit_parked_batches");
     uint64_t before = cu_host_blocks(&h, h.store, FLOOD);

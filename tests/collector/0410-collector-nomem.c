@@ -158,7 +158,7 @@ static void test_nomem_gives_up(void **state)
     assert_true(w >= 0);
     fprintf(stderr, "the batches behind the big one were stored after %.1f s\n", w);
     assert_true(cu_running(pid));
-    assert_true(cu_log_wait(col_log, "dead-lettered: NOMEM", 10) >= 0);
+    assert_true(cu_log_wait(col_log, "to the dead-letter topic: NOMEM", 10) >= 0);
     char reason[32] = "";
     assert_int_equal(h_read_deadletters(&h, "t0410b", 1, 1.0, 20, reason_of, reason), 1);
     assert_string_equal(reason, "NOMEM");

@@ -2393,6 +2393,113 @@ static void test_reclaims_of_shards_share_room(void **state)
     assert_int_equal(umount(fs), 0);
 }
 
+static int long_name_fn(const Edr__V1__HostRecord *h, const Edr__V1__Event *health, void *ud)
+{
+    (void)health;
+    *(size_t *)ud = strlen(h->hostname);
+    return 0;
+}
+
+/* A host's record keeps at most 255 bytes of each sensor string, cut at a
+ * whole UTF-8 character; the batch keeps the whole value. A 4 MB host name
+ * in each of 300 tiny frames held 2 GB of the collector's memory
+ * (review-1206p-sec 2). */
+static void test_host_strings_capped(void **state)
+{
+    (void)state;
+    char err[512];
+    edr_store_writer_t *w = edr_store_writer_open(dir, 0, NULL, err, sizeof(err));
+    assert_non_null(w);
+    size_t len = 1 << 20;
+    char *name = malloc(len + 1);
+    assert_non_null(name);
+    memset(name, 'a', len);
+    memcpy(name + 254, "\xc3\xa9", 2); /* an e-acute across the limit: left out whole */
+    name[len] = 0;
+    uint8_t hid[16] = {0x5e, 1};
+    Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
+    si.host_id.data = hid;
+    si.host_id.len = 16;
+    si.hostname = name;
+    Edr__V1__Event e = EDR__V1__EVENT__INIT, *evs[1] = {&e};
+    uint8_t ent[16] = {1};
+    e.entity_id.data = ent;
+    e.entity_id.len = 16;
+    Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
+    b.schema_version = 1;
+    b.sensor = &si;
+    b.events = evs;
+    b.n_events = 1;
+    b.seq = 1;
+    b.base_time_ns = 1767225600000000000ull;
+    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
+    const uint8_t *fr;
+    size_t fl;
+    assert_int_equal(edr_frame_encode(enc, &b, 0, &fr, &fl), 0);
+    assert_int_equal(edr_store_writer_add(w, fr, fl, &b), 0);
+    assert_int_equal(edr_store_writer_commit(w), 0);
+    edr_frame_ctx_destroy(enc);
+    edr_store_writer_destroy(w);
+    free(name);
+    edr_store_t *r = open_reader();
+    size_t kept = 0;
+    assert_int_equal(edr_store_hosts(r, long_name_fn, &kept), 0);
+    assert_int_equal(kept, 254);
+    edr_store_destroy(r);
+}
+
+/* The writer keeps telemetry where only its user can reach it: it refuses a
+ * store or shard directory that is a symbolic link, owned by another user
+ * or writable by group or others, and makes its own 0700 (root followed a
+ * link another user planted as a shard, wrote the store where that user
+ * reads it and chmod'ed the link's target: review-1206p-sec 1). */
+static void test_writer_refuses_dirs_others_control(void **state)
+{
+    (void)state;
+    char err[512], p[256], q[256];
+    /* a shard that is a link */
+    snprintf(p, sizeof(p), "%s/elsewhere", dir);
+    assert_int_equal(mkdir(p, 0755), 0);
+    snprintf(q, sizeof(q), "%s/st", dir);
+    assert_int_equal(mkdir(q, 0700), 0);
+    snprintf(q, sizeof(q), "%s/st/shard-0000", dir);
+    assert_int_equal(symlink(p, q), 0);
+    snprintf(q, sizeof(q), "%s/st", dir);
+    assert_null(edr_store_writer_open(q, 0, NULL, err, sizeof(err)));
+    assert_non_null(strstr(err, "shard-0000: is a symbolic link: refusing"));
+    struct stat sb;
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0755); /* the link's target is left alone */
+    /* a store that is a link */
+    snprintf(q, sizeof(q), "%s/st-link", dir);
+    assert_int_equal(symlink(p, q), 0);
+    assert_null(edr_store_writer_open(q, 0, NULL, err, sizeof(err)));
+    assert_non_null(strstr(err, "st-link: is a symbolic link: refusing"));
+    /* a store others may write into */
+    snprintf(q, sizeof(q), "%s/st-open", dir);
+    assert_int_equal(mkdir(q, 0700), 0);
+    assert_int_equal(chmod(q, 0777), 0);
+    assert_null(edr_store_writer_open(q, 0, NULL, err, sizeof(err)));
+    assert_non_null(strstr(err, "writable by others: refusing"));
+    /* a store another user owns (only root can make one) */
+    if (geteuid() == 0) {
+        assert_int_equal(chmod(q, 0700), 0);
+        assert_int_equal(chown(q, 65534, 65534), 0);
+        assert_null(edr_store_writer_open(q, 0, NULL, err, sizeof(err)));
+        assert_non_null(strstr(err, "owned by uid 65534, not 0: refusing"));
+    }
+    /* a new store and shard: 0700, made before anything is written in them */
+    snprintf(q, sizeof(q), "%s/new/st", dir);
+    edr_store_writer_t *w = edr_store_writer_open(q, 3, NULL, err, sizeof(err));
+    assert_non_null(w);
+    edr_store_writer_destroy(w);
+    assert_int_equal(stat(q, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0700);
+    snprintf(q, sizeof(q), "%s/new/st/shard-0003", dir);
+    assert_int_equal(stat(q, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0700);
+}
+
 /* Every shard's compactions share RocksDB's one pool per process: it grows
  * to a thread per open writer, up to the CPUs the process may use (it stayed
  * at one thread, and four shards' reclaims ran one after another:
@@ -2624,6 +2731,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_reclaim_beside_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reclaims_of_shards_share_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_pool_grows_with_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_refuses_dirs_others_control, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_strings_capped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reclaim_stops_after_failed_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_sees_writer_across_pid_namespaces, setup,
                                         teardown),
