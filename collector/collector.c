@@ -210,6 +210,7 @@ struct edr_collector {
     uint64_t dl_unacked; /* dead letters sent and not answered yet (all partitions) */
     int dl_settle_due;   /* a report came that dl_settle() acts on */
     int dlq_fatal;       /* the dead-letter producer takes nothing more */
+    double offsets_sent; /* when kafka_offsets() last committed to the group */
     double dl_said_t0;   /* dead letters logged one by one: the minute's start, */
     unsigned dl_said;    /* how many were logged in it, */
     uint64_t dl_unsaid;  /* and how many were not */
@@ -811,6 +812,38 @@ static void commit_part(edr_collector_t *c, int p)
 }
 
 /* Commits every shard with pending work (commit_part); never waits for Kafka. */
+/* Tells the consumer group, once a second, the offsets its partitions'
+ * shards hold, so that Kafka's own tools show the group's lag (kcat,
+ * kafka-consumer-groups, lag exporters): it committed none, and a group
+ * showed no offsets or stale ones of another member (review-1206p-kafka F4).
+ * For monitoring only: the collector resumes from the offsets in its
+ * shards, written with the data, never from these. A commit that fails is
+ * not tried again (the next second's carries newer offsets). At a stop
+ * (last != 0) it waits for the answer, 2 s at most. */
+static void kafka_offsets(edr_collector_t *c, int last)
+{
+    double now = now_s();
+    if (c->opts.assign_all || !c->n_owned || (!last && now - c->offsets_sent < 1.0))
+        return;
+    c->offsets_sent = now;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(c->n_owned);
+    for (int p = 0; p < MAX_PARTS; p++)
+        if (c->parts[p].owned && c->parts[p].w)
+            rd_kafka_topic_partition_list_add(l, c->topic, p)->offset = c->parts[p].committed_next;
+    rd_kafka_queue_t *q = last && l->cnt ? rd_kafka_queue_new(c->cons) : NULL;
+    if (q) { /* the answer, or 2 s, whichever comes first */
+        if (rd_kafka_commit_queue(c->cons, l, q, NULL, NULL) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 2000);
+            if (ev)
+                rd_kafka_event_destroy(ev);
+        }
+        rd_kafka_queue_destroy(q);
+    } else if (l->cnt) {
+        rd_kafka_commit(c->cons, l, 1);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 static void commit_all(edr_collector_t *c)
 {
     for (int p = 0; p < MAX_PARTS; p++) {
@@ -825,6 +858,7 @@ static void commit_all(edr_collector_t *c)
         }
     }
     c->last_commit = now_s();
+    kafka_offsets(c, 0);
 }
 
 /* Pauses partition p until `until` (monotonic seconds); the health check
@@ -2166,6 +2200,7 @@ int edr_collector_run(edr_collector_t *c, volatile sig_atomic_t *stop)
     c->stopping = 1;
     dl_drain(c, DL_DRAIN_S, "stopping");
     commit_all(c);
+    kafka_offsets(c, 1);
     c->cpu += thread_cpu() - cpu0;
     edr_log_info("stopping: stored %llu events in %llu batches, %llu duplicates skipped, %llu "
                  "dead letters (%llu of them lost: not in the dead-letter topic), %llu batches "
