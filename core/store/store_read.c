@@ -1850,9 +1850,78 @@ int edr_store_host_shard(edr_store_t *s, const uint8_t host_id[16], int except)
     return EDR_ENOENT;
 }
 
+/* A host some of whose batches went to another partition (a topic whose
+ * partition count changed) has a record in each shard that holds some:
+ * the list shows it once, with the record of the shard that saw it last
+ * and the first time any of them saw it (it was listed twice, and `edr store
+ * host NAME` said two hosts had the name: review-1206p-kafka F5). */
+typedef struct {
+    uint8_t id[16];
+    unsigned shard, used;
+    uint64_t first, last;
+} host_pick_t;
+
+static host_pick_t *pick_slot(host_pick_t *t, size_t cap, const uint8_t id[16])
+{
+    size_t i = (size_t)edr__rd64(id) & (cap - 1);
+    while (t[i].used && memcmp(t[i].id, id, 16))
+        i = (i + 1) & (cap - 1);
+    return &t[i];
+}
+
+/* The shard whose record of each host id to show; NULL (no table needed)
+ * for a store of one shard, or when memory runs out (every record shown). */
+static host_pick_t *hosts_pick(edr_store_t *s, size_t *cap_out)
+{
+    size_t cap = 1024, n = 0;
+    host_pick_t *t = s->n > 1 ? calloc(cap, sizeof(*t)) : NULL;
+    for (unsigned i = 0; t && i < s->n; i++) {
+        rocksdb_iterator_t *it =
+            rocksdb_create_iterator_cf(s->sh[i].db, s->ro, s->sh[i].cf[CF_HOSTS]);
+        for (rocksdb_iter_seek_to_first(it); t && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+            size_t kl, vl;
+            const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+            if (kl != 16) continue;
+            const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+            edr_arena_reset(&s->arena);
+            Edr__V1__HostRecord *hr = edr__v1__host_record__unpack(&s->arena.pb, vl, v);
+            if (!hr) continue;
+            if ((n + 1) * 2 > cap) { /* grow: re-insert */
+                host_pick_t *nt = calloc(cap * 2, sizeof(*nt));
+                for (size_t j = 0; nt && j < cap; j++)
+                    if (t[j].used) *pick_slot(nt, cap * 2, t[j].id) = t[j];
+                free(t);
+                t = nt;
+                cap *= 2;
+                if (!t) break;
+            }
+            host_pick_t *e = pick_slot(t, cap, k);
+            if (!e->used) {
+                *e = (host_pick_t){
+                    .shard = i, .used = 1, .first = hr->first_seen_ns, .last = hr->last_seen_ns};
+                memcpy(e->id, k, 16);
+                n++;
+            } else {
+                if (hr->last_seen_ns > e->last) {
+                    e->last = hr->last_seen_ns;
+                    e->shard = i;
+                }
+                if (hr->first_seen_ns && (!e->first || hr->first_seen_ns < e->first))
+                    e->first = hr->first_seen_ns;
+            }
+        }
+        rocksdb_iter_destroy(it);
+    }
+    edr_arena_reset(&s->arena);
+    *cap_out = cap;
+    return t;
+}
+
 int edr_store_hosts(edr_store_t *s, edr_store_host_fn fn, void *ud)
 {
     int rc = 0;
+    size_t pcap = 0;
+    host_pick_t *pick = hosts_pick(s, &pcap);
     for (unsigned i = 0; i < s->n && !rc; i++) {
         rocksdb_iterator_t *it =
             rocksdb_create_iterator_cf(s->sh[i].db, s->ro, s->sh[i].cf[CF_HOSTS]);
@@ -1880,11 +1949,15 @@ int edr_store_hosts(edr_store_t *s, edr_store_host_fn fn, void *ud)
                     rocksdb_iter_next(it);
                 }
             }
+            host_pick_t *e = pick && hr ? pick_slot(pick, pcap, host) : NULL;
+            if (e && e->used && e->shard != i) continue; /* shown from the shard that saw it last */
+            if (e && e->used) hr->first_seen_ns = e->first;
             if (hr)
                 rc = fn(hr, health, ud);
         }
         rc = iter_close(s, i, it, rc); /* a read error is not the end of the list */
     }
+    free(pick);
     edr_arena_reset(&s->arena);
     return rc;
 }
