@@ -565,14 +565,15 @@ static void one_batch(Edr__V1__EventBatch *b, Edr__V1__SensorInfo *si, Edr__V1__
     e->entity_id.len = e->parent_entity_id.len = 16;
 }
 
-/* Adds the n events evs as batch seq of host hid, based at base_ns; the
- * add's result. */
-static int add_uncommitted(edr_store_writer_t *w, const uint8_t hid[16], uint64_t seq,
-                           uint64_t base_ns, Edr__V1__Event **evs, size_t n)
+/* Adds the n events evs as batch seq of host hid (named hostname, when
+ * not NULL), based at base_ns; the add's result. */
+static int add_named(edr_store_writer_t *w, const uint8_t hid[16], const char *hostname,
+                     uint64_t seq, uint64_t base_ns, Edr__V1__Event **evs, size_t n)
 {
     Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
     si.host_id.data = (uint8_t *)hid;
     si.host_id.len = 16;
+    if (hostname) si.hostname = (char *)hostname;
     Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
     b.schema_version = 1;
     b.sensor = &si;
@@ -587,6 +588,12 @@ static int add_uncommitted(edr_store_writer_t *w, const uint8_t hid[16], uint64_
     int rc = edr_store_writer_add(w, fr, fl, &b);
     edr_frame_ctx_destroy(enc);
     return rc;
+}
+
+static int add_uncommitted(edr_store_writer_t *w, const uint8_t hid[16], uint64_t seq,
+                           uint64_t base_ns, Edr__V1__Event **evs, size_t n)
+{
+    return add_named(w, hid, NULL, seq, base_ns, evs, n);
 }
 
 /* The same, and commits it. */
@@ -2459,28 +2466,12 @@ static void test_host_strings_capped(void **state)
     memcpy(name + 254, "\xc3\xa9", 2); /* an e-acute across the limit: left out whole */
     name[len] = 0;
     uint8_t hid[16] = {0x5e, 1};
-    Edr__V1__SensorInfo si = EDR__V1__SENSOR_INFO__INIT;
-    si.host_id.data = hid;
-    si.host_id.len = 16;
-    si.hostname = name;
     Edr__V1__Event e = EDR__V1__EVENT__INIT, *evs[1] = {&e};
     uint8_t ent[16] = {1};
     e.entity_id.data = ent;
     e.entity_id.len = 16;
-    Edr__V1__EventBatch b = EDR__V1__EVENT_BATCH__INIT;
-    b.schema_version = 1;
-    b.sensor = &si;
-    b.events = evs;
-    b.n_events = 1;
-    b.seq = 1;
-    b.base_time_ns = 1767225600000000000ull;
-    edr_frame_ctx_t *enc = edr_frame_ctx_new(NULL);
-    const uint8_t *fr;
-    size_t fl;
-    assert_int_equal(edr_frame_encode(enc, &b, 0, &fr, &fl), 0);
-    assert_int_equal(edr_store_writer_add(w, fr, fl, &b), 0);
+    assert_int_equal(add_named(w, hid, name, 1, 1767225600000000000ull, evs, 1), 0);
     assert_int_equal(edr_store_writer_commit(w), 0);
-    edr_frame_ctx_destroy(enc);
     edr_store_writer_destroy(w);
     free(name);
     edr_store_t *r = open_reader();
