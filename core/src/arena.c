@@ -94,27 +94,17 @@ char *edr_arena_strdup(edr_arena_t *a, const char *s)
     return edr_arena_dup(a, s, strlen(s));
 }
 
-/* Most an arena keeps between resets. A batch that needed more (a 4.5 KB
- * frame of 6 M tiny events decodes into 1.4 GB) gets it while it is used;
- * kept, it stayed with the collector for good (review-1206p-sec 3). */
-#define ARENA_KEEP_MAX ((size_t)64 << 20)
-
 void edr_arena_reset(edr_arena_t *a)
 {
     if (a->used_total > a->high_water)
         a->high_water = a->used_total;
     a->used_total = 0;
     edr_arena_chunk_t *c = a->head;
-    if (c && (c->next || c->size > ARENA_KEEP_MAX)) {
-        /* more than one chunk, or one too big to keep: replace all by one
-         * that fits the high water mark, up to ARENA_KEEP_MAX */
+    if (c && c->next) {
+        /* more than one chunk: replace all by one that fits the high water mark */
         size_t size = c->size;
         while (size < a->high_water)
             size *= 2;
-        if (size > ARENA_KEEP_MAX) {
-            size = ARENA_KEEP_MAX;
-            a->high_water = 0;
-        }
         while (c) {
             edr_arena_chunk_t *next = c->next;
             free(c);

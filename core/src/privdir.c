@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -43,6 +45,43 @@ static int mkdir_p(const char *dir, int *created)
  * chmod the link's target). Only a directory made here is chmod'ed (an
  * existing one such as /tmp is never changed).
  */
+/* Whether the directories above dir can be changed only by root or this
+ * user: each owned by one of them, and writable by group or others only
+ * with the sticky bit (as /tmp, where others cannot rename what is not
+ * theirs). Otherwise a user owning a parent could swap it for a link
+ * between this check and RocksDB's open of the path, and have root write
+ * where the link points (review-1206q 1). 0, or -1 with err filled. */
+static int ancestors_safe(const char *dir, const char *what, char *err, size_t errlen)
+{
+    char real[PATH_MAX];
+    if (!realpath(dir, real)) {
+        snprintf(err, errlen, "%s %s: cannot resolve: %s", what, dir, strerror(errno));
+        return -1;
+    }
+    uid_t me = geteuid();
+    for (char *slash = real; slash; slash = strchr(slash + 1, '/')) {
+        char save = slash[slash == real ? 1 : 0];
+        slash[slash == real ? 1 : 0] = 0; /* "/" first, then "/a", "/a/b"... */
+        struct stat sb;
+        int bad = 0;
+        if (lstat(real, &sb) != 0)
+            bad = snprintf(err, errlen, "%s %s: cannot stat %s: %s", what, dir, real,
+                           strerror(errno));
+        else if (sb.st_uid != 0 && sb.st_uid != me)
+            bad = snprintf(err, errlen,
+                           "%s %s: its parent %s is owned by uid %u: refusing (that "
+                           "user could put another directory in its place)",
+                           what, dir, real, (unsigned)sb.st_uid);
+        else if ((sb.st_mode & (S_IWGRP | S_IWOTH)) && !(sb.st_mode & S_ISVTX))
+            bad = snprintf(err, errlen, "%s %s: its parent %s is writable by %s: refusing", what,
+                           dir, real, sb.st_mode & S_IWOTH ? "others" : "group");
+        slash[slash == real ? 1 : 0] = save;
+        if (bad) return -1;
+        if (slash == real && !real[1]) break; /* dir is "/" */
+    }
+    return 0;
+}
+
 int edr_private_dir_open(const char *path, const char *what, int *created_out, char *err,
                          size_t errlen)
 {
@@ -90,6 +129,7 @@ int edr_private_dir_open(const char *path, const char *what, int *created_out, c
                  sb.st_mode & S_IWOTH ? "others" : "group");
         goto fail;
     }
+    if (ancestors_safe(dir, what, err, errlen)) goto fail;
     if (created_out)
         *created_out = created;
     return dfd;

@@ -1863,7 +1863,9 @@ typedef struct {
 
 static host_pick_t *pick_slot(host_pick_t *t, size_t cap, const uint8_t id[16])
 {
-    size_t i = (size_t)edr__rd64(id) & (cap - 1);
+    /* all 16 bytes: ids that share their first 8 (a fleet's own scheme)
+     * made the table a list (review-1206q 5) */
+    size_t i = (size_t)XXH3_64bits(id, 16) & (cap - 1);
     while (t[i].used && memcmp(t[i].id, id, 16))
         i = (i + 1) & (cap - 1);
     return &t[i];

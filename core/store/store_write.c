@@ -609,9 +609,12 @@ static char *dup_str(char *old, const char *s)
     if (!s || !*s)
         return old;
     size_t n = strnlen(s, HOST_STR_MAX + 1);
-    if (n > HOST_STR_MAX)
+    if (n > HOST_STR_MAX) {
         for (n = HOST_STR_MAX; n && ((unsigned char)s[n] & 0xc0) == 0x80; n--)
             ; /* s[n] starts the first character left out */
+        if (n + 4 < HOST_STR_MAX) /* not UTF-8 at all: bytes, escaped when shown */
+            n = HOST_STR_MAX;
+    }
     if (old && strlen(old) == n && !memcmp(old, s, n)) return old;
     char *d = strndup(s, n);
     if (!d) return old; /* the old value stays: a name is not worth a failed batch */

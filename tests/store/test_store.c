@@ -2520,6 +2520,12 @@ static void test_writer_refuses_dirs_others_control(void **state)
         assert_int_equal(chown(q, 65534, 65534), 0);
         assert_null(edr_store_writer_open(q, 0, NULL, err, sizeof(err)));
         assert_non_null(strstr(err, "owned by uid 65534, not 0: refusing"));
+        /* a store below a directory another user owns: that user could put
+         * a link in its place between the check and RocksDB's open
+         * (review-1206q 1) */
+        snprintf(p, sizeof(p), "%s/st-open/below", dir);
+        assert_null(edr_store_writer_open(p, 0, NULL, err, sizeof(err)));
+        assert_non_null(strstr(err, "st-open is owned by uid 65534: refusing"));
     }
     /* a new store and shard: 0700, made before anything is written in them */
     snprintf(q, sizeof(q), "%s/new/st", dir);
