@@ -2526,6 +2526,7 @@ static void test_writer_refuses_dirs_others_control(void **state)
         snprintf(p, sizeof(p), "%s/st-open/below", dir);
         assert_null(edr_store_writer_open(p, 0, NULL, err, sizeof(err)));
         assert_non_null(strstr(err, "st-open is owned by uid 65534: refusing"));
+        assert_int_not_equal(access(p, F_OK), 0); /* nothing made in it first */
     }
     /* a new store and shard: 0700, made before anything is written in them */
     snprintf(q, sizeof(q), "%s/new/st", dir);
